@@ -1,0 +1,104 @@
+"""Values the scan engine exchanges with its callers and between its own modules.
+
+The engine walks a tree of layers: the scanned object is layer 0; every MIME part, decoded body,
+archive member or decompressed stream is a child layer. Every layer (containers too) is matched
+against the database, and described in the report so that callers (outbreak checksum screening,
+hold scope by true file type, the admin part tree) need not decompose the message again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+
+
+class FileType(StrEnum):
+    """True type of a layer, detected from content (never from its name)."""
+
+    BINARY = "binary"
+    TEXT = "text"
+    HTML = "html"
+    MAIL = "mail"
+    PE = "pe"
+    ELF = "elf"
+    MACHO = "macho"
+    ZIP = "zip"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    SEVENZIP = "7z"
+    RAR = "rar"
+    PDF = "pdf"
+    OLE2 = "ole2"
+    OOXML = "ooxml"
+    SCRIPT = "script"
+
+
+class FindingKind(Enum):
+    SIGNATURE = "signature"
+    HEURISTIC = "heuristic"
+    CHECKSUM = "checksum"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detection: a signature name (without ClamAV's `.UNOFFICIAL`) on a layer."""
+
+    name: str
+    path: str
+    kind: FindingKind = FindingKind.SIGNATURE
+
+
+@dataclass(frozen=True, slots=True)
+class SectionDigest:
+    """A PE section's hashes (ClamAV .mdb/.msb and outbreak `pe-section:<name>` checksums)."""
+
+    name: str
+    size: int
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerInfo:
+    """What the report says about one scanned layer."""
+
+    path: str
+    depth: int
+    size: int
+    md5: str
+    sha256: str
+    filetype: FileType
+    name: str | None = None
+    is_attachment: bool = False
+    pe_sections: tuple[SectionDigest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A layer produced by decomposing its parent (see `zerohour.scan.decompose`)."""
+
+    data: bytes
+    name: str | None
+    origin: str
+    is_attachment: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """Result of scanning one object."""
+
+    findings: tuple[Finding, ...]
+    layers: tuple[LayerInfo, ...] = ()
+    db_version: str = ""
+    elapsed: float = 0.0
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def infected(self) -> bool:
+        return bool(self.findings)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.findings)
