@@ -1,0 +1,1 @@
+"""Signed outbreak notices: the contract between a provider and its gateways (docs/notices.md)."""
