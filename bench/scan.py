@@ -1,0 +1,821 @@
+#!/usr/bin/env python3
+"""Scan-engine benchmark: zerohour against clamscan and a private clamd, same corpus, same run.
+
+Generates (deterministically, from --seed) an e-mail corpus and a file corpus plus ClamAV-format
+databases (N random body signatures + M random hash signatures, with a few planted signatures so
+that detection is checked too), then scans each corpus with every engine and prints, per engine:
+database load time, scan time, MB/s, peak memory and detections, with the ratios against the
+peers. A benchmark, not a test: it prints numbers and never asserts speed; it exits 1 only if an
+engine's detections disagree with the planted ground truth.
+
+    .venv/bin/python bench/scan.py --quick          # smoke run, a few minutes
+    .venv/bin/python bench/scan.py                  # full: 2000 msgs + 200 MB, 1k/10k/100k + 1M
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MemSampler, Stopwatch, ratio, table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+ZH_CLI = ROOT / ".venv" / "bin" / "zerohour"
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+GEN_VERSION = 4  # bump when the generator changes, so cached corpora are rebuilt
+
+# ---------------------------------------------------------------------------------------------
+# Corpus and database generation
+
+
+@dataclass(frozen=True)
+class GenParams:
+    seed: int
+    messages: int
+    files_mb: int
+    sizes: tuple[int, ...]
+    hashes: int
+    plants: int = 8
+
+
+@dataclass
+class Truth:
+    """What the generator planted: path (relative to the corpus root) -> reason."""
+
+    infected: dict[str, str] = field(default_factory=dict)
+
+
+def _words(rng: random.Random, n: int = 4000) -> list[str]:
+    letters = "etaoinshrdlucmfwypvbgkjqxz"
+    weights = [12, 9, 8, 8, 7, 7, 6, 6, 6, 4, 4, 3, 3, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    return [
+        "".join(rng.choices(letters, weights, k=rng.randint(2, 10))) for _ in range(n)
+    ]
+
+
+class TextGen:
+    """Pseudo-prose from a seeded vocabulary (cheap, compressible like real text)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.words = _words(rng)
+
+    def text(self, nbytes: int) -> str:
+        out: list[str] = []
+        size = 0
+        while size < nbytes:
+            line = " ".join(self.rng.choices(self.words, k=self.rng.randint(6, 13)))
+            line = line[:1].upper() + line[1:] + "."
+            out.append(line)
+            size += len(line) + 1
+        return "\n".join(out)[:nbytes]
+
+    def html(self, nbytes: int) -> str:
+        parts = ["<html><head><title>Report</title></head><body>"]
+        size = len(parts[0])
+        while size < nbytes:
+            p = (
+                f'<p style="font-family:Arial">{self.text(self.rng.randint(200, 600))}'
+                f' <a href="https://example.com/{self.rng.choice(self.words)}">link</a></p>\n'
+            )
+            parts.append(p)
+            size += len(p)
+        parts.append("</body></html>")
+        return "".join(parts)
+
+
+def _b64(data: bytes) -> str:
+    enc = base64.b64encode(data).decode()
+    return "\r\n".join(enc[i : i + 76] for i in range(0, len(enc), 76))
+
+
+def _qp(text: str) -> str:
+    return binascii.b2a_qp(text.encode(), quotetabs=False).decode().replace("\n", "\r\n")
+
+
+def _binary(rng: random.Random, n: int) -> bytes:
+    """Binary-looking data: random runs mixed with zero padding and repeated blocks."""
+    out = bytearray(b"\x7fZHB\x01\x00")
+    while len(out) < n:
+        k = rng.random()
+        run = rng.randint(256, 4096)
+        if k < 0.7:
+            out += rng.randbytes(run)
+        elif k < 0.85:
+            out += bytes(run)
+        else:
+            out += out[-run:] if len(out) > run else rng.randbytes(run)
+    return bytes(out[:n])
+
+
+def _insert(data: bytes, sample: bytes, rng: random.Random) -> bytes:
+    pos = rng.randint(8, max(8, len(data) - len(sample) - 1))
+    return data[:pos] + sample + data[pos + len(sample) :]
+
+
+def _zip(members: Sequence[tuple[str, bytes, bool]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data, deflate in members:
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def _message(
+    rng: random.Random, tg: TextGen, i: int, infect: str | None, plants: list[bytes],
+    hash_att: bytes | None,
+) -> bytes:
+    """One ~50 KB MIME message: text+html alternative, a binary, a zip, sometimes a QP text."""
+    b1 = f"=_mixed_{i:06d}_{rng.getrandbits(32):08x}"
+    b2 = f"=_alt_{i:06d}_{rng.getrandbits(32):08x}"
+    subj = tg.text(rng.randint(20, 60)).replace("\n", " ")
+    plain = tg.text(rng.randint(2500, 5000))
+    html = tg.html(rng.randint(4000, 8000))
+    binsz = rng.randint(8000, 16000)
+    binary = _binary(rng, binsz)
+    ztext = tg.text(rng.randint(8000, 14000)).encode()
+    zbin = _binary(rng, rng.randint(3000, 8000))
+    extra_eicar = False
+    if infect == "plant-att":
+        binary = _insert(binary, rng.choice(plants), rng)
+    elif infect == "plant-zip":
+        zbin = _insert(zbin, rng.choice(plants), rng)
+    elif infect == "hash-att":
+        assert hash_att is not None
+        binary = hash_att
+    elif infect == "eicar-att":
+        extra_eicar = True
+    zipdata = _zip(
+        [("notes.txt", ztext, True), ("data.bin", zbin, rng.random() < 0.5)]
+        + ([("eicar.com", EICAR, False)] if infect == "eicar-zip" else [])
+    )
+    parts = [
+        f"From: Sender {i} <sender{i}@example.org>\r\n"
+        f"To: Recipient <rcpt{i % 97}@example.net>\r\n"
+        f"Subject: {subj}\r\n"
+        f"Date: Sat, 28 Nov 2026 12:{i % 60:02d}:00 +0000\r\n"
+        f"Message-ID: <bench.{i}.{rng.getrandbits(48):012x}@example.org>\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{b1}"\r\n\r\n'
+        "This is a multi-part message in MIME format.\r\n",
+        f"--{b1}\r\nContent-Type: multipart/alternative; boundary=\"{b2}\"\r\n\r\n",
+        f"--{b2}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{_qp(plain)}\r\n",
+        f"--{b2}\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n{_b64(html.encode())}\r\n",
+        f"--{b2}--\r\n",
+        f"--{b1}\r\nContent-Type: application/octet-stream; name=\"data{i}.bin\"\r\n"
+        f"Content-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: attachment; filename=\"data{i}.bin\"\r\n\r\n{_b64(binary)}\r\n",
+        f"--{b1}\r\nContent-Type: application/zip; name=\"archive{i}.zip\"\r\n"
+        f"Content-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: attachment; filename=\"archive{i}.zip\"\r\n\r\n"
+        f"{_b64(zipdata)}\r\n",
+    ]
+    if rng.random() < 0.5:
+        parts.append(
+            f"--{b1}\r\nContent-Type: text/plain; charset=utf-8; name=\"minutes.txt\"\r\n"
+            f"Content-Transfer-Encoding: quoted-printable\r\n"
+            f"Content-Disposition: attachment; filename=\"minutes.txt\"\r\n\r\n"
+            f"{_qp(tg.text(rng.randint(3000, 8000)))}\r\n"
+        )
+    if extra_eicar:
+        parts.append(
+            f"--{b1}\r\nContent-Type: application/octet-stream; name=\"eicar.com\"\r\n"
+            f"Content-Transfer-Encoding: base64\r\n"
+            f"Content-Disposition: attachment; filename=\"eicar.com\"\r\n\r\n{_b64(EICAR)}\r\n"
+        )
+    parts.append(f"--{b1}--\r\n")
+    return "".join(parts).encode()
+
+
+def _rand_ndb(rng: random.Random, i: int) -> str:
+    """A random body signature: 16-64 bytes, ~30% with one or two wildcards, some at offset 0."""
+    n = rng.randint(16, 64)
+    toks = [f"{b:02x}" for b in rng.randbytes(n)]
+    if rng.random() < 0.3:
+        first = rng.randint(4, n // 2 - 2)
+        positions = [first] if rng.random() < 0.5 else [first, rng.randint(first + 4, n - 5)]
+        for pos in positions:
+            kind = rng.random()
+            if kind < 0.5:
+                toks[pos] = "??"
+            elif kind < 0.8:
+                lo = rng.randint(0, 4)
+                toks[pos] = toks[pos] + "{%d-%d}" % (lo, lo + rng.randint(1, 8))
+            else:
+                toks[pos] = toks[pos] + "*"
+    offset = "0" if rng.random() < 0.05 else "*"
+    return f"Zh.Bench.Rand.{i}:0:{offset}:{''.join(toks)}"
+
+
+def _plant_sig(k: int, sample: bytes) -> str:
+    toks = [f"{b:02x}" for b in sample[8:56]]
+    toks[20] = "??"
+    return f"Zh.Bench.Plant.{k}:0:*:{''.join(toks)}"
+
+
+def _size_label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
+        f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+    )
+
+
+def parse_size(s: str) -> int:
+    s = s.strip().lower()
+    mult = {"k": 1000, "m": 1_000_000}.get(s[-1:], 1)
+    return int(s[:-1] if mult > 1 else s) * mult
+
+
+def generate(work: Path, p: GenParams) -> Truth:
+    """Build corpus and databases under `work`, reusing them if the parameters are unchanged."""
+    manifest = work / "manifest.json"
+    want = {"gen": GEN_VERSION, **asdict(p)}
+    want["sizes"] = list(p.sizes)
+    if manifest.exists():
+        got = json.loads(manifest.read_text())
+        if got.get("params") == want:
+            print(f"# reusing generated corpus and databases in {work}")
+            return Truth(infected=got["truth"])
+    print(f"# generating corpus and databases in {work} (seed {p.seed}) ...", flush=True)
+    sw = Stopwatch()
+    for sub in ("mail", "files", "db"):
+        shutil.rmtree(work / sub, ignore_errors=True)
+    rng = random.Random(p.seed)
+    tg = TextGen(rng)
+    plants = [rng.randbytes(64) for _ in range(p.plants)]
+    truth = Truth()
+    hash_rows_md5: list[str] = []
+    hash_rows_sha256: list[str] = []
+
+    # e-mail corpus
+    mail = work / "mail"
+    for d in range(0, p.messages, 500):
+        (mail / f"{d // 500:03d}").mkdir(parents=True, exist_ok=True)
+    kinds = ["plant-att", "plant-zip", "eicar-att", "eicar-zip", "hash-att"]
+    n_infected = max(len(kinds), p.messages // 40)  # 2.5 %
+    infected_idx = sorted(rng.sample(range(p.messages), n_infected))
+    kind_of = {i: kinds[n % len(kinds)] for n, i in enumerate(infected_idx)}
+    hk = 0
+    for i in range(p.messages):
+        infect = kind_of.get(i)
+        hash_att = None
+        if infect == "hash-att":
+            hash_att = _binary(rng, rng.randint(8000, 16000))
+            hash_rows_md5.append(
+                f"{hashlib.md5(hash_att).hexdigest()}:{len(hash_att)}:Zh.Bench.Hash.{hk}"
+            )
+            hk += 1
+        data = _message(rng, tg, i, infect, plants, hash_att)
+        rel = f"mail/{i // 500:03d}/msg{i:06d}.eml"
+        (work / rel).write_bytes(data)
+        if infect:
+            truth.infected[rel] = infect
+
+    # file corpus: ~60 % binary, ~40 % text, 64 KB - 4 MB each
+    files = work / "files"
+    (files / "bin").mkdir(parents=True)
+    (files / "txt").mkdir(parents=True)
+    total, j = 0, 0
+    budget = p.files_mb * 1024 * 1024
+    while total < budget:
+        size = min(int(rng.lognormvariate(13.3, 0.9)), 4 * 1024 * 1024)
+        size = max(size, 64 * 1024)
+        if rng.random() < 0.6:
+            data = _binary(rng, size)
+            rel = f"files/bin/f{j:05d}.bin"
+        else:
+            data = tg.text(size).encode()
+            rel = f"files/txt/f{j:05d}.txt"
+        if j % 25 == 7:
+            data = _insert(data, rng.choice(plants), rng)
+            truth.infected[rel] = "plant"
+        elif j % 40 == 13 and rel.endswith(".bin"):
+            hash_rows_sha256.append(
+                f"{hashlib.sha256(data).hexdigest()}:{len(data)}:Zh.Bench.Hash.{hk}"
+            )
+            hk += 1
+            truth.infected[rel] = "hash"
+        (work / rel).write_bytes(data)
+        total += len(data)
+        j += 1
+    for k in range(2):
+        rel = f"files/txt/eicar{k}.com"
+        (work / rel).write_bytes(EICAR)
+        truth.infected[rel] = "eicar"
+
+    # databases: one folder per body-signature count, all sharing the hash files (hard links)
+    db = work / "db"
+    common = db / "common"
+    common.mkdir(parents=True)
+    half = p.hashes // 2
+    with open(common / "bench.hdb", "w") as fh:
+        fh.write("44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n")
+        fh.writelines(l + "\n" for l in hash_rows_md5)
+        for n in range(half):
+            fh.write(
+                f"{rng.randbytes(16).hex()}:{rng.randint(100, 10_000_000)}:Zh.Bench.RandHash.{n}\n"
+            )
+    with open(common / "bench.hsb", "w") as fh:
+        fh.writelines(l + "\n" for l in hash_rows_sha256)
+        for n in range(half, p.hashes):
+            fh.write(
+                f"{rng.randbytes(32).hex()}:{rng.randint(100, 10_000_000)}:Zh.Bench.RandHash.{n}\n"
+            )
+    body = [_rand_ndb(rng, n) for n in range(max(p.sizes))]
+    for size in p.sizes:
+        d = db / _size_label(size)
+        d.mkdir()
+        for f in ("bench.hdb", "bench.hsb"):
+            os.link(common / f, d / f)
+        with open(d / "bench.ndb", "w") as fh:
+            fh.write(
+                "Zh.Bench.Eicar:0:*:" + EICAR.hex() + "\n"
+            )
+            fh.writelines(_plant_sig(k, s) + "\n" for k, s in enumerate(plants))
+            fh.writelines(l + "\n" for l in body[: max(0, size - 1 - len(plants))])
+    manifest.write_text(json.dumps({"params": want, "truth": truth.infected}))
+    print(f"# generated in {sw.elapsed():.1f} s", flush=True)
+    return truth
+
+
+def corpus_bytes(path: Path) -> tuple[int, int]:
+    n, total = 0, 0
+    for f in iter_files(path):
+        n += 1
+        total += f.stat().st_size
+    return n, total
+
+
+def iter_files(path: Path) -> Iterator[Path]:
+    for dirpath, _dirs, files in os.walk(path):
+        for f in sorted(files):
+            yield Path(dirpath) / f
+
+
+# ---------------------------------------------------------------------------------------------
+# Engines
+
+
+@dataclass
+class Result:
+    engine: str
+    load_s: float | None = None
+    load_cached_s: float | None = None
+    scan_s: float | None = None
+    wall_s: float | None = None
+    pss_mb: float | None = None
+    hwm_mb: float | None = None
+    detected: set[str] = field(default_factory=set)
+    error: str | None = None
+    note: str = ""
+
+
+def _parse_found(out: str, root: Path) -> set[str]:
+    found: set[str] = set()
+    for line in out.splitlines():
+        line = line.strip("\x00").strip()
+        if not line.endswith(" FOUND"):
+            continue
+        path = line.rsplit(": ", 1)[0]
+        # clamd/clamscan print the member path for archives as "file.zip/..." only with extra
+        # options; strip anything below the corpus file to be safe
+        p = Path(path)
+        try:
+            rel = p.resolve().relative_to(root.resolve())
+        except ValueError:
+            continue
+        found.add(str(Path(root.name) / rel))
+    return found
+
+
+def _run_measured(cmd: list[str], env: dict[str, str] | None = None,
+                  timeout: float = 3600) -> tuple[str, float, MemSampler, int]:
+    sw = Stopwatch()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    with MemSampler(proc.pid) as ms:
+        out, err = proc.communicate(timeout=timeout)
+    wall = sw.elapsed()
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {err.strip()[-500:]}")
+    return out, wall, ms, proc.returncode
+
+
+def run_clamscan(db: Path, corpus: Path, empty: Path) -> Result:
+    r = Result("clamscan")
+    if not shutil.which("clamscan"):
+        r.error = "not installed"
+        return r
+    try:
+        _out, r.load_s, _ms, _rc = _run_measured(["clamscan", "--no-summary", "-d", str(db),
+                                                  str(empty)])
+        out, r.wall_s, ms, _rc = _run_measured(
+            ["clamscan", "--no-summary", "-d", str(db), "-r", str(corpus)]
+        )
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        r.error = str(e)
+        return r
+    r.scan_s = max(r.wall_s - r.load_s, 1e-6)
+    r.pss_mb, r.hwm_mb = ms.peak.pss_mb, ms.peak.hwm_mb
+    r.detected = _parse_found(out, corpus)
+    r.note = "scan = wall - load(empty file)"
+    return r
+
+
+class Clamd:
+    """A private clamd on a Unix socket in the work folder, with its own config file."""
+
+    def __init__(self, work: Path, db: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="clamd-", dir=work))
+        self.sock = self.dir / "clamd.sock"
+        (self.dir / "tmp").mkdir()
+        self.conf = self.dir / "clamd.conf"
+        self.conf.write_text(
+            f"LocalSocket {self.sock}\n"
+            f"DatabaseDirectory {db}\n"
+            f"TemporaryDirectory {self.dir / 'tmp'}\n"
+            f"LogFile {self.dir / 'clamd.log'}\n"
+            f"PidFile {self.dir / 'clamd.pid'}\n"
+            "Foreground yes\n"
+            "MaxThreads 4\n"
+            "SelfCheck 0\n"
+            "ReadTimeout 600\n"
+            "CommandReadTimeout 600\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 900) -> float:
+        sw = Stopwatch()
+        self.proc = subprocess.Popen(
+            ["clamd", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        while sw.elapsed() < timeout:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"clamd exited {self.proc.returncode}: {err[-500:]}")
+            try:
+                if self.command(b"PING", timeout=2).strip() == "PONG":
+                    return sw.elapsed()
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("clamd did not answer PING in time")
+
+    def command(self, cmd: bytes, timeout: float = 3600) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.sock))
+            s.sendall(b"z" + cmd + b"\x00")
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        return b"".join(chunks).decode(errors="replace").replace("\x00", "\n")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_clamd(work: Path, db: Path, corpora: list[Path]) -> dict[Path, Result]:
+    """One clamd per database: load once, then MULTISCAN each corpus."""
+    results = {c: Result("clamd") for c in corpora}
+    if not shutil.which("clamd"):
+        for r in results.values():
+            r.error = "not installed"
+        return results
+    cd = Clamd(work, db)
+    try:
+        load = cd.start()
+        assert cd.proc is not None
+        with MemSampler(cd.proc.pid) as ms:
+            ms.sample()
+            base = (ms.peak.pss_mb, ms.peak.hwm_mb)
+            for corpus in corpora:
+                r = results[corpus]
+                r.load_s = load
+                sw = Stopwatch()
+                out = cd.command(b"MULTISCAN " + str(corpus.resolve()).encode())
+                r.scan_s = sw.elapsed()
+                r.wall_s = r.scan_s
+                ms.sample()
+                r.pss_mb, r.hwm_mb = ms.peak.pss_mb, ms.peak.hwm_mb
+                r.detected = _parse_found(out, corpus)
+                if "ERROR" in out:
+                    r.note = "errors: " + "; ".join(
+                        l for l in out.splitlines() if "ERROR" in l
+                    )[:200]
+        _ = base
+    except (RuntimeError, OSError) as e:
+        for r in results.values():
+            r.error = str(e)
+    finally:
+        cd.stop()
+    return results
+
+
+def _zh_available() -> str | None:
+    try:
+        proc = subprocess.run(
+            [str(VENV_PY), "-c", "from zerohour.scan import Engine, load_database"],
+            capture_output=True, text=True, timeout=120,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if proc.returncode != 0:
+        return (proc.stderr.strip().splitlines() or ["import failed"])[-1]
+    return None
+
+
+def run_zerohour_api(work: Path, db: Path, corpus: Path, jobs: int,
+                     cache_dir: Path, cold: bool) -> Result:
+    """zerohour's library API in a separate process (so its memory is measured alone)."""
+    r = Result(f"zerohour api x{jobs}")
+    if cold:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    out_json = work / "zh-result.json"
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir))
+    cmd = [str(VENV_PY), str(Path(__file__).resolve()), "_zh-worker", "--db", str(db),
+           "--corpus", str(corpus), "--jobs", str(jobs), "--out", str(out_json)]
+    if cold:
+        cmd.append("--load-only")
+    try:
+        _out, r.wall_s, ms, _rc = _run_measured(cmd, env=env)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        r.error = str(e)
+        return r
+    res = json.loads(out_json.read_text())
+    r.load_s = res["load_s"]
+    r.scan_s = res.get("scan_s")
+    r.pss_mb, r.hwm_mb = ms.peak.pss_mb, ms.peak.hwm_mb
+    r.detected = {str(Path(corpus.name) / p) for p in res.get("detected", [])}
+    if res.get("errors"):
+        r.note = f"{res['errors']} scan errors"
+    return r
+
+
+def run_zerohour_cli(db: Path, corpus: Path, cache_dir: Path) -> Result:
+    r = Result("zerohour cli")
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir))
+    try:
+        _out, r.load_s, _ms, _rc = _run_measured(
+            [str(ZH_CLI), "scan", "--db", str(db), str(Path(__file__))], env=env)
+        out, r.wall_s, ms, _rc = _run_measured(
+            [str(ZH_CLI), "scan", "--db", str(db), str(corpus)], env=env)
+    except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+        r.error = str(e)[:300]
+        return r
+    r.scan_s = max(r.wall_s - r.load_s, 1e-6)
+    r.pss_mb, r.hwm_mb = ms.peak.pss_mb, ms.peak.hwm_mb
+    r.detected = _parse_found(out, corpus)
+    r.note = "one process; scan = wall - load"
+    return r
+
+
+# -- the worker process for the library API ---------------------------------------------------
+
+_ENGINE: object = None
+
+
+def _scan_one(path: str) -> tuple[str, list[str], str | None]:
+    engine = _ENGINE
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        rep = engine.scan_bytes(data, path)  # type: ignore[attr-defined]
+        return path, [f.name for f in rep.findings], None
+    except Exception as e:  # a bench records engine failures instead of stopping
+        return path, [], f"{type(e).__name__}: {e}"
+
+
+def zh_worker(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="scan.py _zh-worker")
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--load-only", action="store_true")
+    ap.add_argument("--profile", help="write cProfile stats of a single-process scan here")
+    a = ap.parse_args(argv)
+    global _ENGINE
+    from zerohour.scan import Engine, load_database
+
+    sw = Stopwatch()
+    _ENGINE = Engine(load_database([Path(a.db)]))
+    res: dict[str, object] = {"load_s": sw.elapsed()}
+    if not a.load_only:
+        corpus = Path(a.corpus)
+        paths = [str(p) for p in iter_files(corpus)]
+        detected: list[str] = []
+        errors = 0
+        sw = Stopwatch()
+        if a.profile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+            results = [_scan_one(p) for p in paths]
+            prof.disable()
+            prof.dump_stats(a.profile)
+        elif a.jobs <= 1:
+            results = [_scan_one(p) for p in paths]
+        else:
+            import multiprocessing as mp
+
+            # fork after loading: workers share the compiled database pages copy-on-write
+            with mp.get_context("fork").Pool(a.jobs) as pool:
+                results = list(pool.imap_unordered(_scan_one, paths, chunksize=4))
+        res["scan_s"] = sw.elapsed()
+        first_err = None
+        for path, names, err in results:
+            if names:
+                detected.append(str(Path(path).relative_to(corpus)))
+            if err:
+                errors += 1
+                first_err = first_err or err
+        res["detected"] = detected
+        res["errors"] = errors
+        if first_err:
+            print(f"first scan error: {first_err}", file=sys.stderr)
+    Path(a.out).write_text(json.dumps(res))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+
+
+def report(corpus_name: str, nfiles: int, nbytes: int, size_label: str, hashes: int,
+           results: list[Result], truth: set[str]) -> bool:
+    mb = nbytes / 1e6
+    print(f"\n## corpus {corpus_name}: {nfiles} files, {mb:.1f} MB; "
+          f"db: {size_label} body + {_size_label(hashes)} hash signatures\n")
+    rows = []
+    ok = True
+    for r in results:
+        if r.error:
+            rows.append([r.engine, None, None, None, None, None, None, None,
+                         f"unavailable: {r.error[:120]}"])
+            continue
+        missed = truth - r.detected
+        extra = r.detected - truth
+        agree = "yes" if not missed and not extra else f"NO (-{len(missed)} +{len(extra)})"
+        if missed or extra:
+            ok = False
+            ex = sorted(missed)[:3] + sorted(extra)[:3]
+            r.note = (r.note + "; " if r.note else "") + "diff e.g. " + ", ".join(ex)
+        rows.append([
+            r.engine, r.load_s, r.load_cached_s, r.scan_s,
+            mb / r.scan_s if r.scan_s else None, r.pss_mb, r.hwm_mb,
+            f"{len(r.detected)}/{len(truth)} {agree}", r.note,
+        ])
+    print(table(["engine", "db load s", "cached load s", "scan s", "MB/s", "peak PSS MB (tree)",
+                 "peak RSS MB (max proc)", "detections (agree)", "note"], rows))
+    by = {r.engine: r for r in results if not r.error}
+    zh = [r for r in results if r.engine.startswith("zerohour") and not r.error]
+    ratios = []
+    for z in zh:
+        for peer in ("clamd", "clamscan"):
+            p = by.get(peer)
+            if not p or not z.scan_s or not p.scan_s:
+                continue
+            ratios.append([
+                f"{z.engine} / {peer}",
+                ratio(p.scan_s, z.scan_s),
+                ratio(z.pss_mb, p.pss_mb),
+                ratio(z.load_cached_s or z.load_s, p.load_s),
+            ])
+    if ratios:
+        print()
+        print(table(["ratio", "throughput x", "memory x (PSS)", "load time x (cached)"], ratios))
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_zh-worker"]:
+        return zh_worker(argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 200 messages, 20 MB of files, 1k body + 100k hash sigs")
+    ap.add_argument("--sizes", help="body signature counts (default 1k,10k,100k; quick: 1k)")
+    ap.add_argument("--hashes", help="hash signature count (default 1M; quick: 100k)")
+    ap.add_argument("--messages", type=int, help="e-mail corpus size (default 2000)")
+    ap.add_argument("--files-mb", type=int, help="file corpus size in MB (default 200)")
+    ap.add_argument("--seed", type=int, default=20261129)
+    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "scan")
+    ap.add_argument("--engines", default="clamscan,clamd,zerohour,zerohour-cli",
+                    help="comma list of: clamscan, clamd, zerohour, zerohour-cli")
+    ap.add_argument("--corpus", default="mail,files", help="comma list of: mail, files")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                    help="zerohour API process pool size (default: all cores)")
+    ap.add_argument("--generate-only", action="store_true")
+    a = ap.parse_args(argv)
+    sizes = tuple(parse_size(s) for s in (a.sizes or ("1k" if a.quick else "1k,10k,100k"))
+                  .split(","))
+    params = GenParams(
+        seed=a.seed,
+        messages=a.messages or (200 if a.quick else 2000),
+        files_mb=a.files_mb or (20 if a.quick else 200),
+        sizes=sizes,
+        hashes=parse_size(a.hashes or ("100k" if a.quick else "1M")),
+    )
+    work: Path = a.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    truth = generate(work, params)
+    if a.generate_only:
+        return 0
+    engines = set(a.engines.split(","))
+    corpora = [work / c for c in a.corpus.split(",")]
+    empty = work / "empty.txt"
+    empty.write_bytes(b"")
+    zh_err = _zh_available() if engines & {"zerohour", "zerohour-cli"} else None
+    print(f"# machine: {os.cpu_count()} cores; clamav: "
+          f"{subprocess.run(['clamscan', '--version'], capture_output=True, text=True).stdout.strip()}"
+          if shutil.which("clamscan") else "# clamav not installed")
+    # warm the page cache so no engine pays for the disk
+    for c in corpora:
+        for f in iter_files(c):
+            f.read_bytes()
+    all_ok = True
+    for size in sizes:
+        label = _size_label(size)
+        db = work / "db" / label
+        per: dict[Path, list[Result]] = {c: [] for c in corpora}
+        if "clamd" in engines:
+            print(f"# [{label}] clamd ...", flush=True)
+            for c, r in run_clamd(work, db, corpora).items():
+                per[c].append(r)
+        for c in corpora:
+            if "clamscan" in engines:
+                print(f"# [{label}] clamscan {c.name} ...", flush=True)
+                per[c].append(run_clamscan(db, c, empty))
+        cache = work / "zh-cache"
+        if "zerohour" in engines:
+            cold: Result | None = None
+            if not zh_err:
+                print(f"# [{label}] zerohour cold load ...", flush=True)
+                cold = run_zerohour_api(work, db, corpora[0], a.jobs, cache, cold=True)
+            for c in corpora:
+                if zh_err:
+                    per[c].append(Result(f"zerohour api x{a.jobs}", error=zh_err))
+                    continue
+                print(f"# [{label}] zerohour api {c.name} ...", flush=True)
+                r = run_zerohour_api(work, db, c, a.jobs, cache, cold=False)
+                if cold is not None and not cold.error:
+                    r.load_cached_s, r.load_s = r.load_s, cold.load_s
+                per[c].append(r)
+        if "zerohour-cli" in engines:
+            for c in corpora:
+                if zh_err:
+                    per[c].append(Result("zerohour cli", error=zh_err))
+                    continue
+                print(f"# [{label}] zerohour cli {c.name} ...", flush=True)
+                per[c].append(run_zerohour_cli(db, c, cache))
+        for c in corpora:
+            nfiles, nbytes = corpus_bytes(c)
+            t = {p for p in truth.infected if p.startswith(c.name + "/")}
+            all_ok &= report(c.name, nfiles, nbytes, label, params.hashes, per[c], t)
+    print("\nMB/s = corpus bytes / scan seconds (db load excluded). clamscan's scan time is its "
+          "wall time minus its wall time on an empty file. Memory: PSS summed over the process "
+          "tree (shared pages counted once), sampled every 50 ms; RSS = highest VmHWM of one "
+          "process.")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
