@@ -1,0 +1,394 @@
+"""Archive and compressed-stream members: zip (stored, deflate, bzip2, lzma, zip64), tar, gzip,
+bzip2, xz.
+
+Every decompression is incremental with its output bounded by the scan budget
+(`ScanContext.output_bound`) and checked against the compression-ratio bound while it runs, so a
+bomb is stopped after a few MiB of output instead of after the allocation. Zips are read through
+the central directory (what most clients show) *and* through local headers that the directory
+does not cover (what stream extractors see), so hidden entries are not missed. Overlapping zip
+entries (the "better zip bomb") raise `OverlappingFiles`; encrypted entries raise
+`EncryptedContent("Zip")` after every readable member has been yielded.
+"""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import itertools
+import lzma
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
+from zerohour.scan.types import Child, FileType
+
+_CHUNK = 1 << 20
+_LOCAL = b"PK\x03\x04"
+_MAX_LOCAL_SCAN = 20_000
+_NEXT_RECORD = (b"PK\x07\x08", _LOCAL, b"PK\x01\x02")
+
+
+class _Decompressor(Protocol):
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class _Dedup:
+    """Yield each distinct child content once per container."""
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+
+    def fresh(self, data: bytes) -> bool:
+        d = _digest(data)
+        if d in self.seen:
+            return False
+        self.seen.add(d)
+        return True
+
+
+def _zlib_bounded(
+    data: bytes, wbits: int, ctx: ScanContext, compressed: int | None = None
+) -> tuple[bytes, bytes]:
+    """Inflate one zlib/deflate/gzip stream; returns (output, unused input after its end).
+
+    Truncated or corrupt input yields what decoded before the damage.
+    """
+    bound = ctx.output_bound()
+    comp = compressed if compressed is not None else len(data)
+    d = zlib.decompressobj(wbits)
+    out: list[bytes] = []
+    total = 0
+    pending = data
+    while True:
+        ctx.check_time()
+        want = min(_CHUNK, bound + 1 - total)
+        try:
+            piece = d.decompress(pending, want)
+        except zlib.error:
+            break
+        out.append(piece)
+        total += len(piece)
+        if total > bound:
+            ctx.check_output(total)
+        ctx.check_ratio(comp, total)
+        pending = d.unconsumed_tail
+        if d.eof or (not pending and not piece):
+            break
+        if not pending:
+            # All input consumed: flush what zlib still holds.
+            try:
+                rest = d.flush()
+            except zlib.error:
+                rest = b""
+            out.append(rest)
+            total += len(rest)
+            if total > bound:
+                ctx.check_output(total)
+            break
+    return b"".join(out), d.unused_data if d.eof else b""
+
+
+def _stream_bounded(
+    factory: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor],
+    data: bytes,
+    ctx: ScanContext,
+) -> bytes:
+    """Decompress a (possibly multi-stream) bzip2/xz input with bounded output."""
+    bound = ctx.output_bound()
+    out: list[bytes] = []
+    total = 0
+    pending = data
+    while pending:
+        d = factory()
+        feed = pending
+        pending = b""
+        while True:
+            ctx.check_time()
+            want = min(_CHUNK, bound + 1 - total)
+            try:
+                piece = d.decompress(feed, want)
+            except (OSError, EOFError, lzma.LZMAError, ValueError):
+                return b"".join(out)
+            feed = b""
+            out.append(piece)
+            total += len(piece)
+            if total > bound:
+                ctx.check_output(total)
+            ctx.check_ratio(len(data), total)
+            if d.eof:
+                pending = d.unused_data
+                break
+            if d.needs_input:
+                return b"".join(out)  # truncated stream
+    return b"".join(out)
+
+
+def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None]:
+    """All members of a gzip file, concatenated, and the stored file name if any."""
+    name = _gzip_name(data)
+    out: list[bytes] = []
+    rest = data
+    while rest[:2] == b"\x1f\x8b":
+        piece, rest = _zlib_bounded(rest, 31, ctx, compressed=len(data))
+        out.append(piece)
+        ctx.check_output(sum(map(len, out)))
+        rest = rest.lstrip(b"\x00")
+    return b"".join(out), name
+
+
+def _gzip_name(data: bytes) -> str | None:
+    if len(data) < 10 or not data[3] & 0x08:
+        return None
+    pos = 10
+    if data[3] & 0x04 and len(data) >= 12:
+        (xlen,) = struct.unpack_from("<H", data, 10)
+        pos = 12 + xlen
+    end = data.find(b"\x00", pos, pos + 1024)
+    if end < 0:
+        return None
+    return data[pos:end].decode("latin-1") or None
+
+
+def stream_children(
+    data: bytes, ft: FileType, ctx: ScanContext, name: str | None
+) -> Iterator[Child]:
+    """The decompressed content of a gzip, bzip2 or xz layer (one child)."""
+    if ft is FileType.GZIP:
+        out, inner = gunzip(data, ctx)
+        origin = "gzip"
+    elif ft is FileType.BZIP2:
+        out, inner = _stream_bounded(bz2.BZ2Decompressor, data, ctx), None
+        origin = "bzip2"
+    elif ft is FileType.XZ:
+        out = _stream_bounded(lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO), data, ctx)
+        inner = None
+        origin = "xz"
+    else:
+        return
+    if inner is None and name:
+        for suffix in (".gz", ".tgz", ".bz2", ".xz", ".txz", ".tbz2"):
+            if name.lower().endswith(suffix):
+                inner = name[: -len(suffix)] + (".tar" if suffix.startswith(".t") else "")
+                break
+    if out:
+        ctx.charge_child(len(out))
+        yield Child(data=out, name=inner, origin=origin)
+
+
+# --- tar --------------------------------------------------------------------------------------
+
+
+def tar_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Regular-file members of a tar archive; a damaged tail ends the walk quietly."""
+    dedup = _Dedup()
+    try:
+        tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, EOFError, ValueError, OSError):
+        return
+    with tf:
+        while True:
+            ctx.check_time()
+            try:
+                member = tf.next()
+            except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError):
+                return
+            if member is None:
+                return
+            if not member.isfile():
+                continue
+            ctx.check_file_size(member.size)
+            try:
+                f = tf.extractfile(member)
+                content = f.read(ctx.output_bound() + 1) if f is not None else b""
+            except (tarfile.TarError, EOFError, ValueError, OSError):
+                continue
+            if content and dedup.fresh(content):
+                ctx.charge_child(len(content))
+                yield Child(data=content, name=member.name, origin="tar")
+
+
+# --- zip --------------------------------------------------------------------------------------
+
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    EOFError,
+    ValueError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+    UnicodeError,
+    struct.error,
+    KeyError,
+    IndexError,
+)
+
+
+def _decode_member(method: int, raw: bytes, ctx: ScanContext, usize: int | None) -> bytes | None:
+    """Decode one member's compressed bytes (stored, deflate, bzip2, lzma), bounded."""
+    if method == 0:
+        ctx.check_output(len(raw))
+        return raw
+    if method == 8:
+        out, _ = _zlib_bounded(raw, -15, ctx)
+        return out
+    if method == 12:
+        return _stream_bounded(bz2.BZ2Decompressor, raw, ctx)
+    if method == 14 and len(raw) > 4:
+        # zip's LZMA: 2-byte version, 2-byte props size, props, then raw LZMA1 data.
+        (psize,) = struct.unpack_from("<H", raw, 2)
+        props = raw[4 : 4 + psize]
+        try:
+            filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
+        except (lzma.LZMAError, ValueError):
+            return None
+        return _stream_bounded(
+            lambda: lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt]), raw[4 + psize :], ctx
+        )
+    return None
+
+
+def _local_header(data: bytes, off: int) -> tuple[int, int, int, int, int] | None:
+    """(flags, method, csize, data_start, name_len) of the local header at `off`."""
+    if off < 0 or off + 30 > len(data) or data[off : off + 4] != _LOCAL:
+        return None
+    _ver, flags, method, _t, _d, _crc, csize, _usize, nlen, elen = struct.unpack_from(
+        "<HHHHHIIIHH", data, off + 4
+    )
+    return flags, method, csize, off + 30 + nlen + elen, nlen
+
+
+def _read_local(
+    data: bytes, off: int, ctx: ScanContext, csize_hint: int | None = None
+) -> tuple[bytes | None, str | None, bool, int]:
+    """Decode the member whose local header is at `off`: (content, name, encrypted, end)."""
+    hdr = _local_header(data, off)
+    if hdr is None:
+        return None, None, False, off + 4
+    flags, method, csize, start, nlen = hdr
+    name = data[off + 30 : off + 30 + nlen].decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    if flags & 0x1:
+        return None, name, True, start
+    if csize_hint is not None and csize_hint > csize:
+        csize = csize_hint
+    if csize in (0, 0xFFFFFFFF) and (flags & 0x8 or csize == 0xFFFFFFFF):
+        # Size only in a data descriptor: deflate finds its own end; stored runs to the next header.
+        if method == 8:
+            out, _ = _zlib_bounded(data[start:], -15, ctx)
+            return out, name, False, start + 1
+        nxt = min(
+            (p for p in (data.find(s, start) for s in _NEXT_RECORD) if p >= 0),
+            default=len(data),
+        )
+        csize = nxt - start
+    raw = data[start : start + csize]
+    try:
+        content = _decode_member(method, raw, ctx, None)
+    except ScanLimitExceeded:
+        raise
+    except _ZIP_ERRORS:
+        content = None
+    return content, name, False, start + csize
+
+
+def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Members of a zip: central-directory entries, then local entries it does not cover."""
+    dedup = _Dedup()
+    encrypted = False
+    covered: list[tuple[int, int]] = []
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except _ZIP_ERRORS:
+        zf = None
+        infos = []
+    if zf is not None:
+        _check_overlap(infos)
+        with zf:
+            for info in infos:
+                ctx.check_time()
+                hdr = _local_header(data, info.header_offset)
+                if hdr is not None:
+                    covered.append((info.header_offset, hdr[3] + info.compress_size))
+                if info.is_dir():
+                    continue
+                if info.flag_bits & 0x1:
+                    encrypted = True
+                    continue
+                ctx.check_file_size(info.file_size)
+                content = _read_zipinfo(zf, info, data, ctx)
+                if content and dedup.fresh(content):
+                    ctx.charge_child(len(content))
+                    yield Child(data=content, name=info.filename, origin="zip")
+    # Local headers outside every central-directory entry: hidden or orphaned members.
+    covered.sort()
+    pos = data.find(_LOCAL)
+    scanned = 0
+    while pos >= 0 and scanned < _MAX_LOCAL_SCAN:
+        ctx.check_time()
+        scanned += 1
+        inside = any(a <= pos < b for a, b in covered)
+        if inside:
+            pos = data.find(_LOCAL, pos + 4)
+            continue
+        content, name, enc, end = _read_local(data, pos, ctx)
+        encrypted = encrypted or enc
+        if content and dedup.fresh(content):
+            ctx.charge_child(len(content))
+            yield Child(data=content, name=name, origin="zip-local")
+        pos = data.find(_LOCAL, max(end, pos + 4))
+    if encrypted:
+        raise EncryptedContent("Zip")
+
+
+def _read_zipinfo(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes, ctx: ScanContext
+) -> bytes | None:
+    """Read one central-directory member with bounded output; fall back to its local header."""
+    bound = ctx.output_bound()
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with zf.open(info) as f:
+            while True:
+                ctx.check_time()
+                piece = f.read(min(_CHUNK, bound + 1 - total))
+                if not piece:
+                    break
+                chunks.append(piece)
+                total += len(piece)
+                if total > bound:
+                    ctx.check_output(total)
+                ctx.check_ratio(info.compress_size, total)
+    except ScanLimitExceeded:
+        raise
+    except _ZIP_ERRORS:
+        if not chunks:
+            hint = info.compress_size
+            content, _name, _enc, _end = _read_local(data, info.header_offset, ctx, hint)
+            return content
+    return b"".join(chunks)
+
+
+def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
+    """Raise OverlappingFiles when one entry's data covers another entry's local header."""
+    spans = sorted((i.header_offset, i.compress_size) for i in infos if not i.is_dir())
+    for (off, csize), (nxt, _) in itertools.pairwise(spans):
+        # An entry's data starts at least 30 bytes after its header, so this never misfires.
+        if nxt == off or nxt < off + csize:
+            raise ScanLimitExceeded(OVERLAPPING_FILES, f"entry at {nxt} inside entry at {off}")

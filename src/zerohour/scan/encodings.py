@@ -1,0 +1,216 @@
+"""Lenient transfer-encoding decoders: base64, quoted-printable, uuencode, yEnc.
+
+Mail clients decode broken encodings anyway, so a scanner must too: junk characters, missing
+padding, padding in the middle, bad line lengths. Where clients disagree (base64 with `=` inside
+the data: stop there, or go on), `base64_variants` returns every plausible result. None of
+these functions raise on any input.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]+")
+_B64_JUNK_KEEP_PAD = re.compile(rb"[^A-Za-z0-9+/=]+")
+_B64URL = re.compile(rb"[-_]")
+_PAD_RUN = re.compile(rb"=+")
+_B64_BODY = re.compile(rb"\A[\sA-Za-z0-9+/=]*\Z")
+
+
+def _b64_clean(clean: bytes) -> bytes:
+    """Decode base64 text that holds only alphabet characters, whatever its length."""
+    rem = len(clean) % 4
+    if rem == 1:  # a lone trailing sextet carries no whole byte
+        clean = clean[:-1]
+    elif rem:
+        clean += b"=" * (4 - rem)
+    if not clean:
+        return b""
+    try:
+        return binascii.a2b_base64(clean)
+    except binascii.Error:  # pragma: no cover - cleaned input always decodes
+        return b""
+
+
+def base64_decode(data: bytes) -> bytes:
+    """Decode ignoring every non-alphabet character, padding included (the most lenient view)."""
+    return _b64_clean(_B64_JUNK.sub(b"", data))
+
+
+def base64_variants(data: bytes) -> list[bytes]:
+    """Every plausible decoding of possibly broken base64, most common first, deduplicated.
+
+    1. skip all junk and padding, decode the rest as one stream;
+    2. treat each `=` run as the end of a chunk and decode chunks separately (clients that
+       restart after padding); stopping at the first padding is a prefix of this one.
+    3. the URL-safe alphabet (`-_`), when those characters occur.
+    """
+    out = [base64_decode(data)]
+    kept = _B64_JUNK_KEEP_PAD.sub(b"", data)
+    stripped = kept.rstrip(b"=")
+    if b"=" in stripped:
+        chunked = b"".join(_b64_clean(c) for c in _PAD_RUN.split(stripped) if c)
+        if chunked not in out:
+            out.append(chunked)
+    if b"-" in data or b"_" in data:
+        url = base64_decode(_B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
+        if url not in out:
+            out.append(url)
+    return out
+
+
+def looks_base64(data: bytes, min_len: int = 16) -> bool:
+    """Whether a body is plausibly base64 (for parts whose declared encoding is missing/wrong).
+
+    Only base64 characters and line breaks, no spaces inside lines, one line of 16+ characters.
+    """
+    body = data.strip()
+    if len(body) < min_len or not _B64_BODY.match(body):
+        return False
+    lines = _LINES_SPLIT.split(body[:8192])
+    if any(b" " in ln.strip() or b"\t" in ln.strip() for ln in lines):
+        return False
+    return any(len(ln.strip()) >= min_len for ln in lines)
+
+
+_LINES_SPLIT = re.compile(rb"\r\n|\n|\r")
+
+
+_QP_SOFT = re.compile(rb"=[ \t]*(?:\r\n|\n|\r)")
+_QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def qp_decode(data: bytes) -> bytes:
+    """Quoted-printable, leniently: soft breaks with any line end, lowercase hex, bad `=` kept."""
+    data = _QP_SOFT.sub(b"", data)
+    return _QP_HEX.sub(lambda m: bytes((int(m.group(1), 16),)), data)
+
+
+# --- uuencode -------------------------------------------------------------------------------
+
+_UU_BEGIN = re.compile(rb"^begin(?:-base64)?[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)$", re.M)
+_LINES = re.compile(rb"\r\n|\n|\r")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedFile:
+    """A file found encoded inside text (uuencode or yEnc block)."""
+
+    data: bytes
+    name: str | None
+    encoding: str
+
+
+def _uu_line(line: bytes) -> bytes:
+    """Decode one uuencoded line, tolerating short lines and trailing junk."""
+    if not line:
+        return b""
+    n = (line[0] - 32) & 63
+    if n == 0:
+        return b""
+    need = (n * 4 + 2) // 3
+    body = line[1 : 1 + need]
+    body = body + b" " * (need - len(body))
+    out = bytearray()
+    for i in range(0, len(body), 4):
+        quad = [(c - 32) & 63 for c in body[i : i + 4].ljust(4, b" ")]
+        out.append(((quad[0] << 2) | (quad[1] >> 4)) & 0xFF)
+        out.append(((quad[1] << 4) | (quad[2] >> 2)) & 0xFF)
+        out.append(((quad[2] << 6) | quad[3]) & 0xFF)
+    return bytes(out[:n])
+
+
+def _uu_fast(line: bytes) -> bytes:
+    try:
+        return binascii.a2b_uu(line)
+    except binascii.Error:
+        return _uu_line(line)
+
+
+def uudecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
+    """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks)."""
+    found = 0
+    for m in _UU_BEGIN.finditer(text):
+        if found >= limit:
+            return
+        name = m.group(2).strip().decode("utf-8", "replace") or None
+        start = m.end()
+        out = bytearray()
+        for line in _LINES.split(text[start:]):
+            stripped = line.rstrip(b" \t")
+            if stripped == b"end":
+                break
+            if not stripped:
+                continue
+            if stripped.startswith(b"begin ") and _UU_BEGIN.match(stripped):
+                break
+            out += _uu_fast(stripped)
+        found += 1
+        yield EmbeddedFile(bytes(out), name, "uuencode")
+
+
+def uudecode(data: bytes) -> bytes:
+    """Decode a uuencoded body (the first block; or the whole body if it has no `begin`)."""
+    for block in uudecode_blocks(data, limit=1):
+        return block.data
+    out = bytearray()
+    for line in _LINES.split(data):
+        if line.strip():
+            out += _uu_fast(line.rstrip(b" \t"))
+    return bytes(out)
+
+
+# --- yEnc -------------------------------------------------------------------------------
+
+_YBEGIN = re.compile(rb"^=ybegin[ \t]([^\r\n]*)$", re.M)
+_YNAME = re.compile(rb"name=([^\r\n]*)")
+_YPART = re.compile(rb"^=ypart[^\r\n]*(?:\r\n|\n|\r)?", re.M)
+_YEND = re.compile(rb"^=yend", re.M)
+_YTABLE = bytes((i - 42) & 0xFF for i in range(256))
+
+
+def yenc_decode_body(body: bytes) -> bytes:
+    """Decode yEnc data lines (no header/trailer): escapes `=c` mean `c - 64`."""
+    body = body.replace(b"\r", b"").replace(b"\n", b"")
+    if b"=" not in body:
+        return body.translate(_YTABLE)
+    out = bytearray()
+    parts = body.split(b"=")
+    out += parts[0].translate(_YTABLE)
+    for p in parts[1:]:
+        if not p:
+            continue
+        out.append((p[0] - 64 - 42) & 0xFF)
+        out += p[1:].translate(_YTABLE)
+    return bytes(out)
+
+
+def ydecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
+    """Every `=ybegin ... =yend` block in `text`, decoded (at most `limit` blocks)."""
+    for i, m in enumerate(_YBEGIN.finditer(text)):
+        if i >= limit:
+            return
+        nm = _YNAME.search(m.group(1))
+        name = nm.group(1).strip().decode("utf-8", "replace") if nm else None
+        start = m.end()
+        if text[start : start + 2] == b"\r\n":
+            start += 2
+        elif text[start : start + 1] in (b"\n", b"\r"):
+            start += 1
+        part = _YPART.match(text, start)
+        if part:
+            start = part.end()
+        end_m = _YEND.search(text, start)
+        body = text[start : end_m.start() if end_m else len(text)]
+        yield EmbeddedFile(yenc_decode_body(body), name, "yenc")
+
+
+def embedded_files(text: bytes) -> Iterator[EmbeddedFile]:
+    """uuencode and yEnc blocks embedded in a text body (cheap when there are none)."""
+    if b"begin" in text:
+        yield from uudecode_blocks(text)
+    if b"=ybegin" in text:
+        yield from ydecode_blocks(text)

@@ -1,0 +1,243 @@
+"""True file type from content (never from a name), and its outbreak-scope categories.
+
+`detect` decides how a layer is decomposed and which signature targets apply; `category` maps a
+type onto `zerohour.notices.model.FILE_TYPE_CATEGORIES` for hold scopes. Both only look at a
+bounded prefix (and, for office files, a bounded search), so they stay cheap on large inputs.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from zerohour.scan.types import FileType
+
+_SNIFF = 4096
+
+_MACHO_MAGICS = (
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+)
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_SEVENZIP = b"7z\xbc\xaf\x27\x1c"
+_XZ = b"\xfd7zXZ\x00"
+
+_HTML_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*"
+    rb"<(?:!doctype\s+html|html|head|body|meta|title|iframe|frameset|script|style|a\s|div|table|p[\s>]|br|img)",
+    re.I | re.S,
+)
+_HTML_ANYWHERE = re.compile(rb"<html[\s>]|<body[\s>]|<!doctype\s+html", re.I)
+
+_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_MAIL_HEADERS = frozenset(
+    {
+        b"from",
+        b"to",
+        b"cc",
+        b"subject",
+        b"date",
+        b"received",
+        b"return-path",
+        b"message-id",
+        b"mime-version",
+        b"content-type",
+        b"content-transfer-encoding",
+        b"delivered-to",
+        b"reply-to",
+        b"sender",
+        b"x-mailer",
+        b"dkim-signature",
+        b"authentication-results",
+        b"x-original-to",
+        b"in-reply-to",
+        b"references",
+    }
+)
+
+_SCRIPT_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:#!|<\?php|@echo\s+off|<job[\s>]|<package[\s>]|<\?xml[^>]*>\s*<job|"
+    rb"option\s+explicit|on\s+error\s+resume\s+next)",
+    re.I,
+)
+_SCRIPT_STRONG = re.compile(
+    rb"wscript\.shell|createobject\s*\(\s*[\"']wscript|new\s+activexobject|"
+    rb"shell\.application|powershell(?:\.exe)?\s+-(?:e|enc|encodedcommand|nop|w)\b|"
+    rb"invoke-expression|\biex\s*\(|frombase64string\s*\(|"
+    rb"document\.write\s*\(\s*unescape|eval\s*\(\s*function\s*\(p,a,c,k,e",
+    re.I,
+)
+
+_VBA_OLE_MARKERS = (
+    "_VBA_PROJECT".encode("utf-16-le"),
+    "VBA".encode("utf-16-le") + b"\x00\x00",
+    "Macros".encode("utf-16-le"),
+    "_VBA_PROJECT_CUR".encode("utf-16-le"),
+)
+_OFFICE_SEARCH = 8 * 1024 * 1024
+
+
+def _is_pe(data: bytes) -> bool:
+    if len(data) < 0x40 or data[:2] != b"MZ":
+        return False
+    (lfanew,) = struct.unpack_from("<I", data, 0x3C)
+    return 0 < lfanew <= len(data) - 24 and data[lfanew : lfanew + 4] == b"PE\x00\x00"
+
+
+def _is_tar(data: bytes) -> bool:
+    if len(data) < 512:
+        return False
+    if data[257:262] == b"ustar":
+        return True
+    # Old (v7) tar: no magic, so verify the header checksum.
+    field = data[148:156].strip(b" \x00")
+    if not field or not all(48 <= c <= 55 for c in field):
+        return False
+    stored = int(field, 8)
+    header = data[:148] + b" " * 8 + data[156:512]
+    return stored == sum(header) and data[0] not in (0,)
+
+
+def _looks_text(head: bytes) -> bool:
+    if not head:
+        return True
+    if b"\x00" in head:
+        # UTF-16 text with a BOM is text; other NULs mean binary.
+        return head[:2] in (b"\xff\xfe", b"\xfe\xff")
+    controls = sum(1 for c in head if c < 32 and c not in (9, 10, 12, 13, 27))
+    if controls * 100 > len(head) * 2:
+        return False
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a multibyte char cut by our sniff window
+            return True
+    high = sum(1 for c in head if c >= 0x80)
+    return high * 100 <= len(head) * 30
+
+
+def looks_like_mail(data: bytes) -> bool:
+    """An RFC 5322 header block at the start (optionally after an mbox `From ` line).
+
+    Needs one known mail header among the leading header lines, so that `Key: value` text files
+    are not taken for mail.
+    """
+    head = data[:_SNIFF]
+    if head.startswith(b"From "):
+        nl = head.find(b"\n")
+        if nl < 0:
+            return False
+        head = head[nl + 1 :]
+    known = False
+    lines = 0
+    for line in re.split(rb"\r\n|\n|\r", head):
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t"):
+            if lines == 0:
+                return False
+            continue
+        m = _HEADER_LINE.match(line)
+        if m is None:
+            break
+        lines += 1
+        name = line[: line.index(b":")].strip().lower()
+        if name in _MAIL_HEADERS:
+            known = True
+    return known and lines >= 1
+
+
+def detect(data: bytes) -> FileType:
+    """The true type of `data` from its magic bytes and structure."""
+    head = data[:_SNIFF]
+    if head[:2] == b"MZ" and _is_pe(data):
+        return FileType.PE
+    if head[:4] == b"\x7fELF":
+        return FileType.ELF
+    if head[:4] in _MACHO_MAGICS:
+        return FileType.MACHO
+    if head[:4] == b"\xca\xfe\xba\xbe" and len(head) >= 8:
+        # Fat Mach-O; Java class files share the magic but have a large version number here.
+        (narch,) = struct.unpack_from(">I", head, 4)
+        if 0 < narch < 20:
+            return FileType.MACHO
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        if b"[Content_Types].xml" in data[:_OFFICE_SEARCH]:
+            return FileType.OOXML
+        return FileType.ZIP
+    if head[:2] == b"\x1f\x8b":
+        return FileType.GZIP
+    if (
+        head[:3] == b"BZh"
+        and len(head) >= 10
+        and 0x31 <= head[3] <= 0x39
+        and head[4:10] in (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")
+    ):
+        return FileType.BZIP2
+    if head[:6] == _XZ:
+        return FileType.XZ
+    if head[:6] == _SEVENZIP:
+        return FileType.SEVENZIP
+    if head[:6] == b"Rar!\x1a\x07":
+        return FileType.RAR
+    if head[:8] == _OLE2:
+        return FileType.OLE2
+    if b"%PDF-" in head[:1024]:
+        return FileType.PDF
+    if _is_tar(data):
+        return FileType.TAR
+    if not _looks_text(head):
+        return FileType.BINARY
+    if looks_like_mail(data):
+        return FileType.MAIL
+    if _HTML_START.match(head) or (_HTML_ANYWHERE.search(head) and b"</" in head):
+        return FileType.HTML
+    if _SCRIPT_START.match(head) or _SCRIPT_STRONG.search(head):
+        return FileType.SCRIPT
+    return FileType.TEXT
+
+
+_ARCHIVES = frozenset(
+    {
+        FileType.ZIP,
+        FileType.TAR,
+        FileType.GZIP,
+        FileType.BZIP2,
+        FileType.XZ,
+        FileType.SEVENZIP,
+        FileType.RAR,
+    }
+)
+_EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})
+
+
+def has_vba(ft: FileType, data: bytes) -> bool:
+    """Whether an office file carries a VBA project (macros)."""
+    window = data[:_OFFICE_SEARCH]
+    if ft is FileType.OOXML:
+        return b"vbaProject.bin" in window or b"vbaproject.bin" in window.lower()
+    if ft is FileType.OLE2:
+        return any(m in window for m in _VBA_OLE_MARKERS)
+    return False
+
+
+def category(ft: FileType, data: bytes) -> frozenset[str]:
+    """Outbreak-scope categories (`FILE_TYPE_CATEGORIES`) a layer of type `ft` belongs to."""
+    cats: set[str] = set()
+    if ft in _EXECUTABLES:
+        cats.add("executable")
+    elif ft in _ARCHIVES:
+        cats.add("archive")
+    elif ft in (FileType.OLE2, FileType.OOXML):
+        if has_vba(ft, data):
+            cats.add("office-macro")
+    elif ft is FileType.SCRIPT:
+        cats.add("script")
+    elif ft is FileType.PDF:
+        cats.add("pdf")
+    elif ft is FileType.HTML:
+        cats.add("html")
+    return frozenset(cats)

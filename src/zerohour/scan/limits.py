@@ -1,0 +1,163 @@
+"""Scan limits (ClamAV's defaults) and the per-scan budget that enforces them.
+
+A `ScanContext` lives for one scanned object. The engine walks the layer tree and the decomposers
+produce children; both charge the same budget so that a zip bomb, a deeply nested MIME message or
+a slow pathological input costs bounded memory and time. Every overrun raises
+`ScanLimitExceeded(which)` with `which` in ClamAV's naming (`MaxRecursion`, `MaxFiles`,
+`MaxScanSize`, `MaxFileSize`, `MaxScanTime`) plus our own `CompressionRatio` and
+`OverlappingFiles`; the engine turns it into `Heuristics.Limits.Exceeded.<which>` when
+`alert_exceeds_max` is on.
+
+Who charges what:
+- `decompose.children()` (and the modules it dispatches to) call `charge_child(n)` for every
+  child it yields (one file, `n` bytes, file-size bound), `check_time()` in loops, and
+  `check_ratio()` / `output_bound()` around decompression.
+- The engine calls `descend()` (a context manager) around the walk into a layer's children, so
+  `depth` is the recursion level of the layer whose children are being produced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from zerohour.errors import ScanLimitExceeded
+
+MiB = 1024 * 1024
+
+MAX_RECURSION = "MaxRecursion"
+MAX_FILES = "MaxFiles"
+MAX_SCAN_SIZE = "MaxScanSize"
+MAX_FILE_SIZE = "MaxFileSize"
+MAX_SCAN_TIME = "MaxScanTime"
+COMPRESSION_RATIO = "CompressionRatio"
+OVERLAPPING_FILES = "OverlappingFiles"
+
+LIMIT_NAMES = frozenset(
+    {
+        MAX_RECURSION,
+        MAX_FILES,
+        MAX_SCAN_SIZE,
+        MAX_FILE_SIZE,
+        MAX_SCAN_TIME,
+        COMPRESSION_RATIO,
+        OVERLAPPING_FILES,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds of one scan. Defaults are ClamAV 1.4's (clamd.conf) plus a compression-ratio bound.
+
+    The ratio bound only applies once a decompressed member is larger than `ratio_min_size`, so
+    that small highly compressible files (a page of zeros) are not flagged, while a bomb
+    (kilobytes to gigabytes, ratios of 1000+) is stopped after at most a few MiB of output.
+    """
+
+    max_recursion: int = 17
+    max_files: int = 10_000
+    max_scan_size: int = 400 * MiB
+    max_file_size: int = 100 * MiB
+    max_scan_time: float = 120.0
+    max_compression_ratio: int = 250
+    ratio_min_size: int = 4 * MiB
+    alert_exceeds_max: bool = True
+    alert_encrypted: bool = True
+
+
+class ScanContext:
+    """The budget of one scan: recursion depth, files, bytes and a deadline."""
+
+    def __init__(
+        self, limits: Limits | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self._clock = clock
+        self.started = clock()
+        self.deadline = self.started + self.limits.max_scan_time
+        self.depth = 0
+        self.files = 0
+        self.total_bytes = 0
+
+    # -- recursion ---------------------------------------------------------------------------
+
+    @contextmanager
+    def descend(self) -> Iterator[None]:
+        """Enter one nesting level; raises MaxRecursion beyond `max_recursion`."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    def enter(self) -> None:
+        if self.depth + 1 > self.limits.max_recursion:
+            raise ScanLimitExceeded(MAX_RECURSION, f"depth {self.depth + 1}")
+        self.depth += 1
+
+    def leave(self) -> None:
+        self.depth = max(0, self.depth - 1)
+
+    def check_depth(self, extra: int = 0) -> None:
+        """Raise if a decomposer's internal nesting (`extra` levels below us) is too deep."""
+        if self.depth + extra > self.limits.max_recursion:
+            raise ScanLimitExceeded(MAX_RECURSION, f"depth {self.depth + extra}")
+
+    # -- files and bytes ---------------------------------------------------------------------
+
+    def charge_file(self) -> None:
+        self.files += 1
+        if self.files > self.limits.max_files:
+            raise ScanLimitExceeded(MAX_FILES, f"{self.files} files")
+
+    def check_file_size(self, n: int) -> None:
+        if n > self.limits.max_file_size:
+            raise ScanLimitExceeded(MAX_FILE_SIZE, f"{n} bytes")
+
+    def charge_bytes(self, n: int) -> None:
+        self.total_bytes += n
+        if self.total_bytes > self.limits.max_scan_size:
+            raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{self.total_bytes} bytes")
+
+    def charge_child(self, n: int) -> None:
+        """Account one produced child of `n` bytes (file count, file size, scan size, time)."""
+        self.check_time()
+        self.check_file_size(n)
+        self.charge_file()
+        self.charge_bytes(n)
+
+    def output_bound(self) -> int:
+        """Largest output a decompressor may produce for one member before it must stop.
+
+        One more byte than this means a limit was exceeded; see `check_output`.
+        """
+        room = self.limits.max_scan_size - self.total_bytes
+        return max(0, min(self.limits.max_file_size, room))
+
+    def check_output(self, n: int) -> None:
+        """Raise the right limit for a member whose output reached `n` bytes."""
+        self.check_file_size(n)
+        if self.total_bytes + n > self.limits.max_scan_size:
+            raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{self.total_bytes + n} bytes")
+
+    def check_ratio(self, compressed: int, uncompressed: int) -> None:
+        """Raise CompressionRatio when a large output came from too little input."""
+        if uncompressed <= self.limits.ratio_min_size:
+            return
+        if uncompressed > self.limits.max_compression_ratio * max(1, compressed):
+            raise ScanLimitExceeded(
+                COMPRESSION_RATIO, f"{uncompressed} bytes from {compressed} bytes"
+            )
+
+    # -- time --------------------------------------------------------------------------------
+
+    def check_time(self) -> None:
+        if self._clock() > self.deadline:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, f"{self.limits.max_scan_time:g} s")
+
+    @property
+    def elapsed(self) -> float:
+        return self._clock() - self.started

@@ -1,0 +1,515 @@
+"""A lenient MIME walker that scans every interpretation a mail client could plausibly make.
+
+Why not `email`: its one parse is one interpretation, and attackers build mail that parses one
+way in the scanner and another way in the client (duplicate or conflicting headers, odd or
+RFC 2231-encoded boundaries, missing blank lines, bare CR/LF line ends, broken base64, content
+after the closing boundary, multipart without a boundary...). This walker parses once, cheaply,
+and forks only where it actually sees an ambiguity:
+
+- line ends: LF-or-CRLF always; bare-CR-as-line-end when bare CRs occur; CRLF-only when CRLF and
+  bare LF are mixed;
+- headers: every Content-Type / Content-Transfer-Encoding occurrence (first, last, all), folded
+  values unfolded both the RFC way and with the fold's whitespace removed;
+- boundaries: every `boundary` parameter (quoted, unquoted, raw, RFC 2231 `boundary*`/`*0*`),
+  a `boundary=` found anywhere in the header, and inferred `--xyz` lines when none match;
+  delimiters matched strictly and, when that finds more, by prefix; parts after the closing
+  delimiter and a missing closing delimiter are both handled;
+- bodies: every declared transfer encoding, lenient base64 variants, base64 when an undeclared
+  or unknown encoding hides a base64 body, multipart bodies that carry a (forbidden) encoding;
+- nested message/rfc822 (also base64-encoded), and uuencode / yEnc blocks inside text parts.
+
+Leaves (decoded bodies, text bodies included so that body signatures match) are yielded once
+each, deduplicated by content digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.header import decode_header
+from urllib.parse import unquote_to_bytes
+
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import encodings
+from zerohour.scan.limits import MAX_FILES, ScanContext
+from zerohour.scan.types import Child
+
+_HNAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
+_MAX_BOUNDARIES = 8
+_MAX_ENCODINGS = 4
+_MAX_INFERRED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """How lines end under one interpretation."""
+
+    name: str
+    eol: re.Pattern[bytes]
+    bol: bytes  # regex lookbehind for "at the start of a line"
+
+
+_LF = _Dialect("lf", re.compile(rb"\r?\n"), rb"(?:(?<=\n)|\A)")
+_ANY = _Dialect("any", re.compile(rb"\r\n|\n|\r"), rb"(?:(?<=\n)|(?<=\r)|\A)")
+_CRLF = _Dialect("crlf", re.compile(rb"\r\n"), rb"(?:(?<=\r\n)|\A)")
+
+
+def dialects_for(data: bytes) -> tuple[_Dialect, ...]:
+    """The line-end interpretations worth parsing `data` under (usually just one)."""
+    crlf = data.count(b"\r\n")
+    out = [_LF]
+    if data.count(b"\r") > crlf:
+        out.append(_ANY)
+    if crlf and data.count(b"\n") > crlf:
+        out.append(_CRLF)
+    return tuple(out)
+
+
+@dataclass(slots=True)
+class _Header:
+    name: bytes
+    segments: list[bytes]
+
+    def values(self) -> list[str]:
+        """The unfolded value, RFC style, and with fold whitespace removed when folded."""
+        first = self.segments[0].decode("latin-1")
+        if len(self.segments) == 1:
+            return [first.strip()]
+        rest = [s.decode("latin-1") for s in self.segments[1:]]
+        rfc = (first + "".join(rest)).strip()
+        tight = (first.rstrip() + "".join(r.strip() for r in rest)).strip()
+        return [rfc] if rfc == tight else [rfc, tight]
+
+
+def split_headers(data: bytes, d: _Dialect = _LF) -> tuple[list[_Header], int]:
+    """Parse a header block: (headers, offset of the body).
+
+    The block ends at the first empty line, or (missing blank line) at the first line that is
+    neither a header nor a continuation, which then starts the body.
+    """
+    headers: list[_Header] = []
+    pos = 0
+    n = len(data)
+    first = True
+    while pos < n:
+        m = d.eol.search(data, pos)
+        if m is None:
+            line, nxt = data[pos:], n
+        else:
+            line, nxt = data[pos : m.start()], m.end()
+        if not line:
+            return headers, nxt
+        if line[0] in (32, 9):
+            if headers:
+                headers[-1].segments.append(line)
+                pos = nxt
+                continue
+            return headers, pos
+        hm = _HNAME.match(line)
+        if hm is None:
+            if first and line.startswith(b"From "):
+                pos = nxt
+                first = False
+                continue
+            return headers, pos
+        first = False
+        headers.append(_Header(hm.group(1).lower(), [line[hm.end() :]]))
+        pos = nxt
+    return headers, n
+
+
+def _header_values(headers: list[_Header], name: bytes) -> list[str]:
+    out: list[str] = []
+    for h in headers:
+        if h.name == name:
+            for v in h.values():
+                if v not in out:
+                    out.append(v)
+    return out
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+def _split_params(value: str) -> list[str]:
+    """Split at `;` outside quotes; drop RFC 822 comments outside quotes."""
+    parts: list[str] = []
+    cur: list[str] = []
+    inq = esc = False
+    depth = 0
+    for ch in value:
+        if inq:
+            cur.append(ch)
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                inq = False
+            continue
+        if depth:
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            continue
+        if ch == '"':
+            inq = True
+            cur.append(ch)
+        elif ch == "(":
+            depth = 1
+        elif ch == ";":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _unquote(raw: str) -> str:
+    if not raw.startswith('"'):
+        return raw
+    out: list[str] = []
+    esc = False
+    for ch in raw[1:]:
+        if esc:
+            out.append(ch)
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif ch == '"':
+            break
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Params:
+    main: str
+    items: tuple[tuple[str, str, str], ...]  # (name, value, raw value)
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of `key`: plain occurrences (unquoted and raw) then RFC 2231 forms."""
+        out: list[str] = []
+        for name, value, raw in self.items:
+            if name == key:
+                for v in (value, value.strip(), raw.strip(), raw.split()[0] if raw.split() else ""):
+                    if v and v not in out:
+                        out.append(v)
+        ext = self._rfc2231(key)
+        if ext and ext not in out:
+            out.append(ext)
+        return out
+
+    def _rfc2231(self, key: str) -> str | None:
+        single = [v for n, v, _ in self.items if n == key + "*"]
+        if single:
+            return _decode_2231(single[0], first=True)
+        pieces: dict[int, tuple[str, bool]] = {}
+        for name, value, _ in self.items:
+            m = re.fullmatch(re.escape(key) + r"\*(\d{1,3})(\*?)", name)
+            if m:
+                pieces.setdefault(int(m.group(1)), (value, bool(m.group(2))))
+        if not pieces:
+            return None
+        out: list[str] = []
+        for i in sorted(pieces):
+            value, starred = pieces[i]
+            out.append(_decode_2231(value, first=i == min(pieces)) if starred else value)
+        return "".join(out)
+
+
+def _decode_2231(value: str, *, first: bool) -> str:
+    charset = "utf-8"
+    if first and value.count("'") >= 2:
+        charset, _lang, value = value.split("'", 2)
+    raw = unquote_to_bytes(value)
+    try:
+        return raw.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        return raw.decode("latin-1")
+
+
+def parse_params(value: str) -> _Params:
+    parts = _split_params(value)
+    main = parts[0].strip().strip('"').lower()
+    main = re.sub(r"\s+", "", main)
+    items: list[tuple[str, str, str]] = []
+    for p in parts[1:]:
+        if "=" not in p:
+            continue
+        name, _, raw = p.partition("=")
+        raw = raw.strip()
+        items.append((name.strip().lower(), _unquote(raw), raw))
+    return _Params(main, tuple(items))
+
+
+_BOUNDARY_ANYWHERE = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s;,"]+))""", re.I)
+
+
+def _boundary_candidates(values: list[str]) -> list[bytes]:
+    out: list[bytes] = []
+
+    def add(b: str) -> None:
+        if not b or len(b) > 200:
+            return
+        for cand in (b, b.rstrip()):
+            raw = cand.encode("latin-1", "replace")
+            if raw and raw not in out:
+                out.append(raw)
+
+    for v in values:
+        for b in parse_params(v).get_all("boundary"):
+            add(b)
+        for m in _BOUNDARY_ANYWHERE.finditer(v):
+            add(next(g for g in m.groups() if g is not None))
+    return out[:_MAX_BOUNDARIES]
+
+
+# --- encodings --------------------------------------------------------------------------------
+
+_KNOWN_CTE = {"7bit", "8bit", "binary", "base64", "quoted-printable"}
+_UU_CTE = {"x-uuencode", "uuencode", "x-uue", "uue", "x-uu"}
+
+
+def _cte_tokens(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        tok = re.split(r"[;\s(]", _split_params(v)[0].strip().strip("\"'"), maxsplit=1)[0].lower()
+        tok = tok.strip("\"'")
+        if tok in _UU_CTE:
+            tok = "uuencode"
+        elif tok not in _KNOWN_CTE:
+            if "base64" in tok or "b64" in tok:
+                tok = "base64"
+            elif "quoted" in tok or tok == "qp":
+                tok = "quoted-printable"
+            elif "uu" in tok:
+                tok = "uuencode"
+            else:
+                tok = "unknown"
+        if tok not in out:
+            out.append(tok)
+    return out[:_MAX_ENCODINGS] or ["7bit"]
+
+
+_QP_HINT = re.compile(rb"=[0-9A-Fa-f]{2}|=\r?\n")
+
+
+def decode_body(body: bytes, ctes: list[str]) -> list[tuple[str, bytes]]:
+    """Every plausible decoding of `body` under the declared encodings, deduplicated."""
+    out: list[tuple[str, bytes]] = []
+    seen: set[bytes] = set()
+
+    def add(label: str, data: bytes) -> None:
+        if data not in seen:
+            seen.add(data)
+            out.append((label, data))
+
+    for cte in ctes:
+        if cte == "base64":
+            for i, v in enumerate(encodings.base64_variants(body)):
+                add("base64" if i == 0 else f"base64#{i}", v)
+        elif cte == "quoted-printable":
+            add("quoted-printable", encodings.qp_decode(body))
+        elif cte == "uuencode":
+            add("uuencode", encodings.uudecode(body))
+        else:
+            add(cte, body)
+            if cte == "unknown" and _QP_HINT.search(body):
+                add("quoted-printable?", encodings.qp_decode(body))
+    if "base64" not in ctes and encodings.looks_base64(body):
+        for i, v in enumerate(encodings.base64_variants(body)):
+            add(f"base64?{i}", v)
+    return out
+
+
+def _decode_words(value: str) -> str:
+    if "=?" not in value:
+        return value
+    try:
+        parts = decode_header(value)
+    except (ValueError, LookupError, UnicodeError):
+        return value
+    out: list[str] = []
+    for text, charset in parts:
+        if isinstance(text, bytes):
+            try:
+                out.append(text.decode(charset or "latin-1", "replace"))
+            except LookupError:
+                out.append(text.decode("latin-1"))
+        else:
+            out.append(text)
+    return "".join(out)
+
+
+# --- the walker --------------------------------------------------------------------------------
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+_MSG_TYPES = ("message/rfc822", "message/global", "message/news")
+
+
+class _Walker:
+    def __init__(self, ctx: ScanContext) -> None:
+        self.ctx = ctx
+        self.leaves: set[bytes] = set()
+        self.entities: set[tuple[bytes, str]] = set()
+        self.budget = max(64, ctx.limits.max_files * 4)
+
+    def leaf(self, data: bytes, name: str | None, origin: str, attachment: bool) -> Iterator[Child]:
+        if not data:
+            return
+        d = _digest(data)
+        if d in self.leaves:
+            return
+        self.leaves.add(d)
+        self.ctx.charge_child(len(data))
+        yield Child(data=data, name=name, origin=origin, is_attachment=attachment)
+
+    def entity(self, data: bytes, d: _Dialect, depth: int, path: str) -> Iterator[Child]:
+        key = (_digest(data), d.name)
+        if key in self.entities:
+            return
+        self.entities.add(key)
+        if len(self.entities) > self.budget:
+            raise ScanLimitExceeded(MAX_FILES, "too many MIME entities")
+        self.ctx.check_time()
+        self.ctx.check_depth(depth)
+        headers, body_at = split_headers(data, d)
+        body = data[body_at:]
+        ct_values = _header_values(headers, b"content-type")
+        ctes = _cte_tokens(_header_values(headers, b"content-transfer-encoding"))
+        types = [parse_params(v).main for v in ct_values] or ["text/plain"]
+        multipart = any(t.startswith("multipart") for t in types)
+        message = any(t.startswith(_MSG_TYPES) for t in types)
+
+        split_any = False
+        boundaries = _boundary_candidates(ct_values)
+        if multipart or boundaries:
+            bodies = [body]
+            if any(c in ("base64", "quoted-printable") for c in ctes):
+                bodies += [b for _, b in decode_body(body, ctes) if b != body]
+            for bi, mbody in enumerate(bodies):
+                found = False
+                for b in boundaries:
+                    if b"--" + b in mbody:
+                        for part_no, part in self._split(mbody, b, d):
+                            found = split_any = True
+                            yield from self.entity(part, d, depth + 1, f"{path}/{bi}.{part_no}")
+                if multipart and not found:
+                    for b in _infer_boundaries(mbody, d):
+                        for part_no, part in self._split(mbody, b, d):
+                            split_any = True
+                            yield from self.entity(part, d, depth + 1, f"{path}/{bi}?{part_no}")
+        all_multipart = multipart and all(t.startswith("multipart") for t in types)
+        if all_multipart and split_any:
+            return
+
+        decoded = decode_body(body, ctes)
+        if message:
+            for label, content in decoded:
+                yield from self.entity(content, d, depth + 1, f"{path}/msg:{label}")
+                for extra in dialects_for(content):
+                    if extra is not d:
+                        yield from self.entity(content, extra, depth + 1, f"{path}/msg:{label}")
+            if all(t.startswith(_MSG_TYPES) for t in types):
+                return
+        name, attachment = _filename(headers)
+        for label, content in decoded:
+            yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
+            for emb in encodings.embedded_files(content):
+                yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
+
+    def _split(self, body: bytes, boundary: bytes, d: _Dialect) -> Iterator[tuple[int, bytes]]:
+        """Parts delimited by `--boundary` lines, strict first, then by prefix if that differs."""
+        esc = re.escape(boundary)
+        strict = re.compile(d.bol + b"--" + esc + rb"(--)?[ \t]*(?:" + d.eol.pattern + rb"|\Z)")
+        loose = re.compile(d.bol + b"--" + esc + rb"(--)?[^\r\n]*(?:" + d.eol.pattern + rb"|\Z)")
+        s_hits = list(strict.finditer(body))
+        l_hits = list(loose.finditer(body))
+        variants = [s_hits] if len(l_hits) == len(s_hits) else [s_hits, l_hits]
+        no = 0
+        for hits in variants:
+            if not hits:
+                continue
+            pre = body[: hits[0].start()]
+            if _worth_parsing(pre):
+                no += 1
+                yield no, _strip_eol(pre, d)
+            for i, m in enumerate(hits):
+                end = hits[i + 1].start() if i + 1 < len(hits) else len(body)
+                part = body[m.end() : end]
+                if i + 1 < len(hits):
+                    part = _strip_eol(part, d)
+                closing = m.group(1) is not None
+                if closing and (i + 1 == len(hits)) and not _worth_parsing(part):
+                    continue  # a plain epilogue
+                if not part.strip():
+                    continue
+                no += 1
+                yield no, part
+
+
+def _strip_eol(part: bytes, d: _Dialect) -> bytes:
+    if d.name != "crlf" and part.endswith(b"\r\n"):
+        return part[:-2]
+    if part.endswith(b"\r\n"):
+        return part[:-2]
+    if d.name != "crlf" and part.endswith((b"\n", b"\r")):
+        return part[:-1]
+    return part
+
+
+_PART_HINT = re.compile(rb"content-|begin |=ybegin", re.I)
+
+
+def _worth_parsing(text: bytes) -> bool:
+    """Whether a preamble/epilogue could hold something a client would open."""
+    if not text.strip():
+        return False
+    return bool(_PART_HINT.search(text[:65536])) or encodings.looks_base64(text)
+
+
+def _infer_boundaries(body: bytes, d: _Dialect) -> list[bytes]:
+    """`--xyz` delimiter lines in a multipart body whose declared boundary matched nothing."""
+    pat = re.compile(d.bol + rb"--([^\r\n]{1,200})")
+    counts: dict[bytes, int] = {}
+    for m in pat.finditer(body):
+        cand = m.group(1).rstrip(b" \t")
+        if cand.endswith(b"--"):
+            cand = cand[:-2]
+        if cand:
+            counts[cand] = counts.get(cand, 0) + 1
+        if len(counts) > 32:
+            break
+    ranked = [c for c, n in counts.items() if n >= 2] or list(counts)[:1]
+    return ranked[:_MAX_INFERRED]
+
+
+def _filename(headers: list[_Header]) -> tuple[str | None, bool]:
+    disp = _header_values(headers, b"content-disposition")
+    attachment = any(parse_params(v).main.startswith("attachment") for v in disp)
+    for v in disp:
+        names = parse_params(v).get_all("filename")
+        if names:
+            return _decode_words(names[0]), True
+    for v in _header_values(headers, b"content-type"):
+        names = parse_params(v).get_all("name")
+        if names:
+            return _decode_words(names[0]), True
+    return None, attachment
+
+
+def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Every leaf of a mail message under every plausible interpretation, each once."""
+    walker = _Walker(ctx)
+    for d in dialects_for(data):
+        yield from walker.entity(data, d, 0, "")
