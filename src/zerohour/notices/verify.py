@@ -127,7 +127,7 @@ class NoticeVerifier:
         After that the old key is refused, so a rotated-out (maybe leaked) key stops working.
         """
         chain: list[tuple[datetime, Ed25519PublicKey]] = [
-            (datetime.min.replace(tzinfo=UTC), self.pinned.public_key)
+            (datetime(1970, 1, 1, tzinfo=UTC), self.pinned.public_key)
         ]
         for r in self._ledger.rotations:
             try:

@@ -1,0 +1,1 @@
+"""The provider service: notice log, lab commands, HTTP server and push transports."""

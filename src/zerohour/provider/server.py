@@ -1,0 +1,288 @@
+"""The provider's HTTP service: SSE stream, poll, signed state, subscriptions, bundles.
+
+A watcher task notices new log entries (written by this process or by lab commands in another
+process on the same data folder) within `watch_interval`, wakes every stream, and pushes each new
+notice once over UDP and e-mail (`pushed_seq` is durable, so a restart resumes pushing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from zerohour.notices.bundle import MANIFEST_NAME
+from zerohour.provider.log import Provider
+from zerohour.provider.push import Pusher, parse_hostport
+
+log = logging.getLogger("zerohour.provider")
+T = TypeVar("T")
+_CACHE = 2000
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ADDR = re.compile(r"^[^\s@<>()\[\],;:\"]{1,64}@[A-Za-z0-9.-]{1,253}$")
+
+
+class ProviderService:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        name: str | None = None,
+        heartbeat: float = 30.0,
+        watch_interval: float = 0.05,
+        smtp_relay: tuple[str, int] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.heartbeat = heartbeat
+        self.watch_interval = watch_interval
+        # SQLite connections are per thread: one worker thread owns this process's connection.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provider-db")
+        self.provider = Provider(data_dir, name=name)
+        self.pusher = Pusher(self.provider.name, smtp_relay)
+        self._cond = asyncio.Condition()
+        self._head = 0
+        self._cache: dict[int, bytes] = {}
+        self._hb: tuple[float, int, bytes] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v1/notices", self.notices),
+                Route("/v1/notices/stream", self.stream),
+                Route("/v1/state", self.state),
+                Route("/v1/subscriptions", self.subscribe, methods=["POST"]),
+                Route("/v1/signatures/latest", self.latest),
+                Route("/v1/signatures/{version:int}/{name}", self.bundle_file),
+                Route("/v1/key", self.key),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def _lifespan(self, app: Starlette) -> Any:
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def span(_: Starlette) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.aclose()
+
+        return span(app)
+
+    async def start(self) -> None:
+        # Rebind the connection to the worker thread.
+        self.provider.close()
+        self.provider = await self._db(Provider, self.data_dir)
+        await self.pusher.start()
+        self._head = await self._db(self.provider.head)
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+        await self.pusher.aclose()
+        await self._db(self.provider.close)
+        self._executor.shutdown(wait=False)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self._catch_up()
+            except Exception:
+                log.exception("provider.watch_failed")
+            await asyncio.sleep(self.watch_interval)
+
+    async def _catch_up(self) -> None:
+        head = await self._db(self.provider.head)
+        if head > self._head:
+            for seq, env in await self._db(self.provider.after, self._head, _CACHE):
+                self._cache[seq] = env
+            for old in sorted(self._cache)[:-_CACHE]:
+                del self._cache[old]
+            self._head = head
+            async with self._cond:
+                self._cond.notify_all()
+        pushed = await self._db(self.provider.pushed_seq)
+        if pushed < head:
+            subs = await self._db(self.provider.subscriptions)
+            for seq, env in await self._db(self.provider.after, pushed, 500):
+                hint = await self._db(self.provider.poll_hint, seq - 1)
+                self.pusher.push(seq, env, hint, subs)
+                pushed = seq
+            await self._db(self.provider.mark_pushed, pushed)
+
+    async def _after(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        if self._cache and after >= min(self._cache) - 1:
+            seqs = sorted(s for s in self._cache if s > after)[:limit]
+            return [(s, self._cache[s]) for s in seqs]
+        return await self._db(self.provider.after, after, limit)
+
+    async def _heartbeat(self) -> bytes:
+        now = time.monotonic()
+        if self._hb is None or self._hb[1] != self._head or now - self._hb[0] > self.heartbeat / 2:
+            self._hb = (now, self._head, await self._db(self.provider.heartbeat))
+        return self._hb[2]
+
+    # -- routes -------------------------------------------------------------------------------
+    @staticmethod
+    def _after_param(request: Request) -> int:
+        try:
+            return max(0, int(request.query_params.get("after", "0")))
+        except ValueError:
+            return -1
+
+    async def notices(self, request: Request) -> Response:
+        after = self._after_param(request)
+        try:
+            limit = min(500, max(1, int(request.query_params.get("limit", "100"))))
+        except ValueError:
+            limit = -1
+        if after < 0 or limit < 0:
+            return JSONResponse({"error": "after and limit must be integers"}, status_code=400)
+        rows = await self._after(after, limit)
+        body = b'{"notices":[' + b",".join(env for _, env in rows) + b"]}"
+        return Response(body, media_type="application/json")
+
+    async def stream(self, request: Request) -> Response:
+        after = self._after_param(request)
+        if after < 0:
+            return JSONResponse({"error": "after must be an integer"}, status_code=400)
+
+        async def events() -> AsyncIterator[bytes]:
+            nonlocal after
+            yield b": zerohour notice stream\n\n"
+            while True:
+                rows = await self._after(after, 500)
+                for seq, env in rows:
+                    yield b"id: %d\ndata: %s\n\n" % (seq, env)
+                    after = seq
+                if len(rows) == 500:
+                    continue
+                seen = after
+
+                def newer(seen: int = seen) -> bool:
+                    return self._head > seen
+
+                try:
+                    async with self._cond:
+                        await asyncio.wait_for(self._cond.wait_for(newer), self.heartbeat)
+                except TimeoutError:
+                    yield b"event: heartbeat\ndata: %s\n\n" % await self._heartbeat()
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def state(self, request: Request) -> Response:
+        env = await self._db(self.provider.signed_state)
+        return Response(env, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    async def key(self, request: Request) -> Response:
+        """Convenience only: gateways must pin the key out of band, never trust this answer."""
+        pinned = await self._db(self.provider.current_key)
+        return Response(pinned.text() + "\n", media_type="text/plain")
+
+    async def subscribe(self, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip()
+        if not auth.startswith("Bearer ") or not secrets.compare_digest(
+            token.encode(), self.provider.token.encode()
+        ):
+            return JSONResponse({"error": "bad token"}, status_code=401)
+        try:
+            obj = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        if not isinstance(obj, dict) or set(obj) - {"udp", "control_address", "smtp"}:
+            return JSONResponse({"error": "fields: udp, control_address, smtp"}, status_code=400)
+        udp, addr, smtp = obj.get("udp"), obj.get("control_address"), obj.get("smtp")
+        try:
+            for hp in (udp, smtp):
+                if hp is not None:
+                    if not isinstance(hp, str):
+                        raise ValueError("HOST:PORT expected")
+                    parse_hostport(hp)
+            if addr is not None and (not isinstance(addr, str) or not _ADDR.match(addr)):
+                raise ValueError("control_address is not an address")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if udp is None and addr is None:
+            return JSONResponse({"error": "give udp or control_address"}, status_code=400)
+        sid = await self._db(self.provider.subscribe, udp, addr, smtp)
+        return JSONResponse({"id": sid}, status_code=201)
+
+    async def latest(self, request: Request) -> Response:
+        latest = await self._db(self.provider.latest_bundle)
+        if latest is None:
+            return JSONResponse({"error": "no bundle published"}, status_code=404)
+        return JSONResponse(latest.to_json())
+
+    async def bundle_file(self, request: Request) -> Response:
+        version = int(request.path_params["version"])
+        name = str(request.path_params["name"])
+        if not _FILE.match(name):
+            return JSONResponse({"error": "not found"}, status_code=404)
+        path = self.data_dir / "bundles" / str(version) / name
+        if not path.is_file():
+            return JSONResponse({"error": "not found"}, status_code=404)
+        media = "application/json" if name == MANIFEST_NAME else "application/octet-stream"
+        return FileResponse(path, media_type=media)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    service: ProviderService, host: str, port: int, ready: Callable[[str], None]
+) -> None:
+    sock = bind(host, port)
+    bound = sock.getsockname()
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}"
+    config = uvicorn.Config(
+        service.app,
+        log_level="warning",
+        timeout_graceful_shutdown=1,
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:  # noqa: ASYNC110 (uvicorn exposes only a flag)
+            await asyncio.sleep(0.02)
+        ready(url)
+
+    task = asyncio.create_task(announce())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        task.cancel()
