@@ -1,0 +1,280 @@
+"""Loading a folder (or several) of ClamAV-format signature files into one `Database`.
+
+Supported files: .hdb .hsb (file hashes), .mdb .msb (PE section hashes), .ndb (body), .ldb
+(logical), .fp .sfp (allow-lists), .ign .ign2 (ignore by name). A bad line becomes a `DbWarning`
+with file:line and is counted; it never drops the database unless `strict`. Files of other
+ClamAV kinds are reported as unsupported, never silently skipped.
+
+Compiled databases are cached on disk (`zerohour.scan.cache`) keyed by the digest of every file's
+name and content, so a restart with the same files loads without recompiling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zerohour.errors import DatabaseError, SignatureSyntaxError
+from zerohour.scan.hashindex import HashIndex, HashIndexBuilder
+from zerohour.scan.matcher import Matcher
+from zerohour.scan.signatures.hdb import iter_lines, parse_hash_line
+from zerohour.scan.signatures.ign2 import parse_ignore_line
+from zerohour.scan.signatures.ldb import LogicalSig, parse_ldb_line
+from zerohour.scan.signatures.mdb import parse_section_line
+from zerohour.scan.signatures.model import SUPPORTED_TARGETS, BodySig, DbWarning
+from zerohour.scan.signatures.ndb import parse_ndb_line
+
+#: Extensions we load, by family.
+HASH_EXT = frozenset({".hdb", ".hsb"})
+SECTION_EXT = frozenset({".mdb", ".msb"})
+FP_EXT = frozenset({".fp", ".sfp"})
+IGNORE_EXT = frozenset({".ign", ".ign2"})
+BODY_EXT = frozenset({".ndb"})
+LOGICAL_EXT = frozenset({".ldb"})
+SUPPORTED_EXT = HASH_EXT | SECTION_EXT | FP_EXT | IGNORE_EXT | BODY_EXT | LOGICAL_EXT
+#: ClamAV database kinds we know of but do not implement (reported, never silently skipped).
+KNOWN_UNSUPPORTED_EXT = frozenset({
+    ".cvd", ".cld", ".cud", ".cdb", ".idb", ".pdb", ".gdb", ".wdb", ".ftm", ".crb", ".cbc",
+    ".cat", ".info", ".cfg", ".yar", ".yara", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu",
+    ".imp", ".pwdb", ".sign",
+})
+
+
+def default_db_dirs() -> list[Path]:
+    """The database used when none is given: `$ZEROHOUR_DB_DIR`, else the bundled starter db."""
+    env = os.environ.get("ZEROHOUR_DB_DIR")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    bundled = Path(__file__).resolve().parent.parent / "data" / "db"
+    return [bundled] if bundled.is_dir() else []
+
+
+@dataclass(slots=True)
+class DatabaseInfo:
+    """What `zerohour scan --db-info` prints."""
+
+    version: str
+    digest: str
+    dirs: tuple[str, ...]
+    counts: dict[str, int]
+    warnings: tuple[DbWarning, ...]
+    skipped: dict[str, int]
+    backend: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "digest": self.digest,
+            "dirs": list(self.dirs),
+            "counts": dict(self.counts),
+            "skipped": dict(self.skipped),
+            "warnings": [str(w) for w in self.warnings],
+            "warning_count": len(self.warnings),
+            "backend": self.backend,
+        }
+
+
+@dataclass(slots=True)
+class Database:
+    """A loaded, compiled signature database (immutable once built; shared by threads)."""
+
+    dirs: tuple[Path, ...]
+    digest: str
+    version: str
+    hashes: HashIndex
+    sections: HashIndex
+    allow: HashIndex
+    body: tuple[BodySig, ...]
+    logical: tuple[LogicalSig, ...]
+    ignored: frozenset[str]
+    warnings: tuple[DbWarning, ...]
+    counts: dict[str, int]
+    skipped: dict[str, int]
+    matcher: Matcher
+    #: Matcher entry ranges: [0, n_body) are .ndb signatures; the rest are .ldb subsignatures,
+    #: `logical_base[i]` the first entry of logical signature i.
+    logical_base: tuple[int, ...] = ()
+    from_cache: bool = field(default=False, compare=False)
+
+    def info(self) -> DatabaseInfo:
+        return DatabaseInfo(self.version, self.digest, tuple(str(d) for d in self.dirs),
+                            dict(self.counts), self.warnings, dict(self.skipped),
+                            self.matcher.backend_name)
+
+    @property
+    def needs_sha1(self) -> bool:
+        return "sha1" in self.hashes.kinds() or "sha1" in self.allow.kinds()
+
+
+def _db_files(dirs: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for d in dirs:
+        if d.is_file():
+            files.append(d)
+            continue
+        if not d.is_dir():
+            raise DatabaseError(f"signature database folder not found: {d}")
+        files.extend(sorted(p for p in d.iterdir() if p.is_file()))
+    return files
+
+
+def db_digest(files: Sequence[Path], contents: Sequence[bytes]) -> str:
+    """SHA-256 over every file's name and content, in load order: the cache key."""
+    h = hashlib.sha256()
+    for p, data in zip(files, contents, strict=True):
+        h.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def load_database(dirs: Sequence[Path], *, strict: bool = False, use_cache: bool = True,
+                  backend: str | None = None) -> Database:
+    """Load and compile the signature files in `dirs` (cached on disk by content digest)."""
+    from zerohour.scan import cache
+
+    dirs = [Path(d) for d in dirs]
+    files = _db_files(dirs)
+    try:
+        contents = [p.read_bytes() for p in files]
+    except OSError as exc:
+        raise DatabaseError(f"cannot read signature database: {exc}") from exc
+    digest = db_digest(files, contents)
+    key = f"{digest}-{backend or 'default'}-{int(strict)}"
+    if use_cache:
+        db = cache.load(key)
+        if db is not None:
+            db.dirs = tuple(dirs)
+            db.from_cache = True
+            return db
+    db = _build(dirs, files, contents, digest, strict=strict, backend=backend)
+    if use_cache:
+        cache.store(key, db)
+    return db
+
+
+def _version(files: Sequence[Path], contents: Sequence[bytes], digest: str) -> str:
+    for p, data in zip(files, contents, strict=True):
+        if p.name == "VERSION":
+            text = data.decode("utf-8", "replace").strip()
+            if text:
+                return text
+    return f"local-{digest[:12]}"
+
+
+def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes], digest: str,
+           *, strict: bool, backend: str | None) -> Database:
+    warnings: list[DbWarning] = []
+    counts: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+
+    def bad(path: Path, line: int, msg: str) -> None:
+        if strict:
+            raise SignatureSyntaxError(msg, path=str(path), line=line)
+        warnings.append(DbWarning(str(path), line, msg))
+        skipped["invalid"] += 1
+
+    texts: list[tuple[Path, str, str]] = []
+    for p, data in zip(files, contents, strict=True):
+        ext = p.suffix.lower()
+        if p.name == "VERSION" or p.name.startswith("."):
+            continue
+        if ext not in SUPPORTED_EXT:
+            kind = "unsupported ClamAV database kind" if ext in KNOWN_UNSUPPORTED_EXT else \
+                "not a signature file"
+            msg = f"{kind} {ext or p.name!r}: file not loaded"
+            if strict and ext in KNOWN_UNSUPPORTED_EXT:
+                raise DatabaseError(f"{p}: {msg}")
+            warnings.append(DbWarning(str(p), 0, msg))
+            skipped["files"] += 1
+            continue
+        texts.append((p, ext, data.decode("utf-8", "surrogateescape")))
+
+    ignored: set[str] = set()
+    for p, ext, text in texts:
+        if ext in IGNORE_EXT:
+            for no, line in iter_lines(text):
+                try:
+                    ignored.add(parse_ignore_line(line, legacy=ext == ".ign"))
+                    counts[ext[1:]] += 1
+                except SignatureSyntaxError as exc:
+                    bad(p, no, str(exc))
+
+    hashes, sections, allow = HashIndexBuilder(), HashIndexBuilder(), HashIndexBuilder()
+    body: list[BodySig] = []
+    logical: list[LogicalSig] = []
+    for p, ext, text in texts:
+        if ext in IGNORE_EXT:
+            continue
+        fam = ext[1:]
+        for no, line in iter_lines(text):
+            try:
+                if ext in HASH_EXT or ext in FP_EXT:
+                    parsed = parse_hash_line(line)
+                    if parsed is None:
+                        skipped["flevel"] += 1
+                        continue
+                    kind, dig, size, name = parsed
+                    if ext in FP_EXT:
+                        allow.add(kind, dig, size, name)
+                    elif name not in ignored:
+                        hashes.add(kind, dig, size, name)
+                    else:
+                        skipped["ignored"] += 1
+                        continue
+                elif ext in SECTION_EXT:
+                    parsed = parse_section_line(line)
+                    if parsed is None:
+                        skipped["flevel"] += 1
+                        continue
+                    kind, dig, size, name = parsed
+                    if name in ignored:
+                        skipped["ignored"] += 1
+                        continue
+                    sections.add(kind, dig, size, name)
+                elif ext in BODY_EXT:
+                    sig = parse_ndb_line(line)
+                    if sig is None:
+                        skipped["flevel"] += 1
+                        continue
+                    if sig.name in ignored:
+                        skipped["ignored"] += 1
+                        continue
+                    if sig.target not in SUPPORTED_TARGETS:
+                        bad(p, no, f"target {int(sig.target)} not supported: never matches")
+                        continue
+                    body.append(sig)
+                else:
+                    lsig = parse_ldb_line(line)
+                    if lsig is None:
+                        skipped["flevel"] += 1
+                        continue
+                    if lsig.name in ignored:
+                        skipped["ignored"] += 1
+                        continue
+                    if lsig.target not in SUPPORTED_TARGETS:
+                        bad(p, no, f"target {int(lsig.target)} not supported: never matches")
+                        continue
+                    logical.append(lsig)
+                counts[fam] += 1
+            except SignatureSyntaxError as exc:
+                bad(p, no, str(exc))
+
+    entries = list(body)
+    bases = []
+    for lsig in logical:
+        bases.append(len(entries))
+        entries.extend(lsig.subs)
+    matcher = Matcher(entries, backend=backend)
+    return Database(
+        dirs=tuple(dirs), digest=digest, version=_version(files, contents, digest),
+        hashes=hashes.build(), sections=sections.build(), allow=allow.build(),
+        body=tuple(body), logical=tuple(logical), ignored=frozenset(ignored),
+        warnings=tuple(warnings), counts=dict(counts), skipped=dict(skipped), matcher=matcher,
+        logical_base=tuple(bases),
+    )

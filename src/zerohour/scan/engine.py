@@ -1,0 +1,280 @@
+"""The scan engine: walks the layer tree of one object and matches every layer.
+
+For each layer: hash it (MD5 and SHA-256 always, SHA-1 only if the database has SHA-1
+signatures), detect its true type, check the allow-list, then match file-hash, PE-section-hash,
+body and logical signatures; text layers are also matched in ClamAV's normalised form. Then
+recurse into the children `zerohour.scan.decompose` yields. Limits and encrypted containers
+become `Heuristics.*` findings (switchable). Without `allmatch`, the walk stops at the first
+finding, as clamscan does.
+
+Allow-lists follow ClamAV: a finding in a layer is dropped if that layer *or any of its
+ancestors* is on a .fp/.sfp list (ClamAV checks every layer of the recursion stack).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zerohour.errors import EncryptedContent, ScanError, ScanLimitExceeded
+from zerohour.scan import filetype
+from zerohour.scan.database import Database, load_database
+from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
+from zerohour.scan.matcher import Geometry
+from zerohour.scan.normalize import normalize_text
+from zerohour.scan.signatures.ldb import LogicalSig
+from zerohour.scan.signatures.model import Target
+from zerohour.scan.types import FileType, Finding, FindingKind, LayerInfo, ScanReport, SectionDigest
+
+if TYPE_CHECKING:
+    from zerohour.scan.pe import PEInfo
+
+#: Which layer types each ClamAV target applies to (target 0 applies to all).
+TARGET_TYPES: dict[Target, frozenset[FileType]] = {
+    Target.PE: frozenset({FileType.PE}),
+    Target.HTML: frozenset({FileType.HTML}),
+    Target.MAIL: frozenset({FileType.MAIL}),
+    Target.ELF: frozenset({FileType.ELF}),
+    Target.ASCII: frozenset({FileType.TEXT, FileType.SCRIPT}),
+    Target.MACHO: frozenset({FileType.MACHO}),
+    Target.PDF: frozenset({FileType.PDF}),
+}
+#: Layers ClamAV also matches in normalised form (cli_scanscript).
+TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT})
+
+
+@dataclass(slots=True)
+class _Walk:
+    """Mutable state of one scan (never shared between threads)."""
+
+    ctx: ScanContext
+    findings: list[Finding] = field(default_factory=list)
+    layers: list[LayerInfo] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stop: bool = False
+
+
+class Engine:
+    """Scans bytes or files against one database. Thread-safe; pickles by reconstruction."""
+
+    def __init__(self, db: Database, limits: Limits | None = None, allmatch: bool = False,
+                 heuristics: bool = True) -> None:
+        self.db = db
+        self.limits = limits if limits is not None else Limits()
+        self.allmatch = allmatch
+        self.heuristics = heuristics
+        self._n_body = len(db.body)
+        self._hash_kinds = db.hashes.kinds() | db.allow.kinds()
+        self._section_kinds = db.sections.kinds()
+
+    @classmethod
+    def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
+                  allmatch: bool = False, heuristics: bool = True) -> Engine:
+        return cls(load_database(dirs), limits, allmatch, heuristics)
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Rebuild from the db folders in the receiving process (it hits the disk cache)."""
+        return (Engine.from_dirs, (list(self.db.dirs), self.limits, self.allmatch,
+                                   self.heuristics))
+
+    # -- public API -------------------------------------------------------------------------
+
+    def scan_bytes(self, data: bytes, name: str = "-") -> ScanReport:
+        started = time.perf_counter()
+        walk = _Walk(ScanContext(self.limits))
+        try:
+            walk.ctx.charge_bytes(len(data))
+            walk.ctx.check_file_size(len(data))
+        except ScanLimitExceeded as exc:
+            self._limit(walk, exc, name, allowed=False)
+            return self._report(walk, started)
+        self._layer(walk, data, name, 0, None, False, allowed=False)
+        return self._report(walk, started)
+
+    def scan_path(self, path: Path | str) -> ScanReport:
+        p = Path(path)
+        try:
+            size = p.stat().st_size
+            if size > self.limits.max_file_size:
+                walk = _Walk(ScanContext(self.limits))
+                self._limit(walk, ScanLimitExceeded("MaxFileSize", f"{size} bytes"), str(p),
+                            allowed=False)
+                return self._report(walk, time.perf_counter())
+            data = p.read_bytes()
+        except OSError as exc:
+            raise ScanError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        return self.scan_bytes(data, str(p))
+
+    # -- the walk ---------------------------------------------------------------------------
+
+    def _report(self, walk: _Walk, started: float) -> ScanReport:
+        return ScanReport(tuple(walk.findings), tuple(walk.layers), self.db.version,
+                          time.perf_counter() - started, tuple(walk.errors))
+
+    def _add(self, walk: _Walk, name: str, path: str, kind: FindingKind) -> None:
+        if any(f.name == name and f.path == path for f in walk.findings):
+            return
+        walk.findings.append(Finding(name, path, kind))
+        if not self.allmatch:
+            walk.stop = True
+
+    def _limit(self, walk: _Walk, exc: ScanLimitExceeded, path: str, allowed: bool) -> None:
+        if self.heuristics and self.limits.alert_exceeds_max and not allowed:
+            self._add(walk, f"Heuristics.Limits.Exceeded.{exc.which}", path,
+                      FindingKind.HEURISTIC)
+
+    def _layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
+               is_attachment: bool, allowed: bool) -> None:
+        db = self.db
+        size = len(data)
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        sha256 = hashlib.sha256(data).digest()
+        digests = {"md5": md5, "sha256": sha256}
+        if "sha1" in self._hash_kinds:
+            digests["sha1"] = hashlib.sha1(data, usedforsecurity=False).digest()
+        ft = filetype.detect(data)
+        pe_info: PEInfo | None = None
+        sections: tuple[SectionDigest, ...] = ()
+        if ft is FileType.PE:
+            from zerohour.scan import pe
+
+            pe_info = pe.parse(data)
+            if pe_info is not None:
+                sections = pe.section_digests(data, pe_info)
+        walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(), ft, lname,
+                                     is_attachment, sections))
+        if not allowed and db.allow.count():
+            allowed = any(db.allow.lookup(k, size, d) is not None for k, d in digests.items())
+        if not allowed:
+            self._match(walk, data, path, ft, digests, pe_info)
+        if walk.stop:
+            return
+        self._children(walk, data, path, depth, ft, lname, allowed)
+
+    def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
+                  lname: str | None, allowed: bool) -> None:
+        from zerohour.scan import decompose
+
+        ctx = walk.ctx
+        # Depth is charged when a child actually appears: a leaf at the deepest allowed level
+        # is not a limit hit (ScanContext.descend() would raise before knowing).
+        ctx.depth += 1
+        try:
+            for seen, child in enumerate(decompose.children(data, ft, ctx, lname), 1):
+                if ctx.depth > self.limits.max_recursion:
+                    raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
+                label = child.name or child.origin or f"part{seen}"
+                self._layer(walk, child.data, f"{path}/{label}", depth + 1, child.name,
+                            child.is_attachment, allowed)
+                if walk.stop:
+                    return
+        except ScanLimitExceeded as exc:
+            self._limit(walk, exc, path, allowed)
+        except EncryptedContent as exc:
+            if self.heuristics and self.limits.alert_encrypted and not allowed:
+                self._add(walk, f"Heuristics.Encrypted.{exc.format}", path,
+                          FindingKind.HEURISTIC)
+        except ScanError as exc:
+            walk.errors.append(f"{path}: {exc}")
+        finally:
+            ctx.depth -= 1
+
+    # -- matching one layer -----------------------------------------------------------------
+
+    def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
+               digests: dict[str, bytes], pe_info: PEInfo | None) -> None:
+        db = self.db
+        size = len(data)
+        for kind in ("md5", "sha1", "sha256"):
+            d = digests.get(kind)
+            if d is None:
+                continue
+            hit = db.hashes.lookup(kind, size, d)
+            if hit is not None:
+                self._add(walk, hit, path, FindingKind.SIGNATURE)
+                if walk.stop:
+                    return
+        if pe_info is not None and self._section_kinds:
+            for sec in pe_info.sections:
+                chunk = data[sec.raw_offset : sec.raw_offset + sec.raw_size]
+                if not chunk:
+                    continue
+                for kind in self._section_kinds:
+                    d = hashlib.new(kind, chunk, usedforsecurity=False).digest()
+                    hit = db.sections.lookup(kind, len(chunk), d)
+                    if hit is not None:
+                        self._add(walk, hit, path, FindingKind.SIGNATURE)
+                        if walk.stop:
+                            return
+        if not db.matcher.sigs:
+            return
+
+        def applies(t: Target) -> bool:
+            return t is Target.ANY or ft in TARGET_TYPES.get(t, ())
+
+        ep = pe_info.entry_point_offset if pe_info is not None else None
+        secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
+        self._match_body(walk, data, path, Geometry(size, ep, secs), applies, size)
+        if walk.stop or ft not in TEXT_TYPES:
+            return
+        norm = normalize_text(data)
+        if norm != data:
+            self._match_body(walk, norm, path, Geometry(len(norm)), applies, size)
+
+    def _match_body(self, walk: _Walk, data: bytes, path: str, geo: Geometry,
+                    applies: object, file_size: int) -> None:
+        db = self.db
+        nb = self._n_body
+        found = db.matcher.scan(data, geo, applies,  # type: ignore[arg-type]
+                                counting=lambda e: e >= nb)
+        for e in sorted(found):
+            if e >= nb:
+                break
+            self._add(walk, db.body[e].name, path, FindingKind.SIGNATURE)
+            if walk.stop:
+                return
+        if not db.logical:
+            return
+        touched: set[int] = set()
+        bases = db.logical_base
+        import bisect
+
+        for e in found:
+            if e >= nb:
+                touched.add(bisect.bisect_right(bases, e) - 1)
+        for li in sorted(touched):
+            lsig = db.logical[li]
+            base = bases[li]
+            counts = [found.get(base + i, 0) for i in range(len(lsig.subs))]
+            if self._logical_true(lsig, counts, data, geo, file_size):
+                self._add(walk, lsig.name, path, FindingKind.SIGNATURE)
+                if walk.stop:
+                    return
+
+    @staticmethod
+    def _logical_true(lsig: LogicalSig, counts: list[int], data: bytes, geo: Geometry,
+                      file_size: int) -> bool:
+        if lsig.filesize is not None and not lsig.filesize[0] <= file_size <= lsig.filesize[1]:
+            return False
+        if lsig.pcres:
+            counts = counts + [0] * (lsig.nsubs - len(counts))
+            for idx, pc in lsig.pcres:
+                trigger = pc.trigger
+                if not trigger.evaluate(counts)[0]:  # type: ignore[attr-defined]
+                    continue
+                window = pc.offset.resolve(geo.size, geo.ep, geo.sections)
+                if window is None:
+                    continue
+                rx = re.compile(pc.regex.encode("latin-1"), pc.flags)
+                if window == (0, geo.size):
+                    hits = [m.start() for m in rx.finditer(data)] if pc.global_ else \
+                        [m.start() for m in [rx.search(data)] if m]
+                else:
+                    hits = [m.start() for m in [rx.match(data, window[0])] if m]
+                counts[idx] = len(hits)
+        return lsig.expr.evaluate(counts)[0]

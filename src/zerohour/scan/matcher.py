@@ -1,0 +1,330 @@
+"""Body-signature matching: a multi-pattern automaton on literal anchors, verified around hits.
+
+Every signature segment (see `signatures.hexsig`) contributes its anchor, the longest run of fixed
+bytes, to one automaton: Hyperscan when installed (every byte escaped `\\xHH`, since its literal
+mode stops at NUL), else pyahocorasick, else a pure-Python `bytes.find` loop. A hit only makes a
+segment a candidate; the segment's regex confirms it at the starts the anchor allows, and
+segments are chained across their unbounded gaps. Segments without an anchor of `MIN_ANCHOR`
+bytes are found by regex scan (rare in practice).
+
+The compiled automaton serialises (`state()`/`from_state()`) so the disk cache can skip
+compilation; Hyperscan scratch space is per thread, so one `Matcher` serves many threads.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from zerohour.scan.signatures.hexsig import HexPattern, Segment
+from zerohour.scan.signatures.model import BodySig, Target
+from zerohour.scan.signatures.offset import OffsetKind
+
+try:  # pragma: no cover - depends on the platform
+    import hyperscan
+
+    HAVE_HYPERSCAN = True
+except ImportError:  # pragma: no cover
+    HAVE_HYPERSCAN = False
+try:
+    import ahocorasick
+
+    HAVE_AHOCORASICK = True
+except ImportError:  # pragma: no cover
+    HAVE_AHOCORASICK = False
+
+
+def default_backend() -> str:
+    if HAVE_HYPERSCAN:
+        return "hyperscan"
+    if HAVE_AHOCORASICK:
+        return "ahocorasick"
+    return "python"
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """What offsets are resolved against: layer size and, for PE layers, EP and section starts."""
+
+    size: int
+    ep: int | None = None
+    sections: tuple[int, ...] = ()
+
+
+Occ = tuple[int, int]  # (start, end) of one segment occurrence
+
+
+class _Backend:
+    def scan(self, data: bytes) -> dict[int, list[int]]:
+        """Anchor id -> end offsets (exclusive) of every occurrence."""
+        raise NotImplementedError
+
+
+class _HyperscanBackend(_Backend):
+    def __init__(self, anchors: Sequence[tuple[bytes, bool]], blob: bytes | None = None) -> None:
+        self._local = threading.local()
+        self.db: Any = None
+        if not anchors:
+            return
+        if blob is not None:
+            self.db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+        else:
+            exprs = ["".join(f"\\x{b:02x}" for b in a).encode("ascii") for a, _ in anchors]
+            flags = [hyperscan.HS_FLAG_CASELESS if nc else 0 for _, nc in anchors]
+            self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            self.db.compile(expressions=exprs, ids=list(range(len(exprs))),
+                            elements=len(exprs), flags=flags)
+
+    def dump(self) -> bytes | None:
+        return bytes(hyperscan.dumpb(self.db)) if self.db is not None else None
+
+    def scan(self, data: bytes) -> dict[int, list[int]]:
+        hits: dict[int, list[int]] = {}
+        if self.db is None or not data:
+            return hits
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self.db)
+
+        def on_match(aid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            lst = hits.get(aid)
+            if lst is None:
+                hits[aid] = [to]
+            else:
+                lst.append(to)
+
+        self.db.scan(data, match_event_handler=on_match, scratch=scratch)
+        return hits
+
+
+class _AhoBackend(_Backend):
+    def __init__(self, anchors: Sequence[tuple[bytes, bool]]) -> None:
+        self.exact: Any = None
+        self.nocase: Any = None
+        for aid, (a, nc) in enumerate(anchors):
+            key = (a.lower() if nc else a).decode("latin-1")
+            if nc:
+                if self.nocase is None:
+                    self.nocase = ahocorasick.Automaton()
+                self.nocase.add_word(key, aid)
+            else:
+                if self.exact is None:
+                    self.exact = ahocorasick.Automaton()
+                self.exact.add_word(key, aid)
+        for auto in (self.exact, self.nocase):
+            if auto is not None:
+                auto.make_automaton()
+
+    def scan(self, data: bytes) -> dict[int, list[int]]:
+        hits: dict[int, list[int]] = {}
+        if self.exact is not None:
+            for end, aid in self.exact.iter(data.decode("latin-1")):
+                hits.setdefault(aid, []).append(end + 1)
+        if self.nocase is not None:
+            for end, aid in self.nocase.iter(data.lower().decode("latin-1")):
+                hits.setdefault(aid, []).append(end + 1)
+        return hits
+
+
+class _PythonBackend(_Backend):
+    def __init__(self, anchors: Sequence[tuple[bytes, bool]]) -> None:
+        self.anchors = [(a.lower() if nc else a, nc) for a, nc in anchors]
+
+    def scan(self, data: bytes) -> dict[int, list[int]]:
+        hits: dict[int, list[int]] = {}
+        lowered: bytes | None = None
+        for aid, (a, nc) in enumerate(self.anchors):
+            hay = data
+            if nc:
+                if lowered is None:
+                    lowered = data.lower()
+                hay = lowered
+            i = hay.find(a)
+            while i >= 0:
+                hits.setdefault(aid, []).append(i + len(a))
+                i = hay.find(a, i + 1)
+        return hits
+
+
+class Matcher:
+    """Finds which body signatures match a buffer, and how often (for logical counts)."""
+
+    def __init__(self, sigs: Sequence[BodySig], backend: str | None = None,
+                 _blob: bytes | None = None) -> None:
+        self.sigs = list(sigs)
+        self.backend_name = backend or default_backend()
+        anchor_ids: dict[tuple[bytes, bool], int] = {}
+        self.anchors: list[tuple[bytes, bool]] = []
+        self.refs: list[list[tuple[int, int, int]]] = []
+        #: (entry, variant) -> number of anchored segments; entries with an unanchored one
+        #: are "always" candidates (their anchored segments still have to hit).
+        self.need: dict[tuple[int, int], int] = {}
+        self.always: list[tuple[int, int]] = []
+        for e, sig in enumerate(self.sigs):
+            for v, pat in enumerate(sig.patterns):
+                n = 0
+                for s, seg in enumerate(pat.segments):
+                    if not seg.anchor:
+                        continue
+                    key = (seg.anchor.lower() if seg.nocase else seg.anchor, seg.nocase)
+                    aid = anchor_ids.get(key)
+                    if aid is None:
+                        aid = anchor_ids[key] = len(self.anchors)
+                        self.anchors.append(key)
+                        self.refs.append([])
+                    self.refs[aid].append((e, v, s))
+                    n += 1
+                self.need[(e, v)] = n
+                if n < len(pat.segments):
+                    self.always.append((e, v))
+        self._backend = self._make_backend(_blob)
+
+    def _make_backend(self, blob: bytes | None) -> _Backend:
+        if self.backend_name == "hyperscan" and HAVE_HYPERSCAN:
+            return _HyperscanBackend(self.anchors, blob)
+        if self.backend_name in ("hyperscan", "ahocorasick") and HAVE_AHOCORASICK:
+            self.backend_name = "ahocorasick"
+            return _AhoBackend(self.anchors)
+        self.backend_name = "python"
+        return _PythonBackend(self.anchors)
+
+    def __getstate__(self) -> dict[str, Any]:
+        blob = None
+        if isinstance(self._backend, _HyperscanBackend):
+            blob = self._backend.dump()
+        return {"sigs": self.sigs, "backend_name": self.backend_name, "anchors": self.anchors,
+                "refs": self.refs, "need": self.need, "always": self.always, "blob": blob}
+
+    def __setstate__(self, st: dict[str, Any]) -> None:
+        self.sigs = st["sigs"]
+        self.backend_name = st["backend_name"]
+        self.anchors = st["anchors"]
+        self.refs = st["refs"]
+        self.need = st["need"]
+        self.always = st["always"]
+        self._backend = self._make_backend(st["blob"])
+
+    # -- scanning ---------------------------------------------------------------------------
+
+    def scan(
+        self,
+        data: bytes,
+        geometry: Geometry,
+        applies: Callable[[Target], bool],
+        counting: Callable[[int], bool] = lambda _e: False,
+        first_only: bool = False,
+    ) -> dict[int, int]:
+        """Entry index -> match count (capped at 1 unless `counting(entry)`), for every entry
+        whose target `applies` to this layer. With `first_only`, stop after the first entry."""
+        hits = self._backend.scan(data) if self.anchors else {}
+        cand: dict[tuple[int, int], dict[int, list[int]]] = {}
+        for aid, ends in hits.items():
+            alen = len(self.anchors[aid][0])
+            for e, v, s in self.refs[aid]:
+                cand.setdefault((e, v), {})[s] = [end - alen for end in ends]
+        for ev in self.always:
+            cand.setdefault(ev, {})
+        found: dict[int, int] = {}
+        for (e, v), seg_hits in sorted(cand.items()):
+            if len(seg_hits) < self.need[(e, v)]:
+                continue
+            sig = self.sigs[e]
+            if not applies(sig.target):
+                continue
+            if e in found and not counting(e):
+                continue
+            window = sig.offset.resolve(geometry.size, geometry.ep, geometry.sections)
+            if window is None:
+                continue
+            n = _count_pattern(data, sig.patterns[v], seg_hits, window, all_=counting(e))
+            if n:
+                found[e] = found.get(e, 0) + n
+                if first_only:
+                    break
+        return found
+
+
+def _verify(data: bytes, seg: Segment, starts: Iterable[int]) -> list[Occ]:
+    """Occurrences of `seg` whose anchor starts at one of `starts`, sorted by start."""
+    out: set[Occ] = set()
+    rx = seg.regex
+    pre_lo, pre_hi = seg.anchor_pre
+    for a in starts:
+        for st in range(max(0, a - pre_hi), a - pre_lo + 1):
+            m = rx.match(data, st)
+            if m is not None:
+                out.add((st, m.end()))
+    return sorted(out)
+
+
+def _occurrences(data: bytes, seg: Segment, anchor_starts: list[int] | None,
+                 window: tuple[int, int] | None = None) -> list[Occ]:
+    if anchor_starts is not None:
+        occ = _verify(data, seg, anchor_starts)
+        if window is not None:
+            occ = [o for o in occ if window[0] <= o[0] <= window[1]]
+        return occ
+    if window is not None and window[1] - window[0] < 4096:
+        rx = seg.regex
+        res = []
+        for st in range(window[0], min(window[1], len(data)) + 1):
+            m = rx.match(data, st)
+            if m is not None:
+                res.append((st, m.end()))
+        return res
+    res = [(m.start(), m.start() + len(m.group(1))) for m in seg.scan_regex.finditer(data)]
+    if window is not None:
+        res = [o for o in res if window[0] <= o[0] <= window[1]]
+    return res
+
+
+def _count_pattern(data: bytes, pat: HexPattern, seg_hits: dict[int, list[int]],
+                   window: tuple[int, int], all_: bool) -> int:
+    """How many starts of the first segment complete the chain (1 at most unless `all_`)."""
+    full = window == (0, len(data))
+    first = _occurrences(data, pat.segments[0], seg_hits.get(0) if pat.segments[0].anchor else None,
+                         None if full else window)
+    if not first:
+        return 0
+    if len(pat.segments) == 1:
+        return len(first) if all_ else 1
+    later: list[list[Occ]] = []
+    for s, seg in enumerate(pat.segments[1:], 1):
+        occ = _occurrences(data, seg, seg_hits.get(s) if seg.anchor else None)
+        if not occ:
+            return 0
+        later.append(occ)
+    # Per later segment: starts sorted, and the minimum end over every suffix of that order,
+    # so "earliest end among occurrences starting at or after t" is one bisect.
+    tables = []
+    for occ in later:
+        starts = [o[0] for o in occ]
+        min_end = [0] * len(occ)
+        cur = 1 << 62
+        for i in range(len(occ) - 1, -1, -1):
+            cur = min(cur, occ[i][1])
+            min_end[i] = cur
+        tables.append((starts, min_end))
+    count = 0
+    for _st, end in first:
+        pos = end
+        ok = True
+        for gap, (starts, min_end) in zip(pat.gaps, tables, strict=True):
+            i = bisect.bisect_left(starts, pos + gap.lo)
+            if i == len(starts):
+                ok = False
+                break
+            pos = min_end[i]
+        if ok:
+            count += 1
+            if not all_:
+                return 1
+    return count
+
+
+def is_positional(sig: BodySig) -> bool:
+    """Whether the signature is pinned to a position (useful for reporting only)."""
+    return sig.offset.kind is not OffsetKind.ANY

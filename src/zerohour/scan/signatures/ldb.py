@@ -1,0 +1,256 @@
+"""Logical signatures: .ldb lines `Name;TargetDescription;LogicalExpression;Subsig0;Subsig1;...`.
+
+Supported: expressions with `&`, `|`, parentheses and the count modifiers `=n`, `>n`, `<n`
+(each with an optional `,m`: at least m distinct subsignatures); hex subsignatures with an
+optional `Offset:` and the modifiers `::i` (nocase), `::w` (wide), `::a` (ASCII, with `w`),
+`::f` (fullword); PCRE subsignatures `[Offset:]Trigger/regex/[flags]` (Python `re` dialect,
+flags `i s m x A g r e E`); target description keys `Target`, `Engine`, `FileSize`.
+Everything else raises `SignatureSyntaxError` (the loader turns it into a warning).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from zerohour.errors import SignatureSyntaxError
+from zerohour.scan.signatures.hexsig import Modifiers, compile_pattern
+from zerohour.scan.signatures.model import FLEVEL, BodySig, PcreSub, Target
+from zerohour.scan.signatures.ndb import parse_target
+from zerohour.scan.signatures.offset import ANY, Offset, parse_offset
+
+
+class Op(Enum):
+    SUB = "sub"
+    AND = "and"
+    OR = "or"
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A node of a logical expression; `cmp` is the count modifier applied to this node."""
+
+    op: Op
+    index: int = 0
+    children: tuple[Expr, ...] = ()
+    cmp: str = ""
+    n: int = 0
+    m: int = 0
+
+    def evaluate(self, counts: list[int]) -> tuple[bool, int, int]:
+        """(truth, match count, distinct subsignatures matched) as ClamAV's lsig check does."""
+        if self.op is Op.SUB:
+            c = counts[self.index] if self.index < len(counts) else 0
+            truth, count, uniq = c > 0, c, int(c > 0)
+        else:
+            results = [ch.evaluate(counts) for ch in self.children]
+            count = sum(r[1] for r in results)
+            uniq = sum(r[2] for r in results)
+            truths = [r[0] for r in results]
+            truth = all(truths) if self.op is Op.AND else any(truths)
+        if not self.cmp:
+            return truth, count, uniq
+        if self.cmp == "=":
+            ok = count == self.n
+        elif self.cmp == ">":
+            ok = count > self.n
+        else:
+            ok = count < self.n
+        if self.m and uniq < self.m:
+            ok = False
+        return ok, count if ok else 0, uniq if ok else 0
+
+    def indices(self) -> set[int]:
+        if self.op is Op.SUB:
+            return {self.index}
+        out: set[int] = set()
+        for ch in self.children:
+            out |= ch.indices()
+        return out
+
+
+class _ExprParser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def error(self, what: str) -> SignatureSyntaxError:
+        return SignatureSyntaxError(f"logical expression {self.text!r}: {what} at {self.pos}")
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def parse(self) -> Expr:
+        e = self.parse_or()
+        if self.pos != len(self.text):
+            raise self.error("unexpected character")
+        return e
+
+    def parse_or(self) -> Expr:
+        items = [self.parse_and()]
+        while self.peek() == "|":
+            self.pos += 1
+            items.append(self.parse_and())
+        return items[0] if len(items) == 1 else Expr(Op.OR, children=tuple(items))
+
+    def parse_and(self) -> Expr:
+        items = [self.parse_atom()]
+        while self.peek() == "&":
+            self.pos += 1
+            items.append(self.parse_atom())
+        return items[0] if len(items) == 1 else Expr(Op.AND, children=tuple(items))
+
+    def number(self) -> int:
+        start = self.pos
+        while self.peek().isdigit():
+            self.pos += 1
+        if start == self.pos:
+            raise self.error("number expected")
+        return int(self.text[start : self.pos])
+
+    def parse_atom(self) -> Expr:
+        if self.peek() == "(":
+            self.pos += 1
+            inner = self.parse_or()
+            if self.peek() != ")":
+                raise self.error("')' expected")
+            self.pos += 1
+        else:
+            inner = Expr(Op.SUB, index=self.number())
+        c = self.peek()
+        if c in ("=", ">", "<"):
+            self.pos += 1
+            n = self.number()
+            m = 0
+            if self.peek() == ",":
+                self.pos += 1
+                m = self.number()
+            inner = Expr(inner.op, inner.index, inner.children, c, n, m)
+        return inner
+
+
+def parse_expression(text: str) -> Expr:
+    return _ExprParser(text).parse()
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalSig:
+    name: str
+    target: Target
+    expr: Expr
+    subs: tuple[BodySig, ...]
+    pcres: tuple[tuple[int, PcreSub], ...] = ()  # (subsig index, pcre)
+    filesize: tuple[int, int] | None = None
+
+    @property
+    def nsubs(self) -> int:
+        return len(self.subs) + len(self.pcres)
+
+
+_MODS = {"i": "nocase", "w": "wide", "a": "ascii", "f": "fullword"}
+_PCRE_FLAGS = {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE, "x": re.VERBOSE}
+
+
+def _range(text: str, what: str) -> tuple[int, int]:
+    a, sep, b = text.partition("-")
+    try:
+        lo = int(a) if a else 0
+        hi = int(b) if b else (lo if not sep else 2**63)
+    except ValueError:
+        raise SignatureSyntaxError(f"bad {what} range {text!r}") from None
+    return lo, hi
+
+
+def _split_offset(sub: str) -> tuple[Offset, str]:
+    """`Offset:rest` or just `rest` (hex never contains ':' except in `::mods`)."""
+    head, sep, rest = sub.partition(":")
+    if sep and not rest.startswith(":") and head and not head.startswith(":"):
+        return parse_offset(head), rest
+    return ANY, sub
+
+
+def _parse_pcre(sub: str) -> PcreSub:
+    offset, rest = _split_offset(sub) if not sub.split("/", 1)[0].isdigit() else (ANY, sub)
+    trigger_s, _, tail = rest.partition("/")
+    body, slash, flags_s = tail.rpartition("/")
+    if not slash:
+        raise SignatureSyntaxError("PCRE subsignature needs /regex/")
+    trigger = parse_expression(trigger_s)
+    flags = 0
+    global_ = False
+    anchored = False
+    for f in flags_s:
+        if f in _PCRE_FLAGS:
+            flags |= _PCRE_FLAGS[f]
+        elif f == "g":
+            global_ = True
+        elif f == "A":
+            anchored = True
+        elif f in "reE":
+            pass  # rolling/encompass/dollar-endonly: no effect on whole-layer matching here
+        else:
+            raise SignatureSyntaxError(f"unsupported PCRE flag {f!r}")
+    if anchored:
+        body = f"\\A(?:{body})" if offset is ANY else body
+    try:
+        re.compile(body.encode("latin-1"), flags)
+    except (re.error, UnicodeEncodeError) as exc:
+        raise SignatureSyntaxError(f"PCRE not supported by Python re: {exc}") from None
+    return PcreSub(trigger, body, flags, offset, global_)
+
+
+def parse_ldb_line(line: str) -> LogicalSig | None:
+    """The signature, or None when its `Engine:` range excludes this engine."""
+    fields = line.split(";")
+    if len(fields) < 4:
+        raise SignatureSyntaxError("expected Name;TargetDescription;Expression;Subsig0[;...]")
+    name, tdb, expr_s, *subs_s = fields
+    if not name:
+        raise SignatureSyntaxError("empty signature name")
+    target: Target | None = None
+    filesize = None
+    engine_ok = True
+    for attr in tdb.split(","):
+        key, sep, val = attr.partition(":")
+        if not sep:
+            raise SignatureSyntaxError(f"bad target description {attr!r}")
+        if key == "Target":
+            target = parse_target(val)
+        elif key == "Engine":
+            lo, hi = _range(val, "Engine")
+            engine_ok = lo <= FLEVEL <= hi
+        elif key == "FileSize":
+            filesize = _range(val, "FileSize")
+        else:
+            raise SignatureSyntaxError(f"unsupported target description {key!r}")
+    if target is None:
+        raise SignatureSyntaxError("target description lacks Target")
+    expr = parse_expression(expr_s)
+    subs: list[BodySig] = []
+    pcres: list[tuple[int, PcreSub]] = []
+    for i, sub in enumerate(subs_s):
+        if "/" in sub:
+            pcres.append((i, _parse_pcre(sub)))
+            continue
+        if sub.startswith("${") or "(>>" in sub or "(<<" in sub or "(#" in sub:
+            raise SignatureSyntaxError(f"unsupported subsignature kind in {sub!r}")
+        hexpart, _, mods_s = sub.partition("::")
+        kw = {}
+        for f in mods_s:
+            if f not in _MODS:
+                raise SignatureSyntaxError(f"unsupported subsignature modifier {f!r}")
+            kw[_MODS[f]] = True
+        offset, hexsig = _split_offset(hexpart)
+        mods = Modifiers(**kw)
+        subs.append(BodySig(f"{name}#{i}", target, offset, tuple(compile_pattern(hexsig, mods))))
+        if pcres:
+            raise SignatureSyntaxError("PCRE subsignatures must follow all hex subsignatures")
+    if not subs:
+        raise SignatureSyntaxError("no hex subsignature (PCRE needs a literal trigger)")
+    used = expr.indices()
+    if max(used) >= len(subs_s):
+        raise SignatureSyntaxError(f"expression refers to subsignature {max(used)} not given")
+    if not engine_ok:
+        return None
+    return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize)

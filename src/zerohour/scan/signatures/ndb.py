@@ -1,0 +1,45 @@
+"""Extended body signatures: .ndb lines `Name:Target:Offset:HexSig[:MinFL[:MaxFL]]`."""
+
+from __future__ import annotations
+
+from zerohour.errors import SignatureSyntaxError
+from zerohour.scan.signatures.hexsig import compile_pattern
+from zerohour.scan.signatures.model import FLEVEL, BodySig, Target
+from zerohour.scan.signatures.offset import parse_offset
+
+
+def parse_target(text: str) -> Target:
+    if not text.isdigit():
+        raise SignatureSyntaxError(f"bad target {text!r}")
+    try:
+        return Target(int(text))
+    except ValueError:
+        raise SignatureSyntaxError(f"unknown target {text}") from None
+
+
+def flevel_ok(min_s: str, max_s: str) -> bool:
+    """Whether this engine's functionality level lies in [MinFL, MaxFL] (empty means open)."""
+    for s in (min_s, max_s):
+        if s and not s.isdigit():
+            raise SignatureSyntaxError(f"bad functionality level {s!r}")
+    return (not min_s or int(min_s) <= FLEVEL) and (not max_s or int(max_s) >= FLEVEL)
+
+
+def parse_ndb_line(line: str) -> BodySig | None:
+    """The signature, or None when its functionality-level range excludes this engine."""
+    fields = line.split(":")
+    if len(fields) < 4:
+        raise SignatureSyntaxError("expected Name:Target:Offset:HexSig")
+    if len(fields) > 6:
+        raise SignatureSyntaxError("too many fields")
+    name, target_s, offset_s, hexsig = fields[:4]
+    if not name:
+        raise SignatureSyntaxError("empty signature name")
+    min_fl = fields[4] if len(fields) > 4 else ""
+    max_fl = fields[5] if len(fields) > 5 else ""
+    target = parse_target(target_s)
+    offset = parse_offset(offset_s)
+    patterns = compile_pattern(hexsig)
+    if not flevel_ok(min_fl, max_fl):
+        return None
+    return BodySig(name, target, offset, tuple(patterns))
