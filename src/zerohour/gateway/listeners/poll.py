@@ -1,0 +1,83 @@
+"""Poller: `GET /v1/notices?after=<last applied>` at start-up, every interval, and whenever the
+verifier sees a gap; when still behind (an expired notice in the way, or a long outage) it fetches
+the signed current state (`GET /v1/state`) and converges to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from urllib.parse import urljoin
+
+import httpx
+
+from zerohour.notices.verify import NoticeVerifier, Transport
+
+log = logging.getLogger("zerohour.notices.poll")
+PAGE = 500
+
+
+class Poller:
+    def __init__(
+        self,
+        base_url: str,
+        verifier: NoticeVerifier,
+        client: httpx.AsyncClient,
+        *,
+        interval: float = 60.0,
+    ) -> None:
+        self.base_url = base_url
+        self.verifier = verifier
+        self.client = client
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self.polls = 0
+        self.failures = 0
+
+    def poke(self, after_seq: int = 0) -> None:
+        """The verifier's `on_gap` callback: poll soon."""
+        self._wake.set()
+
+    async def poll_once(self) -> None:
+        """Fetch everything after the last applied seq; converge via state if still behind."""
+        self.polls += 1
+        while True:
+            after = self.verifier.last_seq
+            resp = await self.client.get(
+                urljoin(self.base_url, "/v1/notices"), params={"after": after, "limit": PAGE}
+            )
+            resp.raise_for_status()
+            envelopes = _envelopes(resp.content)
+            for env in envelopes:
+                await self.verifier.submit(env, Transport.POLL)
+            if len(envelopes) < PAGE or self.verifier.last_seq == after:
+                break
+        if self.verifier.behind or self.polls == 1:  # start-up: also a freshness check
+            resp = await self.client.get(urljoin(self.base_url, "/v1/state"))
+            resp.raise_for_status()
+            await self.verifier.submit(resp.content, Transport.STATE)
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.poll_once()
+            except (httpx.HTTPError, OSError) as exc:
+                self.failures += 1
+                log.warning("notice.poll_failed %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+
+def _envelopes(body: bytes) -> list[bytes]:
+    """Split a poll answer into envelope byte strings (each re-serialised compactly; the
+    signature covers the base64 payload, not the envelope's JSON, so this is lossless)."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return []
+    items = obj.get("notices") if isinstance(obj, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [json.dumps(i, separators=(",", ":")).encode() for i in items]

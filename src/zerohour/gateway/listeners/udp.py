@@ -1,0 +1,44 @@
+"""UDP listener: one signed envelope per datagram (at most 1,200 bytes, checked before parsing)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from zerohour.notices.verify import NoticeVerifier, Transport
+
+log = logging.getLogger("zerohour.notices.udp")
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, listener: UdpListener) -> None:
+        self.listener = listener
+
+    def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
+        self.listener.received += 1
+        task = asyncio.get_running_loop().create_task(
+            self.listener.verifier.submit(data, Transport.UDP)
+        )
+        self.listener.tasks.add(task)
+        task.add_done_callback(self.listener.tasks.discard)
+
+
+class UdpListener:
+    def __init__(self, verifier: NoticeVerifier) -> None:
+        self.verifier = verifier
+        self.received = 0
+        self.tasks: set[asyncio.Task[object]] = set()
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=(host, port)
+        )
+        addr = self._transport.get_extra_info("sockname")
+        return str(addr[0]), int(addr[1])
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
