@@ -141,6 +141,10 @@ class NoticeVerifier:
                 accepted[PinnedKey(self.pinned.provider, pub).keyid] = pub
         return accepted
 
+    def accepted_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Keys accepted now (for verifying bundle manifests with the same trust)."""
+        return self._keys_at(self.clock())
+
     def _reject(self, transport: Transport, reason: str, seq: int | None, detail: str) -> Outcome:
         self.counts[(transport.value, reason)] += 1
         log.warning(

@@ -1,0 +1,155 @@
+"""Shared test support for notices, provider and notice-attack tests (`from notices.support`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from zerohour.notices.envelope import sign
+from zerohour.notices.keys import PinnedKey
+from zerohour.notices.model import OutbreakSpec
+from zerohour.notices.payload import Body, NoticeType, build_payload
+
+PROVIDER = "test-av"
+T0 = datetime(2026, 11, 29, 1, 0, 0, tzinfo=UTC)
+
+
+def spec(oid: str = "ob-1", name: str = "Test.Worm") -> OutbreakSpec:
+    return OutbreakSpec(oid, name)
+
+
+def envelope(
+    key: Ed25519PrivateKey | list[Ed25519PrivateKey],
+    seq: int,
+    body: Body,
+    ntype: NoticeType = NoticeType.OUTBREAK_DECLARED,
+    *,
+    provider: str = PROVIDER,
+    issued: datetime = T0,
+    lifetime: timedelta = timedelta(hours=1),
+) -> bytes:
+    payload = build_payload(
+        provider=provider,
+        seq=seq,
+        type=ntype,
+        issued_at=issued,
+        expires_at=issued + lifetime,
+        body=body,
+    )
+    return sign(payload, key).to_bytes()
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def pinned(key: Ed25519PrivateKey, provider: str = PROVIDER) -> PinnedKey:
+    return PinnedKey(provider, key.public_key())
+
+
+async def eventually(predicate: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def zerohour(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zerohour", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@dataclass
+class ProviderProc:
+    """A real `zerohour provider run` on 127.0.0.1 with an ephemeral port."""
+
+    data_dir: Path
+    extra: tuple[str, ...] = ()
+    listen: str = "127.0.0.1:0"
+    url: str = ""
+    key_text: str = ""
+    proc: subprocess.Popen[str] | None = None
+    stderr: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 30.0) -> ProviderProc:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "zerohour",
+                "provider",
+                "run",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                self.listen,
+                *self.extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        _pump(self.proc.stdout, lines.put)
+        _pump(self.proc.stderr, self.stderr.append)
+        got: list[str] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < 3:
+            try:
+                got.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError("provider did not start: " + "".join(self.stderr)) from None
+        self.url = got[0].split()[-1]
+        self.key_text = got[2].strip()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def lab(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `zerohour provider <args> --data-dir <dir>` and require success."""
+        res = zerohour("provider", *args, "--data-dir", str(self.data_dir))
+        assert res.returncode == 0, res.stderr
+        return res
+
+    def declare(self, name: str = "Test.Worm", *extra: str) -> str:
+        return (
+            self.lab("outbreak", "declare", "--name", name, *extra).stdout.strip().splitlines()[-1]
+        )
+
+
+def _pump(stream: IO[str], sink: Callable[[str], Any]) -> None:
+    def run() -> None:
+        for line in stream:
+            sink(line)
+
+    threading.Thread(target=run, daemon=True).start()
