@@ -91,7 +91,9 @@ def qp_decode(data: bytes) -> bytes:
 
 # --- uuencode -------------------------------------------------------------------------------
 
-_UU_BEGIN = re.compile(rb"^begin(?:-base64)?[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)$", re.M)
+_UU_BEGIN = re.compile(
+    rb"(?:^|(?<=\r))begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)", re.M
+)
 _LINES = re.compile(rb"\r\n|\n|\r")
 
 
@@ -165,10 +167,10 @@ def uudecode(data: bytes) -> bytes:
 
 # --- yEnc -------------------------------------------------------------------------------
 
-_YBEGIN = re.compile(rb"^=ybegin[ \t]([^\r\n]*)$", re.M)
+_YBEGIN = re.compile(rb"(?:^|(?<=\r))=ybegin[ \t]([^\r\n]*)(?=\r|\n|\Z)", re.M)
 _YNAME = re.compile(rb"name=([^\r\n]*)")
-_YPART = re.compile(rb"^=ypart[^\r\n]*(?:\r\n|\n|\r)?", re.M)
-_YEND = re.compile(rb"^=yend", re.M)
+_YPART = re.compile(rb"=ypart[^\r\n]*(?:\r\n|\n|\r)?")
+_YEND = re.compile(rb"(?:^|(?<=\r))=yend", re.M)
 _YTABLE = bytes((i - 42) & 0xFF for i in range(256))
 
 
