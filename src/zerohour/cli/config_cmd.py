@@ -1,0 +1,80 @@
+"""`zerohour config check`: print the merged configuration (defaults < file < env < flags).
+
+Also home of the flags every gateway-side command shares (`add_config_flags`,
+`config_from_args`), so `gateway run`, `config check`, `quarantine`, `queue` and `hold` read the
+same settings the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from zerohour import config
+
+
+def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> None:
+    p.add_argument("--config", type=Path, help="TOML configuration file")
+    p.add_argument("--data-dir", help="data folder (store, spool); default ./var")
+    if not gateway:
+        return
+    p.add_argument("--listen", help="SMTP listen HOST:PORT (default 127.0.0.1:2525)")
+    p.add_argument("--next-hop", help="relay to HOST:PORT, or 'mx' for MX lookup")
+    p.add_argument(
+        "--relay-domain", action="append", default=None, metavar="DOMAIN",
+        help="accept mail for DOMAIN from anywhere (repeatable)",
+    )
+    p.add_argument(
+        "--mynetworks", action="append", default=None, metavar="CIDR",
+        help="trusted client networks that may relay anywhere (repeatable; replaces the "
+        "default 127.0.0.0/8 ::1/128; 'none' for no trusted network)",
+    )
+    p.add_argument(
+        "--db", action="append", default=None, metavar="DIR",
+        help="ClamAV-format signature folder (repeatable; default: the bundled starter db)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> config.Config:
+    flags: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None)}
+    if hasattr(args, "listen"):
+        nets = args.mynetworks
+        if nets is not None and [n.lower() for n in nets] == ["none"]:
+            nets = []
+        flags.update(
+            {
+                "smtp.listen": args.listen,
+                "delivery.next_hop": args.next_hop,
+                "smtp.relay_domains": args.relay_domain,
+                "smtp.mynetworks": nets,
+                "scan.db_dirs": args.db,
+            }
+        )
+    return config.load(file=args.config, flags=flags)
+
+
+def _check(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    data = cfg.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    for section, values in data.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                print(f"{section}.{key} = {json.dumps(value)}")
+        else:
+            print(f"{section} = {json.dumps(values)}")
+    print("configuration OK")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("config", help="configuration commands")
+    csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
+    check = csub.add_parser("check", help="validate and print the merged configuration")
+    add_config_flags(check)
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(func=_check)

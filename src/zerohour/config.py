@@ -1,0 +1,379 @@
+"""Gateway settings: defaults < TOML file (`--config`) < `ZEROHOUR_*` env < CLI flags.
+
+Every setting has one dotted name (`smtp.listen`, `delivery.next_hop`, ...). The TOML file uses
+the same sections; the environment uses `ZEROHOUR_<SECTION>_<KEY>` (upper case, e.g.
+`ZEROHOUR_SMTP_LISTEN=127.0.0.1:2525`, lists comma-separated); CLI flags map onto the same names.
+Values are merged as plain data first and validated once into frozen dataclasses, so a bad value
+is reported with its name and source before anything starts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from zerohour.errors import ConfigError
+
+
+class InfectedPolicy(StrEnum):
+    """What to do with mail that carries a virus. Never `bounce`: that would be backscatter."""
+
+    REJECT = "reject"
+    QUARANTINE = "quarantine"
+    DISCARD = "discard"
+
+
+class HoldMode(StrEnum):
+    WHOLE = "whole"
+    ATTACHMENTS = "attachments"
+
+
+class HoldExpiry(StrEnum):
+    """What happens to held mail past `hold.max_hold`."""
+
+    RELEASE = "release"  # rescan with the current database, then deliver if clean
+    QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, name: str) -> HostPort:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ConfigError(f"{name}: expected HOST:PORT, got {text!r}")
+        host = host.strip("[]")
+        try:
+            num = int(port)
+        except ValueError:
+            raise ConfigError(f"{name}: bad port in {text!r}") from None
+        if not 0 <= num <= 65535:
+            raise ConfigError(f"{name}: port out of range in {text!r}")
+        return cls(host, num)
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """Inbound SMTP. Limits default to Postfix's values."""
+
+    listen: HostPort
+    hostname: str
+    relay_domains: tuple[str, ...]
+    mynetworks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    max_message_size: int  # Postfix message_size_limit
+    max_recipients: int  # smtpd_recipient_limit
+    max_line_length: int  # RFC 5321 says 1000; Postfix line_length_limit 2048
+    max_header_size: int  # header_size_limit
+    command_timeout: float  # smtpd_timeout
+    data_timeout: float
+    max_sessions: int  # smtpd_client_connection_count_limit-ish, global here
+    max_errors: int  # smtpd_hard_error_limit
+    tls_cert: Path | None
+    tls_key: Path | None
+    bare_newline: str  # "reject" (Postfix 3.9 strict) or "accept" (normalise to CRLF)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    db_dirs: tuple[Path, ...]  # empty: the bundled starter database
+    inline_budget: float  # seconds to scan before the final DATA reply
+    workers: int  # scanner processes (0: one per core)
+    infected: InfectedPolicy
+    deliver_unscanned: bool  # scanner errors: tempfail (False) or deliver anyway
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    next_hop: HostPort | None  # None: MX lookup per recipient domain
+    retry_min: float  # Postfix minimal_backoff_time 300 s
+    retry_max: float  # maximal_backoff_time 4000 s
+    max_lifetime: float  # maximal_queue_lifetime 5 d
+    concurrency: int  # per destination
+    connect_timeout: float
+    timeout: float
+    poll_interval: float  # how often the queue looks for due work when idle
+    starttls: bool  # use STARTTLS when the next hop offers it
+
+
+@dataclass(frozen=True, slots=True)
+class HoldConfig:
+    mode: HoldMode
+    max_hold: float
+    expiry: HoldExpiry
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    spool_minfree: int  # bytes free on the spool below which we answer 452 4.3.1
+    log_level: str
+    smtp: SmtpConfig
+    scan: ScanConfig
+    delivery: DeliveryConfig
+    hold: HoldConfig
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "zerohour.sqlite3"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready form (what `zerohour config check` prints)."""
+        out: dict[str, Any] = _plain(self)
+        return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, HostPort):
+        return str(v)
+    if is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in fields(v)}
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, StrEnum):
+        return v.value
+    if isinstance(v, Path | ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return str(v)
+    return v
+
+
+# Defaults, as the raw (unvalidated) form the other layers override.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "": {"data_dir": "./var", "spool_minfree": 100 * 1024 * 1024, "log_level": "info"},
+    "smtp": {
+        "listen": "127.0.0.1:2525",
+        "hostname": "localhost",
+        "relay_domains": [],
+        "mynetworks": ["127.0.0.0/8", "::1/128"],
+        "max_message_size": 10_240_000,
+        "max_recipients": 1000,
+        "max_line_length": 2048,
+        "max_header_size": 102_400,
+        "command_timeout": 300.0,
+        "data_timeout": 300.0,
+        "max_sessions": 100,
+        "max_errors": 20,
+        "tls_cert": "",
+        "tls_key": "",
+        "bare_newline": "reject",
+    },
+    "scan": {
+        "db_dirs": [],
+        "inline_budget": 10.0,
+        "workers": 0,
+        "infected": "reject",
+        "deliver_unscanned": False,
+    },
+    "delivery": {
+        "next_hop": "127.0.0.1:10025",
+        "retry_min": 300.0,
+        "retry_max": 4000.0,
+        "max_lifetime": 5 * 86400.0,
+        "concurrency": 20,
+        "connect_timeout": 30.0,
+        "timeout": 300.0,
+        "poll_interval": 1.0,
+        "starttls": True,
+    },
+    "hold": {"mode": "whole", "max_hold": 86400.0, "expiry": "release"},
+}
+
+_LISTS = {"smtp.relay_domains", "smtp.mynetworks", "scan.db_dirs"}
+
+
+def _names() -> list[tuple[str, str]]:
+    return [(sec, key) for sec, keys in DEFAULTS.items() for key in keys]
+
+
+def _dotted(sec: str, key: str) -> str:
+    return f"{sec}.{key}" if sec else key
+
+
+def merge_layers(
+    file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Merge the raw layers; `flags` maps dotted names to values (None = not given)."""
+    raw = {sec: dict(keys) for sec, keys in DEFAULTS.items()}
+    if file is not None:
+        try:
+            doc = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {file}: {exc}") from None
+        for k, v in doc.items():
+            if isinstance(v, dict) and k in DEFAULTS and k:
+                for kk, vv in v.items():
+                    if kk not in DEFAULTS[k]:
+                        raise ConfigError(f"config file {file}: unknown setting {k}.{kk}")
+                    raw[k][kk] = vv
+            elif k in DEFAULTS[""]:
+                raw[""][k] = v
+            else:
+                raise ConfigError(f"config file {file}: unknown setting {k}")
+    env = os.environ if env is None else env
+    for sec, key in _names():
+        var = "ZEROHOUR_" + _dotted(sec, key).replace(".", "_").upper()
+        if var in env:
+            val: Any = env[var]
+            if _dotted(sec, key) in _LISTS:
+                val = [x.strip() for x in val.split(",") if x.strip()]
+            raw[sec][key] = val
+    for name, val in (flags or {}).items():
+        if val is None:
+            continue
+        sec, _, key = name.rpartition(".")
+        if sec not in raw or key not in raw[sec]:
+            raise ConfigError(f"unknown setting {name}")
+        raw[sec][key] = val
+    return raw
+
+
+def _num(raw: dict[str, Any], key: str, sec: str, kind: type, minimum: float = 0) -> Any:
+    v = raw[key]
+    name = _dotted(sec, key)
+    if isinstance(v, bool):
+        raise ConfigError(f"{name}: expected a number, got {v!r}")
+    try:
+        out = kind(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected a number, got {v!r}") from None
+    if out < minimum:
+        raise ConfigError(f"{name}: must be >= {minimum}, got {out}")
+    return out
+
+
+def _bool(raw: dict[str, Any], key: str, sec: str) -> bool:
+    v = raw[key]
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        return v.lower() in {"1", "true", "yes", "on"}
+    raise ConfigError(f"{_dotted(sec, key)}: expected true or false, got {v!r}")
+
+
+def _list(raw: dict[str, Any], key: str, sec: str) -> list[str]:
+    v = raw[key]
+    if isinstance(v, str):
+        v = [x.strip() for x in v.split(",") if x.strip()]
+    if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
+        raise ConfigError(f"{_dotted(sec, key)}: expected a list of strings")
+    return list(v)
+
+
+def _enum(raw: dict[str, Any], key: str, sec: str, kind: type[StrEnum]) -> Any:
+    try:
+        return kind(str(raw[key]).lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise ConfigError(f"{_dotted(sec, key)}: expected one of {allowed}") from None
+
+
+def validate(raw: dict[str, dict[str, Any]]) -> Config:
+    """Turn merged raw settings into a frozen `Config`, or raise `ConfigError` naming the key."""
+    top, s, sc, d, h = raw[""], raw["smtp"], raw["scan"], raw["delivery"], raw["hold"]
+    nets = []
+    for text in _list(s, "mynetworks", "smtp"):
+        try:
+            nets.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ConfigError(f"smtp.mynetworks: bad network {text!r}") from None
+    domains = tuple(x.lower().rstrip(".") for x in _list(s, "relay_domains", "smtp"))
+    cert, key = str(s["tls_cert"] or ""), str(s["tls_key"] or "")
+    if bool(cert) != bool(key):
+        raise ConfigError("smtp.tls_cert and smtp.tls_key must be given together")
+    bare = str(s["bare_newline"]).lower()
+    if bare not in {"reject", "accept"}:
+        raise ConfigError("smtp.bare_newline: expected reject or accept")
+    next_hop_text = str(d["next_hop"] or "")
+    next_hop = (
+        None
+        if next_hop_text.lower() in {"", "mx"}
+        else HostPort.parse(next_hop_text, "delivery.next_hop")
+    )
+    level = str(top["log_level"]).lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError("log_level: expected debug, info, warning or error")
+    retry_min = _num(d, "retry_min", "delivery", float, 0.001)
+    retry_max = _num(d, "retry_max", "delivery", float, 0.001)
+    if retry_max < retry_min:
+        raise ConfigError("delivery.retry_max must be >= delivery.retry_min")
+    return Config(
+        data_dir=Path(str(top["data_dir"])).expanduser(),
+        spool_minfree=_num(top, "spool_minfree", "", int),
+        log_level=level,
+        smtp=SmtpConfig(
+            listen=HostPort.parse(str(s["listen"]), "smtp.listen"),
+            hostname=str(s["hostname"]),
+            relay_domains=domains,
+            mynetworks=tuple(nets),
+            max_message_size=_num(s, "max_message_size", "smtp", int, 1),
+            max_recipients=_num(s, "max_recipients", "smtp", int, 1),
+            max_line_length=_num(s, "max_line_length", "smtp", int, 80),
+            max_header_size=_num(s, "max_header_size", "smtp", int, 1024),
+            command_timeout=_num(s, "command_timeout", "smtp", float, 0.1),
+            data_timeout=_num(s, "data_timeout", "smtp", float, 0.1),
+            max_sessions=_num(s, "max_sessions", "smtp", int, 1),
+            max_errors=_num(s, "max_errors", "smtp", int, 1),
+            tls_cert=Path(cert) if cert else None,
+            tls_key=Path(key) if key else None,
+            bare_newline=bare,
+        ),
+        scan=ScanConfig(
+            db_dirs=tuple(Path(p) for p in _list(sc, "db_dirs", "scan")),
+            inline_budget=_num(sc, "inline_budget", "scan", float),
+            workers=_num(sc, "workers", "scan", int),
+            infected=_enum(sc, "infected", "scan", InfectedPolicy),
+            deliver_unscanned=_bool(sc, "deliver_unscanned", "scan"),
+        ),
+        delivery=DeliveryConfig(
+            next_hop=next_hop,
+            retry_min=retry_min,
+            retry_max=retry_max,
+            max_lifetime=_num(d, "max_lifetime", "delivery", float, 1),
+            concurrency=_num(d, "concurrency", "delivery", int, 1),
+            connect_timeout=_num(d, "connect_timeout", "delivery", float, 0.1),
+            timeout=_num(d, "timeout", "delivery", float, 0.1),
+            poll_interval=_num(d, "poll_interval", "delivery", float, 0.01),
+            starttls=_bool(d, "starttls", "delivery"),
+        ),
+        hold=HoldConfig(
+            mode=_enum(h, "mode", "hold", HoldMode),
+            max_hold=_num(h, "max_hold", "hold", float, 1),
+            expiry=_enum(h, "expiry", "hold", HoldExpiry),
+        ),
+    )
+
+
+def load(
+    file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults < `file` < `env` (os.environ by default) < `flags`, validated."""
+    if file is None:
+        env_file = (os.environ if env is None else env).get("ZEROHOUR_CONFIG")
+        file = Path(env_file) if env_file else None
+    return validate(merge_layers(file, env, flags))
+
+
+def setting_names() -> list[str]:
+    """Every dotted setting name (documentation, `config check --names`)."""
+    return [_dotted(sec, key) for sec, key in _names()]

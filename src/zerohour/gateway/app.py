@@ -1,0 +1,205 @@
+"""Wiring: one `Gateway` object owns the store, spool, scanner pool, pipeline, delivery queue,
+outbreak state, releaser and the SMTP listener, starts them in order and stops them in reverse.
+
+Start-up recovers every message that got a 250 and is not finished: `received` ones are scanned
+(`Pipeline.recover`), queued ones are simply due in the delivery queue (their leases expire), held
+and quarantined ones stay where they are. Spool temporaries (bodies whose 250 never went out) are
+removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from zerohour.config import Config
+from zerohour.errors import ConfigError
+from zerohour.gateway.deliver import DeliveryQueue
+from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
+from zerohour.gateway.pipeline import Pipeline, policy_from
+from zerohour.gateway.receive import ControlHook, Receiver
+from zerohour.gateway.release import Releaser
+from zerohour.gateway.scanner import ScannerPool, is_starter
+from zerohour.gateway.spool import Spool
+from zerohour.store.base import MessageState, Store
+from zerohour.store.sqlite import SqliteStore
+
+log = logging.getLogger("zerohour.gateway")
+
+STARTER_WARNING = (
+    "using the bundled STARTER database: it has NO REAL SIGNATURES (it detects only the EICAR "
+    "test file); pass --db DIR with a ClamAV-format database"
+)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+
+
+async def open_store(cfg: Config) -> Store:
+    return await SqliteStore.open(cfg.db_path)
+
+
+class Gateway:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.store: Store | None = None
+        self.spool = Spool(cfg.spool_dir, cfg.spool_minfree)
+        self.scanner = ScannerPool(cfg.scan.db_dirs, cfg.scan.workers)
+        self.address: tuple[str, int] | None = None
+        self.control_hook: ControlHook | None = None
+        self.control_address: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # the parts, available after start() --------------------------------------------------------
+    outbreaks: OutbreakState
+    pipeline: Pipeline
+    queue: DeliveryQueue
+    releaser: Releaser
+    receiver: Receiver
+
+    def _tls(self) -> ssl.SSLContext | None:
+        s = self.cfg.smtp
+        if s.tls_cert is None or s.tls_key is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ctx.load_cert_chain(s.tls_cert, s.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"smtp.tls_cert/tls_key: {exc}") from exc
+        return ctx
+
+    async def start(self) -> tuple[str, int]:
+        cfg = self.cfg
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        tls = self._tls()
+        self.store = store = await open_store(cfg)
+        removed = self.spool.clean_tmp()
+        if removed:
+            log.info("spool.cleaned_tmp count=%d", removed)
+        version = await self.scanner.warm()
+        if is_starter(cfg.scan.db_dirs):
+            log.warning("scan.starter_db %s", STARTER_WARNING)
+        await store.set_meta(DB_DIRS_KEY, json.dumps([str(d) for d in cfg.scan.db_dirs]))
+        self.outbreaks = OutbreakState(store)
+        await self.outbreaks.load()
+        if not self.outbreaks.installed_version:
+            await self.outbreaks.set_installed_version(version)
+        self.pipeline = Pipeline(
+            cfg, store, self.spool, self.scanner, self.outbreaks, wake_delivery=self._wake
+        )
+        self.queue = DeliveryQueue(cfg, store, self.spool, self.pipeline)
+        self.releaser = Releaser(
+            store, self.spool, self.scanner, self.outbreaks, policy_from(cfg), self._wake
+        )
+        self.receiver = Receiver(
+            cfg.smtp,
+            self.pipeline,
+            tls_context=tls,
+            control_address=self.control_address,
+            control_hook=self.control_hook,
+        )
+        self.address = await self.receiver.start()
+        self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
+        self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        host, port = self.address
+        log.info(
+            "gateway.listening smtp=%s:%d db=%s next_hop=%s data_dir=%s",
+            host, port, version, cfg.delivery.next_hop or "mx", cfg.data_dir,
+        )
+        print(f"zerohour gateway listening on {host}:{port}", flush=True)
+        return self.address
+
+    def _wake(self) -> None:
+        queue = getattr(self, "queue", None)
+        if queue is not None:
+            queue.wake()
+
+    async def _recover(self) -> None:
+        try:
+            n = await self.pipeline.recover()
+            if n:
+                log.info("gateway.recovered received=%d", n)
+        except Exception:
+            log.exception("gateway.recovery_failed")
+
+    async def _housekeeping(self) -> None:
+        """Every minute: retry scans that failed after the 250, apply the max hold time."""
+        while True:
+            await asyncio.sleep(60)
+            try:
+                assert self.store is not None
+                await self.outbreaks.reload()
+                await self.pipeline.recover()
+                await self.releaser.expire_held(self.cfg.hold.max_hold, self.cfg.hold.expiry)
+            except Exception:
+                log.exception("gateway.housekeeping_failed")
+
+    async def install_database(self, db_dirs: Sequence[Path], version: str | None = None) -> str:
+        """Swap the engine to a new database (scans in flight finish on the old one)."""
+        got = await self.scanner.swap(db_dirs)
+        assert self.store is not None
+        await self.store.set_meta(DB_DIRS_KEY, json.dumps([str(d) for d in db_dirs]))
+        await self.outbreaks.set_installed_version(version or got)
+        log.info("scan.db_installed version=%s dirs=%s", version or got, list(map(str, db_dirs)))
+        return version or got
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("gateway.stopping")
+        with contextlib.suppress(Exception):
+            await self.receiver.stop()
+        for t in self._tasks:
+            if t.get_name() != "delivery":
+                t.cancel()
+        with contextlib.suppress(Exception):
+            await self.queue.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.pipeline.aclose()
+        await self.scanner.aclose()
+        if self.store is not None:
+            await self.store.aclose()
+        log.info("gateway.stopped")
+
+    async def counts(self) -> dict[MessageState, int]:
+        assert self.store is not None
+        return await self.store.count_by_state()
+
+
+async def serve(cfg: Config) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code."""
+    gw = Gateway(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await gw.start()
+    except BaseException:
+        await gw.stop()
+        raise
+    try:
+        await stop.wait()
+    finally:
+        await gw.stop()
+    return 0

@@ -1,0 +1,223 @@
+"""One pure function from (scan result, active outbreaks, policy) to what happens to a message.
+
+`decide()` reads a `ScanSummary` rather than the engine's full `ScanReport`: the summary keeps
+exactly what a decision needs (findings, size, attachment presence, true file-type categories,
+every layer's digests) and is stored with the message, so the delivery queue can re-decide before
+every attempt (an outbreak declared after the message was scanned) without rescanning it.
+
+Order of precedence: scanner error, then signature findings, then outbreak checksums (quarantine
+as `Outbreak.<name>.Checksum`), then hold-mode outbreaks whose scope matches, then delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from zerohour.config import HoldMode, InfectedPolicy
+from zerohour.notices.model import Checksum, OutbreakMode, OutbreakSpec
+from zerohour.scan.types import FileType, LayerInfo, ScanReport
+
+
+class Action(StrEnum):
+    DELIVER = "deliver"
+    HOLD = "hold"
+    HOLD_ATTACHMENTS = "hold_attachments"
+    QUARANTINE = "quarantine"
+    REJECT = "reject"
+    DISCARD = "discard"
+    TEMPFAIL = "tempfail"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    infected: InfectedPolicy = InfectedPolicy.REJECT
+    hold_mode: HoldMode = HoldMode.WHOLE
+    deliver_unscanned: bool = False
+    can_reject: bool = True  # False once the 250 went out: a reject becomes a quarantine
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A layer's (or a PE section's, `part="pe-section:<name>"`) hashes."""
+
+    part: str
+    size: int
+    md5: str
+    sha256: str
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSummary:
+    """What `decide()` needs from a scan, small enough to store with the message."""
+
+    size: int
+    db_version: str
+    findings: tuple[str, ...] = ()
+    error: str = ""  # non-empty: the scan failed
+    has_attachment: bool = False
+    categories: tuple[str, ...] = ()  # true-type categories of attachments and their members
+    digests: tuple[Digest, ...] = ()
+    attachment_paths: tuple[str, ...] = ()
+
+    @property
+    def infected(self) -> bool:
+        return bool(self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "db_version": self.db_version,
+            "findings": list(self.findings),
+            "error": self.error,
+            "has_attachment": self.has_attachment,
+            "categories": list(self.categories),
+            "digests": [[d.part, d.size, d.md5, d.sha256, d.path] for d in self.digests],
+            "attachment_paths": list(self.attachment_paths),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ScanSummary:
+        return cls(
+            size=int(obj["size"]),
+            db_version=str(obj.get("db_version", "")),
+            findings=tuple(obj.get("findings", ())),
+            error=str(obj.get("error", "")),
+            has_attachment=bool(obj.get("has_attachment", False)),
+            categories=tuple(obj.get("categories", ())),
+            digests=tuple(Digest(*d) for d in obj.get("digests", ())),
+            attachment_paths=tuple(obj.get("attachment_paths", ())),
+        )
+
+    @classmethod
+    def failed(cls, size: int, error: str, db_version: str = "") -> ScanSummary:
+        return cls(size=size, db_version=db_version, error=error or "scan failed")
+
+
+# FileType -> scope category. The report carries no layer bytes, so office documents count as
+# `office-macro` whether or not they contain macros: during an outbreak, holding a harmless
+# document is the safe error.
+_CATEGORY = {
+    FileType.PE: "executable",
+    FileType.ELF: "executable",
+    FileType.MACHO: "executable",
+    FileType.ZIP: "archive",
+    FileType.TAR: "archive",
+    FileType.GZIP: "archive",
+    FileType.BZIP2: "archive",
+    FileType.XZ: "archive",
+    FileType.SEVENZIP: "archive",
+    FileType.RAR: "archive",
+    FileType.OLE2: "office-macro",
+    FileType.OOXML: "office-macro",
+    FileType.SCRIPT: "script",
+    FileType.PDF: "pdf",
+    FileType.HTML: "html",
+}
+
+
+def summarize(report: ScanReport, size: int) -> ScanSummary:
+    """Reduce an engine report to a `ScanSummary` (done once, in the scanner process)."""
+    att_roots = [ly.path for ly in report.layers if ly.is_attachment]
+
+    def in_attachment(layer: LayerInfo) -> bool:
+        return layer.is_attachment or any(
+            layer.path.startswith(root + "/") for root in att_roots
+        )
+
+    cats: set[str] = set()
+    digests: list[Digest] = []
+    for ly in report.layers:
+        digests.append(Digest("file", ly.size, ly.md5, ly.sha256, ly.path))
+        for sec in ly.pe_sections:
+            digests.append(Digest(f"pe-section:{sec.name}", sec.size, sec.md5, sec.sha256, ly.path))
+        if in_attachment(ly):
+            c = _CATEGORY.get(ly.filetype)
+            if c:
+                cats.add(c)
+    return ScanSummary(
+        size=size,
+        db_version=report.db_version,
+        findings=report.names,
+        error="; ".join(report.errors) if report.errors and not report.layers else "",
+        has_attachment=bool(att_roots),
+        categories=tuple(sorted(cats)),
+        digests=tuple(digests),
+        attachment_paths=tuple(att_roots),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reason: str
+    names: tuple[str, ...] = ()  # virus or outbreak finding names
+    outbreak_ids: tuple[str, ...] = ()  # the outbreaks holding the message
+
+
+def _checksum_matches(c: Checksum, d: Digest) -> bool:
+    if c.part != d.part:
+        return False
+    if c.size is not None and c.size != d.size:
+        return False
+    return (d.sha256 if c.algo == "sha256" else d.md5) == c.digest
+
+
+def in_scope(spec: OutbreakSpec, s: ScanSummary) -> bool:
+    """Does a hold-mode outbreak's scope cover this message? (`all` wins; else every criterion.)"""
+    sc = spec.scope
+    if sc.all:
+        return True
+    if sc.has_attachment and not s.has_attachment:
+        return False
+    if sc.file_types and not set(sc.file_types) & set(s.categories):
+        return False
+    if sc.min_size is not None and s.size < sc.min_size:
+        return False
+    return not (sc.max_size is not None and s.size > sc.max_size)
+
+
+def decide(
+    report: ScanSummary | None, outbreaks: Iterable[OutbreakSpec], policy: Policy
+) -> Decision:
+    """The whole decision, pure: same inputs, same `Decision`."""
+    if report is None or report.error:
+        why = "not scanned" if report is None else f"scan error: {report.error}"
+        if policy.deliver_unscanned:
+            return Decision(Action.DELIVER, f"{why}; delivered unscanned by policy")
+        return Decision(Action.TEMPFAIL, why)
+    if report.infected:
+        act = {
+            InfectedPolicy.REJECT: Action.REJECT,
+            InfectedPolicy.QUARANTINE: Action.QUARANTINE,
+            InfectedPolicy.DISCARD: Action.DISCARD,
+        }[policy.infected]
+        if act is Action.REJECT and not policy.can_reject:
+            act = Action.QUARANTINE
+        return Decision(act, "infected: " + ", ".join(report.findings), report.findings)
+    specs: Sequence[OutbreakSpec] = list(outbreaks)
+    for spec in specs:
+        for c in spec.checksums:
+            if any(_checksum_matches(c, d) for d in report.digests):
+                name = f"Outbreak.{spec.name}.Checksum"
+                return Decision(
+                    Action.QUARANTINE,
+                    f"outbreak {spec.outbreak_id} checksum match",
+                    (name,),
+                    (spec.outbreak_id,),
+                )
+    holding = tuple(
+        spec.outbreak_id
+        for spec in specs
+        if spec.mode is OutbreakMode.HOLD and in_scope(spec, report)
+    )
+    if holding:
+        action = Action.HOLD
+        partial = all(not spec.scope.all for spec in specs if spec.outbreak_id in holding)
+        if policy.hold_mode is HoldMode.ATTACHMENTS and partial and report.has_attachment:
+            action = Action.HOLD_ATTACHMENTS
+        return Decision(action, "held for outbreak " + ", ".join(holding), (), holding)
+    return Decision(Action.DELIVER, "clean")

@@ -1,0 +1,484 @@
+"""The delivery queue: relay queued mail to the next hop, retry, bounce.
+
+- Work comes from the store's delivery queue under a lease (`claim_due`), so a cluster of
+  gateways on one PostgreSQL store can share it; this node's lease is renewed by finishing.
+- Before every attempt the message is re-decided against the current outbreak state: mail queued
+  before an outbreak notice and not yet delivered is pulled back into the hold (or quarantined on
+  an outbreak checksum).
+- Connections to a destination are pooled and reused; at most `delivery.concurrency` at once per
+  destination. STARTTLS is used when the next hop offers it (opportunistic: no certificate check,
+  like Postfix's `smtp_tls_security_level = may`).
+- Per-recipient results: 2xx delivered, 5xx bounced, 4xx/connection failure deferred with backoff
+  (doubling from `retry_min` to `retry_max`); past `max_lifetime` deferred recipients bounce.
+  Bounces produce one RFC 3464 DSN to the sender (never for a null sender, and never for viruses:
+  infected mail is never queued for delivery in the first place).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+import aiosmtplib
+
+from zerohour.config import Config, HostPort
+from zerohour.errors import NotFoundError, StoreError
+from zerohour.gateway.pipeline import Pipeline
+from zerohour.gateway.receive import clean
+from zerohour.gateway.spool import Spool, new_queue_id
+from zerohour.store.base import (
+    MessageRecord,
+    MessageState,
+    QueueEntry,
+    Recipient,
+    RecipientStatus,
+    Store,
+)
+
+log = logging.getLogger("zerohour.deliver")
+
+
+@dataclass(frozen=True, slots=True)
+class RcptResult:
+    status: RecipientStatus
+    detail: str
+
+
+class ConnectionPool:
+    """Idle SMTP client connections per destination, with a per-destination limit."""
+
+    def __init__(self, cfg: Config, idle_max: int = 8) -> None:
+        self.cfg = cfg
+        self.idle_max = idle_max
+        self._idle: dict[HostPort, list[aiosmtplib.SMTP]] = defaultdict(list)
+        self._limits: dict[HostPort, asyncio.Semaphore] = {}
+
+    def limit(self, dest: HostPort) -> asyncio.Semaphore:
+        sem = self._limits.get(dest)
+        if sem is None:
+            sem = self._limits[dest] = asyncio.Semaphore(self.cfg.delivery.concurrency)
+        return sem
+
+    async def acquire(self, dest: HostPort) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connected client; the flag says whether it was reused (it may have gone stale)."""
+        idle = self._idle[dest]
+        while idle:
+            client = idle.pop()
+            if client.is_connected:
+                return client, True
+        d = self.cfg.delivery
+        client = aiosmtplib.SMTP(
+            hostname=dest.host,
+            port=dest.port,
+            timeout=d.timeout,
+            start_tls=None if d.starttls else False,
+            validate_certs=False,
+            local_hostname=self.cfg.smtp.hostname,
+        )
+        await client.connect(timeout=d.connect_timeout)
+        return client, False
+
+    async def release(self, dest: HostPort, client: aiosmtplib.SMTP, reusable: bool) -> None:
+        idle = self._idle[dest]
+        if reusable and client.is_connected and len(idle) < self.idle_max:
+            idle.append(client)
+            return
+        await _close(client)
+
+    async def aclose(self) -> None:
+        for clients in self._idle.values():
+            for c in clients:
+                await _close(c)
+        self._idle.clear()
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        try:
+            await asyncio.wait_for(client.quit(), 2)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
+
+
+def backoff(cfg: Config, attempts: int) -> float:
+    """Seconds until the next attempt after `attempts` failed ones (Postfix-like doubling)."""
+    d = cfg.delivery
+    return float(min(d.retry_max, d.retry_min * (2 ** max(0, attempts - 1))))
+
+
+class DeliveryQueue:
+    """Runs the queue until `stop()`: claim due work, deliver, record results."""
+
+    def __init__(
+        self, cfg: Config, store: Store, spool: Spool, pipeline: Pipeline, owner: str = ""
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.spool = spool
+        self.pipeline = pipeline
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.pool = ConnectionPool(cfg)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.max_inflight = max(4, cfg.delivery.concurrency * 2)
+        self._inflight = 0
+        self._slot_free = asyncio.Event()
+        self.lease = max(60.0, cfg.delivery.timeout * 2)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            claimed = await self._claim()
+            if not claimed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.cfg.delivery.poll_interval)
+
+    async def _claim(self) -> int:
+        free = self.max_inflight - self._inflight
+        if free <= 0:
+            self._slot_free.clear()
+            await self._slot_free.wait()
+            return 1
+        try:
+            entries = await self.store.claim_due(self.owner, time.time(), free, self.lease)
+        except StoreError as exc:
+            log.warning("deliver.claim_failed: %s", exc)
+            return 0
+        for entry in entries:
+            self._inflight += 1
+            task = asyncio.create_task(self._guarded(entry))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(entries)
+
+    async def _guarded(self, entry: QueueEntry) -> None:
+        try:
+            await self.deliver(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("deliver.error queue_id=%s", entry.queue_id)
+            with contextlib.suppress(Exception):
+                await self.store.defer(
+                    entry.queue_id, time.time() + backoff(self.cfg, entry.attempts + 1), str(exc)
+                )
+        finally:
+            self._inflight -= 1
+            self._slot_free.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=10)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.pool.aclose()
+
+    # one message ---------------------------------------------------------------------------------
+    async def deliver(self, entry: QueueEntry) -> None:
+        qid = entry.queue_id
+        try:
+            record = await self.store.get_message(qid)
+        except NotFoundError:
+            return
+        if record.state is not MessageState.QUEUED:
+            await self.store.dequeue(qid)
+            return
+        held = self.pipeline.recheck(record)
+        if held is not None:
+            state = (
+                MessageState.QUARANTINED
+                if held.action.value == "quarantine"
+                else MessageState.HELD
+            )
+            await self.store.transition(
+                qid,
+                state,
+                reason=f"before delivery: {held.reason}",
+                actor="queue",
+                expect=(MessageState.QUEUED,),
+                findings=held.names or record.findings,
+                hold_tags=held.outbreak_ids,
+                queue_due=None,
+            )
+            log.info("message.pulled queue_id=%s action=%s", qid, held.action.value)
+            return
+        try:
+            body = await self.spool.read(qid)
+        except NotFoundError:
+            await self.store.transition(
+                qid, MessageState.BOUNCED, reason="spooled body missing", actor="queue",
+                queue_due=None,
+            )
+            log.error("deliver.body_missing queue_id=%s", qid)
+            return
+        if record.kind == "mail":
+            trace = f"X-Zerohour-Scan: clean; db={record.db_version or 'unknown'}\r\n"
+            body = trace.encode() + body
+        rcpts = record.pending_recipients
+        results = await self._send(record.sender, rcpts, body)
+        await self._record(record, entry, results)
+
+    async def _send(
+        self, sender: str, rcpts: Sequence[str], body: bytes
+    ) -> dict[str, RcptResult]:
+        by_dest: dict[HostPort | None, list[str]] = defaultdict(list)
+        for r in rcpts:
+            by_dest[self.cfg.delivery.next_hop].append(r)
+        out: dict[str, RcptResult] = {}
+        for dest, group in by_dest.items():
+            if dest is None:
+                for r in group:
+                    out.update(await self._send_mx(sender, [r], body))
+            else:
+                out.update(await self._send_to(dest, sender, group, body))
+        return out
+
+    async def _send_mx(
+        self, sender: str, rcpts: Sequence[str], body: bytes
+    ) -> dict[str, RcptResult]:
+        domain = rcpts[0].rpartition("@")[2]
+        try:
+            hosts = await resolve_mx(domain)
+        except LookupError as exc:
+            status = RecipientStatus.BOUNCED if "NXDOMAIN" in str(exc) else RecipientStatus.DEFERRED
+            return {r: RcptResult(status, f"MX lookup for {domain}: {exc}") for r in rcpts}
+        last: dict[str, RcptResult] = {}
+        for host in hosts:
+            last = await self._send_to(HostPort(host, 25), sender, rcpts, body)
+            if not all(
+                v.status is RecipientStatus.DEFERRED and v.detail.startswith("connect")
+                for v in last.values()
+            ):
+                return last
+        return last
+
+    async def _send_to(
+        self, dest: HostPort, sender: str, rcpts: Sequence[str], body: bytes
+    ) -> dict[str, RcptResult]:
+        async with self.pool.limit(dest):
+            for attempt in (1, 2):
+                try:
+                    client, reused = await self.pool.acquire(dest)
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    msg = f"connect to {dest}: {exc}"
+                    return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
+                try:
+                    results = await self._transaction(client, sender, rcpts, body)
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                    client.close()
+                    if reused and attempt == 1:
+                        continue  # a pooled connection went stale: one fresh try
+                    msg = f"connect to {dest}: lost connection: {exc}"
+                    return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    client.close()
+                    msg = f"{dest}: {exc}"
+                    return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
+                await self.pool.release(dest, client, reusable=True)
+                return results
+        return {r: RcptResult(RecipientStatus.DEFERRED, f"{dest}: no connection") for r in rcpts}
+
+    @staticmethod
+    async def _transaction(
+        client: aiosmtplib.SMTP, sender: str, rcpts: Sequence[str], body: bytes
+    ) -> dict[str, RcptResult]:
+        options: list[str] = []
+        needs_utf8 = not sender.isascii() or not all(r.isascii() for r in rcpts)
+        if needs_utf8 and client.supports_extension("smtputf8"):
+            options.append("SMTPUTF8")
+        if not body.isascii() and client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+
+        def res(code: int, text: str) -> RcptResult:
+            status = RecipientStatus.BOUNCED if 500 <= code < 600 else RecipientStatus.DEFERRED
+            return RcptResult(status, f"{code} {text}".strip())
+
+        try:
+            errors, reply = await client.sendmail(sender, list(rcpts), body, mail_options=options)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await client.rset()
+            return {e.recipient: res(e.code, e.message) for e in exc.recipients}
+        except aiosmtplib.SMTPResponseException as exc:
+            if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+                raise
+            with contextlib.suppress(aiosmtplib.SMTPException):
+                await client.rset()
+            return {r: res(exc.code, exc.message) for r in rcpts}
+        out = {r: RcptResult(RecipientStatus.DELIVERED, f"250 {reply}") for r in rcpts}
+        for r, resp in errors.items():
+            out[r] = res(resp.code, resp.message)
+        return out
+
+    async def _record(
+        self, record: MessageRecord, entry: QueueEntry, results: dict[str, RcptResult]
+    ) -> None:
+        qid = record.queue_id
+        now = time.time()
+        expired = now - record.received_at > self.cfg.delivery.max_lifetime
+        final: dict[str, tuple[RecipientStatus, str]] = {}
+        for r, res in results.items():
+            if res.status is RecipientStatus.DEFERRED and expired:
+                final[r] = (RecipientStatus.BOUNCED, f"queue lifetime exceeded: {res.detail}")
+            else:
+                final[r] = (res.status, res.detail)
+        await self.store.set_recipients(qid, final)
+        for r, (status, detail) in final.items():
+            log.info(
+                "deliver.result queue_id=%s rcpt=<%s> status=%s detail=%s",
+                qid, clean(r), status.value, clean(detail),
+            )
+        deferred = [r for r, (s, _) in final.items() if s is RecipientStatus.DEFERRED]
+        newly_bounced = {r: d for r, (s, d) in final.items() if s is RecipientStatus.BOUNCED}
+        if newly_bounced and record.kind == "mail":
+            await self._bounce(record, newly_bounced)
+        if deferred:
+            attempts = entry.attempts + 1
+            due = now + backoff(self.cfg, attempts)
+            await self.store.defer(qid, due, final[deferred[0]][1])
+            return
+        updated = await self.store.get_message(qid)
+        delivered = any(r.status is RecipientStatus.DELIVERED for r in updated.recipients)
+        state = MessageState.DELIVERED if delivered else MessageState.BOUNCED
+        n_ok = sum(r.status is RecipientStatus.DELIVERED for r in updated.recipients)
+        await self.store.transition(
+            qid,
+            state,
+            reason=f"{n_ok}/{len(updated.recipients)} recipients delivered",
+            actor="queue",
+            queue_due=None,
+        )
+        await self.spool.delete(qid)
+
+    async def _bounce(self, record: MessageRecord, failed: dict[str, str]) -> None:
+        if not record.sender:
+            log.info("deliver.no_dsn queue_id=%s reason=null sender", record.queue_id)
+            return
+        try:
+            original = await self.spool.read(record.queue_id)
+        except NotFoundError:
+            original = b""
+        data = build_dsn(self.cfg.smtp.hostname, record, failed, original)
+        qid = new_queue_id()
+        now = time.time()
+        await self.spool.write(qid, data)
+        await self.store.add_message(
+            MessageRecord(
+                queue_id=qid,
+                sender="",
+                recipients=(Recipient(record.sender),),
+                size=len(data),
+                received_at=now,
+                state=MessageState.QUEUED,
+                verdict="clean",
+                reason=f"DSN for {record.queue_id}",
+                kind="dsn",
+            ),
+            reason=f"DSN for {record.queue_id}",
+            actor="queue",
+            queue_due=now,
+        )
+        log.info("deliver.dsn queue_id=%s dsn_id=%s", record.queue_id, qid)
+        self.wake()
+
+
+def build_dsn(
+    hostname: str, record: MessageRecord, failed: dict[str, str], original: bytes
+) -> bytes:
+    """An RFC 3464 delivery status notification (multipart/report) for `failed` recipients."""
+    msg = EmailMessage()
+    msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
+    msg["To"] = record.sender
+    msg["Subject"] = "Undelivered Mail Returned to Sender"
+    msg["Date"] = format_datetime(_utcnow())
+    msg["Message-ID"] = make_msgid(domain=hostname)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content(
+        "This is the mail system at host "
+        f"{hostname}.\n\nYour message could not be delivered to one or more recipients:\n\n"
+        + "".join(f"<{r}>: {clean(d, 500)}\n" for r, d in failed.items())
+    )
+    fields = [
+        f"Reporting-MTA: dns; {hostname}",
+        f"X-Zerohour-Queue-ID: {record.queue_id}",
+        f"Arrival-Date: {format_datetime(_utcnow(record.received_at))}",
+        "",
+    ]
+    for r, d in failed.items():
+        code = d.split(" ", 1)[0]
+        status = "5.0.0"
+        if code.isdigit() and code.startswith("5"):
+            status = f"5.{code[1]}.{code[2]}" if code[1] in "0123457" else "5.0.0"
+        if d.startswith("queue lifetime"):
+            status = "4.4.7"
+        fields += [
+            f"Final-Recipient: rfc822; {r}",
+            "Action: failed",
+            f"Status: {status}",
+            f"Diagnostic-Code: smtp; {clean(d, 500)}",
+            "",
+        ]
+    status_part = EmailMessage()
+    status_part.set_type("message/delivery-status")
+    status_part.set_payload("\r\n".join(fields))
+    msg.make_mixed()
+    msg.set_type("multipart/report")
+    msg.set_param("report-type", "delivery-status")
+    msg.attach(status_part)
+    headers = BytesHeaderParser().parsebytes(original)
+    head = EmailMessage()
+    head.set_type("text/rfc822-headers")
+    head.set_payload(
+        "".join(f"{k}: {clean(v, 900)}\r\n" for k, v in headers.items())
+    )
+    msg.attach(head)
+    return msg.as_bytes(policy=SMTP_POLICY)
+
+
+def _utcnow(ts: float | None = None) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+
+
+async def resolve_mx(domain: str) -> list[str]:
+    """MX hosts by preference, or the domain itself (implicit MX, RFC 5321 5.1)."""
+    import dns.asyncresolver
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = await dns.asyncresolver.resolve(domain, "MX")
+        hosts = sorted(
+            ((int(r.preference), str(r.exchange).rstrip(".")) for r in answer),
+            key=lambda x: x[0],
+        )
+        names = [h for _, h in hosts if h]
+        if not names:
+            raise LookupError("null MX")
+        return names
+    except dns.resolver.NXDOMAIN:
+        raise LookupError("NXDOMAIN") from None
+    except dns.resolver.NoAnswer:
+        return [domain]
+    except dns.exception.DNSException as exc:
+        raise LookupError(f"DNS error: {exc}") from None

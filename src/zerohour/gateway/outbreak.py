@@ -1,0 +1,70 @@
+"""`OutbreakState`: the durable set of active outbreaks and the installed database version.
+
+The store is the truth; this object keeps an in-memory copy of the active specs so `decide()`
+can read them on every message without a query. The notice listeners (`gateway/listeners/**`)
+call `declare`/`update`/`end` inside `store.transaction()` together with their sequence number;
+the in-memory copy is refreshed only after the caller's transaction commits (`reload()`), or
+immediately when called outside one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from zerohour.notices.model import OutbreakSpec
+from zerohour.store.base import OutbreakRecord, Store
+
+INSTALLED_VERSION_KEY = "db.installed_version"
+DB_DIRS_KEY = "db.dirs"
+
+
+class OutbreakState:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._active: dict[str, OutbreakSpec] = {}
+        self._version: str = ""
+
+    async def load(self) -> None:
+        await self.reload()
+        self._version = await self.store.get_meta(INSTALLED_VERSION_KEY, "") or ""
+
+    async def reload(self) -> None:
+        """Re-read active outbreaks from the store (another node or process may have changed
+        them, or a caller's transaction just committed)."""
+        records = await self.store.outbreaks(active_only=True)
+        self._active = {r.spec.outbreak_id: r.spec for r in records}
+
+    @property
+    def active(self) -> tuple[OutbreakSpec, ...]:
+        return tuple(self._active.values())
+
+    def get(self, outbreak_id: str) -> OutbreakSpec | None:
+        return self._active.get(outbreak_id)
+
+    async def records(self, *, active_only: bool = True) -> list[OutbreakRecord]:
+        return await self.store.outbreaks(active_only=active_only)
+
+    async def declare(self, spec: OutbreakSpec) -> None:
+        """Start holding/screening for `spec` (idempotent: declaring again updates)."""
+        await self.store.save_outbreak(spec, time.time())
+        self._active[spec.outbreak_id] = spec
+
+    async def update(self, spec: OutbreakSpec) -> None:
+        await self.declare(spec)
+
+    async def end(self, outbreak_id: str, reason: str) -> bool:
+        """Stop the outbreak; returns False if it was not active. Release is the caller's:
+        see `gateway.release.Releaser.release_outbreak`."""
+        was = outbreak_id in self._active
+        if was:
+            await self.store.end_outbreak(outbreak_id, reason, time.time())
+            del self._active[outbreak_id]
+        return was
+
+    @property
+    def installed_version(self) -> str:
+        return self._version
+
+    async def set_installed_version(self, version: str) -> None:
+        await self.store.set_meta(INSTALLED_VERSION_KEY, version)
+        self._version = version

@@ -1,0 +1,492 @@
+"""Inbound SMTP: an aiosmtpd server with the gateway's policy, limits and SMTP-smuggling rules.
+
+This module is the one place where errors become SMTP replies. The pipeline returns a
+`Disposition` (or raises a `ZerohourError`); `reply_for()` turns either into a reply.
+
+DATA is read in chunks, not line by line (aiosmtpd's own loop costs ~5 ms per 100 KB). Only
+`<CR><LF>.<CR><LF>` ends it. A bare LF or bare CR anywhere in the content (the SMTP smuggling
+class, CVE-2023-51764) is answered as Postfix 3.9 does with `smtpd_forbid_bare_newline`:
+`550 5.5.2 <host> Error: bare <LF> received`, then the session is closed, so a smuggled second
+message is never read as commands. Commands ending in a bare LF are refused the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import format_datetime
+from typing import Any, Protocol, cast
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from zerohour.config import SmtpConfig
+from zerohour.errors import (
+    ScanError,
+    SpoolFullError,
+    ZerohourError,
+)
+from zerohour.gateway.decide import Action, Decision
+
+log = logging.getLogger("zerohour.smtp")
+
+_BARE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+_CTRL = re.compile(r"[\x00-\x1f\x7f]")
+_ENHANCED = re.compile(r"^\d\.\d{1,3}\.\d{1,3}$")
+# Enhanced status codes (RFC 3463) for aiosmtpd's own replies, which carry none.
+_DEFAULT_ESC = {
+    "250": "2.0.0",
+    "221": "2.0.0",
+    "354": "",
+    "421": "4.4.2",
+    "450": "4.0.0",
+    "451": "4.3.0",
+    "452": "4.3.1",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "530": "5.7.0",
+    "550": "5.0.0",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.0.0",
+    "555": "5.5.4",
+}
+
+
+def clean(text: object, limit: int = 200) -> str:
+    """Peer data made safe for one log line: control characters escaped, length bounded."""
+    s = str(text)
+    s = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message as received: envelope, raw content (dot-unstuffed), and peer facts."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    peer: str
+    helo: str
+    tls: bool
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """What the pipeline did with an accepted message (the reply follows from it)."""
+
+    queue_id: str
+    decision: Decision
+
+
+class MessageSink(Protocol):
+    """Where a complete message goes: durably stored and decided, or refused by raising."""
+
+    async def accept(self, msg: Inbound) -> Disposition: ...
+
+
+ControlHook = Callable[[Inbound], Awaitable[None]]
+
+
+def reply_for(result: Disposition | BaseException, hostname: str) -> str:
+    """The single mapping from outcomes and errors to SMTP replies."""
+    if isinstance(result, Disposition):
+        d = result.decision
+        qid = result.queue_id
+        if d.action is Action.REJECT:
+            names = ", ".join(d.names) or "malware"
+            return f"554 5.7.1 Message rejected: virus found: {names}"
+        if d.action is Action.TEMPFAIL:
+            return "451 4.3.0 Message could not be scanned, try again later"
+        return f"250 2.0.0 Ok: queued as {qid}"
+    if isinstance(result, SpoolFullError):
+        return "452 4.3.1 Insufficient system storage"
+    if isinstance(result, ScanError):
+        return "451 4.3.0 Message could not be scanned, try again later"
+    if isinstance(result, ZerohourError):
+        return "451 4.3.0 Local error in processing"
+    return "451 4.3.0 Local error in processing"
+
+
+class _BareNewline(Exception):
+    """A command line ended with a bare LF."""
+
+
+class _StrictReader:
+    """Wraps aiosmtpd's StreamReader: a command line must end with CRLF."""
+
+    def __init__(self, inner: asyncio.StreamReader) -> None:
+        object.__setattr__(self, "_inner", inner)
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        line: bytes = await self._inner.readuntil(separator)
+        if separator == b"\n" and not line.endswith(b"\r\n"):
+            raise _BareNewline()
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._inner, name, value)
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's SMTP with chunked, smuggling-safe DATA, relay policy and session limits."""
+
+    def __init__(self, receiver: Receiver, **kwargs: Any) -> None:
+        cfg = receiver.cfg
+        super().__init__(receiver, **kwargs)
+        self.receiver = receiver
+        self.cfg = cfg
+        self._errors = 0
+        self._in_ehlo = False
+        self._closing = False
+
+    # reader plumbing -----------------------------------------------------------------------------
+    def _cb_client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._raw_reader = reader
+        super()._cb_client_connected(
+            cast(Any, _StrictReader(reader)) if self.cfg.bare_newline == "reject" else reader,
+            writer,
+        )
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, _BareNewline):
+            await self._refuse_bare("LF")
+            return "221 2.0.0 Bye"  # not sent: the transport is closing
+        log.exception("smtp.session_error peer=%s", clean(self._peer()))
+        return "451 4.3.0 Local error in processing"
+
+    def _peer(self) -> str:
+        peer = self.session.peer if self.session is not None else None
+        if isinstance(peer, tuple):
+            return str(peer[0])
+        return str(peer or "")
+
+    async def _refuse_bare(self, kind: str) -> None:
+        log.warning("smtp.bare_newline peer=%s kind=%s", clean(self._peer()), kind)
+        await self.push(f"550 5.5.2 {self.hostname} Error: bare <{kind}> received")
+        self._close()
+
+    def _close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def push(self, status: Any) -> None:
+        if self._closing or self.transport is None or self.transport.is_closing():
+            return
+        if isinstance(status, str):
+            code = status[:3]
+            sep = status[3:4]
+            rest = status[4:]
+            esc = _DEFAULT_ESC.get(code, "")
+            first = rest.split(" ", 1)[0]
+            if esc and not self._in_ehlo and sep in (" ", "-") and not _ENHANCED.match(first):
+                status = f"{code}{sep}{esc} {rest}"
+            if code[:1] in ("4", "5") and code not in ("421",):
+                self._errors += 1
+        await super().push(status)
+        if (
+            isinstance(status, str)
+            and status[:1] in ("4", "5")
+            and self._errors >= self.cfg.max_errors
+            and not self._closing
+        ):
+            await super().push("421 4.7.0 Too many errors, closing connection")
+            self._close()
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        self._in_ehlo = True
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            self._in_ehlo = False
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        self._in_ehlo = True
+        try:
+            await super().smtp_HELO(hostname)
+        finally:
+            self._in_ehlo = False
+
+    # DATA ----------------------------------------------------------------------------------------
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            async with asyncio.timeout(self.cfg.data_timeout):
+                content, too_big = await self._read_data()
+        except TimeoutError:
+            log.info("smtp.data_timeout peer=%s", clean(self._peer()))
+            await self.push("421 4.4.2 Error: timeout exceeded")
+            self._close()
+            return
+        if too_big:
+            self._post_data()
+            await self.push("552 5.3.4 Error: message file too big")
+            return
+        bad = _BARE.search(content)
+        if bad is not None:
+            if self.cfg.bare_newline == "reject":
+                await self._refuse_bare("LF" if bad.group() == b"\n" else "CR")
+                return
+            content = re.sub(rb"\r?\n", b"\r\n", content)
+        # RFC 5321 4.5.2: remove the leading dot of every line that has one
+        content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
+        head_end = content.find(b"\r\n\r\n")
+        header_len = len(content) if head_end < 0 else head_end
+        if header_len > self.cfg.max_header_size:
+            self._post_data()
+            await self.push("552 5.3.4 Error: message header size exceeds limit")
+            return
+        assert self.session is not None
+        status = await self.receiver.message(self, self.envelope, self.session, content)
+        self._post_data()
+        await self.push(status)
+
+    async def _read_data(self) -> tuple[bytes, bool]:
+        """Read up to CRLF.CRLF; return (content including its final CRLF, too_big)."""
+        reader = self._raw_reader
+        limit = self.cfg.max_message_size
+        buf = bytearray(b"\r\n")  # the DATA command's CRLF: "." on the first line ends it
+        scanned = 0
+        overflow = False
+        while True:
+            chunk = await reader.read(262144)  # whatever is buffered, at least one byte
+            if not chunk:
+                raise ConnectionResetError("connection closed during DATA")
+            self._reset_timeout()
+            buf += chunk
+            idx = buf.find(b"\r\n.\r\n", scanned)
+            if idx >= 0:
+                rest = bytes(buf[idx + 5 :])
+                if rest:  # pipelined commands after the message: give them back
+                    cast(Any, reader)._buffer[0:0] = rest
+                if overflow or idx > limit:
+                    return b"", True
+                return bytes(buf[2 : idx + 2]), False
+            if len(buf) - 2 > limit:  # keep reading to the end, keeping only a tail
+                overflow = True
+                del buf[:-4]
+            scanned = max(0, len(buf) - 4)
+
+    def _post_data(self) -> None:
+        cast(Any, self)._set_post_data_state()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.receiver.sessions -= 1
+        super().connection_lost(error)
+
+
+class Receiver:
+    """The aiosmtpd handler: relay policy, recipient limits, hand-off to the pipeline."""
+
+    def __init__(
+        self,
+        cfg: SmtpConfig,
+        sink: MessageSink,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        control_address: str | None = None,
+        control_hook: ControlHook | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.sink = sink
+        self.tls_context = tls_context
+        self.control_address = control_address.lower() if control_address else None
+        self.control_hook = control_hook
+        self.sessions = 0
+        self._server: asyncio.Server | None = None
+
+    # aiosmtpd hooks ------------------------------------------------------------------------------
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        out = [r for r in responses if not r.startswith("250 HELP")]
+        out += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 HELP"]
+        return out
+
+    def _trusted(self, session: Session) -> bool:
+        peer = session.peer
+        host = peer[0] if isinstance(peer, tuple) else str(peer)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.cfg.mynetworks)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.cfg.max_recipients:
+            return "452 4.5.3 Error: too many recipients"
+        addr = address.strip()
+        _, at, domain = addr.rpartition("@")
+        domain = domain.lower().rstrip(".")
+        is_control = self.control_address is not None and addr.lower() == self.control_address
+        if not is_control and not (
+            (at and domain in self.cfg.relay_domains) or self._trusted(session)
+        ):
+            log.info(
+                "smtp.relay_denied peer=%s rcpt=%s", clean(self._peer(session)), clean(addr)
+            )
+            return f"554 5.7.1 <{addr}>: Relay access denied"
+        envelope.rcpt_tos.append(addr)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Ok"
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
+
+    @staticmethod
+    def _peer(session: Session) -> str:
+        peer = session.peer
+        return str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
+
+    async def message(
+        self, server: GatewaySMTP, envelope: Envelope, session: Session, content: bytes
+    ) -> str:
+        """A complete message: build the `Inbound`, hand it to the pipeline, map the reply."""
+        rcpts = tuple(envelope.rcpt_tos)
+        now = time.time()
+        helo = str(session.host_name or "")
+        peer = self._peer(session)
+        received = (
+            f"Received: from {_hdr(helo)} ([{peer}])\r\n"
+            f"\tby {server.hostname} (zerohour) with "
+            f"{'ESMTPS' if session.ssl else ('ESMTP' if session.extended_smtp else 'SMTP')};"
+            f"\r\n\t{format_datetime(_utc(now))}\r\n"
+        ).encode()
+        msg = Inbound(
+            sender=str(envelope.mail_from or ""),
+            recipients=rcpts,
+            data=received + content,
+            peer=peer,
+            helo=helo,
+            tls=session.ssl is not None,
+            received_at=now,
+        )
+        if self.control_address is not None and self.control_hook is not None:
+            ctl = tuple(r for r in rcpts if r.lower() == self.control_address)
+            if ctl:
+                try:
+                    await self.control_hook(msg)
+                except Exception:
+                    log.exception("smtp.control_error peer=%s", clean(peer))
+                if len(ctl) == len(rcpts):
+                    return "250 2.0.0 Ok: notice received"
+                msg = Inbound(
+                    msg.sender,
+                    tuple(r for r in rcpts if r.lower() != self.control_address),
+                    msg.data,
+                    msg.peer,
+                    msg.helo,
+                    msg.tls,
+                    msg.received_at,
+                )
+        try:
+            result: Disposition | BaseException = await self.sink.accept(msg)
+        except ZerohourError as exc:
+            log.warning(
+                "smtp.accept_failed peer=%s stage=%s error=%s",
+                clean(peer),
+                exc.stage or "",
+                clean(exc),
+            )
+            result = exc
+        except Exception as exc:
+            log.exception("smtp.accept_failed peer=%s", clean(peer))
+            result = exc
+        return reply_for(result, server.hostname)
+
+    # server --------------------------------------------------------------------------------------
+    def _factory(self) -> asyncio.Protocol:
+        if self.sessions >= self.cfg.max_sessions:
+            return _TooBusy()
+        self.sessions += 1
+        proto = GatewaySMTP(
+            self,
+            data_size_limit=self.cfg.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=self.cfg.hostname,
+            ident="ESMTP zerohour",
+            tls_context=self.tls_context,
+            timeout=self.cfg.command_timeout,
+        )
+        return proto
+
+    async def start(self) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._factory, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True
+        )
+        sock = self._server.sockets[0].getsockname()
+        return str(sock[0]), int(sock[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+class _TooBusy(asyncio.Protocol):
+    """Over the session limit: say so and hang up (Postfix answers 421 4.7.0 too)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(b"421 4.7.0 Error: too many connections, try again later\r\n")
+        transport.close()
+
+
+def _hdr(text: str) -> str:
+    return re.sub(r"[^\x21-\x7e]", "?", text)[:100] or "unknown"
+
+
+def _utc(ts: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC)
