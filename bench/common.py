@@ -69,8 +69,8 @@ class MemPeak:
 class MemSampler:
     """Samples a process tree's memory every `interval` seconds in a thread until stopped."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.pid = pid
+    def __init__(self, pid: int | list[int], interval: float = 0.05) -> None:
+        self.pids = [pid] if isinstance(pid, int) else list(pid)
         self.interval = interval
         self.peak = MemPeak()
         self._stop = threading.Event()
@@ -78,7 +78,7 @@ class MemSampler:
 
     def sample(self) -> None:
         pss = 0
-        for p in process_tree(self.pid):
+        for p in {q for root in self.pids for q in process_tree(root)}:
             pss += _kb_field(f"/proc/{p}/smaps_rollup", "Pss:")
             hwm = _kb_field(f"/proc/{p}/status", "VmHWM:")
             self.peak.hwm_max_kb = max(self.peak.hwm_max_kb, hwm)
