@@ -88,6 +88,7 @@ class ProviderProc:
     key_text: str = ""
     proc: subprocess.Popen[str] | None = None
     stderr: list[str] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self, timeout: float = 30.0) -> ProviderProc:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -112,8 +113,10 @@ class ProviderProc:
         lines: queue.Queue[str] = queue.Queue()
         assert self.proc.stdout is not None
         assert self.proc.stderr is not None
-        _pump(self.proc.stdout, lines.put)
-        _pump(self.proc.stderr, self.stderr.append)
+        self.threads = [
+            _pump(self.proc.stdout, lines.put),
+            _pump(self.proc.stderr, self.stderr.append),
+        ]
         got: list[str] = []
         deadline = time.monotonic() + timeout
         while len(got) < 3:
@@ -134,6 +137,12 @@ class ProviderProc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self.proc is not None:
+            for t in self.threads:
+                t.join(timeout=10)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
 
     def lab(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `zerohour provider <args> --data-dir <dir>` and require success."""
@@ -147,9 +156,11 @@ class ProviderProc:
         )
 
 
-def _pump(stream: IO[str], sink: Callable[[str], Any]) -> None:
+def _pump(stream: IO[str], sink: Callable[[str], Any]) -> threading.Thread:
     def run() -> None:
         for line in stream:
             sink(line)
 
-    threading.Thread(target=run, daemon=True).start()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t

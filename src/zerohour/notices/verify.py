@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from zerohour.errors import ConfigError, NoticeError
+from zerohour.errors import BundleError, ConfigError, NoticeError
 from zerohour.gateway.listeners.apply import Ledger, OutbreakSink, Receipt
 from zerohour.notices.envelope import MAX_DATAGRAM, MAX_ENVELOPE, open_envelope
 from zerohour.notices.keys import PinnedKey, parse_key_b64
@@ -256,9 +256,12 @@ class NoticeVerifier:
                 raise NoticeError("invalid_body", f"{n.type} is not a logged type")
         except NoticeError as exc:
             return self._reject(held.transport, exc.reason, n.seq, str(exc))
+        except BundleError as exc:
+            # Authentic notice, bad bundle (mirror tampering, wrong digest, older version):
+            # nothing installed, seq not advanced; the next regular poll retries.
+            return self._reject(held.transport, "bundle_refused", n.seq, str(exc))
         except Exception as exc:
             log.exception("notice.apply_failed seq=%d type=%s", n.seq, n.type.value)
-            self._gap()  # not applied: fetch it again later
             return self._reject(held.transport, "apply_failed", n.seq, type(exc).__name__)
         self._advance(receipt, version, rotations)
         log.info("notice.applied seq=%d type=%s via=%s", n.seq, n.type.value, receipt.transport)

@@ -26,13 +26,16 @@ class Poller:
         client: httpx.AsyncClient,
         *,
         interval: float = 60.0,
+        min_retry: float = 1.0,
     ) -> None:
         self.base_url = base_url
         self.verifier = verifier
         self.client = client
         self.interval = interval
+        self.min_retry = min_retry
         self._wake = asyncio.Event()
         self.polls = 0
+        self.completed = 0  # polls that finished without an error
         self.failures = 0
 
     def poke(self, after_seq: int = 0) -> None:
@@ -57,15 +60,25 @@ class Poller:
             resp = await self.client.get(urljoin(self.base_url, "/v1/state"))
             resp.raise_for_status()
             await self.verifier.submit(resp.content, Transport.STATE)
+        self.completed += 1
 
     async def run(self) -> None:
+        """Poll now, then every `interval` or when poked; back off while polls make no
+        progress (e.g. a bundle that keeps failing), so a poke loop cannot hammer the provider."""
+        backoff = self.min_retry
         while True:
             self._wake.clear()
+            before = self.verifier.last_seq
             try:
                 await self.poll_once()
             except (httpx.HTTPError, OSError) as exc:
                 self.failures += 1
                 log.warning("notice.poll_failed %s", type(exc).__name__)
+            if self.verifier.last_seq == before and self.verifier.behind:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.interval)
+            else:
+                backoff = self.min_retry
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 

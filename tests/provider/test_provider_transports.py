@@ -1,0 +1,184 @@
+"""Each transport alone delivers a notice from a real provider process to a gateway listener.
+
+The provider is `zerohour provider run` on 127.0.0.1 (ephemeral port); lab commands act on it
+through its data folder; the gateway side is `NoticeListeners` over an in-memory `MemorySink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from notices.support import ProviderProc, eventually
+from zerohour.gateway.listeners.apply import MemorySink
+from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
+from zerohour.notices.keys import load_pinned_key
+
+
+def config(p: ProviderProc, **kw: object) -> ListenerConfig:
+    base: dict[str, object] = {"stream": False, "poll": False, "poll_interval": 3600.0}
+    base.update(kw)
+    return ListenerConfig(p.url, load_pinned_key(p.key_text), **base)  # type: ignore[arg-type]
+
+
+def token(p: ProviderProc) -> str:
+    return (p.data_dir / "subscription.token").read_text().strip()
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[list[NoticeListeners]]:
+    running: list[NoticeListeners] = []
+    yield running
+    for listeners in running:
+        await listeners.aclose()
+
+
+async def start(
+    running: list[NoticeListeners], cfg: ListenerConfig
+) -> tuple[NoticeListeners, MemorySink]:
+    sink = MemorySink()
+    listeners = NoticeListeners(cfg, sink)
+    running.append(listeners)
+    await listeners.start()
+    return listeners, sink
+
+
+async def test_poll_at_start_up(
+    provider_proc: ProviderProc, started: list[NoticeListeners]
+) -> None:
+    oid = provider_proc.declare("Poll.Worm")
+    listeners, sink = await start(started, config(provider_proc, poll=True))
+    await eventually(lambda: oid in sink.outbreaks)
+    assert listeners.verifier.counts[("poll", "applied")] == 1
+    assert listeners.status()["last_seq"] == 1
+    assert not listeners.stale()
+
+
+async def test_stream_push_then_resume(
+    provider_proc: ProviderProc, started: list[NoticeListeners]
+) -> None:
+    first = provider_proc.declare("Early.Worm")  # before connecting: replayed on connect
+    listeners, sink = await start(started, config(provider_proc, stream=True))
+    await eventually(lambda: first in sink.outbreaks)
+    oid = provider_proc.declare("Stream.Worm")
+    await eventually(lambda: oid in sink.outbreaks)
+    provider_proc.lab("outbreak", "end", oid)
+    await eventually(lambda: oid not in sink.outbreaks)
+    assert listeners.verifier.counts[("stream", "applied")] == 3
+    assert listeners.verifier.counts.get(("poll", "applied"), 0) == 0
+    # Heartbeats arrive on an idle stream (provider runs with --heartbeat 0.5).
+    await eventually(lambda: listeners.verifier.counts[("stream", "info")] >= 1)
+
+
+async def test_stream_reconnects_after_provider_restart(
+    tmp_path: Path, started: list[NoticeListeners]
+) -> None:
+    p = ProviderProc(tmp_path / "prov", ("--heartbeat", "0.5")).start()
+    try:
+        listeners, sink = await start(started, config(p, stream=True))
+        a = p.declare("A.Worm")
+        await eventually(lambda: a in sink.outbreaks)
+        port = p.url.rsplit(":", 1)[1]
+        p.stop()
+        b = p.declare("B.Worm")  # written while the server is down
+        p2 = ProviderProc(p.data_dir, ("--heartbeat", "0.5"), listen=f"127.0.0.1:{port}").start()
+        try:
+            await eventually(lambda: b in sink.outbreaks, timeout=60)
+            assert listeners.stream.connects >= 2
+            assert [r.seq for r in sink.receipts] == [1, 2]
+        finally:
+            p2.stop()
+    finally:
+        p.stop()
+
+
+async def test_udp_datagram(provider_proc: ProviderProc, started: list[NoticeListeners]) -> None:
+    listeners, sink = await start(
+        started,
+        config(provider_proc, udp_listen=("127.0.0.1", 0), subscription_token=token(provider_proc)),
+    )
+    oid = provider_proc.declare("Udp.Worm")
+    await eventually(lambda: oid in sink.outbreaks)
+    assert listeners.verifier.counts[("udp", "applied")] == 1
+
+
+async def test_udp_too_large_becomes_poll_hint(
+    provider_proc: ProviderProc, started: list[NoticeListeners], tmp_path: Path
+) -> None:
+    listeners, sink = await start(
+        started,
+        config(
+            provider_proc,
+            udp_listen=("127.0.0.1", 0),
+            subscription_token=token(provider_proc),
+            poll=True,
+        ),
+    )
+    await eventually(lambda: listeners.poller.completed >= 1)
+    samples = []
+    for i in range(4):
+        f = tmp_path / f"s{i}.bin"
+        f.write_bytes(b"sample %d" % i)
+        samples += ["--sample", str(f)]
+    oid = provider_proc.declare("Big.Worm", *samples)
+    await eventually(lambda: oid in sink.outbreaks)
+    assert len(sink.outbreaks[oid].checksums) == 8
+    assert listeners.verifier.counts[("udp", "info")] == 1  # the poll.hint
+    assert listeners.verifier.counts[("poll", "applied")] == 1
+    assert listeners.verifier.counts.get(("udp", "oversize"), 0) == 0
+
+
+async def test_email_to_control_address(
+    provider_proc: ProviderProc, started: list[NoticeListeners]
+) -> None:
+    received: list[bytes] = []
+    outcomes: list[object] = []
+    listeners_box: list[NoticeListeners] = []
+
+    class Handler:
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            assert isinstance(envelope.content, bytes)
+            received.append(envelope.content)
+            outcomes.extend(await listeners_box[0].mail.handle(envelope.content))
+            return "250 OK"
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(Handler()), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        listeners, sink = await start(
+            started,
+            config(
+                provider_proc,
+                control_address="notices@gw.example",
+                control_smtp=f"127.0.0.1:{port}",
+                subscription_token=token(provider_proc),
+            ),
+        )
+        listeners_box.append(listeners)
+        oid = provider_proc.declare("Mail.Worm")
+        await eventually(lambda: oid in sink.outbreaks)
+        assert listeners.verifier.counts[("mail", "applied")] == 1
+        assert b"application/vnd.zerohour.notice+json" in received[0]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_subscription_needs_token(provider_proc: ProviderProc) -> None:
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{provider_proc.url}/v1/subscriptions", json={"udp": "127.0.0.1:9"})
+        assert r.status_code == 401
+        r = await client.post(
+            f"{provider_proc.url}/v1/subscriptions",
+            json={"udp": "x"},
+            headers={"Authorization": f"Bearer {token(provider_proc)}"},
+        )
+        assert r.status_code == 400
+        r = await client.get(f"{provider_proc.url}/v1/notices", params={"after": "x"})
+        assert r.status_code == 400
