@@ -805,7 +805,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, help="e-mail corpus size (default 2000)")
     ap.add_argument("--files-mb", type=int, help="file corpus size in MB (default 200)")
     ap.add_argument("--seed", type=int, default=20261129)
-    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "scan")
+    ap.add_argument(
+        "--work", type=Path, help="work folder (default bench/out/scan, quick: scan-quick)"
+    )
     ap.add_argument(
         "--engines",
         default="clamscan,clamd,zerohour,zerohour-cli",
@@ -830,7 +832,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes=sizes,
         hashes=parse_size(a.hashes or ("100k" if a.quick else "1M")),
     )
-    work: Path = a.work.resolve()
+    work: Path = (
+        a.work or ROOT / "bench" / "out" / ("scan-quick" if a.quick else "scan")
+    ).resolve()
     work.mkdir(parents=True, exist_ok=True)
     truth = generate(work, params)
     if a.generate_only:
