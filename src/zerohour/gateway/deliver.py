@@ -25,9 +25,6 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.parser import BytesHeaderParser
-from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
@@ -404,18 +401,13 @@ class DeliveryQueue:
 def build_dsn(
     hostname: str, record: MessageRecord, failed: dict[str, str], original: bytes
 ) -> bytes:
-    """An RFC 3464 delivery status notification (multipart/report) for `failed` recipients."""
-    msg = EmailMessage()
-    msg["From"] = f"Mail Delivery System <MAILER-DAEMON@{hostname}>"
-    msg["To"] = record.sender
-    msg["Subject"] = "Undelivered Mail Returned to Sender"
-    msg["Date"] = format_datetime(_utcnow())
-    msg["Message-ID"] = make_msgid(domain=hostname)
-    msg["Auto-Submitted"] = "auto-replied"
-    msg.set_content(
-        "This is the mail system at host "
-        f"{hostname}.\n\nYour message could not be delivered to one or more recipients:\n\n"
-        + "".join(f"<{r}>: {clean(d, 500)}\n" for r, d in failed.items())
+    """An RFC 3464 delivery status notification (multipart/report) for `failed` recipients,
+    with the original message's header section (not its body) as text/rfc822-headers."""
+    boundary = f"{record.queue_id}/{hostname}"
+    text = (
+        f"This is the mail system at host {hostname}.\r\n\r\n"
+        "Your message could not be delivered to one or more recipients:\r\n\r\n"
+        + "".join(f"<{clean(r)}>: {clean(d, 500)}\r\n" for r, d in failed.items())
     )
     fields = [
         f"Reporting-MTA: dns; {hostname}",
@@ -424,34 +416,51 @@ def build_dsn(
         "",
     ]
     for r, d in failed.items():
-        code = d.split(" ", 1)[0]
         status = "5.0.0"
-        if code.isdigit() and code.startswith("5"):
-            status = f"5.{code[1]}.{code[2]}" if code[1] in "0123457" else "5.0.0"
+        code, _, rest = d.partition(" ")
+        esc = rest.split(" ", 1)[0]
+        if code.startswith("5") and esc.count(".") == 2 and esc.startswith("5."):
+            status = esc
         if d.startswith("queue lifetime"):
             status = "4.4.7"
         fields += [
-            f"Final-Recipient: rfc822; {r}",
+            f"Final-Recipient: rfc822; {clean(r)}",
             "Action: failed",
             f"Status: {status}",
             f"Diagnostic-Code: smtp; {clean(d, 500)}",
             "",
         ]
-    status_part = EmailMessage()
-    status_part.set_type("message/delivery-status")
-    status_part.set_payload("\r\n".join(fields))
-    msg.make_mixed()
-    msg.set_type("multipart/report")
-    msg.set_param("report-type", "delivery-status")
-    msg.attach(status_part)
-    headers = BytesHeaderParser().parsebytes(original)
-    head = EmailMessage()
-    head.set_type("text/rfc822-headers")
-    head.set_payload(
-        "".join(f"{k}: {clean(v, 900)}\r\n" for k, v in headers.items())
+    end = original.find(b"\r\n\r\n")
+    headers = original[: end + 2 if end >= 0 else min(len(original), 65536)][:65536]
+    head = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
+        f"To: <{clean(record.sender)}>",
+        "Subject: Undelivered Mail Returned to Sender",
+        f"Date: {format_datetime(_utcnow())}",
+        f"Message-ID: {make_msgid(domain=hostname)}",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        "",
+        "This is a MIME-encapsulated delivery status notification.",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        text,
+        f"--{boundary}",
+        "Content-Type: message/delivery-status",
+        "",
+        "\r\n".join(fields),
+        f"--{boundary}",
+        "Content-Type: text/rfc822-headers",
+        "",
+    ]
+    return (
+        "\r\n".join(head).encode()
+        + b"\r\n"
+        + headers
+        + f"\r\n--{boundary}--\r\n".encode()
     )
-    msg.attach(head)
-    return msg.as_bytes(policy=SMTP_POLICY)
 
 
 def _utcnow(ts: float | None = None) -> Any:

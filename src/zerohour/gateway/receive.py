@@ -127,10 +127,21 @@ class _StrictReader:
 
     def __init__(self, inner: asyncio.StreamReader) -> None:
         object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_zh_cr", False)  # last read() of an overlong line ended in CR
+
+    async def read(self, n: int = -1) -> bytes:
+        data: bytes = await self._inner.read(n)
+        if data:
+            object.__setattr__(self, "_zh_cr", data.endswith(b"\r"))
+        return data
 
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
         line: bytes = await self._inner.readuntil(separator)
-        if separator == b"\n" and not line.endswith(b"\r\n"):
+        after_cr = self._zh_cr
+        object.__setattr__(self, "_zh_cr", False)
+        if separator == b"\n" and not (
+            line.endswith(b"\r\n") or (line == b"\n" and after_cr)
+        ):
             raise _BareNewline()
         return line
 
@@ -376,7 +387,7 @@ class Receiver:
         address: str,
         mail_options: list[str],
     ) -> str:
-        envelope.mail_from = address
+        envelope.mail_from = "" if address.strip() in ("", "<>") else address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"
 
