@@ -1,0 +1,111 @@
+"""Dispatch from file type to decomposer, and the engine-style walk over mixed nestings; any
+mutation of a nested container yields children, a limit/encrypted exception, or nothing."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import io
+import tarfile
+import zipfile
+from email.message import EmailMessage
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan import decompose, filetype
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import FileType
+
+MARK = b"deep-marker-string-0123456789"
+
+
+def walk(data: bytes, ctx: ScanContext | None = None) -> list[tuple[FileType, bytes]]:
+    ctx = ctx or ScanContext()
+    out: list[tuple[FileType, bytes]] = []
+
+    def rec(blob: bytes, name: str | None) -> None:
+        ft = filetype.detect(blob)
+        out.append((ft, blob))
+        with ctx.descend():
+            for child in decompose.children(blob, ft, ctx, name):
+                rec(child.data, child.name)
+
+    rec(data, None)
+    return out
+
+
+def nested_sample() -> bytes:
+    """mail -> zip -> tar.gz -> text with a uuencoded file holding MARK."""
+    import binascii
+
+    text = b"notes\nbegin 644 m.bin\n" + binascii.b2a_uu(MARK) + b"`\nend\n"
+    tbuf = io.BytesIO()
+    with tarfile.open(fileobj=tbuf, mode="w") as t:
+        info = tarfile.TarInfo("notes.txt")
+        info.size = len(text)
+        t.addfile(info, io.BytesIO(text))
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("inner.tar.gz", gzip.compress(tbuf.getvalue()))
+    msg = EmailMessage()
+    msg["From"] = "a@b.c"
+    msg["Subject"] = "nested"
+    msg.set_content("see attachment\n")
+    msg.add_attachment(zbuf.getvalue(), maintype="application", subtype="zip", filename="a.zip")
+    return bytes(msg)
+
+
+def test_nested_walk_reaches_every_layer() -> None:
+    got = walk(nested_sample())
+    types = [ft for ft, _ in got]
+    assert types[0] is FileType.MAIL
+    for ft in (FileType.ZIP, FileType.GZIP, FileType.TAR, FileType.TEXT):
+        assert ft in types
+    assert any(blob == MARK for _, blob in got)
+    assert MARK not in got[0][1]
+
+
+def test_leaves_have_no_children() -> None:
+    ctx = ScanContext()
+    for ft in (FileType.PE, FileType.BINARY, FileType.PDF, FileType.OLE2, FileType.SEVENZIP):
+        assert list(decompose.children(b"\x00" * 100, ft, ctx)) == []
+    assert ctx.files == 0
+
+
+def test_children_are_charged() -> None:
+    ctx = ScanContext()
+    walk(nested_sample(), ctx)
+    assert ctx.files >= 5
+    assert ctx.total_bytes > len(MARK)
+    assert ctx.depth == 0
+
+
+def test_mail_attachment_that_is_itself_a_mail() -> None:
+    inner = b"From: x@y\r\nSubject: inner\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    inner += base64.b64encode(MARK) + b"\r\n"
+    msg = EmailMessage()
+    msg["From"] = "a@b.c"
+    msg.set_content("x\n")
+    msg.add_attachment(inner, maintype="application", subtype="octet-stream", filename="fw.eml")
+    assert any(blob == MARK for _, blob in walk(bytes(msg)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mutated_nested_sample_never_crashes(data: st.DataObject) -> None:
+    buf = bytearray(nested_sample())
+    for _ in range(data.draw(st.integers(1, 10))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        buf[pos] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
+        walk(bytes(buf))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=1000), st.sampled_from(list(FileType)))
+def test_any_bytes_under_any_type(data: bytes, ft: FileType) -> None:
+    with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
+        list(decompose.children(data, ft, ScanContext()))

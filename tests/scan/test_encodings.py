@@ -1,0 +1,109 @@
+"""Transfer-encoding decoders: round-trips with the stdlib encoders, and leniency on damage."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import quopri
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zerohour.scan import encodings
+
+
+@given(st.binary(max_size=2000))
+def test_base64_round_trip(data: bytes) -> None:
+    assert encodings.base64_decode(base64.encodebytes(data)) == data
+    assert encodings.base64_variants(base64.b64encode(data))[0] == data
+
+
+@given(st.binary(max_size=500), st.binary(max_size=50))
+def test_base64_ignores_junk(data: bytes, junk: bytes) -> None:
+    enc = base64.b64encode(data)
+    junk = bytes(
+        c
+        for c in junk
+        if chr(c) not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+    )
+    mid = len(enc) // 2 // 4 * 4
+    assert encodings.base64_decode(enc[:mid] + junk + enc[mid:]) == data
+
+
+def test_base64_missing_padding_and_truncation() -> None:
+    assert encodings.base64_decode(b"aGVsbG8") == b"hello"
+    assert encodings.base64_decode(b"aGVsbG8gd") == b"hello "  # one dangling sextet dropped
+
+
+def test_base64_padding_in_the_middle_gives_both_views() -> None:
+    data = base64.b64encode(b"ab") + base64.b64encode(b"payload!")
+    variants = encodings.base64_variants(data)
+    assert b"abpayload!" in variants
+    assert len(variants) == 2
+
+
+def test_base64_url_alphabet() -> None:
+    data = base64.urlsafe_b64encode(b"\xfb\xff\xfe" * 10)
+    assert b"\xfb\xff\xfe" * 10 in encodings.base64_variants(data)
+
+
+def test_looks_base64() -> None:
+    assert encodings.looks_base64(base64.encodebytes(b"x" * 200))
+    assert not encodings.looks_base64(b"Hello world, this is text.\r\n")
+    assert not encodings.looks_base64(b"short")
+
+
+@given(st.binary(max_size=2000))
+def test_qp_round_trip(data: bytes) -> None:
+    assert encodings.qp_decode(quopri.encodestring(data)) == data
+    assert encodings.qp_decode(binascii.b2a_qp(data, quotetabs=True)) == data
+
+
+def test_qp_lenient() -> None:
+    assert encodings.qp_decode(b"a=3db=\nc=\r\nd=ZZ=") == b"a=bcd=ZZ="
+    assert encodings.qp_decode(b"=4a=4A") == b"JJ"
+
+
+@given(st.binary(max_size=2000), st.text(alphabet="abcxyz.", min_size=1, max_size=10))
+def test_uuencode_round_trip(data: bytes, name: str) -> None:
+    lines = b"".join(binascii.b2a_uu(data[i : i + 45]) for i in range(0, len(data), 45))
+    text = b"preamble\r\nbegin 644 " + name.encode() + b"\n" + lines + b"`\nend\n"
+    blocks = list(encodings.uudecode_blocks(text))
+    assert len(blocks) == 1
+    assert blocks[0].data == data
+    assert blocks[0].name == name
+    assert encodings.uudecode(text) == data
+
+
+def test_uudecode_tolerates_short_lines() -> None:
+    line = binascii.b2a_uu(b"hello world")
+    assert encodings.uudecode(b"begin 644 x\n" + line[:-4] + b"\nend\n").startswith(b"hello wo")
+
+
+def _yenc(data: bytes) -> bytes:
+    out = bytearray()
+    for c in data:
+        o = (c + 42) & 0xFF
+        if o in (0, 10, 13, 61):
+            out += bytes((61, (o + 64) & 0xFF))
+        else:
+            out.append(o)
+    return bytes(out)
+
+
+@given(st.binary(max_size=2000))
+def test_yenc_round_trip(data: bytes) -> None:
+    text = b"=ybegin line=128 size=%d name=f.bin\r\n" % len(data) + _yenc(data) + b"\r\n=yend\r\n"
+    blocks = list(encodings.ydecode_blocks(text))
+    assert [b.data for b in blocks] == [data]
+    assert blocks[0].name == "f.bin"
+
+
+@given(st.binary(max_size=3000))
+def test_decoders_never_raise(data: bytes) -> None:
+    encodings.base64_variants(data)
+    encodings.qp_decode(data)
+    encodings.uudecode(data)
+    list(encodings.embedded_files(b"begin 644 x\n" + data))
+    list(encodings.embedded_files(b"=ybegin name=x\n" + data))
+    encodings.yenc_decode_body(data)
