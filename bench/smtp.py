@@ -567,6 +567,29 @@ def measure(
     return cell
 
 
+def summarize_collapsed(path: Path, top: int = 25) -> str:
+    """Top functions by own samples and by inclusive samples from py-spy's collapsed stacks."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+    lines = [f"py-spy: {total} samples"]
+    for title, d in (("own", own), ("inclusive", incl)):
+        lines.append(f"-- top by {title} samples")
+        for f, n in sorted(d.items(), key=lambda kv: -kv[1])[:top]:
+            lines.append(f"{100 * n / max(total, 1):5.1f}%  {f}")
+    return "\n".join(lines)
+
+
 def run_relay(
     relay: Relay,
     sink: Sink,
@@ -576,6 +599,7 @@ def run_relay(
     reuse: bool,
     warmup: int,
     stall: float,
+    py_spy: Path | None = None,
 ) -> list[Cell]:
     print(f"# {relay.name} ...", flush=True)
     try:
@@ -584,9 +608,31 @@ def run_relay(
         relay.stop()
         return [Cell(relay.name, k.name, error=f"did not start: {e}") for k in ks]
     cells = []
+    spy: subprocess.Popen[bytes] | None = None
     try:
         if warmup:
             measure(relay, sink, ks[0], warmup, sessions, reuse, stall)
+        if py_spy and relay.pids():
+            exe = os.environ.get("PY_SPY", "py-spy")
+            spy = subprocess.Popen(
+                [
+                    exe,
+                    "record",
+                    "--pid",
+                    str(relay.pids()[0]),
+                    "--subprocesses",
+                    "--idle",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "100",
+                    "-o",
+                    str(py_spy),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)
         for k in ks:
             c = measure(relay, sink, k, n, sessions, reuse, stall)
             print(
@@ -595,6 +641,11 @@ def run_relay(
             )
             cells.append(c)
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+            if py_spy and py_spy.exists():
+                print(summarize_collapsed(py_spy), flush=True)
         relay.stop()
     return cells
 
@@ -629,6 +680,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="extra argument for `zerohour gateway run` (repeatable)",
     )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "smtp")
+    ap.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="OUT",
+        help="record the zerohour gateway with py-spy (collapsed stacks to OUT) and "
+        "print its top functions; py-spy binary from $PY_SPY or PATH",
+    )
     ap.add_argument(
         "--stall",
         type=float,
@@ -680,6 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 a.reuse,
                 warmup=min(200, count // 5),
                 stall=a.stall,
+                py_spy=a.py_spy.resolve() if a.py_spy and name == "zerohour" else None,
             )
     finally:
         sink.stop()
