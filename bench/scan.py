@@ -810,7 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--engines",
-        default="clamscan,clamd,zerohour,zerohour-cli",
+        default="clamscan,clamd,zerohour",
         help="comma list of: clamscan, clamd, zerohour, zerohour-cli",
     )
     ap.add_argument("--corpus", default="mail,files", help="comma list of: mail, files")
