@@ -13,6 +13,7 @@ message is never read as commands. Commands ending in a bare LF are refused the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -208,12 +209,12 @@ class GatewaySMTP(SMTP):
             first = rest.split(" ", 1)[0]
             if esc and not self._in_ehlo and sep in (" ", "-") and not _ENHANCED.match(first):
                 status = f"{code}{sep}{esc} {rest}"
-            if code[:1] in ("4", "5") and code not in ("421",):
+            if code[:1] == "5":  # 4xx (e.g. 452 too many recipients) is the client's cue
                 self._errors += 1
         await super().push(status)
         if (
             isinstance(status, str)
-            and status[:1] in ("4", "5")
+            and status[:1] == "5"
             and self._errors >= self.cfg.max_errors
             and not self._closing
         ):
@@ -302,6 +303,16 @@ class GatewaySMTP(SMTP):
                 overflow = True
                 del buf[:-4]
             scanned = max(0, len(buf) - 4)
+
+    def _timeout_cb(self) -> None:
+        """Idle (or stalled mid-DATA) past the timeout: say so, as Postfix does, and hang up."""
+        log.info("smtp.timeout peer=%s", clean(self._peer()))
+        transport = cast(asyncio.WriteTransport | None, self.transport)
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(Exception):
+                transport.write(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode())
+            self._closing = True
+            transport.close()
 
     def _post_data(self) -> None:
         cast(Any, self)._set_post_data_state()
@@ -455,9 +466,12 @@ class Receiver:
     # server --------------------------------------------------------------------------------------
     def _factory(self) -> asyncio.Protocol:
         if self.sessions >= self.cfg.max_sessions:
-            return _TooBusy()
+            return _Gate(self)
+        return self.new_session()
+
+    def new_session(self) -> GatewaySMTP:
         self.sessions += 1
-        proto = GatewaySMTP(
+        return GatewaySMTP(
             self,
             data_size_limit=self.cfg.max_message_size,
             enable_SMTPUTF8=True,
@@ -467,7 +481,6 @@ class Receiver:
             tls_context=self.tls_context,
             timeout=self.cfg.command_timeout,
         )
-        return proto
 
     async def start(self) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
@@ -484,13 +497,47 @@ class Receiver:
             self._server = None
 
 
-class _TooBusy(asyncio.Protocol):
-    """Over the session limit: say so and hang up (Postfix answers 421 4.7.0 too)."""
+class _Gate(asyncio.Protocol):
+    """A connection that arrived while every session slot looked taken.
+
+    Slots of clients that just hung up are freed only once the loop has seen their EOF, so the
+    verdict waits a moment: if a slot frees up, the connection becomes a normal session;
+    otherwise it is told so and closed (421 4.7.0, as Postfix answers)."""
+
+    GRACE = 0.2
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+        self.transport: asyncio.Transport | None = None
+        self.pending = bytearray()
+        self.gone = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(b"421 4.7.0 Error: too many connections, try again later\r\n")
-        transport.close()
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        asyncio.get_running_loop().call_later(self.GRACE, self._decide)
+
+    def data_received(self, data: bytes) -> None:
+        if len(self.pending) < 65536:
+            self.pending += data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gone = True
+
+    def _decide(self) -> None:
+        transport = self.transport
+        if self.gone or transport is None or transport.is_closing():
+            return
+        if self.receiver.sessions >= self.receiver.cfg.max_sessions:
+            log.warning("smtp.too_many_sessions limit=%d", self.receiver.cfg.max_sessions)
+            transport.write(b"421 4.7.0 Error: too many connections, try again later\r\n")
+            transport.close()
+            return
+        session = self.receiver.new_session()
+        transport.set_protocol(session)
+        session.connection_made(transport)
+        if self.pending:
+            session.data_received(bytes(self.pending))
 
 
 def _hdr(text: str) -> str:

@@ -6,7 +6,8 @@ latter). The fsync costs ~0.2 ms CPU here; commits are one per message on the ho
 
 Every call runs on one dedicated thread (sqlite3 calls block), so the event loop never waits on
 disk. An asyncio lock serialises units of work; `transaction()` holds it across several calls made
-by the same task (tracked with a context variable) and commits them together. Other processes (the
+by the same task (the owning task is remembered; tasks it spawns wait like any other caller)
+and commits them together. Other processes (the
 CLI next to a running gateway) open the same file; WAL lets them read and write safely, with
 `busy_timeout` absorbing short write contention.
 """
@@ -14,7 +15,6 @@ CLI next to a running gateway) open the same file; WAL lets them read and write 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import sqlite3
 import time
@@ -45,9 +45,6 @@ from zerohour.store.base import (
 
 T = TypeVar("T")
 
-_in_tx: contextvars.ContextVar[SqliteStore | None] = contextvars.ContextVar(
-    "zerohour_sqlite_tx", default=None
-)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -67,6 +64,7 @@ class SqliteStore:
         self._executor = executor
         self._lock = asyncio.Lock()
         self._closed = False
+        self._tx_task: asyncio.Task[Any] | None = None  # the task inside transaction()
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -123,7 +121,7 @@ class SqliteStore:
     # plumbing ----------------------------------------------------------------------------------
     async def _call(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
         loop = asyncio.get_running_loop()
-        if _in_tx.get() is self:
+        if self._tx_task is not None and asyncio.current_task() is self._tx_task:
             return await loop.run_in_executor(self._executor, fn, self._conn)
 
         def unit(conn: sqlite3.Connection) -> T:
@@ -148,20 +146,21 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        if _in_tx.get() is self:  # nested: part of the outer unit of work
+        me = asyncio.current_task()
+        if self._tx_task is not None and me is self._tx_task:  # nested: part of the outer one
             yield
             return
         loop = asyncio.get_running_loop()
         async with self._lock:
             await loop.run_in_executor(self._executor, self._conn.execute, "BEGIN IMMEDIATE")
-            token = _in_tx.set(self)
+            self._tx_task = me
             try:
                 yield
             except BaseException:
-                _in_tx.reset(token)
+                self._tx_task = None
                 await loop.run_in_executor(self._executor, self._conn.execute, "ROLLBACK")
                 raise
-            _in_tx.reset(token)
+            self._tx_task = None
             await loop.run_in_executor(self._executor, self._conn.execute, "COMMIT")
 
     # messages ----------------------------------------------------------------------------------
