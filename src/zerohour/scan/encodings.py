@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]+")
-_B64_JUNK_KEEP_PAD = re.compile(rb"[^A-Za-z0-9+/=]+")
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)  # delete table
+_B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in _B64_ALPHABET + b"=")
 _B64URL = re.compile(rb"[-_]")
 _PAD_RUN = re.compile(rb"=+")
 _B64_BODY = re.compile(rb"\A[\sA-Za-z0-9+/=]*\Z")
@@ -37,7 +38,7 @@ def _b64_clean(clean: bytes) -> bytes:
 
 def base64_decode(data: bytes) -> bytes:
     """Decode ignoring every non-alphabet character, padding included (the most lenient view)."""
-    return _b64_clean(_B64_JUNK.sub(b"", data))
+    return _b64_clean(data.translate(None, _B64_JUNK))
 
 
 def base64_variants(data: bytes) -> list[bytes]:
@@ -49,7 +50,7 @@ def base64_variants(data: bytes) -> list[bytes]:
     3. the URL-safe alphabet (`-_`), when those characters occur.
     """
     out = [base64_decode(data)]
-    kept = _B64_JUNK_KEEP_PAD.sub(b"", data)
+    kept = data.translate(None, _B64_JUNK_KEEP_PAD)
     stripped = kept.rstrip(b"=")
     if b"=" in stripped:
         chunked = b"".join(_b64_clean(c) for c in _PAD_RUN.split(stripped) if c)
