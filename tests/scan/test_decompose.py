@@ -11,6 +11,7 @@ import tarfile
 import zipfile
 from email.message import EmailMessage
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +110,41 @@ def test_mutated_nested_sample_never_crashes(data: st.DataObject) -> None:
 def test_any_bytes_under_any_type(data: bytes, ft: FileType) -> None:
     with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
         list(decompose.children(data, ft, ScanContext()))
+
+
+def _pdf(streams: list[tuple[bytes, bytes]]) -> bytes:
+    out = bytearray(b"%PDF-1.4\n")
+    for i, (filt, raw) in enumerate(streams, 1):
+        out += b"%d 0 obj\n<< /Length %d %s>>\nstream\n" % (i, len(raw), filt)
+        out += raw + b"\nendstream\nendobj\n"
+    return bytes(out + b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+
+
+def test_pdf_flate_streams_are_inflated() -> None:
+    import zlib
+
+    js = b"app.alert('zerohour');" * 3
+    raw_deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    rd = raw_deflate.compress(b"raw deflate stream") + raw_deflate.flush()
+    pdf = _pdf(
+        [
+            (b"/Filter /FlateDecode ", zlib.compress(js)),
+            (b"", b"plain stream"),
+            (b"/Filter [/FlateDecode] ", rd),
+            (b"/Filter /FlateDecode ", zlib.compress(js)[:-6]),  # damaged: prefix still scanned
+        ]
+    )
+    assert filetype.detect(pdf) is FileType.PDF
+    got = [c.data for c in decompose.children(pdf, FileType.PDF, ScanContext())]
+    assert js in got
+    assert b"raw deflate stream" in got
+    assert b"plain stream" not in got
+
+
+def test_pdf_stream_bomb_is_bounded() -> None:
+    import zlib
+
+    pdf = _pdf([(b"/Filter /FlateDecode ", zlib.compress(bytes(64 * 1024 * 1024), 9))])
+    with pytest.raises(ScanLimitExceeded) as exc:
+        list(decompose.children(pdf, FileType.PDF, ScanContext()))
+    assert exc.value.which == "CompressionRatio"

@@ -102,6 +102,13 @@ def _zlib_bounded(
     return b"".join(out), d.unused_data if d.eof else b""
 
 
+def inflate(data: bytes, ctx: ScanContext) -> tuple[bytes, bytes]:
+    """Inflate zlib-wrapped data, or raw deflate when the zlib header is missing (bounded)."""
+    if len(data) >= 2 and (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0:
+        return _zlib_bounded(data, 15, ctx)
+    return _zlib_bounded(data, -15, ctx)
+
+
 def _stream_bounded(
     factory: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor],
     data: bytes,

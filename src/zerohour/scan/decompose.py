@@ -10,6 +10,7 @@ readable member: `Heuristics.Encrypted.<format>`); any other exception is a bug.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from zerohour.scan import archive, encodings, mime
@@ -17,6 +18,9 @@ from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
+_PDF_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
+_PDF_FLATE = re.compile(rb"/(?:FlateDecode|Fl)\b")
+_MAX_PDF_STREAMS = 1000
 
 
 def children(
@@ -31,6 +35,8 @@ def children(
         yield from archive.tar_children(data, ctx)
     elif filetype in (FileType.GZIP, FileType.BZIP2, FileType.XZ):
         yield from archive.stream_children(data, filetype, ctx, name)
+    elif filetype is FileType.PDF:
+        yield from pdf_streams(data, ctx)
     elif filetype in _TEXTUAL:
         yield from _embedded(data, ctx)
 
@@ -43,3 +49,33 @@ def _embedded(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))
             yield Child(data=emb.data, name=emb.name, origin=emb.encoding, is_attachment=True)
+
+
+def pdf_streams(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """The FlateDecode streams of a PDF, inflated (scripts and payloads hide in them).
+
+    A lenient scan for `stream ... endstream` rather than an object parser: damaged PDFs open
+    in readers anyway. Output is bounded like any decompression; damaged streams yield what
+    inflated before the damage.
+    """
+    seen: set[bytes] = set()
+    count = 0
+    for m in _PDF_STREAM.finditer(data):
+        if count >= _MAX_PDF_STREAMS:
+            return
+        start = m.end()
+        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
+            continue
+        dict_from = data.rfind(b"obj", max(0, m.start() - 4096), m.start())
+        header = data[dict_from if dict_from >= 0 else max(0, m.start() - 1024) : m.start()]
+        if not _PDF_FLATE.search(header):
+            continue
+        end = data.find(b"endstream", start)
+        raw = data[start : end if end >= 0 else len(data)]
+        ctx.check_time()
+        out, _ = archive.inflate(raw, ctx)
+        count += 1
+        if out and out not in seen:
+            seen.add(out)
+            ctx.charge_child(len(out))
+            yield Child(data=out, name=None, origin="pdf-stream")
