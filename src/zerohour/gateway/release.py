@@ -134,19 +134,7 @@ class Releaser:
         return ReleaseResult(qid, rec.state, reason)
 
     async def delete_message(self, qid: str, *, actor: str = "admin") -> None:
-        record = await self.store.get_message(qid)
-        if record.state not in (MessageState.HELD, MessageState.QUARANTINED, MessageState.QUEUED):
-            raise StoreError(f"message {qid} is {record.state.value}: cannot delete")
-        await self.store.transition(
-            qid,
-            MessageState.DELETED,
-            reason=f"deleted by {actor}",
-            actor=actor,
-            expect=(record.state,),
-            hold_tags=(),
-            queue_due=None,
-        )
-        await self.spool.delete(qid)
+        await delete_message(self.store, self.spool, qid, actor=actor)
 
     async def expire_held(self, max_hold: float, expiry: HoldExpiry) -> int:
         """Apply the max-hold policy to held mail older than `max_hold` seconds."""
@@ -170,3 +158,20 @@ class Releaser:
             except StoreError as exc:
                 log.warning("release.expiry_failed queue_id=%s: %s", rec.queue_id, exc)
         return len(old)
+
+
+async def delete_message(store: Store, spool: Spool, qid: str, *, actor: str = "admin") -> None:
+    """Delete held, quarantined or queued mail: the body goes, the record and trail stay."""
+    record = await store.get_message(qid)
+    if record.state not in (MessageState.HELD, MessageState.QUARANTINED, MessageState.QUEUED):
+        raise StoreError(f"message {qid} is {record.state.value}: cannot delete")
+    await store.transition(
+        qid,
+        MessageState.DELETED,
+        reason=f"deleted by {actor}",
+        actor=actor,
+        expect=(record.state,),
+        hold_tags=(),
+        queue_due=None,
+    )
+    await spool.delete(qid)
