@@ -821,6 +821,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="zerohour API process pool size (default: all cores)",
     )
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="afterwards, cProfile zerohour scanning the first corpus in one process (first size)",
+    )
     a = ap.parse_args(argv)
     sizes = tuple(
         parse_size(s) for s in (a.sizes or ("1k" if a.quick else "1k,10k,100k")).split(",")
@@ -896,7 +901,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tree (shared pages counted once), sampled every 50 ms; RSS = highest VmHWM of one "
         "process."
     )
+    if a.profile and not zh_err:
+        profile_zerohour(work, work / "db" / _size_label(sizes[0]), corpora[0])
     return 0 if all_ok else 1
+
+
+def profile_zerohour(work: Path, db: Path, corpus: Path) -> None:
+    """Where zerohour's scan time goes: cProfile of a single-process scan, top functions."""
+    import pstats
+
+    prof = work / "zh-scan.prof"
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(work / "zh-cache"))
+    subprocess.run(
+        [
+            str(VENV_PY),
+            str(Path(__file__).resolve()),
+            "_zh-worker",
+            "--db",
+            str(db),
+            "--corpus",
+            str(corpus),
+            "--jobs",
+            "1",
+            "--out",
+            str(work / "zh-prof.json"),
+            "--profile",
+            str(prof),
+        ],
+        env=env,
+        check=True,
+    )
+    print(
+        f"\n## cProfile: zerohour scanning {corpus.name} with {db.name} in one process "
+        f"(stats in {prof})\n"
+    )
+    st = pstats.Stats(str(prof), stream=sys.stdout)
+    st.strip_dirs().sort_stats("tottime").print_stats(20)
+    st.sort_stats("cumtime").print_stats(30)
 
 
 if __name__ == "__main__":
