@@ -1,0 +1,73 @@
+"""Where message bodies live: the `BodyStore` protocol and `PostgresBodies` for a cluster.
+
+`gateway.spool.Spool` (a local folder, fsync'd before the 250) satisfies `BodyStore` and is
+right for one node. A cluster keeps bodies in PostgreSQL instead (`bodies` table, bytea), so
+every node can scan, deliver, release and show any message and no shared file system is needed;
+written inside `store.transaction()` together with the message row, the body and the row become
+durable with one fsync'd commit (measured against a spool file in bench/cluster.py; the choice
+is documented in docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import psycopg
+
+from zerohour.errors import SpoolError, SpoolFullError, StoreError
+from zerohour.store.postgres import PostgresStore
+
+
+class BodyStore(Protocol):
+    """The part of `gateway.spool.Spool` the pipeline, delivery queue and releaser use."""
+
+    def check_space(self, incoming: int = 0) -> None:
+        """Raise `SpoolFullError` when `incoming` more bytes cannot be kept."""
+
+    async def write(self, queue_id: str, data: bytes) -> None:
+        """Durable when it returns (or, inside a store transaction, when that commits)."""
+
+    async def read(self, queue_id: str) -> bytes:
+        """Raise `NotFoundError` when there is no body."""
+
+    async def delete(self, queue_id: str) -> None: ...
+
+    def clean_tmp(self) -> int:
+        """Drop leftovers of writes that never completed; returns how many."""
+
+
+class PostgresBodies:
+    """Bodies in the PostgreSQL store's `bodies` table (shared by every node)."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def check_space(self, incoming: int = 0) -> None:
+        """Free space is PostgreSQL's to manage; a full disk fails `write` with
+        `SpoolFullError` (SMTP 452) instead."""
+
+    async def write(self, queue_id: str, data: bytes) -> None:
+        try:
+            await self.store.put_body(queue_id, data)
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, psycopg.errors.DiskFull | psycopg.errors.OutOfMemory):
+                raise SpoolFullError(
+                    "insufficient store space", message_id=queue_id, stage="spool"
+                ) from exc
+            raise SpoolError(
+                f"body write failed: {exc}", message_id=queue_id, stage="spool"
+            ) from exc
+
+    async def read(self, queue_id: str) -> bytes:
+        return await self.store.get_body(queue_id)
+
+    async def delete(self, queue_id: str) -> None:
+        await self.store.delete_body(queue_id)
+
+    async def exists(self, queue_id: str) -> bool:
+        return await self.store.has_body(queue_id)
+
+    def clean_tmp(self) -> int:
+        """Nothing to clean: a body whose transaction never committed does not exist."""
+        return 0

@@ -1,0 +1,867 @@
+"""`PostgresStore`: the `Store` for a cluster of gateways sharing one PostgreSQL database.
+
+Several nodes share one held buffer, quarantine, delivery queue and outbreak state:
+
+- Connections come from a psycopg 3 async pool (autocommit); every call is its own short
+  transaction unless it runs inside `transaction()`, which binds one pooled connection to the
+  calling task through a context variable (tasks it spawns inherit the variable but not the
+  connection: they check the owning task, like SqliteStore).
+- `claim_due` leases work with `FOR UPDATE SKIP LOCKED`: two nodes never claim the same entry,
+  and an entry whose lease expired (its node died mid-delivery) is claimed again by another node,
+  so nothing is lost and a crash costs at most one duplicate delivery.
+- `transition` locks the message row (`FOR UPDATE`) before checking `expect`, so a lost race
+  between nodes is a `StoreError`, exactly as with SQLite's single writer.
+- Every change of the outbreak state or meta, and queue changes another node should act on
+  now (`retry_now`, `release_lease`), send `NOTIFY zerohour_state, '<what>'` in the same
+  transaction (delivered on commit); `watch_changes()` LISTENs on a dedicated connection and
+  yields those payloads, with a poll fallback (`resync`). New mail does not notify: PostgreSQL
+  serialises the commits of notifying transactions, which would undo group commit on the hot
+  path; the node that accepted a message delivers it, and other nodes poll `claim_due`.
+- The schema is versioned (`schema_version` table, `migrations/postgres_NNNN_*.sql`) and migrated
+  at open under a transaction-scoped advisory lock, so nodes starting together migrate once.
+  Tables live in the connection's `search_path` schema (tests use one schema each).
+
+Durability: PostgreSQL's default `synchronous_commit=on` fsyncs the WAL at commit, so a row (and
+a body in `bodies`) committed before the SMTP 250 survives a crash of the node or the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from zerohour.errors import NotFoundError, StoreError
+from zerohour.notices.model import OutbreakSpec
+from zerohour.store.base import (
+    ALL_MESSAGES,
+    FIRST_PAGE,
+    UNSET,
+    Event,
+    MessageFilter,
+    MessageRecord,
+    MessageState,
+    NoticeLogEntry,
+    OutbreakRecord,
+    Page,
+    QueueEntry,
+    Recipient,
+    RecipientStatus,
+)
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+log = logging.getLogger("zerohour.store.postgres")
+
+CHANNEL = "zerohour_state"
+# NOTIFY payloads (also yielded by watch_changes): what changed
+CHANGE_OUTBREAKS = "outbreaks"
+CHANGE_QUEUE = "queue"
+CHANGE_META = "meta"
+CHANGE_RESYNC = "resync"  # anything may have changed (start, reconnect, poll fallback)
+
+_MIGRATION_LOCK = "zerohour.migrate:"
+
+
+def postgres_migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every bundled PostgreSQL migration, in order."""
+    out = []
+    for entry in resources.files("zerohour.store.migrations").iterdir():
+        name = entry.name
+        if name.startswith("postgres_") and name.endswith(".sql"):
+            out.append((int(name.split("_")[1]), name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tx:
+    owner: asyncio.Task[Any] | None
+    conn: Conn
+
+
+def _is_store_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+class PostgresStore:
+    """PostgreSQL implementation of `zerohour.store.base.Store`."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Conn],
+        conninfo: str,
+        *,
+        channel: str = CHANNEL,
+    ) -> None:
+        self._pool = pool
+        self._conninfo = conninfo
+        self._channel = channel
+        self._tx: ContextVar[_Tx | None] = ContextVar(f"zerohour_pg_tx_{id(self):x}", default=None)
+        self._closed = False
+        self._listeners: set[Conn] = set()
+
+    @classmethod
+    async def open(
+        cls,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+        channel: str = CHANNEL,
+    ) -> PostgresStore:
+        """Connect (pooled), migrate the schema if needed, and return the store."""
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            open=False,
+            kwargs={"autocommit": True},
+            name="zerohour-store",
+        )
+        try:
+            await pool.open(wait=True, timeout=connect_timeout)
+        except (PoolTimeout, psycopg.Error) as exc:
+            await pool.close()
+            raise StoreError(f"cannot connect to PostgreSQL store: {exc}") from exc
+        store = cls(pool, conninfo, channel=channel)
+        try:
+            await store._migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                schema = (await (await conn.execute("SELECT current_schema()")).fetchone() or
+                          (None,))[0]
+                if schema is None:
+                    raise StoreError("PostgreSQL store: no schema in search_path exists")
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATION_LOCK + schema,)
+                )
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    " version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL,"
+                    " applied_at DOUBLE PRECISION NOT NULL)"
+                )
+                row = await (
+                    await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+                ).fetchone()
+                current = int(row[0]) if row else 0
+                for num, name, text in postgres_migrations():
+                    if num > current:
+                        await conn.execute(text.encode())
+                        await conn.execute(
+                            "INSERT INTO schema_version (version, name, applied_at)"
+                            " VALUES (%s, %s, %s)",
+                            (num, name, time.time()),
+                        )
+                        log.info("store.migrated backend=postgres version=%d", num)
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL store migration failed: {exc}") from exc
+
+    async def schema_version(self) -> int:
+        async def fn(c: Conn) -> int:
+            row = await (await c.execute("SELECT max(version) FROM schema_version")).fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
+        return await self._read(fn)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for conn in list(self._listeners):
+            with contextlib.suppress(Exception):
+                await conn.close()
+        await self._pool.close()
+
+    # plumbing ----------------------------------------------------------------------------------
+    def _current_tx(self) -> _Tx | None:
+        tx = self._tx.get()
+        if tx is not None and tx.owner is asyncio.current_task():
+            return tx
+        return None
+
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]], *, write: bool) -> T:
+        tx = self._current_tx()
+        try:
+            if tx is not None:
+                return await fn(tx.conn)
+            if self._closed:
+                raise StoreError("store is closed")
+            async with self._pool.connection() as conn:
+                if not write:
+                    return await fn(conn)
+                async with conn.transaction():
+                    return await fn(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"store: {exc}") from exc
+        except PoolTimeout as exc:
+            raise StoreError(f"store: no database connection: {exc}") from exc
+
+    async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        return await self._run(fn, write=True)
+
+    async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        return await self._run(fn, write=False)
+
+    async def _notify(self, c: Conn, what: str) -> None:
+        await c.execute(sql.SQL("NOTIFY {}, {}").format(sql.Identifier(self._channel),
+                                                        sql.Literal(what)))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self._current_tx() is not None:  # nested: part of the outer one
+            yield
+            return
+        if self._closed:
+            raise StoreError("store is closed")
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                token = self._tx.set(_Tx(asyncio.current_task(), conn))
+                try:
+                    yield
+                finally:
+                    self._tx.reset(token)
+        except psycopg.Error as exc:
+            raise StoreError(f"store: {exc}") from exc
+
+    # messages ----------------------------------------------------------------------------------
+    async def add_message(
+        self,
+        record: MessageRecord,
+        *,
+        reason: str,
+        actor: str = "smtp",
+        queue_due: float | None = None,
+    ) -> None:
+        async def fn(c: Conn) -> None:
+            try:
+                async with c.transaction():  # a savepoint inside a caller's transaction
+                    await c.execute(
+                        "INSERT INTO messages (queue_id, kind, sender, size, received_at,"
+                        " updated_at, state, peer, helo, verdict, findings, db_version, summary,"
+                        " reason) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                        (
+                            record.queue_id,
+                            record.kind,
+                            record.sender,
+                            record.size,
+                            record.received_at,
+                            record.updated_at or record.received_at,
+                            record.state.value,
+                            record.peer,
+                            record.helo,
+                            record.verdict,
+                            json.dumps(list(record.findings)),
+                            record.db_version,
+                            None if record.summary is None else json.dumps(record.summary),
+                            reason,
+                        ),
+                    )
+            except psycopg.errors.UniqueViolation as exc:
+                raise StoreError(
+                    f"duplicate queue id {record.queue_id}", message_id=record.queue_id
+                ) from exc
+            async with c.cursor() as cur:
+                if record.recipients:
+                    await cur.executemany(
+                        "INSERT INTO recipients (queue_id, idx, address, status, last_error)"
+                        " VALUES (%s,%s,%s,%s,%s)",
+                        [
+                            (record.queue_id, i, r.address, r.status.value, r.last_error)
+                            for i, r in enumerate(record.recipients)
+                        ],
+                    )
+                if record.hold_tags:
+                    await cur.executemany(
+                        "INSERT INTO hold_tags (queue_id, outbreak_id) VALUES (%s,%s)"
+                        " ON CONFLICT DO NOTHING",
+                        [(record.queue_id, t) for t in record.hold_tags],
+                    )
+            await c.execute(
+                "INSERT INTO events (queue_id, at, state, reason, actor)"
+                " VALUES (%s,%s,%s,%s,%s)",
+                (record.queue_id, record.received_at, record.state.value, reason, actor),
+            )
+            if queue_due is not None:
+                await c.execute(
+                    "INSERT INTO delivery_queue (queue_id, due) VALUES (%s,%s)",
+                    (record.queue_id, queue_due),
+                )
+
+        await self._write(fn)
+
+    _COLS = (
+        "m.queue_id, m.kind, m.sender, m.size, m.received_at, m.updated_at, m.state, m.peer,"
+        " m.helo, m.verdict, m.findings, m.db_version, m.summary, m.reason"
+    )
+
+    @staticmethod
+    async def _load_many(c: Conn, rows: Sequence[tuple[Any, ...]]) -> list[MessageRecord]:
+        """Build records with two batched queries (recipients, tags) instead of two per row."""
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        rcpts: dict[str, list[Recipient]] = {q: [] for q in ids}
+        cur = await c.execute(
+            "SELECT queue_id, address, status, last_error FROM recipients"
+            " WHERE queue_id = ANY(%s) ORDER BY queue_id, idx",
+            (ids,),
+        )
+        for q, a, s, e in await cur.fetchall():
+            rcpts[q].append(Recipient(a, RecipientStatus(s), e))
+        tags: dict[str, list[str]] = {q: [] for q in ids}
+        cur = await c.execute(
+            "SELECT queue_id, outbreak_id FROM hold_tags WHERE queue_id = ANY(%s)"
+            " ORDER BY queue_id, outbreak_id",
+            (ids,),
+        )
+        for q, t in await cur.fetchall():
+            tags[q].append(t)
+        out = []
+        for row in rows:
+            (qid, kind, sender, size, rcv, upd, state, peer, helo, verdict, findings, dbv, summ,
+             reason) = row
+            out.append(
+                MessageRecord(
+                    queue_id=qid,
+                    sender=sender,
+                    recipients=tuple(rcpts[qid]),
+                    size=int(size),
+                    received_at=rcv,
+                    state=MessageState(state),
+                    peer=peer,
+                    helo=helo,
+                    verdict=verdict,
+                    findings=tuple(json.loads(findings)),
+                    db_version=dbv,
+                    summary=None if summ is None else json.loads(summ),
+                    reason=reason,
+                    updated_at=upd,
+                    hold_tags=tuple(tags[qid]),
+                    kind=kind,
+                )
+            )
+        return out
+
+    async def _get(self, c: Conn, queue_id: str) -> MessageRecord:
+        cur = await c.execute(
+            f"SELECT {self._COLS} FROM messages m WHERE queue_id=%s",  # noqa: S608
+            (queue_id,),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
+        return (await self._load_many(c, [row]))[0]
+
+    async def get_message(self, queue_id: str) -> MessageRecord:
+        async def fn(c: Conn) -> MessageRecord:
+            return await self._get(c, queue_id)
+
+        return await self._read(fn)
+
+    @staticmethod
+    def _where(flt: MessageFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if flt.states:
+            clauses.append("m.state = ANY(%s)")
+            args.append([s.value for s in flt.states])
+        if flt.outbreak_id is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM hold_tags h WHERE h.queue_id=m.queue_id"
+                " AND h.outbreak_id=%s)"
+            )
+            args.append(flt.outbreak_id)
+        if flt.sender is not None:
+            clauses.append("strpos(lower(m.sender), lower(%s)) > 0")
+            args.append(flt.sender)
+        if flt.recipient is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM recipients r WHERE r.queue_id=m.queue_id"
+                " AND strpos(lower(r.address), lower(%s)) > 0)"
+            )
+            args.append(flt.recipient)
+        for col, op, val in (
+            ("m.size", ">=", flt.min_size),
+            ("m.size", "<=", flt.max_size),
+            ("m.received_at", "<", flt.received_before),
+            ("m.received_at", ">=", flt.received_after),
+        ):
+            if val is not None:
+                clauses.append(f"{col} {op} %s")
+                args.append(val)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    async def list_messages(
+        self, flt: MessageFilter = ALL_MESSAGES, page: Page = FIRST_PAGE
+    ) -> list[MessageRecord]:
+        where, args = self._where(flt)
+
+        async def fn(c: Conn) -> list[MessageRecord]:
+            cur = await c.execute(
+                f"SELECT {self._COLS} FROM messages m{where}"  # noqa: S608
+                " ORDER BY m.received_at DESC, m.queue_id DESC LIMIT %s OFFSET %s",
+                [*args, page.limit, page.offset],
+            )
+            return await self._load_many(c, await cur.fetchall())
+
+        return await self._read(fn)
+
+    async def count_messages(self, flt: MessageFilter = ALL_MESSAGES) -> int:
+        where, args = self._where(flt)
+
+        async def fn(c: Conn) -> int:
+            cur = await c.execute(f"SELECT count(*) FROM messages m{where}", args)  # noqa: S608
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._read(fn)
+
+    async def transition(
+        self,
+        queue_id: str,
+        state: MessageState,
+        *,
+        reason: str,
+        actor: str,
+        expect: Sequence[MessageState] | None = None,
+        verdict: str = UNSET,
+        findings: Sequence[str] = UNSET,
+        db_version: str = UNSET,
+        summary: Mapping[str, Any] | None = UNSET,
+        hold_tags: Sequence[str] = UNSET,
+        queue_due: float | None = UNSET,
+    ) -> MessageRecord:
+        now = time.time()
+
+        async def fn(c: Conn) -> MessageRecord:
+            cur = await c.execute(
+                "SELECT state FROM messages WHERE queue_id=%s FOR UPDATE", (queue_id,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
+            if expect is not None and MessageState(row[0]) not in expect:
+                raise StoreError(
+                    f"message {queue_id} is {row[0]}, not "
+                    + "/".join(s.value for s in expect),
+                    message_id=queue_id,
+                )
+            sets = ["state=%s", "updated_at=%s", "reason=%s"]
+            args: list[Any] = [state.value, now, reason]
+            if verdict is not UNSET:
+                sets.append("verdict=%s")
+                args.append(verdict)
+            if findings is not UNSET:
+                sets.append("findings=%s")
+                args.append(json.dumps(list(findings)))
+            if db_version is not UNSET:
+                sets.append("db_version=%s")
+                args.append(db_version)
+            if summary is not UNSET:
+                sets.append("summary=%s")
+                args.append(None if summary is None else json.dumps(summary))
+            await c.execute(
+                f"UPDATE messages SET {', '.join(sets)} WHERE queue_id=%s",  # noqa: S608
+                [*args, queue_id],
+            )
+            if hold_tags is not UNSET:
+                await c.execute("DELETE FROM hold_tags WHERE queue_id=%s", (queue_id,))
+                tags = sorted(set(hold_tags))
+                if tags:
+                    async with c.cursor() as cur2:
+                        await cur2.executemany(
+                            "INSERT INTO hold_tags (queue_id, outbreak_id) VALUES (%s,%s)",
+                            [(queue_id, t) for t in tags],
+                        )
+            if queue_due is not UNSET:
+                if queue_due is None:
+                    await c.execute("DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,))
+                else:
+                    await c.execute(
+                        "INSERT INTO delivery_queue (queue_id, due) VALUES (%s,%s)"
+                        " ON CONFLICT (queue_id) DO UPDATE SET due=excluded.due,"
+                        " lease_owner='', lease_expiry=0",
+                        (queue_id, queue_due),
+                    )
+            await c.execute(
+                "INSERT INTO events (queue_id, at, state, reason, actor)"
+                " VALUES (%s,%s,%s,%s,%s)",
+                (queue_id, now, state.value, reason, actor),
+            )
+            return await self._get(c, queue_id)
+
+        return await self._write(fn)
+
+    async def set_recipients(
+        self, queue_id: str, results: Mapping[str, tuple[RecipientStatus, str]]
+    ) -> None:
+        if not results:
+            return
+
+        async def fn(c: Conn) -> None:
+            async with c.cursor() as cur:
+                await cur.executemany(
+                    "UPDATE recipients SET status=%s, last_error=%s"
+                    " WHERE queue_id=%s AND address=%s",
+                    [(s.value, e, queue_id, a) for a, (s, e) in results.items()],
+                )
+
+        await self._write(fn)
+
+    @staticmethod
+    def _event(row: tuple[Any, ...]) -> Event:
+        return Event(row[0], row[1], MessageState(row[2]), row[3], row[4])
+
+    async def events(self, queue_id: str) -> list[Event]:
+        async def fn(c: Conn) -> list[Event]:
+            cur = await c.execute(
+                "SELECT queue_id, at, state, reason, actor FROM events WHERE queue_id=%s"
+                " ORDER BY id",
+                (queue_id,),
+            )
+            return [self._event(r) for r in await cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def recent_events(self, limit: int = 100) -> list[Event]:
+        async def fn(c: Conn) -> list[Event]:
+            cur = await c.execute(
+                "SELECT queue_id, at, state, reason, actor FROM events ORDER BY id DESC"
+                " LIMIT %s",
+                (limit,),
+            )
+            return [self._event(r) for r in await cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def count_by_state(self) -> dict[MessageState, int]:
+        async def fn(c: Conn) -> dict[MessageState, int]:
+            cur = await c.execute("SELECT state, count(*) FROM messages GROUP BY state")
+            return {MessageState(s): int(n) for s, n in await cur.fetchall()}
+
+        return await self._read(fn)
+
+    async def ids_in_state(self, states: Sequence[MessageState]) -> list[str]:
+        async def fn(c: Conn) -> list[str]:
+            cur = await c.execute(
+                "SELECT queue_id FROM messages WHERE state = ANY(%s)"
+                " ORDER BY received_at, queue_id",
+                ([s.value for s in states],),
+            )
+            return [q for (q,) in await cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def held_for(self, outbreak_id: str) -> list[str]:
+        async def fn(c: Conn) -> list[str]:
+            cur = await c.execute(
+                "SELECT m.queue_id FROM messages m JOIN hold_tags h USING (queue_id)"
+                " WHERE h.outbreak_id=%s AND m.state=%s ORDER BY m.received_at, m.queue_id",
+                (outbreak_id, MessageState.HELD.value),
+            )
+            return [q for (q,) in await cur.fetchall()]
+
+        return await self._read(fn)
+
+    # delivery queue ----------------------------------------------------------------------------
+    _QCOLS = "queue_id, due, attempts, last_error, lease_owner, lease_expiry"
+
+    async def claim_due(
+        self, owner: str, now: float, limit: int, lease: float
+    ) -> list[QueueEntry]:
+        expiry = now + lease
+
+        async def fn(c: Conn) -> list[QueueEntry]:
+            cur = await c.execute(
+                "UPDATE delivery_queue q SET lease_owner=%s, lease_expiry=%s"
+                " FROM (SELECT queue_id FROM delivery_queue"
+                "       WHERE due<=%s AND (lease_owner='' OR lease_expiry<%s)"
+                "       ORDER BY due, queue_id LIMIT %s FOR UPDATE SKIP LOCKED) c"
+                " WHERE q.queue_id=c.queue_id"
+                " RETURNING q.queue_id, q.due, q.attempts, q.last_error",
+                (owner, expiry, now, now, limit),
+            )
+            rows = sorted(await cur.fetchall(), key=lambda r: (r[1], r[0]))
+            return [QueueEntry(r[0], r[1], r[2], r[3], owner, expiry) for r in rows]
+
+        return await self._write(fn)
+
+    async def defer(self, queue_id: str, due: float, error: str) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "UPDATE delivery_queue SET due=%s, attempts=attempts+1, last_error=%s,"
+                " lease_owner='', lease_expiry=0 WHERE queue_id=%s",
+                (due, error, queue_id),
+            )
+
+        await self._write(fn)
+
+    async def release_lease(self, queue_id: str) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "UPDATE delivery_queue SET lease_owner='', lease_expiry=0 WHERE queue_id=%s",
+                (queue_id,),
+            )
+            await self._notify(c, CHANGE_QUEUE)
+
+        await self._write(fn)
+
+    async def dequeue(self, queue_id: str) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute("DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,))
+
+        await self._write(fn)
+
+    async def queue_entries(self, page: Page = FIRST_PAGE) -> list[QueueEntry]:
+        async def fn(c: Conn) -> list[QueueEntry]:
+            cur = await c.execute(
+                f"SELECT {self._QCOLS} FROM delivery_queue"  # noqa: S608
+                " ORDER BY due, queue_id LIMIT %s OFFSET %s",
+                (page.limit, page.offset),
+            )
+            return [QueueEntry(*r) for r in await cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def queue_entry(self, queue_id: str) -> QueueEntry | None:
+        async def fn(c: Conn) -> QueueEntry | None:
+            cur = await c.execute(
+                f"SELECT {self._QCOLS} FROM delivery_queue WHERE queue_id=%s",  # noqa: S608
+                (queue_id,),
+            )
+            row = await cur.fetchone()
+            return None if row is None else QueueEntry(*row)
+
+        return await self._read(fn)
+
+    async def retry_now(self, queue_id: str | None, now: float) -> int:
+        async def fn(c: Conn) -> int:
+            if queue_id is None:
+                cur = await c.execute(
+                    "UPDATE delivery_queue SET due=%s WHERE due>%s", (now, now)
+                )
+            else:
+                cur = await c.execute(
+                    "UPDATE delivery_queue SET due=%s WHERE queue_id=%s", (now, queue_id)
+                )
+            if cur.rowcount:
+                await self._notify(c, CHANGE_QUEUE)
+            return int(cur.rowcount)
+
+        return await self._write(fn)
+
+    # outbreaks, notices, meta --------------------------------------------------------------------
+    async def save_outbreak(self, spec: OutbreakSpec, at: float) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "INSERT INTO outbreaks (outbreak_id, spec, declared_at, updated_at)"
+                " VALUES (%s,%s,%s,%s) ON CONFLICT (outbreak_id) DO UPDATE"
+                " SET spec=excluded.spec, updated_at=excluded.updated_at, ended_at=NULL,"
+                " end_reason=''",
+                (spec.outbreak_id, json.dumps(spec.to_json()), at, at),
+            )
+            await self._notify(c, CHANGE_OUTBREAKS)
+
+        await self._write(fn)
+
+    async def end_outbreak(self, outbreak_id: str, reason: str, at: float) -> None:
+        async def fn(c: Conn) -> None:
+            cur = await c.execute(
+                "UPDATE outbreaks SET ended_at=%s, end_reason=%s, updated_at=%s"
+                " WHERE outbreak_id=%s AND ended_at IS NULL",
+                (at, reason, at, outbreak_id),
+            )
+            if cur.rowcount:
+                await self._notify(c, CHANGE_OUTBREAKS)
+                return
+            cur = await c.execute("SELECT 1 FROM outbreaks WHERE outbreak_id=%s", (outbreak_id,))
+            if await cur.fetchone() is None:
+                raise NotFoundError(f"no outbreak {outbreak_id}")
+
+        await self._write(fn)
+
+    async def outbreaks(self, *, active_only: bool = True) -> list[OutbreakRecord]:
+        async def fn(c: Conn) -> list[OutbreakRecord]:
+            q = "SELECT spec, declared_at, updated_at, ended_at, end_reason FROM outbreaks"
+            if active_only:
+                q += " WHERE ended_at IS NULL"
+            cur = await c.execute(q + " ORDER BY declared_at, outbreak_id")
+            return [
+                OutbreakRecord(OutbreakSpec.from_json(json.loads(s)), d, u, e, r)
+                for s, d, u, e, r in await cur.fetchall()
+            ]
+
+        return await self._read(fn)
+
+    async def get_seq(self, provider: str) -> int:
+        async def fn(c: Conn) -> int:
+            cur = await c.execute("SELECT seq FROM provider_seq WHERE provider=%s", (provider,))
+            row = await cur.fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._read(fn)
+
+    async def set_seq(self, provider: str, seq: int) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "INSERT INTO provider_seq (provider, seq) VALUES (%s,%s)"
+                " ON CONFLICT (provider) DO UPDATE SET seq=excluded.seq",
+                (provider, seq),
+            )
+
+        await self._write(fn)
+
+    async def log_notice(self, entry: NoticeLogEntry) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "INSERT INTO notice_log (provider, seq, kind, transport, result, at, detail)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                (
+                    entry.provider,
+                    entry.seq,
+                    entry.kind,
+                    entry.transport,
+                    entry.result,
+                    entry.at,
+                    json.dumps(dict(entry.detail)),
+                ),
+            )
+
+        await self._write(fn)
+
+    async def notice_log(self, page: Page = FIRST_PAGE) -> list[NoticeLogEntry]:
+        async def fn(c: Conn) -> list[NoticeLogEntry]:
+            cur = await c.execute(
+                "SELECT provider, seq, kind, transport, result, at, detail FROM notice_log"
+                " ORDER BY id DESC LIMIT %s OFFSET %s",
+                (page.limit, page.offset),
+            )
+            return [
+                NoticeLogEntry(p, int(s), k, t, r, a, json.loads(d))
+                for p, s, k, t, r, a, d in await cur.fetchall()
+            ]
+
+        return await self._read(fn)
+
+    async def get_meta(self, key: str, default: str | None = None) -> str | None:
+        async def fn(c: Conn) -> str | None:
+            cur = await c.execute("SELECT value FROM meta WHERE key=%s", (key,))
+            row = await cur.fetchone()
+            return default if row is None else str(row[0])
+
+        return await self._read(fn)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "INSERT INTO meta (key, value) VALUES (%s,%s)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
+            await self._notify(c, CHANGE_META)
+
+        await self._write(fn)
+
+    # bodies (used by store.bodies.PostgresBodies) -------------------------------------------------
+    async def put_body(self, queue_id: str, data: bytes) -> None:
+        """Store a body; inside `transaction()` it commits with the message row (one fsync)."""
+
+        async def fn(c: Conn) -> None:
+            await c.execute(
+                "INSERT INTO bodies (queue_id, data) VALUES (%s,%s)"
+                " ON CONFLICT (queue_id) DO UPDATE SET data=excluded.data",
+                (queue_id, data),
+            )
+
+        await self._write(fn)
+
+    async def get_body(self, queue_id: str) -> bytes:
+        async def fn(c: Conn) -> bytes:
+            cur = await c.execute("SELECT data FROM bodies WHERE queue_id=%s", (queue_id,))
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"no stored body for {queue_id}", message_id=queue_id)
+            return bytes(row[0])
+
+        return await self._read(fn)
+
+    async def delete_body(self, queue_id: str) -> None:
+        async def fn(c: Conn) -> None:
+            await c.execute("DELETE FROM bodies WHERE queue_id=%s", (queue_id,))
+
+        await self._write(fn)
+
+    async def has_body(self, queue_id: str) -> bool:
+        async def fn(c: Conn) -> bool:
+            cur = await c.execute("SELECT 1 FROM bodies WHERE queue_id=%s", (queue_id,))
+            return await cur.fetchone() is not None
+
+        return await self._read(fn)
+
+    # change fan-out ----------------------------------------------------------------------------
+    async def watch_changes(self, poll_interval: float = 5.0) -> AsyncIterator[str]:
+        """Yield what changed (`outbreaks`, `queue`, `meta`) as other nodes (and this one) commit.
+
+        LISTENs on a dedicated connection. `resync` means "anything may have changed": it is
+        yielded once listening starts (changes before it were not heard), after every
+        `poll_interval` without a notification (the poll fallback, cheap insurance), and every
+        `poll_interval` while the database cannot be reached (then it keeps retrying).
+        """
+        while not self._closed:
+            try:
+                conn: Conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                )
+            except psycopg.Error as exc:
+                log.warning("store.listen_failed error=%s", exc)
+                yield CHANGE_RESYNC
+                await asyncio.sleep(poll_interval)
+                continue
+            self._listeners.add(conn)
+            try:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                yield CHANGE_RESYNC
+                while not self._closed:
+                    heard = False
+                    async for note in conn.notifies(timeout=poll_interval):
+                        heard = True
+                        yield note.payload
+                    if not heard:
+                        yield CHANGE_RESYNC
+            except psycopg.Error as exc:
+                if self._closed:
+                    return
+                log.warning("store.listen_lost error=%s", exc)
+                yield CHANGE_RESYNC
+                await asyncio.sleep(min(poll_interval, 1.0))
+            finally:
+                self._listeners.discard(conn)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+
+def is_postgres_url(target: str) -> bool:
+    """True for a `postgresql://` (or `postgres://`) store URL."""
+    return _is_store_url(target)
