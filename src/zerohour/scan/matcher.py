@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import bisect
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zerohour.scan.signatures.hexsig import HexPattern, Segment
+from zerohour.scan.signatures.hexsig import HexPattern, Segment, bytes_regex
 from zerohour.scan.signatures.model import BodySig, Target
 from zerohour.scan.signatures.offset import OffsetKind
 
@@ -67,12 +68,10 @@ class _HyperscanBackend(_Backend):
     def __init__(self, anchors: Sequence[tuple[bytes, bool]], blob: bytes | None = None) -> None:
         self._local = threading.local()
         self.db: Any = None
-        if not anchors:
-            return
         if blob is not None:
             self.db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
-        else:
-            exprs = ["".join(f"\\x{b:02x}" for b in a).encode("ascii") for a, _ in anchors]
+        elif anchors:
+            exprs = [bytes_regex(a).encode("ascii") for a, _ in anchors]
             flags = [hyperscan.HS_FLAG_CASELESS if nc else 0 for _, nc in anchors]
             self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self.db.compile(expressions=exprs, ids=list(range(len(exprs))),
@@ -150,21 +149,29 @@ class _PythonBackend(_Backend):
 
 
 class Matcher:
-    """Finds which body signatures match a buffer, and how often (for logical counts)."""
+    """Finds which body signatures match a buffer, and how often (for logical counts).
 
-    def __init__(self, sigs: Sequence[BodySig], backend: str | None = None,
-                 _blob: bytes | None = None) -> None:
+    Entries are *patterns* (a signature has two with `::wa`); everything the scan loop needs
+    before a hit lives in flat arrays (anchors, anchor -> (pattern, segment) references,
+    anchored-segment counts), so a 100k-signature matcher pickles and loads in milliseconds.
+    Signatures recompile their patterns only when one of their anchors is hit.
+    """
+
+    def __init__(self, sigs: Sequence[BodySig], backend: str | None = None) -> None:
         self.sigs = list(sigs)
         self.backend_name = backend or default_backend()
         anchor_ids: dict[tuple[bytes, bool], int] = {}
-        self.anchors: list[tuple[bytes, bool]] = []
-        self.refs: list[list[tuple[int, int, int]]] = []
-        #: (entry, variant) -> number of anchored segments; entries with an unanchored one
-        #: are "always" candidates (their anchored segments still have to hit).
-        self.need: dict[tuple[int, int], int] = {}
-        self.always: list[tuple[int, int]] = []
-        for e, sig in enumerate(self.sigs):
+        anchors: list[tuple[bytes, bool]] = []
+        refs: list[tuple[int, int, int]] = []  # (anchor, pattern entry, segment)
+        self.pe_sig = array("I")
+        self.pe_var = array("B")
+        self.pe_need = array("H")
+        self.always = array("I")
+        for si, sig in enumerate(self.sigs):
             for v, pat in enumerate(sig.patterns):
+                pe = len(self.pe_sig)
+                self.pe_sig.append(si)
+                self.pe_var.append(v)
                 n = 0
                 for s, seg in enumerate(pat.segments):
                     if not seg.anchor:
@@ -172,40 +179,66 @@ class Matcher:
                     key = (seg.anchor.lower() if seg.nocase else seg.anchor, seg.nocase)
                     aid = anchor_ids.get(key)
                     if aid is None:
-                        aid = anchor_ids[key] = len(self.anchors)
-                        self.anchors.append(key)
-                        self.refs.append([])
-                    self.refs[aid].append((e, v, s))
+                        aid = anchor_ids[key] = len(anchors)
+                        anchors.append(key)
+                    refs.append((aid, pe, s))
                     n += 1
-                self.need[(e, v)] = n
+                self.pe_need.append(n)
                 if n < len(pat.segments):
-                    self.always.append((e, v))
-        self._backend = self._make_backend(_blob)
+                    self.always.append(pe)
+            sig.forget()
+        anchor_ids.clear()
+        refs.sort()
+        self.ref_start = array("I", [0] * (len(anchors) + 1))
+        for aid, _pe, _s in refs:
+            self.ref_start[aid + 1] += 1
+        for i in range(len(anchors)):
+            self.ref_start[i + 1] += self.ref_start[i]
+        self.ref_pe = array("I", (r[1] for r in refs))
+        self.ref_seg = array("H", (r[2] for r in refs))
+        self.anchor_len = array("H", (len(a) for a, _ in anchors))
+        self.anchor_blob = b"".join(a for a, _ in anchors)
+        self.anchor_nocase = bytes(int(nc) for _, nc in anchors)
+        self._backend = self._make_backend(anchors, None)
 
-    def _make_backend(self, blob: bytes | None) -> _Backend:
+    def anchors(self) -> list[tuple[bytes, bool]]:
+        out = []
+        pos = 0
+        for i, n in enumerate(self.anchor_len):
+            out.append((self.anchor_blob[pos : pos + n], bool(self.anchor_nocase[i])))
+            pos += n
+        return out
+
+    def _make_backend(self, anchors: list[tuple[bytes, bool]] | None,
+                      blob: bytes | None) -> _Backend:
         if self.backend_name == "hyperscan" and HAVE_HYPERSCAN:
-            return _HyperscanBackend(self.anchors, blob)
+            if blob is not None:
+                return _HyperscanBackend((), blob)
+            return _HyperscanBackend(anchors if anchors is not None else self.anchors())
+        anchors = anchors if anchors is not None else self.anchors()
         if self.backend_name in ("hyperscan", "ahocorasick") and HAVE_AHOCORASICK:
             self.backend_name = "ahocorasick"
-            return _AhoBackend(self.anchors)
+            return _AhoBackend(anchors)
         self.backend_name = "python"
-        return _PythonBackend(self.anchors)
+        return _PythonBackend(anchors)
+
+    _ARRAYS = ("pe_sig", "pe_var", "pe_need", "always", "ref_start", "ref_pe", "ref_seg",
+               "anchor_len")
 
     def __getstate__(self) -> dict[str, Any]:
         blob = None
         if isinstance(self._backend, _HyperscanBackend):
             blob = self._backend.dump()
-        return {"sigs": self.sigs, "backend_name": self.backend_name, "anchors": self.anchors,
-                "refs": self.refs, "need": self.need, "always": self.always, "blob": blob}
+        st: dict[str, Any] = {k: getattr(self, k) for k in self._ARRAYS}
+        st.update(sigs=self.sigs, backend_name=self.backend_name, anchor_blob=self.anchor_blob,
+                  anchor_nocase=self.anchor_nocase, hs_blob=blob)
+        return st
 
     def __setstate__(self, st: dict[str, Any]) -> None:
-        self.sigs = st["sigs"]
-        self.backend_name = st["backend_name"]
-        self.anchors = st["anchors"]
-        self.refs = st["refs"]
-        self.need = st["need"]
-        self.always = st["always"]
-        self._backend = self._make_backend(st["blob"])
+        for k in (*self._ARRAYS, "sigs", "backend_name", "anchor_blob", "anchor_nocase"):
+            setattr(self, k, st[k])
+        has_hs = st["hs_blob"] is not None or not len(self.anchor_len)
+        self._backend = self._make_backend(None, st["hs_blob"] if has_hs else None)
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -214,34 +247,44 @@ class Matcher:
         data: bytes,
         geometry: Geometry,
         applies: Callable[[Target], bool],
-        counting: Callable[[int], bool] = lambda _e: False,
+        counting: Callable[[int], bool] = lambda _s: False,
         first_only: bool = False,
     ) -> dict[int, int]:
-        """Entry index -> match count (capped at 1 unless `counting(entry)`), for every entry
-        whose target `applies` to this layer. With `first_only`, stop after the first entry."""
-        hits = self._backend.scan(data) if self.anchors else {}
-        cand: dict[tuple[int, int], dict[int, list[int]]] = {}
+        """Signature index -> match count (capped at 1 unless `counting(index)`), for every
+        signature whose target `applies` to this layer. With `first_only`, stop at the first."""
+        hits = self._backend.scan(data) if len(self.anchor_len) else {}
+        cand: dict[int, dict[int, list[int]]] = {}
+        ref_start, ref_pe, ref_seg = self.ref_start, self.ref_pe, self.ref_seg
         for aid, ends in hits.items():
-            alen = len(self.anchors[aid][0])
-            for e, v, s in self.refs[aid]:
-                cand.setdefault((e, v), {})[s] = [end - alen for end in ends]
-        for ev in self.always:
-            cand.setdefault(ev, {})
+            alen = self.anchor_len[aid]
+            starts = [end - alen for end in ends]
+            for k in range(ref_start[aid], ref_start[aid + 1]):
+                pe = ref_pe[k]
+                d = cand.get(pe)
+                if d is None:
+                    cand[pe] = {ref_seg[k]: starts}
+                else:
+                    d[ref_seg[k]] = starts
+        for pe in self.always:
+            cand.setdefault(pe, {})
         found: dict[int, int] = {}
-        for (e, v), seg_hits in sorted(cand.items()):
-            if len(seg_hits) < self.need[(e, v)]:
+        for pe in sorted(cand):
+            seg_hits = cand[pe]
+            if len(seg_hits) < self.pe_need[pe]:
                 continue
-            sig = self.sigs[e]
+            si = self.pe_sig[pe]
+            sig = self.sigs[si]
             if not applies(sig.target):
                 continue
-            if e in found and not counting(e):
+            want_all = counting(si)
+            if si in found and not want_all:
                 continue
             window = sig.offset.resolve(geometry.size, geometry.ep, geometry.sections)
             if window is None:
                 continue
-            n = _count_pattern(data, sig.patterns[v], seg_hits, window, all_=counting(e))
+            n = _count_pattern(data, sig.patterns[self.pe_var[pe]], seg_hits, window, want_all)
             if n:
-                found[e] = found.get(e, 0) + n
+                found[si] = found.get(si, 0) + n
                 if first_only:
                     break
         return found

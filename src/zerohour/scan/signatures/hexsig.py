@@ -4,7 +4,8 @@ A signature such as `4142??43{2-4}(44|45)*464748` is split at unbounded gaps (`*
 segments. Each segment has a bounded length, so it can be verified with a small regex around a hit
 of its *anchor*: its longest run of fixed bytes, which is what the multi-pattern automaton looks
 for. The whole-signature regex (`full_regex`) is the naive reference the property tests compare
-the automaton path against.
+the automaton path against. Tokens only live while a signature compiles: a segment keeps its
+regex source and anchor, so 100k signatures stay small in memory and in the disk cache.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ MIN_ANCHOR = 2
 
 
 class TokKind(Enum):
-    LIT = "lit"  # one fixed byte
+    LIT = "lit"  # a run of fixed bytes
     NIBBLE = "nibble"  # one byte, half of it fixed: `a?` or `?a`
     ANY = "any"  # one arbitrary byte: `??`
     ALT = "alt"  # `(aa|bb)`, alternatives of any length; negated: `!(aa|bb)`
@@ -30,6 +31,7 @@ class TokKind(Enum):
 @dataclass(frozen=True, slots=True)
 class Token:
     kind: TokKind
+    lit: bytes = b""
     value: int = 0
     mask: int = 0xFF
     alts: tuple[bytes, ...] = ()
@@ -39,9 +41,12 @@ class Token:
 
     def width(self) -> tuple[int, int]:
         """Bytes this token consumes: (min, max)."""
-        if self.kind is TokKind.GAP:
+        k = self.kind
+        if k is TokKind.LIT:
+            return len(self.lit), len(self.lit)
+        if k is TokKind.GAP:
             return self.lo, self.hi
-        if self.kind is TokKind.ALT:
+        if k is TokKind.ALT:
             lens = [len(a) for a in self.alts]
             return min(lens), max(lens)
         return 1, 1
@@ -57,22 +62,28 @@ class Modifiers:
     fullword: bool = False
 
 
-def _byte_re(b: int) -> str:
-    return f"\\x{b:02x}"
+NO_MODIFIERS = Modifiers()
+
+
+_ESC = [f"\\x{b:02x}" for b in range(256)]
+
+
+def bytes_regex(bs: bytes) -> str:
+    return "".join(map(_ESC.__getitem__, bs))
 
 
 def _token_re(t: Token) -> str:
     if t.kind is TokKind.LIT:
-        return _byte_re(t.value)
+        return bytes_regex(t.lit)
     if t.kind is TokKind.ANY:
         return "."
     if t.kind is TokKind.NIBBLE:
-        members = [b for b in range(256) if b & t.mask == t.value]
-        return "[" + "".join(_byte_re(b) for b in members) + "]"
+        members = bytes(b for b in range(256) if b & t.mask == t.value)
+        return "[" + bytes_regex(members) + "]"
     if t.kind is TokKind.GAP:
         return f".{{{t.lo},{t.hi}}}?"
     ordered = sorted(t.alts, key=len)  # shortest first: the earliest end is found first
-    alts = "|".join("".join(_byte_re(b) for b in a) for a in ordered)
+    alts = "|".join(bytes_regex(a) for a in ordered)
     if t.negated:
         width = len(t.alts[0])
         return f"(?!{alts}).{{{width}}}"
@@ -84,64 +95,55 @@ class Segment:
     """A bounded-length piece of a signature, verified by regex around its anchor."""
 
     tokens: tuple[Token, ...]
-    nocase: bool
     fullword: bool
-    anchor: bytes = b""
+    nocase: bool
+    anchor: bytes
     #: Range of the anchor's distance from the segment start: (min, max).
-    anchor_pre: tuple[int, int] = (0, 0)
-    min_len: int = 0
-    max_len: int = 0
+    anchor_pre: tuple[int, int]
+    min_len: int
+    max_len: int
+    _src: str | None = field(default=None, repr=False, compare=False)
     _regex: re.Pattern[bytes] | None = field(default=None, repr=False, compare=False)
     _scan_rx: re.Pattern[bytes] | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self._choose_anchor()
-        lo = sum(t.width()[0] for t in self.tokens)
-        hi = sum(t.width()[1] for t in self.tokens)
-        self.min_len, self.max_len = lo, hi
-
-    def _choose_anchor(self) -> None:
-        best: tuple[int, int, int, bytes] = (0, 0, 0, b"")  # (len, -prefix-variance, pre_lo, bytes)
+    @classmethod
+    def from_tokens(cls, tokens: list[Token], nocase: bool, fullword: bool) -> Segment:
+        best_len, best_var = 0, 0
+        anchor, anchor_pre = b"", (0, 0)
         pre_lo = pre_hi = 0
-        run = bytearray()
-        run_lo = run_hi = 0
-        for t in (*self.tokens, None):
-            if t is not None and t.kind is TokKind.LIT:
-                if not run:
-                    run_lo, run_hi = pre_lo, pre_hi
-                run.append(t.value)
-            else:
-                if run:
-                    cand = (len(run), -(run_hi - run_lo), run_lo, bytes(run))
-                    if cand[:2] > best[:2]:
-                        best = cand
-                        self.anchor_pre = (run_lo, run_hi)
-                    run = bytearray()
-            if t is not None:
-                w = t.width()
-                pre_lo += w[0]
-                pre_hi += w[1]
-        if best[0] >= MIN_ANCHOR:
-            self.anchor = best[3]
-        else:
-            self.anchor = b""
-            self.anchor_pre = (0, 0)
+        for t in tokens:
+            if t.kind is TokKind.LIT:
+                n, var = len(t.lit), pre_hi - pre_lo
+                if n > best_len or (n == best_len and var < best_var):
+                    best_len, best_var, anchor, anchor_pre = n, var, t.lit, (pre_lo, pre_hi)
+            lo, hi = t.width()
+            pre_lo += lo
+            pre_hi += hi
+        if best_len < MIN_ANCHOR:
+            anchor, anchor_pre = b"", (0, 0)
+        return cls(tuple(tokens), fullword, nocase, anchor, anchor_pre, pre_lo, pre_hi)
 
     @property
-    def source(self) -> str:
-        body = "".join(_token_re(t) for t in self.tokens)
-        if self.fullword:
-            body = f"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])"
-        return body
+    def src(self) -> str:
+        """Regex source (for a bytes pattern; ASCII only)."""
+        src = self._src
+        if src is None:
+            src = "".join(_token_re(t) for t in self.tokens)
+            if self.fullword:
+                src = f"(?<![A-Za-z0-9]){src}(?![A-Za-z0-9])"
+            self._src = src
+        return src
+
+    @property
+    def flags(self) -> int:
+        return re.DOTALL | (re.IGNORECASE if self.nocase else 0)
 
     @property
     def regex(self) -> re.Pattern[bytes]:
         """Compiled lazily: a 100k-signature database only compiles what actually gets hit."""
         rx = self._regex
         if rx is None:
-            flags = re.DOTALL | (re.IGNORECASE if self.nocase else 0)
-            rx = re.compile(self.source.encode("ascii"), flags)
-            self._regex = rx
+            rx = self._regex = re.compile(self.src.encode("ascii"), self.flags)
         return rx
 
     @property
@@ -149,24 +151,9 @@ class Segment:
         """Finds every start (overlapping too): for segments without an anchor."""
         rx = self._scan_rx
         if rx is None:
-            flags = re.DOTALL | (re.IGNORECASE if self.nocase else 0)
-            rx = re.compile(b"(?=(" + self.source.encode("ascii") + b"))", flags)
-            self._scan_rx = rx
+            rx = self._scan_rx = re.compile(b"(?=(" + self.src.encode("ascii") + b"))",
+                                            self.flags)
         return rx
-
-    def __getstate__(
-        self,
-    ) -> tuple[tuple[Token, ...], bool, bool, bytes, tuple[int, int], int, int]:
-        return (self.tokens, self.nocase, self.fullword, self.anchor, self.anchor_pre,
-                self.min_len, self.max_len)
-
-    def __setstate__(
-        self, state: tuple[tuple[Token, ...], bool, bool, bytes, tuple[int, int], int, int]
-    ) -> None:
-        (self.tokens, self.nocase, self.fullword, self.anchor, self.anchor_pre,
-         self.min_len, self.max_len) = state
-        self._regex = None
-        self._scan_rx = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,15 +173,15 @@ class HexPattern:
 
     def full_regex(self) -> re.Pattern[bytes]:
         """The whole pattern as one regex: the naive reference used by tests and fallbacks."""
-        parts = [self.segments[0].source]
+        parts = [self.segments[0].src]
         for gap, seg in zip(self.gaps, self.segments[1:], strict=True):
             parts.append(f".{{{gap.lo},}}?" if gap.lo else ".*?")
-            parts.append(seg.source)
-        flags = re.DOTALL | (re.IGNORECASE if self.segments[0].nocase else 0)
-        return re.compile("".join(parts).encode("ascii"), flags)
+            parts.append(seg.src)
+        return re.compile("".join(parts).encode("ascii"), self.segments[0].flags)
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+_LIT_RUN = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
 def _err(msg: str) -> SignatureSyntaxError:
@@ -212,6 +199,11 @@ def tokenize(text: str) -> list[Token | Gap]:
     out: list[Token | Gap] = []
     i, n = 0, len(text)
     while i < n:
+        m = _LIT_RUN.match(text, i)
+        if m is not None:
+            out.append(Token(TokKind.LIT, lit=bytes.fromhex(m.group())))
+            i = m.end()
+            continue
         c = text[i]
         if c == "*":
             out.append(Gap(0))
@@ -247,8 +239,6 @@ def tokenize(text: str) -> list[Token | Gap]:
                 raise _err("unterminated '('")
             body = text[i + 1 : j]
             i = j + 1
-            if "B" in body or "L" in body or "W" in body:
-                raise _err(f"unsupported special alternative ({body})")
             alts = []
             for alt in body.split("|"):
                 if not alt or len(alt) % 2 or not set(alt) <= _HEX:
@@ -273,8 +263,6 @@ def tokenize(text: str) -> list[Token | Gap]:
                 out.append(Token(TokKind.NIBBLE, value=int(lo_c, 16), mask=0x0F))
             elif lo_c == "?" and hi_c in _HEX:
                 out.append(Token(TokKind.NIBBLE, value=int(hi_c, 16) << 4, mask=0xF0))
-            elif hi_c in _HEX and lo_c in _HEX:
-                out.append(Token(TokKind.LIT, value=int(pair, 16)))
             else:
                 raise _err(f"bad hex {pair!r}")
     return out
@@ -283,19 +271,39 @@ def tokenize(text: str) -> list[Token | Gap]:
 def _widen(tokens: list[Token | Gap]) -> list[Token | Gap]:
     """`::w`: every byte followed by a NUL (UTF-16LE of ASCII)."""
     out: list[Token | Gap] = []
-    zero = Token(TokKind.LIT, value=0)
+    zero = Token(TokKind.LIT, lit=b"\x00")
     for t in tokens:
         if isinstance(t, Gap) or t.kind is TokKind.GAP:
             out.append(t)
+        elif t.kind is TokKind.LIT:
+            out.append(Token(TokKind.LIT, lit=b"".join(bytes([b, 0]) for b in t.lit)))
         elif t.kind is TokKind.ALT:
             alts = tuple(b"".join(bytes([b, 0]) for b in a) for a in t.alts)
             out.append(Token(TokKind.ALT, alts=alts, negated=t.negated))
         else:
             out.extend((t, zero))
+    return _merge_literals(out)
+
+
+def _merge_literals(tokens: list[Token | Gap]) -> list[Token | Gap]:
+    out: list[Token | Gap] = []
+    for t in tokens:
+        prev = out[-1] if out else None
+        if (isinstance(t, Token) and t.kind is TokKind.LIT and isinstance(prev, Token)
+                and prev.kind is TokKind.LIT):
+            out[-1] = Token(TokKind.LIT, lit=prev.lit + t.lit)
+        else:
+            out.append(t)
     return out
 
 
-def compile_pattern(text: str, mods: Modifiers = Modifiers()) -> list[HexPattern]:
+def _segment(tokens: list[Token], mods: Modifiers) -> Segment:
+    if tokens[0].kind is TokKind.GAP or tokens[-1].kind is TokKind.GAP:
+        raise _err("a gap must sit between bytes")
+    return Segment.from_tokens(tokens, mods.nocase, mods.fullword)
+
+
+def compile_pattern(text: str, mods: Modifiers = NO_MODIFIERS) -> list[HexPattern]:
     """Parse one hex signature into its pattern(s): `::wa` yields a wide and an ASCII variant."""
     tokens = tokenize(text)
     if not any(isinstance(t, Token) and t.kind is not TokKind.GAP for t in tokens):
@@ -308,20 +316,18 @@ def compile_pattern(text: str, mods: Modifiers = Modifiers()) -> list[HexPattern
         segs: list[Segment] = []
         gaps: list[Gap] = []
         cur: list[Token] = []
+
         for t in toks:
             if isinstance(t, Gap):
                 if not cur:
                     raise _err("signature starts with, or doubles, an unbounded gap")
-                segs.append(Segment(tuple(cur), mods.nocase, mods.fullword))
+                segs.append(_segment(cur, mods))
                 gaps.append(t)
                 cur = []
             else:
                 cur.append(t)
         if not cur:
             raise _err("signature ends with an unbounded gap")
-        segs.append(Segment(tuple(cur), mods.nocase, mods.fullword))
-        for s in segs:
-            if s.tokens[0].kind is TokKind.GAP or s.tokens[-1].kind is TokKind.GAP:
-                raise _err("a gap must sit between bytes")
+        segs.append(_segment(cur, mods))
         patterns.append(HexPattern(tuple(segs), tuple(gaps), text))
     return patterns

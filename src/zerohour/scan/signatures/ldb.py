@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from zerohour.errors import SignatureSyntaxError
-from zerohour.scan.signatures.hexsig import Modifiers, compile_pattern
+from zerohour.scan.signatures.hexsig import Modifiers
 from zerohour.scan.signatures.model import FLEVEL, BodySig, PcreSub, Target
 from zerohour.scan.signatures.ndb import parse_target
 from zerohour.scan.signatures.offset import ANY, Offset, parse_offset
@@ -243,7 +243,9 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
             kw[_MODS[f]] = True
         offset, hexsig = _split_offset(hexpart)
         mods = Modifiers(**kw)
-        subs.append(BodySig(f"{name}#{i}", target, offset, tuple(compile_pattern(hexsig, mods))))
+        sig = BodySig(f"{name}#{i}", target, offset, hexsig, mods)
+        sig.patterns  # noqa: B018 - compile now: syntax errors belong to load time
+        subs.append(sig)
         if pcres:
             raise SignatureSyntaxError("PCRE subsignatures must follow all hex subsignatures")
     if not subs:

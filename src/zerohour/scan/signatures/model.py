@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from zerohour.scan.signatures.hexsig import HexPattern
+from zerohour.scan.signatures.hexsig import NO_MODIFIERS, HexPattern, Modifiers, compile_pattern
 from zerohour.scan.signatures.offset import Offset
 
 #: ClamAV functionality level this engine claims (ClamAV 1.4.x reports 220).
@@ -47,14 +47,45 @@ class DbWarning:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
 class BodySig:
-    """A body pattern with its placement: an .ndb signature or one .ldb subsignature."""
+    """A body pattern with its placement: an .ndb signature or one .ldb subsignature.
 
-    name: str
-    target: Target
-    offset: Offset
-    patterns: tuple[HexPattern, ...]  # more than one for `::wa` (wide and ASCII variants)
+    Only the signature text is kept (and pickled); the compiled patterns are rebuilt on demand,
+    so 100k signatures cost 100k small objects, not millions of tokens.
+    """
+
+    __slots__ = ("_patterns", "hexsig", "mods", "name", "offset", "target")
+
+    def __init__(self, name: str, target: Target, offset: Offset, hexsig: str,
+                 mods: Modifiers = NO_MODIFIERS) -> None:
+        self.name = name
+        self.target = target
+        self.offset = offset
+        self.hexsig = hexsig
+        self.mods = mods
+        self._patterns: list[HexPattern] | None = None
+
+    @property
+    def patterns(self) -> list[HexPattern]:
+        """One pattern, or two for `::wa` (wide and ASCII variants)."""
+        pats = self._patterns
+        if pats is None:
+            pats = self._patterns = compile_pattern(self.hexsig, self.mods)
+        return pats
+
+    def forget(self) -> None:
+        """Drop the compiled patterns (the matcher keeps only anchors until a hit)."""
+        self._patterns = None
+
+    def __getstate__(self) -> tuple[str, Target, Offset, str, Modifiers]:
+        return (self.name, self.target, self.offset, self.hexsig, self.mods)
+
+    def __setstate__(self, st: tuple[str, Target, Offset, str, Modifiers]) -> None:
+        self.name, self.target, self.offset, self.hexsig, self.mods = st
+        self._patterns = None
+
+    def __repr__(self) -> str:
+        return f"BodySig({self.name!r}, {self.target!r}, {self.offset!r}, {self.hexsig!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from zerohour.errors import SignatureSyntaxError
-from zerohour.scan.signatures.hexsig import compile_pattern
 from zerohour.scan.signatures.model import FLEVEL, BodySig, Target
 from zerohour.scan.signatures.offset import parse_offset
 
@@ -39,7 +38,8 @@ def parse_ndb_line(line: str) -> BodySig | None:
     max_fl = fields[5] if len(fields) > 5 else ""
     target = parse_target(target_s)
     offset = parse_offset(offset_s)
-    patterns = compile_pattern(hexsig)
+    sig = BodySig(name, target, offset, hexsig)
+    sig.patterns  # noqa: B018 - compile now: syntax errors belong to load time
     if not flevel_ok(min_fl, max_fl):
         return None
-    return BodySig(name, target, offset, tuple(patterns))
+    return sig

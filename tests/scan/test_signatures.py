@@ -1,0 +1,256 @@
+"""Signature parsers: every format, good and bad lines, warnings with file:line, --strict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zerohour.errors import DatabaseError, SignatureSyntaxError
+from zerohour.scan.database import load_database
+from zerohour.scan.signatures.hdb import parse_hash_line
+from zerohour.scan.signatures.hexsig import TokKind, compile_pattern, tokenize
+from zerohour.scan.signatures.ign2 import parse_ignore_line
+from zerohour.scan.signatures.ldb import Op, parse_expression, parse_ldb_line
+from zerohour.scan.signatures.mdb import parse_section_line
+from zerohour.scan.signatures.model import Target
+from zerohour.scan.signatures.ndb import parse_ndb_line
+from zerohour.scan.signatures.offset import OffsetKind, parse_offset
+
+MD5 = "44d88612fea8a8f36de82e1278abb02f"
+
+
+# -- hash formats ----------------------------------------------------------------------------
+
+
+def test_hdb_line_with_size() -> None:
+    kind, digest, size, name = parse_hash_line(f"{MD5}:68:Eicar") or ("", b"", 0, "")
+    assert (kind, digest.hex(), size, name) == ("md5", MD5, 68, "Eicar")
+
+
+@pytest.mark.parametrize(("hexlen", "kind"), [(32, "md5"), (40, "sha1"), (64, "sha256")])
+def test_hash_kind_follows_length(hexlen: int, kind: str) -> None:
+    parsed = parse_hash_line("a" * hexlen + ":*:Name")
+    assert parsed is not None
+    assert parsed[0] == kind
+    assert parsed[2] is None  # `*`: any size
+
+
+def test_hash_flevel_above_ours_is_skipped() -> None:
+    assert parse_hash_line(f"{MD5}:68:Future:999") is None
+    assert parse_hash_line(f"{MD5}:68:Past:73") is not None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [f"{MD5}:68", f"{MD5[:-1]}:68:X", f"{'z' * 32}:68:X", f"{MD5}:big:X", f"{MD5}:68:",
+     f"{MD5}:68:X:abc"],
+)
+def test_bad_hash_lines(line: str) -> None:
+    with pytest.raises(SignatureSyntaxError):
+        parse_hash_line(line)
+
+
+def test_mdb_has_size_first() -> None:
+    parsed = parse_section_line(f"4096:{MD5}:Sect")
+    assert parsed is not None
+    assert parsed[2] == 4096
+    with pytest.raises(SignatureSyntaxError):
+        parse_section_line(f"{MD5}:4096:Sect")
+
+
+def test_ign2_names() -> None:
+    assert parse_ignore_line("Some.Sig") == "Some.Sig"
+    assert parse_ignore_line("Some.Sig:0123") == "Some.Sig"
+    assert parse_ignore_line("daily.ndb:12:Old.Sig", legacy=True) == "Old.Sig"
+    with pytest.raises(SignatureSyntaxError):
+        parse_ignore_line(":")
+
+
+# -- hex syntax and offsets ------------------------------------------------------------------
+
+
+def test_tokenize_every_form() -> None:
+    toks = tokenize("4142??a??b{3}{-2}{1-4}(61|6263)!(00|01)")
+    kinds = [getattr(t, "kind", None) for t in toks]
+    assert kinds == [TokKind.LIT, TokKind.ANY, TokKind.NIBBLE, TokKind.NIBBLE, TokKind.GAP,
+                     TokKind.GAP, TokKind.GAP, TokKind.ALT, TokKind.ALT]
+
+
+@pytest.mark.parametrize(
+    "sig",
+    ["", "414", "41zz", "4142{2", "4142(61|62", "*4142", "4142*", "4142**4344", "{2}4142",
+     "4142!61", "4142(6|62)", "4142!(61|6263)", "4142[1-2]43", "4142{3-1}43", "(61)4142"],
+)
+def test_bad_hex_signatures(sig: str) -> None:
+    with pytest.raises(SignatureSyntaxError):
+        compile_pattern(sig)
+
+
+def test_segments_split_at_unbounded_gaps_and_pick_longest_anchor() -> None:
+    (pat,) = compile_pattern("41??424344*45464748{5-}494a")
+    assert [s.anchor for s in pat.segments] == [b"BCD", b"EFGH", b"IJ"]
+    assert [g.lo for g in pat.gaps] == [0, 5]
+    assert pat.segments[0].anchor_pre == (2, 2)
+
+
+def test_wide_ascii_gives_two_variants() -> None:
+    from zerohour.scan.signatures.hexsig import Modifiers
+
+    pats = compile_pattern("4142", Modifiers(wide=True, ascii=True))
+    assert [p.segments[0].anchor for p in pats] == [b"A\x00B\x00", b"AB"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value", "shift"),
+    [("*", OffsetKind.ANY, 0, 0), ("10", OffsetKind.ABS, 10, 0), ("10,5", OffsetKind.ABS, 10, 5),
+     ("EOF-8", OffsetKind.EOF, -8, 0), ("EP+4", OffsetKind.EP, 4, 0),
+     ("EP-4,2", OffsetKind.EP, -4, 2), ("S2+16", OffsetKind.SECTION, 16, 0),
+     ("SL+0", OffsetKind.LAST_SECTION, 0, 0)],
+)
+def test_offsets(text: str, kind: OffsetKind, value: int, shift: int) -> None:
+    off = parse_offset(text)
+    assert (off.kind, off.value, off.shift) == (kind, value, shift)
+
+
+@pytest.mark.parametrize("text", ["", "x", "EOF+1", "EP*3", "10,x", "VI", "SE1"])
+def test_bad_offsets(text: str) -> None:
+    with pytest.raises(SignatureSyntaxError):
+        parse_offset(text)
+
+
+def test_offset_resolution() -> None:
+    assert parse_offset("EOF-4").resolve(10) == (6, 6)
+    assert parse_offset("EOF-40").resolve(10) is None
+    assert parse_offset("EP+1").resolve(100) is None  # not a PE
+    assert parse_offset("EP+1,3").resolve(100, ep=50) == (51, 54)
+    assert parse_offset("S1+2").resolve(100, sections=(10, 60)) == (62, 62)
+    assert parse_offset("S2+2").resolve(100, sections=(10, 60)) is None
+
+
+# -- ndb / ldb -------------------------------------------------------------------------------
+
+
+def test_ndb_line() -> None:
+    sig = parse_ndb_line("Name.X:1:EP+0:4142434445:51:255")
+    assert sig is not None
+    assert (sig.name, sig.target, sig.offset.kind) == ("Name.X", Target.PE, OffsetKind.EP)
+    assert parse_ndb_line("Name.X:0:*:4142434445:999") is None  # needs a newer engine
+    assert parse_ndb_line("Name.X:0:*:4142434445::10") is None  # only for older engines
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Name:0:*", "Name:x:*:4142", "Name:99:*:4142", ":0:*:4142", "Name:0:foo:4142",
+     "Name:0:*:41424", "Name:0:*:4142:1:2:3"],
+)
+def test_bad_ndb_lines(line: str) -> None:
+    with pytest.raises(SignatureSyntaxError):
+        parse_ndb_line(line)
+
+
+def test_expression_parse_and_evaluate() -> None:
+    e = parse_expression("(0|1)&2")
+    assert e.op is Op.AND
+    assert e.evaluate([0, 1, 1])[0]
+    assert not e.evaluate([1, 1, 0])[0]
+    assert parse_expression("0=2").evaluate([2])[0]
+    assert not parse_expression("0=2").evaluate([3])[0]
+    assert parse_expression("0>2").evaluate([3])[0]
+    assert parse_expression("0<2").evaluate([1])[0]
+    assert parse_expression("0=0").evaluate([0])[0]
+    assert parse_expression("(0|1|2)>1,2").evaluate([2, 0, 1])[0]
+    assert not parse_expression("(0|1|2)>1,2").evaluate([3, 0, 0])[0]
+
+
+@pytest.mark.parametrize("expr", ["", "0&", "(0|1", "0|1)", "a", "0=", "0>1,", "0&&1"])
+def test_bad_expressions(expr: str) -> None:
+    with pytest.raises(SignatureSyntaxError):
+        parse_expression(expr)
+
+
+def test_ldb_line() -> None:
+    lsig = parse_ldb_line("L.X;Engine:51-255,Target:1,FileSize:10-2000;0&1;41424344::i;"
+                          "EP+0:4546474849")
+    assert lsig is not None
+    assert lsig.target is Target.PE
+    assert lsig.filesize == (10, 2000)
+    assert lsig.subs[0].mods.nocase
+    assert lsig.subs[1].offset.kind is OffsetKind.EP
+    assert parse_ldb_line("L.Y;Engine:300-400,Target:0;0;41424344") is None
+
+
+def test_ldb_pcre_subsignature() -> None:
+    lsig = parse_ldb_line("L.P;Engine:81-255,Target:0;0&1;41424344;0/ab[0-9]+c/i")
+    assert lsig is not None
+    assert len(lsig.pcres) == 1
+    assert lsig.pcres[0][0] == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["L;Target:0;0", "L;Engine:51-255;0;4142", "L;Target:0,IconGroup1:x;0;4142",
+     "L;Target:0;0&1;4142", "L;Target:0;0;${1-2}0$", "L;Target:0;0;4142::z",
+     "L;Target:0;0;0/ab(/", "L;Target:0;0;0/abc/Z", "L;Target:0;0;0/abc/",
+     "L;Target:0;0;4142(>>2#hb2#=0)"],
+)
+def test_bad_ldb_lines(line: str) -> None:
+    with pytest.raises(SignatureSyntaxError):
+        parse_ldb_line(line)
+
+
+# -- the loader: warnings, strict, version ----------------------------------------------------
+
+
+def _db(tmp_path: Path, files: dict[str, str]) -> Path:
+    d = tmp_path / "db"
+    d.mkdir()
+    for name, text in files.items():
+        (d / name).write_text(text)
+    return d
+
+
+def test_bad_line_is_a_warning_with_file_and_line(tmp_path: Path) -> None:
+    d = _db(tmp_path, {"a.ndb": "# comment\nGood:0:*:41424344\nBad:0:*:4\n",
+                       "b.hdb": f"{MD5}:68:Eicar\n"})
+    db = load_database([d], use_cache=False)
+    info = db.info()
+    assert info.counts == {"ndb": 1, "hdb": 1}
+    assert [str(w) for w in info.warnings] == [f"{d / 'a.ndb'}:3: odd number of hex digits"]
+    assert info.skipped["invalid"] == 1
+
+
+def test_strict_refuses_a_bad_line(tmp_path: Path) -> None:
+    d = _db(tmp_path, {"a.ndb": "Good:0:*:41424344\nBad:0:*:4\n"})
+    with pytest.raises(SignatureSyntaxError, match=r"a\.ndb:2:"):
+        load_database([d], strict=True, use_cache=False)
+
+
+def test_unsupported_file_kinds_are_reported(tmp_path: Path) -> None:
+    d = _db(tmp_path, {"a.ndb": "Good:0:*:41424344\n", "x.wdb": "X:Y:Z\n", "notes.txt": "hi"})
+    db = load_database([d], use_cache=False)
+    msgs = [w.message for w in db.warnings]
+    assert any("unsupported ClamAV database kind '.wdb'" in m for m in msgs)
+    assert any("not a signature file" in m for m in msgs)
+    with pytest.raises(DatabaseError):
+        load_database([d], strict=True, use_cache=False)
+
+
+def test_version_file_or_digest(tmp_path: Path) -> None:
+    d = _db(tmp_path, {"a.ndb": "Good:0:*:41424344\n"})
+    db = load_database([d], use_cache=False)
+    assert db.version == f"local-{db.digest[:12]}"
+    (d / "VERSION").write_text("2026.11.29-1\n")
+    assert load_database([d], use_cache=False).version == "2026.11.29-1"
+
+
+def test_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError):
+        load_database([tmp_path / "nope"], use_cache=False)
+
+
+def test_unsupported_target_warns(tmp_path: Path) -> None:
+    d = _db(tmp_path, {"a.ndb": "Ole:2:*:41424344\n"})
+    db = load_database([d], use_cache=False)
+    assert "target 2 not supported" in db.warnings[0].message
+    assert not db.body
