@@ -6,13 +6,13 @@ things and make sure they are stopped, with the gateway log printed when a test 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers.gateway import GatewayProcess, GatewaySpec, gateway_toml
+from helpers.gateway import GatewayFactory, GatewayProcess, GatewaySpec, gateway_toml
 from helpers.net import free_port
 from helpers.sinks import PostfixSmtpSink, RecordingSink
 
@@ -58,9 +58,6 @@ def postfix_sink(tmp_path: Path) -> Iterator[PostfixSmtpSink]:
         yield server
     finally:
         server.stop()
-
-
-GatewayFactory = Callable[..., GatewayProcess]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
-from helpers.messages import RECIPIENT, SENDER
+from helpers.messages import RECIPIENT, SENDER, wire_bytes
 from helpers.net import LOCALHOST
 from helpers.smtp import Reply
 
@@ -33,7 +33,7 @@ def smtplib_send(
     timeout: float = 60.0,
 ) -> Reply:
     """One transaction with smtplib; returns the DATA reply or the first refusal."""
-    data = message.as_bytes() if isinstance(message, EmailMessage) else message
+    data = wire_bytes(message) if isinstance(message, EmailMessage) else message
     with smtplib.SMTP(LOCALHOST, port, timeout=timeout) as client:
         code, text = client.ehlo("smtplib.e2e.test")
         if code != 250:

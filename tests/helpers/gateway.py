@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
@@ -170,6 +171,13 @@ class GatewayProcess:
         return run_cli(
             *args, "--data-dir", str(self.spec.data_dir), env=self.spec.env, timeout=timeout
         )
+
+
+class GatewayFactory(Protocol):
+    """The `gateway_factory` fixture: start a gateway from `GatewaySpec` fields."""
+
+    def __call__(self, *, start: bool = True, name: str = "gw", **spec: Any) -> GatewayProcess:
+        ...
 
 
 def requires_gateway_marks() -> list[pytest.MarkDecorator]:

@@ -70,3 +70,9 @@ def eicar_in_zip(message_id: str | None = None) -> EmailMessage:
 def raw_lines(*lines: str) -> bytes:
     """CRLF-joined raw message text, for the raw SMTP client."""
     return "".join(f"{line}\r\n" for line in lines).encode()
+
+
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The message with CRLF line ends, as it must travel in SMTP DATA (smtplib's `data()`
+    sends bytes as given: LF-only bytes would be bare LFs, which a strict server refuses)."""
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))

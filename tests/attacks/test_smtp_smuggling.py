@@ -1,0 +1,113 @@
+"""SMTP smuggling (CVE-2023-51764 class): only <CR><LF>.<CR><LF> ends DATA.
+
+A client sends one message whose body carries a non-standard end-of-data (`\\n.\\n`, `\\r.\\r`,
+`\\n.\\r\\n`, `\\r\\n.\\n`) followed by a second, smuggled transaction. A safe server either rejects
+the message (Postfix 3.9 `smtpd_forbid_bare_newline = reject`: 5xx "bare <LF> received", then
+disconnect) or treats everything up to the real CRLF.CRLF as one message (`normalize`). It must
+never answer the smuggled MAIL/RCPT/DATA or deliver a second message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+
+from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
+from helpers.sinks import RecordingSink
+from helpers.smtp import ConnectionClosed, RawSmtp, Reply
+
+pytestmark = requires_gateway_marks()
+
+FAKE_ENDS = {
+    "lf-dot-lf": b"\n.\n",
+    "cr-dot-cr": b"\r.\r",
+    "lf-dot-crlf": b"\n.\r\n",
+    "crlf-dot-lf": b"\r\n.\n",
+}
+BARE_LF = {"lf-dot-lf", "lf-dot-crlf", "crlf-dot-lf"}
+
+
+def smuggling_payload(fake_end: bytes) -> bytes:
+    return (
+        b"From: alice@sender.test\r\nTo: bob@example.test\r\nSubject: outer\r\n\r\n"
+        b"first body line" + fake_end + b"MAIL FROM:<ceo@example.test>\r\n"
+        b"RCPT TO:<bob@example.test>\r\n"
+        b"DATA\r\n"
+        b"From: ceo@example.test\r\nTo: bob@example.test\r\nSubject: smuggled\r\n\r\n"
+        b"wire the money\r\n"
+        b".\r\n"
+    )
+
+
+def run_attack(port: int, fake_end: bytes) -> list[Reply]:
+    """Send the transaction with pipelined smuggled commands; every reply after the 354."""
+    with RawSmtp(port) as raw:
+        assert raw.hello().code == 250
+        assert raw.cmd("MAIL FROM:<alice@sender.test>").code == 250
+        assert raw.cmd("RCPT TO:<bob@example.test>").code == 250
+        assert raw.cmd("DATA").code == 354
+        raw.send(smuggling_payload(fake_end))
+        replies: list[Reply] = []
+        with contextlib.suppress(ConnectionClosed):
+            replies.append(raw.reply(timeout=30))
+        replies += raw.pending_replies(timeout=1.5)
+        return replies
+
+
+def assert_nothing_smuggled(replies: list[Reply], sink: RecordingSink) -> None:
+    codes = [r.code for r in replies]
+    assert 354 not in codes, f"smuggled DATA was answered: {replies}"
+    assert codes.count(250) <= 1, f"more than one transaction accepted: {replies}"
+    time.sleep(1.0)  # let a wrongly accepted second message reach the sink
+    delivered = sink.messages
+    assert len(delivered) <= 1, [m.header("Subject") for m in delivered]
+    for m in delivered:
+        assert (m.header("Subject") or "").strip() == "outer"
+        assert m.mail_from == "alice@sender.test"
+
+
+@pytest.mark.parametrize("variant", sorted(FAKE_ENDS))
+def test_smuggling_default_policy(
+    gateway_factory: GatewayFactory, sink: RecordingSink, variant: str
+) -> None:
+    """Default (`smtp.bare_newline = reject`, like Postfix 3.9's strict mode)."""
+    gw = gateway_factory(next_hop=sink.address)
+    replies = run_attack(gw.port, FAKE_ENDS[variant])
+    assert replies, "no reply at all to the end of DATA"
+    if variant in BARE_LF:
+        first = replies[0]
+        assert 500 <= first.code < 600, f"bare LF must be refused in reject mode: {replies}"
+        assert first.enhanced.startswith("5.5."), str(first)
+    assert_nothing_smuggled(replies, sink)
+
+
+@pytest.mark.parametrize("variant", sorted(FAKE_ENDS))
+def test_smuggling_accept_policy_keeps_one_message(
+    gateway_factory: GatewayFactory, sink: RecordingSink, variant: str
+) -> None:
+    """`smtp.bare_newline = accept` (Postfix 3.9 `normalize`): bare LF lines become CRLF, but
+    the fake end is content, so the whole thing is ONE message with one 250."""
+    gw = gateway_factory(
+        next_hop=sink.address, config_toml=gateway_toml(smtp={"bare_newline": "accept"})
+    )
+    replies = run_attack(gw.port, FAKE_ENDS[variant])
+    assert [r.code for r in replies][:1] == [250], replies
+    assert_nothing_smuggled(replies, sink)
+    delivered = sink.wait_for(1)
+    assert len(delivered) == 1
+    assert b"wire the money" in delivered[0].data  # the "smuggled" part stayed inside
+
+
+def test_bare_lf_in_commands_is_refused(gateway_factory: GatewayFactory) -> None:
+    """Postfix 3.9 strict mode also refuses a command line ended by a bare LF."""
+    gw = gateway_factory()
+    with RawSmtp(gw.port) as raw:
+        raw.banner()
+        raw.send(b"EHLO client.test\n")
+        try:
+            reply = raw.reply(timeout=15)
+        except ConnectionClosed:
+            return  # dropped without a reply: also safe
+        assert 500 <= reply.code < 600, str(reply)

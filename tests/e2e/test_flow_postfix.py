@@ -1,0 +1,62 @@
+"""A real Postfix relaying into the gateway (relayhost = the gateway), the gateway into a sink.
+
+This is the "zerohour in front of / behind Postfix" deployment: a private Postfix instance with
+its own config and queue directories, on an ephemeral loopback port.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from helpers import postfix
+from helpers.clients import smtplib_send
+from helpers.gateway import GatewayFactory, requires_gateway_marks
+from helpers.messages import clean_message, eicar_attachment
+from helpers.net import wait_until
+from helpers.sinks import RecordingSink
+
+pytestmark = [
+    *requires_gateway_marks(),
+    pytest.mark.needs_postfix,
+    pytest.mark.skipif(not postfix.available(), reason="needs Postfix binaries and root"),
+]
+
+
+def test_postfix_relays_through_gateway_to_sink(
+    gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path
+) -> None:
+    gw = gateway_factory(next_hop=sink.address)
+    with postfix.PostfixInstance(tmp_path / "postfix", f"127.0.0.1:{gw.port}") as pf:
+        sent = [clean_message(subject=f"via postfix {i}") for i in range(3)]
+        for msg in sent:
+            assert smtplib_send(pf.port, msg).code == 250
+        missing = sink.wait_for_ids({str(m["Message-ID"]) for m in sent}, timeout=60)
+        assert not missing, f"not delivered: {missing}\n{pf.log()}"
+        for got in sink.messages:
+            trace = got.header("X-Zerohour-Scan")
+            assert trace is not None
+            assert trace.strip().lower().startswith("clean; db=")
+            # Postfix's own Received header proves the path went through Postfix first.
+            assert b"by postfix.e2e.test (Postfix)" in got.data
+        # Postfix logged delivery to the gateway with the gateway's 250 (queue id) reply.
+        assert re.search(rf"relay=127\.0\.0\.1\[127\.0\.0\.1\]:{gw.port}.*status=sent", pf.log())
+
+
+def test_postfix_gets_554_for_eicar_and_nothing_is_delivered(
+    gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path
+) -> None:
+    gw = gateway_factory(next_hop=sink.address)
+    with postfix.PostfixInstance(tmp_path / "postfix", f"127.0.0.1:{gw.port}") as pf:
+        infected = eicar_attachment()
+        clean = clean_message(subject="clean after eicar")
+        assert smtplib_send(pf.port, infected).code == 250  # Postfix queues it first
+        assert smtplib_send(pf.port, clean).code == 250
+        assert not sink.wait_for_ids({str(clean["Message-ID"])}, timeout=60), pf.log()
+        # Postfix's smtp client saw the gateway's permanent rejection of the infected one.
+        assert wait_until(lambda: "554 5.7.1" in pf.log(), timeout=30), pf.log()
+        assert "status=bounced" in pf.log()
+        ids = [m.message_id for m in sink.messages]
+        assert infected["Message-ID"] not in ids
