@@ -127,8 +127,11 @@ async def test_refusals_leave_installed_version(
     assert installed_version(gw) == 2
     with pytest.raises(BundleError, match="not newer"):
         await inst.install(v1, keys)
+    # The same notice again (crash before its seq committed): idempotent, nothing changes.
+    assert await inst.install(v2, keys) == gw / "db" / "2"
+    # Same version, different manifest: refused.
     with pytest.raises(BundleError, match="not newer"):
-        await inst.install(v2, keys)
+        await inst.install(dataclasses.replace(v2, manifest_sha256="1" * 64), keys)
     assert installed_version(gw) == 2
 
     # A file tampered on the server (or a mirror) after publishing.

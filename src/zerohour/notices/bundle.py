@@ -180,6 +180,9 @@ class BundleInstaller:
     ) -> Path:
         """Return the installed version's folder; raise BundleError and change nothing else."""
         async with self._lock:
+            existing = self._already_installed(published)
+            if existing is not None:
+                return existing  # idempotent: a crash after install, before the seq committed
             if published.version <= installed_version(self.data_dir):
                 raise BundleError(
                     f"version {published.version} is not newer than installed "
@@ -211,6 +214,18 @@ class BundleInstaller:
                     raise BundleError(f"bundle file {f.name}: size or digest differs")
                 contents[f.name] = data
             return await asyncio.to_thread(self._install_files, manifest.version, contents, raw)
+
+    def _already_installed(self, published: SignaturesPublished) -> Path | None:
+        if published.version != installed_version(self.data_dir):
+            return None
+        final = self.data_dir / "db" / str(published.version)
+        try:
+            manifest = (final / MANIFEST_NAME).read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(manifest).hexdigest() != published.manifest_sha256:
+            return None
+        return final
 
     def _install_files(self, version: int, contents: dict[str, bytes], manifest: bytes) -> Path:
         db = self.data_dir / "db"

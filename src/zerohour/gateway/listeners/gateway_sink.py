@@ -1,0 +1,174 @@
+"""`StoreOutbreakSink`: the durable `OutbreakSink` over the gateway's Store and OutbreakState.
+
+Each effect and its receipt (provider seq, payload digest, notice-log row) commit in one
+`store.transaction()`. Work that cannot be part of a database transaction happens outside it and
+is idempotent: the bundle is installed *before* the transaction (`BundleInstaller` accepts the same
+manifest again after a crash), held mail is released *after* it commits (`Releaser` rescans).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from zerohour.gateway.listeners.apply import Ledger, Receipt
+from zerohour.gateway.outbreak import OutbreakState
+from zerohour.notices.bundle import BundleInstaller
+from zerohour.notices.model import OutbreakSpec
+from zerohour.notices.payload import KeyRotated, ProviderState, SignaturesPublished
+from zerohour.store.base import NoticeLogEntry, Store
+
+log = logging.getLogger("zerohour.notices")
+DIGESTS_KEY = "notices.digests"
+ROTATIONS_KEY = "notices.rotations"
+SIGVERSION_KEY = "notices.signatures_version"
+_KEEP_DIGESTS = 1000
+
+InstallDatabase = Callable[[Sequence[Path], str], Awaitable[str]]
+
+
+class Releases(Protocol):
+    async def release_outbreak(self, outbreak_id: str, *, actor: str = ...) -> dict[str, int]: ...
+
+
+class KeySource(Protocol):
+    def accepted_keys(self) -> Any: ...
+
+
+class StoreOutbreakSink:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        store: Store,
+        outbreaks: OutbreakState,
+        releaser: Releases,
+        installer: BundleInstaller,
+        install_database: InstallDatabase,
+        db_dirs_for: Callable[[Path], Sequence[Path]] = lambda d: [d],
+    ) -> None:
+        self.provider = provider
+        self.store = store
+        self.outbreaks = outbreaks
+        self.releaser = releaser
+        self.installer = installer
+        self.install_database = install_database
+        self.db_dirs_for = db_dirs_for
+        self.keys: KeySource | None = None  # the verifier, set at wiring
+        self._digests: dict[int, str] = {}
+
+    async def load_ledger(self) -> Ledger:
+        seq = await self.store.get_seq(self.provider)
+        raw = await self.store.get_meta(DIGESTS_KEY, "{}") or "{}"
+        self._digests = {int(k): v for k, v in json.loads(raw).items()}
+        rotations = tuple(
+            KeyRotated.from_json(r)
+            for r in json.loads(await self.store.get_meta(ROTATIONS_KEY, "[]") or "[]")
+        )
+        version = int(await self.store.get_meta(SIGVERSION_KEY, "0") or "0")
+        return Ledger(seq, dict(self._digests), rotations, version)
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[None]:
+        """A store transaction; the in-memory outbreak copy is re-read afterwards either way."""
+        try:
+            async with self.store.transaction():
+                yield
+        finally:
+            await self.outbreaks.reload()
+
+    async def _record(self, receipt: Receipt, result: str = "applied", **detail: Any) -> None:
+        """Inside the caller's transaction: seq, digest and the notice-log row."""
+        current = await self.store.get_seq(self.provider)
+        if receipt.seq > current:
+            await self.store.set_seq(self.provider, receipt.seq)
+        if receipt.type.logged:
+            self._digests[receipt.seq] = receipt.digest
+            for old in sorted(self._digests)[:-_KEEP_DIGESTS]:
+                del self._digests[old]
+            await self.store.set_meta(DIGESTS_KEY, json.dumps(self._digests))
+        await self.store.log_notice(
+            NoticeLogEntry(
+                self.provider,
+                receipt.seq,
+                receipt.type.value,
+                receipt.transport,
+                result,
+                time.time(),
+                {"keyid": receipt.keyid, **detail},
+            )
+        )
+
+    async def _release(self, outbreak_ids: Sequence[str]) -> None:
+        for oid in outbreak_ids:
+            try:
+                await self.releaser.release_outbreak(oid, actor="notice")
+            except Exception:
+                log.exception("notice.release_failed outbreak_id=%s", oid)
+
+    async def declare(self, spec: OutbreakSpec, receipt: Receipt) -> None:
+        async with self._tx():
+            await self.outbreaks.declare(spec)
+            await self._record(receipt, outbreak_id=spec.outbreak_id)
+
+    async def update(self, spec: OutbreakSpec, receipt: Receipt) -> None:
+        async with self._tx():
+            await self.outbreaks.update(spec)
+            await self._record(receipt, outbreak_id=spec.outbreak_id)
+
+    async def end(self, outbreak_id: str, reason: str, receipt: Receipt) -> None:
+        async with self._tx():
+            await self.outbreaks.end(outbreak_id, reason)
+            await self._record(receipt, outbreak_id=outbreak_id)
+        await self._release([outbreak_id])
+
+    async def _install(self, published: SignaturesPublished) -> None:
+        keys = self.keys.accepted_keys() if self.keys is not None else {}
+        folder = await self.installer.install(published, keys)
+        await self.install_database(self.db_dirs_for(folder), str(published.version))
+
+    async def signatures_published(self, published: SignaturesPublished, receipt: Receipt) -> None:
+        await self._install(published)
+        ended: list[str] = []
+        async with self._tx():
+            await self.store.set_meta(SIGVERSION_KEY, str(published.version))
+            for oid in published.covers:
+                if await self.outbreaks.end(oid, f"covered by signatures {published.version}"):
+                    ended.append(oid)
+            await self._record(receipt, version=published.version, covers=list(published.covers))
+        await self._release(published.covers)
+
+    async def key_rotated(self, rotation: KeyRotated, receipt: Receipt) -> None:
+        async with self._tx():
+            raw = json.loads(await self.store.get_meta(ROTATIONS_KEY, "[]") or "[]")
+            raw.append(rotation.to_json())
+            await self.store.set_meta(ROTATIONS_KEY, json.dumps(raw))
+            await self._record(receipt, next_keyid=rotation.next_keyid)
+
+    async def converge(self, state: ProviderState, receipt: Receipt) -> None:
+        installed = int(await self.store.get_meta(SIGVERSION_KEY, "0") or "0")
+        if state.signatures is not None and state.signatures_version > installed:
+            await self._install(state.signatures)
+        wanted = {s.outbreak_id: s for s in state.outbreaks}
+        ended: list[str] = []
+        async with self._tx():
+            if state.signatures_version > installed:
+                await self.store.set_meta(SIGVERSION_KEY, str(state.signatures_version))
+            for spec in self.outbreaks.active:
+                if spec.outbreak_id not in wanted:
+                    await self.outbreaks.end(spec.outbreak_id, "not active at the provider")
+                    ended.append(spec.outbreak_id)
+            for oid, spec in wanted.items():
+                if self.outbreaks.get(oid) != spec:
+                    await self.outbreaks.declare(spec)
+            await self._record(receipt, active=sorted(wanted))
+        await self._release(ended)
+
+    async def skip(self, receipt: Receipt, reason: str) -> None:
+        async with self._tx():
+            await self._record(receipt, result=reason)
