@@ -14,7 +14,7 @@ so a notice's state change and its sequence number can never be applied apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -268,3 +268,10 @@ class Store(Protocol):
     async def get_meta(self, key: str, default: str | None = None) -> str | None: ...
 
     async def set_meta(self, key: str, value: str) -> None: ...
+
+    # change fan-out (a cluster's outbreak state; another process's changes) ------------------
+    def watch_changes(self, poll_interval: float = 1.0) -> AsyncIterator[str]:
+        """Yield what other nodes or processes changed: "outbreaks", "queue", "meta", or
+        "resync" (anything may have changed: reload). PostgreSQL pushes (LISTEN/NOTIFY, with a
+        poll fallback); SQLite polls. Runs until the store closes or the consumer stops."""
+        ...

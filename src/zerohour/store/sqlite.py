@@ -672,3 +672,18 @@ class SqliteStore:
 
         await self._call(fn)
 
+    async def watch_changes(self, poll_interval: float = 1.0) -> AsyncIterator[str]:
+        """Poll `PRAGMA data_version`, which moves when another connection (the CLI, another
+        process) commits: yield "resync" at start and after each such change."""
+        last: int | None = None
+        while not self._closed:
+            try:
+                version = await self._call(
+                    lambda c: int(c.execute("PRAGMA data_version").fetchone()[0]), write=False
+                )
+            except StoreError:
+                return  # closed meanwhile
+            if version != last:
+                last = version
+                yield "resync"
+            await asyncio.sleep(poll_interval)

@@ -1,0 +1,219 @@
+"""PostgresStore beyond the shared contract: what a cluster of nodes on one database relies on
+(disjoint claims, lease take-over, row-locked transitions, isolation, one migration at a time,
+bodies committed with their row)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+from zerohour.errors import NotFoundError, StoreError
+from zerohour.store.base import MessageRecord, MessageState, Page, Recipient
+from zerohour.store.bodies import PostgresBodies
+from zerohour.store.postgres import PostgresStore, postgres_migrations
+
+pytestmark = pytest.mark.needs_postgres
+
+
+def rec(qid: str, state: MessageState = MessageState.QUEUED) -> MessageRecord:
+    return MessageRecord(
+        queue_id=qid,
+        sender="a@x.test",
+        recipients=(Recipient("b@example.test"),),
+        size=10,
+        received_at=1000.0,
+        state=state,
+    )
+
+
+@pytest.fixture
+async def two(pg_url: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    a = await PostgresStore.open(pg_url, max_size=4)
+    b = await PostgresStore.open(pg_url, max_size=4)
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_two_nodes_never_claim_the_same_entry(
+    two: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = two
+    n = 200
+    for i in range(n):
+        await a.add_message(rec(f"C{i:04d}"), reason="x", queue_due=float(i))
+    claimed: dict[str, list[str]] = {"a": [], "b": []}
+
+    async def worker(name: str, store: PostgresStore) -> None:
+        # several concurrent claimers per node, small batches: maximal contention
+        while True:
+            got = await store.claim_due(name, now=10_000.0, limit=3, lease=300.0)
+            if not got:
+                return
+            claimed[name].extend(e.queue_id for e in got)
+
+    await asyncio.gather(*(worker(nm, s) for nm, s in (("a", a), ("b", b)) for _ in range(4)))
+    all_ids = claimed["a"] + claimed["b"]
+    assert len(all_ids) == n
+    assert len(set(all_ids)) == n  # no entry claimed twice
+    assert claimed["a"]  # both nodes got work
+    assert claimed["b"]
+    owners = {e.queue_id: e.lease_owner for e in await a.queue_entries(page_all())}
+    assert all(owners[q] == "a" for q in claimed["a"])
+    assert all(owners[q] == "b" for q in claimed["b"])
+
+
+def page_all() -> Page:
+    return Page(limit=10_000)
+
+
+async def test_expired_lease_is_taken_over_by_another_node(
+    two: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = two
+    await a.add_message(rec("L1"), reason="x", queue_due=0.0)
+    first = await a.claim_due("node-a", now=100.0, limit=10, lease=30.0)
+    assert [e.queue_id for e in first] == ["L1"]
+    await a.aclose()  # node a dies mid-delivery: its lease stays in the table
+    assert await b.claim_due("node-b", now=120.0, limit=10, lease=30.0) == []  # still leased
+    taken = await b.claim_due("node-b", now=131.0, limit=10, lease=30.0)
+    assert [(e.queue_id, e.lease_owner) for e in taken] == [("L1", "node-b")]
+    entry = await b.queue_entry("L1")
+    assert entry is not None
+    assert (entry.lease_owner, entry.lease_expiry) == ("node-b", 161.0)
+
+
+async def test_racing_transitions_on_two_nodes_apply_once(
+    two: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = two
+    for i in range(20):
+        await a.add_message(rec(f"R{i}", MessageState.RECEIVED), reason="x")
+
+    async def move(store: PostgresStore, qid: str) -> bool:
+        try:
+            await store.transition(
+                qid, MessageState.QUEUED, reason="scanned", actor="n",
+                expect=(MessageState.RECEIVED,), queue_due=1.0,
+            )
+        except StoreError:
+            return False
+        return True
+
+    results = await asyncio.gather(
+        *(move(s, f"R{i}") for i in range(20) for s in (a, b))
+    )
+    assert sum(results) == 20  # exactly one winner per message
+    for i in range(20):
+        assert [e.state for e in await a.events(f"R{i}")] == [
+            MessageState.RECEIVED, MessageState.QUEUED
+        ]
+
+
+async def test_transaction_is_isolated_until_commit(
+    two: tuple[PostgresStore, PostgresStore],
+) -> None:
+    a, b = two
+    async with a.transaction():
+        await a.set_seq("prov", 5)
+        await a.add_message(rec("I1"), reason="x", queue_due=1.0)
+        # another node (and another task of this node) sees nothing uncommitted
+        assert await b.get_seq("prov") == 0
+        assert await asyncio.create_task(a.get_seq("prov")) == 0
+        with pytest.raises(NotFoundError):
+            await b.get_message("I1")
+        assert await b.claim_due("b", now=10.0, limit=10, lease=5.0) == []
+        assert await a.get_seq("prov") == 5  # the owner sees its own writes
+    assert await b.get_seq("prov") == 5
+    assert (await b.get_message("I1")).state is MessageState.QUEUED
+
+
+async def test_nested_transaction_joins_the_outer_one(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    try:
+
+        async def nested() -> None:
+            async with s.transaction():
+                await s.set_meta("a", "1")
+                async with s.transaction():
+                    await s.set_meta("b", "2")
+                raise RuntimeError("outer fails after the inner block")
+
+        with pytest.raises(RuntimeError):
+            await nested()
+        assert await s.get_meta("a") is None
+        assert await s.get_meta("b") is None
+    finally:
+        await s.aclose()
+
+
+async def test_duplicate_inside_transaction_leaves_it_usable(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    try:
+        await s.add_message(rec("DUP"), reason="x")
+        async with s.transaction():
+            with pytest.raises(StoreError):
+                await s.add_message(rec("DUP"), reason="again")
+            await s.set_meta("after", "ok")  # the savepoint kept the transaction alive
+        assert await s.get_meta("after") == "ok"
+    finally:
+        await s.aclose()
+
+
+async def test_nodes_starting_together_migrate_once(pg_url: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(pg_url, max_size=1) for _ in range(4)))
+    try:
+        latest = postgres_migrations()[-1][0]
+        assert {await s.schema_version() for s in stores} == {latest}
+        again = await PostgresStore.open(pg_url, max_size=1)
+        await again.aclose()
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert [r[0] for r in rows] == [m[0] for m in postgres_migrations()]
+    finally:
+        for s in stores:
+            await s.aclose()
+
+
+async def test_body_commits_with_its_row_or_not_at_all(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+
+        async def crash() -> None:
+            async with s.transaction():
+                await bodies.write("B1", b"body one")
+                await s.add_message(rec("B1"), reason="x", queue_due=1.0)
+                raise RuntimeError("crash before the 250")
+
+        with pytest.raises(RuntimeError):
+            await crash()
+        assert not await bodies.exists("B1")
+        with pytest.raises(NotFoundError):
+            await s.get_message("B1")
+        async with s.transaction():
+            await bodies.write("B1", b"body\r\none\x00\xff")
+            await s.add_message(rec("B1"), reason="x", queue_due=1.0)
+        other = await PostgresStore.open(pg_url, max_size=1)
+        try:
+            assert await PostgresBodies(other).read("B1") == b"body\r\none\x00\xff"
+        finally:
+            await other.aclose()
+        await bodies.delete("B1")
+        with pytest.raises(NotFoundError):
+            await bodies.read("B1")
+        assert bodies.clean_tmp() == 0
+    finally:
+        await s.aclose()
+
+
+async def test_unreachable_server_is_a_store_error() -> None:
+    with pytest.raises(StoreError):
+        await PostgresStore.open(
+            "postgresql://postgres@127.0.0.1:1/none", connect_timeout=1.0
+        )
