@@ -1,11 +1,10 @@
-"""The `Store` contract, run against every backend (SQLite now; PostgreSQL joins the `backend`
-parameter list when it exists)."""
+"""The `Store` contract, run against every backend (the `opener` fixture in conftest.py: SQLite
+and PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
@@ -21,16 +20,8 @@ from zerohour.store.base import (
     RecipientStatus,
     Store,
 )
-from zerohour.store.sqlite import SqliteStore
 
 Opener = Callable[[], Awaitable[Store]]
-
-
-@pytest.fixture(params=["sqlite"])
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    if request.param == "sqlite":
-        return lambda: SqliteStore.open(tmp_path / "store.sqlite3")
-    raise AssertionError(request.param)
 
 
 @pytest.fixture
