@@ -388,6 +388,31 @@ def case_attachment_is_zip(p: bytes) -> bytes:
     return case_baseline(buf.getvalue())
 
 
+def _binhex(name: bytes, data: bytes) -> bytes:
+    alphabet = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+    raw = bytes((len(name),)) + name + b"\x00TEXTttxt\x00\x00" + len(data).to_bytes(4, "big")
+    raw += bytes(6) + data + bytes(4)
+    raw = raw.replace(b"\x90", b"\x90\x00")
+    nbits = len(raw) * 8
+    pad = (-nbits) % 6
+    bits = int.from_bytes(raw, "big") << pad
+    n = (nbits + pad) // 6
+    chars = bytes(alphabet[(bits >> (6 * (n - 1 - i))) & 63] for i in range(n))
+    return b"\r\n".join(chars[i : i + 64] for i in range(0, len(chars), 64))
+
+
+def case_binhex_in_body(p: bytes) -> bytes:
+    text = b"(This file must be converted with BinHex 4.0)\r\n:" + _binhex(b"x.com", p) + b":\r\n"
+    return HEAD + b"Content-Type: text/plain\r\n\r\nfile follows\r\n" + text
+
+
+def case_binhex_part_without_marker(p: bytes) -> bytes:
+    part = (
+        b"Content-Type: application/mac-binhex40; name=x.hqx\r\n\r\n:" + _binhex(b"x", p) + b":\r\n"
+    )
+    return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b"--XX--\r\n")
+
+
 CASES: dict[str, Callable[[bytes], bytes]] = {
     name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }

@@ -107,3 +107,37 @@ def test_decoders_never_raise(data: bytes) -> None:
     list(encodings.embedded_files(b"begin 644 x\n" + data))
     list(encodings.embedded_files(b"=ybegin name=x\n" + data))
     encodings.yenc_decode_body(data)
+
+
+def binhex_encode(name: bytes, data: bytes, rsrc: bytes = b"") -> bytes:
+    """A BinHex 4.0 encoder (CPython dropped its own in 3.11); CRCs left zero, 0x90 escaped."""
+    alphabet = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+    header = bytes((len(name),)) + name + b"\x00" + b"TEXTttxt" + b"\x00\x00"
+    raw = header + len(data).to_bytes(4, "big") + len(rsrc).to_bytes(4, "big") + b"\x00\x00"
+    raw += data + b"\x00\x00" + rsrc + b"\x00\x00"
+    rle = raw.replace(b"\x90", b"\x90\x00")
+    bits = int.from_bytes(rle, "big") if rle else 0
+    nbits = len(rle) * 8
+    pad = (-nbits) % 6
+    bits <<= pad
+    nchars = (nbits + pad) // 6
+    chars = bytes(alphabet[(bits >> (6 * (nchars - 1 - i))) & 63] for i in range(nchars))
+    lines = b"\r\n".join(chars[i : i + 64] for i in range(0, len(chars), 64))
+    return b"(This file must be converted with BinHex 4.0)\r\n:" + lines + b":\r\n"
+
+
+@given(st.binary(min_size=1, max_size=1500), st.binary(max_size=200))
+def test_binhex_round_trip(data: bytes, rsrc: bytes) -> None:
+    text = b"some mail text\r\n" + binhex_encode(b"file.bin", data, rsrc) + b"bye\r\n"
+    blocks = list(encodings.embedded_files(text))
+    assert blocks[0].data == data
+    assert blocks[0].name == "file.bin"
+    if rsrc:
+        assert blocks[1].data == rsrc
+
+
+def test_binhex_run_length() -> None:
+    # "A" then 0x90 0x05: A repeated to five in total.
+    alphabet = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+    assert encodings._hqx_unrle(b"A\x90\x05B\x90\x00", 100) == b"AAAAAB\x90"
+    assert len(alphabet) == 64

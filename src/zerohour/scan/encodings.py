@@ -1,4 +1,4 @@
-"""Lenient transfer-encoding decoders: base64, quoted-printable, uuencode, yEnc.
+"""Lenient transfer-encoding decoders: base64, quoted-printable, uuencode, yEnc, BinHex 4.0.
 
 Mail clients decode broken encodings anyway, so a scanner must too: junk characters, missing
 padding, padding in the middle, bad line lengths. Where clients disagree (base64 with `=` inside
@@ -92,9 +92,7 @@ def qp_decode(data: bytes) -> bytes:
 
 # --- uuencode -------------------------------------------------------------------------------
 
-_UU_BEGIN = re.compile(
-    rb"(?:^|(?<=\r))begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)", re.M
-)
+_UU_BEGIN = re.compile(rb"(?:^|(?<=\r))begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)", re.M)
 _LINES = re.compile(rb"\r\n|\n|\r")
 
 
@@ -212,8 +210,79 @@ def ydecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
 
 
 def embedded_files(text: bytes) -> Iterator[EmbeddedFile]:
-    """uuencode and yEnc blocks embedded in a text body (cheap when there are none)."""
+    """uuencode, yEnc and BinHex blocks embedded in a text body (cheap when there are none)."""
     if b"begin" in text:
         yield from uudecode_blocks(text)
     if b"=ybegin" in text:
         yield from ydecode_blocks(text)
+    if HQX_MARK in text:
+        yield from binhex_blocks(text)
+
+
+# --- BinHex 4.0 -------------------------------------------------------------------------------
+
+_HQX_ALPHABET = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+_HQX_VALUE = {c: i for i, c in enumerate(_HQX_ALPHABET)}
+HQX_MARK = b"(This file must be converted with BinHex"
+
+
+def _hqx_bits(text: bytes) -> bytes:
+    out = bytearray()
+    acc = bits = 0
+    for c in text:
+        v = _HQX_VALUE.get(c)
+        if v is None:
+            continue
+        acc = (acc << 6) | v
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    return bytes(out)
+
+
+def _hqx_unrle(data: bytes, limit: int) -> bytes:
+    out = bytearray()
+    i = 0
+    n = len(data)
+    while i < n and len(out) <= limit:
+        c = data[i]
+        if c == 0x90 and i + 1 < n:
+            count = data[i + 1]
+            i += 2
+            if count == 0:
+                out.append(0x90)
+            elif out:
+                out += bytes((out[-1],)) * (count - 1)
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def binhex_blocks(text: bytes, limit: int = 100 * 1024 * 1024) -> Iterator[EmbeddedFile]:
+    """Data (and resource) forks of BinHex 4.0 blocks in `text`; damaged blocks give a prefix."""
+    pos = text.find(HQX_MARK)
+    while pos >= 0:
+        start = text.find(b":", text.find(b"\n", pos) if text.find(b"\n", pos) >= 0 else pos)
+        if start < 0:
+            return
+        end = text.find(b":", start + 1)
+        body = text[start + 1 : end if end >= 0 else len(text)]
+        raw = _hqx_unrle(_hqx_bits(body), limit)
+        if raw:
+            nlen = raw[0]
+            at = 1 + nlen + 1 + 4 + 4 + 2
+            name = raw[1 : 1 + nlen].decode("mac_roman", "replace") or None
+            if len(raw) >= at + 8:
+                dlen = int.from_bytes(raw[at : at + 4], "big")
+                rlen = int.from_bytes(raw[at + 4 : at + 8], "big")
+                data_at = at + 8 + 2
+                data = raw[data_at : data_at + dlen]
+                rsrc_at = data_at + dlen + 2
+                rsrc = raw[rsrc_at : rsrc_at + rlen]
+                if data:
+                    yield EmbeddedFile(data, name, "binhex")
+                if rsrc:
+                    yield EmbeddedFile(rsrc, name, "binhex-rsrc")
+        pos = text.find(HQX_MARK, (end if end >= 0 else len(text)))

@@ -432,8 +432,11 @@ class _Walker:
             if all(t.startswith(_MSG_TYPES) for t in types):
                 return
         name, attachment = _filename(headers)
+        binhex = any(t.endswith("binhex40") for t in types)
         for label, content in decoded:
             yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
+            if binhex and encodings.HQX_MARK not in content:
+                content = encodings.HQX_MARK + b")\r\n" + content
             for emb in encodings.embedded_files(content):
                 yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
 
