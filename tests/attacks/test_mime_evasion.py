@@ -413,6 +413,20 @@ def case_binhex_part_without_marker(p: bytes) -> bytes:
     return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b"--XX--\r\n")
 
 
+def case_tnef_winmail(p: bytes) -> bytes:
+    import struct
+
+    def attr(level: int, attr_id: int, body: bytes) -> bytes:
+        return struct.pack("<BII", level, attr_id, len(body)) + body + b"\x00\x00"
+
+    blob = b"\x78\x9f\x3e\x22\x01\x00" + attr(2, 0x00018010, b"x.com\x00") + attr(2, 0x0006800F, p)
+    part = (
+        b"Content-Type: application/ms-tnef; name=winmail.dat\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + b64(blob)
+    )
+    return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b"--XX--\r\n")
+
+
 CASES: dict[str, Callable[[bytes], bytes]] = {
     name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }

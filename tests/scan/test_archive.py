@@ -245,3 +245,42 @@ def test_mutated_tar_and_streams_never_crash(data: st.DataObject) -> None:
             list(
                 archive.stream_children(_mutate(comp(b"abc" * 300), data), ft, ScanContext(), None)
             )
+
+
+def tnef(attachments: list[tuple[bytes, bytes]]) -> bytes:
+    """A minimal TNEF stream: per attachment, RendData, Title and Data attributes."""
+
+    def attr(level: int, attr_id: int, body: bytes) -> bytes:
+        return (
+            struct.pack("<BII", level, attr_id, len(body))
+            + body
+            + struct.pack("<H", sum(body) & 0xFFFF)
+        )
+
+    out = archive.TNEF_SIGNATURE + b"\x01\x00"
+    out += attr(1, 0x00089006, b"\x01\x00\x00\x00")  # attTnefVersion-ish message attribute
+    for name, data in attachments:
+        out += attr(2, 0x00069002, b"\x01\x00" + b"\x00" * 12)
+        out += attr(2, 0x00018010, name + b"\x00")
+        out += attr(2, 0x0006800F, data)
+    return out
+
+
+def test_tnef_attachments() -> None:
+    from zerohour.scan import decompose, filetype
+
+    blob = tnef([(b"a.exe", b"MZ first attachment"), (b"b.txt", b"second attachment")])
+    assert filetype.detect(blob) is FileType.BINARY
+    got = [(c.name, c.data) for c in decompose.children(blob, FileType.BINARY, ScanContext())]
+    assert got == [("a.exe", b"MZ first attachment"), ("b.txt", b"second attachment")]
+    # Truncated inside the second attachment: the first and the prefix of the second survive.
+    cut = [c.data for c in archive.tnef_children(blob[:-10], ScanContext())]
+    assert cut[0] == b"MZ first attachment"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mutated_tnef_never_crashes(data: st.DataObject) -> None:
+    blob = _mutate(tnef([(b"a", b"x" * 100), (b"b", b"y" * 50)]), data)
+    with contextlib.suppress(*_OK):
+        list(archive.tnef_children(blob, ScanContext()))

@@ -399,3 +399,42 @@ def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
         # An entry's data starts at least 30 bytes after its header, so this never misfires.
         if nxt == off or nxt < off + csize:
             raise ScanLimitExceeded(OVERLAPPING_FILES, f"entry at {nxt} inside entry at {off}")
+
+
+# --- TNEF (winmail.dat) -------------------------------------------------------------------------
+
+TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
+_ATT_ATTACH_REND_DATA = 0x9002
+_ATT_ATTACH_TITLE = 0x8010
+_ATT_ATTACH_DATA = 0x800F
+_MAX_TNEF_ATTRIBUTES = 100_000
+
+
+def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Attachments inside an Outlook TNEF blob (winmail.dat): files hide there from scanners
+    that only walk MIME. A damaged attribute ends the walk; what came before is yielded."""
+    if data[:4] != TNEF_SIGNATURE:
+        return
+    dedup = _Dedup()
+    pos = 6
+    title: str | None = None
+    n = len(data)
+    for _ in range(_MAX_TNEF_ATTRIBUTES):
+        if pos + 9 > n:
+            return
+        _level, attr_id, length = struct.unpack_from("<BII", data, pos)
+        body_at = pos + 9
+        if length > n - body_at:
+            length = n - body_at  # truncated: scan what is there
+        body = data[body_at : body_at + length]
+        kind = attr_id & 0xFFFF
+        if kind == _ATT_ATTACH_REND_DATA:
+            title = None
+        elif kind == _ATT_ATTACH_TITLE:
+            title = body.split(b"\x00", 1)[0].decode("latin-1") or None
+        elif kind == _ATT_ATTACH_DATA and body:
+            ctx.check_time()
+            if dedup.fresh(body):
+                ctx.charge_child(len(body))
+                yield Child(data=body, name=title, origin="tnef", is_attachment=True)
+        pos = body_at + length + 2

@@ -35,6 +35,8 @@ def children(
         yield from archive.tar_children(data, ctx)
     elif filetype in (FileType.GZIP, FileType.BZIP2, FileType.XZ):
         yield from archive.stream_children(data, filetype, ctx, name)
+    elif filetype is FileType.BINARY and data[:4] == archive.TNEF_SIGNATURE:
+        yield from archive.tnef_children(data, ctx)
     elif filetype is FileType.PDF:
         yield from pdf_streams(data, ctx)
     elif filetype in _TEXTUAL:
