@@ -70,6 +70,7 @@ def swaks_send(
     sender: str = SENDER,
     recipient: str = RECIPIENT,
     timeout: float = 60.0,
+    extra: Sequence[str] = (),
 ) -> tuple[Reply, subprocess.CompletedProcess[str]]:
     """Send `data_file` (a complete message) with swaks; return the last server reply before
     QUIT (the DATA reply, or the refusal that ended the transaction) and the process result."""

@@ -176,8 +176,7 @@ class GatewayProcess:
 class GatewayFactory(Protocol):
     """The `gateway_factory` fixture: start a gateway from `GatewaySpec` fields."""
 
-    def __call__(self, *, start: bool = True, name: str = "gw", **spec: Any) -> GatewayProcess:
-        ...
+    def __call__(self, *, start: bool = True, name: str = "gw", **spec: Any) -> GatewayProcess: ...
 
 
 def requires_gateway_marks() -> list[pytest.MarkDecorator]:

@@ -55,6 +55,15 @@ class _Recorder:
     def __init__(self, sink: RecordingSink) -> None:
         self._sink = sink
 
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = self._sink.refuse_rcpts.get(address.lower())
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         reply = self._sink.data_reply
         if reply is not None:
@@ -104,6 +113,8 @@ class RecordingSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port if port is not None else free_port()
         self.data_reply: str | None = None  # e.g. "451 4.3.0 try later" to refuse DATA
+        # recipient (lower case) -> reply, e.g. "550 5.1.1 no such user", to refuse at RCPT
+        self.refuse_rcpts: dict[str, str] = {}
         self._lock = threading.Lock()
         self._messages: list[ReceivedMessage] = []
         self._controller: Controller | None = None
