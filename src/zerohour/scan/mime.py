@@ -409,14 +409,18 @@ class _Walker:
             for bi, mbody in enumerate(bodies):
                 found = False
                 for b in boundaries:
-                    if b"--" + b in mbody:
-                        for part_no, part in self._split(mbody, b, d):
-                            found = split_any = True
-                            yield from self.entity(part, d, depth + 1, f"{path}/{bi}.{part_no}")
+                    if b"--" + b not in mbody:
+                        continue
+                    hits = _delimiters(mbody, b, d)
+                    if hits[1]:
+                        found = split_any = True
+                    for part_no, part in self._split(mbody, hits, d):
+                        yield from self.entity(part, d, depth + 1, f"{path}/{bi}.{part_no}")
                 if multipart and not found:
                     for b in _infer_boundaries(mbody, d):
-                        for part_no, part in self._split(mbody, b, d):
-                            split_any = True
+                        hits = _delimiters(mbody, b, d)
+                        split_any = split_any or bool(hits[1])
+                        for part_no, part in self._split(mbody, hits, d):
                             yield from self.entity(part, d, depth + 1, f"{path}/{bi}?{part_no}")
         all_multipart = multipart and all(t.startswith("multipart") for t in types)
         if all_multipart and split_any:
@@ -440,24 +444,29 @@ class _Walker:
             for emb in encodings.embedded_files(content):
                 yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
 
-    def _split(self, body: bytes, boundary: bytes, d: _Dialect) -> Iterator[tuple[int, bytes]]:
-        """Parts delimited by `--boundary` lines, strict first, then by prefix if that differs."""
-        s_hits, l_hits = _delimiters(body, boundary, d)
+    def _split(
+        self, body: bytes, hits: tuple[list[_Hit], list[_Hit]], d: _Dialect
+    ) -> Iterator[tuple[int, bytes]]:
+        """Parts between delimiter lines, strict first, then by prefix if that differs."""
+        s_hits, l_hits = hits
         variants = [s_hits] if len(l_hits) == len(s_hits) else [s_hits, l_hits]
         no = 0
-        for hits in variants:
-            if not hits:
+        for seq in variants:
+            if not seq:
                 continue
-            pre = body[: hits[0][0]]
+            pre = body[: seq[0][0]]
             if _worth_parsing(pre):
                 no += 1
                 yield no, _strip_eol(pre, d)
-            for i, (_start, end_at, closing) in enumerate(hits):
-                end = hits[i + 1][0] if i + 1 < len(hits) else len(body)
+            last = len(seq) - 1
+            for i, (_start, end_at, closing) in enumerate(seq):
+                end = seq[i + 1][0] if i < last else len(body)
+                if end - end_at <= 2 and not body[end_at:end].strip():
+                    continue  # empty part (cheap path for floods of delimiters)
                 part = body[end_at:end]
-                if i + 1 < len(hits):
+                if i < last:
                     part = _strip_eol(part, d)
-                if closing and (i + 1 == len(hits)) and not _worth_parsing(part):
+                if closing and i == last and not _worth_parsing(part):
                     continue  # a plain epilogue
                 if not part.strip():
                     continue
