@@ -7,13 +7,14 @@ its own config and queue directories, on an ephemeral loopback port.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from helpers import postfix
 from helpers.clients import smtplib_send
-from helpers.gateway import GatewayFactory, requires_gateway_marks
+from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
 from helpers.messages import clean_message, eicar_attachment
 from helpers.net import wait_until
 from helpers.sinks import RecordingSink
@@ -60,3 +61,37 @@ def test_postfix_gets_554_for_eicar_and_nothing_is_delivered(
         assert "status=bounced" in pf.log()
         ids = [m.message_id for m in sink.messages]
         assert infected["Message-ID"] not in ids
+
+
+def test_postfix_after_queue_content_filter_through_gateway(
+    gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path
+) -> None:
+    """The amavis-style layout: Postfix queues, hands each message to the gateway
+    (content_filter), the gateway re-injects into Postfix's second smtpd, Postfix relays on.
+
+    Infected mail is quarantined (a reject here would make Postfix bounce it to the sender).
+    """
+    gw = gateway_factory(start=False, config_toml=gateway_toml(scan={"infected": "quarantine"}))
+    with postfix.PostfixInstance(
+        tmp_path / "postfix", sink.address, content_filter=f"127.0.0.1:{gw.port}"
+    ) as pf:
+        gw.spec.next_hop = f"127.0.0.1:{pf.reinject_port}"
+        gw.start()
+        clean = clean_message(subject="filtered clean")
+        infected = eicar_attachment()
+        assert smtplib_send(pf.port, clean).code == 250
+        assert smtplib_send(pf.port, infected).code == 250
+        assert not sink.wait_for_ids({str(clean["Message-ID"])}, timeout=60), pf.log()
+        got = next(m for m in sink.messages if m.message_id == clean["Message-ID"])
+        trace = got.header("X-Zerohour-Scan")
+        assert trace is not None, got.data[:500]
+        assert trace.strip().lower().startswith("clean; db=")
+        # Two Postfix Received headers: before the filter and after re-injection.
+        assert got.data.count(b"by postfix.e2e.test (Postfix)") == 2, got.data[:800]
+        assert re.search(rf"relay=127\.0\.0\.1\[127\.0\.0\.1\]:{gw.port}.*status=sent", pf.log())
+        assert wait_until(lambda: pf.log().count(f":{gw.port}, ") >= 2, timeout=30), pf.log()
+        time.sleep(1.0)
+        assert infected["Message-ID"] not in sink.message_ids()
+        assert all("report" not in (m.header("Content-Type") or "") for m in sink.messages), (
+            "no bounce for the quarantined virus"
+        )

@@ -45,6 +45,25 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
+# After-queue content filter: the transport to the filter, and the re-injection smtpd.
+_FILTER_MASTER_CF = """\
+zerohour  unix  -       -       n       -       4       smtp
+  -o syslog_name=postfix/zerohour
+  -o smtp_data_done_timeout=1200
+  -o disable_dns_lookups=yes
+  -o max_use=20
+{reinject} inet n - n - - smtpd
+  -o syslog_name=postfix/reinject
+  -o content_filter=
+  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters
+  -o smtpd_helo_restrictions=
+  -o smtpd_client_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o mynetworks=127.0.0.0/8
+"""
+
 
 def _running(pid: int) -> bool:
     """True while `pid` exists and is not a zombie (containers may not reap daemons)."""
@@ -63,10 +82,23 @@ def available() -> bool:
 class PostfixInstance:
     """One private Postfix, relaying everything it accepts to `relayhost` (host:port)."""
 
-    def __init__(self, base: Path, relayhost: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        base: Path,
+        relayhost: str,
+        port: int | None = None,
+        content_filter: str | None = None,
+    ) -> None:
+        """`content_filter` (host:port): after-queue filtering, the classic amavis layout.
+
+        The public smtpd hands each queued message to the filter over SMTP; the filter sends it
+        back to a second smtpd on `reinject_port` (no filter there), and Postfix relays it on.
+        """
         self.base = base
         self.relayhost = relayhost
         self.port = port if port is not None else free_port()
+        self.content_filter = content_filter
+        self.reinject_port = free_port()
         self.config_dir = base / "etc"
         self.queue_dir = base / "spool"
         # Postfix opens data_directory files with the mail_owner's rights, by absolute path, so
@@ -120,9 +152,15 @@ class PostfixInstance:
         (self.config_dir / "main.cf").write_text(
             "".join(f"{k} = {v}\n" for k, v in main_cf.items())
         )
-        (self.config_dir / "master.cf").write_text(
-            _MASTER_CF.format(listen=f"{LOCALHOST}:{self.port}")
-        )
+        master = _MASTER_CF.format(listen=f"{LOCALHOST}:{self.port}")
+        if self.content_filter:
+            fhost, _, fport = self.content_filter.rpartition(":")
+            master = master.replace(
+                " smtpd\n",
+                f" smtpd\n  -o content_filter=zerohour:[{fhost}]:{fport}\n",
+                1,
+            ) + _FILTER_MASTER_CF.format(reinject=f"{LOCALHOST}:{self.reinject_port}")
+        (self.config_dir / "master.cf").write_text(master)
 
     def postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -145,7 +183,8 @@ class PostfixInstance:
                 f"postfix start failed:\n{started.stdout}{started.stderr}{self.log()}"
             )
         self._started = True
-        if not wait_for_port(self.port, timeout=30.0):
+        ports = [self.port] + ([self.reinject_port] if self.content_filter else [])
+        if not all(wait_for_port(p, timeout=30.0) for p in ports):
             self.stop()
             raise RuntimeError(f"postfix smtpd not listening on {self.port}:\n{self.log()}")
         return self
