@@ -116,7 +116,7 @@ def eicar_message(subject: str = "eicar") -> bytes:
 def attachment_message(subject: str, payload: bytes, filename: str = "file.bin") -> bytes:
     import base64
 
-    b64 = base64.b64encode(payload).decode()
+    b64 = base64.encodebytes(payload).decode().replace("\n", "\r\n").rstrip()
     return (
         f"From: a@sender.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n"
