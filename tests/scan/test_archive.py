@@ -284,3 +284,99 @@ def test_mutated_tnef_never_crashes(data: st.DataObject) -> None:
     blob = _mutate(tnef([(b"a", b"x" * 100), (b"b", b"y" * 50)]), data)
     with contextlib.suppress(*_OK):
         list(archive.tnef_children(blob, ScanContext()))
+
+
+# --- RAR / 7z encryption ----------------------------------------------------------------------
+
+
+def _v(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _rar5_block(
+    htype: int, flags: int, fields: bytes, extra: bytes = b"", data: bytes = b""
+) -> bytes:
+    head = _v(htype) + _v(flags | (1 if extra else 0) | (2 if data else 0))
+    if extra:
+        head += _v(len(extra))
+    if data:
+        head += _v(len(data))
+    head += fields + extra
+    return b"\x00\x00\x00\x00" + _v(len(head)) + head + data
+
+
+def rar5(file_encrypted: bool = False, header_encrypted: bool = False) -> bytes:
+    out = b"Rar!\x1a\x07\x01\x00"
+    if header_encrypted:
+        out += _rar5_block(4, 0, _v(0) + _v(0) + b"\x0f" + bytes(16))
+        return out + bytes(64)
+    out += _rar5_block(1, 0, _v(0))
+    name = b"a.exe"
+    fields = _v(0) + _v(5) + _v(0x20) + _v(0) + _v(0) + _v(len(name)) + name
+    extra = b""
+    if file_encrypted:
+        rec = _v(1) + _v(0) + _v(0) + bytes(16 + 16)
+        extra = _v(len(rec)) + rec
+    out += _rar5_block(2, 0, fields, extra, b"hello")
+    return out + _rar5_block(5, 0, _v(0))
+
+
+def rar4(file_encrypted: bool = False, header_encrypted: bool = False) -> bytes:
+    out = b"Rar!\x1a\x07\x00"
+    out += struct.pack("<HBHH", 0, 0x73, 0x0080 if header_encrypted else 0, 13) + bytes(6)
+    name = b"a.exe"
+    flags = 0x8000 | (0x0004 if file_encrypted else 0)
+    fixed = struct.pack("<IIBIIBBHI", 5, 5, 0, 0, 0, 20, 0x30, len(name), 0x20) + name
+    out += struct.pack("<HBHH", 0, 0x74, flags, 7 + len(fixed)) + fixed + b"hello"
+    return out + struct.pack("<HBHH", 0, 0x7B, 0x4000, 7)
+
+
+def sevenzip(encrypted: bool) -> bytes:
+    header = b"\x01\x04\x06\x00\x01\x09\x05\x00\x07\x0b\x01\x00\x01"
+    header += (b"\x24" + b"\x06\xf1\x07\x01" + b"\x0a" + bytes(10)) if encrypted else b"\x21\x00"
+    body = bytes(5)
+    start = (
+        b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 4 + struct.pack("<QQI", len(body), len(header), 0)
+    )
+    return start + body + header
+
+
+@pytest.mark.parametrize("builder", [rar4, rar5])
+def test_rar_encryption(builder: object) -> None:
+    from zerohour.scan import filetype
+
+    make = builder  # type: ignore[assignment]
+    plain = make()  # type: ignore[operator]
+    assert filetype.detect(plain) is FileType.RAR
+    assert not archive.rar_is_encrypted(plain)
+    assert list(archive.encrypted_only_children(plain, FileType.RAR)) == []
+    for kw in ("file_encrypted", "header_encrypted"):
+        blob = make(**{kw: True})  # type: ignore[operator]
+        assert archive.rar_is_encrypted(blob), kw
+        with pytest.raises(EncryptedContent) as exc:
+            list(archive.encrypted_only_children(blob, FileType.RAR))
+        assert exc.value.format == "RAR"
+
+
+def test_7z_encryption() -> None:
+    from zerohour.scan import filetype
+
+    assert filetype.detect(sevenzip(False)) is FileType.SEVENZIP
+    assert not archive.sevenzip_is_encrypted(sevenzip(False))
+    with pytest.raises(EncryptedContent) as exc:
+        list(archive.encrypted_only_children(sevenzip(True), FileType.SEVENZIP))
+    assert exc.value.format == "7Zip"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_mutated_rar_7z_never_crash(data: st.DataObject) -> None:
+    for blob in (rar4(True), rar5(True), rar5(header_encrypted=True), sevenzip(True)):
+        archive.rar_is_encrypted(_mutate(blob, data))
+        archive.sevenzip_is_encrypted(_mutate(blob, data))

@@ -438,3 +438,116 @@ def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 ctx.charge_child(len(body))
                 yield Child(data=body, name=title, origin="tnef", is_attachment=True)
         pos = body_at + length + 2
+
+
+# --- RAR and 7z: no maintained pure-Python extractor we trust with limits, so we only tell
+# whether they are encrypted (the usual way malware crosses mail filters) ------------------------
+
+_RAR4 = b"Rar!\x1a\x07\x00"
+_RAR5 = b"Rar!\x1a\x07\x01\x00"
+_7Z = b"7z\xbc\xaf\x27\x1c"
+_7Z_AES = b"\x06\xf1\x07\x01"
+_MAX_BLOCKS = 100_000
+
+
+def _vint(data: bytes, pos: int) -> tuple[int, int]:
+    """A RAR5 variable-length integer at `pos`: (value, position after it)."""
+    value = shift = 0
+    while pos < len(data) and shift < 70:
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, pos
+    raise ValueError("truncated vint")
+
+
+def rar_is_encrypted(data: bytes) -> bool:
+    """Whether a RAR 4 or 5 archive has encrypted headers or any encrypted file."""
+    try:
+        if data.startswith(_RAR5):
+            return _rar5_encrypted(data)
+        if data.startswith(_RAR4):
+            return _rar4_encrypted(data)
+    except (ValueError, struct.error, IndexError):
+        return False
+    return False
+
+
+def _rar4_encrypted(data: bytes) -> bool:
+    pos = len(_RAR4)
+    for _ in range(_MAX_BLOCKS):
+        if pos + 7 > len(data):
+            return False
+        _crc, htype, flags, hsize = struct.unpack_from("<HBHH", data, pos)
+        if hsize < 7:
+            return False
+        if htype == 0x73 and flags & 0x0080:  # main header: block headers encrypted
+            return True
+        add = 0
+        if htype == 0x74:  # file header
+            if flags & 0x0004:
+                return True
+            (add,) = struct.unpack_from("<I", data, pos + 7)
+        elif flags & 0x8000:
+            (add,) = struct.unpack_from("<I", data, pos + 7)
+        pos += hsize + add
+    return False
+
+
+def _rar5_encrypted(data: bytes) -> bool:
+    pos = len(_RAR5)
+    for _ in range(_MAX_BLOCKS):
+        if pos + 5 > len(data):
+            return False
+        hsize, p = _vint(data, pos + 4)
+        hstart = p
+        hend = hstart + hsize
+        htype, p = _vint(data, p)
+        hflags, p = _vint(data, p)
+        extra = dsize = 0
+        if hflags & 0x1:
+            extra, p = _vint(data, p)
+        if hflags & 0x2:
+            dsize, p = _vint(data, p)
+        if htype == 4:  # archive encryption header: everything after it is encrypted
+            return True
+        if htype in (2, 3) and extra:  # file or service header: look for an encryption record
+            rec = hend - extra
+            while 0 <= rec < hend:
+                rsize, q = _vint(data, rec)
+                rtype, _ = _vint(data, q)
+                if rtype == 1:
+                    return True
+                if rsize == 0:
+                    break
+                rec = q + rsize
+        if htype == 5:  # end of archive
+            return False
+        pos = hend + dsize
+    return False
+
+
+def sevenzip_is_encrypted(data: bytes) -> bool:
+    """Whether a 7z archive uses the AES coder in its (plain or encoded) header.
+
+    An LZMA-compressed header can hide an AES coder for the file data; that case is not seen.
+    """
+    if not data.startswith(_7Z) or len(data) < 32:
+        return False
+    offset, size = struct.unpack_from("<QQ", data, 12)
+    start = 32 + offset
+    if start >= len(data) or size == 0:
+        return False
+    return _7Z_AES in data[start : start + min(size, 1 << 20)]
+
+
+def encrypted_only_children(data: bytes, ft: FileType) -> Iterator[Child]:
+    """RAR/7z layers: no children, but `EncryptedContent` when they are encrypted."""
+    if ft is FileType.RAR and rar_is_encrypted(data):
+        raise EncryptedContent("RAR")
+    if ft is FileType.SEVENZIP and sevenzip_is_encrypted(data):
+        raise EncryptedContent("7Zip")
+    return
+    yield  # pragma: no cover - makes this a generator
