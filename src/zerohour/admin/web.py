@@ -271,11 +271,15 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         s = await current(request)
-        if s is not None and _same_origin(request):
+        if s is not None:
             form = await request.form()
-            if hmac.compare_digest(s.csrf, str(form.get("csrf", ""))):
-                ctx.sessions.drop(s.sid)
-                await ctx.auth.aaudit(s.principal, "logout", "", "ok", None, remote(request))
+            if not _same_origin(request) or not hmac.compare_digest(
+                s.csrf, str(form.get("csrf", ""))
+            ):
+                return await render(request, "error.html", s, 403, title="Refused",
+                                    message="Log out with the button on the page.")
+            ctx.sessions.drop(s.sid)
+            await ctx.auth.aaudit(s.principal, "logout", "", "ok", None, remote(request))
         resp = to_login()
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
