@@ -53,7 +53,7 @@ class ProviderService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provider-db")
         self.provider = Provider(data_dir, name=name)
         self.pusher = Pusher(self.provider.name, smtp_relay)
-        self._cond = asyncio.Condition()
+        self._changed: asyncio.Future[None] | None = None  # resolved when the head moves
         self._head = 0
         self._cache: dict[int, bytes] = {}
         self._hb: tuple[float, int, bytes] | None = None
@@ -120,8 +120,9 @@ class ProviderService:
             for old in sorted(self._cache)[:-_CACHE]:
                 del self._cache[old]
             self._head = head
-            async with self._cond:
-                self._cond.notify_all()
+            if self._changed is not None and not self._changed.done():
+                self._changed.set_result(None)
+            self._changed = None
         pushed = await self._db(self.provider.pushed_seq)
         if pushed < head:
             subs = await self._db(self.provider.subscriptions)
@@ -178,14 +179,12 @@ class ProviderService:
                     after = seq
                 if len(rows) == 500:
                     continue
-                seen = after
-
-                def newer(seen: int = seen) -> bool:
-                    return self._head > seen
-
+                if self._head > after:
+                    continue
+                if self._changed is None:
+                    self._changed = asyncio.get_running_loop().create_future()
                 try:
-                    async with self._cond:
-                        await asyncio.wait_for(self._cond.wait_for(newer), self.heartbeat)
+                    await asyncio.wait_for(asyncio.shield(self._changed), self.heartbeat)
                 except TimeoutError:
                     yield b"event: heartbeat\ndata: %s\n\n" % await self._heartbeat()
 
