@@ -246,6 +246,26 @@ class PostgresStore:
             raise StoreError(f"store: {exc}") from exc
 
     # messages ----------------------------------------------------------------------------------
+    _ADD = (
+        "WITH m AS ("
+        " INSERT INTO messages (queue_id, kind, sender, size, received_at, updated_at, state,"
+        " peer, helo, verdict, findings, db_version, summary, reason)"
+        " VALUES (%(qid)s, %(kind)s, %(sender)s, %(size)s, %(rcv)s, %(upd)s, %(state)s,"
+        " %(peer)s, %(helo)s, %(verdict)s, %(findings)s, %(dbv)s, %(summary)s, %(reason)s)"
+        " RETURNING queue_id),"
+        " r AS (INSERT INTO recipients (queue_id, idx, address, status, last_error)"
+        " SELECT m.queue_id, t.n - 1, t.address, t.status, t.err FROM m,"
+        " unnest(%(addrs)s::text[], %(statuses)s::text[], %(errs)s::text[])"
+        " WITH ORDINALITY AS t(address, status, err, n)),"
+        " h AS (INSERT INTO hold_tags (queue_id, outbreak_id)"
+        " SELECT DISTINCT m.queue_id, t FROM m, unnest(%(tags)s::text[]) AS t),"
+        " e AS (INSERT INTO events (queue_id, at, state, reason, actor)"
+        " SELECT m.queue_id, %(rcv)s, %(state)s, %(reason)s, %(actor)s FROM m)"
+        " INSERT INTO delivery_queue (queue_id, due)"
+        " SELECT m.queue_id, %(due)s::double precision FROM m"
+        " WHERE %(due)s::double precision IS NOT NULL"
+    )
+
     async def add_message(
         self,
         record: MessageRecord,
@@ -254,60 +274,41 @@ class PostgresStore:
         actor: str = "smtp",
         queue_due: float | None = None,
     ) -> None:
+        """One statement (message, recipients, tags, first event, queue row): one round trip."""
+        params = {
+            "qid": record.queue_id,
+            "kind": record.kind,
+            "sender": record.sender,
+            "size": record.size,
+            "rcv": record.received_at,
+            "upd": record.updated_at or record.received_at,
+            "state": record.state.value,
+            "peer": record.peer,
+            "helo": record.helo,
+            "verdict": record.verdict,
+            "findings": json.dumps(list(record.findings)),
+            "dbv": record.db_version,
+            "summary": None if record.summary is None else json.dumps(record.summary),
+            "reason": reason,
+            "addrs": [r.address for r in record.recipients],
+            "statuses": [r.status.value for r in record.recipients],
+            "errs": [r.last_error for r in record.recipients],
+            "tags": list(record.hold_tags),
+            "actor": actor,
+            "due": queue_due,
+        }
+
         async def fn(c: Conn) -> None:
             try:
-                async with c.transaction():  # a savepoint inside a caller's transaction
-                    await c.execute(
-                        "INSERT INTO messages (queue_id, kind, sender, size, received_at,"
-                        " updated_at, state, peer, helo, verdict, findings, db_version, summary,"
-                        " reason) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                        (
-                            record.queue_id,
-                            record.kind,
-                            record.sender,
-                            record.size,
-                            record.received_at,
-                            record.updated_at or record.received_at,
-                            record.state.value,
-                            record.peer,
-                            record.helo,
-                            record.verdict,
-                            json.dumps(list(record.findings)),
-                            record.db_version,
-                            None if record.summary is None else json.dumps(record.summary),
-                            reason,
-                        ),
-                    )
+                if self._current_tx() is None:
+                    await c.execute(self._ADD, params)
+                else:  # a savepoint: a duplicate must not abort the caller's transaction
+                    async with c.transaction():
+                        await c.execute(self._ADD, params)
             except psycopg.errors.UniqueViolation as exc:
                 raise StoreError(
                     f"duplicate queue id {record.queue_id}", message_id=record.queue_id
                 ) from exc
-            async with c.cursor() as cur:
-                if record.recipients:
-                    await cur.executemany(
-                        "INSERT INTO recipients (queue_id, idx, address, status, last_error)"
-                        " VALUES (%s,%s,%s,%s,%s)",
-                        [
-                            (record.queue_id, i, r.address, r.status.value, r.last_error)
-                            for i, r in enumerate(record.recipients)
-                        ],
-                    )
-                if record.hold_tags:
-                    await cur.executemany(
-                        "INSERT INTO hold_tags (queue_id, outbreak_id) VALUES (%s,%s)"
-                        " ON CONFLICT DO NOTHING",
-                        [(record.queue_id, t) for t in record.hold_tags],
-                    )
-            await c.execute(
-                "INSERT INTO events (queue_id, at, state, reason, actor)"
-                " VALUES (%s,%s,%s,%s,%s)",
-                (record.queue_id, record.received_at, record.state.value, reason, actor),
-            )
-            if queue_due is not None:
-                await c.execute(
-                    "INSERT INTO delivery_queue (queue_id, due) VALUES (%s,%s)",
-                    (record.queue_id, queue_due),
-                )
 
         await self._write(fn)
 
@@ -456,18 +457,6 @@ class PostgresStore:
         now = time.time()
 
         async def fn(c: Conn) -> MessageRecord:
-            cur = await c.execute(
-                "SELECT state FROM messages WHERE queue_id=%s FOR UPDATE", (queue_id,)
-            )
-            row = await cur.fetchone()
-            if row is None:
-                raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
-            if expect is not None and MessageState(row[0]) not in expect:
-                raise StoreError(
-                    f"message {queue_id} is {row[0]}, not "
-                    + "/".join(s.value for s in expect),
-                    message_id=queue_id,
-                )
             sets = ["state=%s", "updated_at=%s", "reason=%s"]
             args: list[Any] = [state.value, now, reason]
             if verdict is not UNSET:
@@ -482,35 +471,55 @@ class PostgresStore:
             if summary is not UNSET:
                 sets.append("summary=%s")
                 args.append(None if summary is None else json.dumps(summary))
-            await c.execute(
-                f"UPDATE messages SET {', '.join(sets)} WHERE queue_id=%s",  # noqa: S608
-                [*args, queue_id],
+            # the UPDATE locks the row and re-checks `expect` after a concurrent commit
+            # (READ COMMITTED re-evaluation), so of two racing nodes exactly one wins
+            where = "queue_id=%s"
+            args.append(queue_id)
+            if expect is not None:
+                where += " AND state = ANY(%s)"
+                args.append([s.value for s in expect])
+            cur = await c.execute(
+                f"UPDATE messages m SET {', '.join(sets)} WHERE {where}"  # noqa: S608
+                f" RETURNING {self._COLS}",
+                args,
             )
-            if hold_tags is not UNSET:
-                await c.execute("DELETE FROM hold_tags WHERE queue_id=%s", (queue_id,))
-                tags = sorted(set(hold_tags))
-                if tags:
-                    async with c.cursor() as cur2:
-                        await cur2.executemany(
-                            "INSERT INTO hold_tags (queue_id, outbreak_id) VALUES (%s,%s)",
-                            [(queue_id, t) for t in tags],
-                        )
-            if queue_due is not UNSET:
-                if queue_due is None:
-                    await c.execute("DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,))
-                else:
+            row = await cur.fetchone()
+            if row is None:
+                cur = await c.execute("SELECT state FROM messages WHERE queue_id=%s", (queue_id,))
+                found = await cur.fetchone()
+                if found is None:
+                    raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
+                raise StoreError(
+                    f"message {queue_id} is {found[0]}, not "
+                    + "/".join(s.value for s in expect or ()),
+                    message_id=queue_id,
+                )
+            async with c.pipeline():
+                if hold_tags is not UNSET:
+                    await c.execute("DELETE FROM hold_tags WHERE queue_id=%s", (queue_id,))
                     await c.execute(
-                        "INSERT INTO delivery_queue (queue_id, due) VALUES (%s,%s)"
-                        " ON CONFLICT (queue_id) DO UPDATE SET due=excluded.due,"
-                        " lease_owner='', lease_expiry=0",
-                        (queue_id, queue_due),
+                        "INSERT INTO hold_tags (queue_id, outbreak_id)"
+                        " SELECT %s, t FROM unnest(%s::text[]) AS t",
+                        (queue_id, sorted(set(hold_tags))),
                     )
-            await c.execute(
-                "INSERT INTO events (queue_id, at, state, reason, actor)"
-                " VALUES (%s,%s,%s,%s,%s)",
-                (queue_id, now, state.value, reason, actor),
-            )
-            return await self._get(c, queue_id)
+                if queue_due is not UNSET:
+                    if queue_due is None:
+                        await c.execute(
+                            "DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,)
+                        )
+                    else:
+                        await c.execute(
+                            "INSERT INTO delivery_queue (queue_id, due) VALUES (%s,%s)"
+                            " ON CONFLICT (queue_id) DO UPDATE SET due=excluded.due,"
+                            " lease_owner='', lease_expiry=0",
+                            (queue_id, queue_due),
+                        )
+                await c.execute(
+                    "INSERT INTO events (queue_id, at, state, reason, actor)"
+                    " VALUES (%s,%s,%s,%s,%s)",
+                    (queue_id, now, state.value, reason, actor),
+                )
+            return (await self._load_many(c, [row]))[0]
 
         return await self._write(fn)
 
