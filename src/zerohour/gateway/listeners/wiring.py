@@ -1,0 +1,130 @@
+"""Attach the notice listeners to a `Gateway`: two calls in `gateway.app`.
+
+    notices = NoticeWiring(gw, settings)   # before gw.start(): routes control-address mail
+    await gw.start()
+    await notices.start()                  # after: sink over the store, listeners running
+    ...
+    await notices.aclose()                 # before gw.stop()
+
+Signature bundles install into `<data_dir>/db/<version>/`; the engine then loads that folder
+first (its `VERSION` names the database) followed by the configured database folders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from zerohour.gateway.listeners.gateway_sink import StoreOutbreakSink
+from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
+from zerohour.gateway.outbreak import OutbreakState
+from zerohour.notices.bundle import BundleInstaller
+from zerohour.notices.keys import load_pinned_key
+
+log = logging.getLogger("zerohour.notices")
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeSettings:
+    provider_url: str
+    provider_key: str  # key text or a file holding it
+    udp_listen: tuple[str, int] | None = None
+    control_address: str | None = None
+    subscription_token: str | None = None  # needed to register UDP / control address
+    stream: bool = True
+    poll: bool = True
+    poll_interval: float = 60.0
+    skew: timedelta = timedelta(minutes=5)
+    freshness: timedelta = timedelta(minutes=10)
+
+
+class _Inbound(Protocol):
+    data: bytes
+
+
+class GatewayParts(Protocol):
+    """What the wiring uses of `zerohour.gateway.app.Gateway`."""
+
+    store: Any
+    outbreaks: OutbreakState
+    releaser: Any
+    control_address: str | None
+    control_hook: Callable[[Any], Awaitable[None]] | None
+    address: tuple[str, int] | None
+    cfg: Any
+
+    async def install_database(
+        self, db_dirs: Sequence[Path], version: str | None = None
+    ) -> str: ...
+
+
+class NoticeWiring:
+    def __init__(self, gateway: GatewayParts, settings: NoticeSettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self.pinned = load_pinned_key(settings.provider_key)  # ConfigError early, before start
+        self.listeners: NoticeListeners | None = None
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
+        if settings.control_address:
+            gateway.control_address = settings.control_address.lower()
+            gateway.control_hook = self._control_mail
+
+    async def _control_mail(self, msg: _Inbound) -> None:
+        if self.listeners is None:
+            log.info("notice.control_mail_early: dropped, the poll catches up")
+            return
+        await self.listeners.mail.handle(msg.data)
+
+    def _db_dirs(self, folder: Path) -> list[Path]:
+        from zerohour.gateway.scanner import starter_db_dir
+
+        configured = list(self.gateway.cfg.scan.db_dirs) or [starter_db_dir()]
+        return [folder, *configured]
+
+    async def start(self) -> NoticeListeners:
+        gw, s = self.gateway, self.settings
+        data_dir: Path = gw.cfg.data_dir
+
+        async def install(dirs: Sequence[Path], version: str) -> str:
+            return await gw.install_database(dirs, version)
+
+        sink = StoreOutbreakSink(
+            provider=self.pinned.provider,
+            store=gw.store,
+            outbreaks=gw.outbreaks,
+            releaser=gw.releaser,
+            installer=BundleInstaller(data_dir, s.provider_url, self.pinned.provider, self.client),
+            install_database=install,
+            db_dirs_for=self._db_dirs,
+        )
+        smtp = None
+        if s.control_address and gw.address is not None:
+            smtp = f"{gw.address[0]}:{gw.address[1]}"
+        cfg = ListenerConfig(
+            s.provider_url,
+            self.pinned,
+            stream=s.stream,
+            poll=s.poll,
+            poll_interval=s.poll_interval,
+            udp_listen=s.udp_listen,
+            control_address=s.control_address,
+            control_smtp=smtp,
+            subscription_token=s.subscription_token,
+            skew=s.skew,
+            freshness=s.freshness,
+        )
+        self.listeners = NoticeListeners(cfg, sink, self.client)
+        sink.keys = self.listeners.verifier
+        await self.listeners.start()
+        return self.listeners
+
+    async def aclose(self) -> None:
+        if self.listeners is not None:
+            await self.listeners.aclose()
+        await self.client.aclose()
