@@ -13,16 +13,16 @@ ancestors* is on a .fp/.sfp list (ClamAV checks every layer of the recursion sta
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from zerohour.errors import EncryptedContent, ScanError, ScanLimitExceeded
-from zerohour.scan import filetype
+from zerohour.scan import decompose, filetype, pe
 from zerohour.scan.database import Database, load_database
 from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
 from zerohour.scan.matcher import Geometry
@@ -30,9 +30,6 @@ from zerohour.scan.normalize import normalize_text
 from zerohour.scan.signatures.ldb import LogicalSig
 from zerohour.scan.signatures.model import Target
 from zerohour.scan.types import FileType, Finding, FindingKind, LayerInfo, ScanReport, SectionDigest
-
-if TYPE_CHECKING:
-    from zerohour.scan.pe import PEInfo
 
 #: Which layer types each ClamAV target applies to (target 0 applies to all).
 TARGET_TYPES: dict[Target, frozenset[FileType]] = {
@@ -138,11 +135,9 @@ class Engine:
         if "sha1" in self._hash_kinds:
             digests["sha1"] = hashlib.sha1(data, usedforsecurity=False).digest()
         ft = filetype.detect(data)
-        pe_info: PEInfo | None = None
+        pe_info: pe.PEInfo | None = None
         sections: tuple[SectionDigest, ...] = ()
         if ft is FileType.PE:
-            from zerohour.scan import pe
-
             pe_info = pe.parse(data)
             if pe_info is not None:
                 sections = pe.section_digests(data, pe_info)
@@ -158,8 +153,6 @@ class Engine:
 
     def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
                   lname: str | None, allowed: bool) -> None:
-        from zerohour.scan import decompose
-
         ctx = walk.ctx
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
         # is not a limit hit (ScanContext.descend() would raise before knowing).
@@ -187,7 +180,7 @@ class Engine:
     # -- matching one layer -----------------------------------------------------------------
 
     def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
-               digests: dict[str, bytes], pe_info: PEInfo | None) -> None:
+               digests: dict[str, bytes], pe_info: pe.PEInfo | None) -> None:
         db = self.db
         size = len(data)
         for kind in ("md5", "sha1", "sha256"):
@@ -242,8 +235,6 @@ class Engine:
             return
         touched: set[int] = set()
         bases = db.logical_base
-        import bisect
-
         for e in found:
             if e >= nb:
                 touched.add(bisect.bisect_right(bases, e) - 1)

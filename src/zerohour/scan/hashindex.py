@@ -9,11 +9,13 @@ each plus the distinct names, not 1M Python strings.
 
 from __future__ import annotations
 
+import bisect
 import struct
 from array import array
 from dataclasses import dataclass, field
 
 ANY_SIZE = 2**64 - 1
+_ANY_KEY = b"\xff" * 8
 _DIGEST_LEN = {"md5": 16, "sha1": 20, "sha256": 32}
 
 
@@ -33,6 +35,10 @@ class NameTable:
         return len(self.starts)
 
 
+#: One sampled key per this many records: bisect (in C) over the samples, then a short search.
+_STRIDE = 64
+
+
 @dataclass(slots=True)
 class HashTable:
     """Sorted fixed-width records for one digest kind."""
@@ -40,13 +46,36 @@ class HashTable:
     width: int
     records: bytes = b""
     names: array[int] = field(default_factory=lambda: array("I"))
+    _sparse: list[bytes] | None = field(default=None, repr=False, compare=False)
+    _has_any: bool = field(default=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def __getstate__(self) -> tuple[int, bytes, array[int]]:
+        return (self.width, self.records, self.names)
+
+    def __setstate__(self, st: tuple[int, bytes, array[int]]) -> None:
+        self.width, self.records, self.names = st
+        self._sparse = None
+        self._has_any = False
+
+    def _index(self) -> list[bytes]:
+        """Every `_STRIDE`-th key, built on first use (not stored in the cache)."""
+        sparse = self._sparse
+        if sparse is None:
+            w, recs = self.width, self.records
+            sparse = [recs[i : i + w] for i in range(0, len(recs), w * _STRIDE)]
+            self._has_any = bool(recs) and recs[len(recs) - w : len(recs) - w + 8] == _ANY_KEY
+            self._sparse = sparse
+        return sparse
+
     def _find(self, key: bytes) -> int:
         w, recs = self.width, self.records
-        lo, hi = 0, len(recs) // w
+        # The first key >= `key` lies in this block or is the next block's first record.
+        block = max(bisect.bisect_left(self._index(), key) - 1, 0)
+        lo = block * _STRIDE
+        hi = min(lo + _STRIDE, len(recs) // w)
         while lo < hi:
             mid = (lo + hi) // 2
             if recs[mid * w : mid * w + w] < key:
@@ -60,8 +89,8 @@ class HashTable:
     def lookup(self, size: int, digest: bytes) -> int:
         """Name index of a signature for this digest at this size (or any size); -1 if none."""
         i = self._find(struct.pack(">Q", size) + digest)
-        if i < 0:
-            i = self._find(struct.pack(">Q", ANY_SIZE) + digest)
+        if i < 0 and self._has_any:
+            i = self._find(_ANY_KEY + digest)
         return self.names[i] if i >= 0 else -1
 
 
