@@ -115,6 +115,27 @@ class HoldConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """Admin API + dashboard listener. `listen=None`: off. `required=False`: the default
+    address, where a bind failure is logged instead of stopping the gateway."""
+
+    listen: HostPort | None
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoticesConfig:
+    """Where outbreak notices come from (see docs/notices.md). Empty provider: no listeners."""
+
+    provider: str
+    provider_key: str
+    udp_listen: HostPort | None
+    control_address: str
+    subscription_token: str
+    poll_interval: float
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     data_dir: Path
     spool_minfree: int  # bytes free on the spool below which we answer 452 4.3.1
@@ -123,6 +144,8 @@ class Config:
     scan: ScanConfig
     delivery: DeliveryConfig
     hold: HoldConfig
+    admin: AdminConfig
+    notices: NoticesConfig
 
     @property
     def spool_dir(self) -> Path:
@@ -193,6 +216,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "starttls": True,
     },
     "hold": {"mode": "whole", "max_hold": 86400.0, "expiry": "release"},
+    "admin": {"listen": "auto"},
+    "notices": {
+        "provider": "",
+        "provider_key": "",
+        "udp_listen": "",
+        "control_address": "",
+        "subscription_token": "",
+        "poll_interval": 60.0,
+    },
 }
 
 _LISTS = {"smtp.relay_domains", "smtp.mynetworks", "scan.db_dirs"}
@@ -308,6 +340,26 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         if next_hop_text.lower() in {"", "mx"}
         else HostPort.parse(next_hop_text, "delivery.next_hop")
     )
+    adm, nt = raw["admin"], raw["notices"]
+    admin_text = str(adm["listen"] or "off").lower()
+    if admin_text == "off":
+        admin = AdminConfig(None, False)
+    elif admin_text == "auto":
+        admin = AdminConfig(HostPort("127.0.0.1", 8025), False)
+    else:
+        admin = AdminConfig(HostPort.parse(str(adm["listen"]), "admin.listen"), True)
+    provider = str(nt["provider"] or "")
+    if provider and not str(nt["provider_key"] or ""):
+        raise ConfigError("notices.provider needs notices.provider_key (--provider-key)")
+    udp_text = str(nt["udp_listen"] or "")
+    notices = NoticesConfig(
+        provider=provider,
+        provider_key=str(nt["provider_key"] or ""),
+        udp_listen=HostPort.parse(udp_text, "notices.udp_listen") if udp_text else None,
+        control_address=str(nt["control_address"] or ""),
+        subscription_token=str(nt["subscription_token"] or ""),
+        poll_interval=_num(nt, "poll_interval", "notices", float, 0.1),
+    )
     level = str(top["log_level"]).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("log_level: expected debug, info, warning or error")
@@ -359,6 +411,8 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             max_hold=_num(h, "max_hold", "hold", float, 1),
             expiry=_enum(h, "expiry", "hold", HoldExpiry),
         ),
+        admin=admin,
+        notices=notices,
     )
 
 

@@ -35,6 +35,19 @@ def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> Non
         "--db", action="append", default=None, metavar="DIR",
         help="ClamAV-format signature folder (repeatable; default: the bundled starter db)",
     )
+    p.add_argument(
+        "--admin-listen", metavar="HOST:PORT",
+        help="admin API and dashboard (default 127.0.0.1:8025 if free; 'off' to disable)",
+    )
+    p.add_argument("--provider", metavar="URL", help="outbreak notice provider base URL")
+    p.add_argument("--provider-key", metavar="KEY|FILE", help="the provider's pinned public key")
+    p.add_argument("--udp-listen", metavar="HOST:PORT", help="receive notices over UDP here")
+    p.add_argument(
+        "--control-address", metavar="ADDR",
+        help="mail to this address is a notice: consumed, never delivered",
+    )
+    p.add_argument("--subscription-token", metavar="TOKEN",
+                   help="token to register the UDP/control address with the provider")
 
 
 def config_from_args(args: argparse.Namespace) -> config.Config:
@@ -50,6 +63,12 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
                 "smtp.relay_domains": args.relay_domain,
                 "smtp.mynetworks": nets,
                 "scan.db_dirs": args.db,
+                "admin.listen": args.admin_listen,
+                "notices.provider": args.provider,
+                "notices.provider_key": args.provider_key,
+                "notices.udp_listen": args.udp_listen,
+                "notices.control_address": args.control_address,
+                "notices.subscription_token": args.subscription_token,
             }
         )
     return config.load(file=args.config, flags=flags)

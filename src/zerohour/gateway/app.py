@@ -18,6 +18,7 @@ import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from zerohour.config import Config
 from zerohour.errors import ConfigError
@@ -186,6 +187,45 @@ class Gateway:
         return await self.store.count_by_state()
 
 
+async def _start_admin(gw: Gateway) -> Any:
+    """The admin API + dashboard on the same loop, if configured and built."""
+    listen = gw.cfg.admin.listen
+    if listen is None:
+        return None
+    try:
+        from zerohour.admin.server import AdminServer
+    except ImportError as exc:  # the admin extra is part of the package; say so if missing
+        log.warning("admin.unavailable: %s", exc)
+        return None
+    admin = AdminServer.for_gateway(gw, listen)
+    try:
+        await admin.start()
+    except ConfigError as exc:
+        if gw.cfg.admin.required:
+            raise
+        log.warning("admin.not_started %s (set --admin-listen HOST:PORT or 'off')", exc)
+        return None
+    return admin
+
+
+def _notice_wiring(gw: Gateway) -> Any:
+    """Notice listeners (stream, poll, UDP, control address) when a provider is configured."""
+    n = gw.cfg.notices
+    if not n.provider:
+        return None
+    from zerohour.gateway.listeners.wiring import NoticeSettings, NoticeWiring
+
+    settings = NoticeSettings(
+        provider_url=n.provider,
+        provider_key=n.provider_key,
+        udp_listen=(n.udp_listen.host, n.udp_listen.port) if n.udp_listen else None,
+        control_address=n.control_address or None,
+        subscription_token=n.subscription_token or None,
+        poll_interval=n.poll_interval,
+    )
+    return NoticeWiring(gw, settings)
+
+
 async def serve(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT; return the exit code."""
     gw = Gateway(cfg)
@@ -193,13 +233,21 @@ async def serve(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    admin: Any = None
+    notices: Any = None
     try:
+        notices = _notice_wiring(gw)  # before start: it routes control-address mail
         await gw.start()
-    except BaseException:
-        await gw.stop()
-        raise
-    try:
+        if notices is not None:
+            await notices.start()
+        admin = await _start_admin(gw)
         await stop.wait()
     finally:
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.stop()
+        if notices is not None:
+            with contextlib.suppress(Exception):
+                await notices.aclose()
         await gw.stop()
     return 0
