@@ -10,12 +10,15 @@ is documented in docs/cluster.md).
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import psycopg
+from typing import TYPE_CHECKING, Protocol
 
 from zerohour.errors import SpoolError, SpoolFullError, StoreError
-from zerohour.store.postgres import PostgresStore
+
+if TYPE_CHECKING:  # importing psycopg costs ~0.2 s: only a cluster store pays it
+    from zerohour.store.postgres import PostgresStore
+
+# SQLSTATE disk_full, out_of_memory (class 53: insufficient resources)
+_NO_SPACE = frozenset({"53100", "53200"})
 
 
 class BodyStore(Protocol):
@@ -50,8 +53,7 @@ class PostgresBodies:
         try:
             await self.store.put_body(queue_id, data)
         except StoreError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, psycopg.errors.DiskFull | psycopg.errors.OutOfMemory):
+            if getattr(exc.__cause__, "sqlstate", None) in _NO_SPACE:
                 raise SpoolFullError(
                     "insufficient store space", message_id=queue_id, stage="spool"
                 ) from exc

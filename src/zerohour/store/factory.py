@@ -8,15 +8,20 @@ message bodies live: in PostgreSQL for a PostgresStore, the local spool otherwis
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from zerohour.errors import ConfigError
 from zerohour.store.base import Store
 from zerohour.store.bodies import BodyStore, PostgresBodies
-from zerohour.store.postgres import PostgresStore, is_postgres_url
 from zerohour.store.sqlite import SqliteStore
 
 DEFAULT_SQLITE_NAME = "zerohour.sqlite3"
+
+
+def is_postgres_url(target: str) -> bool:
+    """True for a `postgresql://` (or `postgres://`) store URL."""
+    return target.startswith(("postgresql://", "postgres://"))
 
 
 def describe_store(url_or_path: str | Path | None) -> str:
@@ -55,12 +60,15 @@ async def open_store(
     """Open (creating and migrating) the store named by `url_or_path`."""
     target = resolve_store(url_or_path, data_dir)
     if isinstance(target, str):
+        from zerohour.store.postgres import PostgresStore  # psycopg only for a cluster
+
         return await PostgresStore.open(target, max_size=pool_size)
     return await SqliteStore.open(target)
 
 
 def open_bodies(store: Store, spool: BodyStore) -> BodyStore:
     """Where this store's bodies live: PostgreSQL for a cluster store, else the local spool."""
-    if isinstance(store, PostgresStore):
+    pg = sys.modules.get("zerohour.store.postgres")  # not imported: not a PostgresStore
+    if pg is not None and isinstance(store, pg.PostgresStore):
         return PostgresBodies(store)
     return spool

@@ -92,10 +92,6 @@ class _Tx:
     conn: Conn
 
 
-def _is_store_url(target: str) -> bool:
-    return target.startswith(("postgresql://", "postgres://"))
-
-
 class PostgresStore:
     """PostgreSQL implementation of `zerohour.store.base.Store`."""
 
@@ -869,8 +865,3 @@ class PostgresStore:
                 self._listeners.discard(conn)
                 with contextlib.suppress(Exception):
                     await conn.close()
-
-
-def is_postgres_url(target: str) -> bool:
-    """True for a `postgresql://` (or `postgres://`) store URL."""
-    return _is_store_url(target)
