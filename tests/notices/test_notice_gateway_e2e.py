@@ -123,6 +123,17 @@ async def test_declare_hold_publish_release(
         counts = listeners.verifier.counts
         await eventually(lambda: counts[("mail", "applied")] + counts[("mail", "replayed")] >= 2)
         assert all(b"vnd.zerohour.notice" not in m for m in sink_messages(sink))
+        # Refusals reach the store's notice log (what /metrics and the overview count).
+        from zerohour.notices.verify import Transport
+
+        await listeners.verifier.submit(b"not an envelope", Transport.UDP)
+        for _ in range(100):
+            log = await store.notice_log()
+            if any(e.result == "malformed" and e.transport == "udp" for e in log):
+                break
+            await asyncio.sleep(0.05)
+        assert any(e.result == "malformed" and e.transport == "udp" for e in log)
+        assert any(e.result == "applied" and e.kind == "signatures.published" for e in log)
     finally:
         await wiring.aclose()
         await gw.stop()

@@ -46,8 +46,10 @@ class Checksum:
         part = obj.get("part", "file")
         if algo not in _DIGEST_LEN:
             raise NoticeError("invalid_body", f"unknown checksum algo {algo!r}")
-        if not isinstance(digest, str) or len(digest) != _DIGEST_LEN[algo] or not _HEX.match(
-            digest
+        if (
+            not isinstance(digest, str)
+            or len(digest) != _DIGEST_LEN[algo]
+            or not _HEX.match(digest)
         ):
             raise NoticeError("invalid_body", "checksum digest must be lowercase hex of its algo")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -93,10 +95,13 @@ class Scope:
                 raise NoticeError("invalid_body", f"scope {key} must be a non-negative integer")
             sizes.append(v)
         scope = cls(all_, has_att, tuple(types), sizes[0], sizes[1])
-        if not scope.all and not scope.has_attachment and not scope.file_types and (
-            scope.min_size is None and scope.max_size is None
+        if (
+            not scope.all
+            and not scope.has_attachment
+            and not scope.file_types
+            and (scope.min_size is None and scope.max_size is None)
         ):
-            raise NoticeError("invalid_body", "empty scope: say {\"all\": true} explicitly")
+            raise NoticeError("invalid_body", 'empty scope: say {"all": true} explicitly')
         return scope
 
     def to_json(self) -> dict[str, Any]:

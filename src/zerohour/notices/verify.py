@@ -94,6 +94,8 @@ class NoticeVerifier:
         self.skew = skew
         self.clock = clock
         self.on_gap = on_gap
+        # Called as observe(transport, result, seq) for every outcome (metrics, audit log).
+        self.observers: list[Callable[[str, str, int | None], None]] = []
         self.counts: Counter[tuple[str, str]] = Counter()
         self.last_heard: dict[str, datetime] = {}
         self.head_seq = 0  # highest seq the provider is known to have (notices, heartbeats)
@@ -145,8 +147,16 @@ class NoticeVerifier:
         """Keys accepted now (for verifying bundle manifests with the same trust)."""
         return self._keys_at(self.clock())
 
+    def tally(self, transport: Transport, result: str, seq: int | None) -> None:
+        self.counts[(transport.value, result)] += 1
+        for observe in self.observers:
+            try:
+                observe(transport.value, result, seq)
+            except Exception:  # an observer (metrics, audit) must never break verification
+                log.exception("notice.observer_failed")
+
     def _reject(self, transport: Transport, reason: str, seq: int | None, detail: str) -> Outcome:
-        self.counts[(transport.value, reason)] += 1
+        self.tally(transport, reason, seq)
         log.warning(
             "notice.rejected transport=%s reason=%s seq=%s detail=%s",
             transport.value,
@@ -157,7 +167,7 @@ class NoticeVerifier:
         return Outcome(Result.REJECTED, reason, seq)
 
     def _count(self, transport: Transport, result: Result, seq: int | None) -> Outcome:
-        self.counts[(transport.value, result.value)] += 1
+        self.tally(transport, result.value, seq)
         return Outcome(result, "", seq)
 
     async def submit(self, raw: bytes, transport: Transport) -> Outcome:
@@ -200,7 +210,7 @@ class NoticeVerifier:
             if len(self._pending) < _MAX_PENDING or n.seq in self._pending:
                 self._pending[n.seq] = held
             self._gap()
-            self.counts[(transport.value, "out_of_order")] += 1
+            self.tally(transport, "out_of_order", n.seq)
             return Outcome(Result.PENDING, "out_of_order", n.seq)
         outcome = await self._apply(held)
         await self._drain()

@@ -8,6 +8,7 @@ manifest again after a crash), held mail is released *after* it commits (`Releas
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -172,3 +173,49 @@ class StoreOutbreakSink:
     async def skip(self, receipt: Receipt, reason: str) -> None:
         async with self._tx():
             await self._record(receipt, result=reason)
+
+
+class OutcomeLog:
+    """Writes refusals (and out-of-order arrivals) to the store's notice log, where the admin
+    overview and `/metrics` count them; applied notices are logged by the sink in their own
+    transaction. A bounded queue: under a flood of forged datagrams rows are dropped (the
+    in-memory counters still count them) rather than letting an attacker fill the disk."""
+
+    SKIP = frozenset({"applied", "info"})
+
+    def __init__(self, store: Store, provider: str, maxsize: int = 1000) -> None:
+        self.store = store
+        self.provider = provider
+        self.queue: asyncio.Queue[NoticeLogEntry] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def observe(self, transport: str, result: str, seq: int | None) -> None:
+        if result in self.SKIP:
+            return
+        entry = NoticeLogEntry(self.provider, seq or 0, "", transport, result, time.time())
+        try:
+            self.queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            entry = await self.queue.get()
+            try:
+                await self.store.log_notice(entry)
+            except Exception:
+                log.exception("notice.outcome_log_failed")
+            finally:
+                self.queue.task_done()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), 5.0)  # flush what is queued
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -40,6 +40,6 @@ class MailNoticeReceiver:
         """Feed every notice part; a mail with none is counted as `no_notice`."""
         parts = extract_notices(message)
         if not parts:
-            self.verifier.counts[(Transport.MAIL.value, "no_notice")] += 1
+            self.verifier.tally(Transport.MAIL, "no_notice", None)
             return [Outcome(Result.REJECTED, "no_notice")]
         return [await self.verifier.submit(p, Transport.MAIL) for p in parts[:4]]

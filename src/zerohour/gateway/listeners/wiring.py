@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from zerohour.gateway.listeners.gateway_sink import StoreOutbreakSink
+from zerohour.gateway.listeners.gateway_sink import OutcomeLog, StoreOutbreakSink
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.notices.bundle import BundleInstaller
@@ -70,6 +70,7 @@ class NoticeWiring:
         self.settings = settings
         self.pinned = load_pinned_key(settings.provider_key)  # ConfigError early, before start
         self.listeners: NoticeListeners | None = None
+        self.outcomes: OutcomeLog | None = None
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
         if settings.control_address:
             gateway.control_address = settings.control_address.lower()
@@ -121,10 +122,15 @@ class NoticeWiring:
         )
         self.listeners = NoticeListeners(cfg, sink, self.client)
         sink.keys = self.listeners.verifier
+        self.outcomes = OutcomeLog(gw.store, self.pinned.provider)
+        self.outcomes.start()
+        self.listeners.verifier.observers.append(self.outcomes.observe)
         await self.listeners.start()
         return self.listeners
 
     async def aclose(self) -> None:
         if self.listeners is not None:
             await self.listeners.aclose()
+        if self.outcomes is not None:
+            await self.outcomes.aclose()
         await self.client.aclose()
