@@ -427,6 +427,28 @@ def case_tnef_winmail(p: bytes) -> bytes:
     return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b"--XX--\r\n")
 
 
+def case_html_smuggling_data_uri(p: bytes) -> bytes:
+    html = (
+        b"<html><body><a download='x.com' href='data:application/octet-stream;base64,"
+        + base64.b64encode(p)
+        + b"'>open</a></body></html>"
+    )
+    part = b"Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(html)
+    return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b"--XX--\r\n")
+
+
+def case_html_smuggling_js_blob(p: bytes) -> bytes:
+    html = (
+        b'<html><body><script>var b = atob("'
+        + base64.b64encode(p)
+        + b'"); var blob = new Blob([b]);</script></body></html>'
+    )
+    part = (
+        b"Content-Type: text/html; name=invoice.html\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b64(html) + b"--XX--\r\n")
+
+
 CASES: dict[str, Callable[[bytes], bytes]] = {
     name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }

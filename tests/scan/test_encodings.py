@@ -141,3 +141,23 @@ def test_binhex_run_length() -> None:
     alphabet = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
     assert encodings._hqx_unrle(b"A\x90\x05B\x90\x00", 100) == b"AAAAAB\x90"
     assert len(alphabet) == 64
+
+
+def test_smuggled_blobs() -> None:
+    payload = b"MZ\x90\x00" + bytes(range(256))
+    b64 = base64.b64encode(payload)
+    html = (
+        b"<img src='data:image/png;base64," + base64.b64encode(b"\x89PNG tiny image bytes") + b"'>"
+        b"<script>const x = '" + b64 + b"'; const h = 'sha384-" + b"A" * 90 + b"';</script>"
+        b'<a href="data:application/octet-stream;charset=utf-8;base64,'
+        + b64[:40]
+        + b"\\n"
+        + b64[40:]
+        + b'">'
+    )
+    got = [(e.encoding, e.data) for e in encodings.smuggled_blobs(html)]
+    assert ("data-uri", b"\x89PNG tiny image bytes") in got
+    assert ("data-uri", payload) in got
+    assert ("base64-literal", payload) in got
+    assert len(got) == 3  # the 'sha384-...' integrity value is not base64-only
+    assert list(encodings.smuggled_blobs(b"<p>plain html</p>")) == []

@@ -10,6 +10,7 @@ readable member: `Heuristics.Encrypted.<format>`); any other exception is a bug.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -46,9 +47,10 @@ def children(
 
 
 def _embedded(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """uuencode / yEnc blocks inside plain text (mail bodies saved as .txt, news articles)."""
+    """Files encoded inside text: uuencode / yEnc / BinHex blocks (mail bodies saved as .txt,
+    news articles) and base64 blobs in HTML or script (HTML smuggling)."""
     seen: set[bytes] = set()
-    for emb in encodings.embedded_files(data):
+    for emb in itertools.chain(encodings.embedded_files(data), encodings.smuggled_blobs(data)):
         if emb.data and emb.data not in seen:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))

@@ -286,3 +286,38 @@ def binhex_blocks(text: bytes, limit: int = 100 * 1024 * 1024) -> Iterator[Embed
                 if rsrc:
                     yield EmbeddedFile(rsrc, name, "binhex-rsrc")
         pos = text.find(HQX_MARK, (end if end >= 0 else len(text)))
+
+
+# --- HTML smuggling -------------------------------------------------------------------------
+
+_DATA_URI = re.compile(
+    rb"data:[\w/+.-]{0,100}(?:;[\w=.-]{1,100}){0,5};base64,([A-Za-z0-9+/=%\s\\]{16,})", re.I
+)
+_B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
+_MAX_SMUGGLED = 256
+
+
+def smuggled_blobs(text: bytes) -> Iterator[EmbeddedFile]:
+    """Base64 payloads inside HTML/JS: `data:...;base64,` URIs and long quoted base64 literals.
+
+    HTML smuggling builds the malicious file in the browser from such a blob, so the mail only
+    ever carries it encoded inside an HTML or script attachment.
+    """
+    found = 0
+    if b"base64," in text or b"BASE64," in text:
+        for m in _DATA_URI.finditer(text):
+            raw = m.group(1).replace(b"%2B", b"+").replace(b"%2F", b"/").replace(b"%3D", b"=")
+            raw = raw.replace(b"\\n", b"").replace(b"\\r", b"")
+            data = base64_decode(raw)
+            if data:
+                yield EmbeddedFile(data, None, "data-uri")
+                found += 1
+                if found >= _MAX_SMUGGLED:
+                    return
+    for m in _B64_LITERAL.finditer(text):
+        data = base64_decode(m.group(2))
+        if data:
+            yield EmbeddedFile(data, None, "base64-literal")
+            found += 1
+            if found >= _MAX_SMUGGLED:
+                return
