@@ -262,6 +262,45 @@ def _groups() -> list[Group]:
             {"a": None, "b": "Ign.B"},
         ),
         _container_group(),
+        Group(
+            "counts-normalisation",
+            {
+                "c.ldb": "\n".join([
+                    f"Ov.Three;Engine:51-255,Target:0;0=3;{hx(b'AAAA')}",
+                    f"Ov.Multi;Engine:51-255,Target:0;0=2;{hx(b'BB')}*{hx(b'CC')}",
+                    f"Pc.Nocase;Engine:81-255,Target:0;0&1;{hx(b'PCTRIG')};0/abc[0-9]+def/i",
+                    f"Pc.Offset;Engine:81-255,Target:0;0&1;{hx(b'OFTRIG')};10:0/xyz/",
+                    f"Full.Edge;Engine:51-255,Target:0;0;{hx(b'edgeword')}::f",
+                ]),
+                "c.ndb": "\n".join([
+                    f"Norm.Lower:0:*:{hx(b'hello evil world')}",
+                    f"Html.Sig:3:*:{hx(b'<script>evil')}",
+                    f"Eof.Shift:0:EOF-10,4:{hx(b'TAILMK')}",
+                ]),
+            },
+            {
+                "ov5": b"\x00\x01AAAAA\x00", "ov6": b"\x00\x01AAAAAA\x00",
+                "ov7": b"\x00\x01AAAAAAA\x00",
+                "multi_one_tail": b"\x00BB..BB..CC\x00", "multi_two_tails": b"\x00BB..CC..CC\x00",
+                "upper_text": b"Some text\nHELLO  EVIL\tWORLD\n",
+                "html_upper": b"<html><body><SCRIPT>evil()</SCRIPT></body></html>\n",
+                "html_lower": b"<html><body><script>evil()</script></body></html>\n",
+                "html_neg": b"<html><body><script>good()</script></body></html>\n",
+                "pcre_pos": b"\x00PCTRIG ABC123DEF\x00", "pcre_neg": b"\x00PCTRIG ABCDEF\x00",
+                "pcre_at10": b"\x00OFTRIG...xyz...\x00", "pcre_at9": b"\x00OFTRIG..xyz.....\x00",
+                "full_start": b"edgeword\x00\x01", "full_end": b"\x00\x01edgeword",
+                "full_neg": b"\x00xedgeword",
+                "eof_in": b"\x00\x01TAILMK..\x00", "eof_out": b"\x00\x01TAILMK......\x00",
+            },
+            {
+                "ov5": None, "ov6": "Ov.Three", "ov7": None, "multi_one_tail": None,
+                "multi_two_tails": "Ov.Multi", "upper_text": "Norm.Lower",
+                "html_upper": "Html.Sig", "html_lower": "Html.Sig", "html_neg": None,
+                "pcre_pos": "Pc.Nocase", "pcre_neg": None, "pcre_at10": "Pc.Offset",
+                "pcre_at9": None, "full_start": "Full.Edge", "full_end": "Full.Edge",
+                "full_neg": None, "eof_in": "Eof.Shift", "eof_out": None,
+            },
+        ),
     ]
 
 

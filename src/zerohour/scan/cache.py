@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from zerohour.scan.database import Database
 
 #: Bump when the pickled layout changes.
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_dir() -> Path | None:

@@ -41,8 +41,9 @@ TARGET_TYPES: dict[Target, frozenset[FileType]] = {
     Target.MACHO: frozenset({FileType.MACHO}),
     Target.PDF: frozenset({FileType.PDF}),
 }
-#: Layers ClamAV also matches in normalised form (cli_scanscript).
-TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT})
+#: Layers ClamAV also matches in normalised form: text (cli_scanscript) and, approximated by
+#: the same lower-casing and whitespace folding, HTML (cli_scanhtml's normalised copies).
+TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT, FileType.HTML})
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ compilation; Hyperscan scratch space is per thread, so one `Matcher` serves many
 
 from __future__ import annotations
 
-import bisect
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -326,7 +325,11 @@ def _occurrences(data: bytes, seg: Segment, anchor_starts: list[int] | None,
 
 def _count_pattern(data: bytes, pat: HexPattern, seg_hits: dict[int, list[int]],
                    window: tuple[int, int], all_: bool) -> int:
-    """How many starts of the first segment complete the chain (1 at most unless `all_`)."""
+    """How many times the pattern matches (1 at most unless `all_`).
+
+    One segment: every start counts. Several: like ClamAV, every occurrence of the *last*
+    segment that a chain of the earlier ones (in order, gaps respected) can reach counts.
+    """
     full = window == (0, len(data))
     first = _occurrences(data, pat.segments[0], seg_hits.get(0) if pat.segments[0].anchor else None,
                          None if full else window)
@@ -334,38 +337,19 @@ def _count_pattern(data: bytes, pat: HexPattern, seg_hits: dict[int, list[int]],
         return 0
     if len(pat.segments) == 1:
         return len(first) if all_ else 1
-    later: list[list[Occ]] = []
-    for s, seg in enumerate(pat.segments[1:], 1):
+    # Earliest reachable end after each segment; the next one must start at or after it + gap.
+    reach = min(o[1] for o in first)
+    last = len(pat.segments) - 1
+    for s, (gap, seg) in enumerate(zip(pat.gaps, pat.segments[1:], strict=True), 1):
         occ = _occurrences(data, seg, seg_hits.get(s) if seg.anchor else None)
-        if not occ:
+        threshold = reach + gap.lo
+        ok = [o for o in occ if o[0] >= threshold]
+        if not ok:
             return 0
-        later.append(occ)
-    # Per later segment: starts sorted, and the minimum end over every suffix of that order,
-    # so "earliest end among occurrences starting at or after t" is one bisect.
-    tables = []
-    for occ in later:
-        starts = [o[0] for o in occ]
-        min_end = [0] * len(occ)
-        cur = 1 << 62
-        for i in range(len(occ) - 1, -1, -1):
-            cur = min(cur, occ[i][1])
-            min_end[i] = cur
-        tables.append((starts, min_end))
-    count = 0
-    for _st, end in first:
-        pos = end
-        ok = True
-        for gap, (starts, min_end) in zip(pat.gaps, tables, strict=True):
-            i = bisect.bisect_left(starts, pos + gap.lo)
-            if i == len(starts):
-                ok = False
-                break
-            pos = min_end[i]
-        if ok:
-            count += 1
-            if not all_:
-                return 1
-    return count
+        if s == last:
+            return len(ok) if all_ else 1
+        reach = min(o[1] for o in ok)
+    return 0  # pragma: no cover - the loop returns at the last segment
 
 
 def is_positional(sig: BodySig) -> bool:
