@@ -175,6 +175,8 @@ class Engine:
                           FindingKind.HEURISTIC)
         except ScanError as exc:
             walk.errors.append(f"{path}: {exc}")
+        except Exception as exc:  # a decomposer bug must not take the scanner down
+            walk.errors.append(f"{path}: internal error {type(exc).__name__}: {exc}")
         finally:
             ctx.depth -= 1
 
