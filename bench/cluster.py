@@ -73,8 +73,9 @@ async def node(args: argparse.Namespace) -> dict[str, Any]:
             produced += 1
             qid = new_queue_id()
             now = time.time()
-            rec = MessageRecord(qid, "a@x.test", (Recipient("b@y.test"),), len(body), now,
-                                MessageState.QUEUED)
+            rec = MessageRecord(
+                qid, "a@x.test", (Recipient("b@y.test"),), len(body), now, MessageState.QUEUED
+            )
             t0 = time.perf_counter()
             if pg_bodies is not None:
                 async with store.transaction():
@@ -101,13 +102,15 @@ async def node(args: argparse.Namespace) -> dict[str, Any]:
         if pg_bodies is not None:
             await pg_bodies.read(qid)
             async with store.transaction():
-                await store.transition(qid, MessageState.DELIVERED, reason="250",
-                                       actor="queue", queue_due=None)
+                await store.transition(
+                    qid, MessageState.DELIVERED, reason="250", actor="queue", queue_due=None
+                )
                 await pg_bodies.delete(qid)
         else:
             await spool.read(qid)
-            await store.transition(qid, MessageState.DELIVERED, reason="250", actor="queue",
-                                   queue_due=None)
+            await store.transition(
+                qid, MessageState.DELIVERED, reason="250", actor="queue", queue_due=None
+            )
             await spool.delete(qid)
         delivered += 1
 
@@ -181,13 +184,25 @@ def run(variant: str, nodes: int, args: argparse.Namespace) -> dict[str, Any]:
             procs = []
             for i in range(nodes):
                 cmd = [
-                    sys.executable, __file__, "--node", "--variant", variant, "--url", url,
-                    "--work", tmp if variant == "pg+path" else f"{tmp}/n{i}",
-                    "--messages", str(args.messages), "--sessions", str(args.sessions),
-                    "--size", str(args.size),
+                    sys.executable,
+                    __file__,
+                    "--node",
+                    "--variant",
+                    variant,
+                    "--url",
+                    url,
+                    "--work",
+                    tmp if variant == "pg+path" else f"{tmp}/n{i}",
+                    "--messages",
+                    str(args.messages),
+                    "--sessions",
+                    str(args.sessions),
+                    "--size",
+                    str(args.size),
                 ]
-                procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                              text=True))
+                procs.append(
+                    subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                )
             for p in procs:
                 assert p.stdout is not None
                 if p.stdout.readline().strip() != "ready":
@@ -249,15 +264,43 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{args.messages} msgs of {args.size} B per node, {args.sessions} concurrent accepts "
-          f"per node, {os.cpu_count()} cores; CPU = node processes + PostgreSQL server")
-    print(table(
-        ["variant", "nodes", "msgs", "delivered", "msgs/s", "accept msgs/s", "CPU ms/msg",
-         "node CPU ms", "PG CPU ms", "accept p50 ms", "accept p99 ms"],
-        [[r["variant"], r["nodes"], r["messages"], r["delivered"], r["msgs_s"], r["accept_s"],
-          r["cpu_ms"], r["node_cpu_ms"], r["pg_cpu_ms"], r["p50_ms"], r["p99_ms"]]
-         for r in rows],
-    ))
+    print(
+        f"{args.messages} msgs of {args.size} B per node, {args.sessions} concurrent accepts "
+        f"per node, {os.cpu_count()} cores; CPU = node processes + PostgreSQL server"
+    )
+    print(
+        table(
+            [
+                "variant",
+                "nodes",
+                "msgs",
+                "delivered",
+                "msgs/s",
+                "accept msgs/s",
+                "CPU ms/msg",
+                "node CPU ms",
+                "PG CPU ms",
+                "accept p50 ms",
+                "accept p99 ms",
+            ],
+            [
+                [
+                    r["variant"],
+                    r["nodes"],
+                    r["messages"],
+                    r["delivered"],
+                    r["msgs_s"],
+                    r["accept_s"],
+                    r["cpu_ms"],
+                    r["node_cpu_ms"],
+                    r["pg_cpu_ms"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                ]
+                for r in rows
+            ],
+        )
+    )
     return 0
 
 

@@ -134,3 +134,12 @@ class Stopwatch:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load average: other work on the machine skews every number."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return " ".join(fh.read().split()[:3])
+    except OSError:
+        return "?"

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MemSampler, Stopwatch, ratio, table
+from common import MemSampler, Stopwatch, loadavg, ratio, table
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -891,6 +891,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 print(f"# [{label}] zerohour cli {c.name} ...", flush=True)
                 per[c].append(run_zerohour_cli(db, c, cache))
+        print(f"# load average now: {loadavg()} ({os.cpu_count()} cores)")
         for c in corpora:
             nfiles, nbytes = corpus_bytes(c)
             t = {p for p in truth.infected if p.startswith(c.name + "/")}

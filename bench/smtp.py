@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import random
 
-from common import MemSampler, process_tree, ratio, table
+from common import MemSampler, loadavg, process_tree, ratio, table
 
 from scan import EICAR, TextGen, _b64, _binary, _zip
 
@@ -743,6 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         sink.stop()
         shutil.rmtree(base, ignore_errors=True)
+    print(f"# load average now: {loadavg()} ({os.cpu_count()} cores)")
     print(
         f"\n## smtp-source -s {a.sessions}{' -d' if a.reuse else ''} -> relay -> smtp-sink; "
         f"{n} messages per cell ({slow_n} for amavisd); {os.cpu_count()} cores\n"
