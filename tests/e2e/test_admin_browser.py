@@ -21,14 +21,22 @@ from zerohour.store.base import MessageState, NoticeLogEntry
 playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
     pytest.mark.needs_browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
-                       "(scripts/system-deps installs it)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed (scripts/system-deps installs it)",
+    ),
 ]
 __all__ = ["admin_env"]  # the fixture, shared with tests/admin
 
@@ -64,12 +72,14 @@ async def test_login_banner_release_reaches_the_sink(admin_env: AdminEnv, browse
     SHOTS.mkdir(parents=True, exist_ok=True)
     env = admin_env
     now = __import__("time").time()
-    await env.store.log_notice(NoticeLogEntry("lab", 1, "outbreak.declared", "stream",
-                                              "applied", now - 30))
+    await env.store.log_notice(
+        NoticeLogEntry("lab", 1, "outbreak.declared", "stream", "applied", now - 30)
+    )
     await env.store.log_notice(NoticeLogEntry("lab", 2, "heartbeat", "udp", "applied", now - 5))
     await env.declare("ob-2026-11", "Invoice.Worm")
-    await env.sendmail(message("quarterly invoice", sender="billing@sender.test"),
-                       sender="billing@sender.test")
+    await env.sendmail(
+        message("quarterly invoice", sender="billing@sender.test"), sender="billing@sender.test"
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("invoice.js", "var x = 1;\n")

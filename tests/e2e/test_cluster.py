@@ -64,8 +64,9 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture
 def cluster(
-    gateway_factory: GatewayFactory, sink: RecordingSink, pg_url: str
+    pg_url: str, gateway_factory: GatewayFactory, sink: RecordingSink
 ) -> list[GatewayProcess]:
+    """Three nodes on one schema (requested first, so it is dropped after the nodes stop)."""
     toml = gateway_toml(root={"store": pg_url})
     nodes = [
         gateway_factory(name=f"node{i}", next_hop=sink.address, config_toml=toml, start=False)
@@ -139,11 +140,11 @@ def test_outbreak_on_one_node_holds_on_every_node_and_releases_anywhere(
     assert not set(ids) & set(sink.message_ids())
     # every node sees the whole shared hold buffer
     for node in cluster:
-        out = node.cli("hold", "list", "--json")
+        out = node.cli("hold", "list", "--json", "--store", pg_url)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["total"] == NODES
     # release through node 0: mail that nodes 1 and 2 received (their bodies are shared)
-    out = cluster[0].cli("hold", "release", "--force", *held)
+    out = cluster[0].cli("hold", "release", "--force", "--store", pg_url, *held)
     assert out.returncode == 0, out.stderr
     assert sink.wait_for_ids(set(ids), timeout=60) == set()
 

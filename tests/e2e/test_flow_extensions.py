@@ -24,7 +24,9 @@ def test_swaks_pipelining(
     data.write_bytes(msg.as_bytes())
     reply, done = swaks_send(gw.port, data, extra=["--pipeline"])
     assert reply.code == 250, done.stdout
-    assert "PIPELINING" in done.stdout
+    lines = [line[:2] for line in done.stdout.splitlines()]
+    mail = next(i for i, line in enumerate(done.stdout.splitlines()) if "MAIL FROM" in line)
+    assert lines[mail + 1] == " -", "swaks did not pipeline MAIL and RCPT"
     assert not sink.wait_for_ids({str(msg["Message-ID"])})
 
 

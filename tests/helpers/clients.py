@@ -61,7 +61,8 @@ def swaks_available() -> bool:
     return shutil.which(SWAKS) is not None
 
 
-_SWAKS_REPLY = re.compile(r"^(?:<-|<\*\*)\s+(\d{3})[ -](.*)$")
+# swaks marks server lines "<-" (plain), "<~" (TLS), "<**" / "<~*" (error replies).
+_SWAKS_REPLY = re.compile(r"^<(?:-|~|\*\*|~\*)\s+(\d{3})[ -](.*)$")
 
 
 def swaks_send(
@@ -91,6 +92,7 @@ def swaks_send(
             str(data_file),
             "--timeout",
             str(int(timeout)),
+            *extra,
         ],
         capture_output=True,
         text=True,

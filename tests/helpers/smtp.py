@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class RawSmtp:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.timeout = timeout
         self._buf = b""
+        self.leftover = b""
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -100,6 +102,19 @@ class RawSmtp:
         self.banner()
         return self.cmd(f"EHLO {name}")
 
+    def starttls(self) -> None:
+        """Switch the connection to TLS (any certificate: these are loopback tests).
+
+        Anything still buffered from the plaintext phase would be an injection the server
+        answered in plaintext; callers assert `leftover` is empty.
+        """
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.leftover = self._buf
+        self._buf = b""
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="gateway.test")
+
     def closed_by_peer(self, timeout: float = 5.0) -> bool:
         """True when the server has closed the connection (EOF or reset) within `timeout`."""
         deadline = time.monotonic() + timeout
@@ -109,7 +124,7 @@ class RawSmtp:
                 chunk = self.sock.recv(65536)
             except TimeoutError:
                 return False
-            except (ConnectionResetError, BrokenPipeError):
+            except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
                 return True
             if not chunk:
                 return True
