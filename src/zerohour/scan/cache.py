@@ -11,6 +11,7 @@ is ignored and rebuilt. `ZEROHOUR_CACHE_DIR=off` disables it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pickle
 import tempfile
@@ -36,9 +37,26 @@ def cache_dir() -> Path | None:
     return Path(base) / "zerohour" / "db"
 
 
+_CODE: str | None = None
+
+
+def code_fingerprint() -> str:
+    """Digest of the modules that shape a compiled database: a code change invalidates."""
+    global _CODE
+    if _CODE is None:
+        here = Path(__file__).resolve().parent
+        h = hashlib.sha256(f"{FORMAT}:{__version__}".encode())
+        for p in sorted([*here.glob("signatures/*.py"), here / "database.py",
+                         here / "matcher.py", here / "hashindex.py"]):
+            with contextlib.suppress(OSError):
+                h.update(p.read_bytes())
+        _CODE = h.hexdigest()[:12]
+    return _CODE
+
+
 def _path(key: str) -> Path | None:
     d = cache_dir()
-    return None if d is None else d / f"{key}-v{FORMAT}-{__version__}.pickle"
+    return None if d is None else d / f"{key}-{code_fingerprint()}.pickle"
 
 
 def load(key: str) -> Database | None:
@@ -77,5 +95,21 @@ def store(key: str, db: Database) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        _prune(p.parent)
     except OSError:
         return
+
+
+#: Compiled databases kept; older ones (previous versions of the db or code) are removed.
+KEEP = 6
+
+
+def _prune(d: Path) -> None:
+    entries = []
+    for f in d.glob("*.pickle"):
+        with contextlib.suppress(OSError):
+            entries.append((f.stat().st_mtime, f))
+    entries.sort(reverse=True)
+    for _mtime, f in entries[KEEP:]:
+        with contextlib.suppress(OSError):
+            f.unlink()

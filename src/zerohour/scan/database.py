@@ -185,10 +185,11 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         if p.name == "VERSION" or p.name.startswith("."):
             continue
         if ext not in SUPPORTED_EXT:
-            kind = "unsupported ClamAV database kind" if ext in KNOWN_UNSUPPORTED_EXT else \
-                "not a signature file"
-            msg = f"{kind} {ext or p.name!r}: file not loaded"
-            if strict and ext in KNOWN_UNSUPPORTED_EXT:
+            if ext not in KNOWN_UNSUPPORTED_EXT:
+                skipped["other files"] += 1  # README and the like: counted, not a warning
+                continue
+            msg = f"unsupported ClamAV database kind {ext!r}: file not loaded"
+            if strict:
                 raise DatabaseError(f"{p}: {msg}")
             warnings.append(DbWarning(str(p), 0, msg))
             skipped["files"] += 1
