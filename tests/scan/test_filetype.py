@@ -69,7 +69,7 @@ CASES = [
     (_zip({"[Content_Types].xml": b"<x/>", "word/document.xml": b"<x/>"}), FileType.OOXML),
     (_tar(), FileType.TAR),
     (_v7_tar(), FileType.TAR),
-    (gzip.compress(b"hello"), FileType.GZIP),
+    (gzip.compress(b"hello", mtime=0), FileType.GZIP),
     (bz2.compress(b"hello"), FileType.BZIP2),
     (lzma.compress(b"hello"), FileType.XZ),
     (b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 30, FileType.SEVENZIP),
@@ -93,7 +93,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("data", "expected"), CASES)
+@pytest.mark.parametrize(
+    ("data", "expected"), CASES, ids=[f"{i}-{ft.value}" for i, (_, ft) in enumerate(CASES)]
+)
 def test_detect(data: bytes, expected: FileType) -> None:
     assert detect(data) is expected
 

@@ -43,14 +43,16 @@ def children(
     elif filetype is FileType.PDF:
         yield from pdf_streams(data, ctx)
     elif filetype in _TEXTUAL:
-        yield from _embedded(data, ctx)
+        yield from _embedded(data, ctx, literals=filetype is not FileType.TEXT)
 
 
-def _embedded(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+def _embedded(data: bytes, ctx: ScanContext, literals: bool) -> Iterator[Child]:
     """Files encoded inside text: uuencode / yEnc / BinHex blocks (mail bodies saved as .txt,
     news articles) and base64 blobs in HTML or script (HTML smuggling)."""
     seen: set[bytes] = set()
-    for emb in itertools.chain(encodings.embedded_files(data), encodings.smuggled_blobs(data)):
+    for emb in itertools.chain(
+        encodings.embedded_files(data), encodings.smuggled_blobs(data, literals)
+    ):
         if emb.data and emb.data not in seen:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))

@@ -85,9 +85,15 @@ _QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
 def qp_decode(data: bytes) -> bytes:
-    """Quoted-printable, leniently: soft breaks with any line end, lowercase hex, bad `=` kept."""
+    """Quoted-printable, leniently: soft breaks with any line end, lowercase hex, bad `=` kept.
+
+    Soft breaks go first (one C-level substitution), then binascii decodes the escapes.
+    """
+    if b"=" not in data:
+        return data
     data = _QP_SOFT.sub(b"", data)
-    return _QP_HEX.sub(lambda m: bytes((int(m.group(1), 16),)), data)
+    body = data.rstrip(b"=")  # a2b_qp drops trailing '='; keep them literal like bad escapes
+    return binascii.a2b_qp(body) + b"=" * (len(data) - len(body))
 
 
 # --- uuencode -------------------------------------------------------------------------------
@@ -295,13 +301,16 @@ _DATA_URI = re.compile(
 )
 _B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
 _MAX_SMUGGLED = 256
+# Script that turns a base64 literal into a file names one of these (atob, Blob, base64 APIs).
+_SMUGGLING_HINTS = (b"atob", b"Blob", b"base64", b"Base64", b"FromBase64")
 
 
-def smuggled_blobs(text: bytes) -> Iterator[EmbeddedFile]:
+def smuggled_blobs(text: bytes, literals: bool = True) -> Iterator[EmbeddedFile]:
     """Base64 payloads inside HTML/JS: `data:...;base64,` URIs and long quoted base64 literals.
 
     HTML smuggling builds the malicious file in the browser from such a blob, so the mail only
-    ever carries it encoded inside an HTML or script attachment.
+    ever carries it encoded inside an HTML or script attachment. `literals=False` (plain
+    text) only looks for data: URIs.
     """
     found = 0
     if b"base64," in text or b"BASE64," in text:
@@ -314,6 +323,8 @@ def smuggled_blobs(text: bytes) -> Iterator[EmbeddedFile]:
                 found += 1
                 if found >= _MAX_SMUGGLED:
                     return
+    if not literals or not any(h in text for h in _SMUGGLING_HINTS):
+        return
     for m in _B64_LITERAL.finditer(text):
         data = base64_decode(m.group(2))
         if data:

@@ -62,12 +62,23 @@ _SCRIPT_START = re.compile(
     rb"option\s+explicit|on\s+error\s+resume\s+next)",
     re.I,
 )
-_SCRIPT_STRONG = re.compile(
-    rb"wscript\.shell|createobject\s*\(\s*[\"']wscript|new\s+activexobject|"
-    rb"shell\.application|powershell(?:\.exe)?\s+-(?:e|enc|encodedcommand|nop|w)\b|"
-    rb"invoke-expression|\biex\s*\(|frombase64string\s*\(|"
-    rb"document\.write\s*\(\s*unescape|eval\s*\(\s*function\s*\(p,a,c,k,e",
-    re.I,
+# Markers of script content anywhere in the head, matched on a lowercased copy as plain
+# substrings (a case-insensitive regex alternation cost ~1 ms per 4 KB here).
+_SCRIPT_STRONG = (
+    b"wscript.shell",
+    b'createobject("wscript',
+    b'createobject("shell',
+    b"new activexobject",
+    b"shell.application",
+    b"powershell -e",
+    b"powershell.exe -",
+    b"powershell -nop",
+    b"powershell -w",
+    b"invoke-expression",
+    b"iex(",
+    b"frombase64string(",
+    b"document.write(unescape",
+    b"eval(function(p,a,c,k,e",
 )
 
 _VBA_OLE_MARKERS = (
@@ -100,22 +111,28 @@ def _is_tar(data: bytes) -> bool:
     return stored == sum(header) and data[0] not in (0,)
 
 
+_CONTROL_DELETE = bytes(c for c in range(256) if c >= 32 or c in (9, 10, 12, 13, 27))
+_HIGH_DELETE = bytes(range(128))
+
+
 def _looks_text(head: bytes) -> bool:
     if not head:
         return True
     if b"\x00" in head:
         # UTF-16 text with a BOM is text; other NULs mean binary.
         return head[:2] in (b"\xff\xfe", b"\xfe\xff")
-    controls = sum(1 for c in head if c < 32 and c not in (9, 10, 12, 13, 27))
+    controls = len(head.translate(None, _CONTROL_DELETE))
     if controls * 100 > len(head) * 2:
         return False
+    high = len(head.translate(None, _HIGH_DELETE))
+    if not high:
+        return True
     try:
         head.decode("utf-8")
         return True
     except UnicodeDecodeError as exc:
         if exc.start >= len(head) - 4:  # a multibyte char cut by our sniff window
             return True
-    high = sum(1 for c in head if c >= 0x80)
     return high * 100 <= len(head) * 30
 
 
@@ -133,7 +150,9 @@ def looks_like_mail(data: bytes) -> bool:
         head = head[nl + 1 :]
     known = False
     lines = 0
-    for line in re.split(rb"\r\n|\n|\r", head):
+    if not _HEADER_LINE.match(head):
+        return False
+    for line in head.splitlines():
         if not line:
             break
         if line[:1] in (b" ", b"\t"):
@@ -195,7 +214,10 @@ def detect(data: bytes) -> FileType:
         return FileType.MAIL
     if _HTML_START.match(head) or (_HTML_ANYWHERE.search(head) and b"</" in head):
         return FileType.HTML
-    if _SCRIPT_START.match(head) or _SCRIPT_STRONG.search(head):
+    if _SCRIPT_START.match(head):
+        return FileType.SCRIPT
+    low = head.lower()
+    if any(m in low for m in _SCRIPT_STRONG):
         return FileType.SCRIPT
     return FileType.TEXT
 
