@@ -210,8 +210,16 @@ class ProviderService:
             token.encode(), self.provider.token.encode()
         ):
             return JSONResponse({"error": "bad token"}, status_code=401)
+        declared = request.headers.get("content-length") or "0"
+        if not declared.isdigit() or int(declared) > 4096:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > 4096:
+                return JSONResponse({"error": "body too large"}, status_code=413)
         try:
-            obj = json.loads(await request.body())
+            obj = json.loads(body)
         except ValueError:
             return JSONResponse({"error": "body must be JSON"}, status_code=400)
         if not isinstance(obj, dict) or set(obj) - {"udp", "control_address", "smtp"}:

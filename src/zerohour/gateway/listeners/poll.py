@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from zerohour.notices.envelope import MAX_ENVELOPE
 from zerohour.notices.verify import NoticeVerifier, Transport
 
 log = logging.getLogger("zerohour.notices.poll")
@@ -47,19 +48,26 @@ class Poller:
         self.polls += 1
         while True:
             after = self.verifier.last_seq
-            resp = await self.client.get(
-                urljoin(self.base_url, "/v1/notices"), params={"after": after, "limit": PAGE}
+            cap = PAGE * (MAX_ENVELOPE + 16) + 64
+            body = await _get_capped(
+                self.client,
+                urljoin(self.base_url, "/v1/notices"),
+                {"after": after, "limit": PAGE},
+                cap,
             )
-            resp.raise_for_status()
-            envelopes = _envelopes(resp.content)
+            if len(body) > cap:
+                self.verifier.tally(Transport.POLL, "oversize", None)
+                break
+            envelopes = _envelopes(body)
             for env in envelopes:
                 await self.verifier.submit(env, Transport.POLL)
             if len(envelopes) < PAGE or self.verifier.last_seq == after:
                 break
         if self.verifier.behind or self.polls == 1:  # start-up: also a freshness check
-            resp = await self.client.get(urljoin(self.base_url, "/v1/state"))
-            resp.raise_for_status()
-            await self.verifier.submit(resp.content, Transport.STATE)
+            state = await _get_capped(
+                self.client, urljoin(self.base_url, "/v1/state"), {}, MAX_ENVELOPE + 1
+            )
+            await self.verifier.submit(state, Transport.STATE)
         self.completed += 1
 
     async def run(self) -> None:
@@ -81,6 +89,21 @@ class Poller:
                 backoff = self.min_retry
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+
+
+async def _get_capped(
+    client: httpx.AsyncClient, url: str, params: dict[str, int], cap: int
+) -> bytes:
+    """GET at most `cap` bytes (one byte more marks it oversize); never buffers an endless
+    answer from a hostile or broken server."""
+    async with client.stream("GET", url, params=params) as resp:
+        resp.raise_for_status()
+        buf = bytearray()
+        async for chunk in resp.aiter_bytes():
+            buf += chunk
+            if len(buf) > cap:
+                return bytes(buf[: cap + 1])
+        return bytes(buf)
 
 
 def _envelopes(body: bytes) -> list[bytes]:

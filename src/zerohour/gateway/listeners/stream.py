@@ -18,6 +18,7 @@ from zerohour.notices.envelope import MAX_ENVELOPE
 from zerohour.notices.verify import NoticeVerifier, Transport
 
 log = logging.getLogger("zerohour.notices.stream")
+_MAX_LINE = MAX_ENVELOPE + 64
 
 
 class StreamClient:
@@ -61,22 +62,30 @@ class StreamClient:
             resp.raise_for_status()
             self.connects += 1
             self.connected.set()
-            data: list[str] = []
+            data: list[bytes] = []
             size = 0
-            async for line in resp.aiter_lines():
-                if line == "":
-                    if data:
-                        raw = "\n".join(data).encode("utf-8")
-                        data, size = [], 0
-                        await self.verifier.submit(raw, Transport.STREAM)
-                    continue
-                if line.startswith("data:"):
-                    chunk = line[5:].removeprefix(" ")
-                    size += len(chunk)
-                    if size > MAX_ENVELOPE + 1:
-                        # Refuse without buffering more: feed the oversize marker to be counted.
-                        await self.verifier.submit(b" " * (MAX_ENVELOPE + 1), Transport.STREAM)
-                        raise ValueError("oversize SSE event")
-                    data.append(chunk)
-                # `id:`, `event:` and comments are informational: the payload carries the seq.
+            buf = b""
+            async for chunk in resp.aiter_bytes():
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                if len(buf) > _MAX_LINE:
+                    # One endless line (a hostile or broken server): refuse without buffering.
+                    await self.verifier.submit(b" " * (MAX_ENVELOPE + 1), Transport.STREAM)
+                    raise ValueError("oversize SSE line")
+                for raw_line in lines:
+                    line = raw_line.removesuffix(b"\r")
+                    if line == b"":
+                        if data:
+                            envelope = b"\n".join(data)
+                            data, size = [], 0
+                            await self.verifier.submit(envelope, Transport.STREAM)
+                        continue
+                    if line.startswith(b"data:"):
+                        piece = line[5:].removeprefix(b" ")
+                        size += len(piece)
+                        if size > MAX_ENVELOPE:
+                            await self.verifier.submit(b" " * (MAX_ENVELOPE + 1), Transport.STREAM)
+                            raise ValueError("oversize SSE event")
+                        data.append(piece)
+                    # `id:`, `event:` and comments are informational: the payload has the seq.
         raise httpx.RemoteProtocolError("stream ended")
