@@ -98,3 +98,20 @@ def make_tar(members: dict[str, bytes]) -> bytes:
 
 def make_gzip(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
+
+
+def mime(parts: list[tuple[str, bytes, str | None, list[str]]]) -> bytes:
+    """multipart/mixed mail; each part is (content type, payload, encoding or None, headers)."""
+    out = ["From: a@example.org", "To: b@example.org", "Subject: t", "MIME-Version: 1.0",
+           'Content-Type: multipart/mixed; boundary="BB"', "", "pre"]
+    for ctype, payload, enc, hdrs in parts:
+        out += ["--BB", f"Content-Type: {ctype}", *hdrs]
+        if enc:
+            out.append(f"Content-Transfer-Encoding: {enc}")
+        out.append("")
+        if enc == "base64":
+            out.append(base64.encodebytes(payload).decode().rstrip("\n"))
+        else:
+            out.append(payload.decode())
+    out += ["--BB--", ""]
+    return "\r\n".join(out).encode()

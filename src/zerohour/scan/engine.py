@@ -44,6 +44,12 @@ TARGET_TYPES: dict[Target, frozenset[FileType]] = {
 #: Layers ClamAV also matches in normalised form: text (cli_scanscript) and, approximated by
 #: the same lower-casing and whitespace folding, HTML (cli_scanhtml's normalised copies).
 TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT, FileType.HTML})
+_TEXT_TARGETS = frozenset({Target.ANY, Target.ASCII})
+NORMALISED_TARGETS: dict[FileType, frozenset[Target]] = {
+    FileType.TEXT: _TEXT_TARGETS,
+    FileType.SCRIPT: _TEXT_TARGETS,
+    FileType.HTML: _TEXT_TARGETS | {Target.HTML},
+}
 
 
 @dataclass(slots=True)
@@ -220,7 +226,13 @@ class Engine:
             return
         norm = normalize_text(data)
         if norm != data:
-            self._match_body(walk, norm, path, Geometry(len(norm)), applies, size)
+            # ClamAV scans normalised HTML as HTML and as ASCII text (targets 3 and 7).
+            norm_targets = NORMALISED_TARGETS[ft]
+
+            def applies_norm(t: Target) -> bool:
+                return t in norm_targets
+
+            self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, size)
 
     def _match_body(self, walk: _Walk, data: bytes, path: str, geo: Geometry,
                     applies: object, file_size: int) -> None:
