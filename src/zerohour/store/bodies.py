@@ -38,6 +38,9 @@ class BodyStore(Protocol):
     def clean_tmp(self) -> int:
         """Drop leftovers of writes that never completed; returns how many."""
 
+    def close(self) -> None:
+        """Release local resources (threads); the gateway calls it last, off the loop."""
+
 
 class PostgresBodies:
     """Bodies in the PostgreSQL store's `bodies` table (shared by every node)."""
@@ -73,3 +76,6 @@ class PostgresBodies:
     def clean_tmp(self) -> int:
         """Nothing to clean: a body whose transaction never committed does not exist."""
         return 0
+
+    def close(self) -> None:
+        """Nothing local to release: the store owns the connections."""
