@@ -449,6 +449,19 @@ def case_html_smuggling_js_blob(p: bytes) -> bytes:
     return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + b64(html) + b"--XX--\r\n")
 
 
+def case_base64_junk_line_shifts_alignment(p: bytes) -> bytes:
+    # A junk line of alphabet letters: a one-stream decoder is shifted by 5 sextets.
+    part = b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    body = b"Hello\r\n" + b64(p)
+    return _mp(b"multipart/mixed; boundary=XX", b"--XX\r\n" + part + body + b"--XX--\r\n")
+
+
+def case_nested_same_boundary(p: bytes) -> bytes:
+    inner = b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n" + _part(p)
+    body = b"--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XX\r\n" + inner + b"--XX--\r\n"
+    return _mp(b"multipart/mixed; boundary=XX", body)
+
+
 CASES: dict[str, Callable[[bytes], bytes]] = {
     name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }

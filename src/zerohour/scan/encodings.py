@@ -47,7 +47,8 @@ def base64_variants(data: bytes) -> list[bytes]:
     1. skip all junk and padding, decode the rest as one stream;
     2. treat each `=` run as the end of a chunk and decode chunks separately (clients that
        restart after padding); stopping at the first padding is a prefix of this one.
-    3. the URL-safe alphabet (`-_`), when those characters occur.
+    3. the URL-safe alphabet (`-_`), when those characters occur;
+    4. only the lines that are valid base64 on their own, when other lines hold junk.
     """
     out = [base64_decode(data)]
     kept = data.translate(None, _B64_JUNK_KEEP_PAD)
@@ -60,7 +61,19 @@ def base64_variants(data: bytes) -> list[bytes]:
         url = base64_decode(_B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
         if url not in out:
             out.append(url)
+    if len(kept) % 4 or data.translate(None, _B64_CLEAN_BODY):
+        # Junk: decoders that skip invalid lines see only the clean ones, and junk made of
+        # alphabet letters ("Hello") shifts the one-stream view (the count is then misaligned).
+        lines = b"".join(ln for ln in _B64_LINE.findall(data) if len(ln) % 4 == 0)
+        if lines:
+            linewise = _b64_clean(lines.replace(b"=", b""))
+            if linewise not in out:
+                out.append(linewise)
     return out
+
+
+_B64_CLEAN_BODY = _B64_ALPHABET + b"=\r\n"
+_B64_LINE = re.compile(rb"^[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*\r?$", re.M)
 
 
 def looks_base64(data: bytes, min_len: int = 16) -> bool:
