@@ -180,6 +180,7 @@ class Gateway:
         await self.scanner.aclose()
         if self.store is not None:
             await self.store.aclose()
+        await asyncio.to_thread(self.spool.close)
         log.info("gateway.stopped")
 
     async def counts(self) -> dict[MessageState, int]:

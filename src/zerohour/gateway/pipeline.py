@@ -91,6 +91,7 @@ class Pipeline:
             self._log(qid, msg, None, Decision(Action.DELIVER, "accepted, scan pending"), t0)
             return Disposition(qid, Decision(Action.DELIVER, "accepted; scanning after queueing"))
         summary = scan.result()
+        t_scan = time.monotonic()
         decision = decide(summary, self.outbreaks.active, self.policy)
         act = decision.action
         if act is Action.TEMPFAIL:
@@ -99,6 +100,8 @@ class Pipeline:
             await self._audit_only(qid, msg, summary, decision)
         else:
             await self._store_new(qid, msg, _STATE_FOR[act], summary, decision.reason, decision)
+            log.debug("pipeline.timing scan_ms=%.1f store_ms=%.1f", (t_scan - t0) * 1000,
+                      (time.monotonic() - t_scan) * 1000)
             if act is Action.DELIVER:
                 self.wake_delivery()
         self._log(qid, msg, summary, decision, t0)

@@ -2,8 +2,10 @@
 
 Each body is written to a temporary file, fsync'd, renamed into place and the directory fsync'd:
 after `write()` returns, a crash or power cut cannot lose the body or leave a torn one under the
-final name. Bodies live in 16 bucket folders (by the queue id's last hex digit) created once at
-start-up, so no per-message mkdir needs its own directory fsync. Free space below `minfree`
+final name. Bodies live in one folder (`spool/q/`); its fsync is a group commit: one thread
+syncs the directory for every rename finished before the sync started, and writers that arrive
+meanwhile wait for the next one (with 20 sessions that saves most directory flushes; concurrent
+file fsyncs share journal commits too, hence the many I/O threads). Free space below `minfree`
 raises `SpoolFullError` (SMTP 452 4.3.1, like Postfix's queue_minfree) before anything is written.
 File I/O runs in a thread so the event loop never blocks on the disk.
 """
@@ -13,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from zerohour.errors import NotFoundError, SpoolError, SpoolFullError
 
-_BUCKETS = "0123456789ABCDEF"
+_HEX = frozenset("0123456789ABCDEF")
 
 
 def new_queue_id() -> str:
@@ -34,6 +38,37 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _DirSync:
+    """Group fsync of one directory across threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cond = threading.Condition()
+        self.requested = 0
+        self.done = 0
+        self.running = False
+
+    def sync(self) -> None:
+        with self.cond:
+            self.requested += 1
+            mine = self.requested
+            while True:
+                if self.done >= mine:
+                    return
+                if not self.running:
+                    self.running = True
+                    target = self.requested
+                    break
+                self.cond.wait()
+        try:
+            _fsync_dir(self.path)
+        finally:
+            with self.cond:
+                self.running = False
+                self.done = max(self.done, target)
+                self.cond.notify_all()
+
+
 class Spool:
     """The spool folder `<data>/spool/`."""
 
@@ -41,8 +76,13 @@ class Spool:
         self.root = root
         self.minfree = minfree
         self._tmp = root / "tmp"
+        # Many threads on purpose: they mostly wait in fsync, and concurrent fsyncs share
+        # journal commits, so more in flight means fewer disk flushes per message.
+        self._io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="zerohour-spool")
+        self._dir = root / "q"
+        self._dirsync = _DirSync(self._dir)
         created = False
-        for sub in (self._tmp, *(root / b for b in _BUCKETS)):
+        for sub in (self._tmp, self._dir):
             if not sub.is_dir():
                 sub.mkdir(parents=True, exist_ok=True)
                 created = True
@@ -51,9 +91,9 @@ class Spool:
             _fsync_dir(root.parent)
 
     def path(self, queue_id: str) -> Path:
-        if not queue_id or not all(ch in _BUCKETS for ch in queue_id):
+        if not queue_id or not _HEX.issuperset(queue_id):
             raise NotFoundError(f"invalid queue id {queue_id!r}")
-        return self.root / queue_id[-1] / queue_id
+        return self._dir / queue_id
 
     def free_bytes(self) -> int:
         st = os.statvfs(self.root)
@@ -79,7 +119,7 @@ class Spool:
             finally:
                 os.close(fd)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            self._dirsync.sync()
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise SpoolError(
@@ -87,7 +127,9 @@ class Spool:
             ) from exc
 
     async def write(self, queue_id: str, data: bytes) -> None:
-        await asyncio.to_thread(self.write_sync, queue_id, data)
+        await asyncio.get_running_loop().run_in_executor(
+            self._io, self.write_sync, queue_id, data
+        )
 
     def read_sync(self, queue_id: str) -> bytes:
         try:
@@ -96,16 +138,21 @@ class Spool:
             raise NotFoundError(f"no spooled body for {queue_id}", message_id=queue_id) from None
 
     async def read(self, queue_id: str) -> bytes:
-        return await asyncio.to_thread(self.read_sync, queue_id)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._io, self.read_sync, queue_id
+        )
 
     def delete_sync(self, queue_id: str) -> None:
         self.path(queue_id).unlink(missing_ok=True)
 
     async def delete(self, queue_id: str) -> None:
-        await asyncio.to_thread(self.delete_sync, queue_id)
+        await asyncio.get_running_loop().run_in_executor(self._io, self.delete_sync, queue_id)
 
     def exists(self, queue_id: str) -> bool:
         return self.path(queue_id).is_file()
+
+    def close(self) -> None:
+        self._io.shutdown(wait=True)
 
     def clean_tmp(self) -> int:
         """Remove temporaries of writes that never completed (no 250 was sent for them)."""

@@ -15,6 +15,7 @@ CLI next to a running gateway) open the same file; WAL lets them read and write 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from zerohour.errors import NotFoundError, StoreError
 from zerohour.notices.model import OutbreakSpec
@@ -65,6 +66,8 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self._closed = False
         self._tx_task: asyncio.Task[Any] | None = None  # the task inside transaction()
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -113,6 +116,9 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
         async with self._lock:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._conn.close)
@@ -123,26 +129,81 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         if self._tx_task is not None and asyncio.current_task() is self._tx_task:
             return await loop.run_in_executor(self._executor, fn, self._conn)
-
-        def unit(conn: sqlite3.Connection) -> T:
-            if not write:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
         if self._closed:
             raise StoreError("store is closed")
+        if write:
+            return await self._group_commit(fn)
         async with self._lock:
             try:
-                return await loop.run_in_executor(self._executor, unit, self._conn)
+                return await loop.run_in_executor(self._executor, fn, self._conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"store: {exc}") from exc
+
+    async def _group_commit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Group commit: writes that arrive while a commit is in progress are applied together
+        (each in its own SAVEPOINT, so one failing does not undo the others) and made durable
+        with one COMMIT (one WAL fsync). Each caller still returns only after its commit."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((fn, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        return cast(T, await fut)
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch, self._pending = self._pending, []
+            async with self._lock:
+                try:
+                    results = await loop.run_in_executor(
+                        self._executor, self._run_batch, self._conn, [f for f, _ in batch]
+                    )
+                except BaseException as exc:  # the COMMIT itself failed: nobody is durable
+                    err = exc
+                    if isinstance(exc, sqlite3.Error):
+                        err = StoreError(f"store: {exc}")
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(err)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+            for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+
+    @staticmethod
+    def _run_batch(
+        conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]
+    ) -> list[tuple[bool, Any]]:
+        out: list[tuple[bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn in fns:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    err: Exception = exc
+                    if isinstance(exc, sqlite3.Error):
+                        err = StoreError(f"store: {exc}")
+                    out.append((False, err))
+                    continue
+                conn.execute("RELEASE op")
+                out.append((True, value))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return out
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
