@@ -208,7 +208,7 @@ def create_admin_app(ctx: AdminContext, *, web: bool = True) -> FastAPI:
         await authenticate(ctx, request)
         from zerohour.metrics import CONTENT_TYPE, render
 
-        snap = await snapshot(ctx, chart=False)
+        snap = await snapshot(ctx.store, ctx.installed_version, chart=False)
         return Response(render(snap), media_type=CONTENT_TYPE)
 
     if web:
@@ -270,7 +270,7 @@ def api_router(ctx: AdminContext) -> APIRouter:
 
     @r.get("/status", summary="gateway status: outbreaks, held, queue, database, notices")
     async def status(who: Reader) -> dict[str, Any]:
-        snap = await snapshot(ctx)
+        snap = await snapshot(ctx.store, ctx.installed_version)
         out = snap.status_json()
         out["admin"] = {"you": who.actor, "role": who.role.value}
         return out
@@ -434,7 +434,7 @@ def api_router(ctx: AdminContext) -> APIRouter:
 
     @r.get("/database", summary="installed signature database: version, folders, age")
     async def database(who: Reader) -> dict[str, Any]:
-        return await db_info(ctx)
+        return await db_info(ctx.store, ctx.installed_version)
 
     @r.get("/config", summary="the effective configuration (read-only, secrets redacted)")
     async def config(who: Reader) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zerohour.store.base import (
     MessageFilter,
@@ -25,9 +26,6 @@ from zerohour.store.base import (
     QueueEntry,
     Store,
 )
-
-if TYPE_CHECKING:
-    from zerohour.admin.context import AdminContext
 
 SCAN_CAP = 100_000
 _PAGE = 1000
@@ -85,8 +83,9 @@ def _db_mtime(dirs: list[str]) -> float | None:
     return newest
 
 
-async def db_info(ctx: AdminContext) -> dict[str, Any]:
-    raw = await ctx.store.get_meta(DB_DIRS_KEY, "[]") or "[]"
+async def db_info(store: Store, installed_version: Callable[[], str] = str) -> dict[str, Any]:
+    """Installed database version, folders and age (mtime of its newest file)."""
+    raw = await store.get_meta(DB_DIRS_KEY, "[]") or "[]"
     try:
         dirs = [str(d) for d in json.loads(raw)]
     except (ValueError, TypeError):
@@ -96,9 +95,7 @@ async def db_info(ctx: AdminContext) -> dict[str, Any]:
 
         dirs = [str(starter_db_dir())]
     written = await asyncio.to_thread(_db_mtime, dirs)
-    version = ctx.installed_version() or (
-        await ctx.store.get_meta("db.installed_version", "") or ""
-    )
+    version = installed_version() or (await store.get_meta("db.installed_version", "") or "")
     return {
         "version": version,
         "dirs": dirs,
@@ -182,8 +179,10 @@ async def _chart(store: Store, now: float) -> list[dict[str, int]]:
     return [{s.value: b.get(s.value, 0) for s in CHART_STATES} for b in buckets]
 
 
-async def snapshot(ctx: AdminContext, *, chart: bool = True) -> Snapshot:
-    store = ctx.store
+async def snapshot(
+    store: Store, installed_version: Callable[[], str] = str, *, chart: bool = True
+) -> Snapshot:
+    """Everything the overview, `/status`, `zerohour status` and `/metrics` show."""
     now = time.time()
     counts = {s.value: n for s, n in (await store.count_by_state()).items()}
     held_state = MessageFilter(states=(MessageState.HELD,))
@@ -208,7 +207,7 @@ async def snapshot(ctx: AdminContext, *, chart: bool = True) -> Snapshot:
         held_oldest_age=oldest_age,
         quarantined=counts.get(MessageState.QUARANTINED.value, 0),
         outbreaks=await store.outbreaks(active_only=True),
-        db=await db_info(ctx),
+        db=await db_info(store, installed_version),
         queue_depth=len(queue),
         queue_deferred=sum(1 for q in queue if q.attempts > 0),
         queue_retries=sum(q.attempts for q in queue),

@@ -287,7 +287,7 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
     # -- pages ------------------------------------------------------------------------------
 
     async def overview(request: Request, s: Session) -> Response:
-        snap = await snapshot(ctx)
+        snap = await snapshot(ctx.store, ctx.installed_version)
         return await render(request, "overview.html", s, nav="overview", snap=snap,
                       chart=_chart(snap.chart), now=snap.at)
 

@@ -1,0 +1,109 @@
+"""One-layer unit tests: token store, sessions, metrics exposition, part tree bounds."""
+
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from zerohour.admin.auth import AuthStore, Principal, Role, SessionStore, check_csrf
+from zerohour.admin.overview import Snapshot
+from zerohour.admin.parts import MAX_NODES, part_tree
+from zerohour.errors import AuthError, NotFoundError
+from zerohour.metrics import SCAN_SECONDS, observe_scan, render
+
+
+def test_tokens_hashed_roles_and_revocation(tmp_path: Path) -> None:
+    auth = AuthStore(tmp_path)
+    assert stat.S_IMODE((tmp_path / "admin.sqlite3").stat().st_mode) == 0o600
+    token, info = auth.create_token(Role.READ, "ops team")
+    assert token.startswith(f"zh_{info.id}_")
+    assert token.split("_", 2)[2].encode() not in (tmp_path / "admin.sqlite3").read_bytes()
+    who = auth.verify(token)
+    assert who == Principal(info.id, "ops team", Role.READ)
+    assert not who.can_act
+    with pytest.raises(AuthError):
+        auth.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))  # wrong secret
+    with pytest.raises(AuthError):
+        auth.verify("not a token")
+    auth.revoke(info.id)
+    with pytest.raises(AuthError):
+        auth.verify(token)
+    with pytest.raises(NotFoundError):
+        auth.revoke(info.id)  # already revoked
+    with pytest.raises(AuthError):
+        auth.create_token(Role.ADMIN, "<script>")
+
+
+def test_bootstrap_writes_one_first_token(tmp_path: Path) -> None:
+    auth = AuthStore(tmp_path)
+    token = auth.bootstrap()
+    assert token is not None
+    path = tmp_path / "admin-token"
+    assert path.read_text().strip() == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert auth.verify(token).role is Role.ADMIN
+    assert auth.bootstrap() is None  # never again once a token exists
+
+
+def test_sessions_new_id_each_time_expiry_and_csrf() -> None:
+    who = Principal("abcd0123", "x", Role.ADMIN)
+    store = SessionStore(idle=0.2, absolute=10)
+    a, b = store.create(who), store.create(who)
+    assert a.sid != b.sid
+    assert a.csrf != b.csrf
+    assert store.get(a.sid) is not None
+    assert store.get("made-up") is None
+    check_csrf(a, a.csrf)
+    with pytest.raises(AuthError):
+        check_csrf(a, b.csrf)
+    with pytest.raises(AuthError):
+        check_csrf(a, None)
+    time.sleep(0.3)
+    assert store.get(a.sid) is None  # idle too long
+    store.drop_token("abcd0123")
+    assert store.get(b.sid) is None
+
+
+def _snap() -> Snapshot:
+    return Snapshot(
+        at=1000.0, counts={"held": 3, "delivered": 7}, held=3, held_oldest_age=42.0,
+        quarantined=0, outbreaks=[], db={"version": "daily-1", "age_seconds": 60.0},
+        queue_depth=2, queue_deferred=1, queue_retries=4,
+        notices_by={("udp", "applied"): 2, ("udp", "replayed"): 1},
+        notice_last={"udp": 990.0},
+    )
+
+
+def test_metrics_exposition_parses_and_has_every_family() -> None:
+    before = SCAN_SECONDS._sum.get()  # type: ignore[attr-defined]
+    observe_scan(0.02)
+    observe_scan(-1)  # clamped, never a negative observation
+    text = render(_snap()).decode()
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("zerohour_messages", "zerohour_held_messages",
+                 "zerohour_held_oldest_age_seconds", "zerohour_notices",
+                 "zerohour_notice_last_applied_timestamp_seconds", "zerohour_db_info",
+                 "zerohour_db_age_seconds", "zerohour_queue_depth", "zerohour_queue_retries",
+                 "zerohour_scan_seconds"):
+        assert name in fams, name
+    held = {s.labels["state"]: s.value for s in fams["zerohour_messages"].samples}
+    assert held["held"] == 3
+    assert held["quarantined"] == 0
+    notices = {(s.labels["transport"], s.labels["result"]): s.value
+               for s in fams["zerohour_notices"].samples if s.name.endswith("_total")}
+    assert notices == {("udp", "applied"): 2, ("udp", "replayed"): 1}
+    assert fams["zerohour_held_oldest_age_seconds"].samples[0].value == 42.0
+    assert SCAN_SECONDS._sum.get() == pytest.approx(before + 0.02)  # type: ignore[attr-defined]
+
+
+def test_part_tree_is_bounded() -> None:
+    parts = "".join(f"--B\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(800))
+    raw = ("Subject: many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B"
+           f"\r\n\r\n{parts}--B--\r\n").encode()
+    tree = part_tree(raw)
+    assert len(tree.children) == MAX_NODES  # the rest is cut, and said so
+    assert tree.note == "part list truncated"
