@@ -462,6 +462,15 @@ def case_nested_same_boundary(p: bytes) -> bytes:
     return _mp(b"multipart/mixed; boundary=XX", body)
 
 
+def case_known_headers_pushed_far_down(p: bytes) -> bytes:
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 60) for i in range(200))
+    return filler + case_baseline(p)
+
+
+def case_preamble_line_before_headers(p: bytes) -> bytes:
+    return b"garbage line that is not a header\r\n" + case_baseline(p)
+
+
 CASES: dict[str, Callable[[bytes], bytes]] = {
     name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")
 }

@@ -82,6 +82,10 @@ CASES = [
     (b"Received: from x\r\n\tby y\r\nMessage-ID: <1@x>\r\n\r\nbody", FileType.MAIL),
     (b"From a@b Mon Jan 1 00:00:00 2024\nFrom: a@b\n\nbody", FileType.MAIL),
     (b"Name: value\nOther: thing\n\ntext", FileType.TEXT),  # not mail headers
+    (
+        b"X-A: " + b"v" * 70 + b"\r\n" * 1 + b"X-B: w\r\n" * 2000 + b"Subject: s\r\n\r\nb",
+        FileType.MAIL,
+    ),
     (b"#!/bin/sh\necho hi\n", FileType.SCRIPT),
     (b"<?php echo 1; ?>", FileType.SCRIPT),
     (b"@ECHO OFF\r\ndel x\r\n", FileType.SCRIPT),

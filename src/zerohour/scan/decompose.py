@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 
 from zerohour.scan import archive, encodings, mime
+from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -44,6 +45,13 @@ def children(
         yield from pdf_streams(data, ctx)
     elif filetype in _TEXTUAL:
         yield from _embedded(data, ctx, literals=filetype is not FileType.TEXT)
+        if filetype is FileType.TEXT and filetype_mod.has_mime_markers(data):
+            # Mail that does not start like mail (odd first headers, a preamble line): a client
+            # may still parse its MIME, so we do too. The text itself is never its own child.
+            start = _header_block_start(data)
+            for child in mime.children(data[start:], ctx):
+                if child.data != data:
+                    yield child
 
 
 def _embedded(data: bytes, ctx: ScanContext, literals: bool) -> Iterator[Child]:
@@ -87,3 +95,28 @@ def pdf_streams(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             seen.add(out)
             ctx.charge_child(len(out))
             yield Child(data=out, name=None, origin="pdf-stream")
+
+
+_MIME_HEADER_AT_BOL = re.compile(
+    rb"(?:^|(?<=[\r\n]))content-(?:type|transfer-encoding)[ \t]*:", re.I
+)
+_ANY_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+
+
+def _header_block_start(data: bytes) -> int:
+    """Offset of the header block holding the first MIME header at a line start (0 if none)."""
+    m = _MIME_HEADER_AT_BOL.search(data, 0, 1 << 20)
+    if m is None:
+        return 0
+    start = m.start()
+    # Walk back over the header lines (and folded continuations) just before it.
+    while start > 0:
+        prev_end = start - 1
+        if data[prev_end] == 10 and prev_end > 0 and data[prev_end - 1] == 13:
+            prev_end -= 1
+        line_start = max(data.rfind(b"\n", 0, prev_end), data.rfind(b"\r", 0, prev_end)) + 1
+        line = data[line_start:prev_end]
+        if not line or not (_ANY_HEADER_LINE.match(line) or line[:1] in (b" ", b"\t")):
+            break
+        start = line_start
+    return start

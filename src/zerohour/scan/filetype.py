@@ -13,6 +13,17 @@ import struct
 from zerohour.scan.types import FileType
 
 _SNIFF = 4096
+_MAIL_SNIFF = 256 * 1024
+_MIME_MARKERS = (
+    b"Content-Type:",
+    b"Content-type:",
+    b"content-type:",
+    b"CONTENT-TYPE:",
+    b"Content-Transfer-Encoding:",
+    b"Content-transfer-encoding:",
+    b"content-transfer-encoding:",
+    b"CONTENT-TRANSFER-ENCODING:",
+)
 
 _MACHO_MAGICS = (
     b"\xfe\xed\xfa\xce",
@@ -139,34 +150,33 @@ def _looks_text(head: bytes) -> bool:
 def looks_like_mail(data: bytes) -> bool:
     """An RFC 5322 header block at the start (optionally after an mbox `From ` line).
 
-    Needs one known mail header among the leading header lines, so that `Key: value` text files
-    are not taken for mail.
+    Needs one known mail header among the header lines, so that `Key: value` text files are not
+    taken for mail. The whole header block counts (up to 256 KiB), so that kilobytes of
+    unknown `X-` headers cannot push the known ones out of sight and turn a mail into "text".
     """
-    head = data[:_SNIFF]
+    head = data[:_MAIL_SNIFF]
     if head.startswith(b"From "):
         nl = head.find(b"\n")
         if nl < 0:
             return False
         head = head[nl + 1 :]
-    known = False
-    lines = 0
     if not _HEADER_LINE.match(head):
         return False
     for line in head.splitlines():
         if not line:
-            break
+            return False
         if line[:1] in (b" ", b"\t"):
-            if lines == 0:
-                return False
             continue
-        m = _HEADER_LINE.match(line)
-        if m is None:
-            break
-        lines += 1
-        name = line[: line.index(b":")].strip().lower()
-        if name in _MAIL_HEADERS:
-            known = True
-    return known and lines >= 1
+        if _HEADER_LINE.match(line) is None:
+            return False
+        if line[: line.index(b":")].strip().lower() in _MAIL_HEADERS:
+            return True
+    return False
+
+
+def has_mime_markers(data: bytes) -> bool:
+    """Whether text carries MIME structure (a header a mail client would act on)."""
+    return any(m in data for m in _MIME_MARKERS)
 
 
 def detect(data: bytes) -> FileType:
