@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from zerohour.errors import ConfigError
@@ -132,3 +134,29 @@ async def test_open_store_picks_postgres_for_a_url(pg_url: str, tmp_path: Path) 
         assert not any(tmp_path.iterdir())  # nothing written locally
     finally:
         await store.aclose()
+
+
+@pytest.mark.needs_postgres
+async def test_watch_survives_a_dropped_listen_connection(pg_url: str) -> None:
+    name = f"zh-watch-{secrets.token_hex(4)}"
+    a = await PostgresStore.open(f"{pg_url}&application_name={name}", max_size=1)
+    b = await PostgresStore.open(pg_url, max_size=1)
+    changes = a.watch_changes(poll_interval=60.0)
+    try:
+        assert await anext(changes) == "resync"
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name=%s AND query LIKE 'LISTEN%%'",
+                (name,),
+            ).fetchone()
+        assert row is not None
+        assert row[0] == 1  # the listener (a database restart or failover looks the same)
+        assert await asyncio.wait_for(anext(changes), 10.0) == "resync"  # lost: reload
+        assert await asyncio.wait_for(anext(changes), 10.0) == "resync"  # listening again
+        await b.save_outbreak(OutbreakSpec("ob-after", "Wave"), 1.0)
+        await next_change(changes, "outbreaks")
+    finally:
+        await changes.aclose()
+        await a.aclose()
+        await b.aclose()
