@@ -148,3 +148,21 @@ def test_pdf_stream_bomb_is_bounded() -> None:
     with pytest.raises(ScanLimitExceeded) as exc:
         list(decompose.children(pdf, FileType.PDF, ScanContext()))
     assert exc.value.which == "CompressionRatio"
+
+
+def test_text_with_quoted_headers_does_not_recurse() -> None:
+    # A discussion quoting plain Content-Type lines (no multipart, no encoding) stays one layer,
+    # even when deeply nested quotes would otherwise peel off one header block per level.
+    text = b"".join(
+        b"> " * i + b"Content-Type: text/plain\r\n\r\nquoted %d\r\n" % i for i in range(30)
+    )
+    text = b"Discussion of headers:\r\n" + text
+    got = walk(text)
+    assert [ft for ft, _ in got] == [FileType.TEXT]
+
+
+def test_text_with_mime_after_preamble() -> None:
+    body = b"preface line\r\nContent-Type: multipart/mixed; boundary=Q\r\n\r\n--Q\r\n"
+    body += b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(MARK) + b"\r\n--Q--\r\n"
+    assert filetype.detect(body) is FileType.TEXT
+    assert any(blob == MARK for _, blob in walk(body))

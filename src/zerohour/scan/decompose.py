@@ -49,9 +49,10 @@ def children(
             # Mail that does not start like mail (odd first headers, a preamble line): a client
             # may still parse its MIME, so we do too. The text itself is never its own child.
             start = _header_block_start(data)
-            for child in mime.children(data[start:], ctx):
-                if child.data != data:
-                    yield child
+            if mime.has_structure(data[start:]):
+                for child in mime.children(data[start:], ctx):
+                    if child.data != data:
+                        yield child
 
 
 def _embedded(data: bytes, ctx: ScanContext, literals: bool) -> Iterator[Child]:

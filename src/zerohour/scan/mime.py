@@ -586,6 +586,17 @@ def _filename_cached(disp: tuple[str, ...], ctypes: tuple[str, ...]) -> tuple[st
     return None, attachment
 
 
+def has_structure(data: bytes) -> bool:
+    """Whether the header block at the start of `data` declares multipart, an enclosed message
+    or a real transfer encoding (so parsing it can reveal more than the text itself)."""
+    headers, _ = split_headers(data)
+    types = [parse_params(v).main for v in _header_values(headers, b"content-type")]
+    if any(t.startswith(("multipart", *_MSG_TYPES)) for t in types):
+        return True
+    ctes = _cte_tokens(_header_values(headers, b"content-transfer-encoding"))
+    return any(c in ("base64", "quoted-printable", "uuencode") for c in ctes)
+
+
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every leaf of a mail message under every plausible interpretation, each once."""
     walker = _Walker(ctx)
