@@ -457,9 +457,9 @@ def api_router(ctx: AdminContext) -> APIRouter:
 
 
 async def read_body(ctx: AdminContext, qid: str) -> bytes:
-    if ctx.spool is None:
-        raise NotFoundError("no spool configured")
-    return await ctx.spool.read(qid)
+    if ctx.bodies is None:
+        raise NotFoundError("no message bodies here")
+    return await ctx.bodies.read(qid)
 
 
 def raw_response(qid: str, data: bytes) -> Response:

@@ -20,7 +20,7 @@ from zerohour.store.base import MessageState, RecipientStatus, Store
 
 if TYPE_CHECKING:
     from zerohour.gateway.app import Gateway
-    from zerohour.gateway.spool import Spool
+    from zerohour.store.bodies import BodyStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ class AdminContext:
     config: Mapping[str, Any]  # plain config (Config.to_dict()); redacted before it is shown
     actions: AdminActions
     auth: AuthStore
-    spool: Spool | None = None
+    bodies: BodyStore | None = None  # message bodies (spool folder, or the cluster database)
     installed_version: Callable[[], str] = lambda: ""
     sessions: SessionStore = field(default_factory=SessionStore)
     started_at: float = field(default_factory=time.time)
@@ -92,10 +92,16 @@ class AdminContext:
             config=gw.cfg.to_dict(),
             actions=GatewayActions(gw),
             auth=AuthStore(gw.cfg.data_dir),
-            spool=gw.spool,
+            bodies=_bodies(gw),
             installed_version=lambda: gw.outbreaks.installed_version,
             **kwargs,
         )
+
+
+def _bodies(gw: Gateway) -> BodyStore:
+    """Where the gateway keeps bodies: `gw.bodies` (cluster-aware), else its spool."""
+    bodies: BodyStore = getattr(gw, "bodies", gw.spool)
+    return bodies
 
 
 class GatewayActions:
@@ -155,7 +161,7 @@ class GatewayActions:
         await store.set_recipients(
             queue_id, {r: (RecipientStatus.BOUNCED, why) for r in failed}
         )
-        spool = self.gw.spool
+        spool = _bodies(self.gw)
         if failed and rec.sender and rec.kind == "mail":
             try:
                 original = await spool.read(queue_id)
