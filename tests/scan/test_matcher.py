@@ -177,3 +177,22 @@ def test_unanchored_segment_is_found_by_regex_scan() -> None:
     assert m.scan(b"xx`ab", Geometry(5), _all) == {0: 1}
     assert m.scan(b"xx`a", Geometry(4), _all) == {}
     assert re.search(rb"[\x60-\x6f]{3}", b"xx`ab")
+
+
+def test_weak_anchors_are_not_used() -> None:
+    from zerohour.scan.signatures.hexsig import anchor_quality
+
+    assert anchor_quality(b"\x00\x00") <= 0
+    assert anchor_quality(b"  ") <= 0
+    assert anchor_quality(b"AA") <= 0
+    assert anchor_quality(b"MZ") > 0
+    assert anchor_quality(b"\x00\x00\x00\x00") > 0  # long enough to be selective
+    (pat,) = compile_pattern("0000??4d5a9000")
+    assert pat.segments[0].anchor == b"MZ\x90\x00"
+
+
+def test_many_hits_of_a_frequent_anchor_stay_cheap() -> None:
+    """An anchor hit everywhere must not cost a verification per hit once one is found."""
+    m = Matcher([BodySig("Z", Target.ANY, ANY, "4d5a??5045")])
+    data = b"MZ" * 200_000 + b"MZxPE"
+    assert m.scan(data, Geometry(len(data)), _all) == {0: 1}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,38 +289,47 @@ class Matcher:
         return found
 
 
-def _verify(data: bytes, seg: Segment, starts: Iterable[int]) -> list[Occ]:
-    """Occurrences of `seg` whose anchor starts at one of `starts`, sorted by start."""
-    out: set[Occ] = set()
+def _iter_occ(data: bytes, seg: Segment, anchor_starts: list[int] | None, lo: int,
+              hi: int) -> Iterator[Occ]:
+    """Occurrences of `seg` starting in [lo, hi], by increasing start, each start once.
+
+    Lazy, so callers that need one match (or the earliest end) stop early: a frequent anchor
+    costs verification only until the first success.
+    """
     rx = seg.regex
-    pre_lo, pre_hi = seg.anchor_pre
-    for a in starts:
-        for st in range(max(0, a - pre_hi), a - pre_lo + 1):
-            m = rx.match(data, st)
-            if m is not None:
-                out.add((st, m.end()))
-    return sorted(out)
-
-
-def _occurrences(data: bytes, seg: Segment, anchor_starts: list[int] | None,
-                 window: tuple[int, int] | None = None) -> list[Occ]:
     if anchor_starts is not None:
-        occ = _verify(data, seg, anchor_starts)
-        if window is not None:
-            occ = [o for o in occ if window[0] <= o[0] <= window[1]]
-        return occ
-    if window is not None and window[1] - window[0] < 4096:
-        rx = seg.regex
-        res = []
-        for st in range(window[0], min(window[1], len(data)) + 1):
+        pre_lo, pre_hi = seg.anchor_pre
+        tried = lo - 1
+        for a in sorted(anchor_starts):
+            first = max(a - pre_hi, tried + 1, 0)
+            last = min(a - pre_lo, hi)
+            for st in range(first, last + 1):
+                m = rx.match(data, st)
+                if m is not None:
+                    yield st, m.end()
+            tried = max(tried, last)
+        return
+    if hi - lo < 4096:
+        for st in range(lo, min(hi, len(data)) + 1):
             m = rx.match(data, st)
             if m is not None:
-                res.append((st, m.end()))
-        return res
-    res = [(m.start(), m.start() + len(m.group(1))) for m in seg.scan_regex.finditer(data)]
-    if window is not None:
-        res = [o for o in res if window[0] <= o[0] <= window[1]]
-    return res
+                yield st, m.end()
+        return
+    for m in seg.scan_regex.finditer(data, lo):
+        if m.start() > hi:
+            return
+        yield m.start(), m.start() + len(m.group(1))
+
+
+def _min_end(occ: Iterator[Occ], min_len: int) -> int | None:
+    """Earliest end among the occurrences (stops once later starts cannot end earlier)."""
+    best: int | None = None
+    for st, end in occ:
+        if best is not None and st + min_len >= best:
+            break
+        if best is None or end < best:
+            best = end
+    return best
 
 
 def _count_pattern(data: bytes, pat: HexPattern, seg_hits: dict[int, list[int]],
@@ -330,26 +339,22 @@ def _count_pattern(data: bytes, pat: HexPattern, seg_hits: dict[int, list[int]],
     One segment: every start counts. Several: like ClamAV, every occurrence of the *last*
     segment that a chain of the earlier ones (in order, gaps respected) can reach counts.
     """
-    full = window == (0, len(data))
-    first = _occurrences(data, pat.segments[0], seg_hits.get(0) if pat.segments[0].anchor else None,
-                         None if full else window)
-    if not first:
-        return 0
-    if len(pat.segments) == 1:
-        return len(first) if all_ else 1
-    # Earliest reachable end after each segment; the next one must start at or after it + gap.
-    reach = min(o[1] for o in first)
-    last = len(pat.segments) - 1
-    for s, (gap, seg) in enumerate(zip(pat.gaps, pat.segments[1:], strict=True), 1):
-        occ = _occurrences(data, seg, seg_hits.get(s) if seg.anchor else None)
-        threshold = reach + gap.lo
-        ok = [o for o in occ if o[0] >= threshold]
-        if not ok:
+    segs = pat.segments
+
+    def occ(i: int, lo: int, hi: int) -> Iterator[Occ]:
+        return _iter_occ(data, segs[i], seg_hits.get(i) if segs[i].anchor else None, lo, hi)
+
+    last = len(segs) - 1
+    lo, hi = window
+    for i in range(last):
+        reach = _min_end(occ(i, lo, hi), segs[i].min_len)
+        if reach is None:
             return 0
-        if s == last:
-            return len(ok) if all_ else 1
-        reach = min(o[1] for o in ok)
-    return 0  # pragma: no cover - the loop returns at the last segment
+        lo, hi = reach + pat.gaps[i].lo, len(data)
+    it = occ(last, lo, hi)
+    if not all_:
+        return 1 if next(it, None) is not None else 0
+    return sum(1 for _ in it)
 
 
 def is_positional(sig: BodySig) -> bool:

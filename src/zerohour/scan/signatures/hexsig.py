@@ -18,6 +18,21 @@ from zerohour.errors import SignatureSyntaxError
 
 #: Shortest fixed-byte run worth giving to the automaton; shorter segments are regex-scanned.
 MIN_ANCHOR = 2
+#: Bytes that fill real files (padding, spaces, NOP/INT3 runs): weak anchors, hit everywhere.
+COMMON_BYTES = frozenset(b"\x00\xff \x90\xcc\r\n\t")
+
+
+def anchor_quality(lit: bytes) -> float:
+    """How selective a fixed run is as an anchor; <= 0 means "do not use" (too many hits).
+
+    A run of common bytes or one repeated byte (`0000`, `2020`) would fire on every padded
+    file and turn the automaton into a callback storm; such segments are regex-scanned instead.
+    """
+    if len(lit) < MIN_ANCHOR:
+        return 0.0
+    if len(lit) < 4 and (len(set(lit)) < 2 or set(lit) <= COMMON_BYTES):
+        return 0.0
+    return len(lit) - 0.75 * sum(b in COMMON_BYTES for b in lit)
 
 
 class TokKind(Enum):
@@ -108,19 +123,17 @@ class Segment:
 
     @classmethod
     def from_tokens(cls, tokens: list[Token], nocase: bool, fullword: bool) -> Segment:
-        best_len, best_var = 0, 0
+        best_q, best_var = 0.0, 0
         anchor, anchor_pre = b"", (0, 0)
         pre_lo = pre_hi = 0
         for t in tokens:
             if t.kind is TokKind.LIT:
-                n, var = len(t.lit), pre_hi - pre_lo
-                if n > best_len or (n == best_len and var < best_var):
-                    best_len, best_var, anchor, anchor_pre = n, var, t.lit, (pre_lo, pre_hi)
+                q, var = anchor_quality(t.lit), pre_hi - pre_lo
+                if q > best_q or (q == best_q and q > 0 and var < best_var):
+                    best_q, best_var, anchor, anchor_pre = q, var, t.lit, (pre_lo, pre_hi)
             lo, hi = t.width()
             pre_lo += lo
             pre_hi += hi
-        if best_len < MIN_ANCHOR:
-            anchor, anchor_pre = b"", (0, 0)
         return cls(tuple(tokens), fullword, nocase, anchor, anchor_pre, pre_lo, pre_hi)
 
     @property
