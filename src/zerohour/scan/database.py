@@ -138,7 +138,7 @@ def load_database(dirs: Sequence[Path], *, strict: bool = False, use_cache: bool
     """Load and compile the signature files in `dirs` (cached on disk by content digest)."""
     from zerohour.scan import cache
 
-    dirs = [Path(d) for d in dirs]
+    dirs = [Path(d).absolute() for d in dirs]  # absolute: engines rebuild from them elsewhere
     files = _db_files(dirs)
     try:
         contents = [p.read_bytes() for p in files]
