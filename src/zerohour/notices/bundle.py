@@ -180,13 +180,13 @@ class BundleInstaller:
     ) -> Path:
         """Return the installed version's folder; raise BundleError and change nothing else."""
         async with self._lock:
-            existing = self._already_installed(published)
+            existing = await asyncio.to_thread(self._already_installed, published)
             if existing is not None:
                 return existing  # idempotent: a crash after install, before the seq committed
-            if published.version <= installed_version(self.data_dir):
+            current = await asyncio.to_thread(installed_version, self.data_dir)
+            if published.version <= current:
                 raise BundleError(
-                    f"version {published.version} is not newer than installed "
-                    f"{installed_version(self.data_dir)}"
+                    f"version {published.version} is not newer than installed {current}"
                 )
             murl = urljoin(self.base_url, published.manifest_url)
             raw = await _get_capped(self.client, murl, published.manifest_size)
