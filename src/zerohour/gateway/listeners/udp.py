@@ -8,6 +8,7 @@ import logging
 from zerohour.notices.verify import NoticeVerifier, Transport
 
 log = logging.getLogger("zerohour.notices.udp")
+MAX_IN_FLIGHT = 256
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -16,6 +17,9 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
         self.listener.received += 1
+        if len(self.listener.tasks) >= MAX_IN_FLIGHT:  # a flood: drop, count, stay responsive
+            self.listener.verifier.tally(Transport.UDP, "overload", None)
+            return
         task = asyncio.get_running_loop().create_task(
             self.listener.verifier.submit(data, Transport.UDP)
         )
