@@ -107,3 +107,39 @@ def test_part_tree_is_bounded() -> None:
     tree = part_tree(raw)
     assert len(tree.children) == MAX_NODES  # the rest is cut, and said so
     assert tree.note == "part list truncated"
+
+
+async def test_notice_tally_reads_only_new_entries(tmp_path: Path) -> None:
+    from zerohour.admin.overview import NoticeTally
+    from zerohour.store.base import NoticeLogEntry, Page
+    from zerohour.store.sqlite import SqliteStore
+
+    store = await SqliteStore.open(tmp_path / "s.sqlite3")
+    try:
+        for i in range(1500):  # more than one page
+            await store.log_notice(NoticeLogEntry("lab", i, "heartbeat", "udp", "applied",
+                                                  1000.0 + i))
+        tally = NoticeTally()
+        await tally.update(store)
+        assert tally.total == 1500
+        assert tally.last_applied == {"udp": 2499.0}
+        reads: list[int] = []
+        real = store.notice_log
+
+        async def counting(page: Page) -> list[NoticeLogEntry]:
+            reads.append(page.offset)
+            return await real(page)
+
+        store.notice_log = counting  # type: ignore[method-assign]
+        await store.log_notice(NoticeLogEntry("lab", 1, "x", "stream", "bad_signature", 3000.0))
+        await store.log_notice(NoticeLogEntry("lab", 2, "x", "stream", "applied", 3001.0))
+        await tally.update(store)
+        assert reads == [0]  # one page, not the whole log again
+        assert tally.total == 1502
+        assert tally.by[("stream", "bad_signature")] == 1
+        assert tally.by[("udp", "applied")] == 1500
+        assert tally.last_applied["stream"] == 3001.0
+        await tally.update(store)
+        assert tally.total == 1502  # nothing new, nothing counted twice
+    finally:
+        await store.aclose()

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from zerohour import __version__
 from zerohour.admin.auth import Principal
 from zerohour.admin.context import ActionResult, AdminContext, redact
-from zerohour.admin.overview import all_queue, count_notices, db_info, outbreak_json, snapshot
+from zerohour.admin.overview import all_queue, db_info, outbreak_json, snapshot
 from zerohour.errors import AuthError, NotFoundError, StoreError, ZerohourError
 from zerohour.store.base import (
     MessageFilter,
@@ -208,7 +208,8 @@ def create_admin_app(ctx: AdminContext, *, web: bool = True) -> FastAPI:
         await authenticate(ctx, request)
         from zerohour.metrics import CONTENT_TYPE, render
 
-        snap = await snapshot(ctx.store, ctx.installed_version, chart=False)
+        snap = await snapshot(ctx.store, ctx.installed_version, chart=False,
+                              tally=ctx.notices)
         return Response(render(snap), media_type=CONTENT_TYPE)
 
     if web:
@@ -270,7 +271,7 @@ def api_router(ctx: AdminContext) -> APIRouter:
 
     @r.get("/status", summary="gateway status: outbreaks, held, queue, database, notices")
     async def status(who: Reader) -> dict[str, Any]:
-        snap = await snapshot(ctx.store, ctx.installed_version)
+        snap = await snapshot(ctx.store, ctx.installed_version, tally=ctx.notices)
         out = snap.status_json()
         out["admin"] = {"you": who.actor, "role": who.role.value}
         return out
@@ -424,7 +425,7 @@ def api_router(ctx: AdminContext) -> APIRouter:
     @r.get("/notices", summary="the notice log (newest first)")
     async def notices(who: Reader, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         entries = await ctx.store.notice_log(Page(limit=limit, offset=offset))
-        total = await count_notices(ctx.store)
+        total = (await ctx.notices.update(ctx.store)).total
         items = [
             {"provider": n.provider, "seq": n.seq, "kind": n.kind, "transport": n.transport,
              "result": n.result, "at": n.at, "detail": dict(n.detail)}

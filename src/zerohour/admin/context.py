@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from zerohour.admin.auth import AuthStore, SessionStore
+from zerohour.admin.overview import NoticeTally
 from zerohour.errors import NotFoundError, StoreError
 from zerohour.store.base import MessageState, RecipientStatus, Store
 
@@ -79,6 +80,7 @@ class AdminContext:
     bodies: BodyStore | None = None  # message bodies (spool folder, or the cluster database)
     installed_version: Callable[[], str] = lambda: ""
     sessions: SessionStore = field(default_factory=SessionStore)
+    notices: NoticeTally = field(default_factory=NoticeTally)
     started_at: float = field(default_factory=time.time)
     secure_cookies: bool = False  # set True behind TLS: cookies get the Secure flag
 

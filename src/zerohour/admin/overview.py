@@ -1,9 +1,8 @@
 """One read of the store that the status API, the dashboard overview and `/metrics` all share.
 
-Where the `Store` protocol has no aggregate (notice counts, queue totals), this pages through
-the rows with a cap (`SCAN_CAP`): exact for any realistic admin view, bounded for a huge log. A
-store may offer `count_notices()` / `notice_counts()` / `count_queue()` later; they are used
-when present.
+Where the `Store` protocol has no aggregate, this works from the rows: the delivery queue is
+paged through (capped at `SCAN_CAP`; it is short unless the next hop is down), and notice counts
+are kept incrementally by `NoticeTally` (only entries newer than the last one seen are read).
 """
 
 from __future__ import annotations
@@ -40,21 +39,46 @@ CHART_STATES = (
 CHART_BUCKETS = 12  # 5-minute buckets over the last hour
 
 
-async def all_notices(store: Store, cap: int = SCAN_CAP) -> list[NoticeLogEntry]:
-    out: list[NoticeLogEntry] = []
-    while len(out) < cap:
-        page = await store.notice_log(Page(limit=_PAGE, offset=len(out)))
-        out.extend(page)
-        if len(page) < _PAGE:
-            break
-    return out
+class NoticeTally:
+    """Notice counts by (transport, result) and the last applied time per transport, kept up
+    to date incrementally: each update reads only the log entries newer than the last one it
+    saw (the log is append-only), so a scrape does not re-read a months-long log."""
 
+    def __init__(self) -> None:
+        self.by: Counter[tuple[str, str]] = Counter()
+        self.last_applied: dict[str, float] = {}
+        self.total = 0
+        self._marker: NoticeLogEntry | None = None
+        self._lock = asyncio.Lock()
 
-async def count_notices(store: Store) -> int:
-    fn = getattr(store, "count_notices", None)
-    if fn is not None:
-        return int(await fn())
-    return len(await all_notices(store))
+    def _add(self, n: NoticeLogEntry) -> None:
+        self.by[(n.transport, n.result)] += 1
+        self.total += 1
+        if n.result == "applied" and n.at > self.last_applied.get(n.transport, 0.0):
+            self.last_applied[n.transport] = n.at
+
+    async def update(self, store: Store) -> NoticeTally:
+        async with self._lock:
+            fresh: list[NoticeLogEntry] = []
+            found = self._marker is None
+            while len(fresh) < SCAN_CAP:
+                page = await store.notice_log(Page(limit=_PAGE, offset=len(fresh)))
+                if self._marker is not None and self._marker in page:
+                    fresh.extend(page[: page.index(self._marker)])
+                    found = True
+                    break
+                fresh.extend(page)
+                if len(page) < _PAGE:
+                    break
+            if not found:  # the marker vanished (log pruned): start over from what is there
+                self.by.clear()
+                self.last_applied.clear()
+                self.total = 0
+            for n in reversed(fresh):
+                self._add(n)
+            if fresh:
+                self._marker = fresh[0]
+            return self
 
 
 async def all_queue(store: Store, cap: int = SCAN_CAP) -> list[QueueEntry]:
@@ -180,7 +204,11 @@ async def _chart(store: Store, now: float) -> list[dict[str, int]]:
 
 
 async def snapshot(
-    store: Store, installed_version: Callable[[], str] = str, *, chart: bool = True
+    store: Store,
+    installed_version: Callable[[], str] = str,
+    *,
+    chart: bool = True,
+    tally: NoticeTally | None = None,
 ) -> Snapshot:
     """Everything the overview, `/status`, `zerohour status` and `/metrics` show."""
     now = time.time()
@@ -194,12 +222,7 @@ async def snapshot(
         if last:
             oldest_age = max(0.0, now - last[0].received_at)
     queue = await all_queue(store)
-    notices = await all_notices(store)
-    by: Counter[tuple[str, str]] = Counter((n.transport, n.result) for n in notices)
-    last_applied: dict[str, float] = {}
-    for n in notices:
-        if n.result == "applied" and n.at > last_applied.get(n.transport, 0.0):
-            last_applied[n.transport] = n.at
+    t = await (tally or NoticeTally()).update(store)
     return Snapshot(
         at=now,
         counts=counts,
@@ -211,7 +234,7 @@ async def snapshot(
         queue_depth=len(queue),
         queue_deferred=sum(1 for q in queue if q.attempts > 0),
         queue_retries=sum(q.attempts for q in queue),
-        notices_by=dict(by),
-        notice_last=last_applied,
+        notices_by=dict(t.by),
+        notice_last=dict(t.last_applied),
         chart=await _chart(store, now) if chart else [],
     )

@@ -37,7 +37,7 @@ from zerohour.admin.api import (
 )
 from zerohour.admin.auth import Session, check_csrf
 from zerohour.admin.context import ActionResult, AdminContext, redact
-from zerohour.admin.overview import CHART_STATES, all_queue, count_notices, snapshot
+from zerohour.admin.overview import CHART_STATES, all_queue, snapshot
 from zerohour.errors import AuthError, NotFoundError, ZerohourError
 from zerohour.store.base import MessageState, Page
 
@@ -287,7 +287,7 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
     # -- pages ------------------------------------------------------------------------------
 
     async def overview(request: Request, s: Session) -> Response:
-        snap = await snapshot(ctx.store, ctx.installed_version)
+        snap = await snapshot(ctx.store, ctx.installed_version, tally=ctx.notices)
         return await render(request, "overview.html", s, nav="overview", snap=snap,
                       chart=_chart(snap.chart), now=snap.at)
 
@@ -400,7 +400,7 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         except ValueError:
             offset = 0
         entries = await ctx.store.notice_log(Page(limit=PAGE_SIZE, offset=offset))
-        total = await count_notices(ctx.store)
+        total = (await ctx.notices.update(ctx.store)).total
         return await render(request, "notices.html", s, nav="notices", entries=entries, total=total,
                       offset=offset, page_size=PAGE_SIZE)
 
