@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         found = found or report.infected
         errors = errors or bool(report.errors)
+        for err in report.errors:
+            print(f"zerohour: {err}", file=sys.stderr)
         print(_line(shown, report, args.json), flush=False)
     sys.stdout.flush()
     return 1 if found else 2 if errors else 0
