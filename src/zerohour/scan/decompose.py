@@ -39,6 +39,8 @@ def children(
         yield from archive.stream_children(data, filetype, ctx, name)
     elif filetype is FileType.BINARY and data[:4] == archive.TNEF_SIGNATURE:
         yield from archive.tnef_children(data, ctx)
+    elif filetype is FileType.OLE2:
+        yield from archive.ole2_children(data, ctx)
     elif filetype in (FileType.RAR, FileType.SEVENZIP):
         yield from archive.encrypted_only_children(data, filetype)
     elif filetype is FileType.PDF:

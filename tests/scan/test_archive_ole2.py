@@ -1,0 +1,232 @@
+"""OLE2 documents: VBA macro source is decompressed (MS-OVBA) and scanned, Packager objects give
+up their embedded file, other streams are scanned raw; damaged files never crash."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan import archive, decompose, filetype
+from zerohour.scan.filetype import category
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import FileType
+
+SECTOR = 512
+END, FREE, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+
+
+def ovba_compress(data: bytes) -> bytes:
+    """MS-OVBA compression (greedy matches), the inverse of `archive.ovba_decompress`."""
+    out = bytearray(b"\x01")
+    for cstart in range(0, len(data), 4096):
+        chunk = data[cstart : cstart + 4096]
+        body = bytearray()
+        p = 0
+        while p < len(chunk):
+            flags = 0
+            group = bytearray()
+            for bit in range(8):
+                if p >= len(chunk):
+                    break
+                bitcount = max((p - 1).bit_length(), 4) if p > 1 else 4
+                max_len = (0xFFFF >> bitcount) + 3
+                max_off = 1 << (16 - bitcount)
+                best_len = best_off = 0
+                for off in range(1, min(p, max_off) + 1):
+                    n = 0
+                    while n < max_len and p + n < len(chunk) and chunk[p + n - off] == chunk[p + n]:
+                        n += 1
+                    if n > best_len:
+                        best_len, best_off = n, off
+                if best_len >= 3:
+                    flags |= 1 << bit
+                    token = ((best_off - 1) << (16 - bitcount)) | (best_len - 3)
+                    group += struct.pack("<H", token)
+                    p += best_len
+                else:
+                    group.append(chunk[p])
+                    p += 1
+            body.append(flags)
+            body += group
+        if len(body) > 4096:  # incompressible: a stored chunk of exactly 4096 bytes
+            out += struct.pack("<H", 0x3FFF) + chunk.ljust(4096, b"\x00")
+        else:
+            out += struct.pack("<H", 0xB000 | (len(body) + 2 - 3)) + body
+    return bytes(out)
+
+
+def _dir_entry(name: str, kind: int, child: int, right: int, start: int, size: int) -> bytes:
+    raw = name.encode("utf-16-le") + b"\x00\x00"
+    return (
+        raw.ljust(64, b"\x00")
+        + struct.pack("<HBBIII", len(raw), kind, 1, FREE, right, child)
+        + bytes(16 + 4 + 16)
+        + struct.pack("<IQ", start, size)
+    )
+
+
+def build_cfb(tree: dict[str, dict[str, bytes] | bytes]) -> bytes:
+    """A minimal CFB v3 file: root -> storages/streams (one level of storages). Streams are
+    padded to 4096 bytes so that none lives in the mini stream."""
+    entries: list[tuple[str, int, list[int], bytes]] = []  # name, kind, children idx, data
+
+    def add(name: str, kind: int, data: bytes = b"") -> int:
+        entries.append((name, kind, [], data))
+        return len(entries) - 1
+
+    root = add("Root Entry", 5)
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            idx = add(name, 1)
+            entries[root][2].append(idx)
+            for sname, sdata in value.items():
+                entries[idx][2].append(add(sname, 2, sdata.ljust(4096, b"\x00")))
+        else:
+            entries[root][2].append(add(name, 2, value.ljust(4096, b"\x00")))
+    ndir = (len(entries) * 128 + SECTOR - 1) // SECTOR
+    sectors_for = [(len(e[3]) + SECTOR - 1) // SECTOR for e in entries]
+    total = 1 + ndir + sum(sectors_for)
+    assert total <= 128, "one FAT sector only"
+    fat = [FATSECT] + [s + 1 for s in range(1, ndir)] + [END]
+    starts: list[int] = []
+    nxt = 1 + ndir
+    for n in sectors_for:
+        starts.append(nxt if n else END)
+        fat += [nxt + i + 1 for i in range(n - 1)] + ([END] if n else [])
+        nxt += n
+    fat += [FREE] * (128 - len(fat))
+    dir_bytes = bytearray()
+    # Siblings: chain each parent's children through right-sibling pointers.
+    right = {
+        c: (kids[j + 1] if j + 1 < len(kids) else FREE)
+        for _n, _k, kids, _d in entries
+        for j, c in enumerate(kids)
+    }
+    for i, (name, kind, children, data) in enumerate(entries):
+        child = children[0] if children else FREE
+        dir_bytes += _dir_entry(
+            name,
+            kind,
+            child,
+            right.get(i, FREE),
+            starts[i] if data else END,
+            len(data),
+        )
+    dir_bytes = dir_bytes.ljust(ndir * SECTOR, b"\x00")
+    header = bytearray(SECTOR)
+    header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<IIIIIIII", header, 40, 0, 1, 1, 0, 4096, END, 0, END)
+    struct.pack_into("<I", header, 68, 0)  # no DIFAT sectors
+    struct.pack_into("<I", header, 76, 0)  # DIFAT[0] = sector 0 holds the FAT
+    for k in range(1, 109):
+        struct.pack_into("<I", header, 76 + 4 * k, FREE)
+    body = struct.pack("<128I", *fat) + bytes(dir_bytes)
+    for _n, _k, _c, data in entries:
+        body += data.ljust((len(data) + SECTOR - 1) // SECTOR * SECTOR, b"\x00")
+    return bytes(header) + body
+
+
+def dir_stream(modules: list[str]) -> bytes:
+    """A `dir` stream with the records MS-OVBA 2.3.4.2 lists, in order (ClamAV is strict)."""
+    rec = bytearray()
+
+    def r(rid: int, body: bytes) -> None:
+        rec.extend(struct.pack("<HI", rid, len(body)) + body)
+
+    r(0x0001, struct.pack("<I", 1))  # PROJECTSYSKIND: win32
+    r(0x0002, struct.pack("<I", 0x409))  # PROJECTLCID
+    r(0x0014, struct.pack("<I", 0x409))  # PROJECTLCIDINVOKE
+    r(0x0003, struct.pack("<H", 1252))  # PROJECTCODEPAGE
+    r(0x0004, b"Project")  # PROJECTNAME
+    r(0x0005, b"")  # PROJECTDOCSTRING
+    r(0x0040, b"")
+    r(0x0006, b"")  # PROJECTHELPFILEPATH
+    r(0x003D, b"")
+    r(0x0007, struct.pack("<I", 0))  # PROJECTHELPCONTEXT
+    r(0x0008, struct.pack("<I", 0))  # PROJECTLIBFLAGS
+    rec.extend(struct.pack("<HIIH", 0x0009, 4, 1, 0))  # PROJECTVERSION (its size lies: 6 bytes)
+    r(0x000F, struct.pack("<H", len(modules)))  # PROJECTMODULES
+    r(0x0013, struct.pack("<H", 0xFFFF))  # PROJECTCOOKIE
+    for m in modules:
+        r(0x0019, m.encode())  # MODULENAME
+        r(0x0047, m.encode("utf-16-le"))  # MODULENAMEUNICODE
+        r(0x001A, m.encode())  # MODULESTREAMNAME
+        r(0x0032, m.encode("utf-16-le"))
+        r(0x001C, b"")  # MODULEDOCSTRING
+        r(0x0048, b"")
+        r(0x0031, struct.pack("<I", 4096))  # MODULEOFFSET
+        r(0x001E, struct.pack("<I", 0))  # MODULEHELPCONTEXT
+        r(0x002C, struct.pack("<H", 0xFFFF))  # MODULECOOKIE
+        r(0x0021, b"")  # MODULETYPE: procedural
+        r(0x002B, b"")  # terminator
+    rec.extend(struct.pack("<HI", 0x0010, 0))  # dir terminator
+    return ovba_compress(bytes(rec))
+
+
+MACRO = (
+    b'Attribute VB_Name = "Module1"\r\nSub AutoOpen()\r\n'
+    b'  Set s = CreateObject("WScript.Shell")\r\n  s.Run "calc.exe"\r\nEnd Sub\r\n'
+)
+
+
+def macro_doc() -> bytes:
+    module = bytes(4096) + ovba_compress(MACRO)  # performance cache, then the source
+    return build_cfb(
+        {
+            "VBA": {"dir": dir_stream(["Module1"]), "Module1": module, "_VBA_PROJECT": b"\xcc\x61"},
+            "WordDocument": b"plain document stream",
+        }
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=9000) | st.text(alphabet="ab \r\n", max_size=9000).map(str.encode))
+def test_ovba_round_trip(data: bytes) -> None:
+    out = archive.ovba_decompress(ovba_compress(data))
+    assert out[: len(data)] == data  # stored chunks are padded to 4096 bytes
+    assert not out[len(data) :].strip(b"\x00")
+
+
+def test_vba_source_is_extracted() -> None:
+    doc = macro_doc()
+    assert filetype.detect(doc) is FileType.OLE2
+    assert category(FileType.OLE2, doc) == {"office-macro"}
+    got = {c.origin: c for c in decompose.children(doc, FileType.OLE2, ScanContext())}
+    assert got["vba"].data == MACRO
+    assert got["vba"].name == "Module1"
+    assert got["ole2"].data.startswith(b"plain document stream")
+
+
+def test_packager_object() -> None:
+    payload = b"MZ embedded executable"
+    native = (
+        struct.pack("<IH", 0, 2)
+        + b"evil.exe\x00"
+        + b"C:\\evil.exe\x00"
+        + struct.pack("<I", 0x30000)
+        + struct.pack("<I", 12)
+        + b"C:\\tmp\\e.exe"
+        + struct.pack("<I", len(payload))
+        + payload
+    )
+    doc = build_cfb({"\x01Ole10Native": native})
+    got = [c for c in decompose.children(doc, FileType.OLE2, ScanContext())]
+    assert (payload, "evil.exe", True) in [(c.data, c.name, c.is_attachment) for c in got]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_mutated_ole2_never_crashes(data: st.DataObject) -> None:
+    buf = bytearray(macro_doc())
+    for _ in range(data.draw(st.integers(1, 20))):
+        pos = data.draw(st.integers(0, len(buf) - 1))
+        buf[pos] = data.draw(st.integers(0, 255))
+    cut = bytes(buf[: data.draw(st.integers(0, len(buf)))])
+    with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
+        list(archive.ole2_children(cut, ScanContext()))
+    archive.ovba_decompress(cut[4096:])
