@@ -254,3 +254,34 @@ def test_unsupported_target_warns(tmp_path: Path) -> None:
     db = load_database([d], use_cache=False)
     assert "target 2 not supported" in db.warnings[0].message
     assert not db.body
+
+
+def _cvd(members: dict[str, str], compress: bool = True) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if compress else "w") as tar:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    header = b"ClamAV-VDB:29 Nov 2026 00-00 +0000:1:2:220:x:y:builder:0"
+    return header.ljust(512, b" ") + buf.getvalue()
+
+
+def test_cvd_and_cld_containers_load(tmp_path: Path) -> None:
+    d = tmp_path / "db"
+    d.mkdir()
+    (d / "main.cvd").write_bytes(_cvd({"main.ndb": "Cvd.Sig:0:*:41424344\n",
+                                       "main.info": "meta", "main.wdb": "X:Y:Z\n"}))
+    (d / "daily.cld").write_bytes(_cvd({"daily.hdb": f"{MD5}:68:Cld.Hash\n"}, compress=False))
+    (d / "broken.cvd").write_bytes(b"not a cvd")
+    db = load_database([d], use_cache=False)
+    assert db.info().counts == {"ndb": 1, "hdb": 1}
+    msgs = sorted(str(w) for w in db.warnings)
+    assert msgs == sorted([
+        f"{d / 'broken.cvd'}: not a ClamAV .cvd/.cld (header missing): file not loaded",
+        f"{d / 'main.cvd' / 'main.wdb'}: unsupported ClamAV database kind '.wdb': file not loaded",
+    ])

@@ -12,7 +12,9 @@ name and content, so a restart with the same files loads without recompiling.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import tarfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,8 +40,10 @@ BODY_EXT = frozenset({".ndb"})
 LOGICAL_EXT = frozenset({".ldb"})
 SUPPORTED_EXT = HASH_EXT | SECTION_EXT | FP_EXT | IGNORE_EXT | BODY_EXT | LOGICAL_EXT
 #: ClamAV database kinds we know of but do not implement (reported, never silently skipped).
+#: Official ClamAV containers: a 512-byte header, then a (gzipped) tar of the files above.
+CONTAINER_EXT = frozenset({".cvd", ".cld"})
 KNOWN_UNSUPPORTED_EXT = frozenset({
-    ".cvd", ".cld", ".cud", ".cdb", ".idb", ".pdb", ".gdb", ".wdb", ".ftm", ".crb", ".cbc",
+    ".cud", ".cdb", ".idb", ".pdb", ".gdb", ".wdb", ".ftm", ".crb", ".cbc",
     ".cat", ".info", ".cfg", ".yar", ".yara", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu",
     ".imp", ".pwdb", ".sign",
 })
@@ -123,6 +127,23 @@ def _db_files(dirs: Sequence[Path]) -> list[Path]:
     return files
 
 
+def _unpack_cvd(path: Path, data: bytes) -> list[tuple[Path, bytes]]:
+    """Members of a .cvd/.cld as (path/member, content). The signature block is not verified:
+    these files come from the operator's own folder (bundles are verified by the gateway)."""
+    if not data.startswith(b"ClamAV-VDB:"):
+        raise DatabaseError("not a ClamAV .cvd/.cld (header missing): file not loaded")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data[512:]), mode="r:*") as tar:
+            out = []
+            for member in tar.getmembers():
+                f = tar.extractfile(member) if member.isfile() else None
+                if f is not None and Path(member.name).suffix.lower() != ".info":
+                    out.append((path / Path(member.name).name, f.read()))
+            return out
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DatabaseError(f"unreadable ClamAV container: {exc}") from None
+
+
 def db_digest(files: Sequence[Path], contents: Sequence[bytes]) -> str:
     """SHA-256 over every file's name and content, in load order: the cache key."""
     h = hashlib.sha256()
@@ -180,9 +201,20 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         skipped["invalid"] += 1
 
     texts: list[tuple[Path, str, str]] = []
-    for p, data in zip(files, contents, strict=True):
+    pending = list(zip(files, contents, strict=True))
+    while pending:
+        p, data = pending.pop(0)
         ext = p.suffix.lower()
         if p.name == "VERSION" or p.name.startswith("."):
+            continue
+        if ext in CONTAINER_EXT:
+            try:
+                pending[:0] = _unpack_cvd(p, data)
+            except DatabaseError as exc:
+                if strict:
+                    raise
+                warnings.append(DbWarning(str(p), 0, str(exc)))
+                skipped["files"] += 1
             continue
         if ext not in SUPPORTED_EXT:
             if ext not in KNOWN_UNSUPPORTED_EXT:
