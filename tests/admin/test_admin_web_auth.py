@@ -134,7 +134,10 @@ async def test_read_role_session_cannot_act(admin_env: AdminEnv) -> None:
     (qid,) = await admin_env.held_ids(1)
     async with admin_env.client() as c:
         await login(c, admin_env.read_token)
-        token = csrf_of((await c.get("/held")).text)
+        page = (await c.get("/held")).text
+        assert qid in page
+        assert 'class="release"' not in page  # no buttons it could not use
+        token = csrf_of(page)  # (the logout form's) - posting anyway is refused below
         r = await c.post("/actions/delete", data={"queue_id": qid, "csrf": token},
                          headers={"Origin": admin_env.url})
         assert r.status_code == 403
