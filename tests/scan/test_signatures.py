@@ -180,6 +180,15 @@ def test_ldb_line() -> None:
     assert parse_ldb_line("L.Y;Engine:300-400,Target:0;0;41424344") is None
 
 
+def test_ldb_target_description_attributes() -> None:
+    lsig = parse_ldb_line("L.A;Engine:51-255,Target:1,Container:CL_TYPE_ZIP,EntryPoint:0-99,"
+                          "NumberOfSections:2-3;0;41424344")
+    assert lsig is not None
+    assert (lsig.container, lsig.entry_point, lsig.sections) == ("zip", (0, 99), (2, 3))
+    with pytest.raises(SignatureSyntaxError, match="container"):
+        parse_ldb_line("L.B;Target:0,Container:CL_TYPE_NOPE;0;41424344")
+
+
 def test_ldb_pcre_subsignature() -> None:
     lsig = parse_ldb_line("L.P;Engine:81-255,Target:0;0&1;41424344;0/ab[0-9]+c/i")
     assert lsig is not None
@@ -190,6 +199,7 @@ def test_ldb_pcre_subsignature() -> None:
 @pytest.mark.parametrize(
     "line",
     ["L;Target:0;0", "L;Engine:51-255;0;4142", "L;Target:0,IconGroup1:x;0;4142",
+     "L;Target:0,Intermediates:1;0;4142",
      "L;Target:0;0&1;4142", "L;Target:0;0;${1-2}0$", "L;Target:0;0;4142::z",
      "L;Target:0;0;0/ab(/", "L;Target:0;0;0/abc/Z", "L;Target:0;0;0/abc/",
      "L;Target:0;0;4142(>>2#hb2#=0)"],

@@ -63,6 +63,26 @@ class _Walk:
     stop: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _LayerFacts:
+    """What logical signatures' target description blocks test about a layer."""
+
+    size: int
+    parent: FileType | None
+    ep: int | None
+    nsections: int | None
+
+    def admits(self, lsig: LogicalSig) -> bool:
+        def inside(value: int | None, bounds: tuple[int, int] | None) -> bool:
+            return bounds is None or (value is not None and bounds[0] <= value <= bounds[1])
+
+        if lsig.container is not None and (self.parent is None or
+                                           self.parent.value != lsig.container):
+            return False
+        return (inside(self.size, lsig.filesize) and inside(self.ep, lsig.entry_point)
+                and inside(self.nsections, lsig.sections))
+
+
 class Engine:
     """Scans bytes or files against one database. Thread-safe; pickles by reconstruction."""
 
@@ -97,7 +117,7 @@ class Engine:
         except ScanLimitExceeded as exc:
             self._limit(walk, exc, name, allowed=False)
             return self._report(walk, started)
-        self._layer(walk, data, name, 0, None, False, allowed=False)
+        self._layer(walk, data, name, 0, None, False, allowed=False, parent=None)
         return self._report(walk, started)
 
     def scan_path(self, path: Path | str) -> ScanReport:
@@ -133,7 +153,7 @@ class Engine:
                       FindingKind.HEURISTIC)
 
     def _layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
-               is_attachment: bool, allowed: bool) -> None:
+               is_attachment: bool, allowed: bool, parent: FileType | None) -> None:
         db = self.db
         size = len(data)
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
@@ -153,7 +173,7 @@ class Engine:
         if not allowed and db.allow.count():
             allowed = any(db.allow.lookup(k, size, d) is not None for k, d in digests.items())
         if not allowed:
-            self._match(walk, data, path, ft, digests, pe_info)
+            self._match(walk, data, path, ft, digests, pe_info, parent)
         if walk.stop:
             return
         self._children(walk, data, path, depth, ft, lname, allowed)
@@ -170,7 +190,7 @@ class Engine:
                     raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
                 label = child.name or child.origin or f"part{seen}"
                 self._layer(walk, child.data, f"{path}/{label}", depth + 1, child.name,
-                            child.is_attachment, allowed)
+                            child.is_attachment, allowed, parent=ft)
                 if walk.stop:
                     return
         except ScanLimitExceeded as exc:
@@ -189,7 +209,8 @@ class Engine:
     # -- matching one layer -----------------------------------------------------------------
 
     def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
-               digests: dict[str, bytes], pe_info: pe.PEInfo | None) -> None:
+               digests: dict[str, bytes], pe_info: pe.PEInfo | None,
+               parent: FileType | None) -> None:
         db = self.db
         size = len(data)
         for kind in ("md5", "sha1", "sha256"):
@@ -221,7 +242,8 @@ class Engine:
 
         ep = pe_info.entry_point_offset if pe_info is not None else None
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
-        self._match_body(walk, data, path, Geometry(size, ep, secs), applies, size)
+        layer = _LayerFacts(size, parent, ep, len(secs) if pe_info is not None else None)
+        self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
         if walk.stop or ft not in TEXT_TYPES:
             return
         norm = normalize_text(data)
@@ -232,10 +254,10 @@ class Engine:
             def applies_norm(t: Target) -> bool:
                 return t in norm_targets
 
-            self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, size)
+            self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer)
 
     def _match_body(self, walk: _Walk, data: bytes, path: str, geo: Geometry,
-                    applies: object, file_size: int) -> None:
+                    applies: object, layer: _LayerFacts) -> None:
         db = self.db
         nb = self._n_body
         found = db.matcher.scan(data, geo, applies,  # type: ignore[arg-type]
@@ -257,15 +279,15 @@ class Engine:
             lsig = db.logical[li]
             base = bases[li]
             counts = [found.get(base + i, 0) for i in range(len(lsig.subs))]
-            if self._logical_true(lsig, counts, data, geo, file_size):
+            if self._logical_true(lsig, counts, data, geo, layer):
                 self._add(walk, lsig.name, path, FindingKind.SIGNATURE)
                 if walk.stop:
                     return
 
     @staticmethod
     def _logical_true(lsig: LogicalSig, counts: list[int], data: bytes, geo: Geometry,
-                      file_size: int) -> bool:
-        if lsig.filesize is not None and not lsig.filesize[0] <= file_size <= lsig.filesize[1]:
+                      layer: _LayerFacts) -> bool:
+        if not layer.admits(lsig):
             return False
         if lsig.pcres:
             counts = counts + [0] * (lsig.nsubs - len(counts))

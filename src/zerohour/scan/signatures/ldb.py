@@ -4,7 +4,8 @@ Supported: expressions with `&`, `|`, parentheses and the count modifiers `=n`, 
 (each with an optional `,m`: at least m distinct subsignatures); hex subsignatures with an
 optional `Offset:` and the modifiers `::i` (nocase), `::w` (wide), `::a` (ASCII, with `w`),
 `::f` (fullword); PCRE subsignatures `[Offset:]Trigger/regex/[flags]` (Python `re` dialect,
-flags `i s m x A g r e E`); target description keys `Target`, `Engine`, `FileSize`.
+flags `i s m x A g r e E`); target description keys `Target`, `Engine`, `FileSize`,
+`EntryPoint`, `NumberOfSections` and `Container` (the common CL_TYPE_* names).
 Everything else raises `SignatureSyntaxError` (the loader turns it into a warning).
 """
 
@@ -142,11 +143,24 @@ class LogicalSig:
     subs: tuple[BodySig, ...]
     pcres: tuple[tuple[int, PcreSub], ...] = ()  # (subsig index, pcre)
     filesize: tuple[int, int] | None = None
+    #: `Container:CL_TYPE_X`: the layer's parent must be of this type (a FileType value).
+    container: str | None = None
+    entry_point: tuple[int, int] | None = None
+    sections: tuple[int, int] | None = None
 
     @property
     def nsubs(self) -> int:
         return len(self.subs) + len(self.pcres)
 
+
+#: ClamAV container type names -> `zerohour.scan.types.FileType` values.
+CONTAINER_TYPES = {
+    "CL_TYPE_ZIP": "zip", "CL_TYPE_MAIL": "mail", "CL_TYPE_RAR": "rar", "CL_TYPE_7Z": "7z",
+    "CL_TYPE_GZ": "gzip", "CL_TYPE_BZ": "bzip2", "CL_TYPE_XZ": "xz", "CL_TYPE_POSIX_TAR": "tar",
+    "CL_TYPE_OLD_TAR": "tar", "CL_TYPE_PDF": "pdf", "CL_TYPE_MSOLE2": "ole2",
+    "CL_TYPE_HTML": "html", "CL_TYPE_MSEXE": "pe", "CL_TYPE_ELF": "elf",
+    "CL_TYPE_OOXML_WORD": "ooxml", "CL_TYPE_OOXML_XL": "ooxml", "CL_TYPE_OOXML_PPT": "ooxml",
+}
 
 _MODS = {"i": "nocase", "w": "wide", "a": "ascii", "f": "fullword"}
 _PCRE_FLAGS = {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE, "x": re.VERBOSE}
@@ -209,7 +223,8 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     if not name:
         raise SignatureSyntaxError("empty signature name")
     target: Target | None = None
-    filesize = None
+    filesize = entry_point = sections = None
+    container: str | None = None
     engine_ok = True
     for attr in tdb.split(","):
         key, sep, val = attr.partition(":")
@@ -222,6 +237,14 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
             engine_ok = lo <= FLEVEL <= hi
         elif key == "FileSize":
             filesize = _range(val, "FileSize")
+        elif key == "EntryPoint":
+            entry_point = _range(val, "EntryPoint")
+        elif key == "NumberOfSections":
+            sections = _range(val, "NumberOfSections")
+        elif key == "Container":
+            container = CONTAINER_TYPES.get(val)
+            if container is None:
+                raise SignatureSyntaxError(f"unsupported container type {val!r}")
         else:
             raise SignatureSyntaxError(f"unsupported target description {key!r}")
     if target is None:
@@ -255,4 +278,5 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
         raise SignatureSyntaxError(f"expression refers to subsignature {max(used)} not given")
     if not engine_ok:
         return None
-    return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize)
+    return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize, container,
+                      entry_point, sections)
