@@ -6,7 +6,8 @@ things and make sure they are stopped, with the gateway log printed when a test 
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import contextlib
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +61,17 @@ def postfix_sink(tmp_path: Path) -> Iterator[PostfixSmtpSink]:
         server.stop()
 
 
-@pytest.fixture
-def gateway_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayFactory]:
-    """Start gateways (`factory(next_hop=..., config_toml=gateway_toml(...))`); all stopped after.
-
-    On failure the gateway log is printed (pytest shows it under "Captured stdout teardown").
-    """
+@contextlib.contextmanager
+def _gateways(base: Path, failed: Callable[[], bool]) -> Iterator[GatewayFactory]:
+    """A factory of gateway subprocesses under `base`; all stopped on exit, logs printed
+    when `failed()` says a test using them failed."""
     started: list[GatewayProcess] = []
 
     def factory(*, start: bool = True, name: str = "gw", **kwargs: Any) -> GatewayProcess:
-        kwargs.setdefault("data_dir", tmp_path / name / "data")
+        kwargs.setdefault("data_dir", base / name / "data")
         kwargs.setdefault("config_toml", gateway_toml())
         spec = GatewaySpec(**kwargs)
-        proc = GatewayProcess(spec, log_path=tmp_path / f"{name}.log")
+        proc = GatewayProcess(spec, log_path=base / f"{name}.log")
         started.append(proc)
         return proc.start() if start else proc
 
@@ -81,6 +80,44 @@ def gateway_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
     finally:
         for proc in started:
             proc.stop()
-        if _failed(request):
+        if failed():
             for proc in started:
                 print(f"----- gateway log {proc.log_path} -----\n{proc.log()[-20000:]}")
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GatewayFactory]:
+    """Start gateways (`factory(next_hop=..., config_toml=gateway_toml(...))`); all stopped after.
+
+    On failure the gateway log is printed (pytest shows it under "Captured stdout teardown").
+    """
+    with _gateways(tmp_path, lambda: _failed(request)) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def module_gateway_factory(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[GatewayFactory]:
+    """Like `gateway_factory`, shared by a module's tests (each gateway start costs seconds)."""
+    failed_before = request.session.testsfailed
+    base = tmp_path_factory.mktemp("gateways")
+    with _gateways(base, lambda: request.session.testsfailed > failed_before) as factory:
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def module_sink() -> Iterator[RecordingSink]:
+    """A next hop shared by a module; use `fresh_sink` in tests to start from empty."""
+    server = RecordingSink().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_sink(module_sink: RecordingSink) -> RecordingSink:
+    """The module's sink, emptied and reset to accept everything."""
+    module_sink.reset()
+    return module_sink

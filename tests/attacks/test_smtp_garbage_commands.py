@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
+from helpers.gateway import GatewayFactory, GatewayProcess, gateway_toml, requires_gateway_marks
 from helpers.smtp import ConnectionClosed, RawSmtp
 
 pytestmark = requires_gateway_marks()
@@ -19,9 +19,13 @@ GARBAGE = {
 }
 
 
+@pytest.fixture(scope="module")
+def gw(module_gateway_factory: GatewayFactory) -> GatewayProcess:
+    return module_gateway_factory()
+
+
 @pytest.mark.parametrize("name", sorted(GARBAGE))
-def test_garbage_command_gets_5xx_syntax_error(gateway_factory: GatewayFactory, name: str) -> None:
-    gw = gateway_factory()
+def test_garbage_command_gets_5xx_syntax_error(gw: GatewayProcess, name: str) -> None:
     with RawSmtp(gw.port) as raw:
         raw.hello()
         reply = raw.cmd(GARBAGE[name])
@@ -30,8 +34,7 @@ def test_garbage_command_gets_5xx_syntax_error(gateway_factory: GatewayFactory, 
         assert raw.cmd("NOOP").code == 250  # the session survives one bad line
 
 
-def test_overlong_command_gets_500(gateway_factory: GatewayFactory) -> None:
-    gw = gateway_factory()
+def test_overlong_command_gets_500(gw: GatewayProcess) -> None:
     with RawSmtp(gw.port) as raw:
         raw.hello()
         reply = raw.cmd(b"MAIL FROM:<" + b"a" * 5000 + b"@sender.test>")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
+from helpers.gateway import GatewayFactory, GatewayProcess, gateway_toml, requires_gateway_marks
 from helpers.sinks import RecordingSink
 from helpers.smtp import RawSmtp
 
@@ -21,11 +21,17 @@ FOREIGN = [
 ]
 
 
+@pytest.fixture(scope="module")
+def gw(module_gateway_factory: GatewayFactory, module_sink: RecordingSink) -> GatewayProcess:
+    # The test config keeps 127.0.0.1 OUT of mynetworks: we are an outside client here.
+    return module_gateway_factory(next_hop=module_sink.address)
+
+
 @pytest.mark.parametrize("rcpt", FOREIGN)
 def test_foreign_recipient_is_refused_554(
-    gateway_factory: GatewayFactory, sink: RecordingSink, rcpt: str
+    gw: GatewayProcess, fresh_sink: RecordingSink, rcpt: str
 ) -> None:
-    gw = gateway_factory(next_hop=sink.address)  # test config: 127.0.0.1 is NOT in mynetworks
+    sink = fresh_sink
     with RawSmtp(gw.port) as raw:
         raw.hello()
         assert raw.cmd("MAIL FROM:<spammer@elsewhere.test>").code == 250
@@ -38,9 +44,9 @@ def test_foreign_recipient_is_refused_554(
 
 
 def test_relay_domain_is_accepted_and_foreign_one_refused_in_same_transaction(
-    gateway_factory: GatewayFactory, sink: RecordingSink
+    gw: GatewayProcess, fresh_sink: RecordingSink
 ) -> None:
-    gw = gateway_factory(next_hop=sink.address)
+    sink = fresh_sink
     with RawSmtp(gw.port) as raw:
         raw.hello()
         assert raw.cmd("MAIL FROM:<alice@sender.test>").code == 250

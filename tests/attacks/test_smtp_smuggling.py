@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
+from helpers.gateway import GatewayFactory, GatewayProcess, gateway_toml, requires_gateway_marks
 from helpers.sinks import RecordingSink
 from helpers.smtp import ConnectionClosed, RawSmtp, Reply
 
@@ -70,12 +70,26 @@ def assert_nothing_smuggled(replies: list[Reply], sink: RecordingSink) -> None:
         assert m.mail_from == "alice@sender.test"
 
 
+@pytest.fixture(scope="module")
+def reject_gw(module_gateway_factory: GatewayFactory, module_sink: RecordingSink) -> GatewayProcess:
+    return module_gateway_factory(name="reject", next_hop=module_sink.address)
+
+
+@pytest.fixture(scope="module")
+def accept_gw(module_gateway_factory: GatewayFactory, module_sink: RecordingSink) -> GatewayProcess:
+    return module_gateway_factory(
+        name="accept",
+        next_hop=module_sink.address,
+        config_toml=gateway_toml(smtp={"bare_newline": "accept"}),
+    )
+
+
 @pytest.mark.parametrize("variant", sorted(FAKE_ENDS))
 def test_smuggling_default_policy(
-    gateway_factory: GatewayFactory, sink: RecordingSink, variant: str
+    reject_gw: GatewayProcess, fresh_sink: RecordingSink, variant: str
 ) -> None:
     """Default (`smtp.bare_newline = reject`, like Postfix 3.9's strict mode)."""
-    gw = gateway_factory(next_hop=sink.address)
+    gw, sink = reject_gw, fresh_sink
     replies, closed = run_attack(gw.port, FAKE_ENDS[variant])
     assert replies, "no reply at all to the end of DATA"
     if variant in BARE_LF:
@@ -90,13 +104,11 @@ def test_smuggling_default_policy(
 
 @pytest.mark.parametrize("variant", sorted(FAKE_ENDS))
 def test_smuggling_accept_policy_keeps_one_message(
-    gateway_factory: GatewayFactory, sink: RecordingSink, variant: str
+    accept_gw: GatewayProcess, fresh_sink: RecordingSink, variant: str
 ) -> None:
     """`smtp.bare_newline = accept` (Postfix 3.9 `normalize`): bare LF lines become CRLF, but
     the fake end is content, so the whole thing is ONE message with one 250."""
-    gw = gateway_factory(
-        next_hop=sink.address, config_toml=gateway_toml(smtp={"bare_newline": "accept"})
-    )
+    gw, sink = accept_gw, fresh_sink
     replies, _ = run_attack(gw.port, FAKE_ENDS[variant])
     assert [r.code for r in replies][:1] == [250], replies
     assert_nothing_smuggled(replies, sink)
@@ -107,9 +119,9 @@ def test_smuggling_accept_policy_keeps_one_message(
     assert not re.search(rb"\r(?!\n)|(?<!\r)\n", delivered[0].data), delivered[0].data
 
 
-def test_bare_lf_in_commands_is_refused(gateway_factory: GatewayFactory) -> None:
+def test_bare_lf_in_commands_is_refused(reject_gw: GatewayProcess) -> None:
     """Postfix 3.9 strict mode also refuses a command line ended by a bare LF."""
-    gw = gateway_factory()
+    gw = reject_gw
     with RawSmtp(gw.port) as raw:
         raw.banner()
         raw.send(b"EHLO client.test\n")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers.clients import smtplib_send, swaks_send
-from helpers.gateway import GatewayFactory, requires_gateway_marks
+from helpers.gateway import GatewayFactory, GatewayProcess, requires_gateway_marks
 from helpers.messages import clean_message, eicar_attachment, eicar_in_zip, eicar_plain
 from helpers.sinks import PostfixSmtpSink, RecordingSink
 
@@ -36,10 +36,16 @@ def assert_queued(code: int, text: str) -> None:
     assert re.search(r"[A-Za-z0-9]{6,}", text), f"no queue id in 250 reply: {text!r}"
 
 
+@pytest.fixture(scope="module")
+def gw(module_gateway_factory: GatewayFactory, module_sink: RecordingSink) -> GatewayProcess:
+    """One gateway for the tests below that only need the default policy and a sink."""
+    return module_gateway_factory(next_hop=module_sink.address)
+
+
 def test_clean_mail_via_smtplib_is_delivered_with_trace_header(
-    gateway_factory: GatewayFactory, sink: RecordingSink
+    gw: GatewayProcess, fresh_sink: RecordingSink
 ) -> None:
-    gw = gateway_factory(next_hop=sink.address)
+    sink = fresh_sink
     gw_port = gw.port
     msg = clean_message(subject="hello via smtplib")
     reply = smtplib_send(gw_port, msg)
@@ -56,9 +62,9 @@ def test_clean_mail_via_smtplib_is_delivered_with_trace_header(
 
 
 def test_clean_mail_via_swaks_is_delivered(
-    gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path
+    gw: GatewayProcess, fresh_sink: RecordingSink, tmp_path: Path
 ) -> None:
-    gw = gateway_factory(next_hop=sink.address)
+    sink = fresh_sink
     msg = clean_message(subject="hello via swaks")
     data = tmp_path / "clean.eml"
     data.write_bytes(msg.as_bytes())
@@ -92,9 +98,9 @@ def test_clean_mail_reaches_postfix_smtp_sink(
 
 @pytest.mark.parametrize("shape", sorted(EICAR_CASES))
 def test_eicar_is_rejected_with_554_via_smtplib(
-    gateway_factory: GatewayFactory, sink: RecordingSink, shape: str
+    gw: GatewayProcess, fresh_sink: RecordingSink, shape: str
 ) -> None:
-    gw = gateway_factory(next_hop=sink.address)
+    sink = fresh_sink
     port = gw.port
     reply = smtplib_send(port, EICAR_CASES[shape]())
     assert (reply.code, reply.enhanced) == (554, "5.7.1"), str(reply)
@@ -109,9 +115,9 @@ def test_eicar_is_rejected_with_554_via_smtplib(
 
 @pytest.mark.parametrize("shape", sorted(EICAR_CASES))
 def test_eicar_is_rejected_with_554_via_swaks(
-    gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path, shape: str
+    gw: GatewayProcess, fresh_sink: RecordingSink, tmp_path: Path, shape: str
 ) -> None:
-    gw = gateway_factory(next_hop=sink.address)
+    sink = fresh_sink
     data = tmp_path / f"{shape}.eml"
     data.write_bytes(EICAR_CASES[shape]().as_bytes())
     reply, done = swaks_send(gw.port, data)

@@ -204,10 +204,12 @@ def _toml_value(value: object) -> str:
 
 
 # Settings that make a gateway testable: quick retries, idle polling short, no STARTTLS to the
-# sink, and trusted networks that do NOT include 127.0.0.1 (so relay policy is really tested).
+# sink, no admin server, and trusted networks that do NOT include 127.0.0.1 (so relay policy is
+# really tested).
 TEST_SETTINGS: dict[str, dict[str, object]] = {
     "": {"spool_minfree": 1024 * 1024},
     "smtp": {"mynetworks": ["192.0.2.0/24"], "hostname": "gw.e2e.test"},
+    "admin": {"listen": "off"},  # no fixed port 8025 grabbed by SMTP tests
     "delivery": {
         "retry_min": 0.5,
         "retry_max": 2.0,

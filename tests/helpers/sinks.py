@@ -164,6 +164,13 @@ class RecordingSink:
         for transport in list(self._transports):
             transport.close()
 
+    def reset(self) -> None:
+        """Forget received messages and refusal settings (a sink shared between tests)."""
+        with self._lock:
+            self._messages.clear()
+        self.data_reply = None
+        self.refuse_rcpts.clear()
+
     def record(self, message: ReceivedMessage) -> None:
         with self._lock:
             self._messages.append(message)
