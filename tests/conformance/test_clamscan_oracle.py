@@ -184,6 +184,7 @@ def _groups() -> list[Group]:
                 f"T.ELF:6:*:{hx(b'ELFONLYMARK')}",
                 f"T.Mail:4:*:{hx(b'MAILONLYMARK')}",
                 f"T.Text:7:*:{hx(b'hello evil world')}",
+                f"T.Ole:2:*:{hx(b'OLEMARK123')}",
             ])},
             {
                 "pe_pos": PE_TARGET, "pe_neg": binary(b"PEONLYMARK"),
@@ -193,11 +194,14 @@ def _groups() -> list[Group]:
                 "mail_neg": binary(b"MAILONLYMARK"),
                 "text_pos": b"Some text.\nHello   EVIL\n\tWorld, it said.\n",
                 "text_neg": binary(b"hello evil world"),
+                "ole_pos": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) + b"OLEMARK123"
+                + bytes(1000),
+                "ole_neg": binary(b"OLEMARK123"),
             },
             {
                 "pe_pos": "T.PE", "pe_neg": None, "elf_pos": "T.ELF", "elf_neg": None,
                 "mail_pos": "T.Mail", "mail_neg": None, "text_pos": "T.Text",
-                "text_neg": None,
+                "text_neg": None, "ole_pos": "T.Ole", "ole_neg": None,
             },
         ),
         Group(

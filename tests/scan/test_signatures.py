@@ -260,9 +260,9 @@ def test_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unsupported_target_warns(tmp_path: Path) -> None:
-    d = _db(tmp_path, {"a.ndb": "Ole:2:*:41424344\n"})
+    d = _db(tmp_path, {"a.ndb": "Gfx:5:*:41424344\n"})
     db = load_database([d], use_cache=False)
-    assert "target 2 not supported" in db.warnings[0].message
+    assert "target 5 not supported" in db.warnings[0].message
     assert not db.body
 
 

@@ -34,6 +34,7 @@ from zerohour.scan.types import FileType, Finding, FindingKind, LayerInfo, ScanR
 #: Which layer types each ClamAV target applies to (target 0 applies to all).
 TARGET_TYPES: dict[Target, frozenset[FileType]] = {
     Target.PE: frozenset({FileType.PE}),
+    Target.OLE2: frozenset({FileType.OLE2}),
     Target.HTML: frozenset({FileType.HTML}),
     Target.MAIL: frozenset({FileType.MAIL}),
     Target.ELF: frozenset({FileType.ELF}),
