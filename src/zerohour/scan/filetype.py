@@ -99,6 +99,7 @@ _VBA_OLE_MARKERS = (
     "_VBA_PROJECT_CUR".encode("utf-16-le"),
 )
 _OFFICE_SEARCH = 8 * 1024 * 1024
+_VBA_OOXML_MARKERS = (b"vbaProject.bin", b"vbaproject.bin", b"VBAPROJECT.BIN", b"VbaProject.bin")
 
 
 def _is_pe(data: bytes) -> bool:
@@ -194,7 +195,7 @@ def detect(data: bytes) -> FileType:
         if 0 < narch < 20:
             return FileType.MACHO
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
-        if b"[Content_Types].xml" in data[:_OFFICE_SEARCH]:
+        if data.find(b"[Content_Types].xml", 0, _OFFICE_SEARCH) >= 0:
             return FileType.OOXML
         return FileType.ZIP
     if head[:2] == b"\x1f\x8b":
@@ -248,11 +249,11 @@ _EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})
 
 def has_vba(ft: FileType, data: bytes) -> bool:
     """Whether an office file carries a VBA project (macros)."""
-    window = data[:_OFFICE_SEARCH]
+    # Bounded find() calls: no copy of a window, no lowercased copy of the file.
     if ft is FileType.OOXML:
-        return b"vbaProject.bin" in window or b"vbaproject.bin" in window.lower()
+        return any(data.find(m, 0, _OFFICE_SEARCH) >= 0 for m in _VBA_OOXML_MARKERS)
     if ft is FileType.OLE2:
-        return any(m in window for m in _VBA_OLE_MARKERS)
+        return any(data.find(m, 0, _OFFICE_SEARCH) >= 0 for m in _VBA_OLE_MARKERS)
     return False
 
 
