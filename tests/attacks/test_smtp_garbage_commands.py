@@ -49,11 +49,13 @@ def test_too_many_errors_close_the_session_with_421(gateway_factory: GatewayFact
         codes: list[int] = []
         try:
             for _ in range(10):
-                codes.append(raw.cmd(b"BOGUS").code)
+                last = raw.cmd(b"BOGUS")
+                codes.append(last.code)
                 if codes[-1] == 421:
                     break
         except ConnectionClosed:
             pytest.fail(f"closed without a 421 after replies {codes}")
         assert codes[-1] == 421, codes
+        assert last.enhanced == "4.7.0", str(last)  # Postfix: 421 4.7.0 too many errors
         assert len(codes) <= 4, codes
         assert raw.closed_by_peer(timeout=5)
