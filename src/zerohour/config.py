@@ -138,6 +138,7 @@ class NoticesConfig:
 @dataclass(frozen=True, slots=True)
 class Config:
     data_dir: Path
+    store: str  # "" = <data_dir>/zerohour.sqlite3; a SQLite path; or postgresql://... (cluster)
     spool_minfree: int  # bytes free on the spool below which we answer 452 4.3.1
     log_level: str
     smtp: SmtpConfig
@@ -158,6 +159,13 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready form (what `zerohour config check` prints)."""
         out: dict[str, Any] = _plain(self)
+        if "@" in self.store and "://" in self.store:  # never print a database password
+            scheme, rest = self.store.split("://", 1)
+            creds, host = rest.rsplit("@", 1)
+            out["store"] = f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+        for key in ("provider_key", "subscription_token"):
+            if out["notices"][key]:
+                out["notices"][key] = "***" if key == "subscription_token" else out["notices"][key]
         return out
 
 
@@ -179,7 +187,12 @@ def _plain(v: Any) -> Any:
 
 # Defaults, as the raw (unvalidated) form the other layers override.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "": {"data_dir": "./var", "spool_minfree": 100 * 1024 * 1024, "log_level": "info"},
+    "": {
+        "data_dir": "./var",
+        "store": "",
+        "spool_minfree": 100 * 1024 * 1024,
+        "log_level": "info",
+    },
     "smtp": {
         "listen": "127.0.0.1:2525",
         "hostname": "localhost",
@@ -369,6 +382,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError("delivery.retry_max must be >= delivery.retry_min")
     return Config(
         data_dir=Path(str(top["data_dir"])).expanduser(),
+        store=str(top["store"] or ""),
         spool_minfree=_num(top, "spool_minfree", "", int),
         log_level=level,
         smtp=SmtpConfig(

@@ -18,6 +18,11 @@ from zerohour import config
 def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> None:
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p.add_argument("--data-dir", help="data folder (store, spool); default ./var")
+    p.add_argument(
+        "--store", metavar="URL|PATH",
+        help="postgresql://... for a cluster of gateways, or a SQLite file "
+        "(default <data-dir>/zerohour.sqlite3)",
+    )
     if not gateway:
         return
     p.add_argument("--listen", help="SMTP listen HOST:PORT (default 127.0.0.1:2525)")
@@ -51,7 +56,10 @@ def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> Non
 
 
 def config_from_args(args: argparse.Namespace) -> config.Config:
-    flags: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None)}
+    flags: dict[str, Any] = {
+        "data_dir": getattr(args, "data_dir", None),
+        "store": getattr(args, "store", None),
+    }
     if hasattr(args, "listen"):
         nets = args.mynetworks
         if nets is not None and [n.lower() for n in nets] == ["none"]:

@@ -29,8 +29,9 @@ from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.release import Releaser
 from zerohour.gateway.scanner import ScannerPool, is_starter
 from zerohour.gateway.spool import Spool
+from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
-from zerohour.store.sqlite import SqliteStore
+from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.gateway")
 
@@ -51,14 +52,15 @@ def setup_logging(level: str) -> None:
 
 
 async def open_store(cfg: Config) -> Store:
-    return await SqliteStore.open(cfg.db_path)
+    return await factory.open_store(cfg.store or None, data_dir=cfg.data_dir)
 
 
 class Gateway:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.store: Store | None = None
-        self.spool = Spool(cfg.spool_dir, cfg.spool_minfree)
+        self.spool = Spool(cfg.spool_dir, cfg.spool_minfree)  # this node's spool folder
+        self.bodies: BodyStore = self.spool  # where bodies live: PostgreSQL for a cluster store
         self.scanner = ScannerPool(cfg.scan.db_dirs, cfg.scan.workers)
         self.address: tuple[str, int] | None = None
         self.control_hook: ControlHook | None = None
@@ -89,6 +91,7 @@ class Gateway:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         tls = self._tls()
         self.store = store = await open_store(cfg)
+        self.bodies = factory.open_bodies(store, self.spool)
         removed = self.spool.clean_tmp()
         if removed:
             log.info("spool.cleaned_tmp count=%d", removed)
@@ -101,11 +104,11 @@ class Gateway:
         if not self.outbreaks.installed_version:
             await self.outbreaks.set_installed_version(version)
         self.pipeline = Pipeline(
-            cfg, store, self.spool, self.scanner, self.outbreaks, wake_delivery=self._wake
+            cfg, store, self.bodies, self.scanner, self.outbreaks, wake_delivery=self._wake
         )
-        self.queue = DeliveryQueue(cfg, store, self.spool, self.pipeline)
+        self.queue = DeliveryQueue(cfg, store, self.bodies, self.pipeline)
         self.releaser = Releaser(
-            store, self.spool, self.scanner, self.outbreaks, policy_from(cfg), self._wake
+            store, self.bodies, self.scanner, self.outbreaks, policy_from(cfg), self._wake
         )
         self.receiver = Receiver(
             cfg.smtp,
@@ -118,10 +121,12 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
         self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
         host, port = self.address
         log.info(
-            "gateway.listening smtp=%s:%d db=%s next_hop=%s data_dir=%s",
+            "gateway.listening smtp=%s:%d db=%s next_hop=%s data_dir=%s store=%s",
             host, port, version, cfg.delivery.next_hop or "mx", cfg.data_dir,
+            factory.describe_store(cfg.store or None),
         )
         print(f"zerohour gateway listening on {host}:{port}", flush=True)
         return self.address
@@ -138,6 +143,20 @@ class Gateway:
                 log.info("gateway.recovered received=%d", n)
         except Exception:
             log.exception("gateway.recovery_failed")
+
+    async def _watch(self) -> None:
+        """Changes made elsewhere (the CLI; other nodes of a cluster): reload outbreak state
+        and look at the queue at once."""
+        try:
+            async for what in self.store.watch_changes():  # type: ignore[union-attr]
+                if what in ("outbreaks", "resync"):
+                    await self.outbreaks.reload()
+                if what in ("queue", "resync"):
+                    self._wake()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("gateway.watch_failed")
 
     async def _housekeeping(self) -> None:
         """Every minute: retry scans that failed after the 250, apply the max hold time."""
@@ -181,6 +200,8 @@ class Gateway:
         if self.store is not None:
             await self.store.aclose()
         await asyncio.to_thread(self.spool.close)
+        if self.bodies is not self.spool:
+            await asyncio.to_thread(self.bodies.close)
         log.info("gateway.stopped")
 
     async def counts(self) -> dict[MessageState, int]:

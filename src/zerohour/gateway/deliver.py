@@ -34,7 +34,7 @@ from zerohour.config import Config, HostPort
 from zerohour.errors import NotFoundError, StoreError
 from zerohour.gateway.pipeline import Pipeline
 from zerohour.gateway.receive import clean
-from zerohour.gateway.spool import Spool, new_queue_id
+from zerohour.gateway.spool import new_queue_id
 from zerohour.store.base import (
     MessageRecord,
     MessageState,
@@ -43,6 +43,7 @@ from zerohour.store.base import (
     RecipientStatus,
     Store,
 )
+from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.deliver")
 
@@ -119,7 +120,7 @@ class DeliveryQueue:
     """Runs the queue until `stop()`: claim due work, deliver, record results."""
 
     def __init__(
-        self, cfg: Config, store: Store, spool: Spool, pipeline: Pipeline, owner: str = ""
+        self, cfg: Config, store: Store, spool: BodyStore, pipeline: Pipeline, owner: str = ""
     ) -> None:
         self.cfg = cfg
         self.store = store

@@ -23,6 +23,9 @@ class OutbreakState:
         self.store = store
         self._active: dict[str, OutbreakSpec] = {}
         self._version: str = ""
+        # bumped by every local change: a reload whose query raced one is dropped (no lock: the
+        # listeners call declare/end inside store.transaction(), a lock here could deadlock)
+        self._gen = 0
 
     async def load(self) -> None:
         await self.reload()
@@ -31,8 +34,10 @@ class OutbreakState:
     async def reload(self) -> None:
         """Re-read active outbreaks from the store (another node or process may have changed
         them, or a caller's transaction just committed)."""
+        gen = self._gen
         records = await self.store.outbreaks(active_only=True)
-        self._active = {r.spec.outbreak_id: r.spec for r in records}
+        if gen == self._gen:
+            self._active = {r.spec.outbreak_id: r.spec for r in records}
 
     @property
     def active(self) -> tuple[OutbreakSpec, ...]:
@@ -46,6 +51,7 @@ class OutbreakState:
 
     async def declare(self, spec: OutbreakSpec) -> None:
         """Start holding/screening for `spec` (idempotent: declaring again updates)."""
+        self._gen += 1
         await self.store.save_outbreak(spec, time.time())
         self._active[spec.outbreak_id] = spec
 
@@ -55,10 +61,11 @@ class OutbreakState:
     async def end(self, outbreak_id: str, reason: str) -> bool:
         """Stop the outbreak; returns False if it was not active. Release is the caller's:
         see `gateway.release.Releaser.release_outbreak`."""
+        self._gen += 1
         was = outbreak_id in self._active
         if was:
             await self.store.end_outbreak(outbreak_id, reason, time.time())
-            del self._active[outbreak_id]
+            self._active.pop(outbreak_id, None)
         return was
 
     @property

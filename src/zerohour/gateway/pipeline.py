@@ -23,8 +23,9 @@ from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decid
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.gateway.receive import Disposition, Inbound, clean
 from zerohour.gateway.scanner import Scanner
-from zerohour.gateway.spool import Spool, new_queue_id
+from zerohour.gateway.spool import new_queue_id
 from zerohour.store.base import MessageRecord, MessageState, Recipient, Store
+from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.pipeline")
 
@@ -61,7 +62,7 @@ class Pipeline:
         self,
         cfg: Config,
         store: Store,
-        spool: Spool,
+        spool: BodyStore,
         scanner: Scanner,
         outbreaks: OutbreakState,
         *,

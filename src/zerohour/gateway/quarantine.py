@@ -31,7 +31,8 @@ from zerohour.store.base import (
     QueueEntry,
     Store,
 )
-from zerohour.store.sqlite import SqliteStore
+from zerohour.store.bodies import BodyStore
+from zerohour.store.factory import open_bodies, open_store
 
 
 def record_json(r: MessageRecord) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def entry_json(e: QueueEntry) -> dict[str, Any]:
 class AdminOps:
     cfg: Config
     store: Store
-    spool: Spool
+    spool: BodyStore
 
     async def list_messages(
         self, states: tuple[MessageState, ...], flt: MessageFilter, page: Page
@@ -132,8 +133,10 @@ class AdminOps:
 
 @asynccontextmanager
 async def admin_ops(cfg: Config) -> AsyncIterator[AdminOps]:
-    store = await SqliteStore.open(cfg.db_path)
+    store = await open_store(cfg.store or None, data_dir=cfg.data_dir)
+    bodies = open_bodies(store, Spool(cfg.spool_dir, 0))
     try:
-        yield AdminOps(cfg, store, Spool(cfg.spool_dir, 0))
+        yield AdminOps(cfg, store, bodies)
     finally:
         await store.aclose()
+        bodies.close()

@@ -23,8 +23,8 @@ from zerohour.errors import StoreError
 from zerohour.gateway.decide import Action, Policy, decide
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.gateway.scanner import Scanner
-from zerohour.gateway.spool import Spool
 from zerohour.store.base import MessageFilter, MessageState, Page, Store
+from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.release")
 
@@ -42,7 +42,7 @@ class Releaser:
     def __init__(
         self,
         store: Store,
-        spool: Spool,
+        spool: BodyStore,
         scanner: Scanner,
         outbreaks: OutbreakState,
         policy: Policy,
@@ -160,7 +160,7 @@ class Releaser:
         return len(old)
 
 
-async def delete_message(store: Store, spool: Spool, qid: str, *, actor: str = "admin") -> None:
+async def delete_message(store: Store, spool: BodyStore, qid: str, *, actor: str = "admin") -> None:
     """Delete held, quarantined or queued mail: the body goes, the record and trail stay."""
     record = await store.get_message(qid)
     if record.state not in (MessageState.HELD, MessageState.QUARANTINED, MessageState.QUEUED):
