@@ -17,7 +17,7 @@ import bisect
 import hashlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,11 +258,12 @@ class Engine:
             self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer)
 
     def _match_body(self, walk: _Walk, data: bytes, path: str, geo: Geometry,
-                    applies: object, layer: _LayerFacts) -> None:
+                    applies: Callable[[Target], bool], layer: _LayerFacts) -> None:
         db = self.db
         nb = self._n_body
-        found = db.matcher.scan(data, geo, applies,  # type: ignore[arg-type]
-                                counting=lambda e: e >= nb)
+        found = db.matcher.scan(data, geo, applies,
+                                counting=lambda e: e >= nb,
+                                first_only=not self.allmatch and not db.logical)
         for e in sorted(found):
             if e >= nb:
                 break
@@ -294,7 +295,7 @@ class Engine:
             counts = counts + [0] * (lsig.nsubs - len(counts))
             for idx, pc in lsig.pcres:
                 trigger = pc.trigger
-                if not trigger.evaluate(counts)[0]:  # type: ignore[attr-defined]
+                if not trigger.evaluate(counts)[0]:
                     continue
                 window = pc.offset.resolve(geo.size, geo.ep, geo.sections)
                 if window is None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from zerohour.scan.signatures.hexsig import NO_MODIFIERS, HexPattern, Modifiers, compile_pattern
 from zerohour.scan.signatures.offset import Offset
+
+if TYPE_CHECKING:
+    from zerohour.scan.signatures.ldb import Expr
 
 #: ClamAV functionality level this engine claims (ClamAV 1.4.x reports 220).
 FLEVEL = 220
@@ -93,7 +97,7 @@ class BodySig:
 class PcreSub:
     """An .ldb PCRE subsignature: evaluated only when its trigger expression holds."""
 
-    trigger: object  # an ldb `Expr`; typed loosely here to keep this module dependency-free
+    trigger: Expr
     regex: str
     flags: int
     offset: Offset
