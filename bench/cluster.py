@@ -249,6 +249,9 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=20, help="concurrent accepts per node")
     ap.add_argument("--size", type=int, default=5120, help="body bytes")
     ap.add_argument("--quick", action="store_true", help="300 messages per node")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="single-node variants to run (comma-separated)")
+    ap.add_argument("--nodes", default="2,3", help="extra node counts for pg+bodies")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="pg+bodies", help=argparse.SUPPRESS)
@@ -259,8 +262,8 @@ def main() -> int:
         return 0
     if args.quick:
         args.messages = 300
-    rows = [run(v, 1, args) for v in VARIANTS]
-    rows += [run("pg+bodies", n, args) for n in (2, 3)]
+    rows = [run(v, 1, args) for v in args.variants.split(",") if v]
+    rows += [run("pg+bodies", int(n), args) for n in args.nodes.split(",") if n]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
