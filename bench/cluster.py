@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import resource
@@ -60,7 +61,10 @@ async def node(args: argparse.Namespace) -> dict[str, Any]:
     else:
         store = await PostgresStore.open(args.url, max_size=args.sessions + 2)
     pg_bodies = PostgresBodies(store) if variant == "pg+bodies" else None  # type: ignore[arg-type]
-    body = (b"Subject: bench\r\n\r\n" + b"x" * 76 + b"\r\n") * max(1, args.size // 80)
+    # like an attachment: base64 of random bytes (compresses as poorly as real mail does)
+    head = b"Subject: bench\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    raw = os.urandom(max(0, args.size - len(head)) * 3 // 4)
+    body = head + base64.encodebytes(raw).replace(b"\n", b"\r\n")
     owner = f"node-{os.getpid()}"
     produced = 0
     delivered = 0

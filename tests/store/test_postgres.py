@@ -5,6 +5,7 @@ bodies committed with their row)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -217,3 +218,29 @@ async def test_unreachable_server_is_a_store_error() -> None:
         await PostgresStore.open(
             "postgresql://postgres@127.0.0.1:1/none", connect_timeout=1.0
         )
+
+
+async def test_store_recovers_after_the_server_drops_its_connections(pg_url: str) -> None:
+    name = f"zh-drop-{secrets.token_hex(4)}"
+    s = await PostgresStore.open(f"{pg_url}&application_name={name}", min_size=2, max_size=2)
+    try:
+        await s.set_meta("k", "before")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name=%s",
+                (name,),
+            ).fetchone()
+        assert row is not None
+        assert row[0] >= 1  # a database restart or failover looks the same to the pool
+        outcomes = []
+        for _ in range(4):  # a call on a dead connection fails as StoreError, not a crash
+            try:
+                outcomes.append(await s.get_meta("k"))
+            except StoreError:
+                outcomes.append("error")
+        assert outcomes[-1] == "before"  # broken connections were replaced
+        await s.set_meta("k", "after")
+        assert await s.get_meta("k") == "after"
+    finally:
+        await s.aclose()
