@@ -29,6 +29,7 @@ from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
 from zerohour.scan.types import Child, FileType
 
 _CHUNK = 1 << 20
+_IN_CHUNK = 256 * 1024
 _LOCAL = b"PK\x03\x04"
 _MAX_LOCAL_SCAN = 20_000
 _NEXT_RECORD = (b"PK\x07\x08", _LOCAL, b"PK\x01\x02")
@@ -61,48 +62,64 @@ class _Dedup:
 
 
 def _zlib_bounded(
-    data: bytes, wbits: int, ctx: ScanContext, compressed: int | None = None
-) -> tuple[bytes, bytes]:
-    """Inflate one zlib/deflate/gzip stream; returns (output, unused input after its end).
+    data: bytes,
+    wbits: int,
+    ctx: ScanContext,
+    compressed: int | None = None,
+    start: int = 0,
+    already: int = 0,
+) -> tuple[bytes, int]:
+    """Inflate one zlib/deflate/gzip stream starting at `start`: (output, offset after it).
 
-    Truncated or corrupt input yields what decoded before the damage.
+    Input is fed in bounded memoryview slices, so a stream that ends early in a large buffer
+    (zip data descriptors, gzip members) never copies the rest of the buffer. `already` is
+    output produced earlier for the same member (counted against the bounds). Truncated or
+    corrupt input yields what decoded before the damage; the offset is then `len(data)`.
     """
-    bound = ctx.output_bound()
-    comp = compressed if compressed is not None else len(data)
+    bound = max(0, ctx.output_bound() - already)
+    n = len(data)
+    comp = compressed if compressed is not None else n - start
+    mv = memoryview(data)
     d = zlib.decompressobj(wbits)
     out: list[bytes] = []
     total = 0
-    pending = data
+    pos = start
+    pending: bytes | memoryview = b""
+    stalls = 0
     while True:
         ctx.check_time()
+        if not pending:
+            if pos >= n:
+                try:
+                    rest = d.flush()
+                except zlib.error:
+                    rest = b""
+                out.append(rest)
+                total += len(rest)
+                if total > bound:
+                    ctx.check_output(already + total)
+                return b"".join(out), n
+            pending = mv[pos : pos + _IN_CHUNK]
+            pos += len(pending)
         want = min(_CHUNK, bound + 1 - total)
         try:
             piece = d.decompress(pending, want)
         except zlib.error:
-            break
+            return b"".join(out), n
         out.append(piece)
         total += len(piece)
         if total > bound:
-            ctx.check_output(total)
-        ctx.check_ratio(comp, total)
+            ctx.check_output(already + total)
+        ctx.check_ratio(comp, already + total)
+        if d.eof:
+            return b"".join(out), pos - len(d.unused_data)
         pending = d.unconsumed_tail
-        if d.eof or (not pending and not piece):
-            break
-        if not pending:
-            # All input consumed: flush what zlib still holds.
-            try:
-                rest = d.flush()
-            except zlib.error:
-                rest = b""
-            out.append(rest)
-            total += len(rest)
-            if total > bound:
-                ctx.check_output(total)
-            break
-    return b"".join(out), d.unused_data if d.eof else b""
+        stalls = stalls + 1 if not piece and pending else 0
+        if stalls > 2:
+            return b"".join(out), n
 
 
-def inflate(data: bytes, ctx: ScanContext) -> tuple[bytes, bytes]:
+def inflate(data: bytes, ctx: ScanContext) -> tuple[bytes, int]:
     """Inflate zlib-wrapped data, or raw deflate when the zlib header is missing (bounded)."""
     if len(data) >= 2 and (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0:
         return _zlib_bounded(data, 15, ctx)
@@ -114,33 +131,45 @@ def _stream_bounded(
     data: bytes,
     ctx: ScanContext,
 ) -> bytes:
-    """Decompress a (possibly multi-stream) bzip2/xz input with bounded output."""
+    """Decompress a (possibly multi-stream) bzip2/xz input with bounded output.
+
+    Input goes in bounded memoryview slices (no copies of the rest of the buffer per stream).
+    """
     bound = ctx.output_bound()
+    n = len(data)
+    mv = memoryview(data)
     out: list[bytes] = []
     total = 0
-    pending = data
-    while pending:
-        d = factory()
-        feed = pending
-        pending = b""
-        while True:
-            ctx.check_time()
-            want = min(_CHUNK, bound + 1 - total)
-            try:
-                piece = d.decompress(feed, want)
-            except (OSError, EOFError, lzma.LZMAError, ValueError):
-                return b"".join(out)
-            feed = b""
-            out.append(piece)
-            total += len(piece)
-            if total > bound:
-                ctx.check_output(total)
-            ctx.check_ratio(len(data), total)
-            if d.eof:
-                pending = d.unused_data
+    pos = 0
+    d = factory()
+    stalls = 0
+    while True:
+        ctx.check_time()
+        if d.eof:
+            pos -= len(d.unused_data)
+            if pos >= n:
                 break
-            if d.needs_input:
-                return b"".join(out)  # truncated stream
+            d = factory()  # the next concatenated stream
+            continue
+        feed: bytes | memoryview = b""
+        if d.needs_input:
+            if pos >= n:
+                break  # truncated stream
+            feed = mv[pos : pos + _IN_CHUNK]
+            pos += len(feed)
+        want = min(_CHUNK, bound + 1 - total)
+        try:
+            piece = d.decompress(feed, want)
+        except (OSError, EOFError, lzma.LZMAError, ValueError):
+            break
+        out.append(piece)
+        total += len(piece)
+        if total > bound:
+            ctx.check_output(total)
+        ctx.check_ratio(n, total)
+        stalls = stalls + 1 if not piece and not feed else 0
+        if stalls > 2:
+            break
     return b"".join(out)
 
 
@@ -148,12 +177,19 @@ def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None]:
     """All members of a gzip file, concatenated, and the stored file name if any."""
     name = _gzip_name(data)
     out: list[bytes] = []
-    rest = data
-    while rest[:2] == b"\x1f\x8b":
-        piece, rest = _zlib_bounded(rest, 31, ctx, compressed=len(data))
+    total = 0
+    pos = 0
+    n = len(data)
+    while data[pos : pos + 2] == b"\x1f\x8b":
+        ctx.check_time()
+        piece, end = _zlib_bounded(data, 31, ctx, compressed=n, start=pos, already=total)
         out.append(piece)
-        ctx.check_output(sum(map(len, out)))
-        rest = rest.lstrip(b"\x00")
+        total += len(piece)
+        if end <= pos:
+            break
+        pos = end
+        while pos < n and data[pos] == 0:  # zero padding between members (tape blocks)
+            pos += 1
     return b"".join(out), name
 
 
@@ -296,7 +332,7 @@ def _read_local(
     if csize in (0, 0xFFFFFFFF) and (flags & 0x8 or csize == 0xFFFFFFFF):
         # Size only in a data descriptor: deflate finds its own end; stored runs to the next header.
         if method == 8:
-            out, _ = _zlib_bounded(data[start:], -15, ctx)
+            out, _ = _zlib_bounded(data, -15, ctx, start=start)
             return out, name, False, start + 1
         nxt = min(
             (p for p in (data.find(s, start) for s in _NEXT_RECORD) if p >= 0),
