@@ -233,3 +233,30 @@ async def test_restart_recovers_unscanned_and_queued_mail(tmp_path: Path, sink: 
         assert [m.header("Subject") for m in got] == ["kept"]
     finally:
         await run.gw.stop()
+
+
+async def test_queue_lifetime_exceeded_bounces(tmp_path: Path, sink: Any) -> None:
+    sink.stop()
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address, **{"delivery.max_lifetime": 1.0})
+    )
+    try:
+        assert await run.sendmail("a@sender.test", ["b@example.test"], message("stale")) == {}
+        store = run.gw.store
+        assert store is not None
+        bounced: list[Any] = []
+        for _ in range(200):
+            bounced = [
+                r
+                for r in await store.list_messages(MessageFilter(states=(MessageState.BOUNCED,)))
+                if r.kind == "mail"
+            ]
+            if bounced:
+                break
+            await asyncio.sleep(0.05)
+        assert len(bounced) == 1
+        assert bounced[0].recipients[0].last_error.startswith("queue lifetime exceeded")
+        dsns = [r for r in await store.list_messages() if r.kind == "dsn"]
+        assert [r.recipients[0].address for r in dsns] == ["a@sender.test"]
+    finally:
+        await run.gw.stop()
