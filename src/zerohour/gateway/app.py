@@ -16,12 +16,13 @@ import logging
 import signal
 import ssl
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from zerohour.config import Config
-from zerohour.errors import ConfigError
+from zerohour.errors import ConfigError, NotFoundError
 from zerohour.gateway.deliver import DeliveryQueue
 from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
 from zerohour.gateway.pipeline import Pipeline, policy_from
@@ -89,6 +90,7 @@ class Gateway:
     async def start(self) -> tuple[str, int]:
         cfg = self.cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self._started_at = time.time()
         tls = self._tls()
         self.store = store = await open_store(cfg)
         self.bodies = factory.open_bodies(store, self.spool)
@@ -141,8 +143,24 @@ class Gateway:
             n = await self.pipeline.recover()
             if n:
                 log.info("gateway.recovered received=%d", n)
+            await self._remove_orphans()
         except Exception:
             log.exception("gateway.recovery_failed")
+
+    async def _remove_orphans(self) -> None:
+        """Bodies written before the last crash whose row never committed (so no 250 was sent
+        for them) are garbage: remove them. Only ids older than this start are looked at."""
+        if self.bodies is not self.spool or self.store is None:
+            return
+        removed = 0
+        for qid in await asyncio.to_thread(self.spool.ids_before, self._started_at):
+            try:
+                await self.store.get_message(qid)
+            except NotFoundError:
+                await self.spool.delete(qid)
+                removed += 1
+        if removed:
+            log.info("spool.orphans_removed count=%d", removed)
 
     async def _watch(self) -> None:
         """Changes made elsewhere (the CLI; other nodes of a cluster): reload outbreak state

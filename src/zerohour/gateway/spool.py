@@ -151,6 +151,11 @@ class Spool:
     def exists(self, queue_id: str) -> bool:
         return self.path(queue_id).is_file()
 
+    def ids_before(self, ts: float) -> list[str]:
+        """Queue ids of bodies created before `ts` (the id starts with its creation time)."""
+        limit = f"{int(ts * 1000):011X}"
+        return sorted(p.name for p in self._dir.iterdir() if p.name[:11] < limit)
+
     def close(self) -> None:
         self._io.shutdown(wait=True)
 
