@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zerohour import __version__
+from zerohour.admin import schemas as S
 from zerohour.admin.auth import Principal
 from zerohour.admin.context import ActionResult, AdminContext, redact
 from zerohour.admin.overview import all_queue, db_info, outbreak_json, snapshot
@@ -65,6 +66,18 @@ class ApiError(Exception):
         self.status = status
         self.error = error
         self.detail = detail
+
+
+_ERRORS = {
+    403: "read-only token",
+    404: "unknown, or not in that state",
+    409: "wrong state, or lost a race",
+}
+
+
+def errs(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI error responses (all `{"error", "detail"}`) for a route."""
+    return {c: {"model": S.ErrorOut, "description": _ERRORS[c]} for c in codes}
 
 
 def error_response(status: int, error: str, detail: Any = "") -> JSONResponse:
@@ -238,7 +251,14 @@ Reader = Annotated[Principal, Depends(_reader)]
 
 
 def api_router(ctx: AdminContext) -> APIRouter:
-    r = APIRouter(prefix=API, responses={401: {"description": "no or bad token"}})
+    r = APIRouter(
+        prefix=API,
+        responses={
+            400: {"model": S.ErrorOut, "description": "unreadable request body"},
+            401: {"model": S.ErrorOut, "description": "no or bad token"},
+            422: {"model": S.ErrorOut, "description": "invalid parameters"},
+        },
+    )
 
     def remote(request: Request) -> str:
         return request.client.host if request.client else ""
@@ -276,7 +296,7 @@ def api_router(ctx: AdminContext) -> APIRouter:
         out["admin"] = {"you": who.actor, "role": who.role.value}
         return out
 
-    @r.get("/outbreaks", summary="outbreaks (active by default)")
+    @r.get("/outbreaks", summary="outbreaks (active by default)", response_model=S.OutbreakPage)
     async def outbreaks(
         who: Reader,
         limit: Limit = 50,
@@ -295,7 +315,8 @@ def api_router(ctx: AdminContext) -> APIRouter:
                 raise ApiError(404, "not found", f"message {qid} is not {label} ({rec.state})")
             return rec
 
-        @r.get(f"/{prefix}", summary=f"{label} messages (newest first), filtered")
+        @r.get(f"/{prefix}", summary=f"{label} messages (newest first), filtered",
+               response_model=S.MessagePage)
         async def list_(
             who: Reader,
             limit: Limit = 50,
@@ -317,14 +338,15 @@ def api_router(ctx: AdminContext) -> APIRouter:
             return page_json([message_json(x, now) for x in recs], total, limit, offset)
 
         @r.get(f"/{prefix}/{{qid}}", summary=f"one {label} message: headers, part tree, events",
-               responses={404: {"description": "unknown or not " + label}})
+               response_model=S.MessageDetail,
+               responses=errs(404))
         async def show(who: Reader, qid: QueueId) -> dict[str, Any]:
             rec = await get_in_state(qid)
             return await message_detail(ctx, rec)
 
         @r.post(f"/{prefix}/{{qid}}/release", summary=f"release a {label} message (rescan first)",
-                responses={403: {"description": "read-only token"},
-                           404: {"description": "unknown"}, 409: {"description": "lost a race"}})
+                response_model=S.ActionOut,
+                responses=errs(403, 404, 409))
         async def release(
             who: Reader, request: Request, qid: QueueId, body: ReleaseBody | None = None
         ) -> Any:
@@ -337,8 +359,8 @@ def api_router(ctx: AdminContext) -> APIRouter:
             return await act(who, request, f"{prefix}.release", qid, go, {"force": force})
 
         @r.post(f"/{prefix}/{{qid}}/delete", summary=f"delete a {label} message",
-                responses={403: {"description": "read-only token"},
-                           404: {"description": "unknown"}})
+                response_model=S.ActionOut,
+                responses=errs(403, 404, 409))
         async def delete(who: Reader, request: Request, qid: QueueId) -> Any:
             async def go() -> ActionResult:
                 await get_in_state(qid)
@@ -347,7 +369,7 @@ def api_router(ctx: AdminContext) -> APIRouter:
             return await act(who, request, f"{prefix}.delete", qid, go)
 
         @r.post(f"/{prefix}/bulk", summary=f"release or delete every {label} message of an "
-                "outbreak", responses={403: {"description": "read-only token"}})
+                "outbreak", response_model=S.BulkOut, responses=errs(403))
         async def bulk(who: Reader, request: Request, body: BulkBody) -> Any:
             async def go() -> dict[str, Any]:
                 return await bulk_action(ctx, state, body.outbreak, body.action, who.actor)
@@ -361,19 +383,20 @@ def api_router(ctx: AdminContext) -> APIRouter:
     message_routes("quarantine", MessageState.QUARANTINED, "quarantined")
 
     @r.get("/messages/{qid}", summary="any message by queue id: record, headers, parts, events",
-           responses={404: {"description": "unknown"}})
+           response_model=S.MessageDetail,
+           responses=errs(404))
     async def message(who: Reader, qid: QueueId) -> dict[str, Any]:
         return await message_detail(ctx, await ctx.store.get_message(qid))
 
     @r.get("/messages/{qid}/raw", summary="the raw message, as a download (never rendered)",
-           responses={404: {"description": "unknown or body gone"}})
+           responses=errs(404))
     async def raw(who: Reader, request: Request, qid: QueueId) -> Response:
         await ctx.store.get_message(qid)
         data = await read_body(ctx, qid)
         await ctx.auth.aaudit(who, "message.download", qid, "ok", None, remote(request))
         return raw_response(qid, data)
 
-    @r.get("/queue", summary="the delivery queue")
+    @r.get("/queue", summary="the delivery queue", response_model=S.QueuePage)
     async def queue(who: Reader, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         entries = await all_queue(ctx.store)
         entries.sort(key=lambda q: q.due)
@@ -397,7 +420,8 @@ def api_router(ctx: AdminContext) -> APIRouter:
         return page_json(items, len(entries), limit, offset)
 
     @r.post("/queue/retry", summary="make every queued message due now",
-            responses={403: {"description": "read-only token"}})
+            response_model=S.RetryOut,
+            responses=errs(403))
     async def retry_all(who: Reader, request: Request) -> Any:
         async def go() -> dict[str, int]:
             return {"retried": await ctx.actions.retry(None, actor=who.actor)}
@@ -405,8 +429,8 @@ def api_router(ctx: AdminContext) -> APIRouter:
         return await act(who, request, "queue.retry_all", "*", go)
 
     @r.post("/queue/{qid}/retry", summary="make one queued message due now",
-            responses={403: {"description": "read-only token"},
-                       404: {"description": "unknown"}, 409: {"description": "not queued"}})
+            response_model=S.RetryOut,
+            responses=errs(403, 404, 409))
     async def retry(who: Reader, request: Request, qid: QueueId) -> Any:
         async def go() -> dict[str, int]:
             return {"retried": await ctx.actions.retry(qid, actor=who.actor)}
@@ -414,15 +438,15 @@ def api_router(ctx: AdminContext) -> APIRouter:
         return await act(who, request, "queue.retry", qid, go)
 
     @r.post("/queue/{qid}/bounce", summary="give up: bounce the pending recipients (DSN)",
-            responses={403: {"description": "read-only token"},
-                       404: {"description": "unknown"}, 409: {"description": "not queued"}})
+            response_model=S.ActionOut,
+            responses=errs(403, 404, 409))
     async def bounce(who: Reader, request: Request, qid: QueueId) -> Any:
         async def go() -> ActionResult:
             return await ctx.actions.bounce(qid, actor=who.actor)
 
         return await act(who, request, "queue.bounce", qid, go)
 
-    @r.get("/notices", summary="the notice log (newest first)")
+    @r.get("/notices", summary="the notice log (newest first)", response_model=S.NoticePage)
     async def notices(who: Reader, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         entries = await ctx.store.notice_log(Page(limit=limit, offset=offset))
         total = (await ctx.notices.update(ctx.store)).total
@@ -433,7 +457,8 @@ def api_router(ctx: AdminContext) -> APIRouter:
         ]
         return page_json(items, total, limit, offset)
 
-    @r.get("/database", summary="installed signature database: version, folders, age")
+    @r.get("/database", summary="installed signature database: version, folders, age",
+           response_model=S.DatabaseOut)
     async def database(who: Reader) -> dict[str, Any]:
         return await db_info(ctx.store, ctx.installed_version)
 
@@ -442,12 +467,12 @@ def api_router(ctx: AdminContext) -> APIRouter:
         out: dict[str, Any] = redact(ctx.config)
         return out
 
-    @r.get("/audit", summary="the admin audit log (newest first)")
+    @r.get("/audit", summary="the admin audit log (newest first)", response_model=S.AuditPage)
     async def audit(who: Reader, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
         entries, total = await ctx.auth.aaudit_log(limit, offset)
         return page_json([e.to_json() for e in entries], total, limit, offset)
 
-    @r.get("/whoami", summary="the caller's token name and role")
+    @r.get("/whoami", summary="the caller's token name and role", response_model=S.WhoAmI)
     async def whoami(who: Reader) -> dict[str, str]:
         return {"actor": who.actor, "token_id": who.token_id, "role": who.role.value}
 

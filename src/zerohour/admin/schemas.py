@@ -1,0 +1,188 @@
+"""Response shapes of the admin API, for the OpenAPI document (and so schemathesis can check
+responses against it). Handlers build plain dicts; FastAPI validates them against these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = ""
+
+
+class RecipientOut(BaseModel):
+    address: str
+    status: str
+    last_error: str
+
+
+class MessageOut(BaseModel):
+    queue_id: str
+    kind: str
+    state: str
+    sender: str
+    recipients: list[RecipientOut]
+    size: int
+    received_at: float
+    age_seconds: float
+    updated_at: float
+    verdict: str
+    findings: list[str]
+    db_version: str
+    reason: str
+    hold_tags: list[str]
+    peer: str
+    helo: str
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class EventOut(BaseModel):
+    at: float
+    state: str
+    reason: str
+    actor: str
+
+
+class HeaderOut(BaseModel):
+    name: str
+    value: str
+
+
+class PartOut(BaseModel):
+    path: str
+    content_type: str
+    filename: str
+    size: int
+    true_type: str
+    sha256: str
+    is_attachment: bool
+    note: str
+    children: list[PartOut]
+
+
+class MessageDetail(MessageOut):
+    summary: dict[str, Any] | None
+    events: list[EventOut]
+    body_available: bool
+    headers: list[HeaderOut]
+    parts: PartOut | None
+
+
+class ActionOut(BaseModel):
+    queue_id: str
+    state: str
+    reason: str
+
+
+class BulkError(BaseModel):
+    queue_id: str
+    error: str
+
+
+class BulkOut(BaseModel):
+    outbreak: str
+    action: str
+    matched: int
+    results: dict[str, int]
+    errors: list[BulkError]
+
+
+class RetryOut(BaseModel):
+    retried: int
+
+
+class OutbreakOut(BaseModel):
+    outbreak_id: str
+    name: str
+    mode: str
+    scope: dict[str, Any]
+    checksums: int
+    declared_at: float
+    updated_at: float
+    ended_at: float | None
+    end_reason: str
+    active: bool
+
+
+class OutbreakPage(BaseModel):
+    items: list[OutbreakOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class QueueItem(BaseModel):
+    queue_id: str
+    due: float
+    attempts: int
+    last_error: str
+    leased_by: str
+    sender: str | None = None
+    size: int | None = None
+    kind: str | None = None
+    recipients: list[str] | None = None
+    received_at: float | None = None
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class NoticeOut(BaseModel):
+    provider: str
+    seq: int
+    kind: str
+    transport: str
+    result: str
+    at: float
+    detail: dict[str, Any]
+
+
+class NoticePage(BaseModel):
+    items: list[NoticeOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditOut(BaseModel):
+    at: float
+    actor: str
+    role: str
+    action: str
+    target: str
+    result: str
+    detail: dict[str, Any]
+    remote: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DatabaseOut(BaseModel):
+    version: str
+    dirs: list[str]
+    written_at: float | None
+    age_seconds: float | None
+
+
+class WhoAmI(BaseModel):
+    actor: str
+    token_id: str
+    role: str
