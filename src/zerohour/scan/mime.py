@@ -33,6 +33,7 @@ from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import encodings
+from zerohour.scan.filetype import looks_like_mail
 from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.types import Child
 
@@ -427,15 +428,20 @@ class _Walker:
             return
 
         decoded = decode_body(body, ctes)
+        name, attachment = _filename(headers)
         if message:
             for label, content in decoded:
+                if looks_like_mail(content):
+                    # A layer of its own (as in ClamAV): the engine scans it as mail (target 4
+                    # signatures see its headers) and decomposes it with full depth accounting.
+                    yield from self.leaf(content, name, f"mime{path}:message/{label}", attachment)
+                    continue
                 yield from self.entity(content, d, depth + 1, f"{path}/msg:{label}")
                 for extra in dialects_for(content):
                     if extra is not d:
                         yield from self.entity(content, extra, depth + 1, f"{path}/msg:{label}")
             if all(t.startswith(_MSG_TYPES) for t in types):
                 return
-        name, attachment = _filename(headers)
         binhex = any(t.endswith("binhex40") for t in types)
         for label, content in decoded:
             yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
