@@ -466,12 +466,6 @@ def _mail_group() -> Group:
             "nested_b64": "Mail.Nested", "html7": "Mail.Html7", "start": "Mail.Start",
             "start_neg": None, "eof": "Mail.Eof", "eof_neg": None,
         },
-        differs={
-            "nested_b64": ("Mail.Nested", None,
-                           "the decomposer yields the parts of an encoded message/rfc822, not "
-                           "the embedded message itself, so target-4 signatures on its headers "
-                           "are missed (reported to the decomposition owner)"),
-        },
     )
 
 

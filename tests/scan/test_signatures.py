@@ -263,7 +263,7 @@ def test_unsupported_target_warns(tmp_path: Path) -> None:
     d = _db(tmp_path, {"a.ndb": "Gfx:5:*:41424344\n"})
     db = load_database([d], use_cache=False)
     assert "target 5 not supported" in db.warnings[0].message
-    assert not db.body
+    assert db.n_body == 0
 
 
 def _cvd(members: dict[str, str], compress: bool = True) -> bytes:

@@ -11,6 +11,7 @@ name and content, so a restart with the same files loads without recompiling.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -93,14 +94,14 @@ class Database:
     hashes: HashIndex
     sections: HashIndex
     allow: HashIndex
-    body: tuple[BodySig, ...]
+    n_body: int
     logical: tuple[LogicalSig, ...]
     ignored: frozenset[str]
     warnings: tuple[DbWarning, ...]
     counts: dict[str, int]
     skipped: dict[str, int]
     matcher: Matcher
-    #: Matcher entry ranges: [0, n_body) are .ndb signatures; the rest are .ldb subsignatures,
+    #: Matcher signatures: [0, n_body) are .ndb signatures; the rest are .ldb subsignatures,
     #: `logical_base[i]` the first entry of logical signature i.
     logical_base: tuple[int, ...] = ()
     from_cache: bool = field(default=False, compare=False)
@@ -304,10 +305,12 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         bases.append(len(entries))
         entries.extend(lsig.subs)
     matcher = Matcher(entries, backend=backend)
+    # The subsignatures live in the matcher's table; the logical signatures keep only counts.
+    logical = [dataclasses.replace(ls, subs=(), n_hex=len(ls.subs)) for ls in logical]
     return Database(
         dirs=tuple(dirs), digest=digest, version=_version(files, contents, digest),
         hashes=hashes.build(), sections=sections.build(), allow=allow.build(),
-        body=tuple(body), logical=tuple(logical), ignored=frozenset(ignored),
+        n_body=len(body), logical=tuple(logical), ignored=frozenset(ignored),
         warnings=tuple(warnings), counts=dict(counts), skipped=dict(skipped), matcher=matcher,
         logical_base=tuple(bases),
     )

@@ -93,7 +93,7 @@ class Engine:
         self.limits = limits if limits is not None else Limits()
         self.allmatch = allmatch
         self.heuristics = heuristics
-        self._n_body = len(db.body)
+        self._n_body = db.n_body
         self._hash_kinds = db.hashes.kinds() | db.allow.kinds()
         self._section_kinds = db.sections.kinds()
 
@@ -235,7 +235,7 @@ class Engine:
                         self._add(walk, hit, path, FindingKind.SIGNATURE)
                         if walk.stop:
                             return
-        if not db.matcher.sigs:
+        if not len(db.matcher.sigs):
             return
 
         def applies(t: Target) -> bool:
@@ -267,7 +267,7 @@ class Engine:
         for e in sorted(found):
             if e >= nb:
                 break
-            self._add(walk, db.body[e].name, path, FindingKind.SIGNATURE)
+            self._add(walk, db.matcher.sigs.name(e), path, FindingKind.SIGNATURE)
             if walk.stop:
                 return
         if not db.logical:
@@ -280,7 +280,7 @@ class Engine:
         for li in sorted(touched):
             lsig = db.logical[li]
             base = bases[li]
-            counts = [found.get(base + i, 0) for i in range(len(lsig.subs))]
+            counts = [found.get(base + i, 0) for i in range(lsig.hex_count)]
             if self._logical_true(lsig, counts, data, geo, layer):
                 self._add(walk, lsig.name, path, FindingKind.SIGNATURE)
                 if walk.stop:

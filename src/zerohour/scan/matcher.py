@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zerohour.scan.signatures.hexsig import HexPattern, Segment, bytes_regex
-from zerohour.scan.signatures.model import BodySig, Target
+from zerohour.scan.signatures.model import BodySig, SigTable, Target
 from zerohour.scan.signatures.offset import OffsetKind
 
 try:  # pragma: no cover - depends on the platform
@@ -157,7 +157,6 @@ class Matcher:
     """
 
     def __init__(self, sigs: Sequence[BodySig], backend: str | None = None) -> None:
-        self.sigs = list(sigs)
         self.backend_name = backend or default_backend()
         anchor_ids: dict[tuple[bytes, bool], int] = {}
         anchors: list[tuple[bytes, bool]] = []
@@ -166,7 +165,7 @@ class Matcher:
         self.pe_var = array("B")
         self.pe_need = array("H")
         self.always = array("I")
-        for si, sig in enumerate(self.sigs):
+        for si, sig in enumerate(sigs):
             for v, pat in enumerate(sig.patterns):
                 pe = len(self.pe_sig)
                 self.pe_sig.append(si)
@@ -198,6 +197,7 @@ class Matcher:
         self.anchor_len = array("H", (len(a) for a, _ in anchors))
         self.anchor_blob = b"".join(a for a, _ in anchors)
         self.anchor_nocase = bytes(int(nc) for _, nc in anchors)
+        self.sigs = SigTable(sigs)
         self._backend = self._make_backend(anchors, None)
 
     def anchors(self) -> list[tuple[bytes, bool]]:
@@ -272,12 +272,12 @@ class Matcher:
             if len(seg_hits) < self.pe_need[pe]:
                 continue
             si = self.pe_sig[pe]
-            sig = self.sigs[si]
-            if not applies(sig.target):
+            if not applies(self.sigs.target(si)):
                 continue
             want_all = counting(si)
             if si in found and not want_all:
                 continue
+            sig = self.sigs[si]
             window = sig.offset.resolve(geometry.size, geometry.ep, geometry.sections)
             if window is None:
                 continue

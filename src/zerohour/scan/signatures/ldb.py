@@ -147,10 +147,16 @@ class LogicalSig:
     container: str | None = None
     entry_point: tuple[int, int] | None = None
     sections: tuple[int, int] | None = None
+    #: Number of hex subsignatures once `subs` moved into the database's signature table.
+    n_hex: int = -1
+
+    @property
+    def hex_count(self) -> int:
+        return self.n_hex if self.n_hex >= 0 else len(self.subs)
 
     @property
     def nsubs(self) -> int:
-        return len(self.subs) + len(self.pcres)
+        return self.hex_count + len(self.pcres)
 
 
 #: ClamAV container type names -> `zerohour.scan.types.FileType` values.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
@@ -102,3 +104,66 @@ class PcreSub:
     flags: int
     offset: Offset
     global_: bool = False
+
+
+_TableState = tuple[list[str], list[str], bytes, bytes, list[Offset], "array[int]"]
+_MOD_BITS = (("nocase", 1), ("wide", 2), ("ascii", 4), ("fullword", 8))
+
+
+class SigTable:
+    """Body signatures stored by column; `BodySig` objects are made (and kept) on demand.
+
+    100k signatures pickle as a few lists and arrays instead of 100k objects, which is what
+    keeps a cached database load under a second; only signatures whose anchors are hit ever
+    become objects.
+    """
+
+    def __init__(self, sigs: Iterable[BodySig] = ()) -> None:
+        self.names: list[str] = []
+        self.hexsigs: list[str] = []
+        self.targets = bytearray()
+        self.mods = bytearray()
+        self.offset_pool: list[Offset] = []
+        self.offset_idx = array("I")
+        pool: dict[Offset, int] = {}
+        for sig in sigs:
+            self.names.append(sig.name)
+            self.hexsigs.append(sig.hexsig)
+            self.targets.append(int(sig.target))
+            self.mods.append(sum(bit for attr, bit in _MOD_BITS if getattr(sig.mods, attr)))
+            oi = pool.get(sig.offset)
+            if oi is None:
+                oi = pool[sig.offset] = len(self.offset_pool)
+                self.offset_pool.append(sig.offset)
+            self.offset_idx.append(oi)
+        self._made: dict[int, BodySig] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> BodySig:
+        sig = self._made.get(i)
+        if sig is None:
+            m = self.mods[i]
+            mods = Modifiers(**{attr: True for attr, bit in _MOD_BITS if m & bit}) if m \
+                else NO_MODIFIERS
+            sig = BodySig(self.names[i], Target(self.targets[i]),
+                          self.offset_pool[self.offset_idx[i]], self.hexsigs[i], mods)
+            sig = self._made.setdefault(i, sig)
+        return sig
+
+    def name(self, i: int) -> str:
+        return self.names[i]
+
+    def target(self, i: int) -> Target:
+        return Target(self.targets[i])
+
+    def __getstate__(self) -> _TableState:
+        return (self.names, self.hexsigs, bytes(self.targets), bytes(self.mods),
+                self.offset_pool, self.offset_idx)
+
+    def __setstate__(self, st: _TableState) -> None:
+        self.names, self.hexsigs, targets, mods, self.offset_pool, self.offset_idx = st
+        self.targets = bytearray(targets)
+        self.mods = bytearray(mods)
+        self._made = {}
