@@ -153,3 +153,40 @@ async def test_release_keeps_mail_held_by_another_active_outbreak(gateway: Runni
     counts = await gateway.gw.releaser.release_outbreak("ob-1")
     assert counts == {"held": 1}
     assert (await held(gateway))[0].hold_tags == ("ob-2",)
+
+
+async def test_hold_attachments_mode_delivers_a_copy_then_the_original(
+    tmp_path: Path, sink: Any
+) -> None:
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address, **{"hold.mode": "attachments"})
+    )
+    try:
+        await run.gw.outbreaks.declare(
+            OutbreakSpec("ob-a", "Att", scope=Scope(has_attachment=True))
+        )
+        raw = attachment_message("report", PAYLOAD, "invoice.exe")
+        assert await run.sendmail("a@sender.test", ["b@example.test"], raw) == {}
+        got = await wait_for(lambda: sink.messages)
+        assert len(got) == 1
+        copy = got[0]
+        assert copy.header("Subject") == "report"
+        assert copy.header("X-Zerohour-Held-Attachments") is not None
+        text = copy.data.decode()
+        assert 'The attachment "invoice.exe" is held' in text
+        assert "ob-a" in text
+        import base64
+
+        assert base64.b64encode(PAYLOAD[:30]).decode()[:20] not in text  # the file is gone
+        h = await held(run)
+        assert len(h) == 1
+        assert h[0].queue_id in text  # the copy names the held original
+        await run.gw.outbreaks.end("ob-a", "ended")
+        assert await run.gw.releaser.release_outbreak("ob-a") == {"queued": 1}
+        got = await wait_for(lambda: len(sink.messages) == 2 and sink.messages)
+        original = got[1]
+        assert original.header("X-Zerohour-Held-Attachments") is None
+        part = [p for p in original.message.walk() if p.get_filename() == "invoice.exe"]
+        assert part[0].get_payload(decode=True) == PAYLOAD
+    finally:
+        await run.gw.stop()

@@ -228,7 +228,7 @@ class DeliveryQueue:
             )
             log.error("deliver.body_missing queue_id=%s", qid)
             return
-        if record.kind == "mail":
+        if record.kind in ("mail", "redacted"):
             trace = f"X-Zerohour-Scan: clean; db={record.db_version or 'unknown'}\r\n"
             body = trace.encode() + body
         rcpts = record.pending_recipients

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from zerohour.config import Config
 from zerohour.errors import NotFoundError, StoreError
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
+from zerohour.gateway.hold import strip_attachments
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.gateway.receive import Disposition, Inbound, clean
 from zerohour.gateway.scanner import Scanner
@@ -32,7 +33,7 @@ log = logging.getLogger("zerohour.pipeline")
 _STATE_FOR = {
     Action.DELIVER: MessageState.QUEUED,
     Action.HOLD: MessageState.HELD,
-    Action.HOLD_ATTACHMENTS: MessageState.HELD,  # attachment-only holding: see docs
+    Action.HOLD_ATTACHMENTS: MessageState.HELD,  # and a copy without them: gateway.hold
     Action.QUARANTINE: MessageState.QUARANTINED,
     Action.DISCARD: MessageState.DISCARDED,
     Action.REJECT: MessageState.REJECTED,
@@ -101,6 +102,9 @@ class Pipeline:
             await self._audit_only(qid, msg, summary, decision)
         else:
             await self._store_new(qid, msg, _STATE_FOR[act], summary, decision.reason, decision)
+            if act is Action.HOLD_ATTACHMENTS:
+                await self.send_stripped(qid, msg.data, msg.sender, msg.recipients, decision,
+                                         summary.db_version)
             log.debug("pipeline.timing scan_ms=%.1f store_ms=%.1f", (t_scan - t0) * 1000,
                       (time.monotonic() - t_scan) * 1000)
             if act is Action.DELIVER:
@@ -128,6 +132,45 @@ class Pipeline:
         except BaseException:
             await self.spool.delete(qid)
             raise
+
+    async def send_stripped(
+        self,
+        qid: str,
+        data: bytes,
+        sender: str,
+        recipients: Sequence[str],
+        decision: Decision,
+        db_version: str,
+    ) -> str | None:
+        """Queue a copy of held message `qid` without its in-scope attachments (see
+        `gateway.hold`); returns the copy's queue id, or None when nothing was replaced."""
+        specs = [s for s in map(self.outbreaks.get, decision.outbreak_ids) if s is not None]
+        stripped = await asyncio.to_thread(strip_attachments, data, specs, qid)
+        if stripped is None:
+            return None
+        body, names = stripped
+        copy_id = new_queue_id()
+        now = time.time()
+        await self.spool.write(copy_id, body)
+        await self.store.add_message(
+            MessageRecord(
+                queue_id=copy_id,
+                sender=sender,
+                recipients=tuple(Recipient(r) for r in recipients),
+                size=len(body),
+                received_at=now,
+                state=MessageState.QUEUED,
+                verdict="clean",
+                db_version=db_version,
+                kind="redacted",
+            ),
+            reason=f"copy of {qid} with {len(names)} attachment(s) held",
+            actor="hold",
+            queue_due=now,
+        )
+        self.wake_delivery()
+        log.info("hold.attachments queue_id=%s copy_id=%s held=%d", qid, copy_id, len(names))
+        return copy_id
 
     async def _audit_only(
         self, qid: str, msg: Inbound, summary: ScanSummary, decision: Decision
@@ -211,6 +254,13 @@ class Pipeline:
             await self.spool.delete(qid)
         if state is MessageState.QUEUED:
             self.wake_delivery()
+        if act is Action.HOLD_ATTACHMENTS:
+            record = await self.store.get_message(qid)
+            data = await self.spool.read(qid)
+            await self.send_stripped(
+                qid, data, record.sender, [r.address for r in record.recipients], decision,
+                summary.db_version,
+            )
         log.info(
             "message.decision queue_id=%s verdict=%s action=%s late=1 reason=%s",
             qid,
