@@ -573,6 +573,7 @@ def run_zerohour_api(
     if cold:
         shutil.rmtree(cache_dir, ignore_errors=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    cached_before = set(os.listdir(cache_dir))
     out_json = work / "zh-result.json"
     env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir))
     cmd = [
@@ -602,6 +603,9 @@ def run_zerohour_api(
     r.detected = {str(Path(corpus.name) / p) for p in res.get("detected", [])}
     if res.get("errors"):
         r.note = f"{res['errors']} scan errors"
+    if not cold and set(os.listdir(cache_dir)) - cached_before:
+        # the engine's cache key includes its own source digest: code edited since the cold run
+        r.note = (r.note + "; " if r.note else "") + "CACHE MISS (recompiled; code changed?)"
     return r
 
 
