@@ -10,7 +10,9 @@ shows headers as text and the part tree; the raw message is only a download.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import re
 import secrets
 import time
@@ -35,7 +37,7 @@ from zerohour.admin.api import (
     raw_response,
     read_body,
 )
-from zerohour.admin.auth import Session, check_csrf
+from zerohour.admin.auth import Session, TokenInfo, check_csrf
 from zerohour.admin.context import ActionResult, AdminContext, redact
 from zerohour.admin.overview import CHART_STATES, all_queue, snapshot
 from zerohour.errors import AuthError, NotFoundError, ZerohourError
@@ -414,8 +416,6 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
                       offset=offset, page_size=PAGE_SIZE)
 
     async def config(request: Request, s: Session) -> Response:
-        import json
-
         text = json.dumps(redact(ctx.config), indent=2, sort_keys=True)
         return await render(request, "config.html", s, nav="config", text=text)
 
@@ -488,7 +488,5 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         app.add_api_route(path, action(name, fn2), methods=["POST"], include_in_schema=False)
 
 
-async def _token_info(ctx: AdminContext, token_id: str) -> Any:
-    import asyncio
-
+async def _token_info(ctx: AdminContext, token_id: str) -> TokenInfo:
     return await asyncio.to_thread(ctx.auth.get, token_id)
