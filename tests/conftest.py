@@ -70,6 +70,8 @@ def _gateways(base: Path, failed: Callable[[], bool]) -> Iterator[GatewayFactory
     def factory(*, start: bool = True, name: str = "gw", **kwargs: Any) -> GatewayProcess:
         kwargs.setdefault("data_dir", base / name / "data")
         kwargs.setdefault("config_toml", gateway_toml())
+        # Hermetic: the compiled-database cache stays under the test's folder, not ~/.cache.
+        kwargs["env"] = {"ZEROHOUR_CACHE_DIR": str(base / "db-cache"), **kwargs.get("env", {})}
         spec = GatewaySpec(**kwargs)
         proc = GatewayProcess(spec, log_path=base / f"{name}.log")
         started.append(proc)

@@ -121,12 +121,15 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(
-                    f"gateway exited with {self._proc.returncode} before listening:\n{self.log()}"
+                    f"gateway exited with {self._proc.returncode} before listening:\n"
+                    f"{self.log()[-4000:]}"
                 )
             if wait_for_port(self.spec.port, timeout=0.2):
                 return self
         self.stop()
-        raise RuntimeError(f"gateway did not listen on port {self.spec.port}:\n{self.log()}")
+        raise RuntimeError(
+            f"gateway did not listen on port {self.spec.port}:\n{self.log()[-4000:]}"
+        )
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
