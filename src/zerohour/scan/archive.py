@@ -32,6 +32,7 @@ _CHUNK = 1 << 20
 _IN_CHUNK = 256 * 1024
 _LOCAL = b"PK\x03\x04"
 _MAX_LOCAL_SCAN = 20_000
+_ZIP_METHODS = frozenset({0, 1, 6, 8, 9, 12, 14, 19, 93, 95, 96, 97, 98, 99})
 _NEXT_RECORD = (b"PK\x07\x08", _LOCAL, b"PK\x01\x02")
 
 
@@ -310,9 +311,12 @@ def _local_header(data: bytes, off: int) -> tuple[int, int, int, int, int] | Non
     """(flags, method, csize, data_start, name_len) of the local header at `off`."""
     if off < 0 or off + 30 > len(data) or data[off : off + 4] != _LOCAL:
         return None
-    _ver, flags, method, _t, _d, _crc, csize, _usize, nlen, elen = struct.unpack_from(
+    ver, flags, method, _t, _d, _crc, csize, _usize, nlen, elen = struct.unpack_from(
         "<HHHHHIIIHH", data, off + 4
     )
+    # Plausibility: random bytes after "PK\3\4" must not pass for an (encrypted) entry.
+    if (ver & 0xFF) > 100 or method not in _ZIP_METHODS or not 0 < nlen <= 4096:
+        return None
     return flags, method, csize, off + 30 + nlen + elen, nlen
 
 

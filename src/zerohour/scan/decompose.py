@@ -37,8 +37,12 @@ def children(
         yield from archive.tar_children(data, ctx)
     elif filetype in (FileType.GZIP, FileType.BZIP2, FileType.XZ):
         yield from archive.stream_children(data, filetype, ctx, name)
-    elif filetype is FileType.BINARY and data[:4] == archive.TNEF_SIGNATURE:
-        yield from archive.tnef_children(data, ctx)
+    elif filetype is FileType.BINARY:
+        if data[:4] == archive.TNEF_SIGNATURE:
+            yield from archive.tnef_children(data, ctx)
+        else:
+            # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
+            yield from _embedded(data, ctx, literals=False, smuggling=False)
     elif filetype is FileType.OLE2:
         yield from archive.ole2_children(data, ctx)
     elif filetype in (FileType.RAR, FileType.SEVENZIP):
@@ -57,13 +61,14 @@ def children(
                         yield child
 
 
-def _embedded(data: bytes, ctx: ScanContext, literals: bool) -> Iterator[Child]:
+def _embedded(
+    data: bytes, ctx: ScanContext, literals: bool, smuggling: bool = True
+) -> Iterator[Child]:
     """Files encoded inside text: uuencode / yEnc / BinHex blocks (mail bodies saved as .txt,
     news articles) and base64 blobs in HTML or script (HTML smuggling)."""
     seen: set[bytes] = set()
-    for emb in itertools.chain(
-        encodings.embedded_files(data), encodings.smuggled_blobs(data, literals)
-    ):
+    smuggled = encodings.smuggled_blobs(data, literals) if smuggling else iter(())
+    for emb in itertools.chain(encodings.embedded_files(data), smuggled):
         if emb.data and emb.data not in seen:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))

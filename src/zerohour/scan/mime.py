@@ -445,10 +445,11 @@ class _Walker:
         binhex = any(t.endswith("binhex40") for t in types)
         for label, content in decoded:
             yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
+            # uuencode / yEnc / BinHex inside text leaves are found when the engine decomposes
+            # the leaf (decompose handles text); only marker-less BinHex parts need us here.
             if binhex and encodings.HQX_MARK not in content:
-                content = encodings.HQX_MARK + b")\r\n" + content
-            for emb in encodings.embedded_files(content):
-                yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
+                for emb in encodings.binhex_blocks(encodings.HQX_MARK + b")\r\n" + content):
+                    yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
 
     def _split(
         self, body: bytes, hits: tuple[list[_Hit], list[_Hit]], d: _Dialect

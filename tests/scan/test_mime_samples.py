@@ -1,0 +1,73 @@
+"""Client-shaped sample messages (tests/data/mime): every part a client shows is a layer, with
+its name and attachment flag, and nothing else appears (no spurious forks on clean mail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import decompose, filetype
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import FileType
+
+DATA = Path(__file__).parent.parent / "data" / "mime"
+
+
+def layers(data: bytes) -> list[tuple[FileType, str | None, bool, bytes]]:
+    ctx = ScanContext()
+    out: list[tuple[FileType, str | None, bool, bytes]] = []
+
+    def walk(blob: bytes, name: str | None, attachment: bool) -> None:
+        ft = filetype.detect(blob)
+        out.append((ft, name, attachment, blob))
+        with ctx.descend():
+            for c in decompose.children(blob, ft, ctx, name):
+                walk(c.data, c.name, c.is_attachment)
+
+    walk(data, None, False)
+    return out
+
+
+def test_apple_mail_nested() -> None:
+    got = layers((DATA / "apple_mail_nested.eml").read_bytes())
+    kinds = [(ft, name, att) for ft, name, att, _ in got]
+    assert kinds[0] == (FileType.MAIL, None, False)
+    assert (FileType.BINARY, "photo.png", True) in kinds
+    assert (FileType.PDF, "itinerary.pdf", True) in kinds
+    assert (FileType.HTML, None, False) in kinds
+    texts = [blob for ft, _, _, blob in got if ft is FileType.TEXT]
+    assert texts == ["Hi Bob, see the photo — and the itinerary.\r\n".encode()]
+    assert len(got) == 5
+
+
+def test_outlook_winmail() -> None:
+    got = layers((DATA / "outlook_winmail.eml").read_bytes())
+    names = [name for _, name, _, _ in got]
+    assert "winmail.dat" in names
+    assert "report.docx" in names  # the attachment hidden inside TNEF
+    assert len(got) == 4
+
+
+def test_thunderbird_forward() -> None:
+    got = layers((DATA / "thunderbird_forward.eml").read_bytes())
+    kinds = [(ft, name) for ft, name, _, _ in got]
+    assert (FileType.MAIL, "Original.eml") in kinds
+    assert any(blob == b"The original text.\r\n" for _, _, _, blob in got)
+    assert any(blob == b"Forwarding this.\r\n" for _, _, _, blob in got)
+    assert len(got) == 4
+
+
+def test_uuencode_bare_lf() -> None:
+    got = layers((DATA / "uuencode_bare_lf.eml").read_bytes())
+    files = [(name, blob) for _, name, _, blob in got if name == "notes.txt"]
+    assert files == [("notes.txt", b"uuencoded file contents\n" * 3)]
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.eml")), ids=lambda p: p.name)
+def test_samples_are_mail_and_cheap(path: Path) -> None:
+    data = path.read_bytes()
+    assert filetype.detect(data) is FileType.MAIL
+    ctx = ScanContext()
+    list(decompose.children(data, FileType.MAIL, ctx))
+    assert ctx.files <= 6
