@@ -6,18 +6,20 @@ import base64
 import binascii
 import quopri
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerohour.scan import encodings
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_base64_round_trip(data: bytes) -> None:
     assert encodings.base64_decode(base64.encodebytes(data)) == data
     assert encodings.base64_variants(base64.b64encode(data))[0] == data
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=500), st.binary(max_size=50))
 def test_base64_ignores_junk(data: bytes, junk: bytes) -> None:
     enc = base64.b64encode(data)
@@ -53,6 +55,7 @@ def test_looks_base64() -> None:
     assert not encodings.looks_base64(b"short")
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_qp_round_trip(data: bytes) -> None:
     assert encodings.qp_decode(quopri.encodestring(data)) == data
@@ -64,6 +67,7 @@ def test_qp_lenient() -> None:
     assert encodings.qp_decode(b"=4a=4A") == b"JJ"
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000), st.text(alphabet="abcxyz.", min_size=1, max_size=10))
 def test_uuencode_round_trip(data: bytes, name: str) -> None:
     lines = b"".join(binascii.b2a_uu(data[i : i + 45]) for i in range(0, len(data), 45))
@@ -91,6 +95,7 @@ def _yenc(data: bytes) -> bytes:
     return bytes(out)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_yenc_round_trip(data: bytes) -> None:
     text = b"=ybegin line=128 size=%d name=f.bin\r\n" % len(data) + _yenc(data) + b"\r\n=yend\r\n"
@@ -99,6 +104,7 @@ def test_yenc_round_trip(data: bytes) -> None:
     assert blocks[0].name == "f.bin"
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=3000))
 def test_decoders_never_raise(data: bytes) -> None:
     encodings.base64_variants(data)
@@ -126,6 +132,7 @@ def binhex_encode(name: bytes, data: bytes, rsrc: bytes = b"") -> bytes:
     return b"(This file must be converted with BinHex 4.0)\r\n:" + lines + b":\r\n"
 
 
+@settings(deadline=None)
 @given(st.binary(min_size=1, max_size=1500), st.binary(max_size=200))
 def test_binhex_round_trip(data: bytes, rsrc: bytes) -> None:
     text = b"some mail text\r\n" + binhex_encode(b"file.bin", data, rsrc) + b"bye\r\n"

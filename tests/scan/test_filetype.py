@@ -11,7 +11,7 @@ import tarfile
 import zipfile
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerohour.notices.model import FILE_TYPE_CATEGORIES
@@ -122,6 +122,7 @@ def test_categories() -> None:
     assert category(detect(OLE2), OLE2) == frozenset()
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=2048))
 def test_any_bytes_have_a_type_in_scope(data: bytes) -> None:
     ft = detect(data)

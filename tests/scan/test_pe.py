@@ -112,7 +112,7 @@ def test_not_pe() -> None:
     assert pe.section_digests(b"hello") == ()
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(st.data())
 def test_mutated_pe_never_crashes(data: st.DataObject) -> None:
     blob = bytearray(sample())
@@ -128,6 +128,7 @@ def test_mutated_pe_never_crashes(data: st.DataObject) -> None:
     pe.section_digests(mutated)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=600))
 def test_garbage_never_crashes(blob: bytes) -> None:
     pe.parse(b"MZ" + blob)
