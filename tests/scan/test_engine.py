@@ -215,6 +215,15 @@ def test_database_cache_round_trip(tmp_path: Path) -> None:
     assert Engine(third).scan_bytes(MARK).names == ("Other.Name",)
 
 
+def test_same_size_edit_is_noticed(tmp_path: Path) -> None:
+    d = make_db(tmp_path, {"a.ndb": f"Name.AAAA:0:*:{MARK.hex()}"})
+    assert not load_database([d]).from_cache
+    assert load_database([d]).from_cache  # stat fast path
+    (d / "a.ndb").write_text(f"Name.BBBB:0:*:{MARK.hex()}\n")  # same size
+    db = load_database([d])
+    assert Engine(db).scan_bytes(MARK).names == ("Name.BBBB",)
+
+
 def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
     d = make_db(tmp_path, {"a.ndb": f"Test.Mark:0:*:{MARK.hex()}"})
     load_database([d])

@@ -95,7 +95,34 @@ def store(key: str, db: Database) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _prune(p.parent)
+        _prune(p.parent, "*.pickle", KEEP)
+    except OSError:
+        return
+
+
+def digest_for(stat_key: str) -> str | None:
+    """The content digest remembered for files with exactly these stats, if any."""
+    d = cache_dir()
+    if d is None:
+        return None
+    try:
+        text = (d / f"stat-{stat_key}").read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def remember_digest(stat_key: str, digest: str) -> None:
+    d = cache_dir()
+    if d is None:
+        return
+    try:
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            f.write(digest)
+        os.replace(tmp, d / f"stat-{stat_key}")
+        _prune(d, "stat-*", 64)
     except OSError:
         return
 
@@ -104,12 +131,12 @@ def store(key: str, db: Database) -> None:
 KEEP = 6
 
 
-def _prune(d: Path) -> None:
+def _prune(d: Path, pattern: str, keep: int) -> None:
     entries = []
-    for f in d.glob("*.pickle"):
+    for f in d.glob(pattern):
         with contextlib.suppress(OSError):
             entries.append((f.stat().st_mtime, f))
     entries.sort(reverse=True)
-    for _mtime, f in entries[KEEP:]:
+    for _mtime, f in entries[keep:]:
         with contextlib.suppress(OSError):
             f.unlink()

@@ -162,22 +162,46 @@ def load_database(dirs: Sequence[Path], *, strict: bool = False, use_cache: bool
 
     dirs = [Path(d).absolute() for d in dirs]  # absolute: engines rebuild from them elsewhere
     files = _db_files(dirs)
+    flavour = f"{backend or 'default'}-{int(strict)}"
+    stat_key = _stat_key(files) if use_cache else ""
+    if use_cache:
+        # Fast path: the same files (path, size, mtime, ctime, inode) as a previous load, whose
+        # content digest we remember, so nothing is read or hashed.
+        known = cache.digest_for(stat_key)
+        db = cache.load(f"{known}-{flavour}") if known else None
+        if db is not None:
+            db.dirs = tuple(dirs)
+            db.from_cache = True
+            return db
     try:
         contents = [p.read_bytes() for p in files]
     except OSError as exc:
         raise DatabaseError(f"cannot read signature database: {exc}") from exc
     digest = db_digest(files, contents)
-    key = f"{digest}-{backend or 'default'}-{int(strict)}"
+    key = f"{digest}-{flavour}"
     if use_cache:
         db = cache.load(key)
-        if db is not None:
+        if db is None:
+            db = _build(dirs, files, contents, digest, strict=strict, backend=backend)
+            cache.store(key, db)
+        else:
             db.dirs = tuple(dirs)
             db.from_cache = True
-            return db
-    db = _build(dirs, files, contents, digest, strict=strict, backend=backend)
-    if use_cache:
-        cache.store(key, db)
-    return db
+        cache.remember_digest(stat_key, digest)
+        return db
+    return _build(dirs, files, contents, digest, strict=strict, backend=backend)
+
+
+def _stat_key(files: Sequence[Path]) -> str:
+    h = hashlib.sha256()
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError as exc:
+            raise DatabaseError(f"cannot read signature database: {exc}") from exc
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n"
+                 .encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def _version(files: Sequence[Path], contents: Sequence[bytes], digest: str) -> str:
