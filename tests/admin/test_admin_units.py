@@ -18,8 +18,8 @@ from zerohour.metrics import SCAN_SECONDS, observe_scan, render
 
 def test_tokens_hashed_roles_and_revocation(tmp_path: Path) -> None:
     auth = AuthStore(tmp_path)
-    assert stat.S_IMODE((tmp_path / "admin.sqlite3").stat().st_mode) == 0o600
     token, info = auth.create_token(Role.READ, "ops team")
+    assert stat.S_IMODE((tmp_path / "admin.sqlite3").stat().st_mode) == 0o600
     assert token.startswith(f"zh_{info.id}_")
     assert token.split("_", 2)[2].encode() not in (tmp_path / "admin.sqlite3").read_bytes()
     who = auth.verify(token)

@@ -128,17 +128,28 @@ class AuthStore:
     """Tokens and the audit log in `<data>/admin.sqlite3`."""
 
     def __init__(self, data_dir: Path) -> None:
+        """Cheap: the file is created (0600) on first use, which the async API does in a thread."""
         self.data_dir = data_dir
         self.path = data_dir / DB_NAME
-        data_dir.mkdir(parents=True, exist_ok=True)
+        self._ready = False
+
+    def _setup(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         os.chmod(self.path, 0o600)
-        with self._conn() as c:
-            c.executescript(_SCHEMA)
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
+        self._ready = True
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            self._setup()
         conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
