@@ -1,14 +1,15 @@
 """Body-signature matching: a multi-pattern automaton on literal anchors, verified around hits.
 
-Every signature segment (see `signatures.hexsig`) contributes its anchor, the longest run of fixed
-bytes, to one automaton: Hyperscan when installed (every byte escaped `\\xHH`, since its literal
-mode stops at NUL), else pyahocorasick, else a pure-Python `bytes.find` loop. A hit only makes a
-segment a candidate; the segment's regex confirms it at the starts the anchor allows, and
-segments are chained across their unbounded gaps. Segments without an anchor of `MIN_ANCHOR`
-bytes are found by regex scan (rare in practice).
+Every signature segment (see `signatures.hexsig`) contributes its anchor, its most selective run
+of fixed bytes, to one automaton: Hyperscan when installed (every byte escaped `\\xHH`, since its
+literal mode stops at NUL), else pyahocorasick, else a pure-Python `bytes.find` loop. A hit only
+makes a segment a candidate; the segment's regex confirms it at the starts the anchor allows, and
+segments are chained across their unbounded gaps. Segments without a usable anchor are found by
+regex scan (rare in practice).
 
-The compiled automaton serialises (`state()`/`from_state()`) so the disk cache can skip
-compilation; Hyperscan scratch space is per thread, so one `Matcher` serves many threads.
+The matcher pickles compactly (flat arrays, Hyperscan's own serialised database) so the disk
+cache skips compilation; Hyperscan scratch space is per thread, so one `Matcher` serves many
+threads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 from zerohour.scan.signatures.hexsig import HexPattern, Segment, bytes_regex
 from zerohour.scan.signatures.model import BodySig, SigTable, Target
-from zerohour.scan.signatures.offset import OffsetKind
 
 try:  # pragma: no cover - depends on the platform
     import hyperscan
@@ -355,8 +355,3 @@ def _count_pattern(data: bytes, pat: HexPattern, seg_hits: dict[int, list[int]],
     if not all_:
         return 1 if next(it, None) is not None else 0
     return sum(1 for _ in it)
-
-
-def is_positional(sig: BodySig) -> bool:
-    """Whether the signature is pinned to a position (useful for reporting only)."""
-    return sig.offset.kind is not OffsetKind.ANY
