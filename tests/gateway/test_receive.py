@@ -1,0 +1,160 @@
+"""SMTP receive details in process: the DATA reader's edges, pipelining, STARTTLS, EHLO."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from gateway.conftest import Running, make_config, message, start_gateway, wait_for
+
+
+async def raw_session(port: int, data: bytes, read_for: float = 2.0) -> bytes:
+    """Send `data` (after reading the greeting) and collect replies until quiet or closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    out = await reader.readline()
+    writer.write(data)
+    await writer.drain()
+    try:
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), read_for)
+            if not chunk:
+                break
+            out += chunk
+    except TimeoutError:
+        pass
+    writer.close()
+    return out
+
+
+def codes(transcript: bytes) -> list[str]:
+    return [line[:3].decode() for line in transcript.split(b"\r\n") if line[3:4] == b" "]
+
+
+async def test_ehlo_advertises_extensions(gateway: Running) -> None:
+    out = await raw_session(gateway.port, b"EHLO c.test\r\nQUIT\r\n")
+    for ext in (b"SIZE 10240000", b"8BITMIME", b"SMTPUTF8", b"PIPELINING",
+                b"ENHANCEDSTATUSCODES"):
+        assert ext in out
+    assert b"STARTTLS" not in out  # no certificate configured
+
+
+async def test_pipelined_transactions_after_data_are_kept(gateway: Running, sink: Any) -> None:
+    """Commands the client pipelines right after the final dot must not be lost (the chunked
+    DATA reader hands back what it read past the terminator)."""
+    one = message("first")
+    two = message("second")
+    data = (
+        b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        + one + b".\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        + two + b".\r\nQUIT\r\n"
+    )
+    out = await raw_session(gateway.port, data)
+    assert codes(out)[-1] == "221"
+    assert codes(out).count("354") == 2
+    got = await wait_for(lambda: len(sink.messages) == 2 and sink.messages)
+    assert sorted(m.header("Subject") for m in got) == ["first", "second"]
+
+
+async def test_only_crlf_dot_crlf_ends_data(gateway: Running, sink: Any) -> None:
+    """`\\n.\\n` and `\\r\\n.\\n` are not the end of data: with bare newlines refused, the
+    whole attempt is refused with 550 5.5.2 and the connection closed; nothing is delivered."""
+    smuggle = (
+        b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        b"Subject: outer\r\n\r\nhello\r\n.\n"
+        b"MAIL FROM:<ceo@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        b"Subject: smuggled\r\n\r\nwire money\r\n.\r\n"
+    )
+    out = await raw_session(gateway.port, smuggle)
+    assert b"550 5.5.2" in out
+    assert b"bare <LF>" in out
+    await asyncio.sleep(0.3)
+    assert sink.messages == []
+
+
+async def test_bare_newlines_accepted_and_normalised_when_configured(
+    tmp_path: Path, sink: Any
+) -> None:
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address, **{"smtp.bare_newline": "accept"})
+    )
+    try:
+        data = (
+            b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\n"
+            b"DATA\r\nSubject: lf\r\n\r\nline one\nline two\r\n.\r\nQUIT\r\n"
+        )
+        out = await raw_session(run.port, data)
+        assert codes(out)[-2:] == ["250", "221"]
+        got = await wait_for(lambda: sink.messages)
+        assert got[0].data.endswith(b"line one\r\nline two\r\n")
+    finally:
+        await run.gw.stop()
+
+
+async def test_empty_body_and_first_line_dot(gateway: Running, sink: Any) -> None:
+    out = await raw_session(
+        gateway.port,
+        b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\n"
+        b"DATA\r\n.\r\nQUIT\r\n",
+    )
+    assert codes(out)[-2:] == ["250", "221"]
+    got = await wait_for(lambda: sink.messages)
+    assert got[0].header("X-Zerohour-Scan") is not None
+
+
+async def test_oversize_gets_552_and_session_continues(tmp_path: Path, sink: Any) -> None:
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address, **{"smtp.max_message_size": 2000})
+    )
+    try:
+        big = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 100
+        data = (
+            b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+            + big + b".\r\nNOOP\r\nQUIT\r\n"
+        )
+        out = await raw_session(run.port, data)
+        assert b"552 5.3.4" in out
+        assert codes(out)[-2:] == ["250", "221"]  # NOOP still answered
+    finally:
+        await run.gw.stop()
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=gw.test"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+async def test_starttls_with_configured_certificate(tmp_path: Path, sink: Any) -> None:
+    cert, key = await asyncio.to_thread(_self_signed, tmp_path)
+    run = await start_gateway(
+        make_config(
+            tmp_path / "d", sink.address,
+            **{"smtp.tls_cert": str(cert), "smtp.tls_key": str(key)},
+        )
+    )
+    try:
+        def go() -> tuple[bool, dict[str, Any]]:
+            ctx = ssl.create_default_context(cafile=str(cert))
+            ctx.check_hostname = False
+            with smtplib.SMTP("127.0.0.1", run.port, timeout=30) as s:
+                s.ehlo()
+                offered = s.has_extn("starttls")
+                s.starttls(context=ctx)
+                s.ehlo()
+                return offered, s.sendmail("a@sender.test", ["b@example.test"], message("tls"))
+
+        offered, refused = await asyncio.to_thread(go)
+        assert offered
+        assert refused == {}
+        got = await wait_for(lambda: sink.messages)
+        assert b"with ESMTPS" in got[0].data  # the Received: header says it came over TLS
+    finally:
+        await run.gw.stop()
