@@ -380,3 +380,29 @@ def test_mutated_rar_7z_never_crash(data: st.DataObject) -> None:
     for blob in (rar4(True), rar5(True), rar5(header_encrypted=True), sevenzip(True)):
         archive.rar_is_encrypted(_mutate(blob, data))
         archive.sevenzip_is_encrypted(_mutate(blob, data))
+
+
+def test_local_header_disagreeing_with_central_directory() -> None:
+    # The local header says deflate, the central directory says stored: a scanner trusting
+    # the directory sees deflate bytes, an extractor trusting the local header gets the file.
+    payload = b"payload seen only by local-header extractors " * 4
+    data = bytearray(make_zip({"a.bin": payload}, zipfile.ZIP_DEFLATED))
+    cd = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, cd + 10, 0)  # central directory: method stored
+    got = {c.origin: c.data for c in archive.zip_children(bytes(data), ScanContext())}
+    assert payload in got.values()
+
+
+def test_local_header_encryption_flag_counts() -> None:
+    data = bytearray(make_zip({"a": b"secret"}))
+    struct.pack_into("<H", data, 6, 1)  # only the local header says encrypted
+    with pytest.raises(EncryptedContent):
+        members(bytes(data))
+
+
+def test_many_entries() -> None:
+    # Every member once, none twice through the local-header walk (which skips covered data).
+    files = {f"f{i}": b"%d" % i for i in range(5000)}
+    data = make_zip(files, zipfile.ZIP_STORED)
+    got = [c.origin for c in archive.zip_children(data, ScanContext())]
+    assert got == ["zip"] * 5000

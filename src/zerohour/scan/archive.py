@@ -12,6 +12,7 @@ entries (the "better zip bomb") raise `OverlappingFiles`; encrypted entries rais
 
 from __future__ import annotations
 
+import bisect
 import bz2
 import hashlib
 import io
@@ -374,24 +375,31 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     covered.append((info.header_offset, hdr[3] + info.compress_size))
                 if info.is_dir():
                     continue
-                if info.flag_bits & 0x1:
-                    encrypted = True
+                if info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1):
+                    encrypted = True  # either directory says so: fail closed
                     continue
                 ctx.check_file_size(info.file_size)
                 content = _read_zipinfo(zf, info, data, ctx)
                 if content and dedup.fresh(content):
                     ctx.charge_child(len(content))
                     yield Child(data=content, name=info.filename, origin="zip")
+                if hdr is not None and _local_disagrees(hdr, info):
+                    # Extractors that trust the local header (method, size) see other bytes.
+                    alt, _n, _e, _end = _read_local(data, info.header_offset, ctx)
+                    if alt and dedup.fresh(alt):
+                        ctx.charge_child(len(alt))
+                        yield Child(data=alt, name=info.filename, origin="zip-local-header")
     # Local headers outside every central-directory entry: hidden or orphaned members.
     covered.sort()
+    starts = [a for a, _ in covered]
     pos = data.find(_LOCAL)
     scanned = 0
     while pos >= 0 and scanned < _MAX_LOCAL_SCAN:
         ctx.check_time()
         scanned += 1
-        inside = any(a <= pos < b for a, b in covered)
-        if inside:
-            pos = data.find(_LOCAL, pos + 4)
+        i = bisect.bisect_right(starts, pos) - 1
+        if i >= 0 and pos < covered[i][1]:
+            pos = data.find(_LOCAL, max(pos + 4, covered[i][1]))
             continue
         content, name, enc, end = _read_local(data, pos, ctx)
         encrypted = encrypted or enc
@@ -401,6 +409,14 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         pos = data.find(_LOCAL, max(end, pos + 4))
     if encrypted:
         raise EncryptedContent("Zip")
+
+
+def _local_disagrees(hdr: tuple[int, int, int, int, int], info: zipfile.ZipInfo) -> bool:
+    """Whether the local header names another method or size than the central directory."""
+    flags, method, csize, _start, _nlen = hdr
+    if method != info.compress_type:
+        return True
+    return not flags & 0x8 and csize not in (0xFFFFFFFF, info.compress_size)
 
 
 def _read_zipinfo(
