@@ -50,18 +50,19 @@ def base64_variants(data: bytes) -> list[bytes]:
     3. the URL-safe alphabet (`-_`), when those characters occur;
     4. only the lines that are valid base64 on their own, when other lines hold junk.
     """
-    out = [base64_decode(data)]
-    kept = data.translate(None, _B64_JUNK_KEEP_PAD)
-    stripped = kept.rstrip(b"=")
-    if b"=" in stripped:
-        chunked = b"".join(_b64_clean(c) for c in _PAD_RUN.split(stripped) if c)
+    clean = data.translate(None, _B64_JUNK)
+    out = [_b64_clean(clean)]
+    pads = data.count(b"=")
+    if pads and b"=" in data.rstrip(b"= \t\r\n"):  # padding inside the data, not just at its end
+        kept = data.translate(None, _B64_JUNK_KEEP_PAD).rstrip(b"=")
+        chunked = b"".join(_b64_clean(c) for c in _PAD_RUN.split(kept) if c)
         if chunked not in out:
             out.append(chunked)
     if b"-" in data or b"_" in data:
         url = base64_decode(_B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
         if url not in out:
             out.append(url)
-    if len(kept) % 4 or data.translate(None, _B64_CLEAN_BODY):
+    if (len(clean) + pads) % 4 or data.translate(None, _B64_CLEAN_BODY):
         # Junk: decoders that skip invalid lines see only the clean ones, and junk made of
         # alphabet letters ("Hello") shifts the one-stream view (the count is then misaligned).
         lines = b"".join(ln for ln in _B64_LINE.findall(data) if len(ln) % 4 == 0)
