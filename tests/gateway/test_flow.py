@@ -260,3 +260,25 @@ async def test_queue_lifetime_exceeded_bounces(tmp_path: Path, sink: Any) -> Non
         assert [r.recipients[0].address for r in dsns] == ["a@sender.test"]
     finally:
         await run.gw.stop()
+
+
+async def test_long_lines_are_folded_for_a_strict_next_hop(gateway: Running, sink: Any) -> None:
+    """Accepted like Postfix accepts them, then broken at 998 octets on the way out (the
+    aiosmtpd next hop refuses lines over 1000 with 500)."""
+    long_body = ("A" * 3000) + "\r\nshort\r\n"
+    long_subject = "S" * 1200
+    raw = message("x", long_body).replace(b"Subject: x", f"Subject: {long_subject}".encode())
+    assert await gateway.sendmail("a@sender.test", ["b@example.test"], raw) == {}
+    got = await wait_for(lambda: sink.messages)
+    assert got
+    lines = got[0].data.split(b"\r\n")
+    assert max(len(x) for x in lines) <= 998
+    assert b"".join(lines).count(b"A") == 3000
+    assert got[0].message["Subject"].replace("\r\n", "").replace(" ", "") == long_subject
+
+
+def test_fold_long_lines_leaves_normal_mail_alone() -> None:
+    from zerohour.gateway.deliver import fold_long_lines
+
+    body = message("normal")
+    assert fold_long_lines(body) is body

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 from collections import defaultdict
@@ -108,6 +109,30 @@ async def _close(client: aiosmtplib.SMTP) -> None:
             await asyncio.wait_for(client.quit(), 2)
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             client.close()
+
+
+_LONG_LINE = re.compile(rb"[^\n]{999,}")
+LINE_LIMIT = 998  # RFC 5321 4.5.3.1.6, Postfix smtp_line_length_limit
+
+
+def fold_long_lines(body: bytes) -> bytes:
+    """Break lines longer than 998 octets so a strict next hop accepts them, as Postfix's SMTP
+    client does: header lines continue with CRLF SPACE, body lines are split with CRLF.
+    Messages without such lines (nearly all) are returned unchanged."""
+    if _LONG_LINE.search(body) is None:
+        return body
+    end = body.find(b"\r\n\r\n")
+    head_end = len(body) if end < 0 else end + 2
+    pos = 0
+    pieces: list[bytes] = []
+    for line in body.split(b"\r\n"):
+        header = pos < head_end
+        pos += len(line) + 2
+        while len(line) > LINE_LIMIT:
+            pieces.append(line[:LINE_LIMIT])
+            line = (b" " if header else b"") + line[LINE_LIMIT:]
+        pieces.append(line)
+    return b"\r\n".join(pieces)
 
 
 def backoff(cfg: Config, attempts: int) -> float:
@@ -231,6 +256,7 @@ class DeliveryQueue:
         if record.kind in ("mail", "redacted"):
             trace = f"X-Zerohour-Scan: clean; db={record.db_version or 'unknown'}\r\n"
             body = trace.encode() + body
+        body = fold_long_lines(body)
         rcpts = record.pending_recipients
         results = await self._send(record.sender, rcpts, body)
         await self._record(record, entry, results)
