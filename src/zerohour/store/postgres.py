@@ -207,7 +207,7 @@ class PostgresStore:
             async with self._pool.connection() as conn:
                 if not write:
                     return await fn(conn)
-                async with conn.pipeline(), conn.transaction():
+                async with conn.transaction():
                     return await fn(conn)
         except psycopg.Error as exc:
             raise StoreError(f"store: {exc}") from exc
@@ -232,9 +232,7 @@ class PostgresStore:
         if self._closed:
             raise StoreError("store is closed")
         try:
-            # pipeline mode: BEGIN and statements whose results are not read go out without
-            # waiting for the server, so a unit of work costs fewer round trips
-            async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+            async with self._pool.connection() as conn, conn.transaction():
                 token = self._tx.set(_Tx(asyncio.current_task(), conn))
                 try:
                     yield
@@ -672,7 +670,7 @@ class PostgresStore:
                     "UPDATE delivery_queue SET due=%s WHERE queue_id=%s RETURNING 1",
                     (now, queue_id),
                 )
-            n = len(await cur.fetchall())  # rowcount is not known in pipeline mode
+            n = len(await cur.fetchall())
             if n:
                 await self._notify(c, CHANGE_QUEUE)
             return n
