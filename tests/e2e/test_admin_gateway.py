@@ -20,7 +20,7 @@ pytestmark = requires_gateway_marks()
 
 
 def _send(port: int, subject: str) -> None:
-    data = (f"From: a@sender.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n\r\nhi\r\n")
+    data = f"From: a@sender.test\r\nTo: b@example.test\r\nSubject: {subject}\r\n\r\nhi\r\n"
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
         s.sendmail("a@sender.test", ["b@example.test"], data.encode())
 
@@ -29,8 +29,9 @@ def test_gateway_run_serves_admin(
     gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path
 ) -> None:
     admin_port = free_port()
-    gw = gateway_factory(next_hop=sink.address,
-                         env={"ZEROHOUR_ADMIN_LISTEN": f"127.0.0.1:{admin_port}"})
+    gw = gateway_factory(
+        next_hop=sink.address, env={"ZEROHOUR_ADMIN_LISTEN": f"127.0.0.1:{admin_port}"}
+    )
     assert wait_for_port(admin_port, timeout=30), gw.log()
     data_dir: Path = gw.spec.data_dir
     first = data_dir / "admin-token"
@@ -50,8 +51,7 @@ def test_gateway_run_serves_admin(
         assert st.json()["outbreak_active"] is False
 
         # a read token created with the CLI while the gateway runs works at once
-        made = gw.cli("admin", "token", "create", "--role", "read", "--name", "grafana",
-                      "--json")
+        made = gw.cli("admin", "token", "create", "--role", "read", "--name", "grafana", "--json")
         assert made.returncode == 0, made.stderr
         import json
 
