@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import smtplib
 import threading
 import time
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from helpers.gateway import GatewayFactory, GatewayProcess, gateway_toml, requires_gateway_marks
@@ -58,8 +60,21 @@ NODES = 3
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
+    """The shared store; `application_name` tags the nodes' connections in pg_stat_activity."""
     with fresh_schema("zh_cluster") as url:
-        yield url
+        yield f"{url}&application_name=zh-node-{secrets.token_hex(4)}"
+
+
+def listeners(url: str) -> int:
+    """How many of the nodes' connections are LISTENing (subscribed to state changes)."""
+    name = url.rsplit("application_name=", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name=%s AND query LIKE 'LISTEN%%'",
+            (name,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 @pytest.fixture
@@ -79,6 +94,8 @@ def cluster(
         t.join()
     for n in nodes:
         assert n.accepting(), n.log()
+    # up = subscribed: every node LISTENs (a node subscribes right after its port opens)
+    assert wait_until(lambda: listeners(pg_url) >= NODES, timeout=30)
     return nodes
 
 
