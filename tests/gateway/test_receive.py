@@ -158,3 +158,39 @@ async def test_starttls_with_configured_certificate(tmp_path: Path, sink: Any) -
         assert b"with ESMTPS" in got[0].data  # the Received: header says it came over TLS
     finally:
         await run.gw.stop()
+
+
+def test_fast_address_parser_matches_aiosmtpd() -> None:
+    from aiosmtpd.smtp import SMTP
+
+    from zerohour.gateway.receive import GatewaySMTP
+
+    cases = [
+        "<a@b.test>",
+        "<a@b.test>  ",
+        "<A.B@Example.TEST>\tSIZE=1",
+        "<first.last+tag@sub.example.test> SIZE=100 BODY=8BITMIME",
+        "  <x@y.z>",
+        "<o'brien@example.test>",
+        "<a..b@example.test>",
+        '<"quoted local"@example.test>',
+        "<a@[127.0.0.1]>",
+        "<>",
+        "<a@b.test",
+        "a@b.test",
+        "<@relay.test:a@b.test>",
+        "<user@-bad.test>",
+        "<" + "l" * 70 + "@example.test>",
+    ]
+
+    class Probe(GatewaySMTP):
+        def __init__(self) -> None:  # no I/O: only the parser is used
+            self.local_part_limit = 64
+
+    class Plain(SMTP):
+        def __init__(self) -> None:
+            self.local_part_limit = 64
+
+    fast, slow = Probe(), Plain()
+    for arg in cases:
+        assert fast._getaddr(arg) == slow._getaddr(arg), arg
