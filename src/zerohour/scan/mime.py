@@ -41,6 +41,7 @@ _HNAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
 _MAX_BOUNDARIES = 8
 _MAX_ENCODINGS = 4
 _MAX_INFERRED = 3
+_CACHE_MAX_VALUE = 1024  # header values longer than this are parsed without the caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +236,20 @@ def _decode_2231(value: str, *, first: bool) -> str:
         return raw.decode("latin-1")
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_params(value: str) -> _Params:
-    """Media type and parameters of a header value (cached: walks ask for the same values)."""
+    """Media type and parameters of a header value (cached when short: walks ask for the same
+    values again and again; long hostile values are not kept alive by the cache)."""
+    if len(value) <= _CACHE_MAX_VALUE:
+        return _parse_params_cached(value)
+    return _parse_params(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_params_cached(value: str) -> _Params:
+    return _parse_params(value)
+
+
+def _parse_params(value: str) -> _Params:
     parts = _split_params(value)
     main = parts[0].strip().strip('"').lower()
     main = re.sub(r"\s+", "", main)
@@ -255,11 +267,17 @@ _BOUNDARY_ANYWHERE = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s
 
 
 def _boundary_candidates(values: list[str]) -> list[bytes]:
-    return list(_boundary_candidates_cached(tuple(values)))
+    if sum(map(len, values)) <= _CACHE_MAX_VALUE:
+        return list(_boundary_candidates_cached(tuple(values)))
+    return list(_boundary_candidates_uncached(tuple(values)))
 
 
 @functools.lru_cache(maxsize=4096)
 def _boundary_candidates_cached(values: tuple[str, ...]) -> tuple[bytes, ...]:
+    return _boundary_candidates_uncached(values)
+
+
+def _boundary_candidates_uncached(values: tuple[str, ...]) -> tuple[bytes, ...]:
     out: list[bytes] = []
 
     def add(b: str) -> None:
@@ -573,14 +591,19 @@ def _infer_boundaries(body: bytes, d: _Dialect) -> list[bytes]:
 
 
 def _filename(headers: list[_Header]) -> tuple[str | None, bool]:
-    return _filename_cached(
-        tuple(_header_values(headers, b"content-disposition")),
-        tuple(_header_values(headers, b"content-type")),
-    )
+    disp = tuple(_header_values(headers, b"content-disposition"))
+    ctypes = tuple(_header_values(headers, b"content-type"))
+    if sum(map(len, disp + ctypes)) <= _CACHE_MAX_VALUE:
+        return _filename_cached(disp, ctypes)
+    return _filename_uncached(disp, ctypes)
 
 
 @functools.lru_cache(maxsize=4096)
 def _filename_cached(disp: tuple[str, ...], ctypes: tuple[str, ...]) -> tuple[str | None, bool]:
+    return _filename_uncached(disp, ctypes)
+
+
+def _filename_uncached(disp: tuple[str, ...], ctypes: tuple[str, ...]) -> tuple[str | None, bool]:
     attachment = any(parse_params(v).main.startswith("attachment") for v in disp)
     for v in disp:
         names = parse_params(v).get_all("filename")
