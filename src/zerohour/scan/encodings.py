@@ -152,25 +152,24 @@ def _uu_fast(line: bytes) -> bytes:
 
 
 def uudecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
-    """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks)."""
-    found = 0
-    for m in _UU_BEGIN.finditer(text):
+    """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks).
+
+    A block ends at its `end` line, at the next `begin` line, or at the end of the text.
+    """
+    for found, m in enumerate(_UU_BEGIN.finditer(text)):
         if found >= limit:
             return
         name = m.group(2).strip().decode("utf-8", "replace") or None
         start = m.end()
-        out = bytearray()
-        for line in _LINES.split(text[start:]):
-            stripped = line.rstrip(b" \t")
-            if stripped == b"end":
-                break
-            if not stripped:
-                continue
-            if stripped.startswith(b"begin ") and _UU_BEGIN.match(stripped):
-                break
-            out += _uu_fast(stripped)
-        found += 1
-        yield EmbeddedFile(bytes(out), name, "uuencode")
+        stop = _UU_STOP.search(text, start)
+        region = text[start : stop.start() if stop else len(text)]
+        lines = (ln.rstrip(b" \t") for ln in region.splitlines())
+        yield EmbeddedFile(b"".join(_uu_fast(ln) for ln in lines if ln), name, "uuencode")
+
+
+_UU_STOP = re.compile(
+    rb"(?:^|(?<=\r))(?:end[ \t]*|begin[ \t]+[0-7]{1,6}[ \t]+[^\r\n]*)(?=\r|\n|\Z)", re.M
+)
 
 
 def uudecode(data: bytes) -> bytes:
