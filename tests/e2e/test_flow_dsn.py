@@ -8,7 +8,7 @@ the refused recipient.
 from __future__ import annotations
 
 from helpers.clients import smtplib_send
-from helpers.gateway import GatewayFactory, requires_gateway_marks
+from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
 from helpers.messages import SENDER, clean_message
 from helpers.net import wait_until
 from helpers.sinks import ReceivedMessage, RecordingSink
@@ -83,3 +83,25 @@ def test_null_reverse_path_is_accepted_and_delivered(
         assert raw.reply(timeout=30).code == 250
     assert not sink.wait_for_ids({"<null-sender@e2e.test>"})
     assert sink.messages[0].mail_from in ("", "<>")
+
+
+def test_queue_lifetime_expiry_returns_a_dsn(
+    gateway_factory: GatewayFactory, sink: RecordingSink
+) -> None:
+    """A recipient that only ever gets 4xx is given up after delivery.max_lifetime (Postfix:
+    maximal_queue_lifetime) and the sender gets a failure DSN; the mail is not retried forever."""
+    sink.refuse_rcpts["busy@example.test"] = "451 4.2.0 <busy@example.test>: mailbox busy"
+    gw = gateway_factory(
+        next_hop=sink.address, config_toml=gateway_toml(delivery={"max_lifetime": 3.0})
+    )
+    msg = clean_message(subject="never deliverable in time")
+    assert smtplib_send(gw.port, msg, recipients=["busy@example.test"]).code == 250
+    assert wait_until(lambda: any(is_dsn(m) for m in sink.messages), timeout=60), (
+        "no DSN after the queue lifetime expired"
+    )
+    dsn = next(m for m in sink.messages if is_dsn(m))
+    assert dsn.rcpt_tos == (SENDER,)
+    status = dsn.data.decode("utf-8", "replace")
+    assert "busy@example.test" in status
+    assert "Action: failed" in status
+    assert msg["Message-ID"] not in sink.message_ids()
