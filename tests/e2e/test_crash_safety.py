@@ -100,3 +100,30 @@ def test_sigkill_loses_no_accepted_message(
     missing = sink.wait_for_ids(set(accepted), timeout=120)
     assert not missing, f"{len(missing)} message(s) got 250 but never reached the sink: {missing}"
     assert set(sink.message_ids()) <= sent
+
+
+def test_sigterm_stops_cleanly_and_the_queue_survives(gateway_factory: GatewayFactory) -> None:
+    """SIGTERM is the operator's stop: a prompt, clean exit (code 0), an interrupted client
+    session is not delivered half-written, and queued mail is delivered after the restart."""
+    hop = RecordingSink()  # down: everything stays queued
+    gw = gateway_factory(next_hop=hop.address)
+    queued = [clean_message(subject=f"queued before stop {i}") for i in range(5)]
+    for msg in queued:
+        code, text = _send_once(gw.port, wire_bytes(msg))
+        assert code == 250, text
+    with smtplib.SMTP(LOCALHOST, gw.port, timeout=20) as client:  # a session left mid-DATA
+        client.ehlo("stop.e2e.test")
+        client.mail(SENDER)
+        client.rcpt(RECIPIENT)
+        client.putcmd("DATA")
+        assert client.getreply()[0] == 354
+        client.send(b"Subject: half\r\nMessage-ID: <half@e2e.test>\r\n\r\nhalf a bo")
+        assert gw.stop(grace=15.0) == 0, f"unclean exit on SIGTERM:\n{gw.log()[-3000:]}"
+    hop.start()
+    try:
+        gw.start()
+        missing = hop.wait_for_ids({str(m["Message-ID"]) for m in queued}, timeout=60)
+        assert not missing, f"queued mail lost over a SIGTERM restart: {missing}"
+        assert "<half@e2e.test>" not in hop.message_ids()
+    finally:
+        hop.stop()
