@@ -112,7 +112,6 @@ def qp_decode(data: bytes) -> bytes:
 
 # --- uuencode -------------------------------------------------------------------------------
 
-_UU_BEGIN = re.compile(rb"(?:^|(?<=\r))begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)", re.M)
 _LINES = re.compile(rb"\r\n|\n|\r")
 
 
@@ -151,25 +150,46 @@ def _uu_fast(line: bytes) -> bytes:
         return _uu_line(line)
 
 
+def _line_starts(text: bytes, token: bytes, start: int = 0) -> Iterator[int]:
+    """Offsets of `token` at the start of a line (any line end), found with C-level find()."""
+    pos = text.find(token, start)
+    while pos >= 0:
+        if pos == 0 or text[pos - 1] in (10, 13):
+            yield pos
+        pos = text.find(token, pos + 1)
+
+
+_UU_BEGIN_AT = re.compile(rb"begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)")
+_UU_END_AT = re.compile(rb"end[ \t]*(?=\r|\n|\Z)")
+
+
 def uudecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
     """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks).
 
     A block ends at its `end` line, at the next `begin` line, or at the end of the text.
     """
-    for found, m in enumerate(_UU_BEGIN.finditer(text)):
+    found = 0
+    for pos in _line_starts(text, b"begin"):
+        m = _UU_BEGIN_AT.match(text, pos)
+        if m is None:
+            continue
         if found >= limit:
             return
+        found += 1
         name = m.group(2).strip().decode("utf-8", "replace") or None
         start = m.end()
-        stop = _UU_STOP.search(text, start)
-        region = text[start : stop.start() if stop else len(text)]
-        lines = (ln.rstrip(b" \t") for ln in region.splitlines())
+        stop = len(text)
+        for cand in _line_starts(text, b"end", start):
+            if _UU_END_AT.match(text, cand):
+                stop = cand
+                break
+        nxt = next(
+            (p for p in _line_starts(text, b"begin", start) if _UU_BEGIN_AT.match(text, p)), -1
+        )
+        if 0 <= nxt < stop:
+            stop = nxt
+        lines = (ln.rstrip(b" \t") for ln in text[start:stop].splitlines())
         yield EmbeddedFile(b"".join(_uu_fast(ln) for ln in lines if ln), name, "uuencode")
-
-
-_UU_STOP = re.compile(
-    rb"(?:^|(?<=\r))(?:end[ \t]*|begin[ \t]+[0-7]{1,6}[ \t]+[^\r\n]*)(?=\r|\n|\Z)", re.M
-)
 
 
 def uudecode(data: bytes) -> bytes:
@@ -185,10 +205,9 @@ def uudecode(data: bytes) -> bytes:
 
 # --- yEnc -------------------------------------------------------------------------------
 
-_YBEGIN = re.compile(rb"(?:^|(?<=\r))=ybegin[ \t]([^\r\n]*)(?=\r|\n|\Z)", re.M)
+_YBEGIN = re.compile(rb"=ybegin[ \t]([^\r\n]*)(?=\r|\n|\Z)")
 _YNAME = re.compile(rb"name=([^\r\n]*)")
 _YPART = re.compile(rb"=ypart[^\r\n]*(?:\r\n|\n|\r)?")
-_YEND = re.compile(rb"(?:^|(?<=\r))=yend", re.M)
 _YTABLE = bytes((i - 42) & 0xFF for i in range(256))
 
 
@@ -210,9 +229,14 @@ def yenc_decode_body(body: bytes) -> bytes:
 
 def ydecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
     """Every `=ybegin ... =yend` block in `text`, decoded (at most `limit` blocks)."""
-    for i, m in enumerate(_YBEGIN.finditer(text)):
-        if i >= limit:
+    found = 0
+    for pos in _line_starts(text, b"=ybegin"):
+        m = _YBEGIN.match(text, pos)
+        if m is None:
+            continue
+        if found >= limit:
             return
+        found += 1
         nm = _YNAME.search(m.group(1))
         name = nm.group(1).strip().decode("utf-8", "replace") if nm else None
         start = m.end()
@@ -223,8 +247,8 @@ def ydecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
         part = _YPART.match(text, start)
         if part:
             start = part.end()
-        end_m = _YEND.search(text, start)
-        body = text[start : end_m.start() if end_m else len(text)]
+        end = next(_line_starts(text, b"=yend", start), len(text))
+        body = text[start:end]
         yield EmbeddedFile(yenc_decode_body(body), name, "yenc")
 
 
