@@ -306,58 +306,43 @@ class PostgresStore:
 
         await self._write(fn)
 
+    # a message with its recipients and hold tags in one row: one query per read, not three
     _COLS = (
         "m.queue_id, m.kind, m.sender, m.size, m.received_at, m.updated_at, m.state, m.peer,"
-        " m.helo, m.verdict, m.findings, m.db_version, m.summary, m.reason"
+        " m.helo, m.verdict, m.findings, m.db_version, m.summary, m.reason,"
+        " ARRAY(SELECT r.address FROM recipients r WHERE r.queue_id=m.queue_id ORDER BY r.idx),"
+        " ARRAY(SELECT r.status FROM recipients r WHERE r.queue_id=m.queue_id ORDER BY r.idx),"
+        " ARRAY(SELECT r.last_error FROM recipients r WHERE r.queue_id=m.queue_id"
+        " ORDER BY r.idx),"
+        " ARRAY(SELECT h.outbreak_id FROM hold_tags h WHERE h.queue_id=m.queue_id"
+        " ORDER BY h.outbreak_id)"
     )
 
     @staticmethod
-    async def _load_many(c: Conn, rows: Sequence[tuple[Any, ...]]) -> list[MessageRecord]:
-        """Build records with two batched queries (recipients, tags) instead of two per row."""
-        if not rows:
-            return []
-        ids = [r[0] for r in rows]
-        rcpts: dict[str, list[Recipient]] = {q: [] for q in ids}
-        cur = await c.execute(
-            "SELECT queue_id, address, status, last_error FROM recipients"
-            " WHERE queue_id = ANY(%s) ORDER BY queue_id, idx",
-            (ids,),
+    def _record(row: Sequence[Any], tags: Sequence[str] | None = None) -> MessageRecord:
+        (qid, kind, sender, size, rcv, upd, state, peer, helo, verdict, findings, dbv, summ,
+         reason, addrs, statuses, errors, row_tags) = row
+        return MessageRecord(
+            queue_id=qid,
+            sender=sender,
+            recipients=tuple(
+                Recipient(a, RecipientStatus(st), e)
+                for a, st, e in zip(addrs, statuses, errors, strict=True)
+            ),
+            size=int(size),
+            received_at=rcv,
+            state=MessageState(state),
+            peer=peer,
+            helo=helo,
+            verdict=verdict,
+            findings=tuple(json.loads(findings)),
+            db_version=dbv,
+            summary=None if summ is None else json.loads(summ),
+            reason=reason,
+            updated_at=upd,
+            hold_tags=tuple(row_tags if tags is None else tags),
+            kind=kind,
         )
-        for q, a, s, e in await cur.fetchall():
-            rcpts[q].append(Recipient(a, RecipientStatus(s), e))
-        tags: dict[str, list[str]] = {q: [] for q in ids}
-        cur = await c.execute(
-            "SELECT queue_id, outbreak_id FROM hold_tags WHERE queue_id = ANY(%s)"
-            " ORDER BY queue_id, outbreak_id",
-            (ids,),
-        )
-        for q, t in await cur.fetchall():
-            tags[q].append(t)
-        out = []
-        for row in rows:
-            (qid, kind, sender, size, rcv, upd, state, peer, helo, verdict, findings, dbv, summ,
-             reason) = row
-            out.append(
-                MessageRecord(
-                    queue_id=qid,
-                    sender=sender,
-                    recipients=tuple(rcpts[qid]),
-                    size=int(size),
-                    received_at=rcv,
-                    state=MessageState(state),
-                    peer=peer,
-                    helo=helo,
-                    verdict=verdict,
-                    findings=tuple(json.loads(findings)),
-                    db_version=dbv,
-                    summary=None if summ is None else json.loads(summ),
-                    reason=reason,
-                    updated_at=upd,
-                    hold_tags=tuple(tags[qid]),
-                    kind=kind,
-                )
-            )
-        return out
 
     async def _get(self, c: Conn, queue_id: str) -> MessageRecord:
         cur = await c.execute(
@@ -367,7 +352,7 @@ class PostgresStore:
         row = await cur.fetchone()
         if row is None:
             raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
-        return (await self._load_many(c, [row]))[0]
+        return self._record(row)
 
     async def get_message(self, queue_id: str) -> MessageRecord:
         async def fn(c: Conn) -> MessageRecord:
@@ -419,7 +404,7 @@ class PostgresStore:
                 " ORDER BY m.received_at DESC, m.queue_id DESC LIMIT %s OFFSET %s",
                 [*args, page.limit, page.offset],
             )
-            return await self._load_many(c, await cur.fetchall())
+            return [self._record(r) for r in await cur.fetchall()]
 
         return await self._read(fn)
 
@@ -513,7 +498,8 @@ class PostgresStore:
                     " VALUES (%s,%s,%s,%s,%s)",
                     (queue_id, now, state.value, reason, actor),
                 )
-            return (await self._load_many(c, [row]))[0]
+            # RETURNING saw the tags before this statement's tail replaced them
+            return self._record(row, None if hold_tags is UNSET else sorted(set(hold_tags)))
 
         return await self._write(fn)
 
