@@ -36,9 +36,10 @@ piece = st.one_of(
     lit, lit, lit,
     st.just("??"),
     st.sampled_from(["6?", "?1", "0?", "?f"]),
-    st.integers(0, 3).map(lambda n: f"{{{n}}}"),
+    # (a maximum of 0 means "unbounded" to ClamAV, so bounded gaps here have a maximum >= 1)
+    st.integers(1, 3).map(lambda n: f"{{{n}}}"),
     st.integers(1, 3).map(lambda n: f"{{-{n}}}"),
-    st.tuples(st.integers(0, 2), st.integers(0, 3)).map(lambda t: f"{{{t[0]}-{t[0] + t[1]}}}"),
+    st.tuples(st.integers(0, 2), st.integers(1, 3)).map(lambda t: f"{{{t[0]}-{t[0] + t[1]}}}"),
     st.sampled_from(["(61|62)", "(00|ff)", "!(61|00)", "(6162|ff00)"]),
 )
 

@@ -94,6 +94,14 @@ def test_segments_split_at_unbounded_gaps_and_pick_longest_anchor() -> None:
     assert pat.segments[0].anchor_pre == (2, 2)
 
 
+def test_zero_maximum_means_unbounded_like_clamav() -> None:
+    for sig, lo in [("4142{0}4344", 0), ("4142{-0}4344", 0), ("4142{0-0}4344", 0),
+                    ("4142{2-0}4344", 2), ("4142{3}*4344", 3), ("4142*{3}4344", 3)]:
+        (pat,) = compile_pattern(sig)
+        assert [g.lo for g in pat.gaps] == [lo], sig
+        assert len(pat.segments) == 2
+
+
 def test_wide_ascii_gives_two_variants() -> None:
     from zerohour.scan.signatures.hexsig import Modifiers
 

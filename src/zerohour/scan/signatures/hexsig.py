@@ -227,20 +227,26 @@ def tokenize(text: str) -> list[Token | Gap]:
                 raise _err("unterminated '{'")
             body = text[i + 1 : j]
             i = j + 1
+            # ClamAV reads a maximum of 0 as "no maximum": {0}, {-0}, {0-0} are `*` and
+            # {n-0} is {n-} (checked against clamscan 1.4).
             if "-" not in body:
                 k = _parse_int(body, "gap")
-                out.append(Token(TokKind.GAP, lo=k, hi=k))
+                out.append(Token(TokKind.GAP, lo=k, hi=k) if k else Gap(0))
             else:
                 a, b = body.split("-", 1)
                 if a == "":
-                    out.append(Token(TokKind.GAP, lo=0, hi=_parse_int(b, "gap")))
+                    k = _parse_int(b, "gap")
+                    out.append(Token(TokKind.GAP, lo=0, hi=k) if k else Gap(0))
                 elif b == "":
                     out.append(Gap(_parse_int(a, "gap")))
                 else:
                     lo, hi = _parse_int(a, "gap"), _parse_int(b, "gap")
-                    if lo > hi:
+                    if hi == 0:
+                        out.append(Gap(lo))
+                    elif lo > hi:
                         raise _err(f"bad gap {{{body}}}")
-                    out.append(Token(TokKind.GAP, lo=lo, hi=hi))
+                    else:
+                        out.append(Token(TokKind.GAP, lo=lo, hi=hi))
         elif c == "!" or c == "(":
             negated = c == "!"
             if negated:
@@ -330,13 +336,26 @@ def compile_pattern(text: str, mods: Modifiers = NO_MODIFIERS) -> list[HexPatter
         gaps: list[Gap] = []
         cur: list[Token] = []
 
+        prev: Token | Gap | None = None
         for t in toks:
+            if isinstance(t, Gap) and isinstance(prev, Gap):
+                raise _err("two unbounded gaps in a row")  # clamscan refuses `**` too
+            prev = t
             if isinstance(t, Gap):
-                if not cur:
-                    raise _err("signature starts with, or doubles, an unbounded gap")
-                segs.append(_segment(cur, mods))
-                gaps.append(t)
-                cur = []
+                # Bounded gaps next to an unbounded one fold into it: `{3}*` is `{3-}`.
+                extra = 0
+                while cur and cur[-1].kind is TokKind.GAP:
+                    extra += cur.pop().lo
+                if cur:
+                    segs.append(_segment(cur, mods))
+                    gaps.append(Gap(t.lo + extra))
+                    cur = []
+                elif gaps:
+                    gaps[-1] = Gap(gaps[-1].lo + t.lo + extra)
+                else:
+                    raise _err("signature starts with an unbounded gap")
+            elif not cur and gaps and t.kind is TokKind.GAP:
+                gaps[-1] = Gap(gaps[-1].lo + t.lo)
             else:
                 cur.append(t)
         if not cur:
