@@ -554,6 +554,31 @@ def run_clamd(work: Path, db: Path, corpora: list[Path]) -> dict[Path, Result]:
     return results
 
 
+#: Environment for every zerohour subprocess (PYTHONPATH of the source snapshot, if any).
+ZH_ENV: dict[str, str] = {}
+
+
+def snapshot_source(work: Path) -> str:
+    """Copy src/zerohour so every zerohour run of this bench uses the same code.
+
+    The engine's compiled-db cache is keyed by a digest of its own source; while the tree is
+    being edited, a "cached" load would silently recompile. The copy shadows the editable
+    install through PYTHONPATH.
+    """
+    dst = work / "src-snapshot"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(
+        ROOT / "src" / "zerohour", dst / "zerohour", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    ZH_ENV["PYTHONPATH"] = str(dst)
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head or "?"
+
+
 def _zh_available() -> str | None:
     try:
         proc = subprocess.run(
@@ -561,6 +586,7 @@ def _zh_available() -> str | None:
             capture_output=True,
             text=True,
             timeout=120,
+            env=dict(os.environ, **ZH_ENV),
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return str(e)
@@ -579,7 +605,7 @@ def run_zerohour_api(
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached_before = set(os.listdir(cache_dir))
     out_json = work / "zh-result.json"
-    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir))
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir), **ZH_ENV)
     cmd = [
         str(VENV_PY),
         str(Path(__file__).resolve()),
@@ -615,7 +641,7 @@ def run_zerohour_api(
 
 def run_zerohour_cli(db: Path, corpus: Path, cache_dir: Path) -> Result:
     r = Result("zerohour cli")
-    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir))
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache_dir), **ZH_ENV)
     try:
         _out, r.load_s, _ms, _rc = _run_measured(
             [str(ZH_CLI), "scan", "--db", str(db), str(Path(__file__))], env=env
@@ -830,6 +856,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument(
+        "--no-snapshot",
+        dest="snapshot",
+        action="store_false",
+        help="run zerohour from the live tree instead of a copy taken at start",
+    )
+    ap.add_argument(
         "--profile",
         action="store_true",
         help="afterwards, cProfile zerohour scanning the first corpus in one process (first size)",
@@ -856,6 +888,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     corpora = [work / c for c in a.corpus.split(",")]
     empty = work / "empty.txt"
     empty.write_bytes(b"")
+    if a.snapshot and engines & {"zerohour", "zerohour-cli"}:
+        print(f"# zerohour source: snapshot of {snapshot_source(work)} in {work / 'src-snapshot'}")
     zh_err = _zh_available() if engines & {"zerohour", "zerohour-cli"} else None
     if shutil.which("clamscan"):
         ver = subprocess.run(["clamscan", "--version"], capture_output=True, text=True).stdout
@@ -920,7 +954,7 @@ def profile_zerohour(work: Path, db: Path, corpus: Path) -> None:
     import pstats
 
     prof = work / "zh-scan.prof"
-    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(work / "zh-cache"))
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(work / "zh-cache"), **ZH_ENV)
     subprocess.run(
         [
             str(VENV_PY),
