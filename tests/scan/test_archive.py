@@ -406,3 +406,18 @@ def test_many_entries() -> None:
     data = make_zip(files, zipfile.ZIP_STORED)
     got = [c.origin for c in archive.zip_children(data, ScanContext())]
     assert got == ["zip"] * 5000
+
+
+def test_oversized_member_with_alerts_off_does_not_hide_siblings() -> None:
+    data = make_zip({"big.bin": b"\x00" * 5000, "small.txt": b"the small one"})
+    off = ScanContext(Limits(max_file_size=1000, alert_exceeds_max=False))
+    assert [c.data for c in archive.zip_children(data, off)] == [b"the small one"]
+    assert off.skipped == ["MaxFileSize"]
+    # A member whose declared size lies is caught while inflating, and skipped the same way.
+    lying = bytearray(data)
+    cd = lying.find(b"PK\x01\x02")
+    struct.pack_into("<I", lying, cd + 24, 10)
+    off2 = ScanContext(Limits(max_file_size=1000, alert_exceeds_max=False))
+    assert b"the small one" in [c.data for c in archive.zip_children(bytes(lying), off2)]
+    with pytest.raises(ScanLimitExceeded):
+        list(archive.zip_children(data, ScanContext(Limits(max_file_size=1000))))

@@ -73,3 +73,16 @@ def test_time_uses_injected_clock() -> None:
     with pytest.raises(ScanLimitExceeded) as exc:
         ctx.check_time()
     assert exc.value.which == "MaxScanTime"
+
+
+def test_oversized_member_skipped_only_when_alerts_are_off() -> None:
+    on = ScanContext(Limits(max_file_size=10))
+    assert on.skip_oversized(10) is False
+    with pytest.raises(ScanLimitExceeded) as exc:
+        on.skip_oversized(11)
+    assert exc.value.which == "MaxFileSize"
+    off = ScanContext(Limits(max_file_size=10, alert_exceeds_max=False))
+    assert off.skip_oversized(11) is True
+    assert off.tolerate(ScanLimitExceeded("MaxFileSize")) is True
+    assert off.tolerate(ScanLimitExceeded("MaxScanSize")) is False
+    assert off.skipped == ["MaxFileSize", "MaxFileSize"]

@@ -255,7 +255,8 @@ def tar_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 return
             if not member.isfile():
                 continue
-            ctx.check_file_size(member.size)
+            if ctx.skip_oversized(member.size):
+                continue
             try:
                 f = tf.extractfile(member)
                 content = f.read(ctx.output_bound() + 1) if f is not None else b""
@@ -378,8 +379,14 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 if info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1):
                     encrypted = True  # either directory says so: fail closed
                     continue
-                ctx.check_file_size(info.file_size)
-                content = _read_zipinfo(zf, info, data, ctx)
+                if ctx.skip_oversized(info.file_size):
+                    continue
+                try:
+                    content = _read_zipinfo(zf, info, data, ctx)
+                except ScanLimitExceeded as exc:
+                    if ctx.tolerate(exc):
+                        continue
+                    raise
                 if content and dedup.fresh(content):
                     ctx.charge_child(len(content))
                     yield Child(data=content, name=info.filename, origin="zip")
@@ -490,7 +497,7 @@ def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             title = body.split(b"\x00", 1)[0].decode("latin-1") or None
         elif kind == _ATT_ATTACH_DATA and body:
             ctx.check_time()
-            if dedup.fresh(body):
+            if not ctx.skip_oversized(len(body)) and dedup.fresh(body):
                 ctx.charge_child(len(body))
                 yield Child(data=body, name=title, origin="tnef", is_attachment=True)
         pos = body_at + length + 2
@@ -754,8 +761,8 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ):
                 continue
             try:
-                size = ole.get_size(entry)
-                ctx.check_file_size(size)
+                if ctx.skip_oversized(ole.get_size(entry)):
+                    continue
                 content = ole.openstream(entry).read()
             except ScanLimitExceeded:
                 raise

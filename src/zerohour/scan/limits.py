@@ -81,6 +81,7 @@ class ScanContext:
         self.depth = 0
         self.files = 0
         self.total_bytes = 0
+        self.skipped: list[str] = []  # limits passed over silently (alert_exceeds_max off)
 
     # -- recursion ---------------------------------------------------------------------------
 
@@ -121,6 +122,24 @@ class ScanContext:
         self.total_bytes += n
         if self.total_bytes > self.limits.max_scan_size:
             raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{self.total_bytes} bytes")
+
+    def skip_oversized(self, n: int) -> bool:
+        """For one member of `n` bytes: False if it fits; True (skip it, keep going with its
+        siblings, as ClamAV does) when it is over `max_file_size` and alerts are off; raises
+        MaxFileSize when it is over and `alert_exceeds_max` is on (fail closed)."""
+        if n <= self.limits.max_file_size:
+            return False
+        if self.limits.alert_exceeds_max:
+            raise ScanLimitExceeded(MAX_FILE_SIZE, f"{n} bytes")
+        self.skipped.append(MAX_FILE_SIZE)
+        return True
+
+    def tolerate(self, exc: ScanLimitExceeded) -> bool:
+        """Whether a member-level MaxFileSize overrun may be skipped (alerts off)."""
+        if exc.which == MAX_FILE_SIZE and not self.limits.alert_exceeds_max:
+            self.skipped.append(exc.which)
+            return True
+        return False
 
     def charge_child(self, n: int) -> None:
         """Account one produced child of `n` bytes (file count, file size, scan size, time)."""

@@ -399,6 +399,8 @@ class _Walker:
         if d in self.leaves:
             return
         self.leaves.add(d)
+        if self.ctx.skip_oversized(len(data)):
+            return
         self.ctx.charge_child(len(data))
         yield Child(data=data, name=name, origin=origin, is_attachment=attachment)
 
