@@ -19,7 +19,10 @@ from zerohour.scan import pe
 
 
 def build_pe(
-    sections: list[tuple[bytes, int, bytes]], entry: int = 0x1010, plus: bool = False
+    sections: list[tuple[bytes, int, bytes]],
+    entry: int = 0x1010,
+    plus: bool = False,
+    exact_sizes: bool = False,
 ) -> bytes:
     """A minimal valid PE: (name, virtual address, raw data) per section, 0x200 file alignment."""
     dos = bytearray(0x40)
@@ -49,7 +52,16 @@ def build_pe(
     for name, va, raw in sections:
         size = (len(raw) + 0x1FF) // 0x200 * 0x200
         table += name.ljust(8, b"\x00") + struct.pack(
-            "<IIIIIIHHI", len(raw), va, size, raw_at + len(body), 0, 0, 0, 0, 0x60000020
+            "<IIIIIIHHI",
+            len(raw),
+            va,
+            len(raw) if exact_sizes else size,
+            raw_at + len(body),
+            0,
+            0,
+            0,
+            0,
+            0x60000020,
         )
         body += raw.ljust(size, b"\x00")
     head = bytes(dos) + b"PE\x00\x00" + coff + bytes(opt) + bytes(table)
@@ -136,11 +148,12 @@ def test_garbage_never_crashes(blob: bytes) -> None:
 
 
 @pytest.mark.needs_clamav
-def test_mdb_section_hash_matches_clamscan(tmp_path: Path) -> None:
+@pytest.mark.parametrize("exact_sizes", [False, True], ids=["aligned", "unaligned-size"])
+def test_mdb_section_hash_matches_clamscan(tmp_path: Path, exact_sizes: bool) -> None:
     clamscan = shutil.which("clamscan")
     if clamscan is None:
         pytest.skip("clamscan not installed (scripts/system-deps installs it)")
-    data = sample()
+    data = build_pe([(b".text", 0x1000, TEXT), (b".data", 0x2000, DATA)], exact_sizes=exact_sizes)
     target = tmp_path / "sample.exe"
     target.write_bytes(data)
     text = pe.section_digests(data)[0]

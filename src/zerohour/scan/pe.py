@@ -3,8 +3,8 @@
 Only what matching needs: the section table (for `.mdb`/`.msb` section hashes, `Sx+n` offsets
 and outbreak `pe-section:<name>` checksums) and the entry point's file offset (`EP+n`). Every
 read is bounds-checked so that garbage, truncated or hostile files return None or a partial
-table, never an exception. Section raw offsets are aligned down to 0x200 as ClamAV does, and raw
-sizes are clipped to the end of the file.
+table, never an exception. Sections follow ClamAV's rule (libclamav/pe.c): offsets aligned down
+and sizes up to FileAlignment (0x200 as its fallback), raw sizes clipped to the end of the file.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ def _align_down(value: int, alignment: int) -> int:
     return value - (value % alignment) if alignment else value
 
 
+def _align_up(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment if alignment else value
+
+
 def _section_name(raw: bytes) -> str:
     name = raw.split(b"\x00", 1)[0]
     return name.decode("latin-1")
@@ -75,17 +79,28 @@ def parse(data: bytes) -> PEInfo | None:
             (image_base,) = struct.unpack_from("<I", data, opt + 28)
         (file_align,) = struct.unpack_from("<I", data, opt + 36)
     table = opt + opt_size
-    sections: list[Section] = []
+    headers: list[tuple[bytes, int, int, int, int]] = []
     for i in range(min(nsections, _MAX_SECTIONS)):
         off = table + 40 * i
         if off + 40 > n:
             break
         vsize, vaddr, rsize, rptr = struct.unpack_from("<IIII", data, off + 8)
-        raw = _align_down(rptr, 0x200)
-        size = 0 if raw >= n else min(rsize, n - raw)
+        headers.append((data[off : off + 8], vsize, vaddr, rsize, rptr))
+    # ClamAV's rule (libclamav/pe.c): sections are aligned to FileAlignment, falling back to
+    # 0x200 when a section's offset is 0x200-aligned but not FileAlignment-aligned.
+    falign = file_align
+    if falign != 0x200 and any(
+        falign and rsize and rptr % falign and not rptr % 0x200
+        for _name, _vs, _va, rsize, rptr in headers
+    ):
+        falign = 0x200
+    sections: list[Section] = []
+    for name_raw, vsize, vaddr, rsize, rptr in headers:
+        raw = _align_down(rptr, falign)
+        size = 0 if raw >= n else min(_align_up(rsize, falign), n - raw)
         sections.append(
             Section(
-                name=_section_name(data[off : off + 8]),
+                name=_section_name(name_raw),
                 raw_offset=raw,
                 raw_size=size,
                 virtual_address=vaddr,
