@@ -43,6 +43,7 @@ _HTML_START = re.compile(
 _HTML_ANYWHERE = re.compile(rb"<html[\s>]|<body[\s>]|<!doctype\s+html", re.I)
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")  # CRLF is one line end, never CR + LF
 _MAIL_HEADERS = frozenset(
     {
         b"from",
@@ -155,15 +156,18 @@ def looks_like_mail(data: bytes) -> bool:
     taken for mail. The whole header block counts (up to 256 KiB), so that kilobytes of
     unknown `X-` headers cannot push the known ones out of sight and turn a mail into "text".
     """
-    head = data[:_MAIL_SNIFF]
-    if head.startswith(b"From "):
-        nl = head.find(b"\n")
+    start = 0
+    if data.startswith(b"From "):
+        nl = data.find(b"\n", 0, _SNIFF)
         if nl < 0:
             return False
-        head = head[nl + 1 :]
-    if not _HEADER_LINE.match(head):
+        start = nl + 1
+    if not _HEADER_LINE.match(data, start):
         return False
-    for line in head.splitlines():
+    # Only the header block is split into lines (not the body, not a 256 KiB window copy).
+    blank = _BLANK_LINE.search(data, start, _MAIL_SNIFF)
+    block = data[start : blank.start() if blank else min(len(data), _MAIL_SNIFF)]
+    for line in block.splitlines():
         if not line:
             return False
         if line[:1] in (b" ", b"\t"):
