@@ -171,6 +171,19 @@ def test_expression_parse_and_evaluate() -> None:
     assert not parse_expression("(0|1|2)>1,2").evaluate([3, 0, 0])[0]
 
 
+def test_expression_follows_clamav_quirks() -> None:
+    # no precedence: the first top-level operator splits, so 0|1&2 is 0|(1&2)
+    assert parse_expression("0|1&2").evaluate([1, 0, 0])[0]
+    assert not parse_expression("(0|1)&2").evaluate([1, 0, 0])[0]
+    # inside parentheses the *last* operator splits: (0&1|2) is (0&1)|2
+    assert parse_expression("(0&1|2)").evaluate([0, 0, 1])[0]
+    # ",m" is ignored on a single subsignature, and "=0" is true when nothing matched
+    assert parse_expression("0<2,2").evaluate([1])[0]
+    assert parse_expression("0=0").evaluate([0])[0]
+    # a false block with "=0" is true
+    assert parse_expression("(0&1)=0").evaluate([1, 0])[0]
+
+
 @pytest.mark.parametrize("expr", ["", "0&", "(0|1", "0|1)", "a", "0=", "0>1,", "0&&1"])
 def test_bad_expressions(expr: str) -> None:
     with pytest.raises(SignatureSyntaxError):

@@ -104,6 +104,9 @@ class Database:
     #: Matcher signatures: [0, n_body) are .ndb signatures; the rest are .ldb subsignatures,
     #: `logical_base[i]` the first entry of logical signature i.
     logical_base: tuple[int, ...] = ()
+    #: Logical signatures true (or with a PCRE trigger true) when nothing matched, such as
+    #: `0=0`: ClamAV evaluates every logical signature on every layer, so these must be too.
+    logical_always: tuple[int, ...] = ()
     from_cache: bool = field(default=False, compare=False)
 
     def info(self) -> DatabaseInfo:
@@ -331,10 +334,17 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
     matcher = Matcher(entries, backend=backend)
     # The subsignatures live in the matcher's table; the logical signatures keep only counts.
     logical = [dataclasses.replace(ls, subs=(), n_hex=len(ls.subs)) for ls in logical]
+    always = tuple(i for i, ls in enumerate(logical) if _true_on_nothing(ls))
     return Database(
         dirs=tuple(dirs), digest=digest, version=_version(files, contents, digest),
         hashes=hashes.build(), sections=sections.build(), allow=allow.build(),
         n_body=len(body), logical=tuple(logical), ignored=frozenset(ignored),
         warnings=tuple(warnings), counts=dict(counts), skipped=dict(skipped), matcher=matcher,
-        logical_base=tuple(bases),
+        logical_base=tuple(bases), logical_always=always,
     )
+
+
+def _true_on_nothing(lsig: LogicalSig) -> bool:
+    zeros = [0] * lsig.nsubs
+    return lsig.expr.evaluate(zeros)[0] or any(
+        pc.trigger.evaluate(zeros)[0] for _i, pc in lsig.pcres)

@@ -44,12 +44,16 @@ TARGET_TYPES: dict[Target, frozenset[FileType]] = {
 }
 #: Layers ClamAV also matches in normalised form: text (cli_scanscript) and, approximated by
 #: the same lower-casing and whitespace folding, HTML (cli_scanhtml's normalised copies).
-TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT, FileType.HTML})
+#: Unrecognised binary data gets the normalised pass too, for target-0 signatures: clamscan 1.4
+#: finds a lower-case target-0 pattern in upper-case text inside random binary data. (When such
+#: data also holds UTF-16 text clamscan sometimes does not; we do, erring towards detection.)
+TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT, FileType.HTML, FileType.BINARY})
 _TEXT_TARGETS = frozenset({Target.ANY, Target.ASCII})
 NORMALISED_TARGETS: dict[FileType, frozenset[Target]] = {
     FileType.TEXT: _TEXT_TARGETS,
     FileType.SCRIPT: _TEXT_TARGETS,
     FileType.HTML: _TEXT_TARGETS | {Target.HTML},
+    FileType.BINARY: frozenset({Target.ANY}),
 }
 
 
@@ -272,7 +276,7 @@ class Engine:
                 return
         if not db.logical:
             return
-        touched: set[int] = set()
+        touched = {li for li in db.logical_always if applies(db.logical[li].target)}
         bases = db.logical_base
         for e in found:
             if e >= nb:

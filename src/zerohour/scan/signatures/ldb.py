@@ -30,7 +30,14 @@ class Op(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Expr:
-    """A node of a logical expression; `cmp` is the count modifier applied to this node."""
+    """A node of a logical expression; `cmp` (with `n`, `m`) is the count modifier on it.
+
+    Structure and evaluation follow ClamAV 1.4's `cli_ac_chklsig` exactly, quirks included:
+    an expression splits at its *first* top-level operator (`0|1&2` is `0|(1&2)`), a
+    parenthesised block at its *last* operator, there is no precedence; a count modifier on a
+    single subsignature ignores `,m`; a node's count is the sum of its true children's counts.
+    Both sides of `&`/`|` are always evaluated.
+    """
 
     op: Op
     index: int = 0
@@ -40,27 +47,26 @@ class Expr:
     m: int = 0
 
     def evaluate(self, counts: list[int]) -> tuple[bool, int, int]:
-        """(truth, match count, distinct subsignatures matched) as ClamAV's lsig check does."""
+        """(truth, count, bitmask of contributing subsignatures)."""
         if self.op is Op.SUB:
-            c = counts[self.index] if self.index < len(counts) else 0
-            truth, count, uniq = c > 0, c, int(c > 0)
-        else:
-            results = [ch.evaluate(counts) for ch in self.children]
-            count = sum(r[1] for r in results)
-            uniq = sum(r[2] for r in results)
-            truths = [r[0] for r in results]
-            truth = all(truths) if self.op is Op.AND else any(truths)
+            val = counts[self.index] if self.index < len(counts) else 0
+            bit = 1 << self.index
+            if self.cmp:
+                ok = (val == self.n if self.cmp == "=" else
+                      val < self.n if self.cmp == "<" else val > self.n)
+                return (True, val, bit) if ok else (False, 0, 0)
+            return (True, val, bit) if val else (False, 0, 0)
+        lt, lc, li = self.children[0].evaluate(counts)
+        rt, rc, ri = self.children[1].evaluate(counts)
+        ret = (lt and rt) if self.op is Op.AND else (lt or rt)
         if not self.cmp:
-            return truth, count, uniq
-        if self.cmp == "=":
-            ok = count == self.n
-        elif self.cmp == ">":
-            ok = count > self.n
-        else:
-            ok = count < self.n
-        if self.m and uniq < self.m:
+            return (True, lc + rc, li | ri) if ret else (False, 0, 0)
+        tcnt, tids = (lc + rc, li | ri) if ret else (0, 0)
+        ok = (tcnt == self.n if self.cmp == "=" else
+              tcnt < self.n if self.cmp == "<" else tcnt > self.n)
+        if ok and self.m and bin(tids).count("1") < self.m:
             ok = False
-        return ok, count if ok else 0, uniq if ok else 0
+        return (True, tcnt, 0) if ok else (False, 0, 0)  # a block does not pass ids upward
 
     def indices(self) -> set[int]:
         if self.op is Op.SUB:
@@ -71,68 +77,82 @@ class Expr:
         return out
 
 
-class _ExprParser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
+def _err(text: str, what: str) -> SignatureSyntaxError:
+    return SignatureSyntaxError(f"logical expression {text!r}: {what}")
 
-    def error(self, what: str) -> SignatureSyntaxError:
-        return SignatureSyntaxError(f"logical expression {self.text!r}: {what} at {self.pos}")
 
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
+_NUM = re.compile(r"(\d+)(?:,(\d+))?")
+_OPERAND = re.compile(r"(\d+)(?:([<>=])(\d+)(?:,\d+)?)?")
 
-    def parse(self) -> Expr:
-        e = self.parse_or()
-        if self.pos != len(self.text):
-            raise self.error("unexpected character")
-        return e
 
-    def parse_or(self) -> Expr:
-        items = [self.parse_and()]
-        while self.peek() == "|":
-            self.pos += 1
-            items.append(self.parse_and())
-        return items[0] if len(items) == 1 else Expr(Op.OR, children=tuple(items))
-
-    def parse_and(self) -> Expr:
-        items = [self.parse_atom()]
-        while self.peek() == "&":
-            self.pos += 1
-            items.append(self.parse_atom())
-        return items[0] if len(items) == 1 else Expr(Op.AND, children=tuple(items))
-
-    def number(self) -> int:
-        start = self.pos
-        while self.peek().isdigit():
-            self.pos += 1
-        if start == self.pos:
-            raise self.error("number expected")
-        return int(self.text[start : self.pos])
-
-    def parse_atom(self) -> Expr:
-        if self.peek() == "(":
-            self.pos += 1
-            inner = self.parse_or()
-            if self.peek() != ")":
-                raise self.error("')' expected")
-            self.pos += 1
-        else:
-            inner = Expr(Op.SUB, index=self.number())
-        c = self.peek()
-        if c in ("=", ">", "<"):
-            self.pos += 1
-            n = self.number()
-            m = 0
-            if self.peek() == ",":
-                self.pos += 1
-                m = self.number()
-            inner = Expr(inner.op, inner.index, inner.children, c, n, m)
-        return inner
+def _split(text: str) -> Expr:
+    """One step of `cli_ac_chklsig`'s scan: find the operator this (sub)expression splits at."""
+    n = len(text)
+    if not n:
+        raise _err(text, "empty operand")
+    pth = 0
+    op = op1 = ""
+    opoff = op1off = blkend = 0
+    blkmod = ""
+    mod1 = mod2 = 0
+    i = 0
+    while i < n:
+        c = text[i]
+        if c == "(":
+            pth += 1
+        elif c == ")":
+            if not pth:
+                raise _err(text, "missing opening parenthesis")
+            pth -= 1
+        elif c in "&|":
+            if not pth:
+                op, opoff = c, i
+            elif pth == 1:
+                op1, op1off = c, i
+        if op:
+            break
+        if op1 and not pth:
+            blkend = i
+            if i + 1 < n and text[i + 1] in "<>=":
+                blkmod = text[i + 1]
+                m = _NUM.match(text, i + 2)
+                if m is None:
+                    raise _err(text, f"missing number after {blkmod!r}")
+                mod1, mod2 = int(m.group(1)), int(m.group(2) or 0)
+                i = m.end() - 1
+            if i + 1 == n:
+                break
+            blkmod = ""
+        i += 1
+    if pth:
+        raise _err(text, "missing closing parenthesis")
+    if not op and not op1:
+        if text[0] == "(":
+            if text[-1] != ")":
+                raise _err(text, "unsupported modifier on a parenthesised subsignature")
+            return _split(text[1:-1])
+        om = _OPERAND.fullmatch(text)
+        if om is None:
+            raise _err(text, "cannot parse operand")
+        return Expr(Op.SUB, index=int(om.group(1)), cmp=om.group(2) or "",
+                    n=int(om.group(3) or 0))
+    start, end = 0, n
+    if not op:
+        op, opoff, start, end = op1, op1off, 1, blkend
+    if opoff == start:
+        raise _err(text, "missing left argument")
+    if opoff + 1 >= end:
+        raise _err(text, "missing right argument")
+    left = _split(text[start:opoff])
+    right = _split(text[opoff + 1 : end])
+    return Expr(Op.AND if op == "&" else Op.OR, children=(left, right), cmp=blkmod, n=mod1,
+                m=mod2)
 
 
 def parse_expression(text: str) -> Expr:
-    return _ExprParser(text).parse()
+    if not text or re.fullmatch(r"[0-9&|()<>=,]+", text) is None:
+        raise _err(text, "unexpected character")
+    return _split(text)
 
 
 @dataclass(frozen=True, slots=True)
