@@ -826,7 +826,7 @@ class PostgresStore:
         while not self._closed:
             try:
                 conn: Conn = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True
+                    self._conninfo, autocommit=True, connect_timeout=10
                 )
             except psycopg.Error as exc:
                 log.warning("store.listen_failed error=%s", exc)
