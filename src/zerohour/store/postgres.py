@@ -9,8 +9,9 @@ Several nodes share one held buffer, quarantine, delivery queue and outbreak sta
 - `claim_due` leases work with `FOR UPDATE SKIP LOCKED`: two nodes never claim the same entry,
   and an entry whose lease expired (its node died mid-delivery) is claimed again by another node,
   so nothing is lost and a crash costs at most one duplicate delivery.
-- `transition` locks the message row (`FOR UPDATE`) before checking `expect`, so a lost race
-  between nodes is a `StoreError`, exactly as with SQLite's single writer.
+- `transition` is an `UPDATE ... WHERE state = ANY(expect)`: it locks the row and re-checks the
+  state after a concurrent commit, so a lost race between nodes is a `StoreError`, exactly as
+  with SQLite's single writer.
 - Every change of the outbreak state or meta, and queue changes another node should act on
   now (`retry_now`, `release_lease`), send `NOTIFY zerohour_state, '<what>'` in the same
   transaction (delivered on commit); `watch_changes()` LISTENs on a dedicated connection and
