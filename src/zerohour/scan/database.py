@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import tarfile
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,10 +27,11 @@ from zerohour.errors import DatabaseError, SignatureSyntaxError
 from zerohour.scan.hashindex import HashIndex, HashIndexBuilder
 from zerohour.scan.matcher import Matcher
 from zerohour.scan.signatures.hdb import iter_lines, parse_hash_line
+from zerohour.scan.signatures.hexsig import could_match_normalised
 from zerohour.scan.signatures.ign2 import parse_ignore_line
 from zerohour.scan.signatures.ldb import LogicalSig, parse_ldb_line
 from zerohour.scan.signatures.mdb import parse_section_line
-from zerohour.scan.signatures.model import SUPPORTED_TARGETS, BodySig, DbWarning
+from zerohour.scan.signatures.model import SUPPORTED_TARGETS, BodySig, DbWarning, Target
 from zerohour.scan.signatures.ndb import parse_ndb_line
 
 #: Extensions we load, by family.
@@ -48,6 +50,10 @@ KNOWN_UNSUPPORTED_EXT = frozenset({
     ".cat", ".info", ".cfg", ".yar", ".yara", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu",
     ".imp", ".pwdb", ".sign",
 })
+
+
+#: Targets the normalised pass can match (see `zerohour.scan.engine.NORMALISED_TARGETS`).
+NORMALISED_PASS_TARGETS = frozenset({Target.ANY, Target.HTML, Target.ASCII})
 
 
 def default_db_dirs() -> list[Path]:
@@ -107,6 +113,10 @@ class Database:
     #: Logical signatures true (or with a PCRE trigger true) when nothing matched, such as
     #: `0=0`: ClamAV evaluates every logical signature on every layer, so these must be too.
     logical_always: tuple[int, ...] = ()
+    #: Matcher for the normalised-text pass: the signatures that can match normalised text
+    #: (`norm_map[k]` is the index in `matcher` of its signature k); None if there are none.
+    norm_matcher: Matcher | None = None
+    norm_map: array[int] = field(default_factory=lambda: array("I"))
     from_cache: bool = field(default=False, compare=False)
 
     def info(self) -> DatabaseInfo:
@@ -331,6 +341,11 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
     for lsig in logical:
         bases.append(len(entries))
         entries.extend(lsig.subs)
+    # Signatures that can match normalised text get a second, small matcher for that pass.
+    norm_map = array("I", (i for i, sig in enumerate(entries)
+                           if sig.target in NORMALISED_PASS_TARGETS
+                           and any(could_match_normalised(p) for p in sig.patterns)))
+    norm_matcher = Matcher([entries[i] for i in norm_map], backend=backend) if norm_map else None
     matcher = Matcher(entries, backend=backend)
     # The subsignatures live in the matcher's table; the logical signatures keep only counts.
     logical = [dataclasses.replace(ls, subs=(), n_hex=len(ls.subs)) for ls in logical]
@@ -340,7 +355,8 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         hashes=hashes.build(), sections=sections.build(), allow=allow.build(),
         n_body=len(body), logical=tuple(logical), ignored=frozenset(ignored),
         warnings=tuple(warnings), counts=dict(counts), skipped=dict(skipped), matcher=matcher,
-        logical_base=tuple(bases), logical_always=always,
+        logical_base=tuple(bases), logical_always=always, norm_matcher=norm_matcher,
+        norm_map=norm_map,
     )
 
 

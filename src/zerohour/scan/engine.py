@@ -249,7 +249,7 @@ class Engine:
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
         layer = _LayerFacts(size, parent, ep, len(secs) if pe_info is not None else None)
         self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
-        if walk.stop or ft not in TEXT_TYPES:
+        if walk.stop or ft not in TEXT_TYPES or self.db.norm_matcher is None:
             return
         norm = normalize_text(data)
         if norm != data:
@@ -259,15 +259,24 @@ class Engine:
             def applies_norm(t: Target) -> bool:
                 return t in norm_targets
 
-            self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer)
+            self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer,
+                             normalised=True)
 
     def _match_body(self, walk: _Walk, data: bytes, path: str, geo: Geometry,
-                    applies: Callable[[Target], bool], layer: _LayerFacts) -> None:
+                    applies: Callable[[Target], bool], layer: _LayerFacts,
+                    normalised: bool = False) -> None:
         db = self.db
         nb = self._n_body
-        found = db.matcher.scan(data, geo, applies,
-                                counting=lambda e: e >= nb,
-                                first_only=not self.allmatch and not db.logical)
+        first_only = not self.allmatch and not db.logical
+        if normalised and db.norm_matcher is not None:
+            remap = db.norm_map
+            local = db.norm_matcher.scan(data, geo, applies,
+                                         counting=lambda k: remap[k] >= nb,
+                                         first_only=first_only)
+            found = {remap[k]: v for k, v in local.items()}
+        else:
+            found = db.matcher.scan(data, geo, applies, counting=lambda e: e >= nb,
+                                    first_only=first_only)
         for e in sorted(found):
             if e >= nb:
                 break

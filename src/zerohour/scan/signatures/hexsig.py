@@ -316,6 +316,22 @@ def _merge_literals(tokens: list[Token | Gap]) -> list[Token | Gap]:
     return out
 
 
+#: Bytes normalised text can contain (textnorm: printable ASCII, lower case, single spaces).
+NORMALISED_BYTES = frozenset(range(0x20, 0x7F)) - frozenset(range(0x41, 0x5B))
+
+
+def could_match_normalised(pattern: HexPattern) -> bool:
+    """False when a fixed byte of the pattern can never occur in normalised text: such
+    signatures are left out of the normalised pass (random binary signatures, most of them)."""
+    for seg in pattern.segments:
+        for t in seg.tokens:
+            if t.kind is TokKind.LIT:
+                lit = t.lit.lower() if seg.nocase else t.lit
+                if not NORMALISED_BYTES.issuperset(lit):
+                    return False
+    return True
+
+
 def _segment(tokens: list[Token], mods: Modifiers) -> Segment:
     if tokens[0].kind is TokKind.GAP or tokens[-1].kind is TokKind.GAP:
         raise _err("a gap must sit between bytes")
