@@ -318,6 +318,7 @@ class Engine:
                     hits = [m.start() for m in rx.finditer(data)] if pc.global_ else \
                         [m.start() for m in [rx.search(data)] if m]
                 else:
-                    hits = [m.start() for m in [rx.match(data, window[0])] if m]
+                    first = rx.search(data, window[0])  # a start within [lo, lo + shift]
+                    hits = [first.start()] if first and first.start() <= window[1] else []
                 counts[idx] = len(hits)
         return lsig.expr.evaluate(counts)[0]
