@@ -78,19 +78,18 @@ class _Process:
         self.proc: subprocess.Popen[str] | None = None
         self.lines: queue.Queue[str] = queue.Queue()
         self._threads: list[threading.Thread] = []
-        self._log: IO[str] | None = None
 
     def spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("a")
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,  # Ctrl-C goes to the demo, which stops us in order
-        )
+        with self.log_path.open("a") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # Ctrl-C goes to the demo, which stops us in order
+            )
         assert self.proc.stdout is not None
         self._threads = [_pump(self.proc.stdout, self.lines.put)]
 
@@ -121,11 +120,15 @@ class _Process:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL: a crash (restart tests)."""
-        if self.alive():
-            assert self.proc is not None
-            self.proc.kill()
+        """SIGKILL to the whole process group (the process and its scanner workers): a crash."""
+        if self.proc is not None:
+            self._kill_group()
         self._reap()
+
+    def _kill_group(self) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: pgid == pid
 
     def stop(self, grace: float = 15.0) -> int | None:
         """SIGTERM, SIGKILL after `grace` seconds; returns the exit code."""
@@ -144,13 +147,12 @@ class _Process:
         if proc is None:
             return None
         code = proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the group (worker processes)
         for t in self._threads:
             t.join(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if proc.stdout is not None and not any(t.is_alive() for t in self._threads):
+            proc.stdout.close()  # never while a reader holds it: close() would block
         return code
 
 

@@ -74,7 +74,13 @@ class NoticeListeners:
             self.udp_address = await self.udp.start(*self.config.udp_listen)
         if self.config.subscription_token and (self.udp_address or self.config.control_address):
             try:
-                await self.subscribe()
+                sub = await self.subscribe()
+                log.info(
+                    "notice.subscribed id=%s udp=%s control=%s",
+                    sub,
+                    self.udp_address,
+                    self.config.control_address,
+                )
             except httpx.HTTPError as exc:
                 log.warning("notice.subscribe_failed %s", exc)
         if self.config.poll:
