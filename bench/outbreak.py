@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Outbreak benchmark: real provider and gateway processes on loopback, three measurements.
+
+1. Notice-to-hold latency per transport (stream, UDP, e-mail, poll; each alone, the others
+   switched off by `ProviderGate`): the lab appends `outbreak.declared` (in this process, the same
+   call `zerohour provider outbreak declare` makes) and we time until the gateway's store shows
+   the outbreak, i.e. until mail arriving now would be held. p50/p99 over --samples.
+2. Fan-out: one provider, --subscribers stream clients simulated in another process (raw asyncio
+   sockets); time from the append until every subscriber has read the notice.
+3. Release: --messages held messages (smtp-source, 5 KB) released by a published signature
+   (rescan + delivery to a sink), msgs/s, against the normal receive-scan-deliver rate of the
+   same messages measured first in the same run.
+
+Targets: push p99 < 100 ms; 1,000 subscribers < 1 s; release >= 80% of the normal rate.
+A benchmark, not a test: it prints a table with the ratios and never asserts.
+
+    .venv/bin/python bench/outbreak.py                    # full: 30 samples, 1000 subs, 10000 msgs
+    .venv/bin/python bench/outbreak.py --quick            # smoke: 5 samples, 100 subs, 500 msgs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import loadavg, ratio, table
+
+from zerohour.demo.gate import POLL, STREAM, ProviderGate
+from zerohour.demo.stack import GatewayOptions, GatewayProcess, MailSink, ProviderProcess
+from zerohour.provider import lab
+from zerohour.provider.log import Provider
+from zerohour.store.base import MessageState
+from zerohour.store.sqlite import SqliteStore
+
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+CONTROL = "notices@example.test"
+
+
+@dataclass(frozen=True)
+class Setup:
+    options: GatewayOptions
+    blocked: tuple[str, ...]
+    subscribes: bool = False
+
+
+def setups(poll_interval: float) -> dict[str, Setup]:
+    return {
+        "stream": Setup(GatewayOptions(poll_interval=3600.0), ()),
+        "udp": Setup(GatewayOptions(poll_interval=3600.0, udp=True), (STREAM, *POLL), True),
+        "mail": Setup(
+            GatewayOptions(poll_interval=3600.0, control_address=CONTROL), (STREAM, *POLL), True
+        ),
+        "poll": Setup(GatewayOptions(poll_interval=poll_interval), (STREAM,)),
+    }
+
+
+class Rig:
+    """Provider (+ gate) + gateway + sink in `root`."""
+
+    def __init__(self, root: Path, setup: Setup, heartbeat: float = 30.0) -> None:
+        self.root = root
+        self.sink = MailSink().start()
+        self.provider = ProviderProcess(
+            root / "provider", root / "provider.log", ("--heartbeat", str(heartbeat))
+        ).start()
+        self.gate: ProviderGate | None = None
+        options = setup.options
+        if setup.blocked:
+            self.gate = ProviderGate(self.provider.url, setup.blocked).start()
+            fields = {k: getattr(options, k) for k in options.__dataclass_fields__}
+            options = GatewayOptions(**{**fields, "provider_url": self.gate.url})
+        self.gateway = GatewayProcess(
+            root / "gateway", root / "gateway.log", self.provider, self.sink.address, options
+        ).start()
+        if setup.subscribes:
+            deadline = time.monotonic() + 60
+            while "notice.subscribed" not in self.gateway.log_path.read_text():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("gateway did not subscribe:\n" + self.gateway.log_tail())
+                time.sleep(0.05)
+        self.lab = Provider(self.provider.data_dir, create=False)
+
+    def close(self) -> None:
+        self.lab.close()
+        self.gateway.stop()
+        self.provider.stop()
+        if self.gate is not None:
+            self.gate.stop()
+        self.sink.stop()
+
+
+@contextmanager
+def rig(root: Path, setup: Setup, heartbeat: float = 30.0) -> Iterator[Rig]:
+    r = Rig(root, setup, heartbeat)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+# -- 1. notice-to-hold latency ---------------------------------------------------------------
+
+
+async def _latencies(r: Rig, samples: int) -> list[float]:
+    store = await SqliteStore.open(r.gateway.data_dir / "zerohour.sqlite3")
+    out: list[float] = []
+    try:
+        for i in range(samples):
+            _, spec = lab.declare(r.lab, name=f"Bench.Latency.{i}")
+            t0 = time.perf_counter()  # the append is committed
+            while not any(o.spec.outbreak_id == spec.outbreak_id for o in await store.outbreaks()):
+                if time.perf_counter() - t0 > 120:
+                    raise RuntimeError("outbreak never applied:\n" + r.gateway.log_tail())
+                await asyncio.sleep(0.002)
+            out.append(time.perf_counter() - t0)
+            lab.end(r.lab, spec.outbreak_id)
+            while await store.outbreaks():  # noqa: ASYNC110 (another process's store)
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+    finally:
+        await store.aclose()
+    return out
+
+
+def bench_latency(root: Path, samples: int, poll_interval: float) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for name, setup in setups(poll_interval).items():
+        print(f"latency: {name} ...", flush=True)
+        with rig(root / f"lat-{name}", setup) as r:
+            lat = asyncio.run(_latencies(r, samples))
+        label = f"{name} (interval {poll_interval:g} s)" if name == "poll" else name
+        ms = [x * 1000 for x in lat]
+        target = 100.0 if name != "poll" else None
+        p99 = pct(ms, 0.99)
+        rows.append(
+            [
+                f"notice-to-hold {label}",
+                len(ms),
+                pct(ms, 0.5),
+                p99,
+                max(ms),
+                "p99 < 100 ms" if target else "(poll: bounded by interval)",
+                ratio(target, p99) if target else None,
+                ("yes" if p99 < target else "NO") if target else "-",
+            ]
+        )
+    return rows
+
+
+# -- 2. fan-out to many stream subscribers ---------------------------------------------------
+
+
+CHILD = r"""
+import asyncio, json, sys, time, resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+host, port, n, after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+
+async def one(ready):
+    r, w = await asyncio.open_connection(host, port)
+    w.write(f"GET /v1/notices/stream?after={after} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await w.drain()
+    while True:
+        line = await r.readline()
+        if line.startswith(b": zerohour"):
+            break
+    ready()
+    while True:
+        line = await r.readline()
+        if not line:
+            return None
+        if line.startswith(b"id: ") and int(line[4:]) > after:
+            t = time.time()
+            w.close()
+            return t
+
+async def main():
+    left = n
+    done = asyncio.Event()
+    def ready():
+        nonlocal left
+        left -= 1
+        if left == 0:
+            done.set()
+    tasks = []
+    for i in range(n):
+        tasks.append(asyncio.create_task(one(ready)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(done.wait(), 120)
+    print("READY", flush=True)
+    times = await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    print(json.dumps(times), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def bench_fanout(root: Path, subscribers: int) -> list[list[object]]:
+    print(f"fan-out: {subscribers} stream subscribers ...", flush=True)
+    with rig(root / "fanout", setups(60.0)["stream"]) as r:
+        host, port = r.provider.url.removeprefix("http://").rsplit(":", 1)
+        after = r.lab.head()
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, host, port, str(subscribers), str(after)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "READY":
+                raise RuntimeError("subscribers did not connect")
+            time.sleep(0.5)
+            lab.declare(r.lab, name="Bench.Fanout")
+            t0 = time.time()
+            times = json.loads(child.stdout.readline())
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    got = [t - t0 for t in times if t is not None]
+    ms = [x * 1000 for x in got]
+    all_in = max(ms) if len(got) == subscribers else None
+    return [
+        [
+            f"{subscribers} stream subscribers: all have it",
+            len(got),
+            pct(ms, 0.5),
+            pct(ms, 0.99),
+            all_in,
+            "all < 1000 ms",
+            ratio(1000.0, all_in),
+            "yes" if all_in is not None and all_in < 1000 else "NO",
+        ]
+    ]
+
+
+# -- 3. release rate vs normal rate ----------------------------------------------------------
+
+
+def smtp_source(port: int, n: int, size: int, sessions: int) -> None:
+    subprocess.run(
+        [SMTP_SOURCE, "-s", str(sessions), "-m", str(n), "-l", str(size), "-c",
+         "-f", "sender@outside.test", "-t", "user@example.test", f"127.0.0.1:{port}"],
+        check=True, stdout=subprocess.DEVNULL, timeout=3600,
+    )  # fmt: skip
+
+
+async def _count(store: SqliteStore, state: MessageState) -> int:
+    return (await store.count_by_state()).get(state, 0)
+
+
+def wait_sink(sink: MailSink, n: int, limit: float = 3600) -> float:
+    t0 = time.perf_counter()
+    while len(sink.messages) < n:
+        if time.perf_counter() - t0 > limit:
+            raise RuntimeError(f"sink has {len(sink.messages)} of {n}")
+        time.sleep(0.01)
+    return time.perf_counter()
+
+
+def bench_release(root: Path, n: int, size: int, sessions: int) -> list[list[object]]:
+    with rig(root / "release", setups(60.0)["stream"]) as r:
+        port = r.gateway.smtp_port
+
+        async def run() -> tuple[float, float]:
+            store = await SqliteStore.open(r.gateway.data_dir / "zerohour.sqlite3")
+            try:
+                print(f"release: normal rate, {n} messages ...", flush=True)
+                t0 = time.perf_counter()
+                await asyncio.to_thread(smtp_source, port, n, size, sessions)
+                t1 = await asyncio.to_thread(wait_sink, r.sink, n)
+                normal = n / (t1 - t0)
+
+                _, spec = lab.declare(r.lab, name="Bench.Release")
+                while not await store.outbreaks():  # noqa: ASYNC110 (another process)
+                    await asyncio.sleep(0.01)
+                print(f"release: holding {n} messages ...", flush=True)
+                await asyncio.to_thread(smtp_source, port, n, size, sessions)
+                while await _count(store, MessageState.HELD) < n:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+                sig = root / "release.hsb"
+                sig.write_text(f"{'0' * 64}:7:Bench.Release.Sig\n")
+                print("release: publishing the signature ...", flush=True)
+                lab.publish(r.lab, [sig], [spec.outbreak_id])
+                t2 = time.perf_counter()
+                t3 = await asyncio.to_thread(wait_sink, r.sink, 2 * n)
+                return normal, n / (t3 - t2)
+            finally:
+                await store.aclose()
+
+        normal, release = asyncio.run(run())
+    return [
+        [f"normal receive+scan+deliver, {n} x {size} B", n, None, None, None,
+         f"{normal:.0f} msgs/s", None, "-"],
+        [f"release of {n} held (rescan+deliver)", n, None, None, None,
+         f"{release:.0f} msgs/s (>= 80% of normal)", ratio(release, normal),
+         "yes" if release >= 0.8 * normal else "NO"],
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    ap.add_argument("--samples", type=int, default=30, help="latency samples per transport")
+    ap.add_argument("--poll-interval", type=float, default=1.0)
+    ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--size", type=int, default=5120)
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--only", choices=["latency", "fanout", "release"], action="append")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.samples, args.subscribers, args.messages = 5, 100, 500
+    parts = args.only or ["latency", "fanout", "release"]
+    root = Path(tempfile.mkdtemp(prefix="zerohour-bench-outbreak-"))
+    print(f"data in {root}; load {loadavg()}; {os.cpu_count()} CPUs", flush=True)
+    rows: list[list[object]] = []
+    if "latency" in parts:
+        rows += bench_latency(root, args.samples, args.poll_interval)
+    if "fanout" in parts:
+        rows += bench_fanout(root, args.subscribers)
+    if "release" in parts:
+        rows += bench_release(root, args.messages, args.size, args.sessions)
+    print()
+    print(
+        table(
+            ["measurement", "n", "p50 ms", "p99 ms", "max ms", "target", "target/actual", "met"],
+            rows,
+        )
+    )
+    print("\ntarget/actual > 1 means better than the target (for release: release/normal).")
+    print(f"load after: {loadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
