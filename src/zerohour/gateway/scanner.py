@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from zerohour.errors import DatabaseError
+from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
 from zerohour.scan import Engine, default_db_dirs, load_database
 
@@ -39,6 +40,11 @@ def starter_db_dir() -> Path:
 
 def is_starter(dirs: Sequence[Path]) -> bool:
     return not dirs or [d.resolve() for d in dirs] == [starter_db_dir().resolve()]
+
+
+def _init_pool_worker(db_dirs: list[str]) -> None:
+    die_with_parent()
+    _init_worker(db_dirs)
 
 
 def _init_worker(db_dirs: list[str]) -> None:
@@ -79,13 +85,15 @@ class ScannerPool:
         self.db_dirs = tuple(db_dirs)
         self.version = ""
         self._ctx = multiprocessing.get_context("forkserver")
+        # the fork server imports this first: it (and so every worker) dies with the gateway
+        self._ctx.set_forkserver_preload(["zerohour.gateway._lifeline_preload"])
         self._pool = self._new_pool(self.db_dirs)
 
     def _new_pool(self, dirs: Sequence[Path]) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=self._ctx,
-            initializer=_init_worker,
+            initializer=_init_pool_worker,
             initargs=([str(d) for d in dirs],),
         )
 
