@@ -119,3 +119,35 @@ def test_config_check_shows_merged_settings(gateway_factory: GatewayFactory) -> 
     bad = gw.cli("config", "check", "--next-hop", "nonsense")
     assert bad.returncode == 2
     assert "delivery.next_hop" in bad.stderr
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def test_sigkill_leaves_no_scanner_processes(gateway_factory: GatewayFactory) -> None:
+    gw = gateway_factory(config_toml=gateway_toml())
+    pid = gw.pid
+    assert pid is not None
+    send(gw.port, "warm")  # the pool is up
+    family = _children(pid)
+    for child in list(family):
+        family |= _children(child)
+    assert len(family) >= 2  # fork server and scanner workers (and a resource tracker)
+    gw.kill()
+    deadline = time.monotonic() + 10
+    alive = family
+    while time.monotonic() < deadline:
+        alive = {p for p in family if Path(f"/proc/{p}").exists()}
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert alive == set()
