@@ -61,6 +61,7 @@ def test_raw_client_reads_multiline_replies(sink: RecordingSink) -> None:
         assert raw.closed_by_peer()
 
 
+@pytest.mark.needs_postfix
 def test_postfix_smtp_sink_counts_deliveries(postfix_sink: PostfixSmtpSink) -> None:
     for _ in range(3):
         assert smtplib_send(postfix_sink.port, clean_message()).code == 250
