@@ -127,3 +127,35 @@ def test_sigterm_stops_cleanly_and_the_queue_survives(gateway_factory: GatewayFa
         assert "<half@e2e.test>" not in hop.message_ids()
     finally:
         hop.stop()
+
+
+def test_sigkill_during_delivery_loses_nothing(gateway_factory: GatewayFactory) -> None:
+    """Kills while the queue is being delivered to a slow next hop: between "next hop said 250"
+    and "recorded as delivered" a copy may go out twice, but none may be dropped.
+
+    (Mail claimed by the killed process is retried once its queue lease expires, 60 s at
+    least, which is what makes this test slow.)"""
+    hop = RecordingSink()  # down while the mail is accepted, so all of it is queued
+    hop.data_delay = 1.0
+    gw = gateway_factory(next_hop=hop.address)
+    ids = set()
+    for i in range(60):
+        msg = clean_message(subject=f"delivery crash {i}")
+        code, text = _send_once(gw.port, wire_bytes(msg))
+        assert code == 250, text
+        ids.add(str(msg["Message-ID"]))
+    hop.start()
+    try:
+        rng = random.Random(7)
+        delivered_at_kills = []
+        for _ in range(4):
+            time.sleep(rng.uniform(0.3, 1.0))
+            delivered_at_kills.append(len(hop.messages))
+            gw.kill()
+            gw.start()
+        assert delivered_at_kills[0] < len(ids), "delivery was over before the first kill"
+        missing = hop.wait_for_ids(ids, timeout=120)
+        assert not missing, f"{len(missing)} accepted message(s) lost by a crash during delivery"
+        assert set(hop.message_ids()) == ids
+    finally:
+        hop.stop()

@@ -65,6 +65,8 @@ class _Recorder:
         return "250 2.1.5 Ok"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        if self._sink.data_delay:
+            await asyncio.sleep(self._sink.data_delay)  # a slow next hop widens crash windows
         reply = self._sink.data_reply
         if reply is not None:
             return reply
@@ -114,6 +116,7 @@ class RecordingSink:
         self.port = port if port is not None else free_port()
         self.data_reply: str | None = None  # e.g. "451 4.3.0 try later" to refuse DATA
         # recipient (lower case) -> reply, e.g. "550 5.1.1 no such user", to refuse at RCPT
+        self.data_delay = 0.0  # seconds to wait before answering DATA
         self.refuse_rcpts: dict[str, str] = {}
         self._lock = threading.Lock()
         self._messages: list[ReceivedMessage] = []
@@ -169,6 +172,7 @@ class RecordingSink:
         with self._lock:
             self._messages.clear()
         self.data_reply = None
+        self.data_delay = 0.0
         self.refuse_rcpts.clear()
 
     def record(self, message: ReceivedMessage) -> None:
