@@ -309,6 +309,35 @@ def test_restart_mid_outbreak_keeps_state_and_catches_up(stack: Stack) -> None:
     assert status["mode"] == "normal"
 
 
+def test_gateway_records_notice_freshness_for_status(stack: Stack) -> None:
+    """The gateway process writes its notice freshness into the store (for `zerohour status`,
+    another process): per-transport last heard, seq, and stale or not."""
+    from zerohour.gateway.listeners.wiring import FRESHNESS_KEY
+
+    stack.start_gateway()
+
+    def fresh() -> dict[str, Any] | None:
+        async def go() -> str | None:
+            store = await SqliteStore.open(stack.gw.data_dir / "zerohour.sqlite3")
+            try:
+                return await store.get_meta(FRESHNESS_KEY)
+            finally:
+                await store.aclose()
+
+        raw = asyncio.run(go())
+        return json.loads(raw) if raw else None
+
+    wait(lambda: (f := fresh()) is not None and "stream" in f["last_heard"], "freshness", stack.gw)
+    oid = stack.provider.declare("E2E.Fresh")
+    wait(lambda: (f := fresh()) is not None and f["last_seq"] == 1, "seq 1 recorded", stack.gw)
+    got = fresh()
+    assert got is not None
+    assert got["stale"] is False
+    assert got["freshness_s"] > 0
+    assert got["last_heard"]["stream"] <= got["updated_at"]
+    assert oid in stack.active()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="`zerohour status` (cli/status.py, GATEWAY) has no staleness yet: it reads only the "

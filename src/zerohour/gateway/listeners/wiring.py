@@ -12,7 +12,11 @@ first (its `VERSION` names the database) followed by the configured database fol
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +32,9 @@ from zerohour.notices.bundle import BundleInstaller
 from zerohour.notices.keys import load_pinned_key
 
 log = logging.getLogger("zerohour.notices")
+
+FRESHNESS_KEY = "notices.freshness"  # store meta: what `zerohour status` reads (another process)
+FRESHNESS_EVERY = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,7 @@ class NoticeWiring:
         self.listeners: NoticeListeners | None = None
         self.outcomes: OutcomeLog | None = None
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
+        self._fresh_task: asyncio.Task[None] | None = None
         if settings.control_address:
             gateway.control_address = settings.control_address.lower()
             gateway.control_hook = self._control_mail
@@ -126,9 +134,39 @@ class NoticeWiring:
         self.outcomes.start()
         self.listeners.verifier.observers.append(self.outcomes.observe)
         await self.listeners.start()
+        self._fresh_task = asyncio.create_task(self._freshness_loop(), name="notice-freshness")
         return self.listeners
 
+    def freshness(self) -> dict[str, Any]:
+        """When each transport last brought a valid notice, state or heartbeat, and whether the
+        gateway has been silent for longer than the freshness window (silence is not safety)."""
+        assert self.listeners is not None
+        v = self.listeners.verifier
+        return {
+            "updated_at": time.time(),
+            "freshness_s": self.settings.freshness.total_seconds(),
+            "stale": self.listeners.stale(),
+            "last_heard": {t: at.timestamp() for t, at in v.last_heard.items()},
+            "last_seq": v.last_seq,
+            "head_seq": v.head_seq,
+        }
+
+    async def write_freshness(self) -> None:
+        await self.gateway.store.set_meta(FRESHNESS_KEY, json.dumps(self.freshness()))
+
+    async def _freshness_loop(self) -> None:
+        while True:
+            try:
+                await self.write_freshness()
+            except Exception:  # a store hiccup must not stop the listeners
+                log.exception("notice.freshness_write_failed")
+            await asyncio.sleep(FRESHNESS_EVERY)
+
     async def aclose(self) -> None:
+        if self._fresh_task is not None:
+            self._fresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._fresh_task
         if self.listeners is not None:
             await self.listeners.aclose()
         if self.outcomes is not None:
