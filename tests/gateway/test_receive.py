@@ -194,3 +194,17 @@ def test_fast_address_parser_matches_aiosmtpd() -> None:
     fast, slow = Probe(), Plain()
     for arg in cases:
         assert fast._getaddr(arg) == slow._getaddr(arg), arg
+
+
+async def test_null_reverse_path_accepted_and_relayed(gateway: Running, sink: Any) -> None:
+    out = await raw_session(
+        gateway.port,
+        b"EHLO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        b"Subject: bounce\r\n\r\nreport\r\n.\r\nQUIT\r\n",
+    )
+    assert codes(out)[-4:] == ["250", "354", "250", "221"], out
+    got = await wait_for(lambda: sink.messages)
+    assert got[0].mail_from in ("", "<>")
+    store = gateway.gw.store
+    assert store is not None
+    assert (await store.list_messages())[0].sender == ""

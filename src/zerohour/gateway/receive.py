@@ -449,7 +449,7 @@ class Receiver:
         address: str,
         mail_options: list[str],
     ) -> str:
-        envelope.mail_from = "" if address.strip() in ("", "<>") else address
+        envelope.mail_from = address  # "<>" stays "<>" here: aiosmtpd needs it non-empty
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"
 
@@ -472,8 +472,9 @@ class Receiver:
             f"{'ESMTPS' if session.ssl else ('ESMTP' if session.extended_smtp else 'SMTP')};"
             f"\r\n\t{format_datetime(_utc(now))}\r\n"
         ).encode()
+        mail_from = str(envelope.mail_from or "").strip()
         msg = Inbound(
-            sender=str(envelope.mail_from or ""),
+            sender="" if mail_from in ("", "<>") else mail_from,  # the null reverse-path
             recipients=rcpts,
             data=received + content,
             peer=peer,
