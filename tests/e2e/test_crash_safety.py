@@ -159,3 +159,32 @@ def test_sigkill_during_delivery_loses_nothing(gateway_factory: GatewayFactory) 
         assert set(hop.message_ids()) == ids
     finally:
         hop.stop()
+
+
+def test_sigterm_with_deliveries_in_flight_redelivers_promptly_after_restart(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """A graceful stop while deliveries hang at the next hop must not leave that mail claimed
+    by the stopped process: after the restart it goes out at once (Postfix's queue manager
+    puts its active queue back on start), not after a lease of minutes."""
+    hop = RecordingSink().start()
+    hop.data_delay = 30.0  # every delivery hangs in DATA: all of them are in flight
+    try:
+        gw = gateway_factory(next_hop=hop.address)
+        ids = set()
+        for i in range(5):
+            msg = clean_message(subject=f"in flight at stop {i}")
+            code, text = _send_once(gw.port, wire_bytes(msg))
+            assert code == 250, text
+            ids.add(str(msg["Message-ID"]))
+        time.sleep(1.0)  # let the queue claim them and start the (hanging) transactions
+        assert gw.stop(grace=30.0) == 0, gw.log()[-3000:]
+        hop.data_delay = 0.0
+        gw.start()
+        missing = hop.wait_for_ids(ids, timeout=20)
+        assert not missing, (
+            f"{len(missing)} message(s) in flight at SIGTERM not redelivered within 20 s of the "
+            "restart (still leased to the stopped process?)"
+        )
+    finally:
+        hop.stop()
