@@ -352,11 +352,11 @@ def generate(work: Path, p: GenParams) -> Truth:
             )
     body = [_rand_ndb(rng, n) for n in range(max(p.sizes))]
     for size in p.sizes:
-        d = db / _size_label(size)
-        d.mkdir()
+        size_dir = db / _size_label(size)
+        size_dir.mkdir()
         for f in ("bench.hdb", "bench.hsb"):
-            os.link(common / f, d / f)
-        with open(d / "bench.ndb", "w") as fh:
+            os.link(common / f, size_dir / f)
+        with open(size_dir / "bench.ndb", "w") as fh:
             fh.write("Zh.Bench.Eicar:0:*:" + EICAR.hex() + "\n")
             fh.writelines(_plant_sig(k, s) + "\n" for k, s in enumerate(plants))
             fh.writelines(row + "\n" for row in body[: max(0, size - 1 - len(plants))])
@@ -746,7 +746,7 @@ def report(
         f"\n## corpus {corpus_name}: {nfiles} files, {mb:.1f} MB; "
         f"db: {size_label} body + {_size_label(hashes)} hash signatures\n"
     )
-    rows = []
+    rows: list[list[object]] = []
     ok = True
     for r in results:
         if r.error:

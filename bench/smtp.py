@@ -748,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\n## smtp-source -s {a.sessions}{' -d' if a.reuse else ''} -> relay -> smtp-sink; "
         f"{n} messages per cell ({slow_n} for amavisd); {os.cpu_count()} cores\n"
     )
-    rows = []
+    rows: list[list[object]] = []
     for c in cells:
         rows.append(
             [
