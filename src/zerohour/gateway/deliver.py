@@ -325,8 +325,13 @@ class DeliveryQueue:
     async def _transaction(
         client: aiosmtplib.SMTP, sender: str, rcpts: Sequence[str], body: bytes
     ) -> dict[str, RcptResult]:
+        if client.is_ehlo_or_helo_needed:  # extensions are known only after EHLO
+            await client.ehlo()
         options: list[str] = []
         needs_utf8 = not sender.isascii() or not all(r.isascii() for r in rcpts)
+        if needs_utf8 and not client.supports_extension("smtputf8"):
+            why = "553 5.6.7 next hop does not support SMTPUTF8 (non-ASCII address)"
+            return {r: RcptResult(RecipientStatus.BOUNCED, why) for r in rcpts}
         if needs_utf8 and client.supports_extension("smtputf8"):
             options.append("SMTPUTF8")
         if not body.isascii() and client.supports_extension("8bitmime"):
