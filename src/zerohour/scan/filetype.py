@@ -92,6 +92,7 @@ _SCRIPT_STRONG = (
     b"document.write(unescape",
     b"eval(function(p,a,c,k,e",
 )
+_SCRIPT_PREFILTER = (b"(", b"shell", b"activex", b"invoke-")
 
 _VBA_OLE_MARKERS = (
     "_VBA_PROJECT".encode("utf-16-le"),
@@ -181,6 +182,9 @@ def looks_like_mail(data: bytes) -> bool:
 
 def has_mime_markers(data: bytes) -> bool:
     """Whether text carries MIME structure (a header a mail client would act on)."""
+    # Every marker holds "ontent-" or "ONTENT-": two C searches rule most text out.
+    if b"ontent-" not in data and b"ONTENT-" not in data:
+        return False
     return any(m in data for m in _MIME_MARKERS)
 
 
@@ -232,7 +236,8 @@ def detect(data: bytes) -> FileType:
     if _SCRIPT_START.match(head):
         return FileType.SCRIPT
     low = head.lower()
-    if any(m in low for m in _SCRIPT_STRONG):
+    # Every strong marker holds one of these: a few C searches rule most text out.
+    if any(p in low for p in _SCRIPT_PREFILTER) and any(m in low for m in _SCRIPT_STRONG):
         return FileType.SCRIPT
     return FileType.TEXT
 

@@ -137,6 +137,25 @@ def _header_values(headers: list[_Header], name: bytes) -> list[str]:
 
 def _split_params(value: str) -> list[str]:
     """Split at `;` outside quotes; drop RFC 822 comments outside quotes."""
+    if "(" in value or "\\" in value:
+        return _split_params_scan(value)
+    # No comments, no escapes (the usual header): quotes simply alternate, so split the
+    # unquoted stretches with C-level str.split; same result as the character scan.
+    parts = [""]
+    for i, seg in enumerate(value.split('"')):
+        if i:
+            parts[-1] += '"'
+        if i % 2:
+            parts[-1] += seg
+        else:
+            first, *rest = seg.split(";")
+            parts[-1] += first
+            parts.extend(rest)
+    return parts
+
+
+def _split_params_scan(value: str) -> list[str]:
+    """`_split_params` one character at a time (comments, escapes)."""
     parts: list[str] = []
     cur: list[str] = []
     inq = esc = False
@@ -174,6 +193,8 @@ def _split_params(value: str) -> list[str]:
 def _unquote(raw: str) -> str:
     if not raw.startswith('"'):
         return raw
+    if "\\" not in raw:
+        return raw[1:].partition('"')[0]  # no escapes: up to the closing quote (same result)
     out: list[str] = []
     esc = False
     for ch in raw[1:]:

@@ -1,0 +1,69 @@
+"""Fast paths added for throughput must give exactly what the general code gives.
+
+Each fast path skips work only when a cheap check proves the slow path's answer; these tests
+compare both on generated inputs, so that a fast path can never drop an interpretation.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zerohour.scan import filetype, mime
+from zerohour.scan.types import FileType
+
+_PARAM_CHARS = st.text(alphabet='ab;"()\\= \t', max_size=40)
+
+
+def _unquote_scan(raw: str) -> str:
+    """The character-by-character unquoting the fast path replaces."""
+    if not raw.startswith('"'):
+        return raw
+    out: list[str] = []
+    esc = False
+    for ch in raw[1:]:
+        if esc:
+            out.append(ch)
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif ch == '"':
+            break
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@given(_PARAM_CHARS)
+def test_split_params_fast_path_equals_character_scan(value: str) -> None:
+    assert mime._split_params(value) == mime._split_params_scan(value)
+
+
+def test_split_params_keeps_semicolons_inside_quotes() -> None:
+    assert mime._split_params('multipart/mixed; boundary="a;b"; x=1') == [
+        "multipart/mixed", ' boundary="a;b"', " x=1"]
+    assert mime._split_params('a; b="unclosed; c') == ["a", ' b="unclosed; c']
+
+
+@given(_PARAM_CHARS)
+def test_unquote_fast_path_equals_character_scan(raw: str) -> None:
+    assert mime._unquote(raw) == _unquote_scan(raw)
+    assert mime._unquote('"' + raw) == _unquote_scan('"' + raw)
+
+
+def test_prefilters_cover_every_marker() -> None:
+    """A marker the prefilter cannot see would silently stop being detected."""
+    for m in filetype._SCRIPT_STRONG:
+        assert any(p in m for p in filetype._SCRIPT_PREFILTER), m
+    for m in filetype._MIME_MARKERS:
+        assert b"ontent-" in m or b"ONTENT-" in m, m
+
+
+def test_script_markers_still_detected_after_prefilter() -> None:
+    for m in filetype._SCRIPT_STRONG:
+        text = b"Some plain words first.\n" + m.upper() + b" and more\n"
+        assert filetype.detect(text) is FileType.SCRIPT, m
+    assert filetype.detect(b"Just a note (with parens) about shells.\n") is FileType.TEXT
+    for m in filetype._MIME_MARKERS:
+        assert filetype.has_mime_markers(b"x\n" + m + b" text/plain\n"), m
+    assert not filetype.has_mime_markers(b"plain text with no headers\n")
