@@ -21,6 +21,23 @@ from zerohour.gateway.quarantine import AdminOps
 from zerohour.gateway.scanner import is_starter
 from zerohour.store.base import MessageFilter, MessageState, Page
 
+FRESHNESS_KEY = "notices.freshness"  # written by the gateway's notice listeners (wiring.py)
+
+
+def freshness(raw: str | None) -> dict[str, Any] | None:
+    """Notice freshness as the running gateway last recorded it, judged again now: silence
+    longer than the freshness window is stale, also when the gateway itself went quiet."""
+    if not raw:
+        return None
+    data: dict[str, Any] = json.loads(raw)
+    now = time.time()
+    heard = [float(t) for t in data.get("last_heard", {}).values()]
+    window = float(data.get("freshness_s", 600.0))
+    last = max(heard) if heard else None
+    data["last_heard_age_s"] = None if last is None else max(0.0, now - last)
+    data["stale"] = bool(data.get("stale")) or last is None or now - last > window
+    return data
+
 
 async def collect(ops: AdminOps) -> dict[str, Any]:
     store = ops.store
@@ -38,6 +55,7 @@ async def collect(ops: AdminOps) -> dict[str, Any]:
             notices[n.transport] = {"seq": n.seq, "at": n.at, "kind": n.kind, "result": n.result}
     queue = await store.queue_entries(Page(limit=100000))
     return {
+        "freshness": freshness(await store.get_meta(FRESHNESS_KEY)),
         "mode": "outbreak" if outbreaks else "normal",
         "outbreaks": [
             {
@@ -84,6 +102,15 @@ def _status(args: argparse.Namespace) -> int:
     print(f"queue         {data['queue_depth']} ({data['queue_deferred']} deferred)")
     print("messages      " + (", ".join(f"{k} {v}" for k, v in data["messages"].items())
                              or "none yet"))
+    fresh = data["freshness"]
+    if fresh is None:
+        print("notices       no provider heard from (none configured, or never started)")
+    else:
+        age_s = fresh["last_heard_age_s"]
+        heard = "never" if age_s is None else f"{int(age_s)}s ago"
+        state = "STALE: silence is not safety" if fresh["stale"] else "fresh"
+        print(f"notices       {state} (last heard {heard}, window {int(fresh['freshness_s'])}s, "
+              f"seq {fresh.get('last_seq', '-')})")
     for transport, n in data["notices"].items():
         print(f"notice        {transport}: seq {n['seq']} {n['kind']} {n['result']} "
               f"{age(n['at'])} ago")
