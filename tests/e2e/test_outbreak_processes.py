@@ -338,11 +338,6 @@ def test_gateway_records_notice_freshness_for_status(stack: Stack) -> None:
     assert oid in stack.active()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`zerohour status` (cli/status.py, GATEWAY) has no staleness yet: it reads only the "
-    "notice log, where heartbeats are not recorded",
-)
 def test_status_reports_staleness(stack: Stack) -> None:
     """Issue 4: status shows the last notice per transport and whether the gateway has heard
     from its provider within the freshness window (silence is not safety)."""
