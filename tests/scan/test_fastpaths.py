@@ -67,3 +67,17 @@ def test_script_markers_still_detected_after_prefilter() -> None:
     for m in filetype._MIME_MARKERS:
         assert filetype.has_mime_markers(b"x\n" + m + b" text/plain\n"), m
     assert not filetype.has_mime_markers(b"plain text with no headers\n")
+
+
+def test_data_uri_found_in_any_case_of_base64() -> None:
+    """Browsers take `;Base64,` like `;base64,`: the prefilter must not skip mixed case."""
+    import base64
+
+    from zerohour.scan import encodings
+
+    payload = b"MZ" + bytes(range(256)) * 2
+    b64 = base64.b64encode(payload)
+    for marker in (b"base64", b"BASE64", b"Base64", b"bAsE64"):
+        html = b'<a href="data:application/octet-stream;' + marker + b"," + b64 + b'">x</a>'
+        found = [e.data for e in encodings.smuggled_blobs(html)]
+        assert found == [payload], marker

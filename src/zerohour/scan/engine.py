@@ -100,6 +100,7 @@ class Engine:
         self._n_body = db.n_body
         self._hash_kinds = db.hashes.kinds() | db.allow.kinds()
         self._section_kinds = db.sections.kinds()
+        self._has_allow = db.allow.count() > 0
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
@@ -175,7 +176,7 @@ class Engine:
                 sections = pe.section_digests(data, pe_info)
         walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(), ft, lname,
                                      is_attachment, sections))
-        if not allowed and db.allow.count():
+        if not allowed and self._has_allow:
             allowed = any(db.allow.lookup(k, size, d) is not None for k, d in digests.items())
         if not allowed:
             self._match(walk, data, path, ft, digests, pe_info, parent)

@@ -60,9 +60,12 @@ _CRLF = _Dialect("crlf", re.compile(rb"\r\n"), rb"(?:(?<=\r\n)|\A)")
 
 def dialects_for(data: bytes) -> tuple[_Dialect, ...]:
     """The line-end interpretations worth parsing `data` under (usually just one)."""
+    cr = data.count(b"\r")
+    if not cr:
+        return (_LF,)  # no CR at all: neither bare CRs nor CRLF (one cheap count)
     crlf = data.count(b"\r\n")
     out = [_LF]
-    if data.count(b"\r") > crlf:
+    if cr > crlf:
         out.append(_ANY)
     if crlf and data.count(b"\n") > crlf:
         out.append(_CRLF)
@@ -229,7 +232,10 @@ class _Params:
         return out
 
     def _rfc2231(self, key: str) -> str | None:
-        single = [v for n, v, _ in self.items if n == key + "*"]
+        star = key + "*"
+        if not any(n.startswith(star) for n, _, _ in self.items):
+            return None  # no `key*` or `key*N` parameter (the usual case: skip the regexes)
+        single = [v for n, v, _ in self.items if n == star]
         if single:
             return _decode_2231(single[0], first=True)
         pieces: dict[int, tuple[str, bool]] = {}
