@@ -300,7 +300,9 @@ class GatewaySMTP(SMTP):
             self._post_data()
             await self.push("552 5.3.4 Error: message file too big")
             return
-        bad = _BARE.search(content)
+        crlf = content.count(b"\r\n")
+        clean_endings = content.count(b"\n") == crlf and content.count(b"\r") == crlf
+        bad = None if clean_endings else _BARE.search(content)  # counting is ~20x faster
         if bad is not None:
             if self.cfg.bare_newline == "reject":
                 await self._refuse_bare("LF" if bad.group() == b"\n" else "CR")
