@@ -81,3 +81,19 @@ def test_data_uri_found_in_any_case_of_base64() -> None:
         html = b'<a href="data:application/octet-stream;' + marker + b"," + b64 + b'">x</a>'
         found = [e.data for e in encodings.smuggled_blobs(html)]
         assert found == [payload], marker
+
+
+@given(st.binary(max_size=300), st.text(alphabet="ABCXYZabcxyz0189+/", max_size=40))
+def test_base64_decoder_equals_binascii(raw: bytes, letters: str) -> None:
+    """The SIMD decoder gives binascii's result on every cleaned input (also non-canonical
+    trailing bits and lengths that are not a multiple of 4)."""
+    import binascii
+
+    from zerohour.scan import encodings
+
+    for text in (binascii.b2a_base64(raw, newline=False), letters.encode()):
+        clean = text.translate(None, encodings._B64_JUNK)
+        rem = len(clean) % 4
+        ref = clean[:-1] if rem == 1 else clean + b"=" * ((4 - rem) % 4)
+        assert encodings._b64_clean(clean) == (binascii.a2b_base64(ref) if ref else b"")
+    assert encodings.base64_decode(binascii.b2a_base64(raw)) == raw

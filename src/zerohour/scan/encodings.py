@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pybase64
+
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)  # delete table
 _B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in _B64_ALPHABET + b"=")
@@ -31,7 +33,9 @@ def _b64_clean(clean: bytes) -> bytes:
     if not clean:
         return b""
     try:
-        return binascii.a2b_base64(clean)
+        # SIMD decoder (~40x binascii's loop on mail-sized bodies); the input is strictly valid
+        # here (alphabet only, padded), so the result is the same as binascii.a2b_base64's.
+        return pybase64.b64decode(clean, validate=True)
     except binascii.Error:  # pragma: no cover - cleaned input always decodes
         return b""
 
@@ -254,10 +258,10 @@ def ydecode_blocks(text: bytes, limit: int = 64) -> Iterator[EmbeddedFile]:
 
 def embedded_files(text: bytes) -> Iterator[EmbeddedFile]:
     """uuencode, yEnc and BinHex blocks embedded in a text body (cheap when there are none)."""
-    if b"begin" in text:
+    if b"begin" in text:  # "=ybegin" contains "begin": one search rules out both
         yield from uudecode_blocks(text)
-    if b"=ybegin" in text:
-        yield from ydecode_blocks(text)
+        if b"=ybegin" in text:
+            yield from ydecode_blocks(text)
     if HQX_MARK in text:
         yield from binhex_blocks(text)
 

@@ -118,7 +118,7 @@ def _is_tar(data: bytes) -> bool:
         return True
     # Old (v7) tar: no magic, so verify the header checksum.
     field = data[148:156].strip(b" \x00")
-    if not field or not all(48 <= c <= 55 for c in field):
+    if not field or field.translate(None, b"01234567"):  # octal digits only
         return False
     stored = int(field, 8)
     header = data[:148] + b" " * 8 + data[156:512]
