@@ -97,3 +97,15 @@ def test_base64_decoder_equals_binascii(raw: bytes, letters: str) -> None:
         ref = clean[:-1] if rem == 1 else clean + b"=" * ((4 - rem) % 4)
         assert encodings._b64_clean(clean) == (binascii.a2b_base64(ref) if ref else b"")
     assert encodings.base64_decode(binascii.b2a_base64(raw)) == raw
+
+
+@given(st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b"xy"]), max_size=30))
+def test_dialects_equal_counting_definition(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    crlf = data.count(b"\r\n")
+    want = [mime._LF]
+    if data.count(b"\r") > crlf:
+        want.append(mime._ANY)
+    if crlf and data.count(b"\n") > crlf:
+        want.append(mime._CRLF)
+    assert mime.dialects_for(data) == tuple(want)

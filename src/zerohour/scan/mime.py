@@ -58,12 +58,16 @@ _ANY = _Dialect("any", re.compile(rb"\r\n|\n|\r"), rb"(?:(?<=\n)|(?<=\r)|\A)")
 _CRLF = _Dialect("crlf", re.compile(rb"\r\n"), rb"(?:(?<=\r\n)|\A)")
 
 
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
 def dialects_for(data: bytes) -> tuple[_Dialect, ...]:
     """The line-end interpretations worth parsing `data` under (usually just one)."""
     cr = data.count(b"\r")
     if not cr:
         return (_LF,)  # no CR at all: neither bare CRs nor CRLF (one cheap count)
-    crlf = data.count(b"\r\n")
+    # Without a bare CR every CR starts a CRLF (a literal-prefix regex scan beats count(CRLF)).
+    crlf = data.count(b"\r\n") if _BARE_CR.search(data) else cr
     out = [_LF]
     if cr > crlf:
         out.append(_ANY)
