@@ -109,3 +109,22 @@ def test_dialects_equal_counting_definition(pieces: list[bytes]) -> None:
     if crlf and data.count(b"\n") > crlf:
         want.append(mime._CRLF)
     assert mime.dialects_for(data) == tuple(want)
+
+
+_BOUNDARY_PIECES = st.lists(
+    st.sampled_from(["boundary", "BOUNDARY", "Bound", "ary", "*0*", "*1", "*", "=", '"', "'",
+                     ";", " ", "x", "multipart/mixed", "(c)", "%41"]),
+    max_size=12,
+).map("".join)
+
+
+@given(st.lists(_BOUNDARY_PIECES, max_size=3))
+def test_boundary_prefilter_equals_full_parse(values: list[str]) -> None:
+    assert mime._boundary_candidates(values) == list(
+        mime._boundary_candidates_uncached(tuple(values)))
+
+
+def test_boundary_found_in_any_case_and_rfc2231_form() -> None:
+    assert mime._boundary_candidates(['multipart/mixed; BOUNDARY="XyZ"'])[0] == b"XyZ"
+    assert b"abc" in mime._boundary_candidates(["multipart/mixed; boundary*0*=''abc"])
+    assert mime._boundary_candidates(["text/plain; charset=utf-8"]) == []

@@ -298,6 +298,9 @@ _BOUNDARY_ANYWHERE = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"?|'([^']*)'|([^\s
 
 
 def _boundary_candidates(values: list[str]) -> list[bytes]:
+    # Every candidate comes from a parameter name or text holding "boundary" (any case).
+    if not any("boundary" in v.lower() for v in values):
+        return []
     if sum(map(len, values)) <= _CACHE_MAX_VALUE:
         return list(_boundary_candidates_cached(tuple(values)))
     return list(_boundary_candidates_uncached(tuple(values)))
