@@ -51,3 +51,23 @@ def test_property_lookup(rows: list[tuple[bytes, int | None]], probe: bytes, siz
         q = size if s is None else s
         want = first.get((q, d)) or first.get((None, d))
         assert idx.lookup("md5", q, d) == want
+
+
+def test_key_straddling_two_records_is_not_a_hit() -> None:
+    """The block search runs over the raw blob: a probe whose bytes happen to span the end of
+    one record and the start of the next must not match there, and the real record must."""
+    d1 = b"\x00" * 4 + bytes(range(1, 13))
+    d2 = bytes(range(100, 116))
+    b = HashIndexBuilder()
+    b.add("md5", d1, 1, "A")
+    b.add("md5", d2, 1, "B")
+    # Records: be64(1) + d1, be64(1) + d2. Bytes 4..28 of the blob read as be64(2**32) + probe.
+    probe = d1[4:] + b"\x00" * 4
+    idx = b.build()
+    assert idx.tables["md5"].records[4:28] == (2**32).to_bytes(8, "big") + probe
+    assert idx.lookup("md5", 2**32, probe) is None
+    b2 = HashIndexBuilder()
+    b2.add("md5", d1, 1, "A")
+    b2.add("md5", d2, 1, "B")
+    b2.add("md5", probe, 2**32, "C")
+    assert b2.build().lookup("md5", 2**32, probe) == "C"
