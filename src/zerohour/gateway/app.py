@@ -33,6 +33,7 @@ from zerohour.gateway.spool import Spool
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
 from zerohour.store.bodies import BodyStore
+from zerohour.store.sqlite import SqliteStore
 
 log = logging.getLogger("zerohour.gateway")
 
@@ -94,6 +95,10 @@ class Gateway:
         tls = self._tls()
         self.store = store = await open_store(cfg)
         self.bodies = factory.open_bodies(store, self.spool)
+        if isinstance(store, SqliteStore):  # one node: leases left are a dead process's
+            n = await store.clear_leases()
+            if n:
+                log.info("queue.leases_released count=%d", n)
         removed = self.spool.clean_tmp()
         if removed:
             log.info("spool.cleaned_tmp count=%d", removed)

@@ -154,6 +154,7 @@ class DeliveryQueue:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._entries: dict[asyncio.Task[None], str] = {}  # in-flight task -> queue id
         self.max_inflight = max(4, cfg.delivery.concurrency * 2)
         self._inflight = 0
         self._slot_free = asyncio.Event()
@@ -184,6 +185,7 @@ class DeliveryQueue:
         for entry in entries:
             self._inflight += 1
             task = asyncio.create_task(self._guarded(entry))
+            self._entries[task] = entry.queue_id
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(entries)
@@ -202,15 +204,28 @@ class DeliveryQueue:
         finally:
             self._inflight -= 1
             self._slot_free.set()
+            task = asyncio.current_task()
+            if task is not None and not self._stopping:
+                self._entries.pop(task, None)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let deliveries in flight finish for `grace` seconds, then cancel them and give their
+        queue entries back (lease released), so a restart delivers them at once instead of
+        after the lease expires. A cancelled transaction may already have reached the next hop:
+        at-least-once, like Postfix."""
         self._stopping = True
         self._wake.set()
         if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=10)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            for t in pending:
+                qid = self._entries.get(t)
+                if qid is not None:
+                    with contextlib.suppress(Exception):
+                        await self.store.release_lease(qid)
+        self._entries.clear()
         await self.pool.aclose()
 
     # one message ---------------------------------------------------------------------------------

@@ -586,6 +586,18 @@ class SqliteStore:
 
         await self._call(fn)
 
+    async def clear_leases(self) -> int:
+        """Give back every lease: for a single-node store at start-up, where any lease left is
+        from a process that is gone (a crash)."""
+
+        def fn(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "UPDATE delivery_queue SET lease_owner='', lease_expiry=0 WHERE lease_owner!=''"
+            )
+            return int(cur.rowcount)
+
+        return await self._call(fn)
+
     async def dequeue(self, queue_id: str) -> None:
         def fn(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM delivery_queue WHERE queue_id=?", (queue_id,))
