@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -60,13 +61,22 @@ class Releaser:
     ) -> dict[str, int]:
         """Rescan everything held for `outbreak_id`; returns counts by resulting state."""
         counts: dict[str, int] = {}
-        for qid in await self.store.held_for(outbreak_id):
-            try:
-                res = await self.release_message(qid, actor=actor, admin=False)
-            except StoreError as exc:
-                log.warning("release.skipped queue_id=%s: %s", qid, exc)
-                continue
+        # Keep every scan worker busy (two rescans in flight per worker hides the store and
+        # spool round trips) without starting thousands of tasks for a large hold buffer.
+        limit = asyncio.Semaphore(2 * max(1, getattr(self.scanner, "workers", 1)))
+
+        async def one(qid: str) -> None:
+            async with limit:
+                try:
+                    res = await self.release_message(qid, actor=actor, admin=False)
+                except StoreError as exc:
+                    log.warning("release.skipped queue_id=%s: %s", qid, exc)
+                    return
             counts[res.state.value] = counts.get(res.state.value, 0) + 1
+
+        async with asyncio.TaskGroup() as tg:
+            for qid in await self.store.held_for(outbreak_id):
+                tg.create_task(one(qid))
         log.info("release.outbreak outbreak_id=%s results=%s", outbreak_id, counts)
         return counts
 

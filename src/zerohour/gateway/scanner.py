@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from zerohour.errors import DatabaseError
 from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
+from zerohour.metrics import observe_scan
 from zerohour.scan import Engine, default_db_dirs, load_database
 
 # --- worker side ---------------------------------------------------------------------------------
@@ -112,6 +113,7 @@ class ScannerPool:
     async def scan(self, data: bytes, name: str | None = None) -> ScanSummary:
         loop = asyncio.get_running_loop()
         pool = self._pool
+        started = time.perf_counter()
         try:
             raw = await loop.run_in_executor(pool, _scan, data, name)
         except BrokenProcessPool:
@@ -119,6 +121,8 @@ class ScannerPool:
                 self._pool = self._new_pool(self.db_dirs)
                 pool.shutdown(wait=False)
             return ScanSummary.failed(len(data), "scanner process died", self.version)
+        # Latency as the message sees it: waiting for a worker plus the scan itself.
+        observe_scan(time.perf_counter() - started)
         return ScanSummary.from_json(raw)
 
     async def swap(self, db_dirs: Sequence[Path]) -> str:
