@@ -133,6 +133,8 @@ class NoticesConfig:
     control_address: str
     subscription_token: str
     poll_interval: float
+    stream: bool = True  # hold a push stream open to the provider
+    poll: bool = True  # poll (also the catch-up after a restart or a gap): keep on
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +239,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "control_address": "",
         "subscription_token": "",
         "poll_interval": 60.0,
+        "stream": True,
+        "poll": True,
     },
 }
 
@@ -372,6 +376,8 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         control_address=str(nt["control_address"] or ""),
         subscription_token=str(nt["subscription_token"] or ""),
         poll_interval=_num(nt, "poll_interval", "notices", float, 0.1),
+        stream=_bool(nt, "stream", "notices"),
+        poll=_bool(nt, "poll", "notices"),
     )
     level = str(top["log_level"]).lower()
     if level not in {"debug", "info", "warning", "error"}:

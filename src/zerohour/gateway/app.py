@@ -267,6 +267,8 @@ def _notice_wiring(gw: Gateway) -> Any:
         control_address=n.control_address or None,
         subscription_token=n.subscription_token or None,
         poll_interval=n.poll_interval,
+        stream=n.stream,
+        poll=n.poll,
     )
     return NoticeWiring(gw, settings)
 
