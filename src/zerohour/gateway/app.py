@@ -17,7 +17,7 @@ import signal
 import ssl
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,10 @@ class Gateway:
         self.releaser = Releaser(
             store, self.bodies, self.scanner, self.outbreaks, policy_from(cfg), self._wake
         )
+        # subscribed before the SMTP port opens: a node holds from its first message on
+        changes = store.watch_changes()
+        await anext(changes)
+        await self.outbreaks.load()
         self.receiver = Receiver(
             cfg.smtp,
             self.pipeline,
@@ -128,7 +132,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
         self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        self._tasks.append(asyncio.create_task(self._watch(), name="watch"))
+        self._tasks.append(asyncio.create_task(self._watch(changes), name="watch"))
         host, port = self.address
         log.info(
             "gateway.listening smtp=%s:%d db=%s next_hop=%s data_dir=%s store=%s",
@@ -167,19 +171,26 @@ class Gateway:
         if removed:
             log.info("spool.orphans_removed count=%d", removed)
 
-    async def _watch(self) -> None:
+    async def _watch(self, changes: AsyncIterator[str]) -> None:
         """Changes made elsewhere (the CLI; other nodes of a cluster): reload outbreak state
-        and look at the queue at once."""
-        try:
-            async for what in self.store.watch_changes():  # type: ignore[union-attr]
-                if what in ("outbreaks", "resync"):
-                    await self.outbreaks.reload()
-                if what in ("queue", "resync"):
-                    self._wake()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("gateway.watch_failed")
+        and look at the queue at once. A failure (the database away) restarts the watch."""
+        assert self.store is not None
+        while True:
+            try:
+                async for what in changes:
+                    if what in ("outbreaks", "resync"):
+                        await self.outbreaks.reload()
+                    if what in ("meta", "resync"):
+                        await self.outbreaks.load()
+                    if what in ("queue", "resync"):
+                        self._wake()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("gateway.watch_failed")
+                await asyncio.sleep(1.0)
+                changes = self.store.watch_changes()
 
     async def _housekeeping(self) -> None:
         """Every minute: retry scans that failed after the 250, apply the max hold time."""

@@ -24,7 +24,7 @@ from zerohour.gateway.hold import strip_attachments
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.gateway.receive import Disposition, Inbound, clean
 from zerohour.gateway.scanner import Scanner
-from zerohour.gateway.spool import new_queue_id
+from zerohour.gateway.spool import Spool, new_queue_id
 from zerohour.store.base import MessageRecord, MessageState, Recipient, Store
 from zerohour.store.bodies import BodyStore
 
@@ -121,8 +121,18 @@ class Pipeline:
         reason: str,
         decision: Decision | None = None,
     ) -> None:
-        await self.spool.write(qid, msg.data)
         record = self._record(qid, msg, state, summary, decision)
+        if not isinstance(self.spool, Spool):
+            # bodies in the store (a cluster): body and row commit together, before the 250
+            async with self.store.transaction():
+                await self.spool.write(qid, msg.data)
+                await self.store.add_message(
+                    record,
+                    reason=reason,
+                    queue_due=msg.received_at if state is MessageState.QUEUED else None,
+                )
+            return
+        await self.spool.write(qid, msg.data)
         try:
             await self.store.add_message(
                 record,
