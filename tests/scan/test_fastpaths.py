@@ -128,3 +128,37 @@ def test_boundary_found_in_any_case_and_rfc2231_form() -> None:
     assert mime._boundary_candidates(['multipart/mixed; BOUNDARY="XyZ"'])[0] == b"XyZ"
     assert b"abc" in mime._boundary_candidates(["multipart/mixed; boundary*0*=''abc"])
     assert mime._boundary_candidates(["text/plain; charset=utf-8"]) == []
+
+
+def _base64_variants_reference(data: bytes) -> list[bytes]:
+    """`base64_variants` as it was before the padding count moved to the tail."""
+    from zerohour.scan import encodings as e
+
+    clean = data.translate(None, e._B64_JUNK)
+    out = [e._b64_clean(clean)]
+    pads = data.count(b"=")
+    if pads and b"=" in data.rstrip(b"= \t\r\n"):
+        kept = data.translate(None, e._B64_JUNK_KEEP_PAD).rstrip(b"=")
+        chunked = b"".join(e._b64_clean(c) for c in e._PAD_RUN.split(kept) if c)
+        if chunked not in out:
+            out.append(chunked)
+    if b"-" in data or b"_" in data:
+        url = e.base64_decode(e._B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
+        if url not in out:
+            out.append(url)
+    if (len(clean) + pads) % 4 or data.translate(None, e._B64_CLEAN_BODY):
+        lines = b"".join(ln for ln in e._B64_LINE.findall(data) if len(ln) % 4 == 0)
+        if lines:
+            linewise = e._b64_clean(lines.replace(b"=", b""))
+            if linewise not in out:
+                out.append(linewise)
+    return out
+
+
+@given(st.lists(st.sampled_from([b"QUJD", b"RA", b"=", b"==", b"\r\n", b"\n", b" ", b"\t",
+                                 b"-", b"_", b"!", b"Hello", b"x"]), max_size=25))
+def test_base64_variants_equal_reference(pieces: list[bytes]) -> None:
+    from zerohour.scan import encodings
+
+    data = b"".join(pieces)
+    assert encodings.base64_variants(data) == _base64_variants_reference(data)

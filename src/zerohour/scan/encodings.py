@@ -56,8 +56,11 @@ def base64_variants(data: bytes) -> list[bytes]:
     """
     clean = data.translate(None, _B64_JUNK)
     out = [_b64_clean(clean)]
-    pads = data.count(b"=")
-    if pads and b"=" in data.rstrip(b"= \t\r\n"):  # padding inside the data, not just at its end
+    body = data.rstrip(b"= \t\r\n")
+    inner_pad = b"=" in body  # padding inside the data, not just at its end
+    # Usually '=' only pads the end: count it in the short tail, not the whole body.
+    pads = data.count(b"=") if inner_pad else data.count(b"=", len(body))
+    if inner_pad:
         kept = data.translate(None, _B64_JUNK_KEEP_PAD).rstrip(b"=")
         chunked = b"".join(_b64_clean(c) for c in _PAD_RUN.split(kept) if c)
         if chunked not in out:

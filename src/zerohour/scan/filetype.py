@@ -138,9 +138,9 @@ def _looks_text(head: bytes) -> bool:
     controls = len(head.translate(None, _CONTROL_DELETE))
     if controls * 100 > len(head) * 2:
         return False
-    high = len(head.translate(None, _HIGH_DELETE))
-    if not high:
+    if head.isascii():  # no high bytes (word-at-a-time check, no copy)
         return True
+    high = len(head.translate(None, _HIGH_DELETE))
     try:
         head.decode("utf-8")
         return True
