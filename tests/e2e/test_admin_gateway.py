@@ -76,7 +76,8 @@ def test_gateway_run_serves_admin(
         assert "zerohour_scan_seconds_bucket" in metrics
         # The delivered message was scanned by this gateway: the histogram counted it.
         count = [ln for ln in metrics.splitlines() if ln.startswith("zerohour_scan_seconds_count")]
-        assert count and float(count[0].split()[-1]) >= 1, count
+        assert count, metrics
+        assert float(count[0].split()[-1]) >= 1, count
 
         revoke = gw.cli("admin", "token", "revoke", read.split("_")[1])
         assert revoke.returncode == 0, revoke.stderr
