@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from zerohour.admin.auth import AuthStore, SessionStore
 from zerohour.admin.overview import NoticeTally
-from zerohour.errors import NotFoundError, StoreError
+from zerohour.errors import StoreError
 from zerohour.store.base import MessageState, RecipientStatus, Store
 
 if TYPE_CHECKING:
@@ -135,11 +135,8 @@ class GatewayActions:
         return n
 
     async def bounce(self, queue_id: str, *, actor: str) -> ActionResult:
-        """Adapter until the queue offers a public bounce: the same steps as a permanent
-        failure (recipients bounced, DSN queued to the sender, message final, body removed)."""
-        from zerohour.gateway.deliver import build_dsn
-        from zerohour.gateway.spool import new_queue_id
-        from zerohour.store.base import MessageRecord, Recipient
+        """The same steps as a permanent failure (recipients bounced, the queue's DSN to the
+        sender, message final, body removed), refused while a delivery holds the lease."""
 
         store = self._store
         rec = await store.get_message(queue_id)
@@ -163,31 +160,7 @@ class GatewayActions:
         await store.set_recipients(
             queue_id, {r: (RecipientStatus.BOUNCED, why) for r in failed}
         )
-        spool = _bodies(self.gw)
-        if failed and rec.sender and rec.kind == "mail":
-            try:
-                original = await spool.read(queue_id)
-            except NotFoundError:
-                original = b""
-            dsn = build_dsn(self.gw.cfg.smtp.hostname, rec, failed, original)
-            dsn_id = new_queue_id()
-            await spool.write(dsn_id, dsn)
-            await store.add_message(
-                MessageRecord(
-                    queue_id=dsn_id,
-                    sender="",
-                    recipients=(Recipient(rec.sender),),
-                    size=len(dsn),
-                    received_at=now,
-                    state=MessageState.QUEUED,
-                    verdict="clean",
-                    reason=f"DSN for {queue_id}",
-                    kind="dsn",
-                ),
-                reason=f"DSN for {queue_id}",
-                actor=actor,
-                queue_due=now,
-            )
-            self.gw.queue.wake()
-        await spool.delete(queue_id)
+        if failed and rec.kind == "mail":
+            await self.gw.queue.send_dsn(rec, failed, actor=actor)
+        await _bodies(self.gw).delete(queue_id)
         return ActionResult(queue_id, MessageState.BOUNCED.value, why)

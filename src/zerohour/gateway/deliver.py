@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -392,7 +392,7 @@ class DeliveryQueue:
         deferred = [r for r, (s, _) in final.items() if s is RecipientStatus.DEFERRED]
         newly_bounced = {r: d for r, (s, d) in final.items() if s is RecipientStatus.BOUNCED}
         if newly_bounced and record.kind == "mail":
-            await self._bounce(record, newly_bounced)
+            await self.send_dsn(record, newly_bounced)
         if deferred:
             attempts = entry.attempts + 1
             due = now + backoff(self.cfg, attempts)
@@ -411,7 +411,11 @@ class DeliveryQueue:
         )
         await self.spool.delete(qid)
 
-    async def _bounce(self, record: MessageRecord, failed: dict[str, str]) -> None:
+    async def send_dsn(
+        self, record: MessageRecord, failed: Mapping[str, str], *, actor: str = "queue"
+    ) -> None:
+        """Queue an RFC 3464 DSN to the sender for `failed` recipients (address -> diagnostic).
+        None for a null sender (no bounce loops); callers never pass a virus."""
         if not record.sender:
             log.info("deliver.no_dsn queue_id=%s reason=null sender", record.queue_id)
             return
@@ -436,7 +440,7 @@ class DeliveryQueue:
                 kind="dsn",
             ),
             reason=f"DSN for {record.queue_id}",
-            actor="queue",
+            actor=actor,
             queue_due=now,
         )
         log.info("deliver.dsn queue_id=%s dsn_id=%s", record.queue_id, qid)
@@ -444,7 +448,7 @@ class DeliveryQueue:
 
 
 def build_dsn(
-    hostname: str, record: MessageRecord, failed: dict[str, str], original: bytes
+    hostname: str, record: MessageRecord, failed: Mapping[str, str], original: bytes
 ) -> bytes:
     """An RFC 3464 delivery status notification (multipart/report) for `failed` recipients,
     with the original message's header section (not its body) as text/rfc822-headers."""
