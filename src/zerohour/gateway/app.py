@@ -181,7 +181,7 @@ class Gateway:
                     if what in ("outbreaks", "resync"):
                         await self.outbreaks.reload()
                     if what in ("meta", "resync"):
-                        await self.outbreaks.load()
+                        await self.outbreaks.reload_version()
                     if what in ("queue", "resync"):
                         self._wake()
                 return

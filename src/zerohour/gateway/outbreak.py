@@ -29,13 +29,22 @@ class OutbreakState:
 
     async def load(self) -> None:
         await self.reload()
+        await self.reload_version()
+
+    async def reload_version(self) -> None:
+        """Re-read the installed database version (another node may have installed one)."""
         self._version = await self.store.get_meta(INSTALLED_VERSION_KEY, "") or ""
 
     async def reload(self) -> None:
         """Re-read active outbreaks from the store (another node or process may have changed
-        them, or a caller's transaction just committed)."""
-        gen = self._gen
-        records = await self.store.outbreaks(active_only=True)
+        them, or a caller's transaction just committed).
+
+        The read runs inside the store's unit of work: a notice being applied in another task's
+        transaction (which already changed the in-memory copy) commits first, so this never
+        puts back what that transaction is ending."""
+        async with self.store.transaction():
+            gen = self._gen
+            records = await self.store.outbreaks(active_only=True)
         if gen == self._gen:
             self._active = {r.spec.outbreak_id: r.spec for r in records}
 
