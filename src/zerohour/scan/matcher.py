@@ -15,6 +15,7 @@ threads.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -57,10 +58,10 @@ class Geometry:
 Occ = tuple[int, int]  # (start, end) of one segment occurrence
 
 
-class _Backend:
+class _Backend(ABC):
+    @abstractmethod
     def scan(self, data: bytes) -> dict[int, list[int]]:
         """Anchor id -> end offsets (exclusive) of every occurrence."""
-        raise NotImplementedError
 
 
 class _HyperscanBackend(_Backend):
