@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from notices.support import ProviderProc, envelope, eventually, spec
-from zerohour.gateway.listeners.apply import MemorySink
+from notices.support import MemorySink, ProviderProc, envelope, eventually, spec
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.notices.keys import load_pinned_key
 from zerohour.provider.push import notice_mail

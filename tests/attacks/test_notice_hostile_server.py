@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from notices.support import eventually, pinned
-from zerohour.gateway.listeners.apply import MemorySink
+from notices.support import MemorySink, eventually, pinned
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 
 CHUNK = b"A" * 65536

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from notices.support import ProviderProc, eventually
-from zerohour.gateway.listeners.apply import MemorySink
+from notices.support import MemorySink, ProviderProc, eventually
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.notices.envelope import MAX_ENVELOPE
 from zerohour.notices.keys import load_pinned_key

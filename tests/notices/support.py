@@ -20,7 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from zerohour.notices.envelope import sign
 from zerohour.notices.keys import PinnedKey
 from zerohour.notices.model import OutbreakSpec
-from zerohour.notices.payload import Body, NoticeType, build_payload
+from zerohour.notices.payload import (
+    Body,
+    KeyRotated,
+    NoticeType,
+    ProviderState,
+    SignaturesPublished,
+    build_payload,
+)
+from zerohour.notices.sink import Ledger, Receipt
 
 PROVIDER = "test-av"
 T0 = datetime(2026, 11, 29, 1, 0, 0, tzinfo=UTC)
@@ -164,3 +172,77 @@ def _pump(stream: IO[str], sink: Callable[[str], Any]) -> threading.Thread:
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
+
+
+@dataclass
+class MemorySink:
+    """An in-memory `OutbreakSink` (the unit-test fake): commits each receipt with its effect;
+    `fail_next` makes the next effect raise, as a sink whose transaction fails would."""
+
+    outbreaks: dict[str, OutbreakSpec] = field(default_factory=dict)
+    ended: list[tuple[str, str]] = field(default_factory=list)
+    published: list[SignaturesPublished] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)
+    receipts: list[Receipt] = field(default_factory=list)
+    fail_next: bool = False
+
+    async def load_ledger(self) -> Ledger:
+        return self.ledger
+
+    def _commit(self, receipt: Receipt, **changes: object) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("sink failure (test)")
+        digests = dict(self.ledger.digests)
+        if receipt.type.logged:
+            digests[receipt.seq] = receipt.digest
+        rotations = self.ledger.rotations
+        if isinstance(changes.get("rotation"), KeyRotated):
+            rotations = (*rotations, changes["rotation"])  # type: ignore[arg-type]
+        sig_version = changes.get("signatures_version", self.ledger.signatures_version)
+        assert isinstance(sig_version, int)
+        self.ledger = Ledger(
+            max(self.ledger.last_seq, receipt.seq), digests, rotations, sig_version
+        )
+        self.receipts.append(receipt)
+
+    async def declare(self, spec: OutbreakSpec, receipt: Receipt) -> None:
+        self._commit(receipt)
+        self.outbreaks[spec.outbreak_id] = spec
+
+    async def update(self, spec: OutbreakSpec, receipt: Receipt) -> None:
+        self._commit(receipt)
+        self.outbreaks[spec.outbreak_id] = spec
+
+    async def end(self, outbreak_id: str, reason: str, receipt: Receipt) -> None:
+        self._commit(receipt)
+        if self.outbreaks.pop(outbreak_id, None) is not None:
+            self.ended.append((outbreak_id, reason))
+
+    async def signatures_published(self, published: SignaturesPublished, receipt: Receipt) -> None:
+        self._commit(receipt, signatures_version=published.version)
+        self.published.append(published)
+        for oid in published.covers:
+            if self.outbreaks.pop(oid, None) is not None:
+                self.ended.append((oid, f"covered by signatures {published.version}"))
+
+    async def key_rotated(self, rotation: KeyRotated, receipt: Receipt) -> None:
+        self._commit(receipt, rotation=rotation)
+
+    async def converge(self, state: ProviderState, receipt: Receipt) -> None:
+        newer = state.signatures is not None and (
+            state.signatures_version > self.ledger.signatures_version
+        )
+        version = max(self.ledger.signatures_version, state.signatures_version)
+        self._commit(receipt, signatures_version=version)
+        if newer and state.signatures is not None:
+            self.published.append(state.signatures)
+        for oid in list(self.outbreaks):
+            if oid not in state.active:
+                del self.outbreaks[oid]
+                self.ended.append((oid, "converged"))
+        for spec in state.outbreaks:
+            self.outbreaks[spec.outbreak_id] = spec
+
+    async def skip(self, receipt: Receipt, reason: str) -> None:
+        self._commit(receipt)

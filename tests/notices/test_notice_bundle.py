@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from notices.support import ProviderProc, eventually
+from notices.support import MemorySink, ProviderProc, eventually
 from zerohour.errors import BundleError
-from zerohour.gateway.listeners.apply import MemorySink, Receipt
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.notices.bundle import BundleInstaller, installed_version
 from zerohour.notices.keys import load_pinned_key
 from zerohour.notices.payload import SignaturesPublished
+from zerohour.notices.sink import Receipt
 from zerohour.notices.verify import NoticeVerifier
 
 

@@ -9,9 +9,8 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from notices.support import PROVIDER, T0, Clock, envelope, pinned, spec
+from notices.support import PROVIDER, T0, Clock, MemorySink, envelope, pinned, spec
 from zerohour.errors import NoticeError
-from zerohour.gateway.listeners.apply import MemorySink
 from zerohour.notices.keys import keyid_of, raw_public
 from zerohour.notices.model import OutbreakSpec
 from zerohour.notices.payload import (

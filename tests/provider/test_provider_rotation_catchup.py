@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from notices.support import ProviderProc, envelope, eventually, spec
-from zerohour.gateway.listeners.apply import MemorySink
+from notices.support import MemorySink, ProviderProc, envelope, eventually, spec
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.notices.keys import load_key, load_pinned_key
 from zerohour.notices.verify import Result, Transport

@@ -14,8 +14,7 @@ import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from notices.support import ProviderProc, eventually
-from zerohour.gateway.listeners.apply import MemorySink
+from notices.support import MemorySink, ProviderProc, eventually
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.notices.keys import load_pinned_key
 

@@ -2,7 +2,7 @@
 
 `NoticeVerifier.submit(raw, transport)` authenticates, validates, orders and applies a notice,
 or refuses it with a counted reason. Pure logic: effects and persistence go through the
-`gateway.listeners.apply.OutbreakSink` Protocol; the network comes in only as raw bytes and goes
+`notices.sink.OutbreakSink` Protocol; the network comes in only as raw bytes and goes
 out only as the `on_gap` callback (which asks the poller to fetch what is missing).
 """
 
@@ -19,7 +19,6 @@ from enum import StrEnum
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from zerohour.errors import BundleError, ConfigError, NoticeError
-from zerohour.gateway.listeners.apply import Ledger, OutbreakSink, Receipt
 from zerohour.notices.envelope import MAX_DATAGRAM, MAX_ENVELOPE, open_envelope
 from zerohour.notices.keys import PinnedKey, parse_key_b64
 from zerohour.notices.model import OutbreakSpec
@@ -34,6 +33,7 @@ from zerohour.notices.payload import (
     SignaturesPublished,
     parse_payload,
 )
+from zerohour.notices.sink import Ledger, OutbreakSink, Receipt
 
 log = logging.getLogger("zerohour.notices")
 _MAX_PENDING = 1000

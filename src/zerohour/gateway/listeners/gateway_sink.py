@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from zerohour.gateway.listeners.apply import Ledger, Receipt
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.notices.bundle import BundleInstaller
 from zerohour.notices.model import OutbreakSpec
 from zerohour.notices.payload import KeyRotated, ProviderState, SignaturesPublished
+from zerohour.notices.sink import Ledger, Receipt
 from zerohour.store.base import NoticeLogEntry, Store
 
 log = logging.getLogger("zerohour.notices")

@@ -18,12 +18,12 @@ from urllib.parse import urljoin
 
 import httpx
 
-from zerohour.gateway.listeners.apply import OutbreakSink
 from zerohour.gateway.listeners.mail import MailNoticeReceiver
 from zerohour.gateway.listeners.poll import Poller
 from zerohour.gateway.listeners.stream import StreamClient
 from zerohour.gateway.listeners.udp import UdpListener
 from zerohour.notices.keys import PinnedKey
+from zerohour.notices.sink import OutbreakSink
 from zerohour.notices.verify import NoticeVerifier
 
 log = logging.getLogger("zerohour.notices")
