@@ -69,7 +69,7 @@ async def test_replay_is_a_no_op(
     # The attacker replays the declaration to restart the outbreak: nothing happens.
     for _ in range(3):
         send_udp(listeners.udp_address, declared)
-    await eventually(lambda: listeners.verifier.counts[("udp", "replayed")] == 3)
+    await eventually(lambda: listeners.verifier.counts[("udp", "duplicate")] == 3)
     assert sink.outbreaks == {}
     assert len(sink.receipts) == 2
 

@@ -53,14 +53,22 @@ async def test_declare_update_end_in_order(key: Ed25519PrivateKey, clock: Clock)
     assert v.counts[("udp", "applied")] == 1
 
 
-async def test_replay_is_a_counted_no_op(key: Ed25519PrivateKey, clock: Clock) -> None:
+async def test_duplicate_is_a_counted_no_op_logged_at_debug(
+    key: Ed25519PrivateKey, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A notice heard on both stream and poll is normal: counted `duplicate`, logged at debug,
+    never a warning and never counted as a refusal (issue 9, section 4)."""
     v, sink, _ = make(key, clock)
     env = envelope(key, 1, spec())
     await v.submit(env, Transport.STREAM)
-    out = await v.submit(env, Transport.UDP)
-    assert (out.result, out.reason) == (Result.REJECTED, "replayed")
+    caplog.set_level("DEBUG", logger="zerohour.notices")
+    out = await v.submit(env, Transport.POLL)
+    assert out.result is Result.DUPLICATE
     assert len(sink.receipts) == 1
-    assert v.counts[("udp", "replayed")] == 1
+    assert v.counts[("poll", "duplicate")] == 1
+    assert ("poll", "replayed") not in v.counts
+    assert v.rejected_total() == 0
+    assert [r.levelname for r in caplog.records if "notice." in r.getMessage()] == ["DEBUG"]
 
 
 async def test_same_seq_different_content_is_logged_as_attack(
@@ -69,9 +77,11 @@ async def test_same_seq_different_content_is_logged_as_attack(
     v, sink, _ = make(key, clock)
     await v.submit(envelope(key, 1, spec()), Transport.STREAM)
     out = await v.submit(envelope(key, 1, spec(name="Other")), Transport.STREAM)
-    assert out.reason == "replay_conflict"
+    assert (out.result, out.reason) == (Result.REJECTED, "replay_conflict")
     assert sink.outbreaks["ob-1"].name == "Test.Worm"
     assert "notice.replay_conflict" in caplog.text
+    assert {r.levelname for r in caplog.records} >= {"ERROR", "WARNING"}
+    assert v.rejected_total() == 1
 
 
 async def test_gap_waits_polls_then_drains(key: Ed25519PrivateKey, clock: Clock) -> None:

@@ -51,6 +51,7 @@ class Result(StrEnum):
     APPLIED = "applied"
     INFO = "info"  # authentic heartbeat / poll.hint / state that changed nothing
     PENDING = "pending"  # authentic but ahead of a seq gap: waits for the gap to be filled
+    DUPLICATE = "duplicate"  # an already applied seq heard again (stream and poll): normal
     REJECTED = "rejected"
 
 
@@ -205,7 +206,10 @@ class NoticeVerifier:
                     n.seq,
                 )
                 return self._reject(transport, "replay_conflict", n.seq, n.type.value)
-            return self._reject(transport, "replayed", n.seq, n.type.value)
+            # The same notice again (stream and poll overlap, a UDP copy, a mail resent, or
+            # a replay of it): a no-op, counted, but not a warning.
+            log.debug("notice.duplicate transport=%s seq=%d", transport.value, n.seq)
+            return self._count(transport, Result.DUPLICATE, n.seq)
         if n.seq > self._ledger.last_seq + 1:
             if len(self._pending) < _MAX_PENDING or n.seq in self._pending:
                 self._pending[n.seq] = held
