@@ -50,13 +50,14 @@ def children(
     elif filetype is FileType.PDF:
         yield from pdf_streams(data, ctx)
     elif filetype in _TEXTUAL:
-        yield from _embedded(data, ctx, literals=filetype is not FileType.TEXT)
+        yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
+                             "embedded")
         if filetype is FileType.TEXT and filetype_mod.has_mime_markers(data):
             # Mail that does not start like mail (odd first headers, a preamble line): a client
             # may still parse its MIME, so we do too. The text itself is never its own child.
             start = _header_block_start(data)
             if mime.has_structure(data[start:]):
-                for child in mime.children(data[start:], ctx):
+                for child in ctx.guard(mime.children(data[start:], ctx), "mime"):
                     if child.data != data:
                         yield child
 

@@ -123,7 +123,11 @@ class Engine:
         except ScanLimitExceeded as exc:
             self._limit(walk, exc, name, allowed=False)
             return self._report(walk, started)
-        self._layer(walk, data, name, 0, None, False, allowed=False, parent=None)
+        try:
+            self._layer(walk, data, name, 0, None, False, allowed=False, parent=None)
+        except Exception as exc:  # never an exception out of scan_bytes: a scan error instead
+            walk.errors.append(f"{name}: internal error {type(exc).__name__}: {exc}")
+        self._drain(walk, name, allowed=False)
         return self._report(walk, started)
 
     def scan_path(self, path: Path | str) -> ScanReport:
@@ -192,11 +196,19 @@ class Engine:
         ctx.depth += 1
         try:
             for seen, child in enumerate(decompose.children(data, ft, ctx, lname), 1):
+                # What the decomposer noted before yielding this child belongs to this layer.
+                self._drain(walk, path, allowed)
+                if walk.stop:
+                    return
                 if ctx.depth > self.limits.max_recursion:
                     raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
                 label = child.name or child.origin or f"part{seen}"
-                self._layer(walk, child.data, f"{path}/{label}", depth + 1, child.name,
-                            child.is_attachment, allowed, parent=ft)
+                cpath = f"{path}/{label}"
+                try:
+                    self._layer(walk, child.data, cpath, depth + 1, child.name,
+                                child.is_attachment, allowed, parent=ft)
+                except Exception as exc:  # one child's bug must not hide its siblings
+                    walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 if walk.stop:
                     return
         except ScanLimitExceeded as exc:
@@ -211,6 +223,27 @@ class Engine:
             walk.errors.append(f"{path}: internal error {type(exc).__name__}: {exc}")
         finally:
             ctx.depth -= 1
+            self._drain(walk, path, allowed)
+
+    def _drain(self, walk: _Walk, path: str, allowed: bool) -> None:
+        """Turn what the decomposers noted (containers they could not open, decoders that
+        raised on part of the layer) into findings and errors: nothing fails silently."""
+        ctx = walk.ctx
+        if ctx.errors:
+            walk.errors.extend(f"{path}: {e}" for e in ctx.errors)
+            ctx.errors.clear()
+        if not ctx.events:
+            return
+        events = list(ctx.events)
+        ctx.events.clear()
+        for kind, name in events:
+            switch = (self.limits.alert_broken if kind == "Broken"
+                      else self.limits.alert_unsupported)
+            if self.heuristics and switch and not allowed:
+                if not walk.stop:
+                    self._add(walk, f"Heuristics.{kind}.{name}", path, FindingKind.HEURISTIC)
+            else:
+                ctx.skipped.append(f"{kind}.{name}")
 
     # -- matching one layer -----------------------------------------------------------------
 

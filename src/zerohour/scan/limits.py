@@ -19,11 +19,14 @@ Who charges what:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
-from zerohour.errors import ScanLimitExceeded
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
+
+_T = TypeVar("_T")
 
 MiB = 1024 * 1024
 
@@ -66,6 +69,8 @@ class Limits:
     ratio_min_size: int = 4 * MiB
     alert_exceeds_max: bool = True
     alert_encrypted: bool = True
+    alert_broken: bool = True  # truncated / corrupt containers: Heuristics.Broken.<Format>
+    alert_unsupported: bool = True  # formats or methods we cannot open: Heuristics.Unsupported.*
 
 
 class ScanContext:
@@ -82,6 +87,10 @@ class ScanContext:
         self.files = 0
         self.total_bytes = 0
         self.skipped: list[str] = []  # limits passed over silently (alert_exceeds_max off)
+        # What a decomposer could not take apart, without stopping (its siblings still get
+        # scanned): the engine drains both after every child and at the end of each container.
+        self.events: list[tuple[str, str]] = []  # ("Broken" | "Unsupported", "<Format>[.x]")
+        self.errors: list[str] = []  # a decoder raised; the rest of the object went on
 
     # -- recursion ---------------------------------------------------------------------------
 
@@ -171,9 +180,36 @@ class ScanContext:
                 COMPRESSION_RATIO, f"{uncompressed} bytes from {compressed} bytes"
             )
 
+    # -- what could not be taken apart --------------------------------------------------------
+
+    def unsupported(self, fmt: str, detail: str | None = None) -> None:
+        """A container (or member) in a format or method we cannot open:
+        `Heuristics.Unsupported.<fmt>[.<detail>]` (fail closed, like encrypted content)."""
+        self.events.append(("Unsupported", f"{fmt}.{detail}" if detail else fmt))
+
+    def broken(self, fmt: str, detail: str | None = None) -> None:
+        """A truncated or corrupt container: `Heuristics.Broken.<fmt>[.<detail>]`."""
+        self.events.append(("Broken", f"{fmt}.{detail}" if detail else fmt))
+
+    def error(self, where: str, exc: BaseException) -> None:
+        """A decoder raised on part of the object; the caller goes on with the rest."""
+        self.errors.append(f"{where}: {type(exc).__name__}: {exc}")
+
+    def guard(self, items: Iterable[_T], where: str) -> Iterator[_T]:
+        """`items`, but an exception from one source (a decoder bug, a codec error) is noted
+        in `errors` and ends only that source: the caller goes on with its siblings. Limits
+        and encrypted content still propagate (they are findings, decided by the engine)."""
+        try:
+            yield from items
+        except (ScanLimitExceeded, EncryptedContent):
+            raise
+        except Exception as exc:
+            self.error(where, exc)
+
     # -- time --------------------------------------------------------------------------------
 
     def check_time(self) -> None:
+        """Raise MaxScanTime past the deadline; decoders call it inside every loop over input."""
         if self._clock() > self.deadline:
             raise ScanLimitExceeded(MAX_SCAN_TIME, f"{self.limits.max_scan_time:g} s")
 

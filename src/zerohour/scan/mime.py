@@ -24,6 +24,7 @@ each, deduplicated by content digest.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from collections.abc import Iterator
@@ -256,15 +257,43 @@ class _Params:
         return "".join(out)
 
 
+#: Codecs Python resolves for a charset name that are no character sets: they transform text
+#: (IDNA labels, escapes) and raise on ordinary bytes. Bytes-to-bytes codecs (hex, rot13, zlib,
+#: base64...) are refused by `_is_text_encoding`.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
+
+
+@functools.lru_cache(maxsize=256)
+def _charset(name: str) -> str:
+    """The codec for a declared charset: a real text charset, else latin-1 (never raises)."""
+    try:
+        info = codecs.lookup(name.strip().strip("\"'"))
+    except (LookupError, ValueError, TypeError, UnicodeError):
+        return "latin-1"
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return "latin-1"
+    return info.name
+
+
+def decode_text(raw: bytes, charset: str | None) -> str:
+    """`raw` in the declared `charset`, leniently: an unknown, non-text or failing charset falls
+    back to latin-1. Never raises (a header's charset is the sender's choice)."""
+    codec = _charset(charset or "utf-8")
+    try:
+        return raw.decode(codec, "replace")
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return raw.decode("latin-1")
+
+
 def _decode_2231(value: str, *, first: bool) -> str:
     charset = "utf-8"
     if first and value.count("'") >= 2:
         charset, _lang, value = value.split("'", 2)
-    raw = unquote_to_bytes(value)
     try:
-        return raw.decode(charset or "utf-8")
-    except (LookupError, UnicodeDecodeError):
-        return raw.decode("latin-1")
+        raw = unquote_to_bytes(value)
+    except (ValueError, UnicodeError):  # pragma: no cover - unquote is lenient
+        raw = value.encode("latin-1", "replace")
+    return decode_text(raw, charset or "utf-8")
 
 
 def parse_params(value: str) -> _Params:
@@ -389,21 +418,16 @@ def decode_body(body: bytes, ctes: list[str]) -> list[tuple[str, bytes]]:
 
 
 def _decode_words(value: str) -> str:
+    """RFC 2047 encoded words; any charset or encoding trouble keeps the raw text."""
     if "=?" not in value:
         return value
     try:
         parts = decode_header(value)
-    except (ValueError, LookupError, UnicodeError):
+    except Exception:  # HeaderParseError, binascii.Error, UnicodeError...: hostile text
         return value
     out: list[str] = []
     for text, charset in parts:
-        if isinstance(text, bytes):
-            try:
-                out.append(text.decode(charset or "latin-1", "replace"))
-            except LookupError:
-                out.append(text.decode("latin-1"))
-        else:
-            out.append(text)
+        out.append(decode_text(text, charset or "latin-1") if isinstance(text, bytes) else text)
     return "".join(out)
 
 
@@ -470,13 +494,15 @@ class _Walker:
                     if hits[1]:
                         found = split_any = True
                     for part_no, part in self._split(mbody, hits, d):
-                        yield from self.entity(part, d, depth + 1, f"{path}/{bi}.{part_no}")
+                        sub = f"{path}/{bi}.{part_no}"
+                        yield from self.ctx.guard(self.entity(part, d, depth + 1, sub), sub)
                 if multipart and not found:
                     for b in _infer_boundaries(mbody, d):
                         hits = _delimiters(mbody, b, d)
                         split_any = split_any or bool(hits[1])
                         for part_no, part in self._split(mbody, hits, d):
-                            yield from self.entity(part, d, depth + 1, f"{path}/{bi}?{part_no}")
+                            sub = f"{path}/{bi}?{part_no}"
+                            yield from self.ctx.guard(self.entity(part, d, depth + 1, sub), sub)
         all_multipart = multipart and all(t.startswith("multipart") for t in types)
         if all_multipart and split_any:
             return
@@ -490,10 +516,13 @@ class _Walker:
                     # signatures see its headers) and decomposes it with full depth accounting.
                     yield from self.leaf(content, name, f"mime{path}:message/{label}", attachment)
                     continue
-                yield from self.entity(content, d, depth + 1, f"{path}/msg:{label}")
+                sub = f"{path}/msg:{label}"
+                yield from self.ctx.guard(self.entity(content, d, depth + 1, sub), sub)
                 for extra in dialects_for(content):
                     if extra is not d:
-                        yield from self.entity(content, extra, depth + 1, f"{path}/msg:{label}")
+                        yield from self.ctx.guard(
+                            self.entity(content, extra, depth + 1, sub), f"{sub}({extra.name})"
+                        )
             if all(t.startswith(_MSG_TYPES) for t in types):
                 return
         binhex = any(t.endswith("binhex40") for t in types)
@@ -667,4 +696,5 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every leaf of a mail message under every plausible interpretation, each once."""
     walker = _Walker(ctx)
     for d in dialects_for(data):
-        yield from walker.entity(data, d, 0, "")
+        # A decoder failing under one line-end reading must not cost the others.
+        yield from ctx.guard(walker.entity(data, d, 0, ""), f"mime({d.name})")
