@@ -155,6 +155,10 @@ class NoticeLogEntry:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: meta key: the signature bundle version installed on this store (every node converges on it);
+#: written only by `Store.put_bundle`, together with the bundle's files.
+BUNDLE_VERSION_KEY = "db.bundle_version"
+
 ALL_MESSAGES = MessageFilter()
 FIRST_PAGE = Page()
 
@@ -268,6 +272,19 @@ class Store(Protocol):
     async def get_meta(self, key: str, default: str | None = None) -> str | None: ...
 
     async def set_meta(self, key: str, value: str) -> None: ...
+
+    # the installed signature bundle (shared by every node) -----------------------------------
+    async def put_bundle(self, version: int, files: Mapping[str, bytes]) -> bool:
+        """Make bundle `version` (its files: name -> bytes) the installed one: files and the
+        meta key `BUNDLE_VERSION_KEY` commit together (PostgreSQL NOTIFYs "meta"), older
+        versions' files are dropped. The same version again is a no-op (returns False); an older
+        one raises `StoreError`. Returns True when this call installed it."""
+
+    async def bundle_version(self) -> int:
+        """The installed bundle version, 0 when none."""
+
+    async def get_bundle(self, version: int) -> dict[str, bytes]:
+        """The files of bundle `version`; `NotFoundError` when they are not stored."""
 
     # change fan-out (a cluster's outbreak state; another process's changes) ------------------
     def watch_changes(self, poll_interval: float = 1.0) -> AsyncIterator[str]:

@@ -48,6 +48,7 @@ from zerohour.errors import NotFoundError, StoreError
 from zerohour.notices.model import OutbreakSpec
 from zerohour.store.base import (
     ALL_MESSAGES,
+    BUNDLE_VERSION_KEY,
     FIRST_PAGE,
     UNSET,
     Event,
@@ -812,6 +813,56 @@ class PostgresStore:
         async def fn(c: Conn) -> bool:
             cur = await c.execute("SELECT 1 FROM bodies WHERE queue_id=%s", (queue_id,))
             return await cur.fetchone() is not None
+
+        return await self._read(fn)
+
+    # the installed signature bundle ----------------------------------------------------------
+    @staticmethod
+    async def _bundle_version(c: Conn, *, lock: bool = False) -> int:
+        q = "SELECT value FROM meta WHERE key=%s" + (" FOR UPDATE" if lock else "")
+        row = await (await c.execute(q, (BUNDLE_VERSION_KEY,))).fetchone()
+        return 0 if row is None else int(row[0])
+
+    async def put_bundle(self, version: int, files: Mapping[str, bytes]) -> bool:
+        async def fn(c: Conn) -> bool:
+            # the meta row is locked (or, on the first install, the insert below conflicts),
+            # so two nodes installing at once serialise here
+            current = await self._bundle_version(c, lock=True)
+            if version < current:
+                raise StoreError(f"bundle {version} is older than the installed {current}")
+            if version == current:
+                return False
+            async with c.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO bundle_files (version, name, data) VALUES (%s,%s,%s)"
+                    " ON CONFLICT (version, name) DO UPDATE SET data=excluded.data",
+                    [(version, name, data) for name, data in sorted(files.items())],
+                )
+            await c.execute(
+                "INSERT INTO meta (key, value) VALUES (%s,%s)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (BUNDLE_VERSION_KEY, str(version)),
+            )
+            await c.execute("DELETE FROM bundle_files WHERE version<%s", (version,))
+            await self._notify(c, CHANGE_META)
+            return True
+
+        return await self._write(fn)
+
+    async def bundle_version(self) -> int:
+        return await self._read(self._bundle_version)
+
+    async def get_bundle(self, version: int) -> dict[str, bytes]:
+        async def fn(c: Conn) -> dict[str, bytes]:
+            cur = await c.execute(
+                "SELECT name, data FROM bundle_files WHERE version=%s ORDER BY name",
+                (version,),
+                binary=True,
+            )
+            rows = await cur.fetchall()
+            if not rows:
+                raise NotFoundError(f"no stored signature bundle {version}")
+            return {str(n): bytes(d) for n, d in rows}
 
         return await self._read(fn)
 

@@ -30,6 +30,7 @@ from zerohour.errors import NotFoundError, StoreError
 from zerohour.notices.model import OutbreakSpec
 from zerohour.store.base import (
     ALL_MESSAGES,
+    BUNDLE_VERSION_KEY,
     FIRST_PAGE,
     UNSET,
     Event,
@@ -744,6 +745,47 @@ class SqliteStore:
             )
 
         await self._call(fn)
+
+    # the installed signature bundle ----------------------------------------------------------
+    @staticmethod
+    def _bundle_version(c: sqlite3.Connection) -> int:
+        row = c.execute("SELECT value FROM meta WHERE key=?", (BUNDLE_VERSION_KEY,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    async def put_bundle(self, version: int, files: Mapping[str, bytes]) -> bool:
+        def fn(c: sqlite3.Connection) -> bool:
+            current = self._bundle_version(c)
+            if version < current:
+                raise StoreError(f"bundle {version} is older than the installed {current}")
+            if version == current:
+                return False
+            c.executemany(
+                "INSERT OR REPLACE INTO bundle_files (version, name, data) VALUES (?,?,?)",
+                [(version, name, data) for name, data in sorted(files.items())],
+            )
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?,?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (BUNDLE_VERSION_KEY, str(version)),
+            )
+            c.execute("DELETE FROM bundle_files WHERE version<?", (version,))
+            return True
+
+        return await self._call(fn)
+
+    async def bundle_version(self) -> int:
+        return await self._call(self._bundle_version, write=False)
+
+    async def get_bundle(self, version: int) -> dict[str, bytes]:
+        def fn(c: sqlite3.Connection) -> dict[str, bytes]:
+            rows = c.execute(
+                "SELECT name, data FROM bundle_files WHERE version=? ORDER BY name", (version,)
+            ).fetchall()
+            if not rows:
+                raise NotFoundError(f"no stored signature bundle {version}")
+            return {str(n): bytes(d) for n, d in rows}
+
+        return await self._call(fn, write=False)
 
     async def watch_changes(self, poll_interval: float = 1.0) -> AsyncIterator[str]:
         """Poll `PRAGMA data_version`, which moves when another connection (the CLI, another
