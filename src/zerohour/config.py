@@ -230,7 +230,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "poll_interval": 1.0,
         "starttls": True,
     },
-    "hold": {"mode": "whole", "max_hold": 86400.0, "expiry": "release"},
+    "hold": {"mode": "whole", "max_hold": 86400.0, "expiry": "quarantine"},
     "admin": {"listen": "auto"},
     "notices": {
         "provider": "",

@@ -263,9 +263,9 @@ async def test_queue_lifetime_exceeded_bounces(tmp_path: Path, sink: Any) -> Non
 
 
 async def test_long_lines_are_folded_for_a_strict_next_hop(gateway: Running, sink: Any) -> None:
-    """Accepted like Postfix accepts them, then broken at 998 octets on the way out (the
-    aiosmtpd next hop refuses lines over 1000 with 500)."""
-    long_body = ("A" * 3000) + "\r\nshort\r\n"
+    """Lines up to `smtp.max_line_length` are accepted, then broken at 998 octets before the
+    scan (the aiosmtpd next hop refuses lines over 1000 with 500)."""
+    long_body = ("A" * 2000) + "\r\nshort\r\n"
     long_subject = "S" * 1200
     raw = message("x", long_body).replace(b"Subject: x", f"Subject: {long_subject}".encode())
     assert await gateway.sendmail("a@sender.test", ["b@example.test"], raw) == {}
@@ -273,12 +273,23 @@ async def test_long_lines_are_folded_for_a_strict_next_hop(gateway: Running, sin
     assert got
     lines = got[0].data.split(b"\r\n")
     assert max(len(x) for x in lines) <= 998
-    assert b"".join(lines).count(b"A") == 3000
+    assert b"".join(lines).count(b"A") == 2000
     assert got[0].message["Subject"].replace("\r\n", "").replace(" ", "") == long_subject
 
 
+async def test_line_over_max_line_length_is_refused(gateway: Running, sink: Any) -> None:
+    """`smtp.max_line_length` (2048) is enforced at receipt: 552 5.3.4, nothing kept."""
+    raw = message("x", ("A" * 2_000_000) + "\r\n")
+    with pytest.raises(smtplib.SMTPDataError) as err:
+        await gateway.sendmail("a@sender.test", ["b@example.test"], raw)
+    assert err.value.smtp_code == 552
+    assert b"5.3.4" in err.value.smtp_error and b"line length" in err.value.smtp_error
+    assert gateway.gw.store is not None
+    assert await gateway.gw.store.list_messages() == []
+
+
 def test_fold_long_lines_leaves_normal_mail_alone() -> None:
-    from zerohour.gateway.deliver import fold_long_lines
+    from zerohour.gateway.prepare import fold_long_lines
 
     body = message("normal")
     assert fold_long_lines(body) is body

@@ -7,6 +7,10 @@ every attempt (an outbreak declared after the message was scanned) without resca
 
 Order of precedence: scanner error, then signature findings, then outbreak checksums (quarantine
 as `Outbreak.<name>.Checksum`), then hold-mode outbreaks whose scope matches, then delivery.
+
+Fail closed: a scan that could not take the whole message apart (any engine error, even with
+the top layer scanned) is an error, never "clean". Before the 250 it is a tempfail (451 4.3.0);
+after the 250 it is a quarantine, unless the operator chose `scan.deliver_unscanned`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 from zerohour.config import HoldMode, InfectedPolicy
 from zerohour.notices.model import Checksum, OutbreakMode, OutbreakSpec
 from zerohour.scan.types import FileType, LayerInfo, ScanReport
+
+#: The finding name a message quarantined for a failed scan carries.
+SCAN_ERROR_NAME = "Heuristics.ScanError"
 
 
 class Action(StrEnum):
@@ -119,12 +126,25 @@ _CATEGORY = {
 }
 
 
+#: True types a mail client shows inline as text; any other leaf below the top is offered as an
+#: attachment whether or not it has a name or a Content-Disposition.
+_INLINE_TYPES = frozenset({FileType.TEXT, FileType.HTML, FileType.MAIL})
+
+
+def _is_attachment_root(layer: LayerInfo) -> bool:
+    return layer.is_attachment or (layer.depth >= 1 and layer.filetype not in _INLINE_TYPES)
+
+
 def summarize(report: ScanReport, size: int) -> ScanSummary:
-    """Reduce an engine report to a `ScanSummary` (done once, in the scanner process)."""
-    att_roots = [ly.path for ly in report.layers if ly.is_attachment]
+    """Reduce an engine report to a `ScanSummary` (done once, in the scanner process).
+
+    For scope, an attachment is what a mail client would offer as one: a named part, a part
+    with `Content-Disposition: attachment`, or any non-text part (its true type by content).
+    """
+    att_roots = [ly.path for ly in report.layers if _is_attachment_root(ly)]
 
     def in_attachment(layer: LayerInfo) -> bool:
-        return layer.is_attachment or any(
+        return _is_attachment_root(layer) or any(
             layer.path.startswith(root + "/") for root in att_roots
         )
 
@@ -142,7 +162,7 @@ def summarize(report: ScanReport, size: int) -> ScanSummary:
         size=size,
         db_version=report.db_version,
         findings=report.names,
-        error="; ".join(report.errors) if report.errors and not report.layers else "",
+        error="; ".join(report.errors),
         has_attachment=bool(att_roots),
         categories=tuple(sorted(cats)),
         digests=tuple(digests),
@@ -188,6 +208,8 @@ def decide(
         why = "not scanned" if report is None else f"scan error: {report.error}"
         if policy.deliver_unscanned:
             return Decision(Action.DELIVER, f"{why}; delivered unscanned by policy")
+        if not policy.can_reject:  # ours since the 250: never delivered unscanned
+            return Decision(Action.QUARANTINE, why, (SCAN_ERROR_NAME,))
         return Decision(Action.TEMPFAIL, why)
     if report.infected:
         act = {

@@ -24,7 +24,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
@@ -32,6 +32,8 @@ import aiosmtplib
 
 from zerohour.config import Config, HostPort
 from zerohour.errors import NotFoundError, StoreError
+from zerohour.gateway.act import NOT_RESCANNED, RELEASED_BY
+from zerohour.gateway.decide import Action, Decision, decide
 from zerohour.gateway.pipeline import Pipeline
 from zerohour.gateway.receive import clean
 from zerohour.gateway.spool import new_queue_id
@@ -110,27 +112,20 @@ async def _close(client: aiosmtplib.SMTP) -> None:
             client.close()
 
 
-LINE_LIMIT = 998  # RFC 5321 4.5.3.1.6, Postfix smtp_line_length_limit
-
-
-def fold_long_lines(body: bytes) -> bytes:
-    """Break lines longer than 998 octets so a strict next hop accepts them, as Postfix's SMTP
-    client does: header lines continue with CRLF SPACE, body lines are split with CRLF.
-    Messages without such lines (nearly all) are returned unchanged."""
-    if len(body) <= LINE_LIMIT or max(map(len, body.split(b"\n"))) <= LINE_LIMIT + 1:
-        return body  # (a regex scan for long lines cost ~8 ms per 100 KB; split is C-fast)
-    end = body.find(b"\r\n\r\n")
-    head_end = len(body) if end < 0 else end + 2
-    pos = 0
-    pieces: list[bytes] = []
-    for line in body.split(b"\r\n"):
-        header = pos < head_end
-        pos += len(line) + 2
-        while len(line) > LINE_LIMIT:
-            pieces.append(line[:LINE_LIMIT])
-            line = (b" " if header else b"") + line[LINE_LIMIT:]
-        pieces.append(line)
-    return b"\r\n".join(pieces)
+def trace_header(record: MessageRecord) -> str:
+    """The `X-Zerohour-Scan` field prepended on delivery (any a sender sent was removed on
+    receipt, `gateway.prepare`). An administrator's forced release is never stamped clean."""
+    if record.kind not in ("mail", "redacted"):
+        return ""
+    summary = record.summary or {}
+    db = clean(record.db_version or "unknown", 80)
+    if summary.get(NOT_RESCANNED):
+        who = clean(summary.get(RELEASED_BY) or "admin", 80)
+        return f"X-Zerohour-Scan: released by {who}, not rescanned; db={db}\r\n"
+    if summary.get(RELEASED_BY):
+        who = clean(summary.get(RELEASED_BY), 80)
+        return f"X-Zerohour-Scan: clean, released by {who}; db={db}\r\n"
+    return f"X-Zerohour-Scan: clean; db={db}\r\n"
 
 
 def backoff(cfg: Config, attempts: int) -> float:
@@ -240,20 +235,12 @@ class DeliveryQueue:
             return
         held = self.pipeline.recheck(record)
         if held is not None:
-            state = (
-                MessageState.QUARANTINED
-                if held.action.value == "quarantine"
-                else MessageState.HELD
-            )
-            await self.store.transition(
+            await self.pipeline.act.apply(
                 qid,
-                state,
-                reason=f"before delivery: {held.reason}",
+                held,
                 actor="queue",
                 expect=(MessageState.QUEUED,),
-                findings=held.names or record.findings,
-                hold_tags=held.outbreak_ids,
-                queue_due=None,
+                reason=f"before delivery: {held.reason}",
             )
             log.info("message.pulled queue_id=%s action=%s", qid, held.action.value)
             return
@@ -266,13 +253,41 @@ class DeliveryQueue:
             )
             log.error("deliver.body_missing queue_id=%s", qid)
             return
-        if record.kind in ("mail", "redacted"):
-            trace = f"X-Zerohour-Scan: clean; db={record.db_version or 'unknown'}\r\n"
-            body = trace.encode() + body
-        body = fold_long_lines(body)
+        if await self._stale_verdict(record, body):
+            return
+        body = trace_header(record).encode() + body
         rcpts = record.pending_recipients
         results = await self._send(record.sender, rcpts, body)
         await self._record(record, entry, results)
+
+    async def _stale_verdict(self, record: MessageRecord, body: bytes) -> bool:
+        """A message is delivered only with a verdict from the database loaded now: one scanned
+        under an older database is rescanned and decided again first. True when that moved it
+        out of the queue (held, quarantined) and this attempt must stop."""
+        if record.kind not in ("mail", "redacted") or not record.summary:
+            return False
+        if record.summary.get(NOT_RESCANNED):
+            return False  # an administrator forced it out without a rescan
+        current = self.pipeline.scanner.version
+        if not current or record.db_version == current:
+            return False
+        summary = await self.pipeline.scanner.scan(body, record.queue_id)
+        decision = decide(
+            summary, self.pipeline.outbreaks.active, replace(self.pipeline.policy,
+                                                              can_reject=False)
+        )
+        released = record.summary.get(RELEASED_BY)
+        extra = {RELEASED_BY: released} if released else None
+        if released and decision.action in (Action.HOLD, Action.HOLD_ATTACHMENTS):
+            decision = Decision(Action.DELIVER, f"released by {released}", (), ())
+        reason = f"before delivery: rescanned with db {summary.db_version}: {decision.reason}"
+        rec = await self.pipeline.act.apply(
+            record.queue_id, decision, actor="queue", expect=(MessageState.QUEUED,),
+            summary=summary, reason=reason, extra=extra,
+        )
+        log.info("deliver.rescanned queue_id=%s old_db=%s db=%s action=%s", record.queue_id,
+                 clean(record.db_version), clean(summary.db_version), decision.action.value)
+        return rec.state is not MessageState.QUEUED
 
     async def _send(
         self, sender: str, rcpts: Sequence[str], body: bytes

@@ -14,30 +14,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 
 from zerohour.config import Config
 from zerohour.errors import NotFoundError, StoreError
+from zerohour.gateway.act import RELEASED_BY, Act, verdict_of
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
-from zerohour.gateway.hold import strip_attachments
 from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.prepare import prepare
 from zerohour.gateway.receive import Disposition, Inbound, clean
 from zerohour.gateway.scanner import Scanner
-from zerohour.gateway.spool import Spool, new_queue_id
-from zerohour.store.base import MessageRecord, MessageState, Recipient, Store
+from zerohour.gateway.spool import new_queue_id
+from zerohour.store.base import MessageRecord, MessageState, Store
 from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.pipeline")
 
-_STATE_FOR = {
-    Action.DELIVER: MessageState.QUEUED,
-    Action.HOLD: MessageState.HELD,
-    Action.HOLD_ATTACHMENTS: MessageState.HELD,  # and a copy without them: gateway.hold
-    Action.QUARANTINE: MessageState.QUARANTINED,
-    Action.DISCARD: MessageState.DISCARDED,
-    Action.REJECT: MessageState.REJECTED,
-}
+#: Actions that keep a queued message from its next delivery attempt.
+_STOPS_DELIVERY = frozenset({Action.HOLD, Action.HOLD_ATTACHMENTS, Action.QUARANTINE})
 
 
 def policy_from(cfg: Config) -> Policy:
@@ -46,14 +41,6 @@ def policy_from(cfg: Config) -> Policy:
         hold_mode=cfg.hold.mode,
         deliver_unscanned=cfg.scan.deliver_unscanned,
     )
-
-
-def verdict_of(summary: ScanSummary | None) -> str:
-    if summary is None:
-        return ""
-    if summary.error:
-        return "error"
-    return "infected" if summary.infected else "clean"
 
 
 class Pipeline:
@@ -76,145 +63,36 @@ class Pipeline:
         self.outbreaks = outbreaks
         self.policy = policy_from(cfg)
         self.wake_delivery = wake_delivery
+        self.act = Act(store, spool, scanner, outbreaks, self.policy, wake_delivery)
         self._background: set[asyncio.Task[None]] = set()
+        self._scanning: set[str] = set()  # queue ids whose late scan is still running
 
     # new mail ----------------------------------------------------------------------------------
     async def accept(self, msg: Inbound) -> Disposition:
         t0 = time.monotonic()
         self.spool.check_space(len(msg.data))
+        msg = replace(msg, data=prepare(msg.data))  # the bytes we deliver are the bytes we scan
         qid = new_queue_id()
         scan = asyncio.ensure_future(self.scanner.scan(msg.data, qid))
         done, _ = await asyncio.wait({scan}, timeout=self.cfg.scan.inline_budget)
         if not done:
-            await self._store_new(qid, msg, MessageState.RECEIVED, None, "scan budget exceeded")
+            pending = Decision(Action.DELIVER, "scan budget exceeded")
+            self._scanning.add(qid)
+            try:
+                await self.act.admit(qid, msg, None, pending)
+            except BaseException:
+                self._scanning.discard(qid)
+                raise
             task = asyncio.ensure_future(self._finish_late(qid, scan))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             self._log(qid, msg, None, Decision(Action.DELIVER, "accepted, scan pending"), t0)
             return Disposition(qid, Decision(Action.DELIVER, "accepted; scanning after queueing"))
         summary = scan.result()
-        t_scan = time.monotonic()
         decision = decide(summary, self.outbreaks.active, self.policy)
-        act = decision.action
-        if act is Action.TEMPFAIL:
-            pass  # nothing kept: the client retries
-        elif act is Action.REJECT or act is Action.DISCARD:
-            await self._audit_only(qid, msg, summary, decision)
-        else:
-            await self._store_new(qid, msg, _STATE_FOR[act], summary, decision.reason, decision)
-            if act is Action.HOLD_ATTACHMENTS:
-                await self.send_stripped(qid, msg.data, msg.sender, msg.recipients, decision,
-                                         summary.db_version)
-            log.debug("pipeline.timing scan_ms=%.1f store_ms=%.1f", (t_scan - t0) * 1000,
-                      (time.monotonic() - t_scan) * 1000)
-            if act is Action.DELIVER:
-                self.wake_delivery()
+        await self.act.admit(qid, msg, summary, decision)
         self._log(qid, msg, summary, decision, t0)
         return Disposition(qid, decision)
-
-    async def _store_new(
-        self,
-        qid: str,
-        msg: Inbound,
-        state: MessageState,
-        summary: ScanSummary | None,
-        reason: str,
-        decision: Decision | None = None,
-    ) -> None:
-        record = self._record(qid, msg, state, summary, decision)
-        if not isinstance(self.spool, Spool):
-            # bodies in the store (a cluster): body and row commit together, before the 250
-            async with self.store.transaction():
-                await self.spool.write(qid, msg.data)
-                await self.store.add_message(
-                    record,
-                    reason=reason,
-                    queue_due=msg.received_at if state is MessageState.QUEUED else None,
-                )
-            return
-        await self.spool.write(qid, msg.data)
-        try:
-            await self.store.add_message(
-                record,
-                reason=reason,
-                queue_due=msg.received_at if state is MessageState.QUEUED else None,
-            )
-        except BaseException:
-            await self.spool.delete(qid)
-            raise
-
-    async def send_stripped(
-        self,
-        qid: str,
-        data: bytes,
-        sender: str,
-        recipients: Sequence[str],
-        decision: Decision,
-        db_version: str,
-    ) -> str | None:
-        """Queue a copy of held message `qid` without its in-scope attachments (see
-        `gateway.hold`); returns the copy's queue id, or None when nothing was replaced."""
-        specs = [s for s in map(self.outbreaks.get, decision.outbreak_ids) if s is not None]
-        stripped = await asyncio.to_thread(strip_attachments, data, specs, qid)
-        if stripped is None:
-            return None
-        body, names = stripped
-        copy_id = new_queue_id()
-        now = time.time()
-        await self.spool.write(copy_id, body)
-        await self.store.add_message(
-            MessageRecord(
-                queue_id=copy_id,
-                sender=sender,
-                recipients=tuple(Recipient(r) for r in recipients),
-                size=len(body),
-                received_at=now,
-                state=MessageState.QUEUED,
-                verdict="clean",
-                db_version=db_version,
-                kind="redacted",
-            ),
-            reason=f"copy of {qid} with {len(names)} attachment(s) held",
-            actor="hold",
-            queue_due=now,
-        )
-        self.wake_delivery()
-        log.info("hold.attachments queue_id=%s copy_id=%s held=%d", qid, copy_id, len(names))
-        return copy_id
-
-    async def _audit_only(
-        self, qid: str, msg: Inbound, summary: ScanSummary, decision: Decision
-    ) -> None:
-        """Refused or discarded: no body is kept, only the record (the audit trail)."""
-        record = self._record(qid, msg, _STATE_FOR[decision.action], summary, decision)
-        await self.store.add_message(record, reason=decision.reason)
-
-    @staticmethod
-    def _record(
-        qid: str,
-        msg: Inbound,
-        state: MessageState,
-        summary: ScanSummary | None,
-        decision: Decision | None,
-    ) -> MessageRecord:
-        findings = summary.findings if summary is not None else ()
-        if decision is not None and decision.names:
-            findings = decision.names
-        return MessageRecord(
-            queue_id=qid,
-            sender=msg.sender,
-            recipients=tuple(Recipient(r) for r in msg.recipients),
-            size=len(msg.data),
-            received_at=msg.received_at,
-            state=state,
-            peer=msg.peer,
-            helo=msg.helo,
-            verdict=verdict_of(summary),
-            findings=findings,
-            db_version=summary.db_version if summary is not None else "",
-            summary=summary.to_json() if summary is not None else None,
-            hold_tags=decision.outbreak_ids if decision is not None else (),
-        )
 
     async def _finish_late(self, qid: str, scan: asyncio.Future[ScanSummary]) -> None:
         try:
@@ -222,6 +100,8 @@ class Pipeline:
             await self.apply_scan(qid, summary, actor="scanner")
         except Exception:
             log.exception("pipeline.late_scan_failed queue_id=%s", qid)
+        finally:
+            self._scanning.discard(qid)
 
     # spooled mail ------------------------------------------------------------------------------
     async def process_spooled(self, qid: str, *, actor: str = "recovery") -> Decision | None:
@@ -235,70 +115,60 @@ class Pipeline:
         return await self.apply_scan(qid, summary, actor=actor)
 
     async def apply_scan(self, qid: str, summary: ScanSummary, *, actor: str) -> Decision:
+        """Act on the scan of a `received` message. We own it since the 250: a failed scan
+        quarantines it (never delivers), see `decide`."""
         decision = decide(summary, self.outbreaks.active, replace(self.policy, can_reject=False))
-        act = decision.action
-        if act is Action.TEMPFAIL:
-            # keep it: try again later (it is ours since the 250)
-            log.warning("pipeline.scan_failed queue_id=%s error=%s", qid, clean(summary.error))
-            return decision
-        state = _STATE_FOR[act]
-        names = decision.names or summary.findings
         try:
-            await self.store.transition(
-                qid,
-                state,
-                reason=decision.reason,
-                actor=actor,
-                expect=(MessageState.RECEIVED,),
-                verdict=verdict_of(summary),
-                findings=names,
-                db_version=summary.db_version,
-                summary=summary.to_json(),
-                hold_tags=decision.outbreak_ids,
-                queue_due=time.time() if state is MessageState.QUEUED else None,
+            await self.act.apply(
+                qid, decision, actor=actor, expect=(MessageState.RECEIVED,), summary=summary
             )
         except StoreError as exc:
             log.warning("pipeline.apply_scan_skipped queue_id=%s: %s", qid, exc)
             return decision
-        if state is MessageState.DISCARDED:
-            await self.spool.delete(qid)
-        if state is MessageState.QUEUED:
-            self.wake_delivery()
-        if act is Action.HOLD_ATTACHMENTS:
-            record = await self.store.get_message(qid)
-            data = await self.spool.read(qid)
-            await self.send_stripped(
-                qid, data, record.sender, [r.address for r in record.recipients], decision,
-                summary.db_version,
-            )
+        if summary.error:
+            log.warning("pipeline.scan_failed queue_id=%s error=%s", qid, clean(summary.error))
         log.info(
             "message.decision queue_id=%s verdict=%s action=%s late=1 reason=%s",
             qid,
             verdict_of(summary),
-            act.value,
+            decision.action.value,
             clean(decision.reason),
         )
         return decision
 
     async def recover(self) -> int:
         """After a restart: scan every message that got a 250 but was never scanned."""
-        ids = await self.store.ids_in_state((MessageState.RECEIVED,))
+        ids = [
+            qid
+            for qid in await self.store.ids_in_state((MessageState.RECEIVED,))
+            if qid not in self._scanning  # its scan is still running: never scan twice
+        ]
         for qid in ids:
-            await self.process_spooled(qid)
+            self._scanning.add(qid)
+            try:
+                await self.process_spooled(qid)
+            finally:
+                self._scanning.discard(qid)
         return len(ids)
 
     def recheck(self, record: MessageRecord) -> Decision | None:
         """Before a delivery attempt: would the current outbreak state still deliver this?
-        Returns the new decision when it would not (hold or quarantine), else None."""
-        if record.kind != "mail" or record.summary is None:
-            return None
-        if record.summary.get("released_by"):  # an administrator released it: deliver
+        Returns the new decision when it would not (hold or quarantine), else None.
+
+        An administrator's release overrides an outbreak's scope hold, never a signature
+        finding or an outbreak checksum declared later."""
+        if record.kind not in ("mail", "redacted") or record.summary is None:
             return None
         summary = ScanSummary.from_json(record.summary)
         decision = decide(summary, self.outbreaks.active, replace(self.policy, can_reject=False))
-        if decision.action in (Action.HOLD, Action.HOLD_ATTACHMENTS, Action.QUARANTINE):
-            return decision
-        return None
+        if decision.action not in _STOPS_DELIVERY:
+            return None
+        released = record.summary.get(RELEASED_BY)
+        if released and decision.action is not Action.QUARANTINE:
+            return None
+        if released and record.summary.get("not_rescanned") and not decision.outbreak_ids:
+            return None  # forced past its findings by an administrator: their call
+        return decision
 
     async def aclose(self) -> None:
         for task in list(self._background):

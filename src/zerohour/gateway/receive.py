@@ -33,6 +33,7 @@ from zerohour.errors import (
     ZerohourError,
 )
 from zerohour.gateway.decide import Action, Decision
+from zerohour.gateway.prepare import longest_line
 
 log = logging.getLogger("zerohour.smtp")
 
@@ -310,6 +311,14 @@ class GatewaySMTP(SMTP):
             content = re.sub(rb"\r?\n", b"\r\n", content)
         # RFC 5321 4.5.2: remove the leading dot of every line that has one
         content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
+        limit = self.cfg.max_line_length
+        if len(content) > limit and longest_line(content) > limit:
+            # Postfix folds such lines; we refuse them: what we scan must be what we deliver,
+            # and no legitimate mailer sends lines over twice RFC 5321's 1000-octet limit.
+            log.info("smtp.line_too_long peer=%s limit=%d", clean(self._peer()), limit)
+            self._post_data()
+            await self.push(f"552 5.3.4 Error: message line length exceeds {limit} octets")
+            return
         head_end = content.find(b"\r\n\r\n")
         header_len = len(content) if head_end < 0 else head_end
         if header_len > self.cfg.max_header_size:

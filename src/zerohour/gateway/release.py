@@ -5,10 +5,17 @@
   name; clean -> delivery unless another active outbreak still holds it (then it stays held,
   tagged only with those). The reason records the database version that cleared it.
 - `release_message(id)`: an administrator's release (CLI, admin API). Rescans first unless
-  `force`; a clean message goes to delivery even while an outbreak is active (the admin decided),
-  and is marked so that the queue's pre-delivery re-check does not pull it back into the hold.
-- `expire_held()`: held mail past `hold.max_hold` follows `hold.expiry` (release after rescan, or
-  quarantine).
+  `force`, and decides against the active outbreaks like any other path: a signature finding or
+  an outbreak checksum keeps it quarantined; only an outbreak's scope hold is overridden (the
+  administrator decided), and the message is marked so that the queue's pre-delivery re-check
+  does not pull it back into that hold. `force` skips the rescan and is stamped so on delivery
+  ("released by <who>, not rescanned"), never "clean".
+- `expire_held()`: held mail past `hold.max_hold` follows `hold.expiry`. `quarantine` (the
+  default) quarantines it and tells the administrator (a warning and the audit trail);
+  `release` rescans and decides against the active outbreaks: mail an active outbreak still
+  holds is quarantined, never delivered.
+
+Every resulting state change goes through `gateway.act`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from dataclasses import dataclass, replace
 
 from zerohour.config import HoldExpiry
 from zerohour.errors import StoreError
-from zerohour.gateway.decide import Action, Policy, decide
+from zerohour.gateway.act import NOT_RESCANNED, RELEASED_BY, Act
+from zerohour.gateway.decide import Action, Decision, Policy, decide
 from zerohour.gateway.outbreak import OutbreakState
 from zerohour.gateway.scanner import Scanner
 from zerohour.store.base import MessageFilter, MessageState, Page, Store
@@ -29,7 +37,8 @@ from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.release")
 
-ADMIN_RELEASE_KEY = "released_by"
+ADMIN_RELEASE_KEY = RELEASED_BY
+_HOLDS = (Action.HOLD, Action.HOLD_ATTACHMENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,7 @@ class Releaser:
         self.outbreaks = outbreaks
         self.policy = replace(policy, can_reject=False)
         self.wake_delivery = wake_delivery
+        self.act = Act(store, spool, scanner, outbreaks, self.policy, wake_delivery)
 
     async def release_outbreak(
         self, outbreak_id: str, *, actor: str = "outbreak"
@@ -87,60 +97,40 @@ class Releaser:
         allowed = (MessageState.HELD, MessageState.QUARANTINED)
         if record.state not in allowed:
             raise StoreError(f"message {qid} is {record.state.value}: nothing to release")
-        now = time.time()
         if force:
-            summary_json = dict(record.summary or {})
-            summary_json[ADMIN_RELEASE_KEY] = actor
-            rec = await self.store.transition(
+            rec = await self.act.apply(
                 qid,
-                MessageState.QUEUED,
-                reason=f"released by {actor} without rescan (--force)",
+                Decision(Action.DELIVER, f"released by {actor} without rescan (--force)"),
                 actor=actor,
                 expect=allowed,
-                summary=summary_json,
-                hold_tags=(),
-                queue_due=now,
+                extra={RELEASED_BY: actor, NOT_RESCANNED: True},
             )
-            self.wake_delivery()
             return ReleaseResult(qid, rec.state, rec.reason)
         data = await self.spool.read(qid)
         summary = await self.scanner.scan(data, qid)
         if summary.error:
             raise StoreError(f"rescan of {qid} failed: {summary.error}; not released")
-        outbreaks = () if admin else self.outbreaks.active
-        decision = decide(summary, outbreaks, self.policy)
+        decision = decide(summary, self.outbreaks.active, self.policy)
         db = summary.db_version or self.scanner.version
-        summary_json = summary.to_json()
+        extra: dict[str, object] | None = None
+        if admin and decision.action in _HOLDS:
+            decision = Decision(
+                Action.DELIVER,
+                f"released by {actor} while {decision.reason}",
+            )
         if admin:
-            summary_json[ADMIN_RELEASE_KEY] = actor
-        if decision.action in (Action.QUARANTINE, Action.REJECT, Action.DISCARD):
-            state = MessageState.QUARANTINED
-            reason = f"rescan with db {db}: {decision.reason}"
-            due: float | None = None
-        elif decision.action in (Action.HOLD, Action.HOLD_ATTACHMENTS):
-            state = MessageState.HELD
+            extra = {RELEASED_BY: actor}
+        if decision.action in _HOLDS:
             reason = f"rescan with db {db}: still {decision.reason}"
-            due = None
-        else:
-            state = MessageState.QUEUED
+        elif decision.action is Action.DELIVER:
             reason = f"released by {actor}: clean with db {db}"
-            due = now
-        rec = await self.store.transition(
-            qid,
-            state,
-            reason=reason,
-            actor=actor,
-            expect=allowed,
-            verdict="infected" if summary.infected else "clean",
-            findings=decision.names or summary.findings,
-            db_version=db,
-            summary=summary_json,
-            hold_tags=decision.outbreak_ids,
-            queue_due=due,
+        else:
+            reason = f"rescan with db {db}: {decision.reason}"
+        rec = await self.act.apply(
+            qid, decision, actor=actor, expect=allowed, summary=summary, reason=reason,
+            extra=extra,
         )
-        if state is MessageState.QUEUED:
-            self.wake_delivery()
-        log.info("release.message queue_id=%s state=%s reason=%s", qid, state.value, reason)
+        log.info("release.message queue_id=%s state=%s reason=%s", qid, rec.state.value, reason)
         return ReleaseResult(qid, rec.state, reason)
 
     async def delete_message(self, qid: str, *, actor: str = "admin") -> None:
@@ -154,20 +144,37 @@ class Releaser:
         )
         for rec in old:
             try:
-                if expiry is HoldExpiry.QUARANTINE:
-                    await self.store.transition(
-                        rec.queue_id,
-                        MessageState.QUARANTINED,
-                        reason="maximum hold time exceeded",
-                        actor="hold-expiry",
-                        expect=(MessageState.HELD,),
-                        hold_tags=(),
-                    )
-                else:
-                    await self.release_message(rec.queue_id, actor="hold-expiry", admin=True)
+                await self._expire(rec.queue_id, rec.hold_tags, expiry)
             except StoreError as exc:
                 log.warning("release.expiry_failed queue_id=%s: %s", rec.queue_id, exc)
         return len(old)
+
+    async def _expire(self, qid: str, tags: tuple[str, ...], expiry: HoldExpiry) -> None:
+        active = {s.outbreak_id for s in self.outbreaks.active}
+        still = ", ".join(t for t in tags if t in active) or "none still active"
+        if expiry is HoldExpiry.QUARANTINE:
+            decision = Decision(
+                Action.QUARANTINE, f"maximum hold time exceeded (outbreaks: {still})"
+            )
+            await self.act.apply(qid, decision, actor="hold-expiry", expect=(MessageState.HELD,))
+            log.warning("hold.expired queue_id=%s action=quarantine outbreaks=%s", qid, still)
+            return
+        data = await self.spool.read(qid)
+        summary = await self.scanner.scan(data, qid)
+        decision = decide(summary, self.outbreaks.active, self.policy)
+        if decision.action in _HOLDS:  # never delivered while its outbreak is active
+            decision = Decision(
+                Action.QUARANTINE,
+                f"maximum hold time exceeded while {decision.reason}",
+                decision.names,
+                decision.outbreak_ids,
+            )
+        await self.act.apply(
+            qid, decision, actor="hold-expiry", expect=(MessageState.HELD,), summary=summary,
+            reason=f"maximum hold time exceeded; rescan with db {summary.db_version}: "
+            f"{decision.reason}",
+        )
+        log.warning("hold.expired queue_id=%s action=%s", qid, decision.action.value)
 
 
 async def delete_message(store: Store, spool: BodyStore, qid: str, *, actor: str = "admin") -> None:
