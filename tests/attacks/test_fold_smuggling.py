@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from gateway.conftest import (  # noqa: F401 (gateway: a fixture)
+from gateway.conftest import (
     EICAR,
     Running,
-    gateway,
     make_config,
     message,
     start_gateway,

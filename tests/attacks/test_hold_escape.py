@@ -19,8 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from gateway.conftest import (  # noqa: F401 (gateway: a fixture)
-    gateway,
+from gateway.conftest import (
     Running,
     attachment_message,
     make_config,
@@ -31,6 +30,7 @@ from gateway.conftest import (  # noqa: F401 (gateway: a fixture)
 from zerohour.config import HoldExpiry
 from zerohour.notices.model import Checksum, OutbreakMode, OutbreakSpec, Scope
 from zerohour.store.base import MessageFilter, MessageState
+
 
 def _pe(body: bytes) -> bytes:
     """A minimal PE (MZ header pointing at a PE signature): true type `executable`."""

@@ -283,7 +283,8 @@ async def test_line_over_max_line_length_is_refused(gateway: Running, sink: Any)
     with pytest.raises(smtplib.SMTPDataError) as err:
         await gateway.sendmail("a@sender.test", ["b@example.test"], raw)
     assert err.value.smtp_code == 552
-    assert b"5.3.4" in err.value.smtp_error and b"line length" in err.value.smtp_error
+    assert b"5.3.4" in err.value.smtp_error
+    assert b"line length" in err.value.smtp_error
     assert gateway.gw.store is not None
     assert await gateway.gw.store.list_messages() == []
 
