@@ -355,12 +355,14 @@ def test_rar_encryption(builder: object) -> None:
     plain = make()  # type: ignore[operator]
     assert filetype.detect(plain) is FileType.RAR
     assert not archive.rar_is_encrypted(plain)
-    assert list(archive.encrypted_only_children(plain, FileType.RAR)) == []
+    ctx = ScanContext()
+    assert list(archive.unopened_children(plain, FileType.RAR, ctx)) == []
+    assert ctx.events == [("Unsupported", "RAR")]  # not encrypted, but we cannot open it
     for kw in ("file_encrypted", "header_encrypted"):
         blob = make(**{kw: True})  # type: ignore[operator]
         assert archive.rar_is_encrypted(blob), kw
         with pytest.raises(EncryptedContent) as exc:
-            list(archive.encrypted_only_children(blob, FileType.RAR))
+            list(archive.unopened_children(blob, FileType.RAR, ScanContext()))
         assert exc.value.format == "RAR"
 
 
@@ -370,7 +372,7 @@ def test_7z_encryption() -> None:
     assert filetype.detect(sevenzip(False)) is FileType.SEVENZIP
     assert not archive.sevenzip_is_encrypted(sevenzip(False))
     with pytest.raises(EncryptedContent) as exc:
-        list(archive.encrypted_only_children(sevenzip(True), FileType.SEVENZIP))
+        list(archive.unopened_children(sevenzip(True), FileType.SEVENZIP, ScanContext()))
     assert exc.value.format == "7Zip"
 
 

@@ -70,13 +70,15 @@ def _zlib_bounded(
     compressed: int | None = None,
     start: int = 0,
     already: int = 0,
-) -> tuple[bytes, int]:
-    """Inflate one zlib/deflate/gzip stream starting at `start`: (output, offset after it).
+) -> tuple[bytes, int, bool]:
+    """Inflate one zlib/deflate/gzip stream starting at `start`: (output, offset after it,
+    whether the stream was complete and undamaged).
 
     Input is fed in bounded memoryview slices, so a stream that ends early in a large buffer
     (zip data descriptors, gzip members) never copies the rest of the buffer. `already` is
     output produced earlier for the same member (counted against the bounds). Truncated or
-    corrupt input yields what decoded before the damage; the offset is then `len(data)`.
+    corrupt input yields what decoded before the damage (complete is then False); the offset is
+    then `len(data)`.
     """
     bound = max(0, ctx.output_bound() - already)
     n = len(data)
@@ -100,40 +102,43 @@ def _zlib_bounded(
                 total += len(rest)
                 if total > bound:
                     ctx.check_output(already + total)
-                return b"".join(out), n
+                return b"".join(out), n, False  # input ended before the stream did
             pending = mv[pos : pos + _IN_CHUNK]
             pos += len(pending)
         want = min(_CHUNK, bound + 1 - total)
         try:
             piece = d.decompress(pending, want)
         except zlib.error:
-            return b"".join(out), n
+            return b"".join(out), n, False
         out.append(piece)
         total += len(piece)
         if total > bound:
             ctx.check_output(already + total)
         ctx.check_ratio(comp, already + total)
         if d.eof:
-            return b"".join(out), pos - len(d.unused_data)
+            return b"".join(out), pos - len(d.unused_data), True
         pending = d.unconsumed_tail
         stalls = stalls + 1 if not piece and pending else 0
         if stalls > 2:
-            return b"".join(out), n
+            return b"".join(out), n, False
 
 
 def inflate(data: bytes, ctx: ScanContext) -> tuple[bytes, int]:
     """Inflate zlib-wrapped data, or raw deflate when the zlib header is missing (bounded)."""
-    if len(data) >= 2 and (data[0] & 0x0F) == 8 and ((data[0] << 8) | data[1]) % 31 == 0:
-        return _zlib_bounded(data, 15, ctx)
-    return _zlib_bounded(data, -15, ctx)
+    wbits = 15 if len(data) >= 2 and (data[0] & 0x0F) == 8 and (
+        (data[0] << 8) | data[1]) % 31 == 0 else -15
+    out, end, _complete = _zlib_bounded(data, wbits, ctx)
+    return out, end
 
 
 def _stream_bounded(
     factory: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor],
     data: bytes,
     ctx: ScanContext,
-) -> bytes:
-    """Decompress a (possibly multi-stream) bzip2/xz input with bounded output.
+    magic: bytes = b"",
+) -> tuple[bytes, bool]:
+    """Decompress a (possibly multi-stream) bzip2/xz input with bounded output: (output,
+    whether every stream was complete and undamaged).
 
     Input goes in bounded memoryview slices (no copies of the rest of the buffer per stream).
     """
@@ -145,13 +150,17 @@ def _stream_bounded(
     pos = 0
     d = factory()
     stalls = 0
+    complete = False
     while True:
         ctx.check_time()
         if d.eof:
             pos -= len(d.unused_data)
-            if pos >= n:
-                break
+            complete = True
+            if pos >= n or not data.startswith(magic, pos):
+                break  # the end, or padding / trailing junk after the last stream (ignored,
+                # as bzip2 and xz do)
             d = factory()  # the next concatenated stream
+            complete = False
             continue
         feed: bytes | memoryview = b""
         if d.needs_input:
@@ -172,19 +181,22 @@ def _stream_bounded(
         stalls = stalls + 1 if not piece and not feed else 0
         if stalls > 2:
             break
-    return b"".join(out)
+    return b"".join(out), complete
 
 
-def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None]:
-    """All members of a gzip file, concatenated, and the stored file name if any."""
+def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None, bool]:
+    """All members of a gzip file, concatenated, the stored file name if any, and whether
+    every member was complete and undamaged."""
     name = _gzip_name(data)
     out: list[bytes] = []
     total = 0
     pos = 0
     n = len(data)
+    complete = True
     while data[pos : pos + 2] == b"\x1f\x8b":
         ctx.check_time()
-        piece, end = _zlib_bounded(data, 31, ctx, compressed=n, start=pos, already=total)
+        piece, end, ok = _zlib_bounded(data, 31, ctx, compressed=n, start=pos, already=total)
+        complete = complete and ok
         out.append(piece)
         total += len(piece)
         if end <= pos:
@@ -192,7 +204,7 @@ def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None]:
         pos = end
         while pos < n and data[pos] == 0:  # zero padding between members (tape blocks)
             pos += 1
-    return b"".join(out), name
+    return b"".join(out), name, complete
 
 
 def _gzip_name(data: bytes) -> str | None:
@@ -213,17 +225,20 @@ def stream_children(
 ) -> Iterator[Child]:
     """The decompressed content of a gzip, bzip2 or xz layer (one child)."""
     if ft is FileType.GZIP:
-        out, inner = gunzip(data, ctx)
-        origin = "gzip"
+        out, inner, complete = gunzip(data, ctx)
+        origin, fmt = "gzip", "GZip"
     elif ft is FileType.BZIP2:
-        out, inner = _stream_bounded(bz2.BZ2Decompressor, data, ctx), None
-        origin = "bzip2"
+        out, complete = _stream_bounded(bz2.BZ2Decompressor, data, ctx, b"BZh")
+        inner, origin, fmt = None, "bzip2", "BZip2"
     elif ft is FileType.XZ:
-        out = _stream_bounded(lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO), data, ctx)
-        inner = None
-        origin = "xz"
+        out, complete = _stream_bounded(
+            lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO), data, ctx, b"\xfd7zXZ\x00"
+        )
+        inner, origin, fmt = None, "xz", "XZ"
     else:
         return
+    if not complete:
+        ctx.broken(fmt)  # truncated or corrupt: what decoded before the damage is still scanned
     if inner is None and name:
         for suffix in (".gz", ".tgz", ".bz2", ".xz", ".txz", ".tbz2"):
             if name.lower().endswith(suffix):
@@ -237,31 +252,44 @@ def stream_children(
 # --- tar --------------------------------------------------------------------------------------
 
 
+_TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError)
+
+
 def tar_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Regular-file members of a tar archive; a damaged tail ends the walk quietly."""
+    """Regular-file members of a tar archive. A damaged or truncated archive yields what came
+    before the damage (a truncated member: what is there) and is `Heuristics.Broken.Tar`."""
     dedup = _Dedup()
     try:
         tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")  # noqa: SIM115 - closed below
-    except (tarfile.TarError, EOFError, ValueError, OSError):
+    except _TAR_ERRORS:
+        ctx.broken("Tar")
         return
     with tf:
         while True:
             ctx.check_time()
             try:
                 member = tf.next()
-            except (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError):
+            except _TAR_ERRORS:
+                ctx.broken("Tar")
                 return
             if member is None:
+                # tarfile ends quietly at a bad header after the first: only zero blocks (and
+                # record padding) may follow the last member of a whole archive.
+                if data[tf.offset :].strip(b"\x00"):
+                    ctx.broken("Tar")
                 return
             if not member.isfile():
                 continue
+            if not member.issparse() and member.offset_data + member.size > len(data):
+                ctx.broken("Tar")  # the member's data runs past the end: truncated
             if ctx.skip_oversized(member.size):
                 continue
             try:
                 f = tf.extractfile(member)
                 content = f.read(ctx.output_bound() + 1) if f is not None else b""
-            except (tarfile.TarError, EOFError, ValueError, OSError):
-                continue
+            except _TAR_ERRORS:
+                ctx.broken("Tar")
+                content = data[member.offset_data : member.offset_data + member.size]
             if content and dedup.fresh(content):
                 ctx.charge_child(len(content))
                 yield Child(data=content, name=member.name, origin="tar")
@@ -285,28 +313,50 @@ _ZIP_ERRORS = (
 )
 
 
-def _decode_member(method: int, raw: bytes, ctx: ScanContext, usize: int | None) -> bytes | None:
-    """Decode one member's compressed bytes (stored, deflate, bzip2, lzma), bounded."""
+#: Methods we decode (stored, deflate, bzip2, LZMA, XZ). 99 is WinZip AES: encryption.
+ZIP_SUPPORTED = frozenset({0, 8, 12, 14, 95})
+ZIP_AES = 99
+#: Names of the methods we cannot decode, for `Heuristics.Unsupported.Zip.<name>`.
+ZIP_METHOD_NAMES = {
+    1: "Shrink", 2: "Reduce", 3: "Reduce", 4: "Reduce", 5: "Reduce", 6: "Implode",
+    9: "Deflate64", 10: "PKImplode", 16: "IBMCMPSC", 18: "IBMTerse", 19: "LZ77", 20: "Zstd",
+    93: "Zstd", 94: "MP3", 96: "JPEG", 97: "WavPack", 98: "PPMd",
+}
+
+
+def zip_method_name(method: int) -> str:
+    return ZIP_METHOD_NAMES.get(method, f"Method{method}")
+
+
+def _decode_member(method: int, raw: bytes, ctx: ScanContext) -> tuple[bytes | None, bool]:
+    """Decode one member's compressed bytes (stored, deflate, bzip2, lzma, xz), bounded:
+    (content or None for a method we cannot decode, whether it decoded completely)."""
     if method == 0:
         ctx.check_output(len(raw))
-        return raw
+        return raw, True
     if method == 8:
-        out, _ = _zlib_bounded(raw, -15, ctx)
-        return out
+        out, _, complete = _zlib_bounded(raw, -15, ctx)
+        return out, complete
     if method == 12:
         return _stream_bounded(bz2.BZ2Decompressor, raw, ctx)
-    if method == 14 and len(raw) > 4:
+    if method == 95:
+        return _stream_bounded(lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), raw, ctx)
+    if method == 14:
+        if len(raw) <= 4:
+            return b"", False
         # zip's LZMA: 2-byte version, 2-byte props size, props, then raw LZMA1 data.
         (psize,) = struct.unpack_from("<H", raw, 2)
         props = raw[4 : 4 + psize]
         try:
             filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
         except (lzma.LZMAError, ValueError):
-            return None
-        return _stream_bounded(
+            return b"", False
+        out, complete = _stream_bounded(
             lambda: lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt]), raw[4 + psize :], ctx
         )
-    return None
+        # Raw LZMA1 without an end marker never reports eof: complete when output exists.
+        return out, complete or bool(out)
+    return None, False
 
 
 def _local_header(data: bytes, off: int) -> tuple[int, int, int, int, int] | None:
@@ -322,37 +372,57 @@ def _local_header(data: bytes, off: int) -> tuple[int, int, int, int, int] | Non
     return flags, method, csize, off + 30 + nlen + elen, nlen
 
 
+class _Local:
+    """What reading one member through its local header found."""
+
+    __slots__ = ("complete", "content", "encrypted", "end", "method", "name")
+
+    def __init__(self, content: bytes | None, name: str | None, encrypted: bool, end: int,
+                 method: int = 0, complete: bool = True) -> None:
+        self.content = content
+        self.name = name
+        self.encrypted = encrypted
+        self.end = end
+        self.method = method
+        self.complete = complete
+
+    @property
+    def unsupported(self) -> bool:
+        return not self.encrypted and self.method not in ZIP_SUPPORTED
+
+
 def _read_local(
     data: bytes, off: int, ctx: ScanContext, csize_hint: int | None = None
-) -> tuple[bytes | None, str | None, bool, int]:
-    """Decode the member whose local header is at `off`: (content, name, encrypted, end)."""
+) -> _Local | None:
+    """Decode the member whose local header is at `off` (None: no plausible header there)."""
     hdr = _local_header(data, off)
     if hdr is None:
-        return None, None, False, off + 4
+        return None
     flags, method, csize, start, nlen = hdr
     name = data[off + 30 : off + 30 + nlen].decode("utf-8" if flags & 0x800 else "cp437", "replace")
-    if flags & 0x1:
-        return None, name, True, start
+    if flags & 0x1 or method == ZIP_AES:
+        return _Local(None, name, True, start, method)
     if csize_hint is not None and csize_hint > csize:
         csize = csize_hint
     if csize in (0, 0xFFFFFFFF) and (flags & 0x8 or csize == 0xFFFFFFFF):
         # Size only in a data descriptor: deflate finds its own end; stored runs to the next header.
         if method == 8:
-            out, _ = _zlib_bounded(data, -15, ctx, start=start)
-            return out, name, False, start + 1
+            out, _, complete = _zlib_bounded(data, -15, ctx, start=start)
+            return _Local(out, name, False, start + 1, method, complete)
         nxt = min(
             (p for p in (data.find(s, start) for s in _NEXT_RECORD) if p >= 0),
             default=len(data),
         )
         csize = nxt - start
     raw = data[start : start + csize]
+    complete = len(raw) == csize
     try:
-        content = _decode_member(method, raw, ctx, None)
+        content, ok = _decode_member(method, raw, ctx)
     except ScanLimitExceeded:
         raise
     except _ZIP_ERRORS:
-        content = None
-    return content, name, False, start + csize
+        content, ok = None, False
+    return _Local(content, name, False, start + csize, method, complete and ok)
 
 
 def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -366,6 +436,9 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     except _ZIP_ERRORS:
         zf = None
         infos = []
+        # No readable central directory (truncated, corrupt): extractors refuse it or guess;
+        # we scan what the local headers give and say the archive is broken.
+        ctx.broken("Zip")
     if zf is not None:
         _check_overlap(infos)
         with zf:
@@ -376,26 +449,35 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     covered.append((info.header_offset, hdr[3] + info.compress_size))
                 if info.is_dir():
                     continue
-                if info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1):
+                if (info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1)
+                        or ZIP_AES in (info.compress_type, hdr[1] if hdr else None)):
                     encrypted = True  # either directory says so: fail closed
                     continue
+                if info.compress_type not in ZIP_SUPPORTED:
+                    # Deflate64, PPMd, ...: Explorer or 7-Zip open it, we cannot: fail closed.
+                    ctx.unsupported("Zip", zip_method_name(info.compress_type))
                 if ctx.skip_oversized(info.file_size):
                     continue
-                try:
-                    content = _read_zipinfo(zf, info, data, ctx)
-                except ScanLimitExceeded as exc:
-                    if ctx.tolerate(exc):
-                        continue
-                    raise
+                content: bytes | None = None
+                if info.compress_type in ZIP_SUPPORTED:
+                    try:
+                        content = _read_zipinfo(zf, info, data, ctx)
+                    except ScanLimitExceeded as exc:
+                        if ctx.tolerate(exc):
+                            continue
+                        raise
                 if content and dedup.fresh(content):
                     ctx.charge_child(len(content))
                     yield Child(data=content, name=info.filename, origin="zip")
                 if hdr is not None and _local_disagrees(hdr, info):
                     # Extractors that trust the local header (method, size) see other bytes.
-                    alt, _n, _e, _end = _read_local(data, info.header_offset, ctx)
-                    if alt and dedup.fresh(alt):
-                        ctx.charge_child(len(alt))
-                        yield Child(data=alt, name=info.filename, origin="zip-local-header")
+                    alt = _read_local(data, info.header_offset, ctx)
+                    if alt is not None and alt.unsupported:
+                        ctx.unsupported("Zip", zip_method_name(alt.method))
+                    if alt is not None and alt.content and dedup.fresh(alt.content):
+                        ctx.charge_child(len(alt.content))
+                        yield Child(data=alt.content, name=info.filename,
+                                    origin="zip-local-header")
     # Local headers outside every central-directory entry: hidden or orphaned members.
     covered.sort()
     starts = [a for a, _ in covered]
@@ -408,12 +490,19 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if i >= 0 and pos < covered[i][1]:
             pos = data.find(_LOCAL, max(pos + 4, covered[i][1]))
             continue
-        content, name, enc, end = _read_local(data, pos, ctx)
-        encrypted = encrypted or enc
-        if content and dedup.fresh(content):
-            ctx.charge_child(len(content))
-            yield Child(data=content, name=name, origin="zip-local")
-        pos = data.find(_LOCAL, max(end, pos + 4))
+        local = _read_local(data, pos, ctx)
+        if local is None:
+            pos = data.find(_LOCAL, pos + 4)
+            continue
+        encrypted = encrypted or local.encrypted
+        if local.unsupported:
+            ctx.unsupported("Zip", zip_method_name(local.method))
+        elif not local.complete and zf is not None:
+            ctx.broken("Zip")  # a hidden member that does not even decode
+        if local.content and dedup.fresh(local.content):
+            ctx.charge_child(len(local.content))
+            yield Child(data=local.content, name=local.name, origin="zip-local")
+        pos = data.find(_LOCAL, max(local.end, pos + 4))
     if encrypted:
         raise EncryptedContent("Zip")
 
@@ -448,10 +537,11 @@ def _read_zipinfo(
     except ScanLimitExceeded:
         raise
     except _ZIP_ERRORS:
+        # Truncated data, a corrupt stream or a CRC mismatch: what a client gets is undefined.
+        ctx.broken("Zip")
         if not chunks:
-            hint = info.compress_size
-            content, _name, _enc, _end = _read_local(data, info.header_offset, ctx, hint)
-            return content
+            local = _read_local(data, info.header_offset, ctx, info.compress_size)
+            return local.content if local is not None else None
     return b"".join(chunks)
 
 
@@ -592,10 +682,15 @@ def _rar5_encrypted(data: bytes) -> bool:
     return False
 
 
-def sevenzip_is_encrypted(data: bytes) -> bool:
-    """Whether a 7z archive uses the AES coder in its (plain or encoded) header.
+_7Z_MAX_HEADER = 16 << 20
 
-    An LZMA-compressed header can hide an AES coder for the file data; that case is not seen.
+
+def sevenzip_is_encrypted(data: bytes) -> bool:
+    """Whether a 7z archive uses the AES coder in its plain or encoded header.
+
+    7-Zip compresses the header by default (`kEncodedHeader`, LZMA): with `-p` but without
+    `-mhe`, the AES coder of the file data is named only inside that compressed header, so it
+    is decompressed (bounded) and searched too.
     """
     if not data.startswith(_7Z) or len(data) < 32:
         return False
@@ -603,15 +698,94 @@ def sevenzip_is_encrypted(data: bytes) -> bool:
     start = 32 + offset
     if start >= len(data) or size == 0:
         return False
-    return _7Z_AES in data[start : start + min(size, 1 << 20)]
+    header = data[start : start + min(size, 1 << 20)]
+    if _7Z_AES in header:
+        return True
+    if header[:1] == b"\x17":  # kEncodedHeader
+        try:
+            decoded = _7z_encoded_header(data, header)
+        except (ValueError, IndexError, struct.error, lzma.LZMAError, EOFError):
+            return False
+        return decoded is not None and _7Z_AES in decoded
+    return False
 
 
-def encrypted_only_children(data: bytes, ft: FileType) -> Iterator[Child]:
-    """RAR/7z layers: no children, but `EncryptedContent` when they are encrypted."""
-    if ft is FileType.RAR and rar_is_encrypted(data):
-        raise EncryptedContent("RAR")
-    if ft is FileType.SEVENZIP and sevenzip_is_encrypted(data):
-        raise EncryptedContent("7Zip")
+def _7z_number(buf: bytes, pos: int) -> tuple[int, int]:
+    """A 7z NUMBER at `pos`: (value, position after it)."""
+    first = buf[pos]
+    pos += 1
+    mask = 0x80
+    value = 0
+    for i in range(8):
+        if not first & mask:
+            high = first & (mask - 1)
+            return value | (high << (8 * i)), pos
+        value |= buf[pos] << (8 * i)
+        pos += 1
+        mask >>= 1
+    return value, pos
+
+
+def _7z_encoded_header(data: bytes, header: bytes) -> bytes | None:
+    """Decompress a kEncodedHeader whose one folder is a single LZMA or LZMA2 coder."""
+    pos = 1
+    if header[pos] != 0x06:  # kPackInfo
+        return None
+    pack_pos, pos = _7z_number(header, pos + 1)
+    npack, pos = _7z_number(header, pos)
+    if header[pos] != 0x09 or npack != 1:  # kSize
+        return None
+    pack_size, pos = _7z_number(header, pos + 1)
+    while header[pos] != 0x00:  # skip kCRC of the packed stream
+        if header[pos] != 0x0A:
+            return None
+        pos += 1 + 1 + 4
+    pos += 1
+    if header[pos : pos + 2] != b"\x07\x0b":  # kUnPackInfo, kFolder
+        return None
+    nfolders, pos = _7z_number(header, pos + 2)
+    if nfolders != 1 or header[pos] != 0:  # one folder, not external
+        return None
+    ncoders, pos = _7z_number(header, pos + 1)
+    if ncoders != 1:
+        return None
+    flags = header[pos]
+    pos += 1
+    coder_id = header[pos : pos + (flags & 0x0F)]
+    pos += flags & 0x0F
+    if flags & 0x10:  # complex coder (several streams): not a plain LZMA header
+        return None
+    props = b""
+    if flags & 0x20:
+        psize, pos = _7z_number(header, pos)
+        props = header[pos : pos + psize]
+        pos += psize
+    if header[pos] != 0x0C:  # kCodersUnPackSize
+        return None
+    unpack_size, pos = _7z_number(header, pos + 1)
+    unpack_size = min(unpack_size, _7Z_MAX_HEADER)
+    packed = data[32 + pack_pos : 32 + pack_pos + pack_size]
+    if coder_id == b"\x03\x01\x01":
+        filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
+    elif coder_id == b"\x21":
+        filt = lzma._decode_filter_properties(lzma.FILTER_LZMA2, props)  # type: ignore[attr-defined]
+    else:
+        return None
+    dec = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
+    return dec.decompress(packed, unpack_size)
+
+
+def unopened_children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
+    """RAR/7z layers: we cannot open them yet, so no children; `EncryptedContent` when they
+    are encrypted, else `Heuristics.Unsupported.RAR` / `.7z` (never silently clean)."""
+    if ft is FileType.RAR:
+        if rar_is_encrypted(data):
+            raise EncryptedContent("RAR")
+        ctx.unsupported("RAR")
+    elif ft is FileType.SEVENZIP:
+        if sevenzip_is_encrypted(data):
+            raise EncryptedContent("7Zip")
+        ctx.unsupported("7z")
     return
     yield  # pragma: no cover - makes this a generator
 

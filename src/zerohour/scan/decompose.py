@@ -46,7 +46,7 @@ def children(
     elif filetype is FileType.OLE2:
         yield from archive.ole2_children(data, ctx)
     elif filetype in (FileType.RAR, FileType.SEVENZIP):
-        yield from archive.encrypted_only_children(data, filetype)
+        yield from archive.unopened_children(data, filetype, ctx)
     elif filetype is FileType.PDF:
         yield from pdf_streams(data, ctx)
     elif filetype in _TEXTUAL:
