@@ -64,7 +64,7 @@ class _Dedup:
 
 
 def _zlib_bounded(
-    data: bytes,
+    data: bytes | memoryview,
     wbits: int,
     ctx: ScanContext,
     compressed: int | None = None,
@@ -123,7 +123,7 @@ def _zlib_bounded(
             return b"".join(out), n, False
 
 
-def inflate(data: bytes, ctx: ScanContext) -> tuple[bytes, int]:
+def inflate(data: bytes | memoryview, ctx: ScanContext) -> tuple[bytes, int]:
     """Inflate zlib-wrapped data, or raw deflate when the zlib header is missing (bounded)."""
     wbits = 15 if len(data) >= 2 and (data[0] & 0x0F) == 8 and (
         (data[0] << 8) | data[1]) % 31 == 0 else -15

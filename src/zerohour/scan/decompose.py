@@ -21,6 +21,7 @@ from zerohour.scan.types import Child, FileType
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 _PDF_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
+_PDF_ENDSTREAM = re.compile(rb"endstream")
 _PDF_FLATE = re.compile(rb"/(?:FlateDecode|Fl)\b")
 _MAX_PDF_STREAMS = 1000
 
@@ -55,7 +56,7 @@ def children(
         if filetype is FileType.TEXT and filetype_mod.has_mime_markers(data):
             # Mail that does not start like mail (odd first headers, a preamble line): a client
             # may still parse its MIME, so we do too. The text itself is never its own child.
-            start = _header_block_start(data)
+            start = _header_block_start(data, ctx.check_time)
             if mime.has_structure(data[start:]):
                 for child in ctx.guard(mime.children(data[start:], ctx), "mime"):
                     if child.data != data:
@@ -68,8 +69,9 @@ def _embedded(
     """Files encoded inside text: uuencode / yEnc / BinHex blocks (mail bodies saved as .txt,
     news articles) and base64 blobs in HTML or script (HTML smuggling)."""
     seen: set[bytes] = set()
-    smuggled = encodings.smuggled_blobs(data, literals) if smuggling else iter(())
-    for emb in itertools.chain(encodings.embedded_files(data), smuggled):
+    check = ctx.check_time
+    smuggled = encodings.smuggled_blobs(data, literals, check) if smuggling else iter(())
+    for emb in itertools.chain(encodings.embedded_files(data, check), smuggled):
         if emb.data and emb.data not in seen:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))
@@ -85,9 +87,16 @@ def pdf_streams(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """
     seen: set[bytes] = set()
     count = 0
+    # One pass over the `endstream` markers, consumed in order, and streams inflated from a
+    # view (no copy): many streams without an `endstream` no longer each search and copy the
+    # rest of the file. Inflating stops at the stream's own end (or its first damage).
+    ends = _PDF_ENDSTREAM.finditer(data)
+    end_at: int | None = -1
+    view = memoryview(data)
     for m in _PDF_STREAM.finditer(data):
         if count >= _MAX_PDF_STREAMS:
             return
+        ctx.check_time()
         start = m.end()
         if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
             continue
@@ -95,9 +104,10 @@ def pdf_streams(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         header = data[dict_from if dict_from >= 0 else max(0, m.start() - 1024) : m.start()]
         if not _PDF_FLATE.search(header):
             continue
-        end = data.find(b"endstream", start)
-        raw = data[start : end if end >= 0 else len(data)]
-        ctx.check_time()
+        while end_at is not None and end_at < start:
+            em = next(ends, None)
+            end_at = None if em is None else em.start()
+        raw = view[start : len(data) if end_at is None else end_at]
         out, _ = archive.inflate(raw, ctx)
         count += 1
         if out and out not in seen:
@@ -112,14 +122,19 @@ _MIME_HEADER_AT_BOL = re.compile(
 _ANY_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 
 
-def _header_block_start(data: bytes) -> int:
+def _header_block_start(data: bytes, check: encodings.Check = None) -> int:
     """Offset of the header block holding the first MIME header at a line start (0 if none)."""
     m = _MIME_HEADER_AT_BOL.search(data, 0, 1 << 20)
     if m is None:
         return 0
     start = m.start()
-    # Walk back over the header lines (and folded continuations) just before it.
+    # Walk back over the header lines (and folded continuations) just before it (each line
+    # once: linear, and at most the first MiB).
+    lines = 0
     while start > 0:
+        lines += 1
+        if check is not None and not lines % 4096:
+            check()
         prev_end = start - 1
         if data[prev_end] == 10 and prev_end > 0 and data[prev_end - 1] == 13:
             prev_end -= 1

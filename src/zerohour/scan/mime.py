@@ -389,7 +389,9 @@ def _cte_tokens(values: list[str]) -> list[str]:
 _QP_HINT = re.compile(rb"=[0-9A-Fa-f]{2}|=\r?\n")
 
 
-def decode_body(body: bytes, ctes: list[str]) -> list[tuple[str, bytes]]:
+def decode_body(
+    body: bytes, ctes: list[str], check: encodings.Check = None
+) -> list[tuple[str, bytes]]:
     """Every plausible decoding of `body` under the declared encodings, deduplicated."""
     out: list[tuple[str, bytes]] = []
     seen: set[bytes] = set()
@@ -406,7 +408,7 @@ def decode_body(body: bytes, ctes: list[str]) -> list[tuple[str, bytes]]:
         elif cte == "quoted-printable":
             add("quoted-printable", encodings.qp_decode(body))
         elif cte == "uuencode":
-            add("uuencode", encodings.uudecode(body))
+            add("uuencode", encodings.uudecode(body, check))
         else:
             add(cte, body)
             if cte == "unknown" and _QP_HINT.search(body):
@@ -484,7 +486,7 @@ class _Walker:
         if multipart or boundaries:
             bodies = [body]
             if any(c in ("base64", "quoted-printable") for c in ctes):
-                bodies += [b for _, b in decode_body(body, ctes) if b != body]
+                bodies += [b for _, b in decode_body(body, ctes, self.ctx.check_time) if b != body]
             for bi, mbody in enumerate(bodies):
                 found = False
                 for b in boundaries:
@@ -507,7 +509,7 @@ class _Walker:
         if all_multipart and split_any:
             return
 
-        decoded = decode_body(body, ctes)
+        decoded = decode_body(body, ctes, self.ctx.check_time)
         name, attachment = _filename(headers)
         if message:
             for label, content in decoded:
@@ -531,7 +533,8 @@ class _Walker:
             # uuencode / yEnc / BinHex inside text leaves are found when the engine decomposes
             # the leaf (decompose handles text); only marker-less BinHex parts need us here.
             if binhex and encodings.HQX_MARK not in content:
-                for emb in encodings.binhex_blocks(encodings.HQX_MARK + b")\r\n" + content):
+                marked = encodings.HQX_MARK + b")\r\n" + content
+                for emb in encodings.binhex_blocks(marked, check=self.ctx.check_time):
                     yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
 
     def _split(

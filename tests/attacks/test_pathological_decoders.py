@@ -1,0 +1,166 @@
+"""Attack: inputs that made a decoder super-linear, so one mail held a scanner for minutes (and
+past MaxScanTime, since nothing inside the decoders looked at the clock). BinHex kept every bit
+in one growing integer (a 1.6 MB block ran 375 s); 64 unterminated `=ybegin` (and uuencode
+`begin`) blocks each decoded to the end of the text; a PDF with many unterminated streams
+searched and copied the rest of the file per stream. Each now scans in linear time, and the
+decoders call the scan's time check inside their loops. Bounds are generous: behaviour, not
+benchmarks (a shared 2-core box)."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import Engine, Limits, encodings, load_database
+from zerohour.scan.database import default_db_dirs
+from zerohour.scan.decompose import pdf_streams
+from zerohour.scan.limits import ScanContext
+
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+HQX_ALPHABET = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+BOUND = 10.0  # seconds; the fixed decoders take well under one
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_database(default_db_dirs()))
+
+
+def timed(engine: Engine, data: bytes) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    report = engine.scan_bytes(data)
+    return time.perf_counter() - t0, report
+
+
+def test_binhex_block_of_1_6_mb(engine: Engine) -> None:
+    rnd = random.Random(7)
+    body = bytes(rnd.choice(HQX_ALPHABET) for _ in range(1_600_000))
+    text = b"mail text\r\n(This file must be converted with BinHex 4.0)\r\n:" + body + b":\r\n"
+    elapsed, report = timed(engine, text)
+    assert elapsed < BOUND, elapsed  # was 375 s
+    assert not report.errors  # type: ignore[attr-defined]
+
+
+def _hqx_reference(text: bytes) -> bytes:
+    """The bit-by-bit definition (masked, so it stays linear for the comparison)."""
+    value = {c: i for i, c in enumerate(HQX_ALPHABET)}
+    out = bytearray()
+    acc = bits = 0
+    for c in text:
+        v = value.get(c)
+        if v is None:
+            continue
+        acc = ((acc << 6) | v) & 0xFFFF
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xFF)
+    return bytes(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.lists(st.sampled_from(list(HQX_ALPHABET + b"\r\n :"))).map(
+    bytes))
+def test_binhex_bits_match_the_definition(text: bytes) -> None:
+    assert encodings._hqx_bits(text) == _hqx_reference(text)
+
+
+def test_binhex_run_length_bomb_is_bounded() -> None:
+    # Every 3 bytes ask for 254 more: the output stops at the limit, in C-sized steps.
+    data = b"A" + b"\x90\xff" * 500_000
+    t0 = time.perf_counter()
+    out = encodings._hqx_unrle(data, 1_000_000)
+    assert time.perf_counter() - t0 < BOUND
+    assert 1_000_000 < len(out) <= 1_000_001
+
+
+def yenc_unterminated(total: int, blocks: int = 64) -> bytes:
+    rnd = random.Random(3)
+    per = total // blocks
+    return b"hello\r\n" + b"".join(
+        b"=ybegin line=128 size=%d name=f%d.bin\r\n" % (per, i)
+        + bytes(rnd.randrange(42, 126) for _ in range(per)).replace(b"=", b"a") + b"\r\n"
+        for i in range(blocks)
+    )
+
+
+def test_64_unterminated_ybegin_blocks_decode_once(engine: Engine) -> None:
+    text = yenc_unterminated(600_000)
+    blocks = list(encodings.ydecode_blocks(text))
+    assert len(blocks) == 64
+    # Each block ends where the next begins: the decoded total is at most the text, not 32x.
+    assert sum(len(b.data) for b in blocks) <= len(text)
+    elapsed, _report = timed(engine, text)
+    assert elapsed < BOUND, elapsed
+
+
+def test_uuencode_begin_lines_without_end_decode_once(engine: Engine) -> None:
+    line = b"M" + b"86)C" * 15 + b"\n"
+    text = b"".join(b"begin 644 f%d\n" % i + line * 150 for i in range(64))
+    text += b"xend" * 500_000  # "end" everywhere, never at a line start: each block searched
+    # every one of them for its end line (64 x 500k steps in Python)
+    t0 = time.perf_counter()
+    blocks = list(encodings.uudecode_blocks(text))
+    assert time.perf_counter() - t0 < BOUND
+    assert len(blocks) == 64
+    assert sum(len(b.data) for b in blocks) <= len(text)
+    elapsed, _report = timed(engine, text)
+    assert elapsed < BOUND, elapsed
+
+
+def test_pdf_with_many_unterminated_flate_streams(engine: Engine) -> None:
+    data = b"%PDF-1.4\n" + b"1 0 obj <</Filter /FlateDecode>> stream\nxx" * 50_000
+    t0 = time.perf_counter()
+    assert list(pdf_streams(data, ScanContext())) == []
+    assert time.perf_counter() - t0 < BOUND
+    elapsed, _report = timed(engine, data)
+    assert elapsed < BOUND, elapsed
+
+
+def test_pdf_stream_still_inflates_to_its_own_end() -> None:
+    import zlib
+
+    stream = zlib.compress(EICAR + b" in a pdf stream")
+    data = (b"%PDF-1.4\n1 0 obj <</Filter /FlateDecode>>\nstream\n" + stream
+            + b"\nendstream\nendobj\n" + b"2 0 obj <</Filter /FlateDecode>>\nstream\n" * 3)
+    got = [c.data for c in pdf_streams(data, ScanContext())]
+    assert got == [EICAR + b" in a pdf stream"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"begin 644 a\n" + b"M" + b"!" * 60 + b"\n" * 20_000,
+        b"=ybegin name=a\n" + b"=ybegin name=b\n" * 20_000,
+        b"(This file must be converted with BinHex 4.0)\n:" + b"\x90\x05" * 20_000,
+        b"<script>atob('" + b"A" * 100 + b"')</script>" * 20_000,
+    ],
+    ids=["uuencode", "yenc", "binhex", "smuggled"],
+)
+def test_decoders_check_the_clock_inside_their_loops(text: bytes) -> None:
+    calls = 0
+
+    def check() -> None:
+        nonlocal calls
+        calls += 1
+
+    list(encodings.embedded_files(text, check))
+    list(encodings.smuggled_blobs(text, True, check))
+    assert calls >= 1
+
+
+def test_scan_time_limit_stops_a_decoder_mid_input(engine: Engine) -> None:
+    # A clock that has already run out: the first check inside the decoder raises, and the
+    # engine reports the limit (a finding), never a silent partial "clean".
+    ctx = ScanContext(Limits(max_scan_time=0.0), clock=iter(range(10**9)).__next__)
+    with pytest.raises(ScanLimitExceeded):
+        list(encodings.uudecode_blocks(b"begin 644 a\n" + b"M!!!!\n" * 10_000,
+                                       check=ctx.check_time))
+    slow = Engine(engine.db, Limits(max_scan_time=0.0))
+    report = slow.scan_bytes(yenc_unterminated(100_000))
+    assert report.names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
