@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import pybase64
 
+Check = Callable[[], None] | None  # the scan's time check (`ScanContext.check_time`)
+_CHECK_EVERY = 4096  # loop iterations between two time checks
+
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)  # delete table
 _B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in _B64_ALPHABET + b"=")
@@ -49,7 +52,7 @@ def base64_decode(data: bytes) -> bytes:
     return _b64_clean(data.translate(None, _B64_JUNK))
 
 
-def base64_variants(data: bytes) -> list[bytes]:
+def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
     """Every plausible decoding of possibly broken base64, most common first, deduplicated.
 
     1. skip all junk and padding, decode the rest as one stream;
@@ -66,7 +69,7 @@ def base64_variants(data: bytes) -> list[bytes]:
     pads = data.count(b"=") if inner_pad else data.count(b"=", len(body))
     if inner_pad:
         kept = data.translate(None, _B64_JUNK_KEEP_PAD).rstrip(b"=")
-        chunked = b"".join(_b64_clean(c) for c in _PAD_RUN.split(kept) if c)
+        chunked = b"".join(_b64_clean(c) for c in _checked(_PAD_RUN.split(kept), check) if c)
         if chunked not in out:
             out.append(chunked)
     if b"-" in data or b"_" in data:
@@ -161,8 +164,6 @@ def _uu_fast(line: bytes) -> bytes:
         return _uu_line(line)
 
 
-Check = Callable[[], None] | None
-_CHECK_EVERY = 4096  # loop iterations between two time checks
 
 
 def _checked(items: Iterable[bytes], check: Check) -> Iterator[bytes]:

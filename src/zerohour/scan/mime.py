@@ -403,7 +403,7 @@ def decode_body(
 
     for cte in ctes:
         if cte == "base64":
-            for i, v in enumerate(encodings.base64_variants(body)):
+            for i, v in enumerate(encodings.base64_variants(body, check)):
                 add("base64" if i == 0 else f"base64#{i}", v)
         elif cte == "quoted-printable":
             add("quoted-printable", encodings.qp_decode(body))
@@ -414,7 +414,7 @@ def decode_body(
             if cte == "unknown" and _QP_HINT.search(body):
                 add("quoted-printable?", encodings.qp_decode(body))
     if "base64" not in ctes and encodings.looks_base64(body):
-        for i, v in enumerate(encodings.base64_variants(body)):
+        for i, v in enumerate(encodings.base64_variants(body, check)):
             add(f"base64?{i}", v)
     return out
 
