@@ -159,6 +159,60 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retire(args: argparse.Namespace) -> int:
+    from zerohour.provider.lab import retire
+
+    p = _open(args)
+    try:
+        seq, pub = retire(p, args.names, args.reason)
+    finally:
+        p.close()
+    _out(
+        args,
+        [
+            f"retired {', '.join(args.names)}: published signatures version {pub.version}"
+            f" (seq {seq})",
+            str(pub.version),
+        ],
+        {"seq": seq, "retired": list(args.names), **pub.to_json()},
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    p = _open(args)
+    try:
+        sigs = p.signatures(retired=args.all)
+        latest = p.latest_bundle()
+    finally:
+        p.close()
+    version = latest.version if latest else 0
+    human = [f"bundle version {version}: {sum(s.retired_in is None for s in sigs)} live"]
+    human.append(f"{'NAME':<40} {'FILE':<20} {'VERSION':>7}  STATE")
+    for s in sigs:
+        state = "live" if s.retired_in is None else f"retired in {s.retired_in} ({s.reason})"
+        human.append(f"{s.name:<40} {s.file:<20} {s.version:>7}  {state}")
+    _out(
+        args,
+        human,
+        {
+            "version": version,
+            "signatures": [
+                {
+                    "name": s.name,
+                    "file": s.file,
+                    "version": s.version,
+                    "live": s.retired_in is None,
+                    "retired_in": s.retired_in,
+                    "reason": s.reason,
+                }
+                for s in sigs
+            ],
+        },
+    )
+    return 0
+
+
 def cmd_from_sample(args: argparse.Namespace) -> int:
     from zerohour.provider.lab import hsb_line
 
@@ -215,11 +269,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     sig = psub.add_parser("signatures", help="publish signature bundles")
     ssub = sig.add_subparsers(dest="signatures_command", metavar="ACTION", required=True)
-    pub = ssub.add_parser("publish", help="build and announce the next bundle version")
+    pub = ssub.add_parser(
+        "publish", help="add signatures to the live set; publish it as the next bundle version"
+    )
     data(pub)
     pub.add_argument("files", nargs="+", metavar="FILE")
     pub.add_argument("--covers", action="append", default=[], metavar="OUTBREAK_ID")
     pub.set_defaults(func=cmd_publish)
+    ret = ssub.add_parser(
+        "retire", help="drop live signatures (false positives) in the next bundle version"
+    )
+    data(ret)
+    ret.add_argument("names", nargs="+", metavar="NAME")
+    ret.add_argument("--reason", default="false positive")
+    ret.set_defaults(func=cmd_retire)
+    lst = ssub.add_parser("list", help="the live signature set (what every gateway has)")
+    data(lst)
+    lst.add_argument("--all", action="store_true", help="retired signatures too")
+    lst.set_defaults(func=cmd_list)
     fs = ssub.add_parser("from-sample", help="print a .hsb line (sha256:size:Name)")
     fs.add_argument("file")
     fs.add_argument("--name", required=True)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from zerohour.errors import ConfigError
-from zerohour.notices.bundle import MANIFEST_NAME, build_bundle
+from zerohour.errors import BundleError, ConfigError, SignatureSyntaxError
+from zerohour.notices.bundle import DETECTION_EXT, MANIFEST_NAME, build_bundle, signature_name
 from zerohour.notices.model import (
     FILE_TYPE_CATEGORIES,
     Checksum,
@@ -22,7 +23,7 @@ from zerohour.notices.model import (
     Scope,
 )
 from zerohour.notices.payload import NoticeType, OutbreakEnded, SignaturesPublished
-from zerohour.provider.log import DEFAULT_LIFETIME, Provider
+from zerohour.provider.log import DEFAULT_LIFETIME, Provider, Signature
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
@@ -133,22 +134,76 @@ def end(provider: Provider, outbreak_id: str, reason: str = "ended by the lab") 
     return seq
 
 
-def publish(
-    provider: Provider, files: Sequence[Path], covers: Sequence[str] = ()
-) -> tuple[int, SignaturesPublished]:
-    """Build the next bundle version and announce it; covered outbreaks end with it."""
-    if not files:
-        raise ConfigError("publish needs at least one signature file")
-    for oid in covers:
-        provider.outbreak(oid)  # NotFoundError for a typo
+def _check_line(ext: str, line: str) -> None:
+    """Parse one signature line with the engine's own parser: a line a gateway would drop
+    is refused here, where the lab can fix it."""
+    from zerohour.scan.signatures.hdb import parse_hash_line
+    from zerohour.scan.signatures.ldb import parse_ldb_line
+    from zerohour.scan.signatures.mdb import parse_section_line
+    from zerohour.scan.signatures.ndb import parse_ndb_line
+
+    if ext in (".hdb", ".hsb"):
+        parse_hash_line(line)
+    elif ext in (".mdb", ".msb"):
+        parse_section_line(line)
+    elif ext == ".ndb":
+        parse_ndb_line(line)
+    else:
+        parse_ldb_line(line)
+
+
+def read_signature_files(files: Sequence[Path]) -> list[tuple[str, str, str]]:
+    """(file name, signature name, line) of every signature in `files`; ConfigError for a file
+    that is not a detection format (bundles may only add detection) or a line that is bad."""
+    out: list[tuple[str, str, str]] = []
     for f in files:
         if not f.is_file():
             raise ConfigError(f"no such signature file {f}")
+        ext = f.suffix.lower()
+        if ext not in DETECTION_EXT:
+            raise ConfigError(
+                f"{f.name}: only detection formats can be published "
+                f"({', '.join(sorted(DETECTION_EXT))}); allow-lists and ignore lists would "
+                "switch detection off at every gateway"
+            )
+        if not _NAME.match(f.name) or f.name == MANIFEST_NAME:
+            raise ConfigError(f"{f.name}: not a plain file name")
+        for no, raw in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                name = signature_name(ext, raw)
+                if name is None:
+                    continue
+                _check_line(ext, raw.strip())
+            except (BundleError, SignatureSyntaxError) as exc:
+                raise ConfigError(f"{f.name}:{no}: {exc}") from None
+            out.append((f.name, name, raw.strip()))
+    return out
+
+
+def _bundle_contents(live: Sequence[Signature]) -> dict[str, bytes]:
+    by_file: dict[str, list[str]] = {}
+    for sig in sorted(live, key=lambda s: s.name):
+        by_file.setdefault(sig.file, []).append(sig.line)
+    return {f: ("\n".join(lines) + "\n").encode("utf-8") for f, lines in sorted(by_file.items())}
+
+
+def _publish_set(
+    provider: Provider,
+    live: Sequence[Signature],
+    retired: Sequence[str],
+    covers: Sequence[str],
+    also: Callable[[sqlite3.Connection, int], None],
+) -> tuple[int, SignaturesPublished]:
     latest = provider.latest_bundle()
     version = (latest.version if latest else 0) + 1
     out = provider.data_dir / "bundles" / str(version)
     env = build_bundle(
-        out, files, version=version, provider=provider.name, keys=provider.signing_keys()
+        out,
+        _bundle_contents(live),
+        version=version,
+        provider=provider.name,
+        keys=provider.signing_keys(),
+        retired=retired,
     )
     published = SignaturesPublished(
         version,
@@ -157,8 +212,66 @@ def publish(
         len(env),
         tuple(covers),
     )
-    seq, _ = provider.append(NoticeType.SIGNATURES_PUBLISHED, published)
+    seq, _ = provider.append(
+        NoticeType.SIGNATURES_PUBLISHED, published, also=lambda db: also(db, version)
+    )
     return seq, published
+
+
+def publish(
+    provider: Provider, files: Sequence[Path], covers: Sequence[str] = ()
+) -> tuple[int, SignaturesPublished]:
+    """Add the files' signatures to the live set and publish the next bundle version, which
+    carries the whole live set (a gateway that missed a bundle converges with this one).
+    A signature of the same name replaces the earlier one (and is live again if retired);
+    covered outbreaks end with it."""
+    if not files:
+        raise ConfigError("publish needs at least one signature file")
+    for oid in covers:
+        provider.outbreak(oid)  # NotFoundError for a typo
+    added = read_signature_files(files)
+    if not added:
+        raise ConfigError("the files hold no signatures")
+    new = {name: Signature(name, fname, line, 0) for fname, name, line in added}
+    live = [s for s in provider.signatures() if s.name not in new] + list(new.values())
+    retired = [s.name for s in provider.signatures(retired=True)
+               if s.retired_in is not None and s.name not in new]
+
+    def record(db: sqlite3.Connection, version: int) -> None:
+        db.executemany(
+            "INSERT INTO signatures (name, file, line, version, retired_in, reason)"
+            " VALUES (?, ?, ?, ?, NULL, '') ON CONFLICT(name) DO UPDATE SET file=excluded.file,"
+            " line=excluded.line, version=excluded.version, retired_in=NULL, reason=''",
+            [(s.name, s.file, s.line, version) for s in new.values()],
+        )
+
+    return _publish_set(provider, live, retired, covers, record)
+
+
+def retire(
+    provider: Provider, names: Sequence[str], reason: str = "false positive"
+) -> tuple[int, SignaturesPublished]:
+    """Retire live signatures (a false positive): the next bundle leaves them out and lists
+    them as retired, so gateways drop them and rescan the mail they alone had quarantined."""
+    if not names:
+        raise ConfigError("retire needs at least one signature name")
+    live = provider.signatures()
+    known = {s.name for s in live}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ConfigError(f"not live signatures: {', '.join(unknown)}")
+    gone = set(names)
+    retired = sorted(
+        {s.name for s in provider.signatures(retired=True) if s.retired_in is not None} | gone
+    )
+
+    def record(db: sqlite3.Connection, version: int) -> None:
+        db.executemany(
+            "UPDATE signatures SET retired_in=?, reason=? WHERE name=?",
+            [(version, reason, n) for n in sorted(gone)],
+        )
+
+    return _publish_set(provider, [s for s in live if s.name not in gone], retired, (), record)
 
 
 def hsb_line(path: Path, name: str) -> str:

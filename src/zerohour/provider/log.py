@@ -11,7 +11,7 @@ import base64
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS outbreaks (
 CREATE TABLE IF NOT EXISTS bundles (version INTEGER PRIMARY KEY, descriptor TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
   keyid TEXT PRIMARY KEY, file TEXT NOT NULL, valid_from TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signatures (
+  name TEXT PRIMARY KEY, file TEXT NOT NULL, line TEXT NOT NULL, version INTEGER NOT NULL,
+  retired_in INTEGER, reason TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS subscriptions (
   id TEXT PRIMARY KEY, udp TEXT, control_address TEXT, smtp TEXT, created_at TEXT NOT NULL);
 """
@@ -67,6 +70,18 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One signature of the provider's set: live (`retired_in` None) or retired."""
+
+    name: str
+    file: str  # the bundle file it is published in (its extension is its format)
+    line: str
+    version: int  # the bundle version that last published it
+    retired_in: int | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +192,15 @@ class Provider:
 
     # -- the log ----------------------------------------------------------------------------
     def append(
-        self, ntype: NoticeType, body: Body, *, lifetime: timedelta = DEFAULT_LIFETIME
+        self,
+        ntype: NoticeType,
+        body: Body,
+        *,
+        lifetime: timedelta = DEFAULT_LIFETIME,
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> tuple[int, bytes]:
-        """Number, sign and store one notice, with its effect on the provider state, atomically."""
+        """Number, sign and store one notice, with its effect on the provider state (and `also`,
+        run in the same transaction), atomically."""
         now = utcnow()
         keys = self.signing_keys(now)
         with self._tx() as db:
@@ -199,6 +220,8 @@ class Provider:
             )
             self._set_meta("last_seq", str(seq))
             self._effect(db, ntype, body)
+            if also is not None:
+                also(db)
         return seq, env
 
     def _effect(self, db: sqlite3.Connection, ntype: NoticeType, body: Body) -> None:
@@ -264,6 +287,14 @@ class Provider:
                 sigs.version, sigs.manifest_url, sigs.manifest_sha256, sigs.manifest_size, ()
             )
         return ProviderState(seq, outbreaks, sigs)
+
+    def signatures(self, *, retired: bool = False) -> list[Signature]:
+        """The live signature set (every one ever published, minus the retired), by name;
+        with `retired`, the retired ones too."""
+        sql = "SELECT name, file, line, version, retired_in, reason FROM signatures"
+        if not retired:
+            sql += " WHERE retired_in IS NULL"
+        return [Signature(*row) for row in self._db.execute(sql + " ORDER BY name")]
 
     def latest_bundle(self) -> SignaturesPublished | None:
         return self.state().signatures
