@@ -4,7 +4,6 @@ restart, and bundles install before covered outbreaks end and their mail is rele
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,19 @@ from notices.support import ProviderProc, eventually
 from zerohour.gateway.listeners.gateway_sink import StoreOutbreakSink
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.gateway.outbreak import OutbreakState
-from zerohour.notices.bundle import BundleInstaller
+from zerohour.notices.bundle import BundleInstaller, VerifiedBundle
 from zerohour.notices.keys import load_pinned_key
+from zerohour.notices.payload import SignaturesPublished
 from zerohour.notices.verify import Result, Transport
 from zerohour.store.sqlite import SqliteStore
 
 
 class Recorder:
+    """The releaser and the gateway's SignatureDatabase, recording what they were asked."""
+
     def __init__(self) -> None:
         self.released: list[str] = []
-        self.installed: list[tuple[list[Path], str]] = []
+        self.installed: list[int] = []
 
     async def release_outbreak(
         self, outbreak_id: str, *, actor: str = "outbreak"
@@ -31,9 +33,15 @@ class Recorder:
         self.released.append(outbreak_id)
         return {}
 
-    async def install_database(self, dirs: Sequence[Path], version: str) -> str:
-        self.installed.append((list(dirs), version))
-        return version
+    def has(self, published: SignaturesPublished) -> bool:
+        return published.version in self.installed
+
+    async def install(self, bundle: VerifiedBundle) -> frozenset[str]:
+        self.installed.append(bundle.version)
+        return frozenset()
+
+    async def release_retired(self, names: frozenset[str]) -> dict[str, int]:
+        return {}
 
 
 async def gateway(
@@ -49,7 +57,7 @@ async def gateway(
         outbreaks=outbreaks,
         releaser=rec,
         installer=BundleInstaller(data, p.url, pinned.provider, http),
-        install_database=rec.install_database,
+        bundles=rec,
     )
     listeners = NoticeListeners(ListenerConfig(p.url, pinned, **cfg), sink, http)
     sink.keys = listeners.verifier
@@ -74,7 +82,7 @@ async def test_durable_apply_publish_release_restart(
             provider_proc.lab("signatures", "publish", str(sig), "--covers", oid)
             await eventually(lambda: rec.released == [oid])
             assert outbreaks.get(oid) is None
-            assert rec.installed == [([data / "db" / "1"], "1")]
+            assert rec.installed == [1]
             assert await store.get_seq("zerohour-lab") == 2
             log = await store.notice_log()
             assert {(e.seq, e.kind, e.result) for e in log} >= {

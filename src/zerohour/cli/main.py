@@ -25,6 +25,7 @@ GROUPS = (
     "quarantine",
     "queue",
     "status",
+    "reload",
     "provider",
     "keys",
     "admin",

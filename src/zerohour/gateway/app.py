@@ -29,6 +29,7 @@ from zerohour.gateway.pipeline import Pipeline, policy_from
 from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.release import Releaser
 from zerohour.gateway.scanner import ScannerPool, is_starter
+from zerohour.gateway.signatures import SignatureDatabase
 from zerohour.gateway.spool import Spool
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
@@ -69,6 +70,7 @@ class Gateway:
         self.control_address: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._db_changed = asyncio.Event()  # the store's meta moved: look at the bundle
 
     # the parts, available after start() --------------------------------------------------------
     outbreaks: OutbreakState
@@ -76,6 +78,7 @@ class Gateway:
     queue: DeliveryQueue
     releaser: Releaser
     receiver: Receiver
+    signatures: SignatureDatabase
 
     def _tls(self) -> ssl.SSLContext | None:
         s = self.cfg.smtp
@@ -102,14 +105,19 @@ class Gateway:
         removed = self.spool.clean_tmp()
         if removed:
             log.info("spool.cleaned_tmp count=%d", removed)
-        version = await self.scanner.warm()
-        if is_starter(cfg.scan.db_dirs):
-            log.warning("scan.starter_db %s", STARTER_WARNING)
-        await store.set_meta(DB_DIRS_KEY, json.dumps([str(d) for d in cfg.scan.db_dirs]))
         self.outbreaks = OutbreakState(store)
         await self.outbreaks.load()
-        if not self.outbreaks.installed_version:
-            await self.outbreaks.set_installed_version(version)
+        # the installed bundle (shared in the store) with the configured folders, before SMTP
+        self.signatures = SignatureDatabase(
+            data_dir=cfg.data_dir,
+            db_dirs=cfg.scan.db_dirs,
+            store=store,
+            scanner=self.scanner,
+            outbreaks=self.outbreaks,
+        )
+        version = await self.signatures.start()
+        if is_starter(cfg.scan.db_dirs):
+            log.warning("scan.starter_db %s", STARTER_WARNING)
         self.pipeline = Pipeline(
             cfg, store, self.bodies, self.scanner, self.outbreaks, wake_delivery=self._wake
         )
@@ -117,6 +125,7 @@ class Gateway:
         self.releaser = Releaser(
             store, self.bodies, self.scanner, self.outbreaks, policy_from(cfg), self._wake
         )
+        self.signatures.releaser = self.releaser
         # subscribed before the SMTP port opens: a node holds from its first message on
         changes = store.watch_changes()
         await anext(changes)
@@ -133,6 +142,10 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         self._tasks.append(asyncio.create_task(self._watch(changes), name="watch"))
+        self._tasks.append(asyncio.create_task(self._follow_database(), name="db-follow"))
+        self._tasks.append(
+            asyncio.create_task(self.signatures.watch_folders(), name="db-folders")
+        )
         host, port = self.address
         log.info(
             "gateway.listening smtp=%s:%d db=%s next_hop=%s data_dir=%s store=%s",
@@ -182,6 +195,7 @@ class Gateway:
                         await self.outbreaks.reload()
                     if what in ("meta", "resync"):
                         await self.outbreaks.reload_version()
+                        self._db_changed.set()
                     if what in ("queue", "resync"):
                         self._wake()
                 return
@@ -191,6 +205,30 @@ class Gateway:
                 log.exception("gateway.watch_failed")
                 await asyncio.sleep(1.0)
                 changes = self.store.watch_changes()
+
+    async def _follow_database(self) -> None:
+        """Converge on the cluster's bundle and reload requests (`SignatureDatabase.sync`) when
+        the store's meta changes; in its own task, so an engine swap never delays the
+        outbreak state the watch keeps current."""
+        while True:
+            await self._db_changed.wait()
+            self._db_changed.clear()
+            try:
+                await self.signatures.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scan.db_sync_failed")
+                await asyncio.sleep(1.0)
+                self._db_changed.set()
+
+    def reload_database(self) -> None:
+        """SIGHUP: rebuild the engine from the configured folders (freshclam updated them)."""
+        async def reload() -> None:
+            await self.signatures.reload("SIGHUP")
+
+        task = asyncio.create_task(reload(), name="db-reload")
+        self._tasks.append(task)
 
     async def _housekeeping(self) -> None:
         """Every minute: retry scans that failed after the 250, apply the max hold time."""
@@ -205,7 +243,8 @@ class Gateway:
                 log.exception("gateway.housekeeping_failed")
 
     async def install_database(self, db_dirs: Sequence[Path], version: str | None = None) -> str:
-        """Swap the engine to a new database (scans in flight finish on the old one)."""
+        """Swap the engine to other folders (scans in flight finish on the old one). Provider
+        bundles go through `self.signatures` instead (checked, shared with the cluster)."""
         got = await self.scanner.swap(db_dirs)
         assert self.store is not None
         await self.store.set_meta(DB_DIRS_KEY, json.dumps([str(d) for d in db_dirs]))
@@ -291,11 +330,19 @@ async def serve(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    started = False
+
+    def hangup() -> None:
+        if started:
+            gw.reload_database()
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     admin: Any = None
     notices: Any = None
     try:
         notices = _notice_wiring(gw)  # before start: it routes control-address mail
         await gw.start()
+        started = True
         if notices is not None:
             await notices.start()
         admin = await _start_admin(gw)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from zerohour.notices.model import OutbreakSpec
-from zerohour.store.base import OutbreakRecord, Store
+from zerohour.store.base import BUNDLE_VERSION_KEY, OutbreakRecord, Store
 
 INSTALLED_VERSION_KEY = "db.installed_version"
 DB_DIRS_KEY = "db.dirs"
@@ -22,7 +22,9 @@ class OutbreakState:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._active: dict[str, OutbreakSpec] = {}
-        self._version: str = ""
+        self._version: str = ""  # meta db.installed_version: what status shows
+        self._bundle = 0  # the cluster's installed bundle version (meta db.bundle_version)
+        self.engine_version = ""  # what this node's engine reports (set by gateway.signatures)
         # bumped by every local change: a reload whose query raced one is dropped (no lock: the
         # listeners call declare/end inside store.transaction(), a lock here could deadlock)
         self._gen = 0
@@ -34,6 +36,7 @@ class OutbreakState:
     async def reload_version(self) -> None:
         """Re-read the installed database version (another node may have installed one)."""
         self._version = await self.store.get_meta(INSTALLED_VERSION_KEY, "") or ""
+        self._bundle = int(await self.store.get_meta(BUNDLE_VERSION_KEY, "0") or "0")
 
     async def reload(self) -> None:
         """Re-read active outbreaks from the store (another node or process may have changed
@@ -79,8 +82,23 @@ class OutbreakState:
 
     @property
     def installed_version(self) -> str:
-        return self._version
+        """The database version a current verdict carries (`ScanSummary.db_version`): the
+        cluster's bundle version once one is installed, on every node as soon as the store
+        says so (a node still swapping its engine scans with an older one: its verdicts are
+        older than this); without a bundle, this node's own engine (the operator's --db)."""
+        if self._bundle:
+            return str(self._bundle)
+        return self.engine_version or self._version
+
+    @property
+    def bundle_version(self) -> int:
+        return self._bundle
 
     async def set_installed_version(self, version: str) -> None:
+        """Record what status shows; the cluster's bundle version, when set, comes first."""
+        if self._bundle and version != str(self._bundle):
+            self.engine_version = version
+            return
         await self.store.set_meta(INSTALLED_VERSION_KEY, version)
         self._version = version
+        self.engine_version = version

@@ -2,8 +2,16 @@
 
 Each effect and its receipt (provider seq, payload digest, notice-log row) commit in one
 `store.transaction()`. Work that cannot be part of a database transaction happens outside it and
-is idempotent: the bundle is installed *before* the transaction (`BundleInstaller` accepts the same
-manifest again after a crash), held mail is released *after* it commits (`Releaser` rescans).
+is idempotent: the bundle is fetched and verified (`BundleInstaller.fetch`) and installed
+(`Bundles.install`: checked, canary, engine swap, shared in the store) *before* the
+transaction (the same manifest again after a crash is a no-op), held mail is released *after*
+it commits (`Releaser` rescans), and so is quarantined mail that a retired signature caught.
+
+A correctly signed bundle that breaks a rule (`BundleRefused`: a file type that could switch
+detection off, a live signature dropped without retirement, a canary miss) is refused for
+good: the notice's seq advances with result `bundle_refused` in the notice log (counted by
+status and /metrics), nothing is installed, covered outbreaks stay active, and the next bundle
+(the provider's full live set) converges.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from zerohour.gateway.outbreak import OutbreakState
-from zerohour.notices.bundle import BundleInstaller
+from zerohour.notices.bundle import BundleRefused, VerifiedBundle
 from zerohour.notices.model import OutbreakSpec
 from zerohour.notices.payload import KeyRotated, ProviderState, SignaturesPublished
 from zerohour.notices.sink import Ledger, Receipt
@@ -30,11 +39,27 @@ ROTATIONS_KEY = "notices.rotations"
 SIGVERSION_KEY = "notices.signatures_version"
 _KEEP_DIGESTS = 1000
 
-InstallDatabase = Callable[[Sequence[Path], str], Awaitable[str]]
-
 
 class Releases(Protocol):
     async def release_outbreak(self, outbreak_id: str, *, actor: str = ...) -> dict[str, int]: ...
+
+
+class Fetcher(Protocol):
+    """`zerohour.notices.bundle.BundleInstaller`: download and verify a bundle."""
+
+    async def fetch(
+        self, published: SignaturesPublished, keys: Mapping[str, Ed25519PublicKey]
+    ) -> VerifiedBundle: ...
+
+
+class Bundles(Protocol):
+    """`zerohour.gateway.signatures.SignatureDatabase`: install and share a bundle."""
+
+    def has(self, published: SignaturesPublished) -> bool: ...
+
+    async def install(self, bundle: VerifiedBundle) -> frozenset[str]: ...
+
+    async def release_retired(self, names: frozenset[str]) -> dict[str, int]: ...
 
 
 class KeySource(Protocol):
@@ -49,17 +74,15 @@ class StoreOutbreakSink:
         store: Store,
         outbreaks: OutbreakState,
         releaser: Releases,
-        installer: BundleInstaller,
-        install_database: InstallDatabase,
-        db_dirs_for: Callable[[Path], Sequence[Path]] = lambda d: [d],
+        installer: Fetcher,
+        bundles: Bundles,
     ) -> None:
         self.provider = provider
         self.store = store
         self.outbreaks = outbreaks
         self.releaser = releaser
         self.installer = installer
-        self.install_database = install_database
-        self.db_dirs_for = db_dirs_for
+        self.bundles = bundles
         self.keys: KeySource | None = None  # the verifier, set at wiring
         self._digests: dict[int, str] = {}
 
@@ -128,13 +151,35 @@ class StoreOutbreakSink:
             await self._record(receipt, outbreak_id=outbreak_id)
         await self._release([outbreak_id])
 
-    async def _install(self, published: SignaturesPublished) -> None:
+    async def _install(self, published: SignaturesPublished) -> frozenset[str]:
+        """Install the bundle; return the signature names it newly retired."""
+        if self.bundles.has(published):
+            return frozenset()  # installed already (a crash before the seq), or superseded
         keys = self.keys.accepted_keys() if self.keys is not None else {}
-        folder = await self.installer.install(published, keys)
-        await self.install_database(self.db_dirs_for(folder), str(published.version))
+        bundle = await self.installer.fetch(published, keys)
+        return await self.bundles.install(bundle)
+
+    async def _retired(self, names: frozenset[str]) -> None:
+        if not names:
+            return
+        try:
+            await self.bundles.release_retired(names)
+        except Exception:
+            log.exception("notice.release_retired_failed")
 
     async def signatures_published(self, published: SignaturesPublished, receipt: Receipt) -> None:
-        await self._install(published)
+        try:
+            retired = await self._install(published)
+        except BundleRefused as exc:
+            log.warning(
+                "notice.bundle_refused seq=%d version=%d reason=%s",
+                receipt.seq, published.version, str(exc)[:300],
+            )
+            async with self._tx():
+                await self._record(
+                    receipt, "bundle_refused", version=published.version, error=str(exc)[:300]
+                )
+            return
         ended: list[str] = []
         async with self._tx():
             await self.store.set_meta(SIGVERSION_KEY, str(published.version))
@@ -143,6 +188,7 @@ class StoreOutbreakSink:
                     ended.append(oid)
             await self._record(receipt, version=published.version, covers=list(published.covers))
         await self._release(published.covers)
+        await self._retired(retired)
 
     async def key_rotated(self, rotation: KeyRotated, receipt: Receipt) -> None:
         async with self._tx():
@@ -153,8 +199,15 @@ class StoreOutbreakSink:
 
     async def converge(self, state: ProviderState, receipt: Receipt) -> None:
         installed = int(await self.store.get_meta(SIGVERSION_KEY, "0") or "0")
+        retired: frozenset[str] = frozenset()
         if state.signatures is not None and state.signatures_version > installed:
-            await self._install(state.signatures)
+            try:
+                retired = await self._install(state.signatures)
+            except BundleRefused as exc:  # converge the outbreaks all the same
+                log.warning(
+                    "notice.bundle_refused state_seq=%d version=%d reason=%s",
+                    receipt.seq, state.signatures_version, str(exc)[:300],
+                )
         wanted = {s.outbreak_id: s for s in state.outbreaks}
         ended: list[str] = []
         async with self._tx():
@@ -169,6 +222,7 @@ class StoreOutbreakSink:
                     await self.outbreaks.declare(spec)
             await self._record(receipt, active=sorted(wanted))
         await self._release(ended)
+        await self._retired(retired)
 
     async def skip(self, receipt: Receipt, reason: str) -> None:
         async with self._tx():

@@ -6,8 +6,10 @@
     ...
     await notices.aclose()                 # before gw.stop()
 
-Signature bundles install into `<data_dir>/db/<version>/`; the engine then loads that folder
-first (its `VERSION` names the database) followed by the configured database folders.
+Signature bundles are fetched and verified here and installed by the gateway's
+`SignatureDatabase` (`gateway/signatures.py`): `<data_dir>/db/<version>/` first (its `VERSION`
+names the database), then the configured database folders; shared with every node through the
+store.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -65,10 +67,7 @@ class GatewayParts(Protocol):
     control_hook: Callable[[Any], Awaitable[None]] | None
     address: tuple[str, int] | None
     cfg: Any
-
-    async def install_database(
-        self, db_dirs: Sequence[Path], version: str | None = None
-    ) -> str: ...
+    signatures: Any  # zerohour.gateway.signatures.SignatureDatabase
 
 
 class NoticeWiring:
@@ -90,18 +89,9 @@ class NoticeWiring:
             return
         await self.listeners.mail.handle(msg.data)
 
-    def _db_dirs(self, folder: Path) -> list[Path]:
-        from zerohour.gateway.scanner import starter_db_dir
-
-        configured = list(self.gateway.cfg.scan.db_dirs) or [starter_db_dir()]
-        return [folder, *configured]
-
     async def start(self) -> NoticeListeners:
         gw, s = self.gateway, self.settings
         data_dir: Path = gw.cfg.data_dir
-
-        async def install(dirs: Sequence[Path], version: str) -> str:
-            return await gw.install_database(dirs, version)
 
         sink = StoreOutbreakSink(
             provider=self.pinned.provider,
@@ -109,8 +99,7 @@ class NoticeWiring:
             outbreaks=gw.outbreaks,
             releaser=gw.releaser,
             installer=BundleInstaller(data_dir, s.provider_url, self.pinned.provider, self.client),
-            install_database=install,
-            db_dirs_for=self._db_dirs,
+            bundles=gw.signatures,
         )
         smtp = None
         if s.control_address and gw.address is not None:
