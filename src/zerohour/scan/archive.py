@@ -474,6 +474,8 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     alt = _read_local(data, info.header_offset, ctx)
                     if alt is not None and alt.unsupported:
                         ctx.unsupported("Zip", zip_method_name(alt.method))
+                    elif alt is not None and not alt.complete:
+                        ctx.broken("Zip")  # what a local-header extractor gets won't decode
                     if alt is not None and alt.content and dedup.fresh(alt.content):
                         ctx.charge_child(len(alt.content))
                         yield Child(data=alt.content, name=info.filename,
@@ -898,12 +900,14 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     out: list[Child] = []
     try:
         ole = olefile.OleFileIO(data)
-    except Exception:  # any olefile failure on hostile input means "no children"
+    except Exception:  # any olefile failure on hostile input: we cannot take it apart
+        ctx.broken("OLE2")
         return
     try:
         try:
             entries = ole.listdir(streams=True, storages=False)[:_MAX_OLE_STREAMS]
         except Exception:  # a damaged directory tree: nothing we can name
+            ctx.broken("OLE2")
             entries = []
         vba_dirs = [
             e for e in entries if len(e) >= 2 and [p.lower() for p in e[-2:]] == ["vba", "dir"]
@@ -913,7 +917,9 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             base = entry[:-1]
             try:
                 modules = _vba_modules(ovba_decompress(ole.openstream(entry).read()))
-            except Exception:  # a broken dir stream: fall back to the stream walk below
+            except Exception:  # a broken dir stream: fall back to the stream walk below, and say
+                # so (the macro source stays compressed: its signatures cannot match)
+                ctx.broken("OLE2")
                 modules = []
             for stream_name, offset in modules:
                 path = [*base, stream_name]
@@ -940,7 +946,8 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 content = ole.openstream(entry).read()
             except ScanLimitExceeded:
                 raise
-            except Exception:  # noqa: S112 - hostile input: a broken stream is skipped
+            except Exception:  # hostile input: a broken stream is skipped, and said
+                ctx.broken("OLE2")
                 continue
             if entry[-1] == "\x01Ole10Native":
                 packed = _ole10native(content)
