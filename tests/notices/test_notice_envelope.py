@@ -147,3 +147,27 @@ def test_public_key_text_and_file(tmp_path: Path, key: Ed25519PrivateKey) -> Non
         parse_public_key_text("example-av ed25519:AAAA")
     with pytest.raises(ConfigError):
         load_pinned_key(str(tmp_path / "missing"))
+
+
+def test_depth_is_bounded_before_parsing() -> None:
+    """`[[[[...` thousands deep is refused as `too_deep` by a scan, never a RecursionError."""
+    from zerohour.notices.envelope import MAX_DEPTH, parse_envelope, too_deep
+
+    with pytest.raises(NoticeError) as exc:
+        parse_envelope(b"[" * 30_000 + b"]" * 30_000)
+    assert exc.value.reason == "too_deep"
+    assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert too_deep(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+    assert not too_deep(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"[[[[[["}')
+    assert too_deep(b"[[[")  # unbalanced
+
+
+def test_depth_scan_is_linear_on_hostile_quoting() -> None:
+    import time
+
+    from zerohour.notices.envelope import too_deep
+
+    for hostile in (b'"\\' * 1_000_000, b'["' * 1_000_000, b"[]" * 1_000_000):
+        began = time.monotonic()
+        too_deep(hostile)
+        assert time.monotonic() - began < 5.0  # quadratic would take hours

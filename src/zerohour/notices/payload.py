@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from zerohour.errors import NoticeError
+from zerohour.notices.envelope import loads_bounded
 from zerohour.notices.keys import parse_key_b64, valid_provider_name
 from zerohour.notices.model import OutbreakSpec
 
@@ -320,10 +321,7 @@ def build_payload(
 
 def parse_payload(data: bytes) -> Notice:
     """Validate an authenticated payload strictly; any flaw refuses the whole notice."""
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise NoticeError("invalid_body", "payload is not JSON") from None
+    obj = loads_bounded(data, "invalid_body", "payload")
     _exact_keys(obj, {"v", "provider", "seq", "type", "issued_at", "expires_at", "body"}, "payload")
     if obj["v"] != PROTOCOL_VERSION or isinstance(obj["v"], bool):
         raise NoticeError("unsupported_version", f"protocol version {obj['v']!r}")

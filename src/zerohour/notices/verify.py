@@ -182,6 +182,9 @@ class NoticeVerifier:
             notice = parse_payload(payload)
         except NoticeError as exc:
             return self._reject(transport, exc.reason, None, str(exc))
+        except Exception as exc:  # a parser bug must never end a listener: refuse, log, go on
+            log.exception("notice.parse_failed transport=%s", transport.value)
+            return self._reject(transport, "malformed", None, type(exc).__name__)
         if notice.provider != self.pinned.provider:
             return self._reject(transport, "wrong_provider", notice.seq, notice.provider)
         if notice.expires_at + self.skew < now:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from email.message import Message
 
 from zerohour.notices.envelope import MAX_ENVELOPE, NOTICE_TYPE
 from zerohour.notices.verify import NoticeVerifier, Outcome, Result, Transport
 
+log = logging.getLogger("zerohour.notices.mail")
 MAX_PARTS = 50
 
 
@@ -38,8 +40,20 @@ class MailNoticeReceiver:
 
     async def handle(self, message: bytes) -> list[Outcome]:
         """Feed every notice part; a mail with none is counted as `no_notice`."""
-        parts = extract_notices(message)
+        try:
+            parts = extract_notices(message)
+        except Exception:  # a message the parser chokes on must not break the receive step
+            log.exception("notice.mail_parse_failed")
+            parts = []
         if not parts:
             self.verifier.tally(Transport.MAIL, "no_notice", None)
             return [Outcome(Result.REJECTED, "no_notice")]
-        return [await self.verifier.submit(p, Transport.MAIL) for p in parts[:4]]
+        outcomes: list[Outcome] = []
+        for p in parts[:4]:
+            try:
+                outcomes.append(await self.verifier.submit(p, Transport.MAIL))
+            except Exception:
+                self.verifier.tally(Transport.MAIL, "internal_error", None)
+                log.exception("notice.mail_submit_failed")
+                outcomes.append(Outcome(Result.REJECTED, "internal_error"))
+        return outcomes

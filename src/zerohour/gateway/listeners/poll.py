@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from zerohour.notices.envelope import MAX_ENVELOPE
+from zerohour.notices.envelope import MAX_ENVELOPE, too_deep
 from zerohour.notices.verify import NoticeVerifier, Transport
 
 log = logging.getLogger("zerohour.notices.poll")
@@ -57,6 +57,10 @@ class Poller:
             )
             if len(body) > cap:
                 self.verifier.tally(Transport.POLL, "oversize", None)
+                break
+            if too_deep(body):  # `[[[[...`: json.loads would raise RecursionError
+                self.verifier.tally(Transport.POLL, "too_deep", None)
+                log.warning("notice.rejected transport=poll reason=too_deep")
                 break
             envelopes = _envelopes(body)
             for env in envelopes:
@@ -111,7 +115,7 @@ def _envelopes(body: bytes) -> list[bytes]:
     signature covers the base64 payload, not the envelope's JSON, so this is lossless)."""
     try:
         obj = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     items = obj.get("notices") if isinstance(obj, dict) else None
     if not isinstance(items, list):

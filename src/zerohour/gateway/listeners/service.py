@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +31,33 @@ from zerohour.notices.sink import OutbreakSink
 from zerohour.notices.verify import NoticeVerifier
 
 log = logging.getLogger("zerohour.notices")
+
+
+async def supervise(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    restarts: Counter[str],
+    *,
+    backoff_base: float = 0.5,
+    backoff_cap: float = 30.0,
+) -> None:
+    """Run a listener loop for good: any unexpected exception (or an unexpected return) is
+    logged and the loop restarts after a full-jitter exponential backoff, reset once a run has
+    lasted a minute. Only cancellation ends it. No payload can end a listener this way."""
+    failures = 0
+    while True:
+        began = time.monotonic()
+        try:
+            await run()
+            log.warning("notice.listener_returned listener=%s: restarting", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("notice.listener_crashed listener=%s: restarting", name)
+        restarts[name] += 1
+        failures = 1 if time.monotonic() - began > 60 else failures + 1
+        cap = min(backoff_cap, backoff_base * 2**failures)
+        await asyncio.sleep(random.uniform(backoff_base / 2, cap))  # noqa: S311
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +98,7 @@ class NoticeListeners:
         self.mail = MailNoticeReceiver(self.verifier)
         self.udp_address: tuple[str, int] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.restarts: Counter[str] = Counter()  # listener loops restarted after a crash
 
     async def start(self) -> None:
         await self.verifier.start()
@@ -84,9 +116,13 @@ class NoticeListeners:
             except httpx.HTTPError as exc:
                 log.warning("notice.subscribe_failed %s", exc)
         if self.config.poll:
-            self._tasks.append(asyncio.create_task(self.poller.run()))
+            self._tasks.append(
+                asyncio.create_task(supervise("poll", self.poller.run, self.restarts))
+            )
         if self.config.stream:
-            self._tasks.append(asyncio.create_task(self.stream.run()))
+            self._tasks.append(
+                asyncio.create_task(supervise("stream", self.stream.run, self.restarts))
+            )
 
     async def subscribe(self) -> str:
         body: dict[str, str] = {}

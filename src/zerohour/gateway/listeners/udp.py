@@ -20,9 +20,7 @@ class _Protocol(asyncio.DatagramProtocol):
         if len(self.listener.tasks) >= MAX_IN_FLIGHT:  # a flood: drop, count, stay responsive
             self.listener.verifier.tally(Transport.UDP, "overload", None)
             return
-        task = asyncio.get_running_loop().create_task(
-            self.listener.verifier.submit(data, Transport.UDP)
-        )
+        task = asyncio.get_running_loop().create_task(self.listener.submit(data))
         self.listener.tasks.add(task)
         task.add_done_callback(self.listener.tasks.discard)
 
@@ -33,6 +31,14 @@ class UdpListener:
         self.received = 0
         self.tasks: set[asyncio.Task[object]] = set()
         self._transport: asyncio.DatagramTransport | None = None
+
+    async def submit(self, data: bytes) -> None:
+        """One datagram; whatever happens, the listener keeps receiving (supervised)."""
+        try:
+            await self.verifier.submit(data, Transport.UDP)
+        except Exception:
+            self.verifier.tally(Transport.UDP, "internal_error", None)
+            log.exception("notice.udp_submit_failed")
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
