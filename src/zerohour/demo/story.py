@@ -4,7 +4,8 @@
    temp folders); 2. normal mail: clean delivered, EICAR rejected; 3. the lab declares an
    outbreak: new mail is held, nothing infected is delivered (the "new virus" is unknown to the
    starter database); 4. the lab publishes a signature for the new virus: held infected mail goes
-   to quarantine, held clean mail is delivered once; 5. a summary table and where to look next.
+   to quarantine, held clean mail is delivered once; 5. the gateway restarts and the new virus is
+   still refused (the installed signatures survive it); 6. a summary table and where to look.
 """
 
 from __future__ import annotations
@@ -51,10 +52,16 @@ class Summary:
     held_now: int
     data_dir: Path
     admin_url: str | None
+    kept_after_restart: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.infected_delivered == 0 and self.clean_delivered_once and self.held_now == 0
+        return (
+            self.infected_delivered == 0
+            and self.clean_delivered_once
+            and self.held_now == 0
+            and self.kept_after_restart
+        )
 
     def table(self) -> str:
         head = ("", "sent", "delivered", "held", "quarantined", "rejected")
@@ -65,6 +72,9 @@ class Summary:
         lines.append(f"infected delivered = {self.infected_delivered}")
         lines.append(
             "clean delivered exactly once: " + ("yes" if self.clean_delivered_once else "NO")
+        )
+        lines.append(
+            "signatures kept over a restart: " + ("yes" if self.kept_after_restart else "NO")
         )
         return "\n".join(lines)
 
@@ -88,6 +98,7 @@ class Story:
         self.store: SqliteStore | None = None
         self.tally = _Tally()
         self.n = 0
+        self.kept_after_restart = False
 
     def say(self, stage: str, text: str) -> None:
         self._say(f"[{time.monotonic() - self.t0:6.1f}s] {stage:<10} {text}")
@@ -207,6 +218,22 @@ class Story:
             f"{q} infected quarantined, clean delivered",
         )
 
+    async def restart(self, sample: bytes) -> None:
+        assert self.gateway is not None
+        self.say("step 4", "the gateway restarts: are the installed signatures still there?")
+        await asyncio.to_thread(self.gateway.stop)
+        t = time.monotonic()
+        await asyncio.to_thread(self.gateway.start)
+        self.say("gateway", f"restarted in {time.monotonic() - t:.1f} s on the same data folder")
+        res = await self._send("infected", sample, "invoice.exe")
+        self.kept_after_restart = not res.accepted
+        self.say(
+            "gateway",
+            "the new virus is still refused after the restart"
+            if self.kept_after_restart
+            else "the new virus was ACCEPTED after the restart: its signature was lost",
+        )
+
     async def summary(self) -> Summary:
         assert self.store is not None
         assert self.gateway is not None
@@ -240,6 +267,7 @@ class Story:
             held_now,
             self.gateway.data_dir,
             self.gateway.admin_url,
+            self.kept_after_restart,
         )
 
     async def aclose(self) -> None:
@@ -258,6 +286,7 @@ class Story:
             sample = new_virus_sample()
             oid = await self.outbreak(sample)
             await self.publish(oid, sample)
+            await self.restart(sample)
             return await self.summary()
         finally:
             self.say("stop", "stopping gateway, provider and sink")
