@@ -46,10 +46,13 @@ async def test_bundle_files_and_version_commit_together(store: Store) -> None:
 
 
 async def test_bundle_rolls_back_with_the_transaction(store: Store) -> None:
-    with pytest.raises(RuntimeError):
+    async def failing_unit() -> None:
         async with store.transaction():
             await store.put_bundle(1, V1)
             raise RuntimeError("the notice's commit failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit()
     assert await store.bundle_version() == 0
     with pytest.raises(NotFoundError):
         await store.get_bundle(1)

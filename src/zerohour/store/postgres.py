@@ -819,7 +819,9 @@ class PostgresStore:
     # the installed signature bundle ----------------------------------------------------------
     @staticmethod
     async def _bundle_version(c: Conn, *, lock: bool = False) -> int:
-        q = "SELECT value FROM meta WHERE key=%s" + (" FOR UPDATE" if lock else "")
+        q = "SELECT value FROM meta WHERE key=%s FOR UPDATE" if lock else (
+            "SELECT value FROM meta WHERE key=%s"
+        )
         row = await (await c.execute(q, (BUNDLE_VERSION_KEY,))).fetchone()
         return 0 if row is None else int(row[0])
 
