@@ -92,6 +92,9 @@ class ScanConfig:
     workers: int  # scanner processes (0: one per core)
     infected: InfectedPolicy
     deliver_unscanned: bool  # scanner errors: tempfail (False) or deliver anyway
+    # seconds before a scan's worker is killed and the scan fails (tempfail / quarantine);
+    # twice the engine's own MaxScanTime (120 s), which a pathological input might overrun
+    hard_timeout: float = 240.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "workers": 0,
         "infected": "reject",
         "deliver_unscanned": False,
+        "hard_timeout": 240.0,
     },
     "delivery": {
         "next_hop": "127.0.0.1:10025",
@@ -414,6 +418,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             workers=_num(sc, "workers", "scan", int),
             infected=_enum(sc, "infected", "scan", InfectedPolicy),
             deliver_unscanned=_bool(sc, "deliver_unscanned", "scan"),
+            hard_timeout=_num(sc, "hard_timeout", "scan", float, 0.1),
         ),
         delivery=DeliveryConfig(
             next_hop=next_hop,

@@ -1,24 +1,37 @@
-"""Scanning off the event loop: a process pool whose workers each hold a `zerohour.scan.Engine`.
+"""Scanning off the event loop: a pool of worker processes, each holding a `zerohour.scan.Engine`.
 
 Why processes: the engine is CPU-bound Python; a thread pool would stay on one core. Each worker
-loads the database once (the engine's disk cache makes that fast) and returns a small
-`ScanSummary` (JSON-ready), not the whole report, to keep pickling cheap.
+loads the database once (the engine's disk cache makes that fast), says it is ready, then serves
+scans over its own pipe and returns a small `ScanSummary` (JSON-ready), not the whole report, to
+keep pickling cheap.
 
-Engine swap (`swap()`): a new pool is started on the new database directories and becomes the
-current one; the old pool is shut down without cancelling, so scans in flight finish on the old
-engine and no message is dropped. The `forkserver` start method keeps forking away from the
-gateway's threads (SQLite, asyncio).
+Why our own pool rather than `ProcessPoolExecutor`: a running task cannot be cancelled there.
+Here every scan has a hard deadline (`hard_timeout`, twice the engine's MaxScanTime by default):
+we know which process runs which scan, so when the deadline passes that worker is SIGKILLed, a
+replacement starts, and the scan answers `ScanSummary.failed(..., "scan deadline exceeded")` (a
+tempfail at DATA, quarantine after the 250: never clean). Scans on other workers are untouched.
+A worker that dies by itself (OOM, crash) is replaced the same way ("scanner process died").
+
+Engine swap (`swap()`): a new generation of workers is started on the new database directories
+and becomes the current one; workers of the old generation finish the scans they hold (and
+any scan already waiting for one of them), then stop: no message is dropped. The `forkserver`
+start method keeps forking away from the gateway's threads (SQLite, asyncio); the fork server
+imports `_lifeline_preload` and every worker calls `die_with_parent()`, so they die with us.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +39,14 @@ from zerohour.errors import DatabaseError
 from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
 from zerohour.metrics import observe_scan
-from zerohour.scan import Engine, default_db_dirs, load_database
+from zerohour.scan import Engine, Limits, default_db_dirs, load_database
+
+#: Default hard deadline of one scan: twice the engine's own time limit (which the engine
+#: enforces cooperatively, inside its loops; this one holds even when something does not).
+DEFAULT_HARD_TIMEOUT = 2 * Limits().max_scan_time
+DEADLINE_EXCEEDED = "scan deadline exceeded"
+WORKER_DIED = "scanner process died"
+_log = logging.getLogger(__name__)
 
 # --- worker side ---------------------------------------------------------------------------------
 _engine: Engine | None = None
@@ -43,9 +63,22 @@ def is_starter(dirs: Sequence[Path]) -> bool:
     return not dirs or [d.resolve() for d in dirs] == [starter_db_dir().resolve()]
 
 
-def _init_pool_worker(db_dirs: list[str]) -> None:
+def _worker_main(conn: Connection, db_dirs: list[str]) -> None:
+    """One worker process: load the engine, say ready, then serve scans until told to stop."""
     die_with_parent()
+    with contextlib.suppress(BaseException):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when we stop
     _init_worker(db_dirs)
+    try:
+        conn.send((os.getpid(), _version, _load_error))
+        while True:
+            msg = conn.recv()
+            if msg is None:
+                return
+            data, name = msg
+            conn.send(_scan(data, name))
+    except (EOFError, OSError):  # the gateway went away
+        return
 
 
 def _init_worker(db_dirs: list[str]) -> None:
@@ -57,11 +90,6 @@ def _init_worker(db_dirs: list[str]) -> None:
         _version = str(getattr(db, "version", ""))
     except Exception as exc:  # reported by every scan, and at start-up by `warm()`
         _load_error = f"{type(exc).__name__}: {exc}"
-
-
-def _ping(_: int) -> tuple[int, str, str]:
-    time.sleep(0.05)  # keep this worker busy so the next ping starts another one
-    return os.getpid(), _version, _load_error
 
 
 def _scan(data: bytes, name: str | None) -> dict[str, Any]:
@@ -77,71 +105,254 @@ def _scan(data: bytes, name: str | None) -> dict[str, Any]:
     return summary.to_json()
 
 
+def _consume(fut: asyncio.Future[Any]) -> None:
+    """Retrieve a dropped future's outcome (a killed worker's broken pipe)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
 # --- gateway side --------------------------------------------------------------------------------
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, proc: BaseProcess, conn: Connection, gen: _Generation) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.gen = gen
+        self.pid = proc.pid or 0
+        self.version = ""
+        self.error = ""
+
+    def roundtrip(self, msg: object) -> Any:
+        """Send one request and wait for its answer (blocking: runs on a pool thread)."""
+        self.conn.send(msg)
+        return self.conn.recv()
+
+    def ready(self) -> None:
+        """Wait for the worker's database load (blocking: runs on a pool thread)."""
+        _pid, self.version, self.error = self.conn.recv()
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.reap()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Ask the worker to exit; kill it if it does not (blocking)."""
+        with contextlib.suppress(OSError, ValueError, BrokenPipeError):
+            self.conn.send(None)
+        self.proc.join(grace)
+        if self.proc.is_alive():
+            self.kill()
+        self.reap()
+
+    def reap(self) -> None:
+        self.proc.join(5.0)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        with contextlib.suppress(ValueError):
+            self.proc.close()
+
+
+class _Generation:
+    """The workers of one database: `size` of them, replaced when killed or dead."""
+
+    def __init__(self, dirs: Sequence[Path], size: int) -> None:
+        self.dirs = tuple(dirs)
+        self.size = size
+        self.idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self.alive: set[_Worker] = set()
+        self.waiting = 0
+        self.retired = False
+        self.version = ""
+        self.error = ""
+        self.started = False
+
+
 class ScannerPool:
     """Scan message bodies in worker processes; `await scan(data)` -> `ScanSummary`."""
 
-    def __init__(self, db_dirs: Sequence[Path] = (), workers: int = 0) -> None:
+    def __init__(self, db_dirs: Sequence[Path] = (), workers: int = 0,
+                 hard_timeout: float | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.db_dirs = tuple(db_dirs)
         self.version = ""
+        self.hard_timeout = hard_timeout if hard_timeout else DEFAULT_HARD_TIMEOUT
         self._ctx = multiprocessing.get_context("forkserver")
         # the fork server imports this first: it (and so every worker) dies with the gateway
         self._ctx.set_forkserver_preload(["zerohour.gateway._lifeline_preload"])
-        self._pool = self._new_pool(self.db_dirs)
+        # One thread per busy worker talks to it over its pipe (plus room for starts and stops).
+        self._threads = ThreadPoolExecutor(max_workers=2 * self.workers + 2,
+                                           thread_name_prefix="zh-scan")
+        self._gen = _Generation(self.db_dirs, self.workers)
+        self._old: list[_Generation] = []  # swapped out, maybe still finishing scans
+        self._starting: asyncio.Lock | None = None
 
-    def _new_pool(self, dirs: Sequence[Path]) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=self._ctx,
-            initializer=_init_pool_worker,
-            initargs=([str(d) for d in dirs],),
-        )
+    # -- workers ---------------------------------------------------------------------------
+
+    def _spawn(self, gen: _Generation) -> _Worker:
+        """Start one worker process and wait until its database is loaded (blocking)."""
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(target=_worker_main, args=(child, [str(d) for d in gen.dirs]),
+                                 daemon=True, name="zerohour-scanner")
+        proc.start()
+        child.close()
+        worker = _Worker(proc, parent, gen)
+        try:
+            worker.ready()
+        except (EOFError, OSError):
+            worker.error = worker.error or "scanner process died while loading the database"
+        return worker
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
+    async def _add(self, gen: _Generation) -> _Worker:
+        worker: _Worker = await self._run(self._spawn, gen)
+        gen.alive.add(worker)
+        if worker.error:
+            gen.error = worker.error
+        elif worker.version:
+            gen.version = worker.version
+        if not worker.proc.is_alive():
+            gen.alive.discard(worker)
+            await self._run(worker.reap)
+            raise DatabaseError(f"signature database failed to load: {gen.error}", stage="scan")
+        gen.idle.put_nowait(worker)
+        return worker
+
+    async def _start(self, gen: _Generation) -> None:
+        """Start every worker of `gen` (once), in parallel."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if gen.started:
+                return
+            missing = gen.size - len(gen.alive)
+            await asyncio.gather(*(self._add(gen) for _ in range(missing)))
+            gen.started = True
+
+    async def _replace(self, gen: _Generation) -> None:
+        """Start a worker in place of one that was killed or died (current generation only)."""
+        if gen.retired or gen is not self._gen:
+            return
+        try:
+            await self._add(gen)
+        except Exception as exc:  # the next scan starts the generation again
+            gen.started = False
+            _log.warning("scanner: could not replace a worker: %s", exc)
 
     async def warm(self) -> str:
         """Start every worker and load the database; raise `DatabaseError` if it fails."""
-        loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _ping, i) for i in range(self.workers))
-        )
-        for _, version, error in results:
-            if error:
-                raise DatabaseError(f"signature database failed to load: {error}", stage="scan")
-            self.version = version
+        gen = self._gen
+        await self._start(gen)
+        if gen.error:
+            raise DatabaseError(f"signature database failed to load: {gen.error}", stage="scan")
+        self.version = gen.version
         return self.version
 
+    # -- scanning --------------------------------------------------------------------------
+
     async def scan(self, data: bytes, name: str | None = None) -> ScanSummary:
-        loop = asyncio.get_running_loop()
-        pool = self._pool
+        gen = self._gen
         started = time.perf_counter()
+        if not gen.started:
+            try:
+                await self._start(gen)
+            except DatabaseError as exc:
+                return ScanSummary.failed(len(data), str(exc), self.version)
+        gen.waiting += 1
         try:
-            raw = await loop.run_in_executor(pool, _scan, data, name)
-        except BrokenProcessPool:
-            if pool is self._pool:  # a worker died (OOM, crash): start a fresh pool
-                self._pool = self._new_pool(self.db_dirs)
-                pool.shutdown(wait=False)
-            return ScanSummary.failed(len(data), "scanner process died", self.version)
+            worker = await gen.idle.get()
+        finally:
+            gen.waiting -= 1
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._threads, worker.roundtrip, (data, name)
+        )
+        try:
+            raw = await asyncio.wait_for(asyncio.shield(fut), self.hard_timeout)
+        except TimeoutError:
+            # The engine's own time checks did not stop it: kill this worker (only this one),
+            # start another, and fail the scan (tempfail / quarantine, never clean).
+            await self._retire(worker, kill=True)
+            with contextlib.suppress(Exception):
+                await fut  # the pipe broke with the kill: the thread is free again
+            observe_scan(time.perf_counter() - started)
+            return ScanSummary.failed(len(data), DEADLINE_EXCEEDED, self.version)
+        except (EOFError, OSError):  # the worker died (OOM, crash)
+            await self._retire(worker, kill=True)
+            return ScanSummary.failed(len(data), WORKER_DIED, self.version)
+        except asyncio.CancelledError:
+            # The caller gave up: the worker's answer would arrive on a pipe nobody reads.
+            fut.add_done_callback(_consume)
+            await asyncio.shield(self._retire(worker, kill=True))
+            raise
+        self._release(worker)
         # Latency as the message sees it: waiting for a worker plus the scan itself.
         observe_scan(time.perf_counter() - started)
         return ScanSummary.from_json(raw)
 
+    def _release(self, worker: _Worker) -> None:
+        gen = worker.gen
+        if gen is self._gen or gen.waiting > 0:
+            gen.idle.put_nowait(worker)  # scans already queued on an old generation use it
+            return
+        gen.alive.discard(worker)
+        asyncio.get_running_loop().run_in_executor(self._threads, worker.stop)
+
+    async def _retire(self, worker: _Worker, kill: bool) -> None:
+        gen = worker.gen
+        gen.alive.discard(worker)
+        await self._run(worker.kill if kill else worker.stop)
+        await self._replace(gen)
+        if gen is not self._gen and gen.waiting > 0 and not gen.alive:
+            await self._add(gen)  # an old generation still owes queued scans a worker
+
+    # -- database swap and shutdown --------------------------------------------------------
+
     async def swap(self, db_dirs: Sequence[Path]) -> str:
         """Switch to a new database; scans in flight finish on the old engine."""
-        old = self._pool
-        self.db_dirs = tuple(db_dirs)
-        self._pool = self._new_pool(self.db_dirs)
+        old = self._gen
+        new = _Generation(tuple(db_dirs), self.workers)
         try:
-            version = await self.warm()
+            await self._start(new)
+            if new.error:
+                raise DatabaseError(f"signature database failed to load: {new.error}",
+                                    stage="scan")
         except BaseException:
-            new, self._pool = self._pool, old
-            new.shutdown(wait=False, cancel_futures=True)
+            await self._stop_generation(new)
             raise
-        old.shutdown(wait=False)
-        return version
+        self._gen = new
+        self.db_dirs = new.dirs
+        self.version = new.version
+        old.retired = True
+        self._old = [g for g in self._old if g.alive] + [old]
+        while True:  # idle old workers stop now; busy ones when their scan returns
+            try:
+                worker = old.idle.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if old.waiting > 0:
+                old.idle.put_nowait(worker)
+                break
+            old.alive.discard(worker)
+            asyncio.get_running_loop().run_in_executor(self._threads, worker.stop)
+        return self.version
+
+    async def _stop_generation(self, gen: _Generation) -> None:
+        gen.retired = True
+        workers = list(gen.alive)
+        gen.alive.clear()
+        await asyncio.gather(*(self._run(w.stop, 1.0) for w in workers))
 
     async def aclose(self) -> None:
-        pool = self._pool
-        await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+        for gen in [*self._old, self._gen]:
+            await self._stop_generation(gen)
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def pids(self) -> set[int]:
+        """Process ids of the current workers (for tests and status)."""
+        return {w.pid for w in self._gen.alive}
 
 
 class LocalScanner:

@@ -1,0 +1,139 @@
+"""Attack: a message whose scan outlasts every cooperative limit held a scanner worker for as
+long as it liked (ProcessPoolExecutor cannot cancel a running task) and delayed unrelated mail
+behind it. Now every scan has a hard deadline: the worker running it is SIGKILLed, a new one
+starts, and the scan fails ("scan deadline exceeded": tempfail at DATA, quarantine after the
+250, never clean). Scans on the other workers finish normally, the pool keeps serving, and no
+process is left behind. A real `ScannerPool` (forkserver processes) with a real slow input."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from pathlib import Path
+
+import pytest
+
+from zerohour.gateway.scanner import DEADLINE_EXCEEDED, ScannerPool
+
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+# Text whose every line is a broken uuencode line after a `begin`: decoded line by line in
+# Python (~1.5 s per MB), well past the tiny deadline below, and below every engine limit.
+SLOW = b"Subject: slow\n\nbegin 644 a.bin\n" + b"x end\n" * 1_500_000
+DEADLINE = 1.5
+
+
+def mail(payload: bytes) -> bytes:
+    b64 = base64.encodebytes(payload).decode()
+    return (
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n--XX\r\n'
+        'Content-Type: application/octet-stream; name="e.com"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX--\r\n"
+    ).encode()
+
+
+def _gone(pid: int) -> bool:
+    """No such process (or only a zombie about to be reaped by its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def _wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
+    end = time.monotonic() + timeout
+    alive = set(pids)
+    while alive and time.monotonic() < end:
+        alive = {p for p in alive if not _gone(p)}
+        await asyncio.sleep(0.05)
+    return alive
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZEROHOUR_CACHE_DIR", str(tmp_path / "cache"))
+
+
+async def test_deadline_kills_only_the_slow_scan_and_the_pool_recovers() -> None:
+    pool = ScannerPool(workers=2, hard_timeout=DEADLINE)
+    try:
+        version = await pool.warm()
+        before = pool.pids()
+        assert len(before) == 2
+
+        t0 = time.monotonic()
+        slow = asyncio.ensure_future(pool.scan(SLOW, "slow"))
+        await asyncio.sleep(0.2)  # the slow scan holds one worker
+        # Scans on the other worker are unaffected, during the slow one.
+        infected = await pool.scan(mail(EICAR), "eicar")
+        clean = await pool.scan(mail(b"hello, nothing here"), "clean")
+        assert infected.findings == ("Eicar-Test-Signature",)
+        assert not clean.findings
+        assert not clean.error
+        assert not slow.done()
+
+        summary = await slow
+        elapsed = time.monotonic() - t0
+        assert summary.error == DEADLINE_EXCEEDED
+        assert not summary.findings
+        assert summary.db_version == version
+        assert DEADLINE <= elapsed < DEADLINE + 10, elapsed
+
+        # Exactly the worker that ran it was killed and replaced; nothing is left behind.
+        after = pool.pids()
+        assert len(after) == 2
+        killed = before - after
+        assert len(killed) == 1
+        assert await _wait_gone(killed) == set()
+
+        # The pool keeps serving, on both workers.
+        again = await asyncio.gather(*(pool.scan(mail(EICAR), f"m{i}") for i in range(4)))
+        assert [s.findings for s in again] == [("Eicar-Test-Signature",)] * 4
+    finally:
+        pids = pool.pids()
+        await pool.aclose()
+    assert await _wait_gone(pids) == set()
+
+
+async def test_two_slow_scans_fail_and_do_not_starve_the_next_one() -> None:
+    pool = ScannerPool(workers=2, hard_timeout=DEADLINE)
+    try:
+        await pool.warm()
+        slow = [asyncio.ensure_future(pool.scan(SLOW, f"slow{i}")) for i in range(2)]
+        late = asyncio.ensure_future(pool.scan(mail(EICAR), "late"))  # queued behind both
+        t0 = time.monotonic()
+        results = await asyncio.gather(*slow)
+        assert [r.error for r in results] == [DEADLINE_EXCEEDED] * 2
+        got = await late
+        assert got.findings == ("Eicar-Test-Signature",)
+        assert time.monotonic() - t0 < DEADLINE + 15
+    finally:
+        pids = pool.pids()
+        await pool.aclose()
+    assert await _wait_gone(pids) == set()
+
+
+async def test_swap_lets_a_scan_in_flight_finish_on_the_old_engine(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "t.ndb").write_text(f"Zh.Swap.Test:0:*:{b'swap marker'.hex()}\n")
+    (db / "VERSION").write_text("swap-test-2\n")
+    pool = ScannerPool(workers=1, hard_timeout=60)
+    try:
+        v1 = await pool.warm()
+        old_pids = pool.pids()
+        in_flight = asyncio.ensure_future(pool.scan(SLOW[:400_000], "in-flight"))
+        await asyncio.sleep(0.1)
+        v2 = await pool.swap([db])
+        assert v2 == "swap-test-2" != v1
+        done = await in_flight
+        assert done.db_version == v1  # finished on the old engine, not dropped
+        assert not done.error
+        assert (await pool.scan(b"a swap marker", "new")).findings == ("Zh.Swap.Test",)
+        assert await _wait_gone(old_pids) == set()  # the old worker stopped after its scan
+    finally:
+        pids = pool.pids()
+        await pool.aclose()
+    assert await _wait_gone(pids) == set()
