@@ -3,9 +3,11 @@
 For each layer: hash it (MD5 and SHA-256 always, SHA-1 only if the database has SHA-1
 signatures), detect its true type, check the allow-list, then match file-hash, PE-section-hash,
 body and logical signatures; text layers are also matched in ClamAV's normalised form. Then
-recurse into the children `zerohour.scan.decompose` yields. Limits and encrypted containers
-become `Heuristics.*` findings (switchable). Without `allmatch`, the walk stops at the first
-finding, as clamscan does.
+recurse into the children `zerohour.scan.decompose` yields. Limits, encrypted containers and
+containers we cannot open or that are damaged become `Heuristics.*` findings (switchable); every
+other failure to take something apart is an entry in `ScanReport.errors`, and one child's
+failure never hides its siblings (fail closed: see docs/scanning.md). Without `allmatch`, the
+walk stops at the first finding, as clamscan does.
 
 Allow-lists follow ClamAV: a finding in a layer is dropped if that layer *or any of its
 ancestors* is on a .fp/.sfp list (ClamAV checks every layer of the recursion stack).
