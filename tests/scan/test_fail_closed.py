@@ -328,3 +328,20 @@ def test_no_exception_escapes_scan_bytes(
         report = engines[0].scan_bytes(b"anything", "x")
     assert report.errors
     assert not report.infected
+
+
+def test_one_zip_member_failing_does_not_hide_its_siblings(
+    engines: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = archive._read_zipinfo
+
+    def flaky(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *args: object) -> bytes | None:
+        if info.filename == "first.txt":
+            raise RuntimeError("member bug")
+        return real(zf, info, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive, "_read_zipinfo", flaky)
+    blob = _zip({"first.txt": b"x" * 100, "e.com": EICAR})
+    report = engines[1].scan_bytes(blob, "z")
+    assert "Eicar-Test-Signature" in report.names
+    assert any("member bug" in e for e in report.errors), report.errors

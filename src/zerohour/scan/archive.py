@@ -466,6 +466,9 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                         if ctx.tolerate(exc):
                             continue
                         raise
+                    except Exception as exc:  # one member's bug must not hide its siblings
+                        ctx.error(f"zip:{info.filename}", exc)
+                        continue
                 if content and dedup.fresh(content):
                     ctx.charge_child(len(content))
                     yield Child(data=content, name=info.filename, origin="zip")
@@ -492,7 +495,13 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if i >= 0 and pos < covered[i][1]:
             pos = data.find(_LOCAL, max(pos + 4, covered[i][1]))
             continue
-        local = _read_local(data, pos, ctx)
+        try:
+            local = _read_local(data, pos, ctx)
+        except ScanLimitExceeded:
+            raise
+        except Exception as exc:  # one hidden member's bug must not hide the others
+            ctx.error(f"zip-local@{pos}", exc)
+            local = None
         if local is None:
             pos = data.find(_LOCAL, pos + 4)
             continue
