@@ -177,30 +177,36 @@ def _checked(items: Iterable[bytes], check: Check) -> Iterator[bytes]:
         yield item
 
 
+def _at_line_starts(
+    pattern: re.Pattern[bytes], text: bytes, check: Check = None
+) -> Iterator[re.Match[bytes]]:
+    """Matches of `pattern` (which starts with a literal, so the regex engine's fast prefix
+    search finds candidates) that begin a line, under any line end."""
+    for n, m in enumerate(pattern.finditer(text), 1):
+        if check is not None and not n % _CHECK_EVERY:
+            check()
+        pos = m.start()
+        if pos == 0 or text[pos - 1] in (10, 13):
+            yield m
+
+
 class _Marks:
     """Positions of one marker line, found by one regex scan and consumed in increasing order:
     `after(pos)` is the first one at or after `pos` (amortised O(1): blocks come in order)."""
 
     def __init__(self, pattern: re.Pattern[bytes], text: bytes, check: Check) -> None:
-        self._it = pattern.finditer(text)
-        self._check = check
+        self._it = _at_line_starts(pattern, text, check)
         self._cur: int | None = -1
-        self._n = 0
 
     def after(self, pos: int) -> int | None:
         while self._cur is not None and self._cur < pos:
             m = next(self._it, None)
             self._cur = None if m is None else m.start()
-            self._n += 1
-            if self._check is not None and not self._n % _CHECK_EVERY:
-                self._check()
         return self._cur
 
 
-_BOL = rb"(?:(?<=[\r\n])|\A)"  # at the start of a line (any line end)
 _UU_BEGIN_AT = re.compile(rb"begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)")
-_UU_BEGIN_LINE = re.compile(_BOL + _UU_BEGIN_AT.pattern)
-_UU_END_LINE = re.compile(_BOL + rb"end[ \t]*(?=\r|\n|\Z)")
+_UU_END_AT = re.compile(rb"end[ \t]*(?=\r|\n|\Z)")
 
 
 def _uu_lines(body: bytes, check: Check) -> bytes:
@@ -214,8 +220,8 @@ def uudecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterat
     A block ends at its `end` line, at the next `begin` line, or at the end of the text (so
     blocks never overlap: the work is linear in the text).
     """
-    begins = _UU_BEGIN_LINE.finditer(text)
-    ends = _Marks(_UU_END_LINE, text, check)
+    begins = _at_line_starts(_UU_BEGIN_AT, text, check)
+    ends = _Marks(_UU_END_AT, text, check)
     m = next(begins, None)
     found = 0
     while m is not None and found < limit:
@@ -245,8 +251,7 @@ def uudecode(data: bytes, check: Check = None) -> bytes:
 # --- yEnc -------------------------------------------------------------------------------
 
 _YBEGIN = re.compile(rb"=ybegin[ \t]([^\r\n]*)(?=\r|\n|\Z)")
-_YBEGIN_LINE = re.compile(_BOL + _YBEGIN.pattern)
-_YEND_LINE = re.compile(_BOL + rb"=yend")
+_YEND = re.compile(rb"=yend")
 _YNAME = re.compile(rb"name=([^\r\n]*)")
 _YPART = re.compile(rb"=ypart[^\r\n]*(?:\r\n|\n|\r)?")
 _YTABLE = bytes((i - 42) & 0xFF for i in range(256))
@@ -274,8 +279,8 @@ def ydecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterato
     A block ends at its `=yend` line, at the next `=ybegin` line, or at the end of the text:
     64 unterminated blocks no longer each decode the rest of the text (linear work).
     """
-    begins = _YBEGIN_LINE.finditer(text)
-    ends = _Marks(_YEND_LINE, text, check)
+    begins = _at_line_starts(_YBEGIN, text, check)
+    ends = _Marks(_YEND, text, check)
     m = next(begins, None)
     found = 0
     while m is not None and found < limit:
