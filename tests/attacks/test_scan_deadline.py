@@ -3,7 +3,9 @@ long as it liked (ProcessPoolExecutor cannot cancel a running task) and delayed 
 behind it. Now every scan has a hard deadline: the worker running it is SIGKILLed, a new one
 starts, and the scan fails ("scan deadline exceeded": tempfail at DATA, quarantine after the
 250, never clean). Scans on the other workers finish normally, the pool keeps serving, and no
-process is left behind. A real `ScannerPool` (forkserver processes) with a real slow input."""
+process is left behind. A real `ScannerPool` (forkserver processes) and a real slow scan: a
+logical signature whose PCRE backtracks exponentially (Python's `re` never looks at the clock,
+so only the hard deadline can stop it: the case the deadline exists for)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.gateway.scanner import DEADLINE_EXCEEDED, ScannerPool
+from zerohour.gateway.scanner import DEADLINE_EXCEEDED, ScannerPool, starter_db_dir
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-# Text whose every line is a broken uuencode line after a `begin`: decoded line by line in
-# Python (~1.5 s per MB), well past the tiny deadline below, and below every engine limit.
-SLOW = b"Subject: slow\n\nbegin 644 a.bin\n" + b"x end\n" * 1_500_000
+# `(a|aa)+b` against a run of a's without a b: ~1.6x more work per extra "a" (30: 0.4 s, 48:
+# hours). The trigger (six a's) makes the engine try the regex.
+BACKTRACK = "Zh.Test.Backtrack;Engine:51-255,Target:0;0&1;616161616161;0/(a|aa)+b/\n"
+SLOW = b"a" * 48 + b"c"
 DEADLINE = 1.5
 
 
@@ -56,8 +59,16 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZEROHOUR_CACHE_DIR", str(tmp_path / "cache"))
 
 
-async def test_deadline_kills_only_the_slow_scan_and_the_pool_recovers() -> None:
-    pool = ScannerPool(workers=2, hard_timeout=DEADLINE)
+@pytest.fixture
+def dirs(tmp_path: Path) -> list[Path]:
+    slow = tmp_path / "slowdb"
+    slow.mkdir()
+    (slow / "slow.ldb").write_text(BACKTRACK)
+    return [starter_db_dir(), slow]
+
+
+async def test_deadline_kills_only_the_slow_scan_and_the_pool_recovers(dirs: list[Path]) -> None:
+    pool = ScannerPool(dirs, workers=2, hard_timeout=DEADLINE)
     try:
         version = await pool.warm()
         before = pool.pids()
@@ -97,8 +108,8 @@ async def test_deadline_kills_only_the_slow_scan_and_the_pool_recovers() -> None
     assert await _wait_gone(pids) == set()
 
 
-async def test_two_slow_scans_fail_and_do_not_starve_the_next_one() -> None:
-    pool = ScannerPool(workers=2, hard_timeout=DEADLINE)
+async def test_two_slow_scans_fail_and_do_not_starve_the_next_one(dirs: list[Path]) -> None:
+    pool = ScannerPool(dirs, workers=2, hard_timeout=DEADLINE)
     try:
         await pool.warm()
         slow = [asyncio.ensure_future(pool.scan(SLOW, f"slow{i}")) for i in range(2)]
@@ -115,16 +126,18 @@ async def test_two_slow_scans_fail_and_do_not_starve_the_next_one() -> None:
     assert await _wait_gone(pids) == set()
 
 
-async def test_swap_lets_a_scan_in_flight_finish_on_the_old_engine(tmp_path: Path) -> None:
+async def test_swap_lets_a_scan_in_flight_finish_on_the_old_engine(
+    tmp_path: Path, dirs: list[Path]
+) -> None:
     db = tmp_path / "db"
     db.mkdir()
     (db / "t.ndb").write_text(f"Zh.Swap.Test:0:*:{b'swap marker'.hex()}\n")
     (db / "VERSION").write_text("swap-test-2\n")
-    pool = ScannerPool(workers=1, hard_timeout=60)
+    pool = ScannerPool(dirs, workers=1, hard_timeout=60)
     try:
         v1 = await pool.warm()
         old_pids = pool.pids()
-        in_flight = asyncio.ensure_future(pool.scan(SLOW[:400_000], "in-flight"))
+        in_flight = asyncio.ensure_future(pool.scan(b"a" * 31 + b"c", "in-flight"))  # ~0.6 s
         await asyncio.sleep(0.1)
         v2 = await pool.swap([db])
         assert v2 == "swap-test-2" != v1

@@ -168,3 +168,12 @@ def test_smuggled_blobs() -> None:
     assert ("base64-literal", payload) in got
     assert len(got) == 3  # the 'sha384-...' integrity value is not base64-only
     assert list(encodings.smuggled_blobs(b"<p>plain html</p>")) == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=120))
+def test_uu_fast_path_matches_the_per_character_decoder(line: bytes) -> None:
+    try:
+        binascii.a2b_uu(line)
+    except binascii.Error:
+        assert encodings._uu_fast(line) == encodings._uu_line(line)
