@@ -137,8 +137,8 @@ async def test_tampered_genuine_notice(
     genuine.declare("Real.Worm")
     env = httpx.get(f"{genuine.url}/v1/notices").json()["notices"][0]
     payload = json.loads(base64.b64decode(env["payload"]))
-    payload["body"]["scope"] = {"all": True}
-    payload["body"]["name"] = "Tampered"
+    payload["b"]["sc"] = {"has_attachment": True}
+    payload["b"]["n"] = "Tampered"
     env["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
     assert listeners.udp_address is not None
     send_udp(listeners.udp_address, json.dumps(env).encode())

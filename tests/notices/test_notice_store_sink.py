@@ -101,7 +101,7 @@ async def test_durable_apply_publish_release_restart(
             assert listeners.verifier.last_seq == 2
             assert listeners.verifier.signatures_version == 1
             out = await listeners.verifier.submit(json.dumps(envs[0]).encode(), Transport.UDP)
-            assert out.reason == "replayed"
+            assert out.result is Result.DUPLICATE
             assert outbreaks.get(oid) is None
         finally:
             await listeners.aclose()

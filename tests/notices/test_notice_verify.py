@@ -137,6 +137,7 @@ async def test_invalid_body_refused_whole(key: Ed25519PrivateKey, clock: Clock) 
             issued_at=T0,
             expires_at=T0 + timedelta(hours=1),
             body=spec(),
+            version=1,
         )
     )
     payload["body"]["mode"] = "delete-all"
@@ -267,13 +268,15 @@ def test_payload_roundtrip_and_strictness() -> None:
         issued_at=T0,
         expires_at=T0 + timedelta(hours=1),
         body=SIG,
+        version=1,
     )
     n = parse_payload(raw)
     assert n.body == SIG
     assert n.seq == 7
     obj = json.loads(raw)
     for mutate in (
-        lambda o: o.update(v=2),
+        lambda o: o.update(v=3),
+        lambda o: o.update(v=2),  # v2 names the fields differently
         lambda o: o.update(seq=0),
         lambda o: o.update(seq=True),
         lambda o: o.update(expires_at=o["issued_at"]),

@@ -92,7 +92,7 @@ def seqs(url: str) -> list[int]:
     r.raise_for_status()
     import base64
 
-    return [json.loads(base64.b64decode(e["payload"]))["seq"] for e in r.json()["notices"]]
+    return [json.loads(base64.b64decode(e["payload"]))["s"] for e in r.json()["notices"]]
 
 
 def test_key_show_matches_running_server_and_files_are_private(
@@ -214,7 +214,7 @@ def test_keys_verify_offline(provider_proc: ProviderProc, tmp_path: Path) -> Non
     f.write_text(json.dumps(env))
     res = zerohour("keys", "verify", str(f), "--key", provider_proc.key_text, "--json")
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["type"] == "outbreak.declared"
+    assert json.loads(res.stdout)["t"] == "outbreak.declared"  # protocol v2: short keys
     other = "zerohour-lab ed25519:" + "A" * 43 + "="
     res = zerohour("keys", "verify", str(f), "--key", other)
     assert res.returncode == 1

@@ -7,6 +7,7 @@ through its data folder; the gateway side is `NoticeListeners` over an in-memory
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from conformance.samples import make_pe
 from notices.support import MemorySink, ProviderProc, eventually
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.notices.keys import load_pinned_key
@@ -106,6 +108,39 @@ async def test_udp_datagram(provider_proc: ProviderProc, started: list[NoticeLis
     assert listeners.verifier.counts[("udp", "applied")] == 1
 
 
+async def test_udp_alone_carries_a_one_sample_checksum_declaration(
+    provider_proc: ProviderProc, started: list[NoticeListeners], tmp_path: Path
+) -> None:
+    """Protocol v2: a checksum declaration from one PE sample (sha256 + md5 + size of the file
+    and of its two sections) fits one datagram, so UDP alone delivers it: no poll.hint, no
+    stream, no poll (issue 9, section 4)."""
+    listeners, sink = await start(
+        started,
+        config(provider_proc, udp_listen=("127.0.0.1", 0), subscription_token=token(provider_proc)),
+    )
+    exe = tmp_path / "evil.exe"
+    exe.write_bytes(make_pe(b"\x90" * 100 + b"evil code", b"evil data"))
+    oid = provider_proc.declare(
+        "Udp.Sum.Worm",
+        "--mode",
+        "checksum",
+        "--sample",
+        str(exe),
+        "--scope",
+        "attachments,types=executable+archive",
+    )
+    await eventually(lambda: oid in sink.outbreaks)
+    sums = sink.outbreaks[oid].checksums
+    assert {(c.algo, c.part) for c in sums} == {
+        (a, p) for a in ("sha256", "md5") for p in ("file", "pe-section:.text", "pe-section:.data")
+    }
+    whole = next(c for c in sums if c.part == "file" and c.algo == "sha256")
+    assert whole.digest == hashlib.sha256(exe.read_bytes()).hexdigest()
+    assert whole.size == exe.stat().st_size
+    assert listeners.verifier.counts[("udp", "applied")] == 1
+    assert listeners.verifier.counts.get(("udp", "info"), 0) == 0  # not a poll.hint
+
+
 async def test_udp_too_large_becomes_poll_hint(
     provider_proc: ProviderProc, started: list[NoticeListeners], tmp_path: Path
 ) -> None:
@@ -120,13 +155,13 @@ async def test_udp_too_large_becomes_poll_hint(
     )
     await eventually(lambda: listeners.poller.completed >= 1)
     samples = []
-    for i in range(4):
+    for i in range(12):  # 24 checksums: too large for a datagram even in protocol v2
         f = tmp_path / f"s{i}.bin"
         f.write_bytes(b"sample %d" % i)
         samples += ["--sample", str(f)]
     oid = provider_proc.declare("Big.Worm", *samples)
     await eventually(lambda: oid in sink.outbreaks)
-    assert len(sink.outbreaks[oid].checksums) == 8
+    assert len(sink.outbreaks[oid].checksums) == 24
     assert listeners.verifier.counts[("udp", "info")] == 1  # the poll.hint
     assert listeners.verifier.counts[("poll", "applied")] == 1
     assert listeners.verifier.counts.get(("udp", "oversize"), 0) == 0

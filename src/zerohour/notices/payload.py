@@ -20,7 +20,8 @@ from zerohour.notices.envelope import loads_bounded
 from zerohour.notices.keys import parse_key_b64, valid_provider_name
 from zerohour.notices.model import OutbreakSpec
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # what a provider writes; a gateway accepts every SUPPORTED_VERSIONS
+SUPPORTED_VERSIONS = (1, 2)  # v2: outbreak descriptions in compact form (docs/notices.md)
 _TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -233,7 +234,7 @@ class ProviderState:
         return self.signatures.version if self.signatures else 0
 
     @classmethod
-    def from_json(cls, obj: Any) -> ProviderState:
+    def from_json(cls, obj: Any, version: int = 1) -> ProviderState:
         _exact_keys(
             obj,
             {"state_seq", "active", "signatures_version", "outbreaks", "signatures"},
@@ -242,7 +243,8 @@ class ProviderState:
         raw = obj["outbreaks"]
         if not isinstance(raw, list) or len(raw) > 1000:
             raise NoticeError("invalid_body", "outbreaks must be a list")
-        outbreaks = tuple(OutbreakSpec.from_json(o) for o in raw)
+        parse = OutbreakSpec.from_compact if version >= 2 else OutbreakSpec.from_json
+        outbreaks = tuple(parse(o) for o in raw)
         sigs = (
             None if obj["signatures"] is None else SignaturesPublished.from_json(obj["signatures"])
         )
@@ -253,12 +255,12 @@ class ProviderState:
             raise NoticeError("invalid_body", "signatures_version does not match signatures")
         return state
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, version: int = 1) -> dict[str, Any]:
         return {
             "state_seq": self.state_seq,
             "active": list(self.active),
             "signatures_version": self.signatures_version,
-            "outbreaks": [o.to_json() for o in self.outbreaks],
+            "outbreaks": [o.to_compact() if version >= 2 else o.to_json() for o in self.outbreaks],
             "signatures": self.signatures.to_json() if self.signatures else None,
         }
 
@@ -274,15 +276,30 @@ Body = (
 )
 
 _BODY_PARSERS: dict[NoticeType, Any] = {
-    NoticeType.OUTBREAK_DECLARED: OutbreakSpec.from_json,
-    NoticeType.OUTBREAK_UPDATED: OutbreakSpec.from_json,
     NoticeType.OUTBREAK_ENDED: OutbreakEnded.from_json,
     NoticeType.SIGNATURES_PUBLISHED: SignaturesPublished.from_json,
     NoticeType.KEY_ROTATED: KeyRotated.from_json,
     NoticeType.HEARTBEAT: Heartbeat.from_json,
     NoticeType.POLL_HINT: PollHint.from_json,
-    NoticeType.STATE: ProviderState.from_json,
 }
+
+
+def _parse_body(ntype: NoticeType, obj: Any, version: int) -> Body:
+    """v1 and v2 differ only in how an outbreak description is written."""
+    if ntype in (NoticeType.OUTBREAK_DECLARED, NoticeType.OUTBREAK_UPDATED):
+        return OutbreakSpec.from_compact(obj) if version >= 2 else OutbreakSpec.from_json(obj)
+    if ntype is NoticeType.STATE:
+        return ProviderState.from_json(obj, version)
+    body: Body = _BODY_PARSERS[ntype](obj)
+    return body
+
+
+def body_json(body: Body, version: int = PROTOCOL_VERSION) -> dict[str, Any]:
+    if isinstance(body, OutbreakSpec):
+        return body.to_compact() if version >= 2 else body.to_json()
+    if isinstance(body, ProviderState):
+        return body.to_json(version)
+    return body.to_json()
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,36 +323,51 @@ def build_payload(
     issued_at: datetime,
     expires_at: datetime,
     body: Body,
+    version: int = PROTOCOL_VERSION,
 ) -> bytes:
-    obj = {
-        "v": PROTOCOL_VERSION,
-        "provider": provider,
-        "seq": seq,
-        "type": type.value,
-        "issued_at": format_ts(issued_at),
-        "expires_at": format_ts(expires_at),
-        "body": body.to_json(),
-    }
+    obj: dict[str, Any] = {"v": version}
+    if version == 1:
+        times: tuple[Any, Any] = (format_ts(issued_at), format_ts(expires_at))
+    else:
+        times = (int(issued_at.timestamp()), int(expires_at.timestamp()))
+    values = (provider, seq, type.value, *times, body_json(body, version))
+    obj.update(zip(_V1_KEYS if version == 1 else _V2_KEYS, values, strict=True))
     return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+# Top-level keys by version: v2 writes the same fields under one-letter keys, with the two
+# timestamps as integer epoch seconds (UTC).
+_V1_KEYS = ("provider", "seq", "type", "issued_at", "expires_at", "body")
+_V2_KEYS = ("p", "s", "t", "i", "e", "b")
 
 
 def parse_payload(data: bytes) -> Notice:
     """Validate an authenticated payload strictly; any flaw refuses the whole notice."""
     obj = loads_bounded(data, "invalid_body", "payload")
-    _exact_keys(obj, {"v", "provider", "seq", "type", "issued_at", "expires_at", "body"}, "payload")
-    if obj["v"] != PROTOCOL_VERSION or isinstance(obj["v"], bool):
-        raise NoticeError("unsupported_version", f"protocol version {obj['v']!r}")
-    provider = obj["provider"]
+    if not isinstance(obj, dict) or "v" not in obj:
+        raise NoticeError("invalid_body", "payload must be an object with a version v")
+    version = obj["v"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise NoticeError("unsupported_version", f"protocol version {str(version)[:20]!r}")
+    if version not in SUPPORTED_VERSIONS:
+        raise NoticeError("unsupported_version", f"protocol version {version!r}")
+    names = _V1_KEYS if version == 1 else _V2_KEYS
+    _exact_keys(obj, {"v", *names}, "payload")
+    provider, raw_seq, raw_type, raw_issued, raw_expires, raw_body = (obj[k] for k in names)
     if not isinstance(provider, str) or not valid_provider_name(provider):
         raise NoticeError("invalid_body", "invalid provider name")
     try:
-        ntype = NoticeType(obj["type"])
+        ntype = NoticeType(raw_type)
     except ValueError:
         raise NoticeError("invalid_body", "unknown notice type") from None
-    issued = parse_ts(obj["issued_at"], "issued_at")
-    expires = parse_ts(obj["expires_at"], "expires_at")
+    if version == 1:
+        issued = parse_ts(raw_issued, "issued_at")
+        expires = parse_ts(raw_expires, "expires_at")
+    else:
+        issued = datetime.fromtimestamp(_int(raw_issued, "issued_at"), UTC)
+        expires = datetime.fromtimestamp(_int(raw_expires, "expires_at"), UTC)
     if expires <= issued:
         raise NoticeError("invalid_body", "expires_at must be after issued_at")
-    seq = _int(obj["seq"], "seq", minimum=1 if ntype.logged else 0)
-    body = _BODY_PARSERS[ntype](obj["body"])
+    seq = _int(raw_seq, "seq", minimum=1 if ntype.logged else 0)
+    body = _parse_body(ntype, raw_body, version)
     return Notice(provider, seq, ntype, issued, expires, body, hashlib.sha256(data).hexdigest())
