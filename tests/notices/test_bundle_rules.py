@@ -189,10 +189,19 @@ async def test_canary_refuses_a_database_that_no_longer_detects_eicar(
 async def test_other_nodes_and_restarts_converge_from_the_store(nodes: Nodes) -> None:
     a = await nodes.start("node-a")
     b = await nodes.start("node-b")
+    old_verdict = (await b.scanner.scan(mail(SAMPLE_A))).db_version
     await a.db.install(bundle(1, {"a.hsb": hsb(SAMPLE_A, "Test.A")}))
     assert await b.finds(SAMPLE_A) == ()
+    # node B's watch re-reads the version on "meta" first: from then on its older verdicts
+    # are not current, and its engine is known to lag (the delivery queue waits, not rescans)
+    await b.outbreaks.reload_version()
+    assert b.outbreaks.installed_version == "1"
+    assert not b.outbreaks.verdict_is_current(old_verdict)
+    assert not b.outbreaks.engine_is_current
     await b.db.sync()  # what node B's change watch runs on "meta"
     assert await b.finds(SAMPLE_A) == ("Test.A",)
+    assert b.outbreaks.engine_is_current
+    assert b.outbreaks.verdict_is_current((await b.scanner.scan(mail(SAMPLE_A))).db_version)
     assert installed_version(b.db.data_dir) == 1  # written into its own data folder
     assert b.outbreaks.installed_version == "1"
     # a fresh node (or node B restarted) loads it at start, before any mail

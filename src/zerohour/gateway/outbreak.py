@@ -94,6 +94,18 @@ class OutbreakState:
     def bundle_version(self) -> int:
         return self._bundle
 
+    def verdict_is_current(self, db_version: str) -> bool:
+        """A verdict (`MessageRecord.db_version`) from the installed database version: one that
+        may be delivered on. Otherwise rescan first (see `engine_is_current`)."""
+        return bool(db_version) and db_version == self.installed_version
+
+    @property
+    def engine_is_current(self) -> bool:
+        """This node's engine runs the installed version. False for the moment a cluster node
+        is still swapping in a bundle another node installed (about a second): a rescan now
+        would give an older verdict again, so wait (defer) instead."""
+        return self.engine_version == self.installed_version
+
     async def set_installed_version(self, version: str) -> None:
         """Record what status shows; the cluster's bundle version, when set, comes first."""
         if self._bundle and version != str(self._bundle):
