@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from zerohour.demo.stack import (
     SendResult,
     run_cli,
     send_mail,
+    zerohour_argv,
 )
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -121,6 +123,30 @@ def test_restart_keeps_the_installed_bundle(stack: Stack) -> None:
     stack.gw.kill()  # a crash, too
     stack.gw.start()
     assert rejected(stack.send(virus))
+
+
+def test_admin_release_after_a_restart_rescans_with_the_bundle(stack: Stack) -> None:
+    """Sibling: `zerohour quarantine release` (another process) rescans with the folders the
+    gateway recorded in the store; after a restart those must still include the bundle."""
+    virus = new_virus_sample()
+    oid = stack.provider.declare("Test.Release.Wave")
+    wait(lambda: stack.status()["mode"] == "outbreak", "outbreak applied", stack)
+    assert stack.send(virus).accepted
+    wait(lambda: stack.status()["held"] == 1, "held", stack)
+    stack.publish(hsb(virus, "Test.Release.Virus"), covers=oid)
+    listed = lambda: json.loads(stack.gw.cli("quarantine", "list", "--json"))  # noqa: E731
+    wait(lambda: listed()["total"] == 1, "quarantined by the bundle", stack)
+    qid = listed()["messages"][0]["queue_id"]
+    stack.gw.stop()
+    stack.gw.start()
+    res = subprocess.run(
+        zerohour_argv("quarantine", "release", qid, "--data-dir", str(stack.gw.data_dir)),
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert res.returncode == 1, res.stdout + res.stderr  # still infected: stays put
+    assert "Test.Release.Virus" in res.stdout
+    time.sleep(1.0)
+    assert stack.sink.count(b"ZH-DEMO-INFECTED") == 0
 
 
 def test_bundles_accumulate_and_a_retirement_releases_quarantined_mail(stack: Stack) -> None:
