@@ -136,6 +136,7 @@ class NoticesConfig:
     control_address: str
     subscription_token: str
     poll_interval: float
+    control_smtp: HostPort | None = None  # where the provider connects for control mail; None: MX
     stream: bool = True  # hold a push stream open to the provider
     poll: bool = True  # poll (also the catch-up after a restart or a gap): keep on
 
@@ -241,6 +242,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "provider_key": "",
         "udp_listen": "",
         "control_address": "",
+        "control_smtp": "",
         "subscription_token": "",
         "poll_interval": 60.0,
         "stream": True,
@@ -373,6 +375,31 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
     if provider and not str(nt["provider_key"] or ""):
         raise ConfigError("notices.provider needs notices.provider_key (--provider-key)")
     udp_text = str(nt["udp_listen"] or "")
+    control = str(nt["control_address"] or "")
+    token = str(nt["subscription_token"] or "")
+    smtp_text = str(nt["control_smtp"] or "")
+    pushed = [n for n, v in (("udp_listen", udp_text), ("control_address", control)) if v]
+    if (pushed or token or smtp_text) and not provider:
+        given = ", ".join(f"notices.{n}" for n in pushed or ["subscription_token"])
+        raise ConfigError(f"{given} needs notices.provider (--provider URL)")
+    if pushed and not token:
+        raise ConfigError(
+            f"{' and '.join(f'notices.{n}' for n in pushed)} need notices.subscription_token "
+            "(--subscription-token): the provider pushes UDP and control mail only to gateways "
+            "that subscribe with their own credential (`zerohour provider gateway add NAME` at "
+            "the provider prints it); without one nothing would ever be pushed here"
+        )
+    control_smtp = HostPort.parse(smtp_text, "notices.control_smtp") if smtp_text else None
+    if control_smtp is not None:
+        if not control:
+            raise ConfigError("notices.control_smtp needs notices.control_address")
+        if control_smtp.host in {"0.0.0.0", "::", "*"} or control_smtp.port == 0:  # noqa: S104
+            raise ConfigError(
+                "notices.control_smtp: give the host and port the provider should connect to "
+                f"(a reachable name or address), not {control_smtp}"
+            )
+    if control and ("@" not in control or not control.rsplit("@", 1)[1]):
+        raise ConfigError(f"notices.control_address: {control!r} is not an address")
     notices = NoticesConfig(
         provider=provider,
         provider_key=str(nt["provider_key"] or ""),
@@ -382,6 +409,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         poll_interval=_num(nt, "poll_interval", "notices", float, 0.1),
         stream=_bool(nt, "stream", "notices"),
         poll=_bool(nt, "poll", "notices"),
+        control_smtp=control_smtp,
     )
     level = str(top["log_level"]).lower()
     if level not in {"debug", "info", "warning", "error"}:

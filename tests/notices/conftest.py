@@ -23,7 +23,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def provider_proc(tmp_path: Path) -> Iterator[ProviderProc]:
-    p = ProviderProc(tmp_path / "provider", ("--heartbeat", "0.5")).start()
+    # Everything runs on 127.0.0.1: approve loopback push targets (refused by default).
+    extra = ("--heartbeat", "0.5", "--allow-push-target", "127.0.0.0/8")
+    p = ProviderProc(tmp_path / "provider", extra).start()
     try:
         yield p
     finally:

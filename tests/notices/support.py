@@ -158,6 +158,11 @@ class ProviderProc:
         assert res.returncode == 0, res.stderr
         return res
 
+    def gateway_token(self, name: str = "") -> str:
+        """A per-gateway credential: `provider gateway add NAME` (the token is its last line)."""
+        name = name or f"gw-{time.monotonic_ns()}"
+        return self.lab("gateway", "add", name).stdout.strip().splitlines()[-1]
+
     def declare(self, name: str = "Test.Worm", *extra: str) -> str:
         return (
             self.lab("outbreak", "declare", "--name", name, *extra).stdout.strip().splitlines()[-1]

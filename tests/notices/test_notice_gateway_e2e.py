@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from helpers.net import free_port
 from helpers.sinks import RecordingSink
 from notices.support import ProviderProc, eventually
 from zerohour import config
@@ -75,15 +76,17 @@ async def test_declare_hold_publish_release(
         "delivery.poll_interval": 0.05,
         "delivery.starttls": False,
     }
+    extra: dict[str, Any] = {}
+    if transport == "mail":  # the provider delivers control mail to this HOST:PORT
+        flags["smtp.listen"] = extra["control_smtp"] = f"127.0.0.1:{free_port()}"
     gw = Gateway(config.load(env={}, flags=flags))
-    token = (provider_proc.data_dir / "subscription.token").read_text().strip()
     wiring = NoticeWiring(
         gw,
         NoticeSettings(
             provider_proc.url,
             provider_proc.key_text,
-            subscription_token=token,
-            **{"poll_interval": 3600, **TRANSPORTS[transport]},
+            subscription_token=provider_proc.gateway_token(),
+            **{"poll_interval": 3600, **TRANSPORTS[transport], **extra},
         ),
     )
     _, port = await gw.start()

@@ -101,9 +101,9 @@ def test_key_show_matches_running_server_and_files_are_private(
     res = provider_proc.lab("key", "show")
     assert res.stdout.strip().splitlines()[-1] == provider_proc.key_text
     assert parse_public_key_text(provider_proc.key_text).provider == "zerohour-lab"
-    for name in ("signing.key", "subscription.token"):
-        mode = stat.S_IMODE((provider_proc.data_dir / name).stat().st_mode)
-        assert mode == 0o600, name
+    mode = stat.S_IMODE((provider_proc.data_dir / "signing.key").stat().st_mode)
+    assert mode == 0o600
+    assert not (provider_proc.data_dir / "subscription.token").exists()  # per-gateway tokens now
     assert httpx.get(f"{provider_proc.url}/v1/key").text.strip() == provider_proc.key_text
 
 

@@ -22,13 +22,18 @@ from zerohour.notices.keys import load_pinned_key
 
 
 def config(p: ProviderProc, **kw: object) -> ListenerConfig:
-    base: dict[str, object] = {"stream": False, "poll": False, "poll_interval": 3600.0}
+    base: dict[str, object] = {
+        "stream": False,
+        "poll": False,
+        "poll_interval": 3600.0,
+        "identity_dir": p.data_dir.parent / "gateway",  # the gateway's key, hence its id
+    }
     base.update(kw)
     return ListenerConfig(p.url, load_pinned_key(p.key_text), **base)  # type: ignore[arg-type]
 
 
 def token(p: ProviderProc) -> str:
-    return (p.data_dir / "subscription.token").read_text().strip()
+    return p.gateway_token()
 
 
 @pytest.fixture
@@ -204,15 +209,17 @@ async def test_email_to_control_address(
         await server.wait_closed()
 
 
-async def test_subscription_needs_token(provider_proc: ProviderProc) -> None:
+async def test_bad_requests_are_400(provider_proc: ProviderProc) -> None:
     async with httpx.AsyncClient() as client:
-        r = await client.post(f"{provider_proc.url}/v1/subscriptions", json={"udp": "127.0.0.1:9"})
-        assert r.status_code == 401
-        r = await client.post(
-            f"{provider_proc.url}/v1/subscriptions",
-            json={"udp": "x"},
-            headers={"Authorization": f"Bearer {token(provider_proc)}"},
-        )
-        assert r.status_code == 400
+        auth = {"Authorization": f"Bearer {token(provider_proc)}"}
+        for body in (
+            {"udp": "x", "gateway_id": "a" * 64},
+            {"udp": "127.0.0.1:9"},  # no gateway id
+            {"gateway_id": "a" * 64},  # nothing to push to
+            {"gateway_id": "a" * 64, "udp": "127.0.0.1:9", "extra": 1},
+        ):
+            r = await client.post(f"{provider_proc.url}/v1/subscriptions", json=body, headers=auth)
+            assert r.status_code == 400, body
+            assert r.json()["error"]
         r = await client.get(f"{provider_proc.url}/v1/notices", params={"after": "x"})
         assert r.status_code == 400

@@ -51,8 +51,14 @@ def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> Non
         "--control-address", metavar="ADDR",
         help="mail to this address is a notice: consumed, never delivered",
     )
+    p.add_argument(
+        "--control-smtp", metavar="HOST:PORT",
+        help="where the provider should deliver control mail (default: the MX of the control "
+        "address's domain)",
+    )
     p.add_argument("--subscription-token", metavar="TOKEN",
-                   help="token to register the UDP/control address with the provider")
+                   help="this gateway's credential (`zerohour provider gateway add NAME`), "
+                   "needed by --udp-listen and --control-address")
 
 
 def config_from_args(args: argparse.Namespace) -> config.Config:
@@ -76,6 +82,7 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
                 "notices.provider_key": args.provider_key,
                 "notices.udp_listen": args.udp_listen,
                 "notices.control_address": args.control_address,
+                "notices.control_smtp": args.control_smtp,
                 "notices.subscription_token": args.subscription_token,
             }
         )

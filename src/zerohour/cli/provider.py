@@ -48,8 +48,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     if args.heartbeat <= 0:
         raise ConfigError("--heartbeat must be positive")
+    from zerohour.provider.targets import PushPolicy, parse_networks
+
+    try:
+        dns_server = parse_hostport(args.dns_server, default_port=53) if args.dns_server else None
+        policy = PushPolicy(parse_networks(args.allow_push_target), dns_server)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     service = ProviderService(
-        _data_dir(args), name=args.name, heartbeat=args.heartbeat, smtp_relay=relay
+        _data_dir(args), name=args.name, heartbeat=args.heartbeat, smtp_relay=relay, policy=policy
     )
     key_text = service.provider.current_key().text()
 
@@ -59,6 +66,84 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(key_text, flush=True)
 
     asyncio.run(serve(service, host, port, ready))
+    return 0
+
+
+def cmd_gateway_add(args: argparse.Namespace) -> int:
+    p = _open(args)
+    try:
+        token = p.add_gateway(args.name)
+    finally:
+        p.close()
+    _out(
+        args,
+        [
+            f"gateway {args.name}: give it this token (shown once; the provider keeps a hash):",
+            f"  zerohour gateway run ... --subscription-token {token}",
+            token,
+        ],
+        {"name": args.name, "token": token},
+    )
+    return 0
+
+
+def cmd_gateway_revoke(args: argparse.Namespace) -> int:
+    p = _open(args)
+    try:
+        dropped = p.revoke_gateway(args.name)
+    finally:
+        p.close()
+    _out(
+        args,
+        [f"revoked gateway {args.name} ({dropped} subscriptions dropped)"],
+        {"name": args.name, "subscriptions_dropped": dropped},
+    )
+    return 0
+
+
+def cmd_gateway_list(args: argparse.Namespace) -> int:
+    p = _open(args)
+    try:
+        creds = p.gateways()
+        subs = p.subscriptions()
+    finally:
+        p.close()
+    human = [f"{'NAME':<24} {'CREATED':<26} {'SUBS':>4}  STATE"]
+    for c in creds:
+        state = "active" if c.revoked_at is None else f"revoked {c.revoked_at}"
+        human.append(f"{c.name:<24} {c.created_at:<26} {c.subscriptions:>4}  {state}")
+    for sub in subs:
+        smtp = sub.smtp or ("mx" if sub.control_address else "-")
+        human.append(
+            f"  {sub.credential}: gateway {sub.id[:16]} from {sub.source}: udp={sub.udp or '-'}"
+            f" control={sub.control_address or '-'} smtp={smtp}"
+        )
+    _out(
+        args,
+        human,
+        {
+            "gateways": [
+                {
+                    "name": c.name,
+                    "created_at": c.created_at,
+                    "revoked_at": c.revoked_at,
+                    "subscriptions": c.subscriptions,
+                }
+                for c in creds
+            ],
+            "subscriptions": [
+                {
+                    "gateway_id": sub.id,
+                    "credential": sub.credential,
+                    "source": sub.source,
+                    "udp": sub.udp,
+                    "control_address": sub.control_address,
+                    "smtp": sub.smtp,
+                }
+                for sub in subs
+            ],
+        },
+    )
     return 0
 
 
@@ -236,8 +321,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT (port 0: any free one)")
     run.add_argument("--name", help="provider name, fixed at first run (default zerohour-lab)")
     run.add_argument("--heartbeat", type=float, default=30.0, help="stream heartbeat seconds")
-    run.add_argument("--smtp-relay", help="HOST:PORT to send control-address mail through")
+    run.add_argument(
+        "--smtp-relay",
+        help="HOST:PORT to send control mail through (default: the MX of each control address)",
+    )
+    run.add_argument(
+        "--allow-push-target", action="append", default=[], metavar="CIDR",
+        help="also push UDP/control mail to addresses in CIDR (repeatable); by default UDP goes "
+        "only to the subscriber's own public address and mail only to public MX hosts",
+    )
+    run.add_argument("--dns-server", metavar="IP[:PORT]", help="resolver for MX lookups")
     run.set_defaults(func=cmd_run)
+
+    gw = psub.add_parser("gateway", help="per-gateway credentials for subscriptions")
+    gsub = gw.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
+    gadd = gsub.add_parser("add", help="create a credential; prints the gateway's token last")
+    data(gadd)
+    gadd.add_argument("name")
+    gadd.set_defaults(func=cmd_gateway_add)
+    grev = gsub.add_parser("revoke", help="revoke a credential and drop its subscriptions")
+    data(grev)
+    grev.add_argument("name")
+    grev.set_defaults(func=cmd_gateway_revoke)
+    glist = gsub.add_parser("list", help="credentials and subscriptions")
+    data(glist)
+    glist.set_defaults(func=cmd_gateway_list)
 
     key = psub.add_parser("key", help="the provider's signing key")
     ksub = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)

@@ -165,6 +165,7 @@ class ProviderProcess(_Process):
         self.listen = f"{LOCALHOST}:0"
         self.url = ""
         self.key_text = ""
+        self._token = ""
         super().__init__([], log_path)
 
     def start(self, timeout: float = 60.0) -> ProviderProcess:
@@ -175,6 +176,8 @@ class ProviderProcess(_Process):
             str(self.data_dir),
             "--listen",
             self.listen,
+            "--allow-push-target",  # everything runs on 127.0.0.1: approve loopback targets
+            "127.0.0.0/8",
             *self.extra,
         )
         self.spawn()
@@ -186,7 +189,11 @@ class ProviderProcess(_Process):
 
     @property
     def token(self) -> str:
-        return (self.data_dir / "subscription.token").read_text().strip()
+        """A per-gateway credential (`provider gateway add`), made once for this stack."""
+        if not self._token:
+            name = f"demo-gw-{os.getpid()}-{time.monotonic_ns()}"
+            self._token = self.lab("gateway", "add", name).strip().splitlines()[-1]
+        return self._token
 
     def lab(self, *args: str) -> str:
         """`zerohour provider <args> --data-dir DIR`; returns stdout."""
@@ -286,7 +293,10 @@ class GatewayProcess(_Process):
         if o.udp:
             args += ["--udp-listen", f"{LOCALHOST}:{self.udp_port}"]
         if o.control_address:
-            args += ["--control-address", o.control_address]
+            if self.listen.endswith(":0"):  # the provider must know where to deliver
+                self.listen = f"{LOCALHOST}:{free_port()}"
+                args[args.index("--listen") + 1] = self.listen
+            args += ["--control-address", o.control_address, "--control-smtp", self.listen]
         self.argv = zerohour_argv(*args)
         self.spawn()
         line = self.wait_line(lambda s: "gateway listening on" in s, timeout)

@@ -316,6 +316,7 @@ def _notice_wiring(gw: Gateway) -> Any:
         udp_listen=(n.udp_listen.host, n.udp_listen.port) if n.udp_listen else None,
         control_address=n.control_address or None,
         subscription_token=n.subscription_token or None,
+        control_smtp=str(n.control_smtp) if n.control_smtp else None,
         poll_interval=n.poll_interval,
         stream=n.stream,
         poll=n.poll,

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from zerohour.errors import ConfigError
 
 KEY_FILE = "signing.key"
+GATEWAY_KEY_FILE = "gateway.key"  # a gateway's own identity, in its data folder
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -138,3 +139,10 @@ def load_or_generate_key(data_dir: Path, name: str = KEY_FILE) -> Ed25519Private
 def write_secret(path: Path, data: bytes) -> None:
     """Write a 0600 secret file (e.g. a subscription token) that must not already exist."""
     _write_private(path, data)
+
+
+def gateway_id(data_dir: Path) -> str:
+    """The gateway's identity: the keyid of its own Ed25519 key, made at first run (0600) in
+    its data folder and kept. The provider keys subscriptions by it, so a restarted gateway
+    replaces its subscription instead of adding one."""
+    return keyid_of(load_or_generate_key(data_dir, GATEWAY_KEY_FILE).public_key())

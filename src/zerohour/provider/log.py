@@ -8,11 +8,13 @@ processes and restarts (the last seq lives in `meta`, so deleting rows can never
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +32,6 @@ from zerohour.notices.keys import (
     load_or_generate_key,
     raw_public,
     valid_provider_name,
-    write_secret,
 )
 from zerohour.notices.model import OutbreakSpec
 from zerohour.notices.payload import (
@@ -48,8 +49,10 @@ from zerohour.notices.payload import (
 DEFAULT_NAME = "zerohour-lab"
 DEFAULT_LIFETIME = timedelta(hours=1)
 STATE_LIFETIME = timedelta(minutes=5)
-TOKEN_FILE = "subscription.token"  # noqa: S105 (a file name, not a secret)
 _KEY_OVERLAP = timedelta(minutes=5)
+_GATEWAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_GATEWAY_ID = re.compile(r"^[0-9a-f]{64}$")
+MAX_SUBSCRIPTIONS_PER_CREDENTIAL = 64  # a cluster's nodes share one credential, within reason
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -63,8 +66,15 @@ CREATE TABLE IF NOT EXISTS keys (
 CREATE TABLE IF NOT EXISTS signatures (
   name TEXT PRIMARY KEY, file TEXT NOT NULL, line TEXT NOT NULL, version INTEGER NOT NULL,
   retired_in INTEGER, reason TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS subscriptions (
-  id TEXT PRIMARY KEY, udp TEXT, control_address TEXT, smtp TEXT, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gateways (
+  name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL,
+  revoked_at TEXT);
+CREATE TABLE IF NOT EXISTS gateway_subscriptions (
+  gateway_id TEXT PRIMARY KEY, credential TEXT NOT NULL REFERENCES gateways(name),
+  source TEXT NOT NULL, udp TEXT, control_address TEXT, smtp TEXT, updated_at TEXT NOT NULL);
+-- Before per-gateway credentials, subscriptions were made with one shared token and never
+-- replaced; they are not carried over (each gateway re-subscribes with its own credential).
+DROP TABLE IF EXISTS subscriptions;
 """
 
 
@@ -86,10 +96,31 @@ class Signature:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
+    """Where to push, for one gateway: `id` is the gateway id (the keyid of the gateway's own
+    Ed25519 key), so a gateway that subscribes again replaces its subscription."""
+
     id: str
-    udp: str | None
+    udp: str | None  # "IP:PORT", checked against the push policy when subscribed
     control_address: str | None
-    smtp: str | None
+    smtp: str | None  # "HOST:PORT" the operator approved; None: the MX of the address's domain
+    credential: str = ""  # the name of the gateway credential it was made with
+    source: str = ""  # the IP address the subscription request came from
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCredential:
+    name: str
+    created_at: str
+    revoked_at: str | None
+    subscriptions: int
+
+
+class SubscriptionRefused(Exception):
+    """The credential may not make this subscription (HTTP 403)."""
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class Provider:
@@ -120,11 +151,6 @@ class Provider:
             elif name is not None and name != stored:
                 raise ConfigError(f"provider in {data_dir} is named {stored!r}, not {name!r}")
         self.name = self._meta("name") or DEFAULT_NAME
-        token_path = data_dir / TOKEN_FILE
-        if not token_path.exists():
-            with suppress(FileExistsError):
-                write_secret(token_path, secrets.token_urlsafe(32).encode("ascii") + b"\n")
-        self.token = token_path.read_text(encoding="ascii").strip()
 
     def close(self) -> None:
         self._db.close()
@@ -323,21 +349,92 @@ class Provider:
     def poll_hint(self, after_seq: int, lifetime: timedelta = STATE_LIFETIME) -> bytes:
         return self._ephemeral(NoticeType.POLL_HINT, after_seq + 1, PollHint(after_seq), lifetime)
 
-    # -- subscriptions ----------------------------------------------------------------------
-    def subscribe(self, udp: str | None, control_address: str | None, smtp: str | None) -> str:
-        sid = secrets.token_hex(8)
+    # -- gateway credentials and subscriptions ---------------------------------------------
+    def add_gateway(self, name: str) -> str:
+        """Create a per-gateway credential; returns the token (shown once, stored hashed)."""
+        if not _GATEWAY_NAME.match(name):
+            raise ConfigError("gateway name: letters, digits, '.', '_' and '-' (up to 64)")
+        token = "zhgw_" + secrets.token_urlsafe(32)
         with self._tx() as db:
+            if db.execute("SELECT 1 FROM gateways WHERE name = ?", (name,)).fetchone():
+                raise ConfigError(f"gateway {name!r} exists (revoke it, then add a new name)")
             db.execute(
-                "INSERT INTO subscriptions (id, udp, control_address, smtp, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (sid, udp, control_address, smtp, utcnow().isoformat()),
+                "INSERT INTO gateways (name, token_sha256, created_at) VALUES (?, ?, ?)",
+                (name, token_digest(token), utcnow().isoformat()),
             )
-        return sid
+        return token
+
+    def revoke_gateway(self, name: str) -> int:
+        """Revoke a credential and drop its subscriptions; returns how many were dropped."""
+        with self._tx() as db:
+            row = db.execute("SELECT revoked_at FROM gateways WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no gateway credential {name!r}")
+            if row[0] is None:
+                db.execute(
+                    "UPDATE gateways SET revoked_at = ? WHERE name = ?",
+                    (utcnow().isoformat(), name),
+                )
+            cur = db.execute("DELETE FROM gateway_subscriptions WHERE credential = ?", (name,))
+            return int(cur.rowcount)
+
+    def gateways(self) -> list[GatewayCredential]:
+        return [
+            GatewayCredential(str(n), str(c), r, int(k))
+            for n, c, r, k in self._db.execute(
+                "SELECT g.name, g.created_at, g.revoked_at, "
+                "(SELECT COUNT(*) FROM gateway_subscriptions s WHERE s.credential = g.name) "
+                "FROM gateways g ORDER BY g.name"
+            )
+        ]
+
+    def credential(self, token: str) -> tuple[str, bool] | None:
+        """(name, revoked) of the credential a token belongs to, or None."""
+        row = self._db.execute(
+            "SELECT name, revoked_at FROM gateways WHERE token_sha256 = ?", (token_digest(token),)
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1] is not None)
+
+    def subscribe(self, sub: Subscription) -> bool:
+        """Create or replace the subscription of gateway `sub.id`; True if it replaced one."""
+        if not _GATEWAY_ID.match(sub.id):
+            raise SubscriptionRefused("gateway_id must be 64 lowercase hex characters")
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT credential FROM gateway_subscriptions WHERE gateway_id = ?", (sub.id,)
+            ).fetchone()
+            if row is not None and row[0] != sub.credential:
+                raise SubscriptionRefused("this gateway id is subscribed under another credential")
+            if row is None:
+                (count,) = db.execute(
+                    "SELECT COUNT(*) FROM gateway_subscriptions WHERE credential = ?",
+                    (sub.credential,),
+                ).fetchone()
+                if count >= MAX_SUBSCRIPTIONS_PER_CREDENTIAL:
+                    raise SubscriptionRefused(
+                        f"at most {MAX_SUBSCRIPTIONS_PER_CREDENTIAL} gateways per credential"
+                    )
+            db.execute(
+                "INSERT OR REPLACE INTO gateway_subscriptions (gateway_id, credential, source, "
+                "udp, control_address, smtp, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sub.id,
+                    sub.credential,
+                    sub.source,
+                    sub.udp,
+                    sub.control_address,
+                    sub.smtp,
+                    utcnow().isoformat(),
+                ),
+            )
+        return row is not None
 
     def subscriptions(self) -> list[Subscription]:
         return [
             Subscription(*row)
             for row in self._db.execute(
-                "SELECT id, udp, control_address, smtp FROM subscriptions ORDER BY created_at"
+                "SELECT s.gateway_id, s.udp, s.control_address, s.smtp, s.credential, s.source "
+                "FROM gateway_subscriptions s JOIN gateways g ON g.name = s.credential "
+                "WHERE g.revoked_at IS NULL ORDER BY s.gateway_id"
             )
         ]

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import re
-import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,8 +25,10 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from zerohour.notices.bundle import MANIFEST_NAME
-from zerohour.provider.log import Provider
+from zerohour.notices.envelope import too_deep
+from zerohour.provider.log import Provider, Subscription, SubscriptionRefused
 from zerohour.provider.push import Pusher, parse_hostport
+from zerohour.provider.targets import PushPolicy, TargetRefused
 
 log = logging.getLogger("zerohour.provider")
 T = TypeVar("T")
@@ -45,6 +46,7 @@ class ProviderService:
         heartbeat: float = 30.0,
         watch_interval: float = 0.05,
         smtp_relay: tuple[str, int] | None = None,
+        policy: PushPolicy | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.heartbeat = heartbeat
@@ -52,7 +54,8 @@ class ProviderService:
         # SQLite connections are per thread: one worker thread owns this process's connection.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provider-db")
         self.provider = Provider(data_dir, name=name)
-        self.pusher = Pusher(self.provider.name, smtp_relay)
+        self.policy = policy or PushPolicy()
+        self.pusher = Pusher(self.provider.name, smtp_relay, self.policy)
         self._changed: asyncio.Future[None] | None = None  # resolved when the head moves
         self._head = 0
         self._cache: dict[int, bytes] = {}
@@ -204,12 +207,19 @@ class ProviderService:
         return Response(pinned.text() + "\n", media_type="text/plain")
 
     async def subscribe(self, request: Request) -> Response:
+        """Create or replace one gateway's subscription (docs/notices.md, "Subscriptions").
+
+        401: no or unknown credential; 403: revoked credential, a target the push policy
+        refuses, or a gateway id held by another credential; 400: a malformed request."""
         auth = request.headers.get("authorization", "")
-        token = auth.removeprefix("Bearer ").strip()
-        if not auth.startswith("Bearer ") or not secrets.compare_digest(
-            token.encode(), self.provider.token.encode()
-        ):
-            return JSONResponse({"error": "bad token"}, status_code=401)
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            return _error(401, "missing credential: Authorization: Bearer <gateway token>")
+        found = await self._db(self.provider.credential, auth[7:].strip())
+        if found is None:
+            return _error(401, "unknown credential")
+        credential, revoked = found
+        if revoked:
+            return JSONResponse({"error": "credential revoked"}, status_code=403)
         declared = request.headers.get("content-length") or "0"
         if not declared.isdigit() or int(declared) > 4096:
             return JSONResponse({"error": "body too large"}, status_code=413)
@@ -219,26 +229,52 @@ class ProviderService:
             if len(body) > 4096:
                 return JSONResponse({"error": "body too large"}, status_code=413)
         try:
-            obj = json.loads(body)
+            obj = None if too_deep(body) else json.loads(body)
         except ValueError:
-            return JSONResponse({"error": "body must be JSON"}, status_code=400)
-        if not isinstance(obj, dict) or set(obj) - {"udp", "control_address", "smtp"}:
-            return JSONResponse({"error": "fields: udp, control_address, smtp"}, status_code=400)
-        udp, addr, smtp = obj.get("udp"), obj.get("control_address"), obj.get("smtp")
-        try:
-            for hp in (udp, smtp):
-                if hp is not None:
-                    if not isinstance(hp, str):
-                        raise ValueError("HOST:PORT expected")
-                    parse_hostport(hp)
-            if addr is not None and (not isinstance(addr, str) or not _ADDR.match(addr)):
-                raise ValueError("control_address is not an address")
-        except ValueError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            obj = None
+        names = ("gateway_id", "udp", "control_address", "smtp")
+        if not isinstance(obj, dict) or set(obj) - set(names):
+            return _error(400, "body: a JSON object with gateway_id, udp, control_address, smtp")
+        gid, udp, addr, smtp = (obj.get(k) for k in names)
+        if not all(v is None or isinstance(v, str) for v in (gid, udp, addr, smtp)):
+            return _error(400, "every field is a string")
+        if gid is None:
+            return _error(400, "gateway_id is required (the keyid of the gateway's key)")
         if udp is None and addr is None:
-            return JSONResponse({"error": "give udp or control_address"}, status_code=400)
-        sid = await self._db(self.provider.subscribe, udp, addr, smtp)
-        return JSONResponse({"id": sid}, status_code=201)
+            return _error(400, "give udp or control_address")
+        if smtp is not None and addr is None:
+            return _error(400, "smtp needs control_address")
+        if addr is not None and not _ADDR.match(addr):
+            return _error(400, "control_address is not an address")
+        source = request.client.host if request.client is not None else ""
+        try:
+            target = None
+            if udp is not None:
+                host, port = parse_hostport(udp)
+                target = self.policy.udp_target(host, port, source)
+            if smtp is not None:
+                await self.policy.explicit_smtp(*parse_hostport(smtp, default_port=25))
+        except TargetRefused as exc:
+            log.warning("provider.subscription_refused credential=%s: %s", credential, exc)
+            return _error(403, str(exc))
+        except ValueError as exc:
+            return _error(400, str(exc))
+        sub = Subscription(gid, target, addr, smtp, credential, source)
+        try:
+            replaced = await self._db(self.provider.subscribe, sub)
+        except SubscriptionRefused as exc:
+            return _error(403, str(exc))
+        log.info(
+            "provider.subscribed gateway=%s credential=%s udp=%s control=%s smtp=%s replaced=%s",
+            gid[:16],
+            credential,
+            target,
+            addr,
+            smtp or "mx",
+            replaced,
+        )
+        answer = {"id": gid, "udp": target, "control_address": addr, "smtp": smtp}
+        return JSONResponse({**answer, "replaced": replaced}, status_code=200 if replaced else 201)
 
     async def latest(self, request: Request) -> Response:
         latest = await self._db(self.provider.latest_bundle)
@@ -256,6 +292,11 @@ class ProviderService:
             return JSONResponse({"error": "not found"}, status_code=404)
         media = "application/json" if name == MANIFEST_NAME else "application/octet-stream"
         return FileResponse(path, media_type=media)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="zerohour"'} if status == 401 else None
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -17,20 +17,23 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
+from zerohour.errors import ConfigError
 from zerohour.gateway.listeners.mail import MailNoticeReceiver
 from zerohour.gateway.listeners.poll import Poller
 from zerohour.gateway.listeners.stream import StreamClient
 from zerohour.gateway.listeners.udp import UdpListener
-from zerohour.notices.keys import PinnedKey
+from zerohour.notices.keys import PinnedKey, gateway_id
 from zerohour.notices.sink import OutbreakSink
 from zerohour.notices.verify import NoticeVerifier
 
 log = logging.getLogger("zerohour.notices")
+RESUBSCRIBE_EVERY = 3600.0
 
 
 async def supervise(
@@ -70,7 +73,8 @@ class ListenerConfig:
     udp_listen: tuple[str, int] | None = None
     control_address: str | None = None
     control_smtp: str | None = None  # HOST:PORT where the provider should deliver control mail
-    subscription_token: str | None = None
+    subscription_token: str | None = None  # this gateway's credential at the provider
+    identity_dir: Path | None = None  # the gateway's data folder: its key, hence its id
     skew: timedelta = timedelta(minutes=5)
     freshness: timedelta = timedelta(minutes=10)
     idle_timeout: float = 95.0
@@ -99,22 +103,26 @@ class NoticeListeners:
         self.udp_address: tuple[str, int] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.restarts: Counter[str] = Counter()  # listener loops restarted after a crash
+        self.subscription: dict[str, Any] | None = None  # the provider's last answer
+        self._gateway_id: str | None = None
+
+    @property
+    def subscribes(self) -> bool:
+        return bool(
+            self.config.subscription_token and (self.udp_address or self.config.control_address)
+        )
 
     async def start(self) -> None:
         await self.verifier.start()
         if self.config.udp_listen is not None:
             self.udp_address = await self.udp.start(*self.config.udp_listen)
-        if self.config.subscription_token and (self.udp_address or self.config.control_address):
-            try:
-                sub = await self.subscribe()
-                log.info(
-                    "notice.subscribed id=%s udp=%s control=%s",
-                    sub,
-                    self.udp_address,
-                    self.config.control_address,
+        if self.subscribes:
+            ok = await self.try_subscribe()  # first attempt before start() returns
+            self._tasks.append(
+                asyncio.create_task(
+                    supervise("subscribe", lambda: self._subscribe_loop(ok), self.restarts)
                 )
-            except httpx.HTTPError as exc:
-                log.warning("notice.subscribe_failed %s", exc)
+            )
         if self.config.poll:
             self._tasks.append(
                 asyncio.create_task(supervise("poll", self.poller.run, self.restarts))
@@ -124,10 +132,63 @@ class NoticeListeners:
                 asyncio.create_task(supervise("stream", self.stream.run, self.restarts))
             )
 
-    async def subscribe(self) -> str:
-        body: dict[str, str] = {}
+    def gateway_id(self) -> str:
+        if self._gateway_id is None:
+            if self.config.identity_dir is None:
+                raise ConfigError("a gateway needs its data folder (identity_dir) to subscribe")
+            self._gateway_id = gateway_id(self.config.identity_dir)
+        return self._gateway_id
+
+    async def try_subscribe(self) -> bool:
+        """Register (or replace) this gateway's subscription; log loudly when refused."""
+        try:
+            self.subscription = await self.subscribe()
+        except httpx.HTTPStatusError as exc:
+            try:
+                reason = str(exc.response.json().get("error", ""))[:300]
+            except ValueError:
+                reason = exc.response.text[:300]
+            log.error(
+                "notice.subscribe_refused status=%d: %s (UDP and control mail will not be "
+                "pushed to this gateway; stream and poll still work)",
+                exc.response.status_code,
+                reason,
+            )
+            return False
+        except httpx.HTTPError as exc:
+            log.warning("notice.subscribe_failed %s: %s", type(exc).__name__, exc)
+            return False
+        log.info(
+            "notice.subscribed id=%s udp=%s control=%s smtp=%s replaced=%s",
+            self.subscription.get("id"),
+            self.subscription.get("udp"),
+            self.subscription.get("control_address"),
+            self.subscription.get("smtp") or "mx",
+            self.subscription.get("replaced"),
+        )
+        return True
+
+    async def _subscribe_loop(self, ok: bool) -> None:
+        """Retry until subscribed (backoff 1 s doubling to 5 min), then renew every hour: the
+        provider replaces the subscription of the same gateway id, so renewing is harmless and
+        repairs a subscription the provider lost."""
+        delay = RESUBSCRIBE_EVERY if ok else 1.0
+        while True:
+            await asyncio.sleep(delay)
+            ok = await self.try_subscribe()
+            delay = RESUBSCRIBE_EVERY if ok else min(max(delay, 0.5) * 2, 300.0)
+
+    async def subscribe(self) -> dict[str, Any]:
+        body: dict[str, str] = {"gateway_id": self.gateway_id()}
         if self.udp_address is not None:
-            body["udp"] = f"{self.udp_address[0]}:{self.udp_address[1]}"
+            # A wildcard bind is sent as is: the provider then pushes to the address this
+            # request comes from (the only one it accepts without the operator's approval).
+            host = self.udp_address[0]
+            body["udp"] = (
+                f"[{host}]:{self.udp_address[1]}"
+                if ":" in host
+                else (f"{host}:{self.udp_address[1]}")
+            )
         if self.config.control_address:
             body["control_address"] = self.config.control_address
             if self.config.control_smtp:
@@ -138,7 +199,10 @@ class NoticeListeners:
             headers={"Authorization": f"Bearer {self.config.subscription_token}"},
         )
         resp.raise_for_status()
-        return str(resp.json()["id"])
+        answer = resp.json()
+        if not isinstance(answer, dict):
+            raise httpx.DecodingError("subscription answer is not an object")
+        return answer
 
     async def aclose(self) -> None:
         for t in self._tasks:

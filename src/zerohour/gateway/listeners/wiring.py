@@ -46,6 +46,7 @@ class NoticeSettings:
     udp_listen: tuple[str, int] | None = None
     control_address: str | None = None
     subscription_token: str | None = None  # needed to register UDP / control address
+    control_smtp: str | None = None  # HOST:PORT the provider delivers control mail to; None: MX
     stream: bool = True
     poll: bool = True
     poll_interval: float = 60.0
@@ -101,9 +102,6 @@ class NoticeWiring:
             installer=BundleInstaller(data_dir, s.provider_url, self.pinned.provider, self.client),
             bundles=gw.signatures,
         )
-        smtp = None
-        if s.control_address and gw.address is not None:
-            smtp = f"{gw.address[0]}:{gw.address[1]}"
         cfg = ListenerConfig(
             s.provider_url,
             self.pinned,
@@ -112,8 +110,9 @@ class NoticeWiring:
             poll_interval=s.poll_interval,
             udp_listen=s.udp_listen,
             control_address=s.control_address,
-            control_smtp=smtp,
+            control_smtp=s.control_smtp,  # None: the provider uses the address's MX
             subscription_token=s.subscription_token,
+            identity_dir=gw.cfg.data_dir,
             skew=s.skew,
             freshness=s.freshness,
         )
