@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from conformance.samples import make_pe
 from zerohour.demo.gate import POLL, STREAM, ProviderGate
 from zerohour.demo.mail import CLEAN_MARK, INFECTED_MARK, build, new_virus_sample, sender
 from zerohour.demo.stack import (
@@ -271,6 +273,32 @@ def test_checksum_mode_quarantines_matching_mail_at_once(stack: Stack) -> None:
     assert [m["findings"] for m in q["messages"]] == [["Outbreak.E2E.Sum.Checksum"]]
     assert stack.delivered(INFECTED_MARK) == []
     assert stack.delivered(CLEAN_MARK) == [b"2"]
+
+
+def test_udp_alone_carries_a_checksum_declaration_and_quarantines(stack: Stack) -> None:
+    """Issue 9, section 4: a checksum declaration from one PE sample (file and section
+    digests) fits one datagram (protocol v2), so a gateway with stream and poll both refused
+    gets it over UDP alone and quarantines the sample at once."""
+    stack.start_gateway(TRANSPORTS["udp"])
+    sample = make_pe(b"\x90" * 100 + os.urandom(64), b"udp worm data")
+    path = stack.root / "sample.exe"
+    path.write_bytes(sample)
+    declare_and_wait(stack, "E2E.Udp.Sum", "--mode", "checksum", "--sample", str(path))
+    stack.send("infected", sample)
+    stack.send("clean", b"an unrelated attachment\n")
+    wait(
+        lambda: (
+            stack.counts().get(MessageState.QUARANTINED, 0) == 1 and len(stack.sink.snapshot()) == 1
+        ),
+        "checksum quarantine over UDP",
+        stack.gw,
+    )
+    assert stack.delivered(INFECTED_MARK) == []
+    notices = stack.cli_json("status")["notices"]
+    assert notices["udp"]["kind"] == "outbreak.declared", notices
+    assert notices["udp"]["result"] == "applied"
+    assert stack.gate is not None
+    assert stack.gate.refused > 0  # stream and poll really were unavailable
 
 
 @pytest.mark.slow
