@@ -8,6 +8,7 @@ benchmarks (a shared 2-core box)."""
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 
@@ -164,3 +165,35 @@ def test_scan_time_limit_stops_a_decoder_mid_input(engine: Engine) -> None:
     slow = Engine(engine.db, Limits(max_scan_time=0.0))
     report = slow.scan_bytes(yenc_unterminated(100_000))
     assert report.names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # 60k Content-Type headers (distinct values): each was compared with every other.
+        b"From: a\r\n" + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n" % i
+                                  for i in range(60_000)) + b"\r\n--b1\r\nx\r\n--b1--\r\n",
+        # One 2 MB header repeating boundary= 120k times (was 349 s).
+        b"From: a\r\nContent-Type: multipart/mixed; "
+        + b"".join(b"boundary=b%d; " % i for i in range(120_000)) + b"\r\n\r\n--b1\r\nx\r\n",
+        # ... and filename= (was 41 s at a third of the size).
+        b"From: a\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; "
+        + b"".join(b"filename=f%d; " % i for i in range(120_000)) + b"\r\n\r\nx\r\n",
+    ],
+    ids=["many-content-type-headers", "repeated-boundary-param", "repeated-filename-param"],
+)
+def test_repeated_headers_and_parameters_are_linear(engine: Engine, data: bytes) -> None:
+    elapsed, report = timed(engine, data)
+    assert elapsed < BOUND, elapsed
+    assert not report.errors  # type: ignore[attr-defined]
+
+
+def test_payload_after_thousands_of_repeated_headers_is_found(engine: Engine) -> None:
+    b64 = base64.encodebytes(EICAR)
+    data = (b"From: a\r\nContent-Type: multipart/mixed; boundary=ZZ\r\n"
+            + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n" % i
+                       for i in range(30_000))
+            + b"\r\n--ZZ\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--ZZ--\r\n")
+    elapsed, report = timed(engine, data)
+    assert elapsed < BOUND
+    assert report.names == ("Eicar-Test-Signature",)  # type: ignore[attr-defined]

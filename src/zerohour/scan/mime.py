@@ -131,13 +131,14 @@ def split_headers(data: bytes, d: _Dialect = _LF) -> tuple[list[_Header], int]:
 
 
 def _header_values(headers: list[_Header], name: bytes) -> list[str]:
-    out: list[str] = []
+    """Every distinct value of header `name`, in order (a dict: thousands of repeated headers
+    cost linear time, not a list scan per value)."""
+    out: dict[str, None] = {}
     for h in headers:
         if h.name == name:
             for v in h.values():
-                if v not in out:
-                    out.append(v)
-    return out
+                out[v] = None
+    return list(out)
 
 
 # --- parameters ------------------------------------------------------------------------------
@@ -225,16 +226,17 @@ class _Params:
 
     def get_all(self, key: str) -> list[str]:
         """Every value of `key`: plain occurrences (unquoted and raw) then RFC 2231 forms."""
-        out: list[str] = []
+        out: dict[str, None] = {}  # ordered and linear, for headers repeating a parameter
         for name, value, raw in self.items:
             if name == key:
-                for v in (value, value.strip(), raw.strip(), raw.split()[0] if raw.split() else ""):
-                    if v and v not in out:
-                        out.append(v)
+                words = raw.split()
+                for v in (value, value.strip(), raw.strip(), words[0] if words else ""):
+                    if v:
+                        out[v] = None
         ext = self._rfc2231(key)
-        if ext and ext not in out:
-            out.append(ext)
-        return out
+        if ext:
+            out[ext] = None
+        return list(out)
 
     def _rfc2231(self, key: str) -> str | None:
         star = key + "*"
@@ -343,19 +345,25 @@ def _boundary_candidates_cached(values: tuple[str, ...]) -> tuple[bytes, ...]:
 def _boundary_candidates_uncached(values: tuple[str, ...]) -> tuple[bytes, ...]:
     out: list[bytes] = []
 
-    def add(b: str) -> None:
+    def add(b: str) -> bool:
+        """Add a candidate; False once enough are kept (only the first few count, so a header
+        repeating `boundary=` thousands of times stays linear)."""
+        if len(out) >= _MAX_BOUNDARIES:
+            return False
         if not b or len(b) > 200:
-            return
+            return True
         for cand in (b, b.rstrip()):
             raw = cand.encode("latin-1", "replace")
             if raw and raw not in out:
                 out.append(raw)
+        return True
 
     for v in values:
-        for b in parse_params(v).get_all("boundary"):
-            add(b)
-        for m in _BOUNDARY_ANYWHERE.finditer(v):
-            add(next(g for g in m.groups() if g is not None))
+        if not all(add(b) for b in parse_params(v).get_all("boundary")):
+            break
+        if not all(add(next(g for g in m.groups() if g is not None))
+                   for m in _BOUNDARY_ANYWHERE.finditer(v)):
+            break
     return tuple(out[:_MAX_BOUNDARIES])
 
 
