@@ -81,14 +81,16 @@ class Nodes:
         self.tmp_path = tmp_path
         self.started: list[Node] = []
 
-    async def start(self, name: str, **kw: object) -> Node:
+    async def start(
+        self, name: str, db_dirs: Sequence[Path] = (), **kw: object
+    ) -> Node:
         store = await SqliteStore.open(self.tmp_path / "store.sqlite3")
         scanner = ScannerPool((), 1)
         outbreaks = OutbreakState(store)
         await outbreaks.load()
         db = SignatureDatabase(
             data_dir=self.tmp_path / name,
-            db_dirs=(),
+            db_dirs=db_dirs,
             store=store,
             scanner=scanner,
             outbreaks=outbreaks,
@@ -220,3 +222,29 @@ async def test_bundle_on_disk_from_an_older_release_goes_into_the_store(
     assert node.db.bundle_version == 4
     assert await node.store.bundle_version() == 4
     assert await node.finds(SAMPLE_A) == ("Test.A",)
+
+
+async def test_operator_folders_under_a_bundle_move_the_version(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    """With the operator's own --db folders (freshclam), a change there must make older
+    verdicts recognisably older even while a bundle is installed: the version is the digest
+    of everything loaded, not the bundle's number alone."""
+    local = tmp_path / "clamav"
+    local.mkdir()
+    (local / "daily.hsb").write_bytes(hsb(b"local one", "Local.One"))
+    node = await nodes.start("gw", db_dirs=(local,))
+    await node.db.install(bundle(1, {"a.hsb": hsb(SAMPLE_A, "Test.A")}))
+    with_bundle = node.scanner.version
+    assert with_bundle.startswith("local-")
+    assert node.outbreaks.installed_version == with_bundle
+    assert await node.finds(SAMPLE_A) == ("Test.A",)
+    (local / "daily.hsb").write_bytes(hsb(SAMPLE_B, "Local.Two"))
+    after = await node.db.reload("db folder changed")
+    assert after != with_bundle
+    assert node.outbreaks.installed_version == after
+    assert not node.outbreaks.verdict_is_current(with_bundle)
+    assert node.outbreaks.verdict_is_current((await node.scanner.scan(mail(SAMPLE_B))).db_version)
+    assert await node.finds(SAMPLE_A) == ("Test.A",)  # the bundle is still loaded
+    assert await node.finds(SAMPLE_B) == ("Local.Two",)
+    assert node.outbreaks.bundle_version == 1

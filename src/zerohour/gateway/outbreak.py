@@ -25,6 +25,7 @@ class OutbreakState:
         self._version: str = ""  # meta db.installed_version: what status shows
         self._bundle = 0  # the cluster's installed bundle version (meta db.bundle_version)
         self.engine_version = ""  # what this node's engine reports (set by gateway.signatures)
+        self.loaded_bundle = 0  # the bundle version this node's engine loaded
         # bumped by every local change: a reload whose query raced one is dropped (no lock: the
         # listeners call declare/end inside store.transaction(), a lock here could deadlock)
         self._gen = 0
@@ -82,13 +83,17 @@ class OutbreakState:
 
     @property
     def installed_version(self) -> str:
-        """The database version a current verdict carries (`ScanSummary.db_version`): the
-        cluster's bundle version once one is installed, on every node as soon as the store
-        says so (a node still swapping its engine scans with an older one: its verdicts are
-        older than this); without a bundle, this node's own engine (the operator's --db)."""
-        if self._bundle:
+        """The database version a current verdict carries (`ScanSummary.db_version`): this
+        node's engine version (the bundle's number, or `local-<digest>` when the operator's
+        `--db` folders are loaded too), except while the store names a newer bundle than the
+        engine has loaded (a cluster node still swapping it in, about a second): then the
+        cluster's bundle version, which no verdict of this node's engine carries, so none is
+        current. In a process without an engine (the CLI): what the gateway recorded."""
+        if self._bundle > self.loaded_bundle and self.engine_version:
             return str(self._bundle)
-        return self.engine_version or self._version
+        if self.engine_version:
+            return self.engine_version
+        return str(self._bundle) if self._bundle else self._version
 
     @property
     def bundle_version(self) -> int:
@@ -104,7 +109,7 @@ class OutbreakState:
         """This node's engine runs the installed version. False for the moment a cluster node
         is still swapping in a bundle another node installed (about a second): a rescan now
         would give an older verdict again, so wait (defer) instead."""
-        return self.engine_version == self.installed_version
+        return bool(self.engine_version) and self._bundle <= self.loaded_bundle
 
     async def set_installed_version(self, version: str) -> None:
         """Record what status shows; the cluster's bundle version, when set, comes first."""

@@ -36,6 +36,8 @@ from zerohour.errors import BundleError, DatabaseError, NotFoundError, StoreErro
 from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.notices.bundle import (
+    MANIFEST_NAME,
+    VERSION_NAME,
     BundleRefused,
     VerifiedBundle,
     check_detection_only,
@@ -105,9 +107,25 @@ class SignatureDatabase:
         return list(self.configured) or default_db_dirs()
 
     def dirs(self, folder: Path | None = None) -> list[Path]:
+        """What the engine loads: the bundle, then the operator's folders.
+
+        With only the bundled starter database besides it, the bundle's folder is loaded whole
+        and its `VERSION` names the engine ("3"). With the operator's own folders, which
+        freshclam changes under the bundle, the bundle's signature files are loaded without
+        `VERSION`: the engine's version is then `local-<digest>` of every file, and moves when
+        either side changes, so a verdict from before a freshclam update is recognisably
+        older (the delivery re-check rescans it)."""
         if folder is None and self.bundle_version:
             folder = self.data_dir / "db" / str(self.bundle_version)
-        return [folder, *self.base_dirs()] if folder is not None else self.base_dirs()
+        if folder is None:
+            return self.base_dirs()
+        if not self.configured:
+            return [folder, *self.base_dirs()]
+        files = sorted(
+            p for p in folder.iterdir()
+            if p.is_file() and p.name not in (VERSION_NAME, MANIFEST_NAME)
+        )
+        return [*files, *self.base_dirs()]
 
     def _adopt(self, bundle: VerifiedBundle) -> None:
         self.bundle_version = bundle.version
@@ -149,6 +167,7 @@ class SignatureDatabase:
         shown = str(self.bundle_version) if self.bundle_version else engine_version
         await self.outbreaks.set_installed_version(shown)
         self.outbreaks.engine_version = engine_version
+        self.outbreaks.loaded_bundle = self.bundle_version
         await self.store.set_meta(DB_DIRS_KEY, json.dumps([str(d) for d in self.dirs()]))
         log.info(
             "scan.db_installed version=%s bundle=%d source=%s dirs=%s",
