@@ -159,7 +159,11 @@ def test_depth_is_bounded_before_parsing() -> None:
     assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
     assert too_deep(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
     assert not too_deep(b'{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"[[[[[["}')
-    assert too_deep(b"[[[")  # unbalanced
+    assert too_deep(b"[" * 30_000)  # never closes: the parser would still recurse
+    assert not too_deep(b'{"payload": "trunc')  # merely truncated: malformed, not deep
+    with pytest.raises(NoticeError) as exc:
+        parse_envelope(b'{"payload": [1, 2')
+    assert exc.value.reason == "malformed"
 
 
 def test_depth_scan_is_linear_on_hostile_quoting() -> None:

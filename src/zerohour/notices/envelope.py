@@ -31,24 +31,29 @@ _MAX_SIGNATURES = 4
 # the scan stays linear on hostile input such as `"\"\"\"...` (no retry from every quote).
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = re.compile(rb"[\[{]+")
 
 
 def too_deep(data: bytes, limit: int = MAX_DEPTH) -> bool:
-    """True when JSON `data` nests arrays/objects more than `limit` deep (or its brackets do not
-    balance). A cheap scan *before* parsing: `json.loads` recurses once per level and a payload
-    of `[[[[...` thousands deep raises RecursionError instead of a refusal. Strings are cut
-    out first (a `[` inside a string is not nesting); then each round removes every innermost
-    `[]`/`{}` pair, so `limit` rounds clear any document at most `limit` deep. Linear C-speed
-    passes, no Python loop per byte, even on a 32 MB poll page."""
+    """True when JSON `data` nests arrays/objects more than `limit` deep (or, unbalanced,
+    opens that many levels). A cheap scan *before* parsing: `json.loads` recurses once per
+    level, and a payload of `[[[[...` thousands deep raises RecursionError instead of a
+    refusal. Strings are cut out first (a `[` inside a string is not nesting); then each round
+    removes every innermost `[]`/`{}` pair, so `limit` rounds clear any document at most
+    `limit` deep. At most `limit` C-speed passes over the brackets, no Python loop per byte
+    (a 30 MB hostile poll page takes a few seconds at worst)."""
     rest = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    for _ in range(limit):
+    for rounds in range(limit + 1):
         if not rest:
             return False
         shorter = rest.replace(b"[]", b"").replace(b"{}", b"")
         if len(shorter) == len(rest):
-            return True  # unbalanced or interleaved: not JSON we would accept anyway
+            # Unbalanced (truncated, or `[[[[` that never closes): not JSON, and the parser
+            # will say so, but first it descends into the longest run of openers.
+            run = max((len(m) for m in _OPENERS.findall(rest)), default=0)
+            return rounds + run > limit
         rest = shorter
-    return bool(rest)
+    return True
 
 
 def loads_bounded(data: bytes, reason: str, what: str, limit: int = MAX_DEPTH) -> Any:
