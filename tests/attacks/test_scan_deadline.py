@@ -150,3 +150,20 @@ async def test_swap_lets_a_scan_in_flight_finish_on_the_old_engine(
         pids = pool.pids()
         await pool.aclose()
     assert await _wait_gone(pids) == set()
+
+
+async def test_close_with_scans_in_flight_and_waiting_never_hangs(dirs: list[Path]) -> None:
+    pool = ScannerPool(dirs, workers=1, hard_timeout=120)
+    await pool.warm()
+    pids = pool.pids()
+    running = asyncio.ensure_future(pool.scan(SLOW, "running"))
+    waiting = asyncio.ensure_future(pool.scan(mail(EICAR), "waiting"))
+    await asyncio.sleep(0.3)
+    t0 = time.monotonic()
+    await pool.aclose()
+    results = await asyncio.wait_for(asyncio.gather(running, waiting), 15)
+    assert time.monotonic() - t0 < 15
+    assert all(r.error for r in results)  # failed (tempfail), never clean
+    assert not any(r.findings for r in results)
+    assert (await pool.scan(b"after close")).error
+    assert await _wait_gone(pids) == set()

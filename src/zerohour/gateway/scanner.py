@@ -46,6 +46,7 @@ from zerohour.scan import Engine, Limits, default_db_dirs, load_database
 DEFAULT_HARD_TIMEOUT = 2 * Limits().max_scan_time
 DEADLINE_EXCEEDED = "scan deadline exceeded"
 WORKER_DIED = "scanner process died"
+CLOSED = "scanner closed"
 _log = logging.getLogger(__name__)
 
 # --- worker side ---------------------------------------------------------------------------------
@@ -133,21 +134,24 @@ class _Worker:
         _pid, self.version, self.error = self.conn.recv()
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.exitcode is None:  # never signal a pid that may have been reused
+                os.kill(self.pid, signal.SIGKILL)
         self.reap()
 
     def stop(self, grace: float = 5.0) -> None:
         """Ask the worker to exit; kill it if it does not (blocking)."""
         with contextlib.suppress(OSError, ValueError, BrokenPipeError):
             self.conn.send(None)
-        self.proc.join(grace)
-        if self.proc.is_alive():
-            self.kill()
+        with contextlib.suppress(ValueError):
+            self.proc.join(grace)
+            if self.proc.is_alive():
+                self.kill()
         self.reap()
 
     def reap(self) -> None:
-        self.proc.join(5.0)
+        with contextlib.suppress(ValueError):  # already closed
+            self.proc.join(5.0)
         with contextlib.suppress(OSError):
             self.conn.close()
         with contextlib.suppress(ValueError):
@@ -160,7 +164,7 @@ class _Generation:
     def __init__(self, dirs: Sequence[Path], size: int) -> None:
         self.dirs = tuple(dirs)
         self.size = size
-        self.idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self.idle: asyncio.Queue[_Worker | None] = asyncio.Queue()  # None: the pool closed
         self.alive: set[_Worker] = set()
         self.waiting = 0
         self.retired = False
@@ -187,6 +191,7 @@ class ScannerPool:
         self._gen = _Generation(self.db_dirs, self.workers)
         self._old: list[_Generation] = []  # swapped out, maybe still finishing scans
         self._starting: asyncio.Lock | None = None
+        self._closed = False
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -205,6 +210,8 @@ class ScannerPool:
         return worker
 
     async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._closed:  # after aclose(): a scan still finishing cleans up inline
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
     async def _add(self, gen: _Generation) -> _Worker:
@@ -234,7 +241,7 @@ class ScannerPool:
 
     async def _replace(self, gen: _Generation) -> None:
         """Start a worker in place of one that was killed or died (current generation only)."""
-        if gen.retired or gen is not self._gen:
+        if gen.retired or gen is not self._gen or self._closed:
             return
         try:
             await self._add(gen)
@@ -256,6 +263,8 @@ class ScannerPool:
     async def scan(self, data: bytes, name: str | None = None) -> ScanSummary:
         gen = self._gen
         started = time.perf_counter()
+        if self._closed:
+            return ScanSummary.failed(len(data), CLOSED, self.version)
         if not gen.started:
             try:
                 await self._start(gen)
@@ -266,6 +275,9 @@ class ScannerPool:
             worker = await gen.idle.get()
         finally:
             gen.waiting -= 1
+        if worker is None:
+            gen.idle.put_nowait(None)  # wake the next waiter too
+            return ScanSummary.failed(len(data), CLOSED, self.version)
         fut = asyncio.get_running_loop().run_in_executor(
             self._threads, worker.roundtrip, (data, name)
         )
@@ -298,7 +310,10 @@ class ScannerPool:
             gen.idle.put_nowait(worker)  # scans already queued on an old generation use it
             return
         gen.alive.discard(worker)
-        asyncio.get_running_loop().run_in_executor(self._threads, worker.stop)
+        if self._closed:
+            worker.kill()
+        else:
+            asyncio.get_running_loop().run_in_executor(self._threads, worker.stop)
 
     async def _retire(self, worker: _Worker, kill: bool) -> None:
         gen = worker.gen
@@ -332,6 +347,8 @@ class ScannerPool:
                 worker = old.idle.get_nowait()
             except asyncio.QueueEmpty:
                 break
+            if worker is None:
+                break
             if old.waiting > 0:
                 old.idle.put_nowait(worker)
                 break
@@ -343,11 +360,15 @@ class ScannerPool:
         gen.retired = True
         workers = list(gen.alive)
         gen.alive.clear()
+        while not gen.idle.empty():  # no waiter may get a worker that is being stopped
+            gen.idle.get_nowait()
         await asyncio.gather(*(self._run(w.stop, 1.0) for w in workers))
+        gen.idle.put_nowait(None)  # scans still waiting for a worker fail instead of hanging
 
     async def aclose(self) -> None:
         for gen in [*self._old, self._gen]:
             await self._stop_generation(gen)
+        self._closed = True
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     def pids(self) -> set[int]:
