@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
-from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
+from zerohour.scan.limits import MAX_SCAN_SIZE, OVERLAPPING_FILES, ScanContext
 from zerohour.scan.types import Child, FileType
 
 _CHUNK = 1 << 20
@@ -808,14 +808,24 @@ _MAX_VBA_SOURCE = 16 * 1024 * 1024
 _VBA_SKIP = frozenset({"dir", "_vba_project", "project", "projectwm", "projectlk"})
 
 
-def ovba_decompress(data: bytes, limit: int = _MAX_VBA_SOURCE) -> bytes:
-    """MS-OVBA 2.4.1 decompression (VBA source and the `dir` stream); damage gives a prefix."""
+def ovba_decompress(
+    data: bytes, limit: int = _MAX_VBA_SOURCE, ctx: ScanContext | None = None
+) -> bytes:
+    """MS-OVBA 2.4.1 decompression (VBA source and the `dir` stream); damage gives a prefix.
+
+    With `ctx`, bounded like every decompression: the clock, the output bound and the
+    compression ratio are checked per 4 KiB chunk (24 KB of OVBA copy tokens expand to 16 MB).
+    """
     if not data or data[0] != 1:
         return b""
     out = bytearray()
     pos = 1
     n = len(data)
-    while pos + 2 <= n and len(out) < limit:
+    bound = limit if ctx is None else min(limit, ctx.output_bound() + 1)
+    while pos + 2 <= n and len(out) < bound:
+        if ctx is not None:
+            ctx.check_time()
+            ctx.check_ratio(pos, len(out))
         header = data[pos] | (data[pos + 1] << 8)
         chunk_end = min(n, pos + (header & 0x0FFF) + 3)
         pos += 2
@@ -846,9 +856,14 @@ def ovba_decompress(data: bytes, limit: int = _MAX_VBA_SOURCE) -> bytes:
                 src = len(out) - offset
                 if src < start:
                     return bytes(out)
-                for i in range(length):
-                    out.append(out[src + i])
+                if offset >= length:
+                    out += out[src : src + length]
+                else:  # an overlapping copy repeats the last `offset` bytes
+                    pat = bytes(out[src:])
+                    out += (pat * (length // offset + 1))[:length]
         pos = chunk_end
+    if ctx is not None and len(out) > ctx.output_bound():
+        ctx.check_output(len(out))  # raises the limit that was exceeded
     return bytes(out[:limit])
 
 
@@ -897,6 +912,11 @@ def _ole10native(data: bytes) -> tuple[bytes, str | None] | None:
     return (payload, name) if payload else None
 
 
+def _check_pending(ctx: ScanContext, pending: int) -> None:
+    if ctx.total_bytes + pending > ctx.limits.max_scan_size:
+        raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{ctx.total_bytes + pending} bytes")
+
+
 def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """VBA macro source (decompressed), packaged embedded files, and every other stream.
 
@@ -922,26 +942,37 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             e for e in entries if len(e) >= 2 and [p.lower() for p in e[-2:]] == ["vba", "dir"]
         ]
         in_vba: set[tuple[str, ...]] = set()
+        pending = 0  # bytes collected, not yet charged
         for entry in vba_dirs:
             base = entry[:-1]
             try:
-                modules = _vba_modules(ovba_decompress(ole.openstream(entry).read()))
+                modules = _vba_modules(ovba_decompress(ole.openstream(entry).read(), ctx=ctx))
+            except ScanLimitExceeded:
+                raise
             except Exception:  # a broken dir stream: fall back to the stream walk below, and say
                 # so (the macro source stays compressed: its signatures cannot match)
                 ctx.broken("OLE2")
                 modules = []
             for stream_name, offset in modules:
                 path = [*base, stream_name]
-                in_vba.add(tuple(p.lower() for p in path))
                 try:
                     raw = ole.openstream(path).read()
-                except Exception:  # noqa: S112 - hostile input: a broken stream is skipped
+                except Exception:  # hostile input: a listed module that does not open
+                    ctx.broken("OLE2")
                     continue
-                source = ovba_decompress(raw[offset:])
+                source = ovba_decompress(raw[offset:], ctx=ctx)
                 if not source and b"\x00Attribut" in raw:
-                    source = ovba_decompress(raw[raw.find(b"\x00Attribut") - 3 :])
+                    at = raw.find(b"\x00Attribut") - 3
+                    source = ovba_decompress(raw[max(0, at) :], ctx=ctx)
                 if source:
+                    # The source replaces the raw stream (scanned below only when it did not
+                    # decompress: a module is never skipped altogether).
+                    in_vba.add(tuple(p.lower() for p in path))
+                    pending += len(source)
                     out.append(Child(data=source, name=stream_name, origin="vba"))
+                else:
+                    ctx.broken("OLE2")
+                _check_pending(ctx, pending)
         for entry in entries:
             ctx.check_time()
             key = tuple(p.lower() for p in entry)
@@ -968,6 +999,8 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     )
                     continue
             out.append(Child(data=content, name="/".join(entry), origin="ole2"))
+            pending += len(content)
+            _check_pending(ctx, pending)  # collected before yielding: bound the memory too
     finally:
         ole.close()
     for child in out:
