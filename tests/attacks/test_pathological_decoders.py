@@ -197,3 +197,26 @@ def test_payload_after_thousands_of_repeated_headers_is_found(engine: Engine) ->
     elapsed, report = timed(engine, data)
     assert elapsed < BOUND
     assert report.names == ("Eicar-Test-Signature",)  # type: ignore[attr-defined]
+
+
+def test_binhex_expansion_is_bounded_by_the_scan_not_100_mib(engine: Engine) -> None:
+    # A run-length bomb: 400 KB of BinHex asking for ~50 MB. Expansion stops at the scan's
+    # output bound (not at a fixed 100 MiB held in memory), and the overrun is a limit finding.
+    rle = b"\x05name\x00TEXTttxt\x00\x00" + (10**8).to_bytes(4, "big") + bytes(6) + b"A"
+    rle += b"\x90\xff" * 200_000
+    chars = base64.b64encode(rle).translate(
+        bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                        HQX_ALPHABET), b"=")
+    text = b"(This file must be converted with BinHex 4.0)\r\n:" + chars + b":\r\n"
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        blocks = list(encodings.embedded_files(text, None, 1_000_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, peak
+    assert [len(b.data) for b in blocks] == [1_000_001]  # over the bound: the caller's check fires
+    small = Engine(engine.db, Limits(max_file_size=1_000_000, max_scan_size=4_000_000))
+    assert small.scan_bytes(text).names == ("Heuristics.Limits.Exceeded.MaxFileSize",)

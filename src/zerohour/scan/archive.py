@@ -583,7 +583,9 @@ def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     pos = 6
     title: str | None = None
     n = len(data)
-    for _ in range(_MAX_TNEF_ATTRIBUTES):
+    for i in range(_MAX_TNEF_ATTRIBUTES):
+        if not i % 4096:
+            ctx.check_time()
         if pos + 9 > n:
             return
         _level, attr_id, length = struct.unpack_from("<BII", data, pos)

@@ -71,7 +71,8 @@ def _embedded(
     seen: set[bytes] = set()
     check = ctx.check_time
     smuggled = encodings.smuggled_blobs(data, literals, check) if smuggling else iter(())
-    for emb in itertools.chain(encodings.embedded_files(data, check), smuggled):
+    embedded = encodings.embedded_files(data, check, ctx.output_bound())
+    for emb in itertools.chain(embedded, smuggled):
         if emb.data and emb.data not in seen:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))

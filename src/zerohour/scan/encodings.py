@@ -22,6 +22,8 @@ import pybase64
 Check = Callable[[], None] | None  # the scan's time check (`ScanContext.check_time`)
 _CHECK_EVERY = 4096  # loop iterations between two time checks
 
+_HQX_LIMIT = 100 * 1024 * 1024  # default bound of BinHex run-length expansion
+
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)  # delete table
 _B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in _B64_ALPHABET + b"=")
@@ -324,14 +326,19 @@ def ydecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterato
         m = nxt
 
 
-def embedded_files(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
-    """uuencode, yEnc and BinHex blocks embedded in a text body (cheap when there are none)."""
+def embedded_files(
+    text: bytes, check: Check = None, limit: int = _HQX_LIMIT
+) -> Iterator[EmbeddedFile]:
+    """uuencode, yEnc and BinHex blocks embedded in a text body (cheap when there are none).
+
+    `limit` bounds BinHex run-length expansion (the scan's output bound); the other encodings
+    never decode to more than their input."""
     if b"begin" in text:  # "=ybegin" contains "begin": one search rules out both
         yield from uudecode_blocks(text, check=check)
         if b"=ybegin" in text:
             yield from ydecode_blocks(text, check=check)
     if HQX_MARK in text:
-        yield from binhex_blocks(text, check=check)
+        yield from binhex_blocks(text, limit, check)
 
 
 # --- BinHex 4.0 -------------------------------------------------------------------------------
@@ -378,7 +385,7 @@ def _hqx_unrle(data: bytes, limit: int, check: Check = None) -> bytes:
 
 
 def binhex_blocks(
-    text: bytes, limit: int = 100 * 1024 * 1024, check: Check = None
+    text: bytes, limit: int = _HQX_LIMIT, check: Check = None
 ) -> Iterator[EmbeddedFile]:
     """Data (and resource) forks of BinHex 4.0 blocks in `text`; damaged blocks give a prefix."""
     pos = text.find(HQX_MARK)
@@ -392,6 +399,11 @@ def binhex_blocks(
         end = text.find(b":", start + 1)
         body = text[start + 1 : end if end >= 0 else len(text)]
         raw = _hqx_unrle(_hqx_bits(body), limit, check)
+        if len(raw) > limit:
+            # Expanded past the bound: hand over the whole (over-limit) output, so that the
+            # caller's size check fires (a limit finding) instead of a silent prefix.
+            yield EmbeddedFile(raw, None, "binhex")
+            return
         if raw:
             nlen = raw[0]
             at = 1 + nlen + 1 + 4 + 4 + 2

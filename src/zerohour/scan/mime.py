@@ -542,7 +542,8 @@ class _Walker:
             # the leaf (decompose handles text); only marker-less BinHex parts need us here.
             if binhex and encodings.HQX_MARK not in content:
                 marked = encodings.HQX_MARK + b")\r\n" + content
-                for emb in encodings.binhex_blocks(marked, check=self.ctx.check_time):
+                for emb in encodings.binhex_blocks(marked, self.ctx.output_bound(),
+                                                   self.ctx.check_time):
                     yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
 
     def _split(
