@@ -27,6 +27,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +124,8 @@ class _Worker:
         self.pid = proc.pid or 0
         self.version = ""
         self.error = ""
+        self._teardown = threading.Lock()  # a scan's kill and the pool's close may race
+        self._gone = False
 
     def roundtrip(self, msg: object) -> Any:
         """Send one request and wait for its answer (blocking: runs on a pool thread)."""
@@ -134,28 +137,43 @@ class _Worker:
         _pid, self.version, self.error = self.conn.recv()
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            if self.proc.exitcode is None:  # never signal a pid that may have been reused
-                os.kill(self.pid, signal.SIGKILL)
-        self.reap()
+        with self._teardown:
+            self._kill()
+            self._reap()
 
     def stop(self, grace: float = 5.0) -> None:
         """Ask the worker to exit; kill it if it does not (blocking)."""
-        with contextlib.suppress(OSError, ValueError, BrokenPipeError):
-            self.conn.send(None)
-        with contextlib.suppress(ValueError):
-            self.proc.join(grace)
-            if self.proc.is_alive():
-                self.kill()
-        self.reap()
+        with self._teardown:
+            if self._gone:
+                return
+            with contextlib.suppress(OSError, ValueError):
+                self.conn.send(None)
+            with contextlib.suppress(ValueError):
+                self.proc.join(grace)
+            self._kill()
+            self._reap()
 
     def reap(self) -> None:
-        with contextlib.suppress(ValueError):  # already closed
+        with self._teardown:
+            self._reap()
+
+    def _kill(self) -> None:
+        if self._gone:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.exitcode is None:  # never signal a pid that may have been reused
+                os.kill(self.pid, signal.SIGKILL)
+
+    def _reap(self) -> None:
+        if self._gone:
+            return
+        with contextlib.suppress(ValueError):
             self.proc.join(5.0)
         with contextlib.suppress(OSError):
             self.conn.close()
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, AttributeError):
             self.proc.close()
+        self._gone = True
 
 
 class _Generation:
@@ -369,7 +387,7 @@ class ScannerPool:
         for gen in [*self._old, self._gen]:
             await self._stop_generation(gen)
         self._closed = True
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown(wait=False)  # queued clean-ups (kills) still run
 
     def pids(self) -> set[int]:
         """Process ids of the current workers (for tests and status)."""
