@@ -134,3 +134,37 @@ def test_summary_roundtrips_json_and_summarize_reads_layers() -> None:
     assert s.findings == ("X",)
     assert any(d.part == "pe-section:.text" for d in s.digests)
     assert ScanSummary.from_json(s.to_json()) == s
+
+
+def test_any_engine_error_is_a_scan_error_even_with_layers_scanned() -> None:
+    """A codec error deep in the message used to be ignored because the top layer existed."""
+    report = ScanReport(
+        (),
+        (LayerInfo("m", 0, 100, MD5, SHA, FileType.MAIL),),
+        "v1",
+        0.0,
+        ("m/part2: internal error LookupError: unknown encoding: idna",),
+    )
+    summary = summarize(report, 100)
+    assert summary.error
+    assert decide(summary, [], Policy()).action is Action.TEMPFAIL
+    after_250 = decide(summary, [], Policy(can_reject=False))
+    assert after_250.action is Action.QUARANTINE  # ours since the 250: never delivered
+    assert after_250.names == ("Heuristics.ScanError",)
+
+
+def test_non_text_part_without_a_name_is_an_attachment_for_scope() -> None:
+    report = ScanReport(
+        (),
+        (
+            LayerInfo("m", 0, 900, MD5, SHA, FileType.MAIL),
+            LayerInfo("m/part1", 1, 10, MD5, SHA, FileType.TEXT),
+            LayerInfo("m/part2", 1, 800, MD5, SHA, FileType.PE),
+        ),
+        "v1",
+    )
+    summary = summarize(report, 900)
+    assert summary.has_attachment
+    assert summary.categories == ("executable",)
+    spec = OutbreakSpec("ob", "X", scope=Scope(has_attachment=True, file_types=("executable",)))
+    assert decide(summary, [spec], Policy()).action is Action.HOLD
