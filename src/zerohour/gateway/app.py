@@ -64,7 +64,9 @@ class Gateway:
         self.store: Store | None = None
         self.spool = Spool(cfg.spool_dir, cfg.spool_minfree)  # this node's spool folder
         self.bodies: BodyStore = self.spool  # where bodies live: PostgreSQL for a cluster store
-        self.scanner = ScannerPool(cfg.scan.db_dirs, cfg.scan.workers)
+        self.scanner = ScannerPool(
+            cfg.scan.db_dirs, cfg.scan.workers, hard_timeout=cfg.scan.hard_timeout
+        )
         self.address: tuple[str, int] | None = None
         self.control_hook: ControlHook | None = None
         self.control_address: str | None = None

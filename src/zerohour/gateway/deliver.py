@@ -268,9 +268,16 @@ class DeliveryQueue:
             return False
         if record.summary.get(NOT_RESCANNED):
             return False  # an administrator forced it out without a rescan
-        current = self.pipeline.scanner.version
-        if not current or record.db_version == current:
+        outbreaks = self.pipeline.outbreaks
+        if outbreaks.verdict_is_current(record.db_version):
             return False
+        if not outbreaks.engine_is_current:
+            # a cluster node still loading a bundle another node installed: a rescan now would
+            # repeat the old verdict, so try again in a moment
+            await self.store.defer(
+                record.queue_id, time.time() + 1.0, "waiting for the cluster's database"
+            )
+            return True
         summary = await self.pipeline.scanner.scan(body, record.queue_id)
         decision = decide(
             summary, self.pipeline.outbreaks.active, replace(self.pipeline.policy,

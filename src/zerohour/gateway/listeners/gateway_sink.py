@@ -235,7 +235,7 @@ class OutcomeLog:
     transaction. A bounded queue: under a flood of forged datagrams rows are dropped (the
     in-memory counters still count them) rather than letting an attacker fill the disk."""
 
-    SKIP = frozenset({"applied", "info"})
+    SKIP = frozenset({"applied", "info", "duplicate"})  # stream and poll overlap
 
     def __init__(self, store: Store, provider: str, maxsize: int = 1000) -> None:
         self.store = store
