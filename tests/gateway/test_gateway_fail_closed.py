@@ -21,7 +21,10 @@ async def test_queued_mail_scanned_under_an_older_database_is_rescanned(
     tmp_path: Path, sink: Any
 ) -> None:
     sink.stop()  # the next hop is down: the message waits in the queue
-    run = await start_gateway(make_config(tmp_path / "d", sink.address))
+    db = tmp_path / "db"  # the operator's --db folder, as freshclam keeps it
+    shutil.copytree(starter_db_dir(), db)
+    cfg = make_config(tmp_path / "d", sink.address, **{"scan.db_dirs": [str(db)]})
+    run = await start_gateway(cfg)
     try:
         raw = attachment_message("queued", SAMPLE, "x.bin")
         assert await run.sendmail("a@sender.test", ["b@example.test"], raw) == {}
@@ -30,11 +33,9 @@ async def test_queued_mail_scanned_under_an_older_database_is_rescanned(
         queued = await store.list_messages(MessageFilter(states=(MessageState.QUEUED,)))
         assert len(queued) == 1
         old_version = queued[0].db_version
-        db = tmp_path / "newdb"
-        shutil.copytree(starter_db_dir(), db)
         sha = hashlib.sha256(SAMPLE).hexdigest()
         (db / "late.hsb").write_text(f"{sha}:{len(SAMPLE)}:Zerohour.Test.Late\n")
-        new_version = await run.gw.scanner.swap([db])
+        new_version = await run.gw.signatures.reload("test: freshclam updated the folder")
         assert new_version != old_version
         await asyncio.to_thread(sink.start)
         await store.retry_now(None, 1e12)
