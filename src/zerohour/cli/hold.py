@@ -21,7 +21,7 @@ from zerohour.cli.quarantine import (
     run_ops,
 )
 from zerohour.errors import ZerohourError
-from zerohour.gateway.quarantine import AdminOps
+from zerohour.gateway.operations import AdminOps
 from zerohour.store.base import MessageState, Page
 
 

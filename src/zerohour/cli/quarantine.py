@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from zerohour.cli.config_cmd import add_config_flags, config_from_args
-from zerohour.gateway.quarantine import AdminOps, admin_ops, event_json, record_json
+from zerohour.gateway.operations import AdminOps, admin_ops, event_json, record_json
 from zerohour.store.base import MessageFilter, MessageRecord, MessageState, Page
 
 T = TypeVar("T")

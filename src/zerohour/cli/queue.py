@@ -8,7 +8,7 @@ import json
 from zerohour.cli.config_cmd import add_config_flags
 from zerohour.cli.quarantine import run_ops, table, when
 from zerohour.errors import ZerohourError
-from zerohour.gateway.quarantine import entry_json
+from zerohour.gateway.operations import entry_json
 from zerohour.store.base import Page
 
 
