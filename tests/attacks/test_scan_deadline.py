@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.gateway.scanner import DEADLINE_EXCEEDED, ScannerPool, starter_db_dir
+from zerohour.gateway.scanner import DEADLINE_EXCEEDED, ScannerPool
+from zerohour.scan.database import starter_db_dir
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 # `(a|aa)+b` against a run of a's without a b: ~1.6x more work per extra "a" (30: 0.4 s, 48:

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.conftest import attachment_message, make_config, start_gateway, wait_for
 from zerohour.gateway.decide import ScanSummary
-from zerohour.gateway.scanner import starter_db_dir
+from zerohour.scan.database import starter_db_dir
 from zerohour.store.base import MessageFilter, MessageState
 
 SAMPLE = b"MZ\x90\x00" + b"queued before the signature " * 30

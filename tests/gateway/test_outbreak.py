@@ -17,8 +17,8 @@ from gateway.conftest import (
     start_gateway,
     wait_for,
 )
-from zerohour.gateway.scanner import starter_db_dir
 from zerohour.notices.model import Checksum, OutbreakMode, OutbreakSpec, Scope
+from zerohour.scan.database import starter_db_dir
 from zerohour.store.base import MessageFilter, MessageState
 
 PAYLOAD = b"MZ\x90\x00" + b"zero-day sample body " * 40

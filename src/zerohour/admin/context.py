@@ -20,8 +20,23 @@ from zerohour.errors import StoreError
 from zerohour.store.base import MessageState, RecipientStatus, Store
 
 if TYPE_CHECKING:
-    from zerohour.gateway.app import Gateway
+    from zerohour.config import Config
+    from zerohour.gateway.deliver import DeliveryQueue
+    from zerohour.gateway.outbreak import OutbreakState
+    from zerohour.gateway.release import Releaser
     from zerohour.store.bodies import BodyStore
+
+
+class RunningGateway(Protocol):
+    """What the admin surfaces use of a started gateway (`gateway.app.Gateway` is one): the
+    admin package never imports the gateway's wiring, the composition root hands it over."""
+
+    cfg: Config
+    store: Store | None
+    bodies: BodyStore
+    outbreaks: OutbreakState
+    releaser: Releaser
+    queue: DeliveryQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +100,7 @@ class AdminContext:
     secure_cookies: bool = False  # set True behind TLS: cookies get the Secure flag
 
     @classmethod
-    def from_gateway(cls, gw: Gateway, **kwargs: Any) -> AdminContext:
+    def from_gateway(cls, gw: RunningGateway, **kwargs: Any) -> AdminContext:
         """The context for a started `Gateway` (call after `gw.start()`)."""
         assert gw.store is not None, "start the gateway first"
         return cls(
@@ -100,16 +115,15 @@ class AdminContext:
         )
 
 
-def _bodies(gw: Gateway) -> BodyStore:
-    """Where the gateway keeps bodies: `gw.bodies` (cluster-aware), else its spool."""
-    bodies: BodyStore = getattr(gw, "bodies", gw.spool)
-    return bodies
+def _bodies(gw: RunningGateway) -> BodyStore:
+    """Where the gateway keeps bodies (its spool folder, or the cluster database)."""
+    return gw.bodies
 
 
 class GatewayActions:
     """`AdminActions` on a running `Gateway`: its releaser, its queue, its spool."""
 
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: RunningGateway) -> None:
         self.gw = gw
 
     @property

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zerohour.scan.database import starter_db_dir
 from zerohour.store.base import (
     MessageFilter,
     MessageState,
@@ -115,7 +116,6 @@ async def db_info(store: Store, installed_version: Callable[[], str] = str) -> d
     except (ValueError, TypeError):
         dirs = []
     if not dirs:
-        from zerohour.gateway.scanner import starter_db_dir
 
         dirs = [str(starter_db_dir())]
     written = await asyncio.to_thread(_db_mtime, dirs)

@@ -1,6 +1,6 @@
 """Serving the admin app on the gateway's event loop, next to SMTP (uvicorn `Server`).
 
-Wiring in `gateway/app.py` (after `gw.start()`, before waiting for the stop signal):
+Wiring in `zerohour/compose.py` (after `gw.start()`, before waiting for the stop signal):
 
     from zerohour.admin.server import AdminServer
     admin = AdminServer.for_gateway(gw, cfg_admin_listen)   # HostPort, 127.0.0.1 by default
@@ -24,12 +24,11 @@ import uvicorn
 
 from zerohour.admin.api import create_admin_app
 from zerohour.admin.auth import FIRST_TOKEN_FILE
-from zerohour.admin.context import AdminContext
+from zerohour.admin.context import AdminContext, RunningGateway
 from zerohour.errors import ConfigError
 
 if TYPE_CHECKING:
     from zerohour.config import HostPort
-    from zerohour.gateway.app import Gateway
 
 log = logging.getLogger("zerohour.admin")
 DEFAULT_LISTEN = ("127.0.0.1", 8025)
@@ -56,7 +55,7 @@ class AdminServer:
         self._sock: socket.socket | None = None
 
     @classmethod
-    def for_gateway(cls, gw: Gateway, listen: HostPort | str | None = None) -> AdminServer:
+    def for_gateway(cls, gw: RunningGateway, listen: HostPort | str | None = None) -> AdminServer:
         """The admin server of a started gateway; `listen` is HOST:PORT (default 127.0.0.1:8025)."""
         host, port = DEFAULT_LISTEN
         if isinstance(listen, str):

@@ -9,7 +9,8 @@ from zerohour.cli.config_cmd import add_config_flags, config_from_args
 
 
 def _run(args: argparse.Namespace) -> int:
-    from zerohour.gateway.app import serve, setup_logging
+    from zerohour.compose import serve
+    from zerohour.gateway.app import setup_logging
 
     cfg = config_from_args(args)
     setup_logging(cfg.log_level)

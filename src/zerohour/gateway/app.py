@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from zerohour.config import Config
 from zerohour.errors import ConfigError, NotFoundError
@@ -28,9 +26,10 @@ from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
 from zerohour.gateway.pipeline import Pipeline, policy_from
 from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.release import Releaser
-from zerohour.gateway.scanner import ScannerPool, is_starter
+from zerohour.gateway.scanner import ScannerPool
 from zerohour.gateway.signatures import SignatureDatabase
 from zerohour.gateway.spool import Spool
+from zerohour.scan.database import is_starter
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
 from zerohour.store.bodies import BodyStore
@@ -282,80 +281,3 @@ class Gateway:
     async def counts(self) -> dict[MessageState, int]:
         assert self.store is not None
         return await self.store.count_by_state()
-
-
-async def _start_admin(gw: Gateway) -> Any:
-    """The admin API + dashboard on the same loop, if configured and built."""
-    listen = gw.cfg.admin.listen
-    if listen is None:
-        return None
-    try:
-        from zerohour.admin.server import AdminServer
-    except ImportError as exc:  # the admin extra is part of the package; say so if missing
-        log.warning("admin.unavailable: %s", exc)
-        return None
-    admin = AdminServer.for_gateway(gw, listen)
-    try:
-        await admin.start()
-    except ConfigError as exc:
-        if gw.cfg.admin.required:
-            raise
-        log.warning("admin.not_started %s (set --admin-listen HOST:PORT or 'off')", exc)
-        return None
-    return admin
-
-
-def _notice_wiring(gw: Gateway) -> Any:
-    """Notice listeners (stream, poll, UDP, control address) when a provider is configured."""
-    n = gw.cfg.notices
-    if not n.provider:
-        return None
-    from zerohour.gateway.listeners.wiring import NoticeSettings, NoticeWiring
-
-    settings = NoticeSettings(
-        provider_url=n.provider,
-        provider_key=n.provider_key,
-        udp_listen=(n.udp_listen.host, n.udp_listen.port) if n.udp_listen else None,
-        control_address=n.control_address or None,
-        subscription_token=n.subscription_token or None,
-        control_smtp=str(n.control_smtp) if n.control_smtp else None,
-        poll_interval=n.poll_interval,
-        stream=n.stream,
-        poll=n.poll,
-    )
-    return NoticeWiring(gw, settings)
-
-
-async def serve(cfg: Config) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code."""
-    gw = Gateway(cfg)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    started = False
-
-    def hangup() -> None:
-        if started:
-            gw.reload_database()
-
-    loop.add_signal_handler(signal.SIGHUP, hangup)
-    admin: Any = None
-    notices: Any = None
-    try:
-        notices = _notice_wiring(gw)  # before start: it routes control-address mail
-        await gw.start()
-        started = True
-        if notices is not None:
-            await notices.start()
-        admin = await _start_admin(gw)
-        await stop.wait()
-    finally:
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                await admin.stop()
-        if notices is not None:
-            with contextlib.suppress(Exception):
-                await notices.aclose()
-        await gw.stop()
-    return 0

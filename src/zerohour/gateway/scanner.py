@@ -56,15 +56,6 @@ _version: str = ""
 _load_error: str = ""
 
 
-def starter_db_dir() -> Path:
-    """The bundled starter database: EICAR only, no real signatures."""
-    return Path(__file__).resolve().parent.parent / "data" / "db"
-
-
-def is_starter(dirs: Sequence[Path]) -> bool:
-    return not dirs or [d.resolve() for d in dirs] == [starter_db_dir().resolve()]
-
-
 def _worker_main(conn: Connection, db_dirs: list[str]) -> None:
     """One worker process: load the engine, say ready, then serve scans until told to stop."""
     die_with_parent()

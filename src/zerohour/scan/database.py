@@ -56,12 +56,22 @@ KNOWN_UNSUPPORTED_EXT = frozenset({
 NORMALISED_PASS_TARGETS = frozenset({Target.ANY, Target.HTML, Target.ASCII})
 
 
+def starter_db_dir() -> Path:
+    """The bundled starter database: EICAR only, no real signatures."""
+    return Path(__file__).resolve().parent.parent / "data" / "db"
+
+
+def is_starter(dirs: Sequence[Path]) -> bool:
+    """Is this the bundled starter database (no folders given, or exactly that folder)?"""
+    return not dirs or [d.resolve() for d in dirs] == [starter_db_dir().resolve()]
+
+
 def default_db_dirs() -> list[Path]:
     """The database used when none is given: `$ZEROHOUR_DB_DIR`, else the bundled starter db."""
     env = os.environ.get("ZEROHOUR_DB_DIR")
     if env:
         return [Path(p) for p in env.split(os.pathsep) if p]
-    bundled = Path(__file__).resolve().parent.parent / "data" / "db"
+    bundled = starter_db_dir()
     return [bundled] if bundled.is_dir() else []
 
 
