@@ -21,9 +21,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from zerohour.errors import BundleError
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.signatures import CANARY, SignatureDatabase
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.scanner import ScannerPool
-from zerohour.gateway.signatures import CANARY, SignatureDatabase
 from zerohour.notices.bundle import (
     BundleFile,
     BundleRefused,

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 
 from notices.support import ProviderProc, eventually
-from zerohour.gateway.listeners.gateway_sink import StoreOutbreakSink
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.sink import StoreOutbreakSink
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.notices.bundle import BundleInstaller, VerifiedBundle
 from zerohour.notices.keys import load_pinned_key
 from zerohour.notices.payload import SignaturesPublished

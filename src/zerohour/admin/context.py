@@ -22,8 +22,8 @@ from zerohour.store.base import MessageState, RecipientStatus, Store
 if TYPE_CHECKING:
     from zerohour.config import Config
     from zerohour.gateway.deliver import DeliveryQueue
-    from zerohour.gateway.outbreak import OutbreakState
-    from zerohour.gateway.release import Releaser
+    from zerohour.gateway.outbreak.release import Releaser
+    from zerohour.gateway.outbreak.state import OutbreakState
     from zerohour.store.bodies import BodyStore
 
 

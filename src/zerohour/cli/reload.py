@@ -15,7 +15,7 @@ import time
 
 from zerohour.cli.config_cmd import add_config_flags, config_from_args
 from zerohour.gateway.app import open_store
-from zerohour.gateway.signatures import RELOAD_KEY
+from zerohour.gateway.outbreak.signatures import RELOAD_KEY
 
 
 def _reload(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.prepare import fold_long_lines
 from zerohour.gateway.receive import Inbound
 from zerohour.gateway.scanner import Scanner

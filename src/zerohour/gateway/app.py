@@ -22,12 +22,12 @@ from pathlib import Path
 from zerohour.config import Config
 from zerohour.errors import ConfigError, NotFoundError
 from zerohour.gateway.deliver import DeliveryQueue
-from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
+from zerohour.gateway.outbreak.release import Releaser
+from zerohour.gateway.outbreak.signatures import SignatureDatabase
+from zerohour.gateway.outbreak.state import DB_DIRS_KEY, OutbreakState
 from zerohour.gateway.pipeline import Pipeline, policy_from
 from zerohour.gateway.receive import ControlHook, Receiver
-from zerohour.gateway.release import Releaser
 from zerohour.gateway.scanner import ScannerPool
-from zerohour.gateway.signatures import SignatureDatabase
 from zerohour.gateway.spool import Spool
 from zerohour.scan.database import is_starter
 from zerohour.store import factory

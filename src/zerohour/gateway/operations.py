@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from zerohour.config import Config
-from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
+from zerohour.gateway.outbreak.release import Releaser, ReleaseResult, delete_message
+from zerohour.gateway.outbreak.state import DB_DIRS_KEY, OutbreakState
 from zerohour.gateway.pipeline import policy_from
-from zerohour.gateway.release import Releaser, ReleaseResult, delete_message
 from zerohour.gateway.scanner import LocalScanner
 from zerohour.gateway.spool import Spool
 from zerohour.store.base import (

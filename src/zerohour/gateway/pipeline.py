@@ -21,7 +21,7 @@ from zerohour.config import Config
 from zerohour.errors import NotFoundError, StoreError
 from zerohour.gateway.act import RELEASED_BY, Act, verdict_of
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.prepare import prepare
 from zerohour.gateway.receive import Disposition, Inbound, clean
 from zerohour.gateway.scanner import Scanner

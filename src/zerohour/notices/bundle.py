@@ -341,7 +341,7 @@ def read_version_dir(folder: Path) -> dict[str, bytes]:
 class BundleInstaller:
     """Fetch and verify the bundle a `signatures.published` notice names (`fetch`); `install`
     also writes it to `<data>/db/<version>/` and switches `current` (for tools and tests; the
-    gateway installs through `zerohour.gateway.signatures.SignatureDatabase`)."""
+    gateway installs through `zerohour.gateway.outbreak.signatures.SignatureDatabase`)."""
 
     def __init__(
         self,

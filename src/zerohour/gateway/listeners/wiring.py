@@ -27,9 +27,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from zerohour.gateway.listeners.gateway_sink import OutcomeLog, StoreOutbreakSink
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.sink import OutcomeLog, StoreOutbreakSink
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.notices.bundle import BundleInstaller
 from zerohour.notices.keys import load_pinned_key
 
@@ -68,7 +68,7 @@ class GatewayParts(Protocol):
     control_hook: Callable[[Any], Awaitable[None]] | None
     address: tuple[str, int] | None
     cfg: Any
-    signatures: Any  # zerohour.gateway.signatures.SignatureDatabase
+    signatures: Any  # zerohour.gateway.outbreak.signatures.SignatureDatabase
 
 
 class NoticeWiring:

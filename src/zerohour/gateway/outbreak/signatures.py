@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 from zerohour.errors import BundleError, DatabaseError, NotFoundError, StoreError
-from zerohour.gateway.outbreak import DB_DIRS_KEY, OutbreakState
+from zerohour.gateway.outbreak.state import DB_DIRS_KEY, OutbreakState
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.notices.bundle import (
     MANIFEST_NAME,

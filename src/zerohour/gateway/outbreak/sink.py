@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.notices.bundle import BundleRefused, VerifiedBundle
 from zerohour.notices.model import OutbreakSpec
 from zerohour.notices.payload import KeyRotated, ProviderState, SignaturesPublished
@@ -53,7 +53,7 @@ class Fetcher(Protocol):
 
 
 class Bundles(Protocol):
-    """`zerohour.gateway.signatures.SignatureDatabase`: install and share a bundle."""
+    """`zerohour.gateway.outbreak.signatures.SignatureDatabase`: install and share a bundle."""
 
     def has(self, published: SignaturesPublished) -> bool: ...
 

@@ -30,7 +30,7 @@ from zerohour.config import HoldExpiry
 from zerohour.errors import StoreError
 from zerohour.gateway.act import NOT_RESCANNED, RELEASED_BY, Act
 from zerohour.gateway.decide import Action, Decision, Policy, decide
-from zerohour.gateway.outbreak import OutbreakState
+from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.scanner import Scanner
 from zerohour.store.base import MessageFilter, MessageState, Page, Store
 from zerohour.store.bodies import BodyStore
