@@ -17,7 +17,7 @@ from zerohour.admin.server import AdminServer
 from zerohour.config import Config
 from zerohour.errors import ConfigError
 from zerohour.gateway.app import Gateway
-from zerohour.gateway.listeners.wiring import NoticeSettings, NoticeWiring
+from zerohour.gateway.listeners.wiring import NoticeWiring
 
 log = logging.getLogger("zerohour.gateway")
 
@@ -43,18 +43,7 @@ def _notice_wiring(gw: Gateway) -> NoticeWiring | None:
     n = gw.cfg.notices
     if not n.provider:
         return None
-    settings = NoticeSettings(
-        provider_url=n.provider,
-        provider_key=n.provider_key,
-        udp_listen=(n.udp_listen.host, n.udp_listen.port) if n.udp_listen else None,
-        control_address=n.control_address or None,
-        subscription_token=n.subscription_token or None,
-        control_smtp=str(n.control_smtp) if n.control_smtp else None,
-        poll_interval=n.poll_interval,
-        stream=n.stream,
-        poll=n.poll,
-    )
-    return NoticeWiring(gw, settings)
+    return NoticeWiring(gw, n)
 
 
 async def serve(cfg: Config) -> int:

@@ -18,7 +18,7 @@ from helpers.sinks import RecordingSink
 from notices.support import ProviderProc, eventually
 from zerohour import config
 from zerohour.gateway.app import Gateway
-from zerohour.gateway.listeners.wiring import NoticeSettings, NoticeWiring
+from zerohour.gateway.listeners.wiring import NoticeWiring
 from zerohour.store.base import MessageState
 
 SAMPLE = b"\x00\x01zerohour outbreak sample\xff\xfe" * 20
@@ -52,7 +52,7 @@ async def send(port: int, data: bytes) -> None:
 TRANSPORTS: dict[str, dict[str, Any]] = {
     "stream": {"stream": True, "poll": False},
     "poll": {"stream": False, "poll": True, "poll_interval": 0.3},
-    "udp": {"stream": False, "poll": False, "udp_listen": ("127.0.0.1", 0)},
+    "udp": {"stream": False, "poll": False, "udp_listen": "127.0.0.1:0"},
     "mail": {"stream": False, "poll": False, "control_address": "notices@example.test"},
 }
 
@@ -79,16 +79,15 @@ async def test_declare_hold_publish_release(
     extra: dict[str, Any] = {}
     if transport == "mail":  # the provider delivers control mail to this HOST:PORT
         flags["smtp.listen"] = extra["control_smtp"] = f"127.0.0.1:{free_port()}"
+    notices = {
+        "provider": provider_proc.url,
+        "provider_key": provider_proc.key_text,
+        "subscription_token": provider_proc.gateway_token(),
+        **{"poll_interval": 3600, **TRANSPORTS[transport], **extra},
+    }
+    flags.update({f"notices.{k}": v for k, v in notices.items()})
     gw = Gateway(config.load(env={}, flags=flags))
-    wiring = NoticeWiring(
-        gw,
-        NoticeSettings(
-            provider_proc.url,
-            provider_proc.key_text,
-            subscription_token=provider_proc.gateway_token(),
-            **{"poll_interval": 3600, **TRANSPORTS[transport], **extra},
-        ),
-    )
+    wiring = NoticeWiring(gw, gw.cfg.notices)
     _, port = await gw.start()
     try:
         listeners = await wiring.start()

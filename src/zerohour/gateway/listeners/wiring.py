@@ -20,13 +20,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from zerohour.config import NoticesConfig
 from zerohour.gateway.listeners.service import ListenerConfig, NoticeListeners
 from zerohour.gateway.outbreak.sink import OutcomeLog, StoreOutbreakSink
 from zerohour.gateway.outbreak.state import OutbreakState
@@ -37,21 +36,6 @@ log = logging.getLogger("zerohour.notices")
 
 FRESHNESS_KEY = "notices.freshness"  # store meta: what `zerohour status` reads (another process)
 FRESHNESS_EVERY = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class NoticeSettings:
-    provider_url: str
-    provider_key: str  # key text or a file holding it
-    udp_listen: tuple[str, int] | None = None
-    control_address: str | None = None
-    subscription_token: str | None = None  # needed to register UDP / control address
-    control_smtp: str | None = None  # HOST:PORT the provider delivers control mail to; None: MX
-    stream: bool = True
-    poll: bool = True
-    poll_interval: float = 60.0
-    skew: timedelta = timedelta(minutes=5)
-    freshness: timedelta = timedelta(minutes=10)
 
 
 class _Inbound(Protocol):
@@ -72,7 +56,10 @@ class GatewayParts(Protocol):
 
 
 class NoticeWiring:
-    def __init__(self, gateway: GatewayParts, settings: NoticeSettings) -> None:
+    def __init__(self, gateway: GatewayParts, settings: NoticesConfig) -> None:
+        """`settings` is the validated `notices` section of the gateway's `Config`: the one
+        shape notice settings have; the listeners get its resolved form (`ListenerConfig`:
+        the pinned key loaded, the gateway's identity folder)."""
         self.gateway = gateway
         self.settings = settings
         self.pinned = load_pinned_key(settings.provider_key)  # ConfigError early, before start
@@ -99,22 +86,21 @@ class NoticeWiring:
             store=gw.store,
             outbreaks=gw.outbreaks,
             releaser=gw.releaser,
-            installer=BundleInstaller(data_dir, s.provider_url, self.pinned.provider, self.client),
+            installer=BundleInstaller(data_dir, s.provider, self.pinned.provider, self.client),
             bundles=gw.signatures,
         )
         cfg = ListenerConfig(
-            s.provider_url,
+            s.provider,
             self.pinned,
             stream=s.stream,
             poll=s.poll,
             poll_interval=s.poll_interval,
-            udp_listen=s.udp_listen,
-            control_address=s.control_address,
-            control_smtp=s.control_smtp,  # None: the provider uses the address's MX
-            subscription_token=s.subscription_token,
+            udp_listen=(s.udp_listen.host, s.udp_listen.port) if s.udp_listen else None,
+            control_address=s.control_address or None,
+            # None: the provider uses the control address's MX
+            control_smtp=str(s.control_smtp) if s.control_smtp else None,
+            subscription_token=s.subscription_token or None,
             identity_dir=gw.cfg.data_dir,
-            skew=s.skew,
-            freshness=s.freshness,
         )
         self.listeners = NoticeListeners(cfg, sink, self.client)
         sink.keys = self.listeners.verifier
@@ -132,7 +118,7 @@ class NoticeWiring:
         v = self.listeners.verifier
         return {
             "updated_at": time.time(),
-            "freshness_s": self.settings.freshness.total_seconds(),
+            "freshness_s": self.listeners.config.freshness.total_seconds(),
             "stale": self.listeners.stale(),
             "last_heard": {t: at.timestamp() for t, at in v.last_heard.items()},
             "last_seq": v.last_seq,
