@@ -10,8 +10,10 @@ readable member: `Heuristics.Encrypted.<format>`); any other exception is a bug.
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
+import zipfile
 from collections.abc import Iterator
 
 from zerohour.scan import archive, encodings, mime
@@ -30,6 +32,45 @@ def children(
     data: bytes, filetype: FileType, ctx: ScanContext, name: str | None = None
 ) -> Iterator[Child]:
     """The children of one layer of type `filetype` (nothing for leaves)."""
+    yield from _children_of_type(data, filetype, ctx, name)
+    if filetype not in (FileType.ZIP, FileType.OOXML, FileType.MAIL):
+        # A zip behind other bytes (a self-extractor, a polyglot, junk in front): unzip and
+        # Python's zipfile open it from its end record, so we do too.
+        yield from ctx.guard(embedded_zips(data, ctx), "embedded-zip")
+
+
+_EOCD = b"PK\x05\x06"
+_MAX_EOCD_TRIES = 8
+
+
+def embedded_zips(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Members of zip archives that do not start at offset 0: each end-of-central-directory
+    record (last first, at most 8) whose archive a zip reader opens is read in full, with the
+    same fail-closed rules as any zip. A stray `PK\x05\x06` that opens nothing is ignored."""
+    end = len(data)
+    for _ in range(_MAX_EOCD_TRIES):
+        pos = data.rfind(_EOCD, 0, end)
+        if pos < 0:
+            return
+        end = pos
+        ctx.check_time()
+        if len(data) < pos + 22:
+            continue
+        comment = int.from_bytes(data[pos + 20 : pos + 22], "little")
+        segment = data[: pos + 22 + comment]
+        try:
+            with zipfile.ZipFile(io.BytesIO(segment)) as zf:
+                if not zf.infolist():
+                    continue
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            continue
+        yield from archive.zip_children(segment, ctx)
+        return
+
+
+def _children_of_type(
+    data: bytes, filetype: FileType, ctx: ScanContext, name: str | None
+) -> Iterator[Child]:
     if filetype is FileType.MAIL:
         yield from mime.children(data, ctx)
     elif filetype in (FileType.ZIP, FileType.OOXML):
