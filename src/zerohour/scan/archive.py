@@ -925,7 +925,7 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     Macro signatures match the source text, which is stored compressed; embedded Packager
     objects carry whole files; other streams are scanned as they are, as ClamAV does.
     """
-    import olefile  # type: ignore[import-untyped]
+    import olefile
 
     dedup = _Dedup()
     out: list[Child] = []
