@@ -799,6 +799,8 @@ def unopened_children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[C
         if sevenzip_is_encrypted(data):
             raise EncryptedContent("7Zip")
         ctx.unsupported("7z")
+    else:
+        ctx.unsupported(ft.value.upper())
     return
     yield  # pragma: no cover - makes this a generator
 

@@ -22,6 +22,13 @@ from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
+#: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
+_NOT_YET_OPENED = frozenset({
+    FileType.RAR, FileType.SEVENZIP, FileType.CAB, FileType.ARJ, FileType.LZH, FileType.ALZ,
+    FileType.CPIO, FileType.XAR,
+    FileType.AR, FileType.ISO, FileType.RTF, FileType.ONENOTE, FileType.CHM, FileType.SZDD,
+    FileType.ZSTD, FileType.LZ4, FileType.LZMA,
+})
 _PDF_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
 _PDF_ENDSTREAM = re.compile(rb"endstream")
 _PDF_FLATE = re.compile(rb"/(?:FlateDecode|Fl)\b")
@@ -87,7 +94,7 @@ def _children_of_type(
             yield from _embedded(data, ctx, literals=False, smuggling=False)
     elif filetype is FileType.OLE2:
         yield from archive.ole2_children(data, ctx)
-    elif filetype in (FileType.RAR, FileType.SEVENZIP):
+    elif filetype in _NOT_YET_OPENED:
         yield from archive.unopened_children(data, filetype, ctx)
     elif filetype is FileType.PDF:
         yield from pdf_streams(data, ctx)

@@ -111,6 +111,78 @@ def _is_pe(data: bytes) -> bool:
     return 0 < lfanew <= len(data) - 24 and data[lfanew : lfanew + 4] == b"PE\x00\x00"
 
 
+_ONENOTE = bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3")
+_CPIO_MAGICS = (b"070707", b"070701", b"070702")
+_LZH_METHODS = re.compile(rb"-(?:lh[0-7d]|lz[s45]|pm[0-2])-")
+
+
+def _is_iso(data: bytes) -> bool:
+    """ISO 9660 / UDF: a volume descriptor ("CD001", or UDF's "BEA01"/"NSR0x") at 32 KiB."""
+    for off in (0x8001, 0x8801, 0x9001):
+        tag = data[off : off + 5]
+        if tag in (b"CD001", b"BEA01", b"NSR02", b"NSR03"):
+            return True
+    return False
+
+
+def _is_arj(head: bytes) -> bool:
+    # Main header: 0x60 0xEA, then a basic header size of at most 2600 bytes.
+    return (
+        head[:2] == b"\x60\xea"
+        and len(head) >= 11
+        and 0 < int.from_bytes(head[2:4], "little") <= 2600
+    )
+
+
+def _is_lzma_alone(head: bytes) -> bool:
+    """An "LZMA alone" (.lzma) header: properties byte, a power-of-two-ish dictionary size and
+    an uncompressed size that is unknown (all ones) or plausible."""
+    if len(head) < 13 or head[0] >= 225:
+        return False
+    if head[0] != 0x5D:  # lc=3 lp=0 pb=2: what every common tool writes
+        return False
+    dict_size = int.from_bytes(head[1:5], "little")
+    if dict_size < 4096 or (dict_size & (dict_size - 1) and dict_size % (1 << 20)):
+        return False
+    size = int.from_bytes(head[5:13], "little")
+    return size == (1 << 64) - 1 or size < (1 << 40)
+
+
+def _sniff_container(head: bytes, data: bytes) -> FileType | None:
+    """Containers and streams with a magic number (checked before the text tests)."""
+    if head[:8] == b"MSCF\x00\x00\x00\x00":
+        return FileType.CAB
+    if head[:4] == b"ALZ\x01":
+        return FileType.ALZ
+    if head[:4] == b"xar!":
+        return FileType.XAR
+    if head[:8] == b"!<arch>\n":
+        return FileType.AR
+    if head[:6] in _CPIO_MAGICS or head[:2] in (b"\xc7\x71", b"\x71\xc7"):
+        return FileType.CPIO
+    if head[:4] == b"ITSF":
+        return FileType.CHM
+    if head[:16] == _ONENOTE:
+        return FileType.ONENOTE
+    if head[:8] in (b"SZDD\x88\xf0\x27\x33", b"KWAJ\x88\xf0\x27\xd1"):
+        return FileType.SZDD
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return FileType.ZSTD
+    if head[:4] in (b"\x04\x22\x4d\x18", b"\x02\x21\x4c\x18"):
+        return FileType.LZ4
+    if _is_arj(head):
+        return FileType.ARJ
+    if len(head) >= 7 and _LZH_METHODS.match(head, 2):
+        return FileType.LZH
+    if head[:4] == b"{\\rt":
+        return FileType.RTF
+    if _is_iso(data):
+        return FileType.ISO
+    if _is_lzma_alone(head):
+        return FileType.LZMA
+    return None
+
+
 def _is_tar(data: bytes) -> bool:
     if len(data) < 512:
         return False
@@ -223,6 +295,9 @@ def detect(data: bytes) -> FileType:
         return FileType.RAR
     if head[:8] == _OLE2:
         return FileType.OLE2
+    container = _sniff_container(head, data)
+    if container is not None:
+        return container
     if b"%PDF-" in head[:1024]:
         return FileType.PDF
     if _is_tar(data):
@@ -251,6 +326,19 @@ _ARCHIVES = frozenset(
         FileType.XZ,
         FileType.SEVENZIP,
         FileType.RAR,
+        FileType.CAB,
+        FileType.ARJ,
+        FileType.LZH,
+        FileType.ALZ,
+        FileType.CPIO,
+        FileType.XAR,
+        FileType.AR,
+        FileType.ISO,
+        FileType.SZDD,
+        FileType.ZSTD,
+        FileType.LZ4,
+        FileType.LZMA,
+        FileType.CHM,
     }
 )
 _EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})

@@ -33,6 +33,24 @@ class FileType(StrEnum):
     OLE2 = "ole2"
     OOXML = "ooxml"
     SCRIPT = "script"
+    # Archives opened through libarchive (zerohour.scan.containers).
+    CAB = "cab"
+    ARJ = "arj"
+    LZH = "lzh"
+    ALZ = "alz"
+    CPIO = "cpio"
+    XAR = "xar"
+    AR = "ar"
+    ISO = "iso"  # ISO 9660 (with or without Joliet) and UDF disk images, whatever the name
+    # Documents (zerohour.scan.documents).
+    RTF = "rtf"
+    ONENOTE = "onenote"
+    CHM = "chm"
+    # Single-stream compression (zerohour.scan.archive.stream_children).
+    SZDD = "szdd"
+    ZSTD = "zstd"
+    LZ4 = "lz4"
+    LZMA = "lzma"  # .lzma ("LZMA alone")
 
 
 class FindingKind(Enum):
