@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan.types import MemberMeta
 
 _T = TypeVar("_T")
 
@@ -91,6 +92,9 @@ class ScanContext:
         # scanned): the engine drains both after every child and at the end of each container.
         self.events: list[tuple[str, str]] = []  # ("Broken" | "Unsupported", "<Format>[.x]")
         self.errors: list[str] = []  # a decoder raised; the rest of the object went on
+        # Directory entries of the containers opened so far (read or not), for `.cdb`
+        # container-metadata signatures; the engine drains them like `events`.
+        self.members: list[MemberMeta] = []
 
     # -- recursion ---------------------------------------------------------------------------
 
@@ -190,6 +194,11 @@ class ScanContext:
     def broken(self, fmt: str, detail: str | None = None) -> None:
         """A truncated or corrupt container: `Heuristics.Broken.<fmt>[.<detail>]`."""
         self.events.append(("Broken", f"{fmt}.{detail}" if detail else fmt))
+
+    def note_member(self, meta: MemberMeta) -> None:
+        """A container's directory lists this member (call it for every entry, including
+        encrypted or unreadable ones, before yielding its content if any)."""
+        self.members.append(meta)
 
     def error(self, where: str, exc: BaseException) -> None:
         """A decoder raised on part of the object; the caller goes on with the rest."""

@@ -94,6 +94,21 @@ class LayerInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberMeta:
+    """What a container's own directory says about one member, whether or not its content
+    could be read: ClamAV `.cdb` container-metadata signatures match on it (names, sizes and
+    CRCs are all a scanner has of a member it cannot decrypt)."""
+
+    container: FileType
+    name: str | None
+    size: int | None  # uncompressed, as the directory claims
+    compressed_size: int | None
+    crc32: int | None
+    encrypted: bool
+    index: int  # 0-based position in the container's directory
+
+
+@dataclass(frozen=True, slots=True)
 class Child:
     """A layer produced by decomposing its parent (see `zerohour.scan.decompose`)."""
 
