@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, Limits, encodings, load_database
 from zerohour.scan.database import default_db_dirs
-from zerohour.scan.decompose import pdf_streams
+from zerohour.scan.documents.pdf import pdf_streams
 from zerohour.scan.limits import ScanContext
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"

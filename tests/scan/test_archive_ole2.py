@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
-from zerohour.scan import archive, decompose, filetype
+from zerohour.scan import decompose, filetype
+from zerohour.scan.documents import ole2
 from zerohour.scan.filetype import category
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import FileType
@@ -20,7 +21,7 @@ END, FREE, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
 
 
 def ovba_compress(data: bytes) -> bytes:
-    """MS-OVBA compression (greedy matches), the inverse of `archive.ovba_decompress`."""
+    """MS-OVBA compression (greedy matches), the inverse of `ole2.ovba_decompress`."""
     out = bytearray(b"\x01")
     for cstart in range(0, len(data), 4096):
         chunk = data[cstart : cstart + 4096]
@@ -187,7 +188,7 @@ def macro_doc() -> bytes:
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=9000) | st.text(alphabet="ab \r\n", max_size=9000).map(str.encode))
 def test_ovba_round_trip(data: bytes) -> None:
-    out = archive.ovba_decompress(ovba_compress(data))
+    out = ole2.ovba_decompress(ovba_compress(data))
     assert out[: len(data)] == data  # stored chunks are padded to 4096 bytes
     assert not out[len(data) :].strip(b"\x00")
 
@@ -228,5 +229,5 @@ def test_mutated_ole2_never_crashes(data: st.DataObject) -> None:
         buf[pos] = data.draw(st.integers(0, 255))
     cut = bytes(buf[: data.draw(st.integers(0, len(buf)))])
     with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
-        list(archive.ole2_children(cut, ScanContext()))
-    archive.ovba_decompress(cut[4096:])
+        list(ole2.ole2_children(cut, ScanContext()))
+    ole2.ovba_decompress(cut[4096:])

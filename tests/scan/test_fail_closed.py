@@ -44,6 +44,7 @@ from zerohour.scan import (
     engine as engine_mod,
 )
 from zerohour.scan.database import default_db_dirs
+from zerohour.scan.documents import ole2, pdf
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -122,7 +123,11 @@ def _tnef(name: bytes, data: bytes) -> bytes:
 
 def _pdf(data: bytes) -> bytes:
     return (b"%PDF-1.4\n1 0 obj\n<</Length 99/Filter /FlateDecode>>\nstream\n"
-            + zlib.compress(data) + b"\nendstream\nendobj\n%%EOF\n")
+            + zlib.compress(data) + b"\nendstream\nendobj\n"
+            b"2 0 obj\n<</Type/Catalog/Pages 3 0 R>>\nendobj\n"
+            b"3 0 obj\n<</Type/Pages/Kids[4 0 R]/Count 1>>\nendobj\n"
+            b"4 0 obj\n<</Type/Page/Parent 3 0 R/Contents 1 0 R>>\nendobj\n"
+            b"trailer\n<</Root 2 0 R/Size 5>>\n%%EOF\n")  # no xref: qpdf rebuilds it
 
 
 HIDDEN = base64.b64encode(EICAR)  # EICAR that only a decoder can reveal
@@ -203,11 +208,12 @@ TARGETS: list[tuple[object, str]] = [
     (mime, "_decode_words"), (mime, "_delimiters"), (mime, "_infer_boundaries"),
     (mime, "has_structure"), (mime, "decode_text"), (mime, "dialects_for"),
     (archive, "zip_children"), (archive, "tar_children"), (archive, "stream_children"),
-    (archive, "tnef_children"), (archive, "ole2_children"), (archive, "unopened_children"),
+    (archive, "tnef_children"), (ole2, "ole2_children"), (archive, "unopened_children"),
     (archive, "inflate"), (archive, "_zlib_bounded"), (archive, "_stream_bounded"),
     (archive, "gunzip"), (archive, "_decode_member"), (archive, "_read_zipinfo"),
-    (archive, "ovba_decompress"), (archive, "_ole10native"),
-    (decompose, "pdf_streams"), (decompose, "_embedded"), (decompose, "_header_block_start"),
+    (ole2, "ovba_decompress"), (ole2, "_ole10native"),
+    (pdf, "pdf_children"), (pdf, "pdf_streams"), (pdf, "decode_filters"),
+    (decompose, "_embedded"), (decompose, "_header_block_start"),
     (decompose, "children"),
     (filetype, "detect"), (pe, "parse"), (engine_mod, "normalize_text"),
 ]

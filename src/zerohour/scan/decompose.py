@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from zerohour.scan import archive, encodings, mime
 from zerohour.scan import filetype as filetype_mod
+from zerohour.scan.documents import ole2, pdf
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -29,10 +30,6 @@ _NOT_YET_OPENED = frozenset({
     FileType.AR, FileType.ISO, FileType.RTF, FileType.ONENOTE, FileType.CHM, FileType.SZDD,
     FileType.ZSTD, FileType.LZ4, FileType.LZMA,
 })
-_PDF_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
-_PDF_ENDSTREAM = re.compile(rb"endstream")
-_PDF_FLATE = re.compile(rb"/(?:FlateDecode|Fl)\b")
-_MAX_PDF_STREAMS = 1000
 
 
 def children(
@@ -93,11 +90,11 @@ def _children_of_type(
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
             yield from _embedded(data, ctx, literals=False, smuggling=False)
     elif filetype is FileType.OLE2:
-        yield from archive.ole2_children(data, ctx)
+        yield from ole2.ole2_children(data, ctx)
     elif filetype in _NOT_YET_OPENED:
         yield from archive.unopened_children(data, filetype, ctx)
     elif filetype is FileType.PDF:
-        yield from pdf_streams(data, ctx)
+        yield from pdf.pdf_children(data, ctx)
     elif filetype in _TEXTUAL:
         yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
                              "embedded")
@@ -125,44 +122,6 @@ def _embedded(
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))
             yield Child(data=emb.data, name=emb.name, origin=emb.encoding, is_attachment=True)
-
-
-def pdf_streams(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """The FlateDecode streams of a PDF, inflated (scripts and payloads hide in them).
-
-    A lenient scan for `stream ... endstream` rather than an object parser: damaged PDFs open
-    in readers anyway. Output is bounded like any decompression; damaged streams yield what
-    inflated before the damage.
-    """
-    seen: set[bytes] = set()
-    count = 0
-    # One pass over the `endstream` markers, consumed in order, and streams inflated from a
-    # view (no copy): many streams without an `endstream` no longer each search and copy the
-    # rest of the file. Inflating stops at the stream's own end (or its first damage).
-    ends = _PDF_ENDSTREAM.finditer(data)
-    end_at: int | None = -1
-    view = memoryview(data)
-    for m in _PDF_STREAM.finditer(data):
-        if count >= _MAX_PDF_STREAMS:
-            return
-        ctx.check_time()
-        start = m.end()
-        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
-            continue
-        dict_from = data.rfind(b"obj", max(0, m.start() - 4096), m.start())
-        header = data[dict_from if dict_from >= 0 else max(0, m.start() - 1024) : m.start()]
-        if not _PDF_FLATE.search(header):
-            continue
-        while end_at is not None and end_at < start:
-            em = next(ends, None)
-            end_at = None if em is None else em.start()
-        raw = view[start : len(data) if end_at is None else end_at]
-        out, _ = archive.inflate(raw, ctx)
-        count += 1
-        if out and out not in seen:
-            seen.add(out)
-            ctx.charge_child(len(out))
-            yield Child(data=out, name=None, origin="pdf-stream")
 
 
 _MIME_HEADER_AT_BOL = re.compile(

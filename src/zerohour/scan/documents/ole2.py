@@ -1,0 +1,300 @@
+"""OLE2 (Compound File Binary): Word, Excel, PowerPoint, Outlook .msg, embedded objects.
+
+Children, in order: VBA macro source (MS-OVBA decompressed: macro signatures match the source
+text, which is stored compressed), the file inside every `\\x01Ole10Native` stream (OLE Packager
+objects, anywhere: Word's ObjectPool, an Excel MBD storage, a top-level embedding), the
+zlib-compressed OLE objects PowerPoint keeps as ExOleObjStg records inside its
+'PowerPoint Document' stream (the engine opens them as OLE2 again), Outlook .msg attachments
+(named, marked as attachments; embedded messages are storages whose streams are walked like any
+other), and every other stream raw, as ClamAV does.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import archive
+from zerohour.scan.documents.common import Dedup
+from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
+from zerohour.scan.types import Child
+
+_MAX_OLE_STREAMS = 2000
+_MAX_VBA_SOURCE = 16 * 1024 * 1024
+_VBA_SKIP = frozenset({"dir", "_vba_project", "project", "projectwm", "projectlk"})
+_PPT_STREAM = "powerpoint document"
+_PPT_EXOLEOBJSTG = 0x1011  # ExOleObjStg; also VbaProjectStg (same record type)
+_MAX_PPT_RECORDS = 200_000
+_MSG_ATTACH_DATA = "__substg1.0_37010102"  # PidTagAttachDataBinary
+_MSG_ATTACH_NAMES = (  # PidTagAttachLongFilename, PidTagAttachFilename (Unicode, then 8-bit)
+    "__substg1.0_3707001f", "__substg1.0_3704001f", "__substg1.0_3707001e", "__substg1.0_3704001e",
+)
+
+
+def ovba_decompress(
+    data: bytes, limit: int = _MAX_VBA_SOURCE, ctx: ScanContext | None = None
+) -> bytes:
+    """MS-OVBA 2.4.1 decompression (VBA source and the `dir` stream); damage gives a prefix.
+
+    With `ctx`, bounded like every decompression: the clock, the output bound and the
+    compression ratio are checked per 4 KiB chunk (24 KB of OVBA copy tokens expand to 16 MB).
+    """
+    if not data or data[0] != 1:
+        return b""
+    out = bytearray()
+    pos = 1
+    n = len(data)
+    bound = limit if ctx is None else min(limit, ctx.output_bound() + 1)
+    while pos + 2 <= n and len(out) < bound:
+        if ctx is not None:
+            ctx.check_time()
+            ctx.check_ratio(pos, len(out))
+        header = data[pos] | (data[pos + 1] << 8)
+        chunk_end = min(n, pos + (header & 0x0FFF) + 3)
+        pos += 2
+        start = len(out)
+        if not header & 0x8000:  # stored chunk: 4096 raw bytes
+            out += data[pos : pos + 4096]
+            pos += 4096
+            continue
+        while pos < chunk_end:
+            flags = data[pos]
+            pos += 1
+            for bit in range(8):
+                if pos >= chunk_end:
+                    break
+                if not flags >> bit & 1:
+                    out.append(data[pos])
+                    pos += 1
+                    continue
+                if pos + 2 > chunk_end:
+                    return bytes(out)
+                token = data[pos] | (data[pos + 1] << 8)
+                pos += 2
+                diff = len(out) - start
+                bitcount = max((diff - 1).bit_length(), 4) if diff > 1 else 4
+                length_mask = 0xFFFF >> bitcount
+                length = (token & length_mask) + 3
+                offset = (token >> (16 - bitcount)) + 1
+                src = len(out) - offset
+                if src < start:
+                    return bytes(out)
+                if offset >= length:
+                    out += out[src : src + length]
+                else:  # an overlapping copy repeats the last `offset` bytes
+                    pat = bytes(out[src:])
+                    out += (pat * (length // offset + 1))[:length]
+        pos = chunk_end
+    if ctx is not None and len(out) > ctx.output_bound():
+        ctx.check_output(len(out))  # raises the limit that was exceeded
+    return bytes(out[:limit])
+
+
+def _vba_modules(dir_data: bytes) -> list[tuple[str, int]]:
+    """(stream name, source offset) of each module listed in a decompressed `dir` stream."""
+    modules: list[tuple[str, int]] = []
+    pos = 0
+    stream: str | None = None
+    offset = 0
+    n = len(dir_data)
+    while pos + 6 <= n:
+        rid, size = struct.unpack_from("<HI", dir_data, pos)
+        pos += 6
+        if rid == 0x0009:  # PROJECTVERSION: its size field lies (4, but 6 bytes follow)
+            size = 6
+        body = dir_data[pos : pos + size]
+        pos += size
+        if rid == 0x001A:
+            stream = body.decode("latin-1")
+        elif rid == 0x0031 and len(body) >= 4:
+            (offset,) = struct.unpack_from("<I", body)
+        elif rid == 0x002B:
+            if stream is not None:
+                modules.append((stream, offset))
+            stream, offset = None, 0
+        elif rid == 0x0010:
+            break
+    return modules
+
+
+def _ole10native(data: bytes) -> tuple[bytes, str | None] | None:
+    """The file inside an `\\x01Ole10Native` stream (OLE Packager objects): a u32 total size,
+    u16 flags, NUL-terminated label and source path, u32 reserved, u32-prefixed temp path, then
+    the u32-prefixed file data."""
+    try:
+        pos = 4 + 2
+        label_end = data.index(b"\x00", pos)
+        name = data[pos:label_end].decode("latin-1") or None
+        path_end = data.index(b"\x00", label_end + 1)
+        pos = path_end + 1 + 4
+        (tlen,) = struct.unpack_from("<I", data, pos)
+        pos += 4 + tlen
+        (dlen,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+    except (ValueError, struct.error):
+        return None
+    payload = data[pos : pos + dlen]
+    return (payload, name) if payload else None
+
+
+def ppt_objects(stream: bytes, ctx: ScanContext) -> Iterator[bytes]:
+    """The OLE objects embedded in a 'PowerPoint Document' stream (MS-PPT ExOleObjStg records,
+    inside container records too): stored raw, or (recInstance 1) as a u32 decompressed size
+    then a zlib stream, inflated with the scan's output and ratio bounds. A record whose zlib
+    stream is damaged gives what inflated before the damage and is `Heuristics.Broken.OLE2`."""
+    ends = [len(stream)]
+    pos = 0
+    for i in range(_MAX_PPT_RECORDS):
+        if not i % 1024:
+            ctx.check_time()
+        while ends and pos + 8 > ends[-1]:
+            pos = ends.pop()  # past the end of a container: continue after it
+        if not ends:
+            return
+        ver_inst, rtype, rlen = struct.unpack_from("<HHI", stream, pos)
+        body_at = pos + 8
+        if ver_inst & 0xF == 0xF:  # a container: walk its children, then go on after it
+            ends.append(min(ends[-1], body_at + rlen))
+            pos = body_at
+            continue
+        body = stream[body_at : min(ends[-1], body_at + rlen)]
+        pos = body_at + rlen
+        if rtype != _PPT_EXOLEOBJSTG or not body:
+            continue
+        if ver_inst >> 4 == 1 and len(body) > 4:
+            out, _end = archive.inflate(memoryview(body)[4:], ctx)
+            (declared,) = struct.unpack_from("<I", body)
+            if len(out) != declared:
+                ctx.broken("OLE2")
+        else:
+            out = body
+        if out:
+            yield out
+    ctx.unsupported("OLE2", "PowerPointRecords")  # more records than we walk: say so
+
+
+def _check_pending(ctx: ScanContext, pending: int) -> None:
+    if ctx.total_bytes + pending > ctx.limits.max_scan_size:
+        raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{ctx.total_bytes + pending} bytes")
+
+
+def _msg_attachment_name(ole: Any, storage: list[str]) -> str | None:
+    """The file name an Outlook .msg gives its attachment storage (long name first)."""
+    names = {e[-1].lower(): e for e in ole.listdir(streams=True, storages=False)
+             if len(e) == len(storage) + 1 and e[:-1] == storage}
+    for key in _MSG_ATTACH_NAMES:
+        entry = names.get(key)
+        if entry is None:
+            continue
+        try:
+            raw: bytes = ole.openstream(entry).read(4096)
+        except Exception:  # a damaged name stream: the attachment stays unnamed
+            raw = b""
+        codec = "utf-16-le" if key.endswith("1f") else "latin-1"
+        text = raw.decode(codec, "replace").rstrip("\x00")
+        if text:
+            return text
+    return None
+
+
+def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """VBA macro source (decompressed), packaged and embedded objects, .msg attachments, and
+    every other stream (see the module docstring)."""
+    import olefile
+
+    dedup = Dedup()
+    out: list[Child] = []
+    try:
+        ole = olefile.OleFileIO(data)
+    except Exception:  # any olefile failure on hostile input: we cannot take it apart
+        ctx.broken("OLE2")
+        return
+    try:
+        try:
+            entries = ole.listdir(streams=True, storages=False)[:_MAX_OLE_STREAMS]
+        except Exception:  # a damaged directory tree: nothing we can name
+            ctx.broken("OLE2")
+            entries = []
+        vba_dirs = [
+            e for e in entries if len(e) >= 2 and [p.lower() for p in e[-2:]] == ["vba", "dir"]
+        ]
+        in_vba: set[tuple[str, ...]] = set()
+        pending = 0  # bytes collected, not yet charged
+        for entry in vba_dirs:
+            base = entry[:-1]
+            try:
+                modules = _vba_modules(ovba_decompress(ole.openstream(entry).read(), ctx=ctx))
+            except ScanLimitExceeded:
+                raise
+            except Exception:  # a broken dir stream: fall back to the stream walk below, and say
+                # so (the macro source stays compressed: its signatures cannot match)
+                ctx.broken("OLE2")
+                modules = []
+            for stream_name, offset in modules:
+                path = [*base, stream_name]
+                try:
+                    raw = ole.openstream(path).read()
+                except Exception:  # hostile input: a listed module that does not open
+                    ctx.broken("OLE2")
+                    continue
+                source = ovba_decompress(raw[offset:], ctx=ctx)
+                if not source and b"\x00Attribut" in raw:
+                    at = raw.find(b"\x00Attribut") - 3
+                    source = ovba_decompress(raw[max(0, at) :], ctx=ctx)
+                if source:
+                    # The source replaces the raw stream (scanned below only when it did not
+                    # decompress: a module is never skipped altogether).
+                    in_vba.add(tuple(p.lower() for p in path))
+                    pending += len(source)
+                    out.append(Child(data=source, name=stream_name, origin="vba"))
+                else:
+                    ctx.broken("OLE2")
+                _check_pending(ctx, pending)
+        for entry in entries:
+            ctx.check_time()
+            key = tuple(p.lower() for p in entry)
+            if key in in_vba or (
+                len(entry) >= 2 and entry[-2].lower() == "vba" and entry[-1].lower() in _VBA_SKIP
+            ):
+                continue
+            try:
+                if ctx.skip_oversized(ole.get_size(entry)):
+                    continue
+                content = ole.openstream(entry).read()
+            except ScanLimitExceeded:
+                raise
+            except Exception:  # hostile input: a broken stream is skipped, and said
+                ctx.broken("OLE2")
+                continue
+            if entry[-1] == "\x01Ole10Native":
+                packed = _ole10native(content)
+                if packed is not None:
+                    out.append(
+                        Child(
+                            data=packed[0], name=packed[1], origin="ole10native", is_attachment=True
+                        )
+                    )
+                    pending += len(packed[0])
+                    _check_pending(ctx, pending)
+                    continue
+            if key[-1] == _MSG_ATTACH_DATA and len(entry) >= 2:
+                name = _msg_attachment_name(ole, entry[:-1])
+                out.append(Child(data=content, name=name, origin="msg-attachment",
+                                 is_attachment=True))
+            else:
+                out.append(Child(data=content, name="/".join(entry), origin="ole2"))
+            pending += len(content)
+            _check_pending(ctx, pending)  # collected before yielding: bound the memory too
+            if key[-1] == _PPT_STREAM and len(entry) == 1:
+                for obj in ppt_objects(content, ctx):
+                    out.append(Child(data=obj, name=None, origin="ppt-object"))
+                    pending += len(obj)
+                    _check_pending(ctx, pending)
+    finally:
+        ole.close()
+    for child in out:
+        if child.data and dedup.fresh(child.data):
+            ctx.charge_child(len(child.data))
+            yield child

@@ -1,0 +1,441 @@
+"""PDF: every stream decoded, embedded files, JavaScript strings.
+
+Two readings, combined and deduplicated:
+
+- Structure (pikepdf / qpdf): every object, including those in object streams; streams of an
+  encrypted PDF are decrypted with the empty user password (most malicious PDFs: readers open
+  them without asking); embedded files (the /EmbeddedFiles name tree, /FileAttachment
+  annotations, any file specification with /EF) become named attachments; /JS strings become
+  their own layers.
+- A lenient scan for `stream ... endstream` in the raw bytes, which finds what a damaged file's
+  repaired cross-reference table misses (objects shadowed by an incremental update, orphans,
+  files qpdf cannot repair).
+
+Decoding is ours, not qpdf's: qpdf's decoders run in C, cannot be interrupted, and by default
+have no output bound (measured: a 1 MB Flate stream of zeros took 10.7 s and 2 GB to read with
+`Stream.read_bytes()`). So pikepdf only hands over raw (decrypted) stream bytes, and each filter
+is decoded here under the scan budget: Flate through `archive.inflate`, LZW, ASCIIHex, ASCII85
+and RunLength by small bounded decoders. PNG/TIFF predictors are applied by qpdf on data we have
+already decoded (the predictor's output is never larger than its input). Image codecs (DCT, JPX,
+CCITT, JBIG2) stay encoded: their layer is the encoded data, as in ClamAV. qpdf's own decoding
+while it parses (object and cross-reference streams) is capped by its process-wide limits, set
+once to `_QPDF_BACKSTOP`; the lenient scan then meets the same bomb under our bounds.
+
+A PDF that needs a user password raises `EncryptedContent("PDF")` after everything readable
+was yielded; one qpdf cannot open at all is `Heuristics.Broken.PDF` (after the lenient scan).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import threading
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan import archive
+from zerohour.scan.documents.common import Dedup
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import Child
+
+_PDF_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
+_PDF_ENDSTREAM = re.compile(rb"endstream")
+_PDF_FLATE = re.compile(rb"/(?:FlateDecode|Fl)\b")
+_MAX_PDF_STREAMS = 1000
+_MAX_WALK_DEPTH = 32
+#: qpdf's process-wide output caps for the decoding it does itself (object streams while it
+#: parses, predictors we hand it): above the default `Limits.max_file_size`, so they never cut
+#: what our own bounds allow, and a bomb inside the parser costs at most this much.
+_QPDF_BACKSTOP = 128 * 1024 * 1024
+_limits_set = threading.Lock()
+_limits_done = False
+
+_FLATE = frozenset({"/FlateDecode", "/Fl"})
+_LZW = frozenset({"/LZWDecode", "/LZW"})
+_AHX = frozenset({"/ASCIIHexDecode", "/AHx"})
+_A85 = frozenset({"/ASCII85Decode", "/A85"})
+_RL = frozenset({"/RunLengthDecode", "/RL"})
+_HEX_JUNK = re.compile(rb"[^0-9A-Fa-f]")
+_A85_SPACE = b" \t\n\r\x0c\x00"
+
+
+def _qpdf_limits() -> None:
+    global _limits_done
+    with _limits_set:
+        if _limits_done:
+            return
+        from pikepdf import settings
+
+        settings.set_qpdf_limits(
+            flate_max_memory=_QPDF_BACKSTOP, png_max_memory=_QPDF_BACKSTOP,
+            tiff_max_memory=_QPDF_BACKSTOP, run_length_max_memory=_QPDF_BACKSTOP,
+        )
+        _limits_done = True
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+def _inflate(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    """Flate through the archive code's bounded inflater: (output, whether anything decoded,
+    or the stream is a whole empty one)."""
+    out, _end = archive.inflate(data, ctx)
+    if out:
+        return out, True
+    probe = zlib.decompressobj(15 if data[:1] == b"x" else -15)
+    try:
+        probe.decompress(data[:64], 1)
+    except zlib.error:
+        return out, False
+    return out, probe.eof
+
+
+def lzw_decode(data: bytes, ctx: ScanContext, early_change: int = 1) -> tuple[bytes, bool]:
+    """PDF LZWDecode (MSB-first codes of 9-12 bits, 256 clears, 257 ends), bounded:
+    (output, whether the code stream was well formed)."""
+    bound = ctx.output_bound()
+    out = bytearray()
+    table: list[bytes] = [bytes([i]) for i in range(256)] + [b"", b""]
+    width = 9
+    prev: bytes | None = None
+    acc = nbits = 0
+    for i, byte in enumerate(data):
+        if not i & 0xFFF:
+            ctx.check_time()
+            ctx.check_ratio(i, len(out))
+            if len(out) > bound:
+                ctx.check_output(len(out))
+        acc = (acc << 8) | byte
+        nbits += 8
+        while nbits >= width:
+            nbits -= width
+            code = acc >> nbits
+            acc &= (1 << nbits) - 1
+            if code == 256:
+                del table[258:]
+                width, prev = 9, None
+                continue
+            if code == 257:
+                return bytes(out), True
+            if code < len(table) and (code < 256 or code > 257):
+                entry = table[code]
+                if prev is not None:
+                    table.append(prev + entry[:1])
+            elif code == len(table) and prev is not None:
+                entry = prev + prev[:1]
+                table.append(entry)
+            else:
+                return bytes(out), False
+            out += entry
+            prev = entry
+            if len(table) + early_change >= 1 << width and width < 12:
+                width += 1
+    if len(out) > bound:
+        ctx.check_output(len(out))
+    return bytes(out), True  # no end code: readers accept that
+
+
+def run_length_decode(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    """PDF RunLengthDecode (PackBits), bounded: (output, whether it was well formed)."""
+    bound = ctx.output_bound()
+    out = bytearray()
+    pos, n = 0, len(data)
+    steps = 0
+    while pos < n:
+        steps += 1
+        if not steps & 0xFFF:
+            ctx.check_time()
+            ctx.check_ratio(pos, len(out))
+            if len(out) > bound:
+                ctx.check_output(len(out))
+        length = data[pos]
+        if length == 128:
+            break
+        if length < 128:
+            out += data[pos + 1 : pos + 2 + length]
+            pos += length + 2
+        else:
+            out += data[pos + 1 : pos + 2] * (257 - length)
+            pos += 2
+    if len(out) > bound:
+        ctx.check_output(len(out))
+    return bytes(out), pos <= n
+
+
+def _ascii_hex(data: bytes) -> bytes:
+    end = data.find(b">")
+    digits = _HEX_JUNK.sub(b"", data if end < 0 else data[:end])
+    if len(digits) % 2:
+        digits += b"0"
+    return binascii.unhexlify(digits)
+
+
+def _ascii85(data: bytes) -> bytes:
+    body = data.strip(_A85_SPACE)
+    if body.startswith(b"<~"):
+        body = body[2:]
+    end = body.find(b"~>")
+    if end >= 0:
+        body = body[:end]
+    return base64.a85decode(body, ignorechars=_A85_SPACE)
+
+
+def _unpredict(data: bytes, parms: dict[str, int]) -> bytes:
+    """Undo a PNG (10-15) or TIFF (2) predictor; qpdf does it on data we already decoded
+    (bounded), so its output is never larger than `data`. Damage leaves `data` as it is."""
+    import pikepdf
+
+    scratch = pikepdf.new()
+    try:
+        stream = pikepdf.Stream(scratch, zlib.compress(data, 1))
+        stream.Filter = pikepdf.Name.FlateDecode
+        stream.DecodeParms = pikepdf.Dictionary({k: v for k, v in parms.items()})
+        return bytes(stream.read_bytes())
+    except Exception:  # a predictor qpdf refuses (odd Columns, damaged rows): keep the bytes
+        return data
+    finally:
+        scratch.close()
+
+
+def _int_parms(parms: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if parms is None:
+        return out
+    try:
+        for key in ("/Predictor", "/Colors", "/BitsPerComponent", "/Columns", "/EarlyChange"):
+            value = parms.get(key)
+            if value is not None:
+                out[key] = int(value)
+    except (TypeError, ValueError, AttributeError):
+        return {}
+    return out
+
+
+def decode_filters(
+    raw: bytes, filters: list[str], parms: list[dict[str, int]], ctx: ScanContext
+) -> tuple[bytes, bool]:
+    """Apply a stream's filter chain with our bounded decoders: (data, whether every filter
+    decoded). The chain stops at an image codec (its encoded data is the layer)."""
+    data = raw
+    ok = True
+    for i, name in enumerate(filters):
+        ctx.check_time()
+        p = parms[i] if i < len(parms) else {}
+        if not data:
+            break
+        if name in _FLATE:
+            out, good = _inflate(data, ctx)
+            ok = ok and good
+        elif name in _LZW:
+            out, good = lzw_decode(data, ctx, p.get("/EarlyChange", 1))
+            ok = ok and good and bool(out)
+        elif name in _AHX:
+            try:
+                out = _ascii_hex(data)
+            except (binascii.Error, ValueError):
+                return data, False
+        elif name in _A85:
+            try:
+                out = _ascii85(data)
+            except (binascii.Error, ValueError):
+                return data, False
+        elif name in _RL:
+            out, good = run_length_decode(data, ctx)
+            ok = ok and good
+        elif name == "/Crypt":
+            continue  # /Identity, or already decrypted by qpdf
+        else:
+            break  # image codecs (DCT, JPX, CCITTFax, JBIG2) or unknown: stays encoded
+        if (name in _FLATE or name in _LZW) and p.get("/Predictor", 1) > 1 and out:
+            out = _unpredict(out, p)
+        ctx.check_output(len(out))
+        data = out
+    return data, ok
+
+
+# --- structure (pikepdf) ------------------------------------------------------------------------
+
+
+def _names(value: Any) -> list[str]:
+    import pikepdf
+
+    if isinstance(value, pikepdf.Name):
+        return [str(value)]
+    if isinstance(value, pikepdf.Array):
+        return [str(v) for v in value if isinstance(v, pikepdf.Name)]
+    return []
+
+
+def _parms_list(value: Any, n: int) -> list[dict[str, int]]:
+    import pikepdf
+
+    if isinstance(value, pikepdf.Array):
+        return [_int_parms(v if isinstance(v, pikepdf.Dictionary) else None) for v in value]
+    if isinstance(value, pikepdf.Dictionary):
+        return [_int_parms(value)] + [{} for _ in range(n - 1)]
+    return [{} for _ in range(n)]
+
+
+class _Walk:
+    """What the first pass over the objects finds: embedded-file names by stream, JS text."""
+
+    def __init__(self, ctx: ScanContext) -> None:
+        self.ctx = ctx
+        self.file_names: dict[tuple[int, int], str | None] = {}
+        self.js: list[bytes] = []
+        self.steps = 0
+
+    def visit(self, obj: Any, depth: int = 0) -> None:
+        """Direct dictionaries and arrays inside one indirect object (indirect ones are visited
+        as objects of their own)."""
+        import pikepdf
+
+        self.steps += 1
+        if not self.steps & 0x3FF:
+            self.ctx.check_time()
+        if depth > _MAX_WALK_DEPTH:
+            return
+        if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+            keys = list(obj.keys())
+            if "/EF" in keys:
+                self._filespec(obj)
+            if "/JS" in keys:
+                js = obj.get("/JS")
+                if isinstance(js, pikepdf.String):
+                    self.js.append(bytes(js))
+            for key in keys:
+                child = obj.get(key)
+                if isinstance(child, pikepdf.Dictionary | pikepdf.Array) and not child.is_indirect:
+                    self.visit(child, depth + 1)
+        elif isinstance(obj, pikepdf.Array):
+            for child in obj:
+                if isinstance(child, pikepdf.Dictionary | pikepdf.Array) and not child.is_indirect:
+                    self.visit(child, depth + 1)
+
+    def _filespec(self, spec: Any) -> None:
+        import pikepdf
+
+        name: str | None = None
+        for key in ("/UF", "/F"):
+            value = spec.get(key)
+            if isinstance(value, pikepdf.String):
+                name = str(value) or None
+                break
+        ef = spec.get("/EF")
+        if not isinstance(ef, pikepdf.Dictionary):
+            return
+        for ef_key in ef.keys():  # noqa: SIM118 - iterating a Dictionary gives its keys
+            stream = ef.get(ef_key)
+            if isinstance(stream, pikepdf.Stream):
+                self.file_names.setdefault(stream.objgen, name)
+
+
+class _Unopened(Exception):
+    """qpdf could not open or repair the file."""
+
+
+def _structured(data: bytes, ctx: ScanContext, dedup: Dedup) -> Iterator[Child]:
+    """Children from qpdf's reading; raises EncryptedContent when a user password is needed,
+    `_Unopened` when qpdf cannot open the file at all."""
+    import pikepdf
+
+    _qpdf_limits()
+    try:
+        pdf = pikepdf.open(io.BytesIO(data), password="")
+    except pikepdf.PasswordError:
+        raise EncryptedContent("PDF") from None
+    except Exception as exc:  # qpdf cannot open or repair it: the lenient scan is all we have
+        raise _Unopened from exc
+    with pdf:
+        walk = _Walk(ctx)
+        streams: list[Any] = []
+        try:
+            for obj in pdf.objects:
+                walk.visit(obj)
+                if isinstance(obj, pikepdf.Stream):
+                    streams.append(obj)
+        except (ScanLimitExceeded, EncryptedContent):
+            raise
+        except Exception:  # an object qpdf cannot resolve (a capped object stream, damage)
+            ctx.broken("PDF")
+        for js in walk.js:
+            if js and dedup.fresh(js):
+                ctx.charge_child(len(js))
+                yield Child(data=js, name=None, origin="pdf-js")
+        for stream in streams:
+            ctx.check_time()
+            try:
+                raw = bytes(stream.read_raw_bytes())
+                filters = _names(stream.get("/Filter"))
+                parms = _parms_list(stream.get("/DecodeParms"), len(filters))
+            except (ScanLimitExceeded, EncryptedContent):
+                raise
+            except Exception:  # a stream qpdf cannot read (damage): the lenient scan may
+                ctx.broken("PDF")
+                continue
+            content, ok = decode_filters(raw, filters, parms, ctx)
+            if not ok:
+                ctx.broken("PDF")
+            if not content or not dedup.fresh(content):
+                continue
+            objgen = stream.objgen
+            is_file = objgen in walk.file_names or stream.get("/Type") == "/EmbeddedFile"
+            ctx.charge_child(len(content))
+            yield Child(data=content, name=walk.file_names.get(objgen),
+                        origin="pdf-embedded-file" if is_file else "pdf-stream",
+                        is_attachment=is_file)
+
+
+def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> Iterator[Child]:
+    """The lenient reading: the FlateDecode streams of a PDF found by `stream ... endstream`
+    in the raw bytes, inflated with the scan's bounds (damaged streams give what inflated
+    before the damage)."""
+    seen = dedup if dedup is not None else Dedup()
+    count = 0
+    # One pass over the `endstream` markers, consumed in order, and streams inflated from a
+    # view (no copy): many streams without an `endstream` no longer each search and copy the
+    # rest of the file. Inflating stops at the stream's own end (or its first damage).
+    ends = _PDF_ENDSTREAM.finditer(data)
+    end_at: int | None = -1
+    view = memoryview(data)
+    for m in _PDF_STREAM.finditer(data):
+        if count >= _MAX_PDF_STREAMS:
+            return
+        ctx.check_time()
+        start = m.end()
+        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
+            continue
+        dict_from = data.rfind(b"obj", max(0, m.start() - 4096), m.start())
+        header = data[dict_from if dict_from >= 0 else max(0, m.start() - 1024) : m.start()]
+        if not _PDF_FLATE.search(header):
+            continue
+        while end_at is not None and end_at < start:
+            em = next(ends, None)
+            end_at = None if em is None else em.start()
+        raw = view[start : len(data) if end_at is None else end_at]
+        out, _ = archive.inflate(raw, ctx)
+        count += 1
+        if out and seen.fresh(out):
+            ctx.charge_child(len(out))
+            yield Child(data=out, name=None, origin="pdf-stream")
+
+
+def pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Every decoded stream, embedded file and JavaScript string of a PDF (module docstring)."""
+    dedup = Dedup()
+    encrypted = unopened = False
+    try:
+        yield from _structured(data, ctx, dedup)
+    except EncryptedContent:
+        encrypted = True
+    except _Unopened:
+        unopened = True
+    yield from pdf_streams(data, ctx, dedup)
+    if unopened:  # said after the lenient scan, so that what it finds is named first
+        ctx.broken("PDF")
+    if encrypted:
+        raise EncryptedContent("PDF")
