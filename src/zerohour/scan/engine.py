@@ -216,7 +216,7 @@ class Engine:
         except ScanLimitExceeded as exc:
             self._limit(walk, exc, path, allowed)
         except EncryptedContent as exc:
-            if self.heuristics and self.limits.alert_encrypted and not allowed:
+            if self.heuristics and self.limits.alerts_encrypted(exc.format) and not allowed:
                 self._add(walk, f"Heuristics.Encrypted.{exc.format}", path,
                           FindingKind.HEURISTIC)
         except ScanError as exc:

@@ -51,6 +51,9 @@ LIMIT_NAMES = frozenset(
     }
 )
 
+#: `EncryptedContent` formats that are documents (the rest are archives).
+ENCRYPTED_DOCUMENTS = frozenset({"PDF", "OLE2", "Doc", "OOXML", "ODF"})
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -69,9 +72,15 @@ class Limits:
     max_compression_ratio: int = 250
     ratio_min_size: int = 4 * MiB
     alert_exceeds_max: bool = True
-    alert_encrypted: bool = True
+    alert_encrypted: bool = True  # encrypted archives (clamscan --alert-encrypted-archive)
     alert_broken: bool = True  # truncated / corrupt containers: Heuristics.Broken.<Format>
     alert_unsupported: bool = True  # formats or methods we cannot open: Heuristics.Unsupported.*
+    alert_encrypted_doc: bool = True  # encrypted documents (clamscan --alert-encrypted-doc)
+
+    def alerts_encrypted(self, fmt: str) -> bool:
+        """Whether `Heuristics.Encrypted.<fmt>` is a finding: documents and archives are
+        switched separately, as clamscan's --alert-encrypted-doc / --alert-encrypted-archive."""
+        return self.alert_encrypted_doc if fmt in ENCRYPTED_DOCUMENTS else self.alert_encrypted
 
 
 class ScanContext:
