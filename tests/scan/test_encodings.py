@@ -6,6 +6,7 @@ import base64
 import binascii
 import quopri
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +178,49 @@ def test_uu_fast_path_matches_the_per_character_decoder(line: bytes) -> None:
         binascii.a2b_uu(line)
     except binascii.Error:
         assert encodings._uu_fast(line) == encodings._uu_line(line)
+
+
+def _uu(data: bytes) -> bytes:
+    return b"".join(binascii.b2a_uu(data[i : i + 45]) for i in range(0, len(data), 45))
+
+
+PAYLOAD = bytes(range(256)) + b"tail"
+
+
+def test_uudecode_truncated_end_line_is_not_data() -> None:
+    # clamav-testfiles' clam.exe.mbox.uu ends "`\ne": the "e" is a 5-byte line to a decoder
+    # that does not stop at the zero-length line (we used to append 5 junk bytes: no hash hit).
+    body = b"begin 644 clam.exe\n" + _uu(PAYLOAD) + b"`\ne"
+    assert encodings.uudecode_variants(body)[0] == PAYLOAD
+    assert [b.data for b in encodings.uudecode_blocks(body)] == [PAYLOAD]
+
+
+def test_uudecode_data_after_a_zero_length_line_is_a_second_reading() -> None:
+    enc = _uu(PAYLOAD)
+    cut = enc.index(b"\n") + 1
+    body = b"begin 644 x\n" + enc[:cut] + b"`\n" + enc[cut:] + b"`\nend\n"
+    variants = encodings.uudecode_variants(body)
+    assert variants[0] == PAYLOAD[:45]  # GNU uudecode stops at the zero-length line
+    assert PAYLOAD in variants  # ClamAV and line-by-line decoders skip it
+
+
+@pytest.mark.parametrize("begin", [
+    b"BEGIN 755 x.bin", b"begin 644", b"begin 0999 x.bin", b"Begin  644\tx y.bin ",
+])
+def test_uuencode_begin_line_variants(begin: bytes) -> None:
+    text = b"hello\r\n" + begin + b"\r\n" + _uu(PAYLOAD) + b"`\r\nEND\r\n"
+    assert [b.data for b in encodings.embedded_files(text)] == [PAYLOAD]
+
+
+def test_uuencode_base64_block() -> None:
+    text = b"begin-base64 644 f.bin\n" + base64.encodebytes(PAYLOAD) + b"====\nafter\n"
+    blocks = list(encodings.embedded_files(text))
+    assert [(b.data, b.name) for b in blocks] == [(PAYLOAD, "f.bin")]
+
+
+def test_xxencode_block() -> None:
+    xx = b"+-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    body = _uu(PAYLOAD).translate(bytes.maketrans(bytes(range(32, 97)), xx + xx[:1]))
+    assert body.startswith(b"h")  # a full xxencode line
+    text = b"begin 644 f.bin\n" + body + b"+\nend\n"
+    assert PAYLOAD in [b.data for b in encodings.embedded_files(text)]

@@ -240,3 +240,25 @@ def test_every_stdlib_leaf_is_ours(data: bytes) -> None:
         assert leaf in ours or leaf.replace(b"\r\n", b"\n") in {
             o.replace(b"\r\n", b"\n") for o in ours
         }
+
+
+def _mbox_message(i: int, body: bytes, ctype: bytes = b"text/plain") -> bytes:
+    return (b"From a@example.org Mon Jan  1 00:00:00 2024\n"
+            b"From: a@example.org\nSubject: m%d\nContent-Type: %s\n\n%s\n" % (i, ctype, body))
+
+
+def test_every_message_of_an_mbox_is_walked() -> None:
+    # The second message used to be a text body of the first, the third a level deeper...:
+    # an attachment in message 30 was past the recursion limit, and the mbox was "clean".
+    payload = b"\x00attachment in the last message\xff" * 4
+    body = (b"--B\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
+            + base64.encodebytes(payload) + b"--B--\n")
+    mbox = b"".join(_mbox_message(i, b"hello %d" % i) for i in range(29))
+    mbox += _mbox_message(30, body, b"multipart/mixed; boundary=B")
+    assert len(mime.mbox_messages(mbox)) == 30
+    assert payload in [data for data, _, _ in leaves(mbox)]
+
+
+def test_mbox_split_only_for_mbox_files() -> None:
+    assert mime.mbox_messages(b"From: a@b\n\nFrom here on\nFrom me\n") == []
+    assert mime.mbox_messages(_mbox_message(0, b"one message only")) == []

@@ -71,3 +71,21 @@ def test_samples_are_mail_and_cheap(path: Path) -> None:
     ctx = ScanContext()
     list(decompose.children(data, FileType.MAIL, ctx))
     assert ctx.files <= 6
+
+
+CLAM_TESTFILES = Path("/usr/share/clamav-testfiles")
+
+
+def test_clamav_testfiles_uuencoded_mbox(tmp_path: Path) -> None:
+    """clam.exe.mbox.uu (an mbox message, x-uuencode, its `end` line cut to "e"): clamscan
+    finds clam.exe in it, and so must we (the "e" line used to become 5 junk bytes)."""
+    if not (CLAM_TESTFILES / "clam.exe.mbox.uu").is_file():
+        pytest.skip("clamav-testfiles not installed (scripts/system-deps installs it)")
+    import hashlib
+
+    from zerohour.scan import Engine, load_database
+
+    exe = (CLAM_TESTFILES / "clam.exe").read_bytes()
+    (tmp_path / "clam.hdb").write_text(f"{hashlib.md5(exe).hexdigest()}:{len(exe)}:Clam.Exe\n")
+    report = Engine(load_database([tmp_path])).scan_path(CLAM_TESTFILES / "clam.exe.mbox.uu")
+    assert report.names == ("Clam.Exe",)

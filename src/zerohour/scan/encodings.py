@@ -225,20 +225,73 @@ class _Marks:
         return self._cur
 
 
-_UU_BEGIN_AT = re.compile(rb"begin[ \t]+([0-7]{1,6})[ \t]+([^\r\n]*)(?=\r|\n|\Z)")
-_UU_END_AT = re.compile(rb"end[ \t]*(?=\r|\n|\Z)")
+# `begin MODE [NAME]`, as clients and ClamAV accept it: any case, any digits for the mode
+# (ClamAV only checks for three digits), the name optional; `begin-base64` is GNU
+# `uuencode -m` (base64 lines up to a `====` line).
+_UU_BEGIN_AT = re.compile(
+    rb"(?i:begin)(-base64)?[ \t]+([0-9]{1,6})(?:[ \t]+([^\r\n]*))?[ \t]*(?=\r|\n|\Z)"
+)
+_UU_GATE = re.compile(rb"(?i:begin)")
+_UU_END_AT = re.compile(rb"(?i:end|====)[ \t]*(?=\r|\n|\Z)")
+# xxencode: the same line format over another alphabet ('+' is 0, 'h' the 45-byte line).
+_XX_ALPHABET = b"+-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_XX_TO_UU = bytes.maketrans(_XX_ALPHABET, b"`" + bytes(range(33, 96)))
 
 
-def _uu_lines(body: bytes, check: Check) -> bytes:
-    lines = (ln.rstrip(b" \t") for ln in body.splitlines())
-    return b"".join(_uu_fast(ln) for ln in _checked(lines, check) if ln)
+def _uu_variants(body: bytes, check: Check) -> list[bytes]:
+    """Every plausible decoding of uuencoded lines, deduplicated, the usual one first.
+
+    Decoders disagree about damaged blocks, and attackers use that: GNU uudecode stops at the
+    first zero-length line (`` ` `` or a space) and pads short lines; ClamAV (and clients that
+    decode line by line) skips zero-length lines and lines shorter than their length byte
+    claims, and goes on. A truncated `end` line ("e") is a 5-byte line to the first reading
+    and junk to the second, so both are kept.
+    """
+    stop = bytearray()  # GNU
+    skip = bytearray()  # ClamAV
+    stopped = False
+    for raw in _checked(_LINES.split(body), check):
+        if not raw.strip():
+            continue
+        if not (raw[0] - 32) & 63:
+            stopped = True  # a zero-length line: the data's end for GNU, nothing for ClamAV
+            continue
+        decoded = _uu_fast(raw.rstrip(b" \t"))
+        if not stopped:
+            stop += decoded
+        if (raw[0] - 32) & 63 <= len(raw) - 1:
+            skip += decoded
+    out = [bytes(stop)]
+    if skip != stop:
+        out.append(bytes(skip))
+    return out
+
+
+def _looks_xx(body: bytes) -> bool:
+    """Whether a block's data lines are all in the xxencode alphabet (then it is decoded as
+    xxencode too: a uuencode line rarely is, and an extra decoding costs little)."""
+    lines = [ln for ln in _LINES.split(body[:4096].rstrip(b" \t\r\n")) if ln.strip()][:64]
+    return bool(lines) and not any(ln.rstrip(b" \t").translate(None, _XX_ALPHABET)
+                                   for ln in lines)
+
+
+def _block_variants(body: bytes, base64_block: bool, check: Check) -> list[bytes]:
+    if base64_block:
+        return [base64_decode(body)]
+    out = _uu_variants(body, check)
+    if _looks_xx(body):
+        for v in _uu_variants(body.translate(_XX_TO_UU), check):
+            if v not in out:
+                out.append(v)
+    return out
 
 
 def uudecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterator[EmbeddedFile]:
-    """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks).
+    """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks); a
+    damaged block gives one `EmbeddedFile` per plausible decoding (`_uu_variants`).
 
-    A block ends at its `end` line, at the next `begin` line, or at the end of the text (so
-    blocks never overlap: the work is linear in the text).
+    A block ends at its `end` (`====` for begin-base64) line, at the next `begin` line, or at
+    the end of the text (so blocks never overlap: the work is linear in the text).
     """
     begins = _at_line_starts(_UU_BEGIN_AT, text, check)
     ends = _Marks(_UU_END_AT, text, check)
@@ -247,25 +300,31 @@ def uudecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterat
     while m is not None and found < limit:
         found += 1
         nxt = next(begins, None)
-        name = m.group(2).strip().decode("utf-8", "replace") or None
+        name = (m.group(3) or b"").strip().decode("utf-8", "replace") or None
         start = m.end()
         stop = len(text) if nxt is None else nxt.start()
         end = ends.after(start)
         if end is not None and end < stop:
             stop = end
-        yield EmbeddedFile(_uu_lines(text[start:stop], check), name, "uuencode")
+        b64 = m.group(1) is not None
+        for i, data in enumerate(_block_variants(text[start:stop], b64, check)):
+            label = "uuencode-base64" if b64 else "uuencode" if i == 0 else f"uuencode#{i}"
+            yield EmbeddedFile(data, name, label)
         m = nxt
 
 
+def uudecode_variants(data: bytes, check: Check = None) -> list[bytes]:
+    """Every plausible decoding of a uuencoded body (declared `x-uuencode`): its first block,
+    or the whole body when it has no `begin` line."""
+    blocks = list(uudecode_blocks(data, limit=1, check=check))
+    if blocks:
+        return [b.data for b in blocks]
+    return _block_variants(data, False, check)
+
+
 def uudecode(data: bytes, check: Check = None) -> bytes:
-    """Decode a uuencoded body (the first block; or the whole body if it has no `begin`)."""
-    for block in uudecode_blocks(data, limit=1, check=check):
-        return block.data
-    out = bytearray()
-    for line in _checked(_LINES.split(data), check):
-        if line.strip():
-            out += _uu_fast(line.rstrip(b" \t"))
-    return bytes(out)
+    """The usual decoding of a uuencoded body (first of `uudecode_variants`)."""
+    return uudecode_variants(data, check)[0]
 
 
 # --- yEnc -------------------------------------------------------------------------------
@@ -333,7 +392,7 @@ def embedded_files(
 
     `limit` bounds BinHex run-length expansion (the scan's output bound); the other encodings
     never decode to more than their input."""
-    if b"begin" in text:  # "=ybegin" contains "begin": one search rules out both
+    if _UU_GATE.search(text):  # "=ybegin" contains "begin": one search rules out both
         yield from uudecode_blocks(text, check=check)
         if b"=ybegin" in text:
             yield from ydecode_blocks(text, check=check)

@@ -416,7 +416,8 @@ def decode_body(
         elif cte == "quoted-printable":
             add("quoted-printable", encodings.qp_decode(body))
         elif cte == "uuencode":
-            add("uuencode", encodings.uudecode(body, check))
+            for i, v in enumerate(encodings.uudecode_variants(body, check)):
+                add("uuencode" if i == 0 else f"uuencode#{i}", v)
         else:
             add(cte, body)
             if cte == "unknown" and _QP_HINT.search(body):
@@ -704,9 +705,39 @@ def has_structure(data: bytes) -> bool:
     return any(c in ("base64", "quoted-printable", "uuencode") for c in ctes)
 
 
+_MBOX_FROM = re.compile(rb"(?:\r\n|\n|\r)From ")
+
+
+def mbox_messages(data: bytes, check: encodings.Check = None) -> list[bytes]:
+    """The messages of an mbox file (a `From ` line starts each), when it holds several.
+
+    Every `From ` line at a line start separates (mboxo/mboxrd escape body lines as `>From `;
+    an unescaped one is a separator to most readers, and splitting there too only adds a
+    reading). Without this the second message was a text body of the first and the third one
+    a level deeper still: message 18 of an mbox was beyond the recursion limit.
+    """
+    if not data.startswith(b"From "):
+        return []
+    starts = [0]
+    for n, m in enumerate(_MBOX_FROM.finditer(data), 1):
+        if check is not None and not n % 4096:
+            check()
+        starts.append(m.start() + (2 if data[m.start() : m.start() + 2] == b"\r\n" else 1))
+    if len(starts) < 2:
+        return []
+    ends = [*starts[1:], len(data)]
+    return [data[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Every leaf of a mail message under every plausible interpretation, each once."""
+    """Every leaf of a mail message under every plausible interpretation, each once; every
+    message of an mbox file as well as the whole file."""
     walker = _Walker(ctx)
     for d in dialects_for(data):
         # A decoder failing under one line-end reading must not cost the others.
         yield from ctx.guard(walker.entity(data, d, 0, ""), f"mime({d.name})")
+    messages = mbox_messages(data, ctx.check_time)
+    for i, msg in enumerate(messages):
+        for d in dialects_for(msg):
+            path = f"/mbox{i}"
+            yield from ctx.guard(walker.entity(msg, d, 0, path), f"mime{path}({d.name})")
