@@ -45,6 +45,7 @@ from zerohour.notices.payload import (
     SignaturesPublished,
     build_payload,
 )
+from zerohour.provider.wake import send_wake
 
 DEFAULT_NAME = "zerohour-lab"
 DEFAULT_LIFETIME = timedelta(hours=1)
@@ -248,6 +249,7 @@ class Provider:
             self._effect(db, ntype, body)
             if also is not None:
                 also(db)
+        send_wake(self.data_dir)  # committed: the server pushes it now, not at its next look
         return seq, env
 
     def _effect(self, db: sqlite3.Connection, ntype: NoticeType, body: Body) -> None:

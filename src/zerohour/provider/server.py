@@ -1,13 +1,16 @@
 """The provider's HTTP service: SSE stream, poll, signed state, subscriptions, bundles.
 
-A watcher task notices new log entries (written by this process or by lab commands in another
-process on the same data folder) within `watch_interval`, wakes every stream, and pushes each new
-notice once over UDP and e-mail (`pushed_seq` is durable, so a restart resumes pushing).
+A watcher task reads new log entries (written by this process or by lab commands in another
+process on the same data folder) as soon as the appender's wake datagram arrives
+(`provider.wake`), wakes every stream, and pushes each new notice once over UDP and e-mail
+(`pushed_seq` is durable, so a restart resumes pushing). It also re-reads the log every
+`watch_interval` (1 s), in case a wake was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -25,10 +28,11 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from zerohour.notices.bundle import MANIFEST_NAME
-from zerohour.notices.envelope import too_deep
+from zerohour.notices.envelope import MAX_DATAGRAM, too_deep
 from zerohour.provider.log import Provider, Subscription, SubscriptionRefused
 from zerohour.provider.push import Pusher, parse_hostport
 from zerohour.provider.targets import PushPolicy, TargetRefused
+from zerohour.provider.wake import WakeListener
 
 log = logging.getLogger("zerohour.provider")
 T = TypeVar("T")
@@ -44,7 +48,7 @@ class ProviderService:
         *,
         name: str | None = None,
         heartbeat: float = 30.0,
-        watch_interval: float = 0.05,
+        watch_interval: float = 1.0,
         smtp_relay: tuple[str, int] | None = None,
         policy: PushPolicy | None = None,
     ) -> None:
@@ -61,6 +65,8 @@ class ProviderService:
         self._cache: dict[int, bytes] = {}
         self._hb: tuple[float, int, bytes] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.waker = WakeListener(data_dir, self._wake.set)
         self.app = Starlette(
             routes=[
                 Route("/v1/notices", self.notices),
@@ -96,6 +102,7 @@ class ProviderService:
         self.provider.close()
         self.provider = await self._db(Provider, self.data_dir)
         await self.pusher.start()
+        self.waker.start()  # bound before the head is read: no append falls in between
         self._head = await self._db(self.provider.head)
         self._watcher = asyncio.create_task(self._watch())
 
@@ -103,17 +110,20 @@ class ProviderService:
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
+        self.waker.close()
         await self.pusher.aclose()
         await self._db(self.provider.close)
         self._executor.shutdown(wait=False)
 
     async def _watch(self) -> None:
         while True:
+            self._wake.clear()  # a wake that arrives while we read starts another round
             try:
                 await self._catch_up()
             except Exception:
                 log.exception("provider.watch_failed")
-            await asyncio.sleep(self.watch_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.watch_interval)
 
     async def _catch_up(self) -> None:
         head = await self._db(self.provider.head)
@@ -130,7 +140,10 @@ class ProviderService:
         if pushed < head:
             subs = await self._db(self.provider.subscriptions)
             for seq, env in await self._db(self.provider.after, pushed, 500):
-                hint = await self._db(self.provider.poll_hint, seq - 1)
+                # the hint is signed only for a notice too large for one datagram
+                hint = b""
+                if len(env) > MAX_DATAGRAM:
+                    hint = await self._db(self.provider.poll_hint, seq - 1)
                 self.pusher.push(seq, env, hint, subs)
                 pushed = seq
             await self._db(self.provider.mark_pushed, pushed)
