@@ -200,7 +200,7 @@ def corpus() -> dict[str, bytes]:
 # Every decoder / decomposer, by module and attribute (looked up at call time by its callers).
 TARGETS: list[tuple[object, str]] = [
     (encodings, "base64_variants"), (encodings, "base64_decode"), (encodings, "qp_decode"),
-    (encodings, "uudecode"), (encodings, "uudecode_blocks"), (encodings, "ydecode_blocks"),
+    (encodings, "uudecode_variants"), (encodings, "uudecode_blocks"), (encodings, "ydecode_blocks"),
     (encodings, "yenc_decode_body"), (encodings, "binhex_blocks"), (encodings, "_hqx_bits"),
     (encodings, "_hqx_unrle"), (encodings, "smuggled_blobs"), (encodings, "embedded_files"),
     (encodings, "looks_base64"), (encodings, "_uu_fast"),
