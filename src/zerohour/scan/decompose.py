@@ -20,15 +20,15 @@ from zerohour.scan import archive, encodings, mime
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import ole2, pdf
 from zerohour.scan.limits import ScanContext
+from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
 _NOT_YET_OPENED = frozenset({
     FileType.RAR, FileType.SEVENZIP, FileType.CAB, FileType.ARJ, FileType.LZH, FileType.ALZ,
-    FileType.CPIO, FileType.XAR,
-    FileType.AR, FileType.ISO, FileType.RTF, FileType.ONENOTE, FileType.CHM, FileType.SZDD,
-    FileType.ZSTD, FileType.LZ4, FileType.LZMA,
+    FileType.CPIO, FileType.XAR, FileType.AR, FileType.ISO, FileType.RTF, FileType.ONENOTE,
+    FileType.CHM,
 })
 
 
@@ -83,6 +83,8 @@ def _children_of_type(
         yield from archive.tar_children(data, ctx)
     elif filetype in (FileType.GZIP, FileType.BZIP2, FileType.XZ):
         yield from archive.stream_children(data, filetype, ctx, name)
+    elif filetype in (FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA):
+        yield from single_stream_children(data, filetype, ctx, name)
     elif filetype is FileType.BINARY:
         if data[:4] == archive.TNEF_SIGNATURE:
             yield from archive.tnef_children(data, ctx)

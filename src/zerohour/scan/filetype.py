@@ -135,17 +135,25 @@ def _is_arj(head: bytes) -> bool:
 
 
 def _is_lzma_alone(head: bytes) -> bool:
-    """An "LZMA alone" (.lzma) header: properties byte, a power-of-two-ish dictionary size and
-    an uncompressed size that is unknown (all ones) or plausible."""
-    if len(head) < 13 or head[0] >= 225:
-        return False
-    if head[0] != 0x5D:  # lc=3 lp=0 pb=2: what every common tool writes
+    """A strongly valid "LZMA alone" (.lzma) header, since the format has no magic number.
+
+    Accepted only as the tools write it (xz/liblzma, 7-Zip's LZMA SDK): properties 0x5D (lc=3
+    lp=0 pb=2), a dictionary of 2^n or 2^n + 2^(n-1) bytes (at least 4 KiB, liblzma's rounding),
+    an uncompressed size unknown (all ones) or below 256 GiB (xz's own plausibility bound), and
+    the range coder's first byte, which is always 0. Random data starting with 0x5D passes with
+    a probability of about 2^-60 (tested), so a detected stream that fails to decode is damaged
+    (`Heuristics.Broken.LZMA`), not a look-alike.
+    """
+    if len(head) < 14 or head[0] != 0x5D or head[13] != 0:
         return False
     dict_size = int.from_bytes(head[1:5], "little")
-    if dict_size < 4096 or (dict_size & (dict_size - 1) and dict_size % (1 << 20)):
+    if dict_size < 4096:
+        return False
+    top = 1 << (dict_size.bit_length() - 1)
+    if dict_size not in (top, top | top >> 1):
         return False
     size = int.from_bytes(head[5:13], "little")
-    return size == (1 << 64) - 1 or size < (1 << 40)
+    return size == (1 << 64) - 1 or size < (1 << 38)
 
 
 def _sniff_container(head: bytes, data: bytes) -> FileType | None:

@@ -1,0 +1,401 @@
+"""Single-stream compression: SZDD and KWAJ (MS-DOS `compress.exe`), zstd, lz4 and .lzma.
+
+Each layer has one child: its decompressed content. As in `zerohour.scan.archive`, every
+decoder is incremental and bounded: output stops one byte past `ScanContext.output_bound()` (then
+the exceeded limit is raised), the compression ratio is checked while it grows, and the clock is
+checked in every loop, so a bomb (a gigabyte of zeros in 30 KB of zstd) stops after a few MiB.
+
+Truncated or corrupt streams yield what decoded before the damage, then
+`Heuristics.Broken.<Format>`. A KWAJ method we do not decode (3, LZ+Huffman; 4, MSZIP) is
+`Heuristics.Unsupported.KWAJ.<Method>`. `.lzma` has no real magic: `filetype._is_lzma_alone`
+accepts only headers that are strongly valid (what the tools write, and the range coder's
+first byte, always 0), so that random binary data is never taken for a broken .lzma; a
+detected stream that fails, even at its first byte, is then `Heuristics.Broken.LZMA`.
+"""
+
+from __future__ import annotations
+
+import lzma
+import struct
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import lz4.block
+import lz4.frame
+import zstandard
+
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import Child, FileType
+
+_CHUNK = 1 << 20
+_IN_CHUNK = 256 * 1024
+# zstd's decompressobj has no output cap per call: one input byte can stand for a 128 KiB block
+# (RLE), so input goes in slices small enough that one call yields at most ~4 MiB.
+_ZSTD_IN = 128
+_ZSTD_MAX_WINDOW = 1 << 27  # the library's default (128 MiB); larger frames are refused
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_LZ4_MAGIC = b"\x04\x22\x4d\x18"
+_LZ4_LEGACY = b"\x02\x21\x4c\x18"
+_LZ4_LEGACY_BLOCK = 8 << 20
+_LZ4_LEGACY_BOUND = _LZ4_LEGACY_BLOCK + _LZ4_LEGACY_BLOCK // 255 + 16  # LZ4_compressBound
+_LZMA_MAX_DICT = 1 << 28  # liblzma reserves the declared dictionary: more is refused (256 MiB)
+
+SZDD_MAGIC = b"SZDD\x88\xf0\x27\x33"
+KWAJ_MAGIC = b"KWAJ\x88\xf0\x27\xd1"
+_KWAJ_METHODS = {3: "LZH", 4: "MSZIP"}
+
+
+class _Decompressor(Protocol):
+    """lzma.LZMADecompressor and lz4.frame.LZ4FrameDecompressor share this interface."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, max_length: int = -1) -> bytes: ...
+
+
+class _Output:
+    """Collected output, charged against the scan's bounds as it grows."""
+
+    def __init__(self, ctx: ScanContext, compressed: int) -> None:
+        self.ctx = ctx
+        self.bound = ctx.output_bound()
+        self.compressed = compressed
+        self.parts: list[bytes] = []
+        self.total = 0
+
+    def room(self) -> int:
+        """How much more to ask a decoder for (one byte past the bound shows an overrun)."""
+        return max(1, min(_CHUNK, self.bound + 1 - self.total))
+
+    def add(self, piece: bytes) -> None:
+        self.parts.append(piece)
+        self.total += len(piece)
+        if self.total > self.bound:
+            self.ctx.check_output(self.total)  # raises the limit that was exceeded
+        self.ctx.check_ratio(self.compressed, self.total)
+
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _frames_bounded(
+    factory: Callable[[], _Decompressor], data: bytes, ctx: ScanContext, magic: bytes
+) -> tuple[bytes, bool]:
+    """Decompress concatenated lz4 frames / one .lzma stream with bounded output: (output,
+    whether every stream was complete). Trailing bytes that do not start another stream are
+    ignored, as the tools ignore padding (archive._stream_bounded's rule)."""
+    out = _Output(ctx, len(data))
+    mv = memoryview(data)
+    n = len(data)
+    pos = 0
+    d = factory()
+    stalls = 0
+    while True:
+        ctx.check_time()
+        if d.eof:
+            pos -= len(d.unused_data or b"")
+            if pos >= n or not magic or not data.startswith(magic, pos):
+                return out.data(), True
+            d = factory()
+            continue
+        feed: bytes | memoryview = b""
+        if d.needs_input:
+            if pos >= n:
+                return out.data(), False  # truncated
+            feed = mv[pos : pos + _IN_CHUNK]
+            pos += len(feed)
+        try:
+            piece = d.decompress(feed, out.room())  # type: ignore[arg-type]
+        except (OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError):
+            return out.data(), False
+        out.add(piece)
+        stalls = stalls + 1 if not piece and not feed else 0
+        if stalls > 2:
+            return out.data(), False
+
+
+# --- zstd -------------------------------------------------------------------------------------
+
+
+def _is_zstd_frame(data: bytes, pos: int) -> bool:
+    """A zstd frame or a skippable frame (magic 0x184D2A50-5F) starts at `pos`."""
+    head = data[pos : pos + 4]
+    return head == _ZSTD_MAGIC or (len(head) == 4 and head[1:] == b"\x2a\x4d\x18"
+                                   and head[0] & 0xF0 == 0x50)
+
+
+def unzstd(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
+    """All frames of a zstd stream: (output, complete, why it is unsupported if it is)."""
+    dctx = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
+    out = _Output(ctx, len(data))
+    n = len(data)
+    pos = 0
+    while pos < n and _is_zstd_frame(data, pos):
+        d = dctx.decompressobj()
+        while not d.eof:
+            ctx.check_time()
+            if pos >= n:
+                return out.data(), False, None  # truncated frame
+            feed = data[pos : pos + _ZSTD_IN]
+            pos += len(feed)
+            try:
+                piece = d.decompress(feed)
+            except zstandard.ZstdError as exc:
+                if "memory" in str(exc).lower() or "window" in str(exc).lower():
+                    return out.data(), False, "Window"
+                return out.data(), False, None
+            if piece:
+                out.add(piece)
+        pos -= len(d.unused_data)
+    return out.data(), True, None
+
+
+# --- lz4 --------------------------------------------------------------------------------------
+
+
+def unlz4(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    """lz4 frames (concatenated), or the legacy format `lz4 -l` writes."""
+    if data.startswith(_LZ4_LEGACY):
+        return _lz4_legacy(data, ctx)
+    return _frames_bounded(lz4.frame.LZ4FrameDecompressor, data, ctx, _LZ4_MAGIC)
+
+
+def _lz4_legacy(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    """Legacy lz4: after the magic, blocks of (le32 compressed size, lz4 block), each at most
+    8 MiB decompressed; a block size equal to a magic starts the next stream."""
+    out = _Output(ctx, len(data))
+    pos = 0
+    n = len(data)
+    while pos + 4 <= n:
+        ctx.check_time()
+        if data.startswith(_LZ4_LEGACY, pos):
+            pos += 4
+            continue
+        (size,) = struct.unpack_from("<I", data, pos)
+        if size == 0 or size > _LZ4_LEGACY_BOUND:
+            # Not a block: the end, or trailing bytes after the last stream (ignored).
+            return out.data(), True
+        pos += 4
+        block = data[pos : pos + size]
+        if len(block) < size:
+            return out.data(), False
+        pos += size
+        try:
+            piece = lz4.block.decompress(block, uncompressed_size=_LZ4_LEGACY_BLOCK)
+        except lz4.block.LZ4BlockError:
+            return out.data(), False
+        out.add(piece)  # at most 8 MiB: over the bound, `add` raises the limit
+    return out.data(), pos == n
+
+
+# --- .lzma ------------------------------------------------------------------------------------
+
+
+def unlzma(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
+    """One "LZMA alone" stream (`xz --format=lzma`, `lzma`): (output, complete, why it is
+    unsupported if it is)."""
+    if len(data) >= 5 and int.from_bytes(data[1:5], "little") > _LZMA_MAX_DICT:
+        return b"", False, "Dictionary"
+    out, complete = _frames_bounded(
+        lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), data, ctx, b""
+    )
+    return out, complete, None
+
+
+# --- SZDD and KWAJ (MS-DOS compress.exe / expand.exe) -----------------------------------------
+
+
+def lzss_expand(
+    data: bytes | memoryview, ctx: ScanContext, start: int = 0, limit: int | None = None
+) -> tuple[bytes, bool]:
+    """The LZSS of SZDD and KWAJ method 2: (output, whether the input ended on a token edge).
+
+    A 4 KiB ring initialised with spaces, written from 0xFF0; a control byte's bits (LSB
+    first) say literal (1) or a 2-byte match: 12-bit ring position, 4-bit length + 3. The
+    ring is kept as 4 KiB of spaces in front of the output, so a match is a slice copy. At most
+    `limit` bytes (default: the scan's output bound, then one more to show the overrun).
+    """
+    out = _Output(ctx, max(1, len(data) - start))
+    cap = out.bound + 1 if limit is None else min(limit, out.bound + 1)
+    buf = bytearray(b" " * 4096)
+    pos = start
+    n = len(data)
+    whole = True
+    while pos < n and len(buf) - 4096 < cap:
+        ctx.check_time()
+        mark = len(buf)
+        # Up to 512 control bytes per clock check (at most ~74 KiB of output).
+        for _ in range(512):
+            if pos >= n:
+                break
+            control = data[pos]
+            pos += 1
+            for bit in range(8):
+                if pos >= n:
+                    break
+                if control >> bit & 1:
+                    buf.append(data[pos])
+                    pos += 1
+                    continue
+                if pos + 2 > n:
+                    whole = False  # a match token cut in half
+                    pos = n
+                    break
+                lo, hi = data[pos], data[pos + 1]
+                pos += 2
+                ring = lo | (hi & 0xF0) << 4
+                length = (hi & 0x0F) + 3
+                written = len(buf) - 4096
+                back = ((0xFF0 + written - ring) & 0xFFF) or 4096
+                src = len(buf) - back
+                if back >= length:
+                    buf += buf[src : src + length]
+                else:
+                    pat = bytes(buf[src:])
+                    buf += (pat * (length // back + 1))[:length]
+            if len(buf) - 4096 >= cap:
+                break
+        out.total = len(buf) - 4096
+        if out.total > out.bound:
+            ctx.check_output(out.total)
+        ctx.check_ratio(out.compressed, out.total)
+        if len(buf) == mark:
+            break
+    result = bytes(memoryview(buf)[4096:])
+    return (result[:limit] if limit is not None else result), whole
+
+
+def unszdd(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
+    """An SZDD file: (content, complete, the missing last character of its name if known).
+
+    Header: magic, 'A', the character `compress -r` replaced with `_` in the name, le32 size.
+    Complete when the input ends on a token edge and the output has the declared size.
+    """
+    if len(data) < 14 or data[8:9] != b"A":
+        return b"", False, None
+    (size,) = struct.unpack_from("<I", data, 10)
+    missing = chr(data[9]) if 0x20 < data[9] < 0x7F else None
+    out, whole = lzss_expand(data, ctx, start=14, limit=max(size, 0) or None)
+    return out, whole and len(out) == size, missing
+
+
+def unkwaj(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None, str | None]:
+    """A KWAJ file: (content, complete, stored name, unsupported method name or None).
+
+    Header: magic, le16 method, le16 data offset, le16 flags, then optional fields by flag:
+    0x01 le32 size, 0x02 le16, 0x04 le16 n + n bytes, 0x08 name (NUL-terminated, at most 9),
+    0x10 extension (at most 4), 0x20 le16 n + n bytes of text. Methods: 0 stored, 1 XOR 0xFF,
+    2 SZDD's LZSS, 3 LZ+Huffman, 4 MSZIP (the last two: not decoded, so unsupported).
+    """
+    if len(data) < 14:
+        return b"", False, None, None
+    method, offset, flags = struct.unpack_from("<HHH", data, 8)
+    pos = 14
+    size: int | None = None
+    name: str | None = None
+    try:
+        if flags & 0x01:
+            (size,) = struct.unpack_from("<I", data, pos)
+            pos += 4
+        if flags & 0x02:
+            pos += 2
+        if flags & 0x04:
+            (skip,) = struct.unpack_from("<H", data, pos)
+            pos += 2 + skip
+        stem = ext = ""
+        if flags & 0x08:
+            end = data.index(b"\x00", pos, pos + 9)
+            stem = data[pos:end].decode("latin-1")
+            pos = end + 1
+        if flags & 0x10:
+            end = data.index(b"\x00", pos, pos + 4)
+            ext = data[pos:end].decode("latin-1")
+            pos = end + 1
+        name = (stem + ("." + ext if ext else "")) or None
+    except (struct.error, ValueError):
+        return b"", False, None, None
+    if offset > len(data) or offset < 14:
+        return b"", False, name, None
+    body = memoryview(data)[offset:]
+    if method in (0, 1):
+        bound = ctx.output_bound()
+        if len(body) > bound:
+            ctx.check_output(len(body))
+        out = bytes(body) if method == 0 else bytes(body).translate(_XOR_FF)
+        complete = True
+    elif method == 2:
+        out, complete = lzss_expand(body, ctx, limit=size)
+    else:
+        return b"", True, name, _KWAJ_METHODS.get(method, f"Method{method}")
+    if size is not None and len(out) != size:
+        complete = False
+        out = out[:size]
+    return out, complete, name, None
+
+
+_XOR_FF = bytes(b ^ 0xFF for b in range(256))
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+_SUFFIXES = {
+    FileType.ZSTD: (".zst", ".zstd", ".tzst"),
+    FileType.LZ4: (".lz4", ".tlz4"),
+    FileType.LZMA: (".lzma", ".tlz"),
+}
+
+
+def _inner_name(name: str | None, ft: FileType) -> str | None:
+    if not name:
+        return None
+    for suffix in _SUFFIXES.get(ft, ()):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] + (".tar" if suffix.startswith(".t") else "")
+    return None
+
+
+def stream_children(
+    data: bytes, ft: FileType, ctx: ScanContext, name: str | None
+) -> Iterator[Child]:
+    """The decompressed content of an SZDD/KWAJ, zstd, lz4 or .lzma layer (one child)."""
+    inner = _inner_name(name, ft)
+    if ft is FileType.SZDD:
+        if data.startswith(KWAJ_MAGIC):
+            out, complete, stored, method = unkwaj(data, ctx)
+            fmt, origin, inner = "KWAJ", "kwaj", stored or inner
+            if method is not None:
+                ctx.unsupported("KWAJ", method)
+        else:
+            out, complete, missing = unszdd(data, ctx)
+            fmt, origin = "SZDD", "szdd"
+            if name and name.endswith("_"):
+                inner = name[:-1] + missing if missing else name
+    elif ft is FileType.ZSTD:
+        out, complete, why = unzstd(data, ctx)
+        fmt, origin = "Zstd", "zstd"
+        if why is not None:
+            ctx.unsupported(fmt, why)
+            complete = True
+    elif ft is FileType.LZ4:
+        out, complete = unlz4(data, ctx)
+        fmt, origin = "LZ4", "lz4"
+    elif ft is FileType.LZMA:
+        out, complete, why = unlzma(data, ctx)
+        fmt, origin = "LZMA", "lzma"
+        if why is not None:
+            ctx.unsupported(fmt, why)
+            complete = True
+    else:
+        return
+    if not complete:
+        ctx.broken(fmt)  # truncated or corrupt: what decoded before the damage is still scanned
+    if out:
+        ctx.charge_child(len(out))
+        yield Child(data=out, name=inner, origin=origin)
