@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from zerohour.errors import DatabaseError, SignatureSyntaxError
 from zerohour.scan.database import load_database
 from zerohour.scan.signatures.hdb import parse_hash_line
 from zerohour.scan.signatures.hexsig import TokKind, compile_pattern, tokenize
-from zerohour.scan.signatures.ign2 import parse_ignore_line
+from zerohour.scan.signatures.ign2 import IgnoreList, parse_ignore_entry, parse_ignore_line
 from zerohour.scan.signatures.ldb import Op, parse_expression, parse_ldb_line
 from zerohour.scan.signatures.mdb import parse_section_line
 from zerohour.scan.signatures.model import Target
@@ -30,7 +31,7 @@ def test_hdb_line_with_size() -> None:
 
 @pytest.mark.parametrize(("hexlen", "kind"), [(32, "md5"), (40, "sha1"), (64, "sha256")])
 def test_hash_kind_follows_length(hexlen: int, kind: str) -> None:
-    parsed = parse_hash_line("a" * hexlen + ":*:Name")
+    parsed = parse_hash_line("a" * hexlen + ":*:Name:73")
     assert parsed is not None
     assert parsed[0] == kind
     assert parsed[2] is None  # `*`: any size
@@ -39,6 +40,18 @@ def test_hash_kind_follows_length(hexlen: int, kind: str) -> None:
 def test_hash_flevel_above_ours_is_skipped() -> None:
     assert parse_hash_line(f"{MD5}:68:Future:999") is None
     assert parse_hash_line(f"{MD5}:68:Past:73") is not None
+    assert parse_hash_line(f"{MD5}:68:Retired:1:100") is None  # MaxFL below ours
+    assert parse_hash_line(f"{MD5}:68:Current:1:300") is not None
+
+
+@pytest.mark.parametrize("line", [f"{MD5}:*:NoLevel", f"{MD5}:*:OldLevel:72",
+                                  f"{MD5}:0:ZeroSize", f"{MD5}:68:X:1:2:3"])
+def test_hash_lines_clamav_refuses(line: str) -> None:
+    """readdb.c cli_loadhash: '*' needs FLEVEL >= 73, a size of 0 and a sixth field are
+    invalid (clamscan: "Malformed database"; the conformance suite checks clamscan agrees)."""
+    with pytest.raises(SignatureSyntaxError):
+        parse_hash_line(line)
+    assert parse_hash_line(f"{MD5}:*:Imp", wildcard_needs_flevel=False) is not None
 
 
 @pytest.mark.parametrize(
@@ -61,10 +74,27 @@ def test_mdb_has_size_first() -> None:
 
 def test_ign2_names() -> None:
     assert parse_ignore_line("Some.Sig") == "Some.Sig"
-    assert parse_ignore_line("Some.Sig:0123") == "Some.Sig"
+    assert parse_ignore_entry(f"Some.Sig:{MD5}") == ("Some.Sig", bytes.fromhex(MD5))
     assert parse_ignore_line("daily.ndb:12:Old.Sig", legacy=True) == "Old.Sig"
-    with pytest.raises(SignatureSyntaxError):
-        parse_ignore_line(":")
+    assert parse_ignore_line("daily.ndb:12:Old.Sig") == "Old.Sig"  # ClamAV reads both alike
+    for bad in (":", "Some.Sig:0123", "Some.Sig:" + "z" * 32, "a:b:c:d"):
+        with pytest.raises(SignatureSyntaxError):
+            parse_ignore_entry(bad)
+
+
+def test_ign2_md5_is_the_md5_of_the_signature_line() -> None:
+    """An .ign2 `Name:md5` retires only the line with that MD5 (readdb.c cli_chkign); a wrong
+    MD5 retires nothing (clamscan agrees: tests/conformance/test_clamscan_kinds.py)."""
+    ign = IgnoreList()
+    line = f"{MD5}:68:Some.Sig"
+    ign.add("Some.Sig", hashlib.md5(line.encode()).digest())
+    ign.add("Other.Sig", bytes(16))
+    ign.add("Any.Sig", None)
+    assert ign.drops("Some.Sig", line)
+    assert not ign.drops("Some.Sig", line + "0")
+    assert not ign.drops("Other.Sig", f"{MD5}:68:Other.Sig")
+    assert ign.drops("Any.Sig", "whatever")
+    assert not ign.drops("Some", line)
 
 
 # -- hex syntax and offsets ------------------------------------------------------------------
@@ -258,11 +288,13 @@ def test_strict_refuses_a_bad_line(tmp_path: Path) -> None:
 
 
 def test_unsupported_file_kinds_are_reported(tmp_path: Path) -> None:
-    d = _db(tmp_path, {"a.ndb": "Good:0:*:41424344\n", "x.wdb": "X:Y:Z\n", "notes.txt": "hi"})
+    d = _db(tmp_path, {"a.ndb": "Good:0:*:41424344\n", "x.pwdb": "X;Y;Z\n", "notes.txt": "hi",
+                       "x.wdb": "X:Y:Z\nM:a:b\n", "b.cbc": "bytecode", "c.cfg": "DOCUMENT:0x1\n"})
     db = load_database([d], use_cache=False)
     msgs = [w.message for w in db.warnings]
-    assert msgs == ["unsupported ClamAV database kind '.wdb': file not loaded"]
-    assert db.info().skipped == {"files": 1, "other files": 1}
+    assert msgs == ["unsupported ClamAV database kind '.pwdb': file not loaded"]
+    assert db.info().skipped == {"files": 1, "other files": 1, "phishing": 2, "bytecode": 1,
+                                 "cfg": 1}
     with pytest.raises(DatabaseError):
         load_database([d], strict=True, use_cache=False)
 
@@ -287,32 +319,21 @@ def test_unsupported_target_warns(tmp_path: Path) -> None:
     assert db.n_body == 0
 
 
-def _cvd(members: dict[str, str], compress: bool = True) -> bytes:
-    import io
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if compress else "w") as tar:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    header = b"ClamAV-VDB:29 Nov 2026 00-00 +0000:1:2:220:x:y:builder:0"
-    return header.ljust(512, b" ") + buf.getvalue()
-
-
 def test_cvd_and_cld_containers_load(tmp_path: Path) -> None:
+    """Signed containers (test keys) load with every member; see test_signatures_cvd.py for
+    the verification itself."""
+    from conformance.cvd_factory import build_cvd, test_keys
+
     d = tmp_path / "db"
     d.mkdir()
-    (d / "main.cvd").write_bytes(_cvd({"main.ndb": "Cvd.Sig:0:*:41424344\n",
-                                       "main.info": "meta", "main.wdb": "X:Y:Z\n"}))
-    (d / "daily.cld").write_bytes(_cvd({"daily.hdb": f"{MD5}:68:Cld.Hash\n"}, compress=False))
-    (d / "broken.cvd").write_bytes(b"not a cvd")
-    db = load_database([d], use_cache=False)
+    (d / "main.cvd").write_bytes(build_cvd({"main.ndb": b"Cvd.Sig:0:*:41424344\n",
+                                            "main.wdb": b"X:Y:Z\n"}, name="main"))
+    (d / "daily.cld").write_bytes(build_cvd({"daily.hdb": f"{MD5}:68:Cld.Hash\n".encode()},
+                                            compress=False))
+    db = load_database([d], use_cache=False, cvd_keys=test_keys().public)
     assert db.info().counts == {"ndb": 1, "hdb": 1}
-    msgs = sorted(str(w) for w in db.warnings)
-    assert msgs == sorted([
-        f"{d / 'broken.cvd'}: not a ClamAV .cvd/.cld (header missing): file not loaded",
-        f"{d / 'main.cvd' / 'main.wdb'}: unsupported ClamAV database kind '.wdb': file not loaded",
-    ])
+    assert db.info().skipped == {"phishing": 1, "info": 7, "other files": 2}
+    assert len(db.info().containers) == 2
+    (d / "broken.cvd").write_bytes(b"not a cvd")
+    with pytest.raises(DatabaseError, match="can't verify database integrity"):
+        load_database([d], use_cache=False, cvd_keys=test_keys().public)

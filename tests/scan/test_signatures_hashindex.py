@@ -42,15 +42,17 @@ def test_against_a_dict() -> None:
        st.binary(min_size=16, max_size=16), st.integers(0, 3))
 def test_property_lookup(rows: list[tuple[bytes, int | None]], probe: bytes, size: int) -> None:
     b = HashIndexBuilder()
-    first: dict[tuple[int | None, bytes], str] = {}
+    last: dict[tuple[int | None, bytes], str] = {}  # ClamAV keeps the last one loaded
     for i, (d, s) in enumerate(rows):
         b.add("md5", d, s, f"N{i}")
-        first.setdefault((s, d), f"N{i}")
+        last[(s, d)] = f"N{i}"
     idx = b.build()
     for d, s in [*rows, (probe, size)]:
         q = size if s is None else s
-        want = first.get((q, d)) or first.get((None, d))
+        want = last.get((q, d)) or last.get((None, d))
         assert idx.lookup("md5", q, d) == want
+        both = [n for n in (last.get((q, d)), last.get((None, d))) if n]
+        assert idx.lookup_all("md5", q, d) == both
 
 
 def test_key_straddling_two_records_is_not_a_hit() -> None:

@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"version: {info.version}")
             print(f"digest: {info.digest}")
             print(f"matcher: {info.backend}")
+            for c in info.containers:
+                print(f"container {c}")
             for k, v in sorted(info.counts.items()):
                 print(f"{k}: {v}")
             for k, v in sorted(info.skipped.items()):

@@ -1,9 +1,13 @@
 """Loading a folder (or several) of ClamAV-format signature files into one `Database`.
 
 Supported files: .hdb .hsb (file hashes), .mdb .msb (PE section hashes), .ndb (body), .ldb
-(logical), .fp .sfp (allow-lists), .ign .ign2 (ignore by name). A bad line becomes a `DbWarning`
-with file:line and is counted; it never drops the database unless `strict`. Files of other
-ClamAV kinds are reported as unsupported, never silently skipped.
+(logical), .fp .sfp (allow-lists), .ign .ign2 (ignore by name), and the kinds in
+`zerohour.scan.signatures.kinds` (.cdb .yar/.yara .imp .ftm; bytecode, phishing, certificate,
+icon, .info, .cfg and PUA files are counted as skipped). .cvd/.cld containers are verified
+(`zerohour.scan.signatures.cvd`: MD5, digital signatures, .info index) before their members
+load; one that fails is a `DatabaseError`, never partly loaded. A bad line becomes a
+`DbWarning` with file:line and is counted; it never drops the database unless `strict`. Files
+of other ClamAV kinds are reported as unsupported, never silently skipped.
 
 Compiled databases are cached on disk (`zerohour.scan.cache`) keyed by the digest of every file's
 name and content, so a restart with the same files loads without recompiling.
@@ -13,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
-import tarfile
 from array import array
 from collections import Counter
 from collections.abc import Sequence
@@ -26,9 +28,10 @@ from typing import Any
 from zerohour.errors import DatabaseError, SignatureSyntaxError
 from zerohour.scan.hashindex import HashIndex, HashIndexBuilder
 from zerohour.scan.matcher import Matcher
+from zerohour.scan.signatures import cvd, kinds
 from zerohour.scan.signatures.hdb import iter_lines, parse_hash_line
 from zerohour.scan.signatures.hexsig import could_match_normalised
-from zerohour.scan.signatures.ign2 import parse_ignore_line
+from zerohour.scan.signatures.ign2 import IgnoreList, parse_ignore_entry
 from zerohour.scan.signatures.ldb import LogicalSig, parse_ldb_line
 from zerohour.scan.signatures.mdb import parse_section_line
 from zerohour.scan.signatures.model import SUPPORTED_TARGETS, BodySig, DbWarning, Target
@@ -45,11 +48,7 @@ SUPPORTED_EXT = HASH_EXT | SECTION_EXT | FP_EXT | IGNORE_EXT | BODY_EXT | LOGICA
 #: ClamAV database kinds we know of but do not implement (reported, never silently skipped).
 #: Official ClamAV containers: a 512-byte header, then a (gzipped) tar of the files above.
 CONTAINER_EXT = frozenset({".cvd", ".cld"})
-KNOWN_UNSUPPORTED_EXT = frozenset({
-    ".cud", ".cdb", ".idb", ".pdb", ".gdb", ".wdb", ".ftm", ".crb", ".cbc",
-    ".cat", ".info", ".cfg", ".yar", ".yara", ".hdu", ".hsu", ".mdu", ".msu", ".ndu", ".ldu",
-    ".imp", ".pwdb", ".sign",
-})
+KNOWN_UNSUPPORTED_EXT = frozenset({".cud", ".pwdb", ".sign", ".ioc", ".sdb", ".zmd", ".rmd"})
 
 
 #: Targets the normalised pass can match (see `zerohour.scan.engine.NORMALISED_TARGETS`).
@@ -86,6 +85,8 @@ class DatabaseInfo:
     warnings: tuple[DbWarning, ...]
     skipped: dict[str, int]
     backend: str
+    #: The verified .cvd/.cld containers: "name: version N, S signatures, built T by B".
+    containers: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class DatabaseInfo:
             "warnings": [str(w) for w in self.warnings],
             "warning_count": len(self.warnings),
             "backend": self.backend,
+            "containers": list(self.containers),
         }
 
 
@@ -128,11 +130,14 @@ class Database:
     norm_matcher: Matcher | None = None
     norm_map: array[int] = field(default_factory=lambda: array("I"))
     from_cache: bool = field(default=False, compare=False)
+    #: .cdb, YARA, .imp and .ftm signatures (`zerohour.scan.signatures.kinds`).
+    extras: kinds.Extras = field(default_factory=kinds.Extras)
+    containers: tuple[str, ...] = ()
 
     def info(self) -> DatabaseInfo:
         return DatabaseInfo(self.version, self.digest, tuple(str(d) for d in self.dirs),
                             dict(self.counts), self.warnings, dict(self.skipped),
-                            self.matcher.backend_name)
+                            self.matcher.backend_name, self.containers)
 
     @property
     def needs_sha1(self) -> bool:
@@ -151,21 +156,17 @@ def _db_files(dirs: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _unpack_cvd(path: Path, data: bytes) -> list[tuple[Path, bytes]]:
-    """Members of a .cvd/.cld as (path/member, content). The signature block is not verified:
-    these files come from the operator's own folder (bundles are verified by the gateway)."""
-    if not data.startswith(b"ClamAV-VDB:"):
-        raise DatabaseError("not a ClamAV .cvd/.cld (header missing): file not loaded")
+def _unpack_cvd(path: Path, data: bytes, keys: cvd.CvdKeys) -> tuple[list[tuple[Path, bytes]], str]:
+    """Members of a verified .cvd/.cld as (path/member, content), and a line for --db-info.
+    Raises `DatabaseError` ("can't verify database integrity: ...") as clamscan refuses it."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data[512:]), mode="r:*") as tar:
-            out = []
-            for member in tar.getmembers():
-                f = tar.extractfile(member) if member.isfile() else None
-                if f is not None and Path(member.name).suffix.lower() != ".info":
-                    out.append((path / Path(member.name).name, f.read()))
-            return out
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DatabaseError(f"unreadable ClamAV container: {exc}") from None
+        box = cvd.unpack(data, cld=path.suffix.lower() == ".cld", keys=keys)
+    except DatabaseError as exc:
+        raise DatabaseError(f"{path}: {exc}") from None
+    h = box.header
+    about = (f"{path.name}: version {h.version}, {h.sigs} signatures, functionality level "
+             f"{h.flevel}, built {h.time} by {h.builder}")
+    return [(path / name, content) for name, content in box.members], about
 
 
 def db_digest(files: Sequence[Path], contents: Sequence[bytes]) -> str:
@@ -179,13 +180,17 @@ def db_digest(files: Sequence[Path], contents: Sequence[bytes]) -> str:
 
 
 def load_database(dirs: Sequence[Path], *, strict: bool = False, use_cache: bool = True,
-                  backend: str | None = None) -> Database:
-    """Load and compile the signature files in `dirs` (cached on disk by content digest)."""
+                  backend: str | None = None, cvd_keys: cvd.CvdKeys | None = None) -> Database:
+    """Load and compile the signature files in `dirs` (cached on disk by content digest).
+    `cvd_keys` replaces ClamAV's public keys for .cvd/.cld verification (tests only)."""
     from zerohour.scan import cache
 
     dirs = [Path(d).absolute() for d in dirs]  # absolute: engines rebuild from them elsewhere
     files = _db_files(dirs)
+    keys = cvd_keys or cvd.CLAMAV_KEYS
     flavour = f"{backend or 'default'}-{int(strict)}"
+    if keys != cvd.CLAMAV_KEYS:  # never let a test key's verdict serve a real load
+        flavour += "-" + hashlib.sha256(repr(keys).encode()).hexdigest()[:12]
     stat_key = _stat_key(files) if use_cache else ""
     if use_cache:
         # Fast path: the same files (path, size, mtime, ctime, inode) as a previous load, whose
@@ -205,14 +210,15 @@ def load_database(dirs: Sequence[Path], *, strict: bool = False, use_cache: bool
     if use_cache:
         db = cache.load(key)
         if db is None:
-            db = _build(dirs, files, contents, digest, strict=strict, backend=backend)
+            db = _build(dirs, files, contents, digest, strict=strict, backend=backend,
+                        keys=keys)
             cache.store(key, db)
         else:
             db.dirs = tuple(dirs)
             db.from_cache = True
         cache.remember_digest(stat_key, digest)
         return db
-    return _build(dirs, files, contents, digest, strict=strict, backend=backend)
+    return _build(dirs, files, contents, digest, strict=strict, backend=backend, keys=keys)
 
 
 def _stat_key(files: Sequence[Path]) -> str:
@@ -237,7 +243,8 @@ def _version(files: Sequence[Path], contents: Sequence[bytes], digest: str) -> s
 
 
 def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes], digest: str,
-           *, strict: bool, backend: str | None) -> Database:
+           *, strict: bool, backend: str | None,
+           keys: cvd.CvdKeys = cvd.CLAMAV_KEYS) -> Database:
     warnings: list[DbWarning] = []
     counts: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
@@ -249,6 +256,8 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         skipped["invalid"] += 1
 
     texts: list[tuple[Path, str, str]] = []
+    extra_files: list[tuple[Path, str, str]] = []
+    containers: list[str] = []
     pending = list(zip(files, contents, strict=True))
     while pending:
         p, data = pending.pop(0)
@@ -256,13 +265,15 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         if p.name == "VERSION" or p.name.startswith("."):
             continue
         if ext in CONTAINER_EXT:
-            try:
-                pending[:0] = _unpack_cvd(p, data)
-            except DatabaseError as exc:
-                if strict:
-                    raise
-                warnings.append(DbWarning(str(p), 0, str(exc)))
-                skipped["files"] += 1
+            members, about = _unpack_cvd(p, data, keys)  # refused: the whole load fails
+            pending[:0] = members
+            containers.append(about)
+            continue
+        if ext in kinds.SKIPPED_EXT:
+            kinds.count_skipped(ext, data, skipped)
+            continue
+        if ext in kinds.LOADED_EXT:
+            extra_files.append((p, ext, data.decode("utf-8", "surrogateescape")))
             continue
         if ext not in SUPPORTED_EXT:
             if ext not in KNOWN_UNSUPPORTED_EXT:
@@ -276,12 +287,12 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
             continue
         texts.append((p, ext, data.decode("utf-8", "surrogateescape")))
 
-    ignored: set[str] = set()
+    ignores = IgnoreList()
     for p, ext, text in texts:
         if ext in IGNORE_EXT:
             for no, line in iter_lines(text):
                 try:
-                    ignored.add(parse_ignore_line(line, legacy=ext == ".ign"))
+                    ignores.add(*parse_ignore_entry(line, legacy=ext == ".ign"))
                     counts[ext[1:]] += 1
                 except SignatureSyntaxError as exc:
                     bad(p, no, str(exc))
@@ -303,7 +314,7 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
                     kind, dig, size, name = parsed
                     if ext in FP_EXT:
                         allow.add(kind, dig, size, name)
-                    elif name not in ignored:
+                    elif not ignores.drops(name, line):
                         hashes.add(kind, dig, size, name)
                     else:
                         skipped["ignored"] += 1
@@ -314,7 +325,7 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
                         skipped["flevel"] += 1
                         continue
                     kind, dig, size, name = parsed
-                    if name in ignored:
+                    if ignores.drops(name, line):
                         skipped["ignored"] += 1
                         continue
                     sections.add(kind, dig, size, name)
@@ -323,7 +334,7 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
                     if sig is None:
                         skipped["flevel"] += 1
                         continue
-                    if sig.name in ignored:
+                    if ignores.drops(sig.name, line):
                         skipped["ignored"] += 1
                         continue
                     if sig.target not in SUPPORTED_TARGETS:
@@ -335,7 +346,7 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
                     if lsig is None:
                         skipped["flevel"] += 1
                         continue
-                    if lsig.name in ignored:
+                    if ignores.drops(lsig.name, line):
                         skipped["ignored"] += 1
                         continue
                     if lsig.target not in SUPPORTED_TARGETS:
@@ -346,6 +357,7 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
             except SignatureSyntaxError as exc:
                 bad(p, no, str(exc))
 
+    extras = kinds.build(extra_files, ignores, bad, counts, skipped)
     entries = list(body)
     bases = []
     for lsig in logical:
@@ -363,10 +375,10 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
     return Database(
         dirs=tuple(dirs), digest=digest, version=_version(files, contents, digest),
         hashes=hashes.build(), sections=sections.build(), allow=allow.build(),
-        n_body=len(body), logical=tuple(logical), ignored=frozenset(ignored),
+        n_body=len(body), logical=tuple(logical), ignored=ignores.names(),
         warnings=tuple(warnings), counts=dict(counts), skipped=dict(skipped), matcher=matcher,
         logical_base=tuple(bases), logical_always=always, norm_matcher=norm_matcher,
-        norm_map=norm_map,
+        norm_map=norm_map, extras=extras, containers=tuple(containers),
     )
 
 

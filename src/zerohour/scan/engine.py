@@ -11,6 +11,11 @@ walk stops at the first finding, as clamscan does.
 
 Allow-lists follow ClamAV: a finding in a layer is dropped if that layer *or any of its
 ancestors* is on a .fp/.sfp list (ClamAV checks every layer of the recursion stack).
+
+The other kinds (`zerohour.scan.signatures.kinds`): `.imp` import hashes on PE layers, YARA
+rules on every layer, `.ftm` magic gives an otherwise unrecognised layer ClamAV's type for
+matching, and `.cdb` container-metadata signatures match the directory entries a container's
+decomposer notes (`ScanContext.note_member`), reported on the container.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from zerohour.scan.database import Database, load_database
 from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
 from zerohour.scan.matcher import Geometry
 from zerohour.scan.normalize import normalize_text
+from zerohour.scan.signatures import imp
 from zerohour.scan.signatures.ldb import LogicalSig
 from zerohour.scan.signatures.model import Target
 from zerohour.scan.types import FileType, Finding, FindingKind, LayerInfo, ScanReport, SectionDigest
@@ -78,6 +84,7 @@ class _LayerFacts:
     parent: FileType | None
     ep: int | None
     nsections: int | None
+    ancestors: tuple[FileType, ...] = ()  # outermost first; the last is `parent`
 
     def admits(self, lsig: LogicalSig) -> bool:
         def inside(value: int | None, bounds: tuple[int, int] | None) -> bool:
@@ -103,6 +110,8 @@ class Engine:
         self._hash_kinds = db.hashes.kinds() | db.allow.kinds()
         self._section_kinds = db.sections.kinds()
         self._has_allow = db.allow.count() > 0
+        self._extras = db.extras
+        self._imp_kinds = db.extras.imports.kinds()
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
@@ -200,6 +209,7 @@ class Engine:
             for seen, child in enumerate(decompose.children(data, ft, ctx, lname), 1):
                 # What the decomposer noted before yielding this child belongs to this layer.
                 self._drain(walk, path, allowed)
+                self._members(walk, path, len(data), allowed)
                 if walk.stop:
                     return
                 if ctx.depth > self.limits.max_recursion:
@@ -226,6 +236,7 @@ class Engine:
         finally:
             ctx.depth -= 1
             self._drain(walk, path, allowed)
+            self._members(walk, path, len(data), allowed)
 
     def _drain(self, walk: _Walk, path: str, allowed: bool) -> None:
         """Turn what the decomposers noted (containers they could not open, decoders that
@@ -247,6 +258,23 @@ class Engine:
             else:
                 ctx.skipped.append(f"{kind}.{name}")
 
+    def _members(self, walk: _Walk, path: str, size: int, allowed: bool) -> None:
+        """Match the directory entries the container at `path` noted against .cdb signatures
+        (matcher.c `cli_matchmeta`: the finding is the container's)."""
+        ctx = walk.ctx
+        if not ctx.members:
+            return
+        metas = list(ctx.members)
+        ctx.members.clear()
+        if allowed or walk.stop:
+            return
+        for meta in metas:
+            for sig in self._extras.cdb:
+                if sig.matches(meta, size):
+                    self._add(walk, sig.name, path, FindingKind.SIGNATURE)
+                    if walk.stop:
+                        return
+
     # -- matching one layer -----------------------------------------------------------------
 
     def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
@@ -258,9 +286,15 @@ class Engine:
             d = digests.get(kind)
             if d is None:
                 continue
-            hit = db.hashes.lookup(kind, size, d)
-            if hit is not None:
-                self._add(walk, hit, path, FindingKind.SIGNATURE)
+            # --allmatch: the sized signature and the '*' one both report, as in clamscan.
+            hits: list[str]
+            if self.allmatch:
+                hits = db.hashes.lookup_all(kind, size, d)
+            else:
+                one = db.hashes.lookup(kind, size, d)
+                hits = [one] if one is not None else []
+            for found in hits:
+                self._add(walk, found, path, FindingKind.SIGNATURE)
                 if walk.stop:
                     return
         if pe_info is not None and self._section_kinds:
@@ -275,6 +309,16 @@ class Engine:
                         self._add(walk, hit, path, FindingKind.SIGNATURE)
                         if walk.stop:
                             return
+        if pe_info is not None and self._imp_kinds:
+            self._match_imports(walk, data, path, pe_info)
+            if walk.stop:
+                return
+        if self._extras.yara is not None:
+            budget = self.limits.max_scan_time - walk.ctx.elapsed
+            for name in self._extras.yara.match(data, timeout=budget):
+                self._add(walk, name, path, FindingKind.SIGNATURE)
+                if walk.stop:
+                    return
         if not len(db.matcher.sigs):
             return
 
@@ -297,6 +341,18 @@ class Engine:
 
             self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer,
                              normalised=True)
+
+    def _match_imports(self, walk: _Walk, data: bytes, path: str, info: pe.PEInfo) -> None:
+        text = imp.import_string(data, info)
+        if text is None:
+            return
+        for kind in self._imp_kinds:
+            d = hashlib.new(kind, text, usedforsecurity=False).digest()
+            hits = self._extras.imports.lookup_all(kind, len(text), d)
+            for hit in hits if self.allmatch else hits[:1]:
+                self._add(walk, hit, path, FindingKind.SIGNATURE)
+                if walk.stop:
+                    return
 
     def _match_body(self, walk: _Walk, data: bytes, path: str, geo: Geometry,
                     applies: Callable[[Target], bool], layer: _LayerFacts,

@@ -81,7 +81,12 @@ class HashTable:
         pos = recs.find(key, start, end)
         while pos >= 0 and (pos - start) % w:
             pos = recs.find(key, pos + 1, end)
-        return -1 if pos < 0 else pos // w
+        if pos < 0:
+            return -1
+        # Equal keys sort by load order; ClamAV's hash table keeps the last one loaded.
+        while recs[pos + w : pos + 2 * w] == key:
+            pos += w
+        return pos // w
 
     def lookup(self, size: int, digest: bytes) -> int:
         """Name index of a signature for this digest at this size (or any size); -1 if none."""
@@ -89,6 +94,19 @@ class HashTable:
         if i < 0 and self._has_any:
             i = self._find(_ANY_KEY + digest)
         return self.names[i] if i >= 0 else -1
+
+    def lookup_both(self, size: int, digest: bytes) -> list[int]:
+        """Name indexes of the signature at this size and of the `*` one, as ClamAV reports
+        both with --allmatch (`cli_hm_scan`, then `cli_hm_scan_wild`)."""
+        out = []
+        i = self._find(struct.pack(">Q", size) + digest)
+        if i >= 0:
+            out.append(self.names[i])
+        if self._has_any:
+            j = self._find(_ANY_KEY + digest)
+            if j >= 0:
+                out.append(self.names[j])
+        return out
 
 
 @dataclass(slots=True)
@@ -104,6 +122,13 @@ class HashIndex:
             return None
         i = table.lookup(size, digest)
         return self.names.get(i) if i >= 0 else None
+
+    def lookup_all(self, kind: str, size: int, digest: bytes) -> list[str]:
+        """Every signature name for this digest: the sized one, then the `*` one."""
+        table = self.tables.get(kind)
+        if table is None or not len(table):
+            return []
+        return [self.names.get(i) for i in table.lookup_both(size, digest)]
 
     def kinds(self) -> frozenset[str]:
         return frozenset(k for k, t in self.tables.items() if len(t))
