@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zerohour.errors import ConfigError
+from zerohour.notices.model import FILE_TYPE_CATEGORIES
 
 
 class InfectedPolicy(StrEnum):
@@ -110,11 +111,19 @@ class DeliveryConfig:
     starttls: bool  # use STARTTLS when the next hop offers it
 
 
+#: True-type categories a delay queue holds by default (`hold.delay_types`).
+DELAY_TYPES = ("executable", "archive", "office-macro", "script")
+
+
 @dataclass(frozen=True, slots=True)
 class HoldConfig:
     mode: HoldMode
     max_hold: float
     expiry: HoldExpiry
+    # The timer-based delay queue (Sophos, FortiMail style; `gateway.delay_queue`): mail with an
+    # attachment of one of `delay_types` is held `delay` seconds, then rescanned; 0: off.
+    delay: float = 0.0
+    delay_types: tuple[str, ...] = DELAY_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +244,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "poll_interval": 1.0,
         "starttls": True,
     },
-    "hold": {"mode": "whole", "max_hold": 86400.0, "expiry": "quarantine"},
+    "hold": {
+        "mode": "whole",
+        "max_hold": 86400.0,
+        "expiry": "quarantine",
+        "delay": 0.0,
+        "delay_types": list(DELAY_TYPES),
+    },
     "admin": {"listen": "auto"},
     "notices": {
         "provider": "",
@@ -250,7 +265,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-_LISTS = {"smtp.relay_domains", "smtp.mynetworks", "scan.db_dirs"}
+_LISTS = {"smtp.relay_domains", "smtp.mynetworks", "scan.db_dirs", "hold.delay_types"}
 
 
 def _names() -> list[tuple[str, str]]:
@@ -414,6 +429,19 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
     level = str(top["log_level"]).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("log_level: expected debug, info, warning or error")
+    max_hold = _num(h, "max_hold", "hold", float, 1)
+    delay = _num(h, "delay", "hold", float)
+    if delay and delay >= max_hold:
+        raise ConfigError(
+            f"hold.delay ({delay:g} s) must be shorter than hold.max_hold ({max_hold:g} s): "
+            "delayed mail would reach the maximum hold time instead of its rescan"
+        )
+    delay_types = tuple(_list(h, "delay_types", "hold"))
+    unknown = sorted(set(delay_types) - FILE_TYPE_CATEGORIES)
+    if unknown or (delay and not delay_types):
+        raise ConfigError(
+            f"hold.delay_types: {unknown or 'empty'}; use some of {sorted(FILE_TYPE_CATEGORIES)}"
+        )
     retry_min = _num(d, "retry_min", "delivery", float, 0.001)
     retry_max = _num(d, "retry_max", "delivery", float, 0.001)
     if retry_max < retry_min:
@@ -461,8 +489,10 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         ),
         hold=HoldConfig(
             mode=_enum(h, "mode", "hold", HoldMode),
-            max_hold=_num(h, "max_hold", "hold", float, 1),
+            max_hold=max_hold,
             expiry=_enum(h, "expiry", "hold", HoldExpiry),
+            delay=delay,
+            delay_types=delay_types,
         ),
         admin=admin,
         notices=notices,

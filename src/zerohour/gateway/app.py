@@ -21,6 +21,7 @@ from pathlib import Path
 
 from zerohour.config import Config
 from zerohour.errors import ConfigError, NotFoundError
+from zerohour.gateway.delay_queue import DelayQueue
 from zerohour.gateway.deliver import DeliveryQueue
 from zerohour.gateway.outbreak.release import Releaser
 from zerohour.gateway.outbreak.signatures import SignatureDatabase
@@ -78,6 +79,7 @@ class Gateway:
     pipeline: Pipeline
     queue: DeliveryQueue
     releaser: Releaser
+    delay_queue: DelayQueue
     receiver: Receiver
     signatures: SignatureDatabase
 
@@ -127,6 +129,10 @@ class Gateway:
             store, self.bodies, self.scanner, self.outbreaks, policy_from(cfg), self._wake
         )
         self.signatures.releaser = self.releaser
+        self.delay_queue = DelayQueue(
+            store, self.bodies, self.scanner, self.outbreaks, self.pipeline.policy,
+            self.pipeline.delay, self.releaser.act,
+        )  # fmt: skip
         # subscribed before the SMTP port opens: a node holds from its first message on
         changes = store.watch_changes()
         await anext(changes)
@@ -142,6 +148,8 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
         self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        if self.delay_queue.settings.enabled:
+            self._tasks.append(asyncio.create_task(self.delay_queue.run(), name="delay-queue"))
         self._tasks.append(asyncio.create_task(self._watch(changes), name="watch"))
         self._tasks.append(asyncio.create_task(self._follow_database(), name="db-follow"))
         self._tasks.append(

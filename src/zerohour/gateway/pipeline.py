@@ -21,6 +21,7 @@ from zerohour.config import Config
 from zerohour.errors import NotFoundError, StoreError
 from zerohour.gateway.act import RELEASED_BY, Act, verdict_of
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
+from zerohour.gateway.delay_queue import DelaySettings, delay
 from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.prepare import prepare
 from zerohour.gateway.receive import Disposition, Inbound, clean
@@ -62,6 +63,7 @@ class Pipeline:
         self.scanner = scanner
         self.outbreaks = outbreaks
         self.policy = policy_from(cfg)
+        self.delay = DelaySettings.from_config(cfg.hold)  # new mail only: `gateway.delay_queue`
         self.wake_delivery = wake_delivery
         self.act = Act(store, spool, scanner, outbreaks, self.policy, wake_delivery)
         self._background: set[asyncio.Task[None]] = set()
@@ -89,7 +91,7 @@ class Pipeline:
             self._log(qid, msg, None, Decision(Action.DELIVER, "accepted, scan pending"), t0)
             return Disposition(qid, Decision(Action.DELIVER, "accepted; scanning after queueing"))
         summary = scan.result()
-        decision = decide(summary, self.outbreaks.active, self.policy)
+        decision = delay(decide(summary, self.outbreaks.active, self.policy), summary, self.delay)
         await self.act.admit(qid, msg, summary, decision)
         self._log(qid, msg, summary, decision, t0)
         return Disposition(qid, decision)
@@ -118,6 +120,7 @@ class Pipeline:
         """Act on the scan of a `received` message. We own it since the 250: a failed scan
         quarantines it (never delivers), see `decide`."""
         decision = decide(summary, self.outbreaks.active, replace(self.policy, can_reject=False))
+        decision = delay(decision, summary, self.delay)
         try:
             await self.act.apply(
                 qid, decision, actor=actor, expect=(MessageState.RECEIVED,), summary=summary
