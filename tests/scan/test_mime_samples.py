@@ -37,8 +37,9 @@ def test_apple_mail_nested() -> None:
     assert (FileType.PDF, "itinerary.pdf", True) in kinds
     assert (FileType.HTML, None, False) in kinds
     texts = [blob for ft, _, _, blob in got if ft is FileType.TEXT]
-    assert texts == ["Hi Bob, see the photo — and the itinerary.\r\n".encode()]
-    assert len(got) == 5
+    # The plain part, and the HTML part as a browser renders it (tags gone).
+    assert texts == ["Hi Bob, see the photo — and the itinerary.\r\n".encode(), b"Hi Bob"]
+    assert len(got) == 6
 
 
 def test_outlook_winmail() -> None:

@@ -16,7 +16,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 
-from zerohour.scan import archive, encodings, mime
+from zerohour.scan import archive, encodings, mime, textual
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import ole2, pdf
 from zerohour.scan.limits import ScanContext
@@ -91,6 +91,7 @@ def _children_of_type(
         else:
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
             yield from _embedded(data, ctx, literals=False, smuggling=False)
+            yield from ctx.guard(_binary_text(data, ctx), "binary-text")
     elif filetype is FileType.OLE2:
         yield from ole2.ole2_children(data, ctx)
     elif filetype in _NOT_YET_OPENED:
@@ -100,6 +101,8 @@ def _children_of_type(
     elif filetype in _TEXTUAL:
         yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
                              "embedded")
+        if filetype is FileType.HTML:
+            yield from ctx.guard(_html_text(data, ctx), "html-text")
         if filetype is FileType.TEXT and filetype_mod.has_mime_markers(data):
             # Mail that does not start like mail (odd first headers, a preamble line): a client
             # may still parse its MIME, so we do too. The text itself is never its own child.
@@ -110,14 +113,42 @@ def _children_of_type(
                         yield child
 
 
+def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """What a browser shows of an HTML layer (tags, comments and character references gone),
+    when it differs from the bytes: a text layer of its own."""
+    text = textual.html_rendered(data)
+    if text and text.strip():
+        ctx.check_time()
+        ctx.charge_child(len(text))
+        yield Child(data=text, name=None, origin="html-text")
+
+
+def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Text and mail that sniff as binary: UTF-16/32 text (decoded to UTF-8), and mail with
+    NUL or other control bytes in it (clients and ClamAV still parse it)."""
+    text = textual.unicode_text(data)
+    if text and text != data:
+        ctx.charge_child(len(text))
+        yield Child(data=text, name=None, origin="utf-16/32")
+    if filetype_mod.looks_like_mail(data):
+        yield from mime.children(data, ctx)
+
+
 def _embedded(
     data: bytes, ctx: ScanContext, literals: bool, smuggling: bool = True
 ) -> Iterator[Child]:
     """Files encoded inside text: uuencode / yEnc / BinHex blocks (mail bodies saved as .txt,
-    news articles) and base64 blobs in HTML or script (HTML smuggling)."""
+    news articles) and base64 blobs or data: URIs in HTML or script (HTML smuggling), also
+    behind character references (`data&#58;...`: what the link really holds)."""
     seen: set[bytes] = set()
     check = ctx.check_time
-    smuggled = encodings.smuggled_blobs(data, literals, check) if smuggling else iter(())
+    smuggled: Iterator[encodings.EmbeddedFile] = iter(())
+    if smuggling:
+        smuggled = encodings.smuggled_blobs(data, literals, check)
+        unescaped = textual.html_unescaped(data) if literals else None
+        if unescaped is not None:
+            smuggled = itertools.chain(
+                smuggled, encodings.smuggled_blobs(unescaped, literals, check))
     embedded = encodings.embedded_files(data, check, ctx.output_bound())
     for emb in itertools.chain(embedded, smuggled):
         if emb.data and emb.data not in seen:

@@ -16,6 +16,7 @@ import binascii
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 import pybase64
 
@@ -483,9 +484,11 @@ def binhex_blocks(
 
 # --- HTML smuggling -------------------------------------------------------------------------
 
-_DATA_URI = re.compile(
-    rb"data:[\w/+.-]{0,100}(?:;[\w=.-]{1,100}){0,5};base64,([A-Za-z0-9+/=%\s\\]{16,})", re.I
-)
+# `data:[type][;param]...[;base64],DATA`: the parameters, then the data (base64 may hold
+# whitespace, percent escapes and JS `\n` escapes; plain data is percent-encoded bytes).
+_DATA_URI = re.compile(rb"data:[\w/+.-]{0,100}((?:;[\w=.-]{1,100}){0,6}),", re.I)
+_DATA_B64 = re.compile(rb"[A-Za-z0-9+/=%\s\\]{16,}")
+_DATA_PLAIN = re.compile(rb"[^\"'\s<>`]{16,}")
 _B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
 _MAX_SMUGGLED = 256
 # Script that turns a base64 literal into a file names one of these (atob, Blob, base64 APIs).
@@ -493,29 +496,44 @@ _MAX_SMUGGLED = 256
 _SMUGGLING_HINTS = (b"atob", b"Blob", b"base64", b"Base64")
 
 
+def _data_uri(text: bytes, m: re.Match[bytes]) -> bytes:
+    """The bytes a `data:` URI stands for (what a download of the link gets); b"" for a short
+    one or a plain one without escapes (its bytes are in the text already)."""
+    if b"base64" in m.group(1).lower():
+        body = _DATA_B64.match(text, m.end())
+        if body is None:
+            return b""
+        raw = body.group().replace(b"\\n", b"").replace(b"\\r", b"")
+        return base64_decode(unquote_to_bytes(raw) if b"%" in raw else raw)
+    body = _DATA_PLAIN.match(text, m.end())
+    if body is None or b"%" not in body.group():
+        return b""
+    return unquote_to_bytes(body.group())
+
+
 def smuggled_blobs(
     text: bytes, literals: bool = True, check: Check = None
 ) -> Iterator[EmbeddedFile]:
-    """Base64 payloads inside HTML/JS: `data:...;base64,` URIs and long quoted base64 literals.
+    """Payloads inside HTML/JS: `data:` URIs (base64 or percent-encoded) and long quoted
+    base64 literals.
 
     HTML smuggling builds the malicious file in the browser from such a blob, so the mail only
     ever carries it encoded inside an HTML or script attachment. `literals=False` (plain
     text) only looks for data: URIs.
     """
     found = 0
-    # Any case of "base64," (browsers accept ";Base64,"); one cheap C search rules most out.
-    if b"64," in text:
-        for m in _DATA_URI.finditer(text):
-            if check is not None:
-                check()
-            raw = m.group(1).replace(b"%2B", b"+").replace(b"%2F", b"/").replace(b"%3D", b"=")
-            raw = raw.replace(b"\\n", b"").replace(b"\\r", b"")
-            data = base64_decode(raw)
-            if data:
-                yield EmbeddedFile(data, None, "data-uri")
-                found += 1
-                if found >= _MAX_SMUGGLED:
-                    return
+    # Any case ("DaTa:", ";BASE64,"): browsers accept it. "data:" in any case ends in "a:" or
+    # "A:": two C searches rule most text out before the case-insensitive regex scan.
+    uris = _DATA_URI.finditer(text) if b"a:" in text or b"A:" in text else iter(())
+    for m in uris:
+        if check is not None:
+            check()
+        data = _data_uri(text, m)
+        if data:
+            yield EmbeddedFile(data, None, "data-uri")
+            found += 1
+            if found >= _MAX_SMUGGLED:
+                return
     if not literals or not any(h in text for h in _SMUGGLING_HINTS):
         return
     for m in _B64_LITERAL.finditer(text):

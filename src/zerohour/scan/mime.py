@@ -287,6 +287,23 @@ def decode_text(raw: bytes, charset: str | None) -> str:
         return raw.decode("latin-1")
 
 
+_PRINTABLE = bytes(range(32, 127)).decode("ascii")
+
+
+@functools.lru_cache(maxsize=256)
+def foreign_charset(name: str) -> str | None:
+    """The codec of a declared charset that does not write ASCII as ASCII (UTF-16/32, UTF-7,
+    EBCDIC...), else None: text in it hides from byte signatures unless decoded."""
+    codec = _charset(name)
+    if codec == "latin-1":
+        return None  # unknown or not a charset (or latin-1 itself: ASCII as ASCII)
+    try:
+        same = _PRINTABLE.encode(codec) == _PRINTABLE.encode("ascii")
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return None
+    return None if same else codec
+
+
 def _decode_2231(value: str, *, first: bool) -> str:
     charset = "utf-8"
     if first and value.count("'") >= 2:
@@ -452,6 +469,21 @@ def _digest(data: bytes) -> tuple[int, int]:
 
 
 _MSG_TYPES = ("message/rfc822", "message/global", "message/news")
+_MAX_PARTIAL_IDS = 16
+_MAX_FRAGMENTS = 256
+
+
+def _foreign_codecs(ct_values: list[str]) -> list[str]:
+    """Codecs of the declared charsets that do not write ASCII as ASCII (usually none)."""
+    if not any("charset" in v.lower() for v in ct_values):
+        return []
+    out: list[str] = []
+    for v in ct_values:
+        for cs in parse_params(v).get_all("charset")[:_MAX_ENCODINGS]:
+            codec = foreign_charset(cs)
+            if codec is not None and codec not in out:
+                out.append(codec)
+    return out
 
 
 class _Walker:
@@ -460,6 +492,8 @@ class _Walker:
         self.leaves: set[tuple[int, int]] = set()
         self.entities: set[tuple[tuple[int, int], str]] = set()
         self.budget = max(64, ctx.limits.max_files * 4)
+        #: message/partial fragments: id -> number -> body (reassembled after the walk).
+        self.partials: dict[str, dict[int, bytes]] = {}
 
     def leaf(self, data: bytes, name: str | None, origin: str, attachment: bool) -> Iterator[Child]:
         if not data:
@@ -484,6 +518,13 @@ class _Walker:
         self.ctx.check_depth(depth)
         headers, body_at = split_headers(data, d)
         body = data[body_at:]
+        if not headers and data[:1] in (b" ", b"\t"):
+            # A part whose header block starts with a continuation line (nothing to continue):
+            # RFC parsers see no headers at all, lenient ones (ClamAV) skip the line.
+            eol = d.eol.search(data)
+            if eol is not None and _HNAME.match(data, eol.end()):
+                sub = f"{path}~"
+                yield from self.ctx.guard(self.entity(data[eol.end():], d, depth, sub), sub)
         ct_values = _header_values(headers, b"content-type")
         ctes = _cte_tokens(_header_values(headers, b"content-transfer-encoding"))
         types = [parse_params(v).main for v in ct_values] or ["text/plain"]
@@ -520,6 +561,8 @@ class _Walker:
 
         decoded = decode_body(body, ctes, self.ctx.check_time)
         name, attachment = _filename(headers)
+        if any(t == "message/partial" for t in types):
+            self._partial(ct_values, decoded)
         if message:
             for label, content in decoded:
                 if looks_like_mail(content):
@@ -537,8 +580,13 @@ class _Walker:
             if all(t.startswith(_MSG_TYPES) for t in types):
                 return
         binhex = any(t.endswith("binhex40") for t in types)
+        foreign = _foreign_codecs(ct_values)
         for label, content in decoded:
             yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
+            for codec in foreign:
+                # Text in UTF-16 / UTF-7 / EBCDIC...: what the client shows, as UTF-8.
+                text = decode_text(content, codec).encode("utf-8", "replace")
+                yield from self.leaf(text, name, f"mime{path}:{label}:{codec}", attachment)
             # uuencode / yEnc / BinHex inside text leaves are found when the engine decomposes
             # the leaf (decompose handles text); only marker-less BinHex parts need us here.
             if binhex and encodings.HQX_MARK not in content:
@@ -546,6 +594,28 @@ class _Walker:
                 for emb in encodings.binhex_blocks(marked, self.ctx.output_bound(),
                                                    self.ctx.check_time):
                     yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
+
+    def _partial(self, ct_values: list[str], decoded: list[tuple[str, bytes]]) -> None:
+        """Keep a message/partial fragment (RFC 2046 5.2.2) for `reassembled`."""
+        for v in ct_values:
+            params = parse_params(v)
+            if params.main != "message/partial" or not decoded:
+                continue
+            ident = (params.get_all("id") or [""])[0]
+            number = (params.get_all("number") or ["1"])[0].strip()
+            frags = self.partials.get(ident)
+            if frags is None:
+                if len(self.partials) >= _MAX_PARTIAL_IDS:
+                    return
+                frags = self.partials[ident] = {}
+            if number.isdigit() and len(frags) < _MAX_FRAGMENTS:
+                frags.setdefault(int(number[:6]), decoded[0][1])
+
+    def reassembled(self) -> Iterator[tuple[str, bytes]]:
+        """Each message/partial id's fragments joined in number order (complete or not: what
+        is there is what a reassembling reader would get up to its first gap)."""
+        for i, frags in enumerate(self.partials.values()):
+            yield f"/partial{i}", b"".join(frags[n] for n in sorted(frags))
 
     def _split(
         self, body: bytes, hits: tuple[list[_Hit], list[_Hit]], d: _Dialect
@@ -740,4 +810,10 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     for i, msg in enumerate(messages):
         for d in dialects_for(msg):
             path = f"/mbox{i}"
+            yield from ctx.guard(walker.entity(msg, d, 0, path), f"mime{path}({d.name})")
+    # message/partial fragments found anywhere above, reassembled (RFC 2046 5.2.2). Clients
+    # rarely do this, ClamAV does (across files): a payload split over fragments of one mail
+    # is whole only here.
+    for path, msg in list(walker.reassembled()):
+        for d in dialects_for(msg):
             yield from ctx.guard(walker.entity(msg, d, 0, path), f"mime{path}({d.name})")

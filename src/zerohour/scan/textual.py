@@ -1,0 +1,69 @@
+"""Text as a reader sees it, where that differs from the bytes: HTML as a browser renders it
+(comments and tags gone, character references decoded), HTML attribute values with their
+references decoded (what a link or a download gets), and UTF-16 / UTF-32 text as UTF-8.
+
+Byte signatures match the bytes; an attacker writes `X5O!P%&#64;AP`, `&#x58;`, `<b></b>` in
+the middle of a string, or the whole text in UTF-16, and the bytes no longer hold the string
+that the reader gets. These views are extra layers (the raw bytes are scanned as well), each
+linear in its input, and only produced when they differ from the bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import re
+
+_COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
+# A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
+# browser); it ends at the next ">".
+_TAG = re.compile(rb"<[A-Za-z/!?][^>]*(?:>|\Z)")
+_MARKUP = re.compile(rb"[<&]")
+
+
+def _unescape(data: bytes) -> bytes:
+    """Character references decoded (named, decimal, hex; with or without `;`, as HTML5)."""
+    text = data.decode("utf-8", "surrogateescape")
+    return html.unescape(text).encode("utf-8", "surrogateescape")
+
+
+def html_unescaped(data: bytes) -> bytes | None:
+    """`data` with its character references decoded (attribute values are what a link or a
+    download uses), or None when it has none."""
+    if b"&" not in data:
+        return None
+    out = _unescape(data)
+    return out if out != data else None
+
+
+def html_rendered(data: bytes) -> bytes | None:
+    """The text a browser shows: comments and tags removed (text split by `<b></b>` or
+    `<!-- -->` joins up again), then character references decoded. None when that is
+    `data` itself."""
+    if not _MARKUP.search(data):
+        return None
+    out = _TAG.sub(b"", _COMMENT.sub(b"", data)) if b"<" in data else data
+    if b"&" in out:
+        out = _unescape(out)
+    return out if out != data else None
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_ASCII_UTF16LE = re.compile(rb"(?:[\t\n\r -~]\x00){32}")
+_ASCII_UTF16BE = re.compile(rb"(?:\x00[\t\n\r -~]){32}")
+
+
+def unicode_text(data: bytes) -> bytes | None:
+    """UTF-16 / UTF-32 text (a byte-order mark, or 32 ASCII characters of UTF-16 without one
+    at the start) as UTF-8; None for anything else."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, "replace").encode("utf-8", "replace")
+    if _ASCII_UTF16LE.match(data):
+        return data.decode("utf-16-le", "replace").encode("utf-8", "replace")
+    if _ASCII_UTF16BE.match(data):
+        return data.decode("utf-16-be", "replace").encode("utf-8", "replace")
+    return None
