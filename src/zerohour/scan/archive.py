@@ -27,7 +27,7 @@ from typing import Protocol
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
-from zerohour.scan.types import Child, FileType
+from zerohour.scan.types import Child, FileType, MemberMeta
 
 _CHUNK = 1 << 20
 _IN_CHUNK = 256 * 1024
@@ -442,15 +442,17 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     if zf is not None:
         _check_overlap(infos)
         with zf:
-            for info in infos:
+            for index, info in enumerate(infos):
                 ctx.check_time()
                 hdr = _local_header(data, info.header_offset)
                 if hdr is not None:
                     covered.append((info.header_offset, hdr[3] + info.compress_size))
+                flagged = bool(info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1))
+                ctx.note_member(MemberMeta(FileType.ZIP, info.filename, info.file_size,
+                                           info.compress_size, info.CRC, flagged, index))
                 if info.is_dir():
                     continue
-                if (info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1)
-                        or ZIP_AES in (info.compress_type, hdr[1] if hdr else None)):
+                if flagged or ZIP_AES in (info.compress_type, hdr[1] if hdr else None):
                     encrypted = True  # either directory says so: fail closed
                     continue
                 if info.compress_type not in ZIP_SUPPORTED:

@@ -194,7 +194,7 @@ class Engine:
         if not allowed and self._has_allow:
             allowed = any(db.allow.lookup(k, size, d) is not None for k, d in digests.items())
         if not allowed:
-            self._match(walk, data, path, ft, digests, pe_info, parent)
+            self._match(walk, data, path, self._ftm_type(data, ft), digests, pe_info, parent)
         if walk.stop:
             return
         self._children(walk, data, path, depth, ft, lname, allowed)
@@ -257,6 +257,14 @@ class Engine:
                     self._add(walk, f"Heuristics.{kind}.{name}", path, FindingKind.HEURISTIC)
             else:
                 ctx.skipped.append(f"{kind}.{name}")
+
+    def _ftm_type(self, data: bytes, ft: FileType) -> FileType:
+        """ClamAV's type from .ftm magic for a layer we could only call binary data."""
+        if ft is FileType.BINARY:
+            for magic in self._extras.ftm:
+                if magic.applies(data, ft):
+                    return magic.type
+        return ft
 
     def _members(self, walk: _Walk, path: str, size: int, allowed: bool) -> None:
         """Match the directory entries the container at `path` noted against .cdb signatures

@@ -3,10 +3,11 @@
 Line (readdb.c `cli_loadcdb`): `VirusName:ContainerType:ContainerSize:FileNameREGEX:
 FileSizeInContainer:FileSizeReal:IsEncrypted:FilePos:Res1:Res2[:MinFL[:MaxFL]]`.
 Matching follows matcher.c `cli_matchmeta`: `*` is any; sizes and FilePos are `n` or `n-m`
-(0 on either side of a range is open); IsEncrypted is 0, 1 or `*`; Res1 is the member's CRC-32
-in hex, compared only for zip and RAR containers; the name regex (POSIX extended, unanchored)
-must find the member's name, and a member without a name never matches a regex. Res2 is not
-used by ClamAV either. These signatures are what catches a member nobody can read: an
+(0 on either side of a range is open); IsEncrypted is 0, 1 or `*`; FilePos counts from 1; the
+name regex (POSIX extended, unanchored) must find the member's name, and a member without a
+name never matches a regex. Res1 (a CRC-32 in hex) must parse but, as in clamscan 1.4, is not
+compared (a wrong CRC still matches: tests/conformance/test_clamscan_kinds.py); Res2 is not
+used either. These signatures are what catches a member nobody can read: an
 encrypted `invoice.exe` of a known size in a zip.
 """
 
@@ -40,12 +41,9 @@ class CdbSig:
             return False
         if self.encrypted is not None and meta.encrypted != self.encrypted:
             return False
-        if (self.crc32 is not None and self.container in (FileType.ZIP, FileType.RAR)
-                and meta.crc32 != self.crc32):
-            return False
         if not (_in(self.container_size, container_size)
                 and _in(self.compressed_size, meta.compressed_size)
-                and _in(self.size, meta.size) and _in(self.position, meta.index)):
+                and _in(self.size, meta.size) and _in(self.position, meta.index + 1)):
             return False
         if self.regex is not None:
             return meta.name is not None and _compiled(self.regex).search(meta.name) is not None
