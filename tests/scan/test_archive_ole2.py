@@ -70,36 +70,44 @@ def _dir_entry(name: str, kind: int, child: int, right: int, start: int, size: i
     )
 
 
-def build_cfb(tree: dict[str, dict[str, bytes] | bytes]) -> bytes:
-    """A minimal CFB v3 file: root -> storages/streams (one level of storages). Streams are
-    padded to 4096 bytes so that none lives in the mini stream."""
+Tree = dict[str, "Tree | bytes"]
+
+
+def build_cfb(tree: Tree) -> bytes:
+    """A CFB v3 file: root -> storages (nested to any depth) and streams. Streams are padded to
+    4096 bytes so that none lives in the mini stream; as many FAT sectors as needed (up to the
+    109 the header lists)."""
     entries: list[tuple[str, int, list[int], bytes]] = []  # name, kind, children idx, data
 
     def add(name: str, kind: int, data: bytes = b"") -> int:
         entries.append((name, kind, [], data))
         return len(entries) - 1
 
+    def fill(parent: int, sub: Tree) -> None:
+        for name, value in sub.items():
+            if isinstance(value, dict):
+                idx = add(name, 1)
+                entries[parent][2].append(idx)
+                fill(idx, value)
+            else:
+                entries[parent][2].append(add(name, 2, value.ljust(4096, b"\x00")))
+
     root = add("Root Entry", 5)
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            idx = add(name, 1)
-            entries[root][2].append(idx)
-            for sname, sdata in value.items():
-                entries[idx][2].append(add(sname, 2, sdata.ljust(4096, b"\x00")))
-        else:
-            entries[root][2].append(add(name, 2, value.ljust(4096, b"\x00")))
+    fill(root, tree)
     ndir = (len(entries) * 128 + SECTOR - 1) // SECTOR
     sectors_for = [(len(e[3]) + SECTOR - 1) // SECTOR for e in entries]
-    total = 1 + ndir + sum(sectors_for)
-    assert total <= 128, "one FAT sector only"
-    fat = [FATSECT] + [s + 1 for s in range(1, ndir)] + [END]
+    nfat = 1
+    while nfat * 128 < nfat + ndir + sum(sectors_for):
+        nfat += 1
+    assert nfat <= 109, "no DIFAT sectors"
+    fat = [FATSECT] * nfat + [s + 1 for s in range(nfat, nfat + ndir - 1)] + [END]
     starts: list[int] = []
-    nxt = 1 + ndir
+    nxt = nfat + ndir
     for n in sectors_for:
         starts.append(nxt if n else END)
         fat += [nxt + i + 1 for i in range(n - 1)] + ([END] if n else [])
         nxt += n
-    fat += [FREE] * (128 - len(fat))
+    fat += [FREE] * (nfat * 128 - len(fat))
     dir_bytes = bytearray()
     # Siblings: chain each parent's children through right-sibling pointers.
     right = {
@@ -121,12 +129,12 @@ def build_cfb(tree: dict[str, dict[str, bytes] | bytes]) -> bytes:
     header = bytearray(SECTOR)
     header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<IIIIIIII", header, 40, 0, 1, 1, 0, 4096, END, 0, END)
-    struct.pack_into("<I", header, 68, 0)  # no DIFAT sectors
-    struct.pack_into("<I", header, 76, 0)  # DIFAT[0] = sector 0 holds the FAT
-    for k in range(1, 109):
-        struct.pack_into("<I", header, 76 + 4 * k, FREE)
-    body = struct.pack("<128I", *fat) + bytes(dir_bytes)
+    struct.pack_into("<IIIIIIII", header, 40, 0, nfat, nfat, 0, 4096, END, 0, END)
+    struct.pack_into("<I", header, 68, END)  # no DIFAT sectors
+    struct.pack_into("<I", header, 72, 0)
+    for k in range(109):  # DIFAT: the FAT lives in sectors 0 .. nfat-1
+        struct.pack_into("<I", header, 76 + 4 * k, k if k < nfat else FREE)
+    body = struct.pack(f"<{len(fat)}I", *fat) + bytes(dir_bytes)
     for _n, _k, _c, data in entries:
         body += data.ljust((len(data) + SECTOR - 1) // SECTOR * SECTOR, b"\x00")
     return bytes(header) + body

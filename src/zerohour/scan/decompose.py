@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from zerohour.scan import archive, encodings, mime, textual
 from zerohour.scan import filetype as filetype_mod
-from zerohour.scan.documents import ole2, pdf
+from zerohour.scan.documents import ole2, pdf, rtf
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
@@ -27,7 +27,7 @@ _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
 _NOT_YET_OPENED = frozenset({
     FileType.RAR, FileType.SEVENZIP, FileType.CAB, FileType.ARJ, FileType.LZH, FileType.ALZ,
-    FileType.CPIO, FileType.XAR, FileType.AR, FileType.ISO, FileType.RTF, FileType.ONENOTE,
+    FileType.CPIO, FileType.XAR, FileType.AR, FileType.ISO, FileType.ONENOTE,
     FileType.CHM,
 })
 
@@ -98,6 +98,8 @@ def _children_of_type(
         yield from archive.unopened_children(data, filetype, ctx)
     elif filetype is FileType.PDF:
         yield from pdf.pdf_children(data, ctx)
+    elif filetype is FileType.RTF:
+        yield from rtf.rtf_children(data, ctx)
     elif filetype in _TEXTUAL:
         yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
                              "embedded")
