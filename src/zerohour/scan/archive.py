@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan import zipmethods
 from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -184,6 +185,11 @@ def _stream_bounded(
     return b"".join(out), complete
 
 
+#: The bounded decoders, for the other archive readers (ALZ).
+zlib_bounded = _zlib_bounded
+stream_bounded = _stream_bounded
+
+
 def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None, bool]:
     """All members of a gzip file, concatenated, the stored file name if any, and whether
     every member was complete and undamaged."""
@@ -313,8 +319,11 @@ _ZIP_ERRORS = (
 )
 
 
-#: Methods we decode (stored, deflate, bzip2, LZMA, XZ). 99 is WinZip AES: encryption.
-ZIP_SUPPORTED = frozenset({0, 8, 12, 14, 95})
+#: Methods we decode (stored, deflate, bzip2, LZMA, XZ here; Implode, Deflate64, Zstandard and
+#: PPMd in `scan.zipmethods`). 99 is WinZip AES: encryption.
+ZIP_SUPPORTED = frozenset({0, 8, 12, 14, 95}) | zipmethods.METHODS
+#: Methods Python's zipfile reads itself (the others go through the local header).
+_ZIPFILE_METHODS = frozenset({0, 8, 12, 14})
 ZIP_AES = 99
 #: Names of the methods we cannot decode, for `Heuristics.Unsupported.Zip.<name>`.
 ZIP_METHOD_NAMES = {
@@ -328,9 +337,14 @@ def zip_method_name(method: int) -> str:
     return ZIP_METHOD_NAMES.get(method, f"Method{method}")
 
 
-def _decode_member(method: int, raw: bytes, ctx: ScanContext) -> tuple[bytes | None, bool]:
-    """Decode one member's compressed bytes (stored, deflate, bzip2, lzma, xz), bounded:
-    (content or None for a method we cannot decode, whether it decoded completely)."""
+def _decode_member(
+    method: int, raw: bytes, ctx: ScanContext, flags: int = 0, size: int = 0, crc: int = 0
+) -> tuple[bytes | None, bool]:
+    """Decode one member's compressed bytes, bounded: (content or None for a method we
+    cannot decode, whether it decoded completely). `flags`, `size` and `crc` come from the
+    member's header (Implode's trees and end, PPMd's check)."""
+    if method in zipmethods.METHODS:
+        return zipmethods.decode(method, raw, ctx, flags, size, crc)
     if method == 0:
         ctx.check_output(len(raw))
         return raw, True
@@ -392,18 +406,23 @@ class _Local:
 
 
 def _read_local(
-    data: bytes, off: int, ctx: ScanContext, csize_hint: int | None = None
+    data: bytes, off: int, ctx: ScanContext, csize_hint: int | None = None,
+    sizes: tuple[int, int] | None = None,
 ) -> _Local | None:
     """Decode the member whose local header is at `off` (None: no plausible header there)."""
     hdr = _local_header(data, off)
     if hdr is None:
         return None
     flags, method, csize, start, nlen = hdr
+    (crc,) = struct.unpack_from("<I", data, off + 14)
+    (usize,) = struct.unpack_from("<I", data, off + 22)
     name = data[off + 30 : off + 30 + nlen].decode("utf-8" if flags & 0x800 else "cp437", "replace")
     if flags & 0x1 or method == ZIP_AES:
         return _Local(None, name, True, start, method)
     if csize_hint is not None and csize_hint > csize:
         csize = csize_hint
+    if sizes is not None:
+        usize, crc = sizes
     if csize in (0, 0xFFFFFFFF) and (flags & 0x8 or csize == 0xFFFFFFFF):
         # Size only in a data descriptor: deflate finds its own end; stored runs to the next header.
         if method == 8:
@@ -417,7 +436,7 @@ def _read_local(
     raw = data[start : start + csize]
     complete = len(raw) == csize
     try:
-        content, ok = _decode_member(method, raw, ctx)
+        content, ok = _decode_member(method, raw, ctx, flags, usize, crc)
     except ScanLimitExceeded:
         raise
     except _ZIP_ERRORS:
@@ -436,9 +455,24 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     except _ZIP_ERRORS:
         zf = None
         infos = []
-        # No readable central directory (truncated, corrupt): extractors refuse it or guess;
-        # we scan what the local headers give and say the archive is broken.
-        ctx.broken("Zip")
+        if is_split_zip(data):
+            # One segment of a split archive (zip -s): the members whose data is here are
+            # scanned from their local headers; the rest is in segments we do not have.
+            ctx.unsupported("Zip", "Split")
+        else:
+            # No readable central directory (truncated, corrupt): extractors refuse it or
+            # guess; we scan what the local headers give and say the archive is broken.
+            ctx.broken("Zip")
+    if zf is not None and is_split_zip(data):
+        # The last segment of a split archive: its directory points into segments we do not
+        # have. Its entries are noted; what the local headers here hold is scanned below.
+        for index, info in enumerate(infos):
+            ctx.note_member(MemberMeta(FileType.ZIP, info.filename, info.file_size,
+                                       info.compress_size, info.CRC,
+                                       bool(info.flag_bits & 0x1), index))
+        ctx.unsupported("Zip", "Split")
+        zf.close()
+        zf = None
     if zf is not None:
         _check_overlap(infos)
         with zf:
@@ -463,7 +497,10 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 content: bytes | None = None
                 if info.compress_type in ZIP_SUPPORTED:
                     try:
-                        content = _read_zipinfo(zf, info, data, ctx)
+                        if info.compress_type in _ZIPFILE_METHODS:
+                            content = _read_zipinfo(zf, info, data, ctx)
+                        else:
+                            content = _read_other_method(data, info, ctx)
                     except ScanLimitExceeded as exc:
                         if ctx.tolerate(exc):
                             continue
@@ -518,6 +555,32 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         pos = data.find(_LOCAL, max(local.end, pos + 4))
     if encrypted:
         raise EncryptedContent("Zip")
+
+
+def is_split_zip(data: bytes) -> bool:
+    """A segment of a split (spanned) zip: the first starts with the spanning marker
+    `PK\x07\x08` (`PK00` when it is the only one); the last has an end record naming a disk
+    other than 0."""
+    if data.startswith(b"PK\x07\x08PK\x03\x04") or data.startswith(b"PK00PK\x03\x04"):
+        return True
+    pos = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if pos < 0 or pos + 22 > len(data):
+        return False
+    disk, cd_disk = struct.unpack_from("<HH", data, pos + 4)
+    return bool(disk or cd_disk)
+
+
+def _read_other_method(data: bytes, info: zipfile.ZipInfo, ctx: ScanContext) -> bytes | None:
+    """A central-directory member in a method zipfile does not read (Implode, Deflate64,
+    Zstandard, PPMd): decoded from its local header with the directory's sizes and CRC."""
+    local = _read_local(data, info.header_offset, ctx, info.compress_size,
+                        (info.file_size, info.CRC))
+    if local is None:
+        ctx.broken("Zip")
+        return None
+    if not local.complete or local.content is None or zlib.crc32(local.content) != info.CRC:
+        ctx.broken("Zip")
+    return local.content
 
 
 def _local_disagrees(hdr: tuple[int, int, int, int, int], info: zipfile.ZipInfo) -> bool:

@@ -16,7 +16,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 
-from zerohour.scan import archive, encodings, mime, textual
+from zerohour.scan import archive, containers, embedded, encodings, mime, textual
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import ole2, pdf, rtf
 from zerohour.scan.limits import ScanContext
@@ -26,9 +26,7 @@ from zerohour.scan.types import Child, FileType
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
 _NOT_YET_OPENED = frozenset({
-    FileType.RAR, FileType.SEVENZIP, FileType.CAB, FileType.ARJ, FileType.LZH, FileType.ALZ,
-    FileType.CPIO, FileType.XAR, FileType.AR, FileType.ISO, FileType.ONENOTE,
-    FileType.CHM,
+    FileType.ONENOTE, FileType.CHM,
 })
 
 
@@ -41,6 +39,9 @@ def children(
         # A zip behind other bytes (a self-extractor, a polyglot, junk in front): unzip and
         # Python's zipfile open it from its end record, so we do too.
         yield from ctx.guard(embedded_zips(data, ctx), "embedded-zip")
+    if filetype not in embedded.SKIP:
+        # RAR, 7z, CAB, ARJ and PE behind other bytes: self-extractors, installers, overlays.
+        yield from ctx.guard(embedded.children(data, ctx), "embedded-archive")
 
 
 _EOCD = b"PK\x05\x06"
@@ -94,6 +95,8 @@ def _children_of_type(
             yield from ctx.guard(_binary_text(data, ctx), "binary-text")
     elif filetype is FileType.OLE2:
         yield from ole2.ole2_children(data, ctx)
+    elif filetype in containers.OPENED:
+        yield from containers.children(data, filetype, ctx)
     elif filetype in _NOT_YET_OPENED:
         yield from archive.unopened_children(data, filetype, ctx)
     elif filetype is FileType.PDF:

@@ -1,0 +1,261 @@
+"""Archives other than zip and tar: RAR 4 and 5, 7z, CAB, LZH/LHA, cpio, xar, ar, ISO 9660
+disk images (with or without Joliet, UDF bridge images, `.img` files holding them), ARJ and ALZ.
+
+Why libarchive: it is the maintained C reader behind bsdtar for all of these except ARJ and
+ALZ (7z with LZMA/LZMA2/PPMd/BCJ/BCJ2/Delta, RAR 2.9-5 with filters and PPMd, CAB MSZIP/LZX,
+LHA lh5-lh7, every cpio flavour, xar, ar, ISO with Joliet/Rock Ridge/zisofs), and pure-Python
+readers either shell out to tools (rarfile) or decompress whole members in memory (py7zr).
+ARJ (`scan.arj`) and ALZ (`scan.alz`) have no maintained library: small bounded readers of ours.
+
+How libarchive is kept bounded (`scan.libarchive_read`): its calls cannot be interrupted, so
+input comes from memory, content is read in 64 KiB blocks with the clock, the output bound
+and the compression ratio checked between blocks, and entries are never skipped by libarchive
+(skipping a member of a solid block decodes it in one call): every entry is read or drained.
+Entries are counted against `max_files`, readable or not.
+
+Fail closed, per archive: an entry libarchive calls encrypted (or an archive whose headers are
+encrypted, told by `archive.rar_is_encrypted` / `sevenzip_is_encrypted` where libarchive only
+says it cannot read it) raises `EncryptedContent` after every readable entry; a method it does
+not decode is `Heuristics.Unsupported.<Fmt>.<Method>`; damage is `Heuristics.Broken.<Fmt>`,
+after what decoded before it. Every directory entry is recorded with `ctx.note_member`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
+from zerohour.scan import archive
+from zerohour.scan import libarchive_read as la
+from zerohour.scan.limits import MAX_FILES, ScanContext
+from zerohour.scan.types import Child, FileType, MemberMeta
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    formats: tuple[str, ...]  # libarchive format readers
+    label: str  # Heuristics.Broken.<label> / Heuristics.Unsupported.<label>
+    encrypted: str  # Heuristics.Encrypted.<encrypted> (ClamAV's names)
+
+
+_SPECS: dict[FileType, _Spec] = {
+    FileType.RAR: _Spec(("rar", "rar5"), "RAR", "RAR"),
+    FileType.SEVENZIP: _Spec(("7zip",), "7z", "7Zip"),
+    FileType.CAB: _Spec(("cab",), "CAB", "CAB"),
+    FileType.LZH: _Spec(("lha",), "LZH", "LZH"),
+    FileType.CPIO: _Spec(("cpio",), "CPIO", "CPIO"),
+    FileType.XAR: _Spec(("xar",), "XAR", "XAR"),
+    FileType.AR: _Spec(("ar",), "AR", "AR"),
+    FileType.ISO: _Spec(("iso9660",), "ISO", "ISO"),
+}
+#: The types `children` opens.
+OPENED = frozenset({*_SPECS, FileType.ARJ, FileType.ALZ})
+
+_MAX_FAILURES = 16  # entry-level errors tolerated before the rest of an archive is given up
+_UNSUPPORTED = re.compile(r"unsupported|not supported|unknown codec|unexpected codec|"
+                          r"unknown compression|unsupported compression", re.I)
+_ENCRYPTED = re.compile(r"encrypt|passphrase|password", re.I)
+_CODEC = re.compile(r"codec id:?\s*([0-9a-f]+)", re.I)
+#: 7-Zip codec ids libarchive 3.6 does not decode, by name.
+_7Z_CODECS = {"40109": "Deflate64", "A": "ARM64", "B": "RISCV", "4F71101": "Zstd",
+              "4F71104": "LZ4", "4F71102": "Brotli", "30401": "PPMD", "6F10701": "AES"}
+_METHOD_WORD = re.compile(r"(?:method|compression)[:\s-]+([A-Za-z][A-Za-z0-9]{1,15})", re.I)
+
+
+def children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
+    """The members of one archive layer of type `ft` (one of `OPENED`)."""
+    if ft is FileType.ARJ:
+        from zerohour.scan import arj
+
+        yield from arj.children(data, ctx)
+    elif ft is FileType.ALZ:
+        from zerohour.scan import alz
+
+        yield from alz.children(data, ctx)
+    else:
+        yield from libarchive_children(data, ft, ctx)
+
+
+class Dedup:
+    """Each distinct content once per container (a million copies of one file scan once)."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    def fresh(self, data: bytes) -> bool:
+        d = hashlib.blake2b(data, digest_size=16).digest()
+        if d in self._seen:
+            return False
+        self._seen.add(d)
+        return True
+
+
+def count_entry(ctx: ScanContext, index: int) -> None:
+    """Every directory entry costs a little (empty ones too): past `max_files` it is a limit."""
+    if index >= ctx.limits.max_files:
+        raise ScanLimitExceeded(MAX_FILES, f"more than {ctx.limits.max_files} entries")
+
+
+def libarchive_children(
+    data: bytes, ft: FileType, ctx: ScanContext, offset: int = 0
+) -> Iterator[Child]:
+    """Members of the archive at `data[offset:]` (offset > 0: one found by
+    `scan.embedded`, where an archive that does not even open is ignored silently)."""
+    spec = _SPECS[ft]
+    dedup = Dedup()
+    encrypted = False
+    failures = 0
+    index = 0
+    try:
+        with la.open_memory(data, spec.formats, offset) as reader:
+            while True:
+                ctx.check_time()
+                code, entry = reader.next()
+                if code == la.EOF:
+                    break
+                if entry is None:
+                    message = reader.error()
+                    failures += 1
+                    if code == la.RETRY and failures < _MAX_FAILURES:
+                        continue
+                    own = data[offset:] if offset else data
+                    if offset == 0 or index:
+                        encrypted = _header_failure(own, ft, spec, message, ctx) or encrypted
+                    else:
+                        encrypted = headers_encrypted(own, ft) or encrypted
+                    break
+                count_entry(ctx, index)
+                ctx.note_member(MemberMeta(ft, entry.name, entry.size, None, None,
+                                           entry.encrypted, index))
+                index += 1
+                if entry.encrypted:
+                    encrypted = True
+                    continue
+                if entry.is_dir and not entry.size:
+                    continue
+                if entry.size is not None and ctx.skip_oversized(entry.size):
+                    _drain(reader, ctx)
+                    continue
+                content, code, message = read_bounded(reader, ctx, len(data) - offset)
+                if content and dedup.fresh(content):
+                    ctx.charge_child(len(content))
+                    yield Child(data=content, name=entry.name, origin=ft.value)
+                if code < 0:
+                    encrypted = _data_failure(spec, message, ctx) or encrypted
+                    failures += 1
+                    if code == la.FATAL or failures >= _MAX_FAILURES:
+                        break
+    except la.LibarchiveError as exc:  # no reader bid: not this format after all, or damaged
+        if offset == 0:
+            encrypted = _header_failure(data, ft, spec, exc.message, ctx) or encrypted
+        else:
+            encrypted = headers_encrypted(data[offset:], ft) or encrypted
+    if encrypted:
+        raise EncryptedContent(spec.encrypted)
+
+
+def read_bounded(reader: la.Reader, ctx: ScanContext, compressed: int) -> tuple[bytes, int, str]:
+    """Read the current entry block by block, checking the clock, the output bound and the
+    ratio between blocks: (content, la.OK or libarchive's error code, its message)."""
+    bound = ctx.output_bound()
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        ctx.check_time()
+        code, piece = reader.read_block(bound + 1 - total)
+        if code == la.EOF:
+            return b"".join(chunks), la.OK, ""
+        if code != la.OK:
+            return b"".join(chunks), code, reader.error()
+        chunks.append(piece)
+        total += len(piece)
+        if total > bound:
+            ctx.check_output(total)
+        ctx.check_ratio(compressed, total)
+
+
+def _drain(reader: la.Reader, ctx: ScanContext) -> None:
+    """Read past an entry we do not scan (over `max_file_size`, alerts off), block by block:
+    letting libarchive skip it would decode it in one uninterruptible call."""
+    while True:
+        ctx.check_time()
+        code, _piece = reader.read_block(0)
+        if code != la.OK:
+            return
+
+
+def _data_failure(spec: _Spec, message: str, ctx: ScanContext) -> bool:
+    """Classify an entry libarchive could not read; True when it is encryption."""
+    if _ENCRYPTED.search(message):
+        return True
+    if _UNSUPPORTED.search(message):
+        ctx.unsupported(spec.label, method_detail(message))
+    else:
+        ctx.broken(spec.label)
+    return False
+
+
+def _header_failure(data: bytes, ft: FileType, spec: _Spec, message: str,
+                    ctx: ScanContext) -> bool:
+    """Classify an archive (or a header) libarchive could not read; True when the headers
+    are encrypted (libarchive only says it cannot read them)."""
+    if (ft is FileType.RAR and archive.rar_is_encrypted(data)) or (
+            ft is FileType.SEVENZIP and archive.sevenzip_is_encrypted(data)) or (
+            _ENCRYPTED.search(message)):
+        return True
+    if ft is FileType.ISO and not any(data[o : o + 5] == b"CD001" for o in (0x8001, 0x8801)):
+        ctx.unsupported(spec.label, "UDF")  # UDF without an ISO 9660 directory
+    elif _UNSUPPORTED.search(message):
+        ctx.unsupported(spec.label, method_detail(message))
+    else:
+        ctx.broken(spec.label)
+    return False
+
+
+def headers_encrypted(data: bytes, ft: FileType) -> bool:
+    """Whether `data` starts with a RAR or 7z whose first header is intact (its CRC holds) and
+    says the archive is encrypted: the only reading of an embedded archive that libarchive
+    cannot open that is more than a stray magic number (WinRAR and 7-Zip binaries hold
+    their own signatures as constants)."""
+    if ft is FileType.SEVENZIP:
+        return (len(data) >= 32 and zlib.crc32(data[12:32]) == int.from_bytes(data[8:12], "little")
+                and archive.sevenzip_is_encrypted(data))
+    if ft is FileType.RAR:
+        return _rar_first_header_intact(data) and archive.rar_is_encrypted(data)
+    return False
+
+
+def _rar_first_header_intact(data: bytes) -> bool:
+    if data.startswith(b"Rar!\x1a\x07\x00") and len(data) >= 14:
+        size = int.from_bytes(data[12:14], "little")
+        head = data[9 : 7 + size]
+        return size >= 7 and len(head) == size - 2 and (
+            zlib.crc32(head) & 0xFFFF) == int.from_bytes(data[7:9], "little")
+    if data.startswith(b"Rar!\x1a\x07\x01\x00") and len(data) >= 13:
+        pos, shift, size = 12, 0, 0
+        while pos < len(data) and shift < 28:
+            size |= (data[pos] & 0x7F) << shift
+            shift += 7
+            pos += 1
+            if not data[pos - 1] & 0x80:
+                break
+        head = data[12 : pos + size]
+        return len(head) == pos + size - 12 and zlib.crc32(head) == int.from_bytes(
+            data[8:12], "little")
+    return False
+
+
+def method_detail(message: str) -> str:
+    """A short name for an unsupported method from libarchive's message."""
+    m = _CODEC.search(message)
+    if m:
+        codec = m.group(1).upper().lstrip("0") or "0"
+        return _7Z_CODECS.get(codec, f"Codec{codec}")
+    m = _METHOD_WORD.search(message)
+    if m and m.group(1).lower() not in ("method", "for", "is", "of", "not", "unsupported"):
+        return m.group(1)
+    return "Method"
