@@ -52,7 +52,7 @@ def _key(bits: int) -> PrivateKey:
 
 
 @functools.cache
-def test_keys() -> SigningKeys:
+def signing_keys() -> SigningKeys:
     """A 1024-bit header key and a 2048-bit .info key, like ClamAV's (made once per run)."""
     return SigningKeys(_key(1024), _key(2048))
 
@@ -87,7 +87,7 @@ def sign_pss(sha256: bytes, key: PrivateKey) -> str:
     return encode_digits(pow(int.from_bytes(em, "big"), key.d, key.n), key.n)
 
 
-def _tar(files: list[tuple[str, bytes]]) -> bytes:
+def make_tar(files: list[tuple[str, bytes]]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name, data in files:
@@ -109,7 +109,7 @@ def build_cvd(files: dict[str, bytes], *, name: str = "daily", version: int = 27
               flevel: int = 90, keys: SigningKeys | None = None, compress: bool = True,
               stime: int = 1_764_806_400, sign_info: bool = True) -> bytes:
     """A signed container holding `files` (plus COPYING and `<name>.info`)."""
-    keys = keys or test_keys()
+    keys = keys or signing_keys()
     sigs = sum(len([ln for ln in d.splitlines() if ln.strip() and not ln.startswith(b"#")])
                for n, d in files.items())
     info = header_line(version, sigs, flevel, "X", "X", stime=stime) + "\n"
@@ -119,7 +119,7 @@ def build_cvd(files: dict[str, bytes], *, name: str = "daily", version: int = 27
         info_b += f"DSIG:{sign_pss(hashlib.sha256(info_b).digest(), keys.info)}\n".encode()
     members = [("COPYING", b"ClamAV signature database (test build)\n"),
                (f"{name}.info", info_b), *files.items()]
-    archive = _tar(members)
+    archive = make_tar(members)
     if compress:
         archive = gzip.compress(archive, mtime=0)
     md5 = hashlib.md5(archive).hexdigest()

@@ -322,7 +322,7 @@ def test_unsupported_target_warns(tmp_path: Path) -> None:
 def test_cvd_and_cld_containers_load(tmp_path: Path) -> None:
     """Signed containers (test keys) load with every member; see test_signatures_cvd.py for
     the verification itself."""
-    from conformance.cvd_factory import build_cvd, test_keys
+    from conformance.cvd_factory import build_cvd, signing_keys
 
     d = tmp_path / "db"
     d.mkdir()
@@ -330,10 +330,10 @@ def test_cvd_and_cld_containers_load(tmp_path: Path) -> None:
                                             "main.wdb": b"X:Y:Z\n"}, name="main"))
     (d / "daily.cld").write_bytes(build_cvd({"daily.hdb": f"{MD5}:68:Cld.Hash\n".encode()},
                                             compress=False))
-    db = load_database([d], use_cache=False, cvd_keys=test_keys().public)
+    db = load_database([d], use_cache=False, cvd_keys=signing_keys().public)
     assert db.info().counts == {"ndb": 1, "hdb": 1}
     assert db.info().skipped == {"phishing": 1, "info": 7, "other files": 2}
     assert len(db.info().containers) == 2
     (d / "broken.cvd").write_bytes(b"not a cvd")
     with pytest.raises(DatabaseError, match="can't verify database integrity"):
-        load_database([d], use_cache=False, cvd_keys=test_keys().public)
+        load_database([d], use_cache=False, cvd_keys=signing_keys().public)
