@@ -22,6 +22,7 @@ from zerohour.scan.documents import ole2, pdf, rtf
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
+from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
@@ -86,6 +87,9 @@ def _children_of_type(
         yield from archive.stream_children(data, filetype, ctx, name)
     elif filetype in (FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA):
         yield from single_stream_children(data, filetype, ctx, name)
+    elif filetype is FileType.PE:
+        # Runtime packers unpacked and PE files embedded in this one, as clamscan does.
+        yield from ctx.guard(unpacked_pe_children(data, ctx), "pe-unpack")
     elif filetype is FileType.BINARY:
         if data[:4] == archive.TNEF_SIGNATURE:
             yield from archive.tnef_children(data, ctx)

@@ -46,7 +46,7 @@ class FileType(StrEnum):
     RTF = "rtf"
     ONENOTE = "onenote"
     CHM = "chm"
-    # Single-stream compression (zerohour.scan.archive.stream_children).
+    # Single-stream compression (zerohour.scan.streams).
     SZDD = "szdd"
     ZSTD = "zstd"
     LZ4 = "lz4"

@@ -1,0 +1,36 @@
+"""Executables taken apart before matching, as clamscan does: runtime packers (UPX) are
+unpacked into a rebuilt image, and PE files embedded in a PE are scanned as files of their own.
+
+`pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Packers we
+do not unpack are not detected as such (no finding), as clamscan without its emulation does
+nothing special for them either; a file that is surely UPX (its section names or marker) but
+does not decode is `Heuristics.Unsupported.UPX` (fail closed: LZMA-packed UPX, or damage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from zerohour.scan import pe
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import Child
+from zerohour.scan.unpack import upx
+from zerohour.scan.unpack.embedded import embedded_pes
+
+__all__ = ["pe_children"]
+
+
+def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """The unpacked image of a packed PE (if it is one), then the PE files embedded in it."""
+    info = pe.parse(data)
+    if info is not None:
+        packed = upx.find(data, info)
+        if packed is not None:
+            image = upx.decompress(data, packed, ctx)
+            if image is not None:
+                rebuilt = upx.rebuild(image, data, packed)
+                ctx.charge_child(len(rebuilt))
+                yield Child(data=rebuilt, name=None, origin="upx-unpacked")
+            elif packed.named:
+                ctx.unsupported("UPX")
+    yield from embedded_pes(data, ctx)

@@ -1,0 +1,351 @@
+"""Executables unpacked before matching (zerohour.scan.unpack): UPX (NRV2B/2D/2E) with a rebuilt
+PE, and PE files embedded in a PE, checked against clamscan on ClamAV's clam-upx.exe (clamscan
+finds clam.exe's MD5 and its code bytes in it; so must we, on the same rebuilt bytes)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import random
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import Engine, load_database, pe
+from zerohour.scan.limits import Limits, ScanContext
+from zerohour.scan.unpack import nrv, pe_children, upx
+
+TESTFILES = Path("/usr/share/clamav-testfiles")
+CLAM_EXE = TESTFILES / "clam.exe"
+CLAM_UPX = TESTFILES / "clam-upx.exe"
+NAME = "ClamAV-Test-File"
+
+pytestmark = pytest.mark.skipif(not CLAM_UPX.exists(), reason="clamav-testfiles not installed")
+
+
+@pytest.fixture(scope="module")
+def clam() -> bytes:
+    return CLAM_EXE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def packed() -> bytes:
+    return CLAM_UPX.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def dbdir(tmp_path_factory: pytest.TempPathFactory, clam: bytes) -> Path:
+    """clam.exe's MD5 (.hdb) and 24 bytes of its entry-point code (.ndb)."""
+    d = tmp_path_factory.mktemp("db")
+    md5 = hashlib.md5(clam, usedforsecurity=False).hexdigest()
+    (d / "clam.hdb").write_text(f"{md5}:{len(clam)}:{NAME}\n")
+    (d / "clam.ndb").write_text(f"Clam.Code:0:*:{clam[0x40:0x58].hex()}\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def engine(dbdir: Path) -> Engine:
+    return Engine(load_database([dbdir]), allmatch=True)
+
+
+# --- a small NRV encoder (greedy LZ77), to check the three decoders on data of our choice -------
+
+
+class _Writer:
+    """UPX's stream layout: a 32-bit word of flags is reserved where its first bit is needed,
+    bytes (literals, offset bytes) go after it."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.at = 0
+        self.bb = 0
+        self.bc = 0
+
+    def bit(self, b: int) -> None:
+        if self.bc == 0:
+            self.at = len(self.out)
+            self.out += bytes(4)
+            self.bb, self.bc = 0, 32
+        self.bc -= 1
+        self.bb |= b << self.bc
+        self.out[self.at : self.at + 4] = self.bb.to_bytes(4, "little")
+
+    def bits(self, seq: list[int]) -> None:
+        for b in seq:
+            self.bit(b)
+
+
+def _gamma_2b(v: int) -> list[int]:
+    """v >= 2: its bits after the leading 1, each followed by a stop flag."""
+    digits = [int(c) for c in bin(v)[3:]]
+    out: list[int] = []
+    for i, d in enumerate(digits):
+        out += [d, int(i == len(digits) - 1)]
+    return out
+
+
+def _gamma_2d(t: int) -> list[int]:
+    """The 2D/2E offset code: m = 2m + b; stop?; else m = 2(m - 1) + c."""
+    if t in (2, 3):
+        return [t - 2, 1]
+    x = t >> 1
+    return [*_gamma_2d((x >> 1) + 1)[:-1], 0, x & 1, t & 1, 1]
+
+
+def nrv_compress(method: str, data: bytes) -> bytes:
+    w = _Writer()
+    last = 1
+    i = 0
+    table: dict[bytes, int] = {}
+    while i < len(data):
+        key = data[i : i + 3]
+        cand = table.get(key)
+        table[key] = i
+        length = 0
+        if cand is not None and i - cand < 0x8000:
+            while i + length < len(data) and data[cand + length] == data[i + length]:
+                length += 1
+        off = i - cand if cand is not None else 0
+        extra = int(off > (0xD00 if method == "2b" else 0x500))
+        if length < 3 + extra:
+            w.bit(1)
+            w.out.append(data[i])
+            i += 1
+            continue
+        w.bit(0)
+        code = length - 1 - extra  # the decoders copy code + 1 + extra bytes
+        carry = 0
+        if off == last:
+            w.bits(_gamma_2b(2) if method == "2b" else _gamma_2d(2))
+            if method != "2b":
+                carry = int(code in (2, 3) if method == "2d" else code in (1, 2))
+                w.bit(carry)
+        else:
+            if method == "2b":
+                raw = off - 1
+            else:
+                carry = int(code in (2, 3) if method == "2d" else code in (1, 2))
+                raw = ((off - 1) << 1) | (1 - carry)
+            w.bits(_gamma_2b((raw >> 8) + 3) if method == "2b" else _gamma_2d((raw >> 8) + 3))
+            w.out.append(raw & 0xFF)
+            last = off
+        if method == "2e":
+            if carry:
+                w.bit(code - 1)
+            elif code in (3, 4):
+                w.bits([1, code - 3])
+            else:
+                w.bit(0)
+                w.bits(_gamma_2b(code - 3))
+        else:
+            if method == "2b":
+                w.bit(code >> 1 if code < 4 else 0)
+            if code < 4:
+                w.bit(code & 1)
+            else:
+                if method == "2d":
+                    pass  # carry was 0
+                w.bit(0)
+                w.bits(_gamma_2b(code - 2))
+        i += length
+    w.bit(0)  # end marker: offset code 0x1000002, byte 0xFF
+    w.bits(_gamma_2b(0x1000002) if method == "2b" else _gamma_2d(0x1000002))
+    w.out.append(0xFF)
+    return bytes(w.out)
+
+
+@pytest.mark.parametrize("method", ["2b", "2d", "2e"])
+def test_nrv_round_trip(method: str, clam: bytes) -> None:
+    rng = random.Random(7)
+    words = [b"alpha", b"beta", b"gamma", b"MZ\x90\x00", b"\x00" * 40]
+    text = b"".join(rng.choice(words) for _ in range(4000))
+    for sample in (clam, text, clam * 3 + text, bytes(70_000), rng.randbytes(3000)):
+        packed = nrv_compress(method, sample)
+        out, end = nrv.decompress(method, packed, len(sample))
+        assert out == sample
+        assert end == len(packed)
+    # The same stream read as another method is not silently "fine".
+    other = "2e" if method != "2e" else "2b"
+    try:
+        out, _ = nrv.decompress(other, nrv_compress(method, text), len(text))
+    except nrv.NRVError:
+        pass
+    else:
+        assert out != text
+
+
+def test_nrv_decodes_clam_upx_and_damage_is_an_error(packed: bytes, clam: bytes) -> None:
+    info = pe.parse(packed)
+    assert info is not None
+    found = upx.find(packed, info)
+    assert found is not None
+    assert found.named
+    src = packed[found.src_start : found.src_end]
+    image, _ = nrv.decompress("2b", src, found.out_limit)
+    assert clam in image
+    for cut in (10, 200, 600):
+        with pytest.raises(nrv.NRVError):
+            nrv.decompress("2b", src[:cut], found.out_limit)
+    with pytest.raises(nrv.NRVError) as exc:
+        nrv.decompress("2b", src, 4096)
+    assert exc.value.overrun
+
+
+def test_nrv_bomb_stops_at_its_limit() -> None:
+    bomb = nrv_compress("2b", bytes(1 << 20))
+    assert len(bomb) < 2000
+    with pytest.raises(nrv.NRVError) as exc:
+        nrv.decompress("2b", bomb, 100_000)
+    assert exc.value.overrun
+
+
+# --- UPX on clam-upx.exe, with clamscan as the oracle --------------------------------------------
+
+
+def test_clam_upx_is_unpacked_and_clam_exe_found(engine: Engine, packed: bytes) -> None:
+    report = engine.scan_bytes(packed, name="clam-upx.exe")
+    assert set(report.names) == {NAME, "Clam.Code"}, report
+    assert not report.errors
+    assert any(layer.path.endswith("upx-unpacked/embedded-pe") for layer in report.layers)
+
+
+@pytest.mark.needs_clamav
+def test_clamscan_finds_the_same_signatures(dbdir: Path, packed: bytes) -> None:
+    clamscan = shutil.which("clamscan")
+    if clamscan is None:
+        pytest.skip("clamscan not installed (scripts/system-deps installs it)")
+    res = subprocess.run(
+        [clamscan, "--no-summary", "--allmatch", "-d", str(dbdir), str(CLAM_UPX)],
+        capture_output=True, text=True,
+    )
+    assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
+    assert "Clam.Code.UNOFFICIAL FOUND" in res.stdout
+
+
+@pytest.mark.needs_clamav
+def test_rebuilt_sections_are_clamscans_bytes(tmp_path: Path, packed: bytes) -> None:
+    """clamscan --leave-temps keeps its rebuilt PE: every section of ours holds the same bytes
+    at the same offsets (only the DOS stub and header fields differ)."""
+    clamscan = shutil.which("clamscan")
+    if clamscan is None:
+        pytest.skip("clamscan not installed (scripts/system-deps installs it)")
+    db = tmp_path / "empty.ndb"
+    db.write_text("Nothing.Here:0:*:0011223344556677889900aabbccddeeff\n")
+    temps = tmp_path / "temps"
+    temps.mkdir()
+    subprocess.run([clamscan, "--no-summary", "--leave-temps", f"--tempdir={temps}", "-d",
+                    str(db), str(CLAM_UPX)], capture_output=True, check=False)
+    theirs = [p.read_bytes() for p in temps.rglob("*.tmp") if p.is_file()]
+    theirs = [t for t in theirs if t[:2] == b"MZ" and len(t) > 4096]
+    assert theirs, "clamscan left no rebuilt image"
+    ours = next(c.data for c in pe_children(packed, ScanContext()) if c.origin == "upx-unpacked")
+    ref = theirs[0]
+    info_ours, info_ref = pe.parse(ours), pe.parse(ref)
+    assert info_ours is not None
+    assert info_ref is not None
+    assert len(ours) == len(ref)
+    assert [(s.virtual_address, s.raw_offset, s.raw_size) for s in info_ours.sections] == [
+        (s.virtual_address, s.raw_offset, s.raw_size) for s in info_ref.sections]
+    assert ours[0x1000:] == ref[0x1000:]
+    assert info_ours.entry_point_rva == info_ref.entry_point_rva
+
+
+def _with_stream(packed: bytes, stream: bytes, upx1_vsize: int | None = None) -> bytes:
+    """clam-upx.exe with its compressed stream replaced (the stub stays), and optionally a
+    larger UPX1 (the unpacked image may be as large as UPX0 + UPX1)."""
+    info = pe.parse(packed)
+    assert info is not None
+    upx1 = info.sections[1]
+    assert len(stream) <= 0x320  # the stub starts at 0x720
+    data = bytearray(packed)
+    data[upx1.raw_offset : upx1.raw_offset + len(stream)] = stream
+    if upx1_vsize is not None:
+        lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+        table = lfanew + 24 + struct.unpack_from("<H", data, lfanew + 20)[0]
+        struct.pack_into("<I", data, table + 40 + 8, upx1_vsize)
+    return bytes(data)
+
+
+def test_damaged_upx_is_unsupported_not_clean(packed: bytes) -> None:
+    info = pe.parse(packed)
+    assert info is not None
+    broken = _with_stream(packed, b"\xff\xff\xff\xff" + b"\x00" * 0x300)
+    ctx = ScanContext()
+    kids = list(pe_children(broken, ctx))
+    assert [k.origin for k in kids if k.origin == "upx-unpacked"] == []
+    assert ctx.events == [("Unsupported", "UPX")]
+
+
+def test_upx_bomb_stops_at_the_output_bound(packed: bytes) -> None:
+    stream = nrv_compress("2b", bytes(8 << 20))
+    assert len(stream) < 0x320
+    bomb = _with_stream(packed, stream, upx1_vsize=0x7FF00000)
+    with pytest.raises(ScanLimitExceeded) as exc:
+        list(pe_children(bomb, ScanContext(Limits(max_file_size=1 << 20))))
+    assert exc.value.which == "MaxFileSize"
+
+
+def test_upx_with_other_methods_rebuilds_the_same_image(packed: bytes) -> None:
+    """clam-upx.exe's image recompressed with NRV2D and 2E (as `upx --nrv2d/--nrv2e` would,
+    placed after the file): the unpacker finds the method and rebuilds the same PE."""
+    info = pe.parse(packed)
+    assert info is not None
+    found = upx.find(packed, info)
+    assert found is not None
+    image, _ = nrv.decompress("2b", packed[found.src_start : found.src_end], found.out_limit)
+    reference = upx.rebuild(image, packed, found)
+    for method in ("2d", "2e"):
+        data = packed + nrv_compress(method, image)
+        moved = dataclasses.replace(found, src_start=len(packed), src_end=len(data))
+        again = upx.decompress(data, moved, ScanContext())
+        assert again == image
+        assert upx.rebuild(again, data, moved) == reference
+
+
+def test_mutated_upx_files_never_raise(packed: bytes) -> None:
+    rng = random.Random(99)
+    for _ in range(300):
+        data = bytearray(packed)
+        for _ in range(rng.randrange(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        with contextlib.suppress(ScanLimitExceeded):
+            list(pe_children(bytes(data), ScanContext()))
+
+
+# --- embedded PE files ---------------------------------------------------------------------
+
+
+@pytest.mark.needs_clamav
+def test_pe_appended_to_a_pe_is_found_like_clamscan(
+    tmp_path: Path, dbdir: Path, engine: Engine, clam: bytes
+) -> None:
+    dropper = clam + b"\x00" * 100 + clam
+    report = engine.scan_bytes(dropper)
+    assert NAME in report.names
+    assert hashlib.md5(dropper, usedforsecurity=False).hexdigest() != hashlib.md5(
+        clam, usedforsecurity=False).hexdigest()
+    clamscan = shutil.which("clamscan")
+    if clamscan is None:
+        pytest.skip("clamscan not installed")
+    f = tmp_path / "dropper.exe"
+    f.write_bytes(dropper)
+    hdb = tmp_path / "db"
+    hdb.mkdir()
+    shutil.copy(dbdir / "clam.hdb", hdb / "clam.hdb")
+    res = subprocess.run([clamscan, "--no-summary", "-d", str(hdb), str(f)],
+                         capture_output=True, text=True)
+    assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
+
+
+def test_embedded_pes_are_bounded(clam: bytes) -> None:
+    """Hundreds of PE headers in one file: at most 32 children, nested ones left to the
+    children's own walk, and the MZ bytes that are not PE headers cost nothing."""
+    blob = clam + (b"MZ" * 5000 + clam) * 100
+    kids = list(pe_children(blob, ScanContext()))
+    assert 1 <= len(kids) <= 33
+    assert all(k.data.startswith(b"MZ") for k in kids)
