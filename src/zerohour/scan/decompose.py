@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from zerohour.scan import archive, containers, embedded, encodings, mime, textual
 from zerohour.scan import filetype as filetype_mod
-from zerohour.scan.documents import ole2, pdf, rtf
+from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
@@ -26,9 +26,7 @@ from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
-_NOT_YET_OPENED = frozenset({
-    FileType.ONENOTE, FileType.CHM,
-})
+_NOT_YET_OPENED: frozenset[FileType] = frozenset()
 
 
 def children(
@@ -107,11 +105,16 @@ def _children_of_type(
         yield from pdf.pdf_children(data, ctx)
     elif filetype is FileType.RTF:
         yield from rtf.rtf_children(data, ctx)
+    elif filetype is FileType.ONENOTE:
+        yield from onenote.onenote_children(data, ctx)
+    elif filetype is FileType.CHM:
+        yield from chm.chm_children(data, ctx)
     elif filetype in _TEXTUAL:
         yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
                              "embedded")
         if filetype is FileType.HTML:
             yield from ctx.guard(_html_text(data, ctx), "html-text")
+        yield from _unicode_text(data, ctx)
         if filetype is FileType.TEXT and filetype_mod.has_mime_markers(data):
             # Mail that does not start like mail (odd first headers, a preamble line): a client
             # may still parse its MIME, so we do too. The text itself is never its own child.
@@ -132,13 +135,19 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield Child(data=text, name=None, origin="html-text")
 
 
-def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Text and mail that sniff as binary: UTF-16/32 text (decoded to UTF-8), and mail with
-    NUL or other control bytes in it (clients and ClamAV still parse it)."""
+def _unicode_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """UTF-16/32 text (with a byte-order mark it sniffs as text, without one as binary) as
+    UTF-8: byte signatures are written for the text, not for its UTF-16 bytes."""
     text = textual.unicode_text(data)
     if text and text != data:
         ctx.charge_child(len(text))
         yield Child(data=text, name=None, origin="utf-16/32")
+
+
+def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Text and mail that sniff as binary: UTF-16/32 text, and mail with NUL or other control
+    bytes in it (clients and ClamAV still parse it)."""
+    yield from _unicode_text(data, ctx)
     if filetype_mod.looks_like_mail(data):
         yield from mime.children(data, ctx)
 

@@ -496,19 +496,22 @@ _MAX_SMUGGLED = 256
 _SMUGGLING_HINTS = (b"atob", b"Blob", b"base64", b"Base64")
 
 
-def _data_uri(text: bytes, m: re.Match[bytes]) -> bytes:
-    """The bytes a `data:` URI stands for (what a download of the link gets); b"" for a short
-    one or a plain one without escapes (its bytes are in the text already)."""
+def _data_uri(text: bytes, m: re.Match[bytes]) -> tuple[bytes, int]:
+    """The bytes a `data:` URI stands for (what a download of the link gets; b"" for a short
+    one or a plain one without escapes: its bytes are in the text already), and where its
+    data ends."""
     if b"base64" in m.group(1).lower():
         body = _DATA_B64.match(text, m.end())
         if body is None:
-            return b""
+            return b"", m.end()
         raw = body.group().replace(b"\\n", b"").replace(b"\\r", b"")
-        return base64_decode(unquote_to_bytes(raw) if b"%" in raw else raw)
+        return base64_decode(unquote_to_bytes(raw) if b"%" in raw else raw), body.end()
     body = _DATA_PLAIN.match(text, m.end())
-    if body is None or b"%" not in body.group():
-        return b""
-    return unquote_to_bytes(body.group())
+    if body is None:
+        return b"", m.end()
+    if b"%" not in body.group():
+        return b"", body.end()
+    return unquote_to_bytes(body.group()), body.end()
 
 
 def smuggled_blobs(
@@ -524,11 +527,13 @@ def smuggled_blobs(
     found = 0
     # Any case ("DaTa:", ";BASE64,"): browsers accept it. "data:" in any case ends in "a:" or
     # "A:": two C searches rule most text out before the case-insensitive regex scan.
-    uris = _DATA_URI.finditer(text) if b"a:" in text or b"A:" in text else iter(())
-    for m in uris:
+    pos = 0 if b"a:" in text or b"A:" in text else len(text)
+    while (m := _DATA_URI.search(text, pos)) is not None:
         if check is not None:
             check()
-        data = _data_uri(text, m)
+        # The next URI starts after this one's data (a data part holding "data:" again is
+        # not searched and decoded once per occurrence: linear, not quadratic).
+        data, pos = _data_uri(text, m)
         if data:
             yield EmbeddedFile(data, None, "data-uri")
             found += 1

@@ -265,11 +265,21 @@ class _Params:
 _NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 
 
+#: Labels that browsers (WHATWG) and Windows clients know and Python does not.
+_CHARSET_ALIASES = {
+    "unicode": "utf-16-le", "ucs-2": "utf-16-le", "ucs2": "utf-16-le", "csunicode": "utf-16-le",
+    "iso-10646-ucs-2": "utf-16-le", "unicodefeff": "utf-16-le", "unicodefffe": "utf-16-be",
+    "x-unicode20utf8": "utf-8", "unicode-2-0-utf-8": "utf-8",
+}
+
+
 @functools.lru_cache(maxsize=256)
 def _charset(name: str) -> str:
     """The codec for a declared charset: a real text charset, else latin-1 (never raises)."""
+    name = name.strip().strip("\"'")
+    name = _CHARSET_ALIASES.get(name.lower(), name)
     try:
-        info = codecs.lookup(name.strip().strip("\"'"))
+        info = codecs.lookup(name)
     except (LookupError, ValueError, TypeError, UnicodeError):
         return "latin-1"
     if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
