@@ -1,9 +1,11 @@
 """Attack: containers the engine cannot open passed as clean (no finding, no error): a zip
-member in Deflate64 (Windows Explorer opens those) or another method we do not decode, an
-AES-encrypted 7z with 7-Zip's default compressed header, a RAR or 7z we cannot unpack yet, and
-truncated or corrupt zip / gzip / bzip2 / xz / tar. Each is now a heuristic finding,
-`Heuristics.Unsupported.<Format>[.<detail>]` or `Heuristics.Broken.<Format>`, switchable like
-encrypted content (`Limits.alert_unsupported`, `Limits.alert_broken`, both on by default)."""
+member in a method we do not decode, an AES-encrypted 7z with 7-Zip's default compressed
+header, a damaged RAR, and truncated or corrupt zip / gzip / bzip2 / xz / tar. Each is now a
+heuristic finding, `Heuristics.Unsupported.<Format>[.<detail>]` or `Heuristics.Broken.<Format>`,
+switchable like encrypted content (`Limits.alert_unsupported`, `Limits.alert_broken`, both on
+by default). Since issue 10, RAR and 7z are opened (scan.containers) and zip Deflate64, PPMd,
+Implode and Zstandard members are decoded (scan.zipmethods): those cases now check that the
+content is scanned, and that bytes merely relabelled with such a method are Broken, not clean."""
 
 from __future__ import annotations
 
@@ -83,8 +85,8 @@ def mail_with(blob: bytes, name: str) -> bytes:
 
 @pytest.mark.parametrize(
     ("method", "label"),
-    [(9, "Deflate64"), (98, "PPMd"), (1, "Shrink"), (6, "Implode"), (19, "LZ77"),
-     (93, "Zstd"), (97, "WavPack"), (96, "JPEG"), (250, "Method250")],
+    [(1, "Shrink"), (2, "Reduce"), (19, "LZ77"), (97, "WavPack"), (96, "JPEG"),
+     (250, "Method250")],
 )
 def test_unsupported_zip_method_is_a_finding(engine: Engine, method: int, label: str) -> None:
     # Stored bytes relabelled: the raw zip must not itself match (EICAR in clear would).
@@ -96,6 +98,15 @@ def test_unsupported_zip_method_is_a_finding(engine: Engine, method: int, label:
     assert engine.scan_bytes(mail_with(data, "a.zip")).names == report.names
 
 
+@pytest.mark.parametrize("method", [9, 98, 6, 93])
+def test_decodable_method_that_does_not_decode_is_broken(engine: Engine, method: int) -> None:
+    # Deflate64, PPMd, Implode, Zstandard are decoded now: garbage labelled so is damage.
+    data = with_method(stored_zip({"a.exe": HIDDEN, "b.txt": b"hello"}), method)
+    report = engine.scan_bytes(data)
+    assert report.names == ("Heuristics.Broken.Zip",), report
+    assert not report.errors, report
+
+
 def test_aes_method_without_the_encryption_flag_is_encrypted(engine: Engine) -> None:
     data = with_method(stored_zip({"a.exe": HIDDEN}), 99, flags=0)
     assert engine.scan_bytes(data).names == ("Heuristics.Encrypted.Zip",)
@@ -104,22 +115,23 @@ def test_aes_method_without_the_encryption_flag_is_encrypted(engine: Engine) -> 
 def test_one_unsupported_member_does_not_hide_a_readable_sibling(every: Engine) -> None:
     good = stored_zip({"a.txt": b"x" * 10, "eicar.com": EICAR})
     data = bytearray(good)
-    # Only the first entry (local header and central directory) becomes Deflate64.
-    struct.pack_into("<H", data, 8, 9)
-    struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 10, 9)
+    # Only the first entry (local header and central directory) becomes Shrink.
+    struct.pack_into("<H", data, 8, 1)
+    struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 10, 1)
     names = set(every.scan_bytes(bytes(data)).names)
-    assert names == {"Heuristics.Unsupported.Zip.Deflate64", "Eicar-Test-Signature"}
+    assert names == {"Heuristics.Unsupported.Zip.Shrink", "Eicar-Test-Signature"}
 
 
 @pytest.mark.skipif(SEVEN is None, reason="7-Zip not installed (scripts/system-deps)")
-@pytest.mark.parametrize(("method", "label"), [("Deflate64", "Deflate64"), ("PPMd", "PPMd")])
-def test_real_7zip_zip_methods(engine: Engine, tmp_path: Path, method: str, label: str) -> None:
+@pytest.mark.parametrize(("method", "code"), [("Deflate64", 9), ("PPMd", 98)])
+def test_real_7zip_zip_methods_are_scanned(engine: Engine, tmp_path: Path, method: str,
+                                           code: int) -> None:
     (tmp_path / "big.exe").write_bytes(PAYLOAD)
     subprocess.run([str(SEVEN), "a", "-tzip", f"-mm={method}", "x.zip", "big.exe"],
                    cwd=tmp_path, check=True, capture_output=True)
     data = (tmp_path / "x.zip").read_bytes()
-    assert zipfile.ZipFile(io.BytesIO(data)).infolist()[0].compress_type != 0
-    assert engine.scan_bytes(data).names == (f"Heuristics.Unsupported.Zip.{label}",)
+    assert zipfile.ZipFile(io.BytesIO(data)).infolist()[0].compress_type == code
+    assert engine.scan_bytes(data).names == ("Eicar-Test-Signature",)
 
 
 @pytest.mark.skipif(SEVEN is None, reason="7-Zip not installed (scripts/system-deps)")
@@ -152,12 +164,22 @@ def test_7z_aes_with_default_compressed_header_is_encrypted(engine: Engine, tmp_
 
 
 @pytest.mark.skipif(SEVEN is None, reason="7-Zip not installed (scripts/system-deps)")
-def test_plain_7z_is_unsupported_not_clean(engine: Engine, tmp_path: Path) -> None:
+def test_plain_7z_is_opened(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "eicar.com").write_bytes(PAYLOAD)
     subprocess.run([str(SEVEN), "a", "x.7z", "eicar.com"], cwd=tmp_path, check=True,
                    capture_output=True)
     assert engine.scan_bytes((tmp_path / "x.7z").read_bytes()).names == (
-        "Heuristics.Unsupported.7z",
+        "Eicar-Test-Signature",
+    )
+
+
+@pytest.mark.skipif(SEVEN is None, reason="7-Zip not installed (scripts/system-deps)")
+def test_7z_in_a_codec_libarchive_lacks_is_unsupported(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "eicar.com").write_bytes(PAYLOAD.lower())
+    subprocess.run([str(SEVEN), "a", "-m0=Deflate64", "x.7z", "eicar.com"], cwd=tmp_path,
+                   check=True, capture_output=True)
+    assert engine.scan_bytes((tmp_path / "x.7z").read_bytes()).names == (
+        "Heuristics.Unsupported.7z.Deflate64",
     )
 
 
@@ -171,13 +193,13 @@ def rar4() -> bytes:
     return out + struct.pack("<HBHH", 0, 0x7B, 0x4000, 7)
 
 
-def test_plain_rar_is_unsupported_not_clean(engine: Engine) -> None:
-    # A stored RAR holds EICAR in clear, but we do not parse RAR members yet: never clean.
+def test_damaged_rar_is_broken_not_clean(engine: Engine) -> None:
+    # A hand-made RAR 4 whose header CRCs are 0: unrar and libarchive refuse it; never clean.
     report = engine.scan_bytes(rar4())
     assert report.infected
-    assert set(report.names) <= {"Heuristics.Unsupported.RAR", "Eicar-Test-Signature"}
+    assert set(report.names) <= {"Heuristics.Broken.RAR", "Eicar-Test-Signature"}
     blob = rar4().replace(EICAR, EICAR.lower())  # no body match: the heuristic alone
-    assert engine.scan_bytes(blob).names == ("Heuristics.Unsupported.RAR",)
+    assert engine.scan_bytes(blob).names == ("Heuristics.Broken.RAR",)
 
 
 # --- truncated and corrupt containers -----------------------------------------------------------
@@ -253,8 +275,8 @@ def test_switches_and_no_false_positives(db: object) -> None:
     off = Engine(db, Limits(alert_broken=False, alert_unsupported=False))  # type: ignore[arg-type]
     no_heur = Engine(db, heuristics=False)  # type: ignore[arg-type]
     on = Engine(db)  # type: ignore[arg-type]
-    deflate64 = with_method(stored_zip({"a.txt": b"hello"}), 9)
-    for blob, _fmt in [*cases().values(), (deflate64, "")]:
+    shrink = with_method(stored_zip({"a.txt": b"hello"}), 1)
+    for blob, _fmt in [*cases().values(), (shrink, "")]:
         assert not off.scan_bytes(blob).infected
         assert not no_heur.scan_bytes(blob).infected
         assert on.scan_bytes(blob).infected

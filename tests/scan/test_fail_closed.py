@@ -30,10 +30,14 @@ from hypothesis import strategies as st
 from test_archive_ole2 import build_cfb, dir_stream, ovba_compress  # type: ignore[import-not-found]
 
 from conformance.samples import make_pe
+from helpers.archives import newc_cpio, stored_arj
 from zerohour.scan import (
     Engine,
     archive,
+    arj,
+    containers,
     decompose,
+    embedded,
     encodings,
     filetype,
     load_database,
@@ -171,6 +175,8 @@ def corpus() -> dict[str, bytes]:
         "zip": zipped,
         "zip-truncated": zipped[: zipped.find(b"PK\x01\x02")],
         "rar": _rar4(EICAR),
+        "cpio": newc_cpio({"e.com": EICAR}),
+        "arj-behind-junk": b"\x00junk" + stored_arj({"e.com": EICAR}),
         "text-preamble-mime": b"a preamble line\nContent-Type: multipart/mixed; boundary=ZB\n\n"
         b"--ZB\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"
         + HIDDEN + b"\n--ZB--\n",
@@ -208,7 +214,9 @@ TARGETS: list[tuple[object, str]] = [
     (mime, "_decode_words"), (mime, "_delimiters"), (mime, "_infer_boundaries"),
     (mime, "has_structure"), (mime, "decode_text"), (mime, "dialects_for"),
     (archive, "zip_children"), (archive, "tar_children"), (archive, "stream_children"),
-    (archive, "tnef_children"), (ole2, "ole2_children"), (archive, "unopened_children"),
+    (archive, "tnef_children"), (ole2, "ole2_children"),
+    (containers, "libarchive_children"), (containers, "read_bounded"), (arj, "children"),
+    (embedded, "children"),
     (archive, "inflate"), (archive, "_zlib_bounded"), (archive, "_stream_bounded"),
     (archive, "gunzip"), (archive, "_decode_member"), (archive, "_read_zipinfo"),
     (ole2, "ovba_decompress"), (ole2, "_ole10native"),
