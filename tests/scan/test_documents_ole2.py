@@ -116,8 +116,10 @@ def test_word_object_pool(engine: Engine, exe: bytes) -> None:
     doc = build_cfb({"WordDocument": b"\xec\xa5" + bytes(100),
                      "ObjectPool": {"_1712345678": {"\x01Ole10Native": native(b"inv.exe", exe),
                                                     "\x03ObjInfo": b"\x00\x00"}}})
-    children = list(ole2.ole2_children(doc, ScanContext()))
+    ctx = ScanContext()
+    children = list(ole2.ole2_children(doc, ctx))
     assert (exe, "inv.exe", True) in [(c.data, c.name, c.is_attachment) for c in children]
+    assert "ObjectPool/_1712345678/\x01Ole10Native" in {m.name for m in ctx.members}
     assert NAME in engine.scan_bytes(doc).names
 
 

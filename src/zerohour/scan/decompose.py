@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from zerohour.scan import archive, containers, embedded, encodings, mime, textual
 from zerohour.scan import filetype as filetype_mod
-from zerohour.scan.documents import ole2, pdf, rtf
+from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
@@ -26,9 +26,7 @@ from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
-_NOT_YET_OPENED = frozenset({
-    FileType.ONENOTE, FileType.CHM,
-})
+_NOT_YET_OPENED: frozenset[FileType] = frozenset()
 
 
 def children(
@@ -107,6 +105,10 @@ def _children_of_type(
         yield from pdf.pdf_children(data, ctx)
     elif filetype is FileType.RTF:
         yield from rtf.rtf_children(data, ctx)
+    elif filetype is FileType.ONENOTE:
+        yield from onenote.onenote_children(data, ctx)
+    elif filetype is FileType.CHM:
+        yield from chm.chm_children(data, ctx)
     elif filetype in _TEXTUAL:
         yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
                              "embedded")

@@ -19,7 +19,7 @@ from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import archive
 from zerohour.scan.documents.common import Dedup
 from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
-from zerohour.scan.types import Child
+from zerohour.scan.types import Child, FileType, MemberMeta
 
 _MAX_OLE_STREAMS = 2000
 _MAX_VBA_SOURCE = 16 * 1024 * 1024
@@ -199,6 +199,16 @@ def _msg_attachment_name(ole: Any, storage: list[str]) -> str | None:
     return None
 
 
+def _note(ole: Any, entry: list[str], index: int, ctx: ScanContext) -> None:
+    """Record one stream of the directory (for `.cdb` container-metadata signatures)."""
+    try:
+        size: int | None = int(ole.get_size(entry))
+    except Exception:  # a damaged entry: listed, size unknown
+        size = None
+    ctx.note_member(MemberMeta(container=FileType.OLE2, name="/".join(entry), size=size,
+                               compressed_size=size, crc32=None, encrypted=False, index=index))
+
+
 def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """VBA macro source (decompressed), packaged and embedded objects, .msg attachments, and
     every other stream (see the module docstring)."""
@@ -252,9 +262,10 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 else:
                     ctx.broken("OLE2")
                 _check_pending(ctx, pending)
-        for entry in entries:
+        for index, entry in enumerate(entries):
             ctx.check_time()
             key = tuple(p.lower() for p in entry)
+            _note(ole, entry, index, ctx)
             if key in in_vba or (
                 len(entry) >= 2 and entry[-2].lower() == "vba" and entry[-1].lower() in _VBA_SKIP
             ):
