@@ -85,10 +85,10 @@ class _Output:
         return b"".join(self.parts)
 
 
-def _frames_bounded(
+def frames_bounded(
     factory: Callable[[], _Decompressor], data: bytes, ctx: ScanContext, magic: bytes
 ) -> tuple[bytes, bool]:
-    """Decompress concatenated lz4 frames / one .lzma stream with bounded output: (output,
+    """Decompress concatenated lz4 frames / one LZMA stream with bounded output: (output,
     whether every stream was complete). Trailing bytes that do not start another stream are
     ignored, as the tools ignore padding (archive._stream_bounded's rule)."""
     out = _Output(ctx, len(data))
@@ -164,7 +164,7 @@ def unlz4(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
     """lz4 frames (concatenated), or the legacy format `lz4 -l` writes."""
     if data.startswith(_LZ4_LEGACY):
         return _lz4_legacy(data, ctx)
-    return _frames_bounded(lz4.frame.LZ4FrameDecompressor, data, ctx, _LZ4_MAGIC)
+    return frames_bounded(lz4.frame.LZ4FrameDecompressor, data, ctx, _LZ4_MAGIC)
 
 
 def _lz4_legacy(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
@@ -203,7 +203,7 @@ def unlzma(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
     unsupported if it is)."""
     if len(data) >= 5 and int.from_bytes(data[1:5], "little") > _LZMA_MAX_DICT:
         return b"", False, "Dictionary"
-    out, complete = _frames_bounded(
+    out, complete = frames_bounded(
         lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), data, ctx, b""
     )
     return out, complete, None
