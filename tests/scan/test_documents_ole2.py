@@ -188,3 +188,47 @@ def test_docx_embedded_package_end_to_end(
              or la.filetype.value in ("ooxml", "ole2")]
     assert chain[:2] == ["ooxml", "ole2"]
     assert len(chain) == 3
+
+
+def lzfu_literals(rtf: bytes) -> bytes:
+    """MS-OXRTFCP compression with literals only (valid, if not small), ending with the
+    end-of-stream reference to the write position."""
+    body = bytearray()
+    pos, wp = 0, 207
+    while True:
+        chunk = rtf[pos : pos + 8]
+        pos += len(chunk)
+        wp = (wp + len(chunk)) & 0xFFF
+        if len(chunk) == 8:
+            body += b"\x00" + chunk
+            continue
+        body += bytes([1 << len(chunk)]) + chunk + struct.pack(">H", wp << 4)
+        break
+    return struct.pack("<IIII", len(body) + 12, len(rtf), 0x75465A4C, 0) + bytes(body)
+
+
+def test_compressed_rtf_example_from_the_specification() -> None:
+    example = bytes.fromhex("2d0000002b0000004c5a4675f1c5c7a703000a007263706731323542320a"
+                            "f32068656c090020627705b06c647d0a800fa0")  # MS-OXRTFCP 3.1.1
+    assert ole2.lzfu_decompress(example, ScanContext()) == (
+        b"{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n", True)
+    assert ole2.lzfu_decompress(example[:30], ScanContext())[1] is False
+
+
+def test_msg_compressed_rtf_body_with_an_object(engine: Engine, exe: bytes) -> None:
+    rtf = (b"{\\rtf1\\ansi {\\object\\objemb{\\*\\objdata "
+           + _ole1_package(exe).hex().encode() + b"}}}")
+    assert ole2.lzfu_decompress(lzfu_literals(rtf), ScanContext()) == (rtf, True)
+    msg = build_cfb({"__substg1.0_0037001F": "subject".encode("utf-16-le"),
+                     "__substg1.0_10090102": lzfu_literals(rtf)})
+    children = list(ole2.ole2_children(msg, ScanContext()))
+    assert rtf in [c.data for c in children if c.origin == "msg-rtf-body"]
+    assert NAME in engine.scan_bytes(msg).names
+
+
+def _ole1_package(payload: bytes) -> bytes:
+    """An OLE1 "Package" object (MS-OLEDS 2.2.4) around a Packager native stream."""
+    data = native(b"clam.exe", payload)[4:]
+    name = b"Package\x00"
+    return (struct.pack("<III", 0x501, 2, len(name)) + name + struct.pack("<II", 0, 0)
+            + struct.pack("<I", len(data)) + data)

@@ -6,7 +6,8 @@ objects, anywhere: Word's ObjectPool, an Excel MBD storage, a top-level embeddin
 zlib-compressed OLE objects PowerPoint keeps as ExOleObjStg records inside its
 'PowerPoint Document' stream (the engine opens them as OLE2 again), Outlook .msg attachments
 (named, marked as attachments; embedded messages are storages whose streams are walked like any
-other), and every other stream raw, as ClamAV does.
+other) and their compressed RTF bodies (MS-OXRTFCP, decompressed: the RTF decomposer then opens
+its objects), and every other stream raw, as ClamAV does.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _PPT_STREAM = "powerpoint document"
 _PPT_EXOLEOBJSTG = 0x1011  # ExOleObjStg; also VbaProjectStg (same record type)
 _MAX_PPT_RECORDS = 200_000
 _MSG_ATTACH_DATA = "__substg1.0_37010102"  # PidTagAttachDataBinary
+_MSG_RTF_BODY = "__substg1.0_10090102"  # PidTagRtfCompressed
 _MSG_ATTACH_NAMES = (  # PidTagAttachLongFilename, PidTagAttachFilename (Unicode, then 8-bit)
     "__substg1.0_3707001f", "__substg1.0_3704001f", "__substg1.0_3707001e", "__substg1.0_3704001e",
 )
@@ -175,6 +177,60 @@ def ppt_objects(stream: bytes, ctx: ScanContext) -> Iterator[bytes]:
     ctx.unsupported("OLE2", "PowerPointRecords")  # more records than we walk: say so
 
 
+_LZFU_PREBUF = (
+    b"{\\rtf1\\ansi\\mac\\deff0\\deftab720{\\fonttbl;}{\\f0\\fnil \\froman \\fswiss "
+    b"\\fmodern \\fscript \\fdecor MS Sans SerifSymbolArialTimes New RomanCourier"
+    b"{\\colortbl\\red0\\green0\\blue0\r\n\\par \\pard\\plain\\f0\\fs20\\b\\i\\u\\tab\\tx"
+)
+_LZFU = 0x75465A4C  # "LZFu": compressed
+_MELA = 0x414C454D  # "MELA": stored
+
+
+def lzfu_decompress(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    """An Outlook compressed RTF body (MS-OXRTFCP, `PidTagRtfCompressed`): (RTF, whether it
+    decoded to its end). Bounded: a token yields at most 17 bytes from 2, and the output stops
+    at the scan's bound."""
+    if len(data) < 16:
+        return b"", False
+    _comp, raw_size, ctype, _crc = struct.unpack_from("<IIII", data)
+    if ctype == _MELA:
+        return data[16 : 16 + raw_size], True
+    if ctype != _LZFU:
+        return b"", False
+    bound = min(raw_size, ctx.output_bound())
+    window = bytearray(_LZFU_PREBUF.ljust(4096, b"\x00"))
+    wp = len(_LZFU_PREBUF)
+    out = bytearray()
+    pos, n = 16, len(data)
+    while pos < n:
+        if not pos & 0xFFF:
+            ctx.check_time()
+        flags = data[pos]
+        pos += 1
+        for bit in range(8):
+            if pos >= n or len(out) >= bound:
+                return bytes(out[:bound]), len(out) >= raw_size
+            if not flags >> bit & 1:
+                window[wp] = data[pos]
+                out.append(data[pos])
+                pos += 1
+                wp = (wp + 1) & 0xFFF
+                continue
+            if pos + 2 > n:
+                return bytes(out), False
+            ref = data[pos] << 8 | data[pos + 1]
+            pos += 2
+            offset, length = ref >> 4, (ref & 0xF) + 2
+            if offset == wp:
+                return bytes(out), True  # the end marker
+            for i in range(length):
+                byte = window[(offset + i) & 0xFFF]
+                window[wp] = byte
+                out.append(byte)
+                wp = (wp + 1) & 0xFFF
+    return bytes(out), len(out) >= raw_size
+
+
 def _check_pending(ctx: ScanContext, pending: int) -> None:
     if ctx.total_bytes + pending > ctx.limits.max_scan_size:
         raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{ctx.total_bytes + pending} bytes")
@@ -296,6 +352,13 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                                  is_attachment=True))
             else:
                 out.append(Child(data=content, name="/".join(entry), origin="ole2"))
+            if key[-1] == _MSG_RTF_BODY:
+                rtf, whole = lzfu_decompress(content, ctx)
+                if not whole:
+                    ctx.broken("OLE2")
+                if rtf:
+                    out.append(Child(data=rtf, name=None, origin="msg-rtf-body"))
+                    pending += len(rtf)
             pending += len(content)
             _check_pending(ctx, pending)  # collected before yielding: bound the memory too
             if key[-1] == _PPT_STREAM and len(entry) == 1:
