@@ -225,6 +225,25 @@ def _groups(tmp: Path) -> list[Group]:
             {"clam": {"Imp.Md5", "Imp.Sha256"}, "zip": {"Imp.Md5", "Imp.Sha256"},
              "text": set()},
         ),
+        Group(
+            # ClamAV types anything starting with MZ as CL_TYPE_MSEXE: target 1 applies, and it
+            # is not normalised, so a PCRE without /i stays case-sensitive there; plain text is
+            # matched as target 7 only in its normalised (lower-case) form.
+            "mz-and-text-targets",
+            {"a.ndb": "\n".join([f"T7.Upper:7:*:{b'EVILCODE'.hex()}",
+                                  f"T1.Upper:1:*:{b'EVILCODE'.hex()}",
+                                  f"T0.Lower:0:*:{b'evilcode'.hex()}"]),
+             "b.ldb": "\n".join([
+                 f"Pcre.Lower;Target:0;0&1;{b'header'.hex()};0/evilcode/",
+                 f"Pcre.Upper;Target:0;0&1;{b'header'.hex()};0/EVILCODE/",
+                 "Pcre.Mz;Target:0;0&1;4d5a;0/evilcode/",
+             ])},
+            {"mz_text": b"MZ some header bytes EVILCODE here\n",
+             "mz_binary": b"MZ\x00\x01\x02 EVILCODE header\xff\n",
+             "text": b"XX some header bytes EVILCODE here\n"},
+            {"mz_text": {"T1.Upper", "Pcre.Upper"}, "mz_binary": {"T1.Upper", "Pcre.Upper"},
+             "text": {"T0.Lower", "Pcre.Upper", "Pcre.Lower"}},
+        ),
     ]
 
 
@@ -250,7 +269,7 @@ def _names_zerohour(db: Path, samples: Path) -> dict[str, set[str]]:
     return out
 
 
-GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp"]
+GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp", "mz-and-text-targets"]
 
 
 @needs_clamscan

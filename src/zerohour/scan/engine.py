@@ -46,7 +46,7 @@ TARGET_TYPES: dict[Target, frozenset[FileType]] = {
     Target.HTML: frozenset({FileType.HTML}),
     Target.MAIL: frozenset({FileType.MAIL}),
     Target.ELF: frozenset({FileType.ELF}),
-    Target.ASCII: frozenset({FileType.TEXT, FileType.SCRIPT}),
+    Target.ASCII: frozenset(),  # text is matched as target 7 only in normalised form
     Target.MACHO: frozenset({FileType.MACHO}),
     Target.PDF: frozenset({FileType.PDF}),
 }
@@ -63,6 +63,10 @@ NORMALISED_TARGETS: dict[FileType, frozenset[Target]] = {
     FileType.HTML: _TEXT_TARGETS | {Target.HTML},
     FileType.BINARY: frozenset({Target.ANY}),
 }
+
+
+#: Our types for a layer that starts with `MZ` but is no PE, which ClamAV calls CL_TYPE_MSEXE.
+_MZ_OVERRIDES = frozenset({FileType.BINARY, FileType.TEXT, FileType.SCRIPT, FileType.HTML})
 
 
 @dataclass(slots=True)
@@ -259,7 +263,12 @@ class Engine:
                 ctx.skipped.append(f"{kind}.{name}")
 
     def _ftm_type(self, data: bytes, ft: FileType) -> FileType:
-        """ClamAV's type from .ftm magic for a layer we could only call binary data."""
+        """The type ClamAV matches a layer as. Anything starting with `MZ` is CL_TYPE_MSEXE
+        to ClamAV (its built-in magic), valid PE or not: target-1 signatures apply, and it is
+        neither text nor normalised (a case-sensitive PCRE must not match there through the
+        lower-cased copy). Otherwise .ftm magic types a layer we could only call binary."""
+        if data[:2] == b"MZ" and ft in _MZ_OVERRIDES:
+            return FileType.PE
         if ft is FileType.BINARY:
             for magic in self._extras.ftm:
                 if magic.applies(data, ft):
