@@ -31,12 +31,14 @@ def _arj_header(first: bytes, name: bytes) -> bytes:
             + struct.pack("<I", zlib.crc32(basic)) + b"\x00\x00")  # no extended header
 
 
-def stored_arj(members: dict[str, bytes], garbled: bool = False) -> bytes:
-    """An ARJ archive whose files are stored (method 0); `garbled` sets the encryption flag."""
+def stored_arj(members: dict[str, bytes], garbled: bool | set[str] = False) -> bytes:
+    """An ARJ archive whose files are stored (method 0); `garbled` sets the encryption flag
+    (on every file, or on the named ones)."""
     main = struct.pack("<BBBBBBBIIIIHHBB", 11, 1, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     out = _arj_header(main, b"x.arj")
     for name, data in members.items():
-        first = struct.pack("<BBBBBBBIIIIHHBB", 11, 1, 2, 0x01 if garbled else 0, 0, 0, 0,
+        flag = name in garbled if isinstance(garbled, set) else garbled
+        first = struct.pack("<BBBBBBBIIIIHHBB", 11, 1, 2, 0x01 if flag else 0, 0, 0, 0,
                             0, len(data), len(data), zlib.crc32(data), 0, 0o644, 0, 0)
         out += _arj_header(first, name.encode()) + data
     return out + b"\x60\xea\x00\x00"

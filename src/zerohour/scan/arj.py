@@ -149,11 +149,12 @@ def _decode(hdr: _Header, raw: bytes, ctx: ScanContext) -> tuple[bytes | None, b
     return None, False
 
 
-def lha_wrap(raw: bytes, orig_size: int, method: bytes = b"-lh7-") -> bytes:
-    """`raw` as the one entry of an LHA level-0 archive (CRC-16 left 0), ended by a 0 byte."""
-    name = b"x"
+def lha_wrap(raw: bytes, orig_size: int, method: bytes = b"-lh7-", crc16: int = 0,
+             name: bytes = b"x") -> bytes:
+    """`raw` as the one entry of an LHA level-0 archive, ended by a 0 byte (the content's
+    CRC-16 is 0 unless given: ARJ does not store it)."""
     fields = method + struct.pack("<IIIBBB", len(raw), orig_size, 0, 0x20, 0, len(name))
-    body = fields + name + b"\x00\x00"
+    body = fields + name + struct.pack("<H", crc16)
     return bytes([len(body), sum(body) & 0xFF]) + body + raw + b"\x00"
 
 
