@@ -42,8 +42,9 @@ SKIP = frozenset({
 })
 
 
-def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Members of archives, and executables, found past offset 0 of `data`."""
+def children(data: bytes, ctx: ScanContext, pes: bool = True) -> Iterator[Child]:
+    """Members of archives, and (with `pes`) executables, found past offset 0 of `data`.
+    PE layers pass `pes=False`: `scan.unpack.embedded` finds the PEs inside a PE."""
     found = 0
     for magic, ft in _MAGICS:
         for off in _offsets(data, magic, ctx):
@@ -60,7 +61,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 produced = True
                 yield child
             found += produced
-    for off in _offsets(data, b"MZ", ctx):
+    for off in _offsets(data, b"MZ", ctx) if pes else ():
         if found >= _MAX_FOUND:
             return
         end = pe_end(data, off)
