@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from test_archive_ole2 import build_cfb  # type: ignore[import-not-found]
 from test_documents_pdf import clamscan  # type: ignore[import-not-found]
 
+from zerohour.errors import EncryptedContent
 from zerohour.scan import Engine, load_database
 from zerohour.scan.documents import ole2
 from zerohour.scan.limits import ScanContext
@@ -232,3 +234,39 @@ def _ole1_package(payload: bytes) -> bytes:
     name = b"Package\x00"
     return (struct.pack("<III", 0x501, 2, len(name)) + name + struct.pack("<II", 0, 0)
             + struct.pack("<I", len(data)) + data)
+
+
+def test_password_protected_docx_is_encrypted(tmp_path: Path, exe: bytes, db: Path) -> None:
+    import shutil
+    import subprocess
+
+    tool = shutil.which("msoffcrypto-tool") or str(Path(sys.executable).parent / "msoffcrypto-tool")
+    plain, locked = tmp_path / "plain.docx", tmp_path / "locked.docx"
+    plain.write_bytes(docx_with_object(packager(exe)))
+    subprocess.run([tool, "-e", "-p", "secret", str(plain), str(locked)], check=True)
+    engine = Engine(load_database([db]), allmatch=True)
+    assert engine.scan_bytes(locked.read_bytes()).names == ("Heuristics.Encrypted.OLE2",)
+    assert clamscan(db, locked) == set()  # clamscan passes it, even with --alert-encrypted-doc
+
+
+@pytest.mark.parametrize("kind", ["word", "word-xor", "excel", "powerpoint", "plain-word"])
+def test_legacy_encryption_markers(kind: str) -> None:
+    fib = bytearray(b"\xec\xa5\xc1\x00" + bytes(60))
+    if kind == "word":
+        fib[10:12] = struct.pack("<H", 0x0100)  # fEncrypted
+    elif kind == "word-xor":
+        fib[10:12] = struct.pack("<H", 0x8000)  # fObfuscated
+    tree: dict[str, object] = {"WordDocument": bytes(fib)}
+    if kind == "excel":
+        bof = struct.pack("<HH", 0x0809, 16) + bytes(16)
+        filepass = struct.pack("<HH", 0x002F, 54) + bytes(54)
+        tree = {"Workbook": bof + struct.pack("<HH", 0x00E1, 2) + b"\x00\x00" + filepass}
+    elif kind == "powerpoint":
+        user = struct.pack("<HHI", 0, 0x0FF6, 20) + struct.pack("<II", 20, 0xF3D1C4DF)
+        tree = {"Current User": user, "PowerPoint Document": b"\x00" * 16}
+    doc = build_cfb(tree)  # type: ignore[arg-type]
+    if kind == "plain-word":
+        assert list(ole2.ole2_children(doc, ScanContext()))
+        return
+    with pytest.raises(EncryptedContent):
+        list(ole2.ole2_children(doc, ScanContext()))

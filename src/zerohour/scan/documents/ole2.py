@@ -7,7 +7,8 @@ zlib-compressed OLE objects PowerPoint keeps as ExOleObjStg records inside its
 'PowerPoint Document' stream (the engine opens them as OLE2 again), Outlook .msg attachments
 (named, marked as attachments; embedded messages are storages whose streams are walked like any
 other) and their compressed RTF bodies (MS-OXRTFCP, decompressed: the RTF decomposer then opens
-its objects), and every other stream raw, as ClamAV does.
+its objects), and every other stream raw, as ClamAV does. A password-protected document is
+`Heuristics.Encrypted.OLE2` after all of that (`is_encrypted`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from zerohour.errors import ScanLimitExceeded
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import archive
 from zerohour.scan.documents.common import Dedup
 from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
@@ -255,6 +256,39 @@ def _msg_attachment_name(ole: Any, storage: list[str]) -> str | None:
     return None
 
 
+def _head(ole: Any, name: str, n: int) -> bytes:
+    try:
+        return bytes(ole.openstream(name).read(n)) if ole.exists(name) else b""
+    except Exception:  # a damaged stream: no marker to read
+        return b""
+
+
+def is_encrypted(ole: Any) -> bool:
+    """Whether an Office document in this OLE2 file is password-protected: an ECMA-376
+    encrypted OOXML package (EncryptionInfo + EncryptedPackage), Word's FIB fEncrypted or
+    fObfuscated flag, an Excel FILEPASS record before the first sheet's data, or PowerPoint's
+    encrypted CurrentUserAtom token. Its streams are then ciphertext: never "clean"."""
+    if ole.exists("EncryptionInfo") and ole.exists("EncryptedPackage"):
+        return True
+    fib = _head(ole, "WordDocument", 12)
+    if len(fib) >= 12 and fib[:2] == b"\xec\xa5" and struct.unpack_from("<H", fib, 10)[0] & 0x8100:
+        return True
+    for name in ("Workbook", "Book"):
+        book = _head(ole, name, 4096)
+        pos = 0
+        for _ in range(64):  # FILEPASS follows BOF within the workbook globals' first records
+            if pos + 4 > len(book):
+                break
+            rtype, rlen = struct.unpack_from("<HH", book, pos)
+            if rtype == 0x002F:
+                return True
+            if rtype == 0x000A:  # EOF of the globals
+                break
+            pos += 4 + rlen
+    user = _head(ole, "Current User", 16)
+    return len(user) >= 16 and struct.unpack_from("<I", user, 12)[0] == 0xF3D1C4DF
+
+
 def _note(ole: Any, entry: list[str], index: int, ctx: ScanContext) -> None:
     """Record one stream of the directory (for `.cdb` container-metadata signatures)."""
     try:
@@ -366,9 +400,12 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     out.append(Child(data=obj, name=None, origin="ppt-object"))
                     pending += len(obj)
                     _check_pending(ctx, pending)
+        encrypted = is_encrypted(ole)
     finally:
         ole.close()
     for child in out:
         if child.data and dedup.fresh(child.data):
             ctx.charge_child(len(child.data))
             yield child
+    if encrypted:
+        raise EncryptedContent("OLE2")
