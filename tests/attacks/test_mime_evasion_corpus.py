@@ -6,8 +6,8 @@ EICAR only. The corpus is the structural cases of `test_mime_evasion.py` (import
 copied) plus the techniques below: RFC 822 comments in headers, boundary prefixes, header
 continuation tricks, RFC 2231 edge cases, deep message/rfc822, message/partial, line-end games,
 quoted-printable soft-break tricks, uuencode / xxencode / yEnc / BinHex variants, mbox files
-holding several messages, HTML entity / tag / comment evasion, percent-encoded data: URIs and
-text in UTF-16 / UTF-7 / EBCDIC.
+holding several messages, HTML entity / tag / comment evasion, percent-encoded data: URIs,
+text in UTF-16 / UTF-7 / EBCDIC, and opaque-signed S/MIME (made by openssl).
 
 One clamscan run covers the whole folder (it is slow to start). Asserted: zerohour catches at
 least 95% of the variants and every one clamscan catches; the clean control (the same tricks
@@ -23,6 +23,7 @@ import codecs
 import hashlib
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -670,6 +671,103 @@ def _s7(p: bytes) -> bytes:
                      qp_all(p.decode("latin-1").encode("utf-16-le")))
 
 
+# -- where the headers are ---------------------------------------------------------------------
+
+
+@technique("mbox-from-line-over-4k")
+def _w1(p: bytes) -> bytes:
+    return b"From " + b"x" * 5000 + b"@example.org Mon Jan  1 00:00:00 2024\r\n" + one_part(p)
+
+
+@technique("leading-blank-line-before-headers")
+def _w2(p: bytes) -> bytes:
+    return b"\r\n" + one_part(p)
+
+
+@technique("headers-pushed-past-256k")
+def _w3(p: bytes) -> bytes:
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 70) for i in range(4000))
+    return filler + one_part(p)
+
+
+@technique("boundary-case-mismatch")
+def _w4(p: bytes) -> bytes:
+    return mixed(b"--XX\r\n" + part(p) + b"--XX--\r\n", ctype=b"multipart/mixed; boundary=xx")
+
+
+@technique("cte-on-container-only")
+def _w5(p: bytes) -> bytes:
+    body = b"--XX\r\nContent-Type: application/octet-stream\r\n\r\n" + b64(p) + b"--XX--\r\n"
+    return HEAD + b"Content-Type: multipart/mixed; boundary=XX\r\n" + (
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body)
+
+
+@technique("base64-blank-line-inside")
+def _w6(p: bytes) -> bytes:
+    enc = b64(p, 40)
+    cut = enc.index(b"\r\n") + 2
+    return one_part(p, body=enc[:cut] + b"\r\n" + enc[cut:])
+
+
+@technique("uuencode-in-html-part")
+def _w7(p: bytes) -> bytes:
+    html = b"<html><body><pre>\r\nbegin 644 x.com\r\n" + uu(p) + b"`\r\nend\r\n</pre></body></html>"
+    return text_mail(b"text/html", b"base64", b64(html))
+
+
+@technique("charset-windows-alias-unicode", text_only=True)
+def _w8(p: bytes) -> bytes:
+    return _charset_part(p, "utf-16-le", b"unicode")
+
+
+@technique("multipart-signed-clear")
+def _w9(p: bytes) -> bytes:
+    body = b"--S\r\n" + _entity(p) + b"\r\n--S\r\nContent-Type: application/pkcs7-signature" + (
+        b"\r\n\r\nMIIB\r\n--S--\r\n")
+    return HEAD + b'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; ' + (
+        b"boundary=S\r\n\r\n" + body)
+
+
+@technique("delimiter-leading-space")
+def _w10(p: bytes) -> bytes:
+    return mixed(b" --XX\r\n" + part(p) + b" --XX--\r\n")
+
+
+# -- S/MIME -------------------------------------------------------------------------------------
+
+
+def _openssl_signed(entity: bytes, *args: str) -> bytes:
+    """`entity` signed by openssl with a throwaway key (opaque: the content inside)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(d / "k"),
+                        "-out", str(d / "c"), "-days", "2", "-subj", "/CN=t"],
+                       check=True, capture_output=True)
+        (d / "in").write_bytes(entity)
+        return subprocess.run([openssl, *args, "-in", str(d / "in"), "-signer", str(d / "c"),
+                               "-inkey", str(d / "k"), "-binary", "-outform", "SMIME"],
+                              check=True, capture_output=True).stdout
+
+
+def _entity(p: bytes) -> bytes:
+    return b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n" + part(p) + (
+        b"--XX--\r\n")
+
+
+@technique("smime-opaque-signed")
+def _sm1(p: bytes) -> bytes:
+    return HEAD + _openssl_signed(_entity(p), "smime", "-sign", "-nodetach")
+
+
+@technique("smime-opaque-signed-ber-streamed")
+def _sm2(p: bytes) -> bytes:
+    return HEAD + _openssl_signed(_entity(p), "cms", "-sign", "-nodetach", "-stream")
+
+
 # -- combinations -------------------------------------------------------------------------------
 
 
@@ -694,7 +792,7 @@ def _x3(p: bytes) -> bytes:
     return _b1(p).replace(b"--XX-1--\r\n", b"").replace(b"\r\n", b"\r")
 
 
-@technique("combo-uuencode-in-rfc822-in-qp")
+@technique("combo-uuencode-in-rfc822-base64")
 def _x4(p: bytes) -> bytes:
     inner = HEAD + b"Content-Type: text/plain\r\n\r\nbegin 644 x.com\r\n" + uu(p) + b"`\r\nend\r\n"
     return _rfc822(inner, b"base64")

@@ -16,7 +16,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 
-from zerohour.scan import archive, containers, embedded, encodings, mime, textual
+from zerohour.scan import archive, containers, embedded, encodings, mime, smime, textual
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
 from zerohour.scan.limits import ScanContext
@@ -146,11 +146,16 @@ def _unicode_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 
 
 def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Text and mail that sniff as binary: UTF-16/32 text, and mail with NUL or other control
-    bytes in it (clients and ClamAV still parse it)."""
+    """Text and mail that sniff as binary: UTF-16/32 text, mail with NUL or other control
+    bytes in it (clients and ClamAV still parse it), and the MIME entity inside an
+    opaque-signed S/MIME blob (clients unwrap it and show its attachments)."""
     yield from _unicode_text(data, ctx)
     if filetype_mod.looks_like_mail(data):
         yield from mime.children(data, ctx)
+    signed = smime.signed_content(data, ctx.check_time)
+    if signed:
+        ctx.charge_child(len(signed))
+        yield Child(data=signed, name=None, origin="smime-signed")
 
 
 def _embedded(

@@ -674,7 +674,8 @@ def _at_line_start(body: bytes, pos: int, d: _Dialect) -> bool:
 
 
 def _delimiters(body: bytes, boundary: bytes, d: _Dialect) -> tuple[list[_Hit], list[_Hit]]:
-    """Delimiter lines of `boundary`: (strict: only whitespace after, loose: anything after).
+    """Delimiter lines of `boundary`: (strict: only whitespace after, loose: anything after,
+    or whitespace before).
 
     A find() loop in C plus a match at each hit: far cheaper than a regex scan of the body.
     """
@@ -684,7 +685,12 @@ def _delimiters(body: bytes, boundary: bytes, d: _Dialect) -> tuple[list[_Hit], 
     pos = body.find(needle)
     n = len(body)
     while pos >= 0:
-        if _at_line_start(body, pos, d):
+        line_start = pos
+        while line_start > 0 and body[line_start - 1] in (32, 9):
+            line_start -= 1  # (each whitespace run is walked once: it ends at this needle)
+        # An indented delimiter (" --b") is loose: ClamAV and some clients accept it.
+        indented = line_start < pos and _at_line_start(body, line_start, d)
+        if indented or _at_line_start(body, pos, d):
             tail = _TAIL.match(body, pos + len(needle))
             assert tail is not None  # the pattern matches the empty string
             end = tail.end()
@@ -704,9 +710,9 @@ def _delimiters(body: bytes, boundary: bytes, d: _Dialect) -> tuple[list[_Hit], 
                 eol_end = eol.end() if eol else n
                 rest = body[tail.start(2) : end]
             closing = tail.group(1) is not None
-            hit = (pos, eol_end, closing)
+            hit = (line_start if indented else pos, eol_end, closing)
             loose.append(hit)
-            if _BLANK.fullmatch(rest):
+            if not indented and _BLANK.fullmatch(rest):
                 strict.append(hit)
         pos = body.find(needle, pos + len(needle))
     return strict, loose

@@ -1,0 +1,144 @@
+"""The content of an opaque-signed S/MIME message (`application/pkcs7-mime;
+smime-type=signed-data`, `smime.p7m`): a CMS SignedData whose encapsulated content is a whole
+MIME entity, attachments included.
+
+Mail clients (Thunderbird, Outlook, Apple Mail) unwrap it and show the attachments inside; to a
+scanner that does not, it is one opaque binary blob holding base64 text. This is a small BER
+reader for exactly that path (ContentInfo -> SignedData -> encapContentInfo -> eContent),
+definite and indefinite lengths, the content as one OCTET STRING or in constructed chunks
+(what `openssl cms -stream` writes). Signatures are not checked: an unsigned or badly signed
+message shows its attachments all the same. Enveloped (encrypted) S/MIME cannot be opened
+without the recipient's key and is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from zerohour.scan.encodings import Check
+
+#: OID 1.2.840.113549.1.7.2 (id-signedData), DER-encoded with its tag and length.
+SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
+_MAX_DEPTH = 32
+_MAX_ITEMS = 1 << 20
+
+
+class _Bad(Exception):
+    """Not BER, or not the structure we follow."""
+
+
+class _Reader:
+    def __init__(self, data: bytes, check: Check) -> None:
+        self.data = data
+        self.check = check
+        self.items = 0
+
+    def header(self, pos: int) -> tuple[int, int, int | None]:
+        """(tag, content start, content length or None for indefinite) of the item at pos."""
+        data = self.data
+        self.items += 1
+        if self.items > _MAX_ITEMS:
+            raise _Bad
+        if self.check is not None and not self.items % 4096:
+            self.check()
+        if pos + 2 > len(data):
+            raise _Bad
+        tag = data[pos]
+        pos += 1
+        if tag & 0x1F == 0x1F:  # high tag number: base-128 digits
+            while pos < len(data) and data[pos] & 0x80:
+                pos += 1
+            pos += 1
+        if pos >= len(data):
+            raise _Bad
+        first = data[pos]
+        pos += 1
+        if first < 0x80:
+            return tag, pos, first
+        if first == 0x80:
+            return tag, pos, None
+        n = first & 0x7F
+        if n > 8 or pos + n > len(data):
+            raise _Bad
+        length = int.from_bytes(data[pos : pos + n], "big")
+        if pos + n + length > len(data):
+            raise _Bad
+        return tag, pos + n, length
+
+    def children(self, start: int, length: int | None, depth: int
+                 ) -> Iterator[tuple[int, int, int | None, int]]:
+        """(tag, content start, content length, end) of each item inside a constructed one."""
+        if depth > _MAX_DEPTH:
+            raise _Bad
+        end = None if length is None else start + length
+        pos = start
+        while True:
+            if end is not None and pos >= end:
+                return
+            if end is None and self.data[pos : pos + 2] == b"\x00\x00":
+                return
+            tag, cstart, clen = self.header(pos)
+            item_end = self.end(tag, cstart, clen, depth + 1)
+            yield tag, cstart, clen, item_end
+            pos = item_end
+
+    def end(self, tag: int, start: int, length: int | None, depth: int) -> int:
+        """Where an item ends (after its end-of-contents octets when indefinite)."""
+        if length is not None:
+            return start + length
+        if not tag & 0x20:
+            raise _Bad  # indefinite length on a primitive item
+        pos = start
+        for _tag, _cstart, _clen, item_end in self.children(start, None, depth):
+            pos = item_end
+        if self.data[pos : pos + 2] != b"\x00\x00":
+            raise _Bad
+        return pos + 2
+
+    def first(self, start: int, length: int | None, depth: int, count: int
+              ) -> list[tuple[int, int, int | None, int]]:
+        out = []
+        for item in self.children(start, length, depth):
+            out.append(item)
+            if len(out) == count:
+                break
+        return out
+
+    def octets(self, tag: int, start: int, length: int | None, depth: int) -> bytes:
+        """An OCTET STRING's value, primitive or constructed (chunks joined)."""
+        if tag == 0x04 and length is not None:
+            return self.data[start : start + length]
+        if tag != 0x24:
+            raise _Bad
+        return b"".join(self.octets(t, s, n, depth + 1)
+                        for t, s, n, _ in self.children(start, length, depth))
+
+
+def signed_content(data: bytes, check: Check = None) -> bytes | None:
+    """The encapsulated content of a CMS SignedData (opaque-signed S/MIME), else None."""
+    if data[:1] != b"\x30" or SIGNED_DATA_OID not in data[:32]:
+        return None
+    r = _Reader(data, check)
+    try:
+        _tag, start, length = r.header(0)
+        info = r.first(start, length, 1, 2)  # ContentInfo: contentType, [0] content
+        if len(info) < 2 or data[info[0][1] - 2 : info[0][3]] != SIGNED_DATA_OID:
+            return None
+        if info[1][0] != 0xA0:
+            return None
+        sd = r.first(info[1][1], info[1][2], 2, 1)  # [0] EXPLICIT SignedData
+        if not sd or sd[0][0] != 0x30:
+            return None
+        fields = r.first(sd[0][1], sd[0][2], 3, 3)  # version, digestAlgorithms, encap...
+        if len(fields) < 3 or fields[2][0] != 0x30:
+            return None
+        encap = r.first(fields[2][1], fields[2][2], 4, 2)  # eContentType, [0] eContent
+        if len(encap) < 2 or encap[1][0] != 0xA0:
+            return None  # detached signature: the content travels beside it, in clear
+        inner = r.first(encap[1][1], encap[1][2], 5, 1)
+        if not inner:
+            return None
+        t, s, n, _ = inner[0]
+        return r.octets(t, s, n, 6)
+    except (_Bad, IndexError, RecursionError):
+        return None
