@@ -12,9 +12,13 @@ replacement starts, and the scan answers `ScanSummary.failed(..., "scan deadline
 tempfail at DATA, quarantine after the 250: never clean). Scans on other workers are untouched.
 A worker that dies by itself (OOM, crash) is replaced the same way ("scanner process died").
 
-Engine swap (`swap()`): a new generation of workers is started on the new database directories
-and becomes the current one; workers of the old generation finish the scans they hold (and
-any scan already waiting for one of them), then stop: no message is dropped. The `forkserver`
+Engine swap (`swap()`): first the new database is compiled into the disk cache, once, off the
+hot path (`prepare_database`: a thread of this process driving low-priority compile processes;
+only the pieces whose files changed recompile), while the current workers keep scanning with
+the old engine. Then a new generation of workers is started on the new database directories
+(each only reads the cache) and becomes the current one; workers of the old generation finish
+the scans they hold (and any scan already waiting for one of them), then stop: no message is
+dropped and none waits for a compile. The `forkserver`
 start method keeps forking away from the gateway's threads (SQLite, asyncio); the fork server
 imports `_lifeline_preload` and every worker calls `die_with_parent()`, so they die with us.
 """
@@ -29,7 +33,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -41,6 +45,7 @@ from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
 from zerohour.metrics import observe_scan
 from zerohour.scan import Engine, Limits, default_db_dirs, load_database
+from zerohour.scan.database import BuildOptions
 
 #: Default hard deadline of one scan: twice the engine's own time limit (which the engine
 #: enforces cooperatively, inside its loops; this one holds even when something does not).
@@ -48,7 +53,17 @@ DEFAULT_HARD_TIMEOUT = 2 * Limits().max_scan_time
 DEADLINE_EXCEEDED = "scan deadline exceeded"
 WORKER_DIED = "scanner process died"
 CLOSED = "scanner closed"
+#: Priority of the compile processes a reload starts (scans keep theirs).
+COMPILE_NICE = 10
 _log = logging.getLogger(__name__)
+
+
+def prepare_database(dirs: Sequence[Path]) -> None:
+    """Compile `dirs` into the disk cache without loading it here (blocking: run on a thread).
+    A `DatabaseError` means the new database cannot load; the caller keeps the old one."""
+    from zerohour.scan import dbcompile
+
+    dbcompile.prepare(list(dirs) or default_db_dirs(), BuildOptions(nice=COMPILE_NICE))
 
 # --- worker side ---------------------------------------------------------------------------------
 _engine: Engine | None = None
@@ -186,8 +201,10 @@ class ScannerPool:
     """Scan message bodies in worker processes; `await scan(data)` -> `ScanSummary`."""
 
     def __init__(self, db_dirs: Sequence[Path] = (), workers: int = 0,
-                 hard_timeout: float | None = None) -> None:
+                 hard_timeout: float | None = None,
+                 prepare: Callable[[Sequence[Path]], None] = prepare_database) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self.prepare = prepare
         self.db_dirs = tuple(db_dirs)
         self.version = ""
         self.hard_timeout = hard_timeout if hard_timeout else DEFAULT_HARD_TIMEOUT
@@ -335,9 +352,16 @@ class ScannerPool:
     # -- database swap and shutdown --------------------------------------------------------
 
     async def swap(self, db_dirs: Sequence[Path]) -> str:
-        """Switch to a new database; scans in flight finish on the old engine."""
-        old = self._gen
+        """Switch to a new database; scans in flight finish on the old engine, and scans keep
+        using it while the new one compiles."""
         new = _Generation(tuple(db_dirs), self.workers)
+        try:
+            await asyncio.to_thread(self.prepare, new.dirs)
+        except DatabaseError:
+            raise
+        except Exception as exc:  # the cache is unusable: the new workers compile themselves
+            _log.warning("scanner: could not compile the database ahead: %s", exc)
+        old = self._gen
         try:
             await self._start(new)
             if new.error:

@@ -1,11 +1,16 @@
-"""On-disk cache of compiled databases, keyed by the database digest.
+"""On-disk cache of compiled database pieces, keyed by their content digest.
 
 A 100k-signature automaton takes long to compile; its Hyperscan form serialises (`dumpb`) and the
-rest of the database pickles compactly (hash tables are flat `bytes`), so a restart with the same
-files only reads one file. The cache lives in `$ZEROHOUR_CACHE_DIR`, else
-`$XDG_CACHE_HOME/zerohour/db`, else `~/.cache/zerohour/db`. It is written by this user only
-(created 0700), which is what makes unpickling it acceptable; a corrupt or foreign-version entry
-is ignored and rebuilt. `ZEROHOUR_CACHE_DIR=off` disables it.
+rest of a database pickles compactly (hash tables are flat `bytes`). A database is compiled in
+pieces (`zerohour.scan.dbcompile`), each cached as `piece-<key>`; a *manifest* (`db-<digest>`)
+lists the pieces of one whole database, and `stat-<key>` remembers which database digest a set
+of files (by path, size, times, inode) had, so a restart with the same files reads no signature
+file at all, and a daily update recompiles only the pieces whose bytes changed.
+
+The cache lives in `$ZEROHOUR_CACHE_DIR`, else `$XDG_CACHE_HOME/zerohour/db`, else
+`~/.cache/zerohour/db`. It is written by this user only (created 0700), which is what makes
+unpickling it acceptable; a corrupt or foreign-version entry is ignored and rebuilt.
+`ZEROHOUR_CACHE_DIR=off` disables it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +31,7 @@ if TYPE_CHECKING:
     from zerohour.scan.database import Database
 
 #: Bump when the pickled layout changes.
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_dir() -> Path | None:
@@ -47,22 +54,19 @@ def code_fingerprint() -> str:
         here = Path(__file__).resolve().parent
         h = hashlib.sha256(f"{FORMAT}:{__version__}".encode())
         for p in sorted([*here.glob("signatures/*.py"), here / "database.py",
-                         here / "matcher.py", here / "hashindex.py"]):
+                         here / "matcher.py", here / "hashindex.py", here / "dbcompile.py"]):
             with contextlib.suppress(OSError):
                 h.update(p.read_bytes())
         _CODE = h.hexdigest()[:12]
     return _CODE
 
 
-def _path(key: str) -> Path | None:
+def _path(kind: str, key: str) -> Path | None:
     d = cache_dir()
-    return None if d is None else d / f"{key}-{code_fingerprint()}.pickle"
+    return None if d is None else d / f"{kind}-{key}-{code_fingerprint()}.pickle"
 
 
-def load(key: str) -> Database | None:
-    from zerohour.scan.database import Database
-
-    p = _path(key)
+def _read(p: Path | None, touch: bool = True) -> object | None:
     if p is None:
         return None
     try:
@@ -70,18 +74,20 @@ def load(key: str) -> Database | None:
         if st.st_uid != os.getuid():
             return None
         with p.open("rb") as f:
-            obj = pickle.load(f)  # noqa: S301 - our own file, in a folder only we can write
+            obj: object = pickle.load(f)  # noqa: S301 - our own file, only we can write
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
             TypeError, ValueError):
         return None
     except Exception:  # a foreign-platform hyperscan blob and the like: rebuild
         return None
-    return obj if isinstance(obj, Database) else None
+    if touch:
+        with contextlib.suppress(OSError):
+            os.utime(p)  # recently used: kept by the pruning
+    return obj
 
 
-def store(key: str, db: Database) -> None:
+def _write(p: Path | None, obj: object) -> None:
     """Best effort: a read-only home or a full disk only costs the next start a recompile."""
-    p = _path(key)
     if p is None:
         return
     try:
@@ -89,15 +95,89 @@ def store(key: str, db: Database) -> None:
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(db, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, p)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _prune(p.parent, "*.pickle", KEEP)
     except OSError:
         return
+
+
+def load_piece(key: str) -> Database | None:
+    from zerohour.scan.database import Database
+
+    obj = _read(_path("piece", key))
+    return obj if isinstance(obj, Database) else None
+
+
+def has_piece(key: str) -> bool:
+    p = _path("piece", key)
+    return p is not None and p.is_file()
+
+
+def piece_path(key: str) -> Path | None:
+    return _path("piece", key)
+
+
+def store_piece(key: str, db: Database) -> None:
+    _write(_path("piece", key), db)
+
+
+def write_piece(p: Path, db: Database) -> None:
+    """A compiled piece to `p` (a cache path, or a compile worker's hand-over file)."""
+    _write(p, db)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The pieces of one database, in load order, and what the whole is called."""
+
+    pieces: tuple[str, ...]
+    digest: str
+    version: str
+
+
+def load_manifest(key: str) -> Manifest | None:
+    obj = _read(_path("db", key))
+    return obj if isinstance(obj, Manifest) else None
+
+
+def store_manifest(key: str, pieces: list[str], digest: str, version: str) -> None:
+    _write(_path("db", key), Manifest(tuple(pieces), digest, version))
+    prune()
+
+
+def prune() -> None:
+    """Keep the last `KEEP` databases and the pieces they use (and pieces younger than an hour:
+    another process may be combining them right now)."""
+    d = cache_dir()
+    if d is None:
+        return
+    manifests = []
+    for f in d.glob("db-*.pickle"):
+        with contextlib.suppress(OSError):
+            manifests.append((f.stat().st_mtime, f))
+    manifests.sort(reverse=True)
+    keep: set[str] = set()
+    for _mtime, f in manifests[KEEP:]:
+        with contextlib.suppress(OSError):
+            f.unlink()
+    for _mtime, f in manifests[:KEEP]:
+        man = _read(f, touch=False)
+        if isinstance(man, Manifest):
+            keep.update(man.pieces)
+    now = time.time()
+    for f in d.glob("piece-*.pickle"):
+        key = f.name.split("-")[1]
+        try:
+            young = now - f.stat().st_mtime < 3600
+        except OSError:
+            continue
+        if key not in keep and not young:
+            with contextlib.suppress(OSError):
+                f.unlink()
 
 
 def digest_for(stat_key: str) -> str | None:
@@ -127,7 +207,7 @@ def remember_digest(stat_key: str, digest: str) -> None:
         return
 
 
-#: Compiled databases kept; older ones (previous versions of the db or code) are removed.
+#: Databases kept; older ones (previous versions of the db or code) and their pieces go.
 KEEP = 6
 
 

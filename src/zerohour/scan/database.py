@@ -9,8 +9,10 @@ load; one that fails is a `DatabaseError`, never partly loaded. A bad line becom
 `DbWarning` with file:line and is counted; it never drops the database unless `strict`. Files
 of other ClamAV kinds are reported as unsupported, never silently skipped.
 
-Compiled databases are cached on disk (`zerohour.scan.cache`) keyed by the digest of every file's
-name and content, so a restart with the same files loads without recompiling.
+Loading is incremental (`zerohour.scan.dbcompile`): files are compiled in pieces, in parallel
+worker processes, each piece cached on disk (`zerohour.scan.cache`) by the digest of its bytes,
+so a restart with the same files loads without recompiling and a daily update recompiles only
+what changed. `_build` below is the one loader every piece goes through.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,15 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from zerohour.errors import DatabaseError, SignatureSyntaxError
-from zerohour.scan.hashindex import HashIndex, HashIndexBuilder
-from zerohour.scan.matcher import Matcher
+from zerohour.scan.hashindex import HashIndex, HashIndexBuilder, bulk_hash_rows
+from zerohour.scan.matcher import NORMALISED_PASS_TARGETS as NORMALISED_PASS_TARGETS
+from zerohour.scan.matcher import BodyMatcher, Matcher, NormView
 from zerohour.scan.signatures import cvd, kinds
 from zerohour.scan.signatures.hdb import iter_lines, parse_hash_line
-from zerohour.scan.signatures.hexsig import could_match_normalised
 from zerohour.scan.signatures.ign2 import IgnoreList, parse_ignore_entry
 from zerohour.scan.signatures.ldb import LogicalSig, parse_ldb_line
 from zerohour.scan.signatures.mdb import parse_section_line
-from zerohour.scan.signatures.model import SUPPORTED_TARGETS, BodySig, DbWarning, Target
+from zerohour.scan.signatures.model import FLEVEL, SUPPORTED_TARGETS, BodySig, DbWarning
 from zerohour.scan.signatures.ndb import parse_ndb_line
 
 #: Extensions we load, by family.
@@ -51,8 +52,22 @@ CONTAINER_EXT = frozenset({".cvd", ".cld"})
 KNOWN_UNSUPPORTED_EXT = frozenset({".cud", ".pwdb", ".sign", ".ioc", ".sdb", ".zmd", ".rmd"})
 
 
-#: Targets the normalised pass can match (see `zerohour.scan.engine.NORMALISED_TARGETS`).
-NORMALISED_PASS_TARGETS = frozenset({Target.ANY, Target.HTML, Target.ASCII})
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """How a database compiles. `flavour()` is the part of the cache key they decide; `jobs`
+    (worker processes, 0: one per core) and `nice` (their priority) only change how fast."""
+
+    strict: bool = False
+    backend: str | None = None
+    keys: cvd.CvdKeys = cvd.CLAMAV_KEYS
+    jobs: int = 0
+    nice: int = 0
+
+    def flavour(self) -> str:
+        flavour = f"{self.backend or 'default'}-{int(self.strict)}"
+        if self.keys != cvd.CLAMAV_KEYS:  # never let a test key's verdict serve a real load
+            flavour += "-" + hashlib.sha256(repr(self.keys).encode()).hexdigest()[:12]
+        return flavour
 
 
 def starter_db_dir() -> Path:
@@ -118,7 +133,7 @@ class Database:
     warnings: tuple[DbWarning, ...]
     counts: dict[str, int]
     skipped: dict[str, int]
-    matcher: Matcher
+    matcher: BodyMatcher
     #: Matcher signatures: [0, n_body) are .ndb signatures; the rest are .ldb subsignatures,
     #: `logical_base[i]` the first entry of logical signature i.
     logical_base: tuple[int, ...] = ()
@@ -127,8 +142,8 @@ class Database:
     logical_always: tuple[int, ...] = ()
     #: Matcher for the normalised-text pass: the signatures that can match normalised text
     #: (`norm_map[k]` is the index in `matcher` of its signature k); None if there are none.
-    norm_matcher: Matcher | None = None
-    norm_map: array[int] = field(default_factory=lambda: array("I"))
+    norm_matcher: BodyMatcher | None = None
+    norm_map: Sequence[int] = range(0)
     from_cache: bool = field(default=False, compare=False)
     #: .cdb, YARA, .imp and .ftm signatures (`zerohour.scan.signatures.kinds`).
     extras: kinds.Extras = field(default_factory=kinds.Extras)
@@ -180,45 +195,15 @@ def db_digest(files: Sequence[Path], contents: Sequence[bytes]) -> str:
 
 
 def load_database(dirs: Sequence[Path], *, strict: bool = False, use_cache: bool = True,
-                  backend: str | None = None, cvd_keys: cvd.CvdKeys | None = None) -> Database:
+                  backend: str | None = None, cvd_keys: cvd.CvdKeys | None = None,
+                  jobs: int = 0, nice: int = 0) -> Database:
     """Load and compile the signature files in `dirs` (cached on disk by content digest).
-    `cvd_keys` replaces ClamAV's public keys for .cvd/.cld verification (tests only)."""
-    from zerohour.scan import cache
+    `cvd_keys` replaces ClamAV's public keys for .cvd/.cld verification (tests only); `jobs`
+    and `nice`: compile worker processes and their priority (see `BuildOptions`)."""
+    from zerohour.scan import dbcompile
 
-    dirs = [Path(d).absolute() for d in dirs]  # absolute: engines rebuild from them elsewhere
-    files = _db_files(dirs)
-    keys = cvd_keys or cvd.CLAMAV_KEYS
-    flavour = f"{backend or 'default'}-{int(strict)}"
-    if keys != cvd.CLAMAV_KEYS:  # never let a test key's verdict serve a real load
-        flavour += "-" + hashlib.sha256(repr(keys).encode()).hexdigest()[:12]
-    stat_key = _stat_key(files) if use_cache else ""
-    if use_cache:
-        # Fast path: the same files (path, size, mtime, ctime, inode) as a previous load, whose
-        # content digest we remember, so nothing is read or hashed.
-        known = cache.digest_for(stat_key)
-        db = cache.load(f"{known}-{flavour}") if known else None
-        if db is not None:
-            db.dirs = tuple(dirs)
-            db.from_cache = True
-            return db
-    try:
-        contents = [p.read_bytes() for p in files]
-    except OSError as exc:
-        raise DatabaseError(f"cannot read signature database: {exc}") from exc
-    digest = db_digest(files, contents)
-    key = f"{digest}-{flavour}"
-    if use_cache:
-        db = cache.load(key)
-        if db is None:
-            db = _build(dirs, files, contents, digest, strict=strict, backend=backend,
-                        keys=keys)
-            cache.store(key, db)
-        else:
-            db.dirs = tuple(dirs)
-            db.from_cache = True
-        cache.remember_digest(stat_key, digest)
-        return db
-    return _build(dirs, files, contents, digest, strict=strict, backend=backend, keys=keys)
+    opts = BuildOptions(strict, backend, cvd_keys or cvd.CLAMAV_KEYS, jobs, nice)
+    return dbcompile.load(dirs, opts, use_cache=use_cache)
 
 
 def _stat_key(files: Sequence[Path]) -> str:
@@ -304,6 +289,10 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         if ext in IGNORE_EXT:
             continue
         fam = ext[1:]
+        if ext in HASH_EXT | FP_EXT | SECTION_EXT and _bulk_hashes(
+                ext, text, allow if ext in FP_EXT else sections if ext in SECTION_EXT else hashes,
+                ignores, counts, skipped):
+            continue
         for no, line in iter_lines(text):
             try:
                 if ext in HASH_EXT or ext in FP_EXT:
@@ -363,12 +352,9 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
     for lsig in logical:
         bases.append(len(entries))
         entries.extend(lsig.subs)
-    # Signatures that can match normalised text get a second, small matcher for that pass.
-    norm_map = array("I", (i for i, sig in enumerate(entries)
-                           if sig.target in NORMALISED_PASS_TARGETS
-                           and any(could_match_normalised(p) for p in sig.patterns)))
-    norm_matcher = Matcher([entries[i] for i in norm_map], backend=backend) if norm_map else None
     matcher = Matcher(entries, backend=backend)
+    # The normalised-text pass reuses this automaton for the signatures that can match there.
+    norm_matcher = NormView(matcher) if matcher.has_norm else None
     # The subsignatures live in the matcher's table; the logical signatures keep only counts.
     logical = [dataclasses.replace(ls, subs=(), n_hex=len(ls.subs)) for ls in logical]
     always = tuple(i for i, ls in enumerate(logical) if _true_on_nothing(ls))
@@ -378,8 +364,28 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         n_body=len(body), logical=tuple(logical), ignored=ignores.names(),
         warnings=tuple(warnings), counts=dict(counts), skipped=dict(skipped), matcher=matcher,
         logical_base=tuple(bases), logical_always=always, norm_matcher=norm_matcher,
-        norm_map=norm_map, extras=extras, containers=tuple(containers),
+        norm_map=range(len(entries)), extras=extras, containers=tuple(containers),
     )
+
+
+def _bulk_hashes(ext: str, text: str, builder: HashIndexBuilder, ignores: IgnoreList,
+                 counts: Counter[str], skipped: Counter[str]) -> bool:
+    """A whole hash file through the bulk parser (`bulk_hash_rows`), when it parses every line
+    exactly as the per-line loop below would; False: use that loop."""
+    rows = bulk_hash_rows(text, flevel=FLEVEL, sections=ext in SECTION_EXT)
+    if rows is None:
+        return False
+    if ext not in FP_EXT and ignores:
+        names = ignores.names()
+        if any(not names.isdisjoint(col[2]) for col in rows.columns.values()):
+            return False  # some line may be ignored: the exact loop decides which
+    for kind, (digests, sizes, sig_names) in rows.columns.items():
+        builder.add_columns(kind, digests, sizes, sig_names)
+    if rows.loaded:
+        counts[ext[1:]] += rows.loaded
+    if rows.flevel_skipped:
+        skipped["flevel"] += rows.flevel_skipped
+    return True
 
 
 def _true_on_nothing(lsig: LogicalSig) -> bool:

@@ -5,14 +5,26 @@ one sorted `bytes` blob; a lookup is a binary search over it (about 20 slice com
 million keys). `*` sizes use the reserved size 2**64-1, so "any size" is a second search. Names
 live in one blob with an offset array, deduplicated, so 1M signatures cost ~ (record + 4 bytes)
 each plus the distinct names, not 1M Python strings.
+
+A database compiled in parts (one per file or slice of a file, see `zerohour.scan.dbcompile`)
+chains their indexes (`HashIndex.chain`): a lookup asks every part, and as in one index the
+signature loaded last wins. `bulk_hash_rows` parses a whole file of plain hash lines with one
+regex pass and no per-line objects beyond the fields (the slow, exact per-line parser remains
+the reference: the bulk path declines any text it does not parse identically).
 """
 
 from __future__ import annotations
 
+import binascii
 import bisect
+import re
 import struct
+import sys
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import itemgetter
 
 ANY_SIZE = 2**64 - 1
 _ANY_KEY = b"\xff" * 8
@@ -88,94 +100,247 @@ class HashTable:
             pos += w
         return pos // w
 
+    def sized(self, size: int, digest: bytes) -> int:
+        """Name index of the signature for this digest at exactly this size; -1 if none."""
+        i = self._find(struct.pack(">Q", size) + digest)
+        return self.names[i] if i >= 0 else -1
+
+    def wild(self, digest: bytes) -> int:
+        """Name index of the `*`-size signature for this digest; -1 if none."""
+        self._index()
+        if not self._has_any:
+            return -1
+        i = self._find(_ANY_KEY + digest)
+        return self.names[i] if i >= 0 else -1
+
     def lookup(self, size: int, digest: bytes) -> int:
         """Name index of a signature for this digest at this size (or any size); -1 if none."""
-        i = self._find(struct.pack(">Q", size) + digest)
-        if i < 0 and self._has_any:
-            i = self._find(_ANY_KEY + digest)
-        return self.names[i] if i >= 0 else -1
+        i = self.sized(size, digest)
+        return i if i >= 0 else self.wild(digest)
 
     def lookup_both(self, size: int, digest: bytes) -> list[int]:
         """Name indexes of the signature at this size and of the `*` one, as ClamAV reports
         both with --allmatch (`cli_hm_scan`, then `cli_hm_scan_wild`)."""
-        out = []
-        i = self._find(struct.pack(">Q", size) + digest)
-        if i >= 0:
-            out.append(self.names[i])
-        if self._has_any:
-            j = self._find(_ANY_KEY + digest)
-            if j >= 0:
-                out.append(self.names[j])
-        return out
+        return [i for i in (self.sized(size, digest), self.wild(digest)) if i >= 0]
 
 
 @dataclass(slots=True)
 class HashIndex:
-    """Hash signatures of one family (file hashes, PE section hashes, allow-list)."""
+    """Hash signatures of one family (file hashes, PE section hashes, allow-list).
+
+    `more` holds the indexes of later parts of the same database (`chain`), in load order.
+    """
 
     tables: dict[str, HashTable]
     names: NameTable
+    more: tuple[HashIndex, ...] = ()
+
+    @classmethod
+    def chain(cls, parts: Iterable[HashIndex]) -> HashIndex:
+        """One index over several, in load order (a later part's signature wins a tie)."""
+        flat = [q for p in parts for q in (p.replace(more=()), *p.more) if q.count()]
+        if not flat:
+            return HashIndexBuilder().build()
+        return flat[0].replace(more=tuple(flat[1:]))
+
+    def replace(self, *, more: tuple[HashIndex, ...]) -> HashIndex:
+        return HashIndex(self.tables, self.names, more)
+
+    def _parts(self) -> tuple[HashIndex, ...]:
+        return (self, *self.more) if self.more else (self,)
+
+    def _sized(self, kind: str, size: int, digest: bytes) -> str | None:
+        for part in reversed(self._parts()):
+            table = part.tables.get(kind)
+            if table is not None and len(table):
+                i = table.sized(size, digest)
+                if i >= 0:
+                    return part.names.get(i)
+        return None
+
+    def _wild(self, kind: str, digest: bytes) -> str | None:
+        for part in reversed(self._parts()):
+            table = part.tables.get(kind)
+            if table is not None and len(table):
+                i = table.wild(digest)
+                if i >= 0:
+                    return part.names.get(i)
+        return None
 
     def lookup(self, kind: str, size: int, digest: bytes) -> str | None:
-        table = self.tables.get(kind)
-        if table is None or not len(table):
-            return None
-        i = table.lookup(size, digest)
-        return self.names.get(i) if i >= 0 else None
+        found = self._sized(kind, size, digest)
+        return found if found is not None else self._wild(kind, digest)
 
     def lookup_all(self, kind: str, size: int, digest: bytes) -> list[str]:
         """Every signature name for this digest: the sized one, then the `*` one."""
-        table = self.tables.get(kind)
-        if table is None or not len(table):
-            return []
-        return [self.names.get(i) for i in table.lookup_both(size, digest)]
+        return [n for n in (self._sized(kind, size, digest), self._wild(kind, digest)) if n]
 
     def kinds(self) -> frozenset[str]:
-        return frozenset(k for k, t in self.tables.items() if len(t))
+        return frozenset(k for p in self._parts() for k, t in p.tables.items() if len(t))
 
     def count(self) -> int:
-        return sum(len(t) for t in self.tables.values())
+        return sum(len(t) for p in self._parts() for t in p.tables.values())
 
     def sizes_any(self) -> bool:
         """Whether any signature uses `*` (the engine then hashes layers of every size)."""
-        for t in self.tables.values():
-            w = t.width
-            recs = t.records
-            if recs and recs[len(recs) - w : len(recs) - w + 8] == b"\xff" * 8:
-                return True
+        for p in self._parts():
+            for t in p.tables.values():
+                w = t.width
+                recs = t.records
+                if recs and recs[len(recs) - w : len(recs) - w + 8] == _ANY_KEY:
+                    return True
         return False
 
 
 class HashIndexBuilder:
-    """Collects records while the database loads, then sorts once."""
+    """Collects records while the database loads (by column: no object per record), then
+    sorts once by (key, load order)."""
 
     def __init__(self) -> None:
-        self._records: dict[str, list[bytes]] = {k: [] for k in _DIGEST_LEN}
+        self._digests: dict[str, bytearray] = {k: bytearray() for k in _DIGEST_LEN}
+        self._sizes: dict[str, array[int]] = {k: array("Q") for k in _DIGEST_LEN}
+        self._nids: dict[str, array[int]] = {k: array("I") for k in _DIGEST_LEN}
         self._name_ids: dict[str, int] = {}
-        self._names: list[str] = []
 
     def add(self, kind: str, digest: bytes, size: int | None, name: str) -> None:
-        nid = self._name_ids.get(name)
-        if nid is None:
-            nid = self._name_ids[name] = len(self._names)
-            self._names.append(name)
-        # The name id rides along after the key so that one sort orders both.
-        self._records[kind].append(
-            struct.pack(">Q", ANY_SIZE if size is None else size) + digest + struct.pack(">I", nid)
-        )
+        self._digests[kind] += digest
+        self._sizes[kind].append(ANY_SIZE if size is None else size)
+        self._nids[kind].append(self._name_ids.setdefault(name, len(self._name_ids)))
+
+    def add_columns(self, kind: str, digests: bytes, sizes: array[int],
+                    names: Sequence[str]) -> None:
+        """Many records at once: `digests` concatenated, `sizes` (ANY_SIZE for `*`), names."""
+        ids = self._name_ids
+        self._digests[kind] += digests
+        self._sizes[kind].extend(sizes)
+        start = len(ids)
+        if len(set(names)) == len(names) and ids.keys().isdisjoint(names):
+            ids.update(zip(names, range(start, start + len(names)), strict=True))  # all new
+            self._nids[kind].extend(range(start, start + len(names)))
+        else:
+            self._nids[kind].extend([ids.setdefault(n, len(ids)) for n in names])
 
     def build(self) -> HashIndex:
         tables = {}
-        for kind, recs in self._records.items():
-            recs.sort()
-            w = 8 + _DIGEST_LEN[kind]
-            names = array("I", (struct.unpack_from(">I", r, w)[0] for r in recs))
-            tables[kind] = HashTable(w, b"".join(r[:w] for r in recs), names)
-            recs.clear()
-        blob = bytearray()
-        starts = array("Q")
-        for n in self._names:
-            starts.append(len(blob))
-            blob += n.encode("utf-8")
-        self._name_ids.clear()
-        return HashIndex(tables, NameTable(bytes(blob), starts))
+        for kind, dlen in _DIGEST_LEN.items():
+            tables[kind] = _sorted_table(dlen, bytes(self._digests[kind]), self._sizes[kind],
+                                         self._nids[kind])
+            self._digests[kind] = bytearray()
+        names = list(self._name_ids)
+        self._name_ids = {}
+        joined = "".join(names)
+        blob = joined.encode("utf-8")
+        sizes = map(len, names) if joined.isascii() else (len(n.encode()) for n in names)
+        starts = array("Q", accumulate(sizes, initial=0))
+        starts.pop()
+        return HashIndex(tables, NameTable(blob, starts))
+
+
+def _big_endian(arr: array[int]) -> bytes:
+    if sys.byteorder == "little":
+        arr = array(arr.typecode, arr)
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def _sorted_table(dlen: int, digests: bytes, sizes: array[int], nids: array[int]) -> HashTable:
+    """Sort records `size + digest` by (key, load order) with C-level column shuffles: the
+    only per-record Python work is one slice per record and the sort itself."""
+    n = len(sizes)
+    w = 8 + dlen
+    if not n:
+        return HashTable(w)
+    sw = w + 4  # key, then the load order (big-endian) so that equal keys keep it
+    rec = bytearray(n * sw)
+    size_b = _big_endian(sizes)
+    seq_b = _big_endian(array("I", range(n)))
+    for j in range(8):
+        rec[j::sw] = size_b[j::8]
+    for j in range(dlen):
+        rec[8 + j::sw] = digests[j::dlen]
+    for j in range(4):
+        rec[w + j::sw] = seq_b[j::4]
+    flat = rec.decode("latin-1")  # str slices sort with a memcmp-like fast compare
+    del rec
+    keys = [flat[i : i + sw] for i in range(0, n * sw, sw)]
+    del flat
+    keys.sort()
+    out = "".join(keys).encode("latin-1")
+    del keys
+    records = bytearray(n * w)
+    for j in range(w):
+        records[j::w] = out[j::sw]
+    seq_be = bytearray(4 * n)
+    for j in range(4):
+        seq_be[j::4] = out[w + j::sw]
+    del out
+    seq = array("I")
+    seq.frombytes(bytes(seq_be))
+    if sys.byteorder == "little":
+        seq.byteswap()
+    names = array("I", map(nids.__getitem__, seq))
+    return HashTable(w, bytes(records), names)
+
+
+#: `Hash:Size:Name[:MinFL[:MaxFL]]` lines with nothing unusual: ASCII, no spaces at the ends,
+#: a decimal size or `*`. Anything else (comments, blank lines, CR, odd bytes) sends the whole
+#: text to the exact per-line parser.
+_PLAIN_HASH = re.compile(
+    r"^([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}):(\*|[0-9]{1,10}):"
+    r"([!-9;-~](?:[ !-9;-~]*[!-9;-~])?)(?::([0-9]{1,9})(?::([0-9]{1,9}))?)?$", re.M)
+_SECTION_HASH = re.compile(
+    r"^(\*|[0-9]{1,10}):([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}):"
+    r"([!-9;-~](?:[ !-9;-~]*[!-9;-~])?)(?::([0-9]{1,9})(?::([0-9]{1,9}))?)?$", re.M)
+_KIND_BY_LEN = {32: "md5", 40: "sha1", 64: "sha256"}
+
+
+@dataclass(slots=True)
+class HashRows:
+    """What `bulk_hash_rows` parsed: columns per digest kind, and the lines it left out."""
+
+    columns: dict[str, tuple[bytes, array[int], list[str]]]
+    loaded: int
+    flevel_skipped: int
+
+
+def bulk_hash_rows(text: str, *, flevel: int, sections: bool = False,
+                   wildcard_needs_flevel: bool = True) -> HashRows | None:
+    """Parse every line of a hash file (`sections`: .mdb/.msb field order) in one regex pass,
+    exactly as `parse_hash_line` would; None when any line needs the per-line parser (a
+    comment, a blank line inside, an error to report, anything not plainly ASCII)."""
+    body = text.lstrip("\n")  # slices of a file are prefixed with newlines (line numbers)
+    if not body:
+        return None
+    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    rows = (_SECTION_HASH if sections else _PLAIN_HASH).findall(body)
+    if len(rows) != lines:
+        return None
+    if sections:
+        rows = [(h, sz, n, lo, hi) for sz, h, n, lo, hi in rows]
+    skipped = 0
+    if any(r[3] for r in rows) or any(r[1] == "*" for r in rows):
+        kept = []
+        for r in rows:
+            lo = int(r[3]) if r[3] else None
+            if r[1] == "*" and wildcard_needs_flevel and (lo is None or lo < 73):
+                return None  # an error the per-line parser reports
+            if (lo is not None and lo > flevel) or (r[4] and int(r[4]) < flevel):
+                skipped += 1
+                continue
+            kept.append(r)
+        rows = kept
+    by_kind: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    if len(set(map(len, map(itemgetter(0), rows)))) > 1:
+        for r in rows:
+            by_kind.setdefault(_KIND_BY_LEN[len(r[0])], []).append(r)
+    elif rows:
+        by_kind[_KIND_BY_LEN[len(rows[0][0])]] = rows
+    columns = {}
+    for kind, krows in by_kind.items():
+        sizes = array("Q", [ANY_SIZE if r[1] == "*" else int(r[1]) for r in krows])
+        sized = [v for v in sizes if v != ANY_SIZE] if ANY_SIZE in sizes else sizes
+        if sized and (min(sized) == 0 or max(sized) >= 0xFFFFFFFF):
+            return None  # an error the per-line parser reports
+        digests = binascii.unhexlify("".join([r[0] for r in krows]))
+        columns[kind] = (digests, sizes, list(map(itemgetter(2), krows)))
+    return HashRows(columns, len(rows), skipped)

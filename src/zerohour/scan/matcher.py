@@ -10,18 +10,30 @@ regex scan (rare in practice).
 The matcher pickles compactly (flat arrays, Hyperscan's own serialised database) so the disk
 cache skips compilation; Hyperscan scratch space is per thread, so one `Matcher` serves many
 threads.
+
+The normalised-text pass uses the same automaton (`NormView`), restricted to the signatures
+that can match normalised text, instead of compiling a second one. A database compiled in
+parts has one matcher per part; `MatcherSet` makes them answer as one, with the indexes a
+single matcher over all parts would give (every part's .ndb signatures first, then every
+part's .ldb subsignatures).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from zerohour.scan.signatures.hexsig import HexPattern, Segment, bytes_regex
+from zerohour.scan.signatures.hexsig import (
+    HexPattern,
+    Segment,
+    bytes_regex,
+    could_match_normalised,
+)
 from zerohour.scan.signatures.model import BodySig, SigTable, Target
 
 try:  # pragma: no cover - depends on the platform
@@ -36,6 +48,10 @@ try:
     HAVE_AHOCORASICK = True
 except ImportError:  # pragma: no cover
     HAVE_AHOCORASICK = False
+
+
+#: Targets the normalised pass can match (see `zerohour.scan.engine.NORMALISED_TARGETS`).
+NORMALISED_PASS_TARGETS = frozenset({Target.ANY, Target.HTML, Target.ASCII})
 
 
 def default_backend() -> str:
@@ -166,7 +182,12 @@ class Matcher:
         self.pe_var = array("B")
         self.pe_need = array("H")
         self.always = array("I")
+        #: 1 for signatures the normalised-text pass considers (see `NormView`).
+        self.norm_sig = bytearray(len(sigs))
         for si, sig in enumerate(sigs):
+            if sig.target in NORMALISED_PASS_TARGETS and any(
+                    could_match_normalised(p) for p in sig.patterns):
+                self.norm_sig[si] = 1
             for v, pat in enumerate(sig.patterns):
                 pe = len(self.pe_sig)
                 self.pe_sig.append(si)
@@ -231,10 +252,11 @@ class Matcher:
             blob = self._backend.dump()
         st: dict[str, Any] = {k: getattr(self, k) for k in self._ARRAYS}
         st.update(sigs=self.sigs, backend_name=self.backend_name, anchor_blob=self.anchor_blob,
-                  anchor_nocase=self.anchor_nocase, hs_blob=blob)
+                  anchor_nocase=self.anchor_nocase, hs_blob=blob, norm_sig=bytes(self.norm_sig))
         return st
 
     def __setstate__(self, st: dict[str, Any]) -> None:
+        self.norm_sig = bytearray(st["norm_sig"])
         for k in (*self._ARRAYS, "sigs", "backend_name", "anchor_blob", "anchor_nocase"):
             setattr(self, k, st[k])
         has_hs = st["hs_blob"] is not None or not len(self.anchor_len)
@@ -249,9 +271,11 @@ class Matcher:
         applies: Callable[[Target], bool],
         counting: Callable[[int], bool] = lambda _s: False,
         first_only: bool = False,
+        normalised: bool = False,
     ) -> dict[int, int]:
         """Signature index -> match count (capped at 1 unless `counting(index)`), for every
-        signature whose target `applies` to this layer. With `first_only`, stop at the first."""
+        signature whose target `applies` to this layer. With `first_only`, stop at the first.
+        `normalised`: only the signatures that can match normalised text."""
         hits = self._backend.scan(data) if len(self.anchor_len) else {}
         cand: dict[int, dict[int, list[int]]] = {}
         ref_start, ref_pe, ref_seg = self.ref_start, self.ref_pe, self.ref_seg
@@ -273,6 +297,8 @@ class Matcher:
             if len(seg_hits) < self.pe_need[pe]:
                 continue
             si = self.pe_sig[pe]
+            if normalised and not self.norm_sig[si]:
+                continue
             if not applies(self.sigs.target(si)):
                 continue
             want_all = counting(si)
@@ -288,6 +314,131 @@ class Matcher:
                 if first_only:
                     break
         return found
+
+
+    @property
+    def has_norm(self) -> bool:
+        return any(self.norm_sig)
+
+
+class SigLookup(Protocol):
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> BodySig: ...
+
+    def name(self, i: int) -> str: ...
+
+    def target(self, i: int) -> Target: ...
+
+
+class BodyMatcher(Protocol):
+    """What the engine needs of a matcher: a `Matcher`, a `MatcherSet` or a `NormView`."""
+
+    backend_name: str
+
+    @property
+    def sigs(self) -> SigLookup: ...
+
+    def scan(self, data: bytes, geometry: Geometry, applies: Callable[[Target], bool],
+             counting: Callable[[int], bool] = ..., first_only: bool = ...,
+             normalised: bool = ...) -> dict[int, int]: ...
+
+
+class MatcherSet:
+    """The matchers of a database's parts, answering with one index space.
+
+    `parts` are (matcher, number of its entries that are .ndb signatures), in load order.
+    Global index: the .ndb entries of every part in order, then the .ldb subsignature entries
+    of every part in order: what one matcher over all the parts' signatures would number.
+    """
+
+    def __init__(self, parts: Sequence[tuple[Matcher, int]]) -> None:
+        self.parts = [(m, nb) for m, nb in parts if len(m.sigs)]
+        self.backend_name = parts[0][0].backend_name if parts else default_backend()
+        self.n_body = sum(nb for _m, nb in self.parts)
+        self.body_off = array("Q")
+        self.sub_off = array("Q")
+        b = s = 0
+        for m, nb in self.parts:
+            self.body_off.append(b)
+            self.sub_off.append(self.n_body + s)
+            b += nb
+            s += len(m.sigs) - nb
+        self.total = self.n_body + s
+
+    @property
+    def sigs(self) -> SigLookup:
+        return _SetSigs(self)
+
+    def local(self, i: int) -> tuple[Matcher, int]:
+        """The part and its own index of global entry `i`."""
+        if i < self.n_body:
+            k = bisect.bisect_right(self.body_off, i) - 1
+            return self.parts[k][0], i - self.body_off[k]
+        k = bisect.bisect_right(self.sub_off, i) - 1
+        return self.parts[k][0], self.parts[k][1] + i - self.sub_off[k]
+
+    def scan(self, data: bytes, geometry: Geometry, applies: Callable[[Target], bool],
+             counting: Callable[[int], bool] = lambda _s: False, first_only: bool = False,
+             normalised: bool = False) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for k, (m, nb) in enumerate(self.parts):
+            boff, soff = self.body_off[k], self.sub_off[k] - nb
+
+            def glob(i: int, boff: int = boff, soff: int = soff, nb: int = nb) -> int:
+                return boff + i if i < nb else soff + i
+
+            def count_local(i: int, glob: Callable[[int], int] = glob) -> bool:
+                return counting(glob(i))
+
+            hits = m.scan(data, geometry, applies, count_local, first_only, normalised)
+            for i, n in hits.items():
+                found[glob(i)] = n
+            if first_only and found:
+                break  # first_only is for databases of .ndb signatures only: part order wins
+        return found
+
+    @property
+    def has_norm(self) -> bool:
+        return any(m.has_norm for m, _nb in self.parts)
+
+
+class _SetSigs:
+    def __init__(self, ms: MatcherSet) -> None:
+        self.ms = ms
+
+    def __len__(self) -> int:
+        return self.ms.total
+
+    def __getitem__(self, i: int) -> BodySig:
+        m, j = self.ms.local(i)
+        return m.sigs[j]
+
+    def name(self, i: int) -> str:
+        m, j = self.ms.local(i)
+        return m.sigs.name(j)
+
+    def target(self, i: int) -> Target:
+        m, j = self.ms.local(i)
+        return m.sigs.target(j)
+
+
+class NormView:
+    """The normalised-text pass over a matcher: same automaton, same indexes, only the
+    signatures that can match normalised text."""
+
+    def __init__(self, base: Matcher | MatcherSet) -> None:
+        self.base = base
+        self.backend_name = base.backend_name
+
+    @property
+    def sigs(self) -> SigLookup:
+        return self.base.sigs
+
+    def scan(self, data: bytes, geometry: Geometry, applies: Callable[[Target], bool],
+             counting: Callable[[int], bool] = lambda _s: False, first_only: bool = False,
+             normalised: bool = True) -> dict[int, int]:
+        return self.base.scan(data, geometry, applies, counting, first_only, True)
 
 
 def _iter_occ(data: bytes, seg: Segment, anchor_starts: list[int] | None, lo: int,

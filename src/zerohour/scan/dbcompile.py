@@ -1,0 +1,500 @@
+"""Incremental database compile: pieces compiled in parallel, cached by content, combined.
+
+A database folder is cut into *pieces*: every line-oriented signature file (.hdb .hsb .mdb .msb
+.fp .sfp .ndb .ldb) in slices of whole lines (`CHUNK`), and one piece for everything else
+(ignore lists, .cdb/.yara/.imp/.ftm, skipped kinds, containers). Each piece compiles with the
+one loader (`database._build`) into a small `Database` of its own, keyed by the digest of its
+bytes (plus the ignore lists, which drop signatures in any file, and the build options), and is
+cached on disk. A load then combines the pieces in load order (`combine`): hash indexes chain,
+matchers answer as one (`MatcherSet`), counts add up. So:
+
+- a daily update recompiles only the pieces whose bytes changed (daily's), not main's;
+- a cold compile runs the pieces on every core, in worker processes that exit afterwards (the
+  long-lived process never holds a compile's transient memory);
+- a folder holding a .cvd/.cld compiles as one piece (a container's members can carry ignore
+  lists for the files beside it), as before.
+
+Verdicts equal a one-piece compile: ignore lists are handed to every piece, the global
+signature order is the one-piece order, and the hash tables answer "last loaded wins" across
+pieces as within one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from zerohour.errors import DatabaseError
+from zerohour.scan import cache
+from zerohour.scan.database import (
+    BODY_EXT,
+    CONTAINER_EXT,
+    FP_EXT,
+    HASH_EXT,
+    IGNORE_EXT,
+    LOGICAL_EXT,
+    SECTION_EXT,
+    BuildOptions,
+    Database,
+    _build,
+    _db_files,
+    _stat_key,
+)
+from zerohour.scan.hashindex import HashIndex
+from zerohour.scan.matcher import Matcher, MatcherSet, NormView
+from zerohour.scan.signatures import kinds
+from zerohour.scan.signatures.ldb import LogicalSig
+
+LINE_EXT = HASH_EXT | SECTION_EXT | FP_EXT | BODY_EXT | LOGICAL_EXT
+#: Bytes per piece, by kind: a piece is one worker's job and one Hyperscan database (body
+#: pieces stay near 30k signatures, where compile time per pattern is lowest), or one sorted
+#: hash table (each lookup asks every table of its kind: few, large ones for hashes).
+CHUNK = {".ndb": 3 << 20, ".ldb": 2 << 20}
+HASH_CHUNK = 64 << 20
+#: Below this many bytes in all, pieces compile in this process (no worker start-up cost).
+PARALLEL_MIN = 8 << 20
+_BLOCK = 1 << 20
+#: Line separators other than LF that `str.splitlines` honours: files holding one compile as
+#: one piece, so that line numbers in warnings stay exact.
+_ODD_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85",
+               b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Lines [first_line, ...) of `path`, bytes [start, end), with their digest; or, with
+    `rest`, whole files compiled together."""
+
+    path: Path
+    start: int = 0
+    end: int = 0
+    first_line: int = 0
+    digest: str = ""
+    rest: tuple[Path, ...] = ()
+
+    def key(self, opts: BuildOptions, context: str) -> str:
+        h = hashlib.sha256(f"{opts.flavour()}\0{context}\0{self.first_line}\0".encode())
+        names = self.rest or (self.path,)
+        for p in names:
+            h.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(self.digest.encode())
+        return h.hexdigest()
+
+
+@dataclass(slots=True)
+class Plan:
+    """What a load compiles: pieces in load order, the digest of everything, the version."""
+
+    pieces: list[Piece] = field(default_factory=list)
+    digest: str = ""
+    version: str = ""
+    #: The ignore-list files, verbatim: every line piece compiles with them.
+    ignore_files: list[tuple[Path, bytes]] = field(default_factory=list)
+
+    def context(self) -> str:
+        h = hashlib.sha256()
+        for p, data in self.ignore_files:
+            h.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+            h.update(hashlib.sha256(data).digest())
+        return h.hexdigest()
+
+
+def plan(files: Sequence[Path]) -> Plan:
+    """Read every file once (streaming): digests, the pieces, the version, the ignore lists."""
+    out = Plan()
+    total = hashlib.sha256()
+    rest: list[Path] = []
+    rest_digest = hashlib.sha256()
+    split = not any(p.suffix.lower() in CONTAINER_EXT for p in files)
+    for p in files:
+        ext = p.suffix.lower()
+        line_kind = split and ext in LINE_EXT and p.name != "VERSION" \
+            and not p.name.startswith(".")
+        try:
+            with p.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if line_kind:
+                    pieces, fdigest = _cut(p, f, CHUNK.get(ext, HASH_CHUNK))
+                    out.pieces.extend(pieces)
+                else:
+                    data = f.read()
+                    fdigest = hashlib.sha256(data).hexdigest()
+                    size = len(data)
+                    rest.append(p)
+                    rest_digest.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+                    rest_digest.update(fdigest.encode())
+                    if p.name == "VERSION":
+                        out.version = data.decode("utf-8", "replace").strip()
+                    if ext in IGNORE_EXT and split:
+                        out.ignore_files.append((p, data))
+        except OSError as exc:
+            raise DatabaseError(f"cannot read signature database: {exc}") from exc
+        total.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+        total.update(size.to_bytes(8, "big") + fdigest.encode())
+    if rest:
+        out.pieces.append(Piece(rest[0], digest=rest_digest.hexdigest(), rest=tuple(rest)))
+    out.digest = total.hexdigest()
+    out.version = out.version or f"local-{out.digest[:12]}"
+    return out
+
+
+def _cut(p: Path, f: object, chunk: int) -> tuple[list[Piece], str]:
+    """Slices of whole lines of about `chunk` bytes; one slice if a line break is not LF."""
+    read = f.read  # type: ignore[attr-defined]
+    whole = hashlib.sha256()
+    pieces: list[Piece] = []
+    pos = start = lines = first = 0
+    cur = hashlib.sha256()
+    odd = False
+    carry = b""
+    while True:
+        block = carry + read(_BLOCK)
+        carry = b""
+        if not block:
+            break
+        cut = block.rfind(b"\n") + 1
+        if cut and cut < len(block):
+            block, carry = block[:cut], block[cut:]
+        elif not cut:
+            more = read(_BLOCK)
+            if more:
+                carry = block + more
+                continue
+        whole.update(block)
+        odd = odd or any(b in block for b in _ODD_BREAKS)
+        cur.update(block)
+        pos += len(block)
+        lines += block.count(b"\n")
+        if pos - start >= chunk and not odd:
+            pieces.append(Piece(p, start, pos, first, cur.hexdigest()))
+            start, first, cur = pos, lines, hashlib.sha256()
+    if pos > start or not pieces:
+        pieces.append(Piece(p, start, pos, first, cur.hexdigest()))
+    digest = whole.hexdigest()
+    if odd and len(pieces) > 1:
+        pieces = [Piece(p, 0, pos, 0, digest)]
+    return pieces, digest
+
+
+# -- compiling one piece (in a worker process, or here) -----------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    piece: Piece
+    key: str
+    dirs: tuple[Path, ...]
+    opts: BuildOptions
+    ignore_files: tuple[tuple[Path, bytes], ...]
+    #: Where the compiled piece goes (a cache file); None: returned.
+    out: str | None
+
+
+def _compile(job: _Job) -> Database | None:
+    """Build one piece; store it in the cache (then return None) or return it."""
+    piece = job.piece
+    if piece.rest:
+        files = list(piece.rest)
+        try:
+            contents = [p.read_bytes() for p in files]
+        except OSError as exc:
+            raise DatabaseError(f"cannot read signature database: {exc}") from exc
+        digest = hashlib.sha256()
+        for p, data in zip(files, contents, strict=True):
+            digest.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(hashlib.sha256(data).hexdigest().encode())
+        got = digest.hexdigest()
+    else:
+        try:
+            with piece.path.open("rb") as f:
+                f.seek(piece.start)
+                data = f.read(piece.end - piece.start)
+        except OSError as exc:
+            raise DatabaseError(f"cannot read signature database: {exc}") from exc
+        got = hashlib.sha256(data).hexdigest()
+        # line numbers of this slice count from its place in the file
+        files = [p for p, _d in job.ignore_files] + [piece.path]
+        contents = [d for _p, d in job.ignore_files] + [b"\n" * piece.first_line + data]
+    if got != piece.digest:
+        raise DatabaseError(f"{piece.path}: changed while the database was loading")
+    with _no_gc():
+        db = _build(job.dirs, files, contents, got, strict=job.opts.strict,
+                    backend=job.opts.backend, keys=job.opts.keys)
+    if not piece.rest and job.ignore_files:
+        db = _without_context(db, {str(p) for p, _d in job.ignore_files})
+    if job.out is not None:
+        cache.write_piece(Path(job.out), db)
+        return None
+    return db
+
+
+def _without_context(db: Database, context: set[str]) -> Database:
+    """A line piece compiled with the ignore lists in front: what they counted is theirs."""
+    counts = {k: v for k, v in db.counts.items() if f".{k}" not in IGNORE_EXT}
+    mine = tuple(w for w in db.warnings if w.path not in context)
+    skipped = dict(db.skipped)
+    if len(mine) != len(db.warnings):
+        left = skipped.get("invalid", 0) - (len(db.warnings) - len(mine))
+        if left:
+            skipped["invalid"] = left
+        else:
+            skipped.pop("invalid", None)
+    return replace(db, counts=counts, warnings=mine, skipped=skipped, ignored=frozenset())
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Compiling makes millions of short-lived objects and no cycles: the cyclic collector
+    would walk them all again and again (a multiple of the compile time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _run(jobs: list[_Job], opts: BuildOptions, size: int) -> list[Database | None]:
+    """Compile `jobs`, in worker processes when it pays (`python -m zerohour.scan.dbcompile`:
+    a plain subprocess works from anywhere, a daemonic scan worker included)."""
+    workers = min(len(jobs), opts.jobs or os.cpu_count() or 1)
+    if workers <= 1 or size < PARALLEL_MIN:
+        return [_compile(j) for j in jobs]
+    # Longest-first onto the least loaded worker: each worker runs its share in order.
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for i in sorted(range(len(jobs)), key=lambda i: -_cost(jobs[i])):
+        w = load.index(min(load))
+        shares[w].append(i)
+        load[w] += _cost(jobs[i])
+    out: list[Database | None] = [None] * len(jobs)
+    with tempfile.TemporaryDirectory(prefix="zh-compile-") as tmp:
+        procs = []
+        for w, share in enumerate(shares):
+            todo = [replace(jobs[i], out=jobs[i].out or os.path.join(tmp, f"{i}.pickle"))
+                    for i in share]
+            proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
+                                     str(opts.nice)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE)
+            assert proc.stdin is not None
+            proc.stdin.write(pickle.dumps(todo, protocol=pickle.HIGHEST_PROTOCOL))
+            proc.stdin.close()
+            procs.append((proc, w))
+        failure: BaseException | None = None
+        for proc, _w in procs:
+            assert proc.stdout is not None
+            report = proc.stdout.read()
+            proc.wait()
+            if proc.returncode and failure is None:
+                failure = _unpickled_error(report, proc.returncode)
+        if failure is not None:
+            raise failure
+        for i, job in enumerate(jobs):
+            if job.out is None:  # no cache: the worker left it in our temporary folder
+                with open(os.path.join(tmp, f"{i}.pickle"), "rb") as f:
+                    got = pickle.load(f)  # noqa: S301 - our own worker's file
+                out[i] = got if isinstance(got, Database) else None
+    return out
+
+
+def _cost(job: _Job) -> int:
+    p = job.piece
+    if p.rest:
+        return sum(_size(f) for f in p.rest)
+    # body signatures cost more per byte (an automaton to compile) than hash lines
+    return (p.end - p.start) * (8 if p.path.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+def _unpickled_error(report: bytes, code: int) -> BaseException:
+    with contextlib.suppress(Exception):
+        exc = pickle.loads(report)  # noqa: S301 - our own worker's answer
+        if isinstance(exc, BaseException):
+            return exc
+    return DatabaseError(f"database compile worker failed (exit status {code})")
+
+
+def _worker(argv: Sequence[str]) -> int:
+    """Worker process: compile the pickled jobs on stdin; on failure, pickle the exception to
+    stdout and exit 1."""
+    nice = int(argv[0]) if argv else 0
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    gc.disable()
+    try:
+        jobs = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
+        for job in jobs:
+            _compile(job)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            sys.stdout.buffer.write(pickle.dumps(exc))
+        return 1
+    return 0
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+def load(dirs: Sequence[Path], opts: BuildOptions, *, use_cache: bool = True) -> Database:
+    """The database of `dirs`: from the cache when every piece is there, else compiled (only
+    the missing pieces) and cached."""
+    dirs = tuple(Path(d).absolute() for d in dirs)
+    files = _db_files(dirs)
+    use_cache = use_cache and cache.cache_dir() is not None
+    flavour = opts.flavour()
+    stat_key = _stat_key(files) if use_cache else ""
+    with _no_gc():
+        if use_cache:
+            # Fast path: the same files (path, size, mtime, ctime, inode) as a previous load,
+            # whose content digest we remember, so nothing is read or hashed.
+            known = cache.digest_for(stat_key)
+            db = _from_manifest(f"{known}-{flavour}", dirs) if known else None
+            if db is not None:
+                return db
+        p = plan(files)
+        key = f"{p.digest}-{flavour}"
+        if use_cache:
+            db = _from_manifest(key, dirs)
+            if db is not None:
+                cache.remember_digest(stat_key, p.digest)
+                return db
+        context = p.context()
+        keys = [pc.key(opts, context) for pc in p.pieces]
+        have = [use_cache and cache.has_piece(k) for k in keys]
+        todo = [_Job(pc, k, dirs, opts, tuple(p.ignore_files),
+                     str(cache.piece_path(k)) if use_cache else None)
+                for pc, k, h in zip(p.pieces, keys, have, strict=True) if not h]
+        built = iter(_run(todo, opts, sum(_cost(j) for j in todo)))
+        parts: list[Database] = []
+        rebuilt = False
+        for pc, k, h in zip(p.pieces, keys, have, strict=True):
+            part = next(built) if not h else None
+            if part is None:
+                part = cache.load_piece(k)
+            if part is None:  # unreadable (corrupt, removed meanwhile): compile it here
+                part = _compile(_Job(pc, k, dirs, opts, tuple(p.ignore_files), None))
+                assert part is not None
+                cache.store_piece(k, part)
+                rebuilt = True
+            parts.append(part)
+        db = combine(parts, dirs, p.digest, p.version)
+        db.from_cache = not todo and not rebuilt
+        if use_cache:
+            cache.store_manifest(key, keys, p.digest, p.version)
+            cache.remember_digest(stat_key, p.digest)
+        return db
+
+
+def prepare(dirs: Sequence[Path], opts: BuildOptions) -> bool:
+    """Compile and cache whatever `dirs` needs without loading it here: what a gateway runs
+    (on a thread, compile workers at a low priority) before it starts scan workers on a new
+    database, which then only read the cache. False when there is no cache to fill."""
+    if cache.cache_dir() is None:
+        return False
+    dirs = tuple(Path(d).absolute() for d in dirs)
+    files = _db_files(dirs)
+    flavour = opts.flavour()
+    stat_key = _stat_key(files)
+    known = cache.digest_for(stat_key)
+    if known and _cached(f"{known}-{flavour}"):
+        return True
+    p = plan(files)
+    key = f"{p.digest}-{flavour}"
+    if not _cached(key):
+        context = p.context()
+        keys = [pc.key(opts, context) for pc in p.pieces]
+        todo = [_Job(pc, k, dirs, opts, tuple(p.ignore_files), str(cache.piece_path(k)))
+                for pc, k in zip(p.pieces, keys, strict=True) if not cache.has_piece(k)]
+        _run(todo, opts, sum(_cost(j) for j in todo))
+        cache.store_manifest(key, keys, p.digest, p.version)
+    cache.remember_digest(stat_key, p.digest)
+    return True
+
+
+def _cached(key: str) -> bool:
+    man = cache.load_manifest(key)
+    return man is not None and all(cache.has_piece(k) for k in man.pieces)
+
+
+def _from_manifest(key: str, dirs: tuple[Path, ...]) -> Database | None:
+    man = cache.load_manifest(key)
+    if man is None:
+        return None
+    parts = []
+    for k in man.pieces:
+        part = cache.load_piece(k)
+        if part is None:
+            return None
+        parts.append(part)
+    db = combine(parts, dirs, man.digest, man.version)
+    db.from_cache = True
+    return db
+
+
+# -- combining ----------------------------------------------------------------------------------
+
+def combine(parts: Sequence[Database], dirs: tuple[Path, ...], digest: str,
+            version: str) -> Database:
+    """One database from pieces in load order, answering as one compile of them all would."""
+    if len(parts) == 1:
+        return replace(parts[0], dirs=dirs, digest=digest, version=version)
+    counts: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    logical: list[LogicalSig] = []
+    bases: list[int] = []
+    always: list[int] = []
+    n_body = sum(p.n_body for p in parts)
+    sub_base = n_body
+    matchers: list[tuple[Matcher, int]] = []
+    extras = [p.extras for p in parts if p.extras != kinds.Extras()]
+    if len(extras) > 1:
+        raise DatabaseError("more than one database piece carries .cdb/.yara/.imp/.ftm")
+    for p in parts:
+        counts.update(p.counts)
+        skipped.update(p.skipped)
+        m = p.matcher
+        if isinstance(m, NormView):
+            m = m.base
+        if isinstance(m, Matcher):
+            matchers.append((m, p.n_body))
+        elif isinstance(m, MatcherSet):
+            matchers.extend(m.parts)
+        always.extend(len(logical) + i for i in p.logical_always)
+        bases.extend(sub_base + b - p.n_body for b in p.logical_base)
+        logical.extend(p.logical)
+        sub_base += (len(p.matcher.sigs) - p.n_body)
+    ms = MatcherSet(matchers)
+    return Database(
+        dirs=dirs, digest=digest, version=version,
+        hashes=HashIndex.chain(p.hashes for p in parts),
+        sections=HashIndex.chain(p.sections for p in parts),
+        allow=HashIndex.chain(p.allow for p in parts),
+        n_body=n_body, logical=tuple(logical),
+        ignored=frozenset().union(*(p.ignored for p in parts)),
+        warnings=tuple(w for p in parts for w in p.warnings),
+        counts=dict(counts), skipped=dict(skipped), matcher=ms,
+        logical_base=tuple(bases), logical_always=tuple(always),
+        norm_matcher=NormView(ms) if ms.has_norm else None, norm_map=range(ms.total),
+        extras=extras[0] if extras else kinds.Extras(),
+        containers=tuple(c for p in parts for c in p.containers),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))
