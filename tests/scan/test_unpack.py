@@ -20,7 +20,7 @@ import pytest
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, load_database, pe
 from zerohour.scan.limits import Limits, ScanContext
-from zerohour.scan.unpack import nrv, nsis, pe_children, upx
+from zerohour.scan.unpack import nrv, nsis, nsis_bzip2, pe_children, upx
 
 TESTFILES = Path("/usr/share/clamav-testfiles")
 CLAM_EXE = TESTFILES / "clam.exe"
@@ -382,7 +382,7 @@ def test_clam_nsis_file_is_found(engine: Engine) -> None:
     assert any(layer.path.endswith("/nsis") for layer in report.layers)
 
 
-@pytest.mark.parametrize("compressor", ["zlib", "lzma"])
+@pytest.mark.parametrize("compressor", ["zlib", "lzma", "bzip2"])
 @pytest.mark.parametrize("solid", [False, True], ids=["blocks", "solid"])
 def test_makensis_installers_give_up_their_files(
     tmp_path: Path, clam: bytes, dbdir: Path, engine: Engine, compressor: str, solid: bool
@@ -402,12 +402,44 @@ def test_makensis_installers_give_up_their_files(
     assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
 
 
-@pytest.mark.parametrize("solid", [False, True], ids=["blocks", "solid"])
-def test_nsis_bzip2_is_unsupported_not_clean(tmp_path: Path, clam: bytes, solid: bool) -> None:
-    blob = _nsis(tmp_path, clam, "bzip2", solid)
-    ctx = ScanContext()
-    list(nsis.nsis_children(blob, ctx))
-    assert ctx.events == [("Unsupported", "NSIS.BZip2")]
+def test_nsis_bzip2_bomb_stops_after_one_block(tmp_path: Path) -> None:
+    """NSIS's bzip2 turns 64 MiB of zeros into ~140 bytes; one block expands to ~46 MB."""
+    makensis = shutil.which("makensis")
+    if makensis is None:
+        pytest.skip("makensis not installed (Debian package nsis)")
+    with (tmp_path / "zeros.bin").open("wb") as f:
+        f.truncate(64 << 20)
+    (tmp_path / "z.nsi").write_text(
+        'SetCompressor bzip2\nOutFile "z.exe"\nInstallDir "$TEMP\\x"\nSection\n'
+        'SetOutPath "$INSTDIR"\nFile "zeros.bin"\nSectionEnd\n'
+    )
+    subprocess.run([makensis, "-V1", "z.nsi"], check=True, cwd=tmp_path, capture_output=True)
+    blob = (tmp_path / "z.exe").read_bytes()
+    assert len(blob) < 200_000
+    t = time.monotonic()
+    with pytest.raises(ScanLimitExceeded) as exc:
+        list(nsis.nsis_children(blob, ScanContext(Limits(max_file_size=8 << 20))))
+    assert exc.value.which == "MaxFileSize"
+    assert time.monotonic() - t < 10
+
+
+def test_nsis_bzip2_damage_gives_a_prefix_never_an_exception(tmp_path: Path, clam: bytes) -> None:
+    blob = _nsis(tmp_path, clam, "bzip2", True)
+    fh = nsis.find_first_header(blob)
+    assert fh is not None
+    stream = blob[fh + 28 :]
+    whole, ok = nsis_bzip2.decompress(stream, 1 << 30)
+    assert ok
+    assert clam in whole
+    cut, ok = nsis_bzip2.decompress(stream[: len(stream) // 2], 1 << 30)
+    assert not ok
+    assert whole.startswith(cut)
+    rng = random.Random(5)
+    for _ in range(200):
+        mutated = bytearray(stream)
+        mutated[rng.randrange(1, len(mutated))] ^= 1 << rng.randrange(8)
+        out, _ = nsis_bzip2.decompress(bytes(mutated), 1 << 24)
+        assert len(out) <= (1 << 24) + 50_000_000
 
 
 def test_truncated_nsis_is_broken_after_what_was_read(clam: bytes) -> None:

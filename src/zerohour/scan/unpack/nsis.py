@@ -5,13 +5,13 @@ An NSIS installer is a PE stub followed, at a 512-byte boundary, by a "first hea
 are a run of blocks (le32 length, bit 31 set when compressed), the install header first; solid
 archives are one compressed stream of such (uncompressed) records. The compressor is told by
 the first byte, as in clamscan (libclamav/nsis): 0x5D is LZMA (5 property bytes, then raw LZMA;
-0xDD adds NSIS's x86 call filter), 0x31 NSIS's own header-less bzip2 variant, anything else raw
-deflate. Every block is scanned as a file, the header too (it holds the install script), as
-clamscan does; file names would need the script to be interpreted, so children are unnamed.
+0xDD adds NSIS's x86 call filter), 0x31 NSIS's own header-less bzip2 variant (decoded by
+`zerohour.scan.unpack.nsis_bzip2`), anything else raw deflate. Every block is scanned as a
+file, the header too (it holds the install script), as clamscan does; file names would need
+the script to be interpreted, so children are unnamed.
 
 Bounded like every decompression (`ScanContext.output_bound`, ratio, clock, files). Damage is
-`Heuristics.Broken.NSIS` after what was read; the bzip2 variant (Python's bz2 cannot read it:
-no stream header, one-byte block markers, no CRCs) is `Heuristics.Unsupported.NSIS.BZip2`.
+`Heuristics.Broken.NSIS` after what was read.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import frames_bounded
 from zerohour.scan.types import Child
+from zerohour.scan.unpack import nsis_bzip2
 
 SIGNATURE = b"\xef\xbe\xad\xdeNullsoftInst"
 _NO_CRC = 0x4
@@ -107,8 +108,21 @@ def _unlzma(raw: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
                           raw[5:], ctx, b"")
 
 
+def _unbzip2(raw: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    bound = ctx.output_bound()
+    out, complete = nsis_bzip2.decompress(raw, bound, ctx.check_time)
+    if len(out) > bound:
+        ctx.check_output(len(out))
+    ctx.check_ratio(len(raw), len(out))
+    return out, complete
+
+
 def _decode(method: str, raw: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
-    return _unlzma(raw, ctx) if method == "lzma" else _inflate(raw, ctx)
+    if method == "lzma":
+        return _unlzma(raw, ctx)
+    if method == "bzip2":
+        return _unbzip2(raw, ctx)
+    return _inflate(raw, ctx)
 
 
 def _blocks(data: bytes, start: int, end: int) -> tuple[list[tuple[bool, int, int]], bool]:
@@ -158,9 +172,6 @@ def nsis_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             header = data[off : off + size] if size == header_size else None
         else:
             method = _method(data[off])
-            if method == "bzip2":
-                ctx.unsupported("NSIS", "BZip2")
-                return
             out, _ok = _decode(method, data[off : off + size], ctx)
             header = out if len(out) == header_size else None
             if header is None:
@@ -179,9 +190,6 @@ def nsis_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             yield from child(out)
         if not exact:
             ctx.broken("NSIS")
-        return
-    if method == "bzip2":
-        ctx.unsupported("NSIS", "BZip2")
         return
     stream, complete = _decode(method, data[start:end], ctx)  # solid
     pos = 0
