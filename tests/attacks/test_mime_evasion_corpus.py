@@ -22,14 +22,17 @@ import binascii
 import codecs
 import hashlib
 import shutil
+import smtplib
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_mime_evasion import CASES, _binhex  # type: ignore[import-not-found]
 
+from gateway.conftest import wait_for
 from zerohour.scan import Engine, load_database
 
 pytestmark = pytest.mark.needs_clamav
@@ -894,3 +897,31 @@ def test_clean_control_has_no_finding(tmp_path: Path) -> None:
         if report.findings or report.errors:
             noisy[name] = (report.names, report.errors)
     assert not noisy, noisy
+
+
+# -- end to end through the gateway (SMTP, prepare's folding, the scanner pool) -----------------
+
+GATEWAY_CASES = (
+    "comment-in-content-type", "rfc2231-boundary-encoded-continuation", "delimiter-leading-space",
+    "uuencode-truncated-end-line", "html-hex-entities", "html-data-uri-percent-encoded",
+    "text-utf-16le-with-bom", "smime-opaque-signed", "boundary-prefix-of-another",
+)
+
+
+def _crlf(msg: bytes) -> bytes:
+    """SMTP lines end in CRLF (the gateway refuses a bare LF before any scan)."""
+    return msg.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+async def test_gateway_rejects_the_evasive_and_delivers_the_clean(gateway: Any, sink: Any) -> None:
+    for name in GATEWAY_CASES:
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            await gateway.sendmail("a@sender.test", ["b@example.test"],
+                                   _crlf(TECHNIQUES[name](EICAR)))
+        assert info.value.smtp_code == 554, name
+        assert b"Eicar-Test-Signature" in info.value.smtp_error, name
+    for name in GATEWAY_CASES:
+        clean = _crlf(TECHNIQUES[name](CLEAN_TEXT))
+        assert await gateway.sendmail("a@sender.test", ["b@example.test"], clean) == {}, name
+    got = await wait_for(lambda: len(sink.messages) >= len(GATEWAY_CASES))
+    assert got, f"delivered {len(sink.messages)} of {len(GATEWAY_CASES)} clean messages"

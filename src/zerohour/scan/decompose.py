@@ -40,8 +40,7 @@ def children(
         yield from ctx.guard(embedded_zips(data, ctx), "embedded-zip")
     if filetype not in embedded.SKIP:
         # RAR, 7z, CAB, ARJ and PE behind other bytes: self-extractors, installers, overlays.
-        yield from ctx.guard(embedded.children(data, ctx, filetype is not FileType.PE),
-                             "embedded-archive")
+        yield from ctx.guard(embedded.children(data, ctx, filetype), "embedded-archive")
 
 
 _EOCD = b"PK\x05\x06"
