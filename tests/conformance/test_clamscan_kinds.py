@@ -9,6 +9,7 @@ either engine fails here).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import shutil
 import subprocess
@@ -59,8 +60,6 @@ def _header(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
 
 def _resigned_other_archive(d: bytes) -> bytes:
     """A valid header signature (test key) over an archive whose .hdb was changed."""
-    import gzip
-
     tar = gzip.decompress(d[512:]).replace(b"Kinds.Cvd.Clam", b"Kinds.Cvd.Clan", 1)
     archive = gzip.compress(tar)
     h = cvd.parse_header(d[:512].decode().rstrip())
@@ -157,6 +156,7 @@ def _groups(tmp: Path) -> list[Group]:
         "zip_other": _zip({"notes.txt": payload}, tmp),
     }
     imp_string = b"kernel32.exitprocess,user32.messageboxa"
+    inner_zip = _zip({"payload.bin": b"INTERMARK " * 50}, tmp)
     return [
         Group(
             "ign2-md5",
@@ -244,7 +244,43 @@ def _groups(tmp: Path) -> list[Group]:
             {"mz_text": {"T1.Upper", "Pcre.Upper"}, "mz_binary": {"T1.Upper", "Pcre.Upper"},
              "text": {"T0.Lower", "Pcre.Upper", "Pcre.Lower"}},
         ),
+        Group(
+            # An .fp entry for the normalised HTML (ClamAV's own nocomment.html and notags.html
+            # of the sample, as `clamscan --leave-temps` writes them) does not suppress in
+            # clamscan 1.4, and does not here; the raw file's hash does.
+            "fp-normalised-html",
+            {"a.ndb": f"Html.Evil:3:*:{b'evil world'.hex()}",
+             "b.fp": "\n".join([f"{md5(HTML_NOCOMMENT)}:{len(HTML_NOCOMMENT)}:Fp.NoComment",
+                                 f"{md5(HTML_NOTAGS)}:{len(HTML_NOTAGS)}:Fp.NoTags",
+                                 f"{md5(HTML_RAW2)}:{len(HTML_RAW2)}:Fp.Raw"])},
+            {"normalised_listed": HTML_RAW, "raw_listed": HTML_RAW2},
+            {"normalised_listed": {"Html.Evil"}, "raw_listed": set()},
+        ),
+        Group(
+            # Intermediates: the container types above the layer, parent last; CL_TYPE_ANY is
+            # skipped without using a level (ClamAV's quirk) but counts for the depth.
+            "intermediates",
+            {"a.ldb": "\n".join(
+                f"Inter.{n};Engine:81-255,Target:0,Intermediates:{chain};0;{b'INTERMARK'.hex()}"
+                for n, chain in (("Zip", "CL_TYPE_ZIP"), ("ZipZip", "CL_TYPE_ZIP>CL_TYPE_ZIP"),
+                                 ("GzZip", "CL_TYPE_GZ>CL_TYPE_ZIP"),
+                                 ("AnyZip", "CL_TYPE_ANY>CL_TYPE_ZIP"),
+                                 ("ZipAny", "CL_TYPE_ZIP>CL_TYPE_ANY"),
+                                 ("Tar", "CL_TYPE_POSIX_TAR")))},
+            {"single": inner_zip, "outer": _zip({"inner.zip": inner_zip}, tmp),
+             "gz": gzip.compress(inner_zip, mtime=0), "plain": b"INTERMARK " * 50},
+            {"single": {"Inter.Zip"}, "outer": {"Inter.Zip", "Inter.ZipZip", "Inter.AnyZip",
+                                                "Inter.ZipAny"},
+             "gz": {"Inter.Zip", "Inter.GzZip", "Inter.AnyZip", "Inter.ZipAny"},
+             "plain": set()},
+        ),
     ]
+
+
+HTML_RAW = b"<html><body>\n<p>Hello EVIL   World</p>\n</body></html>\n"
+HTML_NOCOMMENT = b"<html><body><p>hello evil world</p></body></html>"
+HTML_NOTAGS = b" hello evil world "
+HTML_RAW2 = b"<html><body>\n<p>Goodbye EVIL World</p>\n</body></html>\n"
 
 
 def _names_clamscan(db: Path, samples: Path, extra: tuple[str, ...]) -> dict[str, set[str]]:
@@ -269,7 +305,8 @@ def _names_zerohour(db: Path, samples: Path) -> dict[str, set[str]]:
     return out
 
 
-GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp", "mz-and-text-targets"]
+GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp", "mz-and-text-targets",
+               "intermediates"]
 
 
 @needs_clamscan

@@ -33,7 +33,7 @@ from zerohour.scan.matcher import BodyMatcher, Matcher, NormView
 from zerohour.scan.signatures import cvd, kinds
 from zerohour.scan.signatures.hdb import iter_lines, parse_hash_line
 from zerohour.scan.signatures.ign2 import IgnoreList, parse_ignore_entry
-from zerohour.scan.signatures.ldb import LogicalSig, parse_ldb_line
+from zerohour.scan.signatures.ldb import LogicalSig, NotEvaluated, parse_ldb_line
 from zerohour.scan.signatures.mdb import parse_section_line
 from zerohour.scan.signatures.model import FLEVEL, SUPPORTED_TARGETS, BodySig, DbWarning
 from zerohour.scan.signatures.ndb import parse_ndb_line
@@ -345,6 +345,8 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
                 counts[fam] += 1
             except SignatureSyntaxError as exc:
                 bad(p, no, str(exc))
+            except NotEvaluated as exc:  # valid, but not evaluated faithfully here
+                skipped[str(exc)] += 1
 
     extras = kinds.build(extra_files, ignores, bad, counts, skipped)
     entries = list(body)

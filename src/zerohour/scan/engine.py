@@ -88,7 +88,7 @@ class _LayerFacts:
     parent: FileType | None
     ep: int | None
     nsections: int | None
-    ancestors: tuple[FileType, ...] = ()  # outermost first; the last is `parent`
+    ancestors: tuple[str, ...] = ()  # FileType values, outermost first; the last is `parent`
 
     def admits(self, lsig: LogicalSig) -> bool:
         def inside(value: int | None, bounds: tuple[int, int] | None) -> bool:
@@ -96,6 +96,8 @@ class _LayerFacts:
 
         if lsig.container is not None and (self.parent is None or
                                            self.parent.value != lsig.container):
+            return False
+        if not lsig.intermediates_hold(self.ancestors):
             return False
         return (inside(self.size, lsig.filesize) and inside(self.ep, lsig.entry_point)
                 and inside(self.nsections, lsig.sections))
@@ -139,7 +141,7 @@ class Engine:
             self._limit(walk, exc, name, allowed=False)
             return self._report(walk, started)
         try:
-            self._layer(walk, data, name, 0, None, False, allowed=False, parent=None)
+            self._layer(walk, data, name, 0, None, False, allowed=False, ancestors=())
         except Exception as exc:  # never an exception out of scan_bytes: a scan error instead
             walk.errors.append(f"{name}: internal error {type(exc).__name__}: {exc}")
         self._drain(walk, name, allowed=False)
@@ -178,7 +180,9 @@ class Engine:
                       FindingKind.HEURISTIC)
 
     def _layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
-               is_attachment: bool, allowed: bool, parent: FileType | None) -> None:
+               is_attachment: bool, allowed: bool, ancestors: tuple[FileType, ...]) -> None:
+        """Match one layer and recurse; `ancestors` are the container types above it,
+        outermost first (the last is its parent: `Container`, `Intermediates`)."""
         db = self.db
         size = len(data)
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
@@ -198,13 +202,15 @@ class Engine:
         if not allowed and self._has_allow:
             allowed = any(db.allow.lookup(k, size, d) is not None for k, d in digests.items())
         if not allowed:
-            self._match(walk, data, path, self._ftm_type(data, ft), digests, pe_info, parent)
+            self._match(walk, data, path, self._ftm_type(data, ft), digests, pe_info,
+                        ancestors)
         if walk.stop:
             return
-        self._children(walk, data, path, depth, ft, lname, allowed)
+        self._children(walk, data, path, depth, ft, lname, allowed, ancestors)
 
     def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
-                  lname: str | None, allowed: bool) -> None:
+                  lname: str | None, allowed: bool,
+                  ancestors: tuple[FileType, ...] = ()) -> None:
         ctx = walk.ctx
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
         # is not a limit hit (ScanContext.descend() would raise before knowing).
@@ -222,7 +228,7 @@ class Engine:
                 cpath = f"{path}/{label}"
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
-                                child.is_attachment, allowed, parent=ft)
+                                child.is_attachment, allowed, ancestors=(*ancestors, ft))
                 except Exception as exc:  # one child's bug must not hide its siblings
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 if walk.stop:
@@ -296,7 +302,7 @@ class Engine:
 
     def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
                digests: dict[str, bytes], pe_info: pe.PEInfo | None,
-               parent: FileType | None) -> None:
+               ancestors: tuple[FileType, ...]) -> None:
         db = self.db
         size = len(data)
         for kind in ("md5", "sha1", "sha256"):
@@ -344,7 +350,9 @@ class Engine:
 
         ep = pe_info.entry_point_offset if pe_info is not None else None
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
-        layer = _LayerFacts(size, parent, ep, len(secs) if pe_info is not None else None)
+        layer = _LayerFacts(size, ancestors[-1] if ancestors else None, ep,
+                            len(secs) if pe_info is not None else None,
+                            tuple(a.value for a in ancestors))
         self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
         if walk.stop or ft not in TEXT_TYPES or self.db.norm_matcher is None:
             return

@@ -115,5 +115,6 @@ def build(files: list[tuple[Path, str, str]], ignores: IgnoreList, bad: Bad,
     yara_rules = None
     if yara_sources:
         yara_rules = YaraRules.compile(yara_sources, frozenset(yara_dropped))
-        counts["yara"] += yara_rules.count
+        if yara_rules.count:
+            counts["yara"] += yara_rules.count
     return Extras(tuple(cdb), yara_rules, imports.build(), tuple(ftm))

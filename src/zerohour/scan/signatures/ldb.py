@@ -5,8 +5,12 @@ Supported: expressions with `&`, `|`, parentheses and the count modifiers `=n`, 
 optional `Offset:` and the modifiers `::i` (nocase), `::w` (wide), `::a` (ASCII, with `w`),
 `::f` (fullword); PCRE subsignatures `[Offset:]Trigger/regex/[flags]` (Python `re` dialect,
 flags `i s m x A g r e E`); target description keys `Target`, `Engine`, `FileSize`,
-`EntryPoint`, `NumberOfSections` and `Container` (the common CL_TYPE_* names).
-Everything else raises `SignatureSyntaxError` (the loader turns it into a warning).
+`EntryPoint`, `NumberOfSections`, `Container` (the common CL_TYPE_* names) and `Intermediates`
+(the chain of container types above the layer, matcher-ac.c `intermediates_eval`).
+Subsignatures this engine cannot evaluate faithfully raise `NotEvaluated` (the loader counts
+the signature as skipped under that name): `fuzzy_img#` (ClamAV's image fuzzy hash, computed
+by its Rust image pipeline, which we do not reproduce bit for bit) and the `VI` offset (PE
+version-information strings). Everything else raises `SignatureSyntaxError` (a warning).
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from dataclasses import dataclass
 from enum import Enum
 
 from zerohour.errors import SignatureSyntaxError
+from zerohour.scan.signatures import cltypes
 from zerohour.scan.signatures.hexsig import Modifiers
 from zerohour.scan.signatures.model import FLEVEL, BodySig, PcreSub, Target
 from zerohour.scan.signatures.ndb import parse_target
 from zerohour.scan.signatures.offset import ANY, Offset, parse_offset
+
+
+class NotEvaluated(Exception):
+    """A valid signature this engine does not evaluate; the message names the feature."""
 
 
 class Op(Enum):
@@ -169,6 +178,26 @@ class LogicalSig:
     sections: tuple[int, int] | None = None
     #: Number of hex subsignatures once `subs` moved into the database's signature table.
     n_hex: int = -1
+    #: `Intermediates:A>B>C`: FileType values, None for CL_TYPE_ANY; C is the parent.
+    intermediates: tuple[str | None, ...] | None = None
+
+    def intermediates_hold(self, ancestors: tuple[str, ...]) -> bool:
+        """matcher-ac.c `intermediates_eval`: the listed types from the parent outwards; a
+        CL_TYPE_ANY is skipped without using up a level (ClamAV's own quirk), and the layer
+        must be at least as deep as the list is long."""
+        chain = self.intermediates
+        if chain is None:
+            return True
+        if len(ancestors) < len(chain):
+            return False
+        level = len(ancestors) - 1
+        for want in reversed(chain):
+            if want is None:
+                continue
+            if level < 0 or ancestors[level] != want:
+                return False
+            level -= 1
+        return True
 
     @property
     def hex_count(self) -> int:
@@ -251,6 +280,7 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     target: Target | None = None
     filesize = entry_point = sections = None
     container: str | None = None
+    intermediates: tuple[str | None, ...] | None = None
     engine_ok = True
     for attr in tdb.split(","):
         key, sep, val = attr.partition(":")
@@ -271,6 +301,8 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
             container = CONTAINER_TYPES.get(val)
             if container is None:
                 raise SignatureSyntaxError(f"unsupported container type {val!r}")
+        elif key == "Intermediates":
+            intermediates = _intermediates(val)
         else:
             raise SignatureSyntaxError(f"unsupported target description {key!r}")
     if target is None:
@@ -279,6 +311,10 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     subs: list[BodySig] = []
     pcres: list[tuple[int, PcreSub]] = []
     for i, sub in enumerate(subs_s):
+        if sub.startswith("fuzzy_img#"):
+            raise NotEvaluated("ldb fuzzy_img")
+        if sub.startswith("VI:"):
+            raise NotEvaluated("ldb VI offset")
         if "/" in sub:
             pcres.append((i, _parse_pcre(sub)))
             continue
@@ -305,4 +341,21 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     if not engine_ok:
         return None
     return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize, container,
-                      entry_point, sections)
+                      entry_point, sections, intermediates=intermediates)
+
+
+def _intermediates(val: str) -> tuple[str | None, ...]:
+    """`CL_TYPE_A>CL_TYPE_B`: at most 32 types ClamAV knows; one we have no layer type for
+    can never hold here, so such a signature is not evaluated."""
+    names = val.split(">")
+    if not val or len(names) > 32:
+        raise SignatureSyntaxError(f"bad Intermediates {val!r}")
+    out: list[str | None] = []
+    for n in names:
+        if n not in cltypes.CL_TYPES:
+            raise SignatureSyntaxError(f"unknown type {n!r} in Intermediates")
+        ft = cltypes.lookup(n)
+        if ft is None and n != "CL_TYPE_ANY":
+            raise NotEvaluated(f"ldb Intermediates type {n}")
+        out.append(None if ft is None else ft.value)
+    return tuple(out)
