@@ -527,15 +527,20 @@ def test_embedded_search_is_bounded(engine: Engine) -> None:
     assert time.monotonic() - started < 10
 
 
-def test_clamscan_agrees_on_the_installshield_cab(engine: Engine) -> None:
-    """InstallShield setups carry MSCF cabinets: ours open them (the installer's own files).
-    clam.exe itself sits in the InstallShield "ISc(" cabinet we do not read yet, so only the
-    MSCF members are asserted."""
-    data = (CORPUS / "clam_IScab_int.exe").read_bytes() if (
-        CORPUS / "clam_IScab_int.exe").exists() else b""
-    if not data:
-        pytest.skip("clam_IScab_int.exe not in this clamav-testfiles")
-    report = Engine(engine.db, allmatch=True).scan_bytes(data, "setup.exe")
-    assert any(la.name == "IKernel.dll" for la in report.layers)
-    assert not report.errors
-
+@pytest.mark.parametrize("name", ["clam_IScab_int.exe", "clam_IScab_ext.exe"])
+def test_installshield_setups_like_clamscan(name: str, every: Engine, dbdir: Path) -> None:
+    """InstallShield setup.exe: clam.exe is an overlay record (_ext) or a compressed file of
+    the `ISc(` cabinet data1.hdr + data1.cab in the overlay (_int)."""
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"{name} not in this clamav-testfiles")
+    report = every.scan_bytes(path.read_bytes(), "setup.exe")
+    assert report.names == FOUND, report
+    assert not report.errors, report
+    assert clamscan(path, dbdir) in (None, FOUND)
+    hits = [la for la in report.layers if la.md5 == hashlib.md5(CLAM.read_bytes()).hexdigest()]
+    assert hits
+    if name.endswith("int.exe"):  # from the cabinet, decompressed
+        assert any(la.name == "clam.exe" and la.path.endswith("/clam.exe") for la in hits)
+        names = {la.name for la in report.layers}
+        assert {"Disk1\\data1.hdr", "Disk1\\data1.cab", "setup.inx"} <= names

@@ -1,6 +1,6 @@
 """Archives and executables that do not start at offset 0: self-extractors (a PE stub with a 7z,
-RAR, CAB or ARJ behind it, InstallShield setups carrying CABs), PE overlays, polyglots and
-files behind junk (ClamAV's embedded-type detection; zips are `decompose.embedded_zips`).
+RAR, CAB or ARJ behind it, InstallShield setups: `scan.installshield`), PE overlays, polyglots
+and files behind junk (ClamAV's embedded-type detection; zips are `decompose.embedded_zips`).
 
 Cost is bounded: one `bytes.find` pass per magic number, at most `_MAX_CANDIDATES` offsets per
 magic and `_MAX_FOUND` archives or executables per layer; each candidate is validated before
@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterator
 
 from zerohour.errors import EncryptedContent
-from zerohour.scan import containers
+from zerohour.scan import containers, installshield
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -42,9 +42,12 @@ SKIP = frozenset({
 })
 
 
-def children(data: bytes, ctx: ScanContext, pes: bool = True) -> Iterator[Child]:
-    """Members of archives, and (with `pes`) executables, found past offset 0 of `data`.
-    PE layers pass `pes=False`: `scan.unpack.embedded` finds the PEs inside a PE."""
+def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> Iterator[Child]:
+    """Members of archives, and executables, found past offset 0 of a layer of type `ft`.
+    In a PE, `scan.unpack.embedded` finds the PEs, and InstallShield overlays are read."""
+    pes = ft is not FileType.PE
+    if not pes:
+        yield from installshield.children(data, ctx)
     found = 0
     for magic, ft in _MAGICS:
         for off in _offsets(data, magic, ctx):
