@@ -326,3 +326,23 @@ def test_damaged_filters_never_raise() -> None:
                     ["/FlateDecode"], ["/DCTDecode"], ["/Crypt", "/FlateDecode"]):
         for raw in (b"\xff\xfe garbage {}~>", b"z" * 100, b"\x00" * 7):
             pdfmod.decode_filters(raw, filters, [{"/Predictor": 12, "/Columns": 3}], ctx)
+
+
+def test_mutated_pdfs_never_raise(tmp_path: Path, exe: bytes) -> None:
+    import contextlib
+    import random
+
+    from zerohour.errors import EncryptedContent, ScanLimitExceeded
+
+    src = attached(tmp_path, exe)
+    packed = tmp_path / "packed.pdf"
+    qpdf("--object-streams=generate", "--compress-streams=y", str(src), str(packed))
+    samples = [src.read_bytes(), packed.read_bytes(), (TESTFILES / "clam.pdf").read_bytes()]
+    rnd = random.Random(7)
+    for _ in range(300):
+        buf = bytearray(rnd.choice(samples))
+        for _ in range(rnd.randint(1, 30)):
+            buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+        cut = bytes(buf[: rnd.randrange(len(buf))] if rnd.random() < 0.3 else buf)
+        with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
+            list(pdfmod.pdf_children(cut, ScanContext()))

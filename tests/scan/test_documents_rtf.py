@@ -156,3 +156,14 @@ def test_parser_checks_the_clock() -> None:
     now[0] = 10_000.0  # past the deadline: the first clock check must stop the parse
     with pytest.raises(ScanLimitExceeded):
         list(rtf.rtf_children(b"{\\rtf1 " + b"\\par " * 5000 + b"}", ctx))
+
+
+def test_mutated_rtf_never_raises(clam_rtf: bytes) -> None:
+    import random
+
+    rnd = random.Random(3)
+    for _ in range(200):
+        buf = bytearray(clam_rtf)
+        for _ in range(rnd.randint(1, 40)):
+            buf[rnd.randrange(len(buf))] = rnd.choice(b"{}\\'0123456789abcdef \r\n*")
+        list(rtf.rtf_children(bytes(buf[: rnd.randrange(1, len(buf))]), ScanContext()))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import re
 import threading
 import zlib
@@ -74,6 +75,9 @@ def _qpdf_limits() -> None:
             flate_max_memory=_QPDF_BACKSTOP, png_max_memory=_QPDF_BACKSTOP,
             tiff_max_memory=_QPDF_BACKSTOP, run_length_max_memory=_QPDF_BACKSTOP,
         )
+        # qpdf's warnings about damage (one per broken object, reached through Python
+        # logging) are the sender's noise in our log: damage is reported as findings instead.
+        logging.getLogger("pikepdf._core").setLevel(logging.CRITICAL)
         _limits_done = True
 
 
