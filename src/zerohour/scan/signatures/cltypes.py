@@ -44,6 +44,7 @@ CL_TYPES: dict[str, FileType | None] = {
     "CL_TYPE_ONENOTE": FileType.ONENOTE, "CL_TYPE_PYTHON_COMPILED": None, "CL_TYPE_BMP": None,
     "CL_TYPE_AI_MODEL": None, "CL_TYPE_LHA_LZH": FileType.LZH, "CL_TYPE_ALZ": FileType.ALZ,
     "CL_TYPE_PART_ANY": None, "CL_TYPE_PART_HFSPLUS": None, "CL_TYPE_HFS": None,
+    "CL_TYPE_ZSTD": FileType.ZSTD,
 }
 
 
