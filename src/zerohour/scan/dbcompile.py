@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from zerohour.errors import DatabaseError
 from zerohour.scan import cache
@@ -148,42 +149,54 @@ def plan(files: Sequence[Path]) -> Plan:
     return out
 
 
-def _cut(p: Path, f: object, chunk: int) -> tuple[list[Piece], str]:
+def _cut(p: Path, f: BinaryIO, chunk: int) -> tuple[list[Piece], str]:
     """Slices of whole lines of about `chunk` bytes; one slice if a line break is not LF."""
-    read = f.read  # type: ignore[attr-defined]
     whole = hashlib.sha256()
     pieces: list[Piece] = []
-    pos = start = lines = first = 0
     cur = hashlib.sha256()
+    start = first = base = cur_lines = 0
     odd = False
-    carry = b""
-    while True:
-        block = carry + read(_BLOCK)
-        carry = b""
-        if not block:
-            break
-        cut = block.rfind(b"\n") + 1
-        if cut and cut < len(block):
-            block, carry = block[:cut], block[cut:]
-        elif not cut:
-            more = read(_BLOCK)
-            if more:
-                carry = block + more
-                continue
+    for block in _blocks(f):
         whole.update(block)
         odd = odd or any(b in block for b in _ODD_BREAKS)
-        cur.update(block)
-        pos += len(block)
-        lines += block.count(b"\n")
-        if pos - start >= chunk and not odd:
-            pieces.append(Piece(p, start, pos, first, cur.hexdigest()))
-            start, first, cur = pos, lines, hashlib.sha256()
-    if pos > start or not pieces:
-        pieces.append(Piece(p, start, pos, first, cur.hexdigest()))
+        i = 0
+        while not odd:
+            want = start + chunk - base  # where in this block the piece reaches `chunk` bytes
+            nl = block.find(b"\n", max(want, i)) if want < len(block) else -1
+            if nl < 0:
+                break
+            cut = nl + 1
+            cur.update(block[i:cut])
+            pieces.append(Piece(p, start, base + cut, first, cur.hexdigest()))
+            first += cur_lines + block.count(b"\n", i, cut)
+            start, cur, cur_lines, i = base + cut, hashlib.sha256(), 0, cut
+        cur.update(block[i:])
+        cur_lines += block.count(b"\n", i)
+        base += len(block)
+    if base > start or not pieces:
+        pieces.append(Piece(p, start, base, first, cur.hexdigest()))
     digest = whole.hexdigest()
     if odd and len(pieces) > 1:
-        pieces = [Piece(p, 0, pos, 0, digest)]
+        pieces = [Piece(p, 0, base, 0, digest)]
     return pieces, digest
+
+
+def _blocks(f: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of about `_BLOCK` bytes, each ending after a LF (but the last)."""
+    carry = b""
+    while True:
+        data = f.read(_BLOCK)
+        if not data:
+            if carry:
+                yield carry
+            return
+        block = carry + data
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            carry = block
+            continue
+        carry = block[cut:]
+        yield block[:cut]
 
 
 # -- compiling one piece (in a worker process, or here) -----------------------------------------
@@ -293,7 +306,8 @@ def _run(jobs: list[_Job], opts: BuildOptions, size: int) -> list[Database | Non
         failure: BaseException | None = None
         for proc, _w in procs:
             assert proc.stdout is not None
-            report = proc.stdout.read()
+            with proc.stdout:
+                report = proc.stdout.read()
             proc.wait()
             if proc.returncode and failure is None:
                 failure = _unpickled_error(report, proc.returncode)
