@@ -383,6 +383,13 @@ def test_alz(method: int, tmp_path: Path, engine: Engine, dbdir: Path) -> None:
     assert engine.scan_bytes(blob[:60]).names == ("Heuristics.Broken.ALZ",)
 
 
+def test_alz_bzip2_variant_is_unsupported(engine: Engine) -> None:
+    blob = alz({"clam.exe": CLAM.read_bytes()}, method=0)
+    at = blob.index(b"BLZ\x01") + 13
+    blob = blob[:at] + b"\x01" + blob[at + 1 :]  # method byte: 1 (ALZip's bzip2 variant)
+    assert engine.scan_bytes(blob).names == ("Heuristics.Unsupported.ALZ.BZip2",)
+
+
 # --- zip: split archives, zstd ---------------------------------------------------------------
 
 

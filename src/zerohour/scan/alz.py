@@ -6,15 +6,16 @@ Layout: `ALZ\\x01` + 4 bytes, then records, each a 4-byte signature: `BLZ\\x01` 
 (name length u16, attribute u8, DOS time u32, descriptor u8, u8; when `descriptor >> 4` is
 1/2/4/8: method u8, u8, CRC-32 u32, compressed and original sizes of that many bytes; the
 name; 12 bytes of encryption header when `descriptor & 1`; the data), `CLZ\\x01` / `CLZ\\x02`
-the central directory and its end (nothing left to read). Methods: 0 stored, 1 bzip2, 2 raw
-deflate, each decoded with the bounded decoders of `scan.archive`; others are
-`Heuristics.Unsupported.ALZ.Method<n>`, encrypted files `Heuristics.Encrypted.ALZ`, damage
-`Heuristics.Broken.ALZ`.
+the central directory and its end (nothing left to read). Methods: 0 stored and 2 raw deflate
+(the bounded inflater of `scan.archive`). Method 1 is ALZip's own bzip2 variant (`DLZ\x01`
+block and `DLZ\x02` end markers instead of bzip2's bit-aligned magics, so Python's bz2 cannot
+read it): `Heuristics.Unsupported.ALZ.BZip2`, like any other method
+(`Heuristics.Unsupported.ALZ.Method<n>`). Encrypted files are `Heuristics.Encrypted.ALZ`,
+damage `Heuristics.Broken.ALZ`.
 """
 
 from __future__ import annotations
 
-import bz2
 import zlib
 from collections.abc import Iterator
 
@@ -77,7 +78,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             continue
         content, complete = _decode(method, raw, ctx)
         if content is None:
-            ctx.unsupported("ALZ", f"Method{method}")
+            ctx.unsupported("ALZ", "BZip2" if method == 1 else f"Method{method}")
             continue
         if len(raw) < csize or not complete or zlib.crc32(content) != crc:
             ctx.broken("ALZ")
@@ -97,6 +98,4 @@ def _decode(method: int, raw: bytes, ctx: ScanContext) -> tuple[bytes | None, bo
     if method == 2:
         out, _end, complete = archive.zlib_bounded(raw, -15, ctx)
         return out, complete
-    if method == 1:
-        return archive.stream_bounded(bz2.BZ2Decompressor, raw, ctx)
     return None, False

@@ -185,9 +185,8 @@ def _stream_bounded(
     return b"".join(out), complete
 
 
-#: The bounded decoders, for the other archive readers (ALZ).
+#: The bounded inflater, for the other archive readers (ALZ, InstallShield).
 zlib_bounded = _zlib_bounded
-stream_bounded = _stream_bounded
 
 
 def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None, bool]:
