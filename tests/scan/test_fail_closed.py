@@ -48,7 +48,7 @@ from zerohour.scan import (
     engine as engine_mod,
 )
 from zerohour.scan.database import default_db_dirs
-from zerohour.scan.documents import ole2, pdf
+from zerohour.scan.documents import ole2, onenote, pdf, rtf
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -125,6 +125,14 @@ def _tnef(name: bytes, data: bytes) -> bytes:
             + attr(0x8010, name + b"\x00") + attr(0x800F, data))
 
 
+def _ole1_package(payload: bytes) -> bytes:
+    """An OLE1 "Package" object as RTF embeds it: header, class, then the Packager data."""
+    native = (struct.pack("<H", 2) + b"e.com\x00C:\\e.com\x00" + struct.pack("<II", 0x30000, 1)
+              + b"\x00" + struct.pack("<I", len(payload)) + payload)  # temp path: "" + NUL
+    return (struct.pack("<III", 0x501, 2, 8) + b"Package\x00"
+            + struct.pack("<III", 0, 0, len(native)) + native)
+
+
 def _pdf(data: bytes) -> bytes:
     return (b"%PDF-1.4\n1 0 obj\n<</Length 99/Filter /FlateDecode>>\nstream\n"
             + zlib.compress(data) + b"\nendstream\nendobj\n"
@@ -196,6 +204,9 @@ def corpus() -> dict[str, bytes]:
         "pdf": _pdf(b"/JS (" + EICAR + b")"),
         "tnef": _tnef(b"e.com", EICAR),
         "ole2": build_cfb({"Payload": EICAR, "Other": b"\x00" * 600}),
+        "rtf": b"{\\rtf1{\\object{\\*\\objdata " + _ole1_package(EICAR).hex().encode() + b"}}}",
+        "onenote": (bytes.fromhex("e4525c7b8cd8a74daeb15378d02996d3") + bytes(1008)
+                    + onenote.FILE_DATA_HEADER + struct.pack("<QIQ", len(EICAR), 0, 0) + EICAR),
         "clean-mail": _mail([("Content-Type: text/plain", b"hello"),
                              _b64_part(b"just a pdf-ish blob" * 20, "x.bin")]),
         "clean-zip": _zip({"a.txt": b"alpha " * 100}),
@@ -221,6 +232,7 @@ TARGETS: list[tuple[object, str]] = [
     (archive, "gunzip"), (archive, "_decode_member"), (archive, "_read_zipinfo"),
     (ole2, "ovba_decompress"), (ole2, "_ole10native"),
     (pdf, "pdf_children"), (pdf, "pdf_streams"), (pdf, "decode_filters"),
+    (rtf, "rtf_children"), (rtf, "_ole1"), (onenote, "onenote_children"),
     (decompose, "_embedded"), (decompose, "_header_block_start"),
     (decompose, "children"),
     (filetype, "detect"), (pe, "parse"), (engine_mod, "normalize_text"),

@@ -395,7 +395,7 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     pending += len(rtf)
             pending += len(content)
             _check_pending(ctx, pending)  # collected before yielding: bound the memory too
-            if key[-1] == _PPT_STREAM and len(entry) == 1:
+            if key[-1] == _PPT_STREAM:  # top level, or a presentation embedded in a storage
                 for obj in ppt_objects(content, ctx):
                     out.append(Child(data=obj, name=None, origin="ppt-object"))
                     pending += len(obj)
