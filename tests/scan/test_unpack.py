@@ -20,7 +20,7 @@ import pytest
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, load_database, pe
 from zerohour.scan.limits import Limits, ScanContext
-from zerohour.scan.unpack import nrv, nsis, nsis_bzip2, pe_children, upx
+from zerohour.scan.unpack import autoit, nrv, nsis, nsis_bzip2, pe_children, upx
 
 TESTFILES = Path("/usr/share/clamav-testfiles")
 CLAM_EXE = TESTFILES / "clam.exe"
@@ -473,3 +473,54 @@ def test_nsis_bomb_stops_at_the_bounds(clam: bytes) -> None:
         list(nsis.nsis_children(blob, ScanContext()))
     assert exc.value.which in ("CompressionRatio", "MaxFileSize")
     assert time.monotonic() - t < 10
+
+
+# --- AutoIt -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", ["clam.ea05.exe", "clam.ea06.exe"])
+def test_autoit_script_and_files_are_found(engine: Engine, clam: bytes, sample: str) -> None:
+    data = (TESTFILES / sample).read_bytes()
+    ctx = ScanContext()
+    kids = {k.name: k.data for k in autoit.autoit_children(data, ctx)}
+    assert kids["clam.exe"] == clam
+    assert b"FileInstall" in kids["script.au3"] or b"FILEINSTALL" in kids["script.au3"].upper()
+    assert not ctx.events
+    assert NAME in engine.scan_bytes(data, name=sample).names
+
+
+@pytest.mark.needs_clamav
+@pytest.mark.parametrize("sample", ["clam.ea05.exe", "clam.ea06.exe"])
+def test_clamscan_finds_clam_exe_in_autoit_too(dbdir: Path, sample: str) -> None:
+    clamscan = shutil.which("clamscan")
+    if clamscan is None:
+        pytest.skip("clamscan not installed")
+    res = subprocess.run([clamscan, "--no-summary", "-d", str(dbdir / "clam.hdb"),
+                          str(TESTFILES / sample)], capture_output=True, text=True)
+    assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
+
+
+def test_damaged_autoit_is_broken_never_an_exception(clam: bytes) -> None:
+    data = (TESTFILES / "clam.ea05.exe").read_bytes()
+    at = data.find(autoit.MARKER)
+    ctx = ScanContext()
+    kids = list(autoit.autoit_children(data[: at + 300], ctx))
+    assert ("Broken", "AutoIt") in ctx.events
+    assert clam not in [k.data for k in kids]
+    rng = random.Random(11)
+    for _ in range(60):
+        mutated = bytearray(data)
+        mutated[rng.randrange(at + 24, len(data))] ^= 1 << rng.randrange(8)
+        with contextlib.suppress(ScanLimitExceeded):
+            list(autoit.autoit_children(bytes(mutated), ScanContext()))
+
+
+def test_oversized_autoit_blob_is_unsupported_not_decoded() -> None:
+    blob = b"MZ" + bytes(100) + autoit.MARKER + b"AU3!EA06" + bytes(autoit.MAX_BLOB)
+    ctx = ScanContext()
+    assert list(autoit.autoit_children(blob, ctx)) == []
+    assert ctx.events == [("Unsupported", "AutoIt.Size")]
+    # The marker alone, without "AU3!EA05/06" after it, is nothing.
+    other = ScanContext()
+    assert list(autoit.autoit_children(autoit.MARKER + b"AU3!XX99" + bytes(64), other)) == []
+    assert not other.events

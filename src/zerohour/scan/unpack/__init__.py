@@ -1,6 +1,6 @@
 """Executables taken apart before matching, as clamscan does: runtime packers (UPX) are
-unpacked into a rebuilt image, installers (NSIS) give up their files, and PE files embedded in
-a PE are scanned as files of their own.
+unpacked into a rebuilt image, installers (NSIS) and AutoIt executables give up their files,
+and PE files embedded in a PE are scanned as files of their own.
 
 `pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Packers we
 do not unpack are not detected as such (no finding), as clamscan without its emulation does
@@ -16,6 +16,7 @@ from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
 from zerohour.scan.unpack import upx
+from zerohour.scan.unpack.autoit import autoit_children
 from zerohour.scan.unpack.embedded import embedded_pes
 from zerohour.scan.unpack.nsis import nsis_children
 
@@ -23,8 +24,8 @@ __all__ = ["pe_children"]
 
 
 def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """The unpacked image of a packed PE (if it is one), the files of an NSIS installer, then
-    the PE files embedded in it."""
+    """The unpacked image of a packed PE (if it is one), the files of an NSIS installer or
+    AutoIt executable, then the PE files embedded in it."""
     info = pe.parse(data)
     if info is not None:
         packed = upx.find(data, info)
@@ -37,4 +38,5 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             elif packed.named:
                 ctx.unsupported("UPX")
     yield from nsis_children(data, ctx)
+    yield from autoit_children(data, ctx)
     yield from embedded_pes(data, ctx)
