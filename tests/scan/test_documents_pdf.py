@@ -87,8 +87,11 @@ def test_clam_pdf_is_detected(engine: Engine, db: Path) -> None:
         ["--compress-streams=y", "--object-streams=generate", "--stream-data=compress"],
         ["--encrypt", "", "owner", "256", "--"],  # AES-256, empty user password
         ["--encrypt", "", "owner", "128", "--use-aes=y", "--"],
+        ["--allow-weak-crypto", "--encrypt", "", "owner", "128", "--use-aes=n", "--"],
+        ["--allow-weak-crypto", "--encrypt", "", "owner", "40", "--"],
     ],
-    ids=["compressed", "object-streams", "qdf", "all-compressed", "aes256-empty", "aes128-empty"],
+    ids=["compressed", "object-streams", "qdf", "all-compressed", "aes256-empty", "aes128-empty",
+         "rc4-128-empty", "rc4-40-empty"],
 )
 def test_embedded_file_in_qpdf_variants(
     tmp_path: Path, exe: bytes, engine: Engine, db: Path, qpdf_args: list[str]
