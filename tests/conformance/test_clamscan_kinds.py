@@ -274,7 +274,28 @@ def _groups(tmp: Path) -> list[Group]:
              "gz": {"Inter.Zip", "Inter.GzZip", "Inter.AnyZip", "Inter.ZipAny"},
              "plain": set()},
         ),
+        Group(
+            # VI: the subsignature must start at a PE version-information string key; the
+            # same bytes elsewhere (a value) do not count. Real PEs from clamav-testfiles.
+            "vi",
+            {"a.ldb": "\n".join([
+                "Vi.Product;Engine:51-255,Target:1;0;VI:" + _utf16("ProductName")
+                + "0000000063006c0061006d00",
+                "Vi.ValueOnly;Engine:51-255,Target:1;0;VI:63006c0061006d00",
+                "Vi.Plain;Engine:51-255,Target:1;0;63006c0061006d00",
+                "Vi.Both;Engine:51-255,Target:1;0&1;4d5a;VI:" + _utf16("FileVersion"),
+                "Vi.Count;Engine:51-255,Target:1;0>1;VI:" + _utf16("File"),
+            ])},
+            {"ismsi": (TESTFILES / "clam_ISmsi_ext.exe").read_bytes(),
+             "autoit": (TESTFILES / "clam.ea06.exe").read_bytes(), "clam": exe},
+            {"ismsi": {"Vi.Product", "Vi.Plain", "Vi.Both", "Vi.Count"},
+             "autoit": {"Vi.Both"}, "clam": set()},
+        ),
     ]
+
+
+def _utf16(text: str) -> str:
+    return text.encode("utf-16-le").hex()
 
 
 HTML_RAW = b"<html><body>\n<p>Hello EVIL   World</p>\n</body></html>\n"
@@ -306,7 +327,7 @@ def _names_zerohour(db: Path, samples: Path) -> dict[str, set[str]]:
 
 
 GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp", "mz-and-text-targets",
-               "intermediates"]
+               "intermediates", "vi"]
 
 
 @needs_clamscan

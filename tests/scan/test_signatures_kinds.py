@@ -75,8 +75,9 @@ def test_ldb_intermediates_and_not_evaluated_kinds() -> None:
     assert not lsig.intermediates_hold(("zip", "gzip"))
     with pytest.raises(NotEvaluated, match="fuzzy_img"):
         parse_ldb_line("F;Engine:150-255,Target:0;0;fuzzy_img#af2ad01ed42993c7#0")
-    with pytest.raises(NotEvaluated, match="VI offset"):
-        parse_ldb_line("V;Target:1;0;VI:560065007200730069006f006e00")
+    vi = parse_ldb_line("V;Target:1;0&1;4d5a;VI:560065007200730069006f006e00")
+    assert vi is not None
+    assert vi.vi == (1,)
     with pytest.raises(NotEvaluated, match="CL_TYPE_SIS"):
         parse_ldb_line("S;Target:0,Intermediates:CL_TYPE_SIS;0;41424344")
 

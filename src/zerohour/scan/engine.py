@@ -34,7 +34,7 @@ from zerohour.scan.database import Database, load_database
 from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
 from zerohour.scan.matcher import Geometry
 from zerohour.scan.normalize import normalize_text
-from zerohour.scan.signatures import imp
+from zerohour.scan.signatures import imp, vinfo
 from zerohour.scan.signatures.ldb import LogicalSig
 from zerohour.scan.signatures.model import Target
 from zerohour.scan.types import FileType, Finding, FindingKind, LayerInfo, ScanReport, SectionDigest
@@ -89,6 +89,7 @@ class _LayerFacts:
     ep: int | None
     nsections: int | None
     ancestors: tuple[str, ...] = ()  # FileType values, outermost first; the last is `parent`
+    vinfo: frozenset[int] = frozenset()  # PE version-info string offsets (`VI:` subsigs)
 
     def admits(self, lsig: LogicalSig) -> bool:
         def inside(value: int | None, bounds: tuple[int, int] | None) -> bool:
@@ -118,6 +119,7 @@ class Engine:
         self._has_allow = db.allow.count() > 0
         self._extras = db.extras
         self._imp_kinds = db.extras.imports.kinds()
+        self._has_vi = any(ls.vi for ls in db.logical)
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
@@ -352,7 +354,9 @@ class Engine:
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
         layer = _LayerFacts(size, ancestors[-1] if ancestors else None, ep,
                             len(secs) if pe_info is not None else None,
-                            tuple(a.value for a in ancestors))
+                            tuple(a.value for a in ancestors),
+                            vinfo.version_offsets(data, pe_info)
+                            if pe_info is not None and self._has_vi else frozenset())
         self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
         if walk.stop or ft not in TEXT_TYPES or self.db.norm_matcher is None:
             return
@@ -411,6 +415,10 @@ class Engine:
             lsig = db.logical[li]
             base = bases[li]
             counts = [found.get(base + i, 0) for i in range(lsig.hex_count)]
+            for i in lsig.vi:  # found anywhere; counts only where a version string starts
+                offsets = () if normalised else layer.vinfo
+                pats = [p.full_regex() for p in db.matcher.sigs[base + i].patterns]
+                counts[i] = sum(1 for off in offsets if any(rx.match(data, off) for rx in pats))
             if self._logical_true(lsig, counts, data, geo, layer):
                 self._add(walk, lsig.name, path, FindingKind.SIGNATURE)
                 if walk.stop:

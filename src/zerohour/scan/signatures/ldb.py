@@ -7,10 +7,11 @@ optional `Offset:` and the modifiers `::i` (nocase), `::w` (wide), `::a` (ASCII,
 flags `i s m x A g r e E`); target description keys `Target`, `Engine`, `FileSize`,
 `EntryPoint`, `NumberOfSections`, `Container` (the common CL_TYPE_* names) and `Intermediates`
 (the chain of container types above the layer, matcher-ac.c `intermediates_eval`).
-Subsignatures this engine cannot evaluate faithfully raise `NotEvaluated` (the loader counts
-the signature as skipped under that name): `fuzzy_img#` (ClamAV's image fuzzy hash, computed
-by its Rust image pipeline, which we do not reproduce bit for bit) and the `VI` offset (PE
-version-information strings). Everything else raises `SignatureSyntaxError` (a warning).
+A `VI:` subsignature must start at a PE version-information string key
+(`zerohour.scan.signatures.vinfo`). Subsignatures this engine cannot evaluate faithfully raise
+`NotEvaluated` (the loader counts the signature as skipped under that name): `fuzzy_img#`
+(ClamAV's image fuzzy hash, computed by its Rust image pipeline, which we do not reproduce bit
+for bit). Everything else raises `SignatureSyntaxError` (a warning).
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ class LogicalSig:
     n_hex: int = -1
     #: `Intermediates:A>B>C`: FileType values, None for CL_TYPE_ANY; C is the parent.
     intermediates: tuple[str | None, ...] | None = None
+    #: Hex subsignatures with the `VI` offset: their count is the number of version-info
+    #: string keys they match at (the matcher finds them anywhere, the engine narrows).
+    vi: tuple[int, ...] = ()
 
     def intermediates_hold(self, ancestors: tuple[str, ...]) -> bool:
         """matcher-ac.c `intermediates_eval`: the listed types from the parent outwards; a
@@ -310,11 +314,10 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     expr = parse_expression(expr_s)
     subs: list[BodySig] = []
     pcres: list[tuple[int, PcreSub]] = []
+    vi: list[int] = []
     for i, sub in enumerate(subs_s):
         if sub.startswith("fuzzy_img#"):
             raise NotEvaluated("ldb fuzzy_img")
-        if sub.startswith("VI:"):
-            raise NotEvaluated("ldb VI offset")
         if "/" in sub:
             pcres.append((i, _parse_pcre(sub)))
             continue
@@ -326,7 +329,11 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
             if f not in _MODS:
                 raise SignatureSyntaxError(f"unsupported subsignature modifier {f!r}")
             kw[_MODS[f]] = True
-        offset, hexsig = _split_offset(hexpart)
+        if hexpart.startswith("VI:"):
+            offset, hexsig = ANY, hexpart[3:]
+            vi.append(i)
+        else:
+            offset, hexsig = _split_offset(hexpart)
         mods = Modifiers(**kw)
         sig = BodySig(f"{name}#{i}", target, offset, hexsig, mods)
         sig.patterns  # noqa: B018 - compile now: syntax errors belong to load time
@@ -341,7 +348,7 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     if not engine_ok:
         return None
     return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize, container,
-                      entry_point, sections, intermediates=intermediates)
+                      entry_point, sections, intermediates=intermediates, vi=tuple(vi))
 
 
 def _intermediates(val: str) -> tuple[str | None, ...]:
