@@ -419,6 +419,19 @@ def test_zstd_zip_member(engine: Engine) -> None:
     assert engine.scan_bytes(blob).names == FOUND
 
 
+def test_zip_entries_outside_the_directory_are_noted_too() -> None:
+    """Members only a local header lists (what stream extractors see) are .cdb entries too."""
+    visible = io.BytesIO()
+    with zipfile.ZipFile(visible, "w") as z:
+        z.writestr("a.txt", "hello")
+    hidden = io.BytesIO()
+    with zipfile.ZipFile(hidden, "w") as z:
+        z.writestr("hidden.exe", b"x" * 100)
+    local_only = hidden.getvalue()[: hidden.getvalue().find(b"PK\x01\x02")]
+    assert _members(local_only + visible.getvalue()) == [("a.txt", 5, False),
+                                                         ("hidden.exe", 100, False)]
+
+
 # --- bombs ------------------------------------------------------------------------------------
 
 

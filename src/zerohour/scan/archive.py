@@ -526,6 +526,7 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     starts = [a for a, _ in covered]
     pos = data.find(_LOCAL)
     scanned = 0
+    hidden = 0
     while pos >= 0 and scanned < _MAX_LOCAL_SCAN:
         ctx.check_time()
         scanned += 1
@@ -543,6 +544,10 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if local is None:
             pos = data.find(_LOCAL, pos + 4)
             continue
+        crc, csize, usize = struct.unpack_from("<III", data, pos + 14)
+        ctx.note_member(MemberMeta(FileType.ZIP, local.name, usize, csize, crc, local.encrypted,
+                                   len(infos) + hidden))  # what stream extractors list too
+        hidden += 1
         encrypted = encrypted or local.encrypted
         if local.unsupported:
             ctx.unsupported("Zip", zip_method_name(local.method))
