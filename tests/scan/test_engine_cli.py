@@ -124,8 +124,11 @@ def test_folder_needs_r_to_descend(db: Path, tree: Path, tmp_path: Path) -> None
             f"{tree / 'clean.txt'}: OK",
             f"{tree / 'sub' / 'bad.bin'}: Cli.Mark FOUND",
         ], flag
-    proc = run(["--no-summary", "-d", str(db), "-r", "--recursive=no", f"{tree}/"], tmp_path)
+    # clamscan keeps an option's first occurrence
+    proc = run(["--no-summary", "-d", str(db), "--recursive=no", "-r", f"{tree}/"], tmp_path)
     assert (proc.returncode, proc.stdout) == (0, f"{tree / 'clean.txt'}: OK\n")
+    proc = run(["--no-summary", "-d", str(db), "-r", "--recursive=No", str(tree)], tmp_path)
+    assert proc.returncode == 1
 
 
 def test_paths_among_options(db: Path, tree: Path, tmp_path: Path) -> None:
@@ -438,7 +441,7 @@ def test_move_copy_remove(db: Path, tree: Path, tmp_path: Path) -> None:
     assert (tree / "clean.txt").exists()
     proc = run(["-d", str(db), "--move", str(tmp_path / "nowhere"), str(tree)], tmp_path)
     assert proc.returncode == 2
-    assert "Failed to get realpath" in proc.stderr
+    assert proc.stdout == f"action_setup: Failed to get realpath of {tmp_path / 'nowhere'}\n"
 
 
 # -- the hard per-file deadline ---------------------------------------------------------------

@@ -30,6 +30,7 @@ from zerohour.cli.scan_options import (
     DEFAULT_MAX_SCANTIME_MS,
     BoolOption,
     ClamscanArgumentParser,
+    FirstWins,
     LimitOptions,
     add_bool,
     number_value,
@@ -81,20 +82,23 @@ def register(sub: Any) -> None:
                         "else the bundled starter db)")
     for opt in BOOLS:
         add_bool(p, opt)
-    p.add_argument("--move", metavar="DIR", help="move infected files into DIR")
-    p.add_argument("--copy", metavar="DIR", help="copy infected files into DIR")
-    p.add_argument("--max-filesize", type=size_value("--max-filesize"),
+    p.add_argument("--move", action=FirstWins, metavar="DIR",
+                   help="move infected files into DIR")
+    p.add_argument("--copy", action=FirstWins, metavar="DIR",
+                   help="copy infected files into DIR")
+    p.add_argument("--max-filesize", action=FirstWins, type=size_value("--max-filesize"),
                    default=DEFAULT_MAX_FILESIZE, metavar="N[K|M|G]",
                    help="larger files are skipped, assumed clean (default 100M; 0: no limit)")
-    p.add_argument("--max-scansize", type=size_value("--max-scansize"),
+    p.add_argument("--max-scansize", action=FirstWins, type=size_value("--max-scansize"),
                    default=DEFAULT_MAX_SCANSIZE, metavar="N[K|M|G]",
                    help="most data scanned per file, members included (default 400M)")
-    p.add_argument("--max-files", type=number_value("--max-files"), default=DEFAULT_MAX_FILES,
+    p.add_argument("--max-files", action=FirstWins, type=number_value("--max-files"),
+                   default=DEFAULT_MAX_FILES,
                    metavar="N", help="most files scanned per file, itself included (10000)")
-    p.add_argument("--max-recursion", type=number_value("--max-recursion"),
+    p.add_argument("--max-recursion", action=FirstWins, type=number_value("--max-recursion"),
                    default=DEFAULT_MAX_RECURSION, metavar="N",
                    help="deepest container level, the file itself being 1 (17)")
-    p.add_argument("--max-scantime", type=number_value("--max-scantime"),
+    p.add_argument("--max-scantime", action=FirstWins, type=number_value("--max-scantime"),
                    default=DEFAULT_MAX_SCANTIME_MS, metavar="MS",
                    help="milliseconds per file, then skipped and assumed clean (120000; "
                         "a scan still running at twice this is killed: an ERROR)")
@@ -308,7 +312,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"zerohour {__version__}")
         return 0
     limits = LimitOptions.from_args(args)
-    action = InfectedAction.from_options(args.move, args.copy, bool(args.remove))
+    try:
+        action = InfectedAction.from_options(args.move, args.copy, bool(args.remove))
+    except ConfigError as exc:
+        print(exc)  # on stdout, as clamscan
+        return 2
     dirs = [os.path.expanduser(d) for d in args.database or []] or default_db_dirs()
     if not dirs:
         raise ConfigError("no signature database: pass -d FILE/DIR (or set ZEROHOUR_DB_DIR)")

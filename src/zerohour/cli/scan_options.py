@@ -7,6 +7,7 @@ clamscan users script around its options, so `zerohour scan` takes them as clams
   case), octal with a leading 0, as clamscan's strtoul does; numbers (`--max-files`,
   `--max-recursion`, `--max-scantime` in milliseconds) as plain decimal digits;
 - 0 as "no limit" (`--max-recursion=0` means the default, with a warning);
+- an option's first occurrence wins (but -d adds up);
 - paths anywhere among the options.
 
 The CLI's defaults are clamscan's: a limit or an encrypted, broken or unsupported container is
@@ -92,13 +93,26 @@ class BoolOption:
         return f"--{self.name}=no"
 
 
+class FirstWins(argparse.Action):
+    """clamscan keeps an option's first occurrence and ignores the later ones
+    (`-r --recursive=no` recurses, `--max-files=1 --max-files=7` allows one file)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        given: set[str] = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            return
+        given.add(self.dest)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
 def add_bool(parser: argparse.ArgumentParser, opt: BoolOption) -> None:
     strings = [f"-{opt.short}", f"--{opt.name}"] if opt.short else [f"--{opt.name}"]
-    parser.add_argument(*strings, dest=opt.dest, action="store_const", const=True,
+    parser.add_argument(*strings, dest=opt.dest, action=FirstWins, nargs=0, const=True,
                         default=opt.default, help=f"{opt.help} (=yes/no)")
     # argparse tries an exact option string before splitting at "=", so this literal string
     # is the "off" spelling; `normalise` rewrites every other spelling of it to this one.
-    parser.add_argument(opt.off, dest=opt.dest, action="store_const", const=False,
+    parser.add_argument(opt.off, dest=opt.dest, action=FirstWins, nargs=0, const=False,
                         help=argparse.SUPPRESS)
 
 
