@@ -33,7 +33,7 @@ import pytest
 from test_mime_evasion import CASES, _binhex  # type: ignore[import-not-found]
 
 from gateway.conftest import wait_for
-from zerohour.scan import Engine, load_database
+from zerohour.scan import Engine, Limits, load_database
 
 pytestmark = pytest.mark.needs_clamav
 
@@ -897,6 +897,49 @@ def test_clean_control_has_no_finding(tmp_path: Path) -> None:
         if report.findings or report.errors:
             noisy[name] = (report.names, report.errors)
     assert not noisy, noisy
+
+
+# -- nesting depth: as deep as clamscan goes, then a limit finding --------------------------------
+
+
+def _nested_multipart(p: bytes, levels: int) -> bytes:
+    body = b"--L%d\r\n" % (levels - 1) + part(p) + b"--L%d--\r\n" % (levels - 1)
+    for i in range(levels - 2, -1, -1):
+        body = (b"--L%d\r\nContent-Type: multipart/mixed; boundary=L%d\r\n\r\n" % (i, i + 1)
+                + body + b"--L%d--\r\n" % i)
+    return mixed(body, boundary=b"L0")
+
+
+def _nested_rfc822(p: bytes, levels: int) -> bytes:
+    msg = one_part(p)
+    for i in range(levels):
+        msg = mixed(b"--O%d\r\nContent-Type: message/rfc822\r\n\r\n" % i + msg
+                    + b"\r\n--O%d--\r\n" % i, boundary=b"O%d" % i)
+    return msg
+
+
+@pytest.mark.skipif(CLAMSCAN is None, reason="clamscan not installed (scripts/system-deps)")
+def test_nesting_depth_matches_clamscan(clam_exe: bytes, tmp_path: Path) -> None:
+    """With clamscan's defaults (what `zerohour scan` uses: --max-recursion 17, no limit
+    alerts) we open exactly the nesting clamscan opens (18 multipart levels, 15 enclosed
+    messages: measured); the gateway's defaults open as much and flag anything deeper."""
+    db = _db(tmp_path / "db", [clam_exe])
+    folder = tmp_path / "nested"
+    folder.mkdir()
+    samples = {f"multipart{n}.eml": _nested_multipart(clam_exe, n) for n in (17, 18, 19, 20)}
+    samples |= {f"rfc822-{n}.eml": _nested_rfc822(clam_exe, n) for n in (14, 15, 16, 17)}
+    for name, msg in samples.items():
+        (folder / name).write_bytes(msg)
+    clam = run_clamscan(db, folder)
+    assert clam == {"multipart17.eml", "multipart18.eml", "rfc822-14.eml", "rfc822-15.eml"}
+    cli_like = Engine(load_database([db]), limits=Limits(max_recursion=16,
+                                                           alert_exceeds_max=False))
+    assert {n for n, m in samples.items() if cli_like.scan_bytes(m).infected} == clam
+    gateway_like = Engine(load_database([db]))  # recursion 17 (one more level), alerts on
+    opened = clam | {"multipart19.eml", "rfc822-16.eml"}
+    for name, msg in samples.items():
+        want = "Corpus.Hash.0" if name in opened else "Heuristics.Limits.Exceeded.MaxRecursion"
+        assert gateway_like.scan_bytes(msg).names == (want,), name
 
 
 # -- end to end through the gateway (SMTP, prepare's folding, the scanner pool) -----------------
