@@ -275,3 +275,24 @@ def test_lzma_detection_accepts_what_the_tools_write(tmp_path: Path, clam: bytes
     ctx = ScanContext()
     list(streams.stream_children(bad, FileType.LZMA, ctx, None))
     assert ctx.events == [("Broken", "LZMA")]
+
+
+@pytest.mark.parametrize(("attr", "fmt"), [
+    ("unszdd", "szdd"), ("lzss_expand", "szdd"), ("unzstd", "zstd"), ("unlz4", "lz4"),
+    ("frames_bounded", "lz4"), ("_lz4_legacy", "lz4-legacy"), ("unlzma", "lzma"),
+])
+def test_a_failing_decoder_never_gives_clean(
+    tmp_path: Path, clam: bytes, engine: Engine, attr: str, fmt: str
+) -> None:
+    blob = _made(tmp_path, clam, fmt)
+    calls: list[int] = []
+
+    def broken(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise ValueError("injected")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(streams, attr, broken)
+        report = engine.scan_bytes(blob)
+    assert calls
+    assert report.errors or report.findings, report

@@ -20,7 +20,7 @@ import pytest
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, load_database, pe
 from zerohour.scan.limits import Limits, ScanContext
-from zerohour.scan.unpack import autoit, nrv, nsis, nsis_bzip2, pe_children, upx
+from zerohour.scan.unpack import autoit, embedded, nrv, nsis, nsis_bzip2, pe_children, upx
 
 TESTFILES = Path("/usr/share/clamav-testfiles")
 CLAM_EXE = TESTFILES / "clam.exe"
@@ -524,3 +524,34 @@ def test_oversized_autoit_blob_is_unsupported_not_decoded() -> None:
     other = ScanContext()
     assert list(autoit.autoit_children(autoit.MARKER + b"AU3!XX99" + bytes(64), other)) == []
     assert not other.events
+
+
+# --- fail closed --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("module", "attr", "sample"), [
+    (upx, "decompress", "clam-upx.exe"),
+    (upx, "rebuild", "clam-upx.exe"),
+    (nrv, "decompress", "clam-upx.exe"),
+    (nsis, "_decode", "clam-nsis.exe"),
+    (nsis, "_blocks", "clam-nsis.exe"),
+    (autoit, "_entries", "clam.ea06.exe"),
+    (embedded, "_extent", "clam-upx.exe"),
+])
+def test_a_failing_unpacker_never_gives_clean(
+    engine: Engine, module: object, attr: str, sample: str
+) -> None:
+    """Any exception inside an unpacker is a finding or a scan error, never a clean verdict:
+    besides the signatures clam.exe matches elsewhere, the report must say what failed."""
+    calls: list[int] = []
+
+    def broken(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise ValueError("injected")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, attr, broken)
+        report = engine.scan_bytes((TESTFILES / sample).read_bytes(), name=sample)
+    assert calls, f"{attr} was not reached by {sample}"
+    names = set(report.names) - {NAME, "Clam.Code"}
+    assert names or report.errors, report
