@@ -270,3 +270,12 @@ def test_legacy_encryption_markers(kind: str) -> None:
         return
     with pytest.raises(EncryptedContent):
         list(ole2.ole2_children(doc, ScanContext()))
+
+
+def test_damage_is_said_after_what_the_document_holds(db: Path, exe: bytes) -> None:
+    damaged = record(0x1011, struct.pack("<I", 999) + zlib.compress(b"x" * 900)[:-30], inst=1)
+    doc = build_cfb({"PowerPoint Document": damaged, "\x01Ole10Native": native(b"a.exe", exe)})
+    first = Engine(load_database([db])).scan_bytes(doc)
+    assert first.names == (NAME,)
+    every = Engine(load_database([db]), allmatch=True).scan_bytes(doc)
+    assert every.names == (NAME, "Heuristics.Broken.OLE2")

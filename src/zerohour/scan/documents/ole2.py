@@ -237,10 +237,11 @@ def _check_pending(ctx: ScanContext, pending: int) -> None:
         raise ScanLimitExceeded(MAX_SCAN_SIZE, f"{ctx.total_bytes + pending} bytes")
 
 
-def _msg_attachment_name(ole: Any, storage: list[str]) -> str | None:
+def _msg_attachment_name(
+    ole: Any, storage: list[str], by_parent: dict[tuple[str, ...], dict[str, list[str]]]
+) -> str | None:
     """The file name an Outlook .msg gives its attachment storage (long name first)."""
-    names = {e[-1].lower(): e for e in ole.listdir(streams=True, storages=False)
-             if len(e) == len(storage) + 1 and e[:-1] == storage}
+    names = by_parent.get(tuple(storage), {})
     for key in _MSG_ATTACH_NAMES:
         entry = names.get(key)
         if entry is None:
@@ -306,6 +307,8 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 
     dedup = Dedup()
     out: list[Child] = []
+    by_parent: dict[tuple[str, ...], dict[str, list[str]]] | None = None
+    noted = len(ctx.events)
     try:
         ole = olefile.OleFileIO(data)
     except Exception:  # any olefile failure on hostile input: we cannot take it apart
@@ -381,7 +384,11 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     _check_pending(ctx, pending)
                     continue
             if key[-1] == _MSG_ATTACH_DATA and len(entry) >= 2:
-                name = _msg_attachment_name(ole, entry[:-1])
+                if by_parent is None:  # streams by storage, built once
+                    by_parent = {}
+                    for e in entries:
+                        by_parent.setdefault(tuple(e[:-1]), {})[e[-1].lower()] = e
+                name = _msg_attachment_name(ole, entry[:-1], by_parent)
                 out.append(Child(data=content, name=name, origin="msg-attachment",
                                  is_attachment=True))
             else:
@@ -403,9 +410,14 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         encrypted = is_encrypted(ole)
     finally:
         ole.close()
+    # Damage found while collecting is said after the children, so that what they hold is
+    # named first (the walk stops at the first finding).
+    deferred = ctx.events[noted:]
+    del ctx.events[noted:]
     for child in out:
         if child.data and dedup.fresh(child.data):
             ctx.charge_child(len(child.data))
             yield child
+    ctx.events.extend(deferred)
     if encrypted:
         raise EncryptedContent("OLE2")
