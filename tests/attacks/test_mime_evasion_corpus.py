@@ -621,6 +621,15 @@ def _t11(p: bytes) -> bytes:
         b"'>get</a>"), b"base64")
 
 
+@technique("html-data-uri-tab-and-newline-in-scheme")
+def _t13(p: bytes) -> bytes:
+    # A URL parser drops tabs and line breaks: both links are "data:" to a browser.
+    enc = base64.b64encode(p)
+    return _html(b"<a href='d&#9;ata:application/octet-stream;base64," + enc + b"'>a</a>"
+                 b"<a href=\"da\r\nta:application/octet-stream;base\t64," + enc + b"\">b</a>",
+                 b"base64")
+
+
 @technique("html-quoted-printable-entities", text_only=True)
 def _t12(p: bytes) -> bytes:
     doc = b"<html><body>" + _entities(p, 1, b"&#x%x;") + b"</body></html>"

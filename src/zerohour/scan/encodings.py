@@ -486,7 +486,11 @@ def binhex_blocks(
 
 # `data:[type][;param]...[;base64],DATA`: the parameters, then the data (base64 may hold
 # whitespace, percent escapes and JS `\n` escapes; plain data is percent-encoded bytes).
-_DATA_URI = re.compile(rb"data:[\w/+.-]{0,100}((?:;[\w=.-]{1,100}){0,6}),", re.I)
+# A URL parser drops every tab and line break first: "da\nta:" is "data:" to a browser.
+_DATA_URI = re.compile(
+    rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:[\w/+.\t\n\r-]{0,100}"
+    rb"((?:;[\w=.\t\n\r-]{1,100}){0,6}),", re.I)
+_URL_BLANKS = b"\t\n\r"
 _DATA_B64 = re.compile(rb"[A-Za-z0-9+/=%\s\\]{16,}")
 _DATA_PLAIN = re.compile(rb"[^\"'\s<>`]{16,}")
 _B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
@@ -500,7 +504,7 @@ def _data_uri(text: bytes, m: re.Match[bytes]) -> tuple[bytes, int]:
     """The bytes a `data:` URI stands for (what a download of the link gets; b"" for a short
     one or a plain one without escapes: its bytes are in the text already), and where its
     data ends."""
-    if b"base64" in m.group(1).lower():
+    if b"base64" in m.group(1).translate(None, _URL_BLANKS).lower():
         body = _DATA_B64.match(text, m.end())
         if body is None:
             return b"", m.end()
@@ -526,8 +530,9 @@ def smuggled_blobs(
     """
     found = 0
     # Any case ("DaTa:", ";BASE64,"): browsers accept it. "data:" in any case ends in "a:" or
-    # "A:": two C searches rule most text out before the case-insensitive regex scan.
-    pos = 0 if b"a:" in text or b"A:" in text else len(text)
+    # "A:" (or a tab or line break and ":"): C searches rule most text out before the regex.
+    maybe = b"a:" in text or b"A:" in text or any(b + b":" in text for b in (b"\t", b"\n", b"\r"))
+    pos = 0 if maybe else len(text)
     while (m := _DATA_URI.search(text, pos)) is not None:
         if check is not None:
             check()
