@@ -89,7 +89,8 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     try:
         size, _main = _header_at(data, 0)
     except ValueError:
-        ctx.broken("ARJ")
+        # No main header with a valid CRC: not an ARJ archive (random data can start with
+        # `60 EA`), and `arj` itself refuses it. The layer is still matched as it is.
         return
     pos = 4 + size + 4
     # Skip the main header's extended headers.

@@ -123,7 +123,7 @@ def libarchive_children(
                     if code == la.RETRY and failures < _MAX_FAILURES:
                         continue
                     own = data[offset:] if offset else data
-                    if offset == 0 or index:
+                    if index or (offset == 0 and plausible(ft, data)):
                         encrypted = _header_failure(own, ft, spec, message, ctx) or encrypted
                     else:
                         encrypted = headers_encrypted(own, ft) or encrypted
@@ -150,7 +150,7 @@ def libarchive_children(
                     if code == la.FATAL or failures >= _MAX_FAILURES:
                         break
     except la.LibarchiveError as exc:  # no reader bid: not this format after all, or damaged
-        if offset == 0:
+        if offset == 0 and plausible(ft, data):
             encrypted = _header_failure(data, ft, spec, exc.message, ctx) or encrypted
         else:
             encrypted = headers_encrypted(data[offset:], ft) or encrypted
@@ -214,6 +214,36 @@ def _header_failure(data: bytes, ft: FileType, spec: _Spec, message: str,
     else:
         ctx.broken(spec.label)
     return False
+
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_OCTAL = frozenset(b"01234567")
+
+
+def plausible(ft: FileType, data: bytes) -> bool:
+    """Whether `data` starts with a real header of `ft`, for the types sniffed from 2-6 bytes
+    (text can start with "070701", random data with `C7 71`, any line with "-lh5-" at its
+    third byte). When no reader recognises the layer at all, an implausible header means it is
+    not that archive (it is still matched as it is); a plausible one is `Broken`."""
+    if ft is FileType.CPIO:
+        if data[:6] in (b"070701", b"070702"):
+            return len(data) >= 110 and set(data[6:110]) <= _HEX
+        if data[:6] == b"070707":
+            return len(data) >= 76 and set(data[6:76]) <= _OCTAL
+        raw = data[20:22]
+        name_size = int.from_bytes(raw, "little" if data[:2] == b"\xc7\x71" else "big")
+        return 0 < name_size <= 4096 and len(data) >= 26 + name_size and (
+            data[26 + name_size - 1] == 0)
+    if ft is FileType.LZH:
+        level = data[20] if len(data) > 21 else -1
+        if level in (0, 1):
+            size = data[0]
+            return size >= 22 and len(data) >= 2 + size and sum(data[2 : 2 + size]) & 0xFF == (
+                data[1])
+        if level == 2:
+            return 26 <= int.from_bytes(data[:2], "little") <= len(data)
+        return False
+    return True
 
 
 def headers_encrypted(data: bytes, ft: FileType) -> bool:
