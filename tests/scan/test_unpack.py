@@ -555,3 +555,27 @@ def test_a_failing_unpacker_never_gives_clean(
     assert calls, f"{attr} was not reached by {sample}"
     names = set(report.names) - {NAME, "Clam.Code"}
     assert names or report.errors, report
+
+
+def test_rebuild_without_the_stub_hint_still_finds_the_programs_header(
+    packed: bytes, clam: bytes
+) -> None:
+    """With the stub's import pointer gone, the header is found by searching backwards; the
+    embedded clam.exe's own header (one small section) is not mistaken for the program's."""
+    info = pe.parse(packed)
+    assert info is not None
+    found = upx.find(packed, info)
+    assert found is not None
+    image, _ = nrv.decompress("2b", packed[found.src_start : found.src_end], found.out_limit)
+    reference = upx.rebuild(image, packed, found)
+    no_hint = bytearray(packed)
+    stub = found.stub_offset
+    at = no_hint.find(b"\x8d\xbe\x00\x40\x00\x00\x8b\x07", stub)
+    assert at > 0
+    no_hint[at : at + 2] = b"\x90\x90"
+    assert upx.rebuild(image, bytes(no_hint), found) == reference
+    # Without the program's header at all, the image gets a header of ours and keeps every byte.
+    cut = image[: image.find(b"\x00\x00PE\x00\x00L\x01\x04\x00")]
+    forged = upx.rebuild(cut, bytes(no_hint), found)
+    assert cut in forged
+    assert clam in forged

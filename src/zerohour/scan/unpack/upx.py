@@ -168,6 +168,8 @@ def _header_at(image: bytes, off: int, dst_rva: int, real_end: int) -> _Header |
 
 
 def _find_header(image: bytes, imports: int | None, dst_rva: int) -> _Header | None:
+    """The program's own PE header: right after the import table the stub names, else the
+    last plausible one (clamscan's two ways), else None (the image gets a forged header)."""
     if imports is not None and 0 <= imports < len(image):
         after = _after_imports(image, imports)
         if after is not None:
@@ -180,7 +182,9 @@ def _find_header(image: bytes, imports: int | None, dst_rva: int) -> _Header | N
         if off <= 0:
             return None
         found = _header_at(image, off, dst_rva, off)
-        if found is not None:
+        # The stored header's sections cover the image before it; a header that covers less
+        # than half of it is a PE file inside the program (a payload), not the program's own.
+        if found is not None and 2 * sum(size for _e, _r, size in found.sections) >= off:
             return found
         end = off + 3
     return None
