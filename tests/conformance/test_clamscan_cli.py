@@ -72,6 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (s / "sub" / "clam2.exe").write_bytes(clam)
     (s / "sub" / "deeper" / "clean2.txt").write_bytes(b"more text\n")
     (s / "link.exe").symlink_to("clam.exe")
+    (s / "dangling").symlink_to("nowhere")
     _zip(s, "clam.zip", "clam.exe")
     # n1.zip holds clam.zip, ..., n3.zip: clam.exe is at level 2 + i (the file is level 1)
     shutil.copy(s / "clam.zip", s / "n0.zip")
@@ -200,6 +201,12 @@ CASES: dict[str, list[str]] = {
     "alert-exceeds-max-no": [*DB, "--max-recursion=2", "--alert-exceeds-max=no", *LIMITED],
     "max-scantime": [*DB, "--max-scantime=60000", ALERT, *S],
     "max-scantime-zero": [*DB, "--max-scantime=0", ALERT, *S],
+    # 1 ms: a few nested zips take longer in both engines (skipped and clean without the alert)
+    "max-scantime-short": [*DB, "--max-scantime=1", "s/n2.zip", "s/n3.zip"],
+    "max-scantime-short-alert": [*DB, "--max-scantime=1", ALERT, "s/n2.zip", "s/n3.zip"],
+    # --heuristic-alerts=no leaves the explicit --alert-* findings on
+    "heuristic-alerts-no": [*DB, "--heuristic-alerts=no", "--alert-encrypted", ALERT,
+                            "--max-recursion=2", "s/enc.zip", "s/n2.zip", "s/clam.exe"],
     # encrypted containers
     "encrypted-default": [*DB, "s/enc.zip", "s/outer.zip"],
     "alert-encrypted": [*DB, "--alert-encrypted", "s/enc.zip", "s/outer.zip"],
@@ -223,6 +230,7 @@ CASES: dict[str, list[str]] = {
     "missing": [*DB, "s/nope"],
     "missing-and-found": [*DB, "s/nope", "s/clam.exe"],
     "missing-and-clean": [*DB, "s/nope", "s/clean.txt"],
+    "links-named": [*DB, "s/link.exe", "s/dangling", "s/clean.txt"],
 }
 ALLMATCH_CASES: dict[str, list[str]] = {
     "allmatch-short": [*DB, "-z", *S],

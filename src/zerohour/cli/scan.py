@@ -50,7 +50,10 @@ BOOLS = (
     BoolOption("debug", None, "print what the engine did per layer on stderr"),
     BoolOption("gen-json", None, "with --debug: print each file's layer tree as JSON"),
     BoolOption("remove", None, "remove infected files. Be careful!"),
-    BoolOption("heuristic-alerts", None, "heuristic findings at all (default yes)", True),
+    BoolOption("heuristic-alerts", None,
+               "accepted for clamscan (default yes); =no keeps the --alert-* findings, as "
+               "clamscan does, and every heuristic finding of ours has an --alert-* switch",
+               True),
     BoolOption("heuristic-scan-precedence", None,
                "stop at the first heuristic finding (default: a signature found later wins)"),
     BoolOption("alert-exceeds-max", None,
@@ -107,7 +110,7 @@ def register(sub: Any) -> None:
                    help="print database version, counts and warnings, then scan PATHs if any")
     p.add_argument("--strict", action="store_true", help="refuse a database with a bad line")
     p.add_argument("--no-heuristics", action="store_true",
-                   help="no heuristic findings at all (= --heuristic-alerts=no)")
+                   help="no heuristic findings at all, whatever --alert-* says")
     p.set_defaults(func=run)
 
 
@@ -187,6 +190,8 @@ class _Run:
         try:
             st = os.stat(path)  # a link named on the command line is followed
         except OSError as exc:
+            if os.path.islink(path):
+                return  # a dangling link: clamscan passes it over without a word
             _err(f"{path}: {exc.strerror or exc}")
             _err(f"WARNING: {path}: Can't access file")
             self.failed = True
@@ -342,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
     for warning in limits.warnings():
         _err(f"zerohour: warning: {warning}")
-    heuristics = bool(args.heuristic_alerts) and not args.no_heuristics
+    heuristics = not args.no_heuristics
     limits_cfg = limits.limits()
     any_alert = heuristics and (limits_cfg.alert_exceeds_max or limits_cfg.alert_encrypted
                                 or limits_cfg.alert_encrypted_doc or limits_cfg.alert_broken
