@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zerohour.scan import Engine, load_database, smime
 
@@ -85,3 +87,12 @@ def test_hostile_ber_is_bounded() -> None:
     assert smime.signed_content(deep) is None
     assert smime.signed_content(flat) in (None, b"")
     assert time.perf_counter() - t0 < 10
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.binary(max_size=400))
+def test_any_bytes_after_the_signed_data_prefix_never_raise(tail: bytes) -> None:
+    head = b"\x30\x80" + smime.SIGNED_DATA_OID
+    out = smime.signed_content(head + tail)
+    assert out is None or isinstance(out, bytes)
+    smime.signed_content(b"\x30\x82\x01\x00" + smime.SIGNED_DATA_OID + tail)

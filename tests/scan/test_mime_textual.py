@@ -9,6 +9,8 @@ import codecs
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zerohour.scan import decompose, encodings, filetype, mime, textual
 from zerohour.scan.limits import ScanContext
@@ -180,3 +182,14 @@ def test_utf7_and_utf16_junk_decode_linearly() -> None:
     layers(mail)
     layers(codecs.BOM_UTF16_LE + b"\xd8\x00" * 1_000_000)  # lone surrogates
     assert time.perf_counter() - t0 < BOUND
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.binary(max_size=600))
+def test_views_never_raise(data: bytes) -> None:
+    for blob in (data, b"<p>" + data, b"\xff\xfe" + data, b"&#" + data):
+        textual.html_rendered(blob)
+        textual.html_unescaped(blob)
+        textual.unicode_text(blob)
+        list(encodings.smuggled_blobs(b"data:;base64," + blob))
+        list(encodings.smuggled_blobs(b"data:," + blob))
