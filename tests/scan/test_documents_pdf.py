@@ -349,3 +349,18 @@ def test_mutated_pdfs_never_raise(tmp_path: Path, exe: bytes) -> None:
         cut = bytes(buf[: rnd.randrange(len(buf))] if rnd.random() < 0.3 else buf)
         with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
             list(pdfmod.pdf_children(cut, ScanContext()))
+
+
+def test_damage_is_said_after_the_streams(tmp_path: Path, exe: bytes, db: Path) -> None:
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    bad = pikepdf.Stream(pdf, b"\xff\xfe not ascii85 \x7f~>")
+    bad.Filter = pikepdf.Name.ASCII85Decode
+    pdf.Root.Bad = pdf.make_indirect(bad)  # an object number below the attachment's
+    pdf.attachments["clam.exe"] = pikepdf.AttachedFileSpec(pdf, exe, filename="clam.exe")
+    path = tmp_path / "damaged.pdf"
+    pdf.save(path, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    data = path.read_bytes()
+    assert Engine(load_database([db])).scan_bytes(data).names == (NAME,)
+    every = Engine(load_database([db]), allmatch=True).scan_bytes(data).names
+    assert every == (NAME, "Heuristics.Broken.PDF")

@@ -342,9 +342,12 @@ class _Unopened(Exception):
     """qpdf could not open or repair the file."""
 
 
-def _structured(data: bytes, ctx: ScanContext, dedup: Dedup) -> Iterator[Child]:
+def _structured(
+    data: bytes, ctx: ScanContext, dedup: Dedup, damage: list[str]
+) -> Iterator[Child]:
     """Children from qpdf's reading; raises EncryptedContent when a user password is needed,
-    `_Unopened` when qpdf cannot open the file at all."""
+    `_Unopened` when qpdf cannot open the file at all. Damage is appended to `damage` (said
+    once, after every child, by the caller)."""
     import pikepdf
 
     _qpdf_limits()
@@ -365,7 +368,7 @@ def _structured(data: bytes, ctx: ScanContext, dedup: Dedup) -> Iterator[Child]:
         except (ScanLimitExceeded, EncryptedContent):
             raise
         except Exception:  # an object qpdf cannot resolve (a capped object stream, damage)
-            ctx.broken("PDF")
+            damage.append("PDF")
         for js in walk.js:
             if js and dedup.fresh(js):
                 ctx.charge_child(len(js))
@@ -379,11 +382,11 @@ def _structured(data: bytes, ctx: ScanContext, dedup: Dedup) -> Iterator[Child]:
             except (ScanLimitExceeded, EncryptedContent):
                 raise
             except Exception:  # a stream qpdf cannot read (damage): the lenient scan may
-                ctx.broken("PDF")
+                damage.append("PDF")
                 continue
             content, ok = decode_filters(raw, filters, parms, ctx)
             if not ok:
-                ctx.broken("PDF")
+                damage.append("PDF")
             if not content or not dedup.fresh(content):
                 continue
             objgen = stream.objgen
@@ -431,15 +434,16 @@ def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> It
 def pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every decoded stream, embedded file and JavaScript string of a PDF (module docstring)."""
     dedup = Dedup()
-    encrypted = unopened = False
+    encrypted = False
+    damage: list[str] = []
     try:
-        yield from _structured(data, ctx, dedup)
+        yield from _structured(data, ctx, dedup, damage)
     except EncryptedContent:
         encrypted = True
     except _Unopened:
-        unopened = True
+        damage.append("PDF")
     yield from pdf_streams(data, ctx, dedup)
-    if unopened:  # said after the lenient scan, so that what it finds is named first
+    if damage:  # said after every stream, so that what they hold is named first
         ctx.broken("PDF")
     if encrypted:
         raise EncryptedContent("PDF")
