@@ -647,7 +647,7 @@ def run_zerohour_cli(db: Path, corpus: Path, cache_dir: Path) -> Result:
             [str(ZH_CLI), "scan", "--db", str(db), str(Path(__file__))], env=env
         )
         out, r.wall_s, ms, _rc = _run_measured(
-            [str(ZH_CLI), "scan", "--db", str(db), str(corpus)], env=env
+            [str(ZH_CLI), "scan", "--db", str(db), "-r", "--no-summary", str(corpus)], env=env
         )
     except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
         r.error = str(e)[:300]
