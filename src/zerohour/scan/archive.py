@@ -1,5 +1,6 @@
-"""Archive and compressed-stream members: zip (stored, deflate, bzip2, lzma, zip64), tar, gzip,
-bzip2, xz.
+"""Archive and compressed-stream members: zip (stored, deflate, bzip2, lzma, xz, zip64; Implode,
+Deflate64, Zstandard and PPMd through `scan.zipmethods`), tar, gzip, bzip2, xz. Other archives
+are `scan.containers`.
 
 Every decompression is incremental with its output bounded by the scan budget
 (`ScanContext.output_bound`) and checked against the compression-ratio bound while it runs, so a
@@ -675,8 +676,8 @@ def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         pos = body_at + length + 2
 
 
-# --- RAR and 7z: no maintained pure-Python extractor we trust with limits, so we only tell
-# whether they are encrypted (the usual way malware crosses mail filters) ------------------------
+# --- RAR and 7z encryption, told from their headers: `scan.containers` opens both through
+# libarchive, which only says it cannot read an archive whose headers are encrypted -----------
 
 _RAR4 = b"Rar!\x1a\x07\x00"
 _RAR5 = b"Rar!\x1a\x07\x01\x00"
@@ -858,8 +859,9 @@ def _7z_encoded_header(data: bytes, header: bytes) -> bytes | None:
 
 
 def unopened_children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
-    """RAR/7z layers: we cannot open them yet, so no children; `EncryptedContent` when they
-    are encrypted, else `Heuristics.Unsupported.RAR` / `.7z` (never silently clean)."""
+    """A detected type no decomposer opens (the fail-closed fallback of `decompose`): no
+    children, `Heuristics.Unsupported.<TYPE>`; for RAR and 7z (opened by `scan.containers`
+    now) `EncryptedContent` when their headers say they are encrypted."""
     if ft is FileType.RAR:
         if rar_is_encrypted(data):
             raise EncryptedContent("RAR")
