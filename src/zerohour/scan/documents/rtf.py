@@ -17,11 +17,10 @@ A malformed RTF without such objects is just text: the engine scans it as such.
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
-
-from oletools import oleobj, rtfobj
 
 from zerohour.scan.documents.common import Dedup
 from zerohour.scan.limits import ScanContext
@@ -40,71 +39,81 @@ class _Object:
         self.raw = raw
 
 
-class _Parser(rtfobj.RtfParser):  # type: ignore[misc]
-    """Word's RTF tokenising (oletools), collecting object hex in linear time."""
+@functools.cache
+def _parser_type() -> type[Any]:
+    """The tokenising class, built on first use: importing oletools costs ~0.1-0.2 s, which
+    every scan worker would otherwise pay at start."""
+    from oletools import rtfobj
 
-    def __init__(self, data: bytes, ctx: ScanContext) -> None:
-        super().__init__(data)
-        self.ctx = ctx
-        self.ticks = 0
-        self.found: list[_Object] = []
-        self.hex: dict[int, bytearray] = {}  # id(destination) -> hex digits so far
+    class _Parser(rtfobj.RtfParser):  # type: ignore[misc]
+        """Word's RTF tokenising (oletools), collecting object hex in linear time."""
 
-    def _tick(self) -> None:
-        self.ticks += 1
-        if not self.ticks & 0x3FF:
-            self.ctx.check_time()
+        def __init__(self, data: bytes, ctx: ScanContext) -> None:
+            super().__init__(data)
+            self.ctx = ctx
+            self.ticks = 0
+            self.found: list[_Object] = []
+            self.hex: dict[int, bytearray] = {}  # id(destination) -> hex digits so far
 
-    def _collecting(self) -> bytearray | None:
-        return self.hex.get(id(self.current_destination))
+        def _tick(self) -> None:
+            self.ticks += 1
+            if not self.ticks & 0x3FF:
+                self.ctx.check_time()
 
-    def open_group(self) -> None:
-        self._tick()
+        def _collecting(self) -> bytearray | None:
+            return self.hex.get(id(self.current_destination))
 
-    def open_destination(self, destination: Any) -> None:
-        if destination.cword in _OBJECT_DESTINATIONS:
-            self.hex[id(destination)] = bytearray()
+        def open_group(self) -> None:
+            self._tick()
 
-    def close_destination(self, destination: Any) -> None:
-        digits = self.hex.pop(id(destination), None)
-        if digits is None:
-            return
-        if len(digits) & 1:
-            del digits[-1]  # Word accepts an extra hex digit
-        if len(self.found) < _MAX_OBJECTS:
-            self.found.append(_Object(destination.cword, binascii.unhexlify(digits)))
-        elif len(self.found) == _MAX_OBJECTS:
-            self.found.append(_Object(b"", b""))  # a marker: said once
-            self.ctx.unsupported("RTF", "Objects")
+        def open_destination(self, destination: Any) -> None:
+            if destination.cword in _OBJECT_DESTINATIONS:
+                self.hex[id(destination)] = bytearray()
 
-    def _text(self, matchobject: Any) -> None:  # the base appends to a bytes: quadratic
-        self._tick()
-        digits = self._collecting()
-        if digits is not None:
-            digits += _NOT_HEX.sub(b"", matchobject.group())
+        def close_destination(self, destination: Any) -> None:
+            digits = self.hex.pop(id(destination), None)
+            if digits is None:
+                return
+            if len(digits) & 1:
+                del digits[-1]  # Word accepts an extra hex digit
+            if len(self.found) < _MAX_OBJECTS:
+                self.found.append(_Object(destination.cword, binascii.unhexlify(digits)))
+            elif len(self.found) == _MAX_OBJECTS:
+                self.found.append(_Object(b"", b""))  # a marker: said once
+                self.ctx.unsupported("RTF", "Objects")
 
-    def bin(self, bindata: bytes) -> None:
-        digits = self._collecting()
-        if digits is not None:
-            digits += binascii.hexlify(bindata)
+        def _text(self, matchobject: Any) -> None:  # the base appends to a bytes: quadratic
+            self._tick()
+            digits = self._collecting()
+            if digits is not None:
+                digits += _NOT_HEX.sub(b"", matchobject.group())
 
-    def control_word(self, matchobject: Any, cword: bytes, param: Any) -> None:
-        self._tick()
+        def bin(self, bindata: bytes) -> None:
+            digits = self._collecting()
+            if digits is not None:
+                digits += binascii.hexlify(bindata)
 
-    def control_symbol(self, matchobject: Any) -> None:
-        self._tick()
-        if matchobject.group()[1:2] != b"'":
-            return
-        # `\'hh`: the two characters after it are skipped, whatever they are; inside an object,
-        # Word's parser also drops the last hex digit read so far when their count is odd.
-        self.index += 2
-        digits = self._collecting()
-        if digits is not None and len(digits) & 1:
-            del digits[-1]
+        def control_word(self, matchobject: Any, cword: bytes, param: Any) -> None:
+            self._tick()
+
+        def control_symbol(self, matchobject: Any) -> None:
+            self._tick()
+            if matchobject.group()[1:2] != b"'":
+                return
+            # `\'hh`: the two characters after it are skipped, whatever they are; inside an object,
+            # Word's parser also drops the last hex digit read so far when their count is odd.
+            self.index += 2
+            digits = self._collecting()
+            if digits is not None and len(digits) & 1:
+                del digits[-1]
+
+    return _Parser
 
 
 def _ole1(raw: bytes) -> tuple[bytes, str | None, bool] | None:
     """(payload, file name, whether it is a packaged file) of an OLE1 object, or None."""
+    from oletools import oleobj
+
     obj = oleobj.OleObject()
     try:
         obj.parse(raw)
@@ -126,7 +135,7 @@ def rtf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """The embedded objects of an RTF document (see the module docstring)."""
     # oletools' tokeniser stops with a RuntimeError at a lone backslash at the very end (no
     # control word, symbol or text can match it); a backslash there carries nothing.
-    parser = _Parser(data.rstrip(b"\\"), ctx)
+    parser = _parser_type()(data.rstrip(b"\\"), ctx)
     broken = False
     try:
         parser.parse()
