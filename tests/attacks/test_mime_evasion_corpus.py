@@ -504,6 +504,14 @@ def _u10(p: bytes) -> bytes:
     return text_mail(b"text/plain", b"base64", b64(text))
 
 
+@technique("yenc-64-char-lines")
+def _y0(p: bytes) -> bytes:
+    enc = yenc(p)
+    lines = b"\r\n".join(enc[i : i + 64] for i in range(0, len(enc), 64))
+    return _plain(b"=ybegin line=64 size=%d name=x.com\r\n" % len(p) + lines
+                  + b"\r\n=yend size=%d\r\n" % len(p))
+
+
 @technique("yenc-multipart-ypart")
 def _y1(p: bytes) -> bytes:
     return _plain(b"=ybegin part=1 line=128 size=%d name=x.com\r\n=ypart begin=1 end=%d\r\n"
@@ -700,6 +708,35 @@ def _w2(p: bytes) -> bytes:
 def _w3(p: bytes) -> bytes:
     filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 70) for i in range(4000))
     return filler + one_part(p)
+
+
+@technique("junk-line-in-part-headers")
+def _w11(p: bytes) -> bytes:
+    return mixed(b"--XX\r\nContent-Type: application/octet-stream\r\njunk line\r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\n" + b64(p) + b"--XX--\r\n")
+
+
+@technique("junk-line-in-top-headers")
+def _w12(p: bytes) -> bytes:
+    return HEAD + b"junk line\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n" + (
+        part(p) + b"--XX--\r\n")
+
+
+@technique("whitespace-line-in-part-headers")
+def _w13(p: bytes) -> bytes:
+    return mixed(b"--XX\r\nContent-Type: application/octet-stream\r\n \r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\n" + b64(p) + b"--XX--\r\n")
+
+
+@technique("multipart-digest-default-rfc822")
+def _w14(p: bytes) -> bytes:
+    return mixed(b"--D\r\n\r\n" + one_part(p) + b"\r\n--D--\r\n",
+                 ctype=b"multipart/digest; boundary=D")
+
+
+@technique("part-delimiters-in-text-plain-body")
+def _w15(p: bytes) -> bytes:
+    return HEAD + b"Content-Type: text/plain\r\n\r\nhello\r\n--XX\r\n" + part(p) + b"--XX--\r\n"
 
 
 @technique("boundary-case-mismatch")
