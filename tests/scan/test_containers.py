@@ -561,6 +561,20 @@ def test_weak_magics_that_are_not_archives_stay_quiet(blob: bytes, every: Engine
     assert not report.errors, report
 
 
+def test_installshield_strings_in_ordinary_executables_are_ignored(every: Engine) -> None:
+    rng = random.Random(21)
+    stub = bytearray(CLAM.read_bytes())
+    stub[-1] ^= 0xFF
+    for seed in range(10):
+        tail = b"".join(
+            rng.choice([b"InstallShield\x00", b"InstallShield\x00\x03\x00\x00\x00\x00\x00",
+                        b"name\x00Disk1\\x.cab\x000.0.0.0\x00999999\x00", b"ISc("])
+            + rng.randbytes(rng.randrange(0, 700)) for _ in range(12))
+        report = every.scan_bytes(bytes(stub) + tail, f"setup{seed}.exe")
+        assert not report.names, (seed, report)
+        assert not report.errors, (seed, report)
+
+
 def test_embedded_search_is_bounded(engine: Engine) -> None:
     blob = b"\x00" + (b"7z\xbc\xaf\x27\x1c" + bytes(40) + b"MSCF\x00\x00\x00\x00" + b"MZ"
                       + bytes(80)) * 20_000
@@ -571,10 +585,13 @@ def test_embedded_search_is_bounded(engine: Engine) -> None:
     assert time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("name", ["clam_IScab_int.exe", "clam_IScab_ext.exe"])
+@pytest.mark.parametrize("name", ["clam_IScab_int.exe", "clam_IScab_ext.exe",
+                                  "clam_ISmsi_int.exe", "clam_ISmsi_ext.exe"])
 def test_installshield_setups_like_clamscan(name: str, every: Engine, dbdir: Path) -> None:
-    """InstallShield setup.exe: clam.exe is an overlay record (_ext) or a compressed file of
-    the `ISc(` cabinet data1.hdr + data1.cab in the overlay (_int)."""
+    """InstallShield setup.exe: clam.exe is a plain overlay record (IScab_ext), a compressed
+    file of the `ISc(` cabinet data1.hdr + data1.cab in the overlay (IScab_int), an obfuscated
+    file after an `InstallShield` header (ISmsi_ext), or inside the MSI stored that way
+    (ISmsi_int: MSI, a CAB stream, clam.exe)."""
     path = CORPUS / name
     if not path.exists():
         pytest.skip(f"{name} not in this clamav-testfiles")
@@ -584,7 +601,7 @@ def test_installshield_setups_like_clamscan(name: str, every: Engine, dbdir: Pat
     assert clamscan(path, dbdir) in (None, FOUND)
     hits = [la for la in report.layers if la.md5 == hashlib.md5(CLAM.read_bytes()).hexdigest()]
     assert hits
-    if name.endswith("int.exe"):  # from the cabinet, decompressed
+    if name == "clam_IScab_int.exe":  # from the cabinet, decompressed
         assert any(la.name == "clam.exe" and la.path.endswith("/clam.exe") for la in hits)
         names = {la.name for la in report.layers}
         assert {"Disk1\\data1.hdr", "Disk1\\data1.cab", "setup.inx"} <= names

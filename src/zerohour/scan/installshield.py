@@ -4,8 +4,14 @@ its InstallShield cabinets (`data1.hdr` + `data1.cab`, signature `ISc(`), as Cla
 No maintained Python library reads either (unshield is a C tool), so this is a small
 bounded reader.
 
-Overlay: records of `name NUL path NUL version NUL size NUL` then `size` bytes; found by their
-`version NUL size NUL` part (one regex pass, at most `_MAX_RECORDS`), each yielded as a child.
+Overlay, two layouts (as ISx documents them): plain records of `name NUL path NUL version NUL
+size NUL` then `size` bytes, found by their `version NUL size NUL` part (one regex pass, at
+most `_MAX_RECORDS`); or an `InstallShield\0` header (file count at 14) followed per file by a
+312-byte record (name[260], flags at 260, length at 268, "inflate" flag at 280) and its data,
+obfuscated with a key made from the file name (`name[i] ^ 13 35 86 07`; each byte's nibbles
+swapped, XORed with the key, inverted) over 1024-byte blocks (flag 4) or the whole file (flag
+2), then zlib-inflated when flagged (the MSI-based setups in ClamAV's corpus). Each file is a
+child.
 
 Cabinet (layout of unshield's `libunshield.c`, InstallShield 6 and later): a 20-byte common
 header (`ISc(`, version, volume info, cab descriptor offset and size) in `data1.hdr`; the
@@ -74,8 +80,77 @@ def overlay_records(data: bytes, ctx: ScanContext) -> list[tuple[str, bytes]]:
     return out
 
 
+_IS_HEADER = b"InstallShield\x00"
+_IS_RECORD = 312
+_KEY_MAGIC = b"\x13\x35\x86\x07"
+_MAX_HEADERS = 8
+#: decode_byte for every (byte, key byte): ~(key ^ swap_nibbles(byte)), as a table per key.
+_SWAPPED = bytes(((b << 4) | (b >> 4)) & 0xFF for b in range(256))
+
+
+def _deobfuscate(raw: bytes, name: bytes, block: int, ctx: ScanContext) -> bytes:
+    """Undo the name-keyed byte obfuscation, restarting the key every `block` bytes."""
+    key = bytes(c ^ _KEY_MAGIC[i % 4] for i, c in enumerate(name))
+    if not key:
+        return raw
+    swapped = raw.translate(_SWAPPED)
+    out = bytearray(len(raw))
+    for start in range(0, len(raw), block):
+        if not start % (block << 10):
+            ctx.check_time()
+        chunk = swapped[start : start + block]
+        stream = (key * (len(chunk) // len(key) + 1))[: len(chunk)]
+        mixed = int.from_bytes(chunk, "little") ^ int.from_bytes(stream, "little")
+        out[start : start + len(chunk)] = (~mixed & ((1 << (8 * len(chunk))) - 1)).to_bytes(
+            len(chunk), "little")
+    return bytes(out)
+
+
+def encrypted_files(data: bytes, ctx: ScanContext) -> Iterator[tuple[str, bytes, bool]]:
+    """(name, content, complete) of the files after each `InstallShield\0` header."""
+    at = data.find(_IS_HEADER)
+    headers = 0
+    while at >= 0 and headers < _MAX_HEADERS:
+        headers += 1
+        ctx.check_time()
+        count = int.from_bytes(data[at + 14 : at + 16], "little")
+        kind = int.from_bytes(data[at + 16 : at + 20], "little")
+        pos = at + 46
+        # The string "InstallShield" is in many binaries: a header counts only when its type
+        # is one ISx knows and its records hold together; anything else ends it silently.
+        for _ in range(min(count, _MAX_RECORDS) if kind <= 4 else 0):
+            ctx.check_time()
+            record = data[pos : pos + _IS_RECORD]
+            raw_name = record[:260].split(b"\x00", 1)[0]
+            if len(record) < _IS_RECORD or not raw_name or not _PRINTABLE.match(raw_name):
+                break
+            flags, _x3, length = struct.unpack_from("<III", record, 260)
+            inflate = int.from_bytes(record[280:282], "little")
+            if record[len(raw_name) : 260].strip(b"\x00") or length > len(data) - pos - _IS_RECORD:
+                break
+            raw = data[pos + _IS_RECORD : pos + _IS_RECORD + length]
+            pos += _IS_RECORD + length
+            if flags & 4 and flags & 6:
+                raw = _deobfuscate(raw, raw_name, 1024, ctx)
+            elif flags & 2:
+                raw = _deobfuscate(raw, raw_name, max(1, len(raw)), ctx)
+            complete = True
+            if inflate:
+                raw, _end, ok = archive.zlib_bounded(raw, 15, ctx)
+                complete = complete and ok
+            yield raw_name.decode("latin-1"), raw, complete
+        at = data.find(_IS_HEADER, at + 14)
+
+
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Overlay records as children, then the files of the InstallShield cabinets among them."""
+    dedup_setup = Dedup()
+    for name, content, complete in encrypted_files(data, ctx):
+        if not complete:
+            ctx.broken("InstallShield")
+        if content and dedup_setup.fresh(content):
+            ctx.charge_child(len(content))
+            yield Child(data=content, name=name, origin="installshield")
     records = overlay_records(data, ctx)
     if not records:
         return
