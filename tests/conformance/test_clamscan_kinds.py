@@ -337,12 +337,15 @@ def test_same_names_as_clamscan(name: str, tmp_path: Path) -> None:
 
 
 @needs_clamscan
-@pytest.mark.parametrize("line", ["{m}:*:NoLevel", "{m}:*:OldLevel:72", "{m}:0:Zero"])
-def test_hash_lines_clamscan_refuses_are_refused(line: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("ext", "line"), [
+    ("hdb", "{m}:*:NoLevel"), ("hdb", "{m}:*:OldLevel:72"), ("hdb", "{m}:0:Zero"),
+    ("ldb", "Unused.Subsig;Target:0;0;4d5a;434c414d"),  # highest ID 0, two subsignatures
+])
+def test_lines_clamscan_refuses_are_refused(ext: str, line: str, tmp_path: Path) -> None:
     exe = _clam_exe()
     db = tmp_path / "db"
     db.mkdir()
-    (db / "a.hdb").write_text(line.format(m=md5(exe)) + "\n")
+    (db / f"a.{ext}").write_text(line.format(m=md5(exe)) + "\n")
     (tmp_path / "clam.exe").write_bytes(exe)
     proc = _clamscan(db, tmp_path / "clam.exe")
     assert proc.returncode == 2

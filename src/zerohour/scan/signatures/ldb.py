@@ -345,6 +345,9 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     used = expr.indices()
     if max(used) >= len(subs_s):
         raise SignatureSyntaxError(f"expression refers to subsignature {max(used)} not given")
+    if max(used) + 1 != len(subs_s):  # readdb.c: the highest ID must be the last subsignature
+        raise SignatureSyntaxError(f"{len(subs_s)} subsignatures, but the expression's highest "
+                                   f"ID is {max(used)}")
     if not engine_ok:
         return None
     return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize, container,
