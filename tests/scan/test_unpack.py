@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import lzma
 import random
 import shutil
 import struct
@@ -579,3 +580,26 @@ def test_rebuild_without_the_stub_hint_still_finds_the_programs_header(
     forged = upx.rebuild(cut, bytes(no_hint), found)
     assert cut in forged
     assert clam in forged
+
+
+def test_upx_lzma_rebuilds_the_same_image(packed: bytes) -> None:
+    """`upx --lzma` writes ((lc + lp) << 3 | pb, lp << 4 | lc) and raw LZMA without an end
+    marker (UPX's compress_lzma.cpp); the image compressed that way by liblzma unpacks to the
+    same rebuilt PE as the NRV2B original."""
+    info = pe.parse(packed)
+    assert info is not None
+    found = upx.find(packed, info)
+    assert found is not None
+    image, _ = nrv.decompress("2b", packed[found.src_start : found.src_end], found.out_limit)
+    reference = upx.rebuild(image, packed, found)
+    lc, lp, pb = 3, 0, 2
+    raw = lzma.compress(image, format=lzma.FORMAT_RAW, filters=[
+        {"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": 1 << 16}])
+    data = packed + bytes((((lc + lp) << 3) | pb, (lp << 4) | lc)) + raw
+    moved = dataclasses.replace(found, src_start=len(packed), src_end=len(data))
+    again = upx.decompress(data, moved, ScanContext())
+    assert again == image
+    assert upx.rebuild(again, data, moved) == reference
+    # A header that does not hold is not LZMA: nothing decodes, so nothing is made up.
+    bad = packed + bytes((0xFF, 0xFF)) + raw
+    assert upx.decompress(bad, dataclasses.replace(moved, src_end=len(bad)), ScanContext()) is None

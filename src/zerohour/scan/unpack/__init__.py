@@ -5,7 +5,8 @@ and PE files embedded in a PE are scanned as files of their own.
 `pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Packers we
 do not unpack are not detected as such (no finding), as clamscan without its emulation does
 nothing special for them either; a file that is surely UPX (its section names or marker) but
-does not decode is `Heuristics.Unsupported.UPX` (fail closed: LZMA-packed UPX, or damage).
+does not decode is `Heuristics.Unsupported.UPX` (fail closed: damage, or a UPX method we do
+not know).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Like clamscan (libclamav's cli_scanpe), we unpack before matching: a UPX file is
 section (UPX0, where the stub decompresses to) followed by the section holding the compressed
 image and the stub (UPX1, the entry point's). The stub starts `pusha; mov esi, src; lea edi,
 [esi + dst - src]`, which gives both addresses; otherwise the compressed data starts at UPX1
-and goes to UPX0. We decode it with NRV2B, 2D or 2E (`zerohour.scan.unpack.nrv`; LZMA-packed
-UPX is not decoded), bounded by UPX0 + UPX1's virtual size, as clamscan is.
+and goes to UPX0. We decode it with NRV2B, 2D or 2E (`zerohour.scan.unpack.nrv`) or LZMA
+(`upx --lzma`: UPX's 2-byte header, then raw LZMA), bounded by UPX0 + UPX1's virtual size, as
+clamscan is.
 
 The rebuilt PE is what signatures see, so it follows clamscan's layout: the original headers,
 which UPX keeps after its compressed import table (the stub's `lea edi, [esi + imports]; mov
@@ -17,6 +18,7 @@ the same bytes. When the headers cannot be found the image gets a minimal PE hea
 
 from __future__ import annotations
 
+import lzma
 import struct
 from dataclasses import dataclass
 
@@ -80,23 +82,49 @@ def find(data: bytes, info: pe.PEInfo) -> Packed | None:
 
 
 def decompress(data: bytes, packed: Packed, ctx: ScanContext) -> bytes | None:
-    """The decompressed image (None if no NRV method decodes it). Raises the scan's limit when
-    the image would be larger than the output bound."""
+    """The decompressed image (None if neither an NRV method nor LZMA decodes it). Raises the
+    scan's limit when the image would be larger than the output bound."""
     bound = ctx.output_bound()
     src = data[packed.src_start : packed.src_end]
+    limit = min(packed.out_limit, bound)
     overrun = False
     for method in _METHODS:
         try:
-            out, _end = nrv.decompress(method, src, min(packed.out_limit, bound), 0,
-                                       ctx.check_time)
+            out, _end = nrv.decompress(method, src, limit, 0, ctx.check_time)
         except nrv.NRVError as exc:
             overrun = overrun or exc.overrun
             continue
         ctx.check_ratio(len(src), len(out))
         return out
+    lz = _unlzma(src, limit)
+    if lz is not None:
+        if len(lz) > limit:
+            overrun = True
+        else:
+            ctx.check_ratio(len(src), len(lz))
+            return lz
     if overrun and packed.out_limit > bound:
         ctx.check_output(bound + 1)  # raises the limit the image would have exceeded
     return None
+
+
+def _unlzma(src: bytes, limit: int) -> bytes | None:
+    """`upx --lzma`: a 2-byte header of UPX's own (((lc + lp) << 3) | pb, (lp << 4) | lc),
+    then raw LZMA without an end marker. At most `limit` + 1 bytes (one more shows the
+    overrun); None when the header does not hold or the stream is corrupt."""
+    if len(src) < 3:
+        return None
+    pb, lp, lc = src[0] & 7, src[1] >> 4, src[1] & 15
+    if pb >= 5 or lp >= 5 or lc >= 9 or src[0] >> 3 != lc + lp:
+        return None
+    filters = [{"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb,
+                "dict_size": max(4096, min(limit, 1 << 28))}]
+    try:
+        out = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters).decompress(
+            src[2:], limit + 1)
+    except lzma.LZMAError:
+        return None
+    return out or None
 
 
 def _imports_offset(data: bytes, packed: Packed) -> int | None:
