@@ -10,6 +10,7 @@ engine's detections disagree with the planted ground truth.
 
     .venv/bin/python bench/scan.py --quick          # smoke run, a few minutes
     .venv/bin/python bench/scan.py                  # full: 2000 msgs + 200 MB, 1k/10k/100k + 1M
+    .venv/bin/python bench/scan.py --real-size      # ClamAV-sized db: cold/cached/daily loads
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class GenParams:
     sizes: tuple[int, ...]
     hashes: int
     plants: int = 8
+    #: --real-size: instead of the per-size databases, one shaped like ClamAV's official one
+    #: (main + daily): (MD5 hashes, SHA-256 hashes, body signatures).
+    real: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -231,6 +235,75 @@ def _rand_ndb(rng: random.Random, i: int) -> str:
     return f"Zh.Bench.Rand.{i}:0:{offset}:{''.join(toks)}"
 
 
+#: ClamAV-like placements for the real-size database: (target, offset) with weights.
+_REAL_PLACES = (
+    (0, "*", 30), (1, "*", 20), (1, "EP+0", 6), (1, "EP+12,40", 3), (1, "S0+0", 2),
+    (1, "SL+16", 1), (0, "0", 5), (0, "EOF-2048,2048", 2), (3, "*", 8), (7, "*", 8),
+    (2, "*", 4), (6, "*", 3), (10, "*", 3), (4, "*", 2), (9, "0", 1), (1, "100,4096", 2),
+)
+
+
+def _real_ndb(rng: random.Random, name: str) -> str:
+    """A body signature shaped like ClamAV's: binary or text bytes (text for HTML/ASCII
+    targets), with `??`, nibbles, alternatives, bounded jumps `{n-m}` and unbounded `*`
+    between parts of 6-20 bytes (ClamAV wants two fixed bytes in every part)."""
+    target, offset, _w = rng.choices(_REAL_PLACES, [p[2] for p in _REAL_PLACES])[0]
+    text = target in (3, 7) or rng.random() < 0.1
+    alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789<>=/."
+    parts: list[str] = []
+    for k in range(rng.choice((1, 1, 2, 2, 3))):
+        n = rng.randint(6, 20)
+        raw = bytes(rng.choices(alphabet, k=n)) if text else rng.randbytes(n)
+        toks = [f"{b:02x}" for b in raw]
+        if rng.random() < 0.4:
+            pos = rng.randint(2, n - 3)
+            kind = rng.random()
+            if kind < 0.6:
+                toks[pos] = "??"
+            elif kind < 0.8:
+                toks[pos] = toks[pos][0] + "?"
+            else:
+                toks[pos] = f"({toks[pos]}|{rng.randbytes(1).hex()})"
+        if k:
+            if rng.random() < 0.75:
+                lo = rng.randint(0, 8)
+                parts.append(f"{{{lo}-{lo + rng.randint(1, 32)}}}")
+            else:
+                parts.append("*")
+        parts.append("".join(toks))
+    return f"{name}:{target}:{offset}:{''.join(parts)}"
+
+
+def write_real_db(db: Path, rng: random.Random, head_hdb: Sequence[str],
+                  head_hsb: Sequence[str], head_ndb: Sequence[str], md5: int, sha256: int,
+                  body: int) -> None:
+    """A database shaped like ClamAV's official one: `main.*` (90 %) and `daily.*` (10 %)
+    as plain files (what a .cvd unpacks to). The planted signatures go into daily."""
+    db.mkdir(parents=True)
+    families = ["Win.Trojan", "Win.Malware", "Doc.Dropper", "Html.Phishing", "Unix.Trojan",
+                "Pdf.Exploit", "Js.Downloader", "Email.Phishing", "Osx.Adware", "Win.Packed"]
+    for part, share in (("main", 0.9), ("daily", 0.1)):
+        with open(db / f"{part}.hdb", "w") as fh:
+            if part == "daily":
+                fh.writelines(row + "\n" for row in head_hdb)
+            for n in range(int(md5 * share)):
+                fam = families[n % len(families)]
+                fh.write(f"{rng.randbytes(16).hex()}:{rng.randint(100, 10_000_000)}:"
+                         f"{fam}.{part}-{n}-0\n")
+        with open(db / f"{part}.hsb", "w") as fh:
+            if part == "daily":
+                fh.writelines(row + "\n" for row in head_hsb)
+            for n in range(int(sha256 * share)):
+                fam = families[n % len(families)]
+                fh.write(f"{rng.randbytes(32).hex()}:{rng.randint(100, 10_000_000)}:"
+                         f"{fam}.{part}-sha-{n}-0\n")
+        with open(db / f"{part}.ndb", "w") as fh:
+            if part == "daily":
+                fh.writelines(row + "\n" for row in head_ndb)
+            for n in range(int(body * share)):
+                fh.write(_real_ndb(rng, f"{families[n % len(families)]}.{part}-body-{n}-0") + "\n")
+
+
 def _plant_sig(k: int, sample: bytes) -> str:
     toks = [f"{b:02x}" for b in sample[8:56]]
     toks[20] = "??"
@@ -256,6 +329,7 @@ def generate(work: Path, p: GenParams) -> Truth:
     manifest = work / "manifest.json"
     want = {"gen": GEN_VERSION, **asdict(p)}
     want["sizes"] = list(p.sizes)
+    want["real"] = list(p.real) if p.real else None
     if manifest.exists():
         got = json.loads(manifest.read_text())
         have = dict(got.get("params", {}))
@@ -332,8 +406,16 @@ def generate(work: Path, p: GenParams) -> Truth:
         (work / rel).write_bytes(EICAR)
         truth.infected[rel] = "eicar"
 
-    # databases: one folder per body-signature count, all sharing the hash files (hard links)
     db = work / "db"
+    if p.real is not None:
+        eicar_and_plants = ["Zh.Bench.Eicar:0:*:" + EICAR.hex()] + [
+            _plant_sig(k, s) for k, s in enumerate(plants)]
+        write_real_db(db / "real", rng, hash_rows_md5, hash_rows_sha256, eicar_and_plants,
+                      *p.real)
+        manifest.write_text(json.dumps({"params": want, "truth": truth.infected}))
+        print(f"# generated in {sw.elapsed():.1f} s", flush=True)
+        return truth
+    # databases: one folder per body-signature count, all sharing the hash files (hard links)
     common = db / "common"
     common.mkdir(parents=True)
     half = p.hashes // 2
@@ -856,6 +938,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument(
+        "--real-size",
+        action="store_true",
+        help="a database the size of ClamAV's official one (2M MD5 + 2M SHA-256 + 300k body "
+        "signatures, main + daily): cold, cached and daily-update load times, peak memory "
+        "and mail throughput against clamscan/clamd",
+    )
+    ap.add_argument("--real-counts", default="2M,2M,300k",
+                    help="--real-size counts: MD5,SHA-256,body (default 2M,2M,300k)")
+    ap.add_argument(
         "--no-snapshot",
         dest="snapshot",
         action="store_false",
@@ -870,20 +961,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = tuple(
         parse_size(s) for s in (a.sizes or ("1k" if a.quick else "1k,10k,100k")).split(",")
     )
+    real: tuple[int, int, int] | None = None
+    if a.real_size:
+        md5, sha, body = (parse_size(c) for c in a.real_counts.split(","))
+        real = (md5, sha, body)
     params = GenParams(
         seed=a.seed,
         messages=a.messages or (200 if a.quick else 2000),
-        files_mb=a.files_mb or (20 if a.quick else 200),
-        sizes=sizes,
-        hashes=parse_size(a.hashes or ("100k" if a.quick else "1M")),
+        files_mb=1 if real else a.files_mb or (20 if a.quick else 200),
+        sizes=() if real else sizes,
+        hashes=0 if real else parse_size(a.hashes or ("100k" if a.quick else "1M")),
+        real=real,
     )
-    work: Path = (
-        a.work or ROOT / "bench" / "out" / ("scan-quick" if a.quick else "scan")
-    ).resolve()
+    default_work = "scan-real" if real else "scan-quick" if a.quick else "scan"
+    work: Path = (a.work or ROOT / "bench" / "out" / default_work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     truth = generate(work, params)
     if a.generate_only:
         return 0
+    if real is not None:
+        if a.snapshot:
+            print(f"# zerohour source: snapshot of {snapshot_source(work)}")
+        ver = subprocess.run(["clamscan", "--version"], capture_output=True, text=True).stdout
+        print(f"# machine: {os.cpu_count()} cores; clamav: {ver.strip()}; "
+              f"load average {loadavg()}")
+        return run_real_size(a, work, truth, real)
     engines = set(a.engines.split(","))
     corpora = [work / c for c in a.corpus.split(",")]
     empty = work / "empty.txt"
@@ -947,6 +1049,126 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.profile and not zh_err:
         profile_zerohour(work, work / "db" / _size_label(sizes[0]), corpora[0])
     return 0 if all_ok else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# --real-size: a database the size of ClamAV's official one
+
+
+def _daily_update(src: Path, dst: Path, rng: random.Random) -> None:
+    """`dst`: `src` after a daily update (main hard-linked unchanged, daily with new lines)."""
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    for f in sorted(src.iterdir()):
+        if f.name.startswith("main."):
+            os.link(f, dst / f.name)
+        else:
+            shutil.copyfile(f, dst / f.name)
+    with open(dst / "daily.ndb", "a") as fh:
+        fh.writelines(_real_ndb(rng, f"Win.Trojan.Update-{n}-0") + "\n" for n in range(500))
+    with open(dst / "daily.hdb", "a") as fh:
+        fh.writelines(f"{rng.randbytes(16).hex()}:{rng.randint(100, 10**6)}:Win.Trojan.Upd-{n}\n"
+                      for n in range(5000))
+
+
+def _zh_load(work: Path, db: Path, cache: Path, label: str) -> Result:
+    """One zerohour load in its own process (compile workers included in its memory)."""
+    r = Result(f"zerohour {label}")
+    out_json = work / "zh-load.json"
+    env = dict(os.environ, ZEROHOUR_CACHE_DIR=str(cache), **ZH_ENV)
+    cmd = [str(VENV_PY), str(Path(__file__).resolve()), "_zh-worker", "--db", str(db),
+           "--corpus", str(db), "--out", str(out_json), "--load-only"]
+    try:
+        _out, r.wall_s, ms, _rc = _run_measured(cmd, env=env)
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        r.error = str(e)[:300]
+        return r
+    r.load_s = json.loads(out_json.read_text())["load_s"]
+    r.pss_mb, r.hwm_mb = ms.peak.pss_mb, ms.peak.hwm_mb
+    return r
+
+
+def _clamscan_load(db: Path, empty: Path) -> Result:
+    r = Result("clamscan")
+    try:
+        _out, r.load_s, ms, _rc = _run_measured(
+            ["clamscan", "--no-summary", "-d", str(db), str(empty)])
+    except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+        r.error = str(e)[:300]
+        return r
+    r.pss_mb, r.hwm_mb = ms.peak.pss_mb, ms.peak.hwm_mb
+    return r
+
+
+def run_real_size(a: argparse.Namespace, work: Path, truth: Truth, counts: tuple[int, ...]
+                  ) -> int:
+    """Load times (cold, cached, after a daily-only update), peak memory of the loading
+    process tree and e-mail throughput, zerohour against clamscan and clamd, one run."""
+    db = work / "db" / "real"
+    empty = work / "empty.txt"
+    empty.write_bytes(b"")
+    mail = work / "mail"
+    for f in iter_files(mail):
+        f.read_bytes()
+    for f in iter_files(db):
+        f.read_bytes()
+    label = f"{_size_label(counts[0])} MD5 + {_size_label(counts[1])} SHA-256 + " \
+        f"{_size_label(counts[2])} body"
+    print(f"# [real-size] clamscan load ({label}) ...", flush=True)
+    clamscan = _clamscan_load(db, empty)
+    print("# [real-size] clamd (load + MULTISCAN mail) ...", flush=True)
+    clamd = run_clamd(work, db, [mail])[mail]
+    cache = work / "zh-cache-real"
+    shutil.rmtree(cache, ignore_errors=True)
+    print("# [real-size] zerohour cold load ...", flush=True)
+    cold = _zh_load(work, db, cache, "cold load")
+    print("# [real-size] zerohour cached load ...", flush=True)
+    cached = _zh_load(work, db, cache, "cached load")
+    updated = work / "db" / "real-daily"
+    _daily_update(db, updated, random.Random(a.seed + 1))
+    print("# [real-size] zerohour load after a daily-only update ...", flush=True)
+    daily = _zh_load(work, updated, cache, "daily update")
+    print(f"# [real-size] zerohour api x{a.jobs} scanning mail ...", flush=True)
+    scan = run_zerohour_api(work, db, mail, a.jobs, cache, cold=False)
+    print(f"# load average now: {loadavg()} ({os.cpu_count()} cores)")
+    nfiles, nbytes = corpus_bytes(mail)
+    mb = nbytes / 1e6
+    t = {p for p in truth.infected if p.startswith("mail/")}
+    rows: list[list[object]] = []
+    for r in (clamscan, clamd, cold, cached, daily, scan):
+        if r.error:
+            rows.append([r.engine, None, None, None, None, f"unavailable: {r.error[:100]}"])
+            continue
+        det = ""
+        if r.scan_s:
+            miss, extra = t - r.detected, r.detected - t
+            det = f"{len(r.detected)}/{len(t)} " + ("yes" if not miss and not extra
+                                                    else f"NO (-{len(miss)} +{len(extra)})")
+        rows.append([r.engine, r.load_s, mb / r.scan_s if r.scan_s else None, r.pss_mb,
+                     r.hwm_mb, det])
+    print(f"\n## real-size database: {label} signatures (main + daily); "
+          f"corpus mail: {nfiles} files, {mb:.1f} MB\n")
+    print(table(["engine", "load s", "mail MB/s", "peak PSS MB (tree)",
+                 "peak RSS MB (max proc)", "detections (agree)"], rows))
+    ratios = [
+        ["zerohour cold load / clamscan load (target <= 2)", ratio(cold.load_s, clamscan.load_s)],
+        ["zerohour cached load / clamscan load", ratio(cached.load_s, clamscan.load_s)],
+        ["zerohour daily-update load / clamscan load", ratio(daily.load_s, clamscan.load_s)],
+        ["zerohour cold-load peak PSS / clamscan's (target <= 1)",
+         ratio(cold.pss_mb, clamscan.pss_mb)],
+        ["zerohour cold-load peak RSS (max proc) / clamscan's",
+         ratio(cold.hwm_mb, clamscan.hwm_mb)],
+        [f"zerohour api x{a.jobs} mail throughput / clamd (target >= 3)",
+         ratio(clamd.scan_s, scan.scan_s)],
+    ]
+    print()
+    print(table(["ratio", "x"], ratios))
+    print("\nLoad: wall time of a process that only loads the database (zerohour: the "
+          "library's load_database, compile workers included; clamscan: a scan of an empty "
+          "file). Memory: the loading process tree, sampled every 50 ms. 'daily update': "
+          "main unchanged, 500 body and 5000 MD5 signatures added to daily, same cache.")
+    ok = not scan.error and scan.detected == t
+    return 0 if ok else 1
 
 
 def profile_zerohour(work: Path, db: Path, corpus: Path) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from zerohour.scan.database import Database
 
 #: Bump when the pickled layout changes.
-FORMAT = 3
+FORMAT = 4
 
 
 def cache_dir() -> Path | None:

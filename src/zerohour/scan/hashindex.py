@@ -324,6 +324,8 @@ def bulk_hash_rows(text: str, *, flevel: int, sections: bool = False,
             lo = int(r[3]) if r[3] else None
             if r[1] == "*" and wildcard_needs_flevel and (lo is None or lo < 73):
                 return None  # an error the per-line parser reports
+            if r[1] != "*" and not 0 < int(r[1]) < 0xFFFFFFFF:
+                return None  # likewise, even on a line its levels would skip
             if (lo is not None and lo > flevel) or (r[4] and int(r[4]) < flevel):
                 skipped += 1
                 continue

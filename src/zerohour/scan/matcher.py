@@ -26,11 +26,13 @@ from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Protocol
 
 from zerohour.scan.signatures.hexsig import (
     HexPattern,
     Segment,
+    anchor_quality,
     bytes_regex,
     could_match_normalised,
 )
@@ -81,14 +83,21 @@ class _Backend(ABC):
 
 
 class _HyperscanBackend(_Backend):
-    def __init__(self, anchors: Sequence[tuple[bytes, bool]], blob: bytes | None = None) -> None:
+    """Hyperscan says *which* anchors occur (one report each: `HS_FLAG_SINGLEMATCH` compiles
+    faster and never floods the callback with a frequent anchor); every occurrence of those is
+    then found with `bytes.find`, in C."""
+
+    def __init__(self, anchors: Sequence[tuple[bytes, bool]], blob: bytes | None,
+                 anchor: Callable[[int], tuple[bytes, bool]]) -> None:
         self._local = threading.local()
+        self._anchor = anchor
         self.db: Any = None
         if blob is not None:
             self.db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
         elif anchors:
             exprs = [bytes_regex(a).encode("ascii") for a, _ in anchors]
-            flags = [hyperscan.HS_FLAG_CASELESS if nc else 0 for _, nc in anchors]
+            one = hyperscan.HS_FLAG_SINGLEMATCH
+            flags = [one | hyperscan.HS_FLAG_CASELESS if nc else one for _, nc in anchors]
             self.db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self.db.compile(expressions=exprs, ids=list(range(len(exprs))),
                             elements=len(exprs), flags=flags)
@@ -104,14 +113,26 @@ class _HyperscanBackend(_Backend):
         if scratch is None:
             scratch = self._local.scratch = hyperscan.Scratch(self.db)
 
-        def on_match(aid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            lst = hits.get(aid)
-            if lst is None:
-                hits[aid] = [to]
-            else:
-                lst.append(to)
+        seen: list[int] = []
+
+        def on_match(aid: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
+            seen.append(aid)
 
         self.db.scan(data, match_event_handler=on_match, scratch=scratch)
+        lowered: bytes | None = None
+        for aid in seen:
+            a, nocase = self._anchor(aid)
+            hay = data
+            if nocase:
+                if lowered is None:
+                    lowered = data.lower()
+                hay = lowered
+            ends = []
+            i = hay.find(a)
+            while i >= 0:
+                ends.append(i + len(a))
+                i = hay.find(a, i + 1)
+            hits[aid] = ends
         return hits
 
 
@@ -192,20 +213,25 @@ class Matcher:
                 pe = len(self.pe_sig)
                 self.pe_sig.append(si)
                 self.pe_var.append(v)
-                n = 0
+                # One anchor per pattern, its most selective: a match contains every segment,
+                # so one is enough to prefilter; the other segments are verified by regex.
+                best, best_q = -1, 0.0
                 for s, seg in enumerate(pat.segments):
-                    if not seg.anchor:
-                        continue
-                    key = (seg.anchor.lower() if seg.nocase else seg.anchor, seg.nocase)
-                    aid = anchor_ids.get(key)
-                    if aid is None:
-                        aid = anchor_ids[key] = len(anchors)
-                        anchors.append(key)
-                    refs.append((aid, pe, s))
-                    n += 1
-                self.pe_need.append(n)
-                if n < len(pat.segments):
+                    q = anchor_quality(seg.anchor) if seg.anchor else 0.0
+                    if q > best_q:
+                        best, best_q = s, q
+                if best < 0:
+                    self.pe_need.append(0)
                     self.always.append(pe)
+                    continue
+                seg = pat.segments[best]
+                key = (seg.anchor.lower() if seg.nocase else seg.anchor, seg.nocase)
+                aid = anchor_ids.get(key)
+                if aid is None:
+                    aid = anchor_ids[key] = len(anchors)
+                    anchors.append(key)
+                refs.append((aid, pe, best))
+                self.pe_need.append(1)
             sig.forget()
         anchor_ids.clear()
         refs.sort()
@@ -220,7 +246,14 @@ class Matcher:
         self.anchor_blob = b"".join(a for a, _ in anchors)
         self.anchor_nocase = bytes(int(nc) for _, nc in anchors)
         self.sigs = SigTable(sigs)
+        self._anchor_pos: array[int] | None = None
         self._backend = self._make_backend(anchors, None)
+
+    def _anchor(self, aid: int) -> tuple[bytes, bool]:
+        pos = self._anchor_pos
+        if pos is None:
+            pos = self._anchor_pos = array("Q", accumulate(self.anchor_len, initial=0))
+        return self.anchor_blob[pos[aid] : pos[aid + 1]], bool(self.anchor_nocase[aid])
 
     def anchors(self) -> list[tuple[bytes, bool]]:
         out = []
@@ -233,9 +266,9 @@ class Matcher:
     def _make_backend(self, anchors: list[tuple[bytes, bool]] | None,
                       blob: bytes | None) -> _Backend:
         if self.backend_name == "hyperscan" and HAVE_HYPERSCAN:
-            if blob is not None:
-                return _HyperscanBackend((), blob)
-            return _HyperscanBackend(anchors if anchors is not None else self.anchors())
+            return _HyperscanBackend(() if blob is not None else anchors
+                                     if anchors is not None else self.anchors(), blob,
+                                     self._anchor)
         anchors = anchors if anchors is not None else self.anchors()
         if self.backend_name in ("hyperscan", "ahocorasick") and HAVE_AHOCORASICK:
             self.backend_name = "ahocorasick"
@@ -257,6 +290,7 @@ class Matcher:
 
     def __setstate__(self, st: dict[str, Any]) -> None:
         self.norm_sig = bytearray(st["norm_sig"])
+        self._anchor_pos = None
         for k in (*self._ARRAYS, "sigs", "backend_name", "anchor_blob", "anchor_nocase"):
             setattr(self, k, st[k])
         has_hs = st["hs_blob"] is not None or not len(self.anchor_len)
