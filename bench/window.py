@@ -384,6 +384,7 @@ class Run:
     quarantined: dict[str, float]  # id -> wall time of its quarantine
     states: dict[str, str]  # id -> final state of the original
     probes_ms: list[float]  # exposure of the probe declarations (wall ms)
+    during_release_ms: float | None  # a probe declared just after the bundle (wall ms)
 
 
 def sleep_until(wall: float) -> None:
@@ -424,6 +425,12 @@ def run_policy(
             outbreak.append(spec.outbreak_id)
 
         sig_live: list[float] = []
+        during: list[float] = []
+        releasing = threading.Thread(
+            target=probe_during_release,
+            args=(st.provider.data_dir if st.provider else root, st.store_path, during),
+            daemon=True,
+        )
 
         def ship() -> None:
             before = db_meta(st.store_path, "db.installed_version")
@@ -433,6 +440,8 @@ def run_policy(
             ).start()  # fmt: skip
             if st.lab is not None and outbreak:
                 lab.publish(st.lab, [sig], outbreak)
+                assert st.provider is not None
+                releasing.start()
                 return
             shutil.copy(sig, db_dir / sig.name)  # the operator's database update
             assert gw.proc is not None
@@ -464,6 +473,8 @@ def run_policy(
         by_notice = learned is not None
         if learned is None and sig_live:
             learned = sig_live[0]  # without a provider, the signature is what it learns
+        if releasing.ident is not None:
+            releasing.join(timeout=120)
         probe_ms = exposure_probes(
             st, probes, POLL_MIN * scale if policy == "poll" else 0.0, len(tr.messages)
         )
@@ -480,7 +491,7 @@ def run_policy(
             arrivals.setdefault(mid, []).append((sm.at + off, complete))
     return Run(
         policy, clock, sent, t1_wall[0] if t1_wall else None, t2_wall, learned, by_notice,
-        arrivals, held, quarantined, states, probe_ms,
+        arrivals, held, quarantined, states, probe_ms, during[0] if during else None,
     )  # fmt: skip
 
 
@@ -526,6 +537,26 @@ def learned_at(store: Path, outbreak_id: str) -> float | None:
             "SELECT declared_at FROM outbreaks WHERE outbreak_id=?", (outbreak_id,)
         ).fetchone()
     return None if row is None else float(row[0])
+
+
+def probe_during_release(provider_dir: Path, store: Path, out: list[float]) -> None:
+    """A second outbreak declared 0.2 s after the signature bundle: while the gateway installs
+    the bundle and rescans what it held (wall ms until the gateway's store has it)."""
+    time.sleep(0.2)
+    p = Provider(provider_dir, create=False)  # SQLite connections stay in their thread
+    try:
+        t0 = time.perf_counter()
+        _, spec = lab.declare(p, name="Probe.During.Release", scope=lab.parse_scope("types=pdf"))
+        query = "SELECT 1 FROM outbreaks WHERE outbreak_id=? AND ended_at IS NULL"
+        with contextlib.closing(sqlite3.connect(store, timeout=30)) as db:
+            while db.execute(query, (spec.outbreak_id,)).fetchone() is None:
+                if time.perf_counter() - t0 > 110:
+                    return
+                time.sleep(0.0002)
+        out.append((time.perf_counter() - t0) * 1000)
+        lab.end(p, spec.outbreak_id)
+    finally:
+        p.close()
 
 
 def exposure_probes(st: Stack, n: int, poll: float, seed: int) -> list[float]:
@@ -620,6 +651,7 @@ class Measures:
     quarantined_before_t2: int
     quarantined_after_t2: int
     probes_s: list[float]  # exposure of the probe declarations, real-life seconds
+    during_release_s: float | None  # exposure of a declaration during the T2 release
     probes_wall_ms: list[float]
     lost: int  # sent (250) but neither delivered, held nor quarantined: must be 0
     timeline: list[tuple[float, int]]  # (sim minute, infected delivered so far)
@@ -702,7 +734,10 @@ def measure(r: Run, tr: Traffic) -> Measures:
         exposure, None if exposure_wall is None else exposure_wall * 1000,
         pct(full_d, 0.5), pct(full_d, 0.99), max(full_d) if full_d else None, pct(first_d, 0.99),
         len(held_ids), len(clean), q_before, q_after,
-        [x / 1000 * (c.stretch if clock_bound else 1.0) for x in r.probes_ms], r.probes_ms,
+        [x / 1000 * (c.stretch if clock_bound else 1.0) for x in r.probes_ms],
+        None if r.during_release_ms is None else r.during_release_ms / 1000
+        * (c.stretch if clock_bound else 1.0),
+        r.probes_ms,
         lost, timeline, held_tl,
     )  # fmt: skip
 
@@ -743,7 +778,8 @@ def rows(ms: list[Measures]) -> list[list[object]]:
         out.append(
             [
                 LABELS[m.policy], f"{m.before_t1}", f"{m.t1_to_learned}", f"{m.after_learned}",
-                human(m.exposure_s), probes, human(m.clean_p50), human(m.clean_p99),
+                human(m.exposure_s), probes, human(m.during_release_s),
+                human(m.clean_p50), human(m.clean_p99),
                 human(m.clean_max), human(m.first_p99), f"{m.clean_held}/{m.clean}",
                 f"{m.quarantined_before_t2}", f"{m.quarantined_after_t2}",
                 f"{m.infected}" + (f" ({m.lost} messages lost!)" if m.lost else ""),
@@ -754,7 +790,8 @@ def rows(ms: list[Measures]) -> list[list[object]]:
 
 HEADERS = [
     "policy", "infected delivered before T1", "T1 to learning", "after learning",
-    "exposure", "exposure p50 / p99 (probes)", "clean delay p50", "clean delay p99",
+    "exposure", "exposure p50 / p99 (probes)", "exposure during the T2 release",
+    "clean delay p50", "clean delay p99",
     "clean delay max", "first copy p99", "clean held", "infected quarantined before T2",
     "infected quarantined after T2", "infected sent",
 ]

@@ -243,3 +243,24 @@ async def record_if(run: Running, state: MessageState) -> MessageRecord | None:
     assert store is not None
     got = await store.list_messages(MessageFilter(states=(state,)))
     return got[0] if got else None
+
+
+async def test_switching_the_delay_off_releases_what_waits(tmp_path: Path, sink: Any) -> None:
+    """A restart with `hold.delay = 0` must not strand delayed mail until the maximum hold
+    time (which quarantines): it is rescanned and released at once."""
+    long_delay = {"hold.delay": 3600}
+    run = await start_gateway(make_config(tmp_path / "data", sink.address, **long_delay))
+    try:
+        assert await run.sendmail("a@sender.test", ["b@example.test"], RISKY) == {}
+        assert (await record(run, MessageState.HELD)).hold_tags == (DELAY_TAG,)
+    finally:
+        await run.gw.stop()
+    assert sink.messages == []
+    run = await start_gateway(make_config(tmp_path / "data", sink.address))
+    try:
+        await until(lambda: len(sink.messages) == 1)
+        store = run.gw.store
+        assert store is not None
+        assert await store.held_for(DELAY_TAG) == []
+    finally:
+        await run.gw.stop()

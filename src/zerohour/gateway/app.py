@@ -148,8 +148,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
         self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        if self.delay_queue.settings.enabled:
-            self._tasks.append(asyncio.create_task(self.delay_queue.run(), name="delay-queue"))
+        self._tasks.append(asyncio.create_task(self.delay_queue.run(), name="delay-queue"))
         self._tasks.append(asyncio.create_task(self._watch(changes), name="watch"))
         self._tasks.append(asyncio.create_task(self._follow_database(), name="db-follow"))
         self._tasks.append(

@@ -18,10 +18,11 @@ some zero-hour protection: signatures that ship during the delay catch the mail 
   quarantines the message (`Heuristics.ScanError`), whatever `scan.deliver_unscanned` says:
   delayed mail is never released unscanned.
 
-The timer is checked every `delay / 100` seconds (at most 1 s, at least 50 ms), so a message
-leaves at most 1 % of the delay late. The store is the truth, so a restart or another node of a
-cluster picks up where this one stopped; two nodes releasing the same message race on the
-`held` state, and the loser's transition is refused.
+Switching the delay off (`hold.delay = 0`) and restarting releases what is still delayed, the
+same way, at once. The timer is checked every `delay / 100` seconds (at most 1 s, at least
+50 ms), so a message leaves at most 1 % of the delay late. The store is the truth, so a
+restart or another node of a cluster picks up where this one stopped; two nodes releasing the
+same message race on the `held` state, and the loser's transition is refused.
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ class DelayQueue:
         self.released = 0
 
     async def run(self) -> None:
+        if not self.settings.enabled:
+            # Switched off with mail still delayed (a restart with `hold.delay = 0`): its delay
+            # is over now; released the same way, then there is nothing left to time.
+            if await self.store.held_for(DELAY_TAG):
+                await self.release_due()
+            return
         while True:
             try:
                 next_due = await self.release_due()
