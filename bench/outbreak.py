@@ -50,6 +50,8 @@ from common import loadavg, ratio, table
 
 from zerohour.demo.gate import POLL, STREAM, ProviderGate
 from zerohour.demo.stack import GatewayOptions, GatewayProcess, MailSink, ProviderProcess
+from zerohour.notices.envelope import open_envelope
+from zerohour.notices.payload import parse_payload
 from zerohour.provider import lab
 from zerohour.provider.log import Provider
 from zerohour.provider.push import MAIL_RATE
@@ -276,11 +278,48 @@ def _probe(name: str, r: Rig) -> Probe | None:
     return None
 
 
+def micro(root: Path, n: int = 200) -> list[list[object]]:
+    """In-process costs of the steps that must remain: verify and parse one notice, and one
+    durable SQLite commit (WAL, synchronous=FULL, as both the provider log and the gateway
+    store commit) on this machine's disk."""
+    p = Provider(root / "micro-provider")
+    try:
+        lab.declare(p, name="Bench.Micro")
+        env = p.after(0, 1)[0][1]
+        pinned = p.current_key()
+    finally:
+        p.close()
+    keys = {pinned.keyid: pinned.public_key}
+    verify: list[float] = []
+    for _ in range(n):
+        t = time.perf_counter()
+        _, payload = open_envelope(env, keys)
+        parse_payload(payload)
+        verify.append((time.perf_counter() - t) * 1000)
+    db = sqlite3.connect(root / "micro.sqlite3", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v BLOB)")
+    commit: list[float] = []
+    for _ in range(n // 4):
+        t = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (v) VALUES (?)", (env,))
+        db.execute("COMMIT")
+        commit.append((time.perf_counter() - t) * 1000)
+    db.close()
+    return [
+        ["in process", "verify (Ed25519) + parse one notice", pct(verify, 0.5), pct(verify, 0.99)],
+        ["in process", "one SQLite commit (WAL, synchronous=FULL)", pct(commit, 0.5),
+         pct(commit, 0.99)],
+    ]  # fmt: skip
+
+
 def bench_latency(
     root: Path, samples: int, poll_interval: float
 ) -> tuple[list[list[object]], list[list[object]]]:
     rows: list[list[object]] = []
-    parts: list[list[object]] = []
+    parts: list[list[object]] = micro(root)
     for name, setup in setups(poll_interval).items():
         print(f"latency: {name} ...", flush=True)
         with rig(root / f"lat-{name}", setup) as r:
