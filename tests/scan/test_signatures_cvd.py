@@ -218,3 +218,19 @@ def test_engine_detects_through_a_container_and_pickles(tmp_path: Path) -> None:
     engine = Engine(load_database([d], use_cache=False, cvd_keys=KEYS))
     assert engine.scan_bytes(CLAM).names == ("Cvd.Test.Clam",)
     assert pickle.loads(pickle.dumps(engine.db.extras)) is not None
+
+
+def test_a_bomb_behind_a_signed_index_is_refused_before_it_is_unpacked() -> None:
+    """A .cld's header is not signed: behind a genuine signed .info, a member the index lists
+    with another size (here 64 MB of zeros, 64 KB compressed) is refused from its tar header,
+    before its content is decompressed."""
+    import time
+
+    good = build_cvd({"daily.hdb": HDB})
+    members = cvd.unpack(good, cld=True, keys=KEYS).members
+    bomb = make_tar([members[0], members[1], ("daily.hdb", bytes(64 << 20))])
+    archive = gzip.compress(bomb, compresslevel=1)
+    started = time.monotonic()
+    with pytest.raises(DatabaseError, match=r"invalid checksum for daily\.hdb"):
+        cvd.unpack(good[:512] + archive, cld=True, keys=KEYS)
+    assert time.monotonic() - started < 5

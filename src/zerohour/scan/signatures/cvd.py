@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from zerohour.errors import DatabaseError
@@ -227,9 +227,11 @@ class _Stream:
         return out
 
 
-def _tar_members(raw: bytes) -> Iterator[tuple[str, bytes]]:
+def _tar_members(raw: bytes, before_read: Callable[[str, int], None]
+                 ) -> Iterator[tuple[str, bytes]]:
     """cvd.c `cli_tgzload`'s tar walk: plain files only, no '/' in names, an all-zero name
-    block (or the end of data) ends the archive."""
+    block (or the end of data) ends the archive. `before_read(name, size)` may refuse a
+    member before its content is decompressed."""
     stream = _Stream(raw)
     while True:
         block = stream.read(TAR_BLOCK)
@@ -249,6 +251,7 @@ def _tar_members(raw: bytes) -> Iterator[tuple[str, bytes]]:
         if m is None:
             raise integrity(f"invalid size in the tar header of {name!r}")
         size = int(m.group(1), 8)
+        before_read(name, size)
         content = stream.read(size)
         if len(content) != size:
             raise integrity(f"member {name!r} is truncated")
@@ -317,11 +320,29 @@ def unpack(data: bytes, *, cld: bool, keys: CvdKeys = CLAMAV_KEYS) -> Container:
             raise integrity("bad digital signature in the header")
     if len(archive) < 7:
         raise integrity("truncated archive")
-    members = list(_tar_members(archive))
-    info = next((c for n, c in members if n.lower().endswith(".info")), None)
-    if info is None:
+    # The .info index comes first in ClamAV's containers: once it is verified, a member it
+    # does not list, or lists with another size, is refused before it is decompressed (a
+    # .cld's header is not signed, so its archive could otherwise be a bomb).
+    found: dict[str, dict[str, _InfoEntry]] = {}
+
+    def before_read(name: str, size: int) -> None:
+        index = found.get("index")
+        if index is None or not size or not name.lower().endswith(_DB_SUFFIXES):
+            return
+        entry = index.get(name)
+        if entry is None:
+            raise integrity(f"{name} is not listed in the .info index")
+        if entry.size != size:
+            raise integrity(f"invalid checksum for {name}")
+
+    members: list[tuple[str, bytes]] = []
+    for name, content in _tar_members(archive, before_read):
+        members.append((name, content))
+        if "index" not in found and name.lower().endswith(".info"):
+            found["index"] = _check_info(content, header, keys.info)
+    if "index" not in found:
         raise integrity("no .info index in the container")
-    index = _check_info(info, header, keys.info)
+    index = found["index"]
     for name, content in members:
         if not name.lower().endswith(_DB_SUFFIXES) or not content:
             continue  # COPYING and the like; ClamAV checks only what it loads
