@@ -253,12 +253,30 @@ def test_truncated_pdf_keeps_what_it_has(tmp_path: Path, exe: bytes, engine: Eng
     assert NAME in engine.scan_bytes(cut).names
 
 
+def zero_bomb(mib: int) -> bytes:
+    """A zlib stream of `mib` MiB of zeros, built from one full-flush segment repeated (the
+    segments are identical after a full flush), with the real Adler-32 at the end."""
+    zeros = bytes(1 << 20)
+    comp = zlib.compressobj(9)
+    head = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    segment = comp.compress(zeros) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.flush()
+    adler = 1
+    for _ in range(mib):
+        adler = zlib.adler32(zeros, adler)
+    return head + segment * (mib - 1) + tail[:-4] + adler.to_bytes(4, "big")
+
+
+def test_zero_bomb_is_what_it_claims() -> None:
+    out = zlib.decompressobj()
+    assert len(out.decompress(zero_bomb(8))) == 8 << 20
+    assert out.eof
+
+
 def test_flate_bomb_is_bounded(tmp_path: Path) -> None:
     # 1 GiB of zeros in one stream (1 MB compressed): qpdf's own read_bytes() takes ~10 s and
     # 2 GB; our decoding stops at the ratio bound.
-    comp = zlib.compressobj(9)
-    zeros = bytes(1 << 20)
-    raw = b"".join(comp.compress(zeros) for _ in range(1024)) + comp.flush()
+    raw = zero_bomb(1024)
     pdf = pikepdf.new()
     pdf.add_blank_page()
     stream = pikepdf.Stream(pdf, raw)
