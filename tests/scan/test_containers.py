@@ -194,6 +194,7 @@ REAL: dict[str, tuple[Builder, str]] = {
     "clam.newc.cpio": (_corpus("clam.newc.cpio"), ""),
     "clam.impl.zip": (_corpus("clam.impl.zip"), ""),
     "clam.d64.zip": (_corpus("clam.d64.zip"), ""),
+    "clam.sis": (_corpus("clam.sis"), ""),
 }
 
 
@@ -295,6 +296,15 @@ def test_truncated_archive_is_broken_after_what_decoded(case: str, fmt: str, kee
     assert f"Heuristics.Broken.{fmt}" in names, names
     if fmt in ("CPIO", "AR", "CAB", "ARJ", "ISO"):  # clam.exe comes first and is whole
         assert NAME in names, names
+
+
+def test_sis_damage_and_symbian9(engine: Engine) -> None:
+    sis = (CORPUS / "clam.sis").read_bytes()
+    assert filetype.detect(sis) is FileType.SIS
+    assert engine.scan_bytes(sis[:-40]).names == ("Heuristics.Broken.SIS",)
+    sisx = b"\x7a\x1a\x20\x10" + random.Random(4).randbytes(200)
+    assert filetype.detect(sisx) is FileType.SIS
+    assert engine.scan_bytes(sisx).names == ("Heuristics.Unsupported.SIS.V9",)
 
 
 def test_damaged_headers_and_formats_libarchive_does_not_read(engine: Engine) -> None:

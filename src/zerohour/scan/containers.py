@@ -1,11 +1,13 @@
 """Archives other than zip and tar: RAR 4 and 5, 7z, CAB, LZH/LHA, cpio, xar, ar, ISO 9660
-disk images (with or without Joliet, UDF bridge images, `.img` files holding them), ARJ and ALZ.
+disk images (with or without Joliet, UDF bridge images, `.img` files holding them), ARJ, ALZ
+and Symbian SIS.
 
 Why libarchive: it is the maintained C reader behind bsdtar for all of these except ARJ and
 ALZ (7z with LZMA/LZMA2/PPMd/BCJ/BCJ2/Delta, RAR 2.9-5 with filters and PPMd, CAB MSZIP/LZX,
 LHA lh5-lh7, every cpio flavour, xar, ar, ISO with Joliet/Rock Ridge/zisofs), and pure-Python
 readers either shell out to tools (rarfile) or decompress whole members in memory (py7zr).
-ARJ (`scan.arj`) and ALZ (`scan.alz`) have no maintained library: small bounded readers of ours.
+ARJ (`scan.arj`), ALZ (`scan.alz`) and Symbian SIS (`scan.sis`) have no maintained library:
+small bounded readers of ours.
 
 How libarchive is kept bounded (`scan.libarchive_read`): its calls cannot be interrupted, so
 input comes from memory, content is read in 64 KiB blocks with the clock, the output bound
@@ -53,7 +55,7 @@ _SPECS: dict[FileType, _Spec] = {
     FileType.ISO: _Spec(("iso9660",), "ISO", "ISO"),
 }
 #: The types `children` opens.
-OPENED = frozenset({*_SPECS, FileType.ARJ, FileType.ALZ})
+OPENED = frozenset({*_SPECS, FileType.ARJ, FileType.ALZ, FileType.SIS})
 
 _MAX_FAILURES = 16  # entry-level errors tolerated before the rest of an archive is given up
 _UNSUPPORTED = re.compile(r"unsupported|not supported|unknown codec|unexpected codec|"
@@ -76,6 +78,10 @@ def children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
         from zerohour.scan import alz
 
         yield from alz.children(data, ctx)
+    elif ft is FileType.SIS:
+        from zerohour.scan import sis
+
+        yield from sis.children(data, ctx)
     else:
         yield from libarchive_children(data, ft, ctx)
 

@@ -156,12 +156,18 @@ def _is_lzma_alone(head: bytes) -> bool:
     return size == (1 << 64) - 1 or size < (1 << 38)
 
 
+_SIS_UID2 = (b"\x6d\x00\x00\x10", b"\x12\x3a\x00\x10")
+
+
 def _sniff_container(head: bytes, data: bytes) -> FileType | None:
     """Containers and streams with a magic number (checked before the text tests)."""
     if head[:8] == b"MSCF\x00\x00\x00\x00":
         return FileType.CAB
     if head[:4] == b"ALZ\x01":
         return FileType.ALZ
+    if (head[4:8] in _SIS_UID2 and head[8:12] == b"\x19\x04\x00\x10") or (
+            head[:4] == b"\x7a\x1a\x20\x10"):
+        return FileType.SIS  # EPOC SIS by its 2nd and 3rd UIDs, Symbian 9 SISX by its 1st
     if head[:4] == b"xar!":
         return FileType.XAR
     if head[:8] == b"!<arch>\n":
@@ -338,6 +344,7 @@ _ARCHIVES = frozenset(
         FileType.ARJ,
         FileType.LZH,
         FileType.ALZ,
+        FileType.SIS,
         FileType.CPIO,
         FileType.XAR,
         FileType.AR,

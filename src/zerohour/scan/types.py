@@ -42,6 +42,7 @@ class FileType(StrEnum):
     XAR = "xar"
     AR = "ar"
     ISO = "iso"  # ISO 9660 (with or without Joliet) and UDF disk images, whatever the name
+    SIS = "sis"  # Symbian installation file (zerohour.scan.sis)
     # Documents (zerohour.scan.documents).
     RTF = "rtf"
     ONENOTE = "onenote"
