@@ -193,3 +193,17 @@ def test_views_never_raise(data: bytes) -> None:
         textual.unicode_text(blob)
         list(encodings.smuggled_blobs(b"data:;base64," + blob))
         list(encodings.smuggled_blobs(b"data:," + blob))
+
+
+_REFS = ["&amp;", "&lt;", "&gt;", "&#64;", "&#x58;", "&#x58", "&notin;", "&notit;", "&eacute",
+         "&#0;", "&#xD800;", "&#1114112;", "&", ";", "a", "<b>", "&#128;", "&#x1F600;",
+         "&NotAnEntity;", "&#", "&#x", "&#xZZ;", "&nbsp;", "&#8217;", "lt;", "\xe9", " "]
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.lists(st.sampled_from(_REFS), max_size=40))
+def test_unescape_is_html_unescape(tokens: list[str]) -> None:
+    import html
+
+    text = "".join(tokens)
+    assert textual._unescape(text.encode()) == html.unescape(text).encode("utf-8", "surrogatepass")

@@ -11,6 +11,7 @@ linear in its input, and only produced when they differ from the bytes.
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import re
 
@@ -21,10 +22,36 @@ _TAG = re.compile(rb"<[A-Za-z/!?][^>]*(?:>|\Z)")
 _MARKUP = re.compile(rb"[<&]")
 
 
+# html.unescape's own reference pattern (but "&amp;", decoded last); each distinct reference
+# is decoded once by html.unescape itself.
+_CHARREF = re.compile(r"&(?!amp;)(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_OTHER_REF = re.compile(rb"&(?!amp;)[#A-Za-z]")
+# The references mail is full of, replaced in C first (no replacement holds "&", so nothing is
+# decoded twice; "&amp;" goes last for the same reason).
+_COMMON = tuple((ref.encode(), html.unescape(ref).encode()) for ref in (
+    "&nbsp;", "&lt;", "&gt;", "&quot;", "&#39;", "&apos;", "&#160;", "&#8217;", "&#8216;",
+    "&#8220;", "&#8221;", "&#8211;", "&#8212;", "&rsquo;", "&lsquo;", "&rdquo;", "&ldquo;",
+    "&ndash;", "&mdash;", "&copy;", "&reg;", "&hellip;", "&#x27;", "&zwnj;", "&#847;",
+))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ref(ref: str) -> str:
+    return html.unescape(ref)
+
+
 def _unescape(data: bytes) -> bytes:
-    """Character references decoded (named, decimal, hex; with or without `;`, as HTML5)."""
-    text = data.decode("utf-8", "surrogateescape")
-    return html.unescape(text).encode("utf-8", "surrogateescape")
+    """Character references decoded (named, decimal, hex; with or without `;`, as HTML5),
+    faster than html.unescape on reference-heavy mail (newsletters are full of `&nbsp;` and
+    `&#8217;`): common ones in C, the rest once per distinct reference. Odd nestings such as
+    `&ampamp;` decode once more than in a browser (more text is seen, never less)."""
+    for ref, text in _COMMON:
+        if ref in data:
+            data = data.replace(ref, text)
+    if _OTHER_REF.search(data):
+        s = _CHARREF.sub(lambda m: _ref(m.group()), data.decode("utf-8", "surrogateescape"))
+        data = s.encode("utf-8", "surrogateescape")
+    return data.replace(b"&amp;", b"&")
 
 
 def html_unescaped(data: bytes) -> bytes | None:
