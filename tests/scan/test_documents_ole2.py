@@ -280,3 +280,26 @@ def test_damage_is_said_after_what_the_document_holds(db: Path, exe: bytes) -> N
     assert first.names == (NAME,)
     every = Engine(load_database([db]), allmatch=True).scan_bytes(doc)
     assert every.names == (NAME, "Heuristics.Broken.OLE2")
+
+
+def test_mutated_documents_never_raise(exe: bytes) -> None:
+    import contextlib
+    import random
+
+    from zerohour.errors import ScanLimitExceeded
+
+    blob = exe * 8
+    samples = [
+        ppt([packager(exe), packager(b"x" * 5000)]),
+        build_cfb({"__substg1.0_10090102": lzfu_literals(b"{\\rtf1 " + b"text " * 900 + b"}"),
+                   "__attach_version1.0_#00000000": _attach("a.exe", blob)}),
+        (TESTFILES / "clam.ppt").read_bytes(),
+    ]
+    rnd = random.Random(5)
+    for _ in range(300):
+        buf = bytearray(rnd.choice(samples))
+        for _ in range(rnd.randint(1, 30)):
+            buf[rnd.randrange(len(buf))] = rnd.randrange(256)
+        cut = bytes(buf[: rnd.randrange(len(buf))] if rnd.random() < 0.3 else buf)
+        with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
+            list(ole2.ole2_children(cut, ScanContext()))

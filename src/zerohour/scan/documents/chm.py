@@ -192,14 +192,22 @@ def lzx_available() -> bool:
     return _libmspack() is not None and hasattr(os, "memfd_create")
 
 
+class LzxUnavailable(OSError):
+    """libmspack (or memfd) is missing here: section 1 cannot be decoded."""
+
+
+class _Unreadable(OSError):
+    """libmspack refuses the CHM's headers or directory."""
+
+
 def _mspack_section1(
     data: bytes, wanted: dict[str, Entry], ctx: ScanContext
 ) -> Iterator[tuple[Entry, bytes | None]]:
     """(entry, content or None when libmspack failed on it) for each wanted section-1 file.
-    Raises OSError when libmspack cannot open the CHM at all."""
+    Raises `LzxUnavailable` without libmspack, `_Unreadable` when it cannot open the CHM."""
     lib = _libmspack()
     if lib is None or not hasattr(os, "memfd_create"):
-        raise OSError("libmspack unavailable")
+        raise LzxUnavailable("libmspack unavailable")
     src = os.memfd_create("zh-chm")
     out = os.memfd_create("zh-chm-out")
     try:
@@ -209,11 +217,11 @@ def _mspack_section1(
         dec = lib.mspack_create_chm_decompressor(
             ctypes.byref(_system) if _system is not None else None)
         if not dec:
-            raise OSError("mspack_create_chm_decompressor failed")
+            raise LzxUnavailable("mspack_create_chm_decompressor failed")
         try:
             chm = dec.contents.open(ctypes.cast(dec, ctypes.c_void_p), src_path)
             if not chm:
-                raise OSError("libmspack cannot open this CHM")
+                raise _Unreadable("libmspack cannot open this CHM")
             try:
                 node = chm.contents.files
                 steps = 0
@@ -289,8 +297,10 @@ def chm_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 if extracted and dedup.fresh(extracted):
                     ctx.charge_child(len(extracted))
                     yield Child(data=extracted, name=entry.name, origin="chm-lzx")
-        except OSError:
+        except LzxUnavailable:
             ctx.unsupported("CHM", "LZX")
+        except _Unreadable:  # a header or directory libmspack refuses: damage
+            broken = True
         else:
             if section1:  # listed in our reading of the directory, not in libmspack's
                 broken = True
