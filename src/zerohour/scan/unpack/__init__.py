@@ -2,11 +2,11 @@
 unpacked into a rebuilt image, installers (NSIS) and AutoIt executables give up their files,
 and PE files embedded in a PE are scanned as files of their own.
 
-`pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Packers we
-do not unpack are not detected as such (no finding), as clamscan without its emulation does
-nothing special for them either; a file that is surely UPX (its section names or marker) but
-does not decode is `Heuristics.Unsupported.UPX` (fail closed: damage, or a UPX method we do
-not know).
+`pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Fail
+closed: a file that is surely UPX (its section names or marker) but does not decode is
+`Heuristics.Unsupported.UPX` (damage, or a UPX method we do not know), and one packed by a
+packer we recognise but do not unpack (ASPack, MEW, Petite, PESpin, Upack, WWPack, yC) is
+`Heuristics.Unsupported.Packer.<Name>` (`scan.unpack.packers`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
-from zerohour.scan.unpack import upx
+from zerohour.scan.unpack import packers, upx
 from zerohour.scan.unpack.autoit import autoit_children
 from zerohour.scan.unpack.embedded import embedded_pes
 from zerohour.scan.unpack.nsis import nsis_children
@@ -30,14 +30,17 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     info = pe.parse(data)
     if info is not None:
         packed = upx.find(data, info)
-        if packed is not None:
-            image = upx.decompress(data, packed, ctx)
-            if image is not None:
-                rebuilt = upx.rebuild(image, data, packed)
-                ctx.charge_child(len(rebuilt))
-                yield Child(data=rebuilt, name=None, origin="upx-unpacked")
-            elif packed.named:
-                ctx.unsupported("UPX")
+        image = upx.decompress(data, packed, ctx) if packed is not None else None
+        if packed is not None and image is not None:
+            rebuilt = upx.rebuild(image, data, packed)
+            ctx.charge_child(len(rebuilt))
+            yield Child(data=rebuilt, name=None, origin="upx-unpacked")
+        elif packed is not None and packed.named:
+            ctx.unsupported("UPX")
+        else:
+            packer = packers.identify(data, info)
+            if packer is not None:
+                ctx.unsupported("Packer", packer)
     yield from nsis_children(data, ctx)
     yield from autoit_children(data, ctx)
     yield from embedded_pes(data, ctx)
