@@ -279,6 +279,21 @@ def _groups(tmp: Path) -> list[Group]:
             {"ismsi": {"Vi.Product", "Vi.Plain", "Vi.Both", "Vi.Count"},
              "autoit": {"Vi.Both"}, "clam": set()},
         ),
+        Group(
+            # Container names ClamAV's type of the parent, variants included (cpio formats,
+            # POSIX vs old tar); ClamAV's own test files.
+            "container-types",
+            {"a.ldb": "\n".join(
+                f"Cont.{n};Engine:81-255,Target:0,Container:CL_TYPE_{t};0;434c414d"
+                for n, t in (("Newc", "CPIO_NEWC"), ("Odc", "CPIO_ODC"), ("Cab", "MSCAB"),
+                             ("Arj", "ARJ"), ("Tar", "POSIX_TAR"), ("OldTar", "OLD_TAR")))},
+            {name: (TESTFILES / name).read_bytes() for name in (
+                "clam.newc.cpio", "clam.odc.cpio", "clam.bin-le.cpio", "clam.cab", "clam.arj",
+                "clam.tar.gz")},
+            {"clam.newc.cpio": {"Cont.Newc"}, "clam.odc.cpio": {"Cont.Odc"},
+             "clam.bin-le.cpio": set(), "clam.cab": {"Cont.Cab"}, "clam.arj": {"Cont.Arj"},
+             "clam.tar.gz": {"Cont.Tar"}},
+        ),
     ]
 
 
@@ -315,7 +330,8 @@ def _names_zerohour(db: Path, samples: Path) -> dict[str, set[str]]:
 
 
 GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp", "mz-and-text-targets",
-               "intermediates", "vi"]
+               "intermediates", "vi",
+               "container-types"]
 
 
 @needs_clamscan

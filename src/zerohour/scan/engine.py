@@ -34,7 +34,7 @@ from zerohour.scan.database import Database, load_database
 from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
 from zerohour.scan.matcher import Geometry
 from zerohour.scan.normalize import normalize_text
-from zerohour.scan.signatures import imp, vinfo
+from zerohour.scan.signatures import cltypes, imp, vinfo
 from zerohour.scan.signatures.ldb import LogicalSig
 from zerohour.scan.signatures.model import Target
 from zerohour.scan.types import FileType, Finding, FindingKind, LayerInfo, ScanReport, SectionDigest
@@ -85,7 +85,7 @@ class _LayerFacts:
     """What logical signatures' target description blocks test about a layer."""
 
     size: int
-    parent: FileType | None
+    parent: str | None  # the parent's type, `cltypes.refine` key
     ep: int | None
     nsections: int | None
     ancestors: tuple[str, ...] = ()  # FileType values, outermost first; the last is `parent`
@@ -95,8 +95,7 @@ class _LayerFacts:
         def inside(value: int | None, bounds: tuple[int, int] | None) -> bool:
             return bounds is None or (value is not None and bounds[0] <= value <= bounds[1])
 
-        if lsig.container is not None and (self.parent is None or
-                                           self.parent.value != lsig.container):
+        if lsig.container is not None and self.parent != lsig.container:
             return False
         if not lsig.intermediates_hold(self.ancestors):
             return False
@@ -182,9 +181,10 @@ class Engine:
                       FindingKind.HEURISTIC)
 
     def _layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
-               is_attachment: bool, allowed: bool, ancestors: tuple[FileType, ...]) -> None:
-        """Match one layer and recurse; `ancestors` are the container types above it,
-        outermost first (the last is its parent: `Container`, `Intermediates`)."""
+               is_attachment: bool, allowed: bool, ancestors: tuple[str, ...]) -> None:
+        """Match one layer and recurse; `ancestors` are the container types above it
+        (`cltypes.refine` keys), outermost first (the last is its parent: `Container`,
+        `Intermediates`)."""
         db = self.db
         size = len(data)
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
@@ -212,8 +212,9 @@ class Engine:
 
     def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
                   lname: str | None, allowed: bool,
-                  ancestors: tuple[FileType, ...] = ()) -> None:
+                  ancestors: tuple[str, ...] = ()) -> None:
         ctx = walk.ctx
+        key = cltypes.refine(ft, data)  # the children's parent, as ClamAV types it
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
         # is not a limit hit (ScanContext.descend() would raise before knowing).
         ctx.depth += 1
@@ -230,7 +231,7 @@ class Engine:
                 cpath = f"{path}/{label}"
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
-                                child.is_attachment, allowed, ancestors=(*ancestors, ft))
+                                child.is_attachment, allowed, ancestors=(*ancestors, key))
                 except Exception as exc:  # one child's bug must not hide its siblings
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 if walk.stop:
@@ -304,7 +305,7 @@ class Engine:
 
     def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
                digests: dict[str, bytes], pe_info: pe.PEInfo | None,
-               ancestors: tuple[FileType, ...]) -> None:
+               ancestors: tuple[str, ...]) -> None:
         db = self.db
         size = len(data)
         for kind in ("md5", "sha1", "sha256"):
@@ -354,7 +355,7 @@ class Engine:
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
         layer = _LayerFacts(size, ancestors[-1] if ancestors else None, ep,
                             len(secs) if pe_info is not None else None,
-                            tuple(a.value for a in ancestors),
+                            ancestors,
                             vinfo.version_offsets(data, pe_info)
                             if pe_info is not None and self._has_vi else frozenset())
         self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)

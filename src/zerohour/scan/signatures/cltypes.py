@@ -52,3 +52,35 @@ def lookup(name: str) -> FileType | None:
     """Our type for a ClamAV type name (None: ClamAV knows it, we do not). KeyError if ClamAV
     does not know the name either."""
     return CL_TYPES[name]
+
+
+#: ClamAV types that split one of ours by variant: the key a layer of that variant gets.
+_VARIANTS = {
+    "CL_TYPE_CPIO_NEWC": "cpio:newc", "CL_TYPE_CPIO_CRC": "cpio:crc",
+    "CL_TYPE_CPIO_ODC": "cpio:odc", "CL_TYPE_CPIO_OLD": "cpio:old",
+    "CL_TYPE_POSIX_TAR": "tar:posix", "CL_TYPE_OLD_TAR": "tar:old",
+}
+
+
+def layer_key(name: str) -> str | None:
+    """What a `Container`/`Intermediates` type name must equal in `refine()`'s terms."""
+    if name in _VARIANTS:
+        return _VARIANTS[name]
+    ft = CL_TYPES[name]
+    return None if ft is None else ft.value
+
+
+def refine(ft: FileType, data: bytes) -> str:
+    """A layer's type as ClamAV tells variants apart (cpio formats, POSIX vs old tar)."""
+    if ft is FileType.CPIO:
+        magic = data[:6]
+        if magic == b"070701":
+            return "cpio:newc"
+        if magic == b"070702":
+            return "cpio:crc"
+        if magic == b"070707":
+            return "cpio:odc"
+        return "cpio:old"
+    if ft is FileType.TAR:
+        return "tar:posix" if data[257:262] == b"ustar" else "tar:old"
+    return ft.value

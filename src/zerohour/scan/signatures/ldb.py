@@ -173,7 +173,7 @@ class LogicalSig:
     subs: tuple[BodySig, ...]
     pcres: tuple[tuple[int, PcreSub], ...] = ()  # (subsig index, pcre)
     filesize: tuple[int, int] | None = None
-    #: `Container:CL_TYPE_X`: the layer's parent must be of this type (a FileType value).
+    #: `Container:CL_TYPE_X`: the layer's parent must be of this type (`cltypes.refine` key).
     container: str | None = None
     entry_point: tuple[int, int] | None = None
     sections: tuple[int, int] | None = None
@@ -211,15 +211,6 @@ class LogicalSig:
     def nsubs(self) -> int:
         return self.hex_count + len(self.pcres)
 
-
-#: ClamAV container type names -> `zerohour.scan.types.FileType` values.
-CONTAINER_TYPES = {
-    "CL_TYPE_ZIP": "zip", "CL_TYPE_MAIL": "mail", "CL_TYPE_RAR": "rar", "CL_TYPE_7Z": "7z",
-    "CL_TYPE_GZ": "gzip", "CL_TYPE_BZ": "bzip2", "CL_TYPE_XZ": "xz", "CL_TYPE_POSIX_TAR": "tar",
-    "CL_TYPE_OLD_TAR": "tar", "CL_TYPE_PDF": "pdf", "CL_TYPE_MSOLE2": "ole2",
-    "CL_TYPE_HTML": "html", "CL_TYPE_MSEXE": "pe", "CL_TYPE_ELF": "elf",
-    "CL_TYPE_OOXML_WORD": "ooxml", "CL_TYPE_OOXML_XL": "ooxml", "CL_TYPE_OOXML_PPT": "ooxml",
-}
 
 _MODS = {"i": "nocase", "w": "wide", "a": "ascii", "f": "fullword"}
 _PCRE_FLAGS = {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE, "x": re.VERBOSE}
@@ -302,9 +293,11 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
         elif key == "NumberOfSections":
             sections = _range(val, "NumberOfSections")
         elif key == "Container":
-            container = CONTAINER_TYPES.get(val)
-            if container is None:
-                raise SignatureSyntaxError(f"unsupported container type {val!r}")
+            if val not in cltypes.CL_TYPES:
+                raise SignatureSyntaxError(f"unknown container type {val!r}")
+            container = cltypes.layer_key(val)
+            if container is None:  # ClamAV's type, but no layer here ever has it
+                raise NotEvaluated(f"ldb Container type {val}")
         elif key == "Intermediates":
             intermediates = _intermediates(val)
         else:
@@ -364,8 +357,8 @@ def _intermediates(val: str) -> tuple[str | None, ...]:
     for n in names:
         if n not in cltypes.CL_TYPES:
             raise SignatureSyntaxError(f"unknown type {n!r} in Intermediates")
-        ft = cltypes.lookup(n)
-        if ft is None and n != "CL_TYPE_ANY":
+        key = cltypes.layer_key(n)
+        if key is None and n != "CL_TYPE_ANY":
             raise NotEvaluated(f"ldb Intermediates type {n}")
-        out.append(None if ft is None else ft.value)
+        out.append(key)
     return tuple(out)
