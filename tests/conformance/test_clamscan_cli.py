@@ -206,9 +206,8 @@ CASES: dict[str, list[str]] = {
     "alert-exceeds-max-no": [*DB, "--max-recursion=2", "--alert-exceeds-max=no", *LIMITED],
     "max-scantime": [*DB, "--max-scantime=60000", ALERT, *S],
     "max-scantime-zero": [*DB, "--max-scantime=0", ALERT, *S],
-    # 1 ms: a few nested zips take longer in both engines (skipped and clean without the alert)
-    "max-scantime-short": [*DB, "--max-scantime=1", "s/n2.zip", "s/n3.zip"],
-    "max-scantime-short-alert": [*DB, "--max-scantime=1", ALERT, "s/n2.zip", "s/n3.zip"],
+    # (a short --max-scantime is not compared: where either engine is when the clock runs out
+    # depends on the machine's load, measured flaky at 1 ms in both directions)
     # --heuristic-alerts=no leaves the explicit --alert-* findings on
     "heuristic-alerts-no": [*DB, "--heuristic-alerts=no", "--alert-encrypted", ALERT,
                             "--max-recursion=2", "s/enc.zip", "s/n2.zip", "s/clam.exe"],
