@@ -54,10 +54,18 @@ def _unescape(data: bytes) -> bytes:
     return data.replace(b"&amp;", b"&")
 
 
+# References that only ever stand for typography: decoding them cannot make a "data:" link,
+# a quote or a base64 character, so a document holding no other kind needs no decoded copy.
+_SMUGGLING_REF = re.compile(
+    rb"&(?!(?:nbsp|amp|lt|gt|rsquo|lsquo|rdquo|ldquo|ndash|mdash|hellip|copy|reg|trade|zwnj"
+    rb"|#160|#8217|#8216|#8220|#8221|#8211|#8212|#8230|#847|#8203);)[#A-Za-z]")
+
+
 def html_unescaped(data: bytes) -> bytes | None:
     """`data` with its character references decoded (attribute values are what a link or a
-    download uses), or None when it has none."""
-    if b"&" not in data:
+    download uses, `&quot;` ends a script string), or None when it has no reference that could
+    change a link or a script literal."""
+    if b"&" not in data or not _SMUGGLING_REF.search(data):
         return None
     out = _unescape(data)
     return out if out != data else None
