@@ -314,9 +314,35 @@ def test_damaged_headers_and_formats_libarchive_does_not_read(engine: Engine) ->
     udf_only = bytearray(0x9000)
     udf_only[0x8001:0x8006] = b"BEA01"
     udf_only[0x8801:0x8806] = b"NSR02"
-    assert engine.scan_bytes(bytes(udf_only)).names == ("Heuristics.Unsupported.ISO.UDF",)
+    assert engine.scan_bytes(bytes(udf_only)).names == ("Heuristics.Broken.ISO.UDF",)
     garbage_rar = b"Rar!\x1a\x07\x01\x00" + random.Random(1).randbytes(300)
     assert engine.scan_bytes(garbage_rar).names == ("Heuristics.Broken.RAR",)
+
+
+def _udf_only(image: bytes) -> bytes:
+    """A genisoimage -udf bridge image with its ISO 9660 descriptors removed: what a UDF-only
+    authoring tool writes (BEA01, NSR02, TEA01 from sector 16)."""
+    sectors = {image[i * 2048 + 1 : i * 2048 + 6]: i for i in range(16, 24)}
+    out = bytearray(image)
+    out[16 * 2048 : 24 * 2048] = bytes(8 * 2048)
+    for k, tag in enumerate((b"BEA01", b"NSR02", b"TEA01")):
+        at = sectors[tag] * 2048
+        out[(16 + k) * 2048 : (17 + k) * 2048] = image[at : at + 2048]
+    return bytes(out)
+
+
+def test_udf_tree_is_read_too(src: Path, every: Engine, dbdir: Path) -> None:
+    bridge = _iso("-udf")(src).read_bytes()
+    report = every.scan_bytes(bridge)
+    assert report.names == FOUND
+    udf_only = _udf_only(bridge)
+    assert filetype.detect(udf_only) is FileType.ISO
+    report = every.scan_bytes(udf_only)
+    assert report.names == FOUND, report
+    assert {la.name for la in report.layers[1:]} == {"clam.exe", "rnd.bin"}
+    # clamscan 1.4 passes a UDF-only image as clean; we read it (Windows mounts it).
+    cut = set(every.scan_bytes(udf_only[: 300 * 2048]).names)  # inside rnd.bin's extent
+    assert cut == {NAME, "Heuristics.Broken.ISO.UDF"}, cut
 
 
 # --- libarchive's corpus: RAR 4, RAR 5, xar, LZH ----------------------------------------------

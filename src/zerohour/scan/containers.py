@@ -82,6 +82,8 @@ def children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
         from zerohour.scan import sis
 
         yield from sis.children(data, ctx)
+    elif ft is FileType.ISO:
+        yield from _disk_image(data, ctx)
     else:
         yield from libarchive_children(data, ft, ctx)
 
@@ -106,13 +108,30 @@ def count_entry(ctx: ScanContext, index: int) -> None:
         raise ScanLimitExceeded(MAX_FILES, f"more than {ctx.limits.max_files} entries")
 
 
+def _disk_image(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Both trees of a disk image: ISO 9660 (libarchive) and UDF (`scan.udf`; Windows mounts
+    that one when present, and it can list other files). A file in both is scanned once."""
+    from zerohour.scan import udf
+
+    dedup = Dedup()
+    has_udf = udf.has_udf(data)
+    if not has_udf or _has_iso9660(data):
+        yield from libarchive_children(data, FileType.ISO, ctx, dedup=dedup)
+    if has_udf:
+        yield from udf.children(data, ctx, dedup)
+
+
+def _has_iso9660(data: bytes) -> bool:
+    return any(data[o : o + 5] == b"CD001" for o in range(0x8001, min(len(data), 0xC001), 0x800))
+
+
 def libarchive_children(
-    data: bytes, ft: FileType, ctx: ScanContext, offset: int = 0
+    data: bytes, ft: FileType, ctx: ScanContext, offset: int = 0, dedup: Dedup | None = None
 ) -> Iterator[Child]:
     """Members of the archive at `data[offset:]` (offset > 0: one found by
     `scan.embedded`, where an archive that does not even open is ignored silently)."""
     spec = _SPECS[ft]
-    dedup = Dedup()
+    dedup = dedup or Dedup()
     encrypted = False
     failures = 0
     index = 0
@@ -213,9 +232,7 @@ def _header_failure(data: bytes, ft: FileType, spec: _Spec, message: str,
             ft is FileType.SEVENZIP and archive.sevenzip_is_encrypted(data)) or (
             _ENCRYPTED.search(message)):
         return True
-    if ft is FileType.ISO and not any(data[o : o + 5] == b"CD001" for o in (0x8001, 0x8801)):
-        ctx.unsupported(spec.label, "UDF")  # UDF without an ISO 9660 directory
-    elif _UNSUPPORTED.search(message):
+    if _UNSUPPORTED.search(message):
         ctx.unsupported(spec.label, method_detail(message))
     else:
         ctx.broken(spec.label)
