@@ -175,6 +175,7 @@ class _Walker:
                 piece = bytes(length)
             chunks.append(piece)
             total += len(piece)
+            self.ctx.check_ratio(len(data), total)  # unrecorded extents cost no input
         return file_type, size, b"".join(chunks)
 
     def directory(self, lbn: int, path: str, depth: int) -> Iterator[Child]:
