@@ -17,8 +17,10 @@ converges on it:
 - `reload()`: the operator's folders changed (mtime poll every `watch_interval`, SIGHUP,
   `zerohour reload`): the engine is rebuilt from the same folders.
 
-Every swap goes through `ScannerPool.swap`: scans in flight finish on the old engine and mail
-never waits. Each logs `scan.db_installed version=... source=...`.
+Every swap goes through `ScannerPool.swap`: the new database compiles first (into the disk
+cache, by low-priority processes; only what changed) while the current engine keeps scanning,
+then scans in flight finish on the old engine, and mail never waits. Each logs
+`scan.db_installed version=... source=...`.
 """
 
 from __future__ import annotations
@@ -229,6 +231,8 @@ class SignatureDatabase:
             self._detects_eicar = (current, before.infected)
         pool = self.canary_pool(dirs)
         try:
+            # compiled once, off the event loop, for the canary and then the swap alike
+            await asyncio.to_thread(pool.prepare, pool.db_dirs)
             await pool.warm()
             after = await pool.scan(CANARY, "canary")
         except DatabaseError as exc:
