@@ -175,15 +175,15 @@ def _groups(tmp: Path) -> list[Group]:
         ),
         Group(
             "hash-star-allmatch",
+            # (Several names for one hash and size are not compared: which one ClamAV reports
+            # depends on where its unstable sort and binary search land.)
             {"a.hdb": "\n".join([f"{md5(exe)}:{len(exe)}:Hash.Sized",
-                                 f"{md5(exe)}:*:Hash.Star:73",
-                                 f"{md5(exe)}:{len(exe)}:Hash.Dup1",
-                                 f"{md5(exe)}:{len(exe)}:Hash.Dup2"]),
-             "b.hsb": "\n".join([f"{sha}:*:Sha.Star:73", f"{sha}:*:Sha.Star2:73",
+                                 f"{md5(exe)}:*:Hash.Star:73"]),
+             "b.hsb": "\n".join([f"{sha}:*:Sha.Star:73",
                                  f"{sha}:{len(exe)}:Sha.Sized:1:300",
                                  f"{sha}:{len(exe)}:Sha.Retired:1:100"])},
             {"clam": exe, "other": exe + b"x"},
-            {"clam": {"Hash.Dup2", "Hash.Star", "Sha.Sized", "Sha.Star2"}, "other": set()},
+            {"clam": {"Hash.Sized", "Hash.Star", "Sha.Sized", "Sha.Star"}, "other": set()},
         ),
         Group(
             "cdb",
