@@ -95,7 +95,7 @@ class HashTable:
             pos = recs.find(key, pos + 1, end)
         if pos < 0:
             return -1
-        # Equal keys sort by load order; ClamAV's hash table keeps the last one loaded.
+        # Equal keys sort by load order; we report the last loaded (ClamAV: unspecified).
         while recs[pos + w : pos + 2 * w] == key:
             pos += w
         return pos // w
