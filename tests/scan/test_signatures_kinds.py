@@ -45,7 +45,7 @@ def test_cdb_fields() -> None:
     assert parse_cdb_line("C.F:*:*:*:*:*:*:*:*:*:999") is None
     assert parse_cdb_line("C.F:*:*:*:*:*:*:*:*:*:1:100") is None
     with pytest.raises(UnknownHere):
-        parse_cdb_line("C.S:CL_TYPE_SIS:*:*:*:*:*:*:*:*")
+        parse_cdb_line("C.S:CL_TYPE_SWF:*:*:*:*:*:*:*:*")
     for bad in ("C.B:CL_TYPE_NOPE:*:*:*:*:*:*:*:*", "C.B:*:*:(:*:*:*:*:*:*",
                 "C.B:*:*:*:*:*:2:*:*:*", "C.B:*:x:*:*:*:*:*:*:*", "C.B:*:*:*"):
         with pytest.raises(SignatureSyntaxError):
@@ -59,7 +59,7 @@ def test_ftm_records() -> None:
     assert not sig.applies(b"ZMxx", FileType.BINARY)
     assert parse_ftm_line("0:0:4d5a:New:CL_TYPE_ANY:CL_TYPE_MSEXE:999") is None
     for skipped in ("1:*:4d5a:Body:CL_TYPE_ANY:CL_TYPE_MSEXE",
-                    "0:0:4d5a:Sis:CL_TYPE_ANY:CL_TYPE_SIS"):
+                    "0:0:4d5a:Swf:CL_TYPE_ANY:CL_TYPE_SWF"):
         with pytest.raises(SkippedFtm):
             parse_ftm_line(skipped)
     with pytest.raises(SignatureSyntaxError):
@@ -78,15 +78,15 @@ def test_ldb_intermediates_and_not_evaluated_kinds() -> None:
     vi = parse_ldb_line("V;Target:1;0&1;4d5a;VI:560065007200730069006f006e00")
     assert vi is not None
     assert vi.vi == (1,)
-    with pytest.raises(NotEvaluated, match="CL_TYPE_SIS"):
-        parse_ldb_line("S;Target:0,Intermediates:CL_TYPE_SIS;0;41424344")
+    with pytest.raises(NotEvaluated, match="CL_TYPE_SWF"):
+        parse_ldb_line("S;Target:0,Intermediates:CL_TYPE_SWF;0;41424344")
 
 
 def test_db_info_counts_new_kinds(tmp_path: Path) -> None:
     d = _db(tmp_path, {
         "a.ldb": "F;Engine:150-255,Target:0;0;fuzzy_img#af2ad01ed42993c7#0\n"
                  "Ok;Target:0;0;41424344\n",
-        "b.cdb": "C.S:CL_TYPE_SIS:*:*:*:*:*:*:*:*\nC.Z:CL_TYPE_ZIP:*:*:*:*:*:*:*:*\n",
+        "b.cdb": "C.S:CL_TYPE_SWF:*:*:*:*:*:*:*:*\nC.Z:CL_TYPE_ZIP:*:*:*:*:*:*:*:*\n",
         "c.ftm": "1:*:4d5a:Body:CL_TYPE_ANY:CL_TYPE_MSEXE\n",
         "d.yara": 'rule R { strings: $a = "x1x2x3" condition: $a }\n',
         "e.yar": "rule Broken { condition: \n",
@@ -94,7 +94,7 @@ def test_db_info_counts_new_kinds(tmp_path: Path) -> None:
     })
     info = load_database([d], use_cache=False).info()
     assert info.counts == {"ldb": 1, "cdb": 1, "ign2": 1}
-    assert info.skipped == {"ldb fuzzy_img": 1, "cdb container type CL_TYPE_SIS": 1,
+    assert info.skipped == {"ldb fuzzy_img": 1, "cdb container type CL_TYPE_SWF": 1,
                             "ftm body or partition magic": 1, "ignored": 1, "invalid": 1}
     assert [w.path for w in info.warnings] == [str(d / "e.yar")]
 

@@ -24,7 +24,7 @@ CL_TYPES: dict[str, FileType | None] = {
     "CL_TYPE_GZ": FileType.GZIP, "CL_TYPE_ZIP": FileType.ZIP, "CL_TYPE_BZ": FileType.BZIP2,
     "CL_TYPE_RAR": FileType.RAR, "CL_TYPE_ARJ": FileType.ARJ, "CL_TYPE_MSSZDD": FileType.SZDD,
     "CL_TYPE_MSOLE2": FileType.OLE2, "CL_TYPE_MSCAB": FileType.CAB, "CL_TYPE_MSCHM": FileType.CHM,
-    "CL_TYPE_SIS": None, "CL_TYPE_SCRENC": None, "CL_TYPE_GRAPHICS": None, "CL_TYPE_GIF": None,
+    "CL_TYPE_SIS": FileType.SIS, "CL_TYPE_SCRENC": None, "CL_TYPE_GRAPHICS": None, "CL_TYPE_GIF": None,
     "CL_TYPE_PNG": None, "CL_TYPE_JPEG": None, "CL_TYPE_TIFF": None, "CL_TYPE_RIFF": None,
     "CL_TYPE_BINHEX": None, "CL_TYPE_TNEF": None, "CL_TYPE_CRYPTFF": None,
     "CL_TYPE_PDF": FileType.PDF, "CL_TYPE_UUENCODED": None, "CL_TYPE_HTML_UTF16": None,
