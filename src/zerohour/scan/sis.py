@@ -30,11 +30,11 @@ _MAX_LANGUAGES = 64
 
 
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    uid1, uid2 = struct.unpack_from("<II", data)
-    if uid1 == UID1_V9 and uid2 not in UID2_OLD:
-        ctx.unsupported("SIS", "V9")
-        return
     try:
+        uid1, uid2 = struct.unpack_from("<II", data)
+        if uid1 == UID1_V9 and uid2 not in UID2_OLD:
+            ctx.unsupported("SIS", "V9")
+            return
         nlangs, nfiles = struct.unpack_from("<HH", data, 0x12)
         (options,) = struct.unpack_from("<H", data, 0x24)
         (pos,) = struct.unpack_from("<I", data, 0x34)
