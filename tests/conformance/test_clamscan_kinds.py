@@ -294,6 +294,22 @@ def _groups(tmp: Path) -> list[Group]:
              "clam.bin-le.cpio": set(), "clam.cab": {"Cont.Cab"}, "clam.arj": {"Cont.Arj"},
              "clam.tar.gz": {"Cont.Tar"}},
         ),
+        Group(
+            # What each container's reader passes to cli_matchmeta: zip and ARJ the entry
+            # number from 1 and the compressed size, cab and 7z 0 for both.
+            "cdb-containers",
+            {"a.cdb": "\n".join(
+                [f"{n}.Pos{p}:CL_TYPE_{t}:*:*:*:*:*:{p}:*:*" for n, t in (
+                    ("Z7", "7Z"), ("Arj", "ARJ"), ("Cab", "MSCAB")) for p in (0, 1)]
+                + [f"{n}.Cs{c}:CL_TYPE_{t}:*:*:{c}:*:*:*:*:*" for n, t in (
+                    ("Z7", "7Z"), ("Arj", "ARJ"), ("Cab", "MSCAB")) for c in ("0", "1-0")]
+                + [r"Any.Name:*:*:clam\.exe$:*:544:0:*:*:*"])},
+            {name: (TESTFILES / name).read_bytes() for name in ("clam.7z", "clam.arj",
+                                                                "clam.cab")},
+            {"clam.7z": {"Z7.Pos0", "Z7.Cs0", "Any.Name"},
+             "clam.arj": {"Arj.Pos1", "Arj.Cs1-0", "Any.Name"},
+             "clam.cab": {"Cab.Pos0", "Cab.Cs0", "Any.Name"}},
+        ),
     ]
 
 
@@ -331,7 +347,7 @@ def _names_zerohour(db: Path, samples: Path) -> dict[str, set[str]]:
 
 GROUP_NAMES = ["ign2-md5", "hash-star-allmatch", "cdb", "yara", "imp", "mz-and-text-targets",
                "intermediates", "vi",
-               "container-types"]
+               "container-types", "cdb-containers"]
 
 
 @needs_clamscan

@@ -3,7 +3,8 @@
 Line (readdb.c `cli_loadcdb`): `VirusName:ContainerType:ContainerSize:FileNameREGEX:
 FileSizeInContainer:FileSizeReal:IsEncrypted:FilePos:Res1:Res2[:MinFL[:MaxFL]]`.
 Matching follows matcher.c `cli_matchmeta`: `*` is any; sizes and FilePos are `n` or `n-m`
-(0 on either side of a range is open); IsEncrypted is 0, 1 or `*`; FilePos counts from 1; the
+(0 on either side of a range is open); IsEncrypted is 0, 1 or `*`; FilePos counts from 1 (cab
+and 7z: ClamAV passes 0 for it and for the compressed size); the
 name regex (POSIX extended, unanchored) must find the member's name, and a member without a
 name never matches a regex. Res1 (a CRC-32 in hex) must parse but, as in clamscan 1.4, is not
 compared (a wrong CRC still matches: tests/conformance/test_clamscan_kinds.py); Res2 is not
@@ -41,9 +42,10 @@ class CdbSig:
             return False
         if self.encrypted is not None and meta.encrypted != self.encrypted:
             return False
+        position, compressed = _as_clamav_passes(meta)
         if not (_in(self.container_size, container_size)
-                and _in(self.compressed_size, meta.compressed_size)
-                and _in(self.size, meta.size) and _in(self.position, meta.index + 1)):
+                and _in(self.compressed_size, compressed)
+                and _in(self.size, meta.size) and _in(self.position, position)):
             return False
         if self.regex is not None:
             return meta.name is not None and _compiled(self.regex).search(meta.name) is not None
@@ -51,6 +53,19 @@ class CdbSig:
 
 
 _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+
+#: Containers whose reader in libclamav passes 0 for the file position and the compressed
+#: size to `cli_matchmeta` (cab.c, 7z): FilePos/CompSize signatures see 0 there, as here.
+_NO_POSITION = frozenset({FileType.CAB, FileType.SEVENZIP})
+
+
+def _as_clamav_passes(meta: MemberMeta) -> tuple[int, int | None]:
+    """(FilePos, compressed size) as ClamAV's reader for this container reports them: the
+    1-based entry number and the real size for zip and ARJ (checked against clamscan), 0 and
+    0 for cab and 7z; other containers as zip."""
+    if meta.container in _NO_POSITION:
+        return 0, 0
+    return meta.index + 1, meta.compressed_size
 
 
 def _compiled(regex: str) -> re.Pattern[str]:
