@@ -739,6 +739,34 @@ def _w15(p: bytes) -> bytes:
     return HEAD + b"Content-Type: text/plain\r\n\r\nhello\r\n--XX\r\n" + part(p) + b"--XX--\r\n"
 
 
+_DECOY_PARTS = b"".join(b"--d%d\r\nContent-Type: text/plain\r\n\r\nx\r\n" % i for i in range(9))
+
+
+@technique("decoy-boundary-params-before-the-real")
+def _w16(p: bytes) -> bytes:
+    params = b"; ".join(b"boundary=d%d" % i for i in range(9))
+    return mixed(_DECOY_PARTS + b"--real\r\n" + part(p) + b"--real--\r\n",
+                 ctype=b"multipart/mixed; " + params + b"; boundary=real")
+
+
+@technique("decoy-content-type-headers-before-the-real")
+def _w17(p: bytes) -> bytes:
+    decoys = b"".join(b"Content-Type: multipart/mixed; boundary=d%d\r\n" % i for i in range(9))
+    return HEAD + decoys + b"Content-Type: multipart/mixed; boundary=real\r\n\r\n" + (
+        _DECOY_PARTS + b"--real\r\n" + part(p) + b"--real--\r\n")
+
+
+@technique("decoy-cte-headers-before-base64-with-junk")
+def _w18(p: bytes) -> bytes:
+    enc = base64.b64encode(p)
+    junky = b"!".join(enc[i : i + 5] for i in range(0, len(enc), 5))
+    ctes = b"".join(b"Content-Transfer-Encoding: %s\r\n" % t
+                    for t in (b"7bit", b"8bit", b"binary", b"quoted-printable", b"x-uue",
+                              b"base64"))
+    return mixed(b"--XX\r\nContent-Type: application/octet-stream\r\n" + ctes + b"\r\n" + junky
+                 + b"\r\n--XX--\r\n")
+
+
 @technique("boundary-case-mismatch")
 def _w4(p: bytes) -> bytes:
     return mixed(b"--XX\r\n" + part(p) + b"--XX--\r\n", ctype=b"multipart/mixed; boundary=xx")

@@ -262,3 +262,18 @@ def test_every_message_of_an_mbox_is_walked() -> None:
 def test_mbox_split_only_for_mbox_files() -> None:
     assert mime.mbox_messages(b"From: a@b\n\nFrom here on\nFrom me\n") == []
     assert mime.mbox_messages(_mbox_message(0, b"one message only")) == []
+
+
+def test_decoy_boundaries_do_not_push_the_last_one_out() -> None:
+    params = "; ".join(f"boundary=d{i}" for i in range(30))
+    cands = mime._boundary_candidates([f"multipart/mixed; {params}; boundary=real"])
+    assert b"d0" in cands
+    assert b"real" in cands
+    many = [f"multipart/mixed; boundary=h{i}" for i in range(30)] + ["multipart/mixed; boundary=z"]
+    assert b"z" in mime._boundary_candidates(many)
+
+
+def test_every_transfer_encoding_kind_is_kept() -> None:
+    values = ["7bit", "8bit", "binary", "quoted-printable", "x-uue", "base64"]
+    assert mime._cte_tokens(values) == [
+        "7bit", "8bit", "binary", "quoted-printable", "uuencode", "base64"]

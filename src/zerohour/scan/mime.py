@@ -25,6 +25,7 @@ each, deduplicated by content digest.
 from __future__ import annotations
 
 import codecs
+import collections
 import functools
 import re
 from collections.abc import Iterator
@@ -391,7 +392,23 @@ def _boundary_candidates_uncached(values: tuple[str, ...]) -> tuple[bytes, ...]:
         if not all(add(next(g for g in m.groups() if g is not None))
                    for m in _BOUNDARY_ANYWHERE.finditer(v)):
             break
-    return tuple(out[:_MAX_BOUNDARIES])
+    out = out[:_MAX_BOUNDARIES]
+    if len(out) == _MAX_BOUNDARIES:
+        # Clients take the first or the last parameter of the first or the last header: decoy
+        # boundaries in front (present in the body, so they split something) must not push
+        # a last one out. Those are kept past the cap.
+        tail: list[str] = []
+        for v in dict.fromkeys((values[0], values[-1])):
+            tail += parse_params(v).get_all("boundary")[-4:]
+            final = collections.deque(_BOUNDARY_ANYWHERE.finditer(v), maxlen=1)
+            if final:
+                tail.append(next(g for g in final[0].groups() if g is not None))
+        for b in tail:
+            for cand in (b, b.rstrip()):
+                raw = cand.encode("latin-1", "replace")
+                if raw and len(raw) <= 200 and raw not in out:
+                    out.append(raw)
+    return tuple(out)
 
 
 # --- encodings --------------------------------------------------------------------------------
@@ -418,7 +435,9 @@ def _cte_tokens(values: list[str]) -> list[str]:
                 tok = "unknown"
         if tok not in out:
             out.append(tok)
-    return out[:_MAX_ENCODINGS] or ["7bit"]
+    # Every distinct kind (at most seven: each decodes once), not the first few: five decoy
+    # headers in front must not push the last `Content-Transfer-Encoding: base64` out.
+    return out or ["7bit"]
 
 
 _QP_HINT = re.compile(rb"=[0-9A-Fa-f]{2}|=\r?\n")
