@@ -162,16 +162,25 @@ def _groups(tmp: Path) -> list[Group]:
             "ign2-md5",
             {"a.hdb": "\n".join([l1, l2, l3]),
              "b.ndb": ign_ndb, "c.ldb": ign_line,
+             "d.cdb": "\n".join([r"Ign.Cdb1:CL_TYPE_ZIP:*:one\.txt$:*:*:*:*:*:*",
+                                 r"Ign.Cdb2:CL_TYPE_ZIP:*:two\.txt$:*:*:*:*:*:*"]),
+             "e.yar": "\n".join(f'rule {r} {{ strings: $a = "{r.upper()}MARK" condition: $a }}'
+                                for r in ("IgnYara1", "IgnYara2")),
              "x.ign2": "\n".join([
                  f"Ign.Sig1:{md5(l1.encode())}",  # the right line: retired
                  f"Ign.Sig2:{md5(b'some other line')}",  # a wrong MD5: still detects
                  f"Ign.Ndb:{md5(ign_ndb.encode())}",
                  f"Ign.Ldb:{md5(b'Ign.Ldb')}",  # an .ldb line hashes whole, not its name
+                 f"Ign.Cdb1:{md5(b'Ign.Cdb1')}",  # .cdb: ClamAV hashes only the name
+                 f"IgnYara1:{md5(b'IgnYara1')}",  # YARA: the rule name
+                 f"IgnYara2:{md5(b'YARA.IgnYara2')}",  # not the reported name
              ])},
             {"one": h1, "two": h2, "three": h3, "ndb": b"\x00 IGNNDBMARK \x01",
-             "ldb": b"\x00 IGNLDBMARK \x01"},
+             "ldb": b"\x00 IGNLDBMARK \x01",
+             "zip": _zip({"one.txt": b"1", "two.txt": b"2"}, tmp),
+             "yara": b"\x00 IGNYARA1MARK IGNYARA2MARK \x01"},
             {"one": set(), "two": {"Ign.Sig2"}, "three": {"Ign.Sig3"}, "ndb": set(),
-             "ldb": {"Ign.Ldb"}},
+             "ldb": {"Ign.Ldb"}, "zip": {"Ign.Cdb2"}, "yara": {"YARA.IgnYara2"}},
         ),
         Group(
             "hash-star-allmatch",
