@@ -61,7 +61,7 @@ LINE_EXT = HASH_EXT | SECTION_EXT | FP_EXT | BODY_EXT | LOGICAL_EXT
 #: pieces stay near 30k signatures, where compile time per pattern is lowest), or one sorted
 #: hash table (each lookup asks every table of its kind: few, large ones for hashes).
 CHUNK = {".ndb": 3 << 20, ".ldb": 2 << 20}
-HASH_CHUNK = 64 << 20
+HASH_CHUNK = 32 << 20
 #: Below this many bytes in all, pieces compile in this process (no worker start-up cost).
 PARALLEL_MIN = 8 << 20
 _BLOCK = 1 << 20
