@@ -504,6 +504,13 @@ def _u10(p: bytes) -> bytes:
     return text_mail(b"text/plain", b"base64", b64(text))
 
 
+@technique("uuencode-after-70-decoy-blocks")
+def _u11(p: bytes) -> bytes:
+    decoys = b"".join(b"begin 644 d%d.txt\r\n" % i + uu(b"decoy %d" % i) + b"`\r\nend\r\n"
+                      for i in range(70))
+    return _plain(decoys + b"begin 644 x.com\r\n" + uu(p) + b"`\r\nend\r\n")
+
+
 @technique("yenc-64-char-lines")
 def _y0(p: bytes) -> bytes:
     enc = yenc(p)
@@ -638,6 +645,14 @@ def _t13(p: bytes) -> bytes:
                  b"base64")
 
 
+@technique("html-data-uri-after-300-decoys")
+def _t14(p: bytes) -> bytes:
+    decoys = b"".join(b"<img src='data:image/gif;base64," + base64.b64encode(b"GIF89a decoy %d" % i)
+                      + b"'>" for i in range(300))
+    return _html(decoys + b"<a href='data:application/octet-stream;base64," + base64.b64encode(p)
+                 + b"'>x</a>", b"base64")
+
+
 @technique("html-quoted-printable-entities", text_only=True)
 def _t12(p: bytes) -> bytes:
     doc = b"<html><body>" + _entities(p, 1, b"&#x%x;") + b"</body></html>"
@@ -683,6 +698,14 @@ def _s5(p: bytes) -> bytes:
 @technique("text-utf-32", text_only=True)
 def _s6(p: bytes) -> bytes:
     return _charset_part(p, "utf-32", b"utf-32")
+
+
+@technique("charset-decoys-before-utf-16", text_only=True)
+def _s8(p: bytes) -> bytes:
+    labels = b"; ".join(b"charset=%s" % c for c in (b"utf-8", b"utf-7", b"cp500", b"utf-32",
+                                                    b"ibm037", b"utf-16le"))
+    body = b64(p.decode("latin-1").encode("utf-16-le"))
+    return text_mail(b"text/plain; " + labels, b"base64", body)
 
 
 @technique("text-utf-16-quoted-printable", text_only=True)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import decompose, encodings, filetype, mime, textual
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import FileType
@@ -171,7 +172,8 @@ def test_large_mbox_and_many_partials_are_bounded() -> None:
     mail = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n" + parts + b"--P--\r\n"
     t0 = time.perf_counter()
     ctx = ScanContext()
-    list(ctx.guard(mime.children(mail, ctx), "partials"))
+    with pytest.raises(ScanLimitExceeded):  # 20,000 fragments of 50 ids: a limit finding
+        list(ctx.guard(mime.children(mail, ctx), "partials"))
     assert time.perf_counter() - t0 < 4 * BOUND
 
 
@@ -207,3 +209,10 @@ def test_unescape_is_html_unescape(tokens: list[str]) -> None:
 
     text = "".join(tokens)
     assert textual._unescape(text.encode()) == html.unescape(text).encode("utf-8", "surrogatepass")
+
+
+def test_too_many_partial_fragments_is_a_limit() -> None:
+    parts = b"".join(_partial(b"id%d" % i, 1, 2, b"frag") for i in range(40))
+    mail = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n" + parts + b"--P--\r\n"
+    with pytest.raises(ScanLimitExceeded):
+        list(mime.children(mail, ScanContext()))

@@ -287,9 +287,12 @@ def _block_variants(body: bytes, base64_block: bool, check: Check) -> list[bytes
     return out
 
 
-def uudecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterator[EmbeddedFile]:
-    """Every `begin MODE NAME ... end` block in `text`, decoded (at most `limit` blocks); a
-    damaged block gives one `EmbeddedFile` per plausible decoding (`_uu_variants`).
+def uudecode_blocks(
+    text: bytes, limit: int | None = None, check: Check = None
+) -> Iterator[EmbeddedFile]:
+    """Every `begin MODE NAME ... end` block in `text`, decoded (the first `limit` if given: no
+    cap otherwise, the caller charges each file, so 64 decoy blocks no longer hide the 65th);
+    a damaged block gives one `EmbeddedFile` per plausible decoding (`_uu_variants`).
 
     A block ends at its `end` (`====` for begin-base64) line, at the next `begin` line, or at
     the end of the text (so blocks never overlap: the work is linear in the text).
@@ -298,7 +301,7 @@ def uudecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterat
     ends = _Marks(_UU_END_AT, text, check)
     m = next(begins, None)
     found = 0
-    while m is not None and found < limit:
+    while m is not None and (limit is None or found < limit):
         found += 1
         nxt = next(begins, None)
         name = (m.group(3) or b"").strip().decode("utf-8", "replace") or None
@@ -353,8 +356,10 @@ def yenc_decode_body(body: bytes) -> bytes:
     return bytes(out)
 
 
-def ydecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterator[EmbeddedFile]:
-    """Every `=ybegin ... =yend` block in `text`, decoded (at most `limit` blocks).
+def ydecode_blocks(
+    text: bytes, limit: int | None = None, check: Check = None
+) -> Iterator[EmbeddedFile]:
+    """Every `=ybegin ... =yend` block in `text`, decoded (the first `limit` if given).
 
     A block ends at its `=yend` line, at the next `=ybegin` line, or at the end of the text:
     64 unterminated blocks no longer each decode the rest of the text (linear work).
@@ -363,7 +368,7 @@ def ydecode_blocks(text: bytes, limit: int = 64, check: Check = None) -> Iterato
     ends = _Marks(_YEND, text, check)
     m = next(begins, None)
     found = 0
-    while m is not None and found < limit:
+    while m is not None and (limit is None or found < limit):
         found += 1
         nxt = next(begins, None)
         if check is not None:
@@ -494,7 +499,6 @@ _URL_BLANKS = b"\t\n\r"
 _DATA_B64 = re.compile(rb"[A-Za-z0-9+/=%\s\\]{16,}")
 _DATA_PLAIN = re.compile(rb"[^\"'\s<>`]{16,}")
 _B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
-_MAX_SMUGGLED = 256
 # Script that turns a base64 literal into a file names one of these (atob, Blob, base64 APIs).
 # ("FromBase64" APIs contain "Base64", so it needs no search of its own.)
 _SMUGGLING_HINTS = (b"atob", b"Blob", b"base64", b"Base64")
@@ -526,9 +530,9 @@ def smuggled_blobs(
 
     HTML smuggling builds the malicious file in the browser from such a blob, so the mail only
     ever carries it encoded inside an HTML or script attachment. `literals=False` (plain
-    text) only looks for data: URIs.
+    text) only looks for data: URIs. No cap: the caller charges every file (256 decoys no
+    longer hide the 257th).
     """
-    found = 0
     # Any case ("DaTa:", ";BASE64,"): browsers accept it. "data:" in any case ends in "a:" or
     # "A:" (or a tab or line break and ":"): C searches rule most text out before the regex.
     maybe = b"a:" in text or b"A:" in text or any(b + b":" in text for b in (b"\t", b"\n", b"\r"))
@@ -541,9 +545,6 @@ def smuggled_blobs(
         data, pos = _data_uri(text, m)
         if data:
             yield EmbeddedFile(data, None, "data-uri")
-            found += 1
-            if found >= _MAX_SMUGGLED:
-                return
     if not literals or not any(h in text for h in _SMUGGLING_HINTS):
         return
     for m in _B64_LITERAL.finditer(text):
@@ -552,6 +553,3 @@ def smuggled_blobs(
         data = base64_decode(m.group(2))
         if data:
             yield EmbeddedFile(data, None, "base64-literal")
-            found += 1
-            if found >= _MAX_SMUGGLED:
-                return

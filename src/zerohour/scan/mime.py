@@ -41,7 +41,6 @@ from zerohour.scan.types import Child
 
 _HNAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
 _MAX_BOUNDARIES = 8
-_MAX_ENCODINGS = 4
 _MAX_INFERRED = 3
 _CACHE_MAX_VALUE = 1024  # header values longer than this are parsed without the caches
 
@@ -513,7 +512,9 @@ def _foreign_codecs(ct_values: list[str]) -> list[str]:
         return []
     out: list[str] = []
     for v in ct_values:
-        for cs in parse_params(v).get_all("charset")[:_MAX_ENCODINGS]:
+        # All of them (decoys must not push one out): bounded by the few codecs that do not
+        # write ASCII as ASCII, each decodes a leaf once.
+        for cs in parse_params(v).get_all("charset"):
             codec = foreign_charset(cs)
             if codec is not None and codec not in out:
                 out.append(codec)
@@ -639,11 +640,12 @@ class _Walker:
             number = (params.get_all("number") or ["1"])[0].strip()
             frags = self.partials.get(ident)
             if frags is None:
-                if len(self.partials) >= _MAX_PARTIAL_IDS:
-                    return
                 frags = self.partials[ident] = {}
-            if number.isdigit() and len(frags) < _MAX_FRAGMENTS:
+            if number.isdigit():
                 frags.setdefault(int(number[:6]), decoded[0][1])
+            if len(self.partials) > _MAX_PARTIAL_IDS or len(frags) > _MAX_FRAGMENTS:
+                # Decoys must not push the real fragments out: past the bound, a limit finding.
+                raise ScanLimitExceeded(MAX_FILES, "too many message/partial fragments")
 
     def reassembled(self) -> Iterator[tuple[str, bytes]]:
         """Each message/partial id's fragments joined in number order (complete or not: what
