@@ -216,3 +216,23 @@ def test_too_many_partial_fragments_is_a_limit() -> None:
     mail = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n" + parts + b"--P--\r\n"
     with pytest.raises(ScanLimitExceeded):
         list(mime.children(mail, ScanContext()))
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_mail_behind_a_junk_line_and_a_megabyte_of_headers(eol: bytes) -> None:
+    # It sniffs as text (no known header in the first 256 KiB); the MIME header used to be
+    # searched in the first MiB only, and finding its header block was quadratic under LF-only
+    # or CR-only line ends.
+    filler = b"".join(b"X-Filler-%d: %s" % (i, b"v" * 60) + eol for i in range(16_000))
+    part = (b"Content-Type: multipart/mixed; boundary=B" + eol + eol + b"--B" + eol
+            + b"Content-Type: application/octet-stream" + eol
+            + b"Content-Transfer-Encoding: base64" + eol + eol
+            + base64.b64encode(EICAR) + eol + b"--B--" + eol)
+    mail = b"junk line" + eol + filler + part
+    assert filetype.detect(mail) is FileType.TEXT
+    t0 = time.perf_counter()
+    assert decompose._header_block_start(mail) == len(b"junk line" + eol)
+    assert found(mail)
+    big = b"junk" + eol + filler * 10 + b"Content-Type: text/plain" + eol
+    assert decompose._header_block_start(big) == len(b"junk" + eol)
+    assert time.perf_counter() - t0 < BOUND

@@ -186,24 +186,26 @@ _MIME_HEADER_AT_BOL = re.compile(
 _ANY_HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 
 
+_EOL = re.compile(rb"\r\n|\n|\r")
+
+
 def _header_block_start(data: bytes, check: encodings.Check = None) -> int:
     """Offset of the header block holding the first MIME header at a line start (0 if none)."""
-    m = _MIME_HEADER_AT_BOL.search(data, 0, 1 << 20)
+    # The whole text: a junk first line and a megabyte of header lines in front (clamscan
+    # still parses that mail) used to put the first MIME header out of a 1 MiB window.
+    m = _MIME_HEADER_AT_BOL.search(data)
     if m is None:
         return 0
     start = m.start()
-    # Walk back over the header lines (and folded continuations) just before it (each line
-    # once: linear, and at most the first MiB).
-    lines = 0
-    while start > 0:
-        lines += 1
-        if check is not None and not lines % 4096:
+    # Walk back over the header lines (and folded continuations) just before it. The line
+    # ends come from one forward scan: searching backwards for a CR in LF-only text (or an LF
+    # in CR-only text) from every line made this quadratic.
+    eols = [(e.start(), e.end()) for e in _EOL.finditer(data, 0, start)]
+    for j in range(len(eols) - 1, -1, -1):
+        if check is not None and not j % 4096:
             check()
-        prev_end = start - 1
-        if data[prev_end] == 10 and prev_end > 0 and data[prev_end - 1] == 13:
-            prev_end -= 1
-        line_start = max(data.rfind(b"\n", 0, prev_end), data.rfind(b"\r", 0, prev_end)) + 1
-        line = data[line_start:prev_end]
+        line_start = eols[j - 1][1] if j else 0
+        line = data[line_start : eols[j][0]]
         if not line or not (_ANY_HEADER_LINE.match(line) or line[:1] in (b" ", b"\t")):
             break
         start = line_start

@@ -808,13 +808,17 @@ def _filename_uncached(disp: tuple[str, ...], ctypes: tuple[str, ...]) -> tuple[
 
 def has_structure(data: bytes) -> bool:
     """Whether the header block at the start of `data` declares multipart, an enclosed message
-    or a real transfer encoding (so parsing it can reveal more than the text itself)."""
-    headers, _ = split_headers(data)
-    types = [parse_params(v).main for v in _header_values(headers, b"content-type")]
-    if any(t.startswith(("multipart", *_MSG_TYPES)) for t in types):
-        return True
-    ctes = _cte_tokens(_header_values(headers, b"content-transfer-encoding"))
-    return any(c in ("base64", "quoted-printable", "uuencode") for c in ctes)
+    or a real transfer encoding (so parsing it can reveal more than the text itself), under
+    any of its line-end readings (CR-only text is one long line to the LF reading)."""
+    for d in dialects_for(data):
+        headers, _ = split_headers(data, d)
+        types = [parse_params(v).main for v in _header_values(headers, b"content-type")]
+        if any(t.startswith(("multipart", *_MSG_TYPES)) for t in types):
+            return True
+        ctes = _cte_tokens(_header_values(headers, b"content-transfer-encoding"))
+        if any(c in ("base64", "quoted-printable", "uuencode") for c in ctes):
+            return True
+    return False
 
 
 _MBOX_FROM = re.compile(rb"(?:\r\n|\n|\r)From ")
