@@ -790,6 +790,12 @@ def _w18(p: bytes) -> bytes:
                  + b"\r\n--XX--\r\n")
 
 
+@technique("junk-line-then-a-megabyte-of-headers")
+def _w19(p: bytes) -> bytes:
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 60) for i in range(16_000))
+    return b"junk line\r\n" + filler + one_part(p)
+
+
 @technique("boundary-case-mismatch")
 def _w4(p: bytes) -> bytes:
     return mixed(b"--XX\r\n" + part(p) + b"--XX--\r\n", ctype=b"multipart/mixed; boundary=xx")
