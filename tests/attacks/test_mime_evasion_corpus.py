@@ -607,6 +607,13 @@ def _t7(p: bytes) -> bytes:
     return _html(b"<span class='a'>" + p[:20] + b"</span><i>" + p[20:] + b"</i>")
 
 
+@technique("html-zero-width-characters", text_only=True)
+def _t15(p: bytes) -> bytes:
+    # They render as nothing: &#8203; (zero-width space), &shy;, and a raw UTF-8 ZWJ.
+    seps = (b"&#8203;", b"&shy;", "\u200d".encode())
+    return _html(b"".join(p[i : i + 5] + seps[i % 3] for i in range(0, len(p), 5)))
+
+
 @technique("html-data-uri-percent-encoded")
 def _t8(p: bytes) -> bytes:
     uri = b"data:application/octet-stream," + b"".join(b"%%%02X" % c for c in p)

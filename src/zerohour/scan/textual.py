@@ -71,15 +71,24 @@ def html_unescaped(data: bytes) -> bytes | None:
     return out if out != data else None
 
 
+#: Characters a browser renders as nothing: zero-width space, non-joiner, joiner, word joiner,
+#: soft hyphen, BOM (UTF-8).
+_INVISIBLE = tuple(c.encode() for c in ("\u200b", "\u200c", "\u200d", "\u2060", "\u00ad",
+                                        "\ufeff"))
+
+
 def html_rendered(data: bytes) -> bytes | None:
     """The text a browser shows: comments and tags removed (text split by `<b></b>` or
-    `<!-- -->` joins up again), then character references decoded. None when that is
-    `data` itself."""
+    `<!-- -->` joins up again), character references decoded, characters that render as
+    nothing (zero-width, soft hyphen) dropped. None when that is `data` itself."""
     if not _MARKUP.search(data):
         return None
     out = _TAG.sub(b"", _COMMENT.sub(b"", data)) if b"<" in data else data
     if b"&" in out:
         out = _unescape(out)
+    if b"\xe2\x80" in out or b"\xc2\xad" in out or b"\xef\xbb\xbf" in out or b"\xe2\x81\xa0" in out:
+        for invisible in _INVISIBLE:  # render as nothing, yet split the bytes
+            out = out.replace(invisible, b"")
     return out if out != data else None
 
 
