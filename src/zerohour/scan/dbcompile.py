@@ -29,11 +29,12 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from zerohour.errors import DatabaseError
 from zerohour.scan import cache
@@ -279,46 +280,72 @@ def _no_gc() -> Iterator[None]:
 
 def _run(jobs: list[_Job], opts: BuildOptions, size: int) -> list[Database | None]:
     """Compile `jobs`, in worker processes when it pays (`python -m zerohour.scan.dbcompile`:
-    a plain subprocess works from anywhere, a daemonic scan worker included)."""
+    a plain subprocess works from anywhere, a daemonic scan worker included). Longest first,
+    each worker taking the next job when it is done with one, so none idles at the end."""
     workers = min(len(jobs), opts.jobs or os.cpu_count() or 1)
     if workers <= 1 or size < PARALLEL_MIN:
         return [_compile(j) for j in jobs]
-    # Longest-first onto the least loaded worker: each worker runs its share in order.
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    load = [0] * workers
-    for i in sorted(range(len(jobs)), key=lambda i: -_cost(jobs[i])):
-        w = load.index(min(load))
-        shares[w].append(i)
-        load[w] += _cost(jobs[i])
-    out: list[Database | None] = [None] * len(jobs)
+    order = sorted(range(len(jobs)), key=lambda i: -_cost(jobs[i]))
+    lock = threading.Lock()
+    failures: list[BaseException] = []
     with tempfile.TemporaryDirectory(prefix="zh-compile-") as tmp:
-        procs = []
-        for w, share in enumerate(shares):
-            todo = [replace(jobs[i], out=jobs[i].out or os.path.join(tmp, f"{i}.pickle"))
-                    for i in share]
+        todo = [replace(j, out=j.out or os.path.join(tmp, f"{i}.pickle"))
+                for i, j in enumerate(jobs)]
+
+        def feed() -> None:
             proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
                                      str(opts.nice)], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE)
             assert proc.stdin is not None
-            proc.stdin.write(pickle.dumps(todo, protocol=pickle.HIGHEST_PROTOCOL))
-            proc.stdin.close()
-            procs.append((proc, w))
-        failure: BaseException | None = None
-        for proc, _w in procs:
             assert proc.stdout is not None
-            with proc.stdout:
-                report = proc.stdout.read()
+            with proc.stdin, proc.stdout:
+                while True:
+                    with lock:
+                        if not order or failures:
+                            break
+                        i = order.pop(0)
+                    try:
+                        _send(proc.stdin, todo[i])
+                        answer = _receive(proc.stdout)
+                    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                        answer = DatabaseError(f"database compile worker failed: {exc}")
+                    if answer is not None:
+                        with lock:
+                            failures.append(answer if isinstance(answer, BaseException)
+                                            else DatabaseError("database compile worker failed"))
+                        break
+                with contextlib.suppress(OSError):
+                    _send(proc.stdin, None)
             proc.wait()
-            if proc.returncode and failure is None:
-                failure = _unpickled_error(report, proc.returncode)
-        if failure is not None:
-            raise failure
+
+        threads = [threading.Thread(target=feed, name="zh-compile") for _ in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[0]
+        out: list[Database | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
             if job.out is None:  # no cache: the worker left it in our temporary folder
                 with open(os.path.join(tmp, f"{i}.pickle"), "rb") as f:
                     got = pickle.load(f)  # noqa: S301 - our own worker's file
                 out[i] = got if isinstance(got, Database) else None
     return out
+
+
+def _send(f: IO[bytes], obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(len(data).to_bytes(8, "big") + data)
+    f.flush()
+
+
+def _receive(f: IO[bytes]) -> object:
+    head = f.read(8)
+    if len(head) < 8:
+        raise EOFError("the worker exited")
+    data = f.read(int.from_bytes(head, "big"))
+    return pickle.loads(data)  # noqa: S301 - our own worker's answer
 
 
 def _cost(job: _Job) -> int:
@@ -336,31 +363,29 @@ def _size(p: Path) -> int:
         return 0
 
 
-def _unpickled_error(report: bytes, code: int) -> BaseException:
-    with contextlib.suppress(Exception):
-        exc = pickle.loads(report)  # noqa: S301 - our own worker's answer
-        if isinstance(exc, BaseException):
-            return exc
-    return DatabaseError(f"database compile worker failed (exit status {code})")
-
-
 def _worker(argv: Sequence[str]) -> int:
-    """Worker process: compile the pickled jobs on stdin; on failure, pickle the exception to
-    stdout and exit 1."""
+    """Worker process: compile the jobs its parent sends, one at a time, answering each with
+    None or the exception that stopped it."""
     nice = int(argv[0]) if argv else 0
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
     gc.disable()
-    try:
-        jobs = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 - from our parent
-        for job in jobs:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        job = _receive(stdin)
+        if job is None:
+            return 0
+        try:
+            assert isinstance(job, _Job)
             _compile(job)
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            sys.stdout.buffer.write(pickle.dumps(exc))
-        return 1
-    return 0
+        except BaseException as exc:
+            try:
+                _send(stdout, exc)
+            except Exception:
+                _send(stdout, DatabaseError(f"{type(exc).__name__}: {exc}"))
+            return 1
+        _send(stdout, None)
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -511,4 +536,7 @@ def combine(parts: Sequence[Database], dirs: tuple[Path, ...], digest: str,
 
 
 if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1:]))
+    # run the imported module's worker, so that unpickled jobs are its own `_Job`s
+    from zerohour.scan.dbcompile import _worker as worker
+
+    sys.exit(worker(sys.argv[1:]))
