@@ -660,6 +660,16 @@ def _t14(p: bytes) -> bytes:
                  + b"'>x</a>", b"base64")
 
 
+@technique("svg-script-smuggling")
+def _t16(p: bytes) -> bytes:
+    # An SVG "image" whose script builds the file from a base64 literal (it sniffs as text).
+    svg = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script><![CDATA[\n'
+           b'var d = atob("' + base64.b64encode(p) + b'"); var b = new Blob([d]);\n]]></script>'
+           b"</svg>\n")
+    return mixed(b"--XX\r\nContent-Type: image/svg+xml; name=invoice.svg\r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\n" + b64(svg) + b"--XX--\r\n")
+
+
 @technique("html-quoted-printable-entities", text_only=True)
 def _t12(p: bytes) -> bytes:
     doc = b"<html><body>" + _entities(p, 1, b"&#x%x;") + b"</body></html>"

@@ -110,8 +110,10 @@ def _children_of_type(
     elif filetype is FileType.CHM:
         yield from chm.chm_children(data, ctx)
     elif filetype in _TEXTUAL:
-        yield from ctx.guard(_embedded(data, ctx, literals=filetype is not FileType.TEXT),
-                             "embedded")
+        # Script literals (HTML smuggling) in HTML and script, and in text holding script
+        # markup: an SVG image's <script> building a Blob from atob("...") sniffs as text.
+        literals = filetype is not FileType.TEXT or bool(_SCRIPT_MARKUP.search(data))
+        yield from ctx.guard(_embedded(data, ctx, literals=literals), "embedded")
         if filetype is FileType.HTML:
             yield from ctx.guard(_html_text(data, ctx), "html-text")
         yield from _unicode_text(data, ctx)
@@ -180,6 +182,7 @@ def _embedded(
             yield Child(data=emb.data, name=emb.name, origin=emb.encoding, is_attachment=True)
 
 
+_SCRIPT_MARKUP = re.compile(rb"<(?:svg|script)[\s>/]", re.I)
 _MIME_HEADER_AT_BOL = re.compile(
     rb"(?:^|(?<=[\r\n]))content-(?:type|transfer-encoding)[ \t]*:", re.I
 )
