@@ -660,6 +660,21 @@ def _t14(p: bytes) -> bytes:
                  + b"'>x</a>", b"base64")
 
 
+@technique("html-smuggling-literal-in-pieces")
+def _t17(p: bytes) -> bytes:
+    enc = base64.b64encode(p)
+    pieces = b" +\r\n ".join(b'"' + enc[i : i + 60] + b'"' for i in range(0, len(enc), 60))
+    return _html(b"<script>var d = atob(" + pieces + b"); var b = new Blob([d]);</script>",
+                 b"base64")
+
+
+@technique("html-smuggling-byte-array")
+def _t18(p: bytes) -> bytes:
+    arr = b",".join(b"%d" % c for c in p)
+    return _html(b"<script>var a = new Uint8Array([" + arr + b"]); new Blob([a]);</script>",
+                 b"base64")
+
+
 @technique("svg-script-smuggling")
 def _t16(p: bytes) -> bytes:
     # An SVG "image" whose script builds the file from a base64 literal (it sniffs as text).

@@ -236,3 +236,31 @@ def test_mail_behind_a_junk_line_and_a_megabyte_of_headers(eol: bytes) -> None:
     big = b"junk" + eol + filler * 10 + b"Content-Type: text/plain" + eol
     assert decompose._header_block_start(big) == len(b"junk" + eol)
     assert time.perf_counter() - t0 < BOUND
+
+
+def test_script_literal_in_pieces_and_byte_arrays() -> None:
+    enc = base64.b64encode(EICAR)
+    pieces = b" + ".join(b"'" + enc[i : i + 7] + b"'" for i in range(0, len(enc), 7))
+    joined = b"<script>var x = atob(" + pieces + b"); new Blob([x]);</script>"
+    listed = b"<script>[" + b", ".join(b'"' + enc[i : i + 9] + b'"' for i in range(0, 90, 9))
+    listed += b'].join(""); atob</script>'
+    numbers = b"new Uint8Array([" + b", ".join(b"%d" % c for c in EICAR) + b"])"
+    hexes = b"String.fromCharCode(" + b",".join(b"0x%02x" % c for c in EICAR) + b")"
+    for script in (joined, numbers, hexes):
+        assert [e.data for e in encodings.smuggled_blobs(script)] == [EICAR], script[:40]
+    assert encodings.base64_decode(enc[:90]) in [e.data for e in encodings.smuggled_blobs(listed)]
+    # Not every number list is bytes; a short one is nothing.
+    assert list(encodings.smuggled_blobs(b"Uint8Array([" + b"300," * 70 + b"1])")) == []
+    assert list(encodings.smuggled_blobs(b"Uint8Array([1, 2, 3])")) == []
+
+
+@pytest.mark.parametrize("script", [
+    b"atob " + b"'a'+" * 200_000,
+    b"atob " + b"'a' + 'b' , " * 100_000 + b"x",
+    b"Uint8Array [" + b"1," * 500_000,
+    b"Uint8Array " + b"(" * 100_000 + b"1," * 100_000,
+])
+def test_script_literal_finders_are_linear(script: bytes) -> None:
+    t0 = time.perf_counter()
+    list(encodings.smuggled_blobs(script))
+    assert time.perf_counter() - t0 < BOUND

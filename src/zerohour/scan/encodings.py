@@ -502,6 +502,15 @@ _B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
 # Script that turns a base64 literal into a file names one of these (atob, Blob, base64 APIs).
 # ("FromBase64" APIs contain "Base64", so it needs no search of its own.)
 _SMUGGLING_HINTS = (b"atob", b"Blob", b"base64", b"Base64")
+# A literal cut into short pieces joined by "+" or listed in an array (["TVqQ", "AAMA"]
+# .join("")): the pieces are joined. Each piece is a whole quoted string: no backtracking.
+_B64_PIECES = re.compile(
+    rb"(?:([\"'`])[A-Za-z0-9+/=]*\1\s*[+,]\s*)+([\"'`])[A-Za-z0-9+/=]*\2")
+_PIECE = re.compile(rb"[\"'`]([A-Za-z0-9+/=]*)[\"'`]")
+# Bytes listed as numbers (new Uint8Array([77, 90, 144, ...]), String.fromCharCode(77, 90...)).
+_BYTE_LIST = re.compile(rb"[\[(]\s*((?:(?:0x[0-9a-fA-F]{1,2}|\d{1,3})\s*,\s*){63,}"
+                        rb"(?:0x[0-9a-fA-F]{1,2}|\d{1,3}))\s*[\])]")
+_BYTE_HINTS = (b"Uint8Array", b"fromCharCode")
 
 
 def _data_uri(text: bytes, m: re.Match[bytes]) -> tuple[bytes, int]:
@@ -545,7 +554,11 @@ def smuggled_blobs(
         data, pos = _data_uri(text, m)
         if data:
             yield EmbeddedFile(data, None, "data-uri")
-    if not literals or not any(h in text for h in _SMUGGLING_HINTS):
+    if not literals:
+        return
+    if any(h in text for h in _BYTE_HINTS):
+        yield from _byte_lists(text, check)
+    if not any(h in text for h in _SMUGGLING_HINTS):
         return
     for m in _B64_LITERAL.finditer(text):
         if check is not None:
@@ -553,3 +566,22 @@ def smuggled_blobs(
         data = base64_decode(m.group(2))
         if data:
             yield EmbeddedFile(data, None, "base64-literal")
+    for m in _B64_PIECES.finditer(text):
+        if check is not None:
+            check()
+        joined = b"".join(_PIECE.findall(m.group()))
+        if len(joined) >= 80:
+            data = base64_decode(joined)
+            if data:
+                yield EmbeddedFile(data, None, "base64-pieces")
+
+
+def _byte_lists(text: bytes, check: Check) -> Iterator[EmbeddedFile]:
+    """Arrays of byte values (64 or more) in script, as the bytes they list."""
+    for m in _BYTE_LIST.finditer(text):
+        if check is not None:
+            check()
+        values = [int(v, 0) for v in m.group(1).replace(b" ", b"").split(b",")
+                  if v.strip()]
+        if all(v < 256 for v in values):
+            yield EmbeddedFile(bytes(values), None, "byte-list")
