@@ -7,7 +7,8 @@ copied) plus the techniques below: RFC 822 comments in headers, boundary prefixe
 continuation tricks, RFC 2231 edge cases, deep message/rfc822, message/partial, line-end games,
 quoted-printable soft-break tricks, uuencode / xxencode / yEnc / BinHex variants, mbox files
 holding several messages, HTML entity / tag / comment evasion, percent-encoded data: URIs,
-text in UTF-16 / UTF-7 / EBCDIC, and opaque-signed S/MIME (made by openssl).
+text in UTF-16 / UTF-7 / EBCDIC, opaque-signed S/MIME (made by openssl), HTML smuggling
+variants and calendar invitations with inline attachments.
 
 One clamscan run covers the whole folder (it is slow to start). Asserted: zerohour catches at
 least 95% of the variants and every one clamscan catches; the clean control (the same tricks
@@ -869,6 +870,31 @@ def _w9(p: bytes) -> bytes:
 @technique("delimiter-leading-space")
 def _w10(p: bytes) -> bytes:
     return mixed(b" --XX\r\n" + part(p) + b" --XX--\r\n")
+
+
+# -- calendar invitations ---------------------------------------------------------------------
+
+
+def _ics(p: bytes) -> bytes:
+    prop = (b"ATTACH;FMTTYPE=application/octet-stream;ENCODING=BASE64;VALUE=BINARY;"
+            b"X-FILENAME=x.com:" + base64.b64encode(p))
+    folded = b"\r\n ".join(prop[i : i + 74] for i in range(0, len(prop), 74))
+    return (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+            b"UID:1@example.org\r\nSUMMARY:Quarterly review\r\n" + folded
+            + b"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+@technique("calendar-invite-inline-attachment")
+def _i1(p: bytes) -> bytes:
+    return mixed(b"--XX\r\nContent-Type: text/plain\r\n\r\nSee the invitation.\r\n--XX\r\n"
+                 b"Content-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n"
+                 + _ics(p) + b"--XX--\r\n")
+
+
+@technique("calendar-invite-inline-attachment-base64")
+def _i2(p: bytes) -> bytes:
+    return mixed(b"--XX\r\nContent-Type: text/calendar; method=REQUEST; name=invite.ics\r\n"
+                 b"Content-Transfer-Encoding: base64\r\n\r\n" + b64(_ics(p)) + b"--XX--\r\n")
 
 
 # -- S/MIME -------------------------------------------------------------------------------------

@@ -264,3 +264,26 @@ def test_script_literal_finders_are_linear(script: bytes) -> None:
     t0 = time.perf_counter()
     list(encodings.smuggled_blobs(script))
     assert time.perf_counter() - t0 < BOUND
+
+
+def test_calendar_and_vcard_inline_binaries() -> None:
+    prop = (b"ATTACH;FMTTYPE=application/octet-stream;ENCODING=BASE64;VALUE=BINARY:"
+            + base64.b64encode(EICAR))
+    folded = b"\r\n ".join(prop[i : i + 74] for i in range(0, len(prop), 74))
+    ics = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n" + folded + b"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    assert textual.inline_binaries(ics) == [EICAR]
+    assert found(ics)
+    vcard = b"BEGIN:VCARD\nVERSION:3.0\nPHOTO;TYPE=JPEG;encoding=b:" + base64.b64encode(EICAR)
+    assert textual.inline_binaries(vcard + b"\nEND:VCARD\n") == [EICAR]
+    assert textual.inline_binaries(b"ATTACH;ENCODING=BASE64:" + base64.b64encode(EICAR)) == []
+
+
+@pytest.mark.parametrize("text", [
+    b"BEGIN:VCARD\n" + b"X" + b";ENCODING=B" * 300_000,
+    b"BEGIN:VCARD\n" + b"X;ENCODING=B\n" * 300_000,
+    b"BEGIN:VCALENDAR\n" + b"\n " * 1_000_000,
+])
+def test_inline_binaries_are_linear(text: bytes) -> None:
+    t0 = time.perf_counter()
+    textual.inline_binaries(text)
+    assert time.perf_counter() - t0 < BOUND

@@ -163,8 +163,9 @@ def _embedded(
     data: bytes, ctx: ScanContext, literals: bool, smuggling: bool = True
 ) -> Iterator[Child]:
     """Files encoded inside text: uuencode / yEnc / BinHex blocks (mail bodies saved as .txt,
-    news articles) and base64 blobs or data: URIs in HTML or script (HTML smuggling), also
-    behind character references (`data&#58;...`: what the link really holds)."""
+    news articles), base64 blobs or data: URIs in HTML or script (HTML smuggling), also
+    behind character references (`data&#58;...`: what the link really holds), and inline
+    attachments of calendar invitations (ATTACH;ENCODING=BASE64) and vCards."""
     seen: set[bytes] = set()
     check = ctx.check_time
     smuggled: Iterator[encodings.EmbeddedFile] = iter(())
@@ -175,7 +176,9 @@ def _embedded(
             smuggled = itertools.chain(
                 smuggled, encodings.smuggled_blobs(unescaped, literals, check))
     embedded = encodings.embedded_files(data, check, ctx.output_bound())
-    for emb in itertools.chain(embedded, smuggled):
+    inline = (encodings.EmbeddedFile(b, None, "vobject-inline")
+              for b in textual.inline_binaries(data))
+    for emb in itertools.chain(embedded, smuggled, inline):
         if emb.data and emb.data not in seen:
             seen.add(emb.data)
             ctx.charge_child(len(emb.data))

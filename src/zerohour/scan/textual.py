@@ -1,6 +1,7 @@
 """Text as a reader sees it, where that differs from the bytes: HTML as a browser renders it
 (comments and tags gone, character references decoded), HTML attribute values with their
-references decoded (what a link or a download gets), and UTF-16 / UTF-32 text as UTF-8.
+references decoded (what a link or a download gets), UTF-16 / UTF-32 text as UTF-8, and the
+inline attachments of calendar invitations and vCards.
 
 Byte signatures match the bytes; an attacker writes `X5O!P%&#64;AP`, `&#x58;`, `<b></b>` in
 the middle of a string, or the whole text in UTF-16, and the bytes no longer hold the string
@@ -14,6 +15,8 @@ import codecs
 import functools
 import html
 import re
+
+from zerohour.scan.encodings import base64_decode
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
 # A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
@@ -111,3 +114,31 @@ def unicode_text(data: bytes) -> bytes | None:
     if _ASCII_UTF16BE.match(data):
         return data.decode("utf-16-be", "replace").encode("utf-8", "replace")
     return None
+
+
+# --- iCalendar / vCard inline binaries ---------------------------------------------------------
+
+_VOBJECT = re.compile(rb"BEGIN:V(?:CALENDAR|CARD)", re.I)
+_FOLD = re.compile(rb"\r?\n[ \t]")
+# ATTACH;FMTTYPE=...;ENCODING=BASE64;VALUE=BINARY:<base64> (iCalendar), PHOTO;ENCODING=b:...
+# (vCard 3): a property with a base64 encoding parameter; its value follows the first ":".
+_ENCODING_B64 = re.compile(rb";ENCODING=(?:BASE64|B)\b", re.I)
+
+
+def inline_binaries(data: bytes) -> list[bytes]:
+    """Base64-encoded property values of iCalendar and vCard text (an invitation's inline
+    attachment, which Outlook offers as a file), decoded; [] for other text."""
+    if not (b":V" in data or b":v" in data) or not _VOBJECT.search(data):
+        return []
+    text = _FOLD.sub(b"", data)
+    out: list[bytes] = []
+    pos = 0
+    while (m := _ENCODING_B64.search(text, pos)) is not None:
+        # One value per line, whatever its parameters repeat (each line is read once).
+        eol = text.find(b"\n", m.end())
+        eol = len(text) if eol < 0 else eol
+        colon = text.find(b":", m.end(), eol)
+        if colon >= 0 and (decoded := base64_decode(text[colon + 1 : eol])):
+            out.append(decoded)
+        pos = eol
+    return out
