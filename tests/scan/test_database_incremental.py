@@ -7,6 +7,7 @@ import hashlib
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from hypothesis import given, settings
@@ -128,15 +129,25 @@ def test_a_daily_change_recompiles_only_daily(tmp_path: Path,
         compiled.append(job.piece.path.name)
         return real(job)
 
+    cut: list[str] = []
+    real_cut = dbcompile._cut
+
+    def cut_spy(p: Path, f: BinaryIO, chunk: int) -> tuple[list[dbcompile.Piece], str]:
+        cut.append(p.name)
+        return real_cut(p, f, chunk)
+
     monkeypatch.setattr(dbcompile, "_compile", spy)
+    monkeypatch.setattr(dbcompile, "_cut", cut_spy)
     first = load_database([d])
     assert not first.from_cache
     assert {"main.hdb", "main.ndb", "daily.ndb"} <= set(compiled)
     compiled.clear()
+    cut.clear()
     with (d / "daily.ndb").open("a") as f:
         f.write(f"Daily.New:0:*:{b'brand new marker'.hex()}\n")
     second = load_database([d])
     assert set(compiled) == {"daily.ndb"}
+    assert cut == ["daily.ndb"]  # unchanged files are not even read again
     assert compiled.count("daily.ndb") < len(list(first.matcher.parts))  # type: ignore[attr-defined]
     assert Engine(second).scan_bytes(b"a brand new marker").names == ("Daily.New",)
     assert not Engine(first).scan_bytes(b"a brand new marker").infected

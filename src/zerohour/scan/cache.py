@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zerohour import __version__
 
@@ -128,6 +128,21 @@ def store_piece(key: str, db: Database) -> None:
 def write_piece(p: Path, db: Database) -> None:
     """A compiled piece to `p` (a cache path, or a compile worker's hand-over file)."""
     _write(p, db)
+
+
+def load_cut(key: str) -> tuple[list[Any], str] | None:
+    """How a file (by path, size, times, inode) was cut into pieces, if it was."""
+    obj = _read(_path("cut", key), touch=False)
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], list):
+        return obj[0], str(obj[1])
+    return None
+
+
+def store_cut(key: str, cut: tuple[list[Any], str]) -> None:
+    _write(_path("cut", key), cut)
+    d = cache_dir()
+    if d is not None:
+        _prune(d, "cut-*", 256)
 
 
 @dataclass(frozen=True, slots=True)

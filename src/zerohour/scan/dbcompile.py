@@ -111,8 +111,11 @@ class Plan:
         return h.hexdigest()
 
 
-def plan(files: Sequence[Path]) -> Plan:
-    """Read every file once (streaming): digests, the pieces, the version, the ignore lists."""
+def plan(files: Sequence[Path], memo: bool = False) -> Plan:
+    """Read every file once (streaming): digests, the pieces, the version, the ignore lists.
+    With `memo`, a signature file whose path, size, times and inode are those of one cut
+    before is not read again: its pieces are remembered in the cache (a daily update then
+    reads only daily's files)."""
     out = Plan()
     total = hashlib.sha256()
     rest: list[Path] = []
@@ -124,10 +127,22 @@ def plan(files: Sequence[Path]) -> Plan:
             and not p.name.startswith(".")
         try:
             with p.open("rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if line_kind:
-                    pieces, fdigest = _cut(p, f, CHUNK.get(ext, HASH_CHUNK))
+                st = os.fstat(f.fileno())
+                size = st.st_size
+                chunk = CHUNK.get(ext, HASH_CHUNK)
+                # the inode, not the path: a hard link (or a renamed folder) is the same file
+                key = hashlib.sha256(f"{p.name}\0{st.st_dev}\0{st.st_ino}\0{size}\0"
+                                     f"{st.st_mtime_ns}\0{st.st_ctime_ns}\0{chunk}"
+                                     .encode("utf-8", "surrogateescape")).hexdigest()
+                known = cache.load_cut(key) if memo and line_kind else None
+                if known is not None:
+                    pieces, fdigest = known
+                    out.pieces.extend(replace(pc, path=p) for pc in pieces)
+                elif line_kind:
+                    pieces, fdigest = _cut(p, f, chunk)
                     out.pieces.extend(pieces)
+                    if memo:
+                        cache.store_cut(key, (pieces, fdigest))
                 else:
                     data = f.read()
                     fdigest = hashlib.sha256(data).hexdigest()
@@ -406,7 +421,7 @@ def load(dirs: Sequence[Path], opts: BuildOptions, *, use_cache: bool = True) ->
             db = _from_manifest(f"{known}-{flavour}", dirs) if known else None
             if db is not None:
                 return db
-        p = plan(files)
+        p = plan(files, memo=use_cache)
         key = f"{p.digest}-{flavour}"
         if use_cache:
             db = _from_manifest(key, dirs)
@@ -453,7 +468,7 @@ def prepare(dirs: Sequence[Path], opts: BuildOptions) -> bool:
     known = cache.digest_for(stat_key)
     if known and _cached(f"{known}-{flavour}"):
         return True
-    p = plan(files)
+    p = plan(files, memo=True)
     key = f"{p.digest}-{flavour}"
     if not _cached(key):
         context = p.context()
