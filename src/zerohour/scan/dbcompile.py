@@ -307,10 +307,12 @@ def _run(jobs: list[_Job], opts: BuildOptions, size: int) -> list[Database | Non
         todo = [replace(j, out=j.out or os.path.join(tmp, f"{i}.pickle"))
                 for i, j in enumerate(jobs)]
 
+        env = _worker_env()
+
         def feed() -> None:
             proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
                                      str(opts.nice)], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE)
+                                    stdout=subprocess.PIPE, env=env)
             assert proc.stdin is not None
             assert proc.stdout is not None
             with proc.stdin, proc.stdout:
@@ -347,6 +349,14 @@ def _run(jobs: list[_Job], opts: BuildOptions, size: int) -> list[Database | Non
                     got = pickle.load(f)  # noqa: S301 - our own worker's file
                 out[i] = got if isinstance(got, Database) else None
     return out
+
+
+def _worker_env() -> dict[str, str]:
+    """This process's environment, with the zerohour it runs first on the path: the workers
+    must compile with the same code (a source snapshot, a checkout under test)."""
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=here + (os.pathsep + path if path else ""))
 
 
 def _send(f: IO[bytes], obj: object) -> None:
@@ -386,7 +396,9 @@ def _worker(argv: Sequence[str]) -> int:
         with contextlib.suppress(OSError):
             os.nice(nice)
     gc.disable()
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # the pipe to the parent is ours alone: anything printed goes to stderr
+    stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     while True:
         job = _receive(stdin)
         if job is None:
