@@ -200,25 +200,28 @@ class HashIndexBuilder:
         self._digests: dict[str, bytearray] = {k: bytearray() for k in _DIGEST_LEN}
         self._sizes: dict[str, array[int]] = {k: array("Q") for k in _DIGEST_LEN}
         self._nids: dict[str, array[int]] = {k: array("I") for k in _DIGEST_LEN}
-        self._name_ids: dict[str, int] = {}
+        self._names: list[str] = []
+        self._name_ids: dict[str, int] = {}  # for `add`: names repeat in hand-written files
 
     def add(self, kind: str, digest: bytes, size: int | None, name: str) -> None:
         self._digests[kind] += digest
         self._sizes[kind].append(ANY_SIZE if size is None else size)
-        self._nids[kind].append(self._name_ids.setdefault(name, len(self._name_ids)))
+        nid = self._name_ids.get(name)
+        if nid is None:
+            nid = self._name_ids[name] = len(self._names)
+            self._names.append(name)
+        self._nids[kind].append(nid)
 
     def add_columns(self, kind: str, digests: bytes, sizes: array[int],
                     names: Sequence[str]) -> None:
         """Many records at once: `digests` concatenated, `sizes` (ANY_SIZE for `*`), names."""
-        ids = self._name_ids
+        # Not deduplicated: names of bulk-loaded signatures are (nearly) all distinct, and a
+        # dictionary of them would cost more than the repeats.
         self._digests[kind] += digests
         self._sizes[kind].extend(sizes)
-        start = len(ids)
-        if len(set(names)) == len(names) and ids.keys().isdisjoint(names):
-            ids.update(zip(names, range(start, start + len(names)), strict=True))  # all new
-            self._nids[kind].extend(range(start, start + len(names)))
-        else:
-            self._nids[kind].extend([ids.setdefault(n, len(ids)) for n in names])
+        start = len(self._names)
+        self._names.extend(names)
+        self._nids[kind].extend(range(start, start + len(names)))
 
     def build(self) -> HashIndex:
         tables = {}
@@ -226,8 +229,8 @@ class HashIndexBuilder:
             tables[kind] = _sorted_table(dlen, bytes(self._digests[kind]), self._sizes[kind],
                                          self._nids[kind])
             self._digests[kind] = bytearray()
-        names = list(self._name_ids)
-        self._name_ids = {}
+        names = self._names
+        self._names, self._name_ids = [], {}
         joined = "".join(names)
         blob = joined.encode("utf-8")
         sizes = map(len, names) if joined.isascii() else (len(n.encode()) for n in names)
@@ -318,7 +321,8 @@ def bulk_hash_rows(text: str, *, flevel: int, sections: bool = False,
     if sections:
         rows = [(h, sz, n, lo, hi) for sz, h, n, lo, hi in rows]
     skipped = 0
-    if any(r[3] for r in rows) or any(r[1] == "*" for r in rows):
+    sizes_col = list(map(itemgetter(1), rows))
+    if any(map(itemgetter(3), rows)) or "*" in sizes_col:
         kept = []
         for r in rows:
             lo = int(r[3]) if r[3] else None
@@ -339,7 +343,10 @@ def bulk_hash_rows(text: str, *, flevel: int, sections: bool = False,
         by_kind[_KIND_BY_LEN[len(rows[0][0])]] = rows
     columns = {}
     for kind, krows in by_kind.items():
-        sizes = array("Q", [ANY_SIZE if r[1] == "*" else int(r[1]) for r in krows])
+        if skipped or len(by_kind) > 1 or "*" in sizes_col:
+            sizes = array("Q", [ANY_SIZE if r[1] == "*" else int(r[1]) for r in krows])
+        else:  # every row kept, one kind, no '*': the size column as it is
+            sizes = array("Q", map(int, sizes_col))
         sized = [v for v in sizes if v != ANY_SIZE] if ANY_SIZE in sizes else sizes
         if sized and (min(sized) == 0 or max(sized) >= 0xFFFFFFFF):
             return None  # an error the per-line parser reports
