@@ -229,3 +229,16 @@ def test_bulk_parser_agrees_with_the_line_parser(lines: list[str], prefix: str) 
     assert sorted(rows) == sorted(want)
     assert got.flevel_skipped == skipped
     assert got.loaded == len(want)
+
+
+@pytest.mark.usefixtures("tiny_pieces")
+def test_warnings_come_in_the_order_of_one_compile(tmp_path: Path) -> None:
+    d = _write_db(tmp_path / "db")
+    (d / "a.cud").write_bytes(b"whatever")  # a kind we know and do not load: a warning
+    (d / "daily.ign2").write_text("Main.Body.4\nBad:Name:Too:Many\n")
+    with (d / "daily.hdb").open("a") as f:
+        f.write("nothex:12:Bad.Hash\n")
+    pieced = load_database([d])
+    whole = _one_compile(d)
+    assert len(whole.warnings) == 4
+    assert [str(w) for w in pieced.warnings] == [str(w) for w in whole.warnings]

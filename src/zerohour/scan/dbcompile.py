@@ -56,6 +56,7 @@ from zerohour.scan.hashindex import HashIndex
 from zerohour.scan.matcher import Matcher, MatcherSet, NormView
 from zerohour.scan.signatures import kinds
 from zerohour.scan.signatures.ldb import LogicalSig
+from zerohour.scan.signatures.model import DbWarning
 
 LINE_EXT = HASH_EXT | SECTION_EXT | FP_EXT | BODY_EXT | LOGICAL_EXT
 #: Bytes per piece, by kind: a piece is one worker's job and one Hyperscan database (body
@@ -513,6 +514,17 @@ def _from_manifest(key: str, dirs: tuple[Path, ...]) -> Database | None:
     return db
 
 
+def _warning_rank(w: DbWarning) -> int:
+    """The order one compile reports in: files it could not load, ignore lists, signature
+    lines (file by file), then the extra kinds (a stable sort keeps each group's order)."""
+    ext = os.path.splitext(w.path)[1].lower()
+    if ext in LINE_EXT:
+        return 2
+    if ext in IGNORE_EXT:
+        return 1
+    return 3 if ext in kinds.LOADED_EXT else 0
+
+
 # -- combining ----------------------------------------------------------------------------------
 
 def combine(parts: Sequence[Database], dirs: tuple[Path, ...], digest: str,
@@ -553,7 +565,7 @@ def combine(parts: Sequence[Database], dirs: tuple[Path, ...], digest: str,
         allow=HashIndex.chain(p.allow for p in parts),
         n_body=n_body, logical=tuple(logical),
         ignored=frozenset().union(*(p.ignored for p in parts)),
-        warnings=tuple(w for p in parts for w in p.warnings),
+        warnings=tuple(sorted((w for p in parts for w in p.warnings), key=_warning_rank)),
         counts=dict(counts), skipped=dict(skipped), matcher=ms,
         logical_base=tuple(bases), logical_always=tuple(always),
         norm_matcher=NormView(ms) if ms.has_norm else None, norm_map=range(ms.total),
