@@ -65,6 +65,7 @@ class NoticeWiring:
         self.pinned = load_pinned_key(settings.provider_key)  # ConfigError early, before start
         self.listeners: NoticeListeners | None = None
         self.outcomes: OutcomeLog | None = None
+        self.sink: StoreOutbreakSink | None = None
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(15.0))
         self._fresh_task: asyncio.Task[None] | None = None
         if settings.control_address:
@@ -89,6 +90,7 @@ class NoticeWiring:
             installer=BundleInstaller(data_dir, s.provider, self.pinned.provider, self.client),
             bundles=gw.signatures,
         )
+        self.sink = sink
         cfg = ListenerConfig(
             s.provider,
             self.pinned,
@@ -143,6 +145,8 @@ class NoticeWiring:
                 await self._fresh_task
         if self.listeners is not None:
             await self.listeners.aclose()
+        if self.sink is not None:
+            await self.sink.aclose()
         if self.outcomes is not None:
             await self.outcomes.aclose()
         await self.client.aclose()
