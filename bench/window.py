@@ -988,7 +988,15 @@ Made by:
   declarations made on the same stack after the campaign; clean delay until the complete
   message arrived (p50, p99, max) and until its first copy arrived (with the attachment-only
   hold, the body); clean messages that were held; infected messages quarantined before and
-  after T2 (by an outbreak checksum, or by the signature: at T2 held mail is rescanned).
+  after T2 (by an outbreak checksum, or by the signature: at T2 held mail is rescanned); and the
+  exposure of a second declaration made 0.2 s after the signature bundle, while the gateway
+  installs it and rescans what it held.
+- **Policies as configuration** (gateway side): delay queue `[hold] delay = 1800` (types:
+  `hold.delay_types`, by default executable, archive, office-macro, script); poll only
+  `[notices] stream = false` and `poll_interval = 300`, with no `udp_listen` or
+  `control_address`; push over UDP alone: `udp_listen` (the bench refuses the stream and the
+  poll in front of the provider); attachment-only hold `[hold] mode = "attachments"`; checksum
+  mode is the lab's choice: `zerohour provider outbreak declare --mode checksum --sample FILE`.
 - **Machine**: {cpus} CPUs, load average {load_before} before and {load_after} after the run
   (other work was running).
 """
