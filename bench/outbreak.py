@@ -54,7 +54,7 @@ from zerohour.notices.envelope import open_envelope
 from zerohour.notices.payload import parse_payload
 from zerohour.provider import lab
 from zerohour.provider.log import Provider
-from zerohour.provider.push import MAIL_RATE
+from zerohour.provider.push import MAIL_RATE, UDP_RATE
 from zerohour.store.base import MessageState
 from zerohour.store.sqlite import SqliteStore
 
@@ -263,6 +263,8 @@ def _latencies(r: Rig, samples: int, probe: Probe | None, pause: float = 0.05) -
             while db.execute(
                 "SELECT 1 FROM outbreaks WHERE ended_at IS NULL"
             ).fetchone():  # another process's store
+                if time.perf_counter() - t0 > 120:
+                    raise RuntimeError("end never applied:\n" + r.gateway.log_tail())
                 time.sleep(0.005)
             time.sleep(pause)
     finally:
@@ -328,6 +330,8 @@ def bench_latency(
             n, pause = samples, 0.05
             if name == "mail":  # the provider's mail bucket: a burst of 10, then 0.5/s
                 n, pause = min(samples, MAIL_SAMPLES), 2 / MAIL_RATE
+            if name == "udp":  # its UDP bucket (20/s): a dropped datagram is never polled here
+                pause = 1.5 * 2 / UDP_RATE
             try:
                 got = _latencies(r, n, probe, pause)
             finally:
