@@ -34,13 +34,21 @@ def children(
 ) -> Iterator[Child]:
     """The children of one layer of type `filetype` (nothing for leaves)."""
     yield from _children_of_type(data, filetype, ctx, name)
-    if filetype not in (FileType.ZIP, FileType.OOXML, FileType.MAIL):
-        # A zip behind other bytes (a self-extractor, a polyglot, junk in front): unzip and
-        # Python's zipfile open it from its end record, so we do too.
-        yield from ctx.guard(embedded_zips(data, ctx), "embedded-zip")
-    if filetype not in embedded.SKIP:
-        # RAR, 7z, CAB, ARJ and PE behind other bytes: self-extractors, installers, overlays.
-        yield from ctx.guard(embedded.children(data, ctx, filetype), "embedded-archive")
+    # What the type's own reader noted after its last child (a PDF is Broken once every
+    # stream was tried) is said after the embedded search too: the engine stops at its first
+    # finding, and a zip glued behind a damaged PDF must be named by what it carries.
+    trailing = list(ctx.events)
+    ctx.events.clear()
+    try:
+        if filetype not in (FileType.ZIP, FileType.OOXML, FileType.MAIL):
+            # A zip behind other bytes (a self-extractor, a polyglot, junk in front): unzip and
+            # Python's zipfile open it from its end record, so we do too.
+            yield from ctx.guard(embedded_zips(data, ctx), "embedded-zip")
+        if filetype not in embedded.SKIP:
+            # RAR, 7z, CAB, ARJ and PE behind other bytes: self-extractors, installers, overlays.
+            yield from ctx.guard(embedded.children(data, ctx, filetype), "embedded-archive")
+    finally:
+        ctx.events[:0] = trailing
 
 
 _EOCD = b"PK\x05\x06"
