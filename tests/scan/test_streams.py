@@ -296,3 +296,51 @@ def test_a_failing_decoder_never_gives_clean(
         report = engine.scan_bytes(blob)
     assert calls
     assert report.errors or report.findings, report
+
+
+def _skippable(nibble: int, payload: bytes) -> bytes:
+    return bytes([0x50 | nibble]) + b"\x2a\x4d\x18" + struct.pack("<I", len(payload)) + payload
+
+
+@pytest.mark.parametrize("fmt", ["zstd", "lz4"])
+@pytest.mark.parametrize("shape", ["first", "first-0x5F", "two-first", "between"])
+def test_skippable_frames_do_not_hide_the_stream(
+    tmp_path: Path, clam: bytes, engine: Engine, fmt: str, shape: str
+) -> None:
+    """Found by the hostile-sender review: a zstd or lz4 file that opens with a skippable frame
+    was typed as unknown binary (the sniffer looked for a data frame's magic only), and lz4's
+    frame loop stopped at a skippable frame between frames as if the file ended there: clam.exe
+    behind one was delivered, although `zstd -d` and `lz4 -d` give it back."""
+    frame = _made(tmp_path, clam, fmt)
+    empty = _made_empty(tmp_path, fmt)
+    blob = {
+        "first": _skippable(0, b"skip"),
+        "first-0x5F": _skippable(0xF, b"x" * 16),
+        "two-first": _skippable(3, b"") + _skippable(7, b"decoy"),
+        "between": empty + _skippable(0, b"skip"),
+    }[shape] + frame
+    tool = _tool(fmt)
+    src = tmp_path / f"blob.{fmt}"
+    src.write_bytes(blob)
+    assert subprocess.run([tool, "-d", "-q", "-c", str(src)], capture_output=True,
+                          check=True).stdout == clam  # the real tool decodes past it
+    assert detect(blob) is FORMATS[fmt]
+    assert engine.scan_bytes(blob, name="sample").names == (NAME,)
+
+
+def _made_empty(tmp: Path, fmt: str) -> bytes:
+    src = tmp / "empty"
+    src.write_bytes(b"")
+    return subprocess.run([_tool(fmt), "-q", "-c", str(src)], check=True,
+                          capture_output=True).stdout
+
+
+def test_a_skippable_frame_longer_than_the_file_is_broken_not_clean(
+    tmp_path: Path, clam: bytes
+) -> None:
+    lz = _made(tmp_path, clam, "lz4")
+    blob = lz + b"\x50\x2a\x4d\x18" + struct.pack("<I", 1 << 20) + b"short"
+    ctx = ScanContext()
+    (kid,) = streams.stream_children(blob, FileType.LZ4, ctx, None)
+    assert kid.data == clam
+    assert ctx.events == [("Broken", "LZ4")]

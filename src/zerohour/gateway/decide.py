@@ -22,6 +22,7 @@ from typing import Any
 
 from zerohour.config import HoldMode, InfectedPolicy
 from zerohour.notices.model import Checksum, OutbreakMode, OutbreakSpec
+from zerohour.scan.filetype import type_category
 from zerohour.scan.types import FileType, LayerInfo, ScanReport
 
 #: The finding name a message quarantined for a failed scan carries.
@@ -104,28 +105,6 @@ class ScanSummary:
         return cls(size=size, db_version=db_version, error=error or "scan failed")
 
 
-# FileType -> scope category. The report carries no layer bytes, so office documents count as
-# `office-macro` whether or not they contain macros: during an outbreak, holding a harmless
-# document is the safe error.
-_CATEGORY = {
-    FileType.PE: "executable",
-    FileType.ELF: "executable",
-    FileType.MACHO: "executable",
-    FileType.ZIP: "archive",
-    FileType.TAR: "archive",
-    FileType.GZIP: "archive",
-    FileType.BZIP2: "archive",
-    FileType.XZ: "archive",
-    FileType.SEVENZIP: "archive",
-    FileType.RAR: "archive",
-    FileType.OLE2: "office-macro",
-    FileType.OOXML: "office-macro",
-    FileType.SCRIPT: "script",
-    FileType.PDF: "pdf",
-    FileType.HTML: "html",
-}
-
-
 #: True types a mail client shows inline as text; any other leaf below the top is offered as an
 #: attachment whether or not it has a name or a Content-Disposition.
 _INLINE_TYPES = frozenset({FileType.TEXT, FileType.HTML, FileType.MAIL})
@@ -155,7 +134,7 @@ def summarize(report: ScanReport, size: int) -> ScanSummary:
         for sec in ly.pe_sections:
             digests.append(Digest(f"pe-section:{sec.name}", sec.size, sec.md5, sec.sha256, ly.path))
         if in_attachment(ly):
-            c = _CATEGORY.get(ly.filetype)
+            c = type_category(ly.filetype)
             if c:
                 cats.add(c)
     return ScanSummary(

@@ -184,6 +184,8 @@ def _sniff_container(head: bytes, data: bytes) -> FileType | None:
         return FileType.ZSTD
     if head[:4] in (b"\x04\x22\x4d\x18", b"\x02\x21\x4c\x18"):
         return FileType.LZ4
+    if is_skippable_frame(data, 0):
+        return _after_skippable(data)
     if _is_arj(head):
         return FileType.ARJ
     if len(head) >= 7 and _LZH_METHODS.match(head, 2):
@@ -272,6 +274,35 @@ def has_mime_markers(data: bytes) -> bool:
     if b"ontent-" not in data and b"ONTENT-" not in data:
         return False
     return any(m in data for m in _MIME_MARKERS)
+
+
+_MAX_SKIPPABLE = 1024
+
+
+def is_skippable_frame(data: bytes, pos: int) -> bool:
+    """A zstd/lz4 skippable frame (magic 0x184D2A50-5F, le32 size, that many bytes) at `pos`:
+    both formats' decoders pass over it, so a stream may start with any number of them."""
+    return (len(data) >= pos + 8 and data[pos + 1 : pos + 4] == b"\x2a\x4d\x18"
+            and data[pos] & 0xF0 == 0x50)
+
+
+def skip_skippable(data: bytes, pos: int) -> int:
+    """The offset past the skippable frames at `pos` (at most `_MAX_SKIPPABLE` of them)."""
+    for _ in range(_MAX_SKIPPABLE):
+        if not is_skippable_frame(data, pos):
+            break
+        pos += 8 + int.from_bytes(data[pos + 4 : pos + 8], "little")
+    return pos
+
+
+def _after_skippable(data: bytes) -> FileType:
+    """A stream that opens with skippable frames is the format of the first real frame: `zstd
+    -d` and `lz4 -d` decode what follows (an attacker's way past a magic-only sniffer). Only
+    skippable frames (or anything else behind them): ZSTD, whose reader says what it found."""
+    pos = skip_skippable(data, 0)
+    if data[pos : pos + 4] == b"\x04\x22\x4d\x18":
+        return FileType.LZ4
+    return FileType.ZSTD
 
 
 def detect(data: bytes) -> FileType:
@@ -369,20 +400,30 @@ def has_vba(ft: FileType, data: bytes) -> bool:
     return False
 
 
-def category(ft: FileType, data: bytes) -> frozenset[str]:
-    """Outbreak-scope categories (`FILE_TYPE_CATEGORIES`) a layer of type `ft` belongs to."""
-    cats: set[str] = set()
+#: Documents that carry objects or macros of their own (RTF \\objdata, OneNote's file store):
+#: `office-macro` with or without a VBA project.
+_OBJECT_CARRIERS = frozenset({FileType.RTF, FileType.ONENOTE})
+_OFFICE = frozenset({FileType.OLE2, FileType.OOXML})
+
+
+def type_category(ft: FileType) -> str | None:
+    """The outbreak-scope category (`FILE_TYPE_CATEGORIES`) of a true type, from the type
+    alone: what the gateway's decision reads (the summary keeps no bytes), so every OLE2/OOXML
+    document counts as `office-macro` (holding a harmless document is the safe error). The one
+    table: a container the engine learns to open is in its scope category at once."""
     if ft in _EXECUTABLES:
-        cats.add("executable")
-    elif ft in _ARCHIVES:
-        cats.add("archive")
-    elif ft in (FileType.OLE2, FileType.OOXML):
-        if has_vba(ft, data):
-            cats.add("office-macro")
-    elif ft is FileType.SCRIPT:
-        cats.add("script")
-    elif ft is FileType.PDF:
-        cats.add("pdf")
-    elif ft is FileType.HTML:
-        cats.add("html")
-    return frozenset(cats)
+        return "executable"
+    if ft in _ARCHIVES:
+        return "archive"
+    if ft in _OFFICE or ft in _OBJECT_CARRIERS:
+        return "office-macro"
+    return {FileType.SCRIPT: "script", FileType.PDF: "pdf", FileType.HTML: "html"}.get(ft)
+
+
+def category(ft: FileType, data: bytes) -> frozenset[str]:
+    """Outbreak-scope categories a layer of type `ft` with these bytes belongs to: as
+    `type_category`, but an OLE2/OOXML document is `office-macro` only with a VBA project."""
+    if ft in _OFFICE and not has_vba(ft, data):
+        return frozenset()
+    cat = type_category(ft)
+    return frozenset({cat}) if cat else frozenset()

@@ -24,6 +24,7 @@ import lz4.block
 import lz4.frame
 import zstandard
 
+from zerohour.scan.filetype import skip_skippable
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -94,13 +95,22 @@ def frames_bounded(
     out = _Output(ctx, len(data))
     mv = memoryview(data)
     n = len(data)
-    pos = 0
+    # lz4 skippable frames (user data the decoder passes over) may come before and between
+    # frames: what follows them is decoded, as `lz4 -d` does.
+    skip = magic == _LZ4_MAGIC
+    pos = skip_skippable(data, 0) if skip else 0
+    if pos > n:
+        return out.data(), False  # a skippable frame longer than the file: truncated
     d = factory()
     stalls = 0
     while True:
         ctx.check_time()
         if d.eof:
             pos -= len(d.unused_data or b"")
+            if skip:
+                pos = skip_skippable(data, pos)
+                if pos > n:
+                    return out.data(), False
             if pos >= n or not magic or not data.startswith(magic, pos):
                 return out.data(), True
             d = factory()
