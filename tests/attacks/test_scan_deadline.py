@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.conftest import make_config, start_gateway
+from zerohour.errors import StoreError
+from zerohour.gateway.operations import admin_ops
+from zerohour.gateway.outbreak.state import DB_DIRS_KEY
 from zerohour.gateway.scanner import DEADLINE_EXCEEDED, ScannerPool
+from zerohour.notices.model import OutbreakSpec
 from zerohour.scan.database import starter_db_dir
+from zerohour.store.base import MessageFilter, MessageState
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 # `(a|aa)+b` against a run of a's without a b: ~1.6x more work per extra "a" (30: 0.4 s, 48:
@@ -168,3 +176,39 @@ async def test_close_with_scans_in_flight_and_waiting_never_hangs(dirs: list[Pat
     assert not any(r.findings for r in results)
     assert (await pool.scan(b"after close")).error
     assert await _wait_gone(pids) == set()
+
+
+async def test_admin_release_rescan_has_the_hard_deadline(
+    tmp_path: Path, dirs: list[Path], sink: Any
+) -> None:
+    """`zerohour hold release` rescans in a worker process with the gateway's hard deadline.
+    Before, the CLI scanned in its own process: held mail whose rescan never ends (here: a
+    database update brought the backtracking regex after the message was held) hung the
+    administrator's command for good. Now the release fails ("not released"), the message stays
+    held, nothing is delivered, and no scanner process is left behind."""
+    cfg = make_config(tmp_path / "data", sink.address, **{"scan.hard_timeout": DEADLINE})
+    raw = mail(SLOW).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP wants CRLF
+    run = await start_gateway(cfg)
+    try:
+        await run.gw.outbreaks.declare(OutbreakSpec("ob-slow", "Slowwave"))  # holds everything
+        assert await run.sendmail("a@sender.test", ["b@example.test"], raw) == {}
+        store = run.gw.store
+        assert store is not None
+        held = await store.list_messages(MessageFilter(states=(MessageState.HELD,)))
+        assert len(held) == 1
+        qid = held[0].queue_id
+        # the slow signature arrives with the next database (as a bundle install records it)
+        await store.set_meta(DB_DIRS_KEY, json.dumps([str(d) for d in dirs]))
+    finally:
+        await run.gw.stop()
+
+    async with admin_ops(cfg) as ops:
+        with pytest.raises(StoreError, match=DEADLINE_EXCEEDED):
+            await asyncio.wait_for(ops.release(qid), DEADLINE + 60)
+        scanner = ops._scanner
+        assert scanner is not None
+        pids = scanner.pids()
+        record, _ = await ops.show(qid)
+        assert record.state is MessageState.HELD
+    assert await _wait_gone(pids) == set()
+    assert sink.messages == []

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ class AdminOps:
     cfg: Config
     store: Store
     spool: BodyStore
+    _scanner: LocalScanner | None = field(default=None, init=False, repr=False)
 
     async def list_messages(
         self, states: tuple[MessageState, ...], flt: MessageFilter, page: Page
@@ -102,9 +103,21 @@ class AdminOps:
         dirs = [Path(p) for p in json.loads(raw)] if raw else list(self.cfg.scan.db_dirs)
         outbreaks = OutbreakState(self.store)
         await outbreaks.load()
-        return Releaser(
-            self.store, self.spool, LocalScanner(dirs), outbreaks, policy_from(self.cfg)
-        )
+        if self._scanner is None:
+            scanner = LocalScanner(dirs, hard_timeout=self.cfg.scan.hard_timeout)
+            try:
+                await scanner.warm()  # a database that does not load is the command's error
+            except BaseException:
+                await scanner.aclose()
+                raise
+            self._scanner = scanner
+        return Releaser(self.store, self.spool, self._scanner, outbreaks, policy_from(self.cfg))
+
+    async def aclose(self) -> None:
+        """Stop the release-rescan worker, if a release started one."""
+        scanner, self._scanner = self._scanner, None
+        if scanner is not None:
+            await scanner.aclose()
 
     async def release(
         self, qid: str, *, force: bool = False, actor: str = "cli"
@@ -135,8 +148,10 @@ class AdminOps:
 async def admin_ops(cfg: Config) -> AsyncIterator[AdminOps]:
     store = await open_store(cfg.store or None, data_dir=cfg.data_dir)
     bodies = open_bodies(store, Spool(cfg.spool_dir, 0))
+    ops = AdminOps(cfg, store, bodies)
     try:
-        yield AdminOps(cfg, store, bodies)
+        yield ops
     finally:
+        await ops.aclose()
         await store.aclose()
         bodies.close()

@@ -409,22 +409,14 @@ class ScannerPool:
         return {w.pid for w in self._gen.alive}
 
 
-class LocalScanner:
-    """The same scan in this process (on a thread): for the CLI's release-rescan, where
-    starting a process pool would cost more than the one scan it needs."""
+class LocalScanner(ScannerPool):
+    """One worker process, for the CLI's release-rescan: the same worker code, `Limits()` and
+    hard deadline as the gateway's pool. A scan in this process could not be stopped, and held
+    mail is exactly what an attacker crafted: a release must end with a verdict or a failed
+    scan (the message stays held), never hang the administrator's command."""
 
-    def __init__(self, db_dirs: Sequence[Path] = ()) -> None:
-        self.db_dirs = tuple(db_dirs)
-        _init_worker([str(d) for d in self.db_dirs])
-        if _load_error:
-            raise DatabaseError(f"signature database failed to load: {_load_error}", stage="scan")
-        self.version = _version
-
-    async def scan(self, data: bytes, name: str | None = None) -> ScanSummary:
-        return ScanSummary.from_json(await asyncio.to_thread(_scan, data, name))
-
-    async def aclose(self) -> None:
-        return None
+    def __init__(self, db_dirs: Sequence[Path] = (), hard_timeout: float | None = None) -> None:
+        super().__init__(db_dirs, 1, hard_timeout=hard_timeout)
 
 
 class Scanner(Protocol):
