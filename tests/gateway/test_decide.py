@@ -180,7 +180,9 @@ _CATEGORY_OF = {
                 FileType.SEVENZIP, FileType.RAR, FileType.CAB, FileType.ARJ, FileType.LZH,
                 FileType.ALZ, FileType.CPIO, FileType.XAR, FileType.AR, FileType.ISO,
                 FileType.SIS, FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA,
-                FileType.CHM),
+                FileType.CHM, FileType.WIM, FileType.VHD, FileType.DMG, FileType.SQUASHFS,
+                FileType.FSIMAGE, FileType.COMPRESS, FileType.RPM, FileType.LZIP,
+                FileType.LZOP),
     "office-macro": (FileType.OLE2, FileType.OOXML, FileType.RTF, FileType.ONENOTE),
     "executable": (FileType.PE, FileType.ELF, FileType.MACHO),
 }

@@ -26,7 +26,7 @@ from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
-_NOT_YET_OPENED: frozenset[FileType] = frozenset()
+_NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
 
 def children(

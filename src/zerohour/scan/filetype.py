@@ -196,6 +196,50 @@ def _sniff_container(head: bytes, data: bytes) -> FileType | None:
         return FileType.ISO
     if _is_lzma_alone(head):
         return FileType.LZMA
+    return _unopened(data, head)
+
+
+#: Magic numbers at offset 0 of the containers `decompose` does not open (`UNOPENED`).
+_UNOPENED_MAGICS: tuple[tuple[bytes, FileType], ...] = (
+    (b"MSWIM\x00\x00\x00", FileType.WIM),
+    (b"conectix", FileType.VHD),  # a dynamic VHD's footer copy
+    (b"vhdxfile", FileType.VHD),
+    (b"\xed\xab\xee\xdb", FileType.RPM),
+    (b"LZIP\x01", FileType.LZIP),
+    (b"\x89LZO\x00\r\n\x1a\n", FileType.LZOP),
+)
+UNOPENED = frozenset({ft for _, ft in _UNOPENED_MAGICS}
+                     | {FileType.DMG, FileType.FSIMAGE, FileType.SQUASHFS, FileType.COMPRESS})
+
+
+def _unopened(data: bytes, head: bytes) -> FileType | None:
+    """Containers recognised so that they are never "clean binary data", though nothing here
+    opens them yet (`Heuristics.Unsupported.<TYPE>`). Trailers (a fixed VHD's footer, a DMG's
+    koly block) are read from the end; a volume by its boot sector's file-system name."""
+    for magic, ft in _UNOPENED_MAGICS:
+        if head.startswith(magic):
+            return ft
+    if head[:2] == b"\x1f\x9d" and len(head) > 2 and 9 <= head[2] & 0x1F <= 16 \
+            and not head[2] & 0x60:
+        return FileType.COMPRESS  # flags: 9-16 maximum code bits, reserved bits clear
+    if head[:4] == b"hsqs" and len(head) >= 32:  # squashfs 4 (little-endian superblock)
+        block, = struct.unpack_from("<I", head, 12)
+        (block_log,) = struct.unpack_from("<H", head, 22)
+        (major,) = struct.unpack_from("<H", head, 28)
+        if 4096 <= block <= 1 << 20 and block == 1 << block_log and major == 4:
+            return FileType.SQUASHFS
+    if len(data) >= 1024:
+        tail = data[-512:]
+        if tail[:8] == b"conectix":
+            return FileType.VHD
+        if tail[:4] == b"koly":
+            return FileType.DMG
+    if len(data) >= 512 and data[510:512] == b"\x55\xaa" and (
+        data[3:11] in (b"NTFS    ", b"EXFAT   ")
+        or data[54:62] in (b"FAT12   ", b"FAT16   ", b"FAT     ")
+        or data[82:90] == b"FAT32   "
+    ):
+        return FileType.FSIMAGE
     return None
 
 
@@ -385,6 +429,15 @@ _ARCHIVES = frozenset(
         FileType.LZ4,
         FileType.LZMA,
         FileType.CHM,
+        FileType.WIM,
+        FileType.VHD,
+        FileType.DMG,
+        FileType.SQUASHFS,
+        FileType.FSIMAGE,
+        FileType.COMPRESS,
+        FileType.RPM,
+        FileType.LZIP,
+        FileType.LZOP,
     }
 )
 _EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})
