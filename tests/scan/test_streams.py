@@ -279,7 +279,7 @@ def test_lzma_detection_accepts_what_the_tools_write(tmp_path: Path, clam: bytes
 
 @pytest.mark.parametrize(("attr", "fmt"), [
     ("unszdd", "szdd"), ("lzss_expand", "szdd"), ("unzstd", "zstd"), ("unlz4", "lz4"),
-    ("frames_bounded", "lz4"), ("_lz4_legacy", "lz4-legacy"), ("unlzma", "lzma"),
+    ("_lz4_frame_at", "lz4"), ("_lz4_legacy_at", "lz4-legacy"), ("unlzma", "lzma"),
 ])
 def test_a_failing_decoder_never_gives_clean(
     tmp_path: Path, clam: bytes, engine: Engine, attr: str, fmt: str

@@ -19,6 +19,7 @@ import hashlib
 import io
 import itertools
 import lzma
+import re
 import struct
 import tarfile
 import zipfile
@@ -133,6 +134,10 @@ def inflate(data: bytes | memoryview, ctx: ScanContext) -> tuple[bytes, int]:
     return out, end
 
 
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_NULS = re.compile(rb"\x00+")
+
+
 def _stream_bounded(
     factory: Callable[[], bz2.BZ2Decompressor | lzma.LZMADecompressor],
     data: bytes,
@@ -158,6 +163,13 @@ def _stream_bounded(
         if d.eof:
             pos -= len(d.unused_data)
             complete = True
+            if magic == _XZ_MAGIC:
+                # xz allows stream padding (NUL bytes, a multiple of four) between streams;
+                # `xz -d` decodes the stream after it (a hiding place clamscan does not miss).
+                m = _NULS.match(data, pos)
+                pad = m.end() if m else pos
+                if (pad - pos) % 4 == 0 and data.startswith(magic, pad):
+                    pos = pad
             if pos >= n or not data.startswith(magic, pos):
                 break  # the end, or padding / trailing junk after the last stream (ignored,
                 # as bzip2 and xz do)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,8 +118,69 @@ def _disk_image(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     has_udf = udf.has_udf(data)
     if not has_udf or _has_iso9660(data):
         yield from libarchive_children(data, FileType.ISO, ctx, dedup=dedup)
+        if _has_joliet(data):
+            # libarchive reads one tree (Rock Ridge, else Joliet); a file can be hidden from
+            # any one of them (`xorriso -hide`), and Windows shows the Joliet tree: read the
+            # Joliet and the plain ISO 9660 trees too (clamscan reads Joliet as well).
+            for options in ("iso9660:!rockridge", "iso9660:!joliet,!rockridge"):
+                yield from libarchive_children(data, FileType.ISO, ctx, dedup=dedup,
+                                               options=options)
     if has_udf:
         yield from udf.children(data, ctx, dedup)
+    # Outside every tree: El Torito boot images and the partitions of a hybrid image
+    # (`xorriso -append_partition`), which 7-Zip and a mounted USB stick show.
+    from zerohour.scan.filetype import partitions
+
+    extents = [(f"boot{i}", off, size) for i, (off, size) in enumerate(_boot_images(data), 1)]
+    extents += [(f"partition{i}", off, size) for i, (off, size) in
+                enumerate(partitions(data), 1)]
+    for origin, off, size in extents:
+        content = data[off : off + size]
+        if content and dedup.fresh(content):
+            ctx.charge_child(len(content))
+            yield Child(data=content, name=None, origin=origin)
+
+
+_BOOT_TAIL = 64 << 20  # a boot image's size is not recorded: read at most this far past it
+
+
+def _boot_images(data: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of each El Torito boot image. Their sizes are not reliable (a
+    no-emulation entry counts only what the BIOS loads), so each runs to the end of the image
+    (at most `_BOOT_TAIL`): what is hidden there is scanned, trailing bytes are harmless."""
+    n = len(data)
+    o = 0x8800  # volume descriptor 17: the boot record
+    if data[o + 1 : o + 6] != b"CD001" or data[o] != 0 or \
+            not data[o + 7 : o + 30].startswith(b"EL TORITO SPECIFICATION"):
+        return []
+    (catalog,) = struct.unpack_from("<I", data, o + 71)
+    at = catalog * 2048
+    if at + 64 > n or data[at] != 1 or data[at + 30 : at + 32] != b"\x55\xaa":
+        return []
+    out: list[tuple[int, int]] = []
+    end = min(n, at + 2048)
+    at += 32
+    while at + 32 <= end and len(out) < 64:
+        kind = data[at]
+        if kind in (0x88, 0x00) and data[at + 1 : at + 32] != bytes(31):
+            (rba,) = struct.unpack_from("<I", data, at + 8)
+            off = rba * 2048
+            if 0 < off < n:
+                out.append((off, min(n - off, _BOOT_TAIL)))
+        elif kind not in (0x90, 0x91, 0x44):
+            break  # not an entry or a section header: the end of the catalog
+        at += 32
+    return out
+
+
+def _has_joliet(data: bytes) -> bool:
+    """A Joliet supplementary volume descriptor (type 2, UCS-2 escape sequence)."""
+    for o in range(0x8000, min(len(data) - 0x800, 0x8000 + 32 * 0x800) + 1, 0x800):
+        if data[o + 1 : o + 6] != b"CD001" or data[o] == 255:
+            break
+        if data[o] == 2 and data[o + 88 : o + 90] == b"%/" and data[o + 90] in b"@CE":
+            return True
+    return False
 
 
 def _has_iso9660(data: bytes) -> bool:
@@ -126,7 +188,8 @@ def _has_iso9660(data: bytes) -> bool:
 
 
 def libarchive_children(
-    data: bytes, ft: FileType, ctx: ScanContext, offset: int = 0, dedup: Dedup | None = None
+    data: bytes, ft: FileType, ctx: ScanContext, offset: int = 0, dedup: Dedup | None = None,
+    options: str = "",
 ) -> Iterator[Child]:
     """Members of the archive at `data[offset:]` (offset > 0: one found by
     `scan.embedded`, where an archive that does not even open is ignored silently)."""
@@ -136,7 +199,7 @@ def libarchive_children(
     failures = 0
     index = 0
     try:
-        with la.open_memory(data, spec.formats, offset) as reader:
+        with la.open_memory(data, spec.formats, offset, options) as reader:
             while True:
                 ctx.check_time()
                 code, entry = reader.next()

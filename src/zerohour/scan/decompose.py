@@ -51,6 +51,14 @@ def children(
         ctx.events[:0] = trailing
 
 
+def _partitions(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Each partition of an MBR/GPT disk image as its own layer (a FAT volume in it is then
+    `Heuristics.Unsupported.FSIMAGE`, an ISO or zip in it is opened)."""
+    for i, (off, size) in enumerate(filetype_mod.partitions(data), 1):
+        ctx.charge_child(size)
+        yield Child(data=data[off : off + size], name=None, origin=f"partition{i}")
+
+
 _EOCD = b"PK\x05\x06"
 _MAX_EOCD_TRIES = 8
 
@@ -107,6 +115,8 @@ def _children_of_type(
         yield from ole2.ole2_children(data, ctx)
     elif filetype in containers.OPENED:
         yield from containers.children(data, filetype, ctx)
+    elif filetype is FileType.DISKIMAGE:
+        yield from _partitions(data, ctx)
     elif filetype in _NOT_YET_OPENED:
         yield from archive.unopened_children(data, filetype, ctx)
     elif filetype is FileType.PDF:

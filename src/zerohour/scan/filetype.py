@@ -219,9 +219,8 @@ def _unopened(data: bytes, head: bytes) -> FileType | None:
     for magic, ft in _UNOPENED_MAGICS:
         if head.startswith(magic):
             return ft
-    if head[:2] == b"\x1f\x9d" and len(head) > 2 and 9 <= head[2] & 0x1F <= 16 \
-            and not head[2] & 0x60:
-        return FileType.COMPRESS  # flags: 9-16 maximum code bits, reserved bits clear
+    if head[:2] == b"\x1f\x9d" and len(head) > 2 and 9 <= head[2] & 0x1F <= 16:
+        return FileType.COMPRESS  # flags: 9-16 maximum code bits (gzip -d ignores the rest)
     if head[:4] == b"hsqs" and len(head) >= 32:  # squashfs 4 (little-endian superblock)
         block, = struct.unpack_from("<I", head, 12)
         (block_log,) = struct.unpack_from("<H", head, 22)
@@ -234,13 +233,76 @@ def _unopened(data: bytes, head: bytes) -> FileType | None:
             return FileType.VHD
         if tail[:4] == b"koly":
             return FileType.DMG
-    if len(data) >= 512 and data[510:512] == b"\x55\xaa" and (
-        data[3:11] in (b"NTFS    ", b"EXFAT   ")
-        or data[54:62] in (b"FAT12   ", b"FAT16   ", b"FAT     ")
-        or data[82:90] == b"FAT32   "
-    ):
+    if _is_volume(data):
         return FileType.FSIMAGE
+    if head[:4] == b"\x45\x3d\xcd\x28" or head[:4] == b"\x28\xcd\x3d\x45":
+        return FileType.FSIMAGE  # CramFS (either byte order)
+    if partitions(data):
+        return FileType.DISKIMAGE
     return None
+
+
+def _is_volume(data: bytes) -> bool:
+    """A FAT, exFAT, NTFS or ext2/3/4 volume. FAT by its BIOS parameter block, as mount and
+    mtools read it (the 55AA signature and the "FAT16" label are optional to them)."""
+    if len(data) < 512:
+        return False
+    if data[3:11] in (b"NTFS    ", b"EXFAT   "):
+        return True
+    if len(data) >= 2048 and data[1080:1082] == b"\x53\xef":  # ext superblock magic
+        (log_block, ) = struct.unpack_from("<I", data, 1024 + 24)
+        (rev,) = struct.unpack_from("<I", data, 1024 + 76)
+        if log_block <= 6 and rev <= 1:
+            return True
+    if data[0] not in (0xEB, 0xE9):
+        return False
+    sector, cluster, reserved, fats = struct.unpack_from("<HBHB", data, 11)
+    media = data[21]
+    return (sector in (512, 1024, 2048, 4096) and cluster in (1, 2, 4, 8, 16, 32, 64, 128)
+            and reserved >= 1 and fats in (1, 2) and (media == 0xF0 or media >= 0xF8))
+
+
+_SECTOR = 512
+_MAX_PARTITIONS = 128
+
+
+def partitions(data: bytes) -> list[tuple[int, int]]:
+    """The (offset, length) of each partition of a disk image, from its GPT or MBR partition
+    table (empty: not a partitioned disk). Partitions starting at sector 0 (a hybrid ISO's
+    self-reference) and ones outside the file are left out; one cut short by the file's end
+    ends there."""
+    n = len(data)
+    if n < 2 * _SECTOR or data[510:512] != b"\x55\xaa":
+        return []
+    found: list[tuple[int, int]] = []
+    if data[512:520] == b"EFI PART":
+        entries_lba, count, size = struct.unpack_from("<QII", data, 512 + 72)
+        if 128 <= size <= 4096 and count <= 4096:
+            base = entries_lba * _SECTOR
+            for i in range(min(count, _MAX_PARTITIONS)):
+                at = base + i * size
+                if at + 48 > n:
+                    break
+                if data[at : at + 16] == bytes(16):
+                    continue  # an unused entry
+                first, last = struct.unpack_from("<QQ", data, at + 32)
+                found.append((first, last - first + 1))
+    else:
+        for i in range(4):
+            at = 446 + 16 * i
+            status, kind = data[at], data[at + 4]
+            start, count = struct.unpack_from("<II", data, at + 8)
+            if status not in (0, 0x80):
+                return []  # not a partition table (a FAT boot sector's code lives here)
+            if kind and kind != 0xEE and count:
+                found.append((start, count))
+    out = []
+    for first, count in found:
+        off = first * _SECTOR
+        if first == 0 or count <= 0 or off >= n:
+            continue
+        out.append((off, min(count * _SECTOR, n - off)))
+    return out
 
 
 def _is_tar(data: bytes) -> bool:
@@ -254,7 +316,12 @@ def _is_tar(data: bytes) -> bool:
         return False
     stored = int(field, 8)
     header = data[:148] + b" " * 8 + data[156:512]
-    return stored == sum(header) and data[0] not in (0,)
+    if data[0] == 0:
+        return False
+    unsigned = sum(header)
+    # Some old tars summed signed chars; GNU tar and Python's tarfile accept either sum.
+    signed = unsigned - 256 * len(header.translate(None, _HIGH_DELETE))
+    return stored in (unsigned, signed)
 
 
 _CONTROL_DELETE = bytes(c for c in range(256) if c >= 32 or c in (9, 10, 12, 13, 27))
@@ -438,6 +505,7 @@ _ARCHIVES = frozenset(
         FileType.RPM,
         FileType.LZIP,
         FileType.LZOP,
+        FileType.DISKIMAGE,
     }
 )
 _EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})

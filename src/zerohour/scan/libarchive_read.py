@@ -51,6 +51,7 @@ _next_header2 = _fn("archive_read_next_header2", ctypes.c_int, _vp, _vp)
 _read_data_block = _fn("archive_read_data_block", ctypes.c_int, _vp, ctypes.POINTER(_vp),
                        ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_int64))
 _error_string = _fn("archive_error_string", ctypes.c_char_p, _vp)
+_set_options = _fn("archive_read_set_options", ctypes.c_int, _vp, ctypes.c_char_p)
 _format_name = _fn("archive_format_name", ctypes.c_char_p, _vp)
 _entry_new = _fn("archive_entry_new", _vp)
 _entry_free = _fn("archive_entry_free", None, _vp)
@@ -149,7 +150,8 @@ class Reader:
 
 
 @contextmanager
-def open_memory(data: bytes, formats: tuple[str, ...], offset: int = 0) -> Iterator[Reader]:
+def open_memory(data: bytes, formats: tuple[str, ...], offset: int = 0,
+                options: str = "") -> Iterator[Reader]:
     """An archive reader over `data[offset:]` (read in place, no copy) for the named formats
     only (no filters: a container is opened as the type it was detected as). Raises
     `LibarchiveError` if none bids."""
@@ -160,6 +162,8 @@ def open_memory(data: bytes, formats: tuple[str, ...], offset: int = 0) -> Itera
     try:
         for fmt in formats:
             _support(fmt)(a)
+        if options and _set_options(a, options.encode()) != OK:
+            raise LibarchiveError(FATAL, f"options {options!r}: {reader.error()}")
         base = ctypes.cast(ctypes.c_char_p(data), _vp).value or 0
         r = _open_memory(a, base + offset, len(data) - offset)
         if r != OK:

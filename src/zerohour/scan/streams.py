@@ -24,7 +24,7 @@ import lz4.block
 import lz4.frame
 import zstandard
 
-from zerohour.scan.filetype import skip_skippable
+from zerohour.scan.filetype import is_skippable_frame, skip_skippable
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -95,22 +95,13 @@ def frames_bounded(
     out = _Output(ctx, len(data))
     mv = memoryview(data)
     n = len(data)
-    # lz4 skippable frames (user data the decoder passes over) may come before and between
-    # frames: what follows them is decoded, as `lz4 -d` does.
-    skip = magic == _LZ4_MAGIC
-    pos = skip_skippable(data, 0) if skip else 0
-    if pos > n:
-        return out.data(), False  # a skippable frame longer than the file: truncated
+    pos = 0
     d = factory()
     stalls = 0
     while True:
         ctx.check_time()
         if d.eof:
             pos -= len(d.unused_data or b"")
-            if skip:
-                pos = skip_skippable(data, pos)
-                if pos > n:
-                    return out.data(), False
             if pos >= n or not magic or not data.startswith(magic, pos):
                 return out.data(), True
             d = factory()
@@ -171,38 +162,81 @@ def unzstd(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
 
 
 def unlz4(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
-    """lz4 frames (concatenated), or the legacy format `lz4 -l` writes."""
-    if data.startswith(_LZ4_LEGACY):
-        return _lz4_legacy(data, ctx)
-    return frames_bounded(lz4.frame.LZ4FrameDecompressor, data, ctx, _LZ4_MAGIC)
-
-
-def _lz4_legacy(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
-    """Legacy lz4: after the magic, blocks of (le32 compressed size, lz4 block), each at most
-    8 MiB decompressed; a block size equal to a magic starts the next stream."""
+    """Everything `lz4 -d` decodes: frames, legacy streams (`lz4 -l`) and skippable frames, in
+    any order and number (an attacker's clam.exe behind a skippable frame, or a modern frame
+    after a legacy stream, was ignored as trailing bytes). Bytes that start none of them end
+    the input (ignored, as lz4 does); a cut stream is incomplete."""
     out = _Output(ctx, len(data))
-    pos = 0
     n = len(data)
+    pos = 0
+    while True:
+        ctx.check_time()
+        pos = skip_skippable(data, pos)
+        if pos > n:
+            return out.data(), False  # a skippable frame longer than the file
+        if data.startswith(_LZ4_LEGACY, pos):
+            pos, ok = _lz4_legacy_at(data, pos, ctx, out)
+        elif data.startswith(_LZ4_MAGIC, pos):
+            pos, ok = _lz4_frame_at(data, pos, ctx, out)
+        else:
+            return out.data(), True
+        if not ok:
+            return out.data(), False
+
+
+def _lz4_frame_at(data: bytes, pos: int, ctx: ScanContext, out: _Output) -> tuple[int, bool]:
+    """One lz4 frame from `pos`: (the offset after it, whether it was complete)."""
+    mv = memoryview(data)
+    n = len(data)
+    d = lz4.frame.LZ4FrameDecompressor()
+    stalls = 0
+    while not d.eof:
+        ctx.check_time()
+        feed: bytes | memoryview = b""
+        if d.needs_input:
+            if pos >= n:
+                return pos, False  # truncated
+            feed = mv[pos : pos + _IN_CHUNK]
+            pos += len(feed)
+        try:
+            piece = d.decompress(feed, out.room())
+        except RuntimeError:
+            return pos, False
+        out.add(piece)
+        stalls = stalls + 1 if not piece and not feed else 0
+        if stalls > 2:
+            return pos, False
+    return pos - len(d.unused_data or b""), True
+
+
+def _lz4_legacy_at(data: bytes, pos: int, ctx: ScanContext, out: _Output) -> tuple[int, bool]:
+    """Legacy lz4 from its magic at `pos`: blocks of (le32 compressed size, lz4 block), each at
+    most 8 MiB decompressed; another legacy magic goes on, a frame or skippable magic ends it
+    (`unlz4` goes on there): (the offset after it, whether it was complete)."""
+    n = len(data)
+    pos += 4
     while pos + 4 <= n:
         ctx.check_time()
         if data.startswith(_LZ4_LEGACY, pos):
             pos += 4
             continue
+        if data.startswith(_LZ4_MAGIC, pos) or is_skippable_frame(data, pos):
+            return pos, True
         (size,) = struct.unpack_from("<I", data, pos)
         if size == 0 or size > _LZ4_LEGACY_BOUND:
             # Not a block: the end, or trailing bytes after the last stream (ignored).
-            return out.data(), True
+            return n, True
         pos += 4
         block = data[pos : pos + size]
         if len(block) < size:
-            return out.data(), False
+            return pos, False
         pos += size
         try:
             piece = lz4.block.decompress(block, uncompressed_size=_LZ4_LEGACY_BLOCK)
         except lz4.block.LZ4BlockError:
-            return out.data(), False
+            return pos, False
         out.add(piece)  # at most 8 MiB: over the bound, `add` raises the limit
-    return out.data(), pos == n
+    return n, pos == n
 
 
 # --- .lzma ------------------------------------------------------------------------------------

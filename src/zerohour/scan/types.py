@@ -52,13 +52,14 @@ class FileType(StrEnum):
     ZSTD = "zstd"
     LZ4 = "lz4"
     LZMA = "lzma"  # .lzma ("LZMA alone")
+    DISKIMAGE = "diskimage"  # an MBR or GPT partition table: each partition is a layer
     # Recognised but not opened (yet): `Heuristics.Unsupported.<NAME>`, never clean. 7-Zip or
     # Windows open them with a double-click, and disk images carry malware by mail.
     WIM = "wim"  # Windows imaging format
     VHD = "vhd"  # Virtual PC / Hyper-V disk (VHD and VHDX)
     DMG = "dmg"  # Apple disk image (UDIF, by its koly trailer)
     SQUASHFS = "squashfs"
-    FSIMAGE = "fsimage"  # a raw FAT, exFAT or NTFS volume (a .img that is not ISO 9660)
+    FSIMAGE = "fsimage"  # a FAT, exFAT, NTFS, ext2/3/4 or CramFS volume (not ISO 9660)
     COMPRESS = "compress"  # Unix compress (.Z)
     RPM = "rpm"
     LZIP = "lzip"
