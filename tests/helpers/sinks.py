@@ -263,7 +263,20 @@ class PostfixSmtpSink:
         return len(self.dumps())
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[bytes]:
-        wait_until(lambda: self.count() >= count, timeout=timeout, interval=0.1)
+        """At least `count` dumps, each complete: smtp-sink creates a dump file when the
+        transaction starts and writes it as data arrives, so a file that exists may still be
+        growing (a test once read the third dump empty). Done when two looks 0.1 s apart see
+        the same sizes."""
+        last: list[int] = []
+
+        def settled() -> bool:
+            nonlocal last
+            sizes = [len(d) for d in self.dumps()]
+            done = len(sizes) >= count and sizes == last
+            last = sizes
+            return done
+
+        wait_until(settled, timeout=timeout, interval=0.1)
         return self.dumps()
 
     def __enter__(self) -> PostfixSmtpSink:
