@@ -79,11 +79,17 @@ class SmtpConfig:
     max_header_size: int  # header_size_limit
     command_timeout: float  # smtpd_timeout
     data_timeout: float
-    max_sessions: int  # smtpd_client_connection_count_limit-ish, global here
+    max_sessions: int  # all clients together (Postfix: the smtpd process limit)
     max_errors: int  # smtpd_hard_error_limit
     tls_cert: Path | None
     tls_key: Path | None
     bare_newline: str  # "reject" (Postfix 3.9 strict) or "accept" (normalise to CRLF)
+    # smtpd_client_connection_count_limit: sessions one address may hold (mynetworks exempt)
+    max_sessions_per_client: int = 50
+    # Postfix's stress mode: once this share of max_sessions is in use, new sessions get
+    # stress_timeout as their command timeout (smtpd_timeout = ${stress?10}s)
+    stress_threshold: float = 0.8
+    stress_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +226,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "command_timeout": 300.0,
         "data_timeout": 300.0,
         "max_sessions": 100,
+        "max_sessions_per_client": 50,
+        "stress_threshold": 0.8,
+        "stress_timeout": 10.0,
         "max_errors": 20,
         "tls_cert": "",
         "tls_key": "",
@@ -464,6 +473,9 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             data_timeout=_num(s, "data_timeout", "smtp", float, 0.1),
             max_sessions=_num(s, "max_sessions", "smtp", int, 1),
             max_errors=_num(s, "max_errors", "smtp", int, 1),
+            max_sessions_per_client=_num(s, "max_sessions_per_client", "smtp", int, 1),
+            stress_threshold=_num(s, "stress_threshold", "smtp", float, 0.1),
+            stress_timeout=_num(s, "stress_timeout", "smtp", float, 0.1),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             bare_newline=bare,

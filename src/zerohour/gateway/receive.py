@@ -206,6 +206,7 @@ class GatewaySMTP(SMTP):
         self._errors = 0
         self._in_ehlo = False
         self._closing = False
+        self._client: str | None = None  # counted in receiver.per_client while connected
 
     # reader plumbing -----------------------------------------------------------------------------
     def _cb_client_connected(
@@ -379,8 +380,40 @@ class GatewaySMTP(SMTP):
     def _post_data(self) -> None:
         cast(Any, self)._set_post_data_state()
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """One address may hold `max_sessions_per_client` sessions (Postfix's
+        smtpd_client_connection_count_limit; mynetworks exempt, as Postfix's
+        smtpd_client_event_limit_exceptions): one client parking idle connections no longer
+        takes every slot and gets everyone else a 421."""
+        peer = transport.get_extra_info("peername")
+        host = str(peer[0]) if isinstance(peer, tuple) else ""
+        first = self.transport is None  # not the TLS transport after STARTTLS
+        if first and host and not self.receiver.trusted_host(host):
+            count = self.receiver.per_client.get(host, 0)
+            if count >= self.cfg.max_sessions_per_client:
+                log.warning("smtp.too_many_sessions_from_client peer=%s limit=%d", clean(host),
+                            self.cfg.max_sessions_per_client)
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(b"421 4.7.0 Error: too many connections from " +
+                                host.encode("ascii", "replace") + b"\r\n")
+                self._closing = True
+                transport.close()
+                return
+            self.receiver.per_client[host] = count + 1
+            self._client = host
+        super().connection_made(transport)
+
     def connection_lost(self, error: Exception | None) -> None:
         self.receiver.sessions -= 1
+        if self._client is not None:
+            left = self.receiver.per_client.get(self._client, 1) - 1
+            if left > 0:
+                self.receiver.per_client[self._client] = left
+            else:
+                self.receiver.per_client.pop(self._client, None)
+            self._client = None
+        if self.transport is None:  # refused in connection_made: aiosmtpd never started
+            return
         super().connection_lost(error)
 
 
@@ -402,6 +435,7 @@ class Receiver:
         self.control_address = control_address.lower() if control_address else None
         self.control_hook = control_hook
         self.sessions = 0
+        self.per_client: dict[str, int] = {}  # untrusted address -> sessions it holds
         self._server: asyncio.Server | None = None
 
     # aiosmtpd hooks ------------------------------------------------------------------------------
@@ -420,7 +454,10 @@ class Receiver:
 
     def _trusted(self, session: Session) -> bool:
         peer = session.peer
-        host = peer[0] if isinstance(peer, tuple) else str(peer)
+        return self.trusted_host(str(peer[0]) if isinstance(peer, tuple) else str(peer))
+
+    def trusted_host(self, host: str) -> bool:
+        """`host` is in smtp.mynetworks."""
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
@@ -534,6 +571,10 @@ class Receiver:
 
     def new_session(self) -> GatewaySMTP:
         self.sessions += 1
+        stressed = self.sessions >= self.cfg.stress_threshold * self.cfg.max_sessions
+        if stressed:
+            log.debug("smtp.stress sessions=%d timeout=%g", self.sessions,
+                     self.cfg.stress_timeout)
         return GatewaySMTP(
             self,
             data_size_limit=self.cfg.max_message_size,
@@ -542,7 +583,8 @@ class Receiver:
             hostname=self.cfg.hostname,
             ident="ESMTP zerohour",
             tls_context=self.tls_context,
-            timeout=self.cfg.command_timeout,
+            timeout=min(self.cfg.command_timeout, self.cfg.stress_timeout)
+            if stressed else self.cfg.command_timeout,
         )
 
     async def start(self) -> tuple[str, int]:
