@@ -18,6 +18,11 @@ FOREIGN = [
     "victim@example.test.evil.test",  # relay domain as a prefix of a foreign one
     "victim@evilexample.test",  # relay domain as a suffix without the dot
     "victim@[192.0.2.1]",  # address literal
+    # Sender-specified routing to our own domain: a next hop that honours it relays onwards.
+    # Postfix refuses these from untrusted clients (allow_untrusted_routing = no).
+    "victim%elsewhere.test@example.test",
+    "elsewhere.test!victim@example.test",
+    '"victim@elsewhere.test"@example.test',
 ]
 
 

@@ -475,11 +475,15 @@ class Receiver:
         if len(envelope.rcpt_tos) >= self.cfg.max_recipients:
             return "452 4.5.3 Error: too many recipients"
         addr = address.strip()
-        _, at, domain = addr.rpartition("@")
+        local, at, domain = addr.rpartition("@")
         domain = domain.lower().rstrip(".")
         is_control = self.control_address is not None and addr.lower() == self.control_address
+        # Sender-specified routing (user%evil@ours, a!evil!v@ours, "v@evil"@ours): a next hop
+        # that still honours it relays for us. Postfix refuses it from untrusted clients in
+        # reject_unauth_destination (allow_untrusted_routing = no), with this reply.
+        routed = any(c in local for c in "%!@")
         if not is_control and not (
-            (at and domain in self.cfg.relay_domains) or self._trusted(session)
+            (at and domain in self.cfg.relay_domains and not routed) or self._trusted(session)
         ):
             log.info(
                 "smtp.relay_denied peer=%s rcpt=%s", clean(self._peer(session)), clean(addr)
