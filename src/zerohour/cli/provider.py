@@ -37,10 +37,12 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from zerohour.logs import quiet_libraries
     from zerohour.provider.push import parse_hostport
     from zerohour.provider.server import ProviderService, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    quiet_libraries()
     try:
         host, port = parse_hostport(args.listen)
         relay = parse_hostport(args.smtp_relay, default_port=25) if args.smtp_relay else None

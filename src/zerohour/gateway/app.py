@@ -30,6 +30,7 @@ from zerohour.gateway.pipeline import Pipeline, policy_from
 from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.gateway.spool import Spool
+from zerohour.logs import quiet_libraries
 from zerohour.scan.database import is_starter
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
@@ -51,7 +52,7 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    quiet_libraries()
 
 
 async def open_store(cfg: Config) -> Store:
