@@ -84,6 +84,8 @@ class SmtpConfig:
     tls_cert: Path | None
     tls_key: Path | None
     bare_newline: str  # "reject" (Postfix 3.9 strict) or "accept" (normalise to CRLF)
+    # relay_recipient_maps: the recipients of relay_domains that exist (None: all of them)
+    relay_recipients: Path | None = None
     # smtpd_client_connection_count_limit: sessions one address may hold (mynetworks exempt)
     max_sessions_per_client: int = 50
     # Postfix's stress mode: once this share of max_sessions is in use, new sessions get
@@ -227,6 +229,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "data_timeout": 300.0,
         "max_sessions": 100,
         "max_sessions_per_client": 50,
+        "relay_recipients": "",
         "stress_threshold": 0.8,
         "stress_timeout": 10.0,
         "max_errors": 20,
@@ -474,6 +477,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             max_sessions=_num(s, "max_sessions", "smtp", int, 1),
             max_errors=_num(s, "max_errors", "smtp", int, 1),
             max_sessions_per_client=_num(s, "max_sessions_per_client", "smtp", int, 1),
+            relay_recipients=Path(str(s["relay_recipients"])) if s["relay_recipients"] else None,
             stress_threshold=_num(s, "stress_threshold", "smtp", float, 0.1),
             stress_timeout=_num(s, "stress_timeout", "smtp", float, 0.1),
             tls_cert=Path(cert) if cert else None,

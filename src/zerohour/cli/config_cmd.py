@@ -32,6 +32,11 @@ def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> Non
         help="accept mail for DOMAIN from anywhere (repeatable)",
     )
     p.add_argument(
+        "--relay-recipients", metavar="FILE",
+        help="the recipients of the relay domains that exist (addresses and @domain lines, "
+        "re-read on change); others get 550 5.1.1 at RCPT (Postfix's relay_recipient_maps)",
+    )
+    p.add_argument(
         "--mynetworks", action="append", default=None, metavar="CIDR",
         help="trusted client networks that may relay anywhere (repeatable; replaces the "
         "default 127.0.0.0/8 ::1/128; 'none' for no trusted network)",
@@ -75,6 +80,7 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
                 "smtp.listen": args.listen,
                 "delivery.next_hop": args.next_hop,
                 "smtp.relay_domains": args.relay_domain,
+                "smtp.relay_recipients": args.relay_recipients,
                 "smtp.mynetworks": nets,
                 "scan.db_dirs": args.db,
                 "admin.listen": args.admin_listen,

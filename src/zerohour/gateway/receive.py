@@ -34,6 +34,7 @@ from zerohour.errors import (
 )
 from zerohour.gateway.decide import Action, Decision
 from zerohour.gateway.prepare import longest_line
+from zerohour.gateway.recipients import RelayRecipients
 
 log = logging.getLogger("zerohour.smtp")
 
@@ -436,6 +437,7 @@ class Receiver:
         self.control_hook = control_hook
         self.sessions = 0
         self.per_client: dict[str, int] = {}  # untrusted address -> sessions it holds
+        self.recipients = RelayRecipients(cfg.relay_recipients) if cfg.relay_recipients else None
         self._server: asyncio.Server | None = None
 
     # aiosmtpd hooks ------------------------------------------------------------------------------
@@ -489,6 +491,12 @@ class Receiver:
                 "smtp.relay_denied peer=%s rcpt=%s", clean(self._peer(session)), clean(addr)
             )
             return f"554 5.7.1 <{addr}>: Relay access denied"
+        if (self.recipients is not None and not is_control and at
+                and domain in self.cfg.relay_domains and not self.recipients.allows(addr)):
+            log.info("smtp.unknown_recipient peer=%s rcpt=%s", clean(self._peer(session)),
+                     clean(addr))
+            return (f"550 5.1.1 <{addr}>: Recipient address rejected: User unknown in relay "
+                    "recipient table")
         envelope.rcpt_tos.append(addr)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
