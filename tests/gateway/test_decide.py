@@ -182,7 +182,7 @@ _CATEGORY_OF = {
                 FileType.SIS, FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA,
                 FileType.CHM, FileType.WIM, FileType.VHD, FileType.DMG, FileType.SQUASHFS,
                 FileType.FSIMAGE, FileType.COMPRESS, FileType.RPM, FileType.LZIP,
-                FileType.LZOP, FileType.DISKIMAGE),
+                FileType.LZOP, FileType.DISKIMAGE, FileType.VMDISK, FileType.SWF),
     "office-macro": (FileType.OLE2, FileType.OOXML, FileType.RTF, FileType.ONENOTE),
     "executable": (FileType.PE, FileType.ELF, FileType.MACHO),
 }

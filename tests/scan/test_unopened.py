@@ -101,6 +101,15 @@ SYNTHETIC = {
     "VHDX": (b"vhdxfile" + b"\x00" * 4096, FileType.VHD),
     "DMG (koly trailer)": (os.urandom(4096) + b"koly" + b"\x00" * 508, FileType.DMG),
     "RPM lead": (b"\xed\xab\xee\xdb\x03\x00" + b"\x00" * 200, FileType.RPM),
+    "qcow2": (b"QFI\xfb\x00\x00\x00\x03" + b"\x00" * 500, FileType.VMDISK),
+    "VMDK sparse": (b"KDMV\x01\x00\x00\x00" + b"\x00" * 500, FileType.VMDISK),
+    "VDI": (b"<<< Oracle VM VirtualBox Disk Image >>>\n".ljust(0x40, b"\0")
+            + b"\x7f\x10\xda\xbe" + b"\x00" * 400, FileType.VMDISK),
+    "HFS+": (b"\x00" * 1024 + b"H+\x00\x04" + b"\x00" * 3000, FileType.FSIMAGE),
+    "Apple partition map": (b"ER\x02\x00" + b"\x00" * 508 + b"PM\x00\x00" + b"\x00" * 1000,
+                            FileType.DMG),
+    "SWF (zlib)": (b"CWS\x0a" + struct.pack("<I", 5000) + b"\x78\x9c" + os.urandom(300),
+                   FileType.SWF),
 }
 
 

@@ -204,12 +204,16 @@ _UNOPENED_MAGICS: tuple[tuple[bytes, FileType], ...] = (
     (b"MSWIM\x00\x00\x00", FileType.WIM),
     (b"conectix", FileType.VHD),  # a dynamic VHD's footer copy
     (b"vhdxfile", FileType.VHD),
+    (b"QFI\xfb", FileType.VMDISK),  # QEMU qcow/qcow2
+    (b"KDMV", FileType.VMDISK),  # VMware sparse extent
+    (b"<<< Oracle VM VirtualBox Disk Image >>>", FileType.VMDISK),
     (b"\xed\xab\xee\xdb", FileType.RPM),
     (b"LZIP\x01", FileType.LZIP),
     (b"\x89LZO\x00\r\n\x1a\n", FileType.LZOP),
 )
 UNOPENED = frozenset({ft for _, ft in _UNOPENED_MAGICS}
-                     | {FileType.DMG, FileType.FSIMAGE, FileType.SQUASHFS, FileType.COMPRESS})
+                     | {FileType.DMG, FileType.FSIMAGE, FileType.SQUASHFS, FileType.COMPRESS,
+                        FileType.SWF})
 
 
 def _unopened(data: bytes, head: bytes) -> FileType | None:
@@ -235,11 +239,29 @@ def _unopened(data: bytes, head: bytes) -> FileType | None:
             return FileType.DMG
     if _is_volume(data):
         return FileType.FSIMAGE
+    if data[1024:1026] in (b"H+", b"HX") and data[1026:1028] in (b"\x00\x04", b"\x00\x05"):
+        return FileType.FSIMAGE  # HFS+ / HFSX volume header (version 4 or 5)
+    if head[:2] == b"ER" and data[512:514] == b"PM":
+        return FileType.DMG  # an Apple partition map (driver descriptor + first map entry)
+    if _is_swf(data):
+        return FileType.SWF
     if head[:4] == b"\x45\x3d\xcd\x28" or head[:4] == b"\x28\xcd\x3d\x45":
         return FileType.FSIMAGE  # CramFS (either byte order)
     if partitions(data):
         return FileType.DISKIMAGE
     return None
+
+
+def _is_swf(data: bytes) -> bool:
+    """Flash: FWS (plain, its length field is the file's), CWS (zlib), ZWS (LZMA)."""
+    if len(data) < 16 or data[:3] not in (b"FWS", b"CWS", b"ZWS") or not 1 <= data[3] <= 60:
+        return False
+    (length,) = struct.unpack_from("<I", data, 4)
+    if data[:3] == b"FWS":
+        return bool(length == len(data))
+    if data[:3] == b"CWS":
+        return data[8] == 0x78 and length >= 8
+    return length >= 8 and data[12] < 225  # ZWS: LZMA properties byte (lc/lp/pb < 9*5*5)
 
 
 def _is_volume(data: bytes) -> bool:
@@ -506,6 +528,8 @@ _ARCHIVES = frozenset(
         FileType.LZIP,
         FileType.LZOP,
         FileType.DISKIMAGE,
+        FileType.VMDISK,
+        FileType.SWF,
     }
 )
 _EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})

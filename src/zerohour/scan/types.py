@@ -57,9 +57,11 @@ class FileType(StrEnum):
     # Windows open them with a double-click, and disk images carry malware by mail.
     WIM = "wim"  # Windows imaging format
     VHD = "vhd"  # Virtual PC / Hyper-V disk (VHD and VHDX)
-    DMG = "dmg"  # Apple disk image (UDIF, by its koly trailer)
+    VMDISK = "vmdisk"  # other virtual machine disks: qcow/qcow2, VMDK sparse, VirtualBox VDI
+    SWF = "swf"  # Flash (FWS, CWS, ZWS)
+    DMG = "dmg"  # Apple disk image (UDIF, by its koly trailer) or Apple partition map
     SQUASHFS = "squashfs"
-    FSIMAGE = "fsimage"  # a FAT, exFAT, NTFS, ext2/3/4 or CramFS volume (not ISO 9660)
+    FSIMAGE = "fsimage"  # a FAT, exFAT, NTFS, ext2/3/4, HFS+ or CramFS volume (not ISO 9660)
     COMPRESS = "compress"  # Unix compress (.Z)
     RPM = "rpm"
     LZIP = "lzip"
