@@ -164,7 +164,10 @@ class DeliveryQueue:
             claimed = await self._claim()
             if not claimed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.cfg.delivery.poll_interval)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                    # cancellation that arrives as the event is set, and aclose() waited forever
+                    async with asyncio.timeout(self.cfg.delivery.poll_interval):
+                        await self._wake.wait()
 
     async def _claim(self) -> int:
         free = self.max_inflight - self._inflight

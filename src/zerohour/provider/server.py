@@ -123,7 +123,10 @@ class ProviderService:
             except Exception:
                 log.exception("provider.watch_failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.watch_interval)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that arrives as the event is set, and aclose() waited forever
+                async with asyncio.timeout(self.watch_interval):
+                    await self._wake.wait()
 
     async def _catch_up(self) -> None:
         head = await self._db(self.provider.head)

@@ -92,7 +92,10 @@ class Poller:
             else:
                 backoff = self.min_retry
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that arrives as the event is set, and aclose() waited forever
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
 
 
 async def _get_capped(
