@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine, load_database
 from zerohour.scan.filetype import detect, partitions
 from zerohour.scan.types import FileType
@@ -32,12 +33,6 @@ CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "ClamAV-Test-File"
 FSIMAGE = "Heuristics.Unsupported.FSIMAGE"
 
-
-def _tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(f"/usr/sbin/{name}")
-    if path is None:
-        pytest.fail(f"{name} not installed (scripts/system-deps installs it)")
-    return path
 
 
 def _run(cmd: list[str], cwd: Path) -> bytes:
@@ -64,8 +59,8 @@ def work(tmp_path: Path, clam: bytes) -> Path:
 
 def _fat_volume(work: Path) -> bytes:
     img = work / "vol.img"
-    _run([_tool("mkfs.fat"), "-C", str(img), "1024"], work)
-    _run([_tool("mcopy"), "-i", str(img), "clam.exe", "::clam.exe"], work)
+    _run([tool("mkfs.fat"), "-C", str(img), "1024"], work)
+    _run([tool("mcopy"), "-i", str(img), "clam.exe", "::clam.exe"], work)
     return img.read_bytes()
 
 
@@ -112,21 +107,21 @@ def test_fat_volume_without_signature_or_label(work: Path, engine: Engine, patch
         vol[510:512] = b"\0\0"
     else:
         vol[54:62] = b"MSDOS5.0"
-    _run([_tool("mdir"), "-i", str(work / "vol.img")], work)  # still a volume to mtools
+    _run([tool("mdir"), "-i", str(work / "vol.img")], work)  # still a volume to mtools
     (work / "vol.img").write_bytes(vol)
-    _run([_tool("mtype"), "-i", str(work / "vol.img"), "::clam.exe"], work)
+    _run([tool("mtype"), "-i", str(work / "vol.img"), "::clam.exe"], work)
     assert engine.scan_bytes(bytes(vol)).names == (FSIMAGE,)
 
 
 def test_ext2_volume(work: Path, engine: Engine) -> None:
     (work / "root").mkdir()
     shutil.copy(work / "clam.exe", work / "root" / "clam.exe")
-    _run([_tool("mke2fs"), "-q", "-t", "ext2", "-d", "root", "ext2.img", "1M"], work)
+    _run([tool("mke2fs"), "-q", "-t", "ext2", "-d", "root", "ext2.img", "1M"], work)
     assert engine.scan_bytes((work / "ext2.img").read_bytes()).names == (FSIMAGE,)
 
 
 def _iso(work: Path, *args: str) -> bytes:
-    _run([_tool("xorriso"), "-as", "mkisofs", "-quiet", "-o", "out.iso", *args], work)
+    _run([tool("xorriso"), "-as", "mkisofs", "-quiet", "-o", "out.iso", *args], work)
     return (work / "out.iso").read_bytes()
 
 
@@ -158,21 +153,21 @@ def test_xz_stream_padding_before_the_next_stream(work: Path, engine: Engine,
                                                   clam: bytes) -> None:
     blob = lzma.compress(b"") + b"\0" * 8 + lzma.compress(clam)
     (work / "p.xz").write_bytes(blob)
-    assert _run([_tool("xz"), "-dc", "p.xz"], work) == clam
+    assert _run([tool("xz"), "-dc", "p.xz"], work) == clam
     assert engine.scan_bytes(blob).names == (NAME,)
 
 
 def test_lz4_frame_after_a_legacy_stream(work: Path, engine: Engine, clam: bytes) -> None:
     (work / "empty").write_bytes(b"")
-    legacy = _run([_tool("lz4"), "-l", "-q", "-c", "empty"], work)
-    frame = _run([_tool("lz4"), "-q", "-c", "clam.exe"], work)
+    legacy = _run([tool("lz4"), "-l", "-q", "-c", "empty"], work)
+    frame = _run([tool("lz4"), "-q", "-c", "clam.exe"], work)
     (work / "m.lz4").write_bytes(legacy + frame)
-    assert _run([_tool("lz4"), "-dc", "m.lz4"], work) == clam
+    assert _run([tool("lz4"), "-dc", "m.lz4"], work) == clam
     assert engine.scan_bytes(legacy + frame).names == (NAME,)
 
 
 def test_compress_with_reserved_flag_bits(work: Path, engine: Engine) -> None:
-    z = bytearray(_run([_tool("compress"), "-c", "clam.exe"], work))
+    z = bytearray(_run([tool("compress"), "-c", "clam.exe"], work))
     z[2] |= 0x60
     assert detect(bytes(z)) is FileType.COMPRESS
     assert engine.scan_bytes(bytes(z)).names == ("Heuristics.Unsupported.COMPRESS",)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine, default_db_dirs
 from zerohour.scan.filetype import detect
 from zerohour.scan.types import FileType
@@ -25,39 +26,33 @@ from zerohour.scan.types import FileType
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(f"/usr/sbin/{name}")
-    if path is None:
-        pytest.fail(f"{name} not installed (scripts/system-deps installs it)")
-    return path
-
 
 def _run(cmd: list[str], cwd: Path) -> None:
     subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
 
 
 def _wim(d: Path) -> Path:
-    _run([_tool("7zz"), "a", "-bd", "-twim", "out.wim", "clam.exe"], d)
+    _run([tool("7zz"), "a", "-bd", "-twim", "out.wim", "clam.exe"], d)
     return d / "out.wim"
 
 
 def _fat(d: Path) -> Path:
     img = d / "out.img"
-    _run([_tool("mkfs.fat"), "-C", str(img), "1440"], d)
-    _run([_tool("mcopy"), "-i", str(img), "clam.exe", "::clam.exe"], d)
+    _run([tool("mkfs.fat"), "-C", str(img), "1440"], d)
+    _run([tool("mcopy"), "-i", str(img), "clam.exe", "::clam.exe"], d)
     return img
 
 
 def _squashfs(d: Path) -> Path:
     (d / "root").mkdir()
     shutil.copy(d / "clam.exe", d / "root" / "clam.exe")
-    _run([_tool("mksquashfs"), "root", "out.sqfs", "-quiet", "-noappend"], d)
+    _run([tool("mksquashfs"), "root", "out.sqfs", "-quiet", "-noappend"], d)
     return d / "out.sqfs"
 
 
-def _stream(tool: str, ext: str) -> Callable[[Path], Path]:
+def _stream(program: str, ext: str) -> Callable[[Path], Path]:
     def make(d: Path) -> Path:
-        out = subprocess.run([_tool(tool), "-c", "clam.exe"], cwd=d, check=True,
+        out = subprocess.run([tool(program), "-c", "clam.exe"], cwd=d, check=True,
                              capture_output=True).stdout
         (d / f"clam.exe.{ext}").write_bytes(out)
         return d / f"clam.exe.{ext}"
