@@ -50,6 +50,7 @@ _FILTER_MASTER_CF = """\
 zerohour  unix  -       -       n       -       4       smtp
   -o syslog_name=postfix/zerohour
   -o smtp_data_done_timeout=1200
+  -o smtp_send_xforward_command=yes
   -o disable_dns_lookups=yes
   -o max_use=20
 {reinject} inet n - n - - smtpd
@@ -88,16 +89,21 @@ class PostfixInstance:
         relayhost: str,
         port: int | None = None,
         content_filter: str | None = None,
+        milter: str | None = None,
     ) -> None:
         """`content_filter` (host:port): after-queue filtering, the classic amavis layout.
 
         The public smtpd hands each queued message to the filter over SMTP; the filter sends it
         back to a second smtpd on `reinject_port` (no filter there), and Postfix relays it on.
+
+        `milter` (host:port): before-queue filtering (`smtpd_milters`), the clamav-milter
+        layout. The `reinject_port` smtpd (no milters) is where the milter's released mail goes.
         """
         self.base = base
         self.relayhost = relayhost
         self.port = port if port is not None else free_port()
         self.content_filter = content_filter
+        self.milter = milter
         self.reinject_port = free_port()
         self.config_dir = base / "etc"
         self.queue_dir = base / "spool"
@@ -149,6 +155,15 @@ class PostfixInstance:
             "alias_maps": "",
             "alias_database": "",
         }
+        if self.milter:
+            main_cf.update(
+                {
+                    "smtpd_milters": f"inet:{self.milter}",
+                    "non_smtpd_milters": "",
+                    "milter_default_action": "tempfail",  # no verdict: never pass unscanned
+                    "milter_protocol": "6",
+                }
+            )
         (self.config_dir / "main.cf").write_text(
             "".join(f"{k} = {v}\n" for k, v in main_cf.items())
         )
@@ -159,7 +174,9 @@ class PostfixInstance:
                 " smtpd\n",
                 f" smtpd\n  -o content_filter=zerohour:[{fhost}]:{fport}\n",
                 1,
-            ) + _FILTER_MASTER_CF.format(reinject=f"{LOCALHOST}:{self.reinject_port}")
+            )
+        if self.content_filter or self.milter:
+            master += _FILTER_MASTER_CF.format(reinject=f"{LOCALHOST}:{self.reinject_port}")
         (self.config_dir / "master.cf").write_text(master)
 
     def postfix(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -183,7 +200,7 @@ class PostfixInstance:
                 f"postfix start failed:\n{started.stdout}{started.stderr}{self.log()}"
             )
         self._started = True
-        ports = [self.port] + ([self.reinject_port] if self.content_filter else [])
+        ports = [self.port] + ([self.reinject_port] if self.content_filter or self.milter else [])
         if not all(wait_for_port(p, timeout=30.0) for p in ports):
             self.stop()
             raise RuntimeError(f"postfix smtpd not listening on {self.port}:\n{self.log()}")

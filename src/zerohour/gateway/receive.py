@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any, Protocol, cast
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from zerohour.config import SmtpConfig
 from zerohour.errors import (
@@ -32,9 +32,11 @@ from zerohour.errors import (
     SpoolFullError,
     ZerohourError,
 )
-from zerohour.gateway.decide import Action, Decision
+from zerohour.gateway.decide import Action, Decision, ScanSummary
 from zerohour.gateway.prepare import longest_line
 from zerohour.gateway.recipients import RelayRecipients
+from zerohour.gateway.xforward import ADVERTISED, Forwarded, XforwardError
+from zerohour.gateway.xforward import parse as parse_xforward
 
 log = logging.getLogger("zerohour.smtp")
 
@@ -95,6 +97,7 @@ class Disposition:
 
     queue_id: str
     decision: Decision
+    summary: ScanSummary | None = None  # None while the scan runs after the 250
 
 
 class MessageSink(Protocol):
@@ -208,6 +211,12 @@ class GatewaySMTP(SMTP):
         self._in_ehlo = False
         self._closing = False
         self._client: str | None = None  # counted in receiver.per_client while connected
+        self.forwarded = Forwarded()  # XFORWARD from a trusted upstream MTA, this transaction
+
+    @property
+    def forwarding(self) -> bool:
+        """XFORWARD is offered (HELP lists it) to trusted clients only."""
+        return self.session is not None and self.receiver._trusted(self.session)
 
     # reader plumbing -----------------------------------------------------------------------------
     def _cb_client_connected(
@@ -265,7 +274,32 @@ class GatewaySMTP(SMTP):
             await super().push("421 4.7.0 Too many errors, closing connection")
             self._close()
 
+    @syntax("XFORWARD attribute=value...", when="forwarding")
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        """Postfix's XFORWARD (`gateway.xforward`): trusted clients only, before MAIL."""
+        if await self.check_helo_needed():
+            return
+        if self.session is None or not self.receiver._trusted(self.session):
+            log.info("smtp.xforward_refused peer=%s", clean(self._peer()))
+            await self.push("550 5.7.0 Error: insufficient authorization")
+            return
+        if self.envelope is not None and self.envelope.mail_from is not None:
+            await self.push("503 5.5.1 Error: MAIL transaction in progress")
+            return
+        try:
+            parse_xforward(arg or "", self.forwarded)
+        except XforwardError as exc:
+            await self.push(exc.reply)
+            return
+        await self.push("250 2.0.0 Ok")
+
+    @syntax("RSET")
+    async def smtp_RSET(self, arg: str) -> None:
+        self.forwarded = Forwarded()
+        await super().smtp_RSET(arg)
+
     async def smtp_EHLO(self, hostname: str) -> None:
+        self.forwarded = Forwarded()
         self._in_ehlo = True
         try:
             await super().smtp_EHLO(hostname)
@@ -273,6 +307,7 @@ class GatewaySMTP(SMTP):
             self._in_ehlo = False
 
     async def smtp_HELO(self, hostname: str) -> None:
+        self.forwarded = Forwarded()
         self._in_ehlo = True
         try:
             await super().smtp_HELO(hostname)
@@ -451,7 +486,10 @@ class Receiver:
     ) -> list[str]:
         session.host_name = hostname
         out = [r for r in responses if not r.startswith("250 HELP")]
-        out += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250 HELP"]
+        out += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        if self._trusted(session):  # Postfix's smtpd_authorized_xforward_hosts
+            out.append(f"250-{ADVERTISED}")
+        out.append("250 HELP")
         return out
 
     def _trusted(self, session: Session) -> bool:
@@ -526,10 +564,23 @@ class Receiver:
         now = time.time()
         helo = str(session.host_name or "")
         peer = self._peer(session)
+        proto = "ESMTPS" if session.ssl else ("ESMTP" if session.extended_smtp else "SMTP")
+        name = ""
+        fwd = server.forwarded if isinstance(server, GatewaySMTP) else Forwarded()
+        if fwd:  # the original client, from our trusted upstream MTA (`gateway.xforward`)
+            log.info(
+                "smtp.xforward via=%s client=%s[%s] helo=%s proto=%s",
+                clean(peer), clean(fwd.name or "unknown"), clean(fwd.addr or "unknown"),
+                clean(fwd.helo or ""), clean(fwd.proto or ""),
+            )  # fmt: skip
+            peer = fwd.addr or peer
+            helo = fwd.helo if fwd.helo is not None else helo
+            proto = fwd.proto or proto
+            name = f"{_hdr(fwd.name)} " if fwd.name else ""
+            server.forwarded = Forwarded()  # one transaction only
         received = (
-            f"Received: from {_hdr(helo)} ([{peer}])\r\n"
-            f"\tby {server.hostname} (zerohour) with "
-            f"{'ESMTPS' if session.ssl else ('ESMTP' if session.extended_smtp else 'SMTP')};"
+            f"Received: from {_hdr(helo)} ({name}[{_hdr(peer)}])\r\n"
+            f"\tby {server.hostname} (zerohour) with {_hdr(proto)};"
             f"\r\n\t{format_datetime(_utc(now))}\r\n"
         ).encode()
         mail_from = str(envelope.mail_from or "").strip()
