@@ -1,5 +1,7 @@
 """The composition root: builds the gateway, its notice listeners and its admin server from one
-`Config`, starts them in order and stops them in reverse (`zerohour gateway run`).
+`Config`, starts them in order and stops them in reverse (`zerohour gateway run`; with a milter
+listen address, `zerohour milter run`: the same parts with Postfix's milter protocol in front
+instead of our SMTP listener).
 
 Only this module knows all three, so none of them imports another's wiring: the admin server
 takes the running gateway through `admin.context.RunningGateway`, the listeners through
@@ -14,10 +16,11 @@ import logging
 import signal
 
 from zerohour.admin.server import AdminServer
-from zerohour.config import Config
+from zerohour.config import Config, HostPort
 from zerohour.errors import ConfigError
 from zerohour.gateway.app import Gateway
 from zerohour.gateway.listeners.wiring import NoticeWiring
+from zerohour.gateway.milter import MilterFront, MilterServer
 
 log = logging.getLogger("zerohour.gateway")
 
@@ -46,9 +49,20 @@ def _notice_wiring(gw: Gateway) -> NoticeWiring | None:
     return NoticeWiring(gw, n)
 
 
-async def serve(cfg: Config) -> int:
+def _milter(gw: Gateway, listen: HostPort) -> MilterServer:
+    front = MilterFront(
+        gw.pipeline.filter,
+        hostname=gw.cfg.smtp.hostname,
+        control_address=gw.control_address,
+        control_hook=gw.control_hook,
+    )
+    # a session thread waits for the scan's hard deadline, plus the store's commit
+    return MilterServer(front, listen, timeout=gw.cfg.scan.hard_timeout + 30.0)
+
+
+async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
     """Run until SIGTERM/SIGINT; return the exit code."""
-    gw = Gateway(cfg)
+    gw = Gateway(cfg, smtp=milter is None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -62,6 +76,7 @@ async def serve(cfg: Config) -> int:
     loop.add_signal_handler(signal.SIGHUP, hangup)
     admin: AdminServer | None = None
     notices: NoticeWiring | None = None
+    front: MilterServer | None = None
     try:
         notices = _notice_wiring(gw)  # before start: it routes control-address mail
         await gw.start()
@@ -69,8 +84,20 @@ async def serve(cfg: Config) -> int:
         if notices is not None:
             await notices.start()
         admin = await _start_admin(gw)
-        await stop.wait()
+        if milter is not None:
+            front = _milter(gw, milter)
+            await front.start()
+            stopped = asyncio.ensure_future(front.stopped.wait())
+            waiting = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({stopped, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            for f in (stopped, waiting):
+                f.cancel()
+        else:
+            await stop.wait()
     finally:
+        if front is not None:
+            with contextlib.suppress(Exception):
+                await front.stop()
         if admin is not None:
             with contextlib.suppress(Exception):
                 await admin.stop()

@@ -56,6 +56,7 @@ class GatewaySpec:
     db_dir: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    mode: str = "gateway"  # or "milter": `milter run`, `port` is the milter listener
 
 
 class GatewayProcess:
@@ -82,7 +83,7 @@ class GatewayProcess:
     def argv(self) -> list[str]:
         spec = self.spec
         args = [
-            "gateway",
+            spec.mode,
             "run",
             "--data-dir",
             str(spec.data_dir),

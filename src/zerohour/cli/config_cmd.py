@@ -15,7 +15,12 @@ from typing import Any
 from zerohour import config
 
 
-def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> None:
+def add_config_flags(
+    p: argparse.ArgumentParser,
+    *,
+    gateway: bool = True,
+    listen_help: str = "SMTP listen HOST:PORT (default 127.0.0.1:2525)",
+) -> None:
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p.add_argument("--data-dir", help="data folder (store, spool); default ./var")
     p.add_argument(
@@ -25,7 +30,7 @@ def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> Non
     )
     if not gateway:
         return
-    p.add_argument("--listen", help="SMTP listen HOST:PORT (default 127.0.0.1:2525)")
+    p.add_argument("--listen", help=listen_help)
     p.add_argument("--next-hop", help="relay to HOST:PORT, or 'mx' for MX lookup")
     p.add_argument(
         "--relay-domain", action="append", default=None, metavar="DOMAIN",

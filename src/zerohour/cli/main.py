@@ -21,6 +21,7 @@ from zerohour.errors import ZerohourError
 GROUPS = (
     "scan",
     "gateway",
+    "milter",
     "config_cmd",
     "hold",
     "quarantine",

@@ -60,8 +60,14 @@ async def open_store(cfg: Config) -> Store:
 
 
 class Gateway:
-    def __init__(self, cfg: Config) -> None:
+    """Store, spool, scanner, outbreak state, delivery and release for one node.
+
+    `smtp=False` runs it without its own SMTP listener: the milter front end
+    (`gateway.milter`) hands it Postfix's mail instead."""
+
+    def __init__(self, cfg: Config, *, smtp: bool = True) -> None:
         self.cfg = cfg
+        self.smtp = smtp
         self.store: Store | None = None
         self.spool = Spool(cfg.spool_dir, cfg.spool_minfree)  # this node's spool folder
         self.bodies: BodyStore = self.spool  # where bodies live: PostgreSQL for a cluster store
@@ -95,7 +101,7 @@ class Gateway:
             raise ConfigError(f"smtp.tls_cert/tls_key: {exc}") from exc
         return ctx
 
-    async def start(self) -> tuple[str, int]:
+    async def start(self) -> tuple[str, int] | None:
         cfg = self.cfg
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self._started_at = time.time()
@@ -145,7 +151,8 @@ class Gateway:
             control_address=self.control_address,
             control_hook=self.control_hook,
         )
-        self.address = await self.receiver.start()
+        if self.smtp:
+            self.address = await self.receiver.start()
         self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
         self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -155,13 +162,14 @@ class Gateway:
         self._tasks.append(
             asyncio.create_task(self.signatures.watch_folders(), name="db-folders")
         )
-        host, port = self.address
+        smtp = "off" if self.address is None else f"{self.address[0]}:{self.address[1]}"
         log.info(
-            "gateway.listening smtp=%s:%d db=%s next_hop=%s data_dir=%s store=%s",
-            host, port, version, cfg.delivery.next_hop or "mx", cfg.data_dir,
+            "gateway.listening smtp=%s db=%s next_hop=%s data_dir=%s store=%s",
+            smtp, version, cfg.delivery.next_hop or "mx", cfg.data_dir,
             factory.describe_store(cfg.store or None),
         )
-        print(f"zerohour gateway listening on {host}:{port}", flush=True)
+        if self.address is not None:
+            print(f"zerohour gateway listening on {smtp}", flush=True)
         return self.address
 
     def _wake(self) -> None:
@@ -266,8 +274,9 @@ class Gateway:
             return
         self._stopped.set()
         log.info("gateway.stopping")
-        with contextlib.suppress(Exception):
-            await self.receiver.stop()
+        if self.smtp:
+            with contextlib.suppress(Exception):
+                await self.receiver.stop()
         for t in self._tasks:
             if t.get_name() != "delivery":
                 t.cancel()

@@ -94,7 +94,25 @@ class Pipeline:
         decision = delay(decide(summary, self.outbreaks.active, self.policy), summary, self.delay)
         await self.act.admit(qid, msg, summary, decision)
         self._log(qid, msg, summary, decision, t0)
-        return Disposition(qid, decision)
+        return Disposition(qid, decision, summary)
+
+    async def filter(self, msg: Inbound) -> Disposition:
+        """Milter mode: Postfix keeps the message and delivers it when we say `deliver`; we
+        store only what we take over (held, quarantined, delayed; a reject's audit record).
+
+        No inline budget: the milter answers at end of message, so the scan runs to its
+        verdict or its hard deadline (a failed or timed-out scan is a tempfail, never a
+        pass). Postfix's `milter_content_timeout` (300 s) must exceed `scan.hard_timeout`."""
+        t0 = time.monotonic()
+        self.spool.check_space(len(msg.data))
+        msg = replace(msg, data=prepare(msg.data))
+        qid = new_queue_id()
+        summary = await self.scanner.scan(msg.data, qid)
+        decision = delay(decide(summary, self.outbreaks.active, self.policy), summary, self.delay)
+        if decision.action is not Action.DELIVER:
+            await self.act.admit(qid, msg, summary, decision)
+        self._log(qid, msg, summary, decision, t0)
+        return Disposition(qid, decision, summary)
 
     async def _finish_late(self, qid: str, scan: asyncio.Future[ScanSummary]) -> None:
         try:
