@@ -270,3 +270,14 @@ async def test_a_next_hop_that_never_greets_times_out_as_unknown(hop: ScriptedHo
     assert "timed out" in verdict.detail
     hop.greet.set()
     assert (await v.verify("bob@example.test")).answer is Answer.DELIVERABLE  # not cached
+
+
+async def test_aclose_cancels_probes_under_way(hop: ScriptedHop) -> None:
+    hop.greet.clear()
+    v = _verifier(hop)
+    waiting = asyncio.create_task(v.verify("bob@example.test"))
+    await asyncio.sleep(0.2)
+    await v.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert hop.sessions == 1

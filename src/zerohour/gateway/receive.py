@@ -667,6 +667,8 @@ class Receiver:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.verifier is not None:
+            await self.verifier.aclose()
 
 
 class _Gate(asyncio.Protocol):

@@ -110,6 +110,13 @@ class RecipientVerifier:
     def forget(self) -> None:
         self._cache.clear()
 
+    async def aclose(self) -> None:
+        """Cancel the probes under way (the gateway is stopping; their RCPTs are gone too)."""
+        tasks = list(self._inflight.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _probe_and_remember(self, key: str, address: str) -> Verdict:
         verdict = await self.probe(address)
         ttl = {
