@@ -92,6 +92,16 @@ class SmtpConfig:
     # stress_timeout as their command timeout (smtpd_timeout = ${stress?10}s)
     stress_threshold: float = 0.8
     stress_timeout: float = 10.0
+    # reject_unverified_recipient: probe the next hop for each new recipient at a relay domain
+    verify_recipients: bool = False
+    verify_sender: str = ""  # address_verify_sender; "" is the null sender <>
+    verify_timeout: float = 10.0  # one probe, connect to RSET
+    verify_positive_ttl: float = 7 * 86400.0  # address_verify_positive_refresh_time
+    verify_negative_ttl: float = 3 * 3600.0  # address_verify_negative_refresh_time
+    # anvil: per untrusted address and smtp.rate_time_unit; 0 is off
+    client_connection_rate_limit: int = 600  # smtpd_client_connection_rate_limit
+    client_message_rate_limit: int = 0  # smtpd_client_message_rate_limit
+    rate_time_unit: float = 60.0  # anvil_rate_time_unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +242,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "relay_recipients": "",
         "stress_threshold": 0.8,
         "stress_timeout": 10.0,
+        "verify_recipients": False,
+        "verify_sender": "",
+        "verify_timeout": 10.0,
+        "verify_positive_ttl": 7 * 86400.0,
+        "verify_negative_ttl": 3 * 3600.0,
+        "client_connection_rate_limit": 600,
+        "client_message_rate_limit": 0,
+        "rate_time_unit": 60.0,
         "max_errors": 20,
         "tls_cert": "",
         "tls_key": "",
@@ -390,6 +408,24 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         if next_hop_text.lower() in {"", "mx"}
         else HostPort.parse(next_hop_text, "delivery.next_hop")
     )
+    verify = _bool(s, "verify_recipients", "smtp")
+    if verify and next_hop is None:
+        raise ConfigError(
+            "smtp.verify_recipients needs a fixed delivery.next_hop (HOST:PORT): in MX mode "
+            "the MX of our own relay domains is this gateway, which cannot answer the probe"
+        )
+    verify_sender = str(s["verify_sender"] or "").strip()
+    if verify_sender in ("<>",):
+        verify_sender = ""
+    if verify_sender and (
+        verify_sender.count("@") != 1
+        or any(c.isspace() or c in "<>" for c in verify_sender)
+        or not all(verify_sender.split("@"))
+    ):
+        raise ConfigError(
+            f"smtp.verify_sender: expected an address like probe@example.org or empty for "
+            f"the null sender, got {verify_sender!r}"
+        )
     adm, nt = raw["admin"], raw["notices"]
     admin_text = str(adm["listen"] or "off").lower()
     if admin_text == "off":
@@ -480,6 +516,14 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             relay_recipients=Path(str(s["relay_recipients"])) if s["relay_recipients"] else None,
             stress_threshold=_num(s, "stress_threshold", "smtp", float, 0.1),
             stress_timeout=_num(s, "stress_timeout", "smtp", float, 0.1),
+            verify_recipients=verify,
+            verify_sender=verify_sender,
+            verify_timeout=_num(s, "verify_timeout", "smtp", float, 0.1),
+            verify_positive_ttl=_num(s, "verify_positive_ttl", "smtp", float),
+            verify_negative_ttl=_num(s, "verify_negative_ttl", "smtp", float),
+            client_connection_rate_limit=_num(s, "client_connection_rate_limit", "smtp", int),
+            client_message_rate_limit=_num(s, "client_message_rate_limit", "smtp", int),
+            rate_time_unit=_num(s, "rate_time_unit", "smtp", float, 1),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             bare_newline=bare,

@@ -58,6 +58,8 @@ class _Recorder:
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        with self._sink._lock:
+            self._sink.rcpt_log.append((str(envelope.mail_from), address))
         refusal = self._sink.refuse_rcpts.get(address.lower())
         if refusal is not None:
             return refusal
@@ -118,6 +120,8 @@ class RecordingSink:
         # recipient (lower case) -> reply, e.g. "550 5.1.1 no such user", to refuse at RCPT
         self.data_delay = 0.0  # seconds to wait before answering DATA
         self.refuse_rcpts: dict[str, str] = {}
+        # every RCPT command seen, accepted or not: (MAIL FROM of its transaction, address)
+        self.rcpt_log: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._messages: list[ReceivedMessage] = []
         self._controller: Controller | None = None
@@ -171,6 +175,7 @@ class RecordingSink:
         """Forget received messages and refusal settings (a sink shared between tests)."""
         with self._lock:
             self._messages.clear()
+            self.rcpt_log.clear()
         self.data_reply = None
         self.data_delay = 0.0
         self.refuse_rcpts.clear()

@@ -41,8 +41,15 @@ class ConnectionClosed(Exception):
 class RawSmtp:
     """Line-exact SMTP conversation with a server on 127.0.0.1."""
 
-    def __init__(self, port: int, host: str = LOCALHOST, timeout: float = 15.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self,
+        port: int,
+        host: str = LOCALHOST,
+        timeout: float = 15.0,
+        source: tuple[str, int] | None = None,
+    ) -> None:
+        # `source`: the client's own address, e.g. ("127.0.0.2", 0) for a second loopback client
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=source)
         self.timeout = timeout
         self._buf = b""
         self.leftover = b""

@@ -42,6 +42,11 @@ def add_config_flags(
         "re-read on change); others get 550 5.1.1 at RCPT (Postfix's relay_recipient_maps)",
     )
     p.add_argument(
+        "--verify-recipients", action="store_const", const=True, default=None,
+        help="probe the next hop for each new recipient of the relay domains at RCPT time "
+        "(cached); undeliverable ones get 550 5.1.1 (Postfix's reject_unverified_recipient)",
+    )
+    p.add_argument(
         "--mynetworks", action="append", default=None, metavar="CIDR",
         help="trusted client networks that may relay anywhere (repeatable; replaces the "
         "default 127.0.0.0/8 ::1/128; 'none' for no trusted network)",
@@ -86,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
                 "delivery.next_hop": args.next_hop,
                 "smtp.relay_domains": args.relay_domain,
                 "smtp.relay_recipients": args.relay_recipients,
+                "smtp.verify_recipients": args.verify_recipients,
                 "smtp.mynetworks": nets,
                 "scan.db_dirs": args.db,
                 "admin.listen": args.admin_listen,

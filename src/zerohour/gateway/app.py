@@ -30,6 +30,7 @@ from zerohour.gateway.pipeline import Pipeline, policy_from
 from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.gateway.spool import Spool
+from zerohour.gateway.verify import RecipientVerifier
 from zerohour.logs import quiet_libraries
 from zerohour.scan.database import is_starter
 from zerohour.store import factory
@@ -150,6 +151,7 @@ class Gateway:
             tls_context=tls,
             control_address=self.control_address,
             control_hook=self.control_hook,
+            verifier=RecipientVerifier.from_config(cfg) if cfg.smtp.verify_recipients else None,
         )
         if self.smtp:
             self.address = await self.receiver.start()

@@ -11,7 +11,10 @@
 - Per-recipient results: 2xx delivered, 5xx bounced, 4xx/connection failure deferred with backoff
   (doubling from `retry_min` to `retry_max`); past `max_lifetime` deferred recipients bounce.
   Bounces produce one RFC 3464 DSN to the sender (never for a null sender, and never for viruses:
-  infected mail is never queued for delivery in the first place).
+  infected mail is never queued for delivery in the first place, and one an administrator forced
+  out of the quarantine gets none either). A DSN is bounded, since its sender may be forged
+  (backscatter): the original's header section only (text/rfc822-headers, at most
+  `DSN_MAX_HEADERS` bytes), at most `DSN_MAX_LISTED` recipients listed, each diagnostic cut short.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ from zerohour.store.base import (
 from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.deliver")
+
+#: a DSN carries at most this much of the original's header section, never its body
+DSN_MAX_HEADERS = 8192
+#: recipients listed in one DSN (the text names how many more failed)
+DSN_MAX_LISTED = 50
+#: characters of one recipient's diagnostic (the next hop's reply) in a DSN
+DSN_MAX_DIAGNOSTIC = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,10 +449,11 @@ class DeliveryQueue:
     async def send_dsn(
         self, record: MessageRecord, failed: Mapping[str, str], *, actor: str = "queue"
     ) -> None:
-        """Queue an RFC 3464 DSN to the sender for `failed` recipients (address -> diagnostic).
-        None for a null sender (no bounce loops); callers never pass a virus."""
-        if not record.sender:
-            log.info("deliver.no_dsn queue_id=%s reason=null sender", record.queue_id)
+        """Queue an RFC 3464 DSN to the sender for `failed` recipients (address -> diagnostic),
+        unless `dsn_refusal()` says none may go."""
+        why_not = dsn_refusal(record)
+        if why_not:
+            log.info("deliver.no_dsn queue_id=%s reason=%s", record.queue_id, why_not)
             return
         try:
             original = await self.spool.read(record.queue_id)
@@ -472,16 +483,37 @@ class DeliveryQueue:
         self.wake()
 
 
+def dsn_refusal(record: MessageRecord) -> str:
+    """Why no DSN may be sent for `record` ("" when one may): a DSN to a null sender could
+    loop, and one for mail found infected (an administrator may force it out of the quarantine)
+    would mail a virus's forged sender; our own DSNs never bounce."""
+    if record.kind != "mail":
+        return f"{record.kind} is never bounced"
+    if not record.sender:
+        return "null sender"
+    if record.verdict == "infected" or record.findings:
+        return "infected"
+    return ""
+
+
 def build_dsn(
     hostname: str, record: MessageRecord, failed: Mapping[str, str], original: bytes
 ) -> bytes:
     """An RFC 3464 delivery status notification (multipart/report) for `failed` recipients,
-    with the original message's header section (not its body) as text/rfc822-headers."""
+    with the original message's header section (not its body) as text/rfc822-headers.
+
+    Bounded whatever the original: at most `DSN_MAX_HEADERS` bytes of its header (cut at a
+    line end), `DSN_MAX_LISTED` recipients (the rest counted), `DSN_MAX_DIAGNOSTIC` characters
+    of each diagnostic: under 10 KB plus about 1 KB per listed recipient."""
     boundary = f"{record.queue_id}/{hostname}"
+    items = list(failed.items())
+    listed = [(r, clean(d, DSN_MAX_DIAGNOSTIC)) for r, d in items[:DSN_MAX_LISTED]]
+    more = len(items) - len(listed)
     text = (
         f"This is the mail system at host {hostname}.\r\n\r\n"
         "Your message could not be delivered to one or more recipients:\r\n\r\n"
-        + "".join(f"<{clean(r)}>: {clean(d, 500)}\r\n" for r, d in failed.items())
+        + "".join(f"<{clean(r)}>: {d}\r\n" for r, d in listed)
+        + (f"\r\n... and {more} more recipients (not listed).\r\n" if more else "")
     )
     fields = [
         f"Reporting-MTA: dns; {hostname}",
@@ -489,7 +521,7 @@ def build_dsn(
         f"Arrival-Date: {format_datetime(_utcnow(record.received_at))}",
         "",
     ]
-    for r, d in failed.items():
+    for r, d in listed:
         status = "5.0.0"
         code, _, rest = d.partition(" ")
         esc = rest.split(" ", 1)[0]
@@ -501,11 +533,14 @@ def build_dsn(
             f"Final-Recipient: rfc822; {clean(r)}",
             "Action: failed",
             f"Status: {status}",
-            f"Diagnostic-Code: smtp; {clean(d, 500)}",
+            f"Diagnostic-Code: smtp; {d}",
             "",
         ]
     end = original.find(b"\r\n\r\n")
-    headers = original[: end + 2 if end >= 0 else min(len(original), 65536)][:65536]
+    headers = original[: end + 2] if end >= 0 else original
+    if len(headers) > DSN_MAX_HEADERS:
+        cut = headers.rfind(b"\r\n", 0, DSN_MAX_HEADERS - 1)
+        headers = headers[: cut + 2] if cut > 0 else b""
     head = [
         f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
         f"To: <{clean(record.sender)}>",

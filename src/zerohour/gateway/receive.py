@@ -34,7 +34,9 @@ from zerohour.errors import (
 )
 from zerohour.gateway.decide import Action, Decision, ScanSummary
 from zerohour.gateway.prepare import longest_line
+from zerohour.gateway.ratelimit import ClientRates
 from zerohour.gateway.recipients import RelayRecipients
+from zerohour.gateway.verify import Answer, RecipientVerifier
 from zerohour.gateway.xforward import ADVERTISED, Forwarded, XforwardError
 from zerohour.gateway.xforward import parse as parse_xforward
 
@@ -435,6 +437,17 @@ class GatewaySMTP(SMTP):
                 self._closing = True
                 transport.close()
                 return
+            rate = self.receiver.connection_rate(host)
+            if rate:
+                # Postfix's smtpd_client_connection_rate_limit, with its reply
+                log.warning("smtp.connection_rate_exceeded peer=%s count=%d limit=%d",
+                            clean(host), rate, self.cfg.client_connection_rate_limit)
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(f"421 4.7.0 {self.hostname} Error: too many connections from "
+                                f"{host}\r\n".encode("ascii", "replace"))
+                self._closing = True
+                transport.close()
+                return
             self.receiver.per_client[host] = count + 1
             self._client = host
         super().connection_made(transport)
@@ -464,6 +477,7 @@ class Receiver:
         tls_context: ssl.SSLContext | None = None,
         control_address: str | None = None,
         control_hook: ControlHook | None = None,
+        verifier: RecipientVerifier | None = None,
     ) -> None:
         self.cfg = cfg
         self.sink = sink
@@ -473,6 +487,9 @@ class Receiver:
         self.sessions = 0
         self.per_client: dict[str, int] = {}  # untrusted address -> sessions it holds
         self.recipients = RelayRecipients(cfg.relay_recipients) if cfg.relay_recipients else None
+        self.verifier = verifier
+        self.connections = ClientRates(cfg.rate_time_unit)  # untrusted address -> new sessions
+        self.mails = ClientRates(cfg.rate_time_unit)  # untrusted address -> MAIL commands
         self._server: asyncio.Server | None = None
 
     # aiosmtpd hooks ------------------------------------------------------------------------------
@@ -495,6 +512,14 @@ class Receiver:
     def _trusted(self, session: Session) -> bool:
         peer = session.peer
         return self.trusted_host(str(peer[0]) if isinstance(peer, tuple) else str(peer))
+
+    def connection_rate(self, host: str) -> int:
+        """Count a new session of untrusted `host`; its count when over the limit, else 0."""
+        limit = self.cfg.client_connection_rate_limit
+        if not limit:
+            return 0
+        count = self.connections.hit(host)
+        return count if count > limit else 0
 
     def trusted_host(self, host: str) -> bool:
         """`host` is in smtp.mynetworks."""
@@ -535,6 +560,11 @@ class Receiver:
                      clean(addr))
             return (f"550 5.1.1 <{addr}>: Recipient address rejected: User unknown in relay "
                     "recipient table")
+        if (self.verifier is not None and not is_control and at
+                and domain in self.cfg.relay_domains and not self._trusted(session)):
+            refusal = await self._verify(session, addr)
+            if refusal:
+                return refusal
         envelope.rcpt_tos.append(addr)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
@@ -547,9 +577,33 @@ class Receiver:
         address: str,
         mail_options: list[str],
     ) -> str:
+        limit = self.cfg.client_message_rate_limit
+        peer = self._peer(session)
+        if limit and not self._trusted(session):
+            count = self.mails.hit(peer)
+            if count > limit:
+                # Postfix's smtpd_client_message_rate_limit, with its reply
+                log.warning("smtp.message_rate_exceeded peer=%s count=%d limit=%d",
+                            clean(peer), count, limit)
+                return f"450 4.7.1 Error: too much mail from {peer}"
         envelope.mail_from = address  # "<>" stays "<>" here: aiosmtpd needs it non-empty
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Ok"
+
+    async def _verify(self, session: Session, addr: str) -> str | None:
+        """Postfix's reject_unverified_recipient: the refusal for `addr`, or None."""
+        assert self.verifier is not None
+        verdict = await self.verifier.verify(addr)
+        if verdict.answer is Answer.DELIVERABLE:
+            return None
+        detail = _reply_text(verdict.detail)
+        log.info("smtp.unverified_recipient peer=%s rcpt=%s answer=%s cached=%s",
+                 clean(self._peer(session)), clean(addr), verdict.answer.value, verdict.cached)
+        if verdict.answer is Answer.UNDELIVERABLE:
+            return (f"550 5.1.1 <{addr}>: Recipient address rejected: undeliverable address "
+                    f"({detail})")
+        return (f"450 4.1.1 <{addr}>: Recipient address rejected: unverified address: address "
+                f"verification failed ({detail})")
 
     @staticmethod
     def _peer(session: Session) -> str:
@@ -664,6 +718,8 @@ class Receiver:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.verifier is not None:
+            await self.verifier.aclose()
 
 
 class _Gate(asyncio.Protocol):
@@ -707,6 +763,12 @@ class _Gate(asyncio.Protocol):
         session.connection_made(transport)
         if self.pending:
             session.data_received(bytes(self.pending))
+
+
+def _reply_text(text: str) -> str:
+    """The next hop's words made fit for one reply line of ours (no CR/LF, bounded)."""
+    s = " ".join(_CTRL.sub(" ", text).split())
+    return s if len(s) <= 200 else s[:200] + "..."
 
 
 def _hdr(text: str) -> str:
