@@ -25,6 +25,10 @@ def add_config_flags(p: argparse.ArgumentParser, *, gateway: bool = True) -> Non
     )
     if not gateway:
         return
+    p.add_argument(
+        "--log-format", choices=("text", "json"),
+        help="log lines as text (default) or one JSON object per line",
+    )
     p.add_argument("--listen", help="SMTP listen HOST:PORT (default 127.0.0.1:2525)")
     p.add_argument("--next-hop", help="relay to HOST:PORT, or 'mx' for MX lookup")
     p.add_argument(
@@ -77,6 +81,7 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
             nets = []
         flags.update(
             {
+                "log_format": args.log_format,
                 "smtp.listen": args.listen,
                 "delivery.next_hop": args.next_hop,
                 "smtp.relay_domains": args.relay_domain,
