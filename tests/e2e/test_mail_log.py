@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,9 @@ from helpers.messages import RECIPIENT, SENDER, clean_message, eicar_attachment
 from helpers.net import wait_until
 from helpers.sinks import RecordingSink
 from helpers.smtp import RawSmtp
+from zerohour.demo.mail import build
+from zerohour.demo.stack import GatewayOptions, ProviderProcess, send_mail
+from zerohour.demo.stack import GatewayProcess as StackGateway
 
 pytestmark = requires_gateway_marks()
 
@@ -43,15 +47,19 @@ def events(gw: GatewayProcess, qid: str) -> list[str]:
     return [line.split(marker, 1)[1] for line in gw.log().splitlines() if marker in line]
 
 
-def json_lines(gw: GatewayProcess) -> list[dict[str, Any]]:
-    """Every log line of the gateway as JSON (the harness's own `=====` and the start-up
-    line on stdout excepted): one that does not parse fails the test."""
+def parse_json_log(text: str) -> list[dict[str, Any]]:
+    """Every line as JSON (the harness's own `=====` and the start-up line on stdout
+    excepted): one that does not parse fails the test."""
     out = []
-    for line in gw.log().splitlines():
+    for line in text.splitlines():
         if not line or line.startswith("=====") or line.startswith("zerohour gateway listening"):
             continue
         out.append(json.loads(line))
     return out
+
+
+def json_lines(gw: GatewayProcess) -> list[dict[str, Any]]:
+    return parse_json_log(gw.log())
 
 
 def wait_removed(gw: GatewayProcess, qid: str) -> list[str]:
@@ -193,3 +201,61 @@ def test_peer_text_in_helo_and_mail_from_cannot_forge_a_line(
         assert got[0] == f"client=unknown[127.0.0.1], helo=<evil\\x1b[31m\\x0d{forged}>"
         assert got[1].startswith(f'from=<"x\\x1b[2J\\x0d{forged}"@sender.test>, ')
         assert events(gw, "FAKE1234") == []
+
+
+@pytest.mark.timeout(300)
+def test_outbreak_hold_then_release_as_json_without_library_chatter(
+    tmp_path: Path, sink: RecordingSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real provider declares an outbreak: new mail is `held`, the end of the outbreak
+    `released` it, then it is `sent`. Gateway (ZEROHOUR_LOG_FORMAT=json) and provider
+    (--log-format json) both write nothing but JSON lines, and nothing from a library: the
+    gateway polls every 0.3 s with httpx, whose one INFO line per request stays off."""
+    monkeypatch.setenv("ZEROHOUR_LOG_FORMAT", "json")
+    provider = ProviderProcess(
+        tmp_path / "provider", tmp_path / "provider.log", ("--log-format", "json")
+    ).start()
+    gw: StackGateway | None = None
+    try:
+        gw = StackGateway(
+            tmp_path / "gw", tmp_path / "gw.log", provider, sink.address,
+            GatewayOptions(poll_interval=0.3, udp=True),  # udp: it subscribes
+        ).start()  # fmt: skip
+        log = gw.log_path
+
+        def lines() -> list[dict[str, Any]]:
+            return parse_json_log(log.read_text())
+
+        oid = provider.declare("Log.Worm")
+        assert wait_until(lambda: oid in gw.cli("status", "--json"), timeout=60), lines()
+        assert send_mail(gw.smtp_port, build("clean", 1, None), "held-1@outside.test").accepted
+        received = [x for x in lines() if x.get("from") == "held-1@outside.test"]
+        assert len(received) == 1, lines()
+        qid = received[0]["queue_id"]
+
+        def mine() -> list[dict[str, Any]]:
+            return [x for x in lines() if x.get("queue_id") == qid]
+
+        held = next(x for x in mine() if x["event"] == "status")
+        assert held["status"] == "held", mine()
+        assert oid in held["detail"]
+        assert held["msg"] == f"{qid}: status=held ({held['detail']})"
+        assert sink.messages == []
+
+        provider.end(oid)
+        assert wait_until(lambda: mine()[-1]["event"] == "removed", timeout=60), mine()
+        got = mine()
+        released = [x for x in got if x.get("status") == "released"]
+        assert len(released) == 1, got
+        assert released[0]["actor"] == "notice"  # the end notice released it
+        assert got.index(released[0]) < got.index(next(x for x in got if x.get("status") == "sent"))
+        assert [m.rcpt_tos for m in sink.messages] == [("user@example.test",)]
+    finally:
+        if gw is not None:
+            gw.stop()
+        provider.stop()
+    gateway_lines = parse_json_log((tmp_path / "gw.log").read_text())
+    provider_lines = parse_json_log((tmp_path / "provider.log").read_text())
+    assert any("provider.subscribed" in x["msg"] for x in provider_lines), provider_lines
+    for x in gateway_lines + provider_lines:
+        assert x["logger"].startswith("zerohour") or x["level"] in ("WARNING", "ERROR"), x
