@@ -237,6 +237,7 @@ class Act:
             actor="hold",
             queue_due=now,
         )
+        maillog.received(copy_id, sender, len(body), len(recipients), verdict_of(summary))
         self.wake_delivery()
         log.info("hold.attachments queue_id=%s copy_id=%s held=%d", qid, copy_id,
                  len(stripped[1]))
