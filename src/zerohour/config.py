@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zerohour.errors import ConfigError
+from zerohour.logs import LOG_FORMATS
 from zerohour.notices.model import FILE_TYPE_CATEGORIES
 
 
@@ -174,6 +175,7 @@ class Config:
     store: str  # "" = <data_dir>/zerohour.sqlite3; a SQLite path; or postgresql://... (cluster)
     spool_minfree: int  # bytes free on the spool below which we answer 452 4.3.1
     log_level: str
+    log_format: str  # "text" or "json": one JSON object per line (`zerohour.logs`)
     smtp: SmtpConfig
     scan: ScanConfig
     delivery: DeliveryConfig
@@ -225,6 +227,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "store": "",
         "spool_minfree": 100 * 1024 * 1024,
         "log_level": "info",
+        "log_format": "text",
     },
     "smtp": {
         "listen": "127.0.0.1:2525",
@@ -477,6 +480,9 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
     level = str(top["log_level"]).lower()
     if level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("log_level: expected debug, info, warning or error")
+    log_format = str(top["log_format"]).lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format: expected {' or '.join(LOG_FORMATS)}, got {log_format!r}")
     max_hold = _num(h, "max_hold", "hold", float, 1)
     delay = _num(h, "delay", "hold", float)
     if delay and delay >= max_hold:
@@ -499,6 +505,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         store=str(top["store"] or ""),
         spool_minfree=_num(top, "spool_minfree", "", int),
         log_level=level,
+        log_format=log_format,
         smtp=SmtpConfig(
             listen=HostPort.parse(str(s["listen"]), "smtp.listen"),
             hostname=str(s["hostname"]),

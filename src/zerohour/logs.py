@@ -1,12 +1,62 @@
-"""Logging set-up shared by the gateway and the provider."""
+"""Logging set-up shared by the gateway and the provider: one line per event on stderr, as text
+or as JSON (`log_format`), so a log shipper can take the lines without parsing our text.
+
+Structured fields travel on the record as `extra={"fields": {...}}` (`gateway.maillog`): the
+text form already shows them in its message, the JSON form adds them as keys.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+#: `log_format` values.
+LOG_FORMATS = ("text", "json")
+GATEWAY_TEXT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+#: Keys of the JSON object that fields never overwrite.
+_BASE = ("ts", "level", "logger", "msg")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the record's fields. `json.dumps`
+    escapes every control character, so peer text can never end a line early."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                if key not in _BASE:
+                    out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str = "info", fmt: str = "text", text_format: str = GATEWAY_TEXT) -> None:
+    """Root logger to stderr in `fmt` ("text" or "json"), library chatter off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(text_format))
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True
+    )
+    quiet_libraries()
 
 
 def quiet_libraries() -> None:
-    """Library chatter off unless it is a warning: aiosmtpd's per-command lines, httpx/httpcore's
-    one INFO line per request (a poll every minute, a bundle download...)."""
-    for name in ("mail.log", "httpx", "httpcore"):
+    """Library chatter off unless it is a warning: aiosmtpd's per-command lines ("mail.log"),
+    httpx/httpcore's one INFO line per request (a poll every minute, a bundle download...),
+    asyncio's slow-callback notes; uvicorn is started at "warning" by its callers."""
+    for name in ("mail.log", "mail.debug", "httpx", "httpcore", "asyncio"):
         logging.getLogger(name).setLevel(logging.WARNING)

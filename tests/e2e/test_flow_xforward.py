@@ -65,7 +65,7 @@ def test_trusted_client_forwards_the_original_client(
 
 
 def _last_queue_id(gw: GatewayProcess) -> str:
-    ids = re.findall(r"message\.decision queue_id=(\S+)", gw.log())
+    ids = re.findall(r" ([0-9A-F]+): from=<", gw.log())
     assert ids, gw.log()
     return ids[-1]
 

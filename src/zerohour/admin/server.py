@@ -87,6 +87,7 @@ class AdminServer:
         config = uvicorn.Config(
             self.app,
             log_level="warning",
+            log_config=None,  # our handler and format (text or JSON), not uvicorn's
             access_log=False,
             lifespan="off",
             server_header=False,

@@ -30,6 +30,10 @@ def add_config_flags(
     )
     if not gateway:
         return
+    p.add_argument(
+        "--log-format", choices=("text", "json"),
+        help="log lines as text (default) or one JSON object per line",
+    )
     p.add_argument("--listen", help=listen_help)
     p.add_argument("--next-hop", help="relay to HOST:PORT, or 'mx' for MX lookup")
     p.add_argument(
@@ -87,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
             nets = []
         flags.update(
             {
+                "log_format": args.log_format,
                 "smtp.listen": args.listen,
                 "delivery.next_hop": args.next_hop,
                 "smtp.relay_domains": args.relay_domain,

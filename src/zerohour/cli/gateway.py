@@ -10,10 +10,10 @@ from zerohour.cli.config_cmd import add_config_flags, config_from_args
 
 def _run(args: argparse.Namespace) -> int:
     from zerohour.compose import serve
-    from zerohour.gateway.app import setup_logging
+    from zerohour.logs import setup_logging
 
     cfg = config_from_args(args)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, cfg.log_format)
     return asyncio.run(serve(cfg))
 
 

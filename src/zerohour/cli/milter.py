@@ -15,12 +15,12 @@ DEFAULT_LISTEN = "127.0.0.1:10029"
 def _run(args: argparse.Namespace) -> int:
     from zerohour.compose import serve
     from zerohour.config import HostPort
-    from zerohour.gateway.app import setup_logging
+    from zerohour.logs import setup_logging
 
     listen = HostPort.parse(args.listen or DEFAULT_LISTEN, "--listen")
     args.listen = None  # not the SMTP listener's address: there is none in milter mode
     cfg = config_from_args(args)
-    setup_logging(cfg.log_level)
+    setup_logging(cfg.log_level, cfg.log_format)
     return asyncio.run(serve(cfg, milter=listen))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,12 +36,11 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from zerohour.logs import quiet_libraries
+    from zerohour.logs import setup_logging
     from zerohour.provider.push import parse_hostport
     from zerohour.provider.server import ProviderService, serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    quiet_libraries()
+    setup_logging("info", args.log_format, "%(asctime)s %(levelname)s %(message)s")
     try:
         host, port = parse_hostport(args.listen)
         relay = parse_hostport(args.smtp_relay, default_port=25) if args.smtp_relay else None
@@ -333,6 +331,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "only to the subscriber's own public address and mail only to public MX hosts",
     )
     run.add_argument("--dns-server", metavar="IP[:PORT]", help="resolver for MX lookups")
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="log lines as text (default) or one JSON object per line",
+    )
     run.set_defaults(func=cmd_run)
 
     gw = psub.add_parser("gateway", help="per-gateway credentials for subscriptions")

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from zerohour.gateway import maillog
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
 from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.prepare import fold_long_lines
@@ -170,8 +171,15 @@ class Act:
             queue_due=time.time() if state is MessageState.QUEUED else None,
             **fields,
         )
+        word = maillog.STATUS[state]
+        if state is MessageState.QUEUED and not {MessageState.RECEIVED, MessageState.QUEUED} & {
+            *expect
+        }:
+            word = "released"  # out of the hold or the quarantine
+        maillog.status(qid, word, reason or decision.reason, actor=actor)
         if state is MessageState.DISCARDED:
             await self.bodies.delete(qid)
+            maillog.removed(qid)
         elif state is MessageState.QUEUED:
             self.wake_delivery()
         elif act is Action.HOLD_ATTACHMENTS:
@@ -179,10 +187,6 @@ class Act:
             await self._send_stripped(
                 qid, data, rec.sender, [r.address for r in rec.recipients], decision
             )
-        log.info(
-            "message.decision queue_id=%s action=%s state=%s actor=%s",
-            qid, act.value, state.value, actor,
-        )
         return rec
 
     # attachment-only hold ----------------------------------------------------------------------
@@ -233,6 +237,7 @@ class Act:
             actor="hold",
             queue_due=now,
         )
+        maillog.received(copy_id, sender, len(body), len(recipients), verdict_of(summary))
         self.wake_delivery()
         log.info("hold.attachments queue_id=%s copy_id=%s held=%d", qid, copy_id,
                  len(stripped[1]))

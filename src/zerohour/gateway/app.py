@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import ssl
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -31,7 +30,6 @@ from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.gateway.spool import Spool
 from zerohour.gateway.verify import RecipientVerifier
-from zerohour.logs import quiet_libraries
 from zerohour.scan.database import is_starter
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
@@ -44,16 +42,6 @@ STARTER_WARNING = (
     "using the bundled STARTER database: it has NO REAL SIGNATURES (it detects only the EICAR "
     "test file); pass --db DIR with a ClamAV-format database"
 )
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    quiet_libraries()
 
 
 async def open_store(cfg: Config) -> Store:

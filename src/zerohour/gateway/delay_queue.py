@@ -186,9 +186,5 @@ class DelayQueue:
         except StoreError as exc:  # released by another node, or by an administrator
             log.info("delay.skipped queue_id=%s: %s", qid, exc)
             return None
-        self.released += 1
-        log.info(
-            "delay.released queue_id=%s action=%s state=%s",
-            qid, decision.action.value, rec.state.value,
-        )  # fmt: skip
+        self.released += 1  # `act.apply` logged the outcome
         return rec.state

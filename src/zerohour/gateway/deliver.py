@@ -35,6 +35,7 @@ import aiosmtplib
 
 from zerohour.config import Config, HostPort
 from zerohour.errors import NotFoundError, StoreError
+from zerohour.gateway import maillog
 from zerohour.gateway.act import NOT_RESCANNED, RELEASED_BY
 from zerohour.gateway.decide import Action, Decision, decide
 from zerohour.gateway.pipeline import Pipeline
@@ -64,6 +65,7 @@ DSN_MAX_DIAGNOSTIC = 200
 class RcptResult:
     status: RecipientStatus
     detail: str
+    relay: str = ""  # HOST[IP]:PORT that answered (the mail log's relay=); "" = none
 
 
 class ConnectionPool:
@@ -136,6 +138,15 @@ def trace_header(record: MessageRecord) -> str:
         who = clean(summary.get(RELEASED_BY), 80)
         return f"X-Zerohour-Scan: clean, released by {who}; db={db}\r\n"
     return f"X-Zerohour-Scan: clean; db={db}\r\n"
+
+
+def relay_name(dest: HostPort, client: aiosmtplib.SMTP) -> str:
+    """Postfix's relay=HOST[IP]:PORT: the name we connected to and the address that answered."""
+    peer = None
+    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+        peer = client.get_transport_info("peername")
+    ip = str(peer[0]) if isinstance(peer, tuple) else dest.host
+    return f"{dest.host}[{ip}]:{dest.port}"
 
 
 def backoff(cfg: Config, attempts: int) -> float:
@@ -255,7 +266,6 @@ class DeliveryQueue:
                 expect=(MessageState.QUEUED,),
                 reason=f"before delivery: {held.reason}",
             )
-            log.info("message.pulled queue_id=%s action=%s", qid, held.action.value)
             return
         try:
             body = await self.spool.read(qid)
@@ -270,8 +280,9 @@ class DeliveryQueue:
             return
         body = trace_header(record).encode() + body
         rcpts = record.pending_recipients
+        started = time.time()
         results = await self._send(record.sender, rcpts, body)
-        await self._record(record, entry, results)
+        await self._record(record, entry, results, started)
 
     async def _stale_verdict(self, record: MessageRecord, body: bytes) -> bool:
         """A message is delivered only with a verdict from the database loaded now: one scanned
@@ -365,8 +376,9 @@ class DeliveryQueue:
                     client.close()
                     msg = f"{dest}: {exc}"
                     return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
+                relay = relay_name(dest, client)
                 await self.pool.release(dest, client, reusable=True)
-                return results
+                return {r: replace(v, relay=relay) for r, v in results.items()}
         return {r: RcptResult(RecipientStatus.DEFERRED, f"{dest}: no connection") for r in rcpts}
 
     @staticmethod
@@ -407,7 +419,11 @@ class DeliveryQueue:
         return out
 
     async def _record(
-        self, record: MessageRecord, entry: QueueEntry, results: dict[str, RcptResult]
+        self,
+        record: MessageRecord,
+        entry: QueueEntry,
+        results: dict[str, RcptResult],
+        started: float | None = None,
     ) -> None:
         qid = record.queue_id
         now = time.time()
@@ -419,11 +435,15 @@ class DeliveryQueue:
             else:
                 final[r] = (res.status, res.detail)
         await self.store.set_recipients(qid, final)
+        started = now if started is None else started
+        # delays: before the queue (scan after queueing, hold), in it, this attempt
+        queued_at = max(record.received_at, record.updated_at)
+        delays = (queued_at - record.received_at, started - queued_at, now - started)
         for r, (status, detail) in final.items():
-            log.info(
-                "deliver.result queue_id=%s rcpt=<%s> status=%s detail=%s",
-                qid, clean(r), status.value, clean(detail),
-            )
+            maillog.delivery(
+                qid, r, status, detail, relay=results[r].relay,
+                delay=now - record.received_at, delays=delays,
+            )  # fmt: skip
         deferred = [r for r, (s, _) in final.items() if s is RecipientStatus.DEFERRED]
         newly_bounced = {r: d for r, (s, d) in final.items() if s is RecipientStatus.BOUNCED}
         if newly_bounced and record.kind == "mail":
@@ -445,6 +465,7 @@ class DeliveryQueue:
             queue_due=None,
         )
         await self.spool.delete(qid)
+        maillog.removed(qid)
 
     async def send_dsn(
         self, record: MessageRecord, failed: Mapping[str, str], *, actor: str = "queue"
@@ -479,7 +500,8 @@ class DeliveryQueue:
             actor=actor,
             queue_due=now,
         )
-        log.info("deliver.dsn queue_id=%s dsn_id=%s", record.queue_id, qid)
+        maillog.dsn_notice(record.queue_id, qid)
+        maillog.received(qid, "", len(data), 1)
         self.wake()
 
 

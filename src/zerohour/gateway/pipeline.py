@@ -19,12 +19,13 @@ from dataclasses import replace
 
 from zerohour.config import Config
 from zerohour.errors import NotFoundError, StoreError
-from zerohour.gateway.act import RELEASED_BY, Act, verdict_of
+from zerohour.gateway import maillog
+from zerohour.gateway.act import RELEASED_BY, STATE_FOR, Act, verdict_of
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
 from zerohour.gateway.delay_queue import DelaySettings, delay
 from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.prepare import prepare
-from zerohour.gateway.receive import Disposition, Inbound, clean
+from zerohour.gateway.receive import Disposition, Inbound, clean, reply_for
 from zerohour.gateway.scanner import Scanner
 from zerohour.gateway.spool import new_queue_id
 from zerohour.store.base import MessageRecord, MessageState, Store
@@ -75,6 +76,7 @@ class Pipeline:
         self.spool.check_space(len(msg.data))
         msg = replace(msg, data=prepare(msg.data))  # the bytes we deliver are the bytes we scan
         qid = new_queue_id()
+        maillog.client(qid, msg.peer, msg.helo)
         scan = asyncio.ensure_future(self.scanner.scan(msg.data, qid))
         done, _ = await asyncio.wait({scan}, timeout=self.cfg.scan.inline_budget)
         if not done:
@@ -107,11 +109,14 @@ class Pipeline:
         self.spool.check_space(len(msg.data))
         msg = replace(msg, data=prepare(msg.data))
         qid = new_queue_id()
+        maillog.client(qid, msg.peer, msg.helo)
         summary = await self.scanner.scan(msg.data, qid)
         decision = delay(decide(summary, self.outbreaks.active, self.policy), summary, self.delay)
         if decision.action is not Action.DELIVER:
             await self.act.admit(qid, msg, summary, decision)
         self._log(qid, msg, summary, decision, t0)
+        if decision.action is Action.DELIVER:
+            maillog.status(qid, "accepted", "milter: Postfix delivers it")
         return Disposition(qid, decision, summary)
 
     async def _finish_late(self, qid: str, scan: asyncio.Future[ScanSummary]) -> None:
@@ -148,14 +153,7 @@ class Pipeline:
             return decision
         if summary.error:
             log.warning("pipeline.scan_failed queue_id=%s error=%s", qid, clean(summary.error))
-        log.info(
-            "message.decision queue_id=%s verdict=%s action=%s late=1 reason=%s",
-            qid,
-            verdict_of(summary),
-            decision.action.value,
-            clean(decision.reason),
-        )
-        return decision
+        return decision  # `act.apply` logged the outcome
 
     async def recover(self) -> int:
         """After a restart: scan every message that got a 250 but was never scanned."""
@@ -205,15 +203,16 @@ class Pipeline:
         decision: Decision,
         t0: float,
     ) -> None:
-        log.info(
-            "message.decision queue_id=%s sender=<%s> rcpts=%d size=%d verdict=%s action=%s"
-            " names=%s ms=%.1f",
-            qid,
-            clean(msg.sender),
-            len(msg.recipients),
-            len(msg.data),
-            verdict_of(summary) or "pending",
-            decision.action.value,
-            clean(",".join(decision.names)) or "-",
-            (time.monotonic() - t0) * 1000,
+        """The mail log of new mail: its envelope and scan, then the outcome unless queued."""
+        verdict = verdict_of(summary) or "pending"
+        maillog.received(
+            qid, msg.sender, len(msg.data), len(msg.recipients), verdict, time.monotonic() - t0
         )
+        act = decision.action
+        if act is Action.DELIVER:
+            return
+        if act in (Action.REJECT, Action.TEMPFAIL):  # what the client was told
+            reply = reply_for(Disposition(qid, decision), self.cfg.smtp.hostname)
+            maillog.status(qid, "rejected", reply)
+            return
+        maillog.status(qid, maillog.STATUS[STATE_FOR[act]], decision.reason)

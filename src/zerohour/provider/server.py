@@ -334,6 +334,7 @@ async def serve(
     config = uvicorn.Config(
         service.app,
         log_level="warning",
+        log_config=None,  # our handler and format (text or JSON), not uvicorn's
         timeout_graceful_shutdown=1,
         access_log=False,
         lifespan="on",

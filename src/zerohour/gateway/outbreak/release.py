@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 from zerohour.config import HoldExpiry
 from zerohour.errors import StoreError
+from zerohour.gateway import maillog
 from zerohour.gateway.act import NOT_RESCANNED, RELEASED_BY, Act
 from zerohour.gateway.decide import Action, Decision, Policy, decide
 from zerohour.gateway.outbreak.state import OutbreakState
@@ -130,7 +131,6 @@ class Releaser:
             qid, decision, actor=actor, expect=allowed, summary=summary, reason=reason,
             extra=extra,
         )
-        log.info("release.message queue_id=%s state=%s reason=%s", qid, rec.state.value, reason)
         return ReleaseResult(qid, rec.state, reason)
 
     async def delete_message(self, qid: str, *, actor: str = "admin") -> None:
@@ -192,3 +192,5 @@ async def delete_message(store: Store, spool: BodyStore, qid: str, *, actor: str
         queue_due=None,
     )
     await spool.delete(qid)
+    maillog.status(qid, maillog.STATUS[MessageState.DELETED], f"deleted by {actor}", actor=actor)
+    maillog.removed(qid)

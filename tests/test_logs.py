@@ -1,0 +1,137 @@
+"""`log_format` (issue 12): text or one JSON object per line, chosen by setting, environment or
+flag; a wrong value is a clear error; the JSON form carries the structured fields of the mail
+log and keeps a traceback on its one line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zerohour.config import load
+from zerohour.errors import ConfigError
+from zerohour.gateway import maillog
+from zerohour.logs import JsonFormatter
+from zerohour.store.base import RecipientStatus
+
+
+def zerohour(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zerohour", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+def test_log_format_layers(tmp_path: Path) -> None:
+    assert load(env={}).log_format == "text"
+    f = tmp_path / "gw.toml"
+    f.write_text('log_format = "json"\n')
+    assert load(f, env={}).log_format == "json"
+    assert load(f, env={"ZEROHOUR_LOG_FORMAT": "TEXT"}).log_format == "text"
+    assert load(env={}, flags={"log_format": "json"}).log_format == "json"
+
+
+def test_bad_log_format_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="log_format: expected text or json, got 'xml'"):
+        load(env={"ZEROHOUR_LOG_FORMAT": "xml"})
+    f = tmp_path / "gw.toml"
+    f.write_text('log_format = "syslog"\n')
+    done = zerohour("config", "check", "--config", str(f), "--data-dir", str(tmp_path))
+    assert done.returncode != 0
+    assert "log_format: expected text or json, got 'syslog'" in done.stderr
+    flag = zerohour("gateway", "run", "--log-format", "xml", "--data-dir", str(tmp_path))
+    assert flag.returncode != 0
+    assert "--log-format" in flag.stderr
+    assert "invalid choice: 'xml'" in flag.stderr
+
+
+def test_config_check_shows_the_flag(tmp_path: Path) -> None:
+    done = zerohour(
+        "config", "check", "--json", "--log-format", "json", "--data-dir", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["log_format"] == "json"
+
+
+def _record(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    (record,) = [r for r in caplog.records if r.name == "zerohour.mail"]
+    return record
+
+
+def test_json_line_carries_the_mail_log_fields(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="zerohour.mail")
+    maillog.delivery(
+        "Q1",
+        "bob@example.test",
+        RecipientStatus.BOUNCED,
+        "550 5.1.1 <bob@example.test>: no such user\r\nINJECTED",
+        relay="mx.example.test[192.0.2.7]:25",
+        delay=3.456,
+        delays=(0.0, 3.0, 0.456),
+    )
+    line = JsonFormatter().format(_record(caplog))
+    assert "\n" not in line
+    obj = json.loads(line)
+    assert obj["logger"] == "zerohour.mail"
+    assert obj["level"] == "INFO"
+    assert obj["queue_id"] == "Q1"
+    assert (obj["to"], obj["status"], obj["dsn"]) == ("bob@example.test", "bounced", "5.1.1")
+    assert (obj["relay"], obj["delay"], obj["delays"]) == (
+        "mx.example.test[192.0.2.7]:25",
+        3.456,
+        "0/3/0.46",
+    )
+    assert obj["detail"] == "550 5.1.1 <bob@example.test>: no such user\\x0d\\x0aINJECTED"
+    assert obj["msg"] == (
+        "Q1: to=<bob@example.test>, relay=mx.example.test[192.0.2.7]:25, delay=3.46, "
+        "delays=0/3/0.46, dsn=5.1.1, status=bounced "
+        "(550 5.1.1 <bob@example.test>: no such user\\x0d\\x0aINJECTED)"
+    )
+
+
+def test_json_keeps_a_traceback_on_one_line() -> None:
+    try:
+        raise RuntimeError("boom\nsecond line")
+    except RuntimeError:
+        record = logging.getLogger("zerohour.test").makeRecord(
+            "zerohour.test", logging.ERROR, __file__, 1, "failed %s", ("x",), sys.exc_info()
+        )
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    obj = json.loads(line)
+    assert obj["msg"] == "failed x"
+    assert "RuntimeError: boom\nsecond line" in obj["exc"]
+
+
+@pytest.mark.parametrize(
+    ("result", "detail", "dsn"),
+    [
+        (RecipientStatus.DELIVERED, "250 2.6.0 Ok", "2.6.0"),
+        (RecipientStatus.DELIVERED, "250 Ok queued", "2.0.0"),
+        (RecipientStatus.DEFERRED, "451 4.3.0 try later", "4.3.0"),
+        (RecipientStatus.DEFERRED, "421 too busy", "4.0.0"),
+        (RecipientStatus.DEFERRED, "connect to 127.0.0.1:1: refused", "4.4.1"),
+        (RecipientStatus.BOUNCED, "550 5.1.1 unknown", "5.1.1"),
+        (RecipientStatus.BOUNCED, "554 no", "5.0.0"),
+        (RecipientStatus.BOUNCED, "queue lifetime exceeded: connect to x: refused", "4.4.7"),
+        (RecipientStatus.BOUNCED, "MX lookup for x.test: NXDOMAIN", "5.0.0"),
+    ],
+)
+def test_dsn_code_of_a_result(result: RecipientStatus, detail: str, dsn: str) -> None:
+    assert maillog.dsn_of(result, detail) == dsn
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.0, "0"), (0.004, "0"), (0.3, "0.3"), (1.256, "1.26"), (12.0, "12"), (345.6, "346")],
+)
+def test_delay_numbers_are_short(value: float, text: str) -> None:
+    assert maillog.seconds(value) == text
