@@ -101,8 +101,10 @@ class _TrackingSMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
-            self._sink._transports.discard(self.transport)
+        # after STARTTLS both the TLS transport and the plain one under it were added
+        for transport in (self.transport, self._original_transport):
+            if transport is not None:
+                self._sink._transports.discard(transport)
         super().connection_lost(exc)
 
 

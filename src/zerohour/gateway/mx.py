@@ -125,4 +125,3 @@ def _resolver(cfg: DeliveryConfig) -> dns.asyncresolver.Resolver:
 def _temporary(name: str, rtype: str, exc: dns.exception.DNSException) -> str:
     why = "timeout" if isinstance(exc, dns.exception.Timeout) else "SERVFAIL or no resolver"
     return f"451 4.4.3 {name}: {rtype} lookup failed ({why}): {exc}"
-

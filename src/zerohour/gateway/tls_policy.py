@@ -108,6 +108,4 @@ async def negotiate(
                 f"451 4.7.5 server certificate not verified for {policy.name} at {where}: "
                 f"{cause.verify_message or cause}"
             ) from None
-        raise TemporaryDeliveryError(
-            f"451 4.7.5 cannot start TLS with {where}: {exc}"
-        ) from None
+        raise TemporaryDeliveryError(f"451 4.7.5 cannot start TLS with {where}: {exc}") from None
