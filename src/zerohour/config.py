@@ -31,6 +31,24 @@ class InfectedPolicy(StrEnum):
     DISCARD = "discard"
 
 
+class TlsLevel(StrEnum):
+    """Outbound TLS security levels, as Postfix's `smtp_tls_security_level`."""
+
+    NONE = "none"  # never STARTTLS
+    MAY = "may"  # STARTTLS when offered, no certificate check (opportunistic)
+    ENCRYPT = "encrypt"  # STARTTLS required, no certificate check
+    VERIFY = "verify"  # STARTTLS required, certificate verified, name = next hop / MX host
+    SECURE = "secure"  # as verify (zerohour matches the same name; accepted for Postfix tables)
+
+    @property
+    def required(self) -> bool:
+        return self in (TlsLevel.ENCRYPT, TlsLevel.VERIFY, TlsLevel.SECURE)
+
+    @property
+    def verifies(self) -> bool:
+        return self in (TlsLevel.VERIFY, TlsLevel.SECURE)
+
+
 class HoldMode(StrEnum):
     WHOLE = "whole"
     ATTACHMENTS = "attachments"
@@ -128,6 +146,15 @@ class DeliveryConfig:
     timeout: float
     poll_interval: float  # how often the queue looks for due work when idle
     starttls: bool  # use STARTTLS when the next hop offers it
+    # MX mode: these resolvers (IP:PORT) instead of the system's (/etc/resolv.conf)
+    dns_servers: tuple[HostPort, ...] = ()
+    dns_timeout: float = 10.0  # seconds for one DNS lookup, all servers and retries
+    mx_port: int = 25  # the port of MX hosts (a test/lab setting: SMTP is port 25)
+    tls_level: TlsLevel = TlsLevel.MAY  # default outbound TLS level (`none` if not starttls)
+    # Postfix's smtp_tls_policy_maps: domain (".domain": its subdomains; "[host]:port" or
+    # "[host]": a next_hop) -> level, overriding `tls_level`
+    tls_policy: tuple[tuple[str, TlsLevel], ...] = ()
+    tls_ca_file: Path | None = None  # CAs for verify/secure; None: the system store
 
 
 #: True-type categories a delay queue holds by default (`hold.delay_types`).
@@ -198,6 +225,7 @@ class Config:
             scheme, rest = self.store.split("://", 1)
             creds, host = rest.rsplit("@", 1)
             out["store"] = f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+        out["delivery"]["tls_policy"] = {k: v.value for k, v in self.delivery.tls_policy}
         for key in ("provider_key", "subscription_token"):
             if out["notices"][key]:
                 out["notices"][key] = "***" if key == "subscription_token" else out["notices"][key]
@@ -276,6 +304,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timeout": 300.0,
         "poll_interval": 1.0,
         "starttls": True,
+        "dns_servers": [],
+        "dns_timeout": 10.0,
+        "mx_port": 25,
+        "tls_level": "may",
+        "tls_policy": {},
+        "tls_ca_file": "",
     },
     "hold": {
         "mode": "whole",
@@ -298,7 +332,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-_LISTS = {"smtp.relay_domains", "smtp.mynetworks", "scan.db_dirs", "hold.delay_types"}
+_LISTS = {
+    "smtp.relay_domains",
+    "smtp.mynetworks",
+    "scan.db_dirs",
+    "hold.delay_types",
+    "delivery.dns_servers",
+}
 
 
 def _names() -> list[tuple[str, str]]:
@@ -387,6 +427,49 @@ def _enum(raw: dict[str, Any], key: str, sec: str, kind: type[StrEnum]) -> Any:
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
         raise ConfigError(f"{_dotted(sec, key)}: expected one of {allowed}") from None
+
+
+def _dns_servers(d: dict[str, Any]) -> tuple[HostPort, ...]:
+    """`IP` or `IP:PORT` (`[IPv6]:PORT`): resolvers are addresses, never names to resolve."""
+    out = []
+    for text in _list(d, "dns_servers", "delivery"):
+        try:  # a bare address, IPv6 included
+            out.append(HostPort(str(ipaddress.ip_address(text.strip("[]"))), 53))
+            continue
+        except ValueError:
+            pass
+        hp = HostPort.parse(text, "delivery.dns_servers")
+        try:
+            ipaddress.ip_address(hp.host)
+        except ValueError:
+            raise ConfigError(f"delivery.dns_servers: {text!r} is not an IP address") from None
+        out.append(hp)
+    return tuple(out)
+
+
+def _tls_policy(d: dict[str, Any]) -> tuple[tuple[str, TlsLevel], ...]:
+    """The per-destination table: a TOML table, or `dom=level,dom=level` from env/flags."""
+    v = d["tls_policy"]
+    if isinstance(v, str):
+        pairs = [x.partition("=") for x in v.split(",") if x.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"delivery.tls_policy: expected DOMAIN=LEVEL,..., got {v!r}")
+        v = {k.strip(): lv.strip() for k, _, lv in pairs}
+    if not isinstance(v, Mapping):
+        raise ConfigError("delivery.tls_policy: expected a table of domain = level")
+    out = []
+    for key, level in v.items():
+        name = str(key).strip().lower().rstrip(".")
+        if not name or name == ".":
+            raise ConfigError(f"delivery.tls_policy: empty domain in {key!r}")
+        try:
+            out.append((name, TlsLevel(str(level).lower())))
+        except ValueError:
+            allowed = ", ".join(m.value for m in TlsLevel)
+            raise ConfigError(
+                f"delivery.tls_policy: {key!r} = {level!r}: expected one of {allowed}"
+            ) from None
+    return tuple(out)
 
 
 def validate(raw: dict[str, dict[str, Any]]) -> Config:
@@ -496,6 +579,22 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError(
             f"hold.delay_types: {unknown or 'empty'}; use some of {sorted(FILE_TYPE_CATEGORIES)}"
         )
+    starttls = _bool(d, "starttls", "delivery")
+    tls_level = _enum(d, "tls_level", "delivery", TlsLevel)
+    if not starttls:
+        if tls_level.required:
+            raise ConfigError(
+                f"delivery.starttls = false contradicts delivery.tls_level = {tls_level}: "
+                "drop one (starttls = false is tls_level = none)"
+            )
+        tls_level = TlsLevel.NONE
+    ca_text = str(d["tls_ca_file"] or "")
+    ca_file = Path(ca_text).expanduser() if ca_text else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"delivery.tls_ca_file: no such file {ca_text!r}")
+    mx_port = _num(d, "mx_port", "delivery", int, 1)
+    if mx_port > 65535:
+        raise ConfigError(f"delivery.mx_port: port out of range: {mx_port}")
     retry_min = _num(d, "retry_min", "delivery", float, 0.001)
     retry_max = _num(d, "retry_max", "delivery", float, 0.001)
     if retry_max < retry_min:
@@ -552,7 +651,13 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             connect_timeout=_num(d, "connect_timeout", "delivery", float, 0.1),
             timeout=_num(d, "timeout", "delivery", float, 0.1),
             poll_interval=_num(d, "poll_interval", "delivery", float, 0.01),
-            starttls=_bool(d, "starttls", "delivery"),
+            starttls=starttls,
+            dns_servers=_dns_servers(d),
+            dns_timeout=_num(d, "dns_timeout", "delivery", float, 0.1),
+            mx_port=mx_port,
+            tls_level=tls_level,
+            tls_policy=_tls_policy(d),
+            tls_ca_file=ca_file,
         ),
         hold=HoldConfig(
             mode=_enum(h, "mode", "hold", HoldMode),

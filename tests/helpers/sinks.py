@@ -2,7 +2,9 @@
 
 `RecordingSink` is an aiosmtpd server in the test process (a thread) that records every message;
 it can be stopped and started again on the same port, which is how "next hop down, then up" is
-tested. `PostfixSmtpSink` runs Postfix's own `smtp-sink` and counts the messages it dumps.
+tested. It can listen on any 127.0.0.x (MX hosts) and offer STARTTLS with a given certificate,
+recording each message's TLS version (None: plaintext). `PostfixSmtpSink` runs Postfix's own
+`smtp-sink` and counts the messages it dumps.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import email
 import email.policy
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    tls_version: str | None = None  # e.g. "TLSv1.3" when the session used STARTTLS
 
     @property
     def message(self) -> Message:
@@ -75,11 +79,13 @@ class _Recorder:
         content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
+        tls = session.ssl["ssl_object"].version() if session.ssl else None
         self._sink.record(
             ReceivedMessage(
                 mail_from=str(envelope.mail_from),
                 rcpt_tos=tuple(str(r) for r in envelope.rcpt_tos),
                 data=bytes(content),
+                tls_version=tls,
             )
         )
         return "250 2.0.0 Ok: recorded"
@@ -97,8 +103,10 @@ class _TrackingSMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.transport is not None:
-            self._sink._transports.discard(self.transport)
+        # after STARTTLS both the TLS transport and the plain one under it were added
+        for transport in (self.transport, self._original_transport):
+            if transport is not None:
+                self._sink._transports.discard(transport)
         super().connection_lost(exc)
 
 
@@ -112,10 +120,21 @@ class _TrackingController(Controller):
 
 
 class RecordingSink:
-    """An aiosmtpd SMTP server on 127.0.0.1 that keeps every message it receives."""
+    """An aiosmtpd SMTP server on 127.0.0.1 that keeps every message it receives.
 
-    def __init__(self, port: int | None = None) -> None:
+    `host`: another loopback address (an MX host); `tls`: (cert, key) PEM paths to offer
+    STARTTLS with."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = LOCALHOST,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.host = host
         self.port = port if port is not None else free_port()
+        self.tls = tls
         self.data_reply: str | None = None  # e.g. "451 4.3.0 try later" to refuse DATA
         # recipient (lower case) -> reply, e.g. "550 5.1.1 no such user", to refuse at RCPT
         self.data_delay = 0.0  # seconds to wait before answering DATA
@@ -129,7 +148,7 @@ class RecordingSink:
 
     @property
     def address(self) -> str:
-        return f"{LOCALHOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -139,14 +158,20 @@ class RecordingSink:
         if self._controller is None:
             # Our own loop, closed in stop(): aiosmtpd's Controller never closes the one it makes.
             loop = asyncio.new_event_loop()
+            extra: dict[str, Any] = {}
+            if self.tls is not None:
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                context.load_cert_chain(*self.tls)
+                extra["tls_context"] = context
             controller = _TrackingController(
                 self,
                 _Recorder(self),
                 loop=loop,
-                hostname=LOCALHOST,
+                hostname=self.host,
                 port=self.port,
                 ready_timeout=10.0,
                 data_size_limit=0,  # the sink must not judge size: the gateway does
+                **extra,
             )
             try:
                 controller.start()

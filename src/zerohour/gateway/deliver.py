@@ -6,8 +6,10 @@
   before an outbreak notice and not yet delivered is pulled back into the hold (or quarantined on
   an outbreak checksum).
 - Connections to a destination are pooled and reused; at most `delivery.concurrency` at once per
-  destination. STARTTLS is used when the next hop offers it (opportunistic: no certificate check,
-  like Postfix's `smtp_tls_security_level = may`).
+  destination. TLS follows the destination's level (`gateway.tls_policy`; by default STARTTLS
+  when offered, no certificate check, like Postfix's `smtp_tls_security_level = may`).
+- Without `delivery.next_hop`, recipients are grouped by domain and sent to its MX hosts in
+  order (`gateway.mx`); a host that cannot be reached or fails required TLS passes to the next.
 - Per-recipient results: 2xx delivered, 5xx bounced, 4xx/connection failure deferred with backoff
   (doubling from `retry_min` to `retry_max`); past `max_lifetime` deferred recipients bounce.
   Bounces produce one RFC 3464 DSN to the sender (never for a null sender, and never for viruses:
@@ -34,13 +36,15 @@ from typing import Any
 import aiosmtplib
 
 from zerohour.config import Config, HostPort
-from zerohour.errors import NotFoundError, StoreError
+from zerohour.errors import DeliveryError, NotFoundError, PermanentDeliveryError, StoreError
 from zerohour.gateway import maillog
 from zerohour.gateway.act import NOT_RESCANNED, RELEASED_BY
 from zerohour.gateway.decide import Action, Decision, decide
+from zerohour.gateway.mx import MxResolver
 from zerohour.gateway.pipeline import Pipeline
 from zerohour.gateway.receive import clean
 from zerohour.gateway.spool import new_queue_id
+from zerohour.gateway.tls_policy import TlsContexts, TlsPolicy, level_for, negotiate
 from zerohour.store.base import (
     MessageRecord,
     MessageState,
@@ -65,6 +69,7 @@ DSN_MAX_DIAGNOSTIC = 200
 class RcptResult:
     status: RecipientStatus
     detail: str
+    session: bool = False  # the host failed (connect, TLS), not the recipient: try another MX
     relay: str = ""  # HOST[IP]:PORT that answered (the mail log's relay=); "" = none
 
 
@@ -74,8 +79,9 @@ class ConnectionPool:
     def __init__(self, cfg: Config, idle_max: int = 8) -> None:
         self.cfg = cfg
         self.idle_max = idle_max
-        self._idle: dict[HostPort, list[aiosmtplib.SMTP]] = defaultdict(list)
+        self._idle: dict[tuple[HostPort, TlsPolicy], list[aiosmtplib.SMTP]] = defaultdict(list)
         self._limits: dict[HostPort, asyncio.Semaphore] = {}
+        self.tls = TlsContexts(cfg.delivery)
 
     def limit(self, dest: HostPort) -> asyncio.Semaphore:
         sem = self._limits.get(dest)
@@ -83,9 +89,10 @@ class ConnectionPool:
             sem = self._limits[dest] = asyncio.Semaphore(self.cfg.delivery.concurrency)
         return sem
 
-    async def acquire(self, dest: HostPort) -> tuple[aiosmtplib.SMTP, bool]:
-        """A connected client; the flag says whether it was reused (it may have gone stale)."""
-        idle = self._idle[dest]
+    async def acquire(self, dest: HostPort, tls: TlsPolicy) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connected client, TLS as `tls` says; the flag says whether it was reused (it may
+        have gone stale). A connection is pooled per TLS policy: never shared across levels."""
+        idle = self._idle[(dest, tls)]
         while idle:
             client = idle.pop()
             if client.is_connected:
@@ -95,15 +102,23 @@ class ConnectionPool:
             hostname=dest.host,
             port=dest.port,
             timeout=d.timeout,
-            start_tls=None if d.starttls else False,
+            start_tls=False,  # tls_policy.negotiate decides
             validate_certs=False,
             local_hostname=self.cfg.smtp.hostname,
         )
         await client.connect(timeout=d.connect_timeout)
+        try:
+            where = str(dest) if tls.name == dest.host else f"{tls.name}[{dest}]"
+            await negotiate(client, tls, self.tls, where)
+        except BaseException:
+            await _close(client)
+            raise
         return client, False
 
-    async def release(self, dest: HostPort, client: aiosmtplib.SMTP, reusable: bool) -> None:
-        idle = self._idle[dest]
+    async def release(
+        self, dest: HostPort, tls: TlsPolicy, client: aiosmtplib.SMTP, reusable: bool
+    ) -> None:
+        idle = self._idle[(dest, tls)]
         if reusable and client.is_connected and len(idle) < self.idle_max:
             idle.append(client)
             return
@@ -167,6 +182,7 @@ class DeliveryQueue:
         self.pipeline = pipeline
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.pool = ConnectionPool(cfg)
+        self.mx = MxResolver(cfg.delivery)
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -323,47 +339,52 @@ class DeliveryQueue:
     async def _send(
         self, sender: str, rcpts: Sequence[str], body: bytes
     ) -> dict[str, RcptResult]:
-        by_dest: dict[HostPort | None, list[str]] = defaultdict(list)
+        hop = self.cfg.delivery.next_hop
+        if hop is not None:
+            tls = TlsPolicy(level_for(self.cfg.delivery, None, hop), hop.host)
+            return await self._send_to(hop, sender, rcpts, body, tls)
+        by_domain: dict[str, list[str]] = defaultdict(list)
         for r in rcpts:
-            by_dest[self.cfg.delivery.next_hop].append(r)
+            by_domain[r.rpartition("@")[2].lower()].append(r)
         out: dict[str, RcptResult] = {}
-        for dest, group in by_dest.items():
-            if dest is None:
-                for r in group:
-                    out.update(await self._send_mx(sender, [r], body))
-            else:
-                out.update(await self._send_to(dest, sender, group, body))
+        for domain, group in by_domain.items():
+            out.update(await self._send_mx(domain, sender, group, body))
         return out
 
     async def _send_mx(
-        self, sender: str, rcpts: Sequence[str], body: bytes
+        self, domain: str, sender: str, rcpts: Sequence[str], body: bytes
     ) -> dict[str, RcptResult]:
-        domain = rcpts[0].rpartition("@")[2]
+        """To the domain's MX hosts in order, each address in turn, until one holds a session."""
         try:
-            hosts = await resolve_mx(domain)
-        except LookupError as exc:
-            status = RecipientStatus.BOUNCED if "NXDOMAIN" in str(exc) else RecipientStatus.DEFERRED
-            return {r: RcptResult(status, f"MX lookup for {domain}: {exc}") for r in rcpts}
+            hosts = await self.mx.route(domain)
+        except DeliveryError as exc:
+            bounce = isinstance(exc, PermanentDeliveryError)
+            status = RecipientStatus.BOUNCED if bounce else RecipientStatus.DEFERRED
+            return {r: RcptResult(status, str(exc)) for r in rcpts}
+        level = level_for(self.cfg.delivery, domain, None)
         last: dict[str, RcptResult] = {}
         for host in hosts:
-            last = await self._send_to(HostPort(host, 25), sender, rcpts, body)
-            if not all(
-                v.status is RecipientStatus.DEFERRED and v.detail.startswith("connect")
-                for v in last.values()
-            ):
-                return last
+            tls = TlsPolicy(level, host.name)
+            for address in host.addresses:
+                dest = HostPort(address, self.cfg.delivery.mx_port)
+                last = await self._send_to(dest, sender, rcpts, body, tls)
+                if not all(v.session for v in last.values()):
+                    return last
         return last
 
     async def _send_to(
-        self, dest: HostPort, sender: str, rcpts: Sequence[str], body: bytes
+        self, dest: HostPort, sender: str, rcpts: Sequence[str], body: bytes, tls: TlsPolicy
     ) -> dict[str, RcptResult]:
         async with self.pool.limit(dest):
             for attempt in (1, 2):
                 try:
-                    client, reused = await self.pool.acquire(dest)
+                    client, reused = await self.pool.acquire(dest, tls)
+                except DeliveryError as exc:  # required TLS not had: never plaintext
+                    msg = str(exc)
+                    return {r: RcptResult(RecipientStatus.DEFERRED, msg, True) for r in rcpts}
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     msg = f"connect to {dest}: {exc}"
-                    return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
+                    return {r: RcptResult(RecipientStatus.DEFERRED, msg, True) for r in rcpts}
                 try:
                     results = await self._transaction(client, sender, rcpts, body)
                 except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
@@ -371,13 +392,13 @@ class DeliveryQueue:
                     if reused and attempt == 1:
                         continue  # a pooled connection went stale: one fresh try
                     msg = f"connect to {dest}: lost connection: {exc}"
-                    return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
+                    return {r: RcptResult(RecipientStatus.DEFERRED, msg, True) for r in rcpts}
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     client.close()
                     msg = f"{dest}: {exc}"
                     return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
                 relay = relay_name(dest, client)
-                await self.pool.release(dest, client, reusable=True)
+                await self.pool.release(dest, tls, client, reusable=True)
                 return {r: replace(v, relay=relay) for r, v in results.items()}
         return {r: RcptResult(RecipientStatus.DEFERRED, f"{dest}: no connection") for r in rcpts}
 
@@ -599,26 +620,3 @@ def _utcnow(ts: float | None = None) -> Any:
 
     return datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
 
-
-async def resolve_mx(domain: str) -> list[str]:
-    """MX hosts by preference, or the domain itself (implicit MX, RFC 5321 5.1)."""
-    import dns.asyncresolver
-    import dns.exception
-    import dns.resolver
-
-    try:
-        answer = await dns.asyncresolver.resolve(domain, "MX")
-        hosts = sorted(
-            ((int(r.preference), str(r.exchange).rstrip(".")) for r in answer),
-            key=lambda x: x[0],
-        )
-        names = [h for _, h in hosts if h]
-        if not names:
-            raise LookupError("null MX")
-        return names
-    except dns.resolver.NXDOMAIN:
-        raise LookupError("NXDOMAIN") from None
-    except dns.resolver.NoAnswer:
-        return [domain]
-    except dns.exception.DNSException as exc:
-        raise LookupError(f"DNS error: {exc}") from None
