@@ -19,6 +19,19 @@ class RecipientOut(BaseModel):
     last_error: str
 
 
+class AttachmentOut(BaseModel):
+    path: str  # the scan engine's layer path, e.g. mail/invoice.pdf/x.exe
+    name: str
+    true_type: str  # detected from content, not the declared Content-Type
+    size: int
+    depth: int  # 0: an attachment of the message; 1: a member of one; ...
+
+
+class MatchOut(BaseModel):
+    name: str
+    path: str
+
+
 class MessageOut(BaseModel):
     queue_id: str
     kind: str
@@ -36,6 +49,9 @@ class MessageOut(BaseModel):
     hold_tags: list[str]
     peer: str
     helo: str
+    subject: str = ""
+    attachments: list[AttachmentOut] = []
+    matches: list[MatchOut] = []
 
 
 class MessagePage(BaseModel):
@@ -131,6 +147,10 @@ class QueueItem(BaseModel):
     kind: str | None = None
     recipients: list[str] | None = None
     received_at: float | None = None
+    subject: str | None = None
+    attachments: list[AttachmentOut] | None = None
+    verdict: str | None = None
+    findings: list[str] | None = None
 
 
 class QueuePage(BaseModel):
