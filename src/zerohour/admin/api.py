@@ -532,9 +532,15 @@ def raw_response(qid: str, data: bytes) -> Response:
 
 
 async def message_detail(ctx: AdminContext, rec: MessageRecord) -> dict[str, Any]:
+    from zerohour.admin.matched import findings_by_layer, mark
     from zerohour.admin.parts import headers, part_tree
 
     out = message_json(rec)
+    tags = set(rec.hold_tags)
+    specs = [o.spec for o in await ctx.store.outbreaks(active_only=False)
+             if o.spec.outbreak_id in tags]
+    found = findings_by_layer(rec.summary, specs)
+    out["matches"] = mark(None, found)
     out["summary"] = dict(rec.summary) if rec.summary else None
     out["events"] = [
         {"at": e.at, "state": e.state.value, "reason": e.reason, "actor": e.actor}
@@ -551,6 +557,7 @@ async def message_detail(ctx: AdminContext, rec: MessageRecord) -> dict[str, Any
     hdrs, tree = await asyncio.to_thread(lambda: (headers(data), part_tree(data)))
     out["headers"] = [{"name": k, "value": v} for k, v in hdrs]
     out["parts"] = tree.to_json()
+    out["matches"] = mark(out["parts"], found)
     return out
 
 

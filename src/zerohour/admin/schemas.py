@@ -29,7 +29,9 @@ class AttachmentOut(BaseModel):
 
 class MatchOut(BaseModel):
     name: str
-    path: str
+    path: str  # the scan engine's layer path
+    sha256: str = ""  # that layer's (message page only)
+    part_path: str = ""  # the part-tree node holding it, "" if none (message page only)
 
 
 class MessageOut(BaseModel):
@@ -83,6 +85,8 @@ class PartOut(BaseModel):
     is_attachment: bool
     note: str
     children: list[PartOut]
+    matched: list[str] = []  # findings on this very layer
+    contains_match: bool = False  # a layer below it matched
 
 
 class MessageDetail(MessageOut):
