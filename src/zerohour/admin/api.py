@@ -143,6 +143,7 @@ class BulkBody(BaseModel):
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
 QueueId = Annotated[str, Path(pattern=QUEUE_ID, description="queue id (upper-case hex)")]
+OutbreakId = Annotated[str, Path(pattern=OUTBREAK_ID, description="outbreak id")]
 #: validated by `listing.search_text` (a 400 with a JSON error, not FastAPI's 422)
 SearchQ = Annotated[
     str | None,
@@ -320,6 +321,15 @@ def api_router(ctx: AdminContext) -> APIRouter:
         recs.sort(key=lambda o: o.declared_at, reverse=True)
         items = [outbreak_json(o) for o in recs[offset : offset + limit]]
         return page_json(items, len(recs), limit, offset)
+
+    @r.get("/outbreaks/{oid}/timeline",
+           summary="an outbreak's timeline (declared, first held, signatures, released) and "
+           "what became of the mail it held", response_model=S.TimelineOut,
+           responses=errs(404))
+    async def timeline(who: Reader, oid: OutbreakId) -> dict[str, Any]:
+        from zerohour.admin.timeline import outbreak_timeline
+
+        return await outbreak_timeline(ctx.store, oid)
 
     def message_routes(prefix: str, state: MessageState, label: str) -> None:
         async def get_in_state(qid: str) -> MessageRecord:

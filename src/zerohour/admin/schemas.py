@@ -140,6 +140,30 @@ class OutbreakPage(BaseModel):
     offset: int
 
 
+class TimelineStep(BaseModel):
+    step: str  # declared, first_held, signatures_installed, ended, last_released
+    at: float | None  # None: not (yet) happened
+    detail: str
+
+
+class TimelineCounts(BaseModel):
+    held: int
+    released_clean: int
+    quarantined: int
+    deleted: int
+    still_held: int
+    checksum_quarantined: int
+
+
+class TimelineOut(BaseModel):
+    outbreak_id: str
+    name: str
+    mode: str
+    active: bool
+    steps: list[TimelineStep]
+    counts: TimelineCounts
+
+
 class QueueItem(BaseModel):
     queue_id: str
     due: float

@@ -434,6 +434,25 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         return await render(request, "audit.html", s, nav="audit", entries=entries, total=total,
                       offset=offset, page_size=PAGE_SIZE)
 
+    async def outbreaks(request: Request, s: Session) -> Response:
+        recs = await ctx.store.outbreaks(active_only=False)
+        recs.sort(key=lambda o: o.declared_at, reverse=True)
+        return await render(request, "outbreaks.html", s, nav="outbreaks", outbreaks=recs)
+
+    async def outbreak(request: Request, s: Session) -> Response:
+        from zerohour.admin.api import OUTBREAK_ID
+        from zerohour.admin.timeline import outbreak_timeline
+
+        oid = request.path_params["oid"]
+        try:
+            if not re.match(OUTBREAK_ID, oid):
+                raise NotFoundError(oid)
+            tl = await outbreak_timeline(ctx.store, oid)
+        except NotFoundError:
+            return await render(request, "error.html", s, 404, title="Not found",
+                                message="No such outbreak.")
+        return await render(request, "outbreak.html", s, nav="outbreaks", tl=tl)
+
     async def config(request: Request, s: Session) -> Response:
         text = json.dumps(redact(ctx.config), indent=2, sort_keys=True)
         return await render(request, "config.html", s, nav="config", text=text)
@@ -447,6 +466,8 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         ("/queue", queue),
         ("/notices", notices),
         ("/audit", audit),
+        ("/outbreaks", outbreaks),
+        ("/outbreaks/{oid}", outbreak),
         ("/config", config),
     ):
         app.add_api_route(path, page(fn), methods=["GET"], include_in_schema=False,
