@@ -198,7 +198,9 @@ async def test_cross_site_form_post_in_a_real_browser_is_refused(
     assert env.sink.messages == []
 
 
-async def test_lists_search_tree_and_outbreak_timeline(admin_env: AdminEnv, browser: object) -> None:
+async def test_lists_search_tree_and_outbreak_timeline(
+    admin_env: AdminEnv, browser: object
+) -> None:
     """Subject, true types and search on the held list; hostile text stays text; the matched
     layer is marked in the tree; the outbreak page shows its timeline."""
     SHOTS.mkdir(parents=True, exist_ok=True)
