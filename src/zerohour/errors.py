@@ -96,6 +96,10 @@ class BundleError(ZerohourError):
     """A signature bundle failed verification or could not be installed."""
 
 
+class QueryError(ZerohourError):
+    """An administrator's search or filter text that cannot be used (HTTP 400)."""
+
+
 class AuthError(ZerohourError):
     """Authentication or authorisation failed."""
 

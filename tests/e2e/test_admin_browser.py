@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from admin.conftest import AdminEnv, admin_env, attachment_message, message, wait_for
+from admin.conftest import EICAR, AdminEnv, admin_env, attachment_message, message, wait_for
 from zerohour.store.base import MessageState, NoticeLogEntry
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -196,3 +196,68 @@ async def test_cross_site_form_post_in_a_real_browser_is_refused(
     await asyncio.sleep(0.3)
     assert (await env.store.get_message(qid)).state is MessageState.HELD
     assert env.sink.messages == []
+
+
+async def test_lists_search_tree_and_outbreak_timeline(
+    admin_env: AdminEnv, browser: object
+) -> None:
+    """Subject, true types and search on the held list; hostile text stays text; the matched
+    layer is marked in the tree; the outbreak page shows its timeline."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    env = admin_env
+    await env.declare("ob-tl", "Timeline.Worm")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("run.js", "var x = 1;\n")
+    await env.sendmail(attachment_message("<img src=x onerror=alert(1)> invoice", buf.getvalue(),
+                                          "invoice.pdf"))
+    await env.sendmail(message("lunch on friday"))
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.exe", EICAR)
+    await env.sendmail(attachment_message("infected one", evil.getvalue(), "docs.zip"))
+    await env.held_ids(2)
+    (bad,) = await env.held_ids(1, state=MessageState.QUARANTINED)
+    errors: list[str] = []
+    p = await _page(browser, errors)
+    await _login(p, env)  # type: ignore[arg-type]
+
+    await p.goto(env.url + "/held")  # type: ignore[attr-defined]
+    table = await p.locator("table.list").inner_text()  # type: ignore[attr-defined]
+    assert "<img src=x onerror=alert(1)> invoice" in table  # shown as text, not an element
+    assert await p.locator("table.list img").count() == 0  # type: ignore[attr-defined]
+    assert "invoice.pdf zip" in table  # the true type, detected from content
+    assert "run.js text" in table
+    await p.fill("#q", "RUN.JS")  # type: ignore[attr-defined]
+    await p.click("form.search button[type=submit]")  # type: ignore[attr-defined]
+    await p.wait_for_url("**/held?**")  # type: ignore[attr-defined]
+    rows = await p.locator("table.list tbody tr").all_inner_texts()  # type: ignore[attr-defined]
+    assert len(rows) == 1
+    assert "invoice" in rows[0]
+    await p.screenshot(path=str(SHOTS / "held-search.png"), full_page=True)  # type: ignore[attr-defined]
+
+    await p.goto(env.url + "/quarantine")  # type: ignore[attr-defined]
+    assert "Eicar-Test-Signature" in await p.locator("table.list").inner_text()  # type: ignore[attr-defined]
+    await p.click(f"a >> text={bad}")  # type: ignore[attr-defined]
+    await p.wait_for_url(env.url + f"/messages/{bad}")  # type: ignore[attr-defined]
+    marked = p.locator("table.parts tr.matched")  # type: ignore[attr-defined]
+    assert await marked.count() == 1
+    assert "x.exe" in await marked.inner_text()
+    assert "matched: Eicar-Test-Signature" in await marked.inner_text()
+    assert "docs.zip" in await p.locator("table.parts tr.on-path").last.inner_text()  # type: ignore[attr-defined]
+    assert "message › 2 › x.exe" in await p.locator("#matches").inner_text()  # type: ignore[attr-defined]
+    await p.screenshot(path=str(SHOTS / "message-matched.png"), full_page=True)  # type: ignore[attr-defined]
+
+    await p.click("nav >> text=Outbreaks")  # type: ignore[attr-defined]
+    await p.click("a >> text=ob-tl")  # type: ignore[attr-defined]
+    await p.wait_for_url(env.url + "/outbreaks/ob-tl")  # type: ignore[attr-defined]
+    steps = p.locator("#timeline li")  # type: ignore[attr-defined]
+    assert await steps.count() == 5
+    assert "Declared" in await steps.nth(0).inner_text()
+    assert "First message held" in await steps.nth(1).inner_text()
+    assert "not yet" in await steps.nth(2).inner_text()  # no signatures yet
+    counts = await p.locator("#counts").inner_text()  # type: ignore[attr-defined]
+    assert "Held\t2" in counts
+    assert "Still held\t2" in counts
+    await p.screenshot(path=str(SHOTS / "outbreak-timeline.png"), full_page=True)  # type: ignore[attr-defined]
+    assert errors == []

@@ -28,6 +28,7 @@ from zerohour import __version__
 from zerohour.admin import schemas as S
 from zerohour.admin.auth import Principal
 from zerohour.admin.context import ActionResult, AdminContext, redact
+from zerohour.admin.listing import attachments, matches, search_text, subject
 from zerohour.admin.overview import all_queue, db_info, outbreak_json, snapshot
 from zerohour.errors import AuthError, NotFoundError, StoreError, ZerohourError
 from zerohour.store.base import (
@@ -35,6 +36,7 @@ from zerohour.store.base import (
     MessageRecord,
     MessageState,
     Page,
+    QueueEntry,
 )
 
 API = "/api/v1"
@@ -119,6 +121,9 @@ def message_json(rec: MessageRecord, now: float | None = None) -> dict[str, Any]
         "hold_tags": list(rec.hold_tags),
         "peer": rec.peer,
         "helo": rec.helo,
+        "subject": subject(rec.summary),
+        "attachments": attachments(rec.summary),
+        "matches": matches(rec.summary),
     }
 
 
@@ -138,6 +143,13 @@ class BulkBody(BaseModel):
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
 QueueId = Annotated[str, Path(pattern=QUEUE_ID, description="queue id (upper-case hex)")]
+OutbreakId = Annotated[str, Path(pattern=OUTBREAK_ID, description="outbreak id")]
+#: validated by `listing.search_text` (a 400 with a JSON error, not FastAPI's 422)
+SearchQ = Annotated[
+    str | None,
+    Query(description="case-insensitive text in the Subject or an attachment's name "
+          "(at most 200 characters, no control characters)"),
+]
 
 
 def build_filter(
@@ -150,6 +162,7 @@ def build_filter(
     min_size: int | None,
     max_size: int | None,
     now: float,
+    text: str | None = None,
 ) -> MessageFilter:
     return MessageFilter(
         states=(state,),
@@ -160,6 +173,7 @@ def build_filter(
         max_size=max_size,
         received_before=(now - min_age) if min_age is not None else None,
         received_after=(now - max_age) if max_age is not None else None,
+        text=text,
     )
 
 
@@ -308,6 +322,15 @@ def api_router(ctx: AdminContext) -> APIRouter:
         items = [outbreak_json(o) for o in recs[offset : offset + limit]]
         return page_json(items, len(recs), limit, offset)
 
+    @r.get("/outbreaks/{oid}/timeline",
+           summary="an outbreak's timeline (declared, first held, signatures, released) and "
+           "what became of the mail it held", response_model=S.TimelineOut,
+           responses=errs(404))
+    async def timeline(who: Reader, oid: OutbreakId) -> dict[str, Any]:
+        from zerohour.admin.timeline import outbreak_timeline
+
+        return await outbreak_timeline(ctx.store, oid)
+
     def message_routes(prefix: str, state: MessageState, label: str) -> None:
         async def get_in_state(qid: str) -> MessageRecord:
             rec = await ctx.store.get_message(qid)
@@ -328,10 +351,12 @@ def api_router(ctx: AdminContext) -> APIRouter:
             max_age: Annotated[float | None, Query(ge=0, le=MAX_AGE)] = None,
             min_size: Annotated[int | None, Query(ge=0, le=MAX_SIZE)] = None,
             max_size: Annotated[int | None, Query(ge=0, le=MAX_SIZE)] = None,
+            q: SearchQ = None,
         ) -> dict[str, Any]:
             now = time.time()
             flt = build_filter(
-                state, outbreak, sender, recipient, min_age, max_age, min_size, max_size, now
+                state, outbreak, sender, recipient, min_age, max_age, min_size, max_size, now,
+                search_text(q),
             )
             recs = await ctx.store.list_messages(flt, Page(limit=limit, offset=offset))
             total = await ctx.store.count_messages(flt)
@@ -397,9 +422,10 @@ def api_router(ctx: AdminContext) -> APIRouter:
         return raw_response(qid, data)
 
     @r.get("/queue", summary="the delivery queue", response_model=S.QueuePage)
-    async def queue(who: Reader, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-        entries = await all_queue(ctx.store)
-        entries.sort(key=lambda q: q.due)
+    async def queue(
+        who: Reader, limit: Limit = 50, offset: Offset = 0, q: SearchQ = None
+    ) -> dict[str, Any]:
+        entries = await queue_matching(ctx, search_text(q))
         items = []
         for e in entries[offset : offset + limit]:
             item: dict[str, Any] = {
@@ -413,7 +439,9 @@ def api_router(ctx: AdminContext) -> APIRouter:
                 rec = await ctx.store.get_message(e.queue_id)
                 item.update(sender=rec.sender, size=rec.size, kind=rec.kind,
                             recipients=list(rec.pending_recipients),
-                            received_at=rec.received_at)
+                            received_at=rec.received_at, subject=subject(rec.summary),
+                            attachments=attachments(rec.summary), verdict=rec.verdict,
+                            findings=list(rec.findings))
             except NotFoundError:
                 pass
             items.append(item)
@@ -482,6 +510,18 @@ def api_router(ctx: AdminContext) -> APIRouter:
 # -- shared by API and web --------------------------------------------------------------------
 
 
+async def queue_matching(ctx: AdminContext, text: str | None) -> list[QueueEntry]:
+    """The delivery queue by due time; with `text`, only entries whose message matches it
+    (one store search over queued mail, not a lookup per entry)."""
+    entries = await all_queue(ctx.store)
+    if text is not None:
+        flt = MessageFilter(states=(MessageState.QUEUED,), text=text)
+        hits = {r.queue_id for r in await ctx.store.list_messages(flt, Page(limit=BULK_MAX))}
+        entries = [e for e in entries if e.queue_id in hits]
+    entries.sort(key=lambda e: e.due)
+    return entries
+
+
 async def read_body(ctx: AdminContext, qid: str) -> bytes:
     if ctx.bodies is None:
         raise NotFoundError("no message bodies here")
@@ -502,9 +542,15 @@ def raw_response(qid: str, data: bytes) -> Response:
 
 
 async def message_detail(ctx: AdminContext, rec: MessageRecord) -> dict[str, Any]:
+    from zerohour.admin.matched import findings_by_layer, mark
     from zerohour.admin.parts import headers, part_tree
 
     out = message_json(rec)
+    tags = set(rec.hold_tags)
+    specs = [o.spec for o in await ctx.store.outbreaks(active_only=False)
+             if o.spec.outbreak_id in tags]
+    found = findings_by_layer(rec.summary, specs)
+    out["matches"] = mark(None, found)
     out["summary"] = dict(rec.summary) if rec.summary else None
     out["events"] = [
         {"at": e.at, "state": e.state.value, "reason": e.reason, "actor": e.actor}
@@ -521,6 +567,7 @@ async def message_detail(ctx: AdminContext, rec: MessageRecord) -> dict[str, Any
     hdrs, tree = await asyncio.to_thread(lambda: (headers(data), part_tree(data)))
     out["headers"] = [{"name": k, "value": v} for k, v in hdrs]
     out["parts"] = tree.to_json()
+    out["matches"] = mark(out["parts"], found)
     return out
 
 

@@ -19,6 +19,21 @@ class RecipientOut(BaseModel):
     last_error: str
 
 
+class AttachmentOut(BaseModel):
+    path: str  # the scan engine's layer path, e.g. mail/invoice.pdf/x.exe
+    name: str
+    true_type: str  # detected from content, not the declared Content-Type
+    size: int
+    depth: int  # 0: an attachment of the message; 1: a member of one; ...
+
+
+class MatchOut(BaseModel):
+    name: str
+    path: str  # the scan engine's layer path
+    sha256: str = ""  # that layer's (message page only)
+    part_path: str = ""  # the part-tree node holding it, "" if none (message page only)
+
+
 class MessageOut(BaseModel):
     queue_id: str
     kind: str
@@ -36,6 +51,9 @@ class MessageOut(BaseModel):
     hold_tags: list[str]
     peer: str
     helo: str
+    subject: str = ""
+    attachments: list[AttachmentOut] = []
+    matches: list[MatchOut] = []
 
 
 class MessagePage(BaseModel):
@@ -67,6 +85,8 @@ class PartOut(BaseModel):
     is_attachment: bool
     note: str
     children: list[PartOut]
+    matched: list[str] = []  # findings on this very layer
+    contains_match: bool = False  # a layer below it matched
 
 
 class MessageDetail(MessageOut):
@@ -120,6 +140,30 @@ class OutbreakPage(BaseModel):
     offset: int
 
 
+class TimelineStep(BaseModel):
+    step: str  # declared, first_held, signatures_installed, ended, last_released
+    at: float | None  # None: not (yet) happened
+    detail: str
+
+
+class TimelineCounts(BaseModel):
+    held: int
+    released_clean: int
+    quarantined: int
+    deleted: int
+    still_held: int
+    checksum_quarantined: int
+
+
+class TimelineOut(BaseModel):
+    outbreak_id: str
+    name: str
+    mode: str
+    active: bool
+    steps: list[TimelineStep]
+    counts: TimelineCounts
+
+
 class QueueItem(BaseModel):
     queue_id: str
     due: float
@@ -131,6 +175,10 @@ class QueueItem(BaseModel):
     kind: str | None = None
     recipients: list[str] | None = None
     received_at: float | None = None
+    subject: str | None = None
+    attachments: list[AttachmentOut] | None = None
+    verdict: str | None = None
+    findings: list[str] | None = None
 
 
 class QueuePage(BaseModel):

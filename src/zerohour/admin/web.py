@@ -34,13 +34,15 @@ from zerohour.admin.api import (
     bulk_action,
     message_detail,
     message_json,
+    queue_matching,
     raw_response,
     read_body,
 )
 from zerohour.admin.auth import Session, TokenInfo, check_csrf
 from zerohour.admin.context import ActionResult, AdminContext, redact
-from zerohour.admin.overview import CHART_STATES, all_queue, snapshot
-from zerohour.errors import AuthError, NotFoundError, ZerohourError
+from zerohour.admin.listing import search_text
+from zerohour.admin.overview import CHART_STATES, snapshot
+from zerohour.errors import AuthError, NotFoundError, QueryError, ZerohourError
 from zerohour.store.base import MessageState, Page
 
 HERE = Path(__file__).parent
@@ -307,6 +309,14 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
                 return None
             return x if x is None or 0 <= x <= hi else None
 
+        try:
+            text = search_text(q.get("q"))
+        except QueryError as exc:
+            return await render(
+                request, "messages.html", s, 400, nav=nav, title=title, state=state.value,
+                base=f"/{nav}", items=[], total=0, offset=0, page_size=PAGE_SIZE, q=q,
+                outbreaks=[], prev_url="", next_url="", here=f"/{nav}", query_error=str(exc),
+            )
         flt = build_filter(
             state,
             q.get("outbreak", "")[:64] or None,
@@ -317,6 +327,7 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
             num("min_size", int, MAX_SIZE),
             num("max_size", int, MAX_SIZE),
             now,
+            text,
         )
         offset = num("offset", int, 10**9) or 0
         recs = await ctx.store.list_messages(flt, Page(limit=PAGE_SIZE, offset=offset))
@@ -380,10 +391,16 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         return raw_response(qid, data)
 
     async def queue(request: Request, s: Session) -> Response:
-        entries = await all_queue(ctx.store)
-        entries.sort(key=lambda q: q.due)
+        qp = request.query_params
         try:
-            offset = max(0, int(request.query_params.get("offset", "0")))
+            text = search_text(qp.get("q"))
+        except QueryError as exc:
+            return await render(request, "queue.html", s, 400, nav="queue", rows=[], total=0,
+                                offset=0, page_size=PAGE_SIZE, now=time.time(), q=qp,
+                                query_error=str(exc), more="")
+        entries = await queue_matching(ctx, text)
+        try:
+            offset = max(0, int(qp.get("offset", "0")))
         except ValueError:
             offset = 0
         rows = []
@@ -393,8 +410,10 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
             except NotFoundError:
                 rec = None
             rows.append({"e": e, "m": rec})
+        more = urlencode({"q": text}) + "&" if text else ""
         return await render(request, "queue.html", s, nav="queue", rows=rows, total=len(entries),
-                      offset=offset, page_size=PAGE_SIZE, now=time.time())
+                            offset=offset, page_size=PAGE_SIZE, now=time.time(), q=qp,
+                            query_error="", more=more)
 
     async def notices(request: Request, s: Session) -> Response:
         try:
@@ -415,6 +434,25 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         return await render(request, "audit.html", s, nav="audit", entries=entries, total=total,
                       offset=offset, page_size=PAGE_SIZE)
 
+    async def outbreaks(request: Request, s: Session) -> Response:
+        recs = await ctx.store.outbreaks(active_only=False)
+        recs.sort(key=lambda o: o.declared_at, reverse=True)
+        return await render(request, "outbreaks.html", s, nav="outbreaks", outbreaks=recs)
+
+    async def outbreak(request: Request, s: Session) -> Response:
+        from zerohour.admin.api import OUTBREAK_ID
+        from zerohour.admin.timeline import outbreak_timeline
+
+        oid = request.path_params["oid"]
+        try:
+            if not re.match(OUTBREAK_ID, oid):
+                raise NotFoundError(oid)
+            tl = await outbreak_timeline(ctx.store, oid)
+        except NotFoundError:
+            return await render(request, "error.html", s, 404, title="Not found",
+                                message="No such outbreak.")
+        return await render(request, "outbreak.html", s, nav="outbreaks", tl=tl)
+
     async def config(request: Request, s: Session) -> Response:
         text = json.dumps(redact(ctx.config), indent=2, sort_keys=True)
         return await render(request, "config.html", s, nav="config", text=text)
@@ -428,6 +466,8 @@ def mount_web(app: FastAPI, ctx: AdminContext) -> None:
         ("/queue", queue),
         ("/notices", notices),
         ("/audit", audit),
+        ("/outbreaks", outbreaks),
+        ("/outbreaks/{oid}", outbreak),
         ("/config", config),
     ):
         app.add_api_route(path, page(fn), methods=["GET"], include_in_schema=False,

@@ -70,6 +70,11 @@ class ScanSummary:
     categories: tuple[str, ...] = ()  # true-type categories of attachments and their members
     digests: tuple[Digest, ...] = ()
     attachment_paths: tuple[str, ...] = ()
+    # For the admin lists and search only (decide() never reads them): the Subject, each
+    # attachment layer (path, name, true type, size; capped) and where each finding matched.
+    subject: str = ""
+    attachments: tuple[tuple[str, str, str, int], ...] = ()
+    finding_paths: tuple[tuple[str, str], ...] = ()
 
     @property
     def infected(self) -> bool:
@@ -85,6 +90,9 @@ class ScanSummary:
             "categories": list(self.categories),
             "digests": [[d.part, d.size, d.md5, d.sha256, d.path] for d in self.digests],
             "attachment_paths": list(self.attachment_paths),
+            "subject": self.subject,
+            "attachments": [list(a) for a in self.attachments],
+            "finding_paths": [list(f) for f in self.finding_paths],
         }
 
     @classmethod
@@ -98,6 +106,11 @@ class ScanSummary:
             categories=tuple(obj.get("categories", ())),
             digests=tuple(Digest(*d) for d in obj.get("digests", ())),
             attachment_paths=tuple(obj.get("attachment_paths", ())),
+            subject=str(obj.get("subject", "")),
+            attachments=tuple(
+                (str(a[0]), str(a[1]), str(a[2]), int(a[3])) for a in obj.get("attachments", ())
+            ),
+            finding_paths=tuple((str(f[0]), str(f[1])) for f in obj.get("finding_paths", ())),
         )
 
     @classmethod
@@ -114,7 +127,11 @@ def _is_attachment_root(layer: LayerInfo) -> bool:
     return layer.is_attachment or (layer.depth >= 1 and layer.filetype not in _INLINE_TYPES)
 
 
-def summarize(report: ScanReport, size: int) -> ScanSummary:
+#: At most this many attachment layers are listed in a summary (the digests keep them all).
+MAX_LISTED_ATTACHMENTS = 100
+
+
+def summarize(report: ScanReport, size: int, subject: str = "") -> ScanSummary:
     """Reduce an engine report to a `ScanSummary` (done once, in the scanner process).
 
     For scope, an attachment is what a mail client would offer as one: a named part, a part
@@ -129,11 +146,15 @@ def summarize(report: ScanReport, size: int) -> ScanSummary:
 
     cats: set[str] = set()
     digests: list[Digest] = []
+    listed: list[tuple[str, str, str, int]] = []
     for ly in report.layers:
         digests.append(Digest("file", ly.size, ly.md5, ly.sha256, ly.path))
         for sec in ly.pe_sections:
             digests.append(Digest(f"pe-section:{sec.name}", sec.size, sec.md5, sec.sha256, ly.path))
         if in_attachment(ly):
+            if len(listed) < MAX_LISTED_ATTACHMENTS:
+                name = "".join(ch if ch >= " " else " " for ch in ly.name or "")[:300]
+                listed.append((ly.path, name, ly.filetype.value, ly.size))
             c = type_category(ly.filetype)
             if c:
                 cats.add(c)
@@ -146,6 +167,9 @@ def summarize(report: ScanReport, size: int) -> ScanSummary:
         categories=tuple(sorted(cats)),
         digests=tuple(digests),
         attachment_paths=tuple(att_roots),
+        subject=subject,
+        attachments=tuple(listed),
+        finding_paths=tuple((f.name, f.path) for f in report.findings),
     )
 
 

@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from zerohour.errors import DatabaseError
 from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
+from zerohour.gateway.subject import subject_of
 from zerohour.metrics import observe_scan
 from zerohour.scan import Engine, Limits, default_db_dirs, load_database
 from zerohour.scan.database import BuildOptions
@@ -107,7 +108,7 @@ def _scan(data: bytes, name: str | None) -> dict[str, Any]:
         report = _engine.scan_bytes(data, name or "message")
     except Exception as exc:
         return ScanSummary.failed(len(data), f"{type(exc).__name__}: {exc}", _version).to_json()
-    summary = summarize(report, len(data))
+    summary = summarize(report, len(data), subject_of(data))
     if not summary.db_version:
         summary = ScanSummary.from_json({**summary.to_json(), "db_version": _version})
     return summary.to_json()

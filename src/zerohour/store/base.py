@@ -121,6 +121,9 @@ class MessageFilter:
     max_size: int | None = None
     received_before: float | None = None
     received_after: float | None = None
+    #: substring, case-insensitive, of the Subject or of any attachment's name (both read from
+    #: the stored scan summary: `subject`, `attachments`)
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +234,12 @@ class Store(Protocol):
     async def ids_in_state(self, states: Sequence[MessageState]) -> list[str]: ...
 
     async def held_for(self, outbreak_id: str) -> list[str]: ...
+
+    async def outbreak_events(self, outbreak_id: str, limit: int = 100_000) -> list[Event]:
+        """Every event (oldest first, at most `limit`) of every message that may have been
+        held or quarantined for `outbreak_id`: one with an event whose reason contains the id,
+        or tagged with it now. A superset (the id is matched as a substring): the caller reads
+        the reasons to decide (`admin.timeline`)."""
 
     # delivery queue --------------------------------------------------------------------------
     async def claim_due(

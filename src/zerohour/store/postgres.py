@@ -384,6 +384,16 @@ class PostgresStore:
                 " AND strpos(lower(r.address), lower(%s)) > 0)"
             )
             args.append(flt.recipient)
+        if flt.text is not None:
+            needle = flt.text.lower()
+            clauses.append(
+                "(strpos(lower(coalesce(m.summary::jsonb->>'subject', '')), %s) > 0"
+                " OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN"
+                " jsonb_typeof(m.summary::jsonb->'attachments') = 'array'"
+                " THEN m.summary::jsonb->'attachments' ELSE '[]'::jsonb END) a"
+                " WHERE strpos(lower(coalesce(a->>1, '')), %s) > 0))"
+            )
+            args.extend((needle, needle))
         for col, op, val in (
             ("m.size", ">=", flt.min_size),
             ("m.size", "<=", flt.max_size),
@@ -573,6 +583,19 @@ class PostgresStore:
                 (outbreak_id, MessageState.HELD.value),
             )
             return [q for (q,) in await cur.fetchall()]
+
+        return await self._read(fn)
+
+    async def outbreak_events(self, outbreak_id: str, limit: int = 100_000) -> list[Event]:
+        async def fn(c: Conn) -> list[Event]:
+            cur = await c.execute(
+                "SELECT queue_id, at, state, reason, actor FROM events WHERE queue_id IN"
+                " (SELECT queue_id FROM events WHERE strpos(reason, %s) > 0"
+                "  UNION SELECT queue_id FROM hold_tags WHERE outbreak_id=%s)"
+                " ORDER BY id LIMIT %s",
+                (outbreak_id, outbreak_id, limit),
+            )
+            return [self._event(r) for r in await cur.fetchall()]
 
         return await self._read(fn)
 

@@ -49,6 +49,10 @@ T = TypeVar("T")
 
 
 
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _migrations() -> list[tuple[int, str]]:
     out = []
     for entry in resources.files("zerohour.store.migrations").iterdir():
@@ -93,6 +97,8 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
+            # SQLite's lower() folds ASCII only; the admin search folds like Python does
+            conn.create_function("zh_lower", 1, _lower, deterministic=True)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for num, sql in _migrations():
                 if num > version:
@@ -358,6 +364,14 @@ class SqliteStore:
                 " AND instr(lower(r.address), lower(?)) > 0)"
             )
             args.append(flt.recipient)
+        if flt.text is not None:
+            needle = flt.text.lower()
+            clauses.append(
+                "(instr(zh_lower(json_extract(m.summary, '$.subject')), ?) > 0"
+                " OR EXISTS (SELECT 1 FROM json_each(m.summary, '$.attachments') a"
+                " WHERE instr(zh_lower(json_extract(a.value, '$[1]')), ?) > 0))"
+            )
+            args.extend((needle, needle))
         for col, op, val in (
             ("m.size", ">=", flt.min_size),
             ("m.size", "<=", flt.max_size),
@@ -538,6 +552,21 @@ class SqliteStore:
                     "SELECT m.queue_id FROM messages m JOIN hold_tags h USING (queue_id)"
                     " WHERE h.outbreak_id=? AND m.state=? ORDER BY m.received_at",
                     (outbreak_id, MessageState.HELD.value),
+                )
+            ]
+
+        return await self._call(fn, write=False)
+
+    async def outbreak_events(self, outbreak_id: str, limit: int = 100_000) -> list[Event]:
+        def fn(c: sqlite3.Connection) -> list[Event]:
+            return [
+                self._event(r)
+                for r in c.execute(
+                    "SELECT queue_id, at, state, reason, actor FROM events WHERE queue_id IN"
+                    " (SELECT queue_id FROM events WHERE instr(reason, ?) > 0"
+                    "  UNION SELECT queue_id FROM hold_tags WHERE outbreak_id=?)"
+                    " ORDER BY id LIMIT ?",
+                    (outbreak_id, outbreak_id, limit),
                 )
             ]
 
