@@ -21,6 +21,7 @@ from zerohour.errors import ConfigError
 from zerohour.gateway.app import Gateway
 from zerohour.gateway.listeners.wiring import NoticeWiring
 from zerohour.gateway.milter import MilterFront, MilterServer
+from zerohour.gateway.workers import ControlRelay, WorkerSet, check
 
 log = logging.getLogger("zerohour.gateway")
 
@@ -63,6 +64,10 @@ def _milter(gw: Gateway, listen: HostPort) -> MilterServer:
 async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
     """Run until SIGTERM/SIGINT; return the exit code."""
     gw = Gateway(cfg, smtp=milter is None)
+    if milter is None:
+        check(cfg)
+    workers: WorkerSet | None = None
+    relay: ControlRelay | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,6 +77,8 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
     def hangup() -> None:
         if started:
             gw.reload_database()
+        if workers is not None:
+            workers.hangup()
 
     loop.add_signal_handler(signal.SIGHUP, hangup)
     admin: AdminServer | None = None
@@ -84,6 +91,12 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
         if notices is not None:
             await notices.start()
         admin = await _start_admin(gw)
+        if gw.processes > 1:  # smtp.workers: the other SMTP processes, after ours is up
+            if gw.control_hook is not None:
+                relay = ControlRelay(gw.control_hook)
+                await relay.start()
+            workers = WorkerSet(cfg, gw.processes)
+            await workers.start()
         if milter is not None:
             front = _milter(gw, milter)
             await front.start()
@@ -95,6 +108,12 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
         else:
             await stop.wait()
     finally:
+        if workers is not None:
+            with contextlib.suppress(Exception):
+                await workers.stop()
+        if relay is not None:
+            with contextlib.suppress(Exception):
+                await relay.stop()
         if front is not None:
             with contextlib.suppress(Exception):
                 await front.stop()

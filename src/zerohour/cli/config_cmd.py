@@ -35,6 +35,10 @@ def add_config_flags(
         help="log lines as text (default) or one JSON object per line",
     )
     p.add_argument("--listen", help=listen_help)
+    p.add_argument(
+        "--workers", type=int, metavar="N",
+        help="SMTP processes sharing the listen port (smtp.workers; 0: one per core)",
+    )
     p.add_argument("--next-hop", help="relay to HOST:PORT, or 'mx' for MX lookup")
     p.add_argument(
         "--relay-domain", action="append", default=None, metavar="DOMAIN",
@@ -93,6 +97,7 @@ def config_from_args(args: argparse.Namespace) -> config.Config:
             {
                 "log_format": args.log_format,
                 "smtp.listen": args.listen,
+                "smtp.workers": args.workers,
                 "delivery.next_hop": args.next_hop,
                 "smtp.relay_domains": args.relay_domain,
                 "smtp.relay_recipients": args.relay_recipients,

@@ -30,6 +30,12 @@ from zerohour.gateway.receive import ControlHook, Receiver
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.gateway.spool import Spool
 from zerohour.gateway.verify import RecipientVerifier
+from zerohour.gateway.workers import (
+    WORKER_POLL,
+    per_process,
+    scanners_per_process,
+    worker_count,
+)
 from zerohour.scan.database import is_starter
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
@@ -52,16 +58,23 @@ class Gateway:
     """Store, spool, scanner, outbreak state, delivery and release for one node.
 
     `smtp=False` runs it without its own SMTP listener: the milter front end
-    (`gateway.milter`) hands it Postfix's mail instead."""
+    (`gateway.milter`) hands it Postfix's mail instead. `worker=True` is one of the extra SMTP
+    processes of `smtp.workers` (`gateway.workers`): it receives, scans and delivers, and
+    leaves the one-per-node duties (recovery, lease and spool clean-up at start, housekeeping,
+    the delay queue, notice listeners, admin) to the main process."""
 
-    def __init__(self, cfg: Config, *, smtp: bool = True) -> None:
+    def __init__(self, cfg: Config, *, smtp: bool = True, worker: bool = False) -> None:
         self.cfg = cfg
         self.smtp = smtp
+        self.worker = worker
+        self.processes = worker_count(cfg) if smtp else 1
         self.store: Store | None = None
         self.spool = Spool(cfg.spool_dir, cfg.spool_minfree)  # this node's spool folder
         self.bodies: BodyStore = self.spool  # where bodies live: PostgreSQL for a cluster store
         self.scanner = ScannerPool(
-            cfg.scan.db_dirs, cfg.scan.workers, hard_timeout=cfg.scan.hard_timeout
+            cfg.scan.db_dirs,
+            scanners_per_process(cfg, self.processes),
+            hard_timeout=cfg.scan.hard_timeout,
         )
         self.address: tuple[str, int] | None = None
         self.control_hook: ControlHook | None = None
@@ -97,11 +110,12 @@ class Gateway:
         tls = self._tls()
         self.store = store = await open_store(cfg)
         self.bodies = factory.open_bodies(store, self.spool)
-        if isinstance(store, SqliteStore):  # one node: leases left are a dead process's
+        # one node (its workers start after this): leases left are a dead process's
+        if isinstance(store, SqliteStore) and not self.worker:
             n = await store.clear_leases()
             if n:
                 log.info("queue.leases_released count=%d", n)
-        removed = self.spool.clean_tmp()
+        removed = 0 if self.worker else self.spool.clean_tmp()
         if removed:
             log.info("spool.cleaned_tmp count=%d", removed)
         self.outbreaks = OutbreakState(store)
@@ -130,11 +144,12 @@ class Gateway:
             self.pipeline.delay, self.releaser.act,
         )  # fmt: skip
         # subscribed before the SMTP port opens: a node holds from its first message on
-        changes = store.watch_changes()
+        # several processes on one SQLite file: outbreak changes reach each within ~50 ms
+        changes = store.watch_changes(WORKER_POLL) if self.processes > 1 else store.watch_changes()
         await anext(changes)
         await self.outbreaks.load()
         self.receiver = Receiver(
-            cfg.smtp,
+            per_process(cfg.smtp, self.processes),
             self.pipeline,
             tls_context=tls,
             control_address=self.control_address,
@@ -142,11 +157,12 @@ class Gateway:
             verifier=RecipientVerifier.from_config(cfg) if cfg.smtp.verify_recipients else None,
         )
         if self.smtp:
-            self.address = await self.receiver.start()
+            self.address = await self.receiver.start(reuse_port=self.processes > 1)
         self._tasks.append(asyncio.create_task(self.queue.run(), name="delivery"))
-        self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        self._tasks.append(asyncio.create_task(self.delay_queue.run(), name="delay-queue"))
+        if not self.worker:
+            self._tasks.append(asyncio.create_task(self._recover(), name="recovery"))
+            self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            self._tasks.append(asyncio.create_task(self.delay_queue.run(), name="delay-queue"))
         self._tasks.append(asyncio.create_task(self._watch(changes), name="watch"))
         self._tasks.append(asyncio.create_task(self._follow_database(), name="db-follow"))
         self._tasks.append(

@@ -704,11 +704,16 @@ class Receiver:
             if stressed else self.cfg.command_timeout,
         )
 
-    async def start(self) -> tuple[str, int]:
+    async def start(self, *, reuse_port: bool = False) -> tuple[str, int]:
+        """Listen; `reuse_port`: share the port with the node's other SMTP processes."""
         _install_fast_inspect()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._factory, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True
+            self._factory,
+            self.cfg.listen.host,
+            self.cfg.listen.port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
         )
         sock = self._server.sockets[0].getsockname()
         return str(sock[0]), int(sock[1])
