@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import random
 
+import smtp_probe
 from common import MemSampler, loadavg, process_tree, ratio, table
 
 from scan import EICAR, TextGen, _b64, _binary, _zip
@@ -46,6 +47,7 @@ SENDER = "sender@example.org"
 RCPT = "rcpt@example.com"
 RELAY_DOMAIN = "example.com"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+IDLE_ROOM = 1100  # zerohour's smtp.max_sessions in the bench: 1,000 idle sessions and a new one
 
 
 def free_port() -> int:
@@ -104,6 +106,14 @@ class Kind:
         if self.file is not None:
             return ["-F", str(self.file)]
         return ["-l", str(self.size)]
+
+    def body(self) -> bytes:
+        """The message the latency probe sends (CRLF): the MIME file, or `size` plain bytes."""
+        if self.file is not None:
+            return self.file.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        head = f"From: <{SENDER}>\r\nTo: <{RCPT}>\r\nSubject: latency\r\n\r\n".encode()
+        line = b"x" * 78 + b"\r\n"
+        return head + line * max(1, (self.size - len(head)) // len(line))
 
 
 def make_mime(path: Path, size: int, seed: int) -> None:
@@ -436,7 +446,12 @@ $file = 'file'; $gzip = 'gzip'; $bzip2 = 'bzip2'; $pax = 'pax'; $cpio = 'cpio'; 
 class ZerohourGateway(Relay):
     name = "zerohour gateway"
 
-    def __init__(self, base: Path, sink_port: int, db: Path | None, extra: Sequence[str]) -> None:
+    def __init__(
+        self, base: Path, sink_port: int, db: Path | None, extra: Sequence[str], workers: int = 1
+    ) -> None:
+        if workers != 1:
+            self.name = f"zerohour gateway ({workers} workers)"
+            extra = [*extra, "--workers", str(workers)]
         self.dir = Path(tempfile.mkdtemp(prefix="zerohour-", dir=base))
         self.port = free_port()
         self.cmd = [
@@ -462,6 +477,8 @@ class ZerohourGateway(Relay):
             self.cmd,
             stdout=open(self.dir / "stdout.log", "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
+            # room for the idle-session probe (the default is Postfix's 100 smtpd processes)
+            env={**os.environ, "ZEROHOUR_SMTP_MAX_SESSIONS": str(IDLE_ROOM)},
         )
         try:
             wait_banner(self.port, timeout=120, proc=self.proc)
@@ -498,6 +515,9 @@ class Cell:
     cpu_s: float | None = None
     pss_mb: float | None = None
     error: str | None = None
+    lat_p50: float | None = None  # end of DATA -> 250, ms, at half the cell's accept rate
+    lat_p99: float | None = None
+    lat_rate: float | None = None
 
     @property
     def rate(self) -> float | None:
@@ -600,7 +620,11 @@ def run_relay(
     warmup: int,
     stall: float,
     py_spy: Path | None = None,
+    latency: bool = False,
+    idle: int = 0,
+    idles: list[tuple[str, smtp_probe.Idle]] | None = None,
 ) -> list[Cell]:
+    idles = [] if idles is None else idles
     print(f"# {relay.name} ...", flush=True)
     try:
         relay.start()
@@ -639,7 +663,26 @@ def run_relay(
                 f"#   {k.name}: {c.rate or 0:.0f} msgs/s" + (f" ({c.error})" if c.error else ""),
                 flush=True,
             )
+            if latency and c.accept_rate and not c.error:
+                rate = c.accept_rate / 2
+                base = sink.count
+                lat = smtp_probe.latency(
+                    relay.port, k.body(), rate, max(100, min(1000, int(rate * 5))),
+                    sessions=sessions,
+                )  # fmt: skip
+                c.lat_p50, c.lat_p99, c.lat_rate = lat.p50_ms, lat.p99_ms, rate
+                deadline = time.monotonic() + stall  # its mail delivered before the next cell
+                while sink.count - base < lat.ok and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                print(f"#   {k.name}: latency at {rate:.0f}/s p50 {lat.p50_ms or 0:.1f} ms "
+                      f"p99 {lat.p99_ms or 0:.1f} ms ({lat.ok}/{lat.sent} ok)", flush=True)
             cells.append(c)
+        if idle and relay.pids():
+            got = smtp_probe.idle_sessions(relay.port, idle, relay.pids())
+            idles.append((relay.name, got))
+            print(f"#   {idle} idle sessions: {got.opened} open, PSS {got.pss_before_mb:.0f} -> "
+                  f"{got.pss_with_mb:.0f} MB, new client EHLO "
+                  f"{got.new_client_ms or 0:.1f} ms {got.error}", flush=True)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -673,6 +716,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default: a small EICAR+test db for both)",
     )
     ap.add_argument("--amavis-servers", type=int, default=4)
+    ap.add_argument(
+        "--workers", default="1",
+        help="zerohour's smtp.workers, comma-separated: one zerohour row per count (the curve)",
+    )
+    ap.add_argument(
+        "--no-latency", action="store_true",
+        help="skip the end-of-DATA -> 250 latency probe at half of each cell's rate",
+    )
+    ap.add_argument(
+        "--idle", type=int, default=1000,
+        help="idle SMTP sessions to open against zerohour (memory, new-client time; 0: skip)",
+    )
     ap.add_argument(
         "--zh-arg",
         action="append",
@@ -709,12 +764,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         (db / "bench.hdb").write_text("44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n")
         os.chmod(db, 0o755)
     relays = a.relays.split(",")
+    if "zerohour" in relays:  # one run per worker count, in place of "zerohour"
+        at = relays.index("zerohour")
+        relays[at : at + 1] = [f"zerohour:{w}" for w in a.workers.split(",")]
+    if a.idle:
+        smtp_probe.raise_fd_limit(a.idle + 200)
     sink = Sink()
     cells: list[Cell] = []
+    idles: list[tuple[str, smtp_probe.Idle]] = []
     try:
         for name in relays:
             relay: Relay
             count = n
+            workers = 1
+            if name.startswith("zerohour:"):
+                name, workers = "zerohour", int(name.split(":", 1)[1])
             if name == "direct":
                 relay = Direct(sink)
             elif name == "postfix":
@@ -726,7 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 relay = Amavisd(base, sink.port, db, a.amavis_servers)
                 count = slow_n
             elif name == "zerohour":
-                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg)
+                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, workers)
             else:
                 ap.error(f"unknown relay {name}")
             cells += run_relay(
@@ -739,6 +803,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warmup=min(200, count // 5),
                 stall=a.stall,
                 py_spy=a.py_spy.resolve() if a.py_spy and name == "zerohour" else None,
+                latency=not a.no_latency and name in ("zerohour", "postfix"),
+                idle=a.idle if name == "zerohour" else 0,
+                idles=idles,
             )
     finally:
         sink.stop()
@@ -759,6 +826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 c.accept_rate,
                 c.cpu_s * 1000 / c.delivered if c.cpu_s is not None and c.delivered else None,
                 c.pss_mb,
+                c.lat_p50,
+                c.lat_p99,
                 (c.error or "")[:160],
             ]
         )
@@ -772,23 +841,38 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "accept/s",
                 "relay CPU ms/msg",
                 "peak PSS MB",
+                "p50 ms (DATA end->250, half rate)",
+                "p99 ms",
                 "note",
             ],
             rows,
         )
     )
+    if idles:
+        print()
+        print(table(
+            ["relay", "idle sessions", "open", "tree PSS MB before", "tree PSS MB with them",
+             "new client connect->EHLO 250 ms", "note"],
+            [[name, i.sessions, i.opened, i.pss_before_mb, i.pss_with_mb, i.new_client_ms,
+              i.error[:80]] for name, i in idles],
+        ))
     by = {(c.relay.split()[0], c.kind): c for c in cells if not c.error}
+    ours = sorted({c.relay for c in cells if c.relay.startswith("zerohour")}, key=len)
     rrows = []
     for k in ks:
-        z = by.get(("zerohour", k.name))
-        for peer, label in (
-            ("direct", "loopback limit"),
-            ("postfix", "plain Postfix relay"),
-            ("amavisd-new", "amavisd-new"),
-        ):
-            p = by.get((peer, k.name))
-            if z and p:
-                rrows.append([k.name, f"zerohour / {label}", ratio(z.rate, p.rate)])
+        for relay_name in ours:
+            z = next((c for c in cells if c.relay == relay_name and c.kind == k.name
+                      and not c.error), None)
+            who = relay_name.replace("zerohour gateway", "zerohour").replace(" (", " ")
+            who = who.rstrip(")")
+            for peer, label in (
+                ("direct", "loopback limit"),
+                ("postfix", "plain Postfix relay"),
+                ("amavisd-new", "amavisd-new"),
+            ):
+                p = by.get((peer, k.name))
+                if z and p:
+                    rrows.append([k.name, f"{who} / {label}", ratio(z.rate, p.rate)])
     if rrows:
         print()
         print(table(["message", "ratio", "msgs/s x"], rrows))
