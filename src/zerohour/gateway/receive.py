@@ -211,6 +211,7 @@ class GatewaySMTP(SMTP):
         self.cfg = cfg
         self._errors = 0
         self._in_ehlo = False
+        self._ehlo_lines: list[str] = []
         self._closing = False
         self._client: str | None = None  # counted in receiver.per_client while connected
         self.forwarded = Forwarded()  # XFORWARD from a trusted upstream MTA, this transaction
@@ -266,6 +267,12 @@ class GatewaySMTP(SMTP):
                 status = f"{code}{sep}{esc} {rest}"
             if code[:1] == "5":  # 4xx (e.g. 452 too many recipients) is the client's cue
                 self._errors += 1
+            if self._in_ehlo and sep == "-":  # one write for the whole EHLO reply, not one
+                self._ehlo_lines.append(status)  # send(2) per extension line
+                return
+            if self._ehlo_lines:
+                status = "\r\n".join([*self._ehlo_lines, status])
+                self._ehlo_lines.clear()
         await super().push(status)
         if (
             isinstance(status, str)
@@ -307,6 +314,7 @@ class GatewaySMTP(SMTP):
             await super().smtp_EHLO(hostname)
         finally:
             self._in_ehlo = False
+            self._ehlo_lines.clear()
 
     async def smtp_HELO(self, hostname: str) -> None:
         self.forwarded = Forwarded()
