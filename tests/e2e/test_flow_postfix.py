@@ -6,6 +6,8 @@ its own config and queue directories, on an ephemeral loopback port.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
 from pathlib import Path
@@ -18,6 +20,8 @@ from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
 from helpers.messages import clean_message, eicar_attachment
 from helpers.net import wait_until
 from helpers.sinks import RecordingSink
+from zerohour.notices.model import OutbreakSpec, Scope
+from zerohour.store.sqlite import SqliteStore
 
 pytestmark = [
     *requires_gateway_marks(),
@@ -95,3 +99,50 @@ def test_postfix_after_queue_content_filter_through_gateway(
         assert all("report" not in (m.header("Content-Type") or "") for m in sink.messages), (
             "no bounce for the quarantined virus"
         )
+
+
+def test_content_filter_outbreak_hold_and_release(
+    gateway_factory: GatewayFactory, sink: RecordingSink, tmp_path: Path
+) -> None:
+    """Postfix -> zerohour (content_filter) during an outbreak: the attachment is held in our
+    store (Postfix's queue is done with it), plain mail flows, and the release re-injects the
+    held message through Postfix's filter-less smtpd to the final destination."""
+    gw = gateway_factory(start=False, mynetworks=["127.0.0.1/32"])
+    with postfix.PostfixInstance(
+        tmp_path / "postfix", sink.address, content_filter=f"127.0.0.1:{gw.port}"
+    ) as pf:
+        gw.spec.next_hop = f"127.0.0.1:{pf.reinject_port}"
+        gw.start()
+        wave = OutbreakSpec("ob-cf", "FilterWave", scope=Scope(has_attachment=True))
+        _declare(gw.spec.data_dir, wave)
+        time.sleep(1.5)  # the gateway sees the store change within a second
+        zipped = clean_message(subject="zipped via the filter")
+        zipped.add_attachment(
+            b"PK\x05\x06" + bytes(18), maintype="application", subtype="zip", filename="a.zip"
+        )
+        plain = clean_message(subject="plain via the filter")
+        assert smtplib_send(pf.port, zipped).code == 250
+        assert smtplib_send(pf.port, plain).code == 250
+        assert not sink.wait_for_ids({str(plain["Message-ID"])}, timeout=60), pf.log()
+        assert wait_until(
+            lambda: json.loads(gw.cli("hold", "list", "--json").stdout)["total"] == 1, timeout=30
+        ), gw.log()
+        assert zipped["Message-ID"] not in sink.message_ids()
+        assert wait_until(lambda: "queue is empty" in pf.queue_listing().lower(), timeout=30)
+        released = gw.cli("hold", "release", "--outbreak", "ob-cf")
+        assert released.returncode == 0, released.stderr
+        assert not sink.wait_for_ids({str(zipped["Message-ID"])}, timeout=60), pf.log()
+        got = next(m for m in sink.messages if m.message_id == zipped["Message-ID"])
+        assert (got.header("X-Zerohour-Scan") or "").startswith("clean")
+        assert got.data.count(b"by postfix.e2e.test (Postfix)") == 2  # in, and re-injected
+
+
+def _declare(data_dir: Path, spec: OutbreakSpec) -> None:
+    async def go() -> None:
+        store = await SqliteStore.open(data_dir / "zerohour.sqlite3")
+        try:
+            await store.save_outbreak(spec, time.time())
+        finally:
+            await store.aclose()
+
+    asyncio.run(go())
