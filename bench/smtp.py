@@ -8,6 +8,8 @@ each message kind (5 KB and 100 KB, plain and MIME with attachments). Relays mea
   postfix   a private Postfix instance (queue + fsync, no scanning), relayhost = the sink
   amavisd   amavisd-new (Debian package) scanning with a private clamd, forwarding to the sink
   zerohour  `zerohour gateway run` (spool with fsync, scan, deliver) to the sink
+  zerohour-pg  the same with `--store postgresql://...` (a cluster node: rows and bodies in a
+            scratch PostgreSQL database, bench/pg.py); its CPU adds the PostgreSQL server's
 
 msgs/s counts messages that reached the sink (end to end); "accept/s" is smtp-source's own rate.
 A benchmark, not a test: it prints a table and ratios and never asserts a speed.
@@ -19,6 +21,7 @@ A benchmark, not a test: it prints a table and ratios and never asserts a speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -37,11 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import random
 
 from common import MemSampler, loadavg, process_tree, ratio, table
+from pg import DEFAULT_URL, StatementLog, postgres_cpu, scratch_database
 
 from scan import EICAR, TextGen, _b64, _binary, _zip
 
 ROOT = Path(__file__).resolve().parent.parent
 ZH_CLI = ROOT / ".venv" / "bin" / "zerohour"
+if not ZH_CLI.exists():  # a worktree without its own venv: the running interpreter's
+    ZH_CLI = Path(sys.executable).with_name("zerohour")
 SENDER = "sender@example.org"
 RCPT = "rcpt@example.com"
 RELAY_DOMAIN = "example.com"
@@ -436,7 +442,14 @@ $file = 'file'; $gzip = 'gzip'; $bzip2 = 'bzip2'; $pax = 'pax'; $cpio = 'cpio'; 
 class ZerohourGateway(Relay):
     name = "zerohour gateway"
 
-    def __init__(self, base: Path, sink_port: int, db: Path | None, extra: Sequence[str]) -> None:
+    def __init__(
+        self,
+        base: Path,
+        sink_port: int,
+        db: Path | None,
+        extra: Sequence[str],
+        store: str | None = None,
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="zerohour-", dir=base))
         self.port = free_port()
         self.cmd = [
@@ -452,10 +465,15 @@ class ZerohourGateway(Relay):
             "--relay-domain",
             RELAY_DOMAIN,
             *(["--db", str(db)] if db else []),
+            *(["--store", store] if store else []),
             *extra,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.note = "db: " + (str(db) if db else "starter")
+        self.uses_postgres = store is not None
+        self.statements: StatementLog | None = None
+        if store is not None:
+            self.name = "zerohour-pg gateway (PostgreSQL store)"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -496,12 +514,22 @@ class Cell:
     e2e_s: float | None = None
     delivered: int = 0
     cpu_s: float | None = None
+    db_cpu_s: float | None = None  # the PostgreSQL server's, for a relay that uses it
+    stmts: float | None = None  # statements per message the server executed (--count-statements)
     pss_mb: float | None = None
     error: str | None = None
 
     @property
     def rate(self) -> float | None:
         return self.delivered / self.e2e_s if self.e2e_s and self.delivered else None
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """Per delivered message: the relay's process tree plus, for zerohour-pg, the
+        PostgreSQL server's CPU."""
+        if self.cpu_s is None or not self.delivered:
+            return None
+        return (self.cpu_s + (self.db_cpu_s or 0.0)) * 1000 / self.delivered
 
     @property
     def accept_rate(self) -> float | None:
@@ -538,7 +566,12 @@ def measure(
 ) -> Cell:
     cell = Cell(relay.name, kind.name, n)
     pids = relay.pids()
+    pg = isinstance(relay, ZerohourGateway) and relay.uses_postgres
+    stmts = relay.statements if isinstance(relay, ZerohourGateway) else None
+    if stmts is not None:
+        stmts.start()
     cpu0 = sum(tree_cpu_s(p) for p in pids)
+    db0 = postgres_cpu() if pg else 0.0
     base = sink.count
     t0 = time.perf_counter()
     sampler = MemSampler(pids, interval=0.2) if pids else None
@@ -564,6 +597,10 @@ def measure(
             cell.pss_mb = sampler.peak.pss_mb
     if pids:
         cell.cpu_s = sum(tree_cpu_s(p) for p in pids) - cpu0
+    if pg:
+        cell.db_cpu_s = postgres_cpu() - db0
+    if stmts is not None and cell.delivered:
+        cell.stmts = stmts.count()[0] / cell.delivered
     return cell
 
 
@@ -679,6 +716,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="extra argument for `zerohour gateway run` (repeatable)",
     )
+    ap.add_argument(
+        "--pg-url",
+        default=DEFAULT_URL,
+        help="PostgreSQL server for the zerohour-pg relay (a scratch database is made)",
+    )
+    ap.add_argument(
+        "--count-statements",
+        action="store_true",
+        help="zerohour-pg: log every statement (log_statement=all, costs server CPU) and "
+        "print statements per message",
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "smtp")
     ap.add_argument(
         "--py-spy",
@@ -711,6 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     relays = a.relays.split(",")
     sink = Sink()
     cells: list[Cell] = []
+    scratch = contextlib.ExitStack()
     try:
         for name in relays:
             relay: Relay
@@ -727,6 +776,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 count = slow_n
             elif name == "zerohour":
                 relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg)
+            elif name == "zerohour-pg":
+                url, stmts = scratch.enter_context(
+                    scratch_database(a.pg_url, count=a.count_statements)
+                )
+                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, store=url)
+                relay.statements = stmts
             else:
                 ap.error(f"unknown relay {name}")
             cells += run_relay(
@@ -738,9 +793,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 a.reuse,
                 warmup=min(200, count // 5),
                 stall=a.stall,
-                py_spy=a.py_spy.resolve() if a.py_spy and name == "zerohour" else None,
+                py_spy=a.py_spy.resolve() if a.py_spy and name.startswith("zerohour") else None,
             )
+            scratch.close()  # the scratch database of a zerohour-pg relay
     finally:
+        scratch.close()
         sink.stop()
         shutil.rmtree(base, ignore_errors=True)
     print(f"# load average now: {loadavg()} ({os.cpu_count()} cores)")
@@ -757,7 +814,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 c.delivered or None,
                 c.rate,
                 c.accept_rate,
-                c.cpu_s * 1000 / c.delivered if c.cpu_s is not None and c.delivered else None,
+                c.cpu_ms,
+                c.db_cpu_s * 1000 / c.delivered if c.db_cpu_s is not None and c.delivered else None,
+                c.stmts,
                 c.pss_mb,
                 (c.error or "")[:160],
             ]
@@ -771,6 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "msgs/s (end to end)",
                 "accept/s",
                 "relay CPU ms/msg",
+                "of which PostgreSQL",
+                "SQL stmts/msg",
                 "peak PSS MB",
                 "note",
             ],
@@ -788,13 +849,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             p = by.get((peer, k.name))
             if z and p:
-                rrows.append([k.name, f"zerohour / {label}", ratio(z.rate, p.rate)])
+                rrows.append([k.name, f"zerohour / {label}", ratio(z.rate, p.rate), None])
+        zpg = by.get(("zerohour-pg", k.name))
+        if zpg and z:
+            rrows.append(
+                [
+                    k.name,
+                    "zerohour-pg / zerohour (PostgreSQL / SQLite store)",
+                    ratio(zpg.rate, z.rate),
+                    ratio(zpg.cpu_ms, z.cpu_ms),
+                ]
+            )
     if rrows:
         print()
-        print(table(["message", "ratio", "msgs/s x"], rrows))
+        print(table(["message", "ratio", "msgs/s x", "CPU/msg x"], rrows))
     print(
         "\nmsgs/s = messages that reached smtp-sink / seconds from the first connection to the "
-        "last delivery. CPU = the relay's process tree (utime+stime incl. reaped children)."
+        "last delivery. CPU = the relay's process tree (utime+stime incl. reaped children), "
+        "plus for zerohour-pg every PostgreSQL server process (server-wide: other sessions "
+        "count too)."
     )
     return 0
 
