@@ -213,6 +213,56 @@ async def test_body_commits_with_its_row_or_not_at_all(pg_url: str) -> None:
         await s.aclose()
 
 
+async def test_body_rides_with_its_row_and_a_duplicate_keeps_the_first_body(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+        async with s.transaction():
+            await bodies.write("F1", b"first")
+            await s.add_message(rec("F1"), reason="x", queue_due=1.0)
+        assert await bodies.read("F1") == b"first"
+
+        async def again() -> None:
+            async with s.transaction():
+                await bodies.write("F1", b"second")
+                await s.add_message(rec("F1"), reason="again", queue_due=1.0)
+
+        with pytest.raises(StoreError):
+            await again()
+        # the refused message's body never replaced the stored message's
+        assert await bodies.read("F1") == b"first"
+        assert [e.reason for e in await s.events("F1")] == ["x"]
+    finally:
+        await s.aclose()
+
+
+async def test_body_not_followed_by_its_row_still_commits_in_order(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+        async with s.transaction():
+            await bodies.write("G1", b"alone")
+        assert await bodies.read("G1") == b"alone"
+        async with s.transaction():
+            await bodies.write("G2", b"then other work")
+            assert await bodies.exists("G2")  # sent before the next statement of the tx
+            await s.set_meta("k", "v")
+        assert await bodies.read("G2") == b"then other work"
+
+        async def crash() -> None:
+            async with s.transaction():
+                await bodies.write("G3", b"never")
+                await s.set_meta("k", "w")
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            await crash()
+        assert not await bodies.exists("G3")
+        assert await s.get_meta("k") == "v"
+    finally:
+        await s.aclose()
+
+
 async def test_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError):
         await PostgresStore.open(
