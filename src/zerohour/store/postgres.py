@@ -98,12 +98,27 @@ def _body_error(exc: psycopg.Error, queue_id: str) -> Exception:
 
 
 @dataclass(frozen=True, slots=True)
+class _Add:
+    """An `add_message` statement held back by a transaction that has not begun yet."""
+
+    queue_id: str
+    query: str
+    params: dict[str, Any]
+
+
+@dataclass(slots=True)
 class _Tx:
+    """A `transaction()` in progress. BEGIN is sent lazily, before its second statement: a unit
+    of work that turns out to be one statement (a new message with its body) runs in autocommit,
+    without the BEGIN and COMMIT round trips."""
+
     owner: asyncio.Task[Any] | None
     conn: Conn
     # bodies written in this transaction and not sent yet: the next `add_message` of the same
     # id inserts its body in its own statement; anything else sends them first
     bodies: dict[str, bytes] = field(default_factory=dict)
+    add: _Add | None = None  # held back until the next statement or the end
+    begun: bool = False
 
 
 class PostgresStore:
@@ -215,7 +230,7 @@ class PostgresStore:
         tx = self._current_tx()
         try:
             if tx is not None:
-                await self._send_bodies(tx)
+                await self._catch_up(tx)
                 return await fn(tx.conn)
             if self._closed:
                 raise StoreError("store is closed")
@@ -256,6 +271,37 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise _body_error(exc, queue_id) from exc
 
+    async def _send_add(self, c: Conn, add: _Add) -> None:
+        try:
+            row = await (await c.execute(add.query, add.params)).fetchone()
+        except psycopg.Error as exc:
+            if add.params["body"] is None:
+                raise
+            raise _body_error(exc, add.queue_id) from exc
+        if not row or row[0] != 1:
+            raise StoreError(f"duplicate queue id {add.queue_id}", message_id=add.queue_id)
+
+    async def _catch_up(self, tx: _Tx) -> None:
+        """Before another statement of `tx`: BEGIN, then what was held back."""
+        if not tx.begun:
+            await tx.conn.execute("BEGIN")
+            tx.begun = True
+        add, tx.add = tx.add, None
+        if add is not None:
+            await self._send_add(tx.conn, add)
+        await self._send_bodies(tx)
+
+    async def _finish(self, tx: _Tx) -> None:
+        """Commit `tx`: in autocommit when it never began and one statement is left."""
+        if not tx.begun and len(tx.bodies) + (tx.add is not None) <= 1:
+            if tx.add is not None:
+                add, tx.add = tx.add, None
+                await self._send_add(tx.conn, add)
+            await self._send_bodies(tx)
+            return
+        await self._catch_up(tx)
+        await tx.conn.execute("COMMIT")
+
     async def _notify(self, c: Conn, what: str) -> None:
         await c.execute(sql.SQL("NOTIFY {}, {}").format(sql.Identifier(self._channel),
                                                         sql.Literal(what)))
@@ -268,12 +314,17 @@ class PostgresStore:
         if self._closed:
             raise StoreError("store is closed")
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection() as conn:
                 tx = _Tx(asyncio.current_task(), conn)
                 token = self._tx.set(tx)
                 try:
                     yield
-                    await self._send_bodies(tx)
+                    await self._finish(tx)
+                except BaseException:
+                    if tx.begun and not conn.closed:
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.execute("ROLLBACK")
+                    raise
                 finally:
                     self._tx.reset(token)
         except psycopg.Error as exc:
@@ -321,9 +372,15 @@ class PostgresStore:
         `put_body` wrote it earlier in the same transaction): one round trip, in autocommit
         outside a transaction. A duplicate id inserts nothing (ON CONFLICT DO NOTHING; nor its
         body) and is reported without aborting a caller's transaction, so no savepoint is
-        needed."""
+        needed.
+
+        A new message with its body as the first work of a transaction (the accept path) is
+        held back: when nothing follows, the transaction is this one statement, in autocommit
+        (no BEGIN/COMMIT); when something does, it is sent first. A duplicate id is then
+        reported by that next call or by the end of the `transaction()` block."""
         tx = self._current_tx()
         body = None if tx is None else tx.bodies.pop(record.queue_id, None)
+        hold_back = tx is not None and body is not None and not tx.begun and tx.add is None
         params = {
             "qid": record.queue_id,
             "kind": record.kind,
@@ -347,19 +404,14 @@ class PostgresStore:
             "due": queue_due,
             "body": body,
         }
-        query = self._ADD if body is None else self._ADD_BODY
+        add = _Add(record.queue_id, self._ADD if body is None else self._ADD_BODY, params)
+        if hold_back:
+            assert tx is not None
+            tx.add = add
+            return
 
         async def fn(c: Conn) -> None:
-            try:
-                row = await (await c.execute(query, params)).fetchone()
-            except psycopg.Error as exc:
-                if body is None:
-                    raise
-                raise _body_error(exc, record.queue_id) from exc
-            if not row or row[0] != 1:
-                raise StoreError(
-                    f"duplicate queue id {record.queue_id}", message_id=record.queue_id
-                )
+            await self._send_add(c, add)
 
         await self._write1(fn)
 
