@@ -50,6 +50,28 @@ def postgres_cpu() -> float:
     return total / tick
 
 
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu(url: str, database: str) -> dict[int, float]:
+    """CPU seconds so far of each server backend connected to `database` (pid -> seconds):
+    the part of the server's work that is one client's, unlike `postgres_cpu`."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname=%s AND pid<>pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return {int(pid): _proc_cpu(int(pid)) for (pid,) in rows}
+
+
 def _with_options(url: str, database: str, options: str) -> str:
     """`url` pointed at `database`, with libpq `options` (URL-encoded) added."""
     base, _, query = url.partition("?")

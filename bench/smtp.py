@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import random
 
 from common import MemSampler, loadavg, process_tree, ratio, table
-from pg import DEFAULT_URL, StatementLog, postgres_cpu, scratch_database
+from pg import DEFAULT_URL, StatementLog, backend_cpu, postgres_cpu, scratch_database
 
 from scan import EICAR, TextGen, _b64, _binary, _zip
 
@@ -471,6 +471,7 @@ class ZerohourGateway(Relay):
         self.proc: subprocess.Popen[bytes] | None = None
         self.note = "db: " + (str(db) if db else "starter")
         self.uses_postgres = store is not None
+        self.store = store
         self.statements: StatementLog | None = None
         if store is not None:
             self.name = "zerohour-pg gateway (PostgreSQL store)"
@@ -489,6 +490,13 @@ class ZerohourGateway(Relay):
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
+
+    def backend_cpu(self) -> dict[int, float]:
+        """CPU so far of the PostgreSQL backends serving this gateway (none for SQLite)."""
+        if self.store is None:
+            return {}
+        database = self.store.split("?", 1)[0].rsplit("/", 1)[1]
+        return backend_cpu(self.store, database)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -515,6 +523,7 @@ class Cell:
     delivered: int = 0
     cpu_s: float | None = None
     db_cpu_s: float | None = None  # the PostgreSQL server's, for a relay that uses it
+    backend_cpu_s: float | None = None  # of which the relay's own backends
     stmts: float | None = None  # statements per message the server executed (--count-statements)
     pss_mb: float | None = None
     error: str | None = None
@@ -572,6 +581,7 @@ def measure(
         stmts.start()
     cpu0 = sum(tree_cpu_s(p) for p in pids)
     db0 = postgres_cpu() if pg else 0.0
+    own0 = relay.backend_cpu() if isinstance(relay, ZerohourGateway) else {}
     base = sink.count
     t0 = time.perf_counter()
     sampler = MemSampler(pids, interval=0.2) if pids else None
@@ -599,6 +609,9 @@ def measure(
         cell.cpu_s = sum(tree_cpu_s(p) for p in pids) - cpu0
     if pg:
         cell.db_cpu_s = postgres_cpu() - db0
+        assert isinstance(relay, ZerohourGateway)
+        own1 = relay.backend_cpu()
+        cell.backend_cpu_s = sum(t - own0.get(pid, 0.0) for pid, t in own1.items())
     if stmts is not None and cell.delivered:
         cell.stmts = stmts.count()[0] / cell.delivered
     return cell
@@ -816,6 +829,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 c.accept_rate,
                 c.cpu_ms,
                 c.db_cpu_s * 1000 / c.delivered if c.db_cpu_s is not None and c.delivered else None,
+                c.backend_cpu_s * 1000 / c.delivered
+                if c.backend_cpu_s is not None and c.delivered
+                else None,
                 c.stmts,
                 c.pss_mb,
                 (c.error or "")[:160],
@@ -831,6 +847,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "accept/s",
                 "relay CPU ms/msg",
                 "of which PostgreSQL",
+                "of which its backends",
                 "SQL stmts/msg",
                 "peak PSS MB",
                 "note",
@@ -867,7 +884,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "\nmsgs/s = messages that reached smtp-sink / seconds from the first connection to the "
         "last delivery. CPU = the relay's process tree (utime+stime incl. reaped children), "
         "plus for zerohour-pg every PostgreSQL server process (server-wide: other sessions "
-        "count too)."
+        "count too; 'its backends' is the part of the gateway's own connections)."
     )
     return 0
 
