@@ -6,6 +6,11 @@ Several nodes share one held buffer, quarantine, delivery queue and outbreak sta
   transaction unless it runs inside `transaction()`, which binds one pooled connection to the
   calling task through a context variable (tasks it spawns inherit the variable but not the
   connection: they check the owning task, like SqliteStore).
+- Cost per message is round trips and statements (each is a client wake-up and a backend
+  parse/execute; server CPU about equals the node's): every hot-path call is ONE statement (data-
+  modifying CTEs), one-statement units run in autocommit without BEGIN/COMMIT, and
+  `transaction()` begins lazily, so the accept unit (body + message + recipients + event + queue
+  row) is one statement and one fsync'd commit. psycopg prepares repeated statements itself.
 - `claim_due` leases work with `FOR UPDATE SKIP LOCKED`: two nodes never claim the same entry,
   and an entry whose lease expired (its node died mid-delivery) is claimed again by another node,
   so nothing is lost and a crash costs at most one duplicate delivery.
