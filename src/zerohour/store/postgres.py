@@ -113,9 +113,9 @@ class _Add:
 
 @dataclass(slots=True)
 class _Tx:
-    """A `transaction()` in progress. BEGIN is sent lazily, before its second statement: a unit
-    of work that turns out to be one statement (a new message with its body) runs in autocommit,
-    without the BEGIN and COMMIT round trips."""
+    """A `transaction()` in progress. BEGIN is sent lazily, before the first statement that is
+    not held back: a unit of work that turns out to be one statement (a new message with its
+    body) runs in autocommit, without the BEGIN and COMMIT round trips."""
 
     owner: asyncio.Task[Any] | None
     conn: Conn
