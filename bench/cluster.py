@@ -30,7 +30,6 @@ import base64
 import json
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import table
+from common import loadavg, table
+from pg import DEFAULT_URL, StatementLog, postgres_cpu, scratch_database
 
 from zerohour.gateway.spool import Spool, new_queue_id
 from zerohour.store.base import MessageRecord, MessageState, Recipient, Store
@@ -46,7 +46,6 @@ from zerohour.store.bodies import PostgresBodies
 from zerohour.store.postgres import PostgresStore
 from zerohour.store.sqlite import SqliteStore
 
-DEFAULT_URL = os.environ.get("ZEROHOUR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 VARIANTS = ("sqlite+spool", "pg+bodies", "pg+path")
 
 
@@ -147,87 +146,59 @@ def _self_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-# the PostgreSQL server's CPU ------------------------------------------------------------------
-def postgres_cpu() -> float:
-    """Seconds of CPU used by the PostgreSQL server so far: live postgres processes plus the
-    reaped children of the postmaster (backends that already exited)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    procs: dict[str, tuple[str, int, int]] = {}  # pid -> (ppid, own ticks, reaped children)
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        if not comm.startswith("postgres"):
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-        procs[pid] = (fields[1], utime + stime, cutime + cstime)
-    total = 0
-    for ppid, own, reaped in procs.values():
-        total += own
-        if ppid not in procs:  # the postmaster: its children's CPU is added when they exit
-            total += reaped
-    return total / tick
-
-
 # the parent ------------------------------------------------------------------------------------
 def run(variant: str, nodes: int, args: argparse.Namespace) -> dict[str, Any]:
-    import psycopg  # only the parent manages schemas
+    with scratch_database(args.url, count=args.count_statements) as (url, stmts):
+        return _run(variant, nodes, args, url, stmts)
 
-    schema = f"zh_bench_{secrets.token_hex(4)}"
-    url = f"{args.url}{'&' if '?' in args.url else '?'}options=-csearch_path%3D{schema}"
-    with psycopg.connect(args.url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="zh-cluster-bench-") as tmp:
-            procs = []
-            for i in range(nodes):
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--node",
-                    "--variant",
-                    variant,
-                    "--url",
-                    url,
-                    "--work",
-                    tmp if variant == "pg+path" else f"{tmp}/n{i}",
-                    "--messages",
-                    str(args.messages),
-                    "--sessions",
-                    str(args.sessions),
-                    "--size",
-                    str(args.size),
-                ]
-                procs.append(
-                    subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                )
-            for p in procs:
-                assert p.stdout is not None
-                if p.stdout.readline().strip() != "ready":
-                    raise SystemExit(f"node failed to start ({variant})")
-            pg0 = postgres_cpu()
-            t0 = time.perf_counter()
-            for p in procs:
-                assert p.stdin is not None
-                p.stdin.write("go\n")
-                p.stdin.flush()
-            results = []
-            for p in procs:
-                out, _ = p.communicate(timeout=1800)
-                if p.returncode != 0:
-                    raise SystemExit(f"node failed ({variant}): exit {p.returncode}")
-                results.append(json.loads(out.strip().splitlines()[-1]))
-            wall = time.perf_counter() - t0
-            pg_cpu = postgres_cpu() - pg0 if variant != "sqlite+spool" else 0.0
-    finally:
-        with psycopg.connect(args.url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+def _run(
+    variant: str, nodes: int, args: argparse.Namespace, url: str, stmts: StatementLog | None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="zh-cluster-bench-") as tmp:
+        procs = []
+        for i in range(nodes):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--node",
+                "--variant",
+                variant,
+                "--url",
+                url,
+                "--work",
+                tmp if variant == "pg+path" else f"{tmp}/n{i}",
+                "--messages",
+                str(args.messages),
+                "--sessions",
+                str(args.sessions),
+                "--size",
+                str(args.size),
+            ]
+            procs.append(
+                subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            )
+        for p in procs:
+            assert p.stdout is not None
+            if p.stdout.readline().strip() != "ready":
+                raise SystemExit(f"node failed to start ({variant})")
+        if stmts is not None:
+            stmts.start()  # after the migration: only the per-message work is counted
+        pg0 = postgres_cpu()
+        t0 = time.perf_counter()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            out, _ = p.communicate(timeout=1800)
+            if p.returncode != 0:
+                raise SystemExit(f"node failed ({variant}): exit {p.returncode}")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        wall = time.perf_counter() - t0
+        pg_cpu = postgres_cpu() - pg0 if variant != "sqlite+spool" else 0.0
+    counted = stmts.count() if stmts is not None and variant != "sqlite+spool" else None
     total = sum(r["accepted"] for r in results)
     delivered = sum(r["delivered"] for r in results)
     node_cpu = sum(r["cpu"] for r in results)
@@ -243,12 +214,16 @@ def run(variant: str, nodes: int, args: argparse.Namespace) -> dict[str, Any]:
         "cpu_ms": 1000 * (node_cpu + pg_cpu) / total,
         "p50_ms": max(r["p50_ms"] for r in results),
         "p99_ms": max(r["p99_ms"] for r in results),
+        "stmts": None if counted is None else counted[0] / total,
+        "tx_stmts": None if counted is None else counted[1] / total,
     }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--url", default=DEFAULT_URL, help="PostgreSQL server (a schema is made)")
+    ap.add_argument(
+        "--url", default=DEFAULT_URL, help="PostgreSQL server (a scratch database is made)"
+    )
     ap.add_argument("--messages", type=int, default=3000, help="messages per node")
     ap.add_argument("--sessions", type=int, default=20, help="concurrent accepts per node")
     ap.add_argument("--size", type=int, default=5120, help="body bytes")
@@ -257,6 +232,12 @@ def main() -> int:
                     help="single-node variants to run (comma-separated)")
     ap.add_argument("--nodes", default="2,3", help="extra node counts for pg+bodies")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--count-statements",
+        action="store_true",
+        help="log every statement (log_statement=all, costs server CPU) and count them per "
+        "message from the server log (bench/pg.py)",
+    )
     ap.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="pg+bodies", help=argparse.SUPPRESS)
     ap.add_argument("--work", default="", help=argparse.SUPPRESS)
@@ -273,7 +254,8 @@ def main() -> int:
         return 0
     print(
         f"{args.messages} msgs of {args.size} B per node, {args.sessions} concurrent accepts "
-        f"per node, {os.cpu_count()} cores; CPU = node processes + PostgreSQL server"
+        f"per node, {os.cpu_count()} cores; CPU = node processes + PostgreSQL server; "
+        f"load average {loadavg()}"
     )
     print(
         table(
@@ -289,6 +271,8 @@ def main() -> int:
                 "PG CPU ms",
                 "accept p50 ms",
                 "accept p99 ms",
+                "stmts/msg",
+                "BEGIN/COMMIT/msg",
             ],
             [
                 [
@@ -303,6 +287,8 @@ def main() -> int:
                     r["pg_cpu_ms"],
                     r["p50_ms"],
                     r["p99_ms"],
+                    r["stmts"],
+                    r["tx_stmts"],
                 ]
                 for r in rows
             ],

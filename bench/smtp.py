@@ -8,6 +8,8 @@ each message kind (5 KB and 100 KB, plain and MIME with attachments). Relays mea
   postfix   a private Postfix instance (queue + fsync, no scanning), relayhost = the sink
   amavisd   amavisd-new (Debian package) scanning with a private clamd, forwarding to the sink
   zerohour  `zerohour gateway run` (spool with fsync, scan, deliver) to the sink
+  zerohour-pg  the same with `--store postgresql://...` (a cluster node: rows and bodies in a
+            scratch PostgreSQL database, bench/pg.py); its CPU adds the PostgreSQL server's
 
 msgs/s counts messages that reached the sink (end to end); "accept/s" is smtp-source's own rate.
 A benchmark, not a test: it prints a table and ratios and never asserts a speed.
@@ -19,6 +21,7 @@ A benchmark, not a test: it prints a table and ratios and never asserts a speed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -38,11 +41,14 @@ import random
 
 import smtp_probe
 from common import MemSampler, loadavg, process_tree, ratio, table
+from pg import DEFAULT_URL, StatementLog, backend_cpu, postgres_cpu, scratch_database
 
 from scan import EICAR, TextGen, _b64, _binary, _zip
 
 ROOT = Path(__file__).resolve().parent.parent
 ZH_CLI = ROOT / ".venv" / "bin" / "zerohour"
+if not ZH_CLI.exists():  # a worktree without its own venv: the running interpreter's
+    ZH_CLI = Path(sys.executable).with_name("zerohour")
 SENDER = "sender@example.org"
 RCPT = "rcpt@example.com"
 RELAY_DOMAIN = "example.com"
@@ -447,10 +453,15 @@ class ZerohourGateway(Relay):
     name = "zerohour gateway"
 
     def __init__(
-        self, base: Path, sink_port: int, db: Path | None, extra: Sequence[str], workers: int = 1
+        self,
+        base: Path,
+        sink_port: int,
+        db: Path | None,
+        extra: Sequence[str],
+        store: str | None = None,
+        workers: int = 1,
     ) -> None:
         if workers != 1:
-            self.name = f"zerohour gateway ({workers} workers)"
             extra = [*extra, "--workers", str(workers)]
         self.dir = Path(tempfile.mkdtemp(prefix="zerohour-", dir=base))
         self.port = free_port()
@@ -467,10 +478,18 @@ class ZerohourGateway(Relay):
             "--relay-domain",
             RELAY_DOMAIN,
             *(["--db", str(db)] if db else []),
+            *(["--store", store] if store else []),
             *extra,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.note = "db: " + (str(db) if db else "starter")
+        self.uses_postgres = store is not None
+        self.store = store
+        self.statements: StatementLog | None = None
+        if store is not None:
+            self.name = "zerohour-pg gateway (PostgreSQL store)"
+        if workers != 1:
+            self.name = f"{self.name} ({workers} workers)"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -488,6 +507,13 @@ class ZerohourGateway(Relay):
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
+
+    def backend_cpu(self) -> dict[int, float]:
+        """CPU so far of the PostgreSQL backends serving this gateway (none for SQLite)."""
+        if self.store is None:
+            return {}
+        database = self.store.split("?", 1)[0].rsplit("/", 1)[1]
+        return backend_cpu(self.store, database)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -513,6 +539,9 @@ class Cell:
     e2e_s: float | None = None
     delivered: int = 0
     cpu_s: float | None = None
+    db_cpu_s: float | None = None  # the PostgreSQL server's, for a relay that uses it
+    backend_cpu_s: float | None = None  # of which the relay's own backends
+    stmts: float | None = None  # statements per message the server executed (--count-statements)
     pss_mb: float | None = None
     error: str | None = None
     lat_p50: float | None = None  # end of DATA -> 250, ms, at half the cell's accept rate
@@ -522,6 +551,14 @@ class Cell:
     @property
     def rate(self) -> float | None:
         return self.delivered / self.e2e_s if self.e2e_s and self.delivered else None
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """Per delivered message: the relay's process tree plus, for zerohour-pg, the
+        PostgreSQL server's CPU."""
+        if self.cpu_s is None or not self.delivered:
+            return None
+        return (self.cpu_s + (self.db_cpu_s or 0.0)) * 1000 / self.delivered
 
     @property
     def accept_rate(self) -> float | None:
@@ -558,7 +595,13 @@ def measure(
 ) -> Cell:
     cell = Cell(relay.name, kind.name, n)
     pids = relay.pids()
+    pg = isinstance(relay, ZerohourGateway) and relay.uses_postgres
+    stmts = relay.statements if isinstance(relay, ZerohourGateway) else None
+    if stmts is not None:
+        stmts.start()
     cpu0 = sum(tree_cpu_s(p) for p in pids)
+    db0 = postgres_cpu() if pg else 0.0
+    own0 = relay.backend_cpu() if isinstance(relay, ZerohourGateway) else {}
     base = sink.count
     t0 = time.perf_counter()
     sampler = MemSampler(pids, interval=0.2) if pids else None
@@ -584,6 +627,13 @@ def measure(
             cell.pss_mb = sampler.peak.pss_mb
     if pids:
         cell.cpu_s = sum(tree_cpu_s(p) for p in pids) - cpu0
+    if pg:
+        cell.db_cpu_s = postgres_cpu() - db0
+        assert isinstance(relay, ZerohourGateway)
+        own1 = relay.backend_cpu()
+        cell.backend_cpu_s = sum(t - own0.get(pid, 0.0) for pid, t in own1.items())
+    if stmts is not None and cell.delivered:
+        cell.stmts = stmts.count()[0] / cell.delivered
     return cell
 
 
@@ -734,6 +784,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="extra argument for `zerohour gateway run` (repeatable)",
     )
+    ap.add_argument(
+        "--pg-url",
+        default=DEFAULT_URL,
+        help="PostgreSQL server for the zerohour-pg relay (a scratch database is made)",
+    )
+    ap.add_argument(
+        "--count-statements",
+        action="store_true",
+        help="zerohour-pg: log every statement (log_statement=all, costs server CPU) and "
+        "print statements per message",
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "smtp")
     ap.add_argument(
         "--py-spy",
@@ -772,6 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sink = Sink()
     cells: list[Cell] = []
     idles: list[tuple[str, smtp_probe.Idle]] = []
+    scratch = contextlib.ExitStack()
     try:
         for name in relays:
             relay: Relay
@@ -790,7 +852,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 relay = Amavisd(base, sink.port, db, a.amavis_servers)
                 count = slow_n
             elif name == "zerohour":
-                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, workers)
+                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, workers=workers)
+            elif name == "zerohour-pg":
+                url, stmts = scratch.enter_context(
+                    scratch_database(a.pg_url, count=a.count_statements)
+                )
+                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, store=url)
+                relay.statements = stmts
             else:
                 ap.error(f"unknown relay {name}")
             cells += run_relay(
@@ -802,12 +870,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 a.reuse,
                 warmup=min(200, count // 5),
                 stall=a.stall,
-                py_spy=a.py_spy.resolve() if a.py_spy and name == "zerohour" else None,
-                latency=not a.no_latency and name in ("zerohour", "postfix"),
+                py_spy=a.py_spy.resolve() if a.py_spy and name.startswith("zerohour") else None,
+                latency=not a.no_latency and name in ("zerohour", "zerohour-pg", "postfix"),
                 idle=a.idle if name == "zerohour" else 0,
                 idles=idles,
             )
+            scratch.close()  # the scratch database of a zerohour-pg relay
     finally:
+        scratch.close()
         sink.stop()
         shutil.rmtree(base, ignore_errors=True)
     print(f"# load average now: {loadavg()} ({os.cpu_count()} cores)")
@@ -824,7 +894,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 c.delivered or None,
                 c.rate,
                 c.accept_rate,
-                c.cpu_s * 1000 / c.delivered if c.cpu_s is not None and c.delivered else None,
+                c.cpu_ms,
+                c.db_cpu_s * 1000 / c.delivered if c.db_cpu_s is not None and c.delivered else None,
+                c.backend_cpu_s * 1000 / c.delivered
+                if c.backend_cpu_s is not None and c.delivered
+                else None,
+                c.stmts,
                 c.pss_mb,
                 c.lat_p50,
                 c.lat_p99,
@@ -840,6 +915,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "msgs/s (end to end)",
                 "accept/s",
                 "relay CPU ms/msg",
+                "of which PostgreSQL",
+                "of which its backends",
+                "SQL stmts/msg",
                 "peak PSS MB",
                 "p50 ms (DATA end->250, half rate)",
                 "p99 ms",
@@ -861,6 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rrows = []
     for k in ks:
         for relay_name in ours:
+            if relay_name.startswith("zerohour-pg"):
+                continue
             z = next((c for c in cells if c.relay == relay_name and c.kind == k.name
                       and not c.error), None)
             who = relay_name.replace("zerohour gateway", "zerohour").replace(" (", " ")
@@ -872,13 +952,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             ):
                 p = by.get((peer, k.name))
                 if z and p:
-                    rrows.append([k.name, f"{who} / {label}", ratio(z.rate, p.rate)])
+                    rrows.append([k.name, f"{who} / {label}", ratio(z.rate, p.rate), None])
+        z = next((c for c in cells if c.relay == "zerohour gateway" and c.kind == k.name
+                  and not c.error), None)
+        zpg = by.get(("zerohour-pg", k.name))
+        if zpg and z:
+            rrows.append(
+                [
+                    k.name,
+                    "zerohour-pg / zerohour (PostgreSQL / SQLite store)",
+                    ratio(zpg.rate, z.rate),
+                    ratio(zpg.cpu_ms, z.cpu_ms),
+                ]
+            )
     if rrows:
         print()
-        print(table(["message", "ratio", "msgs/s x"], rrows))
+        print(table(["message", "ratio", "msgs/s x", "CPU/msg x"], rrows))
     print(
         "\nmsgs/s = messages that reached smtp-sink / seconds from the first connection to the "
-        "last delivery. CPU = the relay's process tree (utime+stime incl. reaped children)."
+        "last delivery. CPU = the relay's process tree (utime+stime incl. reaped children), "
+        "plus for zerohour-pg every PostgreSQL server process (server-wide: other sessions "
+        "count too; 'its backends' is the part of the gateway's own connections)."
     )
     return 0
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 import psycopg
 import pytest
 
 from zerohour.errors import NotFoundError, StoreError
-from zerohour.store.base import MessageRecord, MessageState, Page, Recipient
+from zerohour.store.base import MessageRecord, MessageState, Page, Recipient, RecipientStatus
 from zerohour.store.bodies import PostgresBodies
 from zerohour.store.postgres import PostgresStore, postgres_migrations
 
@@ -209,6 +210,130 @@ async def test_body_commits_with_its_row_or_not_at_all(pg_url: str) -> None:
         with pytest.raises(NotFoundError):
             await bodies.read("B1")
         assert bodies.clean_tmp() == 0
+    finally:
+        await s.aclose()
+
+
+async def test_body_rides_with_its_row_and_a_duplicate_keeps_the_first_body(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+        async with s.transaction():
+            await bodies.write("F1", b"first")
+            await s.add_message(rec("F1"), reason="x", queue_due=1.0)
+        assert await bodies.read("F1") == b"first"
+
+        async def again() -> None:
+            async with s.transaction():
+                await bodies.write("F1", b"second")
+                await s.add_message(rec("F1"), reason="again", queue_due=1.0)
+
+        with pytest.raises(StoreError):
+            await again()
+        # the refused message's body never replaced the stored message's
+        assert await bodies.read("F1") == b"first"
+        assert [e.reason for e in await s.events("F1")] == ["x"]
+    finally:
+        await s.aclose()
+
+
+async def test_body_not_followed_by_its_row_still_commits_in_order(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+        async with s.transaction():
+            await bodies.write("G1", b"alone")
+        assert await bodies.read("G1") == b"alone"
+        async with s.transaction():
+            await bodies.write("G2", b"then other work")
+            assert await bodies.exists("G2")  # sent before the next statement of the tx
+            await s.set_meta("k", "v")
+        assert await bodies.read("G2") == b"then other work"
+
+        async def crash() -> None:
+            async with s.transaction():
+                await bodies.write("G3", b"never")
+                await s.set_meta("k", "w")
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            await crash()
+        assert not await bodies.exists("G3")
+        assert await s.get_meta("k") == "v"
+    finally:
+        await s.aclose()
+
+
+async def test_held_back_duplicate_is_reported_by_the_next_call(pg_url: str) -> None:
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+        await s.add_message(rec("HB"), reason="first")
+
+        async def dup_then_more() -> None:
+            async with s.transaction():
+                await bodies.write("HB", b"second")
+                await s.add_message(rec("HB"), reason="again")
+                with pytest.raises(StoreError, match="duplicate"):
+                    await s.set_meta("k", "v")
+                await s.set_meta("k2", "v2")  # the transaction is still usable
+
+        await dup_then_more()
+        assert await s.get_meta("k2") == "v2"
+        assert not await bodies.exists("HB")  # the duplicate's body went nowhere
+        assert [e.reason for e in await s.events("HB")] == ["first"]
+    finally:
+        await s.aclose()
+
+
+async def test_statements_per_message_on_the_hot_path(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a message costs the database: one statement (one round trip) per store call, and
+    no BEGIN/COMMIT around one-statement units (counted at psycopg's connection)."""
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    sent: list[str] = []
+    real = psycopg.AsyncConnection.execute
+
+    async def counting(self: psycopg.AsyncConnection[Any], query: Any, *a: Any, **kw: Any) -> Any:
+        sent.append(str(query)[:40])
+        return await real(self, query, *a, **kw)
+
+    try:
+        monkeypatch.setattr(psycopg.AsyncConnection, "execute", counting)
+
+        async def step(coro: Awaitable[Any]) -> int:
+            sent.clear()
+            await coro
+            return len(sent)
+
+        async def accept() -> None:
+            async with s.transaction():
+                await bodies.write("S1", b"body")
+                await s.add_message(rec("S1"), reason="clean", queue_due=0.0)
+
+        async def finish() -> None:
+            await s.transition(
+                "S1", MessageState.DELIVERED, reason="250", actor="queue", queue_due=None
+            )
+
+        assert await step(accept()) == 1
+        assert await step(s.claim_due("n", 10.0, 10, 60.0)) == 1
+        assert await step(s.get_message("S1")) == 1
+        assert await step(bodies.read("S1")) == 1
+        assert await step(
+            s.set_recipients("S1", {"b@example.test": (RecipientStatus.DELIVERED, "250")})
+        ) == 1
+        assert await step(finish()) == 1
+        assert await step(bodies.delete("S1")) == 1
+        assert not any(q.startswith(("BEGIN", "COMMIT")) for q in sent)
+        monkeypatch.undo()
+        got = await s.get_message("S1")
+        assert got.state is MessageState.DELIVERED
+        assert got.recipients[0].status is RecipientStatus.DELIVERED
+        assert await s.queue_entry("S1") is None
+        assert not await bodies.exists("S1")
     finally:
         await s.aclose()
 

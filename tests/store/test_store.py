@@ -178,6 +178,61 @@ async def test_recipient_status(store: Store) -> None:
     assert got.recipients[0].last_error == "250 ok"
 
 
+async def test_several_recipients_set_in_one_call(store: Store) -> None:
+    await store.add_message(rec("R2", rcpts=("a@e.test", "b@e.test", "c@e.test")), reason="x")
+    await store.set_recipients(
+        "R2",
+        {
+            "c@e.test": (RecipientStatus.BOUNCED, "550 no such user"),
+            "a@e.test": (RecipientStatus.DELIVERED, "250 ok"),
+            "nobody@e.test": (RecipientStatus.DELIVERED, "not a recipient: ignored"),
+        },
+    )
+    got = await store.get_message("R2")
+    assert [(r.address, r.status, r.last_error) for r in got.recipients] == [
+        ("a@e.test", RecipientStatus.DELIVERED, "250 ok"),
+        ("b@e.test", RecipientStatus.PENDING, ""),
+        ("c@e.test", RecipientStatus.BOUNCED, "550 no such user"),
+    ]
+
+
+async def test_hold_tags_are_replaced_keeping_the_overlap(store: Store) -> None:
+    await store.add_message(rec("H1", MessageState.HELD, tags=("ob1", "ob2")), reason="held")
+    out = await store.transition(
+        "H1", MessageState.HELD, reason="re-held", actor="admin", hold_tags=("ob3", "ob2", "ob3")
+    )
+    assert out.hold_tags == ("ob2", "ob3")
+    assert (await store.get_message("H1")).hold_tags == ("ob2", "ob3")
+    assert await store.held_for("ob1") == []
+    assert await store.held_for("ob2") == ["H1"]
+    assert await store.held_for("ob3") == ["H1"]
+
+
+async def test_requeue_resets_the_lease(store: Store) -> None:
+    await store.add_message(rec("Q9"), reason="x", queue_due=0.0)
+    assert [e.queue_id for e in await store.claim_due("n1", 10.0, 10, 60.0)] == ["Q9"]
+    await store.transition("Q9", MessageState.QUEUED, reason="retry", actor="admin",
+                           queue_due=50.0)
+    entry = await store.queue_entry("Q9")
+    assert entry is not None
+    assert (entry.due, entry.lease_owner, entry.lease_expiry) == (50.0, "", 0.0)
+
+
+async def test_refused_transition_changes_nothing(store: Store) -> None:
+    await store.add_message(rec("N1", MessageState.HELD, tags=("ob1",)), reason="held")
+    with pytest.raises(StoreError):
+        await store.transition(
+            "N1", MessageState.QUEUED, reason="x", actor="y",
+            expect=(MessageState.RECEIVED,), hold_tags=(), queue_due=1.0, verdict="clean",
+        )  # fmt: skip
+    got = await store.get_message("N1")
+    assert (got.state, got.hold_tags, got.verdict) == (MessageState.HELD, ("ob1",), "")
+    assert await store.queue_entry("N1") is None
+    assert [e.reason for e in await store.events("N1")] == ["held"]
+    with pytest.raises(NotFoundError):
+        await store.transition("nope", MessageState.QUEUED, reason="x", actor="y")
+
+
 async def test_outbreaks_and_seq_and_meta(store: Store) -> None:
     spec = OutbreakSpec("ob-1", "Wave", scope=Scope(has_attachment=True))
     await store.save_outbreak(spec, 10.0)

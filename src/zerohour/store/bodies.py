@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # importing psycopg costs ~0.2 s: only a cluster store pays i
     from zerohour.store.postgres import PostgresStore
 
 # SQLSTATE disk_full, out_of_memory (class 53: insufficient resources)
-_NO_SPACE = frozenset({"53100", "53200"})
+NO_SPACE = frozenset({"53100", "53200"})
 
 
 class BodyStore(Protocol):
@@ -56,7 +56,7 @@ class PostgresBodies:
         try:
             await self.store.put_body(queue_id, data)
         except StoreError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) in _NO_SPACE:
+            if getattr(exc.__cause__, "sqlstate", None) in NO_SPACE:
                 raise SpoolFullError(
                     "insufficient store space", message_id=queue_id, stage="spool"
                 ) from exc

@@ -6,6 +6,11 @@ Several nodes share one held buffer, quarantine, delivery queue and outbreak sta
   transaction unless it runs inside `transaction()`, which binds one pooled connection to the
   calling task through a context variable (tasks it spawns inherit the variable but not the
   connection: they check the owning task, like SqliteStore).
+- Cost per message is round trips and statements (each is a client wake-up and a backend
+  parse/execute; server CPU about equals the node's): every hot-path call is ONE statement (data-
+  modifying CTEs), one-statement units run in autocommit without BEGIN/COMMIT, and
+  `transaction()` begins lazily, so the accept unit (body + message + recipients + event + queue
+  row) is one statement and one fsync'd commit. psycopg prepares repeated statements itself.
 - `claim_due` leases work with `FOR UPDATE SKIP LOCKED`: two nodes never claim the same entry,
   and an entry whose lease expired (its node died mid-delivery) is claimed again by another node,
   so nothing is lost and a crash costs at most one duplicate delivery.
@@ -36,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -44,7 +49,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from zerohour.errors import NotFoundError, StoreError
+from zerohour.errors import NotFoundError, SpoolFullError, StoreError
 from zerohour.notices.model import OutbreakSpec
 from zerohour.store.base import (
     ALL_MESSAGES,
@@ -62,6 +67,7 @@ from zerohour.store.base import (
     Recipient,
     RecipientStatus,
 )
+from zerohour.store.bodies import NO_SPACE
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -88,10 +94,36 @@ def postgres_migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+def _body_error(exc: psycopg.Error, queue_id: str) -> Exception:
+    """A failed body write, as `PostgresBodies.write` reports it: a full database is
+    `SpoolFullError` (SMTP 452), anything else `StoreError`."""
+    if exc.sqlstate in NO_SPACE:
+        return SpoolFullError("insufficient store space", message_id=queue_id, stage="spool")
+    return StoreError(f"store: {exc}", message_id=queue_id)
+
+
 @dataclass(frozen=True, slots=True)
+class _Add:
+    """An `add_message` statement held back by a transaction that has not begun yet."""
+
+    queue_id: str
+    query: str
+    params: dict[str, Any]
+
+
+@dataclass(slots=True)
 class _Tx:
+    """A `transaction()` in progress. BEGIN is sent lazily, before the first statement that is
+    not held back: a unit of work that turns out to be one statement (a new message with its
+    body) runs in autocommit, without the BEGIN and COMMIT round trips."""
+
     owner: asyncio.Task[Any] | None
     conn: Conn
+    # bodies written in this transaction and not sent yet: the next `add_message` of the same
+    # id inserts its body in its own statement; anything else sends them first
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    add: _Add | None = None  # held back until the next statement or the end
+    begun: bool = False
 
 
 class PostgresStore:
@@ -203,6 +235,7 @@ class PostgresStore:
         tx = self._current_tx()
         try:
             if tx is not None:
+                await self._catch_up(tx)
                 return await fn(tx.conn)
             if self._closed:
                 raise StoreError("store is closed")
@@ -217,10 +250,62 @@ class PostgresStore:
             raise StoreError(f"store: no database connection: {exc}") from exc
 
     async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """A unit of several statements: BEGIN ... COMMIT (unless inside `transaction()`)."""
         return await self._run(fn, write=True)
+
+    async def _write1(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """A unit of ONE statement (with at most read-only statements after it): run in
+        autocommit, where PostgreSQL makes the statement atomic and durable on its own (the
+        reply comes after the commit's WAL flush), so BEGIN and COMMIT would be two more round
+        trips and statements for nothing."""
+        return await self._run(fn, write=False)
 
     async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         return await self._run(fn, write=False)
+
+    _PUT_BODY = (
+        "INSERT INTO bodies (queue_id, data) VALUES (%s,%s)"
+        " ON CONFLICT (queue_id) DO UPDATE SET data=excluded.data"
+    )
+
+    async def _send_bodies(self, tx: _Tx) -> None:
+        while tx.bodies:
+            queue_id, data = tx.bodies.popitem()
+            try:
+                await tx.conn.execute(self._PUT_BODY, (queue_id, data))
+            except psycopg.Error as exc:
+                raise _body_error(exc, queue_id) from exc
+
+    async def _send_add(self, c: Conn, add: _Add) -> None:
+        try:
+            row = await (await c.execute(add.query, add.params)).fetchone()
+        except psycopg.Error as exc:
+            if add.params["body"] is None:
+                raise
+            raise _body_error(exc, add.queue_id) from exc
+        if not row or row[0] != 1:
+            raise StoreError(f"duplicate queue id {add.queue_id}", message_id=add.queue_id)
+
+    async def _catch_up(self, tx: _Tx) -> None:
+        """Before another statement of `tx`: BEGIN, then what was held back."""
+        if not tx.begun:
+            await tx.conn.execute("BEGIN")
+            tx.begun = True
+        add, tx.add = tx.add, None
+        if add is not None:
+            await self._send_add(tx.conn, add)
+        await self._send_bodies(tx)
+
+    async def _finish(self, tx: _Tx) -> None:
+        """Commit `tx`: in autocommit when it never began and one statement is left."""
+        if not tx.begun and len(tx.bodies) + (tx.add is not None) <= 1:
+            if tx.add is not None:
+                add, tx.add = tx.add, None
+                await self._send_add(tx.conn, add)
+            await self._send_bodies(tx)
+            return
+        await self._catch_up(tx)
+        await tx.conn.execute("COMMIT")
 
     async def _notify(self, c: Conn, what: str) -> None:
         await c.execute(sql.SQL("NOTIFY {}, {}").format(sql.Identifier(self._channel),
@@ -234,10 +319,17 @@ class PostgresStore:
         if self._closed:
             raise StoreError("store is closed")
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                token = self._tx.set(_Tx(asyncio.current_task(), conn))
+            async with self._pool.connection() as conn:
+                tx = _Tx(asyncio.current_task(), conn)
+                token = self._tx.set(tx)
                 try:
                     yield
+                    await self._finish(tx)
+                except BaseException:
+                    if tx.begun and not conn.closed:
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.execute("ROLLBACK")
+                    raise
                 finally:
                     self._tx.reset(token)
         except psycopg.Error as exc:
@@ -264,6 +356,14 @@ class PostgresStore:
         " WHERE %(due)s::double precision IS NOT NULL)"
         " SELECT count(*) FROM m"
     )
+    # the same with the body written earlier in the transaction (`put_body`): one statement
+    # for everything that must be durable before the 250
+    _ADD_BODY = _ADD.replace(
+        " SELECT count(*) FROM m",
+        ", b AS (INSERT INTO bodies (queue_id, data) SELECT m.queue_id, %(body)s FROM m"
+        " ON CONFLICT (queue_id) DO UPDATE SET data=excluded.data)"
+        " SELECT count(*) FROM m",
+    )
 
     async def add_message(
         self,
@@ -273,9 +373,19 @@ class PostgresStore:
         actor: str = "smtp",
         queue_due: float | None = None,
     ) -> None:
-        """One statement (message, recipients, tags, first event, queue row): one round trip.
-        A duplicate id inserts nothing (ON CONFLICT DO NOTHING) and is reported without
-        aborting a caller's transaction, so no savepoint is needed."""
+        """One statement (message, recipients, tags, first event, queue row, and the body when
+        `put_body` wrote it earlier in the same transaction): one round trip, in autocommit
+        outside a transaction. A duplicate id inserts nothing (ON CONFLICT DO NOTHING; nor its
+        body) and is reported without aborting a caller's transaction, so no savepoint is
+        needed.
+
+        A new message with its body as the first work of a transaction (the accept path) is
+        held back: when nothing follows, the transaction is this one statement, in autocommit
+        (no BEGIN/COMMIT); when something does, it is sent first. A duplicate id is then
+        reported by that next call or by the end of the `transaction()` block."""
+        tx = self._current_tx()
+        body = None if tx is None else tx.bodies.pop(record.queue_id, None)
+        hold_back = tx is not None and body is not None and not tx.begun and tx.add is None
         params = {
             "qid": record.queue_id,
             "kind": record.kind,
@@ -297,16 +407,18 @@ class PostgresStore:
             "tags": list(record.hold_tags),
             "actor": actor,
             "due": queue_due,
+            "body": body,
         }
+        add = _Add(record.queue_id, self._ADD if body is None else self._ADD_BODY, params)
+        if hold_back:
+            assert tx is not None
+            tx.add = add
+            return
 
         async def fn(c: Conn) -> None:
-            row = await (await c.execute(self._ADD, params)).fetchone()
-            if not row or row[0] != 1:
-                raise StoreError(
-                    f"duplicate queue id {record.queue_id}", message_id=record.queue_id
-                )
+            await self._send_add(c, add)
 
-        await self._write(fn)
+        await self._write1(fn)
 
     # a message with its recipients and hold tags in one row: one query per read, not three
     _COLS = (
@@ -446,35 +558,65 @@ class PostgresStore:
         queue_due: float | None = UNSET,
     ) -> MessageRecord:
         now = time.time()
+        sets = ["state=%(state)s", "updated_at=%(now)s", "reason=%(reason)s"]
+        args: dict[str, Any] = {
+            "qid": queue_id, "state": state.value, "now": now, "reason": reason, "actor": actor,
+        }  # fmt: skip
+        if verdict is not UNSET:
+            sets.append("verdict=%(verdict)s")
+            args["verdict"] = verdict
+        if findings is not UNSET:
+            sets.append("findings=%(findings)s")
+            args["findings"] = json.dumps(list(findings))
+        if db_version is not UNSET:
+            sets.append("db_version=%(dbv)s")
+            args["dbv"] = db_version
+        if summary is not UNSET:
+            sets.append("summary=%(summary)s")
+            args["summary"] = None if summary is None else json.dumps(summary)
+        # the UPDATE locks the row and re-checks `expect` after a concurrent commit
+        # (READ COMMITTED re-evaluation), so of two racing nodes exactly one wins; the other
+        # changes read its RETURNING, so they happen only when it did
+        where = "queue_id=%(qid)s"
+        if expect is not None:
+            where += " AND state = ANY(%(expect)s)"
+            args["expect"] = [s.value for s in expect]
+        tail = [
+            "e AS (INSERT INTO events (queue_id, at, state, reason, actor)"
+            " SELECT queue_id, %(now)s, %(state)s, %(reason)s, %(actor)s FROM m)"
+        ]
+        if hold_tags is not UNSET:
+            # replace the set: drop the tags not kept, add the new ones (one snapshot: a
+            # DELETE and an INSERT of the same key in one statement would collide)
+            args["tags"] = sorted(set(hold_tags))
+            tail.append(
+                "hd AS (DELETE FROM hold_tags WHERE queue_id IN (SELECT queue_id FROM m)"
+                " AND outbreak_id <> ALL(%(tags)s::text[]))"
+            )
+            tail.append(
+                "hi AS (INSERT INTO hold_tags (queue_id, outbreak_id)"
+                " SELECT m.queue_id, t FROM m, unnest(%(tags)s::text[]) AS t"
+                " ON CONFLICT DO NOTHING)"
+            )
+        if queue_due is None:
+            tail.append(
+                "q AS (DELETE FROM delivery_queue WHERE queue_id IN (SELECT queue_id FROM m))"
+            )
+        elif queue_due is not UNSET:
+            args["due"] = queue_due
+            tail.append(
+                "q AS (INSERT INTO delivery_queue (queue_id, due)"
+                " SELECT queue_id, %(due)s::double precision FROM m"
+                " ON CONFLICT (queue_id) DO UPDATE SET due=excluded.due,"
+                " lease_owner='', lease_expiry=0)"
+            )
+        query = (
+            f"WITH m AS (UPDATE messages m SET {', '.join(sets)} WHERE {where}"  # noqa: S608
+            f" RETURNING {self._COLS}), {', '.join(tail)} SELECT * FROM m"
+        )
 
         async def fn(c: Conn) -> MessageRecord:
-            sets = ["state=%s", "updated_at=%s", "reason=%s"]
-            args: list[Any] = [state.value, now, reason]
-            if verdict is not UNSET:
-                sets.append("verdict=%s")
-                args.append(verdict)
-            if findings is not UNSET:
-                sets.append("findings=%s")
-                args.append(json.dumps(list(findings)))
-            if db_version is not UNSET:
-                sets.append("db_version=%s")
-                args.append(db_version)
-            if summary is not UNSET:
-                sets.append("summary=%s")
-                args.append(None if summary is None else json.dumps(summary))
-            # the UPDATE locks the row and re-checks `expect` after a concurrent commit
-            # (READ COMMITTED re-evaluation), so of two racing nodes exactly one wins
-            where = "queue_id=%s"
-            args.append(queue_id)
-            if expect is not None:
-                where += " AND state = ANY(%s)"
-                args.append([s.value for s in expect])
-            cur = await c.execute(
-                f"UPDATE messages m SET {', '.join(sets)} WHERE {where}"  # noqa: S608
-                f" RETURNING {self._COLS}",
-                args,
-            )
-            row = await cur.fetchone()
+            row = await (await c.execute(query, args)).fetchone()
             if row is None:
                 cur = await c.execute("SELECT state FROM messages WHERE queue_id=%s", (queue_id,))
                 found = await cur.fetchone()
@@ -485,35 +627,11 @@ class PostgresStore:
                     + "/".join(s.value for s in expect or ()),
                     message_id=queue_id,
                 )
-            async with c.pipeline():
-                if hold_tags is not UNSET:
-                    await c.execute("DELETE FROM hold_tags WHERE queue_id=%s", (queue_id,))
-                    await c.execute(
-                        "INSERT INTO hold_tags (queue_id, outbreak_id)"
-                        " SELECT %s, t FROM unnest(%s::text[]) AS t",
-                        (queue_id, sorted(set(hold_tags))),
-                    )
-                if queue_due is not UNSET:
-                    if queue_due is None:
-                        await c.execute(
-                            "DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,)
-                        )
-                    else:
-                        await c.execute(
-                            "INSERT INTO delivery_queue (queue_id, due) VALUES (%s,%s)"
-                            " ON CONFLICT (queue_id) DO UPDATE SET due=excluded.due,"
-                            " lease_owner='', lease_expiry=0",
-                            (queue_id, queue_due),
-                        )
-                await c.execute(
-                    "INSERT INTO events (queue_id, at, state, reason, actor)"
-                    " VALUES (%s,%s,%s,%s,%s)",
-                    (queue_id, now, state.value, reason, actor),
-                )
-            # RETURNING saw the tags before this statement's tail replaced them
-            return self._record(row, None if hold_tags is UNSET else sorted(set(hold_tags)))
+            # RETURNING saw the tags before this statement replaced them
+            return self._record(row, None if hold_tags is UNSET else args["tags"])
 
-        return await self._write(fn)
+        # one statement (then only a read to explain a refusal)
+        return await self._write1(fn)
 
     async def set_recipients(
         self, queue_id: str, results: Mapping[str, tuple[RecipientStatus, str]]
@@ -522,14 +640,19 @@ class PostgresStore:
             return
 
         async def fn(c: Conn) -> None:
-            async with c.cursor() as cur:
-                await cur.executemany(
-                    "UPDATE recipients SET status=%s, last_error=%s"
-                    " WHERE queue_id=%s AND address=%s",
-                    [(s.value, e, queue_id, a) for a, (s, e) in results.items()],
-                )
+            await c.execute(
+                "UPDATE recipients r SET status=v.status, last_error=v.err"
+                " FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(address, status, err)"
+                " WHERE r.queue_id=%s AND r.address=v.address",
+                (
+                    list(results),
+                    [s.value for s, _ in results.values()],
+                    [e for _, e in results.values()],
+                    queue_id,
+                ),
+            )
 
-        await self._write(fn)
+        await self._write1(fn)
 
     @staticmethod
     def _event(row: tuple[Any, ...]) -> Event:
@@ -620,7 +743,7 @@ class PostgresStore:
             rows = sorted(await cur.fetchall(), key=lambda r: (r[1], r[0]))
             return [QueueEntry(r[0], r[1], r[2], r[3], owner, expiry) for r in rows]
 
-        return await self._write(fn)
+        return await self._write1(fn)
 
     async def defer(self, queue_id: str, due: float, error: str) -> None:
         async def fn(c: Conn) -> None:
@@ -630,7 +753,7 @@ class PostgresStore:
                 (due, error, queue_id),
             )
 
-        await self._write(fn)
+        await self._write1(fn)
 
     async def release_lease(self, queue_id: str) -> None:
         async def fn(c: Conn) -> None:
@@ -646,7 +769,7 @@ class PostgresStore:
         async def fn(c: Conn) -> None:
             await c.execute("DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,))
 
-        await self._write(fn)
+        await self._write1(fn)
 
     async def queue_entries(self, page: Page = FIRST_PAGE) -> list[QueueEntry]:
         async def fn(c: Conn) -> list[QueueEntry]:
@@ -747,7 +870,7 @@ class PostgresStore:
                 (provider, seq),
             )
 
-        await self._write(fn)
+        await self._write1(fn)
 
     async def log_notice(self, entry: NoticeLogEntry) -> None:
         async def fn(c: Conn) -> None:
@@ -765,7 +888,7 @@ class PostgresStore:
                 ),
             )
 
-        await self._write(fn)
+        await self._write1(fn)
 
     async def notice_log(self, page: Page = FIRST_PAGE) -> list[NoticeLogEntry]:
         async def fn(c: Conn) -> list[NoticeLogEntry]:
@@ -802,16 +925,19 @@ class PostgresStore:
 
     # bodies (used by store.bodies.PostgresBodies) -------------------------------------------------
     async def put_body(self, queue_id: str, data: bytes) -> None:
-        """Store a body; inside `transaction()` it commits with the message row (one fsync)."""
+        """Store a body; inside `transaction()` it commits with the message row (one fsync).
+
+        Inside a transaction it is only noted here: the next statement of that transaction
+        sends it, and when that is `add_message` of the same id, inside its own statement."""
+        tx = self._current_tx()
+        if tx is not None:
+            tx.bodies[queue_id] = data
+            return
 
         async def fn(c: Conn) -> None:
-            await c.execute(
-                "INSERT INTO bodies (queue_id, data) VALUES (%s,%s)"
-                " ON CONFLICT (queue_id) DO UPDATE SET data=excluded.data",
-                (queue_id, data),
-            )
+            await c.execute(self._PUT_BODY, (queue_id, data))
 
-        await self._write(fn)
+        await self._write1(fn)
 
     async def get_body(self, queue_id: str) -> bytes:
         async def fn(c: Conn) -> bytes:
@@ -830,7 +956,7 @@ class PostgresStore:
         async def fn(c: Conn) -> None:
             await c.execute("DELETE FROM bodies WHERE queue_id=%s", (queue_id,))
 
-        await self._write(fn)
+        await self._write1(fn)
 
     async def has_body(self, queue_id: str) -> bool:
         async def fn(c: Conn) -> bool:
