@@ -461,6 +461,7 @@ class ZerohourGateway(Relay):
         store: str | None = None,
         workers: int = 1,
     ) -> None:
+        self.workers = workers
         if workers != 1:
             extra = [*extra, "--workers", str(workers)]
         self.dir = Path(tempfile.mkdtemp(prefix="zerohour-", dir=base))
@@ -501,6 +502,12 @@ class ZerohourGateway(Relay):
         )
         try:
             wait_banner(self.port, timeout=120, proc=self.proc)
+            deadline = time.monotonic() + 120  # every SMTP process up before measuring
+            log = self.dir / "stdout.log"
+            while log.read_text(errors="replace").count("workers.ready") < self.workers - 1:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the SMTP worker processes did not start")
+                time.sleep(0.1)
         except RuntimeError as e:
             out = (self.dir / "stdout.log").read_text(errors="replace")[-600:]
             raise RuntimeError(f"{e}; gateway output: {out}") from None
