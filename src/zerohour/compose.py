@@ -95,7 +95,7 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
             if gw.control_hook is not None:
                 relay = ControlRelay(gw.control_hook)
                 await relay.start()
-            workers = WorkerSet(cfg, gw.processes)
+            workers = WorkerSet(cfg, gw.processes, on_death=gw.worker_died)
             await workers.start()
         if milter is not None:
             front = _milter(gw, milter)

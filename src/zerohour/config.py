@@ -121,6 +121,8 @@ class SmtpConfig:
     client_connection_rate_limit: int = 600  # smtpd_client_connection_rate_limit
     client_message_rate_limit: int = 0  # smtpd_client_message_rate_limit
     rate_time_unit: float = 60.0  # anvil_rate_time_unit
+    # smtpd_junk_command_limit: NOOP/RSET/VRFY/HELP/EXPN per session before each is an error
+    junk_command_limit: int = 100
     # SMTP processes sharing the listening port (SO_REUSEPORT), each with its own event loop,
     # scanner pool and delivery queue, on one store (`gateway.workers`); 0: one per core
     workers: int = 1
@@ -285,6 +287,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "client_message_rate_limit": 0,
         "rate_time_unit": 60.0,
         "workers": 1,
+        "junk_command_limit": 100,
         "max_errors": 20,
         "tls_cert": "",
         "tls_key": "",
@@ -635,6 +638,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             client_message_rate_limit=_num(s, "client_message_rate_limit", "smtp", int),
             rate_time_unit=_num(s, "rate_time_unit", "smtp", float, 1),
             workers=_num(s, "workers", "smtp", int),
+            junk_command_limit=_num(s, "junk_command_limit", "smtp", int),
             tls_cert=Path(cert) if cert else None,
             tls_key=Path(key) if key else None,
             bare_newline=bare,

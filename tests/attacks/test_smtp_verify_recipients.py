@@ -281,3 +281,40 @@ async def test_aclose_cancels_probes_under_way(hop: ScriptedHop) -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert hop.sessions == 1
+
+
+async def test_an_rcpt_flood_opens_at_most_max_probes_sessions(hop: ScriptedHop) -> None:
+    """Red-team finding: 1,000 pipelined RCPTs opened a probe session each, all at once, against
+    the next hop. Probes now share a bounded pool of sessions."""
+    hop.greet.clear()  # every probe waits at the greeting: count how many are open together
+    v = _verifier(hop, max_probes=3)
+    calls = [asyncio.create_task(v.verify(f"user{i}@example.test")) for i in range(12)]
+    await asyncio.sleep(0.3)
+    assert hop.sessions == 3
+    hop.greet.set()
+    verdicts = await asyncio.gather(*calls)
+    assert {x.answer for x in verdicts} == {Answer.DELIVERABLE}
+    assert hop.sessions == 12
+
+
+async def test_a_wait_for_a_probe_slot_past_the_timeout_is_unknown(hop: ScriptedHop) -> None:
+    hop.greet.clear()  # the one slot stays busy until its probe times out
+    v = _verifier(hop, max_probes=1, timeout=0.3)
+    verdicts = await asyncio.gather(*(v.verify(f"u{i}@example.test") for i in range(3)))
+    assert {x.answer for x in verdicts} == {Answer.UNKNOWN}  # 450 at RCPT, never cached
+    assert any("too many address probes" in x.detail for x in verdicts), verdicts
+    assert hop.sessions <= 2
+
+
+async def test_invented_addresses_cannot_push_out_the_deliverable_answers(
+    hop: ScriptedHop,
+) -> None:
+    """Red-team finding: 110,000 probes for invented addresses evicted bob's cached
+    "deliverable" answer (one shared cache). Answers of each kind are kept apart now."""
+    v = _verifier(hop, cache_max=3)
+    assert (await v.verify("bob@example.test")).answer is Answer.DELIVERABLE
+    for i in range(10):
+        hop.answers[f"nobody{i}@example.test"] = "550 5.1.1 no such user"
+        assert (await v.verify(f"nobody{i}@example.test")).answer is Answer.UNDELIVERABLE
+    assert (await v.verify("bob@example.test")).cached
+    assert hop.sessions == 11

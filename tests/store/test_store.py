@@ -300,3 +300,15 @@ async def test_data_survives_reopen(opener: Opener) -> None:
         assert await s2.ids_in_state((MessageState.RECEIVED,)) == ["P1"]
     finally:
         await s2.aclose()
+
+
+async def test_release_leases_of_one_owner(store: Store) -> None:
+    """A dead SMTP worker's leases go back at once; another live owner keeps its own."""
+    for qid in ("L1", "L2", "L3"):
+        await store.add_message(rec(qid), reason="x", queue_due=0.0)
+    assert len(await store.claim_due("host:111", 10.0, 2, 600.0)) == 2
+    assert len(await store.claim_due("host:222", 10.0, 5, 600.0)) == 1
+    assert await store.release_leases_of("host:111") == 2
+    again = await store.claim_due("host:333", 20.0, 5, 600.0)
+    assert len(again) == 2  # the dead owner's two, not the live owner's one
+    assert await store.release_leases_of("host:111") == 0

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -177,6 +178,15 @@ class Gateway:
         if self.address is not None:
             print(f"zerohour gateway listening on {smtp}", flush=True)
         return self.address
+
+    async def worker_died(self, pid: int) -> None:
+        """An SMTP worker of this node died: its delivery leases go back to the queue now,
+        not when they expire (10 minutes), and this process delivers them."""
+        assert self.store is not None
+        n = await self.store.release_leases_of(f"{socket.gethostname()}:{pid}")
+        if n:
+            log.info("queue.leases_released count=%d owner_pid=%d", n, pid)
+            self._wake()
 
     def _wake(self) -> None:
         queue = getattr(self, "queue", None)

@@ -212,6 +212,7 @@ class GatewaySMTP(SMTP):
         self._errors = 0
         self._in_ehlo = False
         self._ehlo_lines: list[str] = []
+        self.junk = 0  # NOOP/RSET/VRFY/HELP/EXPN since the last accepted message
         self._closing = False
         self._client: str | None = None  # counted in receiver.per_client while connected
         self.forwarded = Forwarded()  # XFORWARD from a trusted upstream MTA, this transaction
@@ -305,7 +306,42 @@ class GatewaySMTP(SMTP):
     @syntax("RSET")
     async def smtp_RSET(self, arg: str) -> None:
         self.forwarded = Forwarded()
-        await super().smtp_RSET(arg)
+        if not await self._junk():
+            await super().smtp_RSET(arg)
+
+    # Postfix's smtpd_junk_command_limit: past it, each NOOP/RSET/VRFY/HELP/EXPN counts as an
+    # error, so a client cannot hold a session forever with harmless commands.
+    async def _junk(self) -> bool:
+        """Count a junk command; True when the session was closed for it."""
+        self.junk += 1
+        if self.junk <= self.cfg.junk_command_limit:
+            return False
+        self._errors += 1
+        if self._errors >= self.cfg.max_errors:
+            log.info("smtp.junk_limit peer=%s commands=%d", clean(self._peer()), self.junk)
+            await super().push("421 4.7.0 Error: too many junk commands, closing connection")
+            self._close()
+            return True
+        return False
+
+    @syntax("NOOP [ignored]")
+    async def smtp_NOOP(self, arg: str) -> None:
+        if not await self._junk():
+            await super().smtp_NOOP(arg)
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg: str) -> None:
+        if not await self._junk():
+            await super().smtp_VRFY(arg)
+
+    @syntax("HELP [command]")
+    async def smtp_HELP(self, arg: str) -> None:
+        if not await self._junk():
+            await super().smtp_HELP(arg)
+
+    async def smtp_EXPN(self, arg: str) -> None:
+        if not await self._junk():
+            await super().smtp_EXPN(arg)
 
     async def smtp_EHLO(self, hostname: str) -> None:
         self.forwarded = Forwarded()
@@ -545,6 +581,10 @@ class Receiver:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if _CTRL.search(address):  # CR, NUL, ESC...: a next hop would read another address
+            log.info("smtp.bad_recipient peer=%s rcpt=%s", clean(self._peer(session)),
+                     clean(address))
+            return "501 5.1.3 Bad recipient address syntax"
         if len(envelope.rcpt_tos) >= self.cfg.max_recipients:
             return "452 4.5.3 Error: too many recipients"
         addr = address.strip()
@@ -585,6 +625,10 @@ class Receiver:
         address: str,
         mail_options: list[str],
     ) -> str:
+        if _CTRL.search(address):  # never logged as one thing and sent as another
+            log.info("smtp.bad_sender peer=%s sender=%s", clean(self._peer(session)),
+                     clean(address))
+            return "501 5.1.7 Bad sender address syntax"
         limit = self.cfg.client_message_rate_limit
         peer = self._peer(session)
         if limit and not self._trusted(session):
@@ -624,6 +668,8 @@ class Receiver:
         """A complete message: build the `Inbound`, hand it to the pipeline, map the reply."""
         rcpts = tuple(envelope.rcpt_tos)
         now = time.time()
+        if isinstance(server, GatewaySMTP):
+            server.junk = 0  # Postfix resets the junk count once mail is accepted
         helo = str(session.host_name or "")
         peer = self._peer(session)
         proto = "ESMTPS" if session.ssl else ("ESMTP" if session.extended_smtp else "SMTP")

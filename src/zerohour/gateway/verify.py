@@ -29,8 +29,12 @@ from zerohour.config import Config, HostPort
 
 log = logging.getLogger("zerohour.smtp")
 
-#: cached answers at most; the oldest go first (a flood of invented addresses cannot grow it)
+#: cached answers at most, per kind; the oldest go first (a flood of invented addresses cannot
+#: grow it, and cannot push out the "deliverable" answers: those are kept apart)
 CACHE_MAX = 100_000
+#: probe sessions open towards the next hop at once: one client's RCPT flood must not become a
+#: connection flood against the next hop (Postfix's verify daemon probes through a bounded pool)
+MAX_PROBES = 10
 
 
 class Answer(enum.Enum):
@@ -61,6 +65,7 @@ class RecipientVerifier:
         starttls: bool = False,
         clock: Callable[[], float] = time.monotonic,
         cache_max: int = CACHE_MAX,
+        max_probes: int = MAX_PROBES,
     ) -> None:
         self.next_hop = next_hop
         self.hostname = hostname
@@ -72,7 +77,11 @@ class RecipientVerifier:
         self.clock = clock
         self.cache_max = cache_max
         self.probes = 0  # probes started (sessions opened towards the next hop)
-        self._cache: OrderedDict[str, tuple[float, Verdict]] = OrderedDict()
+        self._caches: dict[Answer, OrderedDict[str, tuple[float, Verdict]]] = {
+            Answer.DELIVERABLE: OrderedDict(),
+            Answer.UNDELIVERABLE: OrderedDict(),
+        }
+        self._slots = asyncio.Semaphore(max_probes)
         self._inflight: dict[str, asyncio.Task[Verdict]] = {}
 
     @classmethod
@@ -93,12 +102,13 @@ class RecipientVerifier:
         """The next hop's answer for `address`: from the cache, a probe under way, or a new
         probe. Never raises for the next hop's failures (they are `Answer.UNKNOWN`)."""
         key = address.lower()
-        hit = self._cache.get(key)
-        if hit is not None:
-            expires, verdict = hit
-            if expires > self.clock():
-                return Verdict(verdict.answer, verdict.detail, cached=True)
-            del self._cache[key]
+        for cache in self._caches.values():
+            hit = cache.get(key)
+            if hit is not None:
+                expires, verdict = hit
+                if expires > self.clock():
+                    return Verdict(verdict.answer, verdict.detail, cached=True)
+                del cache[key]
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.create_task(self._probe_and_remember(key, address))
@@ -108,7 +118,8 @@ class RecipientVerifier:
         return await asyncio.shield(task)
 
     def forget(self) -> None:
-        self._cache.clear()
+        for cache in self._caches.values():
+            cache.clear()
 
     async def aclose(self) -> None:
         """Cancel the probes under way (the gateway is stopping; their RCPTs are gone too)."""
@@ -118,16 +129,32 @@ class RecipientVerifier:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _probe_and_remember(self, key: str, address: str) -> Verdict:
-        verdict = await self.probe(address)
+        deadline = asyncio.get_running_loop().time() + self.timeout  # waiting for a slot too
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        except TimeoutError:
+            verdict = Verdict(Answer.UNKNOWN, "too many address probes under way")
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    verdict = await self.probe(address)
+            except TimeoutError:
+                verdict = Verdict(
+                    Answer.UNKNOWN, f"{self.next_hop}: timed out after {self.timeout:g} s"
+                )
+            finally:
+                self._slots.release()
         ttl = {
             Answer.DELIVERABLE: self.positive_ttl,
             Answer.UNDELIVERABLE: self.negative_ttl,
         }.get(verdict.answer, 0.0)
         if ttl > 0:
-            self._cache[key] = (self.clock() + ttl, verdict)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_max:
-                self._cache.popitem(last=False)
+            cache = self._caches[verdict.answer]
+            cache[key] = (self.clock() + ttl, verdict)
+            cache.move_to_end(key)
+            while len(cache) > self.cache_max:
+                cache.popitem(last=False)
         log.info(
             "smtp.verify rcpt=%s answer=%s detail=%s",
             _clean(address), verdict.answer.value, _clean(verdict.detail),

@@ -89,9 +89,15 @@ def control_socket(main_pid: int) -> str:
 class WorkerSet:
     """Starts, watches, restarts and stops the extra SMTP processes (main process side)."""
 
-    def __init__(self, cfg: Config, count: int) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        count: int,
+        on_death: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.count = count
+        self.on_death = on_death  # given the dead worker's pid: free what it held
         self._ctx = multiprocessing.get_context("spawn")  # never fork a running event loop
         self._procs: dict[int, BaseProcess] = {}
         self._restarts: dict[int, int] = {}
@@ -129,7 +135,13 @@ class WorkerSet:
                     "workers.died index=%d pid=%s exitcode=%s: restarting (restart %d)",
                     index, proc.pid, proc.exitcode, n + 1,
                 )  # fmt: skip
+                dead = proc.pid
                 proc.close()
+                if self.on_death is not None and dead is not None:
+                    try:
+                        await self.on_death(dead)
+                    except Exception:
+                        log.exception("workers.cleanup_failed pid=%s", dead)
                 await asyncio.sleep(_RESTART_BACKOFF[min(n, len(_RESTART_BACKOFF) - 1)])
                 if self._stopping:
                     return

@@ -252,6 +252,10 @@ class Store(Protocol):
 
     async def release_lease(self, queue_id: str) -> None: ...
 
+    async def release_leases_of(self, owner: str) -> int:
+        """Give back every lease `owner` holds (a process known to be dead); the count."""
+        ...
+
     async def dequeue(self, queue_id: str) -> None:
         """Drop a queue row whose message is no longer queued (deleted, held elsewhere)."""
 

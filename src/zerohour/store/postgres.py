@@ -765,6 +765,17 @@ class PostgresStore:
 
         await self._write(fn)
 
+    async def release_leases_of(self, owner: str) -> int:
+        async def fn(c: Conn) -> int:
+            cur = await c.execute(
+                "UPDATE delivery_queue SET lease_owner='', lease_expiry=0 WHERE lease_owner=%s",
+                (owner,),
+            )
+            await self._notify(c, CHANGE_QUEUE)
+            return int(cur.rowcount)
+
+        return await self._write(fn)
+
     async def dequeue(self, queue_id: str) -> None:
         async def fn(c: Conn) -> None:
             await c.execute("DELETE FROM delivery_queue WHERE queue_id=%s", (queue_id,))

@@ -616,6 +616,16 @@ class SqliteStore:
 
         await self._call(fn)
 
+    async def release_leases_of(self, owner: str) -> int:
+        def fn(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "UPDATE delivery_queue SET lease_owner='', lease_expiry=0 WHERE lease_owner=?",
+                (owner,),
+            )
+            return int(cur.rowcount)
+
+        return await self._call(fn)
+
     async def clear_leases(self) -> int:
         """Give back every lease: for a single-node store at start-up, where any lease left is
         from a process that is gone (a crash)."""
