@@ -507,14 +507,16 @@ class DeliveryQueue:
             due = now + backoff(self.cfg, attempts)
             await self.store.defer(qid, due, final[deferred[0]][1])
             return
-        updated = await self.store.get_message(qid)
-        delivered = any(r.status is RecipientStatus.DELIVERED for r in updated.recipients)
-        state = MessageState.DELIVERED if delivered else MessageState.BOUNCED
-        n_ok = sum(r.status is RecipientStatus.DELIVERED for r in updated.recipients)
+        # every recipient's status now: the claimed record's, with this attempt's over it (the
+        # lease keeps others off the message, so no second read of the store is needed)
+        statuses = {r.address: r.status for r in record.recipients}
+        statuses.update((r, s) for r, (s, _) in final.items())
+        n_ok = sum(statuses[r.address] is RecipientStatus.DELIVERED for r in record.recipients)
+        state = MessageState.DELIVERED if n_ok else MessageState.BOUNCED
         await self.store.transition(
             qid,
             state,
-            reason=f"{n_ok}/{len(updated.recipients)} recipients delivered",
+            reason=f"{n_ok}/{len(record.recipients)} recipients delivered",
             actor="queue",
             queue_due=None,
         )
