@@ -42,12 +42,14 @@ class ScriptedHop:
         data_delay: float = 0.0,
         hold: float = 3.0,
         always_354: bool = False,
+        closing: bool = False,
     ) -> None:
         self.pipelining = pipelining
         self.refuse = {r.lower() for r in refuse}
         self.data_delay = data_delay
         self.hold = hold
         self.always_354 = always_354  # a broken server: 354 even with no recipient accepted
+        self.closing = closing  # answer MAIL with 421 and hang up
         self.connections = 0
         self.open = 0
         self.quits = 0
@@ -115,6 +117,10 @@ class ScriptedHop:
                 pass  # not pipelined: answer what came
         tx = Transaction(group=list(group))
         self.transactions.append(tx)
+        if self.closing:
+            writer.write(b"421 4.3.2 hop.test shutting down\r\n")
+            await writer.drain()
+            return False
         pending = list(group)
         accepted = 0
         while True:
@@ -332,3 +338,29 @@ async def test_envelope_sender_is_sent_as_received_not_reparsed(
         await run.gw.stop()
     (tx,) = hop.delivered()
     assert tx.commands[0] == b'MAIL FROM:<"x?<victim@example.test>"@sender.test>'
+
+
+async def test_421_and_hang_up_mid_group_defers_with_the_reply(tmp_path: Path) -> None:
+    hop = await ScriptedHop(closing=True).start()
+    run = await _gateway(tmp_path, hop, **{"delivery.retry_min": 30, "delivery.retry_max": 30})
+    store = run.gw.store
+    assert store is not None
+    try:
+        await run.sendmail("a@sender.test", ["b@example.test", "c@example.test"], message("x"))
+
+        async def deferred() -> list[Any]:
+            return [e for e in await store.queue_entries() if e.attempts >= 1]
+
+        for _ in range(200):
+            if await deferred():
+                break
+            await asyncio.sleep(0.05)
+        (entry,) = await deferred()
+        (rec,) = await store.list_messages()
+    finally:
+        await run.gw.stop()
+        await hop.stop()
+    assert entry.last_error.startswith("421 4.3.2 hop.test shutting down"), entry.last_error
+    assert rec.state is MessageState.QUEUED
+    assert {r.status for r in rec.recipients} == {RecipientStatus.DEFERRED}
+    assert len(hop.transactions) == 1  # a fresh session, so no second try at once

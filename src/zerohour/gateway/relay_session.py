@@ -159,6 +159,7 @@ class RelaySession:
         self.opened = time.monotonic()
         self.idle_since = self.opened
         self.transactions = 0
+        self._closing: Reply | None = None  # a 421 seen in the current transaction
         self._replies = _Replies()
         self._transport: asyncio.WriteTransport = transport  # type: ignore[assignment]
         transport.set_protocol(self._replies)
@@ -190,13 +191,39 @@ class RelaySession:
         """One transaction; each recipient's reply (its RCPT refusal, or the reply that
         ended the transaction for it). SMTP errors are replies; a lost or broken connection
         raises (`aiosmtplib.SMTPServerDisconnected`, `SMTPReadTimeoutError`,
-        `SMTPResponseException` for a malformed reply). `wait`: seconds for each reply."""
+        `SMTPResponseException` for a malformed reply). `wait`: seconds for each reply.
+        A next hop that answers 421 and hangs up mid-group gives its 421 to every recipient,
+        as aiosmtplib did for a 421 to MAIL, rather than a bare "connection lost"."""
+        self._closing = None
+        try:
+            return await self._exchange(sender, rcpts, head, body, options, wait)
+        except aiosmtplib.SMTPServerDisconnected:
+            if self._closing is None:
+                raise
+            self.close(quit=False)
+            return dict.fromkeys(rcpts, self._closing)
+
+    async def _read(self, wait: float | None) -> Reply:
+        reply = await self._replies.read(wait)
+        if reply.code == 421:  # the next hop is closing the session
+            self._closing = reply
+        return reply
+
+    async def _exchange(
+        self,
+        sender: str,
+        rcpts: Sequence[str],
+        head: bytes,
+        body: bytes,
+        options: Sequence[str],
+        wait: float | None,
+    ) -> dict[str, Reply]:
         content, size = wire_body(body)
         if self.supports("size"):
             options = [f"SIZE={len(head) + size}", *options]
         mail = _command(b"MAIL FROM:", sender, options)
         rcpt_cmds = [_command(b"RCPT TO:", r) for r in rcpts]
-        read = self._replies.read
+        read = self._read
         self.transactions += 1
         if self.pipelining:
             self._write(mail + b"".join(rcpt_cmds) + b"DATA\r\n")
