@@ -43,6 +43,7 @@ class ScriptedHop:
         hold: float = 3.0,
         always_354: bool = False,
         closing: bool = False,
+        chatter: bool = False,
     ) -> None:
         self.pipelining = pipelining
         self.refuse = {r.lower() for r in refuse}
@@ -50,6 +51,7 @@ class ScriptedHop:
         self.hold = hold
         self.always_354 = always_354  # a broken server: 354 even with no recipient accepted
         self.closing = closing  # answer MAIL with 421 and hang up
+        self.chatter = chatter  # a reply nobody asked for after each message
         self.connections = 0
         self.open = 0
         self.quits = 0
@@ -157,6 +159,8 @@ class ScriptedHop:
                     await asyncio.sleep(self.data_delay)
                 ok = accepted > 0
                 writer.write(b"250 2.0.0 queued\r\n" if ok else b"554 5.5.1 nobody\r\n")
+                if self.chatter:
+                    writer.write(b"250 2.0.0 unasked\r\n")
                 return True
             else:
                 writer.write(b"250 2.0.0 ok\r\n" if verb == b"RSET" else b"503 5.5.1 order\r\n")
@@ -364,3 +368,26 @@ async def test_421_and_hang_up_mid_group_defers_with_the_reply(tmp_path: Path) -
     assert rec.state is MessageState.QUEUED
     assert {r.status for r in rec.recipients} == {RecipientStatus.DEFERRED}
     assert len(hop.transactions) == 1  # a fresh session, so no second try at once
+
+
+async def test_a_session_out_of_step_is_not_reused(tmp_path: Path) -> None:
+    """A reply nobody asked for would be read as the next MAIL's (and every reply after it
+    shifted by one: DATA's 354 never seen, the recipient taken as delivered with no content
+    sent): such a session is closed, and the next message goes on a new one."""
+    hop = await ScriptedHop(chatter=True).start()
+    run = await _gateway(tmp_path, hop)
+    try:
+        await run.sendmail("a@sender.test", ["b@example.test"], message("one"))
+        assert await wait_for(lambda: hop.delivered())
+        await run.sendmail("a@sender.test", ["c@example.test"], message("two"))
+        states = await _states(run, 2)
+    finally:
+        await run.gw.stop()
+        await hop.stop()
+    assert states == {
+        "b@example.test": RecipientStatus.DELIVERED,
+        "c@example.test": RecipientStatus.DELIVERED,
+    }
+    assert [b"Subject: one\r\n" in (t.data or b"") for t in hop.transactions] == [True, False]
+    assert b"Subject: two\r\n" in (hop.transactions[1].data or b"")
+    assert hop.connections == 2

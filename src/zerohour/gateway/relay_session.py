@@ -86,6 +86,10 @@ class _Replies(asyncio.Protocol):
         if len(buf) > MAX_REPLY:
             raise aiosmtplib.SMTPResponseException(-1, "reply too long")
 
+    @property
+    def unread(self) -> bool:
+        return bool(self._ready or self._buf)
+
     def _fail(self, exc: aiosmtplib.SMTPException) -> None:
         if self.error is None:
             self.error = exc
@@ -169,10 +173,14 @@ class RelaySession:
 
     @property
     def is_connected(self) -> bool:
-        return self._replies.error is None and not self._transport.is_closing()
+        """Open and in step: bytes the next hop sent outside a transaction (say, a 421 before
+        an idle close) would be taken for the next command's reply, so such a session is
+        never used again."""
+        r = self._replies
+        return r.error is None and not r.unread and not self._transport.is_closing()
 
     def _write(self, *chunks: bytes) -> None:
-        if not self.is_connected:
+        if self._replies.error is not None or self._transport.is_closing():
             raise self._replies.error or aiosmtplib.SMTPServerDisconnected("Connection lost")
         if len(chunks) == 1:
             self._transport.write(chunks[0])
