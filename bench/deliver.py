@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +44,20 @@ class SinkAt(smtp.Sink):
             smtp.free_port = chosen
 
 
-def drain(base: Path, kind: smtp.Kind, n: int, hold: float) -> tuple[float, float, str]:
+def spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on the gateway for the drain (collapsed stacks to `out`)."""
+    exe = os.environ.get("PY_SPY", "py-spy")
+    args = ["record", "--pid", str(pid), "--subprocesses", "--idle", "--format", "raw"]
+    return subprocess.Popen(
+        [exe, *args, "--rate", "100", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def drain(
+    base: Path, kind: smtp.Kind, n: int, hold: float, py_spy: Path | None = None
+) -> tuple[float, float, str]:
     """(CPU ms per delivered message, drain seconds, note) for one backlog of `n` messages."""
     hop = smtp.free_port()
     conf = base / f"deliver-{hop}.toml"
@@ -56,6 +71,7 @@ def drain(base: Path, kind: smtp.Kind, n: int, hold: float) -> tuple[float, floa
         accepted = time.perf_counter() - t0
         if accepted > hold * 0.8:
             return 0.0, 0.0, f"accept took {accepted:.1f} s: raise --hold"
+        recorder = spy(gw.pids()[0], py_spy) if py_spy else None
         cpu0 = sum(smtp.tree_cpu_s(p) for p in gw.pids())
         t1 = time.perf_counter()
         sink = SinkAt(hop)
@@ -63,6 +79,9 @@ def drain(base: Path, kind: smtp.Kind, n: int, hold: float) -> tuple[float, floa
             time.sleep(0.01)
         spent = time.perf_counter() - t1
         cpu = sum(smtp.tree_cpu_s(p) for p in gw.pids()) - cpu0
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
         note = "" if sink.count >= n else f"only {sink.count}/{n} delivered"
         return cpu * 1000 / max(sink.count, 1), spent, note
     finally:
@@ -77,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--hold", type=float, default=30.0, help="seconds the backlog waits")
     ap.add_argument("--quick", action="store_true", help="5 KB kinds only")
+    ap.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="OUT",
+        help="record each drain with py-spy (raw stacks to OUT.<kind>.<run>; $PY_SPY or PATH)",
+    )
     a = ap.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="zh-deliver-"))
     work = ROOT / "bench" / "out" / "smtp"
@@ -86,7 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for kind in smtp.kinds(work, a.quick):
             for i in range(a.repeat):
                 before = loadavg()
-                ms, spent, note = drain(base, kind, a.messages, a.hold)
+                out = None
+                if a.py_spy:
+                    out = a.py_spy.with_name(
+                        f"{a.py_spy.name}.{kind.name.replace(' ', '_')}.{i + 1}"
+                    )
+                ms, spent, note = drain(base, kind, a.messages, a.hold, out)
                 rows.append([kind.name, i + 1, a.messages, ms or None, spent or None, before, note])
                 print(f"# {kind.name} #{i + 1}: {ms:.2f} ms/msg (load {before})", flush=True)
     finally:
