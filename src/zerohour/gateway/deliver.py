@@ -5,9 +5,12 @@
 - Before every attempt the message is re-decided against the current outbreak state: mail queued
   before an outbreak notice and not yet delivered is pulled back into the hold (or quarantined on
   an outbreak checksum).
-- Connections to a destination are pooled and reused; at most `delivery.concurrency` at once per
-  destination. TLS follows the destination's level (`gateway.tls_policy`; by default STARTTLS
-  when offered, no certificate check, like Postfix's `smtp_tls_security_level = may`).
+- Connections to a destination are pooled and reused (up to `delivery.concurrency` kept idle, so
+  a busy queue never reconnects per message; closed after `IDLE_TIMEOUT` idle); at most
+  `delivery.concurrency` at once per destination. Transactions are pipelined when the next hop
+  offers PIPELINING (`gateway.relay_session`): two round trips per message. TLS follows the
+  destination's level (`gateway.tls_policy`; by default STARTTLS when offered, no certificate
+  check, like Postfix's `smtp_tls_security_level = may`).
 - Without `delivery.next_hop`, recipients are grouped by domain and sent to its MX hosts in
   order (`gateway.mx`); a host that cannot be reached or fails required TLS passes to the next.
 - Per-recipient results: 2xx delivered, 5xx bounced, 4xx/connection failure deferred with backoff
@@ -43,6 +46,7 @@ from zerohour.gateway.decide import Action, Decision, decide
 from zerohour.gateway.mx import MxResolver
 from zerohour.gateway.pipeline import Pipeline
 from zerohour.gateway.receive import clean
+from zerohour.gateway.relay_session import RelaySession, Reply
 from zerohour.gateway.spool import new_queue_id
 from zerohour.gateway.tls_policy import TlsContexts, TlsPolicy, level_for, negotiate
 from zerohour.store.base import (
@@ -63,6 +67,11 @@ DSN_MAX_HEADERS = 8192
 DSN_MAX_LISTED = 50
 #: characters of one recipient's diagnostic (the next hop's reply) in a DSN
 DSN_MAX_DIAGNOSTIC = 200
+#: seconds an unused pooled connection stays open (Postfix's smtp_connection_cache_time_limit
+#: is 2 s; a little longer here, as the queue also idles between polls)
+IDLE_TIMEOUT = 10.0
+#: a connection older than this is not reused (Postfix's smtp_connection_reuse_time_limit)
+REUSE_TIME_LIMIT = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +83,20 @@ class RcptResult:
 
 
 class ConnectionPool:
-    """Idle SMTP client connections per destination, with a per-destination limit."""
+    """Idle next-hop sessions per destination, with a per-destination limit.
 
-    def __init__(self, cfg: Config, idle_max: int = 8) -> None:
+    As many sessions stay idle as may be busy at once (`delivery.concurrency`): a smaller cap
+    closed every session beyond it after each message and opened a new one for the next, so
+    a busy queue reconnected (TCP, banner, EHLO, maybe TLS) for most messages."""
+
+    def __init__(self, cfg: Config, idle_max: int | None = None) -> None:
         self.cfg = cfg
-        self.idle_max = idle_max
-        self._idle: dict[tuple[HostPort, TlsPolicy], list[aiosmtplib.SMTP]] = defaultdict(list)
+        self.idle_max = idle_max if idle_max is not None else cfg.delivery.concurrency
+        self._idle: dict[tuple[HostPort, TlsPolicy], list[RelaySession]] = defaultdict(list)
         self._limits: dict[HostPort, asyncio.Semaphore] = {}
         self.tls = TlsContexts(cfg.delivery)
+        self.opened = 0  # sessions made, over the pool's life: reuse shows in tests
+        self._swept = time.monotonic()
 
     def limit(self, dest: HostPort) -> asyncio.Semaphore:
         sem = self._limits.get(dest)
@@ -89,14 +104,16 @@ class ConnectionPool:
             sem = self._limits[dest] = asyncio.Semaphore(self.cfg.delivery.concurrency)
         return sem
 
-    async def acquire(self, dest: HostPort, tls: TlsPolicy) -> tuple[aiosmtplib.SMTP, bool]:
-        """A connected client, TLS as `tls` says; the flag says whether it was reused (it may
-        have gone stale). A connection is pooled per TLS policy: never shared across levels."""
-        idle = self._idle[(dest, tls)]
+    async def acquire(self, dest: HostPort, tls: TlsPolicy) -> tuple[RelaySession, bool]:
+        """A greeted session, TLS as `tls` says; the flag says whether it was reused (it may
+        have gone stale). A session is pooled per TLS policy: never shared across levels."""
+        idle = self._idle.get((dest, tls))
+        now = time.monotonic()
         while idle:
-            client = idle.pop()
-            if client.is_connected:
-                return client, True
+            session = idle.pop()
+            if session.is_connected and now - session.opened < REUSE_TIME_LIMIT:
+                return session, True
+            session.close()
         d = self.cfg.delivery
         client = aiosmtplib.SMTP(
             hostname=dest.host,
@@ -110,24 +127,44 @@ class ConnectionPool:
         try:
             where = str(dest) if tls.name == dest.host else f"{tls.name}[{dest}]"
             await negotiate(client, tls, self.tls, where)
+            if client.is_ehlo_or_helo_needed:  # extensions are known only after EHLO
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
+            session = RelaySession(client, relay_name(dest, client))
         except BaseException:
             await _close(client)
             raise
-        return client, False
+        self.opened += 1
+        return session, False
 
-    async def release(
-        self, dest: HostPort, tls: TlsPolicy, client: aiosmtplib.SMTP, reusable: bool
+    def release(
+        self, dest: HostPort, tls: TlsPolicy, session: RelaySession, reusable: bool = True
     ) -> None:
         idle = self._idle[(dest, tls)]
-        if reusable and client.is_connected and len(idle) < self.idle_max:
-            idle.append(client)
+        if reusable and session.is_connected and len(idle) < self.idle_max:
+            idle.append(session)
             return
-        await _close(client)
+        session.close()
+
+    def sweep(self) -> None:
+        """Close sessions idle longer than `IDLE_TIMEOUT` (at most once a second)."""
+        now = time.monotonic()
+        if now - self._swept < 1.0:
+            return
+        self._swept = now
+        for idle in self._idle.values():
+            keep = [s for s in idle if s.is_connected and now - s.idle_since < IDLE_TIMEOUT]
+            for s in idle:
+                if s not in keep:
+                    s.close()
+            idle[:] = keep
 
     async def aclose(self) -> None:
-        for clients in self._idle.values():
-            for c in clients:
-                await _close(c)
+        for sessions in self._idle.values():
+            for s in sessions:
+                s.close()
         self._idle.clear()
 
 
@@ -164,6 +201,13 @@ def relay_name(dest: HostPort, client: aiosmtplib.SMTP) -> str:
     return f"{dest.host}[{ip}]:{dest.port}"
 
 
+def _result(reply: Reply) -> RcptResult:
+    if reply.ok:
+        return RcptResult(RecipientStatus.DELIVERED, str(reply))
+    bounced = 500 <= reply.code < 600
+    return RcptResult(RecipientStatus.BOUNCED if bounced else RecipientStatus.DEFERRED, str(reply))
+
+
 def backoff(cfg: Config, attempts: int) -> float:
     """Seconds until the next attempt after `attempts` failed ones (Postfix-like doubling)."""
     d = cfg.delivery
@@ -198,6 +242,7 @@ class DeliveryQueue:
     async def run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self.pool.sweep()
             claimed = await self._claim()
             if not claimed:
                 with contextlib.suppress(TimeoutError):
@@ -294,10 +339,10 @@ class DeliveryQueue:
             return
         if await self._stale_verdict(record, body):
             return
-        body = trace_header(record).encode() + body
+        head = trace_header(record).encode()  # written ahead of the body, never joined here
         rcpts = record.pending_recipients
         started = time.time()
-        results = await self._send(record.sender, rcpts, body)
+        results = await self._send(record.sender, rcpts, head, body)
         await self._record(record, entry, results, started)
 
     async def _stale_verdict(self, record: MessageRecord, body: bytes) -> bool:
@@ -337,22 +382,22 @@ class DeliveryQueue:
         return rec.state is not MessageState.QUEUED
 
     async def _send(
-        self, sender: str, rcpts: Sequence[str], body: bytes
+        self, sender: str, rcpts: Sequence[str], head: bytes, body: bytes
     ) -> dict[str, RcptResult]:
         hop = self.cfg.delivery.next_hop
         if hop is not None:
             tls = TlsPolicy(level_for(self.cfg.delivery, None, hop), hop.host)
-            return await self._send_to(hop, sender, rcpts, body, tls)
+            return await self._send_to(hop, sender, rcpts, head, body, tls)
         by_domain: dict[str, list[str]] = defaultdict(list)
         for r in rcpts:
             by_domain[r.rpartition("@")[2].lower()].append(r)
         out: dict[str, RcptResult] = {}
         for domain, group in by_domain.items():
-            out.update(await self._send_mx(domain, sender, group, body))
+            out.update(await self._send_mx(domain, sender, group, head, body))
         return out
 
     async def _send_mx(
-        self, domain: str, sender: str, rcpts: Sequence[str], body: bytes
+        self, domain: str, sender: str, rcpts: Sequence[str], head: bytes, body: bytes
     ) -> dict[str, RcptResult]:
         """To the domain's MX hosts in order, each address in turn, until one holds a session."""
         try:
@@ -367,77 +412,65 @@ class DeliveryQueue:
             tls = TlsPolicy(level, host.name)
             for address in host.addresses:
                 dest = HostPort(address, self.cfg.delivery.mx_port)
-                last = await self._send_to(dest, sender, rcpts, body, tls)
+                last = await self._send_to(dest, sender, rcpts, head, body, tls)
                 if not all(v.session for v in last.values()):
                     return last
         return last
 
     async def _send_to(
-        self, dest: HostPort, sender: str, rcpts: Sequence[str], body: bytes, tls: TlsPolicy
+        self,
+        dest: HostPort,
+        sender: str,
+        rcpts: Sequence[str],
+        head: bytes,
+        body: bytes,
+        tls: TlsPolicy,
     ) -> dict[str, RcptResult]:
         async with self.pool.limit(dest):
             for attempt in (1, 2):
                 try:
-                    client, reused = await self.pool.acquire(dest, tls)
+                    session, reused = await self.pool.acquire(dest, tls)
                 except DeliveryError as exc:  # required TLS not had: never plaintext
                     msg = str(exc)
                     return {r: RcptResult(RecipientStatus.DEFERRED, msg, True) for r in rcpts}
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                     msg = f"connect to {dest}: {exc}"
                     return {r: RcptResult(RecipientStatus.DEFERRED, msg, True) for r in rcpts}
+                done = False
                 try:
-                    results = await self._transaction(client, sender, rcpts, body)
+                    results = await self._transaction(session, sender, rcpts, head, body)
+                    done = True
                 except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
-                    client.close()
                     if reused and attempt == 1:
                         continue  # a pooled connection went stale: one fresh try
                     msg = f"connect to {dest}: lost connection: {exc}"
                     return {r: RcptResult(RecipientStatus.DEFERRED, msg, True) for r in rcpts}
                 except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                    client.close()
                     msg = f"{dest}: {exc}"
                     return {r: RcptResult(RecipientStatus.DEFERRED, msg) for r in rcpts}
-                relay = relay_name(dest, client)
-                await self.pool.release(dest, tls, client, reusable=True)
+                finally:  # cancelled (stop) or failed: never pooled, never left open
+                    if done:
+                        self.pool.release(dest, tls, session)
+                    else:
+                        session.close(quit=False)
+                relay = session.relay
                 return {r: replace(v, relay=relay) for r, v in results.items()}
         return {r: RcptResult(RecipientStatus.DEFERRED, f"{dest}: no connection") for r in rcpts}
 
-    @staticmethod
     async def _transaction(
-        client: aiosmtplib.SMTP, sender: str, rcpts: Sequence[str], body: bytes
+        self, session: RelaySession, sender: str, rcpts: Sequence[str], head: bytes, body: bytes
     ) -> dict[str, RcptResult]:
-        if client.is_ehlo_or_helo_needed:  # extensions are known only after EHLO
-            await client.ehlo()
         options: list[str] = []
         needs_utf8 = not sender.isascii() or not all(r.isascii() for r in rcpts)
-        if needs_utf8 and not client.supports_extension("smtputf8"):
+        if needs_utf8 and not session.supports("smtputf8"):
             why = "553 5.6.7 next hop does not support SMTPUTF8 (non-ASCII address)"
             return {r: RcptResult(RecipientStatus.BOUNCED, why) for r in rcpts}
-        if needs_utf8 and client.supports_extension("smtputf8"):
+        if needs_utf8:
             options.append("SMTPUTF8")
-        if not body.isascii() and client.supports_extension("8bitmime"):
+        if not body.isascii() and session.supports("8bitmime"):
             options.append("BODY=8BITMIME")
-
-        def res(code: int, text: str) -> RcptResult:
-            status = RecipientStatus.BOUNCED if 500 <= code < 600 else RecipientStatus.DEFERRED
-            return RcptResult(status, f"{code} {text}".strip())
-
-        try:
-            errors, reply = await client.sendmail(sender, list(rcpts), body, mail_options=options)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            with contextlib.suppress(aiosmtplib.SMTPException):
-                await client.rset()
-            return {e.recipient: res(e.code, e.message) for e in exc.recipients}
-        except aiosmtplib.SMTPResponseException as exc:
-            if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-                raise
-            with contextlib.suppress(aiosmtplib.SMTPException):
-                await client.rset()
-            return {r: res(exc.code, exc.message) for r in rcpts}
-        out = {r: RcptResult(RecipientStatus.DELIVERED, f"250 {reply}") for r in rcpts}
-        for r, resp in errors.items():
-            out[r] = res(resp.code, resp.message)
-        return out
+        replies = await session.send(sender, rcpts, head, body, options, self.cfg.delivery.timeout)
+        return {r: _result(reply) for r, reply in replies.items()}
 
     async def _record(
         self,
@@ -474,14 +507,16 @@ class DeliveryQueue:
             due = now + backoff(self.cfg, attempts)
             await self.store.defer(qid, due, final[deferred[0]][1])
             return
-        updated = await self.store.get_message(qid)
-        delivered = any(r.status is RecipientStatus.DELIVERED for r in updated.recipients)
-        state = MessageState.DELIVERED if delivered else MessageState.BOUNCED
-        n_ok = sum(r.status is RecipientStatus.DELIVERED for r in updated.recipients)
+        # every recipient's status now: the claimed record's, with this attempt's over it (the
+        # lease keeps others off the message, so no second read of the store is needed)
+        statuses = {r.address: r.status for r in record.recipients}
+        statuses.update((r, s) for r, (s, _) in final.items())
+        n_ok = sum(statuses[r.address] is RecipientStatus.DELIVERED for r in record.recipients)
+        state = MessageState.DELIVERED if n_ok else MessageState.BOUNCED
         await self.store.transition(
             qid,
             state,
-            reason=f"{n_ok}/{len(updated.recipients)} recipients delivered",
+            reason=f"{n_ok}/{len(record.recipients)} recipients delivered",
             actor="queue",
             queue_due=None,
         )
