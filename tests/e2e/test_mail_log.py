@@ -177,7 +177,8 @@ def test_peer_text_in_helo_and_mail_from_cannot_forge_a_line(
     with RawSmtp(gw.port) as raw:
         assert raw.hello(f"evil\x1b[31m\r{forged}").code == 250
         mail = raw.cmd(f'MAIL FROM:<"x\x1b[2J\r{forged}"@sender.test>'.encode())
-        assert mail.code == 250, str(mail)
+        assert mail.code == 501, str(mail)  # control characters in an address: refused
+        assert raw.cmd("MAIL FROM:<x@sender.test>").code == 250
         assert raw.cmd(f"RCPT TO:<{RECIPIENT}>").code == 250
         assert raw.cmd("DATA").code == 354
         raw.send(b"Subject: injection\r\n\r\nhi\r\n.\r\n")
@@ -194,12 +195,12 @@ def test_peer_text_in_helo_and_mail_from_cannot_forge_a_line(
         helo = next(x["helo"] for x in mine if x["event"] == "client")
         sender = next(x["from"] for x in mine if x["event"] == "received")
         assert helo == f"evil\\x1b[31m\\x0d{forged}"
-        assert sender == f'"x\\x1b[2J\\x0d{forged}"@sender.test'
+        assert sender == "x@sender.test"
         assert "FAKE1234" not in {x.get("queue_id") for x in json_lines(gw)}
     else:
         got = events(gw, qid)
         assert got[0] == f"client=unknown[127.0.0.1], helo=<evil\\x1b[31m\\x0d{forged}>"
-        assert got[1].startswith(f'from=<"x\\x1b[2J\\x0d{forged}"@sender.test>, ')
+        assert got[1].startswith("from=<x@sender.test>, ")
         assert events(gw, "FAKE1234") == []
 
 
