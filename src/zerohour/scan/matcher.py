@@ -32,9 +32,7 @@ from typing import Any, Protocol
 from zerohour.scan.signatures.hexsig import (
     HexPattern,
     Segment,
-    anchor_quality,
     bytes_regex,
-    could_match_normalised,
 )
 from zerohour.scan.signatures.model import BodySig, SigTable, Target
 
@@ -206,31 +204,24 @@ class Matcher:
         #: 1 for signatures the normalised-text pass considers (see `NormView`).
         self.norm_sig = bytearray(len(sigs))
         for si, sig in enumerate(sigs):
-            if sig.target in NORMALISED_PASS_TARGETS and any(
-                    could_match_normalised(p) for p in sig.patterns):
+            pres = sig.prefilters
+            if sig.target in NORMALISED_PASS_TARGETS and any(p.normalisable for p in pres):
                 self.norm_sig[si] = 1
-            for v, pat in enumerate(sig.patterns):
+            for v, pre in enumerate(pres):
                 pe = len(self.pe_sig)
                 self.pe_sig.append(si)
                 self.pe_var.append(v)
-                # One anchor per pattern, its most selective: a match contains every segment,
-                # so one is enough to prefilter; the other segments are verified by regex.
-                best, best_q = -1, 0.0
-                for s, seg in enumerate(pat.segments):
-                    q = anchor_quality(seg.anchor) if seg.anchor else 0.0
-                    if q > best_q:
-                        best, best_q = s, q
-                if best < 0:
+                # One anchor per pattern, its most selective (`hexsig.prefilter`).
+                if pre.segment < 0:
                     self.pe_need.append(0)
                     self.always.append(pe)
                     continue
-                seg = pat.segments[best]
-                key = (seg.anchor.lower() if seg.nocase else seg.anchor, seg.nocase)
+                key = (pre.anchor.lower() if pre.nocase else pre.anchor, pre.nocase)
                 aid = anchor_ids.get(key)
                 if aid is None:
                     aid = anchor_ids[key] = len(anchors)
                     anchors.append(key)
-                refs.append((aid, pe, best))
+                refs.append((aid, pe, pre.segment))
                 self.pe_need.append(1)
             sig.forget()
         anchor_ids.clear()
