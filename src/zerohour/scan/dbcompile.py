@@ -482,8 +482,8 @@ def _cost(job: _Job) -> int:
     p = job.piece
     if p.rest:
         return sum(_size(f) for f in p.rest)
-    # body signatures cost more per byte (an automaton to compile) than hash lines
-    return (p.end - p.start) * (8 if p.path.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
+    # body signatures cost more per byte (an automaton to compile) than hash lines: ~16x
+    return (p.end - p.start) * (16 if p.path.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
 
 
 def _size(p: Path) -> int:
@@ -577,7 +577,7 @@ def _parallel(files: Sequence[Path], opts: BuildOptions) -> bool:
     """Whether compile workers pay for their start: several cores, enough signatures."""
     if (opts.jobs or os.cpu_count() or 1) <= 1:
         return False
-    size = sum(_size(p) * (8 if p.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
+    size = sum(_size(p) * (16 if p.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
                for p in files)
     return size >= PARALLEL_MIN
 
