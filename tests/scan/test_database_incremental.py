@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerohour.errors import SignatureSyntaxError
-from zerohour.scan import Engine, dbcompile, load_database
+from zerohour.scan import Engine, dbcompile, hashindex, load_database
 from zerohour.scan.database import BuildOptions, Database, _build, _db_files
 from zerohour.scan.hashindex import ANY_SIZE, bulk_hash_rows
 from zerohour.scan.matcher import MatcherSet
@@ -282,6 +282,23 @@ def test_bulk_parser_agrees_with_the_line_parser(lines: list[str], prefix: str) 
     assert sorted(rows) == sorted(want)
     assert got.flevel_skipped == skipped
     assert got.loaded == len(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINE | st.sampled_from(["", "# note"]), min_size=1, max_size=30),
+       st.integers(1, 200))
+def test_bulk_parser_in_slices_agrees_with_one_pass(lines: list[str], slice_chars: int) -> None:
+    """A piece's lines are parsed a few MB at a time (memory): cut anywhere between lines,
+    the columns, counts and refusals are those of one pass."""
+    text = "\n".join(lines) + "\n"
+    whole = bulk_hash_rows(text, flevel=FLEVEL)
+    was = hashindex._ROWS_SLICE
+    hashindex._ROWS_SLICE = slice_chars
+    try:
+        sliced = bulk_hash_rows(text, flevel=FLEVEL)
+    finally:
+        hashindex._ROWS_SLICE = was
+    assert sliced == whole
 
 
 @pytest.mark.usefixtures("tiny_pieces")

@@ -22,6 +22,7 @@ pieces as within one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import hashlib
 import heapq
@@ -297,6 +298,7 @@ def _compile(job: _Job) -> Database | None:
         # line numbers of this slice count from its place in the file
         files = [p for p, _d in job.ignore_files] + [piece.path]
         contents = [d for _p, d in job.ignore_files] + [b"\n" * piece.first_line + data]
+        del data  # one copy of the slice at a time
     if got != piece.digest:
         raise DatabaseError(f"{piece.path}: changed while the database was loading")
     with _no_gc():
@@ -493,6 +495,14 @@ def _size(p: Path) -> int:
         return 0
 
 
+def _give_back_memory() -> None:
+    """Return the heap a compiled piece freed to the system (glibc keeps it otherwise): a
+    worker that compiled a body piece (many small objects, Hyperscan's own allocations) would
+    hold that on top of a hash piece's columns, and two workers double it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _worker(argv: Sequence[str]) -> int:
     """Worker process: compile the jobs its parent sends, one at a time, answering each with
     None or the exception that stopped it."""
@@ -511,6 +521,7 @@ def _worker(argv: Sequence[str]) -> int:
         try:
             assert isinstance(job, _Job)
             _compile(job)
+            _give_back_memory()
         except BaseException as exc:
             try:
                 _send(stdout, exc)
