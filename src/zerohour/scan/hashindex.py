@@ -281,7 +281,8 @@ def _sorted_table(dlen: int, digests: bytes, sizes: array[int], nids: array[int]
     seq.frombytes(bytes(seq_be))
     if sys.byteorder == "little":
         seq.byteswap()
-    names = array("I", map(nids.__getitem__, seq))
+    # bulk-loaded columns number their names 0..n-1 in load order: the order is the names
+    names = seq if nids == array("I", range(n)) else array("I", map(nids.__getitem__, seq))
     return HashTable(w, bytes(records), names)
 
 

@@ -150,7 +150,9 @@ class SigTable:
             self.names.append(sig.name)
             self.hexsigs.append(sig.hexsig)
             self.targets.append(int(sig.target))
-            self.mods.append(sum(bit for attr, bit in _MOD_BITS if getattr(sig.mods, attr)))
+            mods = sig.mods
+            self.mods.append(0 if mods == NO_MODIFIERS else
+                             sum(bit for attr, bit in _MOD_BITS if getattr(mods, attr)))
             oi = pool.get(sig.offset)
             if oi is None:
                 oi = pool[sig.offset] = len(self.offset_pool)
