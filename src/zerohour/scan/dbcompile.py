@@ -10,7 +10,8 @@ matchers answer as one (`MatcherSet`), counts add up. So:
 
 - a daily update recompiles only the pieces whose bytes changed (daily's), not main's;
 - a cold compile runs the pieces on every core, in worker processes that exit afterwards (the
-  long-lived process never holds a compile's transient memory);
+  long-lived process never holds a compile's transient memory), each piece handed over as
+  soon as the plan has cut it (`plan`'s `offer`): compiling starts while files are read;
 - a folder holding a .cvd/.cld compiles as one piece (a container's members can carry ignore
   lists for the files beside it), as before.
 
