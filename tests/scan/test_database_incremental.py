@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerohour.errors import SignatureSyntaxError
-from zerohour.scan import Engine, dbcompile, load_database
+from zerohour.scan import Engine, dbcompile, hashindex, load_database
 from zerohour.scan.database import BuildOptions, Database, _build, _db_files
 from zerohour.scan.hashindex import ANY_SIZE, bulk_hash_rows
 from zerohour.scan.matcher import MatcherSet
@@ -132,9 +132,11 @@ def test_a_daily_change_recompiles_only_daily(tmp_path: Path,
     cut: list[str] = []
     real_cut = dbcompile._cut
 
-    def cut_spy(p: Path, f: BinaryIO, chunk: int) -> tuple[list[dbcompile.Piece], str]:
+    def cut_spy(p: Path, f: BinaryIO, chunk: int,
+                offer: Callable[[dbcompile.Piece], None] | None = None,
+                ) -> tuple[list[dbcompile.Piece], str]:
         cut.append(p.name)
-        return real_cut(p, f, chunk)
+        return real_cut(p, f, chunk, offer)
 
     monkeypatch.setattr(dbcompile, "_compile", spy)
     monkeypatch.setattr(dbcompile, "_cut", cut_spy)
@@ -191,6 +193,57 @@ def test_prepare_fills_the_cache_for_the_next_load(tmp_path: Path) -> None:
     assert Engine(db).scan_bytes(EICAR).names == ("Daily.Eicar",)
 
 
+@pytest.mark.usefixtures("tiny_pieces")
+def test_the_plan_offers_every_piece_once_body_files_first(tmp_path: Path) -> None:
+    """Compiling starts while the plan still reads: each piece is handed over as it is cut,
+    the costly body pieces before the hash ones, the other files' piece last."""
+    d = _write_db(tmp_path / "db")
+    offered: list[dbcompile.Piece] = []
+    p = dbcompile.plan(_db_files([d]), offer=lambda pc, _plan: offered.append(pc))
+    assert sorted(offered, key=repr) == sorted(p.pieces, key=repr)
+    assert len(offered) == len(set(offered)) > 6
+    kinds = [pc.path.suffix for pc in offered]
+    assert kinds.index(".hdb") > max(i for i, k in enumerate(kinds) if k in (".ndb", ".ldb"))
+    assert offered[-1].rest
+    assert offered[-1] is p.pieces[-1]
+
+
+@pytest.mark.usefixtures("tiny_pieces")
+def test_a_file_with_other_line_breaks_compiles_as_one_piece(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CR seen only after some slices were cut (small read blocks): the file becomes one
+    piece again, digest and line numbers those of the whole file."""
+    monkeypatch.setattr(dbcompile, "_BLOCK", 64)
+    d = _write_db(tmp_path / "db")
+    ndb = d / "main.ndb"
+    ndb.write_bytes(ndb.read_bytes() + b"Late.Cr:0:*:" + b"late cr marker".hex().encode()
+                    + b"\r\n")
+    p = dbcompile.plan(_db_files([d]), offer=lambda _pc, _plan: None)
+    (whole,) = [pc for pc in p.pieces if pc.path == ndb]
+    assert whole.digest == hashlib.sha256(ndb.read_bytes()).hexdigest()
+    assert (whole.start, whole.end, whole.first_line) == (0, ndb.stat().st_size, 0)
+    pieced = load_database([d])
+    one = _one_compile(d)
+    assert [str(w) for w in pieced.warnings] == [str(w) for w in one.warnings]
+    assert _answers(pieced, True) == _answers(one, True)
+    assert Engine(pieced).scan_bytes(b"a late cr marker").names == ("Late.Cr",)
+
+
+def test_an_unchanged_file_keeps_its_digest_and_a_changed_one_does_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest of a file cut in slices is that of its slices: the same bytes give the same
+    database digest, one changed byte anywhere a different one."""
+    monkeypatch.setattr(dbcompile, "HASH_CHUNK", 400)
+    d = _write_db(tmp_path / "db")
+    first = dbcompile.plan(_db_files([d])).digest
+    assert dbcompile.plan(_db_files([d])).digest == first
+    hdb = d / "main.hdb"
+    data = bytearray(hdb.read_bytes())
+    data[len(data) // 2] ^= 1
+    hdb.write_bytes(bytes(data))
+    assert dbcompile.plan(_db_files([d])).digest != first
+
+
 # -- the bulk hash parser ------------------------------------------------------------------
 
 _HEX = st.text("0123456789abcdefABCDEF", min_size=32, max_size=32) | st.text(
@@ -229,6 +282,23 @@ def test_bulk_parser_agrees_with_the_line_parser(lines: list[str], prefix: str) 
     assert sorted(rows) == sorted(want)
     assert got.flevel_skipped == skipped
     assert got.loaded == len(want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINE | st.sampled_from(["", "# note"]), min_size=1, max_size=30),
+       st.integers(1, 200))
+def test_bulk_parser_in_slices_agrees_with_one_pass(lines: list[str], slice_chars: int) -> None:
+    """A piece's lines are parsed a few MB at a time (memory): cut anywhere between lines,
+    the columns, counts and refusals are those of one pass."""
+    text = "\n".join(lines) + "\n"
+    whole = bulk_hash_rows(text, flevel=FLEVEL)
+    was = hashindex._ROWS_SLICE
+    hashindex._ROWS_SLICE = slice_chars
+    try:
+        sliced = bulk_hash_rows(text, flevel=FLEVEL)
+    finally:
+        hashindex._ROWS_SLICE = was
+    assert sliced == whole
 
 
 @pytest.mark.usefixtures("tiny_pieces")

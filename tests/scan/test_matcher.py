@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zerohour.scan.matcher import HAVE_AHOCORASICK, HAVE_HYPERSCAN, Geometry, Matcher
+from zerohour.scan.matcher import HAVE_AHOCORASICK, HAVE_HYPERSCAN, HS_PREFIX, Geometry, Matcher
 from zerohour.scan.signatures.hexsig import Gap, Modifiers, TokKind, compile_pattern, tokenize
 from zerohour.scan.signatures.model import BodySig, Target
 from zerohour.scan.signatures.offset import ANY, parse_offset
@@ -197,3 +197,22 @@ def test_many_hits_of_a_frequent_anchor_stay_cheap() -> None:
     m = Matcher([BodySig("Z", Target.ANY, ANY, "4d5a??5045")])
     data = b"MZ" * 200_000 + b"MZxPE"
     assert m.scan(data, Geometry(len(data)), _all) == {0: 1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_long_anchors_match_whole_never_on_their_prefix(backend: str) -> None:
+    """Hyperscan looks for the first `HS_PREFIX` bytes of an anchor only: a layer holding
+    just that prefix (or every anchor but one byte) must not match, the whole one must."""
+    long_a, long_b = b"prefix-shared-A-tail", b"prefix-shared-B-tail"
+    assert long_a[:HS_PREFIX] == long_b[:HS_PREFIX]
+    sigs = [BodySig("A", Target.ANY, ANY, long_a.hex()),
+            BodySig("B", Target.ANY, ANY, long_b.hex()),
+            BodySig("I", Target.ANY, ANY, b"CaseLess-Anchor".hex(), Modifiers(nocase=True))]
+    m = Matcher(sigs, backend=backend)
+    for data, want in [
+        (b"xx prefix-shared-A-tai yy caseless-ancho", {}),
+        (b"xx prefix-shared-B-tail yy", {1: 1}),
+        (b"prefix-shared-A-tail prefix-shared-A-tail CASELESS-ANCHOR", {0: 2, 2: 1}),
+    ]:
+        got = m.scan(data, Geometry(len(data)), _all, counting=lambda _s: True)
+        assert got == want

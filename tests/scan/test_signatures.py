@@ -6,11 +6,19 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from zerohour.errors import DatabaseError, SignatureSyntaxError
 from zerohour.scan.database import load_database
 from zerohour.scan.signatures.hdb import parse_hash_line
-from zerohour.scan.signatures.hexsig import TokKind, compile_pattern, tokenize
+from zerohour.scan.signatures.hexsig import (
+    TokKind,
+    compile_pattern,
+    prefilter,
+    quick_prefilter,
+    tokenize,
+)
 from zerohour.scan.signatures.ign2 import IgnoreList, parse_ignore_entry, parse_ignore_line
 from zerohour.scan.signatures.ldb import Op, parse_expression, parse_ldb_line
 from zerohour.scan.signatures.mdb import parse_section_line
@@ -137,6 +145,70 @@ def test_wide_ascii_gives_two_variants() -> None:
 
     pats = compile_pattern("4142", Modifiers(wide=True, ascii=True))
     assert [p.segments[0].anchor for p in pats] == [b"A\x00B\x00", b"AB"]
+
+
+_ATOMS = st.sampled_from([
+    "41", "4142", "6162636465", "AbCd", "00", "ff", "2020", "90909090", "6c6f6e6720746578",
+    "??", "6?", "?1", "0?", "(61|62)", "(6162|63)", "(00|ff)",
+])
+_BOUNDED = st.sampled_from(["{2}", "{-3}", "{1-4}", "{0-2}", "{007-9}"])
+_UNBOUNDED = st.sampled_from(["*", "{2-}", "{0-}"])
+_ODD = st.sampled_from([
+    "!(61|00)", "(61)", "(61|)", "(6|62)", "{0}", "{-0}", "{0-0}", "{4-1}", "{3-0}", "{-}",
+    "{x}", "[1-2]", "4", "g1", "(", ")", "{", "|", "?", " ", "*", "{2}", "",
+])
+
+
+@st.composite
+def _soup(draw: st.DrawFn) -> str:
+    """Mostly plain signatures (segments of bytes and bounded gaps between unbounded gaps),
+    now and then with something odd put anywhere."""
+    parts: list[str] = []
+    for k in range(draw(st.integers(1, 3))):
+        if k:
+            parts.append(draw(_UNBOUNDED))
+        parts.append(draw(_ATOMS))
+        for _ in range(draw(st.integers(0, 3))):
+            if draw(st.booleans()):
+                parts.append(draw(_BOUNDED))
+            parts.append(draw(_ATOMS))
+    for _ in range(draw(st.integers(0, 2))):
+        parts.insert(draw(st.integers(0, len(parts))), draw(_ODD))
+    return "".join(parts)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_soup())
+@example("4142??AbCd")  # equal anchors: the first wins
+@example("41{-3}4142*4344(61|6263)4546{2-}6162636465")  # the best segment is a later one
+def test_quick_prefilter_agrees_with_the_compiled_pattern(text: str) -> None:
+    """The anchor read straight from a plain signature's text is the compiled pattern's; the
+    quick path never accepts what the parser refuses (it declines instead)."""
+    quick = quick_prefilter(text)
+    try:
+        (pattern,) = compile_pattern(text)
+    except SignatureSyntaxError:
+        assert quick is None
+        return
+    assert quick is None or quick == prefilter(pattern)
+
+
+@pytest.mark.parametrize("text", [
+    "4142434445", "41??4243{2-5}44(45|4647)4849*6162636465{3-}7071727374",
+    "6?4142434445?0{-4}41424344", "(00|ff)0102030405060708",
+])
+def test_plain_ndb_signatures_take_the_quick_path(text: str) -> None:
+    sig = parse_ndb_line(f"Quick.Sig:0:*:{text}")
+    assert sig is not None
+    assert sig._patterns is None  # never compiled at load time
+    assert sig.prefilters == (prefilter(compile_pattern(text)[0]),)
+
+
+def test_a_long_bad_signature_is_refused_at_once() -> None:
+    """The quick path's grammar has no nested repeats: a long hex run with one stray digit
+    is declined in linear time (a backtracking regex would take ages), then refused."""
+    with pytest.raises(SignatureSyntaxError, match="odd number of hex digits"):
+        parse_ndb_line("Long.Bad:0:*:" + "41" * 4000 + "4")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ matchers answer as one (`MatcherSet`), counts add up. So:
 
 - a daily update recompiles only the pieces whose bytes changed (daily's), not main's;
 - a cold compile runs the pieces on every core, in worker processes that exit afterwards (the
-  long-lived process never holds a compile's transient memory);
+  long-lived process never holds a compile's transient memory), each piece handed over as
+  soon as the plan has cut it (`plan`'s `offer`): compiling starts while files are read;
 - a folder holding a .cvd/.cld compiles as one piece (a container's members can carry ignore
   lists for the files beside it), as before.
 
@@ -22,8 +23,10 @@ pieces as within one.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import hashlib
+import heapq
 import os
 import pickle
 import subprocess
@@ -31,7 +34,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -71,6 +74,7 @@ _BLOCK = 1 << 20
 #: one piece, so that line numbers in warnings stay exact.
 _ODD_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85",
                b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+_ODD_LEADS = tuple(sorted({b[:1] for b in _ODD_BREAKS}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,70 +116,93 @@ class Plan:
         return h.hexdigest()
 
 
-def plan(files: Sequence[Path], memo: bool = False) -> Plan:
+def plan(files: Sequence[Path], memo: bool = False,
+         offer: Callable[[Piece, Plan], None] | None = None) -> Plan:
     """Read every file once (streaming): digests, the pieces, the version, the ignore lists.
     With `memo`, a signature file whose path, size, times and inode are those of one cut
     before is not read again: its pieces are remembered in the cache (a daily update then
-    reads only daily's files)."""
+    reads only daily's files). `offer` gets each line piece as soon as it is cut, body files
+    first (their pieces cost the most), so that compiling starts while the rest is read; the
+    other files (ignore lists among them: every piece's key depends on them) come first."""
     out = Plan()
-    total = hashlib.sha256()
+    split = not any(p.suffix.lower() in CONTAINER_EXT for p in files)
+    digests: dict[int, tuple[int, str]] = {}
+    cuts: dict[int, list[Piece]] = {}
+    line: list[int] = []
     rest: list[Path] = []
     rest_digest = hashlib.sha256()
-    split = not any(p.suffix.lower() in CONTAINER_EXT for p in files)
-    for p in files:
-        ext = p.suffix.lower()
-        line_kind = split and ext in LINE_EXT and p.name != "VERSION" \
-            and not p.name.startswith(".")
+    for i, p in enumerate(files):
+        if split and p.suffix.lower() in LINE_EXT and p.name != "VERSION" \
+                and not p.name.startswith("."):
+            line.append(i)
+            continue
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise DatabaseError(f"cannot read signature database: {exc}") from exc
+        fdigest = hashlib.sha256(data).hexdigest()
+        digests[i] = (len(data), fdigest)
+        rest.append(p)
+        rest_digest.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
+        rest_digest.update(fdigest.encode())
+        if p.name == "VERSION":
+            out.version = data.decode("utf-8", "replace").strip()
+        if p.suffix.lower() in IGNORE_EXT and split:
+            out.ignore_files.append((p, data))
+    # stable: files of one kind keep their order
+    line.sort(key=lambda i: files[i].suffix.lower() not in BODY_EXT | LOGICAL_EXT)
+    for i in line:
+        p = files[i]
         try:
             with p.open("rb") as f:
                 st = os.fstat(f.fileno())
-                size = st.st_size
-                chunk = CHUNK.get(ext, HASH_CHUNK)
+                chunk = CHUNK.get(p.suffix.lower(), HASH_CHUNK)
                 # the inode, not the path: a hard link (or a renamed folder) is the same file
-                key = hashlib.sha256(f"{p.name}\0{st.st_dev}\0{st.st_ino}\0{size}\0"
+                key = hashlib.sha256(f"{p.name}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0"
                                      f"{st.st_mtime_ns}\0{st.st_ctime_ns}\0{chunk}"
                                      .encode("utf-8", "surrogateescape")).hexdigest()
-                known = cache.load_cut(key) if memo and line_kind else None
+                known = cache.load_cut(key) if memo else None
                 if known is not None:
-                    pieces, fdigest = known
-                    out.pieces.extend(replace(pc, path=p) for pc in pieces)
-                elif line_kind:
-                    pieces, fdigest = _cut(p, f, chunk)
-                    out.pieces.extend(pieces)
+                    pieces, fdigest = [replace(pc, path=p) for pc in known[0]], known[1]
+                    if offer is not None:
+                        for pc in pieces:
+                            offer(pc, out)
+                else:
+                    pieces, fdigest = _cut(p, f, chunk, lambda pc: offer(pc, out)
+                                           if offer is not None else None)
                     if memo:
                         cache.store_cut(key, (pieces, fdigest))
-                else:
-                    data = f.read()
-                    fdigest = hashlib.sha256(data).hexdigest()
-                    size = len(data)
-                    rest.append(p)
-                    rest_digest.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
-                    rest_digest.update(fdigest.encode())
-                    if p.name == "VERSION":
-                        out.version = data.decode("utf-8", "replace").strip()
-                    if ext in IGNORE_EXT and split:
-                        out.ignore_files.append((p, data))
         except OSError as exc:
             raise DatabaseError(f"cannot read signature database: {exc}") from exc
+        cuts[i] = pieces
+        digests[i] = (st.st_size, fdigest)
+    total = hashlib.sha256()
+    for i, p in enumerate(files):
+        size, fdigest = digests[i]
+        out.pieces.extend(cuts.get(i, ()))
         total.update(p.name.encode("utf-8", "surrogateescape") + b"\0")
         total.update(size.to_bytes(8, "big") + fdigest.encode())
     if rest:
         out.pieces.append(Piece(rest[0], digest=rest_digest.hexdigest(), rest=tuple(rest)))
+        if offer is not None:
+            offer(out.pieces[-1], out)
     out.digest = total.hexdigest()
     out.version = out.version or f"local-{out.digest[:12]}"
     return out
 
 
-def _cut(p: Path, f: BinaryIO, chunk: int) -> tuple[list[Piece], str]:
-    """Slices of whole lines of about `chunk` bytes; one slice if a line break is not LF."""
-    whole = hashlib.sha256()
+def _cut(p: Path, f: BinaryIO, chunk: int,
+         offer: Callable[[Piece], None] | None = None) -> tuple[list[Piece], str]:
+    """Slices of whole lines of about `chunk` bytes, each offered as soon as it is cut; one
+    slice if a line break is not LF (rare: slices offered before that was seen are then
+    compiled for nothing). The file's digest: its one slice's, else that of its slices'
+    digests, so each byte is hashed once."""
     pieces: list[Piece] = []
     cur = hashlib.sha256()
     start = first = base = cur_lines = 0
     odd = False
     for block in _blocks(f):
-        whole.update(block)
-        odd = odd or any(b in block for b in _ODD_BREAKS)
+        odd = odd or _odd_breaks(block)
         i = 0
         while not odd:
             want = start + chunk - base  # where in this block the piece reaches `chunk` bytes
@@ -187,15 +214,33 @@ def _cut(p: Path, f: BinaryIO, chunk: int) -> tuple[list[Piece], str]:
             pieces.append(Piece(p, start, base + cut, first, cur.hexdigest()))
             first += cur_lines + block.count(b"\n", i, cut)
             start, cur, cur_lines, i = base + cut, hashlib.sha256(), 0, cut
+            if offer is not None:
+                offer(pieces[-1])
         cur.update(block[i:])
         cur_lines += block.count(b"\n", i)
         base += len(block)
+    if odd and pieces:
+        f.seek(0)
+        cur = hashlib.sha256()
+        for block in _blocks(f):
+            cur.update(block)
+        pieces, start = [], 0
     if base > start or not pieces:
-        pieces.append(Piece(p, start, base, first, cur.hexdigest()))
-    digest = whole.hexdigest()
-    if odd and len(pieces) > 1:
-        pieces = [Piece(p, 0, base, 0, digest)]
-    return pieces, digest
+        pieces.append(Piece(p, start, base, first if start else 0, cur.hexdigest()))
+        if offer is not None:
+            offer(pieces[-1])
+    if len(pieces) == 1:
+        return pieces, pieces[0].digest
+    h = hashlib.sha256(b"pieces\0")
+    for pc in pieces:
+        h.update(f"{pc.start}:{pc.end}:{pc.digest}\n".encode())
+    return pieces, h.hexdigest()
+
+
+def _odd_breaks(block: bytes) -> bool:
+    """Whether `block` holds a line break other than LF: first a scan for their first bytes
+    (memchr, fast), the exact separators only when one occurs."""
+    return any(b in block for b in _ODD_LEADS) and any(b in block for b in _ODD_BREAKS)
 
 
 def _blocks(f: BinaryIO) -> Iterator[bytes]:
@@ -254,6 +299,7 @@ def _compile(job: _Job) -> Database | None:
         # line numbers of this slice count from its place in the file
         files = [p for p, _d in job.ignore_files] + [piece.path]
         contents = [d for _p, d in job.ignore_files] + [b"\n" * piece.first_line + data]
+        del data  # one copy of the slice at a time
     if got != piece.digest:
         raise DatabaseError(f"{piece.path}: changed while the database was loading")
     with _no_gc():
@@ -294,62 +340,123 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _run(jobs: list[_Job], opts: BuildOptions, size: int) -> list[Database | None]:
-    """Compile `jobs`, in worker processes when it pays (`python -m zerohour.scan.dbcompile`:
-    a plain subprocess works from anywhere, a daemonic scan worker included). Longest first,
-    each worker taking the next job when it is done with one, so none idles at the end."""
-    workers = min(len(jobs), opts.jobs or os.cpu_count() or 1)
-    if workers <= 1 or size < PARALLEL_MIN:
-        return [_compile(j) for j in jobs]
-    order = sorted(range(len(jobs)), key=lambda i: -_cost(jobs[i]))
-    lock = threading.Lock()
-    failures: list[BaseException] = []
-    with tempfile.TemporaryDirectory(prefix="zh-compile-") as tmp:
-        todo = [replace(j, out=j.out or os.path.join(tmp, f"{i}.pickle"))
-                for i, j in enumerate(jobs)]
+class _Compiler:
+    """Compiles the pieces a load is missing while the plan is still cutting the files: in
+    worker processes (`python -m zerohour.scan.dbcompile`: a plain subprocess works from
+    anywhere, a daemonic scan worker included) when the database is big enough to pay for
+    their start, else here once the plan is done. Each worker takes the costliest piece
+    waiting when it is done with one, so none idles at the end."""
 
-        env = _worker_env()
+    def __init__(self, dirs: tuple[Path, ...], opts: BuildOptions, use_cache: bool,
+                 parallel: bool) -> None:
+        self.dirs, self.opts, self.use_cache = dirs, opts, use_cache
+        self.workers = (opts.jobs or os.cpu_count() or 1) if parallel else 1
+        self.jobs: dict[str, _Job] = {}
+        self._waiting: list[tuple[int, int, str]] = []  # (-cost, order, key): a heap
+        self._cond = threading.Condition()
+        self._closed = False
+        self._failures: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._context: tuple[int, str] = (-1, "")
+        self._env: dict[str, str] | None = None
 
-        def feed() -> None:
-            proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
-                                     str(opts.nice)], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, env=env)
-            assert proc.stdin is not None
-            assert proc.stdout is not None
-            with proc.stdin, proc.stdout:
-                while True:
-                    with lock:
-                        if not order or failures:
-                            break
-                        i = order.pop(0)
-                    try:
-                        _send(proc.stdin, todo[i])
-                        answer = _receive(proc.stdout)
-                    except (OSError, EOFError, pickle.UnpicklingError) as exc:
-                        answer = DatabaseError(f"database compile worker failed: {exc}")
-                    if answer is not None:
-                        with lock:
-                            failures.append(answer if isinstance(answer, BaseException)
-                                            else DatabaseError("database compile worker failed"))
-                        break
-                with contextlib.suppress(OSError):
-                    _send(proc.stdin, None)
-            proc.wait()
-
-        threads = [threading.Thread(target=feed, name="zh-compile") for _ in range(workers)]
-        for t in threads:
+    def offer(self, piece: Piece, plan: Plan) -> None:
+        """A piece the plan has cut: compiled unless the cache has it (or it is queued)."""
+        if self._context[0] != len(plan.ignore_files):
+            self._context = (len(plan.ignore_files), plan.context())
+        key = piece.key(self.opts, self._context[1])
+        if key in self.jobs or (self.use_cache and cache.has_piece(key)):
+            return
+        out = str(cache.piece_path(key)) if self.use_cache else None
+        job = _Job(piece, key, self.dirs, self.opts, tuple(plan.ignore_files), out)
+        if self.workers <= 1:
+            self.jobs[key] = job
+            return
+        with self._cond:
+            if self._failures:
+                raise self._failures[0]
+            if job.out is None:
+                if self._tmp is None:
+                    self._tmp = tempfile.TemporaryDirectory(prefix="zh-compile-")
+                job = replace(job, out=os.path.join(self._tmp.name, f"{len(self.jobs)}.pickle"))
+            self.jobs[key] = job
+            heapq.heappush(self._waiting, (-_cost(job), len(self.jobs), key))
+            self._cond.notify()
+        if len(self._threads) < min(self.workers, len(self.jobs)):  # one more worker
+            if self._env is None:
+                self._env = _worker_env()
+            t = threading.Thread(target=self._feed, args=(self._env,), name="zh-compile")
+            self._threads.append(t)
             t.start()
-        for t in threads:
+
+    def _next(self) -> _Job | None:
+        with self._cond:
+            while not self._waiting and not self._closed and not self._failures:
+                self._cond.wait()
+            if self._failures or not self._waiting:
+                return None
+            return self.jobs[heapq.heappop(self._waiting)[2]]
+
+    def _feed(self, env: dict[str, str]) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
+                                 str(self.opts.nice)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env)
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        with proc.stdin, proc.stdout:
+            while (job := self._next()) is not None:
+                try:
+                    _send(proc.stdin, job)
+                    answer = _receive(proc.stdout)
+                except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                    answer = DatabaseError(f"database compile worker failed: {exc}")
+                if answer is not None:
+                    with self._cond:
+                        self._failures.append(
+                            answer if isinstance(answer, BaseException)
+                            else DatabaseError("database compile worker failed"))
+                        self._cond.notify_all()
+                    break
+            with contextlib.suppress(OSError):
+                _send(proc.stdin, None)
+        proc.wait()
+
+    def finish(self) -> dict[str, Database | None]:
+        """Wait for every piece; each compiled one by key (None: it is in the cache)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for t in self._threads:
             t.join()
-        if failures:
-            raise failures[0]
-        out: list[Database | None] = [None] * len(jobs)
-        for i, job in enumerate(jobs):
-            if job.out is None:  # no cache: the worker left it in our temporary folder
-                with open(os.path.join(tmp, f"{i}.pickle"), "rb") as f:
-                    got = pickle.load(f)  # noqa: S301 - our own worker's file
-                out[i] = got if isinstance(got, Database) else None
-    return out
+        try:
+            if self._failures:
+                raise self._failures[0]
+            if not self._threads:
+                return {k: _compile(j) for k, j in self.jobs.items()}
+            out: dict[str, Database | None] = {}
+            for k, job in self.jobs.items():
+                out[k] = None
+                if self._tmp is not None and job.out is not None \
+                        and job.out.startswith(self._tmp.name):
+                    with open(job.out, "rb") as f:  # no cache: the worker left it here
+                        got = pickle.load(f)  # noqa: S301 - our own worker's file
+                    out[k] = got if isinstance(got, Database) else None
+            return out
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop (on an error: the workers finish their current piece, take no other)."""
+        with self._cond:
+            self._closed = True
+            self._waiting.clear()
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
 def _worker_env() -> dict[str, str]:
@@ -378,8 +485,8 @@ def _cost(job: _Job) -> int:
     p = job.piece
     if p.rest:
         return sum(_size(f) for f in p.rest)
-    # body signatures cost more per byte (an automaton to compile) than hash lines
-    return (p.end - p.start) * (8 if p.path.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
+    # body signatures cost more per byte (an automaton to compile) than hash lines: ~16x
+    return (p.end - p.start) * (16 if p.path.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
 
 
 def _size(p: Path) -> int:
@@ -387,6 +494,14 @@ def _size(p: Path) -> int:
         return p.stat().st_size
     except OSError:
         return 0
+
+
+def _give_back_memory() -> None:
+    """Return the heap a compiled piece freed to the system (glibc keeps it otherwise): a
+    worker that compiled a body piece (many small objects, Hyperscan's own allocations) would
+    hold that on top of a hash piece's columns, and two workers double it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _worker(argv: Sequence[str]) -> int:
@@ -407,6 +522,7 @@ def _worker(argv: Sequence[str]) -> int:
         try:
             assert isinstance(job, _Job)
             _compile(job)
+            _give_back_memory()
         except BaseException as exc:
             try:
                 _send(stdout, exc)
@@ -434,38 +550,48 @@ def load(dirs: Sequence[Path], opts: BuildOptions, *, use_cache: bool = True) ->
             db = _from_manifest(f"{known}-{flavour}", dirs) if known else None
             if db is not None:
                 return db
-        p = plan(files, memo=use_cache)
+        comp = _Compiler(dirs, opts, use_cache, _parallel(files, opts))
+        try:
+            p = plan(files, memo=use_cache, offer=comp.offer)
+            built = comp.finish()
+        finally:
+            comp.close()
         key = f"{p.digest}-{flavour}"
-        if use_cache:
+        if use_cache and not built:
             db = _from_manifest(key, dirs)
             if db is not None:
                 cache.remember_digest(stat_key, p.digest)
                 return db
         context = p.context()
         keys = [pc.key(opts, context) for pc in p.pieces]
-        have = [use_cache and cache.has_piece(k) for k in keys]
-        todo = [_Job(pc, k, dirs, opts, tuple(p.ignore_files),
-                     str(cache.piece_path(k)) if use_cache else None)
-                for pc, k, h in zip(p.pieces, keys, have, strict=True) if not h]
-        built = iter(_run(todo, opts, sum(_cost(j) for j in todo)))
         parts: list[Database] = []
         rebuilt = False
-        for pc, k, h in zip(p.pieces, keys, have, strict=True):
-            part = next(built) if not h else None
+        for pc, k in zip(p.pieces, keys, strict=True):
+            part = built.get(k)
             if part is None:
                 part = cache.load_piece(k)
             if part is None:  # unreadable (corrupt, removed meanwhile): compile it here
                 part = _compile(_Job(pc, k, dirs, opts, tuple(p.ignore_files), None))
                 assert part is not None
-                cache.store_piece(k, part)
+                if use_cache:
+                    cache.store_piece(k, part)
                 rebuilt = True
             parts.append(part)
         db = combine(parts, dirs, p.digest, p.version)
-        db.from_cache = not todo and not rebuilt
+        db.from_cache = not built and not rebuilt
         if use_cache:
             cache.store_manifest(key, keys, p.digest, p.version)
             cache.remember_digest(stat_key, p.digest)
         return db
+
+
+def _parallel(files: Sequence[Path], opts: BuildOptions) -> bool:
+    """Whether compile workers pay for their start: several cores, enough signatures."""
+    if (opts.jobs or os.cpu_count() or 1) <= 1:
+        return False
+    size = sum(_size(p) * (16 if p.suffix.lower() in BODY_EXT | LOGICAL_EXT else 1)
+               for p in files)
+    return size >= PARALLEL_MIN
 
 
 def prepare(dirs: Sequence[Path], opts: BuildOptions) -> bool:
@@ -481,15 +607,15 @@ def prepare(dirs: Sequence[Path], opts: BuildOptions) -> bool:
     known = cache.digest_for(stat_key)
     if known and _cached(f"{known}-{flavour}"):
         return True
-    p = plan(files, memo=True)
-    key = f"{p.digest}-{flavour}"
-    if not _cached(key):
-        context = p.context()
-        keys = [pc.key(opts, context) for pc in p.pieces]
-        todo = [_Job(pc, k, dirs, opts, tuple(p.ignore_files), str(cache.piece_path(k)))
-                for pc, k in zip(p.pieces, keys, strict=True) if not cache.has_piece(k)]
-        _run(todo, opts, sum(_cost(j) for j in todo))
-        cache.store_manifest(key, keys, p.digest, p.version)
+    comp = _Compiler(dirs, opts, True, _parallel(files, opts))
+    try:
+        p = plan(files, memo=True, offer=comp.offer)
+        comp.finish()
+    finally:
+        comp.close()
+    context = p.context()
+    keys = [pc.key(opts, context) for pc in p.pieces]
+    cache.store_manifest(f"{p.digest}-{flavour}", keys, p.digest, p.version)
     cache.remember_digest(stat_key, p.digest)
     return True
 

@@ -281,7 +281,8 @@ def _sorted_table(dlen: int, digests: bytes, sizes: array[int], nids: array[int]
     seq.frombytes(bytes(seq_be))
     if sys.byteorder == "little":
         seq.byteswap()
-    names = array("I", map(nids.__getitem__, seq))
+    # bulk-loaded columns number their names 0..n-1 in load order: the order is the names
+    names = seq if nids == array("I", range(n)) else array("I", map(nids.__getitem__, seq))
     return HashTable(w, bytes(records), names)
 
 
@@ -314,6 +315,36 @@ def bulk_hash_rows(text: str, *, flevel: int, sections: bool = False,
     body = text.lstrip("\n")  # slices of a file are prefixed with newlines (line numbers)
     if not body:
         return None
+    # In slices of whole lines: a row tuple and its fields cost ~300 bytes a line, so a
+    # 32 MB piece parsed at once would hold ~150 MB of them (two compile workers: double).
+    digests: dict[str, list[bytes]] = {}
+    columns: dict[str, tuple[bytes, array[int], list[str]]] = {}
+    loaded = skipped = 0
+    start = 0
+    while start < len(body):
+        end = body.find("\n", start + _ROWS_SLICE) + 1 or len(body)
+        part = _hash_rows(body[start:end], flevel, sections, wildcard_needs_flevel)
+        if part is None:
+            return None
+        loaded += part.loaded
+        skipped += part.flevel_skipped
+        for kind, (raw, sizes, names) in part.columns.items():
+            digests.setdefault(kind, []).append(raw)
+            have = columns.setdefault(kind, (b"", sizes, names))
+            if have[1] is not sizes:
+                have[1].extend(sizes)
+                have[2].extend(names)
+        start = end
+    return HashRows({k: (b"".join(digests[k]), sz, nm) for k, (_d, sz, nm) in columns.items()},
+                    loaded, skipped)
+
+
+#: Characters of hash lines parsed in one regex pass (see `bulk_hash_rows`).
+_ROWS_SLICE = 4 << 20
+
+
+def _hash_rows(body: str, flevel: int, sections: bool,
+               wildcard_needs_flevel: bool) -> HashRows | None:
     lines = body.count("\n") + (0 if body.endswith("\n") else 1)
     rows = (_SECTION_HASH if sections else _PLAIN_HASH).findall(body)
     if len(rows) != lines:

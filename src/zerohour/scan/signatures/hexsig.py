@@ -382,3 +382,92 @@ def compile_pattern(text: str, mods: Modifiers = NO_MODIFIERS) -> list[HexPatter
         segs.append(_segment(cur, mods))
         patterns.append(HexPattern(tuple(segs), tuple(gaps), text))
     return patterns
+
+
+# -- what the matcher needs, without compiling --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prefilter:
+    """What the matcher takes from a pattern at load time: the segment whose anchor it looks
+    for (-1: none worth it, the pattern is regex-scanned), that anchor, and whether the
+    pattern can match normalised text (`could_match_normalised`)."""
+
+    segment: int
+    anchor: bytes
+    nocase: bool
+    normalisable: bool
+
+
+def prefilter(pattern: HexPattern) -> Prefilter:
+    """The most selective segment anchor of a compiled pattern: a match contains every
+    segment, so one anchor is enough to prefilter; the others are verified by regex."""
+    best, best_q = -1, 0.0
+    for s, seg in enumerate(pattern.segments):
+        q = anchor_quality(seg.anchor) if seg.anchor else 0.0
+        if q > best_q:
+            best, best_q = s, q
+    seg = pattern.segments[best]
+    anchor, nocase = (seg.anchor, seg.nocase) if best >= 0 else (b"", False)
+    return Prefilter(best, anchor, nocase, could_match_normalised(pattern))
+
+
+#: The tokens of a plain signature: a hex run, one byte (`??`, nibbles), alternatives,
+#: bounded gaps `{n-m}`, `{n}`, `{-n}`.
+_QUICK_TOKEN = re.compile(
+    r"((?:[0-9a-fA-F]{2})+)|(\?\?|[0-9a-fA-F]\?|\?[0-9a-fA-F])"
+    r"|\(((?:[0-9a-fA-F]{2})+(?:\|(?:[0-9a-fA-F]{2})+)+)\)"
+    r"|\{([0-9]+)-([0-9]+)\}|\{([0-9]+)\}|\{-([0-9]+)\}")
+#: One byte (no nested repeats: a failing match must not backtrack exponentially).
+_QUICK_ATOM = r"(?:[0-9a-fA-F]{2}|\?\?|[0-9a-fA-F]\?|\?[0-9a-fA-F]" \
+    r"|\((?:[0-9a-fA-F]{2})+(?:\|(?:[0-9a-fA-F]{2})+)+\))"
+_QUICK_GAP = r"\{(?:[0-9]+-[0-9]+|[0-9]+|-[0-9]+)\}"
+#: A plain segment: atoms, a bounded gap only between two of them.
+_QUICK_SEGMENT = re.compile(f"{_QUICK_ATOM}+(?:{_QUICK_GAP}{_QUICK_ATOM}+)*")
+_UNBOUNDED = re.compile(r"\*|\{[0-9]+-\}")
+_NORMALISED = bytes(sorted(NORMALISED_BYTES))
+
+
+def quick_prefilter(text: str) -> Prefilter | None:
+    """`prefilter(compile_pattern(text)[0])` for a plain signature (segments of the tokens
+    above between `*` or `{n-}` gaps), read straight from the text without building tokens
+    and segments: the bulk of a large .ndb file. None for anything else (an error to report,
+    a zero-width or folded gap, `!(...)`): `compile_pattern` decides those."""
+    best, best_q, best_anchor, normalisable = -1, 0.0, b"", True
+    for s, part in enumerate(_UNBOUNDED.split(text)):
+        if _QUICK_SEGMENT.fullmatch(part) is None:
+            return None
+        q_seg, var_seg, anchor = 0.0, 0, b""
+        pre_lo = pre_hi = 0
+        for lit, _one, alts, lo, hi, exact, upto in _QUICK_TOKEN.findall(part):
+            if lit:
+                raw = bytes.fromhex(lit)
+                if normalisable and raw.translate(None, _NORMALISED):
+                    normalisable = False
+                q, var = anchor_quality(raw), pre_hi - pre_lo
+                if q > q_seg or (q == q_seg and q > 0 and var < var_seg):
+                    q_seg, var_seg, anchor = q, var, raw
+                pre_lo += len(raw)
+                pre_hi += len(raw)
+            elif alts:
+                lens = [len(a) // 2 for a in alts.split("|")]
+                pre_lo += min(lens)
+                pre_hi += max(lens)
+            elif lo:
+                a, b = int(lo), int(hi)
+                if b == 0 or a > b:
+                    return None
+                pre_lo += a
+                pre_hi += b
+            elif exact or upto:
+                n = int(exact or upto)
+                if n == 0:
+                    return None
+                pre_lo += n if exact else 0
+                pre_hi += n
+            else:
+                pre_lo += 1
+                pre_hi += 1
+        if q_seg > best_q:
+            best, best_q, best_anchor = s, q_seg, anchor
+    return Prefilter(best, best_anchor, False, normalisable)

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from zerohour.scan.signatures.hexsig import NO_MODIFIERS, HexPattern, Modifiers, compile_pattern
+from zerohour.scan.signatures.hexsig import (
+    NO_MODIFIERS,
+    HexPattern,
+    Modifiers,
+    Prefilter,
+    compile_pattern,
+    prefilter,
+)
 from zerohour.scan.signatures.offset import Offset
 
 if TYPE_CHECKING:
@@ -61,16 +68,19 @@ class BodySig:
     so 100k signatures cost 100k small objects, not millions of tokens.
     """
 
-    __slots__ = ("_patterns", "hexsig", "mods", "name", "offset", "target")
+    __slots__ = ("_patterns", "_prefilters", "hexsig", "mods", "name", "offset", "target")
 
     def __init__(self, name: str, target: Target, offset: Offset, hexsig: str,
-                 mods: Modifiers = NO_MODIFIERS) -> None:
+                 mods: Modifiers = NO_MODIFIERS, prefilters: tuple[Prefilter, ...] | None = None
+                 ) -> None:
         self.name = name
         self.target = target
         self.offset = offset
         self.hexsig = hexsig
         self.mods = mods
         self._patterns: list[HexPattern] | None = None
+        #: Known without compiling (`hexsig.quick_prefilter`): what the matcher needs.
+        self._prefilters = prefilters
 
     @property
     def patterns(self) -> list[HexPattern]:
@@ -80,9 +90,18 @@ class BodySig:
             pats = self._patterns = compile_pattern(self.hexsig, self.mods)
         return pats
 
+    @property
+    def prefilters(self) -> tuple[Prefilter, ...]:
+        """Per pattern, the anchor the matcher looks for (`hexsig.prefilter`)."""
+        pre = self._prefilters
+        if pre is None:
+            pre = self._prefilters = tuple(prefilter(p) for p in self.patterns)
+        return pre
+
     def forget(self) -> None:
         """Drop the compiled patterns (the matcher keeps only anchors until a hit)."""
         self._patterns = None
+        self._prefilters = None
 
     def __getstate__(self) -> tuple[str, Target, Offset, str, Modifiers]:
         return (self.name, self.target, self.offset, self.hexsig, self.mods)
@@ -90,6 +109,7 @@ class BodySig:
     def __setstate__(self, st: tuple[str, Target, Offset, str, Modifiers]) -> None:
         self.name, self.target, self.offset, self.hexsig, self.mods = st
         self._patterns = None
+        self._prefilters = None
 
     def __repr__(self) -> str:
         return f"BodySig({self.name!r}, {self.target!r}, {self.offset!r}, {self.hexsig!r})"
@@ -130,7 +150,9 @@ class SigTable:
             self.names.append(sig.name)
             self.hexsigs.append(sig.hexsig)
             self.targets.append(int(sig.target))
-            self.mods.append(sum(bit for attr, bit in _MOD_BITS if getattr(sig.mods, attr)))
+            mods = sig.mods
+            self.mods.append(0 if mods == NO_MODIFIERS else
+                             sum(bit for attr, bit in _MOD_BITS if getattr(mods, attr)))
             oi = pool.get(sig.offset)
             if oi is None:
                 oi = pool[sig.offset] = len(self.offset_pool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from zerohour.errors import SignatureSyntaxError
+from zerohour.scan.signatures.hexsig import quick_prefilter
 from zerohour.scan.signatures.model import FLEVEL, BodySig, Target
 from zerohour.scan.signatures.offset import parse_offset
 
@@ -38,8 +39,12 @@ def parse_ndb_line(line: str) -> BodySig | None:
     max_fl = fields[5] if len(fields) > 5 else ""
     target = parse_target(target_s)
     offset = parse_offset(offset_s)
-    sig = BodySig(name, target, offset, hexsig)
-    sig.patterns  # noqa: B018 - compile now: syntax errors belong to load time
+    # A plain signature's anchor is read from its text; anything else compiles now (syntax
+    # errors belong to load time).
+    quick = quick_prefilter(hexsig)
+    sig = BodySig(name, target, offset, hexsig, prefilters=None if quick is None else (quick,))
+    if quick is None:
+        sig.patterns  # noqa: B018
     if not flevel_ok(min_fl, max_fl):
         return None
     return sig
