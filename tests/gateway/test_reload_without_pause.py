@@ -6,6 +6,8 @@ compile (`prepare_database`), only held back by an event."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,3 +113,36 @@ async def test_the_new_workers_load_what_the_reload_compiled(tmp_path: Path) -> 
         assert sorted(p.name for p in cache.glob("piece-*")) == sorted(pieces | made)
     finally:
         await pool.aclose()
+
+
+_FORKSERVER_OUTLIVES_A_POOL = r"""
+import asyncio, os
+from multiprocessing import forkserver
+from zerohour.gateway.scanner import ScannerPool
+
+async def main():
+    first = ScannerPool([], workers=2)
+    await first.warm()
+    pid = forkserver._forkserver._forkserver_pid
+    await first.aclose()  # its executor threads exit
+    await asyncio.sleep(0.5)
+    os.kill(pid, 0)  # still alive: it was not started by one of those threads
+    second = ScannerPool([], workers=2)
+    await second.warm()  # no broken pipe to a dead fork server
+    await second.aclose()
+    print("ok", pid == forkserver._forkserver._forkserver_pid)
+
+asyncio.run(main())
+"""
+
+
+def test_the_fork_server_outlives_the_pool_that_started_it() -> None:
+    """Seen in a full run: the fork server, started from a pool's executor thread, got its
+    PR_SET_PDEATHSIG when that pool closed and its threads exited; the next pool in the process
+    failed with BrokenPipeError. It is now started from the event loop's thread."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKSERVER_OUTLIVES_A_POOL],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok True", done.stdout

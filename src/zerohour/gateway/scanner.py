@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -242,6 +243,11 @@ class ScannerPool:
         return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
     async def _add(self, gen: _Generation) -> _Worker:
+        # The fork server must be started by a thread that lives as long as the process: it asks
+        # to be killed when its parent *thread* exits (PR_SET_PDEATHSIG, `_lifeline`), so one
+        # started from this pool's executor died with that pool's threads, and the next pool's
+        # spawn failed with a broken pipe. This thread runs the event loop; a no-op once running.
+        forkserver.ensure_running()
         worker: _Worker = await self._run(self._spawn, gen)
         gen.alive.add(worker)
         if worker.error:
