@@ -12,7 +12,6 @@ stays with us; the original client's address (not Postfix's) is in our log; a fo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -26,9 +25,9 @@ from helpers.clients import swaks_available, swaks_send
 from helpers.gateway import GatewayFactory, GatewayProcess, gateway_toml, requires_gateway_marks
 from helpers.messages import clean_message, eicar_attachment, wire_bytes
 from helpers.net import wait_until
+from helpers.outbreaks import declare, with_zip
 from helpers.sinks import RecordingSink
 from zerohour.notices.model import OutbreakSpec, Scope
-from zerohour.store.sqlite import SqliteStore
 
 pytestmark = [
     *requires_gateway_marks(),
@@ -54,23 +53,6 @@ def _send(pf: postfix.PostfixInstance, tmp_path: Path, msg: EmailMessage, *extra
     return swaks_send(pf.port, path, extra=extra)
 
 
-def _declare(data_dir: Path, spec: OutbreakSpec) -> None:
-    async def go() -> None:
-        store = await SqliteStore.open(data_dir / "zerohour.sqlite3")
-        try:
-            await store.save_outbreak(spec, time.time())
-        finally:
-            await store.aclose()
-
-    asyncio.run(go())
-
-
-def _with_zip(subject: str) -> EmailMessage:
-    msg = clean_message(subject=subject)
-    msg.add_attachment(
-        b"PK\x05\x06" + bytes(18), maintype="application", subtype="zip", filename="a.zip"
-    )
-    return msg
 
 
 @pytest.fixture
@@ -133,9 +115,9 @@ def test_outbreak_hold_keeps_mail_with_us_and_release_delivers_through_postfix(
 ) -> None:
     gw, pf = stack
     wave = OutbreakSpec("ob-milter", "MilterWave", scope=Scope(has_attachment=True))
-    _declare(gw.spec.data_dir, wave)
+    declare(gw.spec.data_dir, wave)
     time.sleep(1.5)  # the gateway sees the store change within a second
-    zipped = _with_zip("held by the milter")
+    zipped = with_zip("held by the milter")
     plain = clean_message(subject="plain during outbreak")
     assert _send(pf, tmp_path, zipped)[0].code == 250  # the client got its 250
     assert _send(pf, tmp_path, plain)[0].code == 250

@@ -6,7 +6,6 @@ its own config and queue directories, on an ephemeral loopback port.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -19,9 +18,9 @@ from helpers.clients import smtplib_send
 from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
 from helpers.messages import clean_message, eicar_attachment
 from helpers.net import wait_until
+from helpers.outbreaks import declare, with_zip
 from helpers.sinks import RecordingSink
 from zerohour.notices.model import OutbreakSpec, Scope
-from zerohour.store.sqlite import SqliteStore
 
 pytestmark = [
     *requires_gateway_marks(),
@@ -114,12 +113,9 @@ def test_content_filter_outbreak_hold_and_release(
         gw.spec.next_hop = f"127.0.0.1:{pf.reinject_port}"
         gw.start()
         wave = OutbreakSpec("ob-cf", "FilterWave", scope=Scope(has_attachment=True))
-        _declare(gw.spec.data_dir, wave)
+        declare(gw.spec.data_dir, wave)
         time.sleep(1.5)  # the gateway sees the store change within a second
-        zipped = clean_message(subject="zipped via the filter")
-        zipped.add_attachment(
-            b"PK\x05\x06" + bytes(18), maintype="application", subtype="zip", filename="a.zip"
-        )
+        zipped = with_zip("zipped via the filter")
         plain = clean_message(subject="plain via the filter")
         assert smtplib_send(pf.port, zipped).code == 250
         assert smtplib_send(pf.port, plain).code == 250
@@ -136,13 +132,3 @@ def test_content_filter_outbreak_hold_and_release(
         assert (got.header("X-Zerohour-Scan") or "").startswith("clean")
         assert got.data.count(b"by postfix.e2e.test (Postfix)") == 2  # in, and re-injected
 
-
-def _declare(data_dir: Path, spec: OutbreakSpec) -> None:
-    async def go() -> None:
-        store = await SqliteStore.open(data_dir / "zerohour.sqlite3")
-        try:
-            await store.save_outbreak(spec, time.time())
-        finally:
-            await store.aclose()
-
-    asyncio.run(go())

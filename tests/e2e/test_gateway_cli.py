@@ -4,16 +4,15 @@ work on it, `status` shows it, and a SIGTERM'd gateway delivers after restart wh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import smtplib
 import time
 from pathlib import Path
 
 from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
+from helpers.outbreaks import declare
 from helpers.sinks import RecordingSink
 from zerohour.notices.model import OutbreakSpec, Scope
-from zerohour.store.sqlite import SqliteStore
 
 pytestmark = requires_gateway_marks()
 
@@ -32,16 +31,6 @@ def send(port: int, subject: str, attachment: bool = False) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
         s.sendmail("alice@sender.test", ["bob@example.test"], body.encode())
 
-
-def declare(data_dir: Path, spec: OutbreakSpec) -> None:
-    async def go() -> None:
-        store = await SqliteStore.open(data_dir / "zerohour.sqlite3")
-        try:
-            await store.save_outbreak(spec, time.time())
-        finally:
-            await store.aclose()
-
-    asyncio.run(go())
 
 
 def wait_json(gw: object, *args: str, until: object, timeout: float = 20.0) -> object:

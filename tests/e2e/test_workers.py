@@ -8,7 +8,6 @@ mail a worker receives reaches the main process's hook.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -23,10 +22,10 @@ from pathlib import Path
 from helpers.gateway import GatewayFactory, GatewayProcess, gateway_toml, requires_gateway_marks
 from helpers.messages import RECIPIENT, SENDER, clean_message, wire_bytes
 from helpers.net import LOCALHOST, wait_until
+from helpers.outbreaks import declare, with_zip
 from helpers.sinks import RecordingSink
 from zerohour.gateway.workers import ControlRelay, forward_control
 from zerohour.notices.model import OutbreakSpec, Scope
-from zerohour.store.sqlite import SqliteStore
 
 pytestmark = requires_gateway_marks()
 
@@ -135,23 +134,6 @@ def test_a_killed_worker_loses_nothing_and_is_restarted(
     assert not missing, f"{len(missing)} message(s) got 250 but never arrived: {missing}"
 
 
-def _declare(data_dir: Path, spec: OutbreakSpec) -> None:
-    async def go() -> None:
-        store = await SqliteStore.open(data_dir / "zerohour.sqlite3")
-        try:
-            await store.save_outbreak(spec, time.time())
-        finally:
-            await store.aclose()
-
-    asyncio.run(go())
-
-
-def _with_zip(subject: str) -> EmailMessage:
-    msg = clean_message(subject=subject)
-    msg.add_attachment(
-        b"PK\x05\x06" + bytes(18), maintype="application", subtype="zip", filename="a.zip"
-    )
-    return msg
 
 
 def test_an_outbreak_holds_mail_in_every_process(
@@ -160,7 +142,7 @@ def test_an_outbreak_holds_mail_in_every_process(
     gw = _start(gateway_factory, sink)
     (worker,) = _workers(gw)
     wave = OutbreakSpec("ob-w", "WorkerWave", scope=Scope(has_attachment=True))
-    _declare(gw.spec.data_dir, wave)
+    declare(gw.spec.data_dir, wave)
     time.sleep(0.5)  # each process polls the store every 50 ms
     sessions = []
     try:
@@ -171,7 +153,7 @@ def test_an_outbreak_holds_mail_in_every_process(
         assert _server_pids(gw.port) == {gw.pid, worker}
         zipped = []
         for i, c in enumerate(sessions):
-            msg = _with_zip(f"zipped {i}")
+            msg = with_zip(f"zipped {i}")
             c.sendmail(SENDER, [RECIPIENT], wire_bytes(msg))
             zipped.append(str(msg["Message-ID"]))
     finally:
