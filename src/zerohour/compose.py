@@ -84,6 +84,7 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
     admin: AdminServer | None = None
     notices: NoticeWiring | None = None
     front: MilterServer | None = None
+    code = 0
     try:
         notices = _notice_wiring(gw)  # before start: it routes control-address mail
         await gw.start()
@@ -105,6 +106,9 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
             await asyncio.wait({stopped, waiting}, return_when=asyncio.FIRST_COMPLETED)
             for f in (stopped, waiting):
                 f.cancel()
+            if not stop.is_set():  # libmilter's loop ended on its own: not a clean stop
+                log.error("milter.stopped_unexpectedly: exiting so the supervisor restarts us")
+                code = 1
         else:
             await stop.wait()
     finally:
@@ -124,4 +128,4 @@ async def serve(cfg: Config, *, milter: HostPort | None = None) -> int:
             with contextlib.suppress(Exception):
                 await notices.aclose()
         await gw.stop()
-    return 0
+    return code
