@@ -135,3 +135,32 @@ def test_dsn_code_of_a_result(result: RecipientStatus, detail: str, dsn: str) ->
 )
 def test_delay_numbers_are_short(value: float, text: str) -> None:
     assert maillog.seconds(value) == text
+
+
+def test_lines_logged_in_one_loop_turn_are_written_together_and_in_order() -> None:
+    """The gateway's handler writes once per event-loop iteration; warnings and lines from
+    outside a loop go out at once, after what was buffered; nothing is left at exit."""
+    script = (
+        "import asyncio, logging, os, sys\n"
+        "from zerohour.logs import setup_logging\n"
+        "setup_logging()\n"
+        "writes = []\n"
+        "real = sys.stderr.write\n"
+        "sys.stderr.write = lambda s: (writes.append(s), real(s))[1]\n"
+        "log = logging.getLogger('t')\n"
+        "async def main():\n"
+        "    log.info('a'); log.info('b')\n"
+        "    assert writes == [], writes\n"
+        "    await asyncio.sleep(0)\n"
+        "    assert len(writes) == 1 and writes[0].count('\\n') == 2, writes\n"
+        "    log.info('c'); log.warning('d')\n"
+        "    assert len(writes) == 2, writes\n"
+        "    log.info('e')\n"
+        "asyncio.run(main())\n"
+        "log.info('f')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    words = [line.rsplit(" ", 1)[-1] for line in r.stderr.splitlines()]
+    assert words == ["a", "b", "c", "d", "e", "f"]

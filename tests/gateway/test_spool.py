@@ -90,3 +90,54 @@ async def test_startup_removes_orphans_and_temporaries(tmp_path: Path, sink: obj
         assert run.gw.spool.exists(kept)  # quarantined: its body stays
     finally:
         await run.gw.stop()
+
+
+async def test_a_recent_body_is_served_from_memory_and_forgotten_on_delete(
+    tmp_path: Path,
+) -> None:
+    """The delivery right after a write reads no file; the file is still the durable copy."""
+    import zerohour.gateway.spool as spool_mod
+
+    spool = Spool(tmp_path / "spool")
+    try:
+        qid = new_queue_id()
+        await spool.write(qid, b"hot\r\n")
+        assert spool.path(qid).read_bytes() == b"hot\r\n"  # durable on disk as well
+        spool.path(qid).write_bytes(b"changed on disk\r\n")  # only to tell the sources apart
+        assert await spool.read(qid) == b"hot\r\n"
+        await spool.delete(qid)
+        assert not spool.exists(qid)
+        with pytest.raises(NotFoundError):
+            await spool.read(qid)
+        # past the memory budget the oldest bodies are read from disk again
+        ids = [new_queue_id() + f"{i:X}" for i in range(4)]
+        old_budget = spool_mod.HOT_BYTES
+        spool_mod.HOT_BYTES = 2 * 1024
+        try:
+            for q in ids:
+                await spool.write(q, q.encode() * 50)
+        finally:
+            spool_mod.HOT_BYTES = old_budget
+        spool.path(ids[0]).write_bytes(b"from disk\r\n")
+        spool.path(ids[-1]).write_bytes(b"from disk\r\n")
+        assert await spool.read(ids[0]) == b"from disk\r\n"
+        assert await spool.read(ids[-1]) == ids[-1].encode() * 50
+        big = new_queue_id()
+        await spool.write(big, b"x" * (spool_mod.HOT_MAX_BODY + 1))
+        spool.path(big).write_bytes(b"from disk\r\n")
+        assert await spool.read(big) == b"from disk\r\n"  # large bodies are never kept
+    finally:
+        spool.close()
+
+
+def test_free_space_is_rechecked_after_what_was_written(tmp_path: Path) -> None:
+    """A cached free-space reading still counts the bytes written since it was taken."""
+    spool = Spool(tmp_path / "spool", minfree=1)
+    try:
+        free = spool.free_bytes()
+        spool.check_space(0)  # takes the reading
+        spool._wrote(free)  # as if this process had filled the disk since
+        with pytest.raises(SpoolFullError):
+            spool.check_space(0)
+    finally:
+        spool.close()
