@@ -7,6 +7,9 @@ import io
 import zipfile
 from email.message import EmailMessage
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from admin.conftest import EICAR
 from zerohour.gateway.decide import MAX_LISTED_ATTACHMENTS, ScanSummary, summarize
 from zerohour.gateway.subject import MAX_SUBJECT, subject_of
@@ -33,6 +36,43 @@ def test_subject_is_decoded_bounded_and_free_of_control_characters() -> None:
     long = subject_of(b"Subject: " + b"x" * 5000 + b"\r\n\r\n")
     assert len(long) == MAX_SUBJECT + 1
     assert long.endswith("…")
+
+
+def _subject_by_email_parser(raw: bytes) -> str:
+    """The reference: what the full `email` header parser makes of it (the slow path)."""
+    import email.header
+    import email.parser
+    import email.policy
+    import re
+
+    head = raw[:256 * 1024]
+    end = re.search(rb"\r?\n\r?\n", head)
+    if end is not None:
+        head = head[: end.start()]
+    value = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head).get(
+        "Subject")
+    if value is None:
+        return ""
+    text = str(email.header.make_header(email.header.decode_header(str(value))))
+    text = re.sub(r"[\x00-\x08\x0a-\x1f\x7f]+", " ", text).strip()
+    return text if len(text) <= MAX_SUBJECT else text[:MAX_SUBJECT] + "…"
+
+
+@given(
+    before=st.lists(st.sampled_from([b"From: a@b", b"To: c@d", b"X-Subject: no",
+                                     b"Subject-Line: no", b"Received: x\r\n\ty"]), max_size=3),
+    name=st.sampled_from([b"Subject", b"subject", b"SUBJECT"]),
+    value=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    folds=st.lists(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1,
+                           max_size=10), max_size=2),
+    gap=st.sampled_from([b"", b" ", b"  ", b"\t"]),
+)
+def test_the_quick_subject_equals_the_email_parsers(
+    before: list[bytes], name: bytes, value: str, folds: list[str], gap: bytes
+) -> None:
+    line = name + b":" + gap + value.encode() + b"".join(b"\r\n " + f.encode() for f in folds)
+    raw = b"\r\n".join([*before, line, b"Subject: second"]) + b"\r\n\r\nbody\r\n"
+    assert subject_of(raw) == _subject_by_email_parser(raw)
 
 
 def test_summary_lists_attachments_with_true_types_and_finding_paths() -> None:

@@ -4,6 +4,10 @@ Read in the scanner worker next to the scan (the body is already in memory there
 the scan summary, so a list page or a search never parses a spooled body. Only the header block
 is parsed (bounded); RFC 2047 words are decoded; control characters become spaces. It is
 peer-supplied text: the dashboard escapes it like any other.
+
+The common Subject (ASCII, no encoded words) is cut out with one regex: the `email` header
+parser took ~190 us per message, about a tenth of the scan of a 5 KB message with an
+attachment. Encoded or non-ASCII subjects still go through `email` (same result as before).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ MAX_HEADER_BYTES = 256 * 1024
 MAX_SUBJECT = 500
 _END = re.compile(rb"\r?\n\r?\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+_SUBJECT = re.compile(rb"(?:\A|\n)subject:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I)
 
 
 def subject_of(raw: bytes) -> str:
@@ -25,6 +30,11 @@ def subject_of(raw: bytes) -> str:
     end = _END.search(head)
     if end is not None:
         head = head[: end.start()]
+    quick = _SUBJECT.search(head)
+    if quick is None and head.lower().find(b"subject") < 0:
+        return ""
+    if quick is not None and quick.group(1).isascii() and b"=?" not in quick.group(1):
+        return _tidy(quick.group(1).decode("ascii"))
     try:
         msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
         value = msg.get("Subject")
@@ -36,5 +46,9 @@ def subject_of(raw: bytes) -> str:
             text = str(value)
     except Exception:  # a hostile header block must not cost the scan its summary
         return ""
+    return _tidy(text)
+
+
+def _tidy(text: str) -> str:
     text = _CONTROL.sub(" ", text).strip()
     return text if len(text) <= MAX_SUBJECT else text[:MAX_SUBJECT] + "…"
