@@ -323,7 +323,11 @@ class ScannerPool:
             waiter.cancel()
 
         waiter: asyncio.Future[Any] = loop.create_future()
-        fut.add_done_callback(lambda f: waiter.done() or waiter.set_result(None))
+        def answered(_: asyncio.Future[Any]) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        fut.add_done_callback(answered)
         timer = loop.call_later(self.hard_timeout, deadline)
         try:
             try:
