@@ -186,13 +186,19 @@ class RecordingSink:
         controller, self._controller = self._controller, None
         if controller is None:
             return
-        # Close client connections first and let their close complete on the loop: aiosmtpd's
-        # stop() only cancels tasks, leaving transports for the garbage collector to warn about.
-        controller.loop.call_soon_threadsafe(self._close_transports)
+        # Stop listening, then close client connections and let their close complete on the
+        # loop: aiosmtpd's stop() only cancels tasks, leaving transports for the garbage
+        # collector to warn about (a ResourceWarning, an error under filterwarnings=error, in
+        # whichever later test the collector runs). Listening stops first, in the same loop
+        # turn, so a gateway still running cannot open a connection nobody closes.
+        controller.loop.call_soon_threadsafe(self._close_transports, controller)
         wait_until(lambda: not self._transports, timeout=5.0, interval=0.01)
         controller.stop()
 
-    def _close_transports(self) -> None:
+    def _close_transports(self, controller: Controller) -> None:
+        server = getattr(controller, "server", None)
+        if server is not None:
+            server.close()
         for transport in list(self._transports):
             transport.close()
 
