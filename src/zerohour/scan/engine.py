@@ -348,8 +348,11 @@ class Engine:
         if not len(db.matcher.sigs):
             return
 
+        graphics = filetype.is_graphics(data)
+
         def applies(t: Target) -> bool:
-            return t is Target.ANY or ft in TARGET_TYPES.get(t, ())
+            return (t is Target.ANY or ft in TARGET_TYPES.get(t, ())
+                    or (graphics and t is Target.GRAPHICS))
 
         ep = pe_info.entry_point_offset if pe_info is not None else None
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
