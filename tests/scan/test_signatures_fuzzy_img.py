@@ -1,6 +1,7 @@
-"""ClamAV's image fuzzy hash (`.ldb` subsignature `fuzzy_img#<hash>#0`), with
-`sigtool --fuzzy-img` as the oracle: the hash of images of every format, size and pixel layout
-ClamAV hashes must be sigtool's bit for bit.
+"""`.ldb` image fuzzy hash subsignatures (`fuzzy_img#<hash>#0`), with `sigtool --fuzzy-img`
+and clamscan 1.4.6 as the oracles: the hash of images of every format, size and pixel layout
+ClamAV hashes must be sigtool's bit for bit, and a database with such subsignatures must give
+clamscan's verdicts (a near miss too, an image in a zip in a mail, images ClamAV does not hash).
 
 All images are drawn here with plain pixel arithmetic (no binary blobs, nothing that depends on
 Pillow's drawing code); Pillow only encodes them.
@@ -14,17 +15,24 @@ import shutil
 import struct
 import subprocess
 import time
+import zipfile
 import zlib
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from zerohour.scan import imagehash
+from zerohour.errors import ScanLimitExceeded, SignatureSyntaxError
+from zerohour.scan import Engine, imagehash, load_database
+from zerohour.scan.limits import MAX_SCAN_TIME, Limits, ScanContext
+from zerohour.scan.signatures.ldb import parse_ldb_line
 
 SIGTOOL = shutil.which("sigtool")
+CLAMSCAN = shutil.which("clamscan")
 needs_sigtool = pytest.mark.skipif(SIGTOOL is None, reason="sigtool (ClamAV) not installed")
+needs_clamscan = pytest.mark.skipif(CLAMSCAN is None, reason="clamscan not installed")
 
 
 # -- images -----------------------------------------------------------------------------------
@@ -391,3 +399,209 @@ def test_dct_of_a_flat_image_has_exact_zeros() -> None:
     (a cosine sum would leave rounding noise and random bits)."""
     assert imagehash.hash_levels([77] * 1024).hex() == "8000000000000000"
     assert imagehash.hash_levels([0] * 1024).hex() == "0000000000000000"
+
+
+# -- .ldb parsing -----------------------------------------------------------------------------
+
+H = "986f708f708fea90"
+
+
+def test_fuzzy_img_subsignature_forms() -> None:
+    for sub in (f"fuzzy_img#{H}#0", f"fuzzy_img#{H}", f"fuzzy_img#{H.upper()}#0",
+                f"fuzzy_img#{H}#0#ignored", f"fuzzy_img#{H}#+0", f"fuzzy_img#{H}#000"):
+        lsig = parse_ldb_line(f"F;Engine:150-255,Target:0;0;{sub}")
+        assert lsig is not None
+        assert lsig.fuzzy == ((0, bytes.fromhex(H)),), sub
+        assert lsig.nsubs == 1
+    # clamscan refuses the whole database for each of these ("Bad format or broken data")
+    for bad in (f"fuzzy_img#{H}#1", f"fuzzy_img#{H}#-1", f"fuzzy_img#{H}#x", "fuzzy_img#abcd#0",
+                "fuzzy_img#zzzzzzzzzzzzzzzz#0", f"fuzzy_img#{H}#0::i", f"fuzzy_img#{H}#",
+                f"fuzzy_img#{H}#4294967296"):
+        with pytest.raises(SignatureSyntaxError):
+            parse_ldb_line(f"F;Engine:150-255,Target:0;0;{bad}")
+
+
+def test_fuzzy_img_among_other_subsignatures() -> None:
+    lsig = parse_ldb_line(f"M;Target:0;0|1&2;fuzzy_img#{H}#0;41424344;VI:4142")
+    assert lsig is not None
+    assert lsig.fuzzy == ((0, bytes.fromhex(H)),)
+    assert lsig.hex_at == (1, 2)
+    assert lsig.vi == (1,)  # the second hex subsignature
+    assert lsig.counts([5, 7]) == [0, 5, 7]
+    plain = parse_ldb_line(f"P;Target:0;0&1;41424344;fuzzy_img#{H}#0")
+    assert plain is not None
+    assert plain.hex_at == ()
+    assert plain.counts([5]) == [5, 0]
+
+
+def test_db_info_counts_fuzzy_img_as_loaded(tmp_path: Path) -> None:
+    d = tmp_path / "db"
+    d.mkdir()
+    (d / "a.ldb").write_text(f"F;Engine:150-255,Target:0;0;fuzzy_img#{H}#0\n"
+                             f"G;Engine:150-255,Target:5;0;fuzzy_img#{H}#0\n"
+                             f"D;Engine:150-255,Target:0;0;fuzzy_img#{H}#2\n")
+    info = load_database([d], use_cache=False).info()
+    assert info.counts == {"ldb": 2}
+    assert info.skipped == {"invalid": 1}
+    assert "Hamming distance 2" in info.warnings[0].message
+
+
+# -- scanning: zerohour and clamscan on the same database and files ---------------------------
+
+
+def _clamscan(db: Path, files: list[Path]) -> dict[str, set[str]]:
+    assert CLAMSCAN is not None
+    res = subprocess.run([CLAMSCAN, "--no-summary", "--allmatch", "-d", str(db),
+                          *map(str, files)], capture_output=True, text=True, timeout=300,
+                         check=False)
+    assert res.returncode in (0, 1), res.stderr
+    out: dict[str, set[str]] = {f.name: set() for f in files}
+    for line in res.stdout.splitlines():
+        path, _, verdict = line.rpartition(": ")
+        if verdict.endswith(" FOUND"):
+            out[Path(path).name].add(verdict.removesuffix(" FOUND").removesuffix(".UNOFFICIAL"))
+    return out
+
+
+def _mail_with_zip(member: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(member, data)
+    msg = EmailMessage()
+    msg["From"] = "a@sender.test"
+    msg["To"] = "b@example.test"
+    msg["Subject"] = "pictures"
+    msg.set_content("see attached\n")
+    msg.add_attachment(buf.getvalue(), maintype="application", subtype="zip",
+                       filename="pictures.zip")
+    return msg.as_bytes()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    """A database of fuzzy_img signatures for one picture and the files to scan."""
+    base = tmp_path_factory.mktemp("fuzzy")
+    pic = scene(200, 150, 42)
+    target = imagehash.image_fuzzy_hash(encode(pic, "PNG")).hex()
+    near = scene(200, 150, 42)
+    near.paste((250, 250, 250), (150, 100, 200, 150))  # a corner repainted
+    near_hash = imagehash.image_fuzzy_hash(encode(near, "PNG")).hex()
+    assert near_hash != target
+    flipped = f"{int(target, 16) ^ 1:016x}"  # one bit away: ClamAV 1.4 has no distance
+    files = {
+        "pic.png": encode(pic, "PNG"),
+        "pic.gif": encode(palette(pic, 4), "GIF"),  # 4 colours: another hash (listed below)
+        "pic.bmp": encode(pic, "BMP"),
+        "pic.tif": encode(pic, "TIFF", compression="tiff_lzw"),
+        "pic.webp": encode(pic, "WEBP", lossless=True),  # decodable, but ClamAV never hashes it
+        "near.png": encode(near, "PNG"),
+        "bomb.png": png_bomb(100_000, 100_000),
+        "bomb-400mb.png": png_bomb(20_000, 20_000),  # over MaxFileSize decoded
+        "broken.png": encode(pic, "PNG")[:-300],
+        "text.txt": b"nothing to see ABCD here\n",
+        "mail.eml": _mail_with_zip("pic.png", encode(pic, "PNG")),
+        "mail-near.eml": _mail_with_zip("near.png", encode(near, "PNG")),
+    }
+    gif_hash = imagehash.image_fuzzy_hash(files["pic.gif"]).hex()
+    assert gif_hash != target
+    db = base / "db"
+    db.mkdir()
+    (db / "fuzzy.ldb").write_text(
+        f"Img.Any;Engine:150-255,Target:0;0;fuzzy_img#{target}#0\n"
+        f"Img.Graphics;Engine:150-255,Target:5;0;fuzzy_img#{target}#0\n"
+        f"Img.Pe;Engine:150-255,Target:1;0;fuzzy_img#{target}#0\n"
+        f"Img.Gif;Engine:150-255,Target:0;0;fuzzy_img#{gif_hash}\n"
+        f"Img.Near;Engine:150-255,Target:0;0;fuzzy_img#{flipped}#0\n"
+        f"Img.And;Engine:150-255,Target:0;0&1;41424344;fuzzy_img#{target}#0\n"
+        f"Img.Or;Engine:150-255,Target:0;0|1;fuzzy_img#{target}#0;41424344\n"
+        f"Img.Twice;Engine:150-255,Target:0;0=1&1;fuzzy_img#{target}#0;"
+        f"fuzzy_img#{target}#0\n")
+    paths = {}
+    for name, data in files.items():
+        (base / name).write_bytes(data)
+        paths[name] = base / name
+    return db, paths
+
+
+#: What both engines must report per file (written down, so a change in either fails).
+EXPECTED = {
+    "pic.png": {"Img.Any", "Img.Graphics", "Img.Or", "Img.Twice"},
+    "pic.bmp": {"Img.Any", "Img.Graphics", "Img.Or", "Img.Twice"},
+    "pic.tif": {"Img.Any", "Img.Graphics", "Img.Or", "Img.Twice"},
+    "pic.gif": {"Img.Gif"},
+    "pic.webp": set(),
+    "near.png": set(),
+    "bomb.png": set(),
+    "bomb-400mb.png": set(),
+    "broken.png": set(),
+    "text.txt": {"Img.Or"},
+    "mail.eml": {"Img.Any", "Img.Graphics", "Img.Or", "Img.Twice"},
+    "mail-near.eml": set(),
+}
+
+
+def test_scan_verdicts(corpus: tuple[Path, dict[str, Path]]) -> None:
+    db, paths = corpus
+    engine = Engine(load_database([db], use_cache=False), allmatch=True)
+    ours = {}
+    for name, path in paths.items():
+        report = engine.scan_path(path)
+        assert report.errors == (), (name, report.errors)
+        ours[name] = set(report.names)
+    assert ours == EXPECTED
+    found = {f.path for f in engine.scan_path(paths["mail.eml"]).findings}
+    assert found == {f"{paths['mail.eml']}/pictures.zip/pic.png"}
+
+
+@needs_clamscan
+def test_scan_verdicts_are_clamscans(corpus: tuple[Path, dict[str, Path]]) -> None:
+    db, paths = corpus
+    assert _clamscan(db, list(paths.values())) == EXPECTED
+
+
+def test_hash_is_computed_only_for_images_and_only_when_needed(
+        corpus: tuple[Path, dict[str, Path]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    db, paths = corpus
+    seen: list[bytes] = []
+    real: Callable[..., bytes] = imagehash.image_fuzzy_hash
+
+    def spy(data: bytes, *args: object) -> bytes:
+        seen.append(data[:4])
+        return real(data, *args)
+
+    monkeypatch.setattr(imagehash, "image_fuzzy_hash", spy)
+    engine = Engine(load_database([db], use_cache=False), allmatch=True)
+    engine.scan_path(paths["mail.eml"])
+    assert seen == [b"\x89PNG"]  # not the mail, its text part, the zip
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.ldb").write_text("Plain;Target:0;0;41424344\n")
+    seen.clear()
+    assert Engine(load_database([plain], use_cache=False)).scan_path(paths["pic.png"]).names == ()
+    assert seen == []
+
+
+def test_max_file_size_bounds_the_decoded_image(corpus: tuple[Path, dict[str, Path]]) -> None:
+    db, paths = corpus
+    data = paths["pic.png"].read_bytes()
+    small = Limits(max_file_size=200 * 150 * 3 - 1)
+    assert Engine(load_database([db], use_cache=False), small).scan_bytes(data).names == ()
+    roomy = Limits(max_file_size=200 * 150 * 3)
+    assert Engine(load_database([db], use_cache=False), roomy).scan_bytes(data).names != ()
+
+
+def test_deadline_during_the_hash_is_a_limit(corpus: tuple[Path, dict[str, Path]],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    db, paths = corpus
+    looks: list[int] = []
+
+    def late(self: ScanContext) -> None:  # the deadline passes while the image is resized
+        looks.append(1)
+        if len(looks) > 2:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, "0 s")
+
+    monkeypatch.setattr(ScanContext, "check_time", late)
+    report = Engine(load_database([db], use_cache=False)).scan_path(paths["pic.png"])
+    assert report.names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
+    assert report.errors == ()
