@@ -300,6 +300,7 @@ def our_hash(data: bytes) -> str | None:
 # -- the hash ---------------------------------------------------------------------------------
 
 
+@pytest.mark.needs_clamav
 @needs_sigtool
 def test_hash_is_sigtools_bit_for_bit(tmp_path: Path) -> None:
     for name, data in CASES.items():
@@ -553,6 +554,7 @@ def test_scan_verdicts(corpus: tuple[Path, dict[str, Path]]) -> None:
     assert found == {f"{paths['mail.eml']}/pictures.zip/pic.png"}
 
 
+@pytest.mark.needs_clamav
 @needs_clamscan
 def test_scan_verdicts_are_clamscans(corpus: tuple[Path, dict[str, Path]]) -> None:
     db, paths = corpus
