@@ -323,7 +323,7 @@ def test_documented_differences(world: Path) -> None:
     theirs, ours = both([*DB, "--alert-broken", "s/trunc.exe"], world)
     assert theirs.lines == ("s/trunc.exe: Heuristics.Broken.Executable FOUND",)
     assert ours.lines == ("s/trunc.exe: OK",)
-    # --alert-broken-media: we do not parse images
+    # --alert-broken-media: we never judge images broken
     theirs, ours = both([*DB, "--alert-broken-media", "s/broken.png"], world)
     assert theirs.lines == ("s/broken.png: Heuristics.Broken.Media.PNG.EOFReadingChunk FOUND",)
     assert ours.lines == ("s/broken.png: OK",)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from zerohour.errors import DatabaseError, SignatureSyntaxError
 from zerohour.scan.database import load_database
+from zerohour.scan.engine import Engine
 from zerohour.scan.signatures.hdb import parse_hash_line
 from zerohour.scan.signatures.hexsig import (
     TokKind,
@@ -385,10 +386,23 @@ def test_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unsupported_target_warns(tmp_path: Path) -> None:
-    d = _db(tmp_path, {"a.ndb": "Gfx:5:*:41424344\n"})
+    d = _db(tmp_path, {"a.ndb": "Swf:11:*:41424344\n"})
     db = load_database([d], use_cache=False)
-    assert "target 5 not supported" in db.warnings[0].message
+    assert "target 11 not supported" in db.warnings[0].message
     assert db.n_body == 0
+
+
+def test_graphics_target_is_clamavs_image_magic(tmp_path: Path) -> None:
+    """Target 5 applies where ClamAV's magic says image (CL_TYPE_GRAPHICS, PNG, GIF, JPEG,
+    TIFF), by the first bytes alone: clamscan 1.4.6 matches it in text starting "BM" too."""
+    d = _db(tmp_path, {"a.ndb": "Gfx:5:*:726f636b73\n", "b.ldb": "GfxL;Target:5;0;726f636b73\n"})
+    engine = Engine(load_database([d], use_cache=False), allmatch=True)
+    for head in (b"BM", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"\xff\xd8\xff\xe0", b"II*\x00",
+                 b"MM\x00*", b"\x00\x00\x00\x0cjP  \r\n\x87\n"):
+        assert engine.scan_bytes(head + b"\x00 rocks \x01").names == ("Gfx", "GfxL"), head
+    assert engine.scan_bytes(b"BMW rocks my world\n").names == ("Gfx", "GfxL")
+    for other in (b"\x00BM rocks", b"GI rocks", b"M rocks", b"rocks"):
+        assert engine.scan_bytes(other).names == (), other
 
 
 def test_cvd_and_cld_containers_load(tmp_path: Path) -> None:

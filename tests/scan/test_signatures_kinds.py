@@ -1,6 +1,6 @@
 """The kinds beyond hashes and body signatures: .cdb, YARA, .imp, .ftm, the .ldb features added
-with them (Intermediates; fuzzy_img and VI counted as not evaluated), and how --db-info counts
-them. clamscan's agreement is in tests/conformance/test_clamscan_kinds.py."""
+with them (Intermediates, VI; fuzzy_img is in test_signatures_fuzzy_img.py), and how --db-info
+counts them. clamscan's agreement is in tests/conformance/test_clamscan_kinds.py."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def test_ldb_intermediates_and_not_evaluated_kinds() -> None:
     assert lsig.intermediates_hold(("gzip", "zip"))
     assert not lsig.intermediates_hold(("zip",))  # too shallow: ANY still needs a level
     assert not lsig.intermediates_hold(("zip", "gzip"))
-    with pytest.raises(NotEvaluated, match="fuzzy_img"):
-        parse_ldb_line("F;Engine:150-255,Target:0;0;fuzzy_img#af2ad01ed42993c7#0")
+    fuzzy = parse_ldb_line("F;Engine:150-255,Target:0;0;fuzzy_img#af2ad01ed42993c7#0")
+    assert fuzzy is not None
+    assert fuzzy.fuzzy == ((0, bytes.fromhex("af2ad01ed42993c7")),)
     vi = parse_ldb_line("V;Target:1;0&1;4d5a;VI:560065007200730069006f006e00")
     assert vi is not None
     assert vi.vi == (1,)
@@ -93,8 +94,8 @@ def test_db_info_counts_new_kinds(tmp_path: Path) -> None:
         "f.ign2": "R\n",
     })
     info = load_database([d], use_cache=False).info()
-    assert info.counts == {"ldb": 1, "cdb": 1, "ign2": 1}
-    assert info.skipped == {"ldb fuzzy_img": 1, "cdb container type CL_TYPE_SWF": 1,
+    assert info.counts == {"ldb": 2, "cdb": 1, "ign2": 1}  # fuzzy_img is evaluated
+    assert info.skipped == {"cdb container type CL_TYPE_SWF": 1,
                             "ftm body or partition magic": 1, "ignored": 1, "invalid": 1}
     assert [w.path for w in info.warnings] == [str(d / "e.yar")]
 

@@ -64,7 +64,8 @@ BOOLS = (
     BoolOption("alert-encrypted-doc", None, "encrypted documents (PDF) are findings"),
     BoolOption("alert-broken", None,
                "truncated or corrupt containers are findings (Heuristics.Broken.*)"),
-    BoolOption("alert-broken-media", None, "accepted for clamscan; no effect (no image parsing)"),
+    BoolOption("alert-broken-media", None,
+               "accepted for clamscan; no effect (images are never judged broken)"),
     BoolOption("alert-unsupported", None,
                "zerohour's own: containers or methods it cannot open are findings "
                "(Heuristics.Unsupported.*; the gateway always alerts)"),

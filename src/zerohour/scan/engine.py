@@ -2,9 +2,11 @@
 
 For each layer: hash it (MD5 and SHA-256 always, SHA-1 only if the database has SHA-1
 signatures), detect its true type, check the allow-list, then match file-hash, PE-section-hash,
-body and logical signatures; text layers are also matched in ClamAV's normalised form. Then
-recurse into the children `zerohour.scan.decompose` yields. Limits, encrypted containers and
-containers we cannot open or that are damaged become `Heuristics.*` findings (switchable); every
+body and logical signatures (an image layer's `fuzzy_img#` subsignatures against its ClamAV
+fuzzy hash, `zerohour.scan.imagehash`, computed only when the database has some); text layers
+are also matched in ClamAV's normalised form. Then recurse into the children
+`zerohour.scan.decompose` yields. Limits, encrypted containers and containers we cannot open
+or that are damaged become `Heuristics.*` findings (switchable); every
 other failure to take something apart is an entry in `ScanReport.errors`, and one child's
 failure never hides its siblings (fail closed: see docs/scanning.md). Without `allmatch`, the
 walk stops at the first finding, as clamscan does.
@@ -90,6 +92,9 @@ class _LayerFacts:
     nsections: int | None
     ancestors: tuple[str, ...] = ()  # FileType values, outermost first; the last is `parent`
     vinfo: frozenset[int] = frozenset()  # PE version-info string offsets (`VI:` subsigs)
+    #: (logical signature, subsignature index) of the `fuzzy_img#` subsignatures whose hash is
+    #: this image layer's (`zerohour.scan.imagehash`).
+    fuzzy: tuple[tuple[int, int], ...] = ()
 
     def admits(self, lsig: LogicalSig) -> bool:
         def inside(value: int | None, bounds: tuple[int, int] | None) -> bool:
@@ -119,6 +124,11 @@ class Engine:
         self._extras = db.extras
         self._imp_kinds = db.extras.imports.kinds()
         self._has_vi = any(ls.vi for ls in db.logical)
+        #: Image fuzzy hash -> the `fuzzy_img#` subsignatures (logical sig, subsig index).
+        self._fuzzy: dict[bytes, list[tuple[int, int]]] = {}
+        for li, ls in enumerate(db.logical):
+            for idx, digest in ls.fuzzy:
+                self._fuzzy.setdefault(digest, []).append((li, idx))
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
@@ -345,19 +355,31 @@ class Engine:
                 self._add(walk, name, path, FindingKind.SIGNATURE)
                 if walk.stop:
                     return
-        if not len(db.matcher.sigs):
+        if not len(db.matcher.sigs) and not db.logical:
             return
 
+        graphics = filetype.is_graphics(data)
+
         def applies(t: Target) -> bool:
-            return t is Target.ANY or ft in TARGET_TYPES.get(t, ())
+            return (t is Target.ANY or ft in TARGET_TYPES.get(t, ())
+                    or (graphics and t is Target.GRAPHICS))
 
         ep = pe_info.entry_point_offset if pe_info is not None else None
         secs = tuple(s.raw_offset for s in pe_info.sections) if pe_info is not None else ()
+        fuzzy: tuple[tuple[int, int], ...] = ()
+        if graphics and self._fuzzy:
+            digest = self._image_hash(walk, data, path)
+            if walk.stop:
+                return
+            if digest is not None:
+                fuzzy = tuple((li, idx) for li, idx in self._fuzzy.get(digest, ())
+                              if applies(db.logical[li].target))
         layer = _LayerFacts(size, ancestors[-1] if ancestors else None, ep,
                             len(secs) if pe_info is not None else None,
                             ancestors,
                             vinfo.version_offsets(data, pe_info)
-                            if pe_info is not None and self._has_vi else frozenset())
+                            if pe_info is not None and self._has_vi else frozenset(),
+                            fuzzy)
         self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
         if walk.stop or ft not in TEXT_TYPES or self.db.norm_matcher is None:
             return
@@ -371,6 +393,24 @@ class Engine:
 
             self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer,
                              normalised=True)
+
+    def _image_hash(self, walk: _Walk, data: bytes, path: str) -> bytes | None:
+        """An image layer's ClamAV fuzzy hash, or None (not decodable, too large: ClamAV has
+        none either and goes on). Only computed when the database has `fuzzy_img#`
+        subsignatures; the image may not decode to more than `max_file_size` bytes (nor the
+        512 MiB ClamAV's decoder allows), and the scan's deadline bounds the work."""
+        from zerohour.scan import imagehash  # Pillow is only loaded for image fuzzy hashes
+
+        ctx = walk.ctx
+        try:
+            return imagehash.image_fuzzy_hash(
+                data, ctx.check_time,
+                min(imagehash.MAX_DECODED_BYTES, self.limits.max_file_size))
+        except imagehash.NoHash:
+            return None
+        except ScanLimitExceeded as exc:
+            self._limit(walk, exc, path, allowed=False)
+            return None
 
     def _match_imports(self, walk: _Walk, data: bytes, path: str, info: pe.PEInfo) -> None:
         text = imp.import_string(data, info)
@@ -412,14 +452,20 @@ class Engine:
         for e in found:
             if e >= nb:
                 touched.add(bisect.bisect_right(bases, e) - 1)
+        fuzzy = () if normalised else layer.fuzzy  # an image's hash, not its normalised text
+        touched.update(li for li, _ in fuzzy)
         for li in sorted(touched):
             lsig = db.logical[li]
             base = bases[li]
-            counts = [found.get(base + i, 0) for i in range(lsig.hex_count)]
-            for i in lsig.vi:  # found anywhere; counts only where a version string starts
+            counts = [found.get(base + j, 0) for j in range(lsig.hex_count)]
+            for j in lsig.vi:  # found anywhere; counts only where a version string starts
                 offsets = () if normalised else layer.vinfo
-                pats = [p.full_regex() for p in db.matcher.sigs[base + i].patterns]
-                counts[i] = sum(1 for off in offsets if any(rx.match(data, off) for rx in pats))
+                pats = [p.full_regex() for p in db.matcher.sigs[base + j].patterns]
+                counts[j] = sum(1 for off in offsets if any(rx.match(data, off) for rx in pats))
+            counts = lsig.counts(counts)
+            for fli, idx in fuzzy:
+                if fli == li:
+                    counts[idx] += 1
             if self._logical_true(lsig, counts, data, geo, layer):
                 self._add(walk, lsig.name, path, FindingKind.SIGNATURE)
                 if walk.stop:

@@ -438,6 +438,19 @@ def _after_skippable(data: bytes) -> FileType:
     return FileType.ZSTD
 
 
+#: ClamAV 1.4's built-in magic for the image types (filetypes_int.h, functionality level 220):
+#: CL_TYPE_GRAPHICS (BMP, JPEG 2000), CL_TYPE_PNG, CL_TYPE_GIF, CL_TYPE_JPEG, CL_TYPE_TIFF. They
+#: are what signature target 5 (graphics) applies to and what ClamAV computes the image fuzzy
+#: hash of. ClamAV types by these prefixes alone (a text file starting "BM" is graphics to it).
+_GRAPHICS_MAGICS = (b"BM", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\x89PNG", b"GIF",
+                    b"\xff\xd8\xff", b"II*\x00", b"MM")
+
+
+def is_graphics(data: bytes) -> bool:
+    """Whether ClamAV types this layer as an image (see `_GRAPHICS_MAGICS`)."""
+    return data.startswith(_GRAPHICS_MAGICS)
+
+
 def detect(data: bytes) -> FileType:
     """The true type of `data` from its magic bytes and structure."""
     head = data[:_SNIFF]

@@ -8,10 +8,14 @@ flags `i s m x A g r e E`); target description keys `Target`, `Engine`, `FileSiz
 `EntryPoint`, `NumberOfSections`, `Container` (the common CL_TYPE_* names) and `Intermediates`
 (the chain of container types above the layer, matcher-ac.c `intermediates_eval`).
 A `VI:` subsignature must start at a PE version-information string key
-(`zerohour.scan.signatures.vinfo`). Subsignatures this engine cannot evaluate faithfully raise
-`NotEvaluated` (the loader counts the signature as skipped under that name): `fuzzy_img#`
-(ClamAV's image fuzzy hash, computed by its Rust image pipeline, which we do not reproduce bit
-for bit). Everything else raises `SignatureSyntaxError` (a warning).
+(`zerohour.scan.signatures.vinfo`). An image fuzzy hash subsignature `fuzzy_img#<hash>[#<n>]`
+counts 1 on an image layer whose ClamAV fuzzy hash (`zerohour.scan.imagehash`) is `<hash>`;
+like ClamAV 1.4 (libclamav_rust `load_subsignature`) the hash is 16 hex digits, the Hamming
+distance `n` an unsigned number that must be 0 (ClamAV refuses the whole database otherwise;
+here that line is a warning), and anything after a third `#` is ignored. Subsignatures of
+kinds may come in any order, except that PCRE ones follow the hex ones. A valid signature
+this engine cannot evaluate faithfully raises `NotEvaluated` (the loader counts it as skipped
+under that name); everything else raises `SignatureSyntaxError` (a warning).
 """
 
 from __future__ import annotations
@@ -181,9 +185,15 @@ class LogicalSig:
     n_hex: int = -1
     #: `Intermediates:A>B>C`: FileType values, None for CL_TYPE_ANY; C is the parent.
     intermediates: tuple[str | None, ...] | None = None
-    #: Hex subsignatures with the `VI` offset: their count is the number of version-info
-    #: string keys they match at (the matcher finds them anywhere, the engine narrows).
+    #: Hex subsignatures (their position among the hex ones) with the `VI` offset: their count
+    #: is the number of version-info string keys they match at (the matcher finds them
+    #: anywhere, the engine narrows).
     vi: tuple[int, ...] = ()
+    #: `fuzzy_img#` subsignatures: (subsig index, 8-byte image fuzzy hash).
+    fuzzy: tuple[tuple[int, bytes], ...] = ()
+    #: The subsignature index of each hex subsignature, when they are not 0, 1, 2, ... (a
+    #: `fuzzy_img#` subsignature comes before one); empty: hex subsignature i is index i.
+    hex_at: tuple[int, ...] = ()
 
     def intermediates_hold(self, ancestors: tuple[str, ...]) -> bool:
         """matcher-ac.c `intermediates_eval`: the listed types from the parent outwards; a
@@ -209,7 +219,16 @@ class LogicalSig:
 
     @property
     def nsubs(self) -> int:
-        return self.hex_count + len(self.pcres)
+        return self.hex_count + len(self.pcres) + len(self.fuzzy)
+
+    def counts(self, hex_counts: list[int]) -> list[int]:
+        """Per subsignature index, the hex subsignatures' counts (the others' are 0)."""
+        if not self.hex_at and not self.fuzzy:
+            return hex_counts
+        out = [0] * self.nsubs
+        for j, n in enumerate(hex_counts):
+            out[self.hex_at[j] if self.hex_at else j] = n
+        return out
 
 
 _MODS = {"i": "nocase", "w": "wide", "a": "ascii", "f": "fullword"}
@@ -308,9 +327,12 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     subs: list[BodySig] = []
     pcres: list[tuple[int, PcreSub]] = []
     vi: list[int] = []
+    fuzzy: list[tuple[int, bytes]] = []
+    hex_at: list[int] = []
     for i, sub in enumerate(subs_s):
         if sub.startswith("fuzzy_img#"):
-            raise NotEvaluated("ldb fuzzy_img")
+            fuzzy.append((i, parse_fuzzy_img(sub)))
+            continue
         if "/" in sub:
             pcres.append((i, _parse_pcre(sub)))
             continue
@@ -324,16 +346,17 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
             kw[_MODS[f]] = True
         if hexpart.startswith("VI:"):
             offset, hexsig = ANY, hexpart[3:]
-            vi.append(i)
+            vi.append(len(subs))
         else:
             offset, hexsig = _split_offset(hexpart)
         mods = Modifiers(**kw)
         sig = BodySig(f"{name}#{i}", target, offset, hexsig, mods)
         sig.patterns  # noqa: B018 - compile now: syntax errors belong to load time
         subs.append(sig)
+        hex_at.append(i)
         if pcres:
             raise SignatureSyntaxError("PCRE subsignatures must follow all hex subsignatures")
-    if not subs:
+    if not subs and not fuzzy:
         raise SignatureSyntaxError("no hex subsignature (PCRE needs a literal trigger)")
     used = expr.indices()
     if max(used) >= len(subs_s):
@@ -344,7 +367,28 @@ def parse_ldb_line(line: str) -> LogicalSig | None:
     if not engine_ok:
         return None
     return LogicalSig(name, target, expr, tuple(subs), tuple(pcres), filesize, container,
-                      entry_point, sections, intermediates=intermediates, vi=tuple(vi))
+                      entry_point, sections, intermediates=intermediates, vi=tuple(vi),
+                      fuzzy=tuple(fuzzy),
+                      hex_at=() if hex_at == list(range(len(hex_at))) else tuple(hex_at))
+
+
+def parse_fuzzy_img(sub: str) -> bytes:
+    """The hash of `fuzzy_img#<16 hex digits>[#<distance>[#...]]`, checked as ClamAV 1.4's
+    `FuzzyHashMap::load_subsignature` does (its errors make clamscan refuse the database)."""
+    parts = sub.split("#")
+    digits = parts[1]
+    if len(digits) != 16 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise SignatureSyntaxError(f"fuzzy_img hash must be 16 hex digits: {digits!r}")
+    if len(parts) > 2:
+        dist = parts[2]
+        # Rust's u32::from_str: ASCII digits, an optional leading '+', at most 2**32 - 1
+        body = dist[1:] if dist.startswith("+") else dist
+        if not body or not body.isascii() or not body.isdigit() or int(body) > 0xFFFFFFFF:
+            raise SignatureSyntaxError(f"fuzzy_img Hamming distance {dist!r} is not a number")
+        if int(body):
+            raise SignatureSyntaxError(f"fuzzy_img Hamming distance {int(body)}: ClamAV 1.4 "
+                                       "supports only 0")
+    return bytes.fromhex(digits)
 
 
 def _intermediates(val: str) -> tuple[str | None, ...]:

@@ -45,7 +45,8 @@ class Target(IntEnum):
 
 #: Targets this engine can honour; others are loaded with a warning and never match.
 SUPPORTED_TARGETS = frozenset({Target.ANY, Target.PE, Target.OLE2, Target.HTML, Target.MAIL,
-                               Target.ELF, Target.ASCII, Target.MACHO, Target.PDF})
+                               Target.GRAPHICS, Target.ELF, Target.ASCII, Target.MACHO,
+                               Target.PDF})
 
 
 @dataclass(frozen=True, slots=True)
