@@ -2,11 +2,14 @@
 
 clamscan (`--leave-temps`) keeps the `nocomment.html` and `notags.html` its `cli_scanhtml`
 writes; `zerohour.scan.htmlnorm` must produce the same bytes, for hand-picked documents and for
-seeded random ones.
+seeded random ones. Then the verdicts that depend on them: an `.fp`/`.sfp` entry for a copy
+(hashes taken from clamscan's own copies) allow-lists a finding in that copy, a file-hash
+signature of a copy detects, and a finding in both copies needs both listed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html.entities
 import random
 import re
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from zerohour.scan import Engine, load_database
 from zerohour.scan._htmlentities import ENTITIES
 from zerohour.scan.htmlnorm import normalise
 
@@ -136,3 +140,95 @@ def test_entity_table_is_clamscans(tmp_path: Path) -> None:
     ours = {name: normalise(b"<html>&" + name.encode() + b";</html>")[0][6:-7]
             for name in candidates if re.fullmatch(r"[A-Za-z0-9_:-]+", name)}
     assert {n: v for n, v in ours.items() if v != b"&" + n.lower().encode() + b";"} == measured
+
+
+# -- verdicts ----------------------------------------------------------------------------------
+
+
+def _md5(b: bytes) -> str:
+    return hashlib.md5(b).hexdigest()
+
+
+def _page(tag: str, body: str = "<p>Hello EVIL   World</p>") -> bytes:
+    return f"<html><body>\n{body}\n<p>case {tag}</p></body></html>\n".encode()
+
+
+def _names(report_names: tuple[str, ...]) -> set[str]:
+    return set(report_names)
+
+
+@needs_clamscan
+@pytest.mark.parametrize("allmatch", [True, False])
+def test_allow_list_and_hashes_of_the_copies_agree(tmp_path: Path, allmatch: bool) -> None:
+    """Every case in one database: the .fp/.sfp/.hdb lines use clamscan's copies' hashes
+    (which must also be ours)."""
+    pages = {t: _page(t) for t in "abcdefg"}
+    pages["h"] = _page("h", "<p>nothing to see</p>")
+    pages["i"] = _page("i", "<p>ev&#105;l world</p>")  # only nocomment decodes it
+    pages["j"] = _page("j", "<p>ev&#105;l world</p>")
+    pages["k"] = _page("k", '<a href="HTTP://EVIL.EXAMPLE/">x</a>')  # href only in notags
+    pages["l"] = _page("l", '<a href="HTTP://EVIL.EXAMPLE/">x</a>')
+    # Target 0 also matches our rendered-text child of the HTML (a view clamscan does not
+    # have): with the copies listed we must not walk into it either.
+    pages["m"] = _page("m", "<p>Visible  Phrase</p>")
+    pages["n"] = _page("n", "<p>Visible  Phrase</p>")
+    names = sorted(pages)
+    clam_copies = dict(zip(names, clamscan_copies([pages[n] for n in names], tmp_path / "c"),
+                           strict=True))
+    for n in names:
+        copies = clam_copies[n]
+        assert normalise(pages[n]) == (copies["nocomment.html"], copies["notags.html"]), n
+    noc = {n: c["nocomment.html"] for n, c in clam_copies.items()}
+    tags = {n: c["notags.html"] for n, c in clam_copies.items()}
+
+    def fp(b: bytes, name: str, delta: int = 0) -> str:
+        return f"{_md5(b)}:{len(b) + delta}:{name}"
+
+    def sfp(b: bytes, name: str) -> str:
+        return f"{hashlib.sha256(b).hexdigest()}:{len(b)}:{name}"
+
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "a.ndb").write_text(f"Html.Evil:3:*:{b'evil world'.hex()}\n"
+                              f"Html.Href:0:*:{b'EVIL.EXAMPLE'.hex()}\n"
+                              f"Html.Text:0:*:{b'visible phrase'.hex()}\n")
+    (db / "b.fp").write_text("\n".join([
+        fp(noc["b"], "Fp.NoComment.Only"),
+        fp(tags["c"], "Fp.NoTags.Only"),
+        fp(noc["d"], "Fp.Both.1"), fp(tags["d"], "Fp.Both.2"),
+        fp(pages["f"], "Fp.Raw"),
+        fp(noc["g"], "Fp.WrongSize.1", 1), fp(tags["g"], "Fp.WrongSize.2"),
+        fp(noc["i"], "Fp.Decoded"),
+        fp(tags["k"], "Fp.Href"),
+        fp(noc["m"], "Fp.Text.1"), fp(tags["m"], "Fp.Text.2"),
+    ]) + "\n")
+    (db / "c.sfp").write_text(f"{sfp(noc['e'], 'Sfp.1')}\n{sfp(tags['e'], 'Sfp.2')}\n")
+    (db / "d.hdb").write_text(f"{fp(noc['h'], 'Hash.NoComment')}\n"
+                              f"{fp(tags['h'], 'Hash.NoTags')}\n")
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for n in names:
+        (samples / n).write_bytes(pages[n])
+    assert CLAMSCAN is not None
+    proc = subprocess.run([CLAMSCAN, "--no-summary", *(["--allmatch"] if allmatch else []),
+                           "-d", str(db), "-r", str(samples)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    clam: dict[str, set[str]] = {n: set() for n in names}
+    for line in proc.stdout.splitlines():
+        path, _, verdict = line.rpartition(": ")
+        if verdict.endswith(" FOUND"):
+            clam[Path(path).name].add(verdict[: -len(" FOUND")].removesuffix(".UNOFFICIAL"))
+    expect = {
+        "a": {"Html.Evil"}, "b": {"Html.Evil"}, "c": {"Html.Evil"}, "d": set(), "e": set(),
+        "f": set(), "g": {"Html.Evil"},
+        "h": {"Hash.NoComment", "Hash.NoTags"} if allmatch else {"Hash.NoComment"},
+        "i": set(), "j": {"Html.Evil"}, "k": set(), "l": {"Html.Href"},
+        "m": set(), "n": {"Html.Text"},
+    }
+    assert clam == expect
+    engine = Engine(load_database([db], strict=True, use_cache=False), allmatch=allmatch)
+    ours = {n: _names(engine.scan_bytes(pages[n], n).names) for n in names}
+    # Where no copy is allow-listed we also match the HTML's own bytes (clamscan never does):
+    # the href signature matches page l's bytes too; the verdicts stay the same.
+    assert ours == expect

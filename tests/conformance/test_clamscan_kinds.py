@@ -326,12 +326,6 @@ def _utf16(text: str) -> str:
     return text.encode("utf-16-le").hex()
 
 
-HTML_RAW = b"<html><body>\n<p>Hello EVIL   World</p>\n</body></html>\n"
-HTML_NOCOMMENT = b"<html><body><p>hello evil world</p></body></html>"
-HTML_NOTAGS = b" hello evil world "
-HTML_RAW2 = b"<html><body>\n<p>Goodbye EVIL World</p>\n</body></html>\n"
-
-
 def _names_clamscan(db: Path, samples: Path, extra: tuple[str, ...]) -> dict[str, set[str]]:
     proc = _clamscan(db, samples, "--allmatch", *extra)
     assert proc.returncode in (0, 1), proc.stderr
@@ -412,26 +406,3 @@ def test_zip_members_are_noted_for_cdb(tmp_path: Path) -> None:
     assert metas == [(FileType.ZIP, "a/", 0, False, 0), (FileType.ZIP, "a/b.bin", 100, False, 1)]
     assert ctx.members[1].compressed_size is not None
     assert ctx.members[1].compressed_size < 100
-
-
-@needs_clamscan
-def test_fp_of_normalised_html_is_a_known_difference(tmp_path: Path) -> None:
-    """clamscan matches HTML as two normalised layers (nocomment.html, notags.html, written by
-    htmlnorm.c) and an .fp entry for each layer that matched suppresses the finding; zerohour's
-    single normalised copy is not byte-identical to ClamAV's (entities, scripts, tag spacing),
-    so those hashes do not suppress here (docs/scanning.md). The raw file's hash suppresses in
-    both. If either side changes, this fails and the documentation must follow."""
-    db, samples = tmp_path / "db", tmp_path / "samples"
-    db.mkdir()
-    samples.mkdir()
-    (db / "a.ndb").write_text(f"Html.Evil:3:*:{b'evil world'.hex()}\n")
-    (db / "b.fp").write_text("\n".join([
-        f"{md5(HTML_NOCOMMENT)}:{len(HTML_NOCOMMENT)}:Fp.NoComment",
-        f"{md5(HTML_NOTAGS)}:{len(HTML_NOTAGS)}:Fp.NoTags",
-        f"{md5(HTML_RAW2)}:{len(HTML_RAW2)}:Fp.Raw"]) + "\n")
-    (samples / "normalised_listed").write_bytes(HTML_RAW)
-    (samples / "raw_listed").write_bytes(HTML_RAW2)
-    clam = _names_clamscan(db, samples, ())
-    ours = _names_zerohour(db, samples)
-    assert clam == {"normalised_listed": set(), "raw_listed": set()}
-    assert ours == {"normalised_listed": {"Html.Evil"}, "raw_listed": set()}

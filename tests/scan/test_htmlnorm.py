@@ -1,14 +1,18 @@
-"""ClamAV's normalised HTML copies (zerohour.scan.htmlnorm), without clamscan: the expected
-bytes below are clamscan 1.4.6's own `--leave-temps` copies
+"""ClamAV's normalised HTML copies (zerohour.scan.htmlnorm) and how the engine matches them,
+without clamscan: the expected bytes below are clamscan 1.4.6's own `--leave-temps` copies
 (tests/conformance/test_clamscan_htmlnorm.py compares with clamscan itself)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from pathlib import Path
 
 import pytest
 
+from zerohour.scan import Engine, load_database
 from zerohour.scan.htmlnorm import CHUNK, chunks, normalise
+from zerohour.scan.limits import Limits
 
 #: input -> (nocomment.html, notags.html), as clamscan 1.4.6 wrote them.
 CLAMSCAN_COPIES = {
@@ -56,3 +60,75 @@ def test_normalising_is_bounded_in_time() -> None:
     nocomment, _ = normalise(data)
     assert time.perf_counter() - started < 20
     assert nocomment.count(b"<td style=\"color:#333\" class=c>") == 1_000_000 // len(unit)
+
+
+def _db(tmp_path: Path, files: dict[str, str]) -> Path:
+    d = tmp_path / "db"
+    d.mkdir(parents=True)
+    for name, text in files.items():
+        (d / name).write_text(text + "\n")
+    return d
+
+
+PAGE = b"<html><body>\n<p>Hello EVIL   World</p>\n</body></html>\n"
+NOCOMMENT, NOTAGS = CLAMSCAN_COPIES[PAGE]
+SIG = f"Html.Evil:3:*:{b'evil world'.hex()}"
+
+
+def _fp(b: bytes, name: str) -> str:
+    return f"{hashlib.md5(b).hexdigest()}:{len(b)}:{name}"
+
+
+@pytest.mark.parametrize(("listed", "found"), [
+    ((), ("Html.Evil",)),
+    ((NOCOMMENT,), ("Html.Evil",)),  # still found in notags.html
+    ((NOTAGS,), ("Html.Evil",)),
+    ((NOCOMMENT, NOTAGS), ()),
+    ((PAGE,), ()),
+])
+def test_allow_list_of_the_copies(tmp_path: Path, listed: tuple[bytes, ...],
+                                  found: tuple[str, ...]) -> None:
+    files = {"a.ndb": SIG}
+    if listed:
+        files["b.fp"] = "\n".join(_fp(b, f"Fp.{i}") for i, b in enumerate(listed))
+    engine = Engine(load_database([_db(tmp_path, files)], use_cache=False), allmatch=True)
+    assert engine.scan_bytes(PAGE).names == found
+
+
+def test_copy_on_the_allow_list_stops_our_raw_pass(tmp_path: Path) -> None:
+    """`EVIL   World` is only in the HTML's own bytes, which clamscan never matches: we do,
+    unless a copy is allow-listed (then this layer is matched as clamscan matches it)."""
+    raw_sig = f"Raw.Only:0:*:{b'EVIL   World'.hex()}"
+    alone = Engine(load_database([_db(tmp_path / "1", {"a.ndb": raw_sig})], use_cache=False))
+    assert alone.scan_bytes(PAGE).names == ("Raw.Only",)
+    listed = Engine(load_database([_db(tmp_path / "2", {"a.ndb": raw_sig,
+                                                        "b.fp": _fp(NOTAGS, "Fp")})],
+                                  use_cache=False))
+    assert listed.scan_bytes(PAGE).names == ()
+    # Nor into our rendered-text child (a target-0 signature matches its normalised text).
+    text_sig = f"Text.Any:0:*:{b'hello evil world'.hex()}"
+    both = "\n".join([_fp(NOCOMMENT, "A"), _fp(NOTAGS, "B")])
+    viewed = Engine(load_database([_db(tmp_path / "3", {"a.ndb": text_sig, "b.fp": both})],
+                                  use_cache=False))
+    assert viewed.scan_bytes(PAGE).names == ()
+    unlisted = Engine(load_database([_db(tmp_path / "4", {"a.ndb": text_sig})],
+                                    use_cache=False))
+    assert unlisted.scan_bytes(PAGE).names == ("Text.Any",)
+
+
+def test_hash_signature_of_a_copy_and_copy_geometry(tmp_path: Path) -> None:
+    d = _db(tmp_path, {
+        "a.hdb": _fp(NOTAGS, "Hash.NoTags"),
+        "b.ldb": f"L.Size;Engine:81-255,Target:3,FileSize:{len(NOCOMMENT)}-{len(NOCOMMENT)};"
+                 f"0;{b'evil world'.hex()}",
+    })
+    engine = Engine(load_database([d], use_cache=False), allmatch=True)
+    assert set(engine.scan_bytes(PAGE).names) == {"Hash.NoTags", "L.Size"}
+
+
+def test_html_over_the_normalise_limit_gets_the_text_normalisation(tmp_path: Path) -> None:
+    d = _db(tmp_path, {"a.ndb": SIG, "b.fp": "\n".join([_fp(NOCOMMENT, "A"), _fp(NOTAGS, "B")])})
+    db = load_database([d], use_cache=False)
+    assert Engine(db).scan_bytes(PAGE).names == ()
+    small = Limits(max_html_normalize=len(PAGE) - 1)
+    assert Engine(db, limits=small).scan_bytes(PAGE).names == ("Html.Evil",)
