@@ -249,8 +249,11 @@ def _groups(tmp: Path) -> list[Group]:
              ])},
             {"mz_text": b"MZ some header bytes EVILCODE here\n",
              "mz_binary": b"MZ\x00\x01\x02 EVILCODE header\xff\n",
+             # HTML behind MZ is MSEXE too: not normalised into nocomment/notags either.
+             "mz_html": b"MZ<html><body>some header bytes EVILCODE here</body></html>\n",
              "text": b"XX some header bytes EVILCODE here\n"},
             {"mz_text": {"T1.Upper", "Pcre.Upper"}, "mz_binary": {"T1.Upper", "Pcre.Upper"},
+             "mz_html": {"T1.Upper", "Pcre.Upper"},
              "text": {"T0.Lower", "Pcre.Upper", "Pcre.Lower"}},
         ),
         Group(
