@@ -85,6 +85,25 @@ def test_copies_are_byte_identical(tmp_path: Path) -> None:
         assert ours == (copies["nocomment.html"], copies["notags.html"]), name
 
 
+@needs_clamscan
+@pytest.mark.parametrize(("sample", "word"), [("plain", b"hello"), ("mail", b"confirm"),
+                                              ("utf8", b"caf"), ("entities", b"tag")])
+def test_hashes_clamscan_prints_for_the_copies_are_ours(sample: str, word: bytes,
+                                                        tmp_path: Path) -> None:
+    """What an operator copies into an .fp: the MD5 and size of each normalised layer that
+    `clamscan --debug` prints (`FP SIGNATURE:` lines, `Name: n/a`) when a signature matches it."""
+    assert CLAMSCAN is not None
+    (tmp_path / "a.ndb").write_text(f"Word:0:*:{word.hex()}\n")
+    (tmp_path / "page.html").write_bytes(SAMPLES[sample])
+    proc = subprocess.run([CLAMSCAN, "--debug", "--allmatch", "-d", str(tmp_path / "a.ndb"),
+                           str(tmp_path / "page.html")], capture_output=True, text=True,
+                          timeout=120)
+    printed = re.findall(r"FP SIGNATURE: ([0-9a-f]{32}):(\d+):Word\S* +# Name: n/a",
+                         proc.stderr + proc.stdout)
+    ours = [(hashlib.md5(c).hexdigest(), str(len(c))) for c in normalise(SAMPLES[sample])]
+    assert printed == ours
+
+
 TOKENS = [
     b"<", b">", b"</", b"<!--", b"-->", b"<!", b"&", b"&amp;", b"&lt;", b"&#", b"&#x", b"&#65;",
     b"&#x41;", b"&#8364;", b"&nbsp;", b"&foo;", b"&AMP;", b";", b"x", b"X", b"Hello", b"WORLD",
