@@ -72,6 +72,10 @@ SAMPLES: dict[str, bytes] = {
     "long": b"<html><body>" + b"<p>word " * 3000 + b"\r\n</body>\n\x00\x00tail</html>",
     "long_tags": (b"<html><a href=\"" + b"L" * 1100 + b"\">x</a><p " + b"n" * 1100
                   + b"=1>y</p>&" + b"e" * 1100 + b";</html>"),
+    # A style sheet's end tag read across ClamAV's 8 KiB chunks: clamscan stops there.
+    "style_end_across_chunks": (b"<html><style>" + b"a" * (8191 - 13 - 8) + b"</style "
+                                + b">after <b>more</b></html>"),
+    "style_end_in_next_chunk": (b"<html><style>" + b"a b " * 2045 + b"c</style>x</html>"),
 }
 
 

@@ -40,6 +40,16 @@ def test_copies_are_clamscans(html: bytes) -> None:
     assert normalise(html) == CLAMSCAN_COPIES[html]
 
 
+def test_style_end_tag_across_chunks_stops_the_copies() -> None:
+    """clamscan 1.4.6 gives up when `</style` began in an earlier 8 KiB chunk."""
+    head = b"<html><style>" + b"a" * (CHUNK - 13 - 8)
+    nocomment, notags = normalise(head + b"</style>" + b"X <b>more</b></html>")
+    assert nocomment == head + b"</style>"
+    assert notags == b" "
+    whole = normalise(b"<html><style>aaa</style>X <b>more</b></html>")
+    assert whole == (b"<html><style>aaa</style>x <b>more</b></html>", b" x more ")
+
+
 def test_chunks_are_cut_as_cli_readchunk_cuts() -> None:
     word = b"x" * (CHUNK + 5)
     assert [len(c) for c in chunks(word)] == [CHUNK, 5]  # no space: cut at the maximum

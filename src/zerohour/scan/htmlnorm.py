@@ -15,7 +15,8 @@ targets 0 and 3; file-hash signatures and the `.fp`/`.sfp` allow-list apply to e
 The aim is byte-identical copies, so that an allow-list entry for clamscan's copy works here
 too: the input is read in ClamAV's 8 KiB chunks (each chunk's leading whitespace skipped, NULs
 dropped), and its quirks are kept (8-bit sequences written to the text copy with their second
-byte doubled, a lone 8-bit byte as NUL). Not reproduced: the Script-Encoder decoding of
+byte doubled, a lone 8-bit byte as NUL; both copies end where a style sheet's end tag began in
+an earlier chunk, as clamscan 1.4.6 gives up there). Not reproduced: the Script-Encoder decoding of
 `language="jscript.encode"` / `vbscript.encode` scripts (those are copied as plain script) and
 the separate JavaScript-normalised copy (`zerohour.scan.engine` covers scripts with the text
 normalisation instead).
@@ -37,6 +38,10 @@ _WS_RUN = re.compile(rb"[\t\n\x0b\x0c\r ]+")
 _WS_ANY = re.compile(rb"[\t\n\x0b\x0c\r ]")
 #: Bytes HTML_NORM copies without a state change (not `<`, `&`, whitespace, control or 8-bit).
 _PLAIN = re.compile(rb"[\x21-\x25\x27-\x3b\x3d-\x7f]+")
+#: Words of such bytes with whitespace between them (not `\r`, which is dropped, not folded).
+_TEXT_RUN = re.compile(rb"[\x21-\x25\x27-\x3b\x3d-\x7f]+"
+                       rb"(?:[ \t\n\x0b\x0c]+[\x21-\x25\x27-\x3b\x3d-\x7f]+)*")
+_FOLD = re.compile(rb"[ \t\n\x0b\x0c]+")
 #: Bytes an attribute value copies without a state change.
 _VALUE = re.compile(rb"[\x00-\x08\x0e-\x1f\x21\x23-\x25\x28-\x3d\x3f-\x7f]+")
 _HIGH = re.compile(rb"[\x80-\xff]+")
@@ -51,10 +56,13 @@ _ARG_NAME = re.compile(rb"[^\t\n\x0b\x0c\r =>]+")
 #: (no `\r`, entity, 8-bit byte, `data:` value, whitespace or other quote inside a quoted
 #: value, or missing separator), outside scripts: done in one step (`_Normaliser._tag`).
 _WS = rb"[ \t\n\x0b\x0c]"
+_VAL = rb"[^\"'&\t\n\x0b\x0c\r >\x80-\xff]"
+#: A quoted value: character references only after 6 plain bytes, where ClamAV's `data:` checks
+#: (at 5 and 6 bytes of value) are over.
+_QVAL = (rb"(?!data:)(?:" + _VAL + rb"{0,5}|" + _VAL + rb"{6}(?:" + _VAL
+         + rb"|&(?:[A-Za-z0-9_:-]{1,1024}|#[0-9]{1,9}|#[xX][0-9A-Fa-f]{1,8});)*)")
 _ATTR = (rb"(" + rb"[^\t\n\x0b\x0c\r =>]+" + rb")(?:" + _WS + rb"*=" + _WS + rb"*("
-         rb"\"(?!data:)[^\"'&\t\n\x0b\x0c\r >\x80-\xff]*\""
-         rb"|'(?!data:)[^\"'&\t\n\x0b\x0c\r >\x80-\xff]*'"
-         rb"|(?!data:)[^\"'&\t\n\x0b\x0c\r >\x80-\xff]+))?")
+         rb"\"" + _QVAL + rb"\"|'" + _QVAL + rb"'|(?!data:)" + _VAL + rb"+))?")
 _SIMPLE_TAG = re.compile(rb"<([^\t\n\x0b\x0c\r >!][^\t\n\x0b\x0c\r >]*)((?:" + _WS + rb"+"
                          + _ATTR + rb")*)" + _WS + rb"*>")
 _ATTRS = re.compile(_WS + rb"+" + _ATTR)
@@ -162,6 +170,7 @@ class _Normaliser:
         self.mbchar2 = 0
         self.aborted = False
         self._buf = bytearray()  # the chunk being read
+        self.lt_here = False  # a `<` was read in this chunk (ClamAV's `ptrend`)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -228,6 +237,7 @@ class _Normaliser:
     def feed(self, chunk: bytes) -> None:
         buf = self._buf = bytearray(chunk)
         size = len(buf)
+        self.lt_here = False
         o2, text = self.o2, self.text
         p = 0
         while p < size and buf[p] in _SPACE:
@@ -259,6 +269,7 @@ class _Normaliser:
                         p = m.end()
                         continue
                 if c == 0x3C:  # <
+                    self.lt_here = True
                     o2.append(0x3C)
                     self._text_space()
                     p += 1
@@ -293,12 +304,13 @@ class _Normaliser:
                         self.mbchar = c
                         p += 1
                 else:
-                    m = _PLAIN.match(buf, p)
-                    if m is not None:
+                    m = _TEXT_RUN.match(buf, p)
+                    if m is not None:  # words, and TRIM_WS between them
                         run = m.group().lower()
                         if self.in_script:
-                            o2 += run.replace(b"'", b'"')
+                            o2 += _FOLD.sub(b"", run).replace(b"'", b'"')
                         else:
+                            run = _FOLD.sub(b" ", run)
                             o2 += run
                             text += run
                             self.tsw = False
@@ -405,6 +417,8 @@ class _Normaliser:
                 p = stop
             elif state == PROCESS_TAG:
                 self._process_tag()
+                if self.aborted:
+                    return
             elif state == CHAR_REF:
                 if c == 0x23:  # #
                     self.value = 0
@@ -540,6 +554,7 @@ class _Normaliser:
         """A whole `_SIMPLE_TAG`, with the output and effects of the states it would pass
         through (HTML_NORM's `<` to HTML_PROCESS_TAG)."""
         o2 = self.o2
+        self.lt_here = True
         self._text_space()
         name = m.group(1).lower()
         o2 += b"<" + name
@@ -553,9 +568,9 @@ class _Normaliser:
                 self._add_arg(None)
                 continue
             if value[:1] in (b'"', b"'"):
-                o2 += b'="' + value[1:-1].lower() + b'"'
-                self._add_arg(b'"' + value[1:-1][: STR_LENGTH - 2] + b'"'
-                              if len(value) <= STR_LENGTH else b'"' + value[1:STR_LENGTH])
+                shown, kept = _refs(value[1:-1])
+                o2 += b'="' + shown + b'"'
+                self._add_arg((b'"' + kept + b'"')[:STR_LENGTH])
             else:
                 o2 += b"=" + value.lower()
                 self._add_arg(value[:STR_LENGTH])
@@ -566,6 +581,11 @@ class _Normaliser:
         self.state, self.next_state = SKIP_WS, NORM
         tag = bytes(self.tag)
         if tag[:1] == b"/":
+            if tag == b"/style" and self.in_style and not self.lt_here:
+                # clamscan 1.4 gives up on the whole file when a style sheet's end tag began
+                # in an earlier 8 KiB chunk (its `<` pointer is gone): nothing more is written.
+                self.aborted = True
+                return
             if tag == b"/script" or (tag == b"/style" and self.in_style):
                 self.in_script = self.in_style = False
         elif tag in (b"script", b"style"):  # clamscan 1.4 treats a style sheet as a script
@@ -679,6 +699,33 @@ class _Normaliser:
             decoded = _ENTITY_BYTES.get(bytes(self.entity))
             self.o2 += decoded if decoded is not None else b"&" + bytes(self.entity).lower()
         return bytes(self.o2), bytes(self.text)
+
+
+def _refs(content: bytes) -> tuple[bytes, bytes]:
+    """A `_QVAL` value's bytes in nocomment.html and in tag_val: lower-cased, character
+    references decoded (a numeric one keeps its low byte in tag_val, as ClamAV does)."""
+    if b"&" not in content:
+        return content.lower(), content
+    shown, kept = bytearray(), bytearray()
+    pos = 0
+    for r in _REF.finditer(content):
+        plain = content[pos : r.start()]
+        shown += plain.lower()
+        kept += plain
+        name, dec, hexa = r.groups()
+        if name is not None:
+            decoded = _ENTITY_BYTES.get(name)
+            out = decoded if decoded is not None else b"&" + name.lower() + b";"
+            shown += out
+            kept += out
+        else:
+            value = int(dec) if dec is not None else int(hexa, 16)
+            shown += bytes((_lower(value),)) if value < 0x80 else _u16(value)
+            kept.append(value & 0xFF)
+        pos = r.end()
+    shown += content[pos:].lower()
+    kept += content[pos:]
+    return bytes(shown), bytes(kept)
 
 
 def _lower(c: int) -> int:
