@@ -142,3 +142,15 @@ def test_html_over_the_normalise_limit_gets_the_text_normalisation(tmp_path: Pat
     assert Engine(db).scan_bytes(PAGE).names == ()
     small = Limits(max_html_normalize=len(PAGE) - 1)
     assert Engine(db, limits=small).scan_bytes(PAGE).names == ("Html.Evil",)
+
+
+def test_out_of_time_while_normalising_is_a_limit_finding(tmp_path: Path) -> None:
+    """The normaliser checks the scan's clock for each chunk: past it, the layer gets
+    `Heuristics.Limits.Exceeded.MaxScanTime` (fail closed) and the raw passes still run."""
+    db = load_database([_db(tmp_path, {"a.ndb": SIG})], use_cache=False)
+    page = b"<html><body>" + b"<p>Hello EVIL   World</p>\n" * 2000 + b"</body></html>"
+    late = Limits(max_scan_time=0.0)
+    assert Engine(db, limits=late).scan_bytes(page).names == (
+        "Heuristics.Limits.Exceeded.MaxScanTime",)
+    names = Engine(db, limits=late, allmatch=True).scan_bytes(page).names
+    assert "Heuristics.Limits.Exceeded.MaxScanTime" in names

@@ -212,8 +212,14 @@ class Engine:
             mft = self._ftm_type(data, ft)
             copies = None
             if mft is FileType.HTML and size <= self.limits.max_html_normalize:
-                copies = self._html_copies(data)
-                views = not any(listed for _, _, listed in copies)
+                try:
+                    copies = self._html_copies(data, walk.ctx.check_time)
+                except ScanLimitExceeded as exc:  # out of time: the raw passes still run
+                    self._limit(walk, exc, path, allowed)
+                    if walk.stop:
+                        return
+                else:
+                    views = not any(listed for _, _, listed in copies)
             self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
         if walk.stop:
             return
@@ -422,11 +428,12 @@ class Engine:
             self._match_body(walk, norm, path, Geometry(len(norm)), applies_norm, layer,
                              normalised=True)
 
-    def _html_copies(self, data: bytes) -> list[tuple[bytes, dict[str, bytes], bool]]:
+    def _html_copies(self, data: bytes, check: Callable[[], None] | None = None,
+                     ) -> list[tuple[bytes, dict[str, bytes], bool]]:
         """scanners.c `cli_scanhtml`'s layers: ClamAV's `nocomment.html` and (for HTML up to
         `max_html_notags`) `notags.html` (empty ones are not scanned), each with its hashes
         and whether the allow-list holds it."""
-        nocomment, notags = htmlnorm.normalise(data)
+        nocomment, notags = htmlnorm.normalise(data, check)
         out = []
         for copy in (nocomment, notags)[: 1 if len(data) > self.limits.max_html_notags else 2]:
             if copy:

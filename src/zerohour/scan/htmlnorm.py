@@ -25,6 +25,7 @@ normalisation instead).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from zerohour.scan._htmlentities import ENTITIES
 
@@ -744,10 +745,13 @@ def _mb_bytes(mb: int) -> list[int]:
     return out
 
 
-def normalise(data: bytes) -> tuple[bytes, bytes]:
-    """ClamAV's (`nocomment.html`, `notags.html`) for one HTML layer."""
+def normalise(data: bytes, check: Callable[[], None] | None = None) -> tuple[bytes, bytes]:
+    """ClamAV's (`nocomment.html`, `notags.html`) for one HTML layer; `check` (the scan's
+    time check) is called before each chunk."""
     norm = _Normaliser()
     for chunk in chunks(data):
+        if check is not None:
+            check()
         norm.feed(chunk)
         if norm.aborted:
             break
