@@ -178,6 +178,7 @@ ORDINARY = {
     "csv": b"id,name\n" + b"".join(b"%d,customer%d\n" % (10**15 + i, i) for i in range(80)),
     "pem": b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(range(256)) * 3)
            + b"-----END CERTIFICATE-----\n",
+    "one-letter": b"y" * 12288,
     "ioc-hashes": b"".join(hashlib.sha256(bytes([i])).hexdigest().encode() + b"\n"
                            for i in range(20)),
 }

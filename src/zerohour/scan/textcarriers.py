@@ -9,8 +9,9 @@ a list of hex hashes does decode, to bytes that are then scanned like any other)
 - base64: a block of whole lines holding only base64 characters (optional `=` padding at the
   end of a line, no spaces inside), every line as long as the first (at least 16 characters:
   how encoders wrap) but the last, which may be shorter (if it completes the last quantum),
-  at least `MIN_BASE64` characters in all; decoded leniently. A block of hex digits only (even
-  in number) is a hex dump (`xxd -p`) and decoded as hex instead;
+  at least `MIN_BASE64` characters in all, `MIN_DISTINCT` different ones; decoded leniently.
+  A block of hex digits only (even in number) is a hex dump (`xxd -p`) and decoded as hex
+  instead;
 - Intel HEX: a text starting with a record (`:LLAAAATT<data>CC`, data length as declared), its
   data records placed at their addresses (extended segment and linear address records
   applied) and each contiguous run of bytes one file; checksums are not required (a wrong one
@@ -28,6 +29,9 @@ from zerohour.scan.encodings import Check, EmbeddedFile, base64_decode
 
 #: Fewest base64 characters a block needs (96 bytes decoded): a lone hash or key stays text.
 MIN_BASE64 = 128
+#: Fewest different characters in a block: fewer decode to a near-constant run of bytes, which
+#: carries no file (and a long run of one letter is just text).
+MIN_DISTINCT = 8
 
 _B64_BLOCK = re.compile(rb"(?m)^(?:[ \t]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?(?:\n|\Z))+"
                         rb"(?:[ \t]*[A-Za-z0-9+/]{1,15}={0,2}[ \t]*\r?(?:\n|\Z))?")
@@ -66,7 +70,7 @@ def _wrapped_blocks(lines: list[bytes]) -> Iterator[EmbeddedFile]:
         run = lines[start:end]
         start = end
         joined = b"".join(run)
-        if width < 16 or len(joined) < MIN_BASE64:
+        if width < 16 or len(joined) < MIN_BASE64 or len(set(joined)) < MIN_DISTINCT:
             continue
         if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
             yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")
