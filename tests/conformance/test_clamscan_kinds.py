@@ -249,8 +249,11 @@ def _groups(tmp: Path) -> list[Group]:
              ])},
             {"mz_text": b"MZ some header bytes EVILCODE here\n",
              "mz_binary": b"MZ\x00\x01\x02 EVILCODE header\xff\n",
+             # HTML behind MZ is MSEXE too: not normalised into nocomment/notags either.
+             "mz_html": b"MZ<html><body>some header bytes EVILCODE here</body></html>\n",
              "text": b"XX some header bytes EVILCODE here\n"},
             {"mz_text": {"T1.Upper", "Pcre.Upper"}, "mz_binary": {"T1.Upper", "Pcre.Upper"},
+             "mz_html": {"T1.Upper", "Pcre.Upper"},
              "text": {"T0.Lower", "Pcre.Upper", "Pcre.Lower"}},
         ),
         Group(
@@ -324,12 +327,6 @@ def _groups(tmp: Path) -> list[Group]:
 
 def _utf16(text: str) -> str:
     return text.encode("utf-16-le").hex()
-
-
-HTML_RAW = b"<html><body>\n<p>Hello EVIL   World</p>\n</body></html>\n"
-HTML_NOCOMMENT = b"<html><body><p>hello evil world</p></body></html>"
-HTML_NOTAGS = b" hello evil world "
-HTML_RAW2 = b"<html><body>\n<p>Goodbye EVIL World</p>\n</body></html>\n"
 
 
 def _names_clamscan(db: Path, samples: Path, extra: tuple[str, ...]) -> dict[str, set[str]]:
@@ -412,26 +409,3 @@ def test_zip_members_are_noted_for_cdb(tmp_path: Path) -> None:
     assert metas == [(FileType.ZIP, "a/", 0, False, 0), (FileType.ZIP, "a/b.bin", 100, False, 1)]
     assert ctx.members[1].compressed_size is not None
     assert ctx.members[1].compressed_size < 100
-
-
-@needs_clamscan
-def test_fp_of_normalised_html_is_a_known_difference(tmp_path: Path) -> None:
-    """clamscan matches HTML as two normalised layers (nocomment.html, notags.html, written by
-    htmlnorm.c) and an .fp entry for each layer that matched suppresses the finding; zerohour's
-    single normalised copy is not byte-identical to ClamAV's (entities, scripts, tag spacing),
-    so those hashes do not suppress here (docs/scanning.md). The raw file's hash suppresses in
-    both. If either side changes, this fails and the documentation must follow."""
-    db, samples = tmp_path / "db", tmp_path / "samples"
-    db.mkdir()
-    samples.mkdir()
-    (db / "a.ndb").write_text(f"Html.Evil:3:*:{b'evil world'.hex()}\n")
-    (db / "b.fp").write_text("\n".join([
-        f"{md5(HTML_NOCOMMENT)}:{len(HTML_NOCOMMENT)}:Fp.NoComment",
-        f"{md5(HTML_NOTAGS)}:{len(HTML_NOTAGS)}:Fp.NoTags",
-        f"{md5(HTML_RAW2)}:{len(HTML_RAW2)}:Fp.Raw"]) + "\n")
-    (samples / "normalised_listed").write_bytes(HTML_RAW)
-    (samples / "raw_listed").write_bytes(HTML_RAW2)
-    clam = _names_clamscan(db, samples, ())
-    ours = _names_zerohour(db, samples)
-    assert clam == {"normalised_listed": set(), "raw_listed": set()}
-    assert ours == {"normalised_listed": {"Html.Evil"}, "raw_listed": set()}

@@ -16,7 +16,16 @@ import re
 import zipfile
 from collections.abc import Iterator
 
-from zerohour.scan import archive, containers, embedded, encodings, mime, smime, textual
+from zerohour.scan import (
+    archive,
+    containers,
+    embedded,
+    encodings,
+    mime,
+    smime,
+    textcarriers,
+    textual,
+)
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
 from zerohour.scan.limits import ScanContext
@@ -135,14 +144,20 @@ def _children_of_type(
         if filetype is FileType.HTML:
             yield from ctx.guard(_html_text(data, ctx), "html-text")
         yield from _unicode_text(data, ctx)
+        mime_parsed = False
         if filetype is FileType.TEXT and filetype_mod.has_mime_markers(data):
             # Mail that does not start like mail (odd first headers, a preamble line): a client
             # may still parse its MIME, so we do too. The text itself is never its own child.
             start = _header_block_start(data, ctx.check_time)
             if mime.has_structure(data[start:]):
+                mime_parsed = True
                 for child in ctx.guard(mime.children(data[start:], ctx), "mime"):
                     if child.data != data:
                         yield child
+        if filetype is FileType.TEXT:
+            # base64 blocks (not again where MIME decoded its parts) and Intel HEX.
+            yield from ctx.guard(_text_carriers(data, ctx, base64=not mime_parsed),
+                                 "text-carriers")
 
 
 def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -153,6 +168,17 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(text))
         yield Child(data=text, name=None, origin="html-text")
+
+
+def _text_carriers(data: bytes, ctx: ScanContext, base64: bool) -> Iterator[Child]:
+    """Files a plain text carries as base64 blocks or Intel HEX (`textcarriers`)."""
+    check = ctx.check_time
+    found = textcarriers.intel_hex(data, check)
+    if base64:
+        found = itertools.chain(textcarriers.base64_blocks(data, check), found)
+    for emb in found:
+        ctx.charge_child(len(emb.data))
+        yield Child(data=emb.data, name=None, origin=emb.encoding, is_attachment=True)
 
 
 def _unicode_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:

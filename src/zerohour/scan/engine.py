@@ -4,12 +4,14 @@ For each layer: hash it (MD5 and SHA-256 always, SHA-1 only if the database has 
 signatures), detect its true type, check the allow-list, then match file-hash, PE-section-hash,
 body and logical signatures (an image layer's `fuzzy_img#` subsignatures against its ClamAV
 fuzzy hash, `zerohour.scan.imagehash`, computed only when the database has some); text layers
-are also matched in ClamAV's normalised form. Then recurse into the children
+are also matched in ClamAV's normalised form, and HTML in ClamAV's two normalised copies
+(`zerohour.scan.htmlnorm`), each matched as a layer of its own with its own hashes, so an `.fp`
+entry for a copy allow-lists a finding in it, as in clamscan. Then recurse into the children
 `zerohour.scan.decompose` yields. Limits, encrypted containers and containers we cannot open
-or that are damaged become `Heuristics.*` findings (switchable); every
-other failure to take something apart is an entry in `ScanReport.errors`, and one child's
-failure never hides its siblings (fail closed: see docs/scanning.md). Without `allmatch`, the
-walk stops at the first finding, as clamscan does.
+or that are damaged become `Heuristics.*` findings (switchable); every other failure to take
+something apart is an entry in `ScanReport.errors`, and one child's failure never hides its
+siblings (fail closed: see docs/scanning.md). Without `allmatch`, the walk stops at the first
+finding, as clamscan does.
 
 Allow-lists follow ClamAV: a finding in a layer is dropped if that layer *or any of its
 ancestors* is on a .fp/.sfp list (ClamAV checks every layer of the recursion stack).
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zerohour.errors import EncryptedContent, ScanError, ScanLimitExceeded
-from zerohour.scan import decompose, filetype, pe
+from zerohour.scan import decompose, filetype, htmlnorm, pe
 from zerohour.scan.database import Database, load_database
 from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
 from zerohour.scan.matcher import Geometry
@@ -52,13 +54,19 @@ TARGET_TYPES: dict[Target, frozenset[FileType]] = {
     Target.MACHO: frozenset({FileType.MACHO}),
     Target.PDF: frozenset({FileType.PDF}),
 }
-#: Layers ClamAV also matches in normalised form: text (cli_scanscript) and, approximated by
-#: the same lower-casing and whitespace folding, HTML (cli_scanhtml's normalised copies).
+#: Layers ClamAV also matches in normalised form: text (cli_scanscript) and HTML (cli_scanhtml).
+#: HTML gets ClamAV's own copies (`Engine._match_html`, targets 0 and 3) and, for its scripts
+#: (which clamscan also matches as JavaScript-normalised text, target 7, a normaliser we do not
+#: have), this text normalisation for target 7; HTML over `Limits.max_html_normalize` gets
+#: only this one, for targets 0, 3 and 7 (clamscan would not normalise it at all).
 #: Unrecognised binary data gets the normalised pass too, for target-0 signatures: clamscan 1.4
 #: finds a lower-case target-0 pattern in upper-case text inside random binary data. (When such
 #: data also holds UTF-16 text clamscan sometimes does not; we do, erring towards detection.)
 TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT, FileType.HTML, FileType.BINARY})
 _TEXT_TARGETS = frozenset({Target.ANY, Target.ASCII})
+_HTML_SCRIPT_TARGETS = frozenset({Target.ASCII})
+#: Children that are another view of their parent's own content (`decompose`'s origins).
+_VIEW_ORIGINS = frozenset({"html-text"})
 NORMALISED_TARGETS: dict[FileType, frozenset[Target]] = {
     FileType.TEXT: _TEXT_TARGETS,
     FileType.SCRIPT: _TEXT_TARGETS,
@@ -195,13 +203,9 @@ class Engine:
         """Match one layer and recurse; `ancestors` are the container types above it
         (`cltypes.refine` keys), outermost first (the last is its parent: `Container`,
         `Intermediates`)."""
-        db = self.db
         size = len(data)
-        md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        sha256 = hashlib.sha256(data).digest()
-        digests = {"md5": md5, "sha256": sha256}
-        if "sha1" in self._hash_kinds:
-            digests["sha1"] = hashlib.sha1(data, usedforsecurity=False).digest()
+        digests = self._digests(data)
+        md5, sha256 = digests["md5"], digests["sha256"]
         ft = filetype.detect(data)
         pe_info: pe.PEInfo | None = None
         sections: tuple[SectionDigest, ...] = ()
@@ -211,18 +215,44 @@ class Engine:
                 sections = pe.section_digests(data, pe_info)
         walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(), ft, lname,
                                      is_attachment, sections))
-        if not allowed and self._has_allow:
-            allowed = any(db.allow.lookup(k, size, d) is not None for k, d in digests.items())
         if not allowed:
-            self._match(walk, data, path, self._ftm_type(data, ft), digests, pe_info,
-                        ancestors)
+            allowed = self._allowed(size, digests)
+        views = True  # our extra views of this layer as children (its rendered text)
+        if not allowed:
+            mft = self._ftm_type(data, ft)
+            copies = None
+            if mft is FileType.HTML and size <= self.limits.max_html_normalize:
+                try:
+                    copies = self._html_copies(data, walk.ctx.check_time)
+                except ScanLimitExceeded as exc:  # out of time: the raw passes still run
+                    self._limit(walk, exc, path, allowed)
+                    if walk.stop:
+                        return
+                else:
+                    views = not any(listed for _, _, listed in copies)
+            self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
         if walk.stop:
             return
-        self._children(walk, data, path, depth, ft, lname, allowed, ancestors)
+        self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views)
+
+    def _digests(self, data: bytes) -> dict[str, bytes]:
+        """MD5 and SHA-256 always, SHA-1 only if a signature or allow-list entry uses it."""
+        digests = {"md5": hashlib.md5(data, usedforsecurity=False).digest(),
+                   "sha256": hashlib.sha256(data).digest()}
+        if "sha1" in self._hash_kinds:
+            digests["sha1"] = hashlib.sha1(data, usedforsecurity=False).digest()
+        return digests
+
+    def _allowed(self, size: int, digests: dict[str, bytes]) -> bool:
+        """On the .fp/.sfp allow-list (by any hash kind it holds)."""
+        return self._has_allow and any(self.db.allow.lookup(k, size, d) is not None
+                                       for k, d in digests.items())
 
     def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
                   lname: str | None, allowed: bool,
-                  ancestors: tuple[str, ...] = ()) -> None:
+                  ancestors: tuple[str, ...] = (), views: bool = True) -> None:
+        """Walk into the layer's children; without `views`, not into those that are only
+        another view of the layer itself (`_VIEW_ORIGINS`)."""
         ctx = walk.ctx
         key = cltypes.refine(ft, data)  # the children's parent, as ClamAV types it
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
@@ -235,6 +265,8 @@ class Engine:
                 self._members(walk, path, len(data), allowed)
                 if walk.stop:
                     return
+                if not views and child.origin in _VIEW_ORIGINS:
+                    continue
                 if ctx.depth > self.limits.max_recursion:
                     raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
                 label = child.name or child.origin or f"part{seen}"
@@ -315,9 +347,20 @@ class Engine:
 
     def _match(self, walk: _Walk, data: bytes, path: str, ft: FileType,
                digests: dict[str, bytes], pe_info: pe.PEInfo | None,
-               ancestors: tuple[str, ...]) -> None:
+               ancestors: tuple[str, ...], html_copy: bool = False,
+               copies: list[tuple[bytes, dict[str, bytes], bool]] | None = None) -> None:
+        """Every kind of signature on one layer (`html_copy`: one of ClamAV's normalised
+        copies of an HTML layer, matched as a layer of its own and not normalised again).
+
+        HTML (`copies`, from `_html_copies`): clamscan matches only its normalised copies,
+        never the HTML's own bytes; we also match the bytes (erring towards detection), and
+        walk into its rendered text, except when a copy is on the allow-list: then this layer
+        is matched exactly as clamscan does, so an `.fp` entry taken from clamscan for a copy
+        works here too."""
         db = self.db
         size = len(data)
+        # Match the layer's own content (not only its hashes)?
+        raw_content = copies is None or not any(listed for _, _, listed in copies)
         for kind in ("md5", "sha1", "sha256"):
             d = digests.get(kind)
             if d is None:
@@ -349,14 +392,14 @@ class Engine:
             self._match_imports(walk, data, path, pe_info)
             if walk.stop:
                 return
-        if self._extras.yara is not None:
+        if self._extras.yara is not None and raw_content:
             budget = self.limits.max_scan_time - walk.ctx.elapsed
             for name in self._extras.yara.match(data, timeout=budget):
                 self._add(walk, name, path, FindingKind.SIGNATURE)
                 if walk.stop:
                     return
-        if not len(db.matcher.sigs) and not db.logical:
-            return
+        # body signatures, or logical ones (a `fuzzy_img#`-only signature has no body part)
+        has_body = bool(len(db.matcher.sigs)) or bool(db.logical)
 
         graphics = filetype.is_graphics(data)
 
@@ -378,15 +421,29 @@ class Engine:
                             len(secs) if pe_info is not None else None,
                             ancestors,
                             vinfo.version_offsets(data, pe_info)
-                            if pe_info is not None and self._has_vi else frozenset(),
+                            if pe_info is not None and self._has_vi and has_body
+                            else frozenset(),
                             fuzzy)
-        self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
-        if walk.stop or ft not in TEXT_TYPES or self.db.norm_matcher is None:
+        if has_body and raw_content:
+            self._match_body(walk, data, path, Geometry(size, ep, secs), applies, layer)
+        if walk.stop or html_copy:
+            return
+        norm_targets = NORMALISED_TARGETS.get(ft)
+        if copies is not None:
+            # cli_scanhtml: each copy a layer of type HTML below this one (targets 0 and 3,
+            # FileSize and offsets the copy's; Container and Intermediates this layer's, as
+            # ClamAV skips normalised layers there), findings reported on this layer.
+            for copy, cdigests, allowed in copies:
+                if not allowed:
+                    self._match(walk, copy, path, FileType.HTML, cdigests, None, ancestors,
+                                html_copy=True)
+                    if walk.stop:
+                        return
+            norm_targets = _HTML_SCRIPT_TARGETS if raw_content else None
+        if not has_body or norm_targets is None or self.db.norm_matcher is None:
             return
         norm = normalize_text(data)
         if norm != data:
-            # ClamAV scans normalised HTML as HTML and as ASCII text (targets 3 and 7).
-            norm_targets = NORMALISED_TARGETS[ft]
 
             def applies_norm(t: Target) -> bool:
                 return t in norm_targets
@@ -411,6 +468,19 @@ class Engine:
         except ScanLimitExceeded as exc:
             self._limit(walk, exc, path, allowed=False)
             return None
+
+    def _html_copies(self, data: bytes, check: Callable[[], None] | None = None,
+                     ) -> list[tuple[bytes, dict[str, bytes], bool]]:
+        """scanners.c `cli_scanhtml`'s layers: ClamAV's `nocomment.html` and (for HTML up to
+        `max_html_notags`) `notags.html` (empty ones are not scanned), each with its hashes
+        and whether the allow-list holds it."""
+        nocomment, notags = htmlnorm.normalise(data, check)
+        out = []
+        for copy in (nocomment, notags)[: 1 if len(data) > self.limits.max_html_notags else 2]:
+            if copy:
+                digests = self._digests(copy)
+                out.append((copy, digests, self._allowed(len(copy), digests)))
+        return out
 
     def _match_imports(self, walk: _Walk, data: bytes, path: str, info: pe.PEInfo) -> None:
         text = imp.import_string(data, info)

@@ -156,6 +156,13 @@ def _is_lzma_alone(head: bytes) -> bool:
     return size == (1 << 64) - 1 or size < (1 << 38)
 
 
+def _is_lzma86(head: bytes) -> bool:
+    """An .lzma86 header (7-Zip's LZMA SDK): filter byte 0 or 1 (x86 branch converter), then
+    a strongly valid LZMA alone header with the size given (lzma86 always writes it)."""
+    return (head[:1] in (b"\x00", b"\x01") and _is_lzma_alone(head[1:])
+            and head[6:14] != b"\xff" * 8)
+
+
 _SIS_UID2 = (b"\x6d\x00\x00\x10", b"\x12\x3a\x00\x10")
 
 
@@ -194,7 +201,7 @@ def _sniff_container(head: bytes, data: bytes) -> FileType | None:
         return FileType.RTF
     if _is_iso(data):
         return FileType.ISO
-    if _is_lzma_alone(head):
+    if _is_lzma_alone(head) or _is_lzma86(head):
         return FileType.LZMA
     return _unopened(data, head)
 

@@ -76,6 +76,11 @@ class Limits:
     alert_broken: bool = True  # truncated / corrupt containers: Heuristics.Broken.<Format>
     alert_unsupported: bool = True  # formats or methods we cannot open: Heuristics.Unsupported.*
     alert_encrypted_doc: bool = True  # encrypted documents (clamscan --alert-encrypted-doc)
+    #: ClamAV's MaxHTMLNormalize / MaxHTMLNoTags: HTML up to this size is matched in ClamAV's
+    #: normalised copies (`zerohour.scan.htmlnorm`); larger HTML in our cheaper text
+    #: normalisation instead (where clamscan would not normalise it at all).
+    max_html_normalize: int = 40 * MiB
+    max_html_notags: int = 8 * MiB
 
     def alerts_encrypted(self, fmt: str) -> bool:
         """Whether `Heuristics.Encrypted.<fmt>` is a finding: documents and archives are

@@ -1,4 +1,4 @@
-"""Single-stream compression: SZDD and KWAJ (MS-DOS `compress.exe`), zstd, lz4 and .lzma.
+"""Single-stream compression: SZDD and KWAJ (MS-DOS `compress.exe`), zstd, lz4, .lzma and .lzma86.
 
 Each layer has one child: its decompressed content. As in `zerohour.scan.archive`, every
 decoder is incremental and bounded: output stops one byte past `ScanContext.output_bound()` (then
@@ -11,11 +11,15 @@ Truncated or corrupt streams yield what decoded before the damage, then
 accepts only headers that are strongly valid (what the tools write, and the range coder's
 first byte, always 0), so that random binary data is never taken for a broken .lzma; a
 detected stream that fails, even at its first byte, is then `Heuristics.Broken.LZMA`.
+`.lzma86` (7-Zip's LZMA SDK: a filter byte, 0 or 1 for its x86 branch converter, before an
+"LZMA alone" header whose size is always given) is told apart by that first byte and opened the
+same way (clamscan opens neither); the x86 converter is undone by `x86_bcj_decode`.
 """
 
 from __future__ import annotations
 
 import lzma
+import re
 import struct
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -243,14 +247,66 @@ def _lz4_legacy_at(data: bytes, pos: int, ctx: ScanContext, out: _Output) -> tup
 
 
 def unlzma(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
-    """One "LZMA alone" stream (`xz --format=lzma`, `lzma`): (output, complete, why it is
-    unsupported if it is)."""
-    if len(data) >= 5 and int.from_bytes(data[1:5], "little") > _LZMA_MAX_DICT:
+    """One "LZMA alone" stream (`xz --format=lzma`, `lzma`) or .lzma86 stream: (output,
+    complete, why it is unsupported if it is)."""
+    lzma86 = data[:1] in (b"\x00", b"\x01")  # an LZMA alone header starts with 0x5D
+    alone = data[1:] if lzma86 else data
+    if len(alone) >= 5 and int.from_bytes(alone[1:5], "little") > _LZMA_MAX_DICT:
         return b"", False, "Dictionary"
     out, complete = frames_bounded(
-        lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), data, ctx, b""
+        lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), alone, ctx, b""
     )
+    if lzma86 and data[0] == 1:
+        ctx.check_time()
+        out = x86_bcj_decode(out)
     return out, complete, None
+
+
+_E8_E9 = re.compile(rb"[\xe8\xe9]")
+
+
+def _msbyte(b: int) -> bool:
+    """Test86MSByte: 0x00 or 0xFF, the top byte of a near call's displacement."""
+    return b in (0x00, 0xFF)
+
+
+def x86_bcj_decode(data: bytes) -> bytes:
+    """Undo the x86 branch converter (BCJ) of the LZMA SDK and liblzma (start offset 0): the
+    absolute targets it wrote into E8/E9 (call/jmp) instructions back to relative ones."""
+    buf = bytearray(data)
+    limit = len(buf) - 4
+    pos = 0
+    mask = 0
+    while limit > 0:
+        m = _E8_E9.search(buf, pos, limit)
+        if m is None:
+            break
+        p = m.start()
+        gap = p - pos
+        pos = p
+        if gap > 2:
+            mask = 0
+        else:
+            mask >>= gap
+            if mask and (mask > 4 or mask == 3 or _msbyte(buf[p + (mask >> 1) + 1])):
+                mask = (mask >> 1) | 4
+                pos += 1
+                continue
+        if _msbyte(buf[p + 4]):
+            cur = p + 5
+            v = (int.from_bytes(buf[p + 1 : p + 5], "little") - cur) & 0xFFFFFFFF
+            if mask:
+                sh = (mask & 6) << 2
+                if _msbyte((v >> sh) & 0xFF):
+                    v = ((v ^ ((0x100 << sh) - 1)) - cur) & 0xFFFFFFFF
+                mask = 0
+            v = (v & 0xFFFFFF) | ((-((v >> 24) & 1)) & 0xFF) << 24
+            buf[p + 1 : p + 5] = v.to_bytes(4, "little")
+            pos = p + 5
+        else:
+            mask = (mask >> 1) | 4
+            pos += 1
+    return bytes(buf)
 
 
 # --- SZDD and KWAJ (MS-DOS compress.exe / expand.exe) -----------------------------------------
@@ -392,7 +448,7 @@ _XOR_FF = bytes(b ^ 0xFF for b in range(256))
 _SUFFIXES = {
     FileType.ZSTD: (".zst", ".zstd", ".tzst"),
     FileType.LZ4: (".lz4", ".tlz4"),
-    FileType.LZMA: (".lzma", ".tlz"),
+    FileType.LZMA: (".lzma", ".tlz", ".lzma86"),
 }
 
 

@@ -1,0 +1,112 @@
+"""Files carried as text with no MIME around them: base64 (or hex) blocks and Intel HEX.
+
+clamscan 1.4 decodes none of them (a text attachment holding nothing but the base64 of an EXE,
+or `objcopy -O ihex` output, is clean to it: `tests/scan/test_text_carriers.py`); we do,
+failing closed, because a recipient (or a script they run) can turn each back into the file.
+The finders are strict about shape so that ordinary text yields nothing (a PEM certificate or
+a list of hex hashes does decode, to bytes that are then scanned like any other):
+
+- base64: a block of whole lines holding only base64 characters (optional `=` padding at the
+  end of a line, no spaces inside), every line as long as the first (at least 16 characters:
+  how encoders wrap) but the last, which may be shorter (if it completes the last quantum),
+  at least `MIN_BASE64` characters in all, `MIN_DISTINCT` different ones; decoded leniently.
+  A block of hex digits only (even in number) is a hex dump (`xxd -p`) and decoded as hex
+  instead;
+- Intel HEX: a text starting with a record (`:LLAAAATT<data>CC`, data length as declared), its
+  data records placed at their addresses (extended segment and linear address records
+  applied) and each contiguous run of bytes one file; checksums are not required (a wrong one
+  must not hide the payload), the end-of-file record ends it.
+
+Both are linear and bounded by their input (decoding never produces more bytes than it reads).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from zerohour.scan.encodings import Check, EmbeddedFile, base64_decode
+
+#: Fewest base64 characters a block needs (96 bytes decoded): a lone hash or key stays text.
+MIN_BASE64 = 128
+#: Fewest different characters in a block: fewer decode to a near-constant run of bytes, which
+#: carries no file (and a long run of one letter is just text).
+MIN_DISTINCT = 8
+
+_B64_BLOCK = re.compile(rb"(?m)^(?:[ \t]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?(?:\n|\Z))+"
+                        rb"(?:[ \t]*[A-Za-z0-9+/]{1,15}={0,2}[ \t]*\r?(?:\n|\Z))?")
+_B64_LINE_LEN = re.compile(rb"[A-Za-z0-9+/=]+")
+_HEX_RECORD = re.compile(rb"(?m)^[ \t]*:((?:[0-9A-Fa-f]{2}){5,})[ \t]*\r?$")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_LEADING_SPACE = re.compile(rb"\s*")
+_CHECK_EVERY = 1024
+
+
+def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+    """Each base64 block of `text` (see the module's rules), decoded."""
+    for n, m in enumerate(_B64_BLOCK.finditer(text)):
+        if check is not None and not n % _CHECK_EVERY:
+            check()
+        yield from _wrapped_blocks(_B64_LINE_LEN.findall(m.group()))
+
+
+def _completes(run: list[bytes]) -> bool:
+    """Whether the run's characters make whole base64 quanta (or whole hex bytes)."""
+    total = b"".join(run)
+    return len(total) % 4 == 0 or (len(total) % 2 == 0 and not total.translate(None, _HEX_DIGITS))
+
+
+def _wrapped_blocks(lines: list[bytes]) -> Iterator[EmbeddedFile]:
+    """The runs of equally long lines (and a shorter last line) among base64-looking lines,
+    each decoded: a line of another width starts the next run."""
+    start = 0
+    while start < len(lines):
+        width = len(lines[start])
+        end = start + 1
+        while end < len(lines) and len(lines[end]) == width:
+            end += 1
+        if end < len(lines) and len(lines[end]) < width and _completes(lines[start:end + 1]):
+            end += 1  # the last, partial line (not a short word after the block)
+        run = lines[start:end]
+        start = end
+        joined = b"".join(run)
+        if width < 16 or len(joined) < MIN_BASE64 or len(set(joined)) < MIN_DISTINCT:
+            continue
+        if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
+            yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")
+            continue
+        data = base64_decode(joined)
+        if data:
+            yield EmbeddedFile(data, None, "base64-text")
+
+
+def intel_hex(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+    """The data of an Intel HEX text, one file per contiguous address range."""
+    start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # always matches
+    if text[start : start + 1] != b":":
+        return
+    if _HEX_RECORD.match(text, text.rfind(b"\n", 0, start) + 1) is None:
+        return
+    runs: list[tuple[int, bytearray]] = []
+    base = 0
+    for n, m in enumerate(_HEX_RECORD.finditer(text)):
+        if check is not None and not n % _CHECK_EVERY:
+            check()
+        record = bytes.fromhex(m.group(1).decode("ascii"))
+        length, kind, payload = record[0], record[3], record[4:-1]
+        if len(payload) != length:
+            continue  # not a record: a line that only looks like one
+        if kind == 0:
+            at = base + int.from_bytes(record[1:3], "big")
+            if runs and runs[-1][0] + len(runs[-1][1]) == at:
+                runs[-1][1].extend(payload)
+            elif payload:
+                runs.append((at, bytearray(payload)))
+        elif kind == 1:
+            break
+        elif kind == 2 and length == 2:
+            base = int.from_bytes(payload, "big") << 4
+        elif kind == 4 and length == 2:
+            base = int.from_bytes(payload, "big") << 16
+    for _, data in runs:
+        yield EmbeddedFile(bytes(data), None, "intel-hex")

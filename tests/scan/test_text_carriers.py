@@ -1,0 +1,203 @@
+"""clam.exe carried as text or in a rare LZMA wrapper, with clamscan as the oracle.
+
+clamscan 1.4.6 finds ClamAV's test file in none of these carriers: a text that is only base64
+(wrapped, one line, or a block inside prose), Intel HEX (`objcopy -O ihex`), LZMA alone
+(`xz --format=lzma`) and .lzma86 (plain and with 7-Zip's x86 converter; 7zz extracts ours).
+zerohour decodes them all (failing closed: a recipient can turn each back into the file), and a
+plain hex dump (`xxd -p`) too, and must not find anything in ordinary text
+(zerohour.scan.textcarriers, streams.unlzma).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import lzma
+import random
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database, textcarriers
+from zerohour.scan.filetype import detect
+from zerohour.scan.streams import x86_bcj_decode
+from zerohour.scan.types import FileType
+
+TESTFILES = Path("/usr/share/clamav-testfiles")
+CLAM_EXE = TESTFILES / "clam.exe"
+NAME = "ClamAV-Test-File"
+CLAMSCAN = shutil.which("clamscan")
+
+pytestmark = pytest.mark.skipif(not CLAM_EXE.exists(), reason="clamav-testfiles not installed")
+
+
+@pytest.fixture(scope="module")
+def clam() -> bytes:
+    return CLAM_EXE.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def dbdir(tmp_path_factory: pytest.TempPathFactory, clam: bytes) -> Path:
+    d = tmp_path_factory.mktemp("db")
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def engine(dbdir: Path) -> Engine:
+    return Engine(load_database([dbdir], use_cache=False))
+
+
+def ihex(data: bytes, base: int = 0) -> bytes:
+    """Intel HEX as objcopy writes it (16 data bytes a record, type-04 records above 64 KiB)."""
+    def record(addr: int, kind: int, payload: bytes) -> bytes:
+        body = bytes([len(payload)]) + addr.to_bytes(2, "big") + bytes([kind]) + payload
+        return b":" + (body + bytes([-sum(body) & 0xFF])).hex().upper().encode() + b"\n"
+
+    out, high = b"", -1
+    for off in range(0, len(data), 16):
+        at = base + off
+        if at >> 16 != high:
+            high = at >> 16
+            out += record(0, 4, high.to_bytes(2, "big"))
+        out += record(at & 0xFFFF, 0, data[off : off + 16])
+    return out + b":00000001FF\n"
+
+
+def lzma86(data: bytes, x86: bool) -> bytes:
+    """An .lzma86 file as 7-Zip's LZMA SDK writes it, made with liblzma."""
+    lz = {"id": lzma.FILTER_LZMA1, "dict_size": 1 << 16, "lc": 3, "lp": 0, "pb": 2}
+    chain = [{"id": lzma.FILTER_X86}, lz] if x86 else [lz]
+    body = lzma.compress(data, format=lzma.FORMAT_RAW, filters=chain)
+    return (bytes([int(x86), 0x5D]) + struct.pack("<I", 1 << 16) + struct.pack("<Q", len(data))
+            + body)
+
+
+@pytest.fixture(scope="module")
+def carriers(clam: bytes, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    wrapped = base64.encodebytes(clam)
+    carriers = {
+        "base64.txt": wrapped,
+        "base64-crlf.txt": wrapped.replace(b"\n", b"\r\n"),
+        "base64-oneline.txt": base64.b64encode(clam),
+        "base64-in-prose.txt": b"Hello,\n\nthe file you asked for:\n\n" + wrapped
+                               + b"\nBest regards,\nAlice\n",
+        "base64-64cols.txt": b"\n".join(base64.b64encode(clam)[i : i + 64]
+                                         for i in range(0, 800, 64)) + b"\n",
+        "hex-dump.txt": b"\n".join(clam.hex().encode()[i : i + 60]
+                                    for i in range(0, 2 * len(clam), 60)) + b"\n",
+        "clam.hex": ihex(clam),
+        "clam-high.hex": ihex(clam, base=0x400000),
+        "clam.exe.lzma86": lzma86(clam, x86=False),
+        "clam.exe.x86.lzma86": lzma86(clam, x86=True),
+        "clam.exe.lzma": lzma.compress(clam, format=lzma.FORMAT_ALONE),
+    }
+    objcopy = shutil.which("objcopy")
+    if objcopy is not None:  # the real tool (binutils)
+        work = tmp_path_factory.mktemp("ihex")
+        (work / "clam.exe").write_bytes(clam)
+        subprocess.run([objcopy, "-I", "binary", "-O", "ihex", "clam.exe", "objcopy.hex"],
+                       cwd=work, check=True)
+        carriers["objcopy.hex"] = (work / "objcopy.hex").read_bytes()
+    return carriers
+
+
+def test_zerohour_finds_clam_exe_in_each_carrier(engine: Engine,
+                                                 carriers: dict[str, bytes]) -> None:
+    for name, data in carriers.items():
+        report = engine.scan_bytes(data, name)
+        assert report.names == (NAME,), name
+        assert not report.errors, name
+
+
+@pytest.mark.skipif(CLAMSCAN is None, reason="clamscan not installed")
+def test_clamscan_finds_it_in_none(dbdir: Path, clam: bytes, carriers: dict[str, bytes],
+                                   tmp_path: Path) -> None:
+    """The oracle: our detections here go past clamscan on purpose (docs/scanning.md)."""
+    assert CLAMSCAN is not None
+    for name, data in carriers.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "clam.exe").write_bytes(clam)  # the database works
+    proc = subprocess.run([CLAMSCAN, "--no-summary", "-d", str(dbdir), "-r", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    verdicts = {Path(p).name: v for p, _, v in
+                (line.rpartition(": ") for line in proc.stdout.splitlines())}
+    assert verdicts.pop("clam.exe") == f"{NAME}.UNOFFICIAL FOUND"
+    assert verdicts == dict.fromkeys(carriers, "OK")
+
+
+def test_lzma86_is_what_7zip_extracts(clam: bytes, tmp_path: Path) -> None:
+    sevenzip = shutil.which("7zz")
+    if sevenzip is None:
+        pytest.skip("7zz not installed (scripts/system-deps installs it)")
+    for x86 in (False, True):
+        path = tmp_path / f"c{int(x86)}.lzma86"
+        path.write_bytes(lzma86(clam, x86))
+        out = subprocess.run([sevenzip, "x", "-so", str(path)], capture_output=True, check=True)
+        assert out.stdout == clam
+        assert detect(path.read_bytes()) is FileType.LZMA
+
+
+def test_x86_converter_undone_as_liblzma_does() -> None:
+    """liblzma's x86 filter as the reference: code, E8/E9-dense bytes, random bytes."""
+    rng = random.Random(7)
+    samples = [p.read_bytes() for p in sorted(TESTFILES.glob("clam*.exe"))]
+    dense = b"\xe8\xe9\x00\xff\x01\x7f\x80"
+    samples += [bytes(rng.choice(dense) for _ in range(rng.randint(0, 2000))) for _ in range(200)]
+    samples += [rng.randbytes(rng.randint(0, 3000)) for _ in range(50)]
+    lz = {"id": lzma.FILTER_LZMA1, "preset": 0}
+    for data in samples:
+        packed = lzma.compress(data, format=lzma.FORMAT_RAW,
+                               filters=[{"id": lzma.FILTER_X86}, lz])
+        converted = lzma.decompress(packed, format=lzma.FORMAT_RAW, filters=[lz])
+        assert x86_bcj_decode(converted) == data
+
+
+def test_intel_hex_gaps_addresses_and_bad_checksums() -> None:
+    a, b = b"A" * 40, b"B" * 24
+    text = ihex(a, base=0x10000) + ihex(b, base=0x20000)
+    assert [e.data for e in textcarriers.intel_hex(text)] == [a]  # the first EOF record ends it
+    text = text.replace(b":00000001FF\n", b"", 1)
+    assert [e.data for e in textcarriers.intel_hex(text)] == [a, b]  # two ranges, two files
+    damaged = ihex(a).replace(b"41\n", b"00\n", 1)  # a checksum byte changed
+    assert [e.data for e in textcarriers.intel_hex(damaged)] == [a]
+
+
+ORDINARY = {
+    "prose": b"Dear team,\n\nplease find the minutes attached. " * 40,
+    "hash": b"sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+    "hashes": b"".join(hashlib.sha1(bytes([i])).hexdigest().encode() + b"  file%d\n" % i
+                       for i in range(50)),
+    "log": b"".join(b"2024-05-01T10:%02d:00Z INFO request id=%s done\n"
+                    % (i, hashlib.md5(bytes([i])).hexdigest().encode()) for i in range(60)),
+    "code": b"def main():\n    return veryLongIdentifierNameForSomething(argumentNumberOne)\n" * 20,
+    "times": b":10 past ten\n:30:00 the meeting\n:00112233445566 not a record\n" * 10,
+    "csv": b"id,name\n" + b"".join(b"%d,customer%d\n" % (10**15 + i, i) for i in range(80)),
+    "pem": b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(range(256)) * 3)
+           + b"-----END CERTIFICATE-----\n",
+    "one-letter": b"y" * 12288,
+    "ioc-hashes": b"".join(hashlib.sha256(bytes([i])).hexdigest().encode() + b"\n"
+                           for i in range(20)),
+}
+#: Texts that hold a block (decoded and scanned, found clean).
+DECODED = {"pem", "ioc-hashes"}
+
+
+@pytest.mark.parametrize("kind", list(ORDINARY))
+def test_ordinary_text_is_left_alone(engine: Engine, kind: str) -> None:
+    report = engine.scan_bytes(ORDINARY[kind], kind)
+    assert report.names == ()
+    assert not report.errors
+    assert (len(report.layers) > 1) == (kind in DECODED), [layer.path for layer in report.layers]
+
+
+def test_random_blobs_starting_like_lzma86_are_never_lzma() -> None:
+    """.lzma86 has no magic either: its LZMA alone header must be strongly valid."""
+    rng = random.Random(4321)
+    prefixes = (b"\x00\x5d", b"\x01\x5d\x00\x00\x01\x00", b"\x00\x5d\x00\x00\x10\x00")
+    for i in range(3000):
+        blob = prefixes[i % 3] + rng.randbytes(rng.randrange(16, 600))
+        assert detect(blob) is not FileType.LZMA, blob[:16].hex()
