@@ -31,6 +31,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from email.utils import format_datetime
@@ -237,7 +238,7 @@ class GatewaySMTP(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_bogus", "_buf", "_busy", "_client", "_closing", "_data_timer", "_deadline",
+        "_bogus", "_buf", "_busy", "_client", "_closing", "_data_deadline", "_deadline",
         "_discard_cr", "_discarding", "_eof", "_errors", "_in_data", "_lost", "_out", "_overflow",
         "_paused", "_scanned", "_task", "_timeout", "_timer", "_tls_pending", "_write_paused",
         "cfg", "envelope", "forwarded", "hostname", "junk", "loop", "receiver", "session",
@@ -276,7 +277,7 @@ class GatewaySMTP(asyncio.Protocol):
         self._in_data = False  # reading a message (after 354)
         self._scanned = 0  # DATA: where the search for CRLF.CRLF resumes
         self._overflow = False  # DATA: over max_message_size; read to the end, keep nothing
-        self._data_timer: asyncio.TimerHandle | None = None
+        self._data_deadline = 0.0  # DATA (data_timeout) must end by then
         self._tls_pending = False
 
     # connection ----------------------------------------------------------------------------------
@@ -315,7 +316,7 @@ class GatewaySMTP(asyncio.Protocol):
         text = host if host else str(peer or "")
         self.session = Session(peer, text, receiver.trusted_host(text))
         self._deadline = self.loop.time() + self._timeout
-        self._timer = self.loop.call_at(self._deadline, self._idle_check)
+        self._timer = self.loop.call_at(self._deadline, self._on_timer)
         tr.write(receiver.greeting)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -331,10 +332,9 @@ class GatewaySMTP(asyncio.Protocol):
                 self.receiver.per_client.pop(self._client, None)
             self._client = None
         self._closing = True
-        for timer in (self._timer, self._data_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._data_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         task = self._task
         if task is not None and not task.done():
             task.cancel()  # as aiosmtpd did: a session's work ends with its connection
@@ -521,14 +521,22 @@ class GatewaySMTP(asyncio.Protocol):
         return False
 
     # timers ---------------------------------------------------------------------------------------
-    def _idle_check(self) -> None:
-        """Idle (or stalled mid-DATA) past the timeout: say so, as Postfix does, and hang up.
-        One timer per session: a command only moves the deadline, the timer re-arms itself."""
+    def _on_timer(self) -> None:
+        """Idle (or stalled mid-DATA) past the timeout, or DATA past data_timeout: say so, as
+        Postfix does, and hang up. One timer per session: commands and DATA chunks only move
+        the deadlines; the timer re-arms itself for the nearer one."""
         self._timer = None
         if self._closing or self.transport is None:
             return
-        if self.loop.time() < self._deadline:
-            self._timer = self.loop.call_at(self._deadline, self._idle_check)
+        now = self.loop.time()
+        if self._in_data and now >= self._data_deadline:
+            log.info("smtp.data_timeout peer=%s", clean(self._peer()))
+            self._reply("421 4.4.2 Error: timeout exceeded")
+            self._close()
+            return
+        if now < self._deadline:
+            when = min(self._deadline, self._data_deadline) if self._in_data else self._deadline
+            self._timer = self.loop.call_at(when, self._on_timer)
             return
         log.info("smtp.timeout peer=%s", clean(self._peer()))
         if self._tls_pending:  # mid-handshake: no plaintext reply
@@ -536,14 +544,6 @@ class GatewaySMTP(asyncio.Protocol):
             self.transport.abort()
             return
         self._out.append(f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n".encode())
-        self._close()
-
-    def _data_expired(self) -> None:
-        self._data_timer = None
-        if self._closing or not self._in_data:
-            return
-        log.info("smtp.data_timeout peer=%s", clean(self._peer()))
-        self._reply("421 4.4.2 Error: timeout exceeded")
         self._close()
 
     # flow control and tasks ----------------------------------------------------------------------
@@ -869,7 +869,11 @@ class GatewaySMTP(asyncio.Protocol):
         self._buf[0:0] = b"\r\n"  # the DATA command's CRLF: "." on the first line ends it
         self._scanned = 0
         self._overflow = False
-        self._data_timer = self.loop.call_later(self.cfg.data_timeout, self._data_expired)
+        self._data_deadline = self.loop.time() + self.cfg.data_timeout
+        timer = self._timer
+        if timer is not None and timer.when() > self._data_deadline:  # sooner than idle
+            timer.cancel()
+            self._timer = self.loop.call_at(self._data_deadline, self._on_timer)
 
     def _read_data(self) -> bool:
         """Look for CRLF.CRLF in what DATA has buffered; True once the message is complete."""
@@ -886,9 +890,6 @@ class GatewaySMTP(asyncio.Protocol):
         content = None if self._overflow or idx > limit else bytes(buf[2 : idx + 2])
         del buf[: idx + 5]  # what follows are pipelined commands
         self._in_data = False
-        if self._data_timer is not None:
-            self._data_timer.cancel()
-            self._data_timer = None
         self._message(content)
         return True
 
@@ -1138,7 +1139,7 @@ class Receiver:
         received = (
             f"Received: from {_hdr(helo)} ({name}[{_hdr(peer)}])\r\n"
             f"\tby {server.hostname} (zerohour) with {_hdr(proto)};"
-            f"\r\n\t{format_datetime(_utc(now))}\r\n"
+            f"\r\n\t{_date(now)}\r\n"
         ).encode()
         mail_from = str(envelope.mail_from or "").strip()
         msg = Inbound(
@@ -1272,11 +1273,20 @@ def _reply_text(text: str) -> str:
     return s if len(s) <= 200 else s[:200] + "..."
 
 
+_UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
+
+
 def _hdr(text: str) -> str:
-    return re.sub(r"[^\x21-\x7e]", "?", text)[:100] or "unknown"
+    return _UNPRINTABLE.sub("?", text)[:100] or "unknown"
 
 
-def _utc(ts: float) -> Any:
-    from datetime import UTC, datetime
+_DATE: list[Any] = [None, ""]  # the second of the last Received date, and its text
 
-    return datetime.fromtimestamp(ts, UTC)
+
+def _date(ts: float) -> str:
+    """RFC 5322 date of `ts` in UTC, computed once per second."""
+    second = int(ts)
+    if _DATE[0] != second:
+        _DATE[1] = format_datetime(datetime.fromtimestamp(second, UTC))
+        _DATE[0] = second
+    return str(_DATE[1])
