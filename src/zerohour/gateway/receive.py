@@ -225,7 +225,7 @@ _HELP: dict[str, tuple[str, str, str]] = {
 }
 
 
-class GatewaySMTP(asyncio.Protocol):
+class GatewaySMTP(asyncio.BufferedProtocol):
     """One SMTP server session, hand-written on `asyncio.Protocol` (see the module docstring).
 
     `data_received` splits command lines itself and answers every command that needs no await
@@ -235,6 +235,11 @@ class GatewaySMTP(asyncio.Protocol):
     session is `busy`: what arrives is buffered, not handled, and reading is paused, so one
     command (and one message) at a time is in flight. Reading is also paused while the
     transport's write buffer is full (`pause_writing`).
+
+    A `BufferedProtocol`: the transport reads into the receiver's one buffer (`get_buffer`),
+    whose bytes are copied out at once. A plain `Protocol` gets a new 256 KB `bytes` per read,
+    and whenever the heap's top is short of that, malloc maps and unmaps it each time (three
+    system calls per read, ~0.1 ms per session under smtp-source, measured with strace).
     """
 
     __slots__ = (
@@ -359,7 +364,14 @@ class GatewaySMTP(asyncio.Protocol):
         if not self._busy:
             self._resume()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.receiver.read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self.receiver.read_buffer[:nbytes])
+
+    def data_received(self, data: bytes | bytearray | memoryview) -> None:
+        """`data` arrived (also what `_Gate` kept while the session waited for a slot)."""
         if self._closing:
             return
         self._buf += data
@@ -993,6 +1005,8 @@ class Receiver:
         self._server: asyncio.Server | None = None
         self.hostname = cfg.hostname or socket.getfqdn()
         self.greeting = f"220 {self.hostname} ESMTP zerohour\r\n".encode()
+        # every session reads into this, then copies out (`GatewaySMTP.get_buffer`)
+        self.read_buffer = memoryview(bytearray(262144))
         self._ehlo: dict[tuple[bool, bool], bytes] = {}
         self._trusted_hosts: dict[str, bool] = {}
 
@@ -1185,7 +1199,7 @@ class Receiver:
         return reply_for(result, server.hostname)
 
     # server --------------------------------------------------------------------------------------
-    def _factory(self) -> asyncio.Protocol:
+    def _factory(self) -> asyncio.BaseProtocol:
         if self.sessions >= self.cfg.max_sessions:
             return _Gate(self)
         return self.new_session()
