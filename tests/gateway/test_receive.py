@@ -149,6 +149,8 @@ async def test_starttls_with_configured_certificate(tmp_path: Path, sink: Any) -
                 offered = s.has_extn("starttls")
                 s.starttls(context=ctx)
                 s.ehlo()
+                assert not s.has_extn("starttls")
+                assert not s.has_extn("auth")  # no AUTH mechanism exists, none is offered
                 return offered, s.sendmail("a@sender.test", ["b@example.test"], message("tls"))
 
         offered, refused = await asyncio.to_thread(go)
@@ -184,16 +186,17 @@ def test_fast_address_parser_matches_aiosmtpd() -> None:
     ]
 
     class Probe(GatewaySMTP):
-        def __init__(self) -> None:  # no I/O: only the parser is used
-            self.local_part_limit = 64
+        def __init__(self, limit: int) -> None:  # no I/O: only the parser is used
+            self.local_part_limit = limit
 
     class Plain(SMTP):
-        def __init__(self) -> None:
-            self.local_part_limit = 64
+        def __init__(self, limit: int) -> None:
+            self.local_part_limit = limit
 
-    fast, slow = Probe(), Plain()
-    for arg in cases:
-        assert fast._getaddr(arg) == slow._getaddr(arg), arg
+    for limit in (64, 0):  # 0: the gateway's own (no local-part limit), aiosmtpd's default
+        fast, slow = Probe(limit), Plain(limit)
+        for arg in cases:
+            assert fast._getaddr(arg) == slow._getaddr(arg), (limit, arg)
 
 
 async def test_null_reverse_path_accepted_and_relayed(gateway: Running, sink: Any) -> None:
@@ -208,3 +211,163 @@ async def test_null_reverse_path_accepted_and_relayed(gateway: Running, sink: An
     store = gateway.gw.store
     assert store is not None
     assert (await store.list_messages())[0].sender == ""
+
+
+# The session protocol in process, on a fake transport: what goes out in which write, and when.
+
+
+class _Wire(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("192.0.2.7", 2525) if name == "peername" else default
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+class _HeldSink:
+    """Accepts each message once `release` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.got: list[Any] = []
+
+    async def accept(self, msg: Any) -> Any:
+        from zerohour.gateway.decide import Action, Decision
+        from zerohour.gateway.receive import Disposition
+
+        self.got.append(msg)
+        await self.release.wait()
+        return Disposition("Q1", Decision(Action.DELIVER, "ok"))
+
+
+def _session(sink: Any, **smtp: Any) -> tuple[Any, _Wire]:
+    import ipaddress
+
+    from zerohour.config import HostPort, SmtpConfig
+    from zerohour.gateway.receive import Receiver
+
+    base: dict[str, Any] = {
+        "listen": HostPort("127.0.0.1", 0), "hostname": "gw.test",
+        "relay_domains": ("example.test",),
+        "mynetworks": (ipaddress.ip_network("203.0.113.0/24"),),
+        "max_message_size": 100_000, "max_recipients": 100, "max_line_length": 2048,
+        "max_header_size": 102_400, "command_timeout": 300.0, "data_timeout": 300.0,
+        "max_sessions": 10, "max_errors": 20, "tls_cert": None, "tls_key": None,
+        "bare_newline": "reject",
+    }
+    session = Receiver(SmtpConfig(**(base | smtp)), sink).new_session()
+    wire = _Wire()
+    session.connection_made(wire)
+    assert wire.writes.pop(0) == b"220 gw.test ESMTP zerohour\r\n"
+    return session, wire
+
+
+async def test_pipelined_commands_are_answered_in_one_write() -> None:
+    session, wire = _session(_HeldSink())
+    session.data_received(b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\n"
+                          b"RCPT TO:<b@example.test>\r\nDATA\r\n")
+    assert len(wire.writes) == 1, wire.writes
+    assert wire.writes[0].endswith(
+        b"250 HELP\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n")
+    assert session._task is None  # nothing was awaited
+    session.connection_lost(None)
+
+
+async def test_one_message_in_flight_and_what_follows_waits() -> None:
+    sink = _HeldSink()
+    session, wire = _session(sink)
+    session.data_received(b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\n"
+                          b"RCPT TO:<b@example.test>\r\nDATA\r\nSubject: one\r\n\r\nhi\r\n.\r\n"
+                          b"NOOP\r\n")
+    await asyncio.sleep(0)
+    assert len(sink.got) == 1
+    assert wire.writes[-1].endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n")  # no NOOP yet
+    assert wire.reading  # the client waits for our reply: no need to stop reading
+    session.data_received(b"QUIT\r\n")  # more while the hand-off runs: read no further
+    assert not wire.reading
+    wire.writes.clear()
+    sink.release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert wire.writes == [b"250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 OK\r\n221 2.0.0 Bye\r\n"]
+    assert wire.closed
+    session.connection_lost(None)
+
+
+async def test_a_full_write_buffer_stops_the_session_until_it_drains() -> None:
+    session, wire = _session(_HeldSink())
+    session.pause_writing()
+    assert not wire.reading
+    session.data_received(b"EHLO c.test\r\nNOOP\r\n")
+    assert wire.writes == []
+    session.resume_writing()
+    assert wire.reading
+    assert len(wire.writes) == 1
+    assert wire.writes[0].endswith(b"250 HELP\r\n250 2.0.0 OK\r\n")
+    session.connection_lost(None)
+
+
+async def test_command_line_limits() -> None:
+    """aiosmtpd's: 512 octets, MAIL 548 after EHLO; longer lines are read to their end and
+    refused with 500, and one ending in a bare LF is still a bare LF."""
+    session, wire = _session(_HeldSink())
+    session.data_received(b"HELO c.test\r\n")
+    mail = b"MAIL FROM:<" + b"a" * 520 + b"@b.test>\r\n"  # 538 octets without CRLF
+    session.data_received(mail)
+    assert wire.writes[-1] == b"500 5.5.2 Command line too long\r\n"
+    session.data_received(b"EHLO c.test\r\n" + mail)
+    assert wire.writes[-1].endswith(b"250 2.1.0 Ok\r\n")
+    session.data_received(b"NOOP " + b"x" * 3000)
+    session.data_received(b"x" * 3000 + b"\r")
+    session.data_received(b"\nNOOP\r\n")
+    assert wire.writes[-1] == b"500 5.5.2 Command line too long\r\n250 2.0.0 OK\r\n"
+    session.data_received(b"NOOP " + b"x" * 3000 + b"\n")
+    assert wire.writes[-1] == b"550 5.5.2 gw.test Error: bare <LF> received\r\n"
+    assert wire.closed
+    session.connection_lost(None)
+
+
+async def test_data_timeout_cuts_a_dribbling_message_before_the_idle_timeout() -> None:
+    """Each DATA chunk moves the idle deadline, never data_timeout's (one timer serves both)."""
+    session, wire = _session(_HeldSink(), command_timeout=5.0, data_timeout=0.3)
+    session.data_received(b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\n"
+                          b"RCPT TO:<b@example.test>\r\nDATA\r\n")
+    start = asyncio.get_running_loop().time()
+    while not wire.closed and asyncio.get_running_loop().time() - start < 3:
+        session.data_received(b"x")
+        await asyncio.sleep(0.05)
+    assert wire.closed
+    assert wire.writes[-1] == b"421 4.4.2 Error: timeout exceeded\r\n"
+    assert asyncio.get_running_loop().time() - start < 1.0
+    session.connection_lost(None)
+
+
+async def test_idle_timeout_after_commands() -> None:
+    session, wire = _session(_HeldSink(), command_timeout=0.3)
+    session.data_received(b"EHLO c.test\r\n")
+    await asyncio.sleep(0.2)
+    session.data_received(b"NOOP\r\n")  # moves the deadline
+    await asyncio.sleep(0.2)
+    assert not wire.closed
+    await asyncio.sleep(0.3)
+    assert wire.closed
+    assert wire.writes[-1] == b"421 4.4.2 gw.test Error: timeout exceeded\r\n"
+    session.connection_lost(None)
