@@ -153,7 +153,13 @@ async def test_risky_mail_waits_then_is_rescanned_and_delivered(
     assert sink.messages[1].header("Subject") == "risky"
     store = delayed.gw.store
     assert store is not None
-    events = await store.events(held.queue_id)
+
+    async def finished() -> Any:
+        # the next hop has the message a moment before the DELIVERED commit: wait for it
+        got = await store.events(held.queue_id)
+        return got if got and got[-1].state is MessageState.DELIVERED else None
+
+    events = await until(finished)
     assert [e.state for e in events] == [
         MessageState.HELD, MessageState.QUEUED, MessageState.DELIVERED,
     ]  # fmt: skip
