@@ -20,6 +20,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zerohour.scan import Engine, load_database, textcarriers
 from zerohour.scan.filetype import detect
@@ -201,3 +203,26 @@ def test_random_blobs_starting_like_lzma86_are_never_lzma() -> None:
     for i in range(3000):
         blob = prefixes[i % 3] + rng.randbytes(rng.randrange(16, 600))
         assert detect(blob) is not FileType.LZMA, blob[:16].hex()
+
+
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+@given(st.lists(st.one_of(
+    st.binary(min_size=1, max_size=80).map(lambda b: bytes(_B64_CHARS[c % 64] for c in b)),
+    st.sampled_from([b" ", b"\t", b"\r\n", b"\n", b"\r", b"=", b"==", b"-", b"x" * 20]),
+), max_size=16))
+def test_the_quick_block_finder_finds_what_the_block_regex_finds(parts: list[bytes]) -> None:
+    """`base64_blocks` looks for a 16-character run first and runs the block regex from that
+    line only: the blocks must be exactly those of the regex over the whole text."""
+    text = b"".join(parts)
+    seen: list[bytes] = []
+    real = textcarriers._wrapped_blocks
+    try:
+        textcarriers._wrapped_blocks = lambda lines: iter(seen.append(b"|".join(lines)) or ())
+        list(textcarriers.base64_blocks(text))
+    finally:
+        textcarriers._wrapped_blocks = real
+    expected = [b"|".join(textcarriers._B64_LINE_LEN.findall(m.group()))
+                for m in textcarriers._B64_BLOCK.finditer(text)]
+    assert seen == expected

@@ -42,12 +42,38 @@ _LEADING_SPACE = re.compile(rb"\s*")
 _CHECK_EVERY = 1024
 
 
+#: base64 characters -> "A", every other byte -> ".": a block needs a run of 16 "A"s, which
+#: `bytes.find` locates at C speed; the block regex then runs from that line's start only.
+#: (`_B64_BLOCK.finditer` over a whole text cost ~13 ns a byte: 1.3 ms per 100 KB of prose.)
+_B64_MAP = bytes(
+    ord("A") if chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    else ord(".") for c in range(256)
+)
+_RUN = b"A" * 16
+
+
 def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
-    """Each base64 block of `text` (see the module's rules), decoded."""
-    for n, m in enumerate(_B64_BLOCK.finditer(text)):
+    """Each base64 block of `text` (see the module's rules), decoded; the same blocks as
+    `_B64_BLOCK.finditer(text)` (tests/scan/test_text_carriers.py compares them)."""
+    mapped = text.translate(_B64_MAP)
+    pos = 0
+    n = 0
+    while True:
+        hit = mapped.find(_RUN, pos)
+        if hit < 0:
+            return
+        m = _B64_BLOCK.match(text, text.rfind(b"\n", 0, hit) + 1)
+        if m is None or m.end() <= hit:
+            nxt = text.find(b"\n", hit)
+            if nxt < 0:
+                return
+            pos = nxt + 1
+            continue
         if check is not None and not n % _CHECK_EVERY:
             check()
+        n += 1
         yield from _wrapped_blocks(_B64_LINE_LEN.findall(m.group()))
+        pos = max(m.end(), hit + 1)
 
 
 def _completes(run: list[bytes]) -> bool:
