@@ -342,7 +342,7 @@ def _no_gc() -> Iterator[None]:
 
 class _Compiler:
     """Compiles the pieces a load is missing while the plan is still cutting the files: in
-    worker processes (`python -m zerohour.scan.dbcompile`: a plain subprocess works from
+    worker processes (`_WORKER_MAIN` in a new interpreter: a plain subprocess works from
     anywhere, a daemonic scan worker included) when the database is big enough to pay for
     their start, else here once the plan is done. Each worker takes the costliest piece
     waiting when it is done with one, so none idles at the end."""
@@ -399,9 +399,8 @@ class _Compiler:
             return self.jobs[heapq.heappop(self._waiting)[2]]
 
     def _feed(self, env: dict[str, str]) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
-                                 str(self.opts.nice)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, str(self.opts.nice)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert proc.stdin is not None
         assert proc.stdout is not None
         with proc.stdin, proc.stdout:
@@ -468,6 +467,18 @@ class _Compiler:
 #: when the worker turns to pieces of another kind.
 _WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
                   "MALLOC_TOP_PAD_": str(16 << 20)}
+
+
+#: A compile worker's main: this module, imported without `zerohour.scan`'s own `__init__`
+#: (the scan engine, archive and MIME modules: ~0.15 s of CPU and of start-up per worker,
+#: which compiles none of them), so that unpickled jobs are this module's `_Job`s.
+_WORKER_MAIN = """\
+import importlib.util, sys
+spec = importlib.util.find_spec("zerohour.scan")
+sys.modules["zerohour.scan"] = importlib.util.module_from_spec(spec)
+from zerohour.scan.dbcompile import _worker
+sys.exit(_worker(sys.argv[1:]))
+"""
 
 
 def _worker_env() -> dict[str, str]:
