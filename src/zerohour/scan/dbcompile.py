@@ -18,6 +18,12 @@ matchers answer as one (`MatcherSet`), counts add up. So:
 Verdicts equal a one-piece compile: ignore lists are handed to every piece, the global
 signature order is the one-piece order, and the hash tables answer "last loaded wins" across
 pieces as within one.
+
+Worker processes, and why they look as they do (a cold load's CPU is almost all theirs): they
+start from a small main that skips the scan engine's imports (`_WORKER_MAIN`), keep freed heap
+for the next piece of the same kind instead of faulting it in again (`_WORKER_MALLOC`,
+`_give_back_memory`), and collect each piece's reference cycles (the collector is off while
+they compile).
 """
 
 from __future__ import annotations

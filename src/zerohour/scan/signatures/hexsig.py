@@ -6,6 +6,11 @@ of its *anchor*: its longest run of fixed bytes, which is what the multi-pattern
 for. The whole-signature regex (`full_regex`) is the naive reference the property tests compare
 the automaton path against. Tokens only live while a signature compiles: a segment keeps its
 regex source and anchor, so 100k signatures stay small in memory and in the disk cache.
+
+Speed path, and why: a cold load reads 300k .ndb signatures, and the matcher needs only each
+one's anchor; `quick_prefilter` reads it from a plain signature's text (one `findall` of whole
+tokens that must tile each segment) without building tokens and segments, and declines
+anything unusual, which then takes the exact path (`compile_pattern`, `prefilter`).
 """
 
 from __future__ import annotations
