@@ -277,11 +277,102 @@ def test_bulk_parser_agrees_with_the_line_parser(lines: list[str], prefix: str) 
     if got is None:  # allowed to decline (odd but valid lines), never to differ
         return
     rows = [(kind, digests[i * len(digests) // len(names):(i + 1) * len(digests) // len(names)],
-             sizes[i], n)
+             sizes[i], n.decode())
             for kind, (digests, sizes, names) in got.columns.items() for i, n in enumerate(names)]
     assert sorted(rows) == sorted(want)
     assert got.flevel_skipped == skipped
     assert got.loaded == len(want)
+    assert bulk_hash_rows(text.encode(), flevel=FLEVEL) == got  # the bytes a piece reads
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LINE, min_size=1, max_size=20), st.booleans(), st.booleans())
+def test_fast_columns_agree_with_the_regex_pass(lines: list[str], sections: bool,
+                                                last_break: bool) -> None:
+    """`_plain_columns` (bytes.split, no regex) takes a slice only when the regex pass would
+    give the very same columns; else it declines and the regex pass decides."""
+    if sections:
+        lines = _section_order(lines)
+    text = "\n".join(lines) + ("\n" if last_break else "")
+    fast = hashindex._plain_columns(text.encode(), sections)
+    if fast is not None:
+        assert fast == hashindex._hash_rows(text, FLEVEL, sections, True)
+
+
+
+
+_PLAIN_LINE = st.tuples(
+    st.text("0123456789abcdefABCDEF", min_size=32, max_size=32)
+    | st.text("0123456789abcdef", min_size=64, max_size=64),
+    st.integers(1, 0xFFFFFFFE).map(str) | st.sampled_from(["007", "0000000001"]),
+    st.from_regex(r"[!-9;-~]([ !-9;-~]{0,12}[!-9;-~])?", fullmatch=True),
+).map(":".join)
+
+#: Plain lines but for one field: what the fast path must decline (or parse as the regex).
+_MD5 = "44d88612fea8a8f36de82e1278abb02f"
+_NEAR = [
+    *(f"{h}:68:Eicar.A" for h in [_MD5.upper(), "f" * 64, "f" * 40, _MD5[:31], _MD5 + "0",
+                                  "g" + _MD5[1:], "", " " + _MD5, _MD5 + " "]),
+    *(f"{_MD5}:{z}:Eicar.A" for z in ["1", "4294967294", "0", "00", "4294967295", "12345678901",
+                                     "0000000068", "*", "+5", " 5", "5 ", "1_0", "", "\u0663",
+                                     "0x5"]),
+    *(f"{_MD5}:68:{n}" for n in ["a b", "x", " Lead", "Trail ", "", "N:x", "\u00c4", "a\tb",
+                                 "a\rb", "a\x7fb", "a\x0bb", "~!"]),
+    *(f"{_MD5}:68:Eicar.A{x}" for x in [":73", ":73:300", ":", ":1"]),
+    "", "# c", "x", ":", "::",
+]
+_NEAR_LINE = _PLAIN_LINE | st.sampled_from(_NEAR)
+
+
+def _section_order(lines: list[str]) -> list[str]:
+    """.mdb/.msb order: the size first."""
+    return [":".join([f[1], f[0], *f[2:]]) if len(f) > 1 else line
+            for line in lines for f in [line.split(":")]]
+
+
+@pytest.mark.parametrize("sections", [False, True])
+def test_fast_columns_decline_each_odd_field(sections: bool) -> None:
+    """Each odd line before, after or between plain ones: the fast path declines it, or
+    parses it exactly as the regex pass does."""
+    plain = f"{_MD5}:68:Eicar.A"
+    for odd in _NEAR:
+        for lines in ([odd], [odd, plain], [plain, odd], [plain, odd, plain]):
+            lines = _section_order(lines) if sections else lines
+            text = "\n".join(lines) + "\n"
+            fast = hashindex._plain_columns(text.encode(), sections)
+            if fast is not None:
+                assert fast == hashindex._hash_rows(text, FLEVEL, sections, True), lines
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_NEAR_LINE, min_size=1, max_size=3), st.booleans())
+def test_fast_columns_decline_what_the_regex_pass_would_not_take(lines: list[str],
+                                                                sections: bool) -> None:
+    text = "\n".join(_section_order(lines) if sections else lines) + "\n"
+    fast = hashindex._plain_columns(text.encode(), sections)
+    if fast is not None:
+        assert fast == hashindex._hash_rows(text, FLEVEL, sections, True)
+
+
+def test_fast_columns_need_three_fields_on_every_line() -> None:
+    """Fields that line up over two lines (one with four, one with two) are not columns."""
+    text = f"{_MD5}:1:A:{_MD5}\n2:B\n"
+    assert hashindex._plain_columns(text.encode(), False) is None
+    assert bulk_hash_rows(text.encode(), flevel=FLEVEL) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PLAIN_LINE, min_size=1, max_size=30))
+def test_fast_columns_take_plain_lines(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    want = hashindex._hash_rows(text, FLEVEL, False, True)
+    assert want is not None
+    kinds = {len(line.split(":")[0]) for line in lines}
+    fast = hashindex._plain_columns(text.encode(), False)
+    if len(kinds) > 1:
+        assert fast is None  # one digest kind per slice, else the regex pass
+    else:
+        assert fast == want
 
 
 @settings(max_examples=200, deadline=None)

@@ -182,6 +182,11 @@ def _soup(draw: st.DrawFn) -> str:
 @given(_soup())
 @example("4142??AbCd")  # equal anchors: the first wins
 @example("41{-3}4142*4344(61|6263)4546{2-}6162636465")  # the best segment is a later one
+@example("41424344{2}")  # a bounded gap at a segment's end, its start, or beside another
+@example("{2}41424344")
+@example("41424344{2}*45464748")
+@example("41424344*{2}45464748")
+@example("4142{2}{3}4344")
 def test_quick_prefilter_agrees_with_the_compiled_pattern(text: str) -> None:
     """The anchor read straight from a plain signature's text is the compiled pattern's; the
     quick path never accepts what the parser refuses (it declines instead)."""

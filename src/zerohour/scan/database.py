@@ -240,7 +240,7 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
         warnings.append(DbWarning(str(path), line, msg))
         skipped["invalid"] += 1
 
-    texts: list[tuple[Path, str, str]] = []
+    texts: list[tuple[Path, str, bytes]] = []  # decoded when read line by line
     extra_files: list[tuple[Path, str, str]] = []
     containers: list[str] = []
     pending = list(zip(files, contents, strict=True))
@@ -270,12 +270,12 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
             warnings.append(DbWarning(str(p), 0, msg))
             skipped["files"] += 1
             continue
-        texts.append((p, ext, data.decode("utf-8", "surrogateescape")))
+        texts.append((p, ext, data))
 
     ignores = IgnoreList()
-    for p, ext, text in texts:
+    for p, ext, data in texts:
         if ext in IGNORE_EXT:
-            for no, line in iter_lines(text):
+            for no, line in iter_lines(data.decode("utf-8", "surrogateescape")):
                 try:
                     ignores.add(*parse_ignore_entry(line, legacy=ext == ".ign"))
                     counts[ext[1:]] += 1
@@ -285,15 +285,15 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
     hashes, sections, allow = HashIndexBuilder(), HashIndexBuilder(), HashIndexBuilder()
     body: list[BodySig] = []
     logical: list[LogicalSig] = []
-    for p, ext, text in texts:
+    for p, ext, data in texts:
         if ext in IGNORE_EXT:
             continue
         fam = ext[1:]
         if ext in HASH_EXT | FP_EXT | SECTION_EXT and _bulk_hashes(
-                ext, text, allow if ext in FP_EXT else sections if ext in SECTION_EXT else hashes,
+                ext, data, allow if ext in FP_EXT else sections if ext in SECTION_EXT else hashes,
                 ignores, counts, skipped):
             continue
-        for no, line in iter_lines(text):
+        for no, line in iter_lines(data.decode("utf-8", "surrogateescape")):
             try:
                 if ext in HASH_EXT or ext in FP_EXT:
                     parsed = parse_hash_line(line)
@@ -370,15 +370,16 @@ def _build(dirs: Sequence[Path], files: Sequence[Path], contents: Sequence[bytes
     )
 
 
-def _bulk_hashes(ext: str, text: str, builder: HashIndexBuilder, ignores: IgnoreList,
+def _bulk_hashes(ext: str, data: bytes, builder: HashIndexBuilder, ignores: IgnoreList,
                  counts: Counter[str], skipped: Counter[str]) -> bool:
     """A whole hash file through the bulk parser (`bulk_hash_rows`), when it parses every line
     exactly as the per-line loop below would; False: use that loop."""
-    rows = bulk_hash_rows(text, flevel=FLEVEL, sections=ext in SECTION_EXT)
+    rows = bulk_hash_rows(data, flevel=FLEVEL, sections=ext in SECTION_EXT)
     if rows is None:
         return False
     if ext not in FP_EXT and ignores:
-        names = ignores.names()
+        # the bulk names are the file's bytes (plain ASCII): compare the ignored names so
+        names = {n.encode("utf-8", "surrogateescape") for n in ignores.names()}
         if any(not names.isdisjoint(col[2]) for col in rows.columns.values()):
             return False  # some line may be ignored: the exact loop decides which
     for kind, (digests, sizes, sig_names) in rows.columns.items():

@@ -18,6 +18,12 @@ matchers answer as one (`MatcherSet`), counts add up. So:
 Verdicts equal a one-piece compile: ignore lists are handed to every piece, the global
 signature order is the one-piece order, and the hash tables answer "last loaded wins" across
 pieces as within one.
+
+Worker processes, and why they look as they do (a cold load's CPU is almost all theirs): they
+start from a small main that skips the scan engine's imports (`_WORKER_MAIN`), keep freed heap
+for the next piece of the same kind instead of faulting it in again (`_WORKER_MALLOC`,
+`_give_back_memory`), and collect each piece's reference cycles (the collector is off while
+they compile).
 """
 
 from __future__ import annotations
@@ -342,7 +348,7 @@ def _no_gc() -> Iterator[None]:
 
 class _Compiler:
     """Compiles the pieces a load is missing while the plan is still cutting the files: in
-    worker processes (`python -m zerohour.scan.dbcompile`: a plain subprocess works from
+    worker processes (`_WORKER_MAIN` in a new interpreter: a plain subprocess works from
     anywhere, a daemonic scan worker included) when the database is big enough to pay for
     their start, else here once the plan is done. Each worker takes the costliest piece
     waiting when it is done with one, so none idles at the end."""
@@ -399,9 +405,8 @@ class _Compiler:
             return self.jobs[heapq.heappop(self._waiting)[2]]
 
     def _feed(self, env: dict[str, str]) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "zerohour.scan.dbcompile",
-                                 str(self.opts.nice)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, env=env)
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, str(self.opts.nice)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert proc.stdin is not None
         assert proc.stdout is not None
         with proc.stdin, proc.stdout:
@@ -459,12 +464,37 @@ class _Compiler:
             self._tmp = None
 
 
+#: glibc malloc settings of a compile worker. By default a large block freed at the top of
+#: the heap goes back to the system at once (and the dynamic mmap threshold moves with the
+#: sizes seen), so the next piece's, or the same piece's next, large buffers fault their
+#: pages in again: ~10 % of a worker's CPU was system time, mostly those page faults. A
+#: worker keeps its freed heap (blocks up to 32 MB come from the heap, whose top is never
+#: trimmed on its own) for the next piece of the same kind; `_give_back_memory` returns it
+#: when the worker turns to pieces of another kind.
+_WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+                  "MALLOC_TOP_PAD_": str(16 << 20)}
+
+
+#: A compile worker's main: this module, imported without `zerohour.scan`'s own `__init__`
+#: (the scan engine, archive and MIME modules: ~0.15 s of CPU and of start-up per worker,
+#: which compiles none of them), so that unpickled jobs are this module's `_Job`s.
+_WORKER_MAIN = """\
+import importlib.util, sys
+spec = importlib.util.find_spec("zerohour.scan")
+sys.modules["zerohour.scan"] = importlib.util.module_from_spec(spec)
+from zerohour.scan.dbcompile import _worker
+sys.exit(_worker(sys.argv[1:]))
+"""
+
+
 def _worker_env() -> dict[str, str]:
     """This process's environment, with the zerohour it runs first on the path: the workers
-    must compile with the same code (a source snapshot, a checkout under test)."""
+    must compile with the same code (a source snapshot, a checkout under test); and the
+    worker's malloc settings (`_WORKER_MALLOC`), unless set already."""
     here = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH")
-    return dict(os.environ, PYTHONPATH=here + (os.pathsep + path if path else ""))
+    return {**_WORKER_MALLOC, **os.environ,
+            "PYTHONPATH": here + (os.pathsep + path if path else "")}
 
 
 def _send(f: IO[bytes], obj: object) -> None:
@@ -497,11 +527,18 @@ def _size(p: Path) -> int:
 
 
 def _give_back_memory() -> None:
-    """Return the heap a compiled piece freed to the system (glibc keeps it otherwise): a
-    worker that compiled a body piece (many small objects, Hyperscan's own allocations) would
-    hold that on top of a hash piece's columns, and two workers double it."""
+    """Return the heap compiled pieces freed to the system (glibc keeps it otherwise): a
+    worker that compiled body pieces (many small objects, Hyperscan's own allocations) would
+    hold that on top of a hash piece's columns, and two workers double it. Pieces of one
+    kind reuse each other's freed heap well: it is returned when the kind changes."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
+
+
+def _kind(piece: Piece) -> str:
+    if piece.rest:
+        return "rest"
+    return "body" if piece.path.suffix.lower() in BODY_EXT | LOGICAL_EXT else "hash"
 
 
 def _worker(argv: Sequence[str]) -> int:
@@ -512,17 +549,25 @@ def _worker(argv: Sequence[str]) -> int:
         with contextlib.suppress(OSError):
             os.nice(nice)
     gc.disable()
+    gc.freeze()  # what the imports made: the collections below skip it
     # the pipe to the parent is ours alone: anything printed goes to stderr
     stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    kind = ""
     while True:
         job = _receive(stdin)
         if job is None:
             return 0
         try:
             assert isinstance(job, _Job)
+            was, kind = kind, _kind(job.piece)
+            if was and was != kind:
+                _give_back_memory()
             _compile(job)
-            _give_back_memory()
+            # A compiled piece leaves reference cycles (a matcher and its Hyperscan backend's
+            # bound method): with the collector off, every body piece's automaton and tables
+            # stayed in the worker to its end (~100 MB after nine pieces).
+            gc.collect()
         except BaseException as exc:
             try:
                 _send(stdout, exc)
