@@ -371,3 +371,12 @@ async def test_idle_timeout_after_commands() -> None:
     assert wire.closed
     assert wire.writes[-1] == b"421 4.4.2 gw.test Error: timeout exceeded\r\n"
     session.connection_lost(None)
+
+
+async def test_help_does_not_list_auth(gateway: Running) -> None:
+    """EHLO offers no AUTH mechanism, so HELP does not list the command either."""
+    out = await raw_session(gateway.port, b"EHLO c.test\r\nHELP\r\nHELP AUTH\r\nQUIT\r\n")
+    help_lines = [ln for ln in out.split(b"\r\n") if b"Supported commands" in ln]
+    assert len(help_lines) == 2, out
+    assert all(b"AUTH" not in ln for ln in help_lines), out
+    assert help_lines[1].startswith(b"501"), out  # HELP AUTH: not a command we take

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zerohour.scan import Engine, load_database
 from zerohour.scan.hashindex import HashIndexBuilder
 
 LEN = {"md5": 16, "sha1": 20, "sha256": 32}
@@ -73,3 +76,17 @@ def test_key_straddling_two_records_is_not_a_hit() -> None:
     b2.add("md5", d2, 1, "B")
     b2.add("md5", probe, 2**32, "C")
     assert b2.build().lookup("md5", 2**32, probe) == "C"
+
+
+def test_a_signature_name_that_is_not_utf8_loads_and_detects(tmp_path: Path) -> None:
+    """A .hdb/.hsb line whose name has bytes that are not UTF-8 used to crash the whole load
+    (UnicodeEncodeError; clamscan 1.4 panics on it): the signature loads and detects, the odd
+    bytes shown as U+FFFD."""
+    eicar = (rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+    (tmp_path / "a.hdb").write_bytes(
+        hashlib.md5(eicar).hexdigest().encode() + b":68:Bad\xff\xfeName\n")
+    (tmp_path / "a.hsb").write_bytes(
+        hashlib.sha256(eicar).hexdigest().encode() + b":68:Odd\xffSha\n")
+    engine = Engine(load_database([tmp_path]))
+    report = engine.scan_bytes(eicar, "e.com")
+    assert [f.name for f in report.findings] in (["Bad\ufffd\ufffdName"], ["Odd\ufffdSha"])

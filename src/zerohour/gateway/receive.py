@@ -212,9 +212,9 @@ _RCPT_SYNTAX = "501 Syntax: RCPT TO: <address>"
 _PARAMS_SYNTAX = " [SP <mail-parameters>]"
 # HELP's table, as aiosmtpd built it from the @syntax decorators of our former subclass:
 # command -> (syntax, ESMTP addition, shown only when). EHLO, HELO, DATA and EXPN carried no
-# decorator there, so HELP never listed them; kept so.
+# decorator there, so HELP never listed them; kept so. AUTH is not listed: no mechanism is
+# offered (a hostile-sender round found HELP advertising what EHLO does not).
 _HELP: dict[str, tuple[str, str, str]] = {
-    "AUTH": ("AUTH <mechanism>", "", ""),
     "HELP": ("HELP [command]", "", ""),
     "MAIL": ("MAIL FROM: <address>", _PARAMS_SYNTAX, ""),
     "NOOP": ("NOOP [ignored]", "", ""),

@@ -217,7 +217,10 @@ class HashIndexBuilder:
         nid = self._name_ids.get(name)
         if nid is None:
             nid = self._name_ids[name] = len(self._names)
-            self._names.append(name.encode("utf-8"))
+            # a name that is not UTF-8 (read with surrogateescape) keeps its signature: its odd
+            # bytes become U+FFFD (clamscan 1.4 panics on such a line)
+            self._names.append(name.encode("utf-8", "surrogateescape").decode(
+                "utf-8", "replace").encode("utf-8"))
         self._nids[kind].append(nid)
 
     def add_columns(self, kind: str, digests: bytes, sizes: array[int],
