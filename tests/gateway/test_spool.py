@@ -128,16 +128,3 @@ async def test_a_recent_body_is_served_from_memory_and_forgotten_on_delete(
         assert await spool.read(big) == b"from disk\r\n"  # large bodies are never kept
     finally:
         spool.close()
-
-
-def test_free_space_is_rechecked_after_what_was_written(tmp_path: Path) -> None:
-    """A cached free-space reading still counts the bytes written since it was taken."""
-    spool = Spool(tmp_path / "spool", minfree=1)
-    try:
-        free = spool.free_bytes()
-        spool.check_space(0)  # takes the reading
-        spool._wrote(free)  # as if this process had filled the disk since
-        with pytest.raises(SpoolFullError):
-            spool.check_space(0)
-    finally:
-        spool.close()

@@ -9,11 +9,11 @@ file fsyncs share journal commits too, hence the many I/O threads). Free space b
 raises `SpoolFullError` (SMTP 452 4.3.1, like Postfix's queue_minfree) before anything is written.
 File I/O runs in a thread so the event loop never blocks on the disk.
 
-Two shortcuts for the hot path (each was a few per cent of the event loop's time under
-`bench/smtp.py`): bodies this process wrote recently stay in memory (`HOT_BYTES`), so the
-delivery that usually follows within milliseconds reads no file and takes no thread hop (a body
-never changes once written: a stripped copy gets a new queue id); and free space comes from a
-`statvfs` at most `STATVFS_TTL` old, minus what this process wrote since.
+Bodies this process wrote recently stay in memory (`HOT_BYTES`), so the delivery that usually
+follows within milliseconds reads no file and takes no thread hop (a body never changes once
+written: a stripped copy gets a new queue id). Free space is read (`statvfs`) for every
+message, as Postfix does: a reading cached even for 0.1 s let a message in after another
+process had filled the disk (`tests/e2e/test_low_disk.py`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ _HEX = frozenset("0123456789ABCDEF")
 #: bodies kept in memory after their write (total bytes; larger bodies are never kept)
 HOT_BYTES = 32 * 1024 * 1024
 HOT_MAX_BODY = 1024 * 1024
-#: seconds a free-space reading is reused (less what was written since)
-STATVFS_TTL = 0.1
 
 
 def new_queue_id() -> str:
@@ -95,9 +93,6 @@ class Spool:
         self._dirsync = _DirSync(self._dir)
         self._hot: OrderedDict[str, bytes] = OrderedDict()
         self._hot_bytes = 0
-        self._free_lock = threading.Lock()
-        self._free_at = float("-inf")  # monotonic time of the last statvfs
-        self._free = 0  # its answer, less what was written since
         created = False
         for sub in (self._tmp, self._dir):
             if not sub.is_dir():
@@ -118,20 +113,8 @@ class Spool:
 
     def check_space(self, incoming: int = 0) -> None:
         """Raise `SpoolFullError` if keeping `incoming` more bytes would go below minfree."""
-        if not self.minfree:
-            return
-        now = time.monotonic()
-        with self._free_lock:
-            if now - self._free_at > STATVFS_TTL:
-                self._free = self.free_bytes()
-                self._free_at = now
-            free = self._free
-        if free - incoming < self.minfree:
+        if self.minfree and self.free_bytes() - incoming < self.minfree:
             raise SpoolFullError("insufficient spool space", stage="spool")
-
-    def _wrote(self, n: int) -> None:
-        with self._free_lock:
-            self._free -= n
 
     def write_sync(self, queue_id: str, data: bytes) -> None:
         final = self.path(queue_id)
@@ -149,7 +132,6 @@ class Spool:
                 os.close(fd)
             os.replace(tmp, final)
             self._dirsync.sync()
-            self._wrote(len(data))
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise SpoolError(
