@@ -5,6 +5,11 @@ loads the database once (the engine's disk cache makes that fast), says it is re
 scans over its own pipe and returns a small `ScanSummary` (JSON-ready), not the whole report, to
 keep pickling cheap.
 
+The event loop talks to a worker directly: it writes the request to the worker's socket and
+reads the answer as it arrives (`_Worker.exchange`), in the framing of `multiprocessing`'s
+`Connection` that the worker reads and writes. A thread per scan (blocking send + recv) cost a
+thread wake-up, a GIL hand-off and a wake-up of the loop for every message.
+
 Why our own pool rather than `ProcessPoolExecutor`: a running task cannot be cancelled there.
 Here every scan has a hard deadline (`hard_timeout`, twice the engine's MaxScanTime by default):
 we know which process runs which scan, so when the deadline passes that worker is SIGKILLed, a
@@ -27,10 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -80,13 +89,13 @@ def _worker_main(conn: Connection, db_dirs: list[str]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when we stop
     _init_worker(db_dirs)
     try:
-        conn.send((os.getpid(), _version, _load_error))
+        conn.send_bytes(json.dumps([os.getpid(), _version, _load_error]).encode())
         while True:
             msg = conn.recv()
             if msg is None:
                 return
             data, name = msg
-            conn.send(_scan(data, name))
+            conn.send_bytes(json.dumps(_scan(data, name)).encode())
     except (EOFError, OSError):  # the gateway went away
         return
 
@@ -115,12 +124,6 @@ def _scan(data: bytes, name: str | None) -> dict[str, Any]:
     return summary.to_json()
 
 
-def _consume(fut: asyncio.Future[Any]) -> None:
-    """Retrieve a dropped future's outcome (a killed worker's broken pipe)."""
-    if not fut.cancelled():
-        fut.exception()
-
-
 # --- gateway side --------------------------------------------------------------------------------
 class _Worker:
     """One worker process and the parent's end of its pipe."""
@@ -134,15 +137,55 @@ class _Worker:
         self.error = ""
         self._teardown = threading.Lock()  # a scan's kill and the pool's close may race
         self._gone = False
+        self._sock: socket.socket | None = None  # the loop's end of `conn`, made at first use
 
-    def roundtrip(self, msg: object) -> Any:
-        """Send one request and wait for its answer (blocking: runs on a pool thread)."""
-        self.conn.send(msg)
-        return self.conn.recv()
+    async def exchange(self, msg: object) -> Any:
+        """Send one request and wait for its answer, on the event loop.
+
+        The frames are `multiprocessing.Connection`'s (a 4-byte big-endian length, or -1 and
+        an 8-byte one, then the bytes), so the worker's blocking `conn.recv()` and
+        `send_bytes()` read and write them. Requests are pickles (we made them); answers are
+        JSON, never unpickled: a worker parses hostile files with C libraries, and one that
+        were taken over must not reach the gateway through `pickle.loads`. A worker that dies
+        mid-answer raises `EOFError`; a scan cancelled mid-way leaves the stream out of step,
+        so such a worker is always killed, never reused."""
+        loop = asyncio.get_running_loop()
+        sock = self._sock
+        if sock is None:
+            # the same socket (a dup, non-blocking: the pipe is only ever used from here now)
+            sock = self._sock = socket.socket(fileno=os.dup(self.conn.fileno()))
+            sock.setblocking(False)
+        payload = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        size = len(payload)
+        if size > 0x7FFFFFFF:
+            await loop.sock_sendall(sock, struct.pack("!iQ", -1, size))
+            await loop.sock_sendall(sock, payload)
+        elif size < 65536:
+            await loop.sock_sendall(sock, struct.pack("!i", size) + payload)
+        else:  # no copy of a large body just to prepend four bytes
+            await loop.sock_sendall(sock, struct.pack("!i", size))
+            await loop.sock_sendall(sock, payload)
+        head = await self._read(loop, sock, 4)
+        (size,) = struct.unpack("!i", head)
+        if size == -1:
+            (size,) = struct.unpack("!Q", await self._read(loop, sock, 8))
+        return json.loads(await self._read(loop, sock, size))
+
+    async def _read(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int
+                    ) -> bytearray:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = await loop.sock_recv_into(sock, view[got:])
+            if k == 0:
+                raise EOFError("scanner process closed its pipe")
+            got += k
+        return buf
 
     def ready(self) -> None:
         """Wait for the worker's database load (blocking: runs on a pool thread)."""
-        _pid, self.version, self.error = self.conn.recv()
+        _pid, self.version, self.error = json.loads(self.conn.recv_bytes())
 
     def kill(self) -> None:
         with self._teardown:
@@ -179,6 +222,9 @@ class _Worker:
             self.proc.join(5.0)
         with contextlib.suppress(OSError):
             self.conn.close()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
         with contextlib.suppress(ValueError, AttributeError):
             self.proc.close()
         self._gone = True
@@ -311,48 +357,20 @@ class ScannerPool:
         if worker is None:
             gen.idle.put_nowait(None)  # wake the next waiter too
             return ScanSummary.failed(len(data), CLOSED, self.version)
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._threads, worker.roundtrip, (data, name))
-        # The deadline is a timer beside the hop, not asyncio.wait_for(shield(...)), which
-        # cost ~16 us per scan (a third of the hop itself) for the same effect.
-        expired = False
-
-        def deadline() -> None:
-            nonlocal expired
-            expired = True
-            waiter.cancel()
-
-        waiter: asyncio.Future[Any] = loop.create_future()
-        def answered(_: asyncio.Future[Any]) -> None:
-            if not waiter.done():
-                waiter.set_result(None)
-
-        fut.add_done_callback(answered)
-        timer = loop.call_later(self.hard_timeout, deadline)
         try:
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if not expired:
-                    raise
-                raise TimeoutError from None
-            finally:
-                timer.cancel()
-            raw = fut.result()
+            async with asyncio.timeout(self.hard_timeout):
+                raw = await worker.exchange((data, name))
         except TimeoutError:
             # The engine's own time checks did not stop it: kill this worker (only this one),
             # start another, and fail the scan (tempfail / quarantine, never clean).
             await self._retire(worker, kill=True)
-            with contextlib.suppress(Exception):
-                await fut  # the pipe broke with the kill: the thread is free again
             observe_scan(time.perf_counter() - started)
             return ScanSummary.failed(len(data), DEADLINE_EXCEEDED, self.version)
         except (EOFError, OSError):  # the worker died (OOM, crash)
             await self._retire(worker, kill=True)
             return ScanSummary.failed(len(data), WORKER_DIED, self.version)
         except asyncio.CancelledError:
-            # The caller gave up: the worker's answer would arrive on a pipe nobody reads.
-            fut.add_done_callback(_consume)
+            # The caller gave up mid-exchange: the pipe is out of step, the worker goes.
             await asyncio.shield(self._retire(worker, kill=True))
             raise
         self._release(worker)
