@@ -63,6 +63,7 @@ from zerohour.scan.database import BuildOptions
 DEFAULT_HARD_TIMEOUT = 2 * Limits().max_scan_time
 DEADLINE_EXCEEDED = "scan deadline exceeded"
 WORKER_DIED = "scanner process died"
+BAD_ANSWER = "scanner process answered garbage"
 CLOSED = "scanner closed"
 #: Priority of the compile processes a reload starts (scans keep theirs).
 COMPILE_NICE = 10
@@ -369,6 +370,9 @@ class ScannerPool:
         except (EOFError, OSError):  # the worker died (OOM, crash)
             await self._retire(worker, kill=True)
             return ScanSummary.failed(len(data), WORKER_DIED, self.version)
+        except ValueError:  # not JSON: a worker that misbehaves is not trusted again
+            await self._retire(worker, kill=True)
+            return ScanSummary.failed(len(data), BAD_ANSWER, self.version)
         except asyncio.CancelledError:
             # The caller gave up mid-exchange: the pipe is out of step, the worker goes.
             await asyncio.shield(self._retire(worker, kill=True))
