@@ -73,6 +73,8 @@ class SqliteStore:
         self._tx_task: asyncio.Task[Any] | None = None  # the task inside transaction()
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Future[None] | None = None
+        self._reads: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._reader: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
@@ -123,9 +125,10 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
+        for flusher in (self._flusher, self._reader):
+            if flusher is not None:
+                with contextlib.suppress(Exception):
+                    await flusher
         async with self._lock:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._conn.close)
@@ -140,11 +143,54 @@ class SqliteStore:
             raise StoreError("store is closed")
         if write:
             return await self._group_commit(fn)
-        async with self._lock:
+        return await self._group_read(fn)
+
+    async def _group_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Reads that arrive together run in one trip to the store's thread (each on its own,
+        outside any transaction): with 20 sessions delivering, one thread hand-off and one
+        lock round for many `get_message` calls instead of one each (a read cost ~240 us of
+        CPU, mostly the hand-off)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._reads.append((fn, fut))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._flush_reads())
+        return cast(T, await fut)
+
+    async def _flush_reads(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._reads:
+            async with self._lock:
+                batch, self._reads = self._reads, []
+                try:
+                    results = await loop.run_in_executor(
+                        self._executor, self._run_reads, self._conn, [f for f, _ in batch]
+                    )
+                except BaseException as exc:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    raise
+            for (_, fut), (ok, value) in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+
+    @staticmethod
+    def _run_reads(
+        conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]
+    ) -> list[tuple[bool, Any]]:
+        out: list[tuple[bool, Any]] = []
+        for fn in fns:
             try:
-                return await loop.run_in_executor(self._executor, fn, self._conn)
+                out.append((True, fn(conn)))
             except sqlite3.Error as exc:
-                raise StoreError(f"store: {exc}") from exc
+                out.append((False, StoreError(f"store: {exc}")))
+            except Exception as exc:
+                out.append((False, exc))
+        return out
 
     async def _group_commit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Group commit: writes that arrive while a commit is in progress are applied together
