@@ -28,6 +28,26 @@ async def test_write_read_delete_roundtrip(tmp_path: Path) -> None:
         spool.close()
 
 
+async def test_concurrent_deletes_share_trips_and_each_is_gone_on_return(tmp_path: Path) -> None:
+    import asyncio
+
+    spool = Spool(tmp_path / "spool")
+    try:
+        ids = [new_queue_id() for _ in range(50)]
+        await asyncio.gather(*(spool.write(q, q.encode()) for q in ids))
+
+        async def delete(q: str) -> bool:
+            await spool.delete(q)
+            return spool.path(q).exists()  # checked the moment this delete returns
+
+        assert await asyncio.gather(*(delete(q) for q in ids)) == [False] * 50
+        with pytest.raises(NotFoundError):  # a bad id fails at once, nothing queued
+            await spool.delete("../x")
+        await spool.delete(ids[0])  # deleting twice is fine
+    finally:
+        spool.close()
+
+
 async def test_concurrent_writes_all_land(tmp_path: Path) -> None:
     import asyncio
 

@@ -93,6 +93,8 @@ class Spool:
         self._dirsync = _DirSync(self._dir)
         self._hot: OrderedDict[str, bytes] = OrderedDict()
         self._hot_bytes = 0
+        self._deletes: list[tuple[str, asyncio.Future[None]]] = []
+        self._deleter: asyncio.Future[None] | None = None
         created = False
         for sub in (self._tmp, self._dir):
             if not sub.is_dir():
@@ -184,8 +186,46 @@ class Spool:
         self.path(queue_id).unlink(missing_ok=True)
 
     async def delete(self, queue_id: str) -> None:
+        """Gone when this returns. Deletes that arrive together share one thread trip (a
+        delivered message's delete used to be a hand-off of its own)."""
+        self.path(queue_id)  # validate before queueing
         self._forget(queue_id)
-        await asyncio.get_running_loop().run_in_executor(self._io, self.delete_sync, queue_id)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._deletes.append((queue_id, fut))
+        if self._deleter is None or self._deleter.done():
+            self._deleter = asyncio.ensure_future(self._flush_deletes())
+        await fut
+
+    async def _flush_deletes(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._deletes:
+            batch, self._deletes = self._deletes, []
+            try:
+                errors = await loop.run_in_executor(
+                    self._io, self._delete_many, [q for q, _ in batch]
+                )
+            except BaseException as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                raise
+            for (_, fut), err in zip(batch, errors, strict=True):
+                if fut.done():
+                    continue
+                if err is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(err)
+
+    def _delete_many(self, ids: list[str]) -> list[Exception | None]:
+        out: list[Exception | None] = []
+        for qid in ids:
+            try:
+                self.delete_sync(qid)
+                out.append(None)
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     def exists(self, queue_id: str) -> bool:
         return self.path(queue_id).is_file()
