@@ -196,6 +196,39 @@ async def test_several_recipients_set_in_one_call(store: Store) -> None:
     ]
 
 
+async def test_transition_sets_recipients_in_the_same_commit(store: Store) -> None:
+    await store.add_message(
+        rec("R3", MessageState.QUEUED, rcpts=("a@e.test", "b@e.test")), reason="x",
+        queue_due=1.0,
+    )
+    results = {
+        "b@e.test": (RecipientStatus.DELIVERED, "250 2.0.0 queued as B"),
+        "a@e.test": (RecipientStatus.DELIVERED, "250 ok"),
+        "nobody@e.test": (RecipientStatus.DELIVERED, "not a recipient: ignored"),
+    }
+    out = await store.transition(
+        "R3", MessageState.DELIVERED, reason="2/2 recipients delivered", actor="queue",
+        expect=(MessageState.QUEUED,), queue_due=None, recipients=results,
+    )
+    want = [
+        ("a@e.test", RecipientStatus.DELIVERED, "250 ok"),
+        ("b@e.test", RecipientStatus.DELIVERED, "250 2.0.0 queued as B"),
+    ]
+    got = await store.get_message("R3")
+    assert [(r.address, r.status, r.last_error) for r in got.recipients] == want
+    assert [(r.address, r.status, r.last_error) for r in out.recipients] == want
+    assert got.state is MessageState.DELIVERED
+    assert await store.queue_entry("R3") is None
+    # a refused transition (lost race) changes no recipient either
+    await store.add_message(rec("R4", MessageState.HELD, rcpts=("a@e.test",)), reason="x")
+    with pytest.raises(StoreError):
+        await store.transition(
+            "R4", MessageState.DELIVERED, reason="r", actor="queue",
+            expect=(MessageState.QUEUED,), recipients={"a@e.test": (RecipientStatus.DELIVERED, "")},
+        )
+    assert (await store.get_message("R4")).recipients[0].status is RecipientStatus.PENDING
+
+
 async def test_hold_tags_are_replaced_keeping_the_overlap(store: Store) -> None:
     await store.add_message(rec("H1", MessageState.HELD, tags=("ob1", "ob2")), reason="held")
     out = await store.transition(

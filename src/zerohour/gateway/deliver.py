@@ -488,7 +488,10 @@ class DeliveryQueue:
                 final[r] = (RecipientStatus.BOUNCED, f"queue lifetime exceeded: {res.detail}")
             else:
                 final[r] = (res.status, res.detail)
-        await self.store.set_recipients(qid, final)
+        deferred = [r for r, (s, _) in final.items() if s is RecipientStatus.DEFERRED]
+        newly_bounced = {r: d for r, (s, d) in final.items() if s is RecipientStatus.BOUNCED}
+        if deferred or newly_bounced:  # else: written with the final transition below
+            await self.store.set_recipients(qid, final)
         started = now if started is None else started
         # delays: before the queue (scan after queueing, hold), in it, this attempt
         queued_at = max(record.received_at, record.updated_at)
@@ -498,8 +501,6 @@ class DeliveryQueue:
                 qid, r, status, detail, relay=results[r].relay,
                 delay=now - record.received_at, delays=delays,
             )  # fmt: skip
-        deferred = [r for r, (s, _) in final.items() if s is RecipientStatus.DEFERRED]
-        newly_bounced = {r: d for r, (s, d) in final.items() if s is RecipientStatus.BOUNCED}
         if newly_bounced and record.kind == "mail":
             await self.send_dsn(record, newly_bounced)
         if deferred:
@@ -519,6 +520,7 @@ class DeliveryQueue:
             reason=f"{n_ok}/{len(record.recipients)} recipients delivered",
             actor="queue",
             queue_due=None,
+            recipients=None if newly_bounced else final,
         )
         await self.spool.delete(qid)
         maillog.removed(qid)

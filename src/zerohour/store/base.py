@@ -214,11 +214,14 @@ class Store(Protocol):
         summary: Mapping[str, Any] | None = UNSET,
         hold_tags: Sequence[str] = UNSET,
         queue_due: float | None = UNSET,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
     ) -> MessageRecord:
         """Change state (and given fields), append an event, add/remove the queue row.
 
         `expect`: the current state must be one of these, else `StoreError` (a lost race).
         `queue_due`: a float (re)queues at that time, None removes the queue row.
+        `recipients`: as `set_recipients`, in the same commit (a finished delivery: one
+        durable write instead of two in a row).
         """
 
     async def set_recipients(

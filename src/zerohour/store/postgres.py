@@ -41,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -556,6 +556,7 @@ class PostgresStore:
         summary: Mapping[str, Any] | None = UNSET,
         hold_tags: Sequence[str] = UNSET,
         queue_due: float | None = UNSET,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
     ) -> MessageRecord:
         now = time.time()
         sets = ["state=%(state)s", "updated_at=%(now)s", "reason=%(reason)s"]
@@ -610,6 +611,16 @@ class PostgresStore:
                 " ON CONFLICT (queue_id) DO UPDATE SET due=excluded.due,"
                 " lease_owner='', lease_expiry=0)"
             )
+        if recipients:
+            args["r_addr"] = list(recipients)
+            args["r_status"] = [st.value for st, _ in recipients.values()]
+            args["r_err"] = [e for _, e in recipients.values()]
+            tail.append(
+                "rc AS (UPDATE recipients r SET status=v.status, last_error=v.err FROM"
+                " unnest(%(r_addr)s::text[], %(r_status)s::text[], %(r_err)s::text[])"
+                " AS v(address, status, err)"
+                " WHERE r.queue_id IN (SELECT queue_id FROM m) AND r.address=v.address)"
+            )
         query = (
             f"WITH m AS (UPDATE messages m SET {', '.join(sets)} WHERE {where}"  # noqa: S608
             f" RETURNING {self._COLS}), {', '.join(tail)} SELECT * FROM m"
@@ -627,8 +638,14 @@ class PostgresStore:
                     + "/".join(s.value for s in expect or ()),
                     message_id=queue_id,
                 )
-            # RETURNING saw the tags before this statement replaced them
-            return self._record(row, None if hold_tags is UNSET else args["tags"])
+            # RETURNING saw the tags and recipients before this statement changed them
+            rec = self._record(row, None if hold_tags is UNSET else args["tags"])
+            if recipients:
+                rec = replace(rec, recipients=tuple(
+                    Recipient(r.address, *recipients[r.address]) if r.address in recipients
+                    else r for r in rec.recipients
+                ))  # fmt: skip
+            return rec
 
         # one statement (then only a read to explain a refusal)
         return await self._write1(fn)

@@ -468,6 +468,7 @@ class SqliteStore:
         summary: Mapping[str, Any] | None = UNSET,
         hold_tags: Sequence[str] = UNSET,
         queue_due: float | None = UNSET,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
     ) -> MessageRecord:
         now = time.time()
 
@@ -515,6 +516,11 @@ class SqliteStore:
                         " lease_owner='', lease_expiry=0",
                         (queue_id, queue_due),
                     )
+            if recipients:
+                c.executemany(
+                    "UPDATE recipients SET status=?, last_error=? WHERE queue_id=? AND address=?",
+                    [(st.value, e, queue_id, a) for a, (st, e) in recipients.items()],
+                )
             c.execute(
                 "INSERT INTO events (queue_id, at, state, reason, actor) VALUES (?,?,?,?,?)",
                 (queue_id, now, state.value, reason, actor),
