@@ -126,6 +126,80 @@ def _scan(data: bytes, name: str | None) -> dict[str, Any]:
 
 
 # --- gateway side --------------------------------------------------------------------------------
+class _Answers(asyncio.Protocol):
+    """The loop's end of one worker's pipe: writes requests, parses answer frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._waiter: asyncio.Future[Any] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._lost: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    async def ask(self, head: bytes, payload: bytes) -> Any:
+        if self._lost is not None or self._transport is None or self._transport.is_closing():
+            raise EOFError("scanner pipe closed")
+        if self._waiter is not None:
+            raise RuntimeError("one request at a time per worker")
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            if len(payload) < 65536:
+                self._transport.write(head + payload)
+            else:  # no copy of a large body just to put four bytes in front
+                self._transport.writelines((head, payload))
+            return await self._waiter
+        finally:
+            self._waiter = None
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        if len(buf) < 4:
+            return
+        (size,) = struct.unpack_from("!i", buf)
+        start = 4
+        if size == -1:
+            if len(buf) < 12:
+                return
+            (size,) = struct.unpack_from("!Q", buf, 4)
+            start = 12
+        end = start + size
+        if len(buf) < end:
+            return
+        frame = bytes(buf[start:end])
+        del buf[:end]
+        waiter = self._waiter
+        if waiter is None or waiter.done() or buf:  # unasked or extra frames: out of step
+            self._fail(ValueError("scanner process sent an answer nobody asked for"))
+            return
+        try:
+            waiter.set_result(json.loads(frame))
+        except ValueError as exc:  # not JSON (UnicodeDecodeError is one too)
+            waiter.set_exception(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._lost = exc
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        if self._transport is not None:
+            self._transport.close()
+
+    def eof_received(self) -> bool:
+        self._fail(EOFError("scanner process closed its pipe"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost is None:
+            self._fail(EOFError(f"scanner pipe lost: {exc}" if exc else "scanner pipe closed"))
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
@@ -138,7 +212,8 @@ class _Worker:
         self.error = ""
         self._teardown = threading.Lock()  # a scan's kill and the pool's close may race
         self._gone = False
-        self._sock: socket.socket | None = None  # the loop's end of `conn`, made at first use
+        self._answers: _Answers | None = None  # the loop's end of `conn`, made at first use
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def exchange(self, msg: object) -> Any:
         """Send one request and wait for its answer, on the event loop.
@@ -147,42 +222,24 @@ class _Worker:
         an 8-byte one, then the bytes), so the worker's blocking `conn.recv()` and
         `send_bytes()` read and write them. Requests are pickles (we made them); answers are
         JSON, never unpickled: a worker parses hostile files with C libraries, and one that
-        were taken over must not reach the gateway through `pickle.loads`. A worker that dies
-        mid-answer raises `EOFError`; a scan cancelled mid-way leaves the stream out of step,
-        so such a worker is always killed, never reused."""
-        loop = asyncio.get_running_loop()
-        sock = self._sock
-        if sock is None:
-            # the same socket (a dup, non-blocking: the pipe is only ever used from here now)
-            sock = self._sock = socket.socket(fileno=os.dup(self.conn.fileno()))
-            sock.setblocking(False)
+        were taken over must not reach the gateway through `pickle.loads`. The pipe is an
+        asyncio transport registered once (not a reader added and removed per scan). A worker
+        that dies mid-answer raises `EOFError`; a scan cancelled mid-way leaves the stream out
+        of step, so such a worker is always killed, never reused."""
+        answers = self._answers
+        if answers is None:
+            loop = asyncio.get_running_loop()
+            # a dup of the parent's end: the pipe is only ever used from the loop from now on
+            sock = socket.socket(fileno=os.dup(self.conn.fileno()))
+            answers = _Answers()
+            await loop.connect_accepted_socket(lambda: answers, sock=sock)
+            self._answers, self._loop = answers, loop
         payload = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
         size = len(payload)
-        if size > 0x7FFFFFFF:
-            await loop.sock_sendall(sock, struct.pack("!iQ", -1, size))
-            await loop.sock_sendall(sock, payload)
-        elif size < 65536:
-            await loop.sock_sendall(sock, struct.pack("!i", size) + payload)
-        else:  # no copy of a large body just to prepend four bytes
-            await loop.sock_sendall(sock, struct.pack("!i", size))
-            await loop.sock_sendall(sock, payload)
-        head = await self._read(loop, sock, 4)
-        (size,) = struct.unpack("!i", head)
-        if size == -1:
-            (size,) = struct.unpack("!Q", await self._read(loop, sock, 8))
-        return json.loads(await self._read(loop, sock, size))
-
-    async def _read(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int
-                    ) -> bytearray:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            k = await loop.sock_recv_into(sock, view[got:])
-            if k == 0:
-                raise EOFError("scanner process closed its pipe")
-            got += k
-        return buf
+        return await answers.ask(
+            struct.pack("!i", size) if size <= 0x7FFFFFFF else struct.pack("!iQ", -1, size),
+            payload,
+        )
 
     def ready(self) -> None:
         """Wait for the worker's database load (blocking: runs on a pool thread)."""
@@ -223,9 +280,10 @@ class _Worker:
             self.proc.join(5.0)
         with contextlib.suppress(OSError):
             self.conn.close()
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
+        if self._answers is not None and self._loop is not None:
+            # the transport belongs to the loop (this may run on a pool thread)
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._answers.close)
         with contextlib.suppress(ValueError, AttributeError):
             self.proc.close()
         self._gone = True
