@@ -107,7 +107,8 @@ def test_smuggling_accept_policy_keeps_one_message(
     accept_gw: GatewayProcess, fresh_sink: RecordingSink, variant: str
 ) -> None:
     """`smtp.bare_newline = accept` (Postfix 3.9 `normalize`): bare LF lines become CRLF, but
-    the fake end is content, so the whole thing is ONE message with one 250."""
+    the fake end is content, so the whole thing is ONE message with one 250, and its "." line
+    reaches the next hop intact."""
     gw, sink = accept_gw, fresh_sink
     replies, _ = run_attack(gw.port, FAKE_ENDS[variant])
     assert [r.code for r in replies][:1] == [250], replies
@@ -115,6 +116,11 @@ def test_smuggling_accept_policy_keeps_one_message(
     delivered = sink.wait_for(1)
     assert len(delivered) == 1
     assert b"wire the money" in delivered[0].data  # the "smuggled" part stayed inside
+    # The fake end's "." is content: it arrives as a line holding "." (so the gateway sent it
+    # dot-stuffed), neither dropped nor turned into an empty line.
+    assert b"first body line\r\n.\r\nMAIL FROM:<ceo@example.test>\r\n" in delivered[0].data, (
+        delivered[0].data
+    )
     # Nothing but CRLF line ends goes on to the next hop, so it cannot be fooled either.
     assert not re.search(rb"\r(?!\n)|(?<!\r)\n", delivered[0].data), delivered[0].data
 

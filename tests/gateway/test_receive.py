@@ -94,6 +94,33 @@ async def test_bare_newlines_accepted_and_normalised_when_configured(
         await run.gw.stop()
 
 
+async def test_accepted_bare_lf_dot_line_is_kept_and_relayed_stuffed(
+    tmp_path: Path, sink: Any
+) -> None:
+    """With bare newlines accepted, a "." line ended (or begun) by a bare LF is content: not the
+    end of data and not an empty line: the next hop gets the line "." (sent as "..": unstuffed,
+    aiosmtpd would end the message there) in one message. Other lines are unstuffed as if the
+    bare LF were CRLF ("..", ".x" after a bare LF become ".", "x")."""
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address, **{"smtp.bare_newline": "accept"})
+    )
+    try:
+        body = b"lf\n.\nmid\r\n.\nend\n.\r\nstuffed\n..\ndot\n.x\r\nlast\r\n"
+        data = (
+            b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\n"
+            b"DATA\r\nSubject: dots\r\n\r\n" + body + b".\r\nQUIT\r\n"
+        )
+        out = await raw_session(run.port, data)
+        assert codes(out)[-2:] == ["250", "221"], out
+        want = b"lf\r\n.\r\nmid\r\n.\r\nend\r\n.\r\nstuffed\r\n.\r\ndot\r\nx\r\nlast\r\n"
+        got = await wait_for(lambda: sink.messages)
+        await asyncio.sleep(0.3)  # a second (split) message would arrive by now
+        assert len(sink.messages) == 1
+        assert got[0].data.endswith(b"\r\n\r\n" + want), got[0].data
+    finally:
+        await run.gw.stop()
+
+
 async def test_empty_body_and_first_line_dot(gateway: Running, sink: Any) -> None:
     out = await raw_session(
         gateway.port,

@@ -19,7 +19,9 @@ DATA is read in chunks, not line by line. Only `<CR><LF>.<CR><LF>` ends it. A ba
 anywhere in the content (the SMTP smuggling class, CVE-2023-51764) is answered as Postfix 3.9
 does with `smtpd_forbid_bare_newline`: `550 5.5.2 <host> Error: bare <LF> received`, then the
 session is closed, so a smuggled second message is never read as commands. Commands ending in a
-bare LF are refused the same way.
+bare LF are refused the same way. With `smtp.bare_newline = accept` (Postfix's `normalize`) a bare
+LF is taken as CRLF, and a fake end of data (`\\n.\\n`...) stays in the message as a line holding
+".", which delivery sends dot-stuffed.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from zerohour.gateway.xforward import parse as parse_xforward
 log = logging.getLogger("zerohour.smtp")
 
 _BARE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+_STUFFED = re.compile(rb"\r\n\.(?!\r\n)")  # a line's leading dot, unless the line is only "."
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -916,13 +919,20 @@ class GatewaySMTP(asyncio.BufferedProtocol):
         crlf = content.count(b"\r\n")
         clean_endings = content.count(b"\n") == crlf and content.count(b"\r") == crlf
         bad = None if clean_endings else _BARE.search(content)  # counting is ~20x faster
-        if bad is not None:
+        if bad is None:
+            # RFC 5321 4.5.2: remove the leading dot of every line that has one
+            content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
+        else:
             if self.cfg.bare_newline == "reject":
                 self._refuse_bare("LF" if bad.group() == b"\n" else "CR")
                 return
+            # bare LF as if it were CRLF (Postfix's `normalize`), then the same unstuffing,
+            # except for a line that is only ".": that is a fake end of data (`\n.\n`,
+            # `\r\n.\n`, `\n.\r\n`), never a stuffed line, so it stays a line holding "." (and
+            # goes on as ".." on the wire, `relay_session.wire_body`): neither lost content nor
+            # an end of data at the next hop.
             content = re.sub(rb"\r?\n", b"\r\n", content)
-        # RFC 5321 4.5.2: remove the leading dot of every line that has one
-        content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
+            content = _STUFFED.sub(b"\r\n", b"\r\n" + content)[2:]
         limit = self.cfg.max_line_length
         if len(content) > limit and longest_line(content) > limit:
             # Postfix folds such lines; we refuse them: what we scan must be what we deliver,
