@@ -23,6 +23,10 @@ FOREIGN = [
     "victim%elsewhere.test@example.test",
     "elsewhere.test!victim@example.test",
     '"victim@elsewhere.test"@example.test',
+    # "postmaster" without a domain is ours (RFC 5321 4.5.1); with one, or routed, it is not.
+    "postmaster@elsewhere.test",
+    "postmaster%elsewhere.test",
+    "postmaster%elsewhere.test@example.test",
 ]
 
 

@@ -189,6 +189,47 @@ async def test_starttls_with_configured_certificate(tmp_path: Path, sink: Any) -
         await run.gw.stop()
 
 
+async def test_postmaster_without_domain_goes_to_first_relay_domain(
+    tmp_path: Path, sink: Any
+) -> None:
+    """RFC 5321 4.5.1: RCPT TO:<postmaster> (any case, no domain) is accepted from anyone and
+    delivered to postmaster@ the first relay domain; with a domain, it is an address like any."""
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address,
+                    **{"smtp.relay_domains": ["example.test", "example.org"]})
+    )
+    try:
+        out = await raw_session(
+            run.port,
+            b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<postmaster>\r\n"
+            b"RCPT TO:<postmaster@elsewhere.test>\r\nRCPT TO:<postmaster%elsewhere.test>\r\n"
+            b"QUIT\r\n",
+        )
+        assert codes(out)[-5:] == ["250", "250", "554", "554", "221"], out
+        assert b"554 5.7.1 <postmaster@elsewhere.test>: Relay access denied" in out
+        refused = await run.sendmail("a@sender.test", ["PostMaster"], message("to postmaster"))
+        assert refused == {}
+        got = await wait_for(lambda: sink.messages)
+        assert got[0].rcpt_tos == ("postmaster@example.test",)
+    finally:
+        await run.gw.stop()
+
+
+async def test_postmaster_without_domain_nor_relay_domains_is_refused(
+    tmp_path: Path, sink: Any
+) -> None:
+    run = await start_gateway(make_config(tmp_path / "d", sink.address,
+                                          **{"smtp.relay_domains": []}))
+    try:
+        out = await raw_session(
+            run.port,
+            b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<postmaster>\r\nQUIT\r\n",
+        )
+        assert b"554 5.7.1 <postmaster>: Relay access denied" in out, out
+    finally:
+        await run.gw.stop()
+
+
 def test_fast_address_parser_matches_aiosmtpd() -> None:
     from aiosmtpd.smtp import SMTP
 

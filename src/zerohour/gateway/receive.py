@@ -1083,13 +1083,21 @@ class Receiver:
         self, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str | Coroutine[Any, Any, str]:
         """RCPT TO, once its syntax is checked: the reply, or (to verify the recipient at the
-        next hop first) a coroutine giving it. The recipient is recorded on 250."""
+        next hop first) a coroutine giving it. The recipient is recorded on 250.
+
+        `postmaster` without a domain, in any case (RFC 5321 4.5.1 requires it), is taken as
+        `postmaster@` the first of `smtp.relay_domains`, recorded and delivered so, and then
+        checked as that address (recipient table, verify probe). Without relay domains there
+        is no postmaster to deliver to: it is refused as before (accepted as given from
+        mynetworks)."""
         if _CTRL.search(address):  # CR, NUL, ESC...: a next hop would read another address
             log.info("smtp.bad_recipient peer=%s rcpt=%s", clean(session.host), clean(address))
             return "501 5.1.3 Bad recipient address syntax"
         if len(envelope.rcpt_tos) >= self.cfg.max_recipients:
             return "452 4.5.3 Error: too many recipients"
         addr = address.strip()
+        if addr.lower() == "postmaster" and self.cfg.relay_domains:
+            addr = f"postmaster@{self.cfg.relay_domains[0]}"
         local, at, domain = addr.rpartition("@")
         domain = domain.lower().rstrip(".")
         is_control = self.control_address is not None and addr.lower() == self.control_address
