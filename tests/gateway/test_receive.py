@@ -230,6 +230,54 @@ async def test_postmaster_without_domain_nor_relay_domains_is_refused(
         await run.gw.stop()
 
 
+async def test_state_after_starttls_is_a_fresh_sessions(tmp_path: Path, sink: Any) -> None:
+    """RFC 3207 4.2: after STARTTLS the server forgets what the client said before (EHLO, the
+    transaction, XFORWARD): the same commands get the same replies as in a new session."""
+    cert, key = await asyncio.to_thread(_self_signed, tmp_path)
+    run = await start_gateway(
+        make_config(
+            tmp_path / "d", sink.address,
+            **{"smtp.tls_cert": str(cert), "smtp.tls_key": str(key),
+               "smtp.mynetworks": ["127.0.0.0/8"]},  # trusted: XFORWARD is allowed
+        )
+    )
+    sessions: list[Any] = []
+    new_session = run.gw.receiver.new_session
+
+    def record() -> Any:
+        sessions.append(new_session())
+        return sessions[-1]
+
+    run.gw.receiver.new_session = record  # type: ignore[method-assign]
+    probe = ["DATA", "RCPT TO:<b@example.test>", "EHLO c.test", "DATA",
+             "RCPT TO:<b@example.test>"]
+    try:
+        def go() -> tuple[list[Any], list[Any], bool]:
+            ctx = ssl.create_default_context(cafile=str(cert))
+            ctx.check_hostname = False
+            with smtplib.SMTP("127.0.0.1", run.port, timeout=30) as s:
+                fresh = [s.docmd(c) for c in probe]
+            with smtplib.SMTP("127.0.0.1", run.port, timeout=30) as s:
+                s.ehlo()
+                assert s.docmd("XFORWARD ADDR=203.0.113.9 HELO=x.test")[0] == 250
+                assert s.docmd("MAIL FROM:<a@sender.test>")[0] == 250
+                assert s.docmd("RCPT TO:<b@example.test>")[0] == 250
+                s.starttls(context=ctx)
+                assert s.docmd("NOOP")[0] == 250  # the server is past the handshake
+                forwarded = bool(sessions[-1].forwarded)
+                return fresh, [s.docmd(c) for c in probe], forwarded
+
+        fresh, after, forwarded = await asyncio.to_thread(go)
+        assert fresh[0] == (503, b"5.5.1 Error: send HELO first")
+        assert fresh[3] == (503, b"5.5.1 Error: need RCPT command")  # DATA without MAIL
+        assert fresh[4] == (503, b"5.5.1 Error: need MAIL command")
+        assert [r for i, r in enumerate(after) if i != 2] == [
+            r for i, r in enumerate(fresh) if i != 2]
+        assert not forwarded, "XFORWARD attributes survived STARTTLS"
+    finally:
+        await run.gw.stop()
+
+
 def test_fast_address_parser_matches_aiosmtpd() -> None:
     from aiosmtpd.smtp import SMTP
 

@@ -759,7 +759,10 @@ class GatewaySMTP(asyncio.BufferedProtocol):
             raw.close()
             self.loop.call_soon(self.connection_lost, exc)  # the handshake may not report it
             return
-        # RFC 3207 4.2: a new session; the client says EHLO again
+        # RFC 3207 4.2: a new session; the client says EHLO again. All it told us before is
+        # forgotten: EHLO (the new Session), the transaction, and XFORWARD's attributes (which
+        # EHLO/HELO would reset too, but the state should not wait for them). The error, junk
+        # and unrecognized-command counts stay: they are limits on the connection.
         old = self.session
         session = Session(old.peer, old.host, old.trusted)
         session.ssl = {
@@ -769,6 +772,7 @@ class GatewaySMTP(asyncio.BufferedProtocol):
         }
         self.session = session
         self.envelope = Envelope()
+        self.forwarded = Forwarded()
         self.transport = tls
         self._tls_pending = False
         self._paused = self._write_paused = False  # the TLS transport's own state
