@@ -73,7 +73,8 @@ class Pipeline:
     # new mail ----------------------------------------------------------------------------------
     async def accept(self, msg: Inbound) -> Disposition:
         t0 = time.monotonic()
-        self.spool.check_space(len(msg.data))
+        # Free space is checked where the body is written (`Spool.write_sync`, off the loop),
+        # once per message: a full disk still answers 452 4.3.1 before anything is kept.
         msg = replace(msg, data=prepare(msg.data))  # the bytes we deliver are the bytes we scan
         qid = new_queue_id()
         maillog.client(qid, msg.peer, msg.helo)
