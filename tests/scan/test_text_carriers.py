@@ -226,3 +226,14 @@ def test_the_quick_block_finder_finds_what_the_block_regex_finds(parts: list[byt
     expected = [b"|".join(textcarriers._B64_LINE_LEN.findall(m.group()))
                 for m in textcarriers._B64_BLOCK.finditer(text)]
     assert seen == expected
+
+
+def test_a_block_needs_eight_different_characters_wherever_they_are() -> None:
+    """MIN_DISTINCT counts the whole block: seven characters never decode, an eighth even past
+    the block's first 256 characters does (the count looks at the start first, for speed)."""
+    seven = b"ABCDEFG"
+    lines = [(seven * 12)[:76] for _ in range(20)]
+    assert list(textcarriers.base64_blocks(b"\n".join(lines) + b"\n")) == []
+    lines[-1] = lines[-1][:-1] + b"Z"
+    found = list(textcarriers.base64_blocks(b"\n".join(lines) + b"\n"))
+    assert [f.encoding for f in found] == ["base64-text"]
