@@ -336,6 +336,8 @@ _mail_fragment = st.one_of(
 def mail_documents(draw: st.DrawFn) -> bytes:
     """Mostly well-formed, mail-like HTML (the fast paths' shapes), often over a chunk."""
     body = b"".join(draw(st.lists(_mail_fragment, min_size=1, max_size=30)))
+    body = draw(st.sampled_from([body, body, body.replace(b"\n", b"\r\n"),
+                                 body.replace(b" ", b"\n"), body.replace(b">", b">\r\n")]))
     repeat = draw(st.sampled_from([1, 1, 2, 5, 40, 200]))
     doc = b"<html><body>" + body * repeat
     if len(doc) < CHUNK and draw(st.booleans()):

@@ -67,6 +67,38 @@ _ATTR = (rb"(" + rb"[^\t\n\x0b\x0c\r =>]+" + rb")(?:" + _WS + rb"*=" + _WS + rb"
 _SIMPLE_TAG = re.compile(rb"<([^\t\n\x0b\x0c\r >!][^\t\n\x0b\x0c\r >]*)((?:" + _WS + rb"+"
                          + _ATTR + rb")*)" + _WS + rb"*>")
 _ATTRS = re.compile(_WS + rb"+" + _ATTR)
+#: A run of text, character references, tags and `<!...>` comments outside scripts, which
+#: `_Normaliser._region` turns into both copies with whole-run byte operations (the fast path
+#: for most real HTML). Its text has no `<`, `&`, `>`, `\r`, control or 8-bit byte, and each `&`
+#: begins a whole `_REF`; its tags have no `\r`, `'`, `<`, control or 8-bit byte, no `data:`
+#: value, no whitespace around `=`, references only as `_QVAL` allows them, and are not
+#: `<script>` or `<style>` (which switch to script mode). So in the run `>` only ends a tag or
+#: comment, and whitespace inside a tag only separates attributes.
+_R_NAME = rb"[^\x00-\x20\x7f-\xff\"'&<=>]"
+_R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
+#: A reference whose decoded bytes are the same lower-cased (below U+10000, as `_u16` cuts a
+#: larger one to 16 bits, where it can be an upper-case letter).
+_R_REF = rb"&(?:[A-Za-z0-9_:-]{1,1024}|#[0-9]{1,4}|#[xX][0-9A-Fa-f]{1,4});"
+_R_QVAL = (rb"(?!data:)(?:" + _R_VAL + rb"{0,5}|" + _R_VAL + rb"{6}(?:" + _R_VAL + rb"|" + _R_REF
+           + rb")*)")
+_R_TAG = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c>])(?!!)" + _R_NAME + rb"+(?:" + _WS + rb"+"
+          + _R_NAME + rb"+(?:=(?:\"" + _R_QVAL + rb"\"|(?!data:)" + _R_VAL + rb"+))?)*" + _WS
+          + rb"*>")
+#: Text and whitespace in one class, and possessive repeats (each item ends where it must, so
+#: nothing is to be tried again): the regex engine's quickest loops. The whitespace a match
+#: ends with is not part of the region (`_Normaliser.feed` takes it off).
+_REGION = re.compile(rb"(?:[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c]++|" + _R_TAG
+                     + rb"|<![^>]*+>|" + _R_REF + rb")++")
+_R_START = frozenset(b"<&" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
+                     + bytes(range(0x3F, 0x80)))
+#: In a region: what becomes one space in notags.html (a tag, comment or reference); `<a>` and
+#: `<img>` tags (and comments, which may hold what looks like one); comments.
+_MARKUP = re.compile(rb"<[^>]*>|&[^;]*;")
+_LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
+_COMMENTS = re.compile(rb"<![^>]*>")
+#: `_fold`'s tools: other whitespace to spaces, then runs of spaces to one.
+_TO_SPACE = bytes.maketrans(b"\t\n\x0b\x0c", b"    ")
+_SPACES = re.compile(rb"  +")
 _ENTITY_CHAR = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:-")
 _DIGITS = frozenset(b"0123456789")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -95,6 +127,8 @@ def _u16(cp: int) -> bytes:
 
 
 _ENTITY_BYTES = {name: _u16(cp) for name, cp in ENTITIES.items()}
+# `_Normaliser._region` lower-cases decoded references with the text around them.
+assert all(v.lower() == v for v in _ENTITY_BYTES.values())
 
 
 def chunks(data: bytes) -> list[bytes]:
@@ -263,6 +297,13 @@ class _Normaliser:
                 state = self.state = self.next_state
                 self.next_state = BAD
             if state == NORM:
+                if c in _R_START and not self.in_script and not self.mbchar2:
+                    m = _REGION.match(buf, p, size - 1)
+                    if m is not None:
+                        run = m.group().rstrip(b" \t\n\x0b\x0c")
+                        p += len(run)
+                        self._region(run)
+                        continue
                 if c == 0x3C and not self.in_script and not self.mbchar2:
                     m = _SIMPLE_TAG.match(buf, p)
                     if m is not None and m.end() < size:
@@ -551,6 +592,61 @@ class _Normaliser:
         self.escape = p < len(buf) and buf[p] == 0x5C
         return p
 
+    def _region(self, run: bytes) -> None:
+        """A whole `_REGION` match: what HTML_NORM, the tag states, HTML_COMMENT and
+        HTML_CHAR_REF would write for it, in whole-run operations."""
+        nocomment = _fold(run)
+        markup = b"<" in run
+        if markup:
+            self.lt_here = True
+            # No whitespace before a tag's `>`, nor after it (SKIP_WS); a comment goes.
+            nocomment = nocomment.replace(b" >", b">").replace(b"> ", b">")
+            if b"<!" in nocomment:
+                nocomment = _COMMENTS.sub(b"", nocomment)
+        if b"&" in nocomment:
+            # What a region's reference decodes to is the same lower-cased (`_R_REF`).
+            nocomment = _REF.sub(_decode_ref, nocomment)
+        nocomment = nocomment.lower()
+        self.o2 += nocomment
+        links: list[bytes | None] = []
+
+        def mark(m: re.Match[bytes]) -> bytes:
+            if m.group(1) is not None:  # a comment
+                return m.group()
+            links.append(_link(m.group()))
+            return b" \0"
+
+        if markup or b"&" in run:
+            marked = run
+            if markup and (b"<a" in nocomment or b"<img" in nocomment):
+                # Each `<a>` / `<img>` tag as a NUL (no NUL is left in a chunk), for its link.
+                marked = _LINK_TAG.sub(mark, run)
+            words = _fold(_MARKUP.sub(b" ", marked))
+        else:
+            words = nocomment  # no tag or reference: text only
+        if self.tsw and words[:1] == b" ":
+            words = words[1:]
+        if links:
+            # Each tag's space is before its NUL; its link (if any) and a space after it;
+            # then the space after it, if any, is one already written (text_space_written).
+            parts = words.lower().split(b"\0")
+            out = [parts[0]]
+            for link, part in zip(links, parts[1:], strict=True):
+                if link:
+                    out.append(link + b" ")
+                out.append(part[1:] if part[:1] == b" " else part)
+            words = b"".join(out)
+            if words:
+                self.text += words
+                self.tsw = words[-1] == 0x20
+        elif words:
+            self.text += words.lower()
+            self.tsw = words[-1] == 0x20
+        if run[-1] == 0x3E:  # a tag or comment: the whitespace after it is skipped
+            self.state, self.next_state = SKIP_WS, NORM
+        else:
+            self.next_state = BAD
+
     def _tag(self, m: re.Match[bytes]) -> None:
         """A whole `_SIMPLE_TAG`, with the output and effects of the states it would pass
         through (HTML_NORM's `<` to HTML_PROCESS_TAG)."""
@@ -727,6 +823,41 @@ def _refs(content: bytes) -> tuple[bytes, bytes]:
     shown += content[pos:].lower()
     kept += content[pos:]
     return bytes(shown), bytes(kept)
+
+
+def _link(tag: bytes) -> bytes | None:
+    """What `<a>` (`href`) or `<img>` (`src`) in a region adds to notags.html: the first such
+    attribute's value (as `html_tag_arg_add` keeps it), or None."""
+    m = _SIMPLE_TAG.match(tag)
+    assert m is not None
+    want = b"href" if len(m.group(1)) == 1 else b"src"
+    for a in _ATTRS.finditer(m.group(2)):
+        if a.group(1).lower() != want:
+            continue
+        value = a.group(2)
+        if value is None:
+            return None
+        if value[:1] == b'"':
+            return _arg_value((b'"' + _refs(value[1:-1])[1] + b'"')[:STR_LENGTH])
+        return _arg_value(value[:STR_LENGTH])
+    return None
+
+
+def _decode_ref(m: re.Match[bytes]) -> bytes:
+    """A `_REF` in nocomment.html (HTML_CHAR_REF and back in one step)."""
+    name, dec, hexa = m.groups()
+    if name is not None:
+        decoded = _ENTITY_BYTES.get(name)
+        return decoded if decoded is not None else b"&" + name.lower() + b";"
+    value = int(dec) if dec is not None else int(hexa, 16)
+    return bytes((_lower(value),)) if value < 0x80 else _u16(value)
+
+
+def _fold(run: bytes) -> bytes:
+    """`run` with each whitespace run (no `\\r`) as one space (`_FOLD.sub(b" ", run)`, faster
+    where most runs are one space already)."""
+    run = run.translate(_TO_SPACE)
+    return _SPACES.sub(b" ", run) if b"  " in run else run
 
 
 def _lower(c: int) -> int:
