@@ -309,7 +309,10 @@ _mail_attr = st.builds(
     st.sampled_from(_COMMON_ATTRS),
     st.sampled_from([b"=", b"=", b"=", b"=", b" = ", b""]),
     st.sampled_from([b'"', b'"', b'"', b"'", b""]),
-    _plain_value,
+    st.one_of(_plain_value, _plain_word, st.sampled_from([
+        b"100%", b"left", b"MsoNormal", b"color:#333;font-size:11pt", b"cid:LOGO.png",
+        b"https://example.com/x?a=1&amp;b=2", b"abcdef&#65;x", b"abcdef&#0;x", b"abcdef&#256;",
+        b"abcdef&#x4A;&#12290;&nosuch;&AMP;", b"HTTP://X.Y/Z", b"", b"DATA:x", b"data:,x"])),
 )
 _mail_tag = st.builds(
     lambda slash, name, attrs, close: b"<" + slash + name + attrs + close,
@@ -363,6 +366,39 @@ def test_generated_documents(doc: bytes) -> None:
 @given(st.binary(max_size=3000))
 def test_arbitrary_bytes(doc: bytes) -> None:
     assert_same(doc)
+
+
+#: Pieces of mail-like HTML, for seeded random documents that cover the fast paths' edges
+#: more evenly than generated ones.
+MAIL_TOKENS = [
+    b"<p>", b"</p>", b"<br>", b"<br/>", b"<td class=\"c1\" align=left>", b"</td>", b"<tr>",
+    b"<table width=\"100%\" cellpadding=\"0\">", b"</table>", b"<span style='color:#1F497D'>",
+    b"<p class=MsoNormal style='margin:0cm'>", b"<o:p>", b"</o:p>", b"<div\n  id=x\n>",
+    b"<a href=\"https://example.com/t?id=1&amp;u=7\">", b"<a href=x>", b"<a>", b"<a href>",
+    b"<a class=x href=\"y\" href=z>", b"<A HREF='HTTP://X.Y/Z'>", b"<a href=\"&#65;\">",
+    b"<a href=\"abcdef&#65;&#0;x\">", b"<a href=\"abcdef&#x110000;\">", b"<a href=\"\">",
+    b"<img src=\"cid:LOGO.png\" alt=Logo>", b"<img src='abcdef&nosuch;&AMP;'>", b"<img>",
+    b"<IMG SRC=Q.png>", b"<img src=\"data:image/png;base64,QUJD\">", b"<img alt=a src=b>",
+    b"</a>", b"<a href=\"" + b"L" * 1030 + b"\">", b"<p " + b"n" * 1030 + b"=1>",
+    b"<!-- c -->", b"<!-- <a href=x> -->", b"<!>", b"<![if !supportLists]>", b"<!--\r\n-->",
+    b"<style>p { color: 'red' }</style>", b"<script>var a = 'b';</script>", b"</script>",
+    b"</style>", b"<style type=text/css>", b"&nbsp;", b"&amp;", b"&AMP;", b"&copy;", b"&lt;",
+    b"&gt;", b"&#65;", b"&#x41;", b"&#8364;", b"&#12290;", b"&#65601;", b"&#0;", b"&#;",
+    b"&nosuch;", b"&amp", b"&", b"Hello", b"WORLD", b"it's", b'"q"', b">", b"=", b"a=b",
+    b"caf\xc3\xa9", b"\xe4", b"\xa1C", b"\xa1", b"\xe3\x80\x82", b"\xef\xbc\x8e",
+    b"\xf0\x9f\x98\x80", b"\xc3", b"Gr\xc3\xbc\xc3\x9fe", b" ", b"  ", b"\n", b"\r\n", b"\t",
+    b"\r", b"\x0b", b"\x01", b"\x7f", b"\\", b"<", b"</", b"< p>", b"<p >", b"<p\r>",
+]
+
+
+def test_seeded_mail_token_documents() -> None:
+    rng = random.Random(20240611)
+    for _ in range(600):
+        doc = b"<html>" + b"".join(rng.choice(MAIL_TOKENS) for _ in range(rng.randint(1, 60)))
+        assert_same(doc)
+    for _ in range(12):  # across chunks
+        doc = b"<html>" + b"".join(rng.choice(MAIL_TOKENS) for _ in range(rng.randint(1500, 4000)))
+        assert_same(doc)
 
 
 # -- the inputs of the other HTML tests ------------------------------------------------------

@@ -67,13 +67,15 @@ _ATTR = (rb"(" + rb"[^\t\n\x0b\x0c\r =>]+" + rb")(?:" + _WS + rb"*=" + _WS + rb"
 _SIMPLE_TAG = re.compile(rb"<([^\t\n\x0b\x0c\r >!][^\t\n\x0b\x0c\r >]*)((?:" + _WS + rb"+"
                          + _ATTR + rb")*)" + _WS + rb"*>")
 _ATTRS = re.compile(_WS + rb"+" + _ATTR)
-#: A run of text, character references, tags and `<!...>` comments outside scripts, which
-#: `_Normaliser._region` turns into both copies with whole-run byte operations (the fast path
-#: for most real HTML). Its text has no `<`, `&`, `>`, `\r`, control or 8-bit byte, and each `&`
-#: begins a whole `_REF`; its tags have no `\r`, `'`, `<`, control or 8-bit byte, no `data:`
+#: A run of text, 8-bit sequences, character references, tags and `<!...>` comments outside
+#: scripts, which `_Normaliser._region` turns into both copies with whole-run byte operations
+#: (the fast path for most real HTML). Its text has no `<`, `&`, `>` or control byte but `\r`
+#: (dropped, as everywhere), each `&` begins a whole `_R_REF`, and each 8-bit run is one
+#: `_high_run` takes whole; its tags have no `\r`, `<`, control or 8-bit byte, no `data:`
 #: value, no whitespace around `=`, references only as `_QVAL` allows them, and are not
-#: `<script>` or `<style>` (which switch to script mode). So in the run `>` only ends a tag or
-#: comment, and whitespace inside a tag only separates attributes.
+#: `<script>` or `<style>` (which switch to script mode). So in the run `<` only begins and `>`
+#: only ends a tag or comment, whitespace inside a tag only separates attributes, and a quote
+#: inside a tag is a value's (which nocomment.html writes as `"`).
 _R_NAME = rb"[^\x00-\x20\x7f-\xff\"'&<=>]"
 _R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
 #: A reference whose decoded bytes are the same lower-cased (below U+10000, as `_u16` cuts a
@@ -82,20 +84,28 @@ _R_REF = rb"&(?:[A-Za-z0-9_:-]{1,1024}|#[0-9]{1,4}|#[xX][0-9A-Fa-f]{1,4});"
 _R_QVAL = (rb"(?!data:)(?:" + _R_VAL + rb"{0,5}|" + _R_VAL + rb"{6}(?:" + _R_VAL + rb"|" + _R_REF
            + rb")*)")
 _R_TAG = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c>])(?!!)" + _R_NAME + rb"+(?:" + _WS + rb"+"
-          + _R_NAME + rb"+(?:=(?:\"" + _R_QVAL + rb"\"|(?!data:)" + _R_VAL + rb"+))?)*" + _WS
-          + rb"*>")
+          + _R_NAME + rb"+(?:=(?:\"" + _R_QVAL + rb"\"|'" + _R_QVAL + rb"'|(?!data:)" + _R_VAL
+          + rb"+))?)*" + _WS + rb"*>")
+#: An 8-bit run `_high_run` would take: groups of three, the last not a lone `\xa1`, then a
+#: byte that flushes it (in the chunk, not `\r`).
+_R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
+           rb"(?=[\x00-\x0c\x0e-\x7f])")
 #: Text and whitespace in one class, and possessive repeats (each item ends where it must, so
 #: nothing is to be tried again): the regex engine's quickest loops. The whitespace a match
 #: ends with is not part of the region (`_Normaliser.feed` takes it off).
-_REGION = re.compile(rb"(?:[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c]++|" + _R_TAG
-                     + rb"|<![^>]*+>|" + _R_REF + rb")++")
+_REGION = re.compile(rb"(?:[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]++|" + _R_TAG
+                     + rb"|<![^>]*+>|" + _R_REF + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")++")
 _R_START = frozenset(b"<&" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
-                     + bytes(range(0x3F, 0x80)))
-#: In a region: what becomes one space in notags.html (a tag, comment or reference); `<a>` and
-#: `<img>` tags (and comments, which may hold what looks like one); comments.
+                     + bytes(range(0x3F, 0x100)))
+#: In a region: what notags.html has one space for (a tag, comment or reference); `<a>` and
+#: `<img>` tags (and comments, which may hold what looks like one); comments; tags with a
+#: quote; 8-bit runs; `_Normaliser._region`'s marks.
 _MARKUP = re.compile(rb"<[^>]*>|&[^;]*;")
 _LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
 _COMMENTS = re.compile(rb"<![^>]*>")
+_QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_MARKS = re.compile(rb"([\0\1])")
 #: `_fold`'s tools: other whitespace to spaces, then runs of spaces to one.
 _TO_SPACE = bytes.maketrans(b"\t\n\x0b\x0c", b"    ")
 _SPACES = re.compile(rb"  +")
@@ -300,9 +310,9 @@ class _Normaliser:
                 if c in _R_START and not self.in_script and not self.mbchar2:
                     m = _REGION.match(buf, p, size - 1)
                     if m is not None:
-                        run = m.group().rstrip(b" \t\n\x0b\x0c")
+                        run = m.group().rstrip(b" \t\n\x0b\x0c\r")
                         p += len(run)
-                        self._region(run)
+                        self._region(run.replace(b"\r", b"") if b"\r" in run else run)
                         continue
                 if c == 0x3C and not self.in_script and not self.mbchar2:
                     m = _SIMPLE_TAG.match(buf, p)
@@ -593,55 +603,82 @@ class _Normaliser:
         return p
 
     def _region(self, run: bytes) -> None:
-        """A whole `_REGION` match: what HTML_NORM, the tag states, HTML_COMMENT and
-        HTML_CHAR_REF would write for it, in whole-run operations."""
-        nocomment = _fold(run)
+        """A whole `_REGION` match (`\\r` taken out): what HTML_NORM, HTML_8BIT, the tag
+        states, HTML_COMMENT and HTML_CHAR_REF would write for it, in whole-run operations."""
         markup = b"<" in run
+        high = not run.isascii()
+        # nocomment.html
+        o2 = _fold(run)
+        if high and (b"\xe3\x80\x82" in o2 or b"\xef\xbc\x8e" in o2 or b"\xef\xb9\x92" in o2):
+            o2 = _HIGH_RUN.sub(_high_o2, o2)  # (before comments go: runs stay apart)
         if markup:
             self.lt_here = True
             # No whitespace before a tag's `>`, nor after it (SKIP_WS); a comment goes.
-            nocomment = nocomment.replace(b" >", b">").replace(b"> ", b">")
-            if b"<!" in nocomment:
-                nocomment = _COMMENTS.sub(b"", nocomment)
-        if b"&" in nocomment:
+            o2 = o2.replace(b" >", b">").replace(b"> ", b">")
+            if b"<!" in o2:
+                o2 = _COMMENTS.sub(b"", o2)
+            if b"'" in o2:
+                o2 = _QUOTING_TAG.sub(_double_quotes, o2)
+        if b"&" in o2:
             # What a region's reference decodes to is the same lower-cased (`_R_REF`).
-            nocomment = _REF.sub(_decode_ref, nocomment)
-        nocomment = nocomment.lower()
-        self.o2 += nocomment
-        links: list[bytes | None] = []
-
-        def mark(m: re.Match[bytes]) -> bytes:
-            if m.group(1) is not None:  # a comment
-                return m.group()
-            links.append(_link(m.group()))
-            return b" \0"
-
-        if markup or b"&" in run:
-            marked = run
-            if markup and (b"<a" in nocomment or b"<img" in nocomment):
-                # Each `<a>` / `<img>` tag as a NUL (no NUL is left in a chunk), for its link.
-                marked = _LINK_TAG.sub(mark, run)
-            words = _fold(_MARKUP.sub(b" ", marked))
-        else:
-            words = nocomment  # no tag or reference: text only
-        if self.tsw and words[:1] == b" ":
-            words = words[1:]
-        if links:
-            # Each tag's space is before its NUL; its link (if any) and a space after it;
-            # then the space after it, if any, is one already written (text_space_written).
-            parts = words.lower().split(b"\0")
-            out = [parts[0]]
-            for link, part in zip(links, parts[1:], strict=True):
-                if link:
-                    out.append(link + b" ")
-                out.append(part[1:] if part[:1] == b" " else part)
-            words = b"".join(out)
+            o2 = _REF.sub(_decode_ref, o2)
+        o2 = o2.lower()
+        self.o2 += o2
+        # notags.html
+        tsw = self.tsw
+        if not (markup or high or b"&" in run):  # text only (which begins with a word)
+            self.text += o2
+            tsw = False
+        elif not (high or (markup and (b"<a" in o2 or b"<img" in o2))):
+            words = _fold(_MARKUP.sub(b" ", run)).lower()
+            if tsw and words[:1] == b" ":
+                words = words[1:]
             if words:
                 self.text += words
-                self.tsw = words[-1] == 0x20
-        elif words:
-            self.text += words.lower()
-            self.tsw = words[-1] == 0x20
+                tsw = words[-1] == 0x20
+        else:
+            # Each `<a>` / `<img>` tag as a NUL after its space, each 8-bit run as \\1 (a chunk
+            # has no NUL, a region no other control byte); then in order, with what each
+            # writes (a link sets text_space_written, 8-bit bytes leave it).
+            links: list[bytes] = []
+            highs: list[bytes] = []
+
+            def mark_link(m: re.Match[bytes]) -> bytes:
+                if m.group(1) is not None:  # a comment
+                    return m.group()
+                link = _link(m.group())
+                links.append(link + b" " if link else b"")
+                return b" \0"
+
+            def mark_high(m: re.Match[bytes]) -> bytes:
+                highs.append(_high_text(m.group()))
+                return b"\1"
+
+            words = run
+            if markup and (b"<a" in o2 or b"<img" in o2):
+                words = _LINK_TAG.sub(mark_link, words)
+            words = _MARKUP.sub(b" ", words)
+            if high:  # (only text is left to hold 8-bit bytes)
+                words = _HIGH_RUN.sub(mark_high, words)
+            pieces = _MARKS.split(_fold(words).lower())
+            out = []
+            next_link, next_high = iter(links).__next__, iter(highs).__next__
+            for i, piece in enumerate(pieces):
+                if i & 1:  # a mark
+                    if piece == b"\0":
+                        piece = next_link()
+                        tsw = True
+                    else:
+                        piece = next_high()
+                    out.append(piece)
+                    continue
+                if tsw and piece[:1] == b" ":
+                    piece = piece[1:]
+                if piece:
+                    out.append(piece)
+                    tsw = piece[-1] == 0x20
+            self.text += b"".join(out)
+        self.tsw = tsw
         if run[-1] == 0x3E:  # a tag or comment: the whitespace after it is skipped
             self.state, self.next_state = SKIP_WS, NORM
         else:
@@ -837,10 +874,39 @@ def _link(tag: bytes) -> bytes | None:
         value = a.group(2)
         if value is None:
             return None
-        if value[:1] == b'"':
+        if value[:1] in (b'"', b"'"):
             return _arg_value((b'"' + _refs(value[1:-1])[1] + b'"')[:STR_LENGTH])
         return _arg_value(value[:STR_LENGTH])
     return None
+
+
+def _double_quotes(m: re.Match[bytes]) -> bytes:
+    """A region's tag in nocomment.html: each quote written as `"` (HTML_TAG_ARG_VAL)."""
+    return m.group().replace(b"'", b'"')
+
+
+def _high_groups(run: bytes) -> list[bytes]:
+    return [run[i : i + 3] for i in range(0, len(run), 3)]
+
+
+def _high_o2(m: re.Match[bytes]) -> bytes:
+    """An 8-bit run in nocomment.html, as `_high_run` writes it."""
+    return b"".join(b"." if g in _DOTS else g for g in _high_groups(m.group()))
+
+
+def _high_text(run: bytes) -> bytes:
+    """An 8-bit run in notags.html, as `_high_run` writes it."""
+    out = bytearray()
+    for g in _high_groups(run):
+        if g in _DOTS:
+            out.append(0x2E)
+        elif len(g) == 3:
+            out += g[:2] + g[1:2]
+        elif len(g) == 2:
+            out += g[:1] * 2
+        else:
+            out.append(0)
+    return bytes(out)
 
 
 def _decode_ref(m: re.Match[bytes]) -> bytes:
