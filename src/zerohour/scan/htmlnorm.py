@@ -81,11 +81,11 @@ _R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
 #: A reference whose decoded bytes are the same lower-cased (below U+10000, as `_u16` cuts a
 #: larger one to 16 bits, where it can be an upper-case letter).
 _R_REF = rb"&(?:[A-Za-z0-9_:-]{1,1024}|#[0-9]{1,4}|#[xX][0-9A-Fa-f]{1,4});"
-_R_QVAL = (rb"(?!data:)(?:" + _R_VAL + rb"{0,5}|" + _R_VAL + rb"{6}(?:" + _R_VAL + rb"|" + _R_REF
-           + rb")*)")
-_R_TAG = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c>])(?!!)" + _R_NAME + rb"+(?:" + _WS + rb"+"
-          + _R_NAME + rb"+(?:=(?:\"" + _R_QVAL + rb"\"|'" + _R_QVAL + rb"'|(?!data:)" + _R_VAL
-          + rb"+))?)*" + _WS + rb"*>")
+_R_QVAL = (rb"(?!data:)(?:" + _R_VAL + rb"{6}(?:" + _R_VAL + rb"++|" + _R_REF + rb")*+|"
+           + _R_VAL + rb"{0,5})")
+_R_TAG = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c>])(?!!)" + _R_NAME + rb"++(?:" + _WS + rb"++"
+          + _R_NAME + rb"++(?:=(?:\"" + _R_QVAL + rb"\"|'" + _R_QVAL + rb"'|(?!data:)" + _R_VAL
+          + rb"++))?+)*+" + _WS + rb"*+>")
 #: An 8-bit run `_high_run` would take: groups of three, the last not a lone `\xa1`, then a
 #: byte that flushes it (in the chunk, not `\r`).
 _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
@@ -97,15 +97,21 @@ _REGION = re.compile(rb"(?:[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]++|" 
                      + rb"|<![^>]*+>|" + _R_REF + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")++")
 _R_START = frozenset(b"<&" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
                      + bytes(range(0x3F, 0x100)))
-#: In a region: what notags.html has one space for (a tag, comment or reference); `<a>` and
+#: In a region: what notags.html has one space for (tags, comments and references, and the
+#: whitespace between them, which folds into that space anyway); `<a>` and
 #: `<img>` tags (and comments, which may hold what looks like one); comments; tags with a
 #: quote; 8-bit runs; `_Normaliser._region`'s marks.
-_MARKUP = re.compile(rb"<[^>]*>|&[^;]*;")
+_MARKUP = re.compile(rb"(?:<[^>]*+>|&[^;]*+;)(?:[ \t\n\x0b\x0c]*+(?:<[^>]*+>|&[^;]*+;))*+")
 _LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
 _COMMENTS = re.compile(rb"<![^>]*>")
 _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _MARKS = re.compile(rb"([\0\1])")
+#: An attribute of a region's tag (whose values have no whitespace or quote inside): name,
+#: quoted value (without its quotes), bare value.
+_LINK_ATTR = re.compile(rb"[ \t\n\x0b\x0c]++([^ \t\n\x0b\x0c=>]++)"
+                        rb"(?:=(?:[\"']([^\"']*+)[\"']|([^ \t\n\x0b\x0c>]++)))?+")
+_NAME_END = frozenset(b" \t\n\x0b\x0c>")
 #: `_fold`'s tools: other whitespace to spaces, then runs of spaces to one.
 _TO_SPACE = bytes.maketrans(b"\t\n\x0b\x0c", b"    ")
 _SPACES = re.compile(rb"  +")
@@ -660,7 +666,13 @@ class _Normaliser:
             words = _MARKUP.sub(b" ", words)
             if high:  # (only text is left to hold 8-bit bytes)
                 words = _HIGH_RUN.sub(mark_high, words)
-            pieces = _MARKS.split(_fold(words).lower())
+            words = _fold(words).lower()
+            if highs:
+                pieces = _MARKS.split(words)
+            else:  # the same, quicker
+                parts = words.split(b"\0")
+                pieces = [b"\0"] * (2 * len(parts) - 1)
+                pieces[::2] = parts
             out = []
             next_link, next_high = iter(links).__next__, iter(highs).__next__
             for i, piece in enumerate(pieces):
@@ -865,19 +877,26 @@ def _refs(content: bytes) -> tuple[bytes, bytes]:
 def _link(tag: bytes) -> bytes | None:
     """What `<a>` (`href`) or `<img>` (`src`) in a region adds to notags.html: the first such
     attribute's value (as `html_tag_arg_add` keeps it), or None."""
-    m = _SIMPLE_TAG.match(tag)
-    assert m is not None
-    want = b"href" if len(m.group(1)) == 1 else b"src"
-    for a in _ATTRS.finditer(m.group(2)):
+    want = b"href" if tag[2] in _NAME_END else b"src"
+    for a in _LINK_ATTR.finditer(tag):
         if a.group(1).lower() != want:
             continue
-        value = a.group(2)
-        if value is None:
-            return None
-        if value[:1] in (b'"', b"'"):
-            return _arg_value((b'"' + _refs(value[1:-1])[1] + b'"')[:STR_LENGTH])
-        return _arg_value(value[:STR_LENGTH])
+        quoted, bare = a.group(2, 3)
+        if quoted is not None:
+            if b"&" in quoted:
+                quoted = _REF.sub(_kept_ref, quoted)
+            return _arg_value((b'"' + quoted + b'"')[:STR_LENGTH])
+        return None if bare is None else _arg_value(bare[:STR_LENGTH])
     return None
+
+
+def _kept_ref(m: re.Match[bytes]) -> bytes:
+    """A `_REF` in a value as tag_val keeps it (a numeric one as its low byte)."""
+    name, dec, hexa = m.groups()
+    if name is not None:
+        decoded = _ENTITY_BYTES.get(name)
+        return decoded if decoded is not None else b"&" + name.lower() + b";"
+    return bytes(((int(dec) if dec is not None else int(hexa, 16)) & 0xFF,))
 
 
 def _double_quotes(m: re.Match[bytes]) -> bytes:
