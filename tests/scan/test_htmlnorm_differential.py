@@ -388,6 +388,8 @@ MAIL_TOKENS = [
     b"caf\xc3\xa9", b"\xe4", b"\xa1C", b"\xa1", b"\xe3\x80\x82", b"\xef\xbc\x8e",
     b"\xf0\x9f\x98\x80", b"\xc3", b"Gr\xc3\xbc\xc3\x9fe", b" ", b"  ", b"\n", b"\r\n", b"\t",
     b"\r", b"\x0b", b"\x01", b"\x7f", b"\\", b"<", b"</", b"< p>", b"<p >", b"<p\r>",
+    b"\xc3\r", b"\xe3\x80\r\x82", b"<a href=\"abcdef&#200;x\">", b"<a href=\"abcdef&#x1F4A9;\">",
+    b"<img src='abcdef&#x7f;'>",
 ]
 
 
