@@ -312,7 +312,9 @@ _mail_attr = st.builds(
     st.one_of(_plain_value, _plain_word, st.sampled_from([
         b"100%", b"left", b"MsoNormal", b"color:#333;font-size:11pt", b"cid:LOGO.png",
         b"https://example.com/x?a=1&amp;b=2", b"abcdef&#65;x", b"abcdef&#0;x", b"abcdef&#256;",
-        b"abcdef&#x4A;&#12290;&nosuch;&AMP;", b"HTTP://X.Y/Z", b"", b"DATA:x", b"data:,x"])),
+        b"abcdef&#x4A;&#12290;&nosuch;&AMP;", b"HTTP://X.Y/Z", b"", b"DATA:x", b"data:,x",
+        b"padding: 20px 10px", b"font-family: Helvetica, Arial, sans-serif;", b"a  b\n c ",
+        b" a", b"a b=c", b"a\tb", b"x\r\n y", b"Click here"])),
 )
 _mail_tag = st.builds(
     lambda slash, name, attrs, close: b"<" + slash + name + attrs + close,
@@ -390,6 +392,18 @@ MAIL_TOKENS = [
     b"\r", b"\x0b", b"\x01", b"\x7f", b"\\", b"<", b"</", b"< p>", b"<p >", b"<p\r>",
     b"\xc3\r", b"\xe3\x80\r\x82", b"<a href=\"abcdef&#200;x\">", b"<a href=\"abcdef&#x1F4A9;\">",
     b"<img src='abcdef&#x7f;'>",
+    # Whitespace inside quoted values (ClamAV takes the rest of the tag as unquoted), \r in tags.
+    b"<td style=\"padding: 20px 10px; font-family: Helvetica, Arial\">", b"<p title=\" a\">",
+    b"<p title=\"a  b\n c \">", b"<p title=\"a\tb\">", b"<p title=\"a \tb\">", b"<p title=\"  \">",
+    b"<p title=\"a\r\n b\">", b"<p title=\"a\r\tb\">", b"<a title=\"x y\" href=\"z\">",
+    b"<a href=\"x y\">", b"<a href=\"a b c\" href=d>", b"<img alt=\"a b\" src=x>",
+    b"<p title=\"a b=c\">", b"<p class=\"a b c\" id=x>", b"<p title=\"a b&amp;c\">",
+    b"<p title=\"a &amp; b\">", b"<p title=\"a b c&amp;d\">", b"<p title=\"a b c=data:x\">",
+    b"<p title=\"a b=data:x\">",
+    b"<span style='font-family:\"Arial\",sans-serif'>", b"<p style='margin:0cm; x'>",
+    b"<p title=\"a b\"c>", b"<p title=\"a b c\" =x>", b"<p title=\"data: x\">", b"<p t=\"a b >",
+    b"<td\r\n style=\"a\">", b"<p a=\"x\"\rb>", b"<p\r>", b"<p\r\n>", b"<a\r href=x>", b"<a\rb>",
+    b"<scr\ript>", b"<p cla\rss=x>", b"<p a=\r\"x\">",
 ]
 
 

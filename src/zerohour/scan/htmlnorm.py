@@ -69,13 +69,17 @@ _SIMPLE_TAG = re.compile(rb"<([^\t\n\x0b\x0c\r >!][^\t\n\x0b\x0c\r >]*)((?:" + _
 _ATTRS = re.compile(_WS + rb"+" + _ATTR)
 #: A run of text, 8-bit sequences, character references, tags and `<!...>` comments outside
 #: scripts, which `_Normaliser._region` turns into both copies with whole-run byte operations
-#: (the fast path for most real HTML). Its text has no `<`, `&`, `>` or control byte but `\r`
-#: (dropped, as everywhere), each `&` begins a whole `_R_REF`, and each 8-bit run is one
-#: `_high_run` takes whole; its tags have no `\r`, `<`, control or 8-bit byte, no `data:`
+#: (the fast path for most real HTML). `\r` is dropped everywhere (as the state machine drops
+#: it) but may not stand alone between attributes (where it is no separator). Its text has no
+#: `<`, `&`, `>` or other control byte; each `&` begins a whole `_R_REF`, and each 8-bit run
+#: is one `_high_run` takes whole. Its tags have no `<`, control or 8-bit byte, no `data:`
 #: value, no whitespace around `=`, references only as `_QVAL` allows them, and are not
 #: `<script>` or `<style>` (which switch to script mode). So in the run `<` only begins and `>`
-#: only ends a tag or comment, whitespace inside a tag only separates attributes, and a quote
-#: inside a tag is a value's (which nocomment.html writes as `"`).
+#: only ends a tag or comment, and a quote inside a tag is a value's (nocomment.html writes
+#: each as `"`). Whitespace inside a tag folds to one space: between attributes, and in a
+#: quoted value, where HTML_TAG_ARG_VAL writes the first whitespace byte and takes the rest of
+#: the tag as unquoted (so, there, the first must be a space or `\n` and the words after it
+#: plain). Not in an `<a>` or `<img>` tag, whose link would then be cut (`_arg_value`).
 _R_NAME = rb"[^\x00-\x20\x7f-\xff\"'&<=>]"
 _R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
 #: A reference whose decoded bytes are the same lower-cased (below U+10000, as `_u16` cuts a
@@ -83,9 +87,18 @@ _R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
 _R_REF = rb"&(?:[A-Za-z0-9_:-]{1,1024}|#[0-9]{1,4}|#[xX][0-9A-Fa-f]{1,4});"
 _R_QVAL = (rb"(?!data:)(?:" + _R_VAL + rb"{6}(?:" + _R_VAL + rb"++|" + _R_REF + rb")*+|"
            + _R_VAL + rb"{0,5})")
-_R_TAG = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c>])(?!!)" + _R_NAME + rb"++(?:" + _WS + rb"++"
-          + _R_NAME + rb"++(?:=(?:\"" + _R_QVAL + rb"\"|'" + _R_QVAL + rb"'|(?!data:)" + _R_VAL
-          + rb"++))?+)*+" + _WS + rb"*+>")
+_R_WORDS = rb"(?:\r*+[ \n][ \t\n\x0b\x0c\r]*+[^\x00-\x20\x7f-\xff\"'&<=>]*+)*+"
+_R_SEP = rb"\r*+[ \t\n\x0b\x0c][ \t\n\x0b\x0c\r]*+"
+
+
+def _r_attrs(qval: bytes) -> bytes:
+    return (rb"(?:" + _R_SEP + _R_NAME + rb"++(?:=(?:\"" + qval + rb"\"|'" + qval
+            + rb"'|(?!data:)" + _R_VAL + rb"++))?+)*+[ \t\n\x0b\x0c\r]*+>")
+
+
+_R_TAG = (rb"<(?:(?i:a|img)(?=[ \t\n\x0b\x0c\r>])" + _r_attrs(_R_QVAL)
+          + rb"|(?!(?i:a|img|script|style)[ \t\n\x0b\x0c\r>])(?!!)" + _R_NAME + rb"++"
+          + _r_attrs(_R_QVAL + _R_WORDS) + rb")")
 #: An 8-bit run `_high_run` would take: groups of three, the last not a lone `\xa1`, then a
 #: byte that flushes it (in the chunk, not `\r`).
 _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
