@@ -401,6 +401,7 @@ MAIL_TOKENS = [
     b"<p title=\"a &amp; b\">", b"<p title=\"a b c&amp;d\">", b"<p title=\"a b c=data:x\">",
     b"<p title=\"a b=data:x\">",
     b"<span style='font-family:\"Arial\",sans-serif'>", b"<p style='margin:0cm; x'>",
+    b"<p style='a b c'>", b"<p t=' a '>", b"<p t='  '>", b"<p t='a\n\tb '>",
     b"<p title=\"a b\"c>", b"<p title=\"a b c\" =x>", b"<p title=\"data: x\">", b"<p t=\"a b >",
     b"<td\r\n style=\"a\">", b"<p a=\"x\"\rb>", b"<p\r>", b"<p\r\n>", b"<a\r href=x>", b"<a\rb>",
     b"<scr\ript>", b"<p cla\rss=x>", b"<p a=\r\"x\">",

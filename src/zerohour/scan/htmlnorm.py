@@ -118,6 +118,7 @@ _MARKUP = re.compile(rb"(?:<[^>]*+>|&[^;]*+;)(?:[ \t\n\x0b\x0c]*+(?:<[^>]*+>|&[^
 _LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
 _COMMENTS = re.compile(rb"<![^>]*>")
 _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
+_SINGLE_QUOTED = re.compile(rb"'([^']*)'")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _MARKS = re.compile(rb"([\0\1])")
 #: An attribute of a region's tag (whose values have no whitespace or quote inside): name,
@@ -913,8 +914,15 @@ def _kept_ref(m: re.Match[bytes]) -> bytes:
 
 
 def _double_quotes(m: re.Match[bytes]) -> bytes:
-    """A region's tag in nocomment.html: each quote written as `"` (HTML_TAG_ARG_VAL)."""
-    return m.group().replace(b"'", b'"')
+    """A region's (folded) tag in nocomment.html: HTML_TAG_ARG_VAL writes a quote as `"`, but
+    the closing one of a value with whitespace twice inside is read as part of an attribute
+    name (the tag is unquoted after the first), which is written as it is."""
+    return _SINGLE_QUOTED.sub(_single_quoted, m.group())
+
+
+def _single_quoted(m: re.Match[bytes]) -> bytes:
+    value = m.group(1)
+    return b'"' + value + (b"'" if value.count(b" ") > 1 else b'"')
 
 
 def _high_groups(run: bytes) -> list[bytes]:
