@@ -402,6 +402,8 @@ MAIL_TOKENS = [
     b"<p title=\"a b=data:x\">",
     b"<span style='font-family:\"Arial\",sans-serif'>", b"<p style='margin:0cm; x'>",
     b"<p style='a b c'>", b"<p t=' a '>", b"<p t='  '>", b"<p t='a\n\tb '>",
+    b"<p t=\"it's a b\">", b"<p t='a\"b c d'>", b"<p t='a b\"c'>", b"<p t=\"a b 'c\">",
+    b"<p t=\"x='y' z\">", b"<a title=\"it's\" href=\"x'y\">", b"<img src='x\"y'>",
     b"<p title=\"a b\"c>", b"<p title=\"a b c\" =x>", b"<p title=\"data: x\">", b"<p t=\"a b >",
     b"<td\r\n style=\"a\">", b"<p a=\"x\"\rb>", b"<p\r>", b"<p\r\n>", b"<a\r href=x>", b"<a\rb>",
     b"<scr\ript>", b"<p cla\rss=x>", b"<p a=\r\"x\">",

@@ -85,20 +85,30 @@ _R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
 #: A reference whose decoded bytes are the same lower-cased (below U+10000, as `_u16` cuts a
 #: larger one to 16 bits, where it can be an upper-case letter).
 _R_REF = rb"&(?:[A-Za-z0-9_:-]{1,1024}|#[0-9]{1,4}|#[xX][0-9A-Fa-f]{1,4});"
-_R_QVAL = (rb"(?!data:)(?:" + _R_VAL + rb"{6}(?:" + _R_VAL + rb"++|" + _R_REF + rb")*+|"
-           + _R_VAL + rb"{0,5})")
+
+
+def _r_qval(val: bytes) -> bytes:
+    """A quoted value's bytes up to any whitespace: references only after 6 plain bytes, where
+    ClamAV's `data:` checks (at 5 and 6 bytes of value) are over."""
+    return (rb"(?!data:)(?:" + val + rb"{6}(?:" + val + rb"++|" + _R_REF + rb")*+|" + val
+            + rb"{0,5})")
+
+
 _R_WORDS = rb"(?:\r*+[ \n][ \t\n\x0b\x0c\r]*+[^\x00-\x20\x7f-\xff\"'&<=>]*+)*+"
 _R_SEP = rb"\r*+[ \t\n\x0b\x0c][ \t\n\x0b\x0c\r]*+"
 
 
-def _r_attrs(qval: bytes) -> bytes:
-    return (rb"(?:" + _R_SEP + _R_NAME + rb"++(?:=(?:\"" + qval + rb"\"|'" + qval
+def _r_attrs(double: bytes, single: bytes) -> bytes:
+    return (rb"(?:" + _R_SEP + _R_NAME + rb"++(?:=(?:\"" + double + rb"\"|'" + single
             + rb"'|(?!data:)" + _R_VAL + rb"++))?+)*+[ \t\n\x0b\x0c\r]*+>")
 
 
-_R_TAG = (rb"<(?:(?i:a|img)(?=[ \t\n\x0b\x0c\r>])" + _r_attrs(_R_QVAL)
+#: `<a>` and `<img>`; other tags (where a value may also hold the other quote, before any
+#: whitespace).
+_R_TAG = (rb"<(?:(?i:a|img)(?=[ \t\n\x0b\x0c\r>])" + _r_attrs(_r_qval(_R_VAL), _r_qval(_R_VAL))
           + rb"|(?!(?i:a|img|script|style)[ \t\n\x0b\x0c\r>])(?!!)" + _R_NAME + rb"++"
-          + _r_attrs(_R_QVAL + _R_WORDS) + rb")")
+          + _r_attrs(_r_qval(rb"[^\x00-\x20\x7f-\xff\"&<>]") + _R_WORDS,
+                     _r_qval(rb"[^\x00-\x20\x7f-\xff'&<>]") + _R_WORDS) + rb")")
 #: An 8-bit run `_high_run` would take: groups of three, the last not a lone `\xa1`, then a
 #: byte that flushes it (in the chunk, not `\r`).
 _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
@@ -118,7 +128,7 @@ _MARKUP = re.compile(rb"(?:<[^>]*+>|&[^;]*+;)(?:[ \t\n\x0b\x0c]*+(?:<[^>]*+>|&[^
 _LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
 _COMMENTS = re.compile(rb"<![^>]*>")
 _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
-_SINGLE_QUOTED = re.compile(rb"'([^']*)'")
+_QUOTED_VALUE = re.compile(rb"=\"([^\"]*)\"|='([^']*)'")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _MARKS = re.compile(rb"([\0\1])")
 #: An attribute of a region's tag (whose values have no whitespace or quote inside): name,
@@ -917,12 +927,14 @@ def _double_quotes(m: re.Match[bytes]) -> bytes:
     """A region's (folded) tag in nocomment.html: HTML_TAG_ARG_VAL writes a quote as `"`, but
     the closing one of a value with whitespace twice inside is read as part of an attribute
     name (the tag is unquoted after the first), which is written as it is."""
-    return _SINGLE_QUOTED.sub(_single_quoted, m.group())
+    return _QUOTED_VALUE.sub(_quoted_value, m.group())
 
 
-def _single_quoted(m: re.Match[bytes]) -> bytes:
-    value = m.group(1)
-    return b'"' + value + (b"'" if value.count(b" ") > 1 else b'"')
+def _quoted_value(m: re.Match[bytes]) -> bytes:
+    double, single = m.group(1, 2)
+    if double is not None:
+        return b'="' + double.replace(b"'", b'"') + b'"'
+    return b'="' + single + (b"'" if single.count(b" ") > 1 else b'"')
 
 
 def _high_groups(run: bytes) -> list[bytes]:
