@@ -79,7 +79,7 @@ _ATTRS = re.compile(_WS + rb"+" + _ATTR)
 #: each as `"`). Whitespace inside a tag folds to one space: between attributes, and in a
 #: quoted value, where HTML_TAG_ARG_VAL writes the first whitespace byte and takes the rest of
 #: the tag as unquoted (so, there, the first must be a space or `\n` and the words after it
-#: plain). Not in an `<a>` or `<img>` tag, whose link would then be cut (`_arg_value`).
+#: plain; `_link` reads an `<a>` or `<img>` tag's attributes as that state machine would).
 _R_NAME = rb"[^\x00-\x20\x7f-\xff\"'&<=>]"
 _R_VAL = rb"[^\x00-\x20\x7f-\xff\"'&<>]"
 #: A reference whose decoded bytes are the same lower-cased (below U+10000, as `_u16` cuts a
@@ -103,12 +103,10 @@ def _r_attrs(double: bytes, single: bytes) -> bytes:
             + rb"'|(?!data:)" + _R_VAL + rb"++))?+)*+[ \t\n\x0b\x0c\r]*+>")
 
 
-#: `<a>` and `<img>`; other tags (where a value may also hold the other quote, before any
-#: whitespace).
-_R_TAG = (rb"<(?:(?i:a|img)(?=[ \t\n\x0b\x0c\r>])" + _r_attrs(_r_qval(_R_VAL), _r_qval(_R_VAL))
-          + rb"|(?!(?i:a|img|script|style)[ \t\n\x0b\x0c\r>])(?!!)" + _R_NAME + rb"++"
+#: A quoted value may also hold the other quote, before any whitespace.
+_R_TAG = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c\r>])(?!!)" + _R_NAME + rb"++"
           + _r_attrs(_r_qval(rb"[^\x00-\x20\x7f-\xff\"&<>]") + _R_WORDS,
-                     _r_qval(rb"[^\x00-\x20\x7f-\xff'&<>]") + _R_WORDS) + rb")")
+                     _r_qval(rb"[^\x00-\x20\x7f-\xff'&<>]") + _R_WORDS))
 #: An 8-bit run `_high_run` would take: groups of three, the last not a lone `\xa1`, then a
 #: byte that flushes it (in the chunk, not `\r`).
 _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
@@ -131,10 +129,12 @@ _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
 _QUOTED_VALUE = re.compile(rb"=\"([^\"]*)\"|='([^']*)'")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _MARKS = re.compile(rb"([\0\1])")
-#: An attribute of a region's tag (whose values have no whitespace or quote inside): name,
-#: quoted value (without its quotes), bare value.
+#: An attribute of a region's tag: name, double- or single-quoted value (without its
+#: quotes), bare value.
 _LINK_ATTR = re.compile(rb"[ \t\n\x0b\x0c]++([^ \t\n\x0b\x0c=>]++)"
-                        rb"(?:=(?:[\"']([^\"']*+)[\"']|([^ \t\n\x0b\x0c>]++)))?+")
+                        rb"(?:=(?:\"([^\"]*+)\"|'([^']*+)'|([^ \t\n\x0b\x0c>]++)))?+")
+#: A quoted value with whitespace: its bytes before, the word after, the rest.
+_SPACED = re.compile(rb"([^ \t\n\x0b\x0c]*+)[ \t\n\x0b\x0c]++([^ \t\n\x0b\x0c]*+)(.*)", re.S)
 _NAME_END = frozenset(b" \t\n\x0b\x0c>")
 #: `_fold`'s tools: other whitespace to spaces, then runs of spaces to one.
 _TO_SPACE = bytes.maketrans(b"\t\n\x0b\x0c", b"    ")
@@ -900,18 +900,38 @@ def _refs(content: bytes) -> tuple[bytes, bytes]:
 
 def _link(tag: bytes) -> bytes | None:
     """What `<a>` (`href`) or `<img>` (`src`) in a region adds to notags.html: the first such
-    attribute's value (as `html_tag_arg_add` keeps it), or None."""
+    attribute's value as `html_tag_arg_add` keeps it, or None. A quoted value with whitespace
+    inside ends at its second whitespace (`_arg_value` then cuts its last byte), and its words
+    after that are attributes without a value."""
     want = b"href" if tag[2] in _NAME_END else b"src"
     for a in _LINK_ATTR.finditer(tag):
-        if a.group(1).lower() != want:
+        name, double, single, bare = a.group(1, 2, 3, 4)
+        mine = name.lower() == want
+        quoted = double if double is not None else single
+        if quoted is None:
+            if mine:
+                return None if bare is None else _arg_value(bare[:STR_LENGTH])
             continue
-        quoted, bare = a.group(2, 3)
-        if quoted is not None:
-            if b"&" in quoted:
-                quoted = _REF.sub(_kept_ref, quoted)
-            return _arg_value((b'"' + quoted + b'"')[:STR_LENGTH])
-        return None if bare is None else _arg_value(bare[:STR_LENGTH])
+        spaced = _SPACED.match(quoted)
+        if spaced is None:
+            if mine:
+                return _arg_value((b'"' + _kept(quoted) + b'"')[:STR_LENGTH])
+            continue
+        first, second, rest = spaced.groups()
+        if mine:
+            raw = b'"' + _kept(first) + b" " + second + (b"" if rest else b'"')
+            return _arg_value(raw[:STR_LENGTH])
+        quote = b'"' if double is not None else b"'"
+        if want in (rest + quote).lower().split():
+            return None
     return None
+
+
+def _kept(value: bytes) -> bytes:
+    """A quoted value's bytes (up to any whitespace) as tag_val keeps them: quotes as `"`,
+    references decoded."""
+    value = value.replace(b"'", b'"')
+    return _REF.sub(_kept_ref, value) if b"&" in value else value
 
 
 def _kept_ref(m: re.Match[bytes]) -> bytes:
