@@ -42,7 +42,9 @@ _PLAIN = re.compile(rb"[\x21-\x25\x27-\x3b\x3d-\x7f]+")
 #: Words of such bytes with whitespace between them (not `\r`, which is dropped, not folded).
 _TEXT_RUN = re.compile(rb"[\x21-\x25\x27-\x3b\x3d-\x7f]+"
                        rb"(?:[ \t\n\x0b\x0c]+[\x21-\x25\x27-\x3b\x3d-\x7f]+)*")
-_FOLD = re.compile(rb"[ \t\n\x0b\x0c]+")
+#: The same in a script or style sheet, with `\r` (dropped there too).
+_SCRIPT_RUN = re.compile(rb"[\x21-\x25\x27-\x3b\x3d-\x7f]"
+                         rb"[\x21-\x25\x27-\x3b\x3d-\x7f \t\n\x0b\x0c\r]*+")
 #: Bytes an attribute value copies without a state change.
 _VALUE = re.compile(rb"[\x00-\x08\x0e-\x1f\x21\x23-\x25\x28-\x3d\x3f-\x7f]+")
 _HIGH = re.compile(rb"[\x80-\xff]+")
@@ -386,17 +388,19 @@ class _Normaliser:
                         self.mbchar = c
                         p += 1
                 else:
-                    m = _TEXT_RUN.match(buf, p)
+                    m = (_SCRIPT_RUN if self.in_script else _TEXT_RUN).match(buf, p)
                     if m is not None:  # words, and TRIM_WS between them
-                        run = m.group().lower()
-                        if self.in_script:
-                            o2 += _FOLD.sub(b"", run).replace(b"'", b'"')
+                        if self.in_script:  # where whitespace and \r write nothing
+                            run = m.group().rstrip(b" \t\n\x0b\x0c\r")
+                            o2 += run.translate(None, b" \t\n\x0b\x0c\r").lower().replace(
+                                b"'", b'"')
+                            p += len(run)
                         else:
-                            run = _FOLD.sub(b" ", run)
+                            run = _fold(m.group().lower())
                             o2 += run
                             text += run
                             self.tsw = False
-                        p = m.end()
+                            p = m.end()
                     else:  # a control byte
                         o2.append(c)
                         if not self.in_script and not self.tsw:
@@ -992,8 +996,8 @@ def _decode_ref(m: re.Match[bytes]) -> bytes:
 
 
 def _fold(run: bytes) -> bytes:
-    """`run` with each whitespace run (no `\\r`) as one space (`_FOLD.sub(b" ", run)`, faster
-    where most runs are one space already)."""
+    """`run` with each whitespace run (no `\\r`) as one space (quicker than a regex
+    substitution where most runs are one space already)."""
     run = run.translate(_TO_SPACE)
     return _SPACES.sub(b" ", run) if b"  " in run else run
 
