@@ -20,6 +20,28 @@ an earlier chunk, as clamscan 1.4.6 gives up there). Not reproduced: the Script-
 `language="jscript.encode"` / `vbscript.encode` scripts (those are copied as plain script) and
 the separate JavaScript-normalised copy (`zerohour.scan.engine` covers scripts with the text
 normalisation instead).
+
+`_Normaliser.feed` is ClamAV's per-byte state machine, and it is the reference for every
+output byte; but byte by byte in Python it is slow (a few MB/s, most of a scan of HTML mail),
+so the common shapes take fast paths that write what the states would, in bulk:
+
+- a *region* (`_REGION`, `_Normaliser._region`): outside scripts, a run of text, 8-bit
+  sequences, whole character references, `<!...>` comments and tags of a plain enough form
+  (see `_REGION`'s comment), turned into both copies with a few whole-run operations (folding,
+  `bytes.lower`/`replace`/`translate`, a handful of regex substitutions) plus a call for each
+  `<a>`/`<img>` link, 8-bit run and reference. That is nearly all of most real HTML mail;
+- text in scripts and style sheets (`_SCRIPT_RUN`), text runs, 8-bit runs (`_high_run`),
+  references (`_REF`) and tags (`_SIMPLE_TAG`) that a region did not take;
+- anything else (`data:` URIs, broken references, `<script>`/`<style>` tags, odd quoting,
+  control bytes, ...) goes through the state machine.
+
+A fast path must leave the copies and the state (text_space_written, the script flags, the
+state a chunk ends in) exactly as the states would, for every input: so each is limited to
+shapes whose outcome does not depend on what follows, and ends before the last byte of a
+chunk (a tag ended there is processed in the next chunk). The chunk boundaries and the scan
+clock check per chunk are the state machine's. tests/scan/test_htmlnorm_differential.py
+compares the copies with the state machine alone (`tests/scan/_htmlnorm_reference.py`) on
+generated documents; a change here needs it, and a new quirk needs a case there.
 """
 
 from __future__ import annotations
@@ -75,7 +97,7 @@ _ATTRS = re.compile(_WS + rb"+" + _ATTR)
 #: it) but may not stand alone between attributes (where it is no separator). Its text has no
 #: `<`, `&`, `>` or other control byte; each `&` begins a whole `_R_REF`, and each 8-bit run
 #: is one `_high_run` takes whole. Its tags have no `<`, control or 8-bit byte, no `data:`
-#: value, no whitespace around `=`, references only as `_QVAL` allows them, and are not
+#: value, no whitespace around `=`, references only as `_r_qval` allows them, and are not
 #: `<script>` or `<style>` (which switch to script mode). So in the run `<` only begins and `>`
 #: only ends a tag or comment, and a quote inside a tag is a value's (nocomment.html writes
 #: each as `"`). Whitespace inside a tag folds to one space: between attributes, and in a
@@ -340,6 +362,8 @@ class _Normaliser:
                 self.next_state = BAD
             if state == NORM:
                 if c in _R_START and not self.in_script and not self.mbchar2:
+                    # A region in one step; it ends before the chunk's last byte (see the
+                    # module docstring) and before the whitespace after it.
                     m = _REGION.match(buf, p, size - 1)
                     if m is not None:
                         run = m.group().rstrip(b" \t\n\x0b\x0c\r")
