@@ -137,22 +137,26 @@ _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
            rb"(?=[\x00-\x0c\x0e-\x7f])")
 #: Text and whitespace in one class, and possessive repeats (each item ends where it must, so
 #: nothing is to be tried again): the regex engine's quickest loops. The whitespace a match
-#: ends with is not part of the region (`_Normaliser.feed` takes it off).
-_REGION = re.compile(rb"(?:[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]++|" + _R_TAG
-                     + rb"|<![^>]*+>|" + _R_REF + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")++")
-_R_START = frozenset(b"<&" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
-                     + bytes(range(0x3F, 0x100)))
+#: ends with is not part of the region (`_Normaliser.feed` takes it off); group 1 is the text
+#: it begins with (all of it if it is text only).
+_R_TEXT = rb"[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]*+"
+_REGION = re.compile(rb"(" + _R_TEXT + rb")(?:(?:" + _R_TAG + rb"|<![^>]*+>|" + _R_REF
+                     + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")" + _R_TEXT + rb")*+")
+#: Where `feed` tries a region: at a tag or text (a reference or 8-bit run there takes its own
+#: fast path first, as most that begin no region are ones a region would not take either).
+_R_START = frozenset(b"<" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
+                     + bytes(range(0x3F, 0x80)))
 #: In a region: what notags.html has one space for (tags, comments and references, and the
-#: whitespace between them, which folds into that space anyway); `<a>` and
-#: `<img>` tags (and comments, which may hold what looks like one); comments; tags with a
-#: quote; 8-bit runs; `_Normaliser._region`'s marks.
+#: whitespace between them, which folds into that space anyway); `<a>` and `<img>` tags (and
+#: comments, which may hold what looks like one); comments; tags with a quote; 8-bit runs;
+#: `_Normaliser._region`'s marks (a link's NUL, an 8-bit run, or both).
 _MARKUP = re.compile(rb"(?:<[^>]*+>|&[^;]*+;)(?:[ \t\n\x0b\x0c]*+(?:<[^>]*+>|&[^;]*+;))*+")
 _LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
 _COMMENTS = re.compile(rb"<![^>]*>")
 _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
 _QUOTED_VALUE = re.compile(rb"=\"([^\"]*)\"|='([^']*)'")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
-_MARKS = re.compile(rb"([\0\1])")
+_MARKS = re.compile(rb"([\0\x80-\xff][\x80-\xff]*)")
 #: An attribute of a region's tag: name, double- or single-quoted value (without its
 #: quotes), bare value.
 _LINK_ATTR = re.compile(rb"[ \t\n\x0b\x0c]++([^ \t\n\x0b\x0c=>]++)"
@@ -365,10 +369,21 @@ class _Normaliser:
                     # A region in one step; it ends before the chunk's last byte (see the
                     # module docstring) and before the whitespace after it.
                     m = _REGION.match(buf, p, size - 1)
-                    if m is not None:
+                    assert m is not None
+                    end = m.end()
+                    if end > p:
                         run = m.group().rstrip(b" \t\n\x0b\x0c\r")
                         p += len(run)
-                        self._region(run.replace(b"\r", b"") if b"\r" in run else run)
+                        if b"\r" in run:
+                            run = run.replace(b"\r", b"")
+                        if m.end(1) == end:  # text only (as `_region` would take it)
+                            run = _fold(run).lower()
+                            o2 += run
+                            text += run
+                            self.tsw = False
+                            self.next_state = BAD
+                        else:
+                            self._region(run)
                         continue
                 if c == 0x3C and not self.in_script and not self.mbchar2:
                     m = _SIMPLE_TAG.match(buf, p)
@@ -682,66 +697,56 @@ class _Normaliser:
             o2 = _REF.sub(_decode_ref, o2)
         o2 = o2.lower()
         self.o2 += o2
-        # notags.html
+        # notags.html: the text, a space for each tag, comment or reference (folded with the
+        # whitespace around it), each `<a>` / `<img>` link after its tag's space and each 8-bit
+        # run as `_high_run` writes it.
         tsw = self.tsw
-        if not (markup or high or b"&" in run):  # text only (which begins with a word)
+        amp = b"&" in run
+        if not (markup or high or amp):  # text only (which begins with a word)
             self.text += o2
             tsw = False
-        elif not (high or (markup and (b"<a" in o2 or b"<img" in o2))):
-            words = _fold(_MARKUP.sub(b" ", run)).lower()
-            if tsw and words[:1] == b" ":
-                words = words[1:]
-            if words:
-                self.text += words
-                tsw = words[-1] == 0x20
         else:
-            # Each `<a>` / `<img>` tag as a NUL after its space, each 8-bit run as \\1 (a chunk
-            # has no NUL, a region no other control byte); then in order, with what each
-            # writes (a link sets text_space_written, 8-bit bytes leave it).
-            links: list[bytes] = []
-            highs: list[bytes] = []
-
-            def mark_link(m: re.Match[bytes]) -> bytes:
-                if m.group(1) is not None:  # a comment
-                    return m.group()
-                link = _link(m.group())
-                links.append(link + b" " if link else b"")
-                return b" \0"
-
-            def mark_high(m: re.Match[bytes]) -> bytes:
-                highs.append(_high_text(m.group()))
-                return b"\1"
-
             words = run
+            links: list[bytes] = []
             if markup and (b"<a" in o2 or b"<img" in o2):
+
+                def mark_link(m: re.Match[bytes]) -> bytes:
+                    if m.group(1) is not None:  # a comment
+                        return m.group()
+                    link = _link(m.group())
+                    links.append(link + b" " if link else b"")
+                    return b" \0"  # (no NUL is left in a chunk)
+
                 words = _LINK_TAG.sub(mark_link, words)
-            words = _MARKUP.sub(b" ", words)
-            if high:  # (only text is left to hold 8-bit bytes)
-                words = _HIGH_RUN.sub(mark_high, words)
+            if markup or amp:
+                words = _MARKUP.sub(b" ", words)
             words = _fold(words).lower()
-            if highs:
-                pieces = _MARKS.split(words)
-            else:  # the same, quicker
-                parts = words.split(b"\0")
-                pieces = [b"\0"] * (2 * len(parts) - 1)
-                pieces[::2] = parts
-            out = []
-            next_link, next_high = iter(links).__next__, iter(highs).__next__
-            for i, piece in enumerate(pieces):
-                if i & 1:  # a mark
-                    if piece == b"\0":
-                        piece = next_link()
-                        tsw = True
-                    else:
-                        piece = next_high()
-                    out.append(piece)
-                    continue
-                if tsw and piece[:1] == b" ":
-                    piece = piece[1:]
-                if piece:
-                    out.append(piece)
-                    tsw = piece[-1] == 0x20
-            self.text += b"".join(out)
+            if not (high or links):
+                if tsw and words[:1] == b" ":
+                    words = words[1:]
+                if words:
+                    self.text += words
+                    tsw = words[-1] == 0x20
+            else:
+                # In order: text, and marks (a link's NUL, an 8-bit run, or both); a link sets
+                # text_space_written, 8-bit bytes leave it as it was.
+                out = []
+                next_link = iter(links).__next__
+                for i, piece in enumerate(_MARKS.split(words)):
+                    if i & 1:
+                        if piece[0] == 0:
+                            out.append(next_link())
+                            tsw = True
+                            piece = piece[1:]
+                        if piece:
+                            out.append(_high_text(piece))
+                        continue
+                    if tsw and piece[:1] == b" ":
+                        piece = piece[1:]
+                    if piece:
+                        out.append(piece)
+                        tsw = piece[-1] == 0x20
+                self.text += b"".join(out)
         self.tsw = tsw
         if run[-1] == 0x3E:  # a tag or comment: the whitespace after it is skipped
             self.state, self.next_state = SKIP_WS, NORM
