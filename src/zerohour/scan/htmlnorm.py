@@ -1001,6 +1001,11 @@ def _high_o2(m: re.Match[bytes]) -> bytes:
 
 def _high_text(run: bytes) -> bytes:
     """An 8-bit run in notags.html, as `_high_run` writes it."""
+    n = len(run)
+    if n == 2:  # the most common (a Latin letter in UTF-8), and the shortest, first
+        return run[:1] * 2
+    if n == 1:
+        return b"\0"
     out = bytearray()
     for g in _high_groups(run):
         if g in _DOTS:
