@@ -407,6 +407,7 @@ MAIL_TOKENS = [
     b"<a title='x y href z' href=q>", b"<a title=\"x y HREF\" href=q>", b"<a href=\" a \">",
     b"<img alt=\"a b c src d\" src=x>", b"<a href=\"abcdef&apos;'q r\">", b"<a href=\"a  b\n\">",
     b"<a href=\"" + b"L" * 1030 + b" b\">", b"<img src=\"x y\" style=\"a b\">",
+    b"<a href=" + b"U" * 1030 + b">", b"<img src='" + b"S" * 1030 + b"'>",
     b"<a href=\"https://e.x/?a=1&amp;b=2\" target=\"_blank\" style=\"color: #06c; x: y;\">",
     b"<p title=\"a b\"c>", b"<p title=\"a b c\" =x>", b"<p title=\"data: x\">", b"<p t=\"a b >",
     b"<td\r\n style=\"a\">", b"<p a=\"x\"\rb>", b"<p\r>", b"<p\r\n>", b"<a\r href=x>", b"<a\rb>",
