@@ -700,59 +700,55 @@ class _Normaliser:
         # notags.html: the text, a space for each tag, comment or reference (folded with the
         # whitespace around it), each `<a>` / `<img>` link after its tag's space and each 8-bit
         # run as `_high_run` writes it.
+        # (A text-only region `feed` takes itself.)
         tsw = self.tsw
-        amp = b"&" in run
-        if not (markup or high or amp):  # text only (which begins with a word)
-            self.text += o2
-            tsw = False
+        words = run
+        links: list[bytes] = []
+        if markup and (b"<a" in o2 or b"<img" in o2):
+
+            def mark_link(m: re.Match[bytes]) -> bytes:
+                if m.group(1) is not None:  # a comment
+                    return m.group()
+                link = _link(m.group())
+                links.append(link + b" " if link else b"")
+                return b" \0"  # (no NUL is left in a chunk)
+
+            words = _LINK_TAG.sub(mark_link, words)
+        if markup or b"&" in run:
+            words = _MARKUP.sub(b" ", words)
+        words = _fold(words).lower()
+        if not (high or links):
+            if tsw and words[:1] == b" ":
+                words = words[1:]
+            if words:
+                self.text += words
+                tsw = words[-1] == 0x20
         else:
-            words = run
-            links: list[bytes] = []
-            if markup and (b"<a" in o2 or b"<img" in o2):
-
-                def mark_link(m: re.Match[bytes]) -> bytes:
-                    if m.group(1) is not None:  # a comment
-                        return m.group()
-                    link = _link(m.group())
-                    links.append(link + b" " if link else b"")
-                    return b" \0"  # (no NUL is left in a chunk)
-
-                words = _LINK_TAG.sub(mark_link, words)
-            if markup or amp:
-                words = _MARKUP.sub(b" ", words)
-            words = _fold(words).lower()
-            if not (high or links):
-                if tsw and words[:1] == b" ":
-                    words = words[1:]
-                if words:
-                    self.text += words
-                    tsw = words[-1] == 0x20
-            else:
-                # In order: text, and marks (a link's NUL, an 8-bit run, or both); a link sets
-                # text_space_written, 8-bit bytes leave it as it was.
-                if high:
-                    pieces = _MARKS.split(words)
-                else:  # the same, quicker
-                    parts = words.split(b"\0")
-                    pieces = [b"\0"] * (2 * len(parts) - 1)
-                    pieces[::2] = parts
-                out = []
-                next_link = iter(links).__next__
-                for i, piece in enumerate(pieces):
-                    if i & 1:
-                        if piece[0] == 0:
-                            out.append(next_link())
-                            tsw = True
-                            piece = piece[1:]
-                        if piece:
-                            out.append(_high_text(piece))
-                        continue
-                    if tsw and piece[:1] == b" ":
+            # In order: text, and marks (a link's NUL, an 8-bit run, or both); a link sets
+            # text_space_written, 8-bit bytes leave it as it was.
+            if high:
+                pieces = _MARKS.split(words)
+            else:  # the same, quicker
+                parts = words.split(b"\0")
+                pieces = [b"\0"] * (2 * len(parts) - 1)
+                pieces[::2] = parts
+            out = []
+            next_link = iter(links).__next__
+            for i, piece in enumerate(pieces):
+                if i & 1:
+                    if piece[0] == 0:
+                        out.append(next_link())
+                        tsw = True
                         piece = piece[1:]
                     if piece:
-                        out.append(piece)
-                        tsw = piece[-1] == 0x20
-                self.text += b"".join(out)
+                        out.append(_high_text(piece))
+                    continue
+                if tsw and piece[:1] == b" ":
+                    piece = piece[1:]
+                if piece:
+                    out.append(piece)
+                    tsw = piece[-1] == 0x20
+            self.text += b"".join(out)
         self.tsw = tsw
         if run[-1] == 0x3E:  # a tag or comment: the whitespace after it is skipped
             self.state, self.next_state = SKIP_WS, NORM
