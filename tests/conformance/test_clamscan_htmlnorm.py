@@ -64,6 +64,11 @@ SAMPLES: dict[str, bytes] = {
     "entities": (b"<html>&lt;tag&gt; &quot;q&quot; &apos;a&apos; &AMP; &Amp; &amp &nosuch; "
                  b"&#0; &#x110000; &#65x &#; &#x; &euro;&hellip;&copy;&reg;</html>"),
     "comments": b"<html>a<!-- one > two -->b<!>c<!--d-->e< !-- f -->g</html>",
+    # overflow of long numeric references: ClamAV multiplies while the value is below
+    # INT64_MAX/16 (hex) or INT64_MAX/10, else writes its low byte and stops
+    "huge_references": (b"<html>&#x7fffffffffffffffff; &#9223372036854775851; "
+                        b"&#x0fffffffffffffff1; &#922337203685477580; &#x123456789abcdef01;"
+                        b" <a title=\"&#99999999999999999999;\">t</a></html>"),
     "attributes": (b"<html><input disabled name = x value='a b'><a href=x title=\"T t\">q</a>"
                    b"<p a=b\"c d=e'f>z</p><img src=><a href=''>e</a></html>"),
     "data_uri": (b"<html><img src=\"data:text/plain;base64,SGVsbG8=\" alt=x>"
