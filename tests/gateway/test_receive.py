@@ -496,3 +496,45 @@ async def test_help_does_not_list_auth(gateway: Running) -> None:
     assert len(help_lines) == 2, out
     assert all(b"AUTH" not in ln for ln in help_lines), out
     assert help_lines[1].startswith(b"501"), out  # HELP AUTH: not a command we take
+
+
+async def test_accepted_bare_cr_is_a_line_end_before_the_scan(tmp_path: Path, sink: Any) -> None:
+    """Delivery writes every line end as CRLF, so with bare newlines accepted a bare CR must be
+    one before the scan too: else the scanner saw one byte where the recipient gets a line end
+    (a signature spanning a line end missed, a forged X-Zerohour-Scan header behind a bare CR
+    kept, a "." line ended by a bare CR lost)."""
+    run = await start_gateway(
+        make_config(tmp_path / "d", sink.address, **{"smtp.bare_newline": "accept"})
+    )
+    try:
+        data = (
+            b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\n"
+            b"DATA\r\nSubject: cr\r\nKeep: 1\rX-Zerohour-Scan: clean; forged\r\n\r\n"
+            b"one\r\n.\rtwo\rthree\r\n.\r\nQUIT\r\n"
+        )
+        out = await raw_session(run.port, data)
+        assert codes(out)[-2:] == ["250", "221"], out
+        got = await wait_for(lambda: sink.messages)
+        await asyncio.sleep(0.3)
+        assert len(sink.messages) == 1
+        delivered = got[0].data
+        assert b"forged" not in delivered, delivered
+        assert delivered.endswith(b"\r\n\r\none\r\n.\r\ntwo\r\nthree\r\n"), delivered
+        assert b"\r" not in delivered.replace(b"\r\n", b"")
+    finally:
+        await run.gw.stop()
+
+
+async def test_non_utf8_octets_in_commands_are_refused_at_the_command(gateway: Running,
+                                                                      sink: Any) -> None:
+    """Such octets cannot be stored: refused at once (Postfix's reply), the session goes on."""
+    data = (
+        b"EHLO c\x85.test\r\nEHLO c.test\r\nMAIL FROM:<a\xff@sender.test>\r\n"
+        b"MAIL FROM:<a@sender.test>\r\nRCPT TO:<b\x85@example.test>\r\nRCPT TO:<b@example.test>\r\n"
+        b"DATA\r\nSubject: ok\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+    )
+    out = await raw_session(gateway.port, data)
+    assert out.count(b"500 5.5.2 Error: bad UTF-8 syntax") == 3, out
+    assert codes(out)[-2:] == ["250", "221"], out
+    got = await wait_for(lambda: sink.messages)
+    assert got[0].data.endswith(b"body\r\n")

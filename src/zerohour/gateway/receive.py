@@ -20,8 +20,10 @@ anywhere in the content (the SMTP smuggling class, CVE-2023-51764) is answered a
 does with `smtpd_forbid_bare_newline`: `550 5.5.2 <host> Error: bare <LF> received`, then the
 session is closed, so a smuggled second message is never read as commands. Commands ending in a
 bare LF are refused the same way. With `smtp.bare_newline = accept` (Postfix's `normalize`) a bare
-LF is taken as CRLF, and a fake end of data (`\\n.\\n`...) stays in the message as a line holding
-".", which delivery sends dot-stuffed.
+LF or bare CR is taken as CRLF before the scan (delivery writes CRLF line ends, so what is scanned
+is what is delivered), and a fake end of data (`\\n.\\n`...) stays in the message as a line
+holding ".", which delivery sends dot-stuffed. Command arguments must be UTF-8 (else `500 5.5.2
+Error: bad UTF-8 syntax`, as Postfix answers).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from zerohour.gateway.xforward import parse as parse_xforward
 log = logging.getLogger("zerohour.smtp")
 
 _BARE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
+_ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 _STUFFED = re.compile(rb"\r\n\.(?!\r\n)")  # a line's leading dot, unless the line is only "."
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -444,14 +447,22 @@ class GatewaySMTP(asyncio.BufferedProtocol):
         except UnicodeDecodeError:
             self._reply("500 Error: bad syntax")
             return
-        # non-UTF-8 octets survive as surrogates (aiosmtpd's SMTPUTF8 mode)
-        arg = str(rest.strip(), "utf-8", "surrogateescape") if rest else None
         assert self.session is not None
         limit = (_MAIL_LIMIT_ESMTP if command == "MAIL" and self.session.extended_smtp
                  else _COMMAND_LIMIT)
         if len(line) > limit:
             self._reply("500 Command line too long")
             return
+        arg = None
+        if rest:
+            try:
+                arg = rest.strip().decode("utf-8")
+            except UnicodeDecodeError:
+                # As Postfix with smtputf8_enable: refused at the command. aiosmtpd kept such
+                # octets as surrogates, which no store can write: the message was then received
+                # and scanned only to fail with 451 at its commit, again on every retry.
+                self._reply("500 5.5.2 Error: bad UTF-8 syntax")
+                return
         handler = _COMMANDS.get(command)
         if handler is None:
             self._bogus -= 1
@@ -484,8 +495,7 @@ class GatewaySMTP(asyncio.BufferedProtocol):
             status = text
         if code[:1] == "5":
             self._errors += 1
-        # a surrogate (non-UTF-8 octets echoed from the client) raises here, as in aiosmtpd:
-        # the command then gets 451 4.3.0 from _exception
+        # replies echo only valid UTF-8: a command with other octets never gets this far
         self._out.append(status.encode() + b"\r\n")
         if code[:1] == "5" and self._errors >= self.cfg.max_errors:
             self._out.append(b"421 4.7.0 Too many errors, closing connection\r\n")
@@ -930,12 +940,14 @@ class GatewaySMTP(asyncio.BufferedProtocol):
             if self.cfg.bare_newline == "reject":
                 self._refuse_bare("LF" if bad.group() == b"\n" else "CR")
                 return
-            # bare LF as if it were CRLF (Postfix's `normalize`), then the same unstuffing,
-            # except for a line that is only ".": that is a fake end of data (`\n.\n`,
-            # `\r\n.\n`, `\n.\r\n`), never a stuffed line, so it stays a line holding "." (and
-            # goes on as ".." on the wire, `relay_session.wire_body`): neither lost content nor
-            # an end of data at the next hop.
-            content = re.sub(rb"\r?\n", b"\r\n", content)
+            # a bare LF or bare CR as if it were CRLF (Postfix's `normalize`; delivery writes
+            # every line end as CRLF, so the bytes scanned are the bytes delivered: a bare CR
+            # kept here was scanned as one byte and delivered as a line end), then the same
+            # unstuffing, except for a line that is only ".": that is a fake end of data
+            # (`\n.\n`, `\r\n.\n`, `\n.\r\n`, `\r\n.\r`), never a stuffed line, so it
+            # stays a line holding "." (and goes on as ".." on the wire,
+            # `relay_session.wire_body`): neither lost content nor an end of data at the next hop.
+            content = _ANY_LINE_END.sub(b"\r\n", content)
             content = _STUFFED.sub(b"\r\n", b"\r\n" + content)[2:]
         limit = self.cfg.max_line_length
         if len(content) > limit and longest_line(content) > limit:
