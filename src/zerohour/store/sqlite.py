@@ -170,13 +170,21 @@ class SqliteStore:
                         if not fut.done():
                             fut.set_exception(exc)
                     raise
-            for (_, fut), (ok, value) in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+            self._settle(batch, results)
+
+    @staticmethod
+    def _settle(
+        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+        results: list[tuple[bool, Any]],
+    ) -> None:
+        """Hand each caller of a batch its own outcome (a result or its exception)."""
+        for (_, fut), (ok, value) in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
 
     @staticmethod
     def _run_reads(
@@ -222,13 +230,7 @@ class SqliteStore:
                     if not isinstance(exc, Exception):
                         raise
                     continue
-            for (_, fut), (ok, value) in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+            self._settle(batch, results)
 
     @staticmethod
     def _run_batch(
