@@ -28,6 +28,7 @@ from zerohour.scan import (
 )
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
+from zerohour.scan.gates import Gate
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
@@ -139,7 +140,7 @@ def _children_of_type(
     elif filetype in _TEXTUAL:
         # Script literals (HTML smuggling) in HTML and script, and in text holding script
         # markup: an SVG image's <script> building a Blob from atob("...") sniffs as text.
-        literals = filetype is not FileType.TEXT or bool(_SCRIPT_MARKUP.search(data))
+        literals = filetype is not FileType.TEXT or _SCRIPT_MARKUP(data)
         yield from ctx.guard(_embedded(data, ctx, literals=literals), "embedded")
         if filetype is FileType.HTML:
             yield from ctx.guard(_html_text(data, ctx), "html-text")
@@ -229,7 +230,7 @@ def _embedded(
             yield Child(data=emb.data, name=emb.name, origin=emb.encoding, is_attachment=True)
 
 
-_SCRIPT_MARKUP = re.compile(rb"<(?:svg|script)[\s>/]", re.I)
+_SCRIPT_MARKUP = Gate(rb"<(?:svg|script)[\s>/]")
 _MIME_HEADER_AT_BOL = re.compile(
     rb"(?:^|(?<=[\r\n]))content-(?:type|transfer-encoding)[ \t]*:", re.I
 )

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 from zerohour.errors import EncryptedContent
 from zerohour.scan import containers, installshield
+from zerohour.scan.gates import Literals
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -33,6 +34,8 @@ _MAGICS: tuple[tuple[bytes, FileType], ...] = (
     (b"MSCF\x00\x00\x00\x00", FileType.CAB),
     (b"\x60\xea", FileType.ARJ),
 )
+#: One pass says which magic numbers (and "MZ", last) occur at all: `gates.Literals`.
+_PRESENT = Literals((*(magic for magic, _ in _MAGICS), b"MZ"))
 _PE_MACHINES = frozenset({0x14C, 0x8664, 0x1C0, 0x1C2, 0x1C4, 0xAA64, 0x200, 0xEBC})
 #: Layers whose own members are already layers (searching their bytes again only repeats
 #: work) or that are parsed otherwise.
@@ -49,7 +52,10 @@ def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> I
     if not pes:
         yield from installshield.children(data, ctx)
     found = 0
-    for magic, ft in _MAGICS:
+    present = _PRESENT.present(data)
+    for i, (magic, ft) in enumerate(_MAGICS):
+        if i not in present:
+            continue
         for off in _offsets(data, magic, ctx):
             if found >= _MAX_FOUND:
                 return
@@ -64,7 +70,7 @@ def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> I
                 produced = True
                 yield child
             found += produced
-    for off in _offsets(data, b"MZ", ctx) if pes else ():
+    for off in _offsets(data, b"MZ", ctx) if pes and len(_MAGICS) in present else ():
         if found >= _MAX_FOUND:
             return
         end = pe_end(data, off)

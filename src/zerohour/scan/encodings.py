@@ -20,6 +20,8 @@ from urllib.parse import unquote_to_bytes
 
 import pybase64
 
+from zerohour.scan.gates import Gate
+
 Check = Callable[[], None] | None  # the scan's time check (`ScanContext.check_time`)
 _CHECK_EVERY = 4096  # loop iterations between two time checks
 
@@ -232,7 +234,7 @@ class _Marks:
 _UU_BEGIN_AT = re.compile(
     rb"(?i:begin)(-base64)?[ \t]+([0-9]{1,6})(?:[ \t]+([^\r\n]*))?[ \t]*(?=\r|\n|\Z)"
 )
-_UU_GATE = re.compile(rb"(?i:begin)")
+_UU_GATE = Gate(rb"begin")
 _UU_END_AT = re.compile(rb"(?i:end|====)[ \t]*(?=\r|\n|\Z)")
 # xxencode: the same line format over another alphabet ('+' is 0, 'h' the 45-byte line).
 _XX_ALPHABET = b"+-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -398,7 +400,7 @@ def embedded_files(
 
     `limit` bounds BinHex run-length expansion (the scan's output bound); the other encodings
     never decode to more than their input."""
-    if _UU_GATE.search(text):  # "=ybegin" contains "begin": one search rules out both
+    if _UU_GATE(text):  # "=ybegin" contains "begin": one search rules out both
         yield from uudecode_blocks(text, check=check)
         if b"=ybegin" in text:
             yield from ydecode_blocks(text, check=check)

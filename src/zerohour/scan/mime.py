@@ -36,6 +36,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import encodings
 from zerohour.scan.filetype import looks_like_mail
+from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.types import Child
 
@@ -754,14 +755,14 @@ def _strip_eol(part: bytes, d: _Dialect) -> bytes:
     return part
 
 
-_PART_HINT = re.compile(rb"content-|begin |=ybegin", re.I)
+_PART_HINT = Gate(rb"content-|begin |=ybegin")
 
 
 def _worth_parsing(text: bytes) -> bool:
     """Whether a preamble/epilogue could hold something a client would open."""
     if not text.strip():
         return False
-    return bool(_PART_HINT.search(text[:65536])) or encodings.looks_base64(text)
+    return _PART_HINT(text[:65536]) or encodings.looks_base64(text)
 
 
 def _infer_boundaries(body: bytes, d: _Dialect) -> list[bytes]:

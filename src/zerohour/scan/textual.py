@@ -17,6 +17,7 @@ import html
 import re
 
 from zerohour.scan.encodings import base64_decode
+from zerohour.scan.gates import Gate
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
 # A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
@@ -118,7 +119,7 @@ def unicode_text(data: bytes) -> bytes | None:
 
 # --- iCalendar / vCard inline binaries ---------------------------------------------------------
 
-_VOBJECT = re.compile(rb"BEGIN:V(?:CALENDAR|CARD)", re.I)
+_VOBJECT = Gate(rb"BEGIN:V(?:CALENDAR|CARD)")
 _FOLD = re.compile(rb"\r?\n[ \t]")
 # ATTACH;FMTTYPE=...;ENCODING=BASE64;VALUE=BINARY:<base64> (iCalendar), PHOTO;ENCODING=b:...
 # (vCard 3): a property with a base64 encoding parameter; its value follows the first ":".
@@ -128,7 +129,7 @@ _ENCODING_B64 = re.compile(rb";ENCODING=(?:BASE64|B)\b", re.I)
 def inline_binaries(data: bytes) -> list[bytes]:
     """Base64-encoded property values of iCalendar and vCard text (an invitation's inline
     attachment, which Outlook offers as a file), decoded; [] for other text."""
-    if not (b":V" in data or b":v" in data) or not _VOBJECT.search(data):
+    if not _VOBJECT(data):
         return []
     text = _FOLD.sub(b"", data)
     out: list[bytes] = []
