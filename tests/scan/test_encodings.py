@@ -59,7 +59,11 @@ def test_looks_base64() -> None:
 @settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_qp_round_trip(data: bytes) -> None:
-    assert encodings.qp_decode(quopri.encodestring(data)) == data
+    encoded = quopri.encodestring(data)
+    # quopri's encoder drops a bare CR before a line break (b"\n\r\n" -> b"\n\n"): where its
+    # own decoder can't get `data` back, neither can ours.
+    if quopri.decodestring(encoded) == data:
+        assert encodings.qp_decode(encoded) == data
     assert encodings.qp_decode(binascii.b2a_qp(data, quotetabs=True)) == data
 
 

@@ -53,7 +53,8 @@ def test_used_gates_are_hyperscan_backed_on_long_buffers() -> None:
                       (textual._VOBJECT, b"begin:vCalendar")):
         assert gate(long + hit + long)
         assert not gate(long)
-        assert gate._hs._db is not None and not gate._hs._failed
+        assert gate._hs._db is not None
+        assert not gate._hs._failed
     assert embedded._PRESENT.present(long + b"MSCF\x00\x00\x00\x00" + long) == {2}
     assert embedded._PRESENT._hs._db is not None
 

@@ -20,7 +20,7 @@ from urllib.parse import unquote_to_bytes
 
 import pybase64
 
-from zerohour.scan.gates import Gate
+from zerohour.scan.gates import Gate, Literals
 
 Check = Callable[[], None] | None  # the scan's time check (`ScanContext.check_time`)
 _CHECK_EVERY = 4096  # loop iterations between two time checks
@@ -513,6 +513,11 @@ _PIECE = re.compile(rb"[\"'`]([A-Za-z0-9+/=]*)[\"'`]")
 _BYTE_LIST = re.compile(rb"[\[(]\s*((?:(?:0x[0-9a-fA-F]{1,2}|\d{1,3})\s*,\s*){63,}"
                         rb"(?:0x[0-9a-fA-F]{1,2}|\d{1,3}))\s*[\])]")
 _BYTE_HINTS = (b"Uint8Array", b"fromCharCode")
+_URI_HINTS = (b"a:", b"A:", b"\t:", b"\n:", b"\r:")
+_HINTS = Literals((*_URI_HINTS, *_BYTE_HINTS, *_SMUGGLING_HINTS))
+_URI_HINT_IDS = frozenset(range(len(_URI_HINTS)))
+_BYTE_HINT_IDS = frozenset(range(len(_URI_HINTS), len(_URI_HINTS) + len(_BYTE_HINTS)))
+_SMUGGLING_HINT_IDS = frozenset(range(len(_URI_HINTS) + len(_BYTE_HINTS), len(_HINTS.needles)))
 
 
 def _data_uri(text: bytes, m: re.Match[bytes]) -> tuple[bytes, int]:
@@ -545,9 +550,10 @@ def smuggled_blobs(
     longer hide the 257th).
     """
     # Any case ("DaTa:", ";BASE64,"): browsers accept it. "data:" in any case ends in "a:" or
-    # "A:" (or a tab or line break and ":"): C searches rule most text out before the regex.
-    maybe = b"a:" in text or b"A:" in text or any(b + b":" in text for b in (b"\t", b"\n", b"\r"))
-    pos = 0 if maybe else len(text)
+    # "A:" (or a tab or line break and ":"): one pass over the text for these and the script
+    # hints (`_HINTS`) rules most text out before any regex runs.
+    hints = _HINTS.present(text)
+    pos = 0 if not hints.isdisjoint(_URI_HINT_IDS) else len(text)
     while (m := _DATA_URI.search(text, pos)) is not None:
         if check is not None:
             check()
@@ -558,9 +564,9 @@ def smuggled_blobs(
             yield EmbeddedFile(data, None, "data-uri")
     if not literals:
         return
-    if any(h in text for h in _BYTE_HINTS):
+    if not hints.isdisjoint(_BYTE_HINT_IDS):
         yield from _byte_lists(text, check)
-    if not any(h in text for h in _SMUGGLING_HINTS):
+    if hints.isdisjoint(_SMUGGLING_HINT_IDS):
         return
     for m in _B64_LITERAL.finditer(text):
         if check is not None:

@@ -53,8 +53,18 @@ _RUN = b"A" * 16
 
 
 def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
-    """Each base64 block of `text` (see the module's rules), decoded; the same blocks as
-    `_B64_BLOCK.finditer(text)` (tests/scan/test_text_carriers.py compares them)."""
+    """Each base64 block of `text` (see the module's rules), decoded; the same files as
+    `_wrapped_blocks` of every `_B64_BLOCK.finditer(text)` block (tests/scan/
+    test_text_carriers.py compares them)."""
+    for block in _blocks(text, check):
+        # A run is never more varied than its block: a block of one repeated letter (lines of
+        # "XXXX...") yields nothing, and splitting it into lines would be wasted.
+        if _varied(block.translate(None, _BLANKS)):
+            yield from _wrapped_blocks(_B64_LINE_LEN.findall(block))
+
+
+def _blocks(text: bytes, check: Check = None) -> Iterator[bytes]:
+    """The matches of `_B64_BLOCK.finditer(text)`, found from runs of 16 base64 characters."""
     mapped = text.translate(_B64_MAP)
     pos = 0
     n = 0
@@ -72,7 +82,7 @@ def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
         if check is not None and not n % _CHECK_EVERY:
             check()
         n += 1
-        yield from _wrapped_blocks(_B64_LINE_LEN.findall(m.group()))
+        yield m.group()
         pos = max(m.end(), hit + 1)
 
 
@@ -82,6 +92,7 @@ def _completes(run: list[bytes]) -> bool:
     return len(total) % 4 == 0 or (len(total) % 2 == 0 and not total.translate(None, _HEX_DIGITS))
 
 
+_BLANKS = b" \t\r\n"  # what a block holds besides base64 characters and "="
 _ALPHABET = [
     bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 ]
