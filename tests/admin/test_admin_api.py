@@ -114,7 +114,7 @@ async def test_delete_and_bulk_release_by_outbreak(admin_env: AdminEnv) -> None:
         r = await c.post(f"{API}/held/{ids[0]}/delete")
         assert r.status_code == 200
         assert r.json()["state"] == "deleted"
-        assert not admin_env.gw.spool.exists(ids[0])
+        assert not await admin_env.gw.bodies.exists(ids[0])
         r = await c.post(f"{API}/held/bulk", json={"outbreak": "ob-a", "action": "release"})
         assert r.status_code == 200, r.text
         out = r.json()

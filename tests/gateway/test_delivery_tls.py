@@ -59,7 +59,7 @@ async def _deferred_twice(run: Running) -> str:
     (rec,) = [r for r in await store.list_messages() if r.kind == "mail"]
     assert rec.state is MessageState.QUEUED
     assert rec.recipients[0].status is RecipientStatus.DEFERRED
-    assert run.gw.spool.exists(rec.queue_id)
+    assert await run.gw.bodies.exists(rec.queue_id)
     return entries[0].last_error
 
 

@@ -44,7 +44,7 @@ async def test_clean_mail_is_relayed_with_trace_header(gateway: Running, sink: A
     assert recs[0].recipients[0].status is RecipientStatus.DELIVERED
     events = [e.state for e in await store.events(recs[0].queue_id)]
     assert events == [MessageState.QUEUED, MessageState.DELIVERED]
-    assert not gateway.gw.spool.exists(recs[0].queue_id)  # body removed once finished
+    assert not await gateway.gw.bodies.exists(recs[0].queue_id)  # body removed once done
 
 
 async def test_dot_stuffing_round_trips(gateway: Running, sink: Any) -> None:
@@ -68,7 +68,7 @@ async def test_eicar_is_rejected_with_554_naming_the_virus(gateway: Running, sin
     recs = await store.list_messages(MessageFilter(states=(MessageState.REJECTED,)))
     assert len(recs) == 1
     assert recs[0].findings == ("Eicar-Test-Signature",)
-    assert not gateway.gw.spool.exists(recs[0].queue_id)  # nothing kept of a refused virus
+    assert not await gateway.gw.bodies.exists(recs[0].queue_id)  # nothing kept of a virus
 
 
 async def test_quarantine_policy_keeps_virus_and_replies_250(tmp_path: Path, sink: Any) -> None:
@@ -83,7 +83,7 @@ async def test_quarantine_policy_keeps_virus_and_replies_250(tmp_path: Path, sin
         recs = await store.list_messages(MessageFilter(states=(MessageState.QUARANTINED,)))
         assert len(recs) == 1
         assert "Eicar-Test-Signature" in recs[0].findings
-        assert run.gw.spool.exists(recs[0].queue_id)
+        assert await run.gw.bodies.exists(recs[0].queue_id)
         await asyncio.sleep(0.3)
         assert sink.messages == []
     finally:

@@ -201,7 +201,7 @@ async def test_dns_failure_defers_and_the_mail_is_delivered_once_dns_answers(
         rec = await _mail(run)
         assert rec.state is MessageState.QUEUED  # deferred, never bounced
         assert rec.recipients[0].status is RecipientStatus.DEFERRED
-        assert run.gw.spool.exists(rec.queue_id)
+        assert await run.gw.bodies.exists(rec.queue_id)
         assert hosts["127.0.0.5"].messages == []  # no DSN
         # DNS heals: the next retry delivers
         zone.records[("broken.test", "MX")] = ["10 mx2.two.test."]

@@ -11,6 +11,7 @@ import pytest
 from gateway.conftest import eicar_message, make_config, start_gateway, wait_for
 from zerohour.errors import NotFoundError, SpoolFullError
 from zerohour.gateway.spool import Spool, new_queue_id
+from zerohour.store.bodies import RECENT_MAX_BODY, RecentBodies
 
 
 async def test_write_read_delete_roundtrip(tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ async def test_startup_removes_orphans_and_temporaries(tmp_path: Path, sink: obj
     try:
         assert await wait_for(lambda: not run.gw.spool.exists(orphan))
         assert list((cfg.spool_dir / "tmp").iterdir()) == []
-        assert run.gw.spool.exists(kept)  # quarantined: its body stays
+        assert await run.gw.bodies.exists(kept)  # quarantined: its body stays
     finally:
         await run.gw.stop()
 
@@ -116,7 +117,6 @@ async def test_a_recent_body_is_served_from_memory_and_forgotten_on_delete(
     tmp_path: Path,
 ) -> None:
     """The delivery right after a write reads no file; the file is still the durable copy."""
-    import zerohour.gateway.spool as spool_mod
 
     spool = Spool(tmp_path / "spool")
     try:
@@ -131,19 +131,15 @@ async def test_a_recent_body_is_served_from_memory_and_forgotten_on_delete(
             await spool.read(qid)
         # past the memory budget the oldest bodies are read from disk again
         ids = [new_queue_id() + f"{i:X}" for i in range(4)]
-        old_budget = spool_mod.HOT_BYTES
-        spool_mod.HOT_BYTES = 2 * 1024
-        try:
-            for q in ids:
-                await spool.write(q, q.encode() * 50)
-        finally:
-            spool_mod.HOT_BYTES = old_budget
+        spool._recent = RecentBodies(limit=2 * 1024)
+        for q in ids:
+            await spool.write(q, q.encode() * 50)
         spool.path(ids[0]).write_bytes(b"from disk\r\n")
         spool.path(ids[-1]).write_bytes(b"from disk\r\n")
         assert await spool.read(ids[0]) == b"from disk\r\n"
         assert await spool.read(ids[-1]) == ids[-1].encode() * 50
         big = new_queue_id()
-        await spool.write(big, b"x" * (spool_mod.HOT_MAX_BODY + 1))
+        await spool.write(big, b"x" * (RECENT_MAX_BODY + 1))
         spool.path(big).write_bytes(b"from disk\r\n")
         assert await spool.read(big) == b"from disk\r\n"  # large bodies are never kept
     finally:

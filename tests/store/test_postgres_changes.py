@@ -13,7 +13,7 @@ import pytest
 from zerohour.errors import ConfigError
 from zerohour.notices.model import OutbreakSpec
 from zerohour.store.base import Store
-from zerohour.store.bodies import PostgresBodies
+from zerohour.store.bodies import PostgresBodies, SqliteBodies
 from zerohour.store.factory import describe_store, open_bodies, open_store, resolve_store
 from zerohour.store.postgres import PostgresStore
 from zerohour.store.sqlite import SqliteStore
@@ -120,7 +120,11 @@ async def test_open_store_picks_sqlite_for_a_path(tmp_path: Path) -> None:
         assert isinstance(store, SqliteStore)
         assert (tmp_path / "here.sqlite3").is_file()
         spool = object()
-        assert open_bodies(store, spool) is spool  # type: ignore[arg-type]
+        bodies = open_bodies(store, spool)  # type: ignore[arg-type]
+        # small bodies in the store, large ones in the spool folder
+        assert isinstance(bodies, SqliteBodies)
+        assert bodies.store is store
+        assert bodies.files is spool
     finally:
         await store.aclose()
 

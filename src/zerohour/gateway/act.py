@@ -32,7 +32,7 @@ from zerohour.gateway.outbreak.state import OutbreakState
 from zerohour.gateway.prepare import fold_long_lines
 from zerohour.gateway.receive import Inbound
 from zerohour.gateway.scanner import Scanner
-from zerohour.gateway.spool import Spool, new_queue_id
+from zerohour.gateway.spool import new_queue_id
 from zerohour.gateway.strip import strip_attachments
 from zerohour.store.base import MessageRecord, MessageState, Recipient, Store
 from zerohour.store.bodies import BodyStore
@@ -113,18 +113,9 @@ class Act:
         record = _record(qid, msg, state, summary, decision)
         reason = decision.reason
         due = msg.received_at if state is MessageState.QUEUED else None
-        if not isinstance(self.bodies, Spool):
-            # bodies in the store (a cluster): body and row commit together, before the 250
-            async with self.store.transaction():
-                await self.bodies.write(qid, msg.data)
-                await self.store.add_message(record, reason=reason, queue_due=due)
-            return
-        await self.bodies.write(qid, msg.data)
-        try:
-            await self.store.add_message(record, reason=reason, queue_due=due)
-        except BaseException:
-            await self.bodies.delete(qid)
-            raise
+        await self.bodies.add_with_message(
+            self.store, record, msg.data, reason=reason, queue_due=due
+        )
 
     # mail we already own -----------------------------------------------------------------------
     async def apply(

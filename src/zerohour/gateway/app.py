@@ -40,7 +40,7 @@ from zerohour.gateway.workers import (
 from zerohour.scan.database import is_starter
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
-from zerohour.store.bodies import BodyStore
+from zerohour.store.bodies import BodyStore, SqliteBodies
 from zerohour.store.sqlite import SqliteStore
 
 log = logging.getLogger("zerohour.gateway")
@@ -205,7 +205,10 @@ class Gateway:
     async def _remove_orphans(self) -> None:
         """Bodies written before the last crash whose row never committed (so no 250 was sent
         for them) are garbage: remove them. Only ids older than this start are looked at."""
-        if self.bodies is not self.spool or self.store is None:
+        files = self.bodies is self.spool or (
+            isinstance(self.bodies, SqliteBodies) and self.bodies.files is self.spool
+        )
+        if not files or self.store is None:
             return
         removed = 0
         for qid in await asyncio.to_thread(self.spool.ids_before, self._started_at):

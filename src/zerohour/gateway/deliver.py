@@ -541,8 +541,8 @@ class DeliveryQueue:
         data = build_dsn(self.cfg.smtp.hostname, record, failed, original)
         qid = new_queue_id()
         now = time.time()
-        await self.spool.write(qid, data)
-        await self.store.add_message(
+        await self.spool.add_with_message(
+            self.store,
             MessageRecord(
                 queue_id=qid,
                 sender="",
@@ -554,6 +554,7 @@ class DeliveryQueue:
                 reason=f"DSN for {record.queue_id}",
                 kind="dsn",
             ),
+            data,
             reason=f"DSN for {record.queue_id}",
             actor=actor,
             queue_due=now,

@@ -9,9 +9,8 @@ file fsyncs share journal commits too, hence the many I/O threads). Free space b
 raises `SpoolFullError` (SMTP 452 4.3.1, like Postfix's queue_minfree) before anything is written.
 File I/O runs in a thread so the event loop never blocks on the disk.
 
-Bodies this process wrote recently stay in memory (`HOT_BYTES`), so the delivery that usually
-follows within milliseconds reads no file and takes no thread hop (a body never changes once
-written: a stripped copy gets a new queue id). Free space is read (`statvfs`) for every
+Bodies this process wrote recently stay in memory (`store.bodies.RecentBodies`), so the delivery
+that usually follows reads no file and takes no thread hop. Free space is read (`statvfs`) for every
 message, as Postfix does: a reading cached even for 0.1 s let a message in after another
 process had filled the disk (`tests/e2e/test_low_disk.py`).
 """
@@ -23,16 +22,17 @@ import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zerohour.errors import NotFoundError, SpoolError, SpoolFullError
+from zerohour.store.bodies import RecentBodies
+
+if TYPE_CHECKING:
+    from zerohour.store.base import MessageRecord, Store
 
 _HEX = frozenset("0123456789ABCDEF")
-#: bodies kept in memory after their write (total bytes; larger bodies are never kept)
-HOT_BYTES = 32 * 1024 * 1024
-HOT_MAX_BODY = 1024 * 1024
 
 
 def new_queue_id() -> str:
@@ -91,8 +91,7 @@ class Spool:
         self._io = ThreadPoolExecutor(max_workers=32, thread_name_prefix="zerohour-spool")
         self._dir = root / "q"
         self._dirsync = _DirSync(self._dir)
-        self._hot: OrderedDict[str, bytes] = OrderedDict()
-        self._hot_bytes = 0
+        self._recent = RecentBodies()
         self._deletes: list[tuple[str, asyncio.Future[None]]] = []
         self._deleter: asyncio.Future[None] | None = None
         created = False
@@ -144,37 +143,28 @@ class Spool:
         await asyncio.get_running_loop().run_in_executor(
             self._io, self.write_sync, queue_id, data
         )
-        self._keep(queue_id, data)
+        self._recent.keep(queue_id, data)
 
-    def _keep(self, queue_id: str, data: bytes) -> None:
-        """Remember a durable body for the delivery that follows (event-loop thread only)."""
-        if len(data) > HOT_MAX_BODY:
-            return
-        old = self._hot.pop(queue_id, None)
-        if old is not None:
-            self._hot_bytes -= len(old)
-        self._hot[queue_id] = data
-        self._hot_bytes += len(data)
-        while self._hot_bytes > HOT_BYTES:
-            _, gone = self._hot.popitem(last=False)
-            self._hot_bytes -= len(gone)
-
-    def _forget(self, queue_id: str) -> None:
-        old = self._hot.pop(queue_id, None)
-        if old is not None:
-            self._hot_bytes -= len(old)
+    async def add_with_message(
+        self, store: Store, record: MessageRecord, data: bytes, *, reason: str,
+        actor: str = "smtp", queue_due: float | None = None,
+    ) -> None:
+        """The file first (durable), then the row; the file goes again if the row fails."""
+        await self.write(record.queue_id, data)
+        try:
+            await store.add_message(record, reason=reason, actor=actor, queue_due=queue_due)
+        except BaseException:
+            await self.delete(record.queue_id)
+            raise
 
     def read_sync(self, queue_id: str) -> bytes:
-        hot = self._hot.get(queue_id)
-        if hot is not None:
-            return hot
         try:
             return self.path(queue_id).read_bytes()
         except FileNotFoundError:
             raise NotFoundError(f"no spooled body for {queue_id}", message_id=queue_id) from None
 
     async def read(self, queue_id: str) -> bytes:
-        hot = self._hot.get(queue_id)
+        hot = self._recent.get(queue_id)
         if hot is not None:
             self.path(queue_id)  # same validation as a read from disk
             return hot
@@ -189,7 +179,7 @@ class Spool:
         """Gone when this returns. Deletes that arrive together share one thread trip (a
         delivered message's delete used to be a hand-off of its own)."""
         self.path(queue_id)  # validate before queueing
-        self._forget(queue_id)
+        self._recent.forget(queue_id)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._deletes.append((queue_id, fut))
         if self._deleter is None or self._deleter.done():

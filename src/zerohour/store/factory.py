@@ -13,7 +13,7 @@ from pathlib import Path
 
 from zerohour.errors import ConfigError
 from zerohour.store.base import Store
-from zerohour.store.bodies import BodyStore, PostgresBodies
+from zerohour.store.bodies import BodyStore, PostgresBodies, SqliteBodies
 from zerohour.store.sqlite import SqliteStore
 
 DEFAULT_SQLITE_NAME = "zerohour.sqlite3"
@@ -67,8 +67,11 @@ async def open_store(
 
 
 def open_bodies(store: Store, spool: BodyStore) -> BodyStore:
-    """Where this store's bodies live: PostgreSQL for a cluster store, else the local spool."""
+    """Where this store's bodies live: PostgreSQL for a cluster store; the SQLite store and,
+    for large ones, the local spool for the embedded store; else the spool."""
     pg = sys.modules.get("zerohour.store.postgres")  # not imported: not a PostgresStore
     if pg is not None and isinstance(store, pg.PostgresStore):
         return PostgresBodies(store)
+    if isinstance(store, SqliteStore):
+        return SqliteBodies(store, spool)
     return spool

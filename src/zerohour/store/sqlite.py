@@ -49,6 +49,13 @@ T = TypeVar("T")
 
 
 
+def _store_error(exc: sqlite3.Error) -> StoreError:
+    """`exc` as the store's error, keeping the cause (`store.bodies` tells a full disk by it)."""
+    err = StoreError(f"store: {exc}")
+    err.__cause__ = exc
+    return err
+
+
 def _lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
 
@@ -195,7 +202,7 @@ class SqliteStore:
             try:
                 out.append((True, fn(conn)))
             except sqlite3.Error as exc:
-                out.append((False, StoreError(f"store: {exc}")))
+                out.append((False, _store_error(exc)))
             except Exception as exc:
                 out.append((False, exc))
         return out
@@ -223,7 +230,7 @@ class SqliteStore:
                 except BaseException as exc:  # the COMMIT itself failed: nobody is durable
                     err = exc
                     if isinstance(exc, sqlite3.Error):
-                        err = StoreError(f"store: {exc}")
+                        err = _store_error(exc)
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(err)
@@ -248,7 +255,7 @@ class SqliteStore:
                     conn.execute("RELEASE op")
                     err: Exception = exc
                     if isinstance(exc, sqlite3.Error):
-                        err = StoreError(f"store: {exc}")
+                        err = _store_error(exc)
                     out.append((False, err))
                     continue
                 conn.execute("RELEASE op")
@@ -287,7 +294,10 @@ class SqliteStore:
         reason: str,
         actor: str = "smtp",
         queue_due: float | None = None,
+        body: bytes | None = None,
     ) -> None:
+        """`body`: stored in the `bodies` table by the same write as the row (one commit)."""
+
         def fn(c: sqlite3.Connection) -> None:
             try:
                 c.execute(
@@ -334,8 +344,40 @@ class SqliteStore:
                     "INSERT INTO delivery_queue (queue_id, due) VALUES (?,?)",
                     (record.queue_id, queue_due),
                 )
+            if body is not None:
+                c.execute(self._PUT_BODY, (record.queue_id, body))
 
         await self._call(fn)
+
+    # bodies (store.bodies.SqliteBodies) ------------------------------------------------------
+    _PUT_BODY = "INSERT OR REPLACE INTO bodies (queue_id, data) VALUES (?,?)"
+
+    async def put_body(self, queue_id: str, data: bytes) -> None:
+        await self._call(lambda c: c.execute(self._PUT_BODY, (queue_id, data)))
+
+    async def get_body(self, queue_id: str) -> bytes:
+        def fn(c: sqlite3.Connection) -> bytes:
+            row = c.execute("SELECT data FROM bodies WHERE queue_id=?", (queue_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no stored body for {queue_id}", message_id=queue_id)
+            return bytes(row[0])
+
+        return await self._call(fn, write=False)
+
+    async def delete_body(self, queue_id: str) -> bool:
+        """Whether there was a body to delete."""
+
+        def fn(c: sqlite3.Connection) -> bool:
+            return c.execute("DELETE FROM bodies WHERE queue_id=?", (queue_id,)).rowcount > 0
+
+        return await self._call(fn)
+
+    async def has_body(self, queue_id: str) -> bool:
+        def fn(c: sqlite3.Connection) -> bool:
+            row = c.execute("SELECT 1 FROM bodies WHERE queue_id=?", (queue_id,)).fetchone()
+            return row is not None
+
+        return await self._call(fn, write=False)
 
     @staticmethod
     def _load(c: sqlite3.Connection, row: sqlite3.Row | tuple[Any, ...]) -> MessageRecord:
