@@ -514,15 +514,14 @@ class DeliveryQueue:
         statuses.update((r, s) for r, (s, _) in final.items())
         n_ok = sum(statuses[r.address] is RecipientStatus.DELIVERED for r in record.recipients)
         state = MessageState.DELIVERED if n_ok else MessageState.BOUNCED
-        await self.store.transition(
+        await self.spool.finish(
+            self.store,
             qid,
             state,
             reason=f"{n_ok}/{len(record.recipients)} recipients delivered",
             actor="queue",
-            queue_due=None,
             recipients=None if newly_bounced else final,
         )
-        await self.spool.delete(qid)
         maillog.removed(qid)
 
     async def send_dsn(

@@ -30,7 +30,9 @@ from zerohour.errors import NotFoundError, SpoolError, SpoolFullError
 from zerohour.store.bodies import RecentBodies
 
 if TYPE_CHECKING:
-    from zerohour.store.base import MessageRecord, Store
+    from collections.abc import Mapping
+
+    from zerohour.store.base import MessageRecord, MessageState, RecipientStatus, Store
 
 _HEX = frozenset("0123456789ABCDEF")
 
@@ -156,6 +158,14 @@ class Spool:
         except BaseException:
             await self.delete(record.queue_id)
             raise
+
+    async def finish(
+        self, store: Store, queue_id: str, state: MessageState, *, reason: str, actor: str,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> None:
+        await store.transition(queue_id, state, reason=reason, actor=actor, queue_due=None,
+                               recipients=recipients)
+        await self.delete(queue_id)
 
     def read_sync(self, queue_id: str) -> bytes:
         try:

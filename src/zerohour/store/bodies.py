@@ -17,12 +17,13 @@ in docs/cluster.md).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from zerohour.errors import NotFoundError, SpoolError, SpoolFullError, StoreError
 
 if TYPE_CHECKING:  # importing psycopg costs ~0.2 s: only a cluster store pays it
-    from zerohour.store.base import MessageRecord, Store
+    from zerohour.store.base import MessageRecord, MessageState, RecipientStatus, Store
     from zerohour.store.postgres import PostgresStore
     from zerohour.store.sqlite import SqliteStore
 
@@ -52,6 +53,13 @@ class BodyStore(Protocol):
     ) -> None:
         """Keep `data` as the body of the new message `record` and insert `record`: both
         durable when this returns, and never a row without its body."""
+
+    async def finish(
+        self, store: Store, queue_id: str, state: MessageState, *, reason: str, actor: str,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> None:
+        """A delivery's end: `queue_id` leaves the queue in its final `state` (`recipients`
+        updated) and its body goes."""
 
     async def read(self, queue_id: str) -> bytes:
         """Raise `NotFoundError` when there is no body."""
@@ -139,6 +147,20 @@ class SqliteBodies:
             raise
         self._recent.keep(record.queue_id, data)
 
+    async def finish(
+        self, store: Store, queue_id: str, state: MessageState, *, reason: str, actor: str,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> None:
+        """One write for the final state and the body row (none to read back)."""
+        if store is not self.store:
+            await self.files.finish(store, queue_id, state, reason=reason, actor=actor,
+                                    recipients=recipients)
+            return
+        self._recent.forget(queue_id)
+        if not await self.store.finish(queue_id, state, reason=reason, actor=actor,
+                                       recipients=recipients):
+            await self.files.delete(queue_id)  # a large body: a spool file
+
     async def read(self, queue_id: str) -> bytes:
         data = self._recent.get(queue_id)
         if data is not None:
@@ -209,6 +231,15 @@ class PostgresBodies:
         async with store.transaction():  # body and row commit together
             await self.write(record.queue_id, data)
             await store.add_message(record, reason=reason, actor=actor, queue_due=queue_due)
+
+    async def finish(
+        self, store: Store, queue_id: str, state: MessageState, *, reason: str, actor: str,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> None:
+        async with store.transaction():  # final state and body gone in one commit
+            await store.transition(queue_id, state, reason=reason, actor=actor, queue_due=None,
+                                   recipients=recipients)
+            await self.store.delete_body(queue_id)
 
     async def read(self, queue_id: str) -> bytes:
         return await self.store.get_body(queue_id)

@@ -517,57 +517,10 @@ class SqliteStore:
         now = time.time()
 
         def fn(c: sqlite3.Connection) -> MessageRecord:
-            row = c.execute("SELECT state FROM messages WHERE queue_id=?", (queue_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
-            if expect is not None and MessageState(row[0]) not in expect:
-                raise StoreError(
-                    f"message {queue_id} is {row[0]}, not "
-                    + "/".join(s.value for s in expect),
-                    message_id=queue_id,
-                )
-            sets = ["state=?", "updated_at=?", "reason=?"]
-            args: list[Any] = [state.value, now, reason]
-            if verdict is not UNSET:
-                sets.append("verdict=?")
-                args.append(verdict)
-            if findings is not UNSET:
-                sets.append("findings=?")
-                args.append(json.dumps(list(findings)))
-            if db_version is not UNSET:
-                sets.append("db_version=?")
-                args.append(db_version)
-            if summary is not UNSET:
-                sets.append("summary=?")
-                args.append(None if summary is None else json.dumps(summary))
-            c.execute(
-                f"UPDATE messages SET {', '.join(sets)} WHERE queue_id=?",  # noqa: S608
-                [*args, queue_id],
-            )
-            if hold_tags is not UNSET:
-                c.execute("DELETE FROM hold_tags WHERE queue_id=?", (queue_id,))
-                c.executemany(
-                    "INSERT INTO hold_tags (queue_id, outbreak_id) VALUES (?,?)",
-                    [(queue_id, t) for t in sorted(set(hold_tags))],
-                )
-            if queue_due is not UNSET:
-                if queue_due is None:
-                    c.execute("DELETE FROM delivery_queue WHERE queue_id=?", (queue_id,))
-                else:
-                    c.execute(
-                        "INSERT INTO delivery_queue (queue_id, due) VALUES (?,?)"
-                        " ON CONFLICT(queue_id) DO UPDATE SET due=excluded.due,"
-                        " lease_owner='', lease_expiry=0",
-                        (queue_id, queue_due),
-                    )
-            if recipients:
-                c.executemany(
-                    "UPDATE recipients SET status=?, last_error=? WHERE queue_id=? AND address=?",
-                    [(st.value, e, queue_id, a) for a, (st, e) in recipients.items()],
-                )
-            c.execute(
-                "INSERT INTO events (queue_id, at, state, reason, actor) VALUES (?,?,?,?,?)",
-                (queue_id, now, state.value, reason, actor),
+            self._transition_rows(
+                c, queue_id, state, now, reason=reason, actor=actor, expect=expect,
+                verdict=verdict, findings=findings, db_version=db_version, summary=summary,
+                hold_tags=hold_tags, queue_due=queue_due, recipients=recipients,
             )
             out = c.execute(
                 f"SELECT {self._COLS} FROM messages m WHERE queue_id=?",  # noqa: S608
@@ -576,6 +529,97 @@ class SqliteStore:
             return self._load(c, out)
 
         return await self._call(fn)
+
+    async def finish(
+        self,
+        queue_id: str,
+        state: MessageState,
+        *,
+        reason: str,
+        actor: str,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> bool:
+        """A delivery's last write: `transition(..., queue_due=None)` to `state` and the body
+        row deleted, in one write, and no record read back (the delivery has it). True when
+        there was a body row (`SqliteBodies` deletes a spool file otherwise)."""
+        now = time.time()
+
+        def fn(c: sqlite3.Connection) -> bool:
+            self._transition_rows(c, queue_id, state, now, reason=reason, actor=actor,
+                                  queue_due=None, recipients=recipients)
+            return c.execute("DELETE FROM bodies WHERE queue_id=?", (queue_id,)).rowcount > 0
+
+        return await self._call(fn)
+
+    @staticmethod
+    def _transition_rows(
+        c: sqlite3.Connection,
+        queue_id: str,
+        state: MessageState,
+        now: float,
+        *,
+        reason: str,
+        actor: str,
+        expect: Sequence[MessageState] | None = None,
+        verdict: str = UNSET,
+        findings: Sequence[str] = UNSET,
+        db_version: str = UNSET,
+        summary: Mapping[str, Any] | None = UNSET,
+        hold_tags: Sequence[str] = UNSET,
+        queue_due: float | None = UNSET,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> None:
+        row = c.execute("SELECT state FROM messages WHERE queue_id=?", (queue_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no message {queue_id}", message_id=queue_id)
+        if expect is not None and MessageState(row[0]) not in expect:
+            raise StoreError(
+                f"message {queue_id} is {row[0]}, not " + "/".join(s.value for s in expect),
+                message_id=queue_id,
+            )
+        sets = ["state=?", "updated_at=?", "reason=?"]
+        args: list[Any] = [state.value, now, reason]
+        if verdict is not UNSET:
+            sets.append("verdict=?")
+            args.append(verdict)
+        if findings is not UNSET:
+            sets.append("findings=?")
+            args.append(json.dumps(list(findings)))
+        if db_version is not UNSET:
+            sets.append("db_version=?")
+            args.append(db_version)
+        if summary is not UNSET:
+            sets.append("summary=?")
+            args.append(None if summary is None else json.dumps(summary))
+        c.execute(
+            f"UPDATE messages SET {', '.join(sets)} WHERE queue_id=?",  # noqa: S608
+            [*args, queue_id],
+        )
+        if hold_tags is not UNSET:
+            c.execute("DELETE FROM hold_tags WHERE queue_id=?", (queue_id,))
+            c.executemany(
+                "INSERT INTO hold_tags (queue_id, outbreak_id) VALUES (?,?)",
+                [(queue_id, t) for t in sorted(set(hold_tags))],
+            )
+        if queue_due is not UNSET:
+            if queue_due is None:
+                c.execute("DELETE FROM delivery_queue WHERE queue_id=?", (queue_id,))
+            else:
+                c.execute(
+                    "INSERT INTO delivery_queue (queue_id, due) VALUES (?,?)"
+                    " ON CONFLICT(queue_id) DO UPDATE SET due=excluded.due,"
+                    " lease_owner='', lease_expiry=0",
+                    (queue_id, queue_due),
+                )
+        if recipients:
+            c.executemany(
+                "UPDATE recipients SET status=?, last_error=? WHERE queue_id=? AND address=?",
+                [(st.value, e, queue_id, a) for a, (st, e) in recipients.items()],
+            )
+        c.execute(
+            "INSERT INTO events (queue_id, at, state, reason, actor) VALUES (?,?,?,?,?)",
+            (queue_id, now, state.value, reason, actor),
+        )
 
     async def set_recipients(
         self, queue_id: str, results: Mapping[str, tuple[RecipientStatus, str]]
