@@ -323,6 +323,28 @@ async def test_concurrent_writers_do_not_interleave_a_transaction(store: Store) 
     assert await store.get_meta("other") == "1"
 
 
+async def test_a_failing_write_among_concurrent_ones_fails_alone(store: Store) -> None:
+    """Writes that arrive together share a commit (SQLite's group commit); one that fails
+    (a duplicate id, a transition from the wrong state) fails alone: the others commit, and
+    it leaves no trace of its own."""
+    await store.add_message(rec("D0"), reason="first")
+    ok = [store.add_message(rec(f"D{i}"), reason="ok", queue_due=1.0) for i in range(1, 8)]
+    bad_dup = store.add_message(rec("D0", rcpts=("x@example.test",)), reason="dup")
+    bad_state = store.transition("D0", MessageState.DELIVERED, reason="no", actor="t",
+                                 expect=(MessageState.HELD,), queue_due=None)
+    results = await asyncio.gather(*ok[:4], bad_dup, *ok[4:], bad_state,
+                                   return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 2
+    assert all(isinstance(r, StoreError) for r in failed)
+    for i in range(1, 8):
+        assert (await store.get_message(f"D{i}")).state is MessageState.QUEUED
+    d0 = await store.get_message("D0")
+    assert d0.state is MessageState.QUEUED
+    assert [r.address for r in d0.recipients] == ["b@example.test"]
+    assert [e.reason for e in await store.events("D0")] == ["first"]
+
+
 async def test_data_survives_reopen(opener: Opener) -> None:
     s = await opener()
     await s.add_message(rec("P1", MessageState.RECEIVED), reason="x")

@@ -1290,8 +1290,7 @@ class _Gate(asyncio.Protocol):
         self.gone = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are no subclass
         asyncio.get_running_loop().call_later(self.GRACE, self._decide)
 
     def data_received(self, data: bytes) -> None:

@@ -48,7 +48,7 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from zerohour.errors import DatabaseError
 from zerohour.gateway._lifeline import die_with_parent
@@ -136,8 +136,7 @@ class _Answers(asyncio.Protocol):
         self._lost: BaseException | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are no subclass
 
     async def ask(self, head: bytes, payload: bytes) -> Any:
         if self._lost is not None or self._transport is None or self._transport.is_closing():
