@@ -281,8 +281,15 @@ class _Worker:
             self.conn.close()
         if self._answers is not None and self._loop is not None:
             # the transport belongs to the loop (this may run on a pool thread)
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                self._loop.call_soon_threadsafe(self._answers.close)
+            try:
+                on_loop = asyncio.get_running_loop() is self._loop
+            except RuntimeError:
+                on_loop = False
+            if on_loop:
+                self._answers.close()
+            else:
+                with contextlib.suppress(RuntimeError):  # the loop is already closed
+                    self._loop.call_soon_threadsafe(self._answers.close)
         with contextlib.suppress(ValueError, AttributeError):
             self.proc.close()
         self._gone = True
