@@ -210,8 +210,8 @@ class Act:
             )
             return None
         now = time.time()
-        await self.bodies.write(copy_id, body)
-        await self.store.add_message(
+        await self.bodies.add_with_message(
+            self.store,
             MessageRecord(
                 queue_id=copy_id,
                 sender=sender,
@@ -224,6 +224,7 @@ class Act:
                 summary=summary.to_json(),
                 kind="redacted",
             ),
+            body,
             reason=f"copy of {qid} with {len(stripped[1])} attachment(s) held",
             actor="hold",
             queue_due=now,
