@@ -294,3 +294,46 @@ def test_fold_long_lines_leaves_normal_mail_alone() -> None:
 
     body = message("normal")
     assert fold_long_lines(body) is body
+
+
+async def test_small_and_large_bodies_are_kept_where_they_belong_and_delivered_intact(
+    tmp_path: Path, sink: Any
+) -> None:
+    """A body up to 256 KiB is a row of the SQLite store, a larger one a spool file: both are
+    delivered byte for byte and removed after, and kept ones survive a restart intact."""
+    from zerohour.store.bodies import INLINE_MAX
+
+    cfg = make_config(tmp_path / "d", sink.address, **{"scan.infected": "quarantine"})  # type: ignore[attr-defined]
+    filler = ("L" * 70 + "\r\n") * (INLINE_MAX // 72 + 100)
+    small, large = message("small", "s" * 70 + "\r\n"), message("large", filler)
+    bad_small = eicar_message()
+    bad_large = bad_small.replace(b"\r\n\r\n", b"\r\n\r\n" + filler.encode(), 1)
+    assert len(small) < INLINE_MAX < len(large)
+    assert len(bad_small) < INLINE_MAX < len(bad_large)
+    run = await start_gateway(cfg)
+    try:
+        for raw in (small, large, bad_small, bad_large):
+            assert await run.sendmail("a@sender.test", ["b@example.test"], raw) == {}
+        got = await wait_for(lambda: sink.messages if len(sink.messages) == 2 else None)
+        assert got
+        by_subject = {m.header("Subject"): m for m in got}
+        for name, raw in (("small", small), ("large", large)):
+            assert by_subject[name].data.endswith(raw.split(b"\r\n\r\n", 1)[1])
+        store = run.gw.store
+        assert store is not None
+        kept = await store.list_messages(MessageFilter(states=(MessageState.QUARANTINED,)))
+        ids = {r.size > INLINE_MAX: r.queue_id for r in kept}
+        assert len(ids) == 2
+        assert await store.has_body(ids[False])  # type: ignore[attr-defined]
+        assert not await store.has_body(ids[True])  # type: ignore[attr-defined]
+        assert sorted(p.name for p in (cfg.spool_dir / "q").iterdir()) == [ids[True]]
+    finally:
+        await run.gw.stop()
+    run = await start_gateway(cfg)
+    try:
+        for qid, raw in ((ids[False], bad_small), (ids[True], bad_large)):
+            body = await run.gw.bodies.read(qid)
+            assert body.startswith(b"Received: ")  # our trace header, then the message
+            assert body.endswith(raw)
+    finally:
+        await run.gw.stop()
