@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zerohour.scan import Engine, load_database, textcarriers
+from zerohour.scan.database import default_db_dirs
 from zerohour.scan.filetype import detect
 from zerohour.scan.streams import x86_bcj_decode
 from zerohour.scan.types import FileType
@@ -233,3 +234,55 @@ def test_a_block_needs_eight_different_characters_wherever_they_are() -> None:
     lines[-1] = lines[-1][:-1] + b"Z"
     found = list(textcarriers.base64_blocks(b"\n".join(lines) + b"\n"))
     assert [f.encoding for f in found] == ["base64-text"]
+
+
+_EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def _wrap(data: bytes, width: int) -> list[bytes]:
+    text = base64.b64encode(data)
+    return [text[i:i + width] for i in range(0, len(text), width)]
+
+
+def _decodes_to(text: bytes, payload: bytes) -> bool:
+    return any(f.data.startswith(payload) for f in textcarriers.base64_blocks(text))
+
+
+@pytest.mark.parametrize("junk", [b"x" * 200, b"Q" * 80, b"AbCdEfGhIj" * 20])
+def test_a_junk_line_before_the_payload_does_not_shift_its_decoding(junk: bytes) -> None:
+    """A long line of base64 characters, then a payload wrapped at 76: junk + first line is a
+    multiple of 4, so the first payload line looked like the junk run's short last line and
+    the rest was decoded from the wrong character (found by a hostile-sender test)."""
+    payload = _EICAR + b"\n" + b"A" * 60
+    text = b"Hello,\n" + junk + b"\n" + b"\n".join(_wrap(payload, 76)) + b"\n"
+    assert _decodes_to(text, payload)
+
+
+@pytest.mark.parametrize("width", [75, 73, 62])
+@pytest.mark.parametrize("extra", range(4))
+def test_a_junk_first_line_as_wide_as_the_payload_is_skipped_too(width: int, extra: int) -> None:
+    """Payload lines wrapped at a width that is not a multiple of 4, behind one junk line of
+    that width: the run decoded from its second line holds the payload (whatever the number
+    of lines, `extra`)."""
+    payload = _EICAR + b"\n" + bytes(range(256)) + b"x" * (extra * 57)
+    lines = _wrap(payload, width)
+    junk = bytes(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i % 26] for i in range(width))
+    assert _decodes_to(b"\n".join([junk, *lines]) + b"\n", payload)
+
+
+def test_a_short_last_line_still_ends_its_block_once() -> None:
+    """An ordinary block (a short last line, then prose) is decoded once, whole."""
+    payload = bytes(range(256)) * 2
+    text = b"\n".join(_wrap(payload, 76)) + b"\nRegards,\nBob\n"
+    found = list(textcarriers.base64_blocks(text))
+    assert [f.data for f in found] == [payload]
+
+
+def test_the_misaligned_message_is_found_by_the_engine() -> None:
+    engine = Engine(load_database(default_db_dirs()))  # the starter database: EICAR
+    payload = _EICAR + b"\n" + b"A" * 60
+    body = b"Hello,\r\n" + b"x" * 200 + b"\r\n" + b"\r\n".join(_wrap(payload, 76)) + b"\r\n"
+    msg = (b"From: a@attacker.test\r\nTo: b@example.com\r\nSubject: key\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain\r\n\r\n" + body)
+    names = {f.name for f in engine.scan_bytes(msg).findings}
+    assert any("Eicar" in n or "EICAR" in n for n in names), names

@@ -115,26 +115,50 @@ def _varied(joined: bytes) -> bool:
 
 def _wrapped_blocks(lines: list[bytes]) -> Iterator[EmbeddedFile]:
     """The runs of equally long lines (and a shorter last line) among base64-looking lines,
-    each decoded: a line of another width starts the next run."""
+    each decoded: a line of another width starts the next run.
+
+    A decoder reads four characters at a time, so a run decoded from the wrong character
+    garbles everything after it. Two shapes put a run's start off its payload's, and both are
+    also decoded the other way: a shorter line taken as a run's last line that in fact starts
+    the next run (a 200-character line of junk, then the payload wrapped at 76: 200 + 76 is a
+    multiple of 4), and a first line of junk as wide as the payload's lines when that width is
+    not a multiple of 4 (the junk shifts the payload by its width)."""
     start = 0
     while start < len(lines):
         width = len(lines[start])
         end = start + 1
         while end < len(lines) and len(lines[end]) == width:
             end += 1
-        if end < len(lines) and len(lines[end]) < width and _completes(lines[start:end + 1]):
-            end += 1  # the last, partial line (not a short word after the block)
-        run = lines[start:end]
+        run = _with_last(lines, start, end, width)
+        yield from _decoded(run)
+        if end - start >= 2 and width % 4:  # encoders wrap at 64 or 76: this is unusual
+            yield from _decoded(_with_last(lines, start + 1, end, width))  # junk first line?
+        starts_run = end + 1 < len(lines) and len(lines[end + 1]) == len(lines[end])
+        if len(run) > end - start and not starts_run:
+            end += 1  # the short last line belonged to this run only
         start = end
-        joined = b"".join(run)
-        if width < 16 or len(joined) < MIN_BASE64 or not _varied(joined):
-            continue
-        if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
-            yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")
-            continue
-        data = base64_decode(joined)
-        if data:
-            yield EmbeddedFile(data, None, "base64-text")
+
+
+def _with_last(lines: list[bytes], start: int, end: int, width: int) -> list[bytes]:
+    """`lines[start:end]`, with the next line when it is a shorter last line that completes
+    their quanta (not a short word after the block)."""
+    run = lines[start:end]
+    if end < len(lines) and len(lines[end]) < width and _completes([*run, lines[end]]):
+        run.append(lines[end])
+    return run
+
+
+def _decoded(run: list[bytes]) -> Iterator[EmbeddedFile]:
+    """One run decoded (hex digits as hex), if it is long and varied enough to be a file."""
+    joined = b"".join(run)
+    if len(run[0]) < 16 or len(joined) < MIN_BASE64 or not _varied(joined):
+        return
+    if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
+        yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")
+        return
+    data = base64_decode(joined)
+    if data:
+        yield EmbeddedFile(data, None, "base64-text")
 
 
 def intel_hex(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
