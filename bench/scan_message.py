@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""CPU per scan of bench/smtp.py's message kinds, in one process, as a scanner worker does it.
+
+The gateway scans each message in a worker process; this runs that worker's scan function
+(`gateway.scanner._scan`: the engine plus the summary) on the same four kinds of message the
+SMTP benchmark sends (5 KB and 100 KB, plain and MIME), with the starter database, and prints
+the CPU time per scan. Compare two trees of the code by running it with each on PYTHONPATH:
+
+    .venv/bin/python bench/scan_message.py
+    PYTHONPATH=/tmp/old/src .venv/bin/python bench/scan_message.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import loadavg, table
+from smtp import Kind, kinds
+
+from zerohour.gateway import scanner
+
+
+def message(kind: Kind) -> bytes:
+    """The message as the gateway scans it: smtp-source's headers and `X` lines for the plain
+    kinds (-l), the MIME file for the others."""
+    if kind.file is not None:
+        return kind.body()
+    head = b"From: <sender@example.org>\r\nTo: <rcpt@example.com>\r\nSubject: bench\r\n\r\n"
+    line = b"X" * 78 + b"\r\n"
+    return head + line * max(1, (kind.size - len(head)) // len(line))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scans", type=int, default=300, help="timed scans per kind")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds (the best one counts)")
+    a = ap.parse_args()
+    scanner._init_worker([])
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for kind in kinds(Path(work), quick=False):
+            data = message(kind)
+            for _ in range(10):
+                scanner._scan(data, "bench")
+            best = float("inf")
+            for _ in range(a.rounds):
+                t0 = time.process_time()
+                for _ in range(a.scans):
+                    scanner._scan(data, "bench")
+                best = min(best, (time.process_time() - t0) / a.scans)
+            rows.append([kind.name, len(data), f"{best * 1000:.2f}"])
+    print(f"# load average: {loadavg()}")
+    print(table(["message", "bytes", "CPU ms per scan (best round)"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
