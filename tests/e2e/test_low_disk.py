@@ -5,7 +5,6 @@ queue_minfree) instead of a 250 it could not keep, and mail it already accepted 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from helpers.clients import smtplib_send
 from helpers.gateway import GatewayFactory, gateway_toml, requires_gateway_marks
 from helpers.messages import clean_message
 from helpers.sinks import RecordingSink
+from helpers.tmpfs import small_tmpfs
 
 pytestmark = requires_gateway_marks()
 
@@ -59,23 +59,9 @@ def test_minfree_above_free_space_gives_452_and_keeps_queued_mail(
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """An 16 MiB tmpfs mounted under tmp_path (root only), unmounted after the test."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "small-disk"
-    mnt.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    """A 16 MiB tmpfs mounted under tmp_path (root only), unmounted after the test."""
+    with small_tmpfs(tmp_path / "small-disk", "16m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_filling_the_disk_gives_452_then_recovers(

@@ -4,13 +4,13 @@ ones in the spool folder; a body is never lost and never left without its row.""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers.tmpfs import small_tmpfs
 from zerohour.errors import NotFoundError, SpoolFullError, StoreError
 from zerohour.gateway.spool import Spool, new_queue_id
 from zerohour.store.base import MessageRecord, MessageState, Recipient, RecipientStatus
@@ -85,18 +85,8 @@ async def test_body_and_row_commit_together(tmp_path: Path) -> None:
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs (root only), unmounted after the test."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "tiny", "4m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 async def test_a_full_disk_is_spool_full_not_a_crash(full_disk: Path) -> None:

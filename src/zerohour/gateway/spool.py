@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zerohour.errors import NotFoundError, SpoolError, SpoolFullError
-from zerohour.store.bodies import RecentBodies
+from zerohour.store.bodies import RecentBodies, transition_then_delete
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -163,9 +163,8 @@ class Spool:
         self, store: Store, queue_id: str, state: MessageState, *, reason: str, actor: str,
         recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
     ) -> None:
-        await store.transition(queue_id, state, reason=reason, actor=actor, queue_due=None,
-                               recipients=recipients)
-        await self.delete(queue_id)
+        await transition_then_delete(self, store, queue_id, state, reason=reason, actor=actor,
+                                     recipients=recipients)
 
     def read_sync(self, queue_id: str) -> bytes:
         try:
