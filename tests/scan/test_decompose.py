@@ -166,3 +166,53 @@ def test_text_with_mime_after_preamble() -> None:
     body += b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(MARK) + b"\r\n--Q--\r\n"
     assert filetype.detect(body) is FileType.TEXT
     assert any(blob == MARK for _, blob in walk(body))
+
+
+_EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+_SMUGGLER = (b'<html><body><script>var b=new Blob([atob("' + base64.b64encode(_EICAR)
+             + b'")]);var a=document.createElement("a");a.href=URL.createObjectURL(b);'
+             b'a.download="x.com";a.click();</script></body></html>')
+
+
+def _attached(body: bytes, ctype: str) -> bytes:
+    return (b"From: a@b.test\r\nTo: c@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: "
+            + ctype.encode() + b'; name="invoice.html"\r\nContent-Disposition: attachment; '
+            b'filename="invoice.html"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            + base64.encodebytes(body).replace(b"\n", b"\r\n") + b"--BB--\r\n")
+
+
+@pytest.mark.parametrize("pad", [b"\0" * 300, b"\0" * 8, bytes(range(1, 9)) * 40])
+@pytest.mark.parametrize("ctype", ["text/html", "application/octet-stream"])
+def test_html_smuggling_behind_nul_or_control_bytes_is_decoded(pad: bytes, ctype: str) -> None:
+    """HTML behind NUL or control bytes sniffs as binary, but a browser opening the
+    attachment still runs its script: the Blob built from atob() is decoded and scanned
+    (found by a hostile-sender test: EICAR went through as clean)."""
+    from zerohour.scan import Engine, load_database
+    from zerohour.scan.database import default_db_dirs
+
+    engine = Engine(load_database(default_db_dirs()))
+    layer = pad + _SMUGGLER
+    assert filetype.detect(layer) is not FileType.HTML
+    names = {f.name for f in engine.scan_bytes(_attached(layer, ctype)).findings}
+    assert "Eicar-Test-Signature" in names
+
+
+def test_data_uri_and_base64_block_behind_nul_bytes_are_decoded() -> None:
+    from zerohour.scan import Engine, load_database
+    from zerohour.scan.database import default_db_dirs
+
+    engine = Engine(load_database(default_db_dirs()))
+    b64 = base64.b64encode(_EICAR + bytes(range(100)))
+    uri = b"\0" * 300 + b'<a href="data:application/octet-stream;base64,' + b64 + b'">x</a>'
+    block = b"\0" * 300 + b"\r\n" + b"\r\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
+    for layer in (uri, block):
+        names = {f.name for f in engine.scan_bytes(_attached(layer, "text/plain")).findings}
+        assert "Eicar-Test-Signature" in names, layer[300:360]
+
+
+def test_an_ordinary_binary_gets_no_text_children() -> None:
+    """The gates keep ordinary binaries out of the text decoders."""
+    data = bytes(range(256)) * 64
+    ctx = ScanContext()
+    assert list(decompose.children(data, FileType.BINARY, ctx)) == []

@@ -119,8 +119,16 @@ def _children_of_type(
             yield from archive.tnef_children(data, ctx)
         else:
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
-            yield from _embedded(data, ctx, literals=False, smuggling=False)
+            # So does HTML behind NUL or control bytes, which a browser still runs (an
+            # "invoice.html" of 300 NULs and a <script> building a Blob from atob): its
+            # script literals and data: URIs are decoded as in HTML, and base64 blocks as in
+            # text. The gates keep this to one hyperscan pass for other binaries.
+            script = _SCRIPT_MARKUP(data)
+            yield from _embedded(data, ctx, literals=script,
+                                 smuggling=script or encodings.has_data_uri(data))
             yield from ctx.guard(_binary_text(data, ctx), "binary-text")
+            yield from ctx.guard(_text_carriers(data, ctx, base64=True, intel_hex=False),
+                                 "text-carriers")
     elif filetype is FileType.OLE2:
         yield from ole2.ole2_children(data, ctx)
     elif filetype in containers.OPENED:
@@ -171,10 +179,14 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield Child(data=text, name=None, origin="html-text")
 
 
-def _text_carriers(data: bytes, ctx: ScanContext, base64: bool) -> Iterator[Child]:
+def _text_carriers(
+    data: bytes, ctx: ScanContext, base64: bool, intel_hex: bool = True
+) -> Iterator[Child]:
     """Files a plain text carries as base64 blocks or Intel HEX (`textcarriers`)."""
     check = ctx.check_time
-    found = textcarriers.intel_hex(data, check)
+    found: Iterator[encodings.EmbeddedFile] = iter(())
+    if intel_hex:
+        found = textcarriers.intel_hex(data, check)
     if base64:
         found = itertools.chain(textcarriers.base64_blocks(data, check), found)
     for emb in found:

@@ -497,6 +497,14 @@ def binhex_blocks(
 _DATA_URI = re.compile(
     rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:[\w/+.\t\n\r-]{0,100}"
     rb"((?:;[\w=.\t\n\r-]{1,100}){0,6}),", re.I)
+_DATA_URI_GATE = Gate(rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:")
+
+
+def has_data_uri(data: bytes) -> bool:
+    """Whether `data` may hold a data: URI (what `_DATA_URI` starts with), in one pass."""
+    return _DATA_URI_GATE(data)
+
+
 _URL_BLANKS = b"\t\n\r"
 _DATA_B64 = re.compile(rb"[A-Za-z0-9+/=%\s\\]{16,}")
 _DATA_PLAIN = re.compile(rb"[^\"'\s<>`]{16,}")
