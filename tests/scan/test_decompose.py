@@ -198,6 +198,31 @@ def test_html_smuggling_behind_nul_or_control_bytes_is_decoded(pad: bytes, ctype
     assert "Eicar-Test-Signature" in names
 
 
+def test_event_handler_smuggling_behind_nul_bytes_is_decoded() -> None:
+    """No <script>: an <img onerror> builds the Blob (a browser runs it, NULs or not)."""
+    from zerohour.scan import Engine, load_database
+    from zerohour.scan.database import default_db_dirs
+
+    engine = Engine(load_database(default_db_dirs()))
+    html = (b'<img src=x onerror="var b=new Blob([atob(\'' + base64.b64encode(_EICAR)
+            + b'\')]);location=URL.createObjectURL(b)">')
+    for layer in (b"\0" * 300 + html, b"\x01" * 300 + html):
+        names = {f.name for f in engine.scan_bytes(_attached(layer, "text/html")).findings}
+        assert "Eicar-Test-Signature" in names
+
+
+def test_utf16le_html_behind_nul_characters_is_decoded() -> None:
+    """FF FE 00 00 reads as UTF-32LE, but browsers know no UTF-32: to them it is UTF-16LE
+    whose first characters are U+0000, and the script after them runs."""
+    from zerohour.scan import Engine, load_database
+    from zerohour.scan.database import default_db_dirs
+
+    engine = Engine(load_database(default_db_dirs()))
+    layer = b"\xff\xfe" + ("\0" * 150).encode("utf-16-le") + _SMUGGLER.decode().encode("utf-16-le")
+    names = {f.name for f in engine.scan_bytes(_attached(layer, "text/html")).findings}
+    assert "Eicar-Test-Signature" in names
+
+
 def test_data_uri_and_base64_block_behind_nul_bytes_are_decoded() -> None:
     from zerohour.scan import Engine, load_database
     from zerohour.scan.database import default_db_dirs

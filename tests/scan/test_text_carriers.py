@@ -222,7 +222,8 @@ def test_the_quick_block_finder_finds_what_the_block_regex_finds(parts: list[byt
     assert list(textcarriers._blocks(text)) == blocks
     files = [f for b in blocks
              for f in textcarriers._wrapped_blocks(textcarriers._B64_LINE_LEN.findall(b))]
-    assert list(textcarriers.base64_blocks(text)) == files
+    found = list(textcarriers.base64_blocks(text))
+    assert [f for f in found if f in files] == files  # plus the streams of whole groups
 
 
 def test_a_block_needs_eight_different_characters_wherever_they_are() -> None:
@@ -286,3 +287,49 @@ def test_the_misaligned_message_is_found_by_the_engine() -> None:
            b"Content-Type: text/plain\r\n\r\n" + body)
     names = {f.name for f in engine.scan_bytes(msg).findings}
     assert any("Eicar" in n or "EICAR" in n for n in names), names
+
+
+def _payload() -> bytes:
+    return _EICAR + bytes(random.Random(7).randbytes(400))
+
+
+@pytest.mark.parametrize("cut", [b"\n", b"\n\n", b"\r\n\r\n", b"\n----\n", b"\n  \t\n"])
+def test_a_block_cut_by_blank_or_separator_lines_is_one_stream(cut: bytes) -> None:
+    """`base64 -d` skips line breaks: a block cut after its first line (76 characters, under
+    the 128 a run needs) still decodes to the file (found by a hostile-sender test)."""
+    lines = _wrap(_payload(), 76)
+    text = b"notes:\n" + lines[0] + cut + b"\n".join(lines[1:]) + b"\nbye\n"
+    assert _decodes_to(text, _payload())
+
+
+def test_lines_of_growing_widths_are_one_stream() -> None:
+    text = base64.b64encode(_payload())
+    lines, pos, width = [], 0, 20
+    while pos < len(text):
+        lines.append(text[pos:pos + width])
+        pos += width
+        width += 4
+    assert _decodes_to(b"\n".join(lines) + b"\n", _payload())
+
+
+def test_a_hex_dump_cut_by_a_blank_line_is_one_stream() -> None:
+    hexed = _payload().hex().encode()
+    lines = [hexed[i:i + 60] for i in range(0, len(hexed), 60)]
+    text = lines[0] + b"\n\n" + b"\n".join(lines[1:]) + b"\n"
+    assert _decodes_to(text, _payload())
+
+
+def test_separate_blocks_with_prose_between_stay_separate() -> None:
+    """Two blocks with words between them are two files, not one stream of both."""
+    a, b = bytes(range(200)), bytes(range(255, 55, -1))
+    text = (b"\n".join(_wrap(a, 76)) + b"\nand the second one:\n" + b"\n".join(_wrap(b, 76))
+            + b"\n")
+    assert sorted(f.data for f in textcarriers.base64_blocks(text)) == sorted([a, b])
+
+
+def test_a_uniform_stretch_cut_out_by_blank_lines_stays_in_the_stream() -> None:
+    """Zeros encode as "AAAA...": a block of them between blank lines is part of the file."""
+    payload = _EICAR[:66] + bytes(300) + _EICAR + bytes(range(100))
+    lines = _wrap(payload, 76)
+    text = b"\n\n".join(b"\n".join(lines[i:i + 2]) for i in range(0, len(lines), 2)) + b"\n"
+    assert any(f.data == payload for f in textcarriers.base64_blocks(text))

@@ -120,10 +120,11 @@ def _children_of_type(
         else:
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
             # So does HTML behind NUL or control bytes, which a browser still runs (an
-            # "invoice.html" of 300 NULs and a <script> building a Blob from atob): its
-            # script literals and data: URIs are decoded as in HTML, and base64 blocks as in
-            # text. The gates keep this to one hyperscan pass for other binaries.
-            script = _SCRIPT_MARKUP(data)
+            # "invoice.html" of 300 NULs and a <script>, or an <img onerror=...>, building a
+            # Blob from atob): with script markup or a smuggling word (atob, Blob, base64,
+            # Uint8Array, fromCharCode) its script literals and data: URIs are decoded as in
+            # HTML, and base64 blocks as in text. The gates are one hyperscan pass each.
+            script = _SCRIPT_MARKUP(data) or encodings.has_script_hints(data)
             yield from _embedded(data, ctx, literals=script,
                                  smuggling=script or encodings.has_data_uri(data))
             yield from ctx.guard(_binary_text(data, ctx), "binary-text")
@@ -197,10 +198,10 @@ def _text_carriers(
 def _unicode_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """UTF-16/32 text (with a byte-order mark it sniffs as text, without one as binary) as
     UTF-8: byte signatures are written for the text, not for its UTF-16 bytes."""
-    text = textual.unicode_text(data)
-    if text and text != data:
-        ctx.charge_child(len(text))
-        yield Child(data=text, name=None, origin="utf-16/32")
+    for text in (textual.unicode_text(data), textual.utf16_behind_utf32_bom(data)):
+        if text and text != data:
+            ctx.charge_child(len(text))
+            yield Child(data=text, name=None, origin="utf-16/32")
 
 
 def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:

@@ -500,6 +500,12 @@ _DATA_URI = re.compile(
 _DATA_URI_GATE = Gate(rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:")
 
 
+def has_script_hints(data: bytes) -> bool:
+    """Whether `data` holds a word HTML smuggling builds its file with (`_HINTS`)."""
+    found = _HINTS.present(data)
+    return not (found.isdisjoint(_BYTE_HINT_IDS) and found.isdisjoint(_SMUGGLING_HINT_IDS))
+
+
 def has_data_uri(data: bytes) -> bool:
     """Whether `data` may hold a data: URI (what `_DATA_URI` starts with), in one pass."""
     return _DATA_URI_GATE(data)

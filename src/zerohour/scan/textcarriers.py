@@ -53,18 +53,58 @@ _RUN = b"A" * 16
 
 
 def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
-    """Each base64 block of `text` (see the module's rules), decoded; the same files as
-    `_wrapped_blocks` of every `_B64_BLOCK.finditer(text)` block (tests/scan/
-    test_text_carriers.py compares them)."""
-    for block in _blocks(text, check):
+    """Each base64 block of `text` (see the module's rules), decoded: its runs of equally wide
+    lines (`_wrapped_blocks`; the same files as for every `_B64_BLOCK.finditer(text)` block,
+    tests/scan/test_text_carriers.py compares them), and the whole stream of a group of blocks
+    as one.
+
+    The stream is what `base64 -d` or `xxd -r -p` makes of the text: line widths and breaks
+    do not matter to them, so lines of growing widths, or a block cut by blank lines or by a
+    line without base64 characters (`----`), decode to the file although no run alone is long
+    enough. A group is consecutive blocks with nothing but such lines between them."""
+    done: set[bytes] = set()
+    group: list[bytes] = []
+    varied = False  # a block of the group is (a stream of uniform blocks carries no file)
+    last_end = -1
+    for m in _block_matches(text, check):
+        block = m.group()
+        if group and _ALPHABET_CHAR.search(text, last_end, m.start()) is not None:
+            if varied:
+                yield from _stream(group, done)
+            group, varied = [], False
+        last_end = m.end()
         # A run is never more varied than its block: a block of one repeated letter (lines of
         # "XXXX...") yields nothing, and splitting it into lines would be wasted.
-        if _varied(block.translate(None, _BLANKS)):
-            yield from _wrapped_blocks(_B64_LINE_LEN.findall(block))
+        chars = block.translate(None, _BLANKS)
+        if not _varied(chars):
+            group.append(chars)  # part of the stream all the same (zeros are "AAAA...")
+            continue
+        lines = _B64_LINE_LEN.findall(block)
+        group.extend(lines)
+        varied = True
+        for found in _wrapped_blocks(lines):
+            done.add(found.data)
+            yield found
+    if varied:
+        yield from _stream(group, done)
+
+
+def _stream(lines: list[bytes], done: set[bytes]) -> Iterator[EmbeddedFile]:
+    """A group's lines decoded as one stream, unless a run already gave the same bytes."""
+    if len(lines) < 2:
+        return
+    for found in _decoded(lines, min_width=1):
+        if found.data not in done:
+            yield found
 
 
 def _blocks(text: bytes, check: Check = None) -> Iterator[bytes]:
     """The matches of `_B64_BLOCK.finditer(text)`, found from runs of 16 base64 characters."""
+    for m in _block_matches(text, check):
+        yield m.group()
+
+
+def _block_matches(text: bytes, check: Check = None) -> Iterator[re.Match[bytes]]:
     mapped = text.translate(_B64_MAP)
     pos = 0
     n = 0
@@ -82,7 +122,7 @@ def _blocks(text: bytes, check: Check = None) -> Iterator[bytes]:
         if check is not None and not n % _CHECK_EVERY:
             check()
         n += 1
-        yield m.group()
+        yield m
         pos = max(m.end(), hit + 1)
 
 
@@ -92,6 +132,7 @@ def _completes(run: list[bytes]) -> bool:
     return len(total) % 4 == 0 or (len(total) % 2 == 0 and not total.translate(None, _HEX_DIGITS))
 
 
+_ALPHABET_CHAR = re.compile(rb"[A-Za-z0-9+/]")  # between two blocks: they are one stream if none
 _BLANKS = b" \t\r\n"  # what a block holds besides base64 characters and "="
 _ALPHABET = [
     bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -148,10 +189,10 @@ def _with_last(lines: list[bytes], start: int, end: int, width: int) -> list[byt
     return run
 
 
-def _decoded(run: list[bytes]) -> Iterator[EmbeddedFile]:
+def _decoded(run: list[bytes], min_width: int = 16) -> Iterator[EmbeddedFile]:
     """One run decoded (hex digits as hex), if it is long and varied enough to be a file."""
     joined = b"".join(run)
-    if len(run[0]) < 16 or len(joined) < MIN_BASE64 or not _varied(joined):
+    if len(run[0]) < min_width or len(joined) < MIN_BASE64 or not _varied(joined):
         return
     if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
         yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")

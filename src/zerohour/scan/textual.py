@@ -106,7 +106,7 @@ _ASCII_UTF16BE = re.compile(rb"(?:\x00[\t\n\r -~]){32}")
 
 def unicode_text(data: bytes) -> bytes | None:
     """UTF-16 / UTF-32 text (a byte-order mark, or 32 ASCII characters of UTF-16 without one
-    at the start) as UTF-8; None for anything else."""
+    at the start) as UTF-8; None for anything else. See also `utf16_behind_utf32_bom`."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return data.decode(codec, "replace").encode("utf-8", "replace")
@@ -114,6 +114,15 @@ def unicode_text(data: bytes) -> bytes | None:
         return data.decode("utf-16-le", "replace").encode("utf-8", "replace")
     if _ASCII_UTF16BE.match(data):
         return data.decode("utf-16-be", "replace").encode("utf-8", "replace")
+    return None
+
+
+def utf16_behind_utf32_bom(data: bytes) -> bytes | None:
+    """`FF FE 00 00` opens UTF-32LE, or UTF-16LE whose first character is U+0000: browsers
+    know no UTF-32 and read the second (HTML behind NUL characters still runs), so that
+    reading is given too; None for other data."""
+    if data.startswith(codecs.BOM_UTF32_LE):
+        return data.decode("utf-16", "replace").encode("utf-8", "replace")
     return None
 
 
