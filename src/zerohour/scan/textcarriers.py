@@ -65,28 +65,38 @@ def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
     done: set[bytes] = set()
     group: list[bytes] = []
     varied = False  # a block of the group is (a stream of uniform blocks carries no file)
+    whole = False  # the group is one block that `_wrapped_blocks` decoded as one run
     last_end = -1
     for m in _block_matches(text, check):
         block = m.group()
         if group and _ALPHABET_CHAR.search(text, last_end, m.start()) is not None:
-            if varied:
+            if varied and not whole:
                 yield from _stream(group, done)
             group, varied = [], False
+        whole = not group
         last_end = m.end()
-        # A run is never more varied than its block: a block of one repeated letter (lines of
-        # "XXXX...") yields nothing, and splitting it into lines would be wasted.
+        # A run is never more varied than its block: a block of one letter over and over (the
+        # SMTP benchmark's plain body) yields nothing, and splitting it into lines is wasted.
         chars = block.translate(None, _BLANKS)
         if not _varied(chars):
             group.append(chars)  # part of the stream all the same (zeros are "AAAA...")
             continue
         lines = _B64_LINE_LEN.findall(block)
+        whole = whole and _one_run(lines)
         group.extend(lines)
         varied = True
         for found in _wrapped_blocks(lines):
             done.add(found.data)
             yield found
-    if varied:
+    if varied and not whole:
         yield from _stream(group, done)
+
+
+def _one_run(lines: list[bytes]) -> bool:
+    """Whether `_wrapped_blocks` takes all of `lines` as one run (its stream adds nothing)."""
+    width = len(lines[0])
+    body = lines[:-1] if len(lines) > 1 and len(lines[-1]) < width else lines
+    return all(len(ln) == width for ln in body) and (body is lines or _completes(lines))
 
 
 def _stream(lines: list[bytes], done: set[bytes]) -> Iterator[EmbeddedFile]:

@@ -121,9 +121,8 @@ class SqliteBodies:
         if len(data) > self.inline_max:
             await self.files.write(queue_id, data)
             return
-        self.check_space(len(data))
         try:
-            await self.store.put_body(queue_id, data)
+            await self.store.put_body(queue_id, data, room=lambda: self.check_space(len(data)))
         except StoreError as exc:
             raise _write_error(exc, queue_id) from exc
         self._recent.keep(queue_id, data)
@@ -137,10 +136,10 @@ class SqliteBodies:
                 store, record, data, reason=reason, actor=actor, queue_due=queue_due
             )
             return
-        self.check_space(len(data))
         try:
             await self.store.add_message(
-                record, reason=reason, actor=actor, queue_due=queue_due, body=data
+                record, reason=reason, actor=actor, queue_due=queue_due, body=data,
+                room=lambda: self.check_space(len(data)),  # on the store's thread
             )
         except StoreError as exc:
             if _disk_full(exc):

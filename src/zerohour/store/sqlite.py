@@ -333,10 +333,15 @@ class SqliteStore:
         actor: str = "smtp",
         queue_due: float | None = None,
         body: bytes | None = None,
+        room: Callable[[], None] | None = None,
     ) -> None:
-        """`body`: stored in the `bodies` table by the same write as the row (one commit)."""
+        """`body`: stored in the `bodies` table by the same write as the row (one commit).
+        `room`: called first, on the store's thread (a free-space check raising
+        `SpoolFullError`: no file-system call on the event loop)."""
 
         def fn(c: sqlite3.Connection) -> None:
+            if room is not None:
+                room()
             try:
                 c.execute(
                     "INSERT INTO messages (queue_id, kind, sender, size, received_at, updated_at,"
@@ -390,8 +395,17 @@ class SqliteStore:
     # bodies (store.bodies.SqliteBodies) ------------------------------------------------------
     _PUT_BODY = "INSERT OR REPLACE INTO bodies (queue_id, data) VALUES (?,?)"
 
-    async def put_body(self, queue_id: str, data: bytes) -> None:
-        await self._call(lambda c: c.execute(self._PUT_BODY, (queue_id, data)))
+    async def put_body(
+        self, queue_id: str, data: bytes, room: Callable[[], None] | None = None
+    ) -> None:
+        """`room`: as for `add_message`."""
+
+        def fn(c: sqlite3.Connection) -> None:
+            if room is not None:
+                room()
+            c.execute(self._PUT_BODY, (queue_id, data))
+
+        await self._call(fn)
 
     async def get_body(self, queue_id: str) -> bytes:
         def fn(c: sqlite3.Connection) -> bytes:
