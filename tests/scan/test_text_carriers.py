@@ -70,6 +70,12 @@ def ihex(data: bytes, base: int = 0) -> bytes:
     return out + b":00000001FF\n"
 
 
+def per_line(data: bytes, size: int) -> bytes:
+    """`data` cut into `size`-byte pieces, each base64-encoded on a line of its own (padded)."""
+    return b"".join(base64.b64encode(data[i : i + size]) + b"\n"
+                    for i in range(0, len(data), size))
+
+
 def lzma86(data: bytes, x86: bool) -> bytes:
     """An .lzma86 file as 7-Zip's LZMA SDK writes it, made with liblzma."""
     lz = {"id": lzma.FILTER_LZMA1, "dict_size": 1 << 16, "lc": 3, "lp": 0, "pb": 2}
@@ -97,7 +103,19 @@ def carriers(clam: bytes, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         "clam.exe.lzma86": lzma86(clam, x86=False),
         "clam.exe.x86.lzma86": lzma86(clam, x86=True),
         "clam.exe.lzma": lzma.compress(clam, format=lzma.FORMAT_ALONE),
+        # Shapes the first finder missed (a hostile-sender round): lone-CR line ends, the
+        # URL-safe alphabet, each line encoded on its own (`base64 -d` reads padded pieces one
+        # after another) and an '=' inside a line (Python's b64decode skips it).
+        "base64-cr.txt": wrapped.replace(b"\n", b"\r"),
+        "base64url.txt": base64.urlsafe_b64encode(clam) + b"\n",
+        "base64-per-line.txt": per_line(clam, 55),
+        "base64-inner-equals.txt": b"\n".join(_wrap(clam, 76)[:3]) + b"\n="
+                                   + b"\n".join(_wrap(clam, 76)[3:]) + b"\n",
     }
+    basenc = shutil.which("basenc")
+    if basenc is not None:  # coreutils' URL-safe encoder, wrapping at 76
+        carriers["basenc-base64url.txt"] = subprocess.run(
+            [basenc, "--base64url"], input=clam, capture_output=True, check=True).stdout
     objcopy = shutil.which("objcopy")
     if objcopy is not None:  # the real tool (binutils)
         work = tmp_path_factory.mktemp("ihex")
@@ -333,3 +351,50 @@ def test_a_uniform_stretch_cut_out_by_blank_lines_stays_in_the_stream() -> None:
     lines = _wrap(payload, 76)
     text = b"\n\n".join(b"\n".join(lines[i:i + 2]) for i in range(0, len(lines), 2)) + b"\n"
     assert any(f.data == payload for f in textcarriers.base64_blocks(text))
+
+
+def test_the_new_shapes_decode_with_the_tools_a_recipient_has(clam: bytes) -> None:
+    """The oracles for the shapes above: `base64 -d` reads line-by-line padded text whole, and
+    Python's b64decode skips an '=' inside a line and lone CRs."""
+    tool = shutil.which("base64")
+    assert tool is not None
+    out = subprocess.run([tool, "-d"], input=per_line(clam, 55), capture_output=True, check=True)
+    assert out.stdout == clam
+    inner = b"\n".join(_wrap(clam, 76)[:3]) + b"\n=" + b"\n".join(_wrap(clam, 76)[3:])
+    assert base64.b64decode(inner) == clam
+    assert base64.b64decode(base64.encodebytes(clam).replace(b"\n", b"\r")) == clam
+
+
+def test_a_url_safe_block_among_separator_lines_still_decodes() -> None:
+    """'-' and '_' are base64 characters now: a line of dashes is a uniform block of the
+    stream, which the standard view skips."""
+    payload = _payload()
+    lines = _wrap(payload, 76)
+    text = b"\n".join(lines[:3]) + b"\n" + b"-" * 40 + b"\n" + b"\n".join(lines[3:]) + b"\n"
+    assert _decodes_to(text, payload)
+    url = base64.urlsafe_b64encode(payload)
+    assert _decodes_to(b"key:\n" + b"\n".join(url[i:i + 64] for i in range(0, len(url), 64))
+                       + b"\n", payload)
+
+
+def _multipart(preamble: bytes, epilogue: bytes) -> bytes:
+    return (b"From: a@attacker.test\r\nTo: b@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n" + preamble
+            + b"\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhello\r\n--BB--\r\n" + epilogue)
+
+
+@pytest.mark.parametrize("where", ["preamble", "epilogue"])
+def test_a_block_after_prose_in_a_preamble_or_epilogue_is_decoded(
+    engine: Engine, clam: bytes, where: str
+) -> None:
+    """Clients hide both, but they are in the message a recipient saves (a hostile-sender
+    round: a pure base64 preamble was decoded, one after a line of prose was not)."""
+    text = b"Dear user, the key follows:\r\n\r\n" + base64.encodebytes(clam).replace(
+        b"\n", b"\r\n")
+    msg = _multipart(text, b"") if where == "preamble" else _multipart(b"", text)
+    assert engine.scan_bytes(msg).names == (NAME,)
+
+
+def test_an_ordinary_preamble_is_not_a_layer(engine: Engine) -> None:
+    msg = _multipart(b"This is a multi-part message in MIME format.", b"")
+    assert [layer.path for layer in engine.scan_bytes(msg).layers] == ["-", "-/mime/0.1:7bit"]

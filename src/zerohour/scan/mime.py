@@ -34,7 +34,7 @@ from email.header import decode_header
 from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import encodings
+from zerohour.scan import encodings, textcarriers
 from zerohour.scan.filetype import looks_like_mail
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_FILES, ScanContext
@@ -759,10 +759,13 @@ _PART_HINT = Gate(rb"content-|begin |=ybegin")
 
 
 def _worth_parsing(text: bytes) -> bool:
-    """Whether a preamble/epilogue could hold something a client would open."""
+    """Whether a preamble/epilogue could hold something a client would open, or a file a
+    recipient could decode from it (a base64 block after a line of prose: clients hide the
+    preamble, but it is in the message they save)."""
     if not text.strip():
         return False
-    return _PART_HINT(text[:65536]) or encodings.looks_base64(text)
+    return (_PART_HINT(text[:65536]) or encodings.looks_base64(text)
+            or textcarriers.may_carry(text))
 
 
 def _infer_boundaries(body: bytes, d: _Dialect) -> list[bytes]:

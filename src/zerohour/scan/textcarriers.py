@@ -6,17 +6,21 @@ failing closed, because a recipient (or a script they run) can turn each back in
 The finders are strict about shape so that ordinary text yields nothing (a PEM certificate or
 a list of hex hashes does decode, to bytes that are then scanned like any other):
 
-- base64: a block of whole lines holding only base64 characters (optional `=` padding at the
-  end of a line, no spaces inside), every line as long as the first (at least 16 characters:
-  how encoders wrap) but the last, which may be shorter (if it completes the last quantum),
-  at least `MIN_BASE64` characters in all, `MIN_DISTINCT` different ones; decoded leniently.
-  A block of hex digits only (even in number) is a hex dump (`xxd -p`) and decoded as hex
-  instead;
+- base64: a block of whole lines holding only base64 characters (the standard or the URL-safe
+  alphabet, `=` anywhere, no spaces inside), every line as long as the first (at least 16
+  characters: how encoders wrap) but the last, which may be shorter (if it completes the
+  last quantum), at least `MIN_BASE64` characters in all, `MIN_DISTINCT` different ones.
+  It is decoded the ways decoders read it (`encodings.base64_variants`): skipping every `=`
+  (Python's `b64decode` skips one that cannot be padding), restarting after each `=` run
+  (`base64 -d` reads padded pieces one after another: text encoded line by line), and in the
+  URL-safe alphabet (`-_`) when it holds those. A block of hex digits only (even in number)
+  is a hex dump (`xxd -p`) and decoded as hex instead;
 - Intel HEX: a text starting with a record (`:LLAAAATT<data>CC`, data length as declared), its
   data records placed at their addresses (extended segment and linear address records
   applied) and each contiguous run of bytes one file; checksums are not required (a wrong one
   must not hide the payload), the end-of-file record ends it.
 
+Lines may end in LF, CRLF or a lone CR (old Mac text; Python's decoder skips the CRs).
 Both are linear and bounded by their input (decoding never produces more bytes than it reads).
 """
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from zerohour.scan.encodings import Check, EmbeddedFile, base64_decode
+from zerohour.scan.encodings import Check, EmbeddedFile, base64_variants
 
 #: Fewest base64 characters a block needs (96 bytes decoded): a lone hash or key stays text.
 MIN_BASE64 = 128
@@ -33,20 +37,21 @@ MIN_BASE64 = 128
 #: carries no file (and a long run of one letter is just text).
 MIN_DISTINCT = 8
 
-_B64_BLOCK = re.compile(rb"(?m)^(?:[ \t]*[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?(?:\n|\Z))+"
-                        rb"(?:[ \t]*[A-Za-z0-9+/]{1,15}={0,2}[ \t]*\r?(?:\n|\Z))?")
-_B64_LINE_LEN = re.compile(rb"[A-Za-z0-9+/=]+")
+_B64_BLOCK = re.compile(rb"(?m)^(?:[ \t]*[A-Za-z0-9+/_=-]{16,}[ \t]*\r?(?:\n|\Z))+"
+                        rb"(?:[ \t]*[A-Za-z0-9+/_-]{1,15}={0,2}[ \t]*\r?(?:\n|\Z))?")
+_B64_LINE_LEN = re.compile(rb"[A-Za-z0-9+/_=-]+")
 _HEX_RECORD = re.compile(rb"(?m)^[ \t]*:((?:[0-9A-Fa-f]{2}){5,})[ \t]*\r?$")
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _LEADING_SPACE = re.compile(rb"\s*")
 _CHECK_EVERY = 1024
 
 
-#: base64 characters -> "A", every other byte -> ".": a block needs a run of 16 "A"s, which
+#: base64 characters (both alphabets, and "=") -> "A", every other byte -> ".": a block needs a
+#: run of 16 "A"s, which
 #: `bytes.find` locates at C speed; the block regex then runs from that line's start only.
 #: (`_B64_BLOCK.finditer` over a whole text cost ~13 ns a byte: 1.3 ms per 100 KB of prose.)
 _B64_MAP = bytes(
-    ord("A") if chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    ord("A") if chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_=-"
     else ord(".") for c in range(256)
 )
 _RUN = b"A" * 16
@@ -62,6 +67,7 @@ def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
     do not matter to them, so lines of growing widths, or a block cut by blank lines or by a
     line without base64 characters (`----`), decode to the file although no run alone is long
     enough. A group is consecutive blocks with nothing but such lines between them."""
+    text = lf_lines(text)
     done: set[bytes] = set()
     group: list[bytes] = []
     varied = False  # a block of the group is (a stream of uniform blocks carries no file)
@@ -90,6 +96,14 @@ def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
             yield found
     if varied and not whole:
         yield from _stream(group, done)
+
+
+def may_carry(text: bytes) -> bool:
+    """Whether `text` could hold a base64 block or Intel HEX (a cheap test, C speed)."""
+    if text.translate(_B64_MAP).find(_RUN) >= 0:
+        return True
+    start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # always matches
+    return text[start : start + 1] == b":"
 
 
 def _one_run(lines: list[bytes]) -> bool:
@@ -145,7 +159,7 @@ def _completes(run: list[bytes]) -> bool:
 _ALPHABET_CHAR = re.compile(rb"[A-Za-z0-9+/]")  # between two blocks: they are one stream if none
 _BLANKS = b" \t\r\n"  # what a block holds besides base64 characters and "="
 _ALPHABET = [
-    bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+    bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
 ]
 
 
@@ -207,13 +221,22 @@ def _decoded(run: list[bytes], min_width: int = 16) -> Iterator[EmbeddedFile]:
     if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
         yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")
         return
-    data = base64_decode(joined)
-    if data:
-        yield EmbeddedFile(data, None, "base64-text")
+    for data in base64_variants(joined):
+        if data:
+            yield EmbeddedFile(data, None, "base64-text")
+
+
+def lf_lines(text: bytes) -> bytes:
+    """`text` with lone CRs as LFs, when it has any (a CR before an LF is left alone)."""
+    crs = text.count(b"\r")
+    if crs and crs != text.count(b"\r\n"):
+        return text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return text
 
 
 def intel_hex(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
     """The data of an Intel HEX text, one file per contiguous address range."""
+    text = lf_lines(text)
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # always matches
     if text[start : start + 1] != b":":
         return
