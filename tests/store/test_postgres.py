@@ -313,10 +313,9 @@ async def test_statements_per_message_on_the_hot_path(
                 await bodies.write("S1", b"body")
                 await s.add_message(rec("S1"), reason="clean", queue_due=0.0)
 
-        async def finish() -> None:
-            await s.transition(
-                "S1", MessageState.DELIVERED, reason="250", actor="queue", queue_due=None
-            )
+        async def finish() -> None:  # state, recipients, queue row and body: one statement
+            await bodies.finish(s, "S1", MessageState.DELIVERED, reason="250", actor="queue",
+                                recipients={"b@example.test": (RecipientStatus.DELIVERED, "250")})
 
         assert await step(accept()) == 1
         assert await step(s.claim_due("n", 10.0, 10, 60.0)) == 1
@@ -326,7 +325,6 @@ async def test_statements_per_message_on_the_hot_path(
             s.set_recipients("S1", {"b@example.test": (RecipientStatus.DELIVERED, "250")})
         ) == 1
         assert await step(finish()) == 1
-        assert await step(bodies.delete("S1")) == 1
         assert not any(q.startswith(("BEGIN", "COMMIT")) for q in sent)
         monkeypatch.undo()
         got = await s.get_message("S1")
@@ -367,5 +365,26 @@ async def test_store_recovers_after_the_server_drops_its_connections(pg_url: str
         assert outcomes[-1] == "before"  # broken connections were replaced
         await s.set_meta("k", "after")
         assert await s.get_meta("k") == "after"
+    finally:
+        await s.aclose()
+
+
+async def test_finish_is_one_statement_that_changes_nothing_when_refused(pg_url: str) -> None:
+    """`PostgresBodies.finish`: final state, out of the queue and body gone together; for a
+    message that is not there it raises and deletes no body."""
+    s = await PostgresStore.open(pg_url, max_size=2)
+    bodies = PostgresBodies(s)
+    try:
+        await bodies.add_with_message(s, rec("F1"), b"body", reason="t", queue_due=0.0)
+        await bodies.finish(s, "F1", MessageState.DELIVERED, reason="1/1", actor="queue")
+        got = await s.get_message("F1")
+        assert got.state is MessageState.DELIVERED
+        assert [e.state for e in await s.events("F1")][-1] is MessageState.DELIVERED
+        assert await s.queue_entry("F1") is None
+        assert not await bodies.exists("F1")
+        await bodies.write("F2", b"orphan")
+        with pytest.raises(NotFoundError):
+            await bodies.finish(s, "F2", MessageState.DELIVERED, reason="x", actor="queue")
+        assert await bodies.exists("F2")
     finally:
         await s.aclose()

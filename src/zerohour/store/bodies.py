@@ -247,8 +247,10 @@ class PostgresBodies:
         self, store: Store, queue_id: str, state: MessageState, *, reason: str, actor: str,
         recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
     ) -> None:
-        # Two autocommit statements: a transaction around them costs BEGIN and COMMIT more
-        # (bench/smtp.py --count-statements: 5.1 -> 7.1 per message, no faster).
+        if store is self.store:  # one statement: state, queue row and body together
+            await self.store.finish(queue_id, state, reason=reason, actor=actor,
+                                    recipients=recipients)
+            return
         await transition_then_delete(self, store, queue_id, state, reason=reason, actor=actor,
                                      recipients=recipients)
 

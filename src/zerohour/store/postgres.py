@@ -558,6 +558,45 @@ class PostgresStore:
         queue_due: float | None = UNSET,
         recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
     ) -> MessageRecord:
+        rec = await self._transition(
+            queue_id, state, reason=reason, actor=actor, expect=expect, verdict=verdict,
+            findings=findings, db_version=db_version, summary=summary, hold_tags=hold_tags,
+            queue_due=queue_due, recipients=recipients, finish=False)
+        assert rec is not None
+        return rec
+
+    async def finish(
+        self,
+        queue_id: str,
+        state: MessageState,
+        *,
+        reason: str,
+        actor: str,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+    ) -> None:
+        """A delivery's last write: `transition(..., queue_due=None)` to `state` and the body
+        row deleted, in one statement (one round trip, one WAL flush: the delete used to be a
+        second), and no record read back (the delivery has it)."""
+        await self._transition(queue_id, state, reason=reason, actor=actor, queue_due=None,
+                               recipients=recipients, finish=True)
+
+    async def _transition(
+        self,
+        queue_id: str,
+        state: MessageState,
+        *,
+        reason: str,
+        actor: str,
+        expect: Sequence[MessageState] | None = None,
+        verdict: str = UNSET,
+        findings: Sequence[str] = UNSET,
+        db_version: str = UNSET,
+        summary: Mapping[str, Any] | None = UNSET,
+        hold_tags: Sequence[str] = UNSET,
+        queue_due: float | None = UNSET,
+        recipients: Mapping[str, tuple[RecipientStatus, str]] | None = None,
+        finish: bool,
+    ) -> MessageRecord | None:
         now = time.time()
         sets = ["state=%(state)s", "updated_at=%(now)s", "reason=%(reason)s"]
         args: dict[str, Any] = {
@@ -621,12 +660,15 @@ class PostgresStore:
                 " AS v(address, status, err)"
                 " WHERE r.queue_id IN (SELECT queue_id FROM m) AND r.address=v.address)"
             )
+        if finish:
+            tail.append("b AS (DELETE FROM bodies WHERE queue_id IN (SELECT queue_id FROM m))")
         query = (
             f"WITH m AS (UPDATE messages m SET {', '.join(sets)} WHERE {where}"  # noqa: S608
-            f" RETURNING {self._COLS}), {', '.join(tail)} SELECT * FROM m"
+            f" RETURNING {'m.queue_id' if finish else self._COLS}), {', '.join(tail)}"
+            " SELECT * FROM m"
         )
 
-        async def fn(c: Conn) -> MessageRecord:
+        async def fn(c: Conn) -> MessageRecord | None:
             row = await (await c.execute(query, args)).fetchone()
             if row is None:
                 cur = await c.execute("SELECT state FROM messages WHERE queue_id=%s", (queue_id,))
@@ -638,6 +680,8 @@ class PostgresStore:
                     + "/".join(s.value for s in expect or ()),
                     message_id=queue_id,
                 )
+            if finish:
+                return None
             # RETURNING saw the tags and recipients before this statement changed them
             rec = self._record(row, None if hold_tags is UNSET else args["tags"])
             if recipients:
