@@ -170,6 +170,22 @@ async def test_claim_due_leases_and_defer(store: Store) -> None:
     assert (await store.claim_due("n3", now=301.0, limit=10, lease=1.0))[0].queue_id == "Q0"
 
 
+async def test_claim_due_messages_reads_each_message_with_its_lease(store: Store) -> None:
+    """One store call for the delivery loop: the leases of `claim_due`, and each message as
+    `get_message` reads it."""
+    await store.add_message(rec("C0", rcpts=("a@e.test", "b@e.test"), tags=("ob1",)),
+                            reason="x", queue_due=100.0)
+    await store.add_message(rec("C1"), reason="x", queue_due=101.0)
+    await store.add_message(rec("Clate"), reason="x", queue_due=10_000.0)
+    claimed = await store.claim_due_messages("node1", now=200.0, limit=10, lease=30.0)
+    assert [e.queue_id for e, _ in claimed] == ["C0", "C1"]
+    assert all(e.lease_owner == "node1" and e.lease_expiry == 230.0 for e, _ in claimed)
+    assert [r for _, r in claimed] == [await store.get_message("C0"),
+                                       await store.get_message("C1")]
+    assert await store.claim_due_messages("node2", now=200.0, limit=10, lease=30.0) == []
+    assert [e.queue_id for e in await store.claim_due("node2", 300.0, 10, 30.0)] == ["C0", "C1"]
+
+
 async def test_recipient_status(store: Store) -> None:
     await store.add_message(rec("R1", rcpts=("a@e.test", "b@e.test")), reason="x")
     await store.set_recipients("R1", {"a@e.test": (RecipientStatus.DELIVERED, "250 ok")})

@@ -258,21 +258,23 @@ class DeliveryQueue:
             await self._slot_free.wait()
             return 1
         try:
-            entries = await self.store.claim_due(self.owner, time.time(), free, self.lease)
+            claimed = await self.store.claim_due_messages(
+                self.owner, time.time(), free, self.lease
+            )
         except StoreError as exc:
             log.warning("deliver.claim_failed: %s", exc)
             return 0
-        for entry in entries:
+        for entry, record in claimed:
             self._inflight += 1
-            task = asyncio.create_task(self._guarded(entry))
+            task = asyncio.create_task(self._guarded(entry, record))
             self._entries[task] = entry.queue_id
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(entries)
+        return len(claimed)
 
-    async def _guarded(self, entry: QueueEntry) -> None:
+    async def _guarded(self, entry: QueueEntry, record: MessageRecord | None) -> None:
         try:
-            await self.deliver(entry)
+            await self.deliver(entry, record)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -309,12 +311,17 @@ class DeliveryQueue:
         await self.pool.aclose()
 
     # one message ---------------------------------------------------------------------------------
-    async def deliver(self, entry: QueueEntry) -> None:
+    async def deliver(self, entry: QueueEntry, claimed: MessageRecord | None = None) -> None:
+        """Deliver one leased entry. `claimed`: its message as read with the claim, a moment
+        ago (the lease keeps other deliveries off it, and the outbreak state is rechecked
+        below); read here when not given."""
         qid = entry.queue_id
-        try:
-            record = await self.store.get_message(qid)
-        except NotFoundError:
-            return
+        record = claimed
+        if record is None:
+            try:
+                record = await self.store.get_message(qid)
+            except NotFoundError:
+                return
         if record.state is not MessageState.QUEUED:
             await self.store.dequeue(qid)
             return

@@ -250,6 +250,12 @@ class Store(Protocol):
     ) -> list[QueueEntry]:
         """Lease up to `limit` due entries not leased by a live owner."""
 
+    async def claim_due_messages(
+        self, owner: str, now: float, limit: int, lease: float
+    ) -> list[tuple[QueueEntry, MessageRecord | None]]:
+        """`claim_due`, each entry with its message as of the claim (None: no such message),
+        in one store call: the delivery that follows needs no read of its own."""
+
     async def defer(self, queue_id: str, due: float, error: str) -> None:
         """Count an attempt, set the next due time and last error, drop the lease."""
 

@@ -806,6 +806,34 @@ class PostgresStore:
 
         return await self._write1(fn)
 
+    _CLAIM_MESSAGES = (  # constants only
+        "WITH q AS (UPDATE delivery_queue q SET lease_owner=%s, lease_expiry=%s"  # noqa: S608
+        " FROM (SELECT queue_id FROM delivery_queue"
+        "       WHERE due<=%s AND (lease_owner='' OR lease_expiry<%s)"
+        "       ORDER BY due, queue_id LIMIT %s FOR UPDATE SKIP LOCKED) c"
+        " WHERE q.queue_id=c.queue_id"
+        " RETURNING q.queue_id, q.due, q.attempts, q.last_error)"
+        " SELECT q.queue_id, q.due, q.attempts, q.last_error, " + _COLS
+        + " FROM q LEFT JOIN messages m ON m.queue_id=q.queue_id"
+    )
+
+    async def claim_due_messages(
+        self, owner: str, now: float, limit: int, lease: float
+    ) -> list[tuple[QueueEntry, MessageRecord | None]]:
+        """One statement: the lease, and each message read in the same snapshot."""
+        expiry = now + lease
+
+        async def fn(c: Conn) -> list[tuple[QueueEntry, MessageRecord | None]]:
+            cur = await c.execute(self._CLAIM_MESSAGES, (owner, expiry, now, now, limit))
+            rows = sorted(await cur.fetchall(), key=lambda r: (r[1], r[0]))
+            return [
+                (QueueEntry(r[0], r[1], r[2], r[3], owner, expiry),
+                 None if r[4] is None else self._record(r[4:]))
+                for r in rows
+            ]
+
+        return await self._write1(fn)
+
     async def defer(self, queue_id: str, due: float, error: str) -> None:
         async def fn(c: Conn) -> None:
             await c.execute(

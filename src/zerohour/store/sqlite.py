@@ -773,19 +773,39 @@ class SqliteStore:
         self, owner: str, now: float, limit: int, lease: float
     ) -> list[QueueEntry]:
         def fn(c: sqlite3.Connection) -> list[QueueEntry]:
-            rows = c.execute(
-                "SELECT queue_id, due, attempts, last_error, lease_owner, lease_expiry"
-                " FROM delivery_queue WHERE due<=? AND (lease_owner='' OR lease_expiry<?)"
-                " ORDER BY due LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-            c.executemany(
-                "UPDATE delivery_queue SET lease_owner=?, lease_expiry=? WHERE queue_id=?",
-                [(owner, now + lease, r[0]) for r in rows],
-            )
-            return [
-                QueueEntry(r[0], r[1], r[2], r[3], owner, now + lease) for r in rows
-            ]
+            return self._claim_rows(c, owner, now, limit, lease)
+
+        return await self._call(fn)
+
+    @staticmethod
+    def _claim_rows(
+        c: sqlite3.Connection, owner: str, now: float, limit: int, lease: float
+    ) -> list[QueueEntry]:
+        rows = c.execute(
+            "SELECT queue_id, due, attempts, last_error, lease_owner, lease_expiry"
+            " FROM delivery_queue WHERE due<=? AND (lease_owner='' OR lease_expiry<?)"
+            " ORDER BY due LIMIT ?",
+            (now, now, limit),
+        ).fetchall()
+        c.executemany(
+            "UPDATE delivery_queue SET lease_owner=?, lease_expiry=? WHERE queue_id=?",
+            [(owner, now + lease, r[0]) for r in rows],
+        )
+        return [QueueEntry(r[0], r[1], r[2], r[3], owner, now + lease) for r in rows]
+
+    async def claim_due_messages(
+        self, owner: str, now: float, limit: int, lease: float
+    ) -> list[tuple[QueueEntry, MessageRecord | None]]:
+        def fn(c: sqlite3.Connection) -> list[tuple[QueueEntry, MessageRecord | None]]:
+            entries = self._claim_rows(c, owner, now, limit, lease)
+            out: list[tuple[QueueEntry, MessageRecord | None]] = []
+            for e in entries:
+                row = c.execute(
+                    f"SELECT {self._COLS} FROM messages m WHERE queue_id=?",  # noqa: S608
+                    (e.queue_id,),
+                ).fetchone()
+                out.append((e, None if row is None else self._load(c, row)))
+            return out
 
         return await self._call(fn)
 
