@@ -1048,6 +1048,12 @@ def test_corpus_against_clamscan(
     assert rate >= 0.95, f"missed: {sorted(set(samples) - ours)}"
 
 
+#: Techniques whose carrier is an attached HTML or SVG file running script: with a clean
+#: payload it is still script a browser runs on opening, `Heuristics.HTML.Script` by design
+#: (zerohour.scan.scripted), and nothing else.
+SCRIPTED_CARRIERS = {"old-html_smuggling_js_blob", "svg-script-smuggling"}
+
+
 def test_clean_control_has_no_finding(tmp_path: Path) -> None:
     clean_bin = CLEAN_BIN
     db = _db(tmp_path / "db", [EICAR, CLAM_EXE.read_bytes() if CLAM_EXE.is_file() else EICAR])
@@ -1055,7 +1061,9 @@ def test_clean_control_has_no_finding(tmp_path: Path) -> None:
     noisy = {}
     for name, msg in corpus(CLEAN_TEXT, clean_bin).items():
         report = engine.scan_bytes(msg, name=name)
-        if report.findings or report.errors:
+        expected = (("Heuristics.HTML.Script",) if name.split(".")[0] in SCRIPTED_CARRIERS
+                    else ())
+        if report.names != expected or report.errors:
             noisy[name] = (report.names, report.errors)
     assert not noisy, noisy
 

@@ -228,3 +228,16 @@ def test_xxencode_block() -> None:
     assert body.startswith(b"h")  # a full xxencode line
     text = b"begin 644 f.bin\n" + body + b"+\nend\n"
     assert PAYLOAD in [b.data for b in encodings.embedded_files(text)]
+
+
+@pytest.mark.parametrize("params", [
+    b";base64", b";BASE64 ", b" ;base64", b';name="x.exe";base64', b";name=x%20y.exe;base64",
+    b";x=a:b;base64",
+])
+def test_a_data_uri_is_read_up_to_its_first_comma(params: bytes) -> None:
+    """The media type and parameters are everything before the first comma, as a browser
+    reads them: quotes, spaces, '%' and ':' included (a hostile-sender round's links)."""
+    payload = bytes(range(256))
+    html = (b'<a download href="data:application/octet-stream' + params + b","
+            + base64.b64encode(payload) + b'">x</a>')
+    assert payload in [f.data for f in encodings.smuggled_blobs(html)]

@@ -398,3 +398,119 @@ def test_a_block_after_prose_in_a_preamble_or_epilogue_is_decoded(
 def test_an_ordinary_preamble_is_not_a_layer(engine: Engine) -> None:
     msg = _multipart(b"This is a multi-part message in MIME format.", b"")
     assert [layer.path for layer in engine.scan_bytes(msg).layers] == ["-", "-/mime/0.1:7bit"]
+
+
+# -- decorated text (textcarriers.decorated_blocks): found by a third hostile-sender round ----
+
+def _tool(args: list[str], data: bytes) -> bytes:
+    exe = shutil.which(args[0])
+    assert exe is not None, f"{args[0]} not installed (scripts/system-deps)"
+    return subprocess.run([exe, *args[1:]], input=data, capture_output=True, check=True).stdout
+
+
+def _lines(data: bytes, width: int) -> list[bytes]:
+    return [data[i : i + width] for i in range(0, len(data), width)]
+
+
+def _decorated(payload: bytes) -> dict[str, bytes]:
+    """Each shape a recipient recovers `payload` from by copying the characters out (or with
+    `base64 -d -i`, `xxd -r`, `base32 -d`), none a block of whole plain lines."""
+    b64, hx = base64.b64encode(payload), payload.hex().encode()
+    wrapped = _lines(b64, 76)
+    return {
+        "spaces4": b"\n".join(b" ".join(_lines(ln, 4)) for ln in wrapped),
+        "spaces8": b"\n".join(b" ".join(_lines(ln, 8)) for ln in _lines(b64, 64)),
+        "tabs": b"\n".join(b"\t".join(_lines(ln, 4)) for ln in wrapped),
+        "nbsp": b"\n".join(b"\xc2\xa0".join(_lines(ln, 4)) for ln in wrapped),
+        "dots": b"\n".join(b".".join(_lines(ln, 4)) for ln in wrapped),
+        "quoted": b"\n".join(b"> " + ln for ln in wrapped),
+        "quoted-twice": b"\n".join(b">> " + ln for ln in _lines(b64, 72)),
+        "line-numbers": b"\n".join(b"%02d| " % i + ln for i, ln in enumerate(wrapped)),
+        "bullets": b"\n".join(b"* " + ln for ln in wrapped),
+        "strings": b"\n".join(b'"' + ln + b'" +' for ln in wrapped),
+        "backslashes": b"\n".join(ln + b"\\" for ln in wrapped),
+        "pipes": b"\n".join(b"|" + ln + b"|" for ln in wrapped),
+        "short-lines": b"\n".join(_lines(b64, 8)),
+        "inline": b"The key is " + b64 + b" thanks",
+        "one-line": b64,
+        "hex-spaces": b"\n".join(b" ".join(_lines(ln, 2)) for ln in _lines(hx, 32)),
+        "hex-colons": b"\n".join(b":".join(_lines(ln, 2)) for ln in _lines(hx, 32)),
+        "hex-0x": b"\n".join(b", ".join(b"0x" + x for x in _lines(ln, 2))
+                             for ln in _lines(hx, 32)),
+        "hex-inline": b"hex: " + hx + b" end",
+        "xxd": _tool(["xxd"], payload),
+        "xxd-i": _tool(["xxd", "-i"], payload),
+        "hexdump-C": _tool(["hexdump", "-C"], payload),
+        "base32": _tool(["base32"], payload),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_decorated(b"x" * 68)))
+@pytest.mark.parametrize("payload", ["eicar", "clam"])
+def test_a_decorated_carrier_is_decoded(engine: Engine, clam: bytes, shape: str,
+                                        payload: str) -> None:
+    """In a body after a greeting and as a text file of its own; EICAR (68 bytes, 92 base64
+    characters) is under the 128 characters a plain block needs."""
+    data = clam if payload == "clam" else _EICAR
+    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
+    text = _decorated(data)[shape]
+    for carrier in (text, b"Hello,\r\nplease find the data below.\r\n\r\n"
+                    + text.replace(b"\n", b"\r\n") + b"\r\nRegards\r\n"):
+        names = starter.scan_bytes(carrier).names
+        assert names, shape
+        assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+
+
+@pytest.mark.parametrize("shape", list(_decorated(b"x" * 68)))
+def test_a_decorated_carrier_diluted_in_prose_is_decoded(shape: str) -> None:
+    """The dense-stretch shortcut must not be the only way in: EICAR's lines between 4 KB of
+    lower-case prose on each side (too little of the text for it to be dense)."""
+    prose = b"we met on the terrace and talked about the weather for a while.\n" * 64
+    text = prose + _decorated(_EICAR)[shape] + b"\n" + prose
+    assert any(f.data == _EICAR for f in textcarriers.base64_blocks(text)) or any(
+        f.data == _EICAR for f in textcarriers.decorated_blocks(text)), shape
+
+
+def test_the_shapes_decode_with_the_tools_a_recipient_has(clam: bytes) -> None:
+    """The oracles: `xxd -r` for the dumps, `base64 -d -i` for the grouped text (it skips the
+    separators), `base32 -d`."""
+    shapes = _decorated(clam)
+    assert _tool(["xxd", "-r"], shapes["xxd"]) == clam
+    assert _tool(["xxd", "-r", "-p"], shapes["hex-spaces"]) == clam
+    assert _tool(["base64", "-d", "-i"], shapes["spaces4"]) == clam
+    assert _tool(["base32", "-d"], shapes["base32"]) == clam
+
+
+def test_a_hexdump_gap_is_filled_and_a_forged_offset_is_bounded() -> None:
+    """`hexdump -C` writes '*' for repeated lines; a made-up offset must not allocate."""
+    payload = _EICAR + bytes(200) + _EICAR
+    dump = _tool(["hexdump", "-C"], payload)
+    assert b"*" in dump
+    assert any(f.data == payload for f in textcarriers.decorated_blocks(dump))
+    forged = b"00000000  " + b" ".join(b"%02x" % c for c in _EICAR[:16]) + b"\nffffffff  41\n"
+    assert all(len(f.data) < 1 << 20 for f in textcarriers.decorated_blocks(forged * 8))
+
+
+#: More text that must stay text: decorated finding must not turn prose into layers.
+ORDINARY_DECORATED = {
+    "quoted-reply": b"> Thanks for the update, see you on Monday.\n> Best, Bob\n" * 30,
+    "table": b"".join(b"| %-10s | %8d | %s |\n" % (b"item%d" % i, i * 37, b"OK")
+                      for i in range(60)),
+    "ip-log": b"".join(b"10.0.%d.%d - - GET /index.html 200\n" % (i, i) for i in range(80)),
+    "words": b"\n".join([b"Alpha", b"Bravo", b"Charlie", b"Delta", b"Echo", b"Foxtrot"] * 20),
+}
+
+
+@pytest.mark.parametrize("kind", list(ORDINARY_DECORATED))
+def test_decorated_finding_leaves_ordinary_text_alone(engine: Engine, kind: str) -> None:
+    report = engine.scan_bytes(ORDINARY_DECORATED[kind], kind)
+    assert report.names == ()
+    assert [layer.path for layer in report.layers] == [kind]
+
+
+def test_a_hash_list_is_decoded_once() -> None:
+    """A list of hex hashes is a block (decoded, scanned, clean: `ioc-hashes` above); the
+    decorated finder sees the same run and must not add a second copy."""
+    text = b"".join(b"%s\n" % hashlib.md5(bytes([i])).hexdigest().encode() for i in range(40))
+    engine = Engine(load_database(default_db_dirs()))
+    assert [layer.path for layer in engine.scan_bytes(text, "h").layers] == ["h", "h/hex-text"]

@@ -69,6 +69,9 @@ BOOLS = (
     BoolOption("alert-unsupported", None,
                "zerohour's own: containers or methods it cannot open are findings "
                "(Heuristics.Unsupported.*; the gateway always alerts)"),
+    BoolOption("alert-html-script", None,
+               "zerohour's own: an HTML or SVG file that runs script when opened is a "
+               "finding (Heuristics.HTML.Script; the gateway always alerts)"),
 )
 
 
@@ -352,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
     limits_cfg = limits.limits()
     any_alert = heuristics and (limits_cfg.alert_exceeds_max or limits_cfg.alert_encrypted
                                 or limits_cfg.alert_encrypted_doc or limits_cfg.alert_broken
-                                or limits_cfg.alert_unsupported)
+                                or limits_cfg.alert_unsupported or limits_cfg.alert_html_script)
     # clamscan's default: a heuristic finding does not stop the scan of a file, a signature
     # found later is what it reports. The engine stops at its first finding of any kind, so
     # here it walks on (allmatch) and `_Run.names` picks.

@@ -174,6 +174,7 @@ class LimitOptions:
     alert_encrypted_doc: bool = False
     alert_broken: bool = False
     alert_unsupported: bool = False
+    alert_html_script: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LimitOptions:
@@ -189,6 +190,7 @@ class LimitOptions:
             alert_encrypted_doc=both or bool(args.alert_encrypted_doc),
             alert_broken=bool(args.alert_broken),
             alert_unsupported=bool(args.alert_unsupported),
+            alert_html_script=bool(args.alert_html_script),
         )
 
     def warnings(self) -> list[str]:
@@ -224,6 +226,7 @@ class LimitOptions:
             alert_encrypted_doc=self.alert_encrypted_doc,
             alert_broken=self.alert_broken,
             alert_unsupported=self.alert_unsupported,
+            alert_html_script=self.alert_html_script,
         )
 
     def hard_deadline(self) -> float | None:

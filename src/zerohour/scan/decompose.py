@@ -10,6 +10,7 @@ readable member: `Heuristics.Encrypted.<format>`); any other exception is a bug.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import re
@@ -189,8 +190,14 @@ def _text_carriers(
     if intel_hex:
         found = textcarriers.intel_hex(data, check)
     if base64:
-        found = itertools.chain(textcarriers.base64_blocks(data, check), found)
+        found = itertools.chain(textcarriers.base64_blocks(data, check),
+                                textcarriers.decorated_blocks(data, check), found)
+    seen: set[bytes] = set()  # the finders overlap (a plain block is a decorated run too)
     for emb in found:
+        key = hashlib.md5(emb.data, usedforsecurity=False).digest()
+        if key in seen:
+            continue
+        seen.add(key)
         ctx.charge_child(len(emb.data))
         yield Child(data=emb.data, name=None, origin=emb.encoding, is_attachment=True)
 

@@ -494,9 +494,11 @@ def binhex_blocks(
 # `data:[type][;param]...[;base64],DATA`: the parameters, then the data (base64 may hold
 # whitespace, percent escapes and JS `\n` escapes; plain data is percent-encoded bytes).
 # A URL parser drops every tab and line break first: "da\nta:" is "data:" to a browser.
+# Everything up to the first comma is the media type and its parameters, as a browser reads
+# it (the fetch standard's data: URL processor): spaces, quotes, '%' and ':' included
+# (`;name="x.exe";base64`, `;BASE64 ,`); base64 when "base64" is among them.
 _DATA_URI = re.compile(
-    rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:[\w/+.\t\n\r-]{0,100}"
-    rb"((?:;[\w=.\t\n\r-]{1,100}){0,6}),", re.I)
+    rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:([^,<>]{0,300}),", re.I)
 _DATA_URI_GATE = Gate(rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:")
 
 

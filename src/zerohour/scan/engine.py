@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zerohour.errors import EncryptedContent, ScanError, ScanLimitExceeded
-from zerohour.scan import decompose, filetype, htmlnorm, pe
+from zerohour.scan import decompose, filetype, htmlnorm, pe, scripted
 from zerohour.scan.database import Database, load_database
 from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
 from zerohour.scan.matcher import Geometry
@@ -88,6 +88,8 @@ class _Walk:
     layers: list[LayerInfo] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stop: bool = False
+    #: heuristics reported only when no other finding is (`scripted`)
+    late: list[Finding] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,8 @@ class Engine:
         except Exception as exc:  # never an exception out of scan_bytes: a scan error instead
             walk.errors.append(f"{name}: internal error {type(exc).__name__}: {exc}")
         self._drain(walk, name, allowed=False)
+        if walk.late and (self.allmatch or not walk.findings):
+            walk.findings.extend(walk.late[: None if self.allmatch else 1])
         return self._report(walk, started)
 
     def scan_path(self, path: Path | str) -> ScanReport:
@@ -231,6 +235,10 @@ class Engine:
                 else:
                     views = not any(listed for _, _, listed in copies)
             self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
+            if (self.heuristics and self.limits.alert_html_script
+                    and scripted.opened_as_file(lname, is_attachment)
+                    and scripted.runs_script(data, ft, lname)):
+                walk.late.append(Finding(scripted.NAME, path, FindingKind.HEURISTIC))
         if walk.stop:
             return
         self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views)

@@ -378,6 +378,10 @@ def _looks_text(head: bytes) -> bool:
     return high * 100 <= len(head) * 30
 
 
+#: Hex bytes cut by colons ("4d:5a:90:00:..."): a dump, whose "cc:..." line is no Cc header.
+_HEX_BYTES_LINE = re.compile(rb"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){3}")
+
+
 def looks_like_mail(data: bytes) -> bool:
     """An RFC 5322 header block at the start (optionally after an mbox `From ` line).
 
@@ -391,7 +395,7 @@ def looks_like_mail(data: bytes) -> bool:
         if nl < 0:
             return False
         start = nl + 1
-    if not _HEADER_LINE.match(data, start):
+    if not _HEADER_LINE.match(data, start) or _HEX_BYTES_LINE.match(data, start):
         return False
     # Only the header block is split into lines (not the body, not a 256 KiB window copy).
     blank = _BLANK_LINE.search(data, start, _MAIL_SNIFF)

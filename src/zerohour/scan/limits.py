@@ -76,6 +76,9 @@ class Limits:
     alert_broken: bool = True  # truncated / corrupt containers: Heuristics.Broken.<Format>
     alert_unsupported: bool = True  # formats or methods we cannot open: Heuristics.Unsupported.*
     alert_encrypted_doc: bool = True  # encrypted documents (clamscan --alert-encrypted-doc)
+    #: an HTML or SVG file (an attachment, an archive member, a decoded file) that runs script
+    #: when opened: Heuristics.HTML.Script (`scan.scripted`), when no signature matched
+    alert_html_script: bool = True
     #: ClamAV's MaxHTMLNormalize / MaxHTMLNoTags: HTML up to this size is matched in ClamAV's
     #: normalised copies (`zerohour.scan.htmlnorm`); larger HTML in our cheaper text
     #: normalisation instead (where clamscan would not normalise it at all).

@@ -26,13 +26,17 @@ Both are linear and bounded by their input (decoding never produces more bytes t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterator
 
 from zerohour.scan.encodings import Check, EmbeddedFile, base64_variants
+from zerohour.scan.gates import Gate
 
-#: Fewest base64 characters a block needs (96 bytes decoded): a lone hash or key stays text.
-MIN_BASE64 = 128
+#: Fewest base64 characters a block needs (64 bytes decoded; EICAR is 68 bytes, 92
+#: characters): a lone hash or key stays text.
+MIN_BASE64 = 86
 #: Fewest different characters in a block: fewer decode to a near-constant run of bytes, which
 #: carries no file (and a long run of one letter is just text).
 MIN_DISTINCT = 8
@@ -265,3 +269,241 @@ def intel_hex(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
             base = int.from_bytes(payload, "big") << 16
     for _, data in runs:
         yield EmbeddedFile(bytes(data), None, "intel-hex")
+
+
+# -- decorated text: what `base64 -d -i`, `xxd -r` and a copy-paste recover --------------------
+#
+# A recipient told to "decode the key" copies the characters out of whatever surrounds them:
+# quote marks ("> "), line numbers, string quotes, bullets, groups of 4 or 8 characters cut
+# by spaces, tabs, dots or no-break spaces, hex bytes as `0x4d, 0x5a` or `4d:5a`, an `xxd` or
+# `hexdump -C` dump, base32 (`base32 -d`), or one long token in a line of prose. The finder
+# above wants whole lines of nothing but the alphabet; this one takes such lines apart. It runs
+# only on stretches dense in what encoded text is made of (`_dense_spans`), so prose costs one
+# C-speed count per 4 KB.
+
+#: Fewest bytes a decorated block or an inline token must decode to (EICAR is 68): a lone
+#: hash (32 bytes as 64 hex digits) stays text.
+MIN_DECODED = 64
+_CHUNK = 4096
+_DENSE = 0.2  # share of [A-Z0-9] in a chunk (base64 of binary ~0.56, hex ~0.6, prose ~0.03)
+_UPPER_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_NOT_UPPER_DIGITS = bytes(c for c in range(256) if c not in _UPPER_DIGITS)
+#: [A-Z0-9] -> "A", anything else -> ".": a table translation then a count per chunk (prose
+#: has few "A"s to count) is ~5x cheaper than deleting the others chunk by chunk.
+_DENSE_MAP = bytes(ord("A") if c in _UPPER_DIGITS else ord(".") for c in range(256))
+_DUMP_LINE = re.compile(  # xxd, hexdump -C, od -A x -t x1z: offset, hex columns, ASCII
+    rb"(?=[0-9a-fA-F]{0,15}[0-9])([0-9a-fA-F]{6,16}):?[ \t]+"
+    rb"((?:[0-9a-fA-F]{2,8}[ \t]{1,3}){0,31}[0-9a-fA-F]{2,8})(?:[ \t]{2}.*|[ \t]*)$")
+#: A dump's gaps (`hexdump -C` writes "*" for repeated lines, then the next offset) are filled
+#: up to this many times the dump's own size: a made-up offset must not allocate gigabytes.
+_DUMP_FILL_RATIO = 16
+_PREFIX = re.compile(rb"[ \t>|*#-]*(?:\d{1,6}(?:[|)]|[.:](?=[ \t]))[ \t]*)?[\"'<(\[{]?")
+# ('+' is a base64 character: only after a closing quote is it a string concatenation)
+_SUFFIX = re.compile(rb"(?:[\"'>)\]}|][ \t]*[\\+,;]?|[\\,;])?[ \t]*\Z")
+_HEX_PREFIXES = re.compile(rb"(?:0x|\\x)(?=[0-9a-fA-F]{2})", re.I)
+_SEPARATORS = re.compile(rb"(?:[ \t.:]|\xc2\xa0)+")
+_LIST_SEPARATORS = re.compile(rb"(?:[ \t.:,;]|\xc2\xa0)+")  # of "0x4d, 0x5a" (not CSV)
+_ENCODED = re.compile(rb"[A-Za-z0-9+/_=-]+\Z")
+_B32 = re.compile(rb"[A-Z2-7]+=*\Z")
+#: Decorated encoded text somewhere (one hyperscan pass): groups cut by separators, hex bytes,
+#: a dump line, a quoted, numbered or wrapped line of base64, a column of short lines. Prose
+#: rarely fires it; when it does, the lines are taken apart and found to be prose.
+_DECORATION = Gate(
+    rb"(?:[a-z0-9+/=]{4}(?:[ \t.:]|\xc2\xa0)){6}|(?:[a-z0-9+/=]{8}(?:[ \t.:]|\xc2\xa0)){4}"
+    rb"|(?:[0-9a-f]{2}[ :,]){12}|0x[0-9a-f]{2}[ \t]*,[ \t]*0x[0-9a-f]{2}"
+    rb"|\n[0-9a-f]{6,8}:?[ \t]+[0-9a-f]{2}"
+    rb"|\n[ \t]*(?:[>|*#\"'-]|\d{1,6}[|:.)])[ \t>|*#\"']*[a-z0-9+/]{24}"
+    rb"|[a-z0-9+/]{24}[ \t]*[\"'|\\][^\n]{0,4}\n|(?:\n[a-z0-9+/=]{8,15}\r?){6}\n")
+_BASE32_LINE = Gate(rb"\n[A-Z2-7]{32}", caseless=False)
+_TOKEN_RUN = b"A" * 64
+_PLAIN_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_INLINE_MAP = bytes(  # base64 characters -> "A", line breaks -> "n", the rest -> "."
+    ord("A") if chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+    else ord("n") if c in (10, 13) else ord(".") for c in range(256)
+)
+
+
+def decorated_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+    """Files in base64, base32 or hex text that wrappers, separators or dump columns hide
+    from `base64_blocks`, and long tokens inside lines of prose (not the files those find)."""
+    text = lf_lines(text)
+    seen: set[bytes] = set()
+    for data, encoding in _inline_tokens(text):
+        if data not in seen:
+            seen.add(data)
+            yield EmbeddedFile(data, None, encoding)
+    # Dense stretches, or all of it when a decoration shows (a block diluted in prose)
+    spans = ([(0, len(text))] if _DECORATION(text) or _BASE32_LINE(text)
+             else _dense_spans(text))
+    for start, end in spans:
+        if check is not None:
+            check()
+        span = text[start:end]
+        # Plain base64 lines only (most dense text): one stream, as `base64 -d` reads it,
+        # without taking each line apart.
+        runs = (_decode_lines(span.split())
+                if not span.translate(None, _PLAIN_LINES) else _decorated_runs(span))
+        for data, encoding in runs:
+            if data not in seen:
+                seen.add(data)
+                yield EmbeddedFile(data, None, encoding)
+
+
+def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
+    """Stretches of `_CHUNK`-sized chunks dense in upper-case letters and digits, widened to
+    whole lines (a block across a chunk border is in one stretch)."""
+    start = -1
+    n = len(text)
+    mapped = text.translate(_DENSE_MAP)
+    for pos in range(0, n, _CHUNK):
+        dense = mapped.count(b"A", pos, pos + _CHUNK) >= _DENSE * min(_CHUNK, n - pos)
+        if dense and start < 0:
+            start = max(0, text.rfind(b"\n", 0, pos) + 1)
+        elif not dense and start >= 0:
+            end = text.find(b"\n", pos)
+            yield start, n if end < 0 else end
+            start = -1
+    if start >= 0:
+        yield start, n
+
+
+def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
+    """Runs of consecutive encoded lines, decoded (a dump's lines: only dump lines, so its
+    closing offset line is not taken for data)."""
+    run: list[bytes] = []
+    dump = bytearray()  # a dump's bytes so far, placed at their offsets
+    repeat = b""  # the last dump line's bytes, after a "*" line
+    for line in text.split(b"\n"):
+        line = line.rstrip(b"\r")
+        m = _DUMP_LINE.match(line)
+        if m is not None and not run:
+            digits = _SEPARATORS.sub(b"", m.group(2))
+            data = bytes.fromhex(digits[: len(digits) & ~1].decode("ascii"))
+            _place(dump, int(m.group(1), 16), data, repeat, len(text))
+            repeat = b""
+            continue
+        if dump and line.strip() == b"*":
+            repeat = _last_line_bytes(dump)
+            continue
+        if dump:
+            yield from _decode_dump(bytes(dump))
+            dump.clear()
+            repeat = b""
+        chars = _line_chars(line)
+        if chars:
+            run.append(chars)
+            continue
+        if run:
+            yield from _decode_lines(run)
+            run = []
+    if dump:
+        yield from _decode_dump(bytes(dump))
+    if run:
+        yield from _decode_lines(run)
+
+
+_WORD = re.compile(rb"[A-Za-z]{1,12}\Z")
+
+
+def _decode_lines(run: list[bytes]) -> Iterator[tuple[bytes, str]]:
+    """A run of lines decoded whole, and without a first or last line that is a lone word
+    ("hi", "Bye"), which would shift or extend the payload."""
+    first = len(run) > 2 and _WORD.match(run[0]) is not None and len(run[0]) < len(run[1])
+    last = len(run) > 2 and _WORD.match(run[-1]) is not None and len(run[-1]) < len(run[-2])
+    yield from _decode_run(b"".join(run))
+    if first:
+        yield from _decode_run(b"".join(run[1:]))
+    if last:
+        yield from _decode_run(b"".join(run[int(first):-1]))
+
+
+def _place(dump: bytearray, offset: int, data: bytes, repeat: bytes, size: int) -> None:
+    """Put one dump line's bytes at `offset`, as `xxd -r` does: a gap is filled with the
+    repeated line `hexdump -C` elided ("*"), else zeros, within `_DUMP_FILL_RATIO`."""
+    gap = offset - len(dump)
+    if gap > 0 and len(dump) + gap <= _DUMP_FILL_RATIO * size:  # the whole dump is bounded
+        if repeat:
+            dump.extend((repeat * (gap // len(repeat) + 1))[:gap])
+        else:
+            dump.extend(bytes(gap))
+    dump.extend(data)
+
+
+def _last_line_bytes(dump: bytearray) -> bytes:
+    width = 16  # xxd and hexdump -C write 16 bytes a line
+    return bytes(dump[-width:]) if len(dump) >= width else bytes(dump)
+
+
+def _decode_dump(data: bytes) -> Iterator[tuple[bytes, str]]:
+    if len(data) >= MIN_DECODED:
+        yield data, "hex-dump"
+
+
+def _line_chars(line: bytes) -> bytes:
+    """The encoded characters of one line, or b"" when it is not a line of encoded text."""
+    start = _PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
+    end = _SUFFIX.search(line, start).start()  # type: ignore[union-attr]  # always matches
+    body, prefixed = _HEX_PREFIXES.subn(b"", line[start:end])
+    tokens = [t for t in (_LIST_SEPARATORS if prefixed else _SEPARATORS).split(body) if t]
+    if not tokens:
+        return b""
+    if len(tokens) > 1:  # groups cut by a separator (2 to 16 characters wide, the last one
+        width = len(tokens[0])  # shorter): not words, nor a hash and a file name
+        if (not 2 <= width <= 16 or any(len(t) != width for t in tokens[:-1])
+                or len(tokens[-1]) > width):
+            return b""
+    joined = b"".join(tokens)
+    return joined if _ENCODED.match(joined) else b""
+
+
+def _decode_run(chars: bytes) -> Iterator[tuple[bytes, str]]:
+    """A run's characters decoded as hex, base32 or base64, if it is long and looks encoded."""
+    if len(chars) < MIN_DECODED or not _varied(chars):
+        return
+    if len(chars.translate(None, _NOT_UPPER_DIGITS)) < _DENSE * len(chars):
+        return  # a list of words, one per line
+    if not chars.translate(None, _HEX_DIGITS):
+        if len(chars) % 2 == 0 and len(chars) // 2 >= MIN_DECODED:
+            yield bytes.fromhex(chars.decode("ascii")), "hex-text"
+        return
+    if _B32.match(chars) and len(chars.rstrip(b"=")) % 8 in (0, 2, 4, 5, 7):
+        data = _b32(chars)
+        if len(data) >= MIN_DECODED:
+            yield data, "base32-text"
+    for data in base64_variants(chars):
+        if len(data) >= MIN_DECODED:
+            yield data, "base64-text"
+
+
+def _b32(chars: bytes) -> bytes:
+    body = chars.rstrip(b"=")
+    try:
+        return base64.b32decode(body + b"=" * (-len(body) % 8))
+    except binascii.Error:
+        return b""
+
+
+def _inline_tokens(text: bytes) -> Iterator[tuple[bytes, str]]:
+    """Tokens of 64+ base64 (or hex) characters inside a line of other words ("the key is
+    TVqQAAMA... thanks"): a whole line of them is `base64_blocks`'. Two C-speed searches of
+    the mapped text, for a run with something other than a line break before it or after it,
+    so a text of base64 lines costs no Python loop."""
+    mapped = text.translate(_INLINE_MAP)
+    starts: set[int] = set()
+    for needle, lead in ((b"." + _TOKEN_RUN, 1), (_TOKEN_RUN + b".", 0)):
+        pos = 0
+        while (hit := mapped.find(needle, pos)) >= 0:
+            at = hit + lead
+            start = max(mapped.rfind(b".", 0, at), mapped.rfind(b"n", 0, at)) + 1
+            end = min(_end(mapped.find(b".", at)), _end(mapped.find(b"n", at)), len(text))
+            pos = end
+            if start in starts:
+                continue
+            starts.add(start)
+            while end < len(text) and text[end : end + 1] == b"=":
+                end += 1
+            yield from _decode_run(text[start:end])
+
+
+def _end(found: int) -> int:
+    return found if found >= 0 else 1 << 62

@@ -1,0 +1,57 @@
+"""Files a browser opens and that run script: `Heuristics.HTML.Script`.
+
+HTML smuggling builds the payload in the recipient's browser: an attached `invoice.html`
+turns a literal into bytes (atob, JS escapes, char codes, `DecompressionStream`, a string
+assembled at run time) and offers it as a download. We decode the literal forms we know
+(`encodings`), but script can assemble bytes in ways no static decoder follows
+(`window["at"+"ob"](...)`), so a file that runs script when opened is never "clean": it is
+a heuristic finding, reported when no signature matched (as clamscan reports its heuristics
+without --heuristic-scan-precedence), switchable (`Limits.alert_html_script`; the gateway's
+default is on, `zerohour scan` needs `--alert-html-script`).
+
+Which layers: those a recipient opens as a file (an attachment, an archive member, a file
+decoded from text; not the HTML body of a mail, whose script no mail client runs) that are
+HTML or SVG by content, or named like a file a browser renders (`.html`, `.svg`, `.hta`,
+...: a browser renders a local file by its name, whatever its first bytes). Script is a
+`<script>` element, an event handler attribute (`onload=`, also after `/` as in
+`<svg/onload=...>`) or a `javascript:`/`vbscript:` URL, also behind character references
+(`jav&#x61;script:`).
+"""
+
+from __future__ import annotations
+
+import html
+
+from zerohour.scan.gates import Gate
+from zerohour.scan.types import FileType
+
+NAME = "Heuristics.HTML.Script"
+
+#: Extensions a browser (or mshta) renders as HTML/SVG when the file is opened.
+BROWSER_EXTENSIONS = (".htm", ".html", ".xhtml", ".xht", ".shtml", ".svg", ".svgz", ".hta",
+                      ".mht", ".mhtml")
+
+_SCRIPT = Gate(rb"<script[\s>/]|[\s/\"']on[a-z]{3,}[\s]*=|(?:java|vb)script[\s]*:")
+_SVG = Gate(rb"<svg[\s>/]")
+_CHAR_REF = b"&#"
+
+
+def opened_as_file(name: str | None, is_attachment: bool) -> bool:
+    """Whether a layer is something the recipient opens on its own (not a mail's body)."""
+    return name is not None or is_attachment
+
+
+def runs_script(data: bytes, filetype: FileType, name: str | None) -> bool:
+    """Whether `data`, opened as a file named `name`, is HTML or SVG that runs script."""
+    rendered = filetype is FileType.HTML or (
+        name is not None and name.lower().rstrip(". ").endswith(BROWSER_EXTENSIONS))
+    if not rendered and not (filetype is FileType.TEXT and _SVG(data)):
+        return False
+    if b"\x00" in data[:4096]:  # UTF-16/32 HTML (a browser reads it by its BOM or sniffing)
+        return any(_SCRIPT(data.decode(codec, "ignore").encode("utf-8"))
+                   for codec in ("utf-16-le", "utf-16-be")) or _SCRIPT(data)
+    if _SCRIPT(data):
+        return True
+    if _CHAR_REF in data:  # javascript: spelled with character references in an attribute
+        return _SCRIPT(html.unescape(data.decode("latin-1")).encode("latin-1", "replace"))
+    return False
