@@ -129,8 +129,8 @@ def _children_of_type(
             yield from _embedded(data, ctx, literals=script,
                                  smuggling=script or encodings.has_data_uri(data))
             yield from ctx.guard(_binary_text(data, ctx), "binary-text")
-            yield from ctx.guard(_text_carriers(data, ctx, base64=True, intel_hex=False),
-                                 "text-carriers")
+            yield from ctx.guard(_text_carriers(data, ctx, base64=True, intel_hex=False,
+                                                decorated=script), "text-carriers")
     elif filetype is FileType.OLE2:
         yield from ole2.ole2_children(data, ctx)
     elif filetype in containers.OPENED:
@@ -182,16 +182,20 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 
 
 def _text_carriers(
-    data: bytes, ctx: ScanContext, base64: bool, intel_hex: bool = True
+    data: bytes, ctx: ScanContext, base64: bool, intel_hex: bool = True, decorated: bool = True
 ) -> Iterator[Child]:
-    """Files a plain text carries as base64 blocks or Intel HEX (`textcarriers`)."""
+    """Files a plain text carries as base64 blocks or Intel HEX (`textcarriers`); decorated
+    blocks too unless told (a binary layer: only when it is HTML behind NULs)."""
     check = ctx.check_time
+    if decorated:  # text: lone CRs as LFs, once for the three finders (not in binary)
+        data = textcarriers.lf_lines(data)
     found: Iterator[encodings.EmbeddedFile] = iter(())
     if intel_hex:
-        found = textcarriers.intel_hex(data, check)
+        found = textcarriers.intel_hex(data, check, lf=True)
     if base64:
-        found = itertools.chain(textcarriers.base64_blocks(data, check),
-                                textcarriers.decorated_blocks(data, check), found)
+        found = itertools.chain(textcarriers.base64_blocks(data, check, lf=True), found)
+        if decorated:
+            found = itertools.chain(found, textcarriers.decorated_blocks(data, check, lf=True))
     seen: set[bytes] = set()  # the finders overlap (a plain block is a decorated run too)
     for emb in found:
         key = hashlib.md5(emb.data, usedforsecurity=False).digest()

@@ -14,14 +14,19 @@ a list of hex hashes does decode, to bytes that are then scanned like any other)
   (Python's `b64decode` skips one that cannot be padding), restarting after each `=` run
   (`base64 -d` reads padded pieces one after another: text encoded line by line), and in the
   URL-safe alphabet (`-_`) when it holds those. A block of hex digits only (even in number)
-  is a hex dump (`xxd -p`) and decoded as hex instead;
+  is a hex dump (`xxd -p`) and decoded as hex instead. A token of `MIN_TOKEN`+ base64
+  characters inside a line of other words is decoded too ("the key is TVqQ... thanks");
+- decorated text (`decorated_blocks`, in stretches dense in capitals and digits): quoted,
+  numbered or wrapped lines, groups cut by separators, hex bytes, `xxd`/`hexdump -C` dumps,
+  base32, short lines: what a recipient copies out and decodes;
 - Intel HEX: a text starting with a record (`:LLAAAATT<data>CC`, data length as declared), its
   data records placed at their addresses (extended segment and linear address records
   applied) and each contiguous run of bytes one file; checksums are not required (a wrong one
   must not hide the payload), the end-of-file record ends it.
 
 Lines may end in LF, CRLF or a lone CR (old Mac text; Python's decoder skips the CRs).
-Both are linear and bounded by their input (decoding never produces more bytes than it reads).
+All are linear and bounded by their input (decoding never produces more bytes than it reads;
+a dump's gaps are filled up to `_DUMP_FILL_RATIO` times its size).
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import re
 from collections.abc import Iterator
 
 from zerohour.scan.encodings import Check, EmbeddedFile, base64_variants
-from zerohour.scan.gates import Gate
 
 #: Fewest base64 characters a block needs (64 bytes decoded; EICAR is 68 bytes, 92
 #: characters): a lone hash or key stays text.
@@ -61,7 +65,7 @@ _B64_MAP = bytes(
 _RUN = b"A" * 16
 
 
-def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+def base64_blocks(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator[EmbeddedFile]:
     """Each base64 block of `text` (see the module's rules), decoded: its runs of equally wide
     lines (`_wrapped_blocks`; the same files as for every `_B64_BLOCK.finditer(text)` block,
     tests/scan/test_text_carriers.py compares them), and the whole stream of a group of blocks
@@ -70,14 +74,17 @@ def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
     The stream is what `base64 -d` or `xxd -r -p` makes of the text: line widths and breaks
     do not matter to them, so lines of growing widths, or a block cut by blank lines or by a
     line without base64 characters (`----`), decode to the file although no run alone is long
-    enough. A group is consecutive blocks with nothing but such lines between them."""
-    text = lf_lines(text)
+    enough. A group is consecutive blocks with nothing but such lines between them.
+    `lf`: the caller already made lone CRs LFs (`lf_lines`)."""
+    if not lf:
+        text = lf_lines(text)
     done: set[bytes] = set()
     group: list[bytes] = []
     varied = False  # a block of the group is (a stream of uniform blocks carries no file)
     whole = False  # the group is one block that `_wrapped_blocks` decoded as one run
     last_end = -1
-    for m in _block_matches(text, check):
+    tokens: list[tuple[int, int]] = []
+    for m in _block_matches(text, check, tokens):
         block = m.group()
         if group and _ALPHABET_CHAR.search(text, last_end, m.start()) is not None:
             if varied and not whole:
@@ -100,6 +107,11 @@ def base64_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
             yield found
     if varied and not whole:
         yield from _stream(group, done)
+    for start, end in tokens:
+        for data, encoding in _decode_run(text[start:end]):
+            if data not in done:
+                done.add(data)
+                yield EmbeddedFile(data, None, encoding)
 
 
 def may_carry(text: bytes) -> bool:
@@ -132,7 +144,12 @@ def _blocks(text: bytes, check: Check = None) -> Iterator[bytes]:
         yield m.group()
 
 
-def _block_matches(text: bytes, check: Check = None) -> Iterator[re.Match[bytes]]:
+def _block_matches(
+    text: bytes, check: Check = None, tokens: list[tuple[int, int]] | None = None
+) -> Iterator[re.Match[bytes]]:
+    """`_B64_BLOCK` matches; into `tokens`, the spans of `MIN_TOKEN`+ runs inside lines that
+    are no block (a long token in prose: found here at no extra cost, since such a line holds
+    a run of 16 that the search stops at anyway)."""
     mapped = text.translate(_B64_MAP)
     pos = 0
     n = 0
@@ -143,6 +160,8 @@ def _block_matches(text: bytes, check: Check = None) -> Iterator[re.Match[bytes]
         m = _B64_BLOCK.match(text, text.rfind(b"\n", 0, hit) + 1)
         if m is None or m.end() <= hit:
             nxt = text.find(b"\n", hit)
+            if tokens is not None:
+                _runs_in_line(mapped, hit, len(text) if nxt < 0 else nxt, tokens)
             if nxt < 0:
                 return
             pos = nxt + 1
@@ -154,6 +173,17 @@ def _block_matches(text: bytes, check: Check = None) -> Iterator[re.Match[bytes]
         pos = max(m.end(), hit + 1)
 
 
+def _runs_in_line(mapped: bytes, hit: int, line_end: int, out: list[tuple[int, int]]) -> None:
+    """The runs of `MIN_TOKEN`+ base64 characters in a line, from its first run of 16 on."""
+    while 0 <= hit < line_end:
+        start = mapped.rfind(b".", 0, hit) + 1
+        end = mapped.find(b".", hit, line_end)
+        end = line_end if end < 0 else end
+        if end - start >= MIN_TOKEN:
+            out.append((start, end))
+        hit = mapped.find(_RUN, end, line_end)
+
+
 def _completes(run: list[bytes]) -> bool:
     """Whether the run's characters make whole base64 quanta (or whole hex bytes)."""
     total = b"".join(run)
@@ -162,24 +192,20 @@ def _completes(run: list[bytes]) -> bool:
 
 _ALPHABET_CHAR = re.compile(rb"[A-Za-z0-9+/]")  # between two blocks: they are one stream if none
 _BLANKS = b" \t\r\n"  # what a block holds besides base64 characters and "="
-_ALPHABET = [
-    bytes([c]) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
-]
 
 
 def _varied(joined: bytes) -> bool:
-    """At least `MIN_DISTINCT` different characters (`joined` holds base64 characters only).
-    `len(set(joined))` cost ~2.3 ms per 100 KB; the start nearly always decides, else one
-    C-speed search per alphabet character."""
-    if len(set(joined[:256])) >= MIN_DISTINCT:
-        return True
-    found = 0
-    for c in _ALPHABET:
-        if c in joined:
-            found += 1
-            if found >= MIN_DISTINCT:
-                return True
-    return False
+    """At least `MIN_DISTINCT` different characters. `len(set(joined))` cost ~2.3 ms per 100 KB;
+    the start nearly always decides, else each C-speed pass deletes the characters seen so
+    far and looks at what is left (a block of one letter: one pass; at most `MIN_DISTINCT`)."""
+    seen = set(joined[:256])
+    rest = joined
+    while len(seen) < MIN_DISTINCT:
+        rest = rest.translate(None, bytes(seen))
+        if not rest:
+            return False
+        seen.update(rest[:256])
+    return True
 
 
 def _wrapped_blocks(lines: list[bytes]) -> Iterator[EmbeddedFile]:
@@ -238,9 +264,11 @@ def lf_lines(text: bytes) -> bytes:
     return text
 
 
-def intel_hex(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
-    """The data of an Intel HEX text, one file per contiguous address range."""
-    text = lf_lines(text)
+def intel_hex(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator[EmbeddedFile]:
+    """The data of an Intel HEX text, one file per contiguous address range (`lf` as for
+    `base64_blocks`)."""
+    if not lf:
+        text = lf_lines(text)
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # always matches
     if text[start : start + 1] != b":":
         return
@@ -285,6 +313,7 @@ def intel_hex(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
 #: hash (32 bytes as 64 hex digits) stays text.
 MIN_DECODED = 64
 _CHUNK = 4096
+_STRIDE = 4
 _DENSE = 0.2  # share of [A-Z0-9] in a chunk (base64 of binary ~0.56, hex ~0.6, prose ~0.03)
 _UPPER_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _NOT_UPPER_DIGITS = bytes(c for c in range(256) if c not in _UPPER_DIGITS)
@@ -305,40 +334,27 @@ _SEPARATORS = re.compile(rb"(?:[ \t.:]|\xc2\xa0)+")
 _LIST_SEPARATORS = re.compile(rb"(?:[ \t.:,;]|\xc2\xa0)+")  # of "0x4d, 0x5a" (not CSV)
 _ENCODED = re.compile(rb"[A-Za-z0-9+/_=-]+\Z")
 _B32 = re.compile(rb"[A-Z2-7]+=*\Z")
-#: Decorated encoded text somewhere (one hyperscan pass): groups cut by separators, hex bytes,
-#: a dump line, a quoted, numbered or wrapped line of base64, a column of short lines. Prose
-#: rarely fires it; when it does, the lines are taken apart and found to be prose.
-_DECORATION = Gate(
-    rb"(?:[a-z0-9+/=]{4}(?:[ \t.:]|\xc2\xa0)){6}|(?:[a-z0-9+/=]{8}(?:[ \t.:]|\xc2\xa0)){4}"
-    rb"|(?:[0-9a-f]{2}[ :,]){12}|0x[0-9a-f]{2}[ \t]*,[ \t]*0x[0-9a-f]{2}"
-    rb"|\n[0-9a-f]{6,8}:?[ \t]+[0-9a-f]{2}"
-    rb"|\n[ \t]*(?:[>|*#\"'-]|\d{1,6}[|:.)])[ \t>|*#\"']*[a-z0-9+/]{24}"
-    rb"|[a-z0-9+/]{24}[ \t]*[\"'|\\][^\n]{0,4}\n|(?:\n[a-z0-9+/=]{8,15}\r?){6}\n")
-_BASE32_LINE = Gate(rb"\n[A-Z2-7]{32}", caseless=False)
-_TOKEN_RUN = b"A" * 64
+#: Fewest characters of a token inside a line of prose ("the key is TVqQAAMA... thanks"),
+#: found by `_block_matches` where a run of 16 sits in a line that is not a block.
+MIN_TOKEN = 64
 _PLAIN_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
-_INLINE_MAP = bytes(  # base64 characters -> "A", line breaks -> "n", the rest -> "."
-    ord("A") if chr(c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
-    else ord("n") if c in (10, 13) else ord(".") for c in range(256)
-)
 
 
-def decorated_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+def decorated_blocks(
+    text: bytes, check: Check = None, *, lf: bool = False
+) -> Iterator[EmbeddedFile]:
     """Files in base64, base32 or hex text that wrappers, separators or dump columns hide
-    from `base64_blocks`, and long tokens inside lines of prose (not the files those find)."""
-    text = lf_lines(text)
+    from `base64_blocks`, and long tokens inside lines of prose (not the files those find).
+    `lf` as for `base64_blocks`."""
+    if not lf:
+        text = lf_lines(text)
     seen: set[bytes] = set()
-    for data, encoding in _inline_tokens(text):
-        if data not in seen:
-            seen.add(data)
-            yield EmbeddedFile(data, None, encoding)
-    # Dense stretches, or all of it when a decoration shows (a block diluted in prose)
-    spans = ([(0, len(text))] if _DECORATION(text) or _BASE32_LINE(text)
-             else _dense_spans(text))
-    for start, end in spans:
+    for start, end in _dense_spans(text):
         if check is not None:
             check()
         span = text[start:end]
+        if not _varied(span):
+            continue  # a letter over and over (the line breaks count among the 8)
         # Plain base64 lines only (most dense text): one stream, as `base64 -d` reads it,
         # without taking each line apart.
         runs = (_decode_lines(span.split())
@@ -354,9 +370,13 @@ def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
     whole lines (a block across a chunk border is in one stretch)."""
     start = -1
     n = len(text)
-    mapped = text.translate(_DENSE_MAP)
+    # every 4th byte counts (a 1 KB sample a chunk): counting a byte that is everywhere, as
+    # in dense text, is what costs
+    mapped = text[::_STRIDE].translate(_DENSE_MAP)
+    step = _CHUNK // _STRIDE
     for pos in range(0, n, _CHUNK):
-        dense = mapped.count(b"A", pos, pos + _CHUNK) >= _DENSE * min(_CHUNK, n - pos)
+        at = pos // _STRIDE
+        dense = mapped.count(b"A", at, at + step) >= _DENSE * len(mapped[at : at + step])
         if dense and start < 0:
             start = max(0, text.rfind(b"\n", 0, pos) + 1)
         elif not dense and start >= 0:
@@ -483,27 +503,3 @@ def _b32(chars: bytes) -> bytes:
         return b""
 
 
-def _inline_tokens(text: bytes) -> Iterator[tuple[bytes, str]]:
-    """Tokens of 64+ base64 (or hex) characters inside a line of other words ("the key is
-    TVqQAAMA... thanks"): a whole line of them is `base64_blocks`'. Two C-speed searches of
-    the mapped text, for a run with something other than a line break before it or after it,
-    so a text of base64 lines costs no Python loop."""
-    mapped = text.translate(_INLINE_MAP)
-    starts: set[int] = set()
-    for needle, lead in ((b"." + _TOKEN_RUN, 1), (_TOKEN_RUN + b".", 0)):
-        pos = 0
-        while (hit := mapped.find(needle, pos)) >= 0:
-            at = hit + lead
-            start = max(mapped.rfind(b".", 0, at), mapped.rfind(b"n", 0, at)) + 1
-            end = min(_end(mapped.find(b".", at)), _end(mapped.find(b"n", at)), len(text))
-            pos = end
-            if start in starts:
-                continue
-            starts.add(start)
-            while end < len(text) and text[end : end + 1] == b"=":
-                end += 1
-            yield from _decode_run(text[start:end])
-
-
-def _end(found: int) -> int:
-    return found if found >= 0 else 1 << 62
