@@ -61,8 +61,14 @@ CLEAN_PAYLOAD = base64.b64encode(b"just a harmless text file\n" * 4)
     b"<html><a href=\"jav&#x61;script:go()\">open</a></html>",
     b"\x00" * 300 + b"<script>go()</script>",
     ("<html><script>go()</script></html>".encode("utf-16")),
+    b"<html><iframe srcdoc=\"&lt;script&gt;go()&lt;/script&gt;\"></iframe></html>",
+    b"<html><iframe src=\"java\nscript:go()\"></iframe></html>",
+    b"<html><iframe src=\"javascript&colon;go()\"></iframe></html>",
+    b"<html><iframe src=\"java&Tab;script:go()\"></iframe></html>",
+    b"<svg xmlns:s='http://www.w3.org/2000/svg'><s:script>go()</s:script></svg>",
 ], ids=["smuggler", "svg-script", "svg-onload", "onerror", "entity-javascript-url",
-        "behind-nuls", "utf-16"])
+        "behind-nuls", "utf-16", "srcdoc-escaped-page", "url-newline", "url-colon-entity",
+        "url-tab-entity", "namespaced-svg-script"])
 def test_an_attachment_that_runs_script_is_a_finding(engine: Engine, body: bytes) -> None:
     assert engine.scan_bytes(attachment(body)).names == (NAME,)
 
@@ -102,6 +108,9 @@ def test_a_browser_file_name_makes_text_html() -> None:
     body = b"notes\n<script>go()</script>\n"
     assert runs_script(body, FileType.TEXT, "a.hta")
     assert runs_script(body, FileType.TEXT, "invoice.HTML ")
+    assert runs_script(body, FileType.TEXT, "page.shtm")
+    xhtml = b"<h:html xmlns:h='http://www.w3.org/1999/xhtml'><h:script>go()</h:script></h:html>"
+    assert runs_script(xhtml, FileType.TEXT, "invoice.xml")
     assert not runs_script(body, FileType.TEXT, "notes.txt")
 
 

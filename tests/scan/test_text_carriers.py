@@ -515,3 +515,50 @@ def test_a_hash_list_is_decoded_once() -> None:
     text = b"".join(b"%s\n" % hashlib.md5(bytes([i])).hexdigest().encode() for i in range(40))
     engine = Engine(load_database(default_db_dirs()))
     assert [layer.path for layer in engine.scan_bytes(text, "h").layers] == ["h", "h/hex-text"]
+
+
+
+# -- a fourth hostile-sender round ---------------------------------------------------------------
+
+def _fourth_round(payload: bytes) -> dict[str, bytes]:
+    b64, hx = base64.b64encode(payload), payload.hex().upper().encode()
+    return {
+        "shebang": b"#!\n" + base64.encodebytes(payload),  # sniffs as a script
+        "heredoc": b"#!/bin/sh\nbase64 -d > x.exe <<'EOF'\n" + base64.encodebytes(payload)
+                   + b"EOF\n",
+        "groups-16-spaces": b"\n".join((b" " * 16).join(_lines(ln, 4)) for ln in _lines(b64, 76)),
+        "short-lines-blank": b"\n\n\n".join(_lines(b64, 12)),
+        "groups-commas": b"\n".join(b",".join(_lines(ln, 4)) for ln in _lines(b64, 76)),
+        "groups-pipes": b"\n".join(b"|".join(_lines(ln, 4)) for ln in _lines(b64, 76)),
+        "hex-dashes": b"\n".join(b"-".join(_lines(ln, 2)) for ln in _lines(hx, 32)),
+        "hex-pipes": b"\n".join(b"|".join(_lines(ln, 2)) for ln in _lines(hx, 32)),
+        "hex-percent": b"\n".join(b"%" + b"%".join(_lines(ln, 2)) for ln in _lines(hx, 32)),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_fourth_round(b"x" * 68)))
+@pytest.mark.parametrize("payload", ["eicar", "clam"])
+def test_the_fourth_rounds_shapes_are_decoded(engine: Engine, clam: bytes, shape: str,
+                                              payload: str) -> None:
+    data = clam if payload == "clam" else _EICAR
+    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
+    names = starter.scan_bytes(_fourth_round(data)[shape]).names
+    assert names, shape
+    assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+
+
+def test_binary_in_quoted_printable_is_also_read_with_lf_line_ends(engine: Engine,
+                                                                   clam: bytes) -> None:
+    """clam.exe's newline bytes as quoted-printable hard breaks: CRLF on the wire, LF in the
+    mailbox, where Python's email decodes them to the file (the oracle below)."""
+    import email
+    import quopri
+
+    body = quopri.encodestring(clam).replace(b"\n", b"\r\n")
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n"
+           b"Content-Type: application/octet-stream; name=x.exe\r\n"
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + body + b"\r\n--BB--\r\n")
+    stored = email.message_from_bytes(msg.replace(b"\r\n", b"\n"))
+    assert [p.get_payload(decode=True) for p in stored.walk()][-1] == clam
+    assert engine.scan_bytes(msg).names == (NAME,)

@@ -165,8 +165,9 @@ def _children_of_type(
                 for child in ctx.guard(mime.children(data[start:], ctx), "mime"):
                     if child.data != data:
                         yield child
-        if filetype is FileType.TEXT:
-            # base64 blocks (not again where MIME decoded its parts) and Intel HEX.
+        if filetype in (FileType.TEXT, FileType.SCRIPT):
+            # base64 blocks (not again where MIME decoded its parts) and Intel HEX; in
+            # scripts too (a shell script's here-document of base64, `base64 -d > x.exe`).
             yield from ctx.guard(_text_carriers(data, ctx, base64=not mime_parsed),
                                  "text-carriers")
 

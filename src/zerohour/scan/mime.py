@@ -460,7 +460,13 @@ def decode_body(
             for i, v in enumerate(encodings.base64_variants(body, check)):
                 add("base64" if i == 0 else f"base64#{i}", v)
         elif cte == "quoted-printable":
-            add("quoted-printable", encodings.qp_decode(body))
+            decoded = encodings.qp_decode(body)
+            add("quoted-printable", decoded)
+            if b"\x00" in decoded and b"\r\n" in body:
+                # Binary in quoted-printable: its hard line breaks are the file's newline
+                # bytes, CRLF on the wire but LF in the mailbox that stores it (Maildir,
+                # mbox): Python's email and mutt then decode them to LF.
+                add("quoted-printable/lf", encodings.qp_decode(body.replace(b"\r\n", b"\n")))
         elif cte == "uuencode":
             for i, v in enumerate(encodings.uudecode_variants(body, check)):
                 add("uuencode" if i == 0 else f"uuencode#{i}", v)

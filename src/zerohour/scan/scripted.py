@@ -15,7 +15,7 @@ HTML or SVG by content, or named like a file a browser renders (`.html`, `.svg`,
 ...: a browser renders a local file by its name, whatever its first bytes). Script is a
 `<script>` element, an event handler attribute (`onload=`, also after `/` as in
 `<svg/onload=...>`) or a `javascript:`/`vbscript:` URL, also behind character references
-(`jav&#x61;script:`).
+(`jav&#x61;script:`, a page in `srcdoc="&lt;script&gt;..."`) or namespaced (`<s:script>`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,21 @@ from zerohour.scan.types import FileType
 NAME = "Heuristics.HTML.Script"
 
 #: Extensions a browser (or mshta) renders as HTML/SVG when the file is opened.
-BROWSER_EXTENSIONS = (".htm", ".html", ".xhtml", ".xht", ".shtml", ".svg", ".svgz", ".hta",
-                      ".mht", ".mhtml")
+BROWSER_EXTENSIONS = (".htm", ".html", ".xhtml", ".xht", ".shtml", ".shtm", ".svg", ".svgz",
+                      ".hta", ".mht", ".mhtml", ".xml", ".xsl", ".xslt")
 
-_SCRIPT = Gate(rb"<script[\s>/]|[\s/\"']on[a-z]{3,}[\s]*=|(?:java|vb)script[\s]*:")
+#: A script element (also namespaced: `<s:script>` in SVG or XHTML served as XML), an event
+#: handler attribute, a javascript:/vbscript: URL (a URL parser drops tabs and line breaks
+#: inside: `java\nscript:`).
+_ATTRIBUTE = (rb"[\s/\"']on[a-z]{3,}[\s]*="
+              rb"|=\s*[\"']?\s*(?:j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:")
+_SCRIPT = Gate(rb"<(?:[a-z0-9_.-]+:)?script[\s>/]|" + _ATTRIBUTE)
+#: After character references are decoded, outside an iframe's srcdoc only attributes count
+#: ("&lt;script&gt;" in a page's text is text).
+_SCRIPT_ATTRIBUTE = Gate(_ATTRIBUTE)
+_SRCDOC = Gate(rb"srcdoc")
 _SVG = Gate(rb"<svg[\s>/]")
-_CHAR_REF = b"&#"
+_AMP = b"&"
 
 
 def opened_as_file(name: str | None, is_attachment: bool) -> bool:
@@ -47,11 +56,16 @@ def runs_script(data: bytes, filetype: FileType, name: str | None) -> bool:
         name is not None and name.lower().rstrip(". ").endswith(BROWSER_EXTENSIONS))
     if not rendered and not (filetype is FileType.TEXT and _SVG(data)):
         return False
-    if b"\x00" in data[:4096]:  # UTF-16/32 HTML (a browser reads it by its BOM or sniffing)
-        return any(_SCRIPT(data.decode(codec, "ignore").encode("utf-8"))
-                   for codec in ("utf-16-le", "utf-16-be")) or _SCRIPT(data)
-    if _SCRIPT(data):
-        return True
-    if _CHAR_REF in data:  # javascript: spelled with character references in an attribute
-        return _SCRIPT(html.unescape(data.decode("latin-1")).encode("latin-1", "replace"))
+    texts = [data]
+    if b"\x00" in data[:4096]:  # UTF-16 HTML (a browser reads it by its BOM or sniffing)
+        texts += [data.decode(codec, "ignore").encode("utf-8") for codec in ("utf-16-le",
+                                                                                 "utf-16-be")]
+    for text in texts:
+        if _SCRIPT(text):
+            return True
+        if _AMP in text:  # character references: `jav&#x61;script:`, `javascript&colon;`,
+            # `&Tab;`, and a whole page in an iframe's srcdoc ("&lt;script&gt;...")
+            unescaped = html.unescape(text.decode("latin-1")).encode("utf-8", "replace")
+            if (_SCRIPT if _SRCDOC(text) else _SCRIPT_ATTRIBUTE)(unescaped):
+                return True
     return False

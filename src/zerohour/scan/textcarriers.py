@@ -319,19 +319,22 @@ _UPPER_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _NOT_UPPER_DIGITS = bytes(c for c in range(256) if c not in _UPPER_DIGITS)
 #: [A-Z0-9] -> "A", anything else -> ".": a table translation then a count per chunk (prose
 #: has few "A"s to count) is ~5x cheaper than deleting the others chunk by chunk.
-_DENSE_MAP = bytes(ord("A") if c in _UPPER_DIGITS else ord(".") for c in range(256))
+_DENSE_MAP = bytes(ord("A") if c in _UPPER_DIGITS else ord(" ") if c in b" \t\r\n"
+                   else ord(".") for c in range(256))
 _DUMP_LINE = re.compile(  # xxd, hexdump -C, od -A x -t x1z: offset, hex columns, ASCII
     rb"(?=[0-9a-fA-F]{0,15}[0-9])([0-9a-fA-F]{6,16}):?[ \t]+"
     rb"((?:[0-9a-fA-F]{2,8}[ \t]{1,3}){0,31}[0-9a-fA-F]{2,8})(?:[ \t]{2}.*|[ \t]*)$")
 #: A dump's gaps (`hexdump -C` writes "*" for repeated lines, then the next offset) are filled
 #: up to this many times the dump's own size: a made-up offset must not allocate gigabytes.
 _DUMP_FILL_RATIO = 16
-_PREFIX = re.compile(rb"[ \t>|*#-]*(?:\d{1,6}(?:[|)]|[.:](?=[ \t]))[ \t]*)?[\"'<(\[{]?")
+_PREFIX = re.compile(rb"[ \t>|*#-]*(?:\d{1,6}[|).:](?=[ \t])[ \t]*)?[\"'<(\[{]?")
 # ('+' is a base64 character: only after a closing quote is it a string concatenation)
 _SUFFIX = re.compile(rb"(?:[\"'>)\]}|][ \t]*[\\+,;]?|[\\,;])?[ \t]*\Z")
 _HEX_PREFIXES = re.compile(rb"(?:0x|\\x)(?=[0-9a-fA-F]{2})", re.I)
 _SEPARATORS = re.compile(rb"(?:[ \t.:]|\xc2\xa0)+")
 _LIST_SEPARATORS = re.compile(rb"(?:[ \t.:,;]|\xc2\xa0)+")  # of "0x4d, 0x5a" (not CSV)
+_PUNCTUATION = re.compile(rb"(?:[ \t.:,;|!*#_%-]|\xc2\xa0)+")
+_ODD_SEPARATOR = re.compile(rb"[,;|!*#_%-]")
 _ENCODED = re.compile(rb"[A-Za-z0-9+/_=-]+\Z")
 _B32 = re.compile(rb"[A-Z2-7]+=*\Z")
 #: Fewest characters of a token inside a line of prose ("the key is TVqQAAMA... thanks"),
@@ -371,12 +374,15 @@ def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
     start = -1
     n = len(text)
     # every 4th byte counts (a 1 KB sample a chunk): counting a byte that is everywhere, as
-    # in dense text, is what costs
+    # in dense text, is what costs. Blanks do not count either way: runs of spaces or empty
+    # lines between the groups must not dilute them.
     mapped = text[::_STRIDE].translate(_DENSE_MAP)
     step = _CHUNK // _STRIDE
     for pos in range(0, n, _CHUNK):
         at = pos // _STRIDE
-        dense = mapped.count(b"A", at, at + step) >= _DENSE * len(mapped[at : at + step])
+        dense_chars = mapped.count(b"A", at, at + step)
+        dense = dense_chars >= _DENSE * (dense_chars + mapped.count(b".", at, at + step))
+        dense = dense and dense_chars > 0
         if dense and start < 0:
             start = max(0, text.rfind(b"\n", 0, pos) + 1)
         elif not dense and start >= 0:
@@ -395,6 +401,8 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
     repeat = b""  # the last dump line's bytes, after a "*" line
     for line in text.split(b"\n"):
         line = line.rstrip(b"\r")
+        if not line.strip():
+            continue  # `base64 -d -i` and `xxd -r -p` read on across blank lines
         m = _DUMP_LINE.match(line)
         if m is not None and not run:
             digits = _SEPARATORS.sub(b"", m.group(2))
@@ -428,8 +436,8 @@ _WORD = re.compile(rb"[A-Za-z]{1,12}\Z")
 def _decode_lines(run: list[bytes]) -> Iterator[tuple[bytes, str]]:
     """A run of lines decoded whole, and without a first or last line that is a lone word
     ("hi", "Bye"), which would shift or extend the payload."""
-    first = len(run) > 2 and _WORD.match(run[0]) is not None and len(run[0]) < len(run[1])
-    last = len(run) > 2 and _WORD.match(run[-1]) is not None and len(run[-1]) < len(run[-2])
+    first = len(run) > 2 and _WORD.match(run[0]) is not None and len(run[0]) != len(run[1])
+    last = len(run) > 2 and _WORD.match(run[-1]) is not None and len(run[-1]) != len(run[-2])
     yield from _decode_run(b"".join(run))
     if first:
         yield from _decode_run(b"".join(run[1:]))
@@ -464,12 +472,25 @@ def _line_chars(line: bytes) -> bytes:
     start = _PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
     end = _SUFFIX.search(line, start).start()  # type: ignore[union-attr]  # always matches
     body, prefixed = _HEX_PREFIXES.subn(b"", line[start:end])
-    tokens = [t for t in (_LIST_SEPARATORS if prefixed else _SEPARATORS).split(body) if t]
-    if not tokens:
+    if _ODD_SEPARATOR.search(body):
+        # groups cut by punctuation (`TVqQ,AAMA,...`, `4D-5A-90`, `%4D%5A`): `base64 -d -i`
+        # and `xxd -r -p` skip it; at least four groups of 2 to 8 (CSV stays text), first
+        # ('-' and '_' are also URL-safe base64 characters)
+        chars = _groups(body, _PUNCTUATION, 4, 8)
+        if chars:
+            return chars
+    return _groups(body, _LIST_SEPARATORS if prefixed else _SEPARATORS, 1, 16)
+
+
+def _groups(body: bytes, separators: re.Pattern[bytes], least: int, widest: int) -> bytes:
+    """`body`'s groups joined, if they are `least`+ groups as wide as the first (2 to
+    `widest`; the last may be shorter) of encoded characters; a lone token is one group."""
+    tokens = [t for t in separators.split(body) if t]
+    if not tokens or (len(tokens) < least and least > 1):
         return b""
-    if len(tokens) > 1:  # groups cut by a separator (2 to 16 characters wide, the last one
-        width = len(tokens[0])  # shorter): not words, nor a hash and a file name
-        if (not 2 <= width <= 16 or any(len(t) != width for t in tokens[:-1])
+    if len(tokens) > 1:  # groups cut by a separator: not words, nor a hash and a file name
+        width = len(tokens[0])
+        if (not 2 <= width <= widest or any(len(t) != width for t in tokens[:-1])
                 or len(tokens[-1]) > width):
             return b""
     joined = b"".join(tokens)
