@@ -232,7 +232,7 @@ def test_xxencode_block() -> None:
 
 @pytest.mark.parametrize("params", [
     b";base64", b";BASE64 ", b" ;base64", b';name="x.exe";base64', b";name=x%20y.exe;base64",
-    b";x=a:b;base64",
+    b";x=a:b;base64", b";x=" + b"A" * 5000 + b";base64", b";x=<b>;base64", b";x=>;base64",
 ])
 def test_a_data_uri_is_read_up_to_its_first_comma(params: bytes) -> None:
     """The media type and parameters are everything before the first comma, as a browser
@@ -241,3 +241,49 @@ def test_a_data_uri_is_read_up_to_its_first_comma(params: bytes) -> None:
     html = (b'<a download href="data:application/octet-stream' + params + b","
             + base64.b64encode(payload) + b'">x</a>')
     assert payload in [f.data for f in encodings.smuggled_blobs(html)]
+
+
+def _percent(data: bytes, literal: bytes = b"") -> bytes:
+    """Every byte as %XX, but those in `literal` as they are."""
+    return b"".join(bytes([c]) if c in literal else b"%%%02X" % c for c in data)
+
+
+@pytest.mark.parametrize(("quote", "literal"), [
+    (b'"', b" '"), (b"'", b' "'), (b'"', b" \n\t"), (b"`", b" '\""), (b"(", b" '\""),
+])
+def test_a_plain_data_uri_runs_to_its_closing_quote(quote: bytes, literal: bytes) -> None:
+    """Percent-encoded data with literal spaces, the other quote, tabs and line breaks (Chromium
+    keeps them in the data) inside a quoted attribute, a JS string or CSS url(...)."""
+    payload = bytes(range(256)) * 2
+    closing = {b"(": b")"}.get(quote, quote)
+    html = (b"<a download href=" + quote + b"data:application/octet-stream,"
+            + _percent(payload, literal) + closing + b">x</a>")
+    assert payload in [f.data for f in encodings.smuggled_blobs(html)]
+
+
+def test_prose_before_a_plain_data_uri_does_not_make_it_base64() -> None:
+    """The first "data:" before the comma is in prose naming base64; the link's own start,
+    the last before the comma, is plain: both readings are decoded."""
+    payload = bytes(range(256))
+    html = (b"<p>metadata: base64 <a href='data:application/octet-stream,"
+            + _percent(payload) + b"'>x</a>")
+    assert payload in [f.data for f in encodings.smuggled_blobs(html)]
+
+
+@pytest.mark.parametrize("doc", [
+    b"<p>" + b"data:x;" * 200_000 + b",%41",
+    b"<p>'" + b"data:,%41" * 200_000 + b"'",
+    b"<p>" + b"data:" * 200_000,
+])
+def test_data_uris_are_found_in_linear_time(doc: bytes) -> None:
+    """Many starts before one comma, or nested in one quoted data part: each byte is read a
+    bounded number of times (a quadratic reading of these took minutes)."""
+    calls = 0
+
+    def check() -> None:
+        nonlocal calls
+        calls += 1
+
+    found = list(encodings.smuggled_blobs(doc, check=check))
+    assert calls <= 3
+    assert len(found) <= 2

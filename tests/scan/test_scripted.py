@@ -66,9 +66,11 @@ CLEAN_PAYLOAD = base64.b64encode(b"just a harmless text file\n" * 4)
     b"<html><iframe src=\"javascript&colon;go()\"></iframe></html>",
     b"<html><iframe src=\"java&Tab;script:go()\"></iframe></html>",
     b"<svg xmlns:s='http://www.w3.org/2000/svg'><s:script>go()</s:script></svg>",
+    b'<html><meta charset="iso-2022-jp"><scr\x1b(Bipt>go()</scr\x1b(Bipt></html>',
+    b'<html><meta charset="utf-7">+ADw-script+AD4-go()+ADw-/script+AD4-</html>',
 ], ids=["smuggler", "svg-script", "svg-onload", "onerror", "entity-javascript-url",
         "behind-nuls", "utf-16", "srcdoc-escaped-page", "url-newline", "url-colon-entity",
-        "url-tab-entity", "namespaced-svg-script"])
+        "url-tab-entity", "namespaced-svg-script", "iso-2022-jp-escape-in-tag", "utf-7-page"])
 def test_an_attachment_that_runs_script_is_a_finding(engine: Engine, body: bytes) -> None:
     assert engine.scan_bytes(attachment(body)).names == (NAME,)
 
@@ -164,3 +166,41 @@ def test_chromium_rebuilds_the_file_the_heuristic_stands_for(engine: Engine,
         capture_output=True, timeout=120, check=False).stdout
     assert f'data-out="{",".join(map(str, EICAR))}"'.encode() in out
     assert engine.scan_bytes(attachment(page)).names == (NAME,)
+
+
+ISO2022_PAGE = (b'<html><head><meta charset="iso-2022-jp"></head><body>\n'
+                b'<a id="l" download="x.com" href="da\x1b(Bta:application/octet-stream;base64,%s">'
+                b"invoice</a>\n%s</body></html>\n")
+ISO2022_SCRIPT = b"<scr\x1b(Bipt>document.body.setAttribute('data-ran','yes')</scr\x1b(Bipt>"
+
+
+def _cut(text: bytes, every: int = 7) -> bytes:
+    """`text` with ESC ( B (ISO-2022-JP's switch to ASCII, a no-op) every few bytes."""
+    return b"\x1b(B".join(text[i : i + every] for i in range(0, len(text), every))
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_chromium_drops_iso_2022_jp_escapes_and_so_do_we(engine: Engine, tmp_path: Path) -> None:
+    """The oracle: in a page declared ISO-2022-JP, Chromium runs a `<script>` tag cut by
+    ESC ( B and its DOM holds the link's data: URL whole; zerohour finds the EICAR the link
+    downloads (no script: a signature), and the cut script tag (the heuristic)."""
+    plain = ISO2022_PAGE % (_cut(base64.b64encode(EICAR)), b"")
+    scripted = ISO2022_PAGE % (_cut(base64.b64encode(EICAR)), ISO2022_SCRIPT)
+    dom = {}
+    for name, page in (("plain", plain), ("scripted", scripted)):
+        path = tmp_path / f"{name}.html"
+        path.write_bytes(page)
+        dom[name] = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+             "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
+            capture_output=True, timeout=120, check=False).stdout
+    whole = b'href="data:application/octet-stream;base64,' + base64.b64encode(EICAR) + b'"'
+    assert whole in dom["plain"]
+    assert b'data-ran="yes"' in dom["scripted"]
+    assert b'data-ran="yes"' not in dom["plain"]
+    for page in (plain, plain.replace(b"\x1b(B", b"")):
+        names = engine.scan_bytes(attachment(page)).names
+        assert len(names) == 1, names
+        assert "Eicar" in names[0], names
+    no_link = ISO2022_PAGE.replace(b"base64,%s", b"base64,") % (ISO2022_SCRIPT,)
+    assert engine.scan_bytes(attachment(no_link)).names == (NAME,)

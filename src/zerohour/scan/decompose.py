@@ -208,12 +208,18 @@ def _text_carriers(
 
 
 def _unicode_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """UTF-16/32 text (with a byte-order mark it sniffs as text, without one as binary) as
-    UTF-8: byte signatures are written for the text, not for its UTF-16 bytes."""
-    for text in (textual.unicode_text(data), textual.utf16_behind_utf32_bom(data)):
+    """UTF-16/32 text (with a byte-order mark it sniffs as text, without one as binary),
+    ISO-2022-JP and UTF-7 text as UTF-8: byte signatures are written for the text, not for its
+    UTF-16 bytes, and a browser drops the escape sequences cut into a `<script>` or a base64
+    blob (mshta reads `+ADw-script+AD4-`)."""
+    views = ((textual.unicode_text(data), "utf-16/32"),
+             (textual.utf16_behind_utf32_bom(data), "utf-16/32"),
+             (textual.iso2022_text(data), "iso-2022-jp"),
+             (textual.utf7_text(data), "utf-7"))
+    for text, origin in views:
         if text and text != data:
             ctx.charge_child(len(text))
-            yield Child(data=text, name=None, origin="utf-16/32")
+            yield Child(data=text, name=None, origin=origin)
 
 
 def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:

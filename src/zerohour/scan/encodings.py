@@ -493,12 +493,12 @@ def binhex_blocks(
 
 # `data:[type][;param]...[;base64],DATA`: the parameters, then the data (base64 may hold
 # whitespace, percent escapes and JS `\n` escapes; plain data is percent-encoded bytes).
-# A URL parser drops every tab and line break first: "da\nta:" is "data:" to a browser.
-# Everything up to the first comma is the media type and its parameters, as a browser reads
-# it (the fetch standard's data: URL processor): spaces, quotes, '%' and ':' included
-# (`;name="x.exe";base64`, `;BASE64 ,`); base64 when "base64" is among them.
-_DATA_URI = re.compile(
-    rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:([^,<>]{0,300}),", re.I)
+# A URL parser drops every tab and line break before the data: "da\nta:" is "data:" to a
+# browser. Everything up to the first comma is the media type and its parameters, as a
+# browser reads it (the fetch standard's data: URL processor): any length, spaces, quotes,
+# '%', ':', '<' and '>' included (`;name="x.exe";base64`, `;BASE64 ,`); base64 when
+# "base64" is among them.
+_DATA_START = re.compile(rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:", re.I)
 _DATA_URI_GATE = Gate(rb"d[\t\n\r]*a[\t\n\r]*t[\t\n\r]*a[\t\n\r]*:")
 
 
@@ -509,13 +509,13 @@ def has_script_hints(data: bytes) -> bool:
 
 
 def has_data_uri(data: bytes) -> bool:
-    """Whether `data` may hold a data: URI (what `_DATA_URI` starts with), in one pass."""
+    """Whether `data` may hold a data: URI (what `_DATA_START` finds), in one pass."""
     return _DATA_URI_GATE(data)
 
 
 _URL_BLANKS = b"\t\n\r"
 _DATA_B64 = re.compile(rb"[A-Za-z0-9+/=%\s\\]{16,}")
-_DATA_PLAIN = re.compile(rb"[^\"'\s<>`]{16,}")
+_DATA_PLAIN = re.compile(rb"[^\"'\s<>`]+")
 _B64_LITERAL = re.compile(rb"([\"'`])([A-Za-z0-9+/]{80,}={0,2})\1")
 # Script that turns a base64 literal into a file names one of these (atob, Blob, base64 APIs).
 # ("FromBase64" APIs contain "Base64", so it needs no search of its own.)
@@ -536,22 +536,75 @@ _BYTE_HINT_IDS = frozenset(range(len(_URI_HINTS), len(_URI_HINTS) + len(_BYTE_HI
 _SMUGGLING_HINT_IDS = frozenset(range(len(_URI_HINTS) + len(_BYTE_HINTS), len(_HINTS.needles)))
 
 
-def _data_uri(text: bytes, m: re.Match[bytes]) -> tuple[bytes, int]:
-    """The bytes a `data:` URI stands for (what a download of the link gets; b"" for a short
-    one or a plain one without escapes: its bytes are in the text already), and where its
-    data ends."""
-    if b"base64" in m.group(1).translate(None, _URL_BLANKS).lower():
-        body = _DATA_B64.match(text, m.end())
-        if body is None:
-            return b"", m.end()
-        raw = body.group().replace(b"\\n", b"").replace(b"\\r", b"")
-        return base64_decode(unquote_to_bytes(raw) if b"%" in raw else raw), body.end()
-    body = _DATA_PLAIN.match(text, m.end())
+def _data_uris(text: bytes, check: Check) -> Iterator[EmbeddedFile]:
+    """The bytes each `data:` URI in `text` stands for (what a download of the link gets).
+
+    Linear: every start before the same comma shares its data, which is decoded once (as
+    base64 if the parameters from the first or from the last of those starts name base64, as
+    percent-encoded bytes if either does not: "metadata: base64 <a href='data:...,%4D%5A'>").
+    """
+    pos = 0
+    while (m := _DATA_START.search(text, pos)) is not None:
+        if check is not None:
+            check()
+        comma = text.find(b",", m.end())
+        if comma < 0:
+            return  # no later start has a comma either
+        last = m
+        for last in _DATA_START.finditer(text, m.end(), comma):  # noqa: B007  # the last one
+            pass
+        flags = {b"base64" in text[start:comma].translate(None, _URL_BLANKS).lower()
+                 for start in (m.end(), last.end())}
+        end = comma + 1
+        if True in flags:
+            data, end = _data_base64(text, comma + 1)
+            if data:
+                yield EmbeddedFile(data, None, "data-uri")
+        if False in flags:
+            plain, plain_end = _data_plain(text, last.start(), comma + 1)
+            end = max(end, plain_end)
+            for data in plain:
+                yield EmbeddedFile(data, None, "data-uri")
+        # The next URI starts after this one's data (a data part holding "data:" again is
+        # not searched and decoded once per occurrence: linear, not quadratic).
+        pos = max(end, comma + 1)
+
+
+def _data_base64(text: bytes, start: int) -> tuple[bytes, int]:
+    """A base64 data part (percent escapes, whitespace and JS line escapes allowed), decoded,
+    and where it ends."""
+    body = _DATA_B64.match(text, start)
     if body is None:
-        return b"", m.end()
-    if b"%" not in body.group():
-        return b"", body.end()
-    return unquote_to_bytes(body.group()), body.end()
+        return b"", start
+    raw = body.group().replace(b"\\n", b"").replace(b"\\r", b"")
+    return base64_decode(unquote_to_bytes(raw) if b"%" in raw else raw), body.end()
+
+
+#: Where a plain data part ends, by what stands before "data:": the attribute's or string's
+#: closing quote (spaces and the other quote are bytes of the data: `,%4D%5A %90'`), a CSS
+#: `url(` its `)`; unquoted, the first blank, quote or angle bracket.
+_PLAIN_ENDS = {ord('"'): b'"', ord("'"): b"'", ord("`"): b"`", ord("("): b")"}
+
+
+def _data_plain(text: bytes, start: int, body_start: int) -> tuple[list[bytes], int]:
+    """A plain (percent-encoded) data part, decoded: with its tabs and line breaks (Chromium
+    keeps them in the data) and without (the URL standard drops them); and where it ends."""
+    before = text[max(0, start - 64) : start].rstrip()[-1:]
+    closing = _PLAIN_ENDS.get(before[0]) if before else None
+    if closing is not None:
+        end = text.find(closing, body_start)
+        end = len(text) if end < 0 else end
+    else:
+        m = _DATA_PLAIN.match(text, body_start)
+        end = body_start if m is None else m.end()
+    raw = text[body_start:end]
+    if b"%" not in raw:
+        return [], end  # its bytes are in the text as they are
+    found = [decoded for decoded in (unquote_to_bytes(raw),) if decoded != raw]
+    stripped = raw.translate(None, _URL_BLANKS)
+    if found and stripped != raw:
+        found.append(unquote_to_bytes(stripped))
+    return found, end
 
 
 def smuggled_blobs(
@@ -569,15 +622,8 @@ def smuggled_blobs(
     # "A:" (or a tab or line break and ":"): one pass over the text for these and the script
     # hints (`_HINTS`) rules most text out before any regex runs.
     hints = _HINTS.present(text)
-    pos = 0 if not hints.isdisjoint(_URI_HINT_IDS) else len(text)
-    while (m := _DATA_URI.search(text, pos)) is not None:
-        if check is not None:
-            check()
-        # The next URI starts after this one's data (a data part holding "data:" again is
-        # not searched and decoded once per occurrence: linear, not quadratic).
-        data, pos = _data_uri(text, m)
-        if data:
-            yield EmbeddedFile(data, None, "data-uri")
+    if not hints.isdisjoint(_URI_HINT_IDS):
+        yield from _data_uris(text, check)
     if not literals:
         return
     if not hints.isdisjoint(_BYTE_HINT_IDS):

@@ -24,6 +24,7 @@ each, deduplicated by content digest.
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import collections
 import functools
@@ -441,6 +442,7 @@ def _cte_tokens(values: list[str]) -> list[str]:
 
 
 _QP_HINT = re.compile(rb"=[0-9A-Fa-f]{2}|=\r?\n")
+_QP_ODD_SOFT = re.compile(rb"=\r(?!\n)|=[ \t]+[\r\n]")
 
 
 def decode_body(
@@ -467,6 +469,11 @@ def decode_body(
                 # bytes, CRLF on the wire but LF in the mailbox that stores it (Maildir,
                 # mbox): Python's email and mutt then decode them to LF.
                 add("quoted-printable/lf", encodings.qp_decode(body.replace(b"\r\n", b"\n")))
+            if _QP_ODD_SOFT.search(body):
+                # "=\r" before anything but LF, or "=" and spaces before a line end: Python's
+                # email (binascii) drops "=\r" and the rest of its line, and keeps "= \n" as
+                # text; the bytes it decodes are scanned too.
+                add("quoted-printable/python", binascii.a2b_qp(body))
         elif cte == "uuencode":
             for i, v in enumerate(encodings.uudecode_variants(body, check)):
                 add("uuencode" if i == 0 else f"uuencode#{i}", v)

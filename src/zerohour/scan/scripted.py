@@ -15,13 +15,16 @@ HTML or SVG by content, or named like a file a browser renders (`.html`, `.svg`,
 ...: a browser renders a local file by its name, whatever its first bytes). Script is a
 `<script>` element, an event handler attribute (`onload=`, also after `/` as in
 `<svg/onload=...>`) or a `javascript:`/`vbscript:` URL, also behind character references
-(`jav&#x61;script:`, a page in `srcdoc="&lt;script&gt;..."`) or namespaced (`<s:script>`).
+(`jav&#x61;script:`, a page in `srcdoc="&lt;script&gt;..."`), namespaced (`<s:script>`),
+in UTF-16, cut by ISO-2022-JP escape sequences (`<scr ESC(B ipt>`) or in UTF-7
+(`+ADw-script+AD4-`, which mshta still reads in an `.hta`).
 """
 
 from __future__ import annotations
 
 import html
 
+from zerohour.scan import textual
 from zerohour.scan.gates import Gate
 from zerohour.scan.types import FileType
 
@@ -60,6 +63,8 @@ def runs_script(data: bytes, filetype: FileType, name: str | None) -> bool:
     if b"\x00" in data[:4096]:  # UTF-16 HTML (a browser reads it by its BOM or sniffing)
         texts += [data.decode(codec, "ignore").encode("utf-8") for codec in ("utf-16-le",
                                                                                  "utf-16-be")]
+    # `<scr ESC(B ipt>` (the escape is dropped), `+ADw-script+AD4-` (mshta reads UTF-7)
+    texts += [t for t in (textual.iso2022_text(data), textual.utf7_text(data)) if t]
     for text in texts:
         if _SCRIPT(text):
             return True

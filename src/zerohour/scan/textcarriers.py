@@ -395,8 +395,11 @@ def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
 
 def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
     """Runs of consecutive encoded lines, decoded (a dump's lines: only dump lines, so its
-    closing offset line is not taken for data)."""
+    closing offset line is not taken for data); and runs of lines read as `base64 -d -i`
+    reads them (`_loose_chars`), where that differs."""
     run: list[bytes] = []
+    loose: list[bytes] = []
+    differs = False  # a line of `loose` is not as in `run`
     dump = bytearray()  # a dump's bytes so far, placed at their offsets
     repeat = b""  # the last dump line's bytes, after a "*" line
     for line in text.split(b"\n"):
@@ -418,6 +421,14 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
             dump.clear()
             repeat = b""
         chars = _line_chars(line)
+        loose_chars = _loose_chars(line, chars, len(loose[-1]) if loose else 0)
+        if loose_chars:
+            loose.append(loose_chars)
+            differs = differs or loose_chars != chars
+        elif loose:
+            if differs:
+                yield from _decode_lines(loose)
+            loose, differs = [], False
         if chars:
             run.append(chars)
             continue
@@ -428,6 +439,51 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
         yield from _decode_dump(bytes(dump))
     if run:
         yield from _decode_lines(run)
+    if loose and differs:
+        yield from _decode_lines(loose)
+
+
+#: What `base64 -d -i` keeps of a line: the standard alphabet and "=".
+_NOT_BASE64 = bytes(c for c in range(256) if c not in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    b"abcdefghijklmnopqrstuvwxyz0123456789+/=")
+_BASE64_OR_BLANK = bytes(c for c in range(256) if c not in _NOT_BASE64 or c in b" \t")
+_LOOSE_CUT = re.compile(rb"[^A-Za-z0-9+/=]+")
+_NOT_UPPER = bytes(c for c in range(256) if not 65 <= c <= 90)
+_NOT_LOWER = bytes(c for c in range(256) if not 97 <= c <= 122)
+_NOT_DIGIT = bytes(c for c in range(256) if not 48 <= c <= 57)
+_LOOSE_MIN = 8  # alphabet characters a loose line needs
+_LOOSE_DENSE = 0.3  # share of [A-Z0-9] in them (base64 of binary ~0.56, hex 0.6-1, prose <0.1)
+
+
+def _loose_chars(line: bytes, chars: bytes, previous: int) -> bytes:
+    """A line's characters as `base64 -d -i` (or `xxd -r -p`) reads them: its decoration
+    (`_PREFIX`, `_SUFFIX`, `0x`) gone, then every byte outside the alphabet dropped, so groups
+    of any width cut by any separator (`TVq~QAAM@A...`, `4D^5A`) join up; b"" for a line that
+    is mostly separators or reads like prose. `chars` is what `_line_chars` took (if any),
+    `previous` the length of the loose run's last line (0: none)."""
+    if chars:
+        return chars
+    start = _PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
+    end = _SUFFIX.search(line, start).start()  # type: ignore[union-attr]  # always matches
+    body = _HEX_PREFIXES.sub(b"", line[start:end])
+    kept = body.translate(None, _NOT_BASE64)
+    if len(kept) < _LOOSE_MIN or len(body) - len(kept) > len(kept):
+        return b""
+    if len(kept.translate(None, _NOT_UPPER_DIGITS)) < _LOOSE_DENSE * len(kept):
+        return b""
+    # Groups, not fields: three or more, cut by blanks and at most one other separator (a log
+    # line's "-", ":" and "/", a hash and its file name, a CSV row are not), of mixed
+    # characters or hex digits (not a line of capitals: a disclaimer)
+    cuts = set(body.translate(None, _BASE64_OR_BLANK))
+    if len(cuts) > 1:
+        return b""
+    if len(_LOOSE_CUT.split(body.strip())) < 3 and not 0 < len(kept) <= previous:
+        return b""  # (a run's shorter last line may hold fewer groups)
+    classes = sum(1 for cls in (_NOT_UPPER, _NOT_LOWER, _NOT_DIGIT)
+                  if kept.translate(None, cls))
+    if classes < 2 and kept.translate(None, _HEX_DIGITS):
+        return b""
+    return kept
 
 
 _WORD = re.compile(rb"[A-Za-z]{1,12}\Z")

@@ -126,6 +126,38 @@ def utf16_behind_utf32_bom(data: bytes) -> bytes | None:
     return None
 
 
+#: An ISO-2022-JP escape sequence (ASCII, JIS Roman, katakana, JIS X 0208; JIS X 0212 as
+#: Python's "_ext" codec reads it): the state changes a decoder makes and drops.
+_ISO2022_ESCAPE = re.compile(rb"\x1b(?:\([BJI]|\$[@B]|\$\(D)")
+
+
+def iso2022_text(data: bytes) -> bytes | None:
+    """ISO-2022-JP text as UTF-8, when it holds an escape sequence; None for other data.
+
+    The one stateful encoding browsers still decode (declared by `<meta charset>` or guessed):
+    its escape sequences are dropped, so `<scr ESC(B ipt>` is `<script>` and a base64 blob cut
+    by them is whole again. Japanese mail is often in it, too."""
+    if b"\x1b" not in data or _ISO2022_ESCAPE.search(data) is None:
+        return None
+    text = data.decode("iso2022_jp_ext", "replace").encode("utf-8", "replace")
+    return text if text != data else None
+
+
+#: UTF-7's "<" or ">" (`+ADw-`, `+AD4-`, or a run starting with one: `+ADwAcwBj...`).
+_UTF7_ANGLE = re.compile(rb"\+AD[w4]")
+
+
+def utf7_text(data: bytes) -> bytes | None:
+    """UTF-7 text as UTF-8, when it writes "<" or ">" the UTF-7 way; None for other data.
+
+    mshta and the MSHTML engine (an attached `.hta`) still honour `<meta charset="utf-7">`,
+    so `+ADw-script+AD4-` is a script tag to them."""
+    if _UTF7_ANGLE.search(data) is None:
+        return None
+    text = data.decode("utf-7", "replace").encode("utf-8", "replace")
+    return text if text != data else None
+
+
 # --- iCalendar / vCard inline binaries ---------------------------------------------------------
 
 _VOBJECT = Gate(rb"BEGIN:V(?:CALENDAR|CARD)")
