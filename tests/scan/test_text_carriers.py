@@ -234,8 +234,9 @@ _B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 def test_the_quick_block_finder_finds_what_the_block_regex_finds(parts: list[bytes]) -> None:
     """`base64_blocks` looks for a 16-character run first and runs the block regex from that
     line only, and skips blocks too uniform to hold a run worth decoding: the blocks must be
-    exactly those of the regex over the whole text, and the files those its blocks give."""
-    text = b"".join(parts)
+    exactly those of the regex over the whole text, and the files those its blocks give.
+    (Lone CRs are line ends, as `base64_blocks` reads them: `lf_lines` first.)"""
+    text = textcarriers.lf_lines(b"".join(parts))
     blocks = [m.group() for m in textcarriers._B64_BLOCK.finditer(text)]
     assert list(textcarriers._blocks(text)) == blocks
     files = [f for b in blocks

@@ -90,6 +90,10 @@ class _Walk:
     stop: bool = False
     #: heuristics reported only when no other finding is (`scripted`)
     late: list[Finding] = field(default_factory=list)
+    #: layers scanned whole, without a finding, a limit or an error (`Engine._twin_key`) ->
+    #: whether one was opened as a file (`scripted` looked at it)
+    clean: dict[tuple[object, ...], bool] = field(default_factory=dict)
+    limit_hits: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,10 @@ class Engine:
         self._extras = db.extras
         self._imp_kinds = db.extras.imports.kinds()
         self._has_vi = any(ls.vi for ls in db.logical)
+        #: How much of a layer's ancestry a logical signature can test: all of it
+        #: (`Intermediates`), its parent (`Container`), or none.
+        self._ancestry = (None if any(ls.intermediates is not None for ls in db.logical)
+                          else 1 if any(ls.container is not None for ls in db.logical) else 0)
         #: Image fuzzy hash -> the `fuzzy_img#` subsignatures (logical sig, subsig index).
         self._fuzzy: dict[bytes, list[tuple[int, int]]] = {}
         for li, ls in enumerate(db.logical):
@@ -198,6 +206,7 @@ class Engine:
             walk.stop = True
 
     def _limit(self, walk: _Walk, exc: ScanLimitExceeded, path: str, allowed: bool) -> None:
+        walk.limit_hits += 1
         if self.heuristics and self.limits.alert_exceeds_max and not allowed:
             self._add(walk, f"Heuristics.Limits.Exceeded.{exc.which}", path,
                       FindingKind.HEURISTIC)
@@ -210,6 +219,17 @@ class Engine:
         size = len(data)
         digests = self._digests(data)
         md5, sha256 = digests["md5"], digests["sha256"]
+        twin = self._twin_key(md5, lname, allowed, ancestors) if depth else None
+        opened = scripted.opened_as_file(lname, is_attachment)
+        if twin is not None and twin in walk.clean and (walk.clean[twin] or not opened):
+            # The same bytes in the same context were scanned whole (no limit cut their
+            # subtree, so a twin at any depth has nothing more to see) and found clean: the
+            # decoders' readings overlap (a base64 body is both a MIME guess and a
+            # text-carrier block), and scanning the twin again finds nothing new.
+            walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(),
+                                         filetype.detect(data), lname, is_attachment, ()))
+            return
+        marks = self._marks(walk)
         ft = filetype.detect(data)
         pe_info: pe.PEInfo | None = None
         sections: tuple[SectionDigest, ...] = ()
@@ -236,12 +256,29 @@ class Engine:
                     views = not any(listed for _, _, listed in copies)
             self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
             if (self.heuristics and self.limits.alert_html_script
-                    and scripted.opened_as_file(lname, is_attachment)
+                    and opened
                     and scripted.runs_script(data, ft, lname)):
                 walk.late.append(Finding(scripted.NAME, path, FindingKind.HEURISTIC))
         if walk.stop:
             return
         self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views)
+        if twin is not None and not walk.stop and self._marks(walk) == marks:
+            walk.clean[twin] = walk.clean.get(twin, False) or opened
+
+    def _twin_key(self, md5: bytes, lname: str | None, allowed: bool,
+                  ancestors: tuple[str, ...]) -> tuple[object, ...]:
+        """What a layer's verdict depends on besides its depth and whether it is opened as a
+        file (`scripted`): its bytes, its name (types and heuristics by name), whether an
+        ancestor is allow-listed, and the ancestry the database's logical signatures test."""
+        chain = (ancestors if self._ancestry is None
+                 else ancestors[-1:] if self._ancestry else ())
+        return (md5, lname, allowed, chain)
+
+    @staticmethod
+    def _marks(walk: _Walk) -> tuple[int, ...]:
+        """Counts that grow when a layer's scan finds, errs or is cut short."""
+        return (len(walk.findings), len(walk.late), len(walk.errors), walk.limit_hits,
+                len(walk.ctx.skipped), len(walk.ctx.errors), len(walk.ctx.events))
 
     def _digests(self, data: bytes) -> dict[str, bytes]:
         """MD5 and SHA-256 always, SHA-1 only if a signature or allow-list entry uses it."""
