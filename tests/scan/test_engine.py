@@ -286,3 +286,60 @@ def test_pe_layer_reports_sections(engine: Engine) -> None:
     rep = engine.scan_bytes(pe)
     assert rep.layers[0].filetype is FileType.PE
     assert [s.name for s in rep.layers[0].pe_sections] == [".text", ".data"]
+
+
+def _mail_of(*parts: tuple[bytes, bytes]) -> bytes:
+    """A multipart mail of (part headers, body) pairs, each body base64."""
+    import base64
+
+    body = b"".join(b"--BB\r\n" + h + b"Content-Transfer-Encoding: base64\r\n\r\n"
+                    + base64.encodebytes(b) for h, b in parts)
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n" + body + b"--BB--\r\n")
+
+
+def test_a_clean_twin_is_listed_not_scanned_again(tmp_path: Path) -> None:
+    """The same clean bytes under the same name in two places (a zip attached to a mail and
+    the same zip inside another): the second copy is listed, its members not walked again."""
+    engine = Engine(load_database([make_db(tmp_path, {"m.ndb": f"Mark:0:*:{MARK.hex()}"})]))
+    inner = zip_of({"a.txt": b"harmless " * 50, "b.txt": b"also harmless " * 50})
+    att = b"Content-Type: application/zip; name=in.zip\r\n"
+    msg = _mail_of((att, inner), (b"Content-Type: application/zip\r\n", zip_of({"in.zip": inner})))
+    report = engine.scan_bytes(msg)
+    assert report.names == ()
+    layers = list(report.layers)
+    twins = [i for i, la in enumerate(layers) if la.md5 == hashlib.md5(inner).hexdigest()]
+    assert len(twins) >= 2, [la.path for la in layers]
+    walked = [i for i in twins
+              if i + 1 < len(layers) and layers[i + 1].depth > layers[i].depth]
+    assert walked == twins[:1], [la.path for la in layers]  # the first copy's members only
+
+
+def test_an_infected_twin_is_still_reported_with_allmatch(tmp_path: Path) -> None:
+    engine = Engine(load_database([make_db(tmp_path, {"m.ndb": f"Mark:0:*:{MARK.hex()}"})]),
+                    allmatch=True)
+    inner = zip_of({"a.txt": b"x " + MARK})
+    att = b"Content-Type: application/zip; name=in.zip\r\n"
+    msg = _mail_of((att, inner), (b"Content-Type: application/zip\r\n", zip_of({"in.zip": inner})))
+    report = engine.scan_bytes(msg)
+    assert len([f for f in report.findings if f.name == "Mark"]) == 2, report.findings
+
+
+def test_the_same_page_as_body_and_as_attachment_is_checked_for_script() -> None:
+    """Seen first as a mail's HTML body (no client runs its script, and the MIME walker used
+    to yield each content once), then as an attachment: the attachment is checked."""
+    page = b"<html><body><script>go()</script></body></html>\r\n"
+    msg = _mail_of((b"Content-Type: text/html\r\n", page),
+                   (b"Content-Type: text/html; name=a.html\r\n"
+                    b"Content-Disposition: attachment; filename=a.html\r\n", page))
+    engine = Engine(load_database(default_db_dirs()))
+    assert engine.scan_bytes(msg).names == ("Heuristics.HTML.Script",)
+
+
+def test_the_same_bytes_as_txt_and_as_html_in_a_zip_are_checked_for_script() -> None:
+    """An archive yields each content once, and once more under a name a browser renders."""
+    page = b"just text, then <img src=x onerror=go()> and more words"  # sniffs as text
+    zipped = zip_of({"a.txt": page, "b.html": page})
+    msg = _mail_of((b"Content-Type: application/zip; name=x.zip\r\n", zipped))
+    engine = Engine(load_database(default_db_dirs()))
+    assert engine.scan_bytes(msg).names == ("Heuristics.HTML.Script",)

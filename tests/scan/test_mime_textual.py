@@ -154,6 +154,10 @@ def test_part_headers_after_a_stray_continuation_line() -> None:
     b"<html><body>" + b"&amp;" * 300_000,  # one level of decoding per layer, shrinking
     b"<html><body><a href='data:;base64," + b"%41" * 500_000 + b"'>",
     b"<html><body>" + b"data:," * 300_000,
+    b"<html><body>" + b"<span style=display:none>" * 200_000,  # hidden, never closed
+    b"<html><body>" + b"<span hidden>x</b>" * 100_000,  # closing tags that match nothing
+    b"<html><style>" + b".a{display:none}" * 50_000 + b"</style>" + b"<i class=a>" * 50_000,
+    b"<html><body>" + b"<iframe srcdoc='&lt;p&gt;'>" * 100_000,
 ])
 def test_html_views_are_linear(doc: bytes) -> None:
     t0 = time.perf_counter()

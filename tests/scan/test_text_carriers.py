@@ -624,3 +624,89 @@ def test_quoted_printable_soft_breaks_read_as_python_reads_them(engine: Engine, 
     parsed = email.message_from_bytes(msg)
     assert [p.get_payload(decode=True) for p in parsed.walk()][-1] == clam
     assert engine.scan_bytes(msg).names == (NAME,)
+
+
+def _sixth_round(payload: bytes) -> dict[str, tuple[bytes, list[str] | None]]:
+    """Shapes a sixth hostile-sender round had delivered, each with the command a recipient
+    decodes it with (None: checked in Python below)."""
+    b64 = base64.b64encode(payload)
+    hx = payload.hex().encode()
+    z85_payload = payload + b"\x00" * (-len(payload) % 4)
+    prose = (b"Here is the file:\n\n", b"\n\nregards\n")
+    return {
+        "zwsp-every-4": ("\u200b".encode().join(_lines(b64, 4)), ["base64", "-d", "-i"]),
+        "nbsp-every-char": ("\u00a0".encode().join(_lines(b64, 1)), ["base64", "-d", "-i"]),
+        "cyrillic-every-7": ("\u0416".encode().join(_lines(b64, 7)), ["base64", "-d", "-i"]),
+        "middot-every-4-lines": (b"\n".join("\u00b7".encode().join(_lines(ln, 4))
+                                            for ln in _lines(b64, 64)), ["base64", "-d", "-i"]),
+        "dot-every-char-in-prose": (prose[0] + b".".join(_lines(b64, 1)) + prose[1], None),
+        "b32-in-prose": (prose[0] + base64.b32encode(payload) + prose[1], None),
+        "hex-colons-in-prose": (prose[0] + b":".join(_lines(hx, 2)) + prose[1], None),
+        "two-per-line-in-prose": (prose[0] + b"\n".join(_lines(b64, 2)) + prose[1], None),
+        "b32-padded-pieces": (b"".join(base64.b32encode(payload[i : i + 3])
+                                       for i in range(0, len(payload), 3)), ["base32", "-d"]),
+        "b32hex": (base64.b32hexencode(payload), ["basenc", "--base32hex", "-d"]),
+        "base2msbf": ("".join(f"{c:08b}" for c in payload).encode(),
+                      ["basenc", "--base2msbf", "-d"]),
+        "hex-0x-joined": (b"".join(b"0x" + p for p in _lines(hx, 2)), ["xxd", "-r", "-p"]),
+        "printf-escapes": (b"".join(b"\\x" + p for p in _lines(hx, 2)), None),
+        "ascii85": (base64.a85encode(payload), None),
+        "z85": (subprocess.run(["basenc", "--z85"], input=z85_payload, capture_output=True,
+                               check=True).stdout, ["basenc", "--z85", "-d"]),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_sixth_round(b"x" * 68)))
+@pytest.mark.parametrize("payload", ["eicar", "clam"])
+def test_the_sixth_rounds_shapes_are_decoded(engine: Engine, clam: bytes, shape: str,
+                                             payload: str) -> None:
+    """Non-ASCII separators, a prose line before and after, padded base32 pieces, base32hex,
+    bits, `0x`/`\\x` hex run together (every 4th byte a separator: the density sample was
+    blind to it), Ascii85 and Z85: each recovered by the named tool (the oracle), each found."""
+    data = clam if payload == "clam" else _EICAR
+    text, tool = _sixth_round(data)[shape]
+    if tool is not None:
+        out = subprocess.run(tool, input=text.replace(b"Here is the file:", b""),
+                             capture_output=True, check=False).stdout
+        assert out.rstrip(b"\x00") == data.rstrip(b"\x00"), shape
+    elif shape == "printf-escapes":
+        assert subprocess.run(["bash", "-c", 'printf "$(cat)"'], input=text,
+                              capture_output=True, check=True).stdout == data
+    elif shape == "ascii85":
+        assert base64.a85decode(text) == data
+    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
+    names = starter.scan_bytes(text).names
+    assert names, shape
+    assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+
+
+def test_base64_cut_by_a_shift_jis_separator_is_read_in_its_charset(engine: Engine,
+                                                                    clam: bytes) -> None:
+    """An ideographic space is "\\x81@" in Shift_JIS: an ASCII "@" to a byte reader; the text
+    part decoded in its declared charset (Python's email, the oracle) reads base64 -d -i."""
+    import email
+    import email.policy
+
+    text = "\u3000".join(_lines(base64.b64encode(clam).decode(), 4)).encode("shift_jis")
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=shift_jis\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n" + text + b"\r\n")
+    shown = email.message_from_bytes(msg, policy=email.policy.default).get_content()
+    out = subprocess.run(["base64", "-d", "-i"], input=shown.encode(), capture_output=True,
+                         check=False).stdout
+    assert out == clam
+    assert engine.scan_bytes(msg).names == (NAME,)
+
+
+def test_a_payload_in_encoded_words_of_a_header_is_found(engine: Engine, clam: bytes) -> None:
+    """`X-Note: =?iso-8859-1?b?...?= =?iso-8859-1?b?...?=`: Python's decode_header (the
+    oracle) gives the bytes back."""
+    from email.header import decode_header
+
+    words = b"\r\n ".join(b"=?iso-8859-1?b?" + base64.b64encode(clam[i : i + 45]) + b"?="
+                          for i in range(0, len(clam), 45))
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nX-Note: " + words
+           + b"\r\n\r\nhello\r\n")
+    value = msg.split(b"X-Note: ")[1].split(b"\r\n\r\n")[0].replace(b"\r\n", b"").decode()
+    assert b"".join(p for p, _ in decode_header(value)) == clam
+    assert engine.scan_bytes(msg).names == (NAME,)

@@ -21,7 +21,8 @@ from collections.abc import Iterator
 
 from zerohour.errors import EncryptedContent
 from zerohour.scan import archive
-from zerohour.scan.containers import Dedup, count_entry
+from zerohour.scan.containers import count_entry
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -82,7 +83,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             continue
         if len(raw) < csize or not complete or zlib.crc32(content) != crc:
             ctx.broken("ALZ")
-        if content and dedup.fresh(content):
+        if content and dedup.fresh(content, name):
             ctx.charge_child(len(content))
             yield Child(data=content, name=name, origin="alz")
         if len(raw) < csize:

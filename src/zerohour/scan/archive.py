@@ -29,6 +29,7 @@ from typing import Protocol
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import zipmethods
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -50,20 +51,6 @@ class _Decompressor(Protocol):
 
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
-
-
-class _Dedup:
-    """Yield each distinct child content once per container."""
-
-    def __init__(self) -> None:
-        self.seen: set[bytes] = set()
-
-    def fresh(self, data: bytes) -> bool:
-        d = _digest(data)
-        if d in self.seen:
-            return False
-        self.seen.add(d)
-        return True
 
 
 def _zlib_bounded(
@@ -276,7 +263,7 @@ _TAR_ERRORS = (tarfile.TarError, EOFError, ValueError, OSError, UnicodeError)
 def tar_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Regular-file members of a tar archive. A damaged or truncated archive yields what came
     before the damage (a truncated member: what is there) and is `Heuristics.Broken.Tar`."""
-    dedup = _Dedup()
+    dedup = Dedup()
     try:
         tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")  # noqa: SIM115 - closed below
     except _TAR_ERRORS:
@@ -308,7 +295,7 @@ def tar_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             except _TAR_ERRORS:
                 ctx.broken("Tar")
                 content = data[member.offset_data : member.offset_data + member.size]
-            if content and dedup.fresh(content):
+            if content and dedup.fresh(content, member.name):
                 ctx.charge_child(len(content))
                 yield Child(data=content, name=member.name, origin="tar")
 
@@ -458,7 +445,7 @@ def _read_local(
 
 def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Members of a zip: central-directory entries, then local entries it does not cover."""
-    dedup = _Dedup()
+    dedup = Dedup()
     encrypted = False
     covered: list[tuple[int, int]] = []
     try:
@@ -520,7 +507,7 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     except Exception as exc:  # one member's bug must not hide its siblings
                         ctx.error(f"zip:{info.filename}", exc)
                         continue
-                if content and dedup.fresh(content):
+                if content and dedup.fresh(content, info.filename):
                     ctx.charge_child(len(content))
                     yield Child(data=content, name=info.filename, origin="zip")
                 if hdr is not None and _local_disagrees(hdr, info):
@@ -530,7 +517,7 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                         ctx.unsupported("Zip", zip_method_name(alt.method))
                     elif alt is not None and not alt.complete:
                         ctx.broken("Zip")  # what a local-header extractor gets won't decode
-                    if alt is not None and alt.content and dedup.fresh(alt.content):
+                    if alt is not None and alt.content and dedup.fresh(alt.content, info.filename):
                         ctx.charge_child(len(alt.content))
                         yield Child(data=alt.content, name=info.filename,
                                     origin="zip-local-header")
@@ -566,7 +553,7 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.unsupported("Zip", zip_method_name(local.method))
         elif not local.complete and zf is not None:
             ctx.broken("Zip")  # a hidden member that does not even decode
-        if local.content and dedup.fresh(local.content):
+        if local.content and dedup.fresh(local.content, local.name):
             ctx.charge_child(len(local.content))
             yield Child(data=local.content, name=local.name, origin="zip-local")
         pos = data.find(_LOCAL, max(local.end, pos + 4))
@@ -661,7 +648,7 @@ def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     that only walk MIME. A damaged attribute ends the walk; what came before is yielded."""
     if data[:4] != TNEF_SIGNATURE:
         return
-    dedup = _Dedup()
+    dedup = Dedup()
     pos = 6
     title: str | None = None
     n = len(data)
@@ -682,7 +669,7 @@ def tnef_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             title = body.split(b"\x00", 1)[0].decode("latin-1") or None
         elif kind == _ATT_ATTACH_DATA and body:
             ctx.check_time()
-            if not ctx.skip_oversized(len(body)) and dedup.fresh(body):
+            if not ctx.skip_oversized(len(body)) and dedup.fresh(body, title):
                 ctx.charge_child(len(body))
                 yield Child(data=body, name=title, origin="tnef", is_attachment=True)
         pos = body_at + length + 2

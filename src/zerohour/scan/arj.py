@@ -26,7 +26,8 @@ from collections.abc import Iterator
 
 from zerohour.errors import EncryptedContent
 from zerohour.scan import libarchive_read as la
-from zerohour.scan.containers import Dedup, count_entry, read_bounded
+from zerohour.scan.containers import count_entry, read_bounded
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -131,7 +132,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             continue
         if not complete or len(raw) < hdr.comp_size or zlib.crc32(content) != hdr.crc:
             ctx.broken("ARJ")
-        if content and dedup.fresh(content):
+        if content and dedup.fresh(content, hdr.name):
             ctx.charge_child(len(content))
             yield Child(data=content, name=hdr.name, origin="arj")
     if encrypted:

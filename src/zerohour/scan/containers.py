@@ -24,7 +24,6 @@ after what decoded before it. Every directory entry is recorded with `ctx.note_m
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 import zlib
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import archive
 from zerohour.scan import libarchive_read as la
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -87,20 +87,6 @@ def children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
         yield from _disk_image(data, ctx)
     else:
         yield from libarchive_children(data, ft, ctx)
-
-
-class Dedup:
-    """Each distinct content once per container (a million copies of one file scan once)."""
-
-    def __init__(self) -> None:
-        self._seen: set[bytes] = set()
-
-    def fresh(self, data: bytes) -> bool:
-        d = hashlib.blake2b(data, digest_size=16).digest()
-        if d in self._seen:
-            return False
-        self._seen.add(d)
-        return True
 
 
 def count_entry(ctx: ScanContext, index: int) -> None:
@@ -229,7 +215,7 @@ def libarchive_children(
                     _drain(reader, ctx)
                     continue
                 content, code, message = read_bounded(reader, ctx, len(data) - offset)
-                if content and dedup.fresh(content):
+                if content and dedup.fresh(content, entry.name):
                     ctx.charge_child(len(content))
                     yield Child(data=content, name=entry.name, origin=ft.value)
                 if code < 0:

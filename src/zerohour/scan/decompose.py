@@ -173,12 +173,23 @@ def _children_of_type(
 
 def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """What a browser shows of an HTML layer (tags, comments and character references gone),
-    when it differs from the bytes: a text layer of its own."""
+    when it differs from the bytes: a text layer of its own; and without the text elements
+    hide (`html-visible`), when some do. An iframe's `srcdoc` page is an HTML layer."""
     text = textual.html_rendered(data)
     if text and text.strip():
         ctx.check_time()
         ctx.charge_child(len(text))
         yield Child(data=text, name=None, origin="html-text")
+    visible = textual.html_visible(data)
+    if visible and visible.strip() and visible != text:
+        ctx.check_time()
+        ctx.charge_child(len(visible))
+        yield Child(data=visible, name=None, origin="html-visible")
+    for page in textual.srcdoc_pages(data):
+        if page.strip():
+            ctx.check_time()
+            ctx.charge_child(len(page))
+            yield Child(data=page, name=None, origin="srcdoc")
 
 
 def _text_carriers(

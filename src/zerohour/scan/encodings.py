@@ -600,10 +600,9 @@ def _data_plain(text: bytes, start: int, body_start: int) -> tuple[list[bytes], 
     raw = text[body_start:end]
     if b"%" not in raw:
         return [], end  # its bytes are in the text as they are
-    found = [decoded for decoded in (unquote_to_bytes(raw),) if decoded != raw]
     stripped = raw.translate(None, _URL_BLANKS)
-    if found and stripped != raw:
-        found.append(unquote_to_bytes(stripped))
+    readings = (raw, stripped) if stripped != raw else (raw,)
+    found = [decoded for r in readings if (decoded := unquote_to_bytes(r)) != r]
     return found, end
 
 

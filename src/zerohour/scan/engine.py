@@ -66,7 +66,7 @@ TEXT_TYPES = frozenset({FileType.TEXT, FileType.SCRIPT, FileType.HTML, FileType.
 _TEXT_TARGETS = frozenset({Target.ANY, Target.ASCII})
 _HTML_SCRIPT_TARGETS = frozenset({Target.ASCII})
 #: Children that are another view of their parent's own content (`decompose`'s origins).
-_VIEW_ORIGINS = frozenset({"html-text"})
+_VIEW_ORIGINS = frozenset({"html-text", "html-visible"})
 NORMALISED_TARGETS: dict[FileType, frozenset[Target]] = {
     FileType.TEXT: _TEXT_TARGETS,
     FileType.SCRIPT: _TEXT_TARGETS,

@@ -30,7 +30,8 @@ import struct
 from collections.abc import Iterator
 
 from zerohour.scan import archive
-from zerohour.scan.containers import Dedup, count_entry
+from zerohour.scan.containers import count_entry
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -165,7 +166,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 headers.append(content)
             elif m:
                 volumes[int(m.group(1))] = content
-        if content and dedup.fresh(content):
+        if content and dedup.fresh(content, path):
             ctx.charge_child(len(content))
             yield Child(data=content, name=path, origin="installshield")
     for header in headers:
@@ -218,7 +219,7 @@ def cabinet_files(header: bytes, volumes: dict[int, bytes], ctx: ScanContext,
                              else (raw, True))
         if not complete or len(raw) < csize or len(content) != size:
             ctx.broken("InstallShield")
-        if content and dedup.fresh(content):
+        if content and dedup.fresh(content, name):
             ctx.charge_child(len(content))
             yield Child(data=content, name=name, origin="installshield-cab")
 

@@ -35,7 +35,7 @@ from email.header import decode_header
 from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import encodings, textcarriers
+from zerohour.scan import encodings, scripted, textcarriers
 from zerohour.scan.filetype import looks_like_mail
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_FILES, ScanContext
@@ -302,13 +302,30 @@ def decode_text(raw: bytes, charset: str | None) -> str:
 _PRINTABLE = bytes(range(32, 127)).decode("ascii")
 
 
+#: Multibyte charsets whose trail bytes may be ASCII (Shift_JIS's ideographic space is
+#: "\x81@", a GB18030 character may hold digits, ISO-2022 writes kanji as ASCII pairs): a
+#: separator in them is ASCII to a byte reader and garbles base64 it cuts, while a recipient
+#: copying the text sees one character. Their text gets a UTF-8 leaf too.
+_ASCII_TRAIL_CODECS = frozenset({
+    "shift_jis", "cp932", "shift_jisx0213", "shift_jis_2004", "big5", "big5hkscs", "cp950",
+    "gbk", "gb18030", "cp936", "cp949", "johab", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2",
+    "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "hz",
+})
+
+
 @functools.lru_cache(maxsize=256)
 def foreign_charset(name: str) -> str | None:
     """The codec of a declared charset that does not write ASCII as ASCII (UTF-16/32, UTF-7,
-    EBCDIC...), else None: text in it hides from byte signatures unless decoded."""
+    EBCDIC...) or whose multibyte characters may hold ASCII bytes (`_ASCII_TRAIL_CODECS`),
+    else None: text in it hides from byte signatures and text carriers unless decoded."""
     codec = _charset(name)
     if codec == "latin-1":
         return None  # unknown or not a charset (or latin-1 itself: ASCII as ASCII)
+    try:
+        if codecs.lookup(codec).name in _ASCII_TRAIL_CODECS:
+            return codec
+    except LookupError:
+        return None
     try:
         same = _PRINTABLE.encode(codec) == _PRINTABLE.encode("ascii")
     except (UnicodeError, LookupError, ValueError, TypeError):
@@ -501,6 +518,30 @@ def _decode_words(value: str) -> str:
     return "".join(out)
 
 
+_MIN_HEADER_WORDS = 32  # decoded bytes: a short encoded file name or subject carries no file
+
+
+def _header_words(headers: list[_Header]) -> bytes:
+    """The bytes the RFC 2047 encoded words of a header block carry (any header: a client
+    shows them, Python's `decode_header` gives them back), one line per header whose words
+    carry `_MIN_HEADER_WORDS` bytes or more; b"" when none does. A payload cut into words
+    (`X-Note: =?utf-8?b?WDVP...?= =?utf-8?b?...?=`) is whole here."""
+    out: list[bytes] = []
+    for h in headers:
+        if not any(b"=?" in seg for seg in h.segments):
+            continue
+        for value in h.values()[:1]:
+            try:
+                parts = decode_header(value)
+            except Exception:  # HeaderParseError, binascii.Error...: no client decodes it
+                parts = []  # either (the header's own bytes are scanned with the part)
+            words = sum(len(p) for p, charset in parts if charset)
+            if words >= _MIN_HEADER_WORDS:
+                out.append(b"".join(p if isinstance(p, bytes) else p.encode("latin-1")
+                                    for p, _ in parts))
+    return b"\n".join(out)
+
+
 # --- the walker --------------------------------------------------------------------------------
 
 
@@ -538,7 +579,7 @@ def _foreign_codecs(ct_values: list[str]) -> list[str]:
 class _Walker:
     def __init__(self, ctx: ScanContext) -> None:
         self.ctx = ctx
-        self.leaves: set[tuple[int, int]] = set()
+        self.leaves: set[tuple[tuple[int, int], bool, bool]] = set()
         self.entities: set[tuple[tuple[int, int], str]] = set()
         self.budget = max(64, ctx.limits.max_files * 4)
         #: message/partial fragments: id -> number -> body (reassembled after the walk).
@@ -547,7 +588,10 @@ class _Walker:
     def leaf(self, data: bytes, name: str | None, origin: str, attachment: bool) -> Iterator[Child]:
         if not data:
             return
-        d = _digest(data)
+        # Once per content, and once more opened as a file or under a name a browser renders:
+        # the same page as a mail's HTML body (no client runs it) and as `invoice.html` is
+        # checked for script (`scripted`) as the attachment.
+        d = (_digest(data), name is not None or attachment, scripted.rendered_by_name(name))
         if d in self.leaves:
             return
         self.leaves.add(d)
@@ -567,6 +611,9 @@ class _Walker:
         self.ctx.check_depth(max(0, depth - _FREE_LEVELS))
         headers, body_at = split_headers(data, d)
         body = data[body_at:]
+        words = _header_words(headers)
+        if words:
+            yield from self.leaf(words, None, "header-words", False)
         if not headers and data[:1] in (b" ", b"\t"):
             # A part whose header block starts with a continuation line (nothing to continue):
             # RFC parsers see no headers at all, lenient ones (ClamAV) skip the line.

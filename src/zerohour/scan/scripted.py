@@ -53,10 +53,14 @@ def opened_as_file(name: str | None, is_attachment: bool) -> bool:
     return name is not None or is_attachment
 
 
+def rendered_by_name(name: str | None) -> bool:
+    """Whether a browser renders a file of this name as HTML/SVG, whatever its bytes."""
+    return name is not None and name.lower().rstrip(". ").endswith(BROWSER_EXTENSIONS)
+
+
 def runs_script(data: bytes, filetype: FileType, name: str | None) -> bool:
     """Whether `data`, opened as a file named `name`, is HTML or SVG that runs script."""
-    rendered = filetype is FileType.HTML or (
-        name is not None and name.lower().rstrip(". ").endswith(BROWSER_EXTENSIONS))
+    rendered = filetype is FileType.HTML or rendered_by_name(name)
     if not rendered and not (filetype is FileType.TEXT and _SVG(data)):
         return False
     texts = [data]

@@ -18,7 +18,8 @@ import struct
 from collections.abc import Iterator
 
 from zerohour.scan import archive
-from zerohour.scan.containers import Dedup, count_entry
+from zerohour.scan.containers import count_entry
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -80,6 +81,6 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 content, _end, complete = archive.zlib_bounded(raw, 15, ctx)
             if len(raw) < length or not complete or (release6 and len(content) != original):
                 ctx.broken("SIS")
-            if content and dedup.fresh(content):
+            if content and dedup.fresh(content, name):
                 ctx.charge_child(len(content))
                 yield Child(data=content, name=name, origin="sis")

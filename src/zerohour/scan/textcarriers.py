@@ -33,8 +33,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import itertools
 import re
 from collections.abc import Iterator
+
+import numpy as np
 
 from zerohour.scan.encodings import Check, EmbeddedFile, base64_variants
 
@@ -313,14 +317,15 @@ def intel_hex(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator
 #: hash (32 bytes as 64 hex digits) stays text.
 MIN_DECODED = 64
 _CHUNK = 4096
-_STRIDE = 4
+_NUMPY_FROM = 4 * 4096  # bytes of text from which numpy counts the chunks
 _DENSE = 0.2  # share of [A-Z0-9] in a chunk (base64 of binary ~0.56, hex ~0.6, prose ~0.03)
 _UPPER_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _NOT_UPPER_DIGITS = bytes(c for c in range(256) if c not in _UPPER_DIGITS)
-#: [A-Z0-9] -> "A", anything else -> ".": a table translation then a count per chunk (prose
-#: has few "A"s to count) is ~5x cheaper than deleting the others chunk by chunk.
-_DENSE_MAP = bytes(ord("A") if c in _UPPER_DIGITS else ord(" ") if c in b" \t\r\n"
-                   else ord(".") for c in range(256))
+#: [A-Z0-9] -> 1, blanks and UTF-8 continuation bytes -> 0 (a character of any width counts
+#: once: a three-byte zero-width space between groups dilutes them no more than a "~"),
+#: anything else -> 2: one translation, then numpy counts each chunk's 1s and 2s.
+_DENSE_MAP = bytes(1 if c in _UPPER_DIGITS else 0 if c in b" \t\r\n" or 0x80 <= c < 0xC0
+                   else 2 for c in range(256))
 _DUMP_LINE = re.compile(  # xxd, hexdump -C, od -A x -t x1z: offset, hex columns, ASCII
     rb"(?=[0-9a-fA-F]{0,15}[0-9])([0-9a-fA-F]{6,16}):?[ \t]+"
     rb"((?:[0-9a-fA-F]{2,8}[ \t]{1,3}){0,31}[0-9a-fA-F]{2,8})(?:[ \t]{2}.*|[ \t]*)$")
@@ -336,7 +341,6 @@ _LIST_SEPARATORS = re.compile(rb"(?:[ \t.:,;]|\xc2\xa0)+")  # of "0x4d, 0x5a" (n
 _PUNCTUATION = re.compile(rb"(?:[ \t.:,;|!*#_%-]|\xc2\xa0)+")
 _ODD_SEPARATOR = re.compile(rb"[,;|!*#_%-]")
 _ENCODED = re.compile(rb"[A-Za-z0-9+/_=-]+\Z")
-_B32 = re.compile(rb"[A-Z2-7]+=*\Z")
 #: Fewest characters of a token inside a line of prose ("the key is TVqQAAMA... thanks"),
 #: found by `_block_matches` where a run of 16 sits in a line that is not a block.
 MIN_TOKEN = 64
@@ -356,12 +360,13 @@ def decorated_blocks(
         if check is not None:
             check()
         span = text[start:end]
-        if not _varied(span):
-            continue  # a letter over and over (the line breaks count among the 8)
+        if not _varied(span) and span.translate(None, b"01 \t\n"):
+            continue  # a letter over and over (the line breaks count among the 8); not bits
         # Plain base64 lines only (most dense text): one stream, as `base64 -d` reads it,
         # without taking each line apart.
-        runs = (_decode_lines(span.split())
-                if not span.translate(None, _PLAIN_LINES) else _decorated_runs(span))
+        plain = not span.translate(None, _PLAIN_LINES) and b"0x" not in span  # (`0x4d0x5a`)
+        runs = (_decode_lines(span.split()) if plain
+                else itertools.chain(_decorated_runs(span), _base85(span)))
         for data, encoding in runs:
             if data not in seen:
                 seen.add(data)
@@ -370,19 +375,31 @@ def decorated_blocks(
 
 def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
     """Stretches of `_CHUNK`-sized chunks dense in upper-case letters and digits, widened to
-    whole lines (a block across a chunk border is in one stretch)."""
-    start = -1
+    whole lines (a block across a chunk border is in one stretch).
+
+    Every byte counts: a sample (every 4th byte, as before) was blind to a separator placed
+    every 4th character in its phase (`\\x4d\\x5a...`, `TVq~QAA~...`); bytes.count of a byte
+    that is everywhere costs ~3 ns a byte, numpy's count a fraction of that. Blanks do not
+    count either way: runs of spaces or empty lines between the groups must not dilute them."""
     n = len(text)
-    # every 4th byte counts (a 1 KB sample a chunk): counting a byte that is everywhere, as
-    # in dense text, is what costs. Blanks do not count either way: runs of spaces or empty
-    # lines between the groups must not dilute them.
-    mapped = text[::_STRIDE].translate(_DENSE_MAP)
-    step = _CHUNK // _STRIDE
-    for pos in range(0, n, _CHUNK):
-        at = pos // _STRIDE
-        dense_chars = mapped.count(b"A", at, at + step)
-        dense = dense_chars >= _DENSE * (dense_chars + mapped.count(b".", at, at + step))
-        dense = dense and dense_chars > 0
+    mapped = text.translate(_DENSE_MAP)
+    if n <= _NUMPY_FROM:  # a few chunks: bytes.count beats numpy's per-call overhead
+        dense_counts = [mapped.count(1, p, p + _CHUNK) for p in range(0, n, _CHUNK)]
+        other_counts = [mapped.count(2, p, p + _CHUNK) for p in range(0, n, _CHUNK)]
+    else:
+        classes = np.frombuffer(mapped, dtype=np.uint8)
+        whole = n // _CHUNK * _CHUNK
+        blocks = classes[:whole].reshape(-1, _CHUNK)
+        dense_counts = np.count_nonzero(blocks == 1, axis=1).tolist()
+        other_counts = np.count_nonzero(blocks == 2, axis=1).tolist()
+        if whole < n:
+            tail = classes[whole:]
+            dense_counts.append(int(np.count_nonzero(tail == 1)))
+            other_counts.append(int(np.count_nonzero(tail == 2)))
+    start = -1
+    for i, (dense_chars, other) in enumerate(zip(dense_counts, other_counts, strict=True)):
+        pos = i * _CHUNK
+        dense = dense_chars > 0 and dense_chars >= _DENSE * (dense_chars + other)
         if dense and start < 0:
             start = max(0, text.rfind(b"\n", 0, pos) + 1)
         elif not dense and start >= 0:
@@ -448,6 +465,7 @@ _NOT_BASE64 = bytes(c for c in range(256) if c not in b"ABCDEFGHIJKLMNOPQRSTUVWX
                     b"abcdefghijklmnopqrstuvwxyz0123456789+/=")
 _BASE64_OR_BLANK = bytes(c for c in range(256) if c not in _NOT_BASE64 or c in b" \t")
 _LOOSE_CUT = re.compile(rb"[^A-Za-z0-9+/=]+")
+_NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
 _NOT_UPPER = bytes(c for c in range(256) if not 65 <= c <= 90)
 _NOT_LOWER = bytes(c for c in range(256) if not 97 <= c <= 122)
 _NOT_DIGIT = bytes(c for c in range(256) if not 48 <= c <= 57)
@@ -466,6 +484,8 @@ def _loose_chars(line: bytes, chars: bytes, previous: int) -> bytes:
     start = _PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
     end = _SUFFIX.search(line, start).start()  # type: ignore[union-attr]  # always matches
     body = _HEX_PREFIXES.sub(b"", line[start:end])
+    if not body.isascii():  # a character of any width is one separator (U+200B, "Ж", "·")
+        body = _NON_ASCII_RUN.sub(b"\x80", body)
     kept = body.translate(None, _NOT_BASE64)
     if len(kept) < _LOOSE_MIN or len(body) - len(kept) > len(kept):
         return b""
@@ -492,8 +512,8 @@ _WORD = re.compile(rb"[A-Za-z]{1,12}\Z")
 def _decode_lines(run: list[bytes]) -> Iterator[tuple[bytes, str]]:
     """A run of lines decoded whole, and without a first or last line that is a lone word
     ("hi", "Bye"), which would shift or extend the payload."""
-    first = len(run) > 2 and _WORD.match(run[0]) is not None and len(run[0]) != len(run[1])
-    last = len(run) > 2 and _WORD.match(run[-1]) is not None and len(run[-1]) != len(run[-2])
+    first = len(run) > 1 and _WORD.match(run[0]) is not None and len(run[0]) != len(run[1])
+    last = len(run) > 1 and _WORD.match(run[-1]) is not None and len(run[-1]) != len(run[-2])
     yield from _decode_run(b"".join(run))
     if first:
         yield from _decode_run(b"".join(run[1:]))
@@ -553,8 +573,47 @@ def _groups(body: bytes, separators: re.Pattern[bytes], least: int, widest: int)
     return joined if _ENCODED.match(joined) else b""
 
 
+_BLANK_BYTES = b" \t\r\n"
+_BASE64_PLAIN = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_A85_CHARS = bytes(range(33, 118)) + b"z"
+_Z85 = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+_B85 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~"
+_Z85_TO_B85 = bytes.maketrans(_Z85, _B85)
+
+
+def _base85(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """A stretch that is nothing but Ascii85 (`<~...~>` or bare), Z85 (`basenc --z85`) or
+    base85 (RFC 1924, Python's `b85encode`) characters, with punctuation (else it is base64,
+    hex or base32, read above), decoded each way its alphabet allows. Its lines hold no
+    blanks (none of the three writes one; a log line or prose does)."""
+    if b" " in span.strip() or b"\t" in span:
+        return
+    chars = span.translate(None, _BLANK_BYTES)
+    if len(chars) < 80 or not chars.translate(None, _BASE64_PLAIN):
+        return
+    body = chars[2:-2] if chars.startswith(b"<~") and chars.endswith(b"~>") else chars
+    readings: list[tuple[str, bytes]] = []
+    if not body.translate(None, _A85_CHARS):
+        with contextlib.suppress(ValueError):
+            readings.append(("ascii85-text", base64.a85decode(body)))
+    if not chars.translate(None, _Z85):
+        with contextlib.suppress(ValueError):
+            whole = chars[: len(chars) - len(chars) % 5]
+            readings.append(("z85-text", base64.b85decode(whole.translate(_Z85_TO_B85))))
+    if not chars.translate(None, _B85):
+        with contextlib.suppress(ValueError):
+            readings.append(("base85-text", base64.b85decode(chars)))
+    for encoding, data in readings:
+        if len(data) >= MIN_DECODED and _varied(data):
+            yield data, encoding
+
+
 def _decode_run(chars: bytes) -> Iterator[tuple[bytes, str]]:
-    """A run's characters decoded as hex, base32 or base64, if it is long and looks encoded."""
+    """A run's characters decoded as bits, hex, base32 (also the extended-hex alphabet, and
+    padded piece by piece) or base64, if it is long and looks encoded."""
+    if len(chars) >= 8 * MIN_DECODED and not chars.translate(None, b"01"):
+        yield from _base2(chars)  # `basenc --base2msbf -d` (two characters: never "varied")
+        return
     if len(chars) < MIN_DECODED or not _varied(chars):
         return
     if len(chars.translate(None, _NOT_UPPER_DIGITS)) < _DENSE * len(chars):
@@ -563,20 +622,50 @@ def _decode_run(chars: bytes) -> Iterator[tuple[bytes, str]]:
         if len(chars) % 2 == 0 and len(chars) // 2 >= MIN_DECODED:
             yield bytes.fromhex(chars.decode("ascii")), "hex-text"
         return
-    if _B32.match(chars) and len(chars.rstrip(b"=")) % 8 in (0, 2, 4, 5, 7):
-        data = _b32(chars)
+    if not chars.translate(None, _B32_CHARS):
+        for data in (_b32(chars), _b32_pieces(chars)):
+            if len(data) >= MIN_DECODED:
+                yield data, "base32-text"
+    if not chars.translate(None, _B32HEX_CHARS):  # `basenc --base32hex -d`
+        data = _b32(chars.translate(_B32HEX_TO_B32))
         if len(data) >= MIN_DECODED:
-            yield data, "base32-text"
+            yield data, "base32hex-text"
     for data in base64_variants(chars):
         if len(data) >= MIN_DECODED:
             yield data, "base64-text"
 
 
+_B32_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567="
+_B32HEX_CHARS = b"0123456789ABCDEFGHIJKLMNOPQRSTUV="
+_B32HEX_TO_B32 = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUV",
+                                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
 def _b32(chars: bytes) -> bytes:
-    body = chars.rstrip(b"=")
+    """Base32 read as one stream (inner padding skipped), whatever its length."""
+    body = chars.replace(b"=", b"")
+    body = body[: len(body) - len(body) % 8] if len(body) % 8 not in (0, 2, 4, 5, 7) else body
     try:
         return base64.b32decode(body + b"=" * (-len(body) % 8))
     except binascii.Error:
         return b""
+
+
+def _b32_pieces(chars: bytes) -> bytes:
+    """Base32 padded piece by piece (text encoded a few bytes at a time): `base32 -d` reads
+    each padded piece in turn."""
+    if b"=" not in chars.rstrip(b"="):
+        return b""
+    return b"".join(_b32(piece) for piece in re.split(rb"=+", chars) if piece)
+
+
+def _base2(chars: bytes) -> Iterator[tuple[bytes, str]]:
+    """Bits, most significant first (`basenc --base2msbf`) and last (`--base2lsbf`)."""
+    whole = chars[: len(chars) // 8 * 8]
+    msbf = int(whole, 2).to_bytes(len(whole) // 8, "big")
+    lsbf = bytes(int(whole[i : i + 8][::-1], 2) for i in range(0, len(whole), 8))
+    for data in (msbf, lsbf):
+        if _varied(data):
+            yield data, "base2-text"
 
 

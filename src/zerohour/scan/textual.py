@@ -96,6 +96,96 @@ def html_rendered(data: bytes) -> bytes | None:
     return out if out != data else None
 
 
+#: What can hide an element's text from the reader: a style, an attribute, an element that
+#: never renders, a class a style sheet hides. (A gate: most HTML holds none of these.)
+_HIDING = re.compile(rb"display\s*[:=]\s*[\"']?none|visibility\s*[:=]\s*[\"']?hidden"
+                     rb"|\shidden[\s=>/]|<template|<noscript|font-size\s*:\s*0|opacity\s*:\s*0",
+                     re.I)
+_ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
+_VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
+                   b"link", b"meta", b"param", b"source", b"track", b"wbr"})
+_NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"title",
+                             b"head"})
+_HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*none|visibility\s*[:=]\s*[\"']?\s*"
+                           rb"hidden|(?:^|\s)hidden(?:[\s=/]|$)|font-size\s*:\s*0(?![.\d]*[1-9])"
+                           rb"|opacity\s*:\s*0(?![.\d]*[1-9])", re.I)
+_STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
+_CSS_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
+_CSS_CLASS = re.compile(rb"\.([A-Za-z_][\w-]*)")
+_CLASS_ATTR = re.compile(rb"class\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.I)
+
+
+def _hidden_classes(data: bytes) -> frozenset[bytes]:
+    """Class names a style sheet of the page hides (`.x{display:none}`)."""
+    names: set[bytes] = set()
+    for block in _STYLE_BLOCK.finditer(data):
+        for rule in _CSS_RULE.finditer(block.group(1)):
+            if _HIDDEN_ATTRS.search(rule.group(2)):
+                names.update(_CSS_CLASS.findall(rule.group(1)))
+    return frozenset(names)
+
+
+def _hides(tag: bytes, attrs: bytes, classes: frozenset[bytes]) -> bool:
+    if tag in _NEVER_RENDERED or _HIDDEN_ATTRS.search(attrs):
+        return True
+    if classes and (m := _CLASS_ATTR.search(attrs)) is not None:
+        value = m.group(1) or m.group(2) or m.group(3) or b""
+        return any(c in classes for c in value.split())
+    return False
+
+
+def html_visible(data: bytes) -> bytes | None:
+    """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
+    style sheet hides, `<template>`...): base64 cut by hidden junk (`TVq<span
+    style=display:none>junk</span>QAA...`) reads whole on screen, and a recipient copies it.
+    None when nothing hides text (then `html_rendered` is the reader's view). Linear: one
+    pass over the tags with a stack of open elements."""
+    if b"<" not in data or not _HIDING.search(data):
+        return None
+    classes = _hidden_classes(data) if b"<style" in data.lower() else frozenset()
+    out: list[bytes] = []
+    stack: list[tuple[bytes, bool]] = []  # open elements: (name, hides its content)
+    hidden = 0  # open elements that hide
+    pos = 0
+    for m in _ELEMENT.finditer(data):
+        if not hidden:
+            out.append(data[pos : m.start()])
+        pos = m.end()
+        if m.group(2) is None:
+            continue  # a comment
+        tag = m.group(2).lower()
+        if m.group(1):  # a closing tag: close up to its element, as a browser does
+            for i in range(len(stack) - 1, max(-1, len(stack) - 64), -1):
+                if stack[i][0] == tag:
+                    hidden -= sum(h for _, h in stack[i:])
+                    del stack[i:]
+                    break
+            continue
+        if tag in _VOID or m.group(3).rstrip().endswith(b"/"):
+            continue
+        hides = _hides(tag, m.group(3), classes)
+        stack.append((tag, hides))
+        hidden += hides
+    if not hidden:
+        out.append(data[pos:])
+    text = b"".join(out)
+    if b"&" in text:
+        text = _unescape(text)
+    return text
+
+
+_SRCDOC = re.compile(rb"srcdoc\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.I)
+
+
+def srcdoc_pages(data: bytes) -> list[bytes]:
+    """The pages iframes carry in `srcdoc` (character references decoded once, as the
+    parser does): documents of their own, whose links and scripts work like the page's."""
+    if b"srcdoc" not in data.lower():
+        return []
+    pages = (_unescape(m.group(1) or m.group(2) or b"") for m in _SRCDOC.finditer(data))
+    return list(dict.fromkeys(pages))  # each page once
+
+
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),

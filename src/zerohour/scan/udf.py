@@ -19,7 +19,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from zerohour.scan.containers import Dedup, count_entry
+from zerohour.scan.containers import count_entry
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -211,7 +212,7 @@ class _Walker:
         self.index += 1
         if len(content) < size:
             self.ctx.broken("ISO", "UDF")
-        if content and self.dedup.fresh(content):
+        if content and self.dedup.fresh(content, name):
             self.ctx.charge_child(len(content))
             yield Child(data=content, name=name, origin="udf")
 

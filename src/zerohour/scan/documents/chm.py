@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from zerohour.scan.documents.common import Dedup
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -286,7 +286,7 @@ def chm_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         content = data[start : start + entry.length]
         if len(content) < entry.length:
             broken = True
-        if content and dedup.fresh(content):
+        if content and dedup.fresh(content, entry.name):
             ctx.charge_child(len(content))
             yield Child(data=content, name=entry.name, origin="chm")
     if section1:
@@ -294,7 +294,7 @@ def chm_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             for entry, extracted in _mspack_section1(data, section1, ctx):
                 if extracted is None or len(extracted) < entry.length:
                     broken = True
-                if extracted and dedup.fresh(extracted):
+                if extracted and dedup.fresh(extracted, entry.name):
                     ctx.charge_child(len(extracted))
                     yield Child(data=extracted, name=entry.name, origin="chm-lzx")
         except LzxUnavailable:

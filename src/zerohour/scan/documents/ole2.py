@@ -19,7 +19,7 @@ from typing import Any
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import archive
-from zerohour.scan.documents.common import Dedup
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
@@ -415,7 +415,7 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     deferred = ctx.events[noted:]
     del ctx.events[noted:]
     for child in out:
-        if child.data and dedup.fresh(child.data):
+        if child.data and dedup.fresh(child.data, child.name):
             ctx.charge_child(len(child.data))
             yield child
     ctx.events.extend(deferred)

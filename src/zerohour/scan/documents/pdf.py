@@ -39,7 +39,7 @@ from typing import Any
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import archive
-from zerohour.scan.documents.common import Dedup
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
 
@@ -387,9 +387,9 @@ def _structured(
             content, ok = decode_filters(raw, filters, parms, ctx)
             if not ok:
                 damage.append("PDF")
-            if not content or not dedup.fresh(content):
-                continue
             objgen = stream.objgen
+            if not content or not dedup.fresh(content, walk.file_names.get(objgen)):
+                continue
             is_file = objgen in walk.file_names or stream.get("/Type") == "/EmbeddedFile"
             ctx.charge_child(len(content))
             yield Child(data=content, name=walk.file_names.get(objgen),

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from zerohour.scan.documents.common import Dedup
+from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
 
@@ -159,7 +159,7 @@ def rtf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                                origin="rtf-package" if packaged else "rtf-object",
                                is_attachment=packaged)]
         for child in found:
-            if child.data and dedup.fresh(child.data):
+            if child.data and dedup.fresh(child.data, child.name):
                 ctx.charge_child(len(child.data))
                 yield child
     if broken:  # said after the objects, so that what they hold is named first

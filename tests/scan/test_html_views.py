@@ -1,0 +1,128 @@
+"""What a browser makes of an HTML page, against what zerohour decodes from it (round 6).
+
+A sixth hostile-sender round delivered EICAR in pages whose payload a browser assembles
+without any script of the page's own: base64 cut by junk that `display:none`, a class or
+`<template>` hides (the reader sees, and copies, the base64 whole), a link whose `data:`
+URL has a tab in its scheme and line-break character references inside its percent escapes
+(the URL parser drops both), and a link inside an iframe's `srcdoc` whose references are
+escaped twice (the srcdoc page is parsed once more). Chromium is the oracle: the test adds a
+probe script to a copy of each page and reads what Chromium shows or downloads; zerohour
+scans the page itself (`zerohour.scan.textual.html_visible`, `srcdoc_pages`, encodings'
+data: URLs).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database, textual
+from zerohour.scan.database import default_db_dirs
+
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+B64 = base64.b64encode(EICAR)
+CHROMIUM = shutil.which("chromium")
+
+
+def _junk(n: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    return bytes(rng.choice(b"ABCDEFGHabcdefgh0123456789+/") for _ in range(n))
+
+
+def hidden_junk(hide: str) -> bytes:
+    """B64 in pieces of 3, each followed by 4 junk base64 characters in a hidden element."""
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    css = b"<style>.h{display:none}</style>" if hide == "class" else b""
+    wrap = {
+        "style": (b'<span style="display:none">', b"</span>"),
+        "class": (b'<span class="x h">', b"</span>"),
+        "hidden": (b"<span hidden>", b"</span>"),
+        "template": (b"<template>", b"</template>"),
+        "visibility": (b"<b style='visibility: hidden'>", b"</b>"),
+    }[hide]
+    body = b"".join(p + wrap[0] + _junk(4, i) + wrap[1] for i, p in enumerate(pieces))
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + css + b"</head><body><p>"
+            + body + b"</p></body></html>\n")
+
+
+def tab_scheme_link() -> bytes:
+    href = b"d&Tab;ata:application/octet-stream," + b"".join(
+        b"%%%X&NewLine;%X" % (c >> 4, c & 15) for c in EICAR)
+    return (b'<!doctype html><html><body><a download="x.com" href="' + href
+            + b'">x</a></body></html>\n')
+
+
+def srcdoc_link() -> bytes:
+    url = b"data:application/octet-stream;base64," + B64
+    inner = b'<a download="x.com" href="' + b"".join(b"&#%d;" % c for c in url) + b'">x</a>'
+    return (b'<!doctype html><html><body><iframe srcdoc="' + html.escape(inner.decode()).encode()
+            + b'"></iframe></body></html>\n')
+
+
+PROBE_TEXT = (b"<script>document.documentElement.setAttribute('data-text',"
+              b"document.body.innerText.replace(/\\s/g,''))</script>")
+PROBE_LINK = (b"<script>setTimeout(function(){var d=document,f=d.querySelector('iframe');"
+              b"var a=(f?f.contentDocument:d).querySelector('a');fetch(a.href).then(function(r)"
+              b"{return r.arrayBuffer()}).then(function(b){d.documentElement.setAttribute("
+              b"'data-out',Array.from(new Uint8Array(b)).join(','))})},300)</script>")
+
+
+def chromium_dom(tmp_path: Path, page: bytes) -> bytes:
+    path = tmp_path / "page.html"
+    path.write_bytes(page)
+    return subprocess.run(
+        [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+         "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
+        capture_output=True, timeout=120, check=False).stdout
+
+
+def mail(page: bytes, as_attachment: bool) -> bytes:
+    disp = b"Content-Disposition: attachment; filename=doc.html\r\n" if as_attachment else b""
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/html; charset=utf-8\r\n" + disp
+            + b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(page))
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_database(default_db_dirs()))
+
+
+def _found(engine: Engine, msg: bytes) -> bool:
+    names = engine.scan_bytes(msg).names
+    return bool(names) and "Eicar" in names[0]
+
+
+@pytest.mark.parametrize("hide", ["style", "class", "hidden", "template", "visibility"])
+def test_hidden_junk_is_dropped_from_the_view(hide: str) -> None:
+    visible = textual.html_visible(hidden_junk(hide))
+    assert visible is not None
+    assert B64 in visible.replace(b"\n", b"")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("hide", ["style", "class", "hidden", "template", "visibility"])
+def test_base64_cut_by_hidden_junk_is_what_the_reader_sees(engine: Engine, tmp_path: Path,
+                                                           hide: str) -> None:
+    page = hidden_junk(hide)
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("page", [tab_scheme_link(), srcdoc_link()],
+                         ids=["tab-in-scheme-newlines-in-escapes", "srcdoc-escaped-twice"])
+def test_links_chromium_downloads_are_decoded(engine: Engine, tmp_path: Path,
+                                              page: bytes) -> None:
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_LINK + b"</body>"))
+    assert f'data-out="{",".join(map(str, EICAR))}"'.encode() in dom
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment))
