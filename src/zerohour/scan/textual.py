@@ -98,9 +98,8 @@ def html_rendered(data: bytes) -> bytes | None:
 
 #: What can hide an element's text from the reader: a style, an attribute, an element that
 #: never renders, a class a style sheet hides. (A gate: most HTML holds none of these.)
-_HIDING = re.compile(rb"display\s*[:=]\s*[\"']?none|visibility\s*[:=]\s*[\"']?hidden"
-                     rb"|\shidden[\s=>/]|<template|<noscript|font-size\s*:\s*0|opacity\s*:\s*0",
-                     re.I)
+_HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|<template|<noscript|<title|<style"
+                     rb"|<script|font-size|opacity", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
@@ -119,13 +118,19 @@ def _hidden_classes(data: bytes) -> frozenset[bytes]:
     """Class names a style sheet of the page hides (`.x{display:none}`)."""
     names: set[bytes] = set()
     for block in _STYLE_BLOCK.finditer(data):
-        for rule in _CSS_RULE.finditer(block.group(1)):
+        sheet = _CSS_COMMENT.sub(b"", block.group(1)) if b"/*" in block.group(1) else block.group(1)
+        for rule in _CSS_RULE.finditer(sheet):
             if _HIDDEN_ATTRS.search(rule.group(2)):
                 names.update(_CSS_CLASS.findall(rule.group(1)))
     return frozenset(names)
 
 
+_CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
+
+
 def _hides(tag: bytes, attrs: bytes, classes: frozenset[bytes]) -> bool:
+    if b"/*" in attrs:  # `display:/**/none`
+        attrs = _CSS_COMMENT.sub(b"", attrs)
     if tag in _NEVER_RENDERED or _HIDDEN_ATTRS.search(attrs):
         return True
     if classes and (m := _CLASS_ATTR.search(attrs)) is not None:
@@ -134,41 +139,87 @@ def _hides(tag: bytes, attrs: bytes, classes: frozenset[bytes]) -> bool:
     return False
 
 
+#: What an opening tag that may hide its content holds: a never-rendered element's name, a
+#: hiding property, a CSS comment, or the name of a class a style sheet of the page hides
+#: (then `_hides` decides). Found by C-speed searches of the lower-cased page: a regex over
+#: every tag of a 100 KB page cost milliseconds.
+_HIDING_WORDS = (b"<template", b"<noscript", b"<script", b"<style", b"<title", b"display",
+                 b"visibility", b"hidden", b"opacity", b"font-size", b"/*")
+
+
+def _candidate_tags(data: bytes, lower: bytes, classes: frozenset[bytes]) -> list[int]:
+    """Start offsets of the opening tags holding one of `_HIDING_WORDS` or a hidden class's
+    name, sorted."""
+    starts: set[int] = set()
+    for word in (*_HIDING_WORDS, *(c.lower() for c in classes)):
+        at = lower.find(word)
+        while at >= 0:
+            tag = at if word[0] == 60 else lower.rfind(b"<", 0, at)  # 60: "<"
+            if tag >= 0 and lower.find(b">", tag, at) < 0 and data[tag + 1 : tag + 2].isalpha():
+                starts.add(tag)
+            at = lower.find(word, at + len(word))
+    return sorted(starts)
+
+
+_RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea"})
+
+
+def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
+    """Where the element opened just before `start` ends, as a parser closes it: at its own
+    closing tag, or at a closing tag of an element around it (any closing tag its content
+    does not open), else at the end of the page."""
+    if tag in _RAW_TEXT:  # its content is text, not tags
+        m = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(data, start)
+        return len(data) if m is None else m.end()
+    depth = 0
+    for m in _ELEMENT.finditer(data, start):
+        if m.group(2) is None:
+            continue  # a comment
+        if m.group(1):
+            if not depth:
+                return m.end() if m.group(2).lower() == tag else m.start()
+            depth -= 1
+        elif m.group(2).lower() not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            depth += 1
+    return len(data)
+
+
 def html_visible(data: bytes) -> bytes | None:
     """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
     style sheet hides, `<template>`...): base64 cut by hidden junk (`TVq<span
     style=display:none>junk</span>QAA...`) reads whole on screen, and a recipient copies it.
-    None when nothing hides text (then `html_rendered` is the reader's view). Linear: one
-    pass over the tags with a stack of open elements."""
+    None when nothing hides text after text a reader sees (then `html_rendered` is the
+    reader's view; a page's title and style sheet, a hidden preview line at its top, are not
+    worth a layer).
+
+    Only the hiding elements are walked, tag by tag through their content: a page of
+    thousands of ordinary tags costs one C-speed search. Linear: an element inside content
+    already hidden is not looked at again."""
     if b"<" not in data or not _HIDING.search(data):
         return None
-    classes = _hidden_classes(data) if b"<style" in data.lower() else frozenset()
-    out: list[bytes] = []
-    stack: list[tuple[bytes, bool]] = []  # open elements: (name, hides its content)
-    hidden = 0  # open elements that hide
-    pos = 0
-    for m in _ELEMENT.finditer(data):
-        if not hidden:
-            out.append(data[pos : m.start()])
-        pos = m.end()
-        if m.group(2) is None:
-            continue  # a comment
-        tag = m.group(2).lower()
-        if m.group(1):  # a closing tag: close up to its element, as a browser does
-            for i in range(len(stack) - 1, max(-1, len(stack) - 64), -1):
-                if stack[i][0] == tag:
-                    hidden -= sum(h for _, h in stack[i:])
-                    del stack[i:]
-                    break
+    lower = data.lower()
+    classes = _hidden_classes(data) if b"<style" in lower else frozenset()
+    kept: list[bytes] = []
+    pos = 0  # end of the last hidden range
+    between = False  # some hidden element follows text a reader sees (not just the head's)
+    for start in _candidate_tags(data, lower, classes):
+        if start < pos:
+            continue  # inside hidden content already
+        el = _ELEMENT.match(data, start)
+        if el is None or el.group(2) is None:
             continue
-        if tag in _VOID or m.group(3).rstrip().endswith(b"/"):
+        tag = el.group(2).lower()
+        if tag in _VOID or el.group(3).rstrip().endswith(b"/"):
             continue
-        hides = _hides(tag, m.group(3), classes)
-        stack.append((tag, hides))
-        hidden += hides
-    if not hidden:
-        out.append(data[pos:])
-    text = b"".join(out)
+        if not _hides(tag, el.group(3), classes):
+            continue
+        kept.append(data[pos:start])
+        between = between or bool(_TAG.sub(b"", _COMMENT.sub(b"", kept[-1])).strip())
+        pos = _hidden_end(data, tag, el.end())
+    if not between:
+        return None
+    kept.append(data[pos:])
+    text = _TAG.sub(b"", _COMMENT.sub(b"", b"".join(kept)))
     if b"&" in text:
         text = _unescape(text)
     return text
