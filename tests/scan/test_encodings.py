@@ -64,7 +64,9 @@ def test_qp_round_trip(data: bytes) -> None:
     # own decoder can't get `data` back, neither can ours.
     if quopri.decodestring(encoded) == data:
         assert encodings.qp_decode(encoded) == data
-    assert encodings.qp_decode(binascii.b2a_qp(data, quotetabs=True)) == data
+    encoded = binascii.b2a_qp(data, quotetabs=True)  # (drops that CR too: b"\n\r\n")
+    if binascii.a2b_qp(encoded) == data:
+        assert encodings.qp_decode(encoded) == data
 
 
 def test_qp_lenient() -> None:

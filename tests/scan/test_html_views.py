@@ -126,3 +126,90 @@ def test_links_chromium_downloads_are_decoded(engine: Engine, tmp_path: Path,
     assert f'data-out="{",".join(map(str, EICAR))}"'.encode() in dom
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment))
+
+
+def hidden_by(css: bytes, before: bytes, after: bytes) -> bytes:
+    """B64 in pieces of 3, each followed by junk between `before` and `after`."""
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    body = b"".join(p + before + _junk(4, i) + after for i, p in enumerate(pieces))
+    return (b"<!doctype html><html><head><meta charset=utf-8><style>" + css
+            + b"</style></head><body><p>" + body + b"</p></body></html>\n")
+
+
+SEVENTH = {
+    "tag-selector-important": (b"u{display:none!important}", b'<u style="display:inline">',
+                               b"</u>"),
+    "attribute-selector": (b"span[id^=k]{display:none}", b'<span id="k1" class=n>', b"</span>"),
+    "not-selector": (b":not(p)>q, q:not(.x){display:none}", b"<q>", b"</q>"),
+    "sibling-selector": (b"a+s{display:none}", b"<a></a><s>", b"</s>"),
+    "child-selector": (b"p>em{display:none}", b"<em>", b"</em>"),
+    "css-escape-inline": (b"", b'<span style="d\\69 splay:none">', b"</span>"),
+    "entity-inline": (b"", b'<span style="display&#58;none">', b"</span>"),
+    "iframe-text": (b"", b"<iframe width=0 height=0 frameborder=0>", b"</iframe>"),
+    "video-fallback": (b"", b"<video>", b"</video>"),
+    "closed-details": (b"", b'<details style="display:inline"><summary style="display:none">'
+                            b"</summary>", b"</details>"),
+    "svg-desc": (b"", b"<svg width=0 height=0><desc>", b"</desc></svg>"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(SEVENTH))
+def test_the_seventh_rounds_hiding_is_seen_through(engine: Engine, tmp_path: Path,
+                                                   shape: str) -> None:
+    """Selectors by tag, attribute, :not, sibling and child; CSS escapes and character
+    references in a style attribute; fallback and description elements: Chromium shows the
+    base64 whole (the oracle), zerohour reads it so too."""
+    page = hidden_by(*SEVENTH[shape])
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def _entity_url(url: bytes) -> bytes:
+    return b"".join(b"&#x%x;" % c for c in url)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("element", [
+    b'<object id=e data="%s"></object>', b'<embed id=e src="%s">',
+    b'<form id=e action="%s"></form>',
+])
+def test_data_urls_in_other_elements_are_decoded(engine: Engine, tmp_path: Path,
+                                                 element: bytes) -> None:
+    """A whole data: URL behind character references in an HTML fragment (it sniffs as
+    text): Chromium's fetch of the element's URL gets EICAR."""
+    url = b"data:application/octet-stream," + b"".join(b"%%%02X" % c for c in EICAR)
+    page = element % _entity_url(url)
+    probe = (b"<script>var e=document.getElementById('e');fetch(e.data||e.src||e.action)"
+             b".then(function(r){return r.arrayBuffer()}).then(function(b){document."
+             b"documentElement.setAttribute('data-out',Array.from(new Uint8Array(b))"
+             b".join(','))})</script>")
+    dom = chromium_dom(tmp_path, b"<!doctype html><html><body>" + page + probe
+                       + b"</body></html>")
+    assert f'data-out="{",".join(map(str, EICAR))}"'.encode() in dom
+    assert _found(engine, mail(page, True))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("charset", ["big5", "gb18030", "euc-kr", "shift_jis"])
+def test_a_page_in_the_charset_its_meta_declares(engine: Engine, tmp_path: Path,
+                                                 charset: str) -> None:
+    """The mail says nothing of the charset, the page's `<meta>` does: a browser shows one
+    character between the groups (in Big5 or Shift_JIS its second byte is ASCII)."""
+    sep = {"big5": "\u4e00", "gb18030": "\u4e00", "euc-kr": "\uac00", "shift_jis": "\u3000"}
+    text = sep[charset].join(_lines4(B64.decode()))
+    page = (f'<!doctype html><html><head><meta charset="{charset}"></head><body><p>'
+            f"{text}</p></body></html>\n").encode(charset)
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    shown = html.unescape(dom.split(b'data-text="')[1].split(b'"')[0].decode())
+    assert "".join(ch for ch in shown if ch.isascii()) == B64.decode()
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html\r\nContent-Disposition: attachment; filename=p.html\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(page))
+    assert _found(engine, msg)
+
+
+def _lines4(text: str) -> list[str]:
+    return [text[i : i + 4] for i in range(0, len(text), 4)]

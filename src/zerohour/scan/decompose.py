@@ -218,26 +218,46 @@ def _text_carriers(
         yield Child(data=emb.data, name=None, origin=emb.encoding, is_attachment=True)
 
 
-def _unicode_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterator[Child]:
     """UTF-16/32 text (with a byte-order mark it sniffs as text, without one as binary),
-    ISO-2022-JP and UTF-7 text as UTF-8: byte signatures are written for the text, not for its
+    ISO-2022-JP, UTF-7, fullwidth (NFKC) and HTML in the charset its `<meta>` declares, as
+    UTF-8: byte signatures are written for the text, not for its
     UTF-16 bytes, and a browser drops the escape sequences cut into a `<script>` or a base64
     blob (mshta reads `+ADw-script+AD4-`)."""
-    views = ((textual.unicode_text(data), "utf-16/32"),
-             (textual.utf16_behind_utf32_bom(data), "utf-16/32"),
-             (textual.iso2022_text(data), "iso-2022-jp"),
-             (textual.utf7_text(data), "utf-7"))
+    views = [(textual.unicode_text(data), "utf-16/32"),
+             (textual.utf16_behind_utf32_bom(data), "utf-16/32")]
+    hints = textual.view_hints(data)
+    if "charset" in hints:  # (HTML in a multibyte charset sniffs as binary: here too)
+        views.append((_meta_charset_text(data), "meta-charset"))
+    if as_text:  # (not in binary layers: random bytes hold an escape or a "+ADw" now and then)
+        if "iso-2022" in hints:
+            views.append((textual.iso2022_text(data), "iso-2022-jp"))
+        if "utf-7" in hints:
+            views.append((textual.utf7_text(data), "utf-7"))
+        if "fullwidth" in hints:
+            views.append((textual.nfkc_text(data), "nfkc"))
     for text, origin in views:
         if text and text != data:
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin=origin)
 
 
+def _meta_charset_text(data: bytes) -> bytes | None:
+    """An HTML page declaring (in `<meta>`) a charset whose text hides ASCII or is not ASCII
+    (Big5, GB18030, EUC-KR, Shift_JIS, UTF-16...), as UTF-8: what the browser shows."""
+    name = textual.meta_charset(data)
+    codec = mime.foreign_charset(name) if name else None
+    if codec is None:
+        return None
+    text = data.decode(codec, "replace").encode("utf-8", "replace")
+    return text if text != data else None
+
+
 def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Text and mail that sniff as binary: UTF-16/32 text, mail with NUL or other control
     bytes in it (clients and ClamAV still parse it), and the MIME entity inside an
     opaque-signed S/MIME blob (clients unwrap it and show its attachments)."""
-    yield from _unicode_text(data, ctx)
+    yield from _unicode_text(data, ctx, as_text=False)
     if filetype_mod.looks_like_mail(data):
         yield from mime.children(data, ctx)
     signed = smime.signed_content(data, ctx.check_time)
@@ -258,7 +278,9 @@ def _embedded(
     smuggled: Iterator[encodings.EmbeddedFile] = iter(())
     if smuggling:
         smuggled = encodings.smuggled_blobs(data, literals, check)
-        unescaped = textual.html_unescaped(data) if literals else None
+        # (also in text with markup: an HTML fragment, `<object data="&#x64;&#x61;...">`,
+        # sniffs as text, and a browser renders it by its name or its MIME type)
+        unescaped = textual.html_unescaped(data) if literals or b"<" in data else None
         if unescaped is not None:
             smuggled = itertools.chain(
                 smuggled, encodings.smuggled_blobs(unescaped, literals, check))

@@ -312,6 +312,8 @@ class Engine:
                     return
                 if not views and child.origin in _VIEW_ORIGINS:
                     continue
+                if child.name == lname and child.data == data:
+                    continue  # a reading that decoded nothing: the layer again, not a child
                 if ctx.depth > self.limits.max_recursion:
                     raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
                 label = child.name or child.origin or f"part{seen}"

@@ -158,9 +158,9 @@ def _is_lzma_alone(head: bytes) -> bool:
 
 def _is_lzma86(head: bytes) -> bool:
     """An .lzma86 header (7-Zip's LZMA SDK): filter byte 0 or 1 (x86 branch converter), then
-    a strongly valid LZMA alone header with the size given (lzma86 always writes it)."""
-    return (head[:1] in (b"\x00", b"\x01") and _is_lzma_alone(head[1:])
-            and head[6:14] != b"\xff" * 8)
+    a strongly valid LZMA alone header (lzma86 writes the size, but 7-Zip also extracts one
+    whose size is unknown, as Python's `lzma.FORMAT_ALONE` writes it)."""
+    return head[:1] in (b"\x00", b"\x01") and _is_lzma_alone(head[1:])
 
 
 _SIS_UID2 = (b"\x6d\x00\x00\x10", b"\x12\x3a\x00\x10")
@@ -214,6 +214,7 @@ _UNOPENED_MAGICS: tuple[tuple[bytes, FileType], ...] = (
     (b"QFI\xfb", FileType.VMDISK),  # QEMU qcow/qcow2
     (b"KDMV", FileType.VMDISK),  # VMware sparse extent
     (b"<<< Oracle VM VirtualBox Disk Image >>>", FileType.VMDISK),
+    (b"\x3a\xff\x26\xed\x01\x00", FileType.VMDISK),  # Android sparse image (7zz -tSparse)
     (b"\xed\xab\xee\xdb", FileType.RPM),
     (b"LZIP\x01", FileType.LZIP),
     (b"\x89LZO\x00\r\n\x1a\n", FileType.LZOP),

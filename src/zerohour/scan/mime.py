@@ -310,6 +310,9 @@ _ASCII_TRAIL_CODECS = frozenset({
     "shift_jis", "cp932", "shift_jisx0213", "shift_jis_2004", "big5", "big5hkscs", "cp950",
     "gbk", "gb18030", "cp936", "cp949", "johab", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2",
     "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "hz",
+    # EUC: no ASCII inside a character, but text dense in them sniffs as binary (no text
+    # carriers): the UTF-8 leaf is text
+    "euc_kr", "euc_jp", "euc_jis_2004", "euc_jisx0213", "gb2312",
 })
 
 

@@ -255,6 +255,10 @@ def _decoded(run: list[bytes], min_width: int = 16) -> Iterator[EmbeddedFile]:
     if len(joined) % 2 == 0 and not joined.translate(None, _HEX_DIGITS):
         yield EmbeddedFile(bytes.fromhex(joined.decode("ascii")), None, "hex-text")
         return
+    if not joined.translate(None, _B32_LOWER):  # `tr a-z A-Z | base32 -d`
+        data = _b32(joined.upper())
+        if len(data) >= MIN_DECODED:
+            yield EmbeddedFile(data, None, "base32-text")
     for data in base64_variants(joined):
         if data:
             yield EmbeddedFile(data, None, "base64-text")
@@ -366,7 +370,7 @@ def decorated_blocks(
         # without taking each line apart.
         plain = not span.translate(None, _PLAIN_LINES) and b"0x" not in span  # (`0x4d0x5a`)
         runs = (_decode_lines(span.split()) if plain
-                else itertools.chain(_decorated_runs(span), _base85(span)))
+                else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span)))
         for data, encoding in runs:
             if data not in seen:
                 seen.add(data)
@@ -463,13 +467,16 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
 #: What `base64 -d -i` keeps of a line: the standard alphabet and "=".
 _NOT_BASE64 = bytes(c for c in range(256) if c not in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                     b"abcdefghijklmnopqrstuvwxyz0123456789+/=")
-_BASE64_OR_BLANK = bytes(c for c in range(256) if c not in _NOT_BASE64 or c in b" \t")
 _LOOSE_CUT = re.compile(rb"[^A-Za-z0-9+/=]+")
 _NON_ASCII_RUN = re.compile(rb"[\x80-\xff]+")
+_NOT_ALNUM = re.compile(rb"[^A-Za-z0-9]+")
 _NOT_UPPER = bytes(c for c in range(256) if not 65 <= c <= 90)
 _NOT_LOWER = bytes(c for c in range(256) if not 97 <= c <= 122)
 _NOT_DIGIT = bytes(c for c in range(256) if not 48 <= c <= 57)
+_BASE64_OR_BLANK = bytes(c for c in range(256) if c not in _NOT_BASE64 or c in b" \t")
 _LOOSE_MIN = 8  # alphabet characters a loose line needs
+_LOOSE_GROUP = 8  # widest group of a line cut by blanks and several other separators
+_LOOSE_WORDS = 0.25  # most of a loose line's characters in small-letter words: prose
 _LOOSE_DENSE = 0.3  # share of [A-Z0-9] in them (base64 of binary ~0.56, hex 0.6-1, prose <0.1)
 
 
@@ -487,22 +494,35 @@ def _loose_chars(line: bytes, chars: bytes, previous: int) -> bytes:
     if not body.isascii():  # a character of any width is one separator (U+200B, "Ж", "·")
         body = _NON_ASCII_RUN.sub(b"\x80", body)
     kept = body.translate(None, _NOT_BASE64)
-    if len(kept) < _LOOSE_MIN or len(body) - len(kept) > len(kept):
+    if len(kept) < _LOOSE_MIN:
+        return b""
+    # Cut by blanks and at most one other separator, no more separators than characters;
+    # or by any separators up to four a character (`W.D-V.P`, `"W","D"`, random punctuation),
+    # then with blanks only between groups of at most `_LOOSE_GROUP` (a log line's fields).
+    if len(set(body.translate(None, _BASE64_OR_BLANK))) > 1:
+        if len(body) - len(kept) > 4 * len(kept):
+            return b""
+        blanks = b" " in body.strip() or b"\t" in body
+        if blanks and max(map(len, _LOOSE_CUT.split(body.strip()))) > _LOOSE_GROUP:
+            return b""  # several kinds and blanks: groups only (a log line has long fields)
+    elif len(body) - len(kept) > len(kept):
         return b""
     if len(kept.translate(None, _NOT_UPPER_DIGITS)) < _LOOSE_DENSE * len(kept):
         return b""
-    # Groups, not fields: three or more, cut by blanks and at most one other separator (a log
-    # line's "-", ":" and "/", a hash and its file name, a CSV row are not), of mixed
-    # characters or hex digits (not a line of capitals: a disclaimer)
-    cuts = set(body.translate(None, _BASE64_OR_BLANK))
-    if len(cuts) > 1:
-        return b""
-    if len(_LOOSE_CUT.split(body.strip())) < 3 and not 0 < len(kept) <= previous:
+    # Groups, not fields or words: three or more (a hash and its file name, a CSV row of two
+    # are not), few of them words of three or more small letters (base64 cut into groups
+    # rarely has one), of mixed characters or hex digits (not a line of capitals)
+    groups = _LOOSE_CUT.split(body.strip())
+    if len(groups) < 3 and not 0 < len(kept) <= previous:
         return b""  # (a run's shorter last line may hold fewer groups)
+    words = sum(len(w) for w in _NOT_ALNUM.split(body) if len(w) >= 3 and w.islower()
+                and w.isalpha())
+    if words > _LOOSE_WORDS * len(kept):
+        return b""
     classes = sum(1 for cls in (_NOT_UPPER, _NOT_LOWER, _NOT_DIGIT)
                   if kept.translate(None, cls))
-    if classes < 2 and kept.translate(None, _HEX_DIGITS):
-        return b""
+    if classes < 2 and kept.translate(None, _HEX_DIGITS) and not 0 < len(kept) <= previous:
+        return b""  # (inside a run, a line of "A"s is zeros: not a line of capitals)
     return kept
 
 
@@ -608,6 +628,56 @@ def _base85(span: bytes) -> Iterator[tuple[bytes, str]]:
             yield data, encoding
 
 
+#: A run of backslash escapes as `printf` and `echo -e` read them (octal, `\\x`, `\\u`,
+#: `\\U`), with printable characters between them.
+_ESCAPE_RUN = re.compile(rb"(?:\\(?:[0-7]{1,4}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})"
+                         rb"|[!-\[\]-~]){32,}")
+_ESCAPE = re.compile(rb"\\(?:(0[0-7]{0,3})|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
+                     rb"|U([0-9A-Fa-f]{8}))")
+_OCTAL_PRINTF = re.compile(rb"\\([0-7]{1,3})")
+
+
+def _escapes(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Runs of 16 or more backslash escapes, as `echo -e` (`\\0NNN`) and `printf` (`\\NNN`)
+    decode them; `\\u`/`\\U` code points as UTF-8."""
+    if b"\\" not in span:
+        return
+    for m in _ESCAPE_RUN.finditer(span):
+        run = m.group()
+        if run.count(b"\\") < 16:
+            continue
+        for reading in dict.fromkeys((_echo_e(run), _printf(run))):
+            if reading != run and len(reading) >= MIN_DECODED and _varied(reading):
+                yield reading, "escaped-text"
+
+
+def _code_point(value: int) -> bytes:
+    return chr(value).encode("utf-8", "replace") if value < 0x110000 else b""
+
+
+def _echo_e(run: bytes) -> bytes:
+    def one(m: re.Match[bytes]) -> bytes:
+        if m.group(1) is not None:  # \0NNN
+            return bytes([int(m.group(1) or b"0", 8) & 0xFF])
+        if m.group(2) is not None:  # echo -e leaves \NNN without the 0 alone
+            return m.group(0)
+        if m.group(3) is not None:
+            return bytes([int(m.group(3), 16)])
+        return _code_point(int(m.group(4) or m.group(5), 16))
+    return _ESCAPE.sub(one, run)
+
+
+def _printf(run: bytes) -> bytes:
+    def one(m: re.Match[bytes]) -> bytes:
+        if m.group(1) is not None or m.group(2) is not None:  # \NNN (up to three digits)
+            return m.group(0)  # (octal below: printf reads three digits at most)
+        if m.group(3) is not None:
+            return bytes([int(m.group(3), 16)])
+        return _code_point(int(m.group(4) or m.group(5), 16))
+    text = _ESCAPE.sub(one, run)
+    return _OCTAL_PRINTF.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), text)
+
+
 def _decode_run(chars: bytes) -> Iterator[tuple[bytes, str]]:
     """A run's characters decoded as bits, hex, base32 (also the extended-hex alphabet, and
     padded piece by piece) or base64, if it is long and looks encoded."""
@@ -636,6 +706,7 @@ def _decode_run(chars: bytes) -> Iterator[tuple[bytes, str]]:
 
 
 _B32_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567="
+_B32_LOWER = b"abcdefghijklmnopqrstuvwxyz234567="
 _B32HEX_CHARS = b"0123456789ABCDEFGHIJKLMNOPQRSTUV="
 _B32HEX_TO_B32 = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUV",
                                  b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")

@@ -15,9 +15,12 @@ import codecs
 import functools
 import html
 import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from zerohour.scan.encodings import base64_decode
-from zerohour.scan.gates import Gate
+from zerohour.scan.gates import Gate, Literals
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
 # A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
@@ -98,60 +101,148 @@ def html_rendered(data: bytes) -> bytes | None:
 
 #: What can hide an element's text from the reader: a style, an attribute, an element that
 #: never renders, a class a style sheet hides. (A gate: most HTML holds none of these.)
-_HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|<template|<noscript|<title|<style"
-                     rb"|<script|font-size|opacity", re.I)
+#: Elements whose content a browser does not show: never rendered, fallback content of
+#: media a browser plays (`<video>junk</video>`), an iframe's text, a closed `<dialog>` or
+#: `<details>` (its `<summary>` stays), ruby fallback, SVG descriptions.
+_NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"title", b"head",
+                             b"audio", b"video", b"canvas", b"iframe", b"datalist", b"rp",
+                             b"desc", b"dialog", b"details"})
+_OPENABLE = frozenset({b"dialog", b"details"})
+_HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|font-size|opacity|<(?:"
+                     + b"|".join(sorted(_NEVER_RENDERED)) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
-_NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"title",
-                             b"head"})
 _HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*none|visibility\s*[:=]\s*[\"']?\s*"
                            rb"hidden|(?:^|\s)hidden(?:[\s=/]|$)|font-size\s*:\s*0(?![.\d]*[1-9])"
                            rb"|opacity\s*:\s*0(?![.\d]*[1-9])", re.I)
 _STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
 _CSS_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
-_CSS_CLASS = re.compile(rb"\.([A-Za-z_][\w-]*)")
-_CLASS_ATTR = re.compile(rb"class\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.I)
-
-
-def _hidden_classes(data: bytes) -> frozenset[bytes]:
-    """Class names a style sheet of the page hides (`.x{display:none}`)."""
-    names: set[bytes] = set()
-    for block in _STYLE_BLOCK.finditer(data):
-        sheet = _CSS_COMMENT.sub(b"", block.group(1)) if b"/*" in block.group(1) else block.group(1)
-        for rule in _CSS_RULE.finditer(sheet):
-            if _HIDDEN_ATTRS.search(rule.group(2)):
-                names.update(_CSS_CLASS.findall(rule.group(1)))
-    return frozenset(names)
-
-
 _CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
+_CSS_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{1,6})\s?|\\(.)", re.S)
+#: The subject of a selector: its last compound (after the last combinator), pseudo-classes
+#: and pseudo-elements dropped (`q:not(.x)` is `q`: an over-approximation).
+_COMBINATOR = re.compile(rb"\s*[>+~]\s*|\s+")
+_PSEUDO = re.compile(rb"::?[\w-]+(?:\([^)]*\))?")
+_SIMPLE = re.compile(rb"([#.])([\w-]+)|\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*(?:\"([^\"]*)\"|'([^']*)'"
+                     rb"|([^\]\s]*)))?[^\]]*\]|^([A-Za-z][\w-]*)")
 
 
-def _hides(tag: bytes, attrs: bytes, classes: frozenset[bytes]) -> bool:
-    if b"/*" in attrs:  # `display:/**/none`
-        attrs = _CSS_COMMENT.sub(b"", attrs)
-    if tag in _NEVER_RENDERED or _HIDDEN_ATTRS.search(attrs):
+@dataclass(frozen=True, slots=True)
+class _Compound:
+    """`tag#id.class[attr op value]`: an element it matches has all of these."""
+
+    tag: bytes | None
+    ids: frozenset[bytes]
+    classes: frozenset[bytes]
+    attrs: tuple[tuple[bytes, bytes, bytes], ...]  # (name, operator or b"", value)
+
+    def word(self) -> bytes:
+        """The most telling word a matching element's opening tag holds (for the candidate
+        search: `td[class=hide]` by "hide", not by every "<td")."""
+        for _name, _op, value in self.attrs:
+            if value:
+                return value.lower()
+        if self.ids or self.classes:
+            return min((*self.ids, *self.classes), key=len).lower()
+        return self.attrs[0][0] if self.attrs else b"<" + (self.tag or b"")
+
+
+_ATTR_OPS: dict[bytes, Callable[[bytes, bytes], bool]] = {
+    b"": lambda have, want: True,
+    b"=": lambda have, want: have == want,
+    b"~=": lambda have, want: want in have.split(),
+    b"|=": lambda have, want: have == want or have.startswith(want + b"-"),
+    b"^=": lambda have, want: have.startswith(want),
+    b"$=": lambda have, want: have.endswith(want),
+    b"*=": lambda have, want: want in have,
+}
+_ATTRS = re.compile(rb"([A-Za-z_:][\w:.-]*)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
+
+
+def _css_text(text: bytes) -> bytes:
+    """CSS as a browser reads it: comments gone, escapes (`d\\69 splay`) decoded."""
+    if b"/*" in text:
+        text = _CSS_COMMENT.sub(b"", text)
+    if b"\\" in text:
+        text = _CSS_ESCAPE.sub(lambda m: (chr(int(m.group(1), 16)).encode("utf-8", "replace")
+                                          if m.group(1) else m.group(2)), text)
+    return text
+
+
+def _compound(selector: bytes) -> _Compound | None:
+    last = _COMBINATOR.split(selector.strip())[-1]
+    last = _PSEUDO.sub(b"", last)
+    if not last or last == b"*":
+        return None  # everything (or a pseudo-element only): not a hiding we can place
+    tag, ids, classes, attrs = None, set(), set(), []
+    for m in _SIMPLE.finditer(last):
+        if m.group(1) == b"#":
+            ids.add(m.group(2))
+        elif m.group(1) == b".":
+            classes.add(m.group(2))
+        elif m.group(3):
+            value = m.group(5) or m.group(6) or m.group(7) or b""
+            attrs.append((m.group(3).lower(), m.group(4) or b"", value))
+        elif m.group(8):
+            tag = m.group(8).lower()
+    if tag is None and not ids and not classes and not attrs:
+        return None
+    return _Compound(tag, frozenset(ids), frozenset(classes), tuple(attrs))
+
+
+def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
+    """What the page's style sheets hide (`.x`, `#k`, `span[id^=k]`, `p>em`, `a+s`...), each
+    selector by its subject compound."""
+    out: dict[_Compound, None] = {}
+    for block in _STYLE_BLOCK.finditer(data):
+        for rule in _CSS_RULE.finditer(_css_text(block.group(1))):
+            if _HIDDEN_ATTRS.search(rule.group(2)):
+                for selector in rule.group(1).split(b","):
+                    compound = _compound(selector)
+                    if compound is not None:
+                        out[compound] = None
+    return tuple(out)
+
+
+def _matches(c: _Compound, tag: bytes, attrs: bytes) -> bool:
+    if c.tag is not None and c.tag != tag:
+        return False
+    have = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or b""
+            for m in _ATTRS.finditer(attrs)}
+    if c.classes and not c.classes <= set(have.get(b"class", b"").split()):
+        return False
+    if c.ids and have.get(b"id") not in c.ids:
+        return False
+    return all(name in have and _ATTR_OPS[op](have[name], value) for name, op, value in c.attrs)
+
+
+def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
+    if tag in _NEVER_RENDERED:
+        return not (tag in _OPENABLE and re.search(rb"(?:^|\s)open\b", attrs, re.I))
+    if b"&" in attrs:  # `display&#58;none`
+        attrs = _unescape(attrs)
+    if b"/*" in attrs or b"\\" in attrs:
+        attrs = _css_text(attrs)
+    if _HIDDEN_ATTRS.search(attrs):
         return True
-    if classes and (m := _CLASS_ATTR.search(attrs)) is not None:
-        value = m.group(1) or m.group(2) or m.group(3) or b""
-        return any(c in classes for c in value.split())
-    return False
+    return any(_matches(c, tag, attrs) for c in compounds)
 
 
 #: What an opening tag that may hide its content holds: a never-rendered element's name, a
-#: hiding property, a CSS comment, or the name of a class a style sheet of the page hides
-#: (then `_hides` decides). Found by C-speed searches of the lower-cased page: a regex over
-#: every tag of a 100 KB page cost milliseconds.
-_HIDING_WORDS = (b"<template", b"<noscript", b"<script", b"<style", b"<title", b"display",
-                 b"visibility", b"hidden", b"opacity", b"font-size", b"/*")
+#: hiding property, a CSS comment or escape, a character reference, or what a hiding
+#: selector of the page names (then `_hides` decides). Found by C-speed searches of the
+#: lower-cased page: a regex over every tag of a 100 KB page cost milliseconds.
+_HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED)), b"display", b"visibility",
+                 b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon")
 
 
-def _candidate_tags(data: bytes, lower: bytes, classes: frozenset[bytes]) -> list[int]:
-    """Start offsets of the opening tags holding one of `_HIDING_WORDS` or a hidden class's
-    name, sorted."""
+def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
+    """Start offsets of the opening tags holding one of `_HIDING_WORDS` or a word a hiding
+    selector names, sorted."""
     starts: set[int] = set()
-    for word in (*_HIDING_WORDS, *(c.lower() for c in classes)):
+    words = {*_HIDING_WORDS, *(c.word() for c in compounds)}
+    for word in words:
         at = lower.find(word)
         while at >= 0:
             tag = at if word[0] == 60 else lower.rfind(b"<", 0, at)  # 60: "<"
@@ -161,7 +252,8 @@ def _candidate_tags(data: bytes, lower: bytes, classes: frozenset[bytes]) -> lis
     return sorted(starts)
 
 
-_RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea"})
+_RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea", b"iframe"})
+_SUMMARY = re.compile(rb"<summary\b[^>]*>(.*?)(?:</summary\s*>|\Z)", re.I | re.S)
 
 
 def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
@@ -198,11 +290,11 @@ def html_visible(data: bytes) -> bytes | None:
     if b"<" not in data or not _HIDING.search(data):
         return None
     lower = data.lower()
-    classes = _hidden_classes(data) if b"<style" in lower else frozenset()
+    compounds = _hidden_compounds(data) if b"<style" in lower else ()
     kept: list[bytes] = []
     pos = 0  # end of the last hidden range
     between = False  # some hidden element follows text a reader sees (not just the head's)
-    for start in _candidate_tags(data, lower, classes):
+    for start in _candidate_tags(data, lower, compounds):
         if start < pos:
             continue  # inside hidden content already
         el = _ELEMENT.match(data, start)
@@ -211,11 +303,13 @@ def html_visible(data: bytes) -> bytes | None:
         tag = el.group(2).lower()
         if tag in _VOID or el.group(3).rstrip().endswith(b"/"):
             continue
-        if not _hides(tag, el.group(3), classes):
+        if not _hides(tag, el.group(3), compounds):
             continue
         kept.append(data[pos:start])
         between = between or bool(_TAG.sub(b"", _COMMENT.sub(b"", kept[-1])).strip())
         pos = _hidden_end(data, tag, el.end())
+        if tag == b"details":  # a closed one still shows its summary
+            kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
     if not between:
         return None
     kept.append(data[pos:])
@@ -282,6 +376,45 @@ def iso2022_text(data: bytes) -> bytes | None:
         return None
     text = data.decode("iso2022_jp_ext", "replace").encode("utf-8", "replace")
     return text if text != data else None
+
+
+#: What the text views below look for, found in one pass: a `<meta>` charset, fullwidth
+#: forms, an ISO-2022 escape, UTF-7's "<" or ">".
+_VIEW_NEEDLES = {b"charset": "charset", b"CHARSET": "charset", b"Charset": "charset",
+                 b"\xef\xbc": "fullwidth", b"\xef\xbd": "fullwidth", b"\x1b(": "iso-2022",
+                 b"\x1b$": "iso-2022", b"+AD": "utf-7"}
+_VIEW_HINTS = Literals(tuple(_VIEW_NEEDLES))
+_VIEW_NAMES = tuple(_VIEW_NEEDLES.values())
+
+
+def view_hints(data: bytes) -> set[str]:
+    """Which of the views (`meta_charset`, `nfkc_text`, `iso2022_text`, `utf7_text`) may
+    apply to `data`: one hyperscan pass instead of a search each."""
+    return {_VIEW_NAMES[i] for i in _VIEW_HINTS.present(data)}
+
+
+def nfkc_text(data: bytes) -> bytes | None:
+    """UTF-8 text with fullwidth forms (U+FF01-FF5E: `ＴＶｑＱ`) in NFKC, as `iconv
+    //TRANSLIT` or a copy into a form field gives them; None for text without them."""
+    if b"\xef\xbc" not in data and b"\xef\xbd" not in data:
+        return None
+    try:
+        text = unicodedata.normalize("NFKC", data.decode("utf-8")).encode("utf-8")
+    except UnicodeError:
+        return None  # not UTF-8 text: no reader shows it as fullwidth letters
+    return text if text != data else None
+
+
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+
+
+def meta_charset(data: bytes) -> str | None:
+    """The charset an HTML page declares in a `<meta>` tag (a browser decodes it so, whatever
+    the mail said), or None."""
+    if b"charset" not in data and b"CHARSET" not in data and b"Charset" not in data:
+        return None
+    m = _META_CHARSET.search(data)
+    return m.group(1).decode("ascii") if m is not None else None
 
 
 #: UTF-7's "<" or ">" (`+ADw-`, `+AD4-`, or a run starting with one: `+ADwAcwBj...`).

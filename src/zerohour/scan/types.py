@@ -57,7 +57,7 @@ class FileType(StrEnum):
     # Windows open them with a double-click, and disk images carry malware by mail.
     WIM = "wim"  # Windows imaging format
     VHD = "vhd"  # Virtual PC / Hyper-V disk (VHD and VHDX)
-    VMDISK = "vmdisk"  # other virtual machine disks: qcow/qcow2, VMDK sparse, VirtualBox VDI
+    VMDISK = "vmdisk"  # other disk images: qcow/qcow2, VMDK sparse, VirtualBox VDI, Android sparse
     SWF = "swf"  # Flash (FWS, CWS, ZWS)
     DMG = "dmg"  # Apple disk image (UDIF, by its koly trailer) or Apple partition map
     SQUASHFS = "squashfs"
