@@ -521,6 +521,14 @@ def test_a_hash_list_is_decoded_once() -> None:
 
 # -- a fourth hostile-sender round ---------------------------------------------------------------
 
+def _assert_found(engine: Engine, text: bytes, shape: str) -> None:
+    """`text` scanned with the starter database (EICAR) and clam.exe's hash: one is found."""
+    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
+    names = starter.scan_bytes(text).names
+    assert names, shape
+    assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+
+
 def _fourth_round(payload: bytes) -> dict[str, bytes]:
     b64, hx = base64.b64encode(payload), payload.hex().upper().encode()
     return {
@@ -542,10 +550,7 @@ def _fourth_round(payload: bytes) -> dict[str, bytes]:
 def test_the_fourth_rounds_shapes_are_decoded(engine: Engine, clam: bytes, shape: str,
                                               payload: str) -> None:
     data = clam if payload == "clam" else _EICAR
-    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
-    names = starter.scan_bytes(_fourth_round(data)[shape]).names
-    assert names, shape
-    assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+    _assert_found(engine, _fourth_round(data)[shape], shape)
 
 
 def _irregular(text: bytes, widths: tuple[int, ...], sep: bytes) -> bytes:
@@ -584,10 +589,7 @@ def test_the_fifth_rounds_shapes_are_decoded(engine: Engine, clam: bytes, shape:
         out = subprocess.run(["base64", "-d", "-i"], input=text, capture_output=True,
                              check=False).stdout
         assert out == data, shape
-    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
-    names = starter.scan_bytes(text).names
-    assert names, shape
-    assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+    _assert_found(engine, text, shape)
 
 
 def test_binary_in_quoted_printable_is_also_read_with_lf_line_ends(engine: Engine,
@@ -674,10 +676,7 @@ def test_the_sixth_rounds_shapes_are_decoded(engine: Engine, clam: bytes, shape:
                               capture_output=True, check=True).stdout == data
     elif shape == "ascii85":
         assert base64.a85decode(text) == data
-    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
-    names = starter.scan_bytes(text).names
-    assert names, shape
-    assert NAME in names or "Eicar" in names[0] or "EICAR" in names[0], names
+    _assert_found(engine, text, shape)
 
 
 def test_base64_cut_by_a_shift_jis_separator_is_read_in_its_charset(engine: Engine,
@@ -762,10 +761,7 @@ def test_the_seventh_rounds_shapes_are_decoded(engine: Engine, shape: str) -> No
         cmd = 'echo -ne "$(cat)"' if shape == "echo-octal" else 'printf "$(cat)"'
         assert subprocess.run(["bash", "-c", cmd], input=text, capture_output=True,
                               check=True).stdout == data, shape
-    starter = Engine(load_database([*default_db_dirs(), *engine.db.dirs]))
-    names = starter.scan_bytes(text).names
-    assert names, shape
-    assert "Eicar" in names[0] or "EICAR" in names[0], names
+    _assert_found(engine, text, shape)
 
 
 def test_a_euc_kr_part_cut_by_hangul_is_read_in_its_charset(engine: Engine, clam: bytes) -> None:
