@@ -213,3 +213,73 @@ def test_a_page_in_the_charset_its_meta_declares(engine: Engine, tmp_path: Path,
 
 def _lines4(text: str) -> list[str]:
     return [text[i : i + 4] for i in range(0, len(text), 4)]
+
+
+EIGHTH = {
+    "visibility-collapse": (b"", b'<span style="visibility:collapse">', b"</span>"),
+    "display-var": (b".v{--d:none}", b'<span class=v style="display:var(--d)">', b"</span>"),
+    "is-selector": (b":is(.n){display:none}", b"<span class=n>", b"</span>"),
+    "where-selector": (b"span:where(.n){display:none}", b"<span class=n>", b"</span>"),
+    "attribute-i-flag": (b'[data-k="V" i]{display:none}', b"<span data-k=v>", b"</span>"),
+    "slash-hidden": (b"", b"<span/hidden>", b"</span>"),
+    "noembed": (b"", b"<noembed>", b"</noembed>"),
+    "math-annotation": (b"", b"<math><semantics><mi></mi><annotation>", b"</annotation>"
+                        b"</semantics></math>"),
+    "shadow-root": (b"", b"<span><template shadowrootmode=open></template>", b"</span>"),
+    "details-open-in-title": (b"", b'<details title=" open">', b"</details>"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(EIGHTH))
+def test_the_eighth_rounds_hiding_is_seen_through(engine: Engine, tmp_path: Path,
+                                                  shape: str) -> None:
+    page = hidden_by(*EIGHTH[shape])
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("sheet", ["link", "import"])
+def test_a_style_sheet_in_a_data_url_is_read(engine: Engine, tmp_path: Path, sheet: str) -> None:
+    css = "data:text/css,.n%7Bdisplay:none%7D"
+    head = (f'<link rel=stylesheet href="{css}">' if sheet == "link"
+            else f'<style>@import url("{css}");</style>').encode()
+    page = hidden_by(b"", b"<span class=n>", b"</span>").replace(b"<style>", head + b"<style>")
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom
+    assert _found(engine, mail(page, True))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("how", ["decoy-meta-first", "xml-declaration", "whatwg-label"])
+def test_the_charset_a_browser_uses(engine: Engine, tmp_path: Path, how: str) -> None:
+    """A `charset=` inside another meta's content is no declaration; an XHTML page's XML
+    declaration is one; `x-x-big5` is Big5 to a browser."""
+    text = "\u4e00".join(_lines4(B64.decode()))
+    name = "p.xhtml" if how == "xml-declaration" else "p.html"
+    if how == "xml-declaration":
+        page = ('<?xml version="1.0" encoding="big5"?><html xmlns="http://www.w3.org/1999/'
+                f'xhtml"><body><p>{text}</p></body></html>\n').encode("big5")
+    else:
+        decl = ('<meta name=description content="charset=utf-8"><meta charset="big5">'
+                if how == "decoy-meta-first" else '<meta charset="x-x-big5">')
+        page = (f"<!doctype html><html><head>{decl}</head><body><p>{text}</p></body>"
+                "</html>\n").encode("big5")
+    path = tmp_path / name
+    probe = PROBE_TEXT.replace(b"document.body.innerText", b"document.querySelector('p')"
+                               b".textContent")
+    path.write_bytes(page.replace(b"</body>", probe + b"</body>"))
+    dom = subprocess.run(
+        [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+         "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
+        capture_output=True, timeout=120, check=False).stdout
+    shown = html.unescape(dom.split(b'data-text="')[1].split(b'"')[0].decode())
+    assert "".join(ch for ch in shown if ch.isascii()) == B64.decode()
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+           b"filename=" + name.encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(page))
+    assert _found(engine, msg)

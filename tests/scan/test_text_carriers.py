@@ -17,6 +17,7 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -796,3 +797,38 @@ def test_an_android_sparse_image_is_never_clean(engine: Engine, clam: bytes) -> 
     image = struct.pack("<IHHHHIIII", 0xED26FF3A, 1, 0, 28, 12, 4, n, n, 0) + b"".join(
         struct.pack("<HHII", 0xCAC1, 0, 1, 16) + payload[i * 4 : i * 4 + 4] for i in range(n))
     assert engine.scan_bytes(image).names == ("Heuristics.Unsupported.VMDISK",)
+
+
+def _eighth_round(payload: bytes) -> dict[str, tuple[bytes, list[str]]]:
+    """Shapes an eighth hostile-sender round had delivered, with the command that recovers
+    the payload (`bash -c` for printf's `%b`, Python for JavaScript and HTML escapes)."""
+    b64 = base64.b64encode(payload).decode()
+    bold = {c: chr(0x1D400 + ord(c) - 65) if c.isupper() else chr(0x1D41A + ord(c) - 97)
+            if c.islower() else chr(0x1D7CE + ord(c) - 48) if c.isdigit() else c for c in b64}
+    bash_printf = ["bash", "-c", 'printf "%b" "$(cat)"']
+    py = [sys.executable, "-c"]
+    return {
+        "bash-u-short": ("".join(f"\\u{c:x}" for c in payload).encode(), bash_printf),
+        "mixed-u-x-octal": ("".join((f"\\u{c:x}", f"\\x{c:02x}", f"\\0{c:o}")[i % 3]
+                                    for i, c in enumerate(payload)).encode(), bash_printf),
+        "js-percent-u": ("".join(f"%u{c:04X}" for c in payload).encode(),
+                         [*py, "import sys,re;sys.stdout.buffer.write(bytes(int(h,16) for h in "
+                          "re.findall(r'%u([0-9A-F]{4})',sys.stdin.read())))"]),
+        "html-entities": ("".join(f"&#x{c:x};" for c in payload).encode(),
+                          [*py, "import sys,html;sys.stdout.buffer.write(html.unescape("
+                           "sys.stdin.read()).encode('latin-1'))"]),
+        "json-escaped-slash": (('{"name":"x","data":"' + b64.replace("/", "\\/")
+                                + '"}').encode(),
+                               [*py, "import sys,json,base64;sys.stdout.buffer.write(base64."
+                                "b64decode(json.load(sys.stdin)['data']))"]),
+        "math-bold": ("".join(bold[c] for c in b64).encode(),
+                      [*py, "import sys,unicodedata,base64;sys.stdout.buffer.write(base64."
+                       "b64decode(unicodedata.normalize('NFKC',sys.stdin.read())))"]),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_eighth_round(b"x" * 68)))
+def test_the_eighth_rounds_shapes_are_decoded(engine: Engine, shape: str) -> None:
+    text, tool = _eighth_round(_EICAR)[shape]
+    assert subprocess.run(tool, input=text, capture_output=True, check=True).stdout == _EICAR
+    _assert_found(engine, text, shape)

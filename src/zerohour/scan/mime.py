@@ -272,6 +272,15 @@ _CHARSET_ALIASES = {
     "unicode": "utf-16-le", "ucs-2": "utf-16-le", "ucs2": "utf-16-le", "csunicode": "utf-16-le",
     "iso-10646-ucs-2": "utf-16-le", "unicodefeff": "utf-16-le", "unicodefffe": "utf-16-be",
     "x-unicode20utf8": "utf-8", "unicode-2-0-utf-8": "utf-8",
+    # WHATWG labels browsers know and Python does not (the Encoding standard's table)
+    "x-x-big5": "big5hkscs", "cn-big5": "big5hkscs", "csbig5": "big5hkscs", "big5": "big5hkscs",
+    "windows-949": "cp949", "ks_c_5601-1987": "cp949", "ks_c_5601-1989": "cp949",
+    "csksc56011987": "cp949", "ksc5601": "cp949", "ksc_5601": "cp949", "korean": "cp949",
+    "iso-ir-149": "cp949", "euc-kr": "cp949", "cseuckr": "cp949",
+    "x-gbk": "gbk", "csgb2312": "gbk", "gb2312": "gbk", "chinese": "gbk", "iso-ir-58": "gbk",
+    "gb_2312": "gbk", "gb_2312-80": "gbk",
+    "x-sjis": "cp932", "windows-31j": "cp932", "ms932": "cp932", "ms_kanji": "cp932",
+    "csshiftjis": "cp932", "shift_jis": "cp932", "sjis": "cp932",
 }
 
 

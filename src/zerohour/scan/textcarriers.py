@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import html
 import itertools
 import re
 from collections.abc import Iterator
@@ -370,7 +371,8 @@ def decorated_blocks(
         # without taking each line apart.
         plain = not span.translate(None, _PLAIN_LINES) and b"0x" not in span  # (`0x4d0x5a`)
         runs = (_decode_lines(span.split()) if plain
-                else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span)))
+                else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span),
+                                     _string_tokens(span)))
         for data, encoding in runs:
             if data not in seen:
                 seen.add(data)
@@ -628,27 +630,65 @@ def _base85(span: bytes) -> Iterator[tuple[bytes, str]]:
             yield data, encoding
 
 
-#: A run of backslash escapes as `printf` and `echo -e` read them (octal, `\\x`, `\\u`,
-#: `\\U`), with printable characters between them.
-_ESCAPE_RUN = re.compile(rb"(?:\\(?:[0-7]{1,4}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})"
-                         rb"|[!-\[\]-~]){32,}")
-_ESCAPE = re.compile(rb"\\(?:(0[0-7]{0,3})|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})"
-                     rb"|U([0-9A-Fa-f]{8}))")
+#: A run of escapes as `printf` / `echo -e` (octal, `\x`, `\u` and `\U` with up to 4 and 8
+#: digits), JavaScript's `unescape` (`%uXXXX`, `%XX`) and an HTML parser (`&#x58;`, `&#88`)
+#: read them, with printable characters between them.
+_ESCAPE_RUN = re.compile(rb"(?:\\(?:[0-7]{1,4}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}"
+                         rb"|U[0-9A-Fa-f]{1,8})|%u[0-9A-Fa-f]{4}|&#(?:[xX][0-9A-Fa-f]{1,6}"
+                         rb"|[0-9]{1,7});?|[!-\[\]-~]){32,}")
+_ESCAPE = re.compile(rb"\\(?:(0[0-7]{0,3})|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})"
+                     rb"|U([0-9A-Fa-f]{1,8}))")
 _OCTAL_PRINTF = re.compile(rb"\\([0-7]{1,3})")
+_JS_ESCAPE = re.compile(rb"%u([0-9A-Fa-f]{4})|%([0-9A-Fa-f]{2})")
 
 
 def _escapes(span: bytes) -> Iterator[tuple[bytes, str]]:
-    """Runs of 16 or more backslash escapes, as `echo -e` (`\\0NNN`) and `printf` (`\\NNN`)
-    decode them; `\\u`/`\\U` code points as UTF-8."""
-    if b"\\" not in span:
+    """Runs of 16 or more escapes, as `echo -e` (`\\0NNN`), `printf` (`\\NNN`), JavaScript's
+    `unescape` and an HTML parser decode them; code points as UTF-8."""
+    if b"\\" not in span and b"%" not in span and b"&#" not in span:
         return
     for m in _ESCAPE_RUN.finditer(span):
         run = m.group()
-        if run.count(b"\\") < 16:
+        if run.count(b"\\") + run.count(b"%") + run.count(b"&#") < 16:
             continue
-        for reading in dict.fromkeys((_echo_e(run), _printf(run))):
+        readings = (_echo_e(run), _printf(run), _js_unescape(run), _entities(run))
+        for reading in dict.fromkeys(readings):
             if reading != run and len(reading) >= MIN_DECODED and _varied(reading):
                 yield reading, "escaped-text"
+
+
+def _js_unescape(run: bytes) -> bytes:
+    """`unescape()`: code units below 256 as bytes (as a script writes them out), others
+    as UTF-8."""
+    if b"%" not in run:
+        return run
+
+    def one(m: re.Match[bytes]) -> bytes:
+        value = int(m.group(1) or m.group(2), 16)
+        return bytes([value]) if value < 256 else _code_point(value)
+    return _JS_ESCAPE.sub(one, run)
+
+
+_STRING_ESCAPE = re.compile(rb"\\(?:u([0-9A-Fa-f]{4})|([/\\\"']))")
+_TOKEN = re.compile(rb"[A-Za-z0-9+/=]{%d,}" % 64)
+
+
+def _string_tokens(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Base64 inside JSON or script strings whose escapes cut it (`TVqQ\\/AAM`,
+    `\\u002F`): the strings unescaped, then each long token decoded (`jq -r`)."""
+    if b"\\/" not in span and b"\\u" not in span:
+        return
+    text = _STRING_ESCAPE.sub(lambda m: (bytes([int(m.group(1), 16)]) if m.group(1)
+                                         and int(m.group(1), 16) < 128 else m.group(2) or b"?"),
+                              span)
+    for m in _TOKEN.finditer(text):
+        yield from _decode_run(m.group())
+
+
+def _entities(run: bytes) -> bytes:
+    if b"&#" not in run:
+        return run
+    return html.unescape(run.decode("latin-1")).encode("latin-1", "replace")
 
 
 def _code_point(value: int) -> bytes:

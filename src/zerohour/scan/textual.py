@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
@@ -106,16 +107,19 @@ def html_rendered(data: bytes) -> bytes | None:
 #: `<details>` (its `<summary>` stays), ruby fallback, SVG descriptions.
 _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"title", b"head",
                              b"audio", b"video", b"canvas", b"iframe", b"datalist", b"rp",
-                             b"desc", b"dialog", b"details"})
+                             b"desc", b"dialog", b"details", b"noembed", b"noframes",
+                             b"annotation", b"annotation-xml"})
 _OPENABLE = frozenset({b"dialog", b"details"})
 _HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|font-size|opacity|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED)) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
-_HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*none|visibility\s*[:=]\s*[\"']?\s*"
-                           rb"hidden|(?:^|\s)hidden(?:[\s=/]|$)|font-size\s*:\s*0(?![.\d]*[1-9])"
-                           rb"|opacity\s*:\s*0(?![.\d]*[1-9])", re.I)
+#: (`display:var(--d)`: a custom property can hold "none"; counted as hiding.)
+_HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*(?:none|var\()|visibility\s*[:=]\s*"
+                           rb"[\"']?\s*(?:hidden|collapse)|(?:^|[\s/])hidden(?:[\s=/]|$)"
+                           rb"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
+                           re.I)
 _STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
 _CSS_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
 _CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
@@ -124,8 +128,10 @@ _CSS_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{1,6})\s?|\\(.)", re.S)
 #: and pseudo-elements dropped (`q:not(.x)` is `q`: an over-approximation).
 _COMBINATOR = re.compile(rb"\s*[>+~]\s*|\s+")
 _PSEUDO = re.compile(rb"::?[\w-]+(?:\([^)]*\))?")
-_SIMPLE = re.compile(rb"([#.])([\w-]+)|\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*(?:\"([^\"]*)\"|'([^']*)'"
-                     rb"|([^\]\s]*)))?[^\]]*\]|^([A-Za-z][\w-]*)")
+_SIMPLE = re.compile(rb"([#.])((?:[\w-]|[\x80-\xff])+)|\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*"
+                     rb"(?:\"([^\"]*)\"|'([^']*)'|([^\]\s]*)))?[^\]]*\]|^([A-Za-z][\w-]*)")
+#: `:is(X)`, `:where(X)`, `:matches(X)`, `:-webkit-any(X)` match what X matches.
+_IS = re.compile(rb":(?:is|where|matches|-webkit-any|-moz-any)\(([^()]*)\)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,10 @@ def _css_text(text: bytes) -> bytes:
 
 
 def _compound(selector: bytes) -> _Compound | None:
+    if b"[" in selector:  # `[data-k="V" i]`: its blanks are no combinator
+        selector = re.sub(rb"\[[^\]]*\]", lambda m: re.sub(rb"\s+", b"", m.group()), selector)
+    if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative)
+        selector = _IS.sub(lambda m: m.group(1).split(b",")[0].strip(), selector)
     last = _COMBINATOR.split(selector.strip())[-1]
     last = _PSEUDO.sub(b"", last)
     if not last or last == b"*":
@@ -195,8 +205,10 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     """What the page's style sheets hide (`.x`, `#k`, `span[id^=k]`, `p>em`, `a+s`...), each
     selector by its subject compound."""
     out: dict[_Compound, None] = {}
-    for block in _STYLE_BLOCK.finditer(data):
-        for rule in _CSS_RULE.finditer(_css_text(block.group(1))):
+    sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
+    sheets += _data_sheets(data, sheets)
+    for sheet in sheets:
+        for rule in _CSS_RULE.finditer(_css_text(sheet)):
             if _HIDDEN_ATTRS.search(rule.group(2)):
                 for selector in rule.group(1).split(b","):
                     compound = _compound(selector)
@@ -205,21 +217,44 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     return tuple(out)
 
 
+_DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
+
+
+def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
+    """Style sheets a page loads from data: URLs (`<link rel=stylesheet href="data:text/css,
+    ...">`, `@import url("data:text/css,...")`), decoded."""
+    found: list[bytes] = []
+    for text in (data, *sheets):
+        if b"text/css" not in text.lower():
+            continue
+        for m in _DATA_CSS.finditer(text):
+            raw = unquote_to_bytes(m.group(2))
+            found.append(base64_decode(raw) if m.group(1) else raw)
+    return found
+
+
 def _matches(c: _Compound, tag: bytes, attrs: bytes) -> bool:
+    """Whether an element matches, values compared without case (quirks-mode pages match
+    classes so, and `[a=v i]` too: an over-approximation elsewhere)."""
     if c.tag is not None and c.tag != tag:
         return False
-    have = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or b""
+    have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
             for m in _ATTRS.finditer(attrs)}
-    if c.classes and not c.classes <= set(have.get(b"class", b"").split()):
+    if c.classes and not {k.lower() for k in c.classes} <= set(have.get(b"class", b"").split()):
         return False
-    if c.ids and have.get(b"id") not in c.ids:
+    if c.ids and have.get(b"id") not in {i.lower() for i in c.ids}:
         return False
-    return all(name in have and _ATTR_OPS[op](have[name], value) for name, op, value in c.attrs)
+    return all(name in have and _ATTR_OPS[op](have[name], value.lower())
+               for name, op, value in c.attrs)
+
+
+def _attr_names(attrs: bytes) -> set[bytes]:
+    return {m.group(1).lower() for m in _ATTRS.finditer(attrs)}
 
 
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
-    if tag in _NEVER_RENDERED:
-        return not (tag in _OPENABLE and re.search(rb"(?:^|\s)open\b", attrs, re.I))
+    if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
+        return not (tag in _OPENABLE and b"open" in _attr_names(attrs))
     if b"&" in attrs:  # `display&#58;none`
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
@@ -252,7 +287,8 @@ def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...])
     return sorted(starts)
 
 
-_RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea", b"iframe"})
+_RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea", b"iframe", b"noembed",
+                       b"noframes"})
 _SUMMARY = re.compile(rb"<summary\b[^>]*>(.*?)(?:</summary\s*>|\Z)", re.I | re.S)
 
 
@@ -308,6 +344,8 @@ def html_visible(data: bytes) -> bytes | None:
         kept.append(data[pos:start])
         between = between or bool(_TAG.sub(b"", _COMMENT.sub(b"", kept[-1])).strip())
         pos = _hidden_end(data, tag, el.end())
+        if tag == b"template" and b"shadowrootmode" in el.group(3).lower():
+            pos = _hidden_end(data, b"", pos)  # a shadow root: its host's children are not shown
         if tag == b"details":  # a closed one still shows its summary
             kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
     if not between:
@@ -381,40 +419,68 @@ def iso2022_text(data: bytes) -> bytes | None:
 #: What the text views below look for, found in one pass: a `<meta>` charset, fullwidth
 #: forms, an ISO-2022 escape, UTF-7's "<" or ">".
 _VIEW_NEEDLES = {b"charset": "charset", b"CHARSET": "charset", b"Charset": "charset",
-                 b"\xef\xbc": "fullwidth", b"\xef\xbd": "fullwidth", b"\x1b(": "iso-2022",
+                 b"<?xml": "charset",
+                 b"\x1b(": "iso-2022",
                  b"\x1b$": "iso-2022", b"+AD": "utf-7"}
 _VIEW_HINTS = Literals(tuple(_VIEW_NEEDLES))
 _VIEW_NAMES = tuple(_VIEW_NEEDLES.values())
 
 
+#: Compatibility forms of letters and digits: fullwidth, small forms, mathematical
+#: alphanumerics, enclosed (circled) ones, superscripts and subscripts, the division slash.
+_LOOKALIKE = Gate(rb"\xef[\xb9\xbc\xbd]|\xf0\x9d|\xe2[\x91-\x93]|\xe2\x81[\xb0-\xbf]"
+                  rb"|\xe2\x82[\x80-\x9f]|\xe2\x88\x95")
+
+
 def view_hints(data: bytes) -> set[str]:
     """Which of the views (`meta_charset`, `nfkc_text`, `iso2022_text`, `utf7_text`) may
-    apply to `data`: one hyperscan pass instead of a search each."""
-    return {_VIEW_NAMES[i] for i in _VIEW_HINTS.present(data)}
+    apply to `data`: a hyperscan pass or two instead of a search each."""
+    hints = {_VIEW_NAMES[i] for i in _VIEW_HINTS.present(data)}
+    if not data.isascii() and _LOOKALIKE(data):
+        hints.add("fullwidth")
+    return hints
+
+
+#: Look-alikes NFKC leaves alone that `iconv //TRANSLIT` maps to ASCII.
+_TRANSLIT = str.maketrans({"\u2215": "/", "\u2044": "/", "\u2212": "-", "\u2010": "-"})
 
 
 def nfkc_text(data: bytes) -> bytes | None:
-    """UTF-8 text with fullwidth forms (U+FF01-FF5E: `ＴＶｑＱ`) in NFKC, as `iconv
-    //TRANSLIT` or a copy into a form field gives them; None for text without them."""
-    if b"\xef\xbc" not in data and b"\xef\xbd" not in data:
-        return None
+    """UTF-8 text with compatibility forms in NFKC (fullwidth `ＴＶｑＱ`, mathematical
+    `𝐓𝐕𝐪`, circled `ⓉⓋ`, superscripts, small forms `﹢﹦`) and a few more look-alikes
+    (`∕`) as ASCII, as `iconv //TRANSLIT` or `uconv -x Any-NFKC` give them; None for text
+    without them (`view_hints` gates the call)."""
     try:
-        text = unicodedata.normalize("NFKC", data.decode("utf-8")).encode("utf-8")
+        text = unicodedata.normalize("NFKC", data.decode("utf-8")).translate(_TRANSLIT)
     except UnicodeError:
-        return None  # not UTF-8 text: no reader shows it as fullwidth letters
-    return text if text != data else None
+        return None  # not UTF-8 text: no reader shows it as those letters
+    out = text.encode("utf-8")
+    return out if out != data else None
 
 
-_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+_META = re.compile(rb"<meta\b([^>]*)>", re.I)
+_CHARSET_IN = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
+_XML_ENCODING = re.compile(rb"<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z0-9_.:-]+)", re.I)
 
 
 def meta_charset(data: bytes) -> str | None:
-    """The charset an HTML page declares in a `<meta>` tag (a browser decodes it so, whatever
-    the mail said), or None."""
-    if b"charset" not in data and b"CHARSET" not in data and b"Charset" not in data:
+    """The charset a page declares as a browser reads it (a browser decodes it so, whatever
+    the mail said): a `<meta charset>`, a `<meta http-equiv=content-type content="...;
+    charset=...">` (not "charset=" in another meta's content), or an XML declaration's
+    encoding (an .xhtml or .svg file); None when there is none."""
+    if not any(w in data for w in (b"charset", b"CHARSET", b"Charset", b"encoding")):
         return None
-    m = _META_CHARSET.search(data)
-    return m.group(1).decode("ascii") if m is not None else None
+    for m in _META.finditer(data):
+        have = {a.group(1).lower(): (a.group(2) or a.group(3) or a.group(4) or b"")
+                for a in _ATTRS.finditer(m.group(1))}
+        if have.get(b"charset"):
+            return have[b"charset"].strip().decode("latin-1")
+        if have.get(b"http-equiv", b"").lower() == b"content-type":
+            c = _CHARSET_IN.search(have.get(b"content", b""))
+            if c is not None:
+                return c.group(1).decode("ascii")
+    x = _XML_ENCODING.search(data, 0, 4096)
+    return x.group(1).decode("ascii") if x is not None else None
 
 
 #: UTF-7's "<" or ">" (`+ADw-`, `+AD4-`, or a run starting with one: `+ADwAcwBj...`).
