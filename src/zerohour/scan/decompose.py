@@ -128,8 +128,11 @@ def _children_of_type(
             yield from _embedded(data, ctx, literals=script,
                                  smuggling=script or encodings.has_data_uri(data))
             yield from ctx.guard(_binary_text(data, ctx), "binary-text")
-            yield from ctx.guard(_text_carriers(data, ctx, base64=True, intel_hex=False,
-                                                decorated=script), "text-carriers")
+            if not smime.signed_content(data, ctx.check_time):
+                # (an S/MIME blob's content is read whole above: its base64 lines, cut by
+                # the DER's chunk headers, would decode to a damaged copy of a file)
+                yield from ctx.guard(_text_carriers(data, ctx, base64=True, intel_hex=False,
+                                                    decorated=script), "text-carriers")
     elif filetype is FileType.OLE2:
         yield from ole2.ole2_children(data, ctx)
     elif filetype in containers.OPENED:
@@ -244,12 +247,15 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
 
 def _meta_charset_text(data: bytes) -> bytes | None:
     """An HTML page declaring (in `<meta>`) a charset whose text hides ASCII or is not ASCII
-    (Big5, GB18030, EUC-KR, Shift_JIS, UTF-16...), as UTF-8: what the browser shows."""
+    (Big5, GB18030, EUC-KR, Shift_JIS, UTF-16...), as UTF-8: what the browser shows. The
+    declaration in it then says utf-8: the view is not decoded again (its text, read once
+    more as Big5, grew threefold a level and ran into the scan-time limit)."""
     name = textual.meta_charset(data)
     codec = mime.foreign_charset(name) if name else None
     if codec is None:
         return None
     text = data.decode(codec, "replace").encode("utf-8", "replace")
+    text = textual.declare_utf8(text, name or "")
     return text if text != data else None
 
 

@@ -34,10 +34,32 @@ NAME = "Heuristics.HTML.Script"
 BROWSER_EXTENSIONS = (".htm", ".html", ".xhtml", ".xht", ".shtml", ".shtm", ".svg", ".svgz",
                       ".hta", ".mht", ".mhtml", ".xml", ".xsl", ".xslt")
 
+#: Event handler attributes browsers run (HTML's global, window and media handlers, SVG's
+#: animation and legacy ones): `onhand="341"` or `online="true"` in an XML export is data.
+_HANDLERS = (
+    b"abort afterprint animationcancel animationend animationiteration animationstart "
+    b"auxclick beforeinput beforematch beforeprint beforetoggle beforeunload begin blur "
+    b"cancel canplay canplaythrough change click close contentvisibilityautostatechange "
+    b"contextlost contextmenu contextrestored copy cuechange cut dblclick drag dragend "
+    b"dragenter dragexit dragleave dragover dragstart drop durationchange emptied end "
+    b"ended error focus focusin focusout formdata fullscreenchange fullscreenerror "
+    b"gotpointercapture hashchange input invalid keydown keypress keyup languagechange load "
+    b"loadeddata loadedmetadata loadend loadstart lostpointercapture message messageerror "
+    b"mousedown mouseenter mouseleave mousemove mouseout mouseover mouseup mousewheel "
+    b"offline online pagehide pagereveal pageshow pageswap paste pause play playing "
+    b"pointercancel pointerdown pointerenter pointerleave pointermove pointerout pointerover "
+    b"pointerrawupdate pointerup popstate progress ratechange rejectionhandled repeat reset "
+    b"resize scroll scrollend securitypolicyviolation seeked seeking select selectionchange "
+    b"selectstart show slotchange stalled storage submit suspend timeupdate toggle "
+    b"touchcancel touchend touchmove touchstart transitioncancel transitionend transitionrun "
+    b"transitionstart unhandledrejection unload volumechange waiting webkitanimationend "
+    b"webkitanimationiteration webkitanimationstart webkittransitionend wheel activate "
+    b"focusin zoom readystatechange beforecopy beforecut beforepaste search"
+).split()
 #: A script element (also namespaced: `<s:script>` in SVG or XHTML served as XML), an event
-#: handler attribute, a javascript:/vbscript: URL (a URL parser drops tabs and line breaks
-#: inside: `java\nscript:`).
-_ATTRIBUTE = (rb"[\s/\"']on[a-z]{3,}[\s]*="
+#: handler attribute inside a tag (`online = paid` in a page's text is text), a
+#: javascript:/vbscript: URL (a URL parser drops tabs and line breaks inside: `java\nscript:`).
+_ATTRIBUTE = (rb"<[a-z][^>]*[\s/\"']on(?:" + b"|".join(sorted(set(_HANDLERS))) + rb")\s*="
               rb"|=\s*[\"']?\s*(?:j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:")
 _SCRIPT = Gate(rb"<(?:[a-z0-9_.-]+:)?script[\s>/]|" + _ATTRIBUTE)
 #: After character references are decoded, outside an iframe's srcdoc only attributes count

@@ -483,6 +483,14 @@ def meta_charset(data: bytes) -> str | None:
     return x.group(1).decode("ascii") if x is not None else None
 
 
+def declare_utf8(text: bytes, name: str) -> bytes:
+    """`text` (decoded from charset `name`) with its `<meta>` and XML declarations of `name`
+    saying utf-8, as the bytes now are."""
+    pattern = re.compile(rb"((?:charset|encoding)\s*=\s*[\"']?\s*)" + re.escape(name.encode())
+                         + rb"(?![\w.:-])", re.I)
+    return pattern.sub(rb"\1utf-8", text)
+
+
 #: UTF-7's "<" or ">" (`+ADw-`, `+AD4-`, or a run starting with one: `+ADwAcwBj...`).
 _UTF7_ANGLE = re.compile(rb"\+AD[w4]")
 
