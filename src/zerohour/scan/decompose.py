@@ -154,7 +154,8 @@ def _children_of_type(
         # markup: an SVG image's <script> building a Blob from atob("...") sniffs as text.
         literals = filetype is not FileType.TEXT or _SCRIPT_MARKUP(data)
         yield from ctx.guard(_embedded(data, ctx, literals=literals), "embedded")
-        if filetype is FileType.HTML:
+        if filetype is FileType.HTML or (literals and filetype is FileType.TEXT):
+            # (an SVG image sniffs as text: what it shows is its text without the markup)
             yield from ctx.guard(_html_text(data, ctx), "html-text")
         yield from _unicode_text(data, ctx)
         mime_parsed = False

@@ -85,12 +85,17 @@ _INVISIBLE = tuple(c.encode() for c in ("\u200b", "\u200c", "\u200d", "\u2060", 
                                         "\ufeff"))
 
 
+_TITLE_END = re.compile(rb"</title\s*>", re.I)
+
+
 def html_rendered(data: bytes) -> bytes | None:
     """The text a browser shows: comments and tags removed (text split by `<b></b>` or
     `<!-- -->` joins up again), character references decoded, characters that render as
     nothing (zero-width, soft hyphen) dropped. None when that is `data` itself."""
     if not _MARKUP.search(data):
         return None
+    if b"</title" in data or b"</TITLE" in data:  # a title is no part of the body's text
+        data = _TITLE_END.sub(b"\n", data)
     out = _TAG.sub(b"", _COMMENT.sub(b"", data)) if b"<" in data else data
     if b"&" in out:
         out = _unescape(out)
