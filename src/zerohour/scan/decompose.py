@@ -127,8 +127,9 @@ def _children_of_type(
             script = _SCRIPT_MARKUP(data) or encodings.has_script_hints(data)
             yield from _embedded(data, ctx, literals=script,
                                  smuggling=script or encodings.has_data_uri(data))
-            yield from ctx.guard(_binary_text(data, ctx), "binary-text")
-            if not smime.signed_content(data, ctx.check_time):
+            signed = smime.signed_content(data, ctx.check_time)
+            yield from ctx.guard(_binary_text(data, ctx, signed), "binary-text")
+            if not signed:
                 # (an S/MIME blob's content is read whole above: its base64 lines, cut by
                 # the DER's chunk headers, would decode to a damaged copy of a file)
                 yield from ctx.guard(_text_carriers(data, ctx, base64=True, intel_hex=False,
@@ -260,15 +261,14 @@ def _meta_charset_text(data: bytes) -> bytes | None:
     return text if text != data else None
 
 
-def _binary_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+def _binary_text(data: bytes, ctx: ScanContext, signed: bytes | None) -> Iterator[Child]:
     """Text and mail that sniff as binary: UTF-16/32 text, mail with NUL or other control
     bytes in it (clients and ClamAV still parse it), and the MIME entity inside an
     opaque-signed S/MIME blob (clients unwrap it and show its attachments)."""
     yield from _unicode_text(data, ctx, as_text=False)
     if filetype_mod.looks_like_mail(data):
         yield from mime.children(data, ctx)
-    signed = smime.signed_content(data, ctx.check_time)
-    if signed:
+    if signed:  # (`smime.signed_content(data)`, read once by the caller)
         ctx.charge_child(len(signed))
         yield Child(data=signed, name=None, origin="smime-signed")
 

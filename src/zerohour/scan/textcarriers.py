@@ -631,7 +631,7 @@ def _base85(span: bytes) -> Iterator[tuple[bytes, str]]:
 
 
 #: A run of escapes as `printf` / `echo -e` (octal, `\x`, `\u` and `\U` with up to 4 and 8
-#: digits), JavaScript's `unescape` (`%uXXXX`, `%XX`) and an HTML parser (`&#x58;`, `&#88`)
+#: digits), JavaScript's `unescape` (`%u0058`, `%58`) and an HTML parser (`&#x58;`, `&#88`)
 #: read them, with printable characters between them.
 _ESCAPE_RUN = re.compile(rb"(?:\\(?:[0-7]{1,4}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}"
                          rb"|U[0-9A-Fa-f]{1,8})|%u[0-9A-Fa-f]{4}|&#(?:[xX][0-9A-Fa-f]{1,6}"
