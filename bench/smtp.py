@@ -97,6 +97,16 @@ def tree_cpu_s(pid: int) -> float:
     return total / CLK_TCK
 
 
+def own_cpu_s(pid: int) -> float:
+    """CPU seconds of one process alone (utime+stime, not its children)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:13]) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 # ---------------------------------------------------------------------------------------------
 # Messages
 
@@ -546,6 +556,8 @@ class Cell:
     e2e_s: float | None = None
     delivered: int = 0
     cpu_s: float | None = None
+    main_cpu_s: float | None = None  # of which the relay's main process (zerohour: SMTP, store,
+    # delivery; the rest is its scan workers)
     db_cpu_s: float | None = None  # the PostgreSQL server's, for a relay that uses it
     backend_cpu_s: float | None = None  # of which the relay's own backends
     stmts: float | None = None  # statements per message the server executed (--count-statements)
@@ -607,6 +619,7 @@ def measure(
     if stmts is not None:
         stmts.start()
     cpu0 = sum(tree_cpu_s(p) for p in pids)
+    main0 = sum(own_cpu_s(p) for p in pids)
     db0 = postgres_cpu() if pg else 0.0
     own0 = relay.backend_cpu() if isinstance(relay, ZerohourGateway) else {}
     base = sink.count
@@ -634,6 +647,7 @@ def measure(
             cell.pss_mb = sampler.peak.pss_mb
     if pids:
         cell.cpu_s = sum(tree_cpu_s(p) for p in pids) - cpu0
+        cell.main_cpu_s = sum(own_cpu_s(p) for p in pids) - main0
     if pg:
         cell.db_cpu_s = postgres_cpu() - db0
         assert isinstance(relay, ZerohourGateway)
@@ -755,6 +769,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="500 messages, 5 KB kinds only")
+    ap.add_argument(
+        "--kinds",
+        help="only these message kinds, comma-separated (e.g. '100 KB plain,5 KB MIME')",
+    )
     ap.add_argument("--messages", type=int, help="messages per cell (default 5000)")
     ap.add_argument(
         "--slow-messages",
@@ -824,6 +842,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work: Path = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     ks = kinds(work, a.quick)
+    if a.kinds:
+        wanted = {k.strip() for k in a.kinds.split(",")}
+        unknown = wanted - {k.name for k in ks}
+        if unknown:
+            ap.error(f"unknown kinds: {', '.join(sorted(unknown))}")
+        ks = [k for k in ks if k.name in wanted]
     db = a.db
     if db is None:
         db = base / "db"
@@ -902,6 +926,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 c.rate,
                 c.accept_rate,
                 c.cpu_ms,
+                c.main_cpu_s * 1000 / c.delivered
+                if c.main_cpu_s is not None and c.delivered
+                else None,
                 c.db_cpu_s * 1000 / c.delivered if c.db_cpu_s is not None and c.delivered else None,
                 c.backend_cpu_s * 1000 / c.delivered
                 if c.backend_cpu_s is not None and c.delivered
@@ -922,6 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "msgs/s (end to end)",
                 "accept/s",
                 "relay CPU ms/msg",
+                "of which root process",
                 "of which PostgreSQL",
                 "of which its backends",
                 "SQL stmts/msg",
