@@ -163,6 +163,13 @@ HIDING = {
                         b"</semantics></math>"),
     "shadow-root": (b"", b"<span><template shadowrootmode=open></template>", b"</span>"),
     "details-open-in-title": (b"", b'<details title=" open">', b"</details>"),
+    # round 8's misses: universal subjects (children hidden, the parent's own text shown),
+    # escaped punctuation in class and id names
+    "universal-descendant": (b"p *{display:none}", b"<b>", b"</b>"),
+    "universal-child": (b"p>*:not(.z){display:none}", b"<i class=y>", b"</i>"),
+    "escaped-colon-class": (b".a\\:b{display:none}", b'<span class="a:b">', b"</span>"),
+    "escaped-dot-class": (b".a\\.b{display:none}", b'<span class="a.b">', b"</span>"),
+    "hex-escaped-id": (b"#k\\31 \\2e x{display:none}", b'<span id="k1.x">', b"</span>"),
 }
 
 
@@ -218,7 +225,7 @@ def _lines4(text: str) -> list[str]:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 @pytest.mark.parametrize("shape", list(HIDING))
-def test_hiding_from_rounds_seven_and_eight_is_seen_through(engine: Engine, tmp_path: Path,
+def test_hiding_from_rounds_seven_to_nine_is_seen_through(engine: Engine, tmp_path: Path,
                                                             shape: str) -> None:
     """Selectors (tag, attribute with operators and the `i` flag, :not, :is, :where, sibling,
     child), CSS escapes, references and custom properties in a style attribute, fallback,
@@ -273,3 +280,15 @@ def test_the_charset_a_browser_uses(engine: Engine, tmp_path: Path, how: str) ->
            b"filename=" + name.encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
            + base64.encodebytes(page))
     assert _found(engine, msg)
+
+
+def test_an_out_of_range_css_escape_is_a_replacement_character() -> None:
+    """`\\FFFFFF` is past U+10FFFF: CSS reads U+FFFD. It raised ValueError in the hidden-text
+    view, and every page holding it failed to scan (a tempfail)."""
+    page = (b"<html><head><style>.x{d\\FFFFFF isplay:none} #\\110000 *{display:none}</style>"
+            b"</head><body><p>" + B64[:30] + b"<span style='display:none'>junk</span>"
+            + B64[30:] + b"</p></body></html>")
+    report = Engine(load_database(default_db_dirs())).scan_bytes(page, "a.html")
+    assert not report.errors
+    assert report.names
+    assert "Eicar" in report.names[0]

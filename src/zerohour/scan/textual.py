@@ -147,6 +147,9 @@ class _Compound:
     ids: frozenset[bytes]
     classes: frozenset[bytes]
     attrs: tuple[tuple[bytes, bytes, bytes], ...]  # (name, operator or b"", value)
+    #: `X *`, `X > *`: not the element itself but every element inside it (its own text
+    #: stays on screen)
+    children: bool = False
 
     def word(self) -> bytes:
         """The most telling word a matching element's opening tag holds (for the candidate
@@ -171,14 +174,46 @@ _ATTR_OPS: dict[bytes, Callable[[bytes, bytes], bool]] = {
 _ATTRS = re.compile(rb"([A-Za-z_:][\w:.-]*)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
 
 
+def _css_char(hex_digits: bytes) -> str:
+    """The character of a CSS escape `\\HHHHHH`: U+FFFD for zero, a surrogate or one past
+    U+10FFFF, as CSS Syntax says (`\\FFFFFF` once raised here, and its page failed to scan)."""
+    code = int(hex_digits, 16)
+    return "\ufffd" if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else chr(code)
+
+
 def _css_text(text: bytes) -> bytes:
     """CSS as a browser reads it: comments gone, escapes (`d\\69 splay`) decoded."""
     if b"/*" in text:
         text = _CSS_COMMENT.sub(b"", text)
     if b"\\" in text:
-        text = _CSS_ESCAPE.sub(lambda m: (chr(int(m.group(1), 16)).encode("utf-8", "replace")
+        text = _CSS_ESCAPE.sub(lambda m: (_css_char(m.group(1)).encode("utf-8", "replace")
                                           if m.group(1) else m.group(2)), text)
     return text
+
+
+#: An escaped character of a selector that is no name character (`.a\\:b` is the class
+#: "a:b"): kept inside the name as 0xFF and the character + 0x80 (bytes UTF-8 never holds)
+#: while the selector is parsed, then put back.
+_PROTECTED = re.compile(rb"\xff([\x80-\xff])")
+
+
+def _selector_text(text: bytes) -> bytes:
+    """A selector with its escapes decoded; escaped punctuation stays part of the name."""
+    def one(m: re.Match[bytes]) -> bytes:
+        ch = _css_char(m.group(1)) if m.group(1) else m.group(2).decode("latin-1")
+        if ch.isascii() and not (ch.isalnum() or ch in "_-"):
+            return b"\xff" + bytes([ord(ch) + 0x80])
+        return ch.encode("utf-8", "replace") if m.group(1) else m.group(2)
+    return _CSS_ESCAPE.sub(one, text) if b"\\" in text else text
+
+
+def _unprotect(name: bytes) -> bytes:
+    if b"\xff" not in name:
+        return name
+    return _PROTECTED.sub(lambda m: bytes([m.group(1)[0] - 0x80]), name)
+
+
+_UNIVERSAL_SUBJECT = re.compile(rb"(\s*>\s*|\s+)\*$")
 
 
 def _compound(selector: bytes) -> _Compound | None:
@@ -186,18 +221,24 @@ def _compound(selector: bytes) -> _Compound | None:
         selector = re.sub(rb"\[[^\]]*\]", lambda m: re.sub(rb"\s+", b"", m.group()), selector)
     if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative)
         selector = _IS.sub(lambda m: m.group(1).split(b",")[0].strip(), selector)
-    last = _COMBINATOR.split(selector.strip())[-1]
-    last = _PSEUDO.sub(b"", last)
+    selector = _PSEUDO.sub(b"", selector.strip()).strip()
+    universal = _UNIVERSAL_SUBJECT.search(selector)
+    if universal is not None:  # `X *`, `X > *`: every element inside an X
+        inside = _compound(selector[: universal.start()])
+        if inside is None or inside.children:
+            return None
+        return _Compound(inside.tag, inside.ids, inside.classes, inside.attrs, children=True)
+    last = _COMBINATOR.split(selector)[-1]
     if not last or last == b"*":
         return None  # everything (or a pseudo-element only): not a hiding we can place
     tag, ids, classes, attrs = None, set(), set(), []
     for m in _SIMPLE.finditer(last):
         if m.group(1) == b"#":
-            ids.add(m.group(2))
+            ids.add(_unprotect(m.group(2)))
         elif m.group(1) == b".":
-            classes.add(m.group(2))
+            classes.add(_unprotect(m.group(2)))
         elif m.group(3):
-            value = m.group(5) or m.group(6) or m.group(7) or b""
+            value = _unprotect(m.group(5) or m.group(6) or m.group(7) or b"")
             attrs.append((m.group(3).lower(), m.group(4) or b"", value))
         elif m.group(8):
             tag = m.group(8).lower()
@@ -213,9 +254,11 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
     sheets += _data_sheets(data, sheets)
     for sheet in sheets:
-        for rule in _CSS_RULE.finditer(_css_text(sheet)):
-            if _HIDDEN_ATTRS.search(rule.group(2)):
-                for selector in rule.group(1).split(b","):
+        if b"/*" in sheet:
+            sheet = _CSS_COMMENT.sub(b"", sheet)
+        for rule in _CSS_RULE.finditer(sheet):
+            if _HIDDEN_ATTRS.search(_css_text(rule.group(2))):
+                for selector in _selector_text(rule.group(1)).split(b","):
                     compound = _compound(selector)
                     if compound is not None:
                         out[compound] = None
@@ -317,6 +360,26 @@ def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
     return len(data)
 
 
+def _own_text(data: bytes, start: int, end: int) -> list[bytes]:
+    """The text of an element's content between `start` and `end` outside every element
+    inside it (what shows when `X *` hides all of them)."""
+    out: list[bytes] = []
+    at = start
+    while at < end:
+        m = _ELEMENT.search(data, at, end)
+        if m is None:
+            break
+        out.append(data[at : m.start()])
+        at = m.end()
+        if m.group(2) is None or m.group(1):
+            continue  # a comment, a closing tag
+        child = m.group(2).lower()
+        if child not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            at = max(at, min(_hidden_end(data, child, m.end()), end))
+    out.append(data[at:end])
+    return out
+
+
 def html_visible(data: bytes) -> bytes | None:
     """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
     style sheet hides, `<template>`...): base64 cut by hidden junk (`TVq<span
@@ -332,6 +395,8 @@ def html_visible(data: bytes) -> bytes | None:
         return None
     lower = data.lower()
     compounds = _hidden_compounds(data) if b"<style" in lower else ()
+    whole = tuple(c for c in compounds if not c.children)
+    kids = tuple(c for c in compounds if c.children)
     kept: list[bytes] = []
     pos = 0  # end of the last hidden range
     between = False  # some hidden element follows text a reader sees (not just the head's)
@@ -344,7 +409,14 @@ def html_visible(data: bytes) -> bytes | None:
         tag = el.group(2).lower()
         if tag in _VOID or el.group(3).rstrip().endswith(b"/"):
             continue
-        if not _hides(tag, el.group(3), compounds):
+        if not _hides(tag, el.group(3), whole):
+            if kids and any(_matches(c, tag, el.group(3)) for c in kids):  # `X *`
+                kept.append(data[pos : el.end()])
+                pos = _hidden_end(data, tag, el.end())
+                own = _own_text(data, el.end(), pos)
+                between = between or any(  # text shown, then a hidden child
+                    _TAG.sub(b"", _COMMENT.sub(b"", t)).strip() for t in (kept[-1], *own[:-1]))
+                kept.extend(own)
             continue
         kept.append(data[pos:start])
         between = between or bool(_TAG.sub(b"", _COMMENT.sub(b"", kept[-1])).strip())
