@@ -170,6 +170,10 @@ HIDING = {
     "escaped-colon-class": (b".a\\:b{display:none}", b'<span class="a:b">', b"</span>"),
     "escaped-dot-class": (b".a\\.b{display:none}", b'<span class="a.b">', b"</span>"),
     "hex-escaped-id": (b"#k\\31 \\2e x{display:none}", b'<span id="k1.x">', b"</span>"),
+    # text straight inside SVG (or a group of it) and MathML is not rendered
+    "svg-bare-text": (b"", b"<svg width=0 height=0>", b"</svg>"),
+    "svg-group-text": (b"", b"<svg width=9 height=9><g>", b"</g></svg>"),
+    "math-bare-text": (b"", b"<math>", b"</math>"),
 }
 
 

@@ -11,6 +11,7 @@ linear in its input, and only produced when they differ from the bytes.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import functools
 import html
@@ -116,7 +117,7 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              b"annotation", b"annotation-xml"})
 _OPENABLE = frozenset({b"dialog", b"details"})
 _HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|font-size|opacity|<(?:"
-                     + b"|".join(sorted(_NEVER_RENDERED)) + rb")\b", re.I)
+                     + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
@@ -316,8 +317,8 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
 #: hiding property, a CSS comment or escape, a character reference, or what a hiding
 #: selector of the page names (then `_hides` decides). Found by C-speed searches of the
 #: lower-cased page: a regex over every tag of a 100 KB page cost milliseconds.
-_HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED)), b"display", b"visibility",
-                 b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon")
+_HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"display",
+                 b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon")
 
 
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
@@ -380,13 +381,17 @@ def _own_text(data: bytes, start: int, end: int) -> list[bytes]:
     return out
 
 
+def _has_text(piece: bytes) -> bool:
+    return bool(_TAG.sub(b"", _COMMENT.sub(b"", piece)).strip())
+
+
 def html_visible(data: bytes) -> bytes | None:
     """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
-    style sheet hides, `<template>`...): base64 cut by hidden junk (`TVq<span
-    style=display:none>junk</span>QAA...`) reads whole on screen, and a recipient copies it.
-    None when nothing hides text after text a reader sees (then `html_rendered` is the
-    reader's view; a page's title and style sheet, a hidden preview line at its top, are not
-    worth a layer).
+    style sheet hides, `<template>`, text straight inside `<svg>`...): base64 cut by hidden
+    junk (`TVq<span style=display:none>junk</span>QAA...`) reads whole on screen, and a
+    recipient copies it. None when nothing hides text after text a reader sees (then
+    `html_rendered` is the reader's view; a page's title and style sheet, a hidden preview
+    line at its top, are not worth a layer).
 
     Only the hiding elements are walked, tag by tag through their content: a page of
     thousands of ordinary tags costs one C-speed search. Linear: an element inside content
@@ -395,43 +400,102 @@ def html_visible(data: bytes) -> bytes | None:
         return None
     lower = data.lower()
     compounds = _hidden_compounds(data) if b"<style" in lower else ()
-    whole = tuple(c for c in compounds if not c.children)
-    kids = tuple(c for c in compounds if c.children)
-    kept: list[bytes] = []
-    pos = 0  # end of the last hidden range
-    between = False  # some hidden element follows text a reader sees (not just the head's)
-    for start in _candidate_tags(data, lower, compounds):
-        if start < pos:
-            continue  # inside hidden content already
-        el = _ELEMENT.match(data, start)
-        if el is None or el.group(2) is None:
-            continue
-        tag = el.group(2).lower()
-        if tag in _VOID or el.group(3).rstrip().endswith(b"/"):
-            continue
-        if not _hides(tag, el.group(3), whole):
-            if kids and any(_matches(c, tag, el.group(3)) for c in kids):  # `X *`
-                kept.append(data[pos : el.end()])
-                pos = _hidden_end(data, tag, el.end())
-                own = _own_text(data, el.end(), pos)
-                between = between or any(  # text shown, then a hidden child
-                    _TAG.sub(b"", _COMMENT.sub(b"", t)).strip() for t in (kept[-1], *own[:-1]))
-                kept.extend(own)
-            continue
-        kept.append(data[pos:start])
-        between = between or bool(_TAG.sub(b"", _COMMENT.sub(b"", kept[-1])).strip())
-        pos = _hidden_end(data, tag, el.end())
-        if tag == b"template" and b"shadowrootmode" in el.group(3).lower():
-            pos = _hidden_end(data, b"", pos)  # a shadow root: its host's children are not shown
-        if tag == b"details":  # a closed one still shows its summary
-            kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
+    page = _Page(data, _candidate_tags(data, lower, compounds),
+                 tuple(c for c in compounds if not c.children),
+                 tuple(c for c in compounds if c.children))
+    kept, between = page.visible(0, len(data))
     if not between:
         return None
-    kept.append(data[pos:])
     text = _TAG.sub(b"", _COMMENT.sub(b"", b"".join(kept)))
     if b"&" in text:
         text = _unescape(text)
     return text
+
+
+#: Elements that show no text of their own, only the text of some elements inside them:
+#: SVG shows `<text>` (with its `<tspan>`s) and `<foreignObject>`'s HTML; MathML its token
+#: elements. Text straight inside them (or inside a `<g>`) is not rendered.
+_SHOWS_ONLY = {b"svg": frozenset({b"text", b"foreignobject"}),
+               b"math": frozenset({b"mi", b"mn", b"mo", b"ms", b"mtext"})}
+
+
+@dataclass(slots=True)
+class _Page:
+    data: bytes
+    starts: list[int]  # the candidate tags (`_candidate_tags`)
+    whole: tuple[_Compound, ...]  # hiding selectors' subjects
+    kids: tuple[_Compound, ...]  # `X *` subjects
+
+    def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
+        """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
+        text a reader sees."""
+        data = self.data
+        kept: list[bytes] = []
+        pos = lo  # end of the last hidden range
+        between = False
+        for start in self.starts[bisect.bisect_left(self.starts, lo):]:
+            if start >= hi:
+                break
+            if start < pos:
+                continue  # inside hidden content already
+            el = _ELEMENT.match(data, start)
+            if el is None or el.group(2) is None:
+                continue
+            tag, attrs = el.group(2).lower(), el.group(3)
+            if tag in _VOID or attrs.rstrip().endswith(b"/"):
+                continue
+            if tag in _SHOWS_ONLY and not _hides(tag, attrs, self.whole):
+                kept.append(data[pos : el.end()])
+                pos = min(_hidden_end(data, tag, el.end()), hi)
+                shown, hidden = self._shows_only(el.end(), pos, _SHOWS_ONLY[tag])
+                between = between or hidden
+                kept.extend(shown)
+            elif not _hides(tag, attrs, self.whole):
+                if self.kids and any(_matches(c, tag, attrs) for c in self.kids):  # `X *`
+                    kept.append(data[pos : el.end()])
+                    pos = min(_hidden_end(data, tag, el.end()), hi)
+                    own = _own_text(data, el.end(), pos)
+                    between = between or any(_has_text(t) for t in (kept[-1], *own[:-1]))
+                    kept.extend(own)
+            else:
+                kept.append(data[pos:start])
+                between = between or _has_text(kept[-1])
+                pos = min(_hidden_end(data, tag, el.end()), hi)
+                if tag == b"template" and b"shadowrootmode" in attrs.lower():
+                    pos = min(_hidden_end(data, b"", pos), hi)  # its host's children: unseen
+                if tag == b"details":  # a closed one still shows its summary
+                    kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
+        kept.append(data[pos:hi])
+        return kept, between
+
+    def _shows_only(self, lo: int, hi: int, shows: frozenset[bytes]) -> tuple[list[bytes], bool]:
+        """Inside an `<svg>` or `<math>`: the visible text of the elements in `shows`, and
+        whether any other text was dropped."""
+        data = self.data
+        kept: list[bytes] = []
+        hidden = False
+        at = lo
+        while at < hi:
+            m = _ELEMENT.search(data, at, hi)
+            if m is None:
+                break
+            hidden = hidden or _has_text(data[at : m.start()])
+            at = m.end()
+            if m.group(2) is None or m.group(1):
+                continue  # a comment, a closing tag
+            tag = m.group(2).lower()
+            if tag in shows and not _hides(tag, m.group(3), self.whole):
+                end = min(_hidden_end(data, tag, m.end()), hi)
+                shown, inner = self.visible(m.end(), end)
+                kept.extend(shown)
+                hidden = hidden or inner
+                at = max(at, end)
+            elif tag in _NEVER_RENDERED or _hides(tag, m.group(3), self.whole):
+                end = max(at, min(_hidden_end(data, tag, m.end()), hi))
+                hidden = hidden or _has_text(data[at:end])
+                at = end
+        hidden = hidden or _has_text(data[at:hi])
+        return kept, hidden
 
 
 _SRCDOC = re.compile(rb"srcdoc\s*=\s*(?:\"([^\"]*)\"|'([^']*)')", re.I)
