@@ -25,7 +25,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Protocol, cast
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import zipmethods
@@ -316,7 +316,8 @@ def _sparse_blocks(data: bytes, member: tarfile.TarInfo, bound: int) -> bytes:
     size = min(member.size, bound)
     out = bytearray(size)
     at = member.offset_data
-    for offset, length in member.sparse or ():
+    regions = cast("list[tuple[int, int]]", member.sparse or [])  # typeshed: "int"
+    for offset, length in regions:
         if offset < size:
             piece = data[at : at + min(length, size - offset)]
             out[offset : offset + len(piece)] = piece
