@@ -611,6 +611,81 @@ def test_installshield_strings_in_ordinary_executables_are_ignored(every: Engine
         assert not report.errors, (seed, report)
 
 
+@pytest.mark.parametrize("compress", ["--gzip", "--bzip2", "--xz", "--zstd", "--nocomp"])
+def test_a_makeself_installer_is_opened(engine: Engine, tmp_path: Path, compress: str) -> None:
+    """A shell script with a (compressed) tarball behind it: the installer unpacks clam.exe
+    itself (the oracle), and the tarball is found past the script (round 9)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(CLAM, src / "clam.exe")
+    run(tool("makeself"), "--quiet", compress, str(src), "setup.run", "label", "./clam.exe",
+        cwd=tmp_path)
+    run("sh", "setup.run", "--noexec", "--quiet", "--target", str(tmp_path / "x"), cwd=tmp_path)
+    assert (tmp_path / "x" / "clam.exe").read_bytes() == CLAM.read_bytes()
+    assert engine.scan_bytes((tmp_path / "setup.run").read_bytes(), "setup.run").names == FOUND
+
+
+@pytest.mark.parametrize("glued", ["tar", "tar.gz", "tar.bz2", "xz", "zst"])
+@pytest.mark.parametrize("front", ["elf", "junk"])
+def test_a_tarball_or_stream_behind_other_bytes_is_opened(engine: Engine, tmp_path: Path,
+                                                          glued: str, front: str) -> None:
+    """An ELF (or junk) with a tarball or a compressed file glued on: 7-Zip opens it (the
+    oracle) and so do we."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(CLAM, src / "clam.exe")
+    if glued.startswith("tar"):
+        flag = {"tar": "", "tar.gz": "z", "tar.bz2": "j"}[glued]
+        run("tar", f"-c{flag}f", str(tmp_path / "tail"), "-C", str(src), "clam.exe", cwd=tmp_path)
+    else:
+        out = subprocess.run([tool("xz" if glued == "xz" else "zstd"), "-q", "-c",
+                              str(src / "clam.exe")], capture_output=True, check=True).stdout
+        (tmp_path / "tail").write_bytes(out)
+    head = Path("/bin/true").read_bytes() if front == "elf" else random.Random(3).randbytes(700)
+    blob = head + (tmp_path / "tail").read_bytes()
+    (tmp_path / "blob.bin").write_bytes(blob)
+    if glued != "zst":  # 7-Zip's zstd codec is not in every build
+        listing = subprocess.run([tool("7zz"), "l", str(tmp_path / "blob.bin")],
+                                 capture_output=True, text=True, check=False).stdout
+        assert "1 files" in listing, listing
+    assert engine.scan_bytes(blob, "blob.bin").names == FOUND
+
+
+def test_stray_stream_and_tar_magics_are_ignored(every: Engine) -> None:
+    """gzip, bzip2, xz, zstd and tar magic numbers that start nothing: no finding, no error
+    (plain text about tar, random binaries)."""
+    rng = random.Random(12)
+    magics = [b"\x1f\x8b\x08\x00", b"BZh91AY&SY", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd",
+              b"ustar\x0000", b"ustar  \x00", b"hsqs", b"MSWIM\x00\x00\x00"]
+    for seed in range(40):
+        parts = [rng.randbytes(rng.randrange(1, 3000))]
+        for magic in rng.sample(magics, 4):
+            parts += [magic, rng.randbytes(rng.randrange(0, 3000))]
+        report = every.scan_bytes(b"\x00" + b"".join(parts))
+        assert not report.names, (seed, report)
+        assert not report.errors, (seed, report)
+    text = b"Use tar -czf (ustar format) or BZh9 with xz; the hsqs superblock, MSWIM.\n" * 40
+    assert not every.scan_bytes(text, "notes.txt").names
+
+
+@pytest.mark.parametrize("kind", ["squashfs", "wim"])
+def test_a_container_we_cannot_open_behind_an_elf_is_unsupported(engine: Engine,
+                                                                  tmp_path: Path,
+                                                                  kind: str) -> None:
+    """An AppImage-like ELF with a squashfs (or a WIM) behind it: 7-Zip opens those, we do
+    not yet, so it is `Heuristics.Unsupported`, never clean."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(CLAM, src / "clam.exe")
+    if kind == "squashfs":
+        run(tool("mksquashfs"), str(src), "img", "-quiet", "-noappend", cwd=tmp_path)
+    else:
+        run(tool("7zz"), "a", "-twim", "img", str(src / "clam.exe"), cwd=tmp_path)
+        (tmp_path / "img.wim").rename(tmp_path / "img")
+    blob = Path("/bin/true").read_bytes() + (tmp_path / "img").read_bytes()
+    assert engine.scan_bytes(blob, "app").names == (f"Heuristics.Unsupported.{kind.upper()}",)
+
+
 def test_embedded_search_is_bounded(engine: Engine) -> None:
     blob = b"\x00" + (b"7z\xbc\xaf\x27\x1c" + bytes(40) + b"MSCF\x00\x00\x00\x00" + b"MZ"
                       + bytes(80)) * 20_000

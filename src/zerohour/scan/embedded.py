@@ -18,10 +18,11 @@ CRC holds (`containers.headers_encrypted`).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+import tarfile
+from collections.abc import Callable, Iterator
 
 from zerohour.errors import EncryptedContent
-from zerohour.scan import containers, installshield
+from zerohour.scan import archive, containers, filetype, installshield, streams
 from zerohour.scan.gates import Literals
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
@@ -33,9 +34,25 @@ _MAGICS: tuple[tuple[bytes, FileType], ...] = (
     (b"7z\xbc\xaf\x27\x1c", FileType.SEVENZIP),
     (b"MSCF\x00\x00\x00\x00", FileType.CAB),
     (b"\x60\xea", FileType.ARJ),
+    # Compressed streams and tar archives behind a script or an executable: makeself and
+    # shar installers (`tail -n +N "$0" | tar xz`), an ELF or PE with a tarball glued on
+    # (7-Zip opens those). Round 9 delivered clam.exe in each.
+    (b"\x1f\x8b\x08", FileType.GZIP),
+    (b"BZh", FileType.BZIP2),
+    (b"\xfd7zXZ\x00", FileType.XZ),
+    (b"\x28\xb5\x2f\xfd", FileType.ZSTD),
+    (b"ustar", FileType.TAR),  # 257 bytes into a header
 )
+_TAR_MAGIC_AT = 257
 #: One pass says which magic numbers (and "MZ", last) occur at all: `gates.Literals`.
-_PRESENT = Literals((*(magic for magic, _ in _MAGICS), b"MZ"))
+#: Containers nothing here opens yet, behind other bytes (an AppImage is an ELF with a
+#: squashfs behind it; 7-Zip opens both): `Heuristics.Unsupported.<TYPE>`, never clean.
+_UNOPENED: tuple[tuple[bytes, FileType], ...] = (
+    (b"hsqs", FileType.SQUASHFS),
+    (b"MSWIM\x00\x00\x00", FileType.WIM),
+)
+_PRESENT = Literals((*(magic for magic, _ in _MAGICS), b"MZ",
+                     *(magic for magic, _ in _UNOPENED)))
 _PE_MACHINES = frozenset({0x14C, 0x8664, 0x1C0, 0x1C2, 0x1C4, 0xAA64, 0x200, 0xEBC})
 #: Layers whose own members are already layers (searching their bytes again only repeats
 #: work) or that are parsed otherwise.
@@ -63,6 +80,11 @@ def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> I
                 if not _arj_at(data, off):
                     continue
                 opened = _probe(containers.children(data[off:], ft, ctx), ctx)
+            elif ft in _STREAMS:
+                start = off - _TAR_MAGIC_AT if ft is FileType.TAR else off
+                if not _stream_at(data, start, ft):
+                    continue
+                opened = _unbounded(_STREAMS[ft](data[start:], ctx), ctx)
             else:
                 opened = _probe(containers.libarchive_children(data, ft, ctx, off), ctx)
             produced = False
@@ -70,6 +92,9 @@ def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> I
                 produced = True
                 yield child
             found += produced
+    for j, (magic, ft) in enumerate(_UNOPENED, len(_MAGICS) + 1):
+        if j in present and any(_unopened_at(data, off, ft) for off in _offsets(data, magic, ctx)):
+            ctx.unsupported(ft.value.upper())
     for off in _offsets(data, b"MZ", ctx) if pes and len(_MAGICS) in present else ():
         if found >= _MAX_FOUND:
             return
@@ -82,6 +107,13 @@ def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> I
         yield Child(data=exe, name=None, origin="embedded-pe")
 
 
+def _unopened_at(data: bytes, off: int, ft: FileType) -> bool:
+    """A squashfs superblock that holds together, a WIM header of its fixed size (208)."""
+    if ft is FileType.WIM:
+        return data[off + 8 : off + 12] == b"\xd0\x00\x00\x00"
+    return filetype.detect(data[off : off + 4096]) is ft
+
+
 def _offsets(data: bytes, magic: bytes, ctx: ScanContext) -> Iterator[int]:
     pos = data.find(magic, 1)
     n = 0
@@ -90,6 +122,58 @@ def _offsets(data: bytes, magic: bytes, ctx: ScanContext) -> Iterator[int]:
         n += 1
         yield pos
         pos = data.find(magic, pos + 1)
+
+
+def _tar(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    return archive.tar_children(data, ctx)
+
+
+def _compressed(ft: FileType) -> Callable[[bytes, ScanContext], Iterator[Child]]:
+    if ft is FileType.ZSTD:
+        return lambda data, ctx: streams.stream_children(data, ft, ctx, None)
+    return lambda data, ctx: archive.stream_children(data, ft, ctx, None)
+
+
+_STREAMS: dict[FileType, Callable[[bytes, ScanContext], Iterator[Child]]] = {
+    FileType.GZIP: _compressed(FileType.GZIP), FileType.BZIP2: _compressed(FileType.BZIP2),
+    FileType.XZ: _compressed(FileType.XZ), FileType.ZSTD: _compressed(FileType.ZSTD),
+    FileType.TAR: _tar,
+}
+
+
+def _stream_at(data: bytes, start: int, ft: FileType) -> bool:
+    """A plausible header of `ft` at `start` (the decoder then has to produce something)."""
+    if start < 1:
+        return False  # at offset 0 it is the layer's own type
+    if ft is FileType.GZIP:
+        return not data[start + 3] & 0xE0 if start + 3 < len(data) else False  # reserved flags
+    if ft is FileType.BZIP2:
+        return (data[start + 3 : start + 4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8",
+                                                 b"9")
+                and data[start + 4 : start + 10] in (b"1AY&SY", b"\x17rE8P\x90"))
+    if ft is FileType.TAR:
+        try:
+            tarfile.TarInfo.frombuf(data[start : start + 512], "utf-8", "surrogateescape")
+        except (tarfile.HeaderError, ValueError):
+            return False  # the header's checksum does not hold
+    return True
+
+
+def _unbounded(members: Iterator[Child], ctx: ScanContext) -> Iterator[Child]:
+    """An embedded stream or tar's members without the Broken notes its reader makes: where
+    an embedded stream ends is not known, so the bytes after it are no damage (and what a
+    truncated one decoded is scanned: it is all `tar` or `gzip -d` would give too). A
+    candidate that yields nothing leaves no trace (`_probe`)."""
+    start = len(ctx.events)
+    for child in _probe(members, ctx):
+        _drop_broken(ctx, start)  # before the engine turns them into findings
+        yield child
+        start = len(ctx.events)
+    _drop_broken(ctx, start)
+
+
+def _drop_broken(ctx: ScanContext, start: int) -> None:
+    ctx.events[start:] = [e for e in ctx.events[start:] if e[0] != "Broken"]
 
 
 def _probe(members: Iterator[Child], ctx: ScanContext) -> Iterator[Child]:
