@@ -832,3 +832,60 @@ def test_the_eighth_rounds_shapes_are_decoded(engine: Engine, shape: str) -> Non
     text, tool = _eighth_round(_EICAR)[shape]
     assert subprocess.run(tool, input=text, capture_output=True, check=True).stdout == _EICAR
     _assert_found(engine, text, shape)
+
+
+# -- round 9: carriers after prose in a legacy 8-bit charset, a dump after a lone word ---------
+
+_RUSSIAN = ("привет коллеги прилагаю документ смотрите внимательно финансовый отчет квартал "
+            "сегодня хорошая погода пожалуйста как дела\n") * 40
+
+
+def _round_nine(payload: bytes) -> dict[str, bytes]:
+    """Carriers as round 9 sent them; each rebuilds the payload with the named tool after the
+    recipient's client shows (or saves) the text."""
+    dump = subprocess.run(["xxd", "-"], input=payload, capture_output=True, check=True).stdout
+    b32 = base64.b32encode(payload)
+    quoted = b"".join(b"> " + ln + b"\n" for ln in _lines(base64.b64encode(payload), 60))
+    return {"xxd": dump, "base32": b"\n".join(_lines(b32, 64)) + b"\n", "quoted-base64": quoted,
+            "intel-hex": ihex(payload)}
+
+
+def _mail(body: bytes, charset: str) -> bytes:
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/plain; charset=" + charset.encode()
+            + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(body))
+
+
+@pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd not installed")
+@pytest.mark.parametrize("charset", ["koi8-r", "windows-1251"])
+@pytest.mark.parametrize("shape", ["xxd", "base32", "quoted-base64", "intel-hex"])
+@pytest.mark.parametrize("payload", ["eicar", "clam"])
+def test_a_carrier_after_prose_in_a_legacy_charset(engine: Engine, clam: bytes, charset: str,
+                                                   shape: str, payload: str) -> None:
+    """Cyrillic prose in KOI8-R or windows-1251 is mostly bytes above 0x7F: the part sniffed
+    as binary and no text carrier was looked for; a short block (EICAR's) after a chunk of
+    prose was diluted below the density gate. The client shows the text (iconv is the
+    oracle) and the block decodes from it."""
+    data = _EICAR if payload == "eicar" else clam
+    carrier = _round_nine(data)[shape]
+    body = _RUSSIAN.encode(charset) + b"\n" + carrier
+    shown = subprocess.run(["iconv", "-f", charset, "-t", "utf-8"], input=body,
+                           capture_output=True, check=True).stdout
+    assert shown.endswith(carrier)
+    _assert_found(engine, _mail(body, charset), f"{shape}/{charset}")
+
+
+@pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd not installed")
+@pytest.mark.parametrize("payload", ["eicar", "clam"])
+def test_a_dump_after_a_lone_word_line(engine: Engine, clam: bytes, payload: str,
+                                      tmp_path: Path) -> None:
+    """"hello" then an xxd dump: the word was taken for the start of a block, and the dump's
+    first line for more of it. `xxd -r text file` rebuilds the payload (the oracle)."""
+    data = _EICAR if payload == "eicar" else clam
+    dump = subprocess.run(["xxd", "-"], input=data, capture_output=True, check=True).stdout
+    text = b"hello\n" + dump
+    (tmp_path / "t.txt").write_bytes(text)
+    subprocess.run(["xxd", "-r", str(tmp_path / "t.txt"), str(tmp_path / "out")], check=True)
+    assert (tmp_path / "out").read_bytes() == data
+    for body in (text, text.decode().encode("utf-16")):
+        _assert_found(engine, body, "hello+xxd")

@@ -588,6 +588,47 @@ def _foreign_codecs(ct_values: list[str]) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _single_byte(name: str) -> str | None:
+    """The codec of a declared single-byte charset that writes ASCII as ASCII (KOI8-R,
+    windows-1251, ISO-8859-5...), else None."""
+    codec = _charset(name)
+    if codec == "latin-1" or foreign_charset(name) is not None:
+        return None
+    try:
+        high = bytes(range(128, 256)).decode(codec, "replace")
+    except (LookupError, ValueError, TypeError):
+        return None
+    return codec if len(high) == 128 else None
+
+
+def _eight_bit_codecs(ct_values: list[str]) -> list[str]:
+    """Codecs of the declared single-byte charsets (usually none: most mail is UTF-8)."""
+    if not any("charset" in v.lower() for v in ct_values):
+        return []
+    return list(dict.fromkeys(codec for v in ct_values for cs in parse_params(v).get_all("charset")
+                              if (codec := _single_byte(cs)) is not None))
+
+
+#: Share of bytes above 0x7F from which text sniffs as binary (`filetype`'s rule).
+_HIGH_SHARE = 0.3
+_HIGH_BYTES = bytes(range(128))
+
+
+def _dense_8bit(content: bytes) -> bool:
+    """Text dense in 8-bit characters (Cyrillic, Greek prose in a legacy charset): it sniffs
+    as binary, and no text carrier looks inside it."""
+    head = content[:4096]
+    if not head or head.isascii() or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        pass
+    return len(head.translate(None, _HIGH_BYTES)) > len(head) * _HIGH_SHARE
+
+
 class _Walker:
     def __init__(self, ctx: ScanContext) -> None:
         self.ctx = ctx
@@ -689,10 +730,13 @@ class _Walker:
                 return
         binhex = any(t.endswith("binhex40") for t in types)
         foreign = _foreign_codecs(ct_values)
+        eight_bit = _eight_bit_codecs(ct_values)
         for label, content in decoded:
             yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
-            for codec in foreign:
-                # Text in UTF-16 / UTF-7 / EBCDIC...: what the client shows, as UTF-8.
+            codecs_ = [*foreign, *(eight_bit if _dense_8bit(content) else ())]
+            for codec in codecs_:
+                # Text in UTF-16 / UTF-7 / EBCDIC..., or Cyrillic prose in KOI8-R around an
+                # xxd dump (it sniffs as binary): what the client shows, as UTF-8 text.
                 text = decode_text(content, codec).encode("utf-8", "replace")
                 yield from self.leaf(text, name, f"mime{path}:{label}:{codec}", attachment)
             # uuencode / yEnc / BinHex inside text leaves are found when the engine decomposes

@@ -280,8 +280,12 @@ def intel_hex(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator
         text = lf_lines(text)
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # always matches
     if text[start : start + 1] != b":":
-        return
-    if _HEX_RECORD.match(text, text.rfind(b"\n", 0, start) + 1) is None:
+        # Records after some lines of prose ("the firmware:"): a C search first
+        if b"\n:" not in text and b"\n :" not in text and b"\n\t:" not in text:
+            return
+        if _HEX_RECORD.search(text) is None:
+            return
+    elif _HEX_RECORD.match(text, text.rfind(b"\n", 0, start) + 1) is None:
         return
     runs: list[tuple[int, bytearray]] = []
     base = 0
@@ -324,13 +328,18 @@ MIN_DECODED = 64
 _CHUNK = 4096
 _NUMPY_FROM = 4 * 4096  # bytes of text from which numpy counts the chunks
 _DENSE = 0.2  # share of [A-Z0-9] in a chunk (base64 of binary ~0.56, hex ~0.6, prose ~0.03)
+_SMALL = 512  # a piece of a chunk
+_DENSE_SMALL = 0.4  # share in a piece (a short dump or block between lines of prose)
+_SMALL_LEAST = 64  # [A-Z0-9] characters two such pieces hold at least
 _UPPER_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _NOT_UPPER_DIGITS = bytes(c for c in range(256) if c not in _UPPER_DIGITS)
 #: [A-Z0-9] -> 1, blanks and UTF-8 continuation bytes -> 0 (a character of any width counts
 #: once: a three-byte zero-width space between groups dilutes them no more than a "~"),
 #: anything else -> 2: one translation, then numpy counts each chunk's 1s and 2s.
+#: (3: the first byte of a non-ASCII character: prose in another script, which dilutes a
+#: chunk, but not a piece: `_dense_spans`)
 _DENSE_MAP = bytes(1 if c in _UPPER_DIGITS else 0 if c in b" \t\r\n" or 0x80 <= c < 0xC0
-                   else 2 for c in range(256))
+                   else 3 if c >= 0xC0 else 2 for c in range(256))
 _DUMP_LINE = re.compile(  # xxd, hexdump -C, od -A x -t x1z: offset, hex columns, ASCII
     rb"(?=[0-9a-fA-F]{0,15}[0-9])([0-9a-fA-F]{6,16}):?[ \t]+"
     rb"((?:[0-9a-fA-F]{2,8}[ \t]{1,3}){0,31}[0-9a-fA-F]{2,8})(?:[ \t]{2}.*|[ \t]*)$")
@@ -380,8 +389,12 @@ def decorated_blocks(
 
 
 def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
-    """Stretches of `_CHUNK`-sized chunks dense in upper-case letters and digits, widened to
-    whole lines (a block across a chunk border is in one stretch).
+    """Stretches dense in upper-case letters and digits, widened to whole lines (a block
+    across a chunk border is in one stretch): `_CHUNK`-sized chunks with a share of at least
+    `_DENSE`, and two neighbouring `_SMALL` pieces with `_SMALL_LEAST` such characters and a
+    share of `_DENSE_SMALL` of the ASCII ones (with a piece on each side): a short dump or a
+    quoted base64 block (EICAR's) in a chunk of prose, Cyrillic prose above all, was diluted
+    below the first.
 
     Every byte counts: a sample (every 4th byte, as before) was blind to a separator placed
     every 4th character in its phase (`\\x4d\\x5a...`, `TVq~QAA~...`); bytes.count of a byte
@@ -390,22 +403,33 @@ def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
     n = len(text)
     mapped = text.translate(_DENSE_MAP)
     if n <= _NUMPY_FROM:  # a few chunks: bytes.count beats numpy's per-call overhead
-        dense_counts = [mapped.count(1, p, p + _CHUNK) for p in range(0, n, _CHUNK)]
-        other_counts = [mapped.count(2, p, p + _CHUNK) for p in range(0, n, _CHUNK)]
+        counts = [[mapped.count(k, p, p + _SMALL) for p in range(0, n, _SMALL)] for k in (1, 2, 3)]
     else:
         classes = np.frombuffer(mapped, dtype=np.uint8)
-        whole = n // _CHUNK * _CHUNK
-        blocks = classes[:whole].reshape(-1, _CHUNK)
-        dense_counts = np.count_nonzero(blocks == 1, axis=1).tolist()
-        other_counts = np.count_nonzero(blocks == 2, axis=1).tolist()
+        whole = n // _SMALL * _SMALL
+        pieces = classes[:whole].reshape(-1, _SMALL)
+        counts = [np.count_nonzero(pieces == k, axis=1).tolist() for k in (1, 2, 3)]
         if whole < n:
             tail = classes[whole:]
-            dense_counts.append(int(np.count_nonzero(tail == 1)))
-            other_counts.append(int(np.count_nonzero(tail == 2)))
+            for k, row in zip((1, 2, 3), counts, strict=True):
+                row.append(int(np.count_nonzero(tail == k)))
+    dense_counts, other_counts, foreign_counts = counts
+    per = _CHUNK // _SMALL
+    count = len(dense_counts)
+    flags = [False] * count
+    for c in range(0, count, per):  # whole chunks first (the rule for long blocks)
+        dense_chars = sum(dense_counts[c : c + per])
+        other = sum(other_counts[c : c + per]) + sum(foreign_counts[c : c + per])
+        if dense_chars > 0 and dense_chars >= _DENSE * (dense_chars + other):
+            flags[c : c + per] = [True] * len(flags[c : c + per])
+    for i in range(count):  # two pieces at a time: a short block across their border
+        dense_chars = dense_counts[i] + (dense_counts[i + 1] if i + 1 < count else 0)
+        other = other_counts[i] + (other_counts[i + 1] if i + 1 < count else 0)
+        if dense_chars >= _SMALL_LEAST and dense_chars >= _DENSE_SMALL * (dense_chars + other):
+            flags[max(0, i - 1) : i + 3] = [True] * len(flags[max(0, i - 1) : i + 3])
     start = -1
-    for i, (dense_chars, other) in enumerate(zip(dense_counts, other_counts, strict=True)):
-        pos = i * _CHUNK
-        dense = dense_chars > 0 and dense_chars >= _DENSE * (dense_chars + other)
+    for i, dense in enumerate(flags):
+        pos = i * _SMALL
         if dense and start < 0:
             start = max(0, text.rfind(b"\n", 0, pos) + 1)
         elif not dense and start >= 0:
@@ -430,6 +454,8 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
         if not line.strip():
             continue  # `base64 -d -i` and `xxd -r -p` read on across blank lines
         m = _DUMP_LINE.match(line)
+        if m is not None and run and len(run) == 1 and _WORD.match(run[0]) and not dump:
+            run = []  # a lone word ("hello") before a dump: no block of its own
         if m is not None and not run:
             digits = _SEPARATORS.sub(b"", m.group(2))
             data = bytes.fromhex(digits[: len(digits) & ~1].decode("ascii"))
