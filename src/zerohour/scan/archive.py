@@ -121,6 +121,21 @@ def inflate(data: bytes | memoryview, ctx: ScanContext) -> tuple[bytes, int]:
     return out, end
 
 
+def zlib_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """A raw zlib stream (RFC 1950: `.zz`, `pigz -z`, `zlib-flate -compress`, `openssl zlib`):
+    no magic number, only a two-byte header whose check holds one time in 31 for random
+    bytes, so only a stream that inflates to its end counts (nothing is said of one that
+    does not: it was not zlib)."""
+    if len(data) < 8 or data[0] & 0x0F != 8 or data[0] >> 4 > 7 or data[1] & 0x20:
+        return  # not deflate, a window over 32 KiB, or a preset dictionary
+    if ((data[0] << 8) | data[1]) % 31:
+        return
+    out, _end, complete = _zlib_bounded(data, 15, ctx)
+    if complete and out:
+        ctx.charge_child(len(out))
+        yield Child(data=out, name=None, origin="zlib")
+
+
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _NULS = re.compile(rb"\x00+")
 

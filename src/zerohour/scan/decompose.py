@@ -23,6 +23,7 @@ from zerohour.scan import (
     encodings,
     mime,
     smime,
+    streams,
     textcarriers,
     textual,
 )
@@ -35,6 +36,8 @@ from zerohour.scan.types import Child, FileType
 from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
+#: What a file of a format without a magic number (brotli) sniffs as.
+_NO_MAGIC = frozenset({FileType.BINARY, FileType.TEXT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
 _NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
@@ -43,6 +46,8 @@ def children(
     data: bytes, filetype: FileType, ctx: ScanContext, name: str | None = None
 ) -> Iterator[Child]:
     """The children of one layer of type `filetype` (nothing for leaves)."""
+    if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
+        yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
     yield from _children_of_type(data, filetype, ctx, name)
     # What the type's own reader noted after its last child (a PDF is Broken once every
     # stream was tried) is said after the embedded search too: the engine stops at its first
@@ -118,6 +123,7 @@ def _children_of_type(
         if data[:4] == archive.TNEF_SIGNATURE:
             yield from archive.tnef_children(data, ctx)
         else:
+            yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
             # So does HTML behind NUL or control bytes, which a browser still runs (an
             # "invoice.html" of 300 NULs and a <script>, or an <img onerror=...>, building a
@@ -200,14 +206,15 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 def _text_carriers(
     data: bytes, ctx: ScanContext, base64: bool, intel_hex: bool = True, decorated: bool = True
 ) -> Iterator[Child]:
-    """Files a plain text carries as base64 blocks or Intel HEX (`textcarriers`); decorated
-    blocks too unless told (a binary layer: only when it is HTML behind NULs)."""
+    """Files a plain text carries as base64 blocks, Intel HEX or S-records (`textcarriers`);
+    decorated blocks too unless told (a binary layer: only when it is HTML behind NULs)."""
     check = ctx.check_time
     if decorated:  # text: lone CRs as LFs, once for the three finders (not in binary)
         data = textcarriers.lf_lines(data)
     found: Iterator[encodings.EmbeddedFile] = iter(())
     if intel_hex:
-        found = textcarriers.intel_hex(data, check, lf=True)
+        found = itertools.chain(textcarriers.intel_hex(data, check, lf=True),
+                                textcarriers.srecords(data, check))
     if base64:
         found = itertools.chain(textcarriers.base64_blocks(data, check, lf=True), found)
         if decorated:

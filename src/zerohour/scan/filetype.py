@@ -218,6 +218,10 @@ _UNOPENED_MAGICS: tuple[tuple[bytes, FileType], ...] = (
     (b"\xed\xab\xee\xdb", FileType.RPM),
     (b"LZIP\x01", FileType.LZIP),
     (b"\x89LZO\x00\r\n\x1a\n", FileType.LZOP),
+    (b"BZ3v1", FileType.BZIP3),
+    (b"LRZI", FileType.LRZIP),
+    (b"7kSt", FileType.ZPAQ),  # a journaling archive's first block
+    (b"zPQ", FileType.ZPAQ),  # a streaming one
 )
 UNOPENED = frozenset({ft for _, ft in _UNOPENED_MAGICS}
                      | {FileType.DMG, FileType.FSIMAGE, FileType.SQUASHFS, FileType.COMPRESS,
@@ -552,6 +556,9 @@ _ARCHIVES = frozenset(
         FileType.RPM,
         FileType.LZIP,
         FileType.LZOP,
+        FileType.BZIP3,
+        FileType.LRZIP,
+        FileType.ZPAQ,
         FileType.DISKIMAGE,
         FileType.VMDISK,
         FileType.SWF,

@@ -24,6 +24,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+import brotli  # type: ignore[import-untyped]
 import lz4.block
 import lz4.frame
 import zstandard
@@ -160,6 +161,45 @@ def unzstd(data: bytes, ctx: ScanContext) -> tuple[bytes, bool, str | None]:
                 out.add(piece)
         pos -= len(d.unused_data)
     return out.data(), True, None
+
+
+# --- brotli -----------------------------------------------------------------------------------
+
+#: Names that say "brotli" (`brotli` writes `.br`): the format has no magic number, so only a
+#: name opens it.
+BROTLI_SUFFIXES = (".br", ".brotli")
+_BROTLI_IN = 64 * 1024
+
+
+def brotli_children(data: bytes, ctx: ScanContext, name: str) -> Iterator[Child]:
+    """A layer named `x.br`, as `brotli -d` decodes it (output bounded as it grows). One that
+    does not decode is `Heuristics.Broken.Brotli`: its name says what it is."""
+    d = brotli.Decompressor()
+    out = _Output(ctx, len(data))
+    pos, n = 0, len(data)
+    finished = False
+    try:
+        while not (finished := d.is_finished()):
+            ctx.check_time()
+            if d.can_accept_more_data():
+                if pos >= n:
+                    break  # truncated
+                feed = data[pos : pos + _BROTLI_IN]
+                pos += len(feed)
+            else:
+                feed = b""
+            piece = d.process(feed, output_buffer_limit=out.room())
+            if piece:
+                out.add(piece)
+            elif not feed and d.can_accept_more_data() and pos >= n:
+                break
+    except brotli.error:
+        finished = False  # (the decoder is "unhealthy" now: no more calls)
+    if not finished:
+        ctx.broken("Brotli")
+    if out.total:
+        ctx.charge_child(out.total)
+        yield Child(data=out.data(), name=name[: name.rfind(".")] or None, origin="brotli")
 
 
 # --- lz4 --------------------------------------------------------------------------------------

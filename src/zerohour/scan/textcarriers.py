@@ -312,6 +312,34 @@ def intel_hex(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator
         yield EmbeddedFile(bytes(data), None, "intel-hex")
 
 
+_SREC = re.compile(rb"(?m)^[ \t]*S([123])((?:[0-9A-Fa-f]{2}){4,})[ \t]*\r?$")
+_SREC_ADDRESS = {b"1": 2, b"2": 3, b"3": 4}
+
+
+def srecords(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+    """The data of Motorola S-records (S1/S2/S3 lines: `objcopy -I srec -O binary`, `srec_cat`),
+    one file per contiguous address range, after prose too."""
+    if b"S1" not in text and b"S2" not in text and b"S3" not in text:
+        return
+    runs: list[tuple[int, bytearray]] = []
+    for n, m in enumerate(_SREC.finditer(text)):
+        if check is not None and not n % _CHECK_EVERY:
+            check()
+        record = bytes.fromhex(m.group(2).decode("ascii"))
+        width = _SREC_ADDRESS[m.group(1)]
+        if record[0] != len(record) - 1 or len(record) < width + 2:
+            continue  # its count does not hold: a line that only looks like a record
+        at = int.from_bytes(record[1 : 1 + width], "big")
+        payload = record[1 + width : -1]
+        if runs and runs[-1][0] + len(runs[-1][1]) == at:
+            runs[-1][1].extend(payload)
+        elif payload:
+            runs.append((at, bytearray(payload)))
+    for _, data in runs:
+        if len(data) >= MIN_DECODED:
+            yield EmbeddedFile(bytes(data), None, "s-records")
+
+
 # -- decorated text: what `base64 -d -i`, `xxd -r` and a copy-paste recover --------------------
 #
 # A recipient told to "decode the key" copies the characters out of whatever surrounds them:
@@ -382,6 +410,7 @@ def decorated_blocks(
         runs = (_decode_lines(span.split()) if plain
                 else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span),
                                      _string_tokens(span)))
+        runs = itertools.chain(runs, _quoted_printable(span))  # (`=` and hex: plain lines too)
         for data, encoding in runs:
             if data not in seen:
                 seen.add(data)
@@ -681,6 +710,26 @@ def _escapes(span: bytes) -> Iterator[tuple[bytes, str]]:
         for reading in dict.fromkeys(readings):
             if reading != run and len(reading) >= MIN_DECODED and _varied(reading):
                 yield reading, "escaped-text"
+
+
+#: Lines of quoted-printable text (RFC 2045 6.7: `=XX` escapes, `=` at the end of a soft line
+#: break), here where two escapes follow each other: a file written as `=4D=5A=90=00...`.
+_QP_LINES = re.compile(rb"(?m)^[^\n]*(?:=[0-9A-Fa-f]{2}){2}[^\n]*(?:\n[^\n]*(?:=[0-9A-Fa-f]{2}"
+                       rb"|=\r?$)[^\n]*)*")
+
+
+def _quoted_printable(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Quoted-printable text in a text (`python3 -m quopri -d`, `qprint -d`, a mail client's
+    "decode"): runs of lines holding escapes, decoded when 16 or more decode."""
+    if b"=" not in span:
+        return
+    for m in _QP_LINES.finditer(span):
+        run = m.group()
+        if run.count(b"=") < 16:
+            continue
+        data = binascii.a2b_qp(run)
+        if data != run and len(data) >= MIN_DECODED and _varied(data):
+            yield data, "quoted-printable-text"
 
 
 def _js_unescape(run: bytes) -> bytes:

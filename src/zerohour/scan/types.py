@@ -66,6 +66,9 @@ class FileType(StrEnum):
     RPM = "rpm"
     LZIP = "lzip"
     LZOP = "lzop"
+    BZIP3 = "bzip3"
+    LRZIP = "lrzip"
+    ZPAQ = "zpaq"
 
 
 class FindingKind(Enum):

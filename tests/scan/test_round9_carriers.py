@@ -1,0 +1,148 @@
+"""Carriers round 9 of the hostile-sender tests delivered clam.exe in, each made and undone by
+the real tool a recipient would use (the oracle): a file written all in quoted-printable as
+text (`python3 -m quopri -d`), Motorola S-records (`objcopy -I srec`), a raw zlib stream
+(`zlib-flate -uncompress`), brotli (`brotli -d`, by its `.br` name: the format has no magic
+number), and bzip3, lrzip and zpaq, which nothing here opens yet (`Heuristics.Unsupported`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import quopri
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, Limits, load_database
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+pytestmark = pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed")
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed (scripts/system-deps)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    d = tmp_path_factory.mktemp("db")
+    clam = CLAM.read_bytes()
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
+    return Engine(load_database([d]), limits=Limits(alert_broken=True))
+
+
+def mail(body: bytes, name: str | None = None) -> bytes:
+    head = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+            b"Content-Type: text/plain\r\n\r\nsee below\r\n--B\r\n")
+    if name is None:
+        part = b"Content-Type: text/plain\r\n\r\n" + body.replace(b"\n", b"\r\n") + b"\r\n"
+    else:
+        part = (b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+                b"filename=" + name.encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                + base64.encodebytes(body))
+    return head + part + b"--B--\r\n"
+
+
+def _qp_all(data: bytes) -> bytes:
+    text = "".join(f"={c:02X}" for c in data)
+    return "=\n".join(text[i : i + 72] for i in range(0, len(text), 72)).encode() + b"=\n"
+
+
+@pytest.mark.parametrize("twice", [False, True])
+@pytest.mark.parametrize("as_file", [False, True])
+def test_a_file_in_quoted_printable_text(engine: Engine, tmp_path: Path, as_file: bool,
+                                         twice: bool) -> None:
+    clam = CLAM.read_bytes()
+    text = _qp_all(clam)
+    undone = subprocess.run([sys.executable, "-m", "quopri", "-d"], input=text,
+                            capture_output=True, check=True).stdout
+    assert undone == clam
+    if twice:  # the client's own decode leaves the text above
+        msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+               + quopri.encodestring(text))
+    else:
+        msg = mail(b"Decode it with quopri:\n\n" + text, "clam.qp" if as_file else None)
+    assert engine.scan_bytes(msg).names == (NAME,)
+
+
+def _srec(data: bytes) -> bytes:
+    lines = [b"S00600004844521B"]
+    for off in range(0, len(data), 16):
+        chunk = data[off : off + 16]
+        body = bytes([len(chunk) + 3]) + off.to_bytes(2, "big") + chunk
+        lines.append(b"S1" + (body + bytes([~sum(body) & 0xFF])).hex().upper().encode())
+    lines.append(b"S9030000FC")
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+def test_motorola_s_records_after_prose(engine: Engine, tmp_path: Path, as_file: bool) -> None:
+    clam = CLAM.read_bytes()
+    records = _srec(clam)
+    (tmp_path / "fw.srec").write_bytes(records)
+    subprocess.run([tool("objcopy"), "-I", "srec", "-O", "binary", str(tmp_path / "fw.srec"),
+                    str(tmp_path / "out")], check=True)
+    assert (tmp_path / "out").read_bytes() == clam
+    text = b"Firmware update, flash with objcopy:\n\n" + records
+    assert engine.scan_bytes(mail(text, "fw.srec" if as_file else None)).names == (NAME,)
+
+
+@pytest.mark.parametrize("level", ["1", "9"])
+def test_a_raw_zlib_stream(engine: Engine, tmp_path: Path, level: str) -> None:
+    clam = CLAM.read_bytes()
+    packed = subprocess.run([tool("pigz"), f"-{level}", "-z", "-c"], input=clam,
+                            capture_output=True, check=True).stdout
+    undone = subprocess.run([tool("zlib-flate"), "-uncompress"], input=packed,
+                            capture_output=True, check=True).stdout
+    assert undone == clam
+    assert engine.scan_bytes(mail(packed, "clam.zz")).names == (NAME,)
+
+
+def test_random_bytes_with_a_zlib_header_are_no_finding(engine: Engine) -> None:
+    import random
+
+    rng = random.Random(4)
+    for _ in range(50):
+        blob = b"\x78\x9c" + rng.randbytes(rng.randrange(10, 4000))
+        report = engine.scan_bytes(blob, "x.bin")
+        assert not report.names
+        assert not report.errors
+
+
+def test_brotli_by_its_name(engine: Engine, tmp_path: Path) -> None:
+    clam = CLAM.read_bytes()
+    (tmp_path / "clam.exe").write_bytes(clam)
+    subprocess.run([tool("brotli"), "-f", "-o", str(tmp_path / "clam.exe.br"),
+                    str(tmp_path / "clam.exe")], check=True)
+    packed = (tmp_path / "clam.exe.br").read_bytes()
+    assert engine.scan_bytes(mail(packed, "clam.exe.br")).names == (NAME,)
+    assert engine.scan_bytes(mail(b"\x8b\x00junk" * 30, "fake.br")).names == (
+        "Heuristics.Broken.Brotli",)
+
+
+@pytest.mark.parametrize(("kind", "command"), [
+    ("BZIP3", "bzip3 -e -f -c {src} > {dst}"),
+    ("LRZIP", "lrzip -q -f -o {dst} {src}"),
+    ("ZPAQ", "cd {dir} && zpaq a {dst} clam.exe > /dev/null"),
+])
+def test_compressors_nothing_here_opens_are_unsupported(engine: Engine, tmp_path: Path,
+                                                        kind: str, command: str) -> None:
+    tool(command.split()[0] if not command.startswith("cd") else "zpaq")
+    (tmp_path / "clam.exe").write_bytes(CLAM.read_bytes())
+    dst = tmp_path / "packed"
+    subprocess.run(command.format(src=tmp_path / "clam.exe", dst=dst, dir=tmp_path), shell=True,
+                   check=True)
+    if kind == "ZPAQ":
+        dst = dst.with_suffix(".zpaq") if not dst.exists() else dst
+    assert engine.scan_bytes(mail(dst.read_bytes(), "packed.bin")).names == (
+        f"Heuristics.Unsupported.{kind}",)
