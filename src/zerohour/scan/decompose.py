@@ -22,6 +22,7 @@ from zerohour.scan import (
     embedded,
     encodings,
     mime,
+    patches,
     smime,
     streams,
     textcarriers,
@@ -124,6 +125,7 @@ def _children_of_type(
             yield from archive.tnef_children(data, ctx)
         else:
             yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
+            yield from ctx.guard(_patched_files(data, ctx), "patches")
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
             # So does HTML behind NUL or control bytes, which a browser still runs (an
             # "invoice.html" of 300 NULs and a <script>, or an <img onerror=...>, building a
@@ -180,6 +182,16 @@ def _children_of_type(
             # scripts too (a shell script's here-document of base64, `base64 -d > x.exe`).
             yield from ctx.guard(_text_carriers(data, ctx, base64=not mime_parsed),
                                  "text-carriers")
+            yield from ctx.guard(_patched_files(data, ctx), "patches")
+
+
+def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Files a git binary patch, a unified diff (`diff -a`: binary lines, so the layer may be
+    binary) or a git bundle or pack carries (`patches`)."""
+    yield from patches.git_binary_patches(data, ctx)
+    yield from patches.new_files_in_diffs(data, ctx)
+    if patches.is_bundle_or_pack(data):
+        yield from patches.pack_blobs(data, ctx)
 
 
 def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:

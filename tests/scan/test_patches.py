@@ -1,0 +1,128 @@
+"""Files patches and git transfers carry (`zerohour.scan.patches`), made and applied by the real
+tools (the oracles): `git format-patch --binary` / `git apply`, `diff -a` / `patch`, and
+`git bundle create` / `git clone` (with deltas between versions of a file)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database, patches
+from zerohour.scan.limits import ScanContext
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+GIT = shutil.which("git")
+pytestmark = [
+    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
+    pytest.mark.skipif(GIT is None, reason="git not installed"),
+]
+ENV = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x.test", "GIT_COMMITTER_NAME": "a",
+       "GIT_COMMITTER_EMAIL": "a@x.test", "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    d = tmp_path_factory.mktemp("db")
+    clam = CLAM.read_bytes()
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
+    return Engine(load_database([d]))
+
+
+def git(repo: Path, *args: str) -> bytes:
+    return subprocess.run([GIT or "git", "-c", "init.defaultBranch=main", *args], cwd=repo,
+                          env=ENV, capture_output=True, check=True).stdout
+
+
+def attached(data: bytes, name: str) -> bytes:
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain"
+            b"\r\n\r\nplease apply\r\n--B\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Disposition: attachment; filename=" + name.encode()
+            + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(data)
+            + b"--B--\r\n")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    r = tmp_path / "repo"
+    r.mkdir()
+    git(r, "init", "-q")
+    (r / "README").write_text("a project\n")
+    git(r, "add", "README")
+    git(r, "commit", "-q", "-m", "start")
+    return r
+
+
+def test_a_git_binary_patch_inline_and_attached(engine: Engine, repo: Path,
+                                                tmp_path: Path) -> None:
+    (repo / "tool.exe").write_bytes(CLAM.read_bytes())
+    git(repo, "add", "tool.exe")
+    git(repo, "commit", "-q", "-m", "add the tool")
+    patch = git(repo, "format-patch", "--binary", "--stdout", "HEAD~1")
+    assert b"GIT binary patch" in patch
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (tmp_path / "x.patch").write_bytes(patch)
+    git(other, "apply", str(tmp_path / "x.patch"))
+    assert (other / "tool.exe").read_bytes() == CLAM.read_bytes()
+    assert engine.scan_bytes(patch).names == (NAME,)  # the patch mail itself (`git am`)
+    assert engine.scan_bytes(attached(patch, "0001.patch")).names == (NAME,)
+
+
+def test_a_binary_file_in_a_unified_diff(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "tool.exe").write_bytes(CLAM.read_bytes())
+    diff = subprocess.run(["diff", "-a", "-Naur", "a", "b"], cwd=tmp_path, capture_output=True,
+                          check=False).stdout
+    (tmp_path / "fix.diff").write_bytes(diff)
+    (tmp_path / "c").mkdir()
+    subprocess.run(["patch", "-s", "-p1", "-i", str(tmp_path / "fix.diff")], cwd=tmp_path / "c",
+                   check=True)
+    assert (tmp_path / "c" / "tool.exe").read_bytes() == CLAM.read_bytes()
+    assert engine.scan_bytes(attached(diff, "fix.diff")).names == (NAME,)
+
+
+def test_a_git_bundle(engine: Engine, repo: Path, tmp_path: Path) -> None:
+    clam = CLAM.read_bytes()
+    (repo / "tool.exe").write_bytes(clam)
+    git(repo, "add", "tool.exe")
+    git(repo, "commit", "-q", "-m", "tool")
+    git(repo, "bundle", "create", str(tmp_path / "repo.bundle"), "main")
+    subprocess.run([GIT or "git", "clone", "-q", "-b", "main", str(tmp_path / "repo.bundle"),
+                    str(tmp_path / "clone")], env=ENV, check=True, capture_output=True)
+    assert (tmp_path / "clone" / "tool.exe").read_bytes() == clam
+    report = engine.scan_bytes(attached((tmp_path / "repo.bundle").read_bytes(), "repo.bundle"))
+    assert report.names == (NAME,)
+
+
+def test_every_blob_of_a_pack_with_deltas(repo: Path, tmp_path: Path) -> None:
+    """Versions of a large file: the pack stores all but one as deltas; each version comes
+    out whole, as `git cat-file` gives it."""
+    rng = random.Random(1)
+    big = bytearray(rng.randbytes(60_000))
+    for i in range(4):
+        big[i * 1000 : i * 1000 + 10] = rng.randbytes(10)
+        (repo / "data.bin").write_bytes(bytes(big) + CLAM.read_bytes() * i)
+        git(repo, "add", "data.bin")
+        git(repo, "commit", "-q", "-m", f"v{i}")
+    git(repo, "gc", "-q", "--aggressive")
+    git(repo, "bundle", "create", str(tmp_path / "repo.bundle"), "main")
+    packs = [str(p) for p in (repo / ".git/objects/pack").glob("*.idx")]
+    deltas = [ln for ln in git(repo, "verify-pack", "-v", *packs).splitlines()
+              if len(ln.split()) == 7]  # sha type size size-in-pack offset depth base
+    assert any(ln.split()[1] == b"blob" for ln in deltas)
+    objects = git(repo, "rev-list", "--objects", "--all").split()
+    want = {git(repo, "cat-file", "blob", sha.decode()) for sha in objects if len(sha) == 40
+            and git(repo, "cat-file", "-t", sha.decode()).strip() == b"blob"}
+    got = {c.data for c in patches.pack_blobs((tmp_path / "repo.bundle").read_bytes(),
+                                              ScanContext())}
+    assert want <= got
