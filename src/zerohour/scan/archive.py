@@ -204,6 +204,11 @@ def _stream_bounded(
 zlib_bounded = _zlib_bounded
 
 
+def bzip2_bounded(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    """A bzip2 stream (no magic check: OpenPGP's compressed packets), bounded."""
+    return _stream_bounded(bz2.BZ2Decompressor, data, ctx)
+
+
 def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None, bool]:
     """All members of a gzip file, concatenated, the stored file name if any, and whether
     every member was complete and undamaged."""

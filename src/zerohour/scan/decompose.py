@@ -22,6 +22,7 @@ from zerohour.scan import (
     embedded,
     encodings,
     mime,
+    openpgp,
     patches,
     smime,
     streams,
@@ -187,11 +188,16 @@ def _children_of_type(
 
 def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Files a git binary patch, a unified diff (`diff -a`: binary lines, so the layer may be
-    binary) or a git bundle or pack carries (`patches`)."""
+    binary), a git bundle or pack (`patches`), or an OpenPGP message carries (`openpgp`)."""
     yield from patches.git_binary_patches(data, ctx)
     yield from patches.new_files_in_diffs(data, ctx)
     if patches.is_bundle_or_pack(data):
         yield from patches.pack_blobs(data, ctx)
+    # OpenPGP messages that are not encrypted (signed, stored): armored or binary
+    for message in openpgp.armored(data):
+        yield from openpgp.literal_files(message, ctx)
+    if openpgp.looks_like_message(data):
+        yield from openpgp.sniffed_literal_files(data, ctx)
 
 
 def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:

@@ -1,0 +1,91 @@
+"""OpenPGP messages that are not encrypted (`zerohour.scan.openpgp`), made by gpg and read back
+by gpg without the sender's key (the oracle: what a recipient gets from `gpg -o out -d`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+GPG = shutil.which("gpg")
+pytestmark = [
+    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
+    pytest.mark.skipif(GPG is None, reason="gpg not installed"),
+]
+VARIANTS = {
+    "signed-armor": ["-s", "--armor"],
+    "signed-binary": ["-s"],
+    "signed-bzip2": ["-s", "--compress-algo", "bzip2"],
+    "signed-zip": ["-s", "--compress-algo", "zip"],
+    "stored-zlib-armor": ["--store", "-z", "9", "--compress-algo", "zlib", "--armor"],
+    "stored-armor": ["--store", "--armor"],
+    "stored-binary": ["--store"],
+}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    d = tmp_path_factory.mktemp("db")
+    clam = CLAM.read_bytes()
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
+    return Engine(load_database([d]))
+
+
+def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    return subprocess.run([GPG or "gpg", "--batch", "--yes", *args], env=env, input=stdin,
+                          capture_output=True, check=True, timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    _gpg(home, "--passphrase", "", "--quick-gen-key", "Dev <dev@x.test>", "ed25519", "sign",
+         "never")
+    return home
+
+
+def mail(part: bytes, inline: bool) -> bytes:
+    head = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+    if inline:
+        return head + b"Content-Type: text/plain\r\n\r\n" + part.replace(b"\n", b"\r\n")
+    return (head + b"Content-Type: application/pgp-encrypted; name=tool.gpg\r\n"
+            b"Content-Disposition: attachment; filename=tool.gpg\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(part))
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_file_in_a_message_that_is_not_encrypted(engine: Engine, signer: Path,
+                                                   tmp_path: Path, variant: str) -> None:
+    (tmp_path / "tool.exe").write_bytes(CLAM.read_bytes())
+    _gpg(signer, *VARIANTS[variant], "-o", str(tmp_path / "msg"), str(tmp_path / "tool.exe"))
+    message = (tmp_path / "msg").read_bytes()
+    stranger = tmp_path / "stranger"  # no key of the sender's: gpg still gives the file
+    stranger.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(stranger)}
+    out = subprocess.run([GPG or "gpg", "--batch", "-o", "-", "-d", str(tmp_path / "msg")],
+                         env=env, capture_output=True, check=False, timeout=120).stdout
+    assert out == CLAM.read_bytes()
+    for inline in ((False, True) if b"BEGIN PGP" in message else (False,)):
+        assert engine.scan_bytes(mail(message, inline)).names == (NAME,), (variant, inline)
+
+
+def test_random_binaries_opening_like_a_packet_are_no_finding(engine: Engine) -> None:
+    import random
+
+    rng = random.Random(9)
+    for _ in range(300):
+        first = rng.choice([0xA3, 0xA8, 0xAC, 0xAD, 0xC8, 0xCB, 0x90, 0x89, 0xC4, 0xC2])
+        report = engine.scan_bytes(bytes([first]) + rng.randbytes(rng.randrange(3, 3000)))
+        assert not report.names
+        assert not report.errors
