@@ -431,8 +431,97 @@ def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> It
             yield Child(data=out, name=None, origin="pdf-stream")
 
 
+# -- the text a viewer shows -------------------------------------------------------------------
+
+#: A content stream's tokens that matter for its text: a string's start, a hex string, array
+#: brackets, the text-showing operators and those that start a new line. (A literal string is
+#: read by `_literal_end`, one pass over its delimiters: a regex for balanced parentheses
+#: backtracks without end on a stream of unclosed ones.)
+_TEXT_TOKEN = re.compile(rb"\(|<[0-9A-Fa-f\s]*>|\[|\]"
+                         rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|Td|TD|Tm|ET|BT)(?![\w*])")
+_DELIMITER = re.compile(rb"[()\\]")
+_STRING_ESCAPE = re.compile(rb"\\([0-7]{1,3}|\r\n|[\s\S])")
+_ESCAPED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"\r\n": b"",
+            b"\n": b"", b"\r": b""}
+
+
+def _literal_end(content: bytes, start: int) -> int:
+    """Offset after the literal string opening at `start` (balanced parentheses, escapes)."""
+    depth = 0
+    pos = start
+    while (m := _DELIMITER.search(content, pos)) is not None:
+        ch = m.group()
+        if ch == b"\\":
+            pos = m.end() + 1
+            continue
+        depth += 1 if ch == b"(" else -1
+        pos = m.end()
+        if depth == 0:
+            return pos
+    return len(content)
+
+
+def _pdf_string(token: bytes) -> bytes:
+    if token[:1] == b"<":
+        digits = re.sub(rb"\s", b"", token[1:-1])
+        return bytes.fromhex((digits + b"0" * (len(digits) & 1)).decode("ascii"))
+    return _STRING_ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1)) or (
+        bytes([int(m.group(1), 8) & 0xFF]) if m.group(1)[:1].isdigit() else m.group(1)),
+        token[1:-1])
+
+
+def page_text(content: bytes) -> bytes | None:
+    """The text of a content stream's text-showing operators (`(..) Tj`, `[..] TJ`, `'`,
+    `"`), a line per line a viewer starts (`T*`, `Td`, `TD`, `Tm`, `'`, `BT`): what
+    `pdftotext` gives for simple fonts, and what a recipient copies out of the page (base64
+    drawn as page text, round 9). None when the stream shows no text."""
+    if b"Tj" not in content and b"TJ" not in content:
+        return None
+    lines: list[bytes] = []
+    line: list[bytes] = []
+    pending: list[bytes] = []  # strings waiting for their operator
+    pos = 0
+    while (m := _TEXT_TOKEN.search(content, pos)) is not None:
+        token = m.group()
+        pos = m.end()
+        if token == b"(":
+            pos = _literal_end(content, m.start())
+            pending.append(_pdf_string(content[m.start() : pos]))
+        elif token[:1] == b"<":
+            pending.append(_pdf_string(token))
+        elif token in (b"[", b"]"):
+            continue
+        elif token in (b"Tj", b"TJ"):
+            line.extend(pending)
+            pending = []
+        elif token in (b"'", b'"'):
+            lines.append(b"".join(line))
+            line = list(pending)
+            pending = []
+        else:  # a new line (or the start / end of a text object)
+            pending = []
+            if line:
+                lines.append(b"".join(line))
+                line = []
+    if line:
+        lines.append(b"".join(line))
+    text = b"\n".join(lines)
+    return text + b"\n" if text.strip() else None
+
+
 def pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Every decoded stream, embedded file and JavaScript string of a PDF (module docstring)."""
+    """Every decoded stream, embedded file and JavaScript string of a PDF (module docstring),
+    and the text its pages show (`page_text`)."""
+    for child in _pdf_children(data, ctx):
+        yield child
+        if child.origin == "pdf-stream":
+            text = page_text(child.data)
+            if text is not None:
+                ctx.charge_child(len(text))
+                yield Child(data=text, name=None, origin="pdf-text")
+
+
+def _pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     dedup = Dedup()
     encrypted = False
     damage: list[str] = []

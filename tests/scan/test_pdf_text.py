@@ -1,0 +1,98 @@
+"""The text a PDF's pages show (`documents.pdf.page_text`): base64 or an xxd dump drawn as page
+text, which a recipient copies out of the viewer (round 9). `pdftotext` is the oracle."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database
+from zerohour.scan.documents import pdf
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+PDFTOTEXT = shutil.which("pdftotext")
+pytestmark = [
+    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
+    pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    d = tmp_path_factory.mktemp("db")
+    clam = CLAM.read_bytes()
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
+    return Engine(load_database([d]))
+
+
+def _escape(line: bytes) -> bytes:
+    return line.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def one_page(lines: list[bytes], flate: bool, kerned: bool) -> bytes:
+    ops = [b"BT", b"/F1 9 Tf", b"11 TL", b"36 800 Td"]
+    for line in lines:
+        if kerned:  # pieces of 4 in an array with kerning (no space for a viewer)
+            parts = b" -5 ".join(b"(" + _escape(line[i : i + 4]) + b")"
+                                 for i in range(0, len(line), 4))
+            ops.append(b"[" + parts + b"] TJ T*")
+        else:
+            ops.append(b"(" + _escape(line) + b") Tj T*")
+    ops.append(b"ET")
+    content = b"\n".join(ops)
+    stream = zlib.compress(content) if flate else content
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font "
+            b"<< /F1 5 0 R >> >> /Contents 4 0 R >>",
+            b"<< /Length %d%s >>\nstream\n" % (len(stream), b" /Filter /FlateDecode" if flate
+                                               else b"") + stream + b"\nendstream",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+
+
+@pytest.mark.parametrize("kerned", [False, True])
+@pytest.mark.parametrize("flate", [False, True])
+@pytest.mark.parametrize("carrier", ["base64", "xxd"])
+def test_a_file_drawn_as_page_text(engine: Engine, tmp_path: Path, carrier: str, flate: bool,
+                                   kerned: bool) -> None:
+    clam = CLAM.read_bytes()
+    if carrier == "base64":
+        b64 = base64.b64encode(clam)
+        lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    else:
+        lines = subprocess.run(["xxd", "-"], input=clam, capture_output=True,
+                               check=True).stdout.splitlines()
+    doc = one_page(lines, flate, kerned)
+    (tmp_path / "r.pdf").write_bytes(doc)
+    shown = subprocess.run([PDFTOTEXT or "pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
+                           capture_output=True, check=True).stdout
+    if carrier == "base64":
+        assert base64.b64decode(b"".join(shown.split())) == clam  # `base64 -d -i` of the text
+    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_page_text_reads_strings_as_a_viewer_shows_them() -> None:
+    content = (b"BT /F1 9 Tf 36 800 Td (Hello \\(x\\) (nested) \\101) Tj T* [(Wo) -20 (rld)] TJ"
+               b" (next) ' <414243> Tj ET")
+    assert pdf.page_text(content) == b"Hello (x) (nested) A\nWorld\nnextABC\n"
+    assert pdf.page_text(b"q 1 0 0 1 0 0 cm Q") is None
+
+
+def test_unclosed_strings_cost_one_pass() -> None:
+    assert pdf.page_text(b"BT (x) Tj " + b"(" * 200_000) == b"x\n"
