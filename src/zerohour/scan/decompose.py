@@ -50,6 +50,11 @@ def children(
     """The children of one layer of type `filetype` (nothing for leaves)."""
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
+    if filetype in _TEXTUAL and data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml":
+        text = textual.office_xml_text(data)  # a .docx/.pptx/.xlsx part's text
+        if text is not None:
+            ctx.charge_child(len(text))
+            yield Child(data=text, name=None, origin="office-text")
     yield from _children_of_type(data, filetype, ctx, name)
     # What the type's own reader noted after its last child (a PDF is Broken once every
     # stream was tried) is said after the embedded search too: the engine stops at its first

@@ -162,5 +162,93 @@ def rtf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             if child.data and dedup.fresh(child.data, child.name):
                 ctx.charge_child(len(child.data))
                 yield child
+    text = rtf_text(data, ctx)
+    if text is not None and text.strip():
+        ctx.charge_child(len(text))
+        yield Child(data=text, name=None, origin="rtf-text")
     if broken:  # said after the objects, so that what they hold is named first
         ctx.broken("RTF")
+
+
+# -- the text a reader sees ---------------------------------------------------------------------
+
+_RTF_TOKEN = re.compile(rb"\\'([0-9A-Fa-f]{2})|\\([A-Za-z]{1,32})(-?\d{1,10})? ?|\\([^A-Za-z])"
+                        rb"|([{}])|([^\\{}\r\n]+)|[\r\n]+")
+#: Destinations whose text is not shown (tables, metadata, pictures, field codes, objects).
+_HIDDEN_DESTINATIONS = frozenset({
+    b"fonttbl", b"colortbl", b"stylesheet", b"info", b"pict", b"object", b"objdata",
+    b"datastore", b"themedata", b"colorschememapping", b"latentstyles", b"listtable",
+    b"listoverridetable", b"rsidtbl", b"generator", b"xmlnstbl", b"fldinst", b"filetbl",
+    b"revtbl", b"pgdsctbl", b"mmathPr", b"wgrffmtfilter", b"docvar", b"bkmkstart", b"bkmkend",
+    b"template", b"shppict", b"nonshppict", b"blipuid", b"sp", b"sn", b"sv", b"atnid",
+    b"atnauthor", b"xe", b"tc",
+})
+_BREAKS = {b"par": b"\n", b"line": b"\n", b"sect": b"\n", b"page": b"\n", b"row": b"\n",
+           b"tab": b"\t", b"cell": b"\t", b"emdash": b"-", b"endash": b"-", b"bullet": b"*"}
+_SYMBOLS = {b"\\": b"\\", b"{": b"{", b"}": b"}", b"~": b" ", b"_": b"-", b"-": b""}
+
+
+def rtf_text(data: bytes, ctx: ScanContext) -> bytes | None:
+    """The text of an RTF document as `unrtf --text` shows it: paragraphs as lines, `\\'hh`
+    and `\\uN` characters (as UTF-8), hidden destinations (font and colour tables, metadata,
+    pictures, field codes, objects) left out. Base64 in paragraphs, one `\\par` a line,
+    read as text showed `TVqQ...\\par` (round 9). None when it has no text."""
+    out = bytearray()
+    stack: list[tuple[bool, int]] = []  # (skipping, \uc count) of the enclosing groups
+    skipping, uc, skip_next = False, 1, 0
+    first_in_group = False
+    pos, n = 0, len(data)
+    steps = 0
+    while pos < n:
+        steps += 1
+        if not steps % 4096:
+            ctx.check_time()
+        m = _RTF_TOKEN.match(data, pos)
+        if m is None:
+            pos += 1
+            continue
+        pos = m.end()
+        hexa, word, arg, symbol, brace, text = m.groups()
+        if brace == b"{":
+            stack.append((skipping, uc))
+            first_in_group = True
+            continue
+        if brace == b"}":
+            skipping, uc = stack.pop() if stack else (False, 1)
+            first_in_group = False
+            continue
+        starts = first_in_group
+        first_in_group = False
+        if symbol == b"*" and starts:
+            skipping = True  # `{\\* ...}`: an optional destination a reader does not show
+            continue
+        if word is not None:
+            if word in _HIDDEN_DESTINATIONS:
+                skipping = True
+            elif word == b"bin" and arg:
+                pos += max(0, int(arg))  # raw bytes
+            elif word == b"uc" and arg:
+                uc = max(0, int(arg))
+            elif word == b"u" and arg and not skipping:
+                out += chr(int(arg) % 65536).encode("utf-8", "replace")
+                skip_next = uc
+            elif word in _BREAKS and not skipping:
+                out += _BREAKS[word]
+            continue
+        if skipping:
+            continue
+        if skip_next:  # the fallback characters after a \\uN
+            if hexa is not None or symbol is not None:
+                skip_next -= 1
+                continue
+            if text is not None:
+                cut = min(skip_next, len(text))
+                skip_next -= cut
+                text = text[cut:]
+        if hexa is not None:
+            out.append(int(hexa, 16))
+        elif symbol is not None:
+            out += _SYMBOLS.get(symbol, b"")
+        elif text:
+            out += text
+    return bytes(out) if out.strip() else None

@@ -1,0 +1,76 @@
+"""The text Word, PowerPoint and RTF documents show (round 9): base64 a line per paragraph was
+read as one line of XML, or with `\\par` glued to each line. Documents made by pandoc; the text
+a reader gets from docx2txt / unrtf is the oracle (`base64 -d -i` of it is the file)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+PANDOC = shutil.which("pandoc")
+pytestmark = [
+    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
+    pytest.mark.skipif(PANDOC is None, reason="pandoc not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    d = tmp_path_factory.mktemp("db")
+    clam = CLAM.read_bytes()
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
+    return Engine(load_database([d]))
+
+
+def _paragraphs() -> bytes:
+    b64 = base64.b64encode(CLAM.read_bytes())
+    return b"\n\n".join(b64[i : i + 64] for i in range(0, len(b64), 64)) + b"\n"
+
+
+def _shown(kind: str, path: Path) -> bytes:
+    if kind == "docx":
+        return subprocess.run([shutil.which("docx2txt") or "docx2txt", str(path), "-"],
+                              capture_output=True, check=True).stdout
+    if kind == "rtf":
+        out = subprocess.run([shutil.which("unrtf") or "unrtf", "--text", str(path)],
+                             capture_output=True, check=True).stdout
+        return b"\n".join(ln for ln in out.splitlines() if not ln.startswith(b"###"))
+    with zipfile.ZipFile(path) as z:  # pptx: the slide's text runs
+        return b"".join(z.read(n) for n in z.namelist() if n.startswith("ppt/slides/slide"))
+
+
+@pytest.mark.parametrize("kind", ["docx", "rtf", "pptx"])
+def test_base64_a_line_per_paragraph(engine: Engine, tmp_path: Path, kind: str) -> None:
+    if kind == "docx" and shutil.which("docx2txt") is None:
+        pytest.skip("docx2txt not installed (scripts/system-deps)")
+    if kind == "rtf" and shutil.which("unrtf") is None:
+        pytest.skip("unrtf not installed (scripts/system-deps)")
+    (tmp_path / "notes.md").write_bytes(_paragraphs())
+    out = tmp_path / f"notes.{kind}"
+    subprocess.run([PANDOC or "pandoc", "-s", str(tmp_path / "notes.md"), "-o", str(out)],
+                   check=True, timeout=120)
+    if kind != "pptx":
+        shown = _shown(kind, out)
+        kept = bytes(c for c in shown if chr(c).isalnum() or c in b"+/=")  # base64 -d -i
+        assert binascii.a2b_base64(kept) == CLAM.read_bytes()
+    assert engine.scan_bytes(out.read_bytes(), out.name).names == (NAME,)
+
+
+def test_rtf_text_leaves_tables_and_field_codes_out() -> None:
+    from zerohour.scan.documents import rtf
+    from zerohour.scan.limits import ScanContext
+
+    doc = (rb"{\rtf1{\fonttbl{\f0 Arial;}}{\*\generator x;}Hello \'e9 \u233?x\par"
+           rb"{\field{\*\fldinst HYPERLINK}{\fldrslt link}} end}")
+    assert rtf.rtf_text(doc, ScanContext()) == b"Hello \xe9 \xc3\xa9x\nlink end"
