@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import codecs
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -95,6 +97,23 @@ def test_text_part_in_a_foreign_charset(label: str, codec: str) -> None:
     body = base64.encodebytes(EICAR.decode("latin-1").encode(codec))
     mail = (b"From: a@b\r\nContent-Type: text/plain; charset=" + label.encode()
             + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body)
+    assert found(mail)
+
+
+@pytest.mark.parametrize("label", ["IBM1047", "IBM277", "ibm-1047", "csIBM277", "EBCDIC-CP-DK",
+                                   "IBM1141"])
+def test_ebcdic_code_pages_python_lacks(label: str) -> None:
+    """Round 9: EICAR in IBM1047 and IBM277 text passed as raw bytes. iconv (what a mainframe
+    user converts with) is the oracle for the encoding."""
+    iconv = shutil.which("iconv")
+    if iconv is None:
+        pytest.skip("iconv not installed")
+    name = label.upper().replace("CSIBM", "IBM").replace("IBM-", "IBM")
+    raw = subprocess.run([iconv, "-f", "ASCII", "-t", name], input=EICAR, capture_output=True,
+                         check=True).stdout
+    assert raw != EICAR
+    mail = (b"From: a@b\r\nContent-Type: text/plain; charset=" + label.encode()
+            + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(raw))
     assert found(mail)
 
 

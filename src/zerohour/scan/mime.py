@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from email.header import decode_header
 from urllib.parse import unquote_to_bytes
 
+import ebcdic  # type: ignore[import-untyped]  # registers the EBCDIC codecs Python lacks
+
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import encodings, scripted, textcarriers
 from zerohour.scan.filetype import looks_like_mail
@@ -284,11 +286,33 @@ _CHARSET_ALIASES = {
 }
 
 
+#: IBM code pages by number ("IBM1047", "ibm-277", "csIBM277", "CP1047"): the EBCDIC ones
+#: Python lacks come from the `ebcdic` package (round 9: IBM1047 and IBM277 text passed raw).
+_IBM_NAME = re.compile(r"(?:cs)?(?:ibm|cp)[-_]?0*(\d{2,4})")
+_IANA_EBCDIC = {"ebcdic-cp-dk": "cp277", "ebcdic-cp-no": "cp277", "ebcdic-cp-fi": "cp278",
+                "ebcdic-cp-se": "cp278", "ebcdic-cp-it": "cp280", "ebcdic-cp-es": "cp284",
+                "ebcdic-cp-gb": "cp285", "ebcdic-cp-fr": "cp297", "ebcdic-cp-is": "cp871",
+                "ebcdic-cp-us": "cp037", "ebcdic-cp-ca": "cp037", "ebcdic-cp-nl": "cp037",
+                "ebcdic-cp-wt": "cp037", "ebcdic-cp-be": "cp500", "ebcdic-cp-ch": "cp500",
+                "ebcdic-de-273+euro": "cp1141"}
+
+
+def _ibm_codec(lower: str) -> str | None:
+    if lower in _IANA_EBCDIC:
+        return _IANA_EBCDIC[lower]
+    m = _IBM_NAME.fullmatch(lower)
+    if m is None:
+        return None
+    codec = f"cp{int(m.group(1)):03d}"
+    return codec if codec in ebcdic.codec_names else None
+
+
 @functools.lru_cache(maxsize=256)
 def _charset(name: str) -> str:
     """The codec for a declared charset: a real text charset, else latin-1 (never raises)."""
     name = name.strip().strip("\"'")
     name = _CHARSET_ALIASES.get(name.lower(), name)
+    name = _ibm_codec(name.lower()) or name
     try:
         info = codecs.lookup(name)
     except (LookupError, ValueError, TypeError, UnicodeError):
