@@ -102,3 +102,65 @@ def test_an_s_mime_blob_signing_a_pdf(engine: Engine, tmp_path: Path, streamed: 
     report = engine.scan_bytes(msg)
     assert report.names == (), [la.path for la in report.layers]
     assert any(la.name == "report.pdf" for la in report.layers)
+
+
+# -- round 9's decoders (FP sweep 10) -----------------------------------------------------------
+
+PY_WITH_PAGE = b'''"""Format code as HTML.
+
+    <!DOCTYPE html>
+    <html><body><table><tr><td class="code" onclick="toggle()">...</td></tr></table>
+"""
+
+
+def format_html(code: str) -> str:
+    return "<pre>" + code + "</pre>"
+'''
+
+
+@pytest.mark.parametrize("where", ["attachment", "zip"])
+def test_python_source_showing_a_page_in_a_docstring_runs_no_script(engine: Engine,
+                                                                    where: str) -> None:
+    """Every wheel vendoring pygments holds such a module: it opens in an editor, never in a
+    browser (it sniffed as HTML with an onclick attribute: `Heuristics.HTML.Script`)."""
+    if where == "zip":
+        import zipfile
+
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("pkg/formatters/html.py", PY_WITH_PAGE)
+        data, name = buf.getvalue(), "pkg-1.0-py3-none-any.whl"
+    else:
+        data, name = PY_WITH_PAGE, "htmlfmt.py"
+    assert engine.scan_bytes(_attached(data, name)).names == ()
+    # the same bytes named as a page still count
+    assert engine.scan_bytes(_attached(PY_WITH_PAGE, "page.html")).names == (
+        "Heuristics.HTML.Script",)
+
+
+def _attached(data: bytes, name: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@x.test", "b@y.test", "code"
+    msg.set_content("see attached")
+    msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes()
+
+
+def test_a_pdf_string_escaping_a_digit_that_is_not_octal(engine: Engine) -> None:
+    """`(Chapter \\9)` shows "Chapter 9" (a backslash before another character is dropped);
+    it raised in the page-text reader and the PDF failed to scan."""
+    content = b"BT /F1 9 Tf 36 800 Td (Chapter \\9 and \\8) Tj ET"
+    doc = (b"%PDF-1.4\n1 0 obj\n<< /Length " + str(len(content)).encode() + b" >>\nstream\n"
+           + content + b"\nendstream\nendobj\ntrailer\n<< >>\n%%EOF\n")
+    report = engine.scan_bytes(doc, "x.pdf")
+    assert not report.errors
+    assert report.names == () or report.names == ("Heuristics.Broken.PDF",)
+
+
+def test_a_signed_armored_binary_diff_is_clean(engine: Engine) -> None:
+    """`gpg --sign -a` of a `git diff --binary`: a text carrier's second guess at the armor
+    decoded a truncated diff, whose cut literal was `Heuristics.Broken.GitPatch`."""
+    data = (Path(__file__).parent.parent / "data" / "clean" / "full_binary.diff_signed.asc")
+    report = engine.scan_bytes(data.read_bytes(), data.name)
+    assert report.names == ()
+    assert not report.errors

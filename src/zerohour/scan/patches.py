@@ -48,9 +48,9 @@ def git_binary_patches(text: bytes, ctx: ScanContext) -> Iterator[Child]:
             pos = line.end()
         if m.group(1) != b"literal" or not raw:
             continue
-        out, _end, complete = zlib_bounded(bytes(raw), 15, ctx)
-        if not complete:
-            ctx.broken("GitPatch")
+        # A damaged literal is no finding: `git apply` refuses it (its size and stream are
+        # checked), and a text carrier's wrong guess at an armored patch is one (FP sweep)
+        out, _end, _complete = zlib_bounded(bytes(raw), 15, ctx)
         if out:
             ctx.charge_child(len(out))
             yield Child(data=out, name=None, origin="git-binary-patch", is_attachment=True)

@@ -80,8 +80,25 @@ def rendered_by_name(name: str | None) -> bool:
     return name is not None and name.lower().rstrip(". ").endswith(BROWSER_EXTENSIONS)
 
 
+#: Names the recipient's system opens in an editor or an interpreter, never a browser: HTML
+#: sniffed in their content is source or data (a Python module whose docstrings show a page,
+#: in every wheel that vendors pygments), not a page that runs.
+_SOURCE_EXTENSIONS = (".py", ".pyi", ".pyx", ".txt", ".md", ".rst", ".c", ".h", ".cc", ".cpp",
+                      ".hpp", ".java", ".kt", ".go", ".rs", ".rb", ".pl", ".pm", ".php", ".css",
+                      ".scss", ".json", ".yml", ".yaml", ".toml", ".ini", ".cfg", ".csv",
+                      ".tsv", ".log", ".tex", ".diff", ".patch", ".po", ".pot", ".ts", ".tsx",
+                      ".jsx", ".vue", ".erb", ".jinja", ".j2", ".tmpl", ".mako")
+
+
+def opened_by_an_editor(name: str | None) -> bool:
+    """Whether a file of this name opens as source or data, whatever its bytes."""
+    return name is not None and name.lower().rstrip(". ").endswith(_SOURCE_EXTENSIONS)
+
+
 def runs_script(data: bytes, filetype: FileType, name: str | None) -> bool:
     """Whether `data`, opened as a file named `name`, is HTML or SVG that runs script."""
+    if opened_by_an_editor(name):
+        return False
     rendered = filetype is FileType.HTML or rendered_by_name(name)
     if not rendered and not (filetype is FileType.TEXT and _SVG(data)):
         return False

@@ -308,8 +308,7 @@ def intel_hex(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator
             base = int.from_bytes(payload, "big") << 4
         elif kind == 4 and length == 2:
             base = int.from_bytes(payload, "big") << 16
-    for _, data in runs:
-        yield EmbeddedFile(bytes(data), None, "intel-hex")
+    yield from _images(runs, "intel-hex", 1)
 
 
 _SREC = re.compile(rb"(?m)^[ \t]*S([123])((?:[0-9A-Fa-f]{2}){4,})[ \t]*\r?$")
@@ -335,9 +334,34 @@ def srecords(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
             runs[-1][1].extend(payload)
         elif payload:
             runs.append((at, bytearray(payload)))
+    yield from _images(runs, "s-records", MIN_DECODED)
+
+
+#: A memory image's gaps are filled up to this many times its data (and 64 KiB more).
+_IMAGE_FILL_RATIO = 16
+
+
+def _images(runs: list[tuple[int, bytearray]], encoding: str, least: int
+            ) -> Iterator[EmbeddedFile]:
+    """Each contiguous address range, and the whole image as `objcopy -O binary` writes it:
+    records in address order (in any order in the text), gaps filled with zeros (a file's
+    runs of zeros left out of the records, round 10), from the lowest address."""
     for _, data in runs:
-        if len(data) >= MIN_DECODED:
-            yield EmbeddedFile(bytes(data), None, "s-records")
+        if len(data) >= least:
+            yield EmbeddedFile(bytes(data), None, encoding)
+    if len(runs) < 2:
+        return
+    ordered = sorted(runs, key=lambda r: r[0])
+    low = ordered[0][0]
+    span = max(at + len(data) for at, data in ordered) - low
+    total = sum(len(data) for _, data in ordered)
+    if span > _IMAGE_FILL_RATIO * total + 65536:
+        return
+    image = bytearray(span)
+    for at, data in ordered:
+        image[at - low : at - low + len(data)] = data
+    if len(image) >= least:
+        yield EmbeddedFile(bytes(image), None, encoding)
 
 
 # -- decorated text: what `base64 -d -i`, `xxd -r` and a copy-paste recover --------------------

@@ -440,6 +440,7 @@ def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> It
 _TEXT_TOKEN = re.compile(rb"\(|<[0-9A-Fa-f\s]*>|\[|\]"
                          rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|Td|TD|Tm|ET|BT)(?![\w*])")
 _DELIMITER = re.compile(rb"[()\\]")
+_OCTAL = (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7")
 _STRING_ESCAPE = re.compile(rb"\\([0-7]{1,3}|\r\n|[\s\S])")
 _ESCAPED = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f", b"\r\n": b"",
             b"\n": b"", b"\r": b""}
@@ -466,8 +467,8 @@ def _pdf_string(token: bytes) -> bytes:
         digits = re.sub(rb"\s", b"", token[1:-1])
         return bytes.fromhex((digits + b"0" * (len(digits) & 1)).decode("ascii"))
     return _STRING_ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1)) or (
-        bytes([int(m.group(1), 8) & 0xFF]) if m.group(1)[:1].isdigit() else m.group(1)),
-        token[1:-1])
+        bytes([int(m.group(1), 8) & 0xFF]) if m.group(1)[:1] in _OCTAL else m.group(1)),
+        token[1:-1])  # (`\\9`: a backslash before another character is dropped)
 
 
 def page_text(content: bytes) -> bytes | None:
