@@ -328,6 +328,39 @@ def tar_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                     yield Child(data=content, name=member.name, origin="tar")
 
 
+def _octal(field: bytes) -> int | None:
+    digits = field.strip(b" \x00")
+    try:
+        return int(digits, 8) if digits else None
+    except ValueError:
+        return None
+
+
+def _old_gnu_map(data: bytes, header: int) -> list[tuple[int, int]]:
+    """An old GNU sparse member's map as GNU tar reads it: 4 entries in the header, 21 in each
+    extension block, up to the first empty field. Python's tarfile drops every region at
+    offset 0 (`if offset and numbytes`), so the first bytes of the file went missing (round
+    10: clam.exe's MZ header, with the map in reverse order)."""
+    regions: list[tuple[int, int]] = []
+
+    def entries(block: int, count: int) -> bool:
+        for k in range(count):
+            at = block + k * 24
+            offset, length = _octal(data[at : at + 12]), _octal(data[at + 12 : at + 24])
+            if offset is None or length is None:
+                return False
+            regions.append((offset, length))
+        return True
+
+    entries(header + 386, 4)
+    extended, block = data[header + 482 : header + 483] not in (b"", b"\x00"), header + 512
+    while extended and block + 512 <= len(data) and len(regions) < 100_000:
+        entries(block, 21)
+        extended = data[block + 504 : block + 505] not in (b"", b"\x00")
+        block += 512
+    return regions
+
+
 def _sparse_blocks(data: bytes, member: tarfile.TarInfo, bound: int) -> bytes:
     """A sparse member as GNU tar extracts it: each region's data starts a 512-byte block of
     its own. Python's tarfile reads the regions back to back; a real sparse file's regions are
@@ -337,6 +370,8 @@ def _sparse_blocks(data: bytes, member: tarfile.TarInfo, bound: int) -> bytes:
     out = bytearray(size)
     at = member.offset_data
     regions = cast("list[tuple[int, int]]", member.sparse or [])  # typeshed: "int"
+    if member.type == tarfile.GNUTYPE_SPARSE:
+        regions = _old_gnu_map(data, member.offset)
     for offset, length in regions:
         if offset < size:
             piece = data[at : at + min(length, size - offset)]
