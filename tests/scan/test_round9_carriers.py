@@ -146,3 +146,37 @@ def test_compressors_nothing_here_opens_are_unsupported(engine: Engine, tmp_path
         dst = dst.with_suffix(".zpaq") if not dst.exists() else dst
     assert engine.scan_bytes(mail(dst.read_bytes(), "packed.bin")).names == (
         f"Heuristics.Unsupported.{kind}",)
+
+
+def _records(data: bytes, kind: str, shuffle: bool) -> bytes:
+    """Intel HEX or S2/S3 records of `data` leaving out lines that are all zeros (objcopy
+    fills the gaps again), in address order or shuffled."""
+    lines = []
+    for off in range(0, len(data), 16):
+        chunk = data[off : off + 16]
+        if not chunk.strip(b"\x00"):
+            continue
+        if kind == "ihex":
+            body = bytes([len(chunk)]) + off.to_bytes(2, "big") + b"\x00" + chunk
+            lines.append(b":" + (body + bytes([-sum(body) & 0xFF])).hex().upper().encode())
+        else:
+            width = 3 if kind == "S2" else 4
+            body = bytes([len(chunk) + width + 1]) + off.to_bytes(width, "big") + chunk
+            lines.append(kind.encode() + (body + bytes([~sum(body) & 0xFF])).hex().upper().encode())
+    if shuffle:
+        lines = lines[1::2] + lines[0::2]
+    end = b":00000001FF" if kind == "ihex" else (b"S804000000FB" if kind == "S2" else b"S70500000000FA")
+    return b"\n".join([*lines, end]) + b"\n"
+
+
+@pytest.mark.parametrize(("kind", "shuffle"), [("ihex", False), ("ihex", True), ("S2", False),
+                                               ("S3", True)])
+def test_records_with_gaps_as_objcopy_fills_them(engine: Engine, tmp_path: Path, kind: str,
+                                                 shuffle: bool) -> None:
+    clam = CLAM.read_bytes()
+    text = _records(clam, kind, shuffle)
+    (tmp_path / "fw.txt").write_bytes(text)
+    subprocess.run([tool("objcopy"), "-I", "ihex" if kind == "ihex" else "srec", "-O", "binary",
+                    str(tmp_path / "fw.txt"), str(tmp_path / "out")], check=True)
+    assert (tmp_path / "out").read_bytes() == clam  # (its last 16 bytes are not all zeros)
+    assert engine.scan_bytes(mail(b"Flash this:\n\n" + text, "fw.hex")).names == (NAME,)
