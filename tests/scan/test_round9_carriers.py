@@ -165,7 +165,7 @@ def _records(data: bytes, kind: str, shuffle: bool) -> bytes:
             lines.append(kind.encode() + (body + bytes([~sum(body) & 0xFF])).hex().upper().encode())
     if shuffle:
         lines = lines[1::2] + lines[0::2]
-    end = b":00000001FF" if kind == "ihex" else (b"S804000000FB" if kind == "S2" else b"S70500000000FA")
+    end = {"ihex": b":00000001FF", "S2": b"S804000000FB", "S3": b"S70500000000FA"}[kind]
     return b"\n".join([*lines, end]) + b"\n"
 
 
