@@ -716,3 +716,26 @@ def test_installshield_setups_like_clamscan(name: str, every: Engine, dbdir: Pat
         assert any(la.name == "clam.exe" and la.path.endswith("/clam.exe") for la in hits)
         names = {la.name for la in report.layers}
         assert {"Disk1\\data1.hdr", "Disk1\\data1.cab", "setup.inx"} <= names
+
+
+@pytest.mark.parametrize("kind", ["lzip", "lzop"])
+def test_lzip_or_lzop_behind_an_elf_is_unsupported(engine: Engine, tmp_path: Path,
+                                                   kind: str) -> None:
+    """Round 10: `tail -c +N tool.bin | lzip -dc` rebuilt clam.exe; we do not decode lzip or
+    lzop, so behind other bytes they are `Heuristics.Unsupported` as at offset 0."""
+    packed = subprocess.run([tool(kind), "-c", str(CLAM)], capture_output=True,
+                            check=True).stdout
+    blob = Path("/bin/true").read_bytes() + packed
+    assert engine.scan_bytes(blob, "tool.bin").names == (f"Heuristics.Unsupported.{kind.upper()}",)
+
+
+def test_a_compress_member_after_a_gzip_member(engine: Engine, tmp_path: Path) -> None:
+    """`gzip -d` decodes `.Z` (and pack, LZH) members after a gzip member: an empty gzip
+    member, then clam.exe compressed (round 10). We do not decode `.Z`: unsupported."""
+    empty = subprocess.run(["gzip", "-c"], input=b"", capture_output=True, check=True).stdout
+    z = subprocess.run([tool("compress"), "-c"], input=CLAM.read_bytes(), capture_output=True,
+                       check=True).stdout
+    blob = empty + z
+    out = subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=False).stdout
+    assert out == CLAM.read_bytes()
+    assert engine.scan_bytes(blob, "x.gz").names == ("Heuristics.Unsupported.GZip.Compress",)

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,20 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return Engine(load_database([d]))
 
 
+_HOMES: set[Path] = set()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_agents() -> Iterator[None]:
+    """gpg starts an agent per home; stop each one the tests started."""
+    yield
+    for home in _HOMES:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ,
+                       "GNUPGHOME": str(home)}, capture_output=True, check=False, timeout=30)
+
+
 def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    _HOMES.add(home)
     env = {**os.environ, "GNUPGHOME": str(home)}
     return subprocess.run([GPG or "gpg", "--batch", "--yes", *args], env=env, input=stdin,
                           capture_output=True, check=True, timeout=120).stdout
@@ -72,6 +86,7 @@ def test_a_file_in_a_message_that_is_not_encrypted(engine: Engine, signer: Path,
     message = (tmp_path / "msg").read_bytes()
     stranger = tmp_path / "stranger"  # no key of the sender's: gpg still gives the file
     stranger.mkdir(mode=0o700)
+    _HOMES.add(stranger)
     env = {**os.environ, "GNUPGHOME": str(stranger)}
     out = subprocess.run([GPG or "gpg", "--batch", "-o", "-", "-d", str(tmp_path / "msg")],
                          env=env, capture_output=True, check=False, timeout=120).stdout
@@ -89,3 +104,32 @@ def test_random_binaries_opening_like_a_packet_are_no_finding(engine: Engine) ->
         report = engine.scan_bytes(bytes([first]) + rng.randbytes(rng.randrange(3, 3000)))
         assert not report.names
         assert not report.errors
+
+
+@pytest.mark.parametrize("armor", [False, True])
+def test_a_message_encrypted_with_a_passphrase_is_an_encrypted_container(
+        engine: Engine, tmp_path: Path, armor: bool) -> None:
+    """`gpg -c` with the passphrase in the mail's text (round 10), like an encrypted zip:
+    `Heuristics.Encrypted.OpenPGP`. One encrypted to a key is mail for its recipient: no
+    finding."""
+    home = tmp_path / "g"
+    home.mkdir(mode=0o700)
+    (tmp_path / "tool.exe").write_bytes(CLAM.read_bytes())
+    _gpg(home, "--pinentry-mode", "loopback", "--passphrase", "pw", "-c",
+         *(["--armor"] if armor else []), "-o", str(tmp_path / "m"), str(tmp_path / "tool.exe"))
+    out = _gpg(home, "--pinentry-mode", "loopback", "--passphrase", "pw", "-o", "-", "-d",
+               str(tmp_path / "m"))
+    assert out == CLAM.read_bytes()
+    assert engine.scan_bytes(mail((tmp_path / "m").read_bytes(), False)).names == (
+        "Heuristics.Encrypted.OpenPGP",)
+
+
+def test_a_message_encrypted_to_a_key_is_no_finding(engine: Engine, tmp_path: Path) -> None:
+    home = tmp_path / "g"
+    home.mkdir(mode=0o700)
+    _gpg(home, "--passphrase", "", "--quick-gen-key", "Rcpt <r@x.test>", "default", "default",
+         "never")
+    (tmp_path / "tool.exe").write_bytes(CLAM.read_bytes())
+    _gpg(home, "--trust-model", "always", "-e", "-r", "r@x.test", "--armor", "-o",
+         str(tmp_path / "m"), str(tmp_path / "tool.exe"))
+    assert engine.scan_bytes(mail((tmp_path / "m").read_bytes(), True)).names == ()

@@ -229,7 +229,15 @@ def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None, bool]:
         pos = end
         while pos < n and data[pos] == 0:  # zero padding between members (tape blocks)
             pos += 1
+    if data[pos : pos + 2] in _GZIP_DECODES_TOO:
+        # `gzip -d` also decodes a compress, pack or LZH member after a gzip one (round 10:
+        # an empty gzip member, then clam.exe in `.Z`): we do not, so it is no "junk"
+        ctx.unsupported("GZip", _GZIP_DECODES_TOO[data[pos : pos + 2]])
     return b"".join(out), name, complete
+
+
+#: The other formats `gzip -d` decodes, by their magic numbers.
+_GZIP_DECODES_TOO = {b"\x1f\x9d": "Compress", b"\x1f\x1e": "Pack", b"\x1f\xa0": "LZH"}
 
 
 def _gzip_name(data: bytes) -> str | None:

@@ -50,6 +50,8 @@ _TAR_MAGIC_AT = 257
 _UNOPENED: tuple[tuple[bytes, FileType], ...] = (
     (b"hsqs", FileType.SQUASHFS),
     (b"MSWIM\x00\x00\x00", FileType.WIM),
+    (b"LZIP\x01", FileType.LZIP),  # (round 10: an ELF with an lzip stream behind it)
+    (b"\x89LZO\x00\r\n\x1a\n", FileType.LZOP),  # (a script with an lzop stream behind it)
 )
 _PRESENT = Literals((*(magic for magic, _ in _MAGICS), b"MZ",
                      *(magic for magic, _ in _UNOPENED)))

@@ -6,8 +6,10 @@ that the signature cannot be checked), so round 9 delivered clam.exe in each.
 Hand-written: the packet framing (RFC 4880 4.2, old and new formats, partial body lengths)
 and the two packets that matter here, compressed data (5.6: ZIP, ZLIB, BZip2) and literal data
 (5.9), are a few dozen lines; the Python OpenPGP libraries parse keys and crypto we do not
-need. Encrypted messages are left alone (the recipient's key is not ours; mail encrypted to
-a person is no container the gateway could open).
+need. Messages encrypted to a person's key are left alone (the key is not ours, and mail
+encrypted to its recipient is no container the gateway should refuse); one encrypted with a
+passphrase only (`gpg -c`, the passphrase in the mail's text) is `Heuristics.Encrypted.OpenPGP`,
+as an encrypted zip is (round 10).
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ import binascii
 import re
 from collections.abc import Iterator
 
+from zerohour.errors import EncryptedContent
 from zerohour.scan.archive import bzip2_bounded, zlib_bounded
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
 
 _COMPRESSED, _LITERAL, _SIGNATURE, _ONE_PASS, _MARKER = 8, 11, 2, 4, 10
-#: Packets a signed or stored message starts with (a binary layer is tried only then).
-_OPENING = frozenset({_COMPRESSED, _LITERAL, _ONE_PASS, _SIGNATURE, _MARKER})
+_PUBLIC_KEY_SESSION, _PASSPHRASE_SESSION = 1, 3
+_ENCRYPTED_DATA = frozenset({9, 18, 20})  # SED, SEIPD, AEAD
+#: Packets a signed, stored or passphrase-encrypted message starts with (a binary layer is
+#: tried only then).
+_OPENING = frozenset({_COMPRESSED, _LITERAL, _ONE_PASS, _SIGNATURE, _MARKER,
+                      _PASSPHRASE_SESSION})
 _MAX_PACKETS = 4096
 _MAX_NESTING = 4
 
@@ -72,6 +79,7 @@ def sniffed_literal_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 
 def _literal_files(data: bytes, ctx: ScanContext, depth: int, quiet: bool) -> Iterator[Child]:
     pos, n = 0, len(data)
+    passphrase = to_a_key = False  # a symmetric-key / public-key session key packet was seen
     for _ in range(_MAX_PACKETS):
         ctx.check_time()
         if pos >= n or not data[pos] & 0x80:
@@ -82,6 +90,13 @@ def _literal_files(data: bytes, ctx: ScanContext, depth: int, quiet: bool) -> It
                 ctx.broken("OpenPGP")
             return
         tag, body, pos = parsed
+        if tag == _PUBLIC_KEY_SESSION:
+            to_a_key = True
+        elif tag == _PASSPHRASE_SESSION and _session_packet(body):
+            passphrase = True
+        elif tag in _ENCRYPTED_DATA and passphrase and not to_a_key:
+            # `gpg -c`: opened with a passphrase (the mail tells it), like an encrypted zip
+            raise EncryptedContent("OpenPGP")
         if tag == _COMPRESSED and body and depth < _MAX_NESTING:
             inner = _decompress(body[0], body[1:], ctx, quiet)
             if inner is None and not quiet:
@@ -95,6 +110,16 @@ def _literal_files(data: bytes, ctx: ScanContext, depth: int, quiet: bool) -> It
             if content:
                 ctx.charge_child(len(content))
                 yield Child(data=content, name=name, origin="openpgp-literal", is_attachment=True)
+
+
+def _session_packet(body: bytes) -> bool:
+    """A symmetric-key encrypted session key packet that holds together (RFC 9580 5.3):
+    version 4 (cipher, S2K) or 5/6, a known cipher, a known S2K specifier."""
+    if len(body) < 4:
+        return False
+    if body[0] == 4:
+        return 1 <= body[1] <= 13 and body[2] in (0, 1, 3, 4)
+    return body[0] in (5, 6)
 
 
 def _packet(data: bytes, pos: int) -> tuple[int, bytes, int] | None:
