@@ -889,3 +889,19 @@ def test_a_dump_after_a_lone_word_line(engine: Engine, clam: bytes, payload: str
     assert (tmp_path / "out").read_bytes() == data
     for body in (text, text.decode().encode("utf-16")):
         _assert_found(engine, body, "hello+xxd")
+
+
+@pytest.mark.parametrize("payload", ["eicar", "clam"])
+def test_base64_behind_a_letter_as_shar_writes_it(engine: Engine, clam: bytes, payload: str,
+                                                   tmp_path: Path) -> None:
+    """Round 10: a script whose here-document holds base64 lines behind an "X", stripped by
+    `sed 's/^X//'` and decoded by `base64 -d` when the recipient runs it (the oracle)."""
+    data = _EICAR if payload == "eicar" else clam
+    lines = base64.encodebytes(data).decode().splitlines()
+    script = ("#!/bin/sh\nsed 's/^X//' > app.b64 << 'SHAR_EOF'\n"
+              + "\n".join("X" + ln for ln in lines)
+              + "\nSHAR_EOF\nbase64 -d app.b64 > app.exe\n").encode()
+    (tmp_path / "install.sh").write_bytes(script)
+    subprocess.run(["sh", "install.sh"], cwd=tmp_path, check=True, timeout=60)
+    assert (tmp_path / "app.exe").read_bytes() == data
+    _assert_found(engine, script, "shar-X")

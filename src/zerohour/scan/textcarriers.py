@@ -620,6 +620,12 @@ def _decode_lines(run: list[bytes]) -> Iterator[tuple[bytes, str]]:
         yield from _decode_run(b"".join(run[1:]))
     if last:
         yield from _decode_run(b"".join(run[int(first):-1]))
+    lead = run[0][:1]
+    body = run if run[-1][:1] == lead else run[:-1]  # (the here-document's end marker)
+    if (len(body) > 1 and lead and all(ln[:1] == lead for ln in body)
+            and all((len(ln) - 1) % 4 == 0 for ln in body[:-1])):
+        # every line behind one letter, as shar writes files (`sed 's/^X//'`, round 10)
+        yield from _decode_run(b"".join(ln[1:] for ln in body))
 
 
 def _place(dump: bytearray, offset: int, data: bytes, repeat: bytes, size: int) -> None:
