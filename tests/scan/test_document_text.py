@@ -1,6 +1,7 @@
-"""The text Word, PowerPoint and RTF documents show (round 9): base64 a line per paragraph was
-read as one line of XML, or with `\\par` glued to each line. Documents made by pandoc; the text
-a reader gets from docx2txt / unrtf is the oracle (`base64 -d -i` of it is the file)."""
+"""The text Word, PowerPoint, OpenDocument and RTF documents show (rounds 9 and 10): base64 a
+line per paragraph was read as one line of XML, or with `\\par` glued to each line. Documents
+made by pandoc; the text a reader gets from docx2txt / unrtf / pandoc is the oracle
+(`base64 -d -i` of it is the file)."""
 
 from __future__ import annotations
 
@@ -46,11 +47,14 @@ def _shown(kind: str, path: Path) -> bytes:
         out = subprocess.run([shutil.which("unrtf") or "unrtf", "--text", str(path)],
                              capture_output=True, check=True).stdout
         return b"\n".join(ln for ln in out.splitlines() if not ln.startswith(b"###"))
+    if kind == "odt":
+        return subprocess.run([PANDOC or "pandoc", "-t", "plain", str(path)],
+                              capture_output=True, check=True).stdout
     with zipfile.ZipFile(path) as z:  # pptx: the slide's text runs
         return b"".join(z.read(n) for n in z.namelist() if n.startswith("ppt/slides/slide"))
 
 
-@pytest.mark.parametrize("kind", ["docx", "rtf", "pptx"])
+@pytest.mark.parametrize("kind", ["docx", "rtf", "pptx", "odt"])
 def test_base64_a_line_per_paragraph(engine: Engine, tmp_path: Path, kind: str) -> None:
     if kind == "docx" and shutil.which("docx2txt") is None:
         pytest.skip("docx2txt not installed (scripts/system-deps)")

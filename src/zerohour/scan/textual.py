@@ -504,10 +504,30 @@ _OFFICE_TOKEN = re.compile(rb"<(w|a):t(?:\s[^>]*)?>([^<]*)</\1:t>|<t(?:\s[^>]*)?
                            rb"|</(?:w:p|a:p|si)>|<(?:w:tab|w:br|w:cr|a:br)\b[^>]*>")
 
 
+#: OpenDocument's paragraph ends, tabs, line breaks and spaces (`<text:s/>`), then any tag.
+_ODF_BREAK = re.compile(rb"</text:(?:p|h)>|<text:(?:p|h)\b[^>]*/>|<text:line-break\b[^>]*>")
+_ODF_TAB = re.compile(rb"<text:tab\b[^>]*>")
+_ODF_SPACE = re.compile(rb"<text:s\b[^>]*>")
+_ANY_TAG = re.compile(rb"<[^>]*>")
+
+
+def _odf_text(body: bytes) -> bytes | None:
+    """The text of an OpenDocument body (`content.xml` of .odt/.ods/.odp), a line per
+    paragraph, as `pandoc -t plain` or a reader shows it (round 10)."""
+    text = _ODF_BREAK.sub(b"\n", body.replace(b"\r", b"").replace(b"\n", b""))
+    text = _ANY_TAG.sub(b"", _ODF_SPACE.sub(b" ", _ODF_TAB.sub(b"\t", text)))
+    if not text.strip():
+        return None
+    return _unescape(text) if b"&" in text else text
+
+
 def office_xml_text(data: bytes) -> bytes | None:
     """The text of a Word, PowerPoint or Excel XML part as `docx2txt` gives it: runs joined,
     a line per paragraph (base64 a line per paragraph of a .docx read as one XML line, round
-    9); None for other XML."""
+    9), or of an OpenDocument body; None for other XML."""
+    body = data.find(b"<office:body")
+    if body >= 0:
+        return _odf_text(data[body:])
     if b":t>" not in data and b"</t>" not in data:
         return None
     out: list[bytes] = []
