@@ -126,3 +126,27 @@ def test_every_blob_of_a_pack_with_deltas(repo: Path, tmp_path: Path) -> None:
     got = {c.data for c in patches.pack_blobs((tmp_path / "repo.bundle").read_bytes(),
                                               ScanContext())}
     assert want <= got
+
+
+def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(engine: Engine, repo: Path,
+                                                        tmp_path: Path) -> None:
+    """Round 10: one patch writes a decoy, the next turns it into clam.exe with a delta; `git
+    am` applies both (the oracle). The delta is applied to the decoy the same text holds."""
+    clam = CLAM.read_bytes()
+    decoy = bytearray(clam)
+    decoy[300:310] = b"0123456789"
+    (repo / "app.exe").write_bytes(bytes(decoy))
+    git(repo, "add", "app.exe")
+    git(repo, "commit", "-q", "-m", "the tool")
+    (repo / "app.exe").write_bytes(clam)
+    git(repo, "commit", "-q", "-am", "fix the tool")
+    patches_text = git(repo, "format-patch", "--binary", "--stdout", "HEAD~2")
+    assert b"\ndelta " in patches_text
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (tmp_path / "x.mbox").write_bytes(patches_text)
+    git(other, "commit", "-q", "--allow-empty", "-m", "start")
+    git(other, "am", "-q", str(tmp_path / "x.mbox"))
+    assert (other / "app.exe").read_bytes() == clam
+    assert engine.scan_bytes(attached(patches_text, "fix.patch")).names == (NAME,)

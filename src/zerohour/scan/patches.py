@@ -30,27 +30,52 @@ def _length(ch: int) -> int:
     return ch - 64 if ch <= 90 else ch - 96 + 26  # "A".."Z" 1-26, "a".."z" 27-52
 
 
+_DIFF_GIT = re.compile(rb"(?m)^diff --git a/(\S+) b/(\S+)")
+
+
 def git_binary_patches(text: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """The literal files of the git binary patches in `text` (a delta needs the file it
-    patches, which the mail does not hold: skipped)."""
+    """The files the git binary patches in `text` write: a literal as is, a delta applied to
+    the file a literal earlier in the same text wrote at that path (round 10: a decoy, then
+    a delta turning it into clam.exe). Only each file's forward patch counts (the second one
+    undoes it); a delta against a file the text does not hold is skipped."""
     if b"GIT binary patch" not in text:
         return
+    files: dict[bytes, bytes] = {}
+    headers = [(m.start(), m.group(2)) for m in _DIFF_GIT.finditer(text)]
+    section_of = {start: path for start, path in headers}
+    starts = [start for start, _ in headers]
+    done: set[int] = set()  # sections whose forward patch was read
     for m in _GIT_BINARY.finditer(text):
         ctx.check_time()
+        section = -1
+        for at in starts:  # (few sections: a linear look is fine)
+            if at < m.start():
+                section = at
+        if section in done:
+            continue  # the reverse patch
+        if section >= 0:
+            done.add(section)
         pos = m.end()
         raw = bytearray()
         while (line := _B85_LINE.match(text, pos)) is not None:
-            digits = line.group(2)
             try:
-                raw += base64.b85decode(digits)[: _length(line.group(1)[0])]
+                raw += base64.b85decode(line.group(2))[: _length(line.group(1)[0])]
             except ValueError:
                 break
             pos = line.end()
-        if m.group(1) != b"literal" or not raw:
+        if not raw:
             continue
         # A damaged literal is no finding: `git apply` refuses it (its size and stream are
         # checked), and a text carrier's wrong guess at an armored patch is one (FP sweep)
         out, _end, _complete = zlib_bounded(bytes(raw), 15, ctx)
+        path = section_of.get(section)
+        if m.group(1) == b"delta":
+            base = files.get(path) if path is not None else None
+            if base is None or not out:
+                continue
+            out = _apply_delta(base, out, ctx)
+        if path is not None:
+            files[path] = out
         if out:
             ctx.charge_child(len(out))
             yield Child(data=out, name=None, origin="git-binary-patch", is_attachment=True)
