@@ -180,3 +180,28 @@ def test_records_with_gaps_as_objcopy_fills_them(engine: Engine, tmp_path: Path,
                     str(tmp_path / "fw.txt"), str(tmp_path / "out")], check=True)
     assert (tmp_path / "out").read_bytes() == clam  # (its last 16 bytes are not all zeros)
     assert engine.scan_bytes(mail(b"Flash this:\n\n" + text, "fw.hex")).names == (NAME,)
+
+
+@pytest.mark.parametrize("how", ["brotli", "xz-raw"])
+def test_a_stream_without_a_magic_number_under_any_name(engine: Engine, tmp_path: Path,
+                                                        how: str) -> None:
+    """Round 10: `brotli -dc invoice.dat`, `xz --format=raw -dc payload.bin` rebuilt clam.exe
+    (the oracle); a whole stream of either is decoded whatever the layer's name."""
+    clam = CLAM.read_bytes()
+    if how == "brotli":
+        make, undo = [tool("brotli"), "-c"], [tool("brotli"), "-dc"]
+    else:
+        make, undo = [tool("xz"), "--format=raw", "-c"], [tool("xz"), "--format=raw", "-dc"]
+    packed = subprocess.run(make, input=clam, capture_output=True, check=True).stdout
+    assert subprocess.run(undo, input=packed, capture_output=True, check=True).stdout == clam
+    assert engine.scan_bytes(mail(packed, "invoice.dat")).names == (NAME,)
+
+
+def test_random_binaries_are_no_magicless_stream(engine: Engine) -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        report = engine.scan_bytes(rng.randbytes(rng.randrange(1, 5000)), "x.bin")
+        assert not report.names
+        assert not report.errors

@@ -131,6 +131,7 @@ def _children_of_type(
             yield from archive.tnef_children(data, ctx)
         else:
             yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
+            yield from ctx.guard(streams.magicless_children(data, ctx), "magicless")
             yield from ctx.guard(_patched_files(data, ctx), "patches")
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.
             # So does HTML behind NUL or control bytes, which a browser still runs (an

@@ -174,6 +174,54 @@ _BROTLI_IN = 64 * 1024
 def brotli_children(data: bytes, ctx: ScanContext, name: str) -> Iterator[Child]:
     """A layer named `x.br`, as `brotli -d` decodes it (output bounded as it grows). One that
     does not decode is `Heuristics.Broken.Brotli`: its name says what it is."""
+    out, finished = _unbrotli(data, ctx)
+    if not finished:
+        ctx.broken("Brotli")
+    if out.total:
+        ctx.charge_child(out.total)
+        yield Child(data=out.data(), name=name[: name.rfind(".")] or None, origin="brotli")
+
+
+def magicless_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """Binary data that is a whole brotli stream or a raw LZMA2 stream (`xz --format=raw`)
+    under any name: neither format has a magic number (round 10 sent clam.exe in both, as
+    `invoice.dat`). A decoder rejects other bytes within the first few (random data and real
+    binaries: nothing decoded, a few microseconds), so only a stream that decodes to its end
+    counts; nothing is said of one that does not."""
+    out, finished = _unbrotli(data, ctx)
+    if finished and out.total:
+        ctx.charge_child(out.total)
+        yield Child(data=out.data(), name=None, origin="brotli")
+    raw, complete = _unlzma2(data, ctx)
+    if complete and raw:
+        ctx.charge_child(len(raw))
+        yield Child(data=raw, name=None, origin="lzma2-raw")
+
+
+def _unlzma2(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
+    d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+    out = _Output(ctx, len(data))
+    pos, n = 0, len(data)
+    try:
+        while not d.eof:
+            ctx.check_time()
+            feed = b""
+            if d.needs_input:
+                if pos >= n:
+                    return out.data(), False
+                feed = data[pos : pos + _BROTLI_IN]
+                pos += len(feed)
+            piece = d.decompress(feed, out.room())
+            if piece:
+                out.add(piece)
+            elif not feed and not d.needs_input and not d.eof:
+                return out.data(), False
+    except (lzma.LZMAError, EOFError):
+        return out.data(), False
+    return out.data(), True
+
+
+def _unbrotli(data: bytes, ctx: ScanContext) -> tuple[_Output, bool]:
     d = brotli.Decompressor()
     out = _Output(ctx, len(data))
     pos, n = 0, len(data)
@@ -195,11 +243,7 @@ def brotli_children(data: bytes, ctx: ScanContext, name: str) -> Iterator[Child]
                 break
     except brotli.error:
         finished = False  # (the decoder is "unhealthy" now: no more calls)
-    if not finished:
-        ctx.broken("Brotli")
-    if out.total:
-        ctx.charge_child(out.total)
-        yield Child(data=out.data(), name=name[: name.rfind(".")] or None, origin="brotli")
+    return out, finished
 
 
 # --- lz4 --------------------------------------------------------------------------------------
