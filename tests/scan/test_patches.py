@@ -150,3 +150,28 @@ def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(engine: Engine, repo: Pa
     git(other, "am", "-q", str(tmp_path / "x.mbox"))
     assert (other / "app.exe").read_bytes() == clam
     assert engine.scan_bytes(attached(patches_text, "fix.patch")).names == (NAME,)
+
+
+def test_a_diff_that_creates_a_file_then_changes_it(engine: Engine, tmp_path: Path) -> None:
+    """Round 10: one unified diff creates a decoy, the next turns it into clam.exe; `patch`
+    applies both in turn (the oracle), and so do we."""
+    clam = CLAM.read_bytes()
+    decoy = bytearray(clam)
+    decoy[300] ^= 0xFF
+    (tmp_path / "decoy").write_bytes(bytes(decoy))
+    (tmp_path / "real").write_bytes(clam)
+
+    def diff(a: str, b: str, old: bytes, new: bytes) -> bytes:
+        out = subprocess.run(["diff", "-a", "-u", a, b], cwd=tmp_path, capture_output=True,
+                             check=False).stdout
+        return b"--- " + old + b"\n+++ " + new + b"\n" + out.split(b"\n", 2)[2]
+
+    text = (diff("/dev/null", "decoy", b"/dev/null", b"b/app.exe")
+            + diff("decoy", "real", b"a/app.exe", b"b/app.exe"))
+    (tmp_path / "update.diff").write_bytes(text)
+    work = tmp_path / "w"
+    work.mkdir()
+    subprocess.run(["patch", "-s", "-p1", "-i", str(tmp_path / "update.diff")], cwd=work,
+                   check=True)
+    assert (work / "app.exe").read_bytes() == clam
+    assert engine.scan_bytes(attached(text, "update.diff")).names == (NAME,)

@@ -83,35 +83,88 @@ def git_binary_patches(text: bytes, ctx: ScanContext) -> Iterator[Child]:
 
 # -- unified diffs ------------------------------------------------------------------------------
 
-_NEW_FILE_HUNK = re.compile(rb"(?m)^@@ -0,0 \+1(?:,(\d+))? @@[^\n]*\n")
-_NO_NEWLINE = b"\\ No newline at end of file"
+_FILE_HEADER = re.compile(rb"(?m)^--- ([^\t\n]+)[^\n]*\n\+\+\+ ([^\t\n]+)[^\n]*\n")
+_HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@[^\n]*\n")
+_MAX_FILES = 1024
+
+
+def _path(name: bytes) -> bytes:
+    name = name.strip()
+    return name[2:] if name[:2] in (b"a/", b"b/") else name
 
 
 def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Files a unified diff creates (`@@ -0,0 +1,N @@`): their added lines without the "+",
-    as `patch` writes them; with `diff -a` these are the raw bytes of a binary file."""
-    if b"@@ -0,0 +1" not in data:
+    """The files a unified diff writes, as `patch` applies it: a new file (`--- /dev/null`,
+    with `diff -a` the raw bytes of a binary), and a file an earlier diff in the same text
+    wrote, patched again (round 10: a decoy created, then changed into clam.exe). A diff
+    against a file the text does not hold is skipped (the recipient's copy is not ours)."""
+    if b"\n@@ -" not in data and not data.startswith(b"@@ -"):
         return
-    for m in _NEW_FILE_HUNK.finditer(data):
+    files: dict[bytes, list[bytes]] = {}
+    for m in _FILE_HEADER.finditer(data):
         ctx.check_time()
-        want = int(m.group(1)) if m.group(1) else 1
-        lines: list[bytes] = []
-        pos = m.end()
-        newline = True
-        while len(lines) < want and data[pos : pos + 1] == b"+":
-            end = data.find(b"\n", pos)
-            if end < 0:
-                lines.append(data[pos + 1 :])
-                newline = False
-                break
-            lines.append(data[pos + 1 : end])
-            pos = end + 1
-        if data.startswith(_NO_NEWLINE, pos):
-            newline = False
-        content = b"\n".join(lines) + (b"\n" if newline and lines else b"")
-        if len(content) >= 16 and content != data:
+        if len(files) >= _MAX_FILES:
+            return
+        old, new = m.group(1).strip(), _path(m.group(2))
+        if old == b"/dev/null" or data.startswith(b"@@ -0,0 ", m.end()):  # (`diff -N`)
+            base: list[bytes] = []
+        elif new in files:
+            base = files[new]
+        else:
+            continue
+        lines = _apply_hunks(data, m.end(), base)
+        if lines is None:
+            continue
+        files[new] = lines
+        content = b"".join(lines)
+        if len(content) >= 16:
             ctx.charge_child(len(content))
-            yield Child(data=content, name=None, origin="diff-new-file", is_attachment=True)
+            yield Child(data=content, name=None, origin="diff-file", is_attachment=True)
+
+
+def _apply_hunks(data: bytes, pos: int, base: list[bytes]) -> list[bytes] | None:
+    """`base` (lines with their line ends) with the hunks at `pos` applied; None when the
+    first one is not a hunk."""
+    out: list[bytes] = []
+    cursor = 0
+    applied = False
+    while (h := _HUNK.match(data, pos)) is not None:
+        applied = True
+        old_start = int(h.group(1))
+        old_left = int(h.group(2)) if h.group(2) is not None else 1
+        new_left = int(h.group(4)) if h.group(4) is not None else 1
+        first = old_start - 1 if old_left else old_start
+        out.extend(base[cursor:first])
+        cursor = max(cursor, first)
+        pos = h.end()
+        last = b""
+        while old_left > 0 or new_left > 0 or data.startswith(b"\\", pos):
+            end = data.find(b"\n", pos)
+            line = data[pos : len(data) if end < 0 else end + 1]
+            pos += len(line)
+            kind, body = line[:1], line[1:]
+            if kind == b"\\":  # "\ No newline at end of file": for the line before
+                if last in (b" ", b"+") and out and out[-1].endswith(b"\n"):
+                    out[-1] = out[-1][:-1]
+                last = b""
+                continue
+            if kind == b" ":
+                out.append(body)
+                cursor, old_left, new_left = cursor + 1, old_left - 1, new_left - 1
+            elif kind == b"-":
+                cursor, old_left = cursor + 1, old_left - 1
+            elif kind == b"+":
+                out.append(body)
+                new_left -= 1
+            else:
+                break  # not a hunk line: a damaged diff, keep what was applied
+            last = kind
+            if not line:
+                break
+    if not applied:
+        return None
+    out.extend(base[cursor:])
+    return out
 
 
 # -- git packs and bundles ----------------------------------------------------------------------
