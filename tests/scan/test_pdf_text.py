@@ -96,3 +96,73 @@ def test_page_text_reads_strings_as_a_viewer_shows_them() -> None:
 
 def test_unclosed_strings_cost_one_pass() -> None:
     assert pdf.page_text(b"BT (x) Tj " + b"(" * 200_000) == b"x\n"
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def mapped_page(lines: list[str], cid: bool) -> bytes:
+    """A page whose font's ToUnicode map decides the text: one-byte codes drawn as other
+    letters (a shuffled alphabet), or a CID font with two-byte codes (Identity-H)."""
+    import random
+
+    rng = random.Random(5)
+    drawn = list(_ALPHABET)
+    rng.shuffle(drawn)
+    if cid:
+        code = {a: 0x0100 + i for i, a in enumerate(_ALPHABET)}
+        pairs = "".join(f"<{code[a]:04X}> <{ord(a):04X}>\n" for a in _ALPHABET)
+        space = "<0000> <FFFF>"
+        shown = "".join(f"<{''.join(f'{code[c]:04X}' for c in ln)}> Tj T*\n" for ln in lines)
+        font = ("<< /Type /Font /Subtype /Type0 /BaseFont /Helvetica /Encoding /Identity-H "
+                "/DescendantFonts [6 0 R] /ToUnicode 5 0 R >>")
+    else:
+        enc = dict(zip(_ALPHABET, drawn, strict=True))
+        pairs = "".join(f"<{ord(enc[a]):02X}> <{ord(a):04X}>\n" for a in _ALPHABET)
+        space = "<00> <FF>"
+        shown = "".join(f"({''.join(enc[c] for c in ln)}) Tj T*\n" for ln in lines)
+        font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 5 0 R >>"
+    cmap = (f"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+            f"1 begincodespacerange {space} endcodespacerange\n{len(_ALPHABET)} beginbfchar\n"
+            f"{pairs}endbfchar endcmap CMapName currentdict /CMap defineresource pop end end")
+    content = f"BT /F1 7 Tf 9 TL 20 800 Td\n{shown}ET".encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 4"
+            b" 0 R >> >> /Contents 7 0 R >>", font.encode(),
+            b"<< /Length %d >>\nstream\n" % len(cmap) + cmap.encode() + b"\nendstream",
+            b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Helvetica /CIDSystemInfo << "
+            b"/Registry (Adobe) /Ordering (Identity) /Supplement 0 >> /FontDescriptor 8 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+            b"<< /Type /FontDescriptor /FontName /Helvetica /Flags 32 /FontBBox [0 0 1000 1000]"
+            b" /ItalicAngle 0 /Ascent 800 /Descent -200 /CapHeight 700 /StemV 80 >>"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+
+
+@pytest.mark.parametrize("cid", [False, True], ids=["tounicode-swap", "cid-identity-h"])
+def test_page_text_through_the_fonts_tounicode_map(engine: Engine, tmp_path: Path,
+                                                    cid: bool) -> None:
+    """Round 10: the bytes drawn are not the text shown; pdftotext reads the map (oracle)."""
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam).decode()
+    doc = mapped_page([b64[i : i + 64] for i in range(0, len(b64), 64)], cid)
+    (tmp_path / "r.pdf").write_bytes(doc)
+    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+                           capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(shown.split())) == clam
+    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_tounicode_ranges() -> None:
+    cmap = (b"begincmap 2 beginbfrange <0041> <0043> <0061>\n<0050> <0051> [<0078> <0079>]\n"
+            b"endbfrange 1 beginbfchar <0001> <00410042> endbfchar endcmap")
+    assert pdf.to_unicode(cmap) == {0x41: "a", 0x42: "b", 0x43: "c", 0x50: "x", 0x51: "y",
+                                    0x01: "AB"}

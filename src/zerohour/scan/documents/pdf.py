@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import logging
 import re
 import threading
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
@@ -42,6 +44,8 @@ from zerohour.scan import archive
 from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
+
+_log = logging.getLogger(__name__)
 
 _PDF_STREAM = re.compile(rb"stream(?:\r\n|\n|\r)")
 _PDF_ENDSTREAM = re.compile(rb"endstream")
@@ -373,6 +377,7 @@ def _structured(
             if js and dedup.fresh(js):
                 ctx.charge_child(len(js))
                 yield Child(data=js, name=None, origin="pdf-js")
+        decoded: dict[tuple[int, int], bytes] = {}
         for stream in streams:
             ctx.check_time()
             try:
@@ -388,6 +393,7 @@ def _structured(
             if not ok:
                 damage.append("PDF")
             objgen = stream.objgen
+            decoded[objgen] = content
             if not content or not dedup.fresh(content, walk.file_names.get(objgen)):
                 continue
             is_file = objgen in walk.file_names or stream.get("/Type") == "/EmbeddedFile"
@@ -395,6 +401,59 @@ def _structured(
             yield Child(data=content, name=walk.file_names.get(objgen),
                         origin="pdf-embedded-file" if is_file else "pdf-stream",
                         is_attachment=is_file)
+        yield from _mapped_page_text(pdf, decoded, ctx)
+
+
+_MAX_PAGES = 2000
+
+
+def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
+                      ctx: ScanContext) -> Iterator[Child]:
+    """Each page's text through its fonts' ToUnicode maps, for pages with such a font (the
+    plain reading of every content stream is `pdf_children`'s)."""
+    import pikepdf
+
+    try:
+        pages = list(pdf.pages)[:_MAX_PAGES]
+    except Exception:  # a page tree qpdf cannot follow: the streams were read anyway
+        return
+    for page in pages:
+        ctx.check_time()
+        try:
+            fonts = _page_fonts(page.obj, decoded)
+            if not fonts:
+                continue
+            contents = page.obj.get("/Contents")
+            parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+            content = b"\n".join(decoded.get(c.objgen, b"") for c in parts if c is not None)
+        except (ScanLimitExceeded, EncryptedContent):
+            raise
+        except Exception as exc:  # odd resources: the plain reading of its streams stands
+            _log.debug("pdf: page fonts not read: %s", exc)
+            continue
+        text = page_text(content, fonts)
+        if text is not None:
+            ctx.charge_child(len(text))
+            yield Child(data=text, name=None, origin="pdf-text")
+
+
+def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes, FontMap]:
+    """The page's fonts that have a ToUnicode map: resource name -> map."""
+    resources = page.get("/Resources")
+    font_dict = resources.get("/Font") if resources is not None else None
+    if font_dict is None:
+        return {}
+    out: dict[bytes, FontMap] = {}
+    for key in list(font_dict.keys())[:256]:
+        font = font_dict.get(key)
+        cmap = font.get("/ToUnicode") if font is not None else None
+        if cmap is None or not hasattr(cmap, "objgen"):
+            continue
+        codes = to_unicode(decoded.get(cmap.objgen, b""))
+        if codes:
+            width = 2 if str(font.get("/Subtype")) == "/Type0" else 1
+            out[str(key)[1:].encode("latin-1", "replace")] = FontMap(codes, width)
+    return out
 
 
 def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> Iterator[Child]:
@@ -437,7 +496,7 @@ def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> It
 #: brackets, the text-showing operators and those that start a new line. (A literal string is
 #: read by `_literal_end`, one pass over its delimiters: a regex for balanced parentheses
 #: backtracks without end on a stream of unclosed ones.)
-_TEXT_TOKEN = re.compile(rb"\(|<[0-9A-Fa-f\s]*>|\[|\]"
+_TEXT_TOKEN = re.compile(rb"\(|<[0-9A-Fa-f\s]*>|\[|\]|/([^\s/\[\]()<>{}%]+)\s+[-+\d.]+\s+Tf"
                          rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|Td|TD|Tm|ET|BT)(?![\w*])")
 _DELIMITER = re.compile(rb"[()\\]")
 _OCTAL = (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7")
@@ -471,25 +530,83 @@ def _pdf_string(token: bytes) -> bytes:
         token[1:-1])  # (`\\9`: a backslash before another character is dropped)
 
 
-def page_text(content: bytes) -> bytes | None:
+@dataclass(frozen=True)
+class FontMap:
+    """How a font's string bytes become text: its ToUnicode map and its code width."""
+
+    codes: dict[int, str]
+    width: int  # bytes per code: 2 for a Type0 (CID) font, else 1
+
+    def text(self, raw: bytes) -> bytes:
+        w = self.width
+        chars = (self.codes.get(int.from_bytes(raw[i : i + w], "big"))
+                 for i in range(0, len(raw) - w + 1, w))
+        return "".join(c if c is not None else "\ufffd" for c in chars).encode(
+            "utf-8", "replace")
+
+
+_CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\s]*)>")
+_BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
+_BFRANGE = re.compile(rb"beginbfrange(.*?)endbfrange", re.S)
+_RANGE = re.compile(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*(<[0-9A-Fa-f\s]*>|\[[^\]]*\])")
+_MAX_RANGE = 65536
+
+
+def _utf16(hex_digits: bytes) -> str:
+    raw = bytes.fromhex(re.sub(rb"\s", b"", hex_digits).decode("ascii") or "")
+    return raw.decode("utf-16-be", "replace")
+
+
+def to_unicode(cmap: bytes) -> dict[int, str]:
+    """A ToUnicode CMap's `bfchar` and `bfrange` entries: code -> text (PDF 9.10.3)."""
+    codes: dict[int, str] = {}
+    for block in _BFCHAR.finditer(cmap):
+        pairs = _CMAP_HEX.findall(block.group(1))
+        for src, dst in zip(pairs[0::2], pairs[1::2], strict=False):
+            with contextlib.suppress(ValueError):
+                codes[int(src, 16)] = _utf16(dst)
+    for block in _BFRANGE.finditer(cmap):
+        for m in _RANGE.finditer(block.group(1)):
+            lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+            if hi < lo or hi - lo > _MAX_RANGE:
+                continue
+            if m.group(3)[:1] == b"[":
+                for i, dst in enumerate(_CMAP_HEX.findall(m.group(3))[: hi - lo + 1]):
+                    codes[lo + i] = _utf16(dst)
+            else:
+                first = _utf16(m.group(3)[1:-1])
+                if first:
+                    for i in range(hi - lo + 1):
+                        codes[lo + i] = first[:-1] + chr(min(ord(first[-1]) + i, 0x10FFFF))
+    return codes
+
+
+def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None) -> bytes | None:
     """The text of a content stream's text-showing operators (`(..) Tj`, `[..] TJ`, `'`,
     `"`), a line per line a viewer starts (`T*`, `Td`, `TD`, `Tm`, `'`, `BT`): what
     `pdftotext` gives for simple fonts, and what a recipient copies out of the page (base64
-    drawn as page text, round 9). None when the stream shows no text."""
+    drawn as page text, round 9). With the page's `fonts`, a string in a font with a
+    ToUnicode map is the text it maps to (round 10: a map swapping letters, a CID font with
+    two-byte codes). None when the stream shows no text."""
     if b"Tj" not in content and b"TJ" not in content:
         return None
     lines: list[bytes] = []
     line: list[bytes] = []
     pending: list[bytes] = []  # strings waiting for their operator
+    font: FontMap | None = None
     pos = 0
     while (m := _TEXT_TOKEN.search(content, pos)) is not None:
         token = m.group()
         pos = m.end()
         if token == b"(":
             pos = _literal_end(content, m.start())
-            pending.append(_pdf_string(content[m.start() : pos]))
+            raw = _pdf_string(content[m.start() : pos])
+            pending.append(font.text(raw) if font is not None else raw)
         elif token[:1] == b"<":
-            pending.append(_pdf_string(token))
+            raw = _pdf_string(token)
+            pending.append(font.text(raw) if font is not None else raw)
+        elif m.group(1) is not None:  # `/F1 12 Tf`
+            font = (fonts or {}).get(m.group(1))
         elif token in (b"[", b"]"):
             continue
         elif token in (b"Tj", b"TJ"):
