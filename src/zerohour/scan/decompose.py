@@ -31,7 +31,7 @@ from zerohour.scan import (
 )
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
-from zerohour.scan.gates import Gate
+from zerohour.scan.gates import Gate, Literals
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
@@ -192,16 +192,24 @@ def _children_of_type(
             yield from ctx.guard(_patched_files(data, ctx), "patches")
 
 
+#: What each finder of `_patched_files` needs in a layer: one hyperscan pass says which.
+_PATCH_HINTS = Literals((b"GIT binary patch", b"@@ -", b"-----BEGIN PGP", b"PACK\x00\x00\x00"))
+
+
 def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Files a git binary patch, a unified diff (`diff -a`: binary lines, so the layer may be
     binary), a git bundle or pack (`patches`), or an OpenPGP message carries (`openpgp`)."""
-    yield from patches.git_binary_patches(data, ctx)
-    yield from patches.new_files_in_diffs(data, ctx)
-    if patches.is_bundle_or_pack(data):
+    hints = _PATCH_HINTS.present(data)
+    if 0 in hints:
+        yield from patches.git_binary_patches(data, ctx)
+    if 1 in hints:
+        yield from patches.new_files_in_diffs(data, ctx)
+    if 3 in hints and patches.is_bundle_or_pack(data):
         yield from patches.pack_blobs(data, ctx)
     # OpenPGP messages that are not encrypted (signed, stored): armored or binary
-    for message in openpgp.armored(data):
-        yield from openpgp.literal_files(message, ctx)
+    if 2 in hints:
+        for message in openpgp.armored(data):
+            yield from openpgp.literal_files(message, ctx)
     if openpgp.looks_like_message(data):
         yield from openpgp.sniffed_literal_files(data, ctx)
 
@@ -227,6 +235,10 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             yield Child(data=page, name=None, origin="srcdoc")
 
 
+#: Lines of Intel HEX and S-records (one hyperscan pass; a text may also start with one).
+_RECORD_HINTS = Literals((b"\n:", b"\nS1", b"\nS2", b"\nS3", b"\n :", b"\n\t:"))
+
+
 def _text_carriers(
     data: bytes, ctx: ScanContext, base64: bool, intel_hex: bool = True, decorated: bool = True
 ) -> Iterator[Child]:
@@ -237,8 +249,12 @@ def _text_carriers(
         data = textcarriers.lf_lines(data)
     found: Iterator[encodings.EmbeddedFile] = iter(())
     if intel_hex:
-        found = itertools.chain(textcarriers.intel_hex(data, check, lf=True),
-                                textcarriers.srecords(data, check))
+        records = _RECORD_HINTS.present(data)
+        first = data.lstrip()[:1]
+        if records & {0, 4, 5} or first == b":":
+            found = textcarriers.intel_hex(data, check, lf=True)
+        if records & {1, 2, 3} or first == b"S":
+            found = itertools.chain(found, textcarriers.srecords(data, check))
     if base64:
         found = itertools.chain(textcarriers.base64_blocks(data, check, lf=True), found)
         if decorated:

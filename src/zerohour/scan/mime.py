@@ -757,7 +757,7 @@ class _Walker:
         eight_bit = _eight_bit_codecs(ct_values)
         for label, content in decoded:
             yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
-            codecs_ = [*foreign, *(eight_bit if _dense_8bit(content) else ())]
+            codecs_ = [*foreign, *(eight_bit if eight_bit and _dense_8bit(content) else ())]
             for codec in codecs_:
                 # Text in UTF-16 / UTF-7 / EBCDIC..., or Cyrillic prose in KOI8-R around an
                 # xxd dump (it sniffs as binary): what the client shows, as UTF-8 text.

@@ -97,10 +97,10 @@ def opened_by_an_editor(name: str | None) -> bool:
 
 def runs_script(data: bytes, filetype: FileType, name: str | None) -> bool:
     """Whether `data`, opened as a file named `name`, is HTML or SVG that runs script."""
-    if opened_by_an_editor(name):
-        return False
     rendered = filetype is FileType.HTML or rendered_by_name(name)
     if not rendered and not (filetype is FileType.TEXT and _SVG(data)):
+        return False
+    if opened_by_an_editor(name):
         return False
     texts = [data]
     if b"\x00" in data[:4096]:  # UTF-16 HTML (a browser reads it by its BOM or sniffing)

@@ -188,10 +188,12 @@ def magicless_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     `invoice.dat`). A decoder rejects other bytes within the first few (random data and real
     binaries: nothing decoded, a few microseconds), so only a stream that decodes to its end
     counts; nothing is said of one that does not."""
-    out, finished = _unbrotli(data, ctx)
+    out, finished = _unbrotli(data, ctx, probe=True)
     if finished and out.total:
         ctx.charge_child(out.total)
         yield Child(data=out.data(), name=None, origin="brotli")
+    if not data or not (data[0] == 1 or data[0] >= 0xE0):
+        return  # an LZMA2 stream's first chunk resets the dictionary: control 1 or 0xE0+
     raw, complete = _unlzma2(data, ctx)
     if complete and raw:
         ctx.charge_child(len(raw))
@@ -221,21 +223,23 @@ def _unlzma2(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
     return out.data(), True
 
 
-def _unbrotli(data: bytes, ctx: ScanContext) -> tuple[_Output, bool]:
+def _unbrotli(data: bytes, ctx: ScanContext, probe: bool = False) -> tuple[_Output, bool]:
+    """(output, whether the stream ended); `probe`: the first piece fed is small (most data
+    that is not brotli fails within a few bytes, and need not be copied)."""
     d = brotli.Decompressor()
     out = _Output(ctx, len(data))
     pos, n = 0, len(data)
+    view = memoryview(data)
     finished = False
     try:
         while not (finished := d.is_finished()):
             ctx.check_time()
+            feed: bytes | memoryview = b""
             if d.can_accept_more_data():
                 if pos >= n:
                     break  # truncated
-                feed = data[pos : pos + _BROTLI_IN]
+                feed = view[pos : pos + (256 if probe and not pos else _BROTLI_IN)]
                 pos += len(feed)
-            else:
-                feed = b""
             piece = d.process(feed, output_buffer_limit=out.room())
             if piece:
                 out.add(piece)

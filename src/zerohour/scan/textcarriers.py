@@ -37,7 +37,7 @@ import contextlib
 import html
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -55,6 +55,9 @@ _B64_BLOCK = re.compile(rb"(?m)^(?:[ \t]*[A-Za-z0-9+/_=-]{16,}[ \t]*\r?(?:\n|\Z)
 _B64_LINE_LEN = re.compile(rb"[A-Za-z0-9+/_=-]+")
 _HEX_RECORD = re.compile(rb"(?m)^[ \t]*:((?:[0-9A-Fa-f]{2}){5,})[ \t]*\r?$")
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
+#: (a literal "\n" first: the regex engine skips to each line end in C)
+_HEX_RECORD_AFTER = re.compile(rb"\n[ \t]*:[0-9A-Fa-f]{10}")
+_SREC_AFTER = re.compile(rb"\n[ \t]*S[123][0-9A-Fa-f]{8}")
 _LEADING_SPACE = re.compile(rb"\s*")
 _CHECK_EVERY = 1024
 
@@ -280,10 +283,8 @@ def intel_hex(text: bytes, check: Check = None, *, lf: bool = False) -> Iterator
         text = lf_lines(text)
     start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # always matches
     if text[start : start + 1] != b":":
-        # Records after some lines of prose ("the firmware:"): a C search first
-        if b"\n:" not in text and b"\n :" not in text and b"\n\t:" not in text:
-            return
-        if _HEX_RECORD.search(text) is None:
+        # Records after some lines of prose ("the firmware:"): a line starting with a record
+        if _HEX_RECORD_AFTER.search(text) is None:
             return
     elif _HEX_RECORD.match(text, text.rfind(b"\n", 0, start) + 1) is None:
         return
@@ -318,7 +319,7 @@ _SREC_ADDRESS = {b"1": 2, b"2": 3, b"3": 4}
 def srecords(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
     """The data of Motorola S-records (S1/S2/S3 lines: `objcopy -I srec -O binary`, `srec_cat`),
     one file per contiguous address range, after prose too."""
-    if b"S1" not in text and b"S2" not in text and b"S3" not in text:
+    if not (text.lstrip()[:1] == b"S" or _SREC_AFTER.search(text)):
         return
     runs: list[tuple[int, bytearray]] = []
     for n, m in enumerate(_SREC.finditer(text)):
@@ -455,31 +456,32 @@ def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
     count either way: runs of spaces or empty lines between the groups must not dilute them."""
     n = len(text)
     mapped = text.translate(_DENSE_MAP)
-    if n <= _NUMPY_FROM:  # a few chunks: bytes.count beats numpy's per-call overhead
-        counts = [[mapped.count(k, p, p + _SMALL) for p in range(0, n, _SMALL)] for k in (1, 2, 3)]
-    else:
-        classes = np.frombuffer(mapped, dtype=np.uint8)
-        whole = n // _SMALL * _SMALL
-        pieces = classes[:whole].reshape(-1, _SMALL)
-        counts = [np.count_nonzero(pieces == k, axis=1).tolist() for k in (1, 2, 3)]
-        if whole < n:
-            tail = classes[whole:]
-            for k, row in zip((1, 2, 3), counts, strict=True):
-                row.append(int(np.count_nonzero(tail == k)))
-    dense_counts, other_counts, foreign_counts = counts
+    if n > _NUMPY_FROM:
+        yield from _dense_spans_numpy(text, mapped)
+        return
+    # a few pieces: bytes.count and a Python loop beat numpy's per-call overhead
+    if not mapped.count(1):
+        return  # not one capital or digit
+    dense, other, foreign = ([mapped.count(k, p, p + _SMALL) for p in range(0, n, _SMALL)]
+                             for k in (1, 2, 3))
     per = _CHUNK // _SMALL
-    count = len(dense_counts)
-    flags = [False] * count
-    for c in range(0, count, per):  # whole chunks first (the rule for long blocks)
-        dense_chars = sum(dense_counts[c : c + per])
-        other = sum(other_counts[c : c + per]) + sum(foreign_counts[c : c + per])
-        if dense_chars > 0 and dense_chars >= _DENSE * (dense_chars + other):
+    pieces = len(dense)
+    flags = [False] * pieces
+    for c in range(0, pieces, per):  # whole chunks first (the rule for long blocks)
+        d, rest = sum(dense[c : c + per]), sum(other[c : c + per]) + sum(foreign[c : c + per])
+        if d > 0 and d >= _DENSE * (d + rest):
             flags[c : c + per] = [True] * len(flags[c : c + per])
-    for i in range(count):  # two pieces at a time: a short block across their border
-        dense_chars = dense_counts[i] + (dense_counts[i + 1] if i + 1 < count else 0)
-        other = other_counts[i] + (other_counts[i + 1] if i + 1 < count else 0)
-        if dense_chars >= _SMALL_LEAST and dense_chars >= _DENSE_SMALL * (dense_chars + other):
+    for i in range(pieces):  # two pieces at a time: a short block across their border
+        d = dense[i] + (dense[i + 1] if i + 1 < pieces else 0)
+        o = other[i] + (other[i + 1] if i + 1 < pieces else 0)
+        if d >= _SMALL_LEAST and d >= _DENSE_SMALL * (d + o):
             flags[max(0, i - 1) : i + 3] = [True] * len(flags[max(0, i - 1) : i + 3])
+    yield from _widened(text, flags)
+
+
+def _widened(text: bytes, flags: Sequence[bool]) -> Iterator[tuple[int, int]]:
+    """Runs of flagged pieces as stretches of whole lines."""
+    n = len(text)
     start = -1
     for i, dense in enumerate(flags):
         pos = i * _SMALL
@@ -491,6 +493,42 @@ def _dense_spans(text: bytes) -> Iterator[tuple[int, int]]:
             start = -1
     if start >= 0:
         yield start, n
+
+
+def _dense_spans_numpy(text: bytes, mapped: bytes) -> Iterator[tuple[int, int]]:
+    """`_dense_spans`' rules over a long text, counted and flagged by numpy."""
+    n = len(text)
+    pieces = -(-n // _SMALL)
+    padded = np.zeros(pieces * _SMALL, dtype=np.uint8)  # (0 counts as blank)
+    padded[:n] = np.frombuffer(mapped, dtype=np.uint8)
+    grid = padded.reshape(pieces, _SMALL)
+    dense = np.count_nonzero(grid == 1, axis=1)
+    other = np.count_nonzero(grid == 2, axis=1)
+    foreign = np.count_nonzero(grid == 3, axis=1)
+    per = _CHUNK // _SMALL
+    chunks = -(-pieces // per)
+    pad = chunks * per - pieces
+    chunk_dense = np.pad(dense, (0, pad)).reshape(chunks, per).sum(axis=1)
+    chunk_rest = np.pad(other + foreign, (0, pad)).reshape(chunks, per).sum(axis=1)
+    chunk_ok = (chunk_dense > 0) & (chunk_dense >= _DENSE * (chunk_dense + chunk_rest))
+    flags = np.repeat(chunk_ok, per)[:pieces]
+    pair_dense = dense + np.append(dense[1:], 0)
+    pair_other = other + np.append(other[1:], 0)
+    pair_ok = (pair_dense >= _SMALL_LEAST) & (
+        pair_dense >= _DENSE_SMALL * (pair_dense + pair_other))
+    if pair_ok.any():
+        grown = pair_ok.copy()  # pieces i-1 .. i+2 around a dense pair (i, i+1)
+        grown[:-1] |= pair_ok[1:]
+        grown[1:] |= pair_ok[:-1]
+        grown[2:] |= pair_ok[:-2]
+        flags = flags | grown
+    if not flags.any():
+        return
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.view(np.int8), [0]))))
+    for first, stop in zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True):
+        start = max(0, text.rfind(b"\n", 0, first * _SMALL) + 1)
+        end = text.find(b"\n", stop * _SMALL) if stop < pieces else -1
+        yield start, n if end < 0 else end
 
 
 def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
