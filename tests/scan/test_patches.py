@@ -9,6 +9,7 @@ import hashlib
 import random
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,90 @@ def test_a_diff_that_creates_a_file_then_changes_it(engine: Engine, tmp_path: Pa
                    check=True)
     assert (work / "app.exe").read_bytes() == clam
     assert engine.scan_bytes(attached(text, "update.diff")).names == (NAME,)
+
+
+@pytest.mark.parametrize("style", ["context", "normal", "unified-crlf"])
+def test_other_diff_formats_that_create_a_file(engine: Engine, tmp_path: Path,
+                                               style: str) -> None:
+    """Round 11: `diff -c -N`, plain `diff` and a unified diff saved with CRLF line ends all
+    create clam.exe with `patch` (the oracle)."""
+    clam = CLAM.read_bytes()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "tool.exe").write_bytes(clam)
+    if style == "normal":
+        text = subprocess.run(["diff", "-a", "/dev/null", "b/tool.exe"], cwd=tmp_path,
+                              capture_output=True, check=False).stdout
+        (tmp_path / "c").mkdir()
+        (tmp_path / "c" / "tool.exe").write_bytes(b"")
+        subprocess.run(["patch", "-s", "tool.exe"], input=text, cwd=tmp_path / "c", check=True)
+    else:
+        flag = "-c" if style == "context" else "-u"
+        text = subprocess.run(["diff", "-a", flag, "-N", "-r", "a", "b"], cwd=tmp_path,
+                              capture_output=True, check=False).stdout
+        if style == "unified-crlf":
+            text = text.replace(b"\n", b"\r\n")
+        (tmp_path / "c").mkdir()
+        subprocess.run(["patch", "-s", "-p1"], input=text, cwd=tmp_path / "c", check=True)
+    assert (tmp_path / "c" / "tool.exe").read_bytes() == clam
+    assert engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+
+
+def _pack(objects: list[tuple[int, bytes, bytes]]) -> bytes:
+    """A version 2 pack of (type, base name for a REF delta or b"", data) objects."""
+    out = b"PACK" + (2).to_bytes(4, "big") + len(objects).to_bytes(4, "big")
+    for kind, base, data in objects:
+        size = len(data)
+        head = [(kind << 4) | (size & 0x0F)]
+        size >>= 4
+        while size:
+            head[-1] |= 0x80
+            head.append(size & 0x7F)
+            size >>= 7
+        out += bytes(head) + base + zlib.compress(data)
+    return out + hashlib.sha1(out).digest()
+
+
+def test_a_ref_delta_before_its_base(tmp_path: Path, repo: Path) -> None:
+    """Round 11: a REF delta placed before the object it is based on; `git index-pack`
+    resolves it (the oracle), and so do we."""
+    clam = CLAM.read_bytes()
+    base = bytes(clam[:300]) + b"decoy" * 50
+    name = hashlib.sha1(b"blob %d\x00" % len(base) + base).digest()
+    delta = (_varint(len(base)) + _varint(len(clam))
+             + bytes([0x80 | 0x01 | 0x10 | 0x20, 0, 300 & 0xFF, 300 >> 8])  # copy 300 bytes
+             + b"".join(bytes([len(c)]) + c for c in (clam[i : i + 100]
+                                                       for i in range(300, len(clam), 100))))
+    pack = _pack([(7, name, delta), (3, b"", base)])
+    (tmp_path / "x.pack").write_bytes(pack)
+    subprocess.run([GIT or "git", "index-pack", "-o", str(tmp_path / "x.idx"),
+                    str(tmp_path / "x.pack")], cwd=repo, env=ENV, check=True,
+                   capture_output=True)
+    got = {c.data for c in patches.pack_blobs(pack, ScanContext())}
+    assert clam in got
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def test_a_delta_patch_without_its_base_is_unsupported(engine: Engine, repo: Path) -> None:
+    """A delta against a file the mail does not hold (the recipient's, or another part's):
+    what `git apply` writes is not ours to read (round 11)."""
+    clam = CLAM.read_bytes()
+    decoy = bytearray(clam)
+    decoy[300:310] = b"0123456789"
+    (repo / "app.exe").write_bytes(bytes(decoy))
+    git(repo, "add", "app.exe")
+    git(repo, "commit", "-q", "-m", "the tool")
+    (repo / "app.exe").write_bytes(clam)
+    git(repo, "commit", "-q", "-am", "fix the tool")
+    patch = git(repo, "format-patch", "--binary", "--stdout", "HEAD~1")
+    assert b"\ndelta " in patch
+    assert engine.scan_bytes(attached(patch, "0002.patch")).names == (
+        "Heuristics.Unsupported.GitPatch.Delta",)

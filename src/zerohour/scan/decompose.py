@@ -193,7 +193,8 @@ def _children_of_type(
 
 
 #: What each finder of `_patched_files` needs in a layer: one hyperscan pass says which.
-_PATCH_HINTS = Literals((b"GIT binary patch", b"@@ -", b"-----BEGIN PGP", b"PACK\x00\x00\x00"))
+_PATCH_HINTS = Literals((b"GIT binary patch", b"@@ -", b"-----BEGIN PGP", b"PACK\x00\x00\x00",
+                         b"*** 0 ****", b"0a1"))
 
 
 def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -202,7 +203,7 @@ def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     hints = _PATCH_HINTS.present(data)
     if 0 in hints:
         yield from patches.git_binary_patches(data, ctx)
-    if 1 in hints:
+    if hints & {1, 4, 5}:  # unified, context (`diff -c`) or normal (`diff`) diffs
         yield from patches.new_files_in_diffs(data, ctx)
     if 3 in hints and patches.is_bundle_or_pack(data):
         yield from patches.pack_blobs(data, ctx)

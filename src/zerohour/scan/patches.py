@@ -37,7 +37,8 @@ def git_binary_patches(text: bytes, ctx: ScanContext) -> Iterator[Child]:
     """The files the git binary patches in `text` write: a literal as is, a delta applied to
     the file a literal earlier in the same text wrote at that path (round 10: a decoy, then
     a delta turning it into clam.exe). Only each file's forward patch counts (the second one
-    undoes it); a delta against a file the text does not hold is skipped."""
+    undoes it); a delta against a file the text does not hold is
+    `Heuristics.Unsupported.GitPatch.Delta`."""
     if b"GIT binary patch" not in text:
         return
     files: dict[bytes, bytes] = {}
@@ -72,6 +73,9 @@ def git_binary_patches(text: bytes, ctx: ScanContext) -> Iterator[Child]:
         if m.group(1) == b"delta":
             base = files.get(path) if path is not None else None
             if base is None or not out:
+                # the file it changes is the recipient's (or in another part of the mail):
+                # what `git apply` writes is not ours to read (round 11)
+                ctx.unsupported("GitPatch", "Delta")
                 continue
             out = _apply_delta(base, out, ctx)
         if path is not None:
@@ -98,6 +102,9 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     with `diff -a` the raw bytes of a binary), and a file an earlier diff in the same text
     wrote, patched again (round 10: a decoy created, then changed into clam.exe). A diff
     against a file the text does not hold is skipped (the recipient's copy is not ours)."""
+    if data.count(b"\r\n") == data.count(b"\n"):  # a diff saved with CRLF: patch strips them
+        data = data.replace(b"\r\n", b"\n")
+    yield from _other_diff_formats(data, ctx)
     if b"\n@@ -" not in data and not data.startswith(b"@@ -"):
         return
     files: dict[bytes, list[bytes]] = {}
@@ -120,6 +127,42 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if len(content) >= 16:
             ctx.charge_child(len(content))
             yield Child(data=content, name=None, origin="diff-file", is_attachment=True)
+
+
+#: A context diff (`diff -c -N`) and a normal diff (`diff`) creating a file: its lines follow,
+#: behind "+ " and "> " (round 11).
+_CONTEXT_NEW = re.compile(rb"(?m)^\*\*\* 0 \*\*\*\*\n--- 1(?:,(\d+))? ----\n")
+_NORMAL_NEW = re.compile(rb"(?m)^0a1(?:,(\d+))?\n")
+
+
+def _other_diff_formats(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    for pattern, prefix in ((_CONTEXT_NEW, b"+ "), (_NORMAL_NEW, b"> ")):
+        if (pattern is _CONTEXT_NEW and b"\n*** 0 ****" not in data) or (
+                pattern is _NORMAL_NEW and b"0a1" not in data):
+            continue
+        for m in pattern.finditer(data):
+            ctx.check_time()
+            want = int(m.group(1)) if m.group(1) else 1
+            content = _prefixed_lines(data, m.end(), want, prefix)
+            if len(content) >= 16:
+                ctx.charge_child(len(content))
+                yield Child(data=content, name=None, origin="diff-file", is_attachment=True)
+
+
+def _prefixed_lines(data: bytes, pos: int, want: int, prefix: bytes) -> bytes:
+    """Up to `want` lines behind `prefix` from `pos`, without it (a "\\ No newline" line
+    after the last drops its line end)."""
+    lines: list[bytes] = []
+    while len(lines) < want and data.startswith(prefix, pos):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            lines.append(data[pos + len(prefix) :])
+            return b"".join(lines)
+        lines.append(data[pos + len(prefix) : end + 1])
+        pos = end + 1
+    if lines and data.startswith(b"\\ No newline", pos):
+        lines[-1] = lines[-1][:-1]
+    return b"".join(lines)
 
 
 def _apply_hunks(data: bytes, pos: int, base: list[bytes]) -> list[bytes] | None:
@@ -181,7 +224,10 @@ def is_bundle_or_pack(data: bytes) -> bool:
 
 def pack_blobs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """The blobs (file contents) of a git bundle's or a packfile's objects, deltas resolved
-    against objects of the same pack."""
+    against objects of the same pack in any order (round 11: a REF delta before its base, a
+    chain of them). A delta whose base is not in the pack (a thin pack: the receiver's
+    repository holds it) is `Heuristics.Unsupported.GitPack.ThinDelta`: its file is not ours
+    to read, and `git clone` of the bundle would write it."""
     at = data.find(_PACK) if not data.startswith(_PACK) else 0
     if at < 0 or len(data) < at + 12 or data[at + 7] not in (2, 3):
         return
@@ -189,18 +235,30 @@ def pack_blobs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     pos = at + 12
     by_offset: dict[int, tuple[int, bytes]] = {}
     by_name: dict[bytes, tuple[int, bytes]] = {}
+    waiting: list[tuple[int, int | bytes, bytes]] = []  # (offset, base offset or name, delta)
+
+    def done(start: int, kind: int, out: bytes) -> Child | None:
+        by_offset[start] = (kind, out)
+        name = hashlib.sha1(_TYPE_NAMES[kind] + b" %d\x00" % len(out) + out,
+                            usedforsecurity=False).digest()
+        by_name[name] = (kind, out)
+        if kind == _BLOB and out:
+            ctx.charge_child(len(out))
+            return Child(data=out, name=None, origin="git-blob", is_attachment=True)
+        return None
+
     for _ in range(min(count, _MAX_OBJECTS)):
         ctx.check_time()
         start = pos
         if pos >= len(data):
             ctx.broken("GitPack")
-            return
+            break
         c = data[pos]
-        kind, pos, shift = (c >> 4) & 7, pos + 1, 4
+        kind, pos = (c >> 4) & 7, pos + 1
         while c & 0x80 and pos < len(data):  # the size (not needed: zlib says where it ends)
             c = data[pos]
-            pos, shift = pos + 1, shift + 7
-        base: tuple[int, bytes] | None = None
+            pos += 1
+        ref: int | bytes | None = None
         if kind == _OFS_DELTA:
             c = data[pos] if pos < len(data) else 0
             pos += 1
@@ -209,28 +267,32 @@ def pack_blobs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 c = data[pos]
                 pos += 1
                 back = ((back + 1) << 7) | (c & 0x7F)
-            base = by_offset.get(start - back)
+            ref = start - back
         elif kind == _REF_DELTA:
-            base = by_name.get(data[pos : pos + 20])
+            ref = data[pos : pos + 20]
             pos += 20
         out, end, complete = zlib_bounded(data, 15, ctx, start=pos)
         if not complete:
             ctx.broken("GitPack")
-            return
+            break
         pos = end
-        if kind in (_OFS_DELTA, _REF_DELTA):
+        if ref is not None:
+            waiting.append((start, ref, out))
+        elif kind in _TYPE_NAMES and (child := done(start, kind, out)) is not None:
+            yield child
+    while waiting:  # deltas, in as many passes as their chains need
+        ctx.check_time()
+        left = []
+        for start, ref, delta in waiting:
+            base = by_offset.get(ref) if isinstance(ref, int) else by_name.get(ref)
             if base is None:
-                continue  # a thin pack's base lives in the receiver's repository
-            kind, out = base[0], _apply_delta(base[1], out, ctx)
-        if kind not in _TYPE_NAMES:
-            continue
-        by_offset[start] = (kind, out)
-        name = hashlib.sha1(_TYPE_NAMES[kind] + b" %d\x00" % len(out) + out,
-                            usedforsecurity=False).digest()
-        by_name[name] = (kind, out)
-        if kind == _BLOB and out:
-            ctx.charge_child(len(out))
-            yield Child(data=out, name=None, origin="git-blob", is_attachment=True)
+                left.append((start, ref, delta))
+            elif (child := done(start, base[0], _apply_delta(base[1], delta, ctx))) is not None:
+                yield child
+        if len(left) == len(waiting):
+            ctx.unsupported("GitPack", "ThinDelta")
+            return
+        waiting = left
 
 
 def _varint(delta: bytes, pos: int) -> tuple[int, int]:
