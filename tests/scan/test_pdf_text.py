@@ -88,8 +88,8 @@ def test_a_file_drawn_as_page_text(engine: Engine, tmp_path: Path, carrier: str,
 
 
 def test_page_text_reads_strings_as_a_viewer_shows_them() -> None:
-    content = (b"BT /F1 9 Tf 36 800 Td (Hello \\(x\\) (nested) \\101) Tj T* [(Wo) -20 (rld)] TJ"
-               b" (next) ' <414243> Tj ET")
+    content = (b"BT /F1 9 Tf 11 TL 36 800 Td (Hello \\(x\\) (nested) \\101) Tj T* [(Wo) -20 (rld)]"
+               b" TJ (next) ' <414243> Tj ET")
     assert pdf.page_text(content) == b"Hello (x) (nested) A\nWorld\nnextABC\n"
     assert pdf.page_text(b"q 1 0 0 1 0 0 cm Q") is None
 
@@ -166,3 +166,79 @@ def test_tounicode_ranges() -> None:
             b"endbfrange 1 beginbfchar <0001> <00410042> endbfchar endcmap")
     assert pdf.to_unicode(cmap) == {0x41: "a", 0x42: "b", 0x43: "c", 0x50: "x", 0x51: "y",
                                     0x01: "AB"}
+
+
+def _doc(contents: list[bytes], font: bytes = b"<< /Type /Font /Subtype /Type1 /BaseFont "
+         b"/Courier >>") -> bytes:
+    """One page drawn by `contents` (a /Contents array when several) in font /F1."""
+    n = len(contents)
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(n))
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 4"
+            b" 0 R >> >> /Contents [" + kids + b"] >>", font]
+    objs += [b"<< /Length %d >>\nstream\n" % len(c) + c + b"\nendstream" for c in contents]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
+
+
+def _round_eleven(shape: str, lines: list[bytes]) -> bytes:
+    at = [(i, ln) for i, ln in enumerate(lines)]
+    def tm(i: int, x: float = 20) -> bytes:
+        return b"1 0 0 1 %.2f %d Tm " % (x, 750 - 10 * i)
+    if shape == "bottom-up":
+        body = b"".join(tm(i) + b"(" + _escape(ln) + b") Tj\n" for i, ln in reversed(at))
+    elif shape == "right-to-left":
+        body = b"".join(tm(i, 20 + j * 4.8) + b"(" + _escape(ln[j : j + 1]) + b") Tj\n"
+                        for i, ln in at for j in reversed(range(len(ln))))
+    elif shape == "interleaved":
+        order = [*range(0, len(lines), 2), *range(1, len(lines), 2)]
+        body = b"".join(tm(i) + b"(" + _escape(lines[i]) + b") Tj\n" for i in order)
+    elif shape == "drawn-twice":
+        body = b"".join((tm(i) + b"(" + _escape(ln) + b") Tj\n") * 2 for i, ln in at)
+    elif shape == "junk-off-the-page":
+        body = b"".join(tm(i) + b"(" + _escape(ln) + b") Tj\n" + tm(i, 2000) + b"(" +
+                        _escape(lines[(i + 3) % len(lines)]) + b") Tj\n" for i, ln in at)
+    else:  # actual-text: junk glyphs, the text in /ActualText
+        body = b"20 750 Td 10 TL\n" + b"".join(
+            b"/Span << /ActualText (" + _escape(ln) + b") >> BDC (" + b"X" * len(ln)
+            + b") Tj EMC T*\n" for ln in lines)
+    return _doc([b"BT /F1 8 Tf\n" + body + b"ET"])
+
+
+@pytest.mark.parametrize("shape", ["bottom-up", "right-to-left", "interleaved", "drawn-twice",
+                                   "junk-off-the-page", "actual-text"])
+def test_page_text_as_pdftotext_lays_it_out(engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Round 11: the order strings are drawn in is not the order a reader sees them."""
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam)
+    doc = _round_eleven(shape, [b64[i : i + 64] for i in range(0, len(b64), 64)])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+                           capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(shown.split())) == clam
+    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_a_line_split_over_two_content_streams(engine: Engine, tmp_path: Path) -> None:
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam)
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    first = b"BT /F1 8 Tf 20 750 Td 10 TL\n" + b"".join(
+        b"(" + _escape(ln[:30]) + b") Tj T*\n" for ln in lines) + b"ET"
+    second = b"BT /F1 8 Tf\n" + b"".join(
+        b"1 0 0 1 %.2f %d Tm (" % (20 + 30 * 4.8, 750 - 10 * i) + _escape(ln[30:]) + b") Tj\n"
+        for i, ln in enumerate(lines)) + b"ET"
+    doc = _doc([first, second])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+                           capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(shown.split())) == clam
+    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)

@@ -409,8 +409,10 @@ _MAX_PAGES = 2000
 
 def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
                       ctx: ScanContext) -> Iterator[Child]:
-    """Each page's text through its fonts' ToUnicode maps, for pages with such a font (the
-    plain reading of every content stream is `pdf_children`'s)."""
+    """Each page's text as a viewer lays it out: all its content streams in order (a line
+    split over two of them, round 11), through its fonts' ToUnicode maps and `/Differences`,
+    within its MediaBox. (The reading of each content stream on its own is
+    `pdf_children`'s; a page text equal to one of those is not repeated.)"""
     import pikepdf
 
     try:
@@ -421,24 +423,60 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
         ctx.check_time()
         try:
             fonts = _page_fonts(page.obj, decoded)
-            if not fonts:
-                continue
             contents = page.obj.get("/Contents")
             parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
             content = b"\n".join(decoded.get(c.objgen, b"") for c in parts if c is not None)
+            box = tuple(float(v) for v in page.obj.get("/MediaBox", [0, 0, 612, 792]))
         except (ScanLimitExceeded, EncryptedContent):
             raise
         except Exception as exc:  # odd resources: the plain reading of its streams stands
-            _log.debug("pdf: page fonts not read: %s", exc)
+            _log.debug("pdf: page not read: %s", exc)
             continue
-        text = page_text(content, fonts)
+        text = page_text(content, fonts, box if len(box) == 4 else None)
         if text is not None:
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="pdf-text")
 
 
+#: Glyph names of the characters encoded text is made of (the Adobe Glyph List's ASCII part;
+#: a letter's name is the letter).
+_GLYPHS = {
+    **{c: c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"},
+    **dict(zip(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                "nine"), "0123456789", strict=True)),
+    "plus": "+", "slash": "/", "equal": "=", "space": " ", "hyphen": "-", "underscore": "_",
+    "period": ".", "comma": ",", "colon": ":", "semicolon": ";", "exclam": "!", "at": "@",
+    "numbersign": "#", "dollar": "$", "percent": "%", "ampersand": "&", "asterisk": "*",
+    "parenleft": "(", "parenright": ")", "bracketleft": "[", "bracketright": "]",
+    "braceleft": "{", "braceright": "}", "backslash": "\\", "quotesingle": "'",
+    "quotedbl": '"', "less": "<", "greater": ">", "question": "?", "asciicircum": "^",
+    "asciitilde": "~", "bar": "|", "grave": "`",
+}
+
+
+def _differences(font: Any) -> dict[int, str] | None:
+    """A simple font's `/Encoding /Differences` over Latin-1 (round 11: letters drawn by
+    other codes), None without one."""
+    encoding = font.get("/Encoding")
+    diffs = encoding.get("/Differences") if encoding is not None and hasattr(
+        encoding, "get") else None
+    if diffs is None:
+        return None
+    codes = {c: chr(c) for c in range(256)}
+    code = 0
+    for item in list(diffs)[:1024]:
+        if isinstance(item, int) or (hasattr(item, "__int__") and not str(item).startswith("/")):
+            code = int(item)
+        else:
+            name = str(item)[1:]
+            if 0 <= code < 256:
+                codes[code] = _GLYPHS.get(name, name if len(name) == 1 else "\ufffd")
+            code += 1
+    return codes
+
+
 def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes, FontMap]:
-    """The page's fonts that have a ToUnicode map: resource name -> map."""
+    """The page's fonts with a ToUnicode map or `/Differences`: resource name -> map."""
     resources = page.get("/Resources")
     font_dict = resources.get("/Font") if resources is not None else None
     if font_dict is None:
@@ -446,13 +484,15 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
     out: dict[bytes, FontMap] = {}
     for key in list(font_dict.keys())[:256]:
         font = font_dict.get(key)
-        cmap = font.get("/ToUnicode") if font is not None else None
-        if cmap is None or not hasattr(cmap, "objgen"):
+        if font is None:
             continue
-        codes = to_unicode(decoded.get(cmap.objgen, b""))
+        name = str(key)[1:].encode("latin-1", "replace")
+        cmap = font.get("/ToUnicode")
+        codes = to_unicode(decoded.get(cmap.objgen, b"")) if hasattr(cmap, "objgen") else {}
         if codes:
-            width = 2 if str(font.get("/Subtype")) == "/Type0" else 1
-            out[str(key)[1:].encode("latin-1", "replace")] = FontMap(codes, width)
+            out[name] = FontMap(codes, 2 if str(font.get("/Subtype")) == "/Type0" else 1)
+        elif (mapped := _differences(font)) is not None:
+            out[name] = FontMap(mapped, 1)
     return out
 
 
@@ -496,8 +536,6 @@ def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> It
 #: brackets, the text-showing operators and those that start a new line. (A literal string is
 #: read by `_literal_end`, one pass over its delimiters: a regex for balanced parentheses
 #: backtracks without end on a stream of unclosed ones.)
-_TEXT_TOKEN = re.compile(rb"\(|<[0-9A-Fa-f\s]*>|\[|\]|/([^\s/\[\]()<>{}%]+)\s+[-+\d.]+\s+Tf"
-                         rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|Td|TD|Tm|ET|BT)(?![\w*])")
 _DELIMITER = re.compile(rb"[()\\]")
 _OCTAL = (b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7")
 _STRING_ESCAPE = re.compile(rb"\\([0-7]{1,3}|\r\n|[\s\S])")
@@ -581,60 +619,148 @@ def to_unicode(cmap: bytes) -> dict[int, str]:
     return codes
 
 
-def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None) -> bytes | None:
+_NUMBER = rb"[-+]?(?:\d+\.?\d*|\.\d+)"
+_LAYOUT_TOKEN = re.compile(
+    rb"\(|<[0-9A-Fa-f\s]*>|/ActualText\s*(?=[(<])|\[|\]"
+    rb"|/([^\s/\[\]()<>{}%]+)\s+(" + _NUMBER + rb")\s+Tf"
+    rb"|((?:" + _NUMBER + rb"\s+){6})Tm|(" + _NUMBER + rb")\s+(" + _NUMBER + rb")\s+T[dD]"
+    rb"|(" + _NUMBER + rb")\s+TL|(?<![\w*])(?:Tj|TJ|'|\"|T\*|ET|BT|BDC|EMC)(?![\w*])")
+
+
+@dataclass
+class _Run:
+    x: float
+    y: float
+    text: bytes
+
+
+def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
+              box: tuple[float, float, float, float] | None = None) -> bytes | None:
     """The text of a content stream's text-showing operators (`(..) Tj`, `[..] TJ`, `'`,
-    `"`), a line per line a viewer starts (`T*`, `Td`, `TD`, `Tm`, `'`, `BT`): what
-    `pdftotext` gives for simple fonts, and what a recipient copies out of the page (base64
-    drawn as page text, round 9). With the page's `fonts`, a string in a font with a
-    ToUnicode map is the text it maps to (round 10: a map swapping letters, a CID font with
-    two-byte codes). None when the stream shows no text."""
+    `"`) as a viewer lays it out (round 11: lines drawn bottom-up, characters right to left,
+    a line drawn twice in one place, junk beyond the page): each string placed by the text
+    matrix (`Tm`, `Td`, `TD`, `T*`, `TL`; a string's width estimated from its font size),
+    then read top to bottom, left to right, repeats at one place once, what lies outside
+    `box` (the page's MediaBox) left out. `/ActualText` replaces the glyphs of its marked
+    content, as `pdftotext` does. With the page's `fonts`, a string in a font with a ToUnicode
+    map or a `/Differences` encoding is the text it maps to (round 10). None when the stream
+    shows no text."""
     if b"Tj" not in content and b"TJ" not in content:
         return None
-    lines: list[bytes] = []
-    line: list[bytes] = []
+    runs: list[_Run] = []
     pending: list[bytes] = []  # strings waiting for their operator
     font: FontMap | None = None
+    size = leading = 0.0
+    x = y = line_x = line_y = 0.0
+    actual: list[bytes | None] = []  # /ActualText of the open marked-content sequences
+    actual_next: bytes | None = None
+    want_actual = False
     pos = 0
-    while (m := _TEXT_TOKEN.search(content, pos)) is not None:
+
+    def show(strings: list[bytes]) -> None:
+        nonlocal x
+        text = b"".join(strings)
+        if any(a is not None for a in actual):
+            return  # its glyphs are replaced by the sequence's /ActualText
+        runs.append(_Run(x, y, text))
+        x += max(size, 1.0) * 0.5 * len(text)
+
+    while (m := _LAYOUT_TOKEN.search(content, pos)) is not None:
         token = m.group()
         pos = m.end()
-        if token == b"(":
-            pos = _literal_end(content, m.start())
-            raw = _pdf_string(content[m.start() : pos])
-            pending.append(font.text(raw) if font is not None else raw)
-        elif token[:1] == b"<":
-            raw = _pdf_string(token)
-            pending.append(font.text(raw) if font is not None else raw)
+        if token == b"(" or token[:1] == b"<":
+            if token == b"(":
+                pos = _literal_end(content, m.start())
+                raw = _pdf_string(content[m.start() : pos])
+            else:
+                raw = _pdf_string(token)
+            if want_actual:
+                actual_next = (raw[2:].decode("utf-16-be", "replace").encode()
+                               if raw[:2] == b"\xfe\xff" else raw)
+                want_actual = False
+            else:
+                pending.append(font.text(raw) if font is not None else raw)
+        elif token.startswith(b"/ActualText"):
+            want_actual = True
+        elif token == b"BDC":
+            actual.append(actual_next)
+            actual_next = None
+        elif token == b"EMC":
+            done = actual.pop() if actual else None
+            if done is not None and not any(a is not None for a in actual):
+                runs.append(_Run(x, y, done))
+                x += max(size, 1.0) * 0.5 * len(done)
         elif m.group(1) is not None:  # `/F1 12 Tf`
             font = (fonts or {}).get(m.group(1))
+            size = abs(float(m.group(2)))
+            pending = []
+        elif m.group(3) is not None:  # `a b c d e f Tm`
+            nums = [float(v) for v in m.group(3).split()]
+            x = line_x = nums[4]
+            y = line_y = nums[5]
+            pending = []
+        elif m.group(4) is not None:  # `tx ty Td` / `TD`
+            tx, ty = float(m.group(4)), float(m.group(5))
+            if token.endswith(b"TD"):
+                leading = -ty
+            x = line_x = line_x + tx
+            y = line_y = line_y + ty
+            pending = []
+        elif m.group(6) is not None:  # `TL`
+            leading = float(m.group(6))
         elif token in (b"[", b"]"):
             continue
         elif token in (b"Tj", b"TJ"):
-            line.extend(pending)
+            show(pending)
             pending = []
-        elif token in (b"'", b'"'):
-            lines.append(b"".join(line))
-            line = list(pending)
+        elif token in (b"'", b'"', b"T*"):
+            x, y = line_x, line_y - leading
+            line_y = y
+            if token != b"T*":
+                show(pending)
             pending = []
-        else:  # a new line (or the start / end of a text object)
+        elif token == b"BT":
+            x = y = line_x = line_y = 0.0
             pending = []
-            if line:
-                lines.append(b"".join(line))
-                line = []
-    if line:
-        lines.append(b"".join(line))
-    text = b"\n".join(lines)
+        else:  # ET
+            pending = []
+    return _laid_out(runs, box)
+
+
+def _laid_out(runs: list[_Run], box: tuple[float, float, float, float] | None) -> bytes | None:
+    """Runs as lines, top to bottom, left to right; repeats and what lies outside `box`
+    left out."""
+    if box is not None:
+        x0, y0, x1, y1 = box
+        runs = [r for r in runs if x0 - 1 <= r.x <= x1 and y0 - 1 <= r.y <= y1 + 1]
+    seen: set[tuple[int, int, bytes]] = set()
+    lines: dict[int, list[_Run]] = {}
+    for r in runs:
+        key = (round(r.x * 2), round(r.y * 2), r.text)
+        if key in seen or not r.text:
+            continue  # drawn twice in one place (fake bold): shown once
+        seen.add(key)
+        lines.setdefault(round(r.y * 2), []).append(r)
+    out = [b"".join(r.text for r in sorted(lines[k], key=lambda r: r.x))
+           for k in sorted(lines, reverse=True)]
+    text = b"\n".join(out)
     return text + b"\n" if text.strip() else None
 
 
 def pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every decoded stream, embedded file and JavaScript string of a PDF (module docstring),
     and the text its pages show (`page_text`)."""
+    texts: set[bytes] = set()
     for child in _pdf_children(data, ctx):
+        if child.origin == "pdf-text":
+            if child.data in texts:
+                continue  # the page is its one stream, read already
+            texts.add(child.data)
         yield child
         if child.origin == "pdf-stream":
             text = page_text(child.data)
-            if text is not None:
+            if text is not None and text not in texts:
+                texts.add(text)
                 ctx.charge_child(len(text))
                 yield Child(data=text, name=None, origin="pdf-text")
 
