@@ -182,7 +182,8 @@ _CATEGORY_OF = {
                 FileType.SIS, FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA,
                 FileType.CHM, FileType.WIM, FileType.VHD, FileType.DMG, FileType.SQUASHFS,
                 FileType.FSIMAGE, FileType.COMPRESS, FileType.RPM, FileType.LZIP,
-                FileType.LZOP, FileType.DISKIMAGE, FileType.VMDISK, FileType.SWF),
+                FileType.LZOP, FileType.DISKIMAGE, FileType.VMDISK, FileType.SWF,
+                FileType.BZIP3, FileType.LRZIP, FileType.ZPAQ),
     "office-macro": (FileType.OLE2, FileType.OOXML, FileType.RTF, FileType.ONENOTE),
     "executable": (FileType.PE, FileType.ELF, FileType.MACHO),
 }
