@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import shutil
 import subprocess
 import zipfile
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.scan import Engine, load_database
+from zerohour.scan import Engine
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
@@ -25,13 +24,6 @@ pytestmark = [
     pytest.mark.skipif(PANDOC is None, reason="pandoc not installed"),
 ]
 
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    d = tmp_path_factory.mktemp("db")
-    clam = CLAM.read_bytes()
-    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
-    return Engine(load_database([d]))
 
 
 def _paragraphs() -> bytes:
@@ -55,7 +47,7 @@ def _shown(kind: str, path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["docx", "rtf", "pptx", "odt"])
-def test_base64_a_line_per_paragraph(engine: Engine, tmp_path: Path, kind: str) -> None:
+def test_base64_a_line_per_paragraph(clam_engine: Engine, tmp_path: Path, kind: str) -> None:
     if kind == "docx" and shutil.which("docx2txt") is None:
         pytest.skip("docx2txt not installed (scripts/system-deps)")
     if kind == "rtf" and shutil.which("unrtf") is None:
@@ -68,7 +60,7 @@ def test_base64_a_line_per_paragraph(engine: Engine, tmp_path: Path, kind: str) 
         shown = _shown(kind, out)
         kept = bytes(c for c in shown if chr(c).isalnum() or c in b"+/=")  # base64 -d -i
         assert binascii.a2b_base64(kept) == CLAM.read_bytes()
-    assert engine.scan_bytes(out.read_bytes(), out.name).names == (NAME,)
+    assert clam_engine.scan_bytes(out.read_bytes(), out.name).names == (NAME,)
 
 
 def test_rtf_text_leaves_tables_and_field_codes_out() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.scan import Engine, load_database, patches
+from zerohour.scan import Engine, patches
 from zerohour.scan.limits import ScanContext
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
@@ -27,13 +27,6 @@ pytestmark = [
 ENV = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x.test", "GIT_COMMITTER_NAME": "a",
        "GIT_COMMITTER_EMAIL": "a@x.test", "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"}
 
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    d = tmp_path_factory.mktemp("db")
-    clam = CLAM.read_bytes()
-    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
-    return Engine(load_database([d]))
 
 
 def git(repo: Path, *args: str) -> bytes:
@@ -61,7 +54,7 @@ def repo(tmp_path: Path) -> Path:
     return r
 
 
-def test_a_git_binary_patch_inline_and_attached(engine: Engine, repo: Path,
+def test_a_git_binary_patch_inline_and_attached(clam_engine: Engine, repo: Path,
                                                 tmp_path: Path) -> None:
     (repo / "tool.exe").write_bytes(CLAM.read_bytes())
     git(repo, "add", "tool.exe")
@@ -74,11 +67,11 @@ def test_a_git_binary_patch_inline_and_attached(engine: Engine, repo: Path,
     (tmp_path / "x.patch").write_bytes(patch)
     git(other, "apply", str(tmp_path / "x.patch"))
     assert (other / "tool.exe").read_bytes() == CLAM.read_bytes()
-    assert engine.scan_bytes(patch).names == (NAME,)  # the patch mail itself (`git am`)
-    assert engine.scan_bytes(attached(patch, "0001.patch")).names == (NAME,)
+    assert clam_engine.scan_bytes(patch).names == (NAME,)  # the patch mail itself (`git am`)
+    assert clam_engine.scan_bytes(attached(patch, "0001.patch")).names == (NAME,)
 
 
-def test_a_binary_file_in_a_unified_diff(engine: Engine, tmp_path: Path) -> None:
+def test_a_binary_file_in_a_unified_diff(clam_engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "tool.exe").write_bytes(CLAM.read_bytes())
@@ -89,10 +82,10 @@ def test_a_binary_file_in_a_unified_diff(engine: Engine, tmp_path: Path) -> None
     subprocess.run(["patch", "-s", "-p1", "-i", str(tmp_path / "fix.diff")], cwd=tmp_path / "c",
                    check=True)
     assert (tmp_path / "c" / "tool.exe").read_bytes() == CLAM.read_bytes()
-    assert engine.scan_bytes(attached(diff, "fix.diff")).names == (NAME,)
+    assert clam_engine.scan_bytes(attached(diff, "fix.diff")).names == (NAME,)
 
 
-def test_a_git_bundle(engine: Engine, repo: Path, tmp_path: Path) -> None:
+def test_a_git_bundle(clam_engine: Engine, repo: Path, tmp_path: Path) -> None:
     clam = CLAM.read_bytes()
     (repo / "tool.exe").write_bytes(clam)
     git(repo, "add", "tool.exe")
@@ -101,7 +94,8 @@ def test_a_git_bundle(engine: Engine, repo: Path, tmp_path: Path) -> None:
     subprocess.run([GIT or "git", "clone", "-q", "-b", "main", str(tmp_path / "repo.bundle"),
                     str(tmp_path / "clone")], env=ENV, check=True, capture_output=True)
     assert (tmp_path / "clone" / "tool.exe").read_bytes() == clam
-    report = engine.scan_bytes(attached((tmp_path / "repo.bundle").read_bytes(), "repo.bundle"))
+    bundle = (tmp_path / "repo.bundle").read_bytes()
+    report = clam_engine.scan_bytes(attached(bundle, "repo.bundle"))
     assert report.names == (NAME,)
 
 
@@ -129,10 +123,9 @@ def test_every_blob_of_a_pack_with_deltas(repo: Path, tmp_path: Path) -> None:
     assert want <= got
 
 
-def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(engine: Engine, repo: Path,
-                                                        tmp_path: Path) -> None:
-    """Round 10: one patch writes a decoy, the next turns it into clam.exe with a delta; `git
-    am` applies both (the oracle). The delta is applied to the decoy the same text holds."""
+def _decoy_then_clam(repo: Path) -> bytes:
+    """Two commits: app.exe as a near copy of clam.exe, then as clam.exe (git writes the
+    second as a delta of the first)."""
     clam = CLAM.read_bytes()
     decoy = bytearray(clam)
     decoy[300:310] = b"0123456789"
@@ -141,6 +134,14 @@ def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(engine: Engine, repo: Pa
     git(repo, "commit", "-q", "-m", "the tool")
     (repo / "app.exe").write_bytes(clam)
     git(repo, "commit", "-q", "-am", "fix the tool")
+    return clam
+
+
+def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(clam_engine: Engine, repo: Path,
+                                                        tmp_path: Path) -> None:
+    """Round 10: one patch writes a decoy, the next turns it into clam.exe with a delta; `git
+    am` applies both (the oracle). The delta is applied to the decoy the same text holds."""
+    clam = _decoy_then_clam(repo)
     patches_text = git(repo, "format-patch", "--binary", "--stdout", "HEAD~2")
     assert b"\ndelta " in patches_text
     other = tmp_path / "other"
@@ -150,10 +151,10 @@ def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(engine: Engine, repo: Pa
     git(other, "commit", "-q", "--allow-empty", "-m", "start")
     git(other, "am", "-q", str(tmp_path / "x.mbox"))
     assert (other / "app.exe").read_bytes() == clam
-    assert engine.scan_bytes(attached(patches_text, "fix.patch")).names == (NAME,)
+    assert clam_engine.scan_bytes(attached(patches_text, "fix.patch")).names == (NAME,)
 
 
-def test_a_diff_that_creates_a_file_then_changes_it(engine: Engine, tmp_path: Path) -> None:
+def test_a_diff_that_creates_a_file_then_changes_it(clam_engine: Engine, tmp_path: Path) -> None:
     """Round 10: one unified diff creates a decoy, the next turns it into clam.exe; `patch`
     applies both in turn (the oracle), and so do we."""
     clam = CLAM.read_bytes()
@@ -175,11 +176,11 @@ def test_a_diff_that_creates_a_file_then_changes_it(engine: Engine, tmp_path: Pa
     subprocess.run(["patch", "-s", "-p1", "-i", str(tmp_path / "update.diff")], cwd=work,
                    check=True)
     assert (work / "app.exe").read_bytes() == clam
-    assert engine.scan_bytes(attached(text, "update.diff")).names == (NAME,)
+    assert clam_engine.scan_bytes(attached(text, "update.diff")).names == (NAME,)
 
 
 @pytest.mark.parametrize("style", ["context", "normal", "unified-crlf"])
-def test_other_diff_formats_that_create_a_file(engine: Engine, tmp_path: Path,
+def test_other_diff_formats_that_create_a_file(clam_engine: Engine, tmp_path: Path,
                                                style: str) -> None:
     """Round 11: `diff -c -N`, plain `diff` and a unified diff saved with CRLF line ends all
     create clam.exe with `patch` (the oracle)."""
@@ -202,7 +203,7 @@ def test_other_diff_formats_that_create_a_file(engine: Engine, tmp_path: Path,
         (tmp_path / "c").mkdir()
         subprocess.run(["patch", "-s", "-p1"], input=text, cwd=tmp_path / "c", check=True)
     assert (tmp_path / "c" / "tool.exe").read_bytes() == clam
-    assert engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+    assert clam_engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
 
 
 def _pack(objects: list[tuple[int, bytes, bytes]]) -> bytes:
@@ -248,18 +249,11 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def test_a_delta_patch_without_its_base_is_unsupported(engine: Engine, repo: Path) -> None:
+def test_a_delta_patch_without_its_base_is_unsupported(clam_engine: Engine, repo: Path) -> None:
     """A delta against a file the mail does not hold (the recipient's, or another part's):
     what `git apply` writes is not ours to read (round 11)."""
-    clam = CLAM.read_bytes()
-    decoy = bytearray(clam)
-    decoy[300:310] = b"0123456789"
-    (repo / "app.exe").write_bytes(bytes(decoy))
-    git(repo, "add", "app.exe")
-    git(repo, "commit", "-q", "-m", "the tool")
-    (repo / "app.exe").write_bytes(clam)
-    git(repo, "commit", "-q", "-am", "fix the tool")
+    _decoy_then_clam(repo)
     patch = git(repo, "format-patch", "--binary", "--stdout", "HEAD~1")
     assert b"\ndelta " in patch
-    assert engine.scan_bytes(attached(patch, "0002.patch")).names == (
+    assert clam_engine.scan_bytes(attached(patch, "0002.patch")).names == (
         "Heuristics.Unsupported.GitPatch.Delta",)

@@ -4,7 +4,6 @@ text, which a recipient copies out of the viewer (round 9). `pdftotext` is the o
 from __future__ import annotations
 
 import base64
-import hashlib
 import shutil
 import subprocess
 import zlib
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.scan import Engine, load_database
+from zerohour.scan import Engine
 from zerohour.scan.documents import pdf
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
@@ -24,12 +23,19 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    d = tmp_path_factory.mktemp("db")
-    clam = CLAM.read_bytes()
-    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{NAME}\n")
-    return Engine(load_database([d]))
+
+def _assemble(objs: list[bytes]) -> bytes:
+    """A PDF of these objects (1 the catalog), with its cross-reference table."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objs) + 1, xref)
 
 
 def _escape(line: bytes) -> bytes:
@@ -54,22 +60,13 @@ def one_page(lines: list[bytes], flate: bool, kerned: bool) -> bytes:
             b"<< /Length %d%s >>\nstream\n" % (len(stream), b" /Filter /FlateDecode" if flate
                                                else b"") + stream + b"\nendstream",
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>"]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objs) + 1, xref)
+    return _assemble(objs)
 
 
 @pytest.mark.parametrize("kerned", [False, True])
 @pytest.mark.parametrize("flate", [False, True])
 @pytest.mark.parametrize("carrier", ["base64", "xxd"])
-def test_a_file_drawn_as_page_text(engine: Engine, tmp_path: Path, carrier: str, flate: bool,
+def test_a_file_drawn_as_page_text(clam_engine: Engine, tmp_path: Path, carrier: str, flate: bool,
                                    kerned: bool) -> None:
     clam = CLAM.read_bytes()
     if carrier == "base64":
@@ -84,7 +81,7 @@ def test_a_file_drawn_as_page_text(engine: Engine, tmp_path: Path, carrier: str,
                            capture_output=True, check=True).stdout
     if carrier == "base64":
         assert base64.b64decode(b"".join(shown.split())) == clam  # `base64 -d -i` of the text
-    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
 
 
 def test_page_text_reads_strings_as_a_viewer_shows_them() -> None:
@@ -135,20 +132,11 @@ def mapped_page(lines: list[str], cid: bool) -> bytes:
             b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
             b"<< /Type /FontDescriptor /FontName /Helvetica /Flags 32 /FontBBox [0 0 1000 1000]"
             b" /ItalicAngle 0 /Ascent 800 /Descent -200 /CapHeight 700 /StemV 80 >>"]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objs) + 1, xref)
+    return _assemble(objs)
 
 
 @pytest.mark.parametrize("cid", [False, True], ids=["tounicode-swap", "cid-identity-h"])
-def test_page_text_through_the_fonts_tounicode_map(engine: Engine, tmp_path: Path,
+def test_page_text_through_the_fonts_tounicode_map(clam_engine: Engine, tmp_path: Path,
                                                     cid: bool) -> None:
     """Round 10: the bytes drawn are not the text shown; pdftotext reads the map (oracle)."""
     clam = CLAM.read_bytes()
@@ -158,7 +146,7 @@ def test_page_text_through_the_fonts_tounicode_map(engine: Engine, tmp_path: Pat
     shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
-    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
 
 
 def test_tounicode_ranges() -> None:
@@ -177,16 +165,7 @@ def _doc(contents: list[bytes], font: bytes = b"<< /Type /Font /Subtype /Type1 /
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 4"
             b" 0 R >> >> /Contents [" + kids + b"] >>", font]
     objs += [b"<< /Length %d >>\nstream\n" % len(c) + c + b"\nendstream" for c in contents]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objs) + 1, xref)
+    return _assemble(objs)
 
 
 def _round_eleven(shape: str, lines: list[bytes]) -> bytes:
@@ -215,7 +194,8 @@ def _round_eleven(shape: str, lines: list[bytes]) -> bytes:
 
 @pytest.mark.parametrize("shape", ["bottom-up", "right-to-left", "interleaved", "drawn-twice",
                                    "junk-off-the-page", "actual-text"])
-def test_page_text_as_pdftotext_lays_it_out(engine: Engine, tmp_path: Path, shape: str) -> None:
+def test_page_text_as_pdftotext_lays_it_out(clam_engine: Engine, tmp_path: Path,
+                                            shape: str) -> None:
     """Round 11: the order strings are drawn in is not the order a reader sees them."""
     clam = CLAM.read_bytes()
     b64 = base64.b64encode(clam)
@@ -224,10 +204,10 @@ def test_page_text_as_pdftotext_lays_it_out(engine: Engine, tmp_path: Path, shap
     shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
-    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
 
 
-def test_a_line_split_over_two_content_streams(engine: Engine, tmp_path: Path) -> None:
+def test_a_line_split_over_two_content_streams(clam_engine: Engine, tmp_path: Path) -> None:
     clam = CLAM.read_bytes()
     b64 = base64.b64encode(clam)
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
@@ -241,4 +221,4 @@ def test_a_line_split_over_two_content_streams(engine: Engine, tmp_path: Path) -
     shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
-    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)

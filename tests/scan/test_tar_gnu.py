@@ -106,16 +106,22 @@ def test_a_member_of_an_unknown_type_is_a_file(kind: bytes, tmp_path: Path) -> N
     assert scanned(blob) == [PAYLOAD]
 
 
-@pytest.mark.parametrize("version", ["0.0", "0.1", "1.0"])
-def test_a_real_sparse_file_from_gnu_tar(version: str, tmp_path: Path) -> None:
-    """GNU tar's own sparse archives (regions on the block grid): both readings agree."""
-    src = tmp_path / "src"
-    src.mkdir()
-    f = src / "f.bin"
+def _sparse_file(tmp_path: Path) -> Path:
+    """A file with a 60 KiB hole: GNU tar stores it sparse."""
+    (tmp_path / "src").mkdir()
+    f = tmp_path / "src" / "f.bin"
     with f.open("wb") as fh:
         fh.write(PAYLOAD)
         fh.seek(64 * 1024)
         fh.write(PAYLOAD)
+    return f
+
+
+@pytest.mark.parametrize("version", ["0.0", "0.1", "1.0"])
+def test_a_real_sparse_file_from_gnu_tar(version: str, tmp_path: Path) -> None:
+    """GNU tar's own sparse archives (regions on the block grid): both readings agree."""
+    f = _sparse_file(tmp_path)
+    src = f.parent
     blob = tmp_path / "s.tar"
     subprocess.run([TAR or "tar", "--sparse", f"--sparse-version={version}", "--format=posix",
                     "-cf", str(blob), "-C", str(src), "f.bin"], check=True, timeout=60)
@@ -169,13 +175,8 @@ def test_an_old_gnu_sparse_member(tmp_path: Path, order: str) -> None:
 
 
 def test_a_real_old_gnu_sparse_file(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    f = src / "f.bin"
-    with f.open("wb") as fh:
-        fh.write(PAYLOAD)
-        fh.seek(64 * 1024)
-        fh.write(PAYLOAD)
+    f = _sparse_file(tmp_path)
+    src = f.parent
     blob = tmp_path / "s.tar"
     subprocess.run([TAR or "tar", "--sparse", "--format=gnu", "-cf", str(blob), "-C", str(src),
                     "f.bin"], check=True, timeout=60)

@@ -1,0 +1,24 @@
+"""Fixtures of the scan tests: an engine whose database knows ClamAV's test file clam.exe by
+its MD5, the payload most carrier tests hide (`/usr/share/clamav-testfiles`, system-deps)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+CLAM_NAME = "Clam.Test.File"
+
+
+@pytest.fixture(scope="module")
+def clam_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    if not CLAM.exists():
+        pytest.skip("clamav-testfiles not installed (scripts/system-deps)")
+    d = tmp_path_factory.mktemp("clamdb")
+    clam = CLAM.read_bytes()
+    (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{CLAM_NAME}\n")
+    return Engine(load_database([d]))
