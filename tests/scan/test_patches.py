@@ -257,3 +257,29 @@ def test_a_delta_patch_without_its_base_is_unsupported(clam_engine: Engine, repo
     assert b"\ndelta " in patch
     assert clam_engine.scan_bytes(attached(patch, "0002.patch")).names == (
         "Heuristics.Unsupported.GitPatch.Delta",)
+
+
+def test_a_binary_diff_against_a_file_the_text_does_not_hold(clam_engine: Engine,
+                                                             tmp_path: Path) -> None:
+    """Round 10: a context diff turns a decoy attached beside it into clam.exe (`patch`);
+    we do not join two parts: a diff changing binary data whose base we do not hold is
+    `Heuristics.Unsupported.Diff.BinaryBase`. A text diff against the recipient's files is
+    ordinary patch mail: no finding."""
+    clam = CLAM.read_bytes()
+    decoy = bytearray(clam)
+    decoy[300] ^= 0xFF
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "app.exe").write_bytes(bytes(decoy))
+    (tmp_path / "b" / "app.exe").write_bytes(clam)
+    text = subprocess.run(["diff", "-a", "-c", "-r", "a", "b"], cwd=tmp_path,
+                          capture_output=True, check=False).stdout
+    subprocess.run(["patch", "-s", "-p1"], input=text, cwd=tmp_path / "a", check=True)
+    assert (tmp_path / "a" / "app.exe").read_bytes() == clam
+    assert clam_engine.scan_bytes(attached(text, "app.diff")).names == (
+        "Heuristics.Unsupported.Diff.BinaryBase",)
+    (tmp_path / "a" / "notes.txt").write_text("one\ntwo\nthree\n")
+    (tmp_path / "b" / "notes.txt").write_text("one\n2\nthree\n")
+    plain = subprocess.run(["diff", "-u", "a/notes.txt", "b/notes.txt"], cwd=tmp_path,
+                           capture_output=True, check=False).stdout
+    assert clam_engine.scan_bytes(attached(plain, "notes.diff")).names == ()

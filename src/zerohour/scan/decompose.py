@@ -194,7 +194,7 @@ def _children_of_type(
 
 #: What each finder of `_patched_files` needs in a layer: one hyperscan pass says which.
 _PATCH_HINTS = Literals((b"GIT binary patch", b"@@ -", b"-----BEGIN PGP", b"PACK\x00\x00\x00",
-                         b"*** 0 ****", b"0a1"))
+                         b"*** 0 ****", b"0a1", b"\n***************\n"))
 
 
 def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -203,7 +203,7 @@ def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     hints = _PATCH_HINTS.present(data)
     if 0 in hints:
         yield from patches.git_binary_patches(data, ctx)
-    if hints & {1, 4, 5}:  # unified, context (`diff -c`) or normal (`diff`) diffs
+    if hints & {1, 4, 5, 6}:  # unified, context (`diff -c`) or normal (`diff`) diffs
         yield from patches.new_files_in_diffs(data, ctx)
     if 3 in hints and patches.is_bundle_or_pack(data):
         yield from patches.pack_blobs(data, ctx)

@@ -101,9 +101,16 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """The files a unified diff writes, as `patch` applies it: a new file (`--- /dev/null`,
     with `diff -a` the raw bytes of a binary), and a file an earlier diff in the same text
     wrote, patched again (round 10: a decoy created, then changed into clam.exe). A diff
-    against a file the text does not hold is skipped (the recipient's copy is not ours)."""
+    against a file the text does not hold is skipped (the recipient's copy is not ours),
+    unless it changes binary data (`diff -a`: NUL bytes in its lines): what `patch` writes
+    then is `Heuristics.Unsupported.Diff.BinaryBase` (round 10: a context diff turning an
+    attached decoy into clam.exe). Text diffs against the recipient's files are ordinary
+    patch mail."""
     if data.count(b"\r\n") == data.count(b"\n"):  # a diff saved with CRLF: patch strips them
         data = data.replace(b"\r\n", b"\n")
+    binary = b"\x00" in data
+    if binary and _OTHER_CHANGES.search(data) and _BINARY_CHANGE_LINE.search(data):
+        ctx.unsupported("Diff", "BinaryBase")  # a context or normal diff changing a file
     yield from _other_diff_formats(data, ctx)
     if b"\n@@ -" not in data and not data.startswith(b"@@ -"):
         return
@@ -118,6 +125,8 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         elif new in files:
             base = files[new]
         else:
+            if binary and b"\x00" in b"".join(_apply_hunks(data, m.end(), []) or []):
+                ctx.unsupported("Diff", "BinaryBase")  # (its hunks' own lines only)
             continue
         lines = _apply_hunks(data, m.end(), base)
         if lines is None:
@@ -127,6 +136,13 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if len(content) >= 16:
             ctx.charge_child(len(content))
             yield Child(data=content, name=None, origin="diff-file", is_attachment=True)
+
+
+#: A context (not `*** 0 ****`) or normal (`NcM`, `NdM`, `NaM` after line N > 0) hunk that
+#: changes an existing file (we apply neither format's changes).
+_BINARY_CHANGE_LINE = re.compile(rb"(?m)^(?:[!+-] |[<>] )[^\n]*\x00")
+_OTHER_CHANGES = re.compile(rb"(?m)^\*\*\* (?!0 \*\*\*\*)\d+(?:,\d+)? \*\*\*\*$"
+                            rb"|^[1-9]\d*(?:,\d+)?[acd]\d+(?:,\d+)?$")
 
 
 #: A context diff (`diff -c -N`) and a normal diff (`diff`) creating a file: its lines follow,
