@@ -283,3 +283,21 @@ def test_a_binary_diff_against_a_file_the_text_does_not_hold(clam_engine: Engine
     plain = subprocess.run(["diff", "-u", "a/notes.txt", "b/notes.txt"], cwd=tmp_path,
                            capture_output=True, check=False).stdout
     assert clam_engine.scan_bytes(attached(plain, "notes.diff")).names == ()
+
+
+def test_a_long_chain_of_ref_deltas_in_reverse_order() -> None:
+    """Each delta is applied once its base is known, however the pack orders the chain."""
+    base = b"version 0 " * 20
+    objects: list[tuple[int, bytes, bytes]] = [(3, b"", base)]
+    current = base
+    for i in range(1, 300):
+        name = hashlib.sha1(b"blob %d\x00" % len(current) + current).digest()
+        extra = b"+%d" % i
+        delta = (_varint(len(current)) + _varint(len(current) + len(extra))
+                 + bytes([0x80 | 0x10 | 0x20, len(current) & 0xFF, len(current) >> 8])
+                 + bytes([len(extra)]) + extra)
+        objects.append((7, name, delta))
+        current += extra
+    got = {c.data for c in patches.pack_blobs(_pack(list(reversed(objects))), ScanContext())}
+    assert current in got
+    assert len(got) == 300

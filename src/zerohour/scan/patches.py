@@ -255,9 +255,9 @@ def pack_blobs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 
     def done(start: int, kind: int, out: bytes) -> Child | None:
         by_offset[start] = (kind, out)
-        name = hashlib.sha1(_TYPE_NAMES[kind] + b" %d\x00" % len(out) + out,
-                            usedforsecurity=False).digest()
-        by_name[name] = (kind, out)
+        if kind not in _TYPE_NAMES:
+            return None
+        by_name[_name(kind, out)] = (kind, out)
         if kind == _BLOB and out:
             ctx.charge_child(len(out))
             return Child(data=out, name=None, origin="git-blob", is_attachment=True)
@@ -296,19 +296,33 @@ def pack_blobs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             waiting.append((start, ref, out))
         elif kind in _TYPE_NAMES and (child := done(start, kind, out)) is not None:
             yield child
-    while waiting:  # deltas, in as many passes as their chains need
+    # Deltas, each once its base is known: waiting lists by base, released as bases resolve
+    # (linear however the chains run; a pass per chain link was quadratic).
+    by_base: dict[int | bytes, list[tuple[int, bytes]]] = {}
+    for start, ref, delta in waiting:
+        by_base.setdefault(ref, []).append((start, delta))
+    ready = [key for key in by_base if (key in by_offset if isinstance(key, int)
+                                         else key in by_name)]
+    while ready:
         ctx.check_time()
-        left = []
-        for start, ref, delta in waiting:
-            base = by_offset.get(ref) if isinstance(ref, int) else by_name.get(ref)
-            if base is None:
-                left.append((start, ref, delta))
-            elif (child := done(start, base[0], _apply_delta(base[1], delta, ctx))) is not None:
+        key = ready.pop()
+        base = by_offset[key] if isinstance(key, int) else by_name[key]
+        for start, delta in by_base.pop(key, ()):
+            kind, out = base[0], _apply_delta(base[1], delta, ctx)
+            child = done(start, kind, out)
+            for resolved in (start, _name(kind, out)):  # what waits on this object
+                if resolved in by_base:
+                    ready.append(resolved)
+            if child is not None:
                 yield child
-        if len(left) == len(waiting):
-            ctx.unsupported("GitPack", "ThinDelta")
-            return
-        waiting = left
+    if by_base:
+        ctx.unsupported("GitPack", "ThinDelta")
+
+
+def _name(kind: int, data: bytes) -> bytes:
+    """A git object's SHA-1 name (what a REF delta names its base by)."""
+    return hashlib.sha1(_TYPE_NAMES.get(kind, b"") + b" %d\x00" % len(data) + data,
+                        usedforsecurity=False).digest()
 
 
 def _varint(delta: bytes, pos: int) -> tuple[int, int]:
