@@ -645,8 +645,10 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     content, as `pdftotext` does. With the page's `fonts`, a string in a font with a ToUnicode
     map or a `/Differences` encoding is the text it maps to (round 10). None when the stream
     shows no text."""
-    if b"Tj" not in content and b"TJ" not in content:
+    if (b"Tj" not in content and b"TJ" not in content) or b"BT" not in content:
         return None
+    if b"\x00" in content[:1024] and b" BI" not in content:
+        return None  # binary (an image, a font): its "Tj" bytes are chance
     runs: list[_Run] = []
     pending: list[bytes] = []  # strings waiting for their operator
     font: FontMap | None = None
