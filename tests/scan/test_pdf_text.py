@@ -222,3 +222,42 @@ def test_a_line_split_over_two_content_streams(clam_engine: Engine, tmp_path: Pa
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def _round_twelve(shape: str, lines: list[bytes]) -> bytes:
+    """Lines drawn in shuffled order, placed only by what round 12 used."""
+    import random
+
+    order = list(range(len(lines)))
+    random.Random(3).shuffle(order)
+    if shape == "cm-translate":
+        body = b"".join(b"q 1 0 0 1 0 %d cm BT /F1 8 Tf 20 750 Td (" % (-10 * i)
+                        + _escape(lines[i]) + b") Tj ET Q\n" for i in order)
+    elif shape == "upside-down":
+        body = b"".join(b"BT /F1 8 Tf -1 0 0 -1 %d %d Tm (" % (560, 100 + 10 * i)
+                        + _escape(lines[i]) + b") Tj ET\n" for i in order)
+    else:
+        raise ValueError(shape)
+    return _doc([body])
+
+
+@pytest.mark.parametrize("shape", ["cm-translate", "upside-down"])
+def test_page_text_placed_by_transforms_and_named_glyphs(clam_engine: Engine, tmp_path: Path,
+                                                         shape: str) -> None:
+    """Round 12: lines placed only by `cm`, a page of text upside down: pdftotext reads them
+    in order (the oracle), and so do we."""
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam)
+    doc = _round_twelve(shape, [b64[i : i + 64] for i in range(0, len(b64), 64)])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+                           capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(shown.split())) == clam
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_glyph_names_by_code_point() -> None:
+    assert pdf._glyph_by_code("uni0041") == "A"
+    assert pdf._glyph_by_code("u1F600") == "\U0001F600"
+    assert pdf._glyph_by_code("x") == "x"
+    assert pdf._glyph_by_code("uniD800") == "\ufffd"

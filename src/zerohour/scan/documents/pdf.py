@@ -427,12 +427,16 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
             content = b"\n".join(decoded.get(c.objgen, b"") for c in parts if c is not None)
             box = tuple(float(v) for v in page.obj.get("/MediaBox", [0, 0, 612, 792]))
+            forms = _page_forms(page.obj, decoded)
+            for form in list(forms.values())[:64]:  # the fonts a form's own resources name
+                fonts.update(form[2])
         except (ScanLimitExceeded, EncryptedContent):
             raise
         except Exception as exc:  # odd resources: the plain reading of its streams stands
             _log.debug("pdf: page not read: %s", exc)
             continue
-        text = page_text(content, fonts, box if len(box) == 4 else None)
+        text = page_text(content, fonts, box if len(box) == 4 else None,
+                         {k: (v[0], v[1]) for k, v in forms.items()})
         if text is not None:
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="pdf-text")
@@ -454,6 +458,18 @@ _GLYPHS = {
 }
 
 
+_UNI_NAME = re.compile(r"uni([0-9A-Fa-f]{4})|u([0-9A-Fa-f]{4,6})")
+
+
+def _glyph_by_code(name: str) -> str:
+    """`uni0041`, `u0041` (the glyph list's code-point names), a one-letter name."""
+    m = _UNI_NAME.fullmatch(name)
+    if m is not None:
+        code = int(m.group(1) or m.group(2), 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return name if len(name) == 1 else "\ufffd"
+
+
 def _differences(font: Any) -> dict[int, str] | None:
     """A simple font's `/Encoding /Differences` over Latin-1 (round 11: letters drawn by
     other codes), None without one."""
@@ -470,9 +486,28 @@ def _differences(font: Any) -> dict[int, str] | None:
         else:
             name = str(item)[1:]
             if 0 <= code < 256:
-                codes[code] = _GLYPHS.get(name, name if len(name) == 1 else "\ufffd")
+                codes[code] = _GLYPHS.get(name) or _glyph_by_code(name)
             code += 1
     return codes
+
+
+def _page_forms(page: Any, decoded: dict[tuple[int, int], bytes]
+                ) -> dict[bytes, tuple[bytes, tuple[float, ...], dict[bytes, FontMap]]]:
+    """The page's Form XObjects: name -> (decoded content, /Matrix, fonts of its resources)."""
+    resources = page.get("/Resources")
+    xobjects = resources.get("/XObject") if resources is not None else None
+    if xobjects is None:
+        return {}
+    out: dict[bytes, tuple[bytes, tuple[float, ...], dict[bytes, FontMap]]] = {}
+    for key in list(xobjects.keys())[:256]:
+        xobj = xobjects.get(key)
+        if xobj is None or str(xobj.get("/Subtype")) != "/Form" or not hasattr(xobj, "objgen"):
+            continue
+        matrix = tuple(float(v) for v in xobj.get("/Matrix", [1, 0, 0, 1, 0, 0]))
+        out[str(key)[1:].encode("latin-1", "replace")] = (
+            decoded.get(xobj.objgen, b""), matrix if len(matrix) == 6 else _IDENTITY,
+            _page_fonts(xobj, decoded))
+    return out
 
 
 def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes, FontMap]:
@@ -490,7 +525,15 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         cmap = font.get("/ToUnicode")
         codes = to_unicode(decoded.get(cmap.objgen, b"")) if hasattr(cmap, "objgen") else {}
         if codes:
-            out[name] = FontMap(codes, 2 if str(font.get("/Subtype")) == "/Type0" else 1)
+            width = 2 if str(font.get("/Subtype")) == "/Type0" else 1
+            encoding = font.get("/Encoding")
+            for cmap_text in (decoded.get(encoding.objgen, b"") if hasattr(encoding, "objgen")
+                              else b"", decoded.get(cmap.objgen, b"")):
+                space = _CODESPACE.search(cmap_text)
+                if space is not None:  # the CMap's own code length (a Type0 font may use 1)
+                    width = max(1, len(re.sub(rb"\s", b"", space.group(1))) // 2)
+                    break
+            out[name] = FontMap(codes, width)
         elif (mapped := _differences(font)) is not None:
             out[name] = FontMap(mapped, 1)
     return out
@@ -584,6 +627,7 @@ class FontMap:
 
 
 _CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\s]*)>")
+_CODESPACE = re.compile(rb"begincodespacerange\s*<([0-9A-Fa-f\s]*)>")
 _BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
 _BFRANGE = re.compile(rb"beginbfrange(.*?)endbfrange", re.S)
 _RANGE = re.compile(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*(<[0-9A-Fa-f\s]*>|\[[^\]]*\])")
@@ -624,7 +668,19 @@ _LAYOUT_TOKEN = re.compile(
     rb"\(|<[0-9A-Fa-f\s]*>|/ActualText\s*(?=[(<])|\[|\]"
     rb"|/([^\s/\[\]()<>{}%]+)\s+(" + _NUMBER + rb")\s+Tf"
     rb"|((?:" + _NUMBER + rb"\s+){6})Tm|(" + _NUMBER + rb")\s+(" + _NUMBER + rb")\s+T[dD]"
-    rb"|(" + _NUMBER + rb")\s+TL|(?<![\w*])(?:Tj|TJ|'|\"|T\*|ET|BT|BDC|EMC)(?![\w*])")
+    rb"|(" + _NUMBER + rb")\s+TL|((?:" + _NUMBER + rb"\s+){6})cm|(" + _NUMBER + rb")\s+Ts"
+    rb"|/([^\s/\[\]()<>{}%]+)\s+Do"
+    rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|ET|BT|BDC|EMC|q|Q)(?![\w*])")
+_IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+_MAX_FORM_DEPTH = 4
+
+
+def _times(m: tuple[float, ...], n: tuple[float, ...]) -> tuple[float, ...]:
+    """The PDF matrix product m x n (each as a, b, c, d, e, f)."""
+    a, b, c, d, e, f = m
+    a2, b2, c2, d2, e2, f2 = n
+    return (a * a2 + b * c2, a * b2 + b * d2, c * a2 + d * c2, c * b2 + d * d2,
+            e * a2 + f * c2 + e2, e * b2 + f * d2 + f2)
 
 
 @dataclass
@@ -632,10 +688,16 @@ class _Run:
     x: float
     y: float
     text: bytes
+    upside_down: bool = False  # drawn rotated by 180 degrees
+
+
+#: A page's Form XObjects by resource name: (decoded content, its /Matrix).
+Forms = dict[bytes, tuple[bytes, tuple[float, ...]]]
 
 
 def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
-              box: tuple[float, float, float, float] | None = None) -> bytes | None:
+              box: tuple[float, float, float, float] | None = None,
+              forms: Forms | None = None) -> bytes | None:
     """The text of a content stream's text-showing operators (`(..) Tj`, `[..] TJ`, `'`,
     `"`) as a viewer lays it out (round 11: lines drawn bottom-up, characters right to left,
     a line drawn twice in one place, junk beyond the page): each string placed by the text
@@ -645,27 +707,44 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     content, as `pdftotext` does. With the page's `fonts`, a string in a font with a ToUnicode
     map or a `/Differences` encoding is the text it maps to (round 10). None when the stream
     shows no text."""
-    if (b"Tj" not in content and b"TJ" not in content) or b"BT" not in content:
+    shows = (b"Tj" in content or b"TJ" in content) and b"BT" in content
+    if not shows and not (forms and b"Do" in content):
         return None
     if b"\x00" in content[:1024] and b" BI" not in content:
         return None  # binary (an image, a font): its "Tj" bytes are chance
     runs: list[_Run] = []
+    _read_text(content, fonts or {}, forms or {}, _IDENTITY, runs, 0)
+    return _laid_out(runs, box)
+
+
+def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
+               ctm0: tuple[float, ...], runs: list[_Run], depth: int) -> None:
+    """The runs of text `content` shows, placed in device space: text matrix, text rise,
+    the current transformation (`cm`, saved and restored by `q`/`Q`) and Form XObjects
+    (`Do`, with their /Matrix) applied (round 12)."""
+    ctm = ctm0
+    saved: list[tuple[float, ...]] = []
+    tm: tuple[float, ...] = _IDENTITY
+    line: tuple[float, ...] = _IDENTITY
     pending: list[bytes] = []  # strings waiting for their operator
     font: FontMap | None = None
-    size = leading = 0.0
-    x = y = line_x = line_y = 0.0
+    size = leading = rise = 0.0
     actual: list[bytes | None] = []  # /ActualText of the open marked-content sequences
     actual_next: bytes | None = None
     want_actual = False
     pos = 0
 
+    def place(text: bytes) -> None:
+        nonlocal tm
+        device = _times((1.0, 0.0, 0.0, 1.0, 0.0, rise), _times(tm, ctm))
+        runs.append(_Run(device[4], device[5], text, device[0] < 0 and device[3] < 0))
+        advance = max(size, 1.0) * 0.5 * len(text)
+        tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
+
     def show(strings: list[bytes]) -> None:
-        nonlocal x
-        text = b"".join(strings)
         if any(a is not None for a in actual):
             return  # its glyphs are replaced by the sequence's /ActualText
-        runs.append(_Run(x, y, text))
-        x += max(size, 1.0) * 0.5 * len(text)
+        place(b"".join(strings))
 
     while (m := _LAYOUT_TOKEN.search(content, pos)) is not None:
         token = m.group()
@@ -690,43 +769,49 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
         elif token == b"EMC":
             done = actual.pop() if actual else None
             if done is not None and not any(a is not None for a in actual):
-                runs.append(_Run(x, y, done))
-                x += max(size, 1.0) * 0.5 * len(done)
+                place(done)
         elif m.group(1) is not None:  # `/F1 12 Tf`
-            font = (fonts or {}).get(m.group(1))
+            font = fonts.get(m.group(1))
             size = abs(float(m.group(2)))
             pending = []
         elif m.group(3) is not None:  # `a b c d e f Tm`
-            nums = [float(v) for v in m.group(3).split()]
-            x = line_x = nums[4]
-            y = line_y = nums[5]
+            tm = line = tuple(float(v) for v in m.group(3).split())
             pending = []
         elif m.group(4) is not None:  # `tx ty Td` / `TD`
             tx, ty = float(m.group(4)), float(m.group(5))
             if token.endswith(b"TD"):
                 leading = -ty
-            x = line_x = line_x + tx
-            y = line_y = line_y + ty
+            tm = line = _times((1.0, 0.0, 0.0, 1.0, tx, ty), line)
             pending = []
         elif m.group(6) is not None:  # `TL`
             leading = float(m.group(6))
+        elif m.group(7) is not None:  # `a b c d e f cm`
+            ctm = _times(tuple(float(v) for v in m.group(7).split()), ctm)
+        elif m.group(8) is not None:  # `rise Ts`
+            rise = float(m.group(8))
+        elif m.group(9) is not None:  # `/Name Do`: a form's text, in its place
+            form = forms.get(m.group(9))
+            if form is not None and depth < _MAX_FORM_DEPTH:
+                _read_text(form[0], fonts, forms, _times(form[1], ctm), runs, depth + 1)
+        elif token == b"q":
+            saved.append(ctm)
+        elif token == b"Q":
+            ctm = saved.pop() if saved else ctm0
         elif token in (b"[", b"]"):
             continue
         elif token in (b"Tj", b"TJ"):
             show(pending)
             pending = []
         elif token in (b"'", b'"', b"T*"):
-            x, y = line_x, line_y - leading
-            line_y = y
+            tm = line = _times((1.0, 0.0, 0.0, 1.0, 0.0, -leading), line)
             if token != b"T*":
                 show(pending)
             pending = []
         elif token == b"BT":
-            x = y = line_x = line_y = 0.0
+            tm = line = _IDENTITY
             pending = []
         else:  # ET
             pending = []
-    return _laid_out(runs, box)
 
 
 def _laid_out(runs: list[_Run], box: tuple[float, float, float, float] | None) -> bytes | None:
@@ -735,6 +820,9 @@ def _laid_out(runs: list[_Run], box: tuple[float, float, float, float] | None) -
     if box is not None:
         x0, y0, x1, y1 = box
         runs = [r for r in runs if x0 - 1 <= r.x <= x1 and y0 - 1 <= r.y <= y1 + 1]
+    if runs and sum(r.upside_down for r in runs) * 2 > len(runs):
+        # a page of text turned upside down reads from the bottom right (as pdftotext does)
+        runs = [_Run(-r.x, -r.y, r.text) for r in runs]
     seen: set[tuple[int, int, bytes]] = set()
     lines: dict[int, list[_Run]] = {}
     for r in runs:
