@@ -251,7 +251,7 @@ def _text_carriers(
     found: Iterator[encodings.EmbeddedFile] = iter(())
     if intel_hex:
         records = _RECORD_HINTS.present(data)
-        first = data.lstrip()[:1]
+        first = data[:256].lstrip()[:1]  # (no copy of a long text)
         if records & {0, 4, 5} or first == b":":
             found = textcarriers.intel_hex(data, check, lf=True)
         if records & {1, 2, 3} or first == b"S":

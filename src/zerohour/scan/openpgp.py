@@ -14,11 +14,11 @@ as an encrypted zip is (round 10).
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Iterator
 
 from zerohour.errors import EncryptedContent
+from zerohour.scan import encodings
 from zerohour.scan.archive import bzip2_bounded, zlib_bounded
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
@@ -50,10 +50,8 @@ def armored(text: bytes) -> Iterator[bytes]:
         body = text[pos : end.start() if end else len(text)]
         lines = [ln.strip() for ln in body.splitlines()]
         lines = [ln for ln in lines if ln and not (ln.startswith(b"=") and len(ln) == 5)]
-        try:
-            yield binascii.a2b_base64(b"".join(lines))
-        except binascii.Error:
-            continue
+        # (leniently, as gpg reads armor: junk skipped, padding optional)
+        yield encodings.base64_decode(b"".join(lines))
 
 
 def looks_like_message(data: bytes) -> bool:

@@ -319,7 +319,7 @@ _SREC_ADDRESS = {b"1": 2, b"2": 3, b"3": 4}
 def srecords(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
     """The data of Motorola S-records (S1/S2/S3 lines: `objcopy -I srec -O binary`, `srec_cat`),
     one file per contiguous address range, after prose too."""
-    if not (text.lstrip()[:1] == b"S" or _SREC_AFTER.search(text)):
+    if not (text[:256].lstrip()[:1] == b"S" or _SREC_AFTER.search(text)):
         return
     runs: list[tuple[int, bytearray]] = []
     for n, m in enumerate(_SREC.finditer(text)):

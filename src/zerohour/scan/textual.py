@@ -508,14 +508,13 @@ _OFFICE_TOKEN = re.compile(rb"<(w|a):t(?:\s[^>]*)?>([^<]*)</\1:t>|<t(?:\s[^>]*)?
 _ODF_BREAK = re.compile(rb"</text:(?:p|h)>|<text:(?:p|h)\b[^>]*/>|<text:line-break\b[^>]*>")
 _ODF_TAB = re.compile(rb"<text:tab\b[^>]*>")
 _ODF_SPACE = re.compile(rb"<text:s\b[^>]*>")
-_ANY_TAG = re.compile(rb"<[^>]*>")
 
 
 def _odf_text(body: bytes) -> bytes | None:
     """The text of an OpenDocument body (`content.xml` of .odt/.ods/.odp), a line per
     paragraph, as `pandoc -t plain` or a reader shows it (round 10)."""
     text = _ODF_BREAK.sub(b"\n", body.replace(b"\r", b"").replace(b"\n", b""))
-    text = _ANY_TAG.sub(b"", _ODF_SPACE.sub(b" ", _ODF_TAB.sub(b"\t", text)))
+    text = _TAG.sub(b"", _ODF_SPACE.sub(b" ", _ODF_TAB.sub(b"\t", text)))
     if not text.strip():
         return None
     return _unescape(text) if b"&" in text else text
