@@ -17,7 +17,7 @@ CLAM_NAME = "Clam.Test.File"
 @pytest.fixture(scope="module")
 def clam_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     if not CLAM.exists():
-        pytest.skip("clamav-testfiles not installed (scripts/system-deps)")
+        pytest.fail("clamav-testfiles not installed (scripts/system-deps installs it)")
     d = tmp_path_factory.mktemp("clamdb")
     clam = CLAM.read_bytes()
     (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{CLAM_NAME}\n")

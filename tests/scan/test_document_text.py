@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
-PANDOC = shutil.which("pandoc")
-pytestmark = [
-    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
-    pytest.mark.skipif(PANDOC is None, reason="pandoc not installed"),
-]
 
 
 
@@ -33,14 +28,14 @@ def _paragraphs() -> bytes:
 
 def _shown(kind: str, path: Path) -> bytes:
     if kind == "docx":
-        return subprocess.run([shutil.which("docx2txt") or "docx2txt", str(path), "-"],
+        return subprocess.run([tool("docx2txt"), str(path), "-"],
                               capture_output=True, check=True).stdout
     if kind == "rtf":
-        out = subprocess.run([shutil.which("unrtf") or "unrtf", "--text", str(path)],
+        out = subprocess.run([tool("unrtf"), "--text", str(path)],
                              capture_output=True, check=True).stdout
         return b"\n".join(ln for ln in out.splitlines() if not ln.startswith(b"###"))
     if kind == "odt":
-        return subprocess.run([PANDOC or "pandoc", "-t", "plain", str(path)],
+        return subprocess.run([tool("pandoc"), "-t", "plain", str(path)],
                               capture_output=True, check=True).stdout
     with zipfile.ZipFile(path) as z:  # pptx: the slide's text runs
         return b"".join(z.read(n) for n in z.namelist() if n.startswith("ppt/slides/slide"))
@@ -48,13 +43,9 @@ def _shown(kind: str, path: Path) -> bytes:
 
 @pytest.mark.parametrize("kind", ["docx", "rtf", "pptx", "odt"])
 def test_base64_a_line_per_paragraph(clam_engine: Engine, tmp_path: Path, kind: str) -> None:
-    if kind == "docx" and shutil.which("docx2txt") is None:
-        pytest.skip("docx2txt not installed (scripts/system-deps)")
-    if kind == "rtf" and shutil.which("unrtf") is None:
-        pytest.skip("unrtf not installed (scripts/system-deps)")
     (tmp_path / "notes.md").write_bytes(_paragraphs())
     out = tmp_path / f"notes.{kind}"
-    subprocess.run([PANDOC or "pandoc", "-s", str(tmp_path / "notes.md"), "-o", str(out)],
+    subprocess.run([tool("pandoc"), "-s", str(tmp_path / "notes.md"), "-o", str(out)],
                    check=True, timeout=120)
     if kind != "pptx":
         shown = _shown(kind, out)

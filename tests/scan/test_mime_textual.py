@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import codecs
-import shutil
 import subprocess
 import time
 
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.tools import tool
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import decompose, encodings, filetype, mime, textual
 from zerohour.scan.limits import ScanContext
@@ -105,9 +105,7 @@ def test_text_part_in_a_foreign_charset(label: str, codec: str) -> None:
 def test_ebcdic_code_pages_python_lacks(label: str) -> None:
     """Round 9: EICAR in IBM1047 and IBM277 text passed as raw bytes. iconv (what a mainframe
     user converts with) is the oracle for the encoding."""
-    iconv = shutil.which("iconv")
-    if iconv is None:
-        pytest.skip("iconv not installed")
+    iconv = tool("iconv")
     name = label.upper().replace("CSIBM", "IBM").replace("IBM-", "IBM")
     raw = subprocess.run([iconv, "-f", "ASCII", "-t", name], input=EICAR, capture_output=True,
                          check=True).stdout

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
-GPG = shutil.which("gpg")
-pytestmark = [
-    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
-    pytest.mark.skipif(GPG is None, reason="gpg not installed"),
-]
 VARIANTS = {
     "signed-armor": ["-s", "--armor"],
     "signed-binary": ["-s"],
@@ -41,14 +36,14 @@ def _stop_agents() -> Iterator[None]:
     """gpg starts an agent per home; stop each one the tests started."""
     yield
     for home in _HOMES:
-        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ,
+        subprocess.run([tool("gpgconf"), "--kill", "gpg-agent"], env={**os.environ,
                        "GNUPGHOME": str(home)}, capture_output=True, check=False, timeout=30)
 
 
 def _gpg(home: Path, *args: str, stdin: bytes | None = None) -> bytes:
     _HOMES.add(home)
     env = {**os.environ, "GNUPGHOME": str(home)}
-    return subprocess.run([GPG or "gpg", "--batch", "--yes", *args], env=env, input=stdin,
+    return subprocess.run([tool("gpg"), "--batch", "--yes", *args], env=env, input=stdin,
                           capture_output=True, check=True, timeout=120).stdout
 
 
@@ -80,7 +75,7 @@ def test_a_file_in_a_message_that_is_not_encrypted(clam_engine: Engine, signer: 
     stranger.mkdir(mode=0o700)
     _HOMES.add(stranger)
     env = {**os.environ, "GNUPGHOME": str(stranger)}
-    out = subprocess.run([GPG or "gpg", "--batch", "-o", "-", "-d", str(tmp_path / "msg")],
+    out = subprocess.run([tool("gpg"), "--batch", "-o", "-", "-d", str(tmp_path / "msg")],
                          env=env, capture_output=True, check=False, timeout=120).stdout
     assert out == CLAM.read_bytes()
     for inline in ((False, True) if b"BEGIN PGP" in message else (False,)):

@@ -7,30 +7,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine, patches
 from zerohour.scan.limits import ScanContext
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
-GIT = shutil.which("git")
-pytestmark = [
-    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
-    pytest.mark.skipif(GIT is None, reason="git not installed"),
-]
 ENV = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x.test", "GIT_COMMITTER_NAME": "a",
        "GIT_COMMITTER_EMAIL": "a@x.test", "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"}
 
 
 
 def git(repo: Path, *args: str) -> bytes:
-    return subprocess.run([GIT or "git", "-c", "init.defaultBranch=main", *args], cwd=repo,
+    return subprocess.run([tool("git"), "-c", "init.defaultBranch=main", *args], cwd=repo,
                           env=ENV, capture_output=True, check=True).stdout
 
 
@@ -91,7 +86,7 @@ def test_a_git_bundle(clam_engine: Engine, repo: Path, tmp_path: Path) -> None:
     git(repo, "add", "tool.exe")
     git(repo, "commit", "-q", "-m", "tool")
     git(repo, "bundle", "create", str(tmp_path / "repo.bundle"), "main")
-    subprocess.run([GIT or "git", "clone", "-q", "-b", "main", str(tmp_path / "repo.bundle"),
+    subprocess.run([tool("git"), "clone", "-q", "-b", "main", str(tmp_path / "repo.bundle"),
                     str(tmp_path / "clone")], env=ENV, check=True, capture_output=True)
     assert (tmp_path / "clone" / "tool.exe").read_bytes() == clam
     bundle = (tmp_path / "repo.bundle").read_bytes()
@@ -233,7 +228,7 @@ def test_a_ref_delta_before_its_base(tmp_path: Path, repo: Path) -> None:
                                                        for i in range(300, len(clam), 100))))
     pack = _pack([(7, name, delta), (3, b"", base)])
     (tmp_path / "x.pack").write_bytes(pack)
-    subprocess.run([GIT or "git", "index-pack", "-o", str(tmp_path / "x.idx"),
+    subprocess.run([tool("git"), "index-pack", "-o", str(tmp_path / "x.idx"),
                     str(tmp_path / "x.pack")], cwd=repo, env=ENV, check=True,
                    capture_output=True)
     got = {c.data for c in patches.pack_blobs(pack, ScanContext())}

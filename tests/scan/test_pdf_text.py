@@ -4,23 +4,18 @@ text, which a recipient copies out of the viewer (round 9). `pdftotext` is the o
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine
 from zerohour.scan.documents import pdf
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
-PDFTOTEXT = shutil.which("pdftotext")
-pytestmark = [
-    pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed"),
-    pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext not installed"),
-]
 
 
 
@@ -77,7 +72,7 @@ def test_a_file_drawn_as_page_text(clam_engine: Engine, tmp_path: Path, carrier:
                                check=True).stdout.splitlines()
     doc = one_page(lines, flate, kerned)
     (tmp_path / "r.pdf").write_bytes(doc)
-    shown = subprocess.run([PDFTOTEXT or "pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"],
+    shown = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     if carrier == "base64":
         assert base64.b64decode(b"".join(shown.split())) == clam  # `base64 -d -i` of the text
@@ -143,7 +138,7 @@ def test_page_text_through_the_fonts_tounicode_map(clam_engine: Engine, tmp_path
     b64 = base64.b64encode(clam).decode()
     doc = mapped_page([b64[i : i + 64] for i in range(0, len(b64), 64)], cid)
     (tmp_path / "r.pdf").write_bytes(doc)
-    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+    shown = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
@@ -201,7 +196,7 @@ def test_page_text_as_pdftotext_lays_it_out(clam_engine: Engine, tmp_path: Path,
     b64 = base64.b64encode(clam)
     doc = _round_eleven(shape, [b64[i : i + 64] for i in range(0, len(b64), 64)])
     (tmp_path / "r.pdf").write_bytes(doc)
-    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+    shown = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
@@ -218,7 +213,7 @@ def test_a_line_split_over_two_content_streams(clam_engine: Engine, tmp_path: Pa
         for i, ln in enumerate(lines)) + b"ET"
     doc = _doc([first, second])
     (tmp_path / "r.pdf").write_bytes(doc)
-    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+    shown = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
@@ -250,7 +245,7 @@ def test_page_text_placed_by_transforms_and_named_glyphs(clam_engine: Engine, tm
     b64 = base64.b64encode(clam)
     doc = _round_twelve(shape, [b64[i : i + 64] for i in range(0, len(b64), 64)])
     (tmp_path / "r.pdf").write_bytes(doc)
-    shown = subprocess.run([PDFTOTEXT or "pdftotext", str(tmp_path / "r.pdf"), "-"],
+    shown = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
                            capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(shown.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import base64
 import quopri
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
-pytestmark = pytest.mark.skipif(not CLAM.exists(), reason="clamav-testfiles not installed")
 
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} not installed (scripts/system-deps)")
-    return path
 
 
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import archive
 from zerohour.scan.limits import ScanContext
-
-TAR = shutil.which("tar")
-pytestmark = pytest.mark.skipif(TAR is None, reason="GNU tar not installed")
 
 #: A file with runs of zeros between its data, like a PE header.
 PAYLOAD = (b"MZP\x00\x02" + b"\x00" * 40 + b"header" + b"\x00" * 90 + bytes(range(1, 200))
@@ -82,7 +79,7 @@ def gnu_tar_extracts(blob: bytes, tmp_path: Path) -> bytes:
     (tmp_path / "a.tar").write_bytes(blob)
     out = tmp_path / "out"
     out.mkdir()
-    subprocess.run([TAR or "tar", "-xf", str(tmp_path / "a.tar"), "-C", str(out)],
+    subprocess.run([tool("tar"), "-xf", str(tmp_path / "a.tar"), "-C", str(out)],
                    capture_output=True, check=False, timeout=60)
     return (out / "f.bin").read_bytes()
 
@@ -123,7 +120,7 @@ def test_a_real_sparse_file_from_gnu_tar(version: str, tmp_path: Path) -> None:
     f = _sparse_file(tmp_path)
     src = f.parent
     blob = tmp_path / "s.tar"
-    subprocess.run([TAR or "tar", "--sparse", f"--sparse-version={version}", "--format=posix",
+    subprocess.run([tool("tar"), "--sparse", f"--sparse-version={version}", "--format=posix",
                     "-cf", str(blob), "-C", str(src), "f.bin"], check=True, timeout=60)
     assert scanned(blob.read_bytes()) == [f.read_bytes()]
 
@@ -178,6 +175,6 @@ def test_a_real_old_gnu_sparse_file(tmp_path: Path) -> None:
     f = _sparse_file(tmp_path)
     src = f.parent
     blob = tmp_path / "s.tar"
-    subprocess.run([TAR or "tar", "--sparse", "--format=gnu", "-cf", str(blob), "-C", str(src),
+    subprocess.run([tool("tar"), "--sparse", "--format=gnu", "-cf", str(blob), "-C", str(src),
                     "f.bin"], check=True, timeout=60)
     assert f.read_bytes() in scanned(blob.read_bytes())

@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers.tools import tool
 from zerohour.scan import Engine, load_database, textcarriers
 from zerohour.scan.database import default_db_dirs
 from zerohour.scan.filetype import detect
@@ -844,7 +845,7 @@ _RUSSIAN = ("привет коллеги прилагаю документ см�
 def _round_nine(payload: bytes) -> dict[str, bytes]:
     """Carriers as round 9 sent them; each rebuilds the payload with the named tool after the
     recipient's client shows (or saves) the text."""
-    dump = subprocess.run(["xxd", "-"], input=payload, capture_output=True, check=True).stdout
+    dump = subprocess.run([tool("xxd"), "-"], input=payload, capture_output=True, check=True).stdout
     b32 = base64.b32encode(payload)
     quoted = b"".join(b"> " + ln + b"\n" for ln in _lines(base64.b64encode(payload), 60))
     return {"xxd": dump, "base32": b"\n".join(_lines(b32, 64)) + b"\n", "quoted-base64": quoted,
@@ -857,7 +858,6 @@ def _mail(body: bytes, charset: str) -> bytes:
             + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(body))
 
 
-@pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd not installed")
 @pytest.mark.parametrize("charset", ["koi8-r", "windows-1251"])
 @pytest.mark.parametrize("shape", ["xxd", "base32", "quoted-base64", "intel-hex"])
 @pytest.mark.parametrize("payload", ["eicar", "clam"])
@@ -870,23 +870,22 @@ def test_a_carrier_after_prose_in_a_legacy_charset(engine: Engine, clam: bytes, 
     data = _EICAR if payload == "eicar" else clam
     carrier = _round_nine(data)[shape]
     body = _RUSSIAN.encode(charset) + b"\n" + carrier
-    shown = subprocess.run(["iconv", "-f", charset, "-t", "utf-8"], input=body,
+    shown = subprocess.run([tool("iconv"), "-f", charset, "-t", "utf-8"], input=body,
                            capture_output=True, check=True).stdout
     assert shown.endswith(carrier)
     _assert_found(engine, _mail(body, charset), f"{shape}/{charset}")
 
 
-@pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd not installed")
 @pytest.mark.parametrize("payload", ["eicar", "clam"])
 def test_a_dump_after_a_lone_word_line(engine: Engine, clam: bytes, payload: str,
                                       tmp_path: Path) -> None:
     """"hello" then an xxd dump: the word was taken for the start of a block, and the dump's
     first line for more of it. `xxd -r text file` rebuilds the payload (the oracle)."""
     data = _EICAR if payload == "eicar" else clam
-    dump = subprocess.run(["xxd", "-"], input=data, capture_output=True, check=True).stdout
+    dump = subprocess.run([tool("xxd"), "-"], input=data, capture_output=True, check=True).stdout
     text = b"hello\n" + dump
     (tmp_path / "t.txt").write_bytes(text)
-    subprocess.run(["xxd", "-r", str(tmp_path / "t.txt"), str(tmp_path / "out")], check=True)
+    subprocess.run([tool("xxd"), "-r", str(tmp_path / "t.txt"), str(tmp_path / "out")], check=True)
     assert (tmp_path / "out").read_bytes() == data
     for body in (text, text.decode().encode("utf-16")):
         _assert_found(engine, body, "hello+xxd")
