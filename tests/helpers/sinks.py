@@ -189,18 +189,33 @@ class RecordingSink:
         # Stop listening, then close client connections and let their close complete on the
         # loop: aiosmtpd's stop() only cancels tasks, leaving transports for the garbage
         # collector to warn about (a ResourceWarning, an error under filterwarnings=error, in
-        # whichever later test the collector runs). Listening stops first, in the same loop
-        # turn, so a gateway still running cannot open a connection nobody closes.
-        controller.loop.call_soon_threadsafe(self._close_transports, controller)
-        wait_until(lambda: not self._transports, timeout=5.0, interval=0.01)
+        # whichever later test the collector runs).
+        drained = asyncio.run_coroutine_threadsafe(self._drain(controller), controller.loop)
+        drained.result(timeout=10.0)
         controller.stop()
 
-    def _close_transports(self, controller: Controller) -> None:
+    async def _drain(self, controller: Controller) -> None:
+        loop = asyncio.get_running_loop()
         server = getattr(controller, "server", None)
         if server is not None:
+            # Accept no more, but let connections already accepted get their transport
+            # before the server closes: on Python 3.11 a transport made after Server.close()
+            # fails an assertion and leaks its socket.
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(500):
+            for transport in list(self._transports):
+                transport.close()
+            accepting = [
+                task
+                for task in asyncio.all_tasks(loop)
+                if getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
+            ]
+            if not self._transports and not accepting:
+                break
+            await asyncio.sleep(0.01)
+        if server is not None:
             server.close()
-        for transport in list(self._transports):
-            transport.close()
 
     def reset(self) -> None:
         """Forget received messages and refusal settings (a sink shared between tests)."""
