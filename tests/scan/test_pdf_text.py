@@ -256,3 +256,90 @@ def test_glyph_names_by_code_point() -> None:
     assert pdf._glyph_by_code("u1F600") == "\U0001F600"
     assert pdf._glyph_by_code("x") == "x"
     assert pdf._glyph_by_code("uniD800") == "\ufffd"
+
+
+def _swapped(lines: list[bytes]) -> tuple[list[bytes], bytes]:
+    """Lines drawn in a font whose ToUnicode map swaps letters: (strings to draw, the map)."""
+    import random
+
+    drawn = list(_ALPHABET)
+    random.Random(13).shuffle(drawn)
+    enc = dict(zip(_ALPHABET, drawn, strict=True))
+    pairs = "".join(f"<{ord(enc[a]):02X}> <{ord(a):04X}>\n" for a in _ALPHABET)
+    cmap = (f"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+            f"1 begincodespacerange <00> <FF> endcodespacerange\n{len(_ALPHABET)} beginbfchar\n"
+            f"{pairs}endbfchar endcmap CMapName currentdict /CMap defineresource pop end end")
+    return ["".join(enc[chr(c)] for c in ln).encode() for ln in lines], cmap.encode()
+
+
+def _stream(content: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n" % (len(content), extra) + content + b"\nendstream"
+
+
+_COURIER = b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>"
+
+
+def _round_thirteen(shape: str, lines: list[bytes]) -> bytes:
+    """Text where round 13 put it: drawn by the quote operators only, in an annotation's
+    appearance stream, in a form nested in a form whose font differs from the page's /F1, or
+    only in a form field's value."""
+    catalog = b"<< /Type /Catalog /Pages 2 0 R >>"
+    pages = b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
+    if shape == "quote-operators":
+        body = b"BT /F1 8 Tf 20 780 Td 10 TL\n" + b"".join(
+            (b"(%s) '\n" if i % 2 else b"0 0 (%s) \"\n") % _escape(ln)
+            for i, ln in enumerate(lines)) + b"ET"
+        return _doc([body])
+    drawn, cmap = _swapped(lines)
+    shown = b"BT /F1 8 Tf 20 %d Td 10 TL\n" + b"".join(
+        b"(" + _escape(d) + b") Tj T*\n" for d in drawn) + b"ET"
+    swap_font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /ToUnicode 5 0 R >>"
+    if shape == "annotation":
+        page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Contents 6 0 R "
+                b"/Annots [7 0 R] >>")
+        ap = _stream(shown % 780, b"/Type /XObject /Subtype /Form /BBox [0 0 612 842] "
+                     b"/Resources << /Font << /F1 4 0 R >> >> ")
+        return _assemble([catalog, pages, page, swap_font, _stream(cmap),
+                          _stream(b"BT /F1 8 Tf 20 820 Td (Invoice) Tj ET"),
+                          b"<< /Type /Annot /Subtype /FreeText /Rect [0 0 612 842] "
+                          b"/AP << /N 8 0 R >> /DA (/F1 8 Tf) >>", ap])
+    if shape == "nested-forms":
+        page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font "
+                b"<< /F1 9 0 R >> /XObject << /X1 7 0 R >> >> /Contents 6 0 R >>")
+        outer = _stream(b"q 1 0 0 1 0 -10 cm /X1 Do Q",
+                        b"/Type /XObject /Subtype /Form /BBox [0 0 612 842] "
+                        b"/Resources << /XObject << /X1 8 0 R >> >> ")
+        inner = _stream(shown % 790, b"/Type /XObject /Subtype /Form /BBox [0 0 612 842] "
+                        b"/Resources << /Font << /F1 4 0 R >> >> ")
+        return _assemble([catalog, pages, page, swap_font, _stream(cmap),
+                          _stream(b"q /X1 Do Q"), outer, inner, _COURIER])
+    raise ValueError(shape)
+
+
+@pytest.mark.parametrize("shape", ["quote-operators", "annotation", "nested-forms"])
+def test_page_text_drawn_where_round_thirteen_put_it(clam_engine: Engine, tmp_path: Path,
+                                                     shape: str) -> None:
+    """Round 13: text shown by `'`/`"` alone, in an annotation's appearance (a FreeText box,
+    a form field) and in forms within forms, each with its own fonts: pdftotext reads each
+    (the oracle)."""
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam)
+    doc = _round_thirteen(shape, [b64[i : i + 64] for i in range(0, len(b64), 64)])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    shown = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
+                           capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(shown.replace(b"Invoice", b"").split())) == clam
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_a_form_fields_value(clam_engine: Engine) -> None:
+    """Round 13: a text field's value (on the field, its widget a kid) is what a viewer shows
+    in the field when it builds the appearance itself (/NeedAppearances)."""
+    b64 = base64.b64encode(CLAM.read_bytes())
+    doc = _assemble([
+        b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [5 0 R] /NeedAppearances true"
+        b" >> >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Annots [4 0 R] >>",
+        b"<< /Type /Annot /Subtype /Widget /Rect [20 20 590 820] /Parent 5 0 R >>",
+        b"<< /FT /Tx /T (notes) /Ff 4096 /V (" + b64 + b") /Kids [4 0 R] >>"])
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)

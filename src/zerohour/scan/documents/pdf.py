@@ -427,19 +427,114 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             parts = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
             content = b"\n".join(decoded.get(c.objgen, b"") for c in parts if c is not None)
             box = tuple(float(v) for v in page.obj.get("/MediaBox", [0, 0, 612, 792]))
-            forms = _page_forms(page.obj, decoded)
-            for form in list(forms.values())[:64]:  # the fonts a form's own resources name
-                fonts.update(form[2])
+            budget = [_MAX_FORMS]
+            forms = _page_forms(page.obj, decoded, budget)
+            annots = _annotations(page.obj, decoded, budget)
+            notes = _annotation_strings(page.obj, decoded)
         except (ScanLimitExceeded, EncryptedContent):
             raise
         except Exception as exc:  # odd resources: the plain reading of its streams stands
             _log.debug("pdf: page not read: %s", exc)
             continue
-        text = page_text(content, fonts, box if len(box) == 4 else None,
-                         {k: (v[0], v[1]) for k, v in forms.items()})
-        if text is not None:
-            ctx.charge_child(len(text))
-            yield Child(data=text, name=None, origin="pdf-text")
+        text = page_text(content, fonts, box if len(box) == 4 else None, forms, annots)
+        for piece in (text, notes):
+            if piece is not None:
+                ctx.charge_child(len(piece))
+                yield Child(data=piece, name=None, origin="pdf-text")
+
+
+def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
+                 budget: list[int]) -> list[Form]:
+    """The appearance streams of the page's annotations (form fields, FreeText boxes,
+    stamps: a viewer draws them on the page and `pdftotext` reads their text, round 13),
+    each placed in its /Rect (PDF 12.5.5). Every state of a field's appearance is taken, the
+    hidden ones too: what one viewer hides another shows."""
+    import pikepdf
+
+    annots = page.get("/Annots")
+    if not isinstance(annots, pikepdf.Array):
+        return []
+    out: list[Form] = []
+    for annot in list(annots)[:_MAX_ANNOTS]:
+        if not isinstance(annot, pikepdf.Dictionary):
+            continue
+        ap = annot.get("/AP")
+        normal = ap.get("/N") if isinstance(ap, pikepdf.Dictionary) else None
+        states = ([normal] if isinstance(normal, pikepdf.Stream)
+                  else [normal.get(k) for k in list(normal.keys())[:16]]
+                  if isinstance(normal, pikepdf.Dictionary) else [])
+        rect = _floats(annot.get("/Rect"), 4)
+        for stream in states:
+            if not isinstance(stream, pikepdf.Stream) or budget[0] <= 0:
+                continue
+            form = _form(stream, decoded, budget, 0)
+            bbox = _floats(stream.get("/BBox"), 4)
+            if rect is not None and bbox is not None:
+                form.matrix = _times(form.matrix, _fit(_bounds(bbox, form.matrix), rect))
+            out.append(form)
+    return out
+
+
+def _annotation_strings(page: Any, decoded: dict[tuple[int, int], bytes]) -> bytes | None:
+    """The text of the page's annotations and form fields as a reader sees it in a note or a
+    field: /Contents, /V (a field's value, also drawn by a viewer that builds the field's
+    appearance itself) and /RC (rich text), one per line."""
+    import pikepdf
+
+    annots = page.get("/Annots")
+    if not isinstance(annots, pikepdf.Array):
+        return None
+    lines: list[bytes] = []
+    for annot in list(annots)[:_MAX_ANNOTS]:
+        if not isinstance(annot, pikepdf.Dictionary):
+            continue
+        node: Any = annot
+        hops = 0
+        while isinstance(node, pikepdf.Dictionary) and hops < 8:  # a field's /V may sit on
+            for key in ("/Contents", "/V", "/RC"):  # its parent (the field holds the value)
+                value = node.get(key)
+                if isinstance(value, pikepdf.String):
+                    lines.append(_text_string(bytes(value)))
+                elif isinstance(value, pikepdf.Stream):  # decoded under the scan's bounds
+                    lines.append(decoded.get(value.objgen, b"")[:_MAX_NOTE])
+            node, hops = node.get("/Parent"), hops + 1
+    text = b"\n".join(line for line in lines if line.strip())
+    return text + b"\n" if text else None
+
+
+def _text_string(raw: bytes) -> bytes:
+    """A PDF text string as UTF-8: UTF-16 with its byte-order mark, else bytes as they are."""
+    if raw[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return raw.decode("utf-16", "replace").encode()
+    return raw
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        out = tuple(float(v) for v in value)
+    except Exception:
+        return None
+    return out if len(out) == n else None
+
+
+def _bounds(box: tuple[float, ...], m: tuple[float, ...]) -> tuple[float, ...]:
+    """The bounding box of `box` transformed by `m`."""
+    xs, ys = [], []
+    for x, y in ((box[0], box[1]), (box[0], box[3]), (box[2], box[1]), (box[2], box[3])):
+        p = _times((1.0, 0.0, 0.0, 1.0, x, y), m)
+        xs.append(p[4])
+        ys.append(p[5])
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _fit(box: tuple[float, ...], rect: tuple[float, ...]) -> tuple[float, ...]:
+    """The matrix that maps `box` onto `rect` (PDF 12.5.5, Algorithm 8.1's matrix A)."""
+    rx0, ry0, rx1, ry1 = min(rect[0], rect[2]), min(rect[1], rect[3]), max(
+        rect[0], rect[2]), max(rect[1], rect[3])
+    w, h = box[2] - box[0], box[3] - box[1]
+    sx = (rx1 - rx0) / w if w else 1.0
+    sy = (ry1 - ry0) / h if h else 1.0
+    return (sx, 0.0, 0.0, sy, rx0 - box[0] * sx, ry0 - box[1] * sy)
 
 
 #: Glyph names of the characters encoded text is made of (the Adobe Glyph List's ASCII part;
@@ -491,23 +586,34 @@ def _differences(font: Any) -> dict[int, str] | None:
     return codes
 
 
-def _page_forms(page: Any, decoded: dict[tuple[int, int], bytes]
-                ) -> dict[bytes, tuple[bytes, tuple[float, ...], dict[bytes, FontMap]]]:
-    """The page's Form XObjects: name -> (decoded content, /Matrix, fonts of its resources)."""
+def _page_forms(page: Any, decoded: dict[tuple[int, int], bytes],
+                budget: list[int], depth: int = 0) -> Forms:
+    """The Form XObjects a page (or a form) names in its resources, each with its own fonts
+    and forms (round 13: text in forms nested in forms, one font name meaning another thing
+    in each): name -> `Form`. `budget` bounds the forms read per page."""
     resources = page.get("/Resources")
     xobjects = resources.get("/XObject") if resources is not None else None
-    if xobjects is None:
+    if xobjects is None or depth >= _MAX_FORM_DEPTH:
         return {}
-    out: dict[bytes, tuple[bytes, tuple[float, ...], dict[bytes, FontMap]]] = {}
+    out: Forms = {}
     for key in list(xobjects.keys())[:256]:
         xobj = xobjects.get(key)
         if xobj is None or str(xobj.get("/Subtype")) != "/Form" or not hasattr(xobj, "objgen"):
             continue
-        matrix = tuple(float(v) for v in xobj.get("/Matrix", [1, 0, 0, 1, 0, 0]))
-        out[str(key)[1:].encode("latin-1", "replace")] = (
-            decoded.get(xobj.objgen, b""), matrix if len(matrix) == 6 else _IDENTITY,
-            _page_fonts(xobj, decoded))
+        if budget[0] <= 0:
+            break
+        out[str(key)[1:].encode("latin-1", "replace")] = _form(xobj, decoded, budget, depth)
     return out
+
+
+def _form(xobj: Any, decoded: dict[tuple[int, int], bytes], budget: list[int],
+          depth: int) -> Form:
+    budget[0] -= 1
+    matrix = _floats(xobj.get("/Matrix", [1, 0, 0, 1, 0, 0]), 6) or _IDENTITY
+    has_resources = xobj.get("/Resources") is not None
+    return Form(decoded.get(xobj.objgen, b""), matrix,
+                _page_fonts(xobj, decoded) if has_resources else None,
+                _page_forms(xobj, decoded, budget, depth + 1) if has_resources else None)
 
 
 def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes, FontMap]:
@@ -691,13 +797,27 @@ class _Run:
     upside_down: bool = False  # drawn rotated by 180 degrees
 
 
-#: A page's Form XObjects by resource name: (decoded content, its /Matrix).
-Forms = dict[bytes, tuple[bytes, tuple[float, ...]]]
+@dataclass
+class Form:
+    """A Form XObject as its text is read: decoded content, /Matrix, and the fonts and forms
+    of its own resources (None: it has none and uses those of the page that draws it)."""
+
+    content: bytes
+    matrix: tuple[float, ...]
+    fonts: dict[bytes, FontMap] | None = None
+    forms: dict[bytes, Form] | None = None
+
+
+#: Form XObjects by resource name.
+Forms = dict[bytes, Form]
+_MAX_FORMS = 256  # forms and appearance streams read per page
+_MAX_ANNOTS = 1000
+_MAX_NOTE = 1 << 20
 
 
 def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
               box: tuple[float, float, float, float] | None = None,
-              forms: Forms | None = None) -> bytes | None:
+              forms: Forms | None = None, annots: list[Form] | None = None) -> bytes | None:
     """The text of a content stream's text-showing operators (`(..) Tj`, `[..] TJ`, `'`,
     `"`) as a viewer lays it out (round 11: lines drawn bottom-up, characters right to left,
     a line drawn twice in one place, junk beyond the page): each string placed by the text
@@ -705,16 +825,27 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     then read top to bottom, left to right, repeats at one place once, what lies outside
     `box` (the page's MediaBox) left out. `/ActualText` replaces the glyphs of its marked
     content, as `pdftotext` does. With the page's `fonts`, a string in a font with a ToUnicode
-    map or a `/Differences` encoding is the text it maps to (round 10). None when the stream
-    shows no text."""
-    shows = (b"Tj" in content or b"TJ" in content) and b"BT" in content
-    if not shows and not (forms and b"Do" in content):
-        return None
-    if b"\x00" in content[:1024] and b" BI" not in content:
-        return None  # binary (an image, a font): its "Tj" bytes are chance
+    map or a `/Differences` encoding is the text it maps to (round 10). `annots`: appearance
+    streams drawn over the page. None when nothing shows text."""
     runs: list[_Run] = []
-    _read_text(content, fonts or {}, forms or {}, _IDENTITY, runs, 0)
-    return _laid_out(runs, box)
+    if _shows_text(content, forms):
+        _read_text(content, fonts or {}, forms or {}, _IDENTITY, runs, 0)
+    for annot in annots or ():
+        if _shows_text(annot.content, annot.forms):
+            _read_text(annot.content, annot.fonts if annot.fonts is not None else fonts or {},
+                       annot.forms if annot.forms is not None else {}, annot.matrix, runs, 1)
+    return _laid_out(runs, box) if runs else None
+
+
+_SHOW = re.compile(rb"T[jJ]|[)>]\s*['\"]")
+
+
+def _shows_text(content: bytes, forms: Forms | None) -> bool:
+    shows = b"BT" in content and _SHOW.search(content) is not None
+    if not shows and not (forms and b"Do" in content):
+        return False
+    # binary (an image, a font): its "Tj" bytes are chance
+    return not (b"\x00" in content[:1024] and b" BI" not in content)
 
 
 def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
@@ -792,7 +923,9 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         elif m.group(9) is not None:  # `/Name Do`: a form's text, in its place
             form = forms.get(m.group(9))
             if form is not None and depth < _MAX_FORM_DEPTH:
-                _read_text(form[0], fonts, forms, _times(form[1], ctm), runs, depth + 1)
+                _read_text(form.content, form.fonts if form.fonts is not None else fonts,
+                           form.forms if form.forms is not None else forms,
+                           _times(form.matrix, ctm), runs, depth + 1)
         elif token == b"q":
             saved.append(ctm)
         elif token == b"Q":
