@@ -343,3 +343,26 @@ def test_a_form_fields_value(clam_engine: Engine) -> None:
         b"<< /Type /Annot /Subtype /Widget /Rect [20 20 590 820] /Parent 5 0 R >>",
         b"<< /FT /Tx /T (notes) /Ff 4096 /V (" + b64 + b") /Kids [4 0 R] >>"])
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_a_cid_font_without_tounicode(clam_engine: Engine, tmp_path: Path) -> None:
+    """Round 13: two-byte codes in a Type0 font with no ToUnicode map; pdftotext reads each
+    CID as its code point (the oracle)."""
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam).decode()
+    shown = "".join(f"<{''.join(f'{ord(c):04X}' for c in b64[i : i + 64])}> Tj T*\n"
+                    for i in range(0, len(b64), 64))
+    content = f"BT /F1 7 Tf 9 TL 20 800 Td\n{shown}ET".encode()
+    doc = _assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 4 0"
+        b" R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /Helvetica /Encoding /Identity-H "
+        b"/DescendantFonts [6 0 R] >>", _stream(content),
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Helvetica /CIDSystemInfo << "
+        b"/Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>"])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    text = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(text.split())) == clam
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)

@@ -639,7 +639,10 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
                 if space is not None:  # the CMap's own code length (a Type0 font may use 1)
                     width = max(1, len(re.sub(rb"\s", b"", space.group(1))) // 2)
                     break
-            out[name] = FontMap(codes, width)
+            out[name] = FontMap(codes, width, identity=width == 2)
+        elif str(font.get("/Subtype")) == "/Type0":
+            # no ToUnicode: pdftotext reads each two-byte CID as that code point (round 13)
+            out[name] = FontMap({}, 2, identity=True)
         elif (mapped := _differences(font)) is not None:
             out[name] = FontMap(mapped, 1)
     return out
@@ -723,13 +726,22 @@ class FontMap:
 
     codes: dict[int, str]
     width: int  # bytes per code: 2 for a Type0 (CID) font, else 1
+    identity: bool = False  # a code not in `codes` is its own code point
 
     def text(self, raw: bytes) -> bytes:
-        w = self.width
-        chars = (self.codes.get(int.from_bytes(raw[i : i + w], "big"))
-                 for i in range(0, len(raw) - w + 1, w))
-        return "".join(c if c is not None else "\ufffd" for c in chars).encode(
-            "utf-8", "replace")
+        w, codes = self.width, self.codes
+        out: list[str] = []
+        for i in range(0, len(raw) - w + 1, w):
+            code = int.from_bytes(raw[i : i + w], "big")
+            char = codes.get(code)
+            if char is None:
+                char = _code_point(code) if self.identity else "\ufffd"
+            out.append(char)
+        return "".join(out).encode("utf-8", "replace")
+
+
+def _code_point(code: int) -> str:
+    return chr(code) if not 0xD800 <= code <= 0xDFFF else "\ufffd"
 
 
 _CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\s]*)>")
