@@ -366,3 +366,27 @@ def test_a_cid_font_without_tounicode(clam_engine: Engine, tmp_path: Path) -> No
                           capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(text.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_a_file_copied_across_pages(clam_engine: Engine, tmp_path: Path) -> None:
+    """Round 13: half of the lines on one page, half on the next; pdftotext gives the pages
+    one after the other (the oracle)."""
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam)
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+
+    def page(part: list[bytes]) -> bytes:
+        return _stream(b"BT /F1 8 Tf 20 800 Td 10 TL\n" + b"".join(
+            b"(" + _escape(ln) + b") Tj T*\n" for ln in part) + b"ET")
+
+    half = len(lines) // 2
+    doc = _assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+        *(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 5 "
+          b"0 R >> >> /Contents %d 0 R >>" % n for n in (6, 7)),
+        _COURIER, page(lines[:half]), page(lines[half:])])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    text = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(text.split())) == clam
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)

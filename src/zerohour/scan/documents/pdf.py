@@ -409,16 +409,19 @@ _MAX_PAGES = 2000
 
 def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
                       ctx: ScanContext) -> Iterator[Child]:
-    """Each page's text as a viewer lays it out: all its content streams in order (a line
-    split over two of them, round 11), through its fonts' ToUnicode maps and `/Differences`,
-    within its MediaBox. (The reading of each content stream on its own is
-    `pdf_children`'s; a page text equal to one of those is not repeated.)"""
+    """The pages' text as a viewer lays it out, one page after the other (round 13: a file's
+    text copied across pages): each page's content streams in order (a line split over two
+    of them, round 11), through its fonts' ToUnicode maps and `/Differences`, within its
+    MediaBox, with its annotations' appearances; the text of its notes and fields apart.
+    (The reading of each content stream on its own is `pdf_children`'s; a text equal to one
+    of those is not repeated.)"""
     import pikepdf
 
     try:
         pages = list(pdf.pages)[:_MAX_PAGES]
     except Exception:  # a page tree qpdf cannot follow: the streams were read anyway
         return
+    texts: list[bytes] = []
     for page in pages:
         ctx.check_time()
         try:
@@ -437,10 +440,15 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             _log.debug("pdf: page not read: %s", exc)
             continue
         text = page_text(content, fonts, box if len(box) == 4 else None, forms, annots)
-        for piece in (text, notes):
-            if piece is not None:
-                ctx.charge_child(len(piece))
-                yield Child(data=piece, name=None, origin="pdf-text")
+        if text is not None:
+            texts.append(text)
+        if notes is not None:
+            ctx.charge_child(len(notes))
+            yield Child(data=notes, name=None, origin="pdf-text")
+    if texts:  # the pages in one text, as pdftotext gives it: a file copied across pages
+        whole = b"".join(texts)
+        ctx.charge_child(len(whole))
+        yield Child(data=whole, name=None, origin="pdf-text")
 
 
 def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
