@@ -390,3 +390,40 @@ def test_a_file_copied_across_pages(clam_engine: Engine, tmp_path: Path) -> None
                           capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(text.split())) == clam
     assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+@pytest.mark.parametrize("shape", ["two-columns", "drawn-order"])
+def test_page_text_in_the_order_pdftotext_reads_it(clam_engine: Engine, tmp_path: Path,
+                                                   shape: str) -> None:
+    """Round 13: lines in two columns (pdftotext reads the left one first), and lines drawn in
+    order but placed out of order (`pdftotext -raw` keeps the drawing order)."""
+    import random
+
+    clam = CLAM.read_bytes()
+    b64 = base64.b64encode(clam)
+    lines = [b64[i : i + 40] for i in range(0, len(b64), 40)]
+    if shape == "two-columns":
+        half = (len(lines) + 1) // 2
+        places = [(20 if i < half else 320, 800 - 10 * (i % half)) for i in range(len(lines))]
+        option = []
+    else:
+        ys = list(range(len(lines)))
+        random.Random(13).shuffle(ys)
+        places = [(20, 800 - 10 * y) for y in ys]
+        option = ["-raw"]
+    body = b"".join(b"1 0 0 1 %d %d Tm (" % place + _escape(ln) + b") Tj\n"
+                    for place, ln in zip(places, lines, strict=True))
+    doc = _doc([b"BT /F1 8 Tf\n" + body + b"ET"])
+    (tmp_path / "r.pdf").write_bytes(doc)
+    text = subprocess.run([tool("pdftotext"), *option, str(tmp_path / "r.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(text.split())) == clam
+    assert clam_engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def test_columns_need_two_lines_starting_at_each_edge() -> None:
+    one = [pdf._Run(20, 800 - 10 * i, b"x" * 40, end=20 + 40 * 4.8) for i in range(5)]
+    assert pdf._by_columns(one) is None  # a page of one column: no second reading
+    two = one + [pdf._Run(320, 800 - 10 * i, b"y" * 40, end=320 + 40 * 4.8) for i in range(5)]
+    assert pdf._by_columns(two) == b"x" * 40 + (b"\n" + b"x" * 40) * 4 + (
+        b"\n" + b"y" * 40) * 5 + b"\n"

@@ -439,9 +439,12 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
         except Exception as exc:  # odd resources: the plain reading of its streams stands
             _log.debug("pdf: page not read: %s", exc)
             continue
-        text = page_text(content, fonts, box if len(box) == 4 else None, forms, annots)
-        if text is not None:
-            texts.append(text)
+        readings = page_readings(content, fonts, box if len(box) == 4 else None, forms, annots)
+        if readings:
+            texts.append(readings[0])
+            for other in readings[1:]:
+                ctx.charge_child(len(other))
+                yield Child(data=other, name=None, origin="pdf-text")
         if notes is not None:
             ctx.charge_child(len(notes))
             yield Child(data=notes, name=None, origin="pdf-text")
@@ -815,6 +818,7 @@ class _Run:
     y: float
     text: bytes
     upside_down: bool = False  # drawn rotated by 180 degrees
+    end: float = 0.0  # where the run ends on its line, widely estimated (0.6 em a character)
 
 
 @dataclass
@@ -847,6 +851,17 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     content, as `pdftotext` does. With the page's `fonts`, a string in a font with a ToUnicode
     map or a `/Differences` encoding is the text it maps to (round 10). `annots`: appearance
     streams drawn over the page. None when nothing shows text."""
+    readings = page_readings(content, fonts, box, forms, annots)
+    return readings[0] if readings else None
+
+
+def page_readings(content: bytes, fonts: dict[bytes, FontMap] | None = None,
+                  box: tuple[float, float, float, float] | None = None,
+                  forms: Forms | None = None, annots: list[Form] | None = None) -> list[bytes]:
+    """`page_text` first, then the other orders a reader gets the same strings in, where they
+    differ (round 13): the order they are drawn in (`pdftotext -raw`), and column by column
+    when the page's lines start at two to six places (`pdftotext` reads a column to its end
+    before the next)."""
     runs: list[_Run] = []
     if _shows_text(content, forms):
         _read_text(content, fonts or {}, forms or {}, _IDENTITY, runs, 0)
@@ -854,7 +869,16 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
         if _shows_text(annot.content, annot.forms):
             _read_text(annot.content, annot.fonts if annot.fonts is not None else fonts or {},
                        annot.forms if annot.forms is not None else {}, annot.matrix, runs, 1)
-    return _laid_out(runs, box) if runs else None
+    if not runs:
+        return []
+    if box is not None:
+        x0, y0, x1, y1 = box
+        runs = [r for r in runs if x0 - 1 <= r.x <= x1 and y0 - 1 <= r.y <= y1 + 1]
+    out: list[bytes] = []
+    for text in (_laid_out(runs), _drawn_order(runs), _by_columns(runs)):
+        if text is not None and text not in out:
+            out.append(text)
+    return out
 
 
 _SHOW = re.compile(rb"T[jJ]|[)>]\s*['\"]")
@@ -888,8 +912,10 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
     def place(text: bytes) -> None:
         nonlocal tm
         device = _times((1.0, 0.0, 0.0, 1.0, 0.0, rise), _times(tm, ctm))
-        runs.append(_Run(device[4], device[5], text, device[0] < 0 and device[3] < 0))
-        advance = max(size, 1.0) * 0.5 * len(text)
+        em = max(size, 1.0) * len(text)
+        runs.append(_Run(device[4], device[5], text, device[0] < 0 and device[3] < 0,
+                         device[4] + abs(device[0]) * 0.6 * em))
+        advance = em * 0.5
         tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
 
     def show(strings: list[bytes]) -> None:
@@ -967,26 +993,72 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
             pending = []
 
 
-def _laid_out(runs: list[_Run], box: tuple[float, float, float, float] | None) -> bytes | None:
-    """Runs as lines, top to bottom, left to right; repeats and what lies outside `box`
-    left out."""
-    if box is not None:
-        x0, y0, x1, y1 = box
-        runs = [r for r in runs if x0 - 1 <= r.x <= x1 and y0 - 1 <= r.y <= y1 + 1]
+def _laid_out(runs: list[_Run]) -> bytes | None:
+    """Runs as lines, top to bottom, left to right; repeats left out."""
     if runs and sum(r.upside_down for r in runs) * 2 > len(runs):
         # a page of text turned upside down reads from the bottom right (as pdftotext does)
         runs = [_Run(-r.x, -r.y, r.text) for r in runs]
+    out = [b"".join(r.text for r in line) for line in _lines(runs)]
+    text = b"\n".join(out)
+    return text + b"\n" if text.strip() else None
+
+
+def _lines(runs: list[_Run]) -> list[list[_Run]]:
+    """Runs grouped by baseline, top to bottom, each line left to right; a run drawn twice in
+    one place (fake bold) kept once."""
     seen: set[tuple[int, int, bytes]] = set()
     lines: dict[int, list[_Run]] = {}
     for r in runs:
         key = (round(r.x * 2), round(r.y * 2), r.text)
         if key in seen or not r.text:
-            continue  # drawn twice in one place (fake bold): shown once
+            continue
         seen.add(key)
         lines.setdefault(round(r.y * 2), []).append(r)
-    out = [b"".join(r.text for r in sorted(lines[k], key=lambda r: r.x))
-           for k in sorted(lines, reverse=True)]
-    text = b"\n".join(out)
+    return [sorted(lines[k], key=lambda r: r.x) for k in sorted(lines, reverse=True)]
+
+
+def _drawn_order(runs: list[_Run]) -> bytes | None:
+    """Runs in the order the content draws them, a new line where the baseline changes."""
+    out = bytearray()
+    last: float | None = None
+    for r in runs:
+        if last is not None and abs(r.y - last) > 0.5:
+            out += b"\n"
+        out += r.text
+        last = r.y
+    return bytes(out) + b"\n" if out.strip() else None
+
+
+_MAX_COLUMNS = 6
+
+
+def _by_columns(runs: list[_Run]) -> bytes | None:
+    """Column by column: where a line's text starts again after a gap on at least two lines
+    is a column's left edge; each run goes to the column whose edge is nearest on its left.
+    None for a page of one column (or of so many edges that they are no columns)."""
+    lines = _lines(runs)
+    starts: dict[int, int] = {}
+    for line in lines:
+        prev: _Run | None = None
+        for r in line:
+            gap = r.x - prev.end if prev is not None else 0.0
+            if prev is None or gap > 2.0 * max((prev.end - prev.x) / max(len(prev.text), 1),
+                                               1.0):
+                starts[round(r.x)] = starts.get(round(r.x), 0) + 1
+            prev = r
+    edges = sorted(x for x, n in starts.items() if n >= 2)
+    if not 2 <= len(edges) <= _MAX_COLUMNS:
+        return None
+    columns: list[list[bytes]] = [[] for _ in edges]
+    for line in lines:
+        parts: list[bytearray] = [bytearray() for _ in edges]
+        for r in line:
+            col = max((i for i, e in enumerate(edges) if e <= round(r.x)), default=0)
+            parts[col] += r.text
+        for col, part in enumerate(parts):
+            if part:
+                columns[col].append(bytes(part))
+    text = b"\n".join(b"\n".join(c) for c in columns if c)
     return text + b"\n" if text.strip() else None
 
 
@@ -1001,11 +1073,11 @@ def pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             texts.add(child.data)
         yield child
         if child.origin == "pdf-stream":
-            text = page_text(child.data)
-            if text is not None and text not in texts:
-                texts.add(text)
-                ctx.charge_child(len(text))
-                yield Child(data=text, name=None, origin="pdf-text")
+            for text in page_readings(child.data):
+                if text not in texts:
+                    texts.add(text)
+                    ctx.charge_child(len(text))
+                    yield Child(data=text, name=None, origin="pdf-text")
 
 
 def _pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
