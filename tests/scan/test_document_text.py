@@ -61,3 +61,73 @@ def test_rtf_text_leaves_tables_and_field_codes_out() -> None:
     doc = (rb"{\rtf1{\fonttbl{\f0 Arial;}}{\*\generator x;}Hello \'e9 \u233?x\par"
            rb"{\field{\*\fldinst HYPERLINK}{\fldrslt link}} end}")
     assert rtf.rtf_text(doc, ScanContext()) == b"Hello \xe9 \xc3\xa9x\nlink end"
+
+
+def _rewritten(doc: bytes, part: str, rewrite: str) -> tuple[bytes, bytes]:
+    """A copy of the pandoc-made `doc` whose `part` has each text node rewritten by what an
+    XML parser resolves (round 13): (document, the part)."""
+    import io
+    import re
+
+    with zipfile.ZipFile(io.BytesIO(doc)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    xml = parts[part]
+    tag = rb"w:t" if part.startswith("word/") else rb"text:p"
+    entities: list[bytes] = []
+
+    def node(m: re.Match[bytes]) -> bytes:
+        text = m.group(2)
+        if rewrite == "cdata":
+            text = b"<![CDATA[" + text + b"]]>"
+        elif rewrite == "comments":
+            text = b"<!-- x -->".join(text[i : i + 8] for i in range(0, len(text), 8))
+        elif rewrite == "instructions":
+            text = b"<?x y?>".join(text[i : i + 8] for i in range(0, len(text), 8))
+        else:  # entities
+            entities.append(b'<!ENTITY e%d "%s">' % (len(entities), text))
+            text = b"&e%d;" % (len(entities) - 1)
+        return m.group(1) + text + b"</" + tag + b">"
+
+    xml = re.sub(rb"(<" + tag + rb"\b[^>/]*>)([A-Za-z0-9+/=]{8,})</" + tag + rb">", node, xml)
+    if entities:
+        root = re.search(rb"<([\w:]+)[\s>]", xml[xml.index(b"?>") + 2 :])
+        assert root is not None
+        decl_end = xml.index(b"?>") + 2
+        xml = (xml[:decl_end] + b"<!DOCTYPE " + root.group(1) + b" [" + b"".join(entities)
+               + b"]>" + xml[decl_end:])
+    parts[part] = xml
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return out.getvalue(), xml
+
+
+@pytest.mark.parametrize("rewrite", ["cdata", "comments", "instructions", "entities"])
+@pytest.mark.parametrize("kind", ["docx", "odt"])
+def test_text_nodes_as_an_xml_parser_reads_them(clam_engine: Engine, tmp_path: Path,
+                                                 kind: str, rewrite: str) -> None:
+    """Round 13: a run's text in a CDATA section, split by comments or processing
+    instructions, or an internal entity of the DOCTYPE; Python's XML parser (what Word and
+    LibreOffice do) is the oracle."""
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "notes.md").write_bytes(_paragraphs())
+    made = tmp_path / f"notes.{kind}"
+    subprocess.run([tool("pandoc"), "-s", str(tmp_path / "notes.md"), "-o", str(made)],
+                   check=True, timeout=120)
+    part = "word/document.xml" if kind == "docx" else "content.xml"
+    doc, xml = _rewritten(made.read_bytes(), part, rewrite)
+    text = "".join(ET.fromstring(xml).itertext()).encode()
+    kept = bytes(c for c in text if chr(c).isalnum() or c in b"+/=")
+    assert binascii.a2b_base64(kept) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(doc, made.name).names == (NAME,)
+
+
+def test_entity_expansion_is_bounded() -> None:
+    from zerohour.scan import textual
+
+    laughs = b'<!ENTITY l0 "ha">' + b"".join(
+        b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10))
+    doc = b'<?xml version="1.0"?><!DOCTYPE w [' + laughs + b"]><w><w:t>&l9;</w:t></w>"
+    assert len(textual.xml_plain(doc)) < 6 << 20  # 2 GB when expanded in full

@@ -510,6 +510,47 @@ _ODF_TAB = re.compile(rb"<text:tab\b[^>]*>")
 _ODF_SPACE = re.compile(rb"<text:s\b[^>]*>")
 
 
+_XML_CDATA = re.compile(rb"<!\[CDATA\[(.*?)(?:\]\]>|\Z)", re.S)
+_XML_SKIPPED = re.compile(rb"<!--.*?(?:-->|\Z)|<\?.*?(?:\?>|\Z)", re.S)
+_XML_DOCTYPE = re.compile(rb"<!DOCTYPE\b[^\[>]*(?:\[(.*?)\]\s*)?>", re.S)
+_XML_ENTITY = re.compile(rb"<!ENTITY\s+([^\s%\"'<>]+)\s+(?:\"([^\"]*)\"|'([^']*)')\s*>")
+_XML_ENTITY_REF = re.compile(rb"&([^\s;&<>#]+);")
+_XML_PREDEFINED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+_MAX_ENTITY_TEXT = 4 << 20
+
+
+def xml_plain(data: bytes) -> bytes:
+    """XML with what a parser resolves made plain for the tag patterns (round 13): CDATA
+    sections as escaped text, comments and processing instructions dropped (a run's text
+    split by one is one text), internal entities of the DOCTYPE expanded (bounded: a
+    billion-laughs DOCTYPE is expanded up to 4 MB, as far as a text is concerned)."""
+    if b"<!" not in data and b"<?" not in data:
+        return data
+    entities: dict[bytes, bytes] = {}
+    doctype = _XML_DOCTYPE.search(data)
+    if doctype is not None:
+        for m in _XML_ENTITY.finditer(doctype.group(1) or b""):
+            entities.setdefault(m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
+        data = data[: doctype.start()] + data[doctype.end() :]
+    data = _XML_CDATA.sub(lambda m: m.group(1).replace(b"&", b"&amp;").replace(
+        b"<", b"&lt;").replace(b">", b"&gt;"), data)
+    data = _XML_SKIPPED.sub(b"", data)
+    if entities:
+        budget = [_MAX_ENTITY_TEXT]
+
+        def expand(m: re.Match[bytes], depth: int = 0) -> bytes:
+            value = entities.get(m.group(1))
+            if value is None or m.group(1) in _XML_PREDEFINED or budget[0] <= 0 or depth > 8:
+                return m.group()
+            if b"&" in value:
+                value = _XML_ENTITY_REF.sub(lambda n: expand(n, depth + 1), value)
+            budget[0] -= len(value)
+            return value
+
+        data = _XML_ENTITY_REF.sub(expand, data)
+    return data
+
+
 def _odf_text(body: bytes) -> bytes | None:
     """The text of an OpenDocument body (`content.xml` of .odt/.ods/.odp), a line per
     paragraph, as `pandoc -t plain` or a reader shows it (round 10)."""
@@ -524,11 +565,12 @@ def office_xml_text(data: bytes) -> bytes | None:
     """The text of a Word, PowerPoint or Excel XML part as `docx2txt` gives it: runs joined,
     a line per paragraph (base64 a line per paragraph of a .docx read as one XML line, round
     9), or of an OpenDocument body; None for other XML."""
+    if b"<office:body" not in data and b":t>" not in data and b"</t>" not in data:
+        return None
+    data = xml_plain(data)
     body = data.find(b"<office:body")
     if body >= 0:
         return _odf_text(data[body:])
-    if b":t>" not in data and b"</t>" not in data:
-        return None
     out: list[bytes] = []
     for m in _OFFICE_TOKEN.finditer(data):
         if m.group(2) is not None or m.group(3) is not None:
