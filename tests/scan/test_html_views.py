@@ -296,3 +296,48 @@ def test_an_out_of_range_css_escape_is_a_replacement_character() -> None:
     assert not report.errors
     assert report.names
     assert "Eicar" in report.names[0]
+
+
+def _transformed(how: str) -> bytes:
+    """B64 whose letters only CSS text-transform makes right (round 13): each letter drawn in
+    the other case inside an element that turns it back; digits and signs as they are."""
+    def piece(c: int) -> bytes:
+        ch = bytes([c])
+        if not ch.isalpha():
+            return ch
+        mode = b"uppercase" if ch.isupper() else b"lowercase"
+        if how == "inline":
+            return b'<span style="text-transform:' + mode + b'">' + ch.swapcase() + b"</span>"
+        return b'<span class="' + mode[:1] + b'">' + ch.swapcase() + b"</span>"
+    css = b"<style>.u{text-transform:uppercase}.l{text-transform:lowercase}</style>"
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + css + b"</head><body><p>"
+            + b"".join(piece(c) for c in B64) + b"</p></body></html>\n")
+
+
+def _in_text_fields() -> bytes:
+    """B64 in pieces of 3, junk between them in zero-size text fields (round 13)."""
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    field = b'<textarea style="display:inline;width:0;height:0;border:0">'
+    return (b"<!doctype html><html><body><p>" + b"".join(
+        p + field + _junk(4, i) + b"</textarea>" for i, p in enumerate(pieces))
+        + b"</p></body></html>\n")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", ["transform-inline", "transform-class", "text-fields"])
+def test_round_thirteen_html_is_read_as_the_browser_shows_it(engine: Engine, tmp_path: Path,
+                                                             shape: str) -> None:
+    page = _in_text_fields() if shape == "text-fields" else _transformed(shape.split("-")[1])
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_text_transform_leaves_tags_and_other_text_alone() -> None:
+    page = (b"<style>.u{text-transform:uppercase}</style><p class=u>ab <A HREF=x>cd</A></p>"
+            b"<p>ef</p><b style='text-transform: capitalize'>gh ij</b>")
+    out = textual.html_transformed(page)
+    assert out == (b"<style>.u{text-transfxrm:uppercase}</style><p class=u>AB <A HREF=x>CD"
+                   b"</A></p><p>ef</p><b style='text-transfxrm: capitalize'>Gh Ij</b>")
+    assert textual.html_transformed(b"<p>no transform</p>") is None

@@ -229,6 +229,11 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(visible))
         yield Child(data=visible, name=None, origin="html-visible")
+    transformed = textual.html_transformed(data)  # CSS text-transform applied
+    if transformed is not None:
+        ctx.check_time()
+        ctx.charge_child(len(transformed))
+        yield Child(data=transformed, name=None, origin="html-transformed")
     for page in textual.srcdoc_pages(data):
         if page.strip():
             ctx.check_time()

@@ -114,7 +114,10 @@ def html_rendered(data: bytes) -> bytes | None:
 _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"title", b"head",
                              b"audio", b"video", b"canvas", b"iframe", b"datalist", b"rp",
                              b"desc", b"dialog", b"details", b"noembed", b"noframes",
-                             b"annotation", b"annotation-xml"})
+                             b"annotation", b"annotation-xml",
+                             # a text field's text: shown in its box, never in a copy of the
+                             # page's text around it (round 13: junk inside zero-size fields)
+                             b"textarea"})
 _OPENABLE = frozenset({b"dialog", b"details"})
 _HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|font-size|opacity|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
@@ -324,16 +327,7 @@ _HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
     """Start offsets of the opening tags holding one of `_HIDING_WORDS` or a word a hiding
     selector names, sorted."""
-    starts: set[int] = set()
-    words = {*_HIDING_WORDS, *(c.word() for c in compounds)}
-    for word in words:
-        at = lower.find(word)
-        while at >= 0:
-            tag = at if word[0] == 60 else lower.rfind(b"<", 0, at)  # 60: "<"
-            if tag >= 0 and lower.find(b">", tag, at) < 0 and data[tag + 1 : tag + 2].isalpha():
-                starts.add(tag)
-            at = lower.find(word, at + len(word))
-    return sorted(starts)
+    return _tags_with(data, lower, {*_HIDING_WORDS, *(c.word() for c in compounds)})
 
 
 _RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea", b"iframe", b"noembed",
@@ -410,6 +404,87 @@ def html_visible(data: bytes) -> bytes | None:
     if b"&" in text:
         text = _unescape(text)
     return text
+
+
+_TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none)", re.I)
+_WORD_START = re.compile(rb"(?<![A-Za-z0-9'])[a-z]")
+
+
+def html_transformed(data: bytes) -> bytes | None:
+    """The page with CSS `text-transform` applied to the text it styles (round 13: base64
+    whose letters an `uppercase` class turns into the file's; a recipient copies what the
+    browser shows), its `text-transform` properties renamed so that the copy is not read
+    again; None when nothing is transformed. Each element's text takes its inline style's
+    transform, else the last rule of the page's style sheets naming it (a selector's subject
+    compound, as `html_visible` reads them); an element inside it transforms its own part."""
+    lower = data.lower()
+    if b"text-transform" not in lower:
+        return None
+    rules: list[tuple[_Compound, bytes]] = []
+    if b"<style" in lower or b"text/css" in lower:
+        sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
+        for sheet in (*sheets, *_data_sheets(data, sheets)):
+            sheet = _CSS_COMMENT.sub(b"", sheet) if b"/*" in sheet else sheet
+            for rule in _CSS_RULE.finditer(sheet):
+                found = _TRANSFORM.search(_css_text(rule.group(2)))
+                if found is None:
+                    continue
+                for selector in _selector_text(rule.group(1)).split(b","):
+                    compound = _compound(selector)
+                    if compound is not None and not compound.children:
+                        rules.append((compound, found.group(1).lower()))
+    words = {b"text-transform", *(c.word() for c, _mode in rules)}
+    out = bytearray(data)
+    done = False
+    for start in _tags_with(data, lower, words):
+        el = _ELEMENT.match(data, start)
+        if el is None or el.group(2) is None:
+            continue
+        tag, attrs = el.group(2).lower(), el.group(3)
+        if tag in _VOID or tag in _RAW_TEXT:
+            continue
+        inline = _TRANSFORM.search(_css_text(attrs)) if b"transform" in attrs.lower() else None
+        mode = inline.group(1).lower() if inline is not None else next(
+            (m for c, m in reversed(rules) if _matches(c, tag, attrs)), None)
+        if mode is None:
+            continue
+        end = _hidden_end(data, tag, el.end())
+        _transform(out, el.end(), end, mode)
+        done = True
+    if not done:
+        return None
+    return re.sub(rb"text-transform", b"text-transfxrm", bytes(out), flags=re.I)
+
+
+def _tags_with(data: bytes, lower: bytes, words: set[bytes]) -> list[int]:
+    """Start offsets of the opening tags holding one of `words`, sorted."""
+    starts: set[int] = set()
+    for word in words:
+        at = lower.find(word)
+        while at >= 0:
+            tag = at if word[0] == 60 else lower.rfind(b"<", 0, at)  # 60: "<"
+            if tag >= 0 and lower.find(b">", tag, at) < 0 and data[tag + 1 : tag + 2].isalpha():
+                starts.add(tag)
+            at = lower.find(word, at + len(word))
+    return sorted(starts)
+
+
+def _transform(out: bytearray, lo: int, hi: int, mode: bytes) -> None:
+    """Apply a text-transform to the text between `lo` and `hi` (tags left as they are; an
+    ASCII letter's case only, so offsets stay)."""
+    pos = lo
+    for m in (*_TAG.finditer(out, lo, hi), None):
+        end = m.start() if m is not None else hi
+        piece = bytes(out[pos:end])
+        if mode == b"uppercase":
+            piece = piece.upper()
+        elif mode == b"lowercase":
+            piece = piece.lower()
+        elif mode == b"capitalize":
+            piece = _WORD_START.sub(lambda w: w.group().upper(), piece)
+        out[pos:end] = piece
+        if m is not None:
+            pos = m.end()
 
 
 #: Elements that show no text of their own, only the text of some elements inside them:
