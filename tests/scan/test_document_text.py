@@ -131,3 +131,27 @@ def test_entity_expansion_is_bounded() -> None:
         b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10))
     doc = b'<?xml version="1.0"?><!DOCTYPE w [' + laughs + b"]><w><w:t>&l9;</w:t></w>"
     assert len(textual.xml_plain(doc)) < 6 << 20  # 2 GB when expanded in full
+
+
+def test_rtf_text_as_word_shows_it_without_hidden_runs(clam_engine: Engine,
+                                                       tmp_path: Path) -> None:
+    """Round 13: base64 cut by hidden (`\\v`) junk; pandoc, like Word, leaves hidden text out
+    (the oracle)."""
+    b64 = base64.b64encode(CLAM.read_bytes())
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    body = b"\\par\n".join(b"".join(bytes([c]) + b"{\\v ZZ}" for c in ln) for ln in lines)
+    doc = b"{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Courier;}}\n" + body + b"\\par\n}"
+    (tmp_path / "r.rtf").write_bytes(doc)
+    shown = subprocess.run([tool("pandoc"), "-f", "rtf", "-t", "plain", str(tmp_path / "r.rtf")],
+                           capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(shown.split())) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(doc, "r.rtf").names == (NAME,)
+
+
+def test_rtf_hidden_text_ends_with_its_group_or_v0() -> None:
+    from zerohour.scan.documents import rtf
+    from zerohour.scan.limits import ScanContext
+
+    doc = rb"{\rtf1 a{\v b}c\v d\v0 e\v f\plain g}"
+    assert rtf.rtf_text(doc, ScanContext()) == b"abcdefg"
+    assert rtf.rtf_text(doc, ScanContext(), shown_only=True) == b"aceg"

@@ -166,6 +166,11 @@ def rtf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     if text is not None and text.strip():
         ctx.charge_child(len(text))
         yield Child(data=text, name=None, origin="rtf-text")
+    if _HIDDEN_TEXT.search(data):  # what Word shows: the text without its hidden runs
+        shown = rtf_text(data, ctx, shown_only=True)
+        if shown is not None and shown.strip() and shown != text:
+            ctx.charge_child(len(shown))
+            yield Child(data=shown, name=None, origin="rtf-text")
     if broken:  # said after the objects, so that what they hold is named first
         ctx.broken("RTF")
 
@@ -185,17 +190,23 @@ _HIDDEN_DESTINATIONS = frozenset({
 })
 _BREAKS = {b"par": b"\n", b"line": b"\n", b"sect": b"\n", b"page": b"\n", b"row": b"\n",
            b"tab": b"\t", b"cell": b"\t", b"emdash": b"-", b"endash": b"-", b"bullet": b"*"}
+#: Breaks that are characters of the text (hidden with it); a paragraph mark stays a line.
+_INLINE = frozenset({b"tab", b"emdash", b"endash", b"bullet"})
+_HIDDEN_TEXT = re.compile(rb"\\v(?![A-Za-z0])")
 _SYMBOLS = {b"\\": b"\\", b"{": b"{", b"}": b"}", b"~": b" ", b"_": b"-", b"-": b""}
 
 
-def rtf_text(data: bytes, ctx: ScanContext) -> bytes | None:
+def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes | None:
     """The text of an RTF document as `unrtf --text` shows it: paragraphs as lines, `\\'hh`
     and `\\uN` characters (as UTF-8), hidden destinations (font and colour tables, metadata,
     pictures, field codes, objects) left out. Base64 in paragraphs, one `\\par` a line,
-    read as text showed `TVqQ...\\par` (round 9). None when it has no text."""
+    read as text showed `TVqQ...\\par` (round 9). `shown_only`: hidden text (`\\v`) left out
+    too, as Word shows the document (round 13: base64 cut by hidden junk). None when it has
+    no text."""
     out = bytearray()
-    stack: list[tuple[bool, int]] = []  # (skipping, \uc count) of the enclosing groups
+    stack: list[tuple[bool, int, bool]] = []  # (skipping, \uc count, hidden) of the groups
     skipping, uc, skip_next = False, 1, 0
+    hidden = False
     first_in_group = False
     pos, n = 0, len(data)
     steps = 0
@@ -210,11 +221,11 @@ def rtf_text(data: bytes, ctx: ScanContext) -> bytes | None:
         pos = m.end()
         hexa, word, arg, symbol, brace, text = m.groups()
         if brace == b"{":
-            stack.append((skipping, uc))
+            stack.append((skipping, uc, hidden))
             first_in_group = True
             continue
         if brace == b"}":
-            skipping, uc = stack.pop() if stack else (False, 1)
+            skipping, uc, hidden = stack.pop() if stack else (False, 1, False)
             first_in_group = False
             continue
         starts = first_in_group
@@ -223,19 +234,23 @@ def rtf_text(data: bytes, ctx: ScanContext) -> bytes | None:
             skipping = True  # `{\\* ...}`: an optional destination a reader does not show
             continue
         if word is not None:
-            if word in _HIDDEN_DESTINATIONS:
+            if word == b"v" and shown_only:
+                hidden = arg != b"0"
+            elif word == b"plain":
+                hidden = False
+            elif word in _HIDDEN_DESTINATIONS:
                 skipping = True
             elif word == b"bin" and arg:
                 pos += max(0, int(arg))  # raw bytes
             elif word == b"uc" and arg:
                 uc = max(0, int(arg))
-            elif word == b"u" and arg and not skipping:
+            elif word == b"u" and arg and not skipping and not hidden:
                 out += chr(int(arg) % 65536).encode("utf-8", "replace")
                 skip_next = uc
-            elif word in _BREAKS and not skipping:
+            elif word in _BREAKS and not skipping and not (hidden and word in _INLINE):
                 out += _BREAKS[word]
             continue
-        if skipping:
+        if skipping or hidden:
             continue
         if skip_next:  # the fallback characters after a \\uN
             if hexa is not None or symbol is not None:
