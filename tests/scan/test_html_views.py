@@ -341,3 +341,48 @@ def test_text_transform_leaves_tags_and_other_text_alone() -> None:
     assert out == (b"<style>.u{text-transfxrm:uppercase}</style><p class=u>AB <A HREF=x>CD"
                    b"</A></p><p>ef</p><b style='text-transfxrm: capitalize'>Gh Ij</b>")
     assert textual.html_transformed(b"<p>no transform</p>") is None
+
+
+def _alternating(css: bytes, shown: bytes, junk: bytes) -> bytes:
+    """B64 in pieces of 3, each in a `shown` element, junk in a `junk` element after it; no
+    `<style>` element when `css` is a `<link>` (round 13)."""
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    body = b"".join(b"<" + shown + b">" + p + b"</span><" + junk + b">" + _junk(4, i)
+                    + b"</span>" for i, p in enumerate(pieces))
+    head = css if css.startswith(b"<link") else b"<style>" + css + b"</style>"
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + head
+            + b"</head><body><div>" + body + b"</div></body></html>\n")
+
+
+#: Round 13: selectors whose subject is chosen by :not() or by its place among its siblings,
+#: a style sheet linked from a data: URL on a page without a `<style>` element.
+ALTERNATING = {
+    "not-class": (b"span:not(.a){display:none}", b"span class=a", b"span class=b"),
+    "nth-child-even": (b"div span:nth-child(2n){display:none}", b"span", b"span"),
+    "nth-child-odd-shown": (b"span{display:none}span:nth-child(odd){display:inline}",
+                            b"span", b"span"),
+    "nth-last-of-type": (b"span:nth-last-of-type(2n+1){display:none}", b"span", b"span"),
+    "link-data-css": (b'<link rel="stylesheet" href="data:text/css,.d%7Bdisplay:none%7D">',
+                      b"span", b"span class=d"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(ALTERNATING))
+def test_round_thirteen_selectors_are_seen_through(engine: Engine, tmp_path: Path,
+                                                   shape: str) -> None:
+    page = _alternating(*ALTERNATING[shape])
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_places_among_siblings() -> None:
+    page = b"<div><p>a</p><b>x</b><p>b<br>c</p></div><i>z"
+    places = textual._places(page)
+    assert places[page.index(b"<p>")] == (1, 1, 3, 2)
+    assert places[page.index(b"<b>")] == (2, 1, 3, 1)
+    assert places[page.rindex(b"<p>")] == (3, 2, 3, 2)
+    assert places[page.index(b"<br>")] == (1, 1, 1, 1)
+    assert places[page.index(b"<div>")] == (1, 1, 2, 1)

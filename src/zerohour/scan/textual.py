@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import dataclasses
 import functools
 import html
 import re
@@ -154,6 +155,16 @@ class _Compound:
     #: `X *`, `X > *`: not the element itself but every element inside it (its own text
     #: stays on screen)
     children: bool = False
+    #: `:not(A, B)`: an element matching one of these does not match (round 13)
+    negated: tuple[_Compound, ...] = ()
+    #: `:nth-child(2n+1)`, `:last-of-type`...: (counted from the end, among its type, a, b)
+    #: (round 13)
+    nth: tuple[tuple[bool, bool, int, int], ...] = ()
+    #: The cascade (round 13: `span{display:none} span:nth-child(odd){display:inline}`):
+    #: whether its rule hides or shows, and what decides between rules an element matches:
+    #: (!important, ids, classes and attributes, tag), then the rule's order.
+    hides: bool = True
+    rank: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
     def word(self) -> bytes:
         """The most telling word a matching element's opening tag holds (for the candidate
@@ -225,6 +236,17 @@ def _compound(selector: bytes) -> _Compound | None:
         selector = re.sub(rb"\[[^\]]*\]", lambda m: re.sub(rb"\s+", b"", m.group()), selector)
     if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative)
         selector = _IS.sub(lambda m: m.group(1).split(b",")[0].strip(), selector)
+        selector = _PARENS.sub(lambda m: re.sub(rb"\s+", b"", m.group()), selector)
+    negated: list[_Compound] = []
+    nth: list[tuple[bool, bool, int, int]] = []
+    if b":" in selector:  # the subject's :not() and structural pseudo-classes (round 13)
+        selector = selector.strip()
+        masked = _PARENS.sub(lambda m: b"(" + b"_" * (len(m.group()) - 2) + b")", selector)
+        tail = selector[max((m.end() for m in _COMBINATOR.finditer(masked)), default=0):]
+        for m in _NOT.finditer(tail):
+            negated += [c for c in map(_compound, m.group(1).split(b",")) if c is not None]
+        for m in _STRUCTURAL.finditer(tail):
+            nth.append(_nth(m.group(1).lower(), m.group(2) or b""))
     selector = _PSEUDO.sub(b"", selector.strip()).strip()
     universal = _UNIVERSAL_SUBJECT.search(selector)
     if universal is not None:  # `X *`, `X > *`: every element inside an X
@@ -248,25 +270,73 @@ def _compound(selector: bytes) -> _Compound | None:
             tag = m.group(8).lower()
     if tag is None and not ids and not classes and not attrs:
         return None
-    return _Compound(tag, frozenset(ids), frozenset(classes), tuple(attrs))
+    return _Compound(tag, frozenset(ids), frozenset(classes), tuple(attrs),
+                     negated=tuple(negated), nth=tuple(nth))
+
+
+_PARENS = re.compile(rb"\([^()]*\)")
+_NOT = re.compile(rb":not\(([^()]*)\)", re.I)
+_STRUCTURAL = re.compile(rb":((?:nth|nth-last)-(?:child|of-type)|(?:first|last|only)-"
+                         rb"(?:child|of-type))(?:\(([^()]*)\))?", re.I)
+_AN_B = re.compile(rb"([-+]?\d*)n([-+]\d+)?|([-+]?\d+)")
+
+
+def _nth(kind: bytes, arg: bytes) -> tuple[bool, bool, int, int]:
+    """A structural pseudo-class as (from the end, among its type, a, b): the element is
+    the (a*n+b)-th for some n >= 0. `only-*`: first counted both ways (two entries are not
+    needed: only-child is first-child that is also last, checked by `_counted`)."""
+    of_type = kind.endswith(b"of-type")
+    last = kind.startswith(b"nth-last") or kind.startswith(b"last")
+    if kind.startswith((b"first", b"last")):
+        return last, of_type, 0, 1
+    if kind.startswith(b"only"):
+        return False, of_type, 0, -1  # b = -1: only one of them
+    word = arg.lower()
+    if word in (b"odd", b"even"):
+        return last, of_type, 2, 1 if word == b"odd" else 0
+    m = _AN_B.fullmatch(word)
+    if m is None:
+        return last, of_type, 0, 0  # never matches: no such position
+    if m.group(3) is not None:
+        return last, of_type, 0, int(m.group(3))
+    a = m.group(1)
+    return (last, of_type, -1 if a == b"-" else 1 if a in (b"", b"+") else int(a),
+            int(m.group(2) or 0))
 
 
 def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     """What the page's style sheets hide (`.x`, `#k`, `span[id^=k]`, `p>em`, `a+s`...), each
-    selector by its subject compound."""
-    out: dict[_Compound, None] = {}
+    selector by its subject compound; then, when some hide, what rules show again (a
+    `display` other than none, `visibility:visible`), ranked as the cascade ranks them."""
+    out: dict[tuple[_Compound, bool, int], _Compound] = {}  # the last of equal rules
     sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
     sheets += _data_sheets(data, sheets)
+    order = 0
     for sheet in sheets:
         if b"/*" in sheet:
             sheet = _CSS_COMMENT.sub(b"", sheet)
         for rule in _CSS_RULE.finditer(sheet):
-            if _HIDDEN_ATTRS.search(_css_text(rule.group(2))):
-                for selector in _selector_text(rule.group(1)).split(b","):
-                    compound = _compound(selector)
-                    if compound is not None:
-                        out[compound] = None
-    return tuple(out)
+            order += 1
+            declarations = _css_text(rule.group(2))
+            hides = _HIDDEN_ATTRS.search(declarations) is not None
+            if not hides and _SHOWN.search(declarations) is None:
+                continue
+            important = int(b"!important" in declarations.replace(b" ", b"").lower())
+            for selector in _selector_text(rule.group(1)).split(b","):
+                compound = _compound(selector)
+                if compound is None or (not hides and compound.children):
+                    continue
+                out[compound, hides, important] = dataclasses.replace(
+                    compound, hides=hides, rank=(important, len(compound.ids), len(
+                        compound.classes) + len(compound.attrs) + len(compound.nth) + len(
+                        compound.negated), int(compound.tag is not None), order))
+    if not any(c.hides for c in out.values()):
+        return ()
+    # strongest first: the first rule an element matches decides (`_hides`)
+    return tuple(sorted(out.values(), key=lambda c: c.rank, reverse=True))
+
+
+_SHOWN = re.compile(rb"display\s*:\s*(?!none)[a-z]|visibility\s*:\s*visible", re.I)
 
 
 _DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
@@ -285,10 +355,32 @@ def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
     return found
 
 
-def _matches(c: _Compound, tag: bytes, attrs: bytes) -> bool:
+#: Where an element stands among its siblings: (n-th child, n-th of its type, children,
+#: children of its type), all from 1.
+Place = tuple[int, int, int, int]
+
+
+def _counted(nth: tuple[bool, bool, int, int], place: Place) -> bool:
+    last, of_type, a, b = nth
+    index, total = (place[1], place[3]) if of_type else (place[0], place[2])
+    if b == -1:  # only-child / only-of-type
+        return total == 1
+    if last:
+        index = total - index + 1
+    if a == 0:
+        return index == b
+    return (index - b) % a == 0 and (index - b) // a >= 0
+
+
+def _matches(c: _Compound, tag: bytes, attrs: bytes, place: Place | None = None) -> bool:
     """Whether an element matches, values compared without case (quirks-mode pages match
-    classes so, and `[a=v i]` too: an over-approximation elsewhere)."""
+    classes so, and `[a=v i]` too: an over-approximation elsewhere). `place`: where it stands
+    among its siblings (a compound with a structural pseudo-class matches nothing without)."""
     if c.tag is not None and c.tag != tag:
+        return False
+    if c.nth and (place is None or not all(_counted(n, place) for n in c.nth)):
+        return False
+    if c.negated and any(_matches(n, tag, attrs, place) for n in c.negated):
         return False
     have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
             for m in _ATTRS.finditer(attrs)}
@@ -304,7 +396,8 @@ def _attr_names(attrs: bytes) -> set[bytes]:
     return {m.group(1).lower() for m in _ATTRS.finditer(attrs)}
 
 
-def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
+def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
+           place: Place | None = None) -> bool:
     if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
         return not (tag in _OPENABLE and b"open" in _attr_names(attrs))
     if b"&" in attrs:  # `display&#58;none`
@@ -313,7 +406,10 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
         attrs = _css_text(attrs)
     if _HIDDEN_ATTRS.search(attrs):
         return True
-    return any(_matches(c, tag, attrs) for c in compounds)
+    for c in compounds:  # strongest first (`_hidden_compounds`)
+        if _matches(c, tag, attrs, place):
+            return c.hides
+    return False
 
 
 #: What an opening tag that may hide its content holds: a never-rendered element's name, a
@@ -379,6 +475,42 @@ def _has_text(piece: bytes) -> bool:
     return bool(_TAG.sub(b"", _COMMENT.sub(b"", piece)).strip())
 
 
+def _places(data: bytes) -> dict[int, Place]:
+    """Every element's place among its siblings, by the offset of its opening tag (for
+    structural pseudo-classes; a closing tag closes the elements opened since its own)."""
+    places: dict[int, Place] = {}
+    # per open element: its children as (offset, tag), in order
+    stack: list[tuple[bytes, list[tuple[int, bytes]]]] = [(b"", [])]
+
+    def close(children: list[tuple[int, bytes]]) -> None:
+        totals: dict[bytes, int] = {}
+        for _at, tag in children:
+            totals[tag] = totals.get(tag, 0) + 1
+        seen: dict[bytes, int] = {}
+        for i, (at, tag) in enumerate(children, 1):
+            seen[tag] = seen.get(tag, 0) + 1
+            places[at] = (i, seen[tag], len(children), totals[tag])
+
+    for m in _ELEMENT.finditer(data):
+        if m.group(2) is None:
+            continue
+        tag = m.group(2).lower()
+        if m.group(1):
+            for depth in range(len(stack) - 1, 0, -1):
+                if stack[depth][0] == tag:
+                    for _tag, children in stack[depth:]:
+                        close(children)
+                    del stack[depth:]
+                    break
+            continue
+        stack[-1][1].append((m.start(), tag))
+        if tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            stack.append((tag, []))
+    for _tag, children in stack:
+        close(children)
+    return places
+
+
 def html_visible(data: bytes) -> bytes | None:
     """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
     style sheet hides, `<template>`, text straight inside `<svg>`...): base64 cut by hidden
@@ -390,13 +522,15 @@ def html_visible(data: bytes) -> bytes | None:
     Only the hiding elements are walked, tag by tag through their content: a page of
     thousands of ordinary tags costs one C-speed search. Linear: an element inside content
     already hidden is not looked at again."""
-    if b"<" not in data or not _HIDING.search(data):
+    if b"<" not in data or not (_HIDING.search(data) or b"text/css" in data.lower()):
         return None
     lower = data.lower()
-    compounds = _hidden_compounds(data) if b"<style" in lower else ()
-    page = _Page(data, _candidate_tags(data, lower, compounds),
+    compounds = _hidden_compounds(data) if b"<style" in lower or b"text/css" in lower else ()
+    structural = any(c.nth or any(n.nth for n in c.negated) for c in compounds)
+    page = _Page(data, _candidate_tags(data, lower, tuple(c for c in compounds if c.hides)),
                  tuple(c for c in compounds if not c.children),
-                 tuple(c for c in compounds if c.children))
+                 tuple(c for c in compounds if c.children),
+                 _places(data) if structural else {})
     kept, between = page.visible(0, len(data))
     if not between:
         return None
@@ -500,6 +634,7 @@ class _Page:
     starts: list[int]  # the candidate tags (`_candidate_tags`)
     whole: tuple[_Compound, ...]  # hiding selectors' subjects
     kids: tuple[_Compound, ...]  # `X *` subjects
+    places: dict[int, Place]  # elements' places among siblings (`_places`), when needed
 
     def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
         """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
@@ -519,14 +654,15 @@ class _Page:
             tag, attrs = el.group(2).lower(), el.group(3)
             if tag in _VOID or attrs.rstrip().endswith(b"/"):
                 continue
-            if tag in _SHOWS_ONLY and not _hides(tag, attrs, self.whole):
+            place = self.places.get(start)
+            if tag in _SHOWS_ONLY and not _hides(tag, attrs, self.whole, place):
                 kept.append(data[pos : el.end()])
                 pos = min(_hidden_end(data, tag, el.end()), hi)
                 shown, hidden = self._shows_only(el.end(), pos, _SHOWS_ONLY[tag])
                 between = between or hidden
                 kept.extend(shown)
-            elif not _hides(tag, attrs, self.whole):
-                if self.kids and any(_matches(c, tag, attrs) for c in self.kids):  # `X *`
+            elif not _hides(tag, attrs, self.whole, place):
+                if self.kids and any(_matches(c, tag, attrs, place) for c in self.kids):
                     kept.append(data[pos : el.end()])
                     pos = min(_hidden_end(data, tag, el.end()), hi)
                     own = _own_text(data, el.end(), pos)
@@ -559,13 +695,14 @@ class _Page:
             if m.group(2) is None or m.group(1):
                 continue  # a comment, a closing tag
             tag = m.group(2).lower()
-            if tag in shows and not _hides(tag, m.group(3), self.whole):
+            place = self.places.get(m.start())
+            if tag in shows and not _hides(tag, m.group(3), self.whole, place):
                 end = min(_hidden_end(data, tag, m.end()), hi)
                 shown, inner = self.visible(m.end(), end)
                 kept.extend(shown)
                 hidden = hidden or inner
                 at = max(at, end)
-            elif tag in _NEVER_RENDERED or _hides(tag, m.group(3), self.whole):
+            elif tag in _NEVER_RENDERED or _hides(tag, m.group(3), self.whole, place):
                 end = max(at, min(_hidden_end(data, tag, m.end()), hi))
                 hidden = hidden or _has_text(data[at:end])
                 at = end
