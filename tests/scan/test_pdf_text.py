@@ -408,3 +408,43 @@ def test_columns_need_two_lines_starting_at_each_edge() -> None:
     two = one + [pdf._Run(320, 800 - 10 * i, b"y" * 40, end=320 + 40 * 4.8) for i in range(5)]
     assert pdf._by_columns(two) == b"x" * 40 + (b"\n" + b"x" * 40) * 4 + (
         b"\n" + b"y" * 40) * 5 + b"\n"
+
+
+def test_glyph_names_with_variant_suffixes_and_components() -> None:
+    """Round 13: the glyph list's rules: a suffix after a period is a variant (`A.alt`,
+    `a.sc`, `uni0041.ss01`), underscores join components, `uni` names may hold several."""
+    assert pdf._glyph_name("A.alt") == "A"
+    assert pdf._glyph_name("uni0041.ss01") == "A"
+    assert pdf._glyph_name("f_i") == "fi"
+    assert pdf._glyph_name("uni00410042") == "AB"
+    assert pdf._glyph_name(".notdef") == "\ufffd"
+
+
+def test_codes_of_one_and_two_bytes_in_one_font() -> None:
+    """Round 13: a CMap whose code space holds one-byte and two-byte codes."""
+    spaces = pdf._codespaces(b"2 begincodespacerange <00> <7F> <8000> <FFFF> endcodespacerange")
+    assert spaces == ((1, 0, 0x7F), (2, 0x8000, 0xFFFF))
+    font = pdf.FontMap({0x8100: "/", 0x810B: "A"}, 1, identity=True, spaces=spaces)
+    assert font.text(b"T\x81\x0bV\x81\x00") == b"TAV/"
+
+
+@pytest.mark.parametrize("suffix", [".alt", ".sc"])
+def test_page_text_in_glyph_names_with_suffixes(clam_engine: Engine, tmp_path: Path,
+                                                suffix: str) -> None:
+    """Round 13: a shuffled encoding whose /Differences name each glyph with a variant
+    suffix; pdftotext -raw reads the names (the oracle)."""
+    import random
+
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    codes = list(range(0x21, 0x21 + len(_ALPHABET)))
+    random.Random(13).shuffle(codes)
+    code_of = dict(zip(_ALPHABET, codes, strict=True))
+    names = {"+": "plus", "/": "slash", "=": "equal"}
+    diffs = " ".join(f"{code_of[c]} /{names.get(c, c)}{suffix}" for c in _ALPHABET)
+    font = (b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding << /Type /Encoding "
+            b"/Differences [" + diffs.encode() + b"] >> >>")
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    body = b"".join(b"<" + bytes(code_of[c] for c in ln).hex().encode() + b"> Tj T*\n"
+                    for ln in lines)
+    doc = _doc([b"BT /F1 8 Tf 20 800 Td 10 TL\n" + body + b"ET"], font)
+    _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc, "-raw")

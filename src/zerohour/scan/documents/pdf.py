@@ -564,16 +564,33 @@ _GLYPHS = {
 }
 
 
-_UNI_NAME = re.compile(r"uni([0-9A-Fa-f]{4})|u([0-9A-Fa-f]{4,6})")
+_UNI_NAME = re.compile(r"uni((?:[0-9A-Fa-f]{4})+)|u([0-9A-Fa-f]{4,6})")
+
+
+def _glyph_name(name: str) -> str:
+    """A glyph name's text as the Adobe Glyph List specification maps it (round 13): what
+    follows a period is a variant's suffix (`A.alt`, `a.sc`, `uni0041.ss01`), underscores
+    join components (`f_i`), each a listed name, `uniXXXX...` or `uXXXX[XX]`."""
+    base = name.split(".", 1)[0]
+    if not base:
+        return "\ufffd"
+    return "".join(_GLYPHS.get(part) or _glyph_by_code(part) for part in base.split("_"))
 
 
 def _glyph_by_code(name: str) -> str:
-    """`uni0041`, `u0041` (the glyph list's code-point names), a one-letter name."""
+    """`uni0041`, `uni00410042`, `u0041` (the glyph list's code-point names), a one-letter
+    name."""
     m = _UNI_NAME.fullmatch(name)
     if m is not None:
-        code = int(m.group(1) or m.group(2), 16)
-        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+        digits = m.group(1) or m.group(2)
+        step = 4 if m.group(1) else len(digits)
+        return "".join(_code_char(int(digits[i : i + step], 16))
+                       for i in range(0, len(digits), step))
     return name if len(name) == 1 else "\ufffd"
+
+
+def _code_char(code: int) -> str:
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
 
 
 def _differences(font: Any) -> dict[int, str] | None:
@@ -592,7 +609,7 @@ def _differences(font: Any) -> dict[int, str] | None:
         else:
             name = str(item)[1:]
             if 0 <= code < 256:
-                codes[code] = _GLYPHS.get(name) or _glyph_by_code(name)
+                codes[code] = _GLYPHS.get(name) or _glyph_name(name)
             code += 1
     return codes
 
@@ -641,22 +658,38 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         name = str(key)[1:].encode("latin-1", "replace")
         cmap = font.get("/ToUnicode")
         codes = to_unicode(decoded.get(cmap.objgen, b"")) if hasattr(cmap, "objgen") else {}
-        if codes:
-            width = 2 if str(font.get("/Subtype")) == "/Type0" else 1
-            encoding = font.get("/Encoding")
-            for cmap_text in (decoded.get(encoding.objgen, b"") if hasattr(encoding, "objgen")
-                              else b"", decoded.get(cmap.objgen, b"")):
-                space = _CODESPACE.search(cmap_text)
-                if space is not None:  # the CMap's own code length (a Type0 font may use 1)
-                    width = max(1, len(re.sub(rb"\s", b"", space.group(1))) // 2)
-                    break
-            out[name] = FontMap(codes, width, identity=width == 2)
-        elif str(font.get("/Subtype")) == "/Type0":
-            # no ToUnicode: pdftotext reads each two-byte CID as that code point (round 13)
-            out[name] = FontMap({}, 2, identity=True)
-        elif (mapped := _differences(font)) is not None:
-            out[name] = FontMap(mapped, 1)
+        type0 = str(font.get("/Subtype")) == "/Type0"
+        if not codes and not type0:
+            if (mapped := _differences(font)) is not None:
+                out[name] = FontMap(mapped, 1)
+            continue
+        encoding = font.get("/Encoding")
+        spaces: tuple[tuple[int, int, int], ...] = ()
+        for cmap_text in (decoded.get(encoding.objgen, b"") if hasattr(encoding, "objgen")
+                          else b"", decoded.get(cmap.objgen, b"") if codes else b""):
+            spaces = _codespaces(cmap_text)
+            if spaces:  # the CMap's own code lengths (a Type0 font may use 1, or 1 and 2)
+                break
+        width = spaces[0][0] if spaces else 2 if type0 else 1
+        # Type0 codes not in the map (or with no map) read as their code points, as
+        # pdftotext does (round 13)
+        out[name] = FontMap(codes, width, identity=type0,
+                            spaces=spaces if len({n for n, _lo, _hi in spaces}) > 1 else ())
     return out
+
+
+def _codespaces(cmap: bytes) -> tuple[tuple[int, int, int], ...]:
+    """A CMap's code space ranges: (bytes, first, last) each, shortest codes first."""
+    block = _CODESPACE.search(cmap)
+    if block is None:
+        return ()
+    hexes = _CMAP_HEX.findall(block.group(1))
+    out = []
+    for lo, hi in zip(hexes[0::2], hexes[1::2], strict=False):
+        lo, hi = re.sub(rb"\s", b"", lo), re.sub(rb"\s", b"", hi)
+        if lo and len(lo) == len(hi) and len(lo) % 2 == 0 and len(lo) <= 8:
+            out.append((len(lo) // 2, int(lo, 16), int(hi, 16)))
+    return tuple(sorted(out)[:64])
 
 
 def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> Iterator[Child]:
@@ -738,12 +771,21 @@ class FontMap:
     codes: dict[int, str]
     width: int  # bytes per code: 2 for a Type0 (CID) font, else 1
     identity: bool = False  # a code not in `codes` is its own code point
+    #: code space ranges of codes of several lengths (bytes, first, last); () when all have
+    #: `width` bytes
+    spaces: tuple[tuple[int, int, int], ...] = ()
 
     def text(self, raw: bytes) -> bytes:
         w, codes = self.width, self.codes
         out: list[str] = []
-        for i in range(0, len(raw) - w + 1, w):
+        i = 0
+        while i + w <= len(raw):
+            if self.spaces:  # the shortest code whose range holds these bytes (PDF 9.7.6.2)
+                w = next((n for n, lo, hi in self.spaces if i + n <= len(raw)
+                          and lo <= int.from_bytes(raw[i : i + n], "big") <= hi),
+                         self.width)
             code = int.from_bytes(raw[i : i + w], "big")
+            i += w
             char = codes.get(code)
             if char is None:
                 char = _code_point(code) if self.identity else "\ufffd"
@@ -756,7 +798,7 @@ def _code_point(code: int) -> str:
 
 
 _CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\s]*)>")
-_CODESPACE = re.compile(rb"begincodespacerange\s*<([0-9A-Fa-f\s]*)>")
+_CODESPACE = re.compile(rb"begincodespacerange(.*?)endcodespacerange", re.S)
 _BFCHAR = re.compile(rb"beginbfchar(.*?)endbfchar", re.S)
 _BFRANGE = re.compile(rb"beginbfrange(.*?)endbfrange", re.S)
 _RANGE = re.compile(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*(<[0-9A-Fa-f\s]*>|\[[^\]]*\])")
