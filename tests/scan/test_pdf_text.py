@@ -448,3 +448,26 @@ def test_page_text_in_glyph_names_with_suffixes(clam_engine: Engine, tmp_path: P
                     for ln in lines)
     doc = _doc([b"BT /F1 8 Tf 20 800 Td 10 TL\n" + body + b"ET"], font)
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc, "-raw")
+
+
+@pytest.mark.parametrize("shape", ["kerned-back", "mirrored", "negative-spacing"])
+def test_glyphs_drawn_right_to_left(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Round 13: each line stored backwards and drawn right to left (kerning that moves the
+    pen back, a mirrored text matrix, a negative character spacing); pdftotext reads the
+    line left to right (the oracle)."""
+    b64 = base64.b64encode(CLAM.read_bytes())
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    body = b""
+    for i, ln in enumerate(lines):
+        back = ln[::-1]
+        y = 800 - 12 * i
+        if shape == "kerned-back":  # Courier: 600 units a glyph, moved back 1200
+            body += b"1 0 0 1 %d %d Tm [" % (20 + 6 * (len(ln) - 1), y) + b" 1200 ".join(
+                b"(" + _escape(back[j : j + 1]) + b")" for j in range(len(back))) + b"] TJ\n"
+        elif shape == "mirrored":
+            body += b"-1 0 0 1 %d %d Tm (" % (20 + 6 * len(ln), y) + _escape(back) + b") Tj\n"
+        else:
+            body += (b"-12 Tc 1 0 0 1 %d %d Tm (" % (20 + 6 * (len(ln) - 1), y) + _escape(back)
+                     + b") Tj\n")
+    doc = _doc([b"BT /F1 10 Tf\n" + body + b"ET"])
+    _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc)

@@ -840,10 +840,12 @@ _LAYOUT_TOKEN = re.compile(
     rb"|/([^\s/\[\]()<>{}%]+)\s+(" + _NUMBER + rb")\s+Tf"
     rb"|((?:" + _NUMBER + rb"\s+){6})Tm|(" + _NUMBER + rb")\s+(" + _NUMBER + rb")\s+T[dD]"
     rb"|(" + _NUMBER + rb")\s+TL|((?:" + _NUMBER + rb"\s+){6})cm|(" + _NUMBER + rb")\s+Ts"
-    rb"|/([^\s/\[\]()<>{}%]+)\s+Do"
+    rb"|/([^\s/\[\]()<>{}%]+)\s+Do|(" + _NUMBER + rb")\s+Tc|(" + _NUMBER + rb")\s+Tz"
     rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|ET|BT|BDC|EMC|q|Q)(?![\w*])")
+_NUMBER_TOKEN = re.compile(_NUMBER)
 _IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 _MAX_FORM_DEPTH = 4
+_MAX_GLYPH_ITEMS = 4096
 
 
 def _times(m: tuple[float, ...], n: tuple[float, ...]) -> tuple[float, ...]:
@@ -943,32 +945,53 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
     saved: list[tuple[float, ...]] = []
     tm: tuple[float, ...] = _IDENTITY
     line: tuple[float, ...] = _IDENTITY
-    pending: list[bytes] = []  # strings waiting for their operator
+    pending: list[bytes | float] = []  # strings (and a TJ array's numbers) for their operator
+    array_at = -1  # inside a TJ array: where the last string ended
     font: FontMap | None = None
-    size = leading = rise = 0.0
+    size = leading = rise = spacing = 0.0
+    scale = 1.0  # Tz
     actual: list[bytes | None] = []  # /ActualText of the open marked-content sequences
     actual_next: bytes | None = None
     want_actual = False
     pos = 0
 
-    def place(text: bytes) -> None:
+    def place(text: bytes, advance: float | None = None) -> None:
         nonlocal tm
         device = _times((1.0, 0.0, 0.0, 1.0, 0.0, rise), _times(tm, ctm))
         em = max(size, 1.0) * len(text)
         runs.append(_Run(device[4], device[5], text, device[0] < 0 and device[3] < 0,
                          device[4] + abs(device[0]) * 0.6 * em))
-        advance = em * 0.5
-        tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
+        tm = _times((1.0, 0.0, 0.0, 1.0, em * 0.5 if advance is None else advance, 0.0), tm)
 
-    def show(strings: list[bytes]) -> None:
+    def show(items: list[bytes | float]) -> None:
+        nonlocal tm
         if any(a is not None for a in actual):
             return  # its glyphs are replaced by the sequence's /ActualText
-        place(b"".join(strings))
+        em = max(size, 1.0)
+        glyph = (0.5 * em + spacing) * scale  # a glyph's advance, estimated (PDF 9.4.4)
+        back = any(isinstance(i, float) and i > 250 for i in items)  # kerned a glyph back
+        if glyph > 0 and _times(tm, ctm)[0] > 0 and not back:
+            place(b"".join(i for i in items if isinstance(i, bytes)))
+            return
+        # Glyphs drawn right to left (round 13: a mirrored text matrix, a negative character
+        # spacing, kerning that moves the pen back): each placed on its own, so that the
+        # line reads left to right as a viewer shows it.
+        for item in items[:_MAX_GLYPH_ITEMS]:
+            if isinstance(item, float):
+                tm = _times((1.0, 0.0, 0.0, 1.0, -item / 1000 * em * scale, 0.0), tm)
+                continue
+            for ch in item.decode("utf-8", "replace")[:_MAX_GLYPH_ITEMS]:
+                place(ch.encode("utf-8", "replace"), glyph)
+
+    def numbers(end: int) -> None:
+        if array_at >= 0:
+            pending.extend(float(n) for n in _NUMBER_TOKEN.findall(content, array_at, end))
 
     while (m := _LAYOUT_TOKEN.search(content, pos)) is not None:
         token = m.group()
         pos = m.end()
         if token == b"(" or token[:1] == b"<":
+            numbers(m.start())
             if token == b"(":
                 pos = _literal_end(content, m.start())
                 raw = _pdf_string(content[m.start() : pos])
@@ -980,6 +1003,8 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
                 want_actual = False
             else:
                 pending.append(font.text(raw) if font is not None else raw)
+            if array_at >= 0:
+                array_at = pos
         elif token.startswith(b"/ActualText"):
             want_actual = True
         elif token == b"BDC":
@@ -1018,8 +1043,15 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
             saved.append(ctm)
         elif token == b"Q":
             ctm = saved.pop() if saved else ctm0
-        elif token in (b"[", b"]"):
-            continue
+        elif token == b"[":
+            array_at = pos
+        elif token == b"]":
+            numbers(m.start())
+            array_at = -1
+        elif m.group(10) is not None:  # `Tc`
+            spacing = float(m.group(10))
+        elif m.group(11) is not None:  # `Tz`
+            scale = float(m.group(11)) / 100
         elif token in (b"Tj", b"TJ"):
             show(pending)
             pending = []
