@@ -347,7 +347,7 @@ class _Unopened(Exception):
 
 
 def _structured(
-    data: bytes, ctx: ScanContext, dedup: Dedup, damage: list[str]
+    data: bytes, ctx: ScanContext, dedup: Dedup, damage: list[str], read: set[int]
 ) -> Iterator[Child]:
     """Children from qpdf's reading; raises EncryptedContent when a user password is needed,
     `_Unopened` when qpdf cannot open the file at all. Damage is appended to `damage` (said
@@ -401,14 +401,14 @@ def _structured(
             yield Child(data=content, name=walk.file_names.get(objgen),
                         origin="pdf-embedded-file" if is_file else "pdf-stream",
                         is_attachment=is_file)
-        yield from _mapped_page_text(pdf, decoded, ctx)
+        yield from _mapped_page_text(pdf, decoded, ctx, read)
 
 
 _MAX_PAGES = 2000
 
 
 def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
-                      ctx: ScanContext) -> Iterator[Child]:
+                      ctx: ScanContext, read: set[int]) -> Iterator[Child]:
     """The pages' text as a viewer lays it out, one page after the other (round 13: a file's
     text copied across pages): each page's content streams in order (a line split over two
     of them, round 11), through its fonts' ToUnicode maps and `/Differences`, within its
@@ -440,6 +440,7 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             _log.debug("pdf: page not read: %s", exc)
             continue
         readings = page_readings(content, fonts, box if len(box) == 4 else None, forms, annots)
+        read.update(id(decoded[c.objgen]) for c in parts if c is not None and c.objgen in decoded)
         if readings:
             texts.append(readings[0])
             for other in readings[1:]:
@@ -916,8 +917,11 @@ def page_readings(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     if not runs:
         return []
     if box is not None:
+        # positions along a line are estimates (a glyph's width is guessed): a quarter of the
+        # page's width of room on either side
         x0, y0, x1, y1 = box
-        runs = [r for r in runs if x0 - 1 <= r.x <= x1 and y0 - 1 <= r.y <= y1 + 1]
+        room = max(1.0, abs(x1 - x0) / 4)
+        runs = [r for r in runs if x0 - room <= r.x <= x1 + room and y0 - 1 <= r.y <= y1 + 1]
     out: list[bytes] = []
     for text in (_laid_out(runs), _drawn_order(runs), _by_columns(runs)):
         if text is not None and text not in out:
@@ -1138,33 +1142,41 @@ def _by_columns(runs: list[_Run]) -> bytes | None:
 
 def pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every decoded stream, embedded file and JavaScript string of a PDF (module docstring),
-    and the text its pages show (`page_text`)."""
-    texts: set[bytes] = set()
-    for child in _pdf_children(data, ctx):
-        if child.origin == "pdf-text":
-            if child.data in texts:
-                continue  # the page is its one stream, read already
-            texts.add(child.data)
-        yield child
-        if child.origin == "pdf-stream":
-            for text in page_readings(child.data):
-                if text not in texts:
-                    texts.add(text)
-                    ctx.charge_child(len(text))
-                    yield Child(data=text, name=None, origin="pdf-text")
-
-
-def _pdf_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    and the text its pages show (`page_text`); then the text of each stream read on its own
+    (`page_readings`), but for the content streams its page was read with."""
     dedup = Dedup()
     encrypted = False
     damage: list[str] = []
+    texts: set[bytes] = set()
+    read: set[int] = set()  # ids of the content streams read as part of their page
+    streams: list[bytes] = []
+
+    def fresh(children: Iterator[Child]) -> Iterator[Child]:
+        for child in children:
+            if child.origin == "pdf-text":
+                if child.data in texts:
+                    continue
+                texts.add(child.data)
+            elif child.origin == "pdf-stream":
+                streams.append(child.data)
+            yield child
+
     try:
-        yield from _structured(data, ctx, dedup, damage)
+        yield from fresh(_structured(data, ctx, dedup, damage, read))
     except EncryptedContent:
         encrypted = True
     except _Unopened:
         damage.append("PDF")
-    yield from pdf_streams(data, ctx, dedup)
+    yield from fresh(pdf_streams(data, ctx, dedup))
+    for stream in streams:
+        if id(stream) in read:
+            continue
+        ctx.check_time()
+        for text in page_readings(stream):
+            if text not in texts:
+                texts.add(text)
+                ctx.charge_child(len(text))
+                yield Child(data=text, name=None, origin="pdf-text")
     if damage:  # said after every stream, so that what they hold is named first
         ctx.broken("PDF")
     if encrypted:
