@@ -296,3 +296,72 @@ def test_a_long_chain_of_ref_deltas_in_reverse_order() -> None:
     got = {c.data for c in patches.pack_blobs(_pack(list(reversed(objects))), ScanContext())}
     assert current in got
     assert len(got) == 300
+
+
+def _b64_lines(clam: bytes) -> list[bytes]:
+    b64 = base64.b64encode(clam)
+    return [b64[i : i + 64] + b"\n" for i in range(0, len(b64), 64)]
+
+
+def test_a_context_diff_that_creates_a_file_then_changes_it(clam_engine: Engine,
+                                                            tmp_path: Path) -> None:
+    """Round 13: `diff -c` makes clam.exe's base64 with one wrong letter a line, a second
+    context diff mends it; `patch` applies both in turn (the oracle)."""
+    clam = CLAM.read_bytes()
+    good = _b64_lines(clam)
+    bad = [(b"Z" if ln[:1] != b"Z" else b"Y") + ln[1:] for ln in good]
+    for d, lines in (("a", []), ("b", bad), ("c", good)):
+        (tmp_path / d).mkdir()
+        if lines:
+            (tmp_path / d / "payload.b64").write_bytes(b"".join(lines))
+
+    def diff(a: str, b: str) -> bytes:
+        return subprocess.run([tool("diff"), "-c", "-N", "-r", a, b], cwd=tmp_path,
+                              capture_output=True, check=False).stdout
+
+    text = diff("a", "b") + diff("b", "c")
+    work = tmp_path / "w"
+    work.mkdir()
+    subprocess.run([tool("patch"), "-s", "-p1"], input=text, cwd=work, check=True)
+    assert base64.b64decode((work / "payload.b64").read_bytes()) == clam
+    assert clam_engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+
+
+@pytest.mark.parametrize("order", ["diff-e", "reversed", "shuffled"])
+def test_an_ed_script_that_writes_a_file(clam_engine: Engine, tmp_path: Path,
+                                         order: str) -> None:
+    """Round 13: an ed script (`diff -e`) applied to an empty file by `patch -e` (the oracle)
+    writes clam.exe's base64, its lines appended in order, in reverse or shuffled."""
+    clam = CLAM.read_bytes()
+    lines = _b64_lines(clam)
+    if order == "diff-e":
+        (tmp_path / "empty").write_bytes(b"")
+        (tmp_path / "full").write_bytes(b"".join(lines))
+        script = subprocess.run([tool("diff"), "-e", "empty", "full"], cwd=tmp_path,
+                                capture_output=True, check=False).stdout
+    elif order == "reversed":
+        script = b"".join(b"0a\n" + ln + b".\n" for ln in reversed(lines))
+    else:
+        rng = random.Random(13)
+        placed: list[int] = []  # indices of the lines written so far, in file order
+        script = b""
+        for i in rng.sample(range(len(lines)), len(lines)):
+            at = sum(1 for j in placed if j < i)
+            placed.insert(at, i)
+            script += b"%da\n" % at + lines[i] + b".\n"
+    (tmp_path / "payload.b64").write_bytes(b"")
+    subprocess.run([tool("patch"), "-s", "-e", "payload.b64"], input=script, cwd=tmp_path,
+                   check=True)
+    assert base64.b64decode((tmp_path / "payload.b64").read_bytes()) == clam
+    assert clam_engine.scan_bytes(attached(script, "payload.ed")).names == (NAME,)
+
+
+def test_ed_scripts_only_whole() -> None:
+    ctx = ScanContext()
+    assert list(patches.ed_script_file(b"3 apples\nand pears\n", ctx)) == []
+    assert list(patches.ed_script_file(b"0a\nline one is long enough\n.\n5d\n", ctx)) == []
+    out = list(patches.ed_script_file(b"0a\nfirst line, long enough\n.\n1c\nsecond one\n.\nw\n",
+                                      ctx))
+    assert [c.data for c in out] == []  # shorter than 16 bytes
+    out = list(patches.ed_script_file(b"0a\nb\nc\n.\n0a\na line of text here\n.\n2d\n", ctx))
+    assert [c.data for c in out] == [b"a line of text here\nc\n"]

@@ -93,8 +93,9 @@ _MAX_FILES = 1024
 
 
 def _path(name: bytes) -> bytes:
-    name = name.strip()
-    return name[2:] if name[:2] in (b"a/", b"b/") else name
+    """A file's name as sections of a patch refer to it: its last component (`patch -p1`
+    strips `a/`, `b/`, or `c/` of `diff -r b c`; round 13)."""
+    return name.strip().rsplit(b"/", 1)[-1]
 
 
 def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -112,23 +113,29 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     if binary and _OTHER_CHANGES.search(data) and _BINARY_CHANGE_LINE.search(data):
         ctx.unsupported("Diff", "BinaryBase")  # a context or normal diff changing a file
     yield from _other_diff_formats(data, ctx)
-    if b"\n@@ -" not in data and not data.startswith(b"@@ -"):
+    unified = b"\n@@ -" in data or data.startswith(b"@@ -")
+    context = b"\n***************" in data
+    if not unified and not context:
         return
+    headers = sorted([*((m, _apply_hunks) for m in _FILE_HEADER.finditer(data) if unified),
+                      *((m, _apply_context) for m in _CONTEXT_HEADER.finditer(data)
+                        if context)], key=lambda h: h[0].start())
     files: dict[bytes, list[bytes]] = {}
-    for m in _FILE_HEADER.finditer(data):
+    for m, apply in headers:
         ctx.check_time()
         if len(files) >= _MAX_FILES:
             return
         old, new = m.group(1).strip(), _path(m.group(2))
-        if old == b"/dev/null" or data.startswith(b"@@ -0,0 ", m.end()):  # (`diff -N`)
+        if old == b"/dev/null" or data.startswith(b"@@ -0,0 ", m.end()) or data.startswith(
+                b"***************\n*** 0 ****", m.end()):  # (`diff -N`)
             base: list[bytes] = []
-        elif new in files:
-            base = files[new]
+        elif new in files or _path(old) in files:
+            base = files[new] if new in files else files[_path(old)]
         else:
-            if binary and b"\x00" in b"".join(_apply_hunks(data, m.end(), []) or []):
+            if binary and b"\x00" in b"".join(apply(data, m.end(), []) or []):
                 ctx.unsupported("Diff", "BinaryBase")  # (its hunks' own lines only)
             continue
-        lines = _apply_hunks(data, m.end(), base)
+        lines = apply(data, m.end(), base)
         if lines is None:
             continue
         files[new] = lines
@@ -163,6 +170,57 @@ def _other_diff_formats(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             if len(content) >= 16:
                 ctx.charge_child(len(content))
                 yield Child(data=content, name=None, origin="diff-file", is_attachment=True)
+
+
+#: A context diff's file header (`*** a/f`, `--- b/f`) before its first hunk (round 13: a
+#: file made, then changed by a second section).
+_CONTEXT_HEADER = re.compile(rb"(?m)^\*\*\* ([^\t\n]+)[^\n]*\n--- ([^\t\n]+)[^\n]*\n(?=\*{15})")
+_CONTEXT_HUNK = re.compile(rb"\*{15}[^\n]*\n\*\*\* (\d+)(?:,(\d+))? \*\*\*\*\n")
+_CONTEXT_NEW_PART = re.compile(rb"--- (\d+)(?:,(\d+))? ----\n")
+
+
+def _context_part(data: bytes, pos: int, kinds: tuple[bytes, ...]) -> tuple[list[tuple[
+        bytes, bytes]], int]:
+    """The lines of one side of a context hunk from `pos`: (prefix, line) each, and where
+    they end."""
+    out: list[tuple[bytes, bytes]] = []
+    while data[pos : pos + 2] in kinds:
+        end = data.find(b"\n", pos)
+        line = data[pos : len(data) if end < 0 else end + 1]
+        out.append((line[:2], line[2:]))
+        pos += len(line)
+        if data.startswith(b"\\ No newline", pos) and out[-1][1].endswith(b"\n"):
+            out[-1] = (out[-1][0], out[-1][1][:-1])
+            end = data.find(b"\n", pos)
+            pos = len(data) if end < 0 else end + 1
+    return out, pos
+
+
+def _apply_context(data: bytes, pos: int, base: list[bytes]) -> list[bytes] | None:
+    """`base` with the context-diff hunks at `pos` applied, as `patch` does; None when the
+    first one is not a hunk."""
+    out: list[bytes] = []
+    cursor = 0
+    applied = False
+    while (h := _CONTEXT_HUNK.match(data, pos)) is not None:
+        applied = True
+        first = int(h.group(1))
+        last = int(h.group(2)) if h.group(2) is not None else first
+        old, pos = _context_part(data, h.end(), (b"  ", b"- ", b"! "))
+        n = _CONTEXT_NEW_PART.match(data, pos)
+        if n is None:
+            break
+        new, pos = _context_part(data, n.end(), (b"  ", b"+ ", b"! "))
+        if not new:  # its new side left out: the old one without its deletions
+            new = [line for line in old if line[0] == b"  "]
+        start = max(first - 1, 0)
+        out.extend(base[cursor:start])
+        cursor = max(cursor, start + (last - first + 1 if first > 0 else 0))
+        out.extend(line for _kind, line in new)
+    if not applied:
+        return None
+    out.extend(base[cursor:])
+    return out
 
 
 def _prefixed_lines(data: bytes, pos: int, want: int, prefix: bytes) -> bytes:
@@ -361,3 +419,54 @@ def _apply_delta(source: bytes, delta: bytes, ctx: ScanContext) -> bytes:
             out += delta[pos : pos + op]
             pos += op
     return bytes(out[:size])
+
+
+# -- ed scripts ---------------------------------------------------------------------------------
+
+_ED_COMMAND = re.compile(rb"(\d+)(?:,(\d+))?([acd])\r?\n")
+_ED_END = frozenset({b"", b"w", b"q", b"wq", b"w\nq"})
+_MAX_ED_COMMANDS = 1_000_000
+
+
+def ed_script_file(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """The file an ed script (`diff -e`) writes when applied to an empty one, as `patch -e`
+    does (round 13: base64 lines appended in reverse or shuffled order). Only a layer that
+    is an ed script from its first line to its last."""
+    text = data.lstrip(b"\r\n")
+    if _ED_COMMAND.match(text) is None:
+        return
+    lines: list[bytes] = []
+    pos = commands = 0
+    while pos < len(text):
+        m = _ED_COMMAND.match(text, pos)
+        if m is None:
+            if text[pos:].strip().replace(b"\r", b"") in _ED_END:
+                break
+            return  # not an ed script
+        commands += 1
+        if commands > _MAX_ED_COMMANDS:
+            return
+        if not commands & 0x3FF:
+            ctx.check_time()
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) is not None else first
+        pos = m.end()
+        block: list[bytes] = []
+        if m.group(3) != b"d":
+            while pos < len(text):
+                end = text.find(b"\n", pos)
+                line = text[pos : len(text) if end < 0 else end + 1]
+                pos += len(line)
+                if line.rstrip(b"\r\n") == b".":
+                    break
+                block.append(line)
+        if m.group(3) == b"a" and first <= len(lines):
+            lines[first:first] = block
+        elif 1 <= first <= last <= len(lines):
+            lines[first - 1 : last] = block if m.group(3) == b"c" else []
+        else:
+            return  # an address past the end: ed stops with "?"
+    content = b"".join(lines)
+    if len(content) >= 16:
+        ctx.charge_child(len(content))
+        yield Child(data=content, name=None, origin="ed-file", is_attachment=True)
