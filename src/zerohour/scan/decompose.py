@@ -205,7 +205,7 @@ def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield from patches.git_binary_patches(data, ctx)
     if hints & {1, 4, 5, 6}:  # unified, context (`diff -c`) or normal (`diff`) diffs
         yield from patches.new_files_in_diffs(data, ctx)
-    if data.lstrip(b"\r\n")[:1].isdigit():  # an ed script (`diff -e`)
+    if patches.ED_START.match(data):  # an ed script (`diff -e`)
         yield from patches.ed_script_file(data, ctx)
     if 3 in hints and patches.is_bundle_or_pack(data):
         yield from patches.pack_blobs(data, ctx)

@@ -424,6 +424,8 @@ def _apply_delta(source: bytes, delta: bytes, ctx: ScanContext) -> bytes:
 # -- ed scripts ---------------------------------------------------------------------------------
 
 _ED_COMMAND = re.compile(rb"(\d+)(?:,(\d+))?([acd])\r?\n")
+#: What a layer that is an ed script starts with (a cheap gate: no copy of the layer).
+ED_START = re.compile(rb"[\r\n]*\d+(?:,\d+)?[acd]\r?\n")
 _ED_END = frozenset({b"", b"w", b"q", b"wq", b"w\nq"})
 _MAX_ED_COMMANDS = 1_000_000
 
