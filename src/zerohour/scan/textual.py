@@ -283,8 +283,7 @@ _AN_B = re.compile(rb"([-+]?\d*)n([-+]\d+)?|([-+]?\d+)")
 
 def _nth(kind: bytes, arg: bytes) -> tuple[bool, bool, int, int]:
     """A structural pseudo-class as (from the end, among its type, a, b): the element is
-    the (a*n+b)-th for some n >= 0. `only-*`: first counted both ways (two entries are not
-    needed: only-child is first-child that is also last, checked by `_counted`)."""
+    the (a*n+b)-th for some n >= 0; b = -1 for `only-*` (one of its kind, `_counted`)."""
     of_type = kind.endswith(b"of-type")
     last = kind.startswith(b"nth-last") or kind.startswith(b"last")
     if kind.startswith((b"first", b"last")):
