@@ -471,3 +471,9 @@ def test_glyphs_drawn_right_to_left(clam_engine: Engine, tmp_path: Path, shape: 
                      + b") Tj\n")
     doc = _doc([b"BT /F1 10 Tf\n" + body + b"ET"])
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc)
+
+
+def test_a_one_byte_code_after_a_two_byte_one_at_the_end() -> None:
+    spaces = ((1, 0, 0x7F), (2, 0x8000, 0xFFFF))
+    font = pdf.FontMap({0x810B: "A"}, 1, identity=True, spaces=spaces)
+    assert font.text(b"\x81\x0bT") == b"AT"

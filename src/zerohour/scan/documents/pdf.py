@@ -780,22 +780,21 @@ class FontMap:
         w, codes = self.width, self.codes
         out: list[str] = []
         i = 0
-        while i + w <= len(raw):
+        while i < len(raw):
             if self.spaces:  # the shortest code whose range holds these bytes (PDF 9.7.6.2)
                 w = next((n for n, lo, hi in self.spaces if i + n <= len(raw)
                           and lo <= int.from_bytes(raw[i : i + n], "big") <= hi),
                          self.width)
+            if i + w > len(raw):
+                break
             code = int.from_bytes(raw[i : i + w], "big")
             i += w
             char = codes.get(code)
             if char is None:
-                char = _code_point(code) if self.identity else "\ufffd"
+                char = _code_char(code) if self.identity else "\ufffd"
             out.append(char)
         return "".join(out).encode("utf-8", "replace")
 
-
-def _code_point(code: int) -> str:
-    return chr(code) if not 0xD800 <= code <= 0xDFFF else "\ufffd"
 
 
 _CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\s]*)>")
