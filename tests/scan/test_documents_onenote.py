@@ -121,7 +121,7 @@ def test_truncated_block_is_broken_after_its_prefix(exe: bytes, engine: Engine) 
 def test_many_blocks_are_bounded() -> None:
     data = one_file(*(file_data(b"") for _ in range(50_000)))
     ctx = ScanContext()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     assert list(onenote.onenote_children(data, ctx)) == []
-    assert time.perf_counter() - t0 < 5
+    assert time.process_time() - t0 < 5
     assert ("Unsupported", "OneNote.Blocks") in ctx.events

@@ -144,9 +144,9 @@ def test_object_that_is_not_ole1_is_broken(engine: Engine, exe: bytes) -> None:
     ids=["text-runs", "quotes-in-object", "words-in-object", "deep-groups"],
 )
 def test_pathological_rtf_is_linear(data: bytes) -> None:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     list(rtf.rtf_children(data, ScanContext()))
-    assert time.perf_counter() - t0 < 8
+    assert time.process_time() - t0 < 8
 
 
 def test_parser_checks_the_clock() -> None:

@@ -83,10 +83,10 @@ def test_hostile_ber_is_bounded() -> None:
     head = b"\x30\x80" + smime.SIGNED_DATA_OID + b"\xa0\x80\x30\x80\x02\x01\x01\x31\x00"
     deep = head + b"\x30\x80\x06\x00\xa0\x80" + b"\x24\x80" * 200_000
     flat = head + b"\x30\x80\x06\x00\xa0\x80\x24\x80" + b"\x04\x00" * 500_000 + b"\x00\x00" * 6
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     assert smime.signed_content(deep) is None
     assert smime.signed_content(flat) in (None, b"")
-    assert time.perf_counter() - t0 < 10
+    assert time.process_time() - t0 < 10
 
 
 @settings(deadline=None, max_examples=300)
