@@ -991,7 +991,59 @@ def mbox_messages(data: bytes, check: encodings.Check = None) -> list[bytes]:
 
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every leaf of a mail message under every plausible interpretation, each once; every
-    message of an mbox file as well as the whole file."""
+    message of an mbox file as well as the whole file; then the volumes of a file split
+    over several attachments, joined (`joined_volumes`)."""
+    attachments: dict[str, bytes] = {}
+    for child in _children(data, ctx):
+        if child.name and child.is_attachment and len(attachments) < _MAX_NAMED:
+            attachments.setdefault(child.name, child.data)
+        yield child
+    yield from joined_volumes(attachments, ctx)
+
+
+_MAX_NAMED = 1024
+#: Names of the pieces of a split file: `x.001` (7-Zip, HJSplit), `x.part1` / `part2.bin`,
+#: `xaa` / `xab` (`split`): (stem, piece, rest).
+_VOLUME = re.compile(r"(?i)(.*?)\.(\d{3})|(.*?)part[._-]?(\d{1,3})(\.\w{1,8})?|(.*?)([a-z]{2})")
+_MAX_VOLUMES = 256
+
+
+def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext) -> Iterator[Child]:
+    """The files attachments named as pieces of one (`x.001`, `x.002`...; `part1.bin`,
+    `part2.bin`; `xaa`, `xab`) make when a recipient joins them (`cat part1.bin part2.bin >
+    tool.exe`, 7-Zip opening `x.7z.001`; round 13: clam.exe cut inside its signature): the
+    pieces in order from the first, as long as none is missing."""
+    if len(attachments) < 2:
+        return
+    groups: dict[tuple[str, str], dict[int, bytes]] = {}
+    for name, data in attachments.items():
+        m = _VOLUME.fullmatch(name)
+        if m is None:
+            continue
+        if m.group(2) is not None:
+            key, index = (m.group(1), ""), int(m.group(2))
+        elif m.group(4) is not None:
+            key, index = (m.group(3), m.group(5) or ""), int(m.group(4))
+        else:
+            letters = m.group(7).lower()
+            key, index = (m.group(6) + "\x00", ""), (ord(letters[0]) - 97) * 26 + ord(
+                letters[1]) - 97 + 1
+        groups.setdefault(key, {})[index] = data
+    for (stem, rest), pieces in groups.items():
+        first = 0 if 0 in pieces else 1
+        run: list[bytes] = []
+        while first + len(run) in pieces and len(run) < _MAX_VOLUMES:
+            run.append(pieces[first + len(run)])
+        if len(run) < 2:
+            continue
+        ctx.check_time()
+        joined = b"".join(run)
+        ctx.charge_child(len(joined))
+        yield Child(data=joined, name=(stem.rstrip("\x00._-") + rest) or None,
+                    origin="joined-volumes", is_attachment=True)
+
+
+def _children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     walker = _Walker(ctx)
     for d in dialects_for(data):
         # A decoder failing under one line-end reading must not cost the others.

@@ -1,0 +1,56 @@
+"""A file split over several attachments (round 13): `split` makes the pieces, `cat` joins them
+(the oracles); the scan reads the joined file."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers.tools import tool
+from zerohour.scan import Engine, mime
+from zerohour.scan.limits import ScanContext
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+
+
+def _mail(parts: list[tuple[str, bytes]]) -> bytes:
+    body = b"".join(
+        b"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+        b"filename=" + name.encode() + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(data) for name, data in parts)
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain"
+            b"\r\n\r\ncat the pieces\r\n" + body + b"--B--\r\n")
+
+
+@pytest.mark.parametrize("naming", ["split", "numbered", "parts"])
+def test_a_file_split_over_attachments(clam_engine: Engine, tmp_path: Path, naming: str) -> None:
+    clam = CLAM.read_bytes()
+    if naming == "split":  # xaa, xab, xac...
+        subprocess.run([tool("split"), "-b", "200", str(CLAM)], cwd=tmp_path, check=True)
+        names = sorted(p.name for p in tmp_path.iterdir())
+    elif naming == "numbered":  # tool.exe.001, .002 (7-Zip, HJSplit)
+        subprocess.run([tool("split"), "-b", "96", "-d", "-a", "3", "--numeric-suffixes=1",
+                        str(CLAM), "tool.exe."], cwd=tmp_path, check=True)
+        names = sorted(p.name for p in tmp_path.iterdir())
+    else:
+        (tmp_path / "part1.bin").write_bytes(clam[:0x60])
+        (tmp_path / "part2.bin").write_bytes(clam[0x60:])
+        names = ["part1.bin", "part2.bin"]
+    joined = subprocess.run([tool("cat"), *names], cwd=tmp_path, capture_output=True,
+                            check=True).stdout
+    assert joined == clam and len(names) >= 2
+    pieces = [(n, (tmp_path / n).read_bytes()) for n in names]
+    assert clam_engine.scan_bytes(_mail(pieces[::-1])).names == (NAME,)  # in any order
+
+
+def test_only_a_whole_run_of_pieces_is_joined() -> None:
+    ctx = ScanContext()
+    assert list(mime.joined_volumes({"a.001": b"x" * 20, "a.003": b"y" * 20}, ctx)) == []
+    assert list(mime.joined_volumes({"report.pdf": b"x", "notes.txt": b"y"}, ctx)) == []
+    out = list(mime.joined_volumes({"a.002": b"2", "a.001": b"1", "b.001": b"b"}, ctx))
+    assert [(c.name, c.data) for c in out] == [("a", b"12")]
