@@ -118,16 +118,19 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              b"annotation", b"annotation-xml",
                              # a text field's text: shown in its box, never in a copy of the
                              # page's text around it (round 13: junk inside zero-size fields)
-                             b"textarea"})
+                             b"textarea",
+                             # an object's fallback content, shown only when its data fails
+                             # (round 14: junk in zero-size objects of a data: URL)
+                             b"object"})
 _OPENABLE = frozenset({b"dialog", b"details"})
-_HIDING = re.compile(rb"display|visibility|\shidden[\s=>/]|font-size|opacity|<(?:"
+_HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
 #: (`display:var(--d)`: a custom property can hold "none"; counted as hiding.)
-_HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*(?:none|var\()|visibility\s*[:=]\s*"
-                           rb"[\"']?\s*(?:hidden|collapse)|(?:^|[\s/])hidden(?:[\s=/]|$)"
+_HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*(?:none|var\(|revert)|visibility\s*[:=]\s*"
+                           rb"[\"']?\s*(?:hidden|collapse)|(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)"
                            rb"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
                            re.I)
 _STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
@@ -141,7 +144,8 @@ _PSEUDO = re.compile(rb"::?[\w-]+(?:\([^)]*\))?")
 _SIMPLE = re.compile(rb"([#.])((?:[\w-]|[\x80-\xff])+)|\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*"
                      rb"(?:\"([^\"]*)\"|'([^']*)'|([^\]\s]*)))?[^\]]*\]|^([A-Za-z][\w-]*)")
 #: `:is(X)`, `:where(X)`, `:matches(X)`, `:-webkit-any(X)` match what X matches.
-_IS = re.compile(rb":(?:is|where|matches|-webkit-any|-moz-any)\(([^()]*)\)", re.I)
+_IS = re.compile(rb":(?:is|where|matches|-webkit-any|-moz-any)\(((?:[^()]|\([^()]*\))*)\)",
+                 re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,18 +239,26 @@ def _compound(selector: bytes) -> _Compound | None:
     if b"[" in selector:  # `[data-k="V" i]`: its blanks are no combinator
         selector = re.sub(rb"\[[^\]]*\]", lambda m: re.sub(rb"\s+", b"", m.group()), selector)
     if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative)
-        selector = _IS.sub(lambda m: m.group(1).split(b",")[0].strip(), selector)
+        selector = _IS.sub(lambda m: _selectors(m.group(1))[0].strip(), selector)
         selector = _PARENS.sub(lambda m: re.sub(rb"\s+", b"", m.group()), selector)
     negated: list[_Compound] = []
     nth: list[tuple[bool, bool, int, int]] = []
+    pseudo_only = False  # a subject of pseudo-classes alone (`div :not(i)`): any element
     if b":" in selector:  # the subject's :not() and structural pseudo-classes (round 13)
         selector = selector.strip()
         masked = _PARENS.sub(lambda m: b"(" + b"_" * (len(m.group()) - 2) + b")", selector)
         tail = selector[max((m.end() for m in _COMBINATOR.finditer(masked)), default=0):]
+        pseudo_only = not _PSEUDO.sub(b"", tail).strip()
         for m in _NOT.finditer(tail):
             negated += [c for c in map(_compound, m.group(1).split(b",")) if c is not None]
         for m in _STRUCTURAL.finditer(tail):
-            nth.append(_nth(m.group(1).lower(), m.group(2) or b""))
+            arg, _of, among = (m.group(2) or b"").partition(b"of")
+            nth.append(_nth(m.group(1).lower(), arg))
+            if among:  # `:nth-child(An+B of S)`: an S (its place counted among all siblings)
+                inner = _compound(among)
+                if inner is not None:
+                    negated.append(_Compound(None, frozenset(), frozenset(), (),
+                                             negated=(inner,)))
     selector = _PSEUDO.sub(b"", selector.strip()).strip()
     universal = _UNIVERSAL_SUBJECT.search(selector)
     if universal is not None:  # `X *`, `X > *`: every element inside an X
@@ -254,8 +266,8 @@ def _compound(selector: bytes) -> _Compound | None:
         if inside is None or inside.children:
             return None
         return _Compound(inside.tag, inside.ids, inside.classes, inside.attrs, children=True)
-    last = _COMBINATOR.split(selector)[-1]
-    if not last or last == b"*":
+    last = b"" if pseudo_only else _COMBINATOR.split(selector)[-1]
+    if (not last or last == b"*") and not negated and not nth:
         return None  # everything (or a pseudo-element only): not a hiding we can place
     tag, ids, classes, attrs = None, set(), set(), []
     for m in _SIMPLE.finditer(last):
@@ -268,7 +280,7 @@ def _compound(selector: bytes) -> _Compound | None:
             attrs.append((m.group(3).lower(), m.group(4) or b"", value))
         elif m.group(8):
             tag = m.group(8).lower()
-    if tag is None and not ids and not classes and not attrs:
+    if tag is None and not ids and not classes and not attrs and not negated and not nth:
         return None
     return _Compound(tag, frozenset(ids), frozenset(classes), tuple(attrs),
                      negated=tuple(negated), nth=tuple(nth))
@@ -303,39 +315,99 @@ def _nth(kind: bytes, arg: bytes) -> tuple[bool, bool, int, int]:
             int(m.group(2) or 0))
 
 
+_LIST_COMMA = re.compile(rb",(?![^()]*\))")  # a comma outside parentheses (one level)
+
+
+def _selectors(text: bytes) -> list[bytes]:
+    """A selector list's selectors (`div :not(i, u), b`: two)."""
+    return _LIST_COMMA.split(text)[:_MAX_SELECTORS]
+
+
+_BRACE = re.compile(rb"[{}]")
+_MAX_RULES = 100_000
+_MAX_SELECTORS = 64
+
+
+def _flat_rules(sheet: bytes) -> list[tuple[bytes, bytes]]:
+    """A style sheet's rules as (selector, declarations), nested rules flattened (round 14:
+    `.d{div &{display:none}}` is `div .d{display:none}`); the rules inside `@media`,
+    `@supports`, `@layer`... as if at the top; an `@property` block under its prelude."""
+    out: list[tuple[bytes, bytes]] = []
+    stack: list[tuple[bytes, bytearray]] = []  # open blocks: (resolved selector, declarations)
+    start = 0
+    for m in _BRACE.finditer(sheet):
+        if m.group() == b"{":
+            head, _semi, prelude = sheet[start : m.start()].rpartition(b";")
+            if stack and head:
+                stack[-1][1].extend(head + b";")
+            prelude = prelude.strip()
+            parent = stack[-1][0] if stack else b""
+            if prelude.startswith(b"@"):
+                resolved = prelude if prelude[:9].lower() == b"@property" else parent
+            elif parent and not parent.startswith(b"@"):
+                resolved = b",".join(
+                    (child.replace(b"&", outer) if b"&" in child else outer + b" " + child)
+                    for outer in _selectors(parent) for child in _selectors(prelude))
+            else:
+                resolved = prelude
+            if len(stack) < 32:
+                stack.append((resolved, bytearray()))
+        elif stack:
+            selector, declarations = stack.pop()
+            declarations.extend(sheet[start : m.start()])
+            if selector and declarations.strip() and len(out) < _MAX_RULES:
+                out.append((selector, bytes(declarations)))
+        start = m.end()
+    return out
+
+
+def _sheet_rules(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Every rule of the page's style sheets (`<style>` elements and data: URLs), in order,
+    as (selector, declarations with comments and escapes resolved)."""
+    sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
+    sheets += _data_sheets(data, sheets)
+    rules: list[tuple[bytes, bytes]] = []
+    for sheet in sheets:
+        if b"/*" in sheet:
+            sheet = _CSS_COMMENT.sub(b"", sheet)
+        rules += ((sel, _css_text(decl)) for sel, decl in _flat_rules(sheet))
+    return rules
+
+
+def _ranked(compound: _Compound, important: bool, order: int, **fields: object) -> _Compound:
+    """`compound` with its cascade rank: (!important, ids, classes and attributes, tag,
+    order)."""
+    return dataclasses.replace(
+        compound, rank=(int(important), len(compound.ids), len(compound.classes) + len(
+            compound.attrs) + len(compound.nth) + len(compound.negated), int(
+            compound.tag is not None), order), **fields)  # type: ignore[arg-type]
+
+
 def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     """What the page's style sheets hide (`.x`, `#k`, `span[id^=k]`, `p>em`, `a+s`...), each
     selector by its subject compound; then, when some hide, what rules show again (a
     `display` other than none, `visibility:visible`), ranked as the cascade ranks them."""
-    out: dict[tuple[_Compound, bool, int], _Compound] = {}  # the last of equal rules
-    sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
-    sheets += _data_sheets(data, sheets)
-    order = 0
-    for sheet in sheets:
-        if b"/*" in sheet:
-            sheet = _CSS_COMMENT.sub(b"", sheet)
-        for rule in _CSS_RULE.finditer(sheet):
-            order += 1
-            declarations = _css_text(rule.group(2))
-            hides = _HIDDEN_ATTRS.search(declarations) is not None
-            if not hides and _SHOWN.search(declarations) is None:
+    out: dict[tuple[_Compound, bool, bool], _Compound] = {}  # the last of equal rules
+    for order, (selectors, declarations) in enumerate(_sheet_rules(data), 1):
+        hides = _HIDDEN_ATTRS.search(declarations) is not None
+        if not hides and _SHOWN.search(declarations) is None:
+            continue
+        important = b"!important" in declarations.replace(b" ", b"").lower()
+        for selector in _selectors(_selector_text(selectors)):
+            compound = _compound(selector)
+            if compound is None or (not hides and compound.children):
                 continue
-            important = int(b"!important" in declarations.replace(b" ", b"").lower())
-            for selector in _selector_text(rule.group(1)).split(b","):
-                compound = _compound(selector)
-                if compound is None or (not hides and compound.children):
-                    continue
-                out[compound, hides, important] = dataclasses.replace(
-                    compound, hides=hides, rank=(important, len(compound.ids), len(
-                        compound.classes) + len(compound.attrs) + len(compound.nth) + len(
-                        compound.negated), int(compound.tag is not None), order))
+            out[compound, hides, important] = _ranked(compound, important, order,
+                                                      hides=hides)
     if not any(c.hides for c in out.values()):
         return ()
     # strongest first: the first rule an element matches decides (`_hides`)
     return tuple(sorted(out.values(), key=lambda c: c.rank, reverse=True))
 
 
-_SHOWN = re.compile(rb"display\s*:\s*(?!none)[a-z]|visibility\s*:\s*visible", re.I)
+#: A declaration that shows an element (a `display` other than `none` and `revert`:
+#: `revert-layer` can bring back the `none` of a layer below, round 14).
+_SHOWN = re.compile(rb"display\s*:\s*(?!none|revert)[a-z]|visibility\s*:\s*visible", re.I)
 
 
 _DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
@@ -395,10 +467,15 @@ def _attr_names(attrs: bytes) -> set[bytes]:
     return {m.group(1).lower() for m in _ATTRS.finditer(attrs)}
 
 
+_ROOTS = frozenset({b"html", b"body"})
+
+
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
            place: Place | None = None) -> bool:
     if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
         return not (tag in _OPENABLE and b"open" in _attr_names(attrs))
+    if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
+        return False
     if b"&" in attrs:  # `display&#58;none`
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
@@ -415,7 +492,8 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
 #: hiding property, a CSS comment or escape, a character reference, or what a hiding
 #: selector of the page names (then `_hides` decides). Found by C-speed searches of the
 #: lower-cased page: a regex over every tag of a 100 KB page cost milliseconds.
-_HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"display",
+_HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"popover",
+                 b"display",
                  b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon")
 
 
