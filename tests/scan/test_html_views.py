@@ -386,3 +386,78 @@ def test_places_among_siblings() -> None:
     assert places[page.rindex(b"<p>")] == (3, 2, 3, 2)
     assert places[page.index(b"<br>")] == (1, 1, 1, 1)
     assert places[page.index(b"<div>")] == (1, 1, 2, 1)
+
+
+#: Round 14: hiding through nesting, layers, lists and keywords of the cascade, and
+#: elements hidden by default.
+HIDING_14 = {
+    "popover": (b"", b"<span popover>", b"</span>"),
+    "object-fallback": (b"", b'<object data="data:text/plain,x" width=0 height=0>', b"</object>"),
+    "nesting": (b".d{p &{display:none}}", b"<span class=d>", b"</span>"),
+    "nth-child-of": (b":nth-child(n of .d){display:none}", b"<span class=d>", b"</span>"),
+    "is-structural": (b":is(b:nth-child(n)){display:none}", b"<b>", b"</b>"),
+    "not-list": (b"p :not(i, u, p){display:none}", b"<b>", b"</b>"),
+    "revert-layer": (b"@layer x{b{display:none}} @layer y{.d{display:inline}} "
+                     b"@layer y{.d{display:revert-layer}}", b"<b class=d>", b"</b>"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(HIDING_14))
+def test_round_fourteen_hiding_is_seen_through(engine: Engine, tmp_path: Path,
+                                               shape: str) -> None:
+    page = hidden_by(*HIDING_14[shape])
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def _cased(css: bytes, upper: bytes, lower: bytes) -> bytes:
+    """B64's letters swapped in case, each in an `upper` or `lower` element (round 14)."""
+    def piece(c: int) -> bytes:
+        ch = bytes([c])
+        if not ch.isalpha():
+            return ch
+        return (upper if ch.isupper() else lower) % ch.swapcase()
+    return (b"<!doctype html><html><head><meta charset=utf-8><style>" + css
+            + b"</style></head><body><p>" + b"".join(piece(c) for c in B64)
+            + b"</p></body></html>\n")
+
+
+#: Round 14: text-transform through the cascade.
+TRANSFORMS_14 = {
+    "important-over-inline": (b"i{text-transform:uppercase!important}b{text-transform:"
+                              b"lowercase!important}", b'<i style="text-transform:none">%s</i>',
+                              b'<b style="text-transform:none">%s</b>'),
+    "custom-property": (b":root{--u:uppercase;--l:lowercase}i{text-transform:var(--u)}"
+                        b"b{text-transform:var(--l)}", b"<i>%s</i>", b"<b>%s</b>"),
+    "property-initial": (b'@property --u{syntax:"*";inherits:true;initial-value:uppercase}'
+                         b'@property --l{syntax:"*";inherits:true;initial-value:lowercase}'
+                         b"i{text-transform:var(--u)}b{text-transform:var(--l)}",
+                         b"<i>%s</i>", b"<b>%s</b>"),
+    "specificity-over-order": (b"i.x{text-transform:uppercase}i{text-transform:none}"
+                               b"b.y{text-transform:lowercase}b{text-transform:none}",
+                               b"<i class=x>%s</i>", b"<b class=y>%s</b>"),
+    "lang": (b":lang(en){text-transform:uppercase}b:lang(en){text-transform:lowercase}",
+             b"<i lang=en>%s</i>", b"<b lang=en>%s</b>"),
+    "escaped-inline": (b"", b'<i style="text-transform:\\75ppercase">%s</i>',
+                       b'<b style="text-tran\\73 form:lowercase">%s</b>'),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(TRANSFORMS_14))
+def test_round_fourteen_transforms_are_applied(engine: Engine, tmp_path: Path,
+                                              shape: str) -> None:
+    page = _cased(*TRANSFORMS_14[shape])
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    assert b'data-text="' + B64 + b'"' in dom, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_nested_rules_are_flattened() -> None:
+    sheet = b".a{color:red; .b &{display:none} x{y:z} @media print{.c{q:r}}}"
+    assert textual._flat_rules(sheet) == [(b".b .a", b"display:none"), (b".a x", b"y:z"),
+                                          (b".a .c", b"q:r"), (b".a", b"color:red;")]

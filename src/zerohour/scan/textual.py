@@ -617,54 +617,97 @@ def html_visible(data: bytes) -> bytes | None:
     return text
 
 
-_TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none)", re.I)
+_TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none|var\("
+                        rb"\s*(--[\w-]+)\s*(?:,\s*([\w-]+))?\s*\))([^;]*)", re.I)
+_CUSTOM = re.compile(rb"(--[\w-]+)\s*:\s*([\w-]+)")
+_INITIAL = re.compile(rb"initial-value\s*:\s*([\w-]+)", re.I)
 _WORD_START = re.compile(rb"(?<![A-Za-z0-9'])[a-z]")
+_MODES = frozenset({b"uppercase", b"lowercase", b"capitalize", b"none"})
+
+
+def _mode(m: re.Match[bytes], custom: dict[bytes, bytes]) -> bytes | None:
+    """A `text-transform` declaration's value, a custom property's resolved (round 14:
+    `var(--u)` set on :root or as an @property's initial value)."""
+    value = m.group(1).lower()
+    if m.group(2) is not None:
+        value = (custom.get(m.group(2)) or m.group(3) or b"").lower()
+    return value if value in _MODES else None
 
 
 def html_transformed(data: bytes) -> bytes | None:
     """The page with CSS `text-transform` applied to the text it styles (round 13: base64
     whose letters an `uppercase` class turns into the file's; a recipient copies what the
     browser shows), its `text-transform` properties renamed so that the copy is not read
-    again; None when nothing is transformed. Each element's text takes its inline style's
-    transform, else the last rule of the page's style sheets naming it (a selector's subject
-    compound, as `html_visible` reads them); an element inside it transforms its own part."""
+    again; None when nothing is transformed. Each element takes the transform the cascade
+    gives it (round 14): inline style over the style sheets' rules unless one is
+    `!important`, rules ranked by importance, specificity and order (subject compounds, as
+    `html_visible` reads them; pseudo-classes alone, `:lang(en)`, match any element),
+    `var()` resolved through the page's custom properties; an element inside one transforms
+    its own part, `none` gives it back its own letters."""
     lower = data.lower()
-    if b"text-transform" not in lower:
+    if b"transform" not in lower and b"tran\\" not in lower:
         return None
-    rules: list[tuple[_Compound, bytes]] = []
+    custom: dict[bytes, bytes] = {}
+    rules: list[tuple[_Compound, bytes, bool]] = []  # (ranked subject, mode, important)
     if b"<style" in lower or b"text/css" in lower:
-        sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
-        for sheet in (*sheets, *_data_sheets(data, sheets)):
-            sheet = _CSS_COMMENT.sub(b"", sheet) if b"/*" in sheet else sheet
-            for rule in _CSS_RULE.finditer(sheet):
-                found = _TRANSFORM.search(_css_text(rule.group(2)))
-                if found is None:
-                    continue
-                for selector in _selector_text(rule.group(1)).split(b","):
-                    compound = _compound(selector)
-                    if compound is not None and not compound.children:
-                        rules.append((compound, found.group(1).lower()))
-    words = {b"text-transform", *(c.word() for c, _mode in rules)}
+        sheet_rules = _sheet_rules(data)
+        for selectors, declarations in sheet_rules:
+            if selectors[:9].lower() == b"@property":
+                initial = _INITIAL.search(declarations)
+                if initial is not None:
+                    custom.setdefault(selectors[9:].strip(), initial.group(1))
+            for name, value in _CUSTOM.findall(declarations):
+                custom[name] = value
+        for order, (selectors, declarations) in enumerate(sheet_rules, 1):
+            found = _TRANSFORM.search(declarations)
+            mode = _mode(found, custom) if found is not None else None
+            if found is None or mode is None:
+                continue
+            important = b"!important" in found.group(4).replace(b" ", b"").lower()
+            for selector in _selectors(_selector_text(selectors)):
+                compound = _compound(selector) or _any_element(selector)
+                if compound is not None and not compound.children:
+                    rules.append((_ranked(compound, important, order), mode, important))
+    rules.sort(key=lambda r: r[0].rank, reverse=True)
+    universal = any(not r[0].word().strip(b"<") for r in rules)
+    words = {b"transform", b"tran\\", *(r[0].word() for r in rules)}
     out = bytearray(data)
     done = False
-    for start in _tags_with(data, lower, words):
+    starts = _tags_with(data, lower, {b"<"} if universal else words)
+    places = _places(data) if any(r[0].nth for r in rules) else {}
+    for start in starts:
         el = _ELEMENT.match(data, start)
         if el is None or el.group(2) is None:
             continue
         tag, attrs = el.group(2).lower(), el.group(3)
         if tag in _VOID or tag in _RAW_TEXT:
             continue
-        inline = _TRANSFORM.search(_css_text(attrs)) if b"transform" in attrs.lower() else None
-        mode = inline.group(1).lower() if inline is not None else next(
-            (m for c, m in reversed(rules) if _matches(c, tag, attrs)), None)
-        if mode is None:
+        sheet = next((r for r in rules if _matches(r[0], tag, attrs, places.get(start))), None)
+        inline = None
+        if b"tran" in attrs.lower():
+            css = _css_text(_unescape(attrs) if b"&" in attrs else attrs)
+            found = _TRANSFORM.search(css)
+            if found is not None:
+                inline = _mode(found, custom), b"!important" in found.group(4).replace(
+                    b" ", b"").lower()
+        if inline is not None and inline[0] is not None and (
+                sheet is None or inline[1] or not sheet[2]):
+            mode = inline[0]
+        elif sheet is not None:
+            mode = sheet[1]
+        else:
             continue
-        end = _hidden_end(data, tag, el.end())
-        _transform(out, el.end(), end, mode)
+        _transform(out, data, el.end(), _hidden_end(data, tag, el.end()), mode)
         done = True
     if not done:
         return None
     return re.sub(rb"text-transform", b"text-transfxrm", bytes(out), flags=re.I)
+
+
+def _any_element(selector: bytes) -> _Compound | None:
+    """A subject of pseudo-classes or `*` alone (`:lang(en)`, `*`): any element."""
+    tail = _COMBINATOR.split(_PSEUDO.sub(b"", selector.strip()).strip())[-1]
+    return _Compound(None, frozenset(), frozenset(), ()) if tail in (b"", b"*") else None
 
 
 def _tags_with(data: bytes, lower: bytes, words: set[bytes]) -> list[int]:
@@ -680,13 +723,13 @@ def _tags_with(data: bytes, lower: bytes, words: set[bytes]) -> list[int]:
     return sorted(starts)
 
 
-def _transform(out: bytearray, lo: int, hi: int, mode: bytes) -> None:
+def _transform(out: bytearray, data: bytes, lo: int, hi: int, mode: bytes) -> None:
     """Apply a text-transform to the text between `lo` and `hi` (tags left as they are; an
-    ASCII letter's case only, so offsets stay)."""
+    ASCII letter's case only, so offsets stay; `none`: the page's own letters back)."""
     pos = lo
-    for m in (*_TAG.finditer(out, lo, hi), None):
+    for m in (*_TAG.finditer(data, lo, hi), None):
         end = m.start() if m is not None else hi
-        piece = bytes(out[pos:end])
+        piece = data[pos:end]
         if mode == b"uppercase":
             piece = piece.upper()
         elif mode == b"lowercase":
