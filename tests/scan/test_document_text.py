@@ -155,3 +155,58 @@ def test_rtf_hidden_text_ends_with_its_group_or_v0() -> None:
     doc = rb"{\rtf1 a{\v b}c\v d\v0 e\v f\plain g}"
     assert rtf.rtf_text(doc, ScanContext()) == b"abcdefg"
     assert rtf.rtf_text(doc, ScanContext(), shown_only=True) == b"aceg"
+
+
+#: Round 14: junk between the pieces of each line, where no reader shows it.
+DECOYS = {
+    "docx-deleted": b'</w:t></w:r><w:del w:id="9" w:author="a"><w:r><w:t>%s</w:t></w:r>'
+                    b'</w:del><w:r><w:t xml:space="preserve">',
+    "docx-moved-from": b'</w:t></w:r><w:moveFrom w:id="9" w:author="a"><w:r><w:t>%s</w:t>'
+                       b'</w:r></w:moveFrom><w:r><w:t xml:space="preserve">',
+    "docx-foreign-prefix": b'</w:t></w:r><w:r xmlns:w="urn:x"><w:t>%s</w:t></w:r><w:r>'
+                           b'<w:t xml:space="preserve">',
+    "odt-comment": b"<office:annotation><text:p>%s</text:p></office:annotation>",
+    "odt-foreign-prefix": b'<text:span xmlns:text="urn:x">%s</text:span>',
+}
+
+
+@pytest.mark.parametrize("decoy", list(DECOYS))
+def test_junk_where_no_reader_shows_it(clam_engine: Engine, tmp_path: Path, decoy: str) -> None:
+    """Round 14: pandoc (the oracle) leaves out deleted and moved revisions, comments and
+    elements of a foreign namespace; the base64 between them reads whole."""
+    import io
+    import re
+
+    kind = decoy.split("-")[0]
+    (tmp_path / "notes.md").write_bytes(_paragraphs())
+    made = tmp_path / f"notes.{kind}"
+    subprocess.run([tool("pandoc"), "-s", str(tmp_path / "notes.md"), "-o", str(made)],
+                   check=True, timeout=120)
+    part = "word/document.xml" if kind == "docx" else "content.xml"
+    with zipfile.ZipFile(made) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    tag = rb"w:t" if kind == "docx" else rb"text:p"
+    count = [0]
+
+    def cut(m: re.Match[bytes]) -> bytes:
+        text = m.group(2)
+        pieces = [text[i : i + 8] for i in range(0, len(text), 8)]
+        count[0] += 1
+        junk = b"%04d" % count[0]
+        return m.group(1) + b"".join(p + (DECOYS[decoy] % junk if i < len(pieces) - 1 else b"")
+                                     for i, p in enumerate(pieces)) + b"</" + tag + b">"
+
+    parts[part] = re.sub(rb"(<" + tag + rb"\b[^>/]*>)([A-Za-z0-9+/=]{16,})</" + tag + rb">",
+                         cut, parts[part])
+    assert count[0] > 5
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    doc = tmp_path / f"decoy.{kind}"
+    doc.write_bytes(out.getvalue())
+    shown = subprocess.run([tool("pandoc"), "-t", "plain", str(doc)], capture_output=True,
+                           check=True).stdout
+    kept = bytes(c for c in shown if chr(c).isalnum() or c in b"+/=")
+    assert binascii.a2b_base64(kept) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(doc.read_bytes(), doc.name).names == (NAME,)

@@ -51,8 +51,7 @@ def children(
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
     if filetype in _TEXTUAL and data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml":
-        text = textual.office_xml_text(data)  # a .docx/.pptx/.xlsx part's text
-        if text is not None:
+        for text in textual.office_xml_readings(data):  # a .docx/.pptx/.xlsx part's text
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
     yield from _children_of_type(data, filetype, ctx, name)

@@ -832,8 +832,54 @@ class _Page:
 
 #: The text runs of Office Open XML parts (Word `<w:t>`, DrawingML `<a:t>` in slides and
 #: shapes, spreadsheet strings `<t>`), their paragraph ends, tabs and breaks.
-_OFFICE_TOKEN = re.compile(rb"<(w|a):t(?:\s[^>]*)?>([^<]*)</\1:t>|<t(?:\s[^>]*)?>([^<]*)</t>"
-                           rb"|</(?:w:p|a:p|si)>|<(?:w:tab|w:br|w:cr|a:br)\b[^>]*>")
+_OFFICE_TOKEN = re.compile(rb"<([\w.-]+):t(?:\s[^>]*)?>([^<]*)</\1:t>|<t(?:\s[^>]*)?>([^<]*)</t>"
+                           rb"|</(?:[\w.-]+:p|si)>|<[\w.-]+:(?:tab|br|cr)\b[^>]*>")
+#: What Word, LibreOffice and pandoc do not show of a document (round 14): deleted and moved
+#: revisions, formatting changes, ruby text, comments, hidden text, frame descriptions,
+#: placeholders, variables set with display none, tracked changes.
+_NOT_SHOWN = re.compile(
+    rb"<((?:w|office|text|svg|draw):(?:del|moveFrom|rPrChange|pPrChange|sectPrChange|rt|"
+    rb"annotation|hidden-text|hidden-paragraph|ruby-text|desc|title|placeholder|"
+    rb"tracked-changes))\b[^>]*>"
+    rb"|<(text:variable-set)\b[^>]*text:display=\"none\"[^>]*>")
+#: An element whose own prefix it binds to a namespace that is not the format's (round 14:
+#: `<w:r xmlns:w="urn:x">` is no Word run, and no reader shows it).
+_FOREIGN = re.compile(
+    rb"<(([\w.-]+):[\w.-]+)\b[^>]*\sxmlns:\2\s*=\s*[\"'](?!http://schemas\.openxmlformats\.org/|"
+    rb"http://schemas\.microsoft\.com/|urn:oasis:names:tc:opendocument:|http://www\.w3\.org/|"
+    rb"http://purl\.org/|urn:schemas-microsoft-com:)[^\"']*[\"'][^>]*>")
+_MC_CHOICE = re.compile(rb"<(mc:Choice)\b[^>]*>")
+_MC_FALLBACK = re.compile(rb"<(mc:Fallback)\b[^>]*>")
+
+
+def _without(data: bytes, opening: re.Pattern[bytes]) -> bytes:
+    """`data` without the elements whose opening tags `opening` matches (its first group
+    that matched: the element's name), each up to its first closing tag; linear (a name
+    never closed is not looked for again)."""
+    out = bytearray()
+    pos = 0
+    unclosed: set[bytes] = set()
+    for m in opening.finditer(data):
+        if m.start() < pos:
+            continue  # inside an element already left out
+        name = next(g for g in m.groups() if g is not None)
+        if m.group().endswith(b"/>"):
+            out += data[pos : m.start()]
+            pos = m.end()
+            continue
+        if name in unclosed:
+            continue
+        close = data.find(b"</" + name, m.end())
+        if close < 0:
+            unclosed.add(name)
+            continue
+        end = data.find(b">", close)
+        out += data[pos : m.start()]
+        pos = len(data) if end < 0 else end + 1
+    if not pos:
+        return data
+    out += data[pos:]
+    return bytes(out)
 
 
 #: OpenDocument's paragraph ends, tabs, line breaks and spaces (`<text:s/>`), then any tag.
@@ -897,9 +943,31 @@ def office_xml_text(data: bytes) -> bytes | None:
     """The text of a Word, PowerPoint or Excel XML part as `docx2txt` gives it: runs joined,
     a line per paragraph (base64 a line per paragraph of a .docx read as one XML line, round
     9), or of an OpenDocument body; None for other XML."""
+    readings = office_xml_readings(data)
+    return readings[0] if readings else None
+
+
+def office_xml_readings(data: bytes) -> list[bytes]:
+    """`office_xml_text`, then, where they differ, the text as a reader shows it (round 14):
+    without what Word, LibreOffice and pandoc leave out (`_NOT_SHOWN`, elements of a
+    foreign namespace), and with only one branch of each `mc:AlternateContent` (a reader
+    takes the Choice it knows, else the Fallback)."""
     if b"<office:body" not in data and b":t>" not in data and b"</t>" not in data:
-        return None
+        return []
     data = xml_plain(data)
+    shown = _without(_without(data, _NOT_SHOWN), _FOREIGN)
+    variants = [data, shown]
+    if b"<mc:AlternateContent" in shown:
+        variants += [_without(shown, _MC_FALLBACK), _without(shown, _MC_CHOICE)]
+    out: list[bytes] = []
+    for variant in variants:
+        text = _office_text(variant)
+        if text is not None and text not in out:
+            out.append(text)
+    return out
+
+
+def _office_text(data: bytes) -> bytes | None:
     body = data.find(b"<office:body")
     if body >= 0:
         return _odf_text(data[body:])
