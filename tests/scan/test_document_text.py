@@ -133,13 +133,15 @@ def test_entity_expansion_is_bounded() -> None:
     assert len(textual.xml_plain(doc)) < 6 << 20  # 2 GB when expanded in full
 
 
-def test_rtf_text_as_word_shows_it_without_hidden_runs(clam_engine: Engine,
-                                                       tmp_path: Path) -> None:
-    """Round 13: base64 cut by hidden (`\\v`) junk; pandoc, like Word, leaves hidden text out
-    (the oracle)."""
+@pytest.mark.parametrize("group", [b"\\v", b"\\listtext", b"\\header"])
+def test_rtf_text_as_word_shows_it_without_hidden_runs(clam_engine: Engine, tmp_path: Path,
+                                                       group: bytes) -> None:
+    """Rounds 13 and 14: base64 cut by junk in hidden (`\\v`) runs, list-number text and
+    header groups; pandoc, like Word, leaves them out of the body's text (the oracle)."""
     b64 = base64.b64encode(CLAM.read_bytes())
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    body = b"\\par\n".join(b"".join(bytes([c]) + b"{\\v ZZ}" for c in ln) for ln in lines)
+    body = b"\\par\n".join(b"".join(bytes([c]) + b"{" + group + b" ZZ}" for c in ln)
+                            for ln in lines)
     doc = b"{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0 Courier;}}\n" + body + b"\\par\n}"
     (tmp_path / "r.rtf").write_bytes(doc)
     shown = subprocess.run([tool("pandoc"), "-f", "rtf", "-t", "plain", str(tmp_path / "r.rtf")],

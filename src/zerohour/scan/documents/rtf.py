@@ -192,7 +192,11 @@ _BREAKS = {b"par": b"\n", b"line": b"\n", b"sect": b"\n", b"page": b"\n", b"row"
            b"tab": b"\t", b"cell": b"\t", b"emdash": b"-", b"endash": b"-", b"bullet": b"*"}
 #: Breaks that are characters of the text (hidden with it); a paragraph mark stays a line.
 _INLINE = frozenset({b"tab", b"emdash", b"endash", b"bullet"})
-_HIDDEN_TEXT = re.compile(rb"\\v(?![A-Za-z0])")
+#: Groups whose text is not the body's as Word and pandoc show it (round 14): the text of
+#: a list item's number, headers, footers.
+_APART = frozenset({b"listtext", b"header", b"headerl", b"headerr", b"headerf", b"footer",
+                    b"footerl", b"footerr", b"footerf", b"pntext"})
+_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pntext)")
 _SYMBOLS = {b"\\": b"\\", b"{": b"{", b"}": b"}", b"~": b" ", b"_": b"-", b"-": b""}
 
 
@@ -236,6 +240,8 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
         if word is not None:
             if word == b"v" and shown_only:
                 hidden = arg != b"0"
+            elif shown_only and word in _APART and starts:
+                skipping = True  # a list number's text, a header: not in the body's text
             elif word == b"plain":
                 hidden = False
             elif word in _HIDDEN_DESTINATIONS:
