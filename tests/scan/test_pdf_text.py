@@ -450,26 +450,39 @@ def test_page_text_in_glyph_names_with_suffixes(clam_engine: Engine, tmp_path: P
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc, "-raw")
 
 
-@pytest.mark.parametrize("shape", ["kerned-back", "mirrored", "negative-spacing"])
+@pytest.mark.parametrize("shape", ["kerned-back", "mirrored", "negative-spacing",
+                                   "negative-widths", "negative-size", "sideways-kerned-back"])
 def test_glyphs_drawn_right_to_left(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
-    """Round 13: each line stored backwards and drawn right to left (kerning that moves the
-    pen back, a mirrored text matrix, a negative character spacing); pdftotext reads the
-    line left to right (the oracle)."""
+    """Rounds 13 and 14: each line stored backwards and drawn right to left (kerning that
+    moves the pen back, a mirrored text matrix, a negative character spacing, negative
+    /Widths, a negative font size on a flipped matrix; sideways text kerned back); pdftotext
+    reads the line left to right (the oracle)."""
     b64 = base64.b64encode(CLAM.read_bytes())
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
     body = b""
+    size = b"10"
+    font = _COURIER
     for i, ln in enumerate(lines):
         back = ln[::-1]
         y = 800 - 12 * i
-        if shape == "kerned-back":  # Courier: 600 units a glyph, moved back 1200
-            body += b"1 0 0 1 %d %d Tm [" % (20 + 6 * (len(ln) - 1), y) + b" 1200 ".join(
+        end_x = 20 + 6 * (len(ln) - 1)
+        if shape in ("kerned-back", "sideways-kerned-back"):  # Courier: 600 a glyph, back 1200
+            place = (b"1 0 0 1 %d %d Tm [" % (end_x, y) if shape == "kerned-back"
+                     else b"0 1 -1 0 %d %d Tm [" % (40 + 12 * i, 20 + 6 * (len(ln) - 1)))
+            body += place + b" 1200 ".join(
                 b"(" + _escape(back[j : j + 1]) + b")" for j in range(len(back))) + b"] TJ\n"
         elif shape == "mirrored":
             body += b"-1 0 0 1 %d %d Tm (" % (20 + 6 * len(ln), y) + _escape(back) + b") Tj\n"
+        elif shape == "negative-widths":
+            font = (b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier /FirstChar 32 "
+                    b"/LastChar 126 /Widths [" + b" -600" * 95 + b"] >>")
+            body += b"1 0 0 1 %d %d Tm (" % (end_x, y) + _escape(back) + b") Tj\n"
+        elif shape == "negative-size":
+            size = b"-10"
+            body += b"1 0 0 -1 %d %d Tm (" % (end_x, y) + _escape(back) + b") Tj\n"
         else:
-            body += (b"-12 Tc 1 0 0 1 %d %d Tm (" % (20 + 6 * (len(ln) - 1), y) + _escape(back)
-                     + b") Tj\n")
-    doc = _doc([b"BT /F1 10 Tf\n" + body + b"ET"])
+            body += (b"-12 Tc 1 0 0 1 %d %d Tm (" % (end_x, y) + _escape(back) + b") Tj\n")
+    doc = _doc([b"BT /F1 " + size + b" Tf\n" + body + b"ET"], font)
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc)
 
 

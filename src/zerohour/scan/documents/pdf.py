@@ -660,9 +660,12 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         cmap = font.get("/ToUnicode")
         codes = to_unicode(decoded.get(cmap.objgen, b"")) if hasattr(cmap, "objgen") else {}
         type0 = str(font.get("/Subtype")) == "/Type0"
+        direction = _direction(font, type0)
         if not codes and not type0:
             if (mapped := _differences(font)) is not None:
-                out[name] = FontMap(mapped, 1)
+                out[name] = FontMap(mapped, 1, direction=direction)
+            elif direction < 0:
+                out[name] = FontMap({}, 1, direction=direction, passthrough=True)
             continue
         encoding = font.get("/Encoding")
         spaces: tuple[tuple[int, int, int], ...] = ()
@@ -674,9 +677,33 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         width = spaces[0][0] if spaces else 2 if type0 else 1
         # Type0 codes not in the map (or with no map) read as their code points, as
         # pdftotext does (round 13)
-        out[name] = FontMap(codes, width, identity=type0,
+        out[name] = FontMap(codes, width, identity=type0, direction=direction,
                             spaces=spaces if len({n for n, _lo, _hi in spaces}) > 1 else ())
     return out
+
+
+def _direction(font: Any, type0: bool) -> float:
+    """-1 when the font's glyphs advance leftwards (round 14: /Widths of -600, a CID font's
+    negative /DW or /W, a Type3 font whose /FontMatrix mirrors), else 1."""
+    try:
+        if type0:
+            kids = font.get("/DescendantFonts")
+            cid = kids[0] if kids is not None and len(kids) else None
+            if cid is None:
+                return 1.0
+            widths = [float(cid.get("/DW", 1000))]
+            for item in list(cid.get("/W", []))[:4096]:
+                if hasattr(item, "__iter__") and not isinstance(item, (str, bytes)):
+                    widths += [float(w) for w in list(item)[:4096]]
+        else:
+            widths = [float(w) for w in list(font.get("/Widths", []))[:4096]]
+        sign = -1.0 if widths and sum(w < 0 for w in widths) * 2 > len(widths) else 1.0
+        matrix = font.get("/FontMatrix")
+        if matrix is not None and float(matrix[0]) < 0:
+            sign = -sign
+        return sign
+    except Exception:  # odd entries: as if it had none
+        return 1.0
 
 
 def _codespaces(cmap: bytes) -> tuple[tuple[int, int, int], ...]:
@@ -772,11 +799,15 @@ class FontMap:
     codes: dict[int, str]
     width: int  # bytes per code: 2 for a Type0 (CID) font, else 1
     identity: bool = False  # a code not in `codes` is its own code point
+    direction: float = 1.0  # -1: its glyphs advance leftwards (negative widths)
+    passthrough: bool = False  # no map: the string's bytes are its text
     #: code space ranges of codes of several lengths (bytes, first, last); () when all have
     #: `width` bytes
     spaces: tuple[tuple[int, int, int], ...] = ()
 
     def text(self, raw: bytes) -> bytes:
+        if self.passthrough:
+            return raw
         w, codes = self.width, self.codes
         out: list[str] = []
         i = 0
@@ -861,7 +892,7 @@ class _Run:
     x: float
     y: float
     text: bytes
-    upside_down: bool = False  # drawn rotated by 180 degrees
+    turn: int = 0  # drawn rotated by this many quarter turns (counter-clockwise)
     end: float = 0.0  # where the run ends on its line, widely estimated (0.6 em a character)
 
 
@@ -916,11 +947,11 @@ def page_readings(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     if not runs:
         return []
     if box is not None:
-        # positions along a line are estimates (a glyph's width is guessed): a quarter of the
-        # page's width of room on either side
+        # positions along a line are estimates (a glyph's width is guessed), and a line may
+        # run sideways: a quarter of the page of room on every side
         x0, y0, x1, y1 = box
-        room = max(1.0, abs(x1 - x0) / 4)
-        runs = [r for r in runs if x0 - room <= r.x <= x1 + room and y0 - 1 <= r.y <= y1 + 1]
+        wide, high = max(1.0, abs(x1 - x0) / 4), max(1.0, abs(y1 - y0) / 4)
+        runs = [r for r in runs if x0 - wide <= r.x <= x1 + wide and y0 - high <= r.y <= y1 + high]
     out: list[bytes] = []
     for text in (_laid_out(runs), _drawn_order(runs), _by_columns(runs)):
         if text is not None and text not in out:
@@ -961,8 +992,8 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
     def place(text: bytes, advance: float | None = None) -> None:
         nonlocal tm
         device = _times((1.0, 0.0, 0.0, 1.0, 0.0, rise), _times(tm, ctm))
-        em = max(size, 1.0) * len(text)
-        runs.append(_Run(device[4], device[5], text, device[0] < 0 and device[3] < 0,
+        em = max(abs(size), 1.0) * len(text)
+        runs.append(_Run(device[4], device[5], text, _turn(device, size),
                          device[4] + abs(device[0]) * 0.6 * em))
         tm = _times((1.0, 0.0, 0.0, 1.0, em * 0.5 if advance is None else advance, 0.0), tm)
 
@@ -970,9 +1001,11 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         nonlocal tm
         if any(a is not None for a in actual):
             return  # its glyphs are replaced by the sequence's /ActualText
-        em = max(size, 1.0)
+        em = max(abs(size), 1.0) * (-1.0 if size < 0 else 1.0)
+        if font is not None:
+            em *= font.direction  # negative widths, a mirrored Type3 matrix (round 14)
         glyph = (0.5 * em + spacing) * scale  # a glyph's advance, estimated (PDF 9.4.4)
-        back = any(isinstance(i, float) and i > 250 for i in items)  # kerned a glyph back
+        back = any(isinstance(i, float) and i * em > 250 * abs(em) for i in items)
         if glyph > 0 and _times(tm, ctm)[0] > 0 and not back:
             place(b"".join(i for i in items if isinstance(i, bytes)))
             return
@@ -1019,7 +1052,7 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
                 place(done)
         elif m.group(1) is not None:  # `/F1 12 Tf`
             font = fonts.get(m.group(1))
-            size = abs(float(m.group(2)))
+            size = float(m.group(2))  # (negative: drawn leftwards, round 14)
             pending = []
         elif m.group(3) is not None:  # `a b c d e f Tm`
             tm = line = tuple(float(v) for v in m.group(3).split())
@@ -1072,12 +1105,40 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
 
 def _laid_out(runs: list[_Run]) -> bytes | None:
     """Runs as lines, top to bottom, left to right; repeats left out."""
-    if runs and sum(r.upside_down for r in runs) * 2 > len(runs):
-        # a page of text turned upside down reads from the bottom right (as pdftotext does)
-        runs = [_Run(-r.x, -r.y, r.text) for r in runs]
+    turns = [0, 0, 0, 0]
+    for r in runs:
+        turns[r.turn] += 1
+    turn = max(range(4), key=lambda t: turns[t])
+    if turn and turns[turn] * 2 > len(runs):
+        # a page of text turned (upside down, or sideways: round 14) reads along its lines,
+        # as pdftotext does: the page turned back first
+        runs = [_Run(*_turned_back(r.x, r.y, turn), r.text) for r in runs]
     out = [b"".join(r.text for r in line) for line in _lines(runs)]
     text = b"\n".join(out)
     return text + b"\n" if text.strip() else None
+
+
+def _turned_back(x: float, y: float, turn: int) -> tuple[float, float]:
+    """A point of a page turned by `turn` quarter turns, once the page is turned back."""
+    if turn == 1:
+        return y, -x
+    if turn == 2:
+        return -x, -y
+    return -y, x
+
+
+def _turn(m: tuple[float, ...], size: float) -> int:
+    """Quarter turns (0-3, counter-clockwise) of text drawn through matrix `m` at font size
+    `size` (a negative size turns it by half); a mirrored matrix turns nothing (its glyphs
+    just run leftwards)."""
+    a, b, c, d = m[0], m[1], m[2], m[3]
+    if a * d - b * c < 0:
+        return 0
+    if size < 0:
+        a, b = -a, -b
+    if abs(a) >= abs(b):
+        return 0 if a >= 0 else 2
+    return 1 if b > 0 else 3
 
 
 def _lines(runs: list[_Run]) -> list[list[_Run]]:
