@@ -490,3 +490,54 @@ def test_a_one_byte_code_after_a_two_byte_one_at_the_end() -> None:
     spaces = ((1, 0, 0x7F), (2, 0x8000, 0xFFFF))
     font = pdf.FontMap({0x810B: "A"}, 1, identity=True, spaces=spaces)
     assert font.text(b"\x81\x0bT") == b"AT"
+
+
+def _annotated(lines: list[bytes], shape: str) -> bytes:
+    """A page whose text is only in annotations (round 14): checkboxes whose chosen state
+    (/AS) shows a line and whose other state junk, stamps with junk in Hidden ones between
+    them, or push buttons with a line as caption (/MK /CA) and no appearance."""
+    objs = [b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [] >> >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", b"PAGE", _COURIER]
+    annots = []
+
+    def add(obj: bytes) -> int:
+        objs.append(obj)
+        return len(objs)
+
+    def look(text: bytes) -> int:
+        return add(_stream(b"BT /F1 8 Tf 2 4 Td (" + _escape(text) + b") Tj ET",
+                           b"/Type /XObject /Subtype /Form /BBox [0 0 500 10] "
+                           b"/Resources << /Font << /F1 4 0 R >> >> "))
+
+    for i, ln in enumerate(lines):
+        rect = b"[20 %d 520 %d]" % (780 - 12 * i, 790 - 12 * i)
+        if shape == "checkbox-state":
+            on, off = look(ln), look(b"%04d" % i)
+            state = b"/On" if i % 2 else b"/Off"  # the line sits in whichever state is chosen
+            first, second = (on, off) if i % 2 else (off, on)
+            annots.append(add(b"<< /Type /Annot /Subtype /Widget /FT /Btn /Rect " + rect
+                              + b" /AP << /N << /On %d 0 R /Off %d 0 R >> >> /AS " % (
+                                  first, second) + state + b" >>"))
+        elif shape == "hidden-decoys":
+            annots.append(add(b"<< /Type /Annot /Subtype /Stamp /Rect " + rect
+                              + b" /AP << /N %d 0 R >> >>" % look(ln)))
+            annots.append(add(b"<< /Type /Annot /Subtype /Stamp /F 2 /Rect [20 %d 520 %d]"
+                              % (775 - 12 * i, 785 - 12 * i)
+                              + b" /AP << /N %d 0 R >> >>" % look(b"%04d" % i)))
+        else:  # push buttons with a caption only
+            annots.append(add(b"<< /Type /Annot /Subtype /Widget /FT /Btn /Ff 65536 /Rect "
+                              + rect + b" /MK << /CA (" + _escape(ln) + b") >> "
+                              b"/DA (/F1 8 Tf 0 g) >>"))
+    objs[2] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font "
+               b"<< /F1 4 0 R >> >> /Annots [" + b" ".join(b"%d 0 R" % a for a in annots)
+               + b"] >>")
+    return _assemble(objs)
+
+
+@pytest.mark.parametrize("shape", ["checkbox-state", "hidden-decoys", "button-captions"])
+def test_text_in_annotations_as_a_viewer_shows_them(clam_engine: Engine, tmp_path: Path,
+                                                    shape: str) -> None:
+    """Round 14: pdftotext draws the annotations a viewer shows (the oracle)."""
+    b64 = base64.b64encode(CLAM.read_bytes())
+    doc = _annotated([b64[i : i + 64] for i in range(0, len(b64), 64)], shape)
+    _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc)  # (poppler draws the captions)

@@ -432,14 +432,18 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             box = tuple(float(v) for v in page.obj.get("/MediaBox", [0, 0, 612, 792]))
             budget = [_MAX_FORMS]
             forms = _page_forms(page.obj, decoded, budget)
-            annots = _annotations(page.obj, decoded, budget)
+            annots, shown_annots = _annotations(page.obj, decoded, budget)
             notes = _annotation_strings(page.obj, decoded)
         except (ScanLimitExceeded, EncryptedContent):
             raise
         except Exception as exc:  # odd resources: the plain reading of its streams stands
             _log.debug("pdf: page not read: %s", exc)
             continue
-        readings = page_readings(content, fonts, box if len(box) == 4 else None, forms, annots)
+        page_box = box if len(box) == 4 else None
+        readings = page_readings(content, fonts, page_box, forms, annots)
+        if shown_annots is not annots:  # as a viewer shows the page's annotations
+            readings += [r for r in page_readings(content, fonts, page_box, forms, shown_annots)
+                         if r not in readings]
         read.update(id(decoded[c.objgen]) for c in parts if c is not None and c.objgen in decoded)
         if readings:
             texts.append(readings[0])
@@ -456,27 +460,37 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
 
 
 def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
-                 budget: list[int]) -> list[Form]:
+                 budget: list[int]) -> tuple[list[Form], list[Form]]:
     """The appearance streams of the page's annotations (form fields, FreeText boxes,
     stamps: a viewer draws them on the page and `pdftotext` reads their text, round 13),
-    each placed in its /Rect (PDF 12.5.5). Every state of a field's appearance is taken, the
-    hidden ones too: what one viewer hides another shows."""
+    each placed in its /Rect (PDF 12.5.5): every state of each, the hidden ones too (what
+    one viewer hides another shows); and those a viewer shows (round 14: a field's state
+    chosen by /AS, no annotation flagged Hidden or NoView), when that is fewer."""
     import pikepdf
 
     annots = page.get("/Annots")
     if not isinstance(annots, pikepdf.Array):
-        return []
+        return [], []
     out: list[Form] = []
+    shown: list[Form] = []
     for annot in list(annots)[:_MAX_ANNOTS]:
         if not isinstance(annot, pikepdf.Dictionary):
             continue
         ap = annot.get("/AP")
         normal = ap.get("/N") if isinstance(ap, pikepdf.Dictionary) else None
-        states = ([normal] if isinstance(normal, pikepdf.Stream)
-                  else [normal.get(k) for k in list(normal.keys())[:16]]
-                  if isinstance(normal, pikepdf.Dictionary) else [])
+        keys: list[Any] = []
+        states: list[Any] = [normal] if isinstance(normal, pikepdf.Stream) else []
+        if isinstance(normal, pikepdf.Dictionary):
+            keys = list(normal.keys())[:16]
+            states = [normal.get(k) for k in keys]
+        chosen = str(annot.get("/AS", ""))
+        try:
+            flags = int(annot.get("/F", 0))
+        except (TypeError, ValueError):
+            flags = 0
+        visible = not flags & (_HIDDEN_ANNOT | _NO_VIEW)
         rect = _floats(annot.get("/Rect"), 4)
-        for stream in states:
+        for i, stream in enumerate(states):
             if not isinstance(stream, pikepdf.Stream) or budget[0] <= 0:
                 continue
             form = _form(stream, decoded, budget, 0)
@@ -484,7 +498,13 @@ def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
             if rect is not None and bbox is not None:
                 form.matrix = _times(form.matrix, _fit(_bounds(bbox, form.matrix), rect))
             out.append(form)
-    return out
+            if visible and (not keys or str(keys[i]) == chosen):
+                shown.append(form)
+    return out, (shown if len(shown) < len(out) else out)
+
+
+_HIDDEN_ANNOT = 2  # /F bits: Hidden, NoView (PDF 12.5.3)
+_NO_VIEW = 32
 
 
 def _annotation_strings(page: Any, decoded: dict[tuple[int, int], bytes]) -> bytes | None:
@@ -503,8 +523,10 @@ def _annotation_strings(page: Any, decoded: dict[tuple[int, int], bytes]) -> byt
         node: Any = annot
         hops = 0
         while isinstance(node, pikepdf.Dictionary) and hops < 8:  # a field's /V may sit on
-            for key in ("/Contents", "/V", "/RC"):  # its parent (the field holds the value)
+            for key in ("/Contents", "/V", "/RC", "/MK"):  # its parent (the field holds it)
                 value = node.get(key)
+                if key == "/MK" and isinstance(value, pikepdf.Dictionary):
+                    value = value.get("/CA")  # a button's caption (round 14)
                 if isinstance(value, pikepdf.String):
                     lines.append(_text_string(bytes(value)))
                 elif isinstance(value, pikepdf.Stream):  # decoded under the scan's bounds
