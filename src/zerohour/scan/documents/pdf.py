@@ -422,6 +422,7 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
     except Exception:  # a page tree qpdf cannot follow: the streams were read anyway
         return
     texts: list[bytes] = []
+    groups = _off_groups(pdf)
     for page in pages:
         ctx.check_time()
         try:
@@ -431,7 +432,8 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             content = b"\n".join(decoded.get(c.objgen, b"") for c in parts if c is not None)
             box = tuple(float(v) for v in page.obj.get("/MediaBox", [0, 0, 612, 792]))
             budget = [_MAX_FORMS]
-            forms = _page_forms(page.obj, decoded, budget)
+            forms = _page_forms(page.obj, decoded, budget, groups)
+            off_names = _off_names(page.obj, groups)
             annots, shown_annots = _annotations(page.obj, decoded, budget)
             notes = _annotation_strings(page.obj, decoded)
         except (ScanLimitExceeded, EncryptedContent):
@@ -440,10 +442,10 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             _log.debug("pdf: page not read: %s", exc)
             continue
         page_box = box if len(box) == 4 else None
-        readings = page_readings(content, fonts, page_box, forms, annots)
+        readings = page_readings(content, fonts, page_box, forms, annots, off_names)
         if shown_annots is not annots:  # as a viewer shows the page's annotations
-            readings += [r for r in page_readings(content, fonts, page_box, forms, shown_annots)
-                         if r not in readings]
+            readings += [r for r in page_readings(content, fonts, page_box, forms, shown_annots,
+                                                  off_names) if r not in readings]
         read.update(id(decoded[c.objgen]) for c in parts if c is not None and c.objgen in decoded)
         if readings:
             texts.append(readings[0])
@@ -493,7 +495,7 @@ def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
         for i, stream in enumerate(states):
             if not isinstance(stream, pikepdf.Stream) or budget[0] <= 0:
                 continue
-            form = _form(stream, decoded, budget, 0)
+            form = _form(stream, decoded, budget, 0, set())
             bbox = _floats(stream.get("/BBox"), 4)
             if rect is not None and bbox is not None:
                 form.matrix = _times(form.matrix, _fit(_bounds(bbox, form.matrix), rect))
@@ -638,7 +640,7 @@ def _differences(font: Any) -> dict[int, str] | None:
 
 
 def _page_forms(page: Any, decoded: dict[tuple[int, int], bytes],
-                budget: list[int], depth: int = 0) -> Forms:
+                budget: list[int], groups: set[tuple[int, int]], depth: int = 0) -> Forms:
     """The Form XObjects a page (or a form) names in its resources, each with its own fonts
     and forms (round 13: text in forms nested in forms, one font name meaning another thing
     in each): name -> `Form`. `budget` bounds the forms read per page."""
@@ -653,18 +655,75 @@ def _page_forms(page: Any, decoded: dict[tuple[int, int], bytes],
             continue
         if budget[0] <= 0:
             break
-        out[str(key)[1:].encode("latin-1", "replace")] = _form(xobj, decoded, budget, depth)
+        out[str(key)[1:].encode("latin-1", "replace")] = _form(xobj, decoded, budget, depth,
+                                                               groups)
     return out
 
 
 def _form(xobj: Any, decoded: dict[tuple[int, int], bytes], budget: list[int],
-          depth: int) -> Form:
+          depth: int, groups: set[tuple[int, int]]) -> Form:
     budget[0] -= 1
     matrix = _floats(xobj.get("/Matrix", [1, 0, 0, 1, 0, 0]), 6) or _IDENTITY
     has_resources = xobj.get("/Resources") is not None
     return Form(decoded.get(xobj.objgen, b""), matrix,
                 _page_fonts(xobj, decoded) if has_resources else None,
-                _page_forms(xobj, decoded, budget, depth + 1) if has_resources else None)
+                _page_forms(xobj, decoded, budget, groups, depth + 1) if has_resources
+                else None, off=_is_off(xobj.get("/OC"), groups),
+                off_names=_off_names(xobj, groups) if has_resources else None)
+
+
+def _off_groups(pdf: Any) -> set[tuple[int, int]]:
+    """The optional content groups a viewer hides by default (/OCProperties /D: its /OFF
+    list, or all but its /ON list when its /BaseState is /OFF)."""
+    try:
+        props = pdf.Root.get("/OCProperties")
+        default = props.get("/D") if props is not None else None
+        if default is None:
+            return set()
+        if str(default.get("/BaseState", "/ON")) == "/OFF":
+            on = {g.objgen for g in list(default.get("/ON", []))[:4096]}
+            return {g.objgen for g in list(props.get("/OCGs", []))[:4096]} - on
+        return {g.objgen for g in list(default.get("/OFF", []))[:4096]}
+    except Exception:  # odd optional content: none hidden
+        return set()
+
+
+def _is_off(oc: Any, groups: set[tuple[int, int]]) -> bool:
+    """Whether optional content `oc` (a group, or a membership dictionary and its /P
+    policy) is hidden by default (round 14: decoys in content a viewer does not show)."""
+    if oc is None or not groups:
+        return False
+    try:
+        if str(oc.get("/Type")) != "/OCMD":
+            return oc.objgen in groups
+        members = oc.get("/OCGs")
+        if members is None:
+            return False
+        listed = list(members)[:256] if isinstance(members, list) or hasattr(
+            members, "append") else [members]
+        off = [m.objgen in groups for m in listed]
+        policy = str(oc.get("/P", "/AnyOn"))
+        if policy == "/AllOn":
+            return any(off)
+        if policy == "/AnyOff":
+            return not any(off)
+        if policy == "/AllOff":
+            return not all(off)
+        return all(off)
+    except Exception:
+        return False
+
+
+def _off_names(owner: Any, groups: set[tuple[int, int]]) -> frozenset[bytes]:
+    """The names of `owner`'s resources /Properties that are hidden optional content."""
+    if not groups:
+        return frozenset()
+    try:
+        props = owner.get("/Resources").get("/Properties")
+        return frozenset(str(k)[1:].encode("latin-1", "replace")
+                         for k in list(props.keys())[:1024] if _is_off(props.get(k), groups))
+    except Exception:
+        return frozenset()
 
 
 def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes, FontMap]:
@@ -894,6 +953,7 @@ _LAYOUT_TOKEN = re.compile(
     rb"|((?:" + _NUMBER + rb"\s+){6})Tm|(" + _NUMBER + rb")\s+(" + _NUMBER + rb")\s+T[dD]"
     rb"|(" + _NUMBER + rb")\s+TL|((?:" + _NUMBER + rb"\s+){6})cm|(" + _NUMBER + rb")\s+Ts"
     rb"|/([^\s/\[\]()<>{}%]+)\s+Do|(" + _NUMBER + rb")\s+Tc|(" + _NUMBER + rb")\s+Tz"
+    rb"|/OC\s*/([^\s/\[\]()<>{}%]+)\s*(?=BDC)"
     rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|ET|BT|BDC|EMC|q|Q)(?![\w*])")
 _NUMBER_TOKEN = re.compile(_NUMBER)
 _IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
@@ -916,6 +976,7 @@ class _Run:
     text: bytes
     turn: int = 0  # drawn rotated by this many quarter turns (counter-clockwise)
     end: float = 0.0  # where the run ends on its line, widely estimated (0.6 em a character)
+    off: bool = False  # in optional content a viewer hides
 
 
 @dataclass
@@ -927,6 +988,8 @@ class Form:
     matrix: tuple[float, ...]
     fonts: dict[bytes, FontMap] | None = None
     forms: dict[bytes, Form] | None = None
+    off: bool = False  # optional content a viewer hides (round 14)
+    off_names: frozenset[bytes] | None = None  # its /Properties that are hidden ones
 
 
 #: Form XObjects by resource name.
@@ -954,18 +1017,21 @@ def page_text(content: bytes, fonts: dict[bytes, FontMap] | None = None,
 
 def page_readings(content: bytes, fonts: dict[bytes, FontMap] | None = None,
                   box: tuple[float, float, float, float] | None = None,
-                  forms: Forms | None = None, annots: list[Form] | None = None) -> list[bytes]:
+                  forms: Forms | None = None, annots: list[Form] | None = None,
+                  off_names: frozenset[bytes] = frozenset()) -> list[bytes]:
     """`page_text` first, then the other orders a reader gets the same strings in, where they
     differ (round 13): the order they are drawn in (`pdftotext -raw`), and column by column
     when the page's lines start at two to six places (`pdftotext` reads a column to its end
-    before the next)."""
+    before the next); then, when the page has optional content hidden by default (its
+    /Properties named in `off_names`, forms with /OC), the same without it (round 14)."""
     runs: list[_Run] = []
     if _shows_text(content, forms):
-        _read_text(content, fonts or {}, forms or {}, _IDENTITY, runs, 0)
+        _read_text(content, fonts or {}, forms or {}, _IDENTITY, runs, 0, off_names)
     for annot in annots or ():
         if _shows_text(annot.content, annot.forms):
             _read_text(annot.content, annot.fonts if annot.fonts is not None else fonts or {},
-                       annot.forms if annot.forms is not None else {}, annot.matrix, runs, 1)
+                       annot.forms if annot.forms is not None else {}, annot.matrix, runs, 1,
+                       annot.off_names or frozenset(), annot.off)
     if not runs:
         return []
     if box is not None:
@@ -978,6 +1044,11 @@ def page_readings(content: bytes, fonts: dict[bytes, FontMap] | None = None,
     for text in (_laid_out(runs), _drawn_order(runs), _by_columns(runs)):
         if text is not None and text not in out:
             out.append(text)
+    if any(r.off for r in runs):
+        shown = [r for r in runs if not r.off]
+        for text in (_laid_out(shown), _drawn_order(shown), _by_columns(shown)):
+            if text is not None and text not in out:
+                out.append(text)
     return out
 
 
@@ -993,7 +1064,8 @@ def _shows_text(content: bytes, forms: Forms | None) -> bool:
 
 
 def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
-               ctm0: tuple[float, ...], runs: list[_Run], depth: int) -> None:
+               ctm0: tuple[float, ...], runs: list[_Run], depth: int,
+               off_names: frozenset[bytes] = frozenset(), off0: bool = False) -> None:
     """The runs of text `content` shows, placed in device space: text matrix, text rise,
     the current transformation (`cm`, saved and restored by `q`/`Q`) and Form XObjects
     (`Do`, with their /Matrix) applied (round 12)."""
@@ -1008,6 +1080,8 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
     scale = 1.0  # Tz
     actual: list[bytes | None] = []  # /ActualText of the open marked-content sequences
     actual_next: bytes | None = None
+    optional: list[bool] = []  # of the open marked-content sequences: hidden optional content
+    optional_next = False
     want_actual = False
     pos = 0
 
@@ -1016,7 +1090,7 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         device = _times((1.0, 0.0, 0.0, 1.0, 0.0, rise), _times(tm, ctm))
         em = max(abs(size), 1.0) * len(text)
         runs.append(_Run(device[4], device[5], text, _turn(device, size),
-                         device[4] + abs(device[0]) * 0.6 * em))
+                         device[4] + abs(device[0]) * 0.6 * em, off0 or any(optional)))
         tm = _times((1.0, 0.0, 0.0, 1.0, em * 0.5 if advance is None else advance, 0.0), tm)
 
     def show(items: list[bytes | float]) -> None:
@@ -1068,7 +1142,11 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         elif token == b"BDC":
             actual.append(actual_next)
             actual_next = None
+            optional.append(optional_next)
+            optional_next = False
         elif token == b"EMC":
+            if optional:
+                optional.pop()
             done = actual.pop() if actual else None
             if done is not None and not any(a is not None for a in actual):
                 place(done)
@@ -1096,7 +1174,9 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
             if form is not None and depth < _MAX_FORM_DEPTH:
                 _read_text(form.content, form.fonts if form.fonts is not None else fonts,
                            form.forms if form.forms is not None else forms,
-                           _times(form.matrix, ctm), runs, depth + 1)
+                           _times(form.matrix, ctm), runs, depth + 1,
+                           form.off_names if form.off_names is not None else off_names,
+                           off0 or form.off or any(optional))
         elif token == b"q":
             saved.append(ctm)
         elif token == b"Q":
@@ -1106,6 +1186,8 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         elif token == b"]":
             numbers(m.start())
             array_at = -1
+        elif m.group(12) is not None:  # `/OC /Name BDC`: optional content
+            optional_next = m.group(12) in off_names
         elif m.group(10) is not None:  # `Tc`
             spacing = float(m.group(10))
         elif m.group(11) is not None:  # `Tz`
