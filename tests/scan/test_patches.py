@@ -365,3 +365,81 @@ def test_ed_scripts_only_whole() -> None:
     assert [c.data for c in out] == []  # shorter than 16 bytes
     out = list(patches.ed_script_file(b"0a\nb\nc\n.\n0a\na line of text here\n.\n2d\n", ctx))
     assert [c.data for c in out] == [b"a line of text here\nc\n"]
+
+
+@pytest.mark.parametrize("style", ["substitute", "insert"])
+def test_ed_scripts_with_more_commands(clam_engine: Engine, tmp_path: Path, style: str) -> None:
+    """Round 14: lines written with a junk first character that `s/.//` removes (how diff -e
+    writes a line that is a dot), and lines inserted with `1i` in reverse; `patch -e`
+    (the oracle)."""
+    clam = CLAM.read_bytes()
+    lines = _b64_lines(clam)
+    if style == "substitute":
+        script = b"0a\n" + b"".join(b"Q" + ln for ln in lines) + b".\n" + b"".join(
+            b"%ds/.//\n" % (i + 1) for i in range(len(lines)))
+    else:
+        script = b"0a\n" + lines[-1] + b".\n" + b"".join(
+            b"1i\n" + ln + b".\n" for ln in reversed(lines[:-1]))
+    (tmp_path / "payload.b64").write_bytes(b"")
+    subprocess.run([tool("patch"), "-s", "-e", "payload.b64"], input=script, cwd=tmp_path,
+                   check=True)
+    assert base64.b64decode((tmp_path / "payload.b64").read_bytes()) == clam
+    assert clam_engine.scan_bytes(attached(script, "payload.ed")).names == (NAME,)
+
+
+def _with_decoys(clam: bytes) -> tuple[list[bytes], list[bytes]]:
+    good = _b64_lines(clam)
+    mixed: list[bytes] = []
+    for i, ln in enumerate(good):
+        mixed += [ln, b"%064d\n" % i]
+    return good, mixed
+
+
+def test_sections_after_an_index_line_and_quoted_names(clam_engine: Engine,
+                                                       tmp_path: Path) -> None:
+    """Round 14: a unified section makes a file with a decoy line after each line; an
+    `Index:` section with a normal diff, then one with a C-quoted name, mend it; `patch -p1`
+    (the oracle) applies them in turn."""
+    clam = CLAM.read_bytes()
+    good, mixed = _with_decoys(clam)
+    made = (b'--- /dev/null\n+++ "b/payload.b64"\n@@ -0,0 +1,%d @@\n' % len(mixed)
+            + b"".join(b"+" + ln for ln in mixed))
+    half = len(mixed) // 2 // 2 * 2  # the first half of the decoys by a normal diff
+    normal = b"Index: x/payload.b64\n" + b"".join(
+        b"%dd%d\n< " % (j + 1, j // 2 + 1) + mixed[j] for j in range(1, half, 2))
+    (tmp_path / "mid").write_bytes(b"".join(mixed[:half:2] + mixed[half:]))
+    (tmp_path / "end").write_bytes(b"".join(good))
+    rest = subprocess.run([tool("diff"), "-u", "mid", "end"], cwd=tmp_path,
+                          capture_output=True, check=False).stdout.split(b"\n", 2)[2]
+    quoted = b'--- "a/payl\\157ad.b64"\n+++ "b/payl\\157ad.b64"\n' + rest
+    text = made + normal + quoted
+    work = tmp_path / "w"
+    work.mkdir()
+    subprocess.run([tool("patch"), "-s", "-p1"], input=text, cwd=work, check=True)
+    assert base64.b64decode((work / "payload.b64").read_bytes()) == clam
+    assert clam_engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+
+
+@pytest.mark.parametrize("kind", ["normal", "ed", "unified"])
+def test_a_patch_for_another_attachment(clam_engine: Engine, tmp_path: Path, kind: str) -> None:
+    """Round 14: the base64 with a decoy line after each line, and a patch deleting the
+    decoys, attached side by side: `patch payload.b64 < fix` (the oracle)."""
+    clam = CLAM.read_bytes()
+    good, mixed = _with_decoys(clam)
+    (tmp_path / "payload.b64").write_bytes(b"".join(mixed))
+    (tmp_path / "good").write_bytes(b"".join(good))
+    flag = {"normal": [], "ed": ["-e"], "unified": ["-u"]}[kind]
+    fix = subprocess.run([tool("diff"), *flag, "payload.b64", "good"], cwd=tmp_path,
+                         capture_output=True, check=False).stdout
+    ed = ["-e"] if kind == "ed" else []
+    subprocess.run([tool("patch"), "-s", *ed, "payload.b64"], input=fix, cwd=tmp_path,
+                   check=True)
+    assert base64.b64decode((tmp_path / "payload.b64").read_bytes()) == clam
+    body = b"".join(
+        b"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+        b"filename=" + name + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(data) for name, data in ((b"payload.b64", b"".join(mixed)),
+                                                     (b"fix.diff", fix)))
+    mail = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + body + b"--B--\r\n")
+    assert clam_engine.scan_bytes(mail).names == (NAME,)

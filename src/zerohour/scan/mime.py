@@ -992,13 +992,18 @@ def mbox_messages(data: bytes, check: encodings.Check = None) -> list[bytes]:
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every leaf of a mail message under every plausible interpretation, each once; every
     message of an mbox file as well as the whole file; then the volumes of a file split
-    over several attachments, joined (`joined_volumes`)."""
+    over several attachments, joined (`joined_volumes`), and the attachments a patch among
+    them changes (`patches.patched_attachments`)."""
     attachments: dict[str, bytes] = {}
     for child in _children(data, ctx):
         if child.name and child.is_attachment and len(attachments) < _MAX_NAMED:
             attachments.setdefault(child.name, child.data)
         yield child
     yield from joined_volumes(attachments, ctx)
+    if len(attachments) >= 2:  # a patch for another attachment (`patch file < fix.diff`)
+        from zerohour.scan.patches import patched_attachments
+
+        yield from patched_attachments(attachments, ctx)
 
 
 _MAX_NAMED = 1024

@@ -16,8 +16,9 @@ import hashlib
 import re
 from collections.abc import Iterator
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.archive import zlib_bounded
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.types import Child
 
 # -- git binary patches -------------------------------------------------------------------------
@@ -94,8 +95,18 @@ _MAX_FILES = 1024
 
 def _path(name: bytes) -> bytes:
     """A file's name as sections of a patch refer to it: its last component (`patch -p1`
-    strips `a/`, `b/`, or `c/` of `diff -r b c`; round 13)."""
-    return name.strip().rsplit(b"/", 1)[-1]
+    strips `a/`, `b/`, or `c/` of `diff -r b c`; round 13), a C-quoted name unquoted as
+    git and patch do (`"a/payl\\157ad.b64"`, round 14)."""
+    name = name.strip()
+    if name[:1] == b'"' and name[-1:] == b'"' and len(name) > 1:
+        name = _C_ESCAPE.sub(lambda m: _C_CHARS.get(m.group(1)) or bytes(
+            [int(m.group(1), 8) & 0xFF]), name[1:-1])
+    return name.rsplit(b"/", 1)[-1]
+
+
+_C_ESCAPE = re.compile(rb"\\([0-7]{1,3}|[abfnrtv\\\"])")
+_C_CHARS = {b"a": b"\a", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t",
+            b"v": b"\v", b"\\": b"\\", b'"': b'"'}
 
 
 def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -117,14 +128,23 @@ def new_files_in_diffs(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     context = b"\n***************" in data
     if not unified and not context:
         return
+    indexed = b"\nIndex: " in data or data.startswith(b"Index: ")
     headers = sorted([*((m, _apply_hunks) for m in _FILE_HEADER.finditer(data) if unified),
                       *((m, _apply_context) for m in _CONTEXT_HEADER.finditer(data)
-                        if context)], key=lambda h: h[0].start())
+                        if context),
+                      *((m, None) for m in _INDEX.finditer(data) if indexed)],
+                     key=lambda h: h[0].start())
     files: dict[bytes, list[bytes]] = {}
-    for m, apply in headers:
+    for i, (m, apply) in enumerate(headers):
         ctx.check_time()
         if len(files) >= _MAX_FILES:
             return
+        if apply is None:  # `Index: name`, then a normal diff or an ed script (round 14)
+            end = headers[i + 1][0].start() if i + 1 < len(headers) else len(data)
+            changed = _indexed_section(data[m.end() : end], _path(m.group(1)), files, ctx)
+            if changed is not None:
+                yield changed
+            continue
         old, new = m.group(1).strip(), _path(m.group(2))
         if old == b"/dev/null" or data.startswith(b"@@ -0,0 ", m.end()) or data.startswith(
                 b"***************\n*** 0 ****", m.end()):  # (`diff -N`)
@@ -421,40 +441,80 @@ def _apply_delta(source: bytes, delta: bytes, ctx: ScanContext) -> bytes:
     return bytes(out[:size])
 
 
-# -- ed scripts ---------------------------------------------------------------------------------
+# -- ed scripts and normal diffs ------------------------------------------------------------------
 
-_ED_COMMAND = re.compile(rb"(\d+)(?:,(\d+))?([acd])\r?\n")
+_ED_COMMAND = re.compile(rb"(\d+|\$|\.)?(?:,(\d+|\$|\.))?([acdi])\r?\n"
+                         rb"|(\d+|\$|\.)?(?:,(\d+|\$|\.))?s(/)((?:\\.|[^/\n])*)/((?:\\.|[^/\n])*)/(g?)"
+                         rb"\r?\n")
 #: What a layer that is an ed script starts with (a cheap gate: no copy of the layer).
-ED_START = re.compile(rb"[\r\n]*\d+(?:,\d+)?[acd]\r?\n")
+ED_START = re.compile(rb"[\r\n]*\d+(?:,\d+)?[acdi]\r?\n")
 _ED_END = frozenset({b"", b"w", b"q", b"wq", b"w\nq"})
-_MAX_ED_COMMANDS = 1_000_000
+_MAX_ED_COMMANDS = 100_000
 
 
-def ed_script_file(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """The file an ed script (`diff -e`) writes when applied to an empty one, as `patch -e`
-    does (round 13: base64 lines appended in reverse or shuffled order). Only a layer that
-    is an ed script from its first line to its last."""
-    text = data.lstrip(b"\r\n")
-    if _ED_COMMAND.match(text) is None:
-        return
-    lines: list[bytes] = []
+def _bre(pattern: bytes) -> re.Pattern[bytes] | None:
+    """An ed (POSIX basic) regular expression as Python's: `\\(`, `\\)`, `\\{`, `\\}` are
+    groups and counts, bare ones literal."""
+    out = bytearray()
+    i = 0
+    while i < len(pattern):
+        c = pattern[i : i + 1]
+        if c == b"\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1 : i + 2]
+            out += nxt if nxt in b"(){}|+?" else c + nxt
+            i += 2
+            continue
+        out += b"\\" + c if c in b"(){}|+?" else c
+        i += 1
+    try:
+        return re.compile(bytes(out))
+    except re.error:
+        return None
+
+
+def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext) -> list[bytes] | None:
+    """`base` (lines with their ends) as an ed script (`diff -e`, applied by `patch -e`)
+    leaves it: `a`, `i`, `c`, `d` and `s/RE/TEXT/` (diff -e's way of writing a line that is a
+    dot; round 14); None when `text` is no ed script from its first line to its last, or an
+    address is past the end (ed stops with "?")."""
+    lines = list(base)
     pos = commands = 0
+    current = len(lines)
     while pos < len(text):
         m = _ED_COMMAND.match(text, pos)
         if m is None:
             if text[pos:].strip().replace(b"\r", b"") in _ED_END:
                 break
-            return  # not an ed script
+            return None
         commands += 1
-        if commands > _MAX_ED_COMMANDS:
-            return
+        if commands > _MAX_ED_COMMANDS:  # (each may move every line: a bound on the work)
+            raise ScanLimitExceeded(MAX_FILES, f"ed script of more than {_MAX_ED_COMMANDS} "
+                                    "commands")
         if not commands & 0x3FF:
             ctx.check_time()
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) is not None else first
         pos = m.end()
+        subst = m.group(6) is not None
+        a_raw, b_raw = (m.group(4), m.group(5)) if subst else (m.group(1), m.group(2))
+        first = _address(a_raw, current, len(lines), current)
+        last = _address(b_raw, first, len(lines), current)
+        if subst:
+            rx = _bre(m.group(7))
+            if rx is None or not 1 <= first <= last <= len(lines):
+                return None
+            repl = re.sub(rb"(?<!\\)&", rb"\\g<0>", m.group(8))
+            for n in range(first - 1, last):
+                body = lines[n]
+                end = len(body) - len(body.rstrip(b"\r\n"))
+                try:
+                    new = rx.sub(repl, body[: len(body) - end], count=0 if m.group(9) else 1)
+                except (re.error, IndexError):
+                    return None
+                lines[n] = new + body[len(body) - end :]
+            current = last
+            continue
+        op = m.group(3)
         block: list[bytes] = []
-        if m.group(3) != b"d":
+        if op != b"d":
             while pos < len(text):
                 end = text.find(b"\n", pos)
                 line = text[pos : len(text) if end < 0 else end + 1]
@@ -462,13 +522,142 @@ def ed_script_file(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 if line.rstrip(b"\r\n") == b".":
                     break
                 block.append(line)
-        if m.group(3) == b"a" and first <= len(lines):
+        if op == b"a" and 0 <= first <= len(lines):
             lines[first:first] = block
-        elif 1 <= first <= last <= len(lines):
-            lines[first - 1 : last] = block if m.group(3) == b"c" else []
+            current = first + len(block)
+        elif op == b"i" and 0 <= first <= len(lines):
+            at = max(first - 1, 0)
+            lines[at:at] = block
+            current = at + len(block)
+        elif op in (b"c", b"d") and 1 <= first <= last <= len(lines):
+            lines[first - 1 : last] = block if op == b"c" else []
+            current = first - 1 + len(block) if op == b"c" else min(first, len(lines))
         else:
-            return  # an address past the end: ed stops with "?"
-    content = b"".join(lines)
+            return None
+    return lines
+
+
+def _address(raw: bytes | None, default: int, size: int, current: int) -> int:
+    """An ed line address: a number, `$` (the last line) or `.` (the current one)."""
+    if raw is None:
+        return default
+    return size if raw == b"$" else current if raw == b"." else int(raw)
+
+
+def ed_script_file(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """The file an ed script (`diff -e`) writes when applied to an empty one, as `patch -e`
+    does (round 13: base64 lines appended in reverse or shuffled order). Only a layer that
+    is an ed script from its first line to its last."""
+    lines = apply_ed(data.lstrip(b"\r\n"), [], ctx)
+    content = b"".join(lines or [])
     if len(content) >= 16:
         ctx.charge_child(len(content))
         yield Child(data=content, name=None, origin="ed-file", is_attachment=True)
+
+
+_NORMAL_HUNK = re.compile(rb"(\d+)(?:,(\d+))?([acd])(\d+)(?:,(\d+))?\r?\n")
+
+
+def apply_normal(text: bytes, base: list[bytes]) -> list[bytes] | None:
+    """`base` as a normal diff (`diff`, `NaM`, `NcM`, `NdM` hunks) leaves it, as `patch`
+    applies it (its line numbers are those of the original); None when `text` holds no
+    hunk."""
+    out: list[bytes] = []
+    cursor = 0
+    pos = 0
+    applied = False
+    while (h := _NORMAL_HUNK.match(text, pos)) is not None:
+        applied = True
+        first = int(h.group(1))
+        last = int(h.group(2)) if h.group(2) else first
+        op = h.group(3)
+        pos = h.end()
+        added: list[bytes] = []
+        while text.startswith((b"< ", b"> ", b"---", b"\\"), pos):
+            end = text.find(b"\n", pos)
+            line = text[pos : len(text) if end < 0 else end + 1]
+            pos += len(line)
+            if line.startswith(b"> "):
+                added.append(line[2:])
+        if op == b"a":
+            out.extend(base[cursor:first])
+            cursor = max(cursor, first)
+        else:
+            out.extend(base[cursor : first - 1])
+            cursor = max(cursor, last)
+        out.extend(added)
+    if not applied:
+        return None
+    out.extend(base[cursor:])
+    return out
+
+
+# -- patches against the mail's other attachments and Index: sections -----------------------------
+
+_INDEX = re.compile(rb"(?m)^Index: ([^\r\n]+)\r?\n(?:=+\r?\n)?")
+
+
+def _indexed_section(body: bytes, name: bytes, files: dict[bytes, list[bytes]],
+                     ctx: ScanContext) -> Child | None:
+    """An `Index: name` section whose body is a normal diff or an ed script, applied to the
+    file an earlier section wrote (round 14: a unified section makes a file, the next deletes
+    its decoy lines), as `patch` does."""
+    base = files.get(name)
+    if base is None:
+        return None
+    lines = (apply_normal(body, base) if _NORMAL_HUNK.match(body)
+             else apply_ed(body, base, ctx) if _ED_COMMAND.match(body) else None)
+    if lines is None:
+        return None
+    files[name] = lines
+    content = b"".join(lines)
+    if len(content) < 16:
+        return None
+    ctx.charge_child(len(content))
+    return Child(data=content, name=None, origin="diff-file", is_attachment=True)
+
+
+_MAX_PAIRS = 64
+
+
+def patched_attachments(attachments: dict[str, bytes], ctx: ScanContext) -> Iterator[Child]:
+    """The mail's attachments as its patch attachments change them (round 14: a file of
+    base64 with a decoy line after each, and a diff that deletes the decoys, `patch
+    payload.b64 < fix.diff`): a unified diff to the attachment it names (or to each), a
+    normal diff or an ed script to each other attachment."""
+    pairs = 0
+    for pname, patch in attachments.items():
+        kind = _patch_kind(patch)
+        if kind is None:
+            continue
+        for tname, target in attachments.items():
+            if tname == pname or b"\x00" in target[:4096] or pairs >= _MAX_PAIRS:
+                continue
+            pairs += 1
+            ctx.check_time()
+            base = target.splitlines(keepends=True)
+            if kind == "unified":
+                header = _FILE_HEADER.search(patch)
+                lines = _apply_hunks(patch, header.end(), base) if header else None
+            elif kind == "normal":
+                lines = apply_normal(patch, base)
+            else:
+                lines = apply_ed(patch, base, ctx)
+            if lines is None:
+                continue
+            content = b"".join(lines)
+            if content != target and len(content) >= 16:
+                ctx.charge_child(len(content))
+                yield Child(data=content, name=tname, origin="patched-attachment",
+                            is_attachment=True)
+
+
+def _patch_kind(data: bytes) -> str | None:
+    if _FILE_HEADER.search(data[:65536]) is not None and b"\n@@ -" in data:
+        return "unified"
+    text = data.lstrip(b"\r\n")
+    if _NORMAL_HUNK.match(text):
+        return "normal"
+    if ED_START.match(text):
+        return "ed"
+    return None
