@@ -461,3 +461,20 @@ def test_nested_rules_are_flattened() -> None:
     sheet = b".a{color:red; .b &{display:none} x{y:z} @media print{.c{q:r}}}"
     assert textual._flat_rules(sheet) == [(b".b .a", b"display:none"), (b".a x", b"y:z"),
                                           (b".a .c", b"q:r"), (b".a", b"color:red;")]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_a_math_letter_is_no_base64_letter(engine: Engine, tmp_path: Path) -> None:
+    """Round 14: `<mi>x</mi>` shows as U+1D465 (mathematical italic), which `base64 -di`
+    skips; the junk beside it is in an annotation no browser renders."""
+    import re
+
+    page = hidden_by(b"", b"<math><semantics><mi>x</mi><annotation>",
+                     b"</annotation></semantics></math>")
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    text = re.search(rb'data-text="([^"]*)"', dom)
+    assert text is not None
+    assert bytes(c for c in text.group(1) if c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                 b"qrstuvwxyz0123456789+/=") == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment))
