@@ -675,6 +675,7 @@ def html_transformed(data: bytes) -> bytes | None:
     done = False
     starts = _tags_with(data, lower, {b"<"} if universal else words)
     places = _places(data) if any(r[0].nth for r in rules) else {}
+    decided: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, bytes, bool] | None] = {}
     for start in starts:
         el = _ELEMENT.match(data, start)
         if el is None or el.group(2) is None:
@@ -682,7 +683,10 @@ def html_transformed(data: bytes) -> bytes | None:
         tag, attrs = el.group(2).lower(), el.group(3)
         if tag in _VOID or tag in _RAW_TEXT:
             continue
-        sheet = next((r for r in rules if _matches(r[0], tag, attrs, places.get(start))), None)
+        key = (tag, attrs, places.get(start))
+        if key not in decided:  # (elements alike decide alike: a page of 40k <p>, round 14)
+            decided[key] = next((r for r in rules if _matches(r[0], tag, attrs, key[2])), None)
+        sheet = decided[key]
         inline = None
         if b"tran" in attrs.lower():
             css = _css_text(_unescape(attrs) if b"&" in attrs else attrs)
@@ -755,6 +759,15 @@ class _Page:
     whole: tuple[_Compound, ...]  # hiding selectors' subjects
     kids: tuple[_Compound, ...]  # `X *` subjects
     places: dict[int, Place]  # elements' places among siblings (`_places`), when needed
+    decided: dict[tuple[bytes, bytes, Place | None], bool] = dataclasses.field(
+        default_factory=dict)  # `_hides` of elements alike, once
+
+    def hides(self, tag: bytes, attrs: bytes, place: Place | None) -> bool:
+        key = (tag, attrs, place)
+        found = self.decided.get(key)
+        if found is None:
+            found = self.decided[key] = _hides(tag, attrs, self.whole, place)
+        return found
 
     def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
         """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
@@ -775,13 +788,13 @@ class _Page:
             if tag in _VOID or attrs.rstrip().endswith(b"/"):
                 continue
             place = self.places.get(start)
-            if tag in _SHOWS_ONLY and not _hides(tag, attrs, self.whole, place):
+            if tag in _SHOWS_ONLY and not self.hides(tag, attrs, place):
                 kept.append(data[pos : el.end()])
                 pos = min(_hidden_end(data, tag, el.end()), hi)
                 shown, hidden = self._shows_only(el.end(), pos, _SHOWS_ONLY[tag])
                 between = between or hidden
                 kept.extend(shown)
-            elif not _hides(tag, attrs, self.whole, place):
+            elif not self.hides(tag, attrs, place):
                 if self.kids and any(_matches(c, tag, attrs, place) for c in self.kids):
                     kept.append(data[pos : el.end()])
                     pos = min(_hidden_end(data, tag, el.end()), hi)
@@ -816,7 +829,7 @@ class _Page:
                 continue  # a comment, a closing tag
             tag = m.group(2).lower()
             place = self.places.get(m.start())
-            if tag in shows and not _hides(tag, m.group(3), self.whole, place):
+            if tag in shows and not self.hides(tag, m.group(3), place):
                 end = min(_hidden_end(data, tag, m.end()), hi)
                 shown, inner = self.visible(m.end(), end)
                 if tag == b"mi" and b"mathvariant" not in m.group(3).lower():
@@ -824,7 +837,7 @@ class _Page:
                 kept.extend(shown)
                 hidden = hidden or inner
                 at = max(at, end)
-            elif tag in _NEVER_RENDERED or _hides(tag, m.group(3), self.whole, place):
+            elif tag in _NEVER_RENDERED or self.hides(tag, m.group(3), place):
                 end = max(at, min(_hidden_end(data, tag, m.end()), hi))
                 hidden = hidden or _has_text(data[at:end])
                 at = end
