@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
+from zerohour.scan.limits import MAX_SCAN_TIME
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
 # A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
@@ -468,6 +470,11 @@ def _attr_names(attrs: bytes) -> set[bytes]:
 
 
 _ROOTS = frozenset({b"html", b"body"})
+#: Style rules tried against elements, per page and reading: a page of thousands of rules
+#: that each need an element's place among its siblings, against tens of thousands of
+#: elements, is a limit finding, not minutes of a scan (round 14).
+_MAX_MATCHES = 4_000_000
+_TOO_MANY_MATCHES = "more style rules tried against elements than a page needs"
 
 
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
@@ -676,6 +683,7 @@ def html_transformed(data: bytes) -> bytes | None:
     starts = _tags_with(data, lower, {b"<"} if universal else words)
     places = _places(data) if any(r[0].nth for r in rules) else {}
     decided: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, bytes, bool] | None] = {}
+    budget = [_MAX_MATCHES]
     for start in starts:
         el = _ELEMENT.match(data, start)
         if el is None or el.group(2) is None:
@@ -685,6 +693,9 @@ def html_transformed(data: bytes) -> bytes | None:
             continue
         key = (tag, attrs, places.get(start))
         if key not in decided:  # (elements alike decide alike: a page of 40k <p>, round 14)
+            budget[0] -= len(rules)
+            if budget[0] < 0:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             decided[key] = next((r for r in rules if _matches(r[0], tag, attrs, key[2])), None)
         sheet = decided[key]
         inline = None
@@ -761,11 +772,15 @@ class _Page:
     places: dict[int, Place]  # elements' places among siblings (`_places`), when needed
     decided: dict[tuple[bytes, bytes, Place | None], bool] = dataclasses.field(
         default_factory=dict)  # `_hides` of elements alike, once
+    budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
 
     def hides(self, tag: bytes, attrs: bytes, place: Place | None) -> bool:
         key = (tag, attrs, place)
         found = self.decided.get(key)
         if found is None:
+            self.budget[0] -= len(self.whole)
+            if self.budget[0] < 0:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             found = self.decided[key] = _hides(tag, attrs, self.whole, place)
         return found
 
