@@ -298,6 +298,16 @@ def test_a_long_chain_of_ref_deltas_in_reverse_order() -> None:
     assert len(got) == 300
 
 
+def _patched_p1_and_found(engine: Engine, tmp_path: Path, text: bytes) -> None:
+    """`patch -p1` (the oracle) makes payload.b64, clam.exe's base64, from `text`; the
+    engine finds clam.exe in `text` attached to a mail."""
+    work = tmp_path / "w"
+    work.mkdir()
+    subprocess.run([tool("patch"), "-s", "-p1"], input=text, cwd=work, check=True)
+    assert base64.b64decode((work / "payload.b64").read_bytes()) == CLAM.read_bytes()
+    assert engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+
+
 def _b64_lines(clam: bytes) -> list[bytes]:
     b64 = base64.b64encode(clam)
     return [b64[i : i + 64] + b"\n" for i in range(0, len(b64), 64)]
@@ -320,11 +330,7 @@ def test_a_context_diff_that_creates_a_file_then_changes_it(clam_engine: Engine,
                               capture_output=True, check=False).stdout
 
     text = diff("a", "b") + diff("b", "c")
-    work = tmp_path / "w"
-    work.mkdir()
-    subprocess.run([tool("patch"), "-s", "-p1"], input=text, cwd=work, check=True)
-    assert base64.b64decode((work / "payload.b64").read_bytes()) == clam
-    assert clam_engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+    _patched_p1_and_found(clam_engine, tmp_path, text)
 
 
 @pytest.mark.parametrize("order", ["diff-e", "reversed", "shuffled"])
@@ -413,11 +419,7 @@ def test_sections_after_an_index_line_and_quoted_names(clam_engine: Engine,
                           capture_output=True, check=False).stdout.split(b"\n", 2)[2]
     quoted = b'--- "a/payl\\157ad.b64"\n+++ "b/payl\\157ad.b64"\n' + rest
     text = made + normal + quoted
-    work = tmp_path / "w"
-    work.mkdir()
-    subprocess.run([tool("patch"), "-s", "-p1"], input=text, cwd=work, check=True)
-    assert base64.b64decode((work / "payload.b64").read_bytes()) == clam
-    assert clam_engine.scan_bytes(attached(text, "fix.diff")).names == (NAME,)
+    _patched_p1_and_found(clam_engine, tmp_path, text)
 
 
 @pytest.mark.parametrize("kind", ["normal", "ed", "unified"])
