@@ -55,3 +55,15 @@ def test_only_a_whole_run_of_pieces_is_joined() -> None:
     assert list(mime.joined_volumes({"report.pdf": b"x", "notes.txt": b"y"}, ctx)) == []
     out = list(mime.joined_volumes({"a.002": b"2", "a.001": b"1", "b.001": b"b"}, ctx))
     assert [(c.name, c.data) for c in out] == [("a", b"12")]
+
+
+def test_volumes_inside_an_archive(clam_engine: Engine, tmp_path: Path) -> None:
+    """The pieces as members of one zip (an archive's members are joined as attachments)."""
+    import zipfile
+
+    subprocess.run([tool("split"), "-b", "100", str(CLAM), "part"], cwd=tmp_path, check=True)
+    with zipfile.ZipFile(tmp_path / "p.zip", "w") as z:
+        for piece in sorted(tmp_path.glob("parta?"), reverse=True):
+            z.write(piece, piece.name)
+    data = (tmp_path / "p.zip").read_bytes()
+    assert clam_engine.scan_bytes(data, "p.zip").names == (NAME,)

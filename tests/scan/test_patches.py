@@ -445,3 +445,37 @@ def test_a_patch_for_another_attachment(clam_engine: Engine, tmp_path: Path, kin
     mail = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
             b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + body + b"--B--\r\n")
     assert clam_engine.scan_bytes(mail).names == (NAME,)
+
+
+def test_a_quilt_series_in_a_tarball(clam_engine: Engine, tmp_path: Path) -> None:
+    """Round 14: patches/series lists a patch that makes payload.b64 with decoy lines and
+    one that deletes them; applying the series in order with `patch -p1` (the oracle)."""
+    import tarfile
+
+    clam = CLAM.read_bytes()
+    good, mixed = _with_decoys(clam)
+    (tmp_path / "a").mkdir()
+    for d, lines in (("b", mixed), ("c", good)):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "payload.b64").write_bytes(b"".join(lines))
+
+    def diff(a: str, b: str) -> bytes:
+        return subprocess.run([tool("diff"), "-u", "-N", "-r", a, b], cwd=tmp_path,
+                              capture_output=True, check=False).stdout
+
+    patches_dir = tmp_path / "q" / "patches"
+    patches_dir.mkdir(parents=True)
+    (patches_dir / "02-fix.patch").write_bytes(diff("b", "c"))  # (listed second)
+    (patches_dir / "01-make.patch").write_bytes(diff("a", "b"))
+    (patches_dir / "series").write_bytes(b"01-make.patch\n02-fix.patch\n")
+    work = tmp_path / "w"
+    work.mkdir()
+    for name in ("01-make.patch", "02-fix.patch"):
+        subprocess.run([tool("patch"), "-s", "-p1", "-i", str(patches_dir / name)], cwd=work,
+                       check=True)
+    assert base64.b64decode((work / "payload.b64").read_bytes()) == clam
+    with tarfile.open(tmp_path / "fix.tar", "w") as tar:
+        for name in ("series", "02-fix.patch", "01-make.patch"):
+            tar.add(patches_dir / name, arcname=f"patches/{name}")
+    data = (tmp_path / "fix.tar").read_bytes()
+    assert clam_engine.scan_bytes(attached(data, "fix.tar")).names == (NAME,)

@@ -54,7 +54,18 @@ def children(
         for text in textual.office_xml_readings(data):  # a .docx/.pptx/.xlsx part's text
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
-    yield from _children_of_type(data, filetype, ctx, name)
+    if filetype is FileType.MAIL:
+        yield from _children_of_type(data, filetype, ctx, name)
+    else:  # an archive's members that make a file together (mime does so for attachments)
+        members: dict[str, bytes] = {}
+        for child in _children_of_type(data, filetype, ctx, name):
+            if child.name and len(members) < 1024:
+                members.setdefault(child.name, child.data)
+            yield child
+        if len(members) >= 2:
+            yield from mime.joined_volumes(members, ctx)
+            yield from patches.patch_series(members, ctx)
+            yield from patches.patched_attachments(members, ctx)
     # What the type's own reader noted after its last child (a PDF is Broken once every
     # stream was tried) is said after the embedded search too: the engine stops at its first
     # finding, and a zip glued behind a damaged PDF must be named by what it carries.

@@ -617,6 +617,30 @@ def _indexed_section(body: bytes, name: bytes, files: dict[bytes, list[bytes]],
     return Child(data=content, name=None, origin="diff-file", is_attachment=True)
 
 
+def patch_series(members: dict[str, bytes], ctx: ScanContext) -> Iterator[Child]:
+    """The patches of an archive as one text, in the order its quilt `series` file lists
+    them (or, without one, their own), so that a file one patch makes and the next changes
+    is read as `quilt push -a` leaves it (round 14)."""
+    names = {name.rsplit("/", 1)[-1]: name for name in members}
+    series = next((data for name, data in members.items()
+                   if name.rsplit("/", 1)[-1] == "series"), None)
+    if series is not None:
+        order = []
+        for line in series.splitlines()[:1024]:
+            words = line.split(b"#", 1)[0].split()
+            entry = words[0].decode("utf-8", "replace").rsplit("/", 1)[-1] if words else ""
+            if entry in names:
+                order.append(names[entry])
+    else:
+        order = [n for n in members if n.lower().endswith((".diff", ".patch"))]
+    if len(order) < 2:
+        return
+    ctx.check_time()
+    joined = b"\n".join(members[n].rstrip(b"\n") + b"\n" for n in order[:1024])
+    ctx.charge_child(len(joined))
+    yield Child(data=joined, name="series.diff", origin="patch-series")
+
+
 _MAX_PAIRS = 64
 
 
