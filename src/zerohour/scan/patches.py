@@ -677,7 +677,7 @@ def patched_attachments(attachments: dict[str, bytes], ctx: ScanContext) -> Iter
 
 
 def _patch_kind(data: bytes) -> str | None:
-    if _FILE_HEADER.search(data[:65536]) is not None and b"\n@@ -" in data:
+    if b"\n@@ -" in data and _FILE_HEADER.search(data[:65536]) is not None:
         return "unified"
     text = data.lstrip(b"\r\n")
     if _NORMAL_HUNK.match(text):
