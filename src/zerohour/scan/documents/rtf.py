@@ -195,8 +195,9 @@ _INLINE = frozenset({b"tab", b"emdash", b"endash", b"bullet"})
 #: Groups whose text is not the body's as Word and pandoc show it (round 14): the text of
 #: a list item's number, headers, footers.
 _APART = frozenset({b"listtext", b"header", b"headerl", b"headerr", b"headerf", b"footer",
-                    b"footerl", b"footerr", b"footerf", b"pntext"})
-_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pntext)")
+                    b"footerl", b"footerr", b"footerf", b"pntext", b"pn", b"pntxta",
+                    b"pntxtb"})
+_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pn)")
 _SYMBOLS = {b"\\": b"\\", b"{": b"{", b"}": b"}", b"~": b" ", b"_": b"-", b"-": b""}
 
 
@@ -240,7 +241,7 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
         if word is not None:
             if word == b"v" and shown_only:
                 hidden = arg != b"0"
-            elif shown_only and word in _APART and starts:
+            elif shown_only and word in _APART:
                 skipping = True  # a list number's text, a header: not in the body's text
             elif word == b"plain":
                 hidden = False
