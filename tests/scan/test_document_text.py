@@ -133,7 +133,7 @@ def test_entity_expansion_is_bounded() -> None:
     assert len(textual.xml_plain(doc)) < 6 << 20  # 2 GB when expanded in full
 
 
-@pytest.mark.parametrize("group", [b"\\v", b"\\listtext", b"\\header"])
+@pytest.mark.parametrize("group", [b"\\v", b"\\listtext", b"\\header", b"\\pntxta"])
 def test_rtf_text_as_word_shows_it_without_hidden_runs(clam_engine: Engine, tmp_path: Path,
                                                        group: bytes) -> None:
     """Rounds 13 and 14: base64 cut by junk in hidden (`\\v`) runs, list-number text and
@@ -168,14 +168,23 @@ DECOYS = {
     "docx-foreign-prefix": b'</w:t></w:r><w:r xmlns:w="urn:x"><w:t>%s</w:t></w:r><w:r>'
                            b'<w:t xml:space="preserve">',
     "odt-comment": b"<office:annotation><text:p>%s</text:p></office:annotation>",
+    # round 15: the same elements under a prefix of the writer's choosing, text in properties
+    "docx-deleted-other-prefix": b'</w:t></w:r><x:del xmlns:x="http://schemas.openxmlformats.'
+                                 b'org/wordprocessingml/2006/main" x:id="9" x:author="a"><w:r>'
+                                 b'<w:t>%s</w:t></w:r></x:del><w:r><w:t xml:space="preserve">',
+    "docx-in-run-properties": b'</w:t></w:r><w:r><w:rPr><w:t>%s</w:t></w:rPr></w:r><w:r>'
+                              b'<w:t xml:space="preserve">',
+    "odt-comment-other-prefix": b'<o2:annotation xmlns:o2="urn:oasis:names:tc:opendocument:'
+                                b'xmlns:office:1.0"><text:p>%s</text:p></o2:annotation>',
     "odt-foreign-prefix": b'<text:span xmlns:text="urn:x">%s</text:span>',
 }
 
 
 @pytest.mark.parametrize("decoy", list(DECOYS))
 def test_junk_where_no_reader_shows_it(clam_engine: Engine, tmp_path: Path, decoy: str) -> None:
-    """Round 14: pandoc (the oracle) leaves out deleted and moved revisions, comments and
-    elements of a foreign namespace; the base64 between them reads whole."""
+    """Rounds 14 and 15: pandoc (the oracle) leaves out deleted and moved revisions, comments,
+    elements of a foreign namespace and text inside run properties, whatever the prefix; the
+    base64 between them reads whole."""
     import io
     import re
 

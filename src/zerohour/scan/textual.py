@@ -993,13 +993,125 @@ def office_xml_text(data: bytes) -> bytes | None:
     return readings[0] if readings else None
 
 
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_STRICT = "{http://purl.oclc.org/ooxml/wordprocessingml/main}"
+_DRAWING = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+_ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+_ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_ODF_SVG = "{urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0}"
+#: Elements whose text a reader does not see, by namespace and local name (round 15: the
+#: prefix is the writer's choice, `<q:del xmlns:q="...wordprocessingml...">` is a deletion).
+_UNSEEN = frozenset(
+    [w + n for w in (_W, _W_STRICT) for n in (
+        "del", "moveFrom", "rPr", "pPr", "sdtPr", "rPrChange", "pPrChange", "sectPrChange",
+        "tblPr", "trPr", "tcPr", "rt", "instrText", "customXmlPr", "fldData", "delText",
+        "docPartObj", "placeholder", "comment", "commentReference", "sdtEndPr")]
+    + [_ODF_TEXT + n for n in (
+        "hidden-text", "hidden-paragraph", "ruby-text", "tracked-changes", "placeholder",
+        "conditional-text", "user-defined", "variable-decls", "sequence-decls",
+        "user-field-decls", "sequence-ref", "bookmark-ref", "reference-ref")]
+    + [_ODF_OFFICE + n for n in ("annotation", "annotation-end")]
+    + [_ODF_SVG + n for n in ("desc", "title")])
+_HIDDEN_RUN = frozenset(w + n for w in (_W, _W_STRICT) for n in ("vanish", "specVanish",
+                                                                 "webHidden"))
+_MAX_XML = 16 << 20
+
+
+def _parsed_office_texts(data: bytes) -> list[bytes]:
+    """A Word or OpenDocument part's text as its reader shows it, through a real XML parser
+    (round 15): elements known by namespace and local name whatever their prefix; what a
+    reader does not show (`_UNSEEN`, runs with a hidden property, anything with
+    `text:display="none"`, conditional sections) left out; one text per branch of the
+    `mc:AlternateContent` elements. Empty when the part does not parse."""
+    import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
+
+    if len(data) > _MAX_XML:
+        return []
+    try:
+        root = SafeET.fromstring(data)
+    except Exception:  # not XML, or a DTD's entities (the regex readings expand those)
+        return []
+    out = []
+    for branch in ("Choice", "Fallback"):
+        text = _shown_text(root, branch)
+        if text.strip() and text not in out:
+            out.append(text)
+    return out
+
+
+def _shown_text(root: object, branch: str) -> bytes:
+    pieces: list[str] = []
+    stack: list[tuple[object, bool]] = [(root, False)]
+    display = _ODF_TEXT + "display"
+    condition = _ODF_TEXT + "condition"
+    while stack:
+        el, closing = stack.pop()
+        if isinstance(el, _Tail):
+            pieces.append(el.text)
+            continue
+        tag = getattr(el, "tag", "")
+        if closing:
+            if tag in (_W + "p", _W_STRICT + "p", _ODF_TEXT + "p", _ODF_TEXT + "h",
+                       _DRAWING + "p"):
+                pieces.append("\n")
+            continue
+        if not isinstance(tag, str):
+            continue
+        attrs = getattr(el, "attrib", {})
+        if (tag in _UNSEEN or attrs.get(display) == "none"
+                or (tag == _ODF_TEXT + "section" and condition in attrs)):
+            continue
+        local = tag.rsplit("}", 1)[-1]
+        if tag.startswith(_MC) and local in ("Choice", "Fallback") and local != branch:
+            continue
+        if local == "r" and tag in (_W + "r", _W_STRICT + "r") and any(
+                getattr(p, "tag", "") in _HIDDEN_RUN for props in el  # type: ignore[attr-defined]
+                if getattr(props, "tag", "").endswith("}rPr") for p in props):
+            continue
+        text = getattr(el, "text", None)
+        if tag in (_W + "t", _W_STRICT + "t", _DRAWING + "t"):
+            pieces.append(text or "")
+        elif tag.startswith(_ODF_TEXT):
+            if local == "s":
+                pieces.append(" ")
+            elif local == "tab":
+                pieces.append("\t")
+            elif local == "line-break":
+                pieces.append("\n")
+            elif text:
+                pieces.append(text)
+        elif local in ("tab",) and tag.startswith((_W, _W_STRICT)):
+            pieces.append("\t")
+        elif local in ("br", "cr") and tag.startswith((_W, _W_STRICT)):
+            pieces.append("\n")
+        stack.append((el, True))
+        children = list(el)  # type: ignore[call-overload]
+        for child in reversed(children):
+            tail = getattr(child, "tail", None)
+            if tail and tag.startswith(_ODF_TEXT):
+                stack.append((_Tail(tail), False))
+            stack.append((child, False))
+    return "".join(pieces).encode("utf-8", "replace")
+
+
+class _Tail:
+    """The text after an element, inside its parent (a stand-in in `_shown_text`'s walk)."""
+
+    tag = "#tail"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def office_xml_readings(data: bytes) -> list[bytes]:
     """`office_xml_text`, then, where they differ, the text as a reader shows it (round 14):
     without what Word, LibreOffice and pandoc leave out (`_NOT_SHOWN`, elements of a
     foreign namespace), and with only one branch of each `mc:AlternateContent` (a reader
     takes the Choice it knows, else the Fallback)."""
-    if b"<office:body" not in data and b":t>" not in data and b"</t>" not in data:
+    if b"office:body" not in data and b"t>" not in data:
         return []
+    original = data
     data = xml_plain(data)
     shown = _without(_without(data, _NOT_SHOWN), _FOREIGN)
     variants = [data, shown]
@@ -1009,6 +1121,9 @@ def office_xml_readings(data: bytes) -> list[bytes]:
     for variant in variants:
         text = _office_text(variant)
         if text is not None and text not in out:
+            out.append(text)
+    for text in _parsed_office_texts(original):
+        if text not in out:
             out.append(text)
     return out
 
