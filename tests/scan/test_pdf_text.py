@@ -543,12 +543,13 @@ def test_text_in_annotations_as_a_viewer_shows_them(clam_engine: Engine, tmp_pat
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, doc)  # (poppler draws the captions)
 
 
-@pytest.mark.parametrize("where", ["marked-content", "membership-dict", "form"])
+@pytest.mark.parametrize("where", ["marked-content", "membership-dict", "form",
+                                   "visibility-expression"])
 def test_junk_in_optional_content_a_viewer_hides(clam_engine: Engine, tmp_path: Path,
                                                  where: str) -> None:
     """Round 14: junk between each line's pieces in optional content that is off by default
-    (marked content of an OFF group or of a membership dictionary over it, a form with /OC);
-    pdftotext does not draw it (the oracle)."""
+    (marked content of an OFF group or of a membership dictionary over it, a form with /OC,
+    a visibility expression that is false); pdftotext does not draw it (the oracle)."""
     b64 = base64.b64encode(CLAM.read_bytes())
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
     body = b""
@@ -558,15 +559,19 @@ def test_junk_in_optional_content_a_viewer_hides(clam_engine: Engine, tmp_path: 
         if where == "form":
             body += b" ET /X1 Do BT /F1 8 Tf 1 0 0 1 %.1f %d Tm" % (20 + 32 * 4.8, 800 - 10 * i)
         else:
-            body += b" /OC /" + (b"oc1" if where == "marked-content" else b"md1") + (
+            name = {"marked-content": b"oc1", "membership-dict": b"md1"}.get(where, b"ve1")
+            body += b" /OC /" + name + (
                 b" BDC " + junk + b" EMC")
         body += b" (" + _escape(ln[32:]) + b") Tj ET\n"
-    objs = [b"<< /Type /Catalog /Pages 2 0 R /OCProperties << /OCGs [5 0 R] /D << /OFF "
+    objs = [b"<< /Type /Catalog /Pages 2 0 R /OCProperties << /OCGs [5 0 R 9 0 R] /D << /OFF "
             b"[5 0 R] >> >> >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1"
-            b" 4 0 R >> /Properties << /oc1 5 0 R /md1 6 0 R >> /XObject << /X1 8 0 R >> >>"
+            b" 4 0 R >> /Properties << /oc1 5 0 R /md1 6 0 R /ve1 10 0 R >> /XObject << /X1 8 "
+            b"0 R >> >>"
             b" /Contents 7 0 R >>", _COURIER, b"<< /Type /OCG /Name (decoys) >>",
             b"<< /Type /OCMD /OCGs [5 0 R] /P /AnyOn >>", _stream(body),
             _stream(b"BT /F1 8 Tf 0 0 Td (JUNK) Tj ET", b"/Type /XObject /Subtype /Form "
-                    b"/BBox [0 0 50 10] /OC 5 0 R /Resources << /Font << /F1 4 0 R >> >> ")]
+                    b"/BBox [0 0 50 10] /OC 5 0 R /Resources << /Font << /F1 4 0 R >> >> "),
+            b"<< /Type /OCG /Name (shown) >>",  # round 15: not (a group that is on)
+            b"<< /Type /OCMD /VE [/And 9 0 R [/Not 9 0 R]] >>"]
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, _assemble(objs), "-raw")

@@ -434,7 +434,7 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             budget = [_MAX_FORMS]
             forms = _page_forms(page.obj, decoded, budget, groups)
             off_names = _off_names(page.obj, groups)
-            annots, shown_annots = _annotations(page.obj, decoded, budget)
+            annots, shown_annots = _annotations(page.obj, decoded, budget, groups)
             notes = _annotation_strings(page.obj, decoded)
         except (ScanLimitExceeded, EncryptedContent):
             raise
@@ -452,17 +452,17 @@ def _mapped_page_text(pdf: Any, decoded: dict[tuple[int, int], bytes],
             for other in readings[1:]:
                 ctx.charge_child(len(other))
                 yield Child(data=other, name=None, origin="pdf-text")
-        if notes is not None:
-            ctx.charge_child(len(notes))
-            yield Child(data=notes, name=None, origin="pdf-text")
+        for note in notes:
+            ctx.charge_child(len(note))
+            yield Child(data=note, name=None, origin="pdf-text")
     if texts:  # the pages in one text, as pdftotext gives it: a file copied across pages
         whole = b"".join(texts)
         ctx.charge_child(len(whole))
         yield Child(data=whole, name=None, origin="pdf-text")
 
 
-def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
-                 budget: list[int]) -> tuple[list[Form], list[Form]]:
+def _annotations(page: Any, decoded: dict[tuple[int, int], bytes], budget: list[int],
+                 groups: set[tuple[int, int]]) -> tuple[list[Form], list[Form]]:
     """The appearance streams of the page's annotations (form fields, FreeText boxes,
     stamps: a viewer draws them on the page and `pdftotext` reads their text, round 13),
     each placed in its /Rect (PDF 12.5.5): every state of each, the hidden ones too (what
@@ -490,7 +490,8 @@ def _annotations(page: Any, decoded: dict[tuple[int, int], bytes],
             flags = int(annot.get("/F", 0))
         except (TypeError, ValueError):
             flags = 0
-        visible = not flags & (_HIDDEN_ANNOT | _NO_VIEW)
+        visible = not flags & (_HIDDEN_ANNOT | _NO_VIEW) and not _is_off(annot.get("/OC"),
+                                                                       groups)
         rect = _floats(annot.get("/Rect"), 4)
         for i, stream in enumerate(states):
             if not isinstance(stream, pikepdf.Stream) or budget[0] <= 0:
@@ -509,16 +510,17 @@ _HIDDEN_ANNOT = 2  # /F bits: Hidden, NoView (PDF 12.5.3)
 _NO_VIEW = 32
 
 
-def _annotation_strings(page: Any, decoded: dict[tuple[int, int], bytes]) -> bytes | None:
+def _annotation_strings(page: Any, decoded: dict[tuple[int, int], bytes]) -> list[bytes]:
     """The text of the page's annotations and form fields as a reader sees it in a note or a
     field: /Contents, /V (a field's value, also drawn by a viewer that builds the field's
-    appearance itself) and /RC (rich text), one per line."""
+    appearance itself), /RC (rich text) and /MK /CA (a button's caption), one per line, a
+    text per kind of string (round 15: the note in /Contents, junk in /RC beside it)."""
     import pikepdf
 
     annots = page.get("/Annots")
     if not isinstance(annots, pikepdf.Array):
-        return None
-    lines: list[bytes] = []
+        return []
+    kinds: dict[str, list[bytes]] = {}
     for annot in list(annots)[:_MAX_ANNOTS]:
         if not isinstance(annot, pikepdf.Dictionary):
             continue
@@ -530,12 +532,16 @@ def _annotation_strings(page: Any, decoded: dict[tuple[int, int], bytes]) -> byt
                 if key == "/MK" and isinstance(value, pikepdf.Dictionary):
                     value = value.get("/CA")  # a button's caption (round 14)
                 if isinstance(value, pikepdf.String):
-                    lines.append(_text_string(bytes(value)))
+                    kinds.setdefault(key, []).append(_text_string(bytes(value)))
                 elif isinstance(value, pikepdf.Stream):  # decoded under the scan's bounds
-                    lines.append(decoded.get(value.objgen, b"")[:_MAX_NOTE])
+                    kinds.setdefault(key, []).append(decoded.get(value.objgen, b"")[:_MAX_NOTE])
             node, hops = node.get("/Parent"), hops + 1
-    text = b"\n".join(line for line in lines if line.strip())
-    return text + b"\n" if text else None
+    out = []
+    for lines in kinds.values():
+        text = b"\n".join(line for line in lines if line.strip())
+        if text:
+            out.append(text + b"\n")
+    return out
 
 
 def _text_string(raw: bytes) -> bytes:
@@ -691,16 +697,20 @@ def _off_groups(pdf: Any) -> set[tuple[int, int]]:
 def _is_off(oc: Any, groups: set[tuple[int, int]]) -> bool:
     """Whether optional content `oc` (a group, or a membership dictionary and its /P
     policy) is hidden by default (round 14: decoys in content a viewer does not show)."""
-    if oc is None or not groups:
+    import pikepdf
+
+    if oc is None:
         return False
     try:
         if str(oc.get("/Type")) != "/OCMD":
             return oc.objgen in groups
+        expression = oc.get("/VE")
+        if expression is not None:  # a visibility expression (round 15): /And /Or /Not
+            return not _visible(expression, groups, 0)
         members = oc.get("/OCGs")
         if members is None:
             return False
-        listed = list(members)[:256] if isinstance(members, list) or hasattr(
-            members, "append") else [members]
+        listed = list(members)[:256] if isinstance(members, pikepdf.Array) else [members]
         off = [m.objgen in groups for m in listed]
         policy = str(oc.get("/P", "/AnyOn"))
         if policy == "/AllOn":
@@ -714,12 +724,32 @@ def _is_off(oc: Any, groups: set[tuple[int, int]]) -> bool:
         return False
 
 
+def _visible(expression: Any, groups: set[tuple[int, int]], depth: int) -> bool:
+    """A visibility expression's value (PDF 8.11.2.2): a group is visible unless OFF."""
+    import pikepdf
+
+    if depth > 32:
+        return True
+    if not isinstance(expression, pikepdf.Array):
+        return expression.objgen not in groups
+    items = list(expression)[:256]
+    if not items:
+        return True
+    op, operands = str(items[0]), items[1:]
+    values = [_visible(o, groups, depth + 1) for o in operands]
+    if op == "/Not":
+        return not values[0] if values else True
+    if op == "/Or":
+        return any(values)
+    return all(values)  # /And
+
+
 def _off_names(owner: Any, groups: set[tuple[int, int]]) -> frozenset[bytes]:
     """The names of `owner`'s resources /Properties that are hidden optional content."""
-    if not groups:
-        return frozenset()
     try:
         props = owner.get("/Resources").get("/Properties")
+        if props is None:
+            return frozenset()
         return frozenset(str(k)[1:].encode("latin-1", "replace")
                          for k in list(props.keys())[:1024] if _is_off(props.get(k), groups))
     except Exception:
