@@ -365,7 +365,8 @@ def test_an_ed_script_that_writes_a_file(clam_engine: Engine, tmp_path: Path,
 def test_ed_scripts_only_whole() -> None:
     ctx = ScanContext()
     assert list(patches.ed_script_file(b"3 apples\nand pears\n", ctx)) == []
-    assert list(patches.ed_script_file(b"0a\nline one is long enough\n.\n5d\n", ctx)) == []
+    out = list(patches.ed_script_file(b"0a\nline one is long enough\n.\n5d\n", ctx))
+    assert [c.data for c in out] == [b"line one is long enough\n"]  # (5d: "?", ed goes on)
     out = list(patches.ed_script_file(b"0a\nfirst line, long enough\n.\n1c\nsecond one\n.\nw\n",
                                       ctx))
     assert [c.data for c in out] == []  # shorter than 16 bytes
@@ -373,19 +374,23 @@ def test_ed_scripts_only_whole() -> None:
     assert [c.data for c in out] == [b"a line of text here\nc\n"]
 
 
-@pytest.mark.parametrize("style", ["substitute", "insert"])
+@pytest.mark.parametrize("style", ["substitute", "insert", "lines-patch-skips"])
 def test_ed_scripts_with_more_commands(clam_engine: Engine, tmp_path: Path, style: str) -> None:
-    """Round 14: lines written with a junk first character that `s/.//` removes (how diff -e
-    writes a line that is a dot), and lines inserted with `1i` in reverse; `patch -e`
-    (the oracle)."""
+    """Rounds 14 and 15: lines written with a junk first character that `s/.//` removes (how
+    diff -e writes a line that is a dot), lines inserted with `1i` in reverse, decoy lines
+    deleted around ed commands patch -e skips; `patch -e` (the oracle)."""
     clam = CLAM.read_bytes()
     lines = _b64_lines(clam)
     if style == "substitute":
         script = b"0a\n" + b"".join(b"Q" + ln for ln in lines) + b".\n" + b"".join(
             b"%ds/.//\n" % (i + 1) for i in range(len(lines)))
-    else:
+    elif style == "insert":
         script = b"0a\n" + lines[-1] + b".\n" + b"".join(
             b"1i\n" + ln + b".\n" for ln in reversed(lines[:-1]))
+    else:  # round 15: `1` and `.+1d` are ed commands patch -e leaves out
+        mixed = [x for ln in lines for x in (ln, b"%064d\n" % len(ln))]
+        script = b"0a\n" + b"".join(mixed) + b".\n1\n.+1d\n" + b"".join(
+            b"%dd\n" % n for n in range(len(mixed), 0, -2))
     (tmp_path / "payload.b64").write_bytes(b"")
     subprocess.run([tool("patch"), "-s", "-e", "payload.b64"], input=script, cwd=tmp_path,
                    check=True)

@@ -443,9 +443,11 @@ def _apply_delta(source: bytes, delta: bytes, ctx: ScanContext) -> bytes:
 
 # -- ed scripts and normal diffs ------------------------------------------------------------------
 
-_ED_COMMAND = re.compile(rb"(\d+|\$|\.)?(?:,(\d+|\$|\.))?([acdi])\r?\n"
-                         rb"|(\d+|\$|\.)?(?:,(\d+|\$|\.))?s(/)((?:\\.|[^/\n])*)/((?:\\.|[^/\n])*)/(g?)"
-                         rb"\r?\n")
+_ADDR = rb"((?:\d+|\$|\.)?(?:[+-]\d*)*)"
+_ED_COMMAND = re.compile(_ADDR + rb"(?:," + _ADDR + rb")?(?:([acdi])|(?<=[\d$.+-]))\r?\n"
+                         rb"|" + _ADDR + rb"(?:," + _ADDR + rb")?s(/)((?:\\.|[^/\n])*)/"
+                         rb"((?:\\.|[^/\n])*)/(g?)\r?\n")
+_OFFSET = re.compile(rb"([+-])(\d*)")
 #: What a layer that is an ed script starts with (a cheap gate: no copy of the layer).
 ED_START = re.compile(rb"[\r\n]*\d+(?:,\d+)?[acdi]\r?\n")
 _ED_END = frozenset({b"", b"w", b"q", b"wq", b"w\nq"})
@@ -472,15 +474,26 @@ def _bre(pattern: bytes) -> re.Pattern[bytes] | None:
         return None
 
 
-def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext) -> list[bytes] | None:
+#: The ed commands `patch -e` passes to ed (POSIX's a, c, d, i, s after line numbers); it
+#: skips every other line of the script (round 15: `1` and `.+1d` are ed's, not patch's).
+_PATCH_ED_LINE = re.compile(rb"\d+(?:,\d+)?[acdis]")
+
+
+def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext,
+             as_patch: bool = False) -> list[bytes] | None:
     """`base` (lines with their ends) as an ed script (`diff -e`, applied by `patch -e`)
     leaves it: `a`, `i`, `c`, `d` and `s/RE/TEXT/` (diff -e's way of writing a line that is a
-    dot; round 14); None when `text` is no ed script from its first line to its last, or an
-    address is past the end (ed stops with "?")."""
+    dot; round 14), addresses with offsets, an address alone; a command whose address is
+    past the end does nothing (ed says "?" and goes on). None when `text` is no ed script
+    from its first line to its last."""
     lines = list(base)
     pos = commands = 0
     current = len(lines)
     while pos < len(text):
+        if as_patch and not _PATCH_ED_LINE.match(text, pos):
+            end = text.find(b"\n", pos)
+            pos = len(text) if end < 0 else end + 1
+            continue
         m = _ED_COMMAND.match(text, pos)
         if m is None:
             if text[pos:].strip().replace(b"\r", b"") in _ED_END:
@@ -500,7 +513,7 @@ def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext) -> list[bytes] | 
         if subst:
             rx = _bre(m.group(7))
             if rx is None or not 1 <= first <= last <= len(lines):
-                return None
+                continue  # ed says "?" and goes on with the next command (round 15)
             repl = re.sub(rb"(?<!\\)&", rb"\\g<0>", m.group(8))
             for n in range(first - 1, last):
                 body = lines[n]
@@ -513,6 +526,10 @@ def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext) -> list[bytes] | 
             current = last
             continue
         op = m.group(3)
+        if not op:  # an address alone: that line becomes the current one (round 15)
+            if 0 <= first <= len(lines):
+                current = first
+            continue
         block: list[bytes] = []
         if op != b"d":
             while pos < len(text):
@@ -532,27 +549,42 @@ def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext) -> list[bytes] | 
         elif op in (b"c", b"d") and 1 <= first <= last <= len(lines):
             lines[first - 1 : last] = block if op == b"c" else []
             current = first - 1 + len(block) if op == b"c" else min(first, len(lines))
-        else:
-            return None
+        # else: an address past the end; ed says "?" and goes on (round 15: no-op commands)
     return lines
 
 
 def _address(raw: bytes | None, default: int, size: int, current: int) -> int:
-    """An ed line address: a number, `$` (the last line) or `.` (the current one)."""
-    if raw is None:
+    """An ed line address: a number, `$` (the last line) or `.` (the current one), with
+    offsets (`.+1`, `$-2`, a bare `+` is one; round 15)."""
+    if not raw:
         return default
-    return size if raw == b"$" else current if raw == b"." else int(raw)
+    head = raw.rstrip(b"+-0123456789") if raw[:1] in (b"$", b".") else b""
+    rest = raw[len(head):]
+    if head == b"$":
+        value = size
+    elif head == b".":
+        value = current
+    else:
+        digits = re.match(rb"\d+", rest)
+        value = int(digits.group()) if digits else current
+        rest = rest[digits.end():] if digits else rest
+    for sign, n in _OFFSET.findall(rest):
+        value += (int(n) if n else 1) * (1 if sign == b"+" else -1)
+    return value
 
 
 def ed_script_file(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """The file an ed script (`diff -e`) writes when applied to an empty one, as `patch -e`
     does (round 13: base64 lines appended in reverse or shuffled order). Only a layer that
     is an ed script from its first line to its last."""
-    lines = apply_ed(data.lstrip(b"\r\n"), [], ctx)
-    content = b"".join(lines or [])
-    if len(content) >= 16:
-        ctx.charge_child(len(content))
-        yield Child(data=content, name=None, origin="ed-file", is_attachment=True)
+    text = data.lstrip(b"\r\n")
+    seen: set[bytes] = set()
+    for as_patch in (False, True):  # as `ed` runs the script, and as `patch -e` feeds it
+        content = b"".join(apply_ed(text, [], ctx, as_patch) or [])
+        if len(content) >= 16 and content not in seen:
+            seen.add(content)
+            ctx.charge_child(len(content))
+            yield Child(data=content, name=None, origin="ed-file", is_attachment=True)
 
 
 _NORMAL_HUNK = re.compile(rb"(\d+)(?:,(\d+))?([acd])(\d+)(?:,(\d+))?\r?\n")
@@ -606,7 +638,7 @@ def _indexed_section(body: bytes, name: bytes, files: dict[bytes, list[bytes]],
     if base is None:
         return None
     lines = (apply_normal(body, base) if _NORMAL_HUNK.match(body)
-             else apply_ed(body, base, ctx) if _ED_COMMAND.match(body) else None)
+             else apply_ed(body, base, ctx, as_patch=True) if _ED_COMMAND.match(body) else None)
     if lines is None:
         return None
     files[name] = lines
@@ -665,15 +697,21 @@ def patched_attachments(attachments: dict[str, bytes], ctx: ScanContext) -> Iter
                 lines = _apply_hunks(patch, header.end(), base) if header else None
             elif kind == "normal":
                 lines = apply_normal(patch, base)
-            else:
-                lines = apply_ed(patch, base, ctx)
-            if lines is None:
-                continue
-            content = b"".join(lines)
-            if content != target and len(content) >= 16:
-                ctx.charge_child(len(content))
-                yield Child(data=content, name=tname, origin="patched-attachment",
-                            is_attachment=True)
+            else:  # as `patch -e` feeds it to ed, and as ed itself runs it
+                lines = apply_ed(patch, base, ctx, as_patch=True)
+                direct = apply_ed(patch, base, ctx)
+                if direct is not None and direct != lines:
+                    yield from _changed(direct, target, tname, ctx)
+            if lines is not None:
+                yield from _changed(lines, target, tname, ctx)
+
+
+def _changed(lines: list[bytes], target: bytes, name: str,
+             ctx: ScanContext) -> Iterator[Child]:
+    content = b"".join(lines)
+    if content != target and len(content) >= 16:
+        ctx.charge_child(len(content))
+        yield Child(data=content, name=name, origin="patched-attachment", is_attachment=True)
 
 
 def _patch_kind(data: bytes) -> str | None:
