@@ -432,8 +432,15 @@ TRANSFORMS_14 = {
 
 def test_nested_rules_are_flattened() -> None:
     sheet = b".a{color:red; .b &{display:none} x{y:z} @media print{.c{q:r}}}"
-    assert textual._flat_rules(sheet) == [(b".b .a", b"display:none"), (b".a x", b"y:z"),
-                                          (b".a .c", b"q:r"), (b".a", b"color:red;")]
+    assert textual._flat_rules(sheet) == [(b".b .a", b"display:none", None),
+                                          (b".a x", b"y:z", None), (b".a .c", b"q:r", None),
+                                          (b".a", b"color:red;", None)]
+    layers: list[bytes] = []
+    sheet = b"@layer b, a; @layer a{p{x:y}} @scope (.d){:scope{display:none} i{u:v}}"
+    assert textual._flat_rules(sheet, layers) == [(b"p", b"x:y", b"a"),
+                                                  (b".d", b"display:none", None),
+                                                  (b".d i", b"u:v", None)]
+    assert layers == [b"b", b"a"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
@@ -453,11 +460,28 @@ def test_a_math_letter_is_no_base64_letter(engine: Engine, tmp_path: Path) -> No
         assert _found(engine, mail(page, as_attachment))
 
 
-#: Rounds 13 and 14: every page above, by name.
+#: Round 15: cascade layers, scopes, selector lists in :where(), custom properties with
+#: fallbacks, specificity of the whole selector, MathML phantoms.
+HIDING_15 = {
+    "layer-unlayered-wins": (b"b{display:none} @layer x{b{display:inline}}", b"<b>", b"</b>"),
+    "layer-order-statement": (b"@layer b, a; @layer a{b{display:none}} @layer b{b{display:"
+                              b"inline}}", b"<b>", b"</b>"),
+    "scope": (b"@scope (.d){:scope{display:none}}", b"<span class=d>", b"</span>"),
+    "where-list": (b":where(.zz, b, .yy){display:none}", b"<b>", b"</b>"),
+    "var-fallback": (b"b{display:var(--nothing, none)}", b"<b>", b"</b>"),
+    "mphantom": (b"", b"<math><mphantom><mtext>", b"</mtext></mphantom></math>"),
+}
+TRANSFORMS_15 = {
+    "descendant-specificity": (b"p i{text-transform:uppercase}i{text-transform:none}"
+                               b"p b{text-transform:lowercase}b{text-transform:none}",
+                               b"<i>%s</i>", b"<b>%s</b>"),
+}
+
+#: Rounds 13 to 15: every page above, by name.
 PAGES_13_14 = {
     **{f"selector-{k}": (_alternating, v) for k, v in ALTERNATING.items()},
-    **{f"hidden-{k}": (hidden_by, v) for k, v in HIDING_14.items()},
-    **{f"transform-{k}": (_cased, v) for k, v in TRANSFORMS_14.items()},
+    **{f"hidden-{k}": (hidden_by, v) for k, v in {**HIDING_14, **HIDING_15}.items()},
+    **{f"transform-{k}": (_cased, v) for k, v in {**TRANSFORMS_14, **TRANSFORMS_15}.items()},
 }
 
 

@@ -123,7 +123,9 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              b"textarea",
                              # an object's fallback content, shown only when its data fails
                              # (round 14: junk in zero-size objects of a data: URL)
-                             b"object"})
+                             b"object",
+                             # MathML that takes room but shows nothing (round 15)
+                             b"mphantom"})
 _OPENABLE = frozenset({b"dialog", b"details"})
 _HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
@@ -168,9 +170,9 @@ class _Compound:
     nth: tuple[tuple[bool, bool, int, int], ...] = ()
     #: The cascade (round 13: `span{display:none} span:nth-child(odd){display:inline}`):
     #: whether its rule hides or shows, and what decides between rules an element matches:
-    #: (!important, ids, classes and attributes, tag), then the rule's order.
+    #: (!important, cascade layer, ids, classes and attributes, tags), then the rule's order.
     hides: bool = True
-    rank: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    rank: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
 
     def word(self) -> bytes:
         """The most telling word a matching element's opening tag holds (for the candidate
@@ -330,13 +332,27 @@ _MAX_RULES = 100_000
 _MAX_SELECTORS = 64
 
 
-def _flat_rules(sheet: bytes) -> list[tuple[bytes, bytes]]:
-    """A style sheet's rules as (selector, declarations), nested rules flattened (round 14:
-    `.d{div &{display:none}}` is `div .d{display:none}`); the rules inside `@media`,
-    `@supports`, `@layer`... as if at the top; an `@property` block under its prelude."""
-    out: list[tuple[bytes, bytes]] = []
-    stack: list[tuple[bytes, bytearray]] = []  # open blocks: (resolved selector, declarations)
+_LAYER_STATEMENT = re.compile(rb"@layer\s+([^{};]+);", re.I)
+_SCOPE = re.compile(rb"@scope\s*\(([^()]*)\)", re.I)
+
+
+def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
+                ) -> list[tuple[bytes, bytes, bytes | None]]:
+    """A style sheet's rules as (selector, declarations, cascade layer or None), nested rules
+    flattened (round 14: `.d{div &{display:none}}` is `div .d{display:none}`), the rules of
+    `@media`, `@supports`... as if at the top, of `@layer x{}` in layer x and of
+    `@scope (.d){}` under .d (round 15); an `@property` block under its prelude. `layers`
+    gets the layers in the order the sheet names them (`@layer b, a;` first)."""
+    out: list[tuple[bytes, bytes, bytes | None]] = []
+    order = layers if layers is not None else []
+    for m in _LAYER_STATEMENT.finditer(sheet):
+        for name in m.group(1).split(b","):
+            if name.strip() and name.strip() not in order:
+                order.append(name.strip())
+    # open blocks: (resolved selector, declarations, layer)
+    stack: list[tuple[bytes, bytearray, bytes | None]] = []
     start = 0
+    anonymous = 0
     for m in _BRACE.finditer(sheet):
         if m.group() == b"{":
             head, _semi, prelude = sheet[start : m.start()].rpartition(b";")
@@ -344,45 +360,137 @@ def _flat_rules(sheet: bytes) -> list[tuple[bytes, bytes]]:
                 stack[-1][1].extend(head + b";")
             prelude = prelude.strip()
             parent = stack[-1][0] if stack else b""
-            if prelude.startswith(b"@"):
+            layer = stack[-1][2] if stack else None
+            if prelude[:6].lower() == b"@layer":
+                name = prelude[6:].strip() or b"#%d" % anonymous
+                anonymous += 1
+                layer = name if layer is None else layer + b"." + name
+                if layer not in order:
+                    order.append(layer)
+                resolved = parent
+            elif prelude[:6].lower() == b"@scope":
+                scope = _SCOPE.match(prelude)
+                resolved = scope.group(1).strip() if scope is not None else parent
+            elif prelude.startswith(b"@"):
                 resolved = prelude if prelude[:9].lower() == b"@property" else parent
             elif parent and not parent.startswith(b"@"):
                 resolved = b",".join(
-                    (child.replace(b"&", outer) if b"&" in child else outer + b" " + child)
+                    (child.replace(b"&", outer).replace(b":scope", outer)
+                     if b"&" in child or b":scope" in child else outer + b" " + child)
                     for outer in _selectors(parent) for child in _selectors(prelude))
             else:
                 resolved = prelude
             if len(stack) < 32:
-                stack.append((resolved, bytearray()))
+                stack.append((resolved, bytearray(), layer))
         elif stack:
-            selector, declarations = stack.pop()
+            selector, declarations, layer = stack.pop()
             declarations.extend(sheet[start : m.start()])
             if selector and declarations.strip() and len(out) < _MAX_RULES:
-                out.append((selector, bytes(declarations)))
+                out.append((selector, bytes(declarations), layer))
         start = m.end()
     return out
 
 
-def _sheet_rules(data: bytes) -> list[tuple[bytes, bytes]]:
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A style rule of the page: its selector list, declarations (comments, escapes and
+    `var()` resolved) and its cascade layer's place (-1: unlayered)."""
+
+    selectors: bytes
+    declarations: bytes
+    layer: int
+    layers: int  # how many layers the page has
+
+
+def _sheet_rules(data: bytes) -> list[_Rule]:
     """Every rule of the page's style sheets (`<style>` elements and data: URLs), in order,
-    as (selector, declarations with comments and escapes resolved)."""
+    with custom properties resolved in their declarations (round 15: `display:var(--h)`,
+    `var(--a, var(--b, none))`, an @property's initial value)."""
     sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
     sheets += _data_sheets(data, sheets)
-    rules: list[tuple[bytes, bytes]] = []
+    flat: list[tuple[bytes, bytes, bytes | None]] = []
+    order: list[bytes] = []
     for sheet in sheets:
         if b"/*" in sheet:
             sheet = _CSS_COMMENT.sub(b"", sheet)
-        rules += ((sel, _css_text(decl)) for sel, decl in _flat_rules(sheet))
-    return rules
+        flat += ((sel, _css_text(decl), layer) for sel, decl, layer in _flat_rules(sheet, order))
+    custom: dict[bytes, bytes] = {}
+    if b"--" in data:
+        for selectors, declarations, _layer in flat:
+            if selectors[:9].lower() == b"@property":
+                initial = _INITIAL.search(declarations)
+                if initial is not None:
+                    custom.setdefault(selectors[9:].strip(), initial.group(1))
+        for _sel, declarations, _layer in flat:
+            for name, value in _CUSTOM.findall(declarations):
+                custom[name] = value.strip()
+    places = {name: i for i, name in enumerate(order)}
+    return [_Rule(sel, _with_vars(decl, custom) if b"var(" in decl else decl,
+                  places.get(layer, -1) if layer is not None else -1, len(order))
+            for sel, decl, layer in flat]
 
 
-def _ranked(compound: _Compound, important: bool, order: int, **fields: object) -> _Compound:
-    """`compound` with its cascade rank: (!important, ids, classes and attributes, tag,
-    order)."""
-    return dataclasses.replace(
-        compound, rank=(int(important), len(compound.ids), len(compound.classes) + len(
-            compound.attrs) + len(compound.nth) + len(compound.negated), int(
-            compound.tag is not None), order), **fields)  # type: ignore[arg-type]
+_VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*((?:[^()]|\([^()]*\))*))?\)")
+
+
+def _with_vars(declarations: bytes, custom: dict[bytes, bytes], depth: int = 0) -> bytes:
+    """`var(--x, fallback)` replaced by the custom property's value, else its fallback."""
+    if depth > 8 or b"var(" not in declarations:
+        return declarations
+    return _with_vars(_VAR.sub(lambda m: custom.get(m.group(1)) or (m.group(2) or b"").strip(),
+                               declarations), custom, depth + 1)
+
+
+def _specificity(selector: bytes) -> tuple[int, int, int]:
+    """A selector's specificity (ids, classes/attributes/pseudo-classes, types), the whole
+    selector's, not its subject's (round 15: `div q` beats a later `q`); `:where()` counts
+    nothing."""
+    selector = _WHERE.sub(b"", selector)
+    ids = selector.count(b"#")
+    classes = len(_CLASS_LIKE.findall(selector))
+    types = len(_TYPE_SELECTOR.findall(selector))
+    return ids, classes, types
+
+
+_WHERE = re.compile(rb":where\((?:[^()]|\([^()]*\))*\)", re.I)
+_CLASS_LIKE = re.compile(rb"\.[\w-]|\[|(?<!:):(?!not\(|is\(|where\(|:)[\w-]")
+_TYPE_SELECTOR = re.compile(rb"(?:^|[\s>+~(,])([A-Za-z][\w-]*)")
+
+
+def _ranked(compound: _Compound, rule: _Rule, selector: bytes, important: bool, order: int,
+            **fields: object) -> _Compound:
+    """`compound` with its cascade rank: (!important, layer, specificity, order); a normal
+    declaration outside layers beats layered ones, an !important one loses to them
+    (round 15)."""
+    if important:
+        layer = 0 if rule.layer < 0 else rule.layers - rule.layer
+    else:
+        layer = rule.layers if rule.layer < 0 else rule.layer
+    return dataclasses.replace(compound, rank=(int(important), layer, *_specificity(selector),
+                                               order), **fields)  # type: ignore[arg-type]
+
+
+def _expanded(selector: bytes) -> list[bytes]:
+    """A selector with each `:is()` / `:where()` list expanded into its alternatives
+    (round 15: `:where(.zz, b, .yy)` hides b too), at most 16."""
+    out = [selector]
+    for _ in range(4):
+        grown: list[bytes] = []
+        for s in out:
+            m = _IS_LIST.search(s)
+            if m is None or b"," not in m.group(2):
+                grown.append(s)
+                continue
+            grown += [s[: m.start()] + m.group(1) + b"(" + alt.strip() + b")" + s[m.end() :]
+                      for alt in _selectors(m.group(2))]
+        if grown == out:
+            break
+        out = grown[:16]
+    return out
+
+
+_IS_LIST = re.compile(rb"(:(?:is|where|matches|-webkit-any|-moz-any))\(((?:[^()]|\([^()]*\))*)\)",
+                      re.I)
 
 
 def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
@@ -390,17 +498,19 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     selector by its subject compound; then, when some hide, what rules show again (a
     `display` other than none, `visibility:visible`), ranked as the cascade ranks them."""
     out: dict[tuple[_Compound, bool, bool], _Compound] = {}  # the last of equal rules
-    for order, (selectors, declarations) in enumerate(_sheet_rules(data), 1):
+    for order, rule in enumerate(_sheet_rules(data), 1):
+        declarations = rule.declarations
         hides = _HIDDEN_ATTRS.search(declarations) is not None
         if not hides and _SHOWN.search(declarations) is None:
             continue
         important = b"!important" in declarations.replace(b" ", b"").lower()
-        for selector in _selectors(_selector_text(selectors)):
-            compound = _compound(selector)
-            if compound is None or (not hides and compound.children):
-                continue
-            out[compound, hides, important] = _ranked(compound, important, order,
-                                                      hides=hides)
+        for listed in _selectors(_selector_text(rule.selectors)):
+            for selector in _expanded(listed):
+                compound = _compound(selector)
+                if compound is None or (not hides and compound.children):
+                    continue
+                out[compound, hides, important] = _ranked(compound, rule, selector, important,
+                                                          order, hides=hides)
     if not any(c.hides for c in out.values()):
         return ()
     # strongest first: the first rule an element matches decides (`_hides`)
@@ -658,23 +768,25 @@ def html_transformed(data: bytes) -> bytes | None:
     rules: list[tuple[_Compound, bytes, bool]] = []  # (ranked subject, mode, important)
     if b"<style" in lower or b"text/css" in lower:
         sheet_rules = _sheet_rules(data)
-        for selectors, declarations in sheet_rules:
-            if selectors[:9].lower() == b"@property":
-                initial = _INITIAL.search(declarations)
+        for rule in sheet_rules:  # (for inline styles: vars are resolved in the rules)
+            if rule.selectors[:9].lower() == b"@property":
+                initial = _INITIAL.search(rule.declarations)
                 if initial is not None:
-                    custom.setdefault(selectors[9:].strip(), initial.group(1))
-            for name, value in _CUSTOM.findall(declarations):
+                    custom.setdefault(rule.selectors[9:].strip(), initial.group(1))
+            for name, value in _CUSTOM.findall(rule.declarations):
                 custom[name] = value
-        for order, (selectors, declarations) in enumerate(sheet_rules, 1):
-            found = _TRANSFORM.search(declarations)
+        for order, rule in enumerate(sheet_rules, 1):
+            found = _TRANSFORM.search(rule.declarations)
             mode = _mode(found, custom) if found is not None else None
             if found is None or mode is None:
                 continue
             important = b"!important" in found.group(4).replace(b" ", b"").lower()
-            for selector in _selectors(_selector_text(selectors)):
-                compound = _compound(selector) or _any_element(selector)
-                if compound is not None and not compound.children:
-                    rules.append((_ranked(compound, important, order), mode, important))
+            for listed in _selectors(_selector_text(rule.selectors)):
+                for selector in _expanded(listed):
+                    compound = _compound(selector) or _any_element(selector)
+                    if compound is not None and not compound.children:
+                        rules.append((_ranked(compound, rule, selector, important, order),
+                                      mode, important))
     rules.sort(key=lambda r: r[0].rank, reverse=True)
     universal = any(not r[0].word().strip(b"<") for r in rules)
     words = {b"transform", b"tran\\", *(r[0].word() for r in rules)}
