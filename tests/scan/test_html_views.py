@@ -469,6 +469,10 @@ HIDING_15 = {
     "scope": (b"@scope (.d){:scope{display:none}}", b"<span class=d>", b"</span>"),
     "where-list": (b":where(.zz, b, .yy){display:none}", b"<b>", b"</b>"),
     "var-fallback": (b"b{display:var(--nothing, none)}", b"<b>", b"</b>"),
+    "property-initial-display": (b'@property --h{syntax:"<custom-ident>";inherits:true;'
+                                 b"initial-value:none} .d{display:var(--h)}",
+                                 b"<b class=d>", b"</b>"),
+    "nested-var": (b":root{--b:none;--a:var(--b)} b{display:var(--a)}", b"<b>", b"</b>"),
     "mphantom": (b"", b"<math><mphantom><mtext>", b"</mtext></mphantom></math>"),
 }
 TRANSFORMS_15 = {

@@ -633,14 +633,20 @@ def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
         m = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(data, start)
         return len(data) if m is None else m.end()
     depth = 0
-    for m in _ELEMENT.finditer(data, start):
+    pos = start
+    while (m := _ELEMENT.search(data, pos)) is not None:
+        pos = m.end()
         if m.group(2) is None:
             continue  # a comment
+        name = m.group(2).lower()
         if m.group(1):
             if not depth:
-                return m.end() if m.group(2).lower() == tag else m.start()
+                return m.end() if name == tag else m.start()
             depth -= 1
-        elif m.group(2).lower() not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+        elif name in _RAW_TEXT:  # its text is no markup (round 15: `<x>` in a style sheet)
+            close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(data, pos)
+            pos = len(data) if close is None else close.end()
+        elif name not in _VOID and not m.group(3).rstrip().endswith(b"/"):
             depth += 1
     return len(data)
 
@@ -736,7 +742,7 @@ def html_visible(data: bytes) -> bytes | None:
 
 _TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none|var\("
                         rb"\s*(--[\w-]+)\s*(?:,\s*([\w-]+))?\s*\))([^;]*)", re.I)
-_CUSTOM = re.compile(rb"(--[\w-]+)\s*:\s*([\w-]+)")
+_CUSTOM = re.compile(rb"(--[\w-]+)\s*:\s*([^;{}!]*)")
 _INITIAL = re.compile(rb"initial-value\s*:\s*([\w-]+)", re.I)
 _WORD_START = re.compile(rb"(?<![A-Za-z0-9'])[a-z]")
 _MODES = frozenset({b"uppercase", b"lowercase", b"capitalize", b"none"})
