@@ -740,12 +740,16 @@ def html_visible(data: bytes) -> bytes | None:
     return text
 
 
-_TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none|var\("
+_TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none|initial|"
+                        rb"inherit|unset|revert-layer|revert|var\("
                         rb"\s*(--[\w-]+)\s*(?:,\s*([\w-]+))?\s*\))([^;]*)", re.I)
 _CUSTOM = re.compile(rb"(--[\w-]+)\s*:\s*([^;{}!]*)")
 _INITIAL = re.compile(rb"initial-value\s*:\s*([\w-]+)", re.I)
 _WORD_START = re.compile(rb"(?<![A-Za-z0-9'])[a-z]")
-_MODES = frozenset({b"uppercase", b"lowercase", b"capitalize", b"none"})
+_MODES = frozenset({b"uppercase", b"lowercase", b"capitalize", b"none", b"initial",
+                    b"inherit", b"unset", b"revert", b"revert-layer"})
+#: Values that give an element its parent's transform (round 15: `q{none} q{revert}`).
+_INHERITED = frozenset({b"inherit", b"unset", b"revert", b"revert-layer"})
 
 
 def _mode(m: re.Match[bytes], custom: dict[bytes, bytes]) -> bytes | None:
@@ -830,7 +834,10 @@ def html_transformed(data: bytes) -> bytes | None:
             mode = sheet[1]
         else:
             continue
-        _transform(out, data, el.end(), _hidden_end(data, tag, el.end()), mode)
+        if mode in _INHERITED:
+            continue  # its parent's transform, applied already
+        _transform(out, data, el.end(), _hidden_end(data, tag, el.end()),
+                   b"none" if mode == b"initial" else mode)
         done = True
     if not done:
         return None
@@ -891,8 +898,19 @@ class _Page:
     decided: dict[tuple[bytes, bytes, Place | None], bool] = dataclasses.field(
         default_factory=dict)  # `_hides` of elements alike, once
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
+    open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
 
     def hides(self, tag: bytes, attrs: bytes, place: Place | None) -> bool:
+        if tag == b"details" and b"name" in attrs.lower():
+            # exclusive accordions (round 15): of the open details of one name, the parser
+            # keeps the first open
+            named = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"")
+                     for m in _ATTRS.finditer(attrs)}
+            group = named.get(b"name")
+            if group and b"open" in named:
+                if group in self.open_groups:
+                    return True
+                self.open_groups.add(group)
         key = (tag, attrs, place)
         found = self.decided.get(key)
         if found is None:
