@@ -138,7 +138,6 @@ _HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*(?:none|var\(|revert)|vi
                            rb"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
                            re.I)
 _STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
-_CSS_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
 _CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
 _CSS_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{1,6})\s?|\\(.)", re.S)
 #: The subject of a selector: its last compound (after the last combinator), pseudo-classes
