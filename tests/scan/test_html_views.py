@@ -474,6 +474,8 @@ HIDING_15 = {
                                  b"<b class=d>", b"</b>"),
     "nested-var": (b":root{--b:none;--a:var(--b)} b{display:var(--a)}", b"<b>", b"</b>"),
     "mphantom": (b"", b"<math><mphantom><mtext>", b"</mtext></mphantom></math>"),
+    "maction": (b"", b'<math><maction actiontype="toggle" selection="1"><mtext></mtext>'
+                b"<mtext>", b"</mtext></maction></math>"),
 }
 TRANSFORMS_15 = {
     "revert-to-inherited": (b"p{text-transform:uppercase} i{text-transform:none} i{text-"

@@ -979,7 +979,15 @@ class _Page:
                 continue  # a comment, a closing tag
             tag = m.group(2).lower()
             place = self.places.get(m.start())
-            if tag in shows and not self.hides(tag, m.group(3), place):
+            if tag == b"maction":  # only its selected child shows (round 15)
+                end = max(at, min(_hidden_end(data, tag, m.end()), hi))
+                chosen = _nth_child(data, m.end(), end, _selection(m.group(3)))
+                if chosen is not None:
+                    shown, inner = self._shows_only(chosen[0], chosen[1], shows)
+                    kept.extend(shown)
+                hidden = True
+                at = end
+            elif tag in shows and not self.hides(tag, m.group(3), place):
                 end = min(_hidden_end(data, tag, m.end()), hi)
                 shown, inner = self.visible(m.end(), end)
                 if tag == b"mi" and b"mathvariant" not in m.group(3).lower():
@@ -993,6 +1001,33 @@ class _Page:
                 at = end
         hidden = hidden or _has_text(data[at:hi])
         return kept, hidden
+
+
+def _selection(attrs: bytes) -> int:
+    found = re.search(rb"selection\s*=\s*[\"']?(\d+)", attrs, re.I)
+    return int(found.group(1)) if found else 1
+
+
+def _nth_child(data: bytes, lo: int, hi: int, n: int) -> tuple[int, int] | None:
+    """The span (start of its tag, end of its element) of the n-th child element between
+    `lo` and `hi`, from 1."""
+    at = lo
+    count = 0
+    while at < hi:
+        m = _ELEMENT.search(data, at, hi)
+        if m is None or m.group(2) is None or m.group(1):
+            if m is None:
+                return None
+            at = m.end()
+            continue
+        name = m.group(2).lower()
+        end = m.end() if name in _VOID or m.group(3).rstrip().endswith(b"/") else min(
+            _hidden_end(data, name, m.end()), hi)
+        count += 1
+        if count == n:
+            return m.start(), end
+        at = max(end, m.end())
+    return None
 
 
 _LONE_LETTER = re.compile(rb"\s*([A-Za-z])\s*(?:</mi\s*>)?\s*")
