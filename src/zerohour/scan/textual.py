@@ -1050,54 +1050,6 @@ def _math_italic(content: bytes) -> bytes:
 #: shapes, spreadsheet strings `<t>`), their paragraph ends, tabs and breaks.
 _OFFICE_TOKEN = re.compile(rb"<([\w.-]+):t(?:\s[^>]*)?>([^<]*)</\1:t>|<t(?:\s[^>]*)?>([^<]*)</t>"
                            rb"|</(?:[\w.-]+:p|si)>|<[\w.-]+:(?:tab|br|cr)\b[^>]*>")
-#: What Word, LibreOffice and pandoc do not show of a document (round 14): deleted and moved
-#: revisions, formatting changes, ruby text, comments, hidden text, frame descriptions,
-#: placeholders, variables set with display none, tracked changes.
-_NOT_SHOWN = re.compile(
-    rb"<((?:w|office|text|svg|draw):(?:del|moveFrom|rPrChange|pPrChange|sectPrChange|rt|"
-    rb"annotation|hidden-text|hidden-paragraph|ruby-text|desc|title|placeholder|"
-    rb"tracked-changes))\b[^>]*>"
-    rb"|<(text:variable-set)\b[^>]*text:display=\"none\"[^>]*>")
-#: An element whose own prefix it binds to a namespace that is not the format's (round 14:
-#: `<w:r xmlns:w="urn:x">` is no Word run, and no reader shows it).
-_FOREIGN = re.compile(
-    rb"<(([\w.-]+):[\w.-]+)\b[^>]*\sxmlns:\2\s*=\s*[\"'](?!http://schemas\.openxmlformats\.org/|"
-    rb"http://schemas\.microsoft\.com/|urn:oasis:names:tc:opendocument:|http://www\.w3\.org/|"
-    rb"http://purl\.org/|urn:schemas-microsoft-com:)[^\"']*[\"'][^>]*>")
-_MC_CHOICE = re.compile(rb"<(mc:Choice)\b[^>]*>")
-_MC_FALLBACK = re.compile(rb"<(mc:Fallback)\b[^>]*>")
-
-
-def _without(data: bytes, opening: re.Pattern[bytes]) -> bytes:
-    """`data` without the elements whose opening tags `opening` matches (its first group
-    that matched: the element's name), each up to its first closing tag; linear (a name
-    never closed is not looked for again)."""
-    out = bytearray()
-    pos = 0
-    unclosed: set[bytes] = set()
-    for m in opening.finditer(data):
-        if m.start() < pos:
-            continue  # inside an element already left out
-        name = next(g for g in m.groups() if g is not None)
-        if m.group().endswith(b"/>"):
-            out += data[pos : m.start()]
-            pos = m.end()
-            continue
-        if name in unclosed:
-            continue
-        close = data.find(b"</" + name, m.end())
-        if close < 0:
-            unclosed.add(name)
-            continue
-        end = data.find(b">", close)
-        out += data[pos : m.start()]
-        pos = len(data) if end < 0 else end + 1
-    if not pos:
-        return data
-    out += data[pos:]
-    return bytes(out)
-
-
 #: OpenDocument's paragraph ends, tabs, line breaks and spaces (`<text:s/>`), then any tag.
 _ODF_BREAK = re.compile(rb"</text:(?:p|h)>|<text:(?:p|h)\b[^>]*/>|<text:line-break\b[^>]*>")
 _ODF_TAB = re.compile(rb"<text:tab\b[^>]*>")
@@ -1200,7 +1152,7 @@ def _parsed_office_texts(data: bytes) -> list[bytes]:
         return []
     try:
         root = SafeET.fromstring(data)
-    except Exception:  # not XML, or a DTD's entities (the regex readings expand those)
+    except Exception:  # not XML (no reader shows it; `office_xml_text` still reads it)
         return []
     out = []
     for branch in ("Choice", "Fallback"):
@@ -1275,26 +1227,19 @@ class _Tail:
 
 
 def office_xml_readings(data: bytes) -> list[bytes]:
-    """`office_xml_text`, then, where they differ, the text as a reader shows it (round 14):
-    without what Word, LibreOffice and pandoc leave out (`_NOT_SHOWN`, elements of a
-    foreign namespace), and with only one branch of each `mc:AlternateContent` (a reader
-    takes the Choice it knows, else the Fallback)."""
+    """`office_xml_text`, then, where they differ, the text as a reader shows it
+    (`_parsed_office_texts`: rounds 14 and 15), both of the part as an XML parser resolves
+    it (`xml_plain`: CDATA, comments, the DOCTYPE's entities)."""
     if b"office:body" not in data and b"t>" not in data:
         return []
-    original = data
     data = xml_plain(data)
-    shown = _without(_without(data, _NOT_SHOWN), _FOREIGN)
-    variants = [data, shown]
-    if b"<mc:AlternateContent" in shown:
-        variants += [_without(shown, _MC_FALLBACK), _without(shown, _MC_CHOICE)]
     out: list[bytes] = []
-    for variant in variants:
-        text = _office_text(variant)
-        if text is not None and text not in out:
-            out.append(text)
-    for text in _parsed_office_texts(original):
-        if text not in out:
-            out.append(text)
+    text = _office_text(data)
+    if text is not None:
+        out.append(text)
+    for shown in _parsed_office_texts(data):
+        if shown not in out:
+            out.append(shown)
     return out
 
 
