@@ -29,6 +29,12 @@ def git(repo: Path, *args: str) -> bytes:
                           env=ENV, capture_output=True, check=True).stdout
 
 
+def _empty_repo(path: Path) -> Path:
+    path.mkdir()
+    git(path, "init", "-q")
+    return path
+
+
 def attached(data: bytes, name: str) -> bytes:
     return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
             b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain"
@@ -56,9 +62,7 @@ def test_a_git_binary_patch_inline_and_attached(clam_engine: Engine, repo: Path,
     git(repo, "commit", "-q", "-m", "add the tool")
     patch = git(repo, "format-patch", "--binary", "--stdout", "HEAD~1")
     assert b"GIT binary patch" in patch
-    other = tmp_path / "other"
-    other.mkdir()
-    git(other, "init", "-q")
+    other = _empty_repo(tmp_path / "other")
     (tmp_path / "x.patch").write_bytes(patch)
     git(other, "apply", str(tmp_path / "x.patch"))
     assert (other / "tool.exe").read_bytes() == CLAM.read_bytes()
@@ -139,9 +143,7 @@ def test_a_delta_patch_on_a_file_an_earlier_patch_wrote(clam_engine: Engine, rep
     clam = _decoy_then_clam(repo)
     patches_text = git(repo, "format-patch", "--binary", "--stdout", "HEAD~2")
     assert b"\ndelta " in patches_text
-    other = tmp_path / "other"
-    other.mkdir()
-    git(other, "init", "-q")
+    other = _empty_repo(tmp_path / "other")
     (tmp_path / "x.mbox").write_bytes(patches_text)
     git(other, "commit", "-q", "--allow-empty", "-m", "start")
     git(other, "am", "-q", str(tmp_path / "x.mbox"))
@@ -370,6 +372,8 @@ def test_ed_scripts_only_whole() -> None:
     out = list(patches.ed_script_file(b"0a\nfirst line, long enough\n.\n1c\nsecond one\n.\nw\n",
                                       ctx))
     assert [c.data for c in out] == []  # shorter than 16 bytes
+    lines = patches.apply_ed(b"0a\nabc\n.\n1s/a/\\9/\n1s/b/B/\n", [], ctx)
+    assert lines == [b"aBc\n"]  # a bad replacement: "?", and ed goes on
     out = list(patches.ed_script_file(b"0a\nb\nc\n.\n0a\na line of text here\n.\n2d\n", ctx))
     assert [c.data for c in out] == [b"a line of text here\nc\n"]
 

@@ -520,8 +520,8 @@ def apply_ed(text: bytes, base: list[bytes], ctx: ScanContext,
                 end = len(body) - len(body.rstrip(b"\r\n"))
                 try:
                     new = rx.sub(repl, body[: len(body) - end], count=0 if m.group(9) else 1)
-                except (re.error, IndexError):
-                    return None
+                except (re.error, IndexError):  # a bad replacement (`\\9`): ed says "?" and
+                    break  # goes on with the next command; this line and the rest unchanged
                 lines[n] = new + body[len(body) - end :]
             current = last
             continue
@@ -714,12 +714,15 @@ def _changed(lines: list[bytes], target: bytes, name: str,
         yield Child(data=content, name=name, origin="patched-attachment", is_attachment=True)
 
 
+_NORMAL_START = re.compile(rb"[\r\n]*\d+(?:,\d+)?[acd]\d+(?:,\d+)?\r?\n")
+
+
 def _patch_kind(data: bytes) -> str | None:
-    if b"\n@@ -" in data and _FILE_HEADER.search(data[:65536]) is not None:
+    """What kind of patch an attachment is (no copy of it: they may be megabytes)."""
+    if b"\n@@ -" in data and _FILE_HEADER.search(data, 0, 65536) is not None:
         return "unified"
-    text = data.lstrip(b"\r\n")
-    if _NORMAL_HUNK.match(text):
+    if _NORMAL_START.match(data):
         return "normal"
-    if ED_START.match(text):
+    if ED_START.match(data):
         return "ed"
     return None
