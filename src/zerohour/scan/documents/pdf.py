@@ -601,7 +601,8 @@ _UNI_NAME = re.compile(r"uni((?:[0-9A-Fa-f]{4})+)|u([0-9A-Fa-f]{4,6})")
 def _glyph_name(name: str) -> str:
     """A glyph name's text as the Adobe Glyph List specification maps it (round 13): what
     follows a period is a variant's suffix (`A.alt`, `a.sc`, `uni0041.ss01`), underscores
-    join components (`f_i`), each a listed name, `uniXXXX...` or `uXXXX[XX]`."""
+    join components (`f_i`), each a listed name, `uni` and hex digits by fours, or `u` and
+    four to six hex digits."""
     base = name.split(".", 1)[0]
     if not base:
         return "\ufffd"
