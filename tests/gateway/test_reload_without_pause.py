@@ -146,3 +146,42 @@ def test_the_fork_server_outlives_the_pool_that_started_it() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "ok True", done.stdout
+
+
+def test_a_pool_closed_right_after_a_swap_leaves_no_pipe_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Old workers stop on a pool thread after a swap (slowly here: a worker may take its
+    grace time to exit); `aclose` waits for those stops and closes every worker's pipe on the
+    loop before returning. A pipe left to a callback the closed loop never ran warned
+    "unclosed transport" when collected, in whatever test ran then."""
+    import gc
+    import time
+    import warnings
+
+    from zerohour.gateway.scanner import _Worker
+
+    stop = _Worker.stop
+
+    def slow_stop(self: _Worker, grace: float = 5.0) -> None:
+        if self.gen.retired and self.gen.dirs == (old,):  # the swapped-out worker
+            time.sleep(1.0)
+        stop(self, grace)
+
+    monkeypatch.setattr(_Worker, "stop", slow_stop)
+    old = _db(tmp_path / "old", "1", {"Old.Mark": OLD})
+    new = _db(tmp_path / "new", "2", {"New.Mark": NEW})
+
+    async def run() -> None:
+        pool = ScannerPool([old], workers=1)
+        try:
+            assert (await pool.scan(mail(OLD), "a")).infected  # the old worker's pipe is open
+            assert await pool.swap([new]) == "2"
+        finally:
+            await pool.aclose()
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            asyncio.run(run())
+            gc.collect()
+    assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []

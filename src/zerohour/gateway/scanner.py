@@ -134,9 +134,11 @@ class _Answers(asyncio.Protocol):
         self._waiter: asyncio.Future[Any] | None = None
         self._transport: asyncio.Transport | None = None
         self._lost: BaseException | None = None
+        self._released: asyncio.Future[None] | None = None  # done when the socket is released
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are no subclass
+        self._released = asyncio.get_running_loop().create_future()
 
     async def ask(self, head: bytes, payload: bytes) -> Any:
         if self._lost is not None or self._transport is None or self._transport.is_closing():
@@ -193,10 +195,19 @@ class _Answers(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._lost is None:
             self._fail(EOFError(f"scanner pipe lost: {exc}" if exc else "scanner pipe closed"))
+        if self._released is not None and not self._released.done():
+            self._released.set_result(None)
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close, and wait for the loop to release the socket (a transport collected before
+        that warns "unclosed transport")."""
+        self.close()
+        if self._released is not None:
+            await self._released
 
 
 class _Worker:
@@ -280,19 +291,20 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.conn.close()
         if self._answers is not None and self._loop is not None:
-            # the transport belongs to the loop (this may run on a pool thread)
-            try:
-                on_loop = asyncio.get_running_loop() is self._loop
-            except RuntimeError:
-                on_loop = False
-            if on_loop:
-                self._answers.close()
-            else:
-                with contextlib.suppress(RuntimeError):  # the loop is already closed
-                    self._loop.call_soon_threadsafe(self._answers.close)
+            # The transport belongs to the loop. Off the loop (a pool thread) the pool closes
+            # it afterwards, on the loop (`close_pipe`): a callback handed to the loop from
+            # here could come after the loop stopped, and leave the socket open.
+            with contextlib.suppress(RuntimeError):
+                if asyncio.get_running_loop() is self._loop:
+                    self._answers.close()
         with contextlib.suppress(ValueError, AttributeError):
             self.proc.close()
         self._gone = True
+
+    async def close_pipe(self) -> None:
+        """Close the loop's end of the pipe (on the loop) and wait until it is released."""
+        if self._answers is not None:
+            await self._answers.aclose()
 
 
 class _Generation:
@@ -331,6 +343,7 @@ class ScannerPool:
         self._old: list[_Generation] = []  # swapped out, maybe still finishing scans
         self._starting: asyncio.Lock | None = None
         self._closed = False
+        self._disposing: set[asyncio.Future[None]] = set()  # stops aclose() must wait for
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -367,7 +380,7 @@ class ScannerPool:
             gen.version = worker.version
         if not worker.proc.is_alive():
             gen.alive.discard(worker)
-            await self._run(worker.reap)
+            await self._dispose(worker, reap_only=True)
             raise DatabaseError(f"signature database failed to load: {gen.error}", stage="scan")
         gen.idle.put_nowait(worker)
         return worker
@@ -455,12 +468,30 @@ class ScannerPool:
         if self._closed:
             worker.kill()
         else:
-            asyncio.get_running_loop().run_in_executor(self._threads, worker.stop)
+            self._dispose_later(worker)
+
+    async def _dispose(self, worker: _Worker, kill: bool = False, grace: float = 5.0,
+                       reap_only: bool = False) -> None:
+        """Stop (or kill, or only reap) a worker on a pool thread, then close its pipe here,
+        on the loop."""
+        if reap_only:
+            await self._run(worker.reap)
+        elif kill:
+            await self._run(worker.kill)
+        else:
+            await self._run(worker.stop, grace)
+        await worker.close_pipe()
+
+    def _dispose_later(self, worker: _Worker) -> None:
+        """Stop a worker in the background; `aclose` waits for it."""
+        task = asyncio.ensure_future(self._dispose(worker))
+        self._disposing.add(task)
+        task.add_done_callback(self._disposing.discard)
 
     async def _retire(self, worker: _Worker, kill: bool) -> None:
         gen = worker.gen
         gen.alive.discard(worker)
-        await self._run(worker.kill if kill else worker.stop)
+        await self._dispose(worker, kill=kill)
         await self._replace(gen)
         if gen is not self._gen and gen.waiting > 0 and not gen.alive:
             await self._add(gen)  # an old generation still owes queued scans a worker
@@ -502,7 +533,7 @@ class ScannerPool:
                 old.idle.put_nowait(worker)
                 break
             old.alive.discard(worker)
-            asyncio.get_running_loop().run_in_executor(self._threads, worker.stop)
+            self._dispose_later(worker)
         return self.version
 
     async def _stop_generation(self, gen: _Generation) -> None:
@@ -511,12 +542,14 @@ class ScannerPool:
         gen.alive.clear()
         while not gen.idle.empty():  # no waiter may get a worker that is being stopped
             gen.idle.get_nowait()
-        await asyncio.gather(*(self._run(w.stop, 1.0) for w in workers))
+        await asyncio.gather(*(self._dispose(w, grace=1.0) for w in workers))
         gen.idle.put_nowait(None)  # scans still waiting for a worker fail instead of hanging
 
     async def aclose(self) -> None:
         for gen in [*self._old, self._gen]:
             await self._stop_generation(gen)
+        while self._disposing:  # workers stopping in the background: their pipes close here
+            await asyncio.gather(*self._disposing, return_exceptions=True)
         self._closed = True
         self._threads.shutdown(wait=False)  # queued clean-ups (kills) still run
 
