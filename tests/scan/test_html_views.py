@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -484,6 +485,15 @@ TRANSFORMS_15 = {
     "descendant-specificity": (b"p i{text-transform:uppercase}i{text-transform:none}"
                                b"p b{text-transform:lowercase}b{text-transform:none}",
                                b"<i>%s</i>", b"<b>%s</b>"),
+    # round 15's misses: the layer below a `revert-layer`; a property that does not inherit
+    "revert-layer": (b"@layer a{i{text-transform:uppercase}b{text-transform:lowercase}}"
+                     b"@layer b{i{text-transform:revert-layer}b{text-transform:revert-layer}}"
+                     b"p{text-transform:none}", b"<i>%s</i>", b"<b>%s</b>"),
+    "property-not-inherited": (b'@property --u{syntax:"*";inherits:false;initial-value:'
+                               b'uppercase}@property --l{syntax:"*";inherits:false;'
+                               b"initial-value:lowercase}:root,p{--u:lowercase;--l:uppercase}"
+                               b"i{text-transform:var(--u)}b{text-transform:var(--l)}",
+                               b"<i>%s</i>", b"<b>%s</b>"),
 }
 
 #: Rounds 13 to 15: every page above, by name.
@@ -513,3 +523,64 @@ def test_open_details_of_one_name_show_only_the_first() -> None:
     visible = textual.html_visible(page)
     assert visible is not None
     assert B64[3:] in visible.replace(b"\n", b"").replace(b"0000", b"", 1)
+
+
+#: The flat tree's text as Chromium lays it out: shadow roots, slots with what they take.
+PROBE_FLAT = (b"<script>function t(n){if(n.nodeType==3)return n.data;if(n.nodeType!=1)return '';"
+              b"if(n.localName=='script'||n.localName=='style')return '';"
+              b"if(n.localName=='slot'){var a=n.assignedNodes({flatten:true});"
+              b"return Array.from(a.length?a:n.childNodes).map(t).join('')}"
+              b"return Array.from((n.shadowRoot||n).childNodes).map(t).join('')}"
+              b"document.documentElement.setAttribute('data-flat',t(document.body)"
+              b".replace(/\\s/g,''))</script>")
+
+
+def _shadow_page(shown_by: str) -> bytes:
+    """Round 15: B64 in a host with a declarative shadow root. `light`: junk in children no
+    slot takes (not rendered); `flat`: pieces the named slots put in order, the light
+    children in reverse."""
+    pieces = [B64[i : i + 8] for i in range(0, len(B64), 8)]
+    if shown_by == "light":
+        kids = b"".join(p + b'<i slot="nowhere">%d</i>' % i for i, p in enumerate(pieces))
+        shadow = b"<slot></slot>"
+    else:
+        kids = b"".join(b'<span slot="s%d">%s</span>' % (i, p)
+                        for i, p in reversed(list(enumerate(pieces))))
+        shadow = b"".join(b'<slot name="s%d"></slot>' % i for i in range(len(pieces)))
+    return (b"<!doctype html><html><head><meta charset=utf-8></head><body><p><span>"
+            b'<template shadowrootmode="open">' + shadow + b"</template>" + kids
+            + b"</span></p></body></html>\n")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shown_by", ["light", "flat"])
+def test_a_declarative_shadow_root_is_laid_out(engine: Engine, tmp_path: Path,
+                                               shown_by: str) -> None:
+    page = _shadow_page(shown_by)
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + PROBE_FLAT + b"</body>"))
+    attr = b"data-text" if shown_by == "light" else b"data-flat"
+    assert attr + b'="' + B64 + b'"' in dom
+    assert B64 not in re.sub(rb"<[^>]*>|\s", b"", page)  # not in the page's own order
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment
+
+
+def test_shadow_readings_of_a_page_without_shadow_roots() -> None:
+    from zerohour.scan.htmlshadow import shadow_readings
+
+    assert shadow_readings(b"<p><template>x</template>y</p>") == []
+    assert shadow_readings(b"<template shadowrootmode=open>x</template>y") == [b"y"]
+
+
+def test_shadow_roots_in_a_page_of_unclosed_tags_cost_linear_time() -> None:
+    """Shadow roots behind or among 50k unclosed elements: the host search is bounded, so is
+    the number of roots laid out (the scan's deadline is checked between two)."""
+    import time
+
+    from zerohour.scan.htmlshadow import shadow_readings
+
+    root = b"<template shadowrootmode=open><slot></slot></template>"
+    for page in (b"<b>x" * 50_000 + root + b"y" * 64, (b"<i>" + root) * 5000 + b"<b>x" * 50_000):
+        started = time.process_time()
+        shadow_readings(page)
+        assert time.process_time() - started < 8.0

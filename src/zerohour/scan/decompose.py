@@ -21,6 +21,7 @@ from zerohour.scan import (
     containers,
     embedded,
     encodings,
+    htmlshadow,
     mime,
     openpgp,
     patches,
@@ -66,6 +67,8 @@ def children(
             yield from mime.joined_volumes(members, ctx)
             yield from patches.patch_series(members, ctx)
             yield from patches.patched_attachments(members, ctx)
+    if ctx.depth == 1:  # the scan's own file: pieces of one file in two of its containers
+        yield from ctx.guard(mime.joined_across(ctx), "joined-across")
     # What the type's own reader noted after its last child (a PDF is Broken once every
     # stream was tried) is said after the embedded search too: the engine stops at its first
     # finding, and a zip glued behind a damaged PDF must be named by what it carries.
@@ -246,6 +249,10 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(transformed))
         yield Child(data=transformed, name=None, origin="html-transformed")
+    for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
+        ctx.check_time()
+        ctx.charge_child(len(page))
+        yield Child(data=page, name=None, origin="shadow-dom")
     for page in textual.srcdoc_pages(data):
         if page.strip():
             ctx.check_time()

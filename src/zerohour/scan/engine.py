@@ -318,6 +318,8 @@ class Engine:
                     raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
                 label = child.name or child.origin or f"part{seen}"
                 cpath = f"{path}/{label}"
+                if child.name and child.origin != "joined-volumes":
+                    ctx.note_piece(child.name, child.data, path)
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))

@@ -91,6 +91,9 @@ class Limits:
         return self.alert_encrypted_doc if fmt in ENCRYPTED_DOCUMENTS else self.alert_encrypted
 
 
+_MAX_PIECES = 1024
+
+
 class ScanContext:
     """The budget of one scan: recursion depth, files, bytes and a deadline."""
 
@@ -112,6 +115,9 @@ class ScanContext:
         # Directory entries of the containers opened so far (read or not), for `.cdb`
         # container-metadata signatures; the engine drains them like `events`.
         self.members: list[MemberMeta] = []
+        # Named files of every container of this scan (a member's base name -> its bytes and
+        # its container's path), for a file split over two containers (`joined_across`).
+        self.pieces: dict[str, tuple[bytes, str]] = {}
 
     # -- recursion ---------------------------------------------------------------------------
 
@@ -136,6 +142,13 @@ class ScanContext:
         """Raise if a decomposer's internal nesting (`extra` levels below us) is too deep."""
         if self.depth + extra > self.limits.max_recursion:
             raise ScanLimitExceeded(MAX_RECURSION, f"depth {self.depth + extra}")
+
+    def note_piece(self, name: str, data: bytes, parent: str) -> None:
+        """Remember a named file (the first of a name, at most `_MAX_PIECES`); the bytes are
+        the layer's own, already charged."""
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        if base and len(self.pieces) < _MAX_PIECES:
+            self.pieces.setdefault(base, (data, parent))
 
     # -- files and bytes ---------------------------------------------------------------------
 

@@ -1013,14 +1013,17 @@ _VOLUME = re.compile(r"(?i)(.*?)\.(\d{3})|(.*?)part[._-]?(\d{1,3})(\.\w{1,8})?|(
 _MAX_VOLUMES = 256
 
 
-def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext) -> Iterator[Child]:
+def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext,
+                   homes: dict[str, str] | None = None) -> Iterator[Child]:
     """The files attachments named as pieces of one (`x.001`, `x.002`...; `part1.bin`,
     `part2.bin`; `xaa`, `xab`) make when a recipient joins them (`cat part1.bin part2.bin >
     tool.exe`, 7-Zip opening `x.7z.001`; round 13: clam.exe cut inside its signature): the
-    pieces in order from the first, as long as none is missing."""
+    pieces in order from the first, as long as none is missing. With `homes` (a piece's
+    container), only runs whose pieces come from two containers or more (`joined_across`)."""
     if len(attachments) < 2:
         return
     groups: dict[tuple[str, str], dict[int, bytes]] = {}
+    names: dict[tuple[tuple[str, str], int], str] = {}
     for name, data in attachments.items():
         m = _VOLUME.fullmatch(name)
         if m is None:
@@ -1034,6 +1037,7 @@ def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext) -> Iterator[
             key, index = (m.group(6) + "\x00", ""), (ord(letters[0]) - 97) * 26 + ord(
                 letters[1]) - 97 + 1
         groups.setdefault(key, {})[index] = data
+        names[key, index] = name
     for (stem, rest), pieces in groups.items():
         first = 0 if 0 in pieces else 1
         run: list[bytes] = []
@@ -1041,11 +1045,25 @@ def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext) -> Iterator[
             run.append(pieces[first + len(run)])
         if len(run) < 2:
             continue
+        if homes is not None and len({homes[names[(stem, rest), first + i]]
+                                      for i in range(len(run))}) < 2:
+            continue  # one container's own pieces: joined with its other members already
         ctx.check_time()
         joined = b"".join(run)
         ctx.charge_child(len(joined))
         yield Child(data=joined, name=(stem.rstrip("\x00._-") + rest) or None,
                     origin="joined-volumes", is_attachment=True)
+
+
+def joined_across(ctx: ScanContext) -> Iterator[Child]:
+    """A file split over members of different containers of one scan (round 15: `xaa` in a
+    tar, `xab` in a zip, both attached; the recipient unpacks both into one folder and joins
+    the pieces), from the named files the engine noted (`ScanContext.note_piece`)."""
+    if len(ctx.pieces) < 2:
+        return
+    files = {name: data for name, (data, _home) in ctx.pieces.items()}
+    homes = {name: home for name, (_data, home) in ctx.pieces.items()}
+    yield from joined_volumes(files, ctx, homes)
 
 
 def _children(data: bytes, ctx: ScanContext) -> Iterator[Child]:

@@ -414,19 +414,43 @@ def _sheet_rules(data: bytes) -> list[_Rule]:
             sheet = _CSS_COMMENT.sub(b"", sheet)
         flat += ((sel, _css_text(decl), layer) for sel, decl, layer in _flat_rules(sheet, order))
     custom: dict[bytes, bytes] = {}
+    own: dict[bytes, dict[bytes, bytes]] = {}  # selector -> its not-inherited properties
+    initials, local = _registered(flat)
     if b"--" in data:
+        custom.update(initials)
         for selectors, declarations, _layer in flat:
-            if selectors[:9].lower() == b"@property":
-                initial = _INITIAL.search(declarations)
-                if initial is not None:
-                    custom.setdefault(selectors[9:].strip(), initial.group(1))
-        for _sel, declarations, _layer in flat:
             for name, value in _CUSTOM.findall(declarations):
-                custom[name] = value.strip()
+                if name in local:
+                    own.setdefault(selectors.strip(), {})[name] = value.strip()
+                else:
+                    custom[name] = value.strip()
     places = {name: i for i, name in enumerate(order)}
-    return [_Rule(sel, _with_vars(decl, custom) if b"var(" in decl else decl,
+    return [_Rule(sel, _with_vars(decl, {**custom, **own.get(sel.strip(), {})} if local
+                                  else custom) if b"var(" in decl else decl,
                   places.get(layer, -1) if layer is not None else -1, len(order))
             for sel, decl, layer in flat]
+
+
+_NOT_INHERITED = re.compile(rb"inherits\s*:\s*false", re.I)
+
+
+def _registered(flat: list[tuple[bytes, bytes, bytes | None]]
+                ) -> tuple[dict[bytes, bytes], set[bytes]]:
+    """The @property registrations: initial values, and the names that do not inherit
+    (round 15: `@property --t {inherits: false; initial-value: lowercase}`: an element
+    takes `--t` only from rules of its own (here: of the same selector), else the initial
+    value, never from `:root`)."""
+    initials: dict[bytes, bytes] = {}
+    local: set[bytes] = set()
+    for selectors, declarations, _layer in flat:
+        if selectors[:9].lower() == b"@property":
+            name = selectors[9:].strip()
+            initial = _INITIAL.search(declarations)
+            if initial is not None:
+                initials.setdefault(name, initial.group(1))
+            if _NOT_INHERITED.search(declarations):
+                local.add(name)
+    return initials, local
 
 
 _VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*((?:[^()]|\([^()]*\))*))?\)")
@@ -777,13 +801,15 @@ def html_transformed(data: bytes) -> bytes | None:
     rules: list[tuple[_Compound, bytes, bool]] = []  # (ranked subject, mode, important)
     if b"<style" in lower or b"text/css" in lower:
         sheet_rules = _sheet_rules(data)
-        for rule in sheet_rules:  # (for inline styles: vars are resolved in the rules)
-            if rule.selectors[:9].lower() == b"@property":
-                initial = _INITIAL.search(rule.declarations)
-                if initial is not None:
-                    custom.setdefault(rule.selectors[9:].strip(), initial.group(1))
+        # (for inline styles: vars are resolved in the rules; one that does not inherit is
+        # its initial value there)
+        initials, local = _registered([(r.selectors, r.declarations, None)
+                                       for r in sheet_rules])
+        custom.update(initials)
+        for rule in sheet_rules:
             for name, value in _CUSTOM.findall(rule.declarations):
-                custom[name] = value
+                if name not in local:
+                    custom[name] = value
         for order, rule in enumerate(sheet_rules, 1):
             found = _TRANSFORM.search(rule.declarations)
             mode = _mode(found, custom) if found is not None else None
@@ -817,7 +843,7 @@ def html_transformed(data: bytes) -> bytes | None:
             budget[0] -= len(rules)
             if budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
-            decided[key] = next((r for r in rules if _matches(r[0], tag, attrs, key[2])), None)
+            decided[key] = _cascaded(rules, tag, attrs, key[2])
         sheet = decided[key]
         inline = None
         if b"tran" in attrs.lower():
@@ -826,7 +852,7 @@ def html_transformed(data: bytes) -> bytes | None:
             if found is not None:
                 inline = _mode(found, custom), b"!important" in found.group(4).replace(
                     b" ", b"").lower()
-        if inline is not None and inline[0] is not None and (
+        if inline is not None and inline[0] is not None and inline[0] != b"revert-layer" and (
                 sheet is None or inline[1] or not sheet[2]):
             mode = inline[0]
         elif sheet is not None:
@@ -841,6 +867,24 @@ def html_transformed(data: bytes) -> bytes | None:
     if not done:
         return None
     return re.sub(rb"text-transform", b"text-transfxrm", bytes(out), flags=re.I)
+
+
+def _cascaded(rules: list[tuple[_Compound, bytes, bool]], tag: bytes, attrs: bytes,
+              place: Place | None) -> tuple[_Compound, bytes, bool] | None:
+    """The winning `text-transform` rule for an element (`rules` ranked, best first);
+    `revert-layer` gives the element what the layers below its rule's say (round 15:
+    `@layer a{q{text-transform:uppercase}} @layer b{q{text-transform:revert-layer}}`)."""
+    reverted: tuple[int, ...] | None = None
+    for rule in rules:
+        if reverted is not None and rule[0].rank[:2] == reverted:
+            continue
+        if not _matches(rule[0], tag, attrs, place):
+            continue
+        if rule[1] == b"revert-layer":
+            reverted = rule[0].rank[:2]
+            continue
+        return rule
+    return None
 
 
 def _any_element(selector: bytes) -> _Compound | None:

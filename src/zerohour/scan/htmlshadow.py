@@ -1,0 +1,162 @@
+"""Declarative shadow DOM: the page as a browser lays it out, and as its text is read.
+
+A `<template shadowrootmode=open>` is no hidden template: its content is the host element's
+shadow tree, and the host's own children show only where a `<slot>` of that tree takes them
+(by `slot="name"`, or the default slot for text and unnamed elements); a child no slot takes is
+not rendered at all (round 15: junk in `<i slot=nowhere>` between the pieces of a base64 file,
+and pieces put in order by named slots). Two readings, each a page of its own for the HTML
+readers: the flat tree as shown (shadow text with the slotted children in place), and the
+light tree as `innerText` and a copy of the page read it (the children no slot takes left out,
+the shadow tree's own text too)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from zerohour.scan.textual import _ELEMENT, _VOID, _hidden_end
+
+_SHADOW = re.compile(rb"<template\b[^>]*?\sshadowroot(?:mode)?\s*=", re.I)
+_SLOT_ATTR = re.compile(rb"""(?:^|\s)slot\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I)
+_NAME_ATTR = re.compile(rb"""(?:^|\s)name\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I)
+_MAX_ROOTS = 8
+_HOST_WINDOW = 16384  # a host's opening tag is this near its shadow root at most
+
+#: One node of an element's content: (start, end, slot name or None for text / unnamed).
+_Node = tuple[int, int, bytes | None]
+
+
+def _attr(pattern: re.Pattern[bytes], attrs: bytes) -> bytes | None:
+    m = pattern.search(attrs)
+    if m is None:
+        return None
+    return next(g for g in m.groups() if g is not None).strip()
+
+
+def _extent(data: bytes, tag: bytes, content: int) -> tuple[int, int]:
+    """(end of the content, end of the element) of the element whose content starts at
+    `content`."""
+    end = _hidden_end(data, tag, content)
+    close = data.rfind(b"</", content, end)
+    if close >= 0 and data[close + 2 : close + 2 + len(tag)].lower() == tag and (
+            data.find(b">", close) == end - 1):
+        return close, end
+    return end, end
+
+
+_TEMPLATE_TAG = re.compile(rb"<(/?)template\b[^>]*>", re.I)
+
+
+def _template_end(data: bytes, content: int) -> tuple[int, int]:
+    """(end of the content, end of the element) of a template: only its own closing tag
+    ends it (the parser ignores others in a template), counting templates inside it."""
+    depth = 0
+    for m in _TEMPLATE_TAG.finditer(data, content):
+        if not m.group(1):
+            depth += 1
+        elif depth:
+            depth -= 1
+        else:
+            return m.start(), m.end()
+    return len(data), len(data)
+
+
+def _nodes(data: bytes, lo: int, hi: int) -> list[_Node]:
+    """The top-level nodes between `lo` and `hi`: text runs and elements."""
+    out: list[_Node] = []
+    at = lo
+    while at < hi:
+        m = _ELEMENT.search(data, at, hi)
+        if m is None:
+            break
+        if m.start() > at:
+            out.append((at, m.start(), None))
+        at = m.end()
+        if m.group(2) is None or m.group(1):
+            continue  # a comment or a stray closing tag: no text
+        tag = m.group(2).lower()
+        end = m.end()
+        if tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            end = min(_extent(data, tag, m.end())[1], hi)
+        out.append((m.start(), end, _attr(_SLOT_ATTR, m.group(3)) or None))
+        at = end
+    if at < hi:
+        out.append((at, hi, None))
+    return out
+
+
+def _compose(data: bytes, flat: bool) -> bytes | None:
+    """The page with its last shadow root resolved (None: no shadow root)."""
+    roots = list(_SHADOW.finditer(data))
+    if not roots:
+        return None
+    root = roots[-1]
+    opened = _ELEMENT.match(data, root.start())
+    if opened is None:
+        return None
+    tpl_content = opened.end()
+    tpl_close, tpl_end = _template_end(data, tpl_content)
+    # the host: the element still open where the template starts (a walk over the markup
+    # just before it; bounded, as is the number of roots)
+    open_tags: list[tuple[bytes, int]] = []
+    for m in _ELEMENT.finditer(data, max(0, root.start() - _HOST_WINDOW), root.start()):
+        if m.group(2) is None:
+            continue
+        tag = m.group(2).lower()
+        if m.group(1):
+            for i in range(len(open_tags) - 1, -1, -1):
+                if open_tags[i][0] == tag:
+                    del open_tags[i:]
+                    break
+        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            open_tags.append((tag, m.end()))
+    if not open_tags:  # a template at the top: nothing to attach to, the browser drops it
+        return data[: root.start()] + data[tpl_end:]
+    tag, content = open_tags[-1]
+    # (nothing opened between the host and the template is still open: its end is where the
+    # markup after the template closes it)
+    host = content, _extent(data, tag, tpl_end)[0]
+    lo, hi = host
+    light = _nodes(data, lo, root.start()) + _nodes(data, tpl_end, hi)
+    slots: dict[bytes, tuple[int, int, int, int]] = {}  # name -> (start, content, close, end)
+    at = tpl_content
+    while (tag := _ELEMENT.search(data, at, tpl_close)) is not None:
+        at = tag.end()
+        if tag.group(2) is None or tag.group(1) or tag.group(2).lower() != b"slot":
+            continue
+        close, end = _extent(data, b"slot", tag.end())
+        slots.setdefault(_attr(_NAME_ATTR, tag.group(3)) or b"",
+                         (tag.start(), tag.end(), close, end))
+        at = end
+    if not flat:  # a light node shows where a slot takes it (b"": the default slot)
+        shown = b"".join(data[a:b] for a, b, name in light if (name or b"") in slots)
+        return data[:lo] + shown + data[hi:]
+    pieces: list[bytes] = []
+    at = tpl_content
+    for name, (start, content, close, end) in sorted(slots.items(), key=lambda s: s[1][0]):
+        pieces.append(data[at:start])
+        assigned = [data[a:b] for a, b, n in light if (n or b"") == name]
+        pieces.append(b"".join(assigned) if assigned else data[content:close])
+        at = end
+    pieces.append(data[at:tpl_close])
+    return data[:lo] + b"".join(pieces) + data[hi:]
+
+
+def shadow_readings(data: bytes, check: Callable[[], None] | None = None) -> list[bytes]:
+    """The page as shown (flat tree) and as read (light tree), when it has shadow roots
+    (`check`: the scan's deadline, between two roots)."""
+    if b"shadowroot" not in data.lower():
+        return []
+    out: list[bytes] = []
+    for flat in (True, False):
+        page = data
+        for _ in range(_MAX_ROOTS):
+            if check is not None:
+                check()
+            composed = _compose(page, flat)
+            if composed is None:
+                break
+            page = composed
+        if page != data and page not in out:
+            out.append(page)
+    return out
