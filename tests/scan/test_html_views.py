@@ -584,3 +584,50 @@ def test_shadow_roots_in_a_page_of_unclosed_tags_cost_linear_time() -> None:
         started = time.process_time()
         shadow_readings(page)
         assert time.process_time() - started < 8.0
+
+
+def printed_text(tmp_path: Path, page: bytes) -> bytes:
+    """The text of the page as Chromium prints it (to PDF, read by pdftotext): what is
+    painted, not what the DOM holds (innerText keeps scaled-away and clipped text)."""
+    path = tmp_path / "page.html"
+    path.write_bytes(page)
+    pdf = tmp_path / "page.pdf"
+    subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                    "--no-pdf-header-footer", f"--print-to-pdf={pdf}", path.as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          timeout=60, check=True).stdout
+    return re.sub(rb"\s", b"", text)
+
+
+#: Round 16: junk CSS keeps from the paint without display or visibility (inline and in a
+#: style sheet): (style sheet, before, after).
+VISUALLY_HIDDEN = {
+    "scale-0": (b"", b'<span style="display:inline-block;transform:scale(0);width:0">',
+                b"</span>"),
+    "zero-box": (b"", b'<span style="display:inline-block;width:0;height:0;overflow:hidden">',
+                 b"</span>"),
+    "clip-path-inset": (b"", b'<span style="position:absolute;clip-path:inset(50%)">',
+                        b"</span>"),
+    "off-screen": (b"", b'<span style="position:absolute;left:-9999px">', b"</span>"),
+    "sr-only-rule": (b".sr{position:absolute;width:1px;height:1px;overflow:hidden;"
+                     b"clip:rect(0 0 0 0)}", b"<span class=sr>", b"</span>"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("shape", list(VISUALLY_HIDDEN))
+def test_visually_hidden_junk_is_not_read(engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = hidden_by(*VISUALLY_HIDDEN[shape])
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment
+
+
+def test_hiding_css_reads_clip_rectangles() -> None:
+    assert textual._hiding_css(b"clip: rect(1px, 1px, 1px, 1px)")
+    assert textual._hiding_css(b"clip:rect(0 0 0 0)")
+    assert not textual._hiding_css(b"clip:rect(0 200px 40px 0)")
+    assert not textual._hiding_css(b"width:0")  # its overflow still shows
+    assert not textual._hiding_css(b"left:-20px;transform:scale(0.5)")

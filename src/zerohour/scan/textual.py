@@ -127,7 +127,8 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              # MathML that takes room but shows nothing (round 15)
                              b"mphantom"})
 _OPENABLE = frozenset({b"dialog", b"details"})
-_HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|<(?:"
+_HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|"
+                     rb"overflow|scale|clip|left|top|right|bottom|indent|inset|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
@@ -137,6 +138,40 @@ _HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*(?:none|var\(|revert)|vi
                            rb"[\"']?\s*(?:hidden|collapse)|(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)"
                            rb"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
                            re.I)
+#: Round 16: what "visually hidden" CSS does without display or visibility: scaled to
+#: nothing, clipped away (`clip-path: inset(50%)`, `clip: rect(0 0 0 0)`), moved far off
+#: screen, a box of no size that hides its overflow. Chromium paints none of it (a printed
+#: page's text has none of it). Over-reading is safe: the page's whole text is read too.
+_SCALED_AWAY = re.compile(rb"transform\s*:[^;\"']*\bscale(?:x|y|3d)?\(\s*0(?![.\d]*[1-9])|"
+                          rb"(?<![\w-])scale\s*:\s*0(?![.\d]*[1-9])", re.I)
+_CLIPPED_AWAY = re.compile(rb"clip-path\s*:\s*(?:inset\(\s*(?:[5-9]\d|\d{3,})(?:\.\d*)?%|"
+                           rb"(?:circle|ellipse)\(\s*0(?![.\d]*[1-9])|polygon\(\s*\))", re.I)
+_CLIP_RECT = re.compile(rb"(?<![\w-])clip\s*:\s*rect\(\s*(-?[\d.]+)[a-z]*[\s,]+(-?[\d.]+)[a-z]*"
+                        rb"[\s,]+(-?[\d.]+)[a-z]*[\s,]+(-?[\d.]+)", re.I)
+_OFF_SCREEN = re.compile(rb"(?<![\w-])(?:left|top|right|bottom|text-indent|margin-left|margin-top|"
+                         rb"inset)\s*:\s*-\s*(?:\d{4,}|\d{3,}(?:\.\d*)?(?:r?em|v[wh]|%|ch|ex|pt))",
+                         re.I)
+_ZERO_BOX = re.compile(rb"(?<![\w-])(?:max-)?(?:width|height|block-size|inline-size)\s*:\s*0"
+                       rb"(?![.\d]*[1-9])", re.I)
+_OVERFLOW_HIDDEN = re.compile(rb"overflow(?:-[xy])?\s*:\s*(?:hidden|clip)", re.I)
+
+
+def _hiding_css(text: bytes) -> bool:
+    """Whether a style attribute (or a rule's declarations) hides the element's text."""
+    if _HIDDEN_ATTRS.search(text) or _SCALED_AWAY.search(text) or _CLIPPED_AWAY.search(text):
+        return True
+    if _OFF_SCREEN.search(text) or (_ZERO_BOX.search(text) and _OVERFLOW_HIDDEN.search(text)):
+        return True
+    for m in _CLIP_RECT.finditer(text):
+        try:
+            top, right, bottom, left = (float(g) for g in m.groups())
+        except ValueError:
+            continue
+        if top >= bottom or left >= right:
+            return True
+    return False
+
+
 _STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
 _CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
 _CSS_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{1,6})\s?|\\(.)", re.S)
@@ -523,7 +558,7 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     out: dict[tuple[_Compound, bool, bool], _Compound] = {}  # the last of equal rules
     for order, rule in enumerate(_sheet_rules(data), 1):
         declarations = rule.declarations
-        hides = _HIDDEN_ATTRS.search(declarations) is not None
+        hides = _hiding_css(declarations)
         if not hides and _SHOWN.search(declarations) is None:
             continue
         important = b"!important" in declarations.replace(b" ", b"").lower()
@@ -620,7 +655,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
-    if _HIDDEN_ATTRS.search(attrs):
+    if _hiding_css(attrs):
         return True
     for c in compounds:  # strongest first (`_hidden_compounds`)
         if _matches(c, tag, attrs, place):
@@ -634,7 +669,8 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
 #: lower-cased page: a regex over every tag of a 100 KB page cost milliseconds.
 _HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"popover",
                  b"display",
-                 b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon")
+                 b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon",
+                 b"scale", b"clip", b"left", b"top", b"right", b"bottom", b"indent", b"inset")
 
 
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
