@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.scan import Engine, load_database, textual
+from zerohour.scan import Engine, decompose, load_database, textual
 from zerohour.scan.database import default_db_dirs
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import FileType
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 B64 = base64.b64encode(EICAR)
@@ -631,3 +633,98 @@ def test_hiding_css_reads_clip_rectangles() -> None:
     assert not textual._hiding_css(b"clip:rect(0 200px 40px 0)")
     assert not textual._hiding_css(b"width:0")  # its overflow still shows
     assert not textual._hiding_css(b"left:-20px;transform:scale(0.5)")
+
+
+def _laid_out(shape: str) -> bytes:
+    """Round 16: B64 in 8-character pieces that only the layout (or CSS-made text) puts in
+    order; lines of 32 characters."""
+    rnd = random.Random(16)
+    lines = [B64[i : i + 32] for i in range(0, len(B64), 32)]
+    css, rows = b"", []
+    for r, line in enumerate(lines):
+        cs = [line[i : i + 8] for i in range(0, len(line), 8)]
+        order = list(range(len(cs)))
+        rnd.shuffle(order)
+        if shape == "flex-order":
+            rows.append(b'<div style="display:flex">' + b"".join(
+                b'<span style="order:%d">%s</span>' % (i, cs[i]) for i in order) + b"</div>")
+        elif shape == "flex-row-reverse":
+            rows.append(b'<div style="display:flex;flex-direction:row-reverse;justify-content:'
+                        b'flex-end">' + b"".join(b"<span>%s</span>" % c for c in cs[::-1])
+                        + b"</div>")
+        elif shape == "grid":
+            rows.append(b'<div style="display:grid;grid-template-columns:repeat(4,max-content)">'
+                        + b"".join(b'<span style="grid-row:1;grid-column:%d">%s</span>'
+                                   % (i + 1, cs[i]) for i in order) + b"</div>")
+        elif shape == "absolute":
+            rows += [b'<span style="position:absolute;top:%dem;left:%dch">%s</span>'
+                     % (2 + 2 * r, 2 + 9 * i, cs[i]) for i in order]
+        elif shape == "bdo-rtl":
+            rows.append(b'<div><bdo dir="rtl">' + line[::-1] + b"</bdo></div>")
+        elif shape == "before-content":
+            rows.append(b"<div>" + b"".join(b'<i id="c%d_%d"></i>' % (r, i)
+                                            for i in range(len(cs))) + b"</div>")
+            css += b"".join(b'#c%d_%d::before{content:"%s"}' % (r, i, cs[i]) for i in order)
+        elif shape == "attr-after":
+            rows.append(b"<div>" + b"".join(b'<i data-x="%s"></i>' % c for c in cs) + b"</div>")
+            css = b"i::after{content:attr(data-x)}"
+        elif shape == "list-marker":
+            rows.append(b'<ul style="padding-left:0;margin:0">' + b"".join(
+                b"<li style=\"list-style-type:'%s';list-style-position:inside;display:inline "
+                b'list-item"></li>' % c for c in cs) + b"</ul>")
+        elif shape == "input-value":
+            rows.append(b"<div>" + b"".join(
+                b'<input readonly value="%s" style="border:0;padding:0;width:8ch;'
+                b'font:inherit">' % c for c in cs) + b"</div>")
+        elif shape == "img-alt":
+            rows.append(b"<div>" + b"".join(b'<img alt="%s">' % c for c in cs) + b"</div>")
+    if shape == "absolute":
+        rnd.shuffle(rows)
+    return (b"<!doctype html><html><head><meta charset=utf-8><style>body{font-family:"
+            b"monospace;font-size:11px}" + css + b"</style></head><body>\n"
+            + b"\n".join(rows) + b"\n</body></html>\n")
+
+
+LAYOUTS = ["flex-order", "flex-row-reverse", "grid", "absolute", "bdo-rtl", "before-content",
+           "attr-after", "list-marker", "input-value", "img-alt"]
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("shape", LAYOUTS)
+def test_text_in_the_order_the_layout_shows_it(engine: Engine, tmp_path: Path,
+                                               shape: str) -> None:
+    page = _laid_out(shape)
+    assert printed_text(tmp_path, page) == B64
+    assert B64 not in re.sub(rb"<[^>]*>|\s", b"", page)  # not in the page's own order
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment
+
+
+def test_a_laid_out_page_is_not_laid_out_again() -> None:
+    """The reading is made once: CSS-made text is not made twice, pages do not grow."""
+    from zerohour.scan import htmllayout
+
+    page = _laid_out("before-content")
+    once = htmllayout.laid_out(page)
+    assert once is not None
+    assert B64 in re.sub(rb"<[^>]*>|\s", b"", once)
+    ctx = ScanContext()
+    children = list(decompose.children(page, FileType.HTML, ctx))
+    layouts = [c for c in children if c.origin == "html-layout"]
+    assert len(layouts) == 1
+    again = [c for c in decompose.children(layouts[0].data, FileType.HTML, ctx)
+             if c.origin == "html-layout"]
+    assert again == []
+
+
+def test_layout_of_a_deep_wide_page_costs_linear_time() -> None:
+    import time
+
+    from zerohour.scan import htmllayout
+
+    page = (b"<style>.f{display:flex} i::before{content:attr(x)}</style>"
+            + b'<div class=f><i x=1 style="order:2">a</i>' * 3000 + b"<img alt=q>" * 50_000)
+    started = time.process_time()
+    htmllayout.laid_out(page)
+    assert time.process_time() - started < 10.0

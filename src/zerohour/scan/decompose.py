@@ -21,6 +21,7 @@ from zerohour.scan import (
     containers,
     embedded,
     encodings,
+    htmllayout,
     htmlshadow,
     mime,
     openpgp,
@@ -249,6 +250,13 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(transformed))
         yield Child(data=transformed, name=None, origin="html-transformed")
+    if data not in ctx.laid_out:  # CSS layout and generated text (round 16)
+        page = htmllayout.laid_out(data, ctx.check_time)
+        if page is not None and page.strip():
+            ctx.check_time()
+            ctx.charge_child(len(page))
+            ctx.laid_out.add(page)
+            yield Child(data=page, name=None, origin="html-layout")
     for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
         ctx.check_time()
         ctx.charge_child(len(page))
