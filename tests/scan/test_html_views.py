@@ -702,7 +702,8 @@ def test_text_in_the_order_the_layout_shows_it(engine: Engine, tmp_path: Path,
 
 
 def test_a_laid_out_page_is_not_laid_out_again() -> None:
-    """The reading is made once: CSS-made text is not made twice, pages do not grow."""
+    """The reading is the laid-out page's text (no HTML: CSS-made text is not made twice,
+    pages do not grow)."""
     from zerohour.scan import htmllayout
 
     page = _laid_out("before-content")
@@ -713,6 +714,7 @@ def test_a_laid_out_page_is_not_laid_out_again() -> None:
     children = list(decompose.children(page, FileType.HTML, ctx))
     layouts = [c for c in children if c.origin == "html-layout"]
     assert len(layouts) == 1
+    assert b"<" not in layouts[0].data
     again = [c for c in decompose.children(layouts[0].data, FileType.HTML, ctx)
              if c.origin == "html-layout"]
     assert again == []

@@ -250,13 +250,14 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(transformed))
         yield Child(data=transformed, name=None, origin="html-transformed")
-    if data not in ctx.laid_out:  # CSS layout and generated text (round 16)
-        page = htmllayout.laid_out(data, ctx.check_time)
-        if page is not None and page.strip():
+    page = htmllayout.laid_out(data, ctx.check_time)  # CSS layout, CSS-made text (round 16)
+    if page is not None:  # its text, as the reader sees it (no HTML: not laid out again)
+        laid = (visible is not None and textual.html_visible(page)) or textual.html_rendered(
+            page)
+        if laid and laid.strip() and laid != text and laid != visible:
             ctx.check_time()
-            ctx.charge_child(len(page))
-            ctx.laid_out.add(page)
-            yield Child(data=page, name=None, origin="html-layout")
+            ctx.charge_child(len(laid))
+            yield Child(data=laid, name=None, origin="html-layout")
     for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
         ctx.check_time()
         ctx.charge_child(len(page))

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zerohour.scan.gates import Gate
 from zerohour.scan.textual import (
     _ATTRS,
     _ELEMENT,
@@ -36,9 +37,13 @@ from zerohour.scan.textual import (
     _unescape,
 )
 
-#: What a page needs for this reading to differ from its own order (lower-cased bytes).
-_HINTS = (b"before", b"after", b"marker", b"list-style", b"alt=", b"value=", b"order", b"grid",
-          b"absolute", b"fixed", b"reverse", b"float", b"<bdo", b"bidi-override")
+#: CSS that moves or makes text (then the page is laid out as a tree; otherwise only the
+#: `alt` and `value` texts are put in, by one substitution: most mail has images).
+_LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area)\s*:|position\s*:\s*(?:absolute|"
+                   rb"fixed)|-reverse|float\s*:\s*right|<bdo|bidi-override|[^\w-]content\s*:|"
+                   rb"list-style(?:-type)?\s*:\s*[\"']")
+_ALT_OR_VALUE_GATE = Gate(rb"<(?:img|input)[\s/][^>]*(?:alt|value)\s*=")
+_ALT_OR_VALUE = re.compile(rb"<(img|input)\b([^>]*)>", re.I)
 _PROPS = frozenset({b"order", b"grid-row", b"grid-column", b"grid-area", b"position", b"top",
                     b"left", b"display", b"flex-direction", b"flex-flow", b"float",
                     b"direction", b"unicode-bidi", b"list-style-type", b"list-style",
@@ -156,7 +161,8 @@ class _Layout:
         self.cache[id(el)] = out
         for rule in self.rules:
             self.tries += 1
-            if _matches(rule.subject, el.tag, el.attrs):
+            tag = rule.subject.tag
+            if (tag is None or tag == el.tag) and _matches(rule.subject, el.tag, el.attrs):
                 out.setdefault(rule.pseudo, {}).update(rule.decls)
         if self.tries > _MAX_TRIES and self.check is not None:
             self.check()
@@ -307,11 +313,22 @@ def _serialise(el: _El) -> bytes:
     return b"".join(out)
 
 
+def _shown_value(m: re.Match[bytes]) -> bytes:
+    tag, attrs = m.group(1).lower(), m.group(2)
+    if tag == b"img":
+        return m.group() + (_attr(attrs, b"alt") or b"")
+    kind = (_attr(attrs, b"type") or b"text").lower()
+    return m.group() + (b"" if kind in _NO_VALUE_INPUTS else _attr(attrs, b"value") or b"")
+
+
 def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | None:
     """The page with CSS layout and generated text applied; None when nothing applies."""
+    if not _LAYOUT_CSS(data):
+        if not _ALT_OR_VALUE_GATE(data):
+            return None
+        page = _ALT_OR_VALUE.sub(_shown_value, data)
+        return page if page != data else None
     lower = data.lower()
-    if not any(hint in lower for hint in _HINTS):
-        return None
     rules = _rules(data) if b"<style" in lower or b"text/css" in lower else []
     root = _parse(data, check)
     _Layout(rules, check).lay_out(root, {})

@@ -118,8 +118,6 @@ class ScanContext:
         # Named files of every container of this scan (a member's base name -> its bytes and
         # its container's path), for a file split over two containers (`joined_across`).
         self.pieces: dict[str, tuple[bytes, str]] = {}
-        # HTML pages the layout reading made (`htmllayout`): not laid out again
-        self.laid_out: set[bytes] = set()
 
     # -- recursion ---------------------------------------------------------------------------
 

@@ -128,7 +128,7 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              b"mphantom"})
 _OPENABLE = frozenset({b"dialog", b"details"})
 _HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|"
-                     rb"overflow|scale|clip|left|top|right|bottom|indent|inset|<(?:"
+                     rb"overflow\s*:\s*(?:hidden|clip)|scale|clip|:\s*-\s*\d{3}|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
@@ -670,13 +670,25 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
 _HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"popover",
                  b"display",
                  b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon",
-                 b"scale", b"clip", b"left", b"top", b"right", b"bottom", b"indent", b"inset")
+                 b"scale", b"clip")
 
 
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
     """Start offsets of the opening tags holding one of `_HIDING_WORDS` or a word a hiding
     selector names, sorted."""
-    return _tags_with(data, lower, {*_HIDING_WORDS, *(c.word() for c in compounds)})
+    starts = _tags_with(data, lower, {*_HIDING_WORDS, *(c.word() for c in compounds)})
+    if b"-" in data:  # far off screen (`left: -9999px`): a large negative value in a tag
+        found = set(starts)
+        for m in _NEGATIVE_VALUE.finditer(data):
+            tag = lower.rfind(b"<", 0, m.start())
+            if tag >= 0 and lower.find(b">", tag, m.start()) < 0 and tag not in found:
+                found.add(tag)
+        if len(found) > len(starts):
+            starts = sorted(found)
+    return starts
+
+
+_NEGATIVE_VALUE = re.compile(rb":\s*-\s*\d{3}")
 
 
 _RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea", b"iframe", b"noembed",
