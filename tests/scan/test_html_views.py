@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, decompose, load_database, textual
 from zerohour.scan.database import default_db_dirs
 from zerohour.scan.limits import ScanContext
@@ -730,3 +731,16 @@ def test_layout_of_a_deep_wide_page_costs_linear_time() -> None:
     started = time.process_time()
     htmllayout.laid_out(page)
     assert time.process_time() - started < 10.0
+    # many rules, many elements: only the rules an element could match are tried, and the
+    # tries are bounded (a limit finding, never an endless scan)
+    rules = b"".join(b'.c%d::before{content:"x"} ' % i for i in range(2000))
+    for subject in (b".c%d", b"p"):
+        sheet = rules if subject != b"p" else b'p::before{content:"x"} ' * 2000
+        page = b"<style>" + sheet + b"</style>" + b"".join(
+            b"<p class=c%d>x</p>" % i for i in range(40_000))
+        started = time.process_time()
+        try:
+            htmllayout.laid_out(page)
+        except ScanLimitExceeded:
+            assert subject == b"p"
+        assert time.process_time() - started < 10.0

@@ -20,11 +20,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.gates import Gate
+from zerohour.scan.limits import MAX_SCAN_TIME
 from zerohour.scan.textual import (
     _ATTRS,
     _ELEMENT,
     _RAW_TEXT,
+    _TOO_MANY_MATCHES,
     _VOID,
     _any_element,
     _Compound,
@@ -59,7 +62,7 @@ _UNITS = {b"": 1.0, b"px": 1.0, b"em": 16.0, b"rem": 16.0, b"ch": 8.0, b"ex": 8.
 _NO_VALUE_INPUTS = frozenset({b"hidden", b"password", b"checkbox", b"radio", b"file",
                               b"image", b"range", b"color"})
 _MAX_DEPTH = 256
-_MAX_TRIES = 4_000_000  # rule-against-element tries per page
+_MAX_TRIES = 1_000_000  # rule-against-element tries per page
 
 
 @dataclass(slots=True)
@@ -147,25 +150,39 @@ def _rules(data: bytes) -> list[_Rule]:
 class _Layout:
     def __init__(self, rules: list[_Rule], check: Callable[[], None] | None) -> None:
         self.rules = rules
+        # rules by what their subject needs (an id, a class, else a tag, else nothing), in
+        # order: an element tries only the rules that could match it
+        self.index: dict[bytes, list[int]] = {}
+        for i, rule in enumerate(rules):
+            c = rule.subject
+            key = (b"#" + min(c.ids).lower() if c.ids else b"." + min(c.classes).lower()
+                   if c.classes else c.tag or b"*")
+            self.index.setdefault(key, []).append(i)
         self.check = check
         self.tries = 0
         self.seen = 0
-        self.cache: dict[int, dict[bytes, dict[bytes, bytes]]] = {}
+        # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
+        self.cache: dict[tuple[bytes, bytes], dict[bytes, dict[bytes, bytes]]] = {}
 
     def styles(self, el: _El) -> dict[bytes, dict[bytes, bytes]]:
         """The element's properties of interest, per pseudo-element (b"": its own)."""
-        known = self.cache.get(id(el))
+        known = self.cache.get((el.tag, el.attrs))
         if known is not None:
             return known
         out: dict[bytes, dict[bytes, bytes]] = {}
-        self.cache[id(el)] = out
-        for rule in self.rules:
-            self.tries += 1
-            tag = rule.subject.tag
-            if (tag is None or tag == el.tag) and _matches(rule.subject, el.tag, el.attrs):
+        self.cache[el.tag, el.attrs] = out
+        keys = [b"*", el.tag]
+        if b"id" in el.attrs.lower() or b"class" in el.attrs.lower():
+            keys.append(b"#" + (_attr(el.attrs, b"id") or b"").strip().lower())
+            keys += [b"." + c for c in (_attr(el.attrs, b"class") or b"").lower().split()]
+        tried = sorted({i for key in keys for i in self.index.get(key, ())})
+        self.tries += len(tried)
+        if self.tries > _MAX_TRIES:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+        for i in tried:
+            rule = self.rules[i]
+            if _matches(rule.subject, el.tag, el.attrs):
                 out.setdefault(rule.pseudo, {}).update(rule.decls)
-        if self.tries > _MAX_TRIES and self.check is not None:
-            self.check()
         if b"style" in el.attrs.lower():
             style = _attr(el.attrs, b"style")
             if style:
@@ -224,7 +241,7 @@ class _Layout:
         elements = [k for k in kids if isinstance(k, _El)]
         if not elements:
             return kids
-        kid_styles = {id(k): self.styles(k).get(b"", {}) for k in elements}
+        kid_styles = {id(k): self.styles(k).get(b"", {}) for k in elements}  # (by element)
         if b"flex" in display:
             flow = (own.get(b"flex-direction", b"") + b" " + own.get(b"flex-flow", b"")).lower()
             kids = sorted(kids, key=lambda k: _number(
