@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zerohour.scan.database import starter_db_dir
+from zerohour.scan.dbpaths import starter_db_dir
 from zerohour.store.base import (
     MessageFilter,
     MessageState,

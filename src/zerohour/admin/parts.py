@@ -17,7 +17,7 @@ from email.message import Message
 from typing import Any
 
 from zerohour.errors import ZerohourError
-from zerohour.scan import decompose, filetype
+from zerohour.scan import filetype
 from zerohour.scan.limits import Limits, ScanContext
 from zerohour.scan.types import FileType
 
@@ -87,6 +87,8 @@ def _leaf(data: bytes, path: str, budget: _Budget, ctx: ScanContext, depth: int)
         return []
     out: list[PartNode] = []
     try:
+        from zerohour.scan import decompose  # (the engine loads with the first part view)
+
         for i, child in enumerate(decompose.children(data, ft, ctx, None), 1):
             if not budget.take():
                 break

@@ -38,8 +38,8 @@ from zerohour.cli.scan_options import (
 )
 from zerohour.cli.scan_summary import Tally, summary_lines
 from zerohour.errors import ConfigError, ScanError
-from zerohour.scan import Engine, ScanReport, default_db_dirs, load_database
-from zerohour.scan.types import FindingKind, LayerInfo
+from zerohour.scan.dbpaths import default_db_dirs
+from zerohour.scan.types import FindingKind, LayerInfo, ScanReport
 
 BOOLS = (
     BoolOption("recursive", "r", "scan subdirectories recursively"),
@@ -329,6 +329,8 @@ def run(args: argparse.Namespace) -> int:
     dirs = [os.path.expanduser(d) for d in args.database or []] or default_db_dirs()
     if not dirs:
         raise ConfigError("no signature database: pass -d FILE/DIR (or set ZEROHOUR_DB_DIR)")
+    from zerohour.scan import Engine, load_database  # (not for `zerohour gateway run`)
+
     db = load_database([Path(d) for d in dirs], strict=args.strict)
     if args.db_info:
         info = db.info()

@@ -16,10 +16,13 @@ import multiprocessing
 import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zerohour.errors import ScanError
-from zerohour.scan import Engine, ScanReport
+from zerohour.scan.types import ScanReport
+
+if TYPE_CHECKING:
+    from zerohour.scan import Engine
 
 DEADLINE_EXCEEDED = "scan deadline exceeded"
 WORKER_DIED = "scanner process died"

@@ -18,7 +18,7 @@ from zerohour.cli.quarantine import age, run_ops
 from zerohour.gateway.app import STARTER_WARNING
 from zerohour.gateway.operations import AdminOps
 from zerohour.gateway.outbreak.state import DB_DIRS_KEY, INSTALLED_VERSION_KEY
-from zerohour.scan.database import is_starter
+from zerohour.scan.dbpaths import is_starter
 from zerohour.store.base import MessageFilter, MessageState, Page
 
 FRESHNESS_KEY = "notices.freshness"  # written by the gateway's notice listeners (wiring.py)

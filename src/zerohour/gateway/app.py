@@ -37,7 +37,7 @@ from zerohour.gateway.workers import (
     scanners_per_process,
     worker_count,
 )
-from zerohour.scan.database import is_starter
+from zerohour.scan.dbpaths import is_starter
 from zerohour.store import factory
 from zerohour.store.base import MessageState, Store
 from zerohour.store.bodies import BodyStore, SqliteBodies

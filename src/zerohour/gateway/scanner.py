@@ -48,15 +48,18 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from zerohour.errors import DatabaseError
 from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
 from zerohour.gateway.subject import subject_of
 from zerohour.metrics import observe_scan
-from zerohour.scan import Engine, Limits, default_db_dirs, load_database
-from zerohour.scan.database import BuildOptions
+from zerohour.scan.dbpaths import default_db_dirs
+from zerohour.scan.limits import Limits
+
+if TYPE_CHECKING:
+    from zerohour.scan import Engine
 
 #: Default hard deadline of one scan: twice the engine's own time limit (which the engine
 #: enforces cooperatively, inside its loops; this one holds even when something does not).
@@ -72,10 +75,48 @@ _log = logging.getLogger(__name__)
 
 def prepare_database(dirs: Sequence[Path]) -> None:
     """Compile `dirs` into the disk cache without loading it here (blocking: run on a thread).
-    A `DatabaseError` means the new database cannot load; the caller keeps the old one."""
-    from zerohour.scan import dbcompile
+    A `DatabaseError` means the new database cannot load; the caller keeps the old one.
 
-    dbcompile.prepare(list(dirs) or default_db_dirs(), BuildOptions(nice=COMPILE_NICE))
+    The compile runs in a child of the fork server, so the gateway's SMTP processes never
+    import the database code (about 6 MB each; their scan workers load the database)."""
+    ctx = multiprocessing.get_context("forkserver")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_prepare_child, args=(child, [str(d) for d in dirs]),
+                       name="zerohour-compile")
+    proc.start()
+    child.close()
+    try:
+        kind, text = json.loads(parent.recv_bytes())
+    except (EOFError, OSError, ValueError):
+        kind, text = "other", "the compile process died"
+    finally:
+        parent.close()
+        proc.join()
+        with contextlib.suppress(ValueError):
+            proc.close()
+    if kind == "database":
+        raise DatabaseError(text, stage="scan")
+    if kind != "ok":
+        raise RuntimeError(text)
+
+
+def _prepare_child(conn: Connection, dirs: list[str]) -> None:
+    die_with_parent()
+    from zerohour.scan import dbcompile
+    from zerohour.scan.database import BuildOptions
+
+    try:
+        dbcompile.prepare([Path(d) for d in dirs] or default_db_dirs(),
+                          BuildOptions(nice=COMPILE_NICE))
+        answer = ["ok", ""]
+    except DatabaseError as exc:
+        answer = ["database", str(exc)]
+    except Exception as exc:
+        answer = ["other", f"{type(exc).__name__}: {exc}"]
+    with contextlib.suppress(OSError):
+        conn.send_bytes(json.dumps(answer).encode())
+    conn.close()
+
 
 # --- worker side ---------------------------------------------------------------------------------
 _engine: Engine | None = None
@@ -103,6 +144,8 @@ def _worker_main(conn: Connection, db_dirs: list[str]) -> None:
 
 def _init_worker(db_dirs: list[str]) -> None:
     global _engine, _version, _load_error
+    from zerohour.scan import Engine, load_database  # here: the gateway's process never scans
+
     try:
         dirs = [Path(d) for d in db_dirs] or default_db_dirs()
         db = load_database(dirs)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from zerohour.errors import DatabaseError, SignatureSyntaxError
+from zerohour.scan.dbpaths import default_db_dirs as default_db_dirs
+from zerohour.scan.dbpaths import is_starter as is_starter
+from zerohour.scan.dbpaths import starter_db_dir as starter_db_dir
 from zerohour.scan.hashindex import HashIndex, HashIndexBuilder, bulk_hash_rows
 from zerohour.scan.matcher import NORMALISED_PASS_TARGETS as NORMALISED_PASS_TARGETS
 from zerohour.scan.matcher import BodyMatcher, Matcher, NormView
@@ -68,25 +70,6 @@ class BuildOptions:
         if self.keys != cvd.CLAMAV_KEYS:  # never let a test key's verdict serve a real load
             flavour += "-" + hashlib.sha256(repr(self.keys).encode()).hexdigest()[:12]
         return flavour
-
-
-def starter_db_dir() -> Path:
-    """The bundled starter database: EICAR only, no real signatures."""
-    return Path(__file__).resolve().parent.parent / "data" / "db"
-
-
-def is_starter(dirs: Sequence[Path]) -> bool:
-    """Is this the bundled starter database (no folders given, or exactly that folder)?"""
-    return not dirs or [d.resolve() for d in dirs] == [starter_db_dir().resolve()]
-
-
-def default_db_dirs() -> list[Path]:
-    """The database used when none is given: `$ZEROHOUR_DB_DIR`, else the bundled starter db."""
-    env = os.environ.get("ZEROHOUR_DB_DIR")
-    if env:
-        return [Path(p) for p in env.split(os.pathsep) if p]
-    bundled = starter_db_dir()
-    return [bundled] if bundled.is_dir() else []
 
 
 @dataclass(slots=True)

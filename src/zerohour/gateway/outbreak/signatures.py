@@ -51,7 +51,7 @@ from zerohour.notices.bundle import (
     write_version_dir,
 )
 from zerohour.notices.payload import SignaturesPublished
-from zerohour.scan import default_db_dirs
+from zerohour.scan.dbpaths import default_db_dirs
 from zerohour.store.base import MessageFilter, MessageState, Page, Store
 
 log = logging.getLogger("zerohour.scan")
