@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -575,3 +576,102 @@ def test_junk_in_optional_content_a_viewer_hides(clam_engine: Engine, tmp_path: 
             b"<< /Type /OCG /Name (shown) >>",  # round 15: not (a group that is on)
             b"<< /Type /OCMD /VE [/And 9 0 R [/Not 9 0 R]] >>"]
     _found_as_pdftotext_reads_it(clam_engine, tmp_path, _assemble(objs), "-raw")
+
+
+CID_TO_UNICODE = Path("/usr/share/poppler/cidToUnicode")
+
+
+def _poppler_cids(ordering: str) -> list[int]:
+    """poppler-data's CID -> Unicode table of Adobe-`ordering` (what pdftotext reads CIDs
+    through; scripts/system-deps installs it): code point by CID, 0 where none."""
+    path = CID_TO_UNICODE / f"Adobe-{ordering}"
+    assert path.is_file(), "poppler-data not installed (scripts/system-deps installs it)"
+    return [int(line, 16) if line.strip() else 0
+            for line in path.read_text().splitlines()]
+
+
+def _cjk_page(shown: list[bytes], cmap: str, ordering: str) -> bytes:
+    """A page drawing each of `shown` (a string's bytes) on its own line in a Type0 font with
+    the predefined CMap `cmap`, a CID font of Adobe-`ordering`, and no ToUnicode map."""
+    content = b"BT /F1 9 Tf 11 TL 30 800 Td\n" + b"".join(
+        b"<" + line.hex().upper().encode() + b"> Tj T*\n" for line in shown) + b"ET"
+    return _assemble([
+        b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Resources << /Font << /F1 4 0"
+        b" R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /Ryumin-Light /Encoding /%s "
+        b"/DescendantFonts [6 0 R] >>" % cmap.encode(), _stream(content),
+        b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /Ryumin-Light /CIDSystemInfo << "
+        b"/Registry (Adobe) /Ordering (%s) /Supplement 2 >> /FontDescriptor << /Type "
+        b"/FontDescriptor /FontName /Ryumin-Light /Flags 6 /FontBBox [0 0 1000 1000] "
+        b"/ItalicAngle 0 /Ascent 800 /Descent -200 /CapHeight 700 /StemV 80 >> /DW 500 >>"
+        % ordering.encode()])
+
+
+def _found_as_pdftotext_shows_it(engine: Engine, tmp_path: Path, doc: bytes) -> None:
+    """pdftotext gives clam.exe's base64 back from `doc` in fullwidth or ASCII letters (NFKC:
+    what `iconv //TRANSLIT` makes of them), and the engine finds clam.exe."""
+    (tmp_path / "r.pdf").write_bytes(doc)
+    text = subprocess.run([tool("pdftotext"), str(tmp_path / "r.pdf"), "-"],
+                          capture_output=True, check=True).stdout.decode()
+    ascii_text = unicodedata.normalize("NFKC", text).encode("ascii", "replace")
+    assert base64.b64decode(b"".join(ascii_text.split())) == CLAM.read_bytes()
+    assert engine.scan_bytes(doc, "r.pdf").names == (NAME,)
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(0xFF00 + ord(c) - 0x20) for c in text)
+
+
+@pytest.mark.parametrize(("ordering", "fullwidth"), [
+    ("Japan1", False), ("Japan1", True), ("GB1", False), ("GB1", True), ("CNS1", False),
+    ("Korea1", False), ("Korea1", True)])
+def test_identity_cids_of_an_adobe_collection(clam_engine: Engine, tmp_path: Path,
+                                              ordering: str, fullwidth: bool) -> None:
+    """Round 16: an Identity-H font of Adobe-Japan1 (GB1, CNS1, Korea1) without a ToUnicode
+    map, its CIDs those of the collection's Roman (or fullwidth Roman) letters; pdftotext
+    reads the CIDs through poppler-data's table (the oracle, and where the CIDs come from)."""
+    table = _poppler_cids(ordering)
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    if fullwidth:
+        b64 = _fullwidth(b64)
+    cid = {c: table.index(ord(c)) for c in set(b64)}
+    shown = [b"".join(cid[c].to_bytes(2, "big") for c in b64[i : i + 64])
+             for i in range(0, len(b64), 64)]
+    _found_as_pdftotext_shows_it(clam_engine, tmp_path, _cjk_page(shown, "Identity-H",
+                                                                  ordering))
+
+
+def _jis(text: str) -> bytes:
+    """JIS X 0208 row/cell codes (the predefined CMap `H`): ISO-2022-JP without its escapes."""
+    return text.encode("iso2022_jp").replace(b"\x1b$B", b"").replace(b"\x1b(B", b"")
+
+
+@pytest.mark.parametrize(("cmap", "ordering", "codec", "fullwidth"), [
+    ("90ms-RKSJ-H", "Japan1", "cp932", True), ("90ms-RKSJ-H", "Japan1", "cp932", False),
+    ("EUC-H", "Japan1", "euc_jp", True), ("H", "Japan1", "jis", True),
+    ("UniJIS-UTF16-H", "Japan1", "utf-16-be", True), ("GBK-EUC-H", "GB1", "gbk", True),
+    ("GB-EUC-H", "GB1", "gb2312", True), ("ETen-B5-H", "CNS1", "big5", False),
+    ("KSCms-UHC-H", "Korea1", "cp949", True), ("KSC-EUC-H", "Korea1", "euc_kr", False)])
+def test_codes_of_a_predefined_cjk_cmap(clam_engine: Engine, tmp_path: Path, cmap: str,
+                                        ordering: str, codec: str, fullwidth: bool) -> None:
+    """Round 16: a Type0 font with a predefined CJK CMap (Shift-JIS, EUC, GBK, Big5, UHC
+    codes) and no ToUnicode map, the base64 in fullwidth letters or in the CMap's one-byte
+    Roman codes; pdftotext reads them through poppler-data (the oracle)."""
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    if fullwidth:
+        b64 = _fullwidth(b64)
+    shown = [_jis(line) if codec == "jis" else line.encode(codec)
+             for line in (b64[i : i + 64] for i in range(0, len(b64), 64))]
+    _found_as_pdftotext_shows_it(clam_engine, tmp_path, _cjk_page(shown, cmap, ordering))
+
+
+def test_roman_cids_as_poppler_data_maps_them() -> None:
+    """The engine's built-in CID -> Unicode runs (Roman letters of Adobe's CJK collections)
+    agree with poppler-data's tables, CID by CID."""
+    for ordering in ("Japan1", "GB1", "CNS1", "Korea1"):
+        table = _poppler_cids(ordering)
+        roman = pdf.cid_roman(ordering)
+        assert roman
+        assert {cid: chr(table[cid]) for cid in roman} == roman
+    assert pdf.cid_roman("Identity") is None

@@ -28,6 +28,7 @@ from zerohour.scan import (
     patches,
     smime,
     streams,
+    svgtext,
     textcarriers,
     textual,
 )
@@ -262,6 +263,10 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(page))
         yield Child(data=page, name=None, origin="shadow-dom")
+    for reading in svgtext.svg_readings(data, ctx):  # SVG text where <use>, x/y draw it
+        if reading != text:
+            ctx.charge_child(len(reading))
+            yield Child(data=reading, name=None, origin="svg-text")
     for page in textual.srcdoc_pages(data):
         if page.strip():
             ctx.check_time()

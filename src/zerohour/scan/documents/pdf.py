@@ -780,6 +780,9 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
                 out[name] = FontMap({}, 1, direction=direction, passthrough=True)
             continue
         encoding = font.get("/Encoding")
+        if not codes and (predefined := _predefined_map(font, encoding, direction)) is not None:
+            out[name] = predefined
+            continue
         spaces: tuple[tuple[int, int, int], ...] = ()
         for cmap_text in (decoded.get(encoding.objgen, b"") if hasattr(encoding, "objgen")
                           else b"", decoded.get(cmap.objgen, b"") if codes else b""):
@@ -792,6 +795,113 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         out[name] = FontMap(codes, width, identity=type0, direction=direction,
                             spaces=spaces if len({n for n, _lo, _hi in spaces}) > 1 else ())
     return out
+
+
+#: The predefined CJK CMaps (PDF 32000 9.7.5.2, Table 118) whose codes are a legacy
+#: encoding's bytes: Python's codec gives the text `pdftotext` shows through the CMap and the
+#: collection's CID -> Unicode table (round 16: fullwidth Shift-JIS codes under
+#: 90ms-RKSJ-H). The `Uni...` CMaps are Unicode codes themselves.
+_PREDEFINED_CODECS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), codec) for pattern, codec in (
+        (r"(?:78ms|90ms|90msp|Ext)-RKSJ-[HV]", "cp932"),
+        (r"(?:78-|83pv-|90pv-|Add-)?RKSJ-[HV]", "shift_jis"),
+        (r"(?:78-)?EUC-[HV]", "euc_jp"),
+        (r"(?:78-|Ext-|Add-)?[HV]", "jis-x0208"),  # JIS X 0208 row/cell, as ISO-2022-JP's
+        (r"GBK2K-[HV]", "gb18030"),
+        (r"GBKp?-EUC-[HV]", "gbk"),
+        (r"GB(?:pc)?-EUC-[HV]", "gb2312"),
+        (r"(?:HKscs|ETHK)-B5-[HV]", "big5hkscs"),
+        (r"ETenms-B5-[HV]", "cp950"),
+        (r"(?:B5|B5pc|ETen-B5)-[HV]", "big5"),
+        (r"KSC(?:pc)?-EUC-[HV]", "euc_kr"),
+        (r"KSCms-UHC(?:-HW)?-[HV]", "cp949"),
+        (r"Uni\w*-UTF8-[HV]", "utf-8"),
+        (r"Uni\w*-UTF32-[HV]", "utf-32-be"),
+        (r"Uni\w*-(?:UCS2|UTF16)(?:-HW)?-[HV]", "utf-16-be"),
+        (r"Identity-UTF16-H", "utf-16-be"),
+    ))
+
+#: CID -> Unicode for the Roman and fullwidth Roman glyphs of Adobe's CJK character
+#: collections, as runs (first CID, first code point, count): what `pdftotext` shows for
+#: an Identity-H/V font without a ToUnicode map (round 16: the CIDs of Adobe-Japan1's
+#: proportional Roman letters spell base64). Taken from poppler-data's cidToUnicode files
+#: (Adobe's cid2code tables), keeping only the CIDs that map to ASCII, U+00A0, U+00A5 and the
+#: fullwidth forms U+FF01-FF5E; a test checks them against /usr/share/poppler/cidToUnicode.
+_CID_ROMAN: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "Japan1": (
+        (1, 0x00A0, 1), (2, 0x0021, 59), (61, 0x00A5, 1), (62, 0x005D, 2), (66, 0x0061, 27),
+        (94, 0x007D, 1), (97, 0x005C, 1), (99, 0x007C, 1), (100, 0x007E, 1),
+        (231, 0x00A0, 1), (232, 0x0021, 12), (245, 0x002E, 46), (291, 0x00A5, 1),
+        (292, 0x005D, 2), (296, 0x0061, 27), (324, 0x007D, 1), (636, 0xFF0C, 1),
+        (637, 0xFF0E, 1), (639, 0xFF1A, 2), (641, 0xFF1F, 1), (642, 0xFF01, 1),
+        (646, 0xFF40, 1), (648, 0xFF3E, 1), (650, 0xFF3F, 1), (663, 0xFF0F, 1),
+        (664, 0xFF3C, 1), (667, 0xFF5C, 1), (674, 0xFF08, 2), (678, 0xFF3B, 1),
+        (679, 0xFF3D, 1), (680, 0xFF5B, 1), (681, 0xFF5D, 1), (692, 0xFF0B, 1),
+        (697, 0xFF1D, 1), (699, 0xFF1C, 1), (700, 0xFF1E, 1), (712, 0xFF04, 1),
+        (715, 0xFF05, 1), (716, 0xFF03, 1), (717, 0xFF06, 1), (718, 0xFF0A, 1),
+        (719, 0xFF20, 1), (780, 0xFF10, 10), (790, 0xFF21, 26), (816, 0xFF41, 26),
+        (7896, 0xFF5C, 1), (7917, 0xFF1D, 1), (8006, 0xFF07, 1), (8007, 0xFF02, 1),
+        (8274, 0xFF0E, 1),
+    ),
+    "GB1": (
+        (1, 0x0020, 95), (106, 0xFF5E, 1), (166, 0xFF04, 1), (262, 0xFF01, 3),
+        (266, 0xFF05, 89), (814, 0xFF01, 3), (818, 0xFF05, 89), (7704, 0xFF5E, 1),
+        (7707, 0xFF0E, 1), (7708, 0xFF1D, 1), (7709, 0xFF3B, 1), (7710, 0xFF3D, 1),
+    ),
+    "CNS1": (
+        (1, 0x0020, 95), (100, 0xFF0C, 1), (103, 0xFF0E, 1), (105, 0xFF1B, 1),
+        (106, 0xFF1A, 1), (107, 0xFF1F, 1), (108, 0xFF01, 1), (120, 0xFF5C, 1),
+        (128, 0xFF08, 2), (132, 0xFF5B, 1), (133, 0xFF5D, 1), (174, 0xFF03, 1),
+        (175, 0xFF06, 1), (176, 0xFF0A, 1), (197, 0xFF3F, 1), (208, 0xFF0B, 1),
+        (209, 0xFF0D, 1), (214, 0xFF1C, 1), (215, 0xFF1E, 1), (216, 0xFF1D, 1),
+        (259, 0xFF04, 1), (260, 0x00A5, 1), (264, 0xFF05, 1), (265, 0xFF20, 1),
+        (333, 0xFF10, 10), (365, 0xFF21, 26), (391, 0xFF41, 26), (13648, 0x0020, 94),
+        (13758, 0xFF3B, 1), (13759, 0xFF3D, 1), (14051, 0xFF07, 1), (14052, 0xFF02, 1),
+    ),
+    "Korea1": (
+        (1, 0x0020, 95), (112, 0xFF3C, 1), (113, 0xFF5E, 1), (264, 0xFF01, 59),
+        (324, 0xFF3D, 33), (8062, 0xFF5E, 1), (8076, 0xFF01, 1), (8077, 0xFF08, 2),
+        (8079, 0xFF0C, 1), (8080, 0xFF0E, 1), (8081, 0xFF1A, 6), (8087, 0xFF3B, 1),
+        (8088, 0xFF3D, 1), (8089, 0xFF3F, 1), (8090, 0xFF5B, 3), (8095, 0x0021, 59),
+        (8155, 0x005D, 32), (8600, 0x002A, 1),
+    ),
+}
+_cid_maps: dict[str, dict[int, str]] = {}
+
+
+def cid_roman(ordering: str) -> dict[int, str] | None:
+    """`_CID_ROMAN[ordering]` as CID -> text (built once), None for another collection."""
+    runs = _CID_ROMAN.get(ordering)
+    if runs is None:
+        return None
+    if ordering not in _cid_maps:
+        _cid_maps[ordering] = {cid + i: chr(u + i) for cid, u, n in runs for i in range(n)}
+    return _cid_maps[ordering]
+
+
+def _predefined_map(font: Any, encoding: Any, direction: float) -> FontMap | None:
+    """How a Type0 font without a ToUnicode map reads by its predefined CMap (round 16): a
+    legacy CJK encoding's codec, or, for Identity-H/V, its Adobe collection's Roman CIDs (the
+    rest as their code points, as before); None for anything else."""
+    import pikepdf
+
+    if str(font.get("/Subtype")) != "/Type0" or not isinstance(encoding, pikepdf.Name):
+        return None
+    cmap = str(encoding)[1:]
+    for pattern, codec in _PREDEFINED_CODECS:
+        if pattern.fullmatch(cmap):
+            return FontMap({}, 2, direction=direction, codec=codec)
+    if cmap not in ("Identity-H", "Identity-V"):
+        return None
+    try:
+        kids = font.get("/DescendantFonts")
+        info = kids[0].get("/CIDSystemInfo") if kids is not None and len(kids) else None
+        registry = str(info.get("/Registry", "")) if info is not None else ""
+        ordering = str(info.get("/Ordering", "")) if info is not None else ""
+    except Exception:  # odd entries: as if it had none
+        return None
+    roman = cid_roman(ordering) if registry == "Adobe" else None
+    return None if roman is None else FontMap(roman, 2, identity=True, direction=direction)
 
 
 def _direction(font: Any, type0: bool) -> float:
@@ -916,10 +1026,17 @@ class FontMap:
     #: code space ranges of codes of several lengths (bytes, first, last); () when all have
     #: `width` bytes
     spaces: tuple[tuple[int, int, int], ...] = ()
+    #: a predefined CMap's codes are this codec's bytes (`_PREDEFINED_CODECS`)
+    codec: str | None = None
 
     def text(self, raw: bytes) -> bytes:
         if self.passthrough:
             return raw
+        if self.codec == "jis-x0208":
+            return (b"\x1b$B" + raw + b"\x1b(B").decode("iso2022_jp", "replace").encode(
+                "utf-8", "replace")
+        if self.codec is not None:
+            return raw.decode(self.codec, "replace").encode("utf-8", "replace")
         w, codes = self.width, self.codes
         out: list[str] = []
         i = 0

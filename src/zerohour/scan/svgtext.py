@@ -1,0 +1,510 @@
+"""SVG text as a renderer draws it: `<use>` copies and positions.
+
+An SVG image shows the text of its `<text>` elements, each where its `x`/`y` (and the
+transforms around it) put it, and the copies `<use href="#id">` makes of an element defined
+elsewhere (in `<defs>`, a `<symbol>`, or drawn already). What a recipient copies out of
+`rsvg-convert` (then `pdftotext`) or a browser is that text in reading order, not the
+document's: round 16 drew base64 chunks defined shuffled in `<defs>` in order by `<use>`,
+and placed `<text>` chunks stored shuffled in order by their x/y. Two readings, each a text
+layer of its own:
+
+- drawn order: the `<text>` elements (and `<use>` copies) in the order they are drawn;
+- laid out: the same runs top to bottom (by y, lines grouped), each line left to right.
+
+One linear pass over the markup builds the element tree (its nesting bounded as libxml2
+bounds it); drawing follows `<use>` references with cycles skipped, their nesting bounded, and
+every copy charged against a budget (a chain of `<use>`s of `<use>`s multiplies): past it,
+the scan's limit is raised, as for the style rules of a page.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan.limits import MAX_SCAN_TIME, ScanContext
+
+#: elements nested deeper are read as part of the one at this depth (libxml2, which librsvg
+#: parses with, refuses a document nested deeper than 256 by default)
+_MAX_DEPTH = 256
+_MAX_USE_DEPTH = 16  # `<use>` of a `<use>` of ...
+#: references followed: librsvg's own limit (MAX_REFERENCED_ELEMENTS; past it, it draws
+#: nothing), against `<use>`s of `<use>`s ten times over (its issues 323 and 515)
+_MAX_REFERENCES = 500_000
+_MAX_DRAWN = 1_000_000  # elements drawn, copies included
+_TOO_MANY_COPIES = "more SVG elements drawn through <use> than an image needs"
+_CHECK_EVERY = 4096
+
+_SVG_START = re.compile(rb"<(?:[\w.-]+:)?svg[\s>/]", re.I)
+_TEXT_TAG = re.compile(rb"<(?:[\w.-]+:)?text[\s>/]", re.I)
+_TAG_NAME = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)")
+_ID = re.compile(rb"""(?:^|\s)id\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
+_ATTR = re.compile(rb"""([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_TRANSFORM = re.compile(r"(matrix|translate|scale|rotate|skewX|skewY)\s*\(([^)]*)\)", re.I)
+_STYLE_PROP = re.compile(r"(?:^|;)\s*(display|visibility|font-size)\s*:\s*([^;]*)", re.I)
+_SPACE = re.compile(r"\s+")
+
+#: Elements whose content is not drawn where it stands (only through a reference, if at all).
+_NOT_DRAWN = frozenset({
+    "defs", "symbol", "clippath", "mask", "pattern", "marker", "lineargradient",
+    "radialgradient", "filter", "title", "desc", "metadata", "style", "script"})
+#: Elements holding text content.
+_TEXT_CONTENT = frozenset({"tspan", "textpath", "a", "tref", "altglyph"})
+_RAW_TEXT = (b"style", b"script")
+
+_Matrix = tuple[float, float, float, float, float, float]
+_IDENTITY: _Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+class _El:
+    """An element: its tag (local name, lower case), its attributes (read when drawn), its
+    children (elements and text)."""
+
+    __slots__ = ("_attrs", "cached_props", "kids", "raw", "runs", "tag")
+
+    def __init__(self, tag: str, raw: bytes) -> None:
+        self.tag = tag
+        self.raw = raw
+        self.kids: list[_El | str] = []
+        self._attrs: dict[str, str] | None = None
+        self.cached_props: _Props | None = None
+        #: a `<text>`'s runs in its own coordinates, by the font size it inherits
+        self.runs: dict[float, list[_Run]] | None = None
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        if self._attrs is None:
+            self._attrs = _attrs(self.raw)
+        return self._attrs
+
+    @property
+    def props(self) -> _Props:
+        if self.cached_props is None:
+            attrs = self.attrs
+            transform = attrs.get("transform")
+            self.cached_props = _Props(
+                _transform(transform) if transform else None, _font_size(self),
+                _style(self, "display") == "none", _href(self) if self.tag == "use" else None,
+                _first(attrs.get("x")), _first(attrs.get("y")))
+        return self.cached_props
+
+
+@dataclass(frozen=True, slots=True)
+class _Props:
+    """What drawing an element needs of its attributes, read once (copies share them)."""
+
+    matrix: _Matrix | None  # its transform (None: none)
+    size: float | None  # its font size (None: inherited)
+    hidden: bool  # display:none
+    href: str | None  # a `<use>`'s reference (the id)
+    x: float
+    y: float
+
+
+@dataclass(slots=True)
+class _Run:
+    x: float
+    y: float
+    size: float
+    text: str
+
+
+@dataclass(slots=True)
+class _Drawing:
+    ids: dict[str, _El]
+    ctx: ScanContext
+    runs: list[_Run] = field(default_factory=list)
+    references: int = 0
+    drawn: int = 0
+    chars: int = 0
+    props: dict[tuple[str, bytes], _Props] = field(default_factory=dict)
+
+
+def _attrs(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in _ATTR.finditer(raw):
+        name = m.group(1).decode("latin-1").lower()
+        value = m.group(2) if m.group(2) is not None else m.group(3) \
+            if m.group(3) is not None else m.group(4)
+        out.setdefault(name, html.unescape(value.decode("utf-8", "replace")))
+    return out
+
+
+def _id(raw: bytes) -> str | None:
+    m = _ID.search(raw) if b"id" in raw else None
+    if m is None:
+        return None
+    value = next(g for g in m.groups() if g is not None)
+    return html.unescape(value.decode("utf-8", "replace")).strip() or None
+
+
+def _local(name: bytes) -> str:
+    return name.rsplit(b":", 1)[-1].decode("latin-1").lower()
+
+
+def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _El]]:
+    """The element tree of the markup from `start` (the first `<svg`): a document root
+    holding every `<svg>` element, and the elements by `id` (the first of each). One pass:
+    each `<` is read up to the next `>`."""
+    root = _El("#document", b"")
+    ids: dict[str, _El] = {}
+    stack: list[_El] = []  # open elements inside an <svg>
+    deeper = 0  # elements opened past _MAX_DEPTH, read as part of stack[-1]
+    open_tags: dict[str, int] = {}  # how many of each tag `stack` holds (a stray closing
+    # tag is passed over at once, not searched for down the stack)
+    pos, n, tokens = start, len(data), 0
+
+    def text(piece: bytes, raw: bool = False) -> None:
+        if stack and piece:
+            s = piece.decode("utf-8", "replace")
+            stack[-1].kids.append(s if raw else html.unescape(s))
+
+    while pos < n:
+        tokens += 1
+        if not tokens % _CHECK_EVERY:
+            ctx.check_time()
+        lt = data.find(b"<", pos)
+        if lt < 0:
+            text(data[pos:])
+            break
+        text(data[pos:lt])
+        if data.startswith(b"<!--", lt):
+            end = data.find(b"-->", lt + 4)
+            pos = n if end < 0 else end + 3
+            continue
+        if data.startswith(b"<![CDATA[", lt):
+            end = data.find(b"]]>", lt + 9)
+            text(data[lt + 9 : n if end < 0 else end], raw=True)
+            pos = n if end < 0 else end + 3
+            continue
+        gt = data.find(b">", lt + 1)
+        if gt < 0:
+            break
+        m = _TAG_NAME.match(data, lt, gt)
+        if m is None:  # `<?xml ...>`, `<!DOCTYPE ...>`, a stray `<`
+            if data[lt + 1 : lt + 2] not in (b"?", b"!"):
+                text(b"<")
+                pos = lt + 1
+            else:
+                pos = gt + 1
+            continue
+        pos = gt + 1
+        tag = _local(m.group(2))
+        if m.group(1):  # a closing tag: closes the innermost open element of its name
+            if deeper:
+                deeper -= 1
+                continue
+            if open_tags.get(tag):
+                while stack:  # (each element is popped once: linear in all)
+                    popped = stack.pop()
+                    open_tags[popped.tag] -= 1
+                    if popped.tag == tag:
+                        break
+            if not stack:  # the image ended: on to the page's next one
+                following = _SVG_START.search(data, pos)
+                pos = n if following is None else following.start()
+            continue
+        if not stack and tag != "svg":
+            continue  # markup around the image (an HTML page's)
+        raw_attrs = data[m.end() : gt]
+        closed = raw_attrs.rstrip().endswith(b"/")
+        if tag.encode() in _RAW_TEXT and not closed:  # its content is no markup
+            pos = _raw_end(data, tag.encode(), pos)
+            continue
+        if len(stack) >= _MAX_DEPTH:
+            if not closed:
+                deeper += 1
+            continue
+        el = _El(tag, raw_attrs)
+        ident = _id(raw_attrs)
+        if ident:
+            ids.setdefault(ident, el)
+        (stack[-1] if stack else root).kids.append(el)
+        if not closed:
+            stack.append(el)
+            open_tags[tag] = open_tags.get(tag, 0) + 1
+    return root, ids
+
+
+_RAW_END = {tag: re.compile(rb"</(?:[\w.-]+:)?" + tag + rb"\b[^>]*>", re.I) for tag in _RAW_TEXT}
+
+
+def _raw_end(data: bytes, tag: bytes, pos: int) -> int:
+    m = _RAW_END[tag].search(data, pos)
+    return len(data) if m is None else m.end()
+
+
+def _numbers(value: str | None, limit: int = 4096) -> list[float]:
+    if not value:
+        return []
+    out = []
+    for m in _NUMBER.finditer(value):
+        f = float(m.group())
+        out.append(f if math.isfinite(f) else 0.0)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _first(value: str | None) -> float:
+    found = _numbers(value, 1)
+    return found[0] if found else 0.0
+
+
+def _times(m: _Matrix, n: _Matrix) -> _Matrix:
+    """`m` then `n` applied inside it (m * n)."""
+    a, b, c, d, e, f = m
+    a2, b2, c2, d2, e2, f2 = n
+    return (a * a2 + c * b2, b * a2 + d * b2, a * c2 + c * d2, b * c2 + d * d2,
+            a * e2 + c * f2 + e, b * e2 + d * f2 + f)
+
+
+def _transform(value: str | None) -> _Matrix:
+    """An SVG `transform` attribute's matrix (unknown parts: none)."""
+    out = _IDENTITY
+    if not value:
+        return out
+    for i, m in enumerate(_TRANSFORM.finditer(value)):
+        if i >= 64:
+            break
+        kind, args = m.group(1).lower(), _numbers(m.group(2), 6)
+        step = _IDENTITY
+        if kind == "matrix" and len(args) == 6:
+            step = (args[0], args[1], args[2], args[3], args[4], args[5])
+        elif kind == "translate" and args:
+            step = (1.0, 0.0, 0.0, 1.0, args[0], args[1] if len(args) > 1 else 0.0)
+        elif kind == "scale" and args:
+            step = (args[0], 0.0, 0.0, args[1] if len(args) > 1 else args[0], 0.0, 0.0)
+        elif kind == "rotate" and args:
+            t = math.radians(args[0])
+            cx, cy = (args[1], args[2]) if len(args) >= 3 else (0.0, 0.0)
+            cos, sin = math.cos(t), math.sin(t)
+            step = (cos, sin, -sin, cos, cx - cos * cx + sin * cy, cy - sin * cx - cos * cy)
+        elif kind in ("skewx", "skewy") and args:
+            t = math.tan(math.radians(args[0])) if abs(args[0]) % 180 != 90 else 0.0
+            step = (1.0, 0.0, t, 1.0, 0.0, 0.0) if kind == "skewx" else (
+                1.0, t, 0.0, 1.0, 0.0, 0.0)
+        out = _times(out, step)
+    return out
+
+
+def _style(el: _El, name: str) -> str | None:
+    """A presentation attribute, the `style` attribute's declaration winning."""
+    style = el.attrs.get("style")
+    if style and name in style.lower():
+        for m in _STYLE_PROP.finditer(style):
+            if m.group(1).lower() == name:
+                return m.group(2).strip().lower()
+    value = el.attrs.get(name)
+    return value.strip().lower() if value is not None else None
+
+
+def _font_size(el: _El) -> float | None:
+    value = _style(el, "font-size")
+    found = _numbers(value, 1) if value else []
+    return found[0] if found and found[0] > 0 else None
+
+
+def _href(el: _El) -> str | None:
+    ref = el.attrs.get("href") or el.attrs.get("xlink:href")
+    if ref is None:  # another prefix bound to the XLink namespace
+        ref = next((v for k, v in el.attrs.items() if k.endswith(":href")), None)
+    ref = ref.strip() if ref else None
+    return ref[1:] if ref and ref.startswith("#") else None
+
+
+def _charge(drawing: _Drawing, reference: bool = False) -> None:
+    """One more element drawn (`reference`: one more `<use>` followed)."""
+    drawing.drawn += 1
+    drawing.references += reference
+    if drawing.drawn > _MAX_DRAWN or drawing.references > _MAX_REFERENCES:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_COPIES)
+    if not drawing.drawn % _CHECK_EVERY:
+        drawing.ctx.check_time()
+
+
+def _draw(drawing: _Drawing, top: _El) -> None:
+    """The runs of text `top`'s children draw, in drawing order (an explicit stack: copies
+    of copies nest deeper than Python's recursion allows)."""
+    # (element, matrix, font size, the <use> ids it is drawn through, whether a <use>
+    # draws it: a <symbol> is drawn only so)
+    stack: list[tuple[_El | str, _Matrix, float, tuple[str, ...], bool]] = [
+        (kid, _IDENTITY, 16.0, (), False) for kid in reversed(top.kids)]
+    while stack:
+        el, ctm, size, chain, used = stack.pop()
+        if isinstance(el, str):
+            continue  # text outside <text> is not drawn
+        _charge(drawing)
+        tag = el.tag
+        if tag in _NOT_DRAWN and not (used and tag == "symbol"):
+            continue
+        p = el.cached_props
+        if p is None:  # elements alike (a thousand `<use href="#a"/>`) read theirs once
+            p = el.cached_props = drawing.props.get((tag, el.raw)) or drawing.props.setdefault(
+                (tag, el.raw), el.props)
+        if p.hidden:
+            continue
+        if p.matrix is not None:
+            ctm = _times(ctm, p.matrix)
+        size = p.size or size
+        if tag == "use":
+            ref = p.href
+            target = drawing.ids.get(ref) if ref else None
+            if target is None or ref in chain or len(chain) >= _MAX_USE_DEPTH:
+                continue  # a reference to itself or its own copy: not drawn (librsvg)
+            _charge(drawing, reference=True)
+            moved = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y)) if p.x or p.y else ctm
+            stack.append((target, moved, size, (*chain, ref or ""), True))
+        elif tag in ("text", "foreignobject"):
+            runs = _text_runs(drawing, el, size)
+            drawing.drawn += len(runs)
+            a, b, c, d, e, f = ctm
+            scale = math.sqrt(abs(a * d - b * c)) or 1.0
+            for r in runs:
+                drawing.chars += len(r.text)
+                drawing.ctx.check_output(drawing.chars)
+                drawing.runs.append(_Run(a * r.x + c * r.y + e, b * r.x + d * r.y + f,
+                                         r.size * scale, r.text))
+        else:
+            if tag == "svg" and (p.x or p.y):  # a nested <svg> (the outermost has no x/y)
+                ctm = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y))
+            stack.extend((kid, ctm, size, chain, False) for kid in reversed(el.kids))
+
+
+def _text_runs(drawing: _Drawing, top: _El, size: float) -> list[_Run]:
+    """The runs of a `<text>` element in its own coordinates (read once for each font size
+    it inherits): a new run wherever a character is placed by an absolute `x`/`y` or moved
+    by `dx`/`dy` (of the text or a `<tspan>`; lists place character by character), the pen
+    advancing by an estimate of the glyphs' width. A `<foreignObject>`'s text is one run at
+    its x/y."""
+    if top.runs is None:
+        top.runs = {}
+    cached = top.runs.get(size)
+    if cached is not None:
+        return cached
+    out: list[_Run] = []
+    top.runs[size] = out
+    if top.tag == "foreignobject":
+        flat = _SPACE.sub(" ", "".join(_flat_text(drawing, top))).strip()
+        if flat:
+            out.append(_Run(top.props.x, top.props.y, size, flat))
+        return out
+    pen_x, pen_y = 0.0, 0.0
+    run: list[str] = []
+    run_at = (0.0, 0.0, size)
+
+    def flush() -> None:
+        piece = _SPACE.sub(" ", "".join(run)).strip()
+        if piece:
+            out.append(_Run(run_at[0], run_at[1], run_at[2], piece))
+        run.clear()
+
+    Lists = list[list[float]]
+
+    def lists_of(el: _El, inherited: Lists) -> Lists:
+        # (reversed: popped from the end; a tspan without its own takes what is left of
+        # its parent's)
+        own = [_numbers(el.attrs.get(k))[::-1] for k in ("x", "y", "dx", "dy")]
+        return [o if o else i for o, i in zip(own, inherited, strict=True)]
+
+    # (node, font size, x, y, dx, dy lists still to place)
+    stack: list[tuple[_El | str, float, Lists]] = [(top, size, [[], [], [], []])]
+    while stack:
+        node, fsize, lists = stack.pop()
+        if isinstance(node, _El):
+            if node is not top:
+                _charge(drawing)
+                if node.tag not in _TEXT_CONTENT or node.props.hidden:
+                    continue
+            fsize = node.props.size or fsize
+            mine = lists_of(node, lists)
+            stack.extend((kid, fsize, mine) for kid in reversed(node.kids))
+            continue
+        xs, ys, dxs, dys = lists
+        if not (xs or ys or dxs or dys):  # no character placed on its own
+            run.append(node)
+            pen_x += 0.6 * fsize * len(node)
+            continue
+        for ch in node:
+            if ch.isspace():  # collapsed: a run of white space is one space, none first
+                if not run or run[-1][-1:].isspace():
+                    continue
+                ch = " "
+            if xs or ys or dxs or dys:
+                if xs:
+                    pen_x = xs.pop()
+                if ys:
+                    pen_y = ys.pop()
+                if dxs:
+                    pen_x += dxs.pop()
+                if dys:
+                    pen_y += dys.pop()
+                flush()
+                run_at = (pen_x, pen_y, fsize)
+            run.append(ch)
+            pen_x += 0.6 * fsize
+    flush()
+    return out
+
+
+def _flat_text(drawing: _Drawing, el: _El) -> list[str]:
+    out: list[str] = []
+    stack: list[_El | str] = [el]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            out.append(node)
+            continue
+        _charge(drawing)
+        if node.tag not in _NOT_DRAWN:
+            stack.extend(reversed(node.kids))
+    return out
+
+
+def _laid_out(runs: list[_Run]) -> str:
+    """Top to bottom, runs whose baselines are within half a glyph of the line's first one
+    on one line, each line left to right."""
+    lines: list[list[_Run]] = []
+    for run in sorted(runs, key=lambda r: (r.y, r.x)):
+        if lines and run.y - lines[-1][0].y <= max(0.5 * lines[-1][0].size, 0.01):
+            lines[-1].append(run)
+        else:
+            lines.append([run])
+    return "\n".join("".join(r.text for r in sorted(line, key=lambda r: r.x))
+                     for line in lines)
+
+
+def _drawn(runs: list[_Run]) -> str:
+    """In drawing order, a new line where a run starts on another baseline."""
+    out: list[str] = []
+    last: _Run | None = None
+    for run in runs:
+        if last is not None and abs(run.y - last.y) > max(0.5 * last.size, 0.01):
+            out.append("\n")
+        out.append(run.text)
+        last = run
+    return "".join(out)
+
+
+def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
+    """The text of the SVG images in `data` (an .svg file, or a page with inline `<svg>`)
+    in drawing order and laid out, where they hold `<text>` (UTF-8; the two once when they
+    are the same; none without text)."""
+    start = _SVG_START.search(data)
+    if start is None or _TEXT_TAG.search(data, start.start()) is None:
+        return []
+    root, ids = _parse(data, start.start(), ctx)
+    drawing = _Drawing(ids, ctx)
+    _draw(drawing, root)
+    if not drawing.runs:
+        return []
+    out: list[bytes] = []
+    for text in (_drawn(drawing.runs), _laid_out(drawing.runs)):
+        encoded = text.encode("utf-8", "replace")
+        if encoded.strip() and encoded not in out:
+            out.append(encoded)
+    return out

@@ -1,0 +1,162 @@
+"""The text an SVG image draws (`zerohour.scan.svgtext`): base64 in `<text>` chunks stored out
+of order, drawn in order by `<use>` copies of chunks defined in `<defs>` or `<symbol>`s, or
+placed in order by their x/y and transforms (round 16). librsvg is the oracle:
+`rsvg-convert -f pdf` draws the image, `pdftotext -layout` reads the page, as a recipient
+does."""
+
+from __future__ import annotations
+
+import base64
+import random
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers.tools import tool
+from zerohour.scan import Engine
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.svgtext import svg_readings
+
+CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
+NAME = "Clam.Test.File"
+RSVG = shutil.which("rsvg-convert")
+needs_rsvg = pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
+
+
+def _chunks() -> list[list[str]]:
+    """clam.exe's base64 in lines of 64, each in chunks of 8."""
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return [[line[i : i + 8] for i in range(0, len(line), 8)] for line in lines]
+
+
+def _svg(body: list[str], rows: int) -> bytes:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+            f' width="460" height="{40 + rows * 14}">\n' + "\n".join(body) + "\n</svg>\n").encode()
+
+
+def drawn_by_use(shape: str) -> bytes:
+    """Chunks defined shuffled (in `<defs>`, or as `<symbol>`s), drawn in order by `<use>`."""
+    chunks = _chunks()
+    defs, uses = [], []
+    attr = "xlink:href" if shape == "xlink" else "href"
+    for r, line in enumerate(chunks):
+        for i, c in enumerate(line):
+            text = f'<text font-family="monospace" font-size="10">{c}</text>'
+            if shape == "symbol":
+                defs.append(f'<symbol id="t{r}_{i}" overflow="visible">{text}</symbol>')
+            else:
+                defs.append(text.replace("<text ", f'<text id="t{r}_{i}" '))
+            uses.append(f'<use {attr}="#t{r}_{i}" x="{10 + i * 52}" y="{20 + r * 14}"/>')
+    random.Random(16).shuffle(defs)
+    body = defs if shape == "symbol" else ["<defs>", *defs, "</defs>"]
+    return _svg([*body, *uses], len(chunks))
+
+
+def placed(shape: str) -> bytes:
+    """Chunks shuffled in the document, placed in reading order by x/y or by transforms."""
+    chunks = _chunks()
+    texts = []
+    for r, line in enumerate(chunks):
+        for i, c in enumerate(line):
+            x, y = 10 + i * 52, 20 + r * 14
+            style = 'font-family="monospace" font-size="10"'
+            if shape == "xy":
+                texts.append(f'<text x="{x}" y="{y}" {style}>{c}</text>')
+            elif shape == "translate":
+                texts.append(f'<g transform="translate({x} {y - 5})"><text y="5" {style}>'
+                             f"{c}</text></g>")
+            else:  # tspans of one text, each placed
+                texts.append(f'<tspan x="{x}" y="{y}">{c}</tspan>')
+    random.Random(17).shuffle(texts)
+    if shape == "tspan":
+        texts = ['<text font-family="monospace" font-size="10">', *texts, "</text>"]
+    return _svg(texts, len(chunks))
+
+
+def _found_as_rsvg_draws_it(engine: Engine, tmp_path: Path, svg: bytes) -> None:
+    """librsvg (the oracle) draws clam.exe's base64 from `svg`, and the engine finds clam.exe
+    in the image."""
+    (tmp_path / "p.svg").write_bytes(svg)
+    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
+                    str(tmp_path / "p.svg")], check=True, capture_output=True)
+    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()
+    assert engine.scan_bytes(svg, "p.svg").names == (NAME,)
+
+
+@needs_rsvg
+@pytest.mark.parametrize("shape", ["href", "xlink", "symbol"])
+def test_chunks_drawn_in_order_by_use(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Round 16 (v116): chunks in `<defs>` (or `<symbol>`s) stored shuffled, drawn in order
+    by `<use href>` / `<use xlink:href>`."""
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, drawn_by_use(shape))
+
+
+@needs_rsvg
+@pytest.mark.parametrize("shape", ["xy", "translate", "tspan"])
+def test_chunks_placed_in_order(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Round 16 (v117): `<text>` chunks stored shuffled, placed in reading order by their
+    x/y, by a `translate` of their group, or as placed `<tspan>`s of one text."""
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, placed(shape))
+
+
+def test_inline_svg_in_a_page(clam_engine: Engine) -> None:
+    """The same image inline in an HTML page: a browser draws it as librsvg does."""
+    page = (b"<!doctype html><html><body><p>Your invoice:</p>" + placed("xy")
+            + b"<p>Regards</p></body></html>\n")
+    assert clam_engine.scan_bytes(page, "invoice.html").names == (NAME,)
+
+
+def test_readings_of_an_ordinary_image() -> None:
+    """A chart's labels: drawn order and layout, what is defined but not drawn left out."""
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg"><defs><text id="l">Total</text>'
+           b"<text>never drawn</text></defs><title>t</title>"
+           b'<text x="50" y="40">second</text><text x="10" y="10">first &amp; <tspan>more'
+           b'</tspan></text><use href="#l" x="0" y="80"/><g transform="translate(100 40)">'
+           b'<text x="-40">right</text></g></svg>')
+    drawn, laid_out = svg_readings(svg, ScanContext())
+    assert drawn == b"second\nfirst & more\nTotal\nright"
+    assert laid_out == b"first & more\nsecondright\nTotal"
+
+
+def test_an_ordinary_image_gives_no_finding(clam_engine: Engine) -> None:
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg"><defs><text id="a">A</text></defs>'
+           + b"".join(b'<use href="#a" x="%d" y="%d"/>' % (i * 7, i % 13) for i in range(300))
+           + b'<text x="1" y="2">Quarterly results</text></svg>')
+    assert clam_engine.scan_bytes(svg, "chart.svg").names == ()
+
+
+@pytest.mark.parametrize("shape", ["many", "self", "cycle", "deep", "fan", "nesting"])
+def test_pathological_uses_are_bounded(clam_engine: Engine, shape: str) -> None:
+    """`<use>` counts and references an attacker controls: 100k copies of one text, a
+    `<use>` of itself, a cycle of two, a chain of 500 nested `<use>`s, and ten levels of ten
+    copies each (10^10 drawn), 2,000 nested groups closed by 200k stray closing tags: each
+    scan ends in bounded CPU time."""
+    head = b'<svg xmlns="http://www.w3.org/2000/svg"><defs><text id="t0">TVqQ</text>'
+    if shape == "many":
+        body = head + b"</defs>" + b'<use href="#t0" x="1" y="2"/>' * 100_000
+    elif shape == "self":
+        body = head + b'</defs><use id="u" href="#u"/>' * 1000
+    elif shape == "cycle":
+        body = head + b'<g id="a"><use href="#b"/></g><g id="b"><use href="#a"/></g></defs>' \
+            + b'<use href="#a"/>' * 1000
+    elif shape == "deep":
+        body = head + b"".join(b'<g id="t%d"><use href="#t%d"/></g>' % (i + 1, i)
+                               for i in range(500)) + b'</defs><use href="#t500"/>' * 200
+    elif shape == "nesting":
+        body = head + b"</defs>" + b"<g>" * 2000 + b"</x>" * 200_000 + b'<use href="#t0"/>'
+    else:
+        body = head + b"".join(b'<g id="t%d">' % (i + 1) + b'<use href="#t%d"/>' % i * 10
+                               + b"</g>" for i in range(10)) + b'</defs><use href="#t10"/>'
+    svg = body + b"</svg>"
+    started = time.process_time()
+    report = clam_engine.scan_bytes(svg, "p.svg")
+    assert time.process_time() - started < 10
+    # (librsvg draws nothing past 500,000 references either)
+    assert [f.name for f in report.findings] == (
+        ["Heuristics.Limits.Exceeded.MaxScanTime"] if shape == "fan" else [])
