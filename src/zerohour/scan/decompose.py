@@ -55,6 +55,7 @@ def children(
         for text in textual.office_xml_readings(data):  # a .docx/.pptx/.xlsx part's text
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
+        yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
     if filetype is FileType.MAIL:
         yield from _children_of_type(data, filetype, ctx, name)
     else:  # an archive's members that make a file together (mime does so for attachments)
@@ -84,6 +85,17 @@ def children(
             yield from ctx.guard(embedded.children(data, ctx, filetype), "embedded-archive")
     finally:
         ctx.events[:0] = trailing
+
+
+def _xml_readings(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """An XML layer's string value, as `xmllint --noent --xpath 'string(/*)'` gives it
+    (CDATA, internal entities, text split by comments or processing instructions all one
+    text: round 16)."""
+    ctx.check_time()
+    text = textual.xml_string_value(data)
+    if text is not None and text.strip() and text != data:
+        ctx.charge_child(len(text))
+        yield Child(data=text, name=None, origin="xml-text")
 
 
 def _partitions(data: bytes, ctx: ScanContext) -> Iterator[Child]:
