@@ -334,6 +334,8 @@ _LO_CSV_FORMATTED = ("csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,t
 
 HOLES = {  # hole id -> (document, file name, oracle tool, how the tool shows it)
     "v070": (docx_symbols, "a.docx", "soffice", _LO_TXT),
+    "v071": (docx_footnotes, "b.docx", "pandoc", _pandoc_notes),
+    "v072": (docx_list_labels, "c.docx", "soffice", _LO_TXT),
     "v074": (xml_entities, "data.xml", "xmllint", lambda p: _xmllint(p, "--noent")),
     "v075": (xml_cdata, "data.xml", "xmllint", _xmllint),
     "v114": (ods_repeated, "s.ods", "soffice", _LO_CSV),
@@ -362,6 +364,41 @@ def test_the_engine_reads_it_as_the_tool_shows_it(clam_engine: Engine, tmp_path:
     assert clam_engine.scan_bytes(data, name).names == (NAME,)
 
 
+# --- readings of ordinary documents ------------------------------------------------------------
+
+def ordinary_docx() -> bytes:
+    """A numbered list of two levels and a footnote."""
+    numbering = (f'<w:numbering {_W}><w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0">'
+                 '<w:start w:val="1"/><w:numFmt w:val="upperRoman"/><w:lvlText w:val="%1."/>'
+                 '</w:lvl><w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="lowerLetter"/>'
+                 '<w:lvlText w:val="%1.%2)"/></w:lvl></w:abstractNum><w:num w:numId="1">'
+                 '<w:abstractNumId w:val="0"/></w:num></w:numbering>')
+    footnotes = (f'<w:footnotes {_W}><w:footnote w:id="1"><w:p><w:r><w:t>a note</w:t></w:r>'
+                 "</w:p></w:footnote></w:footnotes>")
+    item = ('<w:p><w:pPr><w:numPr><w:ilvl w:val="{}"/><w:numId w:val="1"/></w:numPr></w:pPr>'
+            "<w:r><w:t>{}</w:t></w:r></w:p>")
+    body = (item.format(0, "first") + item.format(1, "inner") + item.format(1, "next")
+            + '<w:p><w:r><w:t>See</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r></w:p>')
+    return _docx(body, {"numbering.xml": ("numbering", "numbering", numbering),
+                        "footnotes.xml": ("footnotes", "footnotes", footnotes)})
+
+
+def _package_reading(data: bytes) -> bytes:
+    from zerohour.scan import officepkg
+    from zerohour.scan.limits import ScanContext
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    (child,) = officepkg.package_readings(data, members, ScanContext())
+    return child.data
+
+
+def test_the_readings_of_ordinary_documents(clam_engine: Engine) -> None:
+    assert _package_reading(ordinary_docx()) == (
+        b"I.\tfirst\nI.a)\tinner\nI.b)\tnext\nSee\na note\n")
+    assert clam_engine.scan_bytes(ordinary_docx(), "d.docx").names == ()
+
+
 # --- bounds --------------------------------------------------------------------------------------
 
 BOUND = 5.0  # CPU seconds
@@ -383,3 +420,20 @@ def test_repeat_counts_are_capped() -> None:
     assert time.process_time() - t0 < BOUND
     assert max(len(text) for text in readings) <= (16 << 20) + len(content)
     assert any(len(text) >= 12 << 20 for text in readings)  # repeated as far as it may be
+
+
+def test_label_repeats_are_bounded(clam_engine: Engine) -> None:
+    """A megabyte list label on 20000 paragraphs: the reading stops at its bound, and the
+    scan ends in bounded time."""
+    big = "A" * (1 << 20)
+    numbering = (f'<w:numbering {_W}><w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0">'
+                 f'<w:lvlText w:val="{big}"/></w:lvl></w:abstractNum><w:num w:numId="1">'
+                 '<w:abstractNumId w:val="0"/></w:num></w:numbering>')
+    docx = _docx('<w:p><w:pPr><w:numPr><w:numId w:val="1"/></w:numPr></w:pPr></w:p>' * 20000,
+                 {"numbering.xml": ("numbering", "numbering", numbering)})
+    t0 = time.process_time()
+    reading = _package_reading(docx)
+    report = clam_engine.scan_bytes(docx, "x.docx")
+    assert time.process_time() - t0 < 6 * BOUND
+    assert 1 << 20 < len(reading) <= (16 << 20) + len(docx)
+    assert NAME not in report.names

@@ -23,6 +23,7 @@ from zerohour.scan import (
     encodings,
     htmlshadow,
     mime,
+    officepkg,
     openpgp,
     patches,
     smime,
@@ -64,6 +65,10 @@ def children(
             if child.name and len(members) < 1024:
                 members.setdefault(child.name, child.data)
             yield child
+        if len(members) >= 2 and filetype in (FileType.ZIP, FileType.OOXML):
+            # a .docx/.xlsx read as its reader shows it, from several of its parts
+            yield from ctx.guard(officepkg.package_readings(data, members, ctx),
+                                 "office-package")
         if len(members) >= 2:
             yield from mime.joined_volumes(members, ctx)
             yield from patches.patch_series(members, ctx)
