@@ -338,6 +338,10 @@ HOLES = {  # hole id -> (document, file name, oracle tool, how the tool shows it
     "v072": (docx_list_labels, "c.docx", "soffice", _LO_TXT),
     "v074": (xml_entities, "data.xml", "xmllint", lambda p: _xmllint(p, "--noent")),
     "v075": (xml_cdata, "data.xml", "xmllint", _xmllint),
+    "v077": (xlsx_shared_shuffled, "f.xlsx", "xlsx2csv", _xlsx2csv),
+    "v078": (xlsx_number_formats, "g.xlsx", "soffice", _LO_CSV_FORMATTED),
+    "v079": (xlsx_cells_reversed, "h.xlsx", "soffice", _LO_CSV),
+    "v124": (xlsx_phonetic, "j.xlsx", "soffice", _LO_CSV),
     "v114": (ods_repeated, "s.ods", "soffice", _LO_CSV),
     "v118": (odt_blank_notes, "o.odt", "soffice", _LO_TXT),
 }
@@ -366,6 +370,17 @@ def test_the_engine_reads_it_as_the_tool_shows_it(clam_engine: Engine, tmp_path:
 
 # --- readings of ordinary documents ------------------------------------------------------------
 
+def test_number_format_literals() -> None:
+    from zerohour.scan.spreadsheet import formatted
+
+    assert formatted("0", '"TVqQ"') == "TVqQ"
+    assert formatted("0", '0;-0;"zero"') == "zero"
+    assert formatted("-3", '0;\\(0\\)') == "(3)"
+    assert formatted("1234.5", '[Red]#,##0.00_);"x"') == "1234.5 "
+    assert formatted("45000", "dd/mm/yyyy") == "//"  # date digits are not the code's letters
+    assert formatted("7", "General") == "7"
+
+
 def ordinary_docx() -> bytes:
     """A numbered list of two levels and a footnote."""
     numbering = (f'<w:numbering {_W}><w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0">'
@@ -383,6 +398,17 @@ def ordinary_docx() -> bytes:
                         "footnotes.xml": ("footnotes", "footnotes", footnotes)})
 
 
+def ordinary_xlsx() -> bytes:
+    """Shared strings (one with a phonetic run), a number, a date, a percentage."""
+    styles = ('<numFmts count="1"><numFmt numFmtId="164" formatCode="0.0%"/></numFmts>'
+              '<cellXfs count="3"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/>'
+              "</cellXfs>")
+    rows = ('<row r="1"><c r="B1" t="s"><v>1</v></c><c r="A1"><v>3.5</v></c></row>'
+            '<row r="2"><c r="A2" s="1"><v>45000</v></c><c r="B2" s="2"><v>0.25</v></c></row>')
+    return _xlsx(rows, shared="<si><t>zero</t></si><si><r><t>one</t></r><rPh><t>x</t></rPh>"
+                              "</si>", styles=styles)
+
+
 def _package_reading(data: bytes) -> bytes:
     from zerohour.scan import officepkg
     from zerohour.scan.limits import ScanContext
@@ -396,7 +422,9 @@ def _package_reading(data: bytes) -> bytes:
 def test_the_readings_of_ordinary_documents(clam_engine: Engine) -> None:
     assert _package_reading(ordinary_docx()) == (
         b"I.\tfirst\nI.a)\tinner\nI.b)\tnext\nSee\na note\n")
-    assert clam_engine.scan_bytes(ordinary_docx(), "d.docx").names == ()
+    assert _package_reading(ordinary_xlsx()) == b"3.5one\n450000.25%"
+    for data, name in ((ordinary_docx(), "d.docx"), (ordinary_xlsx(), "d.xlsx")):
+        assert clam_engine.scan_bytes(data, name).names == ()
 
 
 # --- bounds --------------------------------------------------------------------------------------
@@ -422,18 +450,21 @@ def test_repeat_counts_are_capped() -> None:
     assert any(len(text) >= 12 << 20 for text in readings)  # repeated as far as it may be
 
 
-def test_label_repeats_are_bounded(clam_engine: Engine) -> None:
-    """A megabyte list label on 20000 paragraphs: the reading stops at its bound, and the
-    scan ends in bounded time."""
+def test_shared_string_and_label_repeats_are_bounded(clam_engine: Engine) -> None:
+    """A megabyte shared string in 20000 cells, a megabyte list label on 20000 paragraphs:
+    the readings stop at their bound, and the scan ends in bounded time."""
     big = "A" * (1 << 20)
+    rows = "".join(f'<row r="{r}"><c r="A{r}" t="s"><v>0</v></c></row>' for r in range(1, 20001))
+    xlsx = _xlsx(rows, shared=f"<si><t>{big}</t></si>")
     numbering = (f'<w:numbering {_W}><w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0">'
                  f'<w:lvlText w:val="{big}"/></w:lvl></w:abstractNum><w:num w:numId="1">'
                  '<w:abstractNumId w:val="0"/></w:num></w:numbering>')
     docx = _docx('<w:p><w:pPr><w:numPr><w:numId w:val="1"/></w:numPr></w:pPr></w:p>' * 20000,
                  {"numbering.xml": ("numbering", "numbering", numbering)})
-    t0 = time.process_time()
-    reading = _package_reading(docx)
-    report = clam_engine.scan_bytes(docx, "x.docx")
-    assert time.process_time() - t0 < 6 * BOUND
-    assert 1 << 20 < len(reading) <= (16 << 20) + len(docx)
-    assert NAME not in report.names
+    for data, name in ((xlsx, "x.xlsx"), (docx, "x.docx")):
+        t0 = time.process_time()
+        reading = _package_reading(data)
+        report = clam_engine.scan_bytes(data, name)
+        assert time.process_time() - t0 < 6 * BOUND
+        assert 1 << 20 < len(reading) <= (16 << 20) + len(data)
+        assert NAME not in report.names

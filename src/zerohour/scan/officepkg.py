@@ -8,6 +8,7 @@ of several parts together, and a sender put the base64 of a file there:
   shown in the order the document references them (`pandoc -t plain` lists them so);
 - its list labels are the literal text of `w:lvlText` in `word/numbering.xml` (definitions in
   any order), shown before each numbered paragraph (LibreOffice's text export);
+- a worksheet's cells name shared strings and number formats by index (`spreadsheet`).
 
 So these readings are made where the whole package is at hand: `package_readings`, called by
 `decompose.children` with the members of a zip. Each is one more text layer (the signatures
@@ -142,7 +143,9 @@ class Budget:
 
 def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
                      ) -> Iterator[Child]:
-    """The readings of a Word package made of several of its parts (module doc)."""
+    """The readings of a Word or Excel package made of several of its parts (module doc)."""
+    from zerohour.scan import spreadsheet
+
     names = {n.lower().lstrip("/") for n in members}
     if not any(n.startswith(("word/", "xl/")) for n in names) and _ROOT_RELS not in names:
         return
@@ -153,6 +156,11 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
         text = word_reading(pkg, main)
         if text:
             readings.append((text, "office-notes-labels"))
+    main = pkg.main_part("xl/workbook.xml")
+    if main is not None and not main.lower().startswith("word/"):
+        text = spreadsheet.workbook_reading(pkg, main)
+        if text:
+            readings.append((text, "spreadsheet-cells"))
     for text, origin in readings:
         body = text.encode("utf-8", "replace")
         ctx.charge_child(len(body))
