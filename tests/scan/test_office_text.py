@@ -468,3 +468,40 @@ def test_shared_string_and_label_repeats_are_bounded(clam_engine: Engine) -> Non
         assert time.process_time() - t0 < 6 * BOUND
         assert 1 << 20 < len(reading) <= (16 << 20) + len(data)
         assert NAME not in report.names
+
+
+def _rezipped(data: bytes, rename: dict[str, str], first: dict[str, bytes] | None = None
+              ) -> bytes:
+    """`data` with its members renamed (prefixes, in names and in the XML), `first` in front."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name, body in (first or {}).items():
+            dst.writestr(name, body)
+        for info in src.infolist():
+            name, body = info.filename, src.read(info)
+            for old, new in rename.items():
+                name = name.replace(old, new, 1) if name.startswith(old) else name
+                body = body.replace(f'"{old}'.encode(), f'"{new}'.encode()).replace(
+                    f'"/{old}'.encode(), f'"/{new}'.encode())
+            dst.writestr(name, body)
+    return out.getvalue()
+
+
+def test_parts_are_found_as_the_reader_finds_them(clam_engine: Engine, tmp_path: Path) -> None:
+    """The main part where the package's relationships put it (not in word/), and a shared
+    strings part whose bytes an earlier member repeats (the zip's walk yields them once)."""
+    moved = _rezipped(docx_footnotes(), {"word/document.xml": "notes/document.xml",
+                                         "word/_rels/": "notes/_rels/",
+                                         "footnotes.xml": "../word/footnotes.xml"})
+    if shutil.which("pandoc") is not None:
+        (tmp_path / "m.docx").write_bytes(moved)
+        assert _decodes(_pandoc_notes(tmp_path / "m.docx"))
+    assert clam_engine.scan_bytes(moved, "m.docx").names == (NAME,)
+    xlsx = xlsx_shared_shuffled()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as z:
+        shared = z.read("xl/sharedStrings.xml")
+    decoyed = _rezipped(xlsx, {}, {"a/copy.xml": shared})
+    if shutil.which("xlsx2csv") is not None:
+        (tmp_path / "d.xlsx").write_bytes(decoyed)
+        assert _decodes(_xlsx2csv(tmp_path / "d.xlsx"))
+    assert clam_engine.scan_bytes(decoyed, "d.xlsx").names == (NAME,)

@@ -114,9 +114,6 @@ class Package:
                 return target
         return default if self.has(default) else None
 
-    def main_part(self, default: str) -> str | None:
-        return self.related("", "officeDocument", default)
-
 
 def parse(body: bytes) -> Any:
     """`body` parsed as XML the way `textual._parsed_office_texts` does, or None."""
@@ -151,16 +148,21 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
         return
     pkg = Package(data, members, ctx)
     readings: list[tuple[str, str]] = []
-    main = pkg.main_part("word/document.xml")
-    if main is not None and main.lower().startswith("word/"):
-        text = word_reading(pkg, main)
-        if text:
-            readings.append((text, "office-notes-labels"))
-    main = pkg.main_part("xl/workbook.xml")
-    if main is not None and not main.lower().startswith("word/"):
-        text = spreadsheet.workbook_reading(pkg, main)
-        if text:
-            readings.append((text, "spreadsheet-cells"))
+    # The main part is what the package's relationships name (anywhere), or the usual one;
+    # its root element says which reader opens it.
+    mains = [target for _, typ, target in pkg.rels("") if typ == "officeDocument"][:4]
+    mains += ["word/document.xml", "xl/workbook.xml"]
+    for main in dict.fromkeys(mains):
+        root = pkg.xml(main) if pkg.has(main) else None
+        kind = local(root.tag) if root is not None else ""
+        text = None
+        if kind == "document":
+            text = word_reading(pkg, main)
+        elif kind == "workbook":
+            text = spreadsheet.workbook_reading(pkg, main)
+        if text and text not in (t for t, _ in readings):
+            readings.append((text, "office-notes-labels" if kind == "document"
+                             else "spreadsheet-cells"))
     for text, origin in readings:
         body = text.encode("utf-8", "replace")
         ctx.charge_child(len(body))
