@@ -649,6 +649,43 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         raise EncryptedContent("Zip")
 
 
+def zip_names(data: bytes, limit: int = 65536) -> list[str]:
+    """The names in the central directory of the zip `data` (at most `limit`; [] if none)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return [info.filename for info in zf.infolist()[:limit]]
+    except _ZIP_ERRORS:
+        return []
+
+
+def named_members(data: bytes, names: set[str], ctx: ScanContext, max_size: int
+                  ) -> dict[str, bytes]:
+    """The members of the zip `data` called `names` (central directory; unencrypted, at most
+    `max_size` bytes, read with the same bounds as `zip_children`): for a reading that needs
+    parts `zip_children` did not yield again (one whose bytes equal an earlier member's)."""
+    out: dict[str, bytes] = {}
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except _ZIP_ERRORS:
+        return out
+    with zf:
+        for info in zf.infolist():
+            ctx.check_time()
+            if (info.filename not in names or info.filename in out or info.flag_bits & 0x1
+                    or info.compress_type not in _ZIPFILE_METHODS or info.file_size > max_size):
+                continue
+            try:
+                content = _read_zipinfo(zf, info, data, ctx)
+            except ScanLimitExceeded:
+                raise
+            except Exception as exc:  # zip_children noted it too; the others are still read
+                ctx.error(f"zip:{info.filename}", exc)
+                continue
+            if content is not None:
+                out[info.filename] = content
+    return out
+
+
 def is_split_zip(data: bytes) -> bool:
     """A segment of a split (spanned) zip: the first starts with the spanning marker
     `PK\x07\x08` (`PK00` when it is the only one); the last has an end record naming a disk

@@ -24,6 +24,7 @@ from zerohour.scan import (
     htmllayout,
     htmlshadow,
     mime,
+    officepkg,
     openpgp,
     patches,
     smime,
@@ -57,6 +58,7 @@ def children(
         for text in textual.office_xml_readings(data):  # a .docx/.pptx/.xlsx part's text
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
+        yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
     if filetype is FileType.MAIL:
         yield from _children_of_type(data, filetype, ctx, name)
     else:  # an archive's members that make a file together (mime does so for attachments)
@@ -65,6 +67,10 @@ def children(
             if child.name and len(members) < 1024:
                 members.setdefault(child.name, child.data)
             yield child
+        if len(members) >= 2 and filetype in (FileType.ZIP, FileType.OOXML):
+            # a .docx/.xlsx read as its reader shows it, from several of its parts
+            yield from ctx.guard(officepkg.package_readings(data, members, ctx),
+                                 "office-package")
         if len(members) >= 2:
             yield from mime.joined_volumes(members, ctx)
             yield from patches.patch_series(members, ctx)
@@ -86,6 +92,17 @@ def children(
             yield from ctx.guard(embedded.children(data, ctx, filetype), "embedded-archive")
     finally:
         ctx.events[:0] = trailing
+
+
+def _xml_readings(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """An XML layer's string value, as `xmllint --noent --xpath 'string(/*)'` gives it
+    (CDATA, internal entities, text split by comments or processing instructions all one
+    text: round 16)."""
+    ctx.check_time()
+    text = textual.xml_string_value(data)
+    if text is not None and text.strip() and text != data:
+        ctx.charge_child(len(text))
+        yield Child(data=text, name=None, origin="xml-text")
 
 
 def _partitions(data: bytes, ctx: ScanContext) -> Iterator[Child]:

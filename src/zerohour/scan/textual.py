@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
@@ -1189,6 +1190,42 @@ def xml_plain(data: bytes) -> bytes:
     return data
 
 
+_XML_TEXT_NODE = re.compile(rb">\s*[^<\s]")
+
+
+def xml_string_value(data: bytes) -> bytes | None:
+    """The string value of an XML document, all its text in document order, as `xmllint
+    --noent --xpath 'string(/*)'` gives it (round 16: base64 in internal entities defined in
+    shuffled order, or cut by CDATA sections and processing instructions): `xml_plain`, then
+    the parsed document's text (the tag pattern's when it does not parse). None when there
+    is no text."""
+    if len(data) > _MAX_XML:
+        return None
+    plain = xml_plain(data)
+    if _XML_TEXT_NODE.search(plain) is None:  # attributes only (a numbering or style part)
+        return None
+    root = parsed_xml(plain)
+    if root is not None:
+        text = "".join(root.itertext()).encode("utf-8", "replace")
+    else:  # not well-formed (an undefined entity...): the text between tags
+        text = _TAG.sub(b"", plain)
+        text = _unescape(text) if b"&" in text else text
+    return text if text.strip() else None
+
+
+def parsed_xml(data: bytes) -> Any:
+    """The root element of `data` parsed by defusedxml (no DTD entities: `xml_plain` has
+    expanded the internal ones, bounded), or None when it is not XML or over `MAX_XML`."""
+    import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
+
+    if len(data) > _MAX_XML:
+        return None
+    try:
+        return SafeET.fromstring(data)
+    except Exception:  # not XML (no reader shows it)
+        return None
+
+
 def _odf_text(body: bytes) -> bytes | None:
     """The text of an OpenDocument body (`content.xml` of .odt/.ods/.odp), a line per
     paragraph, as `pandoc -t plain` or a reader shows it (round 10)."""
@@ -1230,6 +1267,8 @@ _UNSEEN = frozenset(
 _HIDDEN_RUN = frozenset(w + n for w in (_W, _W_STRICT) for n in ("vanish", "specVanish",
                                                                  "webHidden"))
 _MAX_XML = 16 << 20
+#: Largest XML part parsed for a reading (a bigger one is read by the tag patterns only).
+MAX_XML = _MAX_XML
 
 
 def _parsed_office_texts(data: bytes) -> list[bytes]:
@@ -1238,27 +1277,35 @@ def _parsed_office_texts(data: bytes) -> list[bytes]:
     reader does not show (`_UNSEEN`, runs with a hidden property, anything with
     `text:display="none"`, conditional sections) left out; one text per branch of the
     `mc:AlternateContent` elements. Empty when the part does not parse."""
-    import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped]
-
-    if len(data) > _MAX_XML:
-        return []
-    try:
-        root = SafeET.fromstring(data)
-    except Exception:  # not XML (no reader shows it; `office_xml_text` still reads it)
+    root = parsed_xml(data)
+    if root is None:  # not XML (no reader shows it; `office_xml_text` still reads it)
         return []
     out = []
+    # OpenDocument notes are inline (`<text:note>`): a reader shows the citation in the text
+    # and the body elsewhere, and LibreOffice's text export leaves the bodies out (round 16:
+    # junk in note bodies with a blank citation cut the running text's base64).
+    notes = (True, False) if root.find(".//" + _ODF_TEXT + "note-body") is not None else (True,)
     for branch in ("Choice", "Fallback"):
-        text = _shown_text(root, branch)
-        if text.strip() and text not in out:
-            out.append(text)
+        for with_notes in notes:
+            text = _shown_text(root, branch, notes=with_notes)
+            if text.strip() and text not in out:
+                out.append(text)
     return out
 
 
-def _shown_text(root: object, branch: str) -> bytes:
+def _shown_text(root: object, branch: str, *, notes: bool = True,
+                labels: dict[int, str] | None = None,
+                refs: list[tuple[str, str]] | None = None) -> bytes:
+    """The text of `root` as a reader shows it (see `_parsed_office_texts`); `notes`: with
+    the bodies of OpenDocument's inline notes; `labels`: text shown before a paragraph (a
+    Word list label, by the paragraph element's `id`); `refs`: collects the Word footnote
+    and endnote references met, in order (`officepkg` shows their notes)."""
     pieces: list[str] = []
     stack: list[tuple[object, bool]] = [(root, False)]
     display = _ODF_TEXT + "display"
     condition = _ODF_TEXT + "condition"
+    repeated: dict[int, tuple[int, int]] = {}  # id of a repeated cell/row -> (start, times)
+    room = MAX_REPEATED_TEXT
     while stack:
         el, closing = stack.pop()
         if isinstance(el, _Tail):
@@ -1269,16 +1316,28 @@ def _shown_text(root: object, branch: str) -> bytes:
             if tag in (_W + "p", _W_STRICT + "p", _ODF_TEXT + "p", _ODF_TEXT + "h",
                        _DRAWING + "p"):
                 pieces.append("\n")
+            elif repeated and id(el) in repeated:
+                start, times = repeated.pop(id(el))
+                seg = "".join(pieces[start:]) if room > 0 else ""
+                if seg:
+                    times = min(times - 1, room // len(seg))
+                    room -= len(seg) * times
+                    pieces.append(seg * times)
             continue
         if not isinstance(tag, str):
             continue
         attrs = getattr(el, "attrib", {})
         if (tag in _UNSEEN or attrs.get(display) == "none"
-                or (tag == _ODF_TEXT + "section" and condition in attrs)):
+                or (tag == _ODF_TEXT + "section" and condition in attrs)
+                or (not notes and tag == _ODF_TEXT + "note-body")):
             continue
         local = tag.rsplit("}", 1)[-1]
         if tag.startswith(_MC) and local in ("Choice", "Fallback") and local != branch:
             continue
+        if tag in _ODF_REPEATED:  # one element for equal neighbours (round 16)
+            times = _repeats(attrs.get(_ODF_REPEATED[tag], ""), _ODF_MAX_REPEAT[tag])
+            if times > 1:
+                repeated[id(el)] = (len(pieces), times)
         if local == "r" and tag in (_W + "r", _W_STRICT + "r") and any(
                 getattr(p, "tag", "") in _HIDDEN_RUN for props in el  # type: ignore[attr-defined]
                 if getattr(props, "tag", "").endswith("}rPr") for p in props):
@@ -1299,6 +1358,13 @@ def _shown_text(root: object, branch: str) -> bytes:
             pieces.append("\t")
         elif local in ("br", "cr") and tag.startswith((_W, _W_STRICT)):
             pieces.append("\n")
+        elif local == "sym" and tag in (_W + "sym", _W_STRICT + "sym"):
+            pieces.append(_sym_char(attrs.get(tag[: -len(local)] + "char", "")))
+        elif local == "p" and labels and tag in (_W + "p", _W_STRICT + "p"):
+            pieces.append(labels.get(id(el), ""))
+        elif refs is not None and local in ("footnoteReference", "endnoteReference") and (
+                tag.startswith((_W, _W_STRICT))):
+            refs.append((local[:-9], attrs.get(tag[: -len(local)] + "id", "")))
         stack.append((el, True))
         children = list(el)  # type: ignore[call-overload]
         for child in reversed(children):
@@ -1307,6 +1373,45 @@ def _shown_text(root: object, branch: str) -> bytes:
                 stack.append((_Tail(tail), False))
             stack.append((child, False))
     return "".join(pieces).encode("utf-8", "replace")
+
+
+_ODF_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+#: OpenDocument table elements standing for several equal neighbours, by their count
+#: attribute; the counts are capped at a sheet's size (16384 columns, 1048576 rows) and the
+#: repeated text at `MAX_REPEATED_TEXT` characters a reading (the sender writes the counts).
+_ODF_REPEATED = {_ODF_TABLE + "table-cell": _ODF_TABLE + "number-columns-repeated",
+                 _ODF_TABLE + "covered-table-cell": _ODF_TABLE + "number-columns-repeated",
+                 _ODF_TABLE + "table-row": _ODF_TABLE + "number-rows-repeated"}
+_ODF_MAX_REPEAT = {_ODF_TABLE + "table-cell": 16384, _ODF_TABLE + "covered-table-cell": 16384,
+                   _ODF_TABLE + "table-row": 1 << 20}
+MAX_REPEATED_TEXT = 16 << 20
+
+
+def _repeats(value: str, cap: int) -> int:
+    """A repeat count attribute's value, 1 if it is not a positive number, at most `cap`."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
+        return 1
+    return max(1, min(int(value[:12]) if len(value) <= 12 else cap, cap))
+
+
+def shown_text(root: object, *, labels: dict[int, str] | None = None,
+               refs: list[tuple[str, str]] | None = None) -> bytes:
+    """The text of a parsed element as a reader shows it (`_shown_text`, the
+    `mc:Choice` branch), for readings of several parts (`officepkg`, `spreadsheet`)."""
+    return _shown_text(root, "Choice", labels=labels, refs=refs)
+
+
+def _sym_char(code: str) -> str:
+    """The character a Word `<w:sym w:char="...">` shows (round 16: a document of nothing
+    but symbols is text to LibreOffice): hex, a symbol font's `F0xx` as the byte `xx`."""
+    try:
+        n = int(code[:6], 16)
+    except ValueError:
+        return ""
+    if 0xF000 <= n <= 0xF0FF:
+        n -= 0xF000
+    return chr(n) if 0 < n < 0x110000 and not 0xD800 <= n < 0xE000 else ""
 
 
 class _Tail:
@@ -1322,7 +1427,7 @@ def office_xml_readings(data: bytes) -> list[bytes]:
     """`office_xml_text`, then, where they differ, the text as a reader shows it
     (`_parsed_office_texts`: rounds 14 and 15), both of the part as an XML parser resolves
     it (`xml_plain`: CDATA, comments, the DOCTYPE's entities)."""
-    if b"office:body" not in data and b"t>" not in data:
+    if b"office:body" not in data and b"t>" not in data and b"sym" not in data:
         return []
     data = xml_plain(data)
     out: list[bytes] = []

@@ -1,0 +1,305 @@
+"""An .xlsx read as its cells show (round 16): a row per line, its cells in column order.
+
+A part's text runs in the order they are stored (`textual.office_xml_readings`) are not what a
+spreadsheet shows, and a sender put the base64 of a file in the difference: a cell holding a
+shared string names it by index (`xl/sharedStrings.xml`, stored in any order); a numeric cell
+shows its style's number format (`xl/styles.xml`), whose literal text (`"TVqQ"`) is all a cell
+holding 0 shows; cells are placed by their reference (`r="B1"`), not by where they are
+written; phonetic runs (`<rPh>`) of a string are not shown. `xlsx2csv` and LibreOffice's csv
+export show the sheet so. The reading needs several parts: `officepkg.package_readings` makes
+it. Cells of a row are joined with nothing (what `tr -d ,` makes of the csv), rows by
+newlines; the text is bounded by `officepkg.MAX_TEXT`, and the work per cell by what it
+shows (number formats are compiled once per format, `_compiled`).
+
+(An OpenDocument sheet is one part, `content.xml`: its repeated cells are shown by
+`textual._shown_text`.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from zerohour.scan.officepkg import Budget, Package, attr, local
+
+MAX_COLUMNS = 16384
+MAX_ROWS = 1 << 20
+
+_CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})?")
+
+
+def workbook_reading(pkg: Package, workbook: str) -> str | None:
+    """Every worksheet of the workbook, in its order, as the cells show; None if no cells."""
+    ctx = pkg.ctx
+    shared_part = pkg.related(workbook, "sharedStrings", _beside(workbook, "sharedStrings.xml"))
+    shared = _shared_strings(pkg.xml(shared_part) if shared_part else None, ctx.check_time)
+    styles_part = pkg.related(workbook, "styles", _beside(workbook, "styles.xml"))
+    formats = _cell_formats(pkg.xml(styles_part) if styles_part else None)
+    rels = {rid: target for rid, typ, target in pkg.rels(workbook) if typ == "worksheet"}
+    sheets: list[str] = []
+    root = pkg.xml(workbook)
+    if root is not None:
+        for el in root.iter():
+            if local(el.tag) == "sheet":
+                target = rels.get(attr(el, "id") or "")
+                if target and target not in sheets:
+                    sheets.append(target)
+    for target in rels.values():  # sheets the workbook does not list
+        if target not in sheets:
+            sheets.append(target)
+    budget = Budget(ctx.check_time)
+    out = []
+    for target in sheets[:4096]:
+        sheet = pkg.xml(target)
+        if sheet is not None:
+            out.append(_sheet_text(sheet, shared, formats, budget))
+    text = "\n".join(t for t in out if t)
+    return text if text.strip() else None
+
+
+def _beside(part: str, name: str) -> str:
+    return part.rsplit("/", 1)[0] + "/" + name if "/" in part else name
+
+
+def _string_item(si: Any) -> str:
+    """A shared or inline string's shown text: its `<t>` and its runs' `<t>`, not `<rPh>`."""
+    out = []
+    for el in si:
+        name = local(el.tag)
+        if name == "t":
+            out.append(el.text or "")
+        elif name == "r":
+            out.extend(t.text or "" for t in el if local(t.tag) == "t")
+    return "".join(out)
+
+
+def _shared_strings(root: Any, check: Callable[[], None]) -> list[str]:
+    out: list[str] = []
+    if root is None:
+        return out
+    for i, si in enumerate(root):
+        if not i % 4096:
+            check()
+        if local(si.tag) == "si":
+            out.append(_string_item(si))
+    return out
+
+
+class _Formats:
+    """The number format of each cell style index (`cellXfs`), custom codes only, compiled
+    once each."""
+
+    def __init__(self, codes: dict[str, str], xfs: list[str]) -> None:
+        self.codes = codes
+        self.xfs = xfs
+        self._compiled: dict[str, list[_Section] | None] = {}
+
+    def code(self, style: str | None) -> list[_Section] | None:
+        if not style or not (style.isascii() and style.isdigit()) or len(style) > 9:
+            return None
+        i = int(style)
+        fmt_id = self.xfs[i] if i < len(self.xfs) else None
+        if fmt_id is None or fmt_id not in self.codes:
+            return None
+        if fmt_id not in self._compiled:
+            self._compiled[fmt_id] = compiled(self.codes[fmt_id])
+        return self._compiled[fmt_id]
+
+
+def _cell_formats(root: Any) -> _Formats:
+    codes: dict[str, str] = {}
+    xfs: list[str] = []
+    if root is None:
+        return _Formats(codes, xfs)
+    for el in root:
+        if local(el.tag) == "numFmts":
+            for f in el:
+                if local(f.tag) == "numFmt":
+                    codes.setdefault(attr(f, "numFmtId") or "", attr(f, "formatCode") or "")
+        elif local(el.tag) == "cellXfs":
+            xfs = [attr(xf, "numFmtId") or "0" for xf in el if local(xf.tag) == "xf"]
+    return _Formats(codes, xfs)
+
+
+def _column(letters: str) -> int:
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def _sheet_text(sheet: Any, shared: list[str], formats: _Formats, budget: Budget) -> str:
+    """A worksheet's rows in row order, each its cells in column order."""
+    rows: dict[int, list[tuple[int, int, str]]] = {}
+    row_no = 0
+    order = 0
+    for row in sheet.iter():
+        if local(row.tag) != "row":
+            continue
+        budget.check()
+        ref = attr(row, "r")
+        row_no = (int(ref) if ref and ref.isascii() and ref.isdigit() and len(ref) <= 7
+                  else row_no + 1)
+        col = 0
+        cells = rows.setdefault(row_no, [])
+        for c in row:
+            if local(c.tag) != "c":
+                continue
+            m = _CELL_REF.fullmatch(attr(c, "r") or "")
+            col = _column(m.group(1)) if m else col + 1
+            text = _cell_text(c, shared, formats)
+            if text:
+                order += 1
+                cells.append((col, order, budget.take(text)))
+    lines = []
+    for r in sorted(rows):
+        cells = rows[r]
+        if cells:
+            cells.sort()
+            lines.append("".join(t for _, _, t in cells))
+    return "\n".join(lines)
+
+
+def _cell_text(c: Any, shared: list[str], formats: _Formats) -> str:
+    kind = attr(c, "t") or "n"
+    value: str | None = None
+    for el in c:
+        name = local(el.tag)
+        if name == "v":
+            value = el.text or ""
+        elif name == "is":
+            return _string_item(el)
+    if value is None:
+        return ""
+    if kind == "s":
+        v = value.strip()
+        if v.isascii() and v.isdigit() and len(v) <= 9 and int(v) < len(shared):
+            return shared[int(v)]
+        return ""
+    if kind == "b":
+        return "TRUE" if value.strip() == "1" else "FALSE"
+    if kind in ("str", "e", "inlineStr"):
+        return value
+    return formatted(value, formats.code(attr(c, "s")))
+
+
+# --- number formats -----------------------------------------------------------------------
+
+#: Date and time codes: a number shown as a date shows digits, not these letters.
+_DATE_CODES = frozenset("dDmMyYhHsSeEgGbBaApPnNqQwW")
+_DIGITS = frozenset("0#?")
+_MAX_CODE = 4096
+
+
+def _sections(code: str) -> list[str]:
+    """A format code's `;`-separated sections (not inside quotes, brackets or escapes)."""
+    out, cur, i = [], [], 0
+    quoted = bracket = False
+    while i < len(code):
+        ch = code[i]
+        if ch == "\\" and not quoted and i + 1 < len(code):
+            cur.append(code[i : i + 2])
+            i += 2
+            continue
+        if ch == '"' and not bracket:
+            quoted = not quoted
+        elif ch == "[" and not quoted:
+            bracket = True
+        elif ch == "]" and not quoted:
+            bracket = False
+        elif ch == ";" and not quoted and not bracket:
+            out.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    out.append("".join(cur))
+    return out
+
+
+_NUMBER = 0  # a token: the number, in place of its digit placeholders
+_VALUE = 1  # a token: the cell's value (`@`)
+_Section = list[str | int]
+
+
+def _compiled_section(section: str) -> _Section:
+    """A section's tokens: literal text (merged), `_NUMBER` once, `_VALUE` for each `@`."""
+    out: _Section = []
+    placed = False
+    i = 0
+
+    def literal(text: str) -> None:
+        if not text:
+            return
+        if out and isinstance(out[-1], str):
+            out[-1] += text
+        else:
+            out.append(text)
+
+    while i < len(section):
+        ch = section[i]
+        if ch == '"':
+            end = section.find('"', i + 1)
+            end = len(section) if end < 0 else end
+            literal(section[i + 1 : end])
+            i = end + 1
+            continue
+        if ch == "\\" and i + 1 < len(section):
+            literal(section[i + 1])
+            i += 2
+            continue
+        if ch in "_*":
+            literal(" " if ch == "_" else "")
+            i += 2
+            continue
+        if ch == "[":
+            end = section.find("]", i + 1)
+            i = len(section) if end < 0 else end + 1
+            continue
+        if ch in _DIGITS or (ch in ".," and i + 1 < len(section) and section[i + 1] in _DIGITS):
+            if not placed:
+                out.append(_NUMBER)
+                placed = True
+        elif ch == "@":
+            out.append(_VALUE)
+        elif ch not in _DATE_CODES:
+            literal(ch)
+        i += 1
+    return out
+
+
+def compiled(code: str) -> list[_Section] | None:
+    """A number format code's sections as tokens (`_compiled_section`); None for General."""
+    sections = _sections(code[:_MAX_CODE])
+    if sections[0].strip().lower() in ("general", ""):
+        return None
+    return [_compiled_section(section) for section in sections[:4]]
+
+
+def formatted(value: str, code: str | list[_Section] | None) -> str:
+    """A numeric cell's value as custom number format `code` shows it: the section for its
+    sign, literal text (quoted, escaped, or plain punctuation) as written, the number once in
+    place of its digit placeholders, `@` as the value; colours, conditions and locales
+    (`[...]`), padding (`_x`: a space) and fills (`*x`) left out, date and time codes too. An
+    approximation of the spreadsheet's rendering that keeps every character a reader sees of
+    the code itself. The work is what it shows (a compiled code is a few tokens)."""
+    sections = compiled(code) if isinstance(code, str) else code
+    if not sections:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if number == 0 and len(sections) >= 3:
+        section = sections[2]
+    elif number < 0 and len(sections) >= 2:
+        section, number = sections[1], -number
+    else:
+        section = sections[0]
+    if number != number or number in (float("inf"), float("-inf")):
+        shown = value
+    else:
+        shown = str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+    return "".join(shown if t == _NUMBER else value if t == _VALUE else str(t) for t in section)
