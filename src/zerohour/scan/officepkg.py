@@ -25,8 +25,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import archive, textual
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.types import Child
 
 #: Longest reading made (characters): a shared string or a list label repeated a million
@@ -130,10 +131,12 @@ class Budget:
         self.check = check
 
     def take(self, text: str, times: int = 1) -> str:
-        """`text` `times` over (fewer when the budget runs out)."""
+        """`text` `times` over; past the budget, a limit (a finding: what a document shows
+        past 16 MB of text is not read, so it is never called clean)."""
         if not text or times <= 0:
             return ""
-        times = min(times, self.left // len(text))
+        if len(text) * times > self.left:
+            raise ScanLimitExceeded(MAX_SCAN_SIZE, f"a document's text over {MAX_TEXT} bytes")
         self.left -= len(text) * times
         return text * times
 
