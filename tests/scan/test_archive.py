@@ -271,7 +271,8 @@ def test_tnef_attachments() -> None:
 
     blob = tnef([(b"a.exe", b"MZ first attachment"), (b"b.txt", b"second attachment")])
     assert filetype.detect(blob) is FileType.BINARY
-    got = [(c.name, c.data) for c in decompose.children(blob, FileType.BINARY, ScanContext())]
+    got = [(c.name, c.data) for c in decompose.children(blob, FileType.BINARY, ScanContext())
+           if not c.speculative]  # (`MZ first...` is a cut head: `joins` guesses a join)
     assert got == [("a.exe", b"MZ first attachment"), ("b.txt", b"second attachment")]
     # Truncated inside the second attachment: the first and the prefix of the second survive.
     cut = [c.data for c in archive.tnef_children(blob[:-10], ScanContext())]

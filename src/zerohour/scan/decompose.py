@@ -23,6 +23,7 @@ from zerohour.scan import (
     encodings,
     htmllayout,
     htmlshadow,
+    joins,
     mime,
     officepkg,
     openpgp,
@@ -73,6 +74,11 @@ def children(
                                  "office-package")
         if len(members) >= 2:
             yield from mime.joined_volumes(members, ctx)
+            # members with any names, or encoded text cut over members (`joins`)
+            pieces = list(members.values())
+            yield from ctx.guard(joins.binary_joins(pieces, ctx), "joins")
+            texts = [m for m in pieces if joins.texty(m)][: joins.MAX_SOURCES]
+            yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)
             yield from patches.patched_attachments(members, ctx)
     if ctx.depth == 1:  # the scan's own file: pieces of one file in two of its containers

@@ -94,6 +94,11 @@ class _Walk:
     #: whether one was opened as a file (`scripted` looked at it)
     clean: dict[tuple[object, ...], bool] = field(default_factory=dict)
     limit_hits: int = 0
+    #: depth of speculative children being walked (`Child.speculative`): while above 0, only
+    #: signature findings count; `muted` counts what was dropped (a layer with any is never
+    #: cached as clean: its twin outside a guess must be scanned in full)
+    guessing: int = 0
+    muted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +204,9 @@ class Engine:
                           time.perf_counter() - started, tuple(walk.errors))
 
     def _add(self, walk: _Walk, name: str, path: str, kind: FindingKind) -> None:
+        if walk.guessing and kind is not FindingKind.SIGNATURE:
+            walk.muted += 1  # a heuristic in a guess (a junk join is broken): not a finding
+            return
         if any(f.name == name and f.path == path for f in walk.findings):
             return
         walk.findings.append(Finding(name, path, kind))
@@ -256,7 +264,7 @@ class Engine:
                     views = not any(listed for _, _, listed in copies)
             self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
             if (self.heuristics and self.limits.alert_html_script
-                    and opened
+                    and opened and not walk.guessing
                     and scripted.runs_script(data, ft, lname)):
                 walk.late.append(Finding(scripted.NAME, path, FindingKind.HEURISTIC))
         if walk.stop:
@@ -278,7 +286,7 @@ class Engine:
     def _marks(walk: _Walk) -> tuple[int, ...]:
         """Counts that grow when a layer's scan finds, errs or is cut short."""
         return (len(walk.findings), len(walk.late), len(walk.errors), walk.limit_hits,
-                len(walk.ctx.skipped), len(walk.ctx.errors), len(walk.ctx.events))
+                len(walk.ctx.skipped), len(walk.ctx.errors), len(walk.ctx.events), walk.muted)
 
     def _digests(self, data: bytes) -> dict[str, bytes]:
         """MD5 and SHA-256 always, SHA-1 only if a signature or allow-list entry uses it."""
@@ -320,11 +328,17 @@ class Engine:
                 cpath = f"{path}/{label}"
                 if child.name and child.origin != "joined-volumes":
                     ctx.note_piece(child.name, child.data, path)
+                errors = len(walk.errors)
+                walk.guessing += child.speculative
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))
                 except Exception as exc:  # one child's bug must not hide its siblings
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
+                finally:
+                    walk.guessing -= child.speculative
+                if child.speculative:
+                    self._mute_errors(walk, errors)
                 if walk.stop:
                     return
         except ScanLimitExceeded as exc:
@@ -341,6 +355,17 @@ class Engine:
             ctx.depth -= 1
             self._drain(walk, path, allowed)
             self._members(walk, path, len(data), allowed)
+
+    @staticmethod
+    def _mute_errors(walk: _Walk, since: int) -> None:
+        """Drop the errors a speculative child's subtree added (decoders failing on a junk
+        join): a guess must not make the scan fail, which defers the message."""
+        ctx = walk.ctx
+        dropped = len(walk.errors) - since + len(ctx.errors)
+        if dropped:
+            walk.muted += dropped
+            del walk.errors[since:]
+            ctx.errors.clear()
 
     def _drain(self, walk: _Walk, path: str, allowed: bool) -> None:
         """Turn what the decomposers noted (containers they could not open, decoders that

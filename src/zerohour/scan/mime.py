@@ -37,7 +37,7 @@ from urllib.parse import unquote_to_bytes
 import ebcdic  # type: ignore[import-untyped]  # registers the EBCDIC codecs Python lacks
 
 from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import encodings, scripted, textcarriers
+from zerohour.scan import encodings, joins, scripted, textcarriers
 from zerohour.scan.filetype import looks_like_mail
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_FILES, ScanContext
@@ -992,14 +992,21 @@ def mbox_messages(data: bytes, check: encodings.Check = None) -> list[bytes]:
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Every leaf of a mail message under every plausible interpretation, each once; every
     message of an mbox file as well as the whole file; then the volumes of a file split
-    over several attachments, joined (`joined_volumes`), and the attachments a patch among
-    them changes (`patches.patched_attachments`)."""
+    over several attachments, joined (`joined_volumes`), the guesses at pieces with any names
+    and at encoded text cut over the message's parts (`joins`), and the attachments a patch
+    among them changes (`patches.patched_attachments`)."""
     attachments: dict[str, bytes] = {}
+    texts = joins.header_values(data)  # then the text leaves, in document order
     for child in _children(data, ctx):
         if child.name and child.is_attachment and len(attachments) < _MAX_NAMED:
             attachments.setdefault(child.name, child.data)
+        if len(texts) < joins.MAX_SOURCES and joins.texty(child.data):
+            texts.append(child.data)
         yield child
     yield from joined_volumes(attachments, ctx)
+    # Pieces with any names, and encoded text cut over parts (`joins`; only after a cut head).
+    yield from ctx.guard(joins.binary_joins(list(attachments.values()), ctx), "joins")
+    yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
     if len(attachments) >= 2:  # a patch for another attachment (`patch file < fix.diff`)
         from zerohour.scan.patches import patched_attachments
 

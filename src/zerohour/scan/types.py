@@ -128,12 +128,17 @@ class MemberMeta:
 
 @dataclass(frozen=True, slots=True)
 class Child:
-    """A layer produced by decomposing its parent (see `zerohour.scan.decompose`)."""
+    """A layer produced by decomposing its parent (see `zerohour.scan.decompose`).
+
+    `speculative`: a guess at what a recipient could make (`zerohour.scan.joins`), not content
+    the message holds: the engine reports only signature findings in its subtree (heuristics
+    and decoder errors there say that the guess was wrong, not that the message is bad)."""
 
     data: bytes
     name: str | None
     origin: str
     is_attachment: bool = False
+    speculative: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,433 @@
+"""Files a recipient rebuilds by joining pieces of one mail that nothing ties together (round 16).
+
+`mime.joined_volumes` joins pieces named as pieces (`xaa`, `x.001`, `part1`). A sender can
+name them anything (`photo1.dat`, `photo2.dat`; `1 2 3`; two members of one zip), attach them
+in any order, or cut the *text* of an encoding (base64, `xxd -p` hex) over two attachments,
+the body and an attachment, a header and the body, or two blocks of one body, and write the
+join in the mail (`cat a b > x.exe`, `cat a.txt b.txt | base64 -d`). Nothing in the pieces
+says how they fit, so this module guesses, and the guesses stay cheap and harmless:
+
+- **A head is required.** A rebuilt executable or archive starts with its magic number, so
+  one piece must start with one (`MZ`, `PK\\x03\\x04`, `Rar!`, `7z`, `\\x7fELF`, `MSCF`,
+  `%PDF-`) *and be cut short*: its own structure says it goes on past its end (`_cut`). A
+  complete file (a PDF with its `%%EOF`, a zip with its end record, a PE whose sections all
+  fit) is never a head, and a photo, a PDF or a docx is never joined to another one. Ordinary
+  mail has no head, and then no join is made (the cost is a prefilter, `_HEAD_TEXT`).
+- **The other pieces are loose:** unrecognised data (binary, or text that is no format of its
+  own) or another cut head (a middle piece may start with a magic number by chance). A
+  recognised complete file (JPEG, PDF, zip with its end record...) is no piece.
+- **Orders, bounded.** With at most `_PERMUTE` other pieces, every arrangement of every
+  non-empty subset of them after the head (5 others: 325 joins), so decoys among the
+  attachments do not spoil the hash of the file; with more, the attachment order and its
+  reverse of all of them, and the head with each single piece and each attachment-order pair
+  of the first `_MAX_OTHERS` (a two- or three-piece split among decoys). At most `_MAX_HEADS`
+  heads, `_MAX_JOINS` joins and `_MAX_BYTES` joined bytes per call, never more than half the
+  scan's remaining file and byte budget (so a guess never causes a limit finding itself), and
+  `ctx.check_time()` between joins. A sender with more decoys than that gets the bounded
+  orders only; that is the price of a bound.
+- **Text is joined as text, then decoded** (`text_joins`): a cut can fall inside a base64
+  quantum or a hex byte, and `cat a.txt b.txt | base64 -d` decodes the join, not the pieces.
+  The runs are the encoded stretches of the message's header values (Subject, Comments,
+  Keywords, `X-*`), bodies and text attachments: consecutive lines holding only base64
+  characters, and single tokens of `MIN_RUN`+ characters inside other text. A run is a head
+  when its own decoding (whole quanta from its start; hex when it is all hex digits) is a cut
+  head as above.
+- **Joins are guesses, never findings.** Each join is a `Child` with `speculative=True`: the
+  engine matches it and what it holds against signatures, but mutes the heuristics (broken,
+  encrypted, unsupported, limits) and decoder errors of that subtree, since a junk join is
+  expected to be broken. A join is only ever a finding through a signature.
+
+Not covered: a payload split over two mails (a per-message scanner never sees both); pieces
+that are unrecognised from their first byte on (a split file with no magic number at its
+start: a script, a text); heads of formats without a cheap completeness test (gzip, bzip2,
+OLE2, Mach-O).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+
+from zerohour.scan import encodings, filetype
+from zerohour.scan.gates import Gate
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.textcarriers import lf_lines
+from zerohour.scan.types import Child, FileType
+
+#: Other pieces up to which every arrangement of every subset is joined (5: 325 joins a head).
+_PERMUTE = 5
+#: Other pieces looked at past that (pairs and triples in attachment order, plus the whole
+#: run in attachment order and reversed).
+_MAX_OTHERS = 64
+_MAX_HEADS = 4
+_MAX_JOINS = 1024
+_MAX_BYTES = 64 * 1024 * 1024
+#: Runs of encoded text collected per message, and their characters in all.
+_MAX_RUNS = 256
+_MAX_RUN_CHARS = 16 * 1024 * 1024
+#: Fewest characters of an encoded run: 12 bytes of base64, 8 of hex (a magic number and a
+#: little of the header behind it). Shorter tokens are words.
+MIN_RUN = 16
+#: Text sources per message (header block, bodies, text attachments) and their size each.
+MAX_SOURCES = 64
+_MAX_SOURCE = 8 * 1024 * 1024
+
+_LOOSE_TYPES = frozenset({FileType.BINARY, FileType.TEXT})
+
+
+# -- heads: a recognised file cut short -------------------------------------------------------
+
+
+def _u16(data: bytes, off: int) -> int:
+    return int.from_bytes(data[off : off + 2], "little")
+
+
+def _u32(data: bytes, off: int) -> int:
+    return int.from_bytes(data[off : off + 4], "little")
+
+
+def _pe_cut(data: bytes) -> bool:
+    """An `MZ` file whose headers or sections go on past its end. A PE: its section table or
+    a section's raw data beyond the end (an overlay after the sections is no sign of either).
+    `e_lfanew` past the end: the PE header is missing. Otherwise a DOS program, whose header
+    gives its size."""
+    n = len(data)
+    if n < 0x40:
+        return True
+    lfanew = _u32(data, 0x3C)
+    if lfanew + 24 > n:
+        return True
+    if data[lfanew : lfanew + 4] == b"PE\x00\x00":
+        nsec = _u16(data, lfanew + 6)
+        table = lfanew + 24 + _u16(data, lfanew + 20)
+        if table + 40 * nsec > n:
+            return True
+        for i in range(min(nsec, 96)):
+            rsize, rptr = struct.unpack_from("<II", data, table + 40 * i + 16)
+            if rsize and rptr + rsize > n:
+                return True
+        return False
+    pages, last = _u16(data, 4), _u16(data, 2)
+    size = pages * 512 - ((512 - last) if last else 0)
+    return size > n
+
+
+def _zip_cut(data: bytes) -> bool:
+    """No end-of-central-directory record in the last 64 KiB (a comment's reach)."""
+    return data.rfind(b"PK\x05\x06", max(0, len(data) - 65557)) < 0
+
+
+def _sevenzip_cut(data: bytes) -> bool:
+    """The start header's next-header offset and size reach past the end."""
+    if len(data) < 32:
+        return True
+    off, size = int.from_bytes(data[12:20], "little"), int.from_bytes(data[20:28], "little")
+    return 32 + off + size > len(data)
+
+
+def _rar_cut(data: bytes) -> bool:
+    """No end-of-archive block at the end (RAR 4: type 0x7B; RAR 5: header type 5)."""
+    tail = data[-32:]
+    return b"\xc4\x3d\x7b\x00\x40\x07\x00" not in tail and b"\x03\x05\x04\x00" not in tail
+
+
+def _elf_cut(data: bytes) -> bool:
+    """The program or section header table, or a segment's file bytes, past the end."""
+    n = len(data)
+    if n < 52:
+        return True
+    wide = data[4] == 2
+    order = ">" if data[5] == 2 else "<"
+    if wide:
+        if n < 64:
+            return True
+        phoff, shoff = struct.unpack_from(order + "QQ", data, 32)
+        phent, phnum, shent, shnum = struct.unpack_from(order + "HHHH", data, 54)
+    else:
+        phoff, shoff = struct.unpack_from(order + "II", data, 28)
+        phent, phnum, shent, shnum = struct.unpack_from(order + "HHHH", data, 42)
+    if (phnum and phoff + phent * phnum > n) or (shnum and shoff + shent * shnum > n):
+        return True
+    for i in range(min(phnum, 64)):
+        at = phoff + phent * i
+        if wide:
+            off, size = struct.unpack_from(order + "Q16xQ", data, at + 8)
+        else:
+            off, size = struct.unpack_from(order + "I8xI", data, at + 4)
+        if size and off + size > n:
+            return True
+    return False
+
+
+def _cab_cut(data: bytes) -> bool:
+    """The cabinet's declared size (`cbCabinet`) past the end."""
+    return len(data) < 36 or _u32(data, 8) > len(data)
+
+
+def _pdf_cut(data: bytes) -> bool:
+    """No `%%EOF` near the end."""
+    return b"%%EOF" not in data[-2048:]
+
+
+_HEADS = (
+    (b"MZ", _pe_cut),
+    (b"PK\x03\x04", _zip_cut),
+    (b"7z\xbc\xaf\x27\x1c", _sevenzip_cut),
+    (b"Rar!\x1a\x07", _rar_cut),
+    (b"\x7fELF", _elf_cut),
+    (b"MSCF\x00\x00\x00\x00", _cab_cut),
+    (b"%PDF-", _pdf_cut),
+)
+_MAGICS = tuple(m for m, _ in _HEADS)
+
+
+def is_head(data: bytes) -> bool:
+    """Whether `data` starts a file of a recognised format but is cut short (see `_HEADS`)."""
+    if not data.startswith(_MAGICS):
+        return False
+    for magic, cut in _HEADS:
+        if data.startswith(magic):
+            try:
+                return cut(data)
+            except (struct.error, IndexError):
+                return True  # a header that reads past the end: cut inside it
+    return False  # pragma: no cover - one of the magics matched
+
+
+def _loose(data: bytes) -> bool:
+    """A piece that may follow a head: unrecognised data, or another cut head."""
+    return filetype.detect(data) in _LOOSE_TYPES or is_head(data)
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+
+def _orders(k: int) -> Iterator[tuple[int, ...]]:
+    """Orders of the other pieces (indexes in attachment order) to put after a head: the
+    attachment order and its reverse first, then every arrangement of every subset (longest
+    first) up to `_PERMUTE` pieces; past that, single pieces, then pairs and triples in
+    attachment order among the first `_MAX_OTHERS`. Each order once."""
+    if k == 0:
+        return
+    seen: set[tuple[int, ...]] = set()
+    first = [tuple(range(k)), tuple(range(k - 1, -1, -1))]
+    if k <= _PERMUTE:
+        rest: Iterable[tuple[int, ...]] = itertools.chain.from_iterable(
+            itertools.permutations(range(k), r) for r in range(k, 0, -1))
+    else:
+        m = min(k, _MAX_OTHERS)
+        rest = itertools.chain(((i,) for i in range(m)),
+                               ((i, i + 1) for i in range(m - 1)),
+                               ((i, i + 1, i + 2) for i in range(m - 2)))
+    for order in itertools.chain(first, rest):
+        if order not in seen:
+            seen.add(order)
+            yield order
+
+
+class _Budget:
+    """Joins and bytes one call may still make: its own bounds, and never more than half of
+    what the scan has left (a guess must not exhaust the limits the real content needs)."""
+
+    def __init__(self, ctx: ScanContext) -> None:
+        lim = ctx.limits
+        self.ctx = ctx
+        self.joins = min(_MAX_JOINS, (lim.max_files - ctx.files) // 2)
+        self.bytes = min(_MAX_BYTES, (lim.max_scan_size - ctx.total_bytes) // 2)
+        self.seen: set[tuple[int, int]] = set()
+
+    def take(self, n: int) -> bool | None:
+        """True: make a join of `n` bytes; False: skip this one; None: stop."""
+        if self.joins <= 0:
+            return None
+        if n > self.bytes or n > self.ctx.limits.max_file_size:
+            return False
+        self.ctx.check_time()
+        return True
+
+    def child(self, data: bytes, origin: str) -> Child | None:
+        """The join as a speculative child, charged, unless it was made already."""
+        key = (len(data), hash(data))
+        if not data or key in self.seen:
+            return None
+        self.seen.add(key)
+        self.joins -= 1
+        self.bytes -= len(data)
+        self.ctx.charge_child(len(data))
+        return Child(data=data, name=None, origin=origin, speculative=True)
+
+
+# -- binary pieces ----------------------------------------------------------------------------
+
+
+def binary_joins(pieces: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
+    """The files attachments (or an archive's members), in `pieces` order, make when joined
+    after a cut head (module docstring). Nothing without a head."""
+    if len(pieces) < 2 or not any(p.startswith(_MAGICS) for p in pieces):
+        return
+    distinct = list(dict.fromkeys(p for p in pieces if p))
+    heads = [i for i, p in enumerate(distinct) if is_head(p)][:_MAX_HEADS]
+    if not heads:
+        return
+    loose = [i for i, p in enumerate(distinct) if i in heads or _loose(p)]
+    budget = _Budget(ctx)
+    for h in heads:
+        others = [distinct[i] for i in loose if i != h]
+        for order in _orders(len(others)):
+            size = len(distinct[h]) + sum(len(others[i]) for i in order)
+            ok = budget.take(size)
+            if ok is None:
+                return
+            if not ok:
+                continue
+            child = budget.child(distinct[h] + b"".join(others[i] for i in order),
+                                 "joined-pieces")
+            if child is not None:
+                yield child
+
+
+# -- encoded text -----------------------------------------------------------------------------
+
+#: A head's encoded start at a run start: base64 of each magic (`MZ` then any byte: TVo-TVr;
+#: `MSCF` is TVND) and its hex, either case. One hyperscan pass (`_HEAD_TEXT`); below
+#: hyperscan's threshold `re` reads the same without the boundary (a superset, 4x faster:
+#: `(?:^|[^...])` costs `re` a try at every byte).
+_HEAD_STARTS = (rb"TV[o-rN]|UEsD|N3q8|UmFy|f0VM|JVBE|4[dD]5[aA]|504[bB]03|377[aA][bB][cC]"
+                rb"|52617221|7[fF]454[cC]46|25504446")
+_HEAD_TEXT = Gate(rb"(?:^|[^A-Za-z0-9+/=])(?:" + _HEAD_STARTS + rb")", caseless=False)
+_HEAD_SHORT = re.compile(_HEAD_STARTS)
+
+
+def _may_hold_head(text: bytes) -> bool:
+    """Whether `text` may hold a head run's start (a prefilter: one C-speed pass)."""
+    if len(text) < 256:
+        return _HEAD_SHORT.search(text) is not None
+    return _HEAD_TEXT(text)
+
+
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_HEX_CHARS = b"0123456789abcdefABCDEF"
+_TOKEN = re.compile(rb"[A-Za-z0-9+/=]{%d,}" % MIN_RUN)
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+#: Header fields whose values a sender writes freely and a recipient reads (`sed -n
+#: 's/^X-Data: //p'`); not the machine-written ones full of base64 (DKIM, ARC, Exchange).
+_HEADER_NAMES = re.compile(rb"(?i)(?:subject|comments|keywords|x-[!-9;-~]*)[ \t]*:")
+_MACHINE_HEADERS = re.compile(rb"(?i)x-(?:ms-|microsoft-|google-|gm-)|[!-9;-~]*signature")
+
+
+def header_values(data: bytes) -> list[bytes]:
+    """The values of a message's free-text header fields (`_HEADER_NAMES`), unfolded, each a
+    source of its own; none when the header block holds no head's encoded start (the usual
+    case: one pass over the block)."""
+    block = data[: min(_first_blank_line(data), 256 * 1024)]
+    if not block or not _may_hold_head(block):
+        return []
+    out: list[bytes] = []
+    for line in _FOLD.sub(b" ", block.replace(b"\r\n", b"\n")).split(b"\n"):
+        m = _HEADER_NAMES.match(line)
+        if m is not None and _MACHINE_HEADERS.match(line) is None:
+            out.append(line[m.end():].strip())
+    return out[:MAX_SOURCES]
+
+
+def _first_blank_line(data: bytes) -> int:
+    """Where the header block ends (a regex led by a literal stops there: `bytes.find` of
+    each line-end style would walk a whole body that uses the other one)."""
+    m = _BLANK_LINE.search(data)
+    return len(data) if m is None else m.start()
+
+
+def texty(data: bytes) -> bool:
+    """A leaf worth looking in for encoded runs: text-sized, no NUL near its start."""
+    return 0 < len(data) <= _MAX_SOURCE and b"\x00" not in data[:1024]
+
+
+def _runs(text: bytes) -> Iterator[bytes]:
+    """The encoded runs of `text` in order: consecutive lines holding one base64-alphabet word
+    each (the lines of a wrapped block; a blank line or a line of prose ends it) joined,
+    and the `MIN_RUN`+ tokens of other lines; runs shorter than `MIN_RUN` are words."""
+    cur: list[bytes] = []
+    for line in lf_lines(text).split(b"\n"):
+        word = line.strip()
+        if word and not word.translate(None, _B64_CHARS):
+            cur.append(word)
+            continue
+        if cur:
+            run = b"".join(cur)
+            if len(run) >= MIN_RUN:
+                yield run
+            cur = []
+        if len(word) >= MIN_RUN:
+            yield from _TOKEN.findall(word)
+    if cur:
+        run = b"".join(cur)
+        if len(run) >= MIN_RUN:
+            yield run
+
+
+def _is_hex(run: bytes) -> bool:
+    return not run.translate(None, _HEX_CHARS)
+
+
+def _decode_alone(run: bytes, hexed: bool) -> bytes:
+    if hexed:
+        return bytes.fromhex(run[: len(run) // 2 * 2].decode("ascii"))
+    return encodings.base64_decode(run)
+
+
+def text_joins(sources: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
+    """Files the encoded runs of `sources` (in document order: header values, bodies, text
+    attachments) decode to when joined as text after a head run (module docstring): base64
+    joins in every reading `encodings.base64_variants` gives (one stream; padded pieces one
+    after another), hex joins with hex runs only. Nothing without a head run."""
+    if not any(_may_hold_head(s) for s in sources):
+        return
+    runs: dict[bytes, None] = {}
+    chars = 0
+    for source in sources:
+        for run in _runs(source):
+            ctx.check_time()
+            if run in runs:
+                continue
+            runs[run] = None
+            chars += len(run)
+            if len(runs) >= _MAX_RUNS or chars >= _MAX_RUN_CHARS:
+                break
+        else:
+            continue
+        break
+    order = list(runs)
+    heads: list[tuple[int, bool]] = []
+    for i, run in enumerate(order):
+        for hexed in (True, False) if _is_hex(run) else (False,):
+            if is_head(_decode_alone(run, hexed)):
+                heads.append((i, hexed))
+        if len(heads) >= _MAX_HEADS:
+            break
+    if not heads:
+        return
+    budget = _Budget(ctx)
+    for h, hexed in heads[:_MAX_HEADS]:
+        others = [r for i, r in enumerate(order) if i != h and (not hexed or _is_hex(r))
+                  and _loose_run(r, hexed)]
+        for arrangement in _orders(len(others)):
+            text = order[h] + b"".join(others[i] for i in arrangement)
+            if hexed:
+                decoded = [_decode_alone(text, True)]
+            else:
+                decoded = encodings.base64_variants(text, ctx.check_time)
+            for data in decoded:
+                ok = budget.take(len(data))
+                if ok is None:
+                    return
+                if ok and (child := budget.child(data, "joined-text")) is not None:
+                    yield child
+
+
+def _loose_run(run: bytes, hexed: bool) -> bool:
+    """A run that may follow a head: its own decoding is no complete recognised file (a
+    base64 JPEG in a text part stays out of every join)."""
+    return _loose(_decode_alone(run, hexed))
