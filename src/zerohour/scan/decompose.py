@@ -21,6 +21,7 @@ from zerohour.scan import (
     containers,
     embedded,
     encodings,
+    htmlcolumns,
     htmllayout,
     htmlshadow,
     joins,
@@ -282,6 +283,11 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.check_time()
             ctx.charge_child(len(laid))
             yield Child(data=laid, name=None, origin="html-layout")
+    rows = htmlcolumns.columns_text(data, ctx.check_time)  # side-by-side boxes, row by row
+    if rows and rows.strip() and rows != text:
+        ctx.check_time()
+        ctx.charge_child(len(rows))
+        yield Child(data=rows, name=None, origin="html-columns")
     for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
         ctx.check_time()
         ctx.charge_child(len(page))
