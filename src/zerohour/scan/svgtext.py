@@ -41,7 +41,7 @@ _TOO_MANY_COPIES = "more SVG elements drawn through <use> than an image needs"
 _CHECK_EVERY = 4096
 
 _SVG_START = re.compile(rb"<(?:[\w.-]+:)?svg[\s>/]", re.I)
-_TEXT_TAG = re.compile(rb"<(?:[\w.-]+:)?text[\s>/]", re.I)
+_TEXT_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:text|image)[\s>/]", re.I)  # (an image: SVG text)
 _TAG_NAME = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)")
 _ID = re.compile(rb"""(?:^|\s)id\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 _ATTR = re.compile(rb"""([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
