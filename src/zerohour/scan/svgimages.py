@@ -28,7 +28,8 @@ from zerohour.scan.types import Child
 _GAP = rb"[\t\n\r]*"
 _SLASH = rb"(?:/|&#0*47;?|&#x0*2f;?|&sol;|\\0*2f\s?|\\/)"
 _SVG_TYPE = Gate(_GAP.join((b"i", b"m", b"a", b"g", b"e", _SLASH, b"s", b"v", b"g")))
-_TAG = re.compile(rb"<([A-Za-z][\w:-]*)([\s/][^>]*)?>")
+#: a tag whose attributes may name an SVG image ("svg", or escapes: "&", "\\")
+_TAG = re.compile(rb"<([A-Za-z][\w:-]*)([\s/][^>]*(?:svg|&|\\)[^>]*)>", re.I)
 #: the attributes whose URL an element draws as an image
 _IMAGE_ATTRS = {b"img": (b"src", b"srcset"), b"object": (b"data",), b"embed": (b"src",),
                 b"iframe": (b"src",), b"input": (b"src",), b"video": (b"poster",)}
@@ -88,7 +89,7 @@ def _element_images(data: bytes, images: _Images) -> tuple[bytes, int]:
     out: list[bytes] = []
     at = found = 0
     for m in _TAG.finditer(data):
-        attrs = m.group(2) or b""
+        attrs = m.group(2)
         if not _SVG_TYPE(attrs):
             continue
         tag = m.group(1).lower()
