@@ -11,6 +11,7 @@ import random
 import shutil
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,85 @@ def test_pathological_uses_are_bounded(clam_engine: Engine, shape: str) -> None:
     # (librsvg draws nothing past 500,000 references either)
     assert [f.name for f in report.findings] == (
         ["Heuristics.Limits.Exceeded.MaxScanTime"] if shape == "fan" else [])
+
+
+def _chunk_svg(shape: str) -> bytes:
+    """Round 17: chunks whose order or characters only the drawing gives.
+
+    - rtl: `direction="rtl" unicode-bidi="bidi-override"` (attributes, or the style
+      property), characters stored reversed, drawn right to left (w094);
+    - marker-start / marker-mid / marker-end: each chunk the text of a `<marker>` (defined
+      shuffled), drawn only where a path, line or polyline uses it, at its vertices (w096);
+    - image: each chunk the text of an SVG `<image href="data:image/svg+xml,...">`
+      (percent-encoded, or base64 by xlink:href)."""
+    chunks = _chunks()
+    defs, body = [], []
+    for r, line in enumerate(chunks):
+        for i, c in enumerate(line):
+            x, y, k = 10 + i * 52, 20 + r * 14, f"{r}_{i}"
+            if shape == "rtl":
+                how = ('direction="rtl" unicode-bidi="bidi-override"' if (r + i) % 2 else
+                       'style="direction:rtl;unicode-bidi:bidi-override"')
+                body.append(f'<text x="{x + 48}" y="{y}" {how}>{c[::-1]}</text>')
+            elif shape.startswith("marker"):
+                defs.append(f'<marker id="m{k}" markerUnits="userSpaceOnUse" refX="0" refY="10"'
+                            f' overflow="visible"><text x="0" y="10">{c}</text></marker>')
+                if shape == "marker-start":
+                    body.append(f'<path d="M {x} {y - 10} h 0.01" marker-start="url(#m{k})"/>')
+                elif shape == "marker-end":
+                    body.append(f'<line x1="0" y1="0" x2="{x}" y2="{y - 10}" stroke="none"'
+                                f' style="marker-end:url(#m{k})"/>')
+                else:  # the middle vertex of a three-point path (relative moves)
+                    body.append(f'<path d="m {x - 5} {y - 15} l 5 5 5 5" fill="none"'
+                                f' marker-mid="url(#m{k})"/>')
+            elif shape == "image":
+                inner = (f'<svg xmlns="http://www.w3.org/2000/svg" width="52" height="13">'
+                         f'<text x="0" y="10" font-family="monospace" font-size="10">{c}</text>'
+                         "</svg>")
+                url = ("data:image/svg+xml;base64," + base64.b64encode(inner.encode()).decode()
+                       if i % 2 else "data:image/svg+xml," + urllib.parse.quote(inner))
+                attr = "xlink:href" if i % 2 else "href"
+                body.append(f'<image x="{x}" y="{y - 10}" width="52" height="13" {attr}="{url}"/>')
+    random.Random(17).shuffle(defs)
+    random.Random(18).shuffle(body)
+    style = '<g font-family="monospace" font-size="10">'
+    return _svg([style, "<defs>", *defs, "</defs>", *body, "</g>"], len(chunks))
+
+
+@needs_rsvg
+@pytest.mark.parametrize("shape", ["rtl", "marker-start", "marker-mid", "marker-end"])
+def test_chunks_drawn_by_direction_markers_and_images(clam_engine: Engine, tmp_path: Path,
+                                                      shape: str) -> None:
+    """Round 17 (w094, w096): reversed right-to-left chunks, chunks inside markers (librsvg
+    draws an `<image>`'s SVG as pixels: that shape is Chromium's, in test_svg_images)."""
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, _chunk_svg(shape))
+
+
+@pytest.mark.parametrize("shape", ["vertices", "self", "fan", "images"])
+def test_pathological_markers_and_images_are_bounded(clam_engine: Engine, shape: str) -> None:
+    """Round 17: a marker at each of 200k vertices, markers drawing themselves, ten levels of
+    markers drawing ten markers each (10^10 drawn), SVG images nested in `<image>` data: URLs
+    copied 50k times: each scan ends in bounded CPU time."""
+    head = (b'<svg xmlns="http://www.w3.org/2000/svg"><defs><marker id="m0">'
+            b"<text>TVqQ</text></marker>")
+    if shape == "vertices":
+        body = head + b'</defs><path marker-mid="url(#m0)" d="M0 0' + b" l1 1" * 200_000 + b'"/>'
+    elif shape == "self":
+        body = head + b'<marker id="s"><path d="M0 0 L1 1" marker-end="url(#s)"/></marker>' \
+            + b'</defs><path d="M0 0 L1 1" marker-start="url(#s)"/>' * 1000
+    elif shape == "fan":
+        body = head + b"".join(b'<marker id="m%d"><path marker-mid="url(#m%d)" d="M0 0%s"/>'
+                               b"</marker>" % (i + 1, i, b" l1 1" * 11) for i in range(10)) \
+            + b'</defs><path marker-start="url(#m10)" d="M0 0"/>'
+    else:
+        inner = b'<svg xmlns="http://www.w3.org/2000/svg"><text>TVqQ</text></svg>'
+        for _ in range(8):
+            inner = (b'<svg xmlns="http://www.w3.org/2000/svg"><image id="i" href="data:image/'
+                     b"svg+xml;base64," + base64.b64encode(inner) + b'"/><use href="#i"/></svg>')
+        body = head + b'</defs><g id="g">' + inner + b"</g>" + b'<use href="#g"/>' * 50_000
+    svg = body + b"</svg>"
+    started = time.process_time()
+    report = clam_engine.scan_bytes(svg, "p.svg")
+    assert time.process_time() - started < 10
+    assert [f.name for f in report.findings] in (
+        [], ["Heuristics.Limits.Exceeded.MaxScanTime"])

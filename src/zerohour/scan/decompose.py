@@ -31,6 +31,7 @@ from zerohour.scan import (
     patches,
     smime,
     streams,
+    svgimages,
     svgtext,
     textcarriers,
     textual,
@@ -296,6 +297,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if reading != text:
             ctx.charge_child(len(reading))
             yield Child(data=reading, name=None, origin="svg-text")
+    yield from svgimages.image_readings(data, ctx)  # SVG images' text in place (round 17)
     for page in textual.srcdoc_pages(data):
         if page.strip():
             ctx.check_time()

@@ -23,8 +23,10 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
+from zerohour.scan.encodings import base64_decode
 from zerohour.scan.limits import MAX_SCAN_TIME, ScanContext
 
 #: elements nested deeper are read as part of the one at this depth (libxml2, which librsvg
@@ -39,19 +41,31 @@ _TOO_MANY_COPIES = "more SVG elements drawn through <use> than an image needs"
 _CHECK_EVERY = 4096
 
 _SVG_START = re.compile(rb"<(?:[\w.-]+:)?svg[\s>/]", re.I)
-_TEXT_TAG = re.compile(rb"<(?:[\w.-]+:)?text[\s>/]", re.I)
+_TEXT_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:text|image)[\s>/]", re.I)  # (an image: SVG text)
 _TAG_NAME = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)")
 _ID = re.compile(rb"""(?:^|\s)id\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 _ATTR = re.compile(rb"""([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _TRANSFORM = re.compile(r"(matrix|translate|scale|rotate|skewX|skewY)\s*\(([^)]*)\)", re.I)
-_STYLE_PROP = re.compile(r"(?:^|;)\s*(display|visibility|font-size)\s*:\s*([^;]*)", re.I)
+_STYLE_PROP = re.compile(r"(?:^|;)\s*(display|visibility|font-size|direction|unicode-bidi|"
+                         r"marker-start|marker-mid|marker-end|marker|stroke-width|"
+                         r"text-anchor)\s*:\s*"
+                         r"([^;]*)", re.I)
 _SPACE = re.compile(r"\s+")
 
 #: Elements whose content is not drawn where it stands (only through a reference, if at all).
 _NOT_DRAWN = frozenset({
     "defs", "symbol", "clippath", "mask", "pattern", "marker", "lineargradient",
     "radialgradient", "filter", "title", "desc", "metadata", "style", "script"})
+#: Shapes that draw markers at their vertices.
+_MARKABLE = frozenset({"path", "line", "polyline", "polygon"})
+_MAX_VERTICES = 100_000  # of one shape (librsvg draws them all; past it, our budget would)
+_URL_REF = re.compile(r"url\(\s*['\"]?\s*#([^'\")\s]+)", re.I)
+_PATH_TOKEN = re.compile(r"([MmLlHhVvCcSsQqTtAaZz])|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_PATH_ARGS = {"m": 2, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t": 2, "a": 7}
+#: `<image href="data:image/svg+xml,...">` drawn inside an image drawn so, and so on
+_MAX_IMAGE_DEPTH = 4
+_DATA_URL = re.compile(r"\s*data:([^,]*),(.*)", re.I | re.S)
 #: Elements holding text content.
 _TEXT_CONTENT = frozenset({"tspan", "textpath", "a", "tref", "altglyph"})
 _RAW_TEXT = (b"style", b"script")
@@ -86,10 +100,13 @@ class _El:
         if self.cached_props is None:
             attrs = self.attrs
             transform = attrs.get("transform")
+            bidi = _style(self, "unicode-bidi")
             self.cached_props = _Props(
                 _transform(transform) if transform else None, _font_size(self),
                 _style(self, "display") == "none", _href(self) if self.tag == "use" else None,
-                _first(attrs.get("x")), _first(attrs.get("y")))
+                _first(attrs.get("x")), _first(attrs.get("y")), _style(self, "direction"),
+                bidi is not None and "override" in bidi,
+                _markers(self) if self.tag in _MARKABLE else ())
         return self.cached_props
 
 
@@ -103,6 +120,10 @@ class _Props:
     href: str | None  # a `<use>`'s reference (the id)
     x: float
     y: float
+    direction: str | None  # "rtl", "ltr" (None: inherited)
+    override: bool  # unicode-bidi: bidi-override (or isolate-override)
+    #: a shape's markers (round 17, w096): (the marker's id, vertex x, y, stroke width)
+    markers: tuple[tuple[str, float, float, float], ...]
 
 
 @dataclass(slots=True)
@@ -122,6 +143,9 @@ class _Drawing:
     drawn: int = 0
     chars: int = 0
     props: dict[tuple[str, bytes], _Props] = field(default_factory=dict)
+    #: SVG images drawn by `<image>` (round 17): their trees and ids, by URL
+    images: dict[str, tuple[_El, dict[str, _El]] | None] = field(default_factory=dict)
+    image_depth: int = 0
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -292,15 +316,18 @@ def _transform(value: str | None) -> _Matrix:
     return out
 
 
-def _style(el: _El, name: str) -> str | None:
-    """A presentation attribute, the `style` attribute's declaration winning."""
+def _style(el: _El, name: str, lower: bool = True) -> str | None:
+    """A presentation attribute, the `style` attribute's declaration winning (lower case
+    unless told: ids in `url(#id)` are not)."""
     style = el.attrs.get("style")
+    value = el.attrs.get(name)
     if style and name in style.lower():
         for m in _STYLE_PROP.finditer(style):
             if m.group(1).lower() == name:
-                return m.group(2).strip().lower()
-    value = el.attrs.get(name)
-    return value.strip().lower() if value is not None else None
+                value = m.group(2)
+    if value is None:
+        return None
+    return value.strip().lower() if lower else value.strip()
 
 
 def _font_size(el: _El) -> float | None:
@@ -317,6 +344,121 @@ def _href(el: _El) -> str | None:
     return ref[1:] if ref and ref.startswith("#") else None
 
 
+def _marker_ref(value: str | None) -> str | None:
+    m = _URL_REF.match(value) if value else None
+    return m.group(1) if m else None
+
+
+def _markers(el: _El) -> tuple[tuple[str, float, float, float], ...]:
+    """Where a shape draws its markers (round 17, w096: text drawn only inside markers):
+    `marker-start` at its first vertex, `marker-end` at its last, `marker-mid` at the others
+    (the `marker` shorthand sets all three)."""
+    every = _marker_ref(_style(el, "marker", lower=False))
+    refs = {kind: ref for kind in ("start", "mid", "end")
+            if (ref := _marker_ref(_style(el, "marker-" + kind, lower=False)) or every)}
+    if not refs:
+        return ()
+    points = _vertices(el)
+    width = _numbers(_style(el, "stroke-width"), 1)
+    stroke = width[0] if width and width[0] > 0 else 1.0
+    last = len(points) - 1
+    out = []
+    for i, (x, y) in enumerate(points):
+        for kind in ("start", "mid", "end"):
+            ref = refs.get(kind)
+            at = i == 0 if kind == "start" else i == last if kind == "end" else 0 < i < last
+            if ref and at:
+                out.append((ref, x, y, stroke))
+    return tuple(out)
+
+
+def _vertices(el: _El) -> list[tuple[float, float]]:
+    """A shape's vertices (a closed polygon ends where it starts), at most _MAX_VERTICES."""
+    a = el.attrs
+    if el.tag == "line":
+        return [(_first(a.get("x1")), _first(a.get("y1"))),
+                (_first(a.get("x2")), _first(a.get("y2")))]
+    if el.tag in ("polyline", "polygon"):
+        nums = _numbers(a.get("points"), 2 * _MAX_VERTICES)
+        points = list(zip(nums[::2], nums[1::2], strict=False))
+        return points + points[:1] if el.tag == "polygon" else points
+    return _path_vertices(a.get("d") or "")
+
+
+def _path_vertices(d: str) -> list[tuple[float, float]]:
+    """The end points of a path's segments (its subpaths' starts and closings included)."""
+    out: list[tuple[float, float]] = []
+    x = y = start_x = start_y = 0.0
+    cmd: str | None = None
+    args: list[float] = []
+    for m in _PATH_TOKEN.finditer(d):
+        if m.group(1):
+            cmd, args = m.group(1), []
+            if cmd in "Zz":
+                x, y, cmd = start_x, start_y, None
+                out.append((x, y))
+        elif cmd is not None:
+            f = float(m.group(2))
+            args.append(f if math.isfinite(f) else 0.0)
+            kind = cmd.lower()
+            if len(args) < _PATH_ARGS[kind]:
+                continue
+            rel = cmd.islower()
+            if kind == "h":
+                x = x + args[0] if rel else args[0]
+            elif kind == "v":
+                y = y + args[0] if rel else args[0]
+            else:
+                x, y = (x + args[-2], y + args[-1]) if rel else (args[-2], args[-1])
+            if kind == "m":  # later pairs are line segments
+                start_x, start_y, cmd = x, y, "l" if rel else "L"
+            out.append((x, y))
+            args = []
+        if len(out) >= _MAX_VERTICES:
+            break
+    return out
+
+
+def _marker_matrix(marker: _El, x: float, y: float, stroke: float) -> _Matrix:
+    """Where a marker's content is drawn at a vertex: its `refX`/`refY` point on the vertex,
+    scaled by the stroke width (`markerUnits`) and its `viewBox` (`orient` not applied)."""
+    a = marker.attrs
+    scale = 1.0 if (a.get("markerunits") or "").strip().lower() == "userspaceonuse" else stroke
+    box = _numbers(a.get("viewbox"), 4)
+    if len(box) == 4 and box[2] > 0 and box[3] > 0:
+        width = _numbers(a.get("markerwidth"), 1) or [3.0]
+        height = _numbers(a.get("markerheight"), 1) or [3.0]
+        scale *= min(width[0] / box[2], height[0] / box[3])
+    ref_x, ref_y = _first(a.get("refx")), _first(a.get("refy"))
+    return (scale, 0.0, 0.0, scale, x - scale * ref_x, y - scale * ref_y)
+
+
+def svg_data_url(url: str) -> bytes | None:
+    """The SVG image a `data:image/svg+xml,...` URL holds (percent-encoded or `;base64`), as a
+    browser reads the URL (tabs and line breaks dropped); None for any other URL."""
+    m = _DATA_URL.match(url.translate(_URL_BLANKS))
+    if m is None:
+        return None
+    params = [p.strip().lower() for p in m.group(1).split(";")]
+    if params[0] != "image/svg+xml":
+        return None
+    body = unquote_to_bytes(m.group(2).strip())
+    return base64_decode(body) if len(params) > 1 and params[-1] == "base64" else body
+
+
+_URL_BLANKS = {9: None, 10: None, 13: None}
+
+
+def _rtl_placed(el: _El, run: _Run, size: float) -> tuple[float, str]:
+    """A run of a `<text direction="rtl" unicode-bidi="bidi-override">` (round 17, w094): its
+    characters drawn right to left (the reader sees them reversed), its start (the
+    `text-anchor`) at its right end."""
+    width = 0.6 * size * len(run.text)
+    anchor = _style(el, "text-anchor") or "start"
+    shift = 0.0 if anchor == "end" else width / 2 if anchor == "middle" else width
+    return run.x - shift, run.text[::-1]
+
+
 def _charge(drawing: _Drawing, reference: bool = False) -> None:
     """One more element drawn (`reference`: one more `<use>` followed)."""
     drawing.drawn += 1
@@ -327,15 +469,15 @@ def _charge(drawing: _Drawing, reference: bool = False) -> None:
         drawing.ctx.check_time()
 
 
-def _draw(drawing: _Drawing, top: _El) -> None:
+def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 16.0) -> None:
     """The runs of text `top`'s children draw, in drawing order (an explicit stack: copies
     of copies nest deeper than Python's recursion allows)."""
     # (element, matrix, font size, the <use> ids it is drawn through, whether a <use>
-    # draws it: a <symbol> is drawn only so)
-    stack: list[tuple[_El | str, _Matrix, float, tuple[str, ...], bool]] = [
-        (kid, _IDENTITY, 16.0, (), False) for kid in reversed(top.kids)]
+    # draws it: a <symbol> is drawn only so, whether its direction is right to left)
+    stack: list[tuple[_El | str, _Matrix, float, tuple[str, ...], bool, bool]] = [
+        (kid, ctm, size, (), False, False) for kid in reversed(top.kids)]
     while stack:
-        el, ctm, size, chain, used = stack.pop()
+        el, ctm, size, chain, used, rtl = stack.pop()
         if isinstance(el, str):
             continue  # text outside <text> is not drawn
         _charge(drawing)
@@ -351,6 +493,7 @@ def _draw(drawing: _Drawing, top: _El) -> None:
         if p.matrix is not None:
             ctm = _times(ctm, p.matrix)
         size = p.size or size
+        rtl = p.direction == "rtl" if p.direction in ("rtl", "ltr") else rtl
         if tag == "use":
             ref = p.href
             target = drawing.ids.get(ref) if ref else None
@@ -358,21 +501,58 @@ def _draw(drawing: _Drawing, top: _El) -> None:
                 continue  # a reference to itself or its own copy: not drawn (librsvg)
             _charge(drawing, reference=True)
             moved = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y)) if p.x or p.y else ctm
-            stack.append((target, moved, size, (*chain, ref or ""), True))
+            stack.append((target, moved, size, (*chain, ref or ""), True, rtl))
         elif tag in ("text", "foreignobject"):
             runs = _text_runs(drawing, el, size)
             drawing.drawn += len(runs)
             a, b, c, d, e, f = ctm
             scale = math.sqrt(abs(a * d - b * c)) or 1.0
             for r in runs:
-                drawing.chars += len(r.text)
+                x, text = _rtl_placed(el, r, r.size) if rtl and p.override else (r.x, r.text)
+                drawing.chars += len(text)
                 drawing.ctx.check_output(drawing.chars)
-                drawing.runs.append(_Run(a * r.x + c * r.y + e, b * r.x + d * r.y + f,
-                                         r.size * scale, r.text))
+                drawing.runs.append(_Run(a * x + c * r.y + e, b * x + d * r.y + f,
+                                         r.size * scale, text))
+        elif p.markers:  # the markers' content, vertex by vertex (round 17, w096)
+            drawn = []
+            for ref, x, y, stroke in p.markers:
+                marker = drawing.ids.get(ref)
+                if marker is None or marker.tag != "marker" or ref in chain or len(
+                        chain) >= _MAX_USE_DEPTH:
+                    continue  # (a marker drawing itself: not drawn)
+                _charge(drawing, reference=True)
+                placed = _times(ctm, _marker_matrix(marker, x, y, stroke))
+                drawn += [(kid, placed, size, (*chain, ref), False, rtl) for kid in marker.kids]
+            stack.extend(reversed(drawn))
+        elif tag == "image":
+            _draw_image(drawing, el, _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y)), size)
         else:
             if tag == "svg" and (p.x or p.y):  # a nested <svg> (the outermost has no x/y)
                 ctm = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y))
-            stack.extend((kid, ctm, size, chain, False) for kid in reversed(el.kids))
+            stack.extend((kid, ctm, size, chain, False, rtl) for kid in reversed(el.kids))
+
+
+def _draw_image(drawing: _Drawing, el: _El, ctm: _Matrix, size: float) -> None:
+    """An `<image href="data:image/svg+xml,...">`: that image's text drawn where it is (round
+    17); parsed once per URL, images inside images at most _MAX_IMAGE_DEPTH deep."""
+    url = el.attrs.get("href") or el.attrs.get("xlink:href") or next(
+        (v for k, v in el.attrs.items() if k.endswith(":href")), None)
+    if not url or drawing.image_depth >= _MAX_IMAGE_DEPTH or "data:" not in url[:64].lower():
+        return
+    _charge(drawing, reference=True)
+    if url not in drawing.images:
+        svg = svg_data_url(url)
+        start = _SVG_START.search(svg) if svg else None
+        drawing.images[url] = _parse(svg, start.start(), drawing.ctx) if svg and start else None
+    image = drawing.images[url]
+    if image is None:
+        return
+    outer = drawing.ids
+    drawing.ids, drawing.image_depth = image[1], drawing.image_depth + 1
+    try:
+        _draw(drawing, image[0], ctm, size)
+    finally:
+        drawing.ids, drawing.image_depth = outer, drawing.image_depth - 1
 
 
 def _text_runs(drawing: _Drawing, top: _El, size: float) -> list[_Run]:
