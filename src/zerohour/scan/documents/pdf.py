@@ -1217,7 +1217,7 @@ class FontMap:
             if not m.table:
                 return m.default * len(raw), len(raw), raw.count(32), m.default
             return sum(map(m.table.__getitem__, raw)), len(raw), raw.count(32), m.table[raw[-1]]
-        glyphs = self.glyphs(raw)
+        glyphs, _used = self.glyphs(raw)
         if not glyphs:
             return 0.0, 0, 0, 0.0
         return (sum(g[1] for g in glyphs), len(glyphs), sum(g[2] for g in glyphs),
@@ -1228,23 +1228,30 @@ class FontMap:
         m = self.metrics
         if self.simple() and m.table and raw:
             return min(map(m.table.__getitem__, raw))
-        return min((g[1] for g in self.glyphs(raw)), default=m.default)
+        return min((g[1] for g in self.glyphs(raw)[0]), default=m.default)
 
-    def glyphs(self, raw: bytes, limit: int = 1 << 20) -> list[tuple[bytes, float, bool]]:
-        """The string's first `limit` glyphs: (text, width, whether word spacing applies)."""
+    def glyphs(self, raw: bytes, limit: int = 1 << 20) -> tuple[list[tuple[bytes, float, bool]],
+                                                                 int]:
+        """The string's first `limit` glyphs: (text, width, whether word spacing applies)
+        each; and how many bytes they take."""
         m = self.metrics
         if self.codec is not None:  # a legacy encoding's characters, each one glyph
-            return [(ch.encode("utf-8", "replace"), m.default, False)
-                    for ch in self._decoded(raw[: limit * 4]).decode()[:limit]]
+            chars = self._decoded(raw).decode()
+            if len(chars) <= limit:
+                return [(ch.encode(), m.default, False) for ch in chars], len(raw)
+            used = min(len(raw), 2 * limit)  # (a legacy encoding's codes: at most 2 bytes)
+            return [(ch.encode(), m.default, False)
+                    for ch in self._decoded(raw[:used]).decode()], used
         out: list[tuple[bytes, float, bool]] = []
-        for code, n in self._codes(raw[: limit * 4]):
+        used = 0
+        for code, n in self._codes(raw):
             if len(out) >= limit:
                 break
-            text = (bytes([code]) if self.passthrough and n == 1
-                    else code.to_bytes(n, "big") if self.passthrough
+            text = (code.to_bytes(n, "big") if self.passthrough
                     else self._char(code).encode("utf-8", "replace"))
             out.append((text, m.of(code, n), n == 1 and code == 32))
-        return out
+            used += n
+        return out, used
 
 
 #: A string's bytes as its text, each half an em wide: a content stream read without its
@@ -1364,13 +1371,20 @@ def _pieces(items: list[bytes | float], font: FontMap, pen: _Pen) -> tuple[list[
     run: list[Any] | None = None
     x = 0.0
     budget = _MAX_GLYPH_ITEMS
-    for i, item in enumerate(items):
-        if isinstance(item, float):
-            x -= item * s * pen.scale
-            continue
-        if i >= _MAX_GLYPH_ITEMS:  # the rest as one string, after the others
-            item = b"".join(r for r in items[i:] if isinstance(r, bytes))
-            budget = 0
+    i = 0
+    rest = b""  # what a string had past the glyphs placed one by one
+    while rest or i < len(items):
+        if rest:
+            item, rest = rest, b""
+        else:
+            entry, i = items[i], i + 1
+            if isinstance(entry, float):
+                x -= entry * s * pen.scale
+                continue
+            item = entry
+            if i > _MAX_GLYPH_ITEMS:  # the rest as one string, after the others
+                item = b"".join(r for r in items[i - 1 :] if isinstance(r, bytes))
+                i, budget = len(items), 0
         if simple:
             n = len(item)
             if not n:
@@ -1397,11 +1411,14 @@ def _pieces(items: list[bytes | float], font: FontMap, pen: _Pen) -> tuple[list[
                 run = [x, [item if simple else font.text(item)], x + advance, x + advance - last]
                 runs.append(run)
             x += advance
-            if i >= _MAX_GLYPH_ITEMS:
-                break
             continue
-        glyphs = ([(bytes([c]), table[c] if table else metrics.default, c == 32)
-                   for c in item[:budget]] if simple else font.glyphs(item, budget))
+        if simple:
+            glyphs = [(bytes([c]), table[c] if table else metrics.default, c == 32)
+                      for c in item[:budget]]
+            rest = item[budget:]
+        else:
+            glyphs, used = font.glyphs(item, budget)
+            rest = item[used:]
         budget -= len(glyphs)
         for text, width, is_space in glyphs:  # each glyph on its own
             advance = (width * s + pen.char + (pen.word if is_space else 0.0)) * pen.scale
