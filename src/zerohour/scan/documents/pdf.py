@@ -1161,18 +1161,14 @@ class FontMap:
     metrics: Widths = _ESTIMATE
     _lut: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # a one-byte font's text by code, looked up once (strings are read by the hundred
-        # thousand)
-        lut = tuple(self._char(c) for c in range(256)) if self.simple() else ()
-        object.__setattr__(self, "_lut", lut)
-
     def text(self, raw: bytes) -> bytes:
         if self.passthrough:
             return raw
         if self.codec is not None:
             return self._decoded(raw)
-        if self._lut:
+        if self.simple():  # by a table of its codes' text, made once
+            if not self._lut:
+                object.__setattr__(self, "_lut", tuple(self._char(c) for c in range(256)))
             return "".join(map(self._lut.__getitem__, raw)).encode("utf-8", "replace")
         return "".join(self._char(code) for code, _n in self._codes(raw)).encode(
             "utf-8", "replace")
@@ -1444,6 +1440,9 @@ class _Run:
     #: which text-showing operator drew it (form depth, count): the runs of one string (its
     #: words, round 17) are one piece of a column
     show: tuple[int, int] | None = None  # None: a piece of its own
+    #: the words (x, text, end) it is made of, apart on its line (round 17); or what places
+    #: them when asked
+    words: tuple[tuple[float, bytes, float], ...] | _Later = ()
 
 
 @dataclass
@@ -1570,11 +1569,29 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         at = _times(tm, ctm)
         turn = _turn(at, size)
         along = at[0] * _AXES[turn][0] + at[1] * _AXES[turn][1]
-        pieces, advance = _pieces(items, font or _PLAIN, _Pen(size, spacing, word, scale, along))
-        for offset, text, width in pieces:
-            device = _times((1.0, 0.0, 0.0, 1.0, offset, rise), at)
-            runs.append(_Run(device[4], device[5], text, turn, device[4] + abs(width * along),
-                             off0 or any(optional), (depth, drawn)))
+        shown, pen = font or _PLAIN, _Pen(size, spacing, word, scale, along)
+        hidden = off0 or any(optional)
+        x0, y0 = rise * at[2] + at[4], rise * at[3] + at[5]  # (offset, rise) through `at`
+        show_id = (depth, drawn)
+        level = turn == 0 and at[0] > 0 and at[1] == 0  # drawn rightwards along a line
+        quick = _in_order(items, shown, pen) if level else None
+        if quick is not None:  # its words, where they are, only if another run is among them
+            start, text, width, advance = quick
+            x = start * at[0] + x0
+            runs.append(_Run(x, y0, text, 0, x + width * at[0], hidden, show_id,
+                             _Later(items, shown, pen, at[0], x0)))
+            tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
+            drawn += 1
+            return
+        pieces, advance = _pieces(items, shown, pen)
+        if level:
+            for group in _level_words(pieces, at[0], x0):
+                _add_words(runs, group, y0, hidden, show_id)
+        else:
+            for offset, text, width in pieces:
+                x = offset * at[0] + x0
+                runs.append(_Run(x, offset * at[1] + y0, text, turn, x + abs(width * along),
+                                 hidden, show_id))
         tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
         drawn += 1
 
@@ -1677,6 +1694,93 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
             pending = []
 
 
+def _level_words(pieces: list[_Piece], a: float, x0: float) -> list[list[tuple[float, bytes,
+                                                                              float]]]:
+    """Pieces of a string drawn level (x scaled by `a` > 0, from `x0`) as words (x, text,
+    end) in groups, each word after the last in its group."""
+    groups: list[list[tuple[float, bytes, float]]] = []
+    words: list[tuple[float, bytes, float]] = []
+    for offset, text, width in pieces:
+        x = offset * a + x0
+        if words and (width < 0 or x < words[-1][2]):  # not after the last one
+            groups.append(words)
+            words = []
+        words.append((x, text, x + abs(width) * a))
+    if words:
+        groups.append(words)
+    return groups
+
+
+@dataclass(frozen=True)
+class _Later:
+    """The words of a string `_in_order` read as one run, placed by `_pieces` when `_apart`
+    needs them."""
+
+    items: list[bytes | float]
+    font: FontMap
+    pen: _Pen
+    a: float
+    x0: float
+
+    def __call__(self) -> tuple[tuple[float, bytes, float], ...]:
+        pieces, _advance = _pieces(self.items, self.font, self.pen)
+        return tuple(w for g in _level_words(pieces, self.a, self.x0) for w in g)
+
+
+def _in_order(items: list[bytes | float], font: FontMap, pen: _Pen
+              ) -> tuple[float, bytes, float, float] | None:
+    """A one-byte font's string (or TJ array) whose glyphs each land at or after the last
+    one's start (Tc, Tw and every TJ number within bounds: the common case), read without
+    placing them one by one: (where it starts, its text, its width, the pen's advance);
+    None when `_pieces` must place them."""
+    if not font.simple():
+        return None
+    m = font.metrics
+    joined = b"".join([i for i in items if isinstance(i, bytes)])
+    if not joined:
+        return None
+    s = pen.size / 1000
+    k = pen.scale * pen.along
+    glyph = s * k
+    narrow = min(map(m.table.__getitem__, joined)) if m.table else m.default
+    least = narrow * glyph + pen.char * k  # the shortest advance of a glyph along the line
+    spaces = joined.count(32) if pen.word else 0
+    if spaces:  # (gaps are no matter: `_apart` asks for the words when a run lands in one)
+        least = min(least, m.of(32, 1) * glyph + (pen.char + pen.word) * k)
+    if glyph < 0 or narrow < 0 or least < 0:
+        return None
+    nums = [i for i in items if isinstance(i, float)]
+    if nums and max(nums) * s * k > least:  # moved back past the last glyph's start
+        return None
+    lead = trail = 0.0
+    for i in items:
+        if isinstance(i, bytes):
+            break
+        lead += i
+    for i in reversed(items):
+        if isinstance(i, bytes):
+            break
+        trail += i
+    n = len(joined)
+    total = sum(map(m.table.__getitem__, joined)) if m.table else m.default * n
+    glyphs = (total * s + pen.char * n + pen.word * spaces) * pen.scale
+    kerned = sum(nums) * s * pen.scale
+    return (-lead * s * pen.scale, font.text(joined),
+            glyphs - kerned + (lead + trail) * s * pen.scale, glyphs - kerned)
+
+
+def _add_words(runs: list[_Run], words: list[tuple[float, bytes, float]], y: float, off: bool,
+               show: tuple[int, int]) -> None:
+    """Words (x, text, end) of one string drawn level, each after the last, as one run that
+    knows them (split again by `_lines` where another run lands among them): a line's runs
+    stay as few as the strings that draw it."""
+    if len(words) == 1:
+        runs.append(_Run(words[0][0], y, words[0][1], 0, words[0][2], off, show))
+    elif words:
+        runs.append(_Run(words[0][0], y, b"".join(w[1] for w in words), 0, words[-1][2], off,
+                         show, tuple(words)))
+
+
 def _laid_out(runs: list[_Run]) -> bytes | None:
     """Runs as lines, top to bottom, left to right; repeats left out."""
     turns = [0, 0, 0, 0]
@@ -1726,7 +1830,29 @@ def _lines(runs: list[_Run]) -> list[list[_Run]]:
             continue
         seen.add(key)
         lines.setdefault(round(r.y * 2), []).append(r)
-    return [sorted(lines[k], key=lambda r: r.x) for k in sorted(lines, reverse=True)]
+    return [_apart(sorted(lines[k], key=lambda r: r.x)) for k in sorted(lines, reverse=True)]
+
+
+#: How far a string may start before the last one ended and still follow it: positions
+#: written rounded (pdfTeX's by a thousandth of a point).
+_ROUNDED = 0.01
+
+
+def _apart(line: list[_Run]) -> list[_Run]:
+    """A line (sorted by x) whose runs made of words (`_Run.words`) are split into them
+    where another run starts before such a run ends (round 17: strings drawn into the gaps
+    a TJ array leaves between its words)."""
+    if not any(r.words and i + 1 < len(line) and line[i + 1].x < r.end - _ROUNDED
+               for i, r in enumerate(line)):
+        return line
+    return sorted((_Run(x, r.y, text, r.turn, end, r.off, r.show) if r.words else r
+                   for r in line for x, text, end in _words(r)), key=lambda r: r.x)
+
+
+def _words(r: _Run) -> tuple[tuple[float, bytes, float], ...]:
+    if isinstance(r.words, _Later):
+        return r.words()
+    return r.words or ((r.x, r.text, r.end),)
 
 
 def _drawn_order(runs: list[_Run]) -> bytes | None:
