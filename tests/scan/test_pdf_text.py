@@ -675,3 +675,103 @@ def test_roman_cids_as_poppler_data_maps_them() -> None:
         assert roman
         assert {cid: chr(table[cid]) for cid in roman} == roman
     assert pdf.cid_roman("Identity") is None
+
+
+# -- round 17: glyphs placed by widths, spacing and TJ offsets ----------------------------------
+
+_HELVETICA = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+#: A font of its own /Widths (300 to 900 by code): no standard 14 font's.
+_OWN_WIDTHS = (b"<< /Type /Font /Subtype /Type1 /BaseFont /Unknown /FirstChar 32 /LastChar 126 "
+               b"/Widths [" + b" ".join(b"%d" % (300 + (c * 37) % 600) for c in range(32, 127))
+               + b"] >>")
+
+
+#: Helvetica's widths of the base64 alphabet (Adobe's AFM file).
+_HELVETICA_WIDTHS = dict(zip(_ALPHABET.encode(), (
+    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778,
+    722, 667, 611, 722, 667, 944, 667, 667, 611, 556, 556, 500, 556, 556, 278, 556, 556,
+    222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500,
+    500, 556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 584, 278, 584,
+), strict=True))
+
+
+def _width(font: bytes, text: bytes, size: float) -> float:
+    """How far `text` advances the pen (in points) in one of the fonts above."""
+    if font == _COURIER:
+        return 0.6 * size * len(text)
+    if font == _OWN_WIDTHS:
+        return sum(300 + (c * 37) % 600 for c in text) * size / 1000
+    return sum(_HELVETICA_WIDTHS[c] for c in text) * size / 1000
+
+
+def _moved_into_place(shape: str, chunks: list[bytes]) -> bytes:
+    """Round 17: lines of eight chunks, each line drawn shuffled and moved into place: by TJ
+    offsets (w111; in Courier, Helvetica without /Widths, a font's own /Widths, at 50%
+    horizontal scaling), by a negative word spacing on "B A" strings (w114; set by `Tw` or
+    by the `"` operator), or a TJ whose forward offsets leave gaps that other strings fill."""
+    import random
+
+    rng = random.Random(17)
+    font = {"tj-helvetica": _HELVETICA, "tj-own-widths": _OWN_WIDTHS}.get(shape, _COURIER)
+    size, scale = 10.0, 0.5 if shape == "tj-scaled" else 1.0
+    body = b"50 Tz\n" if scale != 1.0 else b""
+    for i in range(0, len(chunks), 8):
+        line = chunks[i : i + 8]
+        y = 780 - 14 * (i // 8)
+        at = [sum(_width(font, c, size) * scale for c in line[:j]) for j in range(len(line))]
+        if shape.startswith("tj"):
+            order = list(range(len(line)))
+            rng.shuffle(order)
+            pen, items = 0.0, b""
+            for j in order:
+                items += b"%.1f (" % (-(at[j] - pen) * 1000 / size / scale) + line[j] + b") "
+                pen = at[j] + _width(font, line[j], size) * scale
+            body += b"1 0 0 1 40 %d Tm [" % y + items + b"] TJ\n"
+        elif shape == "tj-gaps-filled":  # even chunks in one TJ, odd ones in its gaps
+            items, pen = b"", 0.0
+            for j in range(0, len(line), 2):
+                items += b"%.1f (" % (-(at[j] - pen) * 1000 / size) + line[j] + b") "
+                pen = at[j] + _width(font, line[j], size)
+            body += b"1 0 0 1 40 %d Tm [" % y + items + b"] TJ\n"
+            body += b"".join(b"1 0 0 1 %.2f %d Tm (" % (40 + at[j], y) + line[j] + b") Tj\n"
+                             for j in range(1, len(line), 2))
+        else:  # "B A" drawn at B's place; the space's word spacing moves A back to its own
+            for j in range(0, len(line), 2):
+                if j + 1 == len(line):
+                    body += b"0 Tw 1 0 0 1 %.2f %d Tm (" % (40 + at[j], y) + line[j] + b") Tj\n"
+                    continue
+                back = at[j] - (at[j + 1] + 48 + 6)  # after B and the space, to A
+                pair = line[j + 1] + b" " + line[j]
+                place = b"1 0 0 1 %.2f %d Tm " % (40 + at[j + 1], y)
+                if shape == "word-spacing-quote":
+                    body += place + b"%.2f 0 (" % back + pair + b') "\n'
+                else:
+                    body += b"%.2f Tw " % back + place + b"(" + pair + b") Tj\n"
+    return _doc([b"BT /F1 10 Tf 0 TL\n" + body + b"ET"], font)
+
+
+@pytest.mark.parametrize("shape", ["tj-courier", "tj-helvetica", "tj-own-widths", "tj-scaled",
+                                   "tj-gaps-filled", "word-spacing", "word-spacing-quote"])
+def test_chunks_moved_into_place(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Round 17 (w111, w114): each glyph lands where its font's widths, Tc, Tw, Tz and the TJ
+    offsets put it, and a line reads in the order of those places, as pdftotext reads it."""
+    b64 = base64.b64encode(CLAM.read_bytes())
+    chunks = [b64[i : i + 8] for i in range(0, len(b64), 8)]
+    _found_as_pdftotext_reads_it(clam_engine, tmp_path, _moved_into_place(shape, chunks),
+                                 "-layout")
+
+
+def test_glyph_placement_is_bounded() -> None:
+    """Huge TJ arrays (300,000 numbers; 100,000 strings, each moved back: the tokenizer's
+    cost is the most of it) and a million glyphs that each go back (a negative character
+    spacing: 65,536 placed one by one, the rest read as one string) read in bounded time."""
+    import time
+
+    for content, glyphs in ((b"BT /F1 10 Tf [(A) " + b"-1 " * 300_000 + b"(B)] TJ ET", 2),
+                            (b"BT /F1 10 Tf [" + b"(A) 3000 " * 100_000 + b"] TJ ET", 100_000),
+                            (b"BT /F1 10 Tf -12 Tc (" + b"AB" * 500_000 + b") Tj ET", 1_000_000)):
+        t0 = time.process_time()
+        text = pdf.page_text(content)
+        assert text is not None
+        assert len(b"".join(text.split())) == glyphs  # none lost
+        assert time.process_time() - t0 < 10

@@ -36,7 +36,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
@@ -758,7 +758,8 @@ def _off_names(owner: Any, groups: set[tuple[int, int]]) -> frozenset[bytes]:
 
 
 def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes, FontMap]:
-    """The page's fonts with a ToUnicode map or `/Differences`: resource name -> map."""
+    """The page's fonts: resource name -> map (its ToUnicode map or `/Differences`, if any,
+    and its widths)."""
     resources = page.get("/Resources")
     font_dict = resources.get("/Font") if resources is not None else None
     if font_dict is None:
@@ -772,15 +773,14 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         cmap = font.get("/ToUnicode")
         codes = to_unicode(decoded.get(cmap.objgen, b"")) if hasattr(cmap, "objgen") else {}
         type0 = str(font.get("/Subtype")) == "/Type0"
-        direction = _direction(font, type0)
+        metrics = _font_widths(font, type0)
         if not codes and not type0:
-            if (mapped := _differences(font)) is not None:
-                out[name] = FontMap(mapped, 1, direction=direction)
-            elif direction < 0:
-                out[name] = FontMap({}, 1, direction=direction, passthrough=True)
+            mapped = _differences(font)
+            out[name] = (FontMap(mapped, 1, metrics=metrics) if mapped is not None
+                         else FontMap({}, 1, metrics=metrics, passthrough=True))
             continue
         encoding = font.get("/Encoding")
-        if not codes and (predefined := _predefined_map(font, encoding, direction)) is not None:
+        if not codes and (predefined := _predefined_map(font, encoding, metrics)) is not None:
             out[name] = predefined
             continue
         spaces: tuple[tuple[int, int, int], ...] = ()
@@ -792,7 +792,7 @@ def _page_fonts(page: Any, decoded: dict[tuple[int, int], bytes]) -> dict[bytes,
         width = spaces[0][0] if spaces else 2 if type0 else 1
         # Type0 codes not in the map (or with no map) read as their code points, as
         # pdftotext does (round 13)
-        out[name] = FontMap(codes, width, identity=type0, direction=direction,
+        out[name] = FontMap(codes, width, identity=type0, metrics=metrics,
                             spaces=spaces if len({n for n, _lo, _hi in spaces}) > 1 else ())
     return out
 
@@ -879,7 +879,7 @@ def cid_roman(ordering: str) -> dict[int, str] | None:
     return _cid_maps[ordering]
 
 
-def _predefined_map(font: Any, encoding: Any, direction: float) -> FontMap | None:
+def _predefined_map(font: Any, encoding: Any, metrics: Widths) -> FontMap | None:
     """How a Type0 font without a ToUnicode map reads by its predefined CMap (round 16): a
     legacy CJK encoding's codec, or, for Identity-H/V, its Adobe collection's Roman CIDs (the
     rest as their code points, as before); None for anything else."""
@@ -890,7 +890,7 @@ def _predefined_map(font: Any, encoding: Any, direction: float) -> FontMap | Non
     cmap = str(encoding)[1:]
     for pattern, codec in _PREDEFINED_CODECS:
         if pattern.fullmatch(cmap):
-            return FontMap({}, 2, direction=direction, codec=codec)
+            return FontMap({}, 2, metrics=metrics, codec=codec)
     if cmap not in ("Identity-H", "Identity-V"):
         return None
     try:
@@ -901,31 +901,161 @@ def _predefined_map(font: Any, encoding: Any, direction: float) -> FontMap | Non
     except Exception:  # odd entries: as if it had none
         return None
     roman = cid_roman(ordering) if registry == "Adobe" else None
-    return None if roman is None else FontMap(roman, 2, identity=True, direction=direction)
+    return None if roman is None else FontMap(roman, 2, identity=True, metrics=metrics)
 
 
-def _direction(font: Any, type0: bool) -> float:
-    """-1 when the font's glyphs advance leftwards (round 14: /Widths of -600, a CID font's
-    negative /DW or /W, a Type3 font whose /FontMatrix mirrors), else 1."""
+@dataclass(frozen=True)
+class Widths:
+    """A font's glyph advances in thousandths of a text space unit (PDF 9.2.4), signed (round
+    14: negative /Widths, a mirrored Type3 /FontMatrix): by one-byte code in `table`, by
+    code in `cids` for a Type0 font; `default` for the rest. Round 17 placed glyphs by them:
+    TJ offsets and word spacing that move shuffled chunks into order only read right when
+    each glyph lands where pdftotext puts it."""
+
+    table: tuple[float, ...] = ()  # 256 entries, or () for all `default`
+    cids: dict[int, float] = field(default_factory=dict)
+    default: float = 500.0
+    low: float = 500.0  # the smallest of them all
+
+    def of(self, code: int, nbytes: int) -> float:
+        if nbytes == 1 and self.table:
+            return self.table[code]
+        return self.cids.get(code, self.default)
+
+
+#: Without font information a glyph is half an em wide.
+_ESTIMATE = Widths()
+_MAX_CID_WIDTHS = 65536
+
+#: The widths of codes 32-126 of the standard 14 fonts that are not fixed-pitch (Adobe's
+#: AFM files): what pdftotext uses for a font without /Widths. Courier's are all 600.
+_BASE14_ASCII = {
+    "Helvetica": (
+        "278 278 355 556 556 889 667 222 333 333 389 584 278 333 278 278 556 556 556 556 556 "
+        "556 556 556 556 556 278 278 584 584 584 556 1015 667 667 722 722 667 611 778 722 278 "
+        "500 667 556 833 722 778 667 778 722 667 611 722 667 944 667 667 611 278 278 278 469 "
+        "556 222 556 556 500 556 556 278 556 556 222 222 500 222 833 556 556 556 556 333 500 "
+        "278 556 500 722 500 500 500 334 260 334 584 "
+    ),
+    "Helvetica-Bold": (
+        "278 333 474 556 556 889 722 278 333 333 389 584 278 333 278 278 556 556 556 556 556 "
+        "556 556 556 556 556 333 333 584 584 584 611 975 722 722 722 722 667 611 778 722 278 "
+        "556 722 611 833 722 778 667 778 722 667 611 722 667 944 667 667 611 333 278 333 584 "
+        "556 278 556 611 556 611 556 333 611 611 278 278 556 278 889 611 611 611 611 389 556 "
+        "333 611 556 778 556 556 500 389 280 389 584 "
+    ),
+    "Times-Roman": (
+        "250 333 408 500 500 833 778 333 333 333 500 564 250 333 250 278 500 500 500 500 500 "
+        "500 500 500 500 500 278 278 564 564 564 444 921 722 667 667 722 611 556 722 722 333 "
+        "389 722 611 889 722 722 556 722 667 556 611 722 722 944 722 722 611 333 278 333 469 "
+        "500 333 444 500 444 500 444 333 500 500 278 278 500 278 778 500 500 500 500 333 389 "
+        "278 500 500 722 500 500 444 480 200 480 541 "
+    ),
+    "Times-Bold": (
+        "250 333 555 500 500 1000 833 333 333 333 500 570 250 333 250 278 500 500 500 500 500 "
+        "500 500 500 500 500 333 333 570 570 570 500 930 722 667 722 722 667 611 778 778 389 "
+        "500 778 667 944 722 778 611 778 722 556 667 722 722 1000 722 722 667 333 278 333 581 "
+        "500 333 500 556 444 556 444 333 500 556 278 333 556 278 833 556 500 556 556 444 389 "
+        "333 556 500 722 500 500 444 394 220 394 520 "
+    ),
+    "Times-Italic": (
+        "250 333 420 500 500 833 778 333 333 333 500 675 250 333 250 278 500 500 500 500 500 "
+        "500 500 500 500 500 333 333 675 675 675 500 920 611 611 667 722 611 611 722 722 333 "
+        "444 667 556 833 667 722 611 722 611 500 556 722 611 833 611 556 556 389 278 389 422 "
+        "500 333 500 500 444 500 444 278 500 500 278 278 444 278 722 500 500 500 500 389 389 "
+        "278 500 444 667 444 444 389 400 275 400 541 "
+    ),
+    "Times-BoldItalic": (
+        "250 389 555 500 500 833 778 333 333 333 500 570 250 333 250 278 500 500 500 500 500 "
+        "500 500 500 500 500 333 333 570 570 570 500 832 667 667 667 722 667 667 722 778 389 "
+        "500 667 611 889 722 722 611 722 667 556 611 722 667 889 667 611 611 333 278 333 570 "
+        "500 333 500 500 444 500 444 333 500 556 278 278 500 278 778 556 500 500 500 389 389 "
+        "278 556 444 667 500 444 389 348 220 348 570 "
+    ),
+}
+_base14: dict[str, Widths] = {}
+
+
+def _base14_widths(base: str) -> Widths:
+    """The widths poppler takes for a font without /Widths: the standard 14 font its name
+    stands for (Arial as Helvetica, Times New Roman as Times), else Helvetica's."""
+    name = base.split("+", 1)[-1].replace(" ", "")
+    bold = any(w in name for w in ("Bold", "Black", "Heavy", "Semibold"))
+    italic = "Italic" in name or "Oblique" in name
+    if "Courier" in name or "Mono" in name:
+        key = "Courier"
+    elif "Times" in name or ("Serif" in name and "Sans" not in name):
+        key = "Times-" + ("Bold" if bold else "") + ("Italic" if italic else "")
+        key = "Times-Roman" if key == "Times-" else key
+    else:
+        key = "Helvetica-Bold" if bold else "Helvetica"
+    if key not in _base14:
+        if key == "Courier":
+            _base14[key] = Widths((600.0,) * 256, default=600.0, low=600.0)
+        else:
+            ascii_ = [float(w) for w in "".join(_BASE14_ASCII[key]).split()]
+            rest = sum(ascii_) / len(ascii_)
+            table = (rest,) * 32 + tuple(ascii_) + (rest,) * 129
+            _base14[key] = Widths(table, default=rest, low=min(table))
+    return _base14[key]
+
+
+def _font_widths(font: Any, type0: bool) -> Widths:
+    """A font's `Widths`: a Type0 font's /DW and /W, a simple font's /Widths from /FirstChar
+    (codes outside them: /MissingWidth, as poppler), scaled by a Type3 font's /FontMatrix;
+    a font without them as its standard 14 font (`_base14_widths`)."""
+    import pikepdf
+
     try:
         if type0:
             kids = font.get("/DescendantFonts")
             cid = kids[0] if kids is not None and len(kids) else None
             if cid is None:
-                return 1.0
-            widths = [float(cid.get("/DW", 1000))]
-            for item in list(cid.get("/W", []))[:4096]:
-                if hasattr(item, "__iter__") and not isinstance(item, (str, bytes)):
-                    widths += [float(w) for w in list(item)[:4096]]
-        else:
-            widths = [float(w) for w in list(font.get("/Widths", []))[:4096]]
-        sign = -1.0 if widths and sum(w < 0 for w in widths) * 2 > len(widths) else 1.0
+                return Widths(default=1000.0, low=1000.0)
+            default = float(cid.get("/DW", 1000))
+            cids = _cid_widths(list(cid.get("/W", []))[:8192])
+            return Widths(cids=cids, default=default, low=min([default, *cids.values()]))
+        widths = font.get("/Widths")
+        if not isinstance(widths, pikepdf.Array):
+            return _base14_widths(str(font.get("/BaseFont", "")))
+        scale = 1.0
         matrix = font.get("/FontMatrix")
-        if matrix is not None and float(matrix[0]) < 0:
-            sign = -sign
-        return sign
+        if str(font.get("/Subtype")) == "/Type3" and matrix is not None:
+            scale = float(matrix[0]) * 1000
+        descriptor = font.get("/FontDescriptor")
+        missing = float(descriptor.get("/MissingWidth", 0)) if isinstance(
+            descriptor, pikepdf.Dictionary) else 0.0
+        first = int(font.get("/FirstChar", 0))
+        table = [missing * scale] * 256
+        for i, w in enumerate(list(widths)[:256]):
+            if 0 <= first + i < 256:
+                table[first + i] = float(w) * scale
+        return Widths(tuple(table), default=missing * scale, low=min(table))
     except Exception:  # odd entries: as if it had none
-        return 1.0
+        return _ESTIMATE
+
+
+def _cid_widths(items: list[Any]) -> dict[int, float]:
+    """A CID font's /W array (`c [w1 w2 ...]` and `c_first c_last w`), at most
+    `_MAX_CID_WIDTHS` entries."""
+    import pikepdf
+
+    out: dict[int, float] = {}
+    i = 0
+    while i + 1 < len(items) and len(out) < _MAX_CID_WIDTHS:
+        first, nxt = int(items[i]), items[i + 1]
+        if isinstance(nxt, pikepdf.Array):
+            for j, each in enumerate(list(nxt)[:_MAX_CID_WIDTHS]):
+                out[first + j] = float(each)
+            i += 2
+        elif i + 2 < len(items):
+            last, width = int(nxt), float(items[i + 2])
+            for c in range(first, min(last, first + _MAX_CID_WIDTHS) + 1):
+                out[c] = width
+            i += 3
+        else:
+            break
+    return out
 
 
 def _codespaces(cmap: bytes) -> tuple[tuple[int, int, int], ...]:
@@ -1016,29 +1146,48 @@ def _pdf_string(token: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class FontMap:
-    """How a font's string bytes become text: its ToUnicode map and its code width."""
+    """How a font's string bytes become text: its ToUnicode map and its code width; and how
+    far each glyph advances (`metrics`)."""
 
     codes: dict[int, str]
     width: int  # bytes per code: 2 for a Type0 (CID) font, else 1
     identity: bool = False  # a code not in `codes` is its own code point
-    direction: float = 1.0  # -1: its glyphs advance leftwards (negative widths)
     passthrough: bool = False  # no map: the string's bytes are its text
     #: code space ranges of codes of several lengths (bytes, first, last); () when all have
     #: `width` bytes
     spaces: tuple[tuple[int, int, int], ...] = ()
     #: a predefined CMap's codes are this codec's bytes (`_PREDEFINED_CODECS`)
     codec: str | None = None
+    metrics: Widths = _ESTIMATE
+    _lut: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def text(self, raw: bytes) -> bytes:
         if self.passthrough:
             return raw
+        if self.codec is not None:
+            return self._decoded(raw)
+        if self.simple():  # by a table of its codes' text, made once
+            if not self._lut:
+                object.__setattr__(self, "_lut", tuple(self._char(c) for c in range(256)))
+            return "".join(map(self._lut.__getitem__, raw)).encode("utf-8", "replace")
+        return "".join(self._char(code) for code, _n in self._codes(raw)).encode(
+            "utf-8", "replace")
+
+    def _decoded(self, raw: bytes) -> bytes:
         if self.codec == "jis-x0208":
             return (b"\x1b$B" + raw + b"\x1b(B").decode("iso2022_jp", "replace").encode(
                 "utf-8", "replace")
-        if self.codec is not None:
-            return raw.decode(self.codec, "replace").encode("utf-8", "replace")
-        w, codes = self.width, self.codes
-        out: list[str] = []
+        return raw.decode(self.codec or "latin-1", "replace").encode("utf-8", "replace")
+
+    def _char(self, code: int) -> str:
+        char = self.codes.get(code)
+        if char is None:
+            char = _code_char(code) if self.identity else "\ufffd"
+        return char
+
+    def _codes(self, raw: bytes) -> Iterator[tuple[int, int]]:
+        """The string's codes and their lengths in bytes."""
+        w = self.width
         i = 0
         while i < len(raw):
             if self.spaces:  # the shortest code whose range holds these bytes (PDF 9.7.6.2)
@@ -1047,14 +1196,63 @@ class FontMap:
                          self.width)
             if i + w > len(raw):
                 break
-            code = int.from_bytes(raw[i : i + w], "big")
+            yield int.from_bytes(raw[i : i + w], "big"), w
             i += w
-            char = codes.get(code)
-            if char is None:
-                char = _code_char(code) if self.identity else "\ufffd"
-            out.append(char)
-        return "".join(out).encode("utf-8", "replace")
 
+    def simple(self) -> bool:
+        """Whether each byte is a code (so `measure` needs no per-code loop)."""
+        return self.width == 1 and not self.spaces and self.codec is None
+
+    def measure(self, raw: bytes) -> tuple[float, int, int, float]:
+        """The string's glyphs: (sum of their widths, how many, how many are the one-byte
+        code 32 that word spacing applies to (PDF 9.3.3), the last one's width)."""
+        m = self.metrics
+        if not raw:
+            return 0.0, 0, 0, 0.0
+        if self.simple():
+            if not m.table:
+                return m.default * len(raw), len(raw), raw.count(32), m.default
+            return sum(map(m.table.__getitem__, raw)), len(raw), raw.count(32), m.table[raw[-1]]
+        glyphs, _used = self.glyphs(raw)
+        if not glyphs:
+            return 0.0, 0, 0, 0.0
+        return (sum(g[1] for g in glyphs), len(glyphs), sum(g[2] for g in glyphs),
+                glyphs[-1][1])
+
+    def narrowest(self, raw: bytes) -> float:
+        """The smallest width of the string's glyphs."""
+        m = self.metrics
+        if self.simple() and m.table and raw:
+            return min(map(m.table.__getitem__, raw))
+        return min((g[1] for g in self.glyphs(raw)[0]), default=m.default)
+
+    def glyphs(self, raw: bytes, limit: int = 1 << 20) -> tuple[list[tuple[bytes, float, bool]],
+                                                                 int]:
+        """The string's first `limit` glyphs: (text, width, whether word spacing applies)
+        each; and how many bytes they take."""
+        m = self.metrics
+        if self.codec is not None:  # a legacy encoding's characters, each one glyph
+            chars = self._decoded(raw).decode()
+            if len(chars) <= limit:
+                return [(ch.encode(), m.default, False) for ch in chars], len(raw)
+            used = min(len(raw), 2 * limit)  # (a legacy encoding's codes: at most 2 bytes)
+            return [(ch.encode(), m.default, False)
+                    for ch in self._decoded(raw[:used]).decode()], used
+        out: list[tuple[bytes, float, bool]] = []
+        used = 0
+        for code, n in self._codes(raw):
+            if len(out) >= limit:
+                break
+            text = (code.to_bytes(n, "big") if self.passthrough
+                    else self._char(code).encode("utf-8", "replace"))
+            out.append((text, m.of(code, n), n == 1 and code == 32))
+            used += n
+        return out, used
+
+
+#: A string's bytes as its text, each half an em wide: a content stream read without its
+#: page's fonts.
+_PLAIN = FontMap({}, 1, passthrough=True)
 
 
 _CMAP_HEX = re.compile(rb"<([0-9A-Fa-f\s]*)>")
@@ -1101,12 +1299,21 @@ _LAYOUT_TOKEN = re.compile(
     rb"|((?:" + _NUMBER + rb"\s+){6})Tm|(" + _NUMBER + rb")\s+(" + _NUMBER + rb")\s+T[dD]"
     rb"|(" + _NUMBER + rb")\s+TL|((?:" + _NUMBER + rb"\s+){6})cm|(" + _NUMBER + rb")\s+Ts"
     rb"|/([^\s/\[\]()<>{}%]+)\s+Do|(" + _NUMBER + rb")\s+Tc|(" + _NUMBER + rb")\s+Tz"
-    rb"|/OC\s*/([^\s/\[\]()<>{}%]+)\s*(?=BDC)"
+    rb"|/OC\s*/([^\s/\[\]()<>{}%]+)\s*(?=BDC)|(" + _NUMBER + rb")\s+Tw"
     rb"|(?<![\w*])(?:Tj|TJ|'|\"|T\*|ET|BT|BDC|EMC|q|Q)(?![\w*])")
 _NUMBER_TOKEN = re.compile(_NUMBER)
 _IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 _MAX_FORM_DEPTH = 4
-_MAX_GLYPH_ITEMS = 4096
+#: Strings and numbers of one text-showing operator placed one by one, and glyphs placed
+#: one by one (round 17: a TJ array of a million entries costs no more than this); the rest
+#: is read as one string after them.
+_MAX_GLYPH_ITEMS = 65536
+#: A move along the line of more than this (in ems) from where the last glyph ended starts
+#: a new run, as pdftotext starts a new word (its `minWordBreakSpace`): another string may
+#: be drawn in the gap (round 17).
+_WORD_GAP = 0.1
+#: The reading direction of a line turned by 0-3 quarter turns (`_turn`).
+_AXES = ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))
 
 
 def _times(m: tuple[float, ...], n: tuple[float, ...]) -> tuple[float, ...]:
@@ -1117,14 +1324,125 @@ def _times(m: tuple[float, ...], n: tuple[float, ...]) -> tuple[float, ...]:
             e * a2 + f * c2 + e2, e * b2 + f * d2 + f2)
 
 
+@dataclass(frozen=True)
+class _Pen:
+    """The text state a string is shown with (PDF 9.3): font size (Tf), character and word
+    spacing (Tc, Tw), horizontal scaling (Tz, as a fraction); and `along`, the length on the
+    line's reading axis of one unit of text space x (negative: the text runs backwards)."""
+
+    size: float
+    char: float
+    word: float
+    scale: float
+    along: float
+
+
+#: A piece of a line: (offset along the text space x axis, text, advance).
+_Piece = tuple[float, bytes, float]
+
+
+def _pieces(items: list[bytes | float], font: FontMap, pen: _Pen) -> tuple[list[_Piece], float]:
+    """Where a text-showing operator's glyphs land (PDF 9.4.4: each advances by
+    (w0 x Tfs + Tc + Tw) x Th, a TJ number moves the pen by -n/1000 x Tfs x Th), as runs of
+    glyphs that follow one another along the reading axis; a glyph that lands left of the
+    last one's start, or further on than `_WORD_GAP` after its end, starts a new run, so
+    that a line's runs sorted by their place read as pdftotext reads them (round 13: glyphs
+    drawn right to left; round 17, w111 and w114: TJ offsets and a negative word spacing
+    that move shuffled chunks into order). Also the pen's advance over all of them."""
+    s = pen.size / 1000
+    glyph = s * pen.scale * pen.along  # a width unit along the reading axis
+    k = pen.scale * pen.along
+    gap = _WORD_GAP * abs(pen.size * k)
+    along = pen.along
+    metrics = font.metrics
+    simple = font.simple()
+    table = metrics.table if simple else ()
+    # whether a string's glyphs follow one another whatever they are (Tc, Tw within bounds)
+    upright = glyph >= 0 and metrics.low >= 0 and pen.char * k <= gap
+    tight = upright and pen.char * k >= 0
+    spaced = pen.word != 0.0
+    words_tight = not spaced or -metrics.of(32, 1) * glyph <= (pen.char + pen.word) * k <= gap
+    # [start, strings (raw for a one-byte font, else text), end, where its last glyph starts]
+    runs: list[list[Any]] = []
+    run: list[Any] | None = None
+    x = 0.0
+    budget = _MAX_GLYPH_ITEMS
+    i = 0
+    rest = b""  # what a string had past the glyphs placed one by one
+    while rest or i < len(items):
+        if rest:
+            item, rest = rest, b""
+        else:
+            entry, i = items[i], i + 1
+            if isinstance(entry, float):
+                x -= entry * s * pen.scale
+                continue
+            item = entry
+            if i > _MAX_GLYPH_ITEMS:  # the rest as one string, after the others
+                item = b"".join(r for r in items[i - 1 :] if isinstance(r, bytes))
+                i, budget = len(items), 0
+        if simple:
+            n = len(item)
+            if not n:
+                continue
+            spaces = item.count(32) if spaced else 0
+            if table:
+                total, w_last = sum(map(table.__getitem__, item)), table[item[-1]]
+            else:
+                total = w_last = metrics.default
+                total *= n
+        else:
+            total, n, spaces, w_last = font.measure(item)
+            if not n:
+                continue
+        if budget <= 0 or (upright and (spaces == 0 or words_tight) and (
+                tight or pen.char * k >= -font.narrowest(item) * glyph)):
+            advance = (total * s + pen.char * n + pen.word * spaces) * pen.scale
+            last = (w_last * s + pen.char + (pen.word if item[-1:] == b" " and simple
+                                             else 0.0)) * pen.scale
+            if run is not None and run[3] * along <= x * along <= run[2] * along + gap:
+                run[1].append(item if simple else font.text(item))
+                run[2], run[3] = x + advance, x + advance - last
+            else:
+                run = [x, [item if simple else font.text(item)], x + advance, x + advance - last]
+                runs.append(run)
+            x += advance
+            continue
+        if simple:
+            glyphs = [(bytes([c]), table[c] if table else metrics.default, c == 32)
+                      for c in item[:budget]]
+            rest = item[budget:]
+        else:
+            glyphs, used = font.glyphs(item, budget)
+            rest = item[used:]
+        budget -= len(glyphs)
+        for text, width, is_space in glyphs:  # each glyph on its own
+            advance = (width * s + pen.char + (pen.word if is_space else 0.0)) * pen.scale
+            if run is not None and run[3] * along <= x * along <= run[2] * along + gap:
+                run[1].append(text)
+                run[2], run[3] = x + advance, x
+            else:
+                run = [x, [text], x + advance, x]
+                runs.append(run)
+            x += advance
+    return [(r[0], font.text(b"".join(r[1])) if simple else b"".join(r[1]), r[2] - r[0])
+            for r in runs], x
+
+
 @dataclass
 class _Run:
     x: float
     y: float
     text: bytes
     turn: int = 0  # drawn rotated by this many quarter turns (counter-clockwise)
-    end: float = 0.0  # where the run ends on its line, widely estimated (0.6 em a character)
+    end: float = 0.0  # where the run ends on its line (its glyphs' widths)
     off: bool = False  # in optional content a viewer hides
+    #: which text-showing operator drew it (form depth, count): the runs of one string (its
+    #: words, round 17) are one piece of a column
+    show: tuple[int, int] | None = None  # None: a piece of its own
+    #: the words (x, text, end) it is made of, apart on its line (round 17); or what places
+    #: them when asked
+    words: tuple[tuple[float, bytes, float], ...] | _Later = ()
 
 
 @dataclass
@@ -1224,8 +1542,11 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
     pending: list[bytes | float] = []  # strings (and a TJ array's numbers) for their operator
     array_at = -1  # inside a TJ array: where the last string ended
     font: FontMap | None = None
-    size = leading = rise = spacing = 0.0
+    size = leading = rise = spacing = word = 0.0  # Tf, TL, Ts, Tc, Tw
     scale = 1.0  # Tz
+    operands = (0, 0)  # where the operands of the last string's operator may be
+    last = 0  # where the last token ended
+    drawn = 0  # text-showing operators so far
     actual: list[bytes | None] = []  # /ActualText of the open marked-content sequences
     actual_next: bytes | None = None
     optional: list[bool] = []  # of the open marked-content sequences: hidden optional content
@@ -1242,26 +1563,37 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
         tm = _times((1.0, 0.0, 0.0, 1.0, em * 0.5 if advance is None else advance, 0.0), tm)
 
     def show(items: list[bytes | float]) -> None:
-        nonlocal tm
+        nonlocal tm, drawn
         if any(a is not None for a in actual):
             return  # its glyphs are replaced by the sequence's /ActualText
-        em = max(abs(size), 1.0) * (-1.0 if size < 0 else 1.0)
-        if font is not None:
-            em *= font.direction  # negative widths, a mirrored Type3 matrix (round 14)
-        glyph = (0.5 * em + spacing) * scale  # a glyph's advance, estimated (PDF 9.4.4)
-        back = any(isinstance(i, float) and i * em > 250 * abs(em) for i in items)
-        if glyph > 0 and _times(tm, ctm)[0] > 0 and not back:
-            place(b"".join(i for i in items if isinstance(i, bytes)))
+        at = _times(tm, ctm)
+        turn = _turn(at, size)
+        along = at[0] * _AXES[turn][0] + at[1] * _AXES[turn][1]
+        shown, pen = font or _PLAIN, _Pen(size, spacing, word, scale, along)
+        hidden = off0 or any(optional)
+        x0, y0 = rise * at[2] + at[4], rise * at[3] + at[5]  # (offset, rise) through `at`
+        show_id = (depth, drawn)
+        level = turn == 0 and at[0] > 0 and at[1] == 0  # drawn rightwards along a line
+        quick = _in_order(items, shown, pen) if level else None
+        if quick is not None:  # its words, where they are, only if another run is among them
+            start, text, width, advance = quick
+            x = start * at[0] + x0
+            runs.append(_Run(x, y0, text, 0, x + width * at[0], hidden, show_id,
+                             _Later(items, shown, pen, at[0], x0)))
+            tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
+            drawn += 1
             return
-        # Glyphs drawn right to left (round 13: a mirrored text matrix, a negative character
-        # spacing, kerning that moves the pen back): each placed on its own, so that the
-        # line reads left to right as a viewer shows it.
-        for item in items[:_MAX_GLYPH_ITEMS]:
-            if isinstance(item, float):
-                tm = _times((1.0, 0.0, 0.0, 1.0, -item / 1000 * em * scale, 0.0), tm)
-                continue
-            for ch in item.decode("utf-8", "replace")[:_MAX_GLYPH_ITEMS]:
-                place(ch.encode("utf-8", "replace"), glyph)
+        pieces, advance = _pieces(items, shown, pen)
+        if level:
+            for group in _level_words(pieces, at[0], x0):
+                _add_words(runs, group, y0, hidden, show_id)
+        else:
+            for offset, text, width in pieces:
+                x = offset * at[0] + x0
+                runs.append(_Run(x, offset * at[1] + y0, text, turn, x + abs(width * along),
+                                 hidden, show_id))
+        tm = _times((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
+        drawn += 1
 
     def numbers(end: int) -> None:
         if array_at >= 0:
@@ -1269,7 +1601,7 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
 
     while (m := _LAYOUT_TOKEN.search(content, pos)) is not None:
         token = m.group()
-        pos = m.end()
+        last, pos = pos, m.end()
         if token == b"(" or token[:1] == b"<":
             numbers(m.start())
             if token == b"(":
@@ -1282,7 +1614,8 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
                                if raw[:2] == b"\xfe\xff" else raw)
                 want_actual = False
             else:
-                pending.append(font.text(raw) if font is not None else raw)
+                pending.append(raw)
+                operands = (last, m.start())
             if array_at >= 0:
                 array_at = pos
         elif token.startswith(b"/ActualText"):
@@ -1340,11 +1673,17 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
             spacing = float(m.group(10))
         elif m.group(11) is not None:  # `Tz`
             scale = float(m.group(11)) / 100
+        elif m.group(13) is not None:  # `Tw`
+            word = float(m.group(13))
         elif token in (b"Tj", b"TJ"):
             show(pending)
             pending = []
         elif token in (b"'", b'"', b"T*"):
             tm = line = _times((1.0, 0.0, 0.0, 1.0, 0.0, -leading), line)
+            if token == b'"':  # `aw ac (string) "`: word and character spacing set first
+                aw_ac = _NUMBER_TOKEN.findall(content, *operands)[-2:]
+                if len(aw_ac) == 2:
+                    word, spacing = float(aw_ac[0]), float(aw_ac[1])
             if token != b"T*":
                 show(pending)
             pending = []
@@ -1353,6 +1692,93 @@ def _read_text(content: bytes, fonts: dict[bytes, FontMap], forms: Forms,
             pending = []
         else:  # ET
             pending = []
+
+
+def _level_words(pieces: list[_Piece], a: float, x0: float) -> list[list[tuple[float, bytes,
+                                                                              float]]]:
+    """Pieces of a string drawn level (x scaled by `a` > 0, from `x0`) as words (x, text,
+    end) in groups, each word after the last in its group."""
+    groups: list[list[tuple[float, bytes, float]]] = []
+    words: list[tuple[float, bytes, float]] = []
+    for offset, text, width in pieces:
+        x = offset * a + x0
+        if words and (width < 0 or x < words[-1][2]):  # not after the last one
+            groups.append(words)
+            words = []
+        words.append((x, text, x + abs(width) * a))
+    if words:
+        groups.append(words)
+    return groups
+
+
+@dataclass(frozen=True)
+class _Later:
+    """The words of a string `_in_order` read as one run, placed by `_pieces` when `_apart`
+    needs them."""
+
+    items: list[bytes | float]
+    font: FontMap
+    pen: _Pen
+    a: float
+    x0: float
+
+    def __call__(self) -> tuple[tuple[float, bytes, float], ...]:
+        pieces, _advance = _pieces(self.items, self.font, self.pen)
+        return tuple(w for g in _level_words(pieces, self.a, self.x0) for w in g)
+
+
+def _in_order(items: list[bytes | float], font: FontMap, pen: _Pen
+              ) -> tuple[float, bytes, float, float] | None:
+    """A one-byte font's string (or TJ array) whose glyphs each land at or after the last
+    one's start (Tc, Tw and every TJ number within bounds: the common case), read without
+    placing them one by one: (where it starts, its text, its width, the pen's advance);
+    None when `_pieces` must place them."""
+    if not font.simple():
+        return None
+    m = font.metrics
+    joined = b"".join([i for i in items if isinstance(i, bytes)])
+    if not joined:
+        return None
+    s = pen.size / 1000
+    k = pen.scale * pen.along
+    glyph = s * k
+    narrow = min(map(m.table.__getitem__, joined)) if m.table else m.default
+    least = narrow * glyph + pen.char * k  # the shortest advance of a glyph along the line
+    spaces = joined.count(32) if pen.word else 0
+    if spaces:  # (gaps are no matter: `_apart` asks for the words when a run lands in one)
+        least = min(least, m.of(32, 1) * glyph + (pen.char + pen.word) * k)
+    if glyph < 0 or narrow < 0 or least < 0:
+        return None
+    nums = [i for i in items if isinstance(i, float)]
+    if nums and max(nums) * s * k > least:  # moved back past the last glyph's start
+        return None
+    lead = trail = 0.0
+    for i in items:
+        if isinstance(i, bytes):
+            break
+        lead += i
+    for i in reversed(items):
+        if isinstance(i, bytes):
+            break
+        trail += i
+    n = len(joined)
+    total = sum(map(m.table.__getitem__, joined)) if m.table else m.default * n
+    glyphs = (total * s + pen.char * n + pen.word * spaces) * pen.scale
+    kerned = sum(nums) * s * pen.scale
+    return (-lead * s * pen.scale, font.text(joined),
+            glyphs - kerned + (lead + trail) * s * pen.scale, glyphs - kerned)
+
+
+def _add_words(runs: list[_Run], words: list[tuple[float, bytes, float]], y: float, off: bool,
+               show: tuple[int, int]) -> None:
+    """Words (x, text, end) of one string drawn level, each after the last, as one run that
+    knows them (split again by `_lines` where another run lands among them): a line's runs
+    stay as few as the strings that draw it."""
+    if len(words) == 1:
+        runs.append(_Run(words[0][0], y, words[0][1], 0, words[0][2], off, show))
+    elif words:
+        runs.append(_Run(words[0][0], y, b"".join(w[1] for w in words), 0, words[-1][2], off,
+                         show, tuple(words)))
 
 
 def _laid_out(runs: list[_Run]) -> bytes | None:
@@ -1404,7 +1830,29 @@ def _lines(runs: list[_Run]) -> list[list[_Run]]:
             continue
         seen.add(key)
         lines.setdefault(round(r.y * 2), []).append(r)
-    return [sorted(lines[k], key=lambda r: r.x) for k in sorted(lines, reverse=True)]
+    return [_apart(sorted(lines[k], key=lambda r: r.x)) for k in sorted(lines, reverse=True)]
+
+
+#: How far a string may start before the last one ended and still follow it: positions
+#: written rounded (pdfTeX's by a thousandth of a point).
+_ROUNDED = 0.01
+
+
+def _apart(line: list[_Run]) -> list[_Run]:
+    """A line (sorted by x) whose runs made of words (`_Run.words`) are split into them
+    where another run starts before such a run ends (round 17: strings drawn into the gaps
+    a TJ array leaves between its words)."""
+    if not any(r.words and i + 1 < len(line) and line[i + 1].x < r.end - _ROUNDED
+               for i, r in enumerate(line)):
+        return line
+    return sorted((_Run(x, r.y, text, r.turn, end, r.off, r.show) if r.words else r
+                   for r in line for x, text, end in _words(r)), key=lambda r: r.x)
+
+
+def _words(r: _Run) -> tuple[tuple[float, bytes, float], ...]:
+    if isinstance(r.words, _Later):
+        return r.words()
+    return r.words or ((r.x, r.text, r.end),)
 
 
 def _drawn_order(runs: list[_Run]) -> bytes | None:
@@ -1431,9 +1879,9 @@ def _by_columns(runs: list[_Run]) -> bytes | None:
     for line in lines:
         prev: _Run | None = None
         for r in line:
-            gap = r.x - prev.end if prev is not None else 0.0
-            if prev is None or gap > 2.0 * max((prev.end - prev.x) / max(len(prev.text), 1),
-                                               1.0):
+            apart = r.show is None or prev is None or r.show != prev.show
+            if prev is None or (apart and r.x - prev.end > 2.0 * max(
+                    (prev.end - prev.x) / max(len(prev.text), 1), 1.0)):
                 starts[round(r.x)] = starts.get(round(r.x), 0) + 1
             prev = r
     edges = sorted(x for x, n in starts.items() if n >= 2)
@@ -1442,8 +1890,12 @@ def _by_columns(runs: list[_Run]) -> bytes | None:
     columns: list[list[bytes]] = [[] for _ in edges]
     for line in lines:
         parts: list[bytearray] = [bytearray() for _ in edges]
-        for r in line:
-            col = max((i for i, e in enumerate(edges) if e <= round(r.x)), default=0)
+        col = 0
+        prev = None
+        for r in line:  # the runs of one string (its words, round 17) stay in one column
+            if prev is None or r.show is None or r.show != prev.show:
+                col = max((i for i, e in enumerate(edges) if e <= round(r.x)), default=0)
+            prev = r
             parts[col] += r.text
         for col, part in enumerate(parts):
             if part:
