@@ -301,20 +301,17 @@ def _font(value: bytes) -> dict[bytes, bytes]:
     return {b"font-size": m.group(1)} if m is not None else {}
 
 
-#: Shorthands (and logical properties, taken left to right, top to bottom) as the longhands
-#: they set; the later declaration wins, as in the cascade.
+#: Shorthands (and logical properties of the block axis, taken top to bottom) as the
+#: longhands they set; the later declaration wins, as in the cascade. (The inline axis's
+#: stay logical: which side is the start depends on the direction.)
 SHORTHANDS = {
     b"inset": lambda v: _sides(v, _INSET),
     b"inset-block": lambda v: _pair(v, (b"top", b"bottom")),
-    b"inset-inline": lambda v: _pair(v, (b"left", b"right")),
+    b"inset-inline": lambda v: _pair(v, (b"inset-inline-start", b"inset-inline-end")),
     b"inset-block-start": lambda v: {b"top": v},
     b"inset-block-end": lambda v: {b"bottom": v},
-    b"inset-inline-start": lambda v: {b"left": v},
-    b"inset-inline-end": lambda v: {b"right": v},
     b"margin": lambda v: _sides(v, _MARGIN),
-    b"margin-inline": lambda v: _pair(v, (b"margin-left", b"margin-right")),
-    b"margin-inline-start": lambda v: {b"margin-left": v},
-    b"margin-inline-end": lambda v: {b"margin-right": v},
+    b"margin-inline": lambda v: _pair(v, (b"margin-inline-start", b"margin-inline-end")),
     b"inline-size": lambda v: {b"width": v},
     b"grid-area": _grid_area,
     b"grid-row": lambda v: _grid_lines(v, b"grid-row-start", b"grid-row-end"),

@@ -66,6 +66,7 @@ from zerohour.scan.textual import (
     _selector_text,
     _selectors,
     _sheet_rules,
+    _specificity,
     _unescape,
 )
 
@@ -92,7 +93,9 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"float", b"direction", b"unicode-bidi", b"list-style-type",
                     b"list-style", b"content", b"transform", b"translate", b"width",
                     b"height", b"margin-left", b"margin-right", b"margin-top",
-                    b"margin-bottom", b"font-size", b"caption-side", *SHORTHANDS})
+                    b"margin-bottom", b"font-size", b"caption-side", b"inset-inline-start",
+                    b"inset-inline-end", b"margin-inline-start", b"margin-inline-end",
+                    *SHORTHANDS})
 #: What an element takes from its parent (`dir` and a table's direction besides).
 _INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side")
 _IMPORTANT = re.compile(rb"\s*!\s*important\s*$", re.I)
@@ -156,18 +159,22 @@ class _Rule:
     #: `X > *` (children) and `X *` (descendants): every element inside an X
     inside: bool = False
     children_only: bool = False
+    #: its place in the cascade: (!important, cascade layer, specificity, order)
+    rank: tuple[int, ...] = ()
 
 
-def _declarations(text: bytes) -> dict[bytes, bytes]:
-    """The properties of interest, shorthands as their longhands, in order (the later
-    winning)."""
+def _declarations(text: bytes, important: bool = False) -> dict[bytes, bytes]:
+    """The properties of interest (the `!important` ones, or the others), shorthands as
+    their longhands, in order (the later winning)."""
     out: dict[bytes, bytes] = {}
     for m in _DECL.finditer(text):
         name = m.group(1).lower()
         if name not in _PROPS:
             continue
         value = m.group(2).strip()
-        if b"!" in value:
+        if (b"!" in value and _IMPORTANT.search(value) is not None) != important:
+            continue
+        if important:
             value = _IMPORTANT.sub(b"", value)
         expand = SHORTHANDS.get(name)
         if expand is not None:
@@ -274,22 +281,54 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
 
 
 def _rules(data: bytes) -> list[_Rule]:
+    """The page's rules of interest, each with its rank in the cascade (round 17: a rule
+    of more specificity wins over a later one, `!important` over both, by layers)."""
     out: list[_Rule] = []
-    for rule in _sheet_rules(data):
-        decls = _declarations(rule.declarations)
-        if not decls:
+    for order, rule in enumerate(_sheet_rules(data)):
+        kinds = [(important, decls) for important in (False, True)
+                 if (decls := _declarations(rule.declarations, important))]
+        if not kinds:
             continue
         for listed in _selectors(_selector_text(rule.selectors)):
             pseudo = _PSEUDO_ELEMENT.search(listed)
             selector = listed[: pseudo.start()] if pseudo else listed
             subject = _compound(selector) or _any_element(selector or b"*")
-            if subject is not None:
+            if subject is None:
+                continue
+            for important, decls in kinds:
+                if important:  # (layers: the first's !important wins, unlayered ones lose)
+                    layer = 0 if rule.layer < 0 else rule.layers - rule.layer
+                else:
+                    layer = rule.layers if rule.layer < 0 else rule.layer
                 out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls,
-                                 subject.children, _CHILDREN.search(selector) is not None))
+                                 subject.children, _CHILDREN.search(selector) is not None,
+                                 (int(important), layer, *_specificity(selector), order)))
     return out
 
 
 _CHILDREN = re.compile(rb">\s*\*\s*$")
+
+
+def _cascaded(rules: list[_Rule], el: _El) -> dict[bytes, dict[bytes, bytes]]:
+    """The properties the rules an element matches and its style attribute give it, per
+    pseudo-element, in the cascade's order (the style attribute after the rules, but
+    before their `!important` declarations)."""
+    out: dict[bytes, dict[bytes, bytes]] = {}
+    style = _attr(el.attrs, b"style") if b"style" in el.attrs.lower() else None
+    text = _css_text(style) if style else b""
+    inline = False
+    for rule in sorted(rules, key=lambda r: r.rank):
+        if rule.rank[0] and not inline and text:
+            out.setdefault(b"", {}).update(_declarations(text))
+            inline = True
+        out.setdefault(rule.pseudo, {}).update(rule.decls)
+    if text:
+        if not inline:
+            out.setdefault(b"", {}).update(_declarations(text))
+        important = _declarations(text, True)
+        if important:
+            out.setdefault(b"", {}).update(important)
+    return out
 
 
 def _lower(value: bytes | None) -> bytes:
@@ -314,6 +353,7 @@ class _Layout:
         self.seen = 0
         # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
         self.cache: dict[tuple[bytes, bytes], dict[bytes, dict[bytes, bytes]]] = {}
+        self.matched: dict[tuple[bytes, bytes], list[_Rule]] = {}
         #: each laid-out element's own properties (with the `X > *` rules it takes)
         self.own: dict[int, dict[bytes, bytes]] = {}
         self.placed = 0  # boxes placed by offsets, laid out so far
@@ -326,24 +366,16 @@ class _Layout:
 
     def _in_context(self, el: _El, rules: tuple[_Rule, ...]
                     ) -> dict[bytes, dict[bytes, bytes]]:
-        """The element's styles with those of the `X > *`, `X *` rules it stands under
-        (after the style sheet's others, before its own style attribute)."""
-        out = {k: dict(v) for k, v in self.styles(el).items()}
-        for rule in sorted(rules, key=id):
-            out.setdefault(rule.pseudo, {}).update(rule.decls)
-        if b"style" in el.attrs.lower():
-            style = _attr(el.attrs, b"style")
-            if style:
-                out.setdefault(b"", {}).update(_declarations(_css_text(style)))
-        return out
+        """The element's styles with those of the `X > *`, `X *` rules it stands under."""
+        self.styles(el)
+        return _cascaded([*self.matched[el.tag, el.attrs], *rules], el)
 
     def styles(self, el: _El) -> dict[bytes, dict[bytes, bytes]]:
         """The element's properties of interest, per pseudo-element (b"": its own)."""
         known = self.cache.get((el.tag, el.attrs))
         if known is not None:
             return known
-        out: dict[bytes, dict[bytes, bytes]] = {}
-        self.cache[el.tag, el.attrs] = out
+        matched: list[_Rule] = []
         keys = [b"*", el.tag]
         if b"id" in el.attrs.lower() or b"class" in el.attrs.lower():
             keys.append(b"#" + (_attr(el.attrs, b"id") or b"").strip().lower())
@@ -355,11 +387,9 @@ class _Layout:
         for i in tried:
             rule = self.rules[i]
             if _matches(rule.subject, el.tag, el.attrs):
-                out.setdefault(rule.pseudo, {}).update(rule.decls)
-        if b"style" in el.attrs.lower():
-            style = _attr(el.attrs, b"style")
-            if style:
-                out.setdefault(b"", {}).update(_declarations(_css_text(style)))
+                matched.append(rule)
+        self.matched[el.tag, el.attrs] = matched
+        out = self.cache[el.tag, el.attrs] = _cascaded(matched, el)
         return out
 
     def lay_out(self, el: _El, inherited: dict[bytes, bytes], font: float = 16.0,
@@ -436,7 +466,7 @@ class _Layout:
         fostered = _foster(el) if el.tag == b"table" else []
         el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item)
         if inside and _containing_block(el, own):
-            self._gather_placed(el, own, font)
+            self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
         if (el.tag == b"bdo" and _lower(_attr(el.attrs, b"dir")) == b"rtl") or (
                 b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]).startswith(
                     b"bidi-override") and here.get(b"direction") == b"rtl"):
@@ -470,6 +500,11 @@ class _Layout:
         if not styled and (display in _BIDI_BLOCKS or display == b"inline"):
             return kids  # (nothing to reorder)
         rows: dict[int, int] | None = None
+        if (b"flex" in display or b"grid" in display) and any(
+                s.get(b"display") and _display(k.tag, s) == b"contents"
+                for k in elements if (s := kid_styles[id(k)])):
+            kids = self._contents_opened(kids, kid_styles)
+            styled = [s for s in kid_styles.values() if s]
         if display in _TABLES:
             kids = _table_parts(kids, kid_styles, here)
         elif display == b"table-row":
@@ -486,14 +521,44 @@ class _Layout:
                 kids = kids[::-1]
         elif b"grid" in display:
             kids, rows = _grid_cells(kids, kid_styles, own, rtl, font)
-        if any(b"transform" in s or b"translate" in s or b"position" in s or b"margin-left" in s
-               or b"margin-right" in s for s in styled):
-            kids = self._shifted(kids, kid_styles, own, font, display, rows)
+        if any(b"transform" in s or b"translate" in s or b"position" in s or any(
+                m in s for m in _MARGINS) for s in styled):
+            kids = self._shifted(kids, kid_styles, own, font, display, rows, rtl)
         if any(b"position" in s for s in styled):
-            kids = self._placed(kids, kid_styles, own, font)
+            kids = self._placed(kids, kid_styles, own, font, _containing_block(el, own), rtl)
         if any(b"float" in s for s in styled):
             kids = _floats_right(kids, kid_styles)
         return kids
+
+    def _contents_opened(self, kids: list[_El | bytes],
+                         kid_styles: dict[int, dict[bytes, bytes]]) -> list[_El | bytes]:
+        """A flex or grid container's content with the `display: contents` boxes opened:
+        what they hold are the items (each in a copy of them), ordered and placed by their
+        own styles (`kid_styles` gets those under the copies)."""
+        out: list[_El | bytes] = []
+        for kid in kids:
+            if not isinstance(kid, _El) or _display(kid.tag, kid_styles[id(kid)]) != (
+                    b"contents"):
+                out.append(kid)
+                continue
+            stack: list[tuple[_El | bytes, tuple[_El, ...]]] = [
+                (inner, (kid,)) for inner in reversed(kid.kids)]
+            while stack:
+                inner, chain = stack.pop()
+                own = self.own_of(inner) if isinstance(inner, _El) else _NOTHING
+                if isinstance(inner, _El) and _display(inner.tag, own) == b"contents" and len(
+                        chain) < _MAX_DEPTH:
+                    stack += [(deeper, (*chain, inner)) for deeper in reversed(inner.kids)]
+                    continue
+                if isinstance(inner, bytes) and not inner.strip():
+                    continue
+                last = chain[-1]
+                box = _El(last.tag, last.attrs, last.open_tag, last.close_tag, [inner])
+                for outer in reversed(chain[:-1]):
+                    box = _El(outer.tag, outer.attrs, outer.open_tag, outer.close_tag, [box])
+                kid_styles[id(box)] = own
+                out.append(box)
+        return out
 
     # -- right to left ------------------------------------------------------------------------
 
@@ -599,13 +664,13 @@ class _Layout:
 
     def _shifted(self, kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
                  own: dict[bytes, bytes], font: float, display: bytes,
-                 rows: dict[int, int] | None) -> list[_El | bytes]:
+                 rows: dict[int, int] | None, rtl: bool) -> list[_El | bytes]:
         """Boxes that `position: relative` offsets, `transform: translate()`, `translate`
         or negative margins move, in the order they show (round 17: shuffled inline blocks
         moved into order): by where each stands in its line plus its offset."""
         if not any(s.get(b"transform") or s.get(b"translate") or _lower(s.get(
-                b"position")) == b"relative" or b"-" in s.get(b"margin-left", b"") + s.get(
-                b"margin-right", b"") for s in kid_styles.values()):
+                b"position")) == b"relative" or any(b"-" in s.get(m, b"") for m in _MARGINS)
+                for s in kid_styles.values()):
             return kids
         moves: dict[int, tuple[float, float, float, float, float, bool]] = {}
         moved = False
@@ -621,12 +686,15 @@ class _Layout:
             width = self._width(kid, s, size)
             dx, dy = offset(s.get(b"transform"), s.get(b"translate"), size, width, size * 1.2)
             if _lower(s.get(b"position")) == b"relative":
-                left, right = length(s.get(b"left"), size), length(s.get(b"right"), size)
+                own_rtl = _rtl_of(kid, s, rtl)
+                left = length(_side(s, b"left", own_rtl), size)
+                right = length(_side(s, b"right", own_rtl), size)
                 top, bottom = length(s.get(b"top"), size, 0), length(s.get(b"bottom"), size, 0)
                 dx += left if left is not None else -right if right is not None else 0.0
                 dy += top if top is not None else -bottom if bottom is not None else 0.0
-            before = length(s.get(b"margin-left"), size) or 0.0
-            after = length(s.get(b"margin-right"), size) or 0.0
+            own_rtl = _rtl_of(kid, s, rtl)
+            before = length(_side(s, b"margin-left", own_rtl), size) or 0.0
+            after = length(_side(s, b"margin-right", own_rtl), size) or 0.0
             block = kid.tag == b"br" or _display(kid.tag, s) not in _INLINE_LEVEL
             moves[id(kid)] = (dx, dy, before, after, width, block)
             moved = moved or bool(dx or dy or before < 0 or after < 0)
@@ -662,19 +730,23 @@ class _Layout:
         return [k for _y, _x, _n, k in _rows_read(keyed, step / 2)]
 
     def _placed(self, kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
-                own: dict[bytes, bytes], font: float) -> list[_El | bytes]:
+                own: dict[bytes, bytes], font: float, containing: bool, rtl: bool
+                ) -> list[_El | bytes]:
         """Boxes taken out of the flow and placed by offsets (`top`, `left`, `right`,
-        `bottom`, `inset`), read top to bottom, left to right, after the flow."""
+        `bottom`, `inset`), read top to bottom, left to right, after the flow. (Not in a
+        containing block, those its containing block reads, `_gather_placed`.)"""
         # (a box without offsets takes no room in the line either: out of the way too)
         placed = [k for k in kids if isinstance(k, _El) and _lower(kid_styles[id(k)].get(
-            b"position")) in _OUT_OF_FLOW]
+            b"position")) in _OUT_OF_FLOW and (containing or not _placed_box(
+                kid_styles[id(k)], font))]
         if not placed:
             return kids
         chosen = {id(k) for k in placed}
         return [k for k in kids if id(k) not in chosen] + self._read_placed(
-            [(k, k) for k in placed], own, font)
+            [(k, k) for k in placed], own, font, rtl)
 
-    def _gather_placed(self, block: _El, own: dict[bytes, bytes], font: float) -> None:
+    def _gather_placed(self, block: _El, own: dict[bytes, bytes], font: float, rtl: bool
+                       ) -> None:
         """A containing block's boxes placed by offsets that other elements wrap (`<p><span
         style="position:absolute;top:2em">`): taken out of their wrappers (each in copies
         of them) and read with its own, by where they are placed."""
@@ -706,10 +778,10 @@ class _Layout:
             self.own_of(k), font)]
         chosen = {id(k) for k in direct}
         block.kids = [k for k in block.kids if id(k) not in chosen] + self._read_placed(
-            [(k, k) for k in direct] + found, own, font)
+            [(k, k) for k in direct] + found, own, font, rtl)
 
     def _read_placed(self, placed: list[tuple[_El | bytes, _El]], own: dict[bytes, bytes],
-                     font: float) -> list[_El | bytes]:
+                     font: float, rtl: bool) -> list[_El | bytes]:
         """Placed boxes (each as shown, and the box whose offsets place it) top to bottom,
         left to right."""
         room = length(own.get(b"width"), font) or PAGE_WIDTH
@@ -720,7 +792,9 @@ class _Layout:
             s = self.own_of(kid)
             size = font_size(s.get(b"font-size"), font) if b"font-size" in s else font
             high = max(high, size)
-            left, right = length(s.get(b"left"), size, room), length(s.get(b"right"), size, room)
+            own_rtl = _rtl_of(kid, s, rtl)
+            left = length(_side(s, b"left", own_rtl), size, room)
+            right = length(_side(s, b"right", own_rtl), size, room)
             top, bottom = (length(s.get(b"top"), size, height),
                            length(s.get(b"bottom"), size, height))
             width = self._width(kid, s, size)
@@ -733,7 +807,33 @@ class _Layout:
         return [k for _y, _x, _n, k in _rows_read(keyed, high * 0.6)]
 
 
-_SIDES = (b"top", b"left", b"right", b"bottom")
+_SIDES = (b"top", b"left", b"right", b"bottom", b"inset-inline-start", b"inset-inline-end")
+_MARGINS = (b"margin-left", b"margin-right", b"margin-inline-start", b"margin-inline-end")
+_LOGICAL = {b"left": (b"inset-inline-start", b"inset-inline-end"),
+            b"right": (b"inset-inline-end", b"inset-inline-start"),
+            b"margin-left": (b"margin-inline-start", b"margin-inline-end"),
+            b"margin-right": (b"margin-inline-end", b"margin-inline-start")}
+
+
+def _rtl_of(el: _El, own: dict[bytes, bytes], parent_rtl: bool) -> bool:
+    """Whether a box is right to left (its `direction`, `dir`, else its parent's)."""
+    if b"direction" in own:
+        return _lower(own[b"direction"]) == b"rtl"
+    if b"dir" in el.attrs.lower():
+        way = _lower(_attr(el.attrs, b"dir"))
+        if way in (b"rtl", b"ltr"):
+            return way == b"rtl"
+    return parent_rtl
+
+
+def _side(own: dict[bytes, bytes], side: bytes, rtl: bool) -> bytes | None:
+    """A physical side's value, or the logical one's that is that side (the start is the
+    left in a left-to-right box, the right in a right-to-left one: the box's own)."""
+    value = own.get(side)
+    if value is None:
+        start, end = _LOGICAL[side]
+        value = own.get(end if rtl else start)
+    return value
 #: Where a box moved by offsets is off the page: its right edge this far left of where its
 #: container starts, its bottom this far above, its left edge this far right (a printed
 #: page shows nothing past its right edge, ~800px; a guess of a box's place is rough).
