@@ -8,10 +8,25 @@ they block images) and an input field's value. Printed by Chromium and read by p
 pieces are the file. One more HTML page for the HTML readers, made once per page (never of a
 page this module made: the caller keeps those).
 
+Round 17: grids by named areas (`grid-template-areas`), named lines (`[c1] auto [c2]`),
+negative and spanned lines and the auto-placement of the items without a place; right to
+left (`direction: rtl`, `dir=rtl`, `dir=auto`, `<bdi>`): flex rows and grid columns
+mirrored, table columns right to left, and a block's lines as the bidi algorithm shows them
+(inline boxes and isolated runs right to left: `bidi`); boxes placed by `right`, `bottom`,
+`inset`, `calc()`, also when other elements wrap them (read with the other boxes of their
+containing block); boxes moved by `position: relative` offsets, `transform: translate()`,
+`translate` and negative margins, read by where each ends up (its place in the line, in a
+monospace font, plus its offset); boxes moved off the page left out, and the offsets renamed
+in the laid-out page (its readers take no box moved back from far for a hidden one); a table's
+parts as shown: captions (`caption-side`), the first header group (`<thead>`,
+`display: table-header-group`), rows, the first footer group; content a table's parser moves
+before it (foster parenting). `X > *` and `X *` rules style the elements inside an X.
+
 A small tree of our own (not an HTML5 parser): a closing tag closes what was opened since its
-own opening tag, as `textual` reads pages. Styles are the element's own and those of the
-page's rules whose subject matches it (`textual`'s selector matching), the later winning;
-lengths are compared in rough pixels. Over-reading is safe: the page's own order is read too.
+own opening tag, as `textual` reads pages (and a table cell, row or row group what its
+predecessor left open). Styles are the element's own and those of the page's rules whose
+subject matches it (`textual`'s selector matching), the later winning; lengths are in pixels
+(`cssvalues`). Over-reading is safe: the page's own order is read too.
 """
 
 from __future__ import annotations
@@ -21,6 +36,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zerohour.errors import ScanLimitExceeded
+from zerohour.scan.bidi import ON, L, R, first_strong, mirrored, text_runs, visual_order
+from zerohour.scan.cssvalues import (
+    CH,
+    PAGE_WIDTH,
+    SHORTHANDS,
+    area_lines,
+    areas,
+    auto_place,
+    font_size,
+    length,
+    offset,
+    start_line,
+    tracks,
+)
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_SCAN_TIME
 from zerohour.scan.textual import (
@@ -37,32 +66,80 @@ from zerohour.scan.textual import (
     _selector_text,
     _selectors,
     _sheet_rules,
+    _specificity,
     _unescape,
 )
 
 #: CSS that moves or makes text (then the page is laid out as a tree; otherwise only the
 #: `alt` and `value` texts are put in, by one substitution: most mail has images).
-_LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area)\s*:|position\s*:\s*(?:absolute|"
-                   rb"fixed)|-reverse|float\s*:\s*right|<bdo|bidi-override|[^\w-]content\s*:|"
-                   rb"list-style(?:-type)?\s*:\s*[\"']")
+_LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]grid\s*:|position\s*:"
+                   rb"\s*(?:absolute|fixed)|-reverse|float\s*:\s*right|<bdo|"
+                   rb"bidi-override|[^\w-]content\s*:|list-style(?:-type)?\s*:\s*[\"']|"
+                   rb"direction\s*:\s*rtl|[\s\"']dir\s*=\s*[\"']?\s*rtl|translate|matrix|<thead|<tfoot|"
+                   rb"<caption|table-(?:header|footer)-group|table-caption|caption-side|"
+                   rb"margin(?:-left|-right|-inline[\w-]*)?\s*:[^;\"'>}]*-\s*[\d.]|"
+                   # content a table's parser moves before the table (foster parenting)
+                   rb"(?:<(?:table|tbody|thead|tfoot|tr)\b[^>]*>|</(?:t[dhr]|tbody|thead|tfoot|"
+                   rb"caption)>)\s*(?:[^<\s]|<(?:[abdeg-su-z]|ce|fon))")
+#: `position: relative` moves a box only by an offset that is not zero (both on the page).
+_RELATIVE = Gate(rb"position\s*:\s*relative")
+_OFFSET = Gate(rb"[^\w-](?:left|right|top|bottom|inset[\w-]*)\s*:\s*(?:[^\s0;\"'}]|0*\.?0*[1-9])")
 _ALT_OR_VALUE_GATE = Gate(rb"<(?:img|input)[\s/][^>]*(?:alt|value)\s*=")
 _ALT_OR_VALUE = re.compile(rb"<(img|input)\b([^>]*)>", re.I)
-_PROPS = frozenset({b"order", b"grid-row", b"grid-column", b"grid-area", b"position", b"top",
-                    b"left", b"display", b"flex-direction", b"flex-flow", b"float",
-                    b"direction", b"unicode-bidi", b"list-style-type", b"list-style",
-                    b"content"})
+_PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-start",
+                    b"grid-column-end", b"grid-template-areas", b"grid-template-rows",
+                    b"grid-template-columns", b"grid-auto-flow", b"position", b"top", b"left",
+                    b"right", b"bottom", b"display", b"flex-direction", b"flex-wrap",
+                    b"float", b"direction", b"unicode-bidi", b"list-style-type",
+                    b"list-style", b"content", b"transform", b"translate", b"width",
+                    b"height", b"margin-left", b"margin-right", b"margin-top",
+                    b"margin-bottom", b"font-size", b"caption-side", b"inset-inline-start",
+                    b"inset-inline-end", b"margin-inline-start", b"margin-inline-end",
+                    *SHORTHANDS})
+#: What an element takes from its parent (`dir` and a table's direction besides).
+_INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side")
+_IMPORTANT = re.compile(rb"\s*!\s*important\s*$", re.I)
 _PSEUDO_ELEMENT = re.compile(rb"::?(before|after|marker)\s*$", re.I)
 _DECL = re.compile(rb"([\w-]+)\s*:\s*([^;]*)")
 _CONTENT_TOKEN = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|attr\(\s*([\w:-]+)"
                             rb"\s*\)", re.I | re.S)
-_LENGTH = re.compile(rb"(-?\d+(?:\.\d+)?)\s*([a-z%]*)", re.I)
-_UNITS = {b"": 1.0, b"px": 1.0, b"em": 16.0, b"rem": 16.0, b"ch": 8.0, b"ex": 8.0,
-          b"pt": 4 / 3, b"pc": 16.0, b"in": 96.0, b"cm": 37.8, b"mm": 3.78, b"%": 10.0,
-          b"vw": 10.0, b"vh": 10.0}
+_BLANKS = re.compile(rb"\s+")
 _NO_VALUE_INPUTS = frozenset({b"hidden", b"password", b"checkbox", b"radio", b"file",
                               b"image", b"range", b"color"})
 _MAX_DEPTH = 256
 _MAX_TRIES = 1_000_000  # rule-against-element tries per page
+
+#: How elements show without a `display` of their own.
+_BLOCK_TAGS = frozenset({b"address", b"article", b"aside", b"blockquote", b"body", b"center",
+                         b"dd", b"details", b"dialog", b"dir", b"div", b"dl", b"dt",
+                         b"fieldset", b"figcaption", b"figure", b"footer", b"form", b"h1",
+                         b"h2", b"h3", b"h4", b"h5", b"h6", b"header", b"hgroup", b"hr",
+                         b"html", b"legend", b"listing", b"main", b"menu", b"nav", b"ol",
+                         b"optgroup", b"p", b"plaintext", b"pre", b"search", b"section",
+                         b"summary", b"ul", b"xmp"})
+_TAG_DISPLAY = {b"table": b"table", b"tr": b"table-row", b"td": b"table-cell",
+                b"th": b"table-cell", b"thead": b"table-header-group",
+                b"tbody": b"table-row-group", b"tfoot": b"table-footer-group",
+                b"caption": b"table-caption", b"col": b"table-column",
+                b"colgroup": b"table-column-group", b"li": b"list-item"}
+#: Replaced and widget elements: boxes of their own in a line (bidi: one neutral character).
+_ATOMIC_TAGS = frozenset({b"img", b"input", b"button", b"select", b"textarea", b"video",
+                          b"audio", b"canvas", b"iframe", b"object", b"embed", b"svg",
+                          b"math", b"meter", b"progress"})
+_INLINE_LEVEL = frozenset({b"inline", b"inline-block", b"inline-flex", b"inline-grid",
+                           b"inline-table", b"contents", b"ruby", b"inline-list-item"})
+_TABLES = frozenset({b"table", b"inline-table"})
+#: Boxes whose content is laid out in lines of its own (a paragraph for the bidi algorithm).
+_BIDI_BLOCKS = frozenset({b"block", b"inline-block", b"list-item", b"table-cell",
+                          b"table-caption", b"flow-root", b"inline-list-item"})
+_OUT_OF_FLOW = frozenset({b"absolute", b"fixed"})
+#: What a table's parser keeps inside it, its row groups and rows; any other content is
+#: "foster parented": shown before the table (`<table><tr><td>B</td></tr>A</table>`: A, B).
+_IN_TABLE = frozenset({b"caption", b"colgroup", b"col", b"tbody", b"thead", b"tfoot", b"tr",
+                       b"td", b"th", b"script", b"style", b"template", b"form"})
+_IN_GROUP = frozenset({b"tr", b"td", b"th", b"script", b"style", b"template", b"form"})
+_IN_ROW = frozenset({b"td", b"th", b"script", b"style", b"template", b"form"})
+_BREAK = -1  # (a token that ends a line of the bidi reordering)
 
 
 @dataclass(slots=True)
@@ -79,11 +156,63 @@ class _Rule:
     subject: _Compound
     pseudo: bytes  # b"", b"before", b"after", b"marker"
     decls: dict[bytes, bytes]
+    #: `X > *` (children) and `X *` (descendants): every element inside an X
+    inside: bool = False
+    children_only: bool = False
+    #: its place in the cascade: (!important, cascade layer, specificity, order)
+    rank: tuple[int, ...] = ()
 
 
-def _declarations(text: bytes) -> dict[bytes, bytes]:
-    return {m.group(1).lower(): m.group(2).strip() for m in _DECL.finditer(text)
-            if m.group(1).lower() in _PROPS}
+def _declarations(text: bytes, important: bool = False) -> dict[bytes, bytes]:
+    """The properties of interest (the `!important` ones, or the others), shorthands as
+    their longhands, in order (the later winning)."""
+    out: dict[bytes, bytes] = {}
+    for m in _DECL.finditer(text):
+        name = m.group(1).lower()
+        if name not in _PROPS:
+            continue
+        value = m.group(2).strip()
+        if (b"!" in value and _IMPORTANT.search(value) is not None) != important:
+            continue
+        if important:
+            value = _IMPORTANT.sub(b"", value)
+        expand = SHORTHANDS.get(name)
+        if expand is not None:
+            out.update(expand(value))
+        else:
+            out[name] = value
+    return out
+
+
+def _display(tag: bytes, own: dict[bytes, bytes]) -> bytes:
+    """An element's display type (two keywords as one: `inline flex` is `inline-flex`)."""
+    given = own.get(b"display") if own else None
+    if not given:
+        return _TAG_DISPLAY.get(tag) or (b"block" if tag in _BLOCK_TAGS else b"inline-block"
+                                         if tag in _ATOMIC_TAGS else b"inline")
+    known = _DISPLAYS.get((tag, given))
+    if known is None:
+        if len(_DISPLAYS) > 4096:
+            _DISPLAYS.clear()
+        known = _DISPLAYS[tag, given] = _display_of(tag, given)
+    return known
+
+
+_DISPLAYS: dict[tuple[bytes, bytes], bytes] = {}
+
+
+def _display_of(tag: bytes, given: bytes) -> bytes:
+    value = given.strip().lower()
+    words = value.split()
+    if len(words) == 2 and b"inline" in words:
+        inner = words[1] if words[0] == b"inline" else words[0]
+        value = b"inline-block" if inner == b"flow-root" else b"inline-" + inner
+    elif len(words) == 2 and words[0] in (b"block", b"run-in"):
+        value = words[1]
+    if value and value[:1].isalpha() and value not in (b"inherit", b"initial", b"unset",
+                                                       b"revert", b"revert-layer"):
+        return value
+    return _display(tag, _NOTHING)
 
 
 def _attr(attrs: bytes, name: bytes) -> bytes | None:
@@ -92,6 +221,17 @@ def _attr(attrs: bytes, name: bytes) -> bytes | None:
             value = m.group(2) or m.group(3) or m.group(4) or b""
             return _unescape(value) if b"&" in value else value
     return None
+
+
+#: Opening one of these closes an open one of the same kind (up to the table part that
+#: holds it), as an HTML parser does: `<tr><td>a<td>b` is two cells.
+_CLOSED_BY = {b"td": (frozenset({b"td", b"th"}), frozenset({b"tr", b"table", b"tbody",
+                                                            b"thead", b"tfoot"})),
+              b"tr": (frozenset({b"tr"}), frozenset({b"table", b"tbody", b"thead",
+                                                    b"tfoot"})),
+              b"tbody": (frozenset({b"tbody", b"thead", b"tfoot"}), frozenset({b"table"}))}
+_CLOSED_BY[b"th"] = _CLOSED_BY[b"td"]
+_CLOSED_BY[b"thead"] = _CLOSED_BY[b"tfoot"] = _CLOSED_BY[b"tbody"]
 
 
 def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
@@ -116,6 +256,14 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
                     del stack[depth:]
                     break
             continue
+        closes = _CLOSED_BY.get(tag)
+        if closes is not None:
+            for depth in range(len(stack) - 1, 0, -1):
+                if stack[depth].tag in closes[0]:
+                    del stack[depth:]
+                    break
+                if stack[depth].tag in closes[1]:
+                    break
         el = _El(tag, m.group(3), m.group())
         stack[-1].kids.append(el)
         if tag in _RAW_TEXT:
@@ -133,27 +281,69 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
 
 
 def _rules(data: bytes) -> list[_Rule]:
+    """The page's rules of interest, each with its rank in the cascade (round 17: a rule
+    of more specificity wins over a later one, `!important` over both, by layers)."""
     out: list[_Rule] = []
-    for rule in _sheet_rules(data):
-        decls = _declarations(rule.declarations)
-        if not decls:
+    for order, rule in enumerate(_sheet_rules(data)):
+        kinds = [(important, decls) for important in (False, True)
+                 if (decls := _declarations(rule.declarations, important))]
+        if not kinds:
             continue
         for listed in _selectors(_selector_text(rule.selectors)):
             pseudo = _PSEUDO_ELEMENT.search(listed)
             selector = listed[: pseudo.start()] if pseudo else listed
             subject = _compound(selector) or _any_element(selector or b"*")
-            if subject is not None and not subject.children:
-                out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls))
+            if subject is None:
+                continue
+            for important, decls in kinds:
+                if important:  # (layers: the first's !important wins, unlayered ones lose)
+                    layer = 0 if rule.layer < 0 else rule.layers - rule.layer
+                else:
+                    layer = rule.layers if rule.layer < 0 else rule.layer
+                out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls,
+                                 subject.children, _CHILDREN.search(selector) is not None,
+                                 (int(important), layer, *_specificity(selector), order)))
     return out
+
+
+_CHILDREN = re.compile(rb">\s*\*\s*$")
+
+
+def _cascaded(rules: list[_Rule], el: _El) -> dict[bytes, dict[bytes, bytes]]:
+    """The properties the rules an element matches and its style attribute give it, per
+    pseudo-element, in the cascade's order (the style attribute after the rules, but
+    before their `!important` declarations)."""
+    out: dict[bytes, dict[bytes, bytes]] = {}
+    style = _attr(el.attrs, b"style") if b"style" in el.attrs.lower() else None
+    text = _css_text(style) if style else b""
+    inline = False
+    for rule in sorted(rules, key=lambda r: r.rank):
+        if rule.rank[0] and not inline and text:
+            out.setdefault(b"", {}).update(_declarations(text))
+            inline = True
+        out.setdefault(rule.pseudo, {}).update(rule.decls)
+    if text:
+        if not inline:
+            out.setdefault(b"", {}).update(_declarations(text))
+        important = _declarations(text, True)
+        if important:
+            out.setdefault(b"", {}).update(important)
+    return out
+
+
+def _lower(value: bytes | None) -> bytes:
+    return (value or b"").strip().lower()
 
 
 class _Layout:
     def __init__(self, rules: list[_Rule], check: Callable[[], None] | None) -> None:
-        self.rules = rules
+        self.rules = [r for r in rules if not r.inside]
+        #: `X > *`, `X *` rules: they style an element by where it stands, not its tag
+        self.inside = [r for r in rules if r.inside]
         # rules by what their subject needs (an id, a class, else a tag, else nothing), in
         # order: an element tries only the rules that could match it
         self.index: dict[bytes, list[int]] = {}
-        for i, rule in enumerate(rules):
+        for i, rule in enumerate(self.rules):
             c = rule.subject
             key = (b"#" + min(c.ids).lower() if c.ids else b"." + min(c.classes).lower()
                    if c.classes else c.tag or b"*")
@@ -163,14 +353,29 @@ class _Layout:
         self.seen = 0
         # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
         self.cache: dict[tuple[bytes, bytes], dict[bytes, dict[bytes, bytes]]] = {}
+        self.matched: dict[tuple[bytes, bytes], list[_Rule]] = {}
+        #: each laid-out element's own properties (with the `X > *` rules it takes)
+        self.own: dict[int, dict[bytes, bytes]] = {}
+        self.placed = 0  # boxes placed by offsets, laid out so far
+        self.chars: dict[int, int] = {}  # (an element's text length, once it is laid out)
+
+    def own_of(self, el: _El) -> dict[bytes, bytes]:
+        """An element's own properties (those it took by where it stands too)."""
+        own = self.own.get(id(el)) if self.own else None
+        return own if own is not None else self.styles(el).get(b"", _NOTHING)
+
+    def _in_context(self, el: _El, rules: tuple[_Rule, ...]
+                    ) -> dict[bytes, dict[bytes, bytes]]:
+        """The element's styles with those of the `X > *`, `X *` rules it stands under."""
+        self.styles(el)
+        return _cascaded([*self.matched[el.tag, el.attrs], *rules], el)
 
     def styles(self, el: _El) -> dict[bytes, dict[bytes, bytes]]:
         """The element's properties of interest, per pseudo-element (b"": its own)."""
         known = self.cache.get((el.tag, el.attrs))
         if known is not None:
             return known
-        out: dict[bytes, dict[bytes, bytes]] = {}
-        self.cache[el.tag, el.attrs] = out
+        matched: list[_Rule] = []
         keys = [b"*", el.tag]
         if b"id" in el.attrs.lower() or b"class" in el.attrs.lower():
             keys.append(b"#" + (_attr(el.attrs, b"id") or b"").strip().lower())
@@ -182,24 +387,63 @@ class _Layout:
         for i in tried:
             rule = self.rules[i]
             if _matches(rule.subject, el.tag, el.attrs):
-                out.setdefault(rule.pseudo, {}).update(rule.decls)
-        if b"style" in el.attrs.lower():
-            style = _attr(el.attrs, b"style")
-            if style:
-                out.setdefault(b"", {}).update(_declarations(_css_text(style)))
+                matched.append(rule)
+        self.matched[el.tag, el.attrs] = matched
+        out = self.cache[el.tag, el.attrs] = _cascaded(matched, el)
         return out
 
-    def lay_out(self, el: _El, inherited: dict[bytes, bytes]) -> None:
+    def lay_out(self, el: _El, inherited: dict[bytes, bytes], font: float = 16.0,
+                item: bool = False, descendants: tuple[_Rule, ...] = (),
+                context: tuple[_Rule, ...] = ()) -> None:
+        """Lay out an element and what it holds (`item`: a flex or grid item, a block;
+        `descendants`: the `X *` rules of its ancestors, `context`: those and the `X > *`
+        rules of its parent)."""
         self.seen += 1
         if self.check is not None and not self.seen % 4096:
             self.check()
-        styles = self.styles(el) if el.tag else {}
-        own = styles.get(b"", {})
-        here = {**inherited, **{k: v for k, v in own.items()
-                                if k in (b"list-style-type", b"list-style", b"direction")}}
+        styles = (self._in_context(el, context) if context else self.styles(el)) if (
+            el.tag) else {}
+        own = styles.get(b"", _NOTHING)
+        if context:
+            self.own[id(el)] = own
+        here = inherited  # (a copy only where it changes)
+        dir_attr = b"dir" in el.attrs.lower()
+        if own or dir_attr or el.tag == b"bdi":
+            here = {**inherited, **{k: v if k.startswith(b"list") else _lower(v)
+                                    for k, v in own.items() if k in _INHERITED}}
+            if b"direction" not in own and dir_attr:
+                way = _lower(_attr(el.attrs, b"dir"))
+                if way in (b"rtl", b"ltr"):  # (the attribute is a presentational hint)
+                    here[b"direction"] = way
+                elif way == b"auto":
+                    here[b"direction"] = _auto_direction(el, b"ltr")
+            elif el.tag == b"bdi" and b"direction" not in own:  # (`dir=auto` by default)
+                here[b"direction"] = _auto_direction(el, b"ltr")
+            if _lower(own.get(b"unicode-bidi")) == b"plaintext":
+                here[b"direction"] = _auto_direction(el, here.get(b"direction", b"ltr"))
+            if b"font-size" in own:
+                font = font_size(own[b"font-size"], font)
+        display = _display(el.tag, own) if el.tag else b"block"
+        if display in _TABLES:
+            here = {**here, b"-table-direction": here.get(b"direction", b"ltr")}
+        if self.inside and el.tag:
+            self.tries += len(self.inside)
+            if self.tries > _MAX_TRIES:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+            matched = [r for r in self.inside if _matches(r.subject, el.tag, el.attrs)]
+            if matched:
+                descendants = (*descendants, *(r for r in matched if not r.children_only))
+                context = (*descendants, *(r for r in matched if r.children_only))
+            else:
+                context = descendants
+        grid_or_flex = b"flex" in display or b"grid" in display
+        placed = self.placed
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
-                self.lay_out(kid, here)
+                self.lay_out(kid, here, font, grid_or_flex, descendants, context)
+        inside = self.placed - placed  # placed boxes inside it
+        if b"position" in own and _placed_box(own, font):
+            self.placed += 1
         kids = el.kids
         if el.tag == b"img":
             alt = _attr(el.attrs, b"alt")
@@ -219,11 +463,14 @@ class _Layout:
             kids.insert(0, marker + before)
         if after:
             kids.append(after)
-        el.kids = self._ordered(kids, own)
-        if (el.tag == b"bdo" and (_attr(el.attrs, b"dir") or b"").lower() == b"rtl") or (
-                own.get(b"unicode-bidi", b"").lower().startswith(b"bidi-override")
-                and here.get(b"direction", b"").lower() == b"rtl"):
-            el.kids = [_text(el)[::-1]]
+        fostered = _foster(el) if el.tag == b"table" else []
+        el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item)
+        if inside and _containing_block(el, own):
+            self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
+        if (el.tag == b"bdo" and _lower(_attr(el.attrs, b"dir")) == b"rtl") or (
+                b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]).startswith(
+                    b"bidi-override") and here.get(b"direction") == b"rtl"):
+            el.kids = [mirrored(_text(el))]
 
     def _content(self, decls: dict[bytes, bytes] | None, el: _El) -> bytes:
         if not decls or b"content" not in decls:
@@ -236,29 +483,530 @@ class _Layout:
                 out.append(_css_text(m.group(1) if m.group(1) is not None else m.group(2)))
         return b"".join(out)
 
-    def _ordered(self, kids: list[_El | bytes], own: dict[bytes, bytes]) -> list[_El | bytes]:
-        display = own.get(b"display", b"").lower()
+    def _ordered(self, el: _El, kids: list[_El | bytes], own: dict[bytes, bytes],
+                 here: dict[bytes, bytes], font: float, display: bytes, item: bool
+                 ) -> list[_El | bytes]:
+        """The element's content in the order it shows, left to right, top to bottom."""
+        rtl = here.get(b"direction") == b"rtl"
+        if rtl and (display in _BIDI_BLOCKS or (display in (b"inline", b"contents") and (
+                item or b"dir" in _attr_names(el.attrs) or _lower(own.get(b"unicode-bidi")) in (
+                    b"isolate", b"isolate-override", b"plaintext")))):
+            kids = self._bidi(kids)  # (a block's lines, before its boxes move)
         elements = [k for k in kids if isinstance(k, _El)]
         if not elements:
             return kids
-        kid_styles = {id(k): self.styles(k).get(b"", {}) for k in elements}  # (by element)
-        if b"flex" in display:
-            flow = (own.get(b"flex-direction", b"") + b" " + own.get(b"flex-flow", b"")).lower()
-            kids = sorted(kids, key=lambda k: _number(
-                kid_styles.get(id(k), {}).get(b"order")) if isinstance(k, _El) else 0.0)
-            if b"reverse" in flow:
+        kid_styles = {id(k): self.own_of(k) for k in elements}  # (by element)
+        styled = [s for s in kid_styles.values() if s]
+        if not styled and (display in _BIDI_BLOCKS or display == b"inline"):
+            return kids  # (nothing to reorder)
+        rows: dict[int, int] | None = None
+        if (b"flex" in display or b"grid" in display) and any(
+                s.get(b"display") and _display(k.tag, s) == b"contents"
+                for k in elements if (s := kid_styles[id(k)])):
+            kids = self._contents_opened(kids, kid_styles)
+            styled = [s for s in kid_styles.values() if s]
+        if display in _TABLES:
+            kids = _table_parts(kids, kid_styles, here)
+        elif display == b"table-row":
+            if here.get(b"-table-direction") == b"rtl":  # columns right to left
+                kids = kids[::-1]
+        elif b"flex" in display:
+            kids = sorted(kids, key=lambda k: _order(kid_styles, k))
+            way = _lower(own.get(b"flex-direction"))
+            reverse = way.endswith(b"-reverse")
+            if rtl and not way.startswith(b"column"):
+                reverse = not reverse
+            # (lines stacked bottom to top: one piece a line shows last to first)
+            if reverse or _lower(own.get(b"flex-wrap")) == b"wrap-reverse":
                 kids = kids[::-1]
         elif b"grid" in display:
-            kids = sorted(kids, key=lambda k: _grid_place(kid_styles.get(id(k), {}))
-                          if isinstance(k, _El) else (0.0, 0.0))
-        # boxes taken out of the flow, read top to bottom, left to right
-        placed = [k for k in kids if isinstance(k, _El) and kid_styles.get(id(k), {}).get(
-            b"position", b"").lower() in (b"absolute", b"fixed")]
-        if placed:
-            kids = [k for k in kids if not (isinstance(k, _El) and k in placed)] + sorted(
-                placed, key=lambda k: (_number(kid_styles[id(k)].get(b"top")),
-                                       _number(kid_styles[id(k)].get(b"left"))))
-        return _floats_right(kids, kid_styles)
+            kids, rows = _grid_cells(kids, kid_styles, own, rtl, font)
+        if any(b"transform" in s or b"translate" in s or b"position" in s or any(
+                m in s for m in _MARGINS) for s in styled):
+            kids = self._shifted(kids, kid_styles, own, font, display, rows, rtl)
+        if any(b"position" in s for s in styled):
+            kids = self._placed(kids, kid_styles, own, font, _containing_block(el, own), rtl)
+        if any(b"float" in s for s in styled):
+            kids = _floats_right(kids, kid_styles)
+        return kids
+
+    def _contents_opened(self, kids: list[_El | bytes],
+                         kid_styles: dict[int, dict[bytes, bytes]]) -> list[_El | bytes]:
+        """A flex or grid container's content with the `display: contents` boxes opened:
+        what they hold are the items (each in a copy of them), ordered and placed by their
+        own styles (`kid_styles` gets those under the copies)."""
+        out: list[_El | bytes] = []
+        for kid in kids:
+            if not isinstance(kid, _El) or _display(kid.tag, kid_styles[id(kid)]) != (
+                    b"contents"):
+                out.append(kid)
+                continue
+            stack: list[tuple[_El | bytes, tuple[_El, ...]]] = [
+                (inner, (kid,)) for inner in reversed(kid.kids)]
+            while stack:
+                inner, chain = stack.pop()
+                own = self.own_of(inner) if isinstance(inner, _El) else _NOTHING
+                if isinstance(inner, _El) and _display(inner.tag, own) == b"contents" and len(
+                        chain) < _MAX_DEPTH:
+                    stack += [(deeper, (*chain, inner)) for deeper in reversed(inner.kids)]
+                    continue
+                if isinstance(inner, bytes) and not inner.strip():
+                    continue
+                last = chain[-1]
+                box = _El(last.tag, last.attrs, last.open_tag, last.close_tag, [inner])
+                for outer in reversed(chain[:-1]):
+                    box = _El(outer.tag, outer.attrs, outer.open_tag, outer.close_tag, [box])
+                kid_styles[id(box)] = own
+                out.append(box)
+        return out
+
+    # -- right to left ------------------------------------------------------------------------
+
+    def _bidi(self, kids: list[_El | bytes]) -> list[_El | bytes]:
+        """A right-to-left block's lines in the order they show (`bidi`): the inline boxes
+        and isolated runs between left-to-right text right to left. Unchanged when what
+        could hold a file's text (all but blanks and right-to-left letters) keeps its order:
+        a reordering keeps every run between the same two others."""
+        tokens: list[tuple[tuple[_El, ...], _El | bytes, int]] = []
+        self._inline_tokens(kids, (), tokens)
+        telling = [i for i, (_c, node, kind) in enumerate(tokens)
+                   if kind != R and not _blank(node)]
+        if len(telling) < 2 and not any(tokens[i][2] == ON for i in telling):
+            return kids
+        order: list[int] = []
+        texts: dict[int, bytes] = {}
+        start = 0
+        for i in range(len(tokens) + 1):
+            if i < len(tokens) and tokens[i][2] != _BREAK:
+                continue
+            if i > start:
+                shown, mirror = visual_order([t[2] for t in tokens[start:i]], True)
+                order += [start + k for k in shown]
+                for k, turned in enumerate(mirror):
+                    node = tokens[start + k][1]
+                    if turned and isinstance(node, bytes) and len(node) > 1 and tokens[
+                            start + k][2] != R and mirrored(node) != node:
+                        texts[start + k] = mirrored(node)  # (neutrals shown right to left)
+            if i < len(tokens):
+                order.append(i)
+            start = i + 1
+        kept = set(telling)
+        if not texts and [i for i in order if i in kept] == telling:
+            return kids
+        out: list[_El | bytes] = []
+        open_: list[tuple[_El, _El]] = []  # (element, its clone being filled)
+        last: tuple[_El, ...] = ()
+        for i in order:
+            chain, node, _kind = tokens[i]
+            if chain is not last:
+                same = 0
+                while same < len(open_) and same < len(chain) and open_[same][0] is chain[
+                        same]:
+                    same += 1
+                del open_[same:]
+                for outer in chain[same:]:  # an inline element split by the reordering
+                    clone = _El(outer.tag, outer.attrs, outer.open_tag, outer.close_tag)
+                    (open_[-1][1].kids if open_ else out).append(clone)
+                    open_.append((outer, clone))
+                last = chain
+            (open_[-1][1].kids if open_ else out).append(texts.get(i, node))
+        return out
+
+    def _inline_tokens(self, kids: list[_El | bytes], chain: tuple[_El, ...],
+                       out: list[tuple[tuple[_El, ...], _El | bytes, int]]) -> None:
+        """A block's inline content as bidi runs: text by class, a box of its own (inline
+        block, image, isolated or out-of-flow element) a neutral, a block or `<br>` a break,
+        plain inline elements looked into."""
+        for kid in kids:
+            if isinstance(kid, bytes):
+                out += [(chain, text, kind) for text, kind in text_runs(kid)]
+                continue
+            own = self.own_of(kid)
+            display = _display(kid.tag, own)
+            bidi = _lower(own.get(b"unicode-bidi"))
+            if kid.tag == b"br" or (display not in _INLINE_LEVEL and display != b"none"):
+                out.append((chain, kid, _BREAK))
+            elif (display not in (b"inline", b"contents") or kid.tag in _RAW_TEXT
+                  or b"dir" in _attr_names(kid.attrs) or bidi.startswith((b"isolate", b"plain"))
+                  or (kid.tag == b"bdi" and not bidi)
+                  or _lower(own.get(b"position")) in _OUT_OF_FLOW
+                  or _lower(own.get(b"float")) in (b"left", b"right")):
+                out.append((chain, kid, ON))
+            elif bidi in (b"embed", b"bidi-override"):
+                out.append((chain, kid, R if _lower(own.get(b"direction")) != b"ltr" else L))
+            elif len(chain) < _MAX_DEPTH:
+                self._inline_tokens(kid.kids, (*chain, kid), out)
+            else:
+                out.append((chain, kid, ON))
+
+    # -- moved by offsets ---------------------------------------------------------------------
+
+    def _width(self, el: _El, own: dict[bytes, bytes], font: float) -> float:
+        """A box's width: its `width` if it takes one, else its text's in a monospace font."""
+        if _display(el.tag, own) not in (b"inline", b"contents"):
+            given = length(own.get(b"width"), font)
+            if given is not None:
+                return given
+        return self._text_chars(el) * CH * font
+
+    def _text_chars(self, el: _El) -> int:
+        """How many characters an element's text shows (its content laid out already)."""
+        known = self.chars.get(id(el))
+        if known is None:
+            known = 0
+            for kid in el.kids:
+                if isinstance(kid, bytes):
+                    known += _chars(kid)
+                elif kid.tag not in _RAW_TEXT:
+                    known += self._text_chars(kid)
+            self.chars[id(el)] = known
+        return known
+
+    def _shifted(self, kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
+                 own: dict[bytes, bytes], font: float, display: bytes,
+                 rows: dict[int, int] | None, rtl: bool) -> list[_El | bytes]:
+        """Boxes that `position: relative` offsets, `transform: translate()`, `translate`
+        or negative margins move, in the order they show (round 17: shuffled inline blocks
+        moved into order): by where each stands in its line plus its offset."""
+        if not any(s.get(b"transform") or s.get(b"translate") or _lower(s.get(
+                b"position")) == b"relative" or any(b"-" in s.get(m, b"") for m in _MARGINS)
+                for s in kid_styles.values()):
+            return kids
+        moves: dict[int, tuple[float, float, float, float, float, bool]] = {}
+        moved = False
+        high = max(font, 1.0)
+        for kid in kids:
+            if not isinstance(kid, _El):
+                continue
+            s = kid_styles[id(kid)]
+            if _lower(s.get(b"position")) in _OUT_OF_FLOW:
+                continue
+            size = font_size(s.get(b"font-size"), font) if b"font-size" in s else font
+            high = max(high, size)
+            width = self._width(kid, s, size)
+            dx, dy = offset(s.get(b"transform"), s.get(b"translate"), size, width, size * 1.2)
+            if _lower(s.get(b"position")) == b"relative":
+                own_rtl = _rtl_of(kid, s, rtl)
+                left = length(_side(s, b"left", own_rtl), size)
+                right = length(_side(s, b"right", own_rtl), size)
+                top, bottom = length(s.get(b"top"), size, 0), length(s.get(b"bottom"), size, 0)
+                dx += left if left is not None else -right if right is not None else 0.0
+                dy += top if top is not None else -bottom if bottom is not None else 0.0
+            own_rtl = _rtl_of(kid, s, rtl)
+            before = length(_side(s, b"margin-left", own_rtl), size) or 0.0
+            after = length(_side(s, b"margin-right", own_rtl), size) or 0.0
+            block = kid.tag == b"br" or _display(kid.tag, s) not in _INLINE_LEVEL
+            moves[id(kid)] = (dx, dy, before, after, width, block)
+            moved = moved or bool(dx or dy or before < 0 or after < 0)
+        if not moved:
+            return kids
+        flex = b"flex" in display
+        column = flex and _lower(own.get(b"flex-direction")).startswith(b"column")
+        step = high * 1.2  # a line's height
+        x, line = 0.0, 0
+        row: int | None = None
+        keyed: list[tuple[float, float, int, _El | bytes]] = []
+        for n, kid in enumerate(kids):
+            move = moves.get(id(kid)) if isinstance(kid, _El) else None
+            if move is None:  # text, or a box placed on its own
+                keyed.append((line * step, x, n, kid))
+                if isinstance(kid, bytes) and not flex and rows is None:
+                    x += _chars(_BLANKS.sub(b" ", kid)) * CH * font
+                continue
+            dx, dy, before, after, width, block = move
+            if rows is not None and rows.get(id(kid)) != row:
+                row = rows.get(id(kid))
+                line, x = line + 1, 0.0
+            if column or (block and not flex and rows is None):
+                line += 1 if x else 0
+                if _on_page(before + dx, line * step + dy, width, step, dx):
+                    keyed.append((line * step + dy, before + dx, n, kid))
+                line, x = line + 1, 0.0
+                continue
+            x += before
+            if _on_page(x + dx, line * step + dy, width, step, dx):
+                keyed.append((line * step + dy, x + dx, n, kid))
+            x += width + after
+        return [k for _y, _x, _n, k in _rows_read(keyed, step / 2)]
+
+    def _placed(self, kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
+                own: dict[bytes, bytes], font: float, containing: bool, rtl: bool
+                ) -> list[_El | bytes]:
+        """Boxes taken out of the flow and placed by offsets (`top`, `left`, `right`,
+        `bottom`, `inset`), read top to bottom, left to right, after the flow. (Not in a
+        containing block, those its containing block reads, `_gather_placed`.)"""
+        # (a box without offsets takes no room in the line either: out of the way too)
+        placed = [k for k in kids if isinstance(k, _El) and _lower(kid_styles[id(k)].get(
+            b"position")) in _OUT_OF_FLOW and (containing or not _placed_box(
+                kid_styles[id(k)], font))]
+        if not placed:
+            return kids
+        chosen = {id(k) for k in placed}
+        return [k for k in kids if id(k) not in chosen] + self._read_placed(
+            [(k, k) for k in placed], own, font, rtl)
+
+    def _gather_placed(self, block: _El, own: dict[bytes, bytes], font: float, rtl: bool
+                       ) -> None:
+        """A containing block's boxes placed by offsets that other elements wrap (`<p><span
+        style="position:absolute;top:2em">`): taken out of their wrappers (each in copies
+        of them) and read with its own, by where they are placed."""
+        found: list[tuple[_El | bytes, _El]] = []
+
+        def walk(parent: _El, chain: tuple[_El, ...]) -> None:
+            keep: list[_El | bytes] = []
+            for kid in parent.kids:
+                if not isinstance(kid, _El) or kid.tag in _RAW_TEXT:
+                    keep.append(kid)
+                    continue
+                kid_own = self.own_of(kid)
+                if chain and _placed_box(kid_own, font):
+                    box: _El | bytes = kid
+                    for outer in reversed(chain):
+                        box = _El(outer.tag, outer.attrs, outer.open_tag, outer.close_tag,
+                                  [box])
+                    found.append((box, kid))
+                    continue
+                keep.append(kid)
+                if not _containing_block(kid, kid_own) and len(chain) < _MAX_DEPTH:
+                    walk(kid, (*chain, kid))
+            parent.kids = keep
+
+        walk(block, ())
+        if not found:
+            return
+        direct = [k for k in block.kids if isinstance(k, _El) and _placed_box(
+            self.own_of(k), font)]
+        chosen = {id(k) for k in direct}
+        block.kids = [k for k in block.kids if id(k) not in chosen] + self._read_placed(
+            [(k, k) for k in direct] + found, own, font, rtl)
+
+    def _read_placed(self, placed: list[tuple[_El | bytes, _El]], own: dict[bytes, bytes],
+                     font: float, rtl: bool) -> list[_El | bytes]:
+        """Placed boxes (each as shown, and the box whose offsets place it) top to bottom,
+        left to right."""
+        room = length(own.get(b"width"), font) or PAGE_WIDTH
+        height = length(own.get(b"height"), font) or 0.0
+        keyed: list[tuple[float, float, int, _El | bytes]] = []
+        high = max(font, 1.0)
+        for n, (shown, kid) in enumerate(placed):
+            s = self.own_of(kid)
+            size = font_size(s.get(b"font-size"), font) if b"font-size" in s else font
+            high = max(high, size)
+            own_rtl = _rtl_of(kid, s, rtl)
+            left = length(_side(s, b"left", own_rtl), size, room)
+            right = length(_side(s, b"right", own_rtl), size, room)
+            top, bottom = (length(s.get(b"top"), size, height),
+                           length(s.get(b"bottom"), size, height))
+            width = self._width(kid, s, size)
+            x = left if left is not None else (
+                room - right - width) if right is not None else 0.0
+            y = top if top is not None else (
+                height - bottom - size * 1.2) if bottom is not None else 0.0
+            if _on_page(x, y, width, size * 1.2):
+                keyed.append((y, x, n, shown))
+        return [k for _y, _x, _n, k in _rows_read(keyed, high * 0.6)]
+
+
+_SIDES = (b"top", b"left", b"right", b"bottom", b"inset-inline-start", b"inset-inline-end")
+_MARGINS = (b"margin-left", b"margin-right", b"margin-inline-start", b"margin-inline-end")
+_LOGICAL = {b"left": (b"inset-inline-start", b"inset-inline-end"),
+            b"right": (b"inset-inline-end", b"inset-inline-start"),
+            b"margin-left": (b"margin-inline-start", b"margin-inline-end"),
+            b"margin-right": (b"margin-inline-end", b"margin-inline-start")}
+
+
+def _rtl_of(el: _El, own: dict[bytes, bytes], parent_rtl: bool) -> bool:
+    """Whether a box is right to left (its `direction`, `dir`, else its parent's)."""
+    if b"direction" in own:
+        return _lower(own[b"direction"]) == b"rtl"
+    if b"dir" in el.attrs.lower():
+        way = _lower(_attr(el.attrs, b"dir"))
+        if way in (b"rtl", b"ltr"):
+            return way == b"rtl"
+    return parent_rtl
+
+
+def _side(own: dict[bytes, bytes], side: bytes, rtl: bool) -> bytes | None:
+    """A physical side's value, or the logical one's that is that side (the start is the
+    left in a left-to-right box, the right in a right-to-left one: the box's own)."""
+    value = own.get(side)
+    if value is None:
+        start, end = _LOGICAL[side]
+        value = own.get(end if rtl else start)
+    return value
+#: Where a box moved by offsets is off the page: its right edge this far left of where its
+#: container starts, its bottom this far above, its left edge this far right (a printed
+#: page shows nothing past its right edge, ~800px; a guess of a box's place is rough).
+_FAR_LEFT, _FAR_UP, _FAR_RIGHT = 1000.0, 1000.0, 4000.0
+
+
+def _on_page(x: float, y: float, width: float, height: float, moved: float | None = None
+              ) -> bool:
+    """Whether a box at (x, y) in its container is on the page. `moved`: how far an offset
+    moved a box of the flow to the right (lines are not wrapped here: its x may be far more
+    than it is, so only the offset tells that it is past the page's right edge)."""
+    right = x if moved is None else moved
+    return x + width > -_FAR_LEFT and y + height > -_FAR_UP and right < _FAR_RIGHT
+_NOTHING: dict[bytes, bytes] = {}  # (no properties: shared, never written to)
+
+
+def _placed_box(own: dict[bytes, bytes], font: float) -> bool:
+    """Whether a box is absolutely placed by an offset of its own."""
+    return _lower(own.get(b"position")) in _OUT_OF_FLOW and any(
+        length(own.get(side), font) is not None for side in _SIDES)
+
+
+def _containing_block(el: _El, own: dict[bytes, bytes]) -> bool:
+    """Whether an element is the box its absolutely placed descendants are placed in."""
+    return not el.tag or _lower(own.get(b"position")) in (
+        b"relative", b"absolute", b"fixed", b"sticky") or _lower(
+            own.get(b"transform")) not in (b"", b"none") or _lower(
+            own.get(b"translate")) not in (b"", b"none")
+
+
+def _auto_direction(el: _El, otherwise: bytes) -> bytes:
+    """`dir=auto`: the direction of the first strong letter of the element's text."""
+    stack: list[_El | bytes] = [el]
+    seen = 0
+    while stack and seen < 1 << 16:
+        node = stack.pop()
+        if isinstance(node, bytes):
+            seen += len(node)
+            found = first_strong(node)
+            if found is not None:
+                return b"rtl" if found == R else b"ltr"
+        elif node.tag not in _RAW_TEXT and (node is el or (node.tag != b"bdi" and b"dir" not in
+                                            _attr_names(node.attrs))):
+            stack.extend(reversed(node.kids))
+    return otherwise
+
+
+def _attr_names(attrs: bytes) -> set[bytes]:
+    if b"=" not in attrs and not attrs.strip():
+        return set()
+    return {m.group(1).lower() for m in _ATTRS.finditer(attrs)}
+
+
+def _blank(node: _El | bytes) -> bool:
+    return isinstance(node, bytes) and not node.strip()
+
+
+def _chars(text: bytes) -> int:
+    """How many characters a text shows (its blanks collapsed)."""
+    text = _BLANKS.sub(b" ", text)
+    return len(text) - sum(1 for c in text if 0x80 <= c < 0xC0)
+
+
+def _rows_read(keyed: list[tuple[float, float, int, _El | bytes]], near: float
+               ) -> list[tuple[float, float, int, _El | bytes]]:
+    """Boxes by (y, x): in lines (y within `near` of the line's first), each left to right."""
+    out: list[tuple[float, float, int, _El | bytes]] = []
+    line: list[tuple[float, float, int, _El | bytes]] = []
+    for box in sorted(keyed, key=lambda b: (b[0], b[2])):
+        if line and box[0] - line[0][0] > near:
+            out += sorted(line, key=lambda b: (b[1], b[2]))
+            line = []
+        line.append(box)
+    return out + sorted(line, key=lambda b: (b[1], b[2]))
+
+
+def _order(kid_styles: dict[int, dict[bytes, bytes]], kid: _El | bytes) -> float:
+    if not isinstance(kid, _El):
+        return 0.0
+    try:
+        return float(kid_styles.get(id(kid), {}).get(b"order", b"0").strip() or 0)
+    except ValueError:
+        return 0.0
+
+
+def _grid_cells(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
+                own: dict[bytes, bytes], rtl: bool, font: float
+                ) -> tuple[list[_El | bytes], dict[int, int]]:
+    """A grid's items in the order its cells show (rows top to bottom, columns left to
+    right, or right to left in a right-to-left grid), and each item's row: placed by line
+    numbers, named lines (`[c1]`), named areas (`grid-template-areas`), else by the
+    auto-placement, in `order`."""
+    room = length(own.get(b"width"), font) or PAGE_WIDTH
+    columns = tracks(own.get(b"grid-template-columns"), font, room)
+    rows = tracks(own.get(b"grid-template-rows"), font, room)
+    cells = areas(own.get(b"grid-template-areas"))
+    if cells:
+        area_lines(cells, rows[1], columns[1])
+        columns = (max(columns[0], max(len(r) for r in cells)), columns[1])
+        rows = (max(rows[0], len(cells)), rows[1])
+    by_column = b"column" in _lower(own.get(b"grid-auto-flow"))
+    rest: list[_El | bytes] = []
+    items: list[_El | bytes] = []
+    wanted: list[tuple[int | None, int | None]] = []
+    for kid in sorted(kids, key=lambda k: _order(kid_styles, k)):
+        s = kid_styles.get(id(kid), {}) if isinstance(kid, _El) else {}
+        if (isinstance(kid, bytes) and not kid.strip()) or _lower(
+                s.get(b"position")) in _OUT_OF_FLOW:
+            rest.append(kid)
+            continue
+        row = start_line(s.get(b"grid-row-start"), s.get(b"grid-row-end"), rows)
+        col = start_line(s.get(b"grid-column-start"), s.get(b"grid-column-end"), columns)
+        items.append(kid)
+        wanted.append((col, row) if by_column else (row, col))
+    found = auto_place(wanted, rows[0] if by_column else columns[0])
+    cells_at = [(b, a) if by_column else (a, b) for a, b in found]
+    shown = sorted(range(len(items)), key=lambda i: (cells_at[i][0], -cells_at[i][1] if rtl
+                                                     else cells_at[i][1], i))
+    return rest + [items[i] for i in shown], {id(items[i]): cells_at[i][0] for i in shown}
+
+
+def _table_parts(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
+                 here: dict[bytes, bytes]) -> list[_El | bytes]:
+    """A table's parts in the order they show: its captions (`caption-side: top`), its
+    first header group (`<thead>`, `display: table-header-group`) wherever it is written,
+    its rows and other groups, its first footer group, then `caption-side: bottom`
+    captions."""
+    top: list[_El | bytes] = []
+    head: list[_El | bytes] = []
+    rows: list[_El | bytes] = []
+    foot: list[_El | bytes] = []
+    bottom: list[_El | bytes] = []
+    for kid in kids:
+        if not isinstance(kid, _El):
+            rows.append(kid)
+            continue
+        s = kid_styles[id(kid)]
+        display = _display(kid.tag, s)
+        if display == b"table-caption":
+            side = _lower(s.get(b"caption-side") or here.get(b"caption-side"))
+            (bottom if side in (b"bottom", b"block-end") else top).append(kid)
+        elif display == b"table-header-group" and not head:
+            head.append(kid)
+        elif display == b"table-footer-group" and not foot:
+            foot.append(kid)
+        else:
+            rows.append(kid)
+    return top + head + rows + foot + bottom
+
+
+def _foster(table: _El) -> list[_El | bytes]:
+    """Take out what a table holds outside its cells and parts (text, other elements), in
+    the order written: an HTML parser puts it before the table."""
+    out: list[_El | bytes] = []
+
+    def take(part: _El, allowed: frozenset[bytes]) -> None:
+        keep: list[_El | bytes] = []
+        for kid in part.kids:
+            if isinstance(kid, bytes):
+                (keep if not kid.strip() else out).append(kid)
+            elif kid.tag in allowed or (kid.tag == b"input" and _lower(
+                    _attr(kid.attrs, b"type")) == b"hidden"):
+                keep.append(kid)
+                if kid.tag in (b"tbody", b"thead", b"tfoot"):
+                    take(kid, _IN_GROUP)
+                elif kid.tag == b"tr":
+                    take(kid, _IN_ROW)
+            else:
+                out.append(kid)
+        part.kids = keep
+
+    take(table, _IN_TABLE)
+    return out
 
 
 def _floats_right(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]]
@@ -285,23 +1033,6 @@ def _marker(styles: dict[bytes, bytes]) -> bytes:
         if m is not None and m.group(3) is None:
             return _css_text(m.group(1) if m.group(1) is not None else m.group(2))
     return b""
-
-
-def _number(value: bytes | None) -> float:
-    if not value:
-        return 0.0
-    m = _LENGTH.match(value.strip())
-    if m is None:
-        return 0.0
-    return float(m.group(1)) * _UNITS.get(m.group(2).lower(), 1.0)
-
-
-def _grid_place(styles: dict[bytes, bytes]) -> tuple[float, float]:
-    area = styles.get(b"grid-area", b"").split(b"/")
-    row = styles.get(b"grid-row", area[0] if area[0].strip() else b"").split(b"/")[0]
-    col = styles.get(b"grid-column", area[1] if len(area) > 1 else b"").split(b"/")[0]
-    inf = float("inf")
-    return (_number(row) if row.strip() else inf, _number(col) if col.strip() else inf)
 
 
 def _text(el: _El) -> bytes:
@@ -340,7 +1071,7 @@ def _shown_value(m: re.Match[bytes]) -> bytes:
 
 def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | None:
     """The page with CSS layout and generated text applied; None when nothing applies."""
-    if not _LAYOUT_CSS(data):
+    if not _LAYOUT_CSS(data) and not (_RELATIVE(data) and _OFFSET(data)):
         if not _ALT_OR_VALUE_GATE(data):
             return None
         page = _ALT_OR_VALUE.sub(_shown_value, data)
@@ -349,5 +1080,31 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
     rules = _rules(data) if b"<style" in lower or b"text/css" in lower else []
     root = _parse(data, check)
     _Layout(rules, check).lay_out(root, {})
+    if _OFFSET_NAME.search(data):
+        _offsets_applied(root)
     page = _serialise(root)
     return page if page != data else None
+
+
+#: Offsets (`left: -2000px`...): renamed in the laid-out page, where they are applied (the
+#: boxes they put off the page left out), so that no reader of the page takes a box they
+#: move far for one they hide (nor a box whose position gives them no effect).
+_OFFSET_NAME = re.compile(rb"(?<![\w-])(left|top|right|bottom|inset(?:-[a-z-]+)?)(\s*:)", re.I)
+
+
+def _offsets_applied(root: _El) -> None:
+    stack: list[_El | bytes] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, bytes):
+            continue
+        if node.tag == b"style" and node.kids and isinstance(node.kids[0], bytes):
+            node.kids[0] = _OFFSET_NAME.sub(rb"applied-\1\2", node.kids[0])
+        elif b"style" in node.open_tag.lower() and b":" in node.open_tag:
+            node.open_tag = _STYLE_ATTR.sub(lambda m: _OFFSET_NAME.sub(
+                rb"applied-\1\2", m.group()), node.open_tag)
+        if node.tag not in _RAW_TEXT:
+            stack.extend(node.kids)
+
+
+_STYLE_ATTR = re.compile(rb"\sstyle\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)

@@ -1,0 +1,534 @@
+"""CSS values the layout reading (`htmllayout`) computes with, as Chromium reads them.
+
+Lengths in pixels (`calc()` too), font sizes, the offsets `transform: translate*()` and the
+`translate` property give a box, shorthands split into the longhands the cascade compares
+(`inset`, `margin`, `grid-area`, `grid-template`...), and a grid: its track lists with their
+line names and named areas, an item's line, and the auto-placement that puts the items
+without a definite place (round 17). Rough where a browser needs fonts: the page is taken to
+be in a monospace font (1ch = 0.6em), as pages that spell a file in pieces are.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: A page's width when it says none (an A4/Letter page less margins, in CSS px).
+PAGE_WIDTH = 700.0
+CH = 0.6  # 1ch in em (monospace)
+_ABSOLUTE = {b"px": 1.0, b"pt": 4 / 3, b"pc": 16.0, b"in": 96.0, b"cm": 96 / 2.54,
+             b"mm": 96 / 25.4, b"q": 96 / 101.6, b"vw": 8.0, b"vh": 10.5, b"vmin": 8.0,
+             b"vmax": 10.5, b"rem": 16.0, b"rlh": 19.2}
+_FONT_KEYWORDS = {b"xx-small": 9.0, b"x-small": 10.0, b"small": 13.0, b"medium": 16.0,
+                  b"large": 18.0, b"x-large": 24.0, b"xx-large": 32.0, b"xxx-large": 48.0}
+_NUMBER = re.compile(rb"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)([a-z%]*)", re.I)
+_OPERATOR = re.compile(rb"\s*([-+*/(),])")
+_FUNCTION = re.compile(rb"\s*(calc|min|max|clamp|-webkit-calc)\(", re.I)
+_MAX_TRACKS = 10_000  # a `repeat()` of more tracks counts as this many
+_MAX_LINE = 100_000  # grid lines past this are clamped (Chromium clamps too)
+
+
+def length(value: bytes | None, font: float, percent_of: float = PAGE_WIDTH) -> float | None:
+    """A length in px (`em`/`ch` of an element of font size `font`, `%` of `percent_of`,
+    `calc()`, `min()`, `max()`, `clamp()`); None for `auto`, keywords, anything else."""
+    if not value:
+        return None
+    key = (value, font, percent_of)
+    if key in _KNOWN:
+        return _KNOWN[key]
+    if len(_KNOWN) > 8192:
+        _KNOWN.clear()
+    text = value.strip().lower()
+    simple = _SIMPLE.match(text)
+    if simple is not None:  # (most values: one number and its unit)
+        try:
+            found: float | None = _Calc(text, font, percent_of).factor_of(
+                float(simple.group(1)), simple.group(2))[0]
+        except ValueError:
+            found = None
+    elif not text or (text[:1].isalpha() and _FUNCTION.match(text) is None):
+        found = None
+    else:
+        parser = _Calc(text, font, percent_of)
+        try:
+            result = parser.sum()
+        except (ValueError, IndexError, ZeroDivisionError, OverflowError):
+            result = None
+        # (a plain number: px, as a page in quirks mode reads it)
+        found = None if result is None or parser.at != len(text) else result[0]
+    _KNOWN[key] = found
+    return found
+
+
+_KNOWN: dict[tuple[bytes, float, float], float | None] = {}
+_SIMPLE = re.compile(rb"([-+]?(?:\d+\.?\d*|\.\d+))([a-z%]*)$")
+
+
+class _Calc:
+    """`calc()` arithmetic over lengths: (value, is a plain number) pairs."""
+
+    def __init__(self, text: bytes, font: float, percent_of: float) -> None:
+        self.text = text
+        self.at = 0
+        self.font = font
+        self.percent_of = percent_of
+        self.depth = 0
+
+    def _op(self, ops: bytes) -> bytes | None:
+        m = _OPERATOR.match(self.text, self.at)
+        if m is not None and m.group(1) in ops:
+            self.at = m.end()
+            return m.group(1)
+        return None
+
+    def sum(self) -> tuple[float, bool] | None:
+        left = self.product()
+        while left is not None:
+            if self.depth == 0:  # (a sum only inside calc(): `1px -2px` is two values)
+                return left
+            m = _OPERATOR.match(self.text, self.at)
+            if m is None or m.group(1) not in b"+-":
+                return left
+            self.at = m.end()
+            right = self.product()
+            if right is None or right[1] != left[1]:
+                return None
+            left = (left[0] + right[0] if m.group(1) == b"+" else left[0] - right[0], left[1])
+        return left
+
+    def product(self) -> tuple[float, bool] | None:
+        left = self.factor()
+        while left is not None:
+            op = self._op(b"*/")
+            if op is None:
+                return left
+            right = self.factor()
+            if right is None:
+                return None
+            if op == b"*" and (left[1] or right[1]):
+                left = (left[0] * right[0], left[1] and right[1])
+            elif op == b"/" and right[1] and right[0]:
+                left = (left[0] / right[0], left[1])
+            else:
+                return None
+        return left
+
+    def factor(self) -> tuple[float, bool] | None:
+        function = _FUNCTION.match(self.text, self.at)
+        if function is not None or self._op(b"("):
+            if self.depth > 32:
+                return None
+            name = function.group(1).lower() if function is not None else b"calc"
+            if function is not None:
+                self.at = function.end()
+            self.depth += 1
+            args = [self.sum()]
+            while self._op(b","):
+                args.append(self.sum())
+            self.depth -= 1
+            if not self._op(b")") or any(a is None for a in args):
+                return None
+            values = [a for a in args if a is not None]
+            if len({a[1] for a in values}) != 1:
+                return None
+            if name in (b"calc", b"-webkit-calc") and len(values) == 1:
+                return values[0]
+            if name == b"min":
+                return min(values)
+            if name == b"max":
+                return max(values)
+            if name == b"clamp" and len(values) == 3:
+                return (max(values[0][0], min(values[1][0], values[2][0])), values[0][1])
+            return None
+        m = _NUMBER.match(self.text, self.at)
+        if m is None:
+            return None
+        self.at = m.end()
+        return self.factor_of(float(m.group(1)), m.group(2).lower())
+
+    def factor_of(self, number: float, unit: bytes) -> tuple[float, bool]:
+        """A number and its unit, in px (True: a plain number)."""
+        if not unit:
+            return (number, True)
+        if unit == b"em":
+            return (number * self.font, False)
+        if unit in (b"ch", b"ic"):
+            return (number * self.font * (CH if unit == b"ch" else 1.0), False)
+        if unit == b"ex":
+            return (number * self.font * 0.5, False)
+        if unit == b"lh":
+            return (number * self.font * 1.2, False)
+        if unit == b"%":
+            return (number * self.percent_of / 100, False)
+        if unit in _ABSOLUTE:
+            return (number * _ABSOLUTE[unit], False)
+        raise ValueError(unit)
+
+
+def font_size(value: bytes | None, parent: float) -> float:
+    """The font size in px a `font-size` value gives, the parent's being `parent`."""
+    if not value:
+        return parent
+    text = value.strip().lower()
+    if text in _FONT_KEYWORDS:
+        return _FONT_KEYWORDS[text]
+    if text == b"smaller":
+        return parent / 1.2
+    if text == b"larger":
+        return parent * 1.2
+    px = length(text, parent, parent)
+    return parent if px is None or px < 0 else px
+
+
+_FONT_SIZE = re.compile(rb"(?:^|\s)((?:[-+]?(?:\d+\.?\d*|\.\d+)[a-z%]*|(?:xx?x?-)?(?:small|large)|"
+                        rb"medium|smaller|larger))\s*(?:/\s*[^\s]+\s*)?\s(?=\S)", re.I)
+
+
+def split(value: bytes) -> list[bytes]:
+    """A value's blank-separated parts, a function's parentheses and a `[name]` kept whole."""
+    out: list[bytes] = []
+    depth = 0
+    start = -1
+    for i, c in enumerate(value):
+        if c in b"([":
+            depth += 1
+        elif c in b")]" and depth:
+            depth -= 1
+        if c in b" \t\r\n\f" and not depth:
+            if start >= 0:
+                out.append(value[start:i])
+                start = -1
+        elif start < 0:
+            start = i
+    if start >= 0:
+        out.append(value[start:])
+    return out
+
+
+def _sides(value: bytes, names: tuple[bytes, bytes, bytes, bytes]) -> dict[bytes, bytes]:
+    """`inset`/`margin`: one to four values (top, right, bottom, left)."""
+    parts = split(value)
+    if not 1 <= len(parts) <= 4:
+        return {}
+    top = parts[0]
+    right = parts[1] if len(parts) > 1 else top
+    bottom = parts[2] if len(parts) > 2 else top
+    left = parts[3] if len(parts) > 3 else right
+    return dict(zip(names, (top, right, bottom, left), strict=True))
+
+
+def _pair(value: bytes, names: tuple[bytes, bytes]) -> dict[bytes, bytes]:
+    parts = split(value)
+    if not 1 <= len(parts) <= 2:
+        return {}
+    return {names[0]: parts[0], names[1]: parts[-1]}
+
+
+_INSET = (b"top", b"right", b"bottom", b"left")
+_MARGIN = (b"margin-top", b"margin-right", b"margin-bottom", b"margin-left")
+_CUSTOM_IDENT = re.compile(rb"-?[A-Za-z_\x80-\xff][\w\x80-\xff-]*$")
+_STRINGS = re.compile(rb"\"([^\"]*)\"|'([^']*)'")
+
+
+def _grid_lines(value: bytes, start: bytes, end: bytes) -> dict[bytes, bytes]:
+    """`grid-row`/`grid-column`: `start / end`; a lone custom ident is both ends."""
+    first, _slash, second = value.partition(b"/")
+    first = first.strip()
+    if not second.strip() and _CUSTOM_IDENT.match(first) and first.lower() not in (
+            b"auto", b"span"):
+        second = first
+    return {start: first, end: second.strip() or b"auto"}
+
+
+def _grid_area(value: bytes) -> dict[bytes, bytes]:
+    parts = [p.strip() for p in value.split(b"/")]
+    ident = _CUSTOM_IDENT.match(parts[0]) is not None and parts[0].lower() not in (
+        b"auto", b"span")
+    row_start = parts[0]
+    col_start = parts[1] if len(parts) > 1 else row_start if ident else b"auto"
+    row_end = parts[2] if len(parts) > 2 else row_start if ident else b"auto"
+    col_end = parts[3] if len(parts) > 3 else col_start if _CUSTOM_IDENT.match(
+        col_start) and col_start.lower() not in (b"auto", b"span") else b"auto"
+    return {b"grid-row-start": row_start, b"grid-column-start": col_start,
+            b"grid-row-end": row_end, b"grid-column-end": col_end}
+
+
+def _grid_template(value: bytes) -> dict[bytes, bytes]:
+    """`grid-template`: `none`, `rows / columns`, or area strings with their row sizes."""
+    text = value.strip()
+    if text.lower() == b"none":
+        return {b"grid-template-areas": b"none", b"grid-template-rows": b"none",
+                b"grid-template-columns": b"none"}
+    rows, _slash, columns = text.partition(b"/")
+    if _STRINGS.search(rows):
+        if b"repeat(" in columns.lower():  # (no repeat() beside areas: not a grid-template)
+            return {}
+        areas = b" ".join(m.group() for m in _STRINGS.finditer(rows))
+        return {b"grid-template-areas": areas,
+                b"grid-template-rows": _STRINGS.sub(b" ", rows).strip() or b"none",
+                b"grid-template-columns": columns.strip() or b"none"}
+    return {b"grid-template-areas": b"none", b"grid-template-rows": rows.strip(),
+            b"grid-template-columns": columns.strip() or b"none"}
+
+
+def _grid(value: bytes) -> dict[bytes, bytes]:
+    """`grid`: a `grid-template`, or `auto-flow` on one side of the slash."""
+    rows, slash, columns = value.partition(b"/")
+    if b"auto-flow" in rows.lower():
+        return {b"grid-auto-flow": b"row dense" if b"dense" in rows.lower() else b"row",
+                b"grid-template-areas": b"none", b"grid-template-rows": b"none",
+                b"grid-template-columns": columns.strip() or b"none"}
+    if b"auto-flow" in columns.lower():
+        return {b"grid-auto-flow": b"column dense" if b"dense" in columns.lower()
+                else b"column", b"grid-template-areas": b"none",
+                b"grid-template-rows": rows.strip() or b"none",
+                b"grid-template-columns": b"none"}
+    return {b"grid-auto-flow": b"row", **_grid_template(value)} if slash or _STRINGS.search(
+        value) or value.strip().lower() == b"none" else {}
+
+
+def _flex_flow(value: bytes) -> dict[bytes, bytes]:
+    out: dict[bytes, bytes] = {}
+    for part in split(value.lower()):
+        if part.startswith((b"row", b"column")):
+            out[b"flex-direction"] = part
+        elif part.startswith((b"wrap", b"nowrap")):
+            out[b"flex-wrap"] = part
+    return out
+
+
+def _font(value: bytes) -> dict[bytes, bytes]:
+    m = _FONT_SIZE.search(value + b" ")
+    return {b"font-size": m.group(1)} if m is not None else {}
+
+
+#: Shorthands (and logical properties of the block axis, taken top to bottom) as the
+#: longhands they set; the later declaration wins, as in the cascade. (The inline axis's
+#: stay logical: which side is the start depends on the direction.)
+SHORTHANDS = {
+    b"inset": lambda v: _sides(v, _INSET),
+    b"inset-block": lambda v: _pair(v, (b"top", b"bottom")),
+    b"inset-inline": lambda v: _pair(v, (b"inset-inline-start", b"inset-inline-end")),
+    b"inset-block-start": lambda v: {b"top": v},
+    b"inset-block-end": lambda v: {b"bottom": v},
+    b"margin": lambda v: _sides(v, _MARGIN),
+    b"margin-inline": lambda v: _pair(v, (b"margin-inline-start", b"margin-inline-end")),
+    b"inline-size": lambda v: {b"width": v},
+    b"grid-area": _grid_area,
+    b"grid-row": lambda v: _grid_lines(v, b"grid-row-start", b"grid-row-end"),
+    b"grid-column": lambda v: _grid_lines(v, b"grid-column-start", b"grid-column-end"),
+    b"grid-template": _grid_template,
+    b"grid": _grid,
+    b"flex-flow": _flex_flow,
+    b"font": _font,
+}
+
+_TRANSFORM_FUNCTION = re.compile(rb"([a-z0-9]+)\(([^()]*(?:\([^()]*\)[^()]*)*)\)", re.I)
+
+
+def offset(transform: bytes | None, translate: bytes | None, font: float, width: float,
+           height: float) -> tuple[float, float]:
+    """How far (x, y) in px a box's `transform` translations and `translate` move it (`%` of
+    its own width and height); scales, rotations and skews are left out."""
+    dx = dy = 0.0
+    if transform:
+        for m in _TRANSFORM_FUNCTION.finditer(transform):
+            name = m.group(1).lower()
+            args = [a.strip() for a in m.group(2).split(b",")]
+            if name in (b"translate", b"translate3d"):
+                dx += length(args[0], font, width) or 0.0
+                if len(args) > 1:
+                    dy += length(args[1], font, height) or 0.0
+            elif name == b"translatex":
+                dx += length(args[0], font, width) or 0.0
+            elif name == b"translatey":
+                dy += length(args[0], font, height) or 0.0
+            elif name in (b"matrix", b"matrix3d"):
+                if len(args) == 6:
+                    dx += length(args[4], font) or 0.0
+                    dy += length(args[5], font) or 0.0
+                elif len(args) == 16:
+                    dx += length(args[12], font) or 0.0
+                    dy += length(args[13], font) or 0.0
+    if translate and translate.strip().lower() != b"none":
+        parts = split(translate.strip())
+        dx += length(parts[0], font, width) or 0.0
+        if len(parts) > 1:
+            dy += length(parts[1], font, height) or 0.0
+    return dx, dy
+
+
+# -- grid --------------------------------------------------------------------------------------
+
+#: A grid axis: its explicit track count and line names (name -> line numbers, from 1).
+Axis = tuple[int, dict[bytes, list[int]]]
+
+
+def tracks(value: bytes | None, font: float, room: float) -> Axis:
+    """A `grid-template-rows`/`-columns` track list's track count and named lines
+    (`[c1] auto [c2] auto`, `repeat(4, [a] 1fr)`; `repeat(auto-fill, 8ch)` as many tracks as
+    `room` px holds)."""
+    names: dict[bytes, list[int]] = {}
+    count = _track_list(value or b"", font, room, names, 0, 0)
+    return count, names
+
+
+_REPEAT = re.compile(rb"repeat\(\s*([^,]+),(.*)\)\s*$", re.I | re.S)
+
+
+def _track_list(value: bytes, font: float, room: float, names: dict[bytes, list[int]],
+                count: int, depth: int) -> int:
+    text = value.strip()
+    if not text or text.lower() in (b"none", b"subgrid", b"masonry", b"auto") or depth > 4:
+        return count
+    for part in split(text):
+        if count >= _MAX_TRACKS:
+            break
+        if part.startswith(b"["):
+            for name in part.strip(b"[]").split():
+                names.setdefault(name, []).append(count + 1)
+            continue
+        repeat = _REPEAT.match(part)
+        if repeat is None:
+            count += 1
+            continue
+        times_text, inner = repeat.group(1).strip().lower(), repeat.group(2)
+        if times_text in (b"auto-fill", b"auto-fit"):
+            sizes = [length(p, font, room) for p in split(inner.strip())
+                     if not p.startswith(b"[")]
+            each = sum(s or 0.0 for s in sizes)
+            times = max(1, int(room // each)) if each > 0 and all(
+                s is not None for s in sizes) else 1
+        else:
+            try:
+                times = max(0, int(times_text))
+            except ValueError:
+                times = 1
+        for _ in range(min(times, _MAX_TRACKS)):
+            before = count
+            count = _track_list(inner, font, room, names, count, depth + 1)
+            if count >= _MAX_TRACKS or count == before:
+                break
+    return count
+
+
+def areas(value: bytes | None) -> list[list[bytes]]:
+    """`grid-template-areas`: its rows of cell names."""
+    if not value or value.strip().lower() == b"none":
+        return []
+    return [(m.group(1) if m.group(1) is not None else m.group(2) or b"").split()
+            for m in _STRINGS.finditer(value)]
+
+
+def area_lines(rows: list[list[bytes]], row_names: dict[bytes, list[int]],
+               column_names: dict[bytes, list[int]]) -> None:
+    """Add the lines a named area makes (`a-start`, `a-end` in both axes) to the names."""
+    seen: dict[bytes, list[int]] = {}
+    for r, row in enumerate(rows, 1):
+        for c, name in enumerate(row, 1):
+            if name.strip(b".") == b"":
+                continue
+            box = seen.setdefault(name, [r, r, c, c])
+            box[0], box[1] = min(box[0], r), max(box[1], r)
+            box[2], box[3] = min(box[2], c), max(box[3], c)
+    for name, (r0, r1, c0, c1) in seen.items():
+        row_names.setdefault(name + b"-start", []).append(r0)
+        row_names.setdefault(name + b"-end", []).append(r1 + 1)
+        column_names.setdefault(name + b"-start", []).append(c0)
+        column_names.setdefault(name + b"-end", []).append(c1 + 1)
+    for names in (row_names, column_names):
+        for lines in names.values():
+            lines.sort()
+
+
+def line(value: bytes | None, axis: Axis, end: bool) -> int | None:
+    """The grid line a `grid-*-start` (or `-end`) value names; None for `auto` and spans."""
+    if not value:
+        return None
+    parts = value.strip().split()
+    if not parts or any(p.lower() in (b"auto", b"span") for p in parts):
+        return None
+    number: int | None = None
+    ident: bytes | None = None
+    for part in parts:
+        try:
+            number = int(part)
+        except ValueError:
+            ident = part
+    count, names = axis
+    if ident is None:
+        if not number:
+            return None
+        found = number if number > 0 else count + 2 + number
+    else:
+        lines = names.get(ident + (b"-end" if end else b"-start")) or names.get(ident) or []
+        n = number or 1
+        if n > 0:
+            found = lines[n - 1] if n <= len(lines) else count + 1 + n - len(lines)
+        else:
+            found = lines[n] if -n <= len(lines) else 1
+    return max(-_MAX_LINE, min(_MAX_LINE, found))
+
+
+def span(value: bytes | None) -> int:
+    """The `span N` of a `grid-*-start`/`-end` value (0 without one)."""
+    parts = (value or b"").strip().lower().split()
+    if b"span" not in parts:
+        return 0
+    for part in parts:
+        if part.isdigit():
+            return max(1, min(_MAX_LINE, int(part)))
+    return 1
+
+
+def start_line(start: bytes | None, end: bytes | None, axis: Axis) -> int | None:
+    """Where an item starts on one axis (`span 2 / 5` starts at 3), None: placed by flow."""
+    first = line(start, axis, False)
+    if first is not None:
+        return first
+    last = line(end, axis, True)
+    if last is None:
+        return None
+    return max(1, last - (span(start) or 1))
+
+
+def auto_place(items: list[tuple[int | None, int | None]], minor_count: int
+               ) -> list[tuple[int, int]]:
+    """CSS grid auto-placement (sparse), each item one cell: (major, minor) per item (major:
+    the row in `grid-auto-flow: row`), given where each is definite (None where not) and
+    the explicit grid's minor track count."""
+    occupied: set[tuple[int, int]] = set()
+    out: list[tuple[int, int] | None] = [None] * len(items)
+    for i, (major, minor) in enumerate(items):
+        if major is not None and minor is not None:
+            out[i] = (major, minor)
+            occupied.add((major, minor))
+    cursors: dict[int, int] = {}
+    for i, (major, minor) in enumerate(items):  # locked to a row: the first cell free in it
+        if major is not None and minor is None:
+            at = cursors.get(major, 1)
+            while (major, at) in occupied:
+                at += 1
+            out[i] = (major, at)
+            occupied.add((major, at))
+            cursors[major] = at + 1
+    width = max([minor_count, 1] + [p[1] for p in out if p is not None])
+    row, col = 1, 1
+    for i, (_major, minor) in enumerate(items):
+        if out[i] is not None:
+            continue
+        if minor is not None:
+            if minor < col:
+                row += 1
+            col = minor
+            while (row, col) in occupied:
+                row += 1
+        else:
+            while True:
+                if col > width:
+                    row, col = row + 1, 1
+                if (row, col) not in occupied:
+                    break
+                col += 1
+        out[i] = (row, col)
+        occupied.add((row, col))
+    return [p if p is not None else (1, 1) for p in out]
