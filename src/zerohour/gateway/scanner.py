@@ -81,7 +81,9 @@ def prepare_database(dirs: Sequence[Path]) -> None:
     import the database code (about 6 MB each; their scan workers load the database)."""
     ctx = multiprocessing.get_context("forkserver")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_prepare_child, args=(child, [str(d) for d in dirs]),
+    # the fork server's environment is the one it started with: the cache's place is ours
+    env = {k: os.environ.get(k) for k in _CACHE_ENV}
+    proc = ctx.Process(target=_prepare_child, args=(child, [str(d) for d in dirs], env),
                        name="zerohour-compile")
     proc.start()
     child.close()
@@ -100,8 +102,16 @@ def prepare_database(dirs: Sequence[Path]) -> None:
         raise RuntimeError(text)
 
 
-def _prepare_child(conn: Connection, dirs: list[str]) -> None:
+_CACHE_ENV = ("ZEROHOUR_CACHE_DIR", "XDG_CACHE_HOME", "HOME")
+
+
+def _prepare_child(conn: Connection, dirs: list[str], env: dict[str, str | None]) -> None:
     die_with_parent()
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     from zerohour.scan import dbcompile
     from zerohour.scan.database import BuildOptions
 
@@ -378,7 +388,10 @@ class ScannerPool:
         self.hard_timeout = hard_timeout if hard_timeout else DEFAULT_HARD_TIMEOUT
         self._ctx = multiprocessing.get_context("forkserver")
         # the fork server imports this first: it (and so every worker) dies with the gateway
-        self._ctx.set_forkserver_preload(["zerohour.gateway._lifeline_preload"])
+        # and the engine and compiler, once: workers and a reload's compile start without
+        # importing them (a swap's latency), sharing those pages with the fork server
+        self._ctx.set_forkserver_preload(["zerohour.gateway._lifeline_preload",
+                                          "zerohour.scan.engine", "zerohour.scan.dbcompile"])
         # One thread per busy worker talks to it over its pipe (plus room for starts and stops).
         self._threads = ThreadPoolExecutor(max_workers=2 * self.workers + 2,
                                            thread_name_prefix="zh-scan")
