@@ -14,23 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from zerohour.scan.htmllayout import _attr
 from zerohour.scan.textual import _ELEMENT, _VOID, _hidden_end
 
 _SHADOW = re.compile(rb"<template\b[^>]*?\sshadowroot(?:mode)?\s*=", re.I)
-_SLOT_ATTR = re.compile(rb"""(?:^|\s)slot\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I)
-_NAME_ATTR = re.compile(rb"""(?:^|\s)name\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""", re.I)
 _MAX_ROOTS = 8
 _HOST_WINDOW = 16384  # a host's opening tag is this near its shadow root at most
 
 #: One node of an element's content: (start, end, slot name or None for text / unnamed).
 _Node = tuple[int, int, bytes | None]
-
-
-def _attr(pattern: re.Pattern[bytes], attrs: bytes) -> bytes | None:
-    m = pattern.search(attrs)
-    if m is None:
-        return None
-    return next(g for g in m.groups() if g is not None).strip()
 
 
 def _extent(data: bytes, tag: bytes, content: int) -> tuple[int, int]:
@@ -78,7 +70,7 @@ def _nodes(data: bytes, lo: int, hi: int) -> list[_Node]:
         end = m.end()
         if tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
             end = min(_extent(data, tag, m.end())[1], hi)
-        out.append((m.start(), end, _attr(_SLOT_ATTR, m.group(3)) or None))
+        out.append((m.start(), end, (_attr(m.group(3), b"slot") or b"").strip() or None))
         at = end
     if at < hi:
         out.append((at, hi, None))
@@ -125,7 +117,7 @@ def _compose(data: bytes, flat: bool) -> bytes | None:
         if tag.group(2) is None or tag.group(1) or tag.group(2).lower() != b"slot":
             continue
         close, end = _extent(data, b"slot", tag.end())
-        slots.setdefault(_attr(_NAME_ATTR, tag.group(3)) or b"",
+        slots.setdefault((_attr(tag.group(3), b"name") or b"").strip() or b"",
                          (tag.start(), tag.end(), close, end))
         at = end
     if not flat:  # a light node shows where a slot takes it (b"": the default slot)
