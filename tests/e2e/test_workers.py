@@ -39,11 +39,28 @@ def _workers(gw: GatewayProcess, count: int = 1, timeout: float = 60) -> list[in
     return [int(p) for p in re.findall(r"workers\.ready index=\d+ pid=(\d+)", gw.log())]
 
 
-def _alive(pid: int) -> bool:
+def _started(pid: int) -> int | None:
+    """The process's start time in clock ticks (field 22 of /proc/PID/stat), None if gone."""
     try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """True while `pid` runs and is not a zombie; with `started`, only the same process counts.
+
+    A SIGKILLed process takes a moment to tear down, and under process churn its pid can be
+    reused, so callers poll and pass the start time they saw.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
+    if "State:\tZ" in status or "State:\tX" in status:
+        return False
+    return started is None or _started(pid) == started
 
 
 def _server_pids(port: int) -> set[int]:
@@ -102,6 +119,7 @@ def test_a_killed_worker_loses_nothing_and_is_restarted(
 ) -> None:
     gw = _start(gateway_factory, sink)
     (worker,) = _workers(gw)
+    born = _started(worker)
     accepted: set[str] = set()
     broken = 0
     stop = threading.Event()
@@ -126,7 +144,7 @@ def test_a_killed_worker_loses_nothing_and_is_restarted(
             assert code == 0 or 400 <= code < 500, text
             time.sleep(0.05)
     killer.join()
-    assert not _alive(worker)
+    assert wait_until(lambda: not _alive(worker, born), timeout=10)
     new = _workers(gw, count=2)
     assert new[-1] != worker
     assert "workers.died index=1" in gw.log()
