@@ -440,3 +440,34 @@ def test_every_chunk_offset_of_a_page() -> None:
             if unit is dense:
                 assert len(chunks(doc)[0]) == CHUNK
             assert_same(doc)
+
+
+#: Words in other scripts (2-, 3- and 4-byte UTF-8, legacy 8-bit, the ideographic full stop),
+#: in attribute values and text: `_value` takes a value's 8-bit run in one step and
+#: `_high_text` remembers words, both must write what the states write (chunk edges too).
+_SCRIPT_WORDS = [w.encode() for w in (
+    "привет", "новости", "שלום", "מבצע", "السلام", "Ελλάδα", "日本語の", "中文。", "한국어",
+    "ﾃｽﾄ．", "😀😀", "café", "ü")] + [b"\xe4\xf6\xfc", b"\xa1C", b"\xa1", b"\xe3\x80\x82\xe3"]
+
+
+def test_seeded_documents_in_other_scripts() -> None:
+    rng = random.Random(20261205)
+
+    def words(n: int) -> bytes:
+        return b" ".join(rng.choice(_SCRIPT_WORDS) for _ in range(n))
+
+    def token() -> bytes:
+        quote = rng.choice([b'"', b"'", b""])
+        value = words(rng.randint(1, 4)) if quote else rng.choice(_SCRIPT_WORDS)
+        return rng.choice([
+            b"<img src=x alt=" + quote + value + quote + b">",
+            b"<a href=\"https://e.x/" + rng.choice(_SCRIPT_WORDS) + b"\" title=" + quote + value
+            + quote + b">",
+            b"<p>" + words(rng.randint(1, 12)) + b"</p>",
+            rng.choice(MAIL_TOKENS),
+        ])
+
+    for _ in range(400):
+        assert_same(b"<html>" + b"".join(token() for _ in range(rng.randint(1, 40))))
+    for _ in range(8):  # across chunks
+        assert_same(b"<html>" + b"".join(token() for _ in range(rng.randint(800, 2000))))

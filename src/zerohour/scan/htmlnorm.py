@@ -653,7 +653,24 @@ class _Normaliser:
                         o2.append(b)
                         self._tv(b)
                 self.mbchar2 = 0
-            if c >= 0x80:
+            if c >= 0x80 and not self.mbchar2:
+                # A run of 8-bit bytes (text in another script in an `alt` or `title`): the
+                # states flush each whole group of three as the next byte comes in, and keep
+                # the last group for the byte after the run; so do that in one step.
+                m = _HIGH_RUN.match(buf, p)
+                assert m is not None
+                run = m.group()
+                whole = (len(run) - 1) // 3 * 3
+                if whole:
+                    done = _high_value(run[:whole])
+                    o2 += done
+                    room = STR_LENGTH - len(tv)
+                    if room > 0:
+                        tv += done[:room]
+                last = run[whole:]
+                self.mbchar2 = int.from_bytes(last, "big")
+                p += len(run)
+            elif c >= 0x80:
                 self.mbchar2 = (self.mbchar2 << 8) | c
                 p += 1
             elif not self.mbchar2:
@@ -1002,6 +1019,20 @@ def _high_o2(m: re.Match[bytes]) -> bytes:
     return b"".join(b"." if g in _DOTS else g for g in _high_groups(m.group()))
 
 
+def _high_value(groups: bytes) -> bytes:
+    """Whole groups of three 8-bit bytes in a tag's value, as HTML_8BIT writes each to
+    nocomment.html: a full stop for an ideographic or full-width one, else the group."""
+    if not (b"\xe3\x80\x82" in groups or b"\xef\xbc\x8e" in groups or b"\xef\xb9\x92" in groups):
+        return groups
+    return b"".join(b"." if g in _DOTS else g for g in _high_groups(groups))
+
+
+#: `_high_text` of words seen before: text in another script repeats its words, and each
+#: costs a Python loop over its groups (bounded: emptied when full).
+_HIGH_TEXT: dict[bytes, bytes] = {}
+_HIGH_TEXT_MAX = 16384
+
+
 def _high_text(run: bytes) -> bytes:
     """An 8-bit run in notags.html, as `_high_run` writes it."""
     n = len(run)
@@ -1009,6 +1040,16 @@ def _high_text(run: bytes) -> bytes:
         return run[:1] * 2
     if n == 1:
         return b"\0"
+    done = _HIGH_TEXT.get(run)
+    if done is None:
+        done = _high_text_of(run)
+        if len(_HIGH_TEXT) >= _HIGH_TEXT_MAX:
+            _HIGH_TEXT.clear()
+        _HIGH_TEXT[run] = done
+    return done
+
+
+def _high_text_of(run: bytes) -> bytes:
     out = bytearray()
     for g in _high_groups(run):
         if g in _DOTS:
