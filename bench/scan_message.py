@@ -3,8 +3,9 @@
 
 The gateway scans each message in a worker process; this runs that worker's scan function
 (`gateway.scanner._scan`: the engine plus the summary) on the same four kinds of message the
-SMTP benchmark sends (5 KB and 100 KB, plain and MIME), with the starter database, and prints
-the CPU time per scan. Compare two trees of the code by running it with each on PYTHONPATH:
+SMTP benchmark sends (5 KB and 100 KB, plain and MIME), and on HTML newsletters in four scripts
+(`newsletters.py`: what most HTML mail costs), with the starter database, and prints the CPU
+time per scan. Compare two trees of the code by running it with each on PYTHONPATH:
 
     .venv/bin/python bench/scan_message.py
     PYTHONPATH=/tmp/old/src .venv/bin/python bench/scan_message.py
@@ -20,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import loadavg, table
+from newsletters import WORDS, newsletter_mail
 from smtp import Kind, kinds
 
 from zerohour.gateway import scanner
@@ -43,8 +45,9 @@ def main() -> int:
     scanner._init_worker([])
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        for kind in kinds(Path(work), quick=False):
-            data = message(kind)
+        samples = [(kind.name, message(kind)) for kind in kinds(Path(work), quick=False)]
+        samples += [(f"{lang} newsletter", newsletter_mail(lang)) for lang in WORDS]
+        for name, data in samples:
             for _ in range(10):
                 scanner._scan(data, "bench")
             best = float("inf")
@@ -53,7 +56,7 @@ def main() -> int:
                 for _ in range(a.scans):
                     scanner._scan(data, "bench")
                 best = min(best, (time.process_time() - t0) / a.scans)
-            rows.append([kind.name, len(data), f"{best * 1000:.2f}"])
+            rows.append([name, len(data), f"{best * 1000:.2f}"])
     print(f"# load average: {loadavg()}")
     print(table(["message", "bytes", "CPU ms per scan (best round)"], rows))
     return 0

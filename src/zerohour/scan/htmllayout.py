@@ -73,7 +73,7 @@ from zerohour.scan.textual import (
 #: CSS that moves or makes text (then the page is laid out as a tree; otherwise only the
 #: `alt` and `value` texts are put in, by one substitution: most mail has images).
 _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]grid\s*:|position\s*:"
-                   rb"\s*(?:absolute|fixed)|-reverse|float\s*:\s*right|<bdo|"
+                   rb"\s*(?:absolute|fixed)|-reverse|<bdo|"
                    rb"bidi-override|[^\w-]content\s*:|list-style(?:-type)?\s*:\s*[\"']|"
                    rb"direction\s*:\s*rtl|[\s\"']dir\s*=\s*[\"']?\s*rtl|translate|matrix|<thead|<tfoot|"
                    rb"<caption|table-(?:header|footer)-group|table-caption|caption-side|"
@@ -81,6 +81,11 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
                    # content a table's parser moves before the table (foster parenting)
                    rb"(?:<(?:table|tbody|thead|tfoot|tr)\b[^>]*>|</(?:t[dhr]|tbody|thead|tfoot|"
                    rb"caption)>)\s*(?:[^<\s]|<(?:[abdeg-su-z]|ce|fon))")
+#: Right floats: a run of them shows right to left; one alone stays where it is written.
+#: Newsletters float an image right in most of their items, so a page whose only layout is
+#: right floats written in style attributes is laid out only when two stand side by side.
+_FLOAT_RIGHT = Gate(rb"float\s*:\s*right")
+_FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*right", re.I)
 #: `position: relative` moves a box only by an offset that is not zero (both on the page).
 _RELATIVE = Gate(rb"position\s*:\s*relative")
 _OFFSET = Gate(rb"[^\w-](?:left|right|top|bottom|inset[\w-]*)\s*:\s*(?:[^\s0;\"'}]|0*\.?0*[1-9])")
@@ -1071,7 +1076,8 @@ def _shown_value(m: re.Match[bytes]) -> bytes:
 
 def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | None:
     """The page with CSS layout and generated text applied; None when nothing applies."""
-    if not _LAYOUT_CSS(data) and not (_RELATIVE(data) and _OFFSET(data)):
+    if not _LAYOUT_CSS(data) and not (_RELATIVE(data) and _OFFSET(data)) and not (
+            _FLOAT_RIGHT(data) and _floats_side_by_side(data, check)):
         if not _ALT_OR_VALUE_GATE(data):
             return None
         page = _ALT_OR_VALUE.sub(_shown_value, data)
@@ -1084,6 +1090,34 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
         _offsets_applied(root)
     page = _serialise(root)
     return page if page != data else None
+
+
+def _floats_side_by_side(data: bytes, check: Callable[[], None] | None) -> bool:
+    """Whether two right floats may stand side by side (`_floats_right` would turn them
+    round). True unless every right float in the page is one an element's style attribute
+    sets (a style sheet's rule may float any element; text in other places is counted as a
+    float too), and no two such elements are siblings with only blanks between them."""
+    written = len(_FLOAT_RIGHT_RE.findall(data))
+    found = 0
+    side_by_side = False
+    stack: list[_El | bytes] = [_parse(data, check)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, bytes):
+            continue
+        last_floats = False
+        for kid in node.kids:
+            if isinstance(kid, bytes):
+                if kid.strip():
+                    last_floats = False
+                continue
+            style = _attr(kid.attrs, b"style") if b"float" in kid.attrs.lower() else None
+            floats = len(_FLOAT_RIGHT_RE.findall(style)) if style else 0
+            found += floats
+            side_by_side = side_by_side or bool(floats and last_floats)
+            last_floats = floats > 0
+            stack.append(kid)
+    return side_by_side or found != written
 
 
 #: Offsets (`left: -2000px`...): renamed in the laid-out page, where they are applied (the

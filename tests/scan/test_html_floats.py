@@ -1,0 +1,82 @@
+"""Right floats: a run of right-floated boxes shows right to left, the first written
+rightmost (round 16's `_floats_right`), so base64 written in reverse reads whole on the page.
+
+Newsletters float an image right in most items, so `htmllayout.laid_out` lays a page out for
+right floats only when two may stand side by side (`_floats_side_by_side`): a float set by a
+style sheet, or written anywhere but in an element's style attribute, always counts. Chromium's
+print (read by pdftotext) is the oracle of what shows.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from scan.test_html_layout17 import LINES, _page
+from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
+from zerohour.scan import Engine, htmllayout
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from newsletters import WORDS, newsletter
+
+__all__ = ["engine"]  # (the module's fixture, used by the tests below)
+
+
+def _floated(open_tag: bytes, css: bytes = b"") -> bytes:
+    """Each line's pieces written last first, each in a right float."""
+    return _page(b"\n".join(
+        b"<div>" + b"".join(open_tag + piece + b"</span>" for piece in reversed(line))
+        + b'</div><div style="clear:both"></div>' for line in LINES), css)
+
+
+SHAPES = {
+    "style-attribute": _floated(b'<span style="float:right">'),
+    "style-sheet": _floated(b"<span class=r>", b".r{float:right}"),
+    # a style sheet whose float a fake style attribute in a comment wraps
+    "sheet-behind-a-fake-attribute": _floated(
+        b"<span class=r>", b'/* style="*/ .r{float:right} /*" */'),
+    "attribute-in-capitals": _floated(b'<span style="FLOAT: Right">'),
+    "with-blanks-between": _floated(b' \n <span style="float:right">'),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_right_floats_are_read_in_the_order_they_show(engine: Engine, tmp_path: Path,
+                                                      shape: str) -> None:
+    page = SHAPES[shape]
+    shown = printed_text(tmp_path, page)
+    assert shown.endswith(B64), shown  # (a style sheet's text prints before it)
+    assert B64 not in re.sub(rb"<[^>]*>|\s", b"", page)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_which_pages_are_laid_out_for_right_floats() -> None:
+    side = htmllayout._floats_side_by_side
+    for page in SHAPES.values():
+        assert side(page, None)
+    one = b'<td><img alt="x" style="float:right"><p>text</p><img style="float:right"></td>'
+    assert not side(one, None)
+    assert side(b'<p title="float:right">a</p>', None)  # (not in a style attribute)
+    assert side(b'<p><b style="float:right">a</b><i style="float: right">b</i></p>', None)
+    assert not side(b'<p><b style="float:right">a</b>x<i style="float:right">b</i></p>', None)
+
+
+@pytest.mark.parametrize("language", list(WORDS))
+def test_a_newsletter_with_an_image_floated_right_per_item(language: str) -> None:
+    """One right float per item: nothing to turn round, only the images' `alt` texts put
+    in (as for a page without layout)."""
+    page = newsletter(language)
+    if language == "Hebrew":  # (right to left: laid out whole)
+        assert htmllayout.laid_out(page) is not None
+        return
+    assert not htmllayout._floats_side_by_side(page, None)
+    laid = htmllayout.laid_out(page)
+    assert laid is not None
+    assert laid == htmllayout._ALT_OR_VALUE.sub(htmllayout._shown_value, page)
