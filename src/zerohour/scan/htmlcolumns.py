@@ -33,6 +33,7 @@ from zerohour.scan.textual import (
     _selectors,
     _sheet_rules,
     _tags_with,
+    css_readable,
     html_rendered,
 )
 
@@ -164,6 +165,8 @@ def _styled_tags(data: bytes, rules: list[tuple[_Compound, bytes]]
     lower = data.lower()
     words = {b"column", b"flex", b"inline-block", b"table-cell", b"inline-grid", b"float",
              *(c.word() for c, _d in rules)}
+    if css_readable(data) is not data:  # (a style attribute's words may be encoded)
+        words |= {b"&", b"\\", b"/*"}
     out: dict[int, tuple[re.Match[bytes], bytes]] = {}
     for at in _tags_with(data, lower, words):
         m = _ELEMENT.match(data, at)
@@ -287,7 +290,7 @@ def columns_text(data: bytes, check: Callable[[], None] | None = None) -> bytes 
     if b"<" not in data:
         return None
     groups = _table_groups(data, check)
-    if _SIDE_BY_SIDE(data):
+    if _SIDE_BY_SIDE(data) or ((view := css_readable(data)) is not data and _SIDE_BY_SIDE(view)):
         taken = [(a, b) for a, b, _c in groups]
         groups += [g for g in _css_groups(data, check)
                    if not any(a <= g[0] < b or g[0] <= a < g[1] for a, b in taken)]

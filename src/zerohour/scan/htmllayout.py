@@ -68,6 +68,7 @@ from zerohour.scan.textual import (
     _sheet_rules,
     _specificity,
     _unescape,
+    css_readable,
 )
 
 #: CSS that moves or makes text (then the page is laid out as a tree; otherwise only the
@@ -1076,8 +1077,8 @@ def _shown_value(m: re.Match[bytes]) -> bytes:
 
 def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | None:
     """The page with CSS layout and generated text applied; None when nothing applies."""
-    if not _LAYOUT_CSS(data) and not (_RELATIVE(data) and _OFFSET(data)) and not (
-            _FLOAT_RIGHT(data) and _floats_side_by_side(data, check)):
+    if not _layout_applies(data, data, check) and not (
+            (view := css_readable(data)) is not data and _layout_applies(data, view, check)):
         if not _ALT_OR_VALUE_GATE(data):
             return None
         page = _ALT_OR_VALUE.sub(_shown_value, data)
@@ -1092,12 +1093,19 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
     return page if page != data else None
 
 
-def _floats_side_by_side(data: bytes, check: Callable[[], None] | None) -> bool:
+def _layout_applies(data: bytes, view: bytes, check: Callable[[], None] | None) -> bool:
+    """Whether CSS in the page (`view`: it as the gates read it) may move or make text."""
+    return bool(_LAYOUT_CSS(view) or (_RELATIVE(view) and _OFFSET(view)) or (
+        _FLOAT_RIGHT(view) and _floats_side_by_side(data, check, view)))
+
+
+def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
+                         view: bytes | None = None) -> bool:
     """Whether two right floats may stand side by side (`_floats_right` would turn them
     round). True unless every right float in the page is one an element's style attribute
     sets (a style sheet's rule may float any element; text in other places is counted as a
     float too), and no two such elements are siblings with only blanks between them."""
-    written = len(_FLOAT_RIGHT_RE.findall(data))
+    written = len(_FLOAT_RIGHT_RE.findall(data if view is None else view))
     found = 0
     side_by_side = False
     stack: list[_El | bytes] = [_parse(data, check)]
@@ -1111,8 +1119,8 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None) -> bool:
                 if kid.strip():
                     last_floats = False
                 continue
-            style = _attr(kid.attrs, b"style") if b"float" in kid.attrs.lower() else None
-            floats = len(_FLOAT_RIGHT_RE.findall(style)) if style else 0
+            style = _attr(kid.attrs, b"style") if b"style" in kid.attrs.lower() else None
+            floats = len(_FLOAT_RIGHT_RE.findall(_css_text(style))) if style else 0
             found += floats
             side_by_side = side_by_side or bool(floats and last_floats)
             last_floats = floats > 0

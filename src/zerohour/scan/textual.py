@@ -249,6 +249,19 @@ def _css_text(text: bytes) -> bytes:
     return text
 
 
+def css_readable(data: bytes) -> bytes:
+    """The page as CSS reads it, for the gates that decide whether a reading applies: an
+    HTML parser decodes character references in attributes before CSS reads a style
+    attribute (`o&#114;der:2`), and CSS decodes escapes (`\\6f rder`) and drops comments
+    (`or/**/der`) everywhere. Done on the whole page (text too: a gate may only open more
+    often), and only where there is something to decode: else `data` itself (the same
+    object, so that a caller knows there is nothing more to try)."""
+    view = _unescape(data) if b"&" in data else data
+    if b"\\" in view or b"/*" in view:
+        view = _css_text(view)
+    return view
+
+
 #: An escaped character of a selector that is no name character (`.a\\:b` is the class
 #: "a:b"): kept inside the name as 0xFF and the character + 0x80 (bytes UTF-8 never holds)
 #: while the selector is parsed, then put back.
@@ -844,7 +857,7 @@ def html_transformed(data: bytes) -> bytes | None:
     `var()` resolved through the page's custom properties; an element inside one transforms
     its own part, `none` gives it back its own letters."""
     lower = data.lower()
-    if b"transform" not in lower and b"tran\\" not in lower:
+    if b"transform" not in lower and b"transform" not in css_readable(data).lower():
         return None
     custom: dict[bytes, bytes] = {}
     rules: list[tuple[_Compound, bytes, bool]] = []  # (ranked subject, mode, important)
