@@ -739,3 +739,24 @@ def test_a_compress_member_after_a_gzip_member(engine: Engine, tmp_path: Path) -
     out = subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=False).stdout
     assert out == CLAM.read_bytes()
     assert engine.scan_bytes(blob, "x.gz").names == ("Heuristics.Unsupported.GZip.Compress",)
+
+
+def test_gzip_magic_with_another_method_is_no_gzip(engine: Engine, tmp_path: Path) -> None:
+    """Random data that starts with gzip's magic but names a method other than deflate
+    (round 18: one of 399 random attachments was refused as `Heuristics.Broken.GZip`):
+    gzip, zlib and 7-Zip decode nothing from it, so it is scanned as the binary it is; with
+    deflate named, a stream that does not decode stays broken (fail closed)."""
+    rng = random.Random(18)
+    for method in (0, 7, 9, 0x18, 0xFF):
+        blob = b"\x1f\x8b" + bytes([method]) + rng.randbytes(597)
+        (tmp_path / "data.227").write_bytes(blob)
+        refused = subprocess.run([tool("gzip"), "-t"], input=blob, capture_output=True,
+                                 check=False)
+        assert refused.returncode != 0
+        assert b"unknown method" in refused.stderr, refused
+        assert filetype.detect(blob) is FileType.BINARY
+        report = engine.scan_bytes(blob, "data.227")
+        assert not report.names, (method, report)
+        assert not report.errors, (method, report)
+    broken = b"\x1f\x8b\x08\x00" + rng.randbytes(596)
+    assert engine.scan_bytes(broken, "data.gz").names == ("Heuristics.Broken.GZip",)

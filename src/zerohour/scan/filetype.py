@@ -485,7 +485,7 @@ def detect(data: bytes) -> FileType:
         if data.find(b"[Content_Types].xml", 0, _OFFICE_SEARCH) >= 0:
             return FileType.OOXML
         return FileType.ZIP
-    if head[:2] == b"\x1f\x8b":
+    if head[:3] == b"\x1f\x8b\x08":  # (deflate: no reader decodes another method)
         return FileType.GZIP
     if (
         head[:3] == b"BZh"
