@@ -29,6 +29,7 @@ from zerohour.scan import (
     officepkg,
     openpgp,
     patches,
+    sections,
     smime,
     streams,
     svgimages,
@@ -62,6 +63,9 @@ def children(
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
         yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
+    if filetype in (FileType.PE, FileType.ELF, FileType.BINARY):
+        # an executable kept whole in a section (a dropper's payload), as 7-Zip writes it out
+        yield from ctx.guard(sections.children(data, filetype, ctx), "sections")
     if filetype is FileType.MAIL:
         yield from _children_of_type(data, filetype, ctx, name)
     else:  # an archive's members that make a file together (mime does so for attachments)
