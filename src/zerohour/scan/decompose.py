@@ -36,6 +36,7 @@ from zerohour.scan import (
     svgtext,
     textcarriers,
     textual,
+    warc,
 )
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
@@ -205,6 +206,8 @@ def _children_of_type(
         yield from pdf.pdf_children(data, ctx)
     elif filetype is FileType.RTF:
         yield from rtf.rtf_children(data, ctx)
+    elif filetype is FileType.WARC:
+        yield from warc.records(data, ctx)
     elif filetype is FileType.ONENOTE:
         yield from onenote.onenote_children(data, ctx)
     elif filetype is FileType.CHM:

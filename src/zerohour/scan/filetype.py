@@ -179,6 +179,8 @@ def _sniff_container(head: bytes, data: bytes) -> FileType | None:
         return FileType.XAR
     if head[:8] == b"!<arch>\n":
         return FileType.AR
+    if head[:6] == b"WARC/1" or head[:7] == b"WARC/0.":
+        return FileType.WARC  # (text: its records hold crawled files whole; bsdtar reads it)
     if head[:6] in _CPIO_MAGICS or head[:2] in (b"\xc7\x71", b"\x71\xc7"):
         return FileType.CPIO
     if head[:4] == b"ITSF":

@@ -41,6 +41,7 @@ class FileType(StrEnum):
     CPIO = "cpio"
     XAR = "xar"
     AR = "ar"
+    WARC = "warc"  # web archive (ISO 28500): records of crawled files (round 18)
     ISO = "iso"  # ISO 9660 (with or without Joliet) and UDF disk images, whatever the name
     SIS = "sis"  # Symbian installation file (zerohour.scan.sis)
     # Documents (zerohour.scan.documents).
