@@ -21,6 +21,7 @@ from zerohour.scan import (
     containers,
     embedded,
     encodings,
+    flv,
     htmlcolumns,
     htmllayout,
     htmlshadow,
@@ -206,6 +207,8 @@ def _children_of_type(
         yield from pdf.pdf_children(data, ctx)
     elif filetype is FileType.RTF:
         yield from rtf.rtf_children(data, ctx)
+    elif filetype is FileType.FLV:
+        yield from flv.children(data, ctx)
     elif filetype is FileType.WARC:
         yield from warc.records(data, ctx)
     elif filetype is FileType.ONENOTE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import struct
 
+from zerohour.scan import flv
 from zerohour.scan.types import FileType
 
 _SNIFF = 4096
@@ -179,6 +180,8 @@ def _sniff_container(head: bytes, data: bytes) -> FileType | None:
         return FileType.XAR
     if head[:8] == b"!<arch>\n":
         return FileType.AR
+    if flv.is_flv(head):
+        return FileType.FLV
     if head[:6] == b"WARC/1" or head[:7] == b"WARC/0.":
         return FileType.WARC  # (text: its records hold crawled files whole; bsdtar reads it)
     if head[:6] in _CPIO_MAGICS or head[:2] in (b"\xc7\x71", b"\x71\xc7"):

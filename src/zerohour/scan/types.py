@@ -47,6 +47,7 @@ class FileType(StrEnum):
     # Documents (zerohour.scan.documents).
     RTF = "rtf"
     ONENOTE = "onenote"
+    FLV = "flv"  # Flash video: its audio and video streams (zerohour.scan.flv)
     CHM = "chm"
     # Single-stream compression (zerohour.scan.streams).
     SZDD = "szdd"
