@@ -905,3 +905,16 @@ def test_base64_behind_a_letter_as_shar_writes_it(engine: Engine, clam: bytes, p
     subprocess.run(["sh", "install.sh"], cwd=tmp_path, check=True, timeout=60)
     assert (tmp_path / "app.exe").read_bytes() == data
     _assert_found(engine, script, "shar-X")
+
+
+@pytest.mark.parametrize("order", ["--base2msbf", "--base2lsbf"])
+def test_bits_in_crlf_lines(engine: Engine, clam: bytes, order: str) -> None:
+    """A bit string in a text part whose lines end in CRLF, as MIME sends text (round 18:
+    `basenc --base2lsbf` wrapped at 76 was delivered): basenc decodes the lines a mail client
+    saves (LF), and the engine reads the CRLF form."""
+    bits = subprocess.run([tool("basenc"), order, "-w", "76"], input=clam,
+                          capture_output=True, check=True).stdout
+    assert subprocess.run([tool("basenc"), order, "-d"], input=bits, capture_output=True,
+                          check=True).stdout == clam
+    crlf = bits.replace(b"\n", b"\r\n")
+    assert engine.scan_bytes(crlf, "data.txt").names == (NAME,)

@@ -427,7 +427,7 @@ def decorated_blocks(
         if check is not None:
             check()
         span = text[start:end]
-        if not _varied(span) and span.translate(None, b"01 \t\n"):
+        if not _varied(span) and span.translate(None, b"01 \t\r\n"):
             continue  # a letter over and over (the line breaks count among the 8); not bits
         # Plain base64 lines only (most dense text): one stream, as `base64 -d` reads it,
         # without taking each line apart.
