@@ -918,3 +918,22 @@ def test_bits_in_crlf_lines(engine: Engine, clam: bytes, order: str) -> None:
                           check=True).stdout == clam
     crlf = bits.replace(b"\n", b"\r\n")
     assert engine.scan_bytes(crlf, "data.txt").names == (NAME,)
+
+
+def test_a_dump_with_its_lines_shuffled(engine: Engine, clam: bytes, tmp_path: Path) -> None:
+    """`xxd -r` seeks to each line's offset, so an `xxd` dump makes the file whatever the
+    order of its lines (round 18: a shuffled dump was delivered); a second dump written
+    right behind a first is still read as two."""
+    dump = subprocess.run([tool("xxd")], input=clam, capture_output=True, check=True).stdout
+    lines = dump.splitlines(keepends=True)
+    random.Random(18).shuffle(lines)
+    shuffled = b"".join(lines)
+    (tmp_path / "dump.txt").write_bytes(shuffled)
+    subprocess.run([tool("xxd"), "-r", str(tmp_path / "dump.txt"), str(tmp_path / "out")],
+                   check=True)
+    assert (tmp_path / "out").read_bytes() == clam
+    for text in (shuffled, shuffled.replace(b"\n", b"\r\n")):
+        assert engine.scan_bytes(text, "dump.txt").names == (NAME,)
+    decoy = subprocess.run([tool("xxd")], input=bytes(range(256)) * 4, capture_output=True,
+                           check=True).stdout
+    assert engine.scan_bytes(dump + decoy, "dumps.txt").names == (NAME,)

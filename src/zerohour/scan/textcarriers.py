@@ -540,6 +540,7 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
     differs = False  # a line of `loose` is not as in `run`
     dump = bytearray()  # a dump's bytes so far, placed at their offsets
     repeat = b""  # the last dump line's bytes, after a "*" line
+    back = False  # a dump line went back to an offset written already
     for line in text.split(b"\n"):
         line = line.rstrip(b"\r")
         if not line.strip():
@@ -550,7 +551,11 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
         if m is not None and not run:
             digits = _SEPARATORS.sub(b"", m.group(2))
             data = bytes.fromhex(digits[: len(digits) & ~1].decode("ascii"))
-            _place(dump, int(m.group(1), 16), data, repeat, len(text))
+            offset = int(m.group(1), 16)
+            if offset < len(dump) and not back:  # (two dumps, or one's lines shuffled)
+                back = True
+                yield from _decode_dump(bytes(dump))  # the first as it stands
+            _place(dump, offset, data, repeat, len(text))
             repeat = b""
             continue
         if dump and line.strip() == b"*":
@@ -559,7 +564,7 @@ def _decorated_runs(text: bytes) -> Iterator[tuple[bytes, str]]:
         if dump:
             yield from _decode_dump(bytes(dump))
             dump.clear()
-            repeat = b""
+            repeat, back = b"", False
         chars = _line_chars(line)
         loose_chars = _loose_chars(line, chars, len(loose[-1]) if loose else 0)
         if loose_chars:
@@ -668,7 +673,12 @@ def _decode_lines(run: list[bytes]) -> Iterator[tuple[bytes, str]]:
 
 def _place(dump: bytearray, offset: int, data: bytes, repeat: bytes, size: int) -> None:
     """Put one dump line's bytes at `offset`, as `xxd -r` does: a gap is filled with the
-    repeated line `hexdump -C` elided ("*"), else zeros, within `_DUMP_FILL_RATIO`."""
+    repeated line `hexdump -C` elided ("*"), else zeros, within `_DUMP_FILL_RATIO`; an offset
+    already written is written over (`xxd -r` seeks: a dump's lines in any order make the
+    file, round 18)."""
+    if 0 <= offset < len(dump):
+        dump[offset : offset + len(data)] = data
+        return
     gap = offset - len(dump)
     if gap > 0 and len(dump) + gap <= _DUMP_FILL_RATIO * size:  # the whole dump is bounded
         if repeat:
