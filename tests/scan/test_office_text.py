@@ -329,6 +329,59 @@ def _xlsx2csv(path: Path) -> bytes:
     return out.replace(b",", b"")
 
 
+def _capitals_hidden(style: str) -> str:
+    """Base64 whose capitals are written lower-case in runs shown in capitals (`style`
+    formats one such run of `text`: a str.format with `{}`)."""
+    out = []
+    for c in _b64():
+        out.append(style.format(c.lower()) if c.isupper() else c)
+    return "".join(out)
+
+
+def docx_caps() -> bytes:
+    """Round 18 (v036): capitals in `<w:caps/>` runs, written lower-case."""
+    run = '<w:r><w:rPr><w:caps/></w:rPr><w:t>{}</w:t></w:r>'
+    plain = "<w:r><w:t>{}</w:t></w:r>"
+    body = "".join(run.format(c.lower()) if c.isupper() else plain.format(c) for c in _b64())
+    return _docx(f"<w:p>{body}</w:p>")
+
+
+def odt_caps() -> bytes:
+    """Round 18 (v037): capitals in spans of an automatic style with
+    `fo:text-transform="uppercase"`, written lower-case."""
+    styles = ('<office:automatic-styles><style:style style:name="T1" style:family="text">'
+              '<style:text-properties fo:text-transform="uppercase"/></style:style>'
+              "</office:automatic-styles>")
+    body = _capitals_hidden('<text:span text:style-name="T1">{}</text:span>')
+    data = _odf(f"<office:text><text:p>{body}</text:p></office:text>", _ODT)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            text = src.read(info)
+            if info.filename == "content.xml":
+                text = text.replace(b"<office:body>", styles.encode() + b"<office:body>")
+                text = text.replace(b'office:version="1.2"', b'office:version="1.2" '
+                                    b'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:'
+                                    b'style:1.0" xmlns:fo="urn:oasis:names:tc:opendocument:'
+                                    b'xmlns:xsl-fo-compatible:1.0"')
+            dst.writestr(info, text)
+    return out.getvalue()
+
+
+def rtf_caps() -> bytes:
+    """Round 18 (v133): capitals in `{\\caps ...}` groups, written lower-case."""
+    return (b"{\\rtf1\\ansi{\\fonttbl{\\f0 Courier New;}}\\f0 "
+            + _capitals_hidden("{{\\caps {}}}").encode() + b"\\par}")
+
+
+def _lo_printed(path: Path) -> bytes:
+    """The document printed by LibreOffice (PDF), read by pdftotext: capitals as shown."""
+    pdf = path.parent / "lo" / (path.stem + ".pdf")
+    _soffice(path, "pdf", "pdf")
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
+                          check=True).stdout
+
+
 _LO_TXT = ("txt:Text", "txt")
 _LO_CSV = ("csv", "csv")
 _LO_CSV_FORMATTED = ("csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true", "csv")
@@ -345,6 +398,9 @@ HOLES = {  # hole id -> (document, file name, oracle tool, how the tool shows it
     "v124": (xlsx_phonetic, "j.xlsx", "soffice", _LO_CSV),
     "v114": (ods_repeated, "s.ods", "soffice", _LO_CSV),
     "v118": (odt_blank_notes, "o.odt", "soffice", _LO_TXT),
+    "r18-v036": (docx_caps, "caps.docx", "soffice", _lo_printed),
+    "r18-v037": (odt_caps, "caps.odt", "soffice", _lo_printed),
+    "r18-v133": (rtf_caps, "caps.rtf", "soffice", _lo_printed),
 }
 
 

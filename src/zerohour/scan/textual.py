@@ -1319,6 +1319,8 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
     condition = _ODF_TEXT + "condition"
     repeated: dict[int, tuple[int, int]] = {}  # id of a repeated cell/row -> (start, times)
     room = MAX_REPEATED_TEXT
+    capitals = _capital_styles(root)
+    capped: dict[int, int] = {}  # id of an element shown in capitals -> its text's start
     while stack:
         el, closing = stack.pop()
         if isinstance(el, _Tail):
@@ -1329,6 +1331,9 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
             if tag in (_W + "p", _W_STRICT + "p", _ODF_TEXT + "p", _ODF_TEXT + "h",
                        _DRAWING + "p"):
                 pieces.append("\n")
+            if capped and id(el) in capped:
+                start = capped.pop(id(el))
+                pieces[start:] = [piece.upper() for piece in pieces[start:]]
             elif repeated and id(el) in repeated:
                 start, times = repeated.pop(id(el))
                 seg = "".join(pieces[start:]) if room > 0 else ""
@@ -1355,6 +1360,9 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
                 getattr(p, "tag", "") in _HIDDEN_RUN for props in el  # type: ignore[attr-defined]
                 if getattr(props, "tag", "").endswith("}rPr") for p in props):
             continue
+        if (local == "r" and tag in (_W + "r", _W_STRICT + "r") and _word_caps(el)) or (
+                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals):
+            capped[id(el)] = len(pieces)  # (a reader shows the text in capitals)
         text = getattr(el, "text", None)
         if tag in (_W + "t", _W_STRICT + "t", _DRAWING + "t"):
             pieces.append(text or "")
@@ -1406,6 +1414,38 @@ def _repeats(value: str, cap: int) -> int:
     if not (value.isascii() and value.isdigit()):
         return 1
     return max(1, min(int(value[:12]) if len(value) <= 12 else cap, cap))
+
+
+_ODF_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_ODF_FO = "{urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0}"
+_OFF = frozenset({"0", "false", "off"})
+
+
+def _word_caps(run: object) -> bool:
+    """Whether a Word run is formatted all caps (`<w:caps/>`: Word and LibreOffice show and
+    print its letters as capitals; round 18 wrote base64's capitals lower-case in such runs)."""
+    for props in run:  # type: ignore[attr-defined]
+        if getattr(props, "tag", "").endswith("}rPr"):
+            for p in props:
+                tag = getattr(p, "tag", "")
+                if tag in (_W + "caps", _W_STRICT + "caps"):
+                    return p.attrib.get(tag[:-4] + "val", "true") not in _OFF
+    return False
+
+
+def _capital_styles(root: object) -> frozenset[str]:
+    """The OpenDocument styles (in this part: its automatic styles) that show text in
+    capitals (`fo:text-transform="uppercase"`)."""
+    out = set()
+    for props in root.iter(_ODF_STYLE + "text-properties"):  # type: ignore[attr-defined]
+        if props.attrib.get(_ODF_FO + "text-transform") == "uppercase":
+            out.add(props)
+    if not out:
+        return frozenset()
+    return frozenset(
+        style.attrib.get(_ODF_STYLE + "name", "")
+        for style in root.iter(_ODF_STYLE + "style")  # type: ignore[attr-defined]
+        if any(child in out for child in style))
 
 
 def shown_text(root: object, *, labels: dict[int, str] | None = None,

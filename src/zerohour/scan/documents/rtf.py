@@ -197,7 +197,7 @@ _INLINE = frozenset({b"tab", b"emdash", b"endash", b"bullet"})
 _APART = frozenset({b"listtext", b"header", b"headerl", b"headerr", b"headerf", b"footer",
                     b"footerl", b"footerr", b"footerf", b"pntext", b"pn", b"pntxta",
                     b"pntxtb"})
-_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pn)")
+_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pn|caps(?![A-Za-z]))")
 _SYMBOLS = {b"\\": b"\\", b"{": b"{", b"}": b"}", b"~": b" ", b"_": b"-", b"-": b""}
 
 
@@ -206,12 +206,13 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
     and `\\uN` characters (as UTF-8), hidden destinations (font and colour tables, metadata,
     pictures, field codes, objects) left out. Base64 in paragraphs, one `\\par` a line,
     read as text showed `TVqQ...\\par` (round 9). `shown_only`: hidden text (`\\v`) left out
-    too, as Word shows the document (round 13: base64 cut by hidden junk). None when it has
-    no text."""
+    too, as Word shows the document (round 13: base64 cut by hidden junk), and `\\caps` text
+    in capitals, as Word and LibreOffice show and print it (round 18: base64's capitals
+    written lower-case in `{\\caps ...}` groups). None when it has no text."""
     out = bytearray()
-    stack: list[tuple[bool, int, bool]] = []  # (skipping, \uc count, hidden) of the groups
+    stack: list[tuple[bool, int, bool, bool]] = []  # (skipping, \uc, hidden, caps) of groups
     skipping, uc, skip_next = False, 1, 0
-    hidden = False
+    hidden = caps = False
     first_in_group = False
     pos, n = 0, len(data)
     steps = 0
@@ -226,11 +227,11 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
         pos = m.end()
         hexa, word, arg, symbol, brace, text = m.groups()
         if brace == b"{":
-            stack.append((skipping, uc, hidden))
+            stack.append((skipping, uc, hidden, caps))
             first_in_group = True
             continue
         if brace == b"}":
-            skipping, uc, hidden = stack.pop() if stack else (False, 1, False)
+            skipping, uc, hidden, caps = stack.pop() if stack else (False, 1, False, False)
             first_in_group = False
             continue
         starts = first_in_group
@@ -241,10 +242,12 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
         if word is not None:
             if word == b"v" and shown_only:
                 hidden = arg != b"0"
+            elif word == b"caps" and shown_only:
+                caps = arg != b"0"
             elif shown_only and word in _APART:
                 skipping = True  # a list number's text, a header: not in the body's text
             elif word == b"plain":
-                hidden = False
+                hidden = caps = False
             elif word in _HIDDEN_DESTINATIONS:
                 skipping = True
             elif word == b"bin" and arg:
@@ -272,5 +275,5 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
         elif symbol is not None:
             out += _SYMBOLS.get(symbol, b"")
         elif text:
-            out += text
+            out += text.upper() if caps else text
     return bytes(out) if out.strip() else None
