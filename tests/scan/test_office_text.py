@@ -353,17 +353,23 @@ def odt_caps() -> bytes:
               '<style:text-properties fo:text-transform="uppercase"/></style:style>'
               "</office:automatic-styles>")
     body = _capitals_hidden('<text:span text:style-name="T1">{}</text:span>')
-    data = _odf(f"<office:text><text:p>{body}</text:p></office:text>", _ODT)
+    return _content_edited(
+        _odf(f"<office:text><text:p>{body}</text:p></office:text>", _ODT),
+        (b"<office:body>", styles.encode() + b"<office:body>"),
+        (b'office:version="1.2"', b'office:version="1.2" xmlns:style="urn:oasis:names:tc:'
+         b'opendocument:xmlns:style:1.0" xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:'
+         b'xsl-fo-compatible:1.0"'))
+
+
+def _content_edited(odf: bytes, *edits: tuple[bytes, bytes]) -> bytes:
+    """`odf` with its content.xml edited (each `edits` pair: old, new), zipped again."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+    with zipfile.ZipFile(io.BytesIO(odf)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             text = src.read(info)
             if info.filename == "content.xml":
-                text = text.replace(b"<office:body>", styles.encode() + b"<office:body>")
-                text = text.replace(b'office:version="1.2"', b'office:version="1.2" '
-                                    b'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:'
-                                    b'style:1.0" xmlns:fo="urn:oasis:names:tc:opendocument:'
-                                    b'xmlns:xsl-fo-compatible:1.0"')
+                for old, new in edits:
+                    text = text.replace(old, new)
             dst.writestr(info, text)
     return out.getvalue()
 
@@ -372,6 +378,35 @@ def rtf_caps() -> bytes:
     """Round 18 (v133): capitals in `{\\caps ...}` groups, written lower-case."""
     return (b"{\\rtf1\\ansi{\\fonttbl{\\f0 Courier New;}}\\f0 "
             + _capitals_hidden("{{\\caps {}}}").encode() + b"\\par}")
+
+
+def _junk8(i: int) -> str:
+    return "".join("QRSTUVWXYZqrstuvwxyz"[(i * 7 + k * 3) % 20] for k in range(8))
+
+
+def odt_hidden_text_fields() -> bytes:
+    """Round 18 (v104): hidden-text fields whose condition is false show their string value
+    (the pieces); the text left inside them is a decoy."""
+    odf = _odf("<office:text><text:p>" + "".join(
+        f'<text:hidden-text text:condition="ooow:1==0" text:string-value="{piece}" '
+        f'text:is-hidden="true">{_junk8(i)}</text:hidden-text>'
+        for i, piece in enumerate(_chunks())) + "</text:p></office:text>", _ODT)
+    return _content_edited(odf, (b'office:version="1.2"', b'office:version="1.2" '
+                                 b'xmlns:ooow="http://openoffice.org/2004/writer"'))
+
+
+def odt_user_fields() -> bytes:
+    """Round 18 (v105): user fields declared (in another order) with the pieces as values,
+    shown in order with decoys left as their cached text."""
+    pieces = _chunks()
+    order = list(range(len(pieces)))
+    random.Random(105).shuffle(order)
+    decls = "".join(f'<text:user-field-decl office:value-type="string" office:string-value='
+                    f'"{pieces[k]}" text:name="f{k}"/>' for k in order)
+    body = "".join(f'<text:user-field-get text:name="f{k}">{_junk8(k)}</text:user-field-get>'
+                   for k in range(len(pieces)))
+    return _odf(f"<office:text><text:user-field-decls>{decls}</text:user-field-decls>"
+                f"<text:p>{body}</text:p></office:text>", _ODT)
 
 
 def _lo_printed(path: Path) -> bytes:
@@ -401,6 +436,8 @@ HOLES = {  # hole id -> (document, file name, oracle tool, how the tool shows it
     "r18-v036": (docx_caps, "caps.docx", "soffice", _lo_printed),
     "r18-v037": (odt_caps, "caps.odt", "soffice", _lo_printed),
     "r18-v133": (rtf_caps, "caps.rtf", "soffice", _lo_printed),
+    "r18-v104": (odt_hidden_text_fields, "hidden.odt", "soffice", _LO_TXT),
+    "r18-v105": (odt_user_fields, "fields.odt", "soffice", _LO_TXT),
 }
 
 

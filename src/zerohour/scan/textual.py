@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import copy as copy_module
 import dataclasses
 import functools
 import html
@@ -1303,7 +1304,69 @@ def _parsed_office_texts(data: bytes) -> list[bytes]:
             text = _shown_text(root, branch, notes=with_notes)
             if text.strip() and text not in out:
                 out.append(text)
+    for valued in _odf_fields_by_value(root):
+        text = _shown_text(valued, "Choice")
+        if text.strip() and text not in out:
+            out.append(text)
     return out
+
+
+_ODF_OFFICE_NS = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+#: OpenDocument fields LibreOffice computes when it loads a document, showing a value from
+#: an attribute or a declaration rather than the text the writer left inside (round 18).
+_ODF_FIELDS = frozenset(_ODF_TEXT + n for n in (
+    "hidden-text", "conditional-text", "user-field-get", "variable-get", "variable-set",
+    "user-field-input"))
+
+
+def _odf_fields_by_value(root: Any) -> list[Any]:
+    """Copies of an OpenDocument body with its computed fields shown by value, as LibreOffice
+    shows them (round 18: base64 pieces in the values, decoys in the cached texts): a hidden
+    text its `string-value` (shown when its condition is false, which is not evaluated here),
+    a conditional text its value if true (one copy) and if false (the other), a user field
+    or variable its declared (last set) value. Empty when the body has no such field."""
+    fields = [el for el in root.iter() if el.tag in _ODF_FIELDS]
+    if not fields:
+        return []
+    name_attr = _ODF_TEXT + "name"
+    values: dict[str, str] = {}
+    for decl in root.iter():
+        if decl.tag in (_ODF_TEXT + "user-field-decl", _ODF_TEXT + "variable-set",
+                        _ODF_TEXT + "variable-decl"):
+            value = _odf_value(decl)
+            if value is not None:
+                values[decl.get(name_attr, "")] = value
+    out = []
+    for truth in ("true", "false"):
+        copy = copy_module.deepcopy(root)
+        for el in copy.iter():
+            if el.tag not in _ODF_FIELDS:
+                continue
+            local = el.tag.rsplit("}", 1)[-1]
+            if local == "hidden-text":
+                shown = el.get(_ODF_TEXT + "string-value")
+            elif local == "conditional-text":
+                shown = el.get(_ODF_TEXT + f"string-value-if-{truth}")
+            elif local == "variable-set":
+                shown = _odf_value(el)
+            else:
+                shown = values.get(el.get(name_attr, ""))
+            if shown is None:
+                continue
+            for child in list(el):
+                el.remove(child)
+            el.tag, el.text = _ODF_TEXT + "span", shown
+        out.append(copy)
+    return out
+
+
+def _odf_value(el: Any) -> str | None:
+    """A declaration's or variable's value: its string value, else its number as written."""
+    for attr in ("string-value", "value", "date-value", "boolean-value", "time-value"):
+        value = el.get(_ODF_OFFICE_NS + attr)
+        if value is not None:
+            return str(value)
+    return el.text if el.text else None
 
 
 def _shown_text(root: object, branch: str, *, notes: bool = True,
