@@ -246,6 +246,13 @@ def _inline_not_hidden(style: bytes, css: bytes = b"") -> bytes:
                           % (style, p, _junk(i)) for i, p in enumerate(THREES)), css)
 
 
+def _items(container: bytes, item: bytes, css: bytes = b"") -> bytes:
+    """The pieces and the decoys (in `item` spans) children of one container."""
+    return _page(b"<div %s>" % container + b"".join(
+        b"<b>%s</b><span %s>%s</span>" % (p, item, _junk(i)) for i, p in enumerate(THREES))
+        + b"</div>", css)
+
+
 def _inline_translated() -> bytes:
     """Flex items in order, their text in inline elements a transform would move off the
     page (it moves no inline box)."""
@@ -297,6 +304,12 @@ PRINTED: dict[str, Callable[[], bytes]] = {
         b"class=z", b".z{transform:matrix(0,0,0,0,0,0)}"),
     "inline-far-left-not-positioned": lambda: _inline_not_hidden(b'style="left:-9999px"'),
     "inline-translated-in-flex-items": _inline_translated,
+    # ...but a flex or grid container's children are boxes whatever their display
+    "flex-items-scaled-away": lambda: _items(b'style="display:flex;flex-wrap:wrap"',
+                                             b'style="transform:scale(0);width:0"'),
+    "grid-items-of-no-size-by-classes": lambda: _items(
+        b"class=g", b"class=z", b".g{display:inline-grid;grid-auto-flow:column;justify-content:"
+        b"start}.z{width:0;height:0;overflow:hidden}"),
     # 8. a rule showing by display undoes only display:none
     "zero-box-then-display": lambda: _decoyed(
         lambda j: b"<span class=h>%s</span>" % j,
@@ -448,6 +461,15 @@ def test_inline_elements_are_not_hidden_by_box_properties() -> None:
         page = (b"<style>.z{display:inline-block} .p{position:relative}</style><p>A<i hidden>"
                 b"x</i>" + hidden + b"B</span>C</p>")
         assert textual.html_visible(page) == b"AC", hidden
+    # a flex or grid container's children are boxes (its own style, a class's)
+    for container in (b'<p style="display:flex">', b"<p class=f>", b'<p style="display:inline '
+                      b'grid">'):
+        page = (b"<style>.f{display:inline-flex}</style>" + container + b"A<i hidden>x</i>"
+                b'<span style="transform:scale(0)">B</span>C</p>')
+        assert textual.html_visible(page) == b"AC", container
+    page = (b"<style>.f{display:flex}</style><p class=f style=display:block>A<i hidden>x</i>"
+            b'<span style="transform:scale(0)">B</span>C</p>')
+    assert textual.html_visible(page) == b"ABC"
 
 
 def test_counters_on_a_large_page_cost_linear_time() -> None:

@@ -22,6 +22,14 @@ parts as shown: captions (`caption-side`), the first header group (`<thead>`,
 `display: table-header-group`), rows, the first footer group; content a table's parser moves
 before it (foster parenting). `X > *` and `X *` rules style the elements inside an X.
 
+Round 18: text that counters write (`counter()`, `counters()`, `counter-reset`,
+`counter-increment`, `counter-set`, scoped as Chromium scopes them; the page's
+`@counter-style` rules and the predefined styles: `counterstyles`), list markers in a page's
+counter style, quotation marks (`quotes` with `open-quote` / `close-quote`, and `<q>`); a
+`<select>`'s chosen option, an empty field's placeholder; `isolate-override` and `<bdo>`
+right to left by a class. A transform moves no inline box (only boxes and flex or grid
+items).
+
 A small tree of our own (not an HTML5 parser): a closing tag closes what was opened since its
 own opening tag, as `textual` reads pages (and a table cell, row or row group what its
 predecessor left open). Styles are the element's own and those of the page's rules whose
@@ -365,6 +373,7 @@ class _Layout:
         self.scopes: list[set[bytes]] = [set()]
         self.nested: list[set[bytes]] = [set()]
         self.quote_depth = 0
+        self.quote_pairs: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
         self.written = 0  # characters that `content` wrote
         #: `X > *`, `X *` rules: they style an element by where it stands, not its tag
         self.inside = [r for r in rules if r.inside]
@@ -578,6 +587,8 @@ class _Layout:
                  default: bytes | None = None) -> bytes:
         """What a pseudo-element's `content` writes (`default`: `<q>`'s quotes, without
         one of its own): strings, attributes, counters, quotation marks."""
+        if not decls and default is None:
+            return b""
         content = decls.get(b"content") if decls else None
         if content is None:
             content = default or None
@@ -635,13 +646,17 @@ class _Layout:
         if silent:
             return b""
         value = (quotes or b"auto").strip()
-        if value.lower() == b"none":
+        pairs = self.quote_pairs.get(value)
+        if pairs is None:
+            strings = [_css_text(m.group(1) if m.group(1) is not None else m.group(2))
+                       for m in _QUOTE_STRINGS.finditer(value)]
+            pairs = () if value.lower() == b"none" else tuple(
+                (strings[i], strings[i + 1]) for i in range(0, len(strings) - 1, 2)
+            ) if len(strings) >= 2 else _AUTO_QUOTES
+            if len(self.quote_pairs) < 4096:
+                self.quote_pairs[value] = pairs
+        if not pairs:
             return b""
-        pairs: list[tuple[bytes, bytes]] | tuple[tuple[bytes, bytes], ...] = _AUTO_QUOTES
-        strings = [_css_text(m.group(1) if m.group(1) is not None else m.group(2))
-                   for m in _QUOTE_STRINGS.finditer(value)]
-        if len(strings) >= 2:
-            pairs = [(strings[i], strings[i + 1]) for i in range(0, len(strings) - 1, 2)]
         pair = pairs[min(depth, len(pairs) - 1)]
         return pair[0] if opening else pair[1]
 
@@ -1225,7 +1240,7 @@ _MAX_CONTENT = 1 << 16  # characters one pseudo-element writes, at most
 _MAX_WRITTEN = 32 << 20
 _TOO_MUCH_CONTENT = "more text written by style sheets than a page needs"
 _TEXT_INPUTS = frozenset({b"text", b"search", b"email", b"url", b"tel", b"number",
-                          b"password", b"date", b"month", b"week", b"time"})
+                          b"password"})  # (fields that show a placeholder)
 
 
 def _list_start(el: _El) -> int:

@@ -138,7 +138,7 @@ _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
 #: (`display:var(--d)`: a custom property can hold "none"; counted as hiding.)
-_DISPLAY = re.compile(rb"(?<![\w-])display\s*[:=]\s*[\"']?\s*([\w-]+)", re.I)
+_DISPLAY = re.compile(rb"(?<![\w-])display\s*[:=]\s*[\"']?\s*([\w-]+(?:[ \t]+[\w-]+)?)", re.I)
 _VISIBILITY = re.compile(rb"(?<![\w-])visibility\s*[:=]\s*[\"']?\s*([\w-]+)", re.I)
 _OTHER_HIDING = re.compile(rb"(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)|"
                            rb"font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
@@ -291,6 +291,7 @@ def _transformed_away(text: bytes) -> bool:
 HIDE_DISPLAY, HIDE_VISIBILITY, HIDE_OTHER, HIDE_BOX = 1, 2, 4, 8
 SHOW_DISPLAY, SHOW_VISIBILITY, MAKES_BOX, INLINE = 16, 32, 64, 128
 HIDE_PLACED, POSITIONED = 256, 512  # moved away by offsets (if positioned); positioned
+ITEMS = 1024  # a flex or grid container (its children are boxes whatever their display)
 _HIDING_KINDS = HIDE_DISPLAY | HIDE_VISIBILITY | HIDE_OTHER | HIDE_BOX | HIDE_PLACED
 
 
@@ -302,12 +303,16 @@ def _css_kinds(text: bytes) -> int:
     for m in _DISPLAY.finditer(text):
         display = m.group(1).lower()
     if display is not None:
-        if display in (b"none", b"var", b"revert", b"revert-layer"):
+        words = display.split()
+        if words[0] in (b"none", b"var", b"revert", b"revert-layer"):
             kinds |= HIDE_DISPLAY
-        elif display in _NO_BOX or display in (b"inherit", b"unset", b"initial"):
+        elif all(w in _NO_BOX or w in (b"inherit", b"unset", b"initial", b"flow")
+                 for w in words):
             kinds |= SHOW_DISPLAY | INLINE
         else:
             kinds |= SHOW_DISPLAY | MAKES_BOX
+            if any(w.endswith((b"flex", b"grid")) for w in words):
+                kinds |= ITEMS
     visibility = None
     for m in _VISIBILITY.finditer(text):
         visibility = m.group(1).lower()
@@ -774,7 +779,8 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                     box = kind == SHOW_DISPLAY and not kinds & INLINE
                     out[compound, kind_of, hides, important] = _ranked(
                         compound, rule, selector, important, order, hides=hides,
-                        kind=kind_of | (MAKES_BOX if box else 0))
+                        kind=kind_of | (MAKES_BOX if box else 0) | (
+                            kinds & ITEMS if kind == SHOW_DISPLAY else 0))
     if not any(c.hides or c.kind & MAKES_BOX for c in out.values()):
         return ()  # (rules that make boxes: for transforms and sizes of style attributes)
     # strongest first: the first rule of a kind an element matches decides (`_hides`)
@@ -818,24 +824,33 @@ def _counted(nth: tuple[bool, bool, int, int], place: Place) -> bool:
     return (index - b) % a == 0 and (index - b) // a >= 0
 
 
-def _matches(c: _Compound, tag: bytes, attrs: bytes, place: Place | None = None) -> bool:
+def _matches(c: _Compound, tag: bytes, attrs: bytes, place: Place | None = None,
+             have: dict[bytes, bytes] | None = None, classes: set[bytes] | None = None) -> bool:
     """Whether an element matches, values compared without case (quirks-mode pages match
     classes so, and `[a=v i]` too: an over-approximation elsewhere). `place`: where it stands
-    among its siblings (a compound with a structural pseudo-class matches nothing without)."""
+    among its siblings (a compound with a structural pseudo-class matches nothing without).
+    `have`, `classes`: the element's attributes (`_attributes`), when known already."""
     if c.tag is not None and c.tag != tag:
         return False
     if c.nth and (place is None or not all(_counted(n, place) for n in c.nth)):
         return False
-    if c.negated and any(_matches(n, tag, attrs, place) for n in c.negated):
+    if have is None or classes is None:
+        have, classes = _attributes(attrs)
+    if c.negated and any(_matches(n, tag, attrs, place, have, classes) for n in c.negated):
         return False
-    have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
-            for m in _ATTRS.finditer(attrs)}
-    if c.classes and not {k.lower() for k in c.classes} <= set(have.get(b"class", b"").split()):
+    if c.classes and not {k.lower() for k in c.classes} <= classes:
         return False
     if c.ids and have.get(b"id") not in {i.lower() for i in c.ids}:
         return False
     return all(name in have and _ATTR_OPS[op](have[name], value.lower())
                for name, op, value in c.attrs)
+
+
+def _attributes(attrs: bytes) -> tuple[dict[bytes, bytes], set[bytes]]:
+    """An element's attributes (names and values lower-cased) and its classes."""
+    have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
+            for m in _ATTRS.finditer(attrs)}
+    return have, set(have.get(b"class", b"").split())
 
 
 def _attr_names(attrs: bytes) -> set[bytes]:
@@ -851,7 +866,9 @@ _TOO_MANY_MATCHES = "more style rules tried against elements than a page needs"
 
 
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
-           place: Place | None = None) -> bool:
+           place: Place | None = None) -> bool | None:
+    """Whether an element hides its content; None: if it is a flex or grid item (an
+    inline element that transforms or sizes would hide if it were a box)."""
     if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
         return not (tag in _OPENABLE and b"open" in _attr_names(attrs))
     if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
@@ -869,11 +886,12 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     # the strongest rule of each kind that matches (`_hidden_compounds`: strongest first);
     # a style attribute's `display` or `visibility` beats rules that are not !important
     decided: dict[int, _Compound] = {}
+    have, classes = _attributes(attrs)
     for c in compounds:
-        kind = c.kind & ~MAKES_BOX
+        kind = c.kind & ~(MAKES_BOX | ITEMS)
         if kind in decided or (kind == HIDE_BOX and box_only):
             continue
-        if not _matches(c, tag, attrs, place):
+        if not _matches(c, tag, attrs, place, have, classes):
             continue
         decided[kind] = c
         if kind == HIDE_OTHER:
@@ -899,10 +917,31 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     if _MAKES_BOX.search(attrs) or MAKES_BOX in decided:
         return True
     if own & SHOW_DISPLAY and not (display is not None and display.rank[0]):
-        return not own & INLINE
+        return True if not own & INLINE else None
     if display is not None:
-        return bool(display.kind & MAKES_BOX)
-    return tag in _BOX_TAGS
+        return True if display.kind & MAKES_BOX else None
+    return True if tag in _BOX_TAGS else None
+
+
+def _flex_or_grid(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
+    """Whether an element is a flex or grid container (its children are boxes)."""
+    if b"&" in attrs:
+        attrs = _unescape(attrs)
+    if b"/*" in attrs or b"\\" in attrs:
+        attrs = _css_text(attrs)
+    own = _css_kinds(attrs)
+    have, classes = _attributes(attrs)
+    for c in compounds:
+        if c.kind & ~(MAKES_BOX | ITEMS) == HIDE_DISPLAY and _matches(c, tag, attrs, None, have,
+                                                                      classes):
+            if not c.rank[0] and own & SHOW_DISPLAY:
+                break
+            return bool(c.kind & ITEMS)
+    return bool(own & ITEMS)
+
+
+_PARENT_WINDOW = 1 << 16  # how far back an element's parent is looked for
+_PARENT_BUDGET = 1 << 24  # ...and how much of a page, in all
 
 
 #: What an opening tag that may hide its content holds: a never-rendered element's name, a
@@ -1228,12 +1267,13 @@ class _Page:
     whole: tuple[_Compound, ...]  # hiding selectors' subjects
     kids: tuple[_Compound, ...]  # `X *` subjects
     places: dict[int, Place]  # elements' places among siblings (`_places`), when needed
-    decided: dict[tuple[bytes, bytes, Place | None], bool] = dataclasses.field(
+    decided: dict[tuple[bytes, bytes, Place | None], bool | None] = dataclasses.field(
         default_factory=dict)  # `_hides` of elements alike, once
+    scanned: list[int] = dataclasses.field(default_factory=lambda: [_PARENT_BUDGET])
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
 
-    def hides(self, tag: bytes, attrs: bytes, place: Place | None) -> bool:
+    def hides(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> bool:
         if tag == b"details" and b"name" in attrs.lower():
             # exclusive accordions (round 15): of the open details of one name, the parser
             # keeps the first open
@@ -1245,13 +1285,41 @@ class _Page:
                     return True
                 self.open_groups.add(group)
         key = (tag, attrs, place)
-        found = self.decided.get(key)
-        if found is None:
+        if key in self.decided:
+            found = self.decided[key]
+        else:
             self.budget[0] -= len(self.whole)
             if self.budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             found = self.decided[key] = _hides(tag, attrs, self.whole, place)
+        if found is None:  # an inline element that a transform or size hides as a box
+            return self._an_item(start)
         return found
+
+    def _an_item(self, start: int) -> bool:
+        """Whether the element whose opening tag is at `start` is a flex or grid item (its
+        parent, found back from it, a flex or grid container); one whose parent is not
+        found counts as one."""
+        if start < 0:
+            return True
+        lo = max(0, start - _PARENT_WINDOW)
+        self.scanned[0] -= start - lo
+        if self.scanned[0] < 0:
+            return True
+        depth = 0
+        for m in reversed(list(_ELEMENT.finditer(self.data, lo, start))):
+            if m.group(2) is None:
+                continue
+            name = m.group(2).lower()
+            if m.group(1):
+                depth += 1
+            elif name in _VOID or m.group(3).rstrip().endswith(b"/"):
+                continue
+            elif depth:
+                depth -= 1
+            else:
+                return _flex_or_grid(name, m.group(3), self.whole)
+        return lo > 0
 
     def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
         """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
@@ -1278,7 +1346,7 @@ class _Page:
                 shown, hidden = self._shows_only(el.end(), pos, _SHOWS_ONLY[tag])
                 between = between or hidden
                 kept.extend(shown)
-            elif not self.hides(tag, attrs, place):
+            elif not self.hides(tag, attrs, place, start):
                 if self.kids and any(_matches(c, tag, attrs, place) for c in self.kids):
                     kept.append(data[pos : el.end()])
                     pos = min(_hidden_end(data, tag, el.end()), hi)
