@@ -473,11 +473,36 @@ def test_inline_elements_are_not_hidden_by_box_properties() -> None:
 
 
 def test_counters_on_a_large_page_cost_linear_time() -> None:
+    """Counters on every element of a large page are written in linear time; counters
+    nested as deep as the tree goes, on thousands of elements, write more than a page needs:
+    a limit finding, in bounded time."""
+    from zerohour.errors import ScanLimitExceeded
     from zerohour.scan import htmllayout
 
-    page = (b"<style>@counter-style s{system:symbolic;symbols:'*'} i{counter-increment:c 7}"
-            b" i::before{content:counter(c,s) counters(c,'.') open-quote} b{counter-reset:c}"
-            b"</style>" + b"<b><i>x</i><i></i>" * 20_000 + b"<q>" * 5000)
+    flat = (b"<style>@counter-style s{system:symbolic;symbols:'*'} li{counter-increment:c 7}"
+            b" li::before{content:counter(c,s) counters(c,'.') open-quote} ol{counter-reset:c}"
+            b" li::after{content:close-quote}</style>"
+            + (b"<ol>" + b"<li>x</li>" * 100 + b"</ol>") * 400 + b"<q>" * 5000)
     started = time.process_time()
-    htmllayout.laid_out(page)
+    assert htmllayout.laid_out(flat) is not None
     assert time.process_time() - started < 20.0
+    deep = (b"<style>i{counter-increment:c 7} i::before{content:counters(c,'.')}"
+            b" b{counter-reset:c}</style>" + b"<b><i>x</i><i></i>" * 40_000)
+    started = time.process_time()
+    with pytest.raises(ScanLimitExceeded):
+        htmllayout.laid_out(deep)
+    assert time.process_time() - started < 20.0
+
+
+def test_inline_elements_of_box_properties_cost_linear_time() -> None:
+    """Each inline element that a transform or size would hide as a box has its parent
+    looked up (back from it, in a bounded window): a page of many costs linear time."""
+    from zerohour.scan import textual
+
+    for page in (b'<div style="display:flex">' + b'<b>t</b><span style="transform:scale(0)">x'
+                 b"</span><i hidden>y</i>" * 40_000 + b"</div>",
+                 b"<div>" + b"<b>" * 5000 + b'<span style="width:0;overflow:hidden">x</span>'
+                 * 40_000 + b"<i hidden>y</i>"):
+        started = time.process_time()
+        assert textual.html_visible(page) is not None
+        assert time.process_time() - started < 20.0

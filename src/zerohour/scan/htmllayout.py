@@ -375,6 +375,7 @@ class _Layout:
         self.quote_depth = 0
         self.quote_pairs: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
         self.written = 0  # characters that `content` wrote
+        self.represented: dict[tuple[int, bytes], bytes] = {}  # (counter texts, once)
         #: `X > *`, `X *` rules: they style an element by where it stands, not its tag
         self.inside = [r for r in rules if r.inside]
         # rules by what their subject needs (an id, a class, else a tag, else nothing), in
@@ -630,8 +631,17 @@ class _Layout:
             separator = _css_text(args[1][1:-1])
             args = args[:1] + args[2:]
         style = args[1] if len(args) > 1 else b"decimal"
-        shown = [counterstyles.represent(v, style, self.counter_styles)
-                 for v in (instances if every else instances[-1:])]
+        if style.lower() == b"decimal" and style not in self.counter_styles:
+            return separator.join(map(b"%d".__mod__, instances if every else instances[-1:]))
+        shown = []
+        for value in (instances if every else instances[-1:]):
+            text = self.represented.get((value, style))
+            if text is None:
+                if len(self.represented) > 1 << 16:
+                    self.represented.clear()
+                text = self.represented[value, style] = counterstyles.represent(
+                    value, style, self.counter_styles)
+            shown.append(text)
         return separator.join(shown)
 
     def _quote(self, opening: bool, silent: bool, quotes: bytes | None) -> bytes:
@@ -1237,7 +1247,7 @@ _COUNTER_NAME = re.compile(rb"-?[A-Za-z_\x80-\xff][\w\x80-\xff-]*$")
 _COUNTER_LIMIT = (1 << 31) - 1
 _MAX_CONTENT = 1 << 16  # characters one pseudo-element writes, at most
 #: ...and all of a page's: a page whose style sheet writes more is a limit finding
-_MAX_WRITTEN = 32 << 20
+_MAX_WRITTEN = 16 << 20
 _TOO_MUCH_CONTENT = "more text written by style sheets than a page needs"
 _TEXT_INPUTS = frozenset({b"text", b"search", b"email", b"url", b"tel", b"number",
                           b"password"})  # (fields that show a placeholder)

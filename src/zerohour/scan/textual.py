@@ -1270,6 +1270,7 @@ class _Page:
     decided: dict[tuple[bytes, bytes, Place | None], bool | None] = dataclasses.field(
         default_factory=dict)  # `_hides` of elements alike, once
     scanned: list[int] = dataclasses.field(default_factory=lambda: [_PARENT_BUDGET])
+    items: dict[int, bool] = dataclasses.field(default_factory=dict)  # `_an_item`s
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
 
@@ -1293,33 +1294,41 @@ class _Page:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             found = self.decided[key] = _hides(tag, attrs, self.whole, place)
         if found is None:  # an inline element that a transform or size hides as a box
-            return self._an_item(start)
+            item = self.items.get(start)
+            if item is None:
+                item = self.items[start] = self._an_item(start)
+            return item
         return found
 
     def _an_item(self, start: int) -> bool:
         """Whether the element whose opening tag is at `start` is a flex or grid item (its
-        parent, found back from it, a flex or grid container); one whose parent is not
-        found counts as one."""
+        parent, found back from it, a flex or grid container: one whose parent is not
+        found counts as one; a sibling's answer is its own)."""
         if start < 0:
             return True
-        lo = max(0, start - _PARENT_WINDOW)
-        self.scanned[0] -= start - lo
-        if self.scanned[0] < 0:
-            return True
-        depth = 0
-        for m in reversed(list(_ELEMENT.finditer(self.data, lo, start))):
-            if m.group(2) is None:
-                continue
-            name = m.group(2).lower()
-            if m.group(1):
-                depth += 1
-            elif name in _VOID or m.group(3).rstrip().endswith(b"/"):
-                continue
-            elif depth:
-                depth -= 1
-            else:
-                return _flex_or_grid(name, m.group(3), self.whole)
-        return lo > 0
+        for window in (1 << 10, 1 << 13, _PARENT_WINDOW):  # (a parent is most often near)
+            lo = max(0, start - window)
+            self.scanned[0] -= start - lo
+            if self.scanned[0] < 0:
+                return True
+            depth = 0
+            for m in reversed(list(_ELEMENT.finditer(self.data, lo, start))):
+                if m.group(2) is None:
+                    continue
+                name = m.group(2).lower()
+                if m.group(1):
+                    depth += 1
+                elif name in _VOID or m.group(3).rstrip().endswith(b"/"):
+                    continue
+                elif depth:
+                    depth -= 1
+                    if not depth and m.start() in self.items:  # a sibling looked up already
+                        return self.items[m.start()]
+                else:
+                    return _flex_or_grid(name, m.group(3), self.whole)
+            if not lo:
+                return False  # (at the top of the page)
+        return True
 
     def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
         """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
