@@ -325,6 +325,15 @@ INNER: dict[str, Callable[[], bytes]] = {
     "fencedframe": lambda: _decoyed(lambda j: b"<fencedframe>%s</fencedframe>" % j),
     "visibility-then-display": lambda: _decoyed(lambda j: b"<span class=h>%s</span>" % j,
                                                 b".h{visibility:hidden}.h{display:inline}"),
+    # what `visibility: visible` shows inside an element `visibility` hides (not inside
+    # one `display: none` hides)
+    "visible-inside-invisible-by-classes": lambda: _page(b"".join(
+        b"<span class=v>%s<b class=s>%s</b>%s</span>" % (_junk(i), p, _junk(i + 100))
+        for i, p in enumerate(THREES)), b".v{visibility:hidden}.s{visibility:visible}"),
+    "visible-inside-invisible-not-inside-none": lambda: _page(b"".join(
+        b'<span style="visibility:hidden">%s<b style="visibility:visible">%s</b><i style="'
+        b'display:none"><b style="visibility:visible">%s</b></i></span>'
+        % (_junk(i), p, _junk(i + 100)) for i, p in enumerate(THREES))),
     "inline-display-over-class-none": lambda: _page(b"".join(
         b'<span class=h style="display:inline">%s</span><span class=h>%s</span>'
         % (p, _junk(i)) for i, p in enumerate(THREES)), b".h{display:none}"),

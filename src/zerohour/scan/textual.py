@@ -865,24 +865,31 @@ _MAX_MATCHES = 4_000_000
 _TOO_MANY_MATCHES = "more style rules tried against elements than a page needs"
 
 
+#: What `_hides` finds: shown, hidden with all it holds, hidden by `visibility` (what it
+#: holds that is `visibility: visible` shows), hidden if it is a flex or grid item (an inline
+#: element that transforms or sizes would hide if it were a box), shown by an explicit
+#: `visibility: visible`.
+SHOWN, HIDDEN, INVISIBLE, IF_ITEM, VISIBLE_AGAIN = 0, 1, 2, 3, 4
+
+
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
-           place: Place | None = None) -> bool | None:
-    """Whether an element hides its content; None: if it is a flex or grid item (an
-    inline element that transforms or sizes would hide if it were a box)."""
+           place: Place | None = None) -> int:
+    """Whether (how) an element hides its content: one of `SHOWN`... above."""
     if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
-        return not (tag in _OPENABLE and b"open" in _attr_names(attrs))
+        return SHOWN if tag in _OPENABLE and b"open" in _attr_names(attrs) else HIDDEN
     if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
-        return False
+        return SHOWN
     if b"&" in attrs:  # `display&#58;none`
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
     own = _css_kinds(attrs)
-    if own & (HIDE_DISPLAY | HIDE_VISIBILITY | HIDE_OTHER):
-        return True
+    if own & (HIDE_DISPLAY | HIDE_OTHER):
+        return HIDDEN
     box_only = bool(own & HIDE_BOX)
     if not compounds and not box_only and not own & HIDE_PLACED:
-        return False
+        return INVISIBLE if own & HIDE_VISIBILITY else VISIBLE_AGAIN if (
+            own & SHOW_VISIBILITY) else SHOWN
     # the strongest rule of each kind that matches (`_hidden_compounds`: strongest first);
     # a style attribute's `display` or `visibility` beats rules that are not !important
     decided: dict[int, _Compound] = {}
@@ -901,26 +908,31 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     display = decided.get(HIDE_DISPLAY)
     if display is not None and display.hides and not (
             own & SHOW_DISPLAY and not display.rank[0]):
-        return True
-    visibility = decided.get(HIDE_VISIBILITY)
-    if visibility is not None and visibility.hides and not (
-            own & SHOW_VISIBILITY and not visibility.rank[0]):
-        return True
+        return HIDDEN
     if (own & HIDE_PLACED or HIDE_PLACED in decided) and (own & POSITIONED
                                                           or POSITIONED in decided):
-        return True  # (round 18: `left: -9999px` moves no element of the flow)
+        return HIDDEN  # (round 18: `left: -9999px` moves no element of the flow)
+    visibility = decided.get(HIDE_VISIBILITY)
+    if visibility is not None and visibility.rank[0]:
+        seen = SHOWN if not visibility.hides else INVISIBLE
+    elif own & (HIDE_VISIBILITY | SHOW_VISIBILITY):
+        seen = INVISIBLE if own & HIDE_VISIBILITY else VISIBLE_AGAIN
+    else:
+        seen = SHOWN if visibility is None else INVISIBLE if visibility.hides else VISIBLE_AGAIN
     if not box_only:
-        return False
+        return seen
     # transforms and sizes act on boxes only (round 18: an inline `<span>` of
     # `transform: scale(0)` or `width: 0; overflow: hidden` shows its text): absolutely
     # placed and floated elements, a `display` that makes a box, else the element's own
     if _MAKES_BOX.search(attrs) or MAKES_BOX in decided:
-        return True
+        return HIDDEN
     if own & SHOW_DISPLAY and not (display is not None and display.rank[0]):
-        return True if not own & INLINE else None
-    if display is not None:
-        return True if display.kind & MAKES_BOX else None
-    return True if tag in _BOX_TAGS else None
+        box = not own & INLINE
+    elif display is not None:
+        box = bool(display.kind & MAKES_BOX)
+    else:
+        box = tag in _BOX_TAGS
+    return HIDDEN if box else seen if seen == INVISIBLE else IF_ITEM
 
 
 def _flex_or_grid(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
@@ -1063,6 +1075,9 @@ def _places(data: bytes) -> dict[int, Place]:
     return places
 
 
+_VISIBLE = re.compile(rb"visibility\s*[:=]\s*[\"']?\s*visible")
+
+
 def html_visible(data: bytes) -> bytes | None:
     """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
     style sheet hides, `<template>`, text straight inside `<svg>`...): base64 cut by hidden
@@ -1083,6 +1098,7 @@ def html_visible(data: bytes) -> bytes | None:
                  tuple(c for c in compounds if not c.children),
                  tuple(c for c in compounds if c.children),
                  _places(data) if structural else {})
+    page.visible_again = b"visible" in lower and _VISIBLE.search(lower) is not None
     kept, between = page.visible(0, len(data))
     if not between:
         return None
@@ -1267,14 +1283,19 @@ class _Page:
     whole: tuple[_Compound, ...]  # hiding selectors' subjects
     kids: tuple[_Compound, ...]  # `X *` subjects
     places: dict[int, Place]  # elements' places among siblings (`_places`), when needed
-    decided: dict[tuple[bytes, bytes, Place | None], bool | None] = dataclasses.field(
+    decided: dict[tuple[bytes, bytes, Place | None], int] = dataclasses.field(
         default_factory=dict)  # `_hides` of elements alike, once
     scanned: list[int] = dataclasses.field(default_factory=lambda: [_PARENT_BUDGET])
     items: dict[int, bool] = dataclasses.field(default_factory=dict)  # `_an_item`s
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
+    visible_again: bool = False  # whether the page says `visibility: visible` anywhere
 
     def hides(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> bool:
+        return self.how(tag, attrs, place, start) in (HIDDEN, INVISIBLE)
+
+    def how(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> int:
+        """How an element hides its content (`_hides`; `IF_ITEM` decided)."""
         if tag == b"details" and b"name" in attrs.lower():
             # exclusive accordions (round 15): of the open details of one name, the parser
             # keeps the first open
@@ -1283,7 +1304,7 @@ class _Page:
             group = named.get(b"name")
             if group and b"open" in named:
                 if group in self.open_groups:
-                    return True
+                    return HIDDEN
                 self.open_groups.add(group)
         key = (tag, attrs, place)
         if key in self.decided:
@@ -1293,11 +1314,11 @@ class _Page:
             if self.budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             found = self.decided[key] = _hides(tag, attrs, self.whole, place)
-        if found is None:  # an inline element that a transform or size hides as a box
+        if found == IF_ITEM:  # an inline element that a transform or size hides as a box
             item = self.items.get(start)
             if item is None:
                 item = self.items[start] = self._an_item(start)
-            return item
+            return HIDDEN if item else SHOWN
         return found
 
     def _an_item(self, start: int) -> bool:
@@ -1355,13 +1376,21 @@ class _Page:
                 shown, hidden = self._shows_only(el.end(), pos, _SHOWS_ONLY[tag])
                 between = between or hidden
                 kept.extend(shown)
-            elif not self.hides(tag, attrs, place, start):
+            elif (how := self.how(tag, attrs, place, start)) not in (HIDDEN, INVISIBLE):
                 if self.kids and any(_matches(c, tag, attrs, place) for c in self.kids):
                     kept.append(data[pos : el.end()])
                     pos = min(_hidden_end(data, tag, el.end()), hi)
                     own = _own_text(data, el.end(), pos)
                     between = between or any(_has_text(t) for t in (kept[-1], *own[:-1]))
                     kept.extend(own)
+            elif how == INVISIBLE and self.visible_again:
+                # round 18: what it holds that is `visibility: visible` shows
+                kept.append(data[pos:start])
+                pos = min(_hidden_end(data, tag, el.end()), hi)
+                again = self._shown_again(el.end(), pos)
+                between = between or _has_text(kept[-1]) or (
+                    bool(again) and _has_text(data[el.end() : pos]))
+                kept.extend(again)
             else:
                 kept.append(data[pos:start])
                 between = between or _has_text(kept[-1])
@@ -1372,6 +1401,31 @@ class _Page:
                     kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
         kept.append(data[pos:hi])
         return kept, between
+
+    def _shown_again(self, lo: int, hi: int) -> list[bytes]:
+        """Inside an element `visibility` hides: the visible text of the elements inside
+        it that are `visibility: visible` (not inside one hidden otherwise)."""
+        data = self.data
+        kept: list[bytes] = []
+        at = lo
+        while at < hi:
+            m = _ELEMENT.search(data, at, hi)
+            if m is None:
+                break
+            at = m.end()
+            if m.group(2) is None or m.group(1):
+                continue  # a comment, a closing tag
+            tag, attrs = m.group(2).lower(), m.group(3)
+            if tag in _VOID or attrs.rstrip().endswith(b"/"):
+                continue
+            how = self.how(tag, attrs, self.places.get(m.start()), m.start())
+            if how == VISIBLE_AGAIN:
+                end = max(at, min(_hidden_end(data, tag, m.end()), hi))
+                kept.extend(self.visible(m.end(), end)[0])
+                at = end
+            elif how == HIDDEN or tag in _RAW_TEXT:
+                at = max(at, min(_hidden_end(data, tag, m.end()), hi))
+        return kept
 
     def _shows_only(self, lo: int, hi: int, shows: frozenset[bytes]) -> tuple[list[bytes], bool]:
         """Inside an `<svg>` or `<math>`: the visible text of the elements in `shows`, and
