@@ -22,6 +22,14 @@ parts as shown: captions (`caption-side`), the first header group (`<thead>`,
 `display: table-header-group`), rows, the first footer group; content a table's parser moves
 before it (foster parenting). `X > *` and `X *` rules style the elements inside an X.
 
+Round 18: text that counters write (`counter()`, `counters()`, `counter-reset`,
+`counter-increment`, `counter-set`, scoped as Chromium scopes them; the page's
+`@counter-style` rules and the predefined styles: `counterstyles`), list markers in a page's
+counter style, quotation marks (`quotes` with `open-quote` / `close-quote`, and `<q>`); a
+`<select>`'s chosen option, an empty field's placeholder; `isolate-override` and `<bdo>`
+right to left by a class. A transform moves no inline box (only boxes and flex or grid
+items).
+
 A small tree of our own (not an HTML5 parser): a closing tag closes what was opened since its
 own opening tag, as `textual` reads pages (and a table cell, row or row group what its
 predecessor left open). Styles are the element's own and those of the page's rules whose
@@ -36,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import counterstyles
 from zerohour.scan.bidi import ON, L, R, first_strong, mirrored, text_runs, visual_order
 from zerohour.scan.cssvalues import (
     CH,
@@ -47,6 +56,7 @@ from zerohour.scan.cssvalues import (
     font_size,
     length,
     offset,
+    split,
     start_line,
     tracks,
 )
@@ -58,6 +68,7 @@ from zerohour.scan.textual import (
     _RAW_TEXT,
     _TOO_MANY_MATCHES,
     _VOID,
+    _all_sheet_rules,
     _any_element,
     _Compound,
     _compound,
@@ -65,7 +76,6 @@ from zerohour.scan.textual import (
     _matches,
     _selector_text,
     _selectors,
-    _sheet_rules,
     _specificity,
     _unescape,
     css_readable,
@@ -77,6 +87,8 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
                    rb"\s*(?:absolute|fixed)|-reverse|<bdo|"
                    rb"bidi-override|[^\w-]content\s*:|list-style(?:-type)?\s*:\s*[\"']|"
                    rb"direction\s*:\s*rtl|[\s\"']dir\s*=\s*[\"']?\s*rtl|translate|matrix|<thead|<tfoot|"
+                   # counters, counter styles, quotation marks (round 18)
+                   rb"isolate-override|@counter-style|[^\w-]quotes\s*:|"
                    rb"<caption|table-(?:header|footer)-group|table-caption|caption-side|"
                    rb"margin(?:-left|-right|-inline[\w-]*)?\s*:[^;\"'>}]*-\s*[\d.]|"
                    # content a table's parser moves before the table (foster parenting)
@@ -87,6 +99,9 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
 #: right floats written in style attributes is laid out only when two stand side by side.
 _FLOAT_RIGHT = Gate(rb"float\s*:\s*right")
 _FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*right", re.I)
+#: Form controls that show a text of their own: a `<select>`'s chosen option, an empty
+#: field's placeholder (round 18).
+_CONTROLS = Gate(rb"<select|placeholder\s*=")
 #: `position: relative` moves a box only by an offset that is not zero (both on the page).
 _RELATIVE = Gate(rb"position\s*:\s*relative")
 _OFFSET = Gate(rb"[^\w-](?:left|right|top|bottom|inset[\w-]*)\s*:\s*(?:[^\s0;\"'}]|0*\.?0*[1-9])")
@@ -101,14 +116,21 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"height", b"margin-left", b"margin-right", b"margin-top",
                     b"margin-bottom", b"font-size", b"caption-side", b"inset-inline-start",
                     b"inset-inline-end", b"margin-inline-start", b"margin-inline-end",
+                    b"counter-reset", b"counter-increment", b"counter-set", b"quotes",
                     *SHORTHANDS})
 #: What an element takes from its parent (`dir` and a table's direction besides).
-_INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side")
+_INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side", b"quotes")
 _IMPORTANT = re.compile(rb"\s*!\s*important\s*$", re.I)
 _PSEUDO_ELEMENT = re.compile(rb"::?(before|after|marker)\s*$", re.I)
 _DECL = re.compile(rb"([\w-]+)\s*:\s*([^;]*)")
 _CONTENT_TOKEN = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|attr\(\s*([\w:-]+)"
-                            rb"\s*\)", re.I | re.S)
+                            rb"\s*\)|(counters?)\(([^()]*)\)|(no-)?(open|close)-quote", re.I | re.S)
+#: A function's argument: a string or a word (`counters(n, ".", upper-alpha)`).
+_ARGUMENT = re.compile(rb"\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^,\s]+)\s*(?:,|$)", re.S)
+_QUOTE_STRINGS = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'", re.S)
+_COUNTER_OPS = (b"counter-reset", b"counter-increment", b"counter-set")
+#: `quotes: auto` (an English page's): the quotation marks of each depth.
+_AUTO_QUOTES = (("\u201c".encode(), "\u201d".encode()), ("\u2018".encode(), "\u2019".encode()))
 _BLANKS = re.compile(rb"\s+")
 _NO_VALUE_INPUTS = frozenset({b"hidden", b"password", b"checkbox", b"radio", b"file",
                               b"image", b"range", b"color"})
@@ -286,11 +308,16 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
     return root
 
 
-def _rules(data: bytes) -> list[_Rule]:
+def _rules(data: bytes) -> tuple[list[_Rule], dict[bytes, counterstyles.Style]]:
     """The page's rules of interest, each with its rank in the cascade (round 17: a rule
-    of more specificity wins over a later one, `!important` over both, by layers)."""
+    of more specificity wins over a later one, `!important` over both, by layers), and its
+    counter styles (`@counter-style`, round 18)."""
     out: list[_Rule] = []
-    for order, rule in enumerate(_sheet_rules(data)):
+    sheet = _all_sheet_rules(data)
+    styles = [(r.selectors, r.declarations) for r in sheet
+              if r.selectors[:14].lower() == b"@counter-style"]
+    counter_styles = counterstyles.sheet_styles(styles, _css_text) if styles else {}
+    for order, rule in enumerate(r for r in sheet if r.selectors[:1] != b"@"):
         kinds = [(important, decls) for important in (False, True)
                  if (decls := _declarations(rule.declarations, important))]
         if not kinds:
@@ -309,7 +336,7 @@ def _rules(data: bytes) -> list[_Rule]:
                 out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls,
                                  subject.children, _CHILDREN.search(selector) is not None,
                                  (int(important), layer, *_specificity(selector), order)))
-    return out
+    return out, counter_styles
 
 
 _CHILDREN = re.compile(rb">\s*\*\s*$")
@@ -342,8 +369,19 @@ def _lower(value: bytes | None) -> bytes:
 
 
 class _Layout:
-    def __init__(self, rules: list[_Rule], check: Callable[[], None] | None) -> None:
+    def __init__(self, rules: list[_Rule], check: Callable[[], None] | None,
+                 counter_styles: dict[bytes, counterstyles.Style] | None = None) -> None:
         self.rules = [r for r in rules if not r.inside]
+        #: CSS counters (round 18): each name's instances, outermost first; per element
+        #: being laid out, the names its children instantiated (their scope ends with it)
+        self.counter_styles = counter_styles or {}
+        self.counters: dict[bytes, list[int]] = {}
+        self.scopes: list[set[bytes]] = [set()]
+        self.nested: list[set[bytes]] = [set()]
+        self.quote_depth = 0
+        self.quote_pairs: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
+        self.written = 0  # characters that `content` wrote
+        self.represented: dict[tuple[int, bytes], bytes] = {}  # (counter texts, once)
         #: `X > *`, `X *` rules: they style an element by where it stands, not its tag
         self.inside = [r for r in rules if r.inside]
         # rules by what their subject needs (an id, a class, else a tag, else nothing), in
@@ -415,7 +453,7 @@ class _Layout:
         here = inherited  # (a copy only where it changes)
         dir_attr = b"dir" in el.attrs.lower()
         if own or dir_attr or el.tag == b"bdi":
-            here = {**inherited, **{k: v if k.startswith(b"list") else _lower(v)
+            here = {**inherited, **{k: v if k.startswith((b"list", b"quotes")) else _lower(v)
                                     for k, v in own.items() if k in _INHERITED}}
             if b"direction" not in own and dir_attr:
                 way = _lower(_attr(el.attrs, b"dir"))
@@ -443,13 +481,50 @@ class _Layout:
             else:
                 context = descendants
         grid_or_flex = b"flex" in display or b"grid" in display
+        # counters (round 18): the element's own, then its ::marker's and ::before's (in
+        # its scope), what they write, its content, then its ::after
+        siblings = self.scopes[-1]
+        nested: set[bytes] = set()  # (counters of its own nested in an ancestor's)
+        if el.tag in _LISTS:
+            self._count(b"counter-reset", b"list-item %d" % _list_start(el), siblings, nested)
+        if own or el.tag == b"li":
+            for op in _COUNTER_OPS:
+                if op in own:
+                    self._count(op, own[op], siblings, nested)
+            if el.tag == b"li" and b"list-item" not in own.get(b"counter-increment", b""):
+                value = _attr(el.attrs, b"value") if b"value" in el.attrs.lower() else None
+                if value is not None and _INTEGER.match(value.strip()):
+                    self._count(b"counter-set", b"list-item " + value.strip(), siblings, nested)
+                else:
+                    self._count(b"counter-increment", b"list-item", siblings, nested)
+        mine: set[bytes] = set()
+        self.scopes.append(mine)
+        self.nested.append(nested)
+        quoted = el.tag == b"q"
+        marker = self._content(styles.get(b"marker"), el, here) if el.tag == b"li" else b""
+        if el.tag == b"li" and not marker:
+            marker = self._marker(here)
+        before = self._content(styles.get(b"before"), el, here, b"open-quote" if quoted else None)
         placed = self.placed
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
                 self.lay_out(kid, here, font, grid_or_flex, descendants, context)
+            elif isinstance(kid, _El) and kid.tag == b"textarea" and b"placeholder" in (
+                    kid.attrs.lower()) and b"".join(
+                        k for k in kid.kids if isinstance(k, bytes)) in (b"", b"\n", b"\r\n"):
+                # an empty text area shows its placeholder (after it: a text area's text
+                # is no part of the page's for the readers)
+                kid.close_tag += _attr(kid.attrs, b"placeholder") or b""
         inside = self.placed - placed  # placed boxes inside it
         if b"position" in own and _placed_box(own, font):
             self.placed += 1
+        after = self._content(styles.get(b"after"), el, here, b"close-quote" if quoted else None)
+        for name in (*mine, *nested):  # (the scope of the counters its children made ends
+            instances = self.counters.get(name)  # here, and of those nested in its own)
+            if instances:
+                instances.pop()
+        self.scopes.pop()
+        self.nested.pop()
         kids = el.kids
         if el.tag == b"img":
             alt = _attr(el.attrs, b"alt")
@@ -460,11 +535,10 @@ class _Layout:
             value = _attr(el.attrs, b"value")
             if value and kind not in _NO_VALUE_INPUTS:
                 kids.append(value)
-        before = self._content(styles.get(b"before"), el)
-        after = self._content(styles.get(b"after"), el)
-        marker = self._content(styles.get(b"marker"), el) if el.tag == b"li" else b""
-        if el.tag == b"li" and not marker:
-            marker = _marker(here)
+            elif not value and kind in _TEXT_INPUTS:  # an empty field shows its placeholder
+                kids.append(_attr(el.attrs, b"placeholder") or b"")
+        elif el.tag == b"select":
+            el.kids = kids = _chosen(el)
         if before or marker:
             kids.insert(0, marker + before)
         if after:
@@ -473,21 +547,147 @@ class _Layout:
         el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item)
         if inside and _containing_block(el, own):
             self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
-        if (el.tag == b"bdo" and _lower(_attr(el.attrs, b"dir")) == b"rtl") or (
-                b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]).startswith(
-                    b"bidi-override") and here.get(b"direction") == b"rtl"):
+        # an override (`<bdo>`, `unicode-bidi: bidi-override | isolate-override`, by a
+        # class too) right to left: its text reversed (round 18: `isolate-override`)
+        bidi = _lower(own.get(b"unicode-bidi")) or (b"isolate-override" if el.tag == b"bdo"
+                                                   else b"")
+        if bidi.startswith((b"bidi-override", b"isolate-override")) and here.get(
+                b"direction") == b"rtl":
             el.kids = [mirrored(_text(el))]
 
-    def _content(self, decls: dict[bytes, bytes] | None, el: _El) -> bytes:
-        if not decls or b"content" not in decls:
+    def _count(self, op: bytes, value: bytes, scope: set[bytes], nested: set[bytes]) -> None:
+        """`counter-reset`, `counter-increment` or `counter-set` (`scope`: the names the
+        element's parent's children instantiated: a sibling's reset takes the place of an
+        earlier sibling's counter, and the siblings after it take it; one nested in an
+        ancestor's counter of the name is the element's and its content's only, `nested`,
+        as Chromium counts)."""
+        words = split(value.strip())
+        if not words or words[0].lower() == b"none":
+            return
+        default = 1 if op == b"counter-increment" else 0
+        i = 0
+        while i < len(words):
+            name = words[i]
+            if name.lower().startswith(b"reversed("):
+                name = name[9:].rstrip(b")").strip()
+            amount = default
+            if i + 1 < len(words) and _INTEGER.match(words[i + 1]):
+                amount = int(words[i + 1])
+                i += 1
+            i += 1
+            if not _COUNTER_NAME.match(name):
+                continue
+            instances = self.counters.setdefault(name, [])
+            if op == b"counter-reset" or not instances:
+                if (name in scope or name in nested) and instances:
+                    instances[-1] = 0
+                else:
+                    (nested if instances else scope).add(name)
+                    instances.append(0)
+            if op == b"counter-increment":
+                instances[-1] += amount
+            else:
+                instances[-1] = amount
+            instances[-1] = max(-_COUNTER_LIMIT - 1, min(_COUNTER_LIMIT, instances[-1]))
+
+    def _content(self, decls: dict[bytes, bytes] | None, el: _El, here: dict[bytes, bytes],
+                 default: bytes | None = None) -> bytes:
+        """What a pseudo-element's `content` writes (`default`: `<q>`'s quotes, without
+        one of its own): strings, attributes, counters, quotation marks."""
+        if not decls and default is None:
             return b""
+        content = decls.get(b"content") if decls else None
+        if content is None:
+            content = default or None
+        if not content:
+            return b""
+        if decls:
+            for op in _COUNTER_OPS:
+                if op in decls:
+                    self._count(op, decls[op], self.scopes[-1], self.nested[-1])
         out = []
-        for m in _CONTENT_TOKEN.finditer(decls[b"content"]):
+        for m in _CONTENT_TOKEN.finditer(content):
             if m.group(3) is not None:
                 out.append(_attr(el.attrs, m.group(3).lower()) or b"")
+            elif m.group(4) is not None:
+                out.append(self._counter(m.group(4).lower() == b"counters", m.group(5)))
+            elif m.group(7) is not None:
+                out.append(self._quote(m.group(7).lower() == b"open", m.group(6) is not None,
+                                       (decls or {}).get(b"quotes") or here.get(b"quotes")))
             else:
                 out.append(_css_text(m.group(1) if m.group(1) is not None else m.group(2)))
-        return b"".join(out)
+            if sum(map(len, out)) > _MAX_CONTENT:
+                break
+        text = b"".join(out)[:_MAX_CONTENT]
+        self.written += len(text)
+        if self.written > _MAX_WRITTEN:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MUCH_CONTENT)
+        return text
+
+    def _counter(self, every: bool, arguments: bytes) -> bytes:
+        """`counter(name, style)`, `counters(name, "separator", style)`."""
+        args = [m.group(1) for m in _ARGUMENT.finditer(arguments)]
+        if not args or not _COUNTER_NAME.match(args[0]):
+            return b""
+        instances = self.counters.get(args[0]) or [0]
+        separator = b""
+        if every:
+            if len(args) < 2 or args[1][:1] not in (b'"', b"'"):
+                return b""
+            separator = _css_text(args[1][1:-1])
+            args = args[:1] + args[2:]
+        style = args[1] if len(args) > 1 else b"decimal"
+        if style.lower() == b"decimal" and style not in self.counter_styles:
+            return separator.join(map(b"%d".__mod__, instances if every else instances[-1:]))
+        shown = []
+        for value in (instances if every else instances[-1:]):
+            text = self.represented.get((value, style))
+            if text is None:
+                if len(self.represented) > 1 << 16:
+                    self.represented.clear()
+                text = self.represented[value, style] = counterstyles.represent(
+                    value, style, self.counter_styles)
+            shown.append(text)
+        return separator.join(shown)
+
+    def _quote(self, opening: bool, silent: bool, quotes: bytes | None) -> bytes:
+        """`open-quote` / `close-quote` (`no-...`: the depth changes, nothing shows)."""
+        if not opening:
+            if not self.quote_depth:
+                return b""
+            self.quote_depth -= 1
+        depth = self.quote_depth
+        if opening:
+            self.quote_depth += 1
+        if silent:
+            return b""
+        value = (quotes or b"auto").strip()
+        pairs = self.quote_pairs.get(value)
+        if pairs is None:
+            strings = [_css_text(m.group(1) if m.group(1) is not None else m.group(2))
+                       for m in _QUOTE_STRINGS.finditer(value)]
+            pairs = () if value.lower() == b"none" else tuple(
+                (strings[i], strings[i + 1]) for i in range(0, len(strings) - 1, 2)
+            ) if len(strings) >= 2 else _AUTO_QUOTES
+            if len(self.quote_pairs) < 4096:
+                self.quote_pairs[value] = pairs
+        if not pairs:
+            return b""
+        pair = pairs[min(depth, len(pairs) - 1)]
+        return pair[0] if opening else pair[1]
+
+    def _marker(self, styles: dict[bytes, bytes]) -> bytes:
+        """A list item's marker from its `list-style-type`: a string, or a counter style
+        of the page's (round 18; the predefined styles' markers are no text of a file)."""
+        found = _marker(styles)
+        if found or not self.counter_styles:
+            return found
+        for prop in (b"list-style-type", b"list-style"):
+            for word in split(styles.get(prop, b"")):
+                if word in self.counter_styles:
+                    value = (self.counters.get(b"list-item") or [1])[-1]
+                    return counterstyles.marker(value, word, self.counter_styles)
+        return b""
 
     def _ordered(self, el: _El, kids: list[_El | bytes], own: dict[bytes, bytes],
                  here: dict[bytes, bytes], font: float, display: bytes, item: bool
@@ -679,6 +879,7 @@ class _Layout:
                 for s in kid_styles.values()):
             return kids
         moves: dict[int, tuple[float, float, float, float, float, bool]] = {}
+        items = b"flex" in display or b"grid" in display  # (boxes whatever their display)
         moved = False
         high = max(font, 1.0)
         for kid in kids:
@@ -690,7 +891,12 @@ class _Layout:
             size = font_size(s.get(b"font-size"), font) if b"font-size" in s else font
             high = max(high, size)
             width = self._width(kid, s, size)
-            dx, dy = offset(s.get(b"transform"), s.get(b"translate"), size, width, size * 1.2)
+            if items or _display(kid.tag, s) not in (b"inline", b"contents") or _lower(
+                    s.get(b"float")) in (b"left", b"right"):
+                dx, dy = offset(s.get(b"transform"), s.get(b"translate"), size, width,
+                                size * 1.2)
+            else:  # (transforms move no inline box: round 18, `<span>` moved off the page)
+                dx = dy = 0.0
             if _lower(s.get(b"position")) == b"relative":
                 own_rtl = _rtl_of(kid, s, rtl)
                 left = length(_side(s, b"left", own_rtl), size)
@@ -1035,10 +1241,60 @@ def _floats_right(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, byt
 
 def _marker(styles: dict[bytes, bytes]) -> bytes:
     for prop in (b"list-style-type", b"list-style"):
-        m = _CONTENT_TOKEN.search(styles.get(prop, b""))
-        if m is not None and m.group(3) is None:
+        m = _QUOTE_STRINGS.search(styles.get(prop, b""))
+        if m is not None:
             return _css_text(m.group(1) if m.group(1) is not None else m.group(2))
     return b""
+
+
+_LISTS = frozenset({b"ol", b"ul", b"menu"})
+_INTEGER = re.compile(rb"[-+]?\d{1,10}$")
+_COUNTER_NAME = re.compile(rb"-?[A-Za-z_\x80-\xff][\w\x80-\xff-]*$")
+_COUNTER_LIMIT = (1 << 31) - 1
+_MAX_CONTENT = 1 << 16  # characters one pseudo-element writes, at most
+#: ...and all of a page's: a page whose style sheet writes more is a limit finding
+_MAX_WRITTEN = 16 << 20
+_TOO_MUCH_CONTENT = "more text written by style sheets than a page needs"
+_TEXT_INPUTS = frozenset({b"text", b"search", b"email", b"url", b"tel", b"number",
+                          b"password"})  # (fields that show a placeholder)
+
+
+def _list_start(el: _El) -> int:
+    """The `list-item` counter's value before an ordered list's first item."""
+    if el.tag == b"ol" and b"start" in el.attrs.lower():
+        start = (_attr(el.attrs, b"start") or b"").strip()
+        if _INTEGER.match(start):
+            return int(start) - 1
+    return 0
+
+
+def _chosen(select: _El) -> list[_El | bytes]:
+    """What a closed `<select>` shows: its selected option's label or text (the last
+    option marked `selected`, else its first option not disabled); a list box (`multiple`,
+    `size` above 1) shows them all (round 18)."""
+    names = _attr_names(select.attrs)
+    size = (_attr(select.attrs, b"size") or b"").strip() if b"size" in names else b""
+    if b"multiple" in names or (size.isdigit() and int(size) > 1):
+        return select.kids
+    options: list[_El] = []
+    stack: list[_El | bytes] = list(reversed(select.kids))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _El):
+            if node.tag == b"option":
+                options.append(node)
+            elif node.tag == b"optgroup":
+                stack.extend(reversed(node.kids))
+    if not options:
+        return []
+    chosen = [o for o in options if b"selected" in _attr_names(o.attrs)]
+    if chosen:
+        option = chosen[-1]
+    else:
+        usable = [o for o in options if b"disabled" not in _attr_names(o.attrs)]
+        option = usable[0] if usable else options[0]
+    label = _attr(option.attrs, b"label") if b"label" in _attr_names(option.attrs) else None
+    return [label if label else _BLANKS.sub(b" ", _text(option)).strip()]
 
 
 def _text(el: _El) -> bytes:
@@ -1084,9 +1340,10 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
         page = _ALT_OR_VALUE.sub(_shown_value, data)
         return page if page != data else None
     lower = data.lower()
-    rules = _rules(data) if b"<style" in lower or b"text/css" in lower else []
+    rules, counter_styles = _rules(data) if b"<style" in lower or b"text/css" in lower else (
+        [], {})
     root = _parse(data, check)
-    _Layout(rules, check).lay_out(root, {})
+    _Layout(rules, check, counter_styles).lay_out(root, {})
     if _OFFSET_NAME.search(data):
         _offsets_applied(root)
     page = _serialise(root)
@@ -1095,8 +1352,8 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
 
 def _layout_applies(data: bytes, view: bytes, check: Callable[[], None] | None) -> bool:
     """Whether CSS in the page (`view`: it as the gates read it) may move or make text."""
-    return bool(_LAYOUT_CSS(view) or (_RELATIVE(view) and _OFFSET(view)) or (
-        _FLOAT_RIGHT(view) and _floats_side_by_side(data, check, view)))
+    return bool(_LAYOUT_CSS(view) or (_RELATIVE(view) and _OFFSET(view)) or _CONTROLS(view)
+                or (_FLOAT_RIGHT(view) and _floats_side_by_side(data, check, view)))
 
 
 def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,

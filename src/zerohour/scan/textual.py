@@ -127,18 +127,22 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              # (round 14: junk in zero-size objects of a data: URL)
                              b"object",
                              # MathML that takes room but shows nothing (round 15)
-                             b"mphantom"})
+                             b"mphantom",
+                             # widgets that never show what they hold, and a fenced frame's
+                             # fallback (round 18)
+                             b"meter", b"progress", b"fencedframe"})
 _OPENABLE = frozenset({b"dialog", b"details"})
 _HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|"
-                     rb"overflow\s*:\s*(?:hidden|clip)|scale|clip|:\s*-\s*\d{3}|<(?:"
+                     rb"overflow\s*:\s*(?:hidden|clip)|scale|clip|matrix|rotate[xy]|contain\s*:|mask|:\s*-\s*\d{3}|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
 #: (`display:var(--d)`: a custom property can hold "none"; counted as hiding.)
-_HIDDEN_ATTRS = re.compile(rb"display\s*[:=]\s*[\"']?\s*(?:none|var\(|revert)|visibility\s*[:=]\s*"
-                           rb"[\"']?\s*(?:hidden|collapse)|(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)"
-                           rb"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
+_DISPLAY = re.compile(rb"(?<![\w-])display\s*[:=]\s*[\"']?\s*([\w-]+(?:[ \t]+[\w-]+)?)", re.I)
+_VISIBILITY = re.compile(rb"(?<![\w-])visibility\s*[:=]\s*[\"']?\s*([\w-]+)", re.I)
+_OTHER_HIDING = re.compile(rb"(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)|"
+                           rb"font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
                            re.I)
 #: Round 16: what "visually hidden" CSS does without display or visibility: scaled to
 #: nothing, clipped away (`clip-path: inset(50%)`, `clip: rect(0 0 0 0)`), moved far off
@@ -150,28 +154,208 @@ _CLIPPED_AWAY = re.compile(rb"clip-path\s*:\s*(?:inset\(\s*(?:[5-9]\d|\d{3,})(?:
                            rb"(?:circle|ellipse)\(\s*0(?![.\d]*[1-9])|polygon\(\s*\))", re.I)
 _CLIP_RECT = re.compile(rb"(?<![\w-])clip\s*:\s*rect\(\s*(-?[\d.]+)[a-z]*[\s,]+(-?[\d.]+)[a-z]*"
                         rb"[\s,]+(-?[\d.]+)[a-z]*[\s,]+(-?[\d.]+)", re.I)
-_OFF_SCREEN = re.compile(rb"(?<![\w-])(?:left|top|right|bottom|text-indent|margin-left|margin-top|"
+_OFF_SCREEN = re.compile(rb"(?<![\w-])(left|top|right|bottom|text-indent|margin-left|margin-top|"
                          rb"inset)\s*:\s*-\s*(?:\d{4,}|\d{3,}(?:\.\d*)?(?:r?em|v[wh]|%|ch|ex|pt))",
                          re.I)
+#: (offsets move only positioned elements, `text-indent` and `margin-top` only boxes)
+_POSITIONED = re.compile(rb"position\s*:\s*(?:absolute|fixed|relative|sticky)", re.I)
 _ZERO_BOX = re.compile(rb"(?<![\w-])(?:max-)?(?:width|height|block-size|inline-size)\s*:\s*0"
                        rb"(?![.\d]*[1-9])", re.I)
-_OVERFLOW_HIDDEN = re.compile(rb"overflow(?:-[xy])?\s*:\s*(?:hidden|clip)", re.I)
+#: (paint containment clips like `overflow: clip`: `contain: strict | content | paint`)
+_OVERFLOW_HIDDEN = re.compile(rb"overflow(?:-[xy])?\s*:\s*(?:hidden|clip)|(?<![\w-])contain\s*:"
+                              rb"[^;\"']*\b(?:paint|strict|content)\b", re.I)
+#: Round 18: transforms that flatten a box to a line or a point (a `matrix()` or
+#: `matrix3d()` of no area, `scale(1, 0)`, `rotateX(90deg)`) or move it far off the page
+#: (a matrix's translation); size containment (`contain: size | strict`) that makes a box
+#: of no height and clips what it holds.
+_TRANSFORM_FUNCTIONS = re.compile(rb"(?<![\w-])(matrix3d|matrix|scale3d|scale[xy]?|rotate[xy])\s*\("
+                                  rb"([^()]*)\)", re.I)
+_TRANSFORM_VALUE = re.compile(rb"(?<![\w-])(transform|scale)\s*:\s*([^;\"']*)", re.I)
+_SIZE_CONTAINED = re.compile(rb"(?<![\w-])contain\s*:[^;\"']*\b(?:size|strict)\b", re.I)
+_SIZED = re.compile(rb"(?<![\w-])(?:min-)?(?:height|block-size)\s*:\s*(?!0(?![.\d]*[1-9])|auto|"
+                    rb"none|inherit|initial|unset)[\d.]|contain-intrinsic", re.I)
+#: A mask of gradients that are transparent through (round 18: `mask: linear-gradient(
+#: transparent, transparent)`): nothing of the element is painted.
+_MASK = re.compile(rb"(?<![\w-])(?:-webkit-)?mask(?:-image)?\s*:\s*([^;\"']*)", re.I)
+_TRANSPARENT = re.compile(rb"transparent|#[0-9a-f]{3}0(?![0-9a-f])|#[0-9a-f]{6}00(?![0-9a-f])|"
+                          rb"(?:rgb|hsl|hwb|lab|lch|oklab|oklch)a?\([^()]*[,/]\s*0*(?:\.0*)?%?\s*\)",
+                          re.I)
+_GRADIENT = re.compile(rb"(?:-webkit-)?(?:repeating-)?(?:linear|radial|conic)-gradient\s*\(", re.I)
+_GRADIENT_WORDS = frozenset({b"to", b"left", b"right", b"top", b"bottom", b"center", b"at",
+                             b"circle", b"ellipse", b"closest-side", b"closest-corner",
+                             b"farthest-side", b"farthest-corner", b"from", b"in", b"srgb",
+                             b"srgb-linear", b"oklab", b"oklch", b"lab", b"lch", b"hsl", b"hwb",
+                             b"xyz", b"shorter", b"longer", b"increasing", b"decreasing",
+                             b"hue", b"no-repeat", b"repeat", b"repeat-x", b"repeat-y",
+                             b"space", b"round", b"border-box", b"padding-box",
+                             b"content-box", b"alpha", b"luminance", b"add", b"subtract",
+                             b"intersect", b"exclude", b"match-source", b"auto", b"cover",
+                             b"contain", b"deg", b"turn", b"rad", b"grad"})
+_WORD = re.compile(rb"[A-Za-z][\w-]*|#|\(")
 
 
-def _hiding_css(text: bytes) -> bool:
-    """Whether a style attribute (or a rule's declarations) hides the element's text."""
-    if _HIDDEN_ATTRS.search(text) or _SCALED_AWAY.search(text) or _CLIPPED_AWAY.search(text):
-        return True
-    if _OFF_SCREEN.search(text) or (_ZERO_BOX.search(text) and _OVERFLOW_HIDDEN.search(text)):
-        return True
+def _masked_away(text: bytes) -> bool:
+    """Whether a `mask` (`mask-image`) is gradients transparent through (nothing shows)."""
+    for m in _MASK.finditer(text):
+        value = m.group(1)
+        if not _GRADIENT.search(value):
+            continue
+        rest = _TRANSPARENT.sub(b" ", _GRADIENT.sub(b" ", value)).replace(b")", b" ")
+        if all(w.lower() in _GRADIENT_WORDS for w in _WORD.findall(rest)):
+            return True
+    return False
+
+
+_ANGLE_VALUE = re.compile(rb"\s*(-?[\d.]+)\s*(deg|grad|rad|turn)?\s*$", re.I)
+#: Elements a browser makes boxes of (transforms and sizes apply to them), without a
+#: `display` of their own: blocks, table parts, list items, replaced elements and widgets.
+_BOX_TAGS = frozenset({b"address", b"article", b"aside", b"blockquote", b"center", b"dd",
+                       b"dir", b"div", b"dl", b"dt", b"fieldset", b"figcaption", b"figure",
+                       b"footer", b"form", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6",
+                       b"header", b"hgroup", b"hr", b"legend", b"li", b"listing", b"main",
+                       b"menu", b"nav", b"ol", b"p", b"pre", b"search", b"section",
+                       b"summary", b"table", b"caption", b"td", b"th", b"tr", b"tbody",
+                       b"thead", b"tfoot", b"ul", b"xmp", b"img", b"input", b"button",
+                       b"select", b"textarea", b"video", b"canvas", b"iframe", b"object",
+                       b"embed", b"svg", b"meter", b"progress", b"marquee"})
+#: Displays that make no box of their own (width, height and transforms do not apply).
+_NO_BOX = frozenset({b"inline", b"contents", b"ruby", b"ruby-text", b"none"})
+_MAKES_BOX = re.compile(rb"position\s*:\s*(?:absolute|fixed)|(?<![\w-])float\s*:\s*(?:left|right|"
+                        rb"inline-start|inline-end)", re.I)
+
+
+def _numbers(args: bytes) -> list[float]:
+    out = []
+    for arg in args.replace(b",", b" ").split():
+        try:
+            out.append(float(arg.rstrip(b"%").rstrip(b"px")))
+        except ValueError:
+            return []
+    return out
+
+
+def _degrees(arg: bytes) -> float | None:
+    m = _ANGLE_VALUE.match(arg)
+    if m is None:
+        return None
+    try:
+        value = float(m.group(1))
+    except ValueError:
+        return None
+    unit = (m.group(2) or b"deg").lower()
+    return value * {b"deg": 1.0, b"grad": 0.9, b"rad": 57.29577951308232, b"turn": 360.0}[unit]
+
+
+def _transformed_away(text: bytes) -> bool:
+    """Whether a `transform` (or `scale`) flattens the box to nothing or moves it far off
+    the page."""
+    for value in _TRANSFORM_VALUE.finditer(text):
+        if value.group(1).lower() == b"scale":
+            scale = _numbers(value.group(2))
+            if any(v == 0 for v in scale[:2]):
+                return True
+            continue
+        for m in _TRANSFORM_FUNCTIONS.finditer(value.group(2)):
+            name = m.group(1).lower()
+            if name.startswith(b"rotate"):
+                angle = _degrees(m.group(2))
+                if angle is not None and abs(abs(angle) % 180.0 - 90.0) < 0.01:
+                    return True  # edge on: a line
+                continue
+            args = _numbers(m.group(2))
+            if not args:
+                continue
+            if name == b"matrix" and len(args) == 6:
+                a, b, c, d, e, f = args
+            elif name == b"matrix3d" and len(args) == 16:
+                a, b, c, d, e, f = args[0], args[1], args[4], args[5], args[12], args[13]
+            elif name in (b"scale", b"scale3d"):
+                if any(v == 0 for v in args[:2]):
+                    return True
+                continue
+            elif name in (b"scalex", b"scaley"):
+                if args[0] == 0:
+                    return True
+                continue
+            else:
+                continue
+            if abs(a * d - b * c) < 1e-9 or abs(e) >= 5000 or abs(f) >= 5000:
+                return True
+    return False
+
+
+# What a style's declarations do to an element (`_css_kinds`): hide it by `display`, by
+# `visibility`, by other properties (opacity, clipping, offsets, font size), by properties
+# that act only on a box (transforms, sizes: `_BOX_TAGS`); show it by `display` or
+# `visibility`; make it a box (a `display` other than inline, absolute positions, floats);
+# keep it inline (`display: inline`).
+HIDE_DISPLAY, HIDE_VISIBILITY, HIDE_OTHER, HIDE_BOX = 1, 2, 4, 8
+SHOW_DISPLAY, SHOW_VISIBILITY, MAKES_BOX, INLINE = 16, 32, 64, 128
+HIDE_PLACED, POSITIONED = 256, 512  # moved away by offsets (if positioned); positioned
+ITEMS = 1024  # a flex or grid container (its children are boxes whatever their display)
+_HIDING_KINDS = HIDE_DISPLAY | HIDE_VISIBILITY | HIDE_OTHER | HIDE_BOX | HIDE_PLACED
+
+
+def _css_kinds(text: bytes) -> int:
+    """What a style attribute (or a rule's declarations) does to an element's text (a sum
+    of the kinds above; the last `display` and `visibility` declared count)."""
+    kinds = 0
+    display = None
+    for m in _DISPLAY.finditer(text):
+        display = m.group(1).lower()
+    if display is not None:
+        words = display.split()
+        if words[0] in (b"none", b"var", b"revert", b"revert-layer"):
+            kinds |= HIDE_DISPLAY
+        elif all(w in _NO_BOX or w in (b"inherit", b"unset", b"initial", b"flow")
+                 for w in words):
+            kinds |= SHOW_DISPLAY | INLINE
+        else:
+            kinds |= SHOW_DISPLAY | MAKES_BOX
+            if any(w.endswith((b"flex", b"grid")) for w in words):
+                kinds |= ITEMS
+    visibility = None
+    for m in _VISIBILITY.finditer(text):
+        visibility = m.group(1).lower()
+    if visibility in (b"hidden", b"collapse"):
+        kinds |= HIDE_VISIBILITY
+    elif visibility == b"visible":
+        kinds |= SHOW_VISIBILITY
+    if _MAKES_BOX.search(text):
+        kinds |= MAKES_BOX
+    if _OTHER_HIDING.search(text) or _CLIPPED_AWAY.search(text) or (
+            b"mask" in text.lower() and _masked_away(text)):
+        kinds |= HIDE_OTHER
+    if _POSITIONED.search(text):
+        kinds |= POSITIONED
+    for m in _OFF_SCREEN.finditer(text):
+        side = m.group(1).lower()
+        if side == b"margin-left":
+            kinds |= HIDE_OTHER
+        elif side in (b"text-indent", b"margin-top"):
+            kinds |= HIDE_BOX
+        else:
+            kinds |= HIDE_OTHER if kinds & POSITIONED else HIDE_PLACED
     for m in _CLIP_RECT.finditer(text):
         try:
             top, right, bottom, left = (float(g) for g in m.groups())
         except ValueError:
             continue
         if top >= bottom or left >= right:
-            return True
-    return False
+            kinds |= HIDE_OTHER
+    if (b"scale" in text or b"transform" in text.lower()) and (
+            _SCALED_AWAY.search(text) or _transformed_away(text)):
+        kinds |= HIDE_BOX
+    if (_ZERO_BOX.search(text) or (_SIZE_CONTAINED.search(text) and not _SIZED.search(text))
+            ) and _OVERFLOW_HIDDEN.search(text):
+        kinds |= HIDE_BOX
+    return kinds
+
+
+def _hiding_css(text: bytes) -> bool:
+    """Whether a style attribute (or a rule's declarations) hides the element's text (a
+    box's: transforms and sizes hide only boxes)."""
+    return bool(_css_kinds(text) & _HIDING_KINDS)
 
 
 _STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
@@ -209,6 +393,9 @@ class _Compound:
     #: (!important, cascade layer, ids, classes and attributes, tags), then the rule's order.
     hides: bool = True
     rank: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+    #: what its rule does (round 18: `_css_kinds`; a rule that shows an element by
+    #: `display` undoes only a `display: none`): one of the kinds
+    kind: int = HIDE_DISPLAY
 
     def word(self) -> bytes:
         """The most telling word a matching element's opening tag holds (for the candidate
@@ -421,7 +608,8 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
                 scope = _SCOPE.match(prelude)
                 resolved = scope.group(1).strip() if scope is not None else parent
             elif prelude.startswith(b"@"):
-                resolved = prelude if prelude[:9].lower() == b"@property" else parent
+                resolved = prelude if prelude[:9].lower() == b"@property" or prelude[
+                    :14].lower() == b"@counter-style" else parent
             elif parent and not parent.startswith(b"@"):
                 resolved = b",".join(
                     (child.replace(b"&", outer).replace(b":scope", outer)
@@ -452,6 +640,11 @@ class _Rule:
 
 
 def _sheet_rules(data: bytes) -> list[_Rule]:
+    """The page's style rules (`_all_sheet_rules` but `@counter-style` blocks)."""
+    return [r for r in _all_sheet_rules(data) if r.selectors[:14].lower() != b"@counter-style"]
+
+
+def _all_sheet_rules(data: bytes) -> list[_Rule]:
     """Every rule of the page's style sheets (`<style>` elements and data: URLs), in order,
     with custom properties resolved in their declarations (round 15: `display:var(--h)`,
     `var(--a, var(--b, none))`, an @property's initial value)."""
@@ -569,30 +762,47 @@ _IS_LIST = re.compile(rb"(:(?:is|where|matches|-webkit-any|-moz-any))\(((?:[^()]
 def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     """What the page's style sheets hide (`.x`, `#k`, `span[id^=k]`, `p>em`, `a+s`...), each
     selector by its subject compound; then, when some hide, what rules show again (a
-    `display` other than none, `visibility:visible`), ranked as the cascade ranks them."""
-    out: dict[tuple[_Compound, bool, bool], _Compound] = {}  # the last of equal rules
+    `display` other than none, `visibility:visible`) and what rules make boxes, ranked as
+    the cascade ranks them. A rule gives one compound per kind of what it does (`_css_kinds`:
+    round 18, `.h{visibility:hidden} .h{display:inline}` stays hidden)."""
+    out: dict[tuple[_Compound, int, bool, bool], _Compound] = {}  # the last of equal rules
     for order, rule in enumerate(_sheet_rules(data), 1):
         declarations = rule.declarations
-        hides = _hiding_css(declarations)
-        if not hides and _SHOWN.search(declarations) is None:
+        kinds = _css_kinds(declarations)
+        if not kinds:
             continue
         important = b"!important" in declarations.replace(b" ", b"").lower()
         for listed in _selectors(_selector_text(rule.selectors)):
             for selector in _expanded(listed):
                 compound = _compound(selector)
-                if compound is None or (not hides and compound.children):
+                if compound is None:
                     continue
-                out[compound, hides, important] = _ranked(compound, rule, selector, important,
-                                                          order, hides=hides)
-    if not any(c.hides for c in out.values()):
-        return ()
-    # strongest first: the first rule an element matches decides (`_hides`)
+                for kind in _KINDS:
+                    if not kinds & kind or (kind == MAKES_BOX and not _MAKES_BOX.search(
+                            declarations)):
+                        continue  # (a display that makes a box: the display's compound)
+                    hides = bool(kind & _HIDING_KINDS)
+                    if not hides and compound.children:
+                        continue
+                    if kind in (SHOW_DISPLAY, HIDE_DISPLAY):
+                        kind_of = HIDE_DISPLAY
+                    elif kind in (SHOW_VISIBILITY, HIDE_VISIBILITY):
+                        kind_of = HIDE_VISIBILITY
+                    else:
+                        kind_of = kind
+                    box = kind == SHOW_DISPLAY and not kinds & INLINE
+                    out[compound, kind_of, hides, important] = _ranked(
+                        compound, rule, selector, important, order, hides=hides,
+                        kind=kind_of | (MAKES_BOX if box else 0) | (
+                            kinds & ITEMS if kind == SHOW_DISPLAY else 0))
+    if not any(c.hides or c.kind & MAKES_BOX for c in out.values()):
+        return ()  # (rules that make boxes: for transforms and sizes of style attributes)
+    # strongest first: the first rule of a kind an element matches decides (`_hides`)
     return tuple(sorted(out.values(), key=lambda c: c.rank, reverse=True))
 
 
-#: A declaration that shows an element (a `display` other than `none` and `revert`:
-#: `revert-layer` can bring back the `none` of a layer below, round 14).
-_SHOWN = re.compile(rb"display\s*:\s*(?!none|revert)[a-z]|visibility\s*:\s*visible", re.I)
+_KINDS = (HIDE_DISPLAY, SHOW_DISPLAY, HIDE_VISIBILITY, SHOW_VISIBILITY, HIDE_OTHER, HIDE_BOX,
+          MAKES_BOX, HIDE_PLACED, POSITIONED)
 
 
 _DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
@@ -628,24 +838,33 @@ def _counted(nth: tuple[bool, bool, int, int], place: Place) -> bool:
     return (index - b) % a == 0 and (index - b) // a >= 0
 
 
-def _matches(c: _Compound, tag: bytes, attrs: bytes, place: Place | None = None) -> bool:
+def _matches(c: _Compound, tag: bytes, attrs: bytes, place: Place | None = None,
+             have: dict[bytes, bytes] | None = None, classes: set[bytes] | None = None) -> bool:
     """Whether an element matches, values compared without case (quirks-mode pages match
     classes so, and `[a=v i]` too: an over-approximation elsewhere). `place`: where it stands
-    among its siblings (a compound with a structural pseudo-class matches nothing without)."""
+    among its siblings (a compound with a structural pseudo-class matches nothing without).
+    `have`, `classes`: the element's attributes (`_attributes`), when known already."""
     if c.tag is not None and c.tag != tag:
         return False
     if c.nth and (place is None or not all(_counted(n, place) for n in c.nth)):
         return False
-    if c.negated and any(_matches(n, tag, attrs, place) for n in c.negated):
+    if have is None or classes is None:
+        have, classes = _attributes(attrs)
+    if c.negated and any(_matches(n, tag, attrs, place, have, classes) for n in c.negated):
         return False
-    have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
-            for m in _ATTRS.finditer(attrs)}
-    if c.classes and not {k.lower() for k in c.classes} <= set(have.get(b"class", b"").split()):
+    if c.classes and not {k.lower() for k in c.classes} <= classes:
         return False
     if c.ids and have.get(b"id") not in {i.lower() for i in c.ids}:
         return False
     return all(name in have and _ATTR_OPS[op](have[name], value.lower())
                for name, op, value in c.attrs)
+
+
+def _attributes(attrs: bytes) -> tuple[dict[bytes, bytes], set[bytes]]:
+    """An element's attributes (names and values lower-cased) and its classes."""
+    have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
+            for m in _ATTRS.finditer(attrs)}
+    return have, set(have.get(b"class", b"").split())
 
 
 def _attr_names(attrs: bytes) -> set[bytes]:
@@ -660,22 +879,95 @@ _MAX_MATCHES = 4_000_000
 _TOO_MANY_MATCHES = "more style rules tried against elements than a page needs"
 
 
+#: What `_hides` finds: shown, hidden with all it holds, hidden by `visibility` (what it
+#: holds that is `visibility: visible` shows), hidden if it is a flex or grid item (an inline
+#: element that transforms or sizes would hide if it were a box), shown by an explicit
+#: `visibility: visible`.
+SHOWN, HIDDEN, INVISIBLE, IF_ITEM, VISIBLE_AGAIN = 0, 1, 2, 3, 4
+
+
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
-           place: Place | None = None) -> bool:
+           place: Place | None = None) -> int:
+    """Whether (how) an element hides its content: one of `SHOWN`... above."""
     if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
-        return not (tag in _OPENABLE and b"open" in _attr_names(attrs))
+        return SHOWN if tag in _OPENABLE and b"open" in _attr_names(attrs) else HIDDEN
     if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
-        return False
+        return SHOWN
     if b"&" in attrs:  # `display&#58;none`
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
-    if _hiding_css(attrs):
-        return True
-    for c in compounds:  # strongest first (`_hidden_compounds`)
-        if _matches(c, tag, attrs, place):
-            return c.hides
-    return False
+    own = _css_kinds(attrs)
+    if own & (HIDE_DISPLAY | HIDE_OTHER):
+        return HIDDEN
+    box_only = bool(own & HIDE_BOX)
+    if not compounds and not box_only and not own & HIDE_PLACED:
+        return INVISIBLE if own & HIDE_VISIBILITY else VISIBLE_AGAIN if (
+            own & SHOW_VISIBILITY) else SHOWN
+    # the strongest rule of each kind that matches (`_hidden_compounds`: strongest first);
+    # a style attribute's `display` or `visibility` beats rules that are not !important
+    decided: dict[int, _Compound] = {}
+    have, classes = _attributes(attrs)
+    for c in compounds:
+        kind = c.kind & ~(MAKES_BOX | ITEMS)
+        if kind in decided or (kind == HIDE_BOX and box_only):
+            continue
+        if not _matches(c, tag, attrs, place, have, classes):
+            continue
+        decided[kind] = c
+        if kind == HIDE_OTHER:
+            return True
+        if kind == HIDE_BOX:
+            box_only = True
+    display = decided.get(HIDE_DISPLAY)
+    if display is not None and display.hides and not (
+            own & SHOW_DISPLAY and not display.rank[0]):
+        return HIDDEN
+    if (own & HIDE_PLACED or HIDE_PLACED in decided) and (own & POSITIONED
+                                                          or POSITIONED in decided):
+        return HIDDEN  # (round 18: `left: -9999px` moves no element of the flow)
+    visibility = decided.get(HIDE_VISIBILITY)
+    if visibility is not None and visibility.rank[0]:
+        seen = SHOWN if not visibility.hides else INVISIBLE
+    elif own & (HIDE_VISIBILITY | SHOW_VISIBILITY):
+        seen = INVISIBLE if own & HIDE_VISIBILITY else VISIBLE_AGAIN
+    else:
+        seen = SHOWN if visibility is None else INVISIBLE if visibility.hides else VISIBLE_AGAIN
+    if not box_only:
+        return seen
+    # transforms and sizes act on boxes only (round 18: an inline `<span>` of
+    # `transform: scale(0)` or `width: 0; overflow: hidden` shows its text): absolutely
+    # placed and floated elements, a `display` that makes a box, else the element's own
+    if _MAKES_BOX.search(attrs) or MAKES_BOX in decided:
+        return HIDDEN
+    if own & SHOW_DISPLAY and not (display is not None and display.rank[0]):
+        box = not own & INLINE
+    elif display is not None:
+        box = bool(display.kind & MAKES_BOX)
+    else:
+        box = tag in _BOX_TAGS
+    return HIDDEN if box else seen if seen == INVISIBLE else IF_ITEM
+
+
+def _flex_or_grid(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
+    """Whether an element is a flex or grid container (its children are boxes)."""
+    if b"&" in attrs:
+        attrs = _unescape(attrs)
+    if b"/*" in attrs or b"\\" in attrs:
+        attrs = _css_text(attrs)
+    own = _css_kinds(attrs)
+    have, classes = _attributes(attrs)
+    for c in compounds:
+        if c.kind & ~(MAKES_BOX | ITEMS) == HIDE_DISPLAY and _matches(c, tag, attrs, None, have,
+                                                                      classes):
+            if not c.rank[0] and own & SHOW_DISPLAY:
+                break
+            return bool(c.kind & ITEMS)
+    return bool(own & ITEMS)
+
+
+_PARENT_WINDOW = 1 << 16  # how far back an element's parent is looked for
+_PARENT_BUDGET = 1 << 24  # ...and how much of a page, in all
 
 
 #: What an opening tag that may hide its content holds: a never-rendered element's name, a
@@ -685,7 +977,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
 _HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"popover",
                  b"display",
                  b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon",
-                 b"scale", b"clip")
+                 b"scale", b"clip", b"matrix", b"rotate", b"contain", b"mask")
 
 
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
@@ -797,6 +1089,9 @@ def _places(data: bytes) -> dict[int, Place]:
     return places
 
 
+_VISIBLE = re.compile(rb"visibility\s*[:=]\s*[\"']?\s*visible")
+
+
 def html_visible(data: bytes) -> bytes | None:
     """The text a browser shows when elements hide some (`display:none`, `hidden`, a class a
     style sheet hides, `<template>`, text straight inside `<svg>`...): base64 cut by hidden
@@ -817,6 +1112,7 @@ def html_visible(data: bytes) -> bytes | None:
                  tuple(c for c in compounds if not c.children),
                  tuple(c for c in compounds if c.children),
                  _places(data) if structural else {})
+    page.visible_again = b"visible" in lower and _VISIBLE.search(lower) is not None
     kept, between = page.visible(0, len(data))
     if not between:
         return None
@@ -1001,12 +1297,19 @@ class _Page:
     whole: tuple[_Compound, ...]  # hiding selectors' subjects
     kids: tuple[_Compound, ...]  # `X *` subjects
     places: dict[int, Place]  # elements' places among siblings (`_places`), when needed
-    decided: dict[tuple[bytes, bytes, Place | None], bool] = dataclasses.field(
+    decided: dict[tuple[bytes, bytes, Place | None], int] = dataclasses.field(
         default_factory=dict)  # `_hides` of elements alike, once
+    scanned: list[int] = dataclasses.field(default_factory=lambda: [_PARENT_BUDGET])
+    items: dict[int, bool] = dataclasses.field(default_factory=dict)  # `_an_item`s
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
+    visible_again: bool = False  # whether the page says `visibility: visible` anywhere
 
-    def hides(self, tag: bytes, attrs: bytes, place: Place | None) -> bool:
+    def hides(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> bool:
+        return self.how(tag, attrs, place, start) in (HIDDEN, INVISIBLE)
+
+    def how(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> int:
+        """How an element hides its content (`_hides`; `IF_ITEM` decided)."""
         if tag == b"details" and b"name" in attrs.lower():
             # exclusive accordions (round 15): of the open details of one name, the parser
             # keeps the first open
@@ -1015,16 +1318,52 @@ class _Page:
             group = named.get(b"name")
             if group and b"open" in named:
                 if group in self.open_groups:
-                    return True
+                    return HIDDEN
                 self.open_groups.add(group)
         key = (tag, attrs, place)
-        found = self.decided.get(key)
-        if found is None:
+        if key in self.decided:
+            found = self.decided[key]
+        else:
             self.budget[0] -= len(self.whole)
             if self.budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             found = self.decided[key] = _hides(tag, attrs, self.whole, place)
+        if found == IF_ITEM:  # an inline element that a transform or size hides as a box
+            item = self.items.get(start)
+            if item is None:
+                item = self.items[start] = self._an_item(start)
+            return HIDDEN if item else SHOWN
         return found
+
+    def _an_item(self, start: int) -> bool:
+        """Whether the element whose opening tag is at `start` is a flex or grid item (its
+        parent, found back from it, a flex or grid container: one whose parent is not
+        found counts as one; a sibling's answer is its own)."""
+        if start < 0:
+            return True
+        for window in (1 << 10, 1 << 13, _PARENT_WINDOW):  # (a parent is most often near)
+            lo = max(0, start - window)
+            self.scanned[0] -= start - lo
+            if self.scanned[0] < 0:
+                return True
+            depth = 0
+            for m in reversed(list(_ELEMENT.finditer(self.data, lo, start))):
+                if m.group(2) is None:
+                    continue
+                name = m.group(2).lower()
+                if m.group(1):
+                    depth += 1
+                elif name in _VOID or m.group(3).rstrip().endswith(b"/"):
+                    continue
+                elif depth:
+                    depth -= 1
+                    if not depth and m.start() in self.items:  # a sibling looked up already
+                        return self.items[m.start()]
+                else:
+                    return _flex_or_grid(name, m.group(3), self.whole)
+            if not lo:
+                return False  # (at the top of the page)
+        return True
 
     def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
         """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
@@ -1051,13 +1390,21 @@ class _Page:
                 shown, hidden = self._shows_only(el.end(), pos, _SHOWS_ONLY[tag])
                 between = between or hidden
                 kept.extend(shown)
-            elif not self.hides(tag, attrs, place):
+            elif (how := self.how(tag, attrs, place, start)) not in (HIDDEN, INVISIBLE):
                 if self.kids and any(_matches(c, tag, attrs, place) for c in self.kids):
                     kept.append(data[pos : el.end()])
                     pos = min(_hidden_end(data, tag, el.end()), hi)
                     own = _own_text(data, el.end(), pos)
                     between = between or any(_has_text(t) for t in (kept[-1], *own[:-1]))
                     kept.extend(own)
+            elif how == INVISIBLE and self.visible_again:
+                # round 18: what it holds that is `visibility: visible` shows
+                kept.append(data[pos:start])
+                pos = min(_hidden_end(data, tag, el.end()), hi)
+                again = self._shown_again(el.end(), pos)
+                between = between or _has_text(kept[-1]) or (
+                    bool(again) and _has_text(data[el.end() : pos]))
+                kept.extend(again)
             else:
                 kept.append(data[pos:start])
                 between = between or _has_text(kept[-1])
@@ -1068,6 +1415,31 @@ class _Page:
                     kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
         kept.append(data[pos:hi])
         return kept, between
+
+    def _shown_again(self, lo: int, hi: int) -> list[bytes]:
+        """Inside an element `visibility` hides: the visible text of the elements inside
+        it that are `visibility: visible` (not inside one hidden otherwise)."""
+        data = self.data
+        kept: list[bytes] = []
+        at = lo
+        while at < hi:
+            m = _ELEMENT.search(data, at, hi)
+            if m is None:
+                break
+            at = m.end()
+            if m.group(2) is None or m.group(1):
+                continue  # a comment, a closing tag
+            tag, attrs = m.group(2).lower(), m.group(3)
+            if tag in _VOID or attrs.rstrip().endswith(b"/"):
+                continue
+            how = self.how(tag, attrs, self.places.get(m.start()), m.start())
+            if how == VISIBLE_AGAIN:
+                end = max(at, min(_hidden_end(data, tag, m.end()), hi))
+                kept.extend(self.visible(m.end(), end)[0])
+                at = end
+            elif how == HIDDEN or tag in _RAW_TEXT:
+                at = max(at, min(_hidden_end(data, tag, m.end()), hi))
+        return kept
 
     def _shows_only(self, lo: int, hi: int, shows: frozenset[bytes]) -> tuple[list[bytes], bool]:
         """Inside an `<svg>` or `<math>`: the visible text of the elements in `shows`, and
