@@ -25,6 +25,7 @@ from zerohour.scan import (
     htmlcolumns,
     htmllayout,
     htmlshadow,
+    htmlunhidden,
     joins,
     mime,
     officepkg,
@@ -308,6 +309,11 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.charge_child(len(reading))
             yield Child(data=reading, name=None, origin="svg-text")
     yield from svgimages.image_readings(data, ctx)  # SVG images' text in place (round 17)
+    unhidden = htmlunhidden.shown_page(data)  # what the page's CSS shows of what UAs hide
+    if unhidden is not None:
+        ctx.check_time()
+        ctx.charge_child(len(unhidden))
+        yield Child(data=unhidden, name=None, origin="html-unhidden")
     for page in textual.srcdoc_pages(data):
         if page.strip():
             ctx.check_time()

@@ -1,0 +1,65 @@
+"""Elements a browser hides by default, shown again by the page's own CSS (round 18).
+
+A browser's own style sheet hides `<title>`, `<script>`, `<rp>`, `<datalist>`, a closed
+`<dialog>` or `<details>`, `<noframes>`, elements with the `hidden` attribute...; a page's
+rule that gives one of them a `display` (`body title{display:inline}`,
+`[hidden]{display:inline}`, `script{display:block}`, `details::details-content{display:
+contents}`) shows its text. Round 18 put base64 pieces in such elements and decoys in
+`display:none` ones: Chromium showed the pieces whole, the readings that take those
+elements for hidden showed only decoys.
+
+When a style sheet names such an element (or `[hidden]`, or every element with `*`) in a
+rule that sets `display` to anything but `none`, the page is written again with those
+elements as custom elements (`<zh-title>`: inline, matched by no rule of the page) and the
+`hidden` attribute renamed, and that page is one more HTML layer: its readings (what shows,
+the layout) see the pieces. Over-reading is safe: the page's own readings stay.
+"""
+
+from __future__ import annotations
+
+import re
+
+from zerohour.scan.textual import _css_text
+
+#: Elements the browser's style sheet hides that a page's `display` can show (not
+#: `<template>`, whose content is never rendered, nor `<style>`: written as text it would no
+#: longer hide the decoys).
+_DEFAULT_HIDDEN = (b"title", b"script", b"rp", b"datalist", b"dialog", b"details",
+                   b"noframes", b"noembed", b"noscript", b"option", b"area", b"param")
+_SHEET = re.compile(rb"<style\b[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
+#: A rule: its selector and declarations (one pass, each byte read once: no nesting).
+_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
+_SHOWS = re.compile(rb"(?<![\w-])(?:display\s*:\s*(?!none)[a-z]|content-visibility\s*:\s*"
+                    rb"visible)", re.I)
+_TAG_NAMES = re.compile(rb"(?<![\w-])(" + b"|".join(_DEFAULT_HIDDEN) + rb")(?![\w-])", re.I)
+_HIDDEN_ATTRIBUTE = re.compile(rb"(<[A-Za-z][^>]*?\s)hidden(?=[\s=/>])", re.I)
+
+
+def shown_page(data: bytes) -> bytes | None:
+    """The page with the elements its CSS shows again as plain elements (see the module's
+    docstring); None when no rule of the page shows one."""
+    lower = data.lower()
+    if b"display" not in lower and b"content-visibility" not in lower:
+        return None
+    named: set[bytes] = set()
+    everything = attribute = False
+    sheets = b"".join(_css_text(m.group(1)) + b"}" for m in _SHEET.finditer(data))
+    for m in _RULE.finditer(sheets):
+        if not _SHOWS.search(m.group(2)):
+            continue
+        selector = m.group(1)[-2048:].lower()  # (a selector's end: what a rule names)
+        named.update(t.lower() for t in _TAG_NAMES.findall(selector))
+        everything = everything or b"*" in selector
+        attribute = attribute or b"hidden" in selector or b"details-content" in selector
+    if not (named or everything or attribute):
+        return None
+    tags = set(_DEFAULT_HIDDEN) if everything else named
+    if b"details-content" in lower:
+        tags.add(b"details")
+    page = data
+    if tags:
+        pattern = re.compile(rb"<(/?)(" + b"|".join(sorted(tags)) + rb")(?![\w-])", re.I)
+        page = pattern.sub(lambda m: b"<" + m.group(1) + b"zh-" + m.group(2), page)
+    if attribute or everything:
+        page = _HIDDEN_ATTRIBUTE.sub(rb"\1data-zh-hidden", page)
+    return page if page != data else None
