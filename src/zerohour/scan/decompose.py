@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from zerohour.scan import (
     archive,
+    bidi,
     containers,
     embedded,
     encodings,
@@ -346,7 +347,7 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
     UTF-8: byte signatures are written for the text, not for its
     UTF-16 bytes, and a browser drops the escape sequences cut into a `<script>` or a base64
     blob (mshta reads `+ADw-script+AD4-`)."""
-    views = [(textual.unicode_text(data), "utf-16/32"),
+    views: list[tuple[bytes | None, str]] = [(textual.unicode_text(data), "utf-16/32"),
              (textual.utf16_behind_utf32_bom(data), "utf-16/32")]
     hints = textual.view_hints(data)
     if "charset" in hints:  # (HTML in a multibyte charset sniffs as binary: here too)
@@ -358,6 +359,8 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
             views.append((textual.utf7_text(data), "utf-7"))
         if "fullwidth" in hints:
             views.append((textual.nfkc_text(data), "nfkc"))
+        if "bidi" in hints:  # (misc18: RLO...PDF, RLI...PDI reverse and reorder pieces)
+            views += [(shown, "bidi-visual") for shown in bidi.visual_text(data)]
     for text, origin in views:
         if text and text != data:
             ctx.charge_child(len(text))

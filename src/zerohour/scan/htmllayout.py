@@ -357,6 +357,9 @@ class _Layout:
         #: each laid-out element's own properties (with the `X > *` rules it takes)
         self.own: dict[int, dict[bytes, bytes]] = {}
         self.placed = 0  # boxes placed by offsets, laid out so far
+        #: right-to-left overrides laid out so far, and which elements they are
+        self.overrides = 0
+        self.rtl_overrides: set[int] = set()
         self.chars: dict[int, int] = {}  # (an element's text length, once it is laid out)
 
     def own_of(self, el: _El) -> dict[bytes, bytes]:
@@ -438,6 +441,7 @@ class _Layout:
                 context = descendants
         grid_or_flex = b"flex" in display or b"grid" in display
         placed = self.placed
+        overrides = self.overrides
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
                 self.lay_out(kid, here, font, grid_or_flex, descendants, context)
@@ -464,13 +468,48 @@ class _Layout:
         if after:
             kids.append(after)
         fostered = _foster(el) if el.tag == b"table" else []
-        el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item)
+        el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item,
+                                           self.overrides > overrides)
         if inside and _containing_block(el, own):
             self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
         if (el.tag == b"bdo" and _lower(_attr(el.attrs, b"dir")) == b"rtl") or (
-                b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]).startswith(
-                    b"bidi-override") and here.get(b"direction") == b"rtl"):
-            el.kids = [mirrored(_text(el))]
+                b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]).endswith(
+                    b"override") and here.get(b"direction") == b"rtl"):
+            self.overrides += 1
+            self.rtl_overrides.add(id(el))
+            self._overridden(el, 0)
+
+    def _overridden(self, el: _El, depth: int) -> None:
+        """A right-to-left override's content as it shows (misc18): each line's pieces last
+        to first, its text mirrored, and so the text of the plain inline elements in it; an
+        element with a direction of its own (an isolate, an override, an inline block: its
+        content is shown in its own order, already laid out) kept as it is, as are hidden
+        elements (the readers of the laid-out page still leave them out). A block or `<br>`
+        in it ends a line: the lines keep their order."""
+        out: list[_El | bytes] = []
+        line: list[_El | bytes] = []
+        for kid in (*el.kids, None):
+            if kid is not None and (isinstance(kid, bytes) or kid.tag in _RAW_TEXT):
+                line.append(mirrored(kid) if isinstance(kid, bytes) else kid)
+                continue
+            own = self.own_of(kid) if kid is not None else _NOTHING
+            display = _display(kid.tag, own) if kid is not None else b""
+            if kid is None or kid.tag == b"br" or (display not in _INLINE_LEVEL
+                                                   and display != b"none"):
+                out += line[::-1]
+                line = []
+                if kid is not None:
+                    out.append(kid)
+                continue
+            if (display in (b"inline", b"contents") and kid.tag not in (b"bdi", b"bdo")
+                    and kid.tag not in _ATOMIC_TAGS and not _lower(own.get(b"unicode-bidi"))
+                    and b"dir" not in _attr_names(kid.attrs)
+                    and _lower(own.get(b"position")) not in _OUT_OF_FLOW
+                    and _lower(own.get(b"float")) not in (b"left", b"right")
+                    and depth < _MAX_DEPTH):
+                self._overridden(kid, depth + 1)
+            line.append(kid)
+        el.kids = out
 
     def _content(self, decls: dict[bytes, bytes] | None, el: _El) -> bytes:
         if not decls or b"content" not in decls:
@@ -484,14 +523,16 @@ class _Layout:
         return b"".join(out)
 
     def _ordered(self, el: _El, kids: list[_El | bytes], own: dict[bytes, bytes],
-                 here: dict[bytes, bytes], font: float, display: bytes, item: bool
-                 ) -> list[_El | bytes]:
-        """The element's content in the order it shows, left to right, top to bottom."""
+                 here: dict[bytes, bytes], font: float, display: bytes, item: bool,
+                 overridden: bool = False) -> list[_El | bytes]:
+        """The element's content in the order it shows, left to right, top to bottom
+        (`overridden`: right-to-left overrides are laid out inside it)."""
         rtl = here.get(b"direction") == b"rtl"
-        if rtl and (display in _BIDI_BLOCKS or (display in (b"inline", b"contents") and (
-                item or b"dir" in _attr_names(el.attrs) or _lower(own.get(b"unicode-bidi")) in (
-                    b"isolate", b"isolate-override", b"plaintext")))):
-            kids = self._bidi(kids)  # (a block's lines, before its boxes move)
+        if (rtl or overridden) and (display in _BIDI_BLOCKS or (
+                display in (b"inline", b"contents") and (
+                    item or b"dir" in _attr_names(el.attrs) or _lower(own.get(
+                        b"unicode-bidi")) in (b"isolate", b"isolate-override", b"plaintext")))):
+            kids = self._bidi(kids, rtl)  # (a block's lines, before its boxes move)
         elements = [k for k in kids if isinstance(k, _El)]
         if not elements:
             return kids
@@ -562,15 +603,17 @@ class _Layout:
 
     # -- right to left ------------------------------------------------------------------------
 
-    def _bidi(self, kids: list[_El | bytes]) -> list[_El | bytes]:
+    def _bidi(self, kids: list[_El | bytes], rtl: bool = True) -> list[_El | bytes]:
         """A right-to-left block's lines in the order they show (`bidi`): the inline boxes
-        and isolated runs between left-to-right text right to left. Unchanged when what
-        could hold a file's text (all but blanks and right-to-left letters) keeps its order:
-        a reordering keeps every run between the same two others."""
+        and isolated runs between left-to-right text right to left; in a block of either
+        direction, adjacent right-to-left overrides last to first (misc18: they make one
+        run at an odd level, reversed as a whole). Unchanged when what could hold a file's
+        text (all but blanks and right-to-left letters) keeps its order: a reordering keeps
+        every run between the same two others."""
         tokens: list[tuple[tuple[_El, ...], _El | bytes, int]] = []
         self._inline_tokens(kids, (), tokens)
         telling = [i for i, (_c, node, kind) in enumerate(tokens)
-                   if kind != R and not _blank(node)]
+                   if (kind != R or isinstance(node, _El)) and not _blank(node)]
         if len(telling) < 2 and not any(tokens[i][2] == ON for i in telling):
             return kids
         order: list[int] = []
@@ -580,7 +623,7 @@ class _Layout:
             if i < len(tokens) and tokens[i][2] != _BREAK:
                 continue
             if i > start:
-                shown, mirror = visual_order([t[2] for t in tokens[start:i]], True)
+                shown, mirror = visual_order([t[2] for t in tokens[start:i]], rtl)
                 order += [start + k for k in shown]
                 for k, turned in enumerate(mirror):
                     node = tokens[start + k][1]
@@ -632,7 +675,9 @@ class _Layout:
                   or _lower(own.get(b"position")) in _OUT_OF_FLOW
                   or _lower(own.get(b"float")) in (b"left", b"right")):
                 out.append((chain, kid, ON))
-            elif bidi in (b"embed", b"bidi-override"):
+            elif bidi == b"bidi-override":
+                out.append((chain, kid, R if id(kid) in self.rtl_overrides else L))
+            elif bidi == b"embed":
                 out.append((chain, kid, R if _lower(own.get(b"direction")) != b"ltr" else L))
             elif len(chain) < _MAX_DEPTH:
                 self._inline_tokens(kid.kids, (*chain, kid), out)
@@ -1033,18 +1078,6 @@ def _marker(styles: dict[bytes, bytes]) -> bytes:
         if m is not None and m.group(3) is None:
             return _css_text(m.group(1) if m.group(1) is not None else m.group(2))
     return b""
-
-
-def _text(el: _El) -> bytes:
-    out: list[bytes] = []
-    stack: list[_El | bytes] = [el]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, bytes):
-            out.append(node)
-        elif node.tag not in _RAW_TEXT:
-            stack.extend(reversed(node.kids))
-    return b"".join(out)
 
 
 def _serialise(el: _El) -> bytes:

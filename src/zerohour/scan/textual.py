@@ -1537,9 +1537,16 @@ def view_hints(data: bytes) -> set[str]:
     """Which of the views (`meta_charset`, `nfkc_text`, `iso2022_text`, `utf7_text`) may
     apply to `data`: a hyperscan pass or two instead of a search each."""
     hints = {_VIEW_NAMES[i] for i in _VIEW_HINTS.present(data)}
-    if not data.isascii() and _LOOKALIKE(data):
-        hints.add("fullwidth")
+    if not data.isascii():
+        if _LOOKALIKE(data):
+            hints.add("fullwidth")
+        if _BIDI_CONTROL(data):
+            hints.add("bidi")
     return hints
+
+
+#: Bidi controls and marks (`bidi.CONTROLS`): the text may show in another order than written.
+_BIDI_CONTROL = Gate(rb"\xe2\x80[\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xd8\x9c")
 
 
 #: Look-alikes NFKC leaves alone that `iconv //TRANSLIT` maps to ASCII.

@@ -1,0 +1,165 @@
+"""misc18: base64 whose pieces only the bidi algorithm puts in order, a `::marker` or
+`::before` rule whose selector names ancestors, and Office XML parts no parser reads.
+
+A browser reverses adjacent right-to-left overrides (`unicode-bidi: bidi-override`, not
+isolated as `<bdo dir=rtl>` is) as one run, and a nested `<bdo>` shows its text reversed
+once; the bidi controls RLO/LRO/RLE/LRE...PDF and RLI/LRI/FSI...PDI in the text itself do
+the same without any markup. Chromium prints each page and `pdftotext -layout` reads it (the
+oracle: what the recipient sees and retypes); innerText, the logical order a copy gives, is
+the page's own order, which zerohour reads as well. The engine finds the file in the mail's
+body and in an attachment."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scan.test_html_views import (
+    B64,
+    CHROMIUM,
+    PROBE_TEXT,
+    _found,
+    chromium_dom,
+    engine,
+    mail,
+    printed_text,
+)
+from zerohour.scan import Engine, bidi, htmllayout, textual
+
+__all__ = ["engine"]  # (the module's fixture, used by the tests below)
+
+PIECES = [B64[i : i + 8] for i in range(0, len(B64), 8)]
+LINES = [PIECES[i : i + 4] for i in range(0, len(PIECES), 4)]
+OVERRIDE = b'<span style="unicode-bidi:bidi-override;direction:rtl">%s</span>'
+#: The bidi controls and marks, as UTF-8 (pdftotext writes some of them out).
+_CONTROLS = re.compile(rb"\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
+RLO, LRO, PDF = "\u202e".encode(), "\u202d".encode(), "\u202c".encode()
+RLM = "\u200f".encode()
+RLE, RLI, PDI, FSI = ("\u202b".encode(), "\u2067".encode(), "\u2069".encode(),
+                      "\u2068".encode())
+
+
+def _page(body: bytes, css: bytes = b"") -> bytes:
+    return (b"<!doctype html><html><head><meta charset=utf-8><style>body{font-family:"
+            b"monospace;font-size:11px}" + css + b"</style></head><body>\n" + body
+            + b"\n</body></html>\n")
+
+
+def _rev(piece: bytes) -> bytes:
+    return piece[::-1]
+
+
+def _bidi_page(shape: str) -> bytes:
+    """B64 a line of four pieces, each line shown in order only by the bidi algorithm."""
+    rows = []
+    for cs in LINES:
+        pad = b"=" if cs[-1].endswith(b"=") and shape.endswith("words") else b""
+        if pad:  # (an '=' next to an RLM would take its direction: it follows the isolate)
+            cs = [*cs[:-1], cs[-1].rstrip(b"=")]
+        if shape == "adjacent-override-spans":  # one run at level 1: last piece first
+            rows.append(b"<div>" + b"".join(OVERRIDE % _rev(c) for c in reversed(cs))
+                        + b"</div>")
+        elif shape == "override-spans-by-class":
+            rows.append(b"<div>" + b" ".join(b'<b class="o">%s</b>' % _rev(c)
+                                             for c in reversed(cs)) + b"</div>")
+        elif shape == "override-spans-in-rtl-block":
+            rows.append(b'<div dir=rtl style="text-align:left">' + b"".join(
+                OVERRIDE % _rev(c) for c in reversed(cs)) + b"</div>")
+        elif shape == "override-spans-in-inline":
+            rows.append(b"<div><i>" + OVERRIDE % _rev(cs[3]) + b"<u>" + OVERRIDE % _rev(cs[2])
+                        + b"</u>" + OVERRIDE % _rev(cs[1]) + b"</i>" + OVERRIDE % _rev(cs[0])
+                        + b"</div>")
+        elif shape == "nested-bdo":  # the inner one's text reversed once, not twice
+            rows.append(b"<div><bdo dir=rtl>" + _rev(cs[3]) + b"<bdo dir=rtl>" + _rev(cs[2])
+                        + b"</bdo>" + _rev(cs[0] + cs[1]) + b"</bdo></div>")
+        elif shape == "ltr-bdo-in-rtl-bdo":
+            rows.append(b"<div><bdo dir=rtl>" + _rev(cs[3]) + b"<bdo dir=ltr>" + cs[2]
+                        + b"</bdo>" + _rev(cs[0] + cs[1]) + b"</bdo></div>")
+        elif shape == "hidden-junk-in-bdo":  # (the junk is left out, not mirrored in)
+            line = _rev(b"".join(cs))
+            rows.append(b"<div><bdo dir=rtl>" + b"".join(
+                line[i : i + 5] + b'<span style="display:none">%d</span>' % i
+                for i in range(0, len(line), 5)) + b"</bdo></div>")
+        elif shape == "rlo-controls":  # adjacent RLO...PDF: one run
+            rows.append(b"<div>" + b"".join(RLO + _rev(c) + PDF for c in reversed(cs))
+                        + b"</div>")
+        elif shape == "rlo-references":
+            rows.append(b"<div>&#x202E;" + _rev(b"".join(cs)) + b"&#x202C;</div>")
+        elif shape == "lro-in-rlo":
+            rows.append(b"<div>" + RLO + _rev(cs[3]) + LRO + cs[2] + PDF + _rev(cs[0] + cs[1])
+                        + PDF + b"</div>")
+        elif shape == "rle-words":  # pieces cut by (invisible) RLMs: runs of an RTL embedding
+            rows.append(b"<div>" + RLE + RLM.join(reversed(cs)) + PDF + pad + b"</div>")
+        elif shape == "rli-words":
+            rows.append(b"<div>" + RLI + RLM.join(reversed(cs)) + PDI + pad + b"</div>")
+        elif shape == "fsi-words":
+            rows.append(b"<div>" + FSI + RLM + RLM.join(reversed(cs)) + PDI
+                        + pad + b"</div>")
+    css = b".o{unicode-bidi:bidi-override;direction:rtl}" if "class" in shape else b""
+    return _page(b"\n".join(rows), css)
+
+
+BIDI_SHAPES = ["adjacent-override-spans", "override-spans-by-class",
+               "override-spans-in-rtl-block", "override-spans-in-inline", "nested-bdo",
+               "ltr-bdo-in-rtl-bdo", "hidden-junk-in-bdo", "rlo-controls", "rlo-references",
+               "lro-in-rlo", "rle-words", "rli-words", "fsi-words"]
+
+
+def _printed(tmp_path: Path, page: bytes) -> bytes:
+    """What Chromium prints, without the bidi controls pdftotext writes out."""
+    return _CONTROLS.sub(b"", printed_text(tmp_path, page))
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("shape", BIDI_SHAPES)
+def test_pieces_the_bidi_algorithm_orders(engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = _bidi_page(shape)
+    assert _printed(tmp_path, page) == B64  # the page shows the base64 whole
+    source = re.sub(rb"<[^>]*>|\s|&#x202[CE];", b"", _CONTROLS.sub(b"", page))
+    assert B64 not in source  # not in the page's own order
+    # innerText (what a copy gives) is the logical order, not the file: zerohour reads it too
+    dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+    shown = _CONTROLS.sub(b"", re.search(rb'data-text="([^"]*)"', dom).group(1))  # type: ignore[union-attr]
+    assert B64 not in shown
+    visible = textual.html_visible(page) or textual.html_rendered(page) or b""
+    assert shown.replace(b"&amp;", b"&") in re.sub(rb"\s", b"", _CONTROLS.sub(b"", visible))
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_isolated_bdos_keep_their_order() -> None:
+    """`<bdo dir=rtl>` is isolated: adjacent ones each show reversed, in their own order
+    (Chromium: `ABCDEFGH`), unlike adjacent override spans (`EFGHABCD`)."""
+    def read(body: bytes) -> bytes:
+        page = htmllayout.laid_out(_page(body))
+        assert page is not None
+        return re.sub(rb"\s", b"", textual.html_rendered(page) or b"").split(b"}")[-1]
+
+    assert read(b"<p><bdo dir=rtl>DCBA</bdo><bdo dir=rtl>HGFE</bdo></p>") == b"ABCDEFGH"
+    assert read(b"<p>" + OVERRIDE % b"DCBA" + OVERRIDE % b"HGFE" + b"</p>") == b"EFGHABCD"
+    assert read(b"<p><bdo dir=rtl>ab<bdo dir=rtl>cd</bdo>ef</bdo></p>") == b"fedcba"
+
+
+def test_visual_order_of_explicit_controls() -> None:
+    v = bidi.visual_paragraph
+    assert v("\u202eDCBA\u202c\u202eHGFE\u202c") == "EFGHABCD"
+    assert v("\u2067DCBA\u2069\u2067HGFE\u2069") == "DCBAHGFE"  # (letters of an isolate: LTR)
+    assert v("\u202eab\u202dcd\u202cef\u202c") == "fecdba"
+    assert v("abc \u05d0\u05d1 123 def") == "abc 123 \u05d1\u05d0 def"
+    assert v("\u200fP2 \u05d0 P1", None).startswith("P1 \u05d0 P2")
+    assert v("\u202e" * 300 + "ab") == "ba"  # (past the deepest level: no more embeddings)
+    assert bidi.visual_text(b"plain text, no controls \xd7\x90") == []
+
+
+def test_visual_reading_costs_linear_time() -> None:
+    import time
+
+    for text in ("\u2067a b" * 100_000, "\u202e\u202bx" * 100_000, "\u2066" * 50_000 + "ab"
+                 + "\u2069" * 50_000):
+        started = time.process_time()
+        bidi.visual_text(text.encode())
+        assert time.process_time() - started < 20.0
