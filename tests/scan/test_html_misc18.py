@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,104 @@ def test_visual_reading_costs_linear_time() -> None:
         started = time.process_time()
         bidi.visual_text(text.encode())
         assert time.process_time() - started < 20.0
+
+
+# --- Office XML parts no parser reads: damaged, never read by the tag patterns alone --------
+
+def _office_docx(document: str) -> bytes:
+    from scan.test_office_text import _docx
+
+    data = _docx("")
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            dst.writestr(info.filename, document.encode() if info.filename == (
+                "word/document.xml") else body)
+    return out.getvalue()
+
+
+_W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+_HIDDEN_RUNS = "".join(
+    f"<w:r><w:t>{B64[i : i + 6].decode()}</w:t></w:r><w:r><w:rPr><w:vanish/></w:rPr>"
+    f"<w:t>{i % 10}Q</w:t></w:r>" for i in range(0, len(B64), 6))
+
+
+def _attached(data: bytes, name: str) -> bytes:
+    import base64
+
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain"
+            b"\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Disposition: attachment; filename=" + name.encode() + b"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(data)
+            + b"--b--\r\n")
+
+
+BROKEN_PARTS = {
+    # an external entity (defusedxml refuses it; the tag patterns read its reference)
+    "external-entity": (f'<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY x SYSTEM '
+                        f'"file:///etc/hostname">]><w:document {_W_NS}><w:body><w:p>'
+                        f"<w:r><w:t>&x;</w:t></w:r>{_HIDDEN_RUNS}</w:p></w:body></w:document>"),
+    "undefined-entity": (f'<?xml version="1.0"?><w:document {_W_NS}><w:body><w:p>'
+                         f"<w:r><w:t>&nbsp;</w:t></w:r>{_HIDDEN_RUNS}</w:p></w:body>"
+                         "</w:document>"),
+    "unclosed-element": (f'<?xml version="1.0"?><w:document {_W_NS}><w:body><w:p>'
+                         f"{_HIDDEN_RUNS}<w:p></w:body></w:document>"),
+}
+
+
+@pytest.mark.parametrize("how", list(BROKEN_PARTS))
+def test_an_office_part_that_does_not_parse_is_broken(engine: Engine, how: str) -> None:
+    docx = _office_docx(BROKEN_PARTS[how])
+    for data in (docx, _attached(docx, "letter.docx")):
+        names = engine.scan_bytes(data).names
+        assert names, how
+        assert names[0] == "Heuristics.Broken.OOXML", (how, names)
+
+
+def test_an_opendocument_body_that_does_not_parse_is_broken(engine: Engine) -> None:
+    from scan.test_office_text import _ODT, _odf
+
+    odt = _odf("<office:text><text:p>" + B64[:20].decode() + "&bad;</text:p></office:text>",
+               _ODT)
+    names = engine.scan_bytes(odt).names
+    assert names
+    assert names[0] == "Heuristics.Broken.ODF", names
+
+
+def test_office_parts_that_parse_are_not_broken(engine: Engine) -> None:
+    from scan.test_office_text import _ODT, _docx, _odf, _xlsx
+
+    for data in (_docx("<w:p><w:r><w:t>Dear reader &amp; friend</w:t></w:r></w:p>"),
+                 _odf("<office:text><text:p>Hello &lt;you&gt;</text:p></office:text>", _ODT),
+                 _xlsx('<row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c></row>'),
+                 _office_docx(f"<w:document {_W_NS}><w:body><w:p><w:r><w:t>plain</w:t>"
+                              "</w:r></w:p></w:body></w:document>")):
+        assert not engine.scan_bytes(data).names
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="soffice not installed")
+def test_a_part_without_an_xml_declaration_is_read_as_shown(engine: Engine,
+                                                            tmp_path: Path) -> None:
+    """Word and LibreOffice read a `word/document.xml` without `<?xml ...?>`: its hidden
+    runs are left out of the reading then too (LibreOffice's print, read by pdftotext, is
+    the oracle)."""
+    from scan.test_office_text import _soffice
+
+    docx = _office_docx(f"<w:document {_W_NS}><w:body><w:p>{_HIDDEN_RUNS}</w:p></w:body>"
+                        "</w:document>")
+    path = tmp_path / "letter.docx"
+    path.write_bytes(docx)
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(_soffice(path, "pdf", "pdf"))
+    shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True,
+                           timeout=60).stdout
+    assert re.sub(rb"\s", b"", shown) == B64
+    for data in (docx, _attached(docx, "letter.docx")):
+        names = engine.scan_bytes(data).names
+        assert names
+        assert "Eicar" in names[0], names

@@ -46,6 +46,8 @@ from zerohour.scan.types import Child, FileType
 from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
+#: An XML document's first element (a part written without an XML declaration).
+_XML_ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*<[A-Za-z_][\w.-]*:[\w.-]+[\s>]").match
 #: What a file of a format without a magic number (brotli) sniffs as.
 _NO_MAGIC = frozenset({FileType.BINARY, FileType.TEXT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
@@ -58,10 +60,15 @@ def children(
     """The children of one layer of type `filetype` (nothing for leaves)."""
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
-    if filetype in _TEXTUAL and data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml":
-        for text in textual.office_xml_readings(data):  # a .docx/.pptx/.xlsx part's text
+    if filetype in _TEXTUAL and (data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml" or (
+            _XML_ROOT(data[:64]) and textual.OFFICE_NAMESPACE.search(data, 0, 4096))):
+        # (a part without an XML declaration: Word and LibreOffice read it all the same)
+        readings, broken = textual.office_xml_parts(data)
+        for text in readings:  # a .docx/.pptx/.xlsx part's text
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
+        if broken is not None:  # (what its reader shows is not read: fail closed, misc18)
+            ctx.broken(broken)
         yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
     if filetype is FileType.MAIL:
         yield from _children_of_type(data, filetype, ctx, name)
