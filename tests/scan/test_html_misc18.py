@@ -11,6 +11,7 @@ body and in an attachment."""
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import subprocess
@@ -265,3 +266,62 @@ def test_a_part_without_an_xml_declaration_is_read_as_shown(engine: Engine,
         names = engine.scan_bytes(data).names
         assert names
         assert "Eicar" in names[0], names
+
+
+# --- ::marker / ::before rules whose selector names ancestors -------------------------------
+
+def _marker_page(shape: str) -> bytes:
+    """B64 as the markers (or `::before` text) of empty items, each by a rule naming the
+    items' list; a decoy rule, later in the sheet, names a list the page does not have."""
+    css, rows = [], []
+    for r, cs in enumerate(LINES):
+        items = []
+        for i, c in enumerate(cs):
+            k = b"p%d_%d" % (r, i)
+            if shape == "descendant-marker":
+                css += [b'.m .%s::marker{content:"%s"}' % (k, c),
+                        b'.z .%s::marker{content:"%d%d"}' % (k, r, i)]
+            elif shape == "child-marker":
+                css += [b'ol.x > li.%s::marker{content:"%s"}' % (k, c),
+                        b'ul.x > li.%s::marker{content:"%d%d"}' % (k, r, i)]
+            elif shape == "nth-child-marker":
+                css.append(b'ul.l%d li:nth-child(%d)::marker{content:"%s"}' % (r, i + 1, c))
+            elif shape == "list-item-marker" or shape == "summary-marker":
+                css.append(b'.%s::marker{content:"%s"}' % (k, c))
+            elif shape == "descendant-before":
+                css += [b'div.m i.%s::before{content:"%s"}' % (k, c),
+                        b'div.z i.%s::before{content:"%d%d"}' % (k, r, i)]
+            items.append(b'<i class="%s"></i>' % k if shape.endswith("before")
+                         else b"<li></li>" if shape.startswith("nth")
+                         else b'<span class="%s" style="display:inline list-item;list-style-'
+                              b'position:inside"></span>' % k if shape.startswith("list-item")
+                         else b'<details style="display:inline-block"><summary class="%s" '
+                              b'style="list-style-position:inside"></summary></details>' % k
+                         if shape.startswith("summary") else b'<li class="%s"></li>' % k)
+        if shape.startswith(("list-item", "summary")):
+            rows.append(b"<div>" + b"".join(items) + b"</div>")
+        elif shape.endswith("before"):
+            rows.append(b'<div class="m">' + b"".join(items) + b"</div>")
+        else:
+            tag = b"ol" if shape == "child-marker" else b"ul"
+            rows.append(b'<%s class="m x l%d">' % (tag, r) + b"".join(items) + b"</%s>" % tag)
+    if shape.startswith("nth"):
+        random.Random(18).shuffle(css)
+    sheet = (b"ul,ol{padding:0;margin:0}li{display:inline list-item;list-style-position:"
+             b"inside}" + b"".join(css))
+    return _page(b"\n".join(rows), sheet)
+
+
+MARKER_SHAPES = ["descendant-marker", "child-marker", "descendant-before", "nth-child-marker",
+                 "list-item-marker", "summary-marker"]
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("shape", MARKER_SHAPES)
+def test_pseudo_element_rules_apply_under_their_ancestors(engine: Engine, tmp_path: Path,
+                                                          shape: str) -> None:
+    page = _marker_page(shape)
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

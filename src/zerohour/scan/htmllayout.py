@@ -58,6 +58,7 @@ from zerohour.scan.textual import (
     _RAW_TEXT,
     _TOO_MANY_MATCHES,
     _VOID,
+    Place,
     _any_element,
     _Compound,
     _compound,
@@ -161,6 +162,9 @@ class _Rule:
     children_only: bool = False
     #: its place in the cascade: (!important, cascade layer, specificity, order)
     rank: tuple[int, ...] = ()
+    #: a pseudo-element rule's ancestors, nearest first: (parent only, what it matches)
+    #: (misc18: `.m li::marker` styles the markers of an `.m`'s items, no others)
+    ancestors: tuple[tuple[bool, _Compound], ...] = ()
 
 
 def _declarations(text: bytes, important: bool = False) -> dict[bytes, bytes]:
@@ -302,8 +306,75 @@ def _rules(data: bytes) -> list[_Rule]:
                     layer = rule.layers if rule.layer < 0 else rule.layer
                 out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls,
                                  subject.children, _CHILDREN.search(selector) is not None,
-                                 (int(important), layer, *_specificity(selector), order)))
+                                 (int(important), layer, *_specificity(selector), order),
+                                 _ancestors(selector) if pseudo else ()))
     return out
+
+
+_BRACKETED = re.compile(rb"\([^()]*(?:\([^()]*\)[^()]*)*\)|\[[^\]]*\]")
+_STEP = re.compile(rb"\s*([>+~])\s*|\s+")
+
+
+def _ancestors(selector: bytes) -> tuple[tuple[bool, _Compound], ...]:
+    """The compounds before a selector's subject, nearest first, each with whether it must
+    be the parent (`>`); none when a sibling combinator or an unread compound is among them
+    (the rule then styles every element its subject matches, as before)."""
+    text = selector.strip()
+    if b"(" in text or b"[" in text:  # (blanks and `>` inside brackets are no combinators)
+        text = _BRACKETED.sub(lambda m: m.group().replace(b" ", b"\x00").replace(
+            b">", b"\x01").replace(b"+", b"\x02").replace(b"~", b"\x03"), text)
+        parts = [p if p is None else p.replace(b"\x00", b" ").replace(b"\x01", b">").replace(
+            b"\x02", b"+").replace(b"\x03", b"~") for p in _STEP.split(text)]
+    else:
+        parts = _STEP.split(text)
+    # parts: compound, combinator (None for blanks), compound, ...
+    compounds = parts[0::2]
+    if len(compounds) < 2:
+        return ()
+    out: list[tuple[bool, _Compound]] = []
+    for k in range(len(compounds) - 2, -1, -1):
+        combinator = parts[2 * k + 1]
+        if combinator in (b"+", b"~"):
+            return ()
+        part = compounds[k] or b""
+        compound = _compound(part) if part not in (b"", b"*") else _any_element(b"*")
+        if compound is None or compound.nth or compound.children:
+            return ()
+        out.append((combinator == b">", compound))
+    return tuple(out)
+
+
+def _places(kids: list[_El | bytes]) -> dict[int, Place]:
+    """Each element's place among its sibling elements: (its index, its index among those
+    of its tag, how many there are, how many of its tag), counted from 1."""
+    elements = [k for k in kids if isinstance(k, _El) and k.tag]
+    totals: dict[bytes, int] = {}
+    for k in elements:
+        totals[k.tag] = totals.get(k.tag, 0) + 1
+    seen: dict[bytes, int] = {}
+    out: dict[int, Place] = {}
+    for i, k in enumerate(elements, 1):
+        seen[k.tag] = seen.get(k.tag, 0) + 1
+        out[id(k)] = (i, seen[k.tag], len(elements), totals[k.tag])
+    return out
+
+
+def _under(ancestors: tuple[tuple[bool, _Compound], ...], chain: list[_El]) -> bool:
+    """Whether the elements `chain` (outermost first, the element's parent last) hold the
+    compounds `ancestors` (nearest first) as a selector's combinators ask."""
+    def match(k: int, at: int) -> bool:
+        if k == len(ancestors):
+            return True
+        parent_only, compound = ancestors[k]
+        for i in range(at, -1, -1):
+            el = chain[i]
+            if el.tag and _matches(compound, el.tag, el.attrs) and match(k + 1, i - 1):
+                return True
+            if parent_only:
+                return False
+        return False
+
+    return match(0, len(chain) - 1)
 
 
 _CHILDREN = re.compile(rb">\s*\*\s*$")
@@ -350,6 +421,12 @@ class _Layout:
             self.index.setdefault(key, []).append(i)
         self.check = check
         self.tries = 0
+        #: the elements being laid out, outermost first (a rule's ancestors are among them)
+        self.chain: list[_El] = []
+        #: pseudo-element rules whose subject has a structural pseudo-class (`li:nth-child(2)
+        #: ::marker`): matched by the element's place among its siblings
+        self.nth = [r for r in rules if r.pseudo and r.subject.nth and not r.inside]
+        self.prefixed = bool(self.nth) or any(r.ancestors for r in rules)
         self.seen = 0
         # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
         self.cache: dict[tuple[bytes, bytes], dict[bytes, dict[bytes, bytes]]] = {}
@@ -397,10 +474,10 @@ class _Layout:
 
     def lay_out(self, el: _El, inherited: dict[bytes, bytes], font: float = 16.0,
                 item: bool = False, descendants: tuple[_Rule, ...] = (),
-                context: tuple[_Rule, ...] = ()) -> None:
+                context: tuple[_Rule, ...] = (), place: Place | None = None) -> None:
         """Lay out an element and what it holds (`item`: a flex or grid item, a block;
         `descendants`: the `X *` rules of its ancestors, `context`: those and the `X > *`
-        rules of its parent)."""
+        rules of its parent; `place`: where it stands among its siblings, when a rule asks)."""
         self.seen += 1
         if self.check is not None and not self.seen % 4096:
             self.check()
@@ -442,9 +519,13 @@ class _Layout:
         grid_or_flex = b"flex" in display or b"grid" in display
         placed = self.placed
         overrides = self.overrides
+        self.chain.append(el)
+        places = _places(el.kids) if self.nth else {}
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
-                self.lay_out(kid, here, font, grid_or_flex, descendants, context)
+                self.lay_out(kid, here, font, grid_or_flex, descendants, context,
+                             places.get(id(kid)))
+        self.chain.pop()
         inside = self.placed - placed  # placed boxes inside it
         if b"position" in own and _placed_box(own, font):
             self.placed += 1
@@ -458,10 +539,16 @@ class _Layout:
             value = _attr(el.attrs, b"value")
             if value and kind not in _NO_VALUE_INPUTS:
                 kids.append(value)
+        if el.tag and self.prefixed and (self.nth or b"before" in styles or b"after" in styles
+                                         or b"marker" in styles):
+            styles = self._pseudo_styles(el, styles, context, place)
         before = self._content(styles.get(b"before"), el)
         after = self._content(styles.get(b"after"), el)
-        marker = self._content(styles.get(b"marker"), el) if el.tag == b"li" else b""
-        if el.tag == b"li" and not marker:
+        # (any list item has a marker: `display: list-item`, a `<summary>`, misc18)
+        listed = el.tag in (b"li", b"summary") or display in (b"list-item",
+                                                                b"inline-list-item")
+        marker = self._content(styles.get(b"marker"), el) if listed else b""
+        if listed and not marker:
             marker = _marker(here)
         if before or marker:
             kids.insert(0, marker + before)
@@ -510,6 +597,24 @@ class _Layout:
                 self._overridden(kid, depth + 1)
             line.append(kid)
         el.kids = out
+
+    def _pseudo_styles(self, el: _El, styles: dict[bytes, dict[bytes, bytes]],
+                       context: tuple[_Rule, ...], place: Place | None
+                       ) -> dict[bytes, dict[bytes, bytes]]:
+        """The element's styles with its pseudo-elements' from the rules whose ancestors
+        it stands under only (a decoy `.none li::marker` rule matches no item), and from
+        those whose structural pseudo-classes its place among its siblings matches."""
+        self.tries += len(self.nth)
+        nth = [r for r in self.nth if place is not None and _matches(
+            r.subject, el.tag, el.attrs, place)]
+        matched = [*self.matched.get((el.tag, el.attrs), ()), *context, *nth]
+        if not nth and not any(r.ancestors for r in matched):
+            return styles
+        self.tries += len(matched)
+        if self.tries > _MAX_TRIES:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+        kept = [r for r in matched if not r.ancestors or _under(r.ancestors, self.chain)]
+        return {**styles, **{k: v for k, v in _cascaded(kept, el).items() if k}}
 
     def _content(self, decls: dict[bytes, bytes] | None, el: _El) -> bytes:
         if not decls or b"content" not in decls:
