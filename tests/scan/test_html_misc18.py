@@ -74,6 +74,13 @@ def _bidi_page(shape: str) -> bytes:
             rows.append(b"<div><i>" + OVERRIDE % _rev(cs[3]) + b"<u>" + OVERRIDE % _rev(cs[2])
                         + b"</u>" + OVERRIDE % _rev(cs[1]) + b"</i>" + OVERRIDE % _rev(cs[0])
                         + b"</div>")
+        elif shape == "dir-spans-not-isolated":  # (the author's unicode-bidi wins over [dir])
+            rows.append(b"<div>" + b"".join(
+                b'<span dir=rtl style="unicode-bidi:bidi-override">%s</span>' % _rev(c)
+                for c in reversed(cs)) + b"</div>")
+        elif shape == "bdos-not-isolated":
+            rows.append(b"<div>" + b"".join(b"<bdo dir=rtl>%s</bdo>" % _rev(c)
+                                            for c in reversed(cs)) + b"</div>")
         elif shape == "nested-bdo":  # the inner one's text reversed once, not twice
             rows.append(b"<div><bdo dir=rtl>" + _rev(cs[3]) + b"<bdo dir=rtl>" + _rev(cs[2])
                         + b"</bdo>" + _rev(cs[0] + cs[1]) + b"</bdo></div>")
@@ -100,12 +107,14 @@ def _bidi_page(shape: str) -> bytes:
         elif shape == "fsi-words":
             rows.append(b"<div>" + FSI + RLM + RLM.join(reversed(cs)) + PDI
                         + pad + b"</div>")
-    css = b".o{unicode-bidi:bidi-override;direction:rtl}" if "class" in shape else b""
+    css = (b".o{unicode-bidi:bidi-override;direction:rtl}" if "class" in shape
+           else b"bdo{unicode-bidi:bidi-override}" if shape == "bdos-not-isolated" else b"")
     return _page(b"\n".join(rows), css)
 
 
 BIDI_SHAPES = ["adjacent-override-spans", "override-spans-by-class",
-               "override-spans-in-rtl-block", "override-spans-in-inline", "nested-bdo",
+               "override-spans-in-rtl-block", "override-spans-in-inline",
+               "dir-spans-not-isolated", "bdos-not-isolated", "nested-bdo",
                "ltr-bdo-in-rtl-bdo", "hidden-junk-in-bdo", "rlo-controls", "rlo-references",
                "lro-in-rlo", "rle-words", "rli-words", "fsi-words"]
 
@@ -160,7 +169,8 @@ def test_visual_order_of_explicit_controls() -> None:
 def test_visual_reading_costs_linear_time() -> None:
     import time
 
-    for text in ("\u2067a b" * 100_000, "\u202e\u202bx" * 100_000, "\u2066" * 50_000 + "ab"
+    for text in ("\u2067a b" * 100_000, "\u202e\u202bx" * 100_000, "\u2068" * 50_000 + "ab",
+                 "\u05d0" + "\u202b" * 124 + "a\u05d0" * 200_000, "\u2066" * 50_000 + "ab"
                  + "\u2069" * 50_000):
         started = time.process_time()
         bidi.visual_text(text.encode())

@@ -367,7 +367,7 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
         if "fullwidth" in hints:
             views.append((textual.nfkc_text(data), "nfkc"))
         if "bidi" in hints:  # (misc18: RLO...PDF, RLI...PDI reverse and reorder pieces)
-            views += [(shown, "bidi-visual") for shown in bidi.visual_text(data)]
+            views += [(shown, "bidi-visual") for shown in bidi.visual_text(data, ctx.check_time)]
     for text, origin in views:
         if text and text != data:
             ctx.charge_child(len(text))

@@ -559,9 +559,8 @@ class _Layout:
                                            self.overrides > overrides)
         if inside and _containing_block(el, own):
             self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
-        if (el.tag == b"bdo" and _lower(_attr(el.attrs, b"dir")) == b"rtl") or (
-                b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]).endswith(
-                    b"override") and here.get(b"direction") == b"rtl"):
+        if (el.tag == b"bdo" or b"unicode-bidi" in own) and here.get(
+                b"direction") == b"rtl" and _unicode_bidi(el, own).endswith(b"override"):
             self.overrides += 1
             self.rtl_overrides.add(id(el))
             self._overridden(el, 0)
@@ -588,9 +587,8 @@ class _Layout:
                 if kid is not None:
                     out.append(kid)
                 continue
-            if (display in (b"inline", b"contents") and kid.tag not in (b"bdi", b"bdo")
-                    and kid.tag not in _ATOMIC_TAGS and not _lower(own.get(b"unicode-bidi"))
-                    and b"dir" not in _attr_names(kid.attrs)
+            if (display in (b"inline", b"contents") and kid.tag not in _ATOMIC_TAGS
+                    and _unicode_bidi(kid, own) == b"normal"
                     and _lower(own.get(b"position")) not in _OUT_OF_FLOW
                     and _lower(own.get(b"float")) not in (b"left", b"right")
                     and depth < _MAX_DEPTH):
@@ -771,12 +769,11 @@ class _Layout:
                 continue
             own = self.own_of(kid)
             display = _display(kid.tag, own)
-            bidi = _lower(own.get(b"unicode-bidi"))
+            bidi = _unicode_bidi(kid, own)
             if kid.tag == b"br" or (display not in _INLINE_LEVEL and display != b"none"):
                 out.append((chain, kid, _BREAK))
             elif (display not in (b"inline", b"contents") or kid.tag in _RAW_TEXT
-                  or b"dir" in _attr_names(kid.attrs) or bidi.startswith((b"isolate", b"plain"))
-                  or (kid.tag == b"bdi" and not bidi)
+                  or bidi.startswith((b"isolate", b"plain"))
                   or _lower(own.get(b"position")) in _OUT_OF_FLOW
                   or _lower(own.get(b"float")) in (b"left", b"right")):
                 out.append((chain, kid, ON))
@@ -1029,6 +1026,22 @@ def _auto_direction(el: _El, otherwise: bytes) -> bytes:
                                             _attr_names(node.attrs))):
             stack.extend(reversed(node.kids))
     return otherwise
+
+
+def _unicode_bidi(el: _El, own: dict[bytes, bytes]) -> bytes:
+    """An element's `unicode-bidi`: its own (an author's rule wins over the browser's
+    sheet: `<span dir=rtl style="unicode-bidi: bidi-override">`s are not isolated, misc18),
+    else `isolate-override` for a `<bdo>`, `isolate` for a `<bdi>` or an element with a
+    `dir`, else `normal`."""
+    given = _lower(own.get(b"unicode-bidi"))
+    if given and given[:1].isalpha() and given not in (b"inherit", b"initial", b"unset",
+                                                       b"revert", b"revert-layer"):
+        return given
+    if el.tag == b"bdo":
+        return b"isolate-override"
+    if el.tag == b"bdi" or b"dir" in _attr_names(el.attrs):
+        return b"isolate"
+    return b"normal"
 
 
 def _attr_names(attrs: bytes) -> set[bytes]:

@@ -1567,8 +1567,8 @@ def view_hints(data: bytes) -> set[str]:
     return hints
 
 
-#: Bidi controls and marks (`bidi.CONTROLS`): the text may show in another order than written.
-_BIDI_CONTROL = Gate(rb"\xe2\x80[\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xd8\x9c")
+#: Bidi controls (`bidi.CONTROLS`): the text may show in another order than written.
+_BIDI_CONTROL = Gate(rb"\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
 
 
 #: Look-alikes NFKC leaves alone that `iconv //TRANSLIT` maps to ASCII.
