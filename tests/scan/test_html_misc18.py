@@ -335,3 +335,44 @@ def test_pseudo_element_rules_apply_under_their_ancestors(engine: Engine, tmp_pa
     assert printed_text(tmp_path, page) == B64
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+# --- bidi controls outside HTML: a plain-text mail, a Word document ---------------------------
+
+def _rlo_lines() -> list[bytes]:
+    return [RLO + _rev(B64[i : i + 32]) + PDF for i in range(0, len(B64), 32)]
+
+
+@pytest.mark.parametrize("as_attachment", [False, True])
+def test_bidi_controls_in_a_plain_text_mail(engine: Engine, as_attachment: bool) -> None:
+    import base64
+
+    body = b"\r\n".join(_rlo_lines()) + b"\r\n"
+    assert B64 not in _CONTROLS.sub(b"", body).replace(b"\r\n", b"")
+    disp = b"Content-Disposition: attachment; filename=notes.txt\r\n" if as_attachment else b""
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n" + disp
+           + b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(body))
+    assert _found(engine, msg)
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+                    reason="soffice or pdftotext not installed")
+def test_bidi_controls_in_a_word_document(engine: Engine, tmp_path: Path) -> None:
+    """RLO...PDF around each reversed line of a .docx: LibreOffice prints the base64 whole
+    (the oracle), the engine reads the document's text in that order."""
+    from scan.test_office_text import _docx, _soffice
+
+    docx = _docx("".join(f"<w:p><w:r><w:t>{line.decode()}</w:t></w:r></w:p>"
+                         for line in _rlo_lines()))
+    path = tmp_path / "letter.docx"
+    path.write_bytes(docx)
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(_soffice(path, "pdf", "pdf"))
+    shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True,
+                           timeout=60).stdout
+    assert re.sub(rb"\s", b"", _CONTROLS.sub(b"", shown)) == B64
+    for data in (docx, _attached(docx, "letter.docx")):
+        names = engine.scan_bytes(data).names
+        assert names
+        assert "Eicar" in names[0], names
