@@ -11,6 +11,7 @@ body and in an attachment."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import shutil
@@ -294,6 +295,9 @@ def _marker_page(shape: str) -> bytes:
             elif shape == "child-marker":
                 css += [b'ol.x > li.%s::marker{content:"%s"}' % (k, c),
                         b'ul.x > li.%s::marker{content:"%d%d"}' % (k, r, i)]
+            elif shape == "sibling-marker":  # (the decoy: a sibling the list does not follow)
+                css += [b'i.a + ul .%s::marker{content:"%s"}' % (k, c),
+                        b'i.b ~ ul .%s::marker{content:"%d%d"}' % (k, r, i)]
             elif shape == "nth-child-marker":
                 css.append(b'ul.l%d li:nth-child(%d)::marker{content:"%s"}' % (r, i + 1, c))
             elif shape == "list-item-marker" or shape == "summary-marker":
@@ -314,7 +318,10 @@ def _marker_page(shape: str) -> bytes:
             rows.append(b'<div class="m">' + b"".join(items) + b"</div>")
         else:
             tag = b"ol" if shape == "child-marker" else b"ul"
-            rows.append(b'<%s class="m x l%d">' % (tag, r) + b"".join(items) + b"</%s>" % tag)
+            rows.append((b'<i class="a"></i>' if shape == "sibling-marker" else b"")
+                        + b'<%s class="m x l%d">' % (tag, r) + b"".join(items) + b"</%s>" % tag)
+    if shape == "sibling-marker":
+        rows.append(b'<i class="b"></i>')  # (after every list: no list follows it)
     if shape.startswith("nth"):
         random.Random(18).shuffle(css)
     sheet = (b"ul,ol{padding:0;margin:0}li{display:inline list-item;list-style-position:"
@@ -322,8 +329,8 @@ def _marker_page(shape: str) -> bytes:
     return _page(b"\n".join(rows), sheet)
 
 
-MARKER_SHAPES = ["descendant-marker", "child-marker", "descendant-before", "nth-child-marker",
-                 "list-item-marker", "summary-marker"]
+MARKER_SHAPES = ["descendant-marker", "child-marker", "descendant-before", "sibling-marker",
+                 "nth-child-marker", "list-item-marker", "summary-marker"]
 
 
 @pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
@@ -376,3 +383,20 @@ def test_bidi_controls_in_a_word_document(engine: Engine, tmp_path: Path) -> Non
         names = engine.scan_bytes(data).names
         assert names
         assert "Eicar" in names[0], names
+
+
+def test_selectors_with_ancestors_cost_bounded_time() -> None:
+    """Rules of several descendant and sibling combinators on a deep, wide page: each
+    (selector, step, element) answered once; past the bound of tries, a limit (a finding)."""
+    import time
+
+    from zerohour.errors import ScanLimitExceeded
+
+    sheet = b"".join(b'.a .b%d ~ .c .d > i.q%d::before{content:"x"} ' % (k, k % 7)
+                     for k in range(300))
+    page = (b"<style>" + sheet + b"</style>" + b'<div class="a b1 c d">' * 200
+            + b'<i class="q1"></i><b class="b2"></b>' * 3000 + b"</div>" * 200)
+    started = time.process_time()
+    with contextlib.suppress(ScanLimitExceeded):
+        htmllayout.laid_out(page)
+    assert time.process_time() - started < 15.0

@@ -162,9 +162,10 @@ class _Rule:
     children_only: bool = False
     #: its place in the cascade: (!important, cascade layer, specificity, order)
     rank: tuple[int, ...] = ()
-    #: a pseudo-element rule's ancestors, nearest first: (parent only, what it matches)
-    #: (misc18: `.m li::marker` styles the markers of an `.m`'s items, no others)
-    ancestors: tuple[tuple[bool, _Compound], ...] = ()
+    #: a pseudo-element rule's compounds before its subject, nearest first, each with the
+    #: combinator after it (b">", b" ", b"+", b"~") (misc18: `.m li::marker` styles the
+    #: markers of an `.m`'s items, no others)
+    ancestors: tuple[tuple[bytes, _Compound], ...] = ()
 
 
 def _declarations(text: bytes, important: bool = False) -> dict[bytes, bytes]:
@@ -315,10 +316,10 @@ _BRACKETED = re.compile(rb"\([^()]*(?:\([^()]*\)[^()]*)*\)|\[[^\]]*\]")
 _STEP = re.compile(rb"\s*([>+~])\s*|\s+")
 
 
-def _ancestors(selector: bytes) -> tuple[tuple[bool, _Compound], ...]:
-    """The compounds before a selector's subject, nearest first, each with whether it must
-    be the parent (`>`); none when a sibling combinator or an unread compound is among them
-    (the rule then styles every element its subject matches, as before)."""
+def _ancestors(selector: bytes) -> tuple[tuple[bytes, _Compound], ...]:
+    """The compounds before a selector's subject, nearest first, each with the combinator
+    that follows it; none when one of them is not read (the rule then styles every element
+    its subject matches, as before)."""
     text = selector.strip()
     if b"(" in text or b"[" in text:  # (blanks and `>` inside brackets are no combinators)
         text = _BRACKETED.sub(lambda m: m.group().replace(b" ", b"\x00").replace(
@@ -331,16 +332,14 @@ def _ancestors(selector: bytes) -> tuple[tuple[bool, _Compound], ...]:
     compounds = parts[0::2]
     if len(compounds) < 2:
         return ()
-    out: list[tuple[bool, _Compound]] = []
+    out: list[tuple[bytes, _Compound]] = []
     for k in range(len(compounds) - 2, -1, -1):
-        combinator = parts[2 * k + 1]
-        if combinator in (b"+", b"~"):
-            return ()
+        combinator = parts[2 * k + 1] or b" "
         part = compounds[k] or b""
         compound = _compound(part) if part not in (b"", b"*") else _any_element(b"*")
-        if compound is None or compound.nth or compound.children:
+        if compound is None or compound.children:
             return ()
-        out.append((combinator == b">", compound))
+        out.append((combinator, compound))
     return tuple(out)
 
 
@@ -357,24 +356,6 @@ def _places(kids: list[_El | bytes]) -> dict[int, Place]:
         seen[k.tag] = seen.get(k.tag, 0) + 1
         out[id(k)] = (i, seen[k.tag], len(elements), totals[k.tag])
     return out
-
-
-def _under(ancestors: tuple[tuple[bool, _Compound], ...], chain: list[_El]) -> bool:
-    """Whether the elements `chain` (outermost first, the element's parent last) hold the
-    compounds `ancestors` (nearest first) as a selector's combinators ask."""
-    def match(k: int, at: int) -> bool:
-        if k == len(ancestors):
-            return True
-        parent_only, compound = ancestors[k]
-        for i in range(at, -1, -1):
-            el = chain[i]
-            if el.tag and _matches(compound, el.tag, el.attrs) and match(k + 1, i - 1):
-                return True
-            if parent_only:
-                return False
-        return False
-
-    return match(0, len(chain) - 1)
 
 
 _CHILDREN = re.compile(rb">\s*\*\s*$")
@@ -422,7 +403,9 @@ class _Layout:
         self.check = check
         self.tries = 0
         #: the elements being laid out, outermost first (a rule's ancestors are among them)
-        self.chain: list[_El] = []
+        #: where each element stands: (its parent, the parent's elements, its index there)
+        self.where: dict[int, tuple[_El, list[_El], int]] = {}
+        self.selected: dict[tuple[int, int, int], bool] = {}  # (selector, step, element)
         #: pseudo-element rules whose subject has a structural pseudo-class (`li:nth-child(2)
         #: ::marker`): matched by the element's place among its siblings
         self.nth = [r for r in rules if r.pseudo and r.subject.nth and not r.inside]
@@ -519,13 +502,15 @@ class _Layout:
         grid_or_flex = b"flex" in display or b"grid" in display
         placed = self.placed
         overrides = self.overrides
-        self.chain.append(el)
         places = _places(el.kids) if self.nth else {}
+        if self.prefixed:
+            elements = [k for k in el.kids if isinstance(k, _El) and k.tag]
+            for i, k in enumerate(elements):
+                self.where[id(k)] = (el, elements, i)
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
                 self.lay_out(kid, here, font, grid_or_flex, descendants, context,
                              places.get(id(kid)))
-        self.chain.pop()
         inside = self.placed - placed  # placed boxes inside it
         if b"position" in own and _placed_box(own, font):
             self.placed += 1
@@ -611,8 +596,60 @@ class _Layout:
         self.tries += len(matched)
         if self.tries > _MAX_TRIES:
             raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
-        kept = [r for r in matched if not r.ancestors or _under(r.ancestors, self.chain)]
-        return {**styles, **{k: v for k, v in _cascaded(kept, el).items() if k}}
+        kept = [r for r in matched if not r.ancestors or self._selects(r.ancestors, 0, el)]
+        out = {k: v for k, v in _cascaded(kept, el).items() if k}  # (pseudo-elements)
+        if b"" in styles:
+            out[b""] = styles[b""]
+        return out
+
+    def _selects(self, steps: tuple[tuple[bytes, _Compound], ...], k: int, el: _El) -> bool:
+        """Whether the elements around `el` match a selector's compounds `steps[k:]` (nearest
+        first) as their combinators ask (each answer kept: linear in the page's elements)."""
+        if k == len(steps):
+            return True
+        key = (id(steps), k, id(el))
+        known = self.selected.get(key)
+        if known is not None:
+            return known
+        combinator, compound = steps[k]
+        found = False
+        for other in self._around(el, combinator):
+            self.tries += 1
+            if self.tries > _MAX_TRIES:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+            place = self._place(other) if compound.nth else None
+            if _matches(compound, other.tag, other.attrs, place) and self._selects(
+                    steps, k + 1, other):
+                found = True
+                break
+        self.selected[key] = found
+        return found
+
+    def _around(self, el: _El, combinator: bytes) -> list[_El]:
+        """The elements a combinator leads to from `el`: its parent (`>`), its ancestors
+        (a blank), the sibling before it (`+`), those before it (`~`)."""
+        where = self.where.get(id(el))
+        if where is None:
+            return []
+        parent, siblings, i = where
+        if combinator == b">":
+            return [parent] if parent.tag else []
+        if combinator == b"+":
+            return siblings[i - 1 : i] if i else []
+        if combinator == b"~":
+            return siblings[:i][::-1]
+        out: list[_El] = []
+        while where is not None and where[0].tag and len(out) < _MAX_DEPTH:
+            out.append(where[0])
+            where = self.where.get(id(where[0]))
+        return out
+
+    def _place(self, el: _El) -> Place | None:
+        where = self.where.get(id(el))
+        if where is None:
+            return None
+        self.tries += len(where[1])
+        return _places(list(where[1])).get(id(el))
 
     def _content(self, decls: dict[bytes, bytes] | None, el: _El) -> bytes:
         if not decls or b"content" not in decls:
