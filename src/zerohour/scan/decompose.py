@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from zerohour.scan import (
     archive,
+    bidi,
     containers,
     embedded,
     encodings,
@@ -49,6 +50,8 @@ from zerohour.scan.types import Child, FileType
 from zerohour.scan.unpack import pe_children as unpacked_pe_children
 
 _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
+#: An XML document's first element (a part written without an XML declaration).
+_XML_ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*<[A-Za-z_][\w.-]*:[\w.-]+[\s>]").match
 #: What a file of a format without a magic number (brotli) sniffs as.
 _NO_MAGIC = frozenset({FileType.BINARY, FileType.TEXT})
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
@@ -61,10 +64,15 @@ def children(
     """The children of one layer of type `filetype` (nothing for leaves)."""
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
-    if filetype in _TEXTUAL and data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml":
-        for text in textual.office_xml_readings(data):  # a .docx/.pptx/.xlsx part's text
+    if filetype in _TEXTUAL and (data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml" or (
+            _XML_ROOT(data[:64]) and textual.OFFICE_NAMESPACE.search(data, 0, 4096))):
+        # (a part without an XML declaration: Word and LibreOffice read it all the same)
+        readings, broken = textual.office_xml_parts(data)
+        for text in readings:  # a .docx/.pptx/.xlsx part's text
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="office-text")
+        if broken is not None:  # (what its reader shows is not read: fail closed, misc18)
+            ctx.broken(broken)
         yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
     if filetype in (FileType.PE, FileType.ELF, FileType.BINARY):
         # an executable kept whole in a section (a dropper's payload), as 7-Zip writes it out
@@ -362,7 +370,7 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
     UTF-8: byte signatures are written for the text, not for its
     UTF-16 bytes, and a browser drops the escape sequences cut into a `<script>` or a base64
     blob (mshta reads `+ADw-script+AD4-`)."""
-    views = [(textual.unicode_text(data), "utf-16/32"),
+    views: list[tuple[bytes | None, str]] = [(textual.unicode_text(data), "utf-16/32"),
              (textual.utf16_behind_utf32_bom(data), "utf-16/32")]
     hints = textual.view_hints(data)
     if "charset" in hints:  # (HTML in a multibyte charset sniffs as binary: here too)
@@ -374,6 +382,8 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
             views.append((textual.utf7_text(data), "utf-7"))
         if "fullwidth" in hints:
             views.append((textual.nfkc_text(data), "nfkc"))
+        if "bidi" in hints:  # (misc18: RLO...PDF, RLI...PDI reverse and reorder pieces)
+            views += [(shown, "bidi-visual") for shown in bidi.visual_text(data, ctx.check_time)]
     for text, origin in views:
         if text and text != data:
             ctx.charge_child(len(text))

@@ -68,6 +68,7 @@ from zerohour.scan.textual import (
     _RAW_TEXT,
     _TOO_MANY_MATCHES,
     _VOID,
+    Place,
     _all_sheet_rules,
     _any_element,
     _Compound,
@@ -189,6 +190,10 @@ class _Rule:
     children_only: bool = False
     #: its place in the cascade: (!important, cascade layer, specificity, order)
     rank: tuple[int, ...] = ()
+    #: a pseudo-element rule's compounds before its subject, nearest first, each with the
+    #: combinator after it (b">", b" ", b"+", b"~") (misc18: `.m li::marker` styles the
+    #: markers of an `.m`'s items, no others)
+    ancestors: tuple[tuple[bytes, _Compound], ...] = ()
 
 
 def _declarations(text: bytes, important: bool = False) -> dict[bytes, bytes]:
@@ -335,8 +340,55 @@ def _rules(data: bytes) -> tuple[list[_Rule], dict[bytes, counterstyles.Style]]:
                     layer = rule.layers if rule.layer < 0 else rule.layer
                 out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls,
                                  subject.children, _CHILDREN.search(selector) is not None,
-                                 (int(important), layer, *_specificity(selector), order)))
+                                 (int(important), layer, *_specificity(selector), order),
+                                 _ancestors(selector) if pseudo else ()))
     return out, counter_styles
+
+
+_BRACKETED = re.compile(rb"\([^()]*(?:\([^()]*\)[^()]*)*\)|\[[^\]]*\]")
+_STEP = re.compile(rb"\s*([>+~])\s*|\s+")
+
+
+def _ancestors(selector: bytes) -> tuple[tuple[bytes, _Compound], ...]:
+    """The compounds before a selector's subject, nearest first, each with the combinator
+    that follows it; none when one of them is not read (the rule then styles every element
+    its subject matches, as before)."""
+    text = selector.strip()
+    if b"(" in text or b"[" in text:  # (blanks and `>` inside brackets are no combinators)
+        text = _BRACKETED.sub(lambda m: m.group().replace(b" ", b"\x00").replace(
+            b">", b"\x01").replace(b"+", b"\x02").replace(b"~", b"\x03"), text)
+        parts = [p if p is None else p.replace(b"\x00", b" ").replace(b"\x01", b">").replace(
+            b"\x02", b"+").replace(b"\x03", b"~") for p in _STEP.split(text)]
+    else:
+        parts = _STEP.split(text)
+    # parts: compound, combinator (None for blanks), compound, ...
+    compounds = parts[0::2]
+    if len(compounds) < 2:
+        return ()
+    out: list[tuple[bytes, _Compound]] = []
+    for k in range(len(compounds) - 2, -1, -1):
+        combinator = parts[2 * k + 1] or b" "
+        part = compounds[k] or b""
+        compound = _compound(part) if part not in (b"", b"*") else _any_element(b"*")
+        if compound is None or compound.children:
+            return ()
+        out.append((combinator, compound))
+    return tuple(out)
+
+
+def _places(kids: list[_El | bytes]) -> dict[int, Place]:
+    """Each element's place among its sibling elements: (its index, its index among those
+    of its tag, how many there are, how many of its tag), counted from 1."""
+    elements = [k for k in kids if isinstance(k, _El) and k.tag]
+    totals: dict[bytes, int] = {}
+    for k in elements:
+        totals[k.tag] = totals.get(k.tag, 0) + 1
+    seen: dict[bytes, int] = {}
+    out: dict[int, Place] = {}
+    for i, k in enumerate(elements, 1):
+        seen[k.tag] = seen.get(k.tag, 0) + 1
+        out[id(k)] = (i, seen[k.tag], len(elements), totals[k.tag])
+    return out
 
 
 _CHILDREN = re.compile(rb">\s*\*\s*$")
@@ -394,6 +446,14 @@ class _Layout:
             self.index.setdefault(key, []).append(i)
         self.check = check
         self.tries = 0
+        #: the elements being laid out, outermost first (a rule's ancestors are among them)
+        #: where each element stands: (its parent, the parent's elements, its index there)
+        self.where: dict[int, tuple[_El, list[_El], int]] = {}
+        self.selected: dict[tuple[int, int, int], bool] = {}  # (selector, step, element)
+        #: pseudo-element rules whose subject has a structural pseudo-class (`li:nth-child(2)
+        #: ::marker`): matched by the element's place among its siblings
+        self.nth = [r for r in rules if r.pseudo and r.subject.nth and not r.inside]
+        self.prefixed = bool(self.nth) or any(r.ancestors for r in rules)
         self.seen = 0
         # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
         self.cache: dict[tuple[bytes, bytes], dict[bytes, dict[bytes, bytes]]] = {}
@@ -401,6 +461,9 @@ class _Layout:
         #: each laid-out element's own properties (with the `X > *` rules it takes)
         self.own: dict[int, dict[bytes, bytes]] = {}
         self.placed = 0  # boxes placed by offsets, laid out so far
+        #: right-to-left overrides laid out so far, and which elements they are
+        self.overrides = 0
+        self.rtl_overrides: set[int] = set()
         self.chars: dict[int, int] = {}  # (an element's text length, once it is laid out)
 
     def own_of(self, el: _El) -> dict[bytes, bytes]:
@@ -438,10 +501,10 @@ class _Layout:
 
     def lay_out(self, el: _El, inherited: dict[bytes, bytes], font: float = 16.0,
                 item: bool = False, descendants: tuple[_Rule, ...] = (),
-                context: tuple[_Rule, ...] = ()) -> None:
+                context: tuple[_Rule, ...] = (), place: Place | None = None) -> None:
         """Lay out an element and what it holds (`item`: a flex or grid item, a block;
         `descendants`: the `X *` rules of its ancestors, `context`: those and the `X > *`
-        rules of its parent)."""
+        rules of its parent; `place`: where it stands among its siblings, when a rule asks)."""
         self.seen += 1
         if self.check is not None and not self.seen % 4096:
             self.check()
@@ -500,15 +563,29 @@ class _Layout:
         mine: set[bytes] = set()
         self.scopes.append(mine)
         self.nested.append(nested)
+        if el.tag and self.prefixed and (self.nth or b"before" in styles or b"after" in styles
+                                         or b"marker" in styles):
+            # pseudo-element rules only under the ancestors they name (misc18)
+            styles = self._pseudo_styles(el, styles, context, place)
         quoted = el.tag == b"q"
-        marker = self._content(styles.get(b"marker"), el, here) if el.tag == b"li" else b""
-        if el.tag == b"li" and not marker:
+        # (any list item has a marker: `display: list-item`, a `<summary>`, misc18)
+        listed = el.tag in (b"li", b"summary") or display in (b"list-item",
+                                                                b"inline-list-item")
+        marker = self._content(styles.get(b"marker"), el, here) if listed else b""
+        if listed and not marker:
             marker = self._marker(here)
         before = self._content(styles.get(b"before"), el, here, b"open-quote" if quoted else None)
         placed = self.placed
+        overrides = self.overrides
+        places = _places(el.kids) if self.nth else {}
+        if self.prefixed:
+            elements = [k for k in el.kids if isinstance(k, _El) and k.tag]
+            for i, k in enumerate(elements):
+                self.where[id(k)] = (el, elements, i)
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
-                self.lay_out(kid, here, font, grid_or_flex, descendants, context)
+                self.lay_out(kid, here, font, grid_or_flex, descendants, context,
+                             places.get(id(kid)))
             elif isinstance(kid, _El) and kid.tag == b"textarea" and b"placeholder" in (
                     kid.attrs.lower()) and b"".join(
                         k for k in kid.kids if isinstance(k, bytes)) in (b"", b"\n", b"\r\n"):
@@ -544,16 +621,119 @@ class _Layout:
         if after:
             kids.append(after)
         fostered = _foster(el) if el.tag == b"table" else []
-        el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item)
+        el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item,
+                                           self.overrides > overrides)
         if inside and _containing_block(el, own):
             self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
         # an override (`<bdo>`, `unicode-bidi: bidi-override | isolate-override`, by a
-        # class too) right to left: its text reversed (round 18: `isolate-override`)
-        bidi = _lower(own.get(b"unicode-bidi")) or (b"isolate-override" if el.tag == b"bdo"
-                                                   else b"")
-        if bidi.startswith((b"bidi-override", b"isolate-override")) and here.get(
-                b"direction") == b"rtl":
-            el.kids = [mirrored(_text(el))]
+        # class too: round 18) right to left: its content reversed, its structure kept
+        # (hidden elements in it stay out of the readings: misc18)
+        if (el.tag == b"bdo" or b"unicode-bidi" in own) and here.get(
+                b"direction") == b"rtl" and _unicode_bidi(el, own).endswith(b"override"):
+            self.overrides += 1
+            self.rtl_overrides.add(id(el))
+            self._overridden(el, 0)
+
+    def _overridden(self, el: _El, depth: int) -> None:
+        """A right-to-left override's content as it shows (misc18): each line's pieces last
+        to first, its text mirrored, and so the text of the plain inline elements in it; an
+        element with a direction of its own (an isolate, an override, an inline block: its
+        content is shown in its own order, already laid out) kept as it is, as are hidden
+        elements (the readers of the laid-out page still leave them out). A block or `<br>`
+        in it ends a line: the lines keep their order."""
+        out: list[_El | bytes] = []
+        line: list[_El | bytes] = []
+        for kid in (*el.kids, None):
+            if kid is not None and (isinstance(kid, bytes) or kid.tag in _RAW_TEXT):
+                line.append(mirrored(kid) if isinstance(kid, bytes) else kid)
+                continue
+            own = self.own_of(kid) if kid is not None else _NOTHING
+            display = _display(kid.tag, own) if kid is not None else b""
+            if kid is None or kid.tag == b"br" or (display not in _INLINE_LEVEL
+                                                   and display != b"none"):
+                out += line[::-1]
+                line = []
+                if kid is not None:
+                    out.append(kid)
+                continue
+            if (display in (b"inline", b"contents") and kid.tag not in _ATOMIC_TAGS
+                    and _unicode_bidi(kid, own) == b"normal"
+                    and _lower(own.get(b"position")) not in _OUT_OF_FLOW
+                    and _lower(own.get(b"float")) not in (b"left", b"right")
+                    and depth < _MAX_DEPTH):
+                self._overridden(kid, depth + 1)
+            line.append(kid)
+        el.kids = out
+
+    def _pseudo_styles(self, el: _El, styles: dict[bytes, dict[bytes, bytes]],
+                       context: tuple[_Rule, ...], place: Place | None
+                       ) -> dict[bytes, dict[bytes, bytes]]:
+        """The element's styles with its pseudo-elements' from the rules whose ancestors
+        it stands under only (a decoy `.none li::marker` rule matches no item), and from
+        those whose structural pseudo-classes its place among its siblings matches."""
+        self.tries += len(self.nth)
+        nth = [r for r in self.nth if place is not None and _matches(
+            r.subject, el.tag, el.attrs, place)]
+        matched = [*self.matched.get((el.tag, el.attrs), ()), *context, *nth]
+        if not nth and not any(r.ancestors for r in matched):
+            return styles
+        self.tries += len(matched)
+        if self.tries > _MAX_TRIES:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+        kept = [r for r in matched if not r.ancestors or self._selects(r.ancestors, 0, el)]
+        out = {k: v for k, v in _cascaded(kept, el).items() if k}  # (pseudo-elements)
+        if b"" in styles:
+            out[b""] = styles[b""]
+        return out
+
+    def _selects(self, steps: tuple[tuple[bytes, _Compound], ...], k: int, el: _El) -> bool:
+        """Whether the elements around `el` match a selector's compounds `steps[k:]` (nearest
+        first) as their combinators ask (each answer kept: linear in the page's elements)."""
+        if k == len(steps):
+            return True
+        key = (id(steps), k, id(el))
+        known = self.selected.get(key)
+        if known is not None:
+            return known
+        combinator, compound = steps[k]
+        found = False
+        for other in self._around(el, combinator):
+            self.tries += 1
+            if self.tries > _MAX_TRIES:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+            place = self._place(other) if compound.nth else None
+            if _matches(compound, other.tag, other.attrs, place) and self._selects(
+                    steps, k + 1, other):
+                found = True
+                break
+        self.selected[key] = found
+        return found
+
+    def _around(self, el: _El, combinator: bytes) -> list[_El]:
+        """The elements a combinator leads to from `el`: its parent (`>`), its ancestors
+        (a blank), the sibling before it (`+`), those before it (`~`)."""
+        where = self.where.get(id(el))
+        if where is None:
+            return []
+        parent, siblings, i = where
+        if combinator == b">":
+            return [parent] if parent.tag else []
+        if combinator == b"+":
+            return siblings[i - 1 : i] if i else []
+        if combinator == b"~":
+            return siblings[:i][::-1]
+        out: list[_El] = []
+        while where is not None and where[0].tag and len(out) < _MAX_DEPTH:
+            out.append(where[0])
+            where = self.where.get(id(where[0]))
+        return out
+
+    def _place(self, el: _El) -> Place | None:
+        where = self.where.get(id(el))
+        if where is None:
+            return None
+        self.tries += len(where[1])
+        return _places(list(where[1])).get(id(el))
 
     def _count(self, op: bytes, value: bytes, scope: set[bytes], nested: set[bytes]) -> None:
         """`counter-reset`, `counter-increment` or `counter-set` (`scope`: the names the
@@ -690,14 +870,16 @@ class _Layout:
         return b""
 
     def _ordered(self, el: _El, kids: list[_El | bytes], own: dict[bytes, bytes],
-                 here: dict[bytes, bytes], font: float, display: bytes, item: bool
-                 ) -> list[_El | bytes]:
-        """The element's content in the order it shows, left to right, top to bottom."""
+                 here: dict[bytes, bytes], font: float, display: bytes, item: bool,
+                 overridden: bool = False) -> list[_El | bytes]:
+        """The element's content in the order it shows, left to right, top to bottom
+        (`overridden`: right-to-left overrides are laid out inside it)."""
         rtl = here.get(b"direction") == b"rtl"
-        if rtl and (display in _BIDI_BLOCKS or (display in (b"inline", b"contents") and (
-                item or b"dir" in _attr_names(el.attrs) or _lower(own.get(b"unicode-bidi")) in (
-                    b"isolate", b"isolate-override", b"plaintext")))):
-            kids = self._bidi(kids)  # (a block's lines, before its boxes move)
+        if (rtl or overridden) and (display in _BIDI_BLOCKS or (
+                display in (b"inline", b"contents") and (
+                    item or b"dir" in _attr_names(el.attrs) or _lower(own.get(
+                        b"unicode-bidi")) in (b"isolate", b"isolate-override", b"plaintext")))):
+            kids = self._bidi(kids, rtl)  # (a block's lines, before its boxes move)
         elements = [k for k in kids if isinstance(k, _El)]
         if not elements:
             return kids
@@ -768,15 +950,17 @@ class _Layout:
 
     # -- right to left ------------------------------------------------------------------------
 
-    def _bidi(self, kids: list[_El | bytes]) -> list[_El | bytes]:
+    def _bidi(self, kids: list[_El | bytes], rtl: bool = True) -> list[_El | bytes]:
         """A right-to-left block's lines in the order they show (`bidi`): the inline boxes
-        and isolated runs between left-to-right text right to left. Unchanged when what
-        could hold a file's text (all but blanks and right-to-left letters) keeps its order:
-        a reordering keeps every run between the same two others."""
+        and isolated runs between left-to-right text right to left; in a block of either
+        direction, adjacent right-to-left overrides last to first (misc18: they make one
+        run at an odd level, reversed as a whole). Unchanged when what could hold a file's
+        text (all but blanks and right-to-left letters) keeps its order: a reordering keeps
+        every run between the same two others."""
         tokens: list[tuple[tuple[_El, ...], _El | bytes, int]] = []
         self._inline_tokens(kids, (), tokens)
         telling = [i for i, (_c, node, kind) in enumerate(tokens)
-                   if kind != R and not _blank(node)]
+                   if (kind != R or isinstance(node, _El)) and not _blank(node)]
         if len(telling) < 2 and not any(tokens[i][2] == ON for i in telling):
             return kids
         order: list[int] = []
@@ -786,7 +970,7 @@ class _Layout:
             if i < len(tokens) and tokens[i][2] != _BREAK:
                 continue
             if i > start:
-                shown, mirror = visual_order([t[2] for t in tokens[start:i]], True)
+                shown, mirror = visual_order([t[2] for t in tokens[start:i]], rtl)
                 order += [start + k for k in shown]
                 for k, turned in enumerate(mirror):
                     node = tokens[start + k][1]
@@ -829,16 +1013,17 @@ class _Layout:
                 continue
             own = self.own_of(kid)
             display = _display(kid.tag, own)
-            bidi = _lower(own.get(b"unicode-bidi"))
+            bidi = _unicode_bidi(kid, own)
             if kid.tag == b"br" or (display not in _INLINE_LEVEL and display != b"none"):
                 out.append((chain, kid, _BREAK))
             elif (display not in (b"inline", b"contents") or kid.tag in _RAW_TEXT
-                  or b"dir" in _attr_names(kid.attrs) or bidi.startswith((b"isolate", b"plain"))
-                  or (kid.tag == b"bdi" and not bidi)
+                  or bidi.startswith((b"isolate", b"plain"))
                   or _lower(own.get(b"position")) in _OUT_OF_FLOW
                   or _lower(own.get(b"float")) in (b"left", b"right")):
                 out.append((chain, kid, ON))
-            elif bidi in (b"embed", b"bidi-override"):
+            elif bidi == b"bidi-override":
+                out.append((chain, kid, R if id(kid) in self.rtl_overrides else L))
+            elif bidi == b"embed":
                 out.append((chain, kid, R if _lower(own.get(b"direction")) != b"ltr" else L))
             elif len(chain) < _MAX_DEPTH:
                 self._inline_tokens(kid.kids, (*chain, kid), out)
@@ -1091,6 +1276,22 @@ def _auto_direction(el: _El, otherwise: bytes) -> bytes:
                                             _attr_names(node.attrs))):
             stack.extend(reversed(node.kids))
     return otherwise
+
+
+def _unicode_bidi(el: _El, own: dict[bytes, bytes]) -> bytes:
+    """An element's `unicode-bidi`: its own (an author's rule wins over the browser's
+    sheet: `<span dir=rtl style="unicode-bidi: bidi-override">`s are not isolated, misc18),
+    else `isolate-override` for a `<bdo>`, `isolate` for a `<bdi>` or an element with a
+    `dir`, else `normal`."""
+    given = _lower(own.get(b"unicode-bidi"))
+    if given and given[:1].isalpha() and given not in (b"inherit", b"initial", b"unset",
+                                                       b"revert", b"revert-layer"):
+        return given
+    if el.tag == b"bdo":
+        return b"isolate-override"
+    if el.tag == b"bdi" or b"dir" in _attr_names(el.attrs):
+        return b"isolate"
+    return b"normal"
 
 
 def _attr_names(attrs: bytes) -> set[bytes]:

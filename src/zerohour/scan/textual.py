@@ -1657,15 +1657,15 @@ _MAX_XML = 16 << 20
 MAX_XML = _MAX_XML
 
 
-def _parsed_office_texts(data: bytes) -> list[bytes]:
+def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
     """A Word or OpenDocument part's text as its reader shows it, through a real XML parser
     (round 15): elements known by namespace and local name whatever their prefix; what a
     reader does not show (`_UNSEEN`, runs with a hidden property, anything with
     `text:display="none"`, conditional sections) left out; one text per branch of the
-    `mc:AlternateContent` elements. Empty when the part does not parse."""
+    `mc:AlternateContent` elements. Empty, and False, when the part does not parse."""
     root = parsed_xml(data)
     if root is None:  # not XML (no reader shows it; `office_xml_text` still reads it)
-        return []
+        return [], False
     out = []
     # OpenDocument notes are inline (`<text:note>`): a reader shows the citation in the text
     # and the body elsewhere, and LibreOffice's text export leaves the bodies out (round 16:
@@ -1680,7 +1680,7 @@ def _parsed_office_texts(data: bytes) -> list[bytes]:
         text = _shown_text(valued, "Choice")
         if text.strip() and text not in out:
             out.append(text)
-    return out
+    return out, True
 
 
 _ODF_OFFICE_NS = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
@@ -1915,17 +1915,39 @@ def office_xml_readings(data: bytes) -> list[bytes]:
     """`office_xml_text`, then, where they differ, the text as a reader shows it
     (`_parsed_office_texts`: rounds 14 and 15), both of the part as an XML parser resolves
     it (`xml_plain`: CDATA, comments, the DOCTYPE's entities)."""
+    return office_xml_parts(data)[0]
+
+
+#: The namespaces of Office Open XML and OpenDocument parts, and the format each names.
+OFFICE_NAMESPACE = re.compile(
+    rb"(schemas\.openxmlformats\.org/(?:wordprocessingml|presentationml|spreadsheetml|"
+    rb"drawingml)|purl\.oclc\.org/ooxml/)|(urn:oasis:names:tc:opendocument:xmlns:office)")
+
+
+def office_xml_parts(data: bytes) -> tuple[list[bytes], str | None]:
+    """`office_xml_readings`, and the format (`OOXML`, `ODF`) of a part that names an
+    Office namespace, holds text for the readings and does not parse as XML (misc18: an
+    undefined or external entity, a DTD defusedxml refuses, damaged markup): the reading
+    as a reader shows it is then missing, so the part is damaged (fail closed), not read
+    by the tag patterns alone. None for a part that parses, is no Office part or is over
+    `MAX_XML` (read by the tag patterns)."""
     if b"office:body" not in data and b"t>" not in data and b"sym" not in data:
-        return []
+        return [], None
     data = xml_plain(data)
     out: list[bytes] = []
     text = _office_text(data)
     if text is not None:
         out.append(text)
-    for shown in _parsed_office_texts(data):
+    shown_texts, parsed = _parsed_office_texts(data)
+    for shown in shown_texts:
         if shown not in out:
             out.append(shown)
-    return out
+    broken = None
+    if not parsed and len(data) <= _MAX_XML:
+        kind = OFFICE_NAMESPACE.search(data)
+        if kind is not None:
+            broken = "OOXML" if kind.group(1) else "ODF"
+    return out, broken
 
 
 def _office_text(data: bytes) -> bytes | None:
@@ -2025,9 +2047,16 @@ def view_hints(data: bytes) -> set[str]:
     """Which of the views (`meta_charset`, `nfkc_text`, `iso2022_text`, `utf7_text`) may
     apply to `data`: a hyperscan pass or two instead of a search each."""
     hints = {_VIEW_NAMES[i] for i in _VIEW_HINTS.present(data)}
-    if not data.isascii() and _LOOKALIKE(data):
-        hints.add("fullwidth")
+    if not data.isascii():
+        if _LOOKALIKE(data):
+            hints.add("fullwidth")
+        if _BIDI_CONTROL(data):
+            hints.add("bidi")
     return hints
+
+
+#: Bidi controls (`bidi.CONTROLS`): the text may show in another order than written.
+_BIDI_CONTROL = Gate(rb"\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
 
 
 #: Look-alikes NFKC leaves alone that `iconv //TRANSLIT` maps to ASCII.
