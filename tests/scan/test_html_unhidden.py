@@ -70,3 +70,39 @@ def test_a_page_of_many_rules_costs_linear_time() -> None:
     started = time.process_time()
     assert htmlunhidden.shown_page(sheet + b"<p>x</p>" + b"{" * 100_000) is None
     assert time.process_time() - started < 5
+
+
+def _hidden_under(condition: bytes) -> bytes:
+    """Pieces hidden only under `condition` (false when printed by Chromium), decoys always."""
+    body = b"".join(b'<span class="p">' + piece + b'</span><span style="display:none">'
+                    + _junk(4, i) + b"</span>" for i, piece in enumerate(PIECES))
+    return _page(b'<div class="box"><p>' + body + b"</p></div>",
+                 condition + b"{.p{display:none}}")
+
+
+CONDITIONS = {
+    "media-width": b"@media (max-width: 1px)",
+    "media-screen": b"@media screen",
+    "supports-false": b"@supports (display: no-such-value)",
+    "nested-media": b"@media print{@media (max-width: 1px)",
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("condition", list(CONDITIONS))
+def test_what_a_false_condition_would_hide_is_read(engine: Engine, tmp_path: Path,
+                                                   condition: str) -> None:
+    page = _hidden_under(CONDITIONS[condition])
+    if condition == "nested-media":
+        page = page.replace(b"{.p{display:none}}", b"{.p{display:none}}}")
+    assert B64 in printed_text(tmp_path, page)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (condition, as_attachment)
+
+
+def test_conditions_that_hide_nothing_make_no_page() -> None:
+    responsive = (b"<style>@media only screen and (max-width:600px){.col{width:100%!important;"
+                  b"padding:0}}</style><p class=col>x</p>")
+    assert htmlunhidden.unconditional_page(responsive) is None
+    assert htmlunhidden.unconditional_page(b"<p>@media x{}</p>") is None

@@ -322,6 +322,13 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(unhidden))
         yield Child(data=unhidden, name=None, origin="html-unhidden")
+    unconditional = htmlunhidden.unconditional_page(data)  # no condition of its CSS true
+    if unconditional is not None:  # (its text as shown: responsive mail has such rules)
+        ctx.check_time()
+        shown = textual.html_visible(unconditional) or textual.html_rendered(unconditional)
+        if shown and shown.strip() and shown != visible and shown != text:
+            ctx.charge_child(len(shown))
+            yield Child(data=shown, name=None, origin="html-unconditional")
     for page in textual.srcdoc_pages(data):
         if page.strip():
             ctx.check_time()

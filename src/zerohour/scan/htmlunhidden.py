@@ -63,3 +63,60 @@ def shown_page(data: bytes) -> bytes | None:
     if attribute or everything:
         page = _HIDDEN_ATTRIBUTE.sub(rb"\1data-zh-hidden", page)
     return page if page != data else None
+
+
+#: Conditional group rules: what they hold applies only when their condition holds (a
+#: screen, a width, a feature, a container's size).
+_CONDITIONAL = re.compile(rb"@(?:media|supports|container)\b[^{};]*\{", re.I)
+#: What in a conditional block may hide text (as `textual`'s readings take it).
+_HIDES = re.compile(rb"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|(?:font-size|"
+                    rb"opacity|width|height|max-width|max-height)\s*:\s*0(?![.\d]*[1-9])|"
+                    rb"scale|clip|:\s*-\s*\d{3}|hidden", re.I)
+_MAX_BLOCKS = 4096
+
+
+def unconditional_page(data: bytes) -> bytes | None:
+    """The page without the rules its style sheets hold under a condition (`@media`,
+    `@supports`, `@container`) that may hide or move text (round 18: pieces hidden only
+    under a false `@media (max-width: 1px)`, `@supports (display: no-such-value)`, a
+    container's size, or `@media screen` (a printed page shows them), decoys hidden
+    always: the readings, which take every condition for true, showed only decoys). The
+    page's own readings stay (a condition may hold): this is one more. None when no
+    conditional rule may hide text."""
+    if b"@" not in data or not _CONDITIONAL.search(data):
+        return None
+    out = bytearray()
+    at = 0
+    for sheet in _SHEET.finditer(data):
+        body_start, body_end = sheet.span(1)
+        out += data[at:body_start]
+        out += _without_conditions(data[body_start:body_end])
+        at = body_end
+    out += data[at:]
+    page = bytes(out)
+    return page if page != data else None
+
+
+def _without_conditions(sheet: bytes) -> bytes:
+    out = bytearray()
+    at = 0
+    for _ in range(_MAX_BLOCKS):
+        m = _CONDITIONAL.search(sheet, at)
+        if m is None:
+            break
+        depth, i = 1, m.end()
+        while depth and i < len(sheet):  # (to the block's end, its nested rules with it)
+            j = min((k for k in (sheet.find(b"{", i), sheet.find(b"}", i)) if k >= 0),
+                    default=-1)
+            if j < 0:
+                i = len(sheet)
+                break
+            depth += 1 if sheet[j] == 0x7B else -1
+            i = j + 1
+        block = sheet[m.start() : i]
+        out += sheet[at : m.start()]
+        if not _HIDES.search(block, m.end() - m.start()):
+            out += block  # (nothing in it hides text: kept)
+        at = i
+    out += sheet[at:]
+    return bytes(out)
