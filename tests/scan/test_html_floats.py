@@ -41,6 +41,8 @@ SHAPES = {
         b"<span class=r>", b'/* style="*/ .r{float:right} /*" */'),
     "attribute-in-capitals": _floated(b'<span style="FLOAT: Right">'),
     "with-blanks-between": _floated(b' \n <span style="float:right">'),
+    # round 18 (v030): the logical float, right in a left-to-right block
+    "inline-end": _floated(b'<span style="float:inline-end">'),
 }
 
 
@@ -80,3 +82,48 @@ def test_a_newsletter_with_an_image_floated_right_per_item(language: str) -> Non
     laid = htmllayout.laid_out(page)
     assert laid is not None
     assert laid == htmllayout._ALT_OR_VALUE.sub(htmllayout._shown_value, page)
+
+
+def _pieces_page(make: bytes, css: bytes = b"") -> bytes:
+    """Each 8-character piece of B64 in a line of its own, made by `make` (% the piece)."""
+    return _page(b"".join(b"<div>" + make % piece + b"</div>" for line in LINES
+                          for piece in line), css)
+
+
+OTHER_SHAPES = {
+    # round 18 (v139): an image button shows its alt text when the image does not load
+    "input-image-alt": _pieces_page(b'<input type=image src="cid:none" alt="%s">'),
+    # round 18 (v143): pieces written backwards, each reversed by an isolating override
+    # ("//" at a piece's end: neutrals an override does not reorder apart)
+    "isolate-override": _page(b"".join(b"<div><span class=o>" + piece[::-1] + b"</span></div>"
+                                       for line in LINES for piece in line),
+                              b".o{direction:rtl;unicode-bidi:isolate-override}"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("shape", list(OTHER_SHAPES))
+def test_other_round_18_layouts(engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = OTHER_SHAPES[shape]
+    assert printed_text(tmp_path, page).endswith(B64)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+def test_an_override_reverses_its_neutrals_with_its_letters(tmp_path: Path) -> None:
+    """Inside an override every character takes its direction: `AgLAA8//` shows as
+    `//8AALgA` (round 18, v143: the pieces of clam.exe's base64 end in `/`, which the
+    reordering of the override's own content moved apart)."""
+    pieces = [b"AgLAA8//", b"+/AB12==", b"QN1U.zvI"]
+    page = _page(b"".join(b"<div><span class=o>" + p + b"</span></div>" for p in pieces),
+                 b".o{direction:rtl;unicode-bidi:isolate-override}"
+                 b".b{direction:rtl;unicode-bidi:bidi-override;display:block}")
+    shown = printed_text(tmp_path, page)
+    want = b"".join(p[::-1] for p in pieces)
+    assert shown.endswith(want), shown
+    laid = htmllayout.laid_out(page)
+    assert laid is not None
+    assert re.sub(rb"<[^>]*>|\s", b"", laid).endswith(want)

@@ -98,8 +98,9 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
 #: Right floats: a run of them shows right to left; one alone stays where it is written.
 #: Newsletters float an image right in most of their items, so a page whose only layout is
 #: right floats written in style attributes is laid out only when two stand side by side.
-_FLOAT_RIGHT = Gate(rb"float\s*:\s*right")
-_FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*right", re.I)
+#: (`inline-end` is right in a left-to-right block, `inline-start` in a right-to-left one)
+_FLOAT_RIGHT = Gate(rb"float\s*:\s*(?:right|inline-(?:end|start))")
+_FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*(?:right|inline-(?:end|start))", re.I)
 #: Form controls that show a text of their own: a `<select>`'s chosen option, an empty
 #: field's placeholder (round 18).
 _CONTROLS = Gate(rb"<select|placeholder\s*=")
@@ -612,6 +613,8 @@ class _Layout:
             value = _attr(el.attrs, b"value")
             if value and kind not in _NO_VALUE_INPUTS:
                 kids.append(value)
+            elif kind == b"image":  # (an image button shows its alt text, round 18)
+                kids.append(_attr(el.attrs, b"alt") or b"")
             elif not value and kind in _TEXT_INPUTS:  # an empty field shows its placeholder
                 kids.append(_attr(el.attrs, b"placeholder") or b"")
         elif el.tag == b"select":
@@ -659,7 +662,7 @@ class _Layout:
             if (display in (b"inline", b"contents") and kid.tag not in _ATOMIC_TAGS
                     and _unicode_bidi(kid, own) == b"normal"
                     and _lower(own.get(b"position")) not in _OUT_OF_FLOW
-                    and _lower(own.get(b"float")) not in (b"left", b"right")
+                    and _lower(own.get(b"float")) not in _FLOATS
                     and depth < _MAX_DEPTH):
                 self._overridden(kid, depth + 1)
             line.append(kid)
@@ -875,10 +878,12 @@ class _Layout:
         """The element's content in the order it shows, left to right, top to bottom
         (`overridden`: right-to-left overrides are laid out inside it)."""
         rtl = here.get(b"direction") == b"rtl"
+        # (an override's own content is not reordered: `lay_out` reverses it whole, round 18)
         if (rtl or overridden) and (display in _BIDI_BLOCKS or (
                 display in (b"inline", b"contents") and (
                     item or b"dir" in _attr_names(el.attrs) or _lower(own.get(
-                        b"unicode-bidi")) in (b"isolate", b"isolate-override", b"plaintext")))):
+                        b"unicode-bidi")) in (b"isolate", b"isolate-override", b"plaintext")))
+                ) and not (el.tag and _unicode_bidi(el, own).endswith(b"override")):
             kids = self._bidi(kids, rtl)  # (a block's lines, before its boxes move)
         elements = [k for k in kids if isinstance(k, _El)]
         if not elements:
@@ -915,7 +920,7 @@ class _Layout:
         if any(b"position" in s for s in styled):
             kids = self._placed(kids, kid_styles, own, font, _containing_block(el, own), rtl)
         if any(b"float" in s for s in styled):
-            kids = _floats_right(kids, kid_styles)
+            kids = _floats_right(kids, kid_styles, rtl)
         return kids
 
     def _contents_opened(self, kids: list[_El | bytes],
@@ -1019,7 +1024,7 @@ class _Layout:
             elif (display not in (b"inline", b"contents") or kid.tag in _RAW_TEXT
                   or bidi.startswith((b"isolate", b"plain"))
                   or _lower(own.get(b"position")) in _OUT_OF_FLOW
-                  or _lower(own.get(b"float")) in (b"left", b"right")):
+                  or _lower(own.get(b"float")) in _FLOATS):
                 out.append((chain, kid, ON))
             elif bidi == b"bidi-override":
                 out.append((chain, kid, R if id(kid) in self.rtl_overrides else L))
@@ -1077,7 +1082,7 @@ class _Layout:
             high = max(high, size)
             width = self._width(kid, s, size)
             if items or _display(kid.tag, s) not in (b"inline", b"contents") or _lower(
-                    s.get(b"float")) in (b"left", b"right"):
+                    s.get(b"float")) in _FLOATS:
                 dx, dy = offset(s.get(b"transform"), s.get(b"translate"), size, width,
                                 size * 1.2)
             else:  # (transforms move no inline box: round 18, `<span>` moved off the page)
@@ -1422,14 +1427,19 @@ def _foster(table: _El) -> list[_El | bytes]:
     return out
 
 
-def _floats_right(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]]
-                  ) -> list[_El | bytes]:
-    """A run of right floats shows right to left: the first one rightmost."""
+_FLOATS = frozenset({b"left", b"right", b"inline-start", b"inline-end"})
+
+
+def _floats_right(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
+                  rtl: bool = False) -> list[_El | bytes]:
+    """A run of right floats shows right to left: the first one rightmost (`inline-end`
+    floats right in a left-to-right block, `inline-start` in a right-to-left one)."""
+    right = {b"right", b"inline-start" if rtl else b"inline-end"}
     out: list[_El | bytes] = []
     run: list[_El | bytes] = []
     for kid in kids:
-        if isinstance(kid, _El) and kid_styles.get(id(kid), {}).get(
-                b"float", b"").lower() == b"right":
+        if isinstance(kid, _El) and _lower(kid_styles.get(id(kid), {}).get(
+                b"float")) in right:
             run.append(kid)
         elif isinstance(kid, bytes) and not kid.strip() and run:
             continue
@@ -1529,6 +1539,8 @@ def _shown_value(m: re.Match[bytes]) -> bytes:
     if tag == b"img":
         return m.group() + (_attr(attrs, b"alt") or b"")
     kind = (_attr(attrs, b"type") or b"text").lower()
+    if kind == b"image":
+        return m.group() + (_attr(attrs, b"alt") or b"")
     return m.group() + (b"" if kind in _NO_VALUE_INPUTS else _attr(attrs, b"value") or b"")
 
 
