@@ -90,7 +90,26 @@ def _pieces_page(make: bytes, css: bytes = b"") -> bytes:
                           for piece in line), css)
 
 
+def _pairs(make: bytes, css: bytes = b"") -> bytes:
+    """Each two pieces of B64 in an element written second first (`make` % (second,
+    first)), one element a line."""
+    pieces = [p for line in LINES for p in line]
+    pieces += [b""] * (len(pieces) % 2)
+    return _page(b"".join(b"<div>" + make % (pieces[i + 1], pieces[i]) + b"</div>"
+                          for i in range(0, len(pieces), 2)), css)
+
+
 OTHER_SHAPES = {
+    # round 18: drawn first whatever their place (v028, v029), printed above their base
+    # (v150, v151); a marker rule hides the marker, not the summary (v029's sheet)
+    "fieldset-legend": _pairs(b"<fieldset style='border:0;padding:0;margin:0'>%s<legend "
+                              b"style='padding:0'>%s</legend></fieldset>"),
+    "details-summary": _pairs(b"<details open>%s<summary>%s</summary></details>",
+                              b"summary{list-style:none;display:block}"
+                              b"summary::-webkit-details-marker{display:none}"),
+    "ruby-annotation": _pairs(b"<ruby>%s<rt>%s</rt></ruby>",
+                              b"rt{font-size:11px;font-family:monospace}"),
+    "mathml-over": _pairs(b"<math><mover><mtext>%s</mtext><mtext>%s</mtext></mover></math>"),
     # round 18 (v139): an image button shows its alt text when the image does not load
     "input-image-alt": _pieces_page(b'<input type=image src="cid:none" alt="%s">'),
     # round 18 (v143): pieces written backwards, each reversed by an isolating override

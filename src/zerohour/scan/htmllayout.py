@@ -90,6 +90,9 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
                    rb"direction\s*:\s*rtl|[\s\"']dir\s*=\s*[\"']?\s*rtl|translate|matrix|<thead|<tfoot|"
                    # counters, counter styles, quotation marks (round 18)
                    rb"isolate-override|@counter-style|[^\w-]quotes\s*:|"
+                   # drawn before what is written before them: a fieldset's legend, a
+                   # details' summary, ruby annotations and MathML over-scripts (round 18)
+                   rb"<legend|<summary|<rt\b|<mover|<munderover|"
                    rb"<caption|table-(?:header|footer)-group|table-caption|caption-side|"
                    rb"margin(?:-left|-right|-inline[\w-]*)?\s*:[^;\"'>}]*-\s*[\d.]|"
                    # content a table's parser moves before the table (foster parenting)
@@ -619,6 +622,8 @@ class _Layout:
                 kids.append(_attr(el.attrs, b"placeholder") or b"")
         elif el.tag == b"select":
             el.kids = kids = _chosen(el)
+        if el.tag in _DRAWN_FIRST:
+            kids = el.kids = _drawn_first(el.tag, kids)
         if before or marker:
             kids.insert(0, marker + before)
         if after:
@@ -1518,6 +1523,39 @@ def _text(el: _El) -> bytes:
         elif node.tag not in _RAW_TEXT:
             stack.extend(reversed(node.kids))
     return b"".join(out)
+
+
+#: Elements that draw a part of what they hold first, whatever its place (round 18: base64
+#: pieces put in order only by that): a fieldset's first legend (in its border), a details'
+#: first summary, a ruby's annotations (printed above their base: a reading of the printed
+#: page takes them first), a MathML over-script (above its base) and under-over script.
+_DRAWN_FIRST = frozenset({b"fieldset", b"details", b"ruby", b"mover", b"munderover"})
+
+
+def _drawn_first(tag: bytes, kids: list[_El | bytes]) -> list[_El | bytes]:
+    elements = [i for i, k in enumerate(kids) if isinstance(k, _El) and k.tag]
+    if tag in (b"fieldset", b"details"):
+        first = b"legend" if tag == b"fieldset" else b"summary"
+        for i in elements:
+            if kids[i].tag == first:  # type: ignore[union-attr]
+                return [kids[i], *kids[:i], *kids[i + 1 :]] if i else kids
+        return kids
+    if tag == b"ruby":  # each annotation before the base it follows
+        out: list[_El | bytes] = []
+        base: list[_El | bytes] = []
+        for kid in kids:
+            if isinstance(kid, _El) and kid.tag == b"rt":
+                out += [kid, *base]
+                base = []
+            else:
+                base.append(kid)
+        return out + base
+    if len(elements) >= 2:  # mover: base, over; munderover: base, under, over
+        order = ([elements[1], elements[0]] if tag == b"mover"
+                 else [*elements[2:3], elements[0], elements[1]])
+        rest = [k for i, k in enumerate(kids) if i not in set(elements[:3])]
+        return [kids[i] for i in order] + rest
+    return kids
 
 
 def _serialise(el: _El) -> bytes:

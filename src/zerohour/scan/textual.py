@@ -759,6 +759,12 @@ _IS_LIST = re.compile(rb"(:(?:is|where|matches|-webkit-any|-moz-any))\(((?:[^()]
                       re.I)
 
 
+#: A selector of a pseudo-element (`::marker`, `::-webkit-details-marker`, the single-colon
+#: `:before`, `:after`, `:first-letter`, `:first-line` of CSS 2).
+_PSEUDO_ELEMENT_SELECTOR = re.compile(rb"::|:(?:before|after|first-letter|first-line)(?![\w-])",
+                                      re.I)
+
+
 def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     """What the page's style sheets hide (`.x`, `#k`, `span[id^=k]`, `p>em`, `a+s`...), each
     selector by its subject compound; then, when some hide, what rules show again (a
@@ -773,6 +779,9 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
             continue
         important = b"!important" in declarations.replace(b" ", b"").lower()
         for listed in _selectors(_selector_text(rule.selectors)):
+            if _PSEUDO_ELEMENT_SELECTOR.search(listed):
+                continue  # (it styles a pseudo-element, not the element's own content:
+                # `summary::-webkit-details-marker{display:none}` hides a marker, round 18)
             for selector in _expanded(listed):
                 compound = _compound(selector)
                 if compound is None:
