@@ -146,3 +146,26 @@ def test_an_override_reverses_its_neutrals_with_its_letters(tmp_path: Path) -> N
     laid = htmllayout.laid_out(page)
     assert laid is not None
     assert re.sub(rb"<[^>]*>|\s", b"", laid).endswith(want)
+
+
+def _first_letters() -> bytes:
+    """Round 18 (v008): each piece's first letter written in the other case, a
+    `::first-letter` rule turning it back (pieces starting with a digit as they are)."""
+    rows = []
+    for line in LINES:
+        for piece in line:
+            head = piece[:1]
+            cls = b"u" if head.isupper() else b"l" if head.islower() else b"n"
+            rows.append(b"<div class=%s>%s</div>" % (cls, head.swapcase() + piece[1:]))
+    return _page(b"".join(rows), b".u::first-letter{text-transform:uppercase}"
+                 b".l:first-letter{text-transform:lowercase}")
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+def test_first_letters_transformed(engine: Engine, tmp_path: Path) -> None:
+    page = _first_letters()
+    assert printed_text(tmp_path, page).endswith(B64)
+    assert B64 not in re.sub(rb"<[^>]*>|\s", b"", page)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment

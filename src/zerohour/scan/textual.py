@@ -1167,6 +1167,7 @@ def html_transformed(data: bytes) -> bytes | None:
         return None
     custom: dict[bytes, bytes] = {}
     rules: list[tuple[_Compound, bytes, bool]] = []  # (ranked subject, mode, important)
+    firsts: list[tuple[_Compound, bytes, bool]] = []  # the same, of `::first-letter` rules
     if b"<style" in lower or b"text/css" in lower:
         sheet_rules = _sheet_rules(data)
         # (for inline styles: vars are resolved in the rules; one that does not inherit is
@@ -1185,34 +1186,51 @@ def html_transformed(data: bytes) -> bytes | None:
                 continue
             important = b"!important" in found.group(4).replace(b" ", b"").lower()
             for listed in _selectors(_selector_text(rule.selectors)):
-                for selector in _expanded(listed):
+                pseudo = _PSEUDO_ELEMENT_SELECTOR.search(listed)
+                first = pseudo is not None and _FIRST_LETTER.search(listed) is not None
+                if pseudo is not None and not first:
+                    continue  # (another pseudo-element's text: not the element's own)
+                for selector in _expanded(listed[: pseudo.start()] if pseudo else listed):
                     compound = _compound(selector) or _any_element(selector)
                     if compound is not None and not compound.children:
-                        rules.append((_ranked(compound, rule, selector, important, order),
-                                      mode, important))
+                        (firsts if first else rules).append(
+                            (_ranked(compound, rule, selector, important, order), mode,
+                             important))
     rules.sort(key=lambda r: r[0].rank, reverse=True)
-    universal = any(not r[0].word().strip(b"<") for r in rules)
-    words = {b"transform", b"tran\\", *(r[0].word() for r in rules)}
+    firsts.sort(key=lambda r: r[0].rank, reverse=True)
+    rules_of = {False: rules, True: firsts}
+    universal = any(not r[0].word().strip(b"<") for r in (*rules, *firsts))
+    words = {b"transform", b"tran\\", *(r[0].word() for r in (*rules, *firsts))}
     out = bytearray(data)
     done = False
     starts = _tags_with(data, lower, {b"<"} if universal else words)
-    places = _places(data) if any(r[0].nth for r in rules) else {}
-    decided: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, bytes, bool] | None] = {}
+    places = _places(data) if any(r[0].nth for r in (*rules, *firsts)) else {}
+    decided: dict[tuple[bytes, bytes, Place | None, bool],
+                  tuple[_Compound, bytes, bool] | None] = {}
     budget = [_MAX_MATCHES]
-    for start in starts:
+    for start, first in [(s, False) for s in starts] + (
+            [(s, True) for s in starts] if firsts else []):
         el = _ELEMENT.match(data, start)
         if el is None or el.group(2) is None:
             continue
         tag, attrs = el.group(2).lower(), el.group(3)
         if tag in _VOID or tag in _RAW_TEXT:
             continue
-        key = (tag, attrs, places.get(start))
+        key = (tag, attrs, places.get(start), first)
         if key not in decided:  # (elements alike decide alike: a page of 40k <p>, round 14)
-            budget[0] -= len(rules)
+            budget[0] -= len(rules_of[first])
             if budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
-            decided[key] = _cascaded(rules, tag, attrs, key[2])
+            decided[key] = _cascaded(rules_of[first], tag, attrs, key[2])
         sheet = decided[key]
+        if first:  # (round 18: `::first-letter` transforms the first letter alone)
+            if sheet is not None and sheet[1] not in _INHERITED:
+                letter = _first_letter(data, el.end(), _hidden_end(data, tag, el.end()))
+                if letter is not None:
+                    _transform(out, data, letter, letter + 1,
+                               b"none" if sheet[1] == b"initial" else sheet[1])
+                    done = True
+            continue
         inline = None
         if b"tran" in attrs.lower():
             css = _css_text(_unescape(attrs) if b"&" in attrs else attrs)
@@ -1272,6 +1290,25 @@ def _tags_with(data: bytes, lower: bytes, words: set[bytes]) -> list[int]:
                 starts.add(tag)
             at = lower.find(word, at + len(word))
     return sorted(starts)
+
+
+_FIRST_LETTER = re.compile(rb":first-letter(?![\w-])", re.I)
+_LETTER = re.compile(rb"[A-Za-z0-9]")
+
+
+def _first_letter(data: bytes, lo: int, hi: int) -> int | None:
+    """Where an element's first letter or digit is, outside tags (what `::first-letter`
+    styles, its leading punctuation aside); None when it has none."""
+    pos = lo
+    for m in (*_TAG.finditer(data, lo, hi), None):
+        end = m.start() if m is not None else hi
+        found = _LETTER.search(data, pos, end)
+        if found is not None:
+            return found.start()
+        if m is None:
+            return None
+        pos = m.end()
+    return None
 
 
 def _transform(out: bytearray, data: bytes, lo: int, hi: int, mode: bytes) -> None:
