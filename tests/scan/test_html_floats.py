@@ -169,3 +169,31 @@ def test_first_letters_transformed(engine: Engine, tmp_path: Path) -> None:
     assert B64 not in re.sub(rb"<[^>]*>|\s", b"", page)
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), as_attachment
+
+
+MIRRORS = {
+    "scaleX": b"transform:scaleX(-1)",
+    "scale-two": b"transform:scale(-1, 1)",
+    "rotateY": b"transform:rotateY(180deg)",
+    "matrix": b"transform:matrix(-1, 0, 0, 1, 0, 0)",
+    "scale-property": b"scale:-1 1",
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+@pytest.mark.parametrize("how", list(MIRRORS))
+def test_mirrored_boxes_read_backwards(engine: Engine, tmp_path: Path, how: str) -> None:
+    """Round 18 (v142): each piece written backwards in a box mirrored left to right; the
+    printed page's text runs forwards."""
+    page = _page(b"".join(b"<div>" + piece[::-1] + b"</div>" for line in LINES
+                          for piece in line), b"div{width:8ch;" + MIRRORS[how] + b"}")
+    assert printed_text(tmp_path, page).endswith(B64)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (how, as_attachment)
+
+
+def test_a_half_turn_is_no_mirror() -> None:
+    assert not htmllayout._mirrored_box({b"transform": b"scale(-1)"})
+    assert not htmllayout._mirrored_box({b"transform": b"rotate(180deg)"})
+    assert htmllayout._mirrored_box({b"transform": b"translate(2px) scaleX(-1)"})

@@ -93,6 +93,8 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
                    # drawn before what is written before them: a fieldset's legend, a
                    # details' summary, ruby annotations and MathML over-scripts (round 18)
                    rb"<legend|<summary|<rt\b|<mover|<munderover|"
+                   # a box mirrored left to right: its text read backwards (round 18)
+                   rb"scalex\(\s*-|scale\(\s*-|rotatey\(|scale\s*:\s*-|"
                    rb"<caption|table-(?:header|footer)-group|table-caption|caption-side|"
                    rb"margin(?:-left|-right|-inline[\w-]*)?\s*:[^;\"'>}]*-\s*[\d.]|"
                    # content a table's parser moves before the table (foster parenting)
@@ -117,7 +119,7 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"grid-template-columns", b"grid-auto-flow", b"position", b"top", b"left",
                     b"right", b"bottom", b"display", b"flex-direction", b"flex-wrap",
                     b"float", b"direction", b"unicode-bidi", b"list-style-type",
-                    b"list-style", b"content", b"transform", b"translate", b"width",
+                    b"list-style", b"content", b"transform", b"translate", b"scale", b"width",
                     b"height", b"margin-left", b"margin-right", b"margin-top",
                     b"margin-bottom", b"font-size", b"caption-side", b"inset-inline-start",
                     b"inset-inline-end", b"margin-inline-start", b"margin-inline-end",
@@ -641,6 +643,9 @@ class _Layout:
             self.overrides += 1
             self.rtl_overrides.add(id(el))
             self._overridden(el, 0)
+        elif (b"transform" in own or b"scale" in own) and (
+                item or display not in (b"inline", b"contents")) and _mirrored_box(own):
+            self._overridden(el, 0)  # (a mirrored box: its glyphs read right to left)
 
     def _overridden(self, el: _El, depth: int) -> None:
         """A right-to-left override's content as it shows (misc18): each line's pieces last
@@ -1556,6 +1561,41 @@ def _drawn_first(tag: bytes, kids: list[_El | bytes]) -> list[_El | bytes]:
         rest = [k for i, k in enumerate(kids) if i not in set(elements[:3])]
         return [kids[i] for i in order] + rest
     return kids
+
+
+_MIRRORING = re.compile(rb"scalex\(\s*(-[\d.]+)|scale\(\s*(-[\d.]+)\s*(?:,\s*([-\d.]+))?\)|"
+                        rb"rotatey\(\s*(-?[\d.]+)(deg|turn|rad)?\)|matrix\(\s*(-[\d.]+)\s*,\s*"
+                        rb"([-\d.e]+)\s*,\s*([-\d.e]+)\s*,\s*([-\d.e]+)", re.I)
+
+
+def _mirrored_box(own: dict[bytes, bytes]) -> bool:
+    """Whether a box's transform mirrors it left to right (`scaleX(-1)`, `scale(-1, 1)`,
+    `rotateY(180deg)`, a matrix with a negative x scale and none on y), not turned upside
+    down as well (`scale(-1)`: a half turn, read in order by a reader of the printed page)."""
+    value = own.get(b"transform", b"") + b" " + own.get(b"scale", b"")
+    if b"scale" in own:
+        parts = own[b"scale"].split()
+        try:
+            if len(parts) >= 2 and float(parts[0]) < 0 < float(parts[1]):
+                return True  # (`scale: -1` alone: both axes, a half turn)
+        except ValueError:
+            pass
+    for m in _MIRRORING.finditer(value):
+        if m.group(1) is not None:
+            return True
+        if m.group(2) is not None:
+            return m.group(3) is not None and not m.group(3).startswith(b"-")
+        if m.group(4) is not None:
+            unit = (m.group(5) or b"deg").lower()
+            turns = float(m.group(4)) / {b"deg": 360.0, b"turn": 1.0, b"rad": 6.283185}[unit]
+            return abs(abs(turns) % 1.0 - 0.5) < 0.01
+        if m.group(6) is not None:
+            try:
+                d = float(m.group(9))
+            except ValueError:
+                return False
+            return d > 0
+    return False
 
 
 def _serialise(el: _El) -> bytes:
