@@ -183,7 +183,7 @@ _CATEGORY_OF = {
                 FileType.CHM, FileType.WIM, FileType.VHD, FileType.DMG, FileType.SQUASHFS,
                 FileType.FSIMAGE, FileType.COMPRESS, FileType.RPM, FileType.LZIP,
                 FileType.LZOP, FileType.DISKIMAGE, FileType.VMDISK, FileType.SWF,
-                FileType.BZIP3, FileType.LRZIP, FileType.ZPAQ),
+                FileType.BZIP3, FileType.LRZIP, FileType.ZPAQ, FileType.WARC, FileType.FLV),
     "office-macro": (FileType.OLE2, FileType.OOXML, FileType.RTF, FileType.ONENOTE),
     "executable": (FileType.PE, FileType.ELF, FileType.MACHO),
 }

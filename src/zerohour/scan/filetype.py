@@ -567,6 +567,8 @@ _ARCHIVES = frozenset(
         FileType.DISKIMAGE,
         FileType.VMDISK,
         FileType.SWF,
+        FileType.WARC,  # (a crawl's fetched files, whole)
+        FileType.FLV,  # (its streams: files cut into tags, round 18)
     }
 )
 _EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})
