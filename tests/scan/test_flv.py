@@ -50,3 +50,28 @@ def test_a_file_in_a_stream_is_scanned(engine: Engine, tmp_path: Path, shape: st
     assert filetype.detect(data) is FileType.FLV
     assert engine.scan_bytes(data, "clip.flv").names == FOUND
     assert engine.scan_bytes(data[:-30], "clip.flv").names == ("Heuristics.Broken.FLV",)
+
+
+@pytest.mark.parametrize("junk", ["type", "stream", "previous-size"])
+def test_a_tag_7zip_stops_at_ends_the_stream(engine: Engine, tmp_path: Path, junk: str) -> None:
+    """Round 19: clam.exe as MP3 audio and a trailing tag 7-Zip does not take (another type
+    byte, a stream id, a wrong previous-tag size): the stream 7-Zip writes is clam.exe, and
+    the file is damaged."""
+    data = bytearray(_flv(CLAM.read_bytes(), 8, b"\x2f"))
+    tag = bytearray(b"\x08" + (9).to_bytes(3, "big") + bytes(4) + bytes(3) + b"\x2f" + b"J" * 8)
+    size = len(tag)
+    if junk == "type":
+        tag[0] = 0x28
+    elif junk == "stream":
+        tag[8:11] = b"\x00\x00\x01"
+    else:
+        size += 5
+    data += tag + struct.pack(">I", size)
+    (tmp_path / "clip.flv").write_bytes(bytes(data))
+    subprocess.run([tool("7zz"), "x", "-y", f"-o{tmp_path / 'out'}", str(tmp_path / "clip.flv")],
+                   capture_output=True, check=False)
+    want = hashlib.sha256(CLAM.read_bytes()).hexdigest()
+    assert want in [hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in (tmp_path / "out").iterdir()]
+    names = engine.scan_bytes(bytes(data), "clip.flv").names
+    assert names in (FOUND, ("Heuristics.Broken.FLV",)), names

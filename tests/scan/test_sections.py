@@ -63,3 +63,40 @@ def test_sections_of_ordinary_executables_make_no_layers(engine: Engine) -> None
         report = engine.scan_bytes(path.read_bytes(), path.name)
         assert not report.names, path
         assert not [layer for layer in report.layers if layer.depth > 0], path
+
+
+@pytest.mark.parametrize("archive", ["cpio", "ar"])
+def test_an_archive_in_a_section_is_opened(engine: Engine, tmp_path: Path,
+                                           archive: str) -> None:
+    """Round 19: a cpio or `ar` archive of clam.exe kept in an ELF section: 7-Zip writes
+    the section out, bsdtar (or `ar`) opens it."""
+    work = tmp_path / "w"
+    work.mkdir()
+    shutil.copy(CLAM, work / "clam.exe")
+    if archive == "cpio":
+        packed = subprocess.run([tool("cpio"), "-o", "-H", "newc"], input=b"clam.exe\n",
+                                cwd=work, capture_output=True, check=True).stdout
+    else:
+        subprocess.run([tool("ar"), "rc", "x.a", "clam.exe"], cwd=work, check=True)
+        packed = (work / "x.a").read_bytes()
+    (tmp_path / "payload").write_bytes(packed)
+    carrier = tmp_path / "tool"
+    shutil.copy("/bin/true", carrier)
+    subprocess.run([tool("objcopy"), "--add-section", f".payload={tmp_path / 'payload'}",
+                    "--set-section-flags", ".payload=contents,readonly", str(carrier)],
+                   check=True)
+    out = tmp_path / "x"
+    subprocess.run([tool("7zz"), "x", "-y", f"-o{out}", str(carrier)], capture_output=True,
+                   check=True)
+    section = out / ".payload"
+    assert section.read_bytes() == packed
+    if archive == "cpio":
+        (tmp_path / "y").mkdir()
+        subprocess.run([tool("bsdtar"), "-xf", str(section), "-C", str(tmp_path / "y")],
+                       check=True)
+        member = (tmp_path / "y" / "clam.exe").read_bytes()
+    else:
+        member = subprocess.run([tool("ar"), "p", str(section), "clam.exe"],
+                                capture_output=True, check=True).stdout
+    assert member == CLAM.read_bytes()
+    assert engine.scan_bytes(carrier.read_bytes(), "tool").names == FOUND

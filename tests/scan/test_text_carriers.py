@@ -937,3 +937,20 @@ def test_a_dump_with_its_lines_shuffled(engine: Engine, clam: bytes, tmp_path: P
     decoy = subprocess.run([tool("xxd")], input=bytes(range(256)) * 4, capture_output=True,
                            check=True).stdout
     assert engine.scan_bytes(dump + decoy, "dumps.txt").names == (NAME,)
+
+
+@pytest.mark.parametrize("width", [3, 20])
+def test_a_dump_with_offsets_of_any_width(engine: Engine, clam: bytes, tmp_path: Path,
+                                          width: int) -> None:
+    """Round 19: `xxd -r` reads an offset of any width (`1a0:`, twenty digits), lines
+    shuffled and in CRLF lines."""
+    dump = subprocess.run([tool("xxd")], input=clam, capture_output=True, check=True).stdout
+    lines = [b"%0*x:" % (width, int(ln[:8], 16)) + ln[9:] for ln in dump.splitlines()]
+    random.Random(19).shuffle(lines)
+    text = b"\n".join(lines) + b"\n"
+    (tmp_path / "dump.txt").write_bytes(text)
+    subprocess.run([tool("xxd"), "-r", str(tmp_path / "dump.txt"), str(tmp_path / "out")],
+                   check=True)
+    assert (tmp_path / "out").read_bytes() == clam
+    for shown in (text, text.replace(b"\n", b"\r\n")):
+        assert engine.scan_bytes(shown, "dump.txt").names == (NAME,)

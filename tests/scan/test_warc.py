@@ -86,3 +86,33 @@ def test_a_crawled_response_is_scanned(engine: Engine, tmp_path: Path, served: s
         assert filetype.detect(data) is FileType.WARC
         i = data.index(b"WARC-Type: response")
         assert CLAM.read_bytes() in data[i:]
+
+
+@pytest.mark.parametrize("how", ["second-length-other-case", "length-behind-bare-lf"])
+def test_headers_readers_disagree_on_are_broken(engine: Engine, tmp_path: Path,
+                                                 how: str) -> None:
+    """Round 19: a record whose length one reader takes from a header another does not see
+    (a `content-length` in other case, a line behind a bare LF: libarchive reads only CRLF
+    lines of the exact name). bsdtar writes clam.exe; the engine finds it or calls the
+    archive damaged."""
+    clam = CLAM.read_bytes()
+    if how == "second-length-other-case":
+        head = (b"WARC/1.0\r\ncontent-length: %d\r\nWARC-Date: 2026-01-01T00:00:00Z\r\n"
+                b"WARC-Type: resource\r\nWARC-Target-URI: http://e.test/clam.exe\r\n"
+                b"Content-Length: %d\r\n\r\n" % (len(clam) + 4, len(clam)))
+    else:
+        head = (b"WARC/1.0\r\nWARC-Date: 2026-01-01T00:00:00Z\r\nWARC-Type: resource\r\n"
+                b"WARC-Target-URI: http://e.test/clam.exe\r\nX-A: a\nContent-Length: %d\r\n"
+                b"Content-Length: %d\r\n\r\n" % (len(clam) + 4, len(clam)))
+    data = head + clam + b"\r\n\r\n"
+    warc = tmp_path / "crawl.warc"
+    warc.write_bytes(data)
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run([tool("bsdtar"), "-xf", str(warc), "-C", str(out)], check=False,
+                   capture_output=True)
+    want = hashlib.sha256(clam).hexdigest()
+    assert want in [hashlib.sha256(p.read_bytes()).hexdigest() for p in out.rglob("*")
+                    if p.is_file()]
+    names = engine.scan_bytes(data, warc.name).names
+    assert names in (FOUND, ("Heuristics.Broken.WARC",)), names

@@ -6,7 +6,8 @@ keeps AAC's and AVC's packet bytes in the stream, and so do we: that is the file
 gets). A file cut into the tags
 of one stream is the stream itself (round 18: clam.exe as the "MP3" audio of a clip was
 delivered). Script (metadata) tags are left to the layer's own scan. A tag past the end of
-the file is `Heuristics.Broken.FLV` (what was read is still scanned).
+the file, or one 7-Zip stops at (another type, a stream id, a wrong previous-tag size), is
+`Heuristics.Broken.FLV` (what was read is still scanned).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
 
 _AUDIO, _VIDEO = 8, 9
+_KINDS = frozenset({_AUDIO, _VIDEO, 18})  # (18: script data)
 _MAX_TAGS = 1_000_000
 
 
@@ -34,10 +36,17 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             if pos < len(data):
                 ctx.broken("FLV")
             break
-        kind = data[pos] & 0x1F
+        kind = data[pos]
         size = int.from_bytes(data[pos + 1 : pos + 4], "big")
         body = data[pos + 11 : pos + 11 + size]
         if len(body) < size:
+            ctx.broken("FLV")
+            break
+        after = data[pos + 11 + size : pos + 15 + size]
+        if kind not in _KINDS or data[pos + 8 : pos + 11] != b"\0\0\0" or (
+                len(after) == 4 and int.from_bytes(after, "big") != 11 + size):
+            # 7-Zip stops at a tag of another type, stream or size (round 19: a trailing
+            # tag of junk 7-Zip leaves out): the streams so far, and the file is damaged
             ctx.broken("FLV")
             break
         if kind in streams and body:

@@ -5,7 +5,8 @@
 file (round 18: clam.exe in an added section of an ELF tool, a COFF `.obj` and a PE launcher
 was delivered; clamscan misses the three too). The PE-in-PE search (`unpack.embedded`) finds
 such a PE but cuts it by its own headers, which overshoot a small file, so its hashes differ.
-Here each section whose bytes are themselves an executable (PE, ELF, Mach-O) is a layer,
+Here each section whose bytes are themselves an executable (PE, ELF, Mach-O) or an archive
+(round 19: a cpio or `ar` archive in a section) is a layer,
 cut as 7-Zip cuts it (a PE section to its virtual size when that is smaller than its raw
 size; an ELF or COFF section to its size). Sections of other contents are left to the
 embedded searches (archives at any offset) and to the executable's own scan: a section of
@@ -24,14 +25,13 @@ from zerohour.scan.types import Child, FileType
 
 #: Sections read per file (ELF files have a few dozen; the COFF limit is 96).
 _MAX_SECTIONS = 256
-_EXECUTABLES = frozenset({FileType.PE, FileType.ELF, FileType.MACHO})
 #: COFF machine types of object files (x86, x86-64, ARM, ARM64, Itanium).
 _COFF_MACHINES = frozenset({0x14C, 0x8664, 0x1C0, 0x1C4, 0xAA64, 0x200})
 _SHT_NOBITS = 8
 
 
 def children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
-    """The sections of a PE, ELF or COFF object layer that are executables themselves."""
+    """The sections of a PE, ELF or COFF object layer that are executables or archives."""
     if ft is FileType.PE:
         spans = _pe_sections(data)
     elif ft is FileType.ELF:
@@ -46,8 +46,9 @@ def children(data: bytes, ft: FileType, ctx: ScanContext) -> Iterator[Child]:
             continue
         seen.add((off, size))
         section = data[off : off + size]
-        if filetype.detect(section) not in _EXECUTABLES:
-            continue
+        ft = filetype.detect(section)
+        if filetype.type_category(ft) not in ("executable", "archive"):
+            continue  # (round 19: a cpio or ar archive kept in a section, as 7-Zip writes it)
         ctx.check_time()
         ctx.charge_child(size)
         yield Child(data=section, name=None, origin="section")

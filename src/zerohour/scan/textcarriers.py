@@ -393,8 +393,10 @@ _NOT_UPPER_DIGITS = bytes(c for c in range(256) if c not in _UPPER_DIGITS)
 #: chunk, but not a piece: `_dense_spans`)
 _DENSE_MAP = bytes(1 if c in _UPPER_DIGITS else 0 if c in b" \t\r\n" or 0x80 <= c < 0xC0
                    else 3 if c >= 0xC0 else 2 for c in range(256))
+#: (an offset of any width, as `xxd -r` reads it; one under 6 digits only before a colon,
+#: round 19: `1a0:` lines shuffled)
 _DUMP_LINE = re.compile(  # xxd, hexdump -C, od -A x -t x1z: offset, hex columns, ASCII
-    rb"(?=[0-9a-fA-F]{0,15}[0-9])([0-9a-fA-F]{6,16}):?[ \t]+"
+    rb"(?=[0-9a-fA-F]{0,19}[0-9])([0-9a-fA-F]{6,20}|[0-9a-fA-F]{1,5}(?=:)):?[ \t]+"
     rb"((?:[0-9a-fA-F]{2,8}[ \t]{1,3}){0,31}[0-9a-fA-F]{2,8})(?:[ \t]{2}.*|[ \t]*)$")
 #: A dump's gaps (`hexdump -C` writes "*" for repeated lines, then the next offset) are filled
 #: up to this many times the dump's own size: a made-up offset must not allocate gigabytes.

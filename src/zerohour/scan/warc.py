@@ -45,11 +45,21 @@ def records(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.broken("WARC")
             return
         head = data[pos : end.start()]
-        length = _LENGTH.search(head)
-        if length is None:
+        lengths = {int(v) for v in _LENGTH.findall(head)}
+        if len(lengths) != 1 or head.count(b"\n") != head.count(b"\r\n"):
+            # none, or readers that disagree on it (a second header in other case, a line
+            # behind a bare LF: libarchive reads only CRLF lines of the exact name, round 19)
             ctx.broken("WARC")
-            return
-        start, stop = end.end(), end.end() + int(length.group(1))
+            if not lengths:
+                return
+        length = max(lengths)
+        if len(lengths) > 1:  # (each reading's block too: the shortest first)
+            for other in sorted(lengths)[:-1]:
+                if end.end() + other <= len(data):
+                    ctx.charge_child(other)
+                    yield Child(data=data[end.end() : end.end() + other], name=None,
+                                origin="warc-record")
+        start, stop = end.end(), end.end() + length
         if stop > len(data):
             ctx.broken("WARC")
             return
