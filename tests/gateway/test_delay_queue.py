@@ -105,15 +105,20 @@ def test_delay_settings_are_validated() -> None:
 # -- a running gateway -------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def delayed(tmp_path: Path, sink: Any) -> Any:
+async def _gateway_delaying(tmp_path: Path, sink: Any, seconds: float) -> Any:
     run = await start_gateway(
-        make_config(tmp_path / "data", sink.address, **{"hold.delay": DELAY})
+        make_config(tmp_path / "data", sink.address, **{"hold.delay": seconds})
     )
     try:
         yield run
     finally:
         await run.gw.stop()
+
+
+@pytest.fixture
+async def delayed(tmp_path: Path, sink: Any) -> Any:
+    async for run in _gateway_delaying(tmp_path, sink, DELAY):
+        yield run
 
 
 async def record(run: Running, subject_state: MessageState) -> MessageRecord:
@@ -175,13 +180,8 @@ LONG_DELAY = 600.0
 
 @pytest.fixture
 async def long_delayed(tmp_path: Path, sink: Any) -> Any:
-    run = await start_gateway(
-        make_config(tmp_path / "data", sink.address, **{"hold.delay": LONG_DELAY})
-    )
-    try:
+    async for run in _gateway_delaying(tmp_path, sink, LONG_DELAY):
         yield run
-    finally:
-        await run.gw.stop()
 
 
 async def test_a_signature_installed_during_the_delay_quarantines(

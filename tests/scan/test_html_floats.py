@@ -197,3 +197,4 @@ def test_a_half_turn_is_no_mirror() -> None:
     assert not htmllayout._mirrored_box({b"transform": b"scale(-1)"})
     assert not htmllayout._mirrored_box({b"transform": b"rotate(180deg)"})
     assert htmllayout._mirrored_box({b"transform": b"translate(2px) scaleX(-1)"})
+    assert not htmllayout._mirrored_box({b"transform": b"rotateY(1.2.3deg)"})  # (no number)

@@ -1585,16 +1585,16 @@ def _mirrored_box(own: dict[bytes, bytes]) -> bool:
             return True
         if m.group(2) is not None:
             return m.group(3) is not None and not m.group(3).startswith(b"-")
-        if m.group(4) is not None:
-            unit = (m.group(5) or b"deg").lower()
-            turns = float(m.group(4)) / {b"deg": 360.0, b"turn": 1.0, b"rad": 6.283185}[unit]
-            return abs(abs(turns) % 1.0 - 0.5) < 0.01
-        if m.group(6) is not None:
-            try:
-                d = float(m.group(9))
-            except ValueError:
-                return False
-            return d > 0
+        try:
+            if m.group(4) is not None:
+                unit = (m.group(5) or b"deg").lower()
+                turns = float(m.group(4)) / {b"deg": 360.0, b"turn": 1.0,
+                                             b"rad": 6.283185}[unit]
+                return abs(abs(turns) % 1.0 - 0.5) < 0.01
+            if m.group(6) is not None:
+                return float(m.group(9)) > 0
+        except ValueError:  # (`rotateY(1.2.3deg)`: no angle; not mirrored)
+            return False
     return False
 
 
