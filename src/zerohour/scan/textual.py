@@ -804,8 +804,9 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                         compound, rule, selector, important, order, hides=hides,
                         kind=kind_of | (MAKES_BOX if box else 0) | (
                             kinds & ITEMS if kind == SHOW_DISPLAY else 0))
-    if not any(c.hides or c.kind & MAKES_BOX for c in out.values()):
-        return ()  # (rules that make boxes: for transforms and sizes of style attributes)
+    if not any(c.hides or c.kind & MAKES_BOX or c.rank[0] for c in out.values()):
+        return ()  # (rules that make boxes: for transforms and sizes of style attributes;
+        # !important ones: for a style attribute's `display: none` they show, round 20)
     # strongest first: the first rule of a kind an element matches decides (`_hides`)
     return tuple(sorted(out.values(), key=lambda c: c.rank, reverse=True))
 
@@ -907,8 +908,12 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
     own = _css_kinds(attrs)
-    if own & (HIDE_DISPLAY | HIDE_OTHER):
+    if own & HIDE_OTHER:
         return HIDDEN
+    if own & HIDE_DISPLAY:
+        if not _shown_by_important_rule(tag, attrs, compounds, place):
+            return HIDDEN
+        own &= ~HIDE_DISPLAY  # (round 20: an !important rule beats a style attribute's none)
     box_only = bool(own & HIDE_BOX)
     if not compounds and not box_only and not own & HIDE_PLACED:
         return INVISIBLE if own & HIDE_VISIBILITY else VISIBLE_AGAIN if (
@@ -956,6 +961,33 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     else:
         box = tag in _BOX_TAGS
     return HIDDEN if box else seen if seen == INVISIBLE else IF_ITEM
+
+
+_DISPLAY_VALUE = re.compile(rb"(?<![\w-])display\s*:([^;]*)", re.I)
+
+
+def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
+                             place: Place | None) -> bool:
+    """Whether a style sheet's `display: ... !important` that shows the element beats its
+    style attribute's `display: none` (not itself !important): an author's !important
+    declaration outranks every normal one, inline ones too (CSS Cascade 4, 6.1)."""
+    if not compounds:
+        return False
+    last = b""
+    for m in _DISPLAY_VALUE.finditer(attrs):
+        last = m.group(1)
+    if b"!" in last and _IMPORTANT_MARK.search(last):
+        return False
+    have, classes = _attributes(attrs)
+    for c in compounds:  # (strongest first: the first display rule that matches decides)
+        if c.kind & ~(MAKES_BOX | ITEMS) != HIDE_DISPLAY:
+            continue
+        if _matches(c, tag, attrs, place, have, classes):
+            return bool(c.rank[0]) and not c.hides
+    return False
+
+
+_IMPORTANT_MARK = re.compile(rb"!\s*important", re.I)
 
 
 def _flex_or_grid(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
