@@ -28,13 +28,18 @@ from zerohour.gateway import scanner
 
 
 def message(kind: Kind) -> bytes:
-    """The message as the gateway scans it: smtp-source's headers and `X` lines for the plain
-    kinds (-l), the MIME file for the others."""
+    """The message as the gateway scans it: for the plain kinds (-l), what smtp-source sends
+    (its headers, then lines of a counter digit and 77 `X`, ending with one of 80 `X`: a
+    body that looks like base64, so it is decoded as text carriers too), the MIME file for
+    the others."""
     if kind.file is not None:
         return kind.body()
-    head = b"From: <sender@example.org>\r\nTo: <rcpt@example.com>\r\nSubject: bench\r\n\r\n"
-    line = b"X" * 78 + b"\r\n"
-    return head + line * max(1, (kind.size - len(head)) // len(line))
+    head = (b"From: <sender@example.org>\r\nTo: <rcpt@example.com>\r\n"
+            b"Date: Sat,  5 Dec 2026 20:37:20 +0000 (UTC)\r\nMessage-Id: <2b1f.0003.0000@vm>"
+            b"\r\n\r\n")
+    n = max(1, (kind.size - len(head) - 82) // 80)
+    lines = [b"%d" % (i % 10) + b"X" * 77 + b"\r\n" for i in range(1, n + 1)]
+    return head + b"".join(lines) + b"X" * 80 + b"\r\n"
 
 
 def main() -> int:
