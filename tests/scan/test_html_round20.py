@@ -8,13 +8,15 @@ body and as an attachment."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from scan.test_html_round18 import THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
-from zerohour.scan import Engine, textual
+from zerohour.scan import Engine, htmltables, textual
 
 __all__ = ["engine"]  # (the module's fixture, used by the tests below)
 
@@ -59,3 +61,79 @@ def test_a_normal_rule_does_not_show_what_a_style_attribute_hides() -> None:
     visible = textual.html_visible(page)
     assert visible is not None
     assert B64 not in visible.replace(b"\n", b"")
+
+
+# -- table columns collapsed away (round 18: v128) ------------------------------------------
+
+def _rows(cells: Callable[[int, bytes, bytes], bytes]) -> bytes:
+    return b"".join(cells(i, p, _junk(i)) for i, p in enumerate(THREES))
+
+
+def _table(head: bytes, rows: bytes, css: bytes = b"") -> bytes:
+    return _page(b"<table cellpadding=0 cellspacing=0>" + head + rows + b"</table>", css)
+
+
+_TWO = _rows(lambda i, p, j: b"<tr><td>%s<td>%s</tr>" % (p, j))
+COLLAPSED = {
+    "col-style": _table(b'<colgroup><col><col style="visibility:collapse"></colgroup>', _TWO),
+    "col-class": _table(b"<col><col class=c>", _TWO, b".c{visibility:collapse}"),
+    "col-id-in-sheet": _table(b"<col><col id=k>", _TWO, b"table col#k{visibility:collapse}"),
+    "colgroup-span": _table(b'<colgroup span=1></colgroup><colgroup span="1" '
+                            b'style="visibility: collapse"></colgroup>', _TWO),
+    "col-span": _table(b"<col><col span=2 style=visibility:collapse>",
+                       _rows(lambda i, p, j: b"<tr><td>%s</td><td>%s</td><th>%s</th></tr>"
+                             % (p, j, j[::-1]))),
+    "colspan": _table(b"<col><col class=c><col class=c>",
+                      _rows(lambda i, p, j: b"<tr><td>%s</td><td colspan=2>%s</td></tr>"
+                            % (p, j)), b".c{visibility:collapse}"),
+    "rowspan": _table(b"<col class=c><col>",
+                      b"".join(b"<tr><td rowspan=2>%s</td><td>%s</td></tr><tr><td>%s</td></tr>"
+                               % (_junk(i), THREES[2 * i], THREES[2 * i + 1])
+                               if 2 * i + 1 < len(THREES) else
+                               b"<tr><td>%s</td><td>%s</td></tr>" % (_junk(i), THREES[2 * i])
+                               for i in range((len(THREES) + 1) // 2)),
+                      b".c{visibility:collapse}"),
+    "nested": _table(b"<col>", _rows(
+        lambda i, p, j: b"<tr><td><table cellpadding=0 cellspacing=0><col><col class=c>"
+                        b"<tr><td>%s</td><td>%s</td></tr></table></td></tr>" % (p, j)),
+        b".c{visibility:collapse}"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(COLLAPSED))
+def test_collapsed_columns_are_not_read(engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = COLLAPSED[shape]
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_a_table_without_collapsed_columns_is_not_rewritten() -> None:
+    assert htmltables.collapsed_page(_table(b"<col><col class=c>", _TWO,
+                                            b".c{border-collapse:collapse}")) is None
+    assert htmltables.collapsed_page(_table(b"<col><col class=d>", _TWO,
+                                            b".c{visibility:collapse}")) is None
+
+
+def test_hostile_tables_cost_little() -> None:
+    """Spans of millions, a hundred thousand rows and cells: bounded, linear."""
+    rows = b"<tr><td colspan=99999999 rowspan=99999999>x<td>y" * 2000
+    cells = b"<tr>" + b"<td>x" * 100_000
+    for page in (_table(b"<col span=99999999 style=visibility:collapse>", rows),
+                 _table(b"<col style=visibility:collapse>" * 5000, cells),
+                 _table(b"<colgroup span=999999 style=visibility:collapse>",
+                        b"<table>" * 5000 + cells)):
+        t0 = time.process_time()
+        htmltables.collapsed_page(page)
+        assert time.process_time() - t0 < 5.0
+
+
+def test_collapse_written_with_references_and_escapes_is_read() -> None:
+    for col in (b"<col style='visibility&#58;collapse'>", b"<col style='visi\\62 ility:collapse'>",
+                b"<col style='visibility:/**/collapse'>"):
+        page = htmltables.collapsed_page(_table(b"<col>" + col, _TWO))
+        assert page is not None
+        shown = textual.html_rendered(page)
+        assert shown is not None
+        assert B64 in shown.replace(b"\n", b"").replace(b" ", b"")

@@ -26,6 +26,7 @@ from zerohour.scan import (
     htmlcolumns,
     htmllayout,
     htmlshadow,
+    htmltables,
     htmlunhidden,
     joins,
     mime,
@@ -322,6 +323,11 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(unhidden))
         yield Child(data=unhidden, name=None, origin="html-unhidden")
+    collapsed = htmltables.collapsed_page(data, ctx.check_time)  # columns collapsed away
+    if collapsed is not None:
+        ctx.check_time()
+        ctx.charge_child(len(collapsed))
+        yield Child(data=collapsed, name=None, origin="html-collapsed")
     unconditional = htmlunhidden.unconditional_page(data)  # no condition of its CSS true
     if unconditional is not None:  # (its text as shown: responsive mail has such rules)
         ctx.check_time()
