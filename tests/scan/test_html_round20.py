@@ -137,3 +137,22 @@ def test_collapse_written_with_references_and_escapes_is_read() -> None:
         shown = textual.html_rendered(page)
         assert shown is not None
         assert B64 in shown.replace(b"\n", b"").replace(b" ", b"")
+
+
+# -- rules that apply to part of the page only (@scope with a limit) ---------------------
+
+_PIECES_IN_I = b"".join(b"<i>%s</i><b>%s</b>" % (p, _junk(i)) for i, p in enumerate(THREES))
+PARTLY = {
+    "scope-limit": _page(b"<section class=a><div class=b>" + _PIECES_IN_I + b"</div></section>",
+                         b"@scope (.a) to (.b) { i {display:none} } b{display:none}"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(PARTLY))
+def test_rules_that_apply_to_part_of_the_page_are_read_both_ways(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = PARTLY[shape]
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

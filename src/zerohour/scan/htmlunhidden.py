@@ -66,8 +66,10 @@ def shown_page(data: bytes) -> bytes | None:
 
 
 #: Conditional group rules: what they hold applies only when their condition holds (a
-#: screen, a width, a feature, a container's size).
-_CONDITIONAL = re.compile(rb"@(?:media|supports|container)\b[^{};]*\{", re.I)
+#: screen, a width, a feature, a container's size), to some elements only (`@scope (.a) to
+#: (.b)`: not inside the limit; the readings take its rules for the whole page, round 20).
+#: (`@starting-style` is not one: Chromium prints an element in its starting style.)
+_CONDITIONAL = re.compile(rb"@(?:media|supports|container|scope)\b[^{};]*\{", re.I)
 #: What in a conditional block may hide text (as `textual`'s readings take it).
 _HIDES = re.compile(rb"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|(?:font-size|"
                     rb"opacity|width|height|max-width|max-height)\s*:\s*0(?![.\d]*[1-9])|"
