@@ -16,7 +16,7 @@ import pytest
 
 from scan.test_html_round18 import THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
-from zerohour.scan import Engine, htmltables, textual
+from zerohour.scan import Engine, cssvalues, htmltables, textual
 
 __all__ = ["engine"]  # (the module's fixture, used by the tests below)
 
@@ -156,3 +156,53 @@ def test_rules_that_apply_to_part_of_the_page_are_read_both_ways(
     assert printed_text(tmp_path, page) == B64
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+# -- grid items that span tracks, placed sparse or dense (round 18: v032, v135) -------------
+
+def _dense(flow: bytes, along: bytes) -> bytes:
+    """Each three pieces written first, third, second: the first spans two tracks, the
+    third all three (it goes to the next line), the second fills the hole the first left
+    only when the placement is dense."""
+    items = []
+    for k in range(0, len(THREES), 3):
+        a, b, c = [*THREES[k:k + 3], b"", b""][:3]
+        items += [b'<span style="grid-%s:span 2">%s</span>' % (along, a),
+                  b'<span style="grid-%s:span 3">%s</span>' % (along, c),
+                  b"<span>%s</span>" % b]
+    return _page(b'<div style="display:grid;grid-auto-flow:%s;grid-template-columns:'
+                 b'repeat(3,2em)">%s</div>' % (flow, b"".join(items)))
+
+
+GRIDS = {"dense-rows": _dense(b"row dense", b"column"),
+         "dense": _dense(b"dense", b"column")}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(GRIDS))
+def test_dense_grids_are_read_in_the_order_they_show(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = GRIDS[shape]
+    shown = printed_text(tmp_path, page)
+    assert shown == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_auto_placement_with_spans_follows_css_grid() -> None:
+    """CSS Grid 8.5 on small cases (the layouts Chromium makes of them)."""
+    one: list[tuple[int | None, int | None]] = [(None, None)] * 3
+    assert cssvalues.auto_place(one, 3, [(1, 2), (1, 3), (1, 1)]) == [(1, 1), (2, 1), (3, 1)]
+    assert cssvalues.auto_place(one, 3, [(1, 2), (1, 3), (1, 1)], dense=True) == [
+        (1, 1), (2, 1), (1, 3)]
+    assert cssvalues.auto_place([(1, None), (1, None), (None, None)], 3,
+                                [(1, 1), (1, 1), (2, 1)]) == [(1, 1), (1, 2), (1, 3)]
+
+
+def test_hostile_grids_place_in_bounded_time() -> None:
+    many: list[tuple[int | None, int | None]] = [(None, None)] * 20_000
+    wide = [(64, 64) if i % 2 else (1, 1) for i in range(20_000)]
+    t0 = time.process_time()
+    cssvalues.auto_place(many, 1000, wide, dense=True)
+    cssvalues.auto_place([(i % 50 + 1, i % 70 + 1) for i in range(20_000)], 5, [(64, 64)] * 20_000)
+    assert time.process_time() - t0 < 10.0

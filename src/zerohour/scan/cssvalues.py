@@ -491,44 +491,88 @@ def start_line(start: bytes | None, end: bytes | None, axis: Axis) -> int | None
     return max(1, last - (span(start) or 1))
 
 
-def auto_place(items: list[tuple[int | None, int | None]], minor_count: int
+def extent(start: bytes | None, end: bytes | None, axis: Axis) -> int:
+    """How many tracks an item spans on one axis (`span 2`, or `2 / 5`), at least 1."""
+    n = span(start) or span(end)
+    if n:
+        return n
+    first, last = line(start, axis, False), line(end, axis, True)
+    if first is not None and last is not None and last > first:
+        return min(last - first, _MAX_LINE)
+    return 1
+
+
+#: Cells looked at by one grid's auto-placement (a hostile grid of many spanning items
+#: places densely in quadratic time): past it, the items left go below the others in order.
+MAX_PLACEMENT_STEPS = 400_000
+_MAX_SPAN = 64  # tracks an item is taken to cover when cells are marked taken
+
+
+def auto_place(items: list[tuple[int | None, int | None]], minor_count: int,
+               sizes: list[tuple[int, int]] | None = None, dense: bool = False
                ) -> list[tuple[int, int]]:
-    """CSS grid auto-placement (sparse), each item one cell: (major, minor) per item (major:
-    the row in `grid-auto-flow: row`), given where each is definite (None where not) and
-    the explicit grid's minor track count."""
+    """CSS grid auto-placement (CSS Grid 1, 8.5), sparse or `dense`: (major, minor) of each
+    item's first cell (major: the row in `grid-auto-flow: row`), given where each is
+    definite (None where not), the explicit grid's minor track count and each item's span
+    on both axes (`sizes`: (major, minor); one cell each without it). Items that span
+    leave holes a sparse placement never goes back to, and a dense one fills (round 18:
+    `grid-auto-flow: dense` put base64 pieces in the holes)."""
+    spans = [(min(a, _MAX_SPAN), min(b, _MAX_SPAN)) for a, b in (sizes or [(1, 1)] * len(items))]
     occupied: set[tuple[int, int]] = set()
     out: list[tuple[int, int] | None] = [None] * len(items)
+    steps = 0
+
+    def fits(major: int, minor: int, i: int) -> bool:
+        nonlocal steps
+        h, w = spans[i]
+        steps += h * w
+        return all((major + a, minor + b) not in occupied for a in range(h) for b in range(w))
+
+    def take(i: int, major: int, minor: int) -> None:
+        nonlocal steps
+        out[i] = (major, minor)
+        h, w = spans[i] if steps < MAX_PLACEMENT_STEPS else (1, 1)
+        steps += h * w
+        occupied.update((major + a, minor + b) for a in range(h) for b in range(w))
+
     for i, (major, minor) in enumerate(items):
         if major is not None and minor is not None:
-            out[i] = (major, minor)
-            occupied.add((major, minor))
+            take(i, major, minor)
     cursors: dict[int, int] = {}
     for i, (major, minor) in enumerate(items):  # locked to a row: the first cell free in it
         if major is not None and minor is None:
-            at = cursors.get(major, 1)
-            while (major, at) in occupied:
+            at = 1 if dense else cursors.get(major, 1)
+            while not fits(major, at, i) and steps < MAX_PLACEMENT_STEPS:
                 at += 1
-            out[i] = (major, at)
-            occupied.add((major, at))
-            cursors[major] = at + 1
-    width = max([minor_count, 1] + [p[1] for p in out if p is not None])
+            take(i, major, at)
+            cursors[major] = at + spans[i][1]
+    width = max([minor_count, 1] + [p[1] + spans[i][1] - 1 for i, p in enumerate(out)
+                                    if p is not None] + [w for _, w in spans])
     row, col = 1, 1
+    last = max([p[0] + spans[i][0] for i, p in enumerate(out) if p is not None] + [1])
     for i, (_major, minor) in enumerate(items):
         if out[i] is not None:
             continue
+        if steps >= MAX_PLACEMENT_STEPS:  # (out of steps: below all the others, in order)
+            take(i, last, minor or 1)
+            last += spans[i][0]
+            continue
+        if dense:
+            row, col = 1, 1
         if minor is not None:
             if minor < col:
                 row += 1
             col = minor
-            while (row, col) in occupied:
+            while not fits(row, col, i) and steps < MAX_PLACEMENT_STEPS:
                 row += 1
         else:
-            while True:
-                if col > width:
+            while steps < MAX_PLACEMENT_STEPS:
+                if col + spans[i][1] - 1 > width:
                     row, col = row + 1, 1
-                if (row, col) not in occupied:
+                if fits(row, col, i):
                     break
                 col += 1
-        out[i] = (row, col)
-        occupied.add((row, col))
+        take(i, row, col)
+        last = max(last, row + spans[i][0])
+        col += spans[i][1]
     return [p if p is not None else (1, 1) for p in out]

@@ -53,6 +53,7 @@ from zerohour.scan.cssvalues import (
     area_lines,
     areas,
     auto_place,
+    extent,
     font_size,
     length,
     offset,
@@ -1362,10 +1363,12 @@ def _grid_cells(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes
         area_lines(cells, rows[1], columns[1])
         columns = (max(columns[0], max(len(r) for r in cells)), columns[1])
         rows = (max(rows[0], len(cells)), rows[1])
-    by_column = b"column" in _lower(own.get(b"grid-auto-flow"))
+    flow = _lower(own.get(b"grid-auto-flow"))
+    by_column = b"column" in flow
     rest: list[_El | bytes] = []
     items: list[_El | bytes] = []
     wanted: list[tuple[int | None, int | None]] = []
+    sizes: list[tuple[int, int]] = []
     for kid in sorted(kids, key=lambda k: _order(kid_styles, k)):
         s = kid_styles.get(id(kid), {}) if isinstance(kid, _El) else {}
         if (isinstance(kid, bytes) and not kid.strip()) or _lower(
@@ -1376,7 +1379,10 @@ def _grid_cells(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes
         col = start_line(s.get(b"grid-column-start"), s.get(b"grid-column-end"), columns)
         items.append(kid)
         wanted.append((col, row) if by_column else (row, col))
-    found = auto_place(wanted, rows[0] if by_column else columns[0])
+        high = extent(s.get(b"grid-row-start"), s.get(b"grid-row-end"), rows)
+        wide = extent(s.get(b"grid-column-start"), s.get(b"grid-column-end"), columns)
+        sizes.append((wide, high) if by_column else (high, wide))
+    found = auto_place(wanted, rows[0] if by_column else columns[0], sizes, b"dense" in flow)
     cells_at = [(b, a) if by_column else (a, b) for a, b in found]
     shown = sorted(range(len(items)), key=lambda i: (cells_at[i][0], -cells_at[i][1] if rtl
                                                      else cells_at[i][1], i))
