@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scan.test_html_round18 import THREES, _junk, _page
+from scan.test_html_round18 import PIECES, THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
 from zerohour.scan import Engine, cssvalues, htmltables, textual
 
@@ -206,3 +206,32 @@ def test_hostile_grids_place_in_bounded_time() -> None:
     cssvalues.auto_place(many, 1000, wide, dense=True)
     cssvalues.auto_place([(i % 50 + 1, i % 70 + 1) for i in range(20_000)], 5, [(64, 64)] * 20_000)
     assert time.process_time() - t0 < 10.0
+
+
+# -- multi-column boxes by column width (round 18: v033) -------------------------------------
+
+def _in_columns(style: bytes, n: int) -> bytes:
+    """PIECES written column by column (n columns of equal length): read row by row, they
+    are B64."""
+    rows = len(PIECES) // n
+    lines = b"".join(b"<div>%s</div>" % PIECES[r * n + c] for c in range(n) for r in range(rows))
+    return _page(b'<div style="%s">%s</div>' % (style, lines), b"body{margin:0}")
+
+
+MULTICOLUMN = {
+    "column-width": _in_columns(b"width:300px;column-width:120px", 2),
+    "columns-length": _in_columns(b"width:300px;columns:90px", 3),
+    "em-no-gap": _in_columns(b"width:20em;column-width:8em;column-gap:0", 2),
+    "count-and-width": _in_columns(b"width:400px;columns:5 180px", 2),
+    "page-width": _in_columns(b"columns:330px", 2),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(MULTICOLUMN))
+def test_columns_by_width_are_read_row_by_row(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = MULTICOLUMN[shape]
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

@@ -309,6 +309,12 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(rows))
         yield Child(data=rows, name=None, origin="html-columns")
+    if htmlcolumns.width_columns(data):  # (columns of a width: as many as small type fits)
+        narrow = htmlcolumns.columns_text(data, ctx.check_time, normal_gap=0.0)
+        if narrow and narrow.strip() and narrow not in (rows, text):
+            ctx.check_time()
+            ctx.charge_child(len(narrow))
+            yield Child(data=narrow, name=None, origin="html-columns")
     for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
         ctx.check_time()
         ctx.charge_child(len(page))
