@@ -70,6 +70,16 @@ def placed(shape: str) -> bytes:
             elif shape == "translate":
                 texts.append(f'<g transform="translate({x} {y - 5})"><text y="5" {style}>'
                              f"{c}</text></g>")
+            elif shape == "css-transform":  # (round 18 v057: the CSS property, in px)
+                texts.append(f'<g style="transform: translate('
+                             f'{x}px, {y - 5}px)"><text y="5" {style}>{c}</text></g>')
+            elif shape == "attribute-and-css":  # (librsvg takes the attribute; Chromium,
+                # which the CSS sends to the wrong place, the property)
+                texts.append(f'<g transform="translate({x} {y - 5})" style="transform: '
+                             f'translate({y}px, {x}px)"><text y="5" {style}>{c}</text></g>')
+            elif shape == "css-translate-xy":
+                texts.append(f'<text style="transform:translateX({x}px) translateY({y}px)" '
+                             f"{style}>{c}</text>")
             else:  # tspans of one text, each placed
                 texts.append(f'<tspan x="{x}" y="{y}">{c}</tspan>')
     random.Random(17).shuffle(texts)
@@ -99,7 +109,8 @@ def test_chunks_drawn_in_order_by_use(clam_engine: Engine, tmp_path: Path, shape
 
 
 @needs_rsvg
-@pytest.mark.parametrize("shape", ["xy", "translate", "tspan"])
+@pytest.mark.parametrize("shape", ["xy", "translate", "tspan", "css-transform", "css-translate-xy",
+                                   "attribute-and-css"])
 def test_chunks_placed_in_order(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
     """Round 16 (v117): `<text>` chunks stored shuffled, placed in reading order by their
     x/y, by a `translate` of their group, or as placed `<tspan>`s of one text."""

@@ -46,9 +46,9 @@ _TAG_NAME = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)")
 _ID = re.compile(rb"""(?:^|\s)id\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 _ATTR = re.compile(rb"""([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_TRANSFORM = re.compile(r"(matrix|translate|scale|rotate|skewX|skewY)\s*\(([^)]*)\)", re.I)
+_TRANSFORM = re.compile(r"(matrix|translate[xy]?|scale|rotate|skewX|skewY)\s*\(([^)]*)\)", re.I)
 _STYLE_PROP = re.compile(r"(?:^|;)\s*(display|visibility|font-size|direction|unicode-bidi|"
-                         r"marker-start|marker-mid|marker-end|marker|stroke-width|"
+                         r"transform|marker-start|marker-mid|marker-end|marker|stroke-width|"
                          r"text-anchor)\s*:\s*"
                          r"([^;]*)", re.I)
 _SPACE = re.compile(r"\s+")
@@ -78,7 +78,7 @@ class _El:
     """An element: its tag (local name, lower case), its attributes (read when drawn), its
     children (elements and text)."""
 
-    __slots__ = ("_attrs", "cached_props", "kids", "raw", "runs", "tag")
+    __slots__ = ("_attrs", "attribute_first", "cached_props", "kids", "raw", "runs", "tag")
 
     def __init__(self, tag: str, raw: bytes) -> None:
         self.tag = tag
@@ -86,6 +86,7 @@ class _El:
         self.kids: list[_El | str] = []
         self._attrs: dict[str, str] | None = None
         self.cached_props: _Props | None = None
+        self.attribute_first = False  # (a `transform` attribute over the CSS property)
         #: a `<text>`'s runs in its own coordinates, by the font size it inherits
         self.runs: dict[float, list[_Run]] | None = None
 
@@ -99,7 +100,10 @@ class _El:
     def props(self) -> _Props:
         if self.cached_props is None:
             attrs = self.attrs
-            transform = attrs.get("transform")
+            # (the CSS property wins over the attribute, SVG 2 7.5, round 18 v057; librsvg
+            # takes the attribute when both are written: `svg_readings` reads both ways)
+            transform = (attrs.get("transform") if self.attribute_first
+                         and "transform" in attrs else _style(self, "transform", lower=False))
             bidi = _style(self, "unicode-bidi")
             self.cached_props = _Props(
                 _transform(transform) if transform else None, _font_size(self),
@@ -301,6 +305,8 @@ def _transform(value: str | None) -> _Matrix:
             step = (args[0], args[1], args[2], args[3], args[4], args[5])
         elif kind == "translate" and args:
             step = (1.0, 0.0, 0.0, 1.0, args[0], args[1] if len(args) > 1 else 0.0)
+        elif kind in ("translatex", "translatey") and args:  # (CSS)
+            step = (1.0, 0.0, 0.0, 1.0, *((args[0], 0.0) if kind[-1] == "x" else (0.0, args[0])))
         elif kind == "scale" and args:
             step = (args[0], 0.0, 0.0, args[1] if len(args) > 1 else args[0], 0.0, 0.0)
         elif kind == "rotate" and args:
@@ -678,13 +684,40 @@ def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
     if start is None or _TEXT_TAG.search(data, start.start()) is None:
         return []
     root, ids = _parse(data, start.start(), ctx)
-    drawing = _Drawing(ids, ctx)
-    _draw(drawing, root)
-    if not drawing.runs:
-        return []
     out: list[bytes] = []
-    for text in (_drawn(drawing.runs), _laid_out(drawing.runs)):
-        encoded = text.encode("utf-8", "replace")
-        if encoded.strip() and encoded not in out:
-            out.append(encoded)
+    lower = data.lower()
+    twice = b"transform=" in lower and b"transform:" in lower and _both_transforms(root)
+    for attribute_first in (False, True) if twice else (False,):
+        if attribute_first:
+            _prefer_attributes(root)
+        drawing = _Drawing(ids, ctx)
+        _draw(drawing, root)
+        if not drawing.runs:
+            continue
+        for text in (_drawn(drawing.runs), _laid_out(drawing.runs)):
+            encoded = text.encode("utf-8", "replace")
+            if encoded.strip() and encoded not in out:
+                out.append(encoded)
     return out
+
+
+def _elements(root: _El) -> list[_El]:
+    out, stack = [], [root]
+    while stack:
+        el = stack.pop()
+        out.append(el)
+        stack.extend(k for k in el.kids if isinstance(k, _El))
+    return out
+
+
+def _both_transforms(root: _El) -> bool:
+    """Whether an element has a `transform` attribute and a `transform` in its style (the
+    renderers disagree on which wins)."""
+    return any("transform" in el.attrs and (el.attrs.get("style") or "").lower().count(
+        "transform") for el in _elements(root) if b"transform" in el.raw.lower())
+
+
+def _prefer_attributes(root: _El) -> None:
+    for el in _elements(root):
+        el.attribute_first = True
+        el.cached_props = None
