@@ -1726,6 +1726,13 @@ def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
         text = _shown_text(valued, "Choice")
         if text.strip() and text not in out:
             out.append(text)
+    if root.find(".//" + _ODF_OFFICE + "spreadsheet") is not None:
+        from zerohour.scan.spreadsheet import ods_computed
+
+        computed = ods_computed(root)  # (formulas with no stored value, round 19)
+        text = _shown_text(computed, "Choice") if computed is not None else b""
+        if text.strip() and text not in out:
+            out.append(text)
     return out, True
 
 
