@@ -33,7 +33,8 @@ from zerohour.scan.limits import MAX_SCAN_SIZE
 
 MAX_FORMULA = 8192  # characters (Excel's own limit)
 MAX_NESTING = 64  # nested parentheses, calls and unary operators
-MAX_STEPS = 4 << 20  # cells visited and nodes evaluated, per book
+MAX_RANGE = 1 << 16  # cells of a range read with its empty ones (a bigger one: without)
+MAX_STEPS = 2 << 20  # cells visited and nodes evaluated, per book
 MAX_CHARS = 64 << 20  # characters made, per book
 _CHECK_EVERY = 1 << 14
 
@@ -128,6 +129,7 @@ _TOKEN = re.compile(
     r"|(?P<op><>|<=|>=|[-+*/^&=<>%(),;]))")
 _CELL_RE = re.compile(_CELL)
 _LEVELS = (("=", "<>", "<", ">", "<=", ">="), ("&",), ("+", "-"), ("*", "/"), ("^",))
+_LEVEL = {op: n for n, ops in enumerate(_LEVELS) for op in ops}
 
 
 class _Syntax(Exception):
@@ -190,15 +192,16 @@ class _Parser:
             kind = m.lastgroup or ""
             self.tokens.append((kind, m.group(kind)))
             pos = m.end()
+        self.tokens.append(("end", ""))
         self.i = 0
         self.depth = 0
 
     def peek(self) -> tuple[str, str]:
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "")
+        return self.tokens[self.i]  # (the last is ("end", ""))
 
     def take(self) -> tuple[str, str]:
-        tok = self.peek()
-        self.i += 1
+        tok = self.tokens[self.i]
+        self.i += 1 if tok[0] != "end" else 0
         return tok
 
     def nest(self) -> None:
@@ -212,15 +215,24 @@ class _Parser:
             raise _Syntax(self.peek()[1])
         return node
 
-    def level(self, n: int) -> Node:
-        if n == len(_LEVELS):
-            return self.unary()
-        first = self.level(n + 1)
-        rest = []
-        while self.peek()[0] == "op" and self.peek()[1] in _LEVELS[n]:
-            op = self.take()[1]
-            rest.append((op, self.level(n + 1)))
-        return Ops(first, rest) if rest else first
+    def op_level(self) -> int:
+        kind, text = self.tokens[self.i]
+        return _LEVEL.get(text, -1) if kind == "op" else -1
+
+    def level(self, n: int, first: Node | None = None) -> Node:
+        """An expression of operators of level `n` or tighter (`_LEVELS`), by precedence
+        climbing: each run of one level's operators is one flat `Ops`."""
+        left = self.unary() if first is None else first
+        while (op := self.op_level()) >= n:
+            rest: list[tuple[str, Node]] = []
+            while self.op_level() == op:
+                text = self.take()[1]
+                right = self.unary()
+                if self.op_level() > op:
+                    right = self.level(op + 1, right)
+                rest.append((text, right))
+            left = Ops(left, rest)
+        return left
 
     def unary(self) -> Node:
         kind, text = self.peek()
@@ -314,6 +326,14 @@ def text(v: Value) -> str:
     if isinstance(v, str):
         return v
     return ""
+
+
+def _joined(v: Value) -> str:
+    """A value as text inside a formula (`&`, a text argument): a truth is its number,
+    1 or 0, as LibreOffice makes it (Excel writes TRUE; a cell shows TRUE in both)."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return text(v)
 
 
 def _number(v: Value) -> float | Error:
@@ -411,6 +431,7 @@ class Book:
         self.chars = 0
         self._trees: dict[tuple[str, bool], Node | None] = {}
         self._done: dict[_Key, Value] = {}
+        self._expanded: set[_Key] = set()
 
     def add_sheet(self, name: str) -> dict[tuple[int, int], Cell]:
         self.index.setdefault(name.lower(), len(self.sheets))
@@ -440,25 +461,22 @@ class Book:
         return self._trees[key]
 
     def value(self, sheet: int, row: int, col: int) -> Value:
-        """Cell (`sheet`, `row`, `col`)'s value, its formula computed (with every formula it
-        refers to first, on an explicit stack: a reference met again on the way is a cycle
-        and reads as an error)."""
+        """Cell (`sheet`, `row`, `col`)'s value, its formula computed with every formula it
+        refers to first, depth first on an explicit stack (chains of any length): a cell
+        met again while its own references are computed is a cycle, read as an error."""
         key = (sheet, row, col)
-        if key in self._done:
-            return self._done[key]
-        stack, visiting = [key], {key}
+        stack = [key]
         while stack:
             k = stack[-1]
             if k in self._done:
                 stack.pop()
-                continue
-            pending = [d for d in self._deps(k) if d not in self._done and d not in visiting]
-            if pending:
-                visiting.update(pending)
-                stack.extend(pending)
-                continue
-            stack.pop()
-            self._done[k] = self._computed(k)
+            elif k not in self._expanded:  # (expanded, not done: on the path from `key`)
+                self._expanded.add(k)
+                stack.extend(d for d in self._deps(k)
+                             if d not in self._done and d not in self._expanded)
+            else:
+                stack.pop()
+                self._done[k] = self._computed(k)
         return self._done[key]
 
     def _cell(self, k: _Key) -> Cell:
@@ -553,14 +571,14 @@ class _Eval:
         size = (r2 - r1 + 1) * (c2 - c1 + 1)
         if size <= len(stored):
             self.book.charge(size)
-            for r in range(r1, r2 + 1):
-                for c in range(c1, c2 + 1):
-                    if (r, c) in stored:
-                        yield (s, r, c), stored[(r, c)]
+            found = [(r, c) for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
+                     if (r, c) in stored]
         else:
             self.book.charge(len(stored))
-            for (r, c) in sorted(p for p in stored if r1 <= p[0] <= r2 and c1 <= p[1] <= c2):
-                yield (s, r, c), stored[(r, c)]
+            found = sorted(p for p in stored if r1 <= p[0] <= r2 and c1 <= p[1] <= c2)
+        self.book.charge(len(found))
+        for r, c in found:
+            yield (s, r, c), stored[(r, c)]
 
     def arg(self, node: Node) -> Arg:
         """A node's value; a range's cells (for the functions that take ranges)."""
@@ -574,7 +592,12 @@ class _Eval:
             s, r1, c1, r2, c2 = area
             if (r1, c1) == (r2, c2):
                 return self.book.known((s, r1, c1))
-            return Range([self.book.known(key) for key, _ in self.cells(node)])
+            size = (r2 - r1 + 1) * (c2 - c1 + 1)
+            if size > MAX_RANGE:  # (its empty cells left out)
+                return Range([self.book.known(key) for key, _ in self.cells(node)])
+            self.book.charge(size)
+            return Range([self.book.known((s, r, c)) for r in range(r1, r2 + 1)
+                          for c in range(c1, c2 + 1)])
         return self.scalar(node)
 
     def scalar(self, node: Node) -> Value:
@@ -601,7 +624,7 @@ class _Eval:
                 if isinstance(acc, Error) or isinstance(b, Error):
                     acc = acc if isinstance(acc, Error) else b
                 else:
-                    joined = text(acc) + text(b)
+                    joined = _joined(acc) + _joined(b)
                     self.book.made(len(joined))
                     acc = joined
             elif op in ("+", "-", "*", "/", "^"):
@@ -651,7 +674,7 @@ def _flat(args: list[Arg]) -> Iterator[Value]:
 def _s(v: Arg) -> str:
     if isinstance(v, (Range, Error)):
         raise ValueError
-    return text(v)
+    return _joined(v)
 
 
 def _n(v: Arg) -> float:
@@ -677,7 +700,7 @@ def _join(book: Book, sep: str, values: Iterator[Value], skip_empty: bool) -> Va
     for v in values:
         if isinstance(v, Error):
             return v
-        shown = text(v)
+        shown = _joined(v)
         if skip_empty and not shown:
             continue
         book.made(len(shown) + len(sep))
@@ -740,13 +763,12 @@ def _in_base(n: int, radix: int) -> str:
 def _dec2(radix: int, bits: int) -> Fn:
     """DEC2HEX, DEC2BIN, DEC2OCT: negatives as 10-digit two's complement, `places` padding."""
     def fn(book: Book, args: list[Arg]) -> Value:
-        n = _i(args[0])
+        n, places = _i(args[0]), int(_opt(args, 1, 0))
         if not -(1 << (bits - 1)) <= n < 1 << (bits - 1):
             return ERROR
         if n < 0:
             return _in_base(n + (1 << bits), radix)
         out = _in_base(n, radix)
-        places = int(_opt(args, 1, 0))
         if places and (places < len(out) or places > 10):
             return ERROR
         return out.rjust(places, "0")

@@ -59,9 +59,10 @@ def workbook_reading(pkg: Package, workbook: str) -> str | None:
 
 
 def _recalculated(pkg: Package) -> bool:
-    """Whether LibreOffice computes every formula of the package when it opens it, not only
-    those with no cached value: unless its `docProps/app.xml` names Microsoft's or
-    LibreOffice's own application as its writer (a cached value can be a decoy)."""
+    """Whether LibreOffice recomputes the formulas of the package whose cached value is not
+    a number (a string, a truth, an error) when it opens it: unless its `docProps/app.xml`
+    names Microsoft's or LibreOffice's own application as its writer (a cached string can
+    be a decoy)."""
     app = pkg.related("", "extended-properties", "docProps/app.xml")
     root = pkg.xml(app) if app else None
     writer = ""
@@ -191,7 +192,8 @@ def _sheet_cells(sheet: Any, shared: list[str], formats: _Formats, budget: Budge
 
 def _computed_here(c: Any, recalc: bool) -> bool:
     """Whether cell `c` shows its formula computed: it has one, and no cached value (or an
-    empty string), or the reader computes every formula (`_recalculated`)."""
+    empty string), or a cached value other than a number that the reader recomputes
+    (`_recalculated`: LibreOffice keeps cached numbers from any writer)."""
     formula = value = None
     for el in c:
         name = local(el.tag)
@@ -201,7 +203,8 @@ def _computed_here(c: Any, recalc: bool) -> bool:
             value = el.text or ""
     if formula is None:
         return False
-    return recalc or value is None or (value == "" and (attr(c, "t") or "n") == "str")
+    kind = attr(c, "t") or "n"
+    return (recalc and kind != "n") or value is None or (value == "" and kind == "str")
 
 
 def _compute(read: list[tuple[str, Any, _Cells]], shared: list[str], workbook: Any,
