@@ -289,6 +289,7 @@ COMPUTED = [
     ('10/4&"|"&-2*3&"|"&2^3&"|"&(1+2)*3&"|"&50%', "2.5|-6|8|9|0.5"),
     ('"x"&1/3', "x0.333333333333333"),
     ('named&"n"&Data!$B$1&\'Data\'!D1', "S2n7q"),
+    ('_xlfn.TEXTJOIN("",TRUE,Data!A:A,Data!$2:$3)&_xlfn.CONCAT(Data!1:1)', "S2S27q"),
     ('IFERROR(1/0,"e")&MOD(7,3)&INT(2.7)&ABS(-3)&ROUND(2.5,0)&SUM(Data!A1:D1)', "e12337"),
 ]
 #: Formulas LibreOffice shows as an error (the reading shows nothing).
@@ -357,7 +358,7 @@ def test_parse_is_bounded_and_never_raises() -> None:
     assert parse("(" * 100 + "1" + ")" * 100) is None  # nested deeper than MAX_NESTING
     assert parse("-" * 8000 + "1") is None
     assert parse('"a"&' * 1500 + '"b"') is not None  # a long chain is flat, not deep
-    for bad in ('"open', "SUM(1,", "1+", "{1,2}", "A1:B2:C3", "@", ")"):
+    for bad in ('"open', "SUM(1,", "1+", "{1,2}", "A1:B2:C3", "@", ")", "A1:1"):
         assert parse(bad) is None
 
 

@@ -115,14 +115,16 @@ class Lit:
 
 Node = Lit | Ref | Call | Ops | Unary | Name
 
-_CELL = r"(\$?)([A-Za-z]{1,3})(\$?)([0-9]{1,7})"
+_CELL = r"(\$?)([A-Za-z]{0,3})(\$?)([0-9]{0,7})"  # (a whole column or row: one part)
+MAX_ROW, MAX_COLUMN = 1 << 20, 16384
 _SHEET = r"(?:'(?:[^']|'')+'|[A-Za-z_\u00c0-\uffff][\w.\u00c0-\uffff]*)"
 _TOKEN = re.compile(
     r"\s*(?:"
     r'(?P<str>"(?:[^"]|"")*")'
     r"|\[(?P<odf>[^\]]*)\]"
-    rf"|(?P<ref>(?:{_SHEET}!)?\$?[A-Za-z]{{1,3}}\$?[0-9]{{1,7}}"
-    r"(?::\$?[A-Za-z]{1,3}\$?[0-9]{1,7})?)(?![\w(.!])"
+    rf"|(?P<ref>(?:{_SHEET}!)?(?:\$?[A-Za-z]{{1,3}}\$?[0-9]{{1,7}}"
+    r"(?::\$?[A-Za-z]{1,3}\$?[0-9]{1,7})?|\$?[A-Za-z]{1,3}:\$?[A-Za-z]{1,3}"
+    r"|\$?[0-9]{1,7}:\$?[0-9]{1,7}))(?![\w(.!])"
     r"|(?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
     r"|(?P<fn>[A-Za-z_][\w.]*)\s*\("
     r"|(?P<name>[A-Za-z_\\][\w.]*)"
@@ -143,11 +145,15 @@ def _column(letters: str) -> int:
     return n
 
 
-def _cell(text: str) -> tuple[int, int, bool, bool]:
+def _cell(text: str, last: bool) -> tuple[int, int, bool, bool]:
+    """A cell's row, column and `$`s; of a whole column (`A`) or row (`7`), its first cell,
+    or its `last`."""
     m = _CELL_RE.fullmatch(text.strip())
-    if not m:
+    if not m or not (m.group(2) or m.group(4)):
         raise _Syntax(text)
-    return int(m.group(4)), _column(m.group(2)), bool(m.group(3)), bool(m.group(1))
+    row = int(m.group(4)) if m.group(4) else MAX_ROW if last else 1
+    col = _column(m.group(2)) if m.group(2) else MAX_COLUMN if last else 1
+    return row, col, bool(m.group(3)), bool(m.group(1))
 
 
 def _sheet_name(text: str) -> str:
@@ -171,7 +177,7 @@ def _ref(text: str, odf: bool) -> Ref:
             where, _, cell = part.rpartition("!")
         if where and i == 0:
             sheet = _sheet_name(where)
-        cells.append(_cell(cell))
+        cells.append(_cell(cell, i == 1))
     (r1, c1, fr1, fc1) = cells[0]
     (r2, c2, fr2, fc2) = cells[-1]
     return Ref(sheet, r1, c1, r2, c2, (fr1, fc1, fr2, fc2))

@@ -11,8 +11,13 @@ it. Cells of a row are joined with nothing (what `tr -d ,` makes of the csv), ro
 newlines; the text is bounded by `officepkg.MAX_TEXT`, and the work per cell by what it
 shows (number formats are compiled once per format, `_compiled`).
 
+A cell holding a formula and no cached value shows what the reader computes (round 19), and
+so does one whose cached string LibreOffice recomputes (`_recalculated`): those cells are
+left pending in the first reading (`_Cells`) and only when a workbook has one are its
+cells and formulas handed to `formulas.Book` (`_compute`).
+
 (An OpenDocument sheet is one part, `content.xml`: its repeated cells are shown by
-`textual._shown_text`.)
+`textual._shown_text`, its formula cells with no stored value by `ods_computed`.)
 """
 
 from __future__ import annotations
