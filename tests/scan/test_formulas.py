@@ -274,6 +274,7 @@ COMPUTED = [
     ('DEC2BIN(5)&BIN2DEC("1111111111")&DEC2OCT(64)', "101-1100"),
     ("_xlfn.BASE(255,2,10)", "0011111111"),
     ('LEFT("hello",2)&RIGHT("hello",3)&MID("hello",2,2)&LEN("hello")&LEFT("hi")', "helloel5h"),
+    ('RIGHT("ab",5)&LEFT("ab",9)&MID("ab",5,1)', "abab"),
     ('REPT("ab",3)', "ababab"),
     ('UPPER("aB")&LOWER("aB")&PROPER("hELLO wORLD")', "ABabHello World"),
     ('TRIM("  a   b  ")', "a b"),

@@ -34,7 +34,7 @@ from zerohour.scan.limits import MAX_SCAN_SIZE
 MAX_FORMULA = 8192  # characters (Excel's own limit)
 MAX_NESTING = 64  # nested parentheses, calls and unary operators
 MAX_RANGE = 1 << 16  # cells of a range read with its empty ones (a bigger one: without)
-MAX_STEPS = 2 << 20  # cells visited and nodes evaluated, per book
+MAX_STEPS = 4 << 20  # cells visited and nodes evaluated, per book
 MAX_CHARS = 64 << 20  # characters made, per book
 _CHECK_EVERY = 1 << 14
 
@@ -435,6 +435,7 @@ class Book:
         self.check = check
         self.steps = 0
         self.chars = 0
+        self._ticks = 0
         self._trees: dict[tuple[str, bool], Node | None] = {}
         self._done: dict[_Key, Value] = {}
         self._expanded: set[_Key] = set()
@@ -452,6 +453,15 @@ class Book:
             raise ScanLimitExceeded(MAX_SCAN_SIZE, f"formulas over {MAX_STEPS} steps")
         if self.check is not None and before // _CHECK_EVERY != self.steps // _CHECK_EVERY:
             self.check()
+
+    def tick(self, n: int) -> None:
+        """`n` steps of reading a part already parsed (bounded by its size): the clock is
+        checked, the steps are not counted."""
+        self._ticks += n
+        if self._ticks >= _CHECK_EVERY:
+            self._ticks = 0
+            if self.check is not None:
+                self.check()
 
     def made(self, n: int) -> None:
         """`n` characters of text made (charged before a long text is made)."""
@@ -544,13 +554,12 @@ class _Eval:
         self.book, self.sheet, self.row, self.col = book, k[0], k[1], k[2]
         self.dr, self.dc = k[1] - f.row, k[2] - f.col
         self.odf = f.odf
-        self.names_seen = 0
 
     def named(self, name: str) -> Node | None:
+        """A defined name's reference (a name defined otherwise is not read)."""
         text = self.book.names.get(name.lower())
-        if text is None or self.names_seen > MAX_NESTING:
+        if text is None:
             return None
-        self.names_seen += 1
         tree = self.book.tree(Formula(text, 1, 1, self.odf))
         return tree if isinstance(tree, Ref) else None
 
@@ -822,7 +831,7 @@ def _left(book: Book, args: list[Arg]) -> Value:
 
 def _right(book: Book, args: list[Arg]) -> Value:
     s, n = _s(args[0]), _count(args, 1)
-    return s[len(s) - n:] if n else ""
+    return s[max(0, len(s) - n):] if n else ""
 
 
 def _mid(book: Book, args: list[Arg]) -> Value:

@@ -247,7 +247,7 @@ def _book_sheet(book: Any, name: str, sheet: Any, shared: list[str],
     for row in sheet.iter():
         if local(row.tag) != "row":
             continue
-        book.charge(1)
+        book.tick(1)
         ref = attr(row, "r")
         row_no = (int(ref) if ref and ref.isascii() and ref.isdigit() and len(ref) <= 7
                   else row_no + 1)
@@ -255,7 +255,7 @@ def _book_sheet(book: Any, name: str, sheet: Any, shared: list[str],
         for c in row:
             if local(c.tag) != "c":
                 continue
-            book.charge(1)
+            book.tick(1)
             m = _CELL_REF.fullmatch(attr(c, "r") or "")
             col = _column(m.group(1)) if m else col + 1
             f = next((el for el in c if local(el.tag) == "f"), None)
@@ -358,13 +358,13 @@ def ods_computed(root: Any) -> Any:
         cells = book.add_sheet(table.get(_TABLE + "name", ""))
         row_no = 0
         for row in table.iter(_TABLE + "table-row"):
-            book.charge(1)
+            book.tick(1)
             rows = _odf_repeats(row, "number-rows-repeated", 1 << 20)
             col = 0
             for cell in row:
                 if cell.tag not in _ODF_CELLS:
                     continue
-                book.charge(1)
+                book.tick(1)
                 times = _odf_repeats(cell, "number-columns-repeated", 16384)
                 value = _odf_cell(cell, row_no + 1, col + 1)
                 if value is not None:
