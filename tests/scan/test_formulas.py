@@ -275,6 +275,8 @@ COMPUTED = [
     ("_xlfn.BASE(255,2,10)", "0011111111"),
     ('LEFT("hello",2)&RIGHT("hello",3)&MID("hello",2,2)&LEN("hello")&LEFT("hi")', "helloel5h"),
     ('RIGHT("ab",5)&LEFT("ab",9)&MID("ab",5,1)', "abab"),
+    ('CHOOSE(2,"a","b",1/0)&INDEX(Data!A1:D1,1,4)&INDEX(Data!A1:D1,2)&CLEAN("a"&CHAR(9)&"b")',
+     "bq7ab"),
     ('REPT("ab",3)', "ababab"),
     ('UPPER("aB")&LOWER("aB")&PROPER("hELLO wORLD")', "ABabHello World"),
     ('TRIM("  a   b  ")', "a b"),

@@ -53,12 +53,13 @@ Value = str | float | bool | Error | None  # None: an empty cell
 
 
 class Range:
-    """The values of a rectangle of cells, row by row."""
+    """The values of a rectangle of cells, row by row; `width` 0 when only its stored cells
+    are kept (a range too big to read whole)."""
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "width")
 
-    def __init__(self, values: list[Value]) -> None:
-        self.values = values
+    def __init__(self, values: list[Value], width: int = 0) -> None:
+        self.values, self.width = values, width
 
 
 Arg = Value | Range
@@ -612,7 +613,7 @@ class _Eval:
                 return Range([self.book.known(key) for key, _ in self.cells(node)])
             self.book.charge(size)
             return Range([self.book.known((s, r, c)) for r in range(r1, r2 + 1)
-                          for c in range(c1, c2 + 1)])
+                          for c in range(c1, c2 + 1)], c2 - c1 + 1)
         return self.scalar(node)
 
     def scalar(self, node: Node) -> Value:
@@ -912,6 +913,34 @@ def _if_lazy(ev: _Eval, args: list[Node]) -> Value:
     return ev.scalar(args[2]) if len(args) > 2 else False
 
 
+def _choose_lazy(ev: _Eval, args: list[Node]) -> Value:
+    """CHOOSE(n, a, b, ...): only the chosen argument is computed."""
+    if len(args) < 2:
+        return ERROR
+    n = _number(ev.scalar(args[0]))
+    if isinstance(n, Error):
+        return n
+    return ev.scalar(args[int(n)]) if 1 <= n < len(args) else ERROR
+
+
+def _index(book: Book, args: list[Arg]) -> Value:
+    """INDEX(range, row, [column]) of a range read whole (`Range.width`); with one index,
+    of a range of one row or one column."""
+    area = args[0]
+    if not isinstance(area, Range) or not area.width:
+        return ERROR
+    height = len(area.values) // area.width
+    row, col = _i(args[1]), int(_opt(args, 2, 1))
+    if len(args) < 3 or args[2] is None:  # (one index: along a single row or column)
+        if height == 1:
+            row, col = 1, row
+        elif area.width != 1:
+            return ERROR
+    if not (1 <= row <= height and 1 <= col <= area.width):
+        return ERROR
+    return area.values[(row - 1) * area.width + col - 1]
+
+
 def _iferror_lazy(ev: _Eval, args: list[Node]) -> Value:
     if len(args) != 2:
         return ERROR
@@ -987,6 +1016,10 @@ def _logic(all_: bool) -> Fn:
     return fn
 
 
+def _clean(book: Book, args: list[Arg]) -> Value:
+    return "".join(c for c in _s(args[0]) if ord(c) >= 32)
+
+
 def _not(book: Book, args: list[Arg]) -> Value:
     got = _truth(args[0]) if not isinstance(args[0], Range) else ERROR
     return got if isinstance(got, Error) else not got
@@ -1015,6 +1048,7 @@ _FUNCTIONS: dict[str, Fn] = {
         "TRIM": (lambda b, a: re.sub(" +", " ", _s(a[0]).strip(" ")), 1, 1),
         "SUBSTITUTE": (_substitute, 3, 4), "REPLACE": (_replace, 4, 4),
         "TEXT": (_text_fn, 2, 2), "VALUE": (_value, 1, 1), "T": (_t, 1, 1), "N": (_n_fn, 1, 1),
+        "INDEX": (_index, 2, 3), "CLEAN": (_clean, 1, 1),
         "EXACT": (lambda b, a: _s(a[0]) == _s(a[1]), 2, 2),
         "INT": (_number_fn(math.floor), 1, 1), "ABS": (_number_fn(abs), 1, 1),
         "MOD": (_mod, 2, 2), "ROUND": (_round, 1, 2), "SUM": (_sum, 1, 255),
@@ -1022,6 +1056,8 @@ _FUNCTIONS: dict[str, Fn] = {
         "NOT": (_not, 1, 1),
     }.items()}
 #: Functions that take ranges (the others: a range argument is an error).
-_RANGES = frozenset({"CONCAT", "CONCATENATE", "TEXTJOIN", "SUM", "AND", "OR"})
+_RANGES = {"CONCAT", "CONCATENATE", "TEXTJOIN", "SUM", "AND", "OR"}
 _LAZY: dict[str, Callable[[_Eval, list[Node]], Value]] = {
-    "IF": _if_lazy, "IFERROR": _iferror_lazy, "ROW": _place(0), "COLUMN": _place(1)}
+    "IF": _if_lazy, "IFERROR": _iferror_lazy, "ROW": _place(0), "COLUMN": _place(1),
+    "CHOOSE": _choose_lazy}
+_RANGES |= {"INDEX"}
