@@ -1,5 +1,5 @@
 """Spreadsheet formulas computed as the reader computes them, for the cells whose stored file
-keeps no value (round 19).
+keeps no value, or a cached string the reader recomputes (round 19).
 
 A cell holding a formula and no cached value (`<c><f>CONCATENATE("TVq","QAA")</f></c>`, an
 OpenDocument `table:formula` with no `office:value`) shows what the reader computes when it
@@ -10,16 +10,20 @@ formula language: literals, references (`A1`, `$A$1`, `Sheet2!A1`, `'My Sheet'!A
 `[.A1]` and `[Sheet2.A1]`), ranges, simple defined names, the operators, and the text and
 number functions in `_FUNCTIONS` (`_xlfn.` and ODF's `COM.MICROSOFT.` prefixes dropped).
 Anything else is an error value, which a reading shows as empty text; nothing raises out of
-it but the scan's limits.
+it but the scan's limits. Where Excel and LibreOffice differ, LibreOffice's csv is the
+oracle (a truth joined into text is 1 or 0 there, TRUE in Excel), and functions Excel
+stores with `_xlfn.` are read without it too (LibreOffice shows `#NAME?` for those).
 
-It is written here, not taken from a library: the Python evaluators of Excel formulas
-(`formulas`, `pycel`; neither is a dependency) compile whole workbooks with no bound on the
-work or the text a hostile file asks for. Here every bound is explicit: a formula's length
-(`MAX_FORMULA`) and nesting (`MAX_NESTING`), cell references followed with an explicit
-stack (chains of any length, cycles read as errors), and two work counters for the whole
-book (`MAX_STEPS` cells visited and nodes evaluated, `MAX_CHARS` characters made) that raise
-`ScanLimitExceeded` past their ends, so a file whose shown text cannot be computed is never
-called clean. The scan's clock is checked as the counter runs.
+It is written here, not taken from a library: the Python evaluators of Excel formulas on
+PyPI (`formulas` 1.3, `pycel` 1.0b30, last released 2021; neither is installed here nor a
+dependency) compile whole workbooks read by openpyxl, with no bound we could set on the
+work or the text a hostile file asks for, and read no OpenDocument formulas. Here every
+bound is explicit: a formula's length (`MAX_FORMULA`) and nesting (`MAX_NESTING`), cell
+references followed on an explicit stack (chains of any length, cycles read as errors),
+and two work counters for the whole book (`MAX_STEPS` cells visited and nodes evaluated,
+`MAX_CHARS` characters made) that raise `ScanLimitExceeded` past their ends, so a file
+whose shown text cannot be computed is never called clean. The scan's clock is checked as
+the counter runs.
 """
 
 from __future__ import annotations
