@@ -460,3 +460,37 @@ _ODF_NS_ALL = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" 
                'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
                'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
                f'office:version="1.2" {_OF_NS}')
+
+
+def test_random_formulas_never_raise() -> None:
+    """1500 random formulas of every function, operator and kind of reference (and of
+    wrong argument counts and types): each computes to a value or stops at a limit."""
+    from zerohour.scan import formulas
+
+    rnd = random.Random(19)
+    atoms = ['"a"', '""', '"x""y"', "1", "0", "-1", "2.5", "1e300", "TRUE", "A1", "B2", "$A$1",
+             "S!A1", "'S'!B1", "A1:B2", "A:A", "1:1", "nm", "zz", '"12"', '"FF"', "300",
+             "-300", "1114112", "55296", "9.99e14", "1e16"]
+    names = [*formulas._FUNCTIONS, *formulas._LAZY, "FOO"]
+
+    def expr(depth: int) -> str:
+        r = rnd.random()
+        if depth > 4 or r < 0.35:
+            return rnd.choice(atoms)
+        if r < 0.7:
+            args = ",".join(expr(depth + 1) for _ in range(rnd.randint(0, 4)))
+            return f"{rnd.choice(names)}({args})"
+        if r < 0.85:
+            return f"-({expr(depth + 1)})"
+        return expr(depth + 1) + rnd.choice("&+-*/^=<>") + expr(depth + 1)
+
+    t0 = time.process_time()
+    for _ in range(1500):
+        book = formulas.Book()
+        cells = book.add_sheet("S")
+        cells.update({(1, 1): formulas.Formula(expr(0), 1, 1), (1, 2): "v", (3, 3): 5.0,
+                      (2, 2): formulas.Formula(expr(0), 2, 2)})
+        book.names["nm"] = "S!$B$1"
+        with contextlib.suppress(ScanLimitExceeded):
+            formulas.text(book.value(0, 1, 1))
+    assert time.process_time() - t0 < 4 * BOUND
