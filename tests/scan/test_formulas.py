@@ -31,7 +31,6 @@ from test_office_text import (  # type: ignore[import-not-found]
     _decodes,
     _lines,
     _odf,
-    _package_reading,
     _zip,
 )
 
@@ -77,6 +76,17 @@ def _book(sheets: dict[str, str], names: dict[str, str] | None = None,
         "xl/_rels/workbook.xml.rels": _RELS.format(rels),
     })
     return _zip(files)
+
+
+def _package_reading(data: bytes) -> bytes:
+    """The workbook's reading as the cells show (the first; where formulas were computed,
+    each sheet of several follows alone)."""
+    from zerohour.scan import officepkg
+    from zerohour.scan.limits import ScanContext
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    return next(iter(officepkg.package_readings(data, members, ScanContext()))).data
 
 
 def _esc(formula: str) -> str:
@@ -153,6 +163,20 @@ def xlsx_other_sheet() -> bytes:
     return _book({"S": rows, "Data Sheet": data}, names)
 
 
+def xlsx_chunk_a_row() -> bytes:
+    """A reference a row, each to an 8-character piece on another sheet (a piece a row, in
+    another order): the whole workbook's reading runs the base64 block on into pieces of
+    the same width, so each sheet is read alone too."""
+    chunks = _chunks(8)
+    order = list(range(len(chunks)))
+    random.Random(8).shuffle(order)
+    data = "".join(f'<row r="{k + 1}">' + _str(f"A{k + 1}", chunks[i]) + "</row>"
+                   for k, i in enumerate(order))
+    rows = "".join(f'<row r="{i + 1}">' + _f(f"A{i + 1}", f"Pieces!A{order.index(i) + 1}")
+                   + "</row>" for i in range(len(chunks)))
+    return _book({"S": rows, "Pieces": data})
+
+
 def xlsx_cached_decoys() -> bytes:
     """Cached string values that are junk, from a writer LibreOffice does not trust (no
     docProps/app.xml): it recomputes them, and the formulas make the base64."""
@@ -225,6 +249,7 @@ VARIANTS = {
     "concatenate": (xlsx_concatenated, "c.xlsx"),
     "char-codes": (xlsx_char_codes, "k.xlsx"),
     "other-sheet": (xlsx_other_sheet, "o.xlsx"),
+    "chunk-a-row": (xlsx_chunk_a_row, "r.xlsx"),
     "cached-decoys": (xlsx_cached_decoys, "d.xlsx"),
     "shared-formula": (xlsx_shared_formula, "s.xlsx"),
     "ods": (ods_formulas, "f.ods"),

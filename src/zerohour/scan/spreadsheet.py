@@ -34,8 +34,11 @@ MAX_ROWS = 1 << 20
 _CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})?")
 
 
-def workbook_reading(pkg: Package, workbook: str) -> str | None:
-    """Every worksheet of the workbook, in its order, as the cells show; None if no cells."""
+def workbook_readings(pkg: Package, workbook: str) -> list[str]:
+    """Every worksheet of the workbook, in its order, as the cells show (none if no cells);
+    where formulas were computed, each sheet of several alone too, as LibreOffice's csv
+    shows one (a block of base64 the finders read is not run on into the next sheet's
+    cells)."""
     ctx = pkg.ctx
     shared_part = pkg.related(workbook, "sharedStrings", _beside(workbook, "sharedStrings.xml"))
     shared = _shared_strings(pkg.xml(shared_part) if shared_part else None, ctx.check_time)
@@ -57,10 +60,14 @@ def workbook_reading(pkg: Package, workbook: str) -> str | None:
     read = [(name, sheet, _sheet_cells(sheet, shared, formats, budget, recalc))
             for name, sheet in ((name, pkg.xml(target)) for target, name in
                                 list(sheets.items())[:4096]) if sheet is not None]
-    if any(cells.pending for _, _, cells in read):
+    computed = any(cells.pending for _, _, cells in read)
+    if computed:
         _compute(read, shared, root, budget, ctx.check_time)
-    text = "\n".join(t for t in (cells.text() for _, _, cells in read) if t)
-    return text if text.strip() else None
+    texts = [t for t in (cells.text() for _, _, cells in read) if t]
+    whole = "\n".join(texts)
+    if not whole.strip():
+        return []
+    return [whole, *texts[:256]] if computed and len(texts) > 1 else [whole]
 
 
 def _recalculated(pkg: Package) -> bool:
