@@ -158,14 +158,15 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
     for main in dict.fromkeys(mains):
         root = pkg.xml(main) if pkg.has(main) else None
         kind = local(root.tag) if root is not None else ""
-        text = None
+        texts: list[str | None] = []
         if kind == "document":
-            text = word_reading(pkg, main)
+            texts = [word_reading(pkg, main)]
         elif kind == "workbook":
-            text = spreadsheet.workbook_reading(pkg, main)
-        if text and text not in (t for t, _ in readings):
-            readings.append((text, "office-notes-labels" if kind == "document"
-                             else "spreadsheet-cells"))
+            texts = list(spreadsheet.workbook_readings(pkg, main))
+        for text in texts:
+            if text and text not in (t for t, _ in readings):
+                readings.append((text, "office-notes-labels" if kind == "document"
+                                 else "spreadsheet-cells"))
     for text, origin in readings:
         body = text.encode("utf-8", "replace")
         ctx.charge_child(len(body))

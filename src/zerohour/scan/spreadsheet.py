@@ -11,8 +11,13 @@ it. Cells of a row are joined with nothing (what `tr -d ,` makes of the csv), ro
 newlines; the text is bounded by `officepkg.MAX_TEXT`, and the work per cell by what it
 shows (number formats are compiled once per format, `_compiled`).
 
+A cell holding a formula and no cached value shows what the reader computes (round 19), and
+so does one whose cached string LibreOffice recomputes (`_recalculated`): those cells are
+left pending in the first reading (`_Cells`) and only when a workbook has one are its
+cells and formulas handed to `formulas.Book` (`_compute`).
+
 (An OpenDocument sheet is one part, `content.xml`: its repeated cells are shown by
-`textual._shown_text`.)
+`textual._shown_text`, its formula cells with no stored value by `ods_computed`.)
 """
 
 from __future__ import annotations
@@ -29,33 +34,53 @@ MAX_ROWS = 1 << 20
 _CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})?")
 
 
-def workbook_reading(pkg: Package, workbook: str) -> str | None:
-    """Every worksheet of the workbook, in its order, as the cells show; None if no cells."""
+def workbook_readings(pkg: Package, workbook: str) -> list[str]:
+    """Every worksheet of the workbook, in its order, as the cells show (none if no cells);
+    where formulas were computed, each sheet of several alone too, as LibreOffice's csv
+    shows one (a block of base64 the finders read is not run on into the next sheet's
+    cells)."""
     ctx = pkg.ctx
     shared_part = pkg.related(workbook, "sharedStrings", _beside(workbook, "sharedStrings.xml"))
     shared = _shared_strings(pkg.xml(shared_part) if shared_part else None, ctx.check_time)
     styles_part = pkg.related(workbook, "styles", _beside(workbook, "styles.xml"))
     formats = _cell_formats(pkg.xml(styles_part) if styles_part else None)
     rels = {rid: target for rid, typ, target in pkg.rels(workbook) if typ == "worksheet"}
-    sheets: list[str] = []
+    sheets: dict[str, str] = {}  # part -> sheet name
     root = pkg.xml(workbook)
     if root is not None:
         for el in root.iter():
             if local(el.tag) == "sheet":
                 target = rels.get(attr(el, "id") or "")
                 if target and target not in sheets:
-                    sheets.append(target)
+                    sheets[target] = attr(el, "name") or ""
     for target in rels.values():  # sheets the workbook does not list
-        if target not in sheets:
-            sheets.append(target)
+        sheets.setdefault(target, "")
     budget = Budget(ctx.check_time)
-    out = []
-    for target in sheets[:4096]:
-        sheet = pkg.xml(target)
-        if sheet is not None:
-            out.append(_sheet_text(sheet, shared, formats, budget))
-    text = "\n".join(t for t in out if t)
-    return text if text.strip() else None
+    recalc = _recalculated(pkg)
+    read = [(name, sheet, _sheet_cells(sheet, shared, formats, budget, recalc))
+            for name, sheet in ((name, pkg.xml(target)) for target, name in
+                                list(sheets.items())[:4096]) if sheet is not None]
+    computed = any(cells.pending for _, _, cells in read)
+    if computed:
+        _compute(read, shared, root, budget, ctx.check_time)
+    texts = [t for t in (cells.text() for _, _, cells in read) if t]
+    whole = "\n".join(texts)
+    if not whole.strip():
+        return []
+    return [whole, *texts[:256]] if computed and len(texts) > 1 else [whole]
+
+
+def _recalculated(pkg: Package) -> bool:
+    """Whether LibreOffice recomputes the formulas of the package whose cached value is not
+    a number (a string, a truth, an error) when it opens it: unless its `docProps/app.xml`
+    names Microsoft's or LibreOffice's own application as its writer (a cached string can
+    be a decoy)."""
+    app = pkg.related("", "extended-properties", "docProps/app.xml")
+    root = pkg.xml(app) if app else None
+    writer = ""
+    if root is not None:
+        writer = next((el.text or "" for el in root if local(el.tag) == "Application"), "")
+    return not writer.strip().lower().startswith(("microsoft", "libreoffice"))
 
 
 def _beside(part: str, name: str) -> str:
@@ -129,9 +154,28 @@ def _column(letters: str) -> int:
     return n
 
 
-def _sheet_text(sheet: Any, shared: list[str], formats: _Formats, budget: Budget) -> str:
-    """A worksheet's rows in row order, each its cells in column order."""
-    rows: dict[int, list[tuple[int, int, str]]] = {}
+class _Cells:
+    """A worksheet's shown cells by row: (column, order written, text); `pending`: the
+    cells shown as their formula computes (row, column, index in their row's list, the
+    cached text shown if the formula is not read)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, list[tuple[int, int, str]]] = {}
+        self.pending: list[tuple[int, int, int, str]] = []
+
+    def text(self) -> str:
+        lines = []
+        for r in sorted(self.rows):
+            cells = self.rows[r]
+            if any(t for _, _, t in cells):
+                lines.append("".join(t for _, _, t in sorted(cells)))
+        return "\n".join(lines)
+
+
+def _sheet_cells(sheet: Any, shared: list[str], formats: _Formats, budget: Budget,
+                 recalc: bool) -> _Cells:
+    """A worksheet's cells as they show (`_Cells`), formulas to compute left pending."""
+    out = _Cells()
     row_no = 0
     order = 0
     for row in sheet.iter():
@@ -142,23 +186,126 @@ def _sheet_text(sheet: Any, shared: list[str], formats: _Formats, budget: Budget
         row_no = (int(ref) if ref and ref.isascii() and ref.isdigit() and len(ref) <= 7
                   else row_no + 1)
         col = 0
-        cells = rows.setdefault(row_no, [])
+        cells = out.rows.setdefault(row_no, [])
         for c in row:
             if local(c.tag) != "c":
                 continue
             m = _CELL_REF.fullmatch(attr(c, "r") or "")
             col = _column(m.group(1)) if m else col + 1
             text = _cell_text(c, shared, formats)
-            if text:
-                order += 1
+            order += 1
+            if _computed_here(c, recalc):
+                out.pending.append((row_no, col, len(cells), text))
+                cells.append((col, order, ""))
+            elif text:
                 cells.append((col, order, budget.take(text)))
-    lines = []
-    for r in sorted(rows):
-        cells = rows[r]
-        if cells:
-            cells.sort()
-            lines.append("".join(t for _, _, t in cells))
-    return "\n".join(lines)
+    return out
+
+
+def _computed_here(c: Any, recalc: bool) -> bool:
+    """Whether cell `c` shows its formula computed: it has one, and no cached value (or an
+    empty string), or a cached value other than a number that the reader recomputes
+    (`_recalculated`: LibreOffice keeps cached numbers from any writer)."""
+    formula = value = None
+    for el in c:
+        name = local(el.tag)
+        if name == "f":
+            formula = el
+        elif name == "v":
+            value = el.text or ""
+    if formula is None:
+        return False
+    kind = attr(c, "t") or "n"
+    return (recalc and kind != "n") or value is None or (value == "" and kind == "str")
+
+
+def _compute(read: list[tuple[str, Any, _Cells]], shared: list[str], workbook: Any,
+             budget: Budget, check: Callable[[], None]) -> None:
+    """The pending cells' text computed (`formulas`), put in their places; a formula not
+    read (an error value) shows its cached text, if any."""
+    from zerohour.scan import formulas
+
+    book = formulas.Book(check)
+    for name, sheet, cells in read:
+        _book_sheet(book, name, sheet, shared, {(r, c) for r, c, _, _ in cells.pending})
+    if workbook is not None:
+        for el in workbook.iter():
+            if local(el.tag) == "definedName" and el.text:
+                book.names.setdefault((attr(el, "name") or "").lower(), el.text)
+    for i, (_, _, cells) in enumerate(read):
+        for r, c, at, cached in cells.pending:
+            value = book.value(i, r, c)
+            shown = cached if isinstance(value, formulas.Error) else formulas.text(value)
+            col, order, _ = cells.rows[r][at]
+            cells.rows[r][at] = (col, order, budget.take(shown))
+
+
+def _book_sheet(book: Any, name: str, sheet: Any, shared: list[str],
+                computed: set[tuple[int, int]]) -> None:
+    """A worksheet's cells as `formulas.Book` values: the computed ones as their formulas
+    (a shared formula's other cells as the text written in its first), the others as their
+    stored (cached) values."""
+    from zerohour.scan import formulas
+
+    cells = book.add_sheet(name)
+    masters: dict[str, Any] = {}
+    followers: list[tuple[int, int, str]] = []
+    row_no = 0
+    for row in sheet.iter():
+        if local(row.tag) != "row":
+            continue
+        book.tick(1)
+        ref = attr(row, "r")
+        row_no = (int(ref) if ref and ref.isascii() and ref.isdigit() and len(ref) <= 7
+                  else row_no + 1)
+        col = 0
+        for c in row:
+            if local(c.tag) != "c":
+                continue
+            book.tick(1)
+            m = _CELL_REF.fullmatch(attr(c, "r") or "")
+            col = _column(m.group(1)) if m else col + 1
+            f = next((el for el in c if local(el.tag) == "f"), None)
+            if f is not None and attr(f, "t") == "shared" and f.text:
+                masters.setdefault(attr(f, "si") or "", formulas.Formula(f.text, row_no, col))
+            if f is not None and (row_no, col) in computed:
+                if f.text:
+                    cells[(row_no, col)] = formulas.Formula(f.text, row_no, col)
+                elif attr(f, "t") == "shared":
+                    followers.append((row_no, col, attr(f, "si") or ""))
+            else:
+                cells[(row_no, col)] = _cell_value(c, shared)
+    for r, c, si in followers:
+        if si in masters:
+            cells[(r, c)] = masters[si]
+
+
+def _cell_value(c: Any, shared: list[str]) -> Any:
+    """A stored cell's value as a formula reads it (text, number, truth, error or empty)."""
+    from zerohour.scan import formulas
+
+    kind = attr(c, "t") or "n"
+    value: str | None = None
+    for el in c:
+        name = local(el.tag)
+        if name == "v":
+            value = el.text or ""
+        elif name == "is":
+            return _string_item(el)
+    if value is None:
+        return None
+    if kind == "s":
+        return _cell_text(c, shared, _Formats({}, []))
+    if kind == "b":
+        return value.strip() == "1"
+    if kind == "e":
+        return formulas.Error(value)
+    if kind in ("str", "inlineStr"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def _cell_text(c: Any, shared: list[str], formats: _Formats) -> str:
@@ -182,6 +329,95 @@ def _cell_text(c: Any, shared: list[str], formats: _Formats) -> str:
     if kind in ("str", "e", "inlineStr"):
         return value
     return formatted(value, formats.code(attr(c, "s")))
+
+
+# --- OpenDocument -------------------------------------------------------------------------
+
+_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_TEXT_P = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}p"
+_ODF_VALUES = tuple(_OFFICE + n for n in (
+    "value-type", "value", "string-value", "boolean-value", "date-value", "time-value"))
+_ODF_CELLS = (_TABLE + "table-cell", _TABLE + "covered-table-cell")
+#: Repeated cells placed for formulas to refer to (the rest are only counted).
+_ODF_PLACED = 1024
+
+
+def _odf_uncached(cell: Any) -> bool:
+    return _TABLE + "formula" in cell.attrib and not any(a in cell.attrib for a in _ODF_VALUES)
+
+
+def ods_computed(root: Any) -> Any:
+    """A copy of an OpenDocument spreadsheet body whose formula cells with no stored value
+    show their formula computed, as LibreOffice shows them when it opens the file (the text
+    left in such a cell is not shown); None when it has no such cell."""
+    import copy
+
+    from zerohour.scan import formulas
+
+    if not any(_odf_uncached(c) for c in root.iter(_TABLE + "table-cell")):
+        return None
+    root = copy.deepcopy(root)
+    book = formulas.Book()
+    computed: list[tuple[int, int, int, Any]] = []
+    for table in root.iter(_TABLE + "table"):
+        sheet = len(book.sheets)
+        cells = book.add_sheet(table.get(_TABLE + "name", ""))
+        row_no = 0
+        for row in table.iter(_TABLE + "table-row"):
+            book.tick(1)
+            rows = _odf_repeats(row, "number-rows-repeated", 1 << 20)
+            col = 0
+            for cell in row:
+                if cell.tag not in _ODF_CELLS:
+                    continue
+                book.tick(1)
+                times = _odf_repeats(cell, "number-columns-repeated", 16384)
+                value = _odf_cell(cell, row_no + 1, col + 1)
+                if value is not None:
+                    if isinstance(value, formulas.Formula):
+                        computed.append((sheet, row_no + 1, col + 1, cell))
+                    for dr in range(min(rows, _ODF_PLACED)):
+                        book.charge(min(times, _ODF_PLACED))
+                        for dc in range(min(times, _ODF_PLACED)):
+                            cells[(row_no + 1 + dr, col + 1 + dc)] = value
+                col += times
+            row_no += rows
+    for sheet, r, c, cell in computed:
+        shown = formulas.text(book.value(sheet, r, c))
+        for child in list(cell):
+            cell.remove(child)
+        p = cell.makeelement(_TEXT_P, {})
+        p.text = shown
+        cell.append(p)
+    return root
+
+
+def _odf_repeats(el: Any, name: str, cap: int) -> int:
+    value = (el.get(_TABLE + name) or "1").strip()
+    if not (value.isascii() and value.isdigit()):
+        return 1
+    return max(1, min(int(value[:10]), cap))
+
+
+def _odf_cell(cell: Any, row: int, col: int) -> Any:
+    """An OpenDocument cell's value as a formula reads it; a `Formula` if it is computed."""
+    from zerohour.scan import formulas
+
+    if _odf_uncached(cell):
+        return formulas.Formula(cell.get(_TABLE + "formula"), row, col, odf=True)
+    kind = cell.get(_OFFICE + "value-type")
+    shown = "\n".join("".join(p.itertext()) for p in cell if p.tag == _TEXT_P)
+    if kind in ("float", "percentage", "currency"):
+        try:
+            return float(cell.get(_OFFICE + "value") or "")
+        except ValueError:
+            return shown
+    if kind == "boolean":
+        return (cell.get(_OFFICE + "boolean-value") or "").strip().lower() == "true"
+    if kind == "string":
+        return cell.get(_OFFICE + "string-value", shown)
+    return shown or None
 
 
 # --- number formats -----------------------------------------------------------------------

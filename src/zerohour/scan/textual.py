@@ -1758,7 +1758,33 @@ def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
         text = _shown_text(valued, "Choice")
         if text.strip() and text not in out:
             out.append(text)
+    if root.find(".//" + _ODF_OFFICE + "spreadsheet") is not None:
+        from zerohour.scan.spreadsheet import ods_computed
+
+        for text in _each_table(ods_computed(root)):  # (formulas with no value: round 19)
+            if text.strip() and text not in out:
+                out.append(text)
     return out, True
+
+
+def _each_table(root: Any) -> list[bytes]:
+    """The shown text of each sheet of an OpenDocument spreadsheet body on its own (the
+    others taken out for the while): a base64 block the finders read is not run on into
+    the next sheet's cells."""
+    if root is None:
+        return []
+    out = []
+    for book in root.iter(_ODF_OFFICE + "spreadsheet"):
+        tables = [(i, el) for i, el in enumerate(book) if el.tag == _ODF_TABLE + "table"]
+        for _, table in tables:
+            book.remove(table)
+        for i, table in tables[:256]:
+            book.insert(i, table)
+            out.append(_shown_text(root, "Choice"))
+            book.remove(table)
+        for i, table in tables:  # (in order: each back at its index)
+            book.insert(i, table)
+    return out
 
 
 _ODF_OFFICE_NS = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
