@@ -42,7 +42,8 @@ def test_base64_padding_in_the_middle_gives_both_views() -> None:
     data = base64.b64encode(b"ab") + base64.b64encode(b"payload!")
     variants = encodings.base64_variants(data)
     assert b"abpayload!" in variants
-    assert len(variants) == 2
+    assert b"ab" in variants  # (where a decoder that stops at the padding stops)
+    assert len(variants) == 3
 
 
 def test_base64_url_alphabet() -> None:

@@ -62,7 +62,7 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
 
     1. skip all junk and padding, decode the rest as one stream;
     2. treat each `=` run as the end of a chunk and decode chunks separately (clients that
-       restart after padding); stopping at the first padding is a prefix of this one.
+       restart after padding), and the first chunk alone (`base64 -d` stops there);
     3. the URL-safe alphabet (`-_`), when those characters occur;
     4. only the lines that are valid base64 on their own, when other lines hold junk.
     """
@@ -74,9 +74,16 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
     pads = data.count(b"=") if inner_pad else data.count(b"=", len(body))
     if inner_pad:
         kept = data.translate(None, _B64_JUNK_KEEP_PAD).rstrip(b"=")
-        chunked = b"".join(_b64_clean(c) for c in _checked(_PAD_RUN.split(kept), check) if c)
+        chunks = _PAD_RUN.split(kept)
+        chunked = b"".join(_b64_clean(c) for c in _checked(chunks, check) if c)
         if chunked not in out:
             out.append(chunked)
+        # what `base64 -d` writes before it stops at the data after the padding (round 20:
+        # lines of junk after a file's last line, as wide as its lines, kept it a layer of
+        # the file plus junk, which no hash signature matches)
+        head = _b64_clean(chunks[0]) if chunks else b""
+        if head and head not in out:
+            out.append(head)
     if b"-" in data or b"_" in data:
         url = base64_decode(_B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
         if url not in out:
