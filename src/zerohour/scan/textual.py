@@ -1789,32 +1789,40 @@ def _odf_value(el: Any) -> str | None:
 
 def _shown_text(root: object, branch: str, *, notes: bool = True,
                 labels: dict[int, str] | None = None,
-                refs: list[tuple[str, str]] | None = None) -> bytes:
+                refs: list[tuple[str, str]] | None = None,
+                styled: dict[int, str] | None = None) -> bytes:
     """The text of `root` as a reader shows it (see `_parsed_office_texts`); `notes`: with
     the bodies of OpenDocument's inline notes; `labels`: text shown before a paragraph (a
     Word list label, by the paragraph element's `id`); `refs`: collects the Word footnote
-    and endnote references met, in order (`officepkg` shows their notes)."""
+    and endnote references met, in order (`officepkg` shows their notes); `styled`: how
+    the document's styles show an element, by its `id` (`STYLE_CAPS`, `STYLE_HIDDEN`,
+    `STYLE_PLAIN`; `officepkg` resolves them), in place of its direct formatting."""
     pieces: list[str] = []
+    kept = 0  # inside an element its styles show as written (capitals around it skip it)
     stack: list[tuple[object, bool]] = [(root, False)]
     display = _ODF_TEXT + "display"
     condition = _ODF_TEXT + "condition"
     repeated: dict[int, tuple[int, int]] = {}  # id of a repeated cell/row -> (start, times)
     room = MAX_REPEATED_TEXT
     capitals = _capital_styles(root)
-    capped: dict[int, int] = {}  # id of an element shown in capitals -> its text's start
+    capped: dict[int, tuple[int, int]] = {}  # id of an element shown in capitals -> its
+    # text's start, and the depth of `STYLE_PLAIN` elements it is in
     while stack:
         el, closing = stack.pop()
         if isinstance(el, _Tail):
-            pieces.append(el.text)
+            pieces.append(_Kept(el.text, el.kept) if el.kept else el.text)
             continue
         tag = getattr(el, "tag", "")
         if closing:
             if tag in (_W + "p", _W_STRICT + "p", _ODF_TEXT + "p", _ODF_TEXT + "h",
                        _DRAWING + "p"):
                 pieces.append("\n")
+            if styled and styled.get(id(el)) == STYLE_PLAIN:
+                kept -= 1
             if capped and id(el) in capped:
-                start = capped.pop(id(el))
-                pieces[start:] = [piece.upper() for piece in pieces[start:]]
+                start, level = capped.pop(id(el))
+                pieces[start:] = [piece if isinstance(piece, _Kept) and piece.level > level
+                                  else piece.upper() for piece in pieces[start:]]
             elif repeated and id(el) in repeated:
                 start, times = repeated.pop(id(el))
                 seg = "".join(pieces[start:]) if room > 0 else ""
@@ -1837,13 +1845,20 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
             times = _repeats(attrs.get(_ODF_REPEATED[tag], ""), _ODF_MAX_REPEAT[tag])
             if times > 1:
                 repeated[id(el)] = (len(pieces), times)
-        if local == "r" and tag in (_W + "r", _W_STRICT + "r") and any(
+        style = styled.get(id(el)) if styled else None
+        if style == STYLE_HIDDEN:
+            continue
+        if style is None and local == "r" and tag in (_W + "r", _W_STRICT + "r") and any(
                 getattr(p, "tag", "") in _HIDDEN_RUN for props in el  # type: ignore[attr-defined]
                 if getattr(props, "tag", "").endswith("}rPr") for p in props):
             continue
-        if (local == "r" and tag in (_W + "r", _W_STRICT + "r") and _word_caps(el)) or (
-                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals):
-            capped[id(el)] = len(pieces)  # (a reader shows the text in capitals)
+        if style == STYLE_CAPS or (style is None and (
+                (local == "r" and tag in (_W + "r", _W_STRICT + "r") and _word_caps(el)) or (
+                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals))):
+            capped[id(el)] = (len(pieces), kept)  # (a reader shows the text in capitals)
+        elif style == STYLE_PLAIN:
+            kept += 1
+        mark = len(pieces)
         text = getattr(el, "text", None)
         if tag in (_W + "t", _W_STRICT + "t", _DRAWING + "t"):
             pieces.append(text or "")
@@ -1867,12 +1882,14 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
         elif refs is not None and local in ("footnoteReference", "endnoteReference") and (
                 tag.startswith((_W, _W_STRICT))):
             refs.append((local[:-9], attrs.get(tag[: -len(local)] + "id", "")))
+        if kept:
+            pieces[mark:] = [_Kept(piece, kept) for piece in pieces[mark:]]
         stack.append((el, True))
         children = list(el)  # type: ignore[call-overload]
         for child in reversed(children):
             tail = getattr(child, "tail", None)
             if tail and tag.startswith(_ODF_TEXT):
-                stack.append((_Tail(tail), False))
+                stack.append((_Tail(tail, kept), False))
             stack.append((child, False))
     return "".join(pieces).encode("utf-8", "replace")
 
@@ -1929,11 +1946,16 @@ def _capital_styles(root: object) -> frozenset[str]:
         if any(child in out for child in style))
 
 
+#: How a document's styles show an element (`_shown_text`'s `styled`).
+STYLE_CAPS, STYLE_HIDDEN, STYLE_PLAIN = "caps", "hidden", "plain"
+
+
 def shown_text(root: object, *, labels: dict[int, str] | None = None,
-               refs: list[tuple[str, str]] | None = None) -> bytes:
+               refs: list[tuple[str, str]] | None = None,
+               styled: dict[int, str] | None = None) -> bytes:
     """The text of a parsed element as a reader shows it (`_shown_text`, the
     `mc:Choice` branch), for readings of several parts (`officepkg`, `spreadsheet`)."""
-    return _shown_text(root, "Choice", labels=labels, refs=refs)
+    return _shown_text(root, "Choice", labels=labels, refs=refs, styled=styled)
 
 
 def _sym_char(code: str) -> str:
@@ -1953,8 +1975,22 @@ class _Tail:
 
     tag = "#tail"
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, kept: int = 0) -> None:
         self.text = text
+        self.kept = kept
+
+
+class _Kept(str):
+    """Text its styles show as written (`STYLE_PLAIN`) inside an element shown in capitals: a span
+    styled `fo:text-transform="none"` in an upper-case paragraph stays lower-case; `level`:
+    how many such elements it is in (capitals set inside the innermost still apply)."""
+
+    level: int
+
+    def __new__(cls, text: str, level: int) -> _Kept:
+        out = super().__new__(cls, text)
+        out.level = level
+        return out
 
 
 def office_xml_readings(data: bytes) -> list[bytes]:
