@@ -147,6 +147,10 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
     from zerohour.scan import spreadsheet
 
     names = {n.lower().lstrip("/") for n in members}
+    if "content.xml" in names:  # an OpenDocument text (styles.xml may be a repeated member)
+        text = odf_styled_reading(Package(data, members, ctx))
+        if text:
+            yield _reading(text, "office-styled", ctx)
     if not any(n.startswith(("word/", "xl/")) for n in names) and _ROOT_RELS not in names:
         return
     pkg = Package(data, members, ctx)
@@ -166,10 +170,18 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
         if text and text not in (t for t, _ in readings):
             readings.append((text, "office-notes-labels" if kind == "document"
                              else "spreadsheet-cells"))
+        for styled in word_styled_readings(pkg, main) if kind == "document" else ():
+            if styled not in (t for t, _ in readings):
+                readings.append((styled, "office-styled"))
     for text, origin in readings:
-        body = text.encode("utf-8", "replace")
-        ctx.charge_child(len(body))
-        yield Child(data=body, name=None, origin=origin)
+        yield _reading(text, origin, ctx)
+
+
+def _reading(text: str, origin: str, ctx: ScanContext) -> Child:
+    """A reading as a text layer, charged to the scan."""
+    body = text.encode("utf-8", "replace")
+    ctx.charge_child(len(body))
+    return Child(data=body, name=None, origin=origin)
 
 
 # --- Word: list labels and notes ---------------------------------------------------------------
@@ -448,3 +460,295 @@ def _counter(n: int, fmt: str) -> str:
     if fmt == "decimalZero" and 0 <= n < 10:
         return f"0{n}"
     return str(n)
+
+
+# --- styles: capitals and hidden text a document's styles set (round 19) -------------------------
+
+#: Run properties a Word style may set that change what a reader shows: all caps, small caps
+#: (LibreOffice prints lower-case letters as smaller capitals) and hidden text.
+_WORD_FLAGS = ("caps", "smallCaps", "vanish")
+#: Direct run properties that hide a run as `vanish` does (`textual._HIDDEN_RUN`).
+_WORD_HIDING = ("specVanish", "webHidden")
+_WORD_STYLED = re.compile(rb"[cC]aps\b|vanish\b|[wW]ebHidden\b")
+_ODF_STYLED = re.compile(rb"text-transform|text:display|small-caps")
+_OFF = frozenset({"0", "false", "off"})
+
+#: A style's setting of each flag: True, False (turned off again) or None (not set).
+Flags = tuple["bool | None", ...]
+
+
+def _parsable(styles: bytes) -> None:
+    """A styles part over `textual.MAX_XML` is not parsed: a limit (a finding, as `Budget`'s:
+    a reader applies its styles, so the document is not read as shown and never clean)."""
+    if len(styles) > textual.MAX_XML:
+        raise ScanLimitExceeded(MAX_SCAN_SIZE, f"a styles part over {textual.MAX_XML} bytes")
+
+
+def _rpr_flags(rpr: Any, hiding: bool = False) -> Flags:
+    """The caps, small caps and vanish a `w:rPr` sets (`hiding`: with the direct-only hiding
+    properties as vanish)."""
+    out: list[bool | None] = [None] * len(_WORD_FLAGS)
+    for el in rpr:
+        real = local(el.tag)
+        name = "vanish" if hiding and real in _WORD_HIDING else real
+        if name in _WORD_FLAGS:
+            k = _WORD_FLAGS.index(name)
+            if (attr(el, "val") or "true").strip().lower() not in _OFF:
+                out[k] = True
+            elif name == real:  # (`specVanish` off does not show a vanished run)
+                out[k] = False
+    return tuple(out)
+
+
+def _over(near: Flags, far: Flags) -> Flags:
+    """`near`'s settings, `far`'s where `near` sets none (the closest level wins)."""
+    return tuple(a if a is not None else b for a, b in zip(near, far, strict=True))
+
+
+class _Chains:
+    """Styles by id, each with its own settings and what it is based on, resolved through
+    the `basedOn` (ODF: parent) chain once each: a chain of 100,000 styles, or a cycle,
+    costs a walk over each style once (a cycle is cut where it comes back)."""
+
+    def __init__(self, check: Callable[[], None], empty: Flags) -> None:
+        self.own: dict[str, Flags] = {}
+        self.parent: dict[str, str] = {}
+        self.check = check
+        self.empty = empty
+        self._resolved: dict[str, Flags] = {}
+
+    def add(self, sid: str, flags: Flags, parent: str | None) -> None:
+        if sid not in self.own:  # (the first definition of an id is the one read)
+            self.own[sid] = flags
+            if parent:
+                self.parent[sid] = parent
+
+    def resolved(self, sid: str) -> Flags:
+        if sid in self._resolved:
+            return self._resolved[sid]
+        path: list[str] = []
+        seen: set[str] = set()
+        cur: str | None = sid
+        while cur is not None and cur in self.own and cur not in seen and (
+                cur not in self._resolved):
+            if not len(path) % 4096:
+                self.check()
+            path.append(cur)
+            seen.add(cur)
+            cur = self.parent.get(cur)
+        above = self._resolved.get(cur, self.empty) if cur is not None else self.empty
+        for name in reversed(path):
+            above = _over(self.own[name], above)
+            self._resolved[name] = above
+        return self._resolved.get(sid, self.empty)
+
+
+def _mode(flags: Flags, caps: tuple[int, ...], hidden: int) -> str:
+    """How settings show text: hidden, in capitals, or as written."""
+    if flags[hidden]:
+        return textual.STYLE_HIDDEN
+    if any(flags[k] for k in caps):
+        return textual.STYLE_CAPS
+    return textual.STYLE_PLAIN
+
+
+def word_styled_readings(pkg: Package, main: str) -> list[str]:
+    """The document's text with the caps, small caps and hidden text its styles set (the
+    defaults, its paragraph and character styles through `basedOn`, direct formatting
+    over them: LibreOffice's print), when its styles part sets any. Where styles share an
+    id, or a style has no type, a second reading as ECMA-376 reads them (LibreOffice
+    takes the last definition and skips untyped styles; the standard makes an untyped
+    style a paragraph style, and Word reads the first of an id)."""
+    target = pkg.related(main, "styles", "word/styles.xml")
+    raw = pkg.raw(target) if target else None
+    root = pkg.xml(main)
+    if root is None or raw is None or not _WORD_STYLED.search(raw):
+        return []
+    _parsable(raw)
+    styles = pkg.xml(target) if target else None
+    if styles is None:
+        return []
+    out: list[str] = []
+    for libre in (True, False):
+        parsed = _WordStyles(styles, libre, pkg.ctx.check_time)
+        styled = _word_runs(root, parsed, pkg.ctx.check_time)
+        text = textual.shown_text(root, styled=styled).decode("utf-8", "replace")
+        if text.strip() and text not in out:
+            out.append(text)
+        if not parsed.ambiguous:
+            break
+    return out
+
+
+class _WordStyles:
+    """A Word styles part read for what it shows: the defaults' run properties, the default
+    paragraph style, the paragraph and character styles' chains; `libre`: as LibreOffice
+    reads it (the last definition of an id, untyped styles left out), else the first
+    definition, untyped styles as paragraph styles; `ambiguous`: the two ways differ."""
+
+    def __init__(self, styles: Any, libre: bool, check: Callable[[], None]) -> None:
+        empty: Flags = (None,) * len(_WORD_FLAGS)
+        self.defaults = empty
+        self.default_para: str | None = None
+        self.chains = {kind: _Chains(check, empty) for kind in ("paragraph", "character")}
+        self.ambiguous = False
+        els = [st for st in styles if local(st.tag) in ("docDefaults", "style")]
+        seen: set[tuple[str, str]] = set()
+        for i, st in enumerate(reversed(els) if libre else els):
+            if not i % 4096:
+                check()
+            if local(st.tag) == "docDefaults":
+                for rpr in (r for d in st if local(d.tag) == "rPrDefault" for r in d):
+                    if local(rpr.tag) == "rPr":
+                        self.defaults = _rpr_flags(rpr)
+                continue
+            kind = attr(st, "type") or ("" if libre else "paragraph")
+            sid = attr(st, "styleId") or ""
+            self.ambiguous |= not attr(st, "type") or (kind, sid) in seen
+            seen.add((kind, sid))
+            if kind in self.chains:
+                self._add(st, kind, sid, empty)
+
+    def _add(self, st: Any, kind: str, sid: str, empty: Flags) -> None:
+        flags, parent = empty, None
+        for el in st:
+            if local(el.tag) == "rPr":
+                flags = _rpr_flags(el)
+            elif local(el.tag) == "basedOn":
+                parent = attr(el, "val")
+        self.chains[kind].add(sid, flags, parent)
+        if kind == "paragraph" and self.default_para is None and (
+                (attr(st, "default") or "").lower() in ("1", "true", "on")):
+            self.default_para = sid
+
+
+def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]) -> dict[int, str]:
+    """How the styles show each run (by its element's `id`): direct formatting, over its
+    character style, over its paragraph's style (or the default one), over the defaults."""
+    styled: dict[int, str] = {}
+    caps = (_WORD_FLAGS.index("caps"), _WORD_FLAGS.index("smallCaps"))
+    hidden = _WORD_FLAGS.index("vanish")
+    chains, defaults = styles.chains, styles.defaults
+    stack: list[tuple[Any, Flags]] = [(root, defaults)]
+    walked = 0
+    while stack:
+        el, flags = stack.pop()
+        walked += 1
+        if not walked % 4096:
+            check()
+        name = local(el.tag)
+        if name == "p":  # (a paragraph in a text box inside a run: its own style)
+            flags = _paragraph_flags(el, chains["paragraph"], defaults, styles.default_para)
+        elif name == "r":
+            styled[id(el)] = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
+        stack.extend((child, flags) for child in el)
+    return styled
+
+
+def _paragraph_flags(p: Any, chain: _Chains, defaults: Flags, default_para: str | None
+                     ) -> Flags:
+    """What a paragraph's style (its `w:pStyle`, else the default one) sets, over the
+    defaults."""
+    sid = default_para
+    for ppr in p:
+        if local(ppr.tag) == "pPr":
+            for s in ppr:
+                if local(s.tag) == "pStyle":
+                    sid = attr(s, "val")
+            break
+    return _over(chain.resolved(sid), defaults) if sid else defaults
+
+
+def _run_flags(run: Any, chain: _Chains, para: Flags) -> Flags:
+    """A run's direct formatting over its character style over its paragraph's `para`."""
+    for rpr in run:
+        if local(rpr.tag) == "rPr":
+            char = next((attr(s, "val") for s in rpr if local(s.tag) == "rStyle"), None)
+            flags = _over(chain.resolved(char), para) if char else para
+            return _over(_rpr_flags(rpr, hiding=True), flags)
+    return para
+
+
+_ODF_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_ODF_FO = "{urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0}"
+_ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+#: Text elements by the style family their `text:style-name` names.
+_ODF_FAMILY = {_ODF_TEXT + "p": "paragraph", _ODF_TEXT + "h": "paragraph",
+               _ODF_TEXT + "span": "text", _ODF_TEXT + "a": "text"}
+
+
+def _odf_flags(style: Any) -> Flags:
+    """The upper case, small caps and hidden text an OpenDocument style's text properties
+    set (`fo:text-transform`, `fo:font-variant`, `text:display`)."""
+    upper = small = hidden = None
+    for props in style:
+        if props.tag != _ODF_STYLE + "text-properties":
+            continue
+        transform = props.get(_ODF_FO + "text-transform")
+        if transform is not None:
+            upper = transform.strip() == "uppercase"
+        variant = props.get(_ODF_FO + "font-variant")
+        if variant is not None:
+            small = variant.strip() == "small-caps"
+        display = props.get(_ODF_TEXT + "display")
+        if display in ("none", "true"):
+            hidden = display == "none"
+    return (upper, small, hidden)
+
+
+def odf_styled_reading(pkg: Package) -> str | None:
+    """An OpenDocument text's reading with the capitals and hidden text of its styles, the
+    common ones of `styles.xml` with the automatic ones of `content.xml`, through their
+    parents (LibreOffice's print); None when no style sets any."""
+    content = pkg.raw("content.xml")
+    common = pkg.raw("styles.xml")
+    if content is None or not any(_ODF_STYLED.search(b) for b in (content, common or b"")):
+        return None
+    _parsable(common or b"")
+    root = pkg.xml("content.xml")
+    if root is None:
+        return None
+    check = pkg.ctx.check_time
+    empty: Flags = (None, None, None)
+    chains = {"paragraph": _Chains(check, empty), "text": _Chains(check, empty)}
+    default = empty
+    common_root = pkg.xml("styles.xml") if common is not None else None
+    for part in (root, common_root):  # (automatic styles first: the body names them first)
+        for i, st in enumerate(part.iter() if part is not None else ()):
+            if not i % 4096:
+                check()
+            family = st.get(_ODF_STYLE + "family")
+            if family not in chains:
+                continue
+            if st.tag == _ODF_STYLE + "style":
+                chains[family].add(st.get(_ODF_STYLE + "name", ""), _odf_flags(st),
+                                   st.get(_ODF_STYLE + "parent-style-name"))
+            elif st.tag == _ODF_STYLE + "default-style" and family == "paragraph":
+                default = _over(default, _odf_flags(st))
+    styled = _odf_elements(root, chains, default, check)
+    if not any(mode != textual.STYLE_PLAIN for mode in styled.values()):
+        return None
+    text = textual.shown_text(root, styled=styled).decode("utf-8", "replace")
+    return text if text.strip() else None
+
+
+def _odf_elements(root: Any, chains: dict[str, _Chains], default: Flags,
+                  check: Callable[[], None]) -> dict[int, str]:
+    """How the styles show each paragraph, heading, span and link (by `id`): its style's
+    settings over those of the element it is in (a paragraph's: the default style's)."""
+    styled: dict[int, str] = {}
+    stack: list[tuple[Any, Flags]] = [(root, default)]
+    walked = 0
+    while stack:
+        el, flags = stack.pop()
+        walked += 1
+        if not walked % 4096:
+            check()
+        family = _ODF_FAMILY.get(el.tag) if isinstance(el.tag, str) else None
+        if family is not None:
+            name = el.get(_ODF_TEXT + "style-name")
+            base = default if family == "paragraph" else flags
+            flags = _over(chains[family].resolved(name), base) if name else base
+            styled[id(el)] = _mode(flags, (0, 1), 2)
+        stack.extend((child, flags) for child in el)
+    return styled

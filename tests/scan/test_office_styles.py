@@ -1,0 +1,305 @@
+"""Office documents whose STYLES show the base64 of clam.exe (round 19): a Word document's
+capitals written lower-case in runs its defaults, a paragraph style or a character style
+(through `basedOn`) show in capitals, with runs that turn the capitals off again; decoys in
+runs or paragraphs a style hides; small capitals; an OpenDocument text's common styles
+(`styles.xml`) upper-casing a paragraph, keeping spans as written, hiding decoy spans.
+LibreOffice's print (PDF, read by pdftotext) is the oracle that the reader shows the base64
+(left out where soffice is not installed); the old readings, of direct formatting only, did
+not find it. Then the bounds: styles with chains of 100,000 `basedOn`, cycles."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scan.test_office_text import (
+    _ODF_NS,
+    _ODT,
+    _W,
+    BOUND,
+    NAME,
+    _b64,
+    _capitals_hidden,
+    _chunks,
+    _decodes,
+    _docx,
+    _junk8,
+    _lo_printed,
+    _odf,
+)
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import Engine
+
+_PLAIN_RUN = "<w:r><w:t>{}</w:t></w:r>"
+
+
+def _styles(styles: str, defaults: str = "") -> dict[str, tuple[str, str, str]]:
+    """A styles part for `_docx`: `styles` (`w:style` elements), `defaults` (the run
+    properties of `w:docDefaults`)."""
+    doc_defaults = (f"<w:docDefaults><w:rPrDefault><w:rPr>{defaults}</w:rPr></w:rPrDefault>"
+                    "</w:docDefaults>" if defaults else "")
+    return {"styles.xml": ("styles", "styles",
+                           f"<w:styles {_W}>{doc_defaults}{styles}</w:styles>")}
+
+
+def _style(sid: str, rpr: str, kind: str = "paragraph", based: str | None = None) -> str:
+    based_on = f'<w:basedOn w:val="{based}"/>' if based else ""
+    return (f'<w:style w:type="{kind}" w:styleId="{sid}"><w:name w:val="{sid}"/>{based_on}'
+            f"<w:rPr>{rpr}</w:rPr></w:style>")
+
+
+def _run(text: str, rpr: str) -> str:
+    return f"<w:r><w:rPr>{rpr}</w:rPr><w:t>{text}</w:t></w:r>"
+
+
+def _word_capitals(rpr: str) -> str:
+    """The base64 a run a character, its capitals written lower-case in runs of `rpr`."""
+    return "".join(_run(c.lower(), rpr) if c.isupper() else _PLAIN_RUN.format(c)
+                   for c in _b64())
+
+
+def docx_default_caps() -> bytes:
+    """d1: `w:docDefaults` make every run all caps; the base64's capitals written lower-case
+    in plain runs, its lower-case letters in runs that turn caps off (`w:caps w:val="0"`)."""
+    off = '<w:caps w:val="0"/>'
+    body = "".join(_PLAIN_RUN.format(c.lower()) if c.isupper() else _run(c, off)
+                   for c in _b64())
+    return _docx(f"<w:p>{body}</w:p>", _styles("", "<w:caps/>"))
+
+
+def docx_character_style_caps() -> bytes:
+    """d2: capitals in runs of a character style based on one that sets caps."""
+    styles = (_style("Loud", "<w:caps/>", "character")
+              + _style("Louder", "", "character", based="Loud"))
+    body = _word_capitals('<w:rStyle w:val="Louder"/>')
+    return _docx(f"<w:p>{body}</w:p>", _styles(styles))
+
+
+def docx_paragraph_style_caps() -> bytes:
+    """d3: paragraphs of a style (based on one with caps) in capitals; the lower-case letters
+    in runs of a character style turning caps off (closer than the paragraph's style)."""
+    styles = (_style("Shout", "<w:caps/>") + _style("Heading", "", based="Shout")
+              + _style("Quiet", '<w:caps w:val="false"/>', "character"))
+    quiet = _run("{}", '<w:rStyle w:val="Quiet"/>')
+    paragraphs = []
+    for line in (_b64()[i : i + 64] for i in range(0, len(_b64()), 64)):
+        runs = "".join(quiet.format(c) if c.islower() else _PLAIN_RUN.format(c.lower())
+                       for c in line)
+        paragraphs.append(f'<w:p><w:pPr><w:pStyle w:val="Heading"/></w:pPr>{runs}</w:p>')
+    return _docx("".join(paragraphs), _styles(styles))
+
+
+def docx_small_caps() -> bytes:
+    """Capitals in runs of a character style with small caps (printed as capitals)."""
+    body = _word_capitals('<w:rStyle w:val="Small"/>')
+    return _docx(f"<w:p>{body}</w:p>",
+                 _styles(_style("Small", "<w:smallCaps/>", "character")))
+
+
+def docx_duplicate_style_ids() -> bytes:
+    """Capitals in runs of a character style defined twice, as written, then with caps
+    (LibreOffice applies the last definition; a reading of the first misses the caps)."""
+    styles = _style("Twice", "", "character") + _style("Twice", "<w:caps/>", "character")
+    body = _word_capitals('<w:rStyle w:val="Twice"/>')
+    return _docx(f"<w:p>{body}</w:p>", _styles(styles))
+
+
+def docx_style_hidden_decoys() -> bytes:
+    """Decoys (base64 letters) between the pieces, in runs of a character style with
+    `w:vanish` and in paragraphs of a paragraph style based on one with it; one decoy run
+    turns vanish off again and shows its piece."""
+    styles = (_style("Gone", "<w:vanish/>", "character") + _style("Away", "<w:vanish/>")
+              + _style("Aside", "", based="Away"))
+    hidden = _run("{}", '<w:rStyle w:val="Gone"/>')
+    pieces = _chunks()
+    body = [_run(pieces[0], '<w:rStyle w:val="Gone"/><w:vanish w:val="false"/>')]
+    for i, piece in enumerate(pieces[1:]):
+        body.append(hidden.format(_junk8(i)) + _PLAIN_RUN.format(piece))
+    aside = f'<w:p><w:pPr><w:pStyle w:val="Aside"/></w:pPr>{_PLAIN_RUN.format("QUJD")}</w:p>'
+    half = len(body) // 2
+    return _docx(f"<w:p>{''.join(body[:half])}</w:p>{aside}<w:p>{''.join(body[half:])}</w:p>",
+                 _styles(styles))
+
+
+_ODF_STYLE_NS = ('xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+                 'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0"')
+
+
+def _odt_styled(body: str, styles: str) -> bytes:
+    """An .odt of `body` with the common `styles` (`style:style` elements) in styles.xml."""
+    odf = _odf(f"<office:text>{body}</office:text>", _ODT)
+    part = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {_ODF_NS} '
+            f"{_ODF_STYLE_NS}><office:styles>{styles}</office:styles>"
+            "</office:document-styles>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(odf)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "META-INF/manifest.xml":
+                data = data.replace(b"</manifest:manifest>", b'<manifest:file-entry manifest:'
+                                    b'full-path="styles.xml" manifest:media-type="text/xml"/>'
+                                    b"</manifest:manifest>")
+            dst.writestr(info, data)
+        dst.writestr("styles.xml", part)
+    return out.getvalue()
+
+
+def _odf_style(name: str, family: str, props: str) -> str:
+    return (f'<style:style style:name="{name}" style:family="{family}">'
+            f"<style:text-properties {props}/></style:style>")
+
+
+def odt_common_style_caps() -> bytes:
+    """Paragraphs of a common style with `fo:text-transform="uppercase"` (the capitals written
+    lower-case), lower-case letters in spans of one with `none`, decoys in spans of one
+    with `text:display="none"`."""
+    styles = (_odf_style("Shout", "paragraph", 'fo:text-transform="uppercase"')
+              + _odf_style("Quiet", "text", 'fo:text-transform="none"')
+              + _odf_style("Gone", "text", 'text:display="none"'))
+    paragraphs = []
+    for i, piece in enumerate(_chunks()):
+        text = "".join(f'<text:span text:style-name="Quiet">{c}</text:span>' if c.islower()
+                       else c.lower() for c in piece)
+        paragraphs.append(f'<text:p text:style-name="Shout">{text}<text:span '
+                          f'text:style-name="Gone">{_junk8(i)}</text:span></text:p>')
+    return _odt_styled("".join(paragraphs), styles)
+
+
+def odt_common_small_caps() -> bytes:
+    """Capitals in spans of a common style with `fo:font-variant="small-caps"`."""
+    body = _capitals_hidden('<text:span text:style-name="Small">{}</text:span>')
+    return _odt_styled(f"<text:p>{body}</text:p>",
+                       _odf_style("Small", "text", 'fo:font-variant="small-caps"'))
+
+
+HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
+    "d1-defaults": (docx_default_caps, "d1.docx"),
+    "d2-character-style": (docx_character_style_caps, "d2.docx"),
+    "d3-paragraph-style": (docx_paragraph_style_caps, "d3.docx"),
+    "small-caps": (docx_small_caps, "sc.docx"),
+    "style-vanish": (docx_style_hidden_decoys, "v.docx"),
+    "duplicate-style-id": (docx_duplicate_style_ids, "dup.docx"),
+    "odf-common-caps": (odt_common_style_caps, "c.odt"),
+    "odf-small-caps": (odt_common_small_caps, "sc.odt"),
+}
+
+
+@pytest.mark.parametrize("hole", list(HOLES))
+def test_the_engine_reads_styles_as_libreoffice_prints_them(clam_engine: Engine,
+                                                            tmp_path: Path, hole: str) -> None:
+    """LibreOffice prints the base64 of clam.exe (the oracle, where it is installed), and the
+    engine finds clam.exe in the document."""
+    make, name = HOLES[hole]
+    data = make()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert _decodes(_lo_printed(path))
+    assert clam_engine.scan_bytes(data, name).names == (NAME,)
+
+
+# --- readings -----------------------------------------------------------------------------------
+
+def _readings(data: bytes) -> list[tuple[str, bytes]]:
+    from zerohour.scan import officepkg
+    from zerohour.scan.limits import ScanContext
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    return [(c.origin, c.data) for c in officepkg.package_readings(data, members,
+                                                                    ScanContext())]
+
+
+def test_closest_formatting_wins() -> None:
+    """Direct formatting over the character style over the paragraph style over the
+    defaults, as LibreOffice prints them (checked by hand: no toggling of caps set by two
+    styles, which Word's ECMA-376 17.7.3 would do and LibreOffice does not)."""
+    styles = (_style("Shout", "<w:caps/>") + _style("Loud", "<w:caps/>", "character")
+              + _style("Quiet", '<w:caps w:val="0"/>', "character")
+              + _style("Gone", "<w:vanish/>", "character"))
+    para = '<w:p><w:pPr><w:pStyle w:val="Shout"/></w:pPr>{}</w:p>'
+    body = "".join([
+        para.format(_run("a", '<w:rStyle w:val="Loud"/>') + _run("b", '<w:caps w:val="0"/>')
+                    + _run("c", '<w:rStyle w:val="Quiet"/>')
+                    + _run("d", '<w:rStyle w:val="Quiet"/><w:caps/>')),
+        "<w:p>" + _run("e", '<w:rStyle w:val="Gone"/>') + _PLAIN_RUN.format("f")
+        + _run("g", '<w:rStyle w:val="Gone"/><w:vanish w:val="0"/>') + "</w:p>",
+    ])
+    assert _readings(_docx(body, _styles(styles))) == [("office-styled", b"AbcD\nfg\n")]
+
+
+def test_ordinary_styles_make_no_reading() -> None:
+    """Styles that set no capitals and hide nothing cost no reading."""
+    styles = _style("Body", "<w:b/><w:i/>") + _style("Em", "<w:i/>", "character")
+    docx = _docx('<w:p><w:pPr><w:pStyle w:val="Body"/></w:pPr><w:r><w:rPr><w:rStyle '
+                 'w:val="Em"/></w:rPr><w:t>text</w:t></w:r></w:p>', _styles(styles))
+    assert _readings(docx) == []
+    odt = _odt_styled('<text:p text:style-name="P">text</text:p>',
+                      _odf_style("P", "paragraph", 'fo:font-weight="bold"'))
+    assert _readings(odt) == []
+
+
+# --- bounds --------------------------------------------------------------------------------------
+
+CHAIN, CYCLE = 80_000, 20_000  # styles: 100,000 a document
+
+
+def _hostile_docx() -> bytes:
+    """80,000 paragraph styles each based on the next (the last sets caps), a cycle of 20,000
+    character styles, and 20,000 paragraphs and runs naming styles along both."""
+    para = "".join(f'<w:style w:type="paragraph" w:styleId="p{i}"><w:basedOn w:val="p{i + 1}"/>'
+                   "</w:style>" for i in range(CHAIN - 1))
+    para += f'<w:style w:type="paragraph" w:styleId="p{CHAIN - 1}"><w:rPr><w:caps/></w:rPr>' \
+            "</w:style>"
+    char = "".join(f'<w:style w:type="character" w:styleId="c{i}"><w:basedOn w:val='
+                   f'"c{(i + 1) % CYCLE}"/></w:style>' for i in range(CYCLE))
+    body = "".join(f'<w:p><w:pPr><w:pStyle w:val="p{i * 4}"/></w:pPr><w:r><w:rPr><w:rStyle '
+                   f'w:val="c{i}"/></w:rPr><w:t>x</w:t></w:r></w:p>' for i in range(20_000))
+    return _docx(body, _styles(para + char))
+
+
+def _hostile_odt() -> bytes:
+    """80,000 common paragraph styles each the parent of the next (the first upper-cases), a
+    cycle of 20,000 text styles, and 20,000 paragraphs and spans naming them."""
+    styles = '<style:style style:name="p0" style:family="paragraph"><style:text-properties ' \
+             'fo:text-transform="uppercase"/></style:style>'
+    styles += "".join(f'<style:style style:name="p{i}" style:family="paragraph" '
+                      f'style:parent-style-name="p{i - 1}"/>' for i in range(1, CHAIN))
+    styles += "".join(f'<style:style style:name="t{i}" style:family="text" '
+                      f'style:parent-style-name="t{(i + 1) % CYCLE}"/>' for i in range(CYCLE))
+    body = "".join(f'<text:p text:style-name="p{CHAIN - 1 - i * 4}"><text:span '
+                   f'text:style-name="t{i}">x</text:span></text:p>' for i in range(20_000))
+    return _odt_styled(body, styles)
+
+
+@pytest.mark.parametrize("make", [_hostile_docx, _hostile_odt])
+def test_hostile_styles_are_bounded(make: Callable[[], bytes]) -> None:
+    """Long chains of styles and cycles are resolved once each: the reading is made, in
+    capitals from the chain's far end, within a few CPU seconds."""
+    data = make()
+    t0 = time.process_time()
+    readings = _readings(data)
+    spent = time.process_time() - t0
+    print(f"{make.__name__}: {spent:.2f} s")
+    assert spent < BOUND
+    assert [origin for origin, _ in readings] == ["office-styled"]
+    assert readings[0][1] == b"X\n" * 20_000
+
+
+def test_styles_too_big_to_read_are_a_limit(clam_engine: Engine) -> None:
+    """A styles part over the parsed size that sets capitals: the document is not read as
+    its reader shows it, so the scan says so (a limit finding), not clean."""
+    pad = "<!--" + random.Random(19).randbytes(8 << 20).hex() + "-->"  # (not a zip bomb)
+    data = _docx("<w:p><w:r><w:t>text</w:t></w:r></w:p>",
+                 _styles(pad + _style("Shout", "<w:caps/>")))
+    with pytest.raises(ScanLimitExceeded, match="MaxScanSize"):
+        _readings(data)
+    assert clam_engine.scan_bytes(data, "big.docx").names == (
+        "Heuristics.Limits.Exceeded.MaxScanSize",)
