@@ -172,6 +172,19 @@ def odt_common_style_caps() -> bytes:
     return _odt_styled("".join(paragraphs), styles)
 
 
+def odt_default_style_caps() -> bytes:
+    """The paragraphs' default style upper-cases (the capitals written lower-case); the
+    lower-case letters in spans of a style defined twice, upper-casing, then as written
+    (LibreOffice applies the last definition)."""
+    styles = ('<style:default-style style:family="paragraph"><style:text-properties '
+              'fo:text-transform="uppercase"/></style:default-style>'
+              + _odf_style("Quiet", "text", 'fo:text-transform="uppercase"')
+              + _odf_style("Quiet", "text", 'fo:text-transform="none"'))
+    body = "".join(f'<text:span text:style-name="Quiet">{c}</text:span>' if c.islower()
+                   else c.lower() for c in _b64())
+    return _odt_styled(f"<text:p>{body}</text:p>", styles)
+
+
 def odt_common_small_caps() -> bytes:
     """Capitals in spans of a common style with `fo:font-variant="small-caps"`."""
     body = _capitals_hidden('<text:span text:style-name="Small">{}</text:span>')
@@ -188,6 +201,7 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "duplicate-style-id": (docx_duplicate_style_ids, "dup.docx"),
     "odf-common-caps": (odt_common_style_caps, "c.odt"),
     "odf-small-caps": (odt_common_small_caps, "sc.odt"),
+    "odf-default-style": (odt_default_style_caps, "ds.odt"),
 }
 
 

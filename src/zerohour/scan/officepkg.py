@@ -8,7 +8,13 @@ of several parts together, and a sender put the base64 of a file there:
   shown in the order the document references them (`pandoc -t plain` lists them so);
 - its list labels are the literal text of `w:lvlText` in `word/numbering.xml` (definitions in
   any order), shown before each numbered paragraph (LibreOffice's text export);
-- a worksheet's cells name shared strings and number formats by index (`spreadsheet`).
+- a worksheet's cells name shared strings and number formats by index (`spreadsheet`);
+- a Word document's styles (`word/styles.xml`: the defaults, paragraph and character styles
+  through `basedOn`) and an OpenDocument text's (its common styles in `styles.xml`, through
+  their parents) show runs in capitals (all caps, small caps, `text-transform`) or hide
+  them, under the direct formatting the part itself holds (round 19: base64 written
+  lower-case in such runs, decoys in hidden ones). That reading is made only when a
+  styles part sets any of these, so an ordinary document costs nothing more.
 
 So these readings are made where the whole package is at hand: `package_readings`, called by
 `decompose.children` with the members of a zip. Each is one more text layer (the signatures
@@ -713,8 +719,12 @@ def odf_styled_reading(pkg: Package) -> str | None:
     chains = {"paragraph": _Chains(check, empty), "text": _Chains(check, empty)}
     default = empty
     common_root = pkg.xml("styles.xml") if common is not None else None
-    for part in (root, common_root):  # (automatic styles first: the body names them first)
-        for i, st in enumerate(part.iter() if part is not None else ()):
+    # automatic styles first (the body names them first), the last of a name first in each
+    # part (LibreOffice applies the last definition of a name)
+    for part, kind in ((root, "automatic-styles"), (common_root, "styles")):
+        found = [st for el in (part if part is not None else ()) if local(el.tag) == kind
+                 for st in el]
+        for i, st in enumerate(reversed(found)):
             if not i % 4096:
                 check()
             family = st.get(_ODF_STYLE + "family")
