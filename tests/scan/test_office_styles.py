@@ -111,6 +111,28 @@ def docx_duplicate_style_ids() -> bytes:
     return _docx(f"<w:p>{body}</w:p>", _styles(styles))
 
 
+def docx_header_caps() -> bytes:
+    """The base64 in the page header, capitals in its paragraphs of a caps style (written
+    lower-case), the lower-case letters in runs turning caps off."""
+    off = _run("{}", '<w:caps w:val="0"/>')
+    runs = "".join(off.format(c) if c.islower() else _PLAIN_RUN.format(c.lower())
+                   for c in _b64())
+    header = (f'<w:hdr {_W}><w:p><w:pPr><w:pStyle w:val="Shout"/></w:pPr>{runs}</w:p>'
+              "</w:hdr>")
+    parts = _styles(_style("Shout", "<w:caps/>"))
+    parts["header1.xml"] = ("header", "header", header)
+    docx = _docx("<w:p><w:r><w:t>body</w:t></w:r></w:p>", parts)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(docx)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "word/document.xml":  # (rId6: the second part's)
+                data = data.replace(b"<w:sectPr/>", b'<w:sectPr><w:headerReference w:type='
+                                    b'"default" r:id="rId6"/></w:sectPr>')
+            dst.writestr(info, data)
+    return out.getvalue()
+
+
 def docx_style_hidden_decoys() -> bytes:
     """Decoys (base64 letters) between the pieces, in runs of a character style with
     `w:vanish` and in paragraphs of a paragraph style based on one with it; one decoy run
@@ -199,6 +221,7 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "small-caps": (docx_small_caps, "sc.docx"),
     "style-vanish": (docx_style_hidden_decoys, "v.docx"),
     "duplicate-style-id": (docx_duplicate_style_ids, "dup.docx"),
+    "header": (docx_header_caps, "hdr.docx"),
     "odf-common-caps": (odt_common_style_caps, "c.odt"),
     "odf-small-caps": (odt_common_small_caps, "sc.odt"),
     "odf-default-style": (odt_default_style_caps, "ds.odt"),

@@ -564,7 +564,8 @@ def word_styled_readings(pkg: Package, main: str) -> list[str]:
     over them: LibreOffice's print), when its styles part sets any. Where styles share an
     id, or a style has no type, a second reading as ECMA-376 reads them (LibreOffice
     takes the last definition and skips untyped styles; the standard makes an untyped
-    style a paragraph style, and Word reads the first of an id)."""
+    style a paragraph style, and Word reads the first of an id). The headers, footers,
+    footnotes and endnotes follow the body, each read with the same styles."""
     target = pkg.related(main, "styles", "word/styles.xml")
     raw = pkg.raw(target) if target else None
     root = pkg.xml(main)
@@ -574,16 +575,33 @@ def word_styled_readings(pkg: Package, main: str) -> list[str]:
     styles = pkg.xml(target) if target else None
     if styles is None:
         return []
+    parts = [root] + [pkg.xml(t) for _, typ, t in pkg.rels(main)[:_MAX_RELS]
+                      if typ in _STYLED_PARTS and pkg.has(t)]
     out: list[str] = []
     for libre in (True, False):
         parsed = _WordStyles(styles, libre, pkg.ctx.check_time)
-        styled = _word_runs(root, parsed, pkg.ctx.check_time)
-        text = textual.shown_text(root, styled=styled).decode("utf-8", "replace")
+        budget = Budget(pkg.ctx.check_time)  # (the body's text is the part's; the others')
+        texts = [_styled_text(root, parsed, pkg.ctx.check_time)]
+        texts += [budget.take(_styled_text(part, parsed, pkg.ctx.check_time))
+                  for part in parts[1:] if part is not None]
+        text = "\n".join(texts)
         if text.strip() and text not in out:
             out.append(text)
         if not parsed.ambiguous:
             break
     return out
+
+
+def _styled_text(part: Any, styles: _WordStyles, check: Callable[[], None]) -> str:
+    """A Word part's text as `styles` show its runs."""
+    styled = _word_runs(part, styles, check)
+    return textual.shown_text(part, styled=styled).decode("utf-8", "replace")
+
+
+#: The parts a Word document shows beside its body, by relationship type, read with its
+#: styles (at most `_MAX_RELS` relationships looked at).
+_STYLED_PARTS = frozenset({"header", "footer", "footnotes", "endnotes"})
+_MAX_RELS = 256
 
 
 class _WordStyles:
