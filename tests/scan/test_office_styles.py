@@ -103,6 +103,20 @@ def docx_small_caps() -> bytes:
                  _styles(_style("Small", "<w:smallCaps/>", "character")))
 
 
+def docx_direct_small_caps() -> bytes:
+    """Capitals in runs formatted `<w:smallCaps/>` directly (no styles part)."""
+    return _docx(f"<w:p>{_word_capitals('<w:smallCaps/>')}</w:p>")
+
+
+def docx_direct_vanish_off() -> bytes:
+    """The pieces in runs formatted `<w:vanish w:val="0"/>` (shown), decoys in runs with
+    `<w:vanish/>` between them (no styles part)."""
+    shown, gone = '<w:vanish w:val="0"/>', "<w:vanish/>"
+    body = "".join(_run(_junk8(i), gone) + _run(piece, shown)
+                   for i, piece in enumerate(_chunks()))
+    return _docx(f"<w:p>{body}</w:p>")
+
+
 def docx_duplicate_style_ids() -> bytes:
     """Capitals in runs of a character style defined twice, as written, then with caps
     (LibreOffice applies the last definition; a reading of the first misses the caps)."""
@@ -222,6 +236,8 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "style-vanish": (docx_style_hidden_decoys, "v.docx"),
     "duplicate-style-id": (docx_duplicate_style_ids, "dup.docx"),
     "header": (docx_header_caps, "hdr.docx"),
+    "direct-small-caps": (docx_direct_small_caps, "dsc.docx"),
+    "direct-vanish-off": (docx_direct_vanish_off, "dvo.docx"),
     "odf-common-caps": (odt_common_style_caps, "c.odt"),
     "odf-small-caps": (odt_common_small_caps, "sc.odt"),
     "odf-default-style": (odt_default_style_caps, "ds.odt"),
@@ -273,8 +289,10 @@ def test_closest_formatting_wins() -> None:
 
 
 def test_ordinary_styles_make_no_reading() -> None:
-    """Styles that set no capitals and hide nothing cost no reading."""
-    styles = _style("Body", "<w:b/><w:i/>") + _style("Em", "<w:i/>", "character")
+    """Styles that set no capitals and hide nothing, or set them only in a style no run
+    uses (Word's "Intense Reference" has small caps), cost no reading."""
+    styles = (_style("Body", "<w:b/><w:i/>") + _style("Em", "<w:i/>", "character")
+              + _style("IntenseReference", "<w:smallCaps/>", "character"))
     docx = _docx('<w:p><w:pPr><w:pStyle w:val="Body"/></w:pPr><w:r><w:rPr><w:rStyle '
                  'w:val="Em"/></w:rPr><w:t>text</w:t></w:r></w:p>', _styles(styles))
     assert _readings(docx) == []

@@ -473,7 +473,7 @@ def _counter(n: int, fmt: str) -> str:
 #: Run properties a Word style may set that change what a reader shows: all caps, small caps
 #: (LibreOffice prints lower-case letters as smaller capitals) and hidden text.
 _WORD_FLAGS = ("caps", "smallCaps", "vanish")
-#: Direct run properties that hide a run as `vanish` does (`textual._HIDDEN_RUN`).
+#: Direct run properties that hide a run as `vanish` does (`textual.word_run_mode`).
 _WORD_HIDING = ("specVanish", "webHidden")
 _WORD_STYLED = re.compile(rb"[cC]aps\b|vanish\b|[wW]ebHidden\b")
 _ODF_STYLED = re.compile(rb"text-transform|text:display|small-caps")
@@ -580,22 +580,25 @@ def word_styled_readings(pkg: Package, main: str) -> list[str]:
     out: list[str] = []
     for libre in (True, False):
         parsed = _WordStyles(styles, libre, pkg.ctx.check_time)
-        budget = Budget(pkg.ctx.check_time)  # (the body's text is the part's; the others')
-        texts = [_styled_text(root, parsed, pkg.ctx.check_time)]
-        texts += [budget.take(_styled_text(part, parsed, pkg.ctx.check_time))
-                  for part in parts[1:] if part is not None]
-        text = "\n".join(texts)
-        if text.strip() and text not in out:
-            out.append(text)
+        runs = [(part, _word_runs(part, parsed, pkg.ctx.check_time)) for part in parts
+                if part is not None]
+        if any(differs for _, (_, differs) in runs):  # (else the part's reading is this)
+            text = _styled_text(runs, pkg.ctx.check_time)
+            if text.strip() and text not in out:
+                out.append(text)
         if not parsed.ambiguous:
             break
     return out
 
 
-def _styled_text(part: Any, styles: _WordStyles, check: Callable[[], None]) -> str:
-    """A Word part's text as `styles` show its runs."""
-    styled = _word_runs(part, styles, check)
-    return textual.shown_text(part, styled=styled).decode("utf-8", "replace")
+def _styled_text(runs: list[tuple[Any, tuple[dict[int, str], bool]]],
+                 check: Callable[[], None]) -> str:
+    """The Word parts' texts as their styled runs show them, the body's first (its text is
+    the part's; the others' are charged to a budget)."""
+    budget = Budget(check)
+    texts = [textual.shown_text(part, styled=styled).decode("utf-8", "replace")
+             for part, (styled, _) in runs]
+    return "\n".join(t if not i else budget.take(t) for i, t in enumerate(texts))
 
 
 #: The parts a Word document shows beside its body, by relationship type, read with its
@@ -646,10 +649,13 @@ class _WordStyles:
             self.default_para = sid
 
 
-def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]) -> dict[int, str]:
+def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
+               ) -> tuple[dict[int, str], bool]:
     """How the styles show each run (by its element's `id`): direct formatting, over its
-    character style, over its paragraph's style (or the default one), over the defaults."""
+    character style, over its paragraph's style (or the default one), over the defaults;
+    and whether the styles show any run otherwise than its direct formatting alone."""
     styled: dict[int, str] = {}
+    differs = False
     caps = (_WORD_FLAGS.index("caps"), _WORD_FLAGS.index("smallCaps"))
     hidden = _WORD_FLAGS.index("vanish")
     chains, defaults = styles.chains, styles.defaults
@@ -664,9 +670,11 @@ def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]) -> dic
         if name == "p":  # (a paragraph in a text box inside a run: its own style)
             flags = _paragraph_flags(el, chains["paragraph"], defaults, styles.default_para)
         elif name == "r":
-            styled[id(el)] = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
+            mode = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
+            styled[id(el)] = mode
+            differs = differs or mode != textual.word_run_mode(el)
         stack.extend((child, flags) for child in el)
-    return styled
+    return styled, differs
 
 
 def _paragraph_flags(p: Any, chain: _Chains, defaults: Flags, default_para: str | None

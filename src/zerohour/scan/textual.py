@@ -1846,15 +1846,13 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
             if times > 1:
                 repeated[id(el)] = (len(pieces), times)
         style = styled.get(id(el)) if styled else None
+        if style is None and local == "r" and tag in (_W + "r", _W_STRICT + "r"):
+            style = word_run_mode(el)
+            style = None if style == STYLE_PLAIN else style  # (nothing kept: no nesting)
         if style == STYLE_HIDDEN:
             continue
-        if style is None and local == "r" and tag in (_W + "r", _W_STRICT + "r") and any(
-                getattr(p, "tag", "") in _HIDDEN_RUN for props in el  # type: ignore[attr-defined]
-                if getattr(props, "tag", "").endswith("}rPr") for p in props):
-            continue
         if style == STYLE_CAPS or (style is None and (
-                (local == "r" and tag in (_W + "r", _W_STRICT + "r") and _word_caps(el)) or (
-                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals))):
+                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals)):
             capped[id(el)] = (len(pieces), kept)  # (a reader shows the text in capitals)
         elif style == STYLE_PLAIN:
             kept += 1
@@ -1919,16 +1917,26 @@ _ODF_FO = "{urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0}"
 _OFF = frozenset({"0", "false", "off"})
 
 
-def _word_caps(run: object) -> bool:
-    """Whether a Word run is formatted all caps (`<w:caps/>`: Word and LibreOffice show and
-    print its letters as capitals; round 18 wrote base64's capitals lower-case in such runs)."""
+_CAPS_RUN = frozenset(w + n for w in (_W, _W_STRICT) for n in ("caps", "smallCaps"))
+
+
+def word_run_mode(run: object) -> str:
+    """How a Word run's direct formatting shows it: hidden (`w:vanish` and the like), in
+    capitals (`<w:caps/>`, round 18: base64's capitals written lower-case in such runs; or
+    `<w:smallCaps/>`, printed as smaller capitals, round 19), or as written; each property
+    turned off by its `w:val` (`<w:vanish w:val="0"/>` shows the run, round 19)."""
+    caps = hidden = False
     for props in run:  # type: ignore[attr-defined]
         if getattr(props, "tag", "").endswith("}rPr"):
             for p in props:
                 tag = getattr(p, "tag", "")
-                if tag in (_W + "caps", _W_STRICT + "caps"):
-                    return p.attrib.get(tag[:-4] + "val", "true") not in _OFF
-    return False
+                if tag in _HIDDEN_RUN or tag in _CAPS_RUN:
+                    name = tag.rsplit("}", 1)[0] + "}val"
+                    on = p.attrib.get(name, "true").strip().lower() not in _OFF
+                    hidden = hidden or (on and tag in _HIDDEN_RUN)
+                    caps = caps or (on and tag in _CAPS_RUN)
+            break
+    return STYLE_HIDDEN if hidden else STYLE_CAPS if caps else STYLE_PLAIN
 
 
 def _capital_styles(root: object) -> frozenset[str]:
