@@ -196,6 +196,19 @@ def odt_common_style_caps() -> bytes:
     """Paragraphs of a common style with `fo:text-transform="uppercase"` (the capitals written
     lower-case), lower-case letters in spans of one with `none`, decoys in spans of one
     with `text:display="none"`."""
+    return _odt_styled(*_common_style_caps())
+
+
+def fodt_common_style_caps() -> bytes:
+    """`odt_common_style_caps` as a flat file (.fodt: styles and body in one XML document)."""
+    body, styles = _common_style_caps()
+    return (f'<?xml version="1.0" encoding="UTF-8"?><office:document {_ODF_NS} '
+            f'{_ODF_STYLE_NS} office:mimetype="{_ODT}"><office:styles>{styles}'
+            f"</office:styles><office:body><office:text>{body}</office:text></office:body>"
+            "</office:document>").encode()
+
+
+def _common_style_caps() -> tuple[str, str]:
     styles = (_odf_style("Shout", "paragraph", 'fo:text-transform="uppercase"')
               + _odf_style("Quiet", "text", 'fo:text-transform="none"')
               + _odf_style("Gone", "text", 'text:display="none"'))
@@ -205,7 +218,7 @@ def odt_common_style_caps() -> bytes:
                        else c.lower() for c in piece)
         paragraphs.append(f'<text:p text:style-name="Shout">{text}<text:span '
                           f'text:style-name="Gone">{_junk8(i)}</text:span></text:p>')
-    return _odt_styled("".join(paragraphs), styles)
+    return "".join(paragraphs), styles
 
 
 def odt_default_style_caps() -> bytes:
@@ -241,6 +254,7 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "odf-common-caps": (odt_common_style_caps, "c.odt"),
     "odf-small-caps": (odt_common_small_caps, "sc.odt"),
     "odf-default-style": (odt_default_style_caps, "ds.odt"),
+    "flat-odf": (fodt_common_style_caps, "c.fodt"),
 }
 
 
@@ -323,6 +337,10 @@ def _hostile_docx() -> bytes:
 def _hostile_odt() -> bytes:
     """80,000 common paragraph styles each the parent of the next (the first upper-cases), a
     cycle of 20,000 text styles, and 20,000 paragraphs and spans naming them."""
+    return _odt_styled(*_hostile_odf())
+
+
+def _hostile_odf() -> tuple[str, str]:
     styles = '<style:style style:name="p0" style:family="paragraph"><style:text-properties ' \
              'fo:text-transform="uppercase"/></style:style>'
     styles += "".join(f'<style:style style:name="p{i}" style:family="paragraph" '
@@ -331,7 +349,7 @@ def _hostile_odt() -> bytes:
                       f'style:parent-style-name="t{(i + 1) % CYCLE}"/>' for i in range(CYCLE))
     body = "".join(f'<text:p text:style-name="p{CHAIN - 1 - i * 4}"><text:span '
                    f'text:style-name="t{i}">x</text:span></text:p>' for i in range(20_000))
-    return _odt_styled(body, styles)
+    return body, styles
 
 
 @pytest.mark.parametrize("make", [_hostile_docx, _hostile_odt])
@@ -346,6 +364,22 @@ def test_hostile_styles_are_bounded(make: Callable[[], bytes]) -> None:
     assert spent < BOUND
     assert [origin for origin, _ in readings] == ["office-styled"]
     assert readings[0][1] == b"X\n" * 20_000
+
+
+def test_hostile_styles_of_a_flat_file_are_bounded() -> None:
+    """The same styles in a flat OpenDocument file (read as one part)."""
+    from zerohour.scan import textual
+
+    body, styles = _hostile_odf()
+    data = (f'<?xml version="1.0" encoding="UTF-8"?><office:document {_ODF_NS} '
+            f"{_ODF_STYLE_NS}><office:styles>{styles}</office:styles><office:body>"
+            f"<office:text>{body}</office:text></office:body></office:document>").encode()
+    t0 = time.process_time()
+    readings = textual.office_xml_readings(data)
+    spent = time.process_time() - t0
+    print(f"flat: {spent:.2f} s")
+    assert spent < BOUND
+    assert b"X\n" * 20_000 in readings
 
 
 def test_styles_too_big_to_read_are_a_limit(clam_engine: Engine) -> None:

@@ -740,11 +740,25 @@ def odf_styled_reading(pkg: Package) -> str | None:
     root = pkg.xml("content.xml")
     if root is None:
         return None
-    check = pkg.ctx.check_time
+    return odf_styled_text(root, pkg.xml("styles.xml") if common is not None else None,
+                           pkg.ctx.check_time)
+
+
+def flat_odf_reading(root: Any, data: bytes) -> str | None:
+    """`odf_styled_reading` of a flat OpenDocument file (.fodt: its styles and body in one
+    XML document, `data` parsed as `root`), for `textual`'s readings of a part."""
+    if local(root.tag) != "document" or not _ODF_STYLED.search(data):
+        return None
+    return odf_styled_text(root, root, lambda: None)  # (linear in the part's size)
+
+
+def odf_styled_text(root: Any, common_root: Any, check: Callable[[], None]) -> str | None:
+    """The text of an OpenDocument body `root` with the automatic styles it holds and the
+    common styles `common_root` holds applied; None when they show no element otherwise
+    than as written."""
     empty: Flags = (None, None, None)
     chains = {"paragraph": _Chains(check, empty), "text": _Chains(check, empty)}
     default = empty
-    common_root = pkg.xml("styles.xml") if common is not None else None
     # automatic styles first (the body names them first), the last of a name first in each
     # part (LibreOffice applies the last definition of a name)
     for part, kind in ((root, "automatic-styles"), (common_root, "styles")):

@@ -1726,6 +1726,12 @@ def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
         text = _shown_text(valued, "Choice")
         if text.strip() and text not in out:
             out.append(text)
+    if root.tag == _ODF_OFFICE + "document":  # a flat file: its styles applied (round 19)
+        from zerohour.scan import officepkg
+
+        styled = officepkg.flat_odf_reading(root, data)
+        if styled and styled.encode("utf-8", "replace") not in out:
+            out.append(styled.encode("utf-8", "replace"))
     return out, True
 
 
