@@ -147,6 +147,22 @@ def docx_header_caps() -> bytes:
     return out.getvalue()
 
 
+def docx_table_style_decoys() -> bytes:
+    """The base64 a paragraph a line, a decoy after each in a table whose style (based on
+    one) sets vanish. (A table style's caps: LibreOffice upper-cases a cell's paragraph whole
+    unless each of its runs turns caps off, so no mixed-case base64 shows from it.)"""
+    styles = (_style("Grid", "<w:vanish/>", "table")
+              + _style("GridMore", "", "table", based="Grid"))
+    table = ('<w:tbl><w:tblPr><w:tblStyle w:val="GridMore"/><w:tblW w:w="0" w:type="auto"/>'
+             '</w:tblPr><w:tblGrid><w:gridCol w:w="2000"/></w:tblGrid><w:tr><w:tc><w:tcPr>'
+             '<w:tcW w:w="2000" w:type="dxa"/></w:tcPr><w:p>{}</w:p></w:tc></w:tr></w:tbl>')
+    b64 = _b64()
+    body = "".join(f"<w:p>{_PLAIN_RUN.format(b64[i : i + 64])}</w:p>"
+                   + table.format(_PLAIN_RUN.format(_junk8(i)))
+                   for i in range(0, len(b64), 64))
+    return _docx(body, _styles(styles))
+
+
 def docx_style_hidden_decoys() -> bytes:
     """Decoys (base64 letters) between the pieces, in runs of a character style with
     `w:vanish` and in paragraphs of a paragraph style based on one with it; one decoy run
@@ -249,6 +265,7 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "style-vanish": (docx_style_hidden_decoys, "v.docx"),
     "duplicate-style-id": (docx_duplicate_style_ids, "dup.docx"),
     "header": (docx_header_caps, "hdr.docx"),
+    "table-style": (docx_table_style_decoys, "tbl.docx"),
     "direct-small-caps": (docx_direct_small_caps, "dsc.docx"),
     "direct-vanish-off": (docx_direct_vanish_off, "dvo.docx"),
     "odf-common-caps": (odt_common_style_caps, "c.odt"),

@@ -617,7 +617,8 @@ class _WordStyles:
         empty: Flags = (None,) * len(_WORD_FLAGS)
         self.defaults = empty
         self.default_para: str | None = None
-        self.chains = {kind: _Chains(check, empty) for kind in ("paragraph", "character")}
+        self.chains = {kind: _Chains(check, empty)
+                       for kind in ("paragraph", "character", "table")}
         self.ambiguous = False
         els = [st for st in styles if local(st.tag) in ("docDefaults", "style")]
         seen: set[tuple[str, str]] = set()
@@ -652,35 +653,50 @@ class _WordStyles:
 def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
                ) -> tuple[dict[int, str], bool]:
     """How the styles show each run (by its element's `id`): direct formatting, over its
-    character style, over its paragraph's style (or the default one), over the defaults;
-    and whether the styles show any run otherwise than its direct formatting alone."""
+    character style, over its paragraph's style (or the default one), over its table's
+    style (`w:tblStyle`: LibreOffice prints a table style's caps and vanish), over the
+    defaults; and whether the styles show any run otherwise than its direct formatting."""
     styled: dict[int, str] = {}
     differs = False
     caps = (_WORD_FLAGS.index("caps"), _WORD_FLAGS.index("smallCaps"))
     hidden = _WORD_FLAGS.index("vanish")
     chains, defaults = styles.chains, styles.defaults
-    stack: list[tuple[Any, Flags]] = [(root, defaults)]
+    stack: list[tuple[Any, Flags, Flags]] = [(root, defaults, defaults)]  # (el, its
+    # run properties so far, those of the table it is in)
     walked = 0
     while stack:
-        el, flags = stack.pop()
+        el, flags, table = stack.pop()
         walked += 1
         if not walked % 4096:
             check()
         name = local(el.tag)
-        if name == "p":  # (a paragraph in a text box inside a run: its own style)
-            flags = _paragraph_flags(el, chains["paragraph"], defaults, styles.default_para)
+        if name == "tbl":
+            sid = _table_style(el)
+            table = flags = _over(chains["table"].resolved(sid), defaults) if sid else defaults
+        elif name == "p":  # (a paragraph in a text box inside a run: its own style)
+            flags = _paragraph_flags(el, chains["paragraph"], table, styles.default_para)
         elif name == "r":
             mode = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
             styled[id(el)] = mode
             differs = differs or mode != textual.word_run_mode(el)
-        stack.extend((child, flags) for child in el)
+        stack.extend((child, flags, table) for child in el)
     return styled, differs
+
+
+def _table_style(tbl: Any) -> str:
+    """The style a table's properties name (`w:tblPr/w:tblStyle`), `""` for none."""
+    for props in tbl:
+        if local(props.tag) == "tblPr":
+            for el in props:
+                if local(el.tag) == "tblStyle":
+                    return attr(el, "val") or ""
+    return ""
 
 
 def _paragraph_flags(p: Any, chain: _Chains, defaults: Flags, default_para: str | None
                      ) -> Flags:
-    """What a paragraph's style (its `w:pStyle`, else the default one) sets, over the
-    defaults."""
+    """What a paragraph's style (its `w:pStyle`, else the default one) sets, over
+    `defaults` (the document's, or its table style's over them)."""
     sid = default_para
     for ppr in p:
         if local(ppr.tag) == "pPr":
