@@ -250,6 +250,19 @@ def odt_default_style_caps() -> bytes:
     return _odt_styled(f"<text:p>{body}</text:p>", styles)
 
 
+def odt_lower_in_upper() -> bytes:
+    """Paragraphs of an upper-casing common style, the base64's capitals written lower-case,
+    its lower-case letters written as capitals in spans of a lower-casing one."""
+    styles = (_odf_style("Shout", "paragraph", 'fo:text-transform="uppercase"')
+              + _odf_style("Low", "text", 'fo:text-transform="lowercase"'))
+    paragraphs = "".join(
+        '<text:p text:style-name="Shout">' + "".join(
+            f'<text:span text:style-name="Low">{c.upper()}</text:span>' if c.islower()
+            else c.lower() for c in line) + "</text:p>"
+        for line in (_b64()[i : i + 64] for i in range(0, len(_b64()), 64)))
+    return _odt_styled(paragraphs, styles)
+
+
 def odt_common_small_caps() -> bytes:
     """Capitals in spans of a common style with `fo:font-variant="small-caps"`."""
     body = _capitals_hidden('<text:span text:style-name="Small">{}</text:span>')
@@ -272,6 +285,7 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "odf-small-caps": (odt_common_small_caps, "sc.odt"),
     "odf-default-style": (odt_default_style_caps, "ds.odt"),
     "flat-odf": (fodt_common_style_caps, "c.fodt"),
+    "odf-lower-in-upper": (odt_lower_in_upper, "low.odt"),
 }
 
 

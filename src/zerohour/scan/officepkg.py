@@ -549,12 +549,16 @@ class _Chains:
         return self._resolved.get(sid, self.empty)
 
 
-def _mode(flags: Flags, caps: tuple[int, ...], hidden: int) -> str:
-    """How settings show text: hidden, in capitals, or as written."""
+def _mode(flags: Flags, caps: tuple[int, ...], hidden: int, lower: int | None = None
+          ) -> str:
+    """How settings show text: hidden, in capitals (small capitals too), lower case, or as
+    written."""
     if flags[hidden]:
         return textual.STYLE_HIDDEN
     if any(flags[k] for k in caps):
         return textual.STYLE_CAPS
+    if lower is not None and flags[lower]:
+        return textual.STYLE_LOWER
     return textual.STYLE_PLAIN
 
 
@@ -726,22 +730,23 @@ _ODF_FAMILY = {_ODF_TEXT + "p": "paragraph", _ODF_TEXT + "h": "paragraph",
 
 
 def _odf_flags(style: Any) -> Flags:
-    """The upper case, small caps and hidden text an OpenDocument style's text properties
-    set (`fo:text-transform`, `fo:font-variant`, `text:display`)."""
-    upper = small = hidden = None
+    """The upper case, small caps, hidden text and lower case an OpenDocument style's text
+    properties set (`fo:text-transform`, `fo:font-variant`, `text:display`)."""
+    upper = small = hidden = lower = None
     for props in style:
         if props.tag != _ODF_STYLE + "text-properties":
             continue
         transform = props.get(_ODF_FO + "text-transform")
         if transform is not None:
             upper = transform.strip() == "uppercase"
+            lower = transform.strip() == "lowercase"
         variant = props.get(_ODF_FO + "font-variant")
         if variant is not None:
             small = variant.strip() == "small-caps"
         display = props.get(_ODF_TEXT + "display")
         if display in ("none", "true"):
             hidden = display == "none"
-    return (upper, small, hidden)
+    return (upper, small, hidden, lower)
 
 
 def odf_styled_reading(pkg: Package) -> str | None:
@@ -772,7 +777,7 @@ def odf_styled_text(root: Any, common_root: Any, check: Callable[[], None]) -> s
     """The text of an OpenDocument body `root` with the automatic styles it holds and the
     common styles `common_root` holds applied; None when they show no element otherwise
     than as written."""
-    empty: Flags = (None, None, None)
+    empty: Flags = (None, None, None, None)
     chains = {"paragraph": _Chains(check, empty), "text": _Chains(check, empty)}
     default = empty
     # automatic styles first (the body names them first), the last of a name first in each
@@ -815,6 +820,6 @@ def _odf_elements(root: Any, chains: dict[str, _Chains], default: Flags,
             name = el.get(_ODF_TEXT + "style-name")
             base = default if family == "paragraph" else flags
             flags = _over(chains[family].resolved(name), base) if name else base
-            styled[id(el)] = _mode(flags, (0, 1), 2)
+            styled[id(el)] = _mode(flags, (0, 1), 2, 3)
         stack.extend((child, flags) for child in el)
     return styled

@@ -1801,18 +1801,21 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
     the bodies of OpenDocument's inline notes; `labels`: text shown before a paragraph (a
     Word list label, by the paragraph element's `id`); `refs`: collects the Word footnote
     and endnote references met, in order (`officepkg` shows their notes); `styled`: how
-    the document's styles show an element, by its `id` (`STYLE_CAPS`, `STYLE_HIDDEN`,
-    `STYLE_PLAIN`; `officepkg` resolves them), in place of its direct formatting."""
+    the document's styles show an element, by its `id` (`STYLE_CAPS`, `STYLE_LOWER`,
+    `STYLE_HIDDEN`, `STYLE_PLAIN`; `officepkg` resolves them), in place of its direct
+    formatting. The innermost element that sets a case shows its text so (a span styled
+    as written, or lower-case, in an upper-case paragraph)."""
     pieces: list[str] = []
-    kept = 0  # inside an element its styles show as written (capitals around it skip it)
+    kept = 0  # how many elements that set a case the walk is in (its text's `_Kept` level)
     stack: list[tuple[object, bool]] = [(root, False)]
     display = _ODF_TEXT + "display"
     condition = _ODF_TEXT + "condition"
     repeated: dict[int, tuple[int, int]] = {}  # id of a repeated cell/row -> (start, times)
     room = MAX_REPEATED_TEXT
     capitals = _capital_styles(root)
-    capped: dict[int, tuple[int, int]] = {}  # id of an element shown in capitals -> its
-    # text's start, and the depth of `STYLE_PLAIN` elements it is in
+    cased: set[int] = set()  # ids of the elements that set a case, open
+    capped: dict[int, tuple[int, int, str]] = {}  # id of an element shown in capitals (or
+    # lower case) -> its text's start, its level, `STYLE_CAPS` or `STYLE_LOWER`
     while stack:
         el, closing = stack.pop()
         if isinstance(el, _Tail):
@@ -1823,12 +1826,12 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
             if tag in (_W + "p", _W_STRICT + "p", _ODF_TEXT + "p", _ODF_TEXT + "h",
                        _DRAWING + "p"):
                 pieces.append("\n")
-            if styled and styled.get(id(el)) == STYLE_PLAIN:
+            if cased and id(el) in cased:
+                cased.discard(id(el))
                 kept -= 1
             if capped and id(el) in capped:
-                start, level = capped.pop(id(el))
-                pieces[start:] = [piece if isinstance(piece, _Kept) and piece.level > level
-                                  else piece.upper() for piece in pieces[start:]]
+                start, level, case = capped.pop(id(el))
+                pieces[start:] = [_cased(piece, level, case) for piece in pieces[start:]]
             elif repeated and id(el) in repeated:
                 start, times = repeated.pop(id(el))
                 seg = "".join(pieces[start:]) if room > 0 else ""
@@ -1857,11 +1860,13 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
             style = None if style == STYLE_PLAIN else style  # (nothing kept: no nesting)
         if style == STYLE_HIDDEN:
             continue
-        if style == STYLE_CAPS or (style is None and (
-                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals)):
-            capped[id(el)] = (len(pieces), kept)  # (a reader shows the text in capitals)
-        elif style == STYLE_PLAIN:
+        if style is None and capitals and attrs.get(_ODF_TEXT + "style-name") in capitals:
+            style = STYLE_CAPS
+        if style is not None:  # (a reader shows its text in capitals, lower case, as written)
             kept += 1
+            cased.add(id(el))
+            if style != STYLE_PLAIN:
+                capped[id(el)] = (len(pieces), kept, style)
         mark = len(pieces)
         text = getattr(el, "text", None)
         if tag in (_W + "t", _W_STRICT + "t", _DRAWING + "t"):
@@ -1961,7 +1966,16 @@ def _capital_styles(root: object) -> frozenset[str]:
 
 
 #: How a document's styles show an element (`_shown_text`'s `styled`).
-STYLE_CAPS, STYLE_HIDDEN, STYLE_PLAIN = "caps", "hidden", "plain"
+STYLE_CAPS, STYLE_LOWER, STYLE_HIDDEN, STYLE_PLAIN = "caps", "lower", "hidden", "plain"
+
+
+def _cased(piece: str, level: int, case: str) -> str:
+    """`piece` in `case`, unless an element inside the one at `level` set its case."""
+    if isinstance(piece, _Kept):
+        if piece.level > level:
+            return piece
+        return _Kept(piece.upper() if case == STYLE_CAPS else piece.lower(), piece.level)
+    return piece.upper() if case == STYLE_CAPS else piece.lower()
 
 
 def shown_text(root: object, *, labels: dict[int, str] | None = None,
@@ -1995,9 +2009,9 @@ class _Tail:
 
 
 class _Kept(str):
-    """Text its styles show as written (`STYLE_PLAIN`) inside an element shown in capitals: a span
-    styled `fo:text-transform="none"` in an upper-case paragraph stays lower-case; `level`:
-    how many such elements it is in (capitals set inside the innermost still apply)."""
+    """Text inside elements that set its case; `level`: how many (an element's case applies
+    to the text at its level, not to that of the elements inside it that set one: a span
+    styled `fo:text-transform="none"` in an upper-case paragraph stays as written)."""
 
     level: int
 
