@@ -674,6 +674,8 @@ def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
         if not walked % 4096:
             check()
         name = local(el.tag)
+        if name in _NO_RUNS:
+            continue
         if name == "tbl":
             sid = _table_style(el)
             table = flags = _over(chains["table"].resolved(sid), defaults) if sid else defaults
@@ -681,10 +683,15 @@ def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
             flags = _paragraph_flags(el, chains["paragraph"], table, styles.default_para)
         elif name == "r":
             mode = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
-            styled[id(el)] = mode
+            if mode != textual.STYLE_PLAIN:  # (else its direct formatting shows it as written)
+                styled[id(el)] = mode
             differs = differs or mode != textual.word_run_mode(el)
         stack.extend((child, flags, table) for child in el)
     return styled, differs
+
+
+#: Word elements that hold properties or text, never runs (`_word_runs` does not walk in).
+_NO_RUNS = frozenset({"rPr", "pPr", "tblPr", "trPr", "tcPr", "sectPr", "t", "tblGrid"})
 
 
 def _table_style(tbl: Any) -> str:
