@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import shutil
 import time
 import zipfile
@@ -163,6 +164,38 @@ def docx_table_style_decoys() -> bytes:
     return _docx(body, _styles(styles))
 
 
+_FONT = '<w:rFonts w:ascii="Liberation Sans" w:hAnsi="Liberation Sans"/>'
+
+
+def docx_list_label_caps() -> bytes:
+    """The base64 cut where its case changes: the capitals (and digits) as list labels
+    written lower-case, in paragraphs of a caps style (LibreOffice shows a label with its
+    paragraph's caps), half of them through their level's own caps; the lower-case
+    letters as the paragraphs' runs, caps turned off."""
+    pieces = re.findall(r"[a-z]+|[^a-z]+", _b64())
+    if pieces[0].islower():
+        pieces.insert(0, "")
+    pairs = []
+    for i in range(0, len(pieces), 2):  # (a label is one line: LibreOffice clips a longer one)
+        label, text = pieces[i], pieces[i + 1] if i + 1 < len(pieces) else ""
+        pairs += [(label[k : k + 32], "") for k in range(0, len(label) - 32, 32)]
+        pairs.append((label[(max(len(label) - 1, 0) // 32) * 32 :], text))
+    levels = [f'<w:abstractNum w:abstractNumId="{n}"><w:lvl w:ilvl="0"><w:start w:val="1"/>'
+              f'<w:numFmt w:val="decimal"/><w:suff w:val="nothing"/><w:lvlText w:val='
+              f'"{label.lower()}"/><w:rPr>{_FONT}{"<w:caps/>" if n % 2 else ""}</w:rPr></w:lvl>'
+              "</w:abstractNum>" for n, (label, _) in enumerate(pairs, 1)]
+    nums = [f'<w:num w:numId="{n}"><w:abstractNumId w:val="{n}"/></w:num>'
+            for n in range(1, len(pairs) + 1)]
+    numbering = f"<w:numbering {_W}>{''.join(levels)}{''.join(nums)}</w:numbering>"
+    body = "".join(f'<w:p><w:pPr><w:pStyle w:val="Shout"/><w:numPr><w:ilvl w:val="0"/>'
+                   f'<w:numId w:val="{n}"/></w:numPr></w:pPr>'
+                   + (_run(text, '<w:caps w:val="0"/>') if text else "") + "</w:p>"
+                   for n, (_, text) in enumerate(pairs, 1))
+    parts = _styles(_style("Shout", "<w:caps/>"))
+    parts["numbering.xml"] = ("numbering", "numbering", numbering)
+    return _docx(body, parts)
+
+
 def docx_style_hidden_decoys() -> bytes:
     """Decoys (base64 letters) between the pieces, in runs of a character style with
     `w:vanish` and in paragraphs of a paragraph style based on one with it; one decoy run
@@ -279,6 +312,7 @@ HOLES: dict[str, tuple[Callable[[], bytes], str]] = {
     "duplicate-style-id": (docx_duplicate_style_ids, "dup.docx"),
     "header": (docx_header_caps, "hdr.docx"),
     "table-style": (docx_table_style_decoys, "tbl.docx"),
+    "list-labels": (docx_list_label_caps, "lbl.docx"),
     "direct-small-caps": (docx_direct_small_caps, "dsc.docx"),
     "direct-vanish-off": (docx_direct_vanish_off, "dvo.docx"),
     "odf-common-caps": (odt_common_style_caps, "c.odt"),

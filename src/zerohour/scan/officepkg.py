@@ -237,12 +237,17 @@ def _notes(root: Any, kind: str) -> dict[str, str]:
 
 
 class _Level:
-    __slots__ = ("fmt", "start", "suffix", "text")
+    __slots__ = ("caps", "fmt", "start", "suffix", "text")
 
     def __init__(self, el: Any) -> None:
         self.start, self.fmt, self.text, self.suffix = 1, "decimal", "", "\t"
+        self.caps: bool | None = None  # (its run properties: the label shown in capitals)
         for child in el:
             name, val = local(child.tag), attr(child, "val")
+            if name == "rPr":
+                flags = _rpr_flags(child)
+                self.caps = True if flags[0] or flags[1] else (
+                    False if False in (flags[0], flags[1]) else None)
             if val is None:
                 continue
             if name == "start":
@@ -305,6 +310,7 @@ class _Numbering:
                         lvl = _Level(o)  # a copy with the new start
                         lvl.fmt, lvl.text, lvl.suffix = (levels[ilvl].fmt, levels[ilvl].text,
                                                          levels[ilvl].suffix)
+                        lvl.caps = levels[ilvl].caps
                         lvl.start = _int(attr(o, "val") or "1", 1)
                         levels[ilvl] = lvl
         self._levels[num_id] = levels
@@ -353,8 +359,11 @@ def _style_numbering(styles: Any) -> dict[str, tuple[str | None, int | None]]:
     return out
 
 
-def _list_labels(pkg: Package, main: str, root: Any, budget: Budget) -> dict[int, str]:
-    """Each numbered paragraph's label (by the element's `id`), counted in document order."""
+def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
+                 caps: dict[int, bool | None] | None = None) -> dict[int, str]:
+    """Each numbered paragraph's label (by the element's `id`), counted in document order,
+    in capitals where its level's run properties set caps (LibreOffice shows them so);
+    `caps` collects what each label's level sets (`word_styled_readings`)."""
     target = pkg.related(main, "numbering", "word/numbering.xml")
     numbering = pkg.xml(target) if target else None
     if numbering is None:
@@ -413,7 +422,9 @@ def _list_labels(pkg: Package, main: str, root: Any, budget: Budget) -> dict[int
         label = budget.take(text + lvl.suffix)
         if not label:
             break  # the reading is as long as it may be
-        labels[id(p)] = label
+        labels[id(p)] = label.upper() if lvl.caps else label
+        if caps is not None:
+            caps[id(p)] = lvl.caps
     return labels
 
 
@@ -581,13 +592,16 @@ def word_styled_readings(pkg: Package, main: str) -> list[str]:
         return []
     parts = [root] + [pkg.xml(t) for _, typ, t in pkg.rels(main)[:_MAX_RELS]
                       if typ in _STYLED_PARTS and pkg.has(t)]
+    level_caps: dict[int, bool | None] = {}
+    labels = _list_labels(pkg, main, root, Budget(pkg.ctx.check_time), level_caps)
     out: list[str] = []
     for libre in (True, False):
         parsed = _WordStyles(styles, libre, pkg.ctx.check_time)
         runs = [(part, _word_runs(part, parsed, pkg.ctx.check_time)) for part in parts
                 if part is not None]
-        if any(differs for _, (_, differs) in runs):  # (else the part's reading is this)
-            text = _styled_text(runs, pkg.ctx.check_time)
+        shown = _labels_shown(labels, level_caps, runs[0][1][2])
+        if shown != labels or any(differs for _, (_, differs, _) in runs):
+            text = _styled_text(runs, shown, pkg.ctx.check_time)
             if text.strip() and text not in out:
                 out.append(text)
         if not parsed.ambiguous:
@@ -595,13 +609,22 @@ def word_styled_readings(pkg: Package, main: str) -> list[str]:
     return out
 
 
-def _styled_text(runs: list[tuple[Any, tuple[dict[int, str], bool]]],
-                 check: Callable[[], None]) -> str:
-    """The Word parts' texts as their styled runs show them, the body's first (its text is
-    the part's; the others' are charged to a budget)."""
+def _labels_shown(labels: dict[int, str], level_caps: dict[int, bool | None],
+                  para_caps: set[int]) -> dict[int, str]:
+    """The list labels as shown: in capitals where their level sets caps, or sets none and
+    their paragraph's style does (LibreOffice shows a label with its paragraph's caps)."""
+    return {pid: label.upper() if level_caps.get(pid) is None and pid in para_caps else label
+            for pid, label in labels.items()}
+
+
+def _styled_text(runs: list[tuple[Any, tuple[dict[int, str], bool, set[int]]]],
+                 labels: dict[int, str], check: Callable[[], None]) -> str:
+    """The Word parts' texts as their styled runs show them, the body's first with its list
+    labels (its text is the part's; the others' are charged to a budget)."""
     budget = Budget(check)
-    texts = [textual.shown_text(part, styled=styled).decode("utf-8", "replace")
-             for part, (styled, _) in runs]
+    texts = [textual.shown_text(part, styled=styled, labels=labels if not i else None
+                                ).decode("utf-8", "replace")
+             for i, (part, (styled, _, _)) in enumerate(runs)]
     return "\n".join(t if not i else budget.take(t) for i, t in enumerate(texts))
 
 
@@ -655,13 +678,15 @@ class _WordStyles:
 
 
 def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
-               ) -> tuple[dict[int, str], bool]:
+               ) -> tuple[dict[int, str], bool, set[int]]:
     """How the styles show each run (by its element's `id`): direct formatting, over its
     character style, over its paragraph's style (or the default one), over its table's
     style (`w:tblStyle`: LibreOffice prints a table style's caps and vanish), over the
-    defaults; and whether the styles show any run otherwise than its direct formatting."""
+    defaults; whether the styles show any run otherwise than its direct formatting; the
+    paragraphs (by `id`) whose styles set caps."""
     styled: dict[int, str] = {}
     differs = False
+    para_caps: set[int] = set()
     caps = (_WORD_FLAGS.index("caps"), _WORD_FLAGS.index("smallCaps"))
     hidden = _WORD_FLAGS.index("vanish")
     chains, defaults = styles.chains, styles.defaults
@@ -681,13 +706,15 @@ def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
             table = flags = _over(chains["table"].resolved(sid), defaults) if sid else defaults
         elif name == "p":  # (a paragraph in a text box inside a run: its own style)
             flags = _paragraph_flags(el, chains["paragraph"], table, styles.default_para)
+            if _mode(flags, caps, hidden) == textual.STYLE_CAPS:
+                para_caps.add(id(el))
         elif name == "r":
             mode = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
             if mode != textual.STYLE_PLAIN:  # (else its direct formatting shows it as written)
                 styled[id(el)] = mode
             differs = differs or mode != textual.word_run_mode(el)
         stack.extend((child, flags, table) for child in el)
-    return styled, differs
+    return styled, differs, para_caps
 
 
 #: Word elements that hold properties or text, never runs (`_word_runs` does not walk in).
