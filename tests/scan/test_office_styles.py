@@ -1,11 +1,14 @@
 """Office documents whose STYLES show the base64 of clam.exe (round 19): a Word document's
-capitals written lower-case in runs its defaults, a paragraph style or a character style
-(through `basedOn`) show in capitals, with runs that turn the capitals off again; decoys in
-runs or paragraphs a style hides; small capitals; an OpenDocument text's common styles
-(`styles.xml`) upper-casing a paragraph, keeping spans as written, hiding decoy spans.
-LibreOffice's print (PDF, read by pdftotext) is the oracle that the reader shows the base64
-(left out where soffice is not installed); the old readings, of direct formatting only, did
-not find it. Then the bounds: styles with chains of 100,000 `basedOn`, cycles."""
+capitals written lower-case in runs its defaults, a paragraph, character or table style
+(through `basedOn`) show in capitals, with runs that turn the capitals off again; small
+capitals (by style and direct); decoys in runs, paragraphs or tables a style hides, or
+pieces in runs `<w:vanish w:val="0"/>` shows; a style id defined twice; a page header; list
+labels in capitals; an OpenDocument text's common styles (`styles.xml`, and a flat .fodt)
+upper-casing a paragraph (also its default style), keeping spans as written or lower-casing
+them, hiding decoy spans. LibreOffice's print (PDF, read by pdftotext) is the oracle that
+the reader shows the base64 (left out where soffice is not installed); the old readings, of
+direct formatting only, did not find it. Then the bounds: 100,000 styles in `basedOn` chains
+and cycles; a styles part too big to parse is a limit."""
 
 from __future__ import annotations
 
