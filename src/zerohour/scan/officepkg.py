@@ -8,7 +8,13 @@ of several parts together, and a sender put the base64 of a file there:
   shown in the order the document references them (`pandoc -t plain` lists them so);
 - its list labels are the literal text of `w:lvlText` in `word/numbering.xml` (definitions in
   any order), shown before each numbered paragraph (LibreOffice's text export);
-- a worksheet's cells name shared strings and number formats by index (`spreadsheet`).
+- a worksheet's cells name shared strings and number formats by index (`spreadsheet`);
+- a Word document's styles (`word/styles.xml`: the defaults, paragraph and character styles
+  through `basedOn`) and an OpenDocument text's (its common styles in `styles.xml`, through
+  their parents) show runs in capitals (all caps, small caps, `text-transform`) or hide
+  them, under the direct formatting the part itself holds (round 19: base64 written
+  lower-case in such runs, decoys in hidden ones). That reading is made only when a
+  styles part sets any of these, so an ordinary document costs nothing more.
 
 So these readings are made where the whole package is at hand: `package_readings`, called by
 `decompose.children` with the members of a zip. Each is one more text layer (the signatures
@@ -147,6 +153,10 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
     from zerohour.scan import spreadsheet
 
     names = {n.lower().lstrip("/") for n in members}
+    if "content.xml" in names:  # an OpenDocument text (styles.xml may be a repeated member)
+        text = odf_styled_reading(Package(data, members, ctx))
+        if text:
+            yield _reading(text, "office-styled", ctx)
     if not any(n.startswith(("word/", "xl/")) for n in names) and _ROOT_RELS not in names:
         return
     pkg = Package(data, members, ctx)
@@ -167,10 +177,18 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
             if text and text not in (t for t, _ in readings):
                 readings.append((text, "office-notes-labels" if kind == "document"
                                  else "spreadsheet-cells"))
+        for styled in word_styled_readings(pkg, main) if kind == "document" else ():
+            if styled not in (t for t, _ in readings):
+                readings.append((styled, "office-styled"))
     for text, origin in readings:
-        body = text.encode("utf-8", "replace")
-        ctx.charge_child(len(body))
-        yield Child(data=body, name=None, origin=origin)
+        yield _reading(text, origin, ctx)
+
+
+def _reading(text: str, origin: str, ctx: ScanContext) -> Child:
+    """A reading as a text layer, charged to the scan."""
+    body = text.encode("utf-8", "replace")
+    ctx.charge_child(len(body))
+    return Child(data=body, name=None, origin=origin)
 
 
 # --- Word: list labels and notes ---------------------------------------------------------------
@@ -220,12 +238,17 @@ def _notes(root: Any, kind: str) -> dict[str, str]:
 
 
 class _Level:
-    __slots__ = ("fmt", "start", "suffix", "text")
+    __slots__ = ("caps", "fmt", "start", "suffix", "text")
 
     def __init__(self, el: Any) -> None:
         self.start, self.fmt, self.text, self.suffix = 1, "decimal", "", "\t"
+        self.caps: bool | None = None  # (its run properties: the label shown in capitals)
         for child in el:
             name, val = local(child.tag), attr(child, "val")
+            if name == "rPr":
+                flags = _rpr_flags(child)
+                self.caps = True if flags[0] or flags[1] else (
+                    False if False in (flags[0], flags[1]) else None)
             if val is None:
                 continue
             if name == "start":
@@ -288,6 +311,7 @@ class _Numbering:
                         lvl = _Level(o)  # a copy with the new start
                         lvl.fmt, lvl.text, lvl.suffix = (levels[ilvl].fmt, levels[ilvl].text,
                                                          levels[ilvl].suffix)
+                        lvl.caps = levels[ilvl].caps
                         lvl.start = _int(attr(o, "val") or "1", 1)
                         levels[ilvl] = lvl
         self._levels[num_id] = levels
@@ -336,8 +360,11 @@ def _style_numbering(styles: Any) -> dict[str, tuple[str | None, int | None]]:
     return out
 
 
-def _list_labels(pkg: Package, main: str, root: Any, budget: Budget) -> dict[int, str]:
-    """Each numbered paragraph's label (by the element's `id`), counted in document order."""
+def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
+                 caps: dict[int, bool | None] | None = None) -> dict[int, str]:
+    """Each numbered paragraph's label (by the element's `id`), counted in document order,
+    in capitals where its level's run properties set caps (LibreOffice shows them so);
+    `caps` collects what each label's level sets (`word_styled_readings`)."""
     target = pkg.related(main, "numbering", "word/numbering.xml")
     numbering = pkg.xml(target) if target else None
     if numbering is None:
@@ -396,7 +423,9 @@ def _list_labels(pkg: Package, main: str, root: Any, budget: Budget) -> dict[int
         label = budget.take(text + lvl.suffix)
         if not label:
             break  # the reading is as long as it may be
-        labels[id(p)] = label
+        labels[id(p)] = label.upper() if lvl.caps else label
+        if caps is not None:
+            caps[id(p)] = lvl.caps
     return labels
 
 
@@ -449,3 +478,383 @@ def _counter(n: int, fmt: str) -> str:
     if fmt == "decimalZero" and 0 <= n < 10:
         return f"0{n}"
     return str(n)
+
+
+# --- styles: capitals and hidden text a document's styles set (round 19) -------------------------
+
+#: Run properties a Word style may set that change what a reader shows: all caps, small caps
+#: (LibreOffice prints lower-case letters as smaller capitals) and hidden text.
+_WORD_FLAGS = ("caps", "smallCaps", "vanish")
+#: Direct run properties that hide a run as `vanish` does (`textual.word_run_mode`).
+_WORD_HIDING = ("specVanish", "webHidden")
+_WORD_STYLED = re.compile(rb"[cC]aps\b|vanish\b|[wW]ebHidden\b")
+_ODF_STYLED = re.compile(rb"text-transform|text:display|small-caps")
+_OFF = frozenset({"0", "false", "off"})
+
+#: A style's setting of each flag: True, False (turned off again) or None (not set).
+Flags = tuple["bool | None", ...]
+
+
+def _parsable(styles: bytes) -> None:
+    """A styles part over `textual.MAX_XML` is not parsed: a limit (a finding, as `Budget`'s:
+    a reader applies its styles, so the document is not read as shown and never clean)."""
+    if len(styles) > textual.MAX_XML:
+        raise ScanLimitExceeded(MAX_SCAN_SIZE, f"a styles part over {textual.MAX_XML} bytes")
+
+
+def _rpr_flags(rpr: Any, hiding: bool = False) -> Flags:
+    """The caps, small caps and vanish a `w:rPr` sets (`hiding`: with the direct-only hiding
+    properties as vanish)."""
+    out: list[bool | None] = [None] * len(_WORD_FLAGS)
+    for el in rpr:
+        real = local(el.tag)
+        name = "vanish" if hiding and real in _WORD_HIDING else real
+        if name in _WORD_FLAGS:
+            k = _WORD_FLAGS.index(name)
+            if (attr(el, "val") or "true").strip().lower() not in _OFF:
+                out[k] = True
+            elif name == real:  # (`specVanish` off does not show a vanished run)
+                out[k] = False
+    return tuple(out)
+
+
+def _over(near: Flags, far: Flags) -> Flags:
+    """`near`'s settings, `far`'s where `near` sets none (the closest level wins)."""
+    return tuple(a if a is not None else b for a, b in zip(near, far, strict=True))
+
+
+class _Chains:
+    """Styles by id, each with its own settings and what it is based on, resolved through
+    the `basedOn` (ODF: parent) chain once each: a chain of 100,000 styles, or a cycle,
+    costs a walk over each style once (a cycle is cut where it comes back)."""
+
+    def __init__(self, check: Callable[[], None], empty: Flags) -> None:
+        self.own: dict[str, Flags] = {}
+        self.parent: dict[str, str] = {}
+        self.check = check
+        self.empty = empty
+        self._resolved: dict[str, Flags] = {}
+
+    def add(self, sid: str, flags: Flags, parent: str | None) -> None:
+        if sid not in self.own:  # (the first definition of an id is the one read)
+            self.own[sid] = flags
+            if parent:
+                self.parent[sid] = parent
+
+    def resolved(self, sid: str) -> Flags:
+        if sid in self._resolved:
+            return self._resolved[sid]
+        path: list[str] = []
+        seen: set[str] = set()
+        cur: str | None = sid
+        while cur is not None and cur in self.own and cur not in seen and (
+                cur not in self._resolved):
+            if not len(path) % 4096:
+                self.check()
+            path.append(cur)
+            seen.add(cur)
+            cur = self.parent.get(cur)
+        above = self._resolved.get(cur, self.empty) if cur is not None else self.empty
+        for name in reversed(path):
+            above = _over(self.own[name], above)
+            self._resolved[name] = above
+        return self._resolved.get(sid, self.empty)
+
+
+def _mode(flags: Flags, caps: tuple[int, ...], hidden: int, lower: int | None = None
+          ) -> str:
+    """How settings show text: hidden, in capitals (small capitals too), lower case, or as
+    written."""
+    if flags[hidden]:
+        return textual.STYLE_HIDDEN
+    if any(flags[k] for k in caps):
+        return textual.STYLE_CAPS
+    if lower is not None and flags[lower]:
+        return textual.STYLE_LOWER
+    return textual.STYLE_PLAIN
+
+
+def word_styled_readings(pkg: Package, main: str) -> list[str]:
+    """The document's text with the caps, small caps and hidden text its styles set (the
+    defaults, its paragraph and character styles through `basedOn`, direct formatting
+    over them: LibreOffice's print), when its styles part sets any. Where styles share an
+    id, or a style has no type, a second reading as ECMA-376 reads them (LibreOffice
+    takes the last definition and skips untyped styles; the standard makes an untyped
+    style a paragraph style, and Word reads the first of an id). The headers, footers,
+    footnotes and endnotes follow the body, each read with the same styles."""
+    target = pkg.related(main, "styles", "word/styles.xml")
+    raw = pkg.raw(target) if target else None
+    root = pkg.xml(main)
+    if root is None or raw is None or not _WORD_STYLED.search(raw):
+        return []
+    _parsable(raw)
+    styles = pkg.xml(target) if target else None
+    if styles is None:
+        return []
+    parts = [root] + [pkg.xml(t) for _, typ, t in pkg.rels(main)[:_MAX_RELS]
+                      if typ in _STYLED_PARTS and pkg.has(t)]
+    level_caps: dict[int, bool | None] = {}
+    labels = _list_labels(pkg, main, root, Budget(pkg.ctx.check_time), level_caps)
+    out: list[str] = []
+    for libre in (True, False):
+        parsed = _WordStyles(styles, libre, pkg.ctx.check_time)
+        runs = [(part, _word_runs(part, parsed, pkg.ctx.check_time)) for part in parts
+                if part is not None]
+        shown = _labels_shown(labels, level_caps, runs[0][1][2])
+        if shown != labels or any(differs for _, (_, differs, _) in runs):
+            text = _styled_text(runs, shown, pkg.ctx.check_time)
+            if text.strip() and text not in out:
+                out.append(text)
+        if not parsed.ambiguous:
+            break
+    return out
+
+
+def _labels_shown(labels: dict[int, str], level_caps: dict[int, bool | None],
+                  para_caps: set[int]) -> dict[int, str]:
+    """The list labels as shown: in capitals where their level sets caps, or sets none and
+    their paragraph's style does (LibreOffice shows a label with its paragraph's caps)."""
+    return {pid: label.upper() if level_caps.get(pid) is None and pid in para_caps else label
+            for pid, label in labels.items()}
+
+
+def _styled_text(runs: list[tuple[Any, tuple[dict[int, str], bool, set[int]]]],
+                 labels: dict[int, str], check: Callable[[], None]) -> str:
+    """The Word parts' texts as their styled runs show them, the body's first with its list
+    labels (its text is the part's; the others' are charged to a budget)."""
+    budget = Budget(check)
+    texts = [textual.shown_text(part, styled=styled, labels=labels if not i else None
+                                ).decode("utf-8", "replace")
+             for i, (part, (styled, _, _)) in enumerate(runs)]
+    return "\n".join(t if not i else budget.take(t) for i, t in enumerate(texts))
+
+
+#: The parts a Word document shows beside its body, by relationship type, read with its
+#: styles (at most `_MAX_RELS` relationships looked at).
+_STYLED_PARTS = frozenset({"header", "footer", "footnotes", "endnotes"})
+_MAX_RELS = 256
+
+
+class _WordStyles:
+    """A Word styles part read for what it shows: the defaults' run properties, the default
+    paragraph style, the paragraph and character styles' chains; `libre`: as LibreOffice
+    reads it (the last definition of an id, untyped styles left out), else the first
+    definition, untyped styles as paragraph styles; `ambiguous`: the two ways differ."""
+
+    def __init__(self, styles: Any, libre: bool, check: Callable[[], None]) -> None:
+        empty: Flags = (None,) * len(_WORD_FLAGS)
+        self.defaults = empty
+        self.default_para: str | None = None
+        self.chains = {kind: _Chains(check, empty)
+                       for kind in ("paragraph", "character", "table")}
+        self.ambiguous = False
+        els = [st for st in styles if local(st.tag) in ("docDefaults", "style")]
+        seen: set[tuple[str, str]] = set()
+        for i, st in enumerate(reversed(els) if libre else els):
+            if not i % 4096:
+                check()
+            if local(st.tag) == "docDefaults":
+                for rpr in (r for d in st if local(d.tag) == "rPrDefault" for r in d):
+                    if local(rpr.tag) == "rPr":
+                        self.defaults = _rpr_flags(rpr)
+                continue
+            kind = attr(st, "type") or ("" if libre else "paragraph")
+            sid = attr(st, "styleId") or ""
+            self.ambiguous |= not attr(st, "type") or (kind, sid) in seen
+            seen.add((kind, sid))
+            if kind in self.chains:
+                self._add(st, kind, sid, empty)
+
+    def _add(self, st: Any, kind: str, sid: str, empty: Flags) -> None:
+        flags, parent = empty, None
+        for el in st:
+            if local(el.tag) == "rPr":
+                flags = _rpr_flags(el)
+            elif local(el.tag) == "basedOn":
+                parent = attr(el, "val")
+        self.chains[kind].add(sid, flags, parent)
+        if kind == "paragraph" and self.default_para is None and (
+                (attr(st, "default") or "").lower() in ("1", "true", "on")):
+            self.default_para = sid
+
+
+def _word_runs(root: Any, styles: _WordStyles, check: Callable[[], None]
+               ) -> tuple[dict[int, str], bool, set[int]]:
+    """How the styles show each run (by its element's `id`): direct formatting, over its
+    character style, over its paragraph's style (or the default one), over its table's
+    style (`w:tblStyle`: LibreOffice prints a table style's caps and vanish), over the
+    defaults; whether the styles show any run otherwise than its direct formatting; the
+    paragraphs (by `id`) whose styles set caps."""
+    styled: dict[int, str] = {}
+    differs = False
+    para_caps: set[int] = set()
+    caps = (_WORD_FLAGS.index("caps"), _WORD_FLAGS.index("smallCaps"))
+    hidden = _WORD_FLAGS.index("vanish")
+    chains, defaults = styles.chains, styles.defaults
+    stack: list[tuple[Any, Flags, Flags]] = [(root, defaults, defaults)]  # (el, its
+    # run properties so far, those of the table it is in)
+    walked = 0
+    while stack:
+        el, flags, table = stack.pop()
+        walked += 1
+        if not walked % 4096:
+            check()
+        name = local(el.tag)
+        if name in _NO_RUNS:
+            continue
+        if name == "tbl":
+            sid = _table_style(el)
+            table = flags = _over(chains["table"].resolved(sid), defaults) if sid else defaults
+        elif name == "p":  # (a paragraph in a text box inside a run: its own style)
+            flags = _paragraph_flags(el, chains["paragraph"], table, styles.default_para)
+            if _mode(flags, caps, hidden) == textual.STYLE_CAPS:
+                para_caps.add(id(el))
+        elif name == "r":
+            mode = _mode(_run_flags(el, chains["character"], flags), caps, hidden)
+            if mode != textual.STYLE_PLAIN:  # (else its direct formatting shows it as written)
+                styled[id(el)] = mode
+            differs = differs or mode != textual.word_run_mode(el)
+        stack.extend((child, flags, table) for child in el)
+    return styled, differs, para_caps
+
+
+#: Word elements that hold properties or text, never runs (`_word_runs` does not walk in).
+_NO_RUNS = frozenset({"rPr", "pPr", "tblPr", "trPr", "tcPr", "sectPr", "t", "tblGrid"})
+
+
+def _table_style(tbl: Any) -> str:
+    """The style a table's properties name (`w:tblPr/w:tblStyle`), `""` for none."""
+    for props in tbl:
+        if local(props.tag) == "tblPr":
+            for el in props:
+                if local(el.tag) == "tblStyle":
+                    return attr(el, "val") or ""
+    return ""
+
+
+def _paragraph_flags(p: Any, chain: _Chains, defaults: Flags, default_para: str | None
+                     ) -> Flags:
+    """What a paragraph's style (its `w:pStyle`, else the default one) sets, over
+    `defaults` (the document's, or its table style's over them)."""
+    sid = default_para
+    for ppr in p:
+        if local(ppr.tag) == "pPr":
+            for s in ppr:
+                if local(s.tag) == "pStyle":
+                    sid = attr(s, "val")
+            break
+    return _over(chain.resolved(sid), defaults) if sid else defaults
+
+
+def _run_flags(run: Any, chain: _Chains, para: Flags) -> Flags:
+    """A run's direct formatting over its character style over its paragraph's `para`."""
+    for rpr in run:
+        if local(rpr.tag) == "rPr":
+            char = next((attr(s, "val") for s in rpr if local(s.tag) == "rStyle"), None)
+            flags = _over(chain.resolved(char), para) if char else para
+            return _over(_rpr_flags(rpr, hiding=True), flags)
+    return para
+
+
+_ODF_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_ODF_FO = "{urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0}"
+_ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+#: Text elements by the style family their `text:style-name` names.
+_ODF_FAMILY = {_ODF_TEXT + "p": "paragraph", _ODF_TEXT + "h": "paragraph",
+               _ODF_TEXT + "span": "text", _ODF_TEXT + "a": "text"}
+
+
+def _odf_flags(style: Any) -> Flags:
+    """The upper case, small caps, hidden text and lower case an OpenDocument style's text
+    properties set (`fo:text-transform`, `fo:font-variant`, `text:display`)."""
+    upper = small = hidden = lower = None
+    for props in style:
+        if props.tag != _ODF_STYLE + "text-properties":
+            continue
+        transform = props.get(_ODF_FO + "text-transform")
+        if transform is not None:
+            upper = transform.strip() == "uppercase"
+            lower = transform.strip() == "lowercase"
+        variant = props.get(_ODF_FO + "font-variant")
+        if variant is not None:
+            small = variant.strip() == "small-caps"
+        display = props.get(_ODF_TEXT + "display")
+        if display in ("none", "true"):
+            hidden = display == "none"
+    return (upper, small, hidden, lower)
+
+
+def odf_styled_reading(pkg: Package) -> str | None:
+    """An OpenDocument text's reading with the capitals and hidden text of its styles, the
+    common ones of `styles.xml` with the automatic ones of `content.xml`, through their
+    parents (LibreOffice's print); None when no style sets any."""
+    content = pkg.raw("content.xml")
+    common = pkg.raw("styles.xml")
+    if content is None or not any(_ODF_STYLED.search(b) for b in (content, common or b"")):
+        return None
+    _parsable(common or b"")
+    root = pkg.xml("content.xml")
+    if root is None:
+        return None
+    return odf_styled_text(root, pkg.xml("styles.xml") if common is not None else None,
+                           pkg.ctx.check_time)
+
+
+def flat_odf_reading(root: Any, data: bytes) -> str | None:
+    """`odf_styled_reading` of a flat OpenDocument file (.fodt: its styles and body in one
+    XML document, `data` parsed as `root`), for `textual`'s readings of a part."""
+    if local(root.tag) != "document" or not _ODF_STYLED.search(data):
+        return None
+    return odf_styled_text(root, root, lambda: None)  # (linear in the part's size)
+
+
+def odf_styled_text(root: Any, common_root: Any, check: Callable[[], None]) -> str | None:
+    """The text of an OpenDocument body `root` with the automatic styles it holds and the
+    common styles `common_root` holds applied; None when they show no element otherwise
+    than as written."""
+    empty: Flags = (None, None, None, None)
+    chains = {"paragraph": _Chains(check, empty), "text": _Chains(check, empty)}
+    default = empty
+    # automatic styles first (the body names them first), the last of a name first in each
+    # part (LibreOffice applies the last definition of a name)
+    for part, kind in ((root, "automatic-styles"), (common_root, "styles")):
+        found = [st for el in (part if part is not None else ()) if local(el.tag) == kind
+                 for st in el]
+        for i, st in enumerate(reversed(found)):
+            if not i % 4096:
+                check()
+            family = st.get(_ODF_STYLE + "family")
+            if family not in chains:
+                continue
+            if st.tag == _ODF_STYLE + "style":
+                chains[family].add(st.get(_ODF_STYLE + "name", ""), _odf_flags(st),
+                                   st.get(_ODF_STYLE + "parent-style-name"))
+            elif st.tag == _ODF_STYLE + "default-style" and family == "paragraph":
+                default = _over(default, _odf_flags(st))
+    styled = _odf_elements(root, chains, default, check)
+    if not any(mode != textual.STYLE_PLAIN for mode in styled.values()):
+        return None
+    text = textual.shown_text(root, styled=styled).decode("utf-8", "replace")
+    return text if text.strip() else None
+
+
+def _odf_elements(root: Any, chains: dict[str, _Chains], default: Flags,
+                  check: Callable[[], None]) -> dict[int, str]:
+    """How the styles show each paragraph, heading, span and link (by `id`): its style's
+    settings over those of the element it is in (a paragraph's: the default style's)."""
+    styled: dict[int, str] = {}
+    stack: list[tuple[Any, Flags]] = [(root, default)]
+    walked = 0
+    while stack:
+        el, flags = stack.pop()
+        walked += 1
+        if not walked % 4096:
+            check()
+        family = _ODF_FAMILY.get(el.tag) if isinstance(el.tag, str) else None
+        if family is not None:
+            name = el.get(_ODF_TEXT + "style-name")
+            base = default if family == "paragraph" else flags
+            flags = _over(chains[family].resolved(name), base) if name else base
+            styled[id(el)] = _mode(flags, (0, 1), 2, 3)
+        stack.extend((child, flags) for child in el)
+    return styled

@@ -1764,6 +1764,12 @@ def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
         for text in _each_table(ods_computed(root)):  # (formulas with no value: round 19)
             if text.strip() and text not in out:
                 out.append(text)
+    if root.tag == _ODF_OFFICE + "document":  # a flat file: its styles applied (round 19)
+        from zerohour.scan import officepkg
+
+        styled = officepkg.flat_odf_reading(root, data)
+        if styled and styled.encode("utf-8", "replace") not in out:
+            out.append(styled.encode("utf-8", "replace"))
     return out, True
 
 
@@ -1847,32 +1853,43 @@ def _odf_value(el: Any) -> str | None:
 
 def _shown_text(root: object, branch: str, *, notes: bool = True,
                 labels: dict[int, str] | None = None,
-                refs: list[tuple[str, str]] | None = None) -> bytes:
+                refs: list[tuple[str, str]] | None = None,
+                styled: dict[int, str] | None = None) -> bytes:
     """The text of `root` as a reader shows it (see `_parsed_office_texts`); `notes`: with
     the bodies of OpenDocument's inline notes; `labels`: text shown before a paragraph (a
     Word list label, by the paragraph element's `id`); `refs`: collects the Word footnote
-    and endnote references met, in order (`officepkg` shows their notes)."""
+    and endnote references met, in order (`officepkg` shows their notes); `styled`: how
+    the document's styles show an element, by its `id` (`STYLE_CAPS`, `STYLE_LOWER`,
+    `STYLE_HIDDEN`, `STYLE_PLAIN`; `officepkg` resolves them), in place of its direct
+    formatting. The innermost element that sets a case shows its text so (a span styled
+    as written, or lower-case, in an upper-case paragraph)."""
     pieces: list[str] = []
+    kept = 0  # how many elements that set a case the walk is in (its text's `_Kept` level)
     stack: list[tuple[object, bool]] = [(root, False)]
     display = _ODF_TEXT + "display"
     condition = _ODF_TEXT + "condition"
     repeated: dict[int, tuple[int, int]] = {}  # id of a repeated cell/row -> (start, times)
     room = MAX_REPEATED_TEXT
     capitals = _capital_styles(root)
-    capped: dict[int, int] = {}  # id of an element shown in capitals -> its text's start
+    cased: set[int] = set()  # ids of the elements that set a case, open
+    capped: dict[int, tuple[int, int, str]] = {}  # id of an element shown in capitals (or
+    # lower case) -> its text's start, its level, `STYLE_CAPS` or `STYLE_LOWER`
     while stack:
         el, closing = stack.pop()
         if isinstance(el, _Tail):
-            pieces.append(el.text)
+            pieces.append(_Kept(el.text, el.kept) if el.kept else el.text)
             continue
         tag = getattr(el, "tag", "")
         if closing:
             if tag in (_W + "p", _W_STRICT + "p", _ODF_TEXT + "p", _ODF_TEXT + "h",
                        _DRAWING + "p"):
                 pieces.append("\n")
+            if cased and id(el) in cased:
+                cased.discard(id(el))
+                kept -= 1
             if capped and id(el) in capped:
-                start = capped.pop(id(el))
-                pieces[start:] = [piece.upper() for piece in pieces[start:]]
+                start, level, case = capped.pop(id(el))
+                pieces[start:] = [_cased(piece, level, case) for piece in pieces[start:]]
             elif repeated and id(el) in repeated:
                 start, times = repeated.pop(id(el))
                 seg = "".join(pieces[start:]) if room > 0 else ""
@@ -1895,13 +1912,20 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
             times = _repeats(attrs.get(_ODF_REPEATED[tag], ""), _ODF_MAX_REPEAT[tag])
             if times > 1:
                 repeated[id(el)] = (len(pieces), times)
-        if local == "r" and tag in (_W + "r", _W_STRICT + "r") and any(
-                getattr(p, "tag", "") in _HIDDEN_RUN for props in el  # type: ignore[attr-defined]
-                if getattr(props, "tag", "").endswith("}rPr") for p in props):
+        style = styled.get(id(el)) if styled else None
+        if style is None and local == "r" and tag in (_W + "r", _W_STRICT + "r"):
+            style = word_run_mode(el)
+            style = None if style == STYLE_PLAIN else style  # (nothing kept: no nesting)
+        if style == STYLE_HIDDEN:
             continue
-        if (local == "r" and tag in (_W + "r", _W_STRICT + "r") and _word_caps(el)) or (
-                capitals and attrs.get(_ODF_TEXT + "style-name") in capitals):
-            capped[id(el)] = len(pieces)  # (a reader shows the text in capitals)
+        if style is None and capitals and attrs.get(_ODF_TEXT + "style-name") in capitals:
+            style = STYLE_CAPS
+        if style is not None:  # (a reader shows its text in capitals, lower case, as written)
+            kept += 1
+            cased.add(id(el))
+            if style != STYLE_PLAIN:
+                capped[id(el)] = (len(pieces), kept, style)
+        mark = len(pieces)
         text = getattr(el, "text", None)
         if tag in (_W + "t", _W_STRICT + "t", _DRAWING + "t"):
             pieces.append(text or "")
@@ -1925,12 +1949,14 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
         elif refs is not None and local in ("footnoteReference", "endnoteReference") and (
                 tag.startswith((_W, _W_STRICT))):
             refs.append((local[:-9], attrs.get(tag[: -len(local)] + "id", "")))
+        if kept:
+            pieces[mark:] = [_Kept(piece, kept) for piece in pieces[mark:]]
         stack.append((el, True))
         children = list(el)  # type: ignore[call-overload]
         for child in reversed(children):
             tail = getattr(child, "tail", None)
             if tail and tag.startswith(_ODF_TEXT):
-                stack.append((_Tail(tail), False))
+                stack.append((_Tail(tail, kept), False))
             stack.append((child, False))
     return "".join(pieces).encode("utf-8", "replace")
 
@@ -1960,16 +1986,26 @@ _ODF_FO = "{urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0}"
 _OFF = frozenset({"0", "false", "off"})
 
 
-def _word_caps(run: object) -> bool:
-    """Whether a Word run is formatted all caps (`<w:caps/>`: Word and LibreOffice show and
-    print its letters as capitals; round 18 wrote base64's capitals lower-case in such runs)."""
+_CAPS_RUN = frozenset(w + n for w in (_W, _W_STRICT) for n in ("caps", "smallCaps"))
+
+
+def word_run_mode(run: object) -> str:
+    """How a Word run's direct formatting shows it: hidden (`w:vanish` and the like), in
+    capitals (`<w:caps/>`, round 18: base64's capitals written lower-case in such runs; or
+    `<w:smallCaps/>`, printed as smaller capitals, round 19), or as written; each property
+    turned off by its `w:val` (`<w:vanish w:val="0"/>` shows the run, round 19)."""
+    caps = hidden = False
     for props in run:  # type: ignore[attr-defined]
         if getattr(props, "tag", "").endswith("}rPr"):
             for p in props:
                 tag = getattr(p, "tag", "")
-                if tag in (_W + "caps", _W_STRICT + "caps"):
-                    return p.attrib.get(tag[:-4] + "val", "true") not in _OFF
-    return False
+                if tag in _HIDDEN_RUN or tag in _CAPS_RUN:
+                    name = tag.rsplit("}", 1)[0] + "}val"
+                    on = p.attrib.get(name, "true").strip().lower() not in _OFF
+                    hidden = hidden or (on and tag in _HIDDEN_RUN)
+                    caps = caps or (on and tag in _CAPS_RUN)
+            break
+    return STYLE_HIDDEN if hidden else STYLE_CAPS if caps else STYLE_PLAIN
 
 
 def _capital_styles(root: object) -> frozenset[str]:
@@ -1987,11 +2023,25 @@ def _capital_styles(root: object) -> frozenset[str]:
         if any(child in out for child in style))
 
 
+#: How a document's styles show an element (`_shown_text`'s `styled`).
+STYLE_CAPS, STYLE_LOWER, STYLE_HIDDEN, STYLE_PLAIN = "caps", "lower", "hidden", "plain"
+
+
+def _cased(piece: str, level: int, case: str) -> str:
+    """`piece` in `case`, unless an element inside the one at `level` set its case."""
+    if isinstance(piece, _Kept):
+        if piece.level > level:
+            return piece
+        return _Kept(piece.upper() if case == STYLE_CAPS else piece.lower(), piece.level)
+    return piece.upper() if case == STYLE_CAPS else piece.lower()
+
+
 def shown_text(root: object, *, labels: dict[int, str] | None = None,
-               refs: list[tuple[str, str]] | None = None) -> bytes:
+               refs: list[tuple[str, str]] | None = None,
+               styled: dict[int, str] | None = None) -> bytes:
     """The text of a parsed element as a reader shows it (`_shown_text`, the
     `mc:Choice` branch), for readings of several parts (`officepkg`, `spreadsheet`)."""
-    return _shown_text(root, "Choice", labels=labels, refs=refs)
+    return _shown_text(root, "Choice", labels=labels, refs=refs, styled=styled)
 
 
 def _sym_char(code: str) -> str:
@@ -2011,8 +2061,22 @@ class _Tail:
 
     tag = "#tail"
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, kept: int = 0) -> None:
         self.text = text
+        self.kept = kept
+
+
+class _Kept(str):
+    """Text inside elements that set its case; `level`: how many (an element's case applies
+    to the text at its level, not to that of the elements inside it that set one: a span
+    styled `fo:text-transform="none"` in an upper-case paragraph stays as written)."""
+
+    level: int
+
+    def __new__(cls, text: str, level: int) -> _Kept:
+        out = super().__new__(cls, text)
+        out.level = level
+        return out
 
 
 def office_xml_readings(data: bytes) -> list[bytes]:
