@@ -8,6 +8,9 @@ body and as an attachment."""
 
 from __future__ import annotations
 
+import random
+import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -235,3 +238,47 @@ def test_columns_by_width_are_read_row_by_row(
     assert printed_text(tmp_path, page) == B64
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+# -- base64 with junk characters between its characters (round 20: h225, h228-h230) ----------
+
+_JUNKS = {"ascii-punctuation": ["#", "!", ";", "%", "&amp;", "~", "?"],
+          "fullwidth": ["\uff21", "\uff42", "\uff15"],
+          "combining": ["\u0301", "\u0300"],
+          "other-punctuation": ["\u00b7", "\u2022", "\u2013", "\u00a7"]}
+
+
+def _junked(kind: str) -> bytes:
+    rng = random.Random(kind)
+    junk = _JUNKS[kind]
+    text = "".join(c + rng.choice(junk) + rng.choice(junk) for c in B64.decode())
+    return _page(b"<p>Invoice details below.</p><p style='word-break:break-all'>%s</p>"
+                 % text.encode())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("kind", list(_JUNKS))
+def test_base64_with_junk_between_its_characters_is_decoded(
+        engine: Engine, tmp_path: Path, kind: str) -> None:
+    """Chromium's print, its prose line left out and every byte but base64's deleted (as
+    `grep -v Invoice | tr -cd 'A-Za-z0-9+/='` does), is B64."""
+    page = _junked(kind)
+    (tmp_path / "p.html").write_bytes(page)
+    pdf = tmp_path / "p.pdf"
+    subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                    "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                    (tmp_path / "p.html").as_uri()], capture_output=True, timeout=120,
+                   check=False)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, timeout=60,
+                          check=True).stdout
+    kept = b"".join(ln for ln in text.splitlines() if b"Invoice" not in ln)
+    assert re.sub(rb"[^A-Za-z0-9+/=]", b"", kept) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (kind, as_attachment)
+
+
+def test_long_urls_in_tags_are_no_text_tokens() -> None:
+    url = b"https://example.com/track?" + b"a%2Fb&c=d" * 40
+    page = b"<p>Hello <a href='%s'>there</a></p>" % url
+    assert not textual.long_text_token(page)
+    assert textual.long_text_token(b"<p>" + url + b"</p>")

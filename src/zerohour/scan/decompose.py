@@ -286,6 +286,12 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(text))
         yield Child(data=text, name=None, origin="html-text")
+    if textual.long_text_token(data):  # base64 with junk between its characters, a block
+        lines = textual.html_block_text(data)  # of its own (round 20: `tr -cd` decodes it)
+        for emb in textcarriers.junked_blocks(lines or b"", ctx.check_time):
+            ctx.charge_child(len(emb.data))
+            yield Child(data=emb.data, name=None, origin=emb.encoding, is_attachment=True,
+                        speculative=True)
     visible = textual.html_visible(data)
     if visible and visible.strip() and visible != text:
         ctx.check_time()
@@ -371,7 +377,8 @@ def _text_carriers(
     if base64:
         found = itertools.chain(textcarriers.base64_blocks(data, check, lf=True), found)
         if decorated:
-            found = itertools.chain(found, textcarriers.decorated_blocks(data, check, lf=True))
+            found = itertools.chain(found, textcarriers.decorated_blocks(data, check, lf=True),
+                                    textcarriers.junked_blocks(data, check))
     # The finders overlap (a plain block is a decorated run too). The bytes are the key: a
     # set hashes them faster than MD5 does, and each is held as a child anyway.
     seen: set[bytes] = set()
@@ -380,7 +387,8 @@ def _text_carriers(
             continue
         seen.add(emb.data)
         ctx.charge_child(len(emb.data))
-        yield Child(data=emb.data, name=None, origin=emb.encoding, is_attachment=True)
+        yield Child(data=emb.data, name=None, origin=emb.encoding, is_attachment=True,
+                    speculative=emb.encoding == "base64-junked")
 
 
 def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterator[Child]:

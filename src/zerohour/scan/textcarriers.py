@@ -935,3 +935,37 @@ def _base2(chars: bytes) -> Iterator[tuple[bytes, str]]:
             yield data, "base2-text"
 
 
+
+
+#: Lines that are one long token each (no blank inside), in a row: base64 with junk
+#: characters written between its characters (round 20: punctuation, fullwidth letters,
+#: combining accents in an HTML body or a PDF's text; `tr -cd 'A-Za-z0-9+/='` then
+#: `base64 -d` rebuilds the file), which no run of 16 base64 characters finds.
+_TOKEN_LINES = re.compile(rb"(?m)(?:^[ \t]*[^\s]{16,}[ \t]*(?:\n|\Z))+")
+_NOT_B64 = bytes(c for c in range(256) if chr(c) not in
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+MIN_JUNKED = 200  # characters of a block of tokens
+_BLANK_OR_CONTINUATION = b" \t\r\n" + bytes(range(0x80, 0xC0))
+_JUNK_RUN = re.compile(rb"[^A-Za-z0-9+/=\s]+")
+
+
+def junked_blocks(text: bytes, check: Check = None) -> Iterator[EmbeddedFile]:
+    """Each block of long tokens whose base64 characters, every other byte deleted (as
+    `tr -cd` does), decode to a file: "base64-junked" (a guess: the caller scans it as one)."""
+    if len(text) < MIN_JUNKED:
+        return
+    for n, m in enumerate(_TOKEN_LINES.finditer(text)):
+        if check is not None and not n % _CHECK_EVERY:
+            check()
+        block = m.group()
+        if len(block) < MIN_JUNKED:
+            continue
+        kept = block.translate(None, _NOT_B64)
+        solid = block.translate(None, _BLANK_OR_CONTINUATION)  # (characters, not bytes)
+        if len(kept) == len(solid) or len(kept) < MIN_BASE64 or len(kept) * 5 < len(solid):
+            continue  # (no junk: the other finders read it; or mostly junk)
+        if len(_JUNK_RUN.findall(block)) * 16 < len(kept):
+            continue  # (base64 runs of 16 on average: the block finders read them; CSV)
+        for data in base64_variants(kept, check)[:2]:
+            if len(data) >= MIN_DECODED:
+                yield EmbeddedFile(data, None, "base64-junked")

@@ -111,6 +111,29 @@ def html_rendered(data: bytes) -> bytes | None:
     return out if out != data else None
 
 
+#: A token of text long enough to be a file's base64 with junk between its characters.
+_LONG_TOKEN = re.compile(rb"[^\s<>]{200}")
+
+
+def long_text_token(data: bytes) -> bool:
+    """Whether the page's text (not a tag's attributes: long URLs) holds a 200-byte token."""
+    for n, m in enumerate(_LONG_TOKEN.finditer(data)):
+        if n >= 64:
+            return False
+        if data.rfind(b">", 0, m.start()) >= data.rfind(b"<", 0, m.start()):
+            return True
+    return False
+_BLOCK_TAG = re.compile(rb"<(?:br|/?(?:p|div|li|tr|td|th|h[1-6]|table|tbody|section|article|"
+                        rb"blockquote|pre|ul|ol|dl|dt|dd|hr|header|footer|nav|form|fieldset|"
+                        rb"address|figure|main|aside|center|body))\b[^>]*>", re.I)
+
+
+def html_block_text(data: bytes) -> bytes | None:
+    """The page's text with a line break where a block starts or ends (what a printed page
+    and `pdftotext` keep apart: a paragraph of prose, then one of base64 with junk)."""
+    return html_rendered(_BLOCK_TAG.sub(b"\n<b></b>", data))
+
+
 #: What can hide an element's text from the reader: a style, an attribute, an element that
 #: never renders, a class a style sheet hides. (A gate: most HTML holds none of these.)
 #: Elements whose content a browser does not show: never rendered, fallback content of
