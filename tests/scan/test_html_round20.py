@@ -282,3 +282,31 @@ def test_long_urls_in_tags_are_no_text_tokens() -> None:
     page = b"<p>Hello <a href='%s'>there</a></p>" % url
     assert not textual.long_text_token(page)
     assert textual.long_text_token(b"<p>" + url + b"</p>")
+
+
+# -- elements a browser hides by default, shown by their own style attribute (round 20) -------
+
+def _shown_by_own_style(element: bytes) -> bytes:
+    opening, closing = element.split(b"%s")
+    return _page(b"".join(opening + p + closing + b'<i style="display:none">%s</i>' % _junk(n)
+                          for n, p in enumerate(THREES)))
+
+
+SHOWN_BY_OWN_STYLE = {
+    "hidden-attribute": b'<span hidden style="display:inline">%s</span>',
+    "dialog": b'<dialog style="display:inline;position:static;border:0;padding:0;margin:0">'
+              b"%s</dialog>",
+    "style-element": b'<style style="display:inline">%s</style>',
+    "script-text": b'<script type="text/plain" style="display:inline">%s</script>',
+    "title-in-body": b'<title style="display:inline">%s</title>',
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(SHOWN_BY_OWN_STYLE))
+def test_default_hidden_elements_shown_by_their_own_style_are_read(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = _shown_by_own_style(SHOWN_BY_OWN_STYLE[shape])
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

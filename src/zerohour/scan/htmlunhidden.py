@@ -17,6 +17,7 @@ the layout) see the pieces. Over-reading is safe: the page's own readings stay.
 
 from __future__ import annotations
 
+import html
 import re
 
 from zerohour.scan.textual import _css_text
@@ -51,12 +52,16 @@ def shown_page(data: bytes) -> bytes | None:
         named.update(t.lower() for t in _TAG_NAMES.findall(selector))
         everything = everything or b"*" in selector
         attribute = attribute or b"hidden" in selector or b"details-content" in selector
-    if not (named or everything or attribute):
+    own = _shown_by_attribute(data, lower)  # (round 20: `style="display:inline"` too)
+    named.update(t for t, _s, _e in own if t in _DEFAULT_HIDDEN)
+    if not (named or everything or attribute or own):
         return None
     tags = set(_DEFAULT_HIDDEN) if everything else named
     if b"details-content" in lower:
         tags.add(b"details")
     page = data
+    if any(t == b"style" or b"hidden" in _attr_names(data[s:e]) for t, s, e in own):
+        page = _plain_in_place(page, own)  # (offsets into `data`: before the renames)
     if tags:
         pattern = re.compile(rb"<(/?)(" + b"|".join(sorted(tags)) + rb")(?![\w-])", re.I)
         page = pattern.sub(lambda m: b"<" + m.group(1) + b"zh-" + m.group(2), page)
@@ -122,3 +127,57 @@ def _without_conditions(sheet: bytes) -> bytes:
         at = i
     out += sheet[at:]
     return bytes(out)
+
+
+_STYLED_TAG = re.compile(rb"<([a-z][\w-]*)(\s[^>]*?\bstyle\s*=[^>]*)>", re.I)
+_STYLE_VALUE = re.compile(rb"\bstyle\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.I)
+_ATTR_NAME = re.compile(rb"\s([a-z][\w:-]*)", re.I)
+
+
+def _attr_names(tag: bytes) -> set[bytes]:
+    return {m.group(1).lower() for m in _ATTR_NAME.finditer(tag)}
+
+
+def _shown_by_attribute(data: bytes, lower: bytes) -> list[tuple[bytes, int, int]]:
+    """Elements a browser hides by default (or by their `hidden` attribute, or `<style>`)
+    whose own `style` attribute gives them a display: (tag, start, end of the opening
+    tag)."""
+    if b"style" not in lower:
+        return []
+    out = []
+    for m in _STYLED_TAG.finditer(data):
+        tag = m.group(1).lower()
+        attrs = m.group(2)
+        if tag not in _DEFAULT_HIDDEN and tag != b"style" and b"hidden" not in attrs.lower():
+            continue
+        value = _STYLE_VALUE.search(attrs)
+        if value is None:
+            continue
+        css = _css_text(html.unescape(next(g for g in value.groups() if g is not None)
+                                      .decode("latin-1")).encode("latin-1", "replace"))
+        if _SHOWS.search(css) and (tag in _DEFAULT_HIDDEN or tag == b"style"
+                                   or b"hidden" in _attr_names(attrs)):
+            out.append((tag, m.start(), m.end()))
+    return out
+
+
+def _plain_in_place(data: bytes, own: list[tuple[bytes, int, int]]) -> bytes:
+    """`data` with each `<style>` of `own` written as a custom element (its text shows; the
+    page's other style sheets still apply) and each `hidden` attribute of `own` renamed."""
+    out, at = [], 0
+    for tag, start, end in sorted(own, key=lambda t: t[1]):
+        if start < at:
+            continue
+        opening = data[start:end]
+        if b"hidden" in _attr_names(opening):
+            opening = _HIDDEN_ATTRIBUTE.sub(rb"\1data-zh-hidden", opening)
+        if tag == b"style":
+            close = data.lower().find(b"</style", end)
+            close = len(data) if close < 0 else close
+            out += [data[at:start], b"<zh-style" + opening[6:], data[end:close], b"</zh-style"]
+            at = close + len(b"</style") if close < len(data) else close
+        else:
+            out += [data[at:start], opening]
+            at = end
+    out.append(data[at:])
+    return b"".join(out)
