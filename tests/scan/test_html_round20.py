@@ -19,7 +19,7 @@ import pytest
 
 from scan.test_html_round18 import PIECES, THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
-from zerohour.scan import Engine, cssvalues, htmltables, textual
+from zerohour.scan import Engine, cssvalues, htmlprint, htmltables, textual
 
 __all__ = ["engine"]  # (the module's fixture, used by the tests below)
 
@@ -310,3 +310,70 @@ def test_default_hidden_elements_shown_by_their_own_style_are_read(
     assert printed_text(tmp_path, page) == B64
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+# -- style sheets a printer never applies, conditions decided for print (round 20) -----------
+
+def _inert(head: bytes, css: bytes = b".d{display:none}", body_extra: bytes = b"") -> bytes:
+    """Pieces in `.p`, decoys in `.d`: `head` holds a sheet no browser applies that hides
+    the pieces (or conditions that hide the pieces on screen only)."""
+    spans = b"".join(b'<span class=p>%s</span><span class=d>%s</span>' % (p, _junk(n))
+                     for n, p in enumerate(THREES))
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + head + b"<style>body{"
+            b"font-family:monospace;font-size:11px}" + css + b"</style></head><body>"
+            + body_extra + b"<div>" + spans + b"</div></body></html>")
+
+
+_HIDE_P = b"<style>.p{display:none}</style>"
+_DATA_P = b"data:text/css,.p%7Bdisplay:none%7D"
+PRINTED_AS_PRINTED = {
+    "in-template": _inert(b"", body_extra=b"<template>" + _HIDE_P + b"</template>"),
+    "in-noscript": _inert(b"<noscript>" + _HIDE_P + b"</noscript>"),
+    "in-title": _inert(b"<title>" + _HIDE_P + b"</title>"),
+    "in-comment": _inert(b"<!-- " + _HIDE_P + b" -->"),
+    "in-attribute": _inert(b"", body_extra=b'<i title="' + _HIDE_P + b'"></i>'),
+    "text-plain": _inert(b"<style type=text/plain>.p{display:none}</style>"),
+    "media-not-all": _inert(b'<style media="not all">.p{display:none}</style>'),
+    "alternate-link": _inert(b'<link rel="alternate stylesheet" title=x href="%s">' % _DATA_P),
+    "disabled-link": _inert(b'<link rel=stylesheet disabled href="%s">' % _DATA_P),
+    "import-supports": _inert(b'<style>@import url("%s") supports(not (display:block));'
+                              b"</style>" % _DATA_P),
+    "invalid-selector": _inert(b"<style>.p, .x:unknownpseudo{display:none}</style>"),
+    "invalid-value": _inert(b"<style>.p{display:none !ie}</style>"),
+    "screen-print": _inert(b"", b"@media screen{.p{display:none}} @media print{.d{"
+                           b"display:none}}"),
+    "style-media": _inert(b'<style media="print">.d{display:none}</style>'
+                          b'<style media="screen">.p{display:none}</style>', b""),
+    "color-scheme": _inert(b"", b"@media (prefers-color-scheme: light){.d{display:none}}"
+                           b"@media (prefers-color-scheme: dark){.p{display:none}}"),
+    "orientation": _inert(b"", b"@media (orientation: portrait){.d{display:none}}"
+                          b"@media (orientation: landscape){.p{display:none}}"),
+    "supports-not": _inert(b"", b"@supports (display:grid){.d{display:none}}"
+                           b"@supports not (display:grid){.p{display:none}}"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(PRINTED_AS_PRINTED))
+def test_style_sheets_are_read_as_a_printer_applies_them(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = PRINTED_AS_PRINTED[shape]
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+def test_media_and_supports_are_decided_for_print() -> None:
+    assert htmlprint._media(b"print")
+    assert htmlprint._media(b"all and (min-width: 300px)")
+    assert not htmlprint._media(b"screen")
+    assert not htmlprint._media(b"not all")
+    assert htmlprint._media(b"not screen")
+    assert htmlprint._media(b"screen, print")
+    assert not htmlprint._media(b"(max-width: 2px)")
+    assert htmlprint._media(b"(max-width: 90em)")
+    assert htmlprint._supports(b"(display: grid)")
+    assert not htmlprint._supports(b"not (display:grid)")
+    assert not htmlprint._supports(b"(display: no-such-value)")
+    assert htmlprint._supports(b"(display: flex) and (gap: 1em)")
+    assert htmlprint.printed_page(b"<p>no style here</p>") is None

@@ -25,6 +25,7 @@ from zerohour.scan import (
     flv,
     htmlcolumns,
     htmllayout,
+    htmlprint,
     htmlshadow,
     htmltables,
     htmlunhidden,
@@ -340,6 +341,11 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(collapsed))
         yield Child(data=collapsed, name=None, origin="html-collapsed")
+    printed = htmlprint.printed_page(data)  # its style sheets as a printer applies them
+    if printed is not None:
+        ctx.check_time()
+        ctx.charge_child(len(printed))
+        yield Child(data=printed, name=None, origin="html-printed")
     unconditional = htmlunhidden.unconditional_page(data)  # no condition of its CSS true
     if unconditional is not None:  # (its text as shown: responsive mail has such rules)
         ctx.check_time()
