@@ -377,3 +377,25 @@ def test_media_and_supports_are_decided_for_print() -> None:
     assert not htmlprint._supports(b"(display: no-such-value)")
     assert htmlprint._supports(b"(display: flex) and (gap: 1em)")
     assert htmlprint.printed_page(b"<p>no style here</p>") is None
+
+
+# -- decoys a browser draws as nothing (round 20: h09, h27, h160) -----------------------------
+
+DRAWN_AS_NOTHING = {
+    "font-shorthand": _inert(b"", b".d{font:0px serif}"),
+    "font-shorthand-line-height": _inert(b"", b".d{font: bold 0/0 a}"),
+    "content-visibility": _inert(b"", b".d{display:inline-block;content-visibility:hidden}"),
+    "text-security": _inert(b"", b".d{-webkit-text-security:disc}"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(DRAWN_AS_NOTHING))
+def test_decoys_drawn_as_nothing_are_not_read(engine: Engine, tmp_path: Path,
+                                              shape: str) -> None:
+    page = DRAWN_AS_NOTHING[shape].replace(b"font-size:11px}", b"font-size:11px;"
+                                           b"word-break:break-all}")
+    shown = printed_text(tmp_path, page)
+    assert re.sub(rb"[^\x00-\x7f]", b"", shown) == B64  # (text-security: bullets)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

@@ -155,7 +155,8 @@ _NEVER_RENDERED = frozenset({b"template", b"noscript", b"script", b"style", b"ti
                              # fallback (round 18)
                              b"meter", b"progress", b"fencedframe"})
 _OPENABLE = frozenset({b"dialog", b"details"})
-_HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|opacity|"
+_HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size|font\s*:|"
+                     rb"text-security|opacity|"
                      rb"overflow\s*:\s*(?:hidden|clip)|scale|clip|matrix|rotate[xy]|contain\s*:|mask|:\s*-\s*\d{3}|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
 _ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
@@ -165,8 +166,12 @@ _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"i
 _DISPLAY = re.compile(rb"(?<![\w-])display\s*[:=]\s*[\"']?\s*([\w-]+(?:[ \t]+[\w-]+)?)", re.I)
 _VISIBILITY = re.compile(rb"(?<![\w-])visibility\s*[:=]\s*[\"']?\s*([\w-]+)", re.I)
 _OTHER_HIDING = re.compile(rb"(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)|"
-                           rb"font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])",
-                           re.I)
+                           rb"font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])|"
+                           # round 20: the `font` shorthand's size, content not rendered,
+                           # characters drawn as bullets
+                           rb"(?<![\w-])font\s*:\s*(?:[\w-]+\s+){0,3}?[0.]+(?:[a-z]+|%)?"
+                           rb"(?=\s*/|\s+[\w\"'])|content-visibility\s*:\s*hidden|"
+                           rb"text-security\s*:\s*(?:disc|circle|square)", re.I)
 #: Round 16: what "visually hidden" CSS does without display or visibility: scaled to
 #: nothing, clipped away (`clip-path: inset(50%)`, `clip: rect(0 0 0 0)`), moved far off
 #: screen, a box of no size that hides its overflow. Chromium paints none of it (a printed
@@ -1041,7 +1046,8 @@ _PARENT_BUDGET = 1 << 24  # ...and how much of a page, in all
 _HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})), b"popover",
                  b"display",
                  b"visibility", b"hidden", b"opacity", b"font-size", b"/*", b"\\", b"&#", b"&colon",
-                 b"scale", b"clip", b"matrix", b"rotate", b"contain", b"mask")
+                 b"scale", b"clip", b"matrix", b"rotate", b"contain", b"mask", b"font:",
+                 b"font :", b"text-security")
 
 
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
