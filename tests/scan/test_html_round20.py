@@ -399,3 +399,31 @@ def test_decoys_drawn_as_nothing_are_not_read(engine: Engine, tmp_path: Path,
     assert re.sub(rb"[^\x00-\x7f]", b"", shown) == B64  # (text-security: bullets)
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
+
+
+# -- generated text of an element whose own text is size 0 (round 20: h24, h26, h138) --------
+
+def _items(item: Callable[[int, bytes, bytes], bytes], css: bytes, wrap: bytes = b"%s") -> bytes:
+    return _page(wrap % b"".join(item(n, p, _junk(n)) for n, p in enumerate(THREES)), css)
+
+
+SIZED_PSEUDO = {
+    "attr-before": _items(lambda n, p, j: b'<span class=s data-p="%s">%s</span>' % (p, j),
+                          b".s{font-size:0}.s::before{content:attr(data-p);font-size:11px}"),
+    "after": _items(lambda n, p, j: b'<span class=s data-p="%s">%s</span>' % (p, j),
+                    b".s{font-size:0}.s::after{content:attr(data-p);font-size:11px}"),
+    "marker-string": _items(
+        lambda n, p, j: b"<li style=\"list-style-type:'%s'\">%s</li>" % (p, j),
+        b"ol{list-style-position:inside;padding:0;margin:0}li{font-size:0}"
+        b"li::marker{font-size:11px}", b"<ol>%s</ol>"),
+}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("shape", list(SIZED_PSEUDO))
+def test_generated_text_with_a_size_of_its_own_is_read(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = SIZED_PSEUDO[shape]
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

@@ -305,8 +305,9 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield Child(data=transformed, name=None, origin="html-transformed")
     page = htmllayout.laid_out(data, ctx.check_time)  # CSS layout, CSS-made text (round 16)
     if page is not None:  # its text, as the reader sees it (no HTML: not laid out again)
-        laid = (visible is not None and textual.html_visible(page)) or textual.html_rendered(
-            page)
+        laid = textual.html_visible(page) or textual.html_rendered(page)  # (the page may
+        # hide its own text and show only what CSS writes: round 20's `font-size: 0` items
+        # with sized markers, where the page's own visible reading is None)
         if laid and laid.strip() and laid != text and laid != visible:
             ctx.check_time()
             ctx.charge_child(len(laid))

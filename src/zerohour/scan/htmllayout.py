@@ -627,6 +627,15 @@ class _Layout:
             el.kids = kids = _chosen(el)
         if el.tag in _DRAWN_FIRST:
             kids = el.kids = _drawn_first(el.tag, kids)
+        if font == 0:  # (round 20: `li{font-size:0} li::marker{font-size:12px}` shows the
+            # marker alone; its text is written outside the element, which hides its own)
+            if (marker or before) and (_sized(styles.get(b"marker"), listed)
+                                       or _sized(styles.get(b"before"), True)):
+                el.open_tag = marker + before + el.open_tag
+                marker = before = b""
+            if after and _sized(styles.get(b"after"), True):
+                el.close_tag += after
+                after = b""
         if before or marker:
             kids.insert(0, marker + before)
         if after:
@@ -1704,3 +1713,9 @@ def _offsets_applied(root: _El) -> None:
 
 
 _STYLE_ATTR = re.compile(rb"\sstyle\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+)", re.I)
+
+
+def _sized(decls: dict[bytes, bytes] | None, applies: bool) -> bool:
+    """Whether a pseudo-element's rule gives it a font size that shows its text."""
+    return bool(applies and decls and b"font-size" in decls
+                and font_size(decls[b"font-size"], 16.0) > 0)
