@@ -1,0 +1,172 @@
+"""What an Office reader does not show, left out (round 20): the base64 of clam.exe in the
+shown rows of a workbook with base64-like decoys between them, in rows or columns marked
+hidden, in a hidden sheet, in cells whose number format shows nothing (`;;;`). The first
+reading keeps them (LibreOffice's csv holds hidden rows), one more leaves them out.
+LibreOffice's print (PDF, read by pdftotext) is the oracle where it is installed: it shows
+the payload and none of the decoys."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from test_office_text import (  # type: ignore[import-not-found]
+    _CT,
+    _R,
+    _RELS,
+    _SML,
+    NAME,
+    _decodes,
+    _lines,
+    _lo_printed,
+    _zip,
+)
+
+from zerohour.scan import Engine
+
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_STYLES = (f'<?xml version="1.0" encoding="UTF-8"?><styleSheet {_NS}><numFmts count="1">'
+           '<numFmt numFmtId="164" formatCode=";;;"/></numFmts><fonts count="1"><font>'
+           '<sz val="8"/><name val="Courier New"/></font></fonts><fills count="1"><fill>'
+           '<patternFill patternType="none"/></fill></fills><borders count="1"><border/>'
+           '</borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" '
+           'borderId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0" fontId="0" '
+           'fillId="0" borderId="0" xfId="0"/><xf numFmtId="164" fontId="0" fillId="0" '
+           'borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>')
+
+
+_WIDE = '<col min="1" max="1" width="80" customWidth="1"/>'
+_HIDING = ' s="1"'
+
+
+def _decoy(i: int) -> str:
+    """64 base64 characters that are not clam.exe's."""
+    rng = random.Random(i)
+    return base64.b64encode(bytes(rng.randrange(256) for _ in range(48))).decode()
+
+
+def _cell(ref: str, text: str, style: str = "") -> str:
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def _book(sheets: list[tuple[str, str, str]]) -> bytes:
+    """An .xlsx of sheets (state, `<cols>`, `<row>` elements), with a `;;;` style (s="1")."""
+    overrides = (f'<Override PartName="/xl/workbook.xml" ContentType="{_SML}sheet.main+xml"/>'
+                 f'<Override PartName="/xl/styles.xml" ContentType="{_SML}styles+xml"/>')
+    rels = f'<Relationship Id="rS" Type="{_R}styles" Target="styles.xml"/>'
+    listed, files = "", {}
+    for i, (state, cols, rows) in enumerate(sheets, 1):
+        overrides += (f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+                      f'ContentType="{_SML}worksheet+xml"/>')
+        rels += (f'<Relationship Id="rId{i}" Type="{_R}worksheet" '
+                 f'Target="worksheets/sheet{i}.xml"/>')
+        listed += (f'<sheet name="S{i}" sheetId="{i}"'
+                   + (f' state="{state}"' if state else "") + f' r:id="rId{i}"/>')
+        files[f"xl/worksheets/sheet{i}.xml"] = (
+            f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}>'
+            f"<cols>{cols or _WIDE}</cols>"
+            f"<sheetData>{rows}</sheetData></worksheet>")
+    files.update({
+        "[Content_Types].xml": _CT.format(overrides),
+        "_rels/.rels": _RELS.format(f'<Relationship Id="rId1" Type="{_R}officeDocument" '
+                                    'Target="xl/workbook.xml"/>'),
+        "xl/workbook.xml": (f'<?xml version="1.0" encoding="UTF-8"?><workbook {_NS} '
+                            f'xmlns:r="{_R[:-1]}"><sheets>{listed}</sheets></workbook>'),
+        "xl/_rels/workbook.xml.rels": _RELS.format(rels),
+        "xl/styles.xml": _STYLES,
+    })
+    return _zip(files)
+
+
+def _interleaved(hide: str) -> str:
+    """The payload's lines in rows 1, 3, 5, ...; a decoy after each, hidden by `hide`:
+    a row attribute, or a cell style."""
+    rows = []
+    for i, line in enumerate(_lines()):
+        rows.append(f'<row r="{2 * i + 1}">{_cell(f"A{2 * i + 1}", line)}</row>')
+        r = 2 * i + 2
+        if hide == "row":
+            rows.append(f'<row r="{r}" hidden="1">{_cell(f"A{r}", _decoy(i))}</row>')
+        else:
+            rows.append(f'<row r="{r}">{_cell(f"A{r}", _decoy(i), _HIDING)}</row>')
+    return "".join(rows)
+
+
+def xlsx_hidden_rows() -> bytes:
+    return _book([("", "", _interleaved("row"))])
+
+
+def xlsx_empty_format() -> bytes:
+    return _book([("", "", _interleaved("format"))])
+
+
+def xlsx_hidden_column() -> bytes:
+    """Decoys in hidden column A, the payload in B."""
+    cols = ('<col min="1" max="1" width="80" hidden="1" customWidth="1"/>'
+            '<col min="2" max="2" width="80" customWidth="1"/>')
+    rows = "".join(f'<row r="{i + 1}">{_cell(f"A{i + 1}", _decoy(i))}'
+                   f'{_cell(f"B{i + 1}", line)}</row>' for i, line in enumerate(_lines()))
+    return _book([("", cols, rows)])
+
+
+def xlsx_hidden_sheet() -> bytes:
+    """The payload's first half in sheet 1, its second in sheet 3, decoys in sheet 2
+    (hidden) and in a very hidden sheet 4."""
+    lines = _lines()
+    half = len(lines) // 2
+
+    def rows(part: list[str]) -> str:
+        return "".join(f'<row r="{i + 1}">{_cell(f"A{i + 1}", t)}</row>'
+                       for i, t in enumerate(part))
+
+    decoys = rows([_decoy(i) for i in range(8)])
+    return _book([("", "", rows(lines[:half])), ("hidden", "", decoys),
+                  ("", "", rows(lines[half:])), ("veryHidden", "", decoys)])
+
+
+VARIANTS = {
+    "hidden-rows": xlsx_hidden_rows,
+    "hidden-column": xlsx_hidden_column,
+    "hidden-sheets": xlsx_hidden_sheet,
+    "empty-format": xlsx_empty_format,
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_engine_finds_what_the_sheet_shows(clam_engine: Engine, tmp_path: Path,
+                                               variant: str) -> None:
+    """LibreOffice prints the base64 of clam.exe and none of the decoys (the oracle, where
+    it is installed); the engine finds clam.exe."""
+    data = VARIANTS[variant]()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / "data.xlsx"
+        path.write_bytes(data)
+        printed = _lo_printed(path)
+        assert _decodes(printed)
+        assert _decoy(0).encode() not in printed
+    assert clam_engine.scan_bytes(data, "data.xlsx").names == (NAME,)
+
+
+def test_hidden_rows_and_columns_are_bounded() -> None:
+    """100k rows, every other hidden, and 20k hidden column ranges over all columns but
+    the first: the readings take about what the first alone takes."""
+    from zerohour.scan import officepkg
+    from zerohour.scan.limits import ScanContext
+
+    cols = '<col min="2" max="16384" hidden="1"/>' * 20_000
+    rows = "".join(f'<row r="{r}"' + (' hidden="1">' if r % 2 else ">")
+                   + _cell(f"A{r}", "QUJD") + _cell(f"B{r}", "QUJD") + "</row>"
+                   for r in range(1, 100_001))
+    data = _book([("", cols, rows)])
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    t0 = time.process_time()
+    got = [c.data for c in officepkg.package_readings(data, members, ScanContext())]
+    assert time.process_time() - t0 < 5.0  # (about 2 s here)
+    assert got[1] == b"\n".join([b"QUJD"] * 50_000)
