@@ -2,6 +2,8 @@
 shown rows of a workbook with base64-like decoys between them, in rows or columns marked
 hidden, in a hidden sheet, in cells whose number format shows nothing (`;;;`). The first
 reading keeps them (LibreOffice's csv holds hidden rows), one more leaves them out.
+And an RTF document whose stylesheet hides decoys (`\\v` in a character or paragraph
+style) or puts lower-case base64 in capitals (`\\caps` in a paragraph style, `\\scaps`).
 LibreOffice's print (PDF, read by pdftotext) is the oracle where it is installed: it shows
 the payload and none of the decoys."""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import re
 import shutil
 import time
 import zipfile
@@ -22,6 +25,8 @@ from test_office_text import (  # type: ignore[import-not-found]
     _RELS,
     _SML,
     NAME,
+    _b64,
+    _chunks,
     _decodes,
     _lines,
     _lo_printed,
@@ -170,3 +175,80 @@ def test_hidden_rows_and_columns_are_bounded() -> None:
     got = [c.data for c in officepkg.package_readings(data, members, ScanContext())]
     assert time.process_time() - t0 < 5.0  # (about 2 s here)
     assert got[1] == b"\n".join([b"QUJD"] * 50_000)
+
+
+# --- RTF: styles of the stylesheet ---------------------------------------------------------
+
+_RTF_HEAD = "{\\rtf1\\ansi{\\fonttbl{\\f0 Courier New;}}"
+
+
+def _pieces(text: str) -> list[tuple[str, bool]]:
+    """Base64 `text` cut into runs: (run, whether it holds capitals), alternating."""
+    return [(m.group(), m.group()[0].isupper()) for m in re.finditer(r"[A-Z]+|[^A-Z]+", text)]
+
+
+def rtf_char_style_hidden() -> bytes:
+    """Decoys in runs of character style 10, defined with `\\v`, between 8-character runs."""
+    body = "".join(f"{c}{{\\cs10 {_decoy(i)[:8]}}}" for i, c in enumerate(_chunks()))
+    return (_RTF_HEAD + "{\\stylesheet{\\s0 Normal;}{\\*\\cs10\\additive\\v Hidden;}}"
+            f"\\f0\\fs16 {body}}}").encode()
+
+
+def rtf_para_style_hidden() -> bytes:
+    """Decoy paragraphs of paragraph style 3, based on style 2 which has `\\v`."""
+    body = "".join(f"\\pard\\s0 {line}\\par \\pard\\s3 {_decoy(i)}\\par "
+                   for i, line in enumerate(_lines()))
+    return (_RTF_HEAD + "{\\stylesheet{\\s0 Normal;}{\\s2\\v Hidden;}"
+            "{\\s3\\sbasedon2 Decoy;}}" f"\\f0\\fs16 {body}}}").encode()
+
+
+def rtf_para_style_caps() -> bytes:
+    """The base64 in lower case; its capitals' paragraphs of style 1, defined with `\\caps`."""
+    body = "".join(f"\\pard\\s{1 if up else 2} {run.lower()}\\par "
+                   for run, up in _pieces(_b64()))
+    return (_RTF_HEAD + "{\\stylesheet{\\s0 Normal;}{\\s1\\caps\\f0\\fs16 Caps;}"
+            "{\\s2\\f0\\fs16 Plain;}}" f"{body}}}").encode()
+
+
+def rtf_small_caps() -> bytes:
+    """The base64 in lower case, its capitals in `{\\scaps ...}` groups."""
+    body = "".join(f"{{\\scaps {run.lower()}}}" if up else run for run, up in _pieces(_b64()))
+    return (_RTF_HEAD + f"\\f0\\fs16 {body}}}").encode()
+
+
+RTF_VARIANTS = {
+    "char-style-hidden": rtf_char_style_hidden,
+    "para-style-hidden": rtf_para_style_hidden,
+    "para-style-caps": rtf_para_style_caps,
+    "small-caps": rtf_small_caps,
+}
+
+
+@pytest.mark.parametrize("variant", list(RTF_VARIANTS))
+def test_the_engine_finds_what_the_rtf_styles_show(clam_engine: Engine, tmp_path: Path,
+                                                   variant: str) -> None:
+    """LibreOffice prints the base64 of clam.exe (the oracle, where it is installed); the
+    engine finds clam.exe."""
+    data = RTF_VARIANTS[variant]()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / "note.rtf"
+        path.write_bytes(data)
+        printed = _lo_printed(path)
+        assert _decodes(printed)
+        assert _decoy(0)[:8].encode() not in printed
+    assert clam_engine.scan_bytes(data, "note.rtf").names == (NAME,)
+
+
+def test_rtf_styles_are_bounded() -> None:
+    """100k styles each based on the one before (the first hidden), and 200k runs
+    switching styles: bounded, every chain followed to its end."""
+    from zerohour.scan.documents import rtf
+    from zerohour.scan.limits import ScanContext
+
+    sheet = "".join(f"{{\\s{i}\\sbasedon{i - 1} S{i};}}" for i in range(1, 100_001))
+    body = "".join(f"\\pard\\s{i % 100_000}{{\\cs{i} x}}" for i in range(200_000))
+    doc = (_RTF_HEAD + "{\\stylesheet{\\s0\\v Normal;}" + sheet + "}" + body + "}").encode()
+    t0 = time.process_time()
+    shown = rtf.rtf_text(doc, ScanContext(), shown_only=True)
+    assert time.process_time() - t0 < 5.0  # (about 2 s here)
+    assert shown is None  # every style is based on a hidden one
