@@ -361,6 +361,33 @@ def test_the_engine_finds_what_the_layout_shows(clam_engine: Engine, tmp_path: P
     assert clam_engine.scan_bytes(data, "report.odt").names == (NAME,)
 
 
+def _flat(odt: bytes) -> bytes:
+    """The .fodt of an .odt of `_odt`: its meta and body in one XML document."""
+    with zipfile.ZipFile(io.BytesIO(odt)) as z:
+        content, meta = z.read("content.xml").decode(), z.read("meta.xml").decode()
+    body = content.split("<office:body>")[1].split("</office:body>")[0]
+    props = meta.split("<office:meta>")[1].split("</office:meta>")[0]
+    return ('<?xml version="1.0" encoding="UTF-8"?><office:document '
+            f'{_ODF_NS} office:mimetype="application/vnd.oasis.opendocument.text">'
+            f"<office:meta>{props}</office:meta><office:body>{body}</office:body>"
+            "</office:document>").encode()
+
+
+@pytest.mark.parametrize("variant", list(ODT_VARIANTS))
+def test_a_flat_file_is_laid_out_too(clam_engine: Engine, tmp_path: Path,
+                                     variant: str) -> None:
+    """The same documents as flat files (.fodt): LibreOffice prints the base64 of clam.exe
+    (the oracle), the engine finds clam.exe."""
+    data = _flat(ODT_VARIANTS[variant]())
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / "report.fodt"
+        path.write_bytes(data)
+        printed = _lo_printed(path)
+        assert _decodes(printed)
+        assert _decoy(0)[:8].encode() not in printed
+    assert clam_engine.scan_bytes(data, "report.fodt").names == (NAME,)
+
+
 def test_odt_layout_is_bounded() -> None:
     """50k paragraphs each with a hidden-paragraph condition (false), a ruby, a note and a
     user-defined field: bounded."""

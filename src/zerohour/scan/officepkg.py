@@ -921,6 +921,14 @@ def odf_layout_reading(pkg: Package) -> str | None:
     return odf_laid_out(root, meta if meta is not None else root, common, pkg.ctx.check_time)
 
 
+def flat_odf_laid_out(root: Any, data: bytes) -> str | None:
+    """`odf_layout_reading` of a flat OpenDocument file (its meta, styles and body in one
+    XML document, `data` parsed as `root`)."""
+    if local(root.tag) != "document" or not _ODF_LAID.search(data):
+        return None
+    return odf_laid_out(root, root, root, lambda: None)  # (linear in the part's size)
+
+
 def odf_laid_out(root: Any, meta: Any, common: Any, check: Callable[[], None]) -> str | None:
     """`odf_layout_reading` of body `root`, with the document properties `meta` holds."""
     import copy as copy_module
