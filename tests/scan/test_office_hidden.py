@@ -7,7 +7,8 @@ style) or puts lower-case base64 in capitals (`\\caps` in a paragraph style, `\\
 And an OpenDocument text laid out as LibreOffice prints it: decoy paragraphs hidden by a
 `text:hidden-paragraph` whose condition is true, `text:user-defined` fields showing the
 document's properties (meta.xml) over cached decoys, footnotes drawn at the page's foot,
-ruby drawn above its base.
+ruby drawn above its base. And a Word table drawn right to left (`w:bidiVisual`), its
+rows' pieces written last first.
 LibreOffice's print (PDF, read by pdftotext) is the oracle where it is installed: it shows
 the payload and none of the decoys."""
 
@@ -18,6 +19,7 @@ import io
 import random
 import re
 import shutil
+import subprocess
 import time
 import zipfile
 from pathlib import Path
@@ -32,6 +34,7 @@ from test_office_text import (  # type: ignore[import-not-found]
     _b64,
     _chunks,
     _decodes,
+    _docx,
     _lines,
     _lo_printed,
     _zip,
@@ -407,3 +410,58 @@ def test_odt_layout_is_bounded() -> None:
     spent = time.process_time() - t0
     assert spent < 5.0, spent  # (about 2 s here)
     assert [g.strip() for g in got] == [b"\n".join([b"r", b"bu"] * 50_000 + [b"n"] * 50_000)]
+
+
+# --- Word: tables drawn right to left ------------------------------------------------------
+
+def docx_rtl_table() -> bytes:
+    """The base64 in rows of 6 pieces of 8, each row's cells written last first in a table
+    drawn right to left."""
+    pieces = _chunks()
+    rows = []
+    for i in range(0, len(pieces), 6):
+        cells = "".join('<w:tc><w:tcPr><w:tcW w:w="1500" w:type="dxa"/></w:tcPr><w:p><w:pPr>'
+                        '<w:bidi w:val="0"/><w:jc w:val="left"/></w:pPr><w:r><w:rPr><w:sz '
+                        f'w:val="16"/></w:rPr><w:t>{piece}</w:t></w:r></w:p></w:tc>'
+                        for piece in reversed(pieces[i : i + 6]))
+        rows.append(f"<w:tr>{cells}</w:tr>")
+    grid = '<w:gridCol w:w="1500"/>' * 6
+    return _docx('<w:tbl><w:tblPr><w:bidiVisual/><w:tblW w:w="0" w:type="auto"/></w:tblPr>'
+                 f"<w:tblGrid>{grid}</w:tblGrid>{''.join(rows)}</w:tbl><w:p/>")
+
+
+def test_the_engine_finds_a_right_to_left_table(clam_engine: Engine, tmp_path: Path) -> None:
+    """LibreOffice prints the base64 of clam.exe, each row's cells right to left (the
+    oracle: pdftotext -layout, where installed); the engine finds clam.exe."""
+    data = docx_rtl_table()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / "report.docx"
+        path.write_bytes(data)
+        _lo_printed(path)
+        pdf = path.parent / "lo" / "report.pdf"
+        printed = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                                 check=True).stdout
+        assert _decodes(printed)
+    assert clam_engine.scan_bytes(data, "report.docx").names == (NAME,)
+
+
+def test_right_to_left_tables_are_bounded() -> None:
+    """8k right-to-left tables of 5 rows of 6 cells (12 MB of XML), and a row of 20k
+    cells: bounded (the part parsed, and its text walked once more)."""
+    from zerohour.scan import officepkg
+    from zerohour.scan.limits import ScanContext
+
+    row = "<w:tr>" + "".join(f"<w:tc><w:p><w:r><w:t>{k}</w:t></w:r></w:p></w:tc>"
+                             for k in range(6)) + "</w:tr>"
+    table = "<w:tbl><w:tblPr><w:bidiVisual/></w:tblPr>" + row * 5 + "</w:tbl>"
+    wide = ("<w:tbl><w:tblPr><w:bidiVisual/></w:tblPr><w:tr>"
+            + "<w:tc><w:p><w:r><w:t>y</w:t></w:r></w:p></w:tc>" * 20_000 + "</w:tr></w:tbl>")
+    data = _docx(table * 8_000 + wide)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    t0 = time.process_time()
+    got = list(officepkg.package_readings(data, members, ScanContext()))
+    spent = time.process_time() - t0
+    assert spent < 10.0, spent  # (about 4 s here, 1.6 s without the reading)
+    laid = next(c.data for c in got if c.origin == "office-layout")
+    assert laid.startswith(b"5\n4\n3\n2\n1\n0\n")

@@ -184,6 +184,9 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
         for styled in word_styled_readings(pkg, main) if kind == "document" else ():
             if styled not in (t for t, _ in readings):
                 readings.append((styled, "office-styled"))
+        laid = word_rtl_tables_reading(pkg, main) if kind == "document" else None
+        if laid and laid not in (t for t, _ in readings):
+            readings.append((laid, "office-layout"))
     for text, origin in readings:
         yield _reading(text, origin, ctx)
 
@@ -226,6 +229,47 @@ def word_reading(pkg: Package, main: str) -> str | None:
         if note is not None:
             out.append(budget.take(note.rstrip("\n") + "\n"))
     text = "".join(out)
+    return text if text.strip() else None
+
+
+def word_rtl_tables_reading(pkg: Package, main: str) -> str | None:
+    """The document's text with the cells of each row of a table drawn right to left
+    (`w:bidiVisual` in its properties) in the order they are drawn, last first (round 20:
+    a row's pieces of base64 written in reverse; LibreOffice's print shows them in order);
+    None when it has no such table. The rows are turned round in the parsed part for the
+    while (no copy of it) and put back."""
+    raw = pkg.raw(main)
+    if raw is None or b"bidiVisual" not in raw:
+        return None
+    root = pkg.xml(main)
+    if root is None:
+        return None
+    turned: list[tuple[Any, list[Any]]] = []  # (row, its children as written)
+    try:
+        for i, tbl in enumerate([el for el in root.iter() if local(el.tag) == "tbl"]):
+            if not i % 1024:
+                pkg.ctx.check_time()
+            props = next((el for el in tbl if local(el.tag) == "tblPr"), None)
+            bidi = next((el for el in props if local(el.tag) == "bidiVisual"), None) if (
+                props is not None) else None
+            if bidi is None or (attr(bidi, "val") or "1").strip().lower() in _OFF:
+                continue
+            for row in tbl:
+                if local(row.tag) != "tr":
+                    continue
+                children = list(row)
+                cells = [c for c in children if local(c.tag) in ("tc", "sdt", "customXml")]
+                if len(cells) < 2:
+                    continue
+                turned.append((row, children))
+                moved = {id(c) for c in cells}
+                row[:] = [c for c in children if id(c) not in moved] + cells[::-1]
+        if not turned:
+            return None
+        text = textual.shown_text(root).decode("utf-8", "replace")
+    finally:
+        for row, children in turned:
+            row[:] = children
     return text if text.strip() else None
 
 
