@@ -15,6 +15,12 @@ of several parts together, and a sender put the base64 of a file there:
   them, under the direct formatting the part itself holds (round 19: base64 written
   lower-case in such runs, decoys in hidden ones). That reading is made only when a
   styles part sets any of these, so an ordinary document costs nothing more.
+- what the layout shows (round 20): an OpenDocument text's paragraphs hidden by a true
+  `text:hidden-paragraph` condition, its `text:user-defined` fields showing the properties
+  of `meta.xml`, ruby drawn above its base, notes at the page's foot
+  (`odf_layout_reading`); a Word table drawn right to left (`w:bidiVisual`) with each
+  row's cells last first (`word_rtl_tables_reading`). Made only when the part holds such
+  elements.
 
 So these readings are made where the whole package is at hand: `package_readings`, called by
 `decompose.children` with the members of a zip. Each is one more text layer (the signatures
