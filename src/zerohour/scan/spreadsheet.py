@@ -181,12 +181,12 @@ class _Cells:
         self.pending: list[tuple[int, int, int, str]] = []
         self.hidden = hidden
         self.hidden_rows: set[int] = set()
-        self.hidden_cols = bytearray(MAX_COLUMNS + 1)
+        self.hidden_cols: bytearray | None = None  # (made at the first hidden column)
         self.formatted: dict[tuple[int, int], str] = {}
 
     def hides(self) -> bool:
         return bool(self.hidden or self.hidden_rows or self.formatted
-                    or any(self.hidden_cols))
+                    or (self.hidden_cols is not None and any(self.hidden_cols)))
 
     def text(self, shown: bool = False) -> str:
         """The cells' text; `shown`: only what a reader shows."""
@@ -198,8 +198,9 @@ class _Cells:
                 continue
             cells = self.rows[r]
             if shown:
+                cols = self.hidden_cols
                 cells = [(c, o, self.formatted.get((r, o), t)) for c, o, t in cells
-                         if not self.hidden_cols[min(c, MAX_COLUMNS)]]
+                         if cols is None or not cols[min(c, MAX_COLUMNS)]]
             if any(t for _, _, t in cells):
                 lines.append("".join(t for _, _, t in sorted(cells)))
         return "\n".join(lines)
@@ -218,6 +219,8 @@ def _sheet_cells(sheet: Any, shared: list[str], formats: _Formats, budget: Budge
                 lo, hi = _number(attr(row, "min")), _number(attr(row, "max"))
                 lo, hi = max(1, min(lo, MAX_COLUMNS)), max(1, min(hi or lo, MAX_COLUMNS))
                 if lo <= hi:
+                    if out.hidden_cols is None:
+                        out.hidden_cols = bytearray(MAX_COLUMNS + 1)
                     out.hidden_cols[lo : hi + 1] = b"\x01" * (hi - lo + 1)
             continue
         if name != "row":
