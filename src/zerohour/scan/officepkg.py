@@ -15,6 +15,12 @@ of several parts together, and a sender put the base64 of a file there:
   them, under the direct formatting the part itself holds (round 19: base64 written
   lower-case in such runs, decoys in hidden ones). That reading is made only when a
   styles part sets any of these, so an ordinary document costs nothing more.
+- what the layout shows (round 20): an OpenDocument text's paragraphs hidden by a true
+  `text:hidden-paragraph` condition, its `text:user-defined` fields showing the properties
+  of `meta.xml`, ruby drawn above its base, notes at the page's foot
+  (`odf_layout_reading`); a Word table drawn right to left (`w:bidiVisual`) with each
+  row's cells last first (`word_rtl_tables_reading`). Made only when the part holds such
+  elements.
 
 So these readings are made where the whole package is at hand: `package_readings`, called by
 `decompose.children` with the members of a zip. Each is one more text layer (the signatures
@@ -154,9 +160,13 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
 
     names = {n.lower().lstrip("/") for n in members}
     if "content.xml" in names:  # an OpenDocument text (styles.xml may be a repeated member)
-        text = odf_styled_reading(Package(data, members, ctx))
+        odf = Package(data, members, ctx)
+        text = odf_styled_reading(odf)
         if text:
             yield _reading(text, "office-styled", ctx)
+        laid = odf_layout_reading(odf)
+        if laid and laid != text:
+            yield _reading(laid, "office-layout", ctx)
     if not any(n.startswith(("word/", "xl/")) for n in names) and _ROOT_RELS not in names:
         return
     pkg = Package(data, members, ctx)
@@ -180,6 +190,9 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
         for styled in word_styled_readings(pkg, main) if kind == "document" else ():
             if styled not in (t for t, _ in readings):
                 readings.append((styled, "office-styled"))
+        laid = word_rtl_tables_reading(pkg, main) if kind == "document" else None
+        if laid and laid not in (t for t, _ in readings):
+            readings.append((laid, "office-layout"))
     for text, origin in readings:
         yield _reading(text, origin, ctx)
 
@@ -222,6 +235,47 @@ def word_reading(pkg: Package, main: str) -> str | None:
         if note is not None:
             out.append(budget.take(note.rstrip("\n") + "\n"))
     text = "".join(out)
+    return text if text.strip() else None
+
+
+def word_rtl_tables_reading(pkg: Package, main: str) -> str | None:
+    """The document's text with the cells of each row of a table drawn right to left
+    (`w:bidiVisual` in its properties) in the order they are drawn, last first (round 20:
+    a row's pieces of base64 written in reverse; LibreOffice's print shows them in order);
+    None when it has no such table. The rows are turned round in the parsed part for the
+    while (no copy of it) and put back."""
+    raw = pkg.raw(main)
+    if raw is None or b"bidiVisual" not in raw:
+        return None
+    root = pkg.xml(main)
+    if root is None:
+        return None
+    turned: list[tuple[Any, list[Any]]] = []  # (row, its children as written)
+    try:
+        for i, tbl in enumerate([el for el in root.iter() if local(el.tag) == "tbl"]):
+            if not i % 1024:
+                pkg.ctx.check_time()
+            props = next((el for el in tbl if local(el.tag) == "tblPr"), None)
+            bidi = next((el for el in props if local(el.tag) == "bidiVisual"), None) if (
+                props is not None) else None
+            if bidi is None or (attr(bidi, "val") or "1").strip().lower() in _OFF:
+                continue
+            for row in tbl:
+                if local(row.tag) != "tr":
+                    continue
+                children = list(row)
+                cells = [c for c in children if local(c.tag) in ("tc", "sdt", "customXml")]
+                if len(cells) < 2:
+                    continue
+                turned.append((row, children))
+                moved = {id(c) for c in cells}
+                row[:] = [c for c in children if id(c) not in moved] + cells[::-1]
+        if not turned:
+            return None
+        text = textual.shown_text(root).decode("utf-8", "replace")
+    finally:
+        for row, children in turned:
+            row[:] = children
     return text if text.strip() else None
 
 
@@ -858,3 +912,138 @@ def _odf_elements(root: Any, chains: dict[str, _Chains], default: Flags,
             styled[id(el)] = _mode(flags, (0, 1), 2, 3)
         stack.extend((child, flags) for child in el)
     return styled
+
+
+# --- OpenDocument: what the layout shows (round 20) -------------------------------------
+
+_ODF_META = "{urn:oasis:names:tc:opendocument:xmlns:meta:1.0}"
+_ODF_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_ODF_LAID = re.compile(rb"hidden-paragraph|user-defined|note-body|ruby-text")
+_CONDITION = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]*)?|true|false)\s*"
+                        r"(?:(==|!=|<>|<=|>=|<|>|eq|neq|ne|leq|le|geq|ge|lt|gt)\s*"
+                        r"(-?[0-9]+(?:\.[0-9]*)?|true|false)\s*)?", re.IGNORECASE)
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "==": lambda a, b: a == b, "eq": lambda a, b: a == b,
+    "!=": lambda a, b: a != b, "<>": lambda a, b: a != b, "neq": lambda a, b: a != b,
+    "ne": lambda a, b: a != b, "<": lambda a, b: a < b, "lt": lambda a, b: a < b,
+    ">": lambda a, b: a > b, "gt": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+    "le": lambda a, b: a <= b, "leq": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+    "ge": lambda a, b: a >= b, "geq": lambda a, b: a >= b,
+}
+
+
+def _condition_true(condition: str) -> bool:
+    """Whether LibreOffice finds a hidden paragraph's condition true, for the conditions
+    of constants it is sure of: a number (not 0), TRUE, or two compared (`ooow:1==1`).
+    Anything else counts as false (LibreOffice shows a paragraph whose condition it cannot
+    compute; its cached `text:is-hidden` it does not read)."""
+    expr = condition.split(":", 1)[1] if re.match(r"\w+:", condition) else condition
+    m = _CONDITION.fullmatch(expr[:200])
+    if m is None:
+        return False
+
+    def value(token: str) -> float:
+        low = token.lower()
+        return 1.0 if low == "true" else 0.0 if low == "false" else float(token)
+
+    a, op, b = m.groups()
+    if op is None:
+        return value(a) != 0
+    return _COMPARE[op.lower()](value(a), value(b))
+
+
+def odf_layout_reading(pkg: Package) -> str | None:
+    """An OpenDocument text as LibreOffice lays it out and prints it (round 20), where it
+    differs from the text as written: a paragraph with a `text:hidden-paragraph` whose
+    condition is true left out (`_condition_true`); a `text:user-defined` field shows the
+    `meta:user-defined` property of its name from `meta.xml` (none: nothing), not its
+    cached text; a paragraph's ruby texts (drawn above it) on a line before it; note bodies
+    (drawn at the page's foot, endnotes at the end) after the text, in order. The styles
+    are applied too (`odf_styled_text`). None when the body has none of these."""
+    content = pkg.raw("content.xml")
+    if content is None or not _ODF_LAID.search(content):
+        return None
+    root = pkg.xml("content.xml")
+    if root is None:
+        return None
+    meta = pkg.xml("meta.xml") if pkg.has("meta.xml") else None
+    common = pkg.xml("styles.xml") if pkg.has("styles.xml") else None
+    return odf_laid_out(root, meta if meta is not None else root, common, pkg.ctx.check_time)
+
+
+def flat_odf_laid_out(root: Any, data: bytes) -> str | None:
+    """`odf_layout_reading` of a flat OpenDocument file (its meta, styles and body in one
+    XML document, `data` parsed as `root`)."""
+    if local(root.tag) != "document" or not _ODF_LAID.search(data):
+        return None
+    return odf_laid_out(root, root, root, lambda: None)  # (linear in the part's size)
+
+
+def odf_laid_out(root: Any, meta: Any, common: Any, check: Callable[[], None]) -> str | None:
+    """`odf_layout_reading` of body `root`, with the document properties `meta` holds."""
+    import copy as copy_module
+
+    root = copy_module.deepcopy(root)
+    check()
+    props: dict[str, str] = {}
+    for el in meta.iter(_ODF_META + "user-defined"):
+        props.setdefault(el.get(_ODF_META + "name", ""), "".join(el.itertext()))
+    name_attr, paras = _ODF_TEXT + "name", (_ODF_TEXT + "p", _ODF_TEXT + "h")
+    notes: dict[str, list[Any]] = {"footnote": [], "endnote": []}
+    rubies: list[tuple[Any, Any, list[str]]] = []  # (parent, paragraph, ruby texts)
+    changed = False
+    parents = {id(child): el for el in root.iter() for child in el}
+    for i, el in enumerate(list(root.iter())):
+        if not i % 4096:
+            check()
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag == _ODF_TEXT + "hidden-paragraph":
+            para = parents.get(id(el))
+            if para is not None and para.tag in paras and _condition_true(
+                    el.get(_ODF_TEXT + "condition", "")):
+                para.set(_ODF_TEXT + "display", "none")
+                changed = True
+        elif tag == _ODF_TEXT + "user-defined":
+            for child in list(el):
+                el.remove(child)
+            el.tag, el.text = _ODF_TEXT + "span", props.get(el.get(name_attr, ""), "")
+            changed = True
+        elif tag == _ODF_TEXT + "note":
+            for body in [b for b in el if b.tag == _ODF_TEXT + "note-body"]:
+                el.remove(body)
+                kind = el.get(_ODF_TEXT + "note-class", "footnote")
+                notes["endnote" if kind == "endnote" else "footnote"].append(body)
+                changed = True
+        elif tag == _ODF_TEXT + "ruby-text":
+            para = parents.get(id(el))
+            while para is not None and para.tag not in paras:
+                para = parents.get(id(para))
+            holder = parents.get(id(para)) if para is not None else None
+            if para is not None and holder is not None:
+                if not rubies or rubies[-1][1] is not para:
+                    rubies.append((holder, para, []))
+                rubies[-1][2].append("".join(el.itertext()))
+                changed = True
+    if not changed:
+        return None
+    above: dict[int, Any] = {}  # id of a paragraph -> the line of its ruby texts
+    holders: dict[int, Any] = {}
+    for holder, para, texts in rubies:
+        line = above[id(para)] = para.makeelement(_ODF_TEXT + "p", {})
+        line.text = " ".join(texts)
+        holders[id(holder)] = holder
+    for holder in holders.values():  # each holder's children placed once (linear)
+        children = list(holder)
+        for child in children:
+            holder.remove(child)
+        for child in children:
+            if id(child) in above:
+                holder.append(above[id(child)])
+            holder.append(child)
+    text_body = next(root.iter(_ODF_OFFICE + "text"), None)
+    if text_body is not None:
+        for body in notes["footnote"] + notes["endnote"]:
+            text_body.extend(list(body))
+    styled = odf_styled_text(root, common, check)
+    text = styled if styled is not None else textual.shown_text(root).decode("utf-8", "replace")
+    return text if text.strip() else None

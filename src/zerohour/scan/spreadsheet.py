@@ -16,6 +16,12 @@ so does one whose cached string LibreOffice recomputes (`_recalculated`): those 
 left pending in the first reading (`_Cells`) and only when a workbook has one are its
 cells and formulas handed to `formulas.Book` (`_compute`).
 
+What a reader does not show is left out of one more reading (round 20), where the first
+(what the csv export holds) differs: a row or column marked `hidden`, a sheet whose `state`
+is `hidden` or `veryHidden`, a cell whose number format shows nothing for it (`;;;`) or shows
+a string through the format's text section. A sender put base64-like decoys there between
+the lines of the payload; LibreOffice's print (pdf) leaves them out.
+
 (An OpenDocument sheet is one part, `content.xml`: its repeated cells are shown by
 `textual._shown_text`, its formula cells with no stored value by `ods_computed`.)
 """
@@ -46,6 +52,7 @@ def workbook_readings(pkg: Package, workbook: str) -> list[str]:
     formats = _cell_formats(pkg.xml(styles_part) if styles_part else None)
     rels = {rid: target for rid, typ, target in pkg.rels(workbook) if typ == "worksheet"}
     sheets: dict[str, str] = {}  # part -> sheet name
+    hidden: set[str] = set()
     root = pkg.xml(workbook)
     if root is not None:
         for el in root.iter():
@@ -53,13 +60,16 @@ def workbook_readings(pkg: Package, workbook: str) -> list[str]:
                 target = rels.get(attr(el, "id") or "")
                 if target and target not in sheets:
                     sheets[target] = attr(el, "name") or ""
+                    if (attr(el, "state") or "").strip() in ("hidden", "veryHidden"):
+                        hidden.add(target)
     for target in rels.values():  # sheets the workbook does not list
         sheets.setdefault(target, "")
     budget = Budget(ctx.check_time)
     recalc = _recalculated(pkg)
-    read = [(name, sheet, _sheet_cells(sheet, shared, formats, budget, recalc))
-            for name, sheet in ((name, pkg.xml(target)) for target, name in
-                                list(sheets.items())[:4096]) if sheet is not None]
+    read = [(name, sheet, _sheet_cells(sheet, shared, formats, budget, recalc,
+                                       target in hidden))
+            for target, name, sheet in ((target, name, pkg.xml(target)) for target, name in
+                                        list(sheets.items())[:4096]) if sheet is not None]
     computed = any(cells.pending for _, _, cells in read)
     if computed:
         _compute(read, shared, root, budget, ctx.check_time)
@@ -67,7 +77,12 @@ def workbook_readings(pkg: Package, workbook: str) -> list[str]:
     whole = "\n".join(texts)
     if not whole.strip():
         return []
-    return [whole, *texts[:256]] if computed and len(texts) > 1 else [whole]
+    out = [whole]
+    if any(cells.hides() for _, _, cells in read):
+        shown = "\n".join(t for t in (cells.text(shown=True) for _, _, cells in read) if t)
+        if shown.strip() and shown != whole:
+            out.append(budget.take(shown))
+    return [*out, *texts[:256]] if computed and len(texts) > 1 else out
 
 
 def _recalculated(pkg: Package) -> bool:
@@ -157,34 +172,65 @@ def _column(letters: str) -> int:
 class _Cells:
     """A worksheet's shown cells by row: (column, order written, text); `pending`: the
     cells shown as their formula computes (row, column, index in their row's list, the
-    cached text shown if the formula is not read)."""
+    cached text shown if the formula is not read). What a reader does not show: the sheet
+    (`hidden`), rows, columns (flags by column number), and cells whose format shows
+    other text (`formatted`: (row, order written) -> the text shown)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: bool = False) -> None:
         self.rows: dict[int, list[tuple[int, int, str]]] = {}
         self.pending: list[tuple[int, int, int, str]] = []
+        self.hidden = hidden
+        self.hidden_rows: set[int] = set()
+        self.hidden_cols: bytearray | None = None  # (made at the first hidden column)
+        self.formatted: dict[tuple[int, int], str] = {}
 
-    def text(self) -> str:
+    def hides(self) -> bool:
+        return bool(self.hidden or self.hidden_rows or self.formatted
+                    or (self.hidden_cols is not None and any(self.hidden_cols)))
+
+    def text(self, shown: bool = False) -> str:
+        """The cells' text; `shown`: only what a reader shows."""
+        if shown and self.hidden:
+            return ""
         lines = []
         for r in sorted(self.rows):
+            if shown and r in self.hidden_rows:
+                continue
             cells = self.rows[r]
+            if shown:
+                cols = self.hidden_cols
+                cells = [(c, o, self.formatted.get((r, o), t)) for c, o, t in cells
+                         if cols is None or not cols[min(c, MAX_COLUMNS)]]
             if any(t for _, _, t in cells):
                 lines.append("".join(t for _, _, t in sorted(cells)))
         return "\n".join(lines)
 
 
 def _sheet_cells(sheet: Any, shared: list[str], formats: _Formats, budget: Budget,
-                 recalc: bool) -> _Cells:
+                 recalc: bool, hidden: bool = False) -> _Cells:
     """A worksheet's cells as they show (`_Cells`), formulas to compute left pending."""
-    out = _Cells()
+    out = _Cells(hidden)
     row_no = 0
     order = 0
     for row in sheet.iter():
-        if local(row.tag) != "row":
+        name = local(row.tag)
+        if name == "col":
+            if _true(attr(row, "hidden")):
+                lo, hi = _number(attr(row, "min")), _number(attr(row, "max"))
+                lo, hi = max(1, min(lo, MAX_COLUMNS)), max(1, min(hi or lo, MAX_COLUMNS))
+                if lo <= hi:
+                    if out.hidden_cols is None:
+                        out.hidden_cols = bytearray(MAX_COLUMNS + 1)
+                    out.hidden_cols[lo : hi + 1] = b"\x01" * (hi - lo + 1)
+            continue
+        if name != "row":
             continue
         budget.check()
         ref = attr(row, "r")
         row_no = (int(ref) if ref and ref.isascii() and ref.isdigit() and len(ref) <= 7
                   else row_no + 1)
+        if _true(attr(row, "hidden")):
+            out.hidden_rows.add(row_no)
         col = 0
         cells = out.rows.setdefault(row_no, [])
         for c in row:
@@ -194,12 +240,48 @@ def _sheet_cells(sheet: Any, shared: list[str], formats: _Formats, budget: Budge
             col = _column(m.group(1)) if m else col + 1
             text = _cell_text(c, shared, formats)
             order += 1
-            if _computed_here(c, recalc):
+            pending = _computed_here(c, recalc)
+            if pending:
                 out.pending.append((row_no, col, len(cells), text))
                 cells.append((col, order, ""))
             elif text:
                 cells.append((col, order, budget.take(text)))
+            else:
+                continue
+            shown = _format_shows(c, formats, text, pending)
+            if shown is not None and (pending or shown != text):
+                out.formatted[(row_no, order)] = budget.take(shown)
     return out
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true")
+
+
+def _number(value: str | None) -> int:
+    value = (value or "").strip()
+    return int(value[:7]) if value.isascii() and value.isdigit() else 0
+
+
+def _format_shows(c: Any, formats: _Formats, text: str, pending: bool) -> str | None:
+    """What a cell's number format shows of a string, where the first reading shows the
+    string as it is: its text section (the fourth, or a lone section with `@`); None where
+    there is none. (A number is formatted in the first reading already; of a formula left
+    to compute, only a section that does not show the value.)"""
+    if (attr(c, "t") or "n") not in ("s", "str", "inlineStr"):
+        return None
+    sections = formats.code(attr(c, "s"))
+    if not sections:
+        return None
+    if len(sections) >= 4:
+        section = sections[3]
+    elif len(sections) == 1 and _VALUE in sections[0]:
+        section = sections[0]
+    else:
+        return None
+    if pending and _VALUE in section:
+        return None
+    return "".join(text if t == _VALUE else "" if t == _NUMBER else str(t) for t in section)
 
 
 def _computed_here(c: Any, recalc: bool) -> bool:
@@ -509,8 +591,9 @@ def _compiled_section(section: str) -> _Section:
 def compiled(code: str) -> list[_Section] | None:
     """A number format code's sections as tokens (`_compiled_section`); None for General."""
     sections = _sections(code[:_MAX_CODE])
-    if sections[0].strip().lower() in ("general", ""):
-        return None
+    first = sections[0].strip().lower()
+    if first == "general" or (not first and len(sections) == 1):
+        return None  # (an empty first section of several shows nothing: `;;;`)
     return [_compiled_section(section) for section in sections[:4]]
 
 

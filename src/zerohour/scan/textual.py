@@ -1799,6 +1799,9 @@ def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
         styled = officepkg.flat_odf_reading(root, data)
         if styled and styled.encode("utf-8", "replace") not in out:
             out.append(styled.encode("utf-8", "replace"))
+        laid = officepkg.flat_odf_laid_out(root, data)  # (round 20)
+        if laid and laid.encode("utf-8", "replace") not in out:
+            out.append(laid.encode("utf-8", "replace"))
     return out, True
 
 

@@ -197,8 +197,92 @@ _INLINE = frozenset({b"tab", b"emdash", b"endash", b"bullet"})
 _APART = frozenset({b"listtext", b"header", b"headerl", b"headerr", b"headerf", b"footer",
                     b"footerl", b"footerr", b"footerf", b"pntext", b"pn", b"pntxta",
                     b"pntxtb"})
-_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pn|caps(?![A-Za-z]))")
+_HIDDEN_TEXT = re.compile(rb"\\(?:v(?![A-Za-z0])|listtext|header|footer|pn|s?caps(?![A-Za-z])"
+                          rb"|stylesheet)")
 _SYMBOLS = {b"\\": b"\\", b"{": b"{", b"}": b"}", b"~": b" ", b"_": b"-", b"-": b""}
+
+
+_Style = tuple[bool | None, bool | None, int | None]  # (hidden, caps, based on) as set
+
+
+def _stylesheet(data: bytes, ctx: ScanContext) -> dict[tuple[bytes, int], tuple[bool, bool]]:
+    """The hidden text (`\\v`) and capitals (`\\caps`, `\\scaps`) each style of the
+    document's `{\\stylesheet ...}` sets, its `\\sbasedon` chain followed (round 20: decoys
+    in runs of a character style `\\cs10` defined with `\\v`, capitals from a paragraph style
+    `\\s1` defined with `\\caps`; LibreOffice applies them). Keyed by (`s` or `cs`,
+    number); the first definition of a key counts."""
+    start = data.find(b"\\stylesheet")
+    if start < 0:
+        return {}
+    defined: dict[tuple[bytes, int], _Style] = {}
+    depth, key = 0, None
+    hidden: bool | None = None
+    caps: bool | None = None
+    based: int | None = None
+    steps, pos, n = 0, start + len(b"\\stylesheet"), len(data)
+    while pos < n:
+        steps += 1
+        if not steps % 4096:
+            ctx.check_time()
+        m = _RTF_TOKEN.match(data, pos)
+        if m is None:
+            pos += 1
+            continue
+        pos = m.end()
+        _, word, arg, _, brace, _ = m.groups()
+        if brace == b"{":
+            depth += 1
+            if depth == 1:
+                key, hidden, caps, based = None, None, None, None
+            continue
+        if brace == b"}":
+            if depth == 1 and key is not None:
+                defined.setdefault(key, (hidden, caps, based))
+            depth -= 1
+            if depth < 0:
+                break  # the stylesheet's own group closed
+            continue
+        if depth != 1 or word is None:
+            continue
+        on = arg != b"0"
+        if word in (b"s", b"cs") and arg and arg.lstrip(b"-").isdigit():
+            key = (word, int(arg))
+        elif word == b"v":
+            hidden = on
+        elif word in (b"caps", b"scaps"):
+            caps = on
+        elif word == b"sbasedon" and arg and arg.lstrip(b"-").isdigit():
+            based = int(arg)
+    out: dict[tuple[bytes, int], tuple[bool, bool]] = {}
+    for key in defined:  # each chain walked once: what a style resolved to is kept
+        chain: list[tuple[bytes, int]] = []
+        at: tuple[bytes, int] | None = key
+        seen: set[tuple[bytes, int]] = set()
+        while at is not None and at in defined and at not in out and at not in seen:
+            seen.add(at)
+            chain.append(at)
+            based = defined[at][2]
+            at = (at[0], based) if based is not None else None
+        inherited = out.get(at, (False, False)) if at is not None else (False, False)
+        for link in reversed(chain):  # from the base up
+            h, c, _ = defined[link]
+            inherited = (inherited[0] if h is None else h, inherited[1] if c is None else c)
+            out[link] = inherited
+    return out
+
+
+#: Control words that change what is hidden or in capitals (in the shown reading).
+_STYLED = frozenset({b"v", b"caps", b"scaps", b"plain", b"pard", b"s", b"cs"})
+
+
+def _shown_as(styles: dict[tuple[bytes, int], tuple[bool, bool]], hidden: bool | None,
+              caps: bool | None, pstyle: int, cstyle: int | None) -> tuple[bool, bool]:
+    """Whether a run is hidden and in capitals: as it sets, else as its character style
+    sets, else as its paragraph style does."""
+    para = styles.get((b"s", pstyle), (False, False))
+    char = styles.get((b"cs", cstyle), para) if cstyle is not None else para
+    return (char[0] or para[0] if hidden is None else hidden,
+            char[1] or para[1] if caps is None else caps)
 
 
 def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes | None:
@@ -208,10 +292,19 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
     read as text showed `TVqQ...\\par` (round 9). `shown_only`: hidden text (`\\v`) left out
     too, as Word shows the document (round 13: base64 cut by hidden junk), and `\\caps` text
     in capitals, as Word and LibreOffice show and print it (round 18: base64's capitals
-    written lower-case in `{\\caps ...}` groups). None when it has no text."""
+    written lower-case in `{\\caps ...}` groups), small capitals (`\\scaps`) too, and the
+    hidden text and capitals a paragraph (`\\sN`) or character (`\\csN`) style of the
+    stylesheet sets (`_stylesheet`), where the run sets none itself (round 20). None when it
+    has no text."""
+    styles = _stylesheet(data, ctx) if shown_only else {}
     out = bytearray()
-    stack: list[tuple[bool, int, bool, bool]] = []  # (skipping, \uc, hidden, caps) of groups
+    # (skipping, \uc, hidden, caps, paragraph style, character style) of the open groups;
+    # hidden and caps as the run sets them (None: as its styles do)
+    stack: list[tuple[bool, int, bool | None, bool | None, int, int | None]] = []
     skipping, uc, skip_next = False, 1, 0
+    direct_hidden: bool | None = None
+    direct_caps: bool | None = None
+    pstyle, cstyle = 0, None
     hidden = caps = False
     first_in_group = False
     pos, n = 0, len(data)
@@ -227,11 +320,13 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
         pos = m.end()
         hexa, word, arg, symbol, brace, text = m.groups()
         if brace == b"{":
-            stack.append((skipping, uc, hidden, caps))
+            stack.append((skipping, uc, direct_hidden, direct_caps, pstyle, cstyle))
             first_in_group = True
             continue
         if brace == b"}":
-            skipping, uc, hidden, caps = stack.pop() if stack else (False, 1, False, False)
+            skipping, uc, direct_hidden, direct_caps, pstyle, cstyle = (
+                stack.pop() if stack else (False, 1, None, None, 0, None))
+            hidden, caps = _shown_as(styles, direct_hidden, direct_caps, pstyle, cstyle)
             first_in_group = False
             continue
         starts = first_in_group
@@ -240,14 +335,22 @@ def rtf_text(data: bytes, ctx: ScanContext, shown_only: bool = False) -> bytes |
             skipping = True  # `{\\* ...}`: an optional destination a reader does not show
             continue
         if word is not None:
-            if word == b"v" and shown_only:
-                hidden = arg != b"0"
-            elif word == b"caps" and shown_only:
-                caps = arg != b"0"
+            if shown_only and word in _STYLED:
+                if word == b"v":
+                    direct_hidden = arg != b"0"
+                elif word in (b"caps", b"scaps"):
+                    direct_caps = arg != b"0"
+                elif word == b"plain":
+                    direct_hidden = direct_caps = cstyle = None
+                elif word == b"pard":
+                    pstyle = 0
+                elif word == b"s" and arg:
+                    pstyle = int(arg)
+                elif word == b"cs" and arg:
+                    cstyle = int(arg)
+                hidden, caps = _shown_as(styles, direct_hidden, direct_caps, pstyle, cstyle)
             elif shown_only and word in _APART:
                 skipping = True  # a list number's text, a header: not in the body's text
-            elif word == b"plain":
-                hidden = caps = False
             elif word in _HIDDEN_DESTINATIONS:
                 skipping = True
             elif word == b"bin" and arg:
