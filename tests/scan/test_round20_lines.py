@@ -14,7 +14,9 @@ import base64
 import hashlib
 import random
 import subprocess
+import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,3 +128,45 @@ def test_ordinary_columns_stay_text(kind: str) -> None:
     found = list(textcarriers._columns(big))
     assert time.process_time() - t0 < 1.5, kind  # (the whole text read as if dense)
     assert not found, kind
+
+
+# -- round 20 b11, b70: percent-encoding and a Python bytes literal ---------------------------
+
+_PERCENT = urllib.parse.quote(CLAM.read_bytes(), safe="")
+_ORACLES = {  # the recipient's one standard decoder (python3's standard library)
+    "b11 percent-encoded, wrapped at 76": (
+        "\n".join(_chunks(_PERCENT, 76)) + "\n",
+        "import sys, urllib.parse; sys.stdout.buffer.write(urllib.parse.unquote_to_bytes("
+        "sys.stdin.read().replace(chr(10), '')))"),
+    "b70 bytes repr": (
+        repr(CLAM.read_bytes()) + "\n",
+        "import ast, sys; sys.stdout.buffer.write(ast.literal_eval(sys.stdin.read()))"),
+}
+
+
+@pytest.mark.parametrize("case", _ORACLES)
+def test_an_encoding_python_decodes_is_decoded(
+        clam_engine: Engine, tmp_path: Path, case: str) -> None:
+    body, program = _ORACLES[case]
+    out = subprocess.run([sys.executable, "-c", program], input=body.encode(),
+                         capture_output=True, check=True)
+    assert out.stdout == CLAM.read_bytes(), case
+    msg = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nHello,\r\n\r\n" + \
+        body.replace("\n", "\r\n").encode() + b"\r\nBye\r\n"
+    assert clam_engine.scan_bytes(msg).names == (CLAM_NAME,), case
+    assert clam_engine.scan_bytes(body.encode(), "data.txt").names == (CLAM_NAME,), case
+
+
+def test_urls_and_percentages_stay_text() -> None:
+    urls = b"".join(b"https://x.test/search?q=caf%%C3%%A9%%20au%%20lait%%2Fmenu&page=%d&s=%%7E%d\n"
+                    % (i, i) for i in range(2000))
+    shares = b"".join(b"%d%%,%d%%,%d%%,%d%%,%d%%\n" % (i, i + 1, i + 2, i + 3, i + 4)
+                      for i in range(2000))
+    code = b"".join(b"x%d = b'\\x00\\x01' + b'abc'  # flags %d\n" % (i, i) for i in range(2000))
+    for text in (urls, shares, code):
+        assert not list(textcarriers._percent_lines(text))
+        assert not list(textcarriers._bytes_literals(text))
+    t0 = time.process_time()
+    for text in (urls, shares):
+        assert not list(textcarriers._percent_lines(text * 60))  # ~5 MB
+    assert time.process_time() - t0 < 1.5

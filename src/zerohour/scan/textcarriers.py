@@ -33,12 +33,14 @@ a dump's gaps are filled up to `_DUMP_FILL_RATIO` times its size).
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import contextlib
 import html
 import itertools
 import re
+import urllib.parse
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -438,7 +440,8 @@ def decorated_blocks(
         plain = not span.translate(None, _PLAIN_LINES) and b"0x" not in span  # (`0x4d0x5a`)
         runs = (_decode_lines(span.split()) if plain
                 else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span),
-                                     _string_tokens(span), _columns(span)))
+                                     _string_tokens(span), _columns(span),
+                                     _percent_lines(span), _bytes_literals(span)))
         runs = itertools.chain(runs, _quoted_printable(span))  # (`=` and hex: plain lines too)
         for data, encoding in runs:
             if data not in seen:
@@ -947,6 +950,54 @@ def _quoted_printable(span: bytes) -> Iterator[tuple[bytes, str]]:
         data = binascii.a2b_qp(run)
         if data != run and len(data) >= MIN_DECODED and _varied(data):
             yield data, "quoted-printable-text"
+
+
+def _percent_lines(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Percent-encoded bytes (`urllib.parse.quote`) in runs of lines without blanks, four
+    escapes or more each, joined (the line breaks may cut an escape) and decoded as
+    `urllib.parse.unquote_to_bytes` does, when escapes make half the bytes or more (not
+    "5%" lines joined into "%1") and decode to bytes that are not text (URLs: text, UTF-8)."""
+    if span.count(b"%") < 16:
+        return
+    run: list[bytes] = []
+    for line in itertools.chain(span.split(b"\n"), (b"",)):
+        line = line.rstrip(b"\r")
+        if line.count(b"%") >= 4 and b" " not in line and b"\t" not in line:
+            run.append(line)
+            continue
+        if len(run) > 0:
+            joined = b"".join(run)
+            data = urllib.parse.unquote_to_bytes(joined)
+            escapes = (len(joined) - len(data)) // 2
+            if (escapes >= 16 and escapes * 2 >= len(data) and len(data) >= MIN_DECODED
+                    and _varied(data) and data.translate(None, _TEXT_BYTES)):
+                yield data, "percent-encoded-text"
+            run = []
+
+
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\r\n" + bytes(range(0x80, 0x100))
+
+
+#: A Python bytes literal on one line (`repr()` of bytes, `print(data)`): printable
+#: characters and escapes (`\x00`, `\t`, `\n`, `\\`, `\'`).
+_BYTES_LITERAL = re.compile(rb"""\bb(?:'(?:[^'\\\r\n]|\\[^\r\n])*'|"(?:[^"\\\r\n]|\\[^\r\n])*")""")
+
+
+def _bytes_literals(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Python bytes literals of 16 or more escapes, as `ast.literal_eval` reads them (it
+    evaluates literals only)."""
+    if b"\\x" not in span or (b"b'" not in span and b'b"' not in span):
+        return
+    for m in _BYTES_LITERAL.finditer(span):
+        literal = m.group()
+        if literal.count(b"\\") < 16 or not literal.isascii():
+            continue
+        try:
+            data = ast.literal_eval(literal.decode("ascii"))
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(data, bytes) and len(data) >= MIN_DECODED and _varied(data):
+            yield data, "bytes-literal-text"
 
 
 def _js_unescape(run: bytes) -> bytes:
