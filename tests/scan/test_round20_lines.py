@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 import subprocess
 import sys
@@ -169,4 +170,32 @@ def test_urls_and_percentages_stay_text() -> None:
     t0 = time.process_time()
     for text in (urls, shares):
         assert not list(textcarriers._percent_lines(text * 60))  # ~5 MB
+    assert time.process_time() - t0 < 1.5
+
+
+# -- round 20 b40: JSON records of a counter and a chunk, shuffled -----------------------------
+
+def _json_chunks() -> str:
+    records = [{"i": i, "d": c} for i, c in enumerate(_chunks(_B64, 40))]
+    random.Random(5).shuffle(records)
+    return "[\n" + ",\n".join(json.dumps(r, indent=0) for r in records) + "\n]\n"
+
+
+def test_shuffled_json_records_are_sorted_by_their_number(
+        clam_engine: Engine, tmp_path: Path) -> None:
+    body = _json_chunks()
+    out = subprocess.run(["sh", "-c", "jq -r 'sort_by(.i)[].d' | base64 -d"],
+                         input=body.encode(), capture_output=True, check=True)
+    assert out.stdout == CLAM.read_bytes()  # the oracle: jq
+    msg = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nHello,\r\n\r\n" + \
+        body.replace("\n", "\r\n").encode() + b"\r\nBye\r\n"
+    assert clam_engine.scan_bytes(msg).names == (CLAM_NAME,)
+    assert clam_engine.scan_bytes(body.encode(), "data.json").names == (CLAM_NAME,)
+
+
+def test_json_records_of_codes_stay_text() -> None:
+    text = json.dumps([{"id": i, "sku": f"SKU{i:07d}X"} for i in range(3000)], indent=1).encode()
+    assert not list(textcarriers._json_records(text))
+    t0 = time.process_time()
+    assert not list(textcarriers._json_records(text * 30))  # ~4 MB
     assert time.process_time() - t0 < 1.5

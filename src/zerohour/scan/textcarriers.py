@@ -441,7 +441,8 @@ def decorated_blocks(
         runs = (_decode_lines(span.split()) if plain
                 else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span),
                                      _string_tokens(span), _columns(span),
-                                     _percent_lines(span), _bytes_literals(span)))
+                                     _percent_lines(span), _bytes_literals(span),
+                                     _json_records(span)))
         runs = itertools.chain(runs, _quoted_printable(span))  # (`=` and hex: plain lines too)
         for data, encoding in runs:
             if data not in seen:
@@ -950,6 +951,34 @@ def _quoted_printable(span: bytes) -> Iterator[tuple[bytes, str]]:
         data = binascii.a2b_qp(run)
         if data != run and len(data) >= MIN_DECODED and _varied(data):
             yield data, "quoted-printable-text"
+
+
+#: A JSON object of a number and a string (`{"i": 18, "d": "AAAAwA=="}`), either first.
+_JSON_RECORD = re.compile(
+    rb'\{\s*"(\w{1,32})"\s*:\s*(?:(\d{1,9})\s*,\s*"(\w{1,32})"\s*:\s*"([A-Za-z0-9+/=_-]*)"'
+    rb'|"([A-Za-z0-9+/=_-]*)"\s*,\s*"(\w{1,32})"\s*:\s*(\d{1,9}))\s*\}')
+
+
+def _json_records(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Base64 (or hex) in the strings of JSON objects of a number and a string, the same
+    keys in each, joined in the numbers' order (`jq -r 'sort_by(.i)[].d'`) and as they
+    stand."""
+    if b'"' not in span or b"{" not in span:
+        return
+    records: dict[tuple[bytes, bytes], list[tuple[int, bytes]]] = {}
+    for m in _JSON_RECORD.finditer(span):
+        if m.group(2) is not None:
+            key, number, value = (m.group(1), m.group(3)), m.group(2), m.group(4)
+        else:
+            key, number, value = (m.group(6), m.group(1)), m.group(7), m.group(5)
+        records.setdefault(key, []).append((int(number), value))
+    for found in records.values():
+        if len(found) < 2 or len({n for n, _ in found}) != len(found):
+            continue
+        if sum(0 < len(v) < _LEAST_WIDTH for _, v in found) > 1:
+            continue  # codes and names (`{"id": 7, "sku": "SKU0007"}`)
+        yield from _decode_lines([v for _, v in found if v])
+        yield from _decode_lines([v for _, v in sorted(found) if v])
 
 
 def _percent_lines(span: bytes) -> Iterator[tuple[bytes, str]]:
