@@ -78,6 +78,11 @@ CASES: dict[str, tuple[str, str]] = {
         "grep -v '^#' | base64 -d"),
     "b42 NNN chunk shuffled": (_shuffled(_lines(lambda i, c: f"{i:03d} {c}")),
                                "sort -n | cut -d' ' -f2 | base64 -d"),
+    "b14 word-keyed shuffled": (
+        _shuffled("".join(f"{k} {c}\n" for k, c in zip(
+            sorted("".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=8))
+                   for i in range(20)), _chunks(_B64, 60), strict=False))),
+        "LC_ALL=C sort | cut -d' ' -f2 | base64 -d"),
     "b41 N,chunk shuffled": (_shuffled(_lines(lambda i, c: f"{i},{c}", 40)),
                              "sort -t, -k1,1n | cut -d, -f2 | base64 -d"),
 }

@@ -711,15 +711,22 @@ def _table(rows: list[list[bytes]], skipped: bool) -> Iterator[tuple[bytes, str]
     tail = _LONG_TOKEN.search(b" ".join(rows[-1])) is None
     parts = [rows, rows[1:] if head else [], rows[:-1] if tail else [],
              rows[1:-1] if head and tail else []]
+    best: tuple[list[list[bytes]], list[tuple[bytes, ...]], list[int] | None] | None = None
     for part in parts:
         if len(part) < 2:
             continue
         found = _table_data(part, skipped)
-        if found is not None:
-            data, order = found
-            break
-    else:
+        if found is not None and (best is None or found[1] is not None):
+            best = (part, *found)  # (a line of prose spoils a counter column: the one without)
+            if found[1] is not None:
+                break
+    if best is None:
         return
+    part, data, order = best
+    if order is None and len(part[0]) > 1:  # keyed by a first column of words (`sort | cut`)
+        keys = [row[0] for row in part]
+        if len(set(keys)) == len(keys) and tuple(k.strip(b"\"'") for k in keys) not in data:
+            order = sorted(range(len(keys)), key=keys.__getitem__)
     readings = [[v for col in data for v in col]] if len(data) > 1 else []
     readings += [list(col) for col in data]
     if order is not None and order != sorted(order):
@@ -759,14 +766,14 @@ def _table_data(rows: list[list[bytes]], skipped: bool
 
 
 def _wrapped(values: list[bytes]) -> bool:
-    """Values as wide as each other (16 or more), but a first (header) and a last; not
-    numbers only."""
+    """Values as wide as each other (16 or more), but a first (header) and one shorter (the
+    last line, anywhere in lines stored shuffled); not numbers only."""
     values = [v for v in values if v]
     if len(values) > 2 and len(values[0]) != len(values[1]):
         values = values[1:]
-    width = len(values[0]) if values else 0
-    return (width >= 16 and all(len(v) == width for v in values[:-1])
-            and len(values[-1]) <= width and _LETTER.search(b"".join(values)) is not None)
+    width = max(map(len, values), default=0)
+    return (width >= 16 and sum(len(v) != width for v in values) <= 1
+            and _LETTER.search(b"".join(values)) is not None)
 
 
 def _digests(values: list[bytes]) -> bool:
