@@ -18,7 +18,9 @@ a list of hex hashes does decode, to bytes that are then scanned like any other)
   characters inside a line of other words is decoded too ("the key is TVqQ... thanks");
 - decorated text (`decorated_blocks`, in stretches dense in capitals and digits): quoted,
   numbered or wrapped lines, groups cut by separators, hex bytes, `xxd`/`hexdump -C` dumps,
-  base32, short lines: what a recipient copies out and decodes;
+  base32, short lines, one column of lines cut into fields (numbered, behind a fixed word,
+  between decoy columns, shuffled by a counter): what a recipient copies out (`cut`, `sed`,
+  `sort -n`) and decodes;
 - Intel HEX: a text starting with a record (`:LLAAAATT<data>CC`, data length as declared), its
   data records placed at their addresses (extended segment and linear address records
   applied) and each contiguous run of bytes one file; checksums are not required (a wrong one
@@ -31,12 +33,14 @@ a dump's gaps are filled up to `_DUMP_FILL_RATIO` times its size).
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import contextlib
 import html
 import itertools
 import re
+import urllib.parse
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -436,7 +440,9 @@ def decorated_blocks(
         plain = not span.translate(None, _PLAIN_LINES) and b"0x" not in span  # (`0x4d0x5a`)
         runs = (_decode_lines(span.split()) if plain
                 else itertools.chain(_decorated_runs(span), _base85(span), _escapes(span),
-                                     _string_tokens(span)))
+                                     _string_tokens(span), _columns(span),
+                                     _percent_lines(span), _bytes_literals(span),
+                                     _json_records(span)))
         runs = itertools.chain(runs, _quoted_printable(span))  # (`=` and hex: plain lines too)
         for data, encoding in runs:
             if data not in seen:
@@ -652,6 +658,148 @@ def _loose_chars(line: bytes, chars: bytes, previous: int) -> bytes:
     return kept
 
 
+#: What a recipient's `cut` splits a line at (`cut -f2`, `cut -d, -f3`, `cut -d'|' -f2`);
+#: None: runs of blanks (`awk '{print $2}'`, `cut -d' ' -f2` of single spaces).
+_FIELD_SEPARATORS: tuple[bytes | None, ...] = (b"\t", b",", b"|", b";", None)
+#: A field that counts lines: the same text around a number (`000`, `[001]`, `line 1`).
+_COUNTER_FIELD = re.compile(rb"([^0-9]{0,8}?)([0-9]{1,9})([^0-9]{0,8})\Z")
+_LETTER = re.compile(rb"[A-Za-z]")
+_LONG_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{16}")
+_TABLE_ROWS = 4
+_LEAST_WIDTH = 16
+_VALUE = re.compile(rb"[A-Za-z0-9+/_-]*=*\Z")  # (padding at the end only)
+
+
+def _columns(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Base64 (or hex) as one column of a run of lines cut into the same number of fields:
+    line numbers (`000 `, `[001] `, `NNN|`, `line N<TAB>`), a fixed word (`REM `, `// `,
+    `data: `, `echo ... >> f.b64`) or decoy columns around it, as `cut -fN` (or `sed`, `awk`)
+    takes it out; by a counter column when the lines are shuffled (`sort -n | cut`); each
+    data column alone and all of them one after another (`(cut -f1; cut -f2)`). Lines
+    starting with `#` are left out (`grep -v '^#'`: decoy comments between the lines)."""
+    if _LONG_TOKEN.search(span) is None:
+        return  # no value as wide as a wrapped line (numbered prose, most CSV): at C speed
+    lines = [ln.rstrip(b"\r") for ln in span.split(b"\n")]
+    comments = any(ln[:1] == b"#" for ln in lines)
+    for sep in _FIELD_SEPARATORS:
+        if sep is not None and sep not in span:
+            continue
+        rows: list[list[bytes]] = []
+        skipped = False
+        for line in lines:
+            if not line.strip():
+                continue  # `cut` passes blank lines, which decoders skip
+            if comments and line[:1] == b"#":
+                skipped = skipped or bool(rows)
+                continue
+            fields = line.split(sep) if sep is not None else line.split()
+            if rows and len(fields) != len(rows[0]):
+                yield from _table(rows, skipped)
+                rows, skipped = [], False
+            rows.append(fields)
+        if rows:
+            yield from _table(rows, skipped)
+
+
+def _table(rows: list[list[bytes]], skipped: bool) -> Iterator[tuple[bytes, str]]:
+    """`_columns` of one run of rows as wide as each other; else without a first or last row
+    holding no value as wide as a line of base64 (a line of prose as wide: "Hello," is two
+    fields of a CSV)."""
+    if len(rows) < 2 or (len(rows[0]) < 2 and not skipped):
+        return  # (one field a line: `_decorated_runs` reads the lines, unless `#` lines cut it)
+    head = _LONG_TOKEN.search(b" ".join(rows[0])) is None
+    tail = _LONG_TOKEN.search(b" ".join(rows[-1])) is None
+    parts = [rows, rows[1:] if head else [], rows[:-1] if tail else [],
+             rows[1:-1] if head and tail else []]
+    best: tuple[list[list[bytes]], list[tuple[bytes, ...]], list[int] | None] | None = None
+    for part in parts:
+        if len(part) < 2:
+            continue
+        found = _table_data(part, skipped)
+        if found is not None and (best is None or found[1] is not None):
+            best = (part, *found)  # (a line of prose spoils a counter column: the one without)
+            if found[1] is not None:
+                break
+    if best is None:
+        return
+    part, data, order = best
+    if order is None and len(part[0]) > 1:  # keyed by a first column of words (`sort | cut`)
+        keys = [row[0] for row in part]
+        if len(set(keys)) == len(keys) and tuple(k.strip(b"\"'") for k in keys) not in data:
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+    readings = [[v for col in data for v in col]] if len(data) > 1 else []
+    readings += [list(col) for col in data]
+    if order is not None and order != sorted(order):
+        readings += [[col[i] for col in data for i in order]] if len(data) > 1 else []
+        readings += [[col[i] for i in order] for col in data]
+    for reading in readings:
+        yield from _decode_lines([v for v in reading if v])
+
+
+def _table_data(rows: list[list[bytes]], skipped: bool
+                ) -> tuple[list[tuple[bytes, ...]], list[int] | None] | None:
+    """A table's data columns and the order of its counter column (None: none), or None."""
+    order: list[int] | None = None
+    marked = False  # a column the same in every line
+    candidates: list[list[bytes]] = []
+    columns = list(zip(*rows, strict=True))
+    for i, column in enumerate(columns):
+        if column.count(column[0]) == len(column):
+            marked = True  # a word (`REM`, `//`, `>>`) or a file name
+            continue
+        if order is None and (order := _counter_order(column)) is not None:
+            continue
+        values = [v.strip(b"\"'") for v in column]
+        if not all(_VALUE.match(v) for v in values) or not _LETTER.search(b"".join(values)):
+            continue  # not encoded (`id=...`: a key and its value), or numbers
+        if sum(0 < len(v) < _LEAST_WIDTH for v in values) > 1:
+            continue  # codes, short words (encoders wrap at 16 or more: one last line less)
+        if i + 1 < len(columns) and _digests(values):
+            continue  # digests before file names (`sha1sum` output)
+        candidates.append(values)
+    # Lines neither numbered nor marked: a column of base64 as encoders wrap it, every value
+    # as wide as the first but the last (and a header above): not a column of words or names;
+    # `_TABLE_ROWS` rows at least (random base64 read as UTF-7 falls into short tables).
+    data = [tuple(values) for values in candidates
+            if order is not None or marked or (len(rows) >= _TABLE_ROWS and _wrapped(values))]
+    return (data, order) if data else None
+
+
+def _wrapped(values: list[bytes]) -> bool:
+    """Values as wide as each other (16 or more), but a first (header) and one shorter (the
+    last line, anywhere in lines stored shuffled); not numbers only."""
+    values = [v for v in values if v]
+    if len(values) > 2 and len(values[0]) != len(values[1]):
+        values = values[1:]
+    width = max(map(len, values), default=0)
+    return (width >= 16 and sum(len(v) != width for v in values) <= 1
+            and _LETTER.search(b"".join(values)) is not None)
+
+
+def _digests(values: list[bytes]) -> bool:
+    """Hex values all of one digest's width (MD5 to SHA-512)."""
+    width = len(values[0])
+    return (width in _DIGEST_WIDTHS and all(len(v) == width for v in values)
+            and not b"".join(values).translate(None, _HEX_DIGITS))
+
+
+_DIGEST_WIDTHS = frozenset((32, 40, 56, 64, 96, 128))
+
+
+def _counter_order(column: tuple[bytes, ...]) -> list[int] | None:
+    """The rows in the order of the numbers of a counter column (the same text around each,
+    every number different: `sort -n` puts them in order), or None."""
+    matches = [_COUNTER_FIELD.match(v) for v in column]
+    first = matches[0]
+    if first is None or not all(m is not None and m.group(1) == first.group(1)
+                                and m.group(3) == first.group(3) for m in matches):
+        return None
+    numbers = [int(m.group(2)) for m in matches]  # type: ignore[union-attr]  # all matched
+    if len(set(numbers)) != len(numbers):
+        return None
+    return sorted(range(len(numbers)), key=numbers.__getitem__)
+
+
 _WORD = re.compile(rb"[A-Za-z]{1,12}\Z")
 
 
@@ -810,6 +958,82 @@ def _quoted_printable(span: bytes) -> Iterator[tuple[bytes, str]]:
         data = binascii.a2b_qp(run)
         if data != run and len(data) >= MIN_DECODED and _varied(data):
             yield data, "quoted-printable-text"
+
+
+#: A JSON object of a number and a string (`{"i": 18, "d": "AAAAwA=="}`), either first.
+_JSON_RECORD = re.compile(
+    rb'\{\s*"(\w{1,32})"\s*:\s*(?:(\d{1,9})\s*,\s*"(\w{1,32})"\s*:\s*"([A-Za-z0-9+/=_-]*)"'
+    rb'|"([A-Za-z0-9+/=_-]*)"\s*,\s*"(\w{1,32})"\s*:\s*(\d{1,9}))\s*\}')
+
+
+def _json_records(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Base64 (or hex) in the strings of JSON objects of a number and a string, the same
+    keys in each, joined in the numbers' order (`jq -r 'sort_by(.i)[].d'`) and as they
+    stand."""
+    if b'"' not in span or b"{" not in span:
+        return
+    records: dict[tuple[bytes, bytes], list[tuple[int, bytes]]] = {}
+    for m in _JSON_RECORD.finditer(span):
+        if m.group(2) is not None:
+            key, number, value = (m.group(1), m.group(3)), m.group(2), m.group(4)
+        else:
+            key, number, value = (m.group(6), m.group(1)), m.group(7), m.group(5)
+        records.setdefault(key, []).append((int(number), value))
+    for found in records.values():
+        if len(found) < 2 or len({n for n, _ in found}) != len(found):
+            continue
+        if sum(0 < len(v) < _LEAST_WIDTH for _, v in found) > 1:
+            continue  # codes and names (`{"id": 7, "sku": "SKU0007"}`)
+        yield from _decode_lines([v for _, v in found if v])
+        yield from _decode_lines([v for _, v in sorted(found) if v])
+
+
+def _percent_lines(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Percent-encoded bytes (`urllib.parse.quote`) in runs of lines without blanks, four
+    escapes or more each, joined (the line breaks may cut an escape) and decoded as
+    `urllib.parse.unquote_to_bytes` does, when escapes make half the bytes or more (not
+    "5%" lines joined into "%1") and decode to bytes that are not text (URLs: text, UTF-8)."""
+    if span.count(b"%") < 16:
+        return
+    run: list[bytes] = []
+    for line in itertools.chain(span.split(b"\n"), (b"",)):
+        line = line.rstrip(b"\r")
+        if line.count(b"%") >= 4 and b" " not in line and b"\t" not in line:
+            run.append(line)
+            continue
+        if len(run) > 0:
+            joined = b"".join(run)
+            data = urllib.parse.unquote_to_bytes(joined)
+            escapes = (len(joined) - len(data)) // 2
+            if (escapes >= 16 and escapes * 2 >= len(data) and len(data) >= MIN_DECODED
+                    and _varied(data) and data.translate(None, _TEXT_BYTES)):
+                yield data, "percent-encoded-text"
+            run = []
+
+
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\r\n" + bytes(range(0x80, 0x100))
+
+
+#: A Python bytes literal on one line (`repr()` of bytes, `print(data)`): printable
+#: characters and escapes (`\x00`, `\t`, `\n`, `\\`, `\'`).
+_BYTES_LITERAL = re.compile(rb"""\bb(?:'(?:[^'\\\r\n]|\\[^\r\n])*'|"(?:[^"\\\r\n]|\\[^\r\n])*")""")
+
+
+def _bytes_literals(span: bytes) -> Iterator[tuple[bytes, str]]:
+    """Python bytes literals of 16 or more escapes, as `ast.literal_eval` reads them (it
+    evaluates literals only)."""
+    if b"\\x" not in span or (b"b'" not in span and b'b"' not in span):
+        return
+    for m in _BYTES_LITERAL.finditer(span):
+        literal = m.group()
+        if literal.count(b"\\") < 16 or not literal.isascii():
+            continue
+        try:
+            data = ast.literal_eval(literal.decode("ascii"))
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(data, bytes) and len(data) >= MIN_DECODED and _varied(data):
+            yield data, "bytes-literal-text"
 
 
 def _js_unescape(run: bytes) -> bytes:
