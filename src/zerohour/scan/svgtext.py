@@ -162,8 +162,11 @@ class _Drawing:
     #: whose renderer draws (round 20): only what it paints (None: every text, as before)
     reader: _Reader | None = None
     box: tuple[float, float, float, float] | None = None  # the viewport, when known
-    dropped: int = 0  # what `reader`'s renderer does not paint
+    #: what `reader`'s renderer does not paint (the children of `<switch>` it does not choose
+    #: aside: each choice is a reader's)
+    dropped: int = 0
     empty: dict[str, bool] = field(default_factory=dict)  # clip paths and masks, by id
+    held: dict[tuple[str | None, str | None, str | None], bool] = field(default_factory=dict)
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -635,10 +638,7 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
         tag = el.tag
         if tag in _NOT_DRAWN and not (used and tag == "symbol"):
             continue
-        p = el.cached_props
-        if p is None:  # elements alike (a thousand `<use href="#a"/>`) read theirs once
-            p = el.cached_props = drawing.props.get((tag, el.raw)) or drawing.props.setdefault(
-                (tag, el.raw), el.props)
+        p = el.cached_props or _shared(drawing.props, el)
         if p.hidden:
             continue
         if p.matrix is not None:
@@ -647,14 +647,16 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
         rtl = p.direction == "rtl" if p.direction in ("rtl", "ltr") else rtl
         kids: list[_El | str] = el.kids
         if reader is not None:
-            if _hides(drawing, p, ctm, reader):
+            if reader.chromium and p.conditions != (None, None, None) and not _holds(
+                    drawing, p.conditions):
+                continue  # (conditions outside a <switch>: Chromium's choice, a reader's)
+            if _hides(drawing, p, ctm):
                 drawing.dropped += 1
                 continue
             paint = _inherit(paint, p.paint)
             if tag == "switch":  # only its first child whose conditions hold
                 kids = [next((k for k in kids if isinstance(k, _El) and k.tag not in _NOT_DRAWN
-                              and _passes(k.props.conditions, reader)), "")]
-                drawing.dropped += 1
+                              and _holds(drawing, _shared(drawing.props, k).conditions)), "")]
         if tag == "use":
             ref = p.href
             target = drawing.ids.get(ref) if ref else None
@@ -697,13 +699,28 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
             stack.extend((kid, ctm, size, chain, False, rtl, paint) for kid in reversed(kids))
 
 
-def _hides(drawing: _Drawing, p: _Props, ctm: _Matrix, reader: _Reader) -> bool:
-    """Whether an element paints nothing of what it holds, for `reader`'s renderer."""
+def _shared(props: dict[tuple[str, bytes], _Props], el: _El) -> _Props:
+    """An element's properties: elements alike (a thousand `<use href="#a"/>`) read theirs
+    once."""
+    p = el.cached_props
+    if p is None:
+        key = (el.tag, el.raw)
+        p = el.cached_props = props.get(key) or props.setdefault(key, el.props)
+    return p
+
+
+def _holds(drawing: _Drawing, conditions: tuple[str | None, str | None, str | None]) -> bool:
+    """Whether conditions hold for the drawing's reader (each set of them judged once)."""
+    held = drawing.held.get(conditions)
+    if held is None and drawing.reader is not None:
+        held = drawing.held[conditions] = _passes(conditions, drawing.reader)
+    return bool(held)
+
+
+def _hides(drawing: _Drawing, p: _Props, ctm: _Matrix) -> bool:
+    """Whether an element paints nothing of what it holds."""
     reason, clip, mask = p.unpainted
     if reason or abs(ctm[0] * ctm[3] - ctm[1] * ctm[2]) < 1e-12:  # (scale(0): a point)
-        return True
-    if reader.chromium and p.conditions != (None, None, None) and not _passes(
-            p.conditions, reader):
         return True
     for ref, kind in ((clip, "clippath"), (mask, "mask")):
         target = drawing.ids.get(ref) if ref else None
@@ -896,10 +913,11 @@ def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
         if attribute_first:
             _prefer_attributes(root)
         dropped = False
-        for reader in (*_readers(lower, root), None):
+        props: dict[tuple[str, bytes], _Props] = {}  # (shared: no reader changes them)
+        for reader in (*_readers(lower, root, props), None):
             if reader is None and not dropped:
                 break
-            drawing = _Drawing(ids, ctx, reader=reader)
+            drawing = _Drawing(ids, ctx, reader=reader, props=props)
             for image in root.kids:  # (each outermost <svg>, in its own viewport)
                 if isinstance(image, _El):
                     drawing.box = None if resized or reader is None else _viewport(image)
@@ -919,26 +937,41 @@ def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
 #: a page's style sheet that may size its `<svg>`s otherwise than their attributes do
 _CSS_SIZED = re.compile(rb"<style[^>]*>[^<]*svg")
 _CONDITIONAL = (b"systemlanguage", b"requiredfeatures", b"requiredextensions")
+_CONDITION_ATTR = re.compile(rb"systemlanguage|requiredfeatures|requiredextensions", re.I)
 _MAX_LANGUAGES = 2  # languages named by `systemLanguage` read as the reader's, besides English
 
 
-def _readers(lower: bytes, root: _El) -> list[_Reader]:
-    """The renderers an image is read as drawn by: librsvg, and Chromium where conditions
-    (which they evaluate differently) are written, for a reader of English, of each of the
-    first languages named, and of none of them."""
+def _readers(lower: bytes, root: _El, props: dict[tuple[str, bytes], _Props]) -> list[_Reader]:
+    """The renderers an image is read as drawn by, where conditions are written (which they
+    evaluate differently): librsvg and Chromium, for a reader of English, of each of the
+    first other languages named, and of none of them; one of each that draws alike."""
     if not any(name in lower for name in _CONDITIONAL):
         return [_Reader("en", False)]
     named: list[str] = []
+    #: the conditions written (and whether in a <switch>), each once
+    conditional: dict[tuple[tuple[str | None, str | None, str | None], bool], None] = {}
     for el in _elements(root):
-        if b"systemlanguage" in el.raw.lower():
-            for tag in (el.attrs.get("systemlanguage") or "").split(","):
-                lang = tag.strip().lower().split("-")[0]
-                if lang and lang != "en" and lang not in named:
-                    named.append(lang)
-            if len(named) >= _MAX_LANGUAGES:
-                break
-    langs: list[str | None] = ["en", *named[:_MAX_LANGUAGES], None]
-    return [_Reader(lang, chromium) for chromium in (False, True) for lang in langs]
+        for kid in el.kids:
+            if isinstance(kid, _El) and _CONDITION_ATTR.search(kid.raw):
+                conditions = _shared(props, kid).conditions
+                if (conditions, el.tag == "switch") in conditional:
+                    continue
+                conditional[conditions, el.tag == "switch"] = None
+                for tag in (conditions[0] or "").split(","):
+                    lang = tag.strip().lower().split("-")[0]
+                    if lang and lang not in named and len(named) <= _MAX_LANGUAGES:
+                        named.append(lang)
+    langs = ["en", *(lang for lang in named if lang != "en")][: _MAX_LANGUAGES + 1]
+    out: list[_Reader] = []
+    seen: set[tuple[bool, ...]] = set()
+    for reader in (_Reader(lang, chromium) for chromium in (False, True)
+                   for lang in (*langs, None)):
+        drawn = tuple(_passes(conditions, reader) or not (in_switch or reader.chromium)
+                      for conditions, in_switch in conditional)
+        if drawn not in seen:
+            seen.add(drawn)
+            out.append(reader)
+    return out
 
 
 def _absolute(value: str | None) -> float | None:
