@@ -37,11 +37,11 @@ RSVG = shutil.which("rsvg-convert")
 #: How a decoy is kept from the paint: (definitions, the decoy's <text> markup at x, y).
 HIDDEN: dict[str, tuple[str, str]] = {
     "fill-none": ("", '<text x="{x}" y="{y}" fill="none">{d}</text>'),
-    "fill-opacity-0": ("", '<text x="{x}" y="{y}" style="fill-opacity:0">{d}</text>'),
+    "fill-opacity-0": ("", '<text x="{x}" y="{y}" fill-opacity="0">{d}</text>'),
     "font-size-0": ("", '<text x="{x}" y="{y}" font-size="0">{d}</text>'),
-    "visibility-hidden": ("", '<text x="{x}" y="{y}" visibility="hidden">{d}</text>'),
+    "visibility-hidden": ("", '<g visibility="hidden"><text x="{x}" y="{y}">{d}</text></g>'),
     "group-opacity-0": ("", '<g opacity="0"><text x="{x}" y="{y}">{d}</text></g>'),
-    "scale-0": ("", '<text x="{x}" y="{y}" transform="scale(0)">{d}</text>'),
+    "scale-0": ("", '<text x="{x}" y="{y}" transform="scale(0, 1)">{d}</text>'),
     "empty-clip-path": ('<clipPath id="e"/>', '<text x="{x}" y="{y}" clip-path="url(#e)">{d}'
                         "</text>"),
     "zero-rect-clip-path": ('<clipPath id="z"><rect width="0" height="0"/></clipPath>',
@@ -67,13 +67,14 @@ def _decoy(rnd: random.Random) -> str:
 
 
 def _image(b64: str, shape: str, width: int = 460) -> str:
-    """`b64` in lines of 32, pieces of 8, each followed by a decoy hidden as `shape` says."""
+    """`b64` in lines of 32, pieces of 8 written last first (their x puts them in order: the
+    markup's order is no reading), each followed by a decoy hidden as `shape` says."""
     defs, text = {**HIDDEN, **CHROMIUM_ONLY}[shape]
     rnd = random.Random(20)
     lines = [b64[i : i + 32] for i in range(0, len(b64), 32)]
     body = [defs]
     for r, line in enumerate(lines):
-        for i in range(0, len(line), 8):
+        for i in reversed(range(0, len(line), 8)):
             x, y, d = 10 + i * 7, 20 + r * 14, _decoy(rnd)
             piece = f'<text x="{x}" y="{y}">{line[i : i + 8]}</text>'
             if shape == "switch":
