@@ -11,6 +11,11 @@ layer of its own:
 - drawn order: the `<text>` elements (and `<use>` copies) in the order they are drawn;
 - laid out: the same runs top to bottom (by y, lines grouped), each line left to right.
 
+Both only of what is painted (round 20: base64 pieces between decoys no renderer paints), as
+read by each renderer the image's conditions tell apart (librsvg or Chromium, the reader's
+language: a `<switch>` draws one child); and when that leaves any text out, both of every
+text too, as before, lest a misjudged paint drop the payload.
+
 One linear pass over the markup builds the element tree (its nesting bounded as libxml2
 bounds it); drawing follows `<use>` references with cycles skipped, their nesting bounded, and
 every copy charged against a budget (a chain of `<use>`s of `<use>`s multiplies): past it,
