@@ -152,3 +152,23 @@ def test_hostile_paint_is_bounded(shape: str) -> None:
     readings = svg_readings(svg, ScanContext())
     assert time.process_time() - started < 6
     assert len(readings) <= 6  # (none nested past libxml2's depth: no text drawn)
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+def test_decoys_in_svg_images_are_not_read(clam_engine: Engine, tmp_path: Path) -> None:
+    """Round 17's chunks, one per `<img>` of an SVG image (a data: URL), each image with an
+    unfilled decoy over its chunk: the page reads with each image's painted text."""
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    rnd = random.Random(17)
+    imgs = []
+    for k in range(0, len(b64), 8):
+        svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="52" height="13" font-size="10"'
+               f' font-family="monospace"><text x="0" y="10">{b64[k : k + 8]}</text><text x="0"'
+               f' y="10" fill="none">{_decoy(rnd)}</text></svg>')
+        imgs.append('<img src="data:image/svg+xml;base64,'
+                    + base64.b64encode(svg.encode()).decode() + '">')
+    page = ("<!doctype html><html><body><div style=\"width:416px;line-height:0\">"
+            + "".join(imgs) + "</div></body></html>").encode()
+    assert base64.b64decode(printed_text(tmp_path, page)) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(page, "page.html").names == (NAME,)

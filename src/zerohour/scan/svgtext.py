@@ -899,13 +899,14 @@ def _drawn(runs: list[_Run]) -> str:
     return "".join(out)
 
 
-def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
+def svg_readings(data: bytes, ctx: ScanContext, laid_out: bool = False) -> list[bytes]:
     """The text of the SVG images in `data` (an .svg file, or a page with inline `<svg>`)
     in drawing order and laid out, where they hold `<text>` (UTF-8; the two once when they
     are the same; none without text). First what each likely renderer paints (round 20:
     decoys between base64 pieces in a `<switch>`'s other children, unfilled, transparent,
     clipped away, scaled to nothing, outside the image); when that leaves anything out, also
-    every text drawn, as before (what is painted, misjudged, is still read)."""
+    every text drawn, as before (what is painted, misjudged, is still read). `laid_out`: only
+    the laid-out readings (the first: as the first renderer paints it)."""
     start = _SVG_START.search(data)
     if start is None or _TEXT_TAG.search(data, start.start()) is None:
         return []
@@ -932,7 +933,8 @@ def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
             dropped = dropped or drawing.dropped > 0
             if not drawing.runs:
                 continue
-            for text in (_drawn(drawing.runs), _laid_out(drawing.runs)):
+            for text in ((_laid_out(drawing.runs),) if laid_out else (
+                    _drawn(drawing.runs), _laid_out(drawing.runs))):
                 encoded = text.encode("utf-8", "replace")
                 if encoded.strip() and encoded not in out:
                     out.append(encoded)
