@@ -28,7 +28,7 @@ from test_html_views import (  # type: ignore[import-not-found]
 from helpers.tools import tool
 from zerohour.scan import Engine
 from zerohour.scan.limits import ScanContext
-from zerohour.scan.svgtext import svg_readings
+from zerohour.scan.svgtext import inline_page, svg_readings
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
@@ -172,3 +172,31 @@ def test_decoys_in_svg_images_are_not_read(clam_engine: Engine, tmp_path: Path) 
             + "".join(imgs) + "</div></body></html>").encode()
     assert base64.b64decode(printed_text(tmp_path, page)) == CLAM.read_bytes()
     assert clam_engine.scan_bytes(page, "page.html").names == (NAME,)
+
+
+@pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
+                    reason="chromium or pdftotext not installed")
+def test_base64_cut_between_page_and_inline_image(clam_engine: Engine, tmp_path: Path) -> None:
+    """The first half of clam.exe's base64 the page's text, the second an inline image's,
+    pieces between unfilled decoys: the page read with the image's painted text in place."""
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    half = len(b64) // 64 * 32
+    page = ('<!doctype html><html><body><div style="width:230px;word-break:break-all;font:12px'
+            f' monospace">{b64[:half]}</div>{_image(b64[half:], "fill-none", width=300)}'
+            "</body></html>").encode()
+    assert base64.b64decode(printed_text(tmp_path, page)) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(page, "page.html").names == (NAME,)
+
+
+@pytest.mark.parametrize("shape", ["one-image", "many-images"])
+def test_hostile_inline_pages_are_bounded(shape: str) -> None:
+    """A page with an image of 100k unfilled texts, or with 50k small images: the page with
+    their text in place in bounded CPU time."""
+    page = b"<p>x</p>" + (
+        b'<svg width="9" height="9">' + b'<text fill="none">TVqQ</text>' * 100_000 + b"</svg>"
+        if shape == "one-image" else b'<svg width="9" height="9"><text>TVqQ</text></svg>' * 50_000)
+    started = time.process_time()
+    shown = inline_page(page, ScanContext())
+    assert time.process_time() - started < 6
+    assert shown is not None
+    assert shown.count(b"TVqQ") == (0 if shape == "one-image" else 50_000)

@@ -196,7 +196,8 @@ def _local(name: bytes) -> str:
     return name.rsplit(b":", 1)[-1].decode("latin-1").lower()
 
 
-def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _El]]:
+def _parse(data: bytes, start: int, ctx: ScanContext,
+           spans: list[tuple[int, int]] | None = None) -> tuple[_El, dict[str, _El]]:
     """The element tree of the markup from `start` (the first `<svg`): a document root
     holding every `<svg>` element, and the elements by `id` (the first of each). One pass:
     each `<` is read up to the next `>`."""
@@ -255,6 +256,8 @@ def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _E
                     if popped.tag == tag:
                         break
             if not stack:  # the image ended: on to the page's next one
+                if spans is not None and spans and spans[-1][1] < 0:
+                    spans[-1] = (spans[-1][0], pos)
                 following = _SVG_START.search(data, pos)
                 pos = n if following is None else following.start()
             continue
@@ -274,9 +277,13 @@ def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _E
         if ident:
             ids.setdefault(ident, el)
         (stack[-1] if stack else root).kids.append(el)
+        if spans is not None and not stack:
+            spans.append((lt, gt + 1 if closed else -1))
         if not closed:
             stack.append(el)
             open_tags[tag] = open_tags.get(tag, 0) + 1
+    if spans and spans[-1][1] < 0:
+        spans[-1] = (spans[-1][0], n)
     return root, ids
 
 
@@ -1006,6 +1013,45 @@ def _viewport(svg: _El) -> tuple[float, float, float, float] | None:
     scale = min(width / w, height / h)
     spare_x, spare_y = width / scale - w, height / scale - h
     return (x - spare_x, y - spare_y, x + w + spare_x, y + h + spare_y)
+
+
+_OUTSIDE_TEXT = re.compile(rb"<[^>]*>|\s+")
+_HTML_HINT = re.compile(rb"<(?:html|body|div|p|span|td|br|pre)[\s>/]", re.I)
+
+
+def inline_page(data: bytes, ctx: ScanContext) -> bytes | None:
+    """A page with each of its inline `<svg>` images replaced by a block of the text it
+    paints as Chromium does (laid out, lines broken), for base64 cut between the page's text
+    and an image's; None without such an image or without text around it."""
+    start = _SVG_START.search(data)
+    if start is None or _TEXT_TAG.search(data, start.start()) is None or not _HTML_HINT.search(
+            data):
+        return None
+    spans: list[tuple[int, int]] = []
+    root, ids = _parse(data, start.start(), ctx, spans)
+    images = [k for k in root.kids if isinstance(k, _El)]
+    if len(images) != len(spans):
+        return None
+    outside = b"".join(data[a:b] for a, b in zip((0, *(e for _, e in spans)),
+                                                  (*(s for s, _ in spans), len(data)),
+                                                  strict=True))
+    if not _OUTSIDE_TEXT.sub(b"", outside).strip():
+        return None
+    resized = _CSS_SIZED.search(data.lower()) is not None
+    drawing = _Drawing(ids, ctx, reader=_Reader("en", True))
+    out: list[bytes] = []
+    at = 0
+    for image, (a, b) in zip(images, spans, strict=True):
+        drawing.runs = []
+        drawing.box = None if resized else _viewport(image)
+        holder = _El("#document", b"")
+        holder.kids.append(image)
+        _draw(drawing, holder)
+        text = html.escape(_laid_out(drawing.runs)).replace("\n", "<br>")
+        out += [data[at:a], b"<div>", text.encode("utf-8", "replace"), b"</div>"]
+        at = b
+    out.append(data[at:])
+    return b"".join(out)
 
 
 def _elements(root: _El) -> list[_El]:
