@@ -332,6 +332,13 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.charge_child(len(reading))
             yield Child(data=reading, name=None, origin="svg-text")
     yield from svgimages.image_readings(data, ctx)  # SVG images' text in place (round 17)
+    inline = svgtext.inline_page(data, ctx)  # inline SVG images' painted text in place
+    if inline is not None:
+        shown = textual.html_visible(inline) or textual.html_rendered(inline)
+        if shown and shown.strip() and shown != text:
+            ctx.check_time()
+            ctx.charge_child(len(shown))
+            yield Child(data=shown, name=None, origin="svg-inline")
     unhidden = htmlunhidden.shown_page(data)  # what the page's CSS shows of what UAs hide
     if unhidden is not None:
         ctx.check_time()

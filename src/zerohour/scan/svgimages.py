@@ -56,9 +56,9 @@ class _Images:
         if url not in self.texts:
             self.ctx.check_time()
             svg = svgtext.svg_data_url(url.decode("utf-8", "replace"))
-            readings = svgtext.svg_readings(svg, self.ctx) if svg else []
-            # (laid out: as the image shows it; its lines are one line of the page)
-            self.texts[url] = " ".join(readings[-1].decode("utf-8", "replace").split())[
+            readings = svgtext.svg_readings(svg, self.ctx, laid_out=True) if svg else []
+            # (laid out, as the image paints it; its lines are one line of the page)
+            self.texts[url] = " ".join(readings[0].decode("utf-8", "replace").split())[
                 :_MAX_TEXT] if readings else None
         return self.texts[url]
 

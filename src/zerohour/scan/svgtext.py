@@ -11,6 +11,11 @@ layer of its own:
 - drawn order: the `<text>` elements (and `<use>` copies) in the order they are drawn;
 - laid out: the same runs top to bottom (by y, lines grouped), each line left to right.
 
+Both only of what is painted (round 20: base64 pieces between decoys no renderer paints), as
+read by each renderer the image's conditions tell apart (librsvg or Chromium, the reader's
+language: a `<switch>` draws one child); and when that leaves any text out, both of every
+text too, as before, lest a misjudged paint drop the payload.
+
 One linear pass over the markup builds the element tree (its nesting bounded as libxml2
 bounds it); drawing follows `<use>` references with cycles skipped, their nesting bounded, and
 every copy charged against a budget (a chain of `<use>`s of `<use>`s multiplies): past it,
@@ -49,7 +54,8 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _TRANSFORM = re.compile(r"(matrix|translate[xy]?|scale|rotate|skewX|skewY)\s*\(([^)]*)\)", re.I)
 _STYLE_PROP = re.compile(r"(?:^|;)\s*(display|visibility|font-size|direction|unicode-bidi|"
                          r"transform|marker-start|marker-mid|marker-end|marker|stroke-width|"
-                         r"text-anchor)\s*:\s*"
+                         r"text-anchor|fill|fill-opacity|stroke|stroke-opacity|opacity|"
+                         r"clip-path|mask|overflow|width|height)\s*:\s*"
                          r"([^;]*)", re.I)
 _SPACE = re.compile(r"\s+")
 
@@ -88,7 +94,7 @@ class _El:
         self.cached_props: _Props | None = None
         self.attribute_first = False  # (a `transform` attribute over the CSS property)
         #: a `<text>`'s runs in its own coordinates, by the font size it inherits
-        self.runs: dict[float, list[_Run]] | None = None
+        self.runs: dict[tuple[float, _Paint | None], list[_Run]] | None = None
 
     @property
     def attrs(self) -> dict[str, str]:
@@ -110,7 +116,8 @@ class _El:
                 _style(self, "display") == "none", _href(self) if self.tag == "use" else None,
                 _first(attrs.get("x")), _first(attrs.get("y")), _style(self, "direction"),
                 bidi is not None and "override" in bidi,
-                _markers(self) if self.tag in _MARKABLE else ())
+                _markers(self) if self.tag in _MARKABLE else (), _paint_of(self),
+                _unpainted(self), _conditions(attrs))
         return self.cached_props
 
 
@@ -128,6 +135,13 @@ class _Props:
     override: bool  # unicode-bidi: bidi-override (or isolate-override)
     #: a shape's markers (round 17, w096): (the marker's id, vertex x, y, stroke width)
     markers: tuple[tuple[str, float, float, float], ...]
+    paint: _PaintSet  # the painting properties it sets (inherited by what it holds)
+    #: why it paints nothing whatever it holds ("" when it may): opacity 0, a zero-size
+    #: viewport; the clip path or mask it names (checked when drawn), "" when none
+    unpainted: tuple[str, str, str]
+    #: its conditional processing attributes (systemLanguage, requiredFeatures,
+    #: requiredExtensions; None: not written)
+    conditions: tuple[str | None, str | None, str | None]
 
 
 @dataclass(slots=True)
@@ -150,6 +164,14 @@ class _Drawing:
     #: SVG images drawn by `<image>` (round 17): their trees and ids, by URL
     images: dict[str, tuple[_El, dict[str, _El]] | None] = field(default_factory=dict)
     image_depth: int = 0
+    #: whose renderer draws (round 20): only what it paints (None: every text, as before)
+    reader: _Reader | None = None
+    box: tuple[float, float, float, float] | None = None  # the viewport, when known
+    #: what `reader`'s renderer does not paint (the children of `<switch>` it does not choose
+    #: aside: each choice is a reader's)
+    dropped: int = 0
+    empty: dict[str, bool] = field(default_factory=dict)  # clip paths and masks, by id
+    held: dict[tuple[str | None, str | None, str | None], bool] = field(default_factory=dict)
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -174,7 +196,8 @@ def _local(name: bytes) -> str:
     return name.rsplit(b":", 1)[-1].decode("latin-1").lower()
 
 
-def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _El]]:
+def _parse(data: bytes, start: int, ctx: ScanContext,
+           spans: list[tuple[int, int]] | None = None) -> tuple[_El, dict[str, _El]]:
     """The element tree of the markup from `start` (the first `<svg`): a document root
     holding every `<svg>` element, and the elements by `id` (the first of each). One pass:
     each `<` is read up to the next `>`."""
@@ -233,6 +256,8 @@ def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _E
                     if popped.tag == tag:
                         break
             if not stack:  # the image ended: on to the page's next one
+                if spans is not None and spans and spans[-1][1] < 0:
+                    spans[-1] = (spans[-1][0], pos)
                 following = _SVG_START.search(data, pos)
                 pos = n if following is None else following.start()
             continue
@@ -252,9 +277,13 @@ def _parse(data: bytes, start: int, ctx: ScanContext) -> tuple[_El, dict[str, _E
         if ident:
             ids.setdefault(ident, el)
         (stack[-1] if stack else root).kids.append(el)
+        if spans is not None and not stack:
+            spans.append((lt, gt + 1 if closed else -1))
         if not closed:
             stack.append(el)
             open_tags[tag] = open_tags.get(tag, 0) + 1
+    if spans and spans[-1][1] < 0:
+        spans[-1] = (spans[-1][0], n)
     return root, ids
 
 
@@ -340,6 +369,131 @@ def _font_size(el: _El) -> float | None:
     value = _style(el, "font-size")
     found = _numbers(value, 1) if value else []
     return found[0] if found and found[0] > 0 else None
+
+
+#: What is painted where an element stands (round 20): fill painted, fill opacity not zero,
+#: stroke painted, its opacity and width not zero, visible, font size not zero. An element sets
+#: some (None: inherited).
+_PaintSet = tuple[bool | None, bool | None, bool | None, bool | None, bool | None, bool | None,
+                  bool | None]
+_Paint = tuple[bool, bool, bool, bool, bool, bool, bool]
+_ROOT_PAINT: _Paint = (True, True, False, True, True, True, True)  # black fill, no stroke
+_ALPHA = re.compile(r"(?:rgba?|hsla?)\(([^)]*)\)")
+_RELATIVE_SIZE = re.compile(r"%|em|ex|ch|smaller|larger", re.I)
+#: Extensions Chromium's `requiredExtensions` accepts (librsvg none).
+_EXTENSIONS = frozenset({"http://www.w3.org/1999/xhtml", "http://www.w3.org/1998/math/mathml"})
+
+
+def _color_paints(value: str | None) -> bool | None:
+    """Whether a `fill`/`stroke` value paints: not `none`, `transparent` nor a colour of
+    alpha 0 (None: not set)."""
+    if value is None or value in ("inherit", ""):
+        return None
+    if value in ("none", "transparent"):
+        return False
+    m = _ALPHA.match(value)
+    if m is not None:
+        alpha = _numbers(m.group(1), 5)
+        return not (len(alpha) == 4 and alpha[3] <= 0)
+    if value.startswith("#") and len(value) in (5, 9):
+        return value[-1 if len(value) == 5 else -2 :] not in ("0", "00")
+    return True
+
+
+def _not_zero(value: str | None) -> bool | None:
+    """Whether a number (an opacity, a width) is above zero (None: not set or unread)."""
+    found = _numbers(value, 1) if value and value != "inherit" else []
+    return found[0] > 0 if found else None
+
+
+def _paint_of(el: _El) -> _PaintSet:
+    visibility = _style(el, "visibility")
+    size = _style(el, "font-size")
+    found = _numbers(size, 1) if size else []
+    return (_color_paints(_style(el, "fill")), _not_zero(_style(el, "fill-opacity")),
+            _color_paints(_style(el, "stroke")), _not_zero(_style(el, "stroke-opacity")),
+            _not_zero(_style(el, "stroke-width")),
+            None if visibility is None else visibility == "visible" if visibility in (
+                "visible", "hidden", "collapse") else None,
+            None if not found else False if found[0] == 0 else None if size and
+            _RELATIVE_SIZE.search(size) else True if found[0] > 0 else None)
+
+
+def _inherit(paint: _Paint, own: _PaintSet) -> _Paint:
+    if own == (None,) * 7:
+        return paint
+    f, fo, st, so, sw, v, z = (o if o is not None else i for o, i in zip(own, paint, strict=True))
+    return (f, fo, st, so, sw, v, z)
+
+
+def _paints(paint: _Paint) -> bool:
+    """Whether text with these properties shows: visible, of a size, filled or stroked."""
+    fill, fill_opacity, stroke, stroke_opacity, stroke_width, visible, sized = paint
+    return visible and sized and ((fill and fill_opacity)
+                                  or (stroke and stroke_opacity and stroke_width))
+
+
+def _unpainted(el: _El) -> tuple[str, str, str]:
+    reason = ""
+    if _not_zero(_style(el, "opacity")) is False:
+        reason = "opacity"
+    elif el.tag in ("svg", "foreignobject") and (_style(el, "overflow") or "hidden") not in (
+            "visible", "auto") and any(_not_zero(_style(el, k)) is False
+                                       for k in ("width", "height")):
+        reason = "zero-size viewport"
+    return (reason, _marker_ref(_style(el, "clip-path", lower=False)) or "",
+            _marker_ref(_style(el, "mask", lower=False)) or "")
+
+
+def _conditions(attrs: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    return (attrs.get("systemlanguage"), attrs.get("requiredfeatures"),
+            attrs.get("requiredextensions"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """Whose renderer draws the image (round 20), for what only some draw: the reader's
+    language (None: one no `systemLanguage` names) and whether Chromium draws it (it takes
+    `requiredFeatures` as met and honours conditions outside `<switch>`; librsvg does not)."""
+
+    lang: str | None
+    chromium: bool
+
+
+def _passes(conditions: tuple[str | None, str | None, str | None], reader: _Reader) -> bool:
+    """Whether an element's conditional processing attributes hold for `reader`."""
+    languages, features, extensions = conditions
+    if languages is not None and (reader.lang is None or reader.lang not in {
+            t.strip().lower().split("-")[0] for t in languages.split(",")}):
+        return False
+    if features is not None and not reader.chromium:
+        return False
+    return extensions is None or (reader.chromium and bool(extensions.split()) and all(
+        t in _EXTENSIONS for t in extensions.lower().split()))
+
+
+_GRAPHIC = frozenset({"rect", "circle", "ellipse", "path", "polygon", "polyline", "text", "use"})
+
+
+def _empty_clip(el: _El) -> bool:
+    """Whether a `<clipPath>` (or a `<mask>`) lets nothing through: no shape in it, or only
+    shapes of no area (a rectangle of zero width, a circle of radius 0, a path without data)."""
+    for kid in el.kids:
+        if not isinstance(kid, _El) or (kid.tag not in _GRAPHIC and el.tag == "clippath"):
+            continue
+        a = kid.attrs
+        if kid.props.hidden:
+            continue
+        if kid.tag == "rect" and any(_not_zero(a.get(k)) is not True for k in ("width", "height")):
+            continue
+        if kid.tag == "circle" and _not_zero(a.get("r")) is not True:
+            continue
+        if kid.tag == "ellipse" and not any(_not_zero(a.get(k)) for k in ("rx", "ry")):
+            continue
+        if kid.tag == "path" and not (a.get("d") or "").strip():
+            continue
+        return False
+    return True
 
 
 def _href(el: _El) -> str | None:
@@ -475,31 +629,46 @@ def _charge(drawing: _Drawing, reference: bool = False) -> None:
         drawing.ctx.check_time()
 
 
-def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 16.0) -> None:
+def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 16.0,
+          paint: _Paint = _ROOT_PAINT) -> None:
     """The runs of text `top`'s children draw, in drawing order (an explicit stack: copies
-    of copies nest deeper than Python's recursion allows)."""
+    of copies nest deeper than Python's recursion allows). For a `drawing.reader`, only what
+    its renderer paints (round 20): not what opacity 0, a transform to nothing, an empty clip
+    path or mask, a zero-size viewport, conditions unmet (`<switch>`) hide, nor text neither
+    filled nor stroked, hidden, of size 0 or outside the image."""
+    reader = drawing.reader
     # (element, matrix, font size, the <use> ids it is drawn through, whether a <use>
-    # draws it: a <symbol> is drawn only so, whether its direction is right to left)
-    stack: list[tuple[_El | str, _Matrix, float, tuple[str, ...], bool, bool]] = [
-        (kid, ctm, size, (), False, False) for kid in reversed(top.kids)]
+    # draws it: a <symbol> is drawn only so, whether its direction is right to left, its
+    # painting properties)
+    stack: list[tuple[_El | str, _Matrix, float, tuple[str, ...], bool, bool, _Paint]] = [
+        (kid, ctm, size, (), False, False, paint) for kid in reversed(top.kids)]
     while stack:
-        el, ctm, size, chain, used, rtl = stack.pop()
+        el, ctm, size, chain, used, rtl, paint = stack.pop()
         if isinstance(el, str):
             continue  # text outside <text> is not drawn
         _charge(drawing)
         tag = el.tag
         if tag in _NOT_DRAWN and not (used and tag == "symbol"):
             continue
-        p = el.cached_props
-        if p is None:  # elements alike (a thousand `<use href="#a"/>`) read theirs once
-            p = el.cached_props = drawing.props.get((tag, el.raw)) or drawing.props.setdefault(
-                (tag, el.raw), el.props)
+        p = el.cached_props or _shared(drawing.props, el)
         if p.hidden:
             continue
         if p.matrix is not None:
             ctm = _times(ctm, p.matrix)
         size = p.size or size
         rtl = p.direction == "rtl" if p.direction in ("rtl", "ltr") else rtl
+        kids: list[_El | str] = el.kids
+        if reader is not None:
+            if reader.chromium and p.conditions != (None, None, None) and not _holds(
+                    drawing, p.conditions):
+                continue  # (conditions outside a <switch>: Chromium's choice, a reader's)
+            if _hides(drawing, p, ctm):
+                drawing.dropped += 1
+                continue
+            paint = _inherit(paint, p.paint)
+            if tag == "switch":  # only its first child whose conditions hold
+                kids = [next((k for k in kids if isinstance(k, _El) and k.tag not in _NOT_DRAWN
+                              and _holds(drawing, _shared(drawing.props, k).conditions)), "")]
         if tag == "use":
             ref = p.href
             target = drawing.ids.get(ref) if ref else None
@@ -507,18 +676,21 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
                 continue  # a reference to itself or its own copy: not drawn (librsvg)
             _charge(drawing, reference=True)
             moved = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y)) if p.x or p.y else ctm
-            stack.append((target, moved, size, (*chain, ref or ""), True, rtl))
+            stack.append((target, moved, size, (*chain, ref or ""), True, rtl, paint))
         elif tag in ("text", "foreignobject"):
-            runs = _text_runs(drawing, el, size)
+            runs = _text_runs(drawing, el, size, paint if reader is not None else None)
             drawing.drawn += len(runs)
             a, b, c, d, e, f = ctm
             scale = math.sqrt(abs(a * d - b * c)) or 1.0
             for r in runs:
                 x, text = _rtl_placed(el, r, r.size) if rtl and p.override else (r.x, r.text)
+                run = _Run(a * x + c * r.y + e, b * x + d * r.y + f, r.size * scale, text)
+                if reader is not None and b == c == 0 and a > 0 and _outside(drawing, run):
+                    drawing.dropped += 1
+                    continue
                 drawing.chars += len(text)
                 drawing.ctx.check_output(drawing.chars)
-                drawing.runs.append(_Run(a * x + c * r.y + e, b * x + d * r.y + f,
-                                         r.size * scale, text))
+                drawing.runs.append(run)
         elif p.markers:  # the markers' content, vertex by vertex (round 17, w096)
             drawn = []
             for ref, x, y, stroke in p.markers:
@@ -528,14 +700,60 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
                     continue  # (a marker drawing itself: not drawn)
                 _charge(drawing, reference=True)
                 placed = _times(ctm, _marker_matrix(marker, x, y, stroke))
-                drawn += [(kid, placed, size, (*chain, ref), False, rtl) for kid in marker.kids]
+                drawn += [(kid, placed, size, (*chain, ref), False, rtl, paint)
+                          for kid in marker.kids]
             stack.extend(reversed(drawn))
         elif tag == "image":
             _draw_image(drawing, el, _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y)), size)
         else:
             if tag == "svg" and (p.x or p.y):  # a nested <svg> (the outermost has no x/y)
                 ctm = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y))
-            stack.extend((kid, ctm, size, chain, False, rtl) for kid in reversed(el.kids))
+            stack.extend((kid, ctm, size, chain, False, rtl, paint) for kid in reversed(kids))
+
+
+def _shared(props: dict[tuple[str, bytes], _Props], el: _El) -> _Props:
+    """An element's properties: elements alike (a thousand `<use href="#a"/>`) read theirs
+    once."""
+    p = el.cached_props
+    if p is None:
+        key = (el.tag, el.raw)
+        p = el.cached_props = props.get(key) or props.setdefault(key, el.props)
+    return p
+
+
+def _holds(drawing: _Drawing, conditions: tuple[str | None, str | None, str | None]) -> bool:
+    """Whether conditions hold for the drawing's reader (each set of them judged once)."""
+    held = drawing.held.get(conditions)
+    if held is None and drawing.reader is not None:
+        held = drawing.held[conditions] = _passes(conditions, drawing.reader)
+    return bool(held)
+
+
+def _hides(drawing: _Drawing, p: _Props, ctm: _Matrix) -> bool:
+    """Whether an element paints nothing of what it holds."""
+    reason, clip, mask = p.unpainted
+    if reason or abs(ctm[0] * ctm[3] - ctm[1] * ctm[2]) < 1e-12:  # (scale(0): a point)
+        return True
+    for ref, kind in ((clip, "clippath"), (mask, "mask")):
+        target = drawing.ids.get(ref) if ref else None
+        if target is not None and target.tag == kind:
+            empty = drawing.empty.get(ref)
+            if empty is None:
+                empty = drawing.empty[ref] = _empty_clip(target)
+            if empty:
+                return True
+    return False
+
+
+def _outside(drawing: _Drawing, run: _Run) -> bool:
+    """Whether a run lies wholly outside the image's viewport (its width estimated wide:
+    on either side of its start, whatever its anchor)."""
+    box = drawing.box
+    if box is None:
+        return False
+    width = 0.6 * run.size * len(run.text) + run.size
+    return (run.x - width > box[2] or run.x + width < box[0]
+            or run.y - 1.5 * run.size > box[3] or run.y + run.size < box[1])
 
 
 def _draw_image(drawing: _Drawing, el: _El, ctm: _Matrix, size: float) -> None:
@@ -553,28 +771,32 @@ def _draw_image(drawing: _Drawing, el: _El, ctm: _Matrix, size: float) -> None:
     image = drawing.images[url]
     if image is None:
         return
-    outer = drawing.ids
-    drawing.ids, drawing.image_depth = image[1], drawing.image_depth + 1
+    outer, box = drawing.ids, drawing.box
+    drawing.ids, drawing.image_depth, drawing.box = image[1], drawing.image_depth + 1, None
     try:
         _draw(drawing, image[0], ctm, size)
     finally:
-        drawing.ids, drawing.image_depth = outer, drawing.image_depth - 1
+        drawing.ids, drawing.image_depth, drawing.box = outer, drawing.image_depth - 1, box
 
 
-def _text_runs(drawing: _Drawing, top: _El, size: float) -> list[_Run]:
+def _text_runs(drawing: _Drawing, top: _El, size: float, paint: _Paint | None) -> list[_Run]:
     """The runs of a `<text>` element in its own coordinates (read once for each font size
     it inherits): a new run wherever a character is placed by an absolute `x`/`y` or moved
     by `dx`/`dy` (of the text or a `<tspan>`; lists place character by character), the pen
     advancing by an estimate of the glyphs' width. A `<foreignObject>`'s text is one run at
-    its x/y."""
+    its x/y. With `paint` (the text's painting properties, round 20), only the characters
+    painted: those of `<tspan>`s neither filled nor stroked, hidden or of size 0 are left
+    out (still moving the pen)."""
     if top.runs is None:
         top.runs = {}
-    cached = top.runs.get(size)
+    cached = top.runs.get((size, paint))
     if cached is not None:
         return cached
     out: list[_Run] = []
-    top.runs[size] = out
+    top.runs[size, paint] = out
     if top.tag == "foreignobject":
+        if paint is not None and not (paint[5] and paint[6]):  # (HTML: no fill, stroke)
+            return out
         flat = _SPACE.sub(" ", "".join(_flat_text(drawing, top))).strip()
         if flat:
             out.append(_Run(top.props.x, top.props.y, size, flat))
@@ -597,22 +819,29 @@ def _text_runs(drawing: _Drawing, top: _El, size: float) -> list[_Run]:
         own = [_numbers(el.attrs.get(k))[::-1] for k in ("x", "y", "dx", "dy")]
         return [o if o else i for o, i in zip(own, inherited, strict=True)]
 
-    # (node, font size, x, y, dx, dy lists still to place)
-    stack: list[tuple[_El | str, float, Lists]] = [(top, size, [[], [], [], []])]
+    # (node, font size, x, y, dx, dy lists still to place, painting properties)
+    stack: list[tuple[_El | str, float, Lists, _Paint | None]] = [
+        (top, size, [[], [], [], []], paint)]
     while stack:
-        node, fsize, lists = stack.pop()
+        node, fsize, lists, paint = stack.pop()
         if isinstance(node, _El):
             if node is not top:
                 _charge(drawing)
                 if node.tag not in _TEXT_CONTENT or node.props.hidden:
                     continue
+                if paint is not None:
+                    paint = _inherit(paint, node.props.paint)
             fsize = node.props.size or fsize
             mine = lists_of(node, lists)
-            stack.extend((kid, fsize, mine) for kid in reversed(node.kids))
+            stack.extend((kid, fsize, mine, paint) for kid in reversed(node.kids))
             continue
         xs, ys, dxs, dys = lists
+        shown = paint is None or _paints(paint)
+        if not shown:
+            drawing.dropped += 1
         if not (xs or ys or dxs or dys):  # no character placed on its own
-            run.append(node)
+            if shown:
+                run.append(node)
             pen_x += 0.6 * fsize * len(node)
             continue
         for ch in node:
@@ -631,7 +860,8 @@ def _text_runs(drawing: _Drawing, top: _El, size: float) -> list[_Run]:
                     pen_y += dys.pop()
                 flush()
                 run_at = (pen_x, pen_y, fsize)
-            run.append(ch)
+            if shown:
+                run.append(ch)
             pen_x += 0.6 * fsize
     flush()
     return out
@@ -676,10 +906,14 @@ def _drawn(runs: list[_Run]) -> str:
     return "".join(out)
 
 
-def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
+def svg_readings(data: bytes, ctx: ScanContext, laid_out: bool = False) -> list[bytes]:
     """The text of the SVG images in `data` (an .svg file, or a page with inline `<svg>`)
     in drawing order and laid out, where they hold `<text>` (UTF-8; the two once when they
-    are the same; none without text)."""
+    are the same; none without text). First what each likely renderer paints (round 20:
+    decoys between base64 pieces in a `<switch>`'s other children, unfilled, transparent,
+    clipped away, scaled to nothing, outside the image); when that leaves anything out, also
+    every text drawn, as before (what is painted, misjudged, is still read). `laid_out`: only
+    the laid-out readings (the first: as the first renderer paints it)."""
     start = _SVG_START.search(data)
     if start is None or _TEXT_TAG.search(data, start.start()) is None:
         return []
@@ -687,18 +921,137 @@ def svg_readings(data: bytes, ctx: ScanContext) -> list[bytes]:
     out: list[bytes] = []
     lower = data.lower()
     twice = b"transform=" in lower and b"transform:" in lower and _both_transforms(root)
+    resized = _CSS_SIZED.search(lower) is not None
     for attribute_first in (False, True) if twice else (False,):
         if attribute_first:
             _prefer_attributes(root)
-        drawing = _Drawing(ids, ctx)
-        _draw(drawing, root)
-        if not drawing.runs:
-            continue
-        for text in (_drawn(drawing.runs), _laid_out(drawing.runs)):
-            encoded = text.encode("utf-8", "replace")
-            if encoded.strip() and encoded not in out:
-                out.append(encoded)
+        dropped = False
+        props: dict[tuple[str, bytes], _Props] = {}  # (shared: no reader changes them)
+        for reader in (*_readers(lower, root, props), None):
+            if reader is None and not dropped:
+                break
+            drawing = _Drawing(ids, ctx, reader=reader, props=props)
+            for image in root.kids:  # (each outermost <svg>, in its own viewport)
+                if isinstance(image, _El):
+                    drawing.box = None if resized or reader is None else _viewport(image)
+                    holder = _El("#document", b"")
+                    holder.kids.append(image)
+                    _draw(drawing, holder)
+            dropped = dropped or drawing.dropped > 0
+            if not drawing.runs:
+                continue
+            for text in ((_laid_out(drawing.runs),) if laid_out else (
+                    _drawn(drawing.runs), _laid_out(drawing.runs))):
+                encoded = text.encode("utf-8", "replace")
+                if encoded.strip() and encoded not in out:
+                    out.append(encoded)
     return out
+
+
+#: a page's style sheet that may size its `<svg>`s otherwise than their attributes do
+_CSS_SIZED = re.compile(rb"<style[^>]*>[^<]*svg")
+_CONDITIONAL = (b"systemlanguage", b"requiredfeatures", b"requiredextensions")
+_CONDITION_ATTR = re.compile(rb"systemlanguage|requiredfeatures|requiredextensions", re.I)
+_MAX_LANGUAGES = 2  # languages named by `systemLanguage` read as the reader's, besides English
+
+
+def _readers(lower: bytes, root: _El, props: dict[tuple[str, bytes], _Props]) -> list[_Reader]:
+    """The renderers an image is read as drawn by, where conditions are written (which they
+    evaluate differently): librsvg and Chromium, for a reader of English, of each of the
+    first other languages named, and of none of them; one of each that draws alike."""
+    if not any(name in lower for name in _CONDITIONAL):
+        return [_Reader("en", False)]
+    named: list[str] = []
+    #: the conditions written (and whether in a <switch>), each once
+    conditional: dict[tuple[tuple[str | None, str | None, str | None], bool], None] = {}
+    for el in _elements(root):
+        for kid in el.kids:
+            if isinstance(kid, _El) and _CONDITION_ATTR.search(kid.raw):
+                conditions = _shared(props, kid).conditions
+                if (conditions, el.tag == "switch") in conditional:
+                    continue
+                conditional[conditions, el.tag == "switch"] = None
+                for tag in (conditions[0] or "").split(","):
+                    lang = tag.strip().lower().split("-")[0]
+                    if lang and lang not in named and len(named) <= _MAX_LANGUAGES:
+                        named.append(lang)
+    langs = ["en", *(lang for lang in named if lang != "en")][: _MAX_LANGUAGES + 1]
+    out: list[_Reader] = []
+    seen: set[tuple[bool, ...]] = set()
+    for reader in (_Reader(lang, chromium) for chromium in (False, True)
+                   for lang in (*langs, None)):
+        drawn = tuple(_passes(conditions, reader) or not (in_switch or reader.chromium)
+                      for conditions, in_switch in conditional)
+        if drawn not in seen:
+            seen.add(drawn)
+            out.append(reader)
+    return out
+
+
+def _absolute(value: str | None) -> float | None:
+    """A length in user units (px or none), None for any other."""
+    if value is None or not re.fullmatch(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:px)?\s*", value):
+        return None
+    return _first(value)
+
+
+def _viewport(svg: _El) -> tuple[float, float, float, float] | None:
+    """What an outermost `<svg>` shows, in its user units: its width and height, or its
+    `viewBox` widened as much as fitting it into them may (None when unknown, or when its
+    content overflows it)."""
+    if svg.tag != "svg" or (_style(svg, "overflow") or "hidden") in ("visible", "auto"):
+        return None
+    width, height = _absolute(_style(svg, "width")), _absolute(_style(svg, "height"))
+    if width is None or height is None or width <= 0 or height <= 0:
+        return None
+    box = _numbers(svg.attrs.get("viewbox"), 4)
+    if len(box) < 4:
+        return (0.0, 0.0, width, height)
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return None
+    scale = min(width / w, height / h)
+    spare_x, spare_y = width / scale - w, height / scale - h
+    return (x - spare_x, y - spare_y, x + w + spare_x, y + h + spare_y)
+
+
+_OUTSIDE_TEXT = re.compile(rb"<[^>]*>|\s+")
+_HTML_HINT = re.compile(rb"<(?:html|body|div|p|span|td|br|pre)[\s>/]", re.I)
+
+
+def inline_page(data: bytes, ctx: ScanContext) -> bytes | None:
+    """A page with each of its inline `<svg>` images replaced by a block of the text it
+    paints as Chromium does (laid out, lines broken), for base64 cut between the page's text
+    and an image's; None without such an image or without text around it."""
+    start = _SVG_START.search(data)
+    if start is None or _TEXT_TAG.search(data, start.start()) is None or not _HTML_HINT.search(
+            data):
+        return None
+    spans: list[tuple[int, int]] = []
+    root, ids = _parse(data, start.start(), ctx, spans)
+    images = [k for k in root.kids if isinstance(k, _El)]
+    if len(images) != len(spans):
+        return None
+    outside = b"".join(data[a:b] for a, b in zip((0, *(e for _, e in spans)),
+                                                  (*(s for s, _ in spans), len(data)),
+                                                  strict=True))
+    if not _OUTSIDE_TEXT.sub(b"", outside).strip():
+        return None
+    resized = _CSS_SIZED.search(data.lower()) is not None
+    drawing = _Drawing(ids, ctx, reader=_Reader("en", True))
+    out: list[bytes] = []
+    at = 0
+    for image, (a, b) in zip(images, spans, strict=True):
+        drawing.runs = []
+        drawing.box = None if resized else _viewport(image)
+        holder = _El("#document", b"")
+        holder.kids.append(image)
+        _draw(drawing, holder)
+        text = html.escape(_laid_out(drawing.runs)).replace("\n", "<br>")
+        out += [data[at:a], b"<div>", text.encode("utf-8", "replace"), b"</div>"]
+        at = b
+    out.append(data[at:])
+    return b"".join(out)
 
 
 def _elements(root: _El) -> list[_El]:
