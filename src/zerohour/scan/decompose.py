@@ -16,6 +16,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 
+from zerohour.errors import EncryptedContent
 from zerohour.scan import (
     archive,
     bidi,
@@ -55,6 +56,8 @@ _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 _XML_ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*<[A-Za-z_][\w.-]*:[\w.-]+[\s>]").match
 #: What a file of a format without a magic number (brotli) sniffs as.
 _NO_MAGIC = frozenset({FileType.BINARY, FileType.TEXT})
+#: `openssl enc`'s header: this magic and an 8-byte salt, then the ciphertext.
+OPENSSL_SALTED = b"Salted__"
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
 _NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
@@ -183,6 +186,10 @@ def _children_of_type(
         # Runtime packers unpacked and PE files embedded in this one, as clamscan does.
         yield from ctx.guard(unpacked_pe_children(data, ctx), "pe-unpack")
     elif filetype is FileType.BINARY:
+        if data[:8] == OPENSSL_SALTED and len(data) > 16:
+            # `openssl enc -k <password>` (the password in the mail's text, `-a` its base64,
+            # which the text carriers decode to this): fail closed, as for an encrypted zip.
+            raise EncryptedContent("OpenSSL")
         if data[:4] == archive.TNEF_SIGNATURE:
             yield from archive.tnef_children(data, ctx)
         else:

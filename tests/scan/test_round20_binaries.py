@@ -1,0 +1,52 @@
+"""Round 20: binaries the recipient opens with a stock tool.
+
+Each sample is made with the real tool and checked against the recipient's one (it gives
+clam.exe back byte for byte, or decrypts it with the password the mail states); the engine
+must find clam.exe or fail closed. Controls: random and system binaries stay clean."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scan.conftest import CLAM
+from zerohour.scan import Engine
+
+_MAIL = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\n"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+# -- openssl enc --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cipher", ["-aes-256-cbc", "-chacha20", "-aes-128-ctr"])
+def test_openssl_enc_is_encrypted(clam_engine: Engine, tmp_path: Path, cipher: str) -> None:
+    openssl = _tool("openssl")
+    enc = tmp_path / "data.enc"
+    subprocess.run([openssl, "enc", cipher, "-pbkdf2", "-k", "hunter2", "-in", str(CLAM),
+                    "-out", str(enc)], check=True)
+    back = subprocess.run([openssl, "enc", "-d", cipher, "-pbkdf2", "-k", "hunter2", "-in",
+                           str(enc)], capture_output=True, check=True).stdout
+    assert back == CLAM.read_bytes()  # the recipient's tool opens it with the password
+    data = enc.read_bytes()
+    assert clam_engine.scan_bytes(data, "data.enc").names == ("Heuristics.Encrypted.OpenSSL",)
+    # `-a`: its base64 in the mail's text, as the text carriers decode it
+    text = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    msg = _MAIL + b"password: hunter2\r\n\r\n" + text
+    assert clam_engine.scan_bytes(msg).names == ("Heuristics.Encrypted.OpenSSL",)
+
+
+def test_salted_prefix_alone_is_not_enough(clam_engine: Engine) -> None:
+    # (the magic with no ciphertext behind it says nothing)
+    assert clam_engine.scan_bytes(b"Salted__12345678", "x.bin").names == ()
+    assert clam_engine.scan_bytes(os.urandom(600), "x.bin").names == ()
