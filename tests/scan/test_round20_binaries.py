@@ -10,11 +10,12 @@ import base64
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from scan.conftest import CLAM
+from scan.conftest import CLAM, CLAM_NAME
 from zerohour.scan import Engine
 
 _MAIL = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\n"
@@ -50,3 +51,50 @@ def test_salted_prefix_alone_is_not_enough(clam_engine: Engine) -> None:
     # (the magic with no ciphertext behind it says nothing)
     assert clam_engine.scan_bytes(b"Salted__12345678", "x.bin").names == ()
     assert clam_engine.scan_bytes(os.urandom(600), "x.bin").names == ()
+
+
+# -- zip comments -------------------------------------------------------------------------------
+
+def test_zip_archive_comment_is_a_layer(clam_engine: Engine, tmp_path: Path) -> None:
+    archive = tmp_path / "files.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # (what z04 was made with)
+        zf.writestr("a.txt", b"hello\n")
+        zf.comment = CLAM.read_bytes()
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.comment == CLAM.read_bytes()  # what a script reading the comment writes out
+    assert clam_engine.scan_bytes(archive.read_bytes(), "files.zip").names == (CLAM_NAME,)
+
+
+def test_zip_archive_comment_base64_by_zip_z(clam_engine: Engine, tmp_path: Path) -> None:
+    zip_ = _tool("zip")
+    (tmp_path / "a.txt").write_bytes(b"hello\n")
+    archive = tmp_path / "files.zip"
+    subprocess.run([zip_, "-q", "-z", str(archive), "a.txt"], cwd=tmp_path, check=True,
+                   input=base64.encodebytes(CLAM.read_bytes()))  # `zip -z`: from stdin
+    shown = subprocess.run([_tool("unzip"), "-z", str(archive)], capture_output=True,
+                           check=True).stdout
+    assert base64.b64decode(shown.split(b"\n", 1)[1]) == CLAM.read_bytes()  # `unzip -z`
+    assert clam_engine.scan_bytes(archive.read_bytes(), "files.zip").names == (CLAM_NAME,)
+
+
+def test_zip_member_comment_base64_is_a_text_layer(clam_engine: Engine, tmp_path: Path) -> None:
+    archive = tmp_path / "files.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("a.txt")
+        info.comment = base64.b64encode(CLAM.read_bytes())
+        zf.writestr(info, b"hello\n")
+    listing = subprocess.run([_tool("unzip"), "-Z", "-v", str(archive)], capture_output=True,
+                             check=True).stdout
+    assert base64.b64encode(CLAM.read_bytes())[:60] in listing  # zipinfo shows it
+    with zipfile.ZipFile(archive) as zf:
+        assert base64.b64decode(zf.infolist()[0].comment) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(archive.read_bytes(), "files.zip").names == (CLAM_NAME,)
+
+
+def test_zip_with_a_plain_comment_stays_clean(clam_engine: Engine, tmp_path: Path) -> None:
+    zip_ = _tool("zip")
+    (tmp_path / "a.txt").write_bytes(b"hello\n")
+    archive = tmp_path / "files.zip"
+    subprocess.run([zip_, "-q", "-z", str(archive), "a.txt"], cwd=tmp_path, check=True,
+                   input=b"Release 1.2, built by CI\n" + os.urandom(300))
+    assert clam_engine.scan_bytes(archive.read_bytes(), "files.zip").names == ()

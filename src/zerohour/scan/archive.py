@@ -609,6 +609,13 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                         ctx.charge_child(len(alt.content))
                         yield Child(data=alt.content, name=info.filename,
                                     origin="zip-local-header")
+    if zf is not None:
+        # The archive's comment and its members' (what `unzip -z` / `zipinfo` print, and
+        # `ZipFile.comment` gives a script): up to 64 KiB each, a file of their own (z04).
+        for comment in (zf.comment, *(info.comment for info in infos)):
+            if comment and dedup.fresh(comment):
+                ctx.charge_child(len(comment))
+                yield Child(data=comment, name=None, origin="zip-comment")
     # Local headers outside every central-directory entry: hidden or orphaned members.
     covered.sort()
     starts = [a for a, _ in covered]
