@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import shutil
 import subprocess
 import zipfile
@@ -98,3 +99,40 @@ def test_zip_with_a_plain_comment_stays_clean(clam_engine: Engine, tmp_path: Pat
     subprocess.run([zip_, "-q", "-z", str(archive), "a.txt"], cwd=tmp_path, check=True,
                    input=b"Release 1.2, built by CI\n" + os.urandom(300))
     assert clam_engine.scan_bytes(archive.read_bytes(), "files.zip").names == ()
+
+
+# -- a file split over many attachments whose names sort in order --------------------------------
+
+def _attachments(parts: list[tuple[str, bytes]]) -> bytes:
+    body = b"".join(
+        b"--ZB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
+        b'\r\nContent-Disposition: attachment; filename="' + name.encode() + b'"\r\n\r\n'
+        + base64.encodebytes(data).replace(b"\n", b"\r\n") for name, data in parts)
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="ZB"\r\n\r\n' + body + b"--ZB--\r\n")
+
+
+@pytest.mark.parametrize(("n", "natural"), [(7, False), (8, False), (9, False), (12, True)])
+def test_pieces_joined_in_name_order(clam_engine: Engine, tmp_path: Path, n: int,
+                                     natural: bool) -> None:
+    rng = random.Random(n)
+    split = _tool("split")
+    subprocess.run([split, "-n", str(n), str(CLAM), "x"], cwd=tmp_path, check=True)
+    pieces = sorted(tmp_path.glob("x*"))
+    names = [(f"p{i + 1}_" if natural else f"n{i:02d}_")
+             + "".join(rng.choice("abcdefghij") for _ in range(5)) + ".bin"
+             for i in range(n)]
+    for piece, name in zip(pieces, names, strict=True):
+        piece.rename(tmp_path / name)
+    # the recipient's join: `cat $(ls | sort)`, or `ls -v` for unpadded numbers
+    listing = subprocess.run(["ls", "-v" if natural else "-1"], cwd=tmp_path, check=True,
+                             capture_output=True, text=True).stdout.split()
+    assert b"".join((tmp_path / f).read_bytes() for f in listing) == CLAM.read_bytes()
+    parts = [(name, (tmp_path / name).read_bytes()) for name in names]
+    rng.shuffle(parts)
+    assert clam_engine.scan_bytes(_attachments(parts)).names == (CLAM_NAME,)
+
+
+def test_name_order_join_needs_a_cut_head(clam_engine: Engine) -> None:
+    parts = [(f"n{i:02d}.bin", os.urandom(100)) for i in range(9)]
+    assert clam_engine.scan_bytes(_attachments(parts)).names == ()

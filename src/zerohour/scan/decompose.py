@@ -97,7 +97,7 @@ def children(
             yield from mime.joined_volumes(members, ctx)
             # members with any names, or encoded text cut over members (`joins`)
             pieces = list(members.values())
-            yield from ctx.guard(joins.binary_joins(pieces, ctx), "joins")
+            yield from ctx.guard(joins.binary_joins(pieces, ctx, list(members)), "joins")
             texts = [m for m in pieces if joins.texty(m)][: joins.MAX_SOURCES]
             yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)
