@@ -11,13 +11,14 @@ import os
 import random
 import shutil
 import subprocess
+import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from scan.conftest import CLAM, CLAM_NAME
-from zerohour.scan import Engine
+from zerohour.scan import Engine, load_database, pe
 
 _MAIL = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\n"
 
@@ -136,3 +137,53 @@ def test_pieces_joined_in_name_order(clam_engine: Engine, tmp_path: Path, n: int
 def test_name_order_join_needs_a_cut_head(clam_engine: Engine) -> None:
     parts = [(f"n{i:02d}.bin", os.urandom(100)) for i in range(9)]
     assert clam_engine.scan_bytes(_attachments(parts)).names == ()
+
+
+# -- a PE carved out of other bytes by a size its headers do not give ----------------------------
+
+@pytest.mark.parametrize(("before", "after"), [(100, 77), (512, 77), (100, 3000), (0, 200)])
+def test_pe_carved_by_its_senders_size(clam_engine: Engine, tmp_path: Path, before: int,
+                                       after: int) -> None:
+    # clam.exe's headers claim 1 KiB (SizeOfHeaders 0x400): only `count=544` rebuilds it
+    blob = tmp_path / "blob.dat"
+    blob.write_bytes(os.urandom(before) + CLAM.read_bytes() + os.urandom(after))
+    out = tmp_path / "out"
+    subprocess.run([_tool("dd"), f"if={blob}", f"of={out}", "bs=1", f"skip={before}",
+                    f"count={len(CLAM.read_bytes())}"], check=True, capture_output=True)
+    assert out.read_bytes() == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(blob.read_bytes(), "blob.dat").names == (CLAM_NAME,)
+
+
+def test_prefix_span_only_for_pes_their_headers_do_not_end() -> None:
+    clam = CLAM.read_bytes()
+    assert pe.prefix_span(clam) is None  # whole: its own hash
+    assert pe.prefix_span(clam + b"x" * 100) == (544, 644)
+    assert pe.prefix_span(clam + b"x" * 2000) == (544, 1025)  # up to its claimed extent
+    assert pe.prefix_span(os.urandom(4096)) is None
+
+
+def _system_files() -> list[Path]:
+    found = []
+    for pattern in ("/usr/lib/x86_64-linux-gnu/*.so*", "/usr/bin/*"):
+        for path in sorted(Path("/").glob(pattern.lstrip("/")))[:400]:
+            if path.is_file() and not path.is_symlink() and path.stat().st_size < 4 << 20:
+                found.append(path)
+    return found
+
+
+def test_prefix_hashes_raise_nothing_on_real_files(tmp_path: Path) -> None:
+    """Signatures at every 7th size up to 64 KiB (random digests): the prefixes hashed for
+    truncated-looking PEs (Windows launchers pip ships, ClamAV's PE test files, each whole
+    and truncated), and ELF files, give no finding of theirs."""
+    hdb = tmp_path / "sizes.hdb"
+    hdb.write_text("".join(f"{os.urandom(16).hex()}:{size}:Random.{size}\n"
+                           for size in range(1, 65536, 7)))
+    engine = Engine(load_database([tmp_path]))
+    launchers = Path(sysconfig.get_paths()["purelib"]).glob("pip/_vendor/distlib/*.exe")
+    files = [*_system_files()[:30], *sorted(launchers)[:8],
+             *sorted(Path("/usr/share/clamav-testfiles").glob("*.exe"))]
+    for path in files:
+        data = path.read_bytes()
+        for sample in (data, data[:-17]):  # (whole and truncated)
+            names = engine.scan_bytes(sample, path.name).names
+            assert not [n for n in names if n.startswith("Random.")], path
