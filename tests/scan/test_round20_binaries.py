@@ -7,6 +7,7 @@ must find clam.exe or fail closed. Controls: random and system binaries stay cle
 from __future__ import annotations
 
 import base64
+import heapq
 import os
 import random
 import shutil
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from scan.conftest import CLAM, CLAM_NAME
-from zerohour.scan import Engine, load_database, pe
+from zerohour.scan import Engine, load_database, lzw, pe
+from zerohour.scan.limits import Limits, ScanContext
 
 _MAIL = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\n"
 
@@ -187,3 +189,81 @@ def test_prefix_hashes_raise_nothing_on_real_files(tmp_path: Path) -> None:
         for sample in (data, data[:-17]):  # (whole and truncated)
             names = engine.scan_bytes(sample, path.name).names
             assert not [n for n in names if n.startswith("Random.")], path
+
+
+# -- compress (.Z) and pack (.z), as gzip -d reads them --------------------------------------------
+
+@pytest.mark.parametrize("bits", [12, 16])
+def test_compress_is_decoded(clam_engine: Engine, bits: int) -> None:
+    z = subprocess.run([_tool("compress"), "-c", f"-b{bits}"], input=CLAM.read_bytes(),
+                       capture_output=True, check=True).stdout
+    assert subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+                          check=True).stdout == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(z, "data.Z").names == (CLAM_NAME,)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compress_matches_gzip_on_larger_inputs(seed: int) -> None:
+    rng = random.Random(seed)
+    data = (bytes(rng.choice(b"abc\n") for _ in range(150_000)) if seed % 2
+            else Path("/usr/bin/ls").read_bytes()[: 50_000 * (seed + 1)])
+    z = subprocess.run([_tool("compress"), "-c", f"-b{12 + seed}"], input=data,
+                       capture_output=True, check=True).stdout
+    out, complete, _codes = lzw.uncompress(z, ScanContext(Limits()))
+    assert complete
+    assert out == data == subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+                                         check=True).stdout
+
+
+def _pack(data: bytes) -> bytes:
+    """pack(1)'s format (gzip's unpack.c reads it): Huffman code lengths by a heap, the end
+    code (frequency 0) among the longest, codes assigned as unpack numbers them."""
+    freq = {b: data.count(bytes((b,))) for b in set(data)}
+    heap: list[tuple[int, int, list[int]]] = [(f, b, [b]) for b, f in freq.items()]
+    heap.append((0, 256, [256]))
+    depth = dict.fromkeys([*freq, 256], 0)
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        f1, t1, s1 = heapq.heappop(heap)
+        f2, t2, s2 = heapq.heappop(heap)
+        for sym in s1 + s2:
+            depth[sym] += 1
+        heapq.heappush(heap, (f1 + f2, min(t1, t2), s1 + s2))
+    max_len = max(depth.values())
+    assert depth[256] == max_len
+    by_len = {n: sorted(s for s, d in depth.items() if d == n and s != 256)
+              for n in range(1, max_len + 1)}
+    by_len[max_len].append(256)  # the end code: the last at the longest length
+    codes: dict[int, tuple[int, int]] = {}
+    parents = 0
+    for n in range(max_len, 0, -1):
+        parents_here = (parents + len(by_len.get(n + 1, []))) // 2 if n < max_len else 0
+        for i, sym in enumerate(by_len[n]):
+            codes[sym] = (parents_here + i, n)
+        parents = parents_here
+    counts = [len(by_len[n]) for n in range(1, max_len + 1)]
+    counts[-1] -= 2
+    header = (b"\x1f\x1e" + len(data).to_bytes(4, "big") + bytes((max_len,)) + bytes(counts)
+              + bytes(s for n in range(1, max_len + 1) for s in by_len[n] if s != 256))
+    bits = "".join(format(codes[b][0], f"0{codes[b][1]}b") for b in data)
+    bits += format(codes[256][0], f"0{codes[256][1]}b")
+    bits += "0" * (-len(bits) % 8)
+    return header + int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def test_pack_is_decoded(clam_engine: Engine) -> None:
+    z = _pack(CLAM.read_bytes())
+    assert subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+                          check=True).stdout == CLAM.read_bytes()  # gzip reads pack's .z
+    assert clam_engine.scan_bytes(z, "data.z").names == (CLAM_NAME,)
+    out = lzw.unpack(z, ScanContext(Limits()))
+    assert out == (CLAM.read_bytes(), True)
+
+
+def test_compress_and_pack_magic_in_random_bytes_is_no_finding(clam_engine: Engine) -> None:
+    rng = random.Random(20)
+    for i in range(3000):
+        magic = b"\x1f\x9d" + bytes((rng.choice([0x89, 0x8C, 0x90, 0x10]),)) if i % 2 else (
+            b"\x1f\x1e")
+        data = magic + rng.randbytes(rng.randrange(60, 4096))
+        assert clam_engine.scan_bytes(data, "x.bin").names == (), data[:8]

@@ -30,6 +30,7 @@ from zerohour.scan import (
     htmltables,
     htmlunhidden,
     joins,
+    lzw,
     mime,
     officepkg,
     openpgp,
@@ -180,6 +181,8 @@ def _children_of_type(
         yield from archive.tar_children(data, ctx)
     elif filetype in (FileType.GZIP, FileType.BZIP2, FileType.XZ):
         yield from archive.stream_children(data, filetype, ctx, name)
+    elif filetype is FileType.COMPRESS:  # `.Z`, as `gzip -d` decodes it
+        yield from lzw.compress_children(data, ctx, name)
     elif filetype in (FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA):
         yield from single_stream_children(data, filetype, ctx, name)
     elif filetype is FileType.PE:
@@ -190,6 +193,8 @@ def _children_of_type(
             # `openssl enc -k <password>` (the password in the mail's text, `-a` its base64,
             # which the text carriers decode to this): fail closed, as for an encrypted zip.
             raise EncryptedContent("OpenSSL")
+        if data[:2] == lzw.PACK_MAGIC:  # pack(1)'s `.z`, which `gzip -d` decodes
+            yield from lzw.pack_children(data, ctx, name)
         if data[:4] == archive.TNEF_SIGNATURE:
             yield from archive.tnef_children(data, ctx)
         else:
