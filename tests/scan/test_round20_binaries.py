@@ -267,3 +267,34 @@ def test_compress_and_pack_magic_in_random_bytes_is_no_finding(clam_engine: Engi
             b"\x1f\x1e")
         data = magic + rng.randbytes(rng.randrange(60, 4096))
         assert clam_engine.scan_bytes(data, "x.bin").names == (), data[:8]
+
+
+# -- PNG text chunks ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunk", ["tEXt", "zTXt", "iTXt", "iTXt-z"])
+def test_png_text_chunks_are_text_layers(clam_engine: Engine, tmp_path: Path, chunk: str) -> None:
+    image = pytest.importorskip("PIL.Image")
+    png_plugin = pytest.importorskip("PIL.PngImagePlugin")
+    info = png_plugin.PngInfo()
+    info.add_text("Software", "GIMP 2.10")
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    if chunk.startswith("iTXt"):
+        info.add_itxt("Comment", b64, lang="en", tkey="Kommentar", zip=chunk.endswith("-z"))
+    else:
+        info.add_text("Comment", b64, zip=chunk == "zTXt")
+    path = tmp_path / "pic.png"
+    image.new("RGB", (8, 8), "white").save(path, pnginfo=info)
+    with image.open(path) as im:  # what a script reading the metadata gets
+        assert base64.b64decode(im.text["Comment"]) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(path.read_bytes(), "pic.png").names == (CLAM_NAME,)
+
+
+def test_png_with_ordinary_text_stays_clean(clam_engine: Engine, tmp_path: Path) -> None:
+    image = pytest.importorskip("PIL.Image")
+    png_plugin = pytest.importorskip("PIL.PngImagePlugin")
+    info = png_plugin.PngInfo()
+    info.add_text("Software", "GIMP 2.10")
+    info.add_text("Description", "holiday photo " * 50, zip=True)
+    path = tmp_path / "pic.png"
+    image.new("RGB", (64, 64), "blue").save(path, pnginfo=info)
+    assert clam_engine.scan_bytes(path.read_bytes(), "pic.png").names == ()
