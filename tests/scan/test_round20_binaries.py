@@ -262,3 +262,12 @@ def test_png_with_ordinary_text_stays_clean(clam_engine: Engine, tmp_path: Path)
     path = tmp_path / "pic.png"
     image.new("RGB", (64, 64), "blue").save(path, pnginfo=info)
     assert clam_engine.scan_bytes(path.read_bytes(), "pic.png").names == ()
+
+
+def test_pack_matches_gzip_past_a_chunk() -> None:
+    data = Path("/usr/bin/ls").read_bytes()[:200_000]  # (bits are made 64 KiB at a time)
+    z = pack_z(data)
+    assert subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+                          check=True).stdout == data
+    assert lzw.unpack(z, ScanContext(Limits())) == (data, True)
+    assert lzw.unpack(z[:-100], ScanContext(Limits())) is not None  # cut: what decoded

@@ -186,11 +186,14 @@ def unpack(data: bytes, ctx: ScanContext) -> tuple[bytes, bool] | None:
         return None
     eob = leaves[max_len] - 1
     sink = _Sink(ctx, len(data))
-    bits = "".join(map(_BITS.__getitem__, data[pos:]))
-    n = len(bits)
-    at = 0
+    # The bits as a string of "0"/"1", made 64 KiB of input at a time (memory stays small).
+    bits, at, fed = "", 0, pos
     out = bytearray()
     while True:
+        if len(bits) - at < max_len and fed < len(data):
+            bits = bits[at:] + "".join(map(_BITS.__getitem__, data[fed : fed + _CHECK_EVERY]))
+            at, fed = 0, fed + _CHECK_EVERY
+        n = len(bits)
         code, length = 0, 0
         while True:
             if at >= n or length >= max_len:
