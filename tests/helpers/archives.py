@@ -5,6 +5,7 @@ where one exists (tests/scan/test_containers.py checks `arj` and libarchive agre
 
 from __future__ import annotations
 
+import heapq
 import struct
 import zlib
 
@@ -60,3 +61,39 @@ def alz(members: dict[str, bytes], method: int = 2, encrypted: bool = False) -> 
         out += struct.pack("<BBIII", method, 0, zlib.crc32(data), len(packed), len(data))
         out += raw_name + (b"\x00" * 12 if encrypted else b"") + packed
     return out + b"CLZ\x02" + b"\x00" * 12
+
+
+def pack_z(data: bytes) -> bytes:
+    """pack(1)'s format (gzip's unpack.c reads it): Huffman code lengths by a heap, the end
+    code (frequency 0) among the longest, codes assigned as unpack numbers them."""
+    freq = {b: data.count(bytes((b,))) for b in set(data)}
+    heap: list[tuple[int, int, list[int]]] = [(f, b, [b]) for b, f in freq.items()]
+    heap.append((0, 256, [256]))
+    depth = dict.fromkeys([*freq, 256], 0)
+    heapq.heapify(heap)
+    while len(heap) > 1:
+        f1, t1, s1 = heapq.heappop(heap)
+        f2, t2, s2 = heapq.heappop(heap)
+        for sym in s1 + s2:
+            depth[sym] += 1
+        heapq.heappush(heap, (f1 + f2, min(t1, t2), s1 + s2))
+    max_len = max(depth.values())
+    assert depth[256] == max_len
+    by_len = {n: sorted(s for s, d in depth.items() if d == n and s != 256)
+              for n in range(1, max_len + 1)}
+    by_len[max_len].append(256)  # the end code: the last at the longest length
+    codes: dict[int, tuple[int, int]] = {}
+    parents = 0
+    for n in range(max_len, 0, -1):
+        parents_here = (parents + len(by_len.get(n + 1, []))) // 2 if n < max_len else 0
+        for i, sym in enumerate(by_len[n]):
+            codes[sym] = (parents_here + i, n)
+        parents = parents_here
+    counts = [len(by_len[n]) for n in range(1, max_len + 1)]
+    counts[-1] -= 2
+    header = (b"\x1f\x1e" + len(data).to_bytes(4, "big") + bytes((max_len,)) + bytes(counts)
+              + bytes(s for n in range(1, max_len + 1) for s in by_len[n] if s != 256))
+    bits = "".join(format(codes[b][0], f"0{codes[b][1]}b") for b in data)
+    bits += format(codes[256][0], f"0{codes[256][1]}b")
+    bits += "0" * (-len(bits) % 8)
+    return header + int(bits, 2).to_bytes(len(bits) // 8, "big")

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from helpers.archives import alz, newc_cpio, stored_arj
+from helpers.archives import alz, newc_cpio, pack_z, stored_arj
 from zerohour.scan import Engine, Limits, arj, decompose, filetype, load_database
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import FileType
@@ -707,7 +707,9 @@ def test_installshield_setups_like_clamscan(name: str, every: Engine, dbdir: Pat
     if not path.exists():
         pytest.skip(f"{name} not in this clamav-testfiles")
     report = every.scan_bytes(path.read_bytes(), "setup.exe")
-    assert report.names == FOUND, report
+    # (--allmatch: clam.exe may also be found a second time, at a path of its own, as a PE
+    # in the overlay hashed at its own size: `pe.prefix_span`, round 20)
+    assert set(report.names) == set(FOUND), report
     assert not report.errors, report
     assert clamscan(path, dbdir) in (None, FOUND)
     hits = [la for la in report.layers if la.md5 == hashlib.md5(CLAM.read_bytes()).hexdigest()]
@@ -731,14 +733,18 @@ def test_lzip_or_lzop_behind_an_elf_is_unsupported(engine: Engine, tmp_path: Pat
 
 def test_a_compress_member_after_a_gzip_member(engine: Engine, tmp_path: Path) -> None:
     """`gzip -d` decodes `.Z` (and pack, LZH) members after a gzip member: an empty gzip
-    member, then clam.exe compressed (round 10). We do not decode `.Z`: unsupported."""
+    member, then clam.exe compressed (round 10). Decoded since round 20 (`scan.lzw`)."""
     empty = subprocess.run(["gzip", "-c"], input=b"", capture_output=True, check=True).stdout
     z = subprocess.run([tool("compress"), "-c"], input=CLAM.read_bytes(), capture_output=True,
                        check=True).stdout
     blob = empty + z
     out = subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=False).stdout
     assert out == CLAM.read_bytes()
-    assert engine.scan_bytes(blob, "x.gz").names == ("Heuristics.Unsupported.GZip.Compress",)
+    assert engine.scan_bytes(blob, "x.gz").names == (NAME,)
+    pack_blob = empty + pack_z(CLAM.read_bytes())
+    assert subprocess.run(["gzip", "-dc"], input=pack_blob, capture_output=True,
+                          check=False).stdout == CLAM.read_bytes()
+    assert engine.scan_bytes(pack_blob, "x.gz").names == (NAME,)
 
 
 def test_gzip_magic_with_another_method_is_no_gzip(engine: Engine, tmp_path: Path) -> None:

@@ -32,6 +32,9 @@ from zerohour.scan.types import FileType
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "ClamAV-Test-File"
 FSIMAGE = "Heuristics.Unsupported.FSIMAGE"
+#: Never clean: the volume is unsupported, or (since round 20) clam.exe's bytes, whole in
+#: their clusters, are found as a PE carved at a size its headers do not give.
+_FSIMAGE_OR_CLAM = ((FSIMAGE,), (NAME,))
 
 
 
@@ -90,14 +93,14 @@ def test_fat_volume_in_an_mbr_partition(work: Path, engine: Engine) -> None:
     disk = _mbr([(0x0C, 2048, len(vol) // 512)]).ljust(2048 * 512, b"\0") + vol
     assert detect(disk) is FileType.DISKIMAGE
     assert partitions(disk) == [(2048 * 512, len(vol))]
-    assert engine.scan_bytes(disk).names == (FSIMAGE,)
+    assert engine.scan_bytes(disk).names in _FSIMAGE_OR_CLAM
 
 
 def test_fat_volume_in_a_gpt_partition(work: Path, engine: Engine) -> None:
     vol = _fat_volume(work)
     disk = _gpt(2048, len(vol) // 512).ljust(2048 * 512, b"\0") + vol
     assert partitions(disk) == [(2048 * 512, len(vol))]
-    assert engine.scan_bytes(disk).names == (FSIMAGE,)
+    assert engine.scan_bytes(disk).names in _FSIMAGE_OR_CLAM
 
 
 @pytest.mark.parametrize("patch", ["no-55aa", "no-label"])
@@ -110,14 +113,14 @@ def test_fat_volume_without_signature_or_label(work: Path, engine: Engine, patch
     _run([tool("mdir"), "-i", str(work / "vol.img")], work)  # still a volume to mtools
     (work / "vol.img").write_bytes(vol)
     _run([tool("mtype"), "-i", str(work / "vol.img"), "::clam.exe"], work)
-    assert engine.scan_bytes(bytes(vol)).names == (FSIMAGE,)
+    assert engine.scan_bytes(bytes(vol)).names in _FSIMAGE_OR_CLAM
 
 
 def test_ext2_volume(work: Path, engine: Engine) -> None:
     (work / "root").mkdir()
     shutil.copy(work / "clam.exe", work / "root" / "clam.exe")
     _run([tool("mke2fs"), "-q", "-t", "ext2", "-d", "root", "ext2.img", "1M"], work)
-    assert engine.scan_bytes((work / "ext2.img").read_bytes()).names == (FSIMAGE,)
+    assert engine.scan_bytes((work / "ext2.img").read_bytes()).names in _FSIMAGE_OR_CLAM
 
 
 def _iso(work: Path, *args: str) -> bytes:
@@ -146,7 +149,7 @@ def test_partition_appended_to_a_hybrid_iso(work: Path, engine: Engine) -> None:
     (work / "iso").mkdir()
     (work / "iso" / "readme.txt").write_text("nothing here\n")
     iso = _iso(work, "-R", "-append_partition", "2", "0x0c", "vol.img", "iso")
-    assert engine.scan_bytes(iso).names == (FSIMAGE,)
+    assert engine.scan_bytes(iso).names in _FSIMAGE_OR_CLAM
 
 
 def test_xz_stream_padding_before_the_next_stream(work: Path, engine: Engine,
@@ -166,11 +169,14 @@ def test_lz4_frame_after_a_legacy_stream(work: Path, engine: Engine, clam: bytes
     assert engine.scan_bytes(legacy + frame).names == (NAME,)
 
 
-def test_compress_with_reserved_flag_bits(work: Path, engine: Engine) -> None:
+def test_compress_with_reserved_flag_bits(work: Path, engine: Engine, clam: bytes) -> None:
     z = bytearray(_run([tool("compress"), "-c", "clam.exe"], work))
     z[2] |= 0x60
+    (work / "r.Z").write_bytes(bytes(z))
+    out = subprocess.run([tool("gzip"), "-dc", "r.Z"], cwd=work, capture_output=True).stdout
+    assert out == clam  # (gzip warns, exits 2, and decodes)
     assert detect(bytes(z)) is FileType.COMPRESS
-    assert engine.scan_bytes(bytes(z)).names == ("Heuristics.Unsupported.COMPRESS",)
+    assert engine.scan_bytes(bytes(z)).names == (NAME,)  # decoded since round 20
 
 
 def test_v7_tar_with_a_signed_checksum(work: Path, engine: Engine, clam: bytes) -> None:

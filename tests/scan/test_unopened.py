@@ -63,7 +63,6 @@ REAL = {
     "wim (7zz -twim)": (_wim, FileType.WIM),
     "FAT volume (mkfs.fat + mcopy)": (_fat, FileType.FSIMAGE),
     "squashfs (mksquashfs)": (_squashfs, FileType.SQUASHFS),
-    "compress .Z (ncompress)": (_stream("compress", "Z"), FileType.COMPRESS),
     "lzip": (_stream("lzip", "lz"), FileType.LZIP),
     "lzop": (_stream("lzop", "lzo"), FileType.LZOP),
 }

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol, cast
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
-from zerohour.scan import zipmethods
+from zerohour.scan import lzw, zipmethods
 from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import OVERLAPPING_FILES, ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
@@ -229,14 +229,27 @@ def gunzip(data: bytes, ctx: ScanContext) -> tuple[bytes, str | None, bool]:
         pos = end
         while pos < n and data[pos] == 0:  # zero padding between members (tape blocks)
             pos += 1
-    if data[pos : pos + 2] in _GZIP_DECODES_TOO:
-        # `gzip -d` also decodes a compress, pack or LZH member after a gzip one (round 10:
-        # an empty gzip member, then clam.exe in `.Z`): we do not, so it is no "junk"
-        ctx.unsupported("GZip", _GZIP_DECODES_TOO[data[pos : pos + 2]])
+    magic = data[pos : pos + 2]
+    if magic == lzw.COMPRESS_MAGIC and pos:
+        # `gzip -d` also decodes a compress or pack member after a gzip one (round 10: an
+        # empty gzip member, then clam.exe in `.Z`): so do we (`scan.lzw`, since round 20)
+        piece, ok, _codes = lzw.uncompress(data[pos:], ctx)
+        out.append(piece)
+        complete = complete and ok
+    elif magic == lzw.PACK_MAGIC and pos:
+        unpacked = lzw.unpack(data[pos:], ctx)
+        if unpacked is None:
+            ctx.broken("GZip")  # gzip -d refuses it: what it wrote before is scanned
+        else:
+            out.append(unpacked[0])
+            complete = complete and unpacked[1]
+    elif magic in _GZIP_DECODES_TOO:
+        # an LZH member (`gzip -d` reads those too): we do not, so it is no "junk"
+        ctx.unsupported("GZip", _GZIP_DECODES_TOO[magic])
     return b"".join(out), name, complete
 
 
-#: The other formats `gzip -d` decodes, by their magic numbers.
+#: The other formats `gzip -d` decodes, by their magic numbers (compress and pack: `lzw`).
 _GZIP_DECODES_TOO = {b"\x1f\x9d": "Compress", b"\x1f\x1e": "Pack", b"\x1f\xa0": "LZH"}
 
 
@@ -609,6 +622,13 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                         ctx.charge_child(len(alt.content))
                         yield Child(data=alt.content, name=info.filename,
                                     origin="zip-local-header")
+    if zf is not None:
+        # The archive's comment and its members' (what `unzip -z` / `zipinfo` print, and
+        # `ZipFile.comment` gives a script): up to 64 KiB each, a file of their own (z04).
+        for comment in (zf.comment, *(info.comment for info in infos)):
+            if comment and dedup.fresh(comment):
+                ctx.charge_child(len(comment))
+                yield Child(data=comment, name=None, origin="zip-comment")
     # Local headers outside every central-directory entry: hidden or orphaned members.
     covered.sort()
     starts = [a for a, _ in covered]

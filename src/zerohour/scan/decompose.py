@@ -16,6 +16,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 
+from zerohour.errors import EncryptedContent
 from zerohour.scan import (
     archive,
     bidi,
@@ -30,10 +31,12 @@ from zerohour.scan import (
     htmltables,
     htmlunhidden,
     joins,
+    lzw,
     mime,
     officepkg,
     openpgp,
     patches,
+    pngtext,
     sections,
     smime,
     streams,
@@ -56,6 +59,8 @@ _TEXTUAL = frozenset({FileType.TEXT, FileType.HTML, FileType.SCRIPT})
 _XML_ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*<[A-Za-z_][\w.-]*:[\w.-]+[\s>]").match
 #: What a file of a format without a magic number (brotli) sniffs as.
 _NO_MAGIC = frozenset({FileType.BINARY, FileType.TEXT})
+#: `openssl enc`'s header: this magic and an 8-byte salt, then the ciphertext.
+OPENSSL_SALTED = b"Salted__"
 #: Detected, but not opened yet: a `Heuristics.Unsupported.<type>` finding, never clean.
 _NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
@@ -95,7 +100,7 @@ def children(
             yield from mime.joined_volumes(members, ctx)
             # members with any names, or encoded text cut over members (`joins`)
             pieces = list(members.values())
-            yield from ctx.guard(joins.binary_joins(pieces, ctx), "joins")
+            yield from ctx.guard(joins.binary_joins(pieces, ctx, list(members)), "joins")
             texts = [m for m in pieces if joins.texty(m)][: joins.MAX_SOURCES]
             yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)
@@ -178,12 +183,22 @@ def _children_of_type(
         yield from archive.tar_children(data, ctx)
     elif filetype in (FileType.GZIP, FileType.BZIP2, FileType.XZ):
         yield from archive.stream_children(data, filetype, ctx, name)
+    elif filetype is FileType.COMPRESS:  # `.Z`, as `gzip -d` decodes it
+        yield from lzw.compress_children(data, ctx, name)
     elif filetype in (FileType.SZDD, FileType.ZSTD, FileType.LZ4, FileType.LZMA):
         yield from single_stream_children(data, filetype, ctx, name)
     elif filetype is FileType.PE:
         # Runtime packers unpacked and PE files embedded in this one, as clamscan does.
         yield from ctx.guard(unpacked_pe_children(data, ctx), "pe-unpack")
     elif filetype is FileType.BINARY:
+        if data[:8] == OPENSSL_SALTED and len(data) > 16:
+            # `openssl enc -k <password>` (the password in the mail's text, `-a` its base64,
+            # which the text carriers decode to this): fail closed, as for an encrypted zip.
+            raise EncryptedContent("OpenSSL")
+        if data[:8] == pngtext.SIGNATURE:  # a PNG's text chunks (metadata scripts read)
+            yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
+        if data[:2] == lzw.PACK_MAGIC:  # pack(1)'s `.z`, which `gzip -d` decodes
+            yield from lzw.pack_children(data, ctx, name)
         if data[:4] == archive.TNEF_SIGNATURE:
             yield from archive.tnef_children(data, ctx)
         else:

@@ -77,6 +77,8 @@ NORMALISED_TARGETS: dict[FileType, frozenset[Target]] = {
 
 #: Our types for a layer that starts with `MZ` but is no PE, which ClamAV calls CL_TYPE_MSEXE.
 _MZ_OVERRIDES = frozenset({FileType.BINARY, FileType.TEXT, FileType.SCRIPT, FileType.HTML})
+#: Prefix sizes hashed per kind in a PE whose end its headers do not tell (`_match_prefixes`).
+_MAX_PREFIXES = 1024
 
 
 @dataclass(slots=True)
@@ -288,6 +290,31 @@ class Engine:
         return (len(walk.findings), len(walk.late), len(walk.errors), walk.limit_hits,
                 len(walk.ctx.skipped), len(walk.ctx.errors), len(walk.ctx.events), walk.muted)
 
+    def _match_prefixes(self, walk: _Walk, data: bytes, path: str,
+                        span: tuple[int, int]) -> None:
+        """Hash signatures on the prefixes of `data` whose sizes lie in `span` and that a
+        signature names (at most `_MAX_PREFIXES` a kind): one running digest, a copy per size,
+        so the cost is one pass over the span plus a digest per size."""
+        lo, hi = span
+        view = memoryview(data)
+        for kind in ("md5", "sha1", "sha256"):
+            if kind not in self._hash_kinds:
+                continue
+            sizes = self.db.hashes.sizes_in(kind, lo, hi, _MAX_PREFIXES)
+            if not sizes:
+                continue
+            walk.ctx.check_time()
+            running = hashlib.new(kind, view[: sizes[0]], usedforsecurity=False)
+            done = sizes[0]
+            for size in sizes:
+                running.update(view[done:size])
+                done = size
+                found = self.db.hashes.lookup(kind, size, running.copy().digest())
+                if found is not None:
+                    self._add(walk, found, path, FindingKind.SIGNATURE)
+                    if walk.stop:
+                        return
+
     def _digests(self, data: bytes) -> dict[str, bytes]:
         """MD5 and SHA-256 always, SHA-1 only if a signature or allow-list entry uses it."""
         digests = {"md5": hashlib.md5(data, usedforsecurity=False).digest(),
@@ -450,6 +477,11 @@ class Engine:
                 self._add(walk, found, path, FindingKind.SIGNATURE)
                 if walk.stop:
                     return
+        span = pe.prefix_span(data) if data[:2] == b"MZ" else None
+        if span is not None:  # a PE whose own end its headers do not tell (`pe.prefix_span`)
+            self._match_prefixes(walk, data, path, span)
+            if walk.stop:
+                return
         if pe_info is not None and self._section_kinds:
             for sec in pe_info.sections:
                 chunk = data[sec.raw_offset : sec.raw_offset + sec.raw_size]

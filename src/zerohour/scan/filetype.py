@@ -229,7 +229,7 @@ _UNOPENED_MAGICS: tuple[tuple[bytes, FileType], ...] = (
     (b"zPQ", FileType.ZPAQ),  # a streaming one
 )
 UNOPENED = frozenset({ft for _, ft in _UNOPENED_MAGICS}
-                     | {FileType.DMG, FileType.FSIMAGE, FileType.SQUASHFS, FileType.COMPRESS,
+                     | {FileType.DMG, FileType.FSIMAGE, FileType.SQUASHFS,
                         FileType.SWF})
 
 

@@ -67,6 +67,7 @@ class HashTable:
     names: array[int] = field(default_factory=lambda: array("I"))
     _sparse: list[bytes] | None = field(default=None, repr=False, compare=False)
     _has_any: bool = field(default=False, repr=False, compare=False)
+    _sizes: array[int] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -78,6 +79,28 @@ class HashTable:
         self.width, self.records, self.names = st
         self._sparse = None
         self._has_any = False
+        self._sizes = None
+
+    def distinct_sizes(self) -> array[int]:
+        """The sizes signatures name (not `*`), sorted, each once; built on first use from
+        the records' size columns by C-level strided slices (4M records: ~0.3 s, once)."""
+        sizes = self._sizes
+        if sizes is None:
+            w, recs = self.width, self.records
+            n = len(recs) // w
+            packed = bytearray(8 * n)
+            for j in range(8):  # big-endian size bytes into little-endian words
+                packed[7 - j :: 8] = recs[j::w]
+            column = array("Q", bytes(packed))
+            if sys.byteorder == "big":
+                column.byteswap()
+            sizes = self._sizes = array("Q", sorted(set(column) - {ANY_SIZE}))
+        return sizes
+
+    def sizes_in(self, lo: int, hi: int) -> array[int]:
+        """The distinct signature sizes in [lo, hi)."""
+        sizes = self.distinct_sizes()
+        return sizes[bisect.bisect_left(sizes, lo) : bisect.bisect_left(sizes, hi)]
 
     def _index(self) -> list[bytes]:
         """Every `_STRIDE`-th key, built on first use (not stored in the cache)."""
@@ -184,6 +207,15 @@ class HashIndex:
 
     def kinds(self) -> frozenset[str]:
         return frozenset(k for p in self._parts() for k, t in p.tables.items() if len(t))
+
+    def sizes_in(self, kind: str, lo: int, hi: int, limit: int) -> list[int]:
+        """The smallest `limit` distinct sizes in [lo, hi) that `kind` signatures name."""
+        found: set[int] = set()
+        for part in self._parts():
+            table = part.tables.get(kind)
+            if table is not None and len(table):
+                found.update(table.sizes_in(lo, hi)[:limit])
+        return sorted(found)[:limit]
 
     def count(self) -> int:
         return sum(len(t) for p in self._parts() for t in p.tables.values())

@@ -24,7 +24,8 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   heads, `_MAX_JOINS` joins and `_MAX_BYTES` joined bytes per call, never more than half the
   scan's remaining file and byte budget (so a guess never causes a limit finding itself), and
   `ctx.check_time()` between joins. A sender with more decoys than that gets the bounded
-  orders only; that is the price of a bound.
+  orders only; that is the price of a bound. Attachments with names are also joined once in
+  their names' order, and once in natural order (`ls`, `ls -v`), however many they are.
 - **Text is joined as text, then decoded** (`text_joins`): a cut can fall inside a base64
   quantum or a hex byte, and `cat a.txt b.txt | base64 -d` decodes the join, not the pieces.
   The runs are the encoded stretches of the message's header values (Subject, Comments,
@@ -62,6 +63,8 @@ _PERMUTE = 5
 #: run in attachment order and reversed).
 _MAX_OTHERS = 64
 _MAX_HEADS = 4
+#: Pieces joined in their names' order (`_by_name`): one join of them all.
+_MAX_NAMED_PIECES = 1024
 _MAX_JOINS = 1024
 _MAX_BYTES = 64 * 1024 * 1024
 #: Runs of encoded text collected per message, and their characters in all.
@@ -262,17 +265,45 @@ class _Budget:
 # -- binary pieces ----------------------------------------------------------------------------
 
 
-def binary_joins(pieces: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
-    """The files attachments (or an archive's members), in `pieces` order, make when joined
-    after a cut head (module docstring). Nothing without a head."""
+def _natural(name: str) -> list[tuple[int, int | str]]:
+    """A sort key that orders digit runs by value (`p2` before `p10`), as `ls -v` does."""
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in re.findall(r"\d+|\D+", name)]
+
+
+def _by_name(pieces: Sequence[bytes], names: Sequence[str]) -> Iterator[bytes]:
+    """Every piece joined in its names' order (`cat $(ls | sort)`, `cat $(ls -v)`: round 20,
+    seven to nine shuffled pieces whose names sort in order), when the first is a cut head:
+    two joins whatever the number of pieces, where `_orders` tries every arrangement of at
+    most `_PERMUTE` others."""
+    lexical = sorted(range(len(pieces)), key=names.__getitem__)
+    natural = sorted(range(len(pieces)), key=lambda i: _natural(names[i]))
+    for order in (lexical, natural) if natural != lexical else (lexical,):
+        run = [pieces[i] for i in order if pieces[i]]
+        if len(run) >= 2 and is_head(run[0]):
+            yield b"".join(run)
+
+
+def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
+                 names: Sequence[str] | None = None) -> Iterator[Child]:
+    """The files attachments (or an archive's members), in `pieces` order (and, with their
+    `names`, in name order), make when joined after a cut head (module docstring). Nothing
+    without a head."""
     if len(pieces) < 2 or not any(p.startswith(_MAGICS) for p in pieces):
         return
+    budget = _Budget(ctx)
+    if names is not None and len(names) == len(pieces) and len(pieces) <= _MAX_NAMED_PIECES:
+        for joined in _by_name(pieces, names):
+            ok = budget.take(len(joined))
+            if ok is None:
+                return
+            child = budget.child(joined, "joined-pieces") if ok else None
+            if child is not None:
+                yield child
     distinct = list(dict.fromkeys(p for p in pieces if p))
     heads = [i for i, p in enumerate(distinct) if is_head(p)][:_MAX_HEADS]
     if not heads:
         return
     loose = [i for i, p in enumerate(distinct) if i in heads or _loose(p)]
-    budget = _Budget(ctx)
     for h in heads:
         others = [distinct[i] for i in loose if i != h]
         for order in _orders(len(others)):

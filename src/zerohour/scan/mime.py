@@ -654,8 +654,11 @@ def _dense_8bit(content: bytes) -> bool:
 
 
 class _Walker:
-    def __init__(self, ctx: ScanContext) -> None:
+    def __init__(self, ctx: ScanContext, named: dict[str, bytes] | None = None) -> None:
         self.ctx = ctx
+        #: Every named attachment, in walk order, twins included (a split file's pieces may
+        #: be equal: two all-zero ones), for `joined_volumes` and `joins`.
+        self.named = named if named is not None else {}
         self.leaves: set[tuple[tuple[int, int], bool, bool]] = set()
         self.entities: set[tuple[tuple[int, int], str]] = set()
         self.budget = max(64, ctx.limits.max_files * 4)
@@ -668,6 +671,8 @@ class _Walker:
         # Once per content, and once more opened as a file or under a name a browser renders:
         # the same page as a mail's HTML body (no client runs it) and as `invoice.html` is
         # checked for script (`scripted`) as the attachment.
+        if name and attachment and len(self.named) < _MAX_NAMED:
+            self.named.setdefault(name, data)
         d = (_digest(data), name is not None or attachment, scripted.rendered_by_name(name))
         if d in self.leaves:
             return
@@ -996,16 +1001,22 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     and at encoded text cut over the message's parts (`joins`), and the attachments a patch
     among them changes (`patches.patched_attachments`)."""
     attachments: dict[str, bytes] = {}
+    named: dict[str, bytes] = {}  # (twins the walker yields once included)
     texts = joins.header_values(data)  # then the text leaves, in document order
-    for child in _children(data, ctx):
+    for child in _children(data, ctx, named):
         if child.name and child.is_attachment and len(attachments) < _MAX_NAMED:
             attachments.setdefault(child.name, child.data)
         if len(texts) < joins.MAX_SOURCES and joins.texty(child.data):
             texts.append(child.data)
         yield child
+    for name, piece in attachments.items():
+        if len(named) < _MAX_NAMED:
+            named.setdefault(name, piece)
+    attachments = named
     yield from joined_volumes(attachments, ctx)
     # Pieces with any names, and encoded text cut over parts (`joins`; only after a cut head).
-    yield from ctx.guard(joins.binary_joins(list(attachments.values()), ctx), "joins")
+    yield from ctx.guard(joins.binary_joins(list(attachments.values()), ctx,
+                                            list(attachments)), "joins")
     yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
     if len(attachments) >= 2:  # a patch for another attachment (`patch file < fix.diff`)
         from zerohour.scan.patches import patched_attachments
@@ -1073,8 +1084,9 @@ def joined_across(ctx: ScanContext) -> Iterator[Child]:
     yield from joined_volumes(files, ctx, homes)
 
 
-def _children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    walker = _Walker(ctx)
+def _children(data: bytes, ctx: ScanContext,
+              named: dict[str, bytes] | None = None) -> Iterator[Child]:
+    walker = _Walker(ctx, named)
     for d in dialects_for(data):
         # A decoder failing under one line-end reading must not cost the others.
         yield from ctx.guard(walker.entity(data, d, 0, ""), f"mime({d.name})")

@@ -151,3 +151,47 @@ def section_digests(data: bytes, info: PEInfo | None = None) -> tuple[SectionDig
             )
         )
     return tuple(out)
+
+
+#: `prefix_span`: at most this many bytes past the section table are looked at.
+MAX_PREFIX_SPAN = 16 * 1024 * 1024
+
+
+def prefix_span(data: bytes) -> tuple[int, int] | None:
+    """Where a PE that may end before `data` does could end, as [lo, hi), or None.
+
+    A file cut out of other bytes (`dd skip=100 count=544`) ends where its sender says, not
+    where its headers do: clam.exe's headers claim 1 KiB (SizeOfHeaders 0x400, its one
+    section at raw offset 1, inside the headers), the file is 544 bytes, the end of its section
+    table. So when the headers claim more than `data` holds, or a section's raw data lies
+    inside the headers (no well-formed PE does either), the file may end anywhere from its
+    section table's end (a loader reads no less) to its claimed extent, at most `len(data)`
+    and `MAX_PREFIX_SPAN` past the table; the engine hashes those prefixes whose sizes
+    signatures name. A well-formed, whole PE gives None (its end is its headers' word)."""
+    n = len(data)
+    if n < 0x40 or data[:2] != b"MZ":
+        return None
+    (lfanew,) = struct.unpack_from("<I", data, 0x3C)
+    if lfanew + 24 > n or data[lfanew : lfanew + 4] != b"PE\x00\x00":
+        return None
+    nsections, = struct.unpack_from("<H", data, lfanew + 6)
+    opt_size, = struct.unpack_from("<H", data, lfanew + 20)
+    opt = lfanew + 24
+    table = opt + opt_size
+    lo = table + 40 * min(nsections, _MAX_SECTIONS)
+    if not 0 < nsections <= _MAX_SECTIONS or opt + 64 > n or lo > n:
+        return None
+    file_align, = struct.unpack_from("<I", data, opt + 36)
+    headers_size, = struct.unpack_from("<I", data, opt + 60)
+    claimed = headers_size
+    inside = False
+    for i in range(nsections):
+        rsize, rptr = struct.unpack_from("<II", data, table + 40 * i + 16)
+        if rsize:
+            claimed = max(claimed, rptr + rsize, _align_down(rptr, file_align or 0x200)
+                          + _align_up(rsize, file_align or 0x200))
+            inside = inside or _align_down(rptr, file_align or 0x200) < headers_size
+    if claimed <= n and not inside:
+        return None
+    hi = min(n, claimed + 1, lo + MAX_PREFIX_SPAN)
+    return (lo, hi) if lo < hi else None
