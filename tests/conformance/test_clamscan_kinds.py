@@ -342,7 +342,10 @@ def _names_clamscan(db: Path, samples: Path, extra: tuple[str, ...]) -> dict[str
 
 
 def _names_zerohour(db: Path, samples: Path) -> dict[str, set[str]]:
-    engine = Engine(load_database([db], strict=True, use_cache=False), allmatch=True)
+    # (prefixes=False: clamscan's hash semantics, as `zerohour scan` runs; the gateway also
+    # hashes the prefixes of a PE whose end its headers do not tell, past clamscan)
+    engine = Engine(load_database([db], strict=True, use_cache=False), allmatch=True,
+                    prefixes=False)
     out = {}
     for p in sorted(samples.iterdir()):
         report = engine.scan_path(p)

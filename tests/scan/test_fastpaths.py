@@ -139,9 +139,13 @@ def _base64_variants_reference(data: bytes) -> list[bytes]:
     pads = data.count(b"=")
     if pads and b"=" in data.rstrip(b"= \t\r\n"):
         kept = data.translate(None, e._B64_JUNK_KEEP_PAD).rstrip(b"=")
-        chunked = b"".join(e._b64_clean(c) for c in e._PAD_RUN.split(kept) if c)
+        chunks = e._PAD_RUN.split(kept)
+        chunked = b"".join(e._b64_clean(c) for c in chunks if c)
         if chunked not in out:
             out.append(chunked)
+        head = e._b64_clean(chunks[0]) if chunks else b""  # (round 20: where b64decode stops)
+        if head and head not in out:
+            out.append(head)
     if b"-" in data or b"_" in data:
         url = e.base64_decode(e._B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
         if url not in out:

@@ -363,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     # here it walks on (allmatch) and `_Run.names` picks.
     defer = any_alert and not args.heuristic_scan_precedence and not args.allmatch
     engine = Engine(db, limits=limits_cfg, allmatch=bool(args.allmatch) or defer,
-                    heuristics=heuristics)
+                    heuristics=heuristics, prefixes=False)  # (clamscan's hash semantics)
     tally = Tally(known=sum(n for k, n in db.counts.items() if k not in ("ign", "ign2")))
     r = _Run(args, DeadlineScanner(engine, limits.hard_deadline()), action, tally, defer)
     r.debug(f"database {db.version} from {', '.join(str(d) for d in db.dirs)}: "

@@ -133,11 +133,14 @@ class Engine:
     """Scans bytes or files against one database. Thread-safe; pickles by reconstruction."""
 
     def __init__(self, db: Database, limits: Limits | None = None, allmatch: bool = False,
-                 heuristics: bool = True) -> None:
+                 heuristics: bool = True, prefixes: bool = True) -> None:
         self.db = db
         self.limits = limits if limits is not None else Limits()
         self.allmatch = allmatch
         self.heuristics = heuristics
+        #: hash signatures also on the prefixes of a PE whose end its headers do not tell
+        #: (`_match_prefixes`): past clamscan, which the `zerohour scan` drop-in leaves off
+        self.prefixes = prefixes
         self._n_body = db.n_body
         self._hash_kinds = db.hashes.kinds() | db.allow.kinds()
         self._section_kinds = db.sections.kinds()
@@ -157,13 +160,14 @@ class Engine:
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
-                  allmatch: bool = False, heuristics: bool = True) -> Engine:
-        return cls(load_database(dirs), limits, allmatch, heuristics)
+                  allmatch: bool = False, heuristics: bool = True,
+                  prefixes: bool = True) -> Engine:
+        return cls(load_database(dirs), limits, allmatch, heuristics, prefixes)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Rebuild from the db folders in the receiving process (it hits the disk cache)."""
         return (Engine.from_dirs, (list(self.db.dirs), self.limits, self.allmatch,
-                                   self.heuristics))
+                                   self.heuristics, self.prefixes))
 
     # -- public API -------------------------------------------------------------------------
 
@@ -477,7 +481,7 @@ class Engine:
                 self._add(walk, found, path, FindingKind.SIGNATURE)
                 if walk.stop:
                     return
-        span = pe.prefix_span(data) if data[:2] == b"MZ" else None
+        span = pe.prefix_span(data) if self.prefixes and data[:2] == b"MZ" else None
         if span is not None:  # a PE whose own end its headers do not tell (`pe.prefix_span`)
             self._match_prefixes(walk, data, path, span)
             if walk.stop:
