@@ -29,5 +29,5 @@ def test_a_long_line_costs_its_controlled_span() -> None:
     line = (big[:270_000] + "\u202eXYZ\u202c" + big[270_000:]).encode()
     t0 = time.process_time()
     shown = bidi.visual_text(line)
-    assert time.process_time() - t0 < 0.5
+    assert time.process_time() - t0 < 1.0
     assert shown[0] == (big[:270_000] + "ZYX" + big[270_000:]).encode()

@@ -180,7 +180,7 @@ def test_hidden_rows_and_columns_are_bounded() -> None:
         members = {n: z.read(n) for n in z.namelist()}
     t0 = time.process_time()
     got = [c.data for c in officepkg.package_readings(data, members, ScanContext())]
-    assert time.process_time() - t0 < 5.0  # (about 2 s here)
+    assert time.process_time() - t0 < 15.0  # (about 2 s here)
     assert got[1] == b"\n".join([b"QUJD"] * 50_000)
 
 
@@ -257,7 +257,7 @@ def test_rtf_styles_are_bounded() -> None:
     doc = (_RTF_HEAD + "{\\stylesheet{\\s0\\v Normal;}" + sheet + "}" + body + "}").encode()
     t0 = time.process_time()
     shown = rtf.rtf_text(doc, ScanContext(), shown_only=True)
-    assert time.process_time() - t0 < 5.0  # (about 2 s here)
+    assert time.process_time() - t0 < 15.0  # (about 2 s here)
     assert shown is None  # every style is based on a hidden one
 
 
@@ -408,7 +408,7 @@ def test_odt_layout_is_bounded() -> None:
     t0 = time.process_time()
     got = [c.data for c in officepkg.package_readings(data, members, ScanContext())]
     spent = time.process_time() - t0
-    assert spent < 5.0, spent  # (about 2 s here)
+    assert spent < 15.0, spent  # (about 2 s here)
     assert [g.strip() for g in got] == [b"\n".join([b"r", b"bu"] * 50_000 + [b"n"] * 50_000)]
 
 
@@ -462,6 +462,6 @@ def test_right_to_left_tables_are_bounded() -> None:
     t0 = time.process_time()
     got = list(officepkg.package_readings(data, members, ScanContext()))
     spent = time.process_time() - t0
-    assert spent < 10.0, spent  # (about 4 s here, 1.6 s without the reading)
+    assert spent < 30.0, spent  # (about 4 s here, 1.6 s without the reading)
     laid = next(c.data for c in got if c.origin == "office-layout")
     assert laid.startswith(b"5\n4\n3\n2\n1\n0\n")

@@ -523,7 +523,7 @@ def test_the_readings_of_ordinary_documents(clam_engine: Engine) -> None:
 
 # --- bounds --------------------------------------------------------------------------------------
 
-BOUND = 5.0  # CPU seconds
+BOUND = 15.0  # CPU seconds (a bound on growth, not a speed)
 
 
 def test_repeat_counts_are_capped() -> None:

@@ -136,7 +136,7 @@ def test_ordinary_columns_stay_text(clam_engine: Engine, kind: str) -> None:
     big = _fill(CONTROLS[kind], 5 << 20)
     t0 = time.process_time()
     found = list(textcarriers._columns(big))
-    assert time.process_time() - t0 < 1.5, kind  # (the whole text read as if dense)
+    assert time.process_time() - t0 < 5.0, kind  # (the whole text read as if dense)
     assert not found, kind
 
 
@@ -179,7 +179,7 @@ def test_urls_and_percentages_stay_text() -> None:
     t0 = time.process_time()
     for text in (urls, shares):
         assert not list(textcarriers._percent_lines(text * 60))  # ~5 MB
-    assert time.process_time() - t0 < 1.5
+    assert time.process_time() - t0 < 5.0
 
 
 # -- round 20 b40: JSON records of a counter and a chunk, shuffled -----------------------------
@@ -207,4 +207,4 @@ def test_json_records_of_codes_stay_text() -> None:
     assert not list(textcarriers._json_records(text))
     t0 = time.process_time()
     assert not list(textcarriers._json_records(text * 30))  # ~4 MB
-    assert time.process_time() - t0 < 1.5
+    assert time.process_time() - t0 < 5.0

@@ -150,7 +150,7 @@ def test_hostile_paint_is_bounded(shape: str) -> None:
     svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9">{body}</svg>'.encode()
     started = time.process_time()
     readings = svg_readings(svg, ScanContext())
-    assert time.process_time() - started < 6
+    assert time.process_time() - started < 20
     assert len(readings) <= 6  # (none nested past libxml2's depth: no text drawn)
 
 
@@ -197,6 +197,6 @@ def test_hostile_inline_pages_are_bounded(shape: str) -> None:
         if shape == "one-image" else b'<svg width="9" height="9"><text>TVqQ</text></svg>' * 50_000)
     started = time.process_time()
     shown = inline_page(page, ScanContext())
-    assert time.process_time() - started < 6
+    assert time.process_time() - started < 20
     assert shown is not None
     assert shown.count(b"TVqQ") == (0 if shape == "one-image" else 50_000)
