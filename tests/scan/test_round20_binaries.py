@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import random
-import shutil
 import subprocess
 import sysconfig
 import zipfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers.archives import pack_z
+from helpers.tools import tool
 from scan.conftest import CLAM, CLAM_NAME
 from zerohour.scan import Engine, load_database, lzw, pe
 from zerohour.scan.limits import Limits, ScanContext
@@ -25,18 +25,11 @@ from zerohour.scan.limits import Limits, ScanContext
 _MAIL = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\n"
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} not installed")
-    return path
-
-
 # -- openssl enc --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cipher", ["-aes-256-cbc", "-chacha20", "-aes-128-ctr"])
 def test_openssl_enc_is_encrypted(clam_engine: Engine, tmp_path: Path, cipher: str) -> None:
-    openssl = _tool("openssl")
+    openssl = tool("openssl")
     enc = tmp_path / "data.enc"
     subprocess.run([openssl, "enc", cipher, "-pbkdf2", "-k", "hunter2", "-in", str(CLAM),
                     "-out", str(enc)], check=True)
@@ -70,12 +63,12 @@ def test_zip_archive_comment_is_a_layer(clam_engine: Engine, tmp_path: Path) -> 
 
 
 def test_zip_archive_comment_base64_by_zip_z(clam_engine: Engine, tmp_path: Path) -> None:
-    zip_ = _tool("zip")
+    zip_ = tool("zip")
     (tmp_path / "a.txt").write_bytes(b"hello\n")
     archive = tmp_path / "files.zip"
     subprocess.run([zip_, "-q", "-z", str(archive), "a.txt"], cwd=tmp_path, check=True,
                    input=base64.encodebytes(CLAM.read_bytes()))  # `zip -z`: from stdin
-    shown = subprocess.run([_tool("unzip"), "-z", str(archive)], capture_output=True,
+    shown = subprocess.run([tool("unzip"), "-z", str(archive)], capture_output=True,
                            check=True).stdout
     assert base64.b64decode(shown.split(b"\n", 1)[1]) == CLAM.read_bytes()  # `unzip -z`
     assert clam_engine.scan_bytes(archive.read_bytes(), "files.zip").names == (CLAM_NAME,)
@@ -87,7 +80,7 @@ def test_zip_member_comment_base64_is_a_text_layer(clam_engine: Engine, tmp_path
         info = zipfile.ZipInfo("a.txt")
         info.comment = base64.b64encode(CLAM.read_bytes())
         zf.writestr(info, b"hello\n")
-    listing = subprocess.run([_tool("unzip"), "-Z", "-v", str(archive)], capture_output=True,
+    listing = subprocess.run([tool("unzip"), "-Z", "-v", str(archive)], capture_output=True,
                              check=True).stdout
     assert base64.b64encode(CLAM.read_bytes())[:60] in listing  # zipinfo shows it
     with zipfile.ZipFile(archive) as zf:
@@ -96,7 +89,7 @@ def test_zip_member_comment_base64_is_a_text_layer(clam_engine: Engine, tmp_path
 
 
 def test_zip_with_a_plain_comment_stays_clean(clam_engine: Engine, tmp_path: Path) -> None:
-    zip_ = _tool("zip")
+    zip_ = tool("zip")
     (tmp_path / "a.txt").write_bytes(b"hello\n")
     archive = tmp_path / "files.zip"
     subprocess.run([zip_, "-q", "-z", str(archive), "a.txt"], cwd=tmp_path, check=True,
@@ -119,7 +112,7 @@ def _attachments(parts: list[tuple[str, bytes]]) -> bytes:
 def test_pieces_joined_in_name_order(clam_engine: Engine, tmp_path: Path, n: int,
                                      natural: bool) -> None:
     rng = random.Random(n)
-    split = _tool("split")
+    split = tool("split")
     subprocess.run([split, "-n", str(n), str(CLAM), "x"], cwd=tmp_path, check=True)
     pieces = sorted(tmp_path.glob("x*"))
     names = [(f"p{i + 1}_" if natural else f"n{i:02d}_")
@@ -150,7 +143,7 @@ def test_pe_carved_by_its_senders_size(clam_engine: Engine, tmp_path: Path, befo
     blob = tmp_path / "blob.dat"
     blob.write_bytes(os.urandom(before) + CLAM.read_bytes() + os.urandom(after))
     out = tmp_path / "out"
-    subprocess.run([_tool("dd"), f"if={blob}", f"of={out}", "bs=1", f"skip={before}",
+    subprocess.run([tool("dd"), f"if={blob}", f"of={out}", "bs=1", f"skip={before}",
                     f"count={len(CLAM.read_bytes())}"], check=True, capture_output=True)
     assert out.read_bytes() == CLAM.read_bytes()
     assert clam_engine.scan_bytes(blob.read_bytes(), "blob.dat").names == (CLAM_NAME,)
@@ -195,9 +188,9 @@ def test_prefix_hashes_raise_nothing_on_real_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bits", [12, 16])
 def test_compress_is_decoded(clam_engine: Engine, bits: int) -> None:
-    z = subprocess.run([_tool("compress"), "-c", f"-b{bits}"], input=CLAM.read_bytes(),
+    z = subprocess.run([tool("compress"), "-c", f"-b{bits}"], input=CLAM.read_bytes(),
                        capture_output=True, check=True).stdout
-    assert subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+    assert subprocess.run([tool("gzip"), "-dc"], input=z, capture_output=True,
                           check=True).stdout == CLAM.read_bytes()
     assert clam_engine.scan_bytes(z, "data.Z").names == (CLAM_NAME,)
 
@@ -207,17 +200,17 @@ def test_compress_matches_gzip_on_larger_inputs(seed: int) -> None:
     rng = random.Random(seed)
     data = (bytes(rng.choice(b"abc\n") for _ in range(150_000)) if seed % 2
             else Path("/usr/bin/ls").read_bytes()[: 50_000 * (seed + 1)])
-    z = subprocess.run([_tool("compress"), "-c", f"-b{12 + seed}"], input=data,
+    z = subprocess.run([tool("compress"), "-c", f"-b{12 + seed}"], input=data,
                        capture_output=True, check=True).stdout
     out, complete, _codes = lzw.uncompress(z, ScanContext(Limits()))
     assert complete
-    assert out == data == subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+    assert out == data == subprocess.run([tool("gzip"), "-dc"], input=z, capture_output=True,
                                          check=True).stdout
 
 
 def test_pack_is_decoded(clam_engine: Engine) -> None:
     z = pack_z(CLAM.read_bytes())
-    assert subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+    assert subprocess.run([tool("gzip"), "-dc"], input=z, capture_output=True,
                           check=True).stdout == CLAM.read_bytes()  # gzip reads pack's .z
     assert clam_engine.scan_bytes(z, "data.z").names == (CLAM_NAME,)
     out = lzw.unpack(z, ScanContext(Limits()))
@@ -267,7 +260,7 @@ def test_png_with_ordinary_text_stays_clean(clam_engine: Engine, tmp_path: Path)
 def test_pack_matches_gzip_past_a_chunk() -> None:
     data = Path("/usr/bin/ls").read_bytes()[:200_000]  # (bits are made 64 KiB at a time)
     z = pack_z(data)
-    assert subprocess.run([_tool("gzip"), "-dc"], input=z, capture_output=True,
+    assert subprocess.run([tool("gzip"), "-dc"], input=z, capture_output=True,
                           check=True).stdout == data
     assert lzw.unpack(z, ScanContext(Limits())) == (data, True)
     assert lzw.unpack(z[:-100], ScanContext(Limits())) is not None  # cut: what decoded
