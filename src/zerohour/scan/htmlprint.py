@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+from zerohour.scan.htmlunhidden import block_end
 from zerohour.scan.textual import _css_text
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
@@ -133,15 +134,7 @@ def _printed_sheet(sheet: bytes, dropped: list[bytes]) -> bytes:
         m = _AT_BLOCK.search(sheet, at)
         if m is None:
             break
-        depth, i = 1, m.end()
-        while depth and i < len(sheet):  # (to the block's end, its nested rules with it)
-            j = min((k for k in (sheet.find(b"{", i), sheet.find(b"}", i)) if k >= 0),
-                    default=-1)
-            if j < 0:
-                i = len(sheet)
-                break
-            depth += 1 if sheet[j] == 0x7B else -1
-            i = j + 1
+        i = block_end(sheet, m.end())
         out += _valid_rules(sheet[at : m.start()], dropped)
         kind, condition = m.group(1).lower(), m.group(2)
         holds = _media(condition) if kind == b"media" else _supports(condition)

@@ -104,6 +104,19 @@ def unconditional_page(data: bytes) -> bytes | None:
     return page if page != data else None
 
 
+def block_end(sheet: bytes, i: int) -> int:
+    """Where the CSS block whose `{` ends just before `i` ends (past its `}`), its nested
+    rules with it; the sheet's end if it is never closed."""
+    depth = 1
+    while depth and i < len(sheet):
+        j = min((k for k in (sheet.find(b"{", i), sheet.find(b"}", i)) if k >= 0), default=-1)
+        if j < 0:
+            return len(sheet)
+        depth += 1 if sheet[j] == 0x7B else -1
+        i = j + 1
+    return i
+
+
 def _without_conditions(sheet: bytes) -> bytes:
     out = bytearray()
     at = 0
@@ -111,15 +124,7 @@ def _without_conditions(sheet: bytes) -> bytes:
         m = _CONDITIONAL.search(sheet, at)
         if m is None:
             break
-        depth, i = 1, m.end()
-        while depth and i < len(sheet):  # (to the block's end, its nested rules with it)
-            j = min((k for k in (sheet.find(b"{", i), sheet.find(b"}", i)) if k >= 0),
-                    default=-1)
-            if j < 0:
-                i = len(sheet)
-                break
-            depth += 1 if sheet[j] == 0x7B else -1
-            i = j + 1
+        i = block_end(sheet, m.end())
         block = sheet[m.start() : i]
         out += sheet[at : m.start()]
         if not _HIDES.search(block, m.end() - m.start()):
