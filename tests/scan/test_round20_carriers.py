@@ -41,3 +41,24 @@ def test_junk_after_the_padding_is_where_the_decoder_stops(
     msg = b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\n" + body
     assert clam_engine.scan_bytes(msg).names == (CLAM_NAME,)
     assert clam_engine.scan_bytes(body, "b.txt").names == (CLAM_NAME,)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_base64_with_junk_between_its_characters_in_plain_text_lines(
+        clam_engine: Engine, tmp_path: Path, newline: str) -> None:
+    """The junked block in a text part's own lines, CRLF as mail carries them or LF: `tr -cd
+    'A-Za-z0-9+/='` rebuilds the file (the CRLF form was not read, nor the last line, shorter
+    than a token)."""
+    b64 = base64.b64encode(CLAM.read_bytes()).decode()
+    rng = random.Random(newline)
+    junked = "".join(c + rng.choice("#!;%~?") for c in b64)
+    body = (newline.join(junked[i : i + 76] for i in range(0, len(junked), 76))
+            + newline).encode()
+    (tmp_path / "b.txt").write_bytes(body)
+    out = subprocess.run(["tr", "-cd", "A-Za-z0-9+/="], input=body, capture_output=True,
+                         check=True).stdout
+    assert base64.b64decode(out) == CLAM.read_bytes()
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nSee below." + newline.encode()
+           * 2 + body)
+    assert clam_engine.scan_bytes(msg).names == (CLAM_NAME,)
+    assert clam_engine.scan_bytes(body, "b.txt").names == (CLAM_NAME,)
