@@ -113,13 +113,17 @@ def html_rendered(data: bytes) -> bytes | None:
 
 #: A token of text long enough to be a file's base64 with junk between its characters: in a
 #: run of text between tags (not a tag's attributes: long URLs), one C-speed pass each.
-_LONG_TEXT_RUN = re.compile(rb"(?:^|>)[^<]{200,}")
-_LONG_TOKEN = re.compile(rb"[^\s<>]{200}")
+_LONG_TEXT_RUN = re.compile(rb">[^<]{200,}")  # (a literal first: searched for, not tried at
+# every byte; a run's tokens by `bytes.split`, not by a regex: 0.8 -> 0.06 ms a 74 KB page)
 
 
 def long_text_token(data: bytes) -> bool:
-    """Whether the page's text holds a token of 200 bytes or more."""
-    return any(_LONG_TOKEN.search(m.group()) for m in _LONG_TEXT_RUN.finditer(data))
+    """Whether the page's text holds a token of 200 bytes or more (no space, `<` or `>`)."""
+    for m in _LONG_TEXT_RUN.finditer(b">" + data):
+        for token in m.group().split():
+            if len(token) >= 200 and any(len(part) >= 200 for part in token.split(b">")):
+                return True
+    return False
 _BLOCK_TAG = re.compile(rb"<(?:br|/?(?:p|div|li|tr|td|th|h[1-6]|table|tbody|section|article|"
                         rb"blockquote|pre|ul|ol|dl|dt|dd|hr|header|footer|nav|form|fieldset|"
                         rb"address|figure|main|aside|center|body))\b[^>]*>", re.I)
@@ -1046,11 +1050,15 @@ _HIDING_WORDS = (*(b"<" + t for t in sorted(_NEVER_RENDERED | {b"svg", b"math"})
                  b"scale", b"clip", b"matrix", b"rotate", b"contain", b"mask", b"font:",
                  b"font :", b"text-security")
 
+_HIDING_LITERALS = Literals(_HIDING_WORDS)
+
 
 def _candidate_tags(data: bytes, lower: bytes, compounds: tuple[_Compound, ...]) -> list[int]:
     """Start offsets of the opening tags holding one of `_HIDING_WORDS` or a word a hiding
     selector names, sorted."""
-    starts = _tags_with(data, lower, {*_HIDING_WORDS, *(c.word() for c in compounds)})
+    present = _HIDING_LITERALS.present(lower)  # (one pass, not a find a word: 3.1 -> 1.3 ms)
+    starts = _tags_with(data, lower, {*(_HIDING_WORDS[i] for i in present),
+                                      *(c.word() for c in compounds)})
     if b"-" in data:  # far off screen (`left: -9999px`): a large negative value in a tag
         found = set(starts)
         for m in _NEGATIVE_VALUE.finditer(data):
