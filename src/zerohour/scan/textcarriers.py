@@ -941,9 +941,23 @@ def _escapes(span: bytes) -> Iterator[tuple[bytes, str]]:
 
 
 #: Lines of quoted-printable text (RFC 2045 6.7: `=XX` escapes, `=` at the end of a soft line
-#: break), here where two escapes follow each other: a file written as `=4D=5A=90=00...`.
-_QP_LINES = re.compile(rb"(?m)^[^\n]*(?:=[0-9A-Fa-f]{2}){2}[^\n]*(?:\n[^\n]*(?:=[0-9A-Fa-f]{2}"
-                       rb"|=\r?$)[^\n]*)*")
+#: break): a run starts at a line where two escapes follow each other (a file written as
+#: `=4D=5A=90=00...`) and goes on while each next line holds an escape or ends in `=`. Found
+#: from the escapes, not by a `(?m)^` regex tried at every byte (2.5 ms per 100 KB of text).
+_QP_PAIR = re.compile(rb"=[0-9A-Fa-f]{2}=[0-9A-Fa-f]{2}")  # (a literal first: searched for)
+_QP_LINE = re.compile(rb"[^\n]*(?:=[0-9A-Fa-f]{2}|=\r?(?=\n|\Z))")
+
+
+def _qp_runs(span: bytes) -> Iterator[bytes]:
+    at = 0
+    while (m := _QP_PAIR.search(span, at)) is not None:
+        start = span.rfind(b"\n", 0, m.start()) + 1
+        end = span.find(b"\n", m.end())
+        while end >= 0 and _QP_LINE.match(span, end + 1) is not None:
+            end = span.find(b"\n", end + 1)
+        end = len(span) if end < 0 else end
+        yield span[start:end]
+        at = end
 
 
 def _quoted_printable(span: bytes) -> Iterator[tuple[bytes, str]]:
@@ -951,8 +965,7 @@ def _quoted_printable(span: bytes) -> Iterator[tuple[bytes, str]]:
     "decode"): runs of lines holding escapes, decoded when 16 or more decode."""
     if b"=" not in span:
         return
-    for m in _QP_LINES.finditer(span):
-        run = m.group()
+    for run in _qp_runs(span):
         if run.count(b"=") < 16:
             continue
         data = binascii.a2b_qp(run)
