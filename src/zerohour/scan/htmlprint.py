@@ -31,13 +31,16 @@ _INERT = re.compile(rb"<(template|noscript|noembed|noframes|script|title|xmp|tex
                     rb"plaintext|iframe)\b[^>]*>(.*?)(?:</\1\s*>|\Z)", re.I | re.S)
 _TAG = re.compile(rb"<[a-zA-Z][^\s/>]*(?:\s+[^\s=>]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*"
                   rb"\s*/?>")
+#: A tag with a `<` after its first byte, outside quotes or in them (or an unclosed quote):
+#: where `_quiet_attributes` may have work.
+_LT_IN_TAG = re.compile(rb"<[a-zA-Z](?:[^<>\"']++|\"[^\"<]*+\"|'[^'<]*+')*+[<\"']")
 _STYLE = re.compile(rb"<style\b([^>]*)>(.*?)(</style\s*>|\Z)", re.I | re.S)
 _LINK = re.compile(rb"<link\b[^>]*>", re.I)
 _ATTR = re.compile(rb"(?<![\w-])(type|media|rel|disabled)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|"
                    rb"([^\s>]+)))?", re.I)
 _AT_BLOCK = re.compile(rb"@(media|supports)\b([^{};]*)\{", re.I)
 _IMPORT = re.compile(rb"@import\b[^;{}]*;?", re.I)
-_RULE = re.compile(rb"([^{}@;]+)\{([^{}]*)\}")
+_RULE = re.compile(rb"(?<![^{}@;])([^{}@;]+)\{([^{}]*)\}")
 _MAX_BLOCKS = 4096
 
 #: The printed page: Letter, portrait, Chromium's default margins.
@@ -65,7 +68,8 @@ def printed_page(data: bytes) -> bytes | None:
             b"<style") + data.count(b"<STYLE"):
         dropped.append(b"hidden")  # (a style sheet in a comment: it applies nowhere)
     page = _INERT.sub(_inert_content, page)
-    page = _TAG.sub(_quiet_attributes, page)
+    if _LT_IN_TAG.search(page):  # (a tag holds a "<": calling back on every tag costs 3x)
+        page = _TAG.sub(_quiet_attributes, page)
     page = _LINK.sub(lambda m: _live_link(m, dropped), page)
     page = _STYLE.sub(lambda m: _live_style(m, dropped), page)
     if page == data:

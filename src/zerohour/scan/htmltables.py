@@ -22,7 +22,7 @@ from collections.abc import Callable
 from zerohour.scan.textual import _css_text, _unescape, css_readable
 
 _SHEET = re.compile(rb"<style\b[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
-_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
+_RULE = re.compile(rb"(?<![^{}])([^{}]*)\{([^{}]*)\}")
 _COLLAPSE = re.compile(rb"(?<![\w-])visibility\s*:\s*collapse", re.I)
 _TAG = re.compile(rb"<(/?)(table|colgroup|col|tr|td|th)(?=[\s/>])([^>]*)>", re.I)
 _SPAN = re.compile(rb"(?<![\w-])(col|row)?span\s*=\s*[\"']?\s*(\d+)", re.I)

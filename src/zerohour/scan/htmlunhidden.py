@@ -29,7 +29,7 @@ _DEFAULT_HIDDEN = (b"title", b"script", b"rp", b"datalist", b"dialog", b"details
                    b"noframes", b"noembed", b"noscript", b"option", b"area", b"param")
 _SHEET = re.compile(rb"<style\b[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
 #: A rule: its selector and declarations (one pass, each byte read once: no nesting).
-_RULE = re.compile(rb"([^{}]*)\{([^{}]*)\}")
+_RULE = re.compile(rb"(?<![^{}])([^{}]*)\{([^{}]*)\}")
 _SHOWS = re.compile(rb"(?<![\w-])(?:display\s*:\s*(?!none)[a-z]|content-visibility\s*:\s*"
                     rb"visible)", re.I)
 _TAG_NAMES = re.compile(rb"(?<![\w-])(" + b"|".join(_DEFAULT_HIDDEN) + rb")(?![\w-])", re.I)
@@ -137,6 +137,7 @@ def _without_conditions(sheet: bytes) -> bytes:
 _STYLED_TAG = re.compile(rb"<([a-z][\w-]*)(\s[^>]*?\bstyle\s*=[^>]*)>", re.I)
 _STYLE_VALUE = re.compile(rb"\bstyle\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.I)
 _ATTR_NAME = re.compile(rb"\s([a-z][\w:-]*)", re.I)
+_DEFAULT_HIDDEN_TAG = re.compile(rb"<(?:" + b"|".join((*_DEFAULT_HIDDEN, b"style")) + rb")\b")
 
 
 def _attr_names(tag: bytes) -> set[bytes]:
@@ -149,8 +150,18 @@ def _shown_by_attribute(data: bytes, lower: bytes) -> list[tuple[bytes, int, int
     tag)."""
     if b"style" not in lower:
         return []
+    # Only the opening tags of those elements or holding "hidden" are read (`_STYLED_TAG` on
+    # every tag of a 74 KB newsletter cost 0.8 ms): found by a literal-first regex and `find`.
+    starts = {m.start() for m in _DEFAULT_HIDDEN_TAG.finditer(lower)}
+    at = lower.find(b"hidden")
+    while at >= 0:
+        starts.add(lower.rfind(b"<", 0, at))
+        at = lower.find(b"hidden", at + 6)
     out = []
-    for m in _STYLED_TAG.finditer(data):
+    for start in sorted(starts - {-1}):
+        m = _STYLED_TAG.match(data, start)
+        if m is None:
+            continue
         tag = m.group(1).lower()
         attrs = m.group(2)
         if tag not in _DEFAULT_HIDDEN and tag != b"style" and b"hidden" not in attrs.lower():
