@@ -297,6 +297,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """What a browser shows of an HTML layer (tags, comments and character references gone),
     when it differs from the bytes: a text layer of its own; and without the text elements
     hide (`html-visible`), when some do. An iframe's `srcdoc` page is an HTML layer."""
+    data = textual.closed_tail(data)  # (the readers' tag patterns stay linear)
     text = textual.html_rendered(data)
     if text and text.strip():
         ctx.check_time()

@@ -29,16 +29,22 @@ _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
 #: Elements whose content no style sheet of comes from: not rendered, raw or escapable text.
 _INERT = re.compile(rb"<(template|noscript|noembed|noframes|script|title|xmp|textarea|"
                     rb"plaintext|iframe)\b[^>]*>(.*?)(?:</\1\s*>|\Z)", re.I | re.S)
-_TAG = re.compile(rb"<[a-zA-Z][^\s/>]*(?:\s+[^\s=>]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*"
-                  rb"\s*/?>")
+#: A start tag as the HTML tokenizer reads it: its name, then attributes (a name, `=` may
+#: be its first byte; a value quoted or not; to the end when a quote is not closed), to its
+#: `>` or the end. Every part optional and possessive: it never fails after `<` and a
+#: letter, so each tag is read once (a pattern that could fail was retried at each `<` of a
+#: long tag, and read on to its far end each time: 40 KB of `<style` cost 6 s).
+_TAG = re.compile(rb"<[a-zA-Z][^\s/>]*+(?:[\s/]++(?:[^\s/>][^\s/>=]*+(?:\s*+=\s*+(?:\"[^\"]*+\"?"
+                  rb"|'[^']*+'?|[^\s>]*+))?+)?+)*+>?")
 #: A tag with a `<` after its first byte, outside quotes or in them (or an unclosed quote):
 #: where `_quiet_attributes` may have work.
 _LT_IN_TAG = re.compile(rb"<[a-zA-Z](?:[^<>\"']++|\"[^\"<]*+\"|'[^'<]*+')*+[<\"']")
-_STYLE = re.compile(rb"<style\b([^>]*)>(.*?)(</style\s*>|\Z)", re.I | re.S)
-_LINK = re.compile(rb"<link\b[^>]*>", re.I)
+_STYLE = re.compile(rb"<style\b([^>]*+)(?:>(.*?)(</style\s*>|\Z)|\Z)", re.I | re.S)  # (see
+# textual._STYLE_BLOCK: an opening without its `>` matches to the end, with no group 2)
+_LINK = re.compile(rb"<link\b[^>]*+(?:>|\Z)", re.I)  # (to the end without a `>`: see _STYLE)
 _ATTR = re.compile(rb"(?<![\w-])(type|media|rel|disabled)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|"
                    rb"([^\s>]+)))?", re.I)
-_AT_BLOCK = re.compile(rb"@(media|supports)\b([^{};]*)\{", re.I)
+_AT_BLOCK = re.compile(rb"@(media|supports)\b([^{};@]*+)\{", re.I)  # (no `@`: linear)
 _IMPORT = re.compile(rb"@import\b[^;{}]*;?", re.I)
 _RULE = re.compile(rb"(?<![^{}@;])([^{}@;]+)\{([^{}]*)\}")
 _MAX_BLOCKS = 4096
@@ -103,6 +109,8 @@ def _attrs(text: bytes) -> dict[bytes, bytes]:
 
 
 def _live_link(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
+    if not m.group().endswith(b">"):
+        return m.group()
     attrs = _attrs(m.group())
     rel = attrs.get(b"rel", b"").lower().split()
     if b"stylesheet" in rel and (b"alternate" in rel or b"disabled" in attrs or not _media(
@@ -113,6 +121,8 @@ def _live_link(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
 
 
 def _live_style(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
+    if m.group(2) is None:
+        return m.group()
     attrs = _attrs(m.group(1))
     kind = attrs.get(b"type", b"text/css").strip().lower()
     if kind not in (b"", b"text/css") or not _media(attrs.get(b"media", b"all")):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from zerohour.scan.htmllayout import _attr
 from zerohour.scan.textual import _ELEMENT, _VOID, _hidden_end
 
-_SHADOW = re.compile(rb"<template\b[^>]*?\sshadowroot(?:mode)?\s*=", re.I)
+_SHADOW = re.compile(rb"<template\b[^>]*?\sshadowroot(?:mode)?\s*=")  # (on the lower-cased page)
 _MAX_ROOTS = 8
 _HOST_WINDOW = 16384  # a host's opening tag is this near its shadow root at most
 
@@ -77,12 +77,26 @@ def _nodes(data: bytes, lo: int, hi: int) -> list[_Node]:
     return out
 
 
+def _last_root(lower: bytes) -> re.Match[bytes] | None:
+    """The last `<template shadowrootmode=...>` opening, each tag read once (`_SHADOW`'s
+    finditer, retried at each `<template` of one long tag or of a text without a `>` after
+    them, read to that `>` or the end each time: quadratic)."""
+    root = None
+    at = lower.find(b"<template")
+    while at >= 0:
+        gt = lower.find(b">", at)
+        root = _SHADOW.match(lower, at, len(lower) if gt < 0 else gt) or root
+        if gt < 0:
+            break
+        at = lower.find(b"<template", gt)
+    return root
+
+
 def _compose(data: bytes, flat: bool) -> bytes | None:
     """The page with its last shadow root resolved (None: no shadow root)."""
-    roots = list(_SHADOW.finditer(data))
-    if not roots:
+    root = _last_root(data.lower())
+    if root is None:
         return None
-    root = roots[-1]
     opened = _ELEMENT.match(data, root.start())
     if opened is None:
         return None

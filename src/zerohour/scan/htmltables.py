@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from zerohour.scan.textual import _css_text, _unescape, css_readable
 
-_SHEET = re.compile(rb"<style\b[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
+_SHEET = re.compile(rb"<style\b[^>]*+(?:>(.*?)(?:</style|\Z)|\Z)", re.I | re.S)  # (1 or none)
 _RULE = re.compile(rb"(?<![^{}])([^{}]*)\{([^{}]*)\}")
 _COLLAPSE = re.compile(rb"(?<![\w-])visibility\s*:\s*collapse", re.I)
 _TAG = re.compile(rb"<(/?)(table|colgroup|col|tr|td|th)(?=[\s/>])([^>]*)>", re.I)
@@ -84,7 +84,8 @@ def collapsed_page(data: bytes, check: Callable[[], None] | None = None) -> byte
 def _collapsing_subjects(data: bytes) -> list[list[tuple[bytes, bytes]]]:
     """The subject compounds (as simple selectors: tag, `.class`, `#id`) of the style
     sheets' rules that collapse."""
-    sheets = b"".join(_css_text(m.group(1)) + b"}" for m in _SHEET.finditer(data))
+    sheets = b"".join(_css_text(m.group(1)) + b"}" for m in _SHEET.finditer(data)
+                      if m.group(1) is not None)
     out = []
     for m in _RULE.finditer(sheets):
         if not _COLLAPSE.search(m.group(2)):

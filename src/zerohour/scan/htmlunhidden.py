@@ -27,7 +27,7 @@ from zerohour.scan.textual import _css_text
 #: longer hide the decoys).
 _DEFAULT_HIDDEN = (b"title", b"script", b"rp", b"datalist", b"dialog", b"details",
                    b"noframes", b"noembed", b"noscript", b"option", b"area", b"param")
-_SHEET = re.compile(rb"<style\b[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
+_SHEET = re.compile(rb"<style\b[^>]*+(?:>(.*?)(?:</style|\Z)|\Z)", re.I | re.S)  # (1 or none)
 #: A rule: its selector and declarations (one pass, each byte read once: no nesting).
 _RULE = re.compile(rb"(?<![^{}])([^{}]*)\{([^{}]*)\}")
 _SHOWS = re.compile(rb"(?<![\w-])(?:display\s*:\s*(?!none)[a-z]|content-visibility\s*:\s*"
@@ -44,7 +44,8 @@ def shown_page(data: bytes) -> bytes | None:
         return None
     named: set[bytes] = set()
     everything = attribute = False
-    sheets = b"".join(_css_text(m.group(1)) + b"}" for m in _SHEET.finditer(data))
+    sheets = b"".join(_css_text(m.group(1)) + b"}" for m in _SHEET.finditer(data)
+                      if m.group(1) is not None)
     for m in _RULE.finditer(sheets):
         if not _SHOWS.search(m.group(2)):
             continue
@@ -74,7 +75,7 @@ def shown_page(data: bytes) -> bytes | None:
 #: screen, a width, a feature, a container's size), to some elements only (`@scope (.a) to
 #: (.b)`: not inside the limit; the readings take its rules for the whole page, round 20).
 #: (`@starting-style` is not one: Chromium prints an element in its starting style.)
-_CONDITIONAL = re.compile(rb"@(?:media|supports|container|scope)\b[^{};]*\{", re.I)
+_CONDITIONAL = re.compile(rb"@(?:media|supports|container|scope)\b[^{};@]*+\{", re.I)  # (no `@`)
 #: What in a conditional block may hide text (as `textual`'s readings take it).
 _HIDES = re.compile(rb"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|(?:font-size|"
                     rb"opacity|width|height|max-width|max-height)\s*:\s*0(?![.\d]*[1-9])|"
@@ -95,6 +96,8 @@ def unconditional_page(data: bytes) -> bytes | None:
     out = bytearray()
     at = 0
     for sheet in _SHEET.finditer(data):
+        if sheet.group(1) is None:
+            continue  # (an opening without its `>`)
         body_start, body_end = sheet.span(1)
         out += data[at:body_start]
         out += _without_conditions(data[body_start:body_end])
@@ -158,8 +161,14 @@ def _shown_by_attribute(data: bytes, lower: bytes) -> list[tuple[bytes, int, int
         starts.add(lower.rfind(b"<", 0, at))
         at = lower.find(b"hidden", at + 6)
     out = []
+    inside = -1  # (the `>` of the tag read last: the openings before it are in that tag)
     for start in sorted(starts - {-1}):
-        m = _STYLED_TAG.match(data, start)
+        if start < inside:
+            continue
+        inside = lower.find(b">", start)
+        if inside < 0:
+            break  # (no tag ends after it: reading to the end for each was quadratic)
+        m = _STYLED_TAG.match(data, start, inside + 1)
         if m is None:
             continue
         tag = m.group(1).lower()

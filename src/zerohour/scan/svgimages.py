@@ -29,7 +29,9 @@ _GAP = rb"[\t\n\r]*"
 _SLASH = rb"(?:/|&#0*47;?|&#x0*2f;?|&sol;|\\0*2f\s?|\\/)"
 _SVG_TYPE = Gate(_GAP.join((b"i", b"m", b"a", b"g", b"e", _SLASH, b"s", b"v", b"g")))
 #: a tag whose attributes may name an SVG image ("svg", or escapes: "&", "\\")
-_TAG = re.compile(rb"<([A-Za-z][\w:-]*)([\s/][^>]*(?:svg|&|\\)[^>]*)>", re.I)
+_TAG = re.compile(rb"<([A-Za-z][\w:-]*)([\s/][^>]*+)(?:>|\Z)")  # (each tag read once: a regex
+# asking for "svg" inside it was retried at each `<` of a long tag, quadratic)
+_TAG_HINT = re.compile(rb"svg|&|\\", re.I)
 #: the attributes whose URL an element draws as an image
 _IMAGE_ATTRS = {b"img": (b"src", b"srcset"), b"object": (b"data",), b"embed": (b"src",),
                 b"iframe": (b"src",), b"input": (b"src",), b"video": (b"poster",)}
@@ -90,6 +92,8 @@ def _element_images(data: bytes, images: _Images) -> tuple[bytes, int]:
     at = found = 0
     for m in _TAG.finditer(data):
         attrs = m.group(2)
+        if not m.group().endswith(b">") or not _TAG_HINT.search(attrs):
+            continue  # (not closed, or no "svg" or escape in it)
         if not _SVG_TYPE(attrs):
             continue
         tag = m.group(1).lower()

@@ -921,7 +921,7 @@ def svg_readings(data: bytes, ctx: ScanContext, laid_out: bool = False) -> list[
     out: list[bytes] = []
     lower = data.lower()
     twice = b"transform=" in lower and b"transform:" in lower and _both_transforms(root)
-    resized = _CSS_SIZED.search(lower) is not None
+    resized = _css_sized(lower)
     for attribute_first in (False, True) if twice else (False,):
         if attribute_first:
             _prefer_attributes(root)
@@ -950,6 +950,20 @@ def svg_readings(data: bytes, ctx: ScanContext, laid_out: bool = False) -> list[
 
 #: a page's style sheet that may size its `<svg>`s otherwise than their attributes do
 _CSS_SIZED = re.compile(rb"<style[^>]*>[^<]*svg")
+
+
+def _css_sized(lower: bytes) -> bool:
+    """Whether a style sheet names `svg` (`_CSS_SIZED`), each `<style` tag read once (a
+    search retried at each `<style` without a `>` after it read to the end each time)."""
+    at = lower.find(b"<style")
+    while at >= 0:
+        gt = lower.find(b">", at)
+        if gt < 0:
+            return False
+        if _CSS_SIZED.match(lower, at) is not None:
+            return True
+        at = lower.find(b"<style", gt)
+    return False
 _CONDITIONAL = (b"systemlanguage", b"requiredfeatures", b"requiredextensions")
 _CONDITION_ATTR = re.compile(rb"systemlanguage|requiredfeatures|requiredextensions", re.I)
 _MAX_LANGUAGES = 2  # languages named by `systemLanguage` read as the reader's, besides English
@@ -1037,7 +1051,7 @@ def inline_page(data: bytes, ctx: ScanContext) -> bytes | None:
                                                   strict=True))
     if not _OUTSIDE_TEXT.sub(b"", outside).strip():
         return None
-    resized = _CSS_SIZED.search(data.lower()) is not None
+    resized = _css_sized(data.lower())
     drawing = _Drawing(ids, ctx, reader=_Reader("en", True))
     out: list[bytes] = []
     at = 0

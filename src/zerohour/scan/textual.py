@@ -94,6 +94,17 @@ _INVISIBLE = tuple(c.encode() for c in ("\u200b", "\u200c", "\u200d", "\u2060", 
 _TITLE_END = re.compile(rb"</title\s*>", re.I)
 
 
+def closed_tail(data: bytes) -> bytes:
+    """`data` with each `<` after its last `>` written `&lt;`. No tag can close there (a
+    browser drops such a tag, with the rest of the page); but a tag pattern tried at each of
+    them read on to the end every time: 40 KB of `<style` cost 10 s of CPU, quadratic. Shown
+    as text, they are read once (and a reading shows more, never less, than the browser)."""
+    tail = data.rfind(b">") + 1
+    if data.find(b"<", tail) < 0:
+        return data
+    return data[:tail] + data[tail:].replace(b"<", b"&lt;")
+
+
 def html_rendered(data: bytes) -> bytes | None:
     """The text a browser shows: comments and tags removed (text split by `<b></b>` or
     `<!-- -->` joins up again), character references decoded, characters that render as
@@ -387,7 +398,9 @@ def _hiding_css(text: bytes) -> bool:
     return bool(_css_kinds(text) & _HIDING_KINDS)
 
 
-_STYLE_BLOCK = re.compile(rb"<style[^>]*>(.*?)(?:</style|\Z)", re.I | re.S)
+#: (An opening without a `>` after it matches to the end, with no group 1: retried at each of
+#: many such openings, `[^>]*` read the rest of the text each time, quadratic.)
+_STYLE_BLOCK = re.compile(rb"<style[^>]*+(?:>(.*?)(?:</style|\Z)|\Z)", re.I | re.S)
 _CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
 _CSS_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{1,6})\s?|\\(.)", re.S)
 #: The subject of a selector: its last compound (after the last combinator), pseudo-classes
@@ -597,7 +610,7 @@ _MAX_RULES = 100_000
 _MAX_SELECTORS = 64
 
 
-_LAYER_STATEMENT = re.compile(rb"@layer\s+([^{};]+);", re.I)
+_LAYER_STATEMENT = re.compile(rb"@layer\s+([^{};@]+);", re.I)  # (no `@`: not quadratic)
 _SCOPE = re.compile(rb"@scope\s*\(([^()]*)\)", re.I)
 
 
@@ -677,7 +690,7 @@ def _all_sheet_rules(data: bytes) -> list[_Rule]:
     """Every rule of the page's style sheets (`<style>` elements and data: URLs), in order,
     with custom properties resolved in their declarations (round 15: `display:var(--h)`,
     `var(--a, var(--b, none))`, an @property's initial value)."""
-    sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data)]
+    sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data) if m.group(1) is not None]
     sheets += _data_sheets(data, sheets)
     flat: list[tuple[bytes, bytes, bytes | None]] = []
     order: list[bytes] = []
@@ -1075,7 +1088,7 @@ _NEGATIVE_VALUE = re.compile(rb":\s*-\s*\d{3}")
 
 _RAW_TEXT = frozenset({b"script", b"style", b"title", b"textarea", b"iframe", b"noembed",
                        b"noframes"})
-_SUMMARY = re.compile(rb"<summary\b[^>]*>(.*?)(?:</summary\s*>|\Z)", re.I | re.S)
+_SUMMARY = re.compile(rb"<summary\b[^>]*+(?:>(.*?)(?:</summary\s*>|\Z)|\Z)", re.I | re.S)
 
 
 def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
@@ -1524,7 +1537,8 @@ class _Page:
                 if tag == b"template" and b"shadowrootmode" in attrs.lower():
                     pos = min(_hidden_end(data, b"", pos), hi)  # its host's children: unseen
                 if tag == b"details":  # a closed one still shows its summary
-                    kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos))
+                    kept.extend(m.group(1) for m in _SUMMARY.finditer(data, el.end(), pos)
+                                if m.group(1) is not None)
         kept.append(data[pos:hi])
         return kept, between
 
