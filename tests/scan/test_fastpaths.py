@@ -198,6 +198,12 @@ def test_css_rules_found_from_a_boundary_equal_the_unanchored_regex(sheet: bytes
             m.span() for m in re.finditer(reference, sheet)]
 
 
+@given(st.lists(st.sampled_from([b"(", b")", b",", b"a", b" "]), max_size=25).map(b"".join))
+def test_selector_list_split_equals_the_lookahead_regex(text: bytes) -> None:
+    reference = re.split(rb",(?![^()]*\))", text)[: textual._MAX_SELECTORS]
+    assert textual._selectors(text) == reference
+
+
 _TOKEN_PIECES = st.lists(st.sampled_from([b"<", b">", b"a", b" ", b"\n", b"<b>", b"x" * 90]),
                          max_size=12).map(b"".join)
 

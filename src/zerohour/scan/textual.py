@@ -597,12 +597,31 @@ def _nth(kind: bytes, arg: bytes) -> tuple[bool, bool, int, int]:
             int(m.group(2) or 0))
 
 
-_LIST_COMMA = re.compile(rb",(?![^()]*\))")  # a comma outside parentheses (one level)
+_COMMA_OR_PAREN = re.compile(rb"[(),]")
 
 
 def _selectors(text: bytes) -> list[bytes]:
-    """A selector list's selectors (`div :not(i, u), b`: two)."""
-    return _LIST_COMMA.split(text)[:_MAX_SELECTORS]
+    r"""A selector list's selectors (`div :not(i, u), b`: two): split at each comma outside
+    parentheses, one level (no `)` before the next `(`, as `,(?![^()]*\))` says), the next
+    parenthesis after each known from one pass right to left (that regex's look-ahead read
+    on to it from every comma: quadratic, 40 KB of `a, ` cost 1.4 s)."""
+    if b"(" not in text and b")" not in text:
+        return text.split(b",")[:_MAX_SELECTORS]
+    cuts: list[int] = []
+    closing = False  # whether the next parenthesis to the right is a `)`
+    for m in reversed(list(_COMMA_OR_PAREN.finditer(text))):
+        c = text[m.start()]
+        if c == 44:  # ","
+            if not closing:
+                cuts.append(m.start())
+        else:
+            closing = c == 41  # ")"
+    out, at = [], 0
+    for cut in reversed(cuts):
+        out.append(text[at:cut])
+        at = cut + 1
+    out.append(text[at:])
+    return out[:_MAX_SELECTORS]
 
 
 _BRACE = re.compile(rb"[{}]")
