@@ -19,10 +19,13 @@ Bounds are CPU seconds and generous: behaviour, not benchmarks."""
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
 import pytest
 
+from scan.test_html_views import chromium_dom
 from zerohour.scan import Engine, load_database, textual
 from zerohour.scan.database import default_db_dirs
 
@@ -105,14 +108,29 @@ def test_hostile_svg_scans_in_linear_time(engine: Engine, name: str) -> None:
     assert _scan_cpu(engine, SVGS[name], b"image/svg+xml") < BOUND  # was 3-15 s at 40 KB
 
 
-def test_a_closed_tail_shows_more_never_less() -> None:
-    """The text after the last `>` keeps its bytes, each `<` as a reference: a reading of the
-    page shows what a browser shows (it drops an unclosed tag with the rest of the page),
-    and the text a `<plaintext>` shows to its end."""
+def test_a_closed_tail_is_read_as_a_browser_reads_it() -> None:
+    """After the last `>`: the text up to the first tag opening (a `<` before a space is
+    text), nothing after it (the tokenizer drops a tag the page's end cuts off); in a
+    raw-text element left open, all of it, as text (`<plaintext>`, `<xmp>`)."""
+    assert textual.closed_tail(b"<p>a</p> b < c <i x") == b"<p>a</p> b < c "
+    assert textual.closed_tail(b"<p>a</p> b <!-- c") == b"<p>a</p> b "
+    assert textual.closed_tail(b"<p>a</p>") == b"<p>a</p>"
     page = b"<p>Hello</p><plaintext>X5O <b"
     assert textual.closed_tail(page) == b"<p>Hello</p><plaintext>X5O &lt;b"
-    assert textual.closed_tail(b"<p>a</p> b < c") == b"<p>a</p> b &lt; c"
-    assert textual.closed_tail(b"<p>a</p>") == b"<p>a</p>"
     rendered = textual.html_rendered(textual.closed_tail(page)) or b""
     assert b"Hello" in rendered
     assert b"X5O <b" in rendered
+    assert textual.closed_tail(b"<xmp>a</xmp><p>b <i") == b"<xmp>a</xmp><p>b "
+
+
+@pytest.mark.parametrize("page", [
+    b"<p>Hello</p> b < c <i Q1", b"<p>Hello</p> b <!-- Q1", b"<p>Hello</p><xmp>Q2 <b Q3",
+    b"<p>Hello</p><plaintext>Q2 <b Q3", b"<p>Hello</p><textarea>Q2 <b Q3"])
+def test_closed_tail_shows_what_chromium_shows(tmp_path: Path, page: bytes) -> None:
+    """The oracle: Chromium's DOM after loading the page (a tag the end cuts off is
+    dropped; a raw-text element's text is kept)."""
+    dom = re.sub(rb"<!--.*?-->", b"", chromium_dom(tmp_path, page), flags=re.S)  # (not shown)
+    assert b"Hello" in dom
+    ours = textual.closed_tail(page)
+    for probe in (b"Q1", b"Q2", b"Q3"):
+        assert (probe in dom) == (probe in ours), probe

@@ -94,15 +94,29 @@ _INVISIBLE = tuple(c.encode() for c in ("\u200b", "\u200c", "\u200d", "\u2060", 
 _TITLE_END = re.compile(rb"</title\s*>", re.I)
 
 
+#: A tag, end tag, comment or declaration opening: the tokenizer leaves its data state there.
+_TAG_OPEN = re.compile(rb"<[A-Za-z!/?]")
+#: Elements whose content is text to their end tag (`<plaintext>`: to the end of the page).
+_RAW_TEXT_ELEMENTS = (b"plaintext", b"xmp", b"textarea", b"title", b"style", b"script",
+                      b"iframe", b"noembed", b"noframes", b"noscript")
+
+
 def closed_tail(data: bytes) -> bytes:
-    """`data` with each `<` after its last `>` written `&lt;`. No tag can close there (a
-    browser drops such a tag, with the rest of the page); but a tag pattern tried at each of
-    them read on to the end every time: 40 KB of `<style` cost 10 s of CPU, quadratic. Shown
-    as text, they are read once (and a reading shows more, never less, than the browser)."""
+    """`data` as a browser reads the part after its last `>`: from the first tag opening
+    there on, nothing (a tag, comment or declaration the page's end cuts off: the tokenizer
+    drops it); inside a raw-text element left open (`<xmp>`, `<plaintext>`...), its text
+    with each `<` written `&lt;`. A tag pattern tried at each of those openings read on to
+    the end every time: 40 KB of `<style` cost 10 s of CPU, quadratic."""
     tail = data.rfind(b">") + 1
-    if data.find(b"<", tail) < 0:
+    first = _TAG_OPEN.search(data, tail)
+    if first is None:
         return data
-    return data[:tail] + data[tail:].replace(b"<", b"&lt;")
+    head = data[:tail].lower()
+    for name in _RAW_TEXT_ELEMENTS:
+        opened = head.rfind(b"<" + name)
+        if opened >= 0 and (name == b"plaintext" or head.find(b"</" + name, opened) < 0):
+            return data[:tail] + data[tail:].replace(b"<", b"&lt;")
+    return data[: first.start()]
 
 
 def html_rendered(data: bytes) -> bytes | None:
