@@ -19,10 +19,14 @@ Bounds are CPU seconds and generous: behaviour, not benchmarks."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import time
+import zlib
 from pathlib import Path
 
+import pikepdf
 import pytest
 
 from scan.test_html_views import chromium_dom
@@ -134,3 +138,105 @@ def test_closed_tail_shows_what_chromium_shows(tmp_path: Path, page: bytes) -> N
     ours = textual.closed_tail(page)
     for probe in (b"Q1", b"Q2", b"Q3"):
         assert (probe in dom) == (probe in ours), probe
+
+
+# -- round 2 (a hostile-sender hunt for CPU: 18 messages of 2-200 KB, 3-80 s each) -----------
+
+_H = b"<html><body>"
+_S = b"<svg xmlns='http://www.w3.org/2000/svg'>"
+N = 80_000  # (40 KB of these cost 2-44 s each before)
+
+ROUND2 = {
+    # a CSS url( without its )
+    "css url openings": (b"text/html", _H + b"<style>p{background:url(data:image/svg+xml,x) "
+                         + _repeat(b"url( ", N) + b"}</style><p>hi"),
+    # a long word with no colon where a declaration's name is read
+    "style attribute word": (b"text/html", _H + b'<p style="position:absolute;' + b"a" * N
+                             + b'">hi'),
+    "counter style word": (b"text/html", _H + b"<style>@counter-style x { " + b"a" * N
+                           + b"} ol{list-style-type:x}</style><ol><li>hi"),
+    # digit runs split two ways at every place
+    "font shorthand digits": (b"text/html", _H + b'<p style="position:absolute;font: ' + b"0" * N
+                              + b'">hi'),
+    "length digits": (b"text/html", _H + b'<p style="position:absolute;font-size: ' + b"0" * N
+                      + b'!">hi'),
+    # a grid repeat() read again for each of 9999 repetitions
+    "grid repeat of names": (b"text/html", _H + b'<div style="display:grid;grid-template-columns:'
+                             b" repeat(9999, 1px [a" + b" " * N + b'])"><p>hi</p><p>ho</p>'),
+    "grid repeat of many names": (b"text/html", _H + b'<div style="display:grid;grid-template-'
+                                  b'columns: repeat(9999, 1px [' + _repeat(b"a ", N)
+                                  + b'])"><p>hi</p><p>ho</p>'),
+    "transform word": (b"text/html", _H + b'<div style="direction:rtl"><div style="transform: '
+                       + b"a" * N + b'">hi</div><div>x</div>'),
+    "custom properties": (b"text/html", _H + b"<style>p{" + _repeat(b"--a", N)
+                          + b'}</style><p style="color:var(--a)">hi'),
+    "hidden attribute with one far >": (b"text/html", b"<html><style>*{display:block}</style>"
+                                        b"<body>" + _repeat(b"<a ", N) + b"></body></html>"),
+    "columns declarations": (b"text/html", _H + b'<div style="' + _repeat(b"columns:", N)
+                             + b'"><p>hi</p><p>ho</p>'),
+    "scale in a transform": (b"text/html", _H + b'<p style="display:none;transform:'
+                             + _repeat(b"transform:", N) + b'">hi'),
+    "contain declarations": (b"text/html", _H + b'<p style="display:none;'
+                             + _repeat(b"contain:", N) + b'">hi'),
+    "svg attribute word": (b"image/svg+xml", _S + b'<text x="1" y="10" ' + b"a" * N
+                           + b">hi</text></svg>"),
+    "svg transform scale openings": (b"image/svg+xml", _S + b'<g transform="'
+                                     + _repeat(b"scale(", N)
+                                     + b'"><text x="1" y="10">hi</text></g></svg>'),
+    "xml t openings": (b"text/xml", b'<?xml version="1.0"?><r>' + _repeat(b"<t ", N)
+                       + b"</t></r>"),
+    "xml doctype openings": (b"text/xml", b'<?xml version="1.0"?><r>hi</r>'
+                             + _repeat(b"<!DOCTYPE ", N)),
+}
+
+
+@pytest.mark.parametrize("name", list(ROUND2))
+def test_round2_hostile_messages_scan_in_linear_time(engine: Engine, name: str) -> None:
+    kind, body = ROUND2[name]
+    assert _scan_cpu(engine, body, kind) < BOUND
+
+
+def _pdf(cmap: bytes, fonts: int = 1, pages: int = 1) -> bytes:
+    pdf = pikepdf.new()
+    stream = pikepdf.Stream(pdf, zlib.compress(cmap, 9))
+    stream.Filter = pikepdf.Name.FlateDecode
+    font = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica,
+        ToUnicode=pdf.make_indirect(stream)))
+    resources = pdf.make_indirect(pikepdf.Dictionary(
+        Font=pikepdf.Dictionary({f"/F{i}": font for i in range(fonts)})))
+    content = pdf.make_indirect(pikepdf.Stream(pdf, b"BT /F0 12 Tf 10 10 Td (hello) Tj ET"))
+    for _ in range(pages):
+        pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
+            Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792], Resources=resources,
+            Contents=content)))
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def _pdf_mail(pdf: bytes) -> bytes:
+    return (b"From: a@example.org\r\nTo: b@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(pdf))
+
+
+def test_pdf_cmap_of_begins_without_an_end(engine: Engine) -> None:
+    """A 2 KB mail whose CMap inflates to 320 KB of `beginbfchar` (was 40 s)."""
+    mail = _pdf_mail(_pdf(b"beginbfchar " * 26_000))
+    assert len(mail) < 4096
+    t0 = time.process_time()
+    report = engine.scan_bytes(mail)
+    assert time.process_time() - t0 < BOUND
+    assert not report.errors, report.errors
+
+
+def test_pdf_font_under_many_names_on_many_pages_is_mapped_once(engine: Engine) -> None:
+    """One font with a 2,000-entry CMap under 256 names on 20 pages (was 17 s for 8 KB)."""
+    entries = b"".join(b"<%04X> <%04X>\n" % (i, 0x41 + i % 26) for i in range(2000))
+    cmap = b"beginbfchar\n" + entries + b"endbfchar\n"
+    mail = _pdf_mail(_pdf(cmap, fonts=256, pages=20))
+    t0 = time.process_time()
+    report = engine.scan_bytes(mail)
+    assert time.process_time() - t0 < BOUND
+    assert not report.errors, report.errors

@@ -11,7 +11,20 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zerohour.scan import filetype, htmlprint, htmltables, htmlunhidden, mime, textcarriers, textual
+from zerohour.scan import (
+    counterstyles,
+    cssvalues,
+    filetype,
+    htmllayout,
+    htmlprint,
+    htmltables,
+    htmlunhidden,
+    mime,
+    svgtext,
+    textcarriers,
+    textual,
+)
+from zerohour.scan.documents import pdf
 from zerohour.scan.types import FileType
 
 _PARAM_CHARS = st.text(alphabet='ab;"()\\= \t', max_size=40)
@@ -228,3 +241,53 @@ def test_junked_token_lines_equal_the_line_regex(text: bytes) -> None:
     ours = [m.group().translate(None, b" \t\r\n")
             for m in textcarriers._TOKEN_LINES.finditer(b"\n" + text)]
     assert ours == [m.group().translate(None, b" \t\r\n") for m in reference.finditer(text)]
+
+
+# -- patterns made linear against hostile input (round 2 of the CPU hunt) --------------------
+
+_CSS_PIECES = st.lists(st.sampled_from([b"a", b"-", b"--", b":", b" ", b";", b"0", b".", b"px",
+                                        b"(", b")", b"x", b"=", b'"', b"'", b"/"]),
+                       max_size=24).map(b"".join)
+
+
+@given(_CSS_PIECES)
+def test_names_read_from_their_start_equal_the_unanchored_patterns(text: bytes) -> None:
+    """A name run read once from its first byte finds what the old patterns found (a suffix
+    of a name never matched where the whole name did not, except after a `\\w` for `--`)."""
+    pairs = [(htmllayout._DECL, rb"([\w-]+)\s*:\s*([^;]*)"),
+             (counterstyles._DESCRIPTOR,
+              rb"([\w-]+)\s*:\s*((?:[^;\"']|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')*)"),
+             (svgtext._ATTR, rb"""([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")]
+    for ours, old in pairs:
+        assert [m.groups() for m in ours.finditer(text)] == [
+            m.groups() for m in re.finditer(old, text, ours.flags & re.S)], old
+    assert [m.groups() for m in cssvalues._TRANSFORM_FUNCTION.finditer(text)] == [
+        m.groups() for m in re.finditer(
+            rb"([a-z0-9]+)\(([^()]*(?:\([^()]*\)[^()]*)*)\)", text, re.I)]
+
+
+@given(_CSS_PIECES)
+def test_possessive_numbers_equal_the_backtracking_ones(text: bytes) -> None:
+    assert [m.groups() for m in cssvalues._SIMPLE.finditer(text)] == [
+        m.groups() for m in re.finditer(rb"([-+]?(?:\d+\.?\d*|\.\d+))([a-z%]*)$", text)]
+    old = (rb"(?:^|\s)((?:[-+]?(?:\d+\.?\d*|\.\d+)[a-z%]*|(?:xx?x?-)?(?:small|large)|"
+           rb"medium|smaller|larger))\s*(?:/\s*[^\s]+\s*)?\s(?=\S)")
+    assert [m.groups() for m in cssvalues._FONT_SIZE.finditer(text)] == [
+        m.groups() for m in re.finditer(old, text, re.I)]
+
+
+@given(st.lists(st.sampled_from([b"begin", b"end", b"beginbfchar", b"endbfchar", b" <41> ",
+                                 b"x"]), max_size=16).map(b"".join))
+def test_cmap_blocks_equal_the_lazy_regex(cmap: bytes) -> None:
+    assert list(pdf._blocks(cmap, b"beginbfchar", b"endbfchar")) == [
+        m.group(1) for m in re.finditer(rb"beginbfchar(.*?)endbfchar", cmap, re.S)]
+
+
+@given(st.integers(0, 40), st.sampled_from([b"1px", b"1px [a] 2px", b"[a b] 1px [c]", b"[a] 1px [a]",
+                                            b"repeat(2, 1px [n])"]))
+def test_a_repeat_read_once_equals_reading_it_each_time(times: int, inner: bytes) -> None:
+    value = b"[s] repeat(%d, %s) 3px" % (times, inner)
+    count, names = cssvalues.tracks(value, 16.0, 800.0)
+    # the reference: the repetition written out
+    written = b"[s] " + b" ".join([inner] * times) + b" 3px"
+    assert (count, names) == cssvalues.tracks(written, 16.0, 800.0)

@@ -21,8 +21,8 @@ from zerohour.scan.cssvalues import split
 _MAX_TEXT = 1024
 _MAX_VALUE = (1 << 31) - 1  # counters are 32-bit integers in browsers (values clamp)
 _STRING = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"?|'((?:[^'\\]|\\.)*)'?", re.S)
-_DESCRIPTOR = re.compile(rb"([\w-]+)\s*:\s*((?:[^;\"']|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')*)",
-                         re.S)
+_DESCRIPTOR = re.compile(rb"(?<![\w-])([\w-]++)\s*:\s*"  # (a name from its start, read once)
+                         rb"((?:[^;\"']|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')*)", re.S)
 _INTEGER = re.compile(rb"[-+]?\d+$")
 
 

@@ -60,7 +60,8 @@ def length(value: bytes | None, font: float, percent_of: float = PAGE_WIDTH) -> 
 
 
 _KNOWN: dict[tuple[bytes, float, float], float | None] = {}
-_SIMPLE = re.compile(rb"([-+]?(?:\d+\.?\d*|\.\d+))([a-z%]*)$")
+_SIMPLE = re.compile(rb"([-+]?(?:\d++(?:\.\d*+)?+|\.\d++))([a-z%]*)$")  # (possessive: a
+# run of digits split two ways at every place was quadratic)
 
 
 class _Calc:
@@ -179,8 +180,9 @@ def font_size(value: bytes | None, parent: float) -> float:
     return parent if px is None or px < 0 else px
 
 
-_FONT_SIZE = re.compile(rb"(?:^|\s)((?:[-+]?(?:\d+\.?\d*|\.\d+)[a-z%]*|(?:xx?x?-)?(?:small|large)|"
-                        rb"medium|smaller|larger))\s*(?:/\s*[^\s]+\s*)?\s(?=\S)", re.I)
+_FONT_SIZE = re.compile(rb"(?:^|\s)((?:[-+]?(?:\d++(?:\.\d*+)?+|\.\d++)[a-z%]*|"
+                        rb"(?:xx?x?-)?(?:small|large)|medium|smaller|larger))\s*(?:/\s*[^\s]+\s*)?"
+                        rb"\s(?=\S)", re.I)
 
 
 def split(value: bytes) -> list[bytes]:
@@ -322,7 +324,8 @@ SHORTHANDS = {
     b"font": _font,
 }
 
-_TRANSFORM_FUNCTION = re.compile(rb"([a-z0-9]+)\(([^()]*(?:\([^()]*\)[^()]*)*)\)", re.I)
+_TRANSFORM_FUNCTION = re.compile(rb"(?<![a-z0-9])([a-z0-9]++)\(([^()]*(?:\([^()]*\)[^()]*)*)\)",
+                                 re.I)  # (a name from its start, read once: linear)
 
 
 def offset(transform: bytes | None, translate: bytes | None, font: float, width: float,
@@ -403,12 +406,24 @@ def _track_list(value: bytes, font: float, room: float, names: dict[bytes, list[
                 times = max(0, int(times_text))
             except ValueError:
                 times = 1
+        # One repetition read once, then laid down `times` times (read again for each, a
+        # `repeat(9999, ...)` of 80 KB of names cost 50 s), its line names up to a budget.
+        own: dict[bytes, list[int]] = {}
+        delta = _track_list(inner, font, room, own, 0, depth + 1)
+        room_left = _MAX_NAMED_LINES - sum(len(lines) for lines in names.values())
         for _ in range(min(times, _MAX_TRACKS)):
-            before = count
-            count = _track_list(inner, font, room, names, count, depth + 1)
-            if count >= _MAX_TRACKS or count == before:
+            for name, lines in own.items():
+                if room_left <= 0:
+                    break
+                names.setdefault(name, []).extend(count + line for line in lines[:room_left])
+                room_left -= len(lines)
+            count += delta
+            if count >= _MAX_TRACKS or delta <= 0:
                 break
     return count
+
+
+_MAX_NAMED_LINES = 65536
 
 
 def areas(value: bytes | None) -> list[list[bytes]]:

@@ -93,7 +93,7 @@ def _worth(columns: list[list[bytes]]) -> bool:
     return sum(1 for c in columns if c) >= 2 and max(len(c) for c in columns) >= 2
 
 
-_COUNT = re.compile(rb"(?<![\w-])(?:column-count|columns)\s*:\s*(?:[^;\d]*?\s)?(\d+)(?![\w.])",
+_COUNT = re.compile(rb"(?<![\w-])(?:column-count|columns)\s*:\s*(?:[^;:\d]*?\s)?(\d+)(?![\w.])",
                     re.I)
 
 
@@ -334,7 +334,7 @@ def columns_text(data: bytes, check: Callable[[], None] | None = None,
     return html_rendered(page) or page
 
 
-_BY_WIDTH = re.compile(rb"column-width|columns\s*:[^;{}]*\d(?:\.\d*)?[a-z%]", re.I)
+_BY_WIDTH = re.compile(rb"column-width|columns\s*:[^;:{}]*\d(?:\.\d*)?[a-z%]", re.I)  # (no `:`)
 
 
 def width_columns(data: bytes) -> bool:

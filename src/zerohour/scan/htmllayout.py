@@ -130,7 +130,7 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
 _INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side", b"quotes")
 _IMPORTANT = re.compile(rb"\s*!\s*important\s*$", re.I)
 _PSEUDO_ELEMENT = re.compile(rb"::?(before|after|marker)\s*$", re.I)
-_DECL = re.compile(rb"([\w-]+)\s*:\s*([^;]*)")
+_DECL = re.compile(rb"(?<![\w-])([\w-]++)\s*:\s*([^;]*)")  # (a name from its start, read once)
 _CONTENT_TOKEN = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|attr\(\s*([\w:-]+)"
                             rb"\s*\)|(counters?)\(([^()]*)\)|(no-)?(open|close)-quote", re.I | re.S)
 #: A function's argument: a string or a word (`counters(n, ".", upper-alpha)`).

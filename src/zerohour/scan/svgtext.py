@@ -49,9 +49,9 @@ _SVG_START = re.compile(rb"<(?:[\w.-]+:)?svg[\s>/]", re.I)
 _TEXT_TAG = re.compile(rb"<(?:[\w.-]+:)?(?:text|image)[\s>/]", re.I)  # (an image: SVG text)
 _TAG_NAME = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)")
 _ID = re.compile(rb"""(?:^|\s)id\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
-_ATTR = re.compile(rb"""([^\s=/>"']+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
+_ATTR = re.compile(rb"""(?<![^\s=/>"'])([^\s=/>"']++)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_TRANSFORM = re.compile(r"(matrix|translate[xy]?|scale|rotate|skewX|skewY)\s*\(([^)]*)\)", re.I)
+_TRANSFORM = re.compile(r"(matrix|translate[xy]?|scale|rotate|skewX|skewY)\s*\(([^()]*+)\)", re.I)
 _STYLE_PROP = re.compile(r"(?:^|;)\s*(display|visibility|font-size|direction|unicode-bidi|"
                          r"transform|marker-start|marker-mid|marker-end|marker|stroke-width|"
                          r"text-anchor|fill|fill-opacity|stroke|stroke-opacity|opacity|"

@@ -202,7 +202,7 @@ _OTHER_HIDING = re.compile(rb"(?:^|[\s/])(?:hidden|popover)(?:[\s=/]|$)|"
 #: nothing, clipped away (`clip-path: inset(50%)`, `clip: rect(0 0 0 0)`), moved far off
 #: screen, a box of no size that hides its overflow. Chromium paints none of it (a printed
 #: page's text has none of it). Over-reading is safe: the page's whole text is read too.
-_SCALED_AWAY = re.compile(rb"transform\s*:[^;\"']*\bscale(?:x|y|3d)?\(\s*0(?![.\d]*[1-9])|"
+_SCALED_AWAY = re.compile(rb"transform\s*:[^;:\"']*+\bscale(?:x|y|3d)?\(\s*0(?![.\d]*[1-9])|"
                           rb"(?<![\w-])scale\s*:\s*0(?![.\d]*[1-9])", re.I)
 _CLIPPED_AWAY = re.compile(rb"clip-path\s*:\s*(?:inset\(\s*(?:[5-9]\d|\d{3,})(?:\.\d*)?%|"
                            rb"(?:circle|ellipse)\(\s*0(?![.\d]*[1-9])|polygon\(\s*\))", re.I)
@@ -217,7 +217,7 @@ _ZERO_BOX = re.compile(rb"(?<![\w-])(?:max-)?(?:width|height|block-size|inline-s
                        rb"(?![.\d]*[1-9])", re.I)
 #: (paint containment clips like `overflow: clip`: `contain: strict | content | paint`)
 _OVERFLOW_HIDDEN = re.compile(rb"overflow(?:-[xy])?\s*:\s*(?:hidden|clip)|(?<![\w-])contain\s*:"
-                              rb"[^;\"']*\b(?:paint|strict|content)\b", re.I)
+                              rb"[^;:\"']*\b(?:paint|strict|content)\b", re.I)  # (no `:`: linear)
 #: Round 18: transforms that flatten a box to a line or a point (a `matrix()` or
 #: `matrix3d()` of no area, `scale(1, 0)`, `rotateX(90deg)`) or move it far off the page
 #: (a matrix's translation); size containment (`contain: size | strict`) that makes a box
@@ -225,7 +225,7 @@ _OVERFLOW_HIDDEN = re.compile(rb"overflow(?:-[xy])?\s*:\s*(?:hidden|clip)|(?<![\
 _TRANSFORM_FUNCTIONS = re.compile(rb"(?<![\w-])(matrix3d|matrix|scale3d|scale[xy]?|rotate[xy])\s*\("
                                   rb"([^()]*)\)", re.I)
 _TRANSFORM_VALUE = re.compile(rb"(?<![\w-])(transform|scale)\s*:\s*([^;\"']*)", re.I)
-_SIZE_CONTAINED = re.compile(rb"(?<![\w-])contain\s*:[^;\"']*\b(?:size|strict)\b", re.I)
+_SIZE_CONTAINED = re.compile(rb"(?<![\w-])contain\s*:[^;:\"']*\b(?:size|strict)\b", re.I)
 _SIZED = re.compile(rb"(?<![\w-])(?:min-)?(?:height|block-size)\s*:\s*(?!0(?![.\d]*[1-9])|auto|"
                     rb"none|inherit|initial|unset)[\d.]|contain-intrinsic", re.I)
 #: A mask of gradients that are transparent through (round 18: `mask: linear-gradient(
@@ -1246,7 +1246,7 @@ def html_visible(data: bytes) -> bytes | None:
 _TRANSFORM = re.compile(rb"text-transform\s*:\s*(uppercase|lowercase|capitalize|none|initial|"
                         rb"inherit|unset|revert-layer|revert|var\("
                         rb"\s*(--[\w-]+)\s*(?:,\s*([\w-]+))?\s*\))([^;]*)", re.I)
-_CUSTOM = re.compile(rb"(--[\w-]+)\s*:\s*([^;{}!]*)")
+_CUSTOM = re.compile(rb"(?<![\w-])(--[\w-]++)\s*:\s*([^;{}!]*)")
 _INITIAL = re.compile(rb"initial-value\s*:\s*([\w-]+)", re.I)
 _WORD_START = re.compile(rb"(?<![A-Za-z0-9'])[a-z]")
 _MODES = frozenset({b"uppercase", b"lowercase", b"capitalize", b"none", b"initial",
@@ -1686,12 +1686,14 @@ def _math_italic(content: bytes) -> bytes:
 
 #: The text runs of Office Open XML parts (Word `<w:t>`, DrawingML `<a:t>` in slides and
 #: shapes, spreadsheet strings `<t>`), their paragraph ends, tabs and breaks.
-_OFFICE_TOKEN = re.compile(rb"<([\w.-]+):t(?:\s[^>]*)?>([^<]*)</\1:t>|<t(?:\s[^>]*)?>([^<]*)</t>"
-                           rb"|</(?:[\w.-]+:p|si)>|<[\w.-]+:(?:tab|br|cr)\b[^>]*>")
+#: (A tag's attributes hold no `<` in XML: `[^<>]`, so an opening without its `>` is not
+#: read on to a far one from each of many such openings, quadratic.)
+_OFFICE_TOKEN = re.compile(rb"<([\w.-]++):t(?:\s[^<>]*+)?>([^<]*)</\1:t>|<t(?:\s[^<>]*+)?>([^<]*)"
+                           rb"</t>|</(?:[\w.-]+:p|si)>|<[\w.-]++:(?:tab|br|cr)\b[^<>]*+>")
 #: OpenDocument's paragraph ends, tabs, line breaks and spaces (`<text:s/>`), then any tag.
-_ODF_BREAK = re.compile(rb"</text:(?:p|h)>|<text:(?:p|h)\b[^>]*/>|<text:line-break\b[^>]*>")
-_ODF_TAB = re.compile(rb"<text:tab\b[^>]*>")
-_ODF_SPACE = re.compile(rb"<text:s\b[^>]*>")
+_ODF_BREAK = re.compile(rb"</text:(?:p|h)>|<text:(?:p|h)\b[^<>]*/>|<text:line-break\b[^<>]*+>")
+_ODF_TAB = re.compile(rb"<text:tab\b[^<>]*+>")
+_ODF_SPACE = re.compile(rb"<text:s\b[^<>]*+>")
 
 
 _XML_CDATA = re.compile(rb"<!\[CDATA\[(.*?)(?:\]\]>|\Z)", re.S)
@@ -1711,7 +1713,8 @@ def xml_plain(data: bytes) -> bytes:
     if b"<!" not in data and b"<?" not in data:
         return data
     entities: dict[bytes, bytes] = {}
-    doctype = _XML_DOCTYPE.search(data)
+    at = data.find(b"<!DOCTYPE")  # (the first only, as a parser reads it: a search tried
+    doctype = _XML_DOCTYPE.match(data, at) if at >= 0 else None  # each of many: quadratic)
     if doctype is not None:
         for m in _XML_ENTITY.finditer(doctype.group(1) or b""):
             entities.setdefault(m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
