@@ -240,3 +240,38 @@ def test_pdf_font_under_many_names_on_many_pages_is_mapped_once(engine: Engine) 
     report = engine.scan_bytes(mail)
     assert time.process_time() - t0 < BOUND
     assert not report.errors, report.errors
+
+
+# -- round 3 (patches, escapes, base64 line ends, bidi, CSS content, RFC 2047 words) ---------
+
+_T = b"From: a@b.c\nTo: d@e.f\nSubject: hi\nMIME-Version: 1.0\nContent-Type: text/plain\n\n"
+
+
+def _escape_lines(size: int) -> bytes:
+    line = b"".join(b"\\%d%d%d" % (i % 8, (i + 3) % 8, (i + 5) % 8) for i in range(10)) + b"\\7\n"
+    return line * (size // len(line))
+
+
+ROUND3 = {
+    "context diff header of long names": _T + b"\n***************\n*** " + b"a" * 8000
+    + b"\n--- " + b"a" * 8000 + b"\nx\n",  # (8 KB: 25 s before, cubic)
+    "unified diff header of long names": _T + b"\n@@ -1 +1 @@\n--- " + b"a" * 8000 + b"\n+++ "
+    + b"a" * 8000,
+    "octal escape lines": _T + _escape_lines(40_000),  # (was 21 s)
+    "blanks between base64 pieces": _T + b"AB12" + b" " * 80_000 + b"CD34\n",  # (was 31 s)
+    "an RTL override after long runs": _T.replace(b"text/plain", b"text/plain; charset=utf-8")
+    + ("a" * 20_000 + "1" * 20_000 + "\u202ex\u202c").encode(),  # (55 KB: 20 s)
+    "encoded words that never close": b"From: a@b.c\nTo: d@e.f\nSubject: hi\nX-Note: "
+    + _repeat(b"=?x?q?a", 80_000) + b"\nMIME-Version: 1.0\nContent-Type: text/plain\n\nhello\n",
+    "CSS content of many empty strings": _T.replace(b"text/plain", b"text/html")
+    + b"<html><head><style>p::before{content:" + b"''" * 40_000
+    + b"}</style></head><body><p>hello world</p></body></html>",  # (was 12 s)
+}
+
+
+@pytest.mark.parametrize("name", list(ROUND3))
+def test_round3_hostile_messages_scan_in_linear_time(engine: Engine, name: str) -> None:
+    t0 = time.process_time()
+    report = engine.scan_bytes(ROUND3[name])
+    assert time.process_time() - t0 < BOUND
+    assert not report.errors, report.errors

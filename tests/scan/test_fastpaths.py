@@ -283,11 +283,28 @@ def test_cmap_blocks_equal_the_lazy_regex(cmap: bytes) -> None:
         m.group(1) for m in re.finditer(rb"beginbfchar(.*?)endbfchar", cmap, re.S)]
 
 
-@given(st.integers(0, 40), st.sampled_from([b"1px", b"1px [a] 2px", b"[a b] 1px [c]", b"[a] 1px [a]",
-                                            b"repeat(2, 1px [n])"]))
+@given(st.integers(0, 40), st.sampled_from([b"1px", b"1px [a] 2px", b"[a b] 1px [c]",
+                                            b"[a] 1px [a]", b"repeat(2, 1px [n])"]))
 def test_a_repeat_read_once_equals_reading_it_each_time(times: int, inner: bytes) -> None:
     value = b"[s] repeat(%d, %s) 3px" % (times, inner)
     count, names = cssvalues.tracks(value, 16.0, 800.0)
     # the reference: the repetition written out
     written = b"[s] " + b" ".join([inner] * times) + b" 3px"
     assert (count, names) == cssvalues.tracks(written, 16.0, 800.0)
+
+
+@given(st.lists(st.sampled_from([b"\\", b"1", b"7", b"8", b"x", b"u", b"U", b"a", b"F", b"%",
+                                 b"&#", b";", b" ", b"\\12", b"\\x4", b"%u12ab"]),
+                max_size=30).map(b"".join))
+def test_escape_runs_equal_the_backtracking_regex(text: bytes) -> None:
+    assert [m.span() for m in textcarriers._escape_runs(text)] == [
+        m.span() for m in textcarriers._ESCAPE_RUN.finditer(text)]
+
+
+@given(st.lists(st.sampled_from([b" ", b"\t", b"\\", b"+", b",", b";", b'"', b"'", b">", b")",
+                                 b"]", b"}", b"|", b"a"]), max_size=12).map(b"".join),
+       st.integers(0, 12))
+def test_base64_line_suffix_equals_the_regex(line: bytes, start: int) -> None:
+    start = min(start, len(line))
+    assert textcarriers._suffix_start(line, start) == textcarriers._SUFFIX.search(
+        line, start).start()  # type: ignore[union-attr]

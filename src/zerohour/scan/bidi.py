@@ -469,7 +469,6 @@ def visual_text(data: bytes, check: Callable[[], None] | None = None) -> list[by
 _PLAIN = re.compile("[\x00-\x1b\x1f-\x84\x86-\u058f]*")  # (not \x1c-\x1e, \x85: B)
 _LETTER = "(?:(?![\\d_])\\w)"
 _FIRST_LETTER = re.compile(_LETTER)
-_LAST_LETTER = re.compile(_LETTER + "(?!.*" + _LETTER + ")", re.S)
 _OPENS = frozenset("\u202a\u202b\u202d\u202e\u2066\u2067\u2068")
 _ISOLATE_CHARS = frozenset("\u2066\u2067\u2068")
 
@@ -512,8 +511,10 @@ def _visual_line(line: str, base: int | None, check: Callable[[], None] | None) 
     # digits and neutrals next to the controls take their direction from them (W2, W7, N1):
     # the reading runs from the last letter before the first control to the first after
     # the last (a left-to-right letter is level 0 and resets what follows it)
-    before = _LAST_LETTER.search(line, 0, start)
+    # (the last letter before `start`: the first of the reversed prefix; a look-ahead for no
+    # later letter, tried at each letter, read on to `start` from each: quadratic)
+    before = _FIRST_LETTER.search(line[start - 1 :: -1]) if start > 0 else None
     after = _FIRST_LETTER.search(line, end)
-    start = before.start() if before is not None else 0
+    start = start - 1 - before.start() if before is not None else 0
     end = after.end() if after is not None else len(line)
     return line[:start] + visual_paragraph(line[start:end], 0, check) + line[end:]

@@ -809,6 +809,7 @@ class _Layout:
                 if op in decls:
                     self._count(op, decls[op], self.scopes[-1], self.nested[-1])
         out = []
+        size = 0
         for m in _CONTENT_TOKEN.finditer(content):
             if m.group(3) is not None:
                 out.append(_attr(el.attrs, m.group(3).lower()) or b"")
@@ -819,7 +820,8 @@ class _Layout:
                                        (decls or {}).get(b"quotes") or here.get(b"quotes")))
             else:
                 out.append(_css_text(m.group(1) if m.group(1) is not None else m.group(2)))
-            if sum(map(len, out)) > _MAX_CONTENT:
+            size += len(out[-1])  # (a running total: summed again after each token, quadratic)
+            if size > _MAX_CONTENT:
                 break
         text = b"".join(out)[:_MAX_CONTENT]
         self.written += len(text)

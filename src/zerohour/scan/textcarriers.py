@@ -408,6 +408,25 @@ _DUMP_FILL_RATIO = 16
 _PREFIX = re.compile(rb"[ \t>|*#-]*(?:\d{1,6}[|).:](?=[ \t])[ \t]*)?[\"'<(\[{]?")
 # ('+' is a base64 character: only after a closing quote is it a string concatenation)
 _SUFFIX = re.compile(rb"(?:[\"'>)\]}|][ \t]*[\\+,;]?|[\\,;])?[ \t]*\Z")
+_QUOTE_OR_CLOSE = b"\"'>)]}|"
+
+
+def _suffix_start(line: bytes, start: int) -> int:
+    """Where `_SUFFIX.search(line, start)` matches (it always does), found from the line's
+    end: the regex, tried at each blank of a long run of them, read on to the run's end
+    from each (quadratic: 80 KB of blanks between two base64 pieces cost 31 s)."""
+    end = len(line.rstrip(b" \t"))
+    if end <= start:
+        return start
+    found = end
+    last = line[end - 1]
+    if last in b"\\,;" or last in _QUOTE_OR_CLOSE:
+        found = end - 1
+    if last in b"\\+,;":
+        before = len(line[: end - 1].rstrip(b" \t"))
+        if before - 1 >= start and line[before - 1] in _QUOTE_OR_CLOSE:
+            found = before - 1
+    return found
 _HEX_PREFIXES = re.compile(rb"(?:0x|\\x)(?=[0-9a-fA-F]{2})", re.I)
 _SEPARATORS = re.compile(rb"(?:[ \t.:]|\xc2\xa0)+")
 _LIST_SEPARATORS = re.compile(rb"(?:[ \t.:,;]|\xc2\xa0)+")  # of "0x4d, 0x5a" (not CSV)
@@ -621,7 +640,7 @@ def _loose_chars(line: bytes, chars: bytes, previous: int) -> bytes:
     if chars:
         return chars
     start = _PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
-    end = _SUFFIX.search(line, start).start()  # type: ignore[union-attr]  # always matches
+    end = _suffix_start(line, start)
     body = _HEX_PREFIXES.sub(b"", line[start:end])
     if not body.isascii():  # a character of any width is one separator (U+200B, "Ж", "·")
         body = _NON_ASCII_RUN.sub(b"\x80", body)
@@ -851,7 +870,7 @@ def _decode_dump(data: bytes) -> Iterator[tuple[bytes, str]]:
 def _line_chars(line: bytes) -> bytes:
     """The encoded characters of one line, or b"" when it is not a line of encoded text."""
     start = _PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
-    end = _SUFFIX.search(line, start).start()  # type: ignore[union-attr]  # always matches
+    end = _suffix_start(line, start)
     body, prefixed = _HEX_PREFIXES.subn(b"", line[start:end])
     if _ODD_SEPARATOR.search(body):
         # groups cut by punctuation (`TVqQ,AAMA,...`, `4D-5A-90`, `%4D%5A`): `base64 -d -i`
@@ -919,6 +938,23 @@ def _base85(span: bytes) -> Iterator[tuple[bytes, str]]:
 _ESCAPE_RUN = re.compile(rb"(?:\\(?:[0-7]{1,4}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}"
                          rb"|U[0-9A-Fa-f]{1,8})|%u[0-9A-Fa-f]{4}|&#(?:[xX][0-9A-Fa-f]{1,6}"
                          rb"|[0-9]{1,7});?|[!-\[\]-~]){32,}")
+#: The same runs, each escape as short as it can be (one digit, one hex digit): every byte of
+#: a longer escape is a unit of the run by itself, so a run's extent is the same and its
+#: units the most any split gives. `_ESCAPE_RUN` looked for a split of 32 by trying them
+#: all, exponential in a short run's escapes (lines of `\\ddd`: 80 KB cost 42 s).
+_ESCAPE_UNITS = re.compile(rb"(?:\\(?:[0-7]|[xuU][0-9A-Fa-f])|[!-\[\]-~])++")
+_LETTER_ESCAPE = re.compile(rb"\\[xuU]")
+
+
+def _escape_runs(span: bytes) -> Iterator[re.Match[bytes]]:
+    """The matches of `_ESCAPE_RUN.finditer(span)`, in linear time."""
+    for m in _ESCAPE_UNITS.finditer(span):
+        run = m.group()
+        units = len(run) - run.count(b"\\") - len(_LETTER_ESCAPE.findall(run))
+        if units >= 32:
+            yield m
+        elif units == 31 and _LETTER_ESCAPE.match(run):  # (after its `\\`, `x4` is 2 units)
+            yield _ESCAPE_UNITS.match(span, m.start() + 1)  # type: ignore[misc]  # matches
 _ESCAPE = re.compile(rb"\\(?:(0[0-7]{0,3})|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})"
                      rb"|U([0-9A-Fa-f]{1,8}))")
 _OCTAL_PRINTF = re.compile(rb"\\([0-7]{1,3})")
@@ -930,7 +966,7 @@ def _escapes(span: bytes) -> Iterator[tuple[bytes, str]]:
     `unescape` and an HTML parser decode them; code points as UTF-8."""
     if b"\\" not in span and b"%" not in span and b"&#" not in span:
         return
-    for m in _ESCAPE_RUN.finditer(span):
+    for m in _escape_runs(span):
         run = m.group()
         if run.count(b"\\") + run.count(b"%") + run.count(b"&#") < 16:
             continue
