@@ -262,10 +262,10 @@ ROUND3 = {
     "an RTL override after long runs": _T.replace(b"text/plain", b"text/plain; charset=utf-8")
     + ("a" * 20_000 + "1" * 20_000 + "\u202ex\u202c").encode(),  # (55 KB: 20 s)
     "encoded words that never close": b"From: a@b.c\nTo: d@e.f\nSubject: hi\nX-Note: "
-    + _repeat(b"=?x?q?a", 80_000) + b"\nMIME-Version: 1.0\nContent-Type: text/plain\n\nhello\n",
+    + _repeat(b"=?x?q?a", 200_000) + b"\nMIME-Version: 1.0\nContent-Type: text/plain\n\nhello\n",
     "CSS content of many empty strings": _T.replace(b"text/plain", b"text/html")
-    + b"<html><head><style>p::before{content:" + b"''" * 40_000
-    + b"}</style></head><body><p>hello world</p></body></html>",  # (was 12 s)
+    + b"<html><head><style>p::before{content:" + b"''" * 80_000
+    + b"}</style></head><body><p>hello world</p></body></html>",  # (80 KB: 12 s)
 }
 
 
