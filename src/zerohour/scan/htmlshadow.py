@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from zerohour.scan.htmllayout import _attr
-from zerohour.scan.textual import _ELEMENT, _VOID, _hidden_end
+from zerohour.scan.textual import _ELEMENT, _VOID, _hidden_end, tag_spans
 
 _SHADOW = re.compile(rb"<template\b[^>]*?\sshadowroot(?:mode)?\s*=")  # (on the lower-cased page)
 _MAX_ROOTS = 8
@@ -78,17 +78,10 @@ def _nodes(data: bytes, lo: int, hi: int) -> list[_Node]:
 
 
 def _last_root(lower: bytes) -> re.Match[bytes] | None:
-    """The last `<template shadowrootmode=...>` opening, each tag read once (`_SHADOW`'s
-    finditer, retried at each `<template` of one long tag or of a text without a `>` after
-    them, read to that `>` or the end each time: quadratic)."""
+    """The last `<template shadowrootmode=...>` opening, each tag read once (`tag_spans`)."""
     root = None
-    at = lower.find(b"<template")
-    while at >= 0:
-        gt = lower.find(b">", at)
+    for at, gt in tag_spans(lower, b"<template"):
         root = _SHADOW.match(lower, at, len(lower) if gt < 0 else gt) or root
-        if gt < 0:
-            break
-        at = lower.find(b"<template", gt)
     return root
 
 

@@ -33,6 +33,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.limits import MAX_SCAN_TIME, ScanContext
+from zerohour.scan.textual import tag_spans
 
 #: elements nested deeper are read as part of the one at this depth (libxml2, which librsvg
 #: parses with, refuses a document nested deeper than 256 by default)
@@ -953,17 +954,10 @@ _CSS_SIZED = re.compile(rb"<style[^>]*>[^<]*svg")
 
 
 def _css_sized(lower: bytes) -> bool:
-    """Whether a style sheet names `svg` (`_CSS_SIZED`), each `<style` tag read once (a
-    search retried at each `<style` without a `>` after it read to the end each time)."""
-    at = lower.find(b"<style")
-    while at >= 0:
-        gt = lower.find(b">", at)
-        if gt < 0:
-            return False
-        if _CSS_SIZED.match(lower, at) is not None:
-            return True
-        at = lower.find(b"<style", gt)
-    return False
+    """Whether a style sheet names `svg` (`_CSS_SIZED`), each `<style` tag read once
+    (`textual.tag_spans`)."""
+    return any(gt >= 0 and _CSS_SIZED.match(lower, at) is not None
+               for at, gt in tag_spans(lower, b"<style"))
 _CONDITIONAL = (b"systemlanguage", b"requiredfeatures", b"requiredextensions")
 _CONDITION_ATTR = re.compile(rb"systemlanguage|requiredfeatures|requiredextensions", re.I)
 _MAX_LANGUAGES = 2  # languages named by `systemLanguage` read as the reader's, besides English

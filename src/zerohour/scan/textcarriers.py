@@ -935,19 +935,17 @@ def _base85(span: bytes) -> Iterator[tuple[bytes, str]]:
 #: A run of escapes as `printf` / `echo -e` (octal, `\x`, `\u` and `\U` with up to 4 and 8
 #: digits), JavaScript's `unescape` (`%u0058`, `%58`) and an HTML parser (`&#x58;`, `&#88`)
 #: read them, with printable characters between them.
-_ESCAPE_RUN = re.compile(rb"(?:\\(?:[0-7]{1,4}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}"
-                         rb"|U[0-9A-Fa-f]{1,8})|%u[0-9A-Fa-f]{4}|&#(?:[xX][0-9A-Fa-f]{1,6}"
-                         rb"|[0-9]{1,7});?|[!-\[\]-~]){32,}")
-#: The same runs, each escape as short as it can be (one digit, one hex digit): every byte of
-#: a longer escape is a unit of the run by itself, so a run's extent is the same and its
-#: units the most any split gives. `_ESCAPE_RUN` looked for a split of 32 by trying them
-#: all, exponential in a short run's escapes (lines of `\\ddd`: 80 KB cost 42 s).
+#: Runs of 32+ escapes and printable characters (`\\NNN`, `\\xHH`, `\\uHHHH`, `%uHHHH`, `&#N;`),
+#: each escape as short as it can be (one digit, one hex digit): every byte of a longer
+#: escape is a unit of the run by itself, so a run's extent is the same and its units the
+#: most any split gives. A regex of whole escapes `{32,}` looked for a split of 32 by trying
+#: them all, exponential in a short run's escapes (lines of `\\ddd`: 80 KB cost 42 s).
 _ESCAPE_UNITS = re.compile(rb"(?:\\(?:[0-7]|[xuU][0-9A-Fa-f])|[!-\[\]-~])++")
 _LETTER_ESCAPE = re.compile(rb"\\[xuU]")
 
 
 def _escape_runs(span: bytes) -> Iterator[re.Match[bytes]]:
-    """The matches of `_ESCAPE_RUN.finditer(span)`, in linear time."""
+    """The runs of `span` with 32 or more escapes or printable characters, in linear time."""
     for m in _ESCAPE_UNITS.finditer(span):
         run = m.group()
         units = len(run) - run.count(b"\\") - len(_LETTER_ESCAPE.findall(run))

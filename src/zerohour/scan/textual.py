@@ -19,7 +19,7 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -99,6 +99,20 @@ _TAG_OPEN = re.compile(rb"<[A-Za-z!/?]")
 #: Elements whose content is text to their end tag (`<plaintext>`: to the end of the page).
 _RAW_TEXT_ELEMENTS = (b"plaintext", b"xmp", b"textarea", b"title", b"style", b"script",
                       b"iframe", b"noembed", b"noframes", b"noscript")
+
+
+def tag_spans(lower: bytes, opener: bytes) -> Iterator[tuple[int, int]]:
+    """Each `opener` (`b"<style"`) in the lower-cased page and the `>` that ends its tag (-1:
+    none, the tag runs to the end), each tag once: an opener inside a tag already read is
+    skipped (a pattern `<x[^>]*...` tried at each of many read on to one far `>` or the end
+    from every one: quadratic)."""
+    at = lower.find(opener)
+    while at >= 0:
+        gt = lower.find(b">", at)
+        yield at, gt
+        if gt < 0:
+            return
+        at = lower.find(opener, gt)
 
 
 def closed_tail(data: bytes) -> bytes:
