@@ -50,7 +50,7 @@ from zerohour.errors import (
     ZerohourError,
 )
 from zerohour.gateway.decide import Action, Decision, ScanSummary
-from zerohour.gateway.prepare import longest_line
+from zerohour.gateway.prepare import LF_DOT, bare_line_end, piece_longer_than
 from zerohour.gateway.ratelimit import ClientRates
 from zerohour.gateway.recipients import RelayRecipients
 from zerohour.gateway.verify import Answer, RecipientVerifier
@@ -59,7 +59,6 @@ from zerohour.gateway.xforward import parse as parse_xforward
 
 log = logging.getLogger("zerohour.smtp")
 
-_BARE = re.compile(rb"(?<!\r)\n|\r(?!\n)")
 _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 _STUFFED = re.compile(rb"\r\n\.(?!\r\n)")  # a line's leading dot, unless the line is only "."
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
@@ -930,12 +929,14 @@ class GatewaySMTP(asyncio.BufferedProtocol):
             self.envelope = Envelope()
             self._reply("552 5.3.4 Error: message file too big")
             return
-        crlf = content.count(b"\r\n")
-        clean_endings = content.count(b"\n") == crlf and content.count(b"\r") == crlf
-        bad = None if clean_endings else _BARE.search(content)  # counting is ~20x faster
+        bad = bare_line_end(content)
         if bad is None:
-            # RFC 5321 4.5.2: remove the leading dot of every line that has one
-            content = (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
+            # RFC 5321 4.5.2: remove the leading dot of every line that has one (every LF
+            # here ends a CRLF, so LF-dot is a line's first dot)
+            if content.startswith(b"."):
+                content = content[1:]
+            if LF_DOT.search(content):
+                content = content.replace(b"\n.", b"\n")
         else:
             if self.cfg.bare_newline == "reject":
                 self._refuse_bare("LF" if bad.group() == b"\n" else "CR")
@@ -950,7 +951,7 @@ class GatewaySMTP(asyncio.BufferedProtocol):
             content = _ANY_LINE_END.sub(b"\r\n", content)
             content = _STUFFED.sub(b"\r\n", b"\r\n" + content)[2:]
         limit = self.cfg.max_line_length
-        if len(content) > limit and longest_line(content) > limit:
+        if piece_longer_than(content, limit + 1):  # a CRLF line: its CR is in the piece
             # Postfix folds such lines; we refuse them: what we scan must be what we deliver,
             # and no legitimate mailer sends lines over twice RFC 5321's 1000-octet limit.
             log.info("smtp.line_too_long peer=%s limit=%d", clean(self._peer()), limit)

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
+from zerohour.gateway.prepare import LF_DOT, bare_line_end
+
 #: a reply longer than this (all its lines) ends the session: a next hop streaming garbage
 MAX_REPLY = 32 * 1024
 #: seconds to wait for the reply to RSET (or a lone dot) after a failed transaction
 ABORT_TIMEOUT = 5.0
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -128,15 +129,16 @@ class _Replies(asyncio.Protocol):
 def wire_body(body: bytes) -> tuple[bytes, int]:
     """`body` as DATA content (CRLF line ends, dot-stuffed, ending in CRLF; the final dot not
     included) and its RFC 1870 size (before dot-stuffing). Spooled mail needs no change: the
-    counts and `in` tests run in C, and only a body that needs it is rewritten."""
-    crlf = body.count(b"\r\n")
-    if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+    searches run in C, and only a body that needs it is rewritten."""
+    if bare_line_end(body) is not None:
         body = _LINE_ENDS.sub(b"\r\n", body)
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"
     size = len(body)
-    if body.startswith(b".") or b"\n." in body:
-        body = _LEADING_DOT.sub(b"..", body)
+    if body.startswith(b"."):
+        body = b"." + body
+    if LF_DOT.search(body):  # every LF ends a CRLF here: LF-dot is a line's leading dot
+        body = body.replace(b"\n.", b"\n..")
     return body, size
 
 
