@@ -195,6 +195,8 @@ def _children_of_type(
             # `openssl enc -k <password>` (the password in the mail's text, `-a` its base64,
             # which the text carriers decode to this): fail closed, as for an encrypted zip.
             raise EncryptedContent("OpenSSL")
+        if smime.password_only(data, ctx.check_time):  # S/MIME to a password, not a person
+            raise EncryptedContent("CMS")
         if data[:8] == pngtext.SIGNATURE:  # a PNG's text chunks (metadata scripts read)
             yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
         if data[:2] == lzw.PACK_MAGIC:  # pack(1)'s `.z`, which `gzip -d` decodes

@@ -8,7 +8,10 @@ reader for exactly that path (ContentInfo -> SignedData -> encapContentInfo -> e
 definite and indefinite lengths, the content as one OCTET STRING or in constructed chunks
 (what `openssl cms -stream` writes). Signatures are not checked: an unsigned or badly signed
 message shows its attachments all the same. Enveloped (encrypted) S/MIME cannot be opened
-without the recipient's key and is left alone.
+without the recipient's key and is left alone, unless no recipient's key opens it: when every
+recipient is a password (`openssl cms -encrypt -pwri_password`, the password in the mail's
+text) or a pre-shared key, it is a container the sender hands a password for, as an encrypted
+zip is (`password_only`: `Heuristics.Encrypted.CMS`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ from zerohour.scan.encodings import Check
 
 #: OID 1.2.840.113549.1.7.2 (id-signedData), DER-encoded with its tag and length.
 SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
+#: id-envelopedData (1.2.840.113549.1.7.3) and id-ct-authEnvelopedData (1.2.840.113549.1.9.16.1.23)
+_ENVELOPED_OIDS = (bytes.fromhex("06092a864886f70d010703"),
+                   bytes.fromhex("060b2a864886f70d0109100117"))
+#: RecipientInfo choices a recipient opens with their own certificate: ktri (a SEQUENCE) and
+#: kari ([1]); the others are kekri ([2], a pre-shared key), pwri ([3], a password) and ori
+_KEY_RECIPIENTS = frozenset({0x30, 0xA1})
 _MAX_DEPTH = 32
 _MAX_ITEMS = 1 << 20
 
@@ -142,3 +151,30 @@ def signed_content(data: bytes, check: Check = None) -> bytes | None:
         return r.octets(t, s, n, 6)
     except (_Bad, IndexError, RecursionError):
         return None
+
+
+def password_only(data: bytes, check: Check = None) -> bool:
+    """A CMS EnvelopedData or AuthEnvelopedData (encrypted S/MIME) that names recipients and
+    none of them by a certificate: only a password or a pre-shared key opens it."""
+    if data[:1] != b"\x30" or not any(oid in data[:32] for oid in _ENVELOPED_OIDS):
+        return False
+    r = _Reader(data, check)
+    try:
+        _tag, start, length = r.header(0)
+        info = r.first(start, length, 1, 2)  # ContentInfo: contentType, [0] content
+        if len(info) < 2 or data[info[0][1] - 2 : info[0][3]] not in _ENVELOPED_OIDS:
+            return False
+        if info[1][0] != 0xA0:
+            return False
+        env = r.first(info[1][1], info[1][2], 2, 1)  # [0] EXPLICIT EnvelopedData
+        if not env or env[0][0] != 0x30:
+            return False
+        # version, [0] originatorInfo OPTIONAL, recipientInfos (a SET)
+        fields = r.first(env[0][1], env[0][2], 3, 3)
+        infos = next((f for f in fields[1:] if f[0] == 0x31), None)
+        if infos is None:
+            return False
+        kinds = {tag for tag, _s, _n, _e in r.children(infos[1], infos[2], 4)}
+        return bool(kinds) and not kinds & _KEY_RECIPIENTS
+    except (_Bad, IndexError, RecursionError):
+        return False
