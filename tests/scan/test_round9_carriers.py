@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from helpers.tools import tool
-from zerohour.scan import Engine
+from zerohour.scan import Engine, streams
+from zerohour.scan.limits import ScanContext
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 NAME = "Clam.Test.File"
@@ -167,19 +168,44 @@ def test_records_with_gaps_as_objcopy_fills_them(clam_engine: Engine, tmp_path: 
     assert clam_engine.scan_bytes(mail(b"Flash this:\n\n" + text, "fw.hex")).names == (NAME,)
 
 
-@pytest.mark.parametrize("how", ["brotli", "xz-raw"])
+_INFLATE_RAW = ("import sys, zlib; "
+                "sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read(), -15))")
+
+
+@pytest.mark.parametrize("how", ["brotli", "xz-raw", "deflate-raw", "lzma1-raw"])
 def test_a_stream_without_a_magic_number_under_any_name(clam_engine: Engine, tmp_path: Path,
                                                         how: str) -> None:
     """Round 10: `brotli -dc invoice.dat`, `xz --format=raw -dc payload.bin` rebuilt clam.exe
-    (the oracle); a whole stream of either is decoded whatever the layer's name."""
+    (the oracle); round 20 (a27, a28): `zopfli --deflate` (raw deflate, inflated by a zlib
+    one-liner with `wbits=-15`) and `xz --format=raw --lzma1`. A whole stream of each is
+    decoded whatever the layer's name."""
     clam = CLAM.read_bytes()
     if how == "brotli":
         make, undo = [tool("brotli"), "-c"], [tool("brotli"), "-dc"]
-    else:
+    elif how == "xz-raw":
         make, undo = [tool("xz"), "--format=raw", "-c"], [tool("xz"), "--format=raw", "-dc"]
+    elif how == "deflate-raw":
+        (tmp_path / "clam.exe").write_bytes(clam)
+        make, undo = [tool("zopfli"), "--deflate", "-c", str(tmp_path / "clam.exe")], [
+            sys.executable, "-c", _INFLATE_RAW]
+    else:
+        make = [tool("xz"), "--format=raw", "--lzma1", "-c"]
+        undo = [tool("xz"), "--format=raw", "--lzma1", "-dc"]
     packed = subprocess.run(make, input=clam, capture_output=True, check=True).stdout
     assert subprocess.run(undo, input=packed, capture_output=True, check=True).stdout == clam
     assert clam_engine.scan_bytes(mail(packed, "invoice.dat")).names == (NAME,)
+
+
+def test_system_binaries_are_no_magicless_stream() -> None:
+    """Real files of every kind (executables, libraries, images, compressed ones) do not
+    decode as a whole raw stream: the probes add no layer to ordinary attachments."""
+    files = sorted(p for d in ("/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/share/pixmaps")
+                   for p in Path(d).glob("*") if p.is_file() and not p.is_symlink())[:600]
+    assert len(files) > 100
+    for path in files:
+        data = path.read_bytes()[:200_000]
+        got = [c.origin for c in streams.magicless_children(data, ScanContext())]
+        assert got == [], path
 
 
 def test_random_binaries_are_no_magicless_stream(clam_engine: Engine) -> None:

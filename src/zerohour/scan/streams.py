@@ -29,6 +29,7 @@ import lz4.block
 import lz4.frame
 import zstandard
 
+from zerohour.scan.archive import zlib_bounded
 from zerohour.scan.filetype import is_skippable_frame, skip_skippable
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child, FileType
@@ -183,25 +184,40 @@ def brotli_children(data: bytes, ctx: ScanContext, name: str) -> Iterator[Child]
 
 
 def magicless_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """Binary data that is a whole brotli stream or a raw LZMA2 stream (`xz --format=raw`)
-    under any name: neither format has a magic number (round 10 sent clam.exe in both, as
-    `invoice.dat`). A decoder rejects other bytes within the first few (random data and real
-    binaries: nothing decoded, a few microseconds), so only a stream that decodes to its end
-    counts; nothing is said of one that does not."""
+    """Binary data that is a whole stream of a format without a magic number, under any name:
+    brotli, raw LZMA2 (`xz --format=raw`; round 10 sent clam.exe in both, as `invoice.dat`),
+    raw deflate (`zopfli --deflate`, zlib's `wbits=-15`) and raw LZMA1 (`xz --format=raw
+    --lzma1`, its default lc/lp/pb; round 20 a27, a28). A decoder rejects other bytes within
+    the first few (random data and real binaries: nothing decoded, ~10 microseconds; no file of
+    /usr/bin or 200 random megabytes decoded to its end), so only a stream that decodes
+    exactly to the end of the data counts; nothing is said of one that does not."""
     out, finished = _unbrotli(data, ctx, probe=True)
     if finished and out.total:
         ctx.charge_child(out.total)
         yield Child(data=out.data(), name=None, origin="brotli")
-    if not data or not (data[0] == 1 or data[0] >= 0xE0):
-        return  # an LZMA2 stream's first chunk resets the dictionary: control 1 or 0xE0+
-    raw, complete = _unlzma2(data, ctx)
-    if complete and raw:
-        ctx.charge_child(len(raw))
-        yield Child(data=raw, name=None, origin="lzma2-raw")
+    inflated, end, complete = zlib_bounded(data, -15, ctx)
+    if complete and end == len(data) and inflated:
+        ctx.charge_child(len(inflated))
+        yield Child(data=inflated, name=None, origin="deflate-raw")
+    if not data:
+        return
+    if data[0] == 0:  # LZMA1's range coder always starts with a zero byte
+        raw, complete = _unlzma_raw(data, ctx, lzma.FILTER_LZMA1, whole=True)
+        if complete and raw:
+            ctx.charge_child(len(raw))
+            yield Child(data=raw, name=None, origin="lzma1-raw")
+    elif data[0] == 1 or data[0] >= 0xE0:  # LZMA2's first chunk resets the dictionary
+        raw, complete = _unlzma_raw(data, ctx, lzma.FILTER_LZMA2)
+        if complete and raw:
+            ctx.charge_child(len(raw))
+            yield Child(data=raw, name=None, origin="lzma2-raw")
 
 
-def _unlzma2(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
-    d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+def _unlzma_raw(data: bytes, ctx: ScanContext, filter_id: int, *, whole: bool = False
+                ) -> tuple[bytes, bool]:
+    """A raw LZMA1 or LZMA2 stream (xz's defaults: lc 3, lp 0, pb 2, an 8 MiB dictionary),
+    bounded; whether it ended (`whole`: exactly at the end of the data)."""
+    d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{"id": filter_id}])
     out = _Output(ctx, len(data))
     pos, n = 0, len(data)
     try:
@@ -220,7 +236,7 @@ def _unlzma2(data: bytes, ctx: ScanContext) -> tuple[bytes, bool]:
                 return out.data(), False
     except (lzma.LZMAError, EOFError):
         return out.data(), False
-    return out.data(), True
+    return out.data(), not whole or (pos >= n and not d.unused_data)
 
 
 def _unbrotli(data: bytes, ctx: ScanContext, probe: bool = False) -> tuple[_Output, bool]:
