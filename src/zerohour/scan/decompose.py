@@ -39,6 +39,7 @@ from zerohour.scan import (
     pngtext,
     sections,
     smime,
+    sqlitedb,
     streams,
     svgimages,
     svgtext,
@@ -199,6 +200,8 @@ def _children_of_type(
             raise EncryptedContent("CMS")
         if data[:8] == pngtext.SIGNATURE:  # a PNG's text chunks (metadata scripts read)
             yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
+        if data[:16] == sqlitedb.MAGIC:  # a database's values (BLOBs cut into pages)
+            yield from ctx.guard(sqlitedb.values(data, ctx), "sqlite")
         if data[:2] == lzw.PACK_MAGIC:  # pack(1)'s `.z`, which `gzip -d` decodes
             yield from lzw.pack_children(data, ctx, name)
         if data[:4] == archive.TNEF_SIGNATURE:
