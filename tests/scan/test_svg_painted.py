@@ -1,10 +1,11 @@
 """SVG text the renderer does not paint (`zerohour.scan.svgtext`, round 20: h50, h227, h133,
-h134, h206-h211): base64 cut into pieces with base64-looking decoys between them that
-librsvg and Chromium leave unpainted: a `<switch>`'s children whose conditions fail, text
-unfilled, transparent, hidden or of size 0, groups of opacity 0, an empty clip path or mask,
-`scale(0)`, a zero-size nested viewport or `<foreignObject>`, text outside the image. The
-oracles: librsvg (`rsvg-convert -f pdf`, `pdftotext -layout`) for .svg files rebuilds
-clam.exe; Chromium's print of a page with the image inline rebuilds EICAR's base64."""
+h134, h206-h211; and what style sheets' rules hide): base64 cut into pieces with
+base64-looking decoys between them that librsvg and Chromium leave unpainted: a `<switch>`'s
+children whose conditions fail, text unfilled, transparent, hidden or of size 0, groups of
+opacity 0, an empty clip path or mask, `scale(0)`, a zero-size nested viewport or
+`<foreignObject>`, text outside the image. The oracles: librsvg (`rsvg-convert -f pdf`,
+`pdftotext -layout`) for .svg files rebuilds clam.exe; Chromium's print of a page with the
+image inline rebuilds EICAR's base64."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ HIDDEN: dict[str, tuple[str, str]] = {
     "zero-size-svg": ("", '<svg x="{x}" y="{y0}" width="0" height="0"><text y="12">{d}</text>'
                       "</svg>"),
     "outside": ("", '<text x="-1000" y="{y}">{d}</text>'),
+    # round 20: a style sheet hides them (its rules beat presentation attributes; an
+    # !important one beats the style attribute)
+    "sheet-class-display-none": ("<style>.d{display:none}</style>",
+                                 '<text class="d" x="{x}" y="{y}">{d}</text>'),
+    "sheet-type-class-fill-none": ("<style>text.d { fill: none }</style>",
+                                   '<text class="d" fill="black" x="{x}" y="{y}">{d}</text>'),
+    "sheet-attribute-visibility": ("<style>[data-k]{visibility:hidden}</style>",
+                                   '<text data-k="1" x="{x}" y="{y}">{d}</text>'),
+    "sheet-important-over-style": ("<style>.d{display:none !important}</style>",
+                                   '<text class="d" style="display:inline" x="{x}" y="{y}">'
+                                   "{d}</text>"),
     "switch": ("", ""),  # (the piece and its decoy in one <switch>)
     "tspan-fill-none": ("", ""),  # (the decoy a <tspan> of the piece's <text>)
 }
@@ -112,6 +124,34 @@ def test_decoys_chromium_does_not_paint(engine: Engine, tmp_path: Path,  # noqa:
             + _image(B64.decode(), shape, width=700) + "</div></body></html>").encode()
     assert printed_text(tmp_path, page) == B64
     assert _found(engine, mail(page, as_attachment=False))
+
+
+def test_a_rule_taken_wider_than_it_applies_loses_no_text(clam_engine: Engine) -> None:
+    """Selectors are read by their last compound: `.never .p` is taken as `.p`, which hides
+    every piece here, though no element has the class `never` and librsvg paints them all.
+    The reading of every text still holds them."""
+    svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), "fill-none").replace(
+        '<text x="', '<text class="p" x="').replace(
+        'font-size="12">', 'font-size="12"><style>.never .p{display:none}</style>', 1)
+    assert 'class="p" x="38" y="20" fill="none"' in svg  # (the decoys, unfilled, too)
+    readings = svg_readings(svg.encode(), ScanContext())
+    assert base64.b64encode(CLAM.read_bytes()) in [b"".join(r.split()) for r in readings]
+    assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
+
+
+@pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
+def test_an_important_rule_shows_what_a_style_attribute_hides(clam_engine: Engine,
+                                                              tmp_path: Path) -> None:
+    svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), "fill-none").replace(
+        "<text x=", '<text class="p" style="display:none" x=').replace(
+        'font-size="12">', 'font-size="12"><style>.p{display:inline !important}</style>', 1)
+    (tmp_path / "p.svg").write_text(svg)
+    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
+                    str(tmp_path / "p.svg")], check=True, capture_output=True)
+    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()  # librsvg shows them
+    assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
 
 
 def test_uncertain_paint_keeps_every_text() -> None:

@@ -33,7 +33,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.limits import MAX_SCAN_TIME, ScanContext
-from zerohour.scan.textual import tag_spans
+from zerohour.scan.textual import SheetStyles, tag_spans
 
 #: elements nested deeper are read as part of the one at this depth (libxml2, which librsvg
 #: parses with, refuses a document nested deeper than 256 by default)
@@ -85,7 +85,8 @@ class _El:
     """An element: its tag (local name, lower case), its attributes (read when drawn), its
     children (elements and text)."""
 
-    __slots__ = ("_attrs", "attribute_first", "cached_props", "kids", "raw", "runs", "tag")
+    __slots__ = ("_attrs", "attribute_first", "cached_props", "kids", "raw", "runs", "sheet",
+                 "tag")
 
     def __init__(self, tag: str, raw: bytes) -> None:
         self.tag = tag
@@ -96,6 +97,9 @@ class _El:
         self.attribute_first = False  # (a `transform` attribute over the CSS property)
         #: a `<text>`'s runs in its own coordinates, by the font size it inherits
         self.runs: dict[tuple[float, _Paint | None], list[_Run]] | None = None
+        #: what the image's style sheets declare for it (`_apply_sheets`): normal and
+        #: !important declarations, weakest first (None: no rule matches it)
+        self.sheet: tuple[str, str] | None = None
 
     @property
     def attrs(self) -> dict[str, str]:
@@ -112,9 +116,12 @@ class _El:
             transform = (attrs.get("transform") if self.attribute_first
                          and "transform" in attrs else _style(self, "transform", lower=False))
             bidi = _style(self, "unicode-bidi")
+            hidden = _style(self, "display") == "none"
+            own = _declared(attrs.get("style"), "display", attrs.get("display"))
             self.cached_props = _Props(
-                _transform(transform) if transform else None, _font_size(self),
-                _style(self, "display") == "none", _href(self) if self.tag == "use" else None,
+                _transform(transform) if transform else None, _font_size(self), hidden,
+                hidden and (own or "").strip().lower() == "none",
+                _href(self) if self.tag == "use" else None,
                 _first(attrs.get("x")), _first(attrs.get("y")), _style(self, "direction"),
                 bidi is not None and "override" in bidi,
                 _markers(self) if self.tag in _MARKABLE else (), _paint_of(self),
@@ -128,7 +135,10 @@ class _Props:
 
     matrix: _Matrix | None  # its transform (None: none)
     size: float | None  # its font size (None: inherited)
-    hidden: bool  # display:none
+    hidden: bool  # display:none (style sheets' rules included: what a reader's renderer does)
+    #: display:none by its own attributes too, not only by a rule (the sheets' selectors are
+    #: over-applied: the reading of every text leaves out only this)
+    surely_hidden: bool
     href: str | None  # a `<use>`'s reference (the id)
     x: float
     y: float
@@ -352,15 +362,27 @@ def _transform(value: str | None) -> _Matrix:
     return out
 
 
-def _style(el: _El, name: str, lower: bool = True) -> str | None:
-    """A presentation attribute, the `style` attribute's declaration winning (lower case
-    unless told: ids in `url(#id)` are not)."""
-    style = el.attrs.get("style")
-    value = el.attrs.get(name)
-    if style and name in style.lower():
-        for m in _STYLE_PROP.finditer(style):
+def _declared(declarations: str | None, name: str, value: str | None) -> str | None:
+    """The last declaration of `name` in `declarations`, else `value`."""
+    if declarations and name in declarations.lower():
+        for m in _STYLE_PROP.finditer(declarations):
             if m.group(1).lower() == name:
                 value = m.group(2)
+    return value
+
+
+def _style(el: _El, name: str, lower: bool = True) -> str | None:
+    """A property as the cascade gives it (lower case unless told: ids in `url(#id)` are
+    not): the presentation attribute, then the style sheets' rules (round 20: `.d{display:
+    none}` hides decoys between base64 pieces), then the `style` attribute, then the rules'
+    !important declarations."""
+    value = el.attrs.get(name)
+    sheet = el.sheet
+    if sheet is not None:
+        value = _declared(sheet[0], name, value)
+    value = _declared(el.attrs.get("style"), name, value)
+    if sheet is not None:
+        value = _declared(sheet[1], name, value)
     if value is None:
         return None
     return value.strip().lower() if lower else value.strip()
@@ -652,7 +674,8 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
         if tag in _NOT_DRAWN and not (used and tag == "symbol"):
             continue
         p = el.cached_props or _shared(drawing.props, el)
-        if p.hidden:
+        if p.hidden and (p.surely_hidden or reader is not None):
+            drawing.dropped += not p.surely_hidden  # (by a rule: every text is read too)
             continue
         if p.matrix is not None:
             ctm = _times(ctm, p.matrix)
@@ -828,7 +851,11 @@ def _text_runs(drawing: _Drawing, top: _El, size: float, paint: _Paint | None) -
         if isinstance(node, _El):
             if node is not top:
                 _charge(drawing)
-                if node.tag not in _TEXT_CONTENT or node.props.hidden:
+                if node.tag not in _TEXT_CONTENT:
+                    continue
+                props = node.props
+                if props.hidden and (props.surely_hidden or paint is not None):
+                    drawing.dropped += not props.surely_hidden
                     continue
                 if paint is not None:
                     paint = _inherit(paint, node.props.paint)
@@ -919,11 +946,18 @@ def svg_readings(data: bytes, ctx: ScanContext, laid_out: bool = False) -> list[
     if start is None or _TEXT_TAG.search(data, start.start()) is None:
         return []
     root, ids = _parse(data, start.start(), ctx)
+    styled = _apply_sheets(data, root, ctx)
     out: list[bytes] = []
     lower = data.lower()
     twice = b"transform=" in lower and b"transform:" in lower and _both_transforms(root)
     resized = _css_sized(lower)
-    for attribute_first in (False, True) if twice else (False,):
+    # with the style sheets' rules, then (selectors are taken by their subject: a rule may be
+    # applied wider than it is) without them, as before they were read
+    passes = [(sheets, attribute_first) for sheets in ((True, False) if styled else (True,))
+              for attribute_first in ((False, True) if twice else (False,))]
+    for sheets, attribute_first in passes:
+        if styled and not attribute_first:
+            _reset(root, {id(el): sheet for el, sheet in styled} if sheets else {})
         if attribute_first:
             _prefer_attributes(root)
         dropped = False
@@ -1060,6 +1094,53 @@ def inline_page(data: bytes, ctx: ScanContext) -> bytes | None:
         at = b
     out.append(data[at:])
     return b"".join(out)
+
+
+#: the properties drawing reads (`_STYLE_PROP`'s), as a style rule declares them
+_SHEET_PROPS = re.compile(rb"(?<![\w-])(?:display|visibility|font-size|direction|unicode-bidi|"
+                          rb"transform|marker|stroke|text-anchor|fill|opacity|clip-path|mask|"
+                          rb"overflow|width|height)[\w-]*\s*:", re.I)
+_MAX_SHEET_CHECKS = 500_000  # selectors compared with elements; past it, no sheet is read
+
+
+def _apply_sheets(data: bytes, root: _El, ctx: ScanContext
+                  ) -> list[tuple[_El, tuple[str, str]]]:
+    """What the style sheets of the image (or of the page holding it) declare for each
+    element (`_El.sheet`, read by `_style`). Selectors are taken by their subject compound
+    (`textual.SheetStyles`); a rule over-applied hides text that is painted, and then every
+    text is read as well (`svg_readings`). Past `_MAX_SHEET_CHECKS` comparisons (a hostile
+    image: thousands of rules every element matches the key of) the image is read without
+    its sheets, as before they were read. The elements styled, with their declarations."""
+    styles = SheetStyles(data, _SHEET_PROPS)
+    if not styles:
+        return []
+    styled: list[tuple[_El, tuple[str, str]]] = []
+    checks = 0
+    for i, el in enumerate(_elements(root)):
+        if not i % _CHECK_EVERY:
+            ctx.check_time()
+        if el.tag.startswith("#"):
+            continue
+        found, compared = styles.of(el.tag.encode(), el.raw)
+        checks += compared
+        if checks > _MAX_SHEET_CHECKS:
+            for done, _sheet in styled:
+                done.sheet = None
+            return []
+        if found is not None:
+            el.sheet = (found[0].decode("utf-8", "replace"), found[1].decode("utf-8", "replace"))
+            el.cached_props = None
+            styled.append((el, el.sheet))
+    return styled
+
+
+def _reset(root: _El, sheets: dict[int, tuple[str, str]]) -> None:
+    """Every element read afresh, with these declarations (by `id()` of the element)."""
+    for el in _elements(root):
+        el.sheet = sheets.get(id(el))
+        el.attribute_first = False
+        el.cached_props = None
+        el.runs = None
 
 
 def _elements(root: _El) -> list[_El]:

@@ -904,6 +904,82 @@ _KINDS = (HIDE_DISPLAY, SHOW_DISPLAY, HIDE_VISIBILITY, SHOW_VISIBILITY, HIDE_OTH
           MAKES_BOX, HIDE_PLACED, POSITIONED)
 
 
+class SheetStyles:
+    """The declarations of a document's style rules, by the elements they match: for
+    documents whose own reader applies them (SVG images, `svgtext`), not HTML pages. Each
+    selector is taken by its subject compound, as `_hidden_compounds` takes it (`g .h` is
+    `.h`: what it styles is over-approximated); only rules setting a property `wanted` finds
+    are kept, at most `limit` selectors."""
+
+    def __init__(self, data: bytes, wanted: re.Pattern[bytes], limit: int = 512) -> None:
+        #: (rank, compound, declarations), normal and !important ones apart
+        self.entries: list[tuple[tuple[int, ...], _Compound, bytes]] = []
+        if b"<style" not in data.lower():
+            return
+        for order, rule in enumerate(_sheet_rules(data), 1):
+            if not wanted.search(rule.declarations):
+                continue
+            normal, important = [], []
+            for piece in rule.declarations.split(b";"):
+                if _IMPORTANT_MARK.search(piece):
+                    important.append(_IMPORTANT_MARK.sub(b"", piece))
+                else:
+                    normal.append(piece)
+            for listed in _selectors(_selector_text(rule.selectors)):
+                if _PSEUDO_ELEMENT_SELECTOR.search(listed):
+                    continue
+                for selector in _expanded(listed):
+                    compound = _compound(selector)
+                    if compound is None or compound.children:
+                        continue
+                    for pieces, flag in ((normal, False), (important, True)):
+                        if pieces and len(self.entries) < limit:
+                            ranked = _ranked(compound, rule, selector, flag, order)
+                            self.entries.append((ranked.rank, compound, b";".join(pieces)))
+        latest: dict[tuple[_Compound, bool, bytes], tuple[int, ...]] = {}
+        for rank, compound, declarations in self.entries:  # (a rule repeated: its last copy)
+            latest[compound, bool(rank[0]), declarations] = rank
+        self.entries = sorted(((rank, c, d) for (c, _i, d), rank in latest.items()),
+                              key=lambda e: e[0])  # weakest first: the last one set wins
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def _index(self) -> None:
+        """Entries by the id, class or tag a matching element must have (one look-up per
+        element, not a comparison with every selector)."""
+        self._keyed: dict[tuple[str, bytes], list[tuple[int, _Compound]]] = {}
+        self._other: list[tuple[int, _Compound]] = []
+        for i, (_rank, c, _declarations) in enumerate(self.entries):
+            key = (("id", min(c.ids).lower()) if c.ids else ("class", min(c.classes).lower())
+                   if c.classes else ("tag", c.tag) if c.tag else None)
+            (self._keyed.setdefault(key, []) if key else self._other).append((i, c))
+
+    def of(self, tag: bytes, attrs: bytes) -> tuple[tuple[bytes, bytes] | None, int]:
+        """The declarations of the rules an element matches, weakest first: (normal ones,
+        !important ones), None when none matches; and how many selectors were compared."""
+        if not hasattr(self, "_keyed"):
+            self._index()
+        have, classes = _attributes(attrs)
+        candidates = list(self._other)
+        ident = have.get(b"id")
+        if ident is not None:
+            candidates += self._keyed.get(("id", ident), ())
+        for name in classes:
+            candidates += self._keyed.get(("class", name), ())
+        candidates += self._keyed.get(("tag", tag), ())
+        matched = sorted(i for i, c in candidates
+                         if _matches(c, tag, attrs, None, have, classes))
+        if not matched:
+            return None, len(candidates)
+        normal: list[bytes] = []
+        important: list[bytes] = []
+        for i in matched:
+            rank, _c, declarations = self.entries[i]
+            (important if rank[0] else normal).append(declarations)
+        return (b";".join(normal), b";".join(important)), len(candidates)
+
+
 _DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
 
 
