@@ -475,6 +475,69 @@ def ods_computed(root: Any) -> Any:
     return root
 
 
+_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+#: `table:visibility` values a reader does not see: hidden (collapsed) and filtered out
+_NOT_SHOWN = frozenset({"collapse", "filter"})
+_ROW_GROUPS = frozenset(_TABLE + n for n in ("table-row-group", "table-header-rows",
+                                             "table-rows"))
+_ROWS_COLUMNS = frozenset({_TABLE + "table-row", _TABLE + "table-column"})
+_MAX_COLUMNS = 16384
+
+
+def _unseen(el: Any) -> bool:
+    return (el.get(_TABLE + "visibility") or "visible").strip().lower() in _NOT_SHOWN
+
+
+def ods_visible(root: Any) -> Any:
+    """A copy of an OpenDocument spreadsheet body without what its reader does not see (round
+    20: decoys there cut the base64 of the cells around): sheets whose table style says
+    `table:display="false"`, rows and columns whose `table:visibility` is `collapse` or
+    `filter` (LibreOffice neither shows nor prints them); None when nothing is hidden."""
+    import copy
+
+    hidden_styles = {s.get(_STYLE + "name") for s in root.iter(_STYLE + "style")
+                     if s.get(_STYLE + "family") == "table"
+                     and any((t.get(_TABLE + "display") or "").strip().lower() == "false"
+                             for t in s.iter(_STYLE + "table-properties"))}
+    hidden_styles.discard(None)
+    if not any(t.get(_TABLE + "style-name") in hidden_styles
+               for t in root.iter(_TABLE + "table")) and not any(
+            _unseen(el) for el in root.iter() if el.tag in _ROWS_COLUMNS):
+        return None
+    root = copy.deepcopy(root)
+    for book in root.iter(_OFFICE + "spreadsheet"):
+        for table in [t for t in book if t.tag == _TABLE + "table"]:
+            if table.get(_TABLE + "style-name") in hidden_styles:
+                book.remove(table)
+            else:
+                _drop_unseen(table)
+    return root
+
+
+def _drop_unseen(table: Any) -> None:
+    """Rows, and cells of columns, the reader does not see, out of one sheet."""
+    columns = bytearray()  # 1: that column is not shown
+    for col in table.iter(_TABLE + "table-column"):
+        times = min(_odf_repeats(col, "number-columns-repeated", _MAX_COLUMNS),
+                    _MAX_COLUMNS - len(columns))
+        columns += (b"\x01" if _unseen(col) else b"\x00") * times
+    any_column = any(columns)
+    for parent in [table, *(el for el in table.iter() if el.tag in _ROW_GROUPS)]:
+        for row in [r for r in parent if r.tag == _TABLE + "table-row"]:
+            if _unseen(row):
+                parent.remove(row)
+                continue
+            if not any_column:
+                continue
+            at = 0
+            for cell in [c for c in row if c.tag in _ODF_CELLS]:
+                times = _odf_repeats(cell, "number-columns-repeated", _MAX_COLUMNS)
+                span = columns[at : at + times]
+                if len(span) == times and span.count(1) == times:
+                    row.remove(cell)
+                at += times
+
+
 def _odf_repeats(el: Any, name: str, cap: int) -> int:
     value = (el.get(_TABLE + name) or "1").strip()
     if not (value.isascii() and value.isdigit()):

@@ -1933,9 +1933,12 @@ def _parsed_office_texts(data: bytes) -> tuple[list[bytes], bool]:
         if text.strip() and text not in out:
             out.append(text)
     if root.find(".//" + _ODF_OFFICE + "spreadsheet") is not None:
-        from zerohour.scan.spreadsheet import ods_computed
+        from zerohour.scan.spreadsheet import ods_computed, ods_visible
 
-        for text in _each_table(ods_computed(root)):  # (formulas with no value: round 19)
+        computed = ods_computed(root)  # (formulas with no value: round 19)
+        visible = ods_visible(root if computed is None else computed)  # (round 20)
+        shown = [] if visible is None else [_shown_text(visible, "Choice")]  # (all sheets)
+        for text in _each_table(computed) + _each_table(visible) + shown:
             if text.strip() and text not in out:
                 out.append(text)
     if root.tag == _ODF_OFFICE + "document":  # a flat file: its styles applied (round 19)
