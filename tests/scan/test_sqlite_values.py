@@ -81,6 +81,17 @@ def test_a_clean_database_is_clean(clam_engine: Engine, tmp_path: Path) -> None:
     assert not report.errors
 
 
+def test_a_database_in_wal_mode_is_read(clam_engine: Engine, tmp_path: Path) -> None:
+    """A database left in WAL mode (its header says so; the mailed file has no -wal beside
+    it, and sqlite3 opens it all the same) is read, not called broken."""
+    (tmp_path / "clam.exe").write_bytes(CLAM.read_bytes())
+    db = _db(tmp_path, "PRAGMA page_size=512; PRAGMA journal_mode=WAL; CREATE TABLE f(d BLOB);"
+             " INSERT INTO f VALUES (readfile('clam.exe')); PRAGMA wal_checkpoint(TRUNCATE);")
+    data = db.read_bytes()
+    assert data[18:20] == b"\x02\x02"
+    assert clam_engine.scan_bytes(data, "wal.db").names == (CLAM_NAME,)
+
+
 def test_the_schema_runs_nothing(clam_engine: Engine, tmp_path: Path) -> None:
     """A view that never ends, a generated column calling a function, a trigger: none of it
     runs when the database is read (only stored columns of tables are selected)."""

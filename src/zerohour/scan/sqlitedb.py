@@ -70,6 +70,8 @@ def values(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         conn.set_progress_handler(progress, _STEPS)
         conn.execute("PRAGMA trusted_schema=OFF")
         conn.execute("PRAGMA cell_size_check=ON")
+        if data[18:20] == b"\x02\x02":  # WAL mode, which a database in memory cannot be in:
+            data = data[:18] + b"\x01\x01" + data[20:]  # the same pages, as the legacy mode
         conn.deserialize(data)
         conn.execute("PRAGMA query_only=ON")
         if _cut_short(data) or conn.execute("PRAGMA quick_check(1)").fetchone() != ("ok",):
