@@ -7,15 +7,19 @@ the base64 of clam.exe alone."""
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
-from test_office_text import _ODS, NAME, _chunks, _decodes  # type: ignore[import-not-found]
+from test_office_text import (  # type: ignore[import-not-found]
+    _ODS,
+    NAME,
+    _chunks,
+    _decodes,
+    _odf,
+)
 
 from helpers.tools import tool
 from zerohour.scan import Engine
@@ -74,20 +78,8 @@ def _workbook(how: str) -> bytes:
                   f'<table:table table:name="Notes" table:style-name="ta2">{decoys}'
                   '</table:table><table:table table:name="More" table:style-name="ta1">'
                   + "<table:table-row>" + "<table:table-row>".join(rows[half:]))
-    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_NS}>'
-               f"{_STYLES}<office:body><office:spreadsheet>{tables}</office:spreadsheet>"
-               "</office:body></office:document-content>")
-    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:'
-                'oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
-                f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{_ODS}"/>'
-                '<manifest:file-entry manifest:full-path="content.xml" '
-                'manifest:media-type="text/xml"/></manifest:manifest>')
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), _ODS)
-        z.writestr("META-INF/manifest.xml", manifest)
-        z.writestr("content.xml", content)
-    return out.getvalue()
+    return _odf(f"<office:spreadsheet>{tables}</office:spreadsheet>", _ODS, styles=_STYLES,
+                ns=_NS)
 
 
 def _printed(path: Path) -> bytes:

@@ -142,14 +142,15 @@ _ODF_NS = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" office:version="1.2"')
 
 
-def _odf(body: str, mimetype: str) -> bytes:
+def _odf(body: str, mimetype: str, *, styles: str = "", ns: str = _ODF_NS) -> bytes:
+    """An OpenDocument package of `body` (inside `<office:body>`), automatic `styles` ahead."""
     manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:'
                 'oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
                 f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{mimetype}"/>'
                 '<manifest:file-entry manifest:full-path="content.xml" '
                 'manifest:media-type="text/xml"/></manifest:manifest>')
-    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODF_NS}>'
-               f"<office:body>{body}</office:body></office:document-content>")
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns}>'
+               f"{styles}<office:body>{body}</office:body></office:document-content>")
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         z.writestr(zipfile.ZipInfo("mimetype"), mimetype)

@@ -123,22 +123,30 @@ class _Reader:
                         for t, s, n, _ in self.children(start, length, depth))
 
 
+def _content(r: _Reader, oids: tuple[bytes, ...]) -> tuple[int, int | None] | None:
+    """The SEQUENCE a CMS ContentInfo of one of these content types holds in its [0]
+    EXPLICIT content: (its content start, length), else None."""
+    data = r.data
+    if data[:1] != b"\x30" or not any(oid in data[:32] for oid in oids):
+        return None
+    _tag, start, length = r.header(0)
+    info = r.first(start, length, 1, 2)  # ContentInfo: contentType, [0] content
+    if len(info) < 2 or data[info[0][1] - 2 : info[0][3]] not in oids or info[1][0] != 0xA0:
+        return None
+    inner = r.first(info[1][1], info[1][2], 2, 1)
+    if not inner or inner[0][0] != 0x30:
+        return None
+    return inner[0][1], inner[0][2]
+
+
 def signed_content(data: bytes, check: Check = None) -> bytes | None:
     """The encapsulated content of a CMS SignedData (opaque-signed S/MIME), else None."""
-    if data[:1] != b"\x30" or SIGNED_DATA_OID not in data[:32]:
-        return None
     r = _Reader(data, check)
     try:
-        _tag, start, length = r.header(0)
-        info = r.first(start, length, 1, 2)  # ContentInfo: contentType, [0] content
-        if len(info) < 2 or data[info[0][1] - 2 : info[0][3]] != SIGNED_DATA_OID:
+        sd = _content(r, (SIGNED_DATA_OID,))
+        if sd is None:
             return None
-        if info[1][0] != 0xA0:
-            return None
-        sd = r.first(info[1][1], info[1][2], 2, 1)  # [0] EXPLICIT SignedData
-        if not sd or sd[0][0] != 0x30:
-            return None
-        fields = r.first(sd[0][1], sd[0][2], 3, 3)  # version, digestAlgorithms, encap...
+        fields = r.first(*sd, 3, 3)  # version, digestAlgorithms, encapContentInfo...
         if len(fields) < 3 or fields[2][0] != 0x30:
             return None
         encap = r.first(fields[2][1], fields[2][2], 4, 2)  # eContentType, [0] eContent
@@ -156,21 +164,13 @@ def signed_content(data: bytes, check: Check = None) -> bytes | None:
 def password_only(data: bytes, check: Check = None) -> bool:
     """A CMS EnvelopedData or AuthEnvelopedData (encrypted S/MIME) that names recipients and
     none of them by a certificate: only a password or a pre-shared key opens it."""
-    if data[:1] != b"\x30" or not any(oid in data[:32] for oid in _ENVELOPED_OIDS):
-        return False
     r = _Reader(data, check)
     try:
-        _tag, start, length = r.header(0)
-        info = r.first(start, length, 1, 2)  # ContentInfo: contentType, [0] content
-        if len(info) < 2 or data[info[0][1] - 2 : info[0][3]] not in _ENVELOPED_OIDS:
-            return False
-        if info[1][0] != 0xA0:
-            return False
-        env = r.first(info[1][1], info[1][2], 2, 1)  # [0] EXPLICIT EnvelopedData
-        if not env or env[0][0] != 0x30:
+        env = _content(r, _ENVELOPED_OIDS)
+        if env is None:
             return False
         # version, [0] originatorInfo OPTIONAL, recipientInfos (a SET)
-        fields = r.first(env[0][1], env[0][2], 3, 3)
+        fields = r.first(*env, 3, 3)
         infos = next((f for f in fields[1:] if f[0] == 0x31), None)
         if infos is None:
             return False
