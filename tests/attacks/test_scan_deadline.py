@@ -4,8 +4,9 @@ behind it. Now every scan has a hard deadline: the worker running it is SIGKILLe
 starts, and the scan fails ("scan deadline exceeded": tempfail at DATA, quarantine after the
 250, never clean). Scans on the other workers finish normally, the pool keeps serving, and no
 process is left behind. A real `ScannerPool` (forkserver processes) and a real slow scan: a
-logical signature whose PCRE backtracks exponentially (Python's `re` never looks at the clock,
-so only the hard deadline can stop it: the case the deadline exists for)."""
+logical signature whose PCRE backtracks exponentially (Python's `re` never looks at the
+engine's clock: here the engine's MaxScanTime, 120 s, outlasts the 1.5 s deadline; with a
+shorter MaxScanTime its timer interrupts the regex first, the last test)."""
 
 from __future__ import annotations
 
@@ -111,6 +112,34 @@ async def test_deadline_kills_only_the_slow_scan_and_the_pool_recovers(dirs: lis
         # The pool keeps serving, on both workers.
         again = await asyncio.gather(*(pool.scan(mail(EICAR), f"m{i}") for i in range(4)))
         assert [s.findings for s in again] == [("Eicar-Test-Signature",)] * 4
+    finally:
+        pids = pool.pids()
+        await pool.aclose()
+    assert await _wait_gone(pids) == set()
+
+
+async def test_max_scan_time_interrupts_a_regex_before_the_deadline(dirs: list[Path]) -> None:
+    """A timer holds the engine to its MaxScanTime inside the backtracking regex too
+    (`scan.alarm`): the scan ends with the time limit (a finding: quarantine, never clean)
+    long before the hard deadline, and the worker that ran it is replaced afterwards (its
+    modules' memos may be half-made), in the background."""
+    pool = ScannerPool(dirs, workers=1, hard_timeout=60, max_scan_time=0.5)
+    try:
+        await pool.warm()
+        before = pool.pids()
+        t0 = time.monotonic()
+        summary = await pool.scan(SLOW, "slow")
+        assert time.monotonic() - t0 < 10
+        assert summary.findings == ("Heuristics.Limits.Exceeded.MaxScanTime",)
+        assert not summary.error
+        deadline = time.monotonic() + 30
+        while (pool.pids() == before or not pool.pids()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert pool.pids()
+        assert not pool.pids() & before
+        assert await _wait_gone(before) == set()
+        got = await pool.scan(mail(EICAR), "next")
+        assert got.findings == ("Eicar-Test-Signature",)
     finally:
         pids = pool.pids()
         await pool.aclose()

@@ -1,12 +1,15 @@
 """A hard deadline per file for `zerohour scan`, as the gateway's scanner pool has per message.
 
-The engine checks --max-scantime cooperatively, inside its loops; something that never looks at
-the clock (a catastrophically backtracking PCRE subsignature: Python's `re` cannot be
-interrupted) would hold the run for as long as it liked. So the scans run in one forked child
+The engine checks --max-scantime cooperatively, inside its loops, and a timer signal holds it
+to that limit inside a regular expression too (`scan.alarm`: a catastrophically backtracking
+PCRE subsignature is stopped halfway between the limit and the deadline, and the file gets
+clamscan's MaxScanTime result). What looks at neither (a C library that never returns to
+Python) would hold the run for as long as it liked. So the scans run in one forked child
 process holding the engine (forked after the database is loaded: nothing is reloaded); when a
-file's scan outlasts the deadline the child is SIGKILLed, that file is an error
-("scan deadline exceeded"), and the next file gets a fresh child. A child that dies by itself
-(out of memory) is an error for its file too. The run always goes on.
+file's scan outlasts the deadline the child is SIGKILLed, that file is an error ("scan
+deadline exceeded"), and the next file gets a fresh child, as it does after a scan the timer
+interrupted. A child that dies by itself (out of memory) is an error for its file too. The
+run always goes on.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from zerohour.errors import ScanError
+from zerohour.scan import alarm
 from zerohour.scan.types import ScanReport
 
 if TYPE_CHECKING:
@@ -28,8 +32,10 @@ DEADLINE_EXCEEDED = "scan deadline exceeded"
 WORKER_DIED = "scanner process died"
 
 
-def _serve(conn: Connection, parent_end: Connection, engine: Engine) -> None:
-    """The child: scan what the parent sends until it says stop or goes away."""
+def _serve(conn: Connection, parent_end: Connection, engine: Engine, interrupt: float) -> None:
+    """The child: scan what the parent sends until it says stop or goes away; a scan still
+    running after `interrupt` seconds is interrupted (0: never), and then this child stops
+    after answering (the next file gets a fresh one)."""
     parent_end.close()  # forked with us: holding it open would hide the parent's exit
     with contextlib.suppress(BaseException):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -41,12 +47,15 @@ def _serve(conn: Connection, parent_end: Connection, engine: Engine) -> None:
         if msg is None:
             return
         kind, payload, name = msg
-        try:
-            report = engine.scan_path(payload) if kind == "path" else \
-                engine.scan_bytes(payload, name)
-            conn.send(("ok", report))
-        except ScanError as exc:
-            conn.send(("error", str(exc)))
+        with alarm.armed(interrupt) as timer:
+            try:
+                reply: tuple[str, Any] = ("ok", engine.scan_path(payload) if kind == "path"
+                                          else engine.scan_bytes(payload, name))
+            except ScanError as exc:
+                reply = ("error", str(exc))
+        conn.send((*reply, timer.fired))
+        if timer.fired:
+            return
 
 
 class DeadlineScanner:
@@ -67,8 +76,11 @@ class DeadlineScanner:
 
     def _start(self) -> Connection:
         parent, child = self._mp.Pipe(duplex=True)
-        proc = self._mp.Process(target=_serve, args=(child, parent, self.engine), daemon=True,
-                                name="zerohour-scan")
+        # interrupted halfway between the engine's own limit and the deadline
+        interrupt = (self.engine.limits.max_scan_time + self.deadline) / 2 if self.deadline \
+            else 0.0
+        proc = self._mp.Process(target=_serve, args=(child, parent, self.engine, interrupt),
+                                daemon=True, name="zerohour-scan")
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
@@ -81,10 +93,12 @@ class DeadlineScanner:
             if not conn.poll(self.deadline):
                 self.close(kill=True)
                 raise ScanError(f"{DEADLINE_EXCEEDED} ({self.deadline:g} s)")
-            kind, payload = conn.recv()
+            kind, payload, interrupted = conn.recv()
         except (EOFError, OSError):
             self.close(kill=True)
             raise ScanError(WORKER_DIED) from None
+        if interrupted:
+            self.close()  # (it stops by itself after such an answer)
         if kind == "error":
             raise ScanError(payload)
         assert isinstance(payload, ScanReport)

@@ -16,6 +16,9 @@ we know which process runs which scan, so when the deadline passes that worker i
 replacement starts, and the scan answers `ScanSummary.failed(..., "scan deadline exceeded")` (a
 tempfail at DATA, quarantine after the 250: never clean). Scans on other workers are untouched.
 A worker that dies by itself (OOM, crash) is replaced the same way ("scanner process died").
+Before the deadline, a timer in the worker holds the engine to its MaxScanTime inside a regular
+expression too (`scan.alarm`); a worker so interrupted answers (the time limit), and is then
+replaced in the background.
 
 Engine swap (`swap()`): first the new database is compiled into the disk cache, once, off the
 hot path (`prepare_database`: a thread of this process driving low-priority compile processes;
@@ -55,6 +58,7 @@ from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
 from zerohour.gateway.subject import subject_of
 from zerohour.metrics import observe_scan
+from zerohour.scan import alarm
 from zerohour.scan.dbpaths import default_db_dirs
 from zerohour.scan.limits import Limits
 
@@ -129,17 +133,26 @@ def _prepare_child(conn: Connection, dirs: list[str], env: dict[str, str | None]
 
 
 # --- worker side ---------------------------------------------------------------------------------
+#: seconds past the engine's MaxScanTime at which its timer interrupts a scan (its own clock
+#: checks come first)
+ALARM_GRACE = 1.0
+#: an answer's key: this worker was interrupted mid-scan and should be replaced
+RETIRE = "retire"
+_interrupts = False  # a worker process: scans are armed with a timer (`scan.alarm`)
 _engine: Engine | None = None
 _version: str = ""
 _load_error: str = ""
 
 
-def _worker_main(conn: Connection, db_dirs: list[str]) -> None:
+def _worker_main(conn: Connection, db_dirs: list[str], max_scan_time: float | None = None
+                 ) -> None:
     """One worker process: load the engine, say ready, then serve scans until told to stop."""
+    global _interrupts
     die_with_parent()
     with contextlib.suppress(BaseException):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when we stop
-    _init_worker(db_dirs)
+    _interrupts = True
+    _init_worker(db_dirs, max_scan_time)
     try:
         conn.send_bytes(json.dumps([os.getpid(), _version, _load_error]).encode())
         while True:
@@ -152,30 +165,42 @@ def _worker_main(conn: Connection, db_dirs: list[str]) -> None:
         return
 
 
-def _init_worker(db_dirs: list[str]) -> None:
+def _init_worker(db_dirs: list[str], max_scan_time: float | None = None) -> None:
     global _engine, _version, _load_error
     from zerohour.scan import Engine, load_database  # here: the gateway's process never scans
 
     try:
         dirs = [Path(d) for d in db_dirs] or default_db_dirs()
         db = load_database(dirs)
-        _engine = Engine(db)
+        _engine = Engine(db, Limits(max_scan_time=max_scan_time) if max_scan_time else None)
         _version = str(getattr(db, "version", ""))
     except Exception as exc:  # reported by every scan, and at start-up by `warm()`
         _load_error = f"{type(exc).__name__}: {exc}"
 
 
 def _scan(data: bytes, name: str | None) -> dict[str, Any]:
+    """One scan, as a JSON answer. In a worker process, a timer holds the engine to its
+    MaxScanTime even inside a regular expression (`scan.alarm`); a worker so interrupted asks
+    to be replaced (`RETIRE`) after it answers."""
     if _engine is None:
         return ScanSummary.failed(len(data), _load_error or "engine not loaded").to_json()
-    try:
-        report = _engine.scan_bytes(data, name or "message")
-    except Exception as exc:
-        return ScanSummary.failed(len(data), f"{type(exc).__name__}: {exc}", _version).to_json()
-    summary = summarize(report, len(data), subject_of(data))
-    if not summary.db_version:
-        summary = ScanSummary.from_json({**summary.to_json(), "db_version": _version})
-    return summary.to_json()
+    budget = _engine.limits.max_scan_time + ALARM_GRACE if _interrupts else 0.0
+    report, failure = None, ""
+    with alarm.armed(budget) as timer:
+        try:
+            report = _engine.scan_bytes(data, name or "message")
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+    if report is None:
+        answer = ScanSummary.failed(len(data), failure, _version).to_json()
+    else:
+        summary = summarize(report, len(data), subject_of(data))
+        if not summary.db_version:
+            summary = ScanSummary.from_json({**summary.to_json(), "db_version": _version})
+        answer = summary.to_json()
+    if timer.fired:
+        answer[RETIRE] = True
+    return answer
 
 
 # --- gateway side --------------------------------------------------------------------------------
@@ -380,8 +405,11 @@ class ScannerPool:
 
     def __init__(self, db_dirs: Sequence[Path] = (), workers: int = 0,
                  hard_timeout: float | None = None,
-                 prepare: Callable[[Sequence[Path]], None] = prepare_database) -> None:
+                 prepare: Callable[[Sequence[Path]], None] = prepare_database,
+                 max_scan_time: float | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        #: the engine's MaxScanTime in the workers (None: `Limits`' own, 120 s)
+        self.max_scan_time = max_scan_time
         self.prepare = prepare
         self.db_dirs = tuple(db_dirs)
         self.version = ""
@@ -406,7 +434,8 @@ class ScannerPool:
     def _spawn(self, gen: _Generation) -> _Worker:
         """Start one worker process and wait until its database is loaded (blocking)."""
         parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_worker_main, args=(child, [str(d) for d in gen.dirs]),
+        proc = self._ctx.Process(target=_worker_main,
+                                 args=(child, [str(d) for d in gen.dirs], self.max_scan_time),
                                  daemon=True, name="zerohour-scanner")
         proc.start()
         child.close()
@@ -510,7 +539,10 @@ class ScannerPool:
             # The caller gave up mid-exchange: the pipe is out of step, the worker goes.
             await asyncio.shield(self._retire(worker, kill=True))
             raise
-        self._release(worker)
+        if isinstance(raw, dict) and raw.pop(RETIRE, False):
+            self._retire_later(worker)  # interrupted mid-scan: a fresh process in its place
+        else:
+            self._release(worker)
         # Latency as the message sees it: waiting for a worker plus the scan itself.
         observe_scan(time.perf_counter() - started)
         return ScanSummary.from_json(raw)
@@ -541,6 +573,12 @@ class ScannerPool:
     def _dispose_later(self, worker: _Worker) -> None:
         """Stop a worker in the background; `aclose` waits for it."""
         task = asyncio.ensure_future(self._dispose(worker))
+        self._disposing.add(task)
+        task.add_done_callback(self._disposing.discard)
+
+    def _retire_later(self, worker: _Worker) -> None:
+        """Stop a worker and start another in the background; `aclose` waits for it."""
+        task = asyncio.ensure_future(self._retire(worker, kill=False))
         self._disposing.add(task)
         task.add_done_callback(self._disposing.discard)
 

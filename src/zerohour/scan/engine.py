@@ -182,6 +182,8 @@ class Engine:
             return self._report(walk, started)
         try:
             self._layer(walk, data, name, 0, None, False, allowed=False, ancestors=())
+        except ScanLimitExceeded as exc:  # interrupted where no layer catches it (`scan.alarm`)
+            self._limit(walk, exc, name, allowed=False)
         except Exception as exc:  # never an exception out of scan_bytes: a scan error instead
             walk.errors.append(f"{name}: internal error {type(exc).__name__}: {exc}")
         self._drain(walk, name, allowed=False)
@@ -268,7 +270,11 @@ class Engine:
                         return
                 else:
                     views = not any(listed for _, _, listed in copies)
-            self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
+            try:
+                self._match(walk, data, path, mft, digests, pe_info, ancestors, copies=copies)
+            except ScanLimitExceeded as exc:  # out of time in a match (`scan.alarm`)
+                self._limit(walk, exc, path, allowed)
+                return
             if (self.heuristics and self.limits.alert_html_script
                     and opened and not walk.guessing
                     and scripted.runs_script(data, ft, lname)):
@@ -364,6 +370,8 @@ class Engine:
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))
+                except ScanLimitExceeded:
+                    raise  # (out of time: this layer's limit, below)
                 except Exception as exc:  # one child's bug must not hide its siblings
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 finally:
