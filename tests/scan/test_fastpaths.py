@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zerohour.scan import (
@@ -314,3 +314,15 @@ def test_base64_line_suffix_equals_the_regex(line: bytes, start: int) -> None:
     start = min(start, len(line))
     assert textcarriers._suffix_start(line, start) == textcarriers._SUFFIX.search(
         line, start).start()  # type: ignore[union-attr]
+
+
+_UNIVERSAL_SUBJECT = re.compile(rb"(\s*>\s*|\s+)\*$")  # what `_universal_subject` replaced
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from([b" ", b"\t", b">", b"*", b"a", b".b", b"\n"]), max_size=12)
+       .map(b"".join))
+def test_universal_subject_equals_the_regex(selector: bytes) -> None:
+    selector = selector.strip()  # (as `_compound` has it)
+    m = _UNIVERSAL_SUBJECT.search(selector)
+    assert textual._universal_subject(selector) == (None if m is None else m.start())

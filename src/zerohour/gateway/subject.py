@@ -5,7 +5,9 @@ the scan summary, so a list page or a search never parses a spooled body. Only t
 is parsed (bounded); RFC 2047 words are decoded; control characters become spaces. It is
 peer-supplied text: the dashboard escapes it like any other.
 
-The common Subject (ASCII, no encoded words) is cut out with one regex: the `email` header
+Encoded words are decoded line by line up to each line's last `?=` (`scan.rfc2047`: a
+Subject of words that never close cost 18 s at 160 KB through `decode_header`). The common
+Subject (ASCII, no encoded words) is cut out with one regex: the `email` header
 parser took ~190 us per message, about a tenth of the scan of a 5 KB message with an
 attachment. Encoded or non-ASCII subjects still go through `email` (same result as before).
 """
@@ -17,8 +19,11 @@ import email.parser
 import email.policy
 import re
 
+from zerohour.scan.rfc2047 import decoded_words
+
 MAX_HEADER_BYTES = 256 * 1024
 MAX_SUBJECT = 500
+_MAX_ENCODED = 16 * 1024  # of a Subject's raw text, decoded (what makes 500 characters)
 _END = re.compile(rb"\r?\n\r?\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 _SUBJECT = re.compile(rb"(?:\A|\n)subject:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I)
@@ -40,8 +45,9 @@ def subject_of(raw: bytes) -> str:
         value = msg.get("Subject")
         if value is None:
             return ""
-        try:
-            text = str(email.header.make_header(email.header.decode_header(str(value))))
+        try:  # (a bounded read: only the first 500 characters are kept)
+            words = decoded_words(str(value)[:_MAX_ENCODED])
+            text = str(email.header.make_header(words))
         except (ValueError, LookupError, UnicodeError):
             text = str(value)
     except Exception:  # a hostile header block must not cost the scan its summary

@@ -202,7 +202,7 @@ def _valid(declaration: bytes) -> bool:
     return not bangs or (len(bangs) == 1 and bangs[0].lower() == b"important")
 
 
-_FEATURE = re.compile(rb"\(\s*([\w-]+)\s*(?::\s*([^)]*))?\)")
+_FEATURE = re.compile(rb"\(\s*([\w-]+)\s*(?::\s*([^()]*+))?\)")  # (to the next bracket, round 4)
 _LENGTH = re.compile(rb"([\d.]+)\s*(px|em|rem|in|cm|mm|pt)?", re.I)
 _UNITS = {b"px": 1.0, b"em": 16.0, b"rem": 16.0, b"in": 96.0, b"cm": 96 / 2.54,
           b"mm": 96 / 25.4, b"pt": 4 / 3}
@@ -261,19 +261,26 @@ _DISPLAYS = frozenset(
     table-footer-group list-item flow-root ruby math inherit initial unset revert""".split())
 
 
-def _supports(condition: bytes) -> bool:
+_MAX_NESTING = 32  # `@supports` conditions nested deeper are taken as true (round 4 of the
+# CPU hunt: 1,600 nested brackets, or a chain of `not`, ran out of Python's recursion)
+
+
+def _supports(condition: bytes, depth: int = 0) -> bool:
     """Whether a `@supports` condition holds in Chromium (declarations of known properties;
     `display` by its keywords)."""
+    if depth > _MAX_NESTING:
+        return True
     text = condition.strip().lower()
     if text.startswith(b"not"):
-        return not _supports(text[3:])
+        return not _supports(text[3:], depth + 1)
     for word in (b"or", b"and"):
         parts = _top_level_split(text, word)
         if len(parts) > 1:
-            return any(map(_supports, parts)) if word == b"or" else all(map(_supports, parts))
+            held = (_supports(part, depth + 1) for part in parts)
+            return any(held) if word == b"or" else all(held)
     inner = text[1:-1].strip() if text.startswith(b"(") and text.endswith(b")") else text
     if inner.startswith((b"(", b"not")):
-        return _supports(inner)
+        return _supports(inner, depth + 1)
     if inner.startswith((b"selector", b"font-tech", b"font-format")):
         return True
     prop, _, value = inner.partition(b":")

@@ -95,7 +95,7 @@ def _collapsing_subjects(data: bytes) -> list[list[tuple[bytes, bytes]]]:
             if not words:
                 continue
             subject = re.split(rb"[>+~]", words[-1])[-1]
-            subject = re.sub(rb"\[[^\]]*\]|::?[\w-]+(\([^)]*\))?", b"", subject)
+            subject = re.sub(rb"\[[^\[\]]*+\]|::?[\w-]+(\([^()]*+\))?", b"", subject)
             out.append([(k, v.lower()) for k, v in _SIMPLE.findall(subject)])
     return out
 

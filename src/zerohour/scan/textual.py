@@ -434,9 +434,14 @@ _CSS_ESCAPE = re.compile(rb"\\([0-9A-Fa-f]{1,6})\s?|\\(.)", re.S)
 #: The subject of a selector: its last compound (after the last combinator), pseudo-classes
 #: and pseudo-elements dropped (`q:not(.x)` is `q`: an over-approximation).
 _COMBINATOR = re.compile(rb"\s*[>+~]\s*|\s+")
-_PSEUDO = re.compile(rb"::?[\w-]+(?:\([^)]*\))?")
+#: (A bracket's reads stop at the next bracket of either kind: `[a=` or `:a(` repeated
+#: without their closing one was read to the end from each opening, quadratic, and the two
+#: overlapping reads of an attribute's value and tail made it cubic: round 4 of the CPU hunt.)
+_PSEUDO = re.compile(rb"::?[\w-]+(?:\([^()]*+\))?")
 _SIMPLE = re.compile(rb"([#.])((?:[\w-]|[\x80-\xff])+)|\[\s*([\w:-]+)\s*(?:([~|^$*]?=)\s*"
-                     rb"(?:\"([^\"]*)\"|'([^']*)'|([^\]\s]*)))?[^\]]*\]|^([A-Za-z][\w-]*)")
+                     rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\[\]\s]*+)))?[^\[\]]*+\]"
+                     rb"|^([A-Za-z][\w-]*)")
+_BRACKETS = re.compile(rb"\[[^\[\]]*+\]")
 #: `:is(X)`, `:where(X)`, `:matches(X)`, `:-webkit-any(X)` match what X matches.
 _IS = re.compile(rb":(?:is|where|matches|-webkit-any|-moz-any)\(((?:[^()]|\([^()]*\))*)\)",
                  re.I)
@@ -542,12 +547,21 @@ def _unprotect(name: bytes) -> bytes:
     return _PROTECTED.sub(lambda m: bytes([m.group(1)[0] - 0x80]), name)
 
 
-_UNIVERSAL_SUBJECT = re.compile(rb"(\s*>\s*|\s+)\*$")
+def _universal_subject(selector: bytes) -> int | None:
+    """Where the combinator before a last `*` starts (`X *`, `X > *`), as the regex
+    `(\\s*>\\s*|\\s+)\\*$` searched: from the end, not tried at every blank of a long run."""
+    if not selector.endswith(b"*"):
+        return None
+    head = selector[:-1]
+    kept = head.rstrip()
+    if kept.endswith(b">"):
+        return len(kept[:-1].rstrip())
+    return len(kept) if len(kept) < len(head) else None
 
 
 def _compound(selector: bytes) -> _Compound | None:
     if b"[" in selector:  # `[data-k="V" i]`: its blanks are no combinator
-        selector = re.sub(rb"\[[^\]]*\]", lambda m: re.sub(rb"\s+", b"", m.group()), selector)
+        selector = _BRACKETS.sub(lambda m: re.sub(rb"\s+", b"", m.group()), selector)
     if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative)
         selector = _IS.sub(lambda m: _selectors(m.group(1))[0].strip(), selector)
         selector = _PARENS.sub(lambda m: re.sub(rb"\s+", b"", m.group()), selector)
@@ -570,9 +584,9 @@ def _compound(selector: bytes) -> _Compound | None:
                     negated.append(_Compound(None, frozenset(), frozenset(), (),
                                              negated=(inner,)))
     selector = _PSEUDO.sub(b"", selector.strip()).strip()
-    universal = _UNIVERSAL_SUBJECT.search(selector)
+    universal = _universal_subject(selector)
     if universal is not None:  # `X *`, `X > *`: every element inside an X
-        inside = _compound(selector[: universal.start()])
+        inside = _compound(selector[:universal])
         if inside is None or inside.children:
             return None
         return _Compound(inside.tag, inside.ids, inside.classes, inside.attrs, children=True)
