@@ -47,6 +47,23 @@ def _decoy(i: int) -> str:
 
 def _sheet(how: str) -> str:
     """Rows of four 8-character chunks (B..E); each hiding place holds decoys."""
+    if how == "covered-cells":  # round 5: a cell merged over two rows covers the decoys
+        rows = "".join(
+            '<table:table-row><table:table-cell table:number-rows-spanned="2" '
+            f'table:number-columns-spanned="4" office:value-type="string"><text:p>{chunk}'
+            "</text:p></table:table-cell></table:table-row><table:table-row>"
+            f'<table:covered-table-cell office:value-type="string"><text:p>{_decoy(i)}'
+            "</text:p></table:covered-table-cell></table:table-row>"
+            for i, chunk in enumerate(_chunks(32)))
+        return f'<table:table table:name="Data" table:style-name="ta1">{rows}</table:table>'
+    if how.startswith("repeated-"):  # round 5: "2.0" and "+2" are 2 to LibreOffice
+        count = how.removeprefix("repeated-")
+        columns = ('<table:table-column/><table:table-column table:visibility="collapse" '
+                   f'table:number-columns-repeated="{count}"/><table:table-column/>')
+        rows = "".join(f"<table:table-row>{_cell(chunk)}<table:table-cell/>{_cell(_decoy(i))}"
+                       "</table:table-row>" for i, chunk in enumerate(_chunks(8)))
+        return (f'<table:table table:name="Data" table:style-name="ta1">{columns}{rows}'
+                "</table:table>")
     chunks = _chunks(8)
     rows = [chunks[i : i + 4] for i in range(0, len(chunks), 4)]
     visibility = "filter" if how == "filtered-rows" else "collapse"
@@ -95,7 +112,8 @@ def _printed(path: Path) -> bytes:
     return re.sub(rb"(?m)^\s*(?:Data|More|Page \d+)\s*$", b"", text)
 
 
-HOW = ["hidden-rows", "filtered-rows", "hidden-columns", "hidden-sheet"]
+HOW = ["hidden-rows", "filtered-rows", "hidden-columns", "hidden-sheet", "covered-cells",
+       "repeated-2.0", "repeated-+2"]
 
 
 @pytest.mark.parametrize("how", HOW)

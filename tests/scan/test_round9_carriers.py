@@ -216,3 +216,15 @@ def test_random_binaries_are_no_magicless_stream(clam_engine: Engine) -> None:
         report = clam_engine.scan_bytes(rng.randbytes(rng.randrange(1, 5000)), "x.bin")
         assert not report.names
         assert not report.errors
+
+
+def test_a_raw_deflate_stream_with_bytes_after_it(clam_engine: Engine) -> None:
+    """Round 5: zlib's raw decoder (`zlib.decompress(x, -15)`) stops at the stream's end and
+    gives the file back with bytes after it; a whole stream that makes 64 bytes or more
+    counts so too."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = packer.compress(CLAM.read_bytes()) + packer.flush() + b"\x00trailer"
+    assert zlib.decompress(data, -15) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(mail(data, "invoice.dat")).names == (NAME,)

@@ -68,8 +68,7 @@ def test_encrypted_to_a_certificate_is_left_alone(
 ) -> None:
     key, crt = cert
     for name, args in (("cert.p7m", ["-aes256", str(crt)]),
-                       ("gcm.p7m", ["-aes-256-gcm", str(crt)]),  # AuthEnvelopedData
-                       ("both.p7m", ["-aes256", "-pwri_password", _PASSWORD, str(crt)])):
+                       ("gcm.p7m", ["-aes-256-gcm", str(crt)])):  # AuthEnvelopedData
         p7m = _cms(tmp_path, name, *args)
         assert _decrypt(p7m, "-inkey", str(key), "-recip", str(crt)) == CLAM.read_bytes()
         data = p7m.read_bytes()
@@ -95,3 +94,89 @@ def test_cli_reports_it_with_alert_encrypted(tmp_path: Path) -> None:
     loud = subprocess.run([*zerohour, "--alert-encrypted", str(p7m)], capture_output=True,
                           text=True)
     assert (loud.returncode, loud.stdout.strip()) == (1, f"{p7m}: Heuristics.Encrypted.CMS FOUND")
+
+
+def test_a_password_beside_a_certificate_is_encrypted(
+    clam_engine: Engine, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    """Round 5: a throwaway certificate named beside the password; the recipient opens it
+    with the password the mail gives."""
+    _key, crt = cert
+    p7m = _cms(tmp_path, "both.p7m", "-aes256", "-pwri_password", _PASSWORD, str(crt))
+    assert _decrypt(p7m, "-pwri_password", _PASSWORD) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(p7m.read_bytes(), "both.p7m").names == (
+        "Heuristics.Encrypted.CMS",)
+
+
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content start, end) of the DER item at `pos`."""
+    length, at = data[pos + 1], pos + 2
+    if length & 0x80:
+        n = length & 0x7F
+        length, at = int.from_bytes(data[at : at + n], "big"), at + n
+    return data[pos], at, at + length
+
+
+def test_ber_long_forms_do_not_hide_the_content_type(clam_engine: Engine, tmp_path: Path) -> None:
+    """Round 5: a 4-byte outer length and a 2-byte OID length (`30 84 ..`, `06 81 09`),
+    which OpenSSL reads; the type was compared as DER bytes."""
+    der = _cms(tmp_path, "smime.p7m", "-aes256", "-pwri_password", _PASSWORD).read_bytes()
+    _tag, start, _end = _tlv(der, 0)
+    body = b"\x06\x81\x09" + der[start + 2 :]
+    ber = b"\x30\x84" + len(body).to_bytes(4, "big") + body
+    (tmp_path / "ber.p7m").write_bytes(ber)
+    assert _decrypt(tmp_path / "ber.p7m", "-pwri_password", _PASSWORD) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(ber, "smime.p7m").names == ("Heuristics.Encrypted.CMS",)
+
+
+def test_content_in_many_empty_chunks_is_read_to_its_recipients(
+    clam_engine: Engine, tmp_path: Path
+) -> None:
+    """Round 5: BER indefinite lengths and 400,000 empty chunks before the ciphertext; each
+    level walked the content again and the reader's item cap answered "not CMS"."""
+    der = _cms(tmp_path, "smime.p7m", "-aes256", "-pwri_password", _PASSWORD).read_bytes()
+    _t, s0, _e0 = _tlv(der, 0)
+    oid = der[s0 : _tlv(der, s0)[2]]
+    _t, s1, _e = _tlv(der, s0 + len(oid))  # [0]
+    _t, s2, e2 = _tlv(der, s1)  # EnvelopedData
+    items, at = [], s2
+    while at < e2:
+        item = _tlv(der, at)
+        items.append(der[at : item[2]])
+        at = item[2]
+    version, infos, eci = items
+    _t, s3, e3 = _tlv(eci, 0)
+    parts, at = [], s3
+    while at < e3:
+        item = _tlv(eci, at)
+        parts.append((item, eci[at : item[2]]))
+        at = item[2]
+    (_h1, eoid), (_h2, alg), ((_t3, cs, ce), _ct) = parts
+    cipher = eci[cs:ce]
+    size = len(cipher).to_bytes(2, "big")
+    chunks = b"\x04\x00" * 400_000 + b"\x04\x82" + size + cipher
+    new_eci = b"\x30\x80" + eoid + alg + b"\xa0\x80" + chunks + b"\x00\x00" * 2
+    ber = (b"\x30\x80" + oid + b"\xa0\x80\x30\x80" + version + infos + new_eci
+           + b"\x00\x00" * 3)
+    assert password_only(ber)
+    assert clam_engine.scan_bytes(ber, "smime.p7m").names == ("Heuristics.Encrypted.CMS",)
+
+
+def test_a_kem_recipient_is_a_key_not_a_password() -> None:
+    """Round 5 (synthetic: OpenSSL 3.0 does not write it): RFC 9629's KEMRecipientInfo, an
+    `ori` recipient opened with the recipient's own (post-quantum) key."""
+    def t(tag: int, body: bytes) -> bytes:
+        size = bytes([len(body)]) if len(body) < 128 else b"\x82" + len(body).to_bytes(2, "big")
+        return bytes([tag]) + size + body
+
+    def oid(hexa: str) -> bytes:
+        return t(0x06, bytes.fromhex(hexa))
+
+    kem = t(0xA4, oid("2a864886f70d0109100d03") + t(0x30, t(0x02, b"\x00")
+                                                   + t(0x80, b"\x01" * 20)
+                                                   + t(0x30, oid("608648016503040401"))
+                                                   + t(0x04, b"\x02" * 40)))
+    eci = t(0x30, oid("2a864886f70d010701") + t(0x30, oid("608648016503040102")
+                                                 + t(0x04, b"\0" * 16)) + t(0x80, b"\x03" * 80))
+    env = t(0x30, t(0x02, b"\x03") + t(0x31, kem) + eci)
+    assert not password_only(t(0x30, oid("2a864886f70d010703") + t(0xA0, env)))

@@ -62,6 +62,13 @@ HIDDEN: dict[str, tuple[str, str]] = {
     "sheet-important-over-style": ("<style>.d{display:none !important}</style>",
                                    '<text class="d" style="display:inline" x="{x}" y="{y}">'
                                    "{d}</text>"),
+    # round 5: the rule as an XML parser gives it (a character reference, CDATA, a comment)
+    "sheet-character-reference": ("<style>.d{display&#58;none}</style>",
+                                  '<text class="d" x="{x}" y="{y}">{d}</text>'),
+    "sheet-cdata": ("<style>.d{dis<![CDATA[play:none}]]></style>",
+                    '<text class="d" x="{x}" y="{y}">{d}</text>'),
+    "sheet-xml-comment": ("<style>.d{dis<!--x-->play:none}</style>",
+                          '<text class="d" x="{x}" y="{y}">{d}</text>'),
     "switch": ("", ""),  # (the piece and its decoy in one <switch>)
     "tspan-fill-none": ("", ""),  # (the decoy a <tspan> of the piece's <text>)
 }
@@ -152,6 +159,16 @@ def test_an_important_rule_shows_what_a_style_attribute_hides(clam_engine: Engin
                           capture_output=True, check=True).stdout
     assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()  # librsvg shows them
     assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
+
+
+def test_a_sheet_too_long_to_read_whole_is_the_time_limit(clam_engine: Engine) -> None:
+    """Round 5: the hiding rule after 100,000 others was past the readers' caps and left the
+    decoys in; a sheet cut short is the scan's limit now, not a reading with part of it."""
+    rules = ".z{display:inline}" * 512 + "a{x}" * 99_488 + ".d{display:none}"
+    svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), "sheet-class-display-none")
+    svg = svg.replace("<style>.d{display:none}</style>", f"<style>{rules}</style>", 1)
+    assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (
+        "Heuristics.Limits.Exceeded.MaxScanTime",)
 
 
 def test_uncertain_paint_keeps_every_text() -> None:

@@ -8,10 +8,10 @@ reader for exactly that path (ContentInfo -> SignedData -> encapContentInfo -> e
 definite and indefinite lengths, the content as one OCTET STRING or in constructed chunks
 (what `openssl cms -stream` writes). Signatures are not checked: an unsigned or badly signed
 message shows its attachments all the same. Enveloped (encrypted) S/MIME cannot be opened
-without the recipient's key and is left alone, unless no recipient's key opens it: when every
-recipient is a password (`openssl cms -encrypt -pwri_password`, the password in the mail's
-text) or a pre-shared key, it is a container the sender hands a password for, as an encrypted
-zip is (`password_only`: `Heuristics.Encrypted.CMS`).
+without the recipient's key and is left alone, unless a password opens it: when a recipient
+is a password (`openssl cms -encrypt -pwri_password`, the password in the mail's text) or a
+pre-shared key, it is a container the sender hands a password for, as an encrypted zip is
+(`password_only`: `Heuristics.Encrypted.CMS`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
 #: id-envelopedData (1.2.840.113549.1.7.3) and id-ct-authEnvelopedData (1.2.840.113549.1.9.16.1.23)
 _ENVELOPED_OIDS = (bytes.fromhex("06092a864886f70d010703"),
                    bytes.fromhex("060b2a864886f70d0109100117"))
-#: RecipientInfo choices a recipient opens with their own certificate: ktri (a SEQUENCE) and
-#: kari ([1]); the others are kekri ([2], a pre-shared key), pwri ([3], a password) and ori
-_KEY_RECIPIENTS = frozenset({0x30, 0xA1})
+#: RecipientInfo choices opened by what the sender shares rather than by a certificate:
+#: kekri ([2], a pre-shared key) and pwri ([3], a password); ktri (a SEQUENCE), kari ([1]) and
+#: ori ([4]: RFC 9629's KEM recipients among them) are a recipient's own key
+_SHARED_SECRETS = frozenset({0xA2, 0xA3})
 _MAX_DEPTH = 32
 _MAX_ITEMS = 1 << 20
 
@@ -41,6 +42,7 @@ class _Reader:
         self.data = data
         self.check = check
         self.items = 0
+        self.ends: dict[int, int] = {}  # an indefinite item's content start -> its end
 
     def header(self, pos: int) -> tuple[int, int, int | None]:
         """(tag, content start, content length or None for indefinite) of the item at pos."""
@@ -92,16 +94,22 @@ class _Reader:
             pos = item_end
 
     def end(self, tag: int, start: int, length: int | None, depth: int) -> int:
-        """Where an item ends (after its end-of-contents octets when indefinite)."""
+        """Where an item ends (after its end-of-contents octets when indefinite); each
+        indefinite item is walked once (round 5: every level walked its content again, and
+        400,000 empty chunks passed the item cap)."""
         if length is not None:
             return start + length
         if not tag & 0x20:
             raise _Bad  # indefinite length on a primitive item
+        known = self.ends.get(start)
+        if known is not None:
+            return known
         pos = start
         for _tag, _cstart, _clen, item_end in self.children(start, None, depth):
             pos = item_end
         if self.data[pos : pos + 2] != b"\x00\x00":
             raise _Bad
+        self.ends[start] = pos + 2
         return pos + 2
 
     def first(self, start: int, length: int | None, depth: int, count: int
@@ -125,13 +133,17 @@ class _Reader:
 
 def _content(r: _Reader, oids: tuple[bytes, ...]) -> tuple[int, int | None] | None:
     """The SEQUENCE a CMS ContentInfo of one of these content types holds in its [0]
-    EXPLICIT content: (its content start, length), else None."""
+    EXPLICIT content: (its content start, length), else None. The type is compared by the
+    OID's value, whatever its length octets (round 5: BER's long forms, `30 84 00 00 ..` and
+    `06 81 09`, which OpenSSL reads, hid it from a comparison of DER bytes)."""
     data = r.data
-    if data[:1] != b"\x30" or not any(oid in data[:32] for oid in oids):
+    values = [oid[2:] for oid in oids]
+    if data[:1] != b"\x30" or not any(v in data[:64] for v in values):
         return None
     _tag, start, length = r.header(0)
     info = r.first(start, length, 1, 2)  # ContentInfo: contentType, [0] content
-    if len(info) < 2 or data[info[0][1] - 2 : info[0][3]] not in oids or info[1][0] != 0xA0:
+    if (len(info) < 2 or info[0][0] != 0x06 or info[0][2] is None
+            or data[info[0][1] : info[0][1] + info[0][2]] not in values or info[1][0] != 0xA0):
         return None
     inner = r.first(info[1][1], info[1][2], 2, 1)
     if not inner or inner[0][0] != 0x30:
@@ -162,19 +174,24 @@ def signed_content(data: bytes, check: Check = None) -> bytes | None:
 
 
 def password_only(data: bytes, check: Check = None) -> bool:
-    """A CMS EnvelopedData or AuthEnvelopedData (encrypted S/MIME) that names recipients and
-    none of them by a certificate: only a password or a pre-shared key opens it."""
+    """A CMS EnvelopedData or AuthEnvelopedData (encrypted S/MIME) that a password or a
+    pre-shared key opens: a recipient of that kind, whatever others it names (round 5: a
+    throwaway certificate beside the password). One whose structure cannot be read to its
+    recipients counts too (fail closed: a reader's cap must not pass it as clean)."""
     r = _Reader(data, check)
     try:
         env = _content(r, _ENVELOPED_OIDS)
-        if env is None:
-            return False
+    except (_Bad, IndexError, RecursionError):
+        return False
+    if env is None:
+        return False
+    try:
         # version, [0] originatorInfo OPTIONAL, recipientInfos (a SET)
         fields = r.first(*env, 3, 3)
         infos = next((f for f in fields[1:] if f[0] == 0x31), None)
         if infos is None:
-            return False
+            return True
         kinds = {tag for tag, _s, _n, _e in r.children(infos[1], infos[2], 4)}
-        return bool(kinds) and not kinds & _KEY_RECIPIENTS
     except (_Bad, IndexError, RecursionError):
-        return False
+        return True
+    return bool(kinds & _SHARED_SECRETS)

@@ -480,7 +480,8 @@ _STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
 _NOT_SHOWN = frozenset({"collapse", "filter"})
 _ROW_GROUPS = frozenset(_TABLE + n for n in ("table-row-group", "table-header-rows",
                                              "table-rows"))
-_ROWS_COLUMNS = frozenset({_TABLE + "table-row", _TABLE + "table-column"})
+_COVERED = _TABLE + "covered-table-cell"  # (merged over: LibreOffice shows none of its text)
+_ROWS_COLUMNS = frozenset({_TABLE + "table-row", _TABLE + "table-column", _COVERED})
 _MAX_COLUMNS = 16384
 
 
@@ -492,7 +493,8 @@ def ods_visible(root: Any) -> Any:
     """A copy of an OpenDocument spreadsheet body without what its reader does not see (round
     20: decoys there cut the base64 of the cells around): sheets whose table style says
     `table:display="false"`, rows and columns whose `table:visibility` is `collapse` or
-    `filter` (LibreOffice neither shows nor prints them); None when nothing is hidden."""
+    `filter` (LibreOffice neither shows nor prints them), and the text of cells merged over
+    (covered cells, round 5); None when nothing is hidden."""
     import copy
 
     hidden_styles = {s.get(_STYLE + "name") for s in root.iter(_STYLE + "style")
@@ -502,7 +504,8 @@ def ods_visible(root: Any) -> Any:
     hidden_styles.discard(None)
     if not any(t.get(_TABLE + "style-name") in hidden_styles
                for t in root.iter(_TABLE + "table")) and not any(
-            _unseen(el) for el in root.iter() if el.tag in _ROWS_COLUMNS):
+            _unseen(el) or (el.tag == _COVERED and len(el))
+            for el in root.iter() if el.tag in _ROWS_COLUMNS):
         return None
     root = copy.deepcopy(root)
     for book in root.iter(_OFFICE + "spreadsheet"):
@@ -527,6 +530,9 @@ def _drop_unseen(table: Any) -> None:
             if _unseen(row):
                 parent.remove(row)
                 continue
+            for covered in (c for c in row if c.tag == _COVERED):
+                for child in list(covered):  # (the cell keeps its column, not its text)
+                    covered.remove(child)
             if not any_column:
                 continue
             at = 0
@@ -539,10 +545,9 @@ def _drop_unseen(table: Any) -> None:
 
 
 def _odf_repeats(el: Any, name: str, cap: int) -> int:
-    value = (el.get(_TABLE + name) or "1").strip()
-    if not (value.isascii() and value.isdigit()):
-        return 1
-    return max(1, min(int(value[:10]), cap))
+    from zerohour.scan.textual import repeat_count
+
+    return repeat_count(el.get(_TABLE + name) or "1", cap)
 
 
 def _odf_cell(cell: Any, row: int, col: int) -> Any:

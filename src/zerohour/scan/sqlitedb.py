@@ -21,6 +21,7 @@ shadow tables, which are.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 
@@ -40,6 +41,26 @@ class _Text(bytes):
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+_COLLATION = re.compile(r"\bCOLLATE\s+(\"[^\"]{1,64}\"|`[^`]{1,64}`|\[[^\]]{1,64}\]|\w{1,64})",
+                        re.I)
+
+
+def _binary_order(a: str, b: str) -> int:
+    return (a > b) - (a < b)
+
+
+def _quick_check(conn: sqlite3.Connection) -> tuple[object, ...] | None:
+    """`PRAGMA quick_check`'s first row; ("ok",) when only an application's own function
+    (a CHECK constraint's, an index's) is missing here: that is no damage."""
+    try:
+        row = conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such function" in str(exc) or "no such collation" in str(exc):
+            return ("ok",)
+        raise
+    return tuple(row) if row is not None else None
 
 
 def _cut_short(data: bytes) -> bool:
@@ -74,7 +95,11 @@ def values(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             data = data[:18] + b"\x01\x01" + data[20:]  # the same pages, as the legacy mode
         conn.deserialize(data)
         conn.execute("PRAGMA query_only=ON")
-        if _cut_short(data) or conn.execute("PRAGMA quick_check(1)").fetchone() != ("ok",):
+        for (sql,) in conn.execute("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL"):
+            for name in _COLLATION.findall(sql) if isinstance(sql, str) else ():
+                # an application's own collation (Android's LOCALIZED): binary order here
+                conn.create_collation(name.strip('"`[]'), _binary_order)
+        if _cut_short(data) or _quick_check(conn) != ("ok",):
             ctx.broken("SQLite")  # (and what can still be read is read)
         tables = conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'table'"
                               " ORDER BY rootpage").fetchall()
@@ -86,7 +111,7 @@ def values(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 continue  # its module's rows: what the file holds is in its shadow tables
             stored = [c for _cid, c, _t, _nn, _d, _pk, hidden in
                       conn.execute(f"PRAGMA table_xinfo({_quoted(name)})")
-                      if hidden == 0 and isinstance(c, str)]
+                      if hidden in (0, 3) and isinstance(c, str)]  # (3: generated, stored)
             if stored:
                 queries.append((name, stored))
         conn.text_factory = _Text

@@ -183,6 +183,12 @@ def brotli_children(data: bytes, ctx: ScanContext, name: str) -> Iterator[Child]
         yield Child(data=out.data(), name=name[: name.rfind(".")] or None, origin="brotli")
 
 
+#: a whole stream followed by other bytes counts when it makes this much (zlib's and Python's
+#: raw decoders stop at its end and return it, round 5: EICAR's raw deflate + "\x00trailer");
+#: random data that decodes at all makes a few bytes (26 in 200,000 tries, none over 26)
+_TRAILED_LEAST = 64
+
+
 def magicless_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Binary data that is a whole stream of a format without a magic number, under any name:
     brotli, raw LZMA2 (`xz --format=raw`; round 10 sent clam.exe in both, as `invoice.dat`),
@@ -190,33 +196,33 @@ def magicless_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     --lzma1`, its default lc/lp/pb; round 20 a27, a28). A decoder rejects other bytes within
     the first few (random data and real binaries: nothing decoded, ~10 microseconds; no file of
     /usr/bin or 200 random megabytes decoded to its end), so only a stream that decodes
-    exactly to the end of the data counts; nothing is said of one that does not."""
+    to the end of the data counts, or to its own end with `_TRAILED_LEAST` bytes or more made;
+    nothing is said of one that does not."""
     out, finished = _unbrotli(data, ctx, probe=True)
     if finished and out.total:
         ctx.charge_child(out.total)
         yield Child(data=out.data(), name=None, origin="brotli")
     inflated, end, complete = zlib_bounded(data, -15, ctx)
-    if complete and end == len(data) and inflated:
+    if complete and inflated and (end == len(data) or len(inflated) >= _TRAILED_LEAST):
         ctx.charge_child(len(inflated))
         yield Child(data=inflated, name=None, origin="deflate-raw")
     if not data:
         return
     if data[0] == 0:  # LZMA1's range coder always starts with a zero byte
-        raw, complete = _unlzma_raw(data, ctx, lzma.FILTER_LZMA1, whole=True)
-        if complete and raw:
+        raw, ended, exact = _unlzma_raw(data, ctx, lzma.FILTER_LZMA1)
+        if ended and raw and (exact or len(raw) >= _TRAILED_LEAST):
             ctx.charge_child(len(raw))
             yield Child(data=raw, name=None, origin="lzma1-raw")
     elif data[0] == 1 or data[0] >= 0xE0:  # LZMA2's first chunk resets the dictionary
-        raw, complete = _unlzma_raw(data, ctx, lzma.FILTER_LZMA2)
-        if complete and raw:
+        raw, ended, _exact = _unlzma_raw(data, ctx, lzma.FILTER_LZMA2)
+        if ended and raw:
             ctx.charge_child(len(raw))
             yield Child(data=raw, name=None, origin="lzma2-raw")
 
 
-def _unlzma_raw(data: bytes, ctx: ScanContext, filter_id: int, *, whole: bool = False
-                ) -> tuple[bytes, bool]:
+def _unlzma_raw(data: bytes, ctx: ScanContext, filter_id: int) -> tuple[bytes, bool, bool]:
     """A raw LZMA1 or LZMA2 stream (xz's defaults: lc 3, lp 0, pb 2, an 8 MiB dictionary),
-    bounded; whether it ended (`whole`: exactly at the end of the data)."""
+    bounded: (its output, whether it ended, whether exactly at the end of the data)."""
     d = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{"id": filter_id}])
     out = _Output(ctx, len(data))
     pos, n = 0, len(data)
@@ -226,17 +232,17 @@ def _unlzma_raw(data: bytes, ctx: ScanContext, filter_id: int, *, whole: bool = 
             feed = b""
             if d.needs_input:
                 if pos >= n:
-                    return out.data(), False
+                    return out.data(), False, False
                 feed = data[pos : pos + _BROTLI_IN]
                 pos += len(feed)
             piece = d.decompress(feed, out.room())
             if piece:
                 out.add(piece)
             elif not feed and not d.needs_input and not d.eof:
-                return out.data(), False
+                return out.data(), False, False
     except (lzma.LZMAError, EOFError):
-        return out.data(), False
-    return out.data(), not whole or (pos >= n and not d.unused_data)
+        return out.data(), False, False
+    return out.data(), True, pos >= n and not d.unused_data
 
 
 def _unbrotli(data: bytes, ctx: ScanContext, probe: bool = False) -> tuple[_Output, bool]:

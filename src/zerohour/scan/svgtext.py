@@ -1100,7 +1100,8 @@ def inline_page(data: bytes, ctx: ScanContext) -> bytes | None:
 _SHEET_PROPS = re.compile(rb"(?<![\w-])(?:display|visibility|font-size|direction|unicode-bidi|"
                           rb"transform|marker|stroke|text-anchor|fill|opacity|clip-path|mask|"
                           rb"overflow|width|height)[\w-]*\s*:", re.I)
-_MAX_SHEET_CHECKS = 500_000  # selectors compared with elements; past it, no sheet is read
+_MAX_SHEET_CHECKS = 3_000_000  # selectors compared with elements; past it, the time limit
+_TOO_MANY_RULES = "more style rules than an image needs"
 
 
 def _apply_sheets(data: bytes, root: _El, ctx: ScanContext
@@ -1108,10 +1109,13 @@ def _apply_sheets(data: bytes, root: _El, ctx: ScanContext
     """What the style sheets of the image (or of the page holding it) declare for each
     element (`_El.sheet`, read by `_style`). Selectors are taken by their subject compound
     (`textual.SheetStyles`); a rule over-applied hides text that is painted, and then every
-    text is read as well (`svg_readings`). Past `_MAX_SHEET_CHECKS` comparisons (a hostile
-    image: thousands of rules every element matches the key of) the image is read without
-    its sheets, as before they were read. The elements styled, with their declarations."""
-    styles = SheetStyles(data, _SHEET_PROPS)
+    text is read as well (`svg_readings`). Sheets cut short by a cap, or past
+    `_MAX_SHEET_CHECKS` comparisons (thousands of rules every element matches the key of),
+    are the scan's time limit: reading with part of them, or none, let round 5 keep its
+    decoys. The elements styled, with their declarations."""
+    styles = SheetStyles(data, _SHEET_PROPS, xml=True)
+    if styles.truncated:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_RULES)
     if not styles:
         return []
     styled: list[tuple[_El, tuple[str, str]]] = []
@@ -1124,9 +1128,7 @@ def _apply_sheets(data: bytes, root: _El, ctx: ScanContext
         found, compared = styles.of(el.tag.encode(), el.raw)
         checks += compared
         if checks > _MAX_SHEET_CHECKS:
-            for done, _sheet in styled:
-                done.sheet = None
-            return []
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_RULES)
         if found is not None:
             el.sheet = (found[0].decode("utf-8", "replace"), found[1].decode("utf-8", "replace"))
             el.cached_props = None

@@ -918,6 +918,33 @@ _KINDS = (HIDE_DISPLAY, SHOW_DISPLAY, HIDE_VISIBILITY, SHOW_VISIBILITY, HIDE_OTH
           MAKES_BOX, HIDE_PLACED, POSITIONED)
 
 
+_XML_MARKUP = re.compile(rb"<!\[CDATA\[(.*?)(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)", re.S)
+_STYLE_ELEMENT = re.compile(rb"(<style[^>]*+>)(.*?)(</style|\Z)", re.I | re.S)
+
+
+def xml_style_text(data: bytes) -> bytes:
+    """`data` with each `<style>` element's text as an XML parser (or HTML's, for SVG in a
+    page) gives it: character references decoded, CDATA sections unwrapped, comments out
+    (round 5: `.d{display&#58;none}`, `.d{dis<![CDATA[play:none}]]>` hid decoys in librsvg
+    and Chromium and not here)."""
+    def text(m: re.Match[bytes]) -> bytes:
+        body = m.group(2)
+        if b"&" not in body and b"<!" not in body:
+            return m.group()
+        out: list[bytes] = []
+        at = 0
+        for part in _XML_MARKUP.finditer(body):
+            out.append(html.unescape(body[at : part.start()].decode("utf-8", "surrogateescape"))
+                       .encode("utf-8", "surrogateescape"))
+            if part.group(1) is not None:
+                out.append(part.group(1))
+            at = part.end()
+        out.append(html.unescape(body[at:].decode("utf-8", "surrogateescape"))
+                   .encode("utf-8", "surrogateescape"))
+        return m.group(1) + b"".join(out) + m.group(3)
+    return _STYLE_ELEMENT.sub(text, data) if b"<style" in data.lower() else data
+
+
 class SheetStyles:
     """The declarations of a document's style rules, by the elements they match: for
     documents whose own reader applies them (SVG images, `svgtext`), not HTML pages. Each
@@ -925,12 +952,20 @@ class SheetStyles:
     `.h`: what it styles is over-approximated); only rules setting a property `wanted` finds
     are kept, at most `limit` selectors."""
 
-    def __init__(self, data: bytes, wanted: re.Pattern[bytes], limit: int = 512) -> None:
+    def __init__(self, data: bytes, wanted: re.Pattern[bytes], limit: int = 20_000,
+                 xml: bool = False) -> None:
         #: (rank, compound, declarations), normal and !important ones apart
         self.entries: list[tuple[tuple[int, ...], _Compound, bytes]] = []
+        #: a cap cut the sheets short (the caller must not read with part of them: round 5
+        #: pushed the hiding rule past the caps)
+        self.truncated = False
         if b"<style" not in data.lower():
             return
-        for order, rule in enumerate(_sheet_rules(data), 1):
+        if xml:
+            data = xml_style_text(data)
+        rules = _sheet_rules(data)
+        self.truncated = len(rules) >= _MAX_RULES
+        for order, rule in enumerate(rules, 1):
             if not wanted.search(rule.declarations):
                 continue
             normal, important = [], []
@@ -947,7 +982,9 @@ class SheetStyles:
                     if compound is None or compound.children:
                         continue
                     for pieces, flag in ((normal, False), (important, True)):
-                        if pieces and len(self.entries) < limit:
+                        if pieces and len(self.entries) >= limit:
+                            self.truncated = True
+                        elif pieces:
                             ranked = _ranked(compound, rule, selector, flag, order)
                             self.entries.append((ranked.rank, compound, b";".join(pieces)))
         latest: dict[tuple[_Compound, bool, bytes], tuple[int, ...]] = {}
@@ -2103,7 +2140,7 @@ def _shown_text(root: object, branch: str, *, notes: bool = True,
         if tag.startswith(_MC) and local in ("Choice", "Fallback") and local != branch:
             continue
         if tag in _ODF_REPEATED:  # one element for equal neighbours (round 16)
-            times = _repeats(attrs.get(_ODF_REPEATED[tag], ""), _ODF_MAX_REPEAT[tag])
+            times = repeat_count(attrs.get(_ODF_REPEATED[tag], ""), _ODF_MAX_REPEAT[tag])
             if times > 1:
                 repeated[id(el)] = (len(pieces), times)
         style = styled.get(id(el)) if styled else None
@@ -2167,12 +2204,18 @@ _ODF_MAX_REPEAT = {_ODF_TABLE + "table-cell": 16384, _ODF_TABLE + "covered-table
 MAX_REPEATED_TEXT = 16 << 20
 
 
-def _repeats(value: str, cap: int) -> int:
-    """A repeat count attribute's value, 1 if it is not a positive number, at most `cap`."""
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()):
+def repeat_count(value: str, cap: int) -> int:
+    """A repeat count attribute's value as LibreOffice reads it (round 5: "2.0", "+2", "2e0"
+    and "2 x" are 2 to it, and a collapsed column repeated so hid decoys): an optional `+`
+    and the ASCII digits that lead; 1 without any, at most `cap`."""
+    m = _LEADING_COUNT.match(value)
+    if m is None:
         return 1
-    return max(1, min(int(value[:12]) if len(value) <= 12 else cap, cap))
+    digits = m.group(1)
+    return max(1, min(int(digits[:12]) if len(digits) <= 12 else cap, cap))
+
+
+_LEADING_COUNT = re.compile(r"\s*\+?([0-9]+)")
 
 
 _ODF_STYLE = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
