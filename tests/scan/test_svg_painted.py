@@ -161,6 +161,27 @@ def test_an_important_rule_shows_what_a_style_attribute_hides(clam_engine: Engin
     assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
 
 
+@pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
+@pytest.mark.parametrize("how", ["entity", "prefix"])
+def test_a_sheet_reached_through_xml(clam_engine: Engine, tmp_path: Path, how: str) -> None:
+    """Round 5: the hiding rule in a DOCTYPE's internal entity (`<style>&h;</style>`), or in a
+    `<x:style>` of the SVG namespace: librsvg applies both."""
+    svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), "sheet-class-display-none")
+    if how == "entity":
+        svg = ('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY h ".d{display:none}">]>'
+               + svg.replace("<style>.d{display:none}</style>", "<style>&h;</style>", 1))
+    else:
+        svg = svg.replace("<style>.d{display:none}</style>", '<x:style xmlns:x="http://www.w3'
+                          '.org/2000/svg">.d{display:none}</x:style>', 1)
+    (tmp_path / "p.svg").write_text(svg)
+    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
+                    str(tmp_path / "p.svg")], check=True, capture_output=True)
+    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
+
+
 def test_a_sheet_too_long_to_read_whole_is_the_time_limit(clam_engine: Engine) -> None:
     """Round 5: the hiding rule after 100,000 others was past the readers' caps and left the
     decoys in; a sheet cut short is the scan's limit now, not a reading with part of it."""

@@ -922,11 +922,19 @@ _XML_MARKUP = re.compile(rb"<!\[CDATA\[(.*?)(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)", re.
 _STYLE_ELEMENT = re.compile(rb"(<style[^>]*+>)(.*?)(</style|\Z)", re.I | re.S)
 
 
+_PREFIXED_STYLE = re.compile(rb"<(/?)[\w.-]+:style(?=[\s>/])", re.I)
+
+
 def xml_style_text(data: bytes) -> bytes:
     """`data` with each `<style>` element's text as an XML parser (or HTML's, for SVG in a
-    page) gives it: character references decoded, CDATA sections unwrapped, comments out
-    (round 5: `.d{display&#58;none}`, `.d{dis<![CDATA[play:none}]]>` hid decoys in librsvg
-    and Chromium and not here)."""
+    page) gives it: the DOCTYPE's internal entities expanded (`xml_plain`), a prefixed
+    `<x:style>` as `<style>`, character references decoded, CDATA sections unwrapped,
+    comments out (round 5: `.d{display&#58;none}`, `.d{dis<![CDATA[play:none}]]>`, a rule in
+    an entity hid decoys in librsvg and Chromium and not here)."""
+    if b"<!" in data:
+        data = xml_plain(data)
+    if b":style" in data.lower():
+        data = _PREFIXED_STYLE.sub(rb"<\1style", data)
     def text(m: re.Match[bytes]) -> bytes:
         body = m.group(2)
         if b"&" not in body and b"<!" not in body:
@@ -959,10 +967,10 @@ class SheetStyles:
         #: a cap cut the sheets short (the caller must not read with part of them: round 5
         #: pushed the hiding rule past the caps)
         self.truncated = False
+        if xml and b"style" in data.lower():
+            data = xml_style_text(data)
         if b"<style" not in data.lower():
             return
-        if xml:
-            data = xml_style_text(data)
         rules = _sheet_rules(data)
         self.truncated = len(rules) >= _MAX_RULES
         for order, rule in enumerate(rules, 1):
