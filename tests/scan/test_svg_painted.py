@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import random
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from test_html_views import (  # type: ignore[import-not-found]
     mail,
     printed_text,
 )
+from test_svg_text import _found_as_rsvg_draws_it  # type: ignore[import-not-found]
 
-from helpers.tools import tool
 from zerohour.scan import Engine
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.svgtext import inline_page, svg_readings
@@ -112,13 +111,7 @@ def _image(b64: str, shape: str, width: int = 460) -> str:
 @pytest.mark.parametrize("shape", list(HIDDEN))
 def test_decoys_librsvg_does_not_paint(clam_engine: Engine, tmp_path: Path, shape: str) -> None:
     svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), shape).encode()
-    (tmp_path / "p.svg").write_bytes(svg)
-    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
-                    str(tmp_path / "p.svg")], check=True, capture_output=True)
-    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
-                          capture_output=True, check=True).stdout
-    assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()
-    assert clam_engine.scan_bytes(svg, "logo.svg").names == (NAME,)
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, svg)
 
 
 @pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,
@@ -152,13 +145,7 @@ def test_an_important_rule_shows_what_a_style_attribute_hides(clam_engine: Engin
     svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), "fill-none").replace(
         "<text x=", '<text class="p" style="display:none" x=').replace(
         'font-size="12">', 'font-size="12"><style>.p{display:inline !important}</style>', 1)
-    (tmp_path / "p.svg").write_text(svg)
-    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
-                    str(tmp_path / "p.svg")], check=True, capture_output=True)
-    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
-                          capture_output=True, check=True).stdout
-    assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()  # librsvg shows them
-    assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, svg.encode())  # (librsvg shows them)
 
 
 @pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
@@ -173,13 +160,7 @@ def test_a_sheet_reached_through_xml(clam_engine: Engine, tmp_path: Path, how: s
     else:
         svg = svg.replace("<style>.d{display:none}</style>", '<x:style xmlns:x="http://www.w3'
                           '.org/2000/svg">.d{display:none}</x:style>', 1)
-    (tmp_path / "p.svg").write_text(svg)
-    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
-                    str(tmp_path / "p.svg")], check=True, capture_output=True)
-    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
-                          capture_output=True, check=True).stdout
-    assert base64.b64decode(b"".join(text.split())) == CLAM.read_bytes()
-    assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, svg.encode())  # (librsvg shows them)
 
 
 def test_a_sheet_too_long_to_read_whole_is_the_time_limit(clam_engine: Engine) -> None:
