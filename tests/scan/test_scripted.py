@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.tools import tool
 from zerohour.scan import Engine, load_database
 from zerohour.scan.database import default_db_dirs
 from zerohour.scan.limits import Limits
@@ -160,12 +161,11 @@ def _browser_output(tmp_path: Path, page: bytes) -> bytes:
     path = tmp_path / "invoice.html"
     path.write_bytes(page)
     return subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        [tool("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
          "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
         capture_output=True, timeout=120, check=False).stdout
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_chromium_rebuilds_the_file_the_heuristic_stands_for(engine: Engine,
                                                              tmp_path: Path) -> None:
     """The oracle: a page inflating raw-deflated EICAR, XORed with a key its script holds
@@ -178,7 +178,6 @@ def test_chromium_rebuilds_the_file_the_heuristic_stands_for(engine: Engine,
     assert engine.scan_bytes(attachment(page)).names == (NAME,)
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_raw_deflate_in_a_page_is_decoded_statically(engine: Engine, tmp_path: Path) -> None:
     """Without the XOR, the base64 block is a whole raw deflate stream, which the engine now
     inflates itself (round 20 a27): EICAR is found, not only the script."""

@@ -139,7 +139,6 @@ def test_a_rule_taken_wider_than_it_applies_loses_no_text(clam_engine: Engine) -
     assert clam_engine.scan_bytes(svg.encode(), "logo.svg").names == (NAME,)
 
 
-@pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
 def test_an_important_rule_shows_what_a_style_attribute_hides(clam_engine: Engine,
                                                               tmp_path: Path) -> None:
     svg = _image(base64.b64encode(CLAM.read_bytes()).decode(), "fill-none").replace(
@@ -148,7 +147,6 @@ def test_an_important_rule_shows_what_a_style_attribute_hides(clam_engine: Engin
     _found_as_rsvg_draws_it(clam_engine, tmp_path, svg.encode())  # (librsvg shows them)
 
 
-@pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
 @pytest.mark.parametrize("how", ["entity", "prefix"])
 def test_a_sheet_reached_through_xml(clam_engine: Engine, tmp_path: Path, how: str) -> None:
     """Round 5: the hiding rule in a DOCTYPE's internal entity (`<style>&h;</style>`), or in a
