@@ -918,38 +918,27 @@ _KINDS = (HIDE_DISPLAY, SHOW_DISPLAY, HIDE_VISIBILITY, SHOW_VISIBILITY, HIDE_OTH
           MAKES_BOX, HIDE_PLACED, POSITIONED)
 
 
-_XML_MARKUP = re.compile(rb"<!\[CDATA\[(.*?)(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)", re.S)
-_STYLE_ELEMENT = re.compile(rb"(<style[^>]*+>)(.*?)(</style|\Z)", re.I | re.S)
-
-
 _PREFIXED_STYLE = re.compile(rb"<(/?)[\w.-]+:style(?=[\s>/])", re.I)
+_STYLE_ELEMENT = re.compile(rb"(<style[^>]*+>)(.*?)(</style|\Z)", re.I | re.S)
 
 
 def xml_style_text(data: bytes) -> bytes:
     """`data` with each `<style>` element's text as an XML parser (or HTML's, for SVG in a
-    page) gives it: the DOCTYPE's internal entities expanded (`xml_plain`), a prefixed
-    `<x:style>` as `<style>`, character references decoded, CDATA sections unwrapped,
-    comments out (round 5: `.d{display&#58;none}`, `.d{dis<![CDATA[play:none}]]>`, a rule in
-    an entity hid decoys in librsvg and Chromium and not here)."""
+    page) gives it: CDATA sections, comments and the DOCTYPE's internal entities as
+    `xml_plain` resolves them, a prefixed `<x:style>` as `<style>`, character references
+    decoded (round 5: `.d{display&#58;none}`, `.d{dis<![CDATA[play:none}]]>`, a rule in an
+    entity hid decoys in librsvg and Chromium and not here)."""
     if b"<!" in data:
-        data = xml_plain(data)
+        data = xml_plain(data)  # (CDATA becomes escaped text, decoded below with the rest)
     if b":style" in data.lower():
         data = _PREFIXED_STYLE.sub(rb"<\1style", data)
+
     def text(m: re.Match[bytes]) -> bytes:
         body = m.group(2)
-        if b"&" not in body and b"<!" not in body:
+        if b"&" not in body:
             return m.group()
-        out: list[bytes] = []
-        at = 0
-        for part in _XML_MARKUP.finditer(body):
-            out.append(html.unescape(body[at : part.start()].decode("utf-8", "surrogateescape"))
-                       .encode("utf-8", "surrogateescape"))
-            if part.group(1) is not None:
-                out.append(part.group(1))
-            at = part.end()
-        out.append(html.unescape(body[at:].decode("utf-8", "surrogateescape"))
-                   .encode("utf-8", "surrogateescape"))
-        return m.group(1) + b"".join(out) + m.group(3)
+        plain = html.unescape(body.decode("utf-8", "surrogateescape"))
+        return m.group(1) + plain.encode("utf-8", "surrogateescape") + m.group(3)
     return _STYLE_ELEMENT.sub(text, data) if b"<style" in data.lower() else data
 
 
