@@ -60,6 +60,7 @@ def _zlib_bounded(
     compressed: int | None = None,
     start: int = 0,
     already: int = 0,
+    zdict: bytes | None = None,
 ) -> tuple[bytes, int, bool]:
     """Inflate one zlib/deflate/gzip stream starting at `start`: (output, offset after it,
     whether the stream was complete and undamaged).
@@ -68,13 +69,13 @@ def _zlib_bounded(
     (zip data descriptors, gzip members) never copies the rest of the buffer. `already` is
     output produced earlier for the same member (counted against the bounds). Truncated or
     corrupt input yields what decoded before the damage (complete is then False); the offset is
-    then `len(data)`.
+    then `len(data)`. `zdict`: the preset dictionary (`zlibdict`).
     """
     bound = max(0, ctx.output_bound() - already)
     n = len(data)
     comp = compressed if compressed is not None else n - start
     mv = memoryview(data)
-    d = zlib.decompressobj(wbits)
+    d = zlib.decompressobj(wbits) if zdict is None else zlib.decompressobj(wbits, zdict=zdict)
     out: list[bytes] = []
     total = 0
     pos = start
@@ -125,7 +126,7 @@ def zlib_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """A raw zlib stream (RFC 1950: `.zz`, `pigz -z`, `zlib-flate -compress`, `openssl zlib`):
     no magic number, only a two-byte header whose check holds one time in 31 for random
     bytes, so only a stream that inflates to its end counts (nothing is said of one that
-    does not: it was not zlib)."""
+    does not: it was not zlib). One with a preset dictionary: `zlibdict`."""
     if len(data) < 8 or data[0] & 0x0F != 8 or data[0] >> 4 > 7 or data[1] & 0x20:
         return  # not deflate, a window over 32 KiB, or a preset dictionary
     if ((data[0] << 8) | data[1]) % 31:

@@ -46,6 +46,7 @@ from zerohour.scan import (
     textcarriers,
     textual,
     warc,
+    zlibdict,
 )
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
@@ -108,6 +109,8 @@ def children(
             yield from patches.patched_attachments(members, ctx)
     if ctx.depth == 1:  # the scan's own file: pieces of one file in two of its containers
         yield from ctx.guard(mime.joined_across(ctx), "joined-across")
+        # zlib streams whose preset dictionary came after them in the mail, or never
+        yield from ctx.guard(zlibdict.late_children(ctx), "zlib-dictionary")
     # What the type's own reader noted after its last child (a PDF is Broken once every
     # stream was tried) is said after the embedded search too: the engine stops at its first
     # finding, and a zip glued behind a damaged PDF must be named by what it carries.
@@ -208,6 +211,8 @@ def _children_of_type(
             yield from archive.tnef_children(data, ctx)
         else:
             yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
+            if zlibdict.named(data) is not None:  # (a preset dictionary)
+                yield from ctx.guard(zlibdict.children(data, ctx), "zlib-dictionary")
             yield from ctx.guard(streams.magicless_children(data, ctx), "magicless")
             yield from ctx.guard(_patched_files(data, ctx), "patches")
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.

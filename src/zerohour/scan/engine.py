@@ -246,6 +246,7 @@ class Engine:
                                          filetype.detect(data), lname, is_attachment, ()))
             return
         marks = self._marks(walk)
+        walk.ctx.note_dictionary(data)  # (a zlib stream may name it: `zlibdict`)
         ft = filetype.detect(data)
         pe_info: pe.PEInfo | None = None
         sections: tuple[SectionDigest, ...] = ()

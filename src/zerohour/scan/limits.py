@@ -19,6 +19,7 @@ Who charges what:
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ class Limits:
 
 
 _MAX_PIECES = 1024
+#: Layers up to this size are kept as possible zlib dictionaries, up to the total below.
+_MAX_DICTIONARY = 256 * 1024
+_MAX_DICTIONARY_BYTES = 16 * 1024 * 1024
 
 
 class ScanContext:
@@ -118,6 +122,11 @@ class ScanContext:
         # Named files of every container of this scan (a member's base name -> its bytes and
         # its container's path), for a file split over two containers (`joined_across`).
         self.pieces: dict[str, tuple[bytes, str]] = {}
+        # Layers a zlib stream may name as its preset dictionary, by Adler-32 (`zlibdict`),
+        # and the streams that named one not seen yet (looked for again at the scan's end).
+        self.dictionaries: dict[int, bytes] = {}
+        self.dictionary_bytes = 0
+        self.dict_streams: list[bytes] = []
 
     # -- recursion ---------------------------------------------------------------------------
 
@@ -149,6 +158,21 @@ class ScanContext:
         base = name.replace("\\", "/").rsplit("/", 1)[-1]
         if base and len(self.pieces) < _MAX_PIECES:
             self.pieces.setdefault(base, (data, parent))
+
+    def note_dictionary(self, data: bytes) -> None:
+        """Remember a layer as a possible preset dictionary (`zlibdict`): by the Adler-32 a
+        zlib header names it with, also without its last line end, and with LF line ends and
+        one last line end (a text part as the sender wrote it), within
+        `_MAX_DICTIONARY_BYTES` in all."""
+        if not 0 < len(data) <= _MAX_DICTIONARY or (
+                self.dictionary_bytes + len(data) > _MAX_DICTIONARY_BYTES):
+            return
+        self.dictionary_bytes += len(data)
+        lf = data.replace(b"\r\n", b"\n")
+        # (a MIME part's last line end belongs to the boundary after it: the file had one)
+        for form in {data, data.rstrip(b"\r\n"), lf, lf.rstrip(b"\n") + b"\n"}:
+            if form.strip():
+                self.dictionaries.setdefault(zlib.adler32(form), form)
 
     # -- files and bytes ---------------------------------------------------------------------
 

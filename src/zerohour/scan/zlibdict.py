@@ -1,0 +1,85 @@
+"""zlib streams with a preset dictionary (RFC 1950's FDICT; round 20's a33).
+
+`zlib.compressobj(zdict=...)` lets a stream copy strings from a dictionary both sides know,
+and the stream holds only its Adler-32 (DICTID). Without it, `zlib.decompress` says "need
+dictionary" and a scanner that stops there passes the file. A recipient can only decode it
+with the dictionary, so a sender who mails one puts the dictionary somewhere the recipient
+finds it, most likely in the same mail (the body's text, another attachment). So:
+
+- every layer of the scan up to 256 KiB is remembered by its Adler-32
+  (`ScanContext.note_dictionary`), and a stream whose DICTID names one is inflated with it
+  (the stream's own Adler-32 trailer then checks the result);
+- a stream whose dictionary was not seen yet is tried again when the whole mail was walked
+  (`late_children`), as the dictionary may come after it;
+- a stream whose dictionary is nowhere in the mail is inflated with a dictionary of zero
+  bytes, which gives every byte the stream holds itself (signatures over those still match),
+  and it is `Heuristics.Unsupported.Zlib.Dictionary`: what it copies from the dictionary was
+  not read, so it is never clean. It counts only if that inflation reaches the stream's end
+  exactly at its 4-byte trailer, which random data behind a zlib-looking header does not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from zerohour.scan.archive import zlib_bounded
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.types import Child
+
+#: deflate's window: a zero dictionary this long lets every distance resolve.
+_WINDOW = 32768
+#: Streams kept for the scan's end, at most.
+_MAX_PENDING = 64
+
+
+def named(data: bytes) -> int | None:
+    """The DICTID of a zlib stream with a preset dictionary at the start of `data`, if any."""
+    if (len(data) < 12 or data[0] & 0x0F != 8 or data[0] >> 4 > 7 or not data[1] & 0x20
+            or ((data[0] << 8) | data[1]) % 31):
+        return None
+    return int.from_bytes(data[2:6], "big")
+
+
+def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """The stream inflated with its dictionary if the scan has seen it; else kept for
+    `late_children`."""
+    child = _with_dictionary(data, ctx)
+    if child is not None:
+        yield child
+    elif len(ctx.dict_streams) < _MAX_PENDING:
+        ctx.dict_streams.append(data)
+    else:  # (more than any mail needs: fail closed rather than read them in part)
+        yield from _without_dictionary(data, ctx)
+
+
+def late_children(ctx: ScanContext) -> Iterator[Child]:
+    """At the end of the scan: the streams whose dictionary came later, or never."""
+    pending, ctx.dict_streams = ctx.dict_streams, []
+    for data in pending:
+        child = _with_dictionary(data, ctx)
+        if child is not None:
+            yield child
+        else:
+            yield from _without_dictionary(data, ctx)
+
+
+def _with_dictionary(data: bytes, ctx: ScanContext) -> Child | None:
+    dictid = named(data)
+    zdict = ctx.dictionaries.get(dictid) if dictid is not None else None
+    if zdict is None:
+        return None
+    out, _end, complete = zlib_bounded(data, 15, ctx, zdict=zdict)
+    if not complete:  # (an Adler-32 clash with another layer, or a damaged stream)
+        return None
+    ctx.charge_child(len(out))
+    return Child(data=out, name=None, origin="zlib-dictionary")
+
+
+def _without_dictionary(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    out, end, complete = zlib_bounded(data, -15, ctx, start=6, zdict=bytes(_WINDOW))
+    if not complete or end != len(data) - 4:
+        return  # not a zlib stream after all
+    ctx.unsupported("Zlib", "Dictionary")
+    if out:
+        ctx.charge_child(len(out))
+        yield Child(data=out, name=None, origin="zlib-dictionary")

@@ -1,0 +1,112 @@
+"""zlib streams with a preset dictionary (round 20 a33): `zlib.compressobj(zdict=...)` copies
+strings from a dictionary the stream names only by its Adler-32, and `zlib.decompress` without
+it says "need dictionary". The recipient's one-liner (`zlib.decompressobj(zdict=...)`) is the
+oracle: the dictionary is the mail's text or another attachment, before or after the stream;
+a stream whose dictionary is nowhere in the mail is `Heuristics.Unsupported.Zlib.Dictionary`,
+never clean."""
+
+from __future__ import annotations
+
+import base64
+import os
+import zlib
+
+import pytest
+
+from scan.conftest import CLAM, CLAM_NAME
+from zerohour.scan import Engine, zlibdict
+from zerohour.scan.limits import ScanContext
+
+UNSUPPORTED = "Heuristics.Unsupported.Zlib.Dictionary"
+BODY = (b"Hello,\n\nThe tool reads the attached data with this note as its dictionary.\n"
+        b"It calls KERNEL32.DLL ExitProcess and USER32.DLL CLAMessageBoxA [CLAMAV].\n")
+
+
+def _deflate(payload: bytes, zdict: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)
+    stream = c.compress(payload) + c.flush()
+    d = zlib.decompressobj(zdict=zdict)  # the recipient's way
+    assert d.decompress(stream) == payload
+    with pytest.raises(zlib.error, match="Error 2 "):  # Z_NEED_DICT
+        zlib.decompress(stream)
+    # the dictionary matters: without it, the bytes it gave are not clam.exe
+    blind = zlib.decompressobj(-15, zdict=bytes(32768)).decompress(stream[6:])
+    assert len(blind) == len(payload)
+    assert blind != payload
+    return stream
+
+
+def _part(name: str, data: bytes) -> bytes:
+    return (b"--b\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=\"" + name.encode() + b"\"\r\n\r\n"
+            + base64.encodebytes(data).replace(b"\n", b"\r\n"))
+
+
+def _mail(*parts: bytes) -> bytes:
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: data\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"".join(parts)
+            + b"--b--\r\n")
+
+
+def _text(body: bytes) -> bytes:
+    return (b"--b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+            + body.replace(b"\n", b"\r\n"))
+
+
+def _near_clam() -> bytes:
+    """clam.exe with its last byte changed: not clam.exe, but a dictionary the stream copies
+    almost all of clam.exe from."""
+    clam = CLAM.read_bytes()
+    return clam[:-1] + bytes([clam[-1] ^ 0xFF])
+
+
+@pytest.mark.parametrize("order", ["dictionary first", "dictionary last"])
+def test_the_dictionary_in_another_attachment(clam_engine: Engine, order: str) -> None:
+    near = _near_clam()
+    assert clam_engine.scan_bytes(_mail(_part("key.bin", near))).names == ()
+    stream = _deflate(CLAM.read_bytes(), near)
+    parts = [_part("key.bin", near), _part("data.zz", stream)]
+    if order == "dictionary last":
+        parts.reverse()
+    assert clam_engine.scan_bytes(_mail(*parts)).names == (CLAM_NAME,)
+
+
+def test_the_dictionary_is_the_mails_text(clam_engine: Engine) -> None:
+    """The body as the recipient saves it (LF line ends), CRLF on the wire."""
+    stream = _deflate(CLAM.read_bytes(), BODY)
+    assert clam_engine.scan_bytes(_mail(_text(BODY), _part("data.zz", stream))).names == (
+        CLAM_NAME,)
+    # the stream alone, as `zerohour scan` reads a saved attachment: not clean
+    assert clam_engine.scan_bytes(stream, "data.zz").names == (UNSUPPORTED,)
+
+
+def test_no_dictionary_in_the_mail_is_not_clean(clam_engine: Engine) -> None:
+    stream = _deflate(CLAM.read_bytes(), os.urandom(200) + _near_clam())
+    assert clam_engine.scan_bytes(_mail(_text(BODY), _part("data.zz", stream))).names == (
+        UNSUPPORTED,)
+
+
+def test_what_the_stream_holds_itself_is_read_without_the_dictionary(
+        clam_engine: Engine) -> None:
+    """A dictionary the payload copies nothing from: clam.exe is found, whatever else."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, b"\xfe\xfd" * 40)
+    stream = c.compress(CLAM.read_bytes()) + c.flush()
+    assert clam_engine.scan_bytes(stream, "data.zz").names[0] in (CLAM_NAME, UNSUPPORTED)
+    assert CLAM_NAME in Engine(clam_engine.db, allmatch=True).scan_bytes(
+        stream, "data.zz").names
+
+
+def test_random_bytes_behind_a_dictionary_header_are_no_finding() -> None:
+    """A zlib-looking header with FDICT holds one time in 31 for random bytes: what follows
+    must inflate to exactly its 4-byte trailer before it says anything."""
+    headers = [bytes([0x78, f]) for f in range(256) if f & 0x20 and (0x7800 | f) % 31 == 0]
+    assert headers
+    said = 0
+    for i in range(3000):
+        data = headers[i % len(headers)] + os.urandom(4 + 64 + i % 2000)
+        ctx = ScanContext()
+        list(zlibdict.children(data, ctx))
+        list(zlibdict.late_children(ctx))
+        said += bool(ctx.events)
+    assert said == 0
