@@ -36,6 +36,7 @@ from zerohour.scan import (
     officepkg,
     openpgp,
     patches,
+    pngpixels,
     pngtext,
     sections,
     smime,
@@ -203,6 +204,8 @@ def _children_of_type(
             raise EncryptedContent("CMS")
         if data[:8] == pngtext.SIGNATURE:  # a PNG's text chunks (metadata scripts read)
             yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
+            # its pixels, when they are a file (`frombytes(payload).save()`, `tobytes()`)
+            yield from ctx.guard(pngpixels.children(data, ctx), "png-pixels")
         if data[:16] == sqlitedb.MAGIC:  # a database's values (BLOBs cut into pages)
             yield from ctx.guard(sqlitedb.values(data, ctx), "sqlite")
         if data[:2] == lzw.PACK_MAGIC:  # pack(1)'s `.z`, which `gzip -d` decodes
