@@ -124,7 +124,9 @@ class ScanContext:
         self.pieces: dict[str, tuple[bytes, str]] = {}
         # Layers a zlib stream may name as its preset dictionary, by Adler-32 (`zlibdict`),
         # and the streams that named one not seen yet (looked for again at the scan's end).
-        self.dictionaries: dict[int, bytes] = {}
+        self._dictionary_layers: list[bytes] = []
+        self._indexed = 0
+        self._dictionaries: dict[int, bytes] = {}
         self.dictionary_bytes = 0
         self.dict_streams: list[bytes] = []
 
@@ -160,19 +162,24 @@ class ScanContext:
             self.pieces.setdefault(base, (data, parent))
 
     def note_dictionary(self, data: bytes) -> None:
-        """Remember a layer as a possible preset dictionary (`zlibdict`): by the Adler-32 a
-        zlib header names it with, also without its last line end, and with LF line ends and
-        one last line end (a text part as the sender wrote it), within
-        `_MAX_DICTIONARY_BYTES` in all."""
-        if not 0 < len(data) <= _MAX_DICTIONARY or (
-                self.dictionary_bytes + len(data) > _MAX_DICTIONARY_BYTES):
-            return
-        self.dictionary_bytes += len(data)
-        lf = data.replace(b"\r\n", b"\n")
-        # (a MIME part's last line end belongs to the boundary after it: the file had one)
-        for form in {data, data.rstrip(b"\r\n"), lf, lf.rstrip(b"\n") + b"\n"}:
-            if form.strip():
-                self.dictionaries.setdefault(zlib.adler32(form), form)
+        """Remember a layer as a possible preset dictionary (`zlibdict`), within
+        `_MAX_DICTIONARY_BYTES` in all; indexed only once a stream asks (`dictionary`)."""
+        if 0 < len(data) <= _MAX_DICTIONARY and (
+                self.dictionary_bytes + len(data) <= _MAX_DICTIONARY_BYTES):
+            self.dictionary_bytes += len(data)
+            self._dictionary_layers.append(data)
+
+    def dictionary(self, adler: int) -> bytes | None:
+        """The layer whose Adler-32 a zlib header names: also without its last line end, and
+        with LF line ends and one last line end (a text part as the sender wrote it)."""
+        for data in self._dictionary_layers[self._indexed :]:
+            lf = data.replace(b"\r\n", b"\n")
+            # (a MIME part's last line end belongs to the boundary after it: the file had one)
+            for form in {data, data.rstrip(b"\r\n"), lf, lf.rstrip(b"\n") + b"\n"}:
+                if form.strip():
+                    self._dictionaries.setdefault(zlib.adler32(form), form)
+        self._indexed = len(self._dictionary_layers)
+        return self._dictionaries.get(adler)
 
     # -- files and bytes ---------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ dictionary" and a scanner that stops there passes the file. A recipient can only
 with the dictionary, so a sender who mails one puts the dictionary somewhere the recipient
 finds it, most likely in the same mail (the body's text, another attachment). So:
 
-- every layer of the scan up to 256 KiB is remembered by its Adler-32
-  (`ScanContext.note_dictionary`), and a stream whose DICTID names one is inflated with it
+- every layer of the scan up to 256 KiB is remembered (`ScanContext.note_dictionary`; its
+  Adler-32 is computed only once a stream asks), and a stream whose DICTID names one is
+  inflated with it
   (the stream's own Adler-32 trailer then checks the result);
 - a stream whose dictionary was not seen yet is tried again when the whole mail was walked
   (`late_children`), as the dictionary may come after it;
@@ -65,7 +66,7 @@ def late_children(ctx: ScanContext) -> Iterator[Child]:
 
 def _with_dictionary(data: bytes, ctx: ScanContext) -> Child | None:
     dictid = named(data)
-    zdict = ctx.dictionaries.get(dictid) if dictid is not None else None
+    zdict = ctx.dictionary(dictid) if dictid is not None else None
     if zdict is None:
         return None
     out, _end, complete = zlib_bounded(data, 15, ctx, zdict=zdict)
