@@ -36,7 +36,7 @@ from urllib.parse import unquote_to_bytes
 import ebcdic  # type: ignore[import-untyped]  # registers the EBCDIC codecs Python lacks
 
 from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import encodings, joins, scripted, textcarriers
+from zerohour.scan import encodings, joins, mhtml, scripted, textcarriers
 from zerohour.scan.filetype import looks_like_mail
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_FILES, ScanContext
@@ -594,6 +594,8 @@ def _digest(data: bytes) -> tuple[int, int]:
 _MSG_TYPES = ("message/rfc822", "message/global", "message/news")
 _MAX_PARTIAL_IDS = 16
 #: MIME nesting levels inside one message that do not count towards the recursion limit:
+#: Parts of one multipart/related body looked at for a page's style sheets (`mhtml`).
+_MAX_RELATED = 256
 #: clamscan 1.4 opens 18 nested multiparts at its default --max-recursion of 17 (measured;
 #: with these, the CLI's clamscan-equivalent limits open exactly as many, and one more is a
 #: limit finding). Deeper nesting stays a `Heuristics.Limits.Exceeded.MaxRecursion`.
@@ -715,6 +717,7 @@ class _Walker:
 
         split_any = False
         boundaries = _boundary_candidates(ct_values)
+        related: list[bytes] | None = [] if "multipart/related" in types else None
         if multipart or boundaries:
             bodies = [body]
             if any(c in ("base64", "quoted-printable") for c in ctes):
@@ -729,6 +732,8 @@ class _Walker:
                         found = split_any = True
                     for part_no, part in self._split(mbody, hits, d):
                         sub = f"{path}/{bi}.{part_no}"
+                        if related is not None and len(related) < _MAX_RELATED:
+                            related.append(part)
                         yield from self.ctx.guard(self.entity(part, d, depth + 1, sub), sub)
                 if multipart and not found:
                     for b in _infer_boundaries(mbody, d):
@@ -737,6 +742,11 @@ class _Walker:
                         for part_no, part in self._split(mbody, hits, d):
                             sub = f"{path}/{bi}?{part_no}"
                             yield from self.ctx.guard(self.entity(part, d, depth + 1, sub), sub)
+        if related:  # a saved page's style sheets in parts of their own (`mhtml`)
+            base = next(iter(_header_values(headers, b"snapshot-content-location")
+                             + _header_values(headers, b"content-location")), None)
+            for page in mhtml.styled_pages(self._related_parts(related, d), base):
+                yield from self.leaf(page, None, f"mime{path}:mhtml", False)
         all_multipart = multipart and all(t.startswith("multipart") for t in types)
         if all_multipart and split_any:
             return
@@ -779,6 +789,23 @@ class _Walker:
                 for emb in encodings.binhex_blocks(marked, self.ctx.output_bound(),
                                                    self.ctx.check_time):
                     yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
+
+    def _related_parts(self, raw: list[bytes], d: _Dialect) -> list[mhtml.Part]:
+        parts: list[mhtml.Part] = []
+        for data in raw:
+            self.ctx.check_time()
+            headers, body_at = split_headers(data, d)
+            types = [parse_params(v).main for v in _header_values(headers, b"content-type")]
+            if types and not types[0].startswith("text/"):
+                continue  # (images: a browser takes no page or sheet of another type)
+            decoded = decode_body(data[body_at:], _cte_tokens(
+                _header_values(headers, b"content-transfer-encoding")), self.ctx.check_time)
+            ids = _header_values(headers, b"content-id")
+            places = _header_values(headers, b"content-location")
+            parts.append(mhtml.Part(types[0] if types else "text/plain",
+                                    ids[0] if ids else None, places[0] if places else None,
+                                    decoded[0][1] if decoded else data[body_at:]))
+        return parts
 
     def _partial(self, ct_values: list[str], decoded: list[tuple[str, bytes]]) -> None:
         """Keep a message/partial fragment (RFC 2046 5.2.2) for `reassembled`."""
