@@ -39,6 +39,8 @@ subject matches it (`textual`'s selector matching), the later winning; lengths a
 
 from __future__ import annotations
 
+import html
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +109,11 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
 #: (`inline-end` is right in a left-to-right block, `inline-start` in a right-to-left one)
 _FLOAT_RIGHT = Gate(rb"float\s*:\s*(?:right|inline-(?:end|start))")
 _FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*(?:right|inline-(?:end|start))", re.I)
+#: Boxes that show one line of their text as far as they are wide (`_clip`): newsletters
+#: hide overflow often, so only with text kept on one line or a width in characters.
+_CLIPS = Gate(rb"overflow(?:-x|-inline)?\s*:\s*(?:hidden|clip)")
+_ONE_LINE = Gate(rb"white-space\s*:\s*(?:nowrap|pre)|text-wrap(?:-mode)?\s*:\s*nowrap|"
+                 rb"width\s*:\s*[\d.]+ch")
 #: Form controls that show a text of their own: a `<select>`'s chosen option, an empty
 #: field's placeholder (round 18).
 _CONTROLS = Gate(rb"<select|placeholder\s*=")
@@ -125,9 +132,11 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"margin-bottom", b"font-size", b"caption-side", b"inset-inline-start",
                     b"inset-inline-end", b"margin-inline-start", b"margin-inline-end",
                     b"counter-reset", b"counter-increment", b"counter-set", b"quotes",
-                    *SHORTHANDS})
+                    b"overflow", b"overflow-x", b"overflow-inline", b"white-space",
+                    b"text-wrap", b"text-wrap-mode", b"max-width", *SHORTHANDS})
 #: What an element takes from its parent (`dir` and a table's direction besides).
-_INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side", b"quotes")
+_INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side", b"quotes",
+              b"white-space", b"text-wrap", b"text-wrap-mode")
 #: (from its `!`: a pattern starting with `\s*` was tried at every blank of a long run, round 4)
 _IMPORTANT = re.compile(rb"!\s*important\s*$", re.I)
 _PSEUDO_ELEMENT = re.compile(rb"::?(before|after|marker)\s*$", re.I)
@@ -644,6 +653,9 @@ class _Layout:
         fostered = _foster(el) if el.tag == b"table" else []
         el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item,
                                            self.overrides > overrides)
+        if (b"overflow" in own or b"overflow-x" in own or b"overflow-inline" in own) and (
+                display not in (b"inline", b"contents")):
+            _clip(el, own, here, font)
         if inside and _containing_block(el, own):
             self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
         # an override (`<bdo>`, `unicode-bidi: bidi-override | isolate-override`, by a
@@ -1351,13 +1363,47 @@ def _rows_read(keyed: list[tuple[float, float, int, _El | bytes]], near: float
     return out + sorted(line, key=lambda b: (b[1], b[2]))
 
 
+def _clip(el: _El, own: dict[bytes, bytes], here: dict[bytes, bytes], font: float) -> None:
+    """A box of a set width that hides its overflow (`overflow: hidden | clip`) shows as many
+    characters of one line as it is wide, in a monospace font (round 20: `width: 4ch;
+    overflow: hidden; white-space: nowrap` round each base64 piece and the decoys after
+    it). One line: text that may not wrap (`nowrap`, `pre`), or a word with no break in it.
+    Only a box that holds text alone (its content laid out already); an ellipsis
+    (`text-overflow`) takes a character or two more, read as the clip (the page's whole text
+    is read too)."""
+    way = _lower(own.get(b"overflow-x") or own.get(b"overflow-inline")
+                 or own.get(b"overflow", b"").split(b" ")[0])
+    if way not in (b"hidden", b"clip") or not all(isinstance(k, bytes) for k in el.kids):
+        return
+    widths = [w for w in (length(own.get(b"width"), font), length(own.get(b"max-width"), font))
+              if w is not None]
+    if not widths or font <= 0:
+        return
+    text = html.unescape(b"".join(k for k in el.kids if isinstance(k, bytes)).decode(
+        "utf-8", "replace"))
+    text = " ".join(text.split())
+    one_line = here.get(b"white-space", b"").startswith((b"nowrap", b"pre")) or b"nowrap" in (
+        here.get(b"text-wrap", b"") + here.get(b"text-wrap-mode", b""))
+    if not one_line and " " in text:
+        return
+    shown = max(0, math.ceil(min(widths) / (CH * font) - 1e-6))
+    if len(text) > shown:
+        el.kids = [html.escape(text[:shown], quote=False).encode("utf-8")]
+
+
 def _order(kid_styles: dict[int, dict[bytes, bytes]], kid: _El | bytes) -> float:
+    """A flex or grid item's `order`: an integer, or `calc()`/`min()`/`max()`/`clamp()` of
+    numbers rounded to one (Chromium); anything else (`2.5`, `1e1`) is invalid, so 0."""
     if not isinstance(kid, _El):
         return 0.0
-    try:
-        return float(kid_styles.get(id(kid), {}).get(b"order", b"0").strip() or 0)
-    except ValueError:
-        return 0.0
+    value = kid_styles.get(id(kid), {}).get(b"order", b"0").strip().lower()
+    if _INTEGER.fullmatch(value):
+        return float(int(value))
+    number = length(value, 16.0) if value[:1].isalpha() else None
+    return float(math.floor(number + 0.5)) if number is not None else 0.0
+
+
+_INTEGER = re.compile(rb"[-+]?\d{1,9}")
 
 
 def _grid_cells(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
@@ -1662,6 +1708,7 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
 def _layout_applies(data: bytes, view: bytes, check: Callable[[], None] | None) -> bool:
     """Whether CSS in the page (`view`: it as the gates read it) may move or make text."""
     return bool(_LAYOUT_CSS(view) or (_RELATIVE(view) and _OFFSET(view)) or _CONTROLS(view)
+                or (_CLIPS(view) and _ONE_LINE(view))
                 or (_FLOAT_RIGHT(view) and _floats_side_by_side(data, check, view)))
 
 
