@@ -84,6 +84,12 @@ def children(
         if broken is not None:  # (what its reader shows is not read: fail closed, misc18)
             ctx.broken(broken)
         yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
+    if filetype is not FileType.BINARY and zlibdict.zlib_header(data):
+        # a zlib stream with another format's magic in its first KiB (a PDF behind it:
+        # round 21) is read as one all the same (BINARY layers are, below)
+        yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
+        if zlibdict.named(data) is not None:
+            yield from ctx.guard(zlibdict.children(data, ctx), "zlib-dictionary")
     if filetype in (FileType.PE, FileType.ELF, FileType.BINARY):
         # an executable kept whole in a section (a dropper's payload), as 7-Zip writes it out
         yield from ctx.guard(sections.children(data, filetype, ctx), "sections")

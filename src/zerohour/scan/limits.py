@@ -126,7 +126,7 @@ class ScanContext:
         # and the streams that named one not seen yet (looked for again at the scan's end).
         self._dictionary_layers: list[bytes] = []
         self._indexed = 0
-        self._dictionaries: dict[int, bytes] = {}
+        self._dictionaries: dict[int, list[bytes]] = {}
         self.dictionary_bytes = 0
         self.dict_streams: list[bytes] = []
 
@@ -169,17 +169,20 @@ class ScanContext:
             self.dictionary_bytes += len(data)
             self._dictionary_layers.append(data)
 
-    def dictionary(self, adler: int) -> bytes | None:
-        """The layer whose Adler-32 a zlib header names: also without its last line end, and
-        with LF line ends and one last line end (a text part as the sender wrote it)."""
+    def dictionaries(self, adler: int) -> list[bytes]:
+        """The layers whose Adler-32 a zlib header names (all of them: a decoy may share the
+        checksum), also without their last line end, and with LF line ends and one last
+        line end (a text part as the sender wrote it)."""
         for data in self._dictionary_layers[self._indexed :]:
             lf = data.replace(b"\r\n", b"\n")
             # (a MIME part's last line end belongs to the boundary after it: the file had one)
             for form in {data, data.rstrip(b"\r\n"), lf, lf.rstrip(b"\n") + b"\n"}:
                 if form.strip():
-                    self._dictionaries.setdefault(zlib.adler32(form), form)
+                    same = self._dictionaries.setdefault(zlib.adler32(form), [])
+                    if form not in same:
+                        same.append(form)
         self._indexed = len(self._dictionary_layers)
-        return self._dictionaries.get(adler)
+        return self._dictionaries.get(adler, [])
 
     # -- files and bytes ---------------------------------------------------------------------
 
