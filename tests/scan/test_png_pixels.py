@@ -97,3 +97,90 @@ def test_ordinary_images_are_not_decoded_nor_found(clam_engine: Engine) -> None:
         decoded += bool(list(pngpixels.children(data, ScanContext())))
         assert clam_engine.scan_bytes(data, path.name).names == (), path
     assert decoded <= len(images) // 50, decoded
+
+
+# -- round 21: a subagent attacking this reader ------------------------------------------------
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return (len(body).to_bytes(4, "big") + kind + body
+            + zlib.crc32(kind + body).to_bytes(4, "big"))
+
+
+def _with_chunks(png: bytes, extra: bytes) -> bytes:
+    """`extra` chunks right after the IHDR (33 bytes with the signature)."""
+    return png[:33] + extra + png[33:]
+
+
+def _saved(image: Image.Image, **save: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", **save)
+    return out.getvalue()
+
+
+def _empty_blocks_first(width: int, payload: bytes) -> bytes:
+    """An 8-bit grey image whose IDAT stream opens with 500 empty stored blocks, in IDAT
+    chunks of 100 bytes (the first 2 KiB of pixels inflate to nothing)."""
+    rows = b"".join(b"\0" + payload[i : i + width] for i in range(0, len(payload), width))
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream = (b"\x78\x01" + b"\x00\x00\x00\xff\xff" * 500 + raw.compress(rows) + raw.flush()
+              + zlib.adler32(rows).to_bytes(4, "big"))
+    ihdr = width.to_bytes(4, "big") + (len(payload) // width).to_bytes(4, "big") + b"\x08\0\0\0\0"
+    return (pngpixels.SIGNATURE + _chunk(b"IHDR", ihdr)
+            + b"".join(_chunk(b"IDAT", stream[i : i + 100]) for i in range(0, len(stream), 100))
+            + _chunk(b"IEND", b""))
+
+
+def _round21() -> dict[str, tuple[bytes, bytes]]:
+    """name -> (image, what the recipient's Pillow one-liner gives back)"""
+    clam = CLAM.read_bytes()
+    flat = bytes(16) + clam
+    packed = zlib.compress(clam, 9)
+    decoy = Image.frombytes("L", (16, 34), bytes(range(256)) * 2 + bytes(32))
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    return {
+        "8 pixels wide": (_saved(Image.frombytes("L", (8, 68), clam)), clam),
+        "RGBA 2 pixels wide": (_saved(Image.frombytes("RGBA", (2, 68), clam)), clam),
+        "1-bit": (_saved(Image.frombytes("1", (32, 136), clam)), clam),
+        "16-bit grey": (_saved(Image.frombytes("I;16", (16, 17), clam)), clam),
+        "flat first row": (_saved(Image.frombytes("L", (16, 35), flat)), flat),
+        "zlib pixels": (_saved(Image.frombytes("L", (16, -(-len(packed) // 16)),
+                                               packed.ljust(-(-len(packed) // 16) * 16,
+                                                            b"\0"))), packed),
+        "second frame": (_saved(decoy, save_all=True,
+                                append_images=[Image.frombytes("L", (16, 34), clam)]), clam),
+        "4,100 chunks first": (_with_chunks(_saved(Image.frombytes("L", (16, 34), clam)),
+                                            _chunk(b"prVt", b"") * 4100), clam),
+        "a PDF in a chunk": (_with_chunks(_saved(Image.frombytes("L", (16, 34), clam)),
+                                          _chunk(b"prVt", pdf)), clam),
+        "empty deflate blocks first": (_empty_blocks_first(16, clam), clam),
+    }
+
+
+@pytest.mark.parametrize("shape", list(_round21()))
+def test_round21_shapes_are_found(clam_engine: Engine, shape: str) -> None:
+    png, given = _round21()[shape]
+    image = Image.open(io.BytesIO(png))
+    frames = [image.tobytes()]
+    if getattr(image, "n_frames", 1) > 1:
+        image.seek(1)
+        frames.append(image.tobytes())
+    assert any(given in f for f in frames), shape  # the recipe (`seek(1)`, a cut, an inflate)
+    if shape == "zlib pixels":
+        assert zlib.decompressobj().decompress(frames[0]) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(_mail(png)).names == (CLAM_NAME,), shape
+
+
+def test_pixels_decoded_per_scan_are_bounded(tmp_path: Path) -> None:
+    """Interlaced images are decoded whatever they start with: of three 32 MiB bombs (about
+    45 KB each), a scan decodes two (round 21: twelve took 13 s)."""
+    subprocess.run([tool("convert-im6"), "-size", "4096x8191", "xc:black", "-depth", "8",
+                    "-define", "png:bit-depth=8", "-define", "png:color-type=0", "-interlace",
+                    "PNG", "bomb.png"], check=True,
+                   cwd=tmp_path, capture_output=True)
+    bomb = (tmp_path / "bomb.png").read_bytes()
+    assert bomb[28] == 1  # interlaced
+    assert len(bomb) < 200_000
+    ctx = ScanContext()
+    decoded = [len(c.data) for i in range(3) for c in pngpixels.children(
+        _with_chunks(bomb, _chunk(b"tEXt", b"n\0%d" % i)), ctx)]
+    assert decoded == [4096 * 8191] * 2

@@ -84,6 +84,11 @@ def children(
         if broken is not None:  # (what its reader shows is not read: fail closed, misc18)
             ctx.broken(broken)
         yield from ctx.guard(_xml_readings(data, ctx), "xml-text")
+    if data[:8] == pngtext.SIGNATURE:  # (by its signature: a PDF in a chunk makes it one)
+        # a PNG's text chunks (metadata scripts read), and its pixels when they are a file
+        # (`frombytes(payload).save()`, `tobytes()`)
+        yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
+        yield from ctx.guard(pngpixels.children(data, ctx), "png-pixels")
     if filetype is not FileType.BINARY and zlibdict.zlib_header(data):
         # a zlib stream with another format's magic in its first KiB (a PDF behind it:
         # round 21) is read as one all the same (BINARY layers are, below)
@@ -208,10 +213,6 @@ def _children_of_type(
             raise EncryptedContent("OpenSSL")
         if smime.password_only(data, ctx.check_time):  # S/MIME to a password, not a person
             raise EncryptedContent("CMS")
-        if data[:8] == pngtext.SIGNATURE:  # a PNG's text chunks (metadata scripts read)
-            yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
-            # its pixels, when they are a file (`frombytes(payload).save()`, `tobytes()`)
-            yield from ctx.guard(pngpixels.children(data, ctx), "png-pixels")
         if data[:16] == sqlitedb.MAGIC:  # a database's values (BLOBs cut into pages)
             yield from ctx.guard(sqlitedb.values(data, ctx), "sqlite")
         if data[:2] == lzw.PACK_MAGIC:  # pack(1)'s `.z`, which `gzip -d` decodes

@@ -128,7 +128,8 @@ class ScanContext:
         self._indexed = 0
         self._dictionaries: dict[int, list[bytes]] = {}
         self.dictionary_bytes = 0
-        self.dict_streams: list[bytes] = []
+        self.dict_streams: list[tuple[bytes, int, bool]] = []  # (stream, tried, decoded)
+        self.pixel_bytes = 0  # images' pixels decoded so far (`pngpixels`)
 
     # -- recursion ---------------------------------------------------------------------------
 

@@ -58,39 +58,41 @@ def named(data: bytes) -> int | None:
 
 
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """The stream inflated with its dictionary if the scan has seen it; else kept for
-    `late_children`."""
-    found = list(_with_dictionary(data, ctx))
-    if found:
-        yield from found
-    elif len(ctx.dict_streams) < _MAX_PENDING:
-        ctx.dict_streams.append(data)
-    else:  # (more than any mail needs: fail closed rather than read them in part)
+    """The stream inflated with each layer seen so far that may be its dictionary; kept for
+    `late_children` too, for those that come after it (a decoy of the same Adler-32 before
+    the dictionary decodes it too, to other bytes: round 21's Z2)."""
+    found, tried = _with_dictionary(data, ctx, 0)
+    yield from found
+    if len(ctx.dict_streams) < _MAX_PENDING:
+        ctx.dict_streams.append((data, tried, bool(found)))
+    elif not found:  # (more than any mail needs: fail closed rather than read them in part)
         yield from _without_dictionary(data, ctx)
 
 
 def late_children(ctx: ScanContext) -> Iterator[Child]:
-    """At the end of the scan: the streams whose dictionary came later, or never."""
+    """At the end of the scan: the streams' dictionaries that came later, or none ever."""
     pending, ctx.dict_streams = ctx.dict_streams, []
-    for data in pending:
-        found = list(_with_dictionary(data, ctx))
-        if found:
-            yield from found
-        else:
+    for data, tried, decoded in pending:
+        found, _tried = _with_dictionary(data, ctx, tried)
+        yield from found
+        if not (found or decoded):
             yield from _without_dictionary(data, ctx)
 
 
-def _with_dictionary(data: bytes, ctx: ScanContext) -> Iterator[Child]:
-    """The stream inflated with each layer of its DICTID that decodes it (a decoy of the same
-    Adler-32 may decode it too, to other bytes: round 21's Z2), trailer or not."""
+def _with_dictionary(data: bytes, ctx: ScanContext, skip: int) -> tuple[list[Child], int]:
+    """The stream inflated with each layer of its DICTID past the first `skip` that decodes
+    it, trailer or not; and how many layers there are."""
     dictid = named(data)
-    for zdict in (ctx.dictionaries(dictid) if dictid is not None else [])[:_MAX_CANDIDATES]:
+    candidates = ctx.dictionaries(dictid) if dictid is not None else []
+    found: list[Child] = []
+    for zdict in candidates[skip:_MAX_CANDIDATES]:
         out, _end, complete = zlib_bounded(data, 15, ctx, zdict=zdict)
         if not complete:  # (no Adler-32 trailer: `decompressobj().decompress()` still
             out, _end, complete = zlib_bounded(data, -15, ctx, start=6, zdict=zdict)  # gives
         if complete and out:  # all the final block holds)
             ctx.charge_child(len(out))
-            yield Child(data=out, name=None, origin="zlib-dictionary")
+            found.append(Child(data=out, name=None, origin="zlib-dictionary"))
+    return found, len(candidates)
 
 
 def _without_dictionary(data: bytes, ctx: ScanContext) -> Iterator[Child]:
