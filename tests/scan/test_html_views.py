@@ -589,10 +589,11 @@ def test_shadow_roots_in_a_page_of_unclosed_tags_cost_linear_time() -> None:
         assert time.process_time() - started < 8.0
 
 
-def printed_text(tmp_path: Path, page: bytes) -> bytes:
+def printed_text(tmp_path: Path, page: bytes, name: str = "page.html") -> bytes:
     """The text of the page as Chromium prints it (to PDF, read by pdftotext): what is
-    painted, not what the DOM holds (innerText keeps scaled-away and clipped text)."""
-    path = tmp_path / "page.html"
+    painted, not what the DOM holds (innerText keeps scaled-away and clipped text). `name`:
+    the file's, which says what Chromium opens (`page.mht`: a saved page's parts)."""
+    path = tmp_path / name
     path.write_bytes(page)
     pdf = tmp_path / "page.pdf"
     subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import base64
 import random
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from scan.test_html_views import B64, CHROMIUM, _found, engine
+from scan.test_html_views import B64, _found, engine, printed_text
 from zerohour.scan import Engine, mhtml
 
 __all__ = ["engine"]  # (the module's fixture)
@@ -80,15 +78,7 @@ PAGES = {
 
 
 def _printed(tmp_path: Path, mht: bytes) -> bytes:
-    path = tmp_path / "page.mht"
-    path.write_bytes(mht)
-    pdf = tmp_path / "page.pdf"
-    subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    "--no-pdf-header-footer", f"--print-to-pdf={pdf}", path.as_uri()],
-                   capture_output=True, timeout=120, check=False)
-    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
-                          timeout=60, check=True).stdout
-    return re.sub(rb"\s", b"", text)
+    return printed_text(tmp_path, mht, "page.mht")
 
 
 def _attached(mht: bytes) -> bytes:
