@@ -364,18 +364,18 @@ def test_style_sheets_are_read_as_a_printer_applies_them(
 
 
 def test_media_and_supports_are_decided_for_print() -> None:
-    assert htmlprint._media(b"print")
-    assert htmlprint._media(b"all and (min-width: 300px)")
-    assert not htmlprint._media(b"screen")
-    assert not htmlprint._media(b"not all")
-    assert htmlprint._media(b"not screen")
-    assert htmlprint._media(b"screen, print")
-    assert not htmlprint._media(b"(max-width: 2px)")
-    assert htmlprint._media(b"(max-width: 90em)")
-    assert htmlprint._supports(b"(display: grid)")
-    assert not htmlprint._supports(b"not (display:grid)")
-    assert not htmlprint._supports(b"(display: no-such-value)")
-    assert htmlprint._supports(b"(display: flex) and (gap: 1em)")
+    assert htmlprint.media_holds(b"print")
+    assert htmlprint.media_holds(b"all and (min-width: 300px)")
+    assert not htmlprint.media_holds(b"screen")
+    assert not htmlprint.media_holds(b"not all")
+    assert htmlprint.media_holds(b"not screen")
+    assert htmlprint.media_holds(b"screen, print")
+    assert not htmlprint.media_holds(b"(max-width: 2px)")
+    assert htmlprint.media_holds(b"(max-width: 90em)")
+    assert htmlprint.supports_holds(b"(display: grid)")
+    assert not htmlprint.supports_holds(b"not (display:grid)")
+    assert not htmlprint.supports_holds(b"(display: no-such-value)")
+    assert htmlprint.supports_holds(b"(display: flex) and (gap: 1em)")
     assert htmlprint.printed_page(b"<p>no style here</p>") is None
 
 

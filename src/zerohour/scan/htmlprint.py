@@ -113,7 +113,7 @@ def _live_link(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
         return m.group()
     attrs = _attrs(m.group())
     rel = attrs.get(b"rel", b"").lower().split()
-    if b"stylesheet" in rel and (b"alternate" in rel or b"disabled" in attrs or not _media(
+    if b"stylesheet" in rel and (b"alternate" in rel or b"disabled" in attrs or not media_holds(
             attrs.get(b"media", b"all"))):
         dropped.append(b"hidden")  # (what the sheet it loads holds is not looked at here)
         return b""
@@ -125,7 +125,7 @@ def _live_style(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
         return m.group()
     attrs = _attrs(m.group(1))
     kind = attrs.get(b"type", b"text/css").strip().lower()
-    if kind not in (b"", b"text/css") or not _media(attrs.get(b"media", b"all")):
+    if kind not in (b"", b"text/css") or not media_holds(attrs.get(b"media", b"all")):
         dropped.append(m.group(2))
         return b""
     return b"<style" + m.group(1) + b">" + _printed_sheet(m.group(2), dropped) + m.group(3)
@@ -151,7 +151,7 @@ def _printed_sheet(sheet: bytes, dropped: list[bytes]) -> bytes:
         i = block_end(sheet, m.end())
         out += _valid_rules(sheet[at : m.start()], dropped)
         kind, condition = m.group(1).lower(), m.group(2)
-        holds = _media(condition) if kind == b"media" else _supports(condition)
+        holds = media_holds(condition) if kind == b"media" else supports_holds(condition)
         if holds:
             out += _printed_sheet(sheet[m.end() : max(m.end(), i - 1)], dropped)
         else:
@@ -208,7 +208,7 @@ _UNITS = {b"px": 1.0, b"em": 16.0, b"rem": 16.0, b"in": 96.0, b"cm": 96 / 2.54,
           b"mm": 96 / 25.4, b"pt": 4 / 3}
 
 
-def _media(query: bytes) -> bool:
+def media_holds(query: bytes) -> bool:
     """Whether a media query list holds on the printed page."""
     return any(_one_query(q) for q in query.lower().split(b","))
 
@@ -265,22 +265,22 @@ _MAX_NESTING = 32  # `@supports` conditions nested deeper are taken as true (rou
 # CPU hunt: 1,600 nested brackets, or a chain of `not`, ran out of Python's recursion)
 
 
-def _supports(condition: bytes, depth: int = 0) -> bool:
+def supports_holds(condition: bytes, depth: int = 0) -> bool:
     """Whether a `@supports` condition holds in Chromium (declarations of known properties;
     `display` by its keywords)."""
     if depth > _MAX_NESTING:
         return True
     text = condition.strip().lower()
     if text.startswith(b"not"):
-        return not _supports(text[3:], depth + 1)
+        return not supports_holds(text[3:], depth + 1)
     for word in (b"or", b"and"):
         parts = _top_level_split(text, word)
         if len(parts) > 1:
-            held = (_supports(part, depth + 1) for part in parts)
+            held = (supports_holds(part, depth + 1) for part in parts)
             return any(held) if word == b"or" else all(held)
     inner = text[1:-1].strip() if text.startswith(b"(") and text.endswith(b")") else text
     if inner.startswith((b"(", b"not")):
-        return _supports(inner, depth + 1)
+        return supports_holds(inner, depth + 1)
     if inner.startswith((b"selector", b"font-tech", b"font-format")):
         return True
     prop, _, value = inner.partition(b":")
@@ -311,4 +311,4 @@ _IMPORT_SUPPORTS = re.compile(rb"supports\s*\((.*)\)", re.I | re.S)
 
 def _import_applies(rule: bytes) -> bool:
     m = _IMPORT_SUPPORTS.search(rule)
-    return m is None or _supports(m.group(1))
+    return m is None or supports_holds(m.group(1))

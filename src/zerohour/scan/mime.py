@@ -790,22 +790,40 @@ class _Walker:
                                                    self.ctx.check_time):
                     yield from self.leaf(emb.data, emb.name, f"mime{path}:{emb.encoding}", True)
 
-    def _related_parts(self, raw: list[bytes], d: _Dialect) -> list[mhtml.Part]:
+    def _related_parts(self, raw: list[bytes], d: _Dialect, depth: int = 0
+                       ) -> list[mhtml.Part]:
+        """The parts of a multipart/related body for `mhtml`: each one's type, Content-ID,
+        Content-Location and charset, its content decoded only if a page names it; the parts
+        of multiparts inside it too (a multipart/alternative page), as Chromium flattens
+        them."""
         parts: list[mhtml.Part] = []
         for data in raw:
             self.ctx.check_time()
             headers, body_at = split_headers(data, d)
-            types = [parse_params(v).main for v in _header_values(headers, b"content-type")]
-            if types and not types[0].startswith("text/"):
-                continue  # (images: a browser takes no page or sheet of another type)
-            decoded = decode_body(data[body_at:], _cte_tokens(
-                _header_values(headers, b"content-transfer-encoding")), self.ctx.check_time)
+            ct_values = _header_values(headers, b"content-type")
+            params = [parse_params(v) for v in ct_values]
+            kind = params[0].main if params else "text/plain"
+            if kind.startswith("multipart/") and depth < 4:
+                inner: list[bytes] = []
+                for b in _boundary_candidates(ct_values)[:4]:
+                    hits = _delimiters(data[body_at:], b, d)
+                    inner += [part for _n, part in self._split(data[body_at:], hits, d)]
+                parts += self._related_parts(inner[:_MAX_RELATED], d, depth + 1)
+                continue
             ids = _header_values(headers, b"content-id")
             places = _header_values(headers, b"content-location")
-            parts.append(mhtml.Part(types[0] if types else "text/plain",
-                                    ids[0] if ids else None, places[0] if places else None,
-                                    decoded[0][1] if decoded else data[body_at:]))
-        return parts
+            charsets = params[0].get_all("charset") if params else []
+            ctes = _cte_tokens(_header_values(headers, b"content-transfer-encoding"))
+            parts.append(mhtml.Part(kind, ids[0] if ids else None,
+                                    places[0] if places else None,
+                                    functools.partial(self._first_decoding, data[body_at:],
+                                                      ctes),
+                                    charsets[0].strip() if charsets else None))
+        return parts[:_MAX_RELATED]
+
+    def _first_decoding(self, body: bytes, ctes: list[str]) -> bytes:
+        decoded = decode_body(body, ctes, self.ctx.check_time)
+        return decoded[0][1] if decoded else body
 
     def _partial(self, ct_values: list[str], decoded: list[tuple[str, bytes]]) -> None:
         """Keep a message/partial fragment (RFC 2046 5.2.2) for `reassembled`."""
