@@ -50,6 +50,38 @@ CLIPPED = {
 }
 
 
+TWOS = [B64[i : i + 2] for i in range(0, len(B64), 2)]
+
+
+def _pieces(opening: bytes, pieces: list[bytes], piece: bytes = b"%s %s") -> bytes:
+    return b"".join(opening + piece % (p, _junk(i)) + b"</div>" for i, p in enumerate(pieces))
+
+
+#: Round 21 (a subagent attacking the clip): each printed by Chromium as the base64.
+CLIPPED.update({
+    "a piece in a span": _page(_pieces(b'<div style="width:4ch;overflow:hidden;'
+                                       b'white-space:nowrap">', FOURS, b"<span>%s</span> %s")),
+    "letter spacing": _page(_boxes(b'<div style="width:8ch;letter-spacing:1ch;overflow:hidden;'
+                                   b'white-space:nowrap">', b" ")),
+    "negative indent": _page(b"".join(
+        b'<div style="width:4ch;text-indent:-4ch;overflow:hidden;white-space:nowrap">'
+        + _junk(i)[:4] + p + b" " + _junk(i) + b"</div>" for i, p in enumerate(FOURS))),
+    "padding in a border box": _page(_pieces(
+        b'<div style="width:4ch;box-sizing:border-box;padding:0 0 0 2ch;overflow:hidden;'
+        b'white-space:nowrap">', TWOS)),
+    "overflow auto": _page(_boxes(b'<div style="width:4ch;overflow:auto;white-space:nowrap;'
+                                  b'scrollbar-width:none">', b" ")),
+    "paint containment": _page(_boxes(b'<div style="width:4ch;contain:paint;'
+                                      b'white-space:nowrap">', b" ")),
+    "visible beside hidden": _page(_boxes(b'<div style="width:4ch;overflow:visible hidden;'
+                                          b'white-space:nowrap">', b" ")),
+    "pre keeps its blanks": _page(_pieces(b'<div style="width:4ch;overflow:hidden;'
+                                          b'white-space:pre">', TWOS, b"  %s%s")),
+    "no-break space": _page(_pieces(b'<div style="width:4ch;overflow:hidden">', FOURS,
+                                    b"%s&nbsp;%s")),
+})
+
+
 @pytest.mark.parametrize("shape", list(CLIPPED))
 def test_boxes_that_clip_their_overflow_show_the_pieces(engine: Engine, tmp_path: Path,
                                                         shape: str) -> None:
@@ -71,6 +103,9 @@ ORDERED = {
     "calc": b'<span style="order:calc(%d)">',
     "max": b'<span style="order:max(%d, 0)">',
     "calc of a product": b'<span style="order:calc(2 * %d)">',
+    "round": b'<span style="order:round(%d.4)">',
+    "abs": b'<span style="order:abs(-%d)">',
+    "mod": b'<span style="order:mod(%d, 1000)">',
 }
 
 

@@ -10,6 +10,7 @@ be in a monospace font (1ch = 0.6em), as pages that spell a file in pieces are.
 
 from __future__ import annotations
 
+import math
 import re
 
 #: A page's width when it says none (an A4/Letter page less margins, in CSS px).
@@ -22,7 +23,8 @@ _FONT_KEYWORDS = {b"xx-small": 9.0, b"x-small": 10.0, b"small": 13.0, b"medium":
                   b"large": 18.0, b"x-large": 24.0, b"xx-large": 32.0, b"xxx-large": 48.0}
 _NUMBER = re.compile(rb"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)([a-z%]*)", re.I)
 _OPERATOR = re.compile(rb"\s*([-+*/(),])")
-_FUNCTION = re.compile(rb"\s*(calc|min|max|clamp|-webkit-calc)\(", re.I)
+_FUNCTION = re.compile(rb"\s*(calc|min|max|clamp|-webkit-calc|abs|sign|round|mod|rem)\(", re.I)
+_ROUNDING = re.compile(rb"\s*(nearest|up|down|to-zero)\s*,", re.I)
 _MAX_TRACKS = 10_000  # a `repeat()` of more tracks counts as this many
 _MAX_LINE = 100_000  # grid lines past this are clamped (Chromium clamps too)
 
@@ -121,6 +123,9 @@ class _Calc:
             name = function.group(1).lower() if function is not None else b"calc"
             if function is not None:
                 self.at = function.end()
+            strategy = _ROUNDING.match(self.text, self.at) if name == b"round" else None
+            if strategy is not None:
+                self.at = strategy.end()
             self.depth += 1
             args = [self.sum()]
             while self._op(b","):
@@ -139,7 +144,7 @@ class _Calc:
                 return max(values)
             if name == b"clamp" and len(values) == 3:
                 return (max(values[0][0], min(values[1][0], values[2][0])), values[0][1])
-            return None
+            return _math(name, strategy.group(1).lower() if strategy else b"nearest", values)
         m = _NUMBER.match(self.text, self.at)
         if m is None:
             return None
@@ -163,6 +168,29 @@ class _Calc:
         if unit in _ABSOLUTE:
             return (number * _ABSOLUTE[unit], False)
         raise ValueError(unit)
+
+
+def _math(name: bytes, strategy: bytes, values: list[tuple[float, bool]]
+          ) -> tuple[float, bool] | None:
+    """CSS Values 4's `abs()`, `sign()`, `round()`, `mod()` and `rem()` (round 21: a flex
+    item's `order: round(2.4)`)."""
+    first, plain = values[0]
+    if name == b"abs" and len(values) == 1:
+        return (abs(first), plain)
+    if name == b"sign" and len(values) == 1:
+        return (float((first > 0) - (first < 0)), True)
+    if name == b"round" and len(values) in (1, 2):
+        step = values[1][0] if len(values) == 2 else 1.0
+        if not step or (len(values) == 1 and not plain):
+            return None
+        q = first / step
+        turned = {b"up": math.ceil(q), b"down": math.floor(q), b"to-zero": math.trunc(q)}.get(
+            strategy, math.floor(q + 0.5))
+        return (turned * step, plain)
+    if name in (b"mod", b"rem") and len(values) == 2 and values[1][0]:
+        step = values[1][0]
+        return (first % step if name == b"mod" else math.fmod(first, step), plain)
+    return None
 
 
 def font_size(value: bytes | None, parent: float) -> float:
@@ -207,7 +235,7 @@ def split(value: bytes) -> list[bytes]:
 
 
 def _sides(value: bytes, names: tuple[bytes, bytes, bytes, bytes]) -> dict[bytes, bytes]:
-    """`inset`/`margin`: one to four values (top, right, bottom, left)."""
+    """`inset`/`margin`/`padding`: one to four values (top, right, bottom, left)."""
     parts = split(value)
     if not 1 <= len(parts) <= 4:
         return {}
@@ -227,6 +255,7 @@ def _pair(value: bytes, names: tuple[bytes, bytes]) -> dict[bytes, bytes]:
 
 _INSET = (b"top", b"right", b"bottom", b"left")
 _MARGIN = (b"margin-top", b"margin-right", b"margin-bottom", b"margin-left")
+_PADDING = (b"padding-top", b"padding-right", b"padding-bottom", b"padding-left")
 _CUSTOM_IDENT = re.compile(rb"-?[A-Za-z_\x80-\xff][\w\x80-\xff-]*$")
 _STRINGS = re.compile(rb"\"([^\"]*)\"|'([^']*)'")
 
@@ -313,6 +342,7 @@ SHORTHANDS = {
     b"inset-block-start": lambda v: {b"top": v},
     b"inset-block-end": lambda v: {b"bottom": v},
     b"margin": lambda v: _sides(v, _MARGIN),
+    b"padding": lambda v: _sides(v, _PADDING),
     b"margin-inline": lambda v: _pair(v, (b"margin-inline-start", b"margin-inline-end")),
     b"inline-size": lambda v: {b"width": v},
     b"grid-area": _grid_area,

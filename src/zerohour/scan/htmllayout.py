@@ -111,7 +111,8 @@ _FLOAT_RIGHT = Gate(rb"float\s*:\s*(?:right|inline-(?:end|start))")
 _FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*(?:right|inline-(?:end|start))", re.I)
 #: Boxes that show one line of their text as far as they are wide (`_clip`): newsletters
 #: hide overflow often, so only with text kept on one line or a width in characters.
-_CLIPS = Gate(rb"overflow(?:-x|-inline)?\s*:\s*(?:hidden|clip)")
+_CLIPS = Gate(rb"overflow(?:-x|-inline)?\s*:\s*(?:hidden|clip|auto|scroll|visible\s+[a-z])|"
+              rb"contain\s*:[^;\"'}]*(?:paint|strict|content)")
 _ONE_LINE = Gate(rb"white-space\s*:\s*(?:nowrap|pre)|text-wrap(?:-mode)?\s*:\s*nowrap|"
                  rb"width\s*:\s*[\d.]+ch")
 #: Form controls that show a text of their own: a `<select>`'s chosen option, an empty
@@ -132,8 +133,10 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"margin-bottom", b"font-size", b"caption-side", b"inset-inline-start",
                     b"inset-inline-end", b"margin-inline-start", b"margin-inline-end",
                     b"counter-reset", b"counter-increment", b"counter-set", b"quotes",
-                    b"overflow", b"overflow-x", b"overflow-inline", b"white-space",
-                    b"text-wrap", b"text-wrap-mode", b"max-width", *SHORTHANDS})
+                    b"overflow", b"overflow-x", b"overflow-y", b"overflow-inline",
+                    b"white-space", b"text-wrap", b"text-wrap-mode", b"max-width",
+                    b"inline-size", b"contain", b"box-sizing", b"padding-left",
+                    b"padding-right", b"text-indent", b"letter-spacing", *SHORTHANDS})
 #: What an element takes from its parent (`dir` and a table's direction besides).
 _INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side", b"quotes",
               b"white-space", b"text-wrap", b"text-wrap-mode")
@@ -653,8 +656,8 @@ class _Layout:
         fostered = _foster(el) if el.tag == b"table" else []
         el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item,
                                            self.overrides > overrides)
-        if (b"overflow" in own or b"overflow-x" in own or b"overflow-inline" in own) and (
-                display not in (b"inline", b"contents")):
+        if (b"overflow" in own or b"overflow-x" in own or b"overflow-inline" in own
+                or b"contain" in own) and display not in (b"inline", b"contents"):
             _clip(el, own, here, font)
         if inside and _containing_block(el, own):
             self._gather_placed(el, own, font, here.get(b"direction") == b"rtl")
@@ -1364,31 +1367,77 @@ def _rows_read(keyed: list[tuple[float, float, int, _El | bytes]], near: float
 
 
 def _clip(el: _El, own: dict[bytes, bytes], here: dict[bytes, bytes], font: float) -> None:
-    """A box of a set width that hides its overflow (`overflow: hidden | clip`) shows as many
-    characters of one line as it is wide, in a monospace font (round 20: `width: 4ch;
-    overflow: hidden; white-space: nowrap` round each base64 piece and the decoys after
-    it). One line: text that may not wrap (`nowrap`, `pre`), or a word with no break in it.
-    Only a box that holds text alone (its content laid out already); an ellipsis
-    (`text-overflow`) takes a character or two more, read as the clip (the page's whole text
-    is read too)."""
-    way = _lower(own.get(b"overflow-x") or own.get(b"overflow-inline")
-                 or own.get(b"overflow", b"").split(b" ")[0])
-    if way not in (b"hidden", b"clip") or not all(isinstance(k, bytes) for k in el.kids):
+    """A box of a set width that clips its overflow shows as many characters of one line as
+    it is wide, in a monospace font (round 20: `width: 4ch; overflow: hidden; white-space:
+    nowrap` round each base64 piece and the decoys after it).
+
+    Clips: `overflow` (or `overflow-x`/`-inline`) `hidden`, `clip`, `auto`, `scroll` (a
+    printed page has no scroll bar), `visible` beside another value (it computes to `auto`),
+    and `contain: paint`. One line: text that may not wrap (`nowrap`, `pre`: each of its
+    lines), or a word with no break in it (a no-break space is none). The width left for
+    text: `width`/`max-width`, less the padding in a `border-box`, shifted by `text-indent`,
+    each character wider by its `letter-spacing`. Only a box whose content is text and
+    phrasing elements (round 21: a piece in a `<span>`); an ellipsis (`text-overflow`) takes
+    a character or two more, read as the clip (the page's whole text is read too)."""
+    if not _clips(own) or font <= 0:
         return
-    widths = [w for w in (length(own.get(b"width"), font), length(own.get(b"max-width"), font))
-              if w is not None]
-    if not widths or font <= 0:
+    widths = [w for w in (length(own.get(b"width"), font), length(own.get(b"max-width"), font),
+                          length(own.get(b"inline-size"), font)) if w is not None]
+    if not widths or not _phrasing(el):
         return
-    text = html.unescape(b"".join(k for k in el.kids if isinstance(k, bytes)).decode(
-        "utf-8", "replace"))
-    text = " ".join(text.split())
-    one_line = here.get(b"white-space", b"").startswith((b"nowrap", b"pre")) or b"nowrap" in (
+    raw = html.unescape(_text(el).decode("utf-8", "replace"))
+    space = here.get(b"white-space", b"")
+    pre = space.startswith(b"pre") or space == b"break-spaces"
+    lines = raw.split("\n") if pre else [" ".join(_BREAKABLE.split(raw)).strip()]
+    one_line = pre or space.startswith(b"nowrap") or b"nowrap" in (
         here.get(b"text-wrap", b"") + here.get(b"text-wrap-mode", b""))
-    if not one_line and " " in text:
+    if not one_line and " " in lines[0]:
         return
-    shown = max(0, math.ceil(min(widths) / (CH * font) - 1e-6))
-    if len(text) > shown:
-        el.kids = [html.escape(text[:shown], quote=False).encode("utf-8")]
+    width = min(widths)
+    if _lower(own.get(b"box-sizing")) == b"border-box":
+        width -= sum(length(own.get(side), font) or 0.0 for side in _PADDING_SIDES)
+    indent = length(own.get(b"text-indent"), font) or 0.0
+    step = CH * font + (length(own.get(b"letter-spacing"), font) or 0.0)
+    if step <= 0:
+        return
+    first = max(0, math.floor(-indent / step + 1e-6))
+    last = max(first, math.ceil((width - indent) / step - 1e-6))
+    shown = "\n".join(line[first:last] for line in lines)
+    if shown != "\n".join(lines):
+        el.kids = [html.escape(shown, quote=False).encode("utf-8")]
+
+
+def _clips(own: dict[bytes, bytes]) -> bool:
+    """Whether a box's own style clips what overflows it sideways."""
+    both = _lower(own.get(b"overflow", b"")).split()
+    x = _lower(own.get(b"overflow-x") or own.get(b"overflow-inline") or b"") or (
+        both[0] if both else b"")
+    y = _lower(own.get(b"overflow-y") or b"") or (both[-1] if both else b"")
+    if x == b"visible" and y not in (b"", b"visible", b"clip"):
+        x = b"auto"  # (`visible` beside `hidden` computes to `auto`)
+    return x in _CLIPPING or bool(_PAINT_CONTAINED.search(own.get(b"contain", b"")))
+
+
+def _phrasing(el: _El) -> bool:
+    """Whether an element holds only text and phrasing elements (no box of its own)."""
+    stack: list[_El | bytes] = list(el.kids)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _El):
+            if node.tag not in _PHRASING:
+                return False
+            stack.extend(node.kids)
+    return True
+
+
+_CLIPPING = frozenset({b"hidden", b"clip", b"auto", b"scroll"})
+_PAINT_CONTAINED = re.compile(rb"\b(?:paint|strict|content)\b", re.I)
+_BREAKABLE = re.compile(r"[ \t\n\r\f]+")  # (not U+00A0: a no-break space breaks no line)
+_PADDING_SIDES = (b"padding-left", b"padding-right")
+_PHRASING = frozenset({b"", b"span", b"b", b"i", b"u", b"s", b"em", b"strong", b"a", b"font",
+                       b"small", b"big", b"code", b"tt", b"kbd", b"samp", b"var", b"mark",
+                       b"sub", b"sup", b"abbr", b"cite", b"del", b"ins", b"nobr", b"wbr",
+                       b"bdi", b"data", b"time", b"dfn", b"strike"})
 
 
 def _order(kid_styles: dict[int, dict[bytes, bytes]], kid: _El | bytes) -> float:
