@@ -409,7 +409,7 @@ class _Compiler:
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         assert proc.stdin is not None
         assert proc.stdout is not None
-        with proc.stdin, proc.stdout:
+        try:
             while (job := self._next()) is not None:
                 try:
                     _send(proc.stdin, job)
@@ -425,7 +425,13 @@ class _Compiler:
                     break
             with contextlib.suppress(OSError):
                 _send(proc.stdin, None)
-        proc.wait()
+        finally:
+            # (a worker that failed may be gone: closing its pipe flushes into nothing, and
+            # that error must not end this thread before the worker is waited for)
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            proc.stdout.close()
+            proc.wait()
 
     def finish(self) -> dict[str, Database | None]:
         """Wait for every piece; each compiled one by key (None: it is in the cache)."""
