@@ -184,3 +184,14 @@ def test_pixels_decoded_per_scan_are_bounded(tmp_path: Path) -> None:
     decoded = [len(c.data) for i in range(3) for c in pngpixels.children(
         _with_chunks(bomb, _chunk(b"tEXt", b"n\0%d" % i)), ctx)]
     assert decoded == [4096 * 8191] * 2
+
+
+def test_the_first_rows_of_an_image_over_the_bound(clam_engine: Engine) -> None:
+    """Round 21's P10: 4096 x 8193 grey pixels (over 32 MiB), clam.exe in the first ones;
+    `tobytes()[:544]` gives it back. The rows the bound holds are read."""
+    width, height = 4096, 8193
+    clam = CLAM.read_bytes()
+    png = _saved(Image.frombytes("L", (width, height), clam + bytes(width * height - len(clam))))
+    assert width * height > 32 * 1024 * 1024
+    assert len(png) < 100_000
+    assert clam_engine.scan_bytes(_mail(png)).names == (CLAM_NAME,)

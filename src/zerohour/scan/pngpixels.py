@@ -15,8 +15,9 @@ pixels, or are not there yet). Every frame of an animation is a layer. The pixel
 speculative children: only signatures count in them (pixels that happen to start with `PK`
 are no `Broken.Zip`).
 
-Bounded: an image of more than `_MAX_PIXEL_BYTES` of pixels is not decoded, and a scan
-decodes `_BUDGET` bytes of pixels at most (a mail of interlaced bombs: round 21).
+Bounded: of an image of more than `_MAX_PIXEL_BYTES` of pixels only the first rows that
+many bytes hold are decoded (round 21: a payload at the start of a 4096 x 8193 image), and a
+scan decodes `_BUDGET` bytes of pixels at most (a mail of interlaced bombs).
 
 Round 21 (a subagent attacking this reader): narrow images, 1- and 16-bit samples, APNG
 frames, a flat first row, 4,100 chunks or 500 empty deflate blocks before the pixels, zlib
@@ -75,7 +76,14 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     if png is None:
         return
     size = png.row * png.height
-    if size > _MAX_PIXEL_BYTES:
+    if size > _MAX_PIXEL_BYTES:  # (its first rows only, as many as the bound holds)
+        if not (png.interlaced or png.animated) and _sniffs(png, ctx) and (
+                ctx.pixel_bytes + _MAX_PIXEL_BYTES <= _BUDGET):
+            ctx.pixel_bytes += _MAX_PIXEL_BYTES
+            head, _rows = _first_rows(png, _MAX_PIXEL_BYTES // (1 + png.row), ctx, None)
+            if head:
+                ctx.charge_child(len(head))
+                yield Child(data=head, name=None, origin="png-pixels", speculative=True)
         return
     if not (png.interlaced or png.animated or png.capped or _sniffs(png, ctx)):
         return
@@ -111,7 +119,6 @@ def _read(data: bytes) -> _Png | None:
         return None
     png = _Png(data[16:29], width, height, -(-width * channels * depth // 8), interlace == 1)
     pos = 33
-    probe = 0
     for _ in range(_MAX_CHUNKS):
         if pos + 8 > len(data):
             return png
@@ -119,9 +126,7 @@ def _read(data: bytes) -> _Png | None:
         chunk = data[pos : pos + 12 + length]
         pos += 12 + length
         if kind == b"IDAT":
-            if probe < _PROBE:
-                png.idat.append(chunk[8:-4])
-                probe += length
+            png.idat.append(chunk[8:-4])
         elif kind in (b"PLTE", b"tRNS"):
             png.kept.append(chunk)
         elif kind == b"acTL":
@@ -134,34 +139,49 @@ def _read(data: bytes) -> _Png | None:
 
 def _sniffs(png: _Png, ctx: ScanContext) -> bool:
     """Whether the first rows' pixels, from their start or a row's, may be a file."""
-    ctx.check_time()
     rows = min(png.height, max(_SNIFF_ROWS, -(-_HEAD // png.row)),
                max(1, _PROBE // (1 + png.row)))
-    need = rows * (1 + png.row)
-    inflater = zlib.decompressobj()
-    out = bytearray()
-    try:
-        for piece in png.idat:
-            out += inflater.decompress(piece, need - len(out))
-            if len(out) >= need or inflater.eof:
-                break
-    except zlib.error:
-        return False  # damaged: Pillow will not decode it either
-    rows = len(out) // (1 + png.row)
-    if not rows:
-        return True  # (no whole row in the first 64 KiB: decoded whole, to see)
-    ihdr = struct.pack(">II", png.width, rows) + png.ihdr[8:]
-    small = (SIGNATURE + _chunk(b"IHDR", ihdr) + b"".join(png.kept)
-             + _chunk(b"IDAT", zlib.compress(bytes(out[: rows * (1 + png.row)]), 1))
-             + _chunk(b"IEND", b""))
-    try:
-        with Image.open(io.BytesIO(small), formats=["PNG"]) as image:
-            pixels = image.tobytes()
-    except (OSError, ValueError, SyntaxError, EOFError):
-        return False
+    pixels, rows = _first_rows(png, rows, ctx, _PROBE)
+    if pixels is None:
+        return rows < 0  # (no whole row in the first 64 KiB: decoded whole, to see)
     step = len(pixels) // rows
     return any(_looks_like_a_file(pixels[at : at + 256])
                for at in range(0, min(rows, _SNIFF_ROWS) * step, step or 1))
+
+
+def _first_rows(png: _Png, rows: int, ctx: ScanContext, probe: int | None
+                ) -> tuple[bytes | None, int]:
+    """The pixels of the first `rows` rows (fewer if the image has fewer), as Pillow gives
+    them, from a small PNG of those rows; `probe`: compressed bytes read at most. (None, -1)
+    when no whole row came out of them, (None, 0) when they are damaged."""
+    ctx.check_time()
+    need = min(rows, png.height) * (1 + png.row)
+    inflater = zlib.decompressobj()
+    out = bytearray()
+    read = 0
+    try:
+        for piece in png.idat:
+            out += inflater.decompress(piece, need - len(out))
+            read += len(piece)
+            if len(out) >= need or inflater.eof or (probe is not None and read >= probe):
+                break
+            ctx.check_time()
+    except zlib.error:
+        return None, 0  # damaged: Pillow will not decode it either
+    got = len(out) // (1 + png.row)
+    if not got:
+        return None, -1
+    ihdr = struct.pack(">II", png.width, got) + png.ihdr[8:]
+    small = (SIGNATURE + _chunk(b"IHDR", ihdr) + b"".join(png.kept)
+             + _chunk(b"IDAT", zlib.compress(bytes(out[: got * (1 + png.row)]), 1))
+             + _chunk(b"IEND", b""))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(small), formats=["PNG"]) as image:
+                return image.tobytes(), got
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return None, 0
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
