@@ -106,6 +106,8 @@ ORDERED = {
     "round": b'<span style="order:round(%d.4)">',
     "abs": b'<span style="order:abs(-%d)">',
     "mod": b'<span style="order:mod(%d, 1000)">',
+    "custom property": b'<span style="--o:%d;order:var(--o)">',
+    "var() fallback": b'<span style="order:var(--none, %d)">',
 }
 
 

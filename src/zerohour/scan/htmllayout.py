@@ -138,6 +138,8 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"inline-size", b"contain", b"box-sizing", b"padding-left",
                     b"padding-right", b"text-indent", b"letter-spacing", *SHORTHANDS})
 #: What an element takes from its parent (`dir` and a table's direction besides).
+#: `var(--name)` and `var(--name, fallback)` (round 21: `--o:3;order:var(--o)`)
+_VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*([^()]*))?\)")
 _INHERITED = (b"list-style-type", b"list-style", b"direction", b"caption-side", b"quotes",
               b"white-space", b"text-wrap", b"text-wrap-mode")
 #: (from its `!`: a pattern starting with `\s*` was tried at every blank of a long run, round 4)
@@ -220,11 +222,17 @@ def _declarations(text: bytes, important: bool = False) -> dict[bytes, bytes]:
     """The properties of interest (the `!important` ones, or the others), shorthands as
     their longhands, in order (the later winning)."""
     out: dict[bytes, bytes] = {}
+    custom: dict[bytes, bytes] = {}
     for m in _DECL.finditer(text):
+        if m.group(1).startswith(b"--"):
+            custom[m.group(1)] = m.group(2).strip()
+            continue
         name = m.group(1).lower()
         if name not in _PROPS:
             continue
         value = m.group(2).strip()
+        if b"var(" in value:  # (custom properties of the same block: `--o:3;order:var(--o)`)
+            value = _VAR.sub(lambda v: custom.get(v.group(1), v.group(2) or b""), value)
         if (b"!" in value and _IMPORTANT.search(value) is not None) != important:
             continue
         if important:
