@@ -79,6 +79,8 @@ CLIPPED.update({
                                           b'white-space:pre">', TWOS, b"  %s%s")),
     "no-break space": _page(_pieces(b'<div style="width:4ch;overflow:hidden">', FOURS,
                                     b"%s&nbsp;%s")),
+    "one line high": _page(_boxes(b'<div style="width:4ch;line-height:1.2;height:1.2em;'
+                                  b'overflow:hidden">', b" ")),
 })
 
 

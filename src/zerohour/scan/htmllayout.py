@@ -136,7 +136,8 @@ _PROPS = frozenset({b"order", b"grid-row-start", b"grid-row-end", b"grid-column-
                     b"overflow", b"overflow-x", b"overflow-y", b"overflow-inline",
                     b"white-space", b"text-wrap", b"text-wrap-mode", b"max-width",
                     b"inline-size", b"contain", b"box-sizing", b"padding-left",
-                    b"padding-right", b"text-indent", b"letter-spacing", *SHORTHANDS})
+                    b"padding-right", b"text-indent", b"letter-spacing", b"max-height",
+                    b"line-height", *SHORTHANDS})
 #: What an element takes from its parent (`dir` and a table's direction besides).
 #: `var(--name)` and `var(--name, fallback)` (round 21: `--o:3;order:var(--o)`)
 _VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*([^()]*))?\)")
@@ -1399,9 +1400,13 @@ def _clip(el: _El, own: dict[bytes, bytes], here: dict[bytes, bytes], font: floa
     lines = raw.split("\n") if pre else [" ".join(_BREAKABLE.split(raw)).strip()]
     one_line = pre or space.startswith(b"nowrap") or b"nowrap" in (
         here.get(b"text-wrap", b"") + here.get(b"text-wrap-mode", b""))
-    if not one_line and " " in lines[0]:
-        return
     width = min(widths)
+    whole = "\n".join(lines)
+    if not one_line and " " in lines[0]:
+        wrapped = _wrapped_lines(lines[0], own, width, font)
+        if wrapped is None:
+            return
+        lines = wrapped
     if _lower(own.get(b"box-sizing")) == b"border-box":
         width -= sum(length(own.get(side), font) or 0.0 for side in _PADDING_SIDES)
     indent = length(own.get(b"text-indent"), font) or 0.0
@@ -1411,8 +1416,41 @@ def _clip(el: _El, own: dict[bytes, bytes], here: dict[bytes, bytes], font: floa
     first = max(0, math.floor(-indent / step + 1e-6))
     last = max(first, math.ceil((width - indent) / step - 1e-6))
     shown = "\n".join(line[first:last] for line in lines)
-    if shown != "\n".join(lines):
+    if shown != whole:
         el.kids = [html.escape(shown, quote=False).encode("utf-8")]
+
+
+def _wrapped_lines(text: str, own: dict[bytes, bytes], width: float, font: float
+                   ) -> list[str] | None:
+    """The lines a box that also clips its height shows of text that wraps (round 21: a
+    piece and its decoy on two lines of a one-line box), words wrapped as they fit in a
+    monospace font; None when the height does not clip."""
+    both = _lower(own.get(b"overflow", b"")).split()
+    y = _lower(own.get(b"overflow-y") or b"") or (both[-1] if both else b"")
+    heights = [h for h in (length(own.get(b"height"), font),
+                           length(own.get(b"max-height"), font)) if h is not None]
+    if (y not in _CLIPPING and not _PAINT_CONTAINED.search(own.get(b"contain", b""))) or (
+            not heights):
+        return None
+    given = own.get(b"line-height", b"").strip()
+    try:
+        line = float(given) * font if given and given[:1].isdigit() and given.replace(
+            b".", b"", 1).isdigit() else (length(given, font) or 1.2 * font)
+    except ValueError:
+        line = 1.2 * font
+    if line <= 0:
+        return None
+    shown = max(1, math.floor(min(heights) / line + 0.5))
+    per_line = max(1, math.floor(width / (CH * font) + 1e-6))
+    out: list[str] = []
+    for word in text.split(" "):
+        if out and len(out[-1]) + 1 + len(word) <= per_line:
+            out[-1] += " " + word
+        else:
+            out.append(word)
+        if len(out) > shown:
+            break
+    return out[:shown]
 
 
 def _clips(own: dict[bytes, bytes]) -> bool:
