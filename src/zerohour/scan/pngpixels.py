@@ -65,7 +65,7 @@ class _Png:
     row: int  # bytes of one row, filter byte left out
     interlaced: bool
     kept: list[bytes] = field(default_factory=list)  # PLTE, tRNS: what the pixels need
-    idat: list[bytes] = field(default_factory=list)
+    idat: list[memoryview] = field(default_factory=list)
     animated: bool = False
     capped: bool = False
 
@@ -119,16 +119,17 @@ def _read(data: bytes) -> _Png | None:
         return None
     png = _Png(data[16:29], width, height, -(-width * channels * depth // 8), interlace == 1)
     pos = 33
+    view = memoryview(data)
     for _ in range(_MAX_CHUNKS):
         if pos + 8 > len(data):
             return png
         length, kind = struct.unpack_from(">I4s", data, pos)
-        chunk = data[pos : pos + 12 + length]
+        start = pos
         pos += 12 + length
-        if kind == b"IDAT":
-            png.idat.append(chunk[8:-4])
+        if kind == b"IDAT":  # (a view: a large image's pixels are not copied)
+            png.idat.append(view[pos - 4 - length : pos - 4])
         elif kind in (b"PLTE", b"tRNS"):
-            png.kept.append(chunk)
+            png.kept.append(data[start:pos])
         elif kind == b"acTL":
             png.animated = True
         elif kind == b"IEND":
