@@ -16,6 +16,7 @@ from PIL import Image
 
 from helpers.tools import tool
 from scan.conftest import CLAM, CLAM_NAME
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, pngpixels
 from zerohour.scan.limits import ScanContext
 
@@ -172,7 +173,7 @@ def test_round21_shapes_are_found(clam_engine: Engine, shape: str) -> None:
 
 def test_pixels_decoded_per_scan_are_bounded(tmp_path: Path) -> None:
     """Interlaced images are decoded whatever they start with: of three 32 MiB bombs (about
-    45 KB each), a scan decodes two (round 21: twelve took 13 s)."""
+    45 KB each), a scan decodes two (round 21: twelve took 13 s), the third is a finding."""
     subprocess.run([tool("convert-im6"), "-size", "4096x8191", "xc:black", "-depth", "8",
                     "-define", "png:bit-depth=8", "-define", "png:color-type=0", "-interlace",
                     "PNG", "bomb.png"], check=True,
@@ -181,9 +182,12 @@ def test_pixels_decoded_per_scan_are_bounded(tmp_path: Path) -> None:
     assert bomb[28] == 1  # interlaced
     assert len(bomb) < 200_000
     ctx = ScanContext()
-    decoded = [len(c.data) for i in range(3) for c in pngpixels.children(
-        _with_chunks(bomb, _chunk(b"tEXt", b"n\0%d" % i)), ctx)]
+    bombs = [_with_chunks(bomb, _chunk(b"tEXt", b"n\0%d" % i)) for i in range(3)]
+    decoded = [len(c.data) for b in bombs[:2] for c in pngpixels.children(b, ctx)]
     assert decoded == [4096 * 8191] * 2
+    # the third is the size limit, not passed unread (round 21: it held the payload)
+    with pytest.raises(ScanLimitExceeded, match="MaxScanSize"):
+        list(pngpixels.children(bombs[2], ctx))
 
 
 def test_the_first_rows_of_an_image_over_the_bound(clam_engine: Engine) -> None:

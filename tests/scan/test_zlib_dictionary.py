@@ -111,21 +111,42 @@ def test_no_trailer_or_bytes_behind_the_stream(clam_engine: Engine) -> None:
         assert UNSUPPORTED in every.scan_bytes(_mail(_part("data.zz", cut))).names
 
 
-def test_a_decoy_of_the_same_checksum_does_not_hide_the_dictionary(
-        clam_engine: Engine) -> None:
-    """Round 21's Z2: a layer before the dictionary with the same Adler-32 (two bytes moved
-    by one, opposite ways, a third compensating) also decodes the stream, to other bytes."""
+def _decoys(real: bytes, n: int) -> list[bytes]:
+    """Layers of `real`'s Adler-32: three neighbouring bytes moved by +1, -2, +1."""
+    out = []
+    for i in range(64, len(real) - 3):
+        if len(out) == n:
+            break
+        if real[i] < 255 and real[i + 1] >= 2 and real[i + 2] < 255:
+            decoy = bytearray(real)
+            decoy[i] += 1
+            decoy[i + 1] -= 2
+            decoy[i + 2] += 1
+            assert zlib.adler32(bytes(decoy)) == zlib.adler32(real)
+            out.append(bytes(decoy))
+    assert len(out) == n
+    return out
+
+
+@pytest.mark.parametrize("decoys", [1, 9])
+def test_decoys_of_the_same_checksum_do_not_hide_the_dictionary(
+        clam_engine: Engine, decoys: int) -> None:
+    """Round 21's Z2: layers before the dictionary with the same Adler-32 also decode the
+    stream, to other bytes (the gateway attack put the dictionary ninth)."""
     near = _near_clam()
-    decoy = bytearray(near)
-    i = next(i for i in range(64, 500) if decoy[i] < 255 and decoy[i + 1] >= 2
-             and decoy[i + 2] < 255)
-    decoy[i] += 1
-    decoy[i + 1] -= 2
-    decoy[i + 2] += 1
-    assert zlib.adler32(bytes(decoy)) == zlib.adler32(near)
     stream = _deflate(CLAM.read_bytes(), near)
-    mail = _mail(_part("a.bin", bytes(decoy)), _part("key.bin", near), _part("data.zz", stream))
+    parts = [_part(f"a{i}.bin", d) for i, d in enumerate(_decoys(near, decoys))]
+    mail = _mail(*parts, _part("key.bin", near), _part("data.zz", stream))
     assert clam_engine.scan_bytes(mail).names == (CLAM_NAME,)
+
+
+def test_more_decoys_than_are_tried_are_not_clean(clam_engine: Engine) -> None:
+    near = _near_clam()
+    stream = _deflate(CLAM.read_bytes(), near)
+    parts = [_part(f"a{i}.bin", d) for i, d in enumerate(_decoys(near, 70))]
+    names = clam_engine.scan_bytes(_mail(*parts, _part("key.bin", near),
+                                         _part("data.zz", stream))).names
+    assert names == (UNSUPPORTED,)
 
 
 def test_real_files_are_no_finding() -> None:

@@ -16,8 +16,10 @@ speculative children: only signatures count in them (pixels that happen to start
 are no `Broken.Zip`).
 
 Bounded: of an image of more than `_MAX_PIXEL_BYTES` of pixels only the first rows that
-many bytes hold are decoded (round 21: a payload at the start of a 4096 x 8193 image), and a
-scan decodes `_BUDGET` bytes of pixels at most (a mail of interlaced bombs).
+many bytes hold are decoded (round 21: a payload at the start of a 4096 x 8193 image; an
+interlaced or animated one that big is the size limit), and a scan decodes `_BUDGET` bytes
+of pixels at most (a mail of interlaced bombs); an image past it is the size limit, a
+finding, not passed unread.
 
 Round 21 (a subagent attacking this reader): narrow images, 1- and 16-bit samples, APNG
 frames, a flat first row, 4,100 chunks or 500 empty deflate blocks before the pixels, zlib
@@ -33,11 +35,13 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from PIL import Image
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import filetype
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.types import Child, FileType
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -77,9 +81,10 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         return
     size = png.row * png.height
     if size > _MAX_PIXEL_BYTES:  # (its first rows only, as many as the bound holds)
-        if not (png.interlaced or png.animated) and _sniffs(png, ctx) and (
-                ctx.pixel_bytes + _MAX_PIXEL_BYTES <= _BUDGET):
-            ctx.pixel_bytes += _MAX_PIXEL_BYTES
+        if png.interlaced or png.animated:
+            _over_budget("an interlaced or animated image over 32 MiB of pixels")
+        if _sniffs(png, ctx):
+            _charge(ctx, _MAX_PIXEL_BYTES)
             head, _rows = _first_rows(png, _MAX_PIXEL_BYTES // (1 + png.row), ctx, None)
             if head:
                 ctx.charge_child(len(head))
@@ -94,9 +99,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
                 frames = min(getattr(image, "n_frames", 1), _MAX_FRAMES)
                 for n in range(frames):
-                    if ctx.pixel_bytes + size > _BUDGET:
-                        return
-                    ctx.pixel_bytes += size
+                    _charge(ctx, size)
                     if n:
                         image.seek(n)
                     pixels = image.tobytes()
@@ -107,6 +110,19 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                                     speculative=True)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         return  # damaged: the recipient's tobytes() fails too
+
+
+def _charge(ctx: ScanContext, size: int) -> None:
+    """Count pixels about to be decoded against the scan's budget: past it, the image is
+    the size limit (a finding), never passed unread (round 21's gateway attack: two images
+    spent the budget, the third held the payload)."""
+    if ctx.pixel_bytes + size > _BUDGET:
+        _over_budget(f"images' pixels over {_BUDGET} bytes")
+    ctx.pixel_bytes += size
+
+
+def _over_budget(what: str) -> NoReturn:
+    raise ScanLimitExceeded(MAX_SCAN_SIZE, what)
 
 
 def _read(data: bytes) -> _Png | None:

@@ -37,8 +37,8 @@ from zerohour.scan.types import Child
 _WINDOW = 32768
 #: Streams kept for the scan's end, at most.
 _MAX_PENDING = 64
-#: Layers of one Adler-32 tried as a stream's dictionary, at most.
-_MAX_CANDIDATES = 8
+#: Layers of one Adler-32 tried as a stream's dictionary, at most (past it: not clean).
+_MAX_CANDIDATES = 64
 #: What a stream read without its dictionary must make to count as one.
 _MIN_OUTPUT = 16
 
@@ -84,6 +84,8 @@ def _with_dictionary(data: bytes, ctx: ScanContext, skip: int) -> tuple[list[Chi
     it, trailer or not; and how many layers there are."""
     dictid = named(data)
     candidates = ctx.dictionaries(dictid) if dictid is not None else []
+    if len(candidates) > _MAX_CANDIDATES:  # (decoys of one checksum: round 21's gateway
+        ctx.unsupported("Zlib", "Dictionary")  # attack hid the dictionary behind eight)
     found: list[Child] = []
     for zdict in candidates[skip:_MAX_CANDIDATES]:
         out, _end, complete = zlib_bounded(data, 15, ctx, zdict=zdict)
