@@ -79,6 +79,10 @@ CLIPPED.update({
                                           b'white-space:pre">', TWOS, b"  %s%s")),
     "no-break space": _page(_pieces(b'<div style="width:4ch;overflow:hidden">', FOURS,
                                     b"%s&nbsp;%s")),
+    "rem, a sliver of the next glyph": _page(b'<div style="font-size:16px">' + b"".join(
+        b'<span style="display:inline-block;width:2.41rem;overflow:hidden;white-space:nowrap;'
+        b'vertical-align:top">' + p + _junk(i) + b"</span>" for i, p in enumerate(FOURS))
+        + b"</div>"),
     "one line high": _page(_boxes(b'<div style="width:4ch;line-height:1.2;height:1.2em;'
                                   b'overflow:hidden">', b" ")),
 })
@@ -109,6 +113,8 @@ ORDERED = {
     "abs": b'<span style="order:abs(-%d)">',
     "mod": b'<span style="order:mod(%d, 1000)">',
     "custom property": b'<span style="--o:%d;order:var(--o)">',
+    "pow": b'<span style="order:pow(%d, 1)">',
+    "pi": b'<span style="order:calc(%d * pi / pi)">',
     "var() fallback": b'<span style="order:var(--none, %d)">',
 }
 

@@ -114,6 +114,12 @@ ROUND21 = {
     "base href, a decoy of that name": _linked(
         b'<base href="https://x.test/b/"><link rel=stylesheet href="s.css">',
         _part(b"text/css", b"p{}", SHEET), _part(b"text/css", HIDE, b"https://x.test/b/s.css")),
+    "default port, a decoy of that name": _linked(
+        b'<link rel=stylesheet href="https://x.test:443/a/s.css">',
+        _part(b"text/css", HIDE, SHEET), _part(b"text/css", b"p{}", b"https://x.test/b/s.css")),
+    "dot segments, a decoy of that name": _linked(
+        b'<link rel=stylesheet href="https://x.test/a/b/../%2E/s.css">',
+        _part(b"text/css", HIDE, SHEET), _part(b"text/css", b"p{}", b"https://x.test/b/s.css")),
     "the last of a location": _linked(b'<link rel=stylesheet href="s.css">',
                                       _part(b"text/css", b"p{}", SHEET),
                                       _part(b"text/css", HIDE, SHEET)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 #: A page's width when it says none (an A4/Letter page less margins, in CSS px).
 PAGE_WIDTH = 700.0
@@ -23,7 +24,11 @@ _FONT_KEYWORDS = {b"xx-small": 9.0, b"x-small": 10.0, b"small": 13.0, b"medium":
                   b"large": 18.0, b"x-large": 24.0, b"xx-large": 32.0, b"xxx-large": 48.0}
 _NUMBER = re.compile(rb"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)([a-z%]*)", re.I)
 _OPERATOR = re.compile(rb"\s*([-+*/(),])")
-_FUNCTION = re.compile(rb"\s*(calc|min|max|clamp|-webkit-calc|abs|sign|round|mod|rem)\(", re.I)
+_FUNCTION = re.compile(rb"\s*(calc|min|max|clamp|-webkit-calc|abs|sign|round|mod|rem|pow|sqrt|"
+                       rb"hypot|exp|log|sin|cos|tan|asin|acos|atan|atan2)\(", re.I)
+#: calc()'s constants
+_CONSTANT = re.compile(rb"\s*(pi|e|infinity|-infinity)(?![\w-])", re.I)
+_CONSTANTS = {b"pi": math.pi, b"e": math.e, b"infinity": math.inf, b"-infinity": -math.inf}
 _ROUNDING = re.compile(rb"\s*(nearest|up|down|to-zero)\s*,", re.I)
 _MAX_TRACKS = 10_000  # a `repeat()` of more tracks counts as this many
 _MAX_LINE = 100_000  # grid lines past this are clamped (Chromium clamps too)
@@ -147,7 +152,11 @@ class _Calc:
             return _math(name, strategy.group(1).lower() if strategy else b"nearest", values)
         m = _NUMBER.match(self.text, self.at)
         if m is None:
-            return None
+            constant = _CONSTANT.match(self.text, self.at) if self.depth else None
+            if constant is None:
+                return None
+            self.at = constant.end()
+            return (_CONSTANTS[constant.group(1).lower()], True)
         self.at = m.end()
         return self.factor_of(float(m.group(1)), m.group(2).lower())
 
@@ -172,8 +181,9 @@ class _Calc:
 
 def _math(name: bytes, strategy: bytes, values: list[tuple[float, bool]]
           ) -> tuple[float, bool] | None:
-    """CSS Values 4's `abs()`, `sign()`, `round()`, `mod()` and `rem()` (round 21: a flex
-    item's `order: round(2.4)`)."""
+    """CSS Values 4's `abs()`, `sign()`, `round()`, `mod()`, `rem()`, `hypot()`, and of
+    numbers `pow()`, `sqrt()`, `exp()`, `log()` and the trigonometric functions (round 21: a
+    flex item's `order: round(2.4)`, `pow(3, 1)`)."""
     first, plain = values[0]
     if name == b"abs" and len(values) == 1:
         return (abs(first), plain)
@@ -190,7 +200,29 @@ def _math(name: bytes, strategy: bytes, values: list[tuple[float, bool]]
     if name in (b"mod", b"rem") and len(values) == 2 and values[1][0]:
         step = values[1][0]
         return (first % step if name == b"mod" else math.fmod(first, step), plain)
+    if name == b"hypot":
+        return (math.hypot(*(v for v, _ in values)), plain)
+    if not plain:
+        return None
+    try:
+        if name == b"pow" and len(values) == 2:
+            return (math.pow(first, values[1][0]), True)
+        if name == b"atan2" and len(values) == 2:
+            return (math.atan2(first, values[1][0]), True)
+        if name == b"log" and len(values) in (1, 2):
+            return (math.log(first, values[1][0]) if len(values) == 2 else math.log(first),
+                    True)
+        one = _ONE_ARGUMENT.get(name)
+        if one is not None and len(values) == 1:
+            return (one(first), True)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return None
     return None
+
+
+_ONE_ARGUMENT: dict[bytes, Callable[[float], float]] = {
+    b"sqrt": math.sqrt, b"exp": math.exp, b"sin": math.sin, b"cos": math.cos,
+    b"tan": math.tan, b"asin": math.asin, b"acos": math.acos, b"atan": math.atan}
 
 
 def font_size(value: bytes | None, parent: float) -> float:

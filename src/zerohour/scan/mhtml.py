@@ -322,12 +322,40 @@ def _clean(url: str) -> str:
 
 
 def _canonical(url: str) -> str:
-    """Scheme and host in lower case, no fragment."""
+    """A URL as a browser compares it: scheme and host in lower case, no default port, no
+    fragment, dot segments (also `%2E`) removed (round 21's gateway attack)."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return url
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, ""))
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if parts.username or parts.password:
+        host = parts.netloc.rsplit("@", 1)[0] + "@" + host
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        host += f":{port}"
+    path = _DOT_SEGMENT.sub(lambda m: m.group().replace("%2e", ".").replace("%2E", "."),
+                            parts.path)
+    return urlunsplit((scheme, host if parts.netloc else "", _no_dots(path), parts.query, ""))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
+_DOT_SEGMENT = re.compile(r"(?<=/)(?:%2[eE]|\.)(?:%2[eE]|\.)?(?=/|$)")
+
+
+def _no_dots(path: str) -> str:
+    """RFC 3986 5.2.4: `.` and `..` segments removed."""
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if len(out) > 1:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    if path.endswith(("/.", "/..")):
+        out.append("")
+    return "/".join(out)
 
 
 def _file_name(url: str) -> str:
