@@ -316,6 +316,10 @@ ROUND21 = {  # (a subagent's gateway attack: 60,000 rules in a 1.9 MB sheet cost
     "40,000 hiding rules and 400 elements of their classes": _page(
         b"".join(b".c%d{display:none}\n" % i for i in range(40_000)),
         b"".join(b"<p class=c%d>page</p>" % (i * 97) for i in range(400))),  # (old: 18 s)
+    "40,000 text-transform rules and 400 elements": _page(
+        b"".join(b".c%d{text-transform:uppercase}\n" % i for i in range(40_000)),
+        b"".join(b"<p class=c%d>page</p>" % (i * 97) for i in range(400))),
+    # (old: 6.9 s, then the time limit: a finding for an innocent page)
 }
 
 
@@ -325,6 +329,8 @@ def test_rounds_3_and_4_hostile_messages_scan_in_linear_time(engine: Engine, nam
     report = engine.scan_bytes({**ROUND3, **ROUND4, **ROUND21}[name])
     assert time.process_time() - t0 < BOUND
     assert not report.errors, report.errors
+    if name in ROUND21:  # (innocent pages: no limit reached)
+        assert report.names == ()
 
 
 def test_a_subject_of_encoded_words_that_never_close() -> None:

@@ -376,3 +376,24 @@ def test_the_rules_an_element_may_match_decide_as_all_rules_do(
     finally:
         textual._FEW_COMPOUNDS = few
     assert textual._hides(tag, attrs, relevant) == textual._hides(tag, attrs, whole)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_SELECTORS, min_size=1, max_size=30), st.lists(_ELEMENTS, min_size=1,
+                                                               max_size=8))
+def test_text_transform_decided_by_the_rules_an_element_may_match(
+        selectors: list[bytes], elements: list[tuple[bytes, bytes]]) -> None:
+    """`html_transformed` with the keyed rules (any count) gives what all rules give."""
+    sheet = b"".join(s + b"{text-transform:%s}" % (b"uppercase", b"lowercase", b"none")[i % 3]
+                     for i, s in enumerate(selectors))
+    page = (b"<style>" + sheet + b"</style>" + b"".join(
+        b"<%s%s>Word %d</%s>" % (t, a, i, t) for i, (t, a) in enumerate(elements)))
+    few = textual._FEW_COMPOUNDS
+    try:
+        textual._FEW_COMPOUNDS = 10**9
+        everything = textual.html_transformed(page)
+        textual._FEW_COMPOUNDS = 0
+        keyed = textual.html_transformed(page)
+    finally:
+        textual._FEW_COMPOUNDS = few
+    assert keyed == everything

@@ -1183,16 +1183,24 @@ def _relevant(compounds: tuple[_Compound, ...], tag: bytes, attrs: bytes
     against every candidate element were 3 million matches for 51 elements)."""
     if len(compounds) <= _FEW_COMPOUNDS:
         return compounds
-    if b"&" in attrs:  # (as `_hides` reads them)
-        attrs = _unescape(attrs)
-    if b"/*" in attrs or b"\\" in attrs:
-        attrs = _css_text(attrs)
-    have, classes = _attributes(attrs)
+    return tuple(compounds[i] for i in _relevant_indices(compounds, tag, attrs))
+
+
+def _relevant_indices(compounds: tuple[_Compound, ...], tag: bytes, attrs: bytes) -> list[int]:
+    """Where in `compounds` those an element may match are (its attributes read as they
+    are and as `_hides` reads them: the keys of both)."""
+    readings = [attrs]
+    if b"&" in attrs:
+        readings.append(_unescape(attrs))
+    if b"/*" in readings[-1] or b"\\" in readings[-1]:
+        readings.append(_css_text(readings[-1]))
     index = _compound_index(compounds)
     found: list[int] = list(index.get(None, ()))
-    for key in (*((b"c", k) for k in classes), (b"i", have.get(b"id", b"")), (b"t", tag)):
-        found += index.get(key, ())
-    return tuple(compounds[i] for i in sorted(set(found)))
+    for reading in readings:
+        have, classes = _attributes(reading)
+        for key in (*((b"c", k) for k in classes), (b"i", have.get(b"id", b"")), (b"t", tag)):
+            found += index.get(key, ())
+    return sorted(set(found))
 
 
 _FEW_COMPOUNDS = 64
@@ -1494,6 +1502,7 @@ def html_transformed(data: bytes) -> bytes | None:
     rules.sort(key=lambda r: r[0].rank, reverse=True)
     firsts.sort(key=lambda r: r[0].rank, reverse=True)
     rules_of = {False: rules, True: firsts}
+    subjects = {False: tuple(r[0] for r in rules), True: tuple(r[0] for r in firsts)}
     universal = any(not r[0].word().strip(b"<") for r in (*rules, *firsts))
     words = {b"transform", b"tran\\", *(r[0].word() for r in (*rules, *firsts))}
     out = bytearray(data)
@@ -1513,10 +1522,13 @@ def html_transformed(data: bytes) -> bytes | None:
             continue
         key = (tag, attrs, places.get(start), first)
         if key not in decided:  # (elements alike decide alike: a page of 40k <p>, round 14)
-            budget[0] -= len(rules_of[first])
+            ranked = rules_of[first]
+            if len(ranked) > _FEW_COMPOUNDS:  # (the rules keyed by its classes, id, tag)
+                ranked = [ranked[i] for i in _relevant_indices(subjects[first], tag, attrs)]
+            budget[0] -= len(ranked)
             if budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
-            decided[key] = _cascaded(rules_of[first], tag, attrs, key[2])
+            decided[key] = _cascaded(ranked, tag, attrs, key[2])
         sheet = decided[key]
         if first:  # (round 18: `::first-letter` transforms the first letter alone)
             if sheet is not None and sheet[1] not in _INHERITED:
