@@ -139,3 +139,16 @@ def test_an_order_that_is_no_integer_is_ignored(tmp_path: Path) -> None:
     assert laid is not None
     at = {c: laid.index(b">%s<" % c) for c in (b"A", b"B", b"C", b"D")}
     assert sorted(at, key=at.__getitem__) == [b"B", b"A", b"D", b"C"]
+
+
+def test_a_list_box_shows_its_options_labels(engine: Engine, tmp_path: Path) -> None:
+    """Round 20's listbox row: a `<select size=30>` shows each option's `label`, not its
+    text, and each option group's label (Chromium's print)."""
+    groups = [FOURS[i : i + 4] for i in range(0, len(FOURS), 4)]
+    page = _page(b'<select size=40 style="height:80em;border:0;overflow:hidden">' + b"".join(
+        b'<optgroup label="%s">' % g[0] + b"".join(b'<option label="%s">%s</option>'
+                                                   % (p, _junk(i)) for i, p in enumerate(g[1:]))
+        + b"</optgroup>" for g in groups) + b"</select>")
+    assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment

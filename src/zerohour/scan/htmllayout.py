@@ -1664,7 +1664,7 @@ def _chosen(select: _El) -> list[_El | bytes]:
     names = _attr_names(select.attrs)
     size = (_attr(select.attrs, b"size") or b"").strip() if b"size" in names else b""
     if b"multiple" in names or (size.isdigit() and int(size) > 1):
-        return select.kids
+        return _listed(select)
     options: list[_El] = []
     stack: list[_El | bytes] = list(reversed(select.kids))
     while stack:
@@ -1684,6 +1684,31 @@ def _chosen(select: _El) -> list[_El | bytes]:
         option = usable[0] if usable else options[0]
     label = _attr(option.attrs, b"label") if b"label" in _attr_names(option.attrs) else None
     return [label if label else _BLANKS.sub(b" ", _text(option)).strip()]
+
+
+def _listed(select: _El) -> list[_El | bytes]:
+    """What a list box shows: each option's label, else its text, and each option group's
+    label above its options, each as an option of its own (round 21: options labelled with
+    the base64 pieces, their text decoys)."""
+    out: list[_El | bytes] = []
+    stack: list[_El | bytes] = list(reversed(select.kids))
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, _El):
+            continue
+        names = _attr_names(node.attrs)
+        label = _attr(node.attrs, b"label") if b"label" in names else None
+        if node.tag == b"option":
+            shown = label.replace(b"<", b"&lt;") if label else _BLANKS.sub(
+                b" ", _text(node)).strip()
+            out.append(b"<option>%s</option>" % shown)
+        elif node.tag == b"optgroup":
+            if label:
+                out.append(b"<option>%s</option>" % label.replace(b"<", b"&lt;"))
+            stack.extend(reversed(node.kids))
+        elif node.tag in (b"hr", b"div", b"span", b"p"):  # (what a parser keeps in a select)
+            stack.extend(reversed(node.kids))
+    return out
 
 
 def _text(el: _El) -> bytes:
