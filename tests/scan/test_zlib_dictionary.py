@@ -177,3 +177,40 @@ def test_a_plain_stream_cut_or_followed_by_a_pdf(clam_engine: Engine) -> None:
     for shape in (stream[:-4], stream + b"%PDF-1.4\n%%EOF\n"):
         assert zlib.decompressobj().decompress(shape) == CLAM.read_bytes()
         assert CLAM_NAME in clam_engine.scan_bytes(shape, "data.zz").names
+
+
+def test_a_short_base64_stream_in_the_text(clam_engine: Engine) -> None:
+    """Round 21's Z8: with the dictionary doing the work the stream is 22 bytes, its base64
+    32 characters, under the text's base64 blocks; read as a guess."""
+    near = _near_clam()
+    stream = _deflate(CLAM.read_bytes(), near)
+    token = base64.b64encode(stream)
+    assert len(token) < 86
+    mail = _mail(_text(b"data:\n" + token + b"\n"), _part("key.bin", near))
+    assert clam_engine.scan_bytes(mail).names == (CLAM_NAME,)
+
+
+def test_a_guessed_stream_without_its_dictionary_is_no_finding(clam_engine: Engine) -> None:
+    """A token of text that decodes to a dictionary-bound stream is a guess: with no
+    dictionary in the mail, what it holds is read, and nothing is said of the guess."""
+    stream = _deflate(b"hello, a harmless note " * 4, os.urandom(64) + b"harmless note")
+    mail = _mail(_text(b"ref " + base64.b64encode(stream) + b" end\n"))
+    assert clam_engine.scan_bytes(mail).names == ()
+    assert clam_engine.scan_bytes(_mail(_part("x.zz", stream))).names == (UNSUPPORTED,)
+
+
+def test_text_tokens_that_look_like_zlib_are_rare() -> None:
+    """The system's documentation: few tokens start as a zlib header's base64, and none of
+    them decodes to a finding."""
+    seen = tokens = 0
+    for path in sorted(Path("/usr/share/doc").rglob("*"))[:4000]:
+        if not path.is_file() or path.suffix in (".gz", ".png", ".jpg", ".pdf"):
+            continue
+        data = path.read_bytes()[:200_000]
+        seen += 1
+        ctx = ScanContext()
+        tokens += len(list(zlibdict.short_base64(data, ctx)))
+        list(zlibdict.late_children(ctx))
+        assert not ctx.events, path
+    assert seen > 500
+    assert tokens <= seen // 100, tokens

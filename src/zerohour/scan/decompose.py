@@ -285,6 +285,8 @@ def _children_of_type(
             # scripts too (a shell script's here-document of base64, `base64 -d > x.exe`).
             yield from ctx.guard(_text_carriers(data, ctx, base64=not mime_parsed),
                                  "text-carriers")
+            # (zlib streams in base64 too short for the blocks above: round 21's Z8)
+            yield from ctx.guard(zlibdict.short_base64(data, ctx), "zlib-base64")
             yield from ctx.guard(_patched_files(data, ctx), "patches")
 
 

@@ -368,6 +368,7 @@ class Engine:
                     ctx.note_piece(child.name, child.data, path)
                 errors = len(walk.errors)
                 walk.guessing += child.speculative
+                ctx.guessing += child.speculative  # (what decoders note later: `zlibdict`)
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))
@@ -377,6 +378,7 @@ class Engine:
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 finally:
                     walk.guessing -= child.speculative
+                    ctx.guessing -= child.speculative
                 if child.speculative:
                     self._mute_errors(walk, errors)
                 if walk.stop:

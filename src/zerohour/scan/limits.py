@@ -128,7 +128,9 @@ class ScanContext:
         self._indexed = 0
         self._dictionaries: dict[int, list[bytes]] = {}
         self.dictionary_bytes = 0
-        self.dict_streams: list[tuple[bytes, int, bool]] = []  # (stream, tried, decoded)
+        # (stream, dictionaries tried, decoded by one, found inside a guess)
+        self.dict_streams: list[tuple[bytes, int, bool, bool]] = []
+        self.guessing = 0  # speculative layers the walk is inside (the engine keeps it)
         self.pixel_bytes = 0  # images' pixels decoded so far (`pngpixels`)
 
     # -- recursion ---------------------------------------------------------------------------

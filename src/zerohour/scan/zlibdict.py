@@ -27,6 +27,8 @@ recipient must be told where it starts).
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterator
 
 from zerohour.scan.archive import zlib_bounded
@@ -41,6 +43,34 @@ _MAX_PENDING = 64
 _MAX_CANDIDATES = 64
 #: What a stream read without its dictionary must make to count as one.
 _MIN_OUTPUT = 16
+
+
+def short_base64(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """zlib streams written in base64 tokens shorter than a text's base64 blocks
+    (`textcarriers.MIN_BASE64`): with a dictionary doing the work, a stream of clam.exe is
+    22 bytes, 32 characters (round 21's Z8). Only tokens that start with a zlib header's
+    base64 (`eJ`, `eN`, `eA`, `eF`, and with a dictionary `eL`, `eP`, `eC`, `eH`), each a
+    guess."""
+    if b"e" not in data:
+        return
+    for n, m in enumerate(_SHORT_ZLIB.finditer(data)):
+        if n >= _MAX_SHORT:
+            return
+        ctx.check_time()
+        token = m.group(1)
+        try:
+            raw = base64.b64decode(token + b"=" * (-len(token) % 4))
+        except ValueError:
+            continue
+        if zlib_header(raw):
+            ctx.charge_child(len(raw))
+            yield Child(data=raw, name=None, origin="base64-zlib", speculative=True)
+
+
+#: a token of fewer characters than a base64 block, starting as a zlib header encodes
+_SHORT_ZLIB = re.compile(rb"(?<![A-Za-z0-9+/=])(e[ACFHJLNP][A-Za-z0-9+/]{10,84})={0,2}"
+                         rb"(?![A-Za-z0-9+/=])")
+_MAX_SHORT = 256
 
 
 def zlib_header(data: bytes) -> bool:
@@ -64,7 +94,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     found, tried = _with_dictionary(data, ctx, 0)
     yield from found
     if len(ctx.dict_streams) < _MAX_PENDING:
-        ctx.dict_streams.append((data, tried, bool(found)))
+        ctx.dict_streams.append((data, tried, bool(found), ctx.guessing > 0))
     elif not found:  # (more than any mail needs: fail closed rather than read them in part)
         yield from _without_dictionary(data, ctx)
 
@@ -72,11 +102,12 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 def late_children(ctx: ScanContext) -> Iterator[Child]:
     """At the end of the scan: the streams' dictionaries that came later, or none ever."""
     pending, ctx.dict_streams = ctx.dict_streams, []
-    for data, tried, decoded in pending:
+    for data, tried, decoded, guessed in pending:
         found, _tried = _with_dictionary(data, ctx, tried)
         yield from found
-        if not (found or decoded):
-            yield from _without_dictionary(data, ctx)
+        if not (found or decoded):  # (inside a guess: what it holds, as a guess too, and
+            yield from _without_dictionary(data, ctx, guessed)  # no finding, as the engine
+            # mutes heuristics in a guess)
 
 
 def _with_dictionary(data: bytes, ctx: ScanContext, skip: int) -> tuple[list[Child], int]:
@@ -97,12 +128,14 @@ def _with_dictionary(data: bytes, ctx: ScanContext, skip: int) -> tuple[list[Chi
     return found, len(candidates)
 
 
-def _without_dictionary(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+def _without_dictionary(data: bytes, ctx: ScanContext, guessed: bool = False
+                        ) -> Iterator[Child]:
     """A stream whose last block ends, whatever follows it (bytes behind a stream are ignored
     by `decompressobj`: round 21's Z1), read with zeros for the dictionary."""
     out, _end, complete = zlib_bounded(data, -15, ctx, start=6, zdict=bytes(_WINDOW))
     if not complete or len(out) < _MIN_OUTPUT:
         return  # not a zlib stream after all
-    ctx.unsupported("Zlib", "Dictionary")
+    if not guessed:
+        ctx.unsupported("Zlib", "Dictionary")
     ctx.charge_child(len(out))
-    yield Child(data=out, name=None, origin="zlib-dictionary")
+    yield Child(data=out, name=None, origin="zlib-dictionary", speculative=guessed)
