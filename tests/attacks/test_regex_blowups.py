@@ -320,6 +320,11 @@ ROUND21 = {  # (a subagent's gateway attack: 60,000 rules in a 1.9 MB sheet cost
         b"".join(b".c%d{text-transform:uppercase}\n" % i for i in range(40_000)),
         b"".join(b"<p class=c%d>page</p>" % (i * 97) for i in range(400))),
     # (old: 6.9 s, then the time limit: a finding for an innocent page)
+    "a saved page of unclosed link tags": _H + b"Content-Type: multipart/related; "
+    b"boundary=r\r\n\r\n--r\r\nContent-Type: text/html\r\nContent-Location: http://x.test/p"
+    b"\r\n\r\n" + b'<style>@import "s.css";</style>' + b'<link rel=stylesheet a="' * 100_000
+    + b"\r\n--r\r\nContent-Type: text/css\r\nContent-Location: http://x.test/s.css\r\n\r\n"
+    b"p{color:red}\r\n--r--\r\n",  # (the first `mhtml`: 20,000 of them cost 7 s, quadratic)
 }
 
 
