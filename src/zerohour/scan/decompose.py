@@ -223,6 +223,8 @@ def _children_of_type(
             yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
             if zlibdict.named(data) is not None:  # (a preset dictionary)
                 yield from ctx.guard(zlibdict.children(data, ctx), "zlib-dictionary")
+            elif not zlibdict.zlib_header(data):  # (one behind a short tag, as a guess)
+                yield from ctx.guard(zlibdict.behind_a_tag(data, ctx), "zlib-behind")
             yield from ctx.guard(streams.magicless_children(data, ctx), "magicless")
             yield from ctx.guard(_patched_files(data, ctx), "patches")
             # yEnc text is mostly high bytes, so it sniffs as binary: look for its blocks too.

@@ -21,14 +21,15 @@ finds it, most likely in the same mail (the body's text, another attachment). So
   files of /usr/share and /usr/lib, which did not).
 
 Round 21 (a subagent attacking this reader): decoys of the same Adler-32, streams without
-their trailer or with bytes behind them. Not read: a stream behind other bytes (the
-recipient must be told where it starts).
+their trailer or with bytes behind them, a stream behind a tag of up to 32 bytes (a guess),
+one written in a short base64 token (a guess).
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import zlib
 from collections.abc import Iterator
 
 from zerohour.scan.archive import zlib_bounded
@@ -98,6 +99,44 @@ def _in_block(data: bytes, start: int, end: int) -> bool:
 
 
 _BASE64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def behind_a_tag(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """A zlib stream a few bytes into a binary layer (a tag or a length in front of it, which
+    a loader skips: round 21's Z3), as a guess: the stream from there, when its first bytes
+    inflate (with or without a dictionary). Within `_MAX_TAG` bytes, `x` headers only."""
+    at = data.find(b"x", 1, _MAX_TAG + 1)
+    while 0 < at <= _MAX_TAG:
+        head = data[at : at + 2048]
+        if zlib_header(head) and _inflates(head):
+            ctx.charge_child(len(data) - at)
+            # (a whole stream to the layer's end, its trailer aside, is no guess: one that
+            # names a dictionary the mail lacks is then not clean)
+            _out, end, whole = zlib_bounded(data, -15, ctx, start=at + (6 if head[1] & 0x20
+                                                                           else 2),
+                                            zdict=bytes(_WINDOW) if head[1] & 0x20 else None)
+            yield Child(data=data[at:], name=None, origin="zlib-behind",
+                        speculative=not (whole and end >= len(data) - 4))
+            return
+        at = data.find(b"x", at + 1, _MAX_TAG + 1)
+
+
+def _inflates(head: bytes) -> bool:
+    """Whether a zlib stream's first bytes inflate to 16 bytes or more (or to its end)."""
+    try:
+        if head[1] & 0x20:  # (a dictionary: its own bytes, with zeros for the dictionary's)
+            d = zlib.decompressobj(-15, zdict=bytes(_WINDOW))
+            out = d.decompress(head[6:], 64)
+        else:
+            d = zlib.decompressobj()
+            out = d.decompress(head, 64)
+    except zlib.error:
+        return False
+    return len(out) >= _MIN_OUTPUT or d.eof
+
+
+#: bytes in front of a stream looked past (`behind_a_tag`)
+_MAX_TAG = 32
 
 
 def zlib_header(data: bytes) -> bool:
