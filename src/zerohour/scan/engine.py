@@ -96,10 +96,9 @@ class _Walk:
     #: whether one was opened as a file (`scripted` looked at it)
     clean: dict[tuple[object, ...], bool] = field(default_factory=dict)
     limit_hits: int = 0
-    #: depth of speculative children being walked (`Child.speculative`): while above 0, only
-    #: signature findings count; `muted` counts what was dropped (a layer with any is never
-    #: cached as clean: its twin outside a guess must be scanned in full)
-    guessing: int = 0
+    #: while the walk is inside speculative children (`ScanContext.guessing`), only signature
+    #: findings count; `muted` counts what was dropped (a layer with any is never cached as
+    #: clean: its twin outside a guess must be scanned in full)
     muted: int = 0
 
 
@@ -212,7 +211,7 @@ class Engine:
                           time.perf_counter() - started, tuple(walk.errors))
 
     def _add(self, walk: _Walk, name: str, path: str, kind: FindingKind) -> None:
-        if walk.guessing and kind is not FindingKind.SIGNATURE:
+        if walk.ctx.guessing and kind is not FindingKind.SIGNATURE:
             walk.muted += 1  # a heuristic in a guess (a junk join is broken): not a finding
             return
         if any(f.name == name and f.path == path for f in walk.findings):
@@ -277,7 +276,7 @@ class Engine:
                 self._limit(walk, exc, path, allowed)
                 return
             if (self.heuristics and self.limits.alert_html_script
-                    and opened and not walk.guessing
+                    and opened and not walk.ctx.guessing
                     and scripted.runs_script(data, ft, lname)):
                 walk.late.append(Finding(scripted.NAME, path, FindingKind.HEURISTIC))
         if walk.stop:
@@ -367,8 +366,7 @@ class Engine:
                 if child.name and child.origin != "joined-volumes":
                     ctx.note_piece(child.name, child.data, path)
                 errors = len(walk.errors)
-                walk.guessing += child.speculative
-                ctx.guessing += child.speculative  # (what decoders note later: `zlibdict`)
+                ctx.guessing += child.speculative  # (decoders read it too: `zlibdict`)
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))
@@ -377,7 +375,6 @@ class Engine:
                 except Exception as exc:  # one child's bug must not hide its siblings
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 finally:
-                    walk.guessing -= child.speculative
                     ctx.guessing -= child.speculative
                 if child.speculative:
                     self._mute_errors(walk, errors)

@@ -130,7 +130,9 @@ class ScanContext:
         self.dictionary_bytes = 0
         # (stream, dictionaries tried, decoded by one, found inside a guess)
         self.dict_streams: list[tuple[bytes, int, bool, bool]] = []
-        self.guessing = 0  # speculative layers the walk is inside (the engine keeps it)
+        # speculative children the walk is inside (`Child.speculative`; the engine counts):
+        # only signature findings count there, and decoders note it (`zlibdict`)
+        self.guessing = 0
         self.pixel_bytes = 0  # images' pixels decoded so far (`pngpixels`)
 
     # -- recursion ---------------------------------------------------------------------------
