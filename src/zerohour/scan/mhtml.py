@@ -37,19 +37,16 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import htmlprint
 from zerohour.scan.limits import MAX_SCAN_SIZE
+from zerohour.scan.textual import _ATTRS, _COMMENT, _CSS_COMMENT, _css_text
 
 _MAX_SHEETS = 64
 _MAX_CSS = 4 * 1024 * 1024
 
-_COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
 #: a `<link>` tag, quoted values kept whole (`title="a>b"`)
 _LINK = re.compile(rb"""<link\b(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""", re.I)
 _XML_SHEET = re.compile(rb"<\?xml-stylesheet\b(.*?)\?>", re.I | re.S)
 _BASE = re.compile(rb"""<base\b(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""", re.I)
-_ATTR = re.compile(rb"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
 _STYLE_BLOCK = re.compile(rb"(<style\b[^>]*>)(.*?)(</style\s*>)", re.I | re.S)
-_CSS_COMMENT = re.compile(rb"/\*.*?(?:\*/|\Z)", re.S)
-_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.S)
 _CHARSET_RULE = re.compile(rb'@charset\s+"([^"]{1,40})"\s*;')
 #: the rules an `@import` may follow: `@charset`, `@layer a, b;`, and other imports
 _PRELUDE_RULE = re.compile(rb"\s*(?:@charset\b[^;{}]*;|@layer\b[^;{}]*;)")
@@ -182,7 +179,7 @@ class _Resolver:
         if target is None or id(target) in chain:
             return None
         budget.charge(target)
-        text = _CSS_COMMENT.sub(b" ", _css_text(target, charset))
+        text = _CSS_COMMENT.sub(b" ", _sheet_text(target, charset))
         budget.add(len(text))
         where = (_canonical(urljoin(self.base, _clean(target.location)))
                  if target.location else here)
@@ -206,13 +203,13 @@ class _Resolver:
                 pos = rule.end()
                 continue
             at = _AT_RULE.match(css, pos)
-            if at is None or _css_unescape(at.group(1).decode("latin-1")).lower() != "import":
+            if at is None or _css_text(at.group(1)).lower() != b"import":
                 break
             target = _IMPORT_TARGET.match(css, at.end())
             if target is None:
                 break
             href = next((g for g in target.groups()[:5] if g is not None), b"")
-            url = _css_unescape(href.decode("latin-1")).encode("latin-1", "replace")
+            url = _css_text(href)
             sheet = self.sheet(url, here, budget, chain, charset)
             pos = target.end()
             if sheet is None:
@@ -300,7 +297,7 @@ class _Budget:
 
 
 
-def _css_text(part: Part, charset: str) -> bytes:
+def _sheet_text(part: Part, charset: str) -> bytes:
     """A sheet's text in the page's charset: decoded by its byte-order mark, its part's
     charset parameter, its `@charset` rule, else the page's (CSS Syntax 3.2)."""
     data = part.data
@@ -326,20 +323,10 @@ def _recoded(data: bytes, codec: str, charset: str) -> bytes:
         return text.encode("utf-8", "replace")
 
 
-def _css_unescape(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        if m.group(1):
-            code = int(m.group(1), 16)
-            return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
-        return m.group(2)
-
-    return _CSS_ESCAPE.sub(one, text)
-
-
 def _attrs(tag: bytes) -> dict[bytes, bytes]:
     out: dict[bytes, bytes] = {}
     body = re.sub(rb"^<[\w-]+", b"", tag)
-    for m in _ATTR.finditer(body):
+    for m in _ATTRS.finditer(body):
         value = next((g for g in m.groups()[1:] if g is not None), b"")
         out.setdefault(m.group(1).lower(), html.unescape(value.decode("latin-1")).encode(
             "latin-1", "replace"))
