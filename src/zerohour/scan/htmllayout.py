@@ -1507,8 +1507,6 @@ def _order(kid_styles: dict[int, dict[bytes, bytes]], kid: _El | bytes) -> float
     return float(math.floor(number + 0.5)) if number is not None else 0.0
 
 
-_INTEGER = re.compile(rb"[-+]?\d{1,9}")
-
 
 def _grid_cells(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, bytes]],
                 own: dict[bytes, bytes], rtl: bool, font: float
