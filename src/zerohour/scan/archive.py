@@ -122,15 +122,20 @@ def inflate(data: bytes | memoryview, ctx: ScanContext) -> tuple[bytes, int]:
     return out, end
 
 
+def zlib_header(data: bytes) -> bool:
+    """Whether `data` starts with a zlib header (RFC 1950: deflate, a window of 32 KiB at
+    most, the header's check)."""
+    return (len(data) >= 8 and data[0] & 0x0F == 8 and data[0] >> 4 <= 7
+            and not ((data[0] << 8) | data[1]) % 31)
+
+
 def zlib_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """A raw zlib stream (RFC 1950: `.zz`, `pigz -z`, `zlib-flate -compress`, `openssl zlib`):
     no magic number, only a two-byte header whose check holds one time in 31 for random
     bytes, so only a stream that inflates to its end counts (nothing is said of one that
     does not: it was not zlib). One with a preset dictionary: `zlibdict`."""
-    if len(data) < 8 or data[0] & 0x0F != 8 or data[0] >> 4 > 7 or data[1] & 0x20:
-        return  # not deflate, a window over 32 KiB, or a preset dictionary
-    if ((data[0] << 8) | data[1]) % 31:
-        return
+    if not zlib_header(data) or data[1] & 0x20:
+        return  # not zlib, or a preset dictionary
     out, _end, complete = _zlib_bounded(data, 15, ctx)
     if complete and out:
         ctx.charge_child(len(out))

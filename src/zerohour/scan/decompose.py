@@ -89,7 +89,7 @@ def children(
         # (`frombytes(payload).save()`, `tobytes()`)
         yield from ctx.guard(pngtext.texts(data, ctx), "png-text")
         yield from ctx.guard(pngpixels.children(data, ctx), "png-pixels")
-    if filetype is not FileType.BINARY and zlibdict.zlib_header(data):
+    if filetype is not FileType.BINARY and archive.zlib_header(data):
         # a zlib stream with another format's magic in its first KiB (a PDF behind it:
         # round 21) is read as one all the same (BINARY layers are, below)
         yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
@@ -223,7 +223,7 @@ def _children_of_type(
             yield from ctx.guard(archive.zlib_children(data, ctx), "zlib")
             if zlibdict.named(data) is not None:  # (a preset dictionary)
                 yield from ctx.guard(zlibdict.children(data, ctx), "zlib-dictionary")
-            elif not zlibdict.zlib_header(data):  # (one behind a short tag, as a guess)
+            elif not archive.zlib_header(data):  # (one behind a short tag, as a guess)
                 yield from ctx.guard(zlibdict.behind_a_tag(data, ctx), "zlib-behind")
             yield from ctx.guard(streams.magicless_children(data, ctx), "magicless")
             yield from ctx.guard(_patched_files(data, ctx), "patches")

@@ -27,9 +27,9 @@ _CHECK_EVERY = 4096  # loop iterations between two time checks
 
 _HQX_LIMIT = 100 * 1024 * 1024  # default bound of BinHex run-length expansion
 
-_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)  # delete table
-_B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in _B64_ALPHABET + b"=")
+B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_JUNK = bytes(c for c in range(256) if c not in B64_ALPHABET)  # delete table
+_B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in B64_ALPHABET + b"=")
 _B64URL = re.compile(rb"[-_]")
 _PAD_RUN = re.compile(rb"=+")
 _B64_BODY = re.compile(rb"\A[\sA-Za-z0-9+/=]*\Z")
@@ -99,7 +99,7 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
     return out
 
 
-_B64_CLEAN_BODY = _B64_ALPHABET + b"=\r\n"
+_B64_CLEAN_BODY = B64_ALPHABET + b"=\r\n"
 _B64_LINE = re.compile(rb"^[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*\r?$", re.M)
 
 
@@ -421,7 +421,7 @@ _HQX_ALPHABET = b"!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklm
 HQX_MARK = b"(This file must be converted with BinHex"
 # BinHex packs 6-bit values MSB first, exactly like base64: map each BinHex character to the
 # base64 character of the same value, drop the rest, and let the C base64 decoder do the bits.
-_HQX_TO_B64 = bytes.maketrans(_HQX_ALPHABET, _B64_ALPHABET)
+_HQX_TO_B64 = bytes.maketrans(_HQX_ALPHABET, B64_ALPHABET)
 _HQX_JUNK = bytes(c for c in range(256) if c not in _HQX_ALPHABET)
 
 

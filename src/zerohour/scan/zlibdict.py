@@ -32,7 +32,8 @@ import re
 import zlib
 from collections.abc import Iterator
 
-from zerohour.scan.archive import zlib_bounded
+from zerohour.scan.archive import zlib_bounded, zlib_header
+from zerohour.scan.encodings import B64_ALPHABET
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
@@ -98,7 +99,7 @@ def _in_block(data: bytes, start: int, end: int) -> bool:
     return False
 
 
-_BASE64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+_BASE64_CHARS = frozenset(B64_ALPHABET + b"=")
 
 
 def behind_a_tag(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -139,16 +140,9 @@ def _inflates(head: bytes) -> bool:
 _MAX_TAG = 32
 
 
-def zlib_header(data: bytes) -> bool:
-    """Whether `data` starts with a zlib header (deflate, a 32 KiB window at most)."""
-    return (len(data) >= 8 and data[0] & 0x0F == 8 and data[0] >> 4 <= 7
-            and not ((data[0] << 8) | data[1]) % 31)
-
-
 def named(data: bytes) -> int | None:
     """The DICTID of a zlib stream with a preset dictionary at the start of `data`, if any."""
-    if (len(data) < 12 or data[0] & 0x0F != 8 or data[0] >> 4 > 7 or not data[1] & 0x20
-            or ((data[0] << 8) | data[1]) % 31):
+    if len(data) < 12 or not zlib_header(data) or not data[1] & 0x20:
         return None
     return int.from_bytes(data[2:6], "big")
 
