@@ -9,9 +9,10 @@ Decoding every image of every newsletter would cost more than the rest of the sc
 only the first rows (about 1 KiB of pixels, 8 rows at least) are decoded, by Pillow from a
 small PNG of those rows, and the whole image only when those pixels, from their start or
 from the start of one of those rows, sniff as a file type, text, a DOS header or a zlib
-header. An interlaced or animated image, one whose chunks or first IDAT bytes are past
-what is looked at, is decoded whatever it starts with (its first rows are not its first
-pixels, or are not there yet). Every frame of an animation is a layer. The pixel bytes are
+header. An interlaced or animated image, or one whose first 64 KiB of IDAT bytes
+make no whole row, is decoded whatever it starts with (its first rows are not its first
+pixels, or are not there yet). Chunks are walked as `pngtext.chunks` walks them, all of
+them. Every frame of an animation is a layer. The pixel bytes are
 speculative children: only signatures count in them (pixels that happen to start with `PK`
 are no `Broken.Zip`).
 
@@ -40,7 +41,7 @@ from typing import NoReturn
 from PIL import Image
 
 from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import filetype
+from zerohour.scan import filetype, pngtext
 from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.types import Child, FileType
 
@@ -52,9 +53,8 @@ _BUDGET = 64 * 1024 * 1024
 #: pixels of the first rows decoded to decide, and rows whose starts are sniffed
 _HEAD = 1024
 _SNIFF_ROWS = 8
-#: compressed pixel bytes, and chunks, looked at for those rows
+#: compressed pixel bytes looked at for those rows
 _PROBE = 64 * 1024
-_MAX_CHUNKS = 65536
 _MAX_FRAMES = 16
 #: zlib headers of a 32 KiB window (any level, with or without a dictionary)
 _ZLIB = frozenset({b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda",
@@ -71,12 +71,11 @@ class _Png:
     kept: list[bytes] = field(default_factory=list)  # PLTE, tRNS: what the pixels need
     idat: list[memoryview] = field(default_factory=list)
     animated: bool = False
-    capped: bool = False
 
 
 def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Each frame's pixel bytes, row after row, when they may be a file."""
-    png = _read(data)
+    png = _read(data, ctx)
     if png is None:
         return
     size = png.row * png.height
@@ -90,7 +89,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 ctx.charge_child(len(head))
                 yield Child(data=head, name=None, origin="png-pixels", speculative=True)
         return
-    if not (png.interlaced or png.animated or png.capped or _sniffs(png, ctx)):
+    if not (png.interlaced or png.animated or _sniffs(png, ctx)):
         return
     ctx.check_time()
     try:
@@ -125,7 +124,7 @@ def _over_budget(what: str) -> NoReturn:
     raise ScanLimitExceeded(MAX_SCAN_SIZE, what)
 
 
-def _read(data: bytes) -> _Png | None:
+def _read(data: bytes, ctx: ScanContext) -> _Png | None:
     if data[12:16] != b"IHDR" or len(data) < 33:
         return None
     width, height, depth, colour, _comp, _filter, interlace = struct.unpack_from(
@@ -134,23 +133,14 @@ def _read(data: bytes) -> _Png | None:
     if channels is None or depth not in (1, 2, 4, 8, 16) or not width or not height:
         return None
     png = _Png(data[16:29], width, height, -(-width * channels * depth // 8), interlace == 1)
-    pos = 33
     view = memoryview(data)
-    for _ in range(_MAX_CHUNKS):
-        if pos + 8 > len(data):
-            return png
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        start = pos
-        pos += 12 + length
+    for kind, start, length in pngtext.chunks(data, ctx):
         if kind == b"IDAT":  # (a view: a large image's pixels are not copied)
-            png.idat.append(view[pos - 4 - length : pos - 4])
+            png.idat.append(view[start : start + length])
         elif kind in (b"PLTE", b"tRNS"):
-            png.kept.append(data[start:pos])
+            png.kept.append(data[start - 8 : start + length + 4])
         elif kind == b"acTL":
             png.animated = True
-        elif kind == b"IEND":
-            return png
-    png.capped = True
     return png
 
 

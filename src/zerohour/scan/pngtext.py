@@ -3,7 +3,7 @@
 A PNG's metadata is text any script reads (`PIL.Image.open(f).text`, `exiftool`, a zlib
 one-liner), and round 20 delivered clam.exe's base64 in a zTXt chunk: the image's own bytes
 showed only compressed noise. The chunks are walked from the signature (length, type, data,
-CRC; at most `_MAX_CHUNKS`), compressed text is inflated under the scan's bounds.
+CRC; every one of them: `chunks`), compressed text is inflated under the scan's bounds.
 """
 
 from __future__ import annotations
@@ -16,21 +16,31 @@ from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_MAX_CHUNKS = 4096
+
+
+def chunks(data: bytes, ctx: ScanContext) -> Iterator[tuple[bytes, int, int]]:
+    """A PNG's chunks, up to IEND or its end: (type, where its data starts, its length).
+    Every chunk, however many come first (round 21: 4,100 empty chunks before the pixels
+    went past a cap of 4,096); the scan's clock is read every 4,096."""
+    pos = len(SIGNATURE)
+    n = 0
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        yield kind, pos + 8, length
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+        n += 1
+        if not n % 4096:
+            ctx.check_time()
 
 
 def texts(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """The text of each tEXt, zTXt and iTXt chunk (keyword dropped), inflated if need be."""
-    pos = len(SIGNATURE)
-    for _ in range(_MAX_CHUNKS):
-        if pos + 12 > len(data):
-            return
-        length, kind = struct.unpack_from(">I4s", data, pos)
-        body = data[pos + 8 : pos + 8 + length]
-        pos += 12 + length
-        if kind == b"IEND":
-            return
-        text = _text(kind, body, ctx) if kind in (b"tEXt", b"zTXt", b"iTXt") else None
+    for kind, start, length in chunks(data, ctx):
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+            continue
+        text = _text(kind, data[start : start + length], ctx)
         if text:
             ctx.charge_child(len(text))
             yield Child(data=text, name=None, origin="png-text")
