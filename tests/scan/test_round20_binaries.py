@@ -7,14 +7,17 @@ must find clam.exe or fail closed. Controls: random and system binaries stay cle
 from __future__ import annotations
 
 import base64
+import io
 import os
 import random
 import subprocess
 import sysconfig
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
+from PIL import Image, PngImagePlugin
 
 from helpers.archives import pack_z
 from helpers.tools import tool
@@ -230,9 +233,7 @@ def test_compress_and_pack_magic_in_random_bytes_is_no_finding(clam_engine: Engi
 
 @pytest.mark.parametrize("chunk", ["tEXt", "zTXt", "iTXt", "iTXt-z"])
 def test_png_text_chunks_are_text_layers(clam_engine: Engine, tmp_path: Path, chunk: str) -> None:
-    image = pytest.importorskip("PIL.Image")
-    png_plugin = pytest.importorskip("PIL.PngImagePlugin")
-    info = png_plugin.PngInfo()
+    info = PngImagePlugin.PngInfo()
     info.add_text("Software", "GIMP 2.10")
     b64 = base64.b64encode(CLAM.read_bytes()).decode()
     if chunk.startswith("iTXt"):
@@ -240,20 +241,33 @@ def test_png_text_chunks_are_text_layers(clam_engine: Engine, tmp_path: Path, ch
     else:
         info.add_text("Comment", b64, zip=chunk == "zTXt")
     path = tmp_path / "pic.png"
-    image.new("RGB", (8, 8), "white").save(path, pnginfo=info)
-    with image.open(path) as im:  # what a script reading the metadata gets
+    Image.new("RGB", (8, 8), "white").save(path, pnginfo=info)
+    with Image.open(path) as im:  # what a script reading the metadata gets
         assert base64.b64decode(im.text["Comment"]) == CLAM.read_bytes()
     assert clam_engine.scan_bytes(path.read_bytes(), "pic.png").names == (CLAM_NAME,)
 
 
+def test_png_text_after_thousands_of_chunks(clam_engine: Engine, tmp_path: Path) -> None:
+    """The chunks are walked to the end (round 21: 4,100 empty chunks first went past the
+    pixel reader's cap, and the text reader had one of 4,096 too)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", base64.b64encode(CLAM.read_bytes()).decode(), zip=True)
+    path = tmp_path / "pic.png"
+    Image.new("RGB", (8, 8), "white").save(path, pnginfo=info)
+    data = path.read_bytes()
+    empty = (0).to_bytes(4, "big") + b"prVt" + zlib.crc32(b"prVt").to_bytes(4, "big")
+    data = data[:33] + empty * 4100 + data[33:]
+    with Image.open(io.BytesIO(data)) as im:
+        assert base64.b64decode(im.text["Comment"]) == CLAM.read_bytes()
+    assert clam_engine.scan_bytes(data, "pic.png").names == (CLAM_NAME,)
+
+
 def test_png_with_ordinary_text_stays_clean(clam_engine: Engine, tmp_path: Path) -> None:
-    image = pytest.importorskip("PIL.Image")
-    png_plugin = pytest.importorskip("PIL.PngImagePlugin")
-    info = png_plugin.PngInfo()
+    info = PngImagePlugin.PngInfo()
     info.add_text("Software", "GIMP 2.10")
     info.add_text("Description", "holiday photo " * 50, zip=True)
     path = tmp_path / "pic.png"
-    image.new("RGB", (64, 64), "blue").save(path, pnginfo=info)
+    Image.new("RGB", (64, 64), "blue").save(path, pnginfo=info)
     assert clam_engine.scan_bytes(path.read_bytes(), "pic.png").names == ()
 
 
