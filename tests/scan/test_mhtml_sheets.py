@@ -53,31 +53,6 @@ def _mht(*parts: bytes) -> bytes:
             b"\r\n\r\n" + b"".join(parts) + b"------rel--\r\n")
 
 
-PAGES = {
-    "link by location": _mht(
-        _part(b"text/html", _html(b'<link rel="stylesheet" href="https://x.test/a/s.css">'),
-              b"https://x.test/a/page.html"),
-        _part(b"text/css", HIDE, b"https://x.test/a/s.css")),
-    "link by cid": _mht(
-        _part(b"text/html", _html(b"<link href='cid:css.1@x.test' rel=stylesheet>"),
-              b"https://x.test/a/page.html"),
-        _part(b"text/css", HIDE, cid=b"css.1@x.test")),
-    "relative link": _mht(
-        _part(b"text/html", _html(b'<link rel=stylesheet href="../b/s.css">'),
-              b"https://x.test/a/page.html"),
-        _part(b"text/css", HIDE, b"https://x.test/b/s.css")),
-    "import in a style": _mht(
-        _part(b"text/html", _html(b'<style>@import url("s.css");</style>'),
-              b"https://x.test/a/page.html"),
-        _part(b"text/css", HIDE, b"https://x.test/a/s.css")),
-    "import from a linked sheet": _mht(
-        _part(b"text/html", _html(b'<link rel=stylesheet href="one.css">'),
-              b"https://x.test/a/page.html"),
-        _part(b"text/css", b'@import "two.css";\np{color:black}', b"https://x.test/a/one.css"),
-        _part(b"text/css", HIDE, b"https://x.test/a/two.css")),
-}
-
-
 PAGE = b"https://x.test/a/page.html"
 SHEET = b"https://x.test/a/s.css"
 UNHIDE = b".h{display:inline}"
@@ -85,7 +60,24 @@ UNHIDE = b".h{display:inline}"
 
 def _linked(head: bytes, *sheets: bytes, ctype: bytes = b"text/html",
             page: bytes | None = None) -> bytes:
+    """A saved page whose head is `head`, and the parts `sheets`."""
     return _mht(_part(ctype, page if page is not None else _html(head), PAGE), *sheets)
+
+
+PAGES = {
+    "link by location": _linked(b'<link rel="stylesheet" href="https://x.test/a/s.css">',
+                                _part(b"text/css", HIDE, SHEET)),
+    "link by cid": _linked(b"<link href='cid:css.1@x.test' rel=stylesheet>",
+                           _part(b"text/css", HIDE, cid=b"css.1@x.test")),
+    "relative link": _linked(b'<link rel=stylesheet href="../b/s.css">',
+                             _part(b"text/css", HIDE, b"https://x.test/b/s.css")),
+    "import in a style": _linked(b'<style>@import url("s.css");</style>',
+                                 _part(b"text/css", HIDE, SHEET)),
+    "import from a linked sheet": _linked(
+        b'<link rel=stylesheet href="one.css">',
+        _part(b"text/css", b'@import "two.css";\np{color:black}', b"https://x.test/a/one.css"),
+        _part(b"text/css", HIDE, b"https://x.test/a/two.css")),
+}
 
 
 #: Round 21 (a subagent attacking this reader): each found by Chromium, missed before.
