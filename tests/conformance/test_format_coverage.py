@@ -19,18 +19,12 @@ pytestmark = pytest.mark.needs_clamav
 ROOT = Path(__file__).resolve().parents[2]
 
 #: file -> why zerohour does not reach clam.exe in it (clamscan does).
-_EMULATION = (
-    "runtime packer that rewrites the code as it runs; clamscan unpacks it with a hand-written "
-    "unpacker per packer, zerohour does not (yet): Heuristics.Unsupported.Packer.* instead"
-)
 KNOWN_GAPS: dict[str, str] = {
-    "clam-aspack.exe": _EMULATION,
-    "clam-mew.exe": _EMULATION,
-    "clam-petite.exe": _EMULATION,
-    "clam-pespin.exe": _EMULATION,
-    "clam-upack.exe": _EMULATION,
-    "clam-wwpack.exe": _EMULATION,
-    "clam-yc.exe": _EMULATION,
+    "clam-wwpack.exe": (
+        "WWPack decompresses in place; run in the emulator, its stub overwrites the last bytes "
+        "of its input before it reads them, misses its end code and faults. clamscan's static "
+        "unpacker reads a copy of the input. Heuristics.Unsupported.Packer.WWPack instead"
+    ),
 }
 
 

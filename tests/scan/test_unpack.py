@@ -605,23 +605,7 @@ def test_upx_lzma_rebuilds_the_same_image(packed: bytes) -> None:
     assert upx.decompress(bad, dataclasses.replace(moved, src_end=len(bad)), ScanContext()) is None
 
 
-# --- packers we do not unpack -------------------------------------------------------------------
-
-PACKERS = {
-    "clam-aspack.exe": "ASPack", "clam-mew.exe": "MEW", "clam-pespin.exe": "PESpin",
-    "clam-petite.exe": "Petite", "clam-upack.exe": "Upack", "clam-wwpack.exe": "WWPack",
-    "clam-yc.exe": "yC",
-}
-
-
-@pytest.mark.parametrize(("sample", "packer"), sorted(PACKERS.items()))
-def test_packers_we_do_not_unpack_are_unsupported_not_clean(
-    engine: Engine, sample: str, packer: str
-) -> None:
-    """clamscan finds clam.exe in each of these with its own unpackers; we cannot see it, so
-    the file is a Heuristics.Unsupported.Packer.<Name> finding, never silently clean."""
-    report = engine.scan_bytes((TESTFILES / sample).read_bytes(), name=sample)
-    assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
+# --- packers run in the emulator: tests/scan/test_emulated_packers.py -------------------------
 
 
 @pytest.mark.parametrize("sample", ["clam.exe", "clam-upx.exe", "clam-nsis.exe", "clam-fsg.exe",

@@ -367,6 +367,7 @@ class Engine:
                     ctx.note_piece(child.name, child.data, path)
                 errors = len(walk.errors)
                 ctx.guessing += child.speculative  # (decoders read it too: `zlibdict`)
+                ctx.emulating += child.emulated
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))
@@ -376,6 +377,7 @@ class Engine:
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 finally:
                     ctx.guessing -= child.speculative
+                    ctx.emulating -= child.emulated
                 if child.speculative:
                     self._mute_errors(walk, errors)
                 if walk.stop:

@@ -134,6 +134,10 @@ class ScanContext:
         # only signature findings count there, and decoders note it (`zlibdict`)
         self.guessing = 0
         self.pixel_bytes = 0  # images' pixels decoded so far (`pngpixels`)
+        # images made by running a packer's stub (`Child.emulated`) the walk is inside: they
+        # keep the packer's marks, and running the stub again in them would only recurse
+        self.emulating = 0
+        self.emulations = 0  # packed files whose stub this scan ran (`unpack.emulator`)
 
     # -- recursion ---------------------------------------------------------------------------
 

@@ -141,6 +141,7 @@ class Child:
     origin: str
     is_attachment: bool = False
     speculative: bool = False
+    emulated: bool = False  # the image a packer's stub unpacked (`ScanContext.emulating`)
 
 
 @dataclass(frozen=True, slots=True)

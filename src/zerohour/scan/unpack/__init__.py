@@ -1,12 +1,14 @@
 """Executables taken apart before matching, as clamscan does: runtime packers (UPX) are
 unpacked into a rebuilt image, installers (NSIS) and AutoIt executables give up their files,
-and PE files embedded in a PE are scanned as files of their own.
+and PE files embedded in a PE are scanned as files of their own. Packers we have no static
+unpacker for (ASPack, MEW, Petite, PESpin, Upack, WWPack, yC) are run in an emulator
+(`emulator`), and what their stub unpacked is scanned.
 
 `pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Fail
 closed: a file that is surely UPX (its section names or marker) but does not decode is
-`Heuristics.Unsupported.UPX` (damage, or a UPX method we do not know), and one packed by a
-packer we recognise but do not unpack (ASPack, MEW, Petite, PESpin, Upack, WWPack, yC) is
-`Heuristics.Unsupported.Packer.<Name>` (`scan.unpack.packers`).
+`Heuristics.Unsupported.UPX` (damage, or a UPX method we do not know), and one packed by one
+of those seven is `Heuristics.Unsupported.Packer.<Name>` (`scan.unpack.packers`) whatever the
+emulator finds, since nothing proves that the stub finished.
 """
 
 from __future__ import annotations
@@ -19,9 +21,27 @@ from zerohour.scan.types import Child
 from zerohour.scan.unpack import packers, upx
 from zerohour.scan.unpack.autoit import autoit_children
 from zerohour.scan.unpack.embedded import embedded_pes
+from zerohour.scan.unpack.emulator import MAX_RUNS_PER_SCAN, emulate
 from zerohour.scan.unpack.nsis import nsis_children
 
 __all__ = ["pe_children"]
+
+
+def _emulated(data: bytes, info: pe.PEInfo, packer: str, ctx: ScanContext) -> Iterator[Child]:
+    """What the stub of a packer we have no static unpacker for unpacked when it was run
+    (`emulator`), scanned as a rebuilt PE. Nothing proves the stub finished, so the file stays
+    `Heuristics.Unsupported.Packer.<Name>` as well: the emulator can only add findings."""
+    if ctx.emulating:
+        return  # an image the stub made, or a part of one: the packed file is reported
+    ctx.unsupported("Packer", packer)
+    if ctx.emulations >= MAX_RUNS_PER_SCAN:
+        return
+    ctx.emulations += 1
+    unpacked = emulate(data, info, ctx)
+    if unpacked is not None:
+        ctx.charge_child(len(unpacked.pe))
+        yield Child(data=unpacked.pe, name=None, origin=f"{packer.lower()}-emulated",
+                    emulated=True)
 
 
 def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -40,7 +60,7 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         else:
             packer = packers.identify(data, info)
             if packer is not None:
-                ctx.unsupported("Packer", packer)
+                yield from _emulated(data, info, packer, ctx)
     yield from nsis_children(data, ctx)
     yield from autoit_children(data, ctx)
     yield from embedded_pes(data, ctx)

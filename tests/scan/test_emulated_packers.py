@@ -1,0 +1,251 @@
+"""Packers unpacked by running their stub (zerohour.scan.unpack.emulator): ASPack, MEW, Petite,
+PESpin, Upack and yC from ClamAV's test corpus, checked against clamscan (which has a static
+unpacker for each), and small packed PEs assembled here for the emulator's own behaviour: a
+decrypting stub, a jump through an exception handler, and the bounds on time and memory."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import struct
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from zerohour.scan import Engine, load_database, pe
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.unpack import emulator
+
+TESTFILES = Path("/usr/share/clamav-testfiles")
+CLAM_EXE = TESTFILES / "clam.exe"
+NAME = "ClamAV-Test-File"
+#: sample -> the packer name in Heuristics.Unsupported.Packer.<name>
+UNPACKED = {
+    "clam-aspack.exe": "ASPack", "clam-mew.exe": "MEW", "clam-pespin.exe": "PESpin",
+    "clam-petite.exe": "Petite", "clam-upack.exe": "Upack", "clam-yc.exe": "yC",
+}
+#: WWPack decompresses in place; run faithfully, its stub overwrites the last bytes of its input
+#: before reading them (clamscan's unpacker reads a copy), so the payload stays unseen.
+NOT_UNPACKED = {"clam-wwpack.exe": "WWPack"}
+
+needs_testfiles = pytest.mark.skipif(
+    not CLAM_EXE.exists(), reason="clamav-testfiles not installed")
+
+
+@pytest.fixture(scope="module")
+def dbdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """clam.exe's MD5 (.hdb) and 24 bytes of its entry-point code (.ndb), as test_unpack."""
+    clam = CLAM_EXE.read_bytes()
+    d = tmp_path_factory.mktemp("db")
+    md5 = hashlib.md5(clam, usedforsecurity=False).hexdigest()
+    (d / "clam.hdb").write_text(f"{md5}:{len(clam)}:{NAME}\n")
+    (d / "clam.ndb").write_text(f"Clam.Code:0:*:{clam[0x40:0x58].hex()}\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def engine(dbdir: Path) -> Engine:
+    return Engine(load_database([dbdir]), allmatch=True)
+
+
+# --- ClamAV's packed samples, clamscan as the oracle --------------------------------------------
+
+
+@needs_testfiles
+@pytest.mark.parametrize(("sample", "packer"), sorted(UNPACKED.items()))
+def test_emulated_stub_gives_up_clam_exe(engine: Engine, sample: str, packer: str) -> None:
+    """The stub runs until the program starts (or faults after unpacking it): clam.exe, which
+    each sample carries whole or zipped in a section, is found by its MD5 and by its code.
+    The packer finding stays: nothing proves the stub finished."""
+    report = engine.scan_bytes((TESTFILES / sample).read_bytes(), name=sample)
+    assert {NAME, "Clam.Code", f"Heuristics.Unsupported.Packer.{packer}"} <= set(report.names)
+    emulated = [layer.path for layer in report.layers if "-emulated" in layer.path]
+    assert emulated
+    assert all(p.count("-emulated") == 1 for p in emulated), emulated
+
+
+@needs_testfiles
+@pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
+def test_clamscan_finds_the_same(dbdir: Path) -> None:
+    files = [str(TESTFILES / f) for f in sorted({**UNPACKED, **NOT_UNPACKED})]
+    out = subprocess.run(
+        ["clamscan", "--no-summary", "--allmatch", "-d", str(dbdir), *files],
+        capture_output=True, text=True, timeout=300,
+    ).stdout
+    for f in files:
+        assert f"{f}: {NAME}.UNOFFICIAL FOUND" in out, out
+
+
+@needs_testfiles
+def test_wwpack_stays_unsupported_not_clean(engine: Engine) -> None:
+    (sample, packer), = NOT_UNPACKED.items()
+    report = engine.scan_bytes((TESTFILES / sample).read_bytes(), name=sample)
+    assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
+
+
+@needs_testfiles
+def test_an_emulated_image_is_not_run_again(engine: Engine) -> None:
+    """Upack's image keeps Upack's headers in a section, which reads as the packed file again:
+    running the stub in it, and in that, recursed to the depth limit."""
+    report = engine.scan_bytes((TESTFILES / "clam-upack.exe").read_bytes(), name="u")
+    assert not [n for n in report.names if "Limits" in n]
+    assert len(report.layers) < 20
+
+
+@needs_testfiles
+def test_runs_per_scan_are_bounded(engine: Engine) -> None:
+    """20 different ASPack files in one zip: 16 are run, all 20 are reported."""
+    packed = (TESTFILES / "clam-aspack.exe").read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(20):
+            z.writestr(f"p{i}.exe", packed + bytes([i]) * (i + 1))  # overlays make them differ
+    report = engine.scan_bytes(buf.getvalue(), name="many.zip")
+    runs = [layer for layer in report.layers if layer.path.endswith("aspack-emulated")]
+    assert len(runs) == emulator.MAX_RUNS_PER_SCAN
+    assert "Heuristics.Unsupported.Packer.ASPack" in report.names
+
+
+# --- packed PEs assembled here ------------------------------------------------------------------
+
+BASE = 0x400000
+MARKER = b"zerohour: the program the stub unpacked"
+IDATA = 0x5000
+FUNCTIONS = ("ExitProcess", "VirtualAlloc", "GetCommandLineA")
+
+
+def iat(function: str) -> int:
+    """The address of `function`'s slot in the import address table `_pe32` writes."""
+    return BASE + IDATA + 0x80 + 4 * FUNCTIONS.index(function)
+
+
+def _idata() -> bytes:
+    """kernel32's imports: descriptors at 0, lookup table at 0x40, address table at 0x80, the
+    DLL name at 0xC0, hint/name entries from 0xD0."""
+    out = bytearray(0x200)
+    struct.pack_into("<IIIII", out, 0, IDATA + 0x40, 0, 0, IDATA + 0xC0, IDATA + 0x80)
+    out[0xC0:0xCD] = b"kernel32.dll\x00"
+    at = 0xD0
+    for i, fn in enumerate(FUNCTIONS):
+        struct.pack_into("<I", out, 0x40 + 4 * i, IDATA + at)
+        struct.pack_into("<I", out, 0x80 + 4 * i, IDATA + at)
+        entry = b"\x00\x00" + fn.encode() + b"\x00"
+        out[at : at + len(entry)] = entry
+        at += len(entry) + (len(entry) & 1)
+    return bytes(out)
+
+
+def _pe32(sections: list[tuple[bytes, int, bytes]], entry: int, *, base: int = BASE,
+          machine: int = 0x14C) -> bytes:
+    """A PE32 of `sections` (name, RVA, raw data; 0x1000 of memory each) plus an import
+    section at IDATA, entry point at RVA `entry`."""
+    sections = [*sections, (b".idata", IDATA, _idata())]
+    head = bytearray(0x400)
+    head[:2] = b"MZ"
+    struct.pack_into("<I", head, 0x3C, 0x80)
+    struct.pack_into("<4sHHIIIHH", head, 0x80, b"PE\x00\x00", machine, len(sections), 0, 0, 0,
+                     0xE0, 0x0102)
+    opt = 0x98
+    struct.pack_into("<HBB", head, opt, 0x10B, 1, 0)
+    struct.pack_into("<I", head, opt + 16, entry)
+    struct.pack_into("<I", head, opt + 28, base)
+    struct.pack_into("<II", head, opt + 32, 0x1000, 0x200)
+    struct.pack_into("<II", head, opt + 56, IDATA + 0x1000, 0x400)
+    struct.pack_into("<I", head, opt + 92, 16)
+    struct.pack_into("<II", head, opt + 96 + 8, IDATA, 0x40)  # the import directory
+    raw = bytearray(head)
+    for i, (name, rva, body) in enumerate(sections):
+        body = body + bytes(-len(body) % 0x200)
+        struct.pack_into("<8sIIIIIIHHI", raw, opt + 0xE0 + 40 * i, name, 0x1000, rva, len(body),
+                         len(raw), 0, 0, 0, 0, 0xE0000060)
+        raw += body
+    return bytes(raw)
+
+
+def _payload() -> bytes:
+    """The program: ExitProcess(0), then the marker."""
+    return b"\x6a\x00" + b"\xff\x15" + struct.pack("<I", iat("ExitProcess")) + MARKER
+
+
+def _decrypt(length: int) -> bytes:
+    """mov esi, 0x401000; mov ecx, length; xor byte [esi], 0x5A; inc esi; dec ecx; jnz."""
+    return (b"\xbe" + struct.pack("<I", BASE + 0x1000) + b"\xb9" + struct.pack("<I", length)
+            + b"\x80\x36\x5a\x46\x49\x75\xf9")
+
+
+def _packed(stub: bytes) -> bytes:
+    body = bytes(b ^ 0x5A for b in _payload())
+    assert MARKER not in body
+    return _pe32([(b".text", 0x1000, body), (b".stub", 0x2000, stub)], entry=0x2000)
+
+
+def _emulate(data: bytes) -> emulator.Unpacked | None:
+    info = pe.parse(data)
+    assert info is not None
+    return emulator.emulate(data, info, ScanContext())
+
+
+def test_a_decrypting_stub_jumps_to_the_program() -> None:
+    stub = _decrypt(len(_payload())) + b"\xb8" + struct.pack("<I", BASE + 0x1000) + b"\xff\xe0"
+    unpacked = _emulate(_packed(stub))
+    assert unpacked is not None
+    assert unpacked.oep_rva == 0x1000
+    rebuilt = pe.parse(unpacked.pe)
+    assert rebuilt is not None
+    assert rebuilt.entry_point_rva == 0x1000
+    # Raw data lies where it lies in memory: the program is at its RVA in the file.
+    assert unpacked.pe[0x1000 : 0x1000 + len(_payload())] == _payload()
+
+
+def test_a_stub_that_jumps_through_an_exception_handler() -> None:
+    """push handler; push fs:[0]; mov fs:[0], esp; decrypt; mov eax, [0]: the handler sets the
+    CONTEXT's eip to the program and returns ExceptionContinueExecution."""
+    handler_at = BASE + 0x2100
+    stub = (b"\x68" + struct.pack("<I", handler_at) + b"\x64\xff\x35\x00\x00\x00\x00"
+            + b"\x64\x89\x25\x00\x00\x00\x00" + _decrypt(len(_payload())) + b"\x33\xc0\x8b\x00")
+    handler = (b"\x8b\x44\x24\x0c" + b"\xc7\x80\xb8\x00\x00\x00" + struct.pack("<I", BASE + 0x1000)
+               + b"\x33\xc0\xc3")
+    unpacked = _emulate(_packed(stub + bytes(0x100 - len(stub)) + handler))
+    assert unpacked is not None
+    assert unpacked.oep_rva == 0x1000
+    assert MARKER in unpacked.pe
+
+
+def test_what_a_faulting_stub_wrote_is_still_returned() -> None:
+    """No handler for the fault: the run ends, and the decrypted program is scanned anyway."""
+    unpacked = _emulate(_packed(_decrypt(len(_payload())) + b"\x33\xc0\x8b\x00"))
+    assert unpacked is not None
+    assert MARKER in unpacked.pe
+
+
+def test_a_stub_that_never_ends_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emulator, "MAX_SECONDS", 0.3)
+    started = time.monotonic()
+    assert _emulate(_packed(_decrypt(len(_payload())) + b"\xeb\xfe")) is not None  # jmp $
+    assert _emulate(_packed(b"\xeb\xfe")) is None  # nothing written: nothing to scan
+    assert time.monotonic() - started < 10
+
+
+def test_a_stub_that_allocates_forever_is_stopped() -> None:
+    """VirtualAlloc(0, 1 MiB) in a loop: the allocations stop at their bound."""
+    call = (b"\x6a\x04\x68\x00\x10\x00\x00\x68\x00\x00\x10\x00\x6a\x00" + b"\xff\x15"
+            + struct.pack("<I", iat("VirtualAlloc")))
+    stub = _decrypt(len(_payload())) + call + b"\xeb" + bytes([(-(len(call) + 2)) & 0xFF])
+    started = time.monotonic()
+    unpacked = _emulate(_packed(stub))
+    assert unpacked is not None
+    assert MARKER in unpacked.pe
+    assert time.monotonic() - started < 10
+
+
+def test_images_it_cannot_place_are_not_run() -> None:
+    stub = _decrypt(len(_payload())) + b"\xeb\xfe"
+    body = bytes(b ^ 0x5A for b in _payload())
+    sections = [(b".text", 0x1000, body), (b".stub", 0x2000, stub)]
+    # over the emulator's own memory (its DLLs), and a 64-bit machine
+    assert _emulate(_pe32(sections, 0x2000, base=0x70000000)) is None
+    assert _emulate(_pe32(sections, 0x2000, machine=0x8664)) is None
