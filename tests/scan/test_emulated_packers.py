@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from zerohour.scan import Engine, load_database, pe
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import Limits, ScanContext
 from zerohour.scan.unpack import emulator
 
 TESTFILES = Path("/usr/share/clamav-testfiles")
@@ -115,7 +115,7 @@ def test_runs_per_scan_are_bounded(engine: Engine) -> None:
 BASE = 0x400000
 MARKER = b"zerohour: the program the stub unpacked"
 IDATA = 0x5000
-FUNCTIONS = ("ExitProcess", "VirtualAlloc", "GetCommandLineA")
+FUNCTIONS = ("ExitProcess", "VirtualAlloc", "GetCommandLineA", "VirtualProtect")
 
 
 def iat(function: str) -> int:
@@ -140,10 +140,11 @@ def _idata() -> bytes:
 
 
 def _pe32(sections: list[tuple[bytes, int, bytes]], entry: int, *, base: int = BASE,
-          machine: int = 0x14C) -> bytes:
-    """A PE32 of `sections` (name, RVA, raw data; 0x1000 of memory each) plus an import
-    section at IDATA, entry point at RVA `entry`."""
-    sections = [*sections, (b".idata", IDATA, _idata())]
+          machine: int = 0x14C, image_size: int = IDATA + 0x1000, imports: bytes | None = None,
+          overlay: bytes = b"") -> bytes:
+    """A PE32 of `sections` (name, RVA, raw data; 0x1000 of memory or more each) plus an import
+    section at IDATA (kernel32's FUNCTIONS, or `imports`), entry point at RVA `entry`."""
+    sections = [*sections, (b".idata", IDATA, _idata() if imports is None else imports)]
     head = bytearray(0x400)
     head[:2] = b"MZ"
     struct.pack_into("<I", head, 0x3C, 0x80)
@@ -154,16 +155,16 @@ def _pe32(sections: list[tuple[bytes, int, bytes]], entry: int, *, base: int = B
     struct.pack_into("<I", head, opt + 16, entry)
     struct.pack_into("<I", head, opt + 28, base)
     struct.pack_into("<II", head, opt + 32, 0x1000, 0x200)
-    struct.pack_into("<II", head, opt + 56, IDATA + 0x1000, 0x400)
+    struct.pack_into("<II", head, opt + 56, image_size, 0x400)
     struct.pack_into("<I", head, opt + 92, 16)
     struct.pack_into("<II", head, opt + 96 + 8, IDATA, 0x40)  # the import directory
     raw = bytearray(head)
     for i, (name, rva, body) in enumerate(sections):
         body = body + bytes(-len(body) % 0x200)
-        struct.pack_into("<8sIIIIIIHHI", raw, opt + 0xE0 + 40 * i, name, 0x1000, rva, len(body),
-                         len(raw), 0, 0, 0, 0, 0xE0000060)
+        struct.pack_into("<8sIIIIIIHHI", raw, opt + 0xE0 + 40 * i, name, max(0x1000, len(body)),
+                         rva, len(body), len(raw), 0, 0, 0, 0, 0xE0000060)
         raw += body
-    return bytes(raw)
+    return bytes(raw) + overlay
 
 
 def _payload() -> bytes:
@@ -177,10 +178,11 @@ def _decrypt(length: int) -> bytes:
             + b"\x80\x36\x5a\x46\x49\x75\xf9")
 
 
-def _packed(stub: bytes) -> bytes:
+def _packed(stub: bytes, name: bytes = b".stub", **pe_args: object) -> bytes:
     body = bytes(b ^ 0x5A for b in _payload())
     assert MARKER not in body
-    return _pe32([(b".text", 0x1000, body), (b".stub", 0x2000, stub)], entry=0x2000)
+    return _pe32([(b".text", 0x1000, body), (name, 0x2000, stub)], entry=0x2000,
+                  **pe_args)  # type: ignore[arg-type]
 
 
 def _emulate(data: bytes) -> emulator.Unpacked | None:
@@ -249,3 +251,151 @@ def test_images_it_cannot_place_are_not_run() -> None:
     # over the emulator's own memory (its DLLs), and a 64-bit machine
     assert _emulate(_pe32(sections, 0x2000, base=0x70000000)) is None
     assert _emulate(_pe32(sections, 0x2000, machine=0x8664)) is None
+
+
+def _call(function: str, *args: int) -> bytes:
+    """push the arguments (imm32, last first); call [the function's IAT slot]."""
+    pushes = b"".join(b"\x68" + struct.pack("<I", a & 0xFFFFFFFF) for a in reversed(args))
+    return pushes + b"\xff\x15" + struct.pack("<I", iat(function))
+
+
+def _to_program() -> bytes:
+    return b"\xb8" + struct.pack("<I", BASE + 0x1000) + b"\xff\xe0"  # mov eax, OEP; jmp eax
+
+
+# --- round 22: the emulator attacked (helper 78) ------------------------------------------------
+
+
+def _many_dlls(n: int) -> bytes:
+    """An import section naming `n` different DLLs, each importing one function."""
+    out = bytearray(0x1000)
+    lookup, table, hint = 0x800, 0x900, 0x980
+    struct.pack_into("<I", out, lookup, IDATA + hint)
+    struct.pack_into("<I", out, table, IDATA + hint)
+    out[hint : hint + 6] = b"\x00\x00Foo\x00"
+    for i in range(n):
+        name = 0xA00 + 16 * i
+        out[name : name + 9] = b"d%03d.dll\x00" % i
+        struct.pack_into("<IIIII", out, 20 * i, IDATA + lookup, 0, 0, IDATA + name,
+                         IDATA + table)
+    return bytes(out)
+
+
+@needs_testfiles
+def test_r22_too_many_dlls_do_not_hide_the_rest_of_the_file(engine: Engine) -> None:
+    """F1: 20 DLLs (over the emulator's 16) raised out of emulate(), and the PE's other
+    readers (embedded files) never ran: clam.exe appended to it went unseen."""
+    clam = CLAM_EXE.read_bytes()
+    data = _packed(b"\xcc", name=b".aspack", imports=_many_dlls(20), overlay=clam + b"junk")
+    _emulate(data)  # (raised _Stop before)
+    report = engine.scan_bytes(data, name="x")
+    assert NAME in report.names
+    assert "Heuristics.Unsupported.Packer.ASPack" in report.names
+    assert not report.errors
+
+
+@needs_testfiles
+def test_r22_a_small_file_cannot_declare_a_huge_image(dbdir: Path) -> None:
+    """F2: 3 KB files declaring 64 MiB images used up the scan's size budget in seven
+    emulated copies, and clamscan's defaults (no limit alerts) then passed the zip as clean
+    while clam.exe sat in it."""
+    touch = b"\xc6\x05" + struct.pack("<I", BASE + 0x1000) + b"\x41"  # mov byte [.text], 'A'
+    small = _packed(touch + b"\xcc", name=b".aspack", image_size=64 << 20)
+    assert len(small) < 4096
+    assert _emulate(small) is None
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(7):
+            z.writestr(f"a{i}.exe", small + bytes([i]) * (i + 1))
+        z.writestr("zz.exe", CLAM_EXE.read_bytes())
+    quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
+    report = Engine(load_database([dbdir]), quiet).scan_bytes(buf.getvalue(), name="z.zip")
+    assert NAME in report.names
+
+
+def test_r22_each_run_frees_its_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """F3: the binding's hook wrappers hold the Uc in ctypes reference cycles; each run's
+    guest memory and translations stayed until a garbage collection (a self-modifying stub:
+    +150 MB a run; two workers at 1.7 and 2.5 GB after 20 mails)."""
+    made: list[emulator.Uc] = []
+    real = emulator.Uc
+
+    def tracked(*args: int) -> emulator.Uc:
+        made.append(real(*args))
+        return made[-1]
+
+    monkeypatch.setattr(emulator, "Uc", tracked)
+    monkeypatch.setattr(emulator, "MAX_SECONDS", 0.2)
+    va = BASE + 0x2000  # inc dword [the next mov's immediate]; mov eax, imm; jmp back
+    smc = b"\xff\x05" + struct.pack("<I", va + 7) + b"\xb8\x00\x00\x00\x00" + b"\xeb\xf3"
+    for _ in range(3):
+        _emulate(_packed(smc))
+    assert len(made) == 3
+    assert not any(uc._Uc__finalizer.alive for uc in made)  # (uc_close has run)
+
+
+@needs_testfiles
+def test_r22_the_image_is_scanned_before_the_packer_finding(dbdir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """F4: without --allmatch (the gateway) the packer finding ended the walk before the
+    emulated image was scanned: the stub ran for nothing and clam.exe went unnamed. And all
+    runs of one scan share one time budget (16 endless stubs cost 80 s)."""
+    first = Engine(load_database([dbdir])).scan_bytes(
+        (TESTFILES / "clam-aspack.exe").read_bytes(), name="a")
+    assert set(first.names) & {NAME, "Clam.Code"}
+    monkeypatch.setattr(emulator, "MAX_SECONDS", 0.2)
+    monkeypatch.setattr(emulator, "MAX_SECONDS_PER_SCAN", 0.5)
+    endless = _packed(_decrypt(len(_payload())) + b"\xeb\xfe", name=b".aspack")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(16):
+            z.writestr(f"l{i}.exe", endless + bytes([i]) * (i + 1))
+    report = Engine(load_database([dbdir]), allmatch=True).scan_bytes(buf.getvalue(), name="z")
+    runs = [layer for layer in report.layers if layer.path.endswith("aspack-emulated")]
+    assert 1 <= len(runs) <= 4
+    assert len([f for f in report.findings if "Packer.ASPack" in f.name]) == 16
+
+
+def test_r22_import_tables_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """F5: 255 descriptors sharing a 4,095-entry table: a million IAT writes before the clock
+    started (2.8 s a run)."""
+    out = bytearray(0x2000 + 8 * 4096 + 0x1000)
+    lookup = 0x2000
+    table = lookup + 4 * 4096
+    out[0x1F00:0x1F0D] = b"kernel32.dll\x00"
+    for j in range(4095):
+        struct.pack_into("<I", out, lookup + 4 * j, 0x80000000 | 1)
+    for i in range(255):
+        struct.pack_into("<IIIII", out, 20 * i, IDATA + lookup, 0, 0, IDATA + 0x1F00,
+                         IDATA + table)
+    calls = []
+    real = emulator._function
+    monkeypatch.setattr(emulator, "_function",
+                        lambda *a: calls.append(1) or real(*a))  # type: ignore[func-returns-value]
+    monkeypatch.setattr(emulator, "MAX_SECONDS", 0.1)
+    _emulate(_packed(_decrypt(len(_payload())) + b"\xeb\xfe", imports=bytes(out),
+                     image_size=IDATA + len(out) + 0x1000))
+    assert 0 < len(calls) <= emulator.MAX_IMPORTS
+
+
+def test_r22_a_bad_pointer_fails_the_call_not_the_run() -> None:
+    """F7: VirtualProtect with an unmapped old-protection pointer ended the whole run (a stub
+    could stop emulation at will); Windows fails the call and the stub goes on."""
+    stub = (_call("VirtualProtect", BASE + 0x1000, 0x1000, 0x40, 0x0BAD0000)
+            + _decrypt(len(_payload())) + _to_program())
+    unpacked = _emulate(_packed(stub))
+    assert unpacked is not None
+    assert unpacked.oep_rva == 0x1000
+
+
+def test_r22_the_gdt_is_read_only() -> None:
+    """A stub that zeroes the GDT and reloads fs: the write faults (no handler: the run ends
+    where it was); a stub that only reloads fs keeps its TEB."""
+    wipe = b"\xc7\x05" + struct.pack("<I", 0x7FFC0018) + bytes(4)  # mov dword [gdt+0x18], 0
+    reload = b"\x66\xb8\x18\x00\x8e\xe0"  # mov ax, 0x18; mov fs, ax
+    peb = b"\x64\xa1\x30\x00\x00\x00"  # mov eax, fs:[0x30]
+    assert _emulate(_packed(wipe + reload + _decrypt(len(_payload())) + _to_program())) is None
+    unpacked = _emulate(_packed(reload + peb + _decrypt(len(_payload())) + _to_program()))
+    assert unpacked is not None
+    assert unpacked.oep_rva == 0x1000

@@ -138,6 +138,7 @@ class ScanContext:
         # keep the packer's marks, and running the stub again in them would only recurse
         self.emulating = 0
         self.emulations = 0  # packed files whose stub this scan ran (`unpack.emulator`)
+        self.emulation_seconds = 0.0  # and how long they ran
 
     # -- recursion ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
@@ -29,19 +30,26 @@ __all__ = ["pe_children"]
 
 def _emulated(data: bytes, info: pe.PEInfo, packer: str, ctx: ScanContext) -> Iterator[Child]:
     """What the stub of a packer we have no static unpacker for unpacked when it was run
-    (`emulator`), scanned as a rebuilt PE. Nothing proves the stub finished, so the file stays
-    `Heuristics.Unsupported.Packer.<Name>` as well: the emulator can only add findings."""
+    (`emulator`), scanned as a rebuilt PE. Nothing proves the stub finished, so the file is
+    `Heuristics.Unsupported.Packer.<Name>` as well: the emulator can only add findings. That
+    finding comes after the image, so that without --allmatch a signature found in the image
+    names the file (the first finding ends the walk)."""
     if ctx.emulating:
         return  # an image the stub made, or a part of one: the packed file is reported
-    ctx.unsupported("Packer", packer)
-    if ctx.emulations >= MAX_RUNS_PER_SCAN:
-        return
-    ctx.emulations += 1
-    unpacked = emulate(data, info, ctx)
+    unpacked = None
+    try:
+        if ctx.emulations < MAX_RUNS_PER_SCAN:
+            ctx.emulations += 1
+            unpacked = emulate(data, info, ctx)
+        if unpacked is not None:
+            ctx.charge_child(len(unpacked.pe))
+    except ScanLimitExceeded:
+        ctx.unsupported("Packer", packer)  # (out of time or size: reported all the same)
+        raise
     if unpacked is not None:
-        ctx.charge_child(len(unpacked.pe))
         yield Child(data=unpacked.pe, name=None, origin=f"{packer.lower()}-emulated",
                     emulated=True)
+    ctx.unsupported("Packer", packer)
 
 
 def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:

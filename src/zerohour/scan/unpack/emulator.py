@@ -30,6 +30,7 @@ emulation only adds what it finds. A run that changed nothing in the image retur
 
 from __future__ import annotations
 
+import gc
 import struct
 import time
 from collections.abc import Callable
@@ -77,13 +78,19 @@ __all__ = ["Unpacked", "emulate"]
 PAGE = 0x1000
 MAX_IMAGE = 64 << 20
 MAX_ALLOC = 64 << 20
-#: Wall-clock bound of one run (unicorn runs 100-200 M instructions a second here; an
-#: instruction budget would halve that), and how often it may resume after a fetch from a new
-#: page or an exception.
-MAX_SECONDS = 5.0
+#: Wall-clock bound of one run (unicorn runs 100-200 M instructions a second here, enough to
+#: unpack tens of MB; an instruction budget would halve that), and of all runs of one scan;
+#: how often a run may resume after a fetch from a new page or an exception.
+MAX_SECONDS = 2.0
+MAX_SECONDS_PER_SCAN = 6.0
 MAX_RESUMES = 4096
 #: Packed files run per scan: more are still reported (`Heuristics.Unsupported.Packer.*`).
 MAX_RUNS_PER_SCAN = 16
+#: An image is at most this many times its file (ASPack and UPX make 2-4), and 1 MiB in any
+#: case: a 3 KB file declaring 64 MiB used up the scan's size budget in seven copies.
+MAX_IMAGE_RATIO = 16
+#: Imports written into the import address tables before the run (all descriptors).
+MAX_IMPORTS = 16384
 
 # The process around the image (the image must not overlap any of it).
 _STACK, _STACK_SIZE = 0x00100000, 0x00100000
@@ -214,7 +221,8 @@ class _Process:
 
 
 def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Unpacked | None:
-    """Run the stub of the packed 32-bit PE `data`; the program it unpacked, or None."""
+    """Run the stub of the packed 32-bit PE `data`; the program it unpacked, or None. Raises
+    nothing but the scan's own limits (ScanLimitExceeded)."""
     if info.machine != 0x14C or info.is_pe32_plus:
         return None
     layout = _layout(data, info)
@@ -224,31 +232,61 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Unpacked | None:
     if any(base < hi and lo < base + size for lo, hi in _RESERVED):
         return None
     ctx.check_time()
+    started = time.monotonic()
+    budget = min(MAX_SECONDS, MAX_SECONDS_PER_SCAN - ctx.emulation_seconds)
+    if budget < 0.05:
+        return None
+    until = min(started + budget, ctx.deadline)
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
     proc = _Process(uc, base, size, image, info=info, file=data)
-    uc.mem_map(base, size, UC_PROT_READ | UC_PROT_WRITE)
-    uc.mem_write(base, image)
-    _process_blocks(proc)
-    uc.hook_add(UC_HOOK_MEM_FETCH_PROT, _fetch_hook(proc))
-    uc.hook_add(UC_HOOK_INTR, _interrupt_hook(proc))
-    uc.hook_add(UC_HOOK_CODE, _call_hook(proc), begin=_MODULES, end=_MODULES + 16 * _MODULE_SPAN)
-    uc.hook_add(UC_HOOK_CODE, _call_hook(proc), begin=_STUBS, end=_STUBS + _STUBS_SIZE - 1)
-    _fill_imports(proc)
-    proc.loaded = bytes(uc.mem_read(base, size))
-    entry = base + info.entry_point_rva
-    proc.stub = _section_of(info, info.entry_point_rva)
-    # Registers at the entry point as Windows sets them (stubs use eax and ebx).
-    for reg, value in ((UC_X86_REG_EAX, entry), (UC_X86_REG_EBX, _PEB), (UC_X86_REG_ECX, 0),
-                       (UC_X86_REG_EDX, entry), (UC_X86_REG_ESI, 0), (UC_X86_REG_EDI, 0),
-                       (UC_X86_REG_EBP, uc.reg_read(UC_X86_REG_ESP) + 0x10)):
-        uc.reg_write(reg, value)
-    _run(proc, entry, ctx)
+    hooks: list[int] = []
+    try:
+        uc.mem_map(base, size, UC_PROT_READ | UC_PROT_WRITE)
+        uc.mem_write(base, image)
+        _process_blocks(proc)
+        hooks += (uc.hook_add(UC_HOOK_MEM_FETCH_PROT, _fetch_hook(proc)),
+                  uc.hook_add(UC_HOOK_INTR, _interrupt_hook(proc)),
+                  uc.hook_add(UC_HOOK_CODE, _call_hook(proc), begin=_MODULES,
+                              end=_MODULES + 16 * _MODULE_SPAN),
+                  uc.hook_add(UC_HOOK_CODE, _call_hook(proc), begin=_STUBS,
+                              end=_STUBS + _STUBS_SIZE - 1))
+        _fill_imports(proc, ctx)
+        proc.loaded = bytes(uc.mem_read(base, size))
+        entry = base + info.entry_point_rva
+        proc.stub = _section_of(info, info.entry_point_rva)
+        # Registers at the entry point as Windows sets them (stubs use eax and ebx).
+        for reg, value in ((UC_X86_REG_EAX, entry), (UC_X86_REG_EBX, _PEB), (UC_X86_REG_ECX, 0),
+                           (UC_X86_REG_EDX, entry), (UC_X86_REG_ESI, 0), (UC_X86_REG_EDI, 0),
+                           (UC_X86_REG_EBP, uc.reg_read(UC_X86_REG_ESP) + 0x10)):
+            uc.reg_write(reg, value)
+        _run(proc, entry, until)
+        memory = bytes(uc.mem_read(base, size))
+        changed = memory != proc.loaded
+        oep = proc.oep if proc.oep is not None else entry
+    except (_Stop, UcError):
+        return None  # (the process could not be set up)
+    finally:
+        for hook in hooks:
+            uc.hook_del(hook)
+        _release(uc)
+        proc.loaded = proc.file = b""
+        ctx.emulation_seconds += time.monotonic() - started
     ctx.check_time()
-    memory = bytes(uc.mem_read(base, size))
-    if memory == proc.loaded:
+    if not changed:
         return None
-    oep = proc.oep if proc.oep is not None else entry
     return Unpacked(_rebuild(memory, oep - base), oep - base)
+
+
+def _release(uc: Uc) -> None:
+    """Free the emulator's memory (the guest's, its translations) now. The binding wraps each
+    hook in a ctypes callback that holds the Uc in a reference cycle, so it would otherwise
+    live until a garbage collection: 20 mails of self-modifying stubs grew a scan worker to
+    2.5 GB. The hooks' closures keep the `_Process` too, emptied by the caller."""
+    finalizer = getattr(uc, "_Uc__finalizer", None)  # (the binding's own uc_close, run once)
+    if callable(finalizer):
+        finalizer()
+    else:
+        gc.collect()
 
 
 def _outside_stub(proc: _Process, address: int) -> bool:
@@ -271,12 +309,12 @@ def _section_of(info: pe.PEInfo, rva: int) -> int:
     return -1
 
 
-def _run(proc: _Process, eip: int, ctx: ScanContext) -> None:
-    """Emulate from `eip` until a stop. unicorn 2.1 crashes when a fetch hook changes a page's
-    protection, so a fetch from a page of the image without execute permission ends the run;
-    the page is checked and granted here, and the run goes on where it stopped."""
+def _run(proc: _Process, eip: int, until: float) -> None:
+    """Emulate from `eip` until a stop, or the monotonic clock reaches `until`. unicorn 2.1
+    crashes when a fetch hook changes a page's protection, so a fetch from a page of the image
+    without execute permission ends the run; the page is checked and granted here, and the run
+    goes on where it stopped."""
     clock = time.monotonic
-    until = min(clock() + MAX_SECONDS, ctx.deadline)
     for _ in range(MAX_RESUMES):
         left = until - clock()
         if left <= 0:
@@ -396,7 +434,8 @@ def _layout(data: bytes, info: pe.PEInfo) -> tuple[int, int, bytes] | None:
     image_size, header_size = struct.unpack_from("<II", data, opt + 56)
     base = info.image_base
     size = -(-image_size // PAGE) * PAGE
-    if base % 0x10000 or not PAGE <= size <= MAX_IMAGE or base + size > 0x6F000000:
+    bound = min(MAX_IMAGE, max(1 << 20, MAX_IMAGE_RATIO * len(data)))
+    if base % 0x10000 or not PAGE <= size <= bound or base + size > 0x6F000000:
         return None
     image = bytearray(size)
     head = data[: min(header_size or PAGE, size, len(data))]
@@ -465,8 +504,9 @@ def _process_blocks(proc: _Process) -> None:
     uc.mem_map(_GDT, PAGE)
     uc.mem_map(_TEB, 2 * PAGE)
     # fs: the TEB (a data segment in a GDT of our own); ss: flat.
-    uc.mem_write(_GDT + 8 * 3, _descriptor(_TEB, 0xFFF, 0x92, 0x4))
-    uc.mem_write(_GDT + 8 * 4, _descriptor(0, 0xFFFFF, 0x92, 0xC))
+    uc.mem_write(_GDT + 8 * 3, _descriptor(_TEB, 0xFFF, 0x93, 0x4))
+    uc.mem_write(_GDT + 8 * 4, _descriptor(0, 0xFFFFF, 0x93, 0xC))
+    uc.mem_protect(_GDT, PAGE, UC_PROT_READ)  # (marked accessed: loading one writes nothing)
     uc.reg_write(UC_X86_REG_GDTR, (0, _GDT, 8 * 16 - 1, 0))
     uc.reg_write(UC_X86_REG_FS, 3 << 3)
     uc.reg_write(UC_X86_REG_SS, 4 << 3)
@@ -577,14 +617,23 @@ def _load(proc: _Process, name: str) -> int:
     return _module(proc, key, _OTHER)
 
 
-def _fill_imports(proc: _Process) -> None:
-    """Write the address of each imported function into the import address table."""
+def _fill_imports(proc: _Process, ctx: ScanContext) -> None:
+    """Write the address of each imported function into the import address table (at most
+    MAX_IMPORTS, from at most 16 DLLs: the rest stay as the file has them)."""
+    try:
+        _write_imports(proc, ctx)
+    except _Stop:
+        return
+
+
+def _write_imports(proc: _Process, ctx: ScanContext) -> None:
     image = proc.loaded
     lfanew = struct.unpack_from("<I", image, 0x3C)[0]
     at = lfanew + 24 + 104  # data directory 1: imports
     if at + 8 > len(image):
         return
     rva = struct.unpack_from("<I", image, at)[0]
+    written = 0
     for _ in range(256):
         if not 0 < rva <= len(image) - 20:
             return
@@ -593,7 +642,11 @@ def _fill_imports(proc: _Process) -> None:
             return
         module = _load(proc, _cstr(image, name_rva) or "unknown.dll")
         walk = lookup or iat
+        ctx.check_time()
         for i in range(4096):
+            written += 1
+            if written > MAX_IMPORTS:
+                return
             entry = walk + 4 * i
             if not 0 < entry <= len(image) - 4 or not 0 < iat + 4 * i <= len(image) - 4:
                 break
@@ -644,7 +697,10 @@ def _call_hook(proc: _Process) -> Callable[..., None]:
             if model is None:
                 raise _Stop(name)  # the program's first call, or the stub's we do not model
             nargs, fn = model
-            result = fn(proc, args)
+            try:
+                result = fn(proc, args)
+            except UcError:
+                result = 0  # a pointer to nowhere: the call fails, as it does on Windows
         except (_Stop, UcError) as stop:
             proc.stopped = str(stop)
             uc.emu_stop()
