@@ -141,7 +141,7 @@ def _idata() -> bytes:
 
 def _pe32(sections: list[tuple[bytes, int, bytes]], entry: int, *, base: int = BASE,
           machine: int = 0x14C, image_size: int = IDATA + 0x1000, imports: bytes | None = None,
-          overlay: bytes = b"") -> bytes:
+          overlay: bytes = b"", flags: dict[bytes, int] | None = None) -> bytes:
     """A PE32 of `sections` (name, RVA, raw data; 0x1000 of memory or more each) plus an import
     section at IDATA (kernel32's FUNCTIONS, or `imports`), entry point at RVA `entry`."""
     sections = [*sections, (b".idata", IDATA, _idata() if imports is None else imports)]
@@ -162,7 +162,8 @@ def _pe32(sections: list[tuple[bytes, int, bytes]], entry: int, *, base: int = B
     for i, (name, rva, body) in enumerate(sections):
         body = body + bytes(-len(body) % 0x200)
         struct.pack_into("<8sIIIIIIHHI", raw, opt + 0xE0 + 40 * i, name, max(0x1000, len(body)),
-                         rva, len(body), len(raw), 0, 0, 0, 0, 0xE0000060)
+                         rva, len(body), len(raw), 0, 0, 0, 0,
+                         (flags or {}).get(name, 0xE0000060))  # (read, write, execute, code)
         raw += body
     return bytes(raw) + overlay
 
@@ -399,3 +400,56 @@ def test_r22_the_gdt_is_read_only() -> None:
     unpacked = _emulate(_packed(reload + peb + _decrypt(len(_payload())) + _to_program()))
     assert unpacked is not None
     assert unpacked.oep_rva == 0x1000
+
+
+# --- packers we know by their stub, and stubs of packers we do not know -----------------------
+
+
+@needs_testfiles
+@pytest.mark.parametrize(("sample", "packer"), sorted({**UNPACKED, **NOT_UNPACKED}.items()))
+def test_renamed_sections_do_not_hide_the_packer(engine: Engine, sample: str,
+                                                 packer: str) -> None:
+    """MEW, Petite, WWPack and yC were known only by their section names: renamed, the file
+    had no finding at all. Each is known by its stub's first bytes now (MEW's behind the
+    entry point's jump), as ASPack, PESpin and Upack already were."""
+    data = bytearray((TESTFILES / sample).read_bytes())
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    count, opt_size = struct.unpack_from("<H", data, lfanew + 6)[0], struct.unpack_from(
+        "<H", data, lfanew + 20)[0]
+    for i in range(count):
+        at = lfanew + 24 + opt_size + 40 * i
+        data[at : at + 8] = b".sec%d\x00\x00\x00" % i
+    report = engine.scan_bytes(bytes(data), name=sample)
+    assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
+
+
+@pytest.fixture(scope="module")
+def marker_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    d = tmp_path_factory.mktemp("markerdb")
+    (d / "marker.ndb").write_text(f"Zh.Test.Unpacked:0:*:{MARKER.hex()}\n")
+    return Engine(load_database([d]), allmatch=True)
+
+
+def test_an_unknown_packer_is_run_when_its_entry_point_looks_packed(
+        marker_engine: Engine) -> None:
+    """No packer we know, but the entry point is in a writable section: the stub runs, and
+    since it ran code it had written, its image is scanned. Nothing else is reported: most
+    such files are not packed."""
+    stub = _decrypt(len(_payload())) + _to_program()
+    report = marker_engine.scan_bytes(_packed(stub), name="crypted.exe")
+    assert report.names == ("Zh.Test.Unpacked",)
+    assert any(layer.path.endswith("stub-emulated") for layer in report.layers)
+
+
+def test_a_program_that_does_not_look_packed_is_not_run(marker_engine: Engine) -> None:
+    """The same file with its entry point in a read-only code section, as compilers make."""
+    stub = _decrypt(len(_payload())) + _to_program()
+    report = marker_engine.scan_bytes(_packed(stub, flags={b".stub": 0x60000020}), name="a.exe")
+    assert report.names == ()
+    assert not any("emulated" in layer.path for layer in report.layers)
+
+
+def test_an_unknown_stub_that_only_writes_data_gives_no_image(marker_engine: Engine) -> None:
+    """It decrypts the marker but never runs it: not unpacked code, so nothing is scanned."""
+    report = marker_engine.scan_bytes(_packed(_decrypt(len(_payload())) + b"\xcc"), name="b.exe")
+    assert report.names == ()

@@ -25,6 +25,7 @@ class Section:
     raw_size: int
     virtual_address: int
     virtual_size: int
+    characteristics: int = 0  # IMAGE_SCN_* flags (0x20000000 execute, 0x80000000 write)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,23 +80,24 @@ def parse(data: bytes) -> PEInfo | None:
             (image_base,) = struct.unpack_from("<I", data, opt + 28)
         (file_align,) = struct.unpack_from("<I", data, opt + 36)
     table = opt + opt_size
-    headers: list[tuple[bytes, int, int, int, int]] = []
+    headers: list[tuple[bytes, int, int, int, int, int]] = []
     for i in range(min(nsections, _MAX_SECTIONS)):
         off = table + 40 * i
         if off + 40 > n:
             break
         vsize, vaddr, rsize, rptr = struct.unpack_from("<IIII", data, off + 8)
-        headers.append((data[off : off + 8], vsize, vaddr, rsize, rptr))
+        (flags,) = struct.unpack_from("<I", data, off + 36)
+        headers.append((data[off : off + 8], vsize, vaddr, rsize, rptr, flags))
     # ClamAV's rule (libclamav/pe.c): sections are aligned to FileAlignment, falling back to
     # 0x200 when a section's offset is 0x200-aligned but not FileAlignment-aligned.
     falign = file_align
     if falign != 0x200 and any(
         falign and rsize and rptr % falign and not rptr % 0x200
-        for _name, _vs, _va, rsize, rptr in headers
+        for _name, _vs, _va, rsize, rptr, _flags in headers
     ):
         falign = 0x200
     sections: list[Section] = []
-    for name_raw, vsize, vaddr, rsize, rptr in headers:
+    for name_raw, vsize, vaddr, rsize, rptr, flags in headers:
         raw = _align_down(rptr, falign)
         size = 0 if raw >= n else min(_align_up(rsize, falign), n - raw)
         sections.append(
@@ -105,6 +107,7 @@ def parse(data: bytes) -> PEInfo | None:
                 raw_size=size,
                 virtual_address=vaddr,
                 virtual_size=vsize,
+                characteristics=flags,
             )
         )
     return PEInfo(

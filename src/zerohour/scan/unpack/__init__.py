@@ -2,7 +2,8 @@
 unpacked into a rebuilt image, installers (NSIS) and AutoIt executables give up their files,
 and PE files embedded in a PE are scanned as files of their own. Packers we have no static
 unpacker for (ASPack, MEW, Petite, PESpin, Upack, WWPack, yC) are run in an emulator
-(`emulator`), and what their stub unpacked is scanned.
+(`emulator`), and what their stub unpacked is scanned; so is a file no packer we know made
+whose entry point is where a stub would be (`_looks_packed`), if its stub unpacks code.
 
 `pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Fail
 closed: a file that is surely UPX (its section names or marker) but does not decode is
@@ -28,12 +29,17 @@ from zerohour.scan.unpack.nsis import nsis_children
 __all__ = ["pe_children"]
 
 
-def _emulated(data: bytes, info: pe.PEInfo, packer: str, ctx: ScanContext) -> Iterator[Child]:
+def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
+              ctx: ScanContext) -> Iterator[Child]:
     """What the stub of a packer we have no static unpacker for unpacked when it was run
     (`emulator`), scanned as a rebuilt PE. Nothing proves the stub finished, so the file is
     `Heuristics.Unsupported.Packer.<Name>` as well: the emulator can only add findings. That
     finding comes after the image, so that without --allmatch a signature found in the image
-    names the file (the first finding ends the walk)."""
+    names the file (the first finding ends the walk).
+
+    `packer` None: a file no packer we know made, that looks packed (`_looks_packed`). Its
+    image is scanned only if the stub ran code it had written (unpacked code), and nothing
+    else is reported: most such files are not packed at all."""
     if ctx.emulating:
         return  # an image the stub made, or a part of one: the packed file is reported
     unpacked = None
@@ -41,15 +47,35 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str, ctx: ScanContext) -> It
         if ctx.emulations < MAX_RUNS_PER_SCAN:
             ctx.emulations += 1
             unpacked = emulate(data, info, ctx)
-        if unpacked is not None:
+        if unpacked is not None and (packer is not None or unpacked.ran_written):
             ctx.charge_child(len(unpacked.pe))
+        else:
+            unpacked = None
     except ScanLimitExceeded:
-        ctx.unsupported("Packer", packer)  # (out of time or size: reported all the same)
+        if packer is not None:
+            ctx.unsupported("Packer", packer)  # (out of time or size: reported all the same)
         raise
     if unpacked is not None:
-        yield Child(data=unpacked.pe, name=None, origin=f"{packer.lower()}-emulated",
-                    emulated=True)
-    ctx.unsupported("Packer", packer)
+        yield Child(data=unpacked.pe, name=None,
+                    origin=f"{packer.lower() if packer else 'stub'}-emulated", emulated=True)
+    if packer is not None:
+        ctx.unsupported("Packer", packer)
+
+
+_WRITE = 0x80000000  # IMAGE_SCN_MEM_WRITE
+
+
+def _looks_packed(info: pe.PEInfo) -> bool:
+    """A 32-bit PE whose entry point is where packers and crypters put their stub, and
+    compilers do not: in the headers, in a writable section (every one of the seven packers'
+    samples), or in a section with no data in the file (the stub writes its code there)."""
+    if info.machine != 0x14C or info.is_pe32_plus:
+        return False
+    rva = info.entry_point_rva
+    for s in info.sections:
+        if s.virtual_address <= rva < s.virtual_address + max(s.virtual_size, s.raw_size):
+            return bool(s.characteristics & _WRITE) or s.raw_size == 0
+    return bool(info.sections) and rva < info.sections[0].virtual_address
 
 
 def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
@@ -67,7 +93,7 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.unsupported("UPX")
         else:
             packer = packers.identify(data, info)
-            if packer is not None:
+            if packer is not None or _looks_packed(info):
                 yield from _emulated(data, info, packer, ctx)
     yield from nsis_children(data, ctx)
     yield from autoit_children(data, ctx)
