@@ -453,3 +453,104 @@ def test_an_unknown_stub_that_only_writes_data_gives_no_image(marker_engine: Eng
     """It decrypts the marker but never runs it: not unpacked code, so nothing is scanned."""
     report = marker_engine.scan_bytes(_packed(_decrypt(len(_payload())) + b"\xcc"), name="b.exe")
     assert report.names == ()
+
+
+# --- round 23: the fixed emulator attacked again (helper 79) -----------------------------------
+
+
+def _touch() -> bytes:
+    return b"\xc6\x05" + struct.pack("<I", BASE + 0x1000) + b"\x41"  # mov byte [.text], 'A'
+
+
+def _carrier(inner: bytes) -> bytes:
+    """A packed PE whose section holds `inner` whole; its stub writes a byte and stops."""
+    return _packed(_touch() + b"\xcc" + bytes(0x1F8) + inner, name=b".aspack",
+                   image_size=0x40000)
+
+
+def test_r23_a_packed_file_seen_inside_an_image_is_no_clean_twin(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FE (the gateway delivered it): P, a packed PE, first met inside the image of O's stub,
+    where packed files are neither run nor reported (O itself in a guess, a zlib stream cut
+    before its checksum, so O's own finding was muted), was cached as clean; P again as a
+    plain program's overlay was then skipped as its twin: no finding at all."""
+    import zlib
+
+    monkeypatch.setattr(emulator, "MAX_SECONDS", 0.1)
+    p = _packed(_touch() + b"\xeb\xfe", name=b".aspack")
+    plain = _pe32([(b".text", 0x1000, b"\xc3")], entry=0x1000, overlay=p,
+                  flags={b".text": 0x60000020, b".idata": 0x40000040})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("data.zz", zlib.compress(_carrier(p))[:-4])
+        z.writestr("setup.exe", plain)
+    report = Engine(engine.db).scan_bytes(buf.getvalue(), name="m.zip")  # as the gateway
+    assert "Heuristics.Unsupported.Packer.ASPack" in report.names
+
+
+def test_r23_a_packed_file_at_the_deepest_level_is_still_reported(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FB: a packed PE at the deepest level allowed: its image, one level deeper, raised
+    MaxRecursion, the walk left the reader before it noted the packer, and with limit alerts
+    off the file had no finding."""
+    monkeypatch.setattr(emulator, "MAX_SECONDS", 0.1)
+    data = _packed(_touch() + b"\xcc", name=b".aspack")
+    for level in range(17):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr(f"l{level}.zip" if level else "p.exe", data)
+        data = buf.getvalue()
+    report = Engine(engine.db, Limits(alert_exceeds_max=False)).scan_bytes(data, name="z")
+    assert "Heuristics.Unsupported.Packer.ASPack" in report.names
+
+
+@needs_testfiles
+def test_r23_images_do_not_use_up_the_scan_size_budget(dbdir: Path) -> None:
+    """FA: 4 MiB members of zeros (4 KB in the zip) may declare 64 MiB images (16x); six of
+    them used up the 400 MiB scan budget and clam.exe after them went unread with clamscan's
+    defaults (clamscan found it). Images have a budget of their own now."""
+    big = _packed(_touch() + b"\xcc", name=b".aspack", image_size=64 << 20)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(6):
+            z.writestr(f"a{i}.exe", big + bytes([i]) * ((4 << 20) - len(big)))
+        z.writestr("zz.exe", CLAM_EXE.read_bytes())
+    quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
+    report = Engine(load_database([dbdir]), quiet).scan_bytes(buf.getvalue(), name="z.zip")
+    assert NAME in report.names
+
+
+@needs_testfiles
+def test_r23_a_packed_file_inside_an_image_is_run_as_its_own_copy(dbdir: Path) -> None:
+    """FC: Q (a stub that decodes clam.exe) inside P's image, where it is not run, was cached
+    as clean, and Q's copy found in P as an embedded program was skipped as its twin."""
+    key = 0x55
+    clam = CLAM_EXE.read_bytes()
+    src, dst = BASE + 0x2020, BASE + 0x10000  # lodsb; xor al, key; stosb; loop; int3
+    code = (b"\xbe" + struct.pack("<I", src) + b"\xbf" + struct.pack("<I", dst) + b"\xb9"
+            + struct.pack("<I", len(clam)) + b"\xac\x34" + bytes([key]) + b"\xaa\xe2\xfa\xcc")
+    q = _packed(code + b"\x90" * (0x20 - len(code)) + bytes(b ^ key for b in clam),
+                name=b".aspack", image_size=0x20000)
+    p = _packed(_touch() + b"\xcc" + bytes(0x1F8) + q, name=b".aspack", image_size=0x40000,
+                overlay=bytes(10 << 20))  # (an overlay: no copy of Q running to the end)
+    quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)
+    report = Engine(load_database([dbdir]), quiet).scan_bytes(p, name="p.exe")
+    assert "Clam.Code" in report.names
+
+
+@needs_testfiles
+def test_r23_spent_emulation_budgets_still_report_every_packed_file(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FD (left open): decoys that use up the runs or the seconds of a scan keep a later
+    packed file from being run. Its payload is then unseen, as with any scan limit; the file
+    is still `Heuristics.Unsupported.Packer.*`, which the gateway blocks."""
+    monkeypatch.setattr(emulator, "MAX_RUNS_PER_SCAN", 2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(2):
+            z.writestr(f"d{i}.exe", _packed(_touch() + b"\xcc", name=b".aspack") + bytes([i]))
+        z.writestr("zz.exe", (TESTFILES / "clam-aspack.exe").read_bytes())
+    report = Engine(engine.db, allmatch=True).scan_bytes(buf.getvalue(), name="z.zip")
+    assert not [layer for layer in report.layers if layer.path.startswith("z.zip/zz.exe/")]
+    assert any(f.name == "Heuristics.Unsupported.Packer.ASPack" and f.path == "z.zip/zz.exe"
+               for f in report.findings)

@@ -14,7 +14,7 @@ import io
 import itertools
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from zerohour.errors import EncryptedContent
 from zerohour.scan import (
@@ -70,8 +70,9 @@ _NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
 def children(
     data: bytes, filetype: FileType, ctx: ScanContext, name: str | None = None
-) -> Iterator[Child]:
-    """The children of one layer of type `filetype` (nothing for leaves)."""
+) -> Generator[Child, None, None]:
+    """The children of one layer of type `filetype` (nothing for leaves). The engine closes
+    it when it stops early, so that a reader's `finally` runs before what it noted is read."""
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
     if filetype in _TEXTUAL and (data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml" or (

@@ -234,7 +234,7 @@ class Engine:
         size = len(data)
         digests = self._digests(data)
         md5, sha256 = digests["md5"], digests["sha256"]
-        twin = self._twin_key(md5, lname, allowed, ancestors) if depth else None
+        twin = self._twin_key(walk.ctx, md5, lname, allowed, ancestors) if depth else None
         opened = scripted.opened_as_file(lname, is_attachment)
         if twin is not None and twin in walk.clean and (walk.clean[twin] or not opened):
             # The same bytes in the same context were scanned whole (no limit cut their
@@ -285,14 +285,17 @@ class Engine:
         if twin is not None and not walk.stop and self._marks(walk) == marks:
             walk.clean[twin] = walk.clean.get(twin, False) or opened
 
-    def _twin_key(self, md5: bytes, lname: str | None, allowed: bool,
+    def _twin_key(self, ctx: ScanContext, md5: bytes, lname: str | None, allowed: bool,
                   ancestors: tuple[str, ...]) -> tuple[object, ...]:
         """What a layer's verdict depends on besides its depth and whether it is opened as a
         file (`scripted`): its bytes, its name (types and heuristics by name), whether an
-        ancestor is allow-listed, and the ancestry the database's logical signatures test."""
+        ancestor is allow-listed, the ancestry the database's logical signatures test, and
+        whether the walk is inside a guess (heuristics muted) or inside an image a packer's
+        stub made (packed files there are neither run nor reported): a packed PE found clean
+        there is not clean as a file of its own (round 23)."""
         chain = (ancestors if self._ancestry is None
                  else ancestors[-1:] if self._ancestry else ())
-        return (md5, lname, allowed, chain)
+        return (md5, lname, allowed, chain, ctx.guessing > 0, ctx.emulating > 0)
 
     @staticmethod
     def _marks(walk: _Walk) -> tuple[int, ...]:
@@ -348,8 +351,9 @@ class Engine:
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
         # is not a limit hit (ScanContext.descend() would raise before knowing).
         ctx.depth += 1
+        kids = decompose.children(data, ft, ctx, lname)
         try:
-            for seen, child in enumerate(decompose.children(data, ft, ctx, lname), 1):
+            for seen, child in enumerate(kids, 1):
                 # What the decomposer noted before yielding this child belongs to this layer.
                 self._drain(walk, path, allowed)
                 self._members(walk, path, len(data), allowed)
@@ -394,6 +398,7 @@ class Engine:
             walk.errors.append(f"{path}: internal error {type(exc).__name__}: {exc}")
         finally:
             ctx.depth -= 1
+            kids.close()  # (a decomposer's `finally` may note what it left unread: drained now)
             self._drain(walk, path, allowed)
             self._members(walk, path, len(data), allowed)
 

@@ -139,6 +139,7 @@ class ScanContext:
         self.emulating = 0
         self.emulations = 0  # packed files whose stub this scan ran (`unpack.emulator`)
         self.emulation_seconds = 0.0  # and how long they ran
+        self.emulated_bytes = 0  # and the bytes of the images they made
 
     # -- recursion ---------------------------------------------------------------------------
 

@@ -20,10 +20,9 @@ from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
-from zerohour.scan.unpack import packers, upx
+from zerohour.scan.unpack import emulator, packers, upx
 from zerohour.scan.unpack.autoit import autoit_children
 from zerohour.scan.unpack.embedded import embedded_pes
-from zerohour.scan.unpack.emulator import MAX_RUNS_PER_SCAN, emulate
 from zerohour.scan.unpack.nsis import nsis_children
 
 __all__ = ["pe_children"]
@@ -44,22 +43,34 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
         return  # an image the stub made, or a part of one: the packed file is reported
     unpacked = None
     try:
-        if ctx.emulations < MAX_RUNS_PER_SCAN:
+        if ctx.emulations < emulator.MAX_RUNS_PER_SCAN:
             ctx.emulations += 1
-            unpacked = emulate(data, info, ctx)
-        if unpacked is not None and (packer is not None or unpacked.ran_written):
-            ctx.charge_child(len(unpacked.pe))
-        else:
+            unpacked = emulator.emulate(data, info, ctx)
+        if unpacked is not None and (
+            (packer is None and not unpacked.ran_written)  # (not unpacked code: nothing to see)
+            or ctx.emulated_bytes + len(unpacked.pe) > emulator.MAX_IMAGE_BYTES
+        ):
             unpacked = None
+        if unpacked is not None:
+            # Not charged to the scan's size budget: images from small files must not use it
+            # up and leave the container's other members unread (round 23).
+            ctx.emulated_bytes += len(unpacked.pe)
+            ctx.check_time()
+            ctx.charge_file()
     except ScanLimitExceeded:
         if packer is not None:
-            ctx.unsupported("Packer", packer)  # (out of time or size: reported all the same)
+            ctx.unsupported("Packer", packer)  # (out of time or files: reported all the same)
         raise
-    if unpacked is not None:
+    if unpacked is None:
+        if packer is not None:
+            ctx.unsupported("Packer", packer)
+        return
+    try:
         yield Child(data=unpacked.pe, name=None,
                     origin=f"{packer.lower() if packer else 'stub'}-emulated", emulated=True)
-    if packer is not None:
-        ctx.unsupported("Packer", packer)
+    finally:  # (also when the walk leaves the image early: a limit, a finding, round 23)
+        if packer is not None:
+            ctx.unsupported("Packer", packer)
 
 
 _WRITE = 0x80000000  # IMAGE_SCN_MEM_WRITE

@@ -84,8 +84,11 @@ MAX_ALLOC = 64 << 20
 MAX_SECONDS = 2.0
 MAX_SECONDS_PER_SCAN = 6.0
 MAX_RESUMES = 4096
-#: Packed files run per scan: more are still reported (`Heuristics.Unsupported.Packer.*`).
+#: Packed files run per scan, and the bytes of the images scanned: past either, a packed file
+#: is still reported (`Heuristics.Unsupported.Packer.*`). Images are not charged to the
+#: scan's size budget, which decides whether a container's later members are read.
 MAX_RUNS_PER_SCAN = 16
+MAX_IMAGE_BYTES = 64 << 20
 #: An image is at most this many times its file (ASPack and UPX make 2-4), and 1 MiB in any
 #: case: a 3 KB file declaring 64 MiB used up the scan's size budget in seven copies.
 MAX_IMAGE_RATIO = 16
