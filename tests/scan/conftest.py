@@ -22,3 +22,18 @@ def clam_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     clam = CLAM.read_bytes()
     (d / "clam.hdb").write_text(f"{hashlib.md5(clam).hexdigest()}:{len(clam)}:{CLAM_NAME}\n")
     return Engine(load_database([d]))
+
+
+@pytest.fixture(scope="module")
+def clam_code_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database of clam.exe's MD5 (.hdb, `ClamAV-Test-File`) and of 24 bytes of its
+    entry-point code (.ndb, `Clam.Code`): the code is found wherever an unpacker gives back
+    clam.exe's code, whole file or not."""
+    if not CLAM.exists():
+        pytest.fail("clamav-testfiles not installed (scripts/system-deps installs it)")
+    clam = CLAM.read_bytes()
+    d = tmp_path_factory.mktemp("clamcode")
+    md5 = hashlib.md5(clam, usedforsecurity=False).hexdigest()
+    (d / "clam.hdb").write_text(f"{md5}:{len(clam)}:ClamAV-Test-File\n")
+    (d / "clam.ndb").write_text(f"Clam.Code:0:*:{clam[0x40:0x58].hex()}\n")
+    return d

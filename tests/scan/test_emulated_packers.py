@@ -5,7 +5,6 @@ decrypting stub, a jump through an exception handler, and the bounds on time and
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import struct
@@ -37,19 +36,8 @@ needs_testfiles = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def dbdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """clam.exe's MD5 (.hdb) and 24 bytes of its entry-point code (.ndb), as test_unpack."""
-    clam = CLAM_EXE.read_bytes()
-    d = tmp_path_factory.mktemp("db")
-    md5 = hashlib.md5(clam, usedforsecurity=False).hexdigest()
-    (d / "clam.hdb").write_text(f"{md5}:{len(clam)}:{NAME}\n")
-    (d / "clam.ndb").write_text(f"Clam.Code:0:*:{clam[0x40:0x58].hex()}\n")
-    return d
-
-
-@pytest.fixture(scope="module")
-def engine(dbdir: Path) -> Engine:
-    return Engine(load_database([dbdir]), allmatch=True)
+def engine(clam_code_db: Path) -> Engine:
+    return Engine(load_database([clam_code_db]), allmatch=True)
 
 
 # --- ClamAV's packed samples, clamscan as the oracle --------------------------------------------
@@ -70,10 +58,10 @@ def test_emulated_stub_gives_up_clam_exe(engine: Engine, sample: str, packer: st
 
 @needs_testfiles
 @pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
-def test_clamscan_finds_the_same(dbdir: Path) -> None:
+def test_clamscan_finds_the_same(clam_code_db: Path) -> None:
     files = [str(TESTFILES / f) for f in sorted({**UNPACKED, **NOT_UNPACKED})]
     out = subprocess.run(
-        ["clamscan", "--no-summary", "--allmatch", "-d", str(dbdir), *files],
+        ["clamscan", "--no-summary", "--allmatch", "-d", str(clam_code_db), *files],
         capture_output=True, text=True, timeout=300,
     ).stdout
     for f in files:
@@ -296,7 +284,7 @@ def test_r22_too_many_dlls_do_not_hide_the_rest_of_the_file(engine: Engine) -> N
 
 
 @needs_testfiles
-def test_r22_a_small_file_cannot_declare_a_huge_image(dbdir: Path) -> None:
+def test_r22_a_small_file_cannot_declare_a_huge_image(clam_code_db: Path) -> None:
     """F2: 3 KB files declaring 64 MiB images used up the scan's size budget in seven
     emulated copies, and clamscan's defaults (no limit alerts) then passed the zip as clean
     while clam.exe sat in it."""
@@ -310,7 +298,7 @@ def test_r22_a_small_file_cannot_declare_a_huge_image(dbdir: Path) -> None:
             z.writestr(f"a{i}.exe", small + bytes([i]) * (i + 1))
         z.writestr("zz.exe", CLAM_EXE.read_bytes())
     quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
-    report = Engine(load_database([dbdir]), quiet).scan_bytes(buf.getvalue(), name="z.zip")
+    report = Engine(load_database([clam_code_db]), quiet).scan_bytes(buf.getvalue(), name="z.zip")
     assert NAME in report.names
 
 
@@ -336,13 +324,13 @@ def test_r22_each_run_frees_its_emulator(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @needs_testfiles
-def test_r22_the_image_is_scanned_before_the_packer_finding(dbdir: Path,
+def test_r22_the_image_is_scanned_before_the_packer_finding(clam_code_db: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
     """F4: without --allmatch (the gateway) the packer finding ended the walk before the
     emulated image was scanned: the stub ran for nothing and clam.exe went unnamed. And all
     runs of one scan share one time budget (16 endless stubs cost 80 s)."""
-    first = Engine(load_database([dbdir])).scan_bytes(
+    first = Engine(load_database([clam_code_db])).scan_bytes(
         (TESTFILES / "clam-aspack.exe").read_bytes(), name="a")
     assert set(first.names) & {NAME, "Clam.Code"}
     monkeypatch.setattr(emulator, "MAX_SECONDS", 0.2)
@@ -352,7 +340,8 @@ def test_r22_the_image_is_scanned_before_the_packer_finding(dbdir: Path,
     with zipfile.ZipFile(buf, "w") as z:
         for i in range(16):
             z.writestr(f"l{i}.exe", endless + bytes([i]) * (i + 1))
-    report = Engine(load_database([dbdir]), allmatch=True).scan_bytes(buf.getvalue(), name="z")
+    every = Engine(load_database([clam_code_db]), allmatch=True)
+    report = every.scan_bytes(buf.getvalue(), name="z")
     runs = [layer for layer in report.layers if layer.path.endswith("aspack-emulated")]
     assert 1 <= len(runs) <= 4
     assert len([f for f in report.findings if "Packer.ASPack" in f.name]) == 16
@@ -505,7 +494,7 @@ def test_r23_a_packed_file_at_the_deepest_level_is_still_reported(
 
 
 @needs_testfiles
-def test_r23_images_do_not_use_up_the_scan_size_budget(dbdir: Path) -> None:
+def test_r23_images_do_not_use_up_the_scan_size_budget(clam_code_db: Path) -> None:
     """FA: 4 MiB members of zeros (4 KB in the zip) may declare 64 MiB images (16x); six of
     them used up the 400 MiB scan budget and clam.exe after them went unread with clamscan's
     defaults (clamscan found it). Images have a budget of their own now."""
@@ -516,12 +505,12 @@ def test_r23_images_do_not_use_up_the_scan_size_budget(dbdir: Path) -> None:
             z.writestr(f"a{i}.exe", big + bytes([i]) * ((4 << 20) - len(big)))
         z.writestr("zz.exe", CLAM_EXE.read_bytes())
     quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
-    report = Engine(load_database([dbdir]), quiet).scan_bytes(buf.getvalue(), name="z.zip")
+    report = Engine(load_database([clam_code_db]), quiet).scan_bytes(buf.getvalue(), name="z.zip")
     assert NAME in report.names
 
 
 @needs_testfiles
-def test_r23_a_packed_file_inside_an_image_is_run_as_its_own_copy(dbdir: Path) -> None:
+def test_r23_a_packed_file_inside_an_image_is_run_as_its_own_copy(clam_code_db: Path) -> None:
     """FC: Q (a stub that decodes clam.exe) inside P's image, where it is not run, was cached
     as clean, and Q's copy found in P as an embedded program was skipped as its twin."""
     key = 0x55
@@ -534,7 +523,7 @@ def test_r23_a_packed_file_inside_an_image_is_run_as_its_own_copy(dbdir: Path) -
     p = _packed(_touch() + b"\xcc" + bytes(0x1F8) + q, name=b".aspack", image_size=0x40000,
                 overlay=bytes(10 << 20))  # (an overlay: no copy of Q running to the end)
     quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)
-    report = Engine(load_database([dbdir]), quiet).scan_bytes(p, name="p.exe")
+    report = Engine(load_database([clam_code_db]), quiet).scan_bytes(p, name="p.exe")
     assert "Clam.Code" in report.names
 
 

@@ -42,18 +42,8 @@ def packed() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def dbdir(tmp_path_factory: pytest.TempPathFactory, clam: bytes) -> Path:
-    """clam.exe's MD5 (.hdb) and 24 bytes of its entry-point code (.ndb)."""
-    d = tmp_path_factory.mktemp("db")
-    md5 = hashlib.md5(clam, usedforsecurity=False).hexdigest()
-    (d / "clam.hdb").write_text(f"{md5}:{len(clam)}:{NAME}\n")
-    (d / "clam.ndb").write_text(f"Clam.Code:0:*:{clam[0x40:0x58].hex()}\n")
-    return d
-
-
-@pytest.fixture(scope="module")
-def engine(dbdir: Path) -> Engine:
-    return Engine(load_database([dbdir]), allmatch=True)
+def engine(clam_code_db: Path) -> Engine:
+    return Engine(load_database([clam_code_db]), allmatch=True)
 
 
 # --- a small NRV encoder (greedy LZ77), to check the three decoders on data of our choice -------
@@ -218,12 +208,12 @@ def test_clam_upx_is_unpacked_and_clam_exe_found(engine: Engine, packed: bytes) 
 
 
 @pytest.mark.needs_clamav
-def test_clamscan_finds_the_same_signatures(dbdir: Path, packed: bytes) -> None:
+def test_clamscan_finds_the_same_signatures(clam_code_db: Path, packed: bytes) -> None:
     clamscan = shutil.which("clamscan")
     if clamscan is None:
         pytest.skip("clamscan not installed (scripts/system-deps installs it)")
     res = subprocess.run(
-        [clamscan, "--no-summary", "--allmatch", "-d", str(dbdir), str(CLAM_UPX)],
+        [clamscan, "--no-summary", "--allmatch", "-d", str(clam_code_db), str(CLAM_UPX)],
         capture_output=True, text=True,
     )
     assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
@@ -325,7 +315,7 @@ def test_mutated_upx_files_never_raise(packed: bytes) -> None:
 
 @pytest.mark.needs_clamav
 def test_pe_appended_to_a_pe_is_found_like_clamscan(
-    tmp_path: Path, dbdir: Path, engine: Engine, clam: bytes
+    tmp_path: Path, clam_code_db: Path, engine: Engine, clam: bytes
 ) -> None:
     dropper = clam + b"\x00" * 100 + clam
     report = engine.scan_bytes(dropper)
@@ -339,7 +329,7 @@ def test_pe_appended_to_a_pe_is_found_like_clamscan(
     f.write_bytes(dropper)
     hdb = tmp_path / "db"
     hdb.mkdir()
-    shutil.copy(dbdir / "clam.hdb", hdb / "clam.hdb")
+    shutil.copy(clam_code_db / "clam.hdb", hdb / "clam.hdb")
     res = subprocess.run([clamscan, "--no-summary", "-d", str(hdb), str(f)],
                          capture_output=True, text=True)
     assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
@@ -386,7 +376,7 @@ def test_clam_nsis_file_is_found(engine: Engine) -> None:
 @pytest.mark.parametrize("compressor", ["zlib", "lzma", "bzip2"])
 @pytest.mark.parametrize("solid", [False, True], ids=["blocks", "solid"])
 def test_makensis_installers_give_up_their_files(
-    tmp_path: Path, clam: bytes, dbdir: Path, engine: Engine, compressor: str, solid: bool
+    tmp_path: Path, clam: bytes, clam_code_db: Path, engine: Engine, compressor: str, solid: bool
 ) -> None:
     blob = _nsis(tmp_path, clam, compressor, solid)
     ctx = ScanContext()
@@ -398,7 +388,7 @@ def test_makensis_installers_give_up_their_files(
     clamscan = shutil.which("clamscan")
     if clamscan is None or (compressor, solid) == ("zlib", True):
         return  # clamscan 1.4 misses clam.exe in a solid zlib installer; we do not
-    res = subprocess.run([clamscan, "--no-summary", "-d", str(dbdir / "clam.hdb"),
+    res = subprocess.run([clamscan, "--no-summary", "-d", str(clam_code_db / "clam.hdb"),
                           str(tmp_path / "out.exe")], capture_output=True, text=True)
     assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
 
@@ -492,11 +482,11 @@ def test_autoit_script_and_files_are_found(engine: Engine, clam: bytes, sample: 
 
 @pytest.mark.needs_clamav
 @pytest.mark.parametrize("sample", ["clam.ea05.exe", "clam.ea06.exe"])
-def test_clamscan_finds_clam_exe_in_autoit_too(dbdir: Path, sample: str) -> None:
+def test_clamscan_finds_clam_exe_in_autoit_too(clam_code_db: Path, sample: str) -> None:
     clamscan = shutil.which("clamscan")
     if clamscan is None:
         pytest.skip("clamscan not installed")
-    res = subprocess.run([clamscan, "--no-summary", "-d", str(dbdir / "clam.hdb"),
+    res = subprocess.run([clamscan, "--no-summary", "-d", str(clam_code_db / "clam.hdb"),
                           str(TESTFILES / sample)], capture_output=True, text=True)
     assert f"{NAME}.UNOFFICIAL FOUND" in res.stdout
 
