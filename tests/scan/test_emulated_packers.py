@@ -543,3 +543,49 @@ def test_r23_spent_emulation_budgets_still_report_every_packed_file(
     assert not [layer for layer in report.layers if layer.path.startswith("z.zip/zz.exe/")]
     assert any(f.name == "Heuristics.Unsupported.Packer.ASPack" and f.path == "z.zip/zz.exe"
                for f in report.findings)
+
+
+# --- round 24: unknown stubs attacked (helper 80) ----------------------------------------------
+
+
+def _crypter(payload: bytes, key: int = 0x55) -> bytes:
+    """A packer we do not know: its stub (in a writable `.data`) decodes `payload` to
+    BASE+0x10000, writes an int3 into .text and runs it (code it wrote: an image to scan)."""
+    src, dst = BASE + 0x2040, BASE + 0x10000
+    code = (b"\xbe" + struct.pack("<I", src) + b"\xbf" + struct.pack("<I", dst) + b"\xb9"
+            + struct.pack("<I", len(payload)) + b"\xac\x34" + bytes([key]) + b"\xaa\xe2\xfa"
+            + b"\xc6\x05" + struct.pack("<I", BASE + 0x1000) + b"\xcc" + _to_program())
+    body = code + b"\x90" * (0x40 - len(code)) + bytes(b ^ key for b in payload)
+    size = -(-(0x10000 + len(payload)) // 0x1000) * 0x1000 + 0x1000
+    return _pe32([(b".text", 0x1000, b"\x90" * 16), (b".data", 0x2000, body)], entry=0x2000,
+                 image_size=size)
+
+
+@needs_testfiles
+@pytest.mark.parametrize("sample", ["clam-aspack.exe", "clam-mew.exe", "clam-petite.exe"])
+def test_r24_a_known_packer_inside_an_unknown_one_is_run(clam_code_db: Path,
+                                                        sample: str) -> None:
+    """F1: in the image of a stub no known packer made, a known packer was neither run nor
+    reported (as inside the image of a known one): no finding at all."""
+    data = _crypter((TESTFILES / sample).read_bytes())
+    report = Engine(load_database([clam_code_db])).scan_bytes(data, name="x.exe")
+    assert set(report.names) & {NAME, "Clam.Code"}
+
+
+@needs_testfiles
+@pytest.mark.parametrize("decoy", [b"\xc3", b"\xeb\xfe"])  # ret (16 of them); jmp $ (3)
+def test_r24_programs_that_only_look_packed_do_not_use_up_the_packers_budgets(
+        clam_code_db: Path, decoy: bytes) -> None:
+    """F2: clean programs whose entry point is in a writable section (old linkers make them)
+    used up the runs or the seconds of a scan, and clam-aspack.exe after them was not run
+    (`zerohour scan`: OK; clamscan: found). They have budgets of their own now."""
+    count = 16 if decoy == b"\xc3" else 3
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(count):
+            z.writestr(f"d{i:02}.exe", _pe32([(b".text", 0x1000, decoy + bytes([i]) * 14)],
+                                             entry=0x1000))
+        z.writestr("zz.exe", (TESTFILES / "clam-aspack.exe").read_bytes())
+    quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
+    report = Engine(load_database([clam_code_db]), quiet).scan_bytes(buf.getvalue(), name="z")
+    assert "Clam.Code" in report.names

@@ -295,7 +295,7 @@ class Engine:
         there is not clean as a file of its own (round 23)."""
         chain = (ancestors if self._ancestry is None
                  else ancestors[-1:] if self._ancestry else ())
-        return (md5, lname, allowed, chain, ctx.guessing > 0, ctx.emulating > 0)
+        return (md5, lname, allowed, chain, ctx.guessing > 0, bool(ctx.emulating))
 
     @staticmethod
     def _marks(walk: _Walk) -> tuple[int, ...]:
@@ -371,7 +371,8 @@ class Engine:
                     ctx.note_piece(child.name, child.data, path)
                 errors = len(walk.errors)
                 ctx.guessing += child.speculative  # (decoders read it too: `zlibdict`)
-                ctx.emulating += child.emulated
+                if child.emulated:
+                    ctx.emulating.append(child.emulated)
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key))
@@ -381,7 +382,8 @@ class Engine:
                     walk.errors.append(f"{cpath}: internal error {type(exc).__name__}: {exc}")
                 finally:
                     ctx.guessing -= child.speculative
-                    ctx.emulating -= child.emulated
+                    if child.emulated:
+                        ctx.emulating.pop()
                 if child.speculative:
                     self._mute_errors(walk, errors)
                 if walk.stop:

@@ -134,12 +134,13 @@ class ScanContext:
         # only signature findings count there, and decoders note it (`zlibdict`)
         self.guessing = 0
         self.pixel_bytes = 0  # images' pixels decoded so far (`pngpixels`)
-        # images made by running a packer's stub (`Child.emulated`) the walk is inside: they
-        # keep the packer's marks, and running the stub again in them would only recurse
-        self.emulating = 0
-        self.emulations = 0  # packed files whose stub this scan ran (`unpack.emulator`)
-        self.emulation_seconds = 0.0  # and how long they ran
-        self.emulated_bytes = 0  # and the bytes of the images they made
+        # the images made by running a stub (`Child.emulated`: the packer's name, or "stub")
+        # the walk is inside: they keep the packer's marks, and running the stub again in
+        # them would only recurse
+        self.emulating: list[str] = []
+        # what the scan has spent of budgets of its own ("packer.runs", "stub.seconds"...:
+        # `unpack`), kept apart from the size budget above
+        self.spent: dict[str, float] = {}
 
     # -- recursion ---------------------------------------------------------------------------
 

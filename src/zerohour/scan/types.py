@@ -141,7 +141,8 @@ class Child:
     origin: str
     is_attachment: bool = False
     speculative: bool = False
-    emulated: bool = False  # the image a packer's stub unpacked (`ScanContext.emulating`)
+    #: the image a stub unpacked: the packer's name, or "stub" (`ScanContext.emulating`)
+    emulated: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ emulator finds, since nothing proves that the stub finished.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from zerohour.errors import ScanLimitExceeded
@@ -38,23 +39,42 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
 
     `packer` None: a file no packer we know made, that looks packed (`_looks_packed`). Its
     image is scanned only if the stub ran code it had written (unpacked code), and nothing
-    else is reported: most such files are not packed at all."""
-    if ctx.emulating:
-        return  # an image the stub made, or a part of one: the packed file is reported
+    else is reported: most such files are not packed. Those runs have budgets of their own.
+
+    Inside an image a known packer's stub made, nothing is run (the packer's marks remain:
+    it would only recurse) or reported (the packed file is). Inside an image of an unknown
+    stub, a known packer is run and reported as anywhere else (round 24: a crypter around
+    an ASPack file hid it)."""
+    if packer is None and ctx.emulating:
+        return
+    if packer is not None and any(kind != _STUB for kind in ctx.emulating):
+        return
+    kind = "packer" if packer is not None else _STUB
+    runs, seconds, room = ((emulator.MAX_RUNS_PER_SCAN, emulator.MAX_SECONDS_PER_SCAN,
+                            emulator.MAX_IMAGE_BYTES) if packer is not None else
+                           (emulator.MAX_STUB_RUNS_PER_SCAN, emulator.MAX_STUB_SECONDS_PER_SCAN,
+                            emulator.MAX_STUB_IMAGE_BYTES))
+    spent = ctx.spent
     unpacked = None
     try:
-        if ctx.emulations < emulator.MAX_RUNS_PER_SCAN:
-            ctx.emulations += 1
-            unpacked = emulator.emulate(data, info, ctx)
+        if spent.get(f"{kind}.runs", 0) < runs:
+            spent[f"{kind}.runs"] = spent.get(f"{kind}.runs", 0) + 1
+            started = time.monotonic()
+            try:
+                unpacked = emulator.emulate(data, info, ctx,
+                                            seconds - spent.get(f"{kind}.seconds", 0.0))
+            finally:
+                spent[f"{kind}.seconds"] = (spent.get(f"{kind}.seconds", 0.0)
+                                            + time.monotonic() - started)
         if unpacked is not None and (
             (packer is None and not unpacked.ran_written)  # (not unpacked code: nothing to see)
-            or ctx.emulated_bytes + len(unpacked.pe) > emulator.MAX_IMAGE_BYTES
+            or spent.get(f"{kind}.bytes", 0) + len(unpacked.pe) > room
         ):
             unpacked = None
         if unpacked is not None:
             # Not charged to the scan's size budget: images from small files must not use it
             # up and leave the container's other members unread (round 23).
-            ctx.emulated_bytes += len(unpacked.pe)
+            spent[f"{kind}.bytes"] = spent.get(f"{kind}.bytes", 0) + len(unpacked.pe)
             ctx.check_time()
             ctx.charge_file()
     except ScanLimitExceeded:
@@ -66,13 +86,14 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
             ctx.unsupported("Packer", packer)
         return
     try:
-        yield Child(data=unpacked.pe, name=None,
-                    origin=f"{packer.lower() if packer else 'stub'}-emulated", emulated=True)
+        yield Child(data=unpacked.pe, name=None, origin=f"{(packer or _STUB).lower()}-emulated",
+                    emulated=packer or _STUB)
     finally:  # (also when the walk leaves the image early: a limit, a finding, round 23)
         if packer is not None:
             ctx.unsupported("Packer", packer)
 
 
+_STUB = "stub"  # (an image of a stub no known packer made: `Child.emulated`)
 _WRITE = 0x80000000  # IMAGE_SCN_MEM_WRITE
 
 

@@ -84,11 +84,17 @@ MAX_ALLOC = 64 << 20
 MAX_SECONDS = 2.0
 MAX_SECONDS_PER_SCAN = 6.0
 MAX_RESUMES = 4096
-#: Packed files run per scan, and the bytes of the images scanned: past either, a packed file
-#: is still reported (`Heuristics.Unsupported.Packer.*`). Images are not charged to the
-#: scan's size budget, which decides whether a container's later members are read.
+#: Per scan, for files of the seven packers: runs, the bytes of the images scanned, and
+#: seconds (MAX_SECONDS_PER_SCAN above); past any, a packed file is still reported
+#: (`Heuristics.Unsupported.Packer.*`). Images are not charged to the scan's size budget,
+#: which decides whether a container's later members are read.
 MAX_RUNS_PER_SCAN = 16
 MAX_IMAGE_BYTES = 64 << 20
+#: The same for files no known packer made that only look packed (`unpack._looks_packed`):
+#: budgets of their own, so that clean programs cannot use up those of the seven (round 24).
+MAX_STUB_RUNS_PER_SCAN = 16
+MAX_STUB_SECONDS_PER_SCAN = 2.0
+MAX_STUB_IMAGE_BYTES = 32 << 20
 #: An image is at most this many times its file (ASPack and UPX make 2-4), and 1 MiB in any
 #: case: a 3 KB file declaring 64 MiB used up the scan's size budget in seven copies.
 MAX_IMAGE_RATIO = 16
@@ -226,9 +232,11 @@ class _Process:
     stopped: str = ""
 
 
-def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Unpacked | None:
-    """Run the stub of the packed 32-bit PE `data`; the program it unpacked, or None. Raises
-    nothing but the scan's own limits (ScanLimitExceeded)."""
+def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
+            seconds: float = MAX_SECONDS) -> Unpacked | None:
+    """Run the stub of the packed 32-bit PE `data` for at most `seconds` (and MAX_SECONDS);
+    the program it unpacked, or None. Raises nothing but the scan's own limits
+    (ScanLimitExceeded)."""
     if info.machine != 0x14C or info.is_pe32_plus:
         return None
     layout = _layout(data, info)
@@ -239,7 +247,7 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Unpacked | None:
         return None
     ctx.check_time()
     started = time.monotonic()
-    budget = min(MAX_SECONDS, MAX_SECONDS_PER_SCAN - ctx.emulation_seconds)
+    budget = min(MAX_SECONDS, seconds)
     if budget < 0.05:
         return None
     until = min(started + budget, ctx.deadline)
@@ -277,7 +285,6 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Unpacked | None:
             uc.hook_del(hook)
         _release(uc)
         proc.loaded = proc.file = b""
-        ctx.emulation_seconds += time.monotonic() - started
     ctx.check_time()
     if not changed:
         return None
