@@ -5,6 +5,7 @@ decrypting stub, a jump through an exception handler, and the bounds on time and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import struct
@@ -94,7 +95,7 @@ def test_runs_per_scan_are_bounded(engine: Engine) -> None:
             z.writestr(f"p{i}.exe", packed + bytes([i]) * (i + 1))  # overlays make them differ
     report = engine.scan_bytes(buf.getvalue(), name="many.zip")
     runs = [layer for layer in report.layers if layer.path.endswith("aspack-emulated")]
-    assert len(runs) == emulator.MAX_RUNS_PER_SCAN
+    assert len(runs) == emulator.PACKERS.runs
     assert "Heuristics.Unsupported.Packer.ASPack" in report.names
 
 
@@ -334,7 +335,7 @@ def test_r22_the_image_is_scanned_before_the_packer_finding(clam_code_db: Path,
         (TESTFILES / "clam-aspack.exe").read_bytes(), name="a")
     assert set(first.names) & {NAME, "Clam.Code"}
     monkeypatch.setattr(emulator, "MAX_SECONDS", 0.2)
-    monkeypatch.setattr(emulator, "MAX_SECONDS_PER_SCAN", 0.5)
+    monkeypatch.setattr(emulator, "PACKERS", dataclasses.replace(emulator.PACKERS, seconds=0.5))
     endless = _packed(_decrypt(len(_payload())) + b"\xeb\xfe", name=b".aspack")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -533,7 +534,7 @@ def test_r23_spent_emulation_budgets_still_report_every_packed_file(
     """FD (left open): decoys that use up the runs or the seconds of a scan keep a later
     packed file from being run. Its payload is then unseen, as with any scan limit; the file
     is still `Heuristics.Unsupported.Packer.*`, which the gateway blocks."""
-    monkeypatch.setattr(emulator, "MAX_RUNS_PER_SCAN", 2)
+    monkeypatch.setattr(emulator, "PACKERS", dataclasses.replace(emulator.PACKERS, runs=2))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for i in range(2):

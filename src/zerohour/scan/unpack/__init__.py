@@ -14,7 +14,6 @@ emulator finds, since nothing proves that the stub finished.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from zerohour.errors import ScanLimitExceeded
@@ -49,32 +48,12 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
         return
     if packer is not None and any(kind != _STUB for kind in ctx.emulating):
         return
-    kind = "packer" if packer is not None else _STUB
-    runs, seconds, room = ((emulator.MAX_RUNS_PER_SCAN, emulator.MAX_SECONDS_PER_SCAN,
-                            emulator.MAX_IMAGE_BYTES) if packer is not None else
-                           (emulator.MAX_STUB_RUNS_PER_SCAN, emulator.MAX_STUB_SECONDS_PER_SCAN,
-                            emulator.MAX_STUB_IMAGE_BYTES))
-    spent = ctx.spent
-    unpacked = None
     try:
-        if spent.get(f"{kind}.runs", 0) < runs:
-            spent[f"{kind}.runs"] = spent.get(f"{kind}.runs", 0) + 1
-            started = time.monotonic()
-            try:
-                unpacked = emulator.emulate(data, info, ctx,
-                                            seconds - spent.get(f"{kind}.seconds", 0.0))
-            finally:
-                spent[f"{kind}.seconds"] = (spent.get(f"{kind}.seconds", 0.0)
-                                            + time.monotonic() - started)
-        if unpacked is not None and (
-            (packer is None and not unpacked.ran_written)  # (not unpacked code: nothing to see)
-            or spent.get(f"{kind}.bytes", 0) + len(unpacked.pe) > room
-        ):
-            unpacked = None
+        unpacked = emulator.run_within(emulator.STUBS if packer is None else emulator.PACKERS,
+                                       data, info, ctx)
+        if unpacked is not None and packer is None and not unpacked.ran_written:
+            unpacked = None  # (it did not run code it wrote: no unpacked code to see)
         if unpacked is not None:
-            # Not charged to the scan's size budget: images from small files must not use it
-            # up and leave the container's other members unread (round 23).
-            spent[f"{kind}.bytes"] = spent.get(f"{kind}.bytes", 0) + len(unpacked.pe)
             ctx.check_time()
             ctx.charge_file()
     except ScanLimitExceeded:

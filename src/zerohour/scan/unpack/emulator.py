@@ -73,28 +73,16 @@ from unicorn.x86_const import (
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 
-__all__ = ["Unpacked", "emulate"]
+__all__ = ["PACKERS", "STUBS", "Budget", "Unpacked", "emulate", "run_within"]
 
 PAGE = 0x1000
 MAX_IMAGE = 64 << 20
 MAX_ALLOC = 64 << 20
 #: Wall-clock bound of one run (unicorn runs 100-200 M instructions a second here, enough to
-#: unpack tens of MB; an instruction budget would halve that), and of all runs of one scan;
-#: how often a run may resume after a fetch from a new page or an exception.
+#: unpack tens of MB; an instruction budget would halve that); how often a run may resume
+#: after a fetch from a new page or an exception.
 MAX_SECONDS = 2.0
-MAX_SECONDS_PER_SCAN = 6.0
 MAX_RESUMES = 4096
-#: Per scan, for files of the seven packers: runs, the bytes of the images scanned, and
-#: seconds (MAX_SECONDS_PER_SCAN above); past any, a packed file is still reported
-#: (`Heuristics.Unsupported.Packer.*`). Images are not charged to the scan's size budget,
-#: which decides whether a container's later members are read.
-MAX_RUNS_PER_SCAN = 16
-MAX_IMAGE_BYTES = 64 << 20
-#: The same for files no known packer made that only look packed (`unpack._looks_packed`):
-#: budgets of their own, so that clean programs cannot use up those of the seven (round 24).
-MAX_STUB_RUNS_PER_SCAN = 16
-MAX_STUB_SECONDS_PER_SCAN = 2.0
-MAX_STUB_IMAGE_BYTES = 32 << 20
 #: An image is at most this many times its file (ASPack and UPX make 2-4), and 1 MiB in any
 #: case: a 3 KB file declaring 64 MiB used up the scan's size budget in seven copies.
 MAX_IMAGE_RATIO = 16
@@ -120,6 +108,47 @@ _RESERVED = (
     (_MODULES, _MODULES + 16 * _MODULE_SPAN),
     (_GDT, 0x80000000),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What one kind of run may spend in a scan (`ScanContext.spent`): runs, seconds, and the
+    bytes of the images scanned. Past any, a file of the seven packers is still reported
+    (`Heuristics.Unsupported.Packer.*`). Images are not charged to the scan's size budget,
+    which decides whether a container's later members are read (round 23)."""
+
+    kind: str
+    runs: int
+    seconds: float
+    image_bytes: int
+
+
+#: Files of the seven packers, and files no known packer made that only look packed
+#: (`unpack._looks_packed`): budgets of their own, so that clean programs cannot use up
+#: those of the seven (round 24).
+PACKERS = Budget("packer", 16, 6.0, 64 << 20)
+STUBS = Budget("stub", 16, 2.0, 32 << 20)
+
+
+def run_within(budget: Budget, data: bytes, info: pe.PEInfo,
+               ctx: ScanContext) -> Unpacked | None:
+    """`emulate`, if `budget` has a run left, for what is left of its seconds; the image if
+    it fits in what is left of its bytes (they are spent then)."""
+    spent = ctx.spent
+    runs, seconds, image_bytes = (f"{budget.kind}.{what}" for what in
+                                  ("runs", "seconds", "bytes"))
+    if spent.get(runs, 0) >= budget.runs:
+        return None
+    spent[runs] = spent.get(runs, 0) + 1
+    started = time.monotonic()
+    try:
+        unpacked = emulate(data, info, ctx, budget.seconds - spent.get(seconds, 0.0))
+    finally:
+        spent[seconds] = spent.get(seconds, 0.0) + time.monotonic() - started
+    if unpacked is None or spent.get(image_bytes, 0) + len(unpacked.pe) > budget.image_bytes:
+        return None
+    spent[image_bytes] = spent.get(image_bytes, 0) + len(unpacked.pe)
+    return unpacked
 
 
 @dataclass(frozen=True, slots=True)
