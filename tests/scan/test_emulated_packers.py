@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import shutil
 import struct
 import subprocess
 import time
@@ -32,10 +31,6 @@ UNPACKED = {
 #: before reading them (clamscan's unpacker reads a copy), so the payload stays unseen.
 NOT_UNPACKED = {"clam-wwpack.exe": "WWPack"}
 
-needs_testfiles = pytest.mark.skipif(
-    not CLAM_EXE.exists(), reason="clamav-testfiles not installed")
-
-
 @pytest.fixture(scope="module")
 def engine(clam_code_db: Path) -> Engine:
     return Engine(load_database([clam_code_db]), allmatch=True)
@@ -44,7 +39,6 @@ def engine(clam_code_db: Path) -> Engine:
 # --- ClamAV's packed samples, clamscan as the oracle --------------------------------------------
 
 
-@needs_testfiles
 @pytest.mark.parametrize(("sample", "packer"), sorted(UNPACKED.items()))
 def test_emulated_stub_gives_up_clam_exe(engine: Engine, sample: str, packer: str) -> None:
     """The stub runs until the program starts (or faults after unpacking it): clam.exe, which
@@ -57,8 +51,6 @@ def test_emulated_stub_gives_up_clam_exe(engine: Engine, sample: str, packer: st
     assert all(p.count("-emulated") == 1 for p in emulated), emulated
 
 
-@needs_testfiles
-@pytest.mark.skipif(shutil.which("clamscan") is None, reason="clamscan not installed")
 def test_clamscan_finds_the_same(clam_code_db: Path) -> None:
     files = [str(TESTFILES / f) for f in sorted({**UNPACKED, **NOT_UNPACKED})]
     out = subprocess.run(
@@ -69,14 +61,12 @@ def test_clamscan_finds_the_same(clam_code_db: Path) -> None:
         assert f"{f}: {NAME}.UNOFFICIAL FOUND" in out, out
 
 
-@needs_testfiles
 def test_wwpack_stays_unsupported_not_clean(engine: Engine) -> None:
     (sample, packer), = NOT_UNPACKED.items()
     report = engine.scan_bytes((TESTFILES / sample).read_bytes(), name=sample)
     assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
 
 
-@needs_testfiles
 def test_an_emulated_image_is_not_run_again(engine: Engine) -> None:
     """Upack's image keeps Upack's headers in a section, which reads as the packed file again:
     running the stub in it, and in that, recursed to the depth limit."""
@@ -85,7 +75,6 @@ def test_an_emulated_image_is_not_run_again(engine: Engine) -> None:
     assert len(report.layers) < 20
 
 
-@needs_testfiles
 def test_runs_per_scan_are_bounded(engine: Engine) -> None:
     """20 different ASPack files in one zip: 16 are run, all 20 are reported."""
     packed = (TESTFILES / "clam-aspack.exe").read_bytes()
@@ -271,7 +260,6 @@ def _many_dlls(n: int) -> bytes:
     return bytes(out)
 
 
-@needs_testfiles
 def test_r22_too_many_dlls_do_not_hide_the_rest_of_the_file(engine: Engine) -> None:
     """F1: 20 DLLs (over the emulator's 16) raised out of emulate(), and the PE's other
     readers (embedded files) never ran: clam.exe appended to it went unseen."""
@@ -284,7 +272,6 @@ def test_r22_too_many_dlls_do_not_hide_the_rest_of_the_file(engine: Engine) -> N
     assert not report.errors
 
 
-@needs_testfiles
 def test_r22_a_small_file_cannot_declare_a_huge_image(clam_code_db: Path) -> None:
     """F2: 3 KB files declaring 64 MiB images used up the scan's size budget in seven
     emulated copies, and clamscan's defaults (no limit alerts) then passed the zip as clean
@@ -324,7 +311,6 @@ def test_r22_each_run_frees_its_emulator(monkeypatch: pytest.MonkeyPatch) -> Non
     assert not any(uc._Uc__finalizer.alive for uc in made)  # (uc_close has run)
 
 
-@needs_testfiles
 def test_r22_the_image_is_scanned_before_the_packer_finding(clam_code_db: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
@@ -395,7 +381,6 @@ def test_r22_the_gdt_is_read_only() -> None:
 # --- packers we know by their stub, and stubs of packers we do not know -----------------------
 
 
-@needs_testfiles
 @pytest.mark.parametrize(("sample", "packer"), sorted({**UNPACKED, **NOT_UNPACKED}.items()))
 def test_renamed_sections_do_not_hide_the_packer(engine: Engine, sample: str,
                                                  packer: str) -> None:
@@ -494,7 +479,6 @@ def test_r23_a_packed_file_at_the_deepest_level_is_still_reported(
     assert "Heuristics.Unsupported.Packer.ASPack" in report.names
 
 
-@needs_testfiles
 def test_r23_images_do_not_use_up_the_scan_size_budget(clam_code_db: Path) -> None:
     """FA: 4 MiB members of zeros (4 KB in the zip) may declare 64 MiB images (16x); six of
     them used up the 400 MiB scan budget and clam.exe after them went unread with clamscan's
@@ -510,7 +494,6 @@ def test_r23_images_do_not_use_up_the_scan_size_budget(clam_code_db: Path) -> No
     assert NAME in report.names
 
 
-@needs_testfiles
 def test_r23_a_packed_file_inside_an_image_is_run_as_its_own_copy(clam_code_db: Path) -> None:
     """FC: Q (a stub that decodes clam.exe) inside P's image, where it is not run, was cached
     as clean, and Q's copy found in P as an embedded program was skipped as its twin."""
@@ -528,7 +511,6 @@ def test_r23_a_packed_file_inside_an_image_is_run_as_its_own_copy(clam_code_db: 
     assert "Clam.Code" in report.names
 
 
-@needs_testfiles
 def test_r23_spent_emulation_budgets_still_report_every_packed_file(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """FD (left open): decoys that use up the runs or the seconds of a scan keep a later
@@ -549,7 +531,7 @@ def test_r23_spent_emulation_budgets_still_report_every_packed_file(
 # --- round 24: unknown stubs attacked (helper 80) ----------------------------------------------
 
 
-def _crypter(payload: bytes, key: int = 0x55) -> bytes:
+def _crypter(payload: bytes, key: int = 0x55, section: bytes = b".data") -> bytes:
     """A packer we do not know: its stub (in a writable `.data`) decodes `payload` to
     BASE+0x10000, writes an int3 into .text and runs it (code it wrote: an image to scan)."""
     src, dst = BASE + 0x2040, BASE + 0x10000
@@ -558,11 +540,10 @@ def _crypter(payload: bytes, key: int = 0x55) -> bytes:
             + b"\xc6\x05" + struct.pack("<I", BASE + 0x1000) + b"\xcc" + _to_program())
     body = code + b"\x90" * (0x40 - len(code)) + bytes(b ^ key for b in payload)
     size = -(-(0x10000 + len(payload)) // 0x1000) * 0x1000 + 0x1000
-    return _pe32([(b".text", 0x1000, b"\x90" * 16), (b".data", 0x2000, body)], entry=0x2000,
+    return _pe32([(b".text", 0x1000, b"\x90" * 16), (section, 0x2000, body)], entry=0x2000,
                  image_size=size)
 
 
-@needs_testfiles
 @pytest.mark.parametrize("sample", ["clam-aspack.exe", "clam-mew.exe", "clam-petite.exe"])
 def test_r24_a_known_packer_inside_an_unknown_one_is_run(clam_code_db: Path,
                                                         sample: str) -> None:
@@ -573,7 +554,6 @@ def test_r24_a_known_packer_inside_an_unknown_one_is_run(clam_code_db: Path,
     assert set(report.names) & {NAME, "Clam.Code"}
 
 
-@needs_testfiles
 @pytest.mark.parametrize("decoy", [b"\xc3", b"\xeb\xfe"])  # ret (16 of them); jmp $ (3)
 def test_r24_programs_that_only_look_packed_do_not_use_up_the_packers_budgets(
         clam_code_db: Path, decoy: bytes) -> None:
@@ -587,6 +567,23 @@ def test_r24_programs_that_only_look_packed_do_not_use_up_the_packers_budgets(
             z.writestr(f"d{i:02}.exe", _pe32([(b".text", 0x1000, decoy + bytes([i]) * 14)],
                                              entry=0x1000))
         z.writestr("zz.exe", (TESTFILES / "clam-aspack.exe").read_bytes())
+    quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
+    report = Engine(load_database([clam_code_db]), quiet).scan_bytes(buf.getvalue(), name="z")
+    assert "Clam.Code" in report.names
+
+
+# --- round 25 (helper 81) -----------------------------------------------------------------------
+
+
+def test_r25_twins_are_kept_apart_by_the_kind_of_image(clam_code_db: Path) -> None:
+    """F1: clam-aspack.exe inside a packer's image (neither run nor reported there) was cached
+    clean, and its copy inside an unknown crypter's image (where it is run) skipped as its
+    twin: the crypter's findings were lost (`zerohour scan`: OK; the crypter alone: FOUND)."""
+    aspack = (TESTFILES / "clam-aspack.exe").read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.exe", _crypter(aspack, section=b".aspack"))  # a packer's image holds it
+        z.writestr("b.exe", _crypter(aspack))  # an unknown stub's image holds it
     quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
     report = Engine(load_database([clam_code_db]), quiet).scan_bytes(buf.getvalue(), name="z")
     assert "Clam.Code" in report.names

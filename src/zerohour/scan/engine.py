@@ -290,12 +290,13 @@ class Engine:
         """What a layer's verdict depends on besides its depth and whether it is opened as a
         file (`scripted`): its bytes, its name (types and heuristics by name), whether an
         ancestor is allow-listed, the ancestry the database's logical signatures test, and
-        whether the walk is inside a guess (heuristics muted) or inside an image a packer's
-        stub made (packed files there are neither run nor reported): a packed PE found clean
-        there is not clean as a file of its own (round 23)."""
+        whether the walk is inside a guess (heuristics muted), and which kinds of emulated
+        image it is inside (in a packer's image packed files are neither run nor reported, in
+        an unknown stub's they are): a packed PE found clean in one is not clean as a file of
+        its own, nor in the other (rounds 23, 25)."""
         chain = (ancestors if self._ancestry is None
                  else ancestors[-1:] if self._ancestry else ())
-        return (md5, lname, allowed, chain, ctx.guessing > 0, bool(ctx.emulating))
+        return (md5, lname, allowed, chain, ctx.guessing > 0, frozenset(ctx.emulating))
 
     @staticmethod
     def _marks(walk: _Walk) -> tuple[int, ...]:
