@@ -19,13 +19,7 @@ pytestmark = pytest.mark.needs_clamav
 ROOT = Path(__file__).resolve().parents[2]
 
 #: file -> why zerohour does not reach clam.exe in it (clamscan does).
-KNOWN_GAPS: dict[str, str] = {
-    "clam-wwpack.exe": (
-        "WWPack decompresses in place; run in the emulator, its stub overwrites the last bytes "
-        "of its input before it reads them, misses its end code and faults. clamscan's static "
-        "unpacker reads a copy of the input. Heuristics.Unsupported.Packer.WWPack instead"
-    ),
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from zerohour.scan import Engine, load_database, pe
 from zerohour.scan.limits import Limits, ScanContext
-from zerohour.scan.unpack import emulator
+from zerohour.scan.unpack import emulator, wwpack
 
 TESTFILES = Path("/usr/share/clamav-testfiles")
 CLAM_EXE = TESTFILES / "clam.exe"
@@ -28,8 +28,8 @@ UNPACKED = {
     "clam-petite.exe": "Petite", "clam-upack.exe": "Upack", "clam-yc.exe": "yC",
 }
 #: WWPack decompresses in place; run faithfully, its stub overwrites the last bytes of its input
-#: before reading them (clamscan's unpacker reads a copy), so the payload stays unseen.
-NOT_UNPACKED = {"clam-wwpack.exe": "WWPack"}
+#: before reading them: it is decoded from a copy instead (`unpack.wwpack`).
+DECODED = {"clam-wwpack.exe": "WWPack"}
 
 @pytest.fixture(scope="module")
 def engine(clam_code_db: Path) -> Engine:
@@ -52,7 +52,7 @@ def test_emulated_stub_gives_up_clam_exe(engine: Engine, sample: str, packer: st
 
 
 def test_clamscan_finds_the_same(clam_code_db: Path) -> None:
-    files = [str(TESTFILES / f) for f in sorted({**UNPACKED, **NOT_UNPACKED})]
+    files = [str(TESTFILES / f) for f in sorted({**UNPACKED, **DECODED})]
     out = subprocess.run(
         ["clamscan", "--no-summary", "--allmatch", "-d", str(clam_code_db), *files],
         capture_output=True, text=True, timeout=300,
@@ -61,10 +61,63 @@ def test_clamscan_finds_the_same(clam_code_db: Path) -> None:
         assert f"{f}: {NAME}.UNOFFICIAL FOUND" in out, out
 
 
-def test_wwpack_stays_unsupported_not_clean(engine: Engine) -> None:
-    (sample, packer), = NOT_UNPACKED.items()
-    report = engine.scan_bytes((TESTFILES / sample).read_bytes(), name=sample)
-    assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
+#: clam-wwpack.exe: the offset in the file of its table's first entry (entry point + 0x2A1)
+_WW_ENTRY = 0xC00 + 0x2A1
+
+
+def _wwpack(data: bytes) -> wwpack.Decoded | None:
+    info = pe.parse(data)
+    assert info is not None
+    return wwpack.unpack(data, info, ScanContext())
+
+
+def test_wwpack_is_decoded_from_a_copy(engine: Engine) -> None:
+    """Every section WWPack packed decodes to its end code: clam.exe (zipped in a section) is
+    found; its image is not decoded again. In this sample the output catches up with the input
+    4 bytes before the end, so the stub's own run would read other bytes than the copy: the
+    packer is reported too, after the image."""
+    data = (TESTFILES / "clam-wwpack.exe").read_bytes()
+    report = engine.scan_bytes(data, name="w")
+    assert set(report.names) == {NAME, "Clam.Code", "Heuristics.Unsupported.Packer.WWPack"}
+    assert [layer.path for layer in report.layers][:2] == ["w", "w/wwpack-unpacked"]
+    assert not [layer for layer in report.layers if layer.path.count("wwpack-unpacked") > 1]
+    decoded = _wwpack(data)
+    assert decoded is not None
+    assert not decoded.complete
+    rebuilt = pe.parse(decoded.pe)
+    assert rebuilt is not None
+    assert rebuilt.entry_point_rva == 0x1020  # (the program's: the stub jumps there)
+
+
+def test_a_wwpack_section_with_room_is_no_finding(engine: Engine) -> None:
+    """The same section, its output's end 16 bytes further (so its input is too): the output
+    never reaches the input, the copy is what the stub reads, and as for UPX the packer is no
+    finding."""
+    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
+    (end,) = struct.unpack_from("<I", data, _WW_ENTRY + 4)
+    struct.pack_into("<I", data, _WW_ENTRY + 4, end + 16)
+    decoded = _wwpack(bytes(data))
+    assert decoded is not None
+    assert decoded.complete
+    assert set(engine.scan_bytes(bytes(data), name="w").names) == {NAME, "Clam.Code"}
+
+
+def test_a_damaged_wwpack_file_is_run_and_reported() -> None:
+    """Its table damaged: not decoded, so the stub is run as for the other six, and the
+    packer is a finding."""
+    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
+    struct.pack_into("<I", data, _WW_ENTRY + 8, 0x7FFF)  # (more dwords than the section holds)
+    assert _wwpack(bytes(data)) is None
+    report = Engine(load_database([_empty_db()])).scan_bytes(bytes(data), name="w")
+    assert report.names == ("Heuristics.Unsupported.Packer.WWPack",)
+
+
+def _empty_db() -> Path:
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="zh-emptydb-"))
+    (d / "none.ndb").write_text("Zh.Never:0:*:5a65726f686f75722d6e657665722d6d61746368\n")
+    return d
 
 
 def test_an_emulated_image_is_not_run_again(engine: Engine) -> None:
@@ -381,7 +434,7 @@ def test_r22_the_gdt_is_read_only() -> None:
 # --- packers we know by their stub, and stubs of packers we do not know -----------------------
 
 
-@pytest.mark.parametrize(("sample", "packer"), sorted({**UNPACKED, **NOT_UNPACKED}.items()))
+@pytest.mark.parametrize(("sample", "packer"), sorted({**UNPACKED, **DECODED}.items()))
 def test_renamed_sections_do_not_hide_the_packer(engine: Engine, sample: str,
                                                  packer: str) -> None:
     """MEW, Petite, WWPack and yC were known only by their section names: renamed, the file
@@ -395,7 +448,10 @@ def test_renamed_sections_do_not_hide_the_packer(engine: Engine, sample: str,
         at = lfanew + 24 + opt_size + 40 * i
         data[at : at + 8] = b".sec%d\x00\x00\x00" % i
     report = engine.scan_bytes(bytes(data), name=sample)
-    assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
+    if sample in DECODED:
+        assert NAME in report.names  # (known by its stub, and decoded)
+    else:
+        assert f"Heuristics.Unsupported.Packer.{packer}" in report.names
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,8 @@ class Child:
     origin: str
     is_attachment: bool = False
     speculative: bool = False
-    #: the image a stub unpacked: the packer's name, or "stub" (`ScanContext.emulating`)
+    #: the image of a packed file, run or decoded: the packer's name, or "stub" for one no
+    #: known packer made (`ScanContext.emulating`)
     emulated: str | None = None
 
 

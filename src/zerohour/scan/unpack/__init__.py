@@ -1,7 +1,8 @@
 """Executables taken apart before matching, as clamscan does: runtime packers (UPX) are
 unpacked into a rebuilt image, installers (NSIS) and AutoIt executables give up their files,
-and PE files embedded in a PE are scanned as files of their own. Packers we have no static
-unpacker for (ASPack, MEW, Petite, PESpin, Upack, WWPack, yC) are run in an emulator
+and PE files embedded in a PE are scanned as files of their own. WWPack is decompressed
+(`wwpack`); packers we have no static unpacker for (ASPack, MEW, Petite, PESpin, Upack, yC,
+and WWPack files that do not decode) are run in an emulator
 (`emulator`), and what their stub unpacked is scanned; so is a file no packer we know made
 whose entry point is where a stub would be (`_looks_packed`), if its stub unpacks code.
 
@@ -20,7 +21,7 @@ from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.types import Child
-from zerohour.scan.unpack import emulator, packers, upx
+from zerohour.scan.unpack import emulator, packers, upx, wwpack
 from zerohour.scan.unpack.autoit import autoit_children
 from zerohour.scan.unpack.embedded import embedded_pes
 from zerohour.scan.unpack.nsis import nsis_children
@@ -73,6 +74,23 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
 
 
 _STUB = "stub"  # (an image of a stub no known packer made: `Child.emulated`)
+
+
+def _decoded(decoded: wwpack.Decoded, ctx: ScanContext) -> Iterator[Child]:
+    """A WWPack image decoded to every section's end code. Like UPX's, it is no finding if the
+    stub itself would have read the same input; else the packer is one too, after the image
+    (the stub's in-place run and this decoding differ: `wwpack`)."""
+    try:
+        ctx.charge_child(len(decoded.pe))
+    except ScanLimitExceeded:
+        ctx.unsupported("Packer", "WWPack")
+        raise
+    try:
+        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked",
+                    emulated="WWPack")  # (its stub's marks remain: not decoded again)
+    finally:
+        if not decoded.complete:
+            ctx.unsupported("Packer", "WWPack")
 _WRITE = 0x80000000  # IMAGE_SCN_MEM_WRITE
 
 
@@ -104,7 +122,11 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.unsupported("UPX")
         else:
             packer = packers.identify(data, info)
-            if packer is not None or _looks_packed(info):
+            decoded = (wwpack.unpack(data, info, ctx) if packer == "WWPack"
+                       and not ctx.emulating else None)
+            if decoded is not None:
+                yield from _decoded(decoded, ctx)
+            elif packer is not None or _looks_packed(info):
                 yield from _emulated(data, info, packer, ctx)
     yield from nsis_children(data, ctx)
     yield from autoit_children(data, ctx)

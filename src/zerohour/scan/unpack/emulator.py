@@ -72,20 +72,17 @@ from unicorn.x86_const import (
 
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
+from zerohour.scan.unpack import image
 
 __all__ = ["PACKERS", "STUBS", "Budget", "Unpacked", "emulate", "run_within"]
 
-PAGE = 0x1000
-MAX_IMAGE = 64 << 20
+PAGE = image.PAGE
 MAX_ALLOC = 64 << 20
 #: Wall-clock bound of one run (unicorn runs 100-200 M instructions a second here, enough to
 #: unpack tens of MB; an instruction budget would halve that); how often a run may resume
 #: after a fetch from a new page or an exception.
 MAX_SECONDS = 2.0
 MAX_RESUMES = 4096
-#: An image is at most this many times its file (ASPack and UPX make 2-4), and 1 MiB in any
-#: case: a 3 KB file declaring 64 MiB used up the scan's size budget in seven copies.
-MAX_IMAGE_RATIO = 16
 #: Imports written into the import address tables before the run (all descriptors).
 MAX_IMPORTS = 16384
 
@@ -268,10 +265,10 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
     (ScanLimitExceeded)."""
     if info.machine != 0x14C or info.is_pe32_plus:
         return None
-    layout = _layout(data, info)
-    if layout is None:
+    placed = image.layout(data, info)
+    if placed is None:
         return None
-    base, size, image = layout
+    base, size, mapped = placed
     if any(base < hi and lo < base + size for lo, hi in _RESERVED):
         return None
     ctx.check_time()
@@ -281,11 +278,11 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
         return None
     until = min(started + budget, ctx.deadline)
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
-    proc = _Process(uc, base, size, image, info=info, file=data)
+    proc = _Process(uc, base, size, mapped, info=info, file=data)
     hooks: list[int] = []
     try:
         uc.mem_map(base, size, UC_PROT_READ | UC_PROT_WRITE)
-        uc.mem_write(base, image)
+        uc.mem_write(base, mapped)
         _process_blocks(proc)
         hooks += (uc.hook_add(UC_HOOK_MEM_FETCH_PROT, _fetch_hook(proc)),
                   uc.hook_add(UC_HOOK_INTR, _interrupt_hook(proc)),
@@ -317,7 +314,7 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
     ctx.check_time()
     if not changed:
         return None
-    return Unpacked(_rebuild(memory, oep - base), oep - base, ran_written)
+    return Unpacked(image.rebuild(memory, oep - base), oep - base, ran_written)
 
 
 def _release(uc: Uc) -> None:
@@ -467,78 +464,6 @@ def _interrupt_hook(proc: _Process) -> Callable[..., None]:
     return hook
 
 
-# --- the image ------------------------------------------------------------------------------
-
-
-def _layout(data: bytes, info: pe.PEInfo) -> tuple[int, int, bytes] | None:
-    """(image base, size, the image as the loader maps it), or None if it cannot be mapped."""
-    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
-    opt = lfanew + 24
-    if opt + 60 > len(data):
-        return None
-    salign, _falign = struct.unpack_from("<II", data, opt + 32)
-    image_size, header_size = struct.unpack_from("<II", data, opt + 56)
-    base = info.image_base
-    size = -(-image_size // PAGE) * PAGE
-    bound = min(MAX_IMAGE, max(1 << 20, MAX_IMAGE_RATIO * len(data)))
-    if base % 0x10000 or not PAGE <= size <= bound or base + size > 0x6F000000:
-        return None
-    image = bytearray(size)
-    head = data[: min(header_size or PAGE, size, len(data))]
-    image[: len(head)] = head
-    for s in info.sections:
-        if s.virtual_address >= size:
-            continue
-        span = s.virtual_size or s.raw_size
-        if salign:
-            span = -(-span // min(salign, PAGE)) * min(salign, PAGE) if span else 0
-        n = min(s.raw_size, span or s.raw_size, size - s.virtual_address)
-        chunk = data[s.raw_offset : s.raw_offset + n]  # (shorter in a cut file)
-        image[s.virtual_address : s.virtual_address + len(chunk)] = chunk
-    return base, size, bytes(image)
-
-
-def _rebuild(memory: bytes, oep_rva: int) -> bytes:
-    """The memory image as a PE file: each section's raw data is where it lies in memory, and
-    the entry point is the OEP (a forged one-section header if the stub wiped the headers)."""
-    out = bytearray(memory)
-    parsed = pe.parse(memory)
-    if parsed is None or len(memory) < 0x40:
-        return _forged(memory, oep_rva)
-    lfanew = struct.unpack_from("<I", out, 0x3C)[0]
-    opt = lfanew + 24
-    (nsec,) = struct.unpack_from("<H", out, lfanew + 6)
-    (opt_size,) = struct.unpack_from("<H", out, lfanew + 20)
-    table = opt + opt_size
-    if table + 40 * nsec > min(len(out), PAGE):
-        return _forged(memory, oep_rva)
-    struct.pack_into("<I", out, opt + 16, oep_rva)
-    struct.pack_into("<I", out, opt + 36, PAGE)  # FileAlignment: raw data = memory layout
-    for i in range(nsec):
-        at = table + 40 * i
-        vsize, vaddr = struct.unpack_from("<II", out, at + 8)
-        span = min(-(-max(vsize, 1) // PAGE) * PAGE, max(0, len(out) - vaddr))
-        struct.pack_into("<II", out, at + 16, span, vaddr)
-    return bytes(out)
-
-
-def _forged(memory: bytes, oep_rva: int) -> bytes:
-    """A minimal PE32 holding the whole image as one section."""
-    size = len(memory)
-    coff = struct.pack("<4sHHIIIHH", b"PE\x00\x00", 0x14C, 1, 0, 0, 0, 0xE0, 0x010F)
-    opt = bytearray(0xE0)
-    struct.pack_into("<HBB", opt, 0, 0x10B, 0, 0)
-    struct.pack_into("<I", opt, 16, oep_rva)
-    struct.pack_into("<I", opt, 28, 0x400000)
-    struct.pack_into("<II", opt, 32, PAGE, PAGE)
-    struct.pack_into("<II", opt, 56, size + PAGE, PAGE)
-    struct.pack_into("<I", opt, 92, 16)
-    section = struct.pack("<8sIIIIIIHHI", b"EMU-RAW", size, PAGE, size, PAGE, 0, 0, 0, 0,
-                          0xE0000060)
-    head = b"MZ" + bytes(0x3A) + struct.pack("<I", 0x40) + coff + bytes(opt) + section
-    return head + bytes(PAGE - len(head)) + memory
-
-
 # --- the process: stack, TEB, PEB and its loader list, kernel32 and ntdll --------------------
 
 
@@ -673,20 +598,20 @@ def _fill_imports(proc: _Process, ctx: ScanContext) -> None:
 
 
 def _write_imports(proc: _Process, ctx: ScanContext) -> None:
-    image = proc.loaded
-    lfanew = struct.unpack_from("<I", image, 0x3C)[0]
+    loaded = proc.loaded
+    lfanew = struct.unpack_from("<I", loaded, 0x3C)[0]
     at = lfanew + 24 + 104  # data directory 1: imports
-    if at + 8 > len(image):
+    if at + 8 > len(loaded):
         return
-    rva = struct.unpack_from("<I", image, at)[0]
+    rva = struct.unpack_from("<I", loaded, at)[0]
     written = 0
     for _ in range(256):
-        if not 0 < rva <= len(image) - 20:
+        if not 0 < rva <= len(loaded) - 20:
             return
-        lookup, _ts, _fwd, name_rva, iat = struct.unpack_from("<IIIII", image, rva)
+        lookup, _ts, _fwd, name_rva, iat = struct.unpack_from("<IIIII", loaded, rva)
         if not (name_rva or iat):
             return
-        module = _load(proc, _cstr(image, name_rva) or "unknown.dll")
+        module = _load(proc, _cstr(loaded, name_rva) or "unknown.dll")
         walk = lookup or iat
         ctx.check_time()
         for i in range(4096):
@@ -694,12 +619,12 @@ def _write_imports(proc: _Process, ctx: ScanContext) -> None:
             if written > MAX_IMPORTS:
                 return
             entry = walk + 4 * i
-            if not 0 < entry <= len(image) - 4 or not 0 < iat + 4 * i <= len(image) - 4:
+            if not 0 < entry <= len(loaded) - 4 or not 0 < iat + 4 * i <= len(loaded) - 4:
                 break
-            thunk = struct.unpack_from("<I", image, entry)[0]
+            thunk = struct.unpack_from("<I", loaded, entry)[0]
             if not thunk:
                 break
-            fn = f"#{thunk & 0xFFFF}" if thunk & 0x80000000 else _cstr(image, thunk + 2)
+            fn = f"#{thunk & 0xFFFF}" if thunk & 0x80000000 else _cstr(loaded, thunk + 2)
             address = _function(proc, module, fn)
             proc.uc.mem_write(proc.base + iat + 4 * i, struct.pack("<I", address))
         rva += 20

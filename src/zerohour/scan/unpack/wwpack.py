@@ -1,0 +1,202 @@
+"""WWPack32: each section it packed, decompressed the way its own stub does, from a copy of the
+compressed data.
+
+Why not only the emulator (`emulator`): the stub copies a section's compressed data to the end
+of the section and decompresses it in place, front to back; run faithfully, its output catches
+up with its input a few bytes before the end (ClamAV's clam-wwpack.exe: by 4 bytes), reads what
+it just wrote, misses the end code and overwrites itself. Reading a copy of the input, as here,
+gives the whole section, as clamscan's unpacker does. Where the output did catch up with the
+input, the stub itself would have read other bytes than this copy: the result says so
+(`Decoded.complete` False), and the caller reports the packer as well.
+
+Why hand-written: no library reads WWPack. The format is read off the stub's code
+(clam-wwpack.exe):
+- at the entry point + 0x2A1, one 17-byte entry per section: the distance back from the entry
+  point to the section, the end of its output and of its compressed data, the length in
+  dwords, and a byte that says whether another entry follows;
+- a bit stream of 32-bit little-endian words read from the top bit down (each word fetched as
+  soon as the last ran out), with literal bytes between the words;
+- the program's entry point at entry point + 0x299 + the dword at entry point + 0x295.
+
+Bounded: the output of a section stops at its end (more is damage), 64 sections; the scan's
+clock is checked every 64 KiB of output. The relocations the stub applies afterwards are not.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from zerohour.scan import pe
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.unpack import image
+
+__all__ = ["Decoded", "unpack"]
+
+_TABLE = 0x2A1
+_ENTRY = 17
+_END_CODE = 0x1FF
+
+
+class _Damaged(ValueError):
+    """The stream does not decode as WWPack's (damage, or a version we do not know)."""
+
+
+class _Bits:
+    """The compressed data: bits from the top of 32-bit little-endian words, bytes between.
+    `out` and `room` place it as the stub has it: `room` bytes after the output's start, so
+    a read of a byte the output has already reached is seen (`caught_up`)."""
+
+    def __init__(self, data: bytes, out: bytearray, room: int) -> None:
+        self.data = data
+        self.out = out
+        self.room = room
+        self.caught_up = False
+        self.pos = 0
+        self.word = self._dword()
+        self.left = 32
+
+    def _reading(self) -> None:
+        if len(self.out) > self.room + self.pos:
+            self.caught_up = True
+
+    def _dword(self) -> int:
+        self._reading()
+        if self.pos + 4 > len(self.data):
+            raise _Damaged("out of input")
+        (word,) = struct.unpack_from("<I", self.data, self.pos)
+        self.pos += 4
+        return int(word)
+
+    def bits(self, n: int) -> int:
+        """The next `n` bits (1-15); the next word is fetched as soon as one runs out."""
+        if n < self.left:
+            value = self.word >> (32 - n)
+            self.word = (self.word << n) & 0xFFFFFFFF
+            self.left -= n
+            return value
+        have = self.left
+        value = self.word >> (32 - have)
+        need = n - have
+        self.word = self._dword()
+        if need:
+            value = (value << need) | (self.word >> (32 - need))
+            self.word = (self.word << need) & 0xFFFFFFFF
+        self.left = 32 - need
+        return value
+
+    def byte(self) -> int:
+        self._reading()
+        if self.pos >= len(self.data):
+            raise _Damaged("out of input")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+
+def _distance(src: _Bits, kind: int) -> int:
+    """How far back a copy starts (`kind`: the two bits read after the first)."""
+    if kind == 3:
+        b = src.bits(2)
+        n = b + 5 + (b >= 2)
+        value = src.bits(n)
+        return -1 if value == _END_CODE else value + (1 << n) - (0x9F if b >= 2 else 0x1F)
+    v = src.bits(3)
+    if v == 6:
+        return src.bits(14) + 0x1FE1
+    if v == 7:
+        return src.bits(15) + 0x5FE1
+    n = v + 5 if v < 3 else 8 + src.bits(1) if v == 3 else 10 + src.bits(1) if v == 4 else 12
+    return src.bits(n) + (1 << n) - 0x1F
+
+
+def _length(src: _Bits, kind: int) -> int:
+    """How many bytes a copy takes (`kind` 0: coded; 1 and 2: 3 and 4; 3: 2)."""
+    if kind:
+        return 2 if kind == 3 else kind + 2
+    if not src.bits(1):
+        return 5 + src.bits(1)
+    if short := src.bits(3):
+        return short + 6
+    if longer := src.bits(4):
+        return longer + 13
+    width, base = 4, 0xD
+    while width < 7:
+        base = (base + 2) * 2 - 1
+        width += 1
+        if src.bits(1):
+            return (src.bits(width) + base) & 0xFF
+    return src.bits(14)
+
+
+def _inflate(data: bytes, limit: int, ctx: ScanContext) -> tuple[bytes, bool]:
+    """One section's output, at most `limit` bytes, with the compressed data at its end;
+    and whether the output never reached a byte of it still to be read."""
+    out = bytearray()
+    src = _Bits(data, out, limit - len(data))
+    checked = 0
+    while True:
+        if len(out) - checked >= 1 << 16:
+            ctx.check_time()
+            checked = len(out)
+        if not src.bits(1):
+            out.append(src.byte())
+        else:
+            kind = src.bits(2)
+            distance = _distance(src, kind)
+            if distance == -1:
+                return bytes(out), not src.caught_up
+            length = _length(src, kind)
+            if not 0 < distance <= len(out):
+                raise _Damaged("a copy from before the output")
+            for _ in range(length):  # (byte by byte: a copy may overlap what it writes)
+                out.append(out[-distance])
+        if len(out) > limit:
+            raise _Damaged("output past the section")
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The image with every section decompressed, as a PE whose raw data lies where it lies in
+    memory; `complete`: the stub itself would have read the same input (its output never
+    caught up with it)."""
+
+    pe: bytes
+    complete: bool
+
+
+def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
+    """The image of the WWPack32 file `data`, decoded; None if it does not decode (the caller
+    runs the stub, and reports the packer)."""
+    placed = image.layout(data, info)
+    if placed is None:
+        return None
+    _base, size, mapped = placed
+    memory = bytearray(mapped)
+    ep = info.entry_point_rva
+    at = ep + _TABLE
+    complete = True
+    try:
+        for _ in range(64):
+            if not 0 <= at <= size - _ENTRY:
+                return None
+            back, end, dwords, last = struct.unpack_from("<IIII", memory, at)
+            section = ep - back
+            stop = section + last + 4  # (the compressed data's end)
+            start = stop - 4 * dwords
+            region = section + end + 4  # (the output's end: the stub zero-fills up to it)
+            if not (dwords and 0 <= section <= start < stop <= size
+                    and section < region <= size):
+                return None
+            out, alone = _inflate(bytes(memory[start:stop]), region - section, ctx)
+            complete = complete and alone
+            memory[section : section + len(out)] = out
+            memory[section + len(out) : region] = bytes(region - section - len(out))
+            if not memory[at + 16]:
+                break
+            at += _ENTRY
+        else:
+            return None
+    except _Damaged:
+        return None
+    oep = ep + 0x299 + struct.unpack_from("<i", memory, ep + 0x295)[0] if ep + 0x299 <= size else ep
+    return Decoded(image.rebuild(bytes(memory), oep if 0 <= oep < size else ep), complete)
