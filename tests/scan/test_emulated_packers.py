@@ -90,16 +90,42 @@ def test_wwpack_is_decoded_from_a_copy(engine: Engine) -> None:
 
 
 def test_a_wwpack_section_with_room_is_no_finding(engine: Engine) -> None:
-    """The same section, its output's end 16 bytes further (so its input is too): the output
-    never reaches the input, the copy is what the stub reads, and as for UPX the packer is no
-    finding."""
+    """The same file with its stub a page further (entry point, section, image size and the
+    entry's distance moved) and its section's output 16 bytes longer, so its input lies 16
+    bytes further: the output never reaches the input, the copy is what the stub reads, and as
+    for UPX the packer is no finding."""
+    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    opt = lfanew + 24
+    table = opt + struct.unpack_from("<H", data, lfanew + 20)[0]
+    struct.pack_into("<I", data, opt + 16, 0x6000)  # entry point
+    struct.pack_into("<I", data, opt + 56, 0x7000)  # size of image
+    struct.pack_into("<I", data, table + 40 * 4 + 12, 0x6000)  # .WWP32's address
+    back, end = struct.unpack_from("<II", data, _WW_ENTRY)
+    struct.pack_into("<II", data, _WW_ENTRY, back + 0x1000, end + 16)
+    decoded = _wwpack(bytes(data))
+    assert decoded is not None
+    assert decoded.complete
+    assert set(engine.scan_bytes(bytes(data), name="w").names) == {NAME, "Clam.Code"}
+
+
+def test_a_wwpack_output_over_its_stub_is_still_reported() -> None:
+    """The section's output 16 bytes longer in place: its zero fill reaches the stub's first
+    bytes, which the real stub would then run; the packer stays a finding."""
     data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
     (end,) = struct.unpack_from("<I", data, _WW_ENTRY + 4)
     struct.pack_into("<I", data, _WW_ENTRY + 4, end + 16)
     decoded = _wwpack(bytes(data))
     assert decoded is not None
-    assert decoded.complete
-    assert set(engine.scan_bytes(bytes(data), name="w").names) == {NAME, "Clam.Code"}
+    assert not decoded.complete
+
+
+def test_a_changed_wwpack_stub_is_not_decoded() -> None:
+    """A stub whose code differs from the one the decoder follows (here: one byte of its
+    decompressor) may unpack something else: it is run in the emulator instead."""
+    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
+    data[0xC00 + 0x100] ^= 0xFF
+    assert _wwpack(bytes(data)) is None
 
 
 def test_a_damaged_wwpack_file_is_run_and_reported() -> None:

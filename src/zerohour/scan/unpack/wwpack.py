@@ -18,12 +18,17 @@ Why hand-written: no library reads WWPack. The format is read off the stub's cod
   soon as the last ran out), with literal bytes between the words;
 - the program's entry point at entry point + 0x299 + the dword at entry point + 0x295.
 
-Bounded: the output of a section stops at its end (more is damage), 64 sections; the scan's
-clock is checked every 64 KiB of output. The relocations the stub applies afterwards are not.
+Only that stub is decoded: its code up to its final jump must be the one read here (a stub
+changed to transform its output would unpack something else); any other is run in the
+emulator. `complete` is also False where the stub would do more than this decoder: an output
+that overlaps the stub, a section's input moved down onto itself, fixups applied at another
+base. Bounded: a section's output stops at its end (more is damage), 64 sections; the scan's
+clock is checked every 64 KiB of output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -36,6 +41,10 @@ __all__ = ["Decoded", "unpack"]
 _TABLE = 0x2A1
 _ENTRY = 17
 _END_CODE = 0x1FF
+#: The stub's code up to its final jump (the program's entry point follows), as in ClamAV's
+#: clam-wwpack.exe: the decoder below is this code's.
+_STUB_CODE = 0x294
+_STUB_SHA256 = "7b791118392001e4f52e451f128a5cce3cdc8e61506505cc0df156848997b2c1"
 
 
 class _Damaged(ValueError):
@@ -167,10 +176,14 @@ class Decoded:
 def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
     """The image of the WWPack32 file `data`, decoded; None if it does not decode (the caller
     runs the stub, and reports the packer)."""
+    ep_at = info.entry_point_offset
+    if ep_at is None or hashlib.sha256(
+            data[ep_at : ep_at + _STUB_CODE]).hexdigest() != _STUB_SHA256:
+        return None
     placed = image.layout(data, info)
     if placed is None:
         return None
-    _base, size, mapped = placed
+    base, size, mapped = placed
     memory = bytearray(mapped)
     ep = info.entry_point_rva
     at = ep + _TABLE
@@ -187,6 +200,12 @@ def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
             if not (dwords and 0 <= section <= start < stop <= size
                     and section < region <= size):
                 return None
+            # The stub moves the input to the end of the output, last dword first: moved down
+            # onto itself, that copy is not the input any more; an output over the stub's
+            # code or table changes what the stub does next.
+            moved = region - 4 * dwords
+            complete = complete and not moved < start < region and not (
+                section < ep + _TABLE + _ENTRY * 64 and ep < region)
             out, alone = _inflate(bytes(memory[start:stop]), region - section, ctx)
             complete = complete and alone
             memory[section : section + len(out)] = out
@@ -198,5 +217,12 @@ def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
             return None
     except _Damaged:
         return None
-    oep = ep + 0x299 + struct.unpack_from("<i", memory, ep + 0x295)[0] if ep + 0x299 <= size else ep
+    # Fixups: at the base it was packed for (the dword at +0x29D is its entry point's
+    # address), the stub adds 0 to each; at another, the stub changes code this decoder does
+    # not.
+    (packed_at,) = struct.unpack_from("<I", memory, ep + 0x29D)
+    fixups = at + _ENTRY  # (after the last entry)
+    if packed_at != base + ep and fixups + 4 <= size and memory[fixups : fixups + 4] != bytes(4):
+        complete = False
+    oep = ep + 0x299 + struct.unpack_from("<i", memory, ep + 0x295)[0]
     return Decoded(image.rebuild(bytes(memory), oep if 0 <= oep < size else ep), complete)
