@@ -669,3 +669,94 @@ def test_r25_twins_are_kept_apart_by_the_kind_of_image(clam_code_db: Path) -> No
     quiet = Limits(alert_unsupported=False, alert_exceeds_max=False)  # as `zerohour scan`
     report = Engine(load_database([clam_code_db]), quiet).scan_bytes(buf.getvalue(), name="z")
     assert "Clam.Code" in report.names
+
+
+# --- round 26: the WWPack decoder attacked (helper 82) -----------------------------------------
+
+
+def _ww_stream(data: bytes) -> bytes:
+    """`data` as WWPack's bit stream of literals only (a 0 bit before each byte), then the end
+    code: 32-bit little-endian words, top bit first, each byte after the word it follows."""
+    out = bytearray(4)
+    word = count = at = 0
+
+    def bit(b: int) -> None:
+        nonlocal word, count, at
+        word, count = (word << 1) | b, count + 1
+        if count == 32:
+            struct.pack_into("<I", out, at, word)
+            at, word, count = len(out), 0, 0
+            out.extend(bytes(4))
+
+    for byte in data:
+        bit(0)
+        out.append(byte)
+    for b in (1, 1, 1, 1, 1) + (1,) * 9:  # a copy of kind 3, width 9: 0x1FF, the end code
+        bit(b)
+    struct.pack_into("<I", out, at, (word << (32 - count)) & 0xFFFFFFFF if count else 0)
+    return bytes(out + bytes(-len(out) % 4))
+
+
+def _ww_file(payload: bytes, *, entries: int = 1, delta: int = 0, fixups: bytes = b"",
+             overlap: int = 0, gap: int = 0) -> bytes:
+    """A WWPack file with ClamAV's stub: one section (after the import page) holding
+    `payload`'s stream at its end, the stub a page after it, the table repeated `entries`
+    times. `overlap`: the output's end that many bytes before the stream's (the stub moves the
+    stream down onto itself); `gap`: the output ends that many bytes before the stream starts
+    (the stream outlives the output). `delta`, `fixups`: the stub's relocation fields."""
+    sample = (TESTFILES / "clam-wwpack.exe").read_bytes()
+    packed = _ww_stream(payload)
+    sec = IDATA + 0x1000
+    span = -(-(len(payload) + len(packed) + 0x1000) // 0x1000) * 0x1000
+    ep = sec + span + 0x1000
+    body = bytearray(span)
+    body[span - len(packed) :] = packed
+    stub = bytearray(sample[0xC00 : 0xC00 + _TABLE_AT])
+    struct.pack_into("<i", stub, 0x295, sec - (ep + 0x299))
+    struct.pack_into("<II", stub, 0x299, 0x400000 - delta & 0xFFFFFFFF,
+                     0x400000 + ep - delta & 0xFFFFFFFF)
+    end = span - 4 - (overlap or (len(packed) + gap if gap else 0))
+    for i in range(entries):
+        stub += struct.pack("<IIIIB", ep - sec, end, len(packed) // 4, span - 4,
+                            int(i + 1 < entries))
+    stub += fixups + bytes(8)
+    return _pe32([(b".text", sec, bytes(body)), (b".WWP32", ep, bytes(stub))], entry=ep,
+                 image_size=ep + 0x1000)
+
+
+_TABLE_AT = 0x2A1
+
+
+def test_r26_a_packer_inside_a_whole_wwpack_image_is_run(engine: Engine) -> None:
+    """F5: a WWPack file decoded whole (no finding of its own) around clam-aspack.exe: its
+    image was marked as an emulated one, so the ASPack file in it was neither run nor
+    reported: no finding at all (clamscan: found)."""
+    data = _ww_file(b"P" * 11 + (TESTFILES / "clam-aspack.exe").read_bytes())
+    decoded = _wwpack(data)
+    assert decoded is not None
+    assert decoded.complete
+    report = engine.scan_bytes(data, name="w")
+    assert {"Clam.Code", "Heuristics.Unsupported.Packer.ASPack"} <= set(report.names)
+    assert "Heuristics.Unsupported.Packer.WWPack" not in report.names
+
+
+def test_r26_what_the_stub_would_do_differently_is_reported() -> None:
+    """F1: input ending past the output's end, moved down onto itself by the stub's
+    last-dword-first copy (the stub reads another stream); F2: fixups applied at another base
+    (the stub changes the program after decoding). Each decoded clean, and no finding."""
+    clam = CLAM_EXE.read_bytes()
+    assert _wwpack(_ww_file(clam)).complete  # (the control)
+    moved = _wwpack(_ww_file(clam, overlap=8))
+    assert moved is not None
+    assert not moved.complete
+    fixed_up = _wwpack(_ww_file(clam, delta=0x01010101, fixups=struct.pack("<IB", 0x1000, 0)))
+    assert fixed_up is not None
+    assert not fixed_up.complete
+
+
+def test_r26_sections_over_one_region_are_bounded() -> None:
+    """F4: 64 table entries decoding one region (2.7 s of copying for a 3.5 KB file, the whole
+    scan's time for a 4 MiB one): past 4 times the image, the file is not decoded (it is run
+    and reported instead)."""
+    assert _wwpack(_ww_file(b"Z" * 4096, entries=3, gap=16)) is not None
+    assert _wwpack(_ww_file(b"Z" * 4096, entries=64, gap=16)) is None

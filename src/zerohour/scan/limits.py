@@ -138,6 +138,9 @@ class ScanContext:
         # the walk is inside: they keep the packer's marks, and running the stub again in
         # them would only recurse
         self.emulating: list[str] = []
+        # images decoded whole (`unpack.wwpack`), by hash: not decoded again, but what they
+        # hold is unpacked as anywhere else
+        self.decoded: set[int] = set()
         # what the scan has spent of budgets of its own ("packer.runs", "stub.seconds"...:
         # `unpack`), kept apart from the size budget above
         self.spent: dict[str, float] = {}

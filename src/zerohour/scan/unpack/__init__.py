@@ -78,32 +78,38 @@ _STUB = "stub"  # (an image of a stub no known packer made: `Child.emulated`)
 
 def _decoded(decoded: wwpack.Decoded, ctx: ScanContext) -> Iterator[Child]:
     """A WWPack image decoded to every section's end code. Like UPX's, it is no finding if the
-    stub itself would have read the same input; else the packer is one too, after the image
-    (the stub's in-place run and this decoding differ: `wwpack`)."""
+    stub itself would have read the same input, and the packed files it holds are unpacked as
+    anywhere else (round 26: marked as emulated, an ASPack file inside was neither run nor
+    reported); only the image itself is not decoded again (`ScanContext.decoded`). Else the
+    packer is a finding too, after the image, which is then treated as an emulated one."""
     try:
         ctx.charge_child(len(decoded.pe))
     except ScanLimitExceeded:
         ctx.unsupported("Packer", "WWPack")
         raise
+    if decoded.complete:
+        ctx.decoded.add(hash(decoded.pe))
+        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked")
+        return
     try:
-        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked",
-                    emulated="WWPack")  # (its stub's marks remain: not decoded again)
+        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked", emulated="WWPack")
     finally:
-        if not decoded.complete:
-            ctx.unsupported("Packer", "WWPack")
+        ctx.unsupported("Packer", "WWPack")
 _WRITE = 0x80000000  # IMAGE_SCN_MEM_WRITE
 
 
 def _looks_packed(info: pe.PEInfo) -> bool:
     """A 32-bit PE whose entry point is where packers and crypters put their stub, and
     compilers do not: in the headers, in a writable section (every one of the seven packers'
-    samples), or in a section with no data in the file (the stub writes its code there)."""
+    samples), in a section with no data in the file (the stub writes its code there), or in
+    the last of three sections or more (a stub appended to the program: round 26)."""
     if info.machine != 0x14C or info.is_pe32_plus:
         return False
     rva = info.entry_point_rva
-    for s in info.sections:
+    for i, s in enumerate(info.sections):
         if s.virtual_address <= rva < s.virtual_address + max(s.virtual_size, s.raw_size):
-            return bool(s.characteristics & _WRITE) or s.raw_size == 0
+            last = i == len(info.sections) - 1 and i >= 2
+            return bool(s.characteristics & _WRITE) or s.raw_size == 0 or last
     return bool(info.sections) and rva < info.sections[0].virtual_address
 
 
@@ -120,7 +126,7 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             yield Child(data=rebuilt, name=None, origin="upx-unpacked")
         elif packed is not None and packed.named:
             ctx.unsupported("UPX")
-        else:
+        elif hash(data) not in ctx.decoded:  # (an image decoded whole: not again)
             packer = packers.identify(data, info)
             decoded = (wwpack.unpack(data, info, ctx) if packer == "WWPack"
                        and not ctx.emulating else None)

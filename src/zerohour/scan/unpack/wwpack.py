@@ -18,12 +18,15 @@ Why hand-written: no library reads WWPack. The format is read off the stub's cod
   soon as the last ran out), with literal bytes between the words;
 - the program's entry point at entry point + 0x299 + the dword at entry point + 0x295.
 
+Bounded: all sections' output together is at most 4 times the image (64 sections over one
+region cost a second of copying per 3.5 KB file), a section's output stops at its end (more is
+damage), 64 sections; the scan's clock is checked every 64 KiB of output.
+
 Only that stub is decoded: its code up to its final jump must be the one read here (a stub
 changed to transform its output would unpack something else); any other is run in the
 emulator. `complete` is also False where the stub would do more than this decoder: an output
 that overlaps the stub, a section's input moved down onto itself, fixups applied at another
-base. Bounded: a section's output stops at its end (more is damage), 64 sections; the scan's
-clock is checked every 64 KiB of output.
+base.
 """
 
 from __future__ import annotations
@@ -157,8 +160,10 @@ def _inflate(data: bytes, limit: int, ctx: ScanContext) -> tuple[bytes, bool]:
             length = _length(src, kind)
             if not 0 < distance <= len(out):
                 raise _Damaged("a copy from before the output")
-            for _ in range(length):  # (byte by byte: a copy may overlap what it writes)
-                out.append(out[-distance])
+            if distance >= length:
+                out += out[len(out) - distance : len(out) - distance + length]
+            else:  # (overlapping what it writes: the last `distance` bytes, repeated)
+                out += (out[-distance:] * (length // distance + 1))[:length]
         if len(out) > limit:
             raise _Damaged("output past the section")
 
@@ -188,6 +193,7 @@ def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
     ep = info.entry_point_rva
     at = ep + _TABLE
     complete = True
+    written = 0
     try:
         for _ in range(64):
             if not 0 <= at <= size - _ENTRY:
@@ -197,8 +203,9 @@ def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
             stop = section + last + 4  # (the compressed data's end)
             start = stop - 4 * dwords
             region = section + end + 4  # (the output's end: the stub zero-fills up to it)
+            written += region - section
             if not (dwords and 0 <= section <= start < stop <= size
-                    and section < region <= size):
+                    and section < region <= size and written <= 4 * size):
                 return None
             # The stub moves the input to the end of the output, last dword first: moved down
             # onto itself, that copy is not the input any more; an output over the stub's
