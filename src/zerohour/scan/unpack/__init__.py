@@ -126,7 +126,7 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             yield Child(data=rebuilt, name=None, origin="upx-unpacked")
         elif packed is not None and packed.named:
             ctx.unsupported("UPX")
-        elif hash(data) not in ctx.decoded:  # (an image decoded whole: not again)
+        elif not (ctx.decoded and hash(data) in ctx.decoded):  # (an image decoded whole)
             packer = packers.identify(data, info)
             decoded = (wwpack.unpack(data, info, ctx) if packer == "WWPack"
                        and not ctx.emulating else None)
