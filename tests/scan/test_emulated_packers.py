@@ -760,3 +760,17 @@ def test_r26_sections_over_one_region_are_bounded() -> None:
     and reported instead)."""
     assert _wwpack(_ww_file(b"Z" * 4096, entries=3, gap=16)) is not None
     assert _wwpack(_ww_file(b"Z" * 4096, entries=64, gap=16)) is None
+
+
+def test_a_stub_that_wipes_the_headers_gives_a_forged_pe_entering_at_the_program() -> None:
+    """With the headers gone the image is wrapped in a PE of one section; its entry point
+    leads to the program's bytes (it led one page past them)."""
+    wipe = b"\xbf" + struct.pack("<I", BASE) + b"\xb9\x00\x04\x00\x00\x31\xc0\xf3\xaa"  # rep stosb
+    unpacked = _emulate(_packed(wipe + _decrypt(len(_payload())) + _to_program()))
+    assert unpacked is not None
+    rebuilt = pe.parse(unpacked.pe)
+    assert rebuilt is not None
+    assert [s.name for s in rebuilt.sections] == ["EMU-RAW"]
+    at = pe.rva_to_offset(rebuilt.sections, rebuilt.entry_point_rva, len(unpacked.pe))
+    assert at is not None
+    assert unpacked.pe[at : at + len(_payload())] == _payload()

@@ -49,14 +49,14 @@ def rebuild(memory: bytes, oep_rva: int) -> bytes:
     out = bytearray(memory)
     parsed = pe.parse(memory)
     if parsed is None or len(memory) < 0x40:
-        return forged(memory, oep_rva)
+        return forged(memory[PAGE:], PAGE, oep_rva, b"EMU-RAW")
     lfanew = struct.unpack_from("<I", out, 0x3C)[0]
     opt = lfanew + 24
     (nsec,) = struct.unpack_from("<H", out, lfanew + 6)
     (opt_size,) = struct.unpack_from("<H", out, lfanew + 20)
     table = opt + opt_size
     if table + 40 * nsec > min(len(out), PAGE):
-        return forged(memory, oep_rva)
+        return forged(memory[PAGE:], PAGE, oep_rva, b"EMU-RAW")
     struct.pack_into("<I", out, opt + 16, oep_rva)
     struct.pack_into("<I", out, opt + 36, PAGE)  # FileAlignment: raw data = memory layout
     for i in range(nsec):
@@ -67,18 +67,17 @@ def rebuild(memory: bytes, oep_rva: int) -> bytes:
     return bytes(out)
 
 
-def forged(memory: bytes, oep_rva: int) -> bytes:
-    """A minimal PE32 holding the whole image as one section."""
-    size = len(memory)
+def forged(body: bytes, rva: int, entry_rva: int, name: bytes) -> bytes:
+    """A minimal PE32 holding `body` as one section at `rva` (the headers were lost)."""
+    size = -(-len(body) // PAGE) * PAGE
     coff = struct.pack("<4sHHIIIHH", b"PE\x00\x00", 0x14C, 1, 0, 0, 0, 0xE0, 0x010F)
     opt = bytearray(0xE0)
     struct.pack_into("<HBB", opt, 0, 0x10B, 0, 0)
-    struct.pack_into("<I", opt, 16, oep_rva)
-    struct.pack_into("<I", opt, 28, 0x400000)
-    struct.pack_into("<II", opt, 32, PAGE, PAGE)
-    struct.pack_into("<II", opt, 56, size + PAGE, PAGE)
-    struct.pack_into("<I", opt, 92, 16)
-    section = struct.pack("<8sIIIIIIHHI", b"EMU-RAW", size, PAGE, size, PAGE, 0, 0, 0, 0,
-                          0xE0000060)
+    struct.pack_into("<I", opt, 16, entry_rva)  # AddressOfEntryPoint
+    struct.pack_into("<I", opt, 28, 0x400000)  # ImageBase
+    struct.pack_into("<II", opt, 32, PAGE, PAGE)  # Section / FileAlignment
+    struct.pack_into("<II", opt, 56, rva + size, PAGE)  # SizeOfImage, SizeOfHeaders
+    struct.pack_into("<I", opt, 92, 16)  # NumberOfRvaAndSizes
+    section = struct.pack("<8sIIIIIIHHI", name, size, rva, size, PAGE, 0, 0, 0, 0, 0xE0000060)
     head = b"MZ" + bytes(0x3A) + struct.pack("<I", 0x40) + coff + bytes(opt) + section
-    return head + bytes(PAGE - len(head)) + memory
+    return head + bytes(PAGE - len(head)) + body + bytes(size - len(body))

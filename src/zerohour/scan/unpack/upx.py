@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from zerohour.scan import pe
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.unpack import nrv
+from zerohour.scan.unpack.image import forged
 
 _METHODS = ("2b", "2d", "2e")
 _MAX_SECTIONS = 96
@@ -225,7 +226,7 @@ def rebuild(image: bytes, data: bytes, packed: Packed) -> bytes:
     """A PE file around the decompressed `image` (see the module docstring)."""
     hdr = _find_header(image, _imports_offset(data, packed), packed.dst_rva)
     if hdr is None:
-        return _forge(image, packed.dst_rva)
+        return forged(image, packed.dst_rva, packed.dst_rva, b"UPX-RAW")
     head = bytearray(_DOS + image[hdr.offset : hdr.offset + 24 + hdr.opt_size])
     opt = 0x40 + 24
     table_len = 40 * len(hdr.sections)
@@ -244,21 +245,3 @@ def rebuild(image: bytes, data: bytes, packed: Packed) -> bytes:
     out = head + table
     out += bytes(-(-len(out) // hdr.salign) * hdr.salign - len(out))
     return bytes(out) + b"".join(bodies)
-
-
-def _forge(image: bytes, dst_rva: int) -> bytes:
-    """A minimal PE32 holding the whole image as one section at `dst_rva`."""
-    size = -(-len(image) // 0x1000) * 0x1000
-    coff = struct.pack("<4sHHIIIHH", b"PE\x00\x00", 0x14C, 1, 0, 0, 0, 0xE0, 0x010F)
-    opt = bytearray(0xE0)
-    struct.pack_into("<HBB", opt, 0, 0x10B, 0, 0)
-    struct.pack_into("<I", opt, 16, dst_rva)  # AddressOfEntryPoint
-    struct.pack_into("<I", opt, 28, 0x400000)  # ImageBase
-    struct.pack_into("<II", opt, 32, 0x1000, 0x1000)  # Section / FileAlignment
-    struct.pack_into("<I", opt, 56, dst_rva + size)  # SizeOfImage
-    struct.pack_into("<I", opt, 60, 0x1000)  # SizeOfHeaders
-    struct.pack_into("<I", opt, 92, 16)  # NumberOfRvaAndSizes
-    section = struct.pack("<8sIIIIIIHHI", b"UPX-RAW", size, dst_rva, size, 0x1000, 0, 0, 0, 0,
-                          0xE0000060)
-    head = _DOS + coff + bytes(opt) + section
-    return head + bytes(0x1000 - len(head)) + image + bytes(size - len(image))
