@@ -120,12 +120,49 @@ def test_a_wwpack_output_over_its_stub_is_still_reported() -> None:
     assert not decoded.complete
 
 
-def test_a_changed_wwpack_stub_is_not_decoded() -> None:
+def test_a_changed_wwpack_stub_is_decoded_only_as_a_guess(engine: Engine) -> None:
     """A stub whose code differs from the one the decoder follows (here: one byte of its
-    decompressor) may unpack something else: it is run in the emulator instead."""
+    decompressor) may unpack something else: its decoding is never complete (the packer is
+    reported), and the stub is run in the emulator as well. A stub that shares too few pieces
+    with WWPack's is not decoded at all."""
     data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
     data[0xC00 + 0x100] ^= 0xFF
+    decoded = _wwpack(bytes(data))
+    assert decoded is not None
+    assert not decoded.complete
+    assert not decoded.exact
+    report = engine.scan_bytes(bytes(data), name="w")
+    assert {NAME, "Heuristics.Unsupported.Packer.WWPack"} <= set(report.names)
+    assert "w/wwpack-emulated" in [layer.path for layer in report.layers]
+    for piece in range(0, 9 * 16, 16):  # nine of its 42 pieces changed
+        data[0xC00 + 0x10 + piece] ^= 0x55
     assert _wwpack(bytes(data)) is None
+    assert wwpack.stub(bytes(data), 0xC00) is None
+
+
+def test_r26_a_wwpack_stub_with_an_instruction_swapped_is_still_wwpack(
+        engine: Engine, clam_code_db: Path) -> None:
+    """Round 26, F3: `xor ebx,ebx` at the stub's start written as `sub ebx,ebx`, its section
+    renamed and not writable. Neither the section name nor the stub's first bytes said
+    WWPack; run as an unknown stub it broke itself, and the file had no finding at all. All
+    but one of the stub's pieces are WWPack's: it is decoded (never as complete), run, and
+    reported; clamscan misses it."""
+    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
+    assert data[0xC00 + 4 : 0xC00 + 6] == b"\x33\xdb"
+    data[0xC00 + 4] = 0x2B
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    count, opt_size = struct.unpack_from("<H", data, lfanew + 6)[0], struct.unpack_from(
+        "<H", data, lfanew + 20)[0]
+    for i in range(count):
+        at = lfanew + 24 + opt_size + 40 * i
+        if data[at : at + 6] == b".WWP32":
+            data[at : at + 8] = b".text2\x00\x00"
+            (flags,) = struct.unpack_from("<I", data, at + 36)
+            struct.pack_into("<I", data, at + 36, flags & ~0x80000000)
+    report = engine.scan_bytes(bytes(data), name="w")
+    assert {NAME, "Clam.Code", "Heuristics.Unsupported.Packer.WWPack"} <= set(report.names)
+    gateway = Engine(load_database([clam_code_db])).scan_bytes(bytes(data), name="w")
+    assert gateway.infected
 
 
 def test_a_damaged_wwpack_file_is_run_and_reported() -> None:

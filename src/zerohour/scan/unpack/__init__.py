@@ -132,7 +132,9 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                        and not ctx.emulating else None)
             if decoded is not None:
                 yield from _decoded(decoded, ctx)
-            elif packer is not None or _looks_packed(info):
+            # (a WWPack stub with bytes changed may do more than the decoder: it is run too)
+            if (decoded is None or not decoded.exact) and (
+                    packer is not None or _looks_packed(info)):
                 yield from _emulated(data, info, packer, ctx)
     yield from nsis_children(data, ctx)
     yield from autoit_children(data, ctx)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from zerohour.scan import pe
+from zerohour.scan.unpack import wwpack
 
 #: Section names the packers give their own sections.
 _SECTIONS = {
@@ -51,6 +52,8 @@ def identify(data: bytes, info: pe.PEInfo) -> str | None:
     for pattern, name in _ENTRY:
         if pattern.match(head):
             return name
+    if wwpack.stub(data, ep) is not None:  # (its stub with a few bytes changed: round 26)
+        return "WWPack"
     if head[:1] == b"\xe9" and len(head) >= 5:
         target = (info.entry_point_rva + 5 + int.from_bytes(head[1:5], "little", signed=True))
         at = pe.rva_to_offset(info.sections, target, len(data))

@@ -22,11 +22,14 @@ Bounded: all sections' output together is at most 4 times the image (64 sections
 region cost a second of copying per 3.5 KB file), a section's output stops at its end (more is
 damage), 64 sections; the scan's clock is checked every 64 KiB of output.
 
-Only that stub is decoded: its code up to its final jump must be the one read here (a stub
-changed to transform its output would unpack something else); any other is run in the
-emulator. `complete` is also False where the stub would do more than this decoder: an output
-that overlaps the stub, a section's input moved down onto itself, fixups applied at another
-base.
+The stub decoded as its own is the one whose code up to its final jump is the one read
+here. A stub with a few bytes changed (an instruction swapped for its twin, `sub ebx,ebx` for
+`xor ebx,ebx`, another banner: round 26) is still WWPack's (`stub`: all but a few of its
+16-byte pieces are the same): it is identified and decoded too, but never as `complete` (a
+changed stub may transform its output), and the caller runs it in the emulator as well; any
+other stub is only run. `complete` is also False where the stub would do more than this
+decoder: an output that overlaps the stub, a section's input moved down onto itself, fixups
+applied at another base.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ _END_CODE = 0x1FF
 #: clam-wwpack.exe: the decoder below is this code's.
 _STUB_CODE = 0x294
 _STUB_SHA256 = "7b791118392001e4f52e451f128a5cce3cdc8e61506505cc0df156848997b2c1"
+#: The same code in 16-byte pieces (the last one 4 bytes), each by the start of its SHA-256:
+#: a stub that differs in at most `_CHANGED` of them is WWPack's with a few bytes changed.
+_PIECE = 16
+_PIECES_HEX = (
+    "e1fa554af4c62e6efb165ee85cc1d911125f06da9f5b63bc177d76b4fd569dd34bacf638974792eb4fb8608d"
+    "7830e5afe1f8db711d0b79bf2bc94b243b5e15c840129eb194d4812719566bbcf3040c4d206e97b704521d18"
+    "a812ab842f1428b2a5155eb12e87d4fd00fb15321c8a05434b60f897b374382399ea0226b40ff468a88836b1"
+    "b872aa25a29846ecbc66870a543a77678b900bd5d86570997c7e73c4eb0e44ae23a790b0"
+)
+_PIECES = tuple(bytes.fromhex(_PIECES_HEX[i : i + 8]) for i in range(0, len(_PIECES_HEX), 8))
+_CHANGED = 8
 
 
 class _Damaged(ValueError):
@@ -172,18 +186,38 @@ def _inflate(data: bytes, limit: int, ctx: ScanContext) -> tuple[bytes, bool]:
 class Decoded:
     """The image with every section decompressed, as a PE whose raw data lies where it lies in
     memory; `complete`: the stub itself would have read the same input (its output never
-    caught up with it)."""
+    caught up with it, and the stub is the very one this decoder follows: `exact`)."""
 
     pe: bytes
     complete: bool
+    exact: bool = True
+
+
+def stub(data: bytes, at: int | None) -> str | None:
+    """Whether the code at `at` (a file's entry point) is WWPack's stub: "exact" (the one
+    this decoder follows), "near" (all but at most `_CHANGED` of its pieces the same), or
+    None."""
+    if at is None or at < 0:
+        return None
+    code = data[at : at + _STUB_CODE]
+    if len(code) < _STUB_CODE:
+        return None
+    if hashlib.sha256(code).hexdigest() == _STUB_SHA256:
+        return "exact"
+    differ = 0
+    for i, piece in enumerate(_PIECES):
+        if hashlib.sha256(code[i * _PIECE : (i + 1) * _PIECE]).digest()[:4] != piece:
+            differ += 1
+            if differ > _CHANGED:
+                return None
+    return "near"
 
 
 def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
     """The image of the WWPack32 file `data`, decoded; None if it does not decode (the caller
     runs the stub, and reports the packer)."""
-    ep_at = info.entry_point_offset
-    if ep_at is None or hashlib.sha256(
-            data[ep_at : ep_at + _STUB_CODE]).hexdigest() != _STUB_SHA256:
+    kind = stub(data, info.entry_point_offset)
+    if kind is None:
         return None
     placed = image.layout(data, info)
     if placed is None:
@@ -232,4 +266,6 @@ def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
     if packed_at != base + ep and fixups + 4 <= size and memory[fixups : fixups + 4] != bytes(4):
         complete = False
     oep = ep + 0x299 + struct.unpack_from("<i", memory, ep + 0x295)[0]
-    return Decoded(image.rebuild(bytes(memory), oep if 0 <= oep < size else ep), complete)
+    exact = kind == "exact"
+    return Decoded(image.rebuild(bytes(memory), oep if 0 <= oep < size else ep),
+                   complete and exact, exact)
