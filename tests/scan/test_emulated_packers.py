@@ -124,7 +124,7 @@ def test_a_changed_wwpack_stub_is_decoded_only_as_a_guess(engine: Engine) -> Non
     """A stub whose code differs from the one the decoder follows (here: one byte of its
     decompressor) may unpack something else: its decoding is never complete (the packer is
     reported), and the stub is run in the emulator as well. A stub that shares too few pieces
-    with WWPack's is not decoded at all."""
+    with WWPack's is not known by its code, but by its table still (round 27)."""
     data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
     data[0xC00 + 0x100] ^= 0xFF
     decoded = _wwpack(bytes(data))
@@ -134,10 +134,13 @@ def test_a_changed_wwpack_stub_is_decoded_only_as_a_guess(engine: Engine) -> Non
     report = engine.scan_bytes(bytes(data), name="w")
     assert {NAME, "Heuristics.Unsupported.Packer.WWPack"} <= set(report.names)
     assert "w/wwpack-emulated" in [layer.path for layer in report.layers]
-    for piece in range(0, 9 * 16, 16):  # nine of its 42 pieces changed
-        data[0xC00 + 0x10 + piece] ^= 0x55
-    assert _wwpack(bytes(data)) is None
+    for piece in range(0, 9 * 16, 16):  # nine more of its pieces changed, past its banner
+        data[0xC00 + 0x70 + piece] ^= 0x55
     assert wwpack.stub(bytes(data), 0xC00) is None
+    decoded = _wwpack(bytes(data))
+    assert decoded is not None
+    assert not decoded.complete
+    assert not decoded.exact
 
 
 def test_r26_a_wwpack_stub_with_an_instruction_swapped_is_still_wwpack(
@@ -811,3 +814,81 @@ def test_a_stub_that_wipes_the_headers_gives_a_forged_pe_entering_at_the_program
     at = pe.rva_to_offset(rebuilt.sections, rebuilt.entry_point_rva, len(unpacked.pe))
     assert at is not None
     assert unpacked.pe[at : at + len(_payload())] == _payload()
+
+
+# --- round 27: WWPack stubs no pattern knows ----------------------------------------------------
+
+#: Equivalent re-encodings inside clam-wwpack.exe's stub (file offset of the entry point
+#: 0xC00): (offset from the entry point, the bytes, the same instruction encoded otherwise).
+_SWAPS = (
+    (0x04, b"\x33\xdb", b"\x31\xdb"), (0x75, b"\x33\xc9", b"\x31\xc9"),
+    (0x87, b"\x8b\xf0", b"\x89\xc6"), (0x91, b"\x8b\xf8", b"\x89\xc7"),
+    (0xA6, b"\x8b\xf7", b"\x89\xfe"), (0xB5, b"\x33\xc0", b"\x31\xc0"),
+    (0xC5, b"\x8a\xcb", b"\x88\xd9"), (0xD6, b"\x8b\xe8", b"\x89\xc5"),
+    (0xE5, b"\x8b\xe8", b"\x89\xc5"),
+)
+
+
+def _ww_variant(swaps: tuple[tuple[int, bytes, bytes], ...], banner: bool = False,
+                read_only: bool = False) -> bytes:
+    """clam-wwpack.exe with `swaps` applied, maybe another banner (the text the stub's first
+    jump skips), its section renamed `.text2`, maybe not writable."""
+    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
+    for off, old, new in swaps:
+        assert data[0xC00 + off : 0xC00 + off + 2] == old
+        data[0xC00 + off : 0xC00 + off + 2] = new
+    if banner:
+        data[0xC00 + 0x0C : 0xC00 + 0x64] = b"another banner, version 9.99".ljust(0x58, b" ")
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    count, opt_size = struct.unpack_from("<H", data, lfanew + 6)[0], struct.unpack_from(
+        "<H", data, lfanew + 20)[0]
+    for i in range(count):
+        at = lfanew + 24 + opt_size + 40 * i
+        if data[at : at + 6] == b".WWP32":
+            data[at : at + 8] = b".text2\x00\x00"
+            if read_only:
+                struct.pack_into("<I", data, at + 36, 0x60000020)  # code, read, execute
+    return bytes(data)
+
+
+def test_r27_another_banner_and_two_instructions_are_still_wwpack(
+        engine: Engine, clam_code_db: Path, tmp_path: Path) -> None:
+    """Round 27, F1: the banner (skipped text: 7 pieces) and two instructions changed, 9
+    pieces in all, the section renamed: no finding at all in the gateway, while clamscan,
+    which knows the stub by 7 bytes at the entry point and 19 at +0x68, found clam.exe. The
+    banner is not compared now, and clamscan's bytes say WWPack too."""
+    data = _ww_variant(_SWAPS[2:4], banner=True)
+    sample = tmp_path / "w.exe"
+    sample.write_bytes(data)
+    out = subprocess.run(["clamscan", "--no-summary", "-d", str(clam_code_db), str(sample)],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "FOUND" in out
+    assert {NAME, "Heuristics.Unsupported.Packer.WWPack"} <= set(
+        engine.scan_bytes(data, name="w").names)
+    assert Engine(load_database([clam_code_db])).scan_bytes(data, name="w").infected
+
+
+def test_r27_a_stub_no_pattern_knows_is_decoded_by_its_table(engine: Engine) -> None:
+    """Round 27, F2/F3: nine instructions re-encoded (nine pieces), the section renamed and
+    not writable: identified by nothing, and no finding (clamscan misses it too). A table at
+    +0x2A1 whose streams decode to every section's end code is WWPack's."""
+    data = _ww_variant(_SWAPS, read_only=True)
+    info = pe.parse(data)
+    assert info is not None
+    assert wwpack.stub(data, info.entry_point_offset) is None
+    report = engine.scan_bytes(data, name="w")
+    assert "w/wwpack-unpacked" in [layer.path for layer in report.layers]
+    assert {NAME, "Clam.Code", "Heuristics.Unsupported.Packer.WWPack"} <= set(report.names)
+
+
+def test_r27_a_zip_member_with_an_empty_name_hides_nothing(engine: Engine) -> None:
+    """Round 27, E1: `ZipInfo.is_dir()` raised IndexError on a member named "", and the zip
+    was a scan error (a tempfail in the gateway, exit 2 in the CLI, where clamscan found
+    clam.exe after it)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo(""), b"hello")
+        zf.writestr("clam.exe", CLAM_EXE.read_bytes())
+    report = engine.scan_bytes(buf.getvalue(), name="z.zip")
+    assert not report.errors
+    assert NAME in report.names

@@ -597,7 +597,7 @@ def zip_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 flagged = bool(info.flag_bits & 0x1 or (hdr is not None and hdr[0] & 0x1))
                 ctx.note_member(MemberMeta(FileType.ZIP, info.filename, info.file_size,
                                            info.compress_size, info.CRC, flagged, index))
-                if info.is_dir():
+                if _is_dir(info):
                     continue
                 if flagged or ZIP_AES in (info.compress_type, hdr[1] if hdr else None):
                     encrypted = True  # either directory says so: fail closed
@@ -783,9 +783,15 @@ def _read_zipinfo(
     return b"".join(chunks)
 
 
+def _is_dir(info: zipfile.ZipInfo) -> bool:
+    """`ZipInfo.is_dir()`, which raises IndexError on a member with an empty name (round 27:
+    one in front of clam.exe made the scan an error; unzip extracts what follows it)."""
+    return info.filename.endswith("/")
+
+
 def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:
     """Raise OverlappingFiles when one entry's data covers another entry's local header."""
-    spans = sorted((i.header_offset, i.compress_size) for i in infos if not i.is_dir())
+    spans = sorted((i.header_offset, i.compress_size) for i in infos if not _is_dir(i))
     for (off, csize), (nxt, _) in itertools.pairwise(spans):
         # An entry's data starts at least 30 bytes after its header, so this never misfires.
         if nxt == off or nxt < off + csize:

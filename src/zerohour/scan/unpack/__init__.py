@@ -128,9 +128,11 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.unsupported("UPX")
         elif not (ctx.decoded and hash(data) in ctx.decoded):  # (an image decoded whole)
             packer = packers.identify(data, info)
-            decoded = (wwpack.unpack(data, info, ctx) if packer == "WWPack"
+            # (a stub no pattern knows is still WWPack when its table decodes: round 27)
+            decoded = (wwpack.unpack(data, info, ctx) if packer in ("WWPack", None)
                        and not ctx.emulating else None)
             if decoded is not None:
+                packer = "WWPack"
                 yield from _decoded(decoded, ctx)
             # (a WWPack stub with bytes changed may do more than the decoder: it is run too)
             if (decoded is None or not decoded.exact) and (

@@ -51,17 +51,23 @@ _END_CODE = 0x1FF
 #: clam-wwpack.exe: the decoder below is this code's.
 _STUB_CODE = 0x294
 _STUB_SHA256 = "7b791118392001e4f52e451f128a5cce3cdc8e61506505cc0df156848997b2c1"
-#: The same code in 16-byte pieces (the last one 4 bytes), each by the start of its SHA-256:
-#: a stub that differs in at most `_CHANGED` of them is WWPack's with a few bytes changed.
+#: The stub's banner, text its first jump skips: never compared.
+_BANNER = slice(0x08, 0x68)
+#: The same code, banner zeroed, in 16-byte pieces (the last one 4 bytes), each by the start of
+#: its SHA-256: a stub that differs in at most `_CHANGED` of them is WWPack's with a few bytes
+#: changed.
 _PIECE = 16
 _PIECES_HEX = (
-    "e1fa554af4c62e6efb165ee85cc1d911125f06da9f5b63bc177d76b4fd569dd34bacf638974792eb4fb8608d"
+    "bc0deb1e374708ff374708ff374708ff374708ff374708ff4ecf084afd569dd34bacf638974792eb4fb8608d"
     "7830e5afe1f8db711d0b79bf2bc94b243b5e15c840129eb194d4812719566bbcf3040c4d206e97b704521d18"
     "a812ab842f1428b2a5155eb12e87d4fd00fb15321c8a05434b60f897b374382399ea0226b40ff468a88836b1"
     "b872aa25a29846ecbc66870a543a77678b900bd5d86570997c7e73c4eb0e44ae23a790b0"
 )
 _PIECES = tuple(bytes.fromhex(_PIECES_HEX[i : i + 8]) for i in range(0, len(_PIECES_HEX), 8))
 _CHANGED = 8
+#: What clamscan (libclamav's pe.c) knows WWPack's stub by: its first 7 bytes, and 19 at +0x68.
+_CLAMSCAN_HEAD = bytes.fromhex("53558be833dbeb")
+_CLAMSCAN_AT_68 = bytes.fromhex("e800000000582d6d000000506033c950585050")
 
 
 class _Damaged(ValueError):
@@ -195,8 +201,8 @@ class Decoded:
 
 def stub(data: bytes, at: int | None) -> str | None:
     """Whether the code at `at` (a file's entry point) is WWPack's stub: "exact" (the one
-    this decoder follows), "near" (all but at most `_CHANGED` of its pieces the same), or
-    None."""
+    this decoder follows), "near" (the bytes clamscan knows it by, or all but at most
+    `_CHANGED` of its pieces the same, its banner aside), or None."""
     if at is None or at < 0:
         return None
     code = data[at : at + _STUB_CODE]
@@ -204,20 +210,40 @@ def stub(data: bytes, at: int | None) -> str | None:
         return None
     if hashlib.sha256(code).hexdigest() == _STUB_SHA256:
         return "exact"
+    if code[:7] == _CLAMSCAN_HEAD and code[0x68 : 0x68 + 19] == _CLAMSCAN_AT_68:
+        return "near"
+    masked = bytearray(code)
+    masked[_BANNER] = bytes(_BANNER.stop - _BANNER.start)
     differ = 0
     for i, piece in enumerate(_PIECES):
-        if hashlib.sha256(code[i * _PIECE : (i + 1) * _PIECE]).digest()[:4] != piece:
+        if hashlib.sha256(masked[i * _PIECE : (i + 1) * _PIECE]).digest()[:4] != piece:
             differ += 1
             if differ > _CHANGED:
                 return None
     return "near"
 
 
+def _table_fits(data: bytes, info: pe.PEInfo) -> bool:
+    """Whether the file holds, where WWPack's table lies (entry point + 0x2A1), a first entry
+    that fits the image: a cheap test before a stub we do not know is decoded by its table."""
+    at = info.entry_point_offset
+    if at is None or at + _TABLE + _ENTRY > len(data):
+        return False
+    back, end, dwords, last = struct.unpack_from("<IIII", data, at + _TABLE)
+    span = max((s.virtual_address + max(s.virtual_size, s.raw_size) for s in info.sections),
+               default=0)
+    section = info.entry_point_rva - back
+    return bool(section >= 0 and 0 < 4 * dwords <= last + 4 and section + last + 4 <= span
+                and section + end + 4 <= span)
+
+
 def unpack(data: bytes, info: pe.PEInfo, ctx: ScanContext) -> Decoded | None:
     """The image of the WWPack32 file `data`, decoded; None if it does not decode (the caller
-    runs the stub, and reports the packer)."""
+    runs the stub, and reports the packer). A stub `stub` does not know is decoded by its
+    table alone (round 27: nine instructions re-encoded): a table and streams that decode to
+    every section's end code are WWPack's, whatever code reads them."""
     kind = stub(data, info.entry_point_offset)
-    if kind is None:
+    if kind is None and not _table_fits(data, info):
         return None
     placed = image.layout(data, info)
     if placed is None:
