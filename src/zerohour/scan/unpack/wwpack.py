@@ -23,13 +23,14 @@ region cost a second of copying per 3.5 KB file), a section's output stops at it
 damage), 64 sections; the scan's clock is checked every 64 KiB of output.
 
 The stub decoded as its own is the one whose code up to its final jump is the one read
-here. A stub with a few bytes changed (an instruction swapped for its twin, `sub ebx,ebx` for
-`xor ebx,ebx`, another banner: round 26) is still WWPack's (`stub`: all but a few of its
-16-byte pieces are the same): it is identified and decoded too, but never as `complete` (a
-changed stub may transform its output), and the caller runs it in the emulator as well; any
-other stub is only run. `complete` is also False where the stub would do more than this
-decoder: an output that overlaps the stub, a section's input moved down onto itself, fixups
-applied at another base.
+here. A stub with some bytes changed is still WWPack's: an instruction swapped for its twin
+(`sub ebx,ebx` for `xor ebx,ebx`: round 26) or another banner leaves all but a few of its
+16-byte pieces the same, or the bytes clamscan knows it by (`stub`); nine swaps leave its
+table, which any stub is decoded by when it fits the image and its streams decode to every
+end code (round 27). Such a file is decoded, but never as `complete` (a changed stub may
+transform its output), and the caller runs its stub in the emulator as well. `complete` is
+also False where the stub would do more than this decoder: an output that overlaps the stub,
+a section's input moved down onto itself, fixups applied at another base.
 """
 
 from __future__ import annotations
