@@ -150,21 +150,10 @@ def test_r26_a_wwpack_stub_with_an_instruction_swapped_is_still_wwpack(
     WWPack; run as an unknown stub it broke itself, and the file had no finding at all. All
     but one of the stub's pieces are WWPack's: it is decoded (never as complete), run, and
     reported; clamscan misses it."""
-    data = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes())
-    assert data[0xC00 + 4 : 0xC00 + 6] == b"\x33\xdb"
-    data[0xC00 + 4] = 0x2B
-    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
-    count, opt_size = struct.unpack_from("<H", data, lfanew + 6)[0], struct.unpack_from(
-        "<H", data, lfanew + 20)[0]
-    for i in range(count):
-        at = lfanew + 24 + opt_size + 40 * i
-        if data[at : at + 6] == b".WWP32":
-            data[at : at + 8] = b".text2\x00\x00"
-            (flags,) = struct.unpack_from("<I", data, at + 36)
-            struct.pack_into("<I", data, at + 36, flags & ~0x80000000)
-    report = engine.scan_bytes(bytes(data), name="w")
+    data = _ww_variant(((0x04, b"\x33\xdb", b"\x2b\xdb"),), read_only=True)
+    report = engine.scan_bytes(data, name="w")
     assert {NAME, "Clam.Code", "Heuristics.Unsupported.Packer.WWPack"} <= set(report.names)
-    gateway = Engine(load_database([clam_code_db])).scan_bytes(bytes(data), name="w")
+    gateway = Engine(load_database([clam_code_db])).scan_bytes(data, name="w")
     assert gateway.infected
 
 
