@@ -769,6 +769,22 @@ def test_r26_a_packer_inside_a_whole_wwpack_image_is_run(engine: Engine) -> None
     assert "Heuristics.Unsupported.Packer.WWPack" not in report.names
 
 
+def test_r27_a_packer_inside_a_changed_wwpack_stub_is_run(engine: Engine) -> None:
+    """Round 27, F5: the same with one instruction of the stub re-encoded. Its decoding is
+    never complete, and its image was marked as an emulated one, so the ASPack file in it was
+    neither run nor reported: only the WWPack finding, and `zerohour scan` said OK."""
+    data = bytearray(_ww_file(b"P" * 11 + (TESTFILES / "clam-aspack.exe").read_bytes()))
+    at = data.find((TESTFILES / "clam-wwpack.exe").read_bytes()[0xC00 : 0xC00 + 0x40])
+    assert data[at + 0x75 : at + 0x77] == b"\x33\xc9"
+    data[at + 0x75] = 0x31  # xor ecx,ecx, encoded otherwise
+    decoded = _wwpack(bytes(data))
+    assert decoded is not None
+    assert not decoded.complete
+    report = engine.scan_bytes(bytes(data), name="w")
+    assert {"Clam.Code", "Heuristics.Unsupported.Packer.ASPack",
+            "Heuristics.Unsupported.Packer.WWPack"} <= set(report.names)
+
+
 def test_r26_what_the_stub_would_do_differently_is_reported() -> None:
     """F1: input ending past the output's end, moved down onto itself by the stub's
     last-dword-first copy (the stub reads another stream); F2: fixups applied at another base

@@ -78,23 +78,23 @@ _STUB = "stub"  # (an image of a stub no known packer made: `Child.emulated`)
 
 def _decoded(decoded: wwpack.Decoded, ctx: ScanContext) -> Iterator[Child]:
     """A WWPack image decoded to every section's end code. Like UPX's, it is no finding if the
-    stub itself would have read the same input, and the packed files it holds are unpacked as
-    anywhere else (round 26: marked as emulated, an ASPack file inside was neither run nor
-    reported); only the image itself is not decoded again (`ScanContext.decoded`). Else the
-    packer is a finding too, after the image, which is then treated as an emulated one."""
+    stub itself would have read the same input; else the packer is a finding too, after the
+    image. Either way the packed files the image holds are unpacked as anywhere else (rounds
+    26 and 27: marked as emulated, an ASPack file inside was neither run nor reported); only
+    the image itself is not decoded again (`ScanContext.decoded`)."""
     try:
         ctx.charge_child(len(decoded.pe))
     except ScanLimitExceeded:
         ctx.unsupported("Packer", "WWPack")
         raise
-    if decoded.complete:
-        ctx.decoded.add(hash(decoded.pe))
-        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked")
-        return
+    ctx.decoded.add(hash(decoded.pe))
     try:
-        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked", emulated="WWPack")
+        yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked")
     finally:
-        ctx.unsupported("Packer", "WWPack")
+        if not decoded.complete:
+            ctx.unsupported("Packer", "WWPack")
+
+
 _WRITE = 0x80000000  # IMAGE_SCN_MEM_WRITE
 
 
