@@ -897,3 +897,90 @@ def test_r27_a_zip_member_with_an_empty_name_hides_nothing(engine: Engine) -> No
     report = engine.scan_bytes(buf.getvalue(), name="z.zip")
     assert not report.errors
     assert NAME in report.names
+
+
+# --- round 28: packed files that WWPack packed --------------------------------------------------
+
+
+def _ww_wrap(src: bytes, rename: dict[bytes, bytes], grow: dict[bytes, int]) -> bytes:
+    """`src` packed as WWPack packs a program (each section's data replaced by its literal-only
+    stream, ClamAV's stub in a new last section, the entry point's program that of `src`),
+    its sections renamed by `rename`, the virtual sizes in `grow` enlarged (the sections after
+    moved up)."""
+    d = bytearray(src)
+    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
+    count, opt = struct.unpack_from("<H", d, lfanew + 6)[0], lfanew + 24
+    table = opt + struct.unpack_from("<H", d, lfanew + 20)[0]
+    (old_ep,) = struct.unpack_from("<I", d, opt + 16)
+    (base,) = struct.unpack_from("<I", d, opt + 28)
+    shift, sections = 0, []
+    for i in range(count):
+        at = table + 40 * i
+        name = bytes(d[at : at + 8]).rstrip(b"\0")
+        vsize, va, rsize, roff = struct.unpack_from("<IIII", d, at + 8)
+        va += shift
+        if name in grow:
+            shift += (grow[name] + 0xFFF & ~0xFFF) - (vsize + 0xFFF & ~0xFFF)
+            vsize = grow[name]
+        sections.append((at, name, vsize, va, rsize, roff))
+    ep = max(va + (vsize + 0xFFF & ~0xFFF) for _, _, vsize, va, _, _ in sections)
+    out = bytearray(d[: struct.unpack_from("<I", d, opt + 60)[0]])
+    stub = bytearray((TESTFILES / "clam-wwpack.exe").read_bytes()[0xC00 : 0xC00 + _TABLE_AT])
+    entries = []
+    for at, name, vsize, va, rsize, roff in sections:
+        if name in rename:
+            out[at : at + 8] = rename[name].ljust(8, b"\0")
+        struct.pack_into("<II", out, at + 8, vsize, va)
+        if rsize:
+            stream = _ww_stream(bytes(src[roff : roff + min(rsize, vsize or rsize)]).rstrip(b"\0")
+                                or b"\0")
+            struct.pack_into("<II", out, at + 16, len(stream) + (-len(stream) % 0x200), len(out))
+            out += stream + bytes(-len(stream) % 0x200)
+            entries.append((va, vsize, stream))
+        else:
+            struct.pack_into("<II", out, at + 16, 0, len(out))
+    for j, (va, vsize, stream) in enumerate(entries):
+        stub += struct.pack("<IIIIB", ep - va, vsize - 4, len(stream) // 4, len(stream) - 4,
+                            int(j < len(entries) - 1))
+    stub += bytes(4) + bytes(-(len(stub) + 4) % 0x200)
+    struct.pack_into("<i", stub, 0x295, old_ep - (ep + 0x299))
+    struct.pack_into("<I", stub, 0x29D, base + ep)
+    at = table + 40 * count
+    out[at : at + 40] = b".WWP32\0\0" + struct.pack("<IIIIIIHHI", len(stub), ep, len(stub),
+                                                     len(out), 0, 0, 0, 0, 0xC0000040)
+    struct.pack_into("<H", out, lfanew + 6, count + 1)
+    struct.pack_into("<I", out, opt + 16, ep)
+    struct.pack_into("<I", out, opt + 56, ep + len(stub) + 0xFFF & ~0xFFF)
+    return bytes(out + stub)
+
+
+def test_r28_a_packed_program_that_wwpack_packed_is_unpacked_again(
+        engine: Engine, clam_code_db: Path, tmp_path: Path) -> None:
+    """Round 28, F1: clam-aspack.exe packed by WWPack (its `.aspack`/`.adata` sections renamed).
+    The decoded image was never identified nor run again (it was in `ctx.decoded`), and a
+    complete decode is no finding of its own: nothing at all, where clamscan unpacks WWPack,
+    then ASPack, and finds clam.exe. The image is known by its entry point now; with the
+    names kept, the outer file was taken for ASPack (names came first) and WWPack's stub run
+    as ASPack's."""
+    src = (TESTFILES / "clam-aspack.exe").read_bytes()
+    for rename in ({b".aspack": b".data1", b".adata": b".data2"}, {}):
+        data = _ww_wrap(src, rename, {b".aspack": 0x3000})
+        sample = tmp_path / "w.exe"
+        sample.write_bytes(data)
+        out = subprocess.run(["clamscan", "--no-summary", "-d", str(clam_code_db), str(sample)],
+                             capture_output=True, text=True, timeout=120).stdout
+        assert "FOUND" in out
+        report = engine.scan_bytes(data, name="w")
+        assert {"Clam.Code", "Heuristics.Unsupported.Packer.ASPack"} <= set(report.names)
+        assert Engine(load_database([clam_code_db])).scan_bytes(data, name="w").names[0] in (
+            NAME, "Clam.Code")
+
+
+def test_r28_a_zip_folder_entry_with_data_is_read(engine: Engine) -> None:
+    """Round 28, F6: clam.exe as the data of a member named `dir/` (or `/`): skipped as a
+    folder, while clamscan reads it."""
+    for name in ("dir/", "/"):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(zipfile.ZipInfo(name), CLAM_EXE.read_bytes())
+        assert NAME in engine.scan_bytes(buf.getvalue(), name="z.zip").names, name

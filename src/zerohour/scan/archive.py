@@ -784,9 +784,11 @@ def _read_zipinfo(
 
 
 def _is_dir(info: zipfile.ZipInfo) -> bool:
-    """`ZipInfo.is_dir()`, which raises IndexError on a member with an empty name (round 27:
-    one in front of clam.exe made the scan an error; unzip extracts what follows it)."""
-    return info.filename.endswith("/")
+    """A folder entry that holds nothing. Not `ZipInfo.is_dir()`, which raises IndexError on a
+    member with an empty name (round 27: one in front of clam.exe made the scan an error). A
+    "folder" with data is read as a file, as clamscan reads it (round 28: clam.exe in a member
+    named `dir/`)."""
+    return info.filename.endswith("/") and not info.compress_size
 
 
 def _check_overlap(infos: list[zipfile.ZipInfo]) -> None:

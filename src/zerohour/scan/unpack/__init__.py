@@ -87,6 +87,10 @@ def _decoded(decoded: wwpack.Decoded, ctx: ScanContext) -> Iterator[Child]:
     except ScanLimitExceeded:
         ctx.unsupported("Packer", "WWPack")
         raise
+    if hash(decoded.pe) in ctx.decoded:  # (a file that decodes to an image already seen)
+        if not decoded.complete:
+            ctx.unsupported("Packer", "WWPack")
+        return
     ctx.decoded.add(hash(decoded.pe))
     try:
         yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked")
@@ -126,8 +130,11 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             yield Child(data=rebuilt, name=None, origin="upx-unpacked")
         elif packed is not None and packed.named:
             ctx.unsupported("UPX")
-        elif not (ctx.decoded and hash(data) in ctx.decoded):  # (an image decoded whole)
-            packer = packers.identify(data, info)
+        else:
+            # An image WWPack's decoder made is known by its entry point, the program's: the
+            # file it unpacked may be packed again (round 28: ASPack, Petite, yC, WWPack).
+            decoded_image = bool(ctx.decoded) and hash(data) in ctx.decoded
+            packer = packers.identify(data, info, names=not decoded_image)
             # (a stub no pattern knows is still WWPack when its table decodes: round 27)
             decoded = (wwpack.unpack(data, info, ctx) if packer in ("WWPack", None)
                        and not ctx.emulating else None)
