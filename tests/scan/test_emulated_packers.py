@@ -974,6 +974,10 @@ def test_r28_a_packed_program_that_wwpack_packed_is_unpacked_again(
         assert {"Clam.Code", "Heuristics.Unsupported.Packer.ASPack"} <= set(report.names)
         assert Engine(load_database([clam_code_db])).scan_bytes(data, name="w").names[0] in (
             NAME, "Clam.Code")
+    # MEW's inside WWPack's: its decompressor lies in the original headers, which the image
+    # does not keep, but its section name says MEW (only WWPack's own name is left over)
+    mew = _ww_wrap((TESTFILES / "clam-mew.exe").read_bytes(), {}, {})
+    assert "Heuristics.Unsupported.Packer.MEW" in engine.scan_bytes(mew, name="w").names
 
 
 def test_r28_a_zip_folder_entry_with_data_is_read(engine: Engine) -> None:

@@ -131,10 +131,10 @@ def pe_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         elif packed is not None and packed.named:
             ctx.unsupported("UPX")
         else:
-            # An image WWPack's decoder made is known by its entry point, the program's: the
-            # file it unpacked may be packed again (round 28: ASPack, Petite, yC, WWPack).
+            # An image WWPack's decoder made may be a packed program (round 28: ASPack,
+            # Petite, MEW, yC, WWPack again); WWPack's own section name is left over in it.
             decoded_image = bool(ctx.decoded) and hash(data) in ctx.decoded
-            packer = packers.identify(data, info, names=not decoded_image)
+            packer = packers.identify(data, info, "WWPack" if decoded_image else None)
             # (a stub no pattern knows is still WWPack when its table decodes: round 27)
             decoded = (wwpack.unpack(data, info, ctx) if packer in ("WWPack", None)
                        and not ctx.emulating else None)

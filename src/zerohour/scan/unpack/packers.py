@@ -39,18 +39,18 @@ _ENTRY = (
 _MEW = re.compile(rb"\xbe....\x8b\xde\xad\xad\x50\xad\x97\xb2\x80\xa4\xb6\x80\xff\x13\x73", re.S)
 
 
-def identify(data: bytes, info: pe.PEInfo, names: bool = True) -> str | None:
+def identify(data: bytes, info: pe.PEInfo, leftover: str | None = None) -> str | None:
     """The packer that packed `data`, if it is one we recognise and do not unpack: by the stub
     at its entry point (what runs first), else by its section names. Names come second: a
-    packed file's own names stay in the file another packer made of it (round 28: ASPack's
-    inside WWPack's said ASPack, and WWPack's stub was run as ASPack's). Without `names`, by
-    its entry point alone (an unpacked image, where the outer packer's names are left over)."""
+    packed program's own names stay in the file another packer made of it (round 28: ASPack's
+    inside WWPack's said ASPack, and WWPack's stub was run as ASPack's). `leftover`: a packer
+    whose names are left over in an image it unpacked, which say nothing of the program."""
     found = _by_entry_point(data, info)
-    if found is not None or not names:
+    if found is not None:
         return found
     for section in info.sections:
         name = _SECTIONS.get(section.name)
-        if name is not None:
+        if name is not None and name != leftover:
             return name
     return None
 
