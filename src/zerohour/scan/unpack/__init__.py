@@ -4,7 +4,7 @@ and PE files embedded in a PE are scanned as files of their own. WWPack is decom
 (`wwpack`); packers we have no static unpacker for (ASPack, MEW, Petite, PESpin, Upack, yC,
 and WWPack files that do not decode) are run in an emulator
 (`emulator`), and what their stub unpacked is scanned; so is a file no packer we know made
-whose entry point is where a stub would be (`_looks_packed`), if its stub changes it.
+whose entry point is where a stub would be (`_looks_packed`), if its stub unpacks code.
 
 `pe_children(data, ctx)` is what `zerohour.scan.decompose` calls for every PE layer. Fail
 closed: a file that is surely UPX (its section names or marker) but does not decode is
@@ -37,12 +37,9 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
     finding comes after the image, so that without --allmatch a signature found in the image
     names the file (the first finding ends the walk).
 
-    `packer` None: a file no packer we know made, that looks packed (`_looks_packed`). What
-    its stub changed in the image is scanned, code or data (a crypter's payload decrypted in
-    memory; round 28: a WWPack stub no rule knows unpacks data sections and returns to the
-    program's own code), and nothing else is reported: most such files are not packed, and a
-    clean program changes nothing before its first call. Those runs have budgets of their
-    own.
+    `packer` None: a file no packer we know made, that looks packed (`_looks_packed`). Its
+    image is scanned only if the stub ran code it had written (unpacked code), and nothing
+    else is reported: most such files are not packed. Those runs have budgets of their own.
 
     Inside an image a known packer's stub made, nothing is run (the packer's marks remain:
     it would only recurse) or reported (the packed file is). Inside an image of an unknown
@@ -55,6 +52,8 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
     try:
         unpacked = emulator.run_within(emulator.STUBS if packer is None else emulator.PACKERS,
                                        data, info, ctx)
+        if unpacked is not None and packer is None and not unpacked.ran_written:
+            unpacked = None  # (it did not run code it wrote: no unpacked code to see)
         if unpacked is not None:
             ctx.check_time()
             ctx.charge_file()

@@ -154,6 +154,8 @@ class Unpacked:
 
     pe: bytes
     oep_rva: int
+    #: the stub ran code it had written into the image (it unpacked code, not only data)
+    ran_written: bool
 
 
 # kernel32's exports (a stub walks them to find what it needs), then ntdll's.
@@ -251,6 +253,7 @@ class _Process:
     handles: dict[int, int] = field(default_factory=dict)
     stub: int = -1
     oep: int | None = None
+    ran_written: bool = False  # the stub ran code in a page of the image that it had written
     fault: int | None = None
     stopped: str = ""
 
@@ -300,6 +303,7 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
         memory = bytes(uc.mem_read(base, size))
         changed = memory != proc.loaded
         oep = proc.oep if proc.oep is not None else entry
+        ran_written = proc.ran_written
     except (_Stop, UcError):
         return None  # (the process could not be set up)
     finally:
@@ -310,7 +314,7 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
     ctx.check_time()
     if not changed:
         return None
-    return Unpacked(image.rebuild(memory, oep - base), oep - base)
+    return Unpacked(image.rebuild(memory, oep - base), oep - base, ran_written)
 
 
 def _release(uc: Uc) -> None:
@@ -373,6 +377,9 @@ def _run(proc: _Process, eip: int, until: float) -> None:
                 proc.stopped = f"fault: {exc}"
                 return
         eip = proc.uc.reg_read(UC_X86_REG_EIP)
+        offset = page - proc.base
+        if bytes(proc.uc.mem_read(page, PAGE)) != proc.loaded[offset : offset + PAGE]:
+            proc.ran_written = True
         if _outside_stub(proc, eip):
             proc.oep = eip
         proc.uc.mem_protect(page, PAGE, UC_PROT_ALL)
