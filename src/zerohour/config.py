@@ -138,6 +138,8 @@ class ScanConfig:
     # seconds before a scan's worker is killed and the scan fails (tempfail / quarantine);
     # twice the engine's own MaxScanTime (120 s), which a pathological input might overrun
     hard_timeout: float = 240.0
+    # MiB per scanner process for subtrees found clean (`scan.cleancache`); 0: off
+    clean_cache_mb: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +302,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "infected": "reject",
         "deliver_unscanned": False,
         "hard_timeout": 240.0,
+        "clean_cache_mb": 32,
     },
     "delivery": {
         "next_hop": "127.0.0.1:10025",
@@ -650,6 +653,7 @@ def validate(raw: dict[str, dict[str, Any]]) -> Config:
             infected=_enum(sc, "infected", "scan", InfectedPolicy),
             deliver_unscanned=_bool(sc, "deliver_unscanned", "scan"),
             hard_timeout=_num(sc, "hard_timeout", "scan", float, 0.1),
+            clean_cache_mb=_num(sc, "clean_cache_mb", "scan", int),
         ),
         delivery=DeliveryConfig(
             next_hop=next_hop,

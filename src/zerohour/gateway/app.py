@@ -76,6 +76,7 @@ class Gateway:
             cfg.scan.db_dirs,
             scanners_per_process(cfg, self.processes),
             hard_timeout=cfg.scan.hard_timeout,
+            clean_cache=cfg.scan.clean_cache_mb * 1024 * 1024,
         )
         self.address: tuple[str, int] | None = None
         self.control_hook: ControlHook | None = None

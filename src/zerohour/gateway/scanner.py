@@ -144,15 +144,15 @@ _version: str = ""
 _load_error: str = ""
 
 
-def _worker_main(conn: Connection, db_dirs: list[str], max_scan_time: float | None = None
-                 ) -> None:
+def _worker_main(conn: Connection, db_dirs: list[str], max_scan_time: float | None = None,
+                 clean_cache: int = 0) -> None:
     """One worker process: load the engine, say ready, then serve scans until told to stop."""
     global _interrupts
     die_with_parent()
     with contextlib.suppress(BaseException):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the gateway decides when we stop
     _interrupts = True
-    _init_worker(db_dirs, max_scan_time)
+    _init_worker(db_dirs, max_scan_time, clean_cache)
     try:
         conn.send_bytes(json.dumps([os.getpid(), _version, _load_error]).encode())
         while True:
@@ -165,14 +165,16 @@ def _worker_main(conn: Connection, db_dirs: list[str], max_scan_time: float | No
         return
 
 
-def _init_worker(db_dirs: list[str], max_scan_time: float | None = None) -> None:
+def _init_worker(db_dirs: list[str], max_scan_time: float | None = None,
+                 clean_cache: int = 0) -> None:
     global _engine, _version, _load_error
     from zerohour.scan import Engine, load_database  # here: the gateway's process never scans
 
     try:
         dirs = [Path(d) for d in db_dirs] or default_db_dirs()
         db = load_database(dirs)
-        _engine = Engine(db, Limits(max_scan_time=max_scan_time) if max_scan_time else None)
+        _engine = Engine(db, Limits(max_scan_time=max_scan_time) if max_scan_time else None,
+                         clean_cache=clean_cache)
         _version = str(getattr(db, "version", ""))
     except Exception as exc:  # reported by every scan, and at start-up by `warm()`
         _load_error = f"{type(exc).__name__}: {exc}"
@@ -406,10 +408,12 @@ class ScannerPool:
     def __init__(self, db_dirs: Sequence[Path] = (), workers: int = 0,
                  hard_timeout: float | None = None,
                  prepare: Callable[[Sequence[Path]], None] = prepare_database,
-                 max_scan_time: float | None = None) -> None:
+                 max_scan_time: float | None = None, clean_cache: int = 0) -> None:
         self.workers = workers or os.cpu_count() or 1
         #: the engine's MaxScanTime in the workers (None: `Limits`' own, 120 s)
         self.max_scan_time = max_scan_time
+        #: bytes of each worker's clean cache (`scan.cleancache`; 0: off)
+        self.clean_cache = clean_cache
         self.prepare = prepare
         self.db_dirs = tuple(db_dirs)
         self.version = ""
@@ -435,7 +439,8 @@ class ScannerPool:
         """Start one worker process and wait until its database is loaded (blocking)."""
         parent, child = self._ctx.Pipe(duplex=True)
         proc = self._ctx.Process(target=_worker_main,
-                                 args=(child, [str(d) for d in gen.dirs], self.max_scan_time),
+                                 args=(child, [str(d) for d in gen.dirs], self.max_scan_time,
+                                       self.clean_cache),
                                  daemon=True, name="zerohour-scanner")
         proc.start()
         child.close()

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zerohour.errors import EncryptedContent, ScanError, ScanLimitExceeded
-from zerohour.scan import decompose, filetype, htmlnorm, pe, scripted
+from zerohour.scan import decompose, filetype, htmlnorm, joins, pe, pngpixels, scripted
+from zerohour.scan.cleancache import Clean, CleanCache
 from zerohour.scan.database import Database, load_database
-from zerohour.scan.limits import MAX_RECURSION, Limits, ScanContext
+from zerohour.scan.limits import MAX_RECURSION, Limits, Notes, ScanContext
 from zerohour.scan.matcher import Geometry
 from zerohour.scan.normalize import normalize_text
 from zerohour.scan.signatures import cltypes, imp, vinfo
@@ -100,6 +101,8 @@ class _Walk:
     #: findings count; `muted` counts what was dropped (a layer with any is never cached as
     #: clean: its twin outside a guess must be scanned in full)
     muted: int = 0
+    #: layers skipped as the twin of one scanned before (`walk.clean`)
+    twin_hits: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +135,10 @@ class Engine:
     """Scans bytes or files against one database. Thread-safe; pickles by reconstruction."""
 
     def __init__(self, db: Database, limits: Limits | None = None, allmatch: bool = False,
-                 heuristics: bool = True, prefixes: bool = True) -> None:
+                 heuristics: bool = True, prefixes: bool = True, clean_cache: int = 0) -> None:
         self.db = db
+        #: subtrees found clean, within `clean_cache` bytes (`cleancache`; 0: none)
+        self.clean = CleanCache(clean_cache) if clean_cache > 0 else None
         self.limits = limits if limits is not None else Limits()
         self.allmatch = allmatch
         self.heuristics = heuristics
@@ -160,13 +165,14 @@ class Engine:
     @classmethod
     def from_dirs(cls, dirs: Sequence[Path], limits: Limits | None = None,
                   allmatch: bool = False, heuristics: bool = True,
-                  prefixes: bool = True) -> Engine:
-        return cls(load_database(dirs), limits, allmatch, heuristics, prefixes)
+                  prefixes: bool = True, clean_cache: int = 0) -> Engine:
+        return cls(load_database(dirs), limits, allmatch, heuristics, prefixes, clean_cache)
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         """Rebuild from the db folders in the receiving process (it hits the disk cache)."""
         return (Engine.from_dirs, (list(self.db.dirs), self.limits, self.allmatch,
-                                   self.heuristics, self.prefixes))
+                                   self.heuristics, self.prefixes,
+                                   self.clean.limit if self.clean else 0))
 
     # -- public API -------------------------------------------------------------------------
 
@@ -234,16 +240,63 @@ class Engine:
         size = len(data)
         digests = self._digests(data)
         md5, sha256 = digests["md5"], digests["sha256"]
-        twin = self._twin_key(walk.ctx, md5, lname, allowed, ancestors) if depth else None
+        twin = self._twin_key(walk.ctx, sha256, lname, allowed, ancestors) if depth else None
         opened = scripted.opened_as_file(lname, is_attachment)
         if twin is not None and twin in walk.clean and (walk.clean[twin] or not opened):
             # The same bytes in the same context were scanned whole (no limit cut their
             # subtree, so a twin at any depth has nothing more to see) and found clean: the
             # decoders' readings overlap (a base64 body is both a MIME guess and a
             # text-carrier block), and scanning the twin again finds nothing new.
+            walk.twin_hits += 1
             walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(),
                                          filetype.detect(data), lname, is_attachment, ()))
             return
+        args = (walk, data, path, depth, lname, is_attachment, allowed, ancestors, digests,
+                twin, opened)
+        if twin is None or self.clean is None:
+            self._scan_layer(*args)
+            return
+        ctx = walk.ctx
+        key = (sha256, size, depth, ctx.depth, is_attachment, *twin[1:])
+        entry = self.clean.get(key)
+        if entry is not None and entry.fits(ctx, pngpixels.BUDGET):
+            entry.replay(ctx, path)
+            walk.layers.extend(entry.moved(path, depth))
+            walk.clean[twin] = walk.clean.get(twin, False) or opened
+            return
+        if not joins.budget_unbounded(ctx):
+            self._scan_layer(*args)
+            return
+        start, state = len(walk.layers), self._outside(walk)
+        files, total, pixels = ctx.files, ctx.total_bytes, ctx.pixel_bytes
+        notes = Notes()
+        ctx.recordings.append(notes)
+        try:
+            self._scan_layer(*args)
+        finally:
+            ctx.recordings.pop()
+        if not walk.stop and self._outside(walk) == state:
+            self.clean.put(key, Clean(path, depth, tuple(walk.layers[start:]), notes,
+                                      ctx.files - files, ctx.total_bytes - total,
+                                      ctx.pixel_bytes - pixels))
+
+    @staticmethod
+    def _outside(walk: _Walk) -> tuple[object, ...]:
+        """What changes when a subtree's verdict is not its own to keep (`cleancache`): it
+        found, erred or was cut short (`_marks`), skipped a twin scanned outside it, read
+        the layers noted before it for a zlib dictionary, or ran or decoded an image
+        (whose budgets are the scan's)."""
+        ctx = walk.ctx
+        return (Engine._marks(walk), walk.twin_hits, ctx.lookups, len(ctx.dict_streams),
+                len(ctx.decoded), tuple(ctx.spent.items()))
+
+    def _scan_layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
+                    is_attachment: bool, allowed: bool, ancestors: tuple[str, ...],
+                    digests: dict[str, bytes], twin: tuple[object, ...] | None,
+                    opened: bool) -> None:
+        """`_layer`'s scan of a layer neither twin nor cache answers for."""
+        size = len(data)
+        md5, sha256 = digests["md5"], digests["sha256"]
         marks = self._marks(walk)
         walk.ctx.note_dictionary(data)  # (a zlib stream may name it: `zlibdict`)
         ft = filetype.detect(data)
@@ -285,10 +338,11 @@ class Engine:
         if twin is not None and not walk.stop and self._marks(walk) == marks:
             walk.clean[twin] = walk.clean.get(twin, False) or opened
 
-    def _twin_key(self, ctx: ScanContext, md5: bytes, lname: str | None, allowed: bool,
+    def _twin_key(self, ctx: ScanContext, sha256: bytes, lname: str | None, allowed: bool,
                   ancestors: tuple[str, ...]) -> tuple[object, ...]:
         """What a layer's verdict depends on besides its depth and whether it is opened as a
-        file (`scripted`): its bytes, its name (types and heuristics by name), whether an
+        file (`scripted`): its bytes (by SHA-256: a layer with the MD5 of a clean one is no
+        twin of it), its name (types and heuristics by name), whether an
         ancestor is allow-listed, the ancestry the database's logical signatures test, and
         whether the walk is inside a guess (heuristics muted), and which kinds of emulated
         image it is inside (in a packer's image packed files are neither run nor reported, in
@@ -296,7 +350,7 @@ class Engine:
         its own, nor in the other (rounds 23, 25)."""
         chain = (ancestors if self._ancestry is None
                  else ancestors[-1:] if self._ancestry else ())
-        return (md5, lname, allowed, chain, ctx.guessing > 0, frozenset(ctx.emulating))
+        return (sha256, lname, allowed, chain, ctx.guessing > 0, frozenset(ctx.emulating))
 
     @staticmethod
     def _marks(walk: _Walk) -> tuple[int, ...]:

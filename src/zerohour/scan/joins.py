@@ -230,6 +230,14 @@ def _orders(k: int) -> Iterator[tuple[int, ...]]:
             yield order
 
 
+def budget_unbounded(ctx: ScanContext) -> bool:
+    """Whether what the scan has left gives `_Budget` its own bounds in full, so joins made
+    now are the joins made at the start of any scan (`cleancache` records only then)."""
+    lim = ctx.limits
+    return ((lim.max_files - ctx.files) // 2 >= _MAX_JOINS
+            and (lim.max_scan_size - ctx.total_bytes) // 2 >= _MAX_BYTES)
+
+
 class _Budget:
     """Joins and bytes one call may still make: its own bounds, and never more than half of
     what the scan has left (a guess must not exhaust the limits the real content needs)."""

@@ -22,7 +22,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from zerohour.errors import EncryptedContent, ScanLimitExceeded
@@ -98,6 +98,15 @@ _MAX_DICTIONARY = 256 * 1024
 _MAX_DICTIONARY_BYTES = 16 * 1024 * 1024
 
 
+@dataclass(slots=True)
+class Notes:
+    """What one layer's subtree noted for the rest of its scan: named files (for joins across
+    containers) and possible zlib dictionaries, as `note_piece` and `note_dictionary` got them."""
+
+    pieces: list[tuple[str, bytes, str]] = field(default_factory=list)
+    dictionaries: list[bytes] = field(default_factory=list)
+
+
 class ScanContext:
     """The budget of one scan: recursion depth, files, bytes and a deadline."""
 
@@ -144,6 +153,11 @@ class ScanContext:
         # what the scan has spent of budgets of its own ("packer.runs", "stub.seconds"...:
         # `unpack`), kept apart from the size budget above
         self.spent: dict[str, float] = {}
+        # What the subtrees being recorded for the clean cache note for the rest of the scan
+        # (`cleancache`: replayed when the cache answers for them), and how often a stream
+        # looked among the layers noted before it (a subtree that did is never cached).
+        self.recordings: list[Notes] = []
+        self.lookups = 0
 
     # -- recursion ---------------------------------------------------------------------------
 
@@ -172,6 +186,8 @@ class ScanContext:
     def note_piece(self, name: str, data: bytes, parent: str) -> None:
         """Remember a named file (the first of a name, at most `_MAX_PIECES`); the bytes are
         the layer's own, already charged."""
+        for rec in self.recordings:
+            rec.pieces.append((name, data, parent))
         base = name.replace("\\", "/").rsplit("/", 1)[-1]
         if base and len(self.pieces) < _MAX_PIECES:
             self.pieces.setdefault(base, (data, parent))
@@ -179,6 +195,8 @@ class ScanContext:
     def note_dictionary(self, data: bytes) -> None:
         """Remember a layer as a possible preset dictionary (`zlibdict`), within
         `_MAX_DICTIONARY_BYTES` in all; indexed only once a stream asks (`dictionary`)."""
+        for rec in self.recordings:
+            rec.dictionaries.append(data)
         if 0 < len(data) <= _MAX_DICTIONARY and (
                 self.dictionary_bytes + len(data) <= _MAX_DICTIONARY_BYTES):
             self.dictionary_bytes += len(data)
@@ -188,6 +206,7 @@ class ScanContext:
         """The layers whose Adler-32 a zlib header names (all of them: a decoy may share the
         checksum), also without their last line end, and with LF line ends and one last
         line end (a text part as the sender wrote it)."""
+        self.lookups += 1
         for data in self._dictionary_layers[self._indexed :]:
             lf = data.replace(b"\r\n", b"\n")
             # (a MIME part's last line end belongs to the boundary after it: the file had one)

@@ -18,7 +18,7 @@ are no `Broken.Zip`).
 
 Bounded: of an image of more than `_MAX_PIXEL_BYTES` of pixels only the first rows that
 many bytes hold are decoded (round 21: a payload at the start of a 4096 x 8193 image; an
-interlaced or animated one that big is the size limit), and a scan decodes `_BUDGET` bytes
+interlaced or animated one that big is the size limit), and a scan decodes `BUDGET` bytes
 of pixels at most (a mail of interlaced bombs); an image past it is the size limit, a
 finding, not passed unread.
 
@@ -49,7 +49,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: colour type -> samples per pixel
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _MAX_PIXEL_BYTES = 32 * 1024 * 1024
-_BUDGET = 64 * 1024 * 1024
+BUDGET = 64 * 1024 * 1024
 #: pixels of the first rows decoded to decide, and rows whose starts are sniffed
 _HEAD = 1024
 _SNIFF_ROWS = 8
@@ -115,8 +115,8 @@ def _charge(ctx: ScanContext, size: int) -> None:
     """Count pixels about to be decoded against the scan's budget: past it, the image is
     the size limit (a finding), never passed unread (round 21's gateway attack: two images
     spent the budget, the third held the payload)."""
-    if ctx.pixel_bytes + size > _BUDGET:
-        _over_budget(f"images' pixels over {_BUDGET} bytes")
+    if ctx.pixel_bytes + size > BUDGET:
+        _over_budget(f"images' pixels over {BUDGET} bytes")
     ctx.pixel_bytes += size
 
 

@@ -1,0 +1,222 @@
+"""The clean cache (`scan.cleancache`): a part found clean in one message is not taken apart
+again in the next, and the verdict and the report are what a full scan gives. Each test primes
+the cache with clean mail, then scans mail whose verdict depends on the primed parts: joins
+across containers, zlib dictionaries, limits, the database. The oracle is the same engine
+without a cache (and, for the joins and dictionaries, the recipient's tools in the tests those
+cases come from: `test_joined_volumes`, `test_zlib_dictionary`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import random
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers.tools import tool
+from scan.conftest import CLAM, CLAM_NAME
+from scan.test_zlib_dictionary import _deflate, _near_clam
+from zerohour.gateway.scanner import ScannerPool
+from zerohour.scan import Engine, load_database
+from zerohour.scan.cleancache import Clean, CleanCache
+from zerohour.scan.limits import Limits, Notes
+
+MiB = 1024 * 1024
+# Wang and Yu's 128-byte MD5 collision (2004): two blocks, one MD5, whatever follows them.
+_WANG_A = bytes.fromhex(
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab58712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e488832571415a085125e8f7cdc99fd91dbdf280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e2b487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080a80d1ec69821bcb6a8839396f9652b6ff72a70")
+_WANG_B = bytes.fromhex(
+    "d131dd02c5e6eec4693d9a0698aff95c2fcab50712467eab4004583eb8fb7f89"
+    "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
+    "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
+    "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70")
+
+
+def _part(name: str, data: bytes) -> bytes:
+    return (b"--b\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=\"" + name.encode() + b"\"\r\n\r\n"
+            + base64.encodebytes(data).replace(b"\n", b"\r\n"))
+
+
+def _mail(*parts: bytes) -> bytes:
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: data\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"".join(parts)
+            + b"--b--\r\n")
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def cached(clam_engine: Engine) -> Engine:
+    """A fresh engine with a cache, on the database of `clam_engine` (which has none)."""
+    return Engine(clam_engine.db, clean_cache=16 * MiB)
+
+
+def _html(body: bytes) -> bytes:
+    return (b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + body + b"\r\n")
+
+
+def _samples(tmp_path: Path) -> list[bytes]:
+    rng = random.Random(7)
+    words = b" ".join(rng.choice([b"offer", b"report", b"meeting", b"quarter", b"team"])
+                      for _ in range(3000))
+    out = []
+    for size in (1000, 60_000):  # the shape of bench/smtp.py's MIME kinds
+        out.append(_mail(_html(b"<html><body><p>" + words[:size // 10] + b"</p></body></html>"),
+                         _part("data.bin", rng.randbytes(size * 45 // 100)),
+                         _part("files.zip", _zip({"report.txt": words[:size // 4],
+                                                  "table.bin": rng.randbytes(size // 8)}))))
+    lines = b"".join(base64.b64encode(rng.randbytes(57)) + b"\r\n" for _ in range(60))
+    out.append(b"From: a@x.test\r\nSubject: t\r\n\r\n" + lines)  # text that reads as base64
+    out.append(_mail(_part("docs.zip", _zip({"a.txt": b"hello " * 300,
+                                              "inner.zip": _zip({"b.txt": b"x" * 999})}))))
+    return out
+
+
+def test_a_replayed_subtree_reports_what_a_full_scan_does(
+        clam_engine: Engine, cached: Engine, tmp_path: Path) -> None:
+    assert cached.clean is not None
+    for data in _samples(tmp_path):
+        full = clam_engine.scan_bytes(data, "m")
+        first = cached.scan_bytes(data, "m")
+        hits = cached.clean.hits
+        again = cached.scan_bytes(data, "m")
+        assert cached.clean.hits > hits  # the second scan was answered from the cache...
+        for report in (first, again):  # ...with every layer, digests and places included
+            assert report.layers == full.layers
+            assert report.names == full.names == ()
+            assert report.errors == full.errors == ()
+    # a part seen elsewhere: its subtree at its new place and depth
+    inner = _zip({"deep.txt": b"some words " * 200})
+    cached.scan_bytes(_mail(_part("x.zip", inner)), "m")
+    nested = _mail(_part("outer.zip", _zip({"x.zip": inner})))
+    assert cached.scan_bytes(nested, "m").layers == clam_engine.scan_bytes(nested, "m").layers
+
+
+def test_a_cached_part_is_found_when_a_signature_knows_it(clam_engine: Engine) -> None:
+    """Clean is no longer clean once the bytes are clam.exe's: the key is the SHA-256."""
+    cached = Engine(clam_engine.db, clean_cache=16 * MiB)
+    near = _near_clam()
+    assert cached.scan_bytes(_mail(_part("a.exe", near)), "m").names == ()
+    assert cached.scan_bytes(_mail(_part("a.exe", CLAM.read_bytes())), "m").names == (
+        CLAM_NAME,)
+
+
+@pytest.mark.parametrize("order", ["dictionary first", "dictionary last"])
+def test_a_cached_part_is_still_a_zlib_dictionary(cached: Engine, order: str) -> None:
+    """The dictionary attachment was scanned clean alone; in the next mail a stream names it."""
+    near = _near_clam()
+    assert cached.scan_bytes(_mail(_part("key.bin", near))).names == ()
+    parts = [_part("key.bin", near), _part("data.zz", _deflate(CLAM.read_bytes(), near))]
+    if order == "dictionary last":
+        parts.reverse()
+    assert cached.scan_bytes(_mail(*parts)).names == (CLAM_NAME,)
+    assert cached.clean is not None
+    assert cached.clean.hits  # (key.bin came from the cache)
+
+
+def test_cached_parts_are_still_pieces_of_a_split_file(cached: Engine, tmp_path: Path) -> None:
+    """Round 15's case: `xaa`, `xac`... in a tar, `xab`, `xad`... in a zip. Each archive was
+    scanned clean alone first; together they make clam.exe (`cat x*`)."""
+    pieces = tmp_path / "pieces"
+    pieces.mkdir()
+    subprocess.run([tool("split"), "-b", "150", str(CLAM)], cwd=pieces, check=True)
+    names = sorted(p.name for p in pieces.iterdir())
+    tar = _tar({n: (pieces / n).read_bytes() for n in names[0::2]})
+    zipped = _zip({n: (pieces / n).read_bytes() for n in names[1::2]})
+    assert cached.scan_bytes(_mail(_part("a.tar", tar)), "m").names == ()
+    assert cached.scan_bytes(_mail(_part("b.zip", zipped)), "m").names == ()
+    assert cached.scan_bytes(_mail(_part("a.tar", tar), _part("b.zip", zipped)),
+                             "m").names == (CLAM_NAME,)
+
+
+def test_a_replay_that_would_pass_a_limit_is_scanned_instead(clam_engine: Engine) -> None:
+    """MaxFiles: the cached zip's files still count; past the limit the scan meets it."""
+    limits = Limits(max_files=2100)
+    plain = Engine(clam_engine.db, limits)
+    cached = Engine(clam_engine.db, limits, clean_cache=16 * MiB)
+    small = _zip({f"f{i}.txt": b"text %d" % i for i in range(40)})
+    big = _zip({f"g{i}.txt": b"data %d" % i for i in range(2080)})
+    assert cached.scan_bytes(_mail(_part("small.zip", small)), "m").names == ()
+    mail = _mail(_part("big.zip", big), _part("small.zip", small))
+    expected = plain.scan_bytes(mail, "m")
+    assert expected.names == ("Heuristics.Limits.Exceeded.MaxFiles",)
+    assert cached.scan_bytes(mail, "m").names == expected.names
+
+
+def test_an_md5_twin_of_a_clean_part_is_scanned(tmp_path: Path) -> None:
+    """Two attachments of one name and one MD5 (Wang and Yu's collision blocks, then the same
+    bytes): the second is no twin of the first, cached or not. A signature knows 12 bytes of
+    the second block only."""
+    tail = b" and the rest of the file" * 20
+    a, b = _WANG_A + tail, _WANG_B + tail
+    assert hashlib.md5(a).digest() == hashlib.md5(b).digest()
+    assert a != b
+    (tmp_path / "twin.ndb").write_text(f"Md5.Twin.Test:0:*:{_WANG_B[14:26].hex()}\n")
+    db = load_database([tmp_path])
+    mail = _mail(_part("same.bin", a), _part("same.bin", b))
+    for engine in (Engine(db), Engine(db, clean_cache=16 * MiB)):
+        assert engine.scan_bytes(_mail(_part("same.bin", a)), "m").names == ()
+        assert engine.scan_bytes(mail, "m").names == ("Md5.Twin.Test",)
+
+
+def test_the_cache_keeps_within_its_bytes(clam_engine: Engine) -> None:
+    cached = Engine(clam_engine.db, clean_cache=MiB)
+    assert cached.clean is not None
+    rng = random.Random(3)
+    for i in range(60):
+        cached.scan_bytes(_mail(_part(f"p{i}.bin", rng.randbytes(40_000))), "m")
+        assert cached.clean.size <= MiB
+    assert 0 < len(cached.clean) < 60
+    # an entry over an eighth of the cache is not kept
+    cache = CleanCache(1000)
+    cache.put(("k",), Clean("m", 1, (), Notes(dictionaries=[b"x" * 200]), 0, 0, 0))
+    assert len(cache) == 0
+
+
+async def test_a_new_database_in_the_gateway_forgets_what_was_clean(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's workers cache by default; a reload brings new workers with an empty
+    cache, so held mail rescanned under a new signature is judged by it."""
+    monkeypatch.setenv("ZEROHOUR_CACHE_DIR", str(tmp_path / "cache"))
+    marker = b"a marker only the update knows, in an attachment"
+    old, new = tmp_path / "old", tmp_path / "new"
+    for d, sigs in ((old, ""), (new, f"New.Mark:0:*:{marker.hex()}\n")):
+        d.mkdir()
+        (d / "VERSION").write_text(d.name + "\n")
+        (d / "local.ndb").write_text(sigs or f"Other:0:*:{b'nothing here'.hex()}\n")
+    mail = _mail(_part("report.txt", b"header\r\n" + marker + b"\r\n"))
+    pool = ScannerPool([old], workers=1, clean_cache=8 * MiB)
+    try:
+        await pool.warm()
+        for _ in range(2):
+            assert not (await pool.scan(mail, "m")).infected
+        assert await pool.swap([new]) == "new"
+        assert (await pool.scan(mail, "m")).infected
+    finally:
+        await pool.aclose()
