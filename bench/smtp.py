@@ -8,6 +8,10 @@ each message kind (5 KB and 100 KB, plain and MIME with attachments). Relays mea
   postfix   a private Postfix instance (queue + fsync, no scanning), relayhost = the sink
   amavisd   amavisd-new (Debian package) scanning with a private clamd, forwarding to the sink
   zerohour  `zerohour gateway run` (spool with fsync, scan, deliver) to the sink
+  zerohour-nocache  the same with the scan workers' clean cache off (`scan.clean_cache_mb =
+            0`): smtp-source sends one message over and over, so with the cache every part
+            below the message is scanned once per worker; this row is the cost of mail whose
+            parts are all new
   zerohour-pg  the same with `--store postgresql://...` (a cluster node: rows and bodies in a
             scratch PostgreSQL database, bench/pg.py); its CPU adds the PostgreSQL server's
 
@@ -470,8 +474,10 @@ class ZerohourGateway(Relay):
         extra: Sequence[str],
         store: str | None = None,
         workers: int = 1,
+        clean_cache: bool = True,
     ) -> None:
         self.workers = workers
+        self.env = {} if clean_cache else {"ZEROHOUR_SCAN_CLEAN_CACHE_MB": "0"}
         if workers != 1:
             extra = [*extra, "--workers", str(workers)]
         self.dir = Path(tempfile.mkdtemp(prefix="zerohour-", dir=base))
@@ -501,6 +507,8 @@ class ZerohourGateway(Relay):
             self.name = "zerohour-pg gateway (PostgreSQL store)"
         if workers != 1:
             self.name = f"{self.name} ({workers} workers)"
+        if not clean_cache:
+            self.name = f"{self.name} (no clean cache)"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -508,7 +516,7 @@ class ZerohourGateway(Relay):
             stdout=open(self.dir / "stdout.log", "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
             # room for the idle-session probe (the default is Postfix's 100 smtpd processes)
-            env={**os.environ, "ZEROHOUR_SMTP_MAX_SESSIONS": str(IDLE_ROOM)},
+            env={**os.environ, "ZEROHOUR_SMTP_MAX_SESSIONS": str(IDLE_ROOM), **self.env},
         )
         try:
             wait_banner(self.port, timeout=120, proc=self.proc)
@@ -884,6 +892,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 count = slow_n
             elif name == "zerohour":
                 relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, workers=workers)
+            elif name == "zerohour-nocache":
+                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, clean_cache=False)
             elif name == "zerohour-pg":
                 url, stmts = scratch.enter_context(
                     scratch_database(a.pg_url, count=a.count_statements)
@@ -902,7 +912,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warmup=min(200, count // 5),
                 stall=a.stall,
                 py_spy=a.py_spy.resolve() if a.py_spy and name.startswith("zerohour") else None,
-                latency=not a.no_latency and name in ("zerohour", "zerohour-pg", "postfix"),
+                latency=not a.no_latency
+                and name in ("zerohour", "zerohour-nocache", "zerohour-pg", "postfix"),
                 idle=a.idle if name == "zerohour" else 0,
                 idles=idles,
             )
