@@ -21,10 +21,11 @@ import pytest
 from helpers.tools import tool
 from scan.conftest import CLAM, CLAM_NAME
 from scan.test_zlib_dictionary import _deflate, _near_clam
+from zerohour.errors import ScanLimitExceeded
 from zerohour.gateway.scanner import ScannerPool
-from zerohour.scan import Engine, load_database
+from zerohour.scan import Engine, load_database, zlibdict
 from zerohour.scan.cleancache import Clean, CleanCache
-from zerohour.scan.limits import Limits, Notes
+from zerohour.scan.limits import _MAX_DICTIONARY_BYTES, Limits, Notes, ScanContext
 
 MiB = 1024 * 1024
 # Wang and Yu's 128-byte MD5 collision (2004): two blocks, one MD5, whatever follows them.
@@ -220,3 +221,84 @@ async def test_a_new_database_in_the_gateway_forgets_what_was_clean(
         assert (await pool.scan(mail, "m")).infected
     finally:
         await pool.aclose()
+
+
+# -- round 29 (an attack on the cache, helper 85): what a replay charges, and silent caps ----
+
+
+def test_a_replay_does_not_count_what_the_scan_skips_as_twins(clam_engine: Engine) -> None:
+    """F3 (and the cause of F1, F2): six archives each holding one same inner zip, each
+    scanned alone first. Without the cache the inner zip is scanned once and skipped as a
+    twin in the other five; replays counted its 500 files six times, passed MaxFiles and
+    refused clean mail (and, in F1 and F2, spent the budgets of dictionaries and joins so
+    that clam.exe got through)."""
+    limits = Limits(max_files=2600)
+    plain = Engine(clam_engine.db, limits)
+    cached = Engine(clam_engine.db, limits, clean_cache=64 * MiB)
+    inner = _zip({f"m{i}.txt": b"member %d" % i for i in range(500)})
+    outers = [_zip({"inner.zip": inner, f"readme{k}.txt": b"archive %d" % k}) for k in range(6)]
+    for k, outer in enumerate(outers):
+        assert cached.scan_bytes(_mail(_part(f"o{k}.zip", outer)), "m").names == ()
+    mail = _mail(*(_part(f"o{k}.zip", outer) for k, outer in enumerate(outers)))
+    full = plain.scan_bytes(mail, "m")
+    assert full.names == ()
+    replayed = cached.scan_bytes(mail, "m")
+    assert replayed.names == ()
+    assert replayed.layers == full.layers
+
+
+def test_a_join_the_file_limit_leaves_unmade_is_the_limit(clam_engine: Engine) -> None:
+    """F5 (no cache): 296 members of a zip, then clam.exe cut in two attachments, with 300
+    files allowed (9,996 of ClamAV's 10,000 in the attack): the join of the pieces was
+    skipped without a word."""
+    clam = CLAM.read_bytes()
+    engine = Engine(clam_engine.db, Limits(max_files=300))
+    pieces = (_part("part_one.bin", clam[:300]), _part("part_two.bin", clam[300:]))
+    big = _zip({f"f{j}": b"%d" % j for j in range(296)})
+    assert engine.scan_bytes(_mail(_part("big.zip", big), *pieces), "m").names == (
+        "Heuristics.Limits.Exceeded.MaxFiles",)
+    small = _zip({f"f{j}": b"%d" % j for j in range(295)})  # room for the join: it is made
+    assert engine.scan_bytes(_mail(_part("big.zip", small), *pieces), "m").names == (
+        CLAM_NAME,)
+
+
+def test_pieces_after_a_thousand_other_names_are_joined(clam_engine: Engine) -> None:
+    """F6 (no cache): `clam.exe.001` and `clam.exe.002` in two zips after a zip of 1,100
+    names; only the first 1,024 names were kept for joins across containers."""
+    clam = CLAM.read_bytes()
+    big = _zip({f"f{j}.txt": b"%d" % j for j in range(1100)})
+    mail = _mail(_part("big.zip", big), _part("a.zip", _zip({"clam.exe.001": clam[:300]})),
+                 _part("b.zip", _zip({"clam.exe.002": clam[300:]})))
+    assert clam_engine.scan_bytes(mail, "m").names == (CLAM_NAME,)
+
+
+def test_a_dictionary_the_budget_left_out_is_the_limit() -> None:
+    """F7 (no cache): 16 MiB of distinct logs, padded to leave less room than the dictionary
+    needs, then the dictionary; the stream that names it was a token in the body (a guess,
+    so reading it without its dictionary said nothing). A stream left without its dictionary
+    when one was left out is the scan-size limit."""
+    near = b"X" + CLAM.read_bytes()[1:] + b"\n"
+    stream = _deflate(CLAM.read_bytes(), near)
+    ctx = ScanContext()
+    ctx.dictionary_bytes = _MAX_DICTIONARY_BYTES - len(near) + 1
+    ctx.note_dictionary(near)
+    assert ctx.dictionaries_dropped
+    assert list(zlibdict.children(stream, ctx)) == []
+    with pytest.raises(ScanLimitExceeded, match="dictionaries"):
+        list(zlibdict.late_children(ctx))
+    ctx = ScanContext()  # the same stream and dictionary with room: clam.exe
+    assert list(zlibdict.children(stream, ctx)) == []
+    ctx.note_dictionary(near)
+    assert [c.data for c in zlibdict.late_children(ctx)] == [CLAM.read_bytes()]
+
+
+def test_an_entry_costs_its_paths() -> None:
+    """F4: 1,000 members under two folders with 60,000-character names held 1.5 GB in a
+    worker whose cache counted 32 MiB; an entry's cost is at least what its strings hold."""
+    from zerohour.scan.types import FileType, LayerInfo
+
+    path = "m/" + "N" * 60_000 + "/" + "M" * 60_000
+    layers = tuple(LayerInfo(f"{path}/f{i}", 3, 1, "0" * 32, "0" * 64, FileType.TEXT, f"f{i}")
+                   for i in range(10))
+    entry = Clean(path, 2, layers, Notes(), 10, 10, 0)
+    assert entry.cost >= sum(len(ly.path) for ly in layers)

@@ -55,8 +55,14 @@ class Clean:
 
     @property
     def cost(self) -> int:
-        return (_LAYER_COST * len(self.layers) + sum(len(p[1]) for p in self.notes.pieces)
-                + sum(len(d) for d in self.notes.dictionaries))
+        """Bytes it holds: its layers' records with their paths and names (a member of a
+        folder with a 60,000-character name repeats it: round 29's F4), the named files and
+        dictionaries it noted, and its twin keys (names again)."""
+        notes = self.notes
+        return (sum(_LAYER_COST + len(ly.path) + len(ly.name or "") for ly in self.layers)
+                + sum(len(name) + len(data) + len(parent) for name, data, parent in notes.pieces)
+                + sum(len(d) for d in notes.dictionaries)
+                + sum(_LAYER_COST + len(str(t[1])) for t, _ in notes.twins) + len(self.path))
 
     def moved(self, path: str, depth: int) -> list[LayerInfo]:
         """Its layers as if found at `path`, `depth`."""

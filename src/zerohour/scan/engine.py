@@ -259,10 +259,15 @@ class Engine:
         ctx = walk.ctx
         key = (sha256, size, depth, ctx.depth, is_attachment, *twin[1:])
         entry = self.clean.get(key)
-        if entry is not None and entry.fits(ctx, pngpixels.BUDGET):
+        # (a layer inside it this scan saw already is a twin the scan would skip, its charges
+        # and notes with it: the replay would count them again, so the scan decides)
+        if (entry is not None and entry.fits(ctx, pngpixels.BUDGET)
+                and not any(t in walk.clean for t, _ in entry.notes.twins)):
             entry.replay(ctx, path)
             walk.layers.extend(entry.moved(path, depth))
-            walk.clean[twin] = walk.clean.get(twin, False) or opened
+            for inner, was_opened in entry.notes.twins:
+                self._clean_twin(walk, inner, was_opened)
+            self._clean_twin(walk, twin, opened)
             return
         if not joins.budget_unbounded(ctx):
             self._scan_layer(*args)
@@ -336,7 +341,15 @@ class Engine:
             return
         self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views)
         if twin is not None and not walk.stop and self._marks(walk) == marks:
-            walk.clean[twin] = walk.clean.get(twin, False) or opened
+            self._clean_twin(walk, twin, opened)
+
+    @staticmethod
+    def _clean_twin(walk: _Walk, twin: tuple[object, ...], opened: bool) -> None:
+        """A layer scanned whole and clean: its twins later in the scan are not taken apart
+        (and the subtrees being recorded for the clean cache say so when replayed)."""
+        walk.clean[twin] = walk.clean.get(twin, False) or opened
+        for rec in walk.ctx.recordings:
+            rec.twins.append((twin, opened))
 
     def _twin_key(self, ctx: ScanContext, sha256: bytes, lname: str | None, allowed: bool,
                   ancestors: tuple[str, ...]) -> tuple[object, ...]:

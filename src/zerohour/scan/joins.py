@@ -51,9 +51,10 @@ import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import encodings, filetype
 from zerohour.scan.gates import Gate
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_FILES, MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.textcarriers import lf_lines
 from zerohour.scan.types import Child, FileType
 
@@ -245,15 +246,27 @@ class _Budget:
     def __init__(self, ctx: ScanContext) -> None:
         lim = ctx.limits
         self.ctx = ctx
-        self.joins = min(_MAX_JOINS, (lim.max_files - ctx.files) // 2)
-        self.bytes = min(_MAX_BYTES, (lim.max_scan_size - ctx.total_bytes) // 2)
+        files, size = (lim.max_files - ctx.files) // 2, (lim.max_scan_size - ctx.total_bytes) // 2
+        self.joins = min(_MAX_JOINS, files)
+        self.bytes = min(_MAX_BYTES, size)
+        # whether the scan's limits bind, not this call's own bounds: a join they leave
+        # unmade is the limit (round 29's F5: 9,995 members, then clam.exe in two pieces)
+        self.files_bind = files < _MAX_JOINS
+        self.bytes_bind = size < _MAX_BYTES
         self.seen: set[tuple[int, int]] = set()
 
     def take(self, n: int) -> bool | None:
-        """True: make a join of `n` bytes; False: skip this one; None: stop."""
+        """True: make a join of `n` bytes; False: skip this one; None: stop. Raises the
+        scan's limit when it is what leaves the join unmade."""
         if self.joins <= 0:
+            if self.files_bind:
+                raise ScanLimitExceeded(MAX_FILES, "no files left to join pieces")
             return None
-        if n > self.bytes or n > self.ctx.limits.max_file_size:
+        if n > self.ctx.limits.max_file_size:
+            return False
+        if n > self.bytes:
+            if self.bytes_bind:
+                raise ScanLimitExceeded(MAX_SCAN_SIZE, "no bytes left to join pieces")
             return False
         self.ctx.check_time()
         return True

@@ -92,7 +92,6 @@ class Limits:
         return self.alert_encrypted_doc if fmt in ENCRYPTED_DOCUMENTS else self.alert_encrypted
 
 
-_MAX_PIECES = 1024
 #: Layers up to this size are kept as possible zlib dictionaries, up to the total below.
 _MAX_DICTIONARY = 256 * 1024
 _MAX_DICTIONARY_BYTES = 16 * 1024 * 1024
@@ -101,10 +100,13 @@ _MAX_DICTIONARY_BYTES = 16 * 1024 * 1024
 @dataclass(slots=True)
 class Notes:
     """What one layer's subtree noted for the rest of its scan: named files (for joins across
-    containers) and possible zlib dictionaries, as `note_piece` and `note_dictionary` got them."""
+    containers) and possible zlib dictionaries, as `note_piece` and `note_dictionary` got them,
+    and the layers it found clean whole (the engine's twin keys, and whether each was opened as
+    a file), which a later copy in the same scan is not taken apart again for."""
 
     pieces: list[tuple[str, bytes, str]] = field(default_factory=list)
     dictionaries: list[bytes] = field(default_factory=list)
+    twins: list[tuple[tuple[object, ...], bool]] = field(default_factory=list)
 
 
 class ScanContext:
@@ -137,6 +139,7 @@ class ScanContext:
         self._indexed = 0
         self._dictionaries: dict[int, list[bytes]] = {}
         self.dictionary_bytes = 0
+        self.dictionaries_dropped = False  # a layer was left out for the budget above
         # (stream, dictionaries tried, decoded by one, found inside a guess)
         self.dict_streams: list[tuple[bytes, int, bool, bool]] = []
         # speculative children the walk is inside (`Child.speculative`; the engine counts):
@@ -184,12 +187,14 @@ class ScanContext:
             raise ScanLimitExceeded(MAX_RECURSION, f"depth {self.depth + extra}")
 
     def note_piece(self, name: str, data: bytes, parent: str) -> None:
-        """Remember a named file (the first of a name, at most `_MAX_PIECES`); the bytes are
-        the layer's own, already charged."""
+        """Remember a named file (the first of a name); the bytes are the layer's own, already
+        charged. Every name is kept (there are no more than `max_files`): a cap dropped names
+        silently, and the pieces of a file split over two archives after 1,024 other names
+        were never joined (a gateway attack on the clean cache found it)."""
         for rec in self.recordings:
             rec.pieces.append((name, data, parent))
         base = name.replace("\\", "/").rsplit("/", 1)[-1]
-        if base and len(self.pieces) < _MAX_PIECES:
+        if base:
             self.pieces.setdefault(base, (data, parent))
 
     def note_dictionary(self, data: bytes) -> None:
@@ -197,10 +202,13 @@ class ScanContext:
         `_MAX_DICTIONARY_BYTES` in all; indexed only once a stream asks (`dictionary`)."""
         for rec in self.recordings:
             rec.dictionaries.append(data)
-        if 0 < len(data) <= _MAX_DICTIONARY and (
-                self.dictionary_bytes + len(data) <= _MAX_DICTIONARY_BYTES):
-            self.dictionary_bytes += len(data)
-            self._dictionary_layers.append(data)
+        if not 0 < len(data) <= _MAX_DICTIONARY:
+            return
+        if self.dictionary_bytes + len(data) > _MAX_DICTIONARY_BYTES:
+            self.dictionaries_dropped = True  # a stream that finds none is a limit, not clean
+            return
+        self.dictionary_bytes += len(data)
+        self._dictionary_layers.append(data)
 
     def dictionaries(self, adler: int) -> list[bytes]:
         """The layers whose Adler-32 a zlib header names (all of them: a decoy may share the

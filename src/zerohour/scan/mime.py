@@ -1077,7 +1077,6 @@ _MAX_NAMED = 1024
 #: Names of the pieces of a split file: `x.001` (7-Zip, HJSplit), `x.part1` / `part2.bin`,
 #: `xaa` / `xab` (`split`): (stem, piece, rest).
 _VOLUME = re.compile(r"(?i)(.*?)\.(\d{3})|(.*?)part[._-]?(\d{1,3})(\.\w{1,8})?|(.*?)([a-z]{2})")
-_MAX_VOLUMES = 256
 
 
 def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext,
@@ -1108,7 +1107,7 @@ def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext,
     for (stem, rest), pieces in groups.items():
         first = 0 if 0 in pieces else 1
         run: list[bytes] = []
-        while first + len(run) in pieces and len(run) < _MAX_VOLUMES:
+        while first + len(run) in pieces:  # (as many as there are: no more than MaxFiles)
             run.append(pieces[first + len(run)])
         if len(run) < 2:
             continue

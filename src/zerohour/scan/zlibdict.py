@@ -32,10 +32,11 @@ import re
 import zlib
 from collections.abc import Iterator
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.archive import zlib_bounded, zlib_header
 from zerohour.scan.encodings import B64_ALPHABET
 from zerohour.scan.gates import Gate
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.types import Child
 
 #: deflate's window: a zero dictionary this long lets every distance resolve.
@@ -165,6 +166,11 @@ def late_children(ctx: ScanContext) -> Iterator[Child]:
     for data, tried, decoded, guessed in pending:
         found, _tried = _with_dictionary(data, ctx, tried)
         yield from found
+        if not (found or decoded) and ctx.dictionaries_dropped:
+            # Its dictionary may be a layer the budget left out: read without it, a guessed
+            # stream would say nothing (heuristics are muted in a guess), so the scan's limit
+            # says it (round 29's F7: 16 MiB of other parts before the dictionary)
+            raise ScanLimitExceeded(MAX_SCAN_SIZE, "zlib dictionaries over their budget")
         if not (found or decoded):  # (inside a guess: what it holds, as a guess too, and
             yield from _without_dictionary(data, ctx, guessed)  # no finding, as the engine
             # mutes heuristics in a guess)
