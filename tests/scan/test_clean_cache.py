@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import random
+import struct
 import subprocess
 import tarfile
 import zipfile
@@ -302,3 +303,68 @@ def test_an_entry_costs_its_paths() -> None:
                    for i in range(10))
     entry = Clean(path, 2, layers, Notes(), 10, 10, 0)
     assert entry.cost >= sum(len(ly.path) for ly in layers)
+
+
+# -- round 30 (a second attack on the cache, helper 86) ---------------------------------------
+
+
+def _pe32(code: bytes, data: bytes, tag: bytes = b"") -> bytes:
+    """A 32-bit PE: `.text` (writable, the entry point) at 0x1000 and `.data` at 0x2000, 1 KiB
+    each (a compact port of the attack's builder)."""
+    dos = bytearray(0x40)
+    dos[0:2] = b"MZ"
+    struct.pack_into("<I", dos, 0x3C, 0x40)
+    coff = struct.pack("<HHIIIHH", 0x14C, 2, 0, 0, 0, 0xE0, 0x0102)
+    opt = bytearray(0xE0)
+    struct.pack_into("<HBBIIIIII", opt, 0, 0x10B, 6, 0, 0x200, 0x200, 0, 0x1000, 0x1000, 0x2000)
+    struct.pack_into("<III", opt, 28, 0x400000, 0x1000, 0x200)
+    struct.pack_into("<HHHHHH", opt, 40, 4, 0, 0, 0, 4, 0)
+    struct.pack_into("<IIII", opt, 56, 0x3000, 0x200, 0, 2)
+    struct.pack_into("<IIIIII", opt, 72, 0x100000, 0x1000, 0x100000, 0x1000, 0, 16)
+
+    def section(name: bytes, va: int, raw: int, flags: int) -> bytes:
+        return struct.pack("<8sIIIIIIHHI", name, 0x1000, va, 0x400, raw, 0, 0, 0, 0, flags)
+
+    head = (bytes(dos) + b"PE\0\0" + coff + bytes(opt)
+            + section(b".text", 0x1000, 0x200, 0xE0000020)
+            + section(b".data", 0x2000, 0x600, 0xC0000040) + tag).ljust(0x200, b"\0")
+    return head + code.ljust(0x400, b"\x90") + data.ljust(0x400, b"\0")
+
+
+def _xor_stub(payload: bytes, key: int = 0x55) -> bytes:
+    """A stub that XOR-decodes `.data` (code, then `payload`) and runs the code it wrote."""
+    plain = b"\x31\xc0\x89\x00" + b"\x90" * 12 + payload
+    code = (b"\xbe" + struct.pack("<I", 0x402000) + b"\xb9" + struct.pack("<I", len(plain))
+            + b"\x80\x36" + bytes([key]) + b"\x46\xe2\xfa"
+            + b"\xb8" + struct.pack("<I", 0x402000) + b"\xff\xe0")
+    return _pe32(code, bytes(b ^ key for b in plain))
+
+
+def test_a_stub_the_emulator_budget_leaves_unrun_is_not_clean(clam_engine: Engine) -> None:
+    """F1, F2: 16 decoys that look packed spend the runs of unknown stubs; the 17th, which
+    decodes clam.exe, was neither run nor reported, and so cached as clean: the same file
+    alone in the next mail was delivered."""
+    decoys = [_pe32(b"\x31\xc0\x89\x00", b"", b"decoy%04d" % i) for i in range(16)]
+    target = _xor_stub(CLAM.read_bytes())
+    assert clam_engine.scan_bytes(target, "setup.exe").names == (CLAM_NAME,)
+    prime = _mail(*(_part(f"d{i}.exe", d) for i, d in enumerate(decoys)),
+                  _part("setup.exe", target))
+    cached = Engine(clam_engine.db, clean_cache=16 * MiB)
+    for engine in (clam_engine, cached):
+        assert engine.scan_bytes(prime, "m").names == ("Heuristics.Unsupported.Packer.Stub",)
+    assert cached.scan_bytes(_mail(_part("setup.exe", target)), "m").names == (CLAM_NAME,)
+
+
+@pytest.mark.parametrize("where", ["zip", "mail"])
+def test_volumes_after_a_thousand_other_names_are_joined(clam_engine: Engine,
+                                                          where: str) -> None:
+    """F3 (no cache): `tool.exe.001` and `.002` after 1,030 other members of their zip, or
+    other attachments of their mail; the first 1,024 names only were kept."""
+    clam = CLAM.read_bytes()
+    others = {f"f{j}.txt": b"%d" % j for j in range(1030)}
+    pieces = {"tool.exe.001": clam[:300], "tool.exe.002": clam[300:]}
+    if where == "zip":
+        mail = _mail(_part("all.zip", _zip({**others, **pieces})))
+    else:
+        mail = _mail(*(_part(n, d) for n, d in {**others, **pieces}.items()))
+    assert clam_engine.scan_bytes(mail, "m").names == (CLAM_NAME,)

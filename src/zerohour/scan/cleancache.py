@@ -37,6 +37,9 @@ from zerohour.scan.types import LayerInfo
 
 #: A layer's own bookkeeping besides its bytes (a `LayerInfo`, its digests as hex).
 _LAYER_COST = 400
+#: A PE section's digests (`SectionDigest`: a name, two digests as hex; round 30's F4 held
+#: 96 a file, uncounted).
+_SECTION_COST = 400
 #: No entry takes more than this share of the cache.
 _MAX_SHARE = 8
 
@@ -59,7 +62,8 @@ class Clean:
         folder with a 60,000-character name repeats it: round 29's F4), the named files and
         dictionaries it noted, and its twin keys (names again)."""
         notes = self.notes
-        return (sum(_LAYER_COST + len(ly.path) + len(ly.name or "") for ly in self.layers)
+        return (sum(_LAYER_COST + len(ly.path) + len(ly.name or "")
+                    + _SECTION_COST * len(ly.pe_sections) for ly in self.layers)
                 + sum(len(name) + len(data) + len(parent) for name, data, parent in notes.pieces)
                 + sum(len(d) for d in notes.dictionaries)
                 + sum(_LAYER_COST + len(str(t[1])) for t, _ in notes.twins) + len(self.path))

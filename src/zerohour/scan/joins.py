@@ -64,8 +64,6 @@ _PERMUTE = 5
 #: run in attachment order and reversed).
 _MAX_OTHERS = 64
 _MAX_HEADS = 4
-#: Pieces joined in their names' order (`_by_name`): one join of them all.
-_MAX_NAMED_PIECES = 1024
 _MAX_JOINS = 1024
 _MAX_BYTES = 64 * 1024 * 1024
 #: Runs of encoded text collected per message, and their characters in all.
@@ -312,7 +310,7 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
     if len(pieces) < 2 or not any(p.startswith(_MAGICS) for p in pieces):
         return
     budget = _Budget(ctx)
-    if names is not None and len(names) == len(pieces) and len(pieces) <= _MAX_NAMED_PIECES:
+    if names is not None and len(names) == len(pieces):  # (two joins, however many pieces)
         for joined in _by_name(pieces, names):
             ok = budget.take(len(joined))
             if ok is None:
@@ -321,9 +319,11 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
             if child is not None:
                 yield child
     distinct = list(dict.fromkeys(p for p in pieces if p))
-    heads = [i for i, p in enumerate(distinct) if is_head(p)][:_MAX_HEADS]
+    heads = [i for i, p in enumerate(distinct) if is_head(p)]
     if not heads:
         return
+    if len(heads) > _MAX_HEADS:  # (a head left untried is the limit, not clean: round 30)
+        raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_HEADS} cut heads to join")
     loose = [i for i, p in enumerate(distinct) if i in heads or _loose(p)]
     for h in heads:
         others = [distinct[i] for i in loose if i != h]

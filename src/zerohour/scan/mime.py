@@ -677,7 +677,7 @@ class _Walker:
         # Once per content, and once more opened as a file or under a name a browser renders:
         # the same page as a mail's HTML body (no client runs it) and as `invoice.html` is
         # checked for script (`scripted`) as the attachment.
-        if name and attachment and len(self.named) < _MAX_NAMED:
+        if name and attachment:
             self.named.setdefault(name, data)
         d = (_digest(data), name is not None or attachment, scripted.rendered_by_name(name))
         if d in self.leaves:
@@ -1053,14 +1053,13 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     named: dict[str, bytes] = {}  # (twins the walker yields once included)
     texts = joins.header_values(data)  # then the text leaves, in document order
     for child in _children(data, ctx, named):
-        if child.name and child.is_attachment and len(attachments) < _MAX_NAMED:
+        if child.name and child.is_attachment:
             attachments.setdefault(child.name, child.data)
         if len(texts) < joins.MAX_SOURCES and joins.texty(child.data):
             texts.append(child.data)
         yield child
-    for name, piece in attachments.items():
-        if len(named) < _MAX_NAMED:
-            named.setdefault(name, piece)
+    for name, piece in attachments.items():  # (all of them: no more than MaxFiles; a cap
+        named.setdefault(name, piece)  # of 1,024 hid the pieces after it, round 30)
     attachments = named
     yield from joined_volumes(attachments, ctx)
     # Pieces with any names, and encoded text cut over parts (`joins`; only after a cut head).
@@ -1073,7 +1072,6 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield from patched_attachments(attachments, ctx)
 
 
-_MAX_NAMED = 1024
 #: Names of the pieces of a split file: `x.001` (7-Zip, HJSplit), `x.part1` / `part2.bin`,
 #: `xaa` / `xab` (`split`): (stem, piece, rest).
 _VOLUME = re.compile(r"(?i)(.*?)\.(\d{3})|(.*?)part[._-]?(\d{1,3})(\.\w{1,8})?|(.*?)([a-z]{2})")

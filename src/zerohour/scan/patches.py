@@ -688,8 +688,10 @@ def patched_attachments(attachments: dict[str, bytes], ctx: ScanContext) -> Iter
         if kind is None:
             continue
         for tname, target in attachments.items():
-            if tname == pname or b"\x00" in target[:4096] or pairs >= _MAX_PAIRS:
+            if tname == pname or b"\x00" in target[:4096]:
                 continue
+            if pairs >= _MAX_PAIRS:  # (a pair left untried is the limit, not clean)
+                raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_PAIRS} patch and file pairs")
             pairs += 1
             ctx.check_time()
             base = target.splitlines(keepends=True)

@@ -50,8 +50,10 @@ def _emulated(data: bytes, info: pe.PEInfo, packer: str | None,
     if packer is not None and any(kind != _STUB for kind in ctx.emulating):
         return
     try:
-        unpacked = emulator.run_within(emulator.STUBS if packer is None else emulator.PACKERS,
-                                       data, info, ctx)
+        unpacked, refused = emulator.run_within(
+            emulator.STUBS if packer is None else emulator.PACKERS, data, info, ctx)
+        if refused and packer is None:  # (a file that looks packed, left unrun: never clean)
+            ctx.unsupported("Packer", "Stub")
         if unpacked is not None and packer is None and not unpacked.ran_written:
             unpacked = None  # (it did not run code it wrote: no unpacked code to see)
         if unpacked is not None:

@@ -120,6 +120,8 @@ class Budget:
     image_bytes: int
 
 
+#: Less time than this left is no run (`emulate`).
+_MIN_SECONDS = 0.05
 #: Files of the seven packers, and files no known packer made that only look packed
 #: (`unpack._looks_packed`): budgets of their own, so that clean programs cannot use up
 #: those of the seven (round 24).
@@ -128,24 +130,29 @@ STUBS = Budget("stub", 16, 2.0, 32 << 20)
 
 
 def run_within(budget: Budget, data: bytes, info: pe.PEInfo,
-               ctx: ScanContext) -> Unpacked | None:
-    """`emulate`, if `budget` has a run left, for what is left of its seconds; the image if
-    it fits in what is left of its bytes (they are spent then)."""
+               ctx: ScanContext) -> tuple[Unpacked | None, bool]:
+    """`emulate`, if `budget` has a run and seconds left, for what is left of its seconds;
+    the image if it fits in what is left of its bytes (they are spent then). With it, whether
+    the budget refused: no run, or an image it has no room for (the caller reports that; an
+    unknown stub's file passed in silence, round 30)."""
     spent = ctx.spent
     runs, seconds, image_bytes = (f"{budget.kind}.{what}" for what in
                                   ("runs", "seconds", "bytes"))
-    if spent.get(runs, 0) >= budget.runs:
-        return None
+    if (spent.get(runs, 0) >= budget.runs
+            or budget.seconds - spent.get(seconds, 0.0) < _MIN_SECONDS):
+        return None, True
     spent[runs] = spent.get(runs, 0) + 1
     started = time.monotonic()
     try:
         unpacked = emulate(data, info, ctx, budget.seconds - spent.get(seconds, 0.0))
     finally:
         spent[seconds] = spent.get(seconds, 0.0) + time.monotonic() - started
-    if unpacked is None or spent.get(image_bytes, 0) + len(unpacked.pe) > budget.image_bytes:
-        return None
+    if unpacked is None:
+        return None, False
+    if spent.get(image_bytes, 0) + len(unpacked.pe) > budget.image_bytes:
+        return None, True
     spent[image_bytes] = spent.get(image_bytes, 0) + len(unpacked.pe)
-    return unpacked
+    return unpacked, False
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +281,7 @@ def emulate(data: bytes, info: pe.PEInfo, ctx: ScanContext,
     ctx.check_time()
     started = time.monotonic()
     budget = min(MAX_SECONDS, seconds)
-    if budget < 0.05:
+    if budget < _MIN_SECONDS:
         return None
     until = min(started + budget, ctx.deadline)
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
