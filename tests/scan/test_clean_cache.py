@@ -21,7 +21,7 @@ import pytest
 
 from helpers.tools import tool
 from scan.conftest import CLAM, CLAM_NAME
-from scan.test_zlib_dictionary import _deflate, _near_clam
+from scan.test_zlib_dictionary import _deflate, _mail, _near_clam, _part
 from zerohour.errors import ScanLimitExceeded
 from zerohour.gateway.scanner import ScannerPool
 from zerohour.scan import Engine, load_database, zlibdict
@@ -40,19 +40,6 @@ _WANG_B = bytes.fromhex(
     "55ad340609f4b30283e4888325f1415a085125e8f7cdc99fd91dbd7280373c5b"
     "d8823e3156348f5bae6dacd436c919c6dd53e23487da03fd02396306d248cda0"
     "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70")
-
-
-def _part(name: str, data: bytes) -> bytes:
-    return (b"--b\r\nContent-Type: application/octet-stream\r\n"
-            b"Content-Transfer-Encoding: base64\r\n"
-            b"Content-Disposition: attachment; filename=\"" + name.encode() + b"\"\r\n\r\n"
-            + base64.encodebytes(data).replace(b"\n", b"\r\n"))
-
-
-def _mail(*parts: bytes) -> bytes:
-    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: data\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"".join(parts)
-            + b"--b--\r\n")
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
