@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import random
 import struct
 import subprocess
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from conformance.samples import make_tar, make_zip
 from helpers.tools import tool
 from scan.conftest import CLAM, CLAM_NAME
 from scan.test_zlib_dictionary import _deflate, _mail, _near_clam, _part
@@ -42,24 +40,6 @@ _WANG_B = bytes.fromhex(
     "e99f33420f577ee8ce54b67080280d1ec69821bcb6a8839396f965ab6ff72a70")
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 @pytest.fixture
 def cached(clam_engine: Engine) -> Engine:
     """A fresh engine with a cache, on the database of `clam_engine` (which has none)."""
@@ -78,12 +58,12 @@ def _samples(tmp_path: Path) -> list[bytes]:
     for size in (1000, 60_000):  # the shape of bench/smtp.py's MIME kinds
         out.append(_mail(_html(b"<html><body><p>" + words[:size // 10] + b"</p></body></html>"),
                          _part("data.bin", rng.randbytes(size * 45 // 100)),
-                         _part("files.zip", _zip({"report.txt": words[:size // 4],
+                         _part("files.zip", make_zip({"report.txt": words[:size // 4],
                                                   "table.bin": rng.randbytes(size // 8)}))))
     lines = b"".join(base64.b64encode(rng.randbytes(57)) + b"\r\n" for _ in range(60))
     out.append(b"From: a@x.test\r\nSubject: t\r\n\r\n" + lines)  # text that reads as base64
-    out.append(_mail(_part("docs.zip", _zip({"a.txt": b"hello " * 300,
-                                              "inner.zip": _zip({"b.txt": b"x" * 999})}))))
+    out.append(_mail(_part("docs.zip", make_zip({"a.txt": b"hello " * 300,
+                                              "inner.zip": make_zip({"b.txt": b"x" * 999})}))))
     return out
 
 
@@ -101,9 +81,9 @@ def test_a_replayed_subtree_reports_what_a_full_scan_does(
             assert report.names == full.names == ()
             assert report.errors == full.errors == ()
     # a part seen elsewhere: its subtree at its new place and depth
-    inner = _zip({"deep.txt": b"some words " * 200})
+    inner = make_zip({"deep.txt": b"some words " * 200})
     cached.scan_bytes(_mail(_part("x.zip", inner)), "m")
-    nested = _mail(_part("outer.zip", _zip({"x.zip": inner})))
+    nested = _mail(_part("outer.zip", make_zip({"x.zip": inner})))
     assert cached.scan_bytes(nested, "m").layers == clam_engine.scan_bytes(nested, "m").layers
 
 
@@ -136,8 +116,8 @@ def test_cached_parts_are_still_pieces_of_a_split_file(cached: Engine, tmp_path:
     pieces.mkdir()
     subprocess.run([tool("split"), "-b", "150", str(CLAM)], cwd=pieces, check=True)
     names = sorted(p.name for p in pieces.iterdir())
-    tar = _tar({n: (pieces / n).read_bytes() for n in names[0::2]})
-    zipped = _zip({n: (pieces / n).read_bytes() for n in names[1::2]})
+    tar = make_tar({n: (pieces / n).read_bytes() for n in names[0::2]})
+    zipped = make_zip({n: (pieces / n).read_bytes() for n in names[1::2]})
     assert cached.scan_bytes(_mail(_part("a.tar", tar)), "m").names == ()
     assert cached.scan_bytes(_mail(_part("b.zip", zipped)), "m").names == ()
     assert cached.scan_bytes(_mail(_part("a.tar", tar), _part("b.zip", zipped)),
@@ -149,8 +129,8 @@ def test_a_replay_that_would_pass_a_limit_is_scanned_instead(clam_engine: Engine
     limits = Limits(max_files=2100)
     plain = Engine(clam_engine.db, limits)
     cached = Engine(clam_engine.db, limits, clean_cache=16 * MiB)
-    small = _zip({f"f{i}.txt": b"text %d" % i for i in range(40)})
-    big = _zip({f"g{i}.txt": b"data %d" % i for i in range(2080)})
+    small = make_zip({f"f{i}.txt": b"text %d" % i for i in range(40)})
+    big = make_zip({f"g{i}.txt": b"data %d" % i for i in range(2080)})
     assert cached.scan_bytes(_mail(_part("small.zip", small)), "m").names == ()
     mail = _mail(_part("big.zip", big), _part("small.zip", small))
     expected = plain.scan_bytes(mail, "m")
@@ -223,8 +203,8 @@ def test_a_replay_does_not_count_what_the_scan_skips_as_twins(clam_engine: Engin
     limits = Limits(max_files=2600)
     plain = Engine(clam_engine.db, limits)
     cached = Engine(clam_engine.db, limits, clean_cache=64 * MiB)
-    inner = _zip({f"m{i}.txt": b"member %d" % i for i in range(500)})
-    outers = [_zip({"inner.zip": inner, f"readme{k}.txt": b"archive %d" % k}) for k in range(6)]
+    inner = make_zip({f"m{i}.txt": b"member %d" % i for i in range(500)})
+    outers = [make_zip({"inner.zip": inner, f"readme{k}.txt": b"archive %d" % k}) for k in range(6)]
     for k, outer in enumerate(outers):
         assert cached.scan_bytes(_mail(_part(f"o{k}.zip", outer)), "m").names == ()
     mail = _mail(*(_part(f"o{k}.zip", outer) for k, outer in enumerate(outers)))
@@ -242,10 +222,10 @@ def test_a_join_the_file_limit_leaves_unmade_is_the_limit(clam_engine: Engine) -
     clam = CLAM.read_bytes()
     engine = Engine(clam_engine.db, Limits(max_files=300))
     pieces = (_part("part_one.bin", clam[:300]), _part("part_two.bin", clam[300:]))
-    big = _zip({f"f{j}": b"%d" % j for j in range(296)})
+    big = make_zip({f"f{j}": b"%d" % j for j in range(296)})
     assert engine.scan_bytes(_mail(_part("big.zip", big), *pieces), "m").names == (
         "Heuristics.Limits.Exceeded.MaxFiles",)
-    small = _zip({f"f{j}": b"%d" % j for j in range(295)})  # room for the join: it is made
+    small = make_zip({f"f{j}": b"%d" % j for j in range(295)})  # room for the join: it is made
     assert engine.scan_bytes(_mail(_part("big.zip", small), *pieces), "m").names == (
         CLAM_NAME,)
 
@@ -254,9 +234,9 @@ def test_pieces_after_a_thousand_other_names_are_joined(clam_engine: Engine) -> 
     """F6 (no cache): `clam.exe.001` and `clam.exe.002` in two zips after a zip of 1,100
     names; only the first 1,024 names were kept for joins across containers."""
     clam = CLAM.read_bytes()
-    big = _zip({f"f{j}.txt": b"%d" % j for j in range(1100)})
-    mail = _mail(_part("big.zip", big), _part("a.zip", _zip({"clam.exe.001": clam[:300]})),
-                 _part("b.zip", _zip({"clam.exe.002": clam[300:]})))
+    big = make_zip({f"f{j}.txt": b"%d" % j for j in range(1100)})
+    mail = _mail(_part("big.zip", big), _part("a.zip", make_zip({"clam.exe.001": clam[:300]})),
+                 _part("b.zip", make_zip({"clam.exe.002": clam[300:]})))
     assert clam_engine.scan_bytes(mail, "m").names == (CLAM_NAME,)
 
 
@@ -351,7 +331,7 @@ def test_volumes_after_a_thousand_other_names_are_joined(clam_engine: Engine,
     others = {f"f{j}.txt": b"%d" % j for j in range(1030)}
     pieces = {"tool.exe.001": clam[:300], "tool.exe.002": clam[300:]}
     if where == "zip":
-        mail = _mail(_part("all.zip", _zip({**others, **pieces})))
+        mail = _mail(_part("all.zip", make_zip({**others, **pieces})))
     else:
         mail = _mail(*(_part(n, d) for n, d in {**others, **pieces}.items()))
     assert clam_engine.scan_bytes(mail, "m").names == (CLAM_NAME,)
