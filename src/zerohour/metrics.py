@@ -3,7 +3,8 @@
 Everything but scan time is read from the store at scrape time (a custom collector over one
 `admin.overview.Snapshot`), so the numbers are right after a restart and for a cluster of
 gateways sharing one store. Scan time is a process-local histogram the pipeline feeds through
-`observe_scan(seconds)`.
+`observe_scan(seconds)`; the clean caches' lookups and hits are process-local counters fed from
+the scan workers' answers (`observe_clean_cache`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -32,9 +33,30 @@ SCAN_SECONDS = Histogram(
 )
 
 
+CLEAN_CACHE_LOOKUPS = Counter(
+    "zerohour_scan_clean_cache_lookups",
+    "Parts below a message looked up in the scan workers' clean caches.",
+    registry=PROCESS_REGISTRY,
+)
+CLEAN_CACHE_HITS = Counter(
+    "zerohour_scan_clean_cache_hits",
+    "Parts below a message replayed from a clean cache instead of scanned.",
+    registry=PROCESS_REGISTRY,
+)
+
+
 def observe_scan(seconds: float) -> None:
     """Record one message's scan time (call from the pipeline after each scan)."""
     SCAN_SECONDS.observe(max(0.0, seconds))
+
+
+def observe_clean_cache(counts: object) -> None:
+    """Count one scan's clean-cache lookups and hits, as its worker answered them
+    (`[lookups, hits]`; anything else, a worker without a cache included, counts nothing)."""
+    if (isinstance(counts, list) and len(counts) == 2
+            and all(type(n) is int and n >= 0 for n in counts)):
+        CLEAN_CACHE_LOOKUPS.inc(counts[0])
+        CLEAN_CACHE_HITS.inc(counts[1])
 
 
 class SnapshotCollector(Collector):

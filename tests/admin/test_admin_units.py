@@ -13,7 +13,13 @@ from zerohour.admin.auth import AuthStore, Principal, Role, SessionStore, check_
 from zerohour.admin.overview import Snapshot
 from zerohour.admin.parts import MAX_NODES, part_tree
 from zerohour.errors import AuthError, NotFoundError
-from zerohour.metrics import SCAN_SECONDS, observe_scan, render
+from zerohour.metrics import (
+    PROCESS_REGISTRY,
+    SCAN_SECONDS,
+    observe_clean_cache,
+    observe_scan,
+    render,
+)
 
 
 def test_tokens_hashed_roles_and_revocation(tmp_path: Path) -> None:
@@ -98,6 +104,24 @@ def test_metrics_exposition_parses_and_has_every_family() -> None:
     assert notices == {("udp", "applied"): 2, ("udp", "replayed"): 1}
     assert fams["zerohour_held_oldest_age_seconds"].samples[0].value == 42.0
     assert SCAN_SECONDS._sum.get() == pytest.approx(before + 0.02)  # type: ignore[attr-defined]
+
+
+def test_clean_cache_counts_take_only_what_a_worker_may_answer() -> None:
+    """A scan worker's answer carries `[lookups, hits]`; a worker that misbehaves (it parses
+    hostile files) must not make the counters fail, go back or take non-integers."""
+    def counts() -> tuple[float, float]:
+        fams = {f.name: f for f in text_string_to_metric_families(render(_snap()).decode())}
+        return tuple(next(s.value for s in fams[name].samples if s.name.endswith("_total"))
+                     for name in ("zerohour_scan_clean_cache_lookups",
+                                  "zerohour_scan_clean_cache_hits"))  # type: ignore[return-value]
+
+    before = counts()
+    observe_clean_cache([5, 3])
+    assert counts() == (before[0] + 5, before[1] + 3)
+    for bad in (None, [1], [1, 2, 3], [-1, 0], [1.5, 0], ["1", "0"], [True, 0], {"a": 1}):
+        observe_clean_cache(bad)
+    assert counts() == (before[0] + 5, before[1] + 3)
+    assert PROCESS_REGISTRY.get_sample_value("zerohour_scan_clean_cache_hits_total") == counts()[1]
 
 
 def test_part_tree_is_bounded() -> None:

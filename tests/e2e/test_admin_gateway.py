@@ -74,6 +74,7 @@ def test_gateway_run_serves_admin(
         assert metrics, c.get("/metrics", headers=hdr).text
         assert "zerohour_db_info{version=" in metrics
         assert "zerohour_scan_seconds_bucket" in metrics
+        assert "zerohour_scan_clean_cache_lookups_total" in metrics  # counts: test_clean_cache
         # The delivered message was scanned by this gateway: the histogram counted it.
         count = [ln for ln in metrics.splitlines() if ln.startswith("zerohour_scan_seconds_count")]
         assert count, metrics

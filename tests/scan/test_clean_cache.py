@@ -22,6 +22,7 @@ from scan.conftest import CLAM, CLAM_NAME
 from scan.test_zlib_dictionary import _deflate, _mail, _near_clam, _part
 from zerohour.errors import ScanLimitExceeded
 from zerohour.gateway.scanner import ScannerPool
+from zerohour.metrics import PROCESS_REGISTRY
 from zerohour.scan import Engine, load_database, zlibdict
 from zerohour.scan.cleancache import Clean, CleanCache
 from zerohour.scan.limits import _MAX_DICTIONARY_BYTES, Limits, Notes, ScanContext
@@ -181,12 +182,24 @@ async def test_a_new_database_in_the_gateway_forgets_what_was_clean(
         (d / "local.ndb").write_text(sigs or f"Other:0:*:{b'nothing here'.hex()}\n")
     mail = _mail(_part("report.txt", b"header\r\n" + marker + b"\r\n"))
     pool = ScannerPool([old], workers=1, clean_cache=8 * MiB)
+
+    def counts() -> list[float]:  # what /metrics shows (`observe_clean_cache`)
+        return [PROCESS_REGISTRY.get_sample_value(f"zerohour_scan_clean_cache_{n}_total") or 0.0
+                for n in ("lookups", "hits")]
+
+    async def scan() -> tuple[bool, bool, bool]:
+        """(infected, looked up, replayed)"""
+        before = counts()
+        infected = (await pool.scan(mail, "m")).infected
+        after = counts()
+        return infected, after[0] > before[0], after[1] > before[1]
+
     try:
         await pool.warm()
-        for _ in range(2):
-            assert not (await pool.scan(mail, "m")).infected
+        assert await scan() == (False, True, False)  # looked up, not there yet
+        assert await scan() == (False, True, True)  # the attachment was replayed
         assert await pool.swap([new]) == "new"
-        assert (await pool.scan(mail, "m")).infected
+        assert await scan() == (True, True, False)  # a new worker, an empty cache
     finally:
         await pool.aclose()
 

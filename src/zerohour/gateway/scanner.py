@@ -57,7 +57,7 @@ from zerohour.errors import DatabaseError
 from zerohour.gateway._lifeline import die_with_parent
 from zerohour.gateway.decide import ScanSummary, summarize
 from zerohour.gateway.subject import subject_of
-from zerohour.metrics import observe_scan
+from zerohour.metrics import observe_clean_cache, observe_scan
 from zerohour.scan import alarm
 from zerohour.scan.dbpaths import default_db_dirs
 from zerohour.scan.limits import Limits
@@ -138,6 +138,8 @@ def _prepare_child(conn: Connection, dirs: list[str], env: dict[str, str | None]
 ALARM_GRACE = 1.0
 #: an answer's key: this worker was interrupted mid-scan and should be replaced
 RETIRE = "retire"
+#: The answer's key for the clean cache's lookups and hits during the scan (`[n, n]`).
+CACHE = "cache"
 _interrupts = False  # a worker process: scans are armed with a timer (`scan.alarm`)
 _engine: Engine | None = None
 _version: str = ""
@@ -187,6 +189,8 @@ def _scan(data: bytes, name: str | None) -> dict[str, Any]:
     if _engine is None:
         return ScanSummary.failed(len(data), _load_error or "engine not loaded").to_json()
     budget = _engine.limits.max_scan_time + ALARM_GRACE if _interrupts else 0.0
+    cache = _engine.clean
+    counts = (cache.lookups, cache.hits) if cache is not None else None
     report, failure = None, ""
     with alarm.armed(budget) as timer:
         try:
@@ -202,6 +206,8 @@ def _scan(data: bytes, name: str | None) -> dict[str, Any]:
         answer = summary.to_json()
     if timer.fired:
         answer[RETIRE] = True
+    if cache is not None and counts is not None:
+        answer[CACHE] = [cache.lookups - counts[0], cache.hits - counts[1]]
     return answer
 
 
@@ -548,6 +554,8 @@ class ScannerPool:
             self._retire_later(worker)  # interrupted mid-scan: a fresh process in its place
         else:
             self._release(worker)
+        if isinstance(raw, dict):
+            observe_clean_cache(raw.pop(CACHE, None))
         # Latency as the message sees it: waiting for a worker plus the scan itself.
         observe_scan(time.perf_counter() - started)
         return ScanSummary.from_json(raw)

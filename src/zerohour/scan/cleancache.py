@@ -94,22 +94,31 @@ class Clean:
 
 
 class CleanCache:
-    """Least recently used clean subtrees, within `limit` bytes. Thread-safe."""
+    """Least recently used clean subtrees, within `limit` bytes. Thread-safe.
+
+    `lookups` counts the parts looked up, `hits` those replayed (`used`): a found entry whose
+    charges would pass a limit is scanned instead, and is no hit."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
+        self.lookups = 0
         self.hits = 0
         self._entries: OrderedDict[tuple[object, ...], Clean] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: tuple[object, ...]) -> Clean | None:
         with self._lock:
+            self.lookups += 1
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-                self.hits += 1
             return entry
+
+    def used(self) -> None:
+        """An entry `get` gave was replayed."""
+        with self._lock:
+            self.hits += 1
 
     def put(self, key: tuple[object, ...], entry: Clean) -> None:
         cost = entry.cost

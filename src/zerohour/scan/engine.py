@@ -263,6 +263,7 @@ class Engine:
         # and notes with it: the replay would count them again, so the scan decides)
         if (entry is not None and entry.fits(ctx, pngpixels.BUDGET)
                 and not any(t in walk.clean for t, _ in entry.notes.twins)):
+            self.clean.used()
             entry.replay(ctx, path)
             walk.layers.extend(entry.moved(path, depth))
             for inner, was_opened in entry.notes.twins:
