@@ -45,6 +45,7 @@ import random
 
 import smtp_probe
 from common import MemSampler, loadavg, process_tree, ratio, table
+from newsletters import newsletter_mail
 from pg import DEFAULT_URL, StatementLog, backend_cpu, postgres_cpu, scratch_database
 
 from scan import EICAR, TextGen, _b64, _binary, _zip
@@ -167,6 +168,9 @@ def make_mime(path: Path, size: int, seed: int) -> None:
 
 
 def kinds(work: Path, quick: bool) -> list[Kind]:
+    """5 KB and 100 KB, plain and MIME; and (not with `quick`) an HTML newsletter, the shape of
+    most real mail and the costliest to scan (`newsletters.py`: every send is the same page, so
+    only the no-clean-cache row shows what pages never seen before cost)."""
     out = []
     for size in (5 * 1024,) if quick else (5 * 1024, 100 * 1024):
         label = f"{size // 1024} KB"
@@ -174,6 +178,10 @@ def kinds(work: Path, quick: bool) -> list[Kind]:
         f = work / f"mime-{size}.eml"
         make_mime(f, size, seed=size)
         out.append(Kind(f"{label} MIME", size, True, f))
+    if not quick:
+        f = work / "newsletter.eml"
+        f.write_bytes(newsletter_mail("English").replace(b"\r\n", b"\n"))  # as make_mime: LF
+        out.append(Kind("100 KB HTML", f.stat().st_size, True, f))
     return out
 
 
