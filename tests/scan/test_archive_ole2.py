@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,11 +14,11 @@ from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import decompose, filetype
 from zerohour.scan.documents import ole2
 from zerohour.scan.filetype import category
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import Limits, ScanContext
 from zerohour.scan.types import FileType
 
 SECTOR = 512
-END, FREE, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
+END, FREE, FATSECT, DIFSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFC
 
 
 def ovba_compress(data: bytes) -> bytes:
@@ -60,11 +61,12 @@ def ovba_compress(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _dir_entry(name: str, kind: int, child: int, right: int, start: int, size: int) -> bytes:
+def _dir_entry(name: str, kind: int, child: int, right: int, start: int, size: int,
+               left: int = FREE) -> bytes:
     raw = name.encode("utf-16-le") + b"\x00\x00"
     return (
         raw.ljust(64, b"\x00")
-        + struct.pack("<HBBIII", len(raw), kind, 1, FREE, right, child)
+        + struct.pack("<HBBIII", len(raw), kind, 1, left, right, child)
         + bytes(16 + 4 + 16)
         + struct.pack("<IQ", start, size)
     )
@@ -75,8 +77,8 @@ Tree = dict[str, "Tree | bytes"]
 
 def build_cfb(tree: Tree) -> bytes:
     """A CFB v3 file: root -> storages (nested to any depth) and streams. Streams are padded to
-    4096 bytes so that none lives in the mini stream; as many FAT sectors as needed (up to the
-    109 the header lists)."""
+    4096 bytes so that none lives in the mini stream; as many FAT sectors as needed (the first
+    109 listed in the header, the rest in DIFAT sectors)."""
     entries: list[tuple[str, int, list[int], bytes]] = []  # name, kind, children idx, data
 
     def add(name: str, kind: int, data: bytes = b"") -> int:
@@ -96,45 +98,59 @@ def build_cfb(tree: Tree) -> bytes:
     fill(root, tree)
     ndir = (len(entries) * 128 + SECTOR - 1) // SECTOR
     sectors_for = [(len(e[3]) + SECTOR - 1) // SECTOR for e in entries]
-    nfat = 1
-    while nfat * 128 < nfat + ndir + sum(sectors_for):
+    nfat, ndifat = 1, 0
+    while nfat * 128 < nfat + ndifat + ndir + sum(sectors_for):
         nfat += 1
-    assert nfat <= 109, "no DIFAT sectors"
-    fat = [FATSECT] * nfat + [s + 1 for s in range(nfat, nfat + ndir - 1)] + [END]
+        ndifat = max(0, nfat - 109 + 126) // 127  # 127 FAT sector numbers in each
+    head = nfat + ndifat  # FAT sectors, then DIFAT sectors, then the directory
+    fat = ([FATSECT] * nfat + [DIFSECT] * ndifat
+           + [s + 1 for s in range(head, head + ndir - 1)] + [END])
     starts: list[int] = []
-    nxt = nfat + ndir
+    nxt = head + ndir
     for n in sectors_for:
         starts.append(nxt if n else END)
         fat += [nxt + i + 1 for i in range(n - 1)] + ([END] if n else [])
         nxt += n
     fat += [FREE] * (nfat * 128 - len(fat))
     dir_bytes = bytearray()
-    # Siblings: chain each parent's children through right-sibling pointers.
-    right = {
-        c: (kids[j + 1] if j + 1 < len(kids) else FREE)
-        for _n, _k, kids, _d in entries
-        for j, c in enumerate(kids)
-    }
-    for i, (name, kind, children, data) in enumerate(entries):
-        child = children[0] if children else FREE
+    # Siblings: a balanced tree of left and right pointers (olefile walks it recursively, as
+    # real files' red-black trees keep it shallow); a parent points at its middle child.
+    left: dict[int, int] = {}
+    right: dict[int, int] = {}
+
+    def balance(kids: list[int]) -> int:
+        if not kids:
+            return FREE
+        mid = len(kids) // 2
+        left[kids[mid]], right[kids[mid]] = balance(kids[:mid]), balance(kids[mid + 1 :])
+        return kids[mid]
+
+    top = [balance(children) for _n, _k, children, _d in entries]
+    for i, (name, kind, _children, data) in enumerate(entries):
         dir_bytes += _dir_entry(
             name,
             kind,
-            child,
+            top[i],
             right.get(i, FREE),
             starts[i] if data else END,
             len(data),
+            left.get(i, FREE),
         )
     dir_bytes = dir_bytes.ljust(ndir * SECTOR, b"\x00")
     header = bytearray(SECTOR)
     header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<IIIIIIII", header, 40, 0, nfat, nfat, 0, 4096, END, 0, END)
-    struct.pack_into("<I", header, 68, END)  # no DIFAT sectors
-    struct.pack_into("<I", header, 72, 0)
+    struct.pack_into("<IIIIIIII", header, 40, 0, nfat, head, 0, 4096, END, 0, END)
+    struct.pack_into("<I", header, 68, nfat if ndifat else END)  # the first DIFAT sector
+    struct.pack_into("<I", header, 72, ndifat)
     for k in range(109):  # DIFAT: the FAT lives in sectors 0 .. nfat-1
         struct.pack_into("<I", header, 76 + 4 * k, k if k < nfat else FREE)
-    body = struct.pack(f"<{len(fat)}I", *fat) + bytes(dir_bytes)
+    difat = b""
+    for d in range(ndifat):
+        listed = [k for k in range(109 + 127 * d, 109 + 127 * (d + 1)) if k < nfat]
+        listed += [FREE] * (127 - len(listed))
+        difat += struct.pack("<128I", *listed, nfat + d + 1 if d + 1 < ndifat else END)
+    body = struct.pack(f"<{len(fat)}I", *fat) + difat + bytes(dir_bytes)
     for _n, _k, _c, data in entries:
         body += data.ljust((len(data) + SECTOR - 1) // SECTOR * SECTOR, b"\x00")
     return bytes(header) + body
@@ -239,3 +255,68 @@ def test_mutated_ole2_never_crashes(data: st.DataObject) -> None:
     with contextlib.suppress(ScanLimitExceeded, EncryptedContent):
         list(ole2.ole2_children(cut, ScanContext()))
     ole2.ovba_decompress(cut[4096:])
+
+
+# -- round 31 (helper 87): streams no layer held ------------------------------------------------
+
+
+def _raw_streams(doc: bytes) -> list[bytes]:
+    return [c.data for c in decompose.children(doc, FileType.OLE2, ScanContext())
+            if c.origin == "ole2"]
+
+
+def test_vba_streams_are_scanned_raw_too() -> None:
+    """R31-F3, F4: a module's p-code cache (before its source: Office runs it in place of the
+    source) and the project's own streams were never a layer; each is scanned raw now."""
+    module = b"p-code cache".ljust(4096, b"\x00") + ovba_compress(MACRO)
+    doc = build_cfb({"VBA": {"dir": dir_stream(["Module1"]), "Module1": module,
+                             "_VBA_PROJECT": b"project marker", "PROJECT": b"ID=marker"},
+                     "WordDocument": b"plain document stream"})
+    got = {c.origin: c for c in decompose.children(doc, FileType.OLE2, ScanContext())}
+    assert got["vba"].data == MACRO  # the source, as before
+    raw = _raw_streams(doc)
+    for marker in (b"p-code cache", b"project marker", b"ID=marker"):
+        assert any(d.startswith(marker) for d in raw), marker
+    assert any(d.startswith(dir_stream(["Module1"])) for d in raw)  # `dir`, compressed
+
+
+def test_packager_stream_is_scanned_raw_too() -> None:
+    """R31-F5: bytes after the file an `\\x01Ole10Native` stream declares were in no layer."""
+    payload, tail = b"MZ embedded executable", b"what follows the packaged file"
+    native = (struct.pack("<IH", 0, 2) + b"a.exe\x00" + b"C:\\a.exe\x00"
+              + struct.pack("<II", 0x30000, 10) + b"C:\\t\\a.exe"
+              + struct.pack("<I", len(payload)) + payload + tail)
+    doc = build_cfb({"\x01Ole10Native": native})
+    children = list(decompose.children(doc, FileType.OLE2, ScanContext()))
+    assert payload in [c.data for c in children]
+    assert any(tail in d for d in _raw_streams(doc))
+
+
+def test_names_that_differ_in_case_and_unlisted_kinds_are_broken() -> None:
+    """R31-F1: olefile opens the first of two names that differ only in case for both (7-Zip
+    extracts both); entries of kind 3 or 4 are in no listing. Either is Broken.OLE2."""
+    def broken(doc: bytes) -> bool:
+        ctx = ScanContext()
+        list(ole2.ole2_children(doc, ctx))
+        return ("Broken", "OLE2") in ctx.events
+
+    assert not broken(build_cfb({"Payload": b"one", "Other": b"two"}))
+    assert broken(build_cfb({"Payload": b"decoy", "payload": b"what olefile never opens"}))
+    assert broken(build_cfb({"S": {"x": b"a"}, "s": {"x": b"b"}}))
+    for kind in (3, 4):
+        doc = bytearray(build_cfb({"Odd": b"in no listing", "Other": b"two"}))
+        at = doc.find("Odd".encode("utf-16-le") + b"\x00\x00")
+        doc[at + 66] = kind  # the entry's object type
+        assert broken(bytes(doc)), kind
+
+
+def test_every_stream_is_read_however_many() -> None:
+    """R31-F2: streams past the 2,000th were dropped; each is a file of MaxFiles now."""
+    tree: Tree = {f"s{i:04d}": b"filler %d" % i for i in range(2050)}
+    tree["zz-last"] = b"the last stream"
+    doc = build_cfb(tree)  # (8 MB: 129 FAT sectors, DIFAT sectors)
+    raw = _raw_streams(doc)
+    assert len(raw) == 2051
+    assert any(d.startswith(b"the last stream") for d in raw)
+    with pytest.raises(ScanLimitExceeded, match="MaxFiles"):
+        list(decompose.children(doc, FileType.OLE2, ScanContext(Limits(max_files=1000))))

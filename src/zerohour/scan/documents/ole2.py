@@ -7,8 +7,18 @@ zlib-compressed OLE objects PowerPoint keeps as ExOleObjStg records inside its
 'PowerPoint Document' stream (the engine opens them as OLE2 again), Outlook .msg attachments
 (named, marked as attachments; embedded messages are storages whose streams are walked like any
 other) and their compressed RTF bodies (MS-OXRTFCP, decompressed: the RTF decomposer then opens
-its objects), and every other stream raw, as ClamAV does. A password-protected document is
-`Heuristics.Encrypted.OLE2` after all of that (`is_encrypted`).
+its objects), and every stream raw, as ClamAV does.
+
+Every stream raw includes the ones a decoder read (round 31): a macro module's bytes before its
+source (the p-code "performance cache", which Office runs in place of the source), the VBA
+project's own streams (`dir`, `_VBA_PROJECT`, `PROJECT`), and whatever follows the file in an
+`\\x01Ole10Native` stream: each was a place to put a payload no layer held. A directory the
+file's own readers cannot walk the way olefile does is `Heuristics.Broken.OLE2`: two entries of
+one storage whose names differ only in case (olefile opens the first for both; MS-CFB forbids
+it; 7-Zip extracts both), and entries of a kind olefile does not list (lockbytes, property).
+There is no cap on the number of streams: each is a file of the scan's MaxFiles, its bytes count
+to MaxScanSize. A password-protected document is `Heuristics.Encrypted.OLE2` after all of that
+(`is_encrypted`).
 """
 
 from __future__ import annotations
@@ -23,9 +33,10 @@ from zerohour.scan.dedup import Dedup
 from zerohour.scan.limits import MAX_SCAN_SIZE, ScanContext
 from zerohour.scan.types import Child, FileType, MemberMeta
 
-_MAX_OLE_STREAMS = 2000
 _MAX_VBA_SOURCE = 16 * 1024 * 1024
-_VBA_SKIP = frozenset({"dir", "_vba_project", "project", "projectwm", "projectlk"})
+#: Directory entry kinds olefile walks (MS-CFB: empty, storage, stream, root); 3 and 4
+#: (lockbytes, property, from the OLE 2 of 1993) are in no listing.
+_LISTED_KINDS = frozenset({0, 1, 2, 5})
 _PPT_STREAM = "powerpoint document"
 _PPT_EXOLEOBJSTG = 0x1011  # ExOleObjStg; also VbaProjectStg (same record type)
 _MAX_PPT_RECORDS = 200_000
@@ -300,6 +311,16 @@ def _note(ole: Any, entry: list[str], index: int, ctx: ScanContext) -> None:
                                compressed_size=size, crc32=None, encrypted=False, index=index))
 
 
+def _unlisted(ole: Any, entries: list[list[str]]) -> bool:
+    """Whether the directory holds what `listdir` leaves out or `openstream` cannot tell apart:
+    entries of a kind olefile does not list, or two streams of one storage whose names differ
+    only in case (olefile's lookup is case-blind and opens the first for both)."""
+    if any(d is not None and d.entry_type not in _LISTED_KINDS for d in ole.direntries or ()):
+        return True
+    keys = {tuple(p.lower() for p in e) for e in entries}
+    return len(keys) != len(entries)
+
+
 def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """VBA macro source (decompressed), packaged and embedded objects, .msg attachments, and
     every other stream (see the module docstring)."""
@@ -316,14 +337,15 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         return
     try:
         try:
-            entries = ole.listdir(streams=True, storages=False)[:_MAX_OLE_STREAMS]
+            entries = ole.listdir(streams=True, storages=False)
         except Exception:  # a damaged directory tree: nothing we can name
             ctx.broken("OLE2")
             entries = []
+        if _unlisted(ole, entries):
+            ctx.broken("OLE2")
         vba_dirs = [
             e for e in entries if len(e) >= 2 and [p.lower() for p in e[-2:]] == ["vba", "dir"]
         ]
-        in_vba: set[tuple[str, ...]] = set()
         pending = 0  # bytes collected, not yet charged
         for entry in vba_dirs:
             base = entry[:-1]
@@ -346,10 +368,7 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                 if not source and b"\x00Attribut" in raw:
                     at = raw.find(b"\x00Attribut") - 3
                     source = ovba_decompress(raw[max(0, at) :], ctx=ctx)
-                if source:
-                    # The source replaces the raw stream (scanned below only when it did not
-                    # decompress: a module is never skipped altogether).
-                    in_vba.add(tuple(p.lower() for p in path))
+                if source:  # (the raw stream too, below: its p-code runs in place of this)
                     pending += len(source)
                     out.append(Child(data=source, name=stream_name, origin="vba"))
                 else:
@@ -359,10 +378,6 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
             ctx.check_time()
             key = tuple(p.lower() for p in entry)
             _note(ole, entry, index, ctx)
-            if key in in_vba or (
-                len(entry) >= 2 and entry[-2].lower() == "vba" and entry[-1].lower() in _VBA_SKIP
-            ):
-                continue
             try:
                 if ctx.skip_oversized(ole.get_size(entry)):
                     continue
@@ -381,8 +396,7 @@ def ole2_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
                         )
                     )
                     pending += len(packed[0])
-                    _check_pending(ctx, pending)
-                    continue
+                    _check_pending(ctx, pending)  # (and the stream raw: what follows the file)
             if key[-1] == _MSG_ATTACH_DATA and len(entry) >= 2:
                 if by_parent is None:  # streams by storage, built once
                     by_parent = {}
