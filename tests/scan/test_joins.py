@@ -268,6 +268,17 @@ def _cpu(engine: Engine, data: bytes, names: tuple[str, ...] = ()) -> float:
     return time.process_time() - t0
 
 
+def _joins_until_limit(pieces: list[bytes]) -> tuple[int, ScanLimitExceeded]:
+    """The joins `binary_joins` makes of `pieces` before the limit it must end in."""
+    made = 0
+    try:
+        for _ in joins.binary_joins(pieces, ScanContext()):
+            made += 1
+    except ScanLimitExceeded as exc:
+        return made, exc
+    pytest.fail(f"{made} joins and no limit")
+
+
 def test_five_hundred_junk_pieces_cost_bounded_time(clam_engine: Engine) -> None:
     """500 attachments of junk, every one a cut `MZ` head, and a body of 500 base64 runs
     that each start like a PE: the joins are bounded (heads, orders, bytes), in CPU time
@@ -283,8 +294,9 @@ def test_five_hundred_junk_pieces_cost_bounded_time(clam_engine: Engine) -> None
     with pytest.raises(ScanLimitExceeded, match="cut heads"):
         list(joins.binary_joins([d for _, d, _ in parts], ScanContext()))
     four = [d for _, d, _ in parts[:4]] + [rnd.randbytes(300) for _ in range(496)]
-    made = list(joins.binary_joins(four, ScanContext()))
-    assert 0 < len(made) <= 4 * (2 + 64 + 63 + 62)
+    made, exc = _joins_until_limit(four)  # (3 * 499 - 1 orders a head: the budget binds)
+    assert "joins of pieces" in str(exc)
+    assert made == joins._MAX_JOINS
     base = min(_cpu(clam_engine, plain) for _ in range(2))
     spent = min(_cpu(clam_engine, junk, ("Heuristics.Limits.Exceeded.MaxFiles",))
                 for _ in range(2))

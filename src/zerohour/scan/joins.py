@@ -19,13 +19,23 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
 - **Orders, bounded.** With at most `_PERMUTE` other pieces, every arrangement of every
   non-empty subset of them after the head (5 others: 325 joins), so decoys among the
   attachments do not spoil the hash of the file; with more, the attachment order and its
-  reverse of all of them, and the head with each single piece and each attachment-order pair
-  of the first `_MAX_OTHERS` (a two- or three-piece split among decoys). At most `_MAX_HEADS`
-  heads, `_MAX_JOINS` joins and `_MAX_BYTES` joined bytes per call, never more than half the
-  scan's remaining file and byte budget (so a guess never causes a limit finding itself), and
-  `ctx.check_time()` between joins. A sender with more decoys than that gets the bounded
-  orders only; that is the price of a bound. Attachments with names are also joined once in
-  their names' order, and once in natural order (`ls`, `ls -v`), however many they are.
+  reverse of all of them, then the head with every single piece, then with every pair and
+  every triple of consecutive pieces in attachment order (a two-, three- or four-piece split
+  among decoys): 3k - 1 joins a head for k others, however many (round 31's F6: the tail of
+  a two-piece split behind 65 decoys was past the first `_MAX_OTHERS`, which alone were
+  paired, and the mail was clean). At most `_MAX_HEADS` heads, `_MAX_JOINS` joins and
+  `_MAX_BYTES` joined bytes per call, never more than half the scan's remaining file and
+  byte budget, and `ctx.check_time()` between joins. Those bounds are limits, not silence:
+  more heads than `_MAX_HEADS`, or an order left untried because the joins ran out (their
+  own bound: one head with some 340 others, or four heads with five others each to permute,
+  4 x 325; or the scan's file budget), is `MaxFiles`; a join the scan's byte budget leaves
+  unmade is `MaxScanSize`. A join skipped for its size alone
+  (over `MaxFileSize`, or over what is left of `_MAX_BYTES` while the scan's bytes do not
+  bind) is skipped and the smaller ones still made: big pieces make a few big joins, which
+  a mail of ordinary attachments must not turn into a limit. Attachments with names are also
+  joined once in their names' order, and once in natural order (`ls`, `ls -v`), however
+  many they are. Encoded text (below) takes the windows among its first `_MAX_OTHERS` runs
+  only, and stops silently at its join bounds.
 - **Text is joined as text, then decoded** (`text_joins`): a cut can fall inside a base64
   quantum or a hex byte, and `cat a.txt b.txt | base64 -d` decodes the join, not the pieces.
   The runs are the encoded stretches of the message's header values (Subject, Comments,
@@ -36,7 +46,8 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
 - **Joins are guesses, never findings.** Each join is a `Child` with `speculative=True`: the
   engine matches it and what it holds against signatures, but mutes the heuristics (broken,
   encrypted, unsupported, limits) and decoder errors of that subtree, since a junk join is
-  expected to be broken. A join is only ever a finding through a signature.
+  expected to be broken. A join is only ever a finding through a signature; the guessing
+  itself is one only through the limits above (what it was bounded from trying).
 
 Not covered: a payload split over two mails (a per-message scanner never sees both); pieces
 that are unrecognised from their first byte on (a split file with no magic number at its
@@ -60,8 +71,10 @@ from zerohour.scan.types import Child, FileType
 
 #: Other pieces up to which every arrangement of every subset is joined (5: 325 joins a head).
 _PERMUTE = 5
-#: Other pieces looked at past that (pairs and triples in attachment order, plus the whole
-#: run in attachment order and reversed).
+#: Past that, runs of up to this many consecutive pieces (in attachment order) after a head.
+_RUN = 3
+#: Pieces of encoded text those runs are taken among (`text_joins`; `binary_joins` takes
+#: them among all its pieces, and a join its budget leaves unmade is the file limit).
 _MAX_OTHERS = 64
 _MAX_HEADS = 4
 _MAX_JOINS = 1024
@@ -206,11 +219,13 @@ def _loose(data: bytes) -> bool:
 # -- orders -----------------------------------------------------------------------------------
 
 
-def _orders(k: int) -> Iterator[tuple[int, ...]]:
+def _orders(k: int, window: int | None = None) -> Iterator[tuple[int, ...]]:
     """Orders of the other pieces (indexes in attachment order) to put after a head: the
     attachment order and its reverse first, then every arrangement of every subset (longest
-    first) up to `_PERMUTE` pieces; past that, single pieces, then pairs and triples in
-    attachment order among the first `_MAX_OTHERS`. Each order once."""
+    first) up to `_PERMUTE` pieces; past that, runs of one, two and three consecutive pieces
+    in attachment order (all single pieces first, then the pairs, then the triples), among
+    the first `window` pieces when given (`text_joins`), else among all `k` (`binary_joins`:
+    3k - 1 orders, the join budget bounds them). Each order once."""
     if k == 0:
         return
     seen: set[tuple[int, ...]] = set()
@@ -219,10 +234,8 @@ def _orders(k: int) -> Iterator[tuple[int, ...]]:
         rest: Iterable[tuple[int, ...]] = itertools.chain.from_iterable(
             itertools.permutations(range(k), r) for r in range(k, 0, -1))
     else:
-        m = min(k, _MAX_OTHERS)
-        rest = itertools.chain(((i,) for i in range(m)),
-                               ((i, i + 1) for i in range(m - 1)),
-                               ((i, i + 1, i + 2) for i in range(m - 2)))
+        m = k if window is None else min(k, window)
+        rest = (tuple(range(i, i + w)) for w in range(1, _RUN + 1) for i in range(m - w + 1))
     for order in itertools.chain(first, rest):
         if order not in seen:
             seen.add(order)
@@ -330,8 +343,8 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
         for order in _orders(len(others)):
             size = len(distinct[h]) + sum(len(others[i]) for i in order)
             ok = budget.take(size)
-            if ok is None:
-                return
+            if ok is None:  # (a join left unmade is the limit, not clean: round 31's F6)
+                raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_JOINS} joins of pieces")
             if not ok:
                 continue
             child = budget.child(distinct[h] + b"".join(others[i] for i in order),
@@ -465,7 +478,7 @@ def text_joins(sources: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
     for h, hexed in heads[:_MAX_HEADS]:
         others = [r for i, r in enumerate(order) if i != h and (not hexed or _is_hex(r))
                   and _loose_run(r, hexed)]
-        for arrangement in _orders(len(others)):
+        for arrangement in _orders(len(others), _MAX_OTHERS):
             text = order[h] + b"".join(others[i] for i in arrangement)
             if hexed:
                 decoded = [_decode_alone(text, True)]
