@@ -87,6 +87,67 @@ def test_two_pieces_among_decoys(clam_engine: Engine, tmp_path: Path) -> None:
     assert clam_engine.scan_bytes(_mail("cat a.dat b.dat > x.exe", parts)).names == (NAME,)
 
 
+def _decoy_mail(decoys: int, tail: bytes | None = None) -> bytes:
+    """R31-F6: clam.exe's first 272 bytes (a cut `MZ` head) first, `decoys` random 300-byte
+    attachments, the rest of clam.exe (or `tail`), one more decoy; the names sort the decoys
+    between head and tail, so the name-ordered join holds them all too."""
+    clam = CLAM.read_bytes()
+    rnd = random.Random(31)
+    parts = [("p_000.bin", clam[:272], "binary")]
+    parts += [(f"p_{i + 1:03d}.bin", rnd.randbytes(300), "binary") for i in range(decoys)]
+    parts += [(f"p_{decoys + 2:03d}.bin", clam[272:] if tail is None else tail, "binary"),
+              (f"p_{decoys + 1:03d}.bin", rnd.randbytes(300), "binary")]
+    return _mail(f"cat p_000.bin p_{decoys + 2:03d}.bin > x.exe", parts)
+
+
+@pytest.mark.parametrize("decoys", [62, 65, 200])
+def test_two_pieces_among_more_decoys_than_the_window(clam_engine: Engine,
+                                                      decoys: int) -> None:
+    """R31-F6: with 65 decoys before the tail it was past the first `_MAX_OTHERS` (64)
+    pieces, which alone were paired with the head: clean. Every single piece is paired."""
+    assert joins.is_head(CLAM.read_bytes()[:272])
+    report = clam_engine.scan_bytes(_decoy_mail(decoys))
+    assert report.names == (NAME,)
+
+
+def test_a_cut_file_among_seventy_attachments_is_clean(clam_engine: Engine) -> None:
+    """The same mail with a tail that completes nothing (a partial download among 70
+    attachments): every join is tried, and none is a finding or a limit."""
+    report = clam_engine.scan_bytes(_decoy_mail(70, random.Random(1).randbytes(272)))
+    assert report.names == ()
+    assert report.errors == ()
+
+
+def _joins_until_limit(pieces: list[bytes]) -> tuple[int, ScanLimitExceeded]:
+    """The joins `binary_joins` makes of `pieces` before the limit it must end in."""
+    made = 0
+    try:
+        for _ in joins.binary_joins(pieces, ScanContext()):
+            made += 1
+    except ScanLimitExceeded as exc:
+        return made, exc
+    pytest.fail(f"{made} joins and no limit")
+
+
+def test_joins_left_untried_are_the_file_limit(clam_engine: Engine) -> None:
+    """More loose pieces than the join budget's orders reach (3k - 1 for k others, at most
+    `_MAX_JOINS` joins): the orders left untried are `MaxFiles`, not clean (R31-F6: with the
+    tail past what the budget reaches, the mail was clean)."""
+    clam = CLAM.read_bytes()
+    rnd = random.Random(6)
+    pieces = [clam[:272]] + [rnd.randbytes(300) for _ in range(400)] + [clam[272:]]
+    made, exc = _joins_until_limit(pieces)
+    assert exc.which == "MaxFiles"
+    assert "joins of pieces" in str(exc)
+    assert made == joins._MAX_JOINS
+    # four heads and two loose pieces: 4 x 325 arrangements, the fourth head's cut short
+    heads = [clam[:272], *(b"MZ" + rnd.randbytes(100) for _ in range(3))]
+    made, exc = _joins_until_limit([*heads[1:], heads[0], rnd.randbytes(300), clam[272:]])
+    assert (made, exc.which) == (joins._MAX_JOINS, "MaxFiles")
+    report = clam_engine.scan_bytes(_decoy_mail(1100))
+    assert report.names == ("Heuristics.Limits.Exceeded.MaxFiles",)
+
+
 def test_zip_members_with_any_names(clam_engine: Engine, tmp_path: Path) -> None:
     """v018: `unzip -p x.zip readme_first.dat zz_second.dat > x.exe` (unzip writes the
     members in archive order; a decoy member stored between them is left out by the names)."""
@@ -266,17 +327,6 @@ def _cpu(engine: Engine, data: bytes, names: tuple[str, ...] = ()) -> float:
     assert report.names == names
     assert report.errors == ()
     return time.process_time() - t0
-
-
-def _joins_until_limit(pieces: list[bytes]) -> tuple[int, ScanLimitExceeded]:
-    """The joins `binary_joins` makes of `pieces` before the limit it must end in."""
-    made = 0
-    try:
-        for _ in joins.binary_joins(pieces, ScanContext()):
-            made += 1
-    except ScanLimitExceeded as exc:
-        return made, exc
-    pytest.fail(f"{made} joins and no limit")
 
 
 def test_five_hundred_junk_pieces_cost_bounded_time(clam_engine: Engine) -> None:
