@@ -11,6 +11,7 @@ clamscan passes a file as clean) the case says so.
 from __future__ import annotations
 
 import binascii
+import gzip
 import hashlib
 import io
 import random
@@ -694,6 +695,46 @@ def test_embedded_search_is_bounded(engine: Engine) -> None:
     assert not report.names
     assert not report.errors
     assert time.monotonic() - started < 10
+
+
+# --- round 31: the embedded search's caps end in a finding, never in silence ------------------
+
+MAX_FILES_FOUND = ("Heuristics.Limits.Exceeded.MaxFiles",)
+
+
+def _junk(seed: int, n: int = 200) -> bytes:
+    return b"\x00\x01\x02\x03BIN" + random.Random(seed).randbytes(n)
+
+
+def test_stray_gzip_magics_do_not_hide_a_gzip_behind_them(engine: Engine) -> None:
+    """33 gzip magic numbers whose reserved flags are set (no gzip reader takes them), then a
+    real gzip of clam.exe: 7-Zip finds it. Strays that fail the header check cost nothing and
+    do not use up the candidates (R31-F8: only the first 32 offsets were looked at)."""
+    rng = random.Random(5)
+    fakes = b"".join(b"\x1f\x8b\x08\xe0" + rng.randbytes(20) for _ in range(33))
+    blob = _junk(5) + fakes + gzip.compress(CLAM.read_bytes(), mtime=0)
+    assert engine.scan_bytes(blob, "data.bin").names == FOUND
+
+
+def test_plausible_decoys_past_the_cap_are_a_limit(engine: Engine) -> None:
+    """33 gzip headers that hold together but decode nothing (an invalid deflate block), then
+    the real gzip: past `_MAX_CANDIDATES` the layer is MaxFiles, not clean."""
+    decoy = b"\x1f\x8b\x08\x00" + bytes(4) + b"\x00\x03" + b"\x07" + bytes(13)
+    blob = _junk(6) + decoy * 33 + gzip.compress(CLAM.read_bytes(), mtime=0)
+    assert engine.scan_bytes(blob, "data.bin").names == MAX_FILES_FOUND
+    # a few decoys are no limit: the gzip behind them is found
+    assert engine.scan_bytes(_junk(6) + decoy * 5 + gzip.compress(CLAM.read_bytes(), mtime=0),
+                             "data.bin").names == FOUND
+
+
+def test_more_embedded_archives_than_the_cap_are_a_limit(engine: Engine) -> None:
+    """16 gzips of clean text behind junk, each followed by junk, then a 17th: it is not
+    opened (`_MAX_FOUND`), so the layer is MaxFiles rather than clean."""
+    rng = random.Random(7)
+    parts = [gzip.compress(b"clean text number %d\n" % i * 10, mtime=i) + b"JUNK"
+             + rng.randbytes(16) for i in range(16)]
+    blob = _junk(7) + b"".join(parts) + gzip.compress(CLAM.read_bytes(), mtime=0)
+    assert engine.scan_bytes(blob, "data.bin").names == MAX_FILES_FOUND
 
 
 @pytest.mark.parametrize("name", ["clam_IScab_int.exe", "clam_IScab_ext.exe",

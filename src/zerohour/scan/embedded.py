@@ -2,10 +2,18 @@
 RAR, CAB or ARJ behind it, InstallShield setups: `scan.installshield`), PE overlays, polyglots
 and files behind junk (ClamAV's embedded-type detection; zips are `decompose.embedded_zips`).
 
-Cost is bounded: one `bytes.find` pass per magic number, at most `_MAX_CANDIDATES` offsets per
-magic and `_MAX_FOUND` archives or executables per layer; each candidate is validated before
-anything is decoded (a RAR/7z/CAB/ARJ must open and list a first entry with libarchive or the
-ARJ reader's CRC-checked header, a PE must have a plausible PE header).
+Cost is bounded: one `bytes.find` pass per magic number (every occurrence, under the scan's
+deadline), and a cheap check of each candidate's header before anything is decoded (a 7z
+start header's CRC, a CAB's folder and file counts, the ARJ reader's CRC-checked header, a
+gzip's reserved flags, a tar header's checksum, a PE's header); a stray magic that fails it
+costs only that check. At most `_MAX_CANDIDATES` candidates per magic that pass the check yet
+open nothing are tried, and at most `_MAX_FOUND` archives or executables are taken per layer:
+past either cap, with a further candidate left, the layer is `Heuristics.Limits.Exceeded.
+MaxFiles`, never clean (round 31 hid a gzip behind 33 decoy headers). Legit files rarely get
+there: random bytes pass a header check rarely (a gzip's about once per 128 MB, the others far
+less often), and more than 16 archives glued at odd offsets into one layer that is no
+container is an attacker's shape (a concatenated multi-member gzip behind junk is the one
+legit shape that could: each member's header is a candidate).
 
 False positives: a magic number inside ordinary binaries (WinRAR and 7-Zip carry their own
 signatures as constants, random data holds `MZ` every 64 KiB) that does not open as an archive
@@ -19,12 +27,13 @@ from __future__ import annotations
 
 import struct
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 
-from zerohour.errors import EncryptedContent
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import archive, containers, filetype, installshield, streams
 from zerohour.scan.gates import Literals
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.types import Child, FileType
 
 _MAX_CANDIDATES = 32
@@ -75,34 +84,41 @@ def children(data: bytes, ctx: ScanContext, ft: FileType = FileType.BINARY) -> I
     for i, (magic, ft) in enumerate(_MAGICS):
         if i not in present:
             continue
+        decoys = 0
         for off in _offsets(data, magic, ctx):
-            if found >= _MAX_FOUND:
-                return
+            start = off - _TAR_MAGIC_AT if ft is FileType.TAR else off
+            if not _plausible(data, start, ft):
+                continue  # (free: a stray magic whose header does not hold together)
+            if decoys >= _MAX_CANDIDATES:
+                # Every earlier plausible candidate opened nothing, and this one is still
+                # untried: fail closed rather than stop (round 31 hid a gzip behind 33).
+                raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_CANDIDATES} embedded "
+                                        f"{ft.value} headers that open nothing")
             if ft is FileType.ARJ:
-                if not _arj_at(data, off):
-                    continue
                 opened = _probe(containers.children(data[off:], ft, ctx), ctx)
             elif ft in _STREAMS:
-                start = off - _TAR_MAGIC_AT if ft is FileType.TAR else off
-                if not _stream_at(data, start, ft):
-                    continue
                 opened = _unbounded(_STREAMS[ft](data[start:], ctx), ctx)
             else:
                 opened = _probe(containers.libarchive_children(data, ft, ctx, off), ctx)
             produced = False
             for child in opened:
+                if not produced and found >= _MAX_FOUND:
+                    raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_FOUND} embedded "
+                                            "archives in one layer")
                 produced = True
                 yield child
             found += produced
+            decoys += not produced
     for j, (magic, ft) in enumerate(_UNOPENED, len(_MAGICS) + 1):
         if j in present and any(_unopened_at(data, off, ft) for off in _offsets(data, magic, ctx)):
             ctx.unsupported(ft.value.upper())
     for off in _offsets(data, b"MZ", ctx) if pes and len(_MAGICS) in present else ():
-        if found >= _MAX_FOUND:
-            return
         end = pe_end(data, off)
         if end is None:
             continue
+        if found >= _MAX_FOUND:
+            raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_FOUND} embedded archives "
+                                    "and executables in one layer")
         found += 1
         exe = data[off:end]
         ctx.charge_child(len(exe))
@@ -117,11 +133,11 @@ def _unopened_at(data: bytes, off: int, ft: FileType) -> bool:
 
 
 def _offsets(data: bytes, magic: bytes, ctx: ScanContext) -> Iterator[int]:
+    """Every offset of `magic` past 0 (one `bytes.find` each; the caller's checks of a
+    candidate are cheap, and the scan's deadline bounds the walk)."""
     pos = data.find(magic, 1)
-    n = 0
-    while pos >= 0 and n < _MAX_CANDIDATES:
+    while pos >= 0:
         ctx.check_time()
-        n += 1
         yield pos
         pos = data.find(magic, pos + 1)
 
@@ -141,6 +157,26 @@ _STREAMS: dict[FileType, Callable[[bytes, ScanContext], Iterator[Child]]] = {
     FileType.XZ: _compressed(FileType.XZ), FileType.ZSTD: _compressed(FileType.ZSTD),
     FileType.TAR: _tar,
 }
+
+
+def _plausible(data: bytes, start: int, ft: FileType) -> bool:
+    """Whether the header of `ft` at `start` is worth opening: what libarchive (or our ARJ
+    and stream readers) would check first anyway, so a candidate that fails it would open
+    nothing. Strays that fail it cost no more than this check."""
+    if ft is FileType.ARJ:
+        return _arj_at(data, start)
+    if ft in _STREAMS:
+        return _stream_at(data, start, ft)
+    if ft is FileType.SEVENZIP:  # libarchive: the start header's CRC, a next header
+        head = data[start : start + 32]
+        return (len(head) == 32 and zlib.crc32(head[12:32]) == int.from_bytes(head[8:12], "little")
+                and head[20:28] != bytes(8))
+    if ft is FileType.CAB:  # libarchive: at least one folder and one file
+        head = data[start : start + 30]
+        return len(head) == 30 and head[26:28] != b"\0\0" and head[28:30] != b"\0\0"
+    if ft is FileType.RAR:  # RAR 4 (`Rar!\x1a\x07\x00`) or RAR 5 (`Rar!\x1a\x07\x01\x00`)
+        return data[start + 6 : start + 7] == b"\0" or data[start + 6 : start + 8] == b"\x01\0"
+    return True
 
 
 def _stream_at(data: bytes, start: int, ft: FileType) -> bool:
