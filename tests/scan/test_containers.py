@@ -737,6 +737,36 @@ def test_more_embedded_archives_than_the_cap_are_a_limit(engine: Engine) -> None
     assert engine.scan_bytes(blob, "data.bin").names == MAX_FILES_FOUND
 
 
+def _zip_of_clam(comment: bytes = b"") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("readme.com", CLAM.read_bytes())
+        zf.comment = comment
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("where", ["after", "in-comment"])
+def test_stray_end_records_do_not_hide_a_zip_behind_junk(engine: Engine, where: str) -> None:
+    """A zip behind junk with 9 stray end-of-central-directory records after it, or inside
+    its own comment (unzip and 7-Zip open both): each stray is checked for a central
+    directory where it points and skipped (R31-F9: 8 tries from the end, then nothing)."""
+    rng = random.Random(9)
+    strays = b"".join(b"PK\x05\x06" + rng.randbytes(18) for _ in range(9))
+    tail = _zip_of_clam() + strays if where == "after" else _zip_of_clam(strays)
+    assert engine.scan_bytes(_junk(9) + tail, "data.bin").names == FOUND
+
+
+def test_end_records_that_open_no_zip_past_the_cap_are_a_limit(engine: Engine) -> None:
+    """9 end records after the zip, each behind a central-directory signature (so it is
+    tried) that opens nothing: past `_MAX_EOCD_TRIES` the layer is MaxFiles, not clean."""
+    decoy = (b"PK\x01\x02" + bytes(4) + b"PK\x05\x06" + bytes(8)
+             + (8).to_bytes(4, "little") + bytes(6))
+    blob = _junk(10) + _zip_of_clam() + decoy * 9
+    assert engine.scan_bytes(blob, "data.bin").names == MAX_FILES_FOUND
+    assert engine.scan_bytes(_junk(10) + _zip_of_clam() + decoy * 3,
+                             "data.bin").names == FOUND
+
+
 @pytest.mark.parametrize("name", ["clam_IScab_int.exe", "clam_IScab_ext.exe",
                                   "clam_ISmsi_int.exe", "clam_ISmsi_ext.exe"])
 def test_installshield_setups_like_clamscan(name: str, every: Engine, dbdir: Path) -> None:

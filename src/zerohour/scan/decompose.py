@@ -16,7 +16,7 @@ import re
 import zipfile
 from collections.abc import Generator, Iterator
 
-from zerohour.errors import EncryptedContent
+from zerohour.errors import EncryptedContent, ScanLimitExceeded
 from zerohour.scan import (
     archive,
     bidi,
@@ -52,7 +52,7 @@ from zerohour.scan import (
 from zerohour.scan import filetype as filetype_mod
 from zerohour.scan.documents import chm, ole2, onenote, pdf, rtf
 from zerohour.scan.gates import Gate, Literals
-from zerohour.scan.limits import ScanContext
+from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.streams import stream_children as single_stream_children
 from zerohour.scan.types import Child, FileType
 from zerohour.scan.unpack import pe_children as unpacked_pe_children
@@ -161,32 +161,66 @@ def _partitions(data: bytes, ctx: ScanContext) -> Iterator[Child]:
 
 
 _EOCD = b"PK\x05\x06"
+_CENTRAL = b"PK\x01\x02"
+_ZIP64_LOCATOR = b"PK\x06\x07"
 _MAX_EOCD_TRIES = 8
 
 
 def embedded_zips(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """Members of zip archives that do not start at offset 0: each end-of-central-directory
-    record (last first, at most 8) whose archive a zip reader opens is read in full, with the
-    same fail-closed rules as any zip. A stray `PK\x05\x06` that opens nothing is ignored."""
+    record, last first, whose archive a zip reader opens is read in full, with the same
+    fail-closed rules as any zip. A record is only tried when a central directory (or a zip64
+    locator) sits where it points; a stray `PK\x05\x06` that fails that check costs nothing
+    more and is ignored. Past `_MAX_EOCD_TRIES` records that passed the check yet opened no
+    zip, with one more left, the layer is `Heuristics.Limits.Exceeded.MaxFiles`, never clean
+    (round 31 hid a zip behind 9 stray records): a legit file holds at most a few end records
+    with a central directory in front of them."""
     end = len(data)
-    for _ in range(_MAX_EOCD_TRIES):
-        pos = data.rfind(_EOCD, 0, end)
-        if pos < 0:
-            return
+    tries = 0
+    while (pos := data.rfind(_EOCD, 0, end)) >= 0:
         end = pos
         ctx.check_time()
-        if len(data) < pos + 22:
+        if not _eocd_plausible(data, pos):
             continue
+        if tries >= _MAX_EOCD_TRIES:
+            raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_EOCD_TRIES} zip end records "
+                                    "that open no zip")
+        tries += 1
         comment = int.from_bytes(data[pos + 20 : pos + 22], "little")
         segment = data[: pos + 22 + comment]
-        try:
-            with zipfile.ZipFile(io.BytesIO(segment)) as zf:
-                if not zf.infolist():
-                    continue
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        cut = b""
+        if not _opens(segment) and data.find(_EOCD, pos + 1, pos + 22 + comment) >= 0:
+            # Another record inside this one's comment: unzip and 7-Zip read the record the
+            # directory leads to, Python's zipfile the last one; so read it without comment
+            # (the comment is then a file of its own, as `zip_children` makes it).
+            segment = data[: pos + 20] + b"\0\0"
+            cut = data[pos + 22 : pos + 22 + comment]
+        if not _opens(segment):
             continue
         yield from archive.zip_children(segment, ctx)
+        if cut:
+            ctx.charge_child(len(cut))
+            yield Child(data=cut, name=None, origin="zip-comment")
         return
+
+
+def _eocd_plausible(data: bytes, pos: int) -> bool:
+    """A central directory where the end record at `pos` says it ends (zipfile reads it
+    there, whatever precedes the archive), or a zip64 locator in front of the record."""
+    if len(data) < pos + 22:
+        return False
+    if pos >= 20 and data[pos - 20 : pos - 16] == _ZIP64_LOCATOR:
+        return True
+    size = int.from_bytes(data[pos + 12 : pos + 16], "little")
+    return 0 < size <= pos and data[pos - size : pos - size + 4] == _CENTRAL
+
+
+def _opens(segment: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(segment)) as zf:
+            return bool(zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return False
 
 
 def _children_of_type(
