@@ -4,6 +4,7 @@ counts them. clamscan's agreement is in tests/conformance/test_clamscan_kinds.py
 
 from __future__ import annotations
 
+import base64
 import pickle
 import struct
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from zerohour.errors import SignatureSyntaxError
 from zerohour.scan import Engine, load_database
+from zerohour.scan.limits import Limits
 from zerohour.scan.signatures.cdb import UnknownHere, parse_cdb_line
 from zerohour.scan.signatures.ftm import SkippedFtm, parse_ftm_line
 from zerohour.scan.signatures.ldb import NotEvaluated, parse_ldb_line
@@ -21,7 +23,7 @@ from zerohour.scan.types import FileType, MemberMeta
 
 def _db(tmp_path: Path, files: dict[str, str]) -> Path:
     d = tmp_path / "db"
-    d.mkdir()
+    d.mkdir(parents=True)
     for name, text in files.items():
         (d / name).write_text(text)
     return d
@@ -110,6 +112,41 @@ def test_yara_rules_pickle_and_match(tmp_path: Path) -> None:
     d = _db(tmp_path, {"r.yar": 'rule Y { strings: $a = "YARAMARK" condition: $a }\n'})
     engine = pickle.loads(pickle.dumps(Engine(load_database([d], use_cache=False))))
     assert engine.scan_bytes(b"\x00YARAMARK\x01").names == ("YARA.Y",)
+
+
+_SLOW = """rule Slow_MZ {
+    condition:
+        uint16(0) == 0x5A4D and filesize > 50000 and
+        for any i in (0..filesize) : ( for any j in (0..filesize) :
+            ( uint8(i) == 0xFE and uint8(j) == 0xFD and i == j ) )
+}
+"""
+
+
+def test_yara_rules_out_of_time_in_a_guess_are_the_time_limit(tmp_path: Path) -> None:
+    """R31-F7: a marker cut over two attachments is whole only in the join guess, where an
+    operator's slow rule (the sender aims it: an MZ head, a long tail) timed out. The timeout
+    was a decoder error in a guess, muted, and the guess's body signatures never ran: clean.
+    It is the scan's MaxScanTime now."""
+    marker = b"a marker cut in two, whole only when the attachments are joined"
+    head = b"MZ" + bytes(20) + marker[:30]
+    tail = marker[30:] + bytes((i * 7919) % 251 for i in range(60_000))
+    mail = (b"From: a@x.test\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            + b"".join(b"--b\r\nContent-Type: application/octet-stream\r\n"
+                       b'Content-Disposition: attachment; filename="%s"\r\n'
+                       b"Content-Transfer-Encoding: base64\r\n\r\n" % name
+                       + base64.encodebytes(part).replace(b"\n", b"\r\n")
+                       for name, part in ((b"logo.dat", head), (b"notes.dat", tail)))
+            + b"--b--\r\n")
+    plain = _db(tmp_path / "plain", {"m.ndb": f"Cut.Marker:0:*:{marker.hex()}\n"})
+    assert Engine(load_database([plain], use_cache=False)).scan_bytes(mail).names == (
+        "Cut.Marker",)  # the join finds it
+    slow = _db(tmp_path / "slow", {"m.ndb": f"Cut.Marker:0:*:{marker.hex()}\n",
+                                   "slow.yar": _SLOW})
+    found = Engine(load_database([slow], use_cache=False),
+                   Limits(max_scan_time=2)).scan_bytes(mail)
+    assert found.names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
 
 
 def _pe_with_imports(dll: bytes, funcs: list[bytes | int]) -> bytes:

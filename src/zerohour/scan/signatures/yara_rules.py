@@ -12,12 +12,14 @@ is evaluated here, with yara's semantics, on every layer.
 from __future__ import annotations
 
 import io
+import math
 import threading
 from collections.abc import Sequence
 
 import yara
 
-from zerohour.errors import SignatureSyntaxError
+from zerohour.errors import ScanLimitExceeded, SignatureSyntaxError
+from zerohour.scan.limits import MAX_SCAN_TIME
 
 PREFIX = "YARA."
 
@@ -60,8 +62,17 @@ class YaraRules:
         return rules
 
     def match(self, data: bytes, timeout: float) -> list[str]:
-        """Names (`YARA.<rule>`) of the rules that match `data`, in rule order."""
-        hits = self._loaded().match(data=data, timeout=max(1, int(timeout)))
+        """Names (`YARA.<rule>`) of the rules that match `data`, in rule order.
+
+        Rules that run out of `timeout` (what is left of the scan's time) are the scan's
+        MaxScanTime, not an error: a decoder's error in a guessed layer (a join, a carving) is
+        muted as junk, and a timeout there, which the sender can aim at the layer that holds
+        the payload, left that layer unmatched and the mail clean (round 31, R31-F7). A limit
+        leaves the guess and is said at the layer above it."""
+        try:
+            hits = self._loaded().match(data=data, timeout=max(1, math.ceil(timeout)))
+        except yara.TimeoutError:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, "YARA rules ran out of time") from None
         return [PREFIX + m.rule for m in hits if m.rule not in self.dropped]
 
     def __getstate__(self) -> tuple[bytes, int, frozenset[str]]:
