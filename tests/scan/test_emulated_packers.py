@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from zerohour.scan import Engine, load_database, pe
+from zerohour.scan import Engine, load_database, pe, unpack
 from zerohour.scan.limits import Limits, ScanContext
 from zerohour.scan.unpack import emulator, wwpack
 
@@ -87,6 +87,29 @@ def test_wwpack_is_decoded_from_a_copy(engine: Engine) -> None:
     rebuilt = pe.parse(decoded.pe)
     assert rebuilt is not None
     assert rebuilt.entry_point_rva == 0x1020  # (the program's: the stub jumps there)
+
+
+def test_an_image_a_guess_decoded_is_decoded_again_outside_it() -> None:
+    """R31-S1: an image is decoded once per scan; but one first decoded inside a guess (a
+    join, whose heuristics are muted) was then skipped in the real attachment, and that
+    attachment's subtree looked its own to cache. Now a guess's decode does not count
+    outside it, and a decode left for an earlier one keeps the subtree out of the cache."""
+    data = (TESTFILES / "clam-wwpack.exe").read_bytes()
+    decoded = _wwpack(data)
+    assert decoded is not None
+    ctx = ScanContext()
+
+    def images() -> list[str]:
+        return [c.origin or "" for c in unpack._decoded(decoded, ctx)]
+
+    ctx.guessing = 1
+    assert images() == ["wwpack-unpacked"]
+    assert images() == []  # a guess again: once is enough
+    ctx.guessing = 0
+    assert images() == ["wwpack-unpacked"]  # outside the guess: decoded again
+    assert ctx.decoded_again == 1
+    assert images() == []
+    assert ctx.decoded_again == 2
 
 
 def test_a_wwpack_section_with_room_is_no_finding(engine: Engine) -> None:

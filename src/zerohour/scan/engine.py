@@ -290,11 +290,12 @@ class Engine:
     def _outside(walk: _Walk) -> tuple[object, ...]:
         """What changes when a subtree's verdict is not its own to keep (`cleancache`): it
         found, erred or was cut short (`_marks`), skipped a twin scanned outside it, read
-        the layers noted before it for a zlib dictionary, or ran or decoded an image
-        (whose budgets are the scan's)."""
+        the layers noted before it for a zlib dictionary, or ran, decoded or met again an
+        image (whose budgets are the scan's; one met again was decoded outside it)."""
         ctx = walk.ctx
         return (Engine._marks(walk), walk.twin_hits, ctx.lookups, len(ctx.dict_streams),
-                len(ctx.decoded), tuple(ctx.spent.items()))
+                len(ctx.decoded), sum(ctx.decoded.values()), ctx.decoded_again,
+                tuple(ctx.spent.items()))
 
     def _scan_layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
                     is_attachment: bool, allowed: bool, ancestors: tuple[str, ...],

@@ -150,9 +150,12 @@ class ScanContext:
         # the walk is inside: they keep the packer's marks, and running the stub again in
         # them would only recurse
         self.emulating: list[str] = []
-        # images decoded whole (`unpack.wwpack`), by hash: not decoded again, but what they
-        # hold is unpacked as anywhere else
-        self.decoded: set[int] = set()
+        # images decoded whole (`unpack.wwpack`), by hash, and whether a decode was outside
+        # a guess: not decoded again (but decoded outside a guess once, as a guess mutes what
+        # it finds), while what they hold is unpacked as anywhere else; and how many times one
+        # was met again and left (what left it is not its own to cache: `cleancache`)
+        self.decoded: dict[int, bool] = {}
+        self.decoded_again = 0
         # what the scan has spent of budgets of its own ("packer.runs", "stub.seconds"...:
         # `unpack`), kept apart from the size budget above
         self.spent: dict[str, float] = {}

@@ -83,17 +83,21 @@ def _decoded(decoded: wwpack.Decoded, ctx: ScanContext) -> Iterator[Child]:
     stub itself would have read the same input; else the packer is a finding too, after the
     image. Either way the packed files the image holds are unpacked as anywhere else (rounds
     26 and 27: marked as emulated, an ASPack file inside was neither run nor reported); only
-    the image itself is not decoded again (`ScanContext.decoded`)."""
+    the image itself is not decoded again (`ScanContext.decoded`), unless a guess decoded it
+    first."""
     try:
         ctx.charge_child(len(decoded.pe))
     except ScanLimitExceeded:
         ctx.unsupported("Packer", "WWPack")
         raise
-    if hash(decoded.pe) in ctx.decoded:  # (a file that decodes to an image already seen)
+    key, guessing = hash(decoded.pe), ctx.guessing > 0
+    if key in ctx.decoded and (ctx.decoded[key] or guessing):  # (an image already seen,
+        # outside a guess, or this is one: round 31's S1, a guess's muted findings)
+        ctx.decoded_again += 1
         if not decoded.complete:
             ctx.unsupported("Packer", "WWPack")
         return
-    ctx.decoded.add(hash(decoded.pe))
+    ctx.decoded[key] = not guessing
     try:
         yield Child(data=decoded.pe, name=None, origin="wwpack-unpacked")
     finally:
