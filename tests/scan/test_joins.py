@@ -240,6 +240,98 @@ def test_base64_blocks_in_reverse_order_in_the_body(clam_engine: Engine,
     assert clam_engine.scan_bytes(_plain("Subject: s\r\n", body)).names == (NAME,)
 
 
+def _text_decoy_mail(tmp_path: Path, decoys: int, tail: bool = True) -> bytes:
+    """clam.exe's base64 cut in two at 93 characters: the head block first in the body, then
+    `decoys` blocks of base64 of random bytes (one line each, padded: a line-wise decoder of
+    the whole body gets junk), the tail block, one more decoy (the reversed order is junk)."""
+    text = _b64(tmp_path)
+    rnd = random.Random(93)
+    blocks = "".join(base64.b64encode(rnd.randbytes(rnd.randrange(18, 60))).decode() + "\n\n"
+                     for _ in range(decoys))
+    body = (f"Start:\n\n{_wrap(text[:93])}\n{blocks}" + (_wrap(text[93:]) if tail else "")
+            + "\nbye\n\nZGVjb3kgYWZ0ZXIgdGhlIHRhaWwgcnVu\n")
+    return _plain("Subject: s\r\n", body)
+
+
+@pytest.mark.parametrize("decoys", [65, 300])
+def test_base64_cut_in_two_among_more_runs_than_the_window(clam_engine: Engine,
+                                                           tmp_path: Path, decoys: int) -> None:
+    """R31-F6 on encoded text: the tail run behind 65 decoy runs was past the first 64 runs,
+    which alone were paired with the head run, and behind 300 past the 256 runs collected at
+    all: clean. Every run is paired, and 1,024 are collected."""
+    mail = _text_decoy_mail(tmp_path, decoys)
+    assert clam_engine.scan_bytes(mail).names == (NAME,)
+    report = clam_engine.scan_bytes(_text_decoy_mail(tmp_path, decoys, tail=False))
+    assert report.names == ()
+    assert report.errors == ()
+
+
+def _text_joins_until_limit(sources: list[bytes]) -> tuple[int, ScanLimitExceeded]:
+    made = 0
+    try:
+        for _ in joins.text_joins(sources, ScanContext()):
+            made += 1
+    except ScanLimitExceeded as exc:
+        return made, exc
+    pytest.fail(f"{made} joins and no limit")
+
+
+def test_text_joins_left_untried_are_the_file_limit(clam_engine: Engine,
+                                                    tmp_path: Path) -> None:
+    """Encoded text past the bounds `text_joins` can try is `MaxFiles`, not clean: a head run
+    behind more runs than it collects, more head runs than it joins, joins its budget leaves
+    unmade (each of these returned silently)."""
+    rnd = random.Random(2)
+    head = _b64(tmp_path)[:93].encode()
+    tokens = [base64.b64encode(rnd.randbytes(30)) for _ in range(joins._MAX_RUNS + 10)]
+    made, exc = _text_joins_until_limit([b"\n\n".join([*tokens, head])])  # head past the runs
+    assert (made, exc.which) == (0, "MaxFiles")
+    assert "past" in str(exc)
+    fake = [b"TVqQ" + base64.b64encode(rnd.randbytes(60)) for _ in range(joins._MAX_HEADS)]
+    made, exc = _text_joins_until_limit([b"\n\n".join([*fake, head, *tokens[:10]])])
+    assert (made, exc.which) == (0, "MaxFiles")
+    assert "head runs" in str(exc)
+    made, exc = _text_joins_until_limit([b"\n\n".join([fake[0], head, *tokens[:900]])])
+    assert (made, exc.which) == (joins._MAX_TEXT_JOINS, "MaxFiles")
+    assert "joins of encoded text" in str(exc)
+    report = clam_engine.scan_bytes(_text_decoy_mail(tmp_path, 1100))
+    assert report.names == ("Heuristics.Limits.Exceeded.MaxFiles",)
+
+
+def test_a_newsletter_with_many_tokens_and_a_head_token_is_clean(clam_engine: Engine) -> None:
+    """False-positive guard: an HTML newsletter (~100 KB) whose 300 links and pixels carry
+    base64 tracking tokens, and whose markup holds one token that decodes to a cut PE header:
+    every run is joined after it, within the bounds: no finding, no limit, no error, and a
+    bounded cost against the same page without that token."""
+    rnd = random.Random(100)
+
+    def token() -> str:
+        return base64.b64encode(rnd.randbytes(rnd.randrange(18, 60))).decode()
+
+    rows = "".join(
+        f'<tr><td style="padding:10px;font-family:Arial;font-size:14px;color:#333">'
+        f'<img src="https://cdn.example.com/p{i}.jpg" width="120" style="float:right">'
+        f'<h3 style="margin:0;color:#c00">sale today</h3><p>{"dear customers, new products " * 4}'
+        f'</p><a href="https://t.example.com/c?u={token()}&amp;s={i}">buy now</a>'
+        f'<img src="https://px.example.com/o/{token()}.gif" width="1" height="1"></td></tr>'
+        for i in range(150))
+    head = "TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+    def page(build: str) -> bytes:
+        html = (f"<!doctype html><html><body><!-- build {build} --><table width=600>{rows}"
+                "</table></body></html>")
+        return (_plain("Subject: news\r\nMIME-Version: 1.0\r\nContent-Type: text/html; "
+                       "charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n",
+                       base64.encodebytes(html.encode()).decode()))
+
+    assert len(page(head)) > 100_000
+    report = clam_engine.scan_bytes(page(head))
+    assert sum(la.path.endswith("joined-text") for la in report.layers) > 600
+    base = min(_cpu(clam_engine, page("r" * len(head))) for _ in range(2))
+    spent = min(_cpu(clam_engine, page(head)) for _ in range(2))
+    assert spent < base + 0.5, (spent, base)
+
+
 # -- heads ------------------------------------------------------------------------------------
 
 

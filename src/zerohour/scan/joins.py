@@ -22,20 +22,23 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   reverse of all of them, then the head with every single piece, then with every pair and
   every triple of consecutive pieces in attachment order (a two-, three- or four-piece split
   among decoys): 3k - 1 joins a head for k others, however many (round 31's F6: the tail of
-  a two-piece split behind 65 decoys was past the first `_MAX_OTHERS`, which alone were
-  paired, and the mail was clean). At most `_MAX_HEADS` heads, `_MAX_JOINS` joins and
-  `_MAX_BYTES` joined bytes per call, never more than half the scan's remaining file and
-  byte budget, and `ctx.check_time()` between joins. Those bounds are limits, not silence:
-  more heads than `_MAX_HEADS`, or an order left untried because the joins ran out (their
-  own bound: one head with some 340 others, or four heads with five others each to permute,
-  4 x 325; or the scan's file budget), is `MaxFiles`; a join the scan's byte budget leaves
-  unmade is `MaxScanSize`. A join skipped for its size alone
-  (over `MaxFileSize`, or over what is left of `_MAX_BYTES` while the scan's bytes do not
-  bind) is skipped and the smaller ones still made: big pieces make a few big joins, which
-  a mail of ordinary attachments must not turn into a limit. Attachments with names are also
-  joined once in their names' order, and once in natural order (`ls`, `ls -v`), however
-  many they are. Encoded text (below) takes the windows among its first `_MAX_OTHERS` runs
-  only, and stops silently at its join bounds.
+  a two-piece split behind 65 decoys was past the first 64 pieces, which alone were paired,
+  and the mail was clean; the encoded-text path had the same window, and a head run past its
+  256th run was dropped silently). At most `_MAX_HEADS` heads, `_MAX_JOINS` joins
+  (`_MAX_TEXT_JOINS` of encoded text) and `_MAX_BYTES` joined bytes per call, never more
+  than half the scan's remaining file and byte budget, and `ctx.check_time()` between joins.
+  Those bounds are limits, not silence: more heads than `_MAX_HEADS`, or an order left
+  untried because the joins ran out (their own bound: one head with some 340 others, or four
+  heads with five others each to permute, 4 x 325; a head run with the k runs of text whose
+  3k - 1 orders, read one to four ways each, need more than 4,096 joins;
+  or the scan's file budget), is `MaxFiles`; so is a head run among runs of text past
+  `_MAX_RUNS` runs or `_MAX_RUN_CHARS` characters (those are read on, each decoded alone,
+  to look for one); a join the scan's byte budget leaves unmade is `MaxScanSize`. A join
+  skipped for its size alone (over `MaxFileSize`, or over what is left of `_MAX_BYTES` while
+  the scan's bytes do not bind) is skipped and the smaller ones still made: big pieces make a
+  few big joins, which a mail of ordinary attachments must not turn into a limit. Attachments
+  with names are also joined once in their names' order, and once in natural order (`ls`,
+  `ls -v`), however many they are.
 - **Text is joined as text, then decoded** (`text_joins`): a cut can fall inside a base64
   quantum or a hex byte, and `cat a.txt b.txt | base64 -d` decodes the join, not the pieces.
   The runs are the encoded stretches of the message's header values (Subject, Comments,
@@ -73,14 +76,15 @@ from zerohour.scan.types import Child, FileType
 _PERMUTE = 5
 #: Past that, runs of up to this many consecutive pieces (in attachment order) after a head.
 _RUN = 3
-#: Pieces of encoded text those runs are taken among (`text_joins`; `binary_joins` takes
-#: them among all its pieces, and a join its budget leaves unmade is the file limit).
-_MAX_OTHERS = 64
 _MAX_HEADS = 4
 _MAX_JOINS = 1024
+#: Joins of encoded text per call (`text_joins`): one head with every run of a page full of
+#: tokens (3k - 1 orders for k runs, each decoded in one to four readings); a join is a few
+#: hundred bytes of a small speculative child (some 50 us).
+_MAX_TEXT_JOINS = 4096
 _MAX_BYTES = 64 * 1024 * 1024
 #: Runs of encoded text collected per message, and their characters in all.
-_MAX_RUNS = 256
+_MAX_RUNS = 1024
 _MAX_RUN_CHARS = 16 * 1024 * 1024
 #: Fewest characters of an encoded run: 12 bytes of base64, 8 of hex (a magic number and a
 #: little of the header behind it). Shorter tokens are words.
@@ -219,13 +223,12 @@ def _loose(data: bytes) -> bool:
 # -- orders -----------------------------------------------------------------------------------
 
 
-def _orders(k: int, window: int | None = None) -> Iterator[tuple[int, ...]]:
+def _orders(k: int) -> Iterator[tuple[int, ...]]:
     """Orders of the other pieces (indexes in attachment order) to put after a head: the
     attachment order and its reverse first, then every arrangement of every subset (longest
     first) up to `_PERMUTE` pieces; past that, runs of one, two and three consecutive pieces
     in attachment order (all single pieces first, then the pairs, then the triples), among
-    the first `window` pieces when given (`text_joins`), else among all `k` (`binary_joins`:
-    3k - 1 orders, the join budget bounds them). Each order once."""
+    all `k`: 3k - 1 orders, which the join budget bounds. Each order once."""
     if k == 0:
         return
     seen: set[tuple[int, ...]] = set()
@@ -234,8 +237,7 @@ def _orders(k: int, window: int | None = None) -> Iterator[tuple[int, ...]]:
         rest: Iterable[tuple[int, ...]] = itertools.chain.from_iterable(
             itertools.permutations(range(k), r) for r in range(k, 0, -1))
     else:
-        m = k if window is None else min(k, window)
-        rest = (tuple(range(i, i + w)) for w in range(1, _RUN + 1) for i in range(m - w + 1))
+        rest = (tuple(range(i, i + w)) for w in range(1, _RUN + 1) for i in range(k - w + 1))
     for order in itertools.chain(first, rest):
         if order not in seen:
             seen.add(order)
@@ -246,7 +248,7 @@ def budget_unbounded(ctx: ScanContext) -> bool:
     """Whether what the scan has left gives `_Budget` its own bounds in full, so joins made
     now are the joins made at the start of any scan (`cleancache` records only then)."""
     lim = ctx.limits
-    return ((lim.max_files - ctx.files) // 2 >= _MAX_JOINS
+    return ((lim.max_files - ctx.files) // 2 >= max(_MAX_JOINS, _MAX_TEXT_JOINS)
             and (lim.max_scan_size - ctx.total_bytes) // 2 >= _MAX_BYTES)
 
 
@@ -254,15 +256,16 @@ class _Budget:
     """Joins and bytes one call may still make: its own bounds, and never more than half of
     what the scan has left (a guess must not exhaust the limits the real content needs)."""
 
-    def __init__(self, ctx: ScanContext) -> None:
+    def __init__(self, ctx: ScanContext, joins: int = _MAX_JOINS) -> None:
         lim = ctx.limits
         self.ctx = ctx
         files, size = (lim.max_files - ctx.files) // 2, (lim.max_scan_size - ctx.total_bytes) // 2
-        self.joins = min(_MAX_JOINS, files)
+        self.limit = joins
+        self.joins = min(joins, files)
         self.bytes = min(_MAX_BYTES, size)
         # whether the scan's limits bind, not this call's own bounds: a join they leave
         # unmade is the limit (round 29's F5: 9,995 members, then clam.exe in two pieces)
-        self.files_bind = files < _MAX_JOINS
+        self.files_bind = files < joins
         self.bytes_bind = size < _MAX_BYTES
         self.seen: set[tuple[int, int]] = set()
 
@@ -443,13 +446,10 @@ def _decode_alone(run: bytes, hexed: bool) -> bytes:
     return encodings.base64_decode(run)
 
 
-def text_joins(sources: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
-    """Files the encoded runs of `sources` (in document order: header values, bodies, text
-    attachments) decode to when joined as text after a head run (module docstring): base64
-    joins in every reading `encodings.base64_variants` gives (one stream; padded pieces one
-    after another), hex joins with hex runs only. Nothing without a head run."""
-    if not any(_may_hold_head(s) for s in sources):
-        return
+def _text_runs(sources: Sequence[bytes], ctx: ScanContext) -> tuple[list[bytes], bool]:
+    """The distinct encoded runs of `sources` in document order, at most `_MAX_RUNS` of them
+    and `_MAX_RUN_CHARS` characters, and whether a head run was left out past those bounds
+    (the runs after them are read on, each decoded alone, only to look for one)."""
     runs: dict[bytes, None] = {}
     chars = 0
     for source in sources:
@@ -457,28 +457,42 @@ def text_joins(sources: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
             ctx.check_time()
             if run in runs:
                 continue
-            runs[run] = None
-            chars += len(run)
-            if len(runs) >= _MAX_RUNS or chars >= _MAX_RUN_CHARS:
-                break
-        else:
-            continue
-        break
-    order = list(runs)
-    heads: list[tuple[int, bool]] = []
-    for i, run in enumerate(order):
-        for hexed in (True, False) if _is_hex(run) else (False,):
-            if is_head(_decode_alone(run, hexed)):
-                heads.append((i, hexed))
-        if len(heads) >= _MAX_HEADS:
-            break
+            if len(runs) < _MAX_RUNS and chars + len(run) <= _MAX_RUN_CHARS:
+                runs[run] = None
+                chars += len(run)
+            elif _head_readings(run):
+                return list(runs), True
+    return list(runs), False
+
+
+def _head_readings(run: bytes) -> list[bool]:
+    """The readings (True: hex) in which `run` alone decodes to a cut head."""
+    return [hexed for hexed in ((True, False) if _is_hex(run) else (False,))
+            if is_head(_decode_alone(run, hexed))]
+
+
+def text_joins(sources: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
+    """Files the encoded runs of `sources` (in document order: header values, bodies, text
+    attachments) decode to when joined as text after a head run (module docstring): base64
+    joins in every reading `encodings.base64_variants` gives (one stream; padded pieces one
+    after another), hex joins with hex runs only. Nothing without a head run; a head run
+    past the runs' bounds, more than `_MAX_HEADS` head runs, or a join left unmade because
+    the joins ran out, is `MaxFiles`."""
+    if not any(_may_hold_head(s) for s in sources):
+        return
+    order, head_left_out = _text_runs(sources, ctx)
+    if head_left_out:  # (its runs were dropped silently: round 31's F6, text)
+        raise ScanLimitExceeded(MAX_FILES, f"a head run past {_MAX_RUNS} runs of encoded text")
+    heads = [(i, hexed) for i, run in enumerate(order) for hexed in _head_readings(run)]
     if not heads:
         return
-    budget = _Budget(ctx)
-    for h, hexed in heads[:_MAX_HEADS]:
+    if len(heads) > _MAX_HEADS:  # (the fifth was left untried, and the mail clean)
+        raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_HEADS} head runs to join")
+    budget = _Budget(ctx, _MAX_TEXT_JOINS)
+    for h, hexed in heads:
         others = [r for i, r in enumerate(order) if i != h and (not hexed or _is_hex(r))
                   and _loose_run(r, hexed)]
-        for arrangement in _orders(len(others), _MAX_OTHERS):
+        for arrangement in _orders(len(others)):
             text = order[h] + b"".join(others[i] for i in arrangement)
             if hexed:
                 decoded = [_decode_alone(text, True)]
@@ -486,8 +500,9 @@ def text_joins(sources: Sequence[bytes], ctx: ScanContext) -> Iterator[Child]:
                 decoded = encodings.base64_variants(text, ctx.check_time)
             for data in decoded:
                 ok = budget.take(len(data))
-                if ok is None:
-                    return
+                if ok is None:  # (a join left unmade is the limit, not clean)
+                    raise ScanLimitExceeded(
+                        MAX_FILES, f"more than {budget.limit} joins of encoded text")
                 if ok and (child := budget.child(data, "joined-text")) is not None:
                     yield child
 
