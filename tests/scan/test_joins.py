@@ -266,6 +266,22 @@ def test_base64_cut_in_two_among_more_runs_than_the_window(clam_engine: Engine,
     assert report.errors == ()
 
 
+def test_base64_cut_over_the_first_and_sixty_sixth_text_attachment(clam_engine: Engine,
+                                                                     tmp_path: Path) -> None:
+    """`cat a.txt z.txt | base64 -d` among 64 text attachments of other base64: the text
+    sources were the first 64 of the mail (header values, body, text leaves), and the tail
+    in the 66th was never read. Every text leaf is a source now."""
+    text = _b64(tmp_path)
+    rnd = random.Random(66)
+    decoys = [(f"m{i:02d}.txt", base64.b64encode(rnd.randbytes(45)) + b"\n", "text")
+              for i in range(65)]
+    parts = [("a.txt", _wrap(text[:93]).encode(), "text"), *decoys,
+             ("z.txt", _wrap(text[93:]).encode(), "text"), decoys[0]]
+    parts[-1] = ("zz.txt", b"ZGVjb3kgYWZ0ZXIgdGhlIHRhaWwgcnVu\n", "text")
+    report = clam_engine.scan_bytes(_mail("cat a.txt z.txt | base64 -d", parts))
+    assert report.names == (NAME,)
+
+
 def _text_joins_until_limit(sources: list[bytes]) -> tuple[int, ScanLimitExceeded]:
     made = 0
     try:

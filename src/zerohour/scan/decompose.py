@@ -116,7 +116,7 @@ def children(
             # members with any names, or encoded text cut over members (`joins`)
             pieces = list(members.values())
             yield from ctx.guard(joins.binary_joins(pieces, ctx, list(members)), "joins")
-            texts = [m for m in pieces if joins.texty(m)][: joins.MAX_SOURCES]
+            texts = [m for m in pieces if joins.texty(m)]  # (all: text_joins bounds them)
             yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)
             yield from patches.patched_attachments(members, ctx)

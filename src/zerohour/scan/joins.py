@@ -89,8 +89,8 @@ _MAX_RUN_CHARS = 16 * 1024 * 1024
 #: Fewest characters of an encoded run: 12 bytes of base64, 8 of hex (a magic number and a
 #: little of the header behind it). Shorter tokens are words.
 MIN_RUN = 16
-#: Text sources per message (header block, bodies, text attachments) and their size each.
-MAX_SOURCES = 64
+#: Size of a text source (header value, body, text attachment); every one is read, up to
+#: the runs' bounds (64 were: the tail of a cut past the 64th was dropped, round 31).
 _MAX_SOURCE = 8 * 1024 * 1024
 
 _LOOSE_TYPES = frozenset({FileType.BINARY, FileType.TEXT})
@@ -398,7 +398,7 @@ def header_values(data: bytes) -> list[bytes]:
         m = _HEADER_NAMES.match(line)
         if m is not None and _MACHINE_HEADERS.match(line) is None:
             out.append(line[m.end():].strip())
-    return out[:MAX_SOURCES]
+    return out
 
 
 def _first_blank_line(data: bytes) -> int:
@@ -453,6 +453,9 @@ def _text_runs(sources: Sequence[bytes], ctx: ScanContext) -> tuple[list[bytes],
     runs: dict[bytes, None] = {}
     chars = 0
     for source in sources:
+        full = len(runs) >= _MAX_RUNS or chars >= _MAX_RUN_CHARS
+        if full and not _may_hold_head(source):
+            continue  # (read on only for a head run, which this source cannot hold)
         for run in _runs(source):
             ctx.check_time()
             if run in runs:

@@ -1055,7 +1055,7 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     for child in _children(data, ctx, named):
         if child.name and child.is_attachment:
             attachments.setdefault(child.name, child.data)
-        if len(texts) < joins.MAX_SOURCES and joins.texty(child.data):
+        if joins.texty(child.data):  # (all of them: text_joins bounds its runs)
             texts.append(child.data)
         yield child
     for name, piece in attachments.items():  # (all of them: no more than MaxFiles; a cap
