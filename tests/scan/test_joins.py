@@ -144,8 +144,30 @@ def test_joins_left_untried_are_the_file_limit(clam_engine: Engine) -> None:
     heads = [clam[:272], *(b"MZ" + rnd.randbytes(100) for _ in range(3))]
     made, exc = _joins_until_limit([*heads[1:], heads[0], rnd.randbytes(300), clam[272:]])
     assert (made, exc.which) == (joins._MAX_JOINS, "MaxFiles")
-    report = clam_engine.scan_bytes(_decoy_mail(1100))
+    # in a mail: the 272-byte tail's join is smaller than any decoy's, so made first (joins
+    # go smallest first); a tail as big as the decoys is among the orders left: the limit
+    assert clam_engine.scan_bytes(_decoy_mail(1100)).names == (NAME,)
+    report = clam_engine.scan_bytes(_decoy_mail(1100, rnd.randbytes(300)))
     assert report.names == ("Heuristics.Limits.Exceeded.MaxFiles",)
+
+
+def test_a_decoy_that_spends_the_join_bytes_first(clam_engine: Engine) -> None:
+    """A zip (2.5 MB) of clam.exe's head, a 64 MB decoy less a few hundred bytes, the tail
+    and one more piece: the attachment-order and name-order joins held the decoy and spent
+    `_MAX_BYTES`, and the head with its tail was skipped for size, clean. Small joins first."""
+    import zipfile
+
+    clam = CLAM.read_bytes()
+    size = joins._MAX_BYTES - len(clam) - 400
+    decoy = bytearray(size)
+    decoy[::64] = random.Random(64).randbytes(len(range(0, size, 64)))  # (ratio < 250)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, piece in [("a.bin", clam[:272]), ("b.bin", b"\x01" + decoy[1:]),
+                            ("c.bin", clam[272:]), ("d.bin", b"\x04" + bytes(300))]:
+            z.writestr(name, bytes(piece))
+    del decoy
+    assert clam_engine.scan_bytes(buf.getvalue(), "x.zip").names == (NAME,)
 
 
 def test_zip_members_with_any_names(clam_engine: Engine, tmp_path: Path) -> None:

@@ -36,7 +36,15 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   to look for one); a join the scan's byte budget leaves unmade is `MaxScanSize`. A join
   skipped for its size alone (over `MaxFileSize`, or over what is left of `_MAX_BYTES` while
   the scan's bytes do not bind) is skipped and the smaller ones still made: big pieces make a
-  few big joins, which a mail of ordinary attachments must not turn into a limit. Attachments
+  few big joins, which a mail of ordinary attachments must not turn into a limit. So
+  `binary_joins` makes a head's joins smallest first, and the name-order joins last: a
+  decoy of 64 MB less a few hundred bytes (a 2.5 MB zip member, well within the default
+  `MaxScanSize` of 400 MB) spent the budget on the attachment-order join, and the head with
+  its 272-byte tail was skipped, clean; and with five others, the 5-piece arrangements of
+  1.5 MB decoys (a 10 MB mail) came first.
+  Still open (not a limit yet): joins no bigger than the real one that spend `_MAX_BYTES`
+  within the `_MAX_JOINS` count (some 64 decoys of a 1 MB payload's size), and encoded text,
+  whose joins are decoded before they are measured and are not sorted. Attachments
   with names are also joined once in their names' order, and once in natural order (`ls`,
   `ls -v`), however many they are.
 - **Text is joined as text, then decoded** (`text_joins`): a cut can fall inside a base64
@@ -321,19 +329,11 @@ def _by_name(pieces: Sequence[bytes], names: Sequence[str]) -> Iterator[bytes]:
 def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
                  names: Sequence[str] | None = None) -> Iterator[Child]:
     """The files attachments (or an archive's members), in `pieces` order (and, with their
-    `names`, in name order), make when joined after a cut head (module docstring). Nothing
-    without a head."""
+    `names`, in name order, last), make when joined after a cut head (module docstring).
+    Nothing without a head."""
     if len(pieces) < 2 or not any(p.startswith(_MAGICS) for p in pieces):
         return
     budget = _Budget(ctx)
-    if names is not None and len(names) == len(pieces):  # (two joins, however many pieces)
-        for joined in _by_name(pieces, names):
-            ok = budget.take(len(joined))
-            if ok is None:
-                return
-            child = budget.child(joined, "joined-pieces") if ok else None
-            if child is not None:
-                yield child
     distinct = list(dict.fromkeys(p for p in pieces if p))
     heads = [i for i, p in enumerate(distinct) if is_head(p)]
     if not heads:
@@ -343,8 +343,11 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
     loose = [i for i, p in enumerate(distinct) if i in heads or _loose(p)]
     for h in heads:
         others = [distinct[i] for i in loose if i != h]
-        for order in _orders(len(others)):
-            size = len(distinct[h]) + sum(len(others[i]) for i in order)
+        sizes = [len(p) for p in others]
+        # smallest joins first (stable: `_orders`' order among equals), so big decoys spend
+        # `_MAX_BYTES` only after every smaller join was made (module docstring)
+        for size, order in sorted(((len(distinct[h]) + sum(sizes[i] for i in o), o)
+                                   for o in _orders(len(others))), key=lambda t: t[0]):
             ok = budget.take(size)
             if ok is None:  # (a join left unmade is the limit, not clean: round 31's F6)
                 raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_JOINS} joins of pieces")
@@ -352,6 +355,14 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
                 continue
             child = budget.child(distinct[h] + b"".join(others[i] for i in order),
                                  "joined-pieces")
+            if child is not None:
+                yield child
+    if names is not None and len(names) == len(pieces):  # (two joins, however many pieces;
+        for joined in _by_name(pieces, names):  # last: the biggest, after the small ones)
+            ok = budget.take(len(joined))
+            if ok is None:
+                raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_JOINS} joins of pieces")
+            child = budget.child(joined, "joined-pieces") if ok else None
             if child is not None:
                 yield child
 
