@@ -184,6 +184,16 @@ def libarchive_children(
     encrypted = False
     failures = 0
     index = 0
+    damaged = False
+    if ft is FileType.SEVENZIP and sevenzip_header_lost(data, offset):
+        recovered = sevenzip_recovered(data, offset)
+        if recovered is None and offset:
+            return  # a stray signature with zeros behind it: 7-Zip opens nothing there either
+        damaged = True  # libarchive would read an empty archive: fail closed
+        if recovered is None:
+            ctx.broken(spec.label)
+            return
+        data, offset = recovered, 0  # read what 7-Zip recovers, then report the damage
     try:
         with la.open_memory(data, spec.formats, offset, options) as reader:
             while True:
@@ -228,6 +238,8 @@ def libarchive_children(
             encrypted = _header_failure(data, ft, spec, exc.message, ctx) or encrypted
         else:
             encrypted = headers_encrypted(data[offset:], ft) or encrypted
+    if damaged:
+        ctx.broken(spec.label)
     if encrypted:
         raise EncryptedContent(spec.encrypted)
 
@@ -329,6 +341,54 @@ def headers_encrypted(data: bytes, ft: FileType) -> bool:
     if ft is FileType.RAR:
         return _rar_first_header_intact(data) and archive.rar_is_encrypted(data)
     return False
+
+
+def sevenzip_header_lost(data: bytes, offset: int = 0) -> bool:
+    """Whether the 7z at `data[offset:]` says its next header is empty (size 0: libarchive
+    then reads an empty archive without looking further) while bytes other than zeros follow
+    its 32-byte start header. An unfinished 7-Zip write leaves the start header all zeros
+    and 7-Zip recovers it (`sevenzip_recovered`); any other start header of size 0 with
+    content behind it is damage. A real empty archive (`7zz a` of nothing) is 32 bytes."""
+    head = data[offset : offset + 32]
+    if len(head) < 32 or head[20:28] != bytes(8):
+        return False
+    rest = len(data) - offset - 32
+    return rest > 0 and data.count(0, offset + 32) != rest
+
+
+_7Z_RECOVERY_TAIL = 512  # 7-Zip's FORMAT_7Z_RECOVERY looks this far back from the end
+
+
+def sevenzip_recovered(data: bytes, offset: int = 0) -> bytes | None:
+    """A copy of the 7z at `data[offset:]` with its all-zero start header rebuilt to point
+    at `sevenzip_recovery_at`'s next header; None when there is none."""
+    at = sevenzip_recovery_at(data, offset)
+    if at is None:
+        return None
+    header = data[at:]
+    fixed = bytearray(data[offset:])
+    struct.pack_into("<QQI", fixed, 12, at - offset - 32, len(header), zlib.crc32(header))
+    struct.pack_into("<I", fixed, 8, zlib.crc32(fixed[12:32]))
+    return bytes(fixed)
+
+
+def sevenzip_recovery_at(data: bytes, offset: int = 0) -> int | None:
+    """Where 7-Zip's recovery of an all-zero start header (`7zIn.cpp`, FORMAT_7Z_RECOVERY)
+    finds the next header of the 7z at `data[offset:]`: in the last 512 bytes of the file,
+    which must end in kEnd (0), the last kEncodedHeader + kPackInfo (17 06) or kHeader +
+    kMainStreamsInfo (01 04); the header runs to the end of the file. None when the start
+    header is not all zeros or no such header is there."""
+    if data[offset + 8 : offset + 32] != bytes(24):
+        return None
+    size = min(len(data) - offset - 32, _7Z_RECOVERY_TAIL)
+    if size < 3 or data[-1] != 0:
+        return None
+    base = len(data) - size
+    tail = data[base:]
+    for i in range(size - 2, -1, -1):
+        if tail[i : i + 2] in (b"\x17\x06", b"\x01\x04"):
+            return base + i
+    return None
 
 
 def _rar_first_header_intact(data: bytes) -> bool:

@@ -169,6 +169,8 @@ def _plausible(data: bytes, start: int, ft: FileType) -> bool:
         return _stream_at(data, start, ft)
     if ft is FileType.SEVENZIP:  # libarchive: the start header's CRC, a next header
         head = data[start : start + 32]
+        if head[8:32] == bytes(24):  # an unfinished write, which 7-Zip recovers: the reader
+            return containers.sevenzip_recovery_at(data, start) is not None  # rebuilds it
         return (len(head) == 32 and zlib.crc32(head[12:32]) == int.from_bytes(head[8:12], "little")
                 and head[20:28] != bytes(8))
     if ft is FileType.CAB:  # libarchive: at least one folder and one file
