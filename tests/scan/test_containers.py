@@ -320,6 +320,76 @@ def test_damaged_headers_and_formats_libarchive_does_not_read(engine: Engine) ->
     assert engine.scan_bytes(garbage_rar).names == ("Heuristics.Broken.RAR",)
 
 
+def _libarchive_7z(files: dict[str, bytes]) -> bytes:
+    """A 7z written by libarchive (no 7zz needed): LZMA data, a plain kHeader."""
+    import libarchive
+
+    out = bytearray()
+
+    def write(chunk: bytes) -> int:
+        out.extend(chunk)
+        return len(chunk)
+
+    with libarchive.custom_writer(write, "7zip") as archive:
+        for name, content in files.items():
+            archive.add_file_from_memory(name, len(content), content)
+    return bytes(out)
+
+
+def _zeroed(seven: bytes) -> bytes:
+    """The start header (CRC, next-header offset, size, CRC) all zeros, as an unfinished
+    7-Zip write leaves it: libarchive reads an empty archive, 7-Zip recovers the header."""
+    return seven[:8] + bytes(24) + seven[32:]
+
+
+def test_7z_with_a_zeroed_start_header_is_recovered_and_broken(every: Engine) -> None:
+    """R32: next-header size 0 made libarchive read an empty archive (clean); 7-Zip finds the
+    header from the end of the file and extracts clam.exe (`7zz x` exits 0)."""
+    zeroed = _zeroed(_libarchive_7z({"note.txt": b"hello\n" * 40, "clam.exe": CLAM.read_bytes()}))
+    assert filetype.detect(zeroed) is FileType.SEVENZIP
+    junk = b"\x00\x01JUNKDATA" * 50
+    for label, blob in {"bare": zeroed, "behind junk": junk + zeroed}.items():
+        report = every.scan_bytes(blob)
+        assert set(report.names) == {NAME, "Heuristics.Broken.7z"}, (label, report)
+        assert not report.errors, (label, report)
+
+
+def test_7z_start_header_of_size_0_with_content_behind_it_is_broken(every: Engine) -> None:
+    """A next header of size 0 that is not an empty archive: content follows the 32 bytes."""
+    seven = _libarchive_7z({"clam.exe": CLAM.read_bytes()})
+    start = bytearray(seven[:32])
+    start[12:32] = bytes(20)
+    start[8:12] = zlib.crc32(start[12:32]).to_bytes(4, "little")  # a valid empty start header
+    cases = {
+        "size 0, valid CRC": bytes(start) + seven[32:],
+        "zeroed, no header at the end": _zeroed(seven) + b"\x01",  # 7-Zip wants a final kEnd
+        "zeroed, header cut": _zeroed(seven)[:-30],
+    }
+    for label, blob in cases.items():
+        report = every.scan_bytes(blob)
+        assert "Heuristics.Broken.7z" in report.names, (label, report)
+
+
+def test_valid_and_empty_7z_stay_clean(every: Engine) -> None:
+    harmless = _libarchive_7z({"note.txt": b"hello\n" * 40})
+    assert filetype.detect(harmless) is FileType.SEVENZIP
+    empty = _libarchive_7z({})
+    assert len(empty) == 32
+    # 7zz's empty archive (`7zz a x.7z` of nothing): version 0.4, all fields 0, a valid CRC.
+    empty_7zz = bytes.fromhex("377abcaf271c00048d9bd50f") + bytes(20)
+    for label, blob in {"harmless": harmless, "empty": empty, "empty 7zz": empty_7zz,
+                        "empty padded with zeros": empty + bytes(100),
+                        "zeroed start header, zeros behind it": _zeroed(empty) + bytes(64),
+                        "harmless behind junk": b"JUNK" * 100 + harmless,
+                        "zeroed stray signature": b"JUNK" * 100 + _zeroed(empty) + b"JUNK" * 9,
+                        }.items():
+        report = every.scan_bytes(blob)
+        assert not report.names, (label, report)
+        assert not report.errors, (label, report)
+    report = every.scan_bytes(_libarchive_7z({"clam.exe": CLAM.read_bytes()}))
+    assert report.names == FOUND, report
+
+
 def _udf_only(image: bytes) -> bytes:
     """A genisoimage -udf bridge image with its ISO 9660 descriptors removed: what a UDF-only
     authoring tool writes (BEA01, NSR02, TEA01 from sector 16)."""
