@@ -129,26 +129,39 @@ def _joins_until_limit(pieces: list[bytes]) -> tuple[int, ScanLimitExceeded]:
     pytest.fail(f"{made} joins and no limit")
 
 
+def _joins_made(pieces: list[bytes]) -> int:
+    """The joins `binary_joins` makes of `pieces`, which must end in no limit."""
+    return sum(1 for _ in joins.binary_joins(pieces, ScanContext()))
+
+
 def test_joins_left_untried_are_the_file_limit(clam_engine: Engine) -> None:
     """More loose pieces than the join budget's orders reach (3k - 1 for k others, at most
     `_MAX_JOINS` joins): the orders left untried are `MaxFiles`, not clean (R31-F6: with the
-    tail past what the budget reaches, the mail was clean)."""
+    tail past what the budget reaches, the mail was clean). Fewer are all tried, and no limit
+    (R32-FP1: 1,024 joins made one head among 400 files of a project zip, or four heads with
+    five others, MaxFiles)."""
     clam = CLAM.read_bytes()
     rnd = random.Random(6)
-    pieces = [clam[:272]] + [rnd.randbytes(300) for _ in range(400)] + [clam[272:]]
+    pieces = [clam[:272]] + [rnd.randbytes(300) for _ in range(1400)] + [clam[272:]]
     made, exc = _joins_until_limit(pieces)
     assert exc.which == "MaxFiles"
     assert "joins of pieces" in str(exc)
     assert made == joins._MAX_JOINS
-    # four heads and two loose pieces: 4 x 325 arrangements, the fourth head's cut short
+    assert _joins_made(pieces[:401] + pieces[-1:]) == 3 * 401 - 1  # every order, no limit
+    # four heads and two loose pieces: 4 x 325 arrangements, all made; with 1,000 loose
+    # pieces, 4 x 2,999 orders: the fourth head's cut short
     heads = [clam[:272], *(b"MZ" + rnd.randbytes(100) for _ in range(3))]
-    made, exc = _joins_until_limit([*heads[1:], heads[0], rnd.randbytes(300), clam[272:]])
+    assert _joins_made([*heads[1:], heads[0], rnd.randbytes(300), clam[272:]]) == 4 * 325
+    made, exc = _joins_until_limit([*heads, *(rnd.randbytes(300) for _ in range(1000))])
     assert (made, exc.which) == (joins._MAX_JOINS, "MaxFiles")
     # in a mail: the 272-byte tail's join is smaller than any decoy's, so made first (joins
     # go smallest first); a tail as big as the decoys is among the orders left: the limit
-    assert clam_engine.scan_bytes(_decoy_mail(1100)).names == (NAME,)
-    report = clam_engine.scan_bytes(_decoy_mail(1100, rnd.randbytes(300)))
+    assert clam_engine.scan_bytes(_decoy_mail(1400)).names == (NAME,)
+    report = clam_engine.scan_bytes(_decoy_mail(1400, rnd.randbytes(300)))
     assert report.names == ("Heuristics.Limits.Exceeded.MaxFiles",)
+    # ... and behind 1,100 decoys, within the budget, it is tried: clean (1,024 joins: MaxFiles)
+    report = clam_engine.scan_bytes(_decoy_mail(1100, rnd.randbytes(300)))
+    assert (report.names, report.errors) == ((), ())
 
 
 def test_a_decoy_that_spends_the_join_bytes_first(clam_engine: Engine) -> None:
@@ -391,6 +404,87 @@ def test_a_head_is_a_recognised_file_cut_short(tmp_path: Path) -> None:
     assert not joins.is_head(z)
     assert joins.is_head(z[:100])
     assert not joins.is_head(b"\xff\xd8\xff\xe0" + bytes(100))  # no format we test is no head
+
+
+def _invoice(i: int, pad: int = 4096) -> bytes:
+    """A small valid PDF, then a comment and `pad` spaces after its `%%EOF` (R32-FP1:
+    padding is common, and qpdf, pdf.js and Acrobat open such files)."""
+    objs = [b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+            b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>"]
+    out, offs = b"%PDF-1.4\n", []
+    for n, o in enumerate(objs, 1):
+        offs.append(len(out))
+        out += b"%d 0 obj\n" % n + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 4\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offs)
+    out += b"trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return out + b"%% invoice %d\n" % i + b" " * pad
+
+
+def test_a_pdf_is_cut_when_it_ends_before_its_startxref_and_eof() -> None:
+    """R32-FP1: padding after `%%EOF` is no cut (2 KiB of it were); a file that ends before
+    its `startxref` ... `%%EOF`, or inside an incremental update, is."""
+    pdf = _invoice(0)
+    assert not joins.is_head(pdf)
+    assert not joins.is_head(pdf[: pdf.index(b"% invoice")] + bytes(70000))
+    assert joins.is_head(pdf[: pdf.index(b"startxref")] + b" " * 4096)
+    assert joins.is_head(pdf[: pdf.index(b"%%EOF") + 3])
+    assert joins.is_head(pdf[: pdf.index(b"xref")])
+    assert joins.is_head(pdf[:100] + b"%%EOF\n")  # (an `%%EOF` in a stream ends nothing)
+    end = pdf.index(b"% invoice")
+    update = pdf[:end] + b"4 0 obj\n<</Length 5000>>\nstream\n" + bytes(300)
+    assert joins.is_head(update)  # cut in an update: the first revision's end is before it
+    clam = Path("/usr/share/clamav-testfiles/clam.pdf").read_bytes()
+    assert not joins.is_head(clam)
+    assert not joins.is_head(clam + b"\x00" * 3000)
+    assert joins.is_head(clam[:5000])
+
+
+def test_ordinary_mail_with_padded_pdfs_is_clean(clam_engine: Engine) -> None:
+    """R32-FP1: (a) a project zip of 400 small text files and a manual whose `%%EOF` is
+    followed by 4 KiB of padding; (b) four such invoices and two .csv ledgers. Each PDF was a
+    cut head (no `%%EOF` in its last 2 KiB), and 3 x 400 - 1 orders, or 4 x 325, were more
+    than the 1,024 joins: Heuristics.Limits.Exceeded.MaxFiles."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("docs/manual.pdf", _invoice(0))
+        for i in range(400):
+            z.writestr(f"src/notes_{i:03d}.txt", f"note {i}: meeting minutes, nothing\n" * 3)
+    report = clam_engine.scan_bytes(_mail("The project.", [("project.zip", buf.getvalue(),
+                                                             "binary")]))
+    assert (report.names, report.errors) == ((), ())
+    parts = [(f"invoice{i}.pdf", _invoice(i), "binary") for i in range(4)]
+    parts += [(f"ledger{i}.csv", f"date,amount,account {i}\n2026-01-0{i + 1},100.00,4711\n"
+               .encode(), "text") for i in range(2)]
+    report = clam_engine.scan_bytes(_mail("Invoices attached.", parts))
+    assert (report.names, report.errors) == ((), ())
+
+
+def test_a_cut_file_among_four_hundred_members_is_joined(clam_engine: Engine) -> None:
+    """R32-FP1: one real head among 400 small members of a zip is joined with every one
+    (3k - 1 orders fit the budget), not a limit: clam.pdf cut in two, the tail padded, and
+    clam.exe cut in two; a partial download among them (no tail) is clean."""
+    import zipfile
+
+    def project(head: bytes, tail: bytes | None) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("docs/a.dat", head)
+            for i in range(400):
+                z.writestr(f"src/notes_{i:03d}.txt", f"note {i}: minutes, nothing\n" * 12)
+            if tail is not None:
+                z.writestr("src/zz.dat", tail)
+        return buf.getvalue()
+
+    pdf = Path("/usr/share/clamav-testfiles/clam.pdf").read_bytes()
+    clam = CLAM.read_bytes()
+    for head, tail in ((pdf[:5000], pdf[5000:] + b" " * 4096), (clam[:272], clam[272:])):
+        assert joins.is_head(head)
+        assert clam_engine.scan_bytes(project(head, tail), "p.zip").names == (NAME,)
+    report = clam_engine.scan_bytes(project(clam[:272], None), "p.zip")
+    assert (report.names, report.errors) == ((), ())
 
 
 # -- no false positives, bounded cost -----------------------------------------------------------

@@ -28,8 +28,10 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   (`_MAX_TEXT_JOINS` of encoded text) and `_MAX_BYTES` joined bytes per call, never more
   than half the scan's remaining file and byte budget, and `ctx.check_time()` between joins.
   Those bounds are limits, not silence: more heads than `_MAX_HEADS`, or an order left
-  untried because the joins ran out (their own bound: one head with some 340 others, or four
-  heads with five others each to permute, 4 x 325; a head run with the k runs of text whose
+  untried because the joins ran out (their own bound: one head with some 1,365 others, or
+  four heads with some 340 each; four heads with five others each to permute, 4 x 325, are
+  all joined, and so is one head among 400 members, R32-FP1; a head run with the k runs of
+  text whose
   3k - 1 orders, read one to four ways each, need more than 4,096 joins;
   or the scan's file budget), is `MaxFiles`; so is a head run among runs of text past
   `_MAX_RUNS` runs or `_MAX_RUN_CHARS` characters (those are read on, each decoded alone,
@@ -85,7 +87,11 @@ _PERMUTE = 5
 #: Past that, runs of up to this many consecutive pieces (in attachment order) after a head.
 _RUN = 3
 _MAX_HEADS = 4
-_MAX_JOINS = 1024
+#: Joins of binary pieces per call: every order of one head with some 1,365 others (3k - 1),
+#: or of four heads with 340; a join of small pieces is some 0.1 ms (a cut PE's head with
+#: 1,360 300-byte others: 4,085 joins, 0.5 s). 1,024 made one real head among 400 members of
+#: a project zip MaxFiles (R32-FP1); past it, the scan's own file budget binds.
+_MAX_JOINS = 4096
 #: Joins of encoded text per call (`text_joins`): one head with every run of a page full of
 #: tokens (3k - 1 orders for k runs, each decoded in one to four readings); a join is a few
 #: hundred bytes of a small speculative child (some 50 us).
@@ -193,9 +199,22 @@ def _cab_cut(data: bytes) -> bool:
     return len(data) < 36 or _u32(data, 8) > len(data)
 
 
+#: A PDF's end: `startxref`, the offset of its last cross-reference section, `%%EOF`.
+_PDF_END = re.compile(rb"startxref\s*\d+\s*%%EOF")
+
+
 def _pdf_cut(data: bytes) -> bool:
-    """No `%%EOF` near the end."""
-    return b"%%EOF" not in data[-2048:]
+    """No `startxref` offset `%%EOF` after the last object (its `obj` or `endobj`, whichever
+    comes last): the file ends inside its body, or inside the cross-reference section or
+    trailer that follows it. Where the `%%EOF` is does not matter: padding after it is common
+    (2 KiB and more of spaces or NULs), and readers open such files (qpdf, past the last 1,054
+    bytes it reads for `startxref`, rebuilds the table, as it does for a file cut just before
+    it; pdf.js and Acrobat search further). A file cut in an incremental update still is
+    cut: the end of the revision before it comes before the update's first object (a window
+    of the last 2 KiB read 4 KiB of padding as a cut, and a mail of four invoices, or one
+    among 400 files of a zip, was MaxFiles, R32-FP1)."""
+    last = data.rfind(b"obj")
+    return _PDF_END.search(data, max(last, 0)) is None
 
 
 _HEADS = (
