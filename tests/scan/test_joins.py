@@ -200,6 +200,34 @@ def test_zip_members_with_any_names(clam_engine: Engine, tmp_path: Path) -> None
     assert clam_engine.scan_bytes(mail).names == (NAME,)
 
 
+@pytest.mark.parametrize(("head_name", "tail_name"), [("p1.bin", "p2.bin"),
+                                                   ("clam.exe", "clam.exe.tail")])
+def test_a_head_attached_and_its_tail_in_an_attached_zip(clam_engine: Engine, head_name: str,
+                                                         tail_name: str) -> None:
+    """R32-F5: clam.exe cut in two, the head an attachment, the tail a member of an attached
+    zip (with a decoy member and a decoy attachment): attachments were joined with
+    attachments, members with members of one zip, and the mail was clean. A partial download
+    next to such a zip without the tail is joined too, and clean."""
+    import zipfile
+
+    clam = CLAM.read_bytes()
+    rnd = random.Random(5)
+
+    def mail(tail: bytes) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("readme.txt", "the rest\n")
+            z.writestr(f"dir/{tail_name}", tail)
+        return _mail(f"unzip rest.zip; cat {head_name} {tail_name} > x.exe", [
+            (head_name, clam[:272], "binary"), ("notes.dat", rnd.randbytes(300), "binary"),
+            ("rest.zip", buf.getvalue(), "binary")])
+
+    assert clam_engine.scan_bytes(mail(clam[272:])).names == (NAME,)
+    report = clam_engine.scan_bytes(mail(rnd.randbytes(272)))
+    assert (report.names, report.errors) == ((), ())
+    assert any(la.path.endswith("joined-pieces") for la in report.layers)
+
+
 # -- encoded text cut over parts ------------------------------------------------------------
 
 

@@ -49,6 +49,12 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   whose joins are decoded before they are measured and are not sorted. Attachments
   with names are also joined once in their names' order, and once in natural order (`ls`,
   `ls -v`), however many they are.
+- **Across containers** (`across_joins`, at the scan's end): with a cut head among the named
+  files of the whole scan (attachments and the members of every archive), the joins above
+  of those files, but only the ones whose pieces come from two containers or more (each
+  container's own were made with it): a head attached and its tail in an attached zip
+  (R32-F5). Bounded the same way, so a partial download next to a zip of some 1,400 members
+  is `MaxFiles`.
 - **Text is joined as text, then decoded** (`text_joins`): a cut can fall inside a base64
   quantum or a hex byte, and `cat a.txt b.txt | base64 -d` decodes the join, not the pieces.
   The runs are the encoded stretches of the message's header values (Subject, Comments,
@@ -346,14 +352,21 @@ def _by_name(pieces: Sequence[bytes], names: Sequence[str]) -> Iterator[bytes]:
 
 
 def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
-                 names: Sequence[str] | None = None) -> Iterator[Child]:
+                 names: Sequence[str] | None = None,
+                 homes: Sequence[str] | None = None) -> Iterator[Child]:
     """The files attachments (or an archive's members), in `pieces` order (and, with their
     `names`, in name order, last), make when joined after a cut head (module docstring).
-    Nothing without a head."""
+    Nothing without a head. With `homes` (each piece's container: `across_joins`), only
+    the joins of pieces from two containers or more."""
     if len(pieces) < 2 or not any(p.startswith(_MAGICS) for p in pieces):
         return
     budget = _Budget(ctx)
-    distinct = list(dict.fromkeys(p for p in pieces if p))
+    index: dict[bytes, int] = {}
+    for i, p in enumerate(pieces):
+        if p:
+            index.setdefault(p, i)
+    distinct = list(index)
+    home = [None if homes is None else homes[index[p]] for p in distinct]
     heads = [i for i, p in enumerate(distinct) if is_head(p)]
     if not heads:
         return
@@ -361,12 +374,15 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
         raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_HEADS} cut heads to join")
     loose = [i for i, p in enumerate(distinct) if i in heads or _loose(p)]
     for h in heads:
-        others = [distinct[i] for i in loose if i != h]
+        ids = [i for i in loose if i != h]
+        others = [distinct[i] for i in ids]
         sizes = [len(p) for p in others]
         # smallest joins first (stable: `_orders`' order among equals), so big decoys spend
         # `_MAX_BYTES` only after every smaller join was made (module docstring)
         for size, order in sorted(((len(distinct[h]) + sum(sizes[i] for i in o), o)
-                                   for o in _orders(len(others))), key=lambda t: t[0]):
+                                   for o in _orders(len(others))
+                                   if homes is None or any(home[ids[i]] != home[h] for i in o)),
+                                  key=lambda t: t[0]):
             ok = budget.take(size)
             if ok is None:  # (a join left unmade is the limit, not clean: round 31's F6)
                 raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_JOINS} joins of pieces")
@@ -384,6 +400,21 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
             child = budget.child(joined, "joined-pieces") if ok else None
             if child is not None:
                 yield child
+
+
+def across_joins(pieces: dict[str, tuple[bytes, str]], ctx: ScanContext) -> Iterator[Child]:
+    """`binary_joins` of the named files of every container of a scan (`ScanContext.pieces`:
+    attachments, and members of any archive, each with its container's path), but only the
+    joins of pieces from two containers or more: a file cut in two, its head attached and
+    its tail a member of an attached zip (R32-F5: each container was joined alone, and the
+    mail was clean). Bounded as `binary_joins` is (an order left untried is `MaxFiles`);
+    nothing, at the cost of one look at each piece's first bytes, without a cut head."""
+    if len(pieces) < 2 or len({home for _, home in pieces.values()}) < 2:
+        return
+    if not any(data.startswith(_MAGICS) and is_head(data) for data, _ in pieces.values()):
+        return
+    yield from binary_joins([data for data, _ in pieces.values()], ctx, list(pieces),
+                            [home for _, home in pieces.values()])
 
 
 # -- encoded text -----------------------------------------------------------------------------

@@ -1122,12 +1122,15 @@ def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext,
 def joined_across(ctx: ScanContext) -> Iterator[Child]:
     """A file split over members of different containers of one scan (round 15: `xaa` in a
     tar, `xab` in a zip, both attached; the recipient unpacks both into one folder and joins
-    the pieces), from the named files the engine noted (`ScanContext.note_piece`)."""
+    the pieces), from the named files the engine noted (`ScanContext.note_piece`); and the
+    guesses at pieces with any names (`joins.across_joins`, only after a cut head: R32-F5, a
+    head attached and its tail in an attached zip)."""
     if len(ctx.pieces) < 2:
         return
     files = {name: data for name, (data, _home) in ctx.pieces.items()}
     homes = {name: home for name, (_data, home) in ctx.pieces.items()}
     yield from joined_volumes(files, ctx, homes)
+    yield from ctx.guard(joins.across_joins(ctx.pieces, ctx), "joins-across")
 
 
 def _children(data: bytes, ctx: ScanContext,
