@@ -183,6 +183,33 @@ def test_a_decoy_that_spends_the_join_bytes_first(clam_engine: Engine) -> None:
     assert clam_engine.scan_bytes(buf.getvalue(), "x.zip").names == (NAME,)
 
 
+def test_joins_that_spend_the_join_bytes_leave_the_size_limit(
+        clam_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """R33-F3: a zip of clam.exe's head, decoys each a little smaller than the tail, and the
+    tail. Smallest first, the head with each decoy spent `_MAX_BYTES` before the head with its
+    tail, which was skipped for size, clean (a 75 KB mail at 64 MiB; 1 MiB here). A join left
+    unmade for its bytes is `MaxScanSize` now; with room for every join, clam.exe."""
+    import zipfile
+
+    monkeypatch.setattr(joins, "_MAX_BYTES", 1024 * 1024)
+    clam = CLAM.read_bytes()
+    rng = random.Random(33)
+    tail = clam[272:] + bytes(64 * 1024)
+
+    def mail(decoys: int) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("a.bin", clam[:272])
+            for i in range(decoys):
+                z.writestr(f"d{i:02d}.bin", b"\x01" + rng.randbytes(32) + bytes(60 * 1024))
+            z.writestr("z.bin", tail)
+        return buf.getvalue()
+
+    assert clam_engine.scan_bytes(mail(4), "x.zip").names == (NAME,)
+    assert clam_engine.scan_bytes(mail(17), "x.zip").names == (
+        "Heuristics.Limits.Exceeded.MaxScanSize",)
+
+
 def test_zip_members_with_any_names(clam_engine: Engine, tmp_path: Path) -> None:
     """v018: `unzip -p x.zip readme_first.dat zz_second.dat > x.exe` (unzip writes the
     members in archive order; a decoy member stored between them is left out by the names)."""

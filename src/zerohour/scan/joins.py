@@ -35,18 +35,17 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   3k - 1 orders, read one to four ways each, need more than 4,096 joins;
   or the scan's file budget), is `MaxFiles`; so is a head run among runs of text past
   `_MAX_RUNS` runs or `_MAX_RUN_CHARS` characters (those are read on, each decoded alone,
-  to look for one); a join the scan's byte budget leaves unmade is `MaxScanSize`. A join
-  skipped for its size alone (over `MaxFileSize`, or over what is left of `_MAX_BYTES` while
-  the scan's bytes do not bind) is skipped and the smaller ones still made: big pieces make a
-  few big joins, which a mail of ordinary attachments must not turn into a limit. So
-  `binary_joins` makes a head's joins smallest first, and the name-order joins last: a
-  decoy of 64 MB less a few hundred bytes (a 2.5 MB zip member, well within the default
-  `MaxScanSize` of 400 MB) spent the budget on the attachment-order join, and the head with
-  its 272-byte tail was skipped, clean; and with five others, the 5-piece arrangements of
-  1.5 MB decoys (a 10 MB mail) came first.
-  Still open (not a limit yet): joins no bigger than the real one that spend `_MAX_BYTES`
-  within the `_MAX_JOINS` count (some 64 decoys of a 1 MB payload's size), and encoded text,
-  whose joins are decoded before they are measured and are not sorted. Attachments
+  to look for one); a join left unmade for its bytes is `MaxScanSize` (over what is left of
+  `_MAX_BYTES` or of the scan's byte budget), or `MaxFileSize` as for a member (over
+  `MaxFileSize`, with alerts on). `binary_joins` makes a head's joins smallest first, and
+  the name-order joins last, so the big ones are what a limit leaves: a decoy of 64 MB less
+  a few hundred bytes (a 2.5 MB zip member) spent the budget on the attachment-order join
+  and the head with its 272-byte tail was skipped, clean (R32-F1); 64 decoys of 1 MiB just
+  under the real join's size, in a 75 KB mail, spent it within the join count (R33-F3), and
+  were clean until a join skipped for its bytes became the limit. The price: a cut head
+  beside attachments whose joins pass 64 MB (a partial download next to five 10 MB files)
+  is `MaxScanSize`. Encoded text's joins are decoded before they are measured and are not
+  sorted. Attachments
   with names are also joined once in their names' order, and once in natural order (`ls`,
   `ls -v`), however many they are.
 - **Across containers** (`across_joins`, at the scan's end): with a cut head among the named
@@ -296,10 +295,9 @@ class _Budget:
         self.limit = joins
         self.joins = min(joins, files)
         self.bytes = min(_MAX_BYTES, size)
-        # whether the scan's limits bind, not this call's own bounds: a join they leave
+        # whether the scan's file limit binds, not this call's own bound: a join it leaves
         # unmade is the limit (round 29's F5: 9,995 members, then clam.exe in two pieces)
         self.files_bind = files < joins
-        self.bytes_bind = size < _MAX_BYTES
         self.seen: set[tuple[int, int]] = set()
 
     def take(self, n: int) -> bool | None:
@@ -309,12 +307,11 @@ class _Budget:
             if self.files_bind:
                 raise ScanLimitExceeded(MAX_FILES, "no files left to join pieces")
             return None
-        if n > self.ctx.limits.max_file_size:
+        if self.ctx.skip_oversized(n):  # (over MaxFileSize: the limit, as for a member)
             return False
-        if n > self.bytes:
-            if self.bytes_bind:
-                raise ScanLimitExceeded(MAX_SCAN_SIZE, "no bytes left to join pieces")
-            return False
+        if n > self.bytes:  # a join left unmade is the limit, never clean (round 33's F3:
+            # 64 decoy joins just under the real one's size spent `_MAX_BYTES` first)
+            raise ScanLimitExceeded(MAX_SCAN_SIZE, "no bytes left to join pieces")
         self.ctx.check_time()
         return True
 
