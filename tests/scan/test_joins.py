@@ -11,6 +11,7 @@ import io
 import random
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,59 @@ def test_a_head_attached_and_its_tail_in_an_attached_zip(clam_engine: Engine, he
     report = clam_engine.scan_bytes(mail(rnd.randbytes(272)))
     assert (report.names, report.errors) == ((), ())
     assert any(la.path.endswith("joined-pieces") for la in report.layers)
+
+
+@pytest.mark.parametrize("shape", ["decoy-attached", "decoy-in-zip", "head-behind-decoy",
+                                   "volume-decoy", "unnamed-head", "two-in-one-zip"])
+def test_every_file_of_one_name_and_unnamed_attachments_are_pieces(
+        clam_engine: Engine, shape: str) -> None:
+    """R33-F1, F2: pieces were kept by name, the first of a name alone, so a decoy of the
+    tail's (or the head's) name, attached or in a zip before it, hid the real one; and an
+    attachment with no name (Outlook saves it as ATT00001.bin) was never a piece. Every file
+    of a name is a piece now, and an unnamed attachment is one."""
+    import zipfile
+
+    clam = CLAM.read_bytes()
+    decoy = random.Random(33).randbytes(len(clam) - 300)
+
+    def zipped(*members: tuple[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as z:
+            warnings.simplefilter("ignore")  # ("Duplicate name": what this test is about)
+            for name, data in members:
+                z.writestr(name, data)
+        return buf.getvalue()
+
+    head, tail = clam[:300], clam[300:]
+    parts: list[tuple[str, bytes, str]] = {
+        "decoy-attached": [("p1.bin", head, "binary"), ("p2.bin", decoy, "binary"),
+                           ("t.zip", zipped(("p2.bin", tail)), "binary")],
+        "decoy-in-zip": [("p1.bin", head, "binary"), ("a.zip", zipped(("p2.bin", decoy)),
+                         "binary"), ("t.zip", zipped(("p2.bin", tail)), "binary")],
+        "head-behind-decoy": [("p1.bin", decoy, "binary"), ("h.zip", zipped(("p1.bin", head)),
+                              "binary"), ("p2.bin", tail, "binary")],
+        "volume-decoy": [("x.001", head, "binary"), ("x.002", decoy, "binary"),
+                         ("t.zip", zipped(("x.002", tail)), "binary")],
+        "unnamed-head": [("", head, "binary"), ("t.zip", zipped(("p2.bin", tail)), "binary")],
+        "two-in-one-zip": [("t.zip", zipped(("p1.bin", head), ("p2.bin", decoy),
+                                            ("p2.bin", tail)), "binary")],
+    }[shape]
+    mail = _mail("see attached", parts)
+    if shape == "unnamed-head":
+        mail = mail.replace(b"attachment; filename=\r\n", b"attachment\r\n")
+    assert clam_engine.scan_bytes(mail).names == (NAME,)
+
+
+def test_volume_sets_with_too_many_ways_to_join_are_the_file_limit() -> None:
+    """Two different files for each of seven volume names: 128 ways to join them, more than
+    `mime._MAX_VOLUME_RUNS`; left untried, they are `MaxFiles`, not clean."""
+    from zerohour.scan import mime
+
+    rng = random.Random(7)
+    files = [(f"x.{i:03d}", rng.randbytes(50)) for i in range(1, 8) for _ in range(2)]
+    assert len(list(mime.joined_volumes(files[:12], ScanContext()))) == 64  # 2^6
+    with pytest.raises(ScanLimitExceeded, match="MaxFiles"):
+        list(mime.joined_volumes(files, ScanContext()))
 
 
 # -- encoded text cut over parts ------------------------------------------------------------

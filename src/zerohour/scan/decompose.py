@@ -102,20 +102,23 @@ def children(
     if filetype is FileType.MAIL:
         yield from _children_of_type(data, filetype, ctx, name)
     else:  # an archive's members that make a file together (mime does so for attachments)
-        members: dict[str, bytes] = {}
+        members: dict[str, bytes] = {}  # (the first of a name: a reader's view)
+        every: list[tuple[str, bytes]] = []  # (two members of one name are two pieces: R33-F1)
         for child in _children_of_type(data, filetype, ctx, name):
             if child.name:  # (every one: a cap dropped the pieces after 1,024, round 30)
                 members.setdefault(child.name, child.data)
+                every.append((child.name, child.data))
             yield child
         if len(members) >= 2 and filetype in (FileType.ZIP, FileType.OOXML):
             # a .docx/.xlsx read as its reader shows it, from several of its parts
             yield from ctx.guard(officepkg.package_readings(data, members, ctx),
                                  "office-package")
-        if len(members) >= 2:
-            yield from mime.joined_volumes(members, ctx)
+        if len(every) >= 2:
+            yield from mime.joined_volumes(every, ctx)
             # members with any names, or encoded text cut over members (`joins`)
-            pieces = list(members.values())
-            yield from ctx.guard(joins.binary_joins(pieces, ctx, list(members)), "joins")
+            pieces = [d for _, d in every]
+            yield from ctx.guard(joins.binary_joins(pieces, ctx, [n for n, _ in every]),
+                                 "joins")
             texts = [m for m in pieces if joins.texty(m)]  # (all: text_joins bounds them)
             yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)

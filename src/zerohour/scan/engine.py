@@ -437,8 +437,10 @@ class Engine:
                     raise ScanLimitExceeded(MAX_RECURSION, f"depth {ctx.depth}")
                 label = child.name or child.origin or f"part{seen}"
                 cpath = f"{path}/{label}"
-                if child.name and child.origin != "joined-volumes":
-                    ctx.note_piece(child.name, child.data, path)
+                if child.origin != "joined-volumes" and (
+                        child.name or (child.is_attachment and not child.speculative)):
+                    # (an attachment with no name as Outlook saves it: R33-F2)
+                    ctx.note_piece(child.name or f"ATT{seen:05d}.bin", child.data, path)
                 errors = len(walk.errors)
                 ctx.guessing += child.speculative  # (decoders read it too: `zlibdict`)
                 if child.emulated:

@@ -399,19 +399,20 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
                 yield child
 
 
-def across_joins(pieces: dict[str, tuple[bytes, str]], ctx: ScanContext) -> Iterator[Child]:
+def across_joins(pieces: Sequence[tuple[str, bytes, str]], ctx: ScanContext
+                 ) -> Iterator[Child]:
     """`binary_joins` of the named files of every container of a scan (`ScanContext.pieces`:
     attachments, and members of any archive, each with its container's path), but only the
     joins of pieces from two containers or more: a file cut in two, its head attached and
     its tail a member of an attached zip (R32-F5: each container was joined alone, and the
     mail was clean). Bounded as `binary_joins` is (an order left untried is `MaxFiles`);
     nothing, at the cost of one look at each piece's first bytes, without a cut head."""
-    if len(pieces) < 2 or len({home for _, home in pieces.values()}) < 2:
+    if len(pieces) < 2 or len({home for _, _, home in pieces}) < 2:
         return
-    if not any(data.startswith(_MAGICS) and is_head(data) for data, _ in pieces.values()):
+    if not any(data.startswith(_MAGICS) and is_head(data) for _, data, _ in pieces):
         return
-    yield from binary_joins([data for data, _ in pieces.values()], ctx, list(pieces),
-                            [home for _, home in pieces.values()])
+    yield from binary_joins([data for _, data, _ in pieces], ctx,
+                            [name for name, _, _ in pieces], [home for _, _, home in pieces])
 
 
 # -- encoded text -----------------------------------------------------------------------------

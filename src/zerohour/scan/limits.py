@@ -130,9 +130,11 @@ class ScanContext:
         # Directory entries of the containers opened so far (read or not), for `.cdb`
         # container-metadata signatures; the engine drains them like `events`.
         self.members: list[MemberMeta] = []
-        # Named files of every container of this scan (a member's base name -> its bytes and
-        # its container's path), for a file split over two containers (`joined_across`).
-        self.pieces: dict[str, tuple[bytes, str]] = {}
+        # Named files of every container of this scan (a member's base name, its bytes and
+        # its container's path), every one of a name, for a file split over two containers
+        # (`joined_across`), and what is in it already
+        self.pieces: list[tuple[str, bytes, str]] = []
+        self._piece_keys: set[tuple[str, int, int, str]] = set()
         # Layers a zlib stream may name as its preset dictionary, by Adler-32 (`zlibdict`),
         # and the streams that named one not seen yet (looked for again at the scan's end).
         self._dictionary_layers: list[bytes] = []
@@ -190,15 +192,19 @@ class ScanContext:
             raise ScanLimitExceeded(MAX_RECURSION, f"depth {self.depth + extra}")
 
     def note_piece(self, name: str, data: bytes, parent: str) -> None:
-        """Remember a named file (the first of a name); the bytes are the layer's own, already
-        charged. Every name is kept (there are no more than `max_files`): a cap dropped names
-        silently, and the pieces of a file split over two archives after 1,024 other names
-        were never joined (a gateway attack on the clean cache found it)."""
+        """Remember a named file; the bytes are the layer's own, already charged. Every one
+        is kept (there are no more than `max_files`): a cap dropped names silently, and the
+        pieces of a file split over two archives after 1,024 other names were never joined
+        (a gateway attack on the clean cache found it); and so is every file of one name (the
+        first of a name alone let a decoy `p2.bin` hide the tail `p2.bin` in a zip: R33-F1).
+        The same bytes under the same name in the same container are one."""
         for rec in self.recordings:
             rec.pieces.append((name, data, parent))
         base = name.replace("\\", "/").rsplit("/", 1)[-1]
-        if base:
-            self.pieces.setdefault(base, (data, parent))
+        key = (base, len(data), hash(data), parent)
+        if base and key not in self._piece_keys:
+            self._piece_keys.add(key)
+            self.pieces.append((base, data, parent))
 
     def note_dictionary(self, data: bytes) -> None:
         """Remember a layer as a possible preset dictionary (`zlibdict`), within

@@ -28,8 +28,10 @@ import binascii
 import codecs
 import collections
 import functools
+import itertools
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -660,11 +662,14 @@ def _dense_8bit(content: bytes) -> bool:
 
 
 class _Walker:
-    def __init__(self, ctx: ScanContext, named: dict[str, bytes] | None = None) -> None:
+    def __init__(self, ctx: ScanContext, named: list[tuple[str, bytes]] | None = None) -> None:
         self.ctx = ctx
-        #: Every named attachment, in walk order, twins included (a split file's pieces may
-        #: be equal: two all-zero ones), for `joined_volumes` and `joins`.
-        self.named = named if named is not None else {}
+        #: Every attachment, in walk order, twins included (a split file's pieces may be
+        #: equal: two all-zero ones) and every file of one name (R33-F1), for
+        #: `joined_volumes` and `joins`; one with no name as Outlook saves it (`ATT00001.bin`:
+        #: R33-F2, a head attached with no name was never a piece).
+        self.named = named if named is not None else []
+        self._named: set[tuple[str, int, int]] = set()
         self.leaves: set[tuple[tuple[int, int], bool, bool]] = set()
         self.entities: set[tuple[tuple[int, int], str]] = set()
         self.budget = max(64, ctx.limits.max_files * 4)
@@ -677,8 +682,12 @@ class _Walker:
         # Once per content, and once more opened as a file or under a name a browser renders:
         # the same page as a mail's HTML body (no client runs it) and as `invoice.html` is
         # checked for script (`scripted`) as the attachment.
-        if name and attachment:
-            self.named.setdefault(name, data)
+        if name or attachment:
+            piece = name or f"ATT{len(self.named) + 1:05d}.bin"
+            key = (piece if name else "", len(data), hash(data))
+            if key not in self._named:
+                self._named.add(key)
+                self.named.append((piece, data))
         d = (_digest(data), name is not None or attachment, scripted.rendered_by_name(name))
         if d in self.leaves:
             return
@@ -1049,46 +1058,51 @@ def children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     over several attachments, joined (`joined_volumes`), the guesses at pieces with any names
     and at encoded text cut over the message's parts (`joins`), and the attachments a patch
     among them changes (`patches.patched_attachments`)."""
-    attachments: dict[str, bytes] = {}
-    named: dict[str, bytes] = {}  # (twins the walker yields once included)
+    named: list[tuple[str, bytes]] = []  # (twins the walker yields once included)
     texts = joins.header_values(data)  # then the text leaves, in document order
     for child in _children(data, ctx, named):
-        if child.name and child.is_attachment:
-            attachments.setdefault(child.name, child.data)
         if joins.texty(child.data):  # (all of them: text_joins bounds its runs)
             texts.append(child.data)
         yield child
-    for name, piece in attachments.items():  # (all of them: no more than MaxFiles; a cap
-        named.setdefault(name, piece)  # of 1,024 hid the pieces after it, round 30)
-    attachments = named
-    yield from joined_volumes(attachments, ctx)
+    # (every attachment: no more than MaxFiles; a cap of 1,024 hid the pieces after it,
+    # round 30, and the first of a name hid the others, R33-F1)
+    yield from joined_volumes(named, ctx)
     # Pieces with any names, and encoded text cut over parts (`joins`; only after a cut head).
-    yield from ctx.guard(joins.binary_joins(list(attachments.values()), ctx,
-                                            list(attachments)), "joins")
+    yield from ctx.guard(joins.binary_joins([d for _, d in named], ctx,
+                                            [n for n, _ in named]), "joins")
     yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
+    attachments: dict[str, bytes] = {}
+    for name, piece in named:
+        attachments.setdefault(name, piece)
     if len(attachments) >= 2:  # a patch for another attachment (`patch file < fix.diff`)
         from zerohour.scan.patches import patched_attachments
 
         yield from patched_attachments(attachments, ctx)
 
 
+#: Ways to join one set of volumes when files of one name differ (`joined_volumes`).
+_MAX_VOLUME_RUNS = 64
 #: Names of the pieces of a split file: `x.001` (7-Zip, HJSplit), `x.part1` / `part2.bin`,
 #: `xaa` / `xab` (`split`): (stem, piece, rest).
 _VOLUME = re.compile(r"(?i)(.*?)\.(\d{3})|(.*?)part[._-]?(\d{1,3})(\.\w{1,8})?|(.*?)([a-z]{2})")
 
 
-def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext,
-                   homes: dict[str, str] | None = None) -> Iterator[Child]:
+def joined_volumes(files: Sequence[tuple[str, bytes]] | dict[str, bytes], ctx: ScanContext,
+                   homes: Sequence[str] | None = None) -> Iterator[Child]:
     """The files attachments named as pieces of one (`x.001`, `x.002`...; `part1.bin`,
     `part2.bin`; `xaa`, `xab`) make when a recipient joins them (`cat part1.bin part2.bin >
     tool.exe`, 7-Zip opening `x.7z.001`; round 13: clam.exe cut inside its signature): the
-    pieces in order from the first, as long as none is missing. With `homes` (a piece's
-    container), only runs whose pieces come from two containers or more (`joined_across`)."""
-    if len(attachments) < 2:
+    pieces in order from the first, as long as none is missing. Two different files of one
+    name (two attachments, or two containers unpacked into one folder: which one the folder
+    keeps is the recipient's) are each tried, every combination up to `_MAX_VOLUME_RUNS` a
+    set (more is `MaxFiles`; R33-F1: a decoy of the tail's name first hid the tail). With
+    `homes` (each file's container), only runs whose pieces come from two containers or more
+    (`joined_across`)."""
+    entries = list(files.items()) if isinstance(files, dict) else list(files)
+    if len(entries) < 2:
         return
-    groups: dict[tuple[str, str], dict[int, bytes]] = {}
-    names: dict[tuple[tuple[str, str], int], str] = {}
-    for name, data in attachments.items():
+    groups: dict[tuple[str, str], dict[int, list[tuple[bytes, str | None]]]] = {}
+    for i, (name, data) in enumerate(entries):
         m = _VOLUME.fullmatch(name)
         if m is None:
             continue
@@ -1100,23 +1114,32 @@ def joined_volumes(attachments: dict[str, bytes], ctx: ScanContext,
             letters = m.group(7).lower()
             key, index = (m.group(6) + "\x00", ""), (ord(letters[0]) - 97) * 26 + ord(
                 letters[1]) - 97 + 1
-        groups.setdefault(key, {})[index] = data
-        names[key, index] = name
+        found = groups.setdefault(key, {}).setdefault(index, [])
+        home = None if homes is None else homes[i]
+        if not any(d == data and (homes is None or h == home) for d, h in found):
+            found.append((data, home))
     for (stem, rest), pieces in groups.items():
         first = 0 if 0 in pieces else 1
-        run: list[bytes] = []
+        run: list[list[tuple[bytes, str | None]]] = []
         while first + len(run) in pieces:  # (as many as there are: no more than MaxFiles)
             run.append(pieces[first + len(run)])
         if len(run) < 2:
             continue
-        if homes is not None and len({homes[names[(stem, rest), first + i]]
-                                      for i in range(len(run))}) < 2:
-            continue  # one container's own pieces: joined with its other members already
-        ctx.check_time()
-        joined = b"".join(run)
-        ctx.charge_child(len(joined))
-        yield Child(data=joined, name=(stem.rstrip("\x00._-") + rest) or None,
-                    origin="joined-volumes", is_attachment=True)
+        if math.prod(len(r) for r in run) > _MAX_VOLUME_RUNS:
+            raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_VOLUME_RUNS} ways to join "
+                                               f"the volumes of {stem.rstrip(chr(0))!r}")
+        made: set[bytes] = set()
+        for choice in itertools.product(*run):
+            if homes is not None and len({h for _, h in choice}) < 2:
+                continue  # one container's own pieces: joined with its other members already
+            ctx.check_time()
+            joined = b"".join(d for d, _ in choice)
+            if joined in made:
+                continue
+            made.add(joined)
+            ctx.charge_child(len(joined))
+            yield Child(data=joined, name=(stem.rstrip("\x00._-") + rest) or None,
+                        origin="joined-volumes", is_attachment=True)
 
 
 def joined_across(ctx: ScanContext) -> Iterator[Child]:
@@ -1127,14 +1150,13 @@ def joined_across(ctx: ScanContext) -> Iterator[Child]:
     head attached and its tail in an attached zip)."""
     if len(ctx.pieces) < 2:
         return
-    files = {name: data for name, (data, _home) in ctx.pieces.items()}
-    homes = {name: home for name, (_data, home) in ctx.pieces.items()}
-    yield from joined_volumes(files, ctx, homes)
+    yield from joined_volumes([(name, data) for name, data, _ in ctx.pieces], ctx,
+                              [home for _, _, home in ctx.pieces])
     yield from ctx.guard(joins.across_joins(ctx.pieces, ctx), "joins-across")
 
 
 def _children(data: bytes, ctx: ScanContext,
-              named: dict[str, bytes] | None = None) -> Iterator[Child]:
+              named: list[tuple[str, bytes]] | None = None) -> Iterator[Child]:
     walker = _Walker(ctx, named)
     for d in dialects_for(data):
         # A decoder failing under one line-end reading must not cost the others.
