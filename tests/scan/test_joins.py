@@ -549,6 +549,65 @@ def test_a_pdf_is_cut_when_it_ends_before_its_startxref_and_eof() -> None:
     assert joins.is_head(clam[:5000])
 
 
+def _pdf_with_file(data: bytes, desc: bytes = b"") -> bytes:
+    """A PDF whose last object is an embedded file's stream holding `data`, with `desc` in
+    that stream's dictionary."""
+    objs = [b"<</Type/Catalog/Pages 2 0 R/Names<</EmbeddedFiles<</Names[(x.exe) 4 0 R]>>>>>>",
+            b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+            b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>",
+            b"<</Type/Filespec/F(x.exe)/EF<</F 5 0 R>>>>"]
+    out, offs = b"%PDF-1.7\n", []
+    for n, o in enumerate(objs, 1):
+        offs.append(len(out))
+        out += b"%d 0 obj\n" % n + o + b"\nendobj\n"
+    offs.append(len(out))
+    out += (b"5 0 obj\n<</Type/EmbeddedFile/Length %d%s>>\nstream\n" % (len(data), desc)
+            + data + b"\nendstream\nendobj\n")
+    xref = len(out)
+    out += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offs)
+    return out + b"trailer\n<</Size 6/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % xref
+
+
+@pytest.mark.parametrize("desc", [
+    b" /Desc (startxref 1 %%EOF)",  # R33-F4
+    b" /Desc (endstream endobj startxref 9 %%EOF)",
+    b" /Desc (stream endstream endobj xref startxref 9 %%EOF)",
+])
+def test_a_pdf_cut_in_a_stream_with_a_fake_end_in_its_dictionary(clam_engine: Engine,
+                                                                  desc: bytes) -> None:
+    """R33-F4: `startxref 1 %%EOF` in the last object's dictionary (an embedded file's
+    `/Desc`), the PDF cut inside that object's stream: the head was complete, and nothing
+    was joined. The stream is open (no `endstream` after its `stream`, its `/Length` past
+    the end), and 1 points at no `xref`."""
+    clam = CLAM.read_bytes()
+    pdf = _pdf_with_file(clam, desc)
+    assert not joins.is_head(pdf)
+    assert clam_engine.scan_bytes(pdf, "a.pdf").names == (NAME,)
+    cut = pdf.index(b"stream\n", pdf.index(b"5 0 obj")) + 7 + 300
+    head, tail = pdf[:cut], pdf[cut:]
+    assert joins.is_head(head)
+    mail = _mail("cat statement.pdf statement.dat > s.pdf", [
+        ("statement.pdf", head, "binary"), ("statement.dat", tail, "binary")])
+    assert clam_engine.scan_bytes(mail).names == (NAME,)
+
+
+def test_a_pdf_stream_cut_after_a_fake_end_in_its_own_bytes() -> None:
+    """A stream's own bytes that fake its end (`endstream endobj xref ... startxref N
+    %%EOF`, N at that `xref`), the file cut just after them: its `/Length` (direct, or an
+    indirect one the head holds) says the stream goes on."""
+    fake = b"\nendstream\nendobj\nxref\n0 1\n0000000000 65535 f \ntrailer\n<<>>\nstartxref\n"
+    payload = b"A" * 100 + fake + b"XXXXXXXXXX\n%%EOF\n" + b"B" * 500
+    pdf = _pdf_with_file(payload)
+    pdf = pdf.replace(b"XXXXXXXXXX", b"%010d" % (pdf.index(fake) + fake.index(b"xref")))
+    head = pdf[: pdf.index(b"B" * 500)]
+    assert joins.is_head(head)
+    obj = head.index(b"5 0 obj")
+    indirect = (head[:obj] + b"6 0 obj\n%d\nendobj\n" % len(payload) + head[obj:]).replace(
+        b"/Length %d" % len(payload), b"/Length 6 0 R", 1)
+    assert joins.is_head(indirect)
+    assert not joins.is_head(indirect + b"B" * 500 + pdf[len(head) + 500:])
+
+
 def test_ordinary_mail_with_padded_pdfs_is_clean(clam_engine: Engine) -> None:
     """R32-FP1: (a) a project zip of 400 small text files and a manual whose `%%EOF` is
     followed by 4 KiB of padding; (b) four such invoices and two .csv ledgers. Each PDF was a

@@ -205,21 +205,81 @@ def _cab_cut(data: bytes) -> bool:
 
 
 #: A PDF's end: `startxref`, the offset of its last cross-reference section, `%%EOF`.
-_PDF_END = re.compile(rb"startxref\s*\d+\s*%%EOF")
+_PDF_END = re.compile(rb"startxref\s*(\d{1,15})\s*%%EOF")
+#: What `startxref` points at: a cross-reference table, or a cross-reference stream object.
+_PDF_XREF = re.compile(rb"\s*(?:xref|\d+\s+\d+\s+obj\b(?s:.){0,2048}?/Type\s*/XRef\b)")
+#: A cross-reference table's keyword (not `startxref`), or a cross-reference stream's type.
+_PDF_TABLE = re.compile(rb"(?<!start)xref\s")
+_PDF_XREF_TYPE = re.compile(rb"/Type\s*/XRef\b")
+_PDF_LENGTH = re.compile(rb"/Length\s+(\d{1,15})(?:\s+(\d{1,10})\s+R)?")
+
+
+def _pdf_last(data: bytes, word: bytes, end: int | None = None) -> int:
+    """Where the last `word` (`obj`, `stream`) that is no `end` + `word` starts, or -1."""
+    end = len(data) if end is None else end
+    while (at := data.rfind(word, 0, end)) >= 0 and data[max(at - 3, 0):at] == b"end":
+        end = at
+    return at
+
+
+def _pdf_stream_open(data: bytes, obj: int) -> bool:
+    """Whether the last object (starting at `obj`) opens a stream that the file does not
+    end: no `endstream` after its last `stream` keyword, or its `/Length` (direct, or an
+    indirect one found in the file) reaching past the end."""
+    kw = _pdf_last(data, b"stream")
+    if kw < obj:
+        return False
+    if data.find(b"endstream", kw) < 0:
+        return True
+    m = _PDF_LENGTH.search(data, obj, kw)
+    if m is None:
+        return False
+    length = int(m.group(1))
+    if m.group(2) is not None:  # `/Length n g R`: the object, where the file holds it
+        held = re.search(rb"(?<![0-9])%s\s+%s\s+obj\s*(\d{1,15})\s*endobj"
+                         % (m.group(1), m.group(2)), data)
+        if held is None:
+            return False
+        length = int(held.group(1))
+    start = kw + 6 + (2 if data[kw + 6:kw + 8] == b"\r\n" else 1)
+    return start + length > len(data)
 
 
 def _pdf_cut(data: bytes) -> bool:
-    """No `startxref` offset `%%EOF` after the last object (its `obj` or `endobj`, whichever
-    comes last): the file ends inside its body, or inside the cross-reference section or
-    trailer that follows it. Where the `%%EOF` is does not matter: padding after it is common
-    (2 KiB and more of spaces or NULs), and readers open such files (qpdf, past the last 1,054
-    bytes it reads for `startxref`, rebuilds the table, as it does for a file cut just before
-    it; pdf.js and Acrobat search further). A file cut in an incremental update still is
-    cut: the end of the revision before it comes before the update's first object (a window
-    of the last 2 KiB read 4 KiB of padding as a cut, and a mail of four invoices, or one
-    among 400 files of a zip, was MaxFiles, R32-FP1)."""
-    last = data.rfind(b"obj")
-    return _PDF_END.search(data, max(last, 0)) is None
+    """Cut unless the file's last `startxref N %%EOF` comes after its last `endstream` and
+    `endobj`, no stream is left open after its last `N G obj` (a `stream` keyword with no
+    `endstream` after it, or a `/Length` past the end), and `N` points at a cross-reference
+    table (`xref`) or stream (`N G obj` of `/Type/XRef`), or, for an offset a writer got
+    wrong (clam.pdf's is 9 bytes off), a table lies between the last object and the
+    `startxref`, or the last object is the cross-reference stream. Where the `%%EOF` is does not
+    matter: padding after it is common (2 KiB and more of spaces or NULs, or a comment), and
+    readers open such files (qpdf, past the last 1,054 bytes it reads for `startxref`,
+    rebuilds the table, as it does for a file cut just before it; pdf.js and Acrobat search
+    further); a window of the last 2 KiB read 4 KiB of padding as a cut, and a mail of four
+    invoices, or one among 400 files of a zip, was MaxFiles (R32-FP1). A file cut in an
+    incremental update still is cut: the end of the revision before it comes before the
+    update's first object. R33-F4: a `startxref 1 %%EOF` written in the last object's
+    dictionary (`/Desc (...)` of an embedded file), the file cut inside its stream, was
+    complete; now the stream is open and 1 points at no `xref`.
+
+    Still fakeable (a lexical reading, no parse): a cut inside a stream whose own bytes (the
+    payload before the cut, unfiltered) hold `endstream endobj`, an `xref` and `startxref
+    N %%EOF` pointing at it, when the stream's `/Length` is indirect and its object is not
+    in the head (or is faked there too); a `startxref` offset off by a few bytes (a writer's
+    bug readers repair) makes a whole file a head (joined, at worst a limit with five)."""
+    obj = _pdf_last(data, b"obj")
+    ends = max(data.rfind(b"endstream"), data.rfind(b"endobj"), obj, 0)
+    last = None
+    for m in _PDF_END.finditer(data, ends):
+        last = m
+    if last is None or _pdf_stream_open(data, max(obj, 0)):
+        return True
+    if _PDF_XREF.match(data, int(last.group(1))) is not None:
+        return False
+    # (an offset off by some bytes, which readers repair, clam.pdf's among them: a table
+    # between the last object and `startxref`, or a last object that is the xref stream)
+    return (_PDF_TABLE.search(data, ends, last.start()) is None
+            and (obj < 0 or _PDF_XREF_TYPE.search(data, obj, min(ends, obj + 4096)) is None))
 
 
 _HEADS = (
