@@ -694,6 +694,59 @@ def test_ordinary_mail_with_several_attachments_is_clean(clam_engine: Engine) ->
     assert any(la.path.endswith("joined-text") for la in report.layers)
 
 
+def _vint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _rar5_volumes(name: bytes, data: bytes, n: int) -> list[bytes]:
+    """`data` stored in a RAR 5 set of `n` volumes (`rar -v`): each but the last ends with
+    an end-of-archive block whose flag says more volumes follow."""
+    import zlib
+
+    def block(body: bytes) -> bytes:
+        h = _vint(len(body)) + body
+        return zlib.crc32(h).to_bytes(4, "little") + h
+
+    step = -(-len(data) // n)
+    vols = []
+    for k in range(n):
+        part = data[k * step : (k + 1) * step]
+        main = block(_vint(1) + _vint(0) + _vint(1 if k == 0 else 3) + (_vint(k) if k else b""))
+        flags = 0x0002 | (0x0008 if k else 0) | (0x0010 if k < n - 1 else 0)
+        file = block(_vint(2) + _vint(flags) + _vint(len(part)) + _vint(0) + _vint(len(data))
+                     + _vint(0x20) + _vint(0) + _vint(0) + _vint(len(name)) + name)
+        end = block(_vint(5) + _vint(4) + _vint(1 if k < n - 1 else 0))
+        vols.append(b"Rar!\x1a\x07\x01\x00" + main + file + part + end)
+    return vols
+
+
+def test_a_rar_set_of_six_volumes_is_clean(clam_engine: Engine) -> None:
+    """R33-FP1: `Q3-report.part1.rar` ... `part6.rar`: each volume but the last ends with the
+    block that says more volumes follow, and was a cut head, five of them, MaxFiles. A
+    volume is no head (the set is joined as named volumes); a volume cut short, or whose
+    end block's CRC is wrong, still is one. So is a RAR 4 volume (`EARC_NEXT_VOLUME`)."""
+    import zlib
+
+    vols = _rar5_volumes(b"report.pdf", random.Random(1).randbytes(60_000), 6)
+    assert not any(joins.is_head(v) for v in vols)
+    assert joins.is_head(vols[0][:-1])
+    assert joins.is_head(vols[0][:5000])
+    assert joins.is_head(vols[0][:-5] + bytes([vols[0][-5] ^ 1]) + vols[0][-4:])
+    report = clam_engine.scan_bytes(_mail("The report, in six volumes.", [
+        (f"Q3-report.part{i + 1}.rar", v, "binary") for i, v in enumerate(vols)]))
+    assert (report.names, report.errors) == ((), ())
+    body = b"\x7b\x0b\x40\x0d\x00" + b"\x00" * 4 + b"\x01\x00"  # next volume, CRC, number
+    end4 = (zlib.crc32(body) & 0xFFFF).to_bytes(2, "little") + body
+    r00 = b"Rar!\x1a\x07\x00" + bytes(200) + end4
+    assert not joins.is_head(r00)
+    assert joins.is_head(r00[:-1])
+
+
 def test_a_broken_guess_is_no_finding(clam_engine: Engine) -> None:
     """A short token that starts a zip (too short for the text-carrier decoder) and an
     unrelated base64 block: their join is a broken zip, scanned for signatures only (reported

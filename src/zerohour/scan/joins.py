@@ -11,7 +11,9 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   one piece must start with one (`MZ`, `PK\\x03\\x04`, `Rar!`, `7z`, `\\x7fELF`, `MSCF`,
   `%PDF-`) *and be cut short*: its own structure says it goes on past its end (`_cut`). A
   complete file (a PDF with its `%%EOF`, a zip with its end record, a PE whose sections all
-  fit) is never a head, and a photo, a PDF or a docx is never joined to another one. Ordinary
+  fit) is never a head, nor is a RAR volume that says more volumes follow (a set is joined
+  as named volumes; six of them were MaxFiles, R33-FP1; a `.7z.001` set has one head, its
+  first volume), and a photo, a PDF or a docx is never joined to another one. Ordinary
   mail has no head, and then no join is made (the cost is a prefilter, `_HEAD_TEXT`).
 - **The other pieces are loose:** unrecognised data (binary, or text that is no format of its
   own) or another cut head (a middle piece may start with a magic number by chance). A
@@ -78,6 +80,7 @@ from __future__ import annotations
 import itertools
 import re
 import struct
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 
 from zerohour.errors import ScanLimitExceeded
@@ -166,9 +169,34 @@ def _sevenzip_cut(data: bytes) -> bool:
 
 
 def _rar_cut(data: bytes) -> bool:
-    """No end-of-archive block at the end (RAR 4: type 0x7B; RAR 5: header type 5)."""
+    """No end-of-archive block at the end (RAR 4: type 0x7B; RAR 5: header type 5), unless
+    the file is a volume of a set: it ends with an end-of-archive block (its CRC right) that
+    says more volumes follow (`_rar_volume`)."""
     tail = data[-32:]
-    return b"\xc4\x3d\x7b\x00\x40\x07\x00" not in tail and b"\x03\x05\x04\x00" not in tail
+    if b"\xc4\x3d\x7b\x00\x40\x07\x00" in tail or b"\x03\x05\x04\x00" in tail:
+        return False
+    return not _rar_volume(data)
+
+
+def _rar_volume(data: bytes) -> bool:
+    """Whether `data` ends with the end-of-archive block of a volume that is not the last
+    (RAR 5: end-of-archive flag 1; RAR 4: `EARC_NEXT_VOLUME`), its CRC right: `Q3.part1.rar`
+    ... `part5.rar` of six were five cut heads, MaxFiles (R33-FP1). The set is joined as
+    named volumes (`mime.joined_volumes`); a volume cut short does not end with the block."""
+    n = len(data)
+    # RAR 5: CRC32, header size 3, type 5, header flags, end flags (bit 0: more volumes)
+    if (n >= 8 and data[n - 4 : n - 2] == b"\x03\x05" and data[n - 1] & 1
+            and zlib.crc32(data[n - 4 :]) == _u32(data, n - 8)):
+        return True
+    # RAR 4: CRC16 (low half of the CRC32), type 0x7B, flags, size (7, and 4 + 2 + 7 for
+    # the data CRC, volume number and reserved space the flags announce)
+    for size in range(7, 21):
+        p = n - size
+        if p >= 7 and data[p + 2] == 0x7B and _u16(data, p + 5) == size:
+            flags = _u16(data, p + 3)
+            if flags & 1 and zlib.crc32(data[p + 2 : n]) & 0xFFFF == _u16(data, p):
+                return True
+    return False
 
 
 def _elf_cut(data: bytes) -> bool:
