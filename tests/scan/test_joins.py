@@ -211,6 +211,53 @@ def test_joins_that_spend_the_join_bytes_leave_the_size_limit(
         "Heuristics.Limits.Exceeded.MaxScanSize",)
 
 
+@pytest.mark.parametrize("inside", ["gzip", "zip", "pdf"])
+def test_a_tail_that_starts_with_a_file_of_its_own(tmp_path: Path, inside: str) -> None:
+    """R33-F5: a PE cut where its section holds another file (a gzip of setup data, a zip
+    that runs to the PE's end, a PDF manual): the tail starts with that
+    file's magic, was typed as it, was no piece, and the cut head had nothing to join. A
+    hash signature of the whole PE stands for a real one. (The zip is complete: no test
+    of completeness would have taken it; every piece is joined after a head.)"""
+    import gzip
+    import hashlib
+    import struct
+    import zipfile
+
+    from PIL import Image
+
+    from zerohour.scan import load_database
+
+    buf = io.BytesIO()
+    if inside == "gzip":
+        blob = gzip.compress(b"setup data " * 40, mtime=0) + b"more setup"
+    elif inside == "zip":
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("readme.txt", "read me\n" * 30)
+        blob = buf.getvalue()
+    else:
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, inside.upper())
+        blob = buf.getvalue()
+    clam = CLAM.read_bytes()
+    size = -(-(0x100 + len(blob)) // 0x200) * 0x200
+    base = bytearray(clam.ljust(0x400, b"\0"))
+    lfanew = struct.unpack_from("<I", base, 0x3C)[0]
+    table = lfanew + 24 + struct.unpack_from("<H", base, lfanew + 20)[0]
+    struct.pack_into("<IIII", base, table + 8, 0x1000, 0x1000, size, 0x400)
+    section = (b"\x90" * 0x100 + blob).rjust(size, b"\0") if inside == "zip" else (
+        (b"\x90" * 0x100 + blob).ljust(size, b"\0"))
+    pe = bytes(base) + section
+    (tmp_path / "t.hdb").write_text(f"{hashlib.md5(pe).hexdigest()}:{len(pe)}:Test.Whole.PE\n")
+    engine = Engine(load_database([tmp_path]))
+    assert engine.scan_bytes(pe, "x.exe").names == ("Test.Whole.PE",)
+    cut = pe.index(blob)
+    head, tail = pe[:cut], pe[cut:]
+    assert joins.is_head(head)
+    assert tail.startswith(blob)
+    mail = _mail("cat setup.bin data.bin > setup.exe", [("setup.bin", head, "binary"),
+                                                         ("data.bin", tail, "binary")])
+    assert engine.scan_bytes(mail).names == ("Test.Whole.PE",)
+
+
 def test_zip_members_with_any_names(clam_engine: Engine, tmp_path: Path) -> None:
     """v018: `unzip -p x.zip readme_first.dat zz_second.dat > x.exe` (unzip writes the
     members in archive order; a decoy member stored between them is left out by the names)."""

@@ -13,11 +13,15 @@ says how they fit, so this module guesses, and the guesses stay cheap and harmle
   complete file (a PDF with its `%%EOF`, a zip with its end record, a PE whose sections all
   fit) is never a head, nor is a RAR volume that says more volumes follow (a set is joined
   as named volumes; six of them were MaxFiles, R33-FP1; a `.7z.001` set has one head, its
-  first volume), and a photo, a PDF or a docx is never joined to another one. Ordinary
+  first volume), and photos, PDFs or docx files alone are never joined. Ordinary
   mail has no head, and then no join is made (the cost is a prefilter, `_HEAD_TEXT`).
-- **The other pieces are loose:** unrecognised data (binary, or text that is no format of its
-  own) or another cut head (a middle piece may start with a magic number by chance). A
-  recognised complete file (JPEG, PDF, zip with its end record...) is no piece.
+- **The other pieces are every other file** of the mail (or archive), recognised or not:
+  a tail starts where the cut fell, and a file's inside holds other files (an icon's PNG,
+  a gzip or a zip in a PE's section, running to its end), so a tail typed gzip, zip, cab,
+  OLE2, PDF... and even a complete one (a zip that ends the PE) is joined (R33-F5: such a
+  tail was no piece, and the head had nothing to join). Without a head nothing is joined,
+  and the joins' bounds below are the cost. Runs of encoded text stay stricter
+  (`_loose_run`: a run whose decoding is a complete recognised file is no piece).
 - **Orders, bounded.** With at most `_PERMUTE` other pieces, every arrangement of every
   non-empty subset of them after the head (5 others: 325 joins), so decoys among the
   attachments do not spoil the hash of the file; with more, the attachment order and its
@@ -336,7 +340,8 @@ def is_head(data: bytes) -> bool:
 
 
 def _loose(data: bytes) -> bool:
-    """A piece that may follow a head: unrecognised data, or another cut head."""
+    """A run's decoding that may follow a head run (`_loose_run`): unrecognised data, or
+    another cut head. (Binary pieces are every piece: `binary_joins`.)"""
     return filetype.detect(data) in _LOOSE_TYPES or is_head(data)
 
 
@@ -457,7 +462,7 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
         return
     if len(heads) > _MAX_HEADS:  # (a head left untried is the limit, not clean: round 30)
         raise ScanLimitExceeded(MAX_FILES, f"more than {_MAX_HEADS} cut heads to join")
-    loose = [i for i, p in enumerate(distinct) if i in heads or _loose(p)]
+    loose = range(len(distinct))  # (every piece: a tail may be a recognised file, R33-F5)
     for h in heads:
         ids = [i for i in loose if i != h]
         others = [distinct[i] for i in ids]
