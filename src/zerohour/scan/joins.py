@@ -268,11 +268,14 @@ def _pdf_stream_open(data: bytes, obj: int) -> bool:
         return False
     length = int(m.group(1))
     if m.group(2) is not None:  # `/Length n g R`: the object, where the file holds it
-        held = re.search(rb"(?<![0-9])%s\s+%s\s+obj\s*(\d{1,15})\s*endobj"
-                         % (m.group(1), m.group(2)), data)
-        if held is None:
+        # (led by the literal number, which `re` finds fast; a longer number ending so
+        # is no match: 16 0 obj is not 6 0 obj)
+        held = [h for h in re.finditer(rb"%s\s+%s\s+obj\s*(\d{1,15})\s*endobj"
+                                       % (m.group(1), m.group(2)), data)
+                if not data[h.start() - 1 : h.start()].isdigit()]
+        if not held:
             return False
-        length = int(held.group(1))
+        length = int(held[0].group(1))
     start = kw + 6 + (2 if data[kw + 6:kw + 8] == b"\r\n" else 1)
     return start + length > len(data)
 
