@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import resource
 import shutil
 import subprocess
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
@@ -383,3 +385,85 @@ def test_damage_is_said_after_the_streams(tmp_path: Path, exe: bytes, db: Path) 
     every = Engine(load_database([db]), allmatch=True).scan_bytes(data).names
     assert every == (NAME, "Heuristics.Broken.PDF") or every == (  # (also carved whole out
         NAME, NAME, "Heuristics.Broken.PDF")  # of the raw file: the PE prefix hashes)
+
+
+def _update(exe: bytes, head: bytes, filters: bytes = b"/FlateDecode",
+            body: bytes | None = None) -> bytes:
+    """An incremental update of `head` (a complete PDF): an embedded file `invoice.exe`, its
+    file specification, a new Catalog, an xref section with `/Prev`, a trailer, `%%EOF`."""
+    x1 = int(head.rsplit(b"startxref", 1)[1].split()[0])
+    raw = zlib.compress(exe) if body is None else body
+    out = bytearray(head)
+    offs = {}
+    for num, obj in (
+        (5, b"<< /Type /EmbeddedFile /Filter %s /Length %d >>\nstream\n" % (filters, len(raw))
+         + raw + b"\nendstream"),
+        (4, b"<< /Type /Filespec /F (invoice.exe) /UF (invoice.exe) /EF << /F 5 0 R >> >>"),
+        (1, b"<< /Type /Catalog /Pages 2 0 R"
+            b" /Names << /EmbeddedFiles << /Names [(invoice.exe) 4 0 R] >> >> >>"),
+    ):
+        offs[num] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (num, obj)
+    x2 = len(out)
+    out += (b"xref\n0 1\n0000000000 65535 f \n1 1\n%010d 00000 n \n4 2\n%010d 00000 n \n"
+            b"%010d 00000 n \n" % (offs[1], offs[4], offs[5]))
+    out += b"trailer\n<< /Size 6 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (x1, x2)
+    return bytes(out[len(head):])
+
+
+@pytest.fixture(scope="module")
+def one_page(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    path = tmp_path_factory.mktemp("page") / "page.pdf"
+    pdf.save(path, object_stream_mode=pikepdf.ObjectStreamMode.disable, compress_streams=False,
+             qdf=False, static_id=True)
+    return path.read_bytes()
+
+
+def test_incremental_update_alone_is_read(exe: bytes, engine: Engine, one_page: bytes) -> None:
+    """R33-F6: `statement.upd`, an update to a clean PDF sent as its own attachment, adds a
+    FlateDecode embedded file; `cat` of the two opens as one PDF with the payload attached."""
+    update = _update(exe, one_page)
+    with pikepdf.open(io.BytesIO(one_page + update)) as whole:  # (the sample is what it says)
+        assert bytes(whole.attachments["invoice.exe"].get_file().read_bytes()) == exe
+    assert NAME in engine.scan_bytes(update, "statement.upd").names
+    assert not update.startswith(b"%PDF-")
+    assert pdfmod.is_fragment(update)
+    kids = list(pdfmod.fragment_children(update, ScanContext()))
+    assert [(k.name, k.origin, k.is_attachment) for k in kids if k.data == exe] == [
+        ("invoice.exe", "pdf-embedded-file", True)]
+
+
+@pytest.mark.parametrize("pad", [b"", b"\x00junk\xff" * 300])
+@pytest.mark.parametrize(("filters", "encode"), [
+    (b"[/ASCIIHexDecode /FlateDecode]", lambda b: binascii.hexlify(zlib.compress(b)) + b">"),
+    (b"/LZWDecode", _lzw),
+    (b"/RunLengthDecode", _rle),
+    (b"/Fl#61teDecode", zlib.compress),
+])
+def test_fragment_streams_every_filter_and_padding(
+    exe: bytes, engine: Engine, one_page: bytes, pad: bytes, filters: bytes, encode: Any
+) -> None:
+    """Each filter decoded under our bounds; junk on both sides (a reader repairs the xref of
+    the joined file) does not hide the fragment."""
+    update = pad + _update(exe, one_page, filters, encode(exe)) + pad
+    assert NAME in engine.scan_bytes(update).names
+    assert pdfmod.is_fragment(update)
+
+
+def test_fragment_check_leaves_ordinary_files_alone(engine: Engine) -> None:
+    """Random binary and plain text are no fragment; text quoting PDF syntax is one, but what
+    its reading finds is no finding by itself."""
+    import random
+
+    rnd = random.Random(33)
+    for size in (100, 5000, 1 << 20):
+        assert not pdfmod.is_fragment(rnd.randbytes(size))
+    text = b"Dear customer,\nplease find your statement attached. Regards\n" * 200
+    assert not pdfmod.is_fragment(text)
+    quoted = (b"A PDF object looks like this:\n\n1 0 obj\n<< /Type /Catalog >>\nendobj\n\n"
+              b"and a stream: 2 0 obj << /Length 5 >> stream\nhello\nendstream endobj\n")
+    assert pdfmod.is_fragment(quoted)
+    assert list(pdfmod.fragment_children(quoted, ScanContext())) == []
+    assert engine.scan_bytes(quoted, "howto.txt").names == ()

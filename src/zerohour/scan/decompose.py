@@ -75,6 +75,10 @@ def children(
     it when it stops early, so that a reader's `finally` runs before what it noted is read."""
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
+    if filetype in _NO_MAGIC and pdf.is_fragment(data):
+        # PDF objects without a `%PDF-` header (an incremental update sent apart from the PDF
+        # it updates, R33-F6): their streams decoded, embedded files as attachments
+        yield from ctx.guard(pdf.fragment_children(data, ctx), "pdf-fragment")
     if filetype in _TEXTUAL and (data[:8].lstrip(b"\xef\xbb\xbf")[:5] == b"<?xml" or (
             _XML_ROOT(data[:64]) and textual.OFFICE_NAMESPACE.search(data, 0, 4096))):
         # (a part without an XML declaration: Word and LibreOffice read it all the same)

@@ -1118,6 +1118,141 @@ def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> It
             yield Child(data=out, name=None, origin="pdf-stream")
 
 
+# -- a PDF fragment: an incremental update sent apart from the file it updates ------------------
+
+#: An indirect object's header (`12 0 obj`), as a viewer's repair scan finds it.
+_OBJ_HEADER = re.compile(
+    rb"(?<![0-9])(\d{1,10})[\0\t\n\f\r ]+(\d{1,5})[\0\t\n\f\r ]+obj(?![A-Za-z])")
+#: How far from either end `is_fragment` looks first.
+_FRAGMENT_WINDOW = 1024
+#: The end of an update (its trailer, or its last object) in the last `_FRAGMENT_WINDOW`.
+_FRAGMENT_TAIL = re.compile(rb"startxref\s+\d+\s*%%EOF|endstream\s+endobj|trailer\s*<<")
+#: `obj` occurrences tried before the first `endstream` (past them: taken for a fragment).
+_MAX_OBJ_PROBES = 64
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,512}\]|/[^\0\t\n\f\r /\[\]<>()]+)")
+_NAME = re.compile(rb"/([^\0\t\n\f\r /\[\]<>()]+)")
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_PARM = re.compile(rb"/(Predictor|Colors|BitsPerComponent|Columns|EarlyChange)\s+(\d{1,6})")
+_EMBEDDED_TYPE = re.compile(rb"/Type\s*/EmbeddedFile(?![A-Za-z])")
+#: A file specification's embedded stream (`/EF << /F 5 0 R >>`).
+_EF_REF = re.compile(rb"/EF\s*<<[^>]{0,256}?/U?F\s+(\d{1,10})\s+(\d{1,5})\s+R")
+#: Its file name (`/UF (...)` or `/F (...)`), looked for near the `/EF`.
+_SPEC_NAME = re.compile(rb"/U?F\s*\(")
+_SPEC_WINDOW = 2048
+
+
+def is_fragment(data: bytes) -> bool:
+    """Whether bytes without a `%PDF-` header hold PDF object syntax: an incremental update
+    (objects, an xref section with `/Prev`, a trailer, its own `%%EOF`) sent apart from the
+    file it updates, which a reader opens once the two are put together (R33-F6). An object
+    header in the first KiB followed by `<<`, `stream` or `endobj`; or a trailer or a
+    stream's end in the last KiB; or else (junk on both sides) an object header before the
+    first `endstream` anywhere. One C search of the layer when none of them is there."""
+    head = data[:_FRAGMENT_WINDOW]
+    m = _OBJ_HEADER.search(head)
+    if m is not None:
+        rest = head[m.end():]
+        if rest.lstrip()[:2] == b"<<" or b"endobj" in rest or b"stream" in rest:
+            return True
+    if _FRAGMENT_TAIL.search(data, max(0, len(data) - _FRAGMENT_WINDOW)) is not None:
+        return True
+    end = data.find(b"endstream")
+    if end < 0:
+        return False
+    pos = 0
+    for _ in range(_MAX_OBJ_PROBES):
+        at = data.find(b"obj", pos, end)
+        if at < 0:
+            return False
+        if _OBJ_HEADER.search(data, max(0, at - 24), at + 4):
+            return True
+        pos = at + 3
+    return True  # (many `obj`s before a stream's end: read it, bounded as any PDF)
+
+
+def _name(raw: bytes) -> str:
+    return "/" + _NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("latin-1")
+
+
+def _raw_filters(header: bytes) -> tuple[list[str], list[dict[str, int]]]:
+    """A stream dictionary's filter chain and decode parameters, read from its raw bytes (one
+    parameter set for every filter: what a fragment's streams carry is not parsed further)."""
+    m = _FILTER.search(header)
+    if m is None:
+        return [], []
+    filters = [_name(n) for n in _NAME.findall(m.group(1))][:8]
+    parms = {"/" + k.decode(): int(v) for k, v in _PARM.findall(header)}
+    return filters, [dict(parms) for _ in filters]
+
+
+def _spec_names(data: bytes, ctx: ScanContext) -> dict[int, str]:
+    """Embedded-file stream number -> the name its file specification gives it, from the raw
+    bytes (bounded: `_MAX_PDF_STREAMS` specifications, a window around each)."""
+    names: dict[int, str] = {}
+    for i, m in enumerate(_EF_REF.finditer(data)):
+        if i >= _MAX_PDF_STREAMS:
+            break
+        ctx.check_time()
+        window_from = max(0, m.start() - _SPEC_WINDOW)
+        obj = data.rfind(b"obj", window_from, m.start())  # (its own object's, not the last)
+        window = data[max(window_from, obj) : m.end() + _SPEC_WINDOW]
+        for s in _SPEC_NAME.finditer(window):
+            end = _literal_end(window, s.end() - 1)
+            if end > s.end():
+                text = _text_string(_pdf_string(window[s.end() - 1 : end]))
+                name = text.decode("utf-8", "replace").strip("\0")
+                if name:
+                    names.setdefault(int(m.group(1)), name)
+                    break
+    return names
+
+
+def fragment_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """A PDF fragment (`is_fragment`) read as the lenient reading reads a damaged PDF, with
+    every filter: each `stream ... endstream` body after an object header, decoded by
+    `decode_filters` under the scan's bounds; an `/EmbeddedFile` stream (or one a file
+    specification points to) is an attachment named as the specification names it, kept
+    even unfiltered. Nothing else is said: bytes that quote PDF syntax are no finding."""
+    seen = Dedup()
+    names = _spec_names(data, ctx)
+    ends = _PDF_ENDSTREAM.finditer(data)
+    end_at: int | None = -1
+    count = 0
+    for m in _PDF_STREAM.finditer(data):
+        if count >= _MAX_PDF_STREAMS:
+            return
+        ctx.check_time()
+        start = m.end()
+        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
+            continue
+        window_from = max(0, m.start() - 4096)
+        headers = list(_OBJ_HEADER.finditer(data, window_from, m.start()))
+        if not headers:
+            continue
+        header = data[headers[-1].end() : m.start()]
+        while end_at is not None and end_at < start:
+            em = next(ends, None)
+            end_at = None if em is None else em.start()
+        stop = len(data) if end_at is None else end_at
+        if data[stop - 2 : stop] == b"\r\n":
+            stop -= 2
+        elif data[stop - 1 : stop] in (b"\n", b"\r"):
+            stop -= 1
+        number = int(headers[-1].group(1))
+        is_file = number in names or _EMBEDDED_TYPE.search(header) is not None
+        filters, parms = _raw_filters(header)
+        if not filters and not is_file:
+            continue  # (its bytes are the layer's own: scanned there)
+        count += 1
+        content, _ = decode_filters(data[start:max(start, stop)], filters, parms, ctx)
+        name = names.get(number)
+        if content and seen.fresh(content, name):
+            ctx.charge_child(len(content))
+            yield Child(data=content, name=name,
+                        origin="pdf-embedded-file" if is_file else "pdf-stream",
+                        is_attachment=is_file)
+
+
 # -- the text a viewer shows -------------------------------------------------------------------
 
 #: A content stream's tokens that matter for its text: a string's start, a hex string, array
