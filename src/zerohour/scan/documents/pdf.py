@@ -21,6 +21,10 @@ CCITT, JBIG2) stay encoded: their layer is the encoded data, as in ClamAV. qpdf'
 while it parses (object and cross-reference streams) is capped by its process-wide limits, set
 once to `_QPDF_BACKSTOP`; the lenient scan then meets the same bomb under our bounds.
 
+A PDF fragment (`is_fragment`: object syntax without a `%PDF-` header, such as an incremental
+update sent apart from the file it updates) is read by `fragment_children`, the lenient reading
+with every filter and embedded files named; `decompose` calls it for binary and text layers.
+
 A PDF that needs a user password raises `EncryptedContent("PDF")` after everything readable
 was yielded; one qpdf cannot open at all is `Heuristics.Broken.PDF` (after the lenient scan).
 """
