@@ -64,7 +64,8 @@ class Clean:
         notes = self.notes
         return (sum(_LAYER_COST + len(ly.path) + len(ly.name or "")
                     + _SECTION_COST * len(ly.pe_sections) for ly in self.layers)
-                + sum(len(name) + len(data) + len(parent) for name, data, parent in notes.pieces)
+                + sum(len(name) + len(data) + len(parent) + len(own)
+                      for name, data, parent, own in notes.pieces)
                 + sum(len(d) for d in notes.dictionaries)
                 + sum(_LAYER_COST + len(str(t[1])) for t, _ in notes.twins) + len(self.path))
 
@@ -89,8 +90,8 @@ class Clean:
         cut = len(self.path)
         for data in self.notes.dictionaries:
             ctx.note_dictionary(data)
-        for name, data, parent in self.notes.pieces:
-            ctx.note_piece(name, data, path + parent[cut:])
+        for name, data, parent, own in self.notes.pieces:
+            ctx.note_piece(name, data, path + parent[cut:], path + own[cut:])
 
 
 class CleanCache:

@@ -440,7 +440,7 @@ class Engine:
                 if child.origin != "joined-volumes" and (
                         child.name or (child.is_attachment and not child.speculative)):
                     # (an attachment with no name as Outlook saves it: R33-F2)
-                    ctx.note_piece(child.name or f"ATT{seen:05d}.bin", child.data, path)
+                    ctx.note_piece(child.name or f"ATT{seen:05d}.bin", child.data, path, cpath)
                 errors = len(walk.errors)
                 ctx.guessing += child.speculative  # (decoders read it too: `zlibdict`)
                 if child.emulated:

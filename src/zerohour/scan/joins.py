@@ -495,7 +495,7 @@ def binary_joins(pieces: Sequence[bytes], ctx: ScanContext,
                 yield child
 
 
-def across_joins(pieces: Sequence[tuple[str, bytes, str]], ctx: ScanContext
+def across_joins(pieces: Sequence[tuple[str, bytes, str, str]], ctx: ScanContext
                  ) -> Iterator[Child]:
     """`binary_joins` of the named files of every container of a scan (`ScanContext.pieces`:
     attachments, and members of any archive, each with its container's path), but only the
@@ -503,12 +503,18 @@ def across_joins(pieces: Sequence[tuple[str, bytes, str]], ctx: ScanContext
     its tail a member of an attached zip (R32-F5: each container was joined alone, and the
     mail was clean). Bounded as `binary_joins` is (an order left untried is `MaxFiles`);
     nothing, at the cost of one look at each piece's first bytes, without a cut head."""
-    if len(pieces) < 2 or len({home for _, _, home in pieces}) < 2:
+    # (a container is no piece next to what it holds: the recipient joins the files it
+    # unpacked, and a member joined with its own zip is a guess at nothing)
+    homes = {home for _, _, home, _ in pieces}
+    pieces = [p for p in pieces if not any(h == p[3] or h.startswith(p[3] + "/")
+                                           for h in homes)]
+    if len(pieces) < 2 or len({home for _, _, home, _ in pieces}) < 2:
         return
-    if not any(data.startswith(_MAGICS) and is_head(data) for _, data, _ in pieces):
+    if not any(data.startswith(_MAGICS) and is_head(data) for _, data, _, _ in pieces):
         return
-    yield from binary_joins([data for _, data, _ in pieces], ctx,
-                            [name for name, _, _ in pieces], [home for _, _, home in pieces])
+    yield from binary_joins([data for _, data, _, _ in pieces], ctx,
+                            [name for name, _, _, _ in pieces],
+                            [home for _, _, home, _ in pieces])
 
 
 # -- encoded text -----------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class Notes:
     and the layers it found clean whole (the engine's twin keys, and whether each was opened as
     a file), which a later copy in the same scan is not taken apart again for."""
 
-    pieces: list[tuple[str, bytes, str]] = field(default_factory=list)
+    pieces: list[tuple[str, bytes, str, str]] = field(default_factory=list)
     dictionaries: list[bytes] = field(default_factory=list)
     twins: list[tuple[tuple[object, ...], bool]] = field(default_factory=list)
 
@@ -133,7 +133,7 @@ class ScanContext:
         # Named files of every container of this scan (a member's base name, its bytes and
         # its container's path), every one of a name, for a file split over two containers
         # (`joined_across`), and what is in it already
-        self.pieces: list[tuple[str, bytes, str]] = []
+        self.pieces: list[tuple[str, bytes, str, str]] = []
         self._piece_keys: set[tuple[str, int, int, str]] = set()
         # Layers a zlib stream may name as its preset dictionary, by Adler-32 (`zlibdict`),
         # and the streams that named one not seen yet (looked for again at the scan's end).
@@ -191,20 +191,22 @@ class ScanContext:
         if self.depth + extra > self.limits.max_recursion:
             raise ScanLimitExceeded(MAX_RECURSION, f"depth {self.depth + extra}")
 
-    def note_piece(self, name: str, data: bytes, parent: str) -> None:
+    def note_piece(self, name: str, data: bytes, parent: str, own: str | None = None) -> None:
         """Remember a named file; the bytes are the layer's own, already charged. Every one
         is kept (there are no more than `max_files`): a cap dropped names silently, and the
         pieces of a file split over two archives after 1,024 other names were never joined
         (a gateway attack on the clean cache found it); and so is every file of one name (the
         first of a name alone let a decoy `p2.bin` hide the tail `p2.bin` in a zip: R33-F1).
-        The same bytes under the same name in the same container are one."""
+        The same bytes under the same name in the same container are one. `own`: the
+        piece's own path (`parent/name` unless given), to tell a container from its members."""
+        own = own if own is not None else f"{parent}/{name}"
         for rec in self.recordings:
-            rec.pieces.append((name, data, parent))
+            rec.pieces.append((name, data, parent, own))
         base = name.replace("\\", "/").rsplit("/", 1)[-1]
         key = (base, len(data), hash(data), parent)
         if base and key not in self._piece_keys:
             self._piece_keys.add(key)
-            self.pieces.append((base, data, parent))
+            self.pieces.append((base, data, parent, own))
 
     def note_dictionary(self, data: bytes) -> None:
         """Remember a layer as a possible preset dictionary (`zlibdict`), within

@@ -1150,8 +1150,8 @@ def joined_across(ctx: ScanContext) -> Iterator[Child]:
     head attached and its tail in an attached zip)."""
     if len(ctx.pieces) < 2:
         return
-    yield from joined_volumes([(name, data) for name, data, _ in ctx.pieces], ctx,
-                              [home for _, _, home in ctx.pieces])
+    yield from joined_volumes([(name, data) for name, data, _, _ in ctx.pieces], ctx,
+                              [home for _, _, home, _ in ctx.pieces])
     yield from ctx.guard(joins.across_joins(ctx.pieces, ctx), "joins-across")
 
 
