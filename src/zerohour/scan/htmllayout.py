@@ -302,11 +302,32 @@ def _display_of(tag: bytes, given: bytes) -> bytes:
 
 
 def _attr(attrs: bytes, name: bytes) -> bytes | None:
-    for m in _ATTRS.finditer(attrs):
-        if m.group(1).lower() == name:
-            value = m.group(2) or m.group(3) or m.group(4) or b""
-            return _unescape(value) if b"&" in value else value
-    return None
+    """The value of a tag's first attribute of that (lower-case) name. A short tag is read
+    once into a table of its attributes: the layout asks an element's tag several times, and
+    a newsletter repeats its tags (`<td style=... dir=rtl>` in every item)."""
+    if len(attrs) > 1024:
+        for m in _ATTRS.finditer(attrs):
+            if m.group(1).lower() == name:
+                value = m.group(2) or m.group(3) or m.group(4) or b""
+                return _unescape(value) if b"&" in value else value
+        return None
+    values = _ATTR_VALUES.get(attrs)
+    if values is None:
+        values = {}
+        for m in _ATTRS.finditer(attrs):
+            key = m.group(1).lower()
+            if key not in values:
+                values[key] = m.group(2) or m.group(3) or m.group(4) or b""
+        if len(_ATTR_VALUES) >= 4096:
+            _ATTR_VALUES.clear()
+        _ATTR_VALUES[attrs] = values
+    value = values.get(name)
+    if value is None:
+        return None
+    return _unescape(value) if b"&" in value else value
+
+
+_ATTR_VALUES: dict[bytes, dict[bytes, bytes]] = {}
 
 
 #: Opening one of these closes an open one of the same kind (up to the table part that
@@ -985,8 +1006,8 @@ class _Layout:
                 kids = kids[::-1]
         elif b"grid" in display:
             kids, rows = _grid_cells(kids, kid_styles, own, rtl, font)
-        if any(b"transform" in s or b"translate" in s or b"position" in s or any(
-                m in s for m in _MARGINS) for s in styled):
+        if any(b"transform" in s or b"translate" in s or b"position" in s
+               or not _MARGINS_SET.isdisjoint(s) for s in styled):
             kids = self._shifted(kids, kid_styles, own, font, display, rows, rtl)
         if any(b"position" in s for s in styled):
             kids = self._placed(kids, kid_styles, own, font, _containing_block(el, own), rtl)
@@ -1282,6 +1303,7 @@ class _Layout:
 
 _SIDES = (b"top", b"left", b"right", b"bottom", b"inset-inline-start", b"inset-inline-end")
 _MARGINS = (b"margin-left", b"margin-right", b"margin-inline-start", b"margin-inline-end")
+_MARGINS_SET = frozenset(_MARGINS)
 _LOGICAL = {b"left": (b"inset-inline-start", b"inset-inline-end"),
             b"right": (b"inset-inline-end", b"inset-inline-start"),
             b"margin-left": (b"margin-inline-start", b"margin-inline-end"),
@@ -1901,7 +1923,10 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
                 if kid.strip():
                     last_floats = False
                 continue
-            style = _attr(kid.attrs, b"style") if b"style" in kid.attrs.lower() else None
+            lower = kid.attrs.lower()
+            # (no float without the word, a reference, an escape or a comment: most tags)
+            style = _attr(kid.attrs, b"style") if b"style" in lower and (
+                b"float" in lower or b"&" in lower or b"\\" in lower or b"/*" in lower) else None
             floats = len(_FLOAT_RIGHT_RE.findall(_css_text(style))) if style else 0
             found += floats
             side_by_side = side_by_side or bool(floats and last_floats)
