@@ -532,6 +532,8 @@ class _Layout:
         # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
         self.cache: dict[tuple[bytes, bytes], dict[bytes, dict[bytes, bytes]]] = {}
         self.matched: dict[tuple[bytes, bytes], list[_Rule]] = {}
+        self.cascades: dict[tuple[tuple[int, ...], bytes | None],
+                            dict[bytes, dict[bytes, bytes]]] = {}
         #: each laid-out element's own properties (with the `X > *` rules it takes)
         self.own: dict[int, dict[bytes, bytes]] = {}
         self.placed = 0  # boxes placed by offsets, laid out so far
@@ -570,7 +572,14 @@ class _Layout:
             if _matches(rule.subject, el.tag, el.attrs):
                 matched.append(rule)
         self.matched[el.tag, el.attrs] = matched
-        out = self.cache[el.tag, el.attrs] = _cascaded(matched, el)
+        # (elements alike but for other attributes, `<img src=...>`s, cascade alike: the
+        # cascade reads only the rules matched and the style attribute; shared, read only)
+        style = _attr(el.attrs, b"style") if b"style" in el.attrs.lower() else None
+        key = (tuple(map(id, matched)), style)
+        out = self.cascades.get(key)
+        if out is None:
+            out = self.cascades[key] = _cascaded(matched, el)
+        self.cache[el.tag, el.attrs] = out
         return out
 
     def lay_out(self, el: _El, inherited: dict[bytes, bytes], font: float = 16.0,
@@ -1157,8 +1166,8 @@ class _Layout:
         or negative margins move, in the order they show (round 17: shuffled inline blocks
         moved into order): by where each stands in its line plus its offset."""
         if not any(s.get(b"transform") or s.get(b"translate") or _lower(s.get(
-                b"position")) == b"relative" or any(b"-" in s.get(m, b"") for m in _MARGINS)
-                for s in kid_styles.values()):
+                b"position")) == b"relative" or (not _MARGINS_SET.isdisjoint(s) and any(
+                    b"-" in s.get(m, b"") for m in _MARGINS)) for s in kid_styles.values()):
             return kids
         moves: dict[int, tuple[float, float, float, float, float, bool]] = {}
         items = b"flex" in display or b"grid" in display  # (boxes whatever their display)
