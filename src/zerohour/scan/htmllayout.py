@@ -35,6 +35,12 @@ own opening tag, as `textual` reads pages (and a table cell, row or row group wh
 predecessor left open). Styles are the element's own and those of the page's rules whose
 subject matches it (`textual`'s selector matching), the later winning; lengths are in pixels
 (`cssvalues`). Over-reading is safe: the page's own order is read too.
+
+Speed (a newsletter is laid out on every scan of it: most HTML mail): what a page repeats is
+read once. A short tag's attributes (`_attr`, `_attr_names`) and a short style text's
+declarations (`_declarations`) are kept in bounded tables across pages (their values are
+shared: read only); elements that match the same rules with the same style attribute share
+one cascade (`_Layout.styles`); whether the page names an offset is a hyperscan gate.
 """
 
 from __future__ import annotations
