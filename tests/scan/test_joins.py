@@ -12,6 +12,7 @@ import random
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,15 +120,20 @@ def test_a_cut_file_among_seventy_attachments_is_clean(clam_engine: Engine) -> N
     assert report.errors == ()
 
 
+def _until_limit(made: Iterator[object]) -> tuple[int, ScanLimitExceeded]:
+    """The joins a guesser makes before the limit it must end in."""
+    count = 0
+    try:
+        for _ in made:
+            count += 1
+    except ScanLimitExceeded as exc:
+        return count, exc
+    pytest.fail(f"{count} joins and no limit")
+
+
 def _joins_until_limit(pieces: list[bytes]) -> tuple[int, ScanLimitExceeded]:
     """The joins `binary_joins` makes of `pieces` before the limit it must end in."""
-    made = 0
-    try:
-        for _ in joins.binary_joins(pieces, ScanContext()):
-            made += 1
-    except ScanLimitExceeded as exc:
-        return made, exc
-    pytest.fail(f"{made} joins and no limit")
+    return _until_limit(joins.binary_joins(pieces, ScanContext()))
 
 
 def _joins_made(pieces: list[bytes]) -> int:
@@ -474,13 +480,7 @@ def test_base64_cut_over_the_first_and_sixty_sixth_text_attachment(clam_engine: 
 
 
 def _text_joins_until_limit(sources: list[bytes]) -> tuple[int, ScanLimitExceeded]:
-    made = 0
-    try:
-        for _ in joins.text_joins(sources, ScanContext()):
-            made += 1
-    except ScanLimitExceeded as exc:
-        return made, exc
-    pytest.fail(f"{made} joins and no limit")
+    return _until_limit(joins.text_joins(sources, ScanContext()))
 
 
 def test_text_joins_left_untried_are_the_file_limit(clam_engine: Engine,

@@ -1088,34 +1088,39 @@ def _codespaces(cmap: bytes) -> tuple[tuple[int, int, int], ...]:
     return tuple(sorted(out)[:64])
 
 
+def _stream_bodies(data: bytes, ctx: ScanContext) -> Iterator[tuple[int, int, int]]:
+    """(where the `stream` keyword starts, where its body starts, where the next `endstream`
+    starts, or the end) of each `stream` in the raw bytes, the clock checked for each. One
+    pass over the `endstream` markers, consumed in order: many streams without an
+    `endstream` no longer each search the rest of the file."""
+    ends = _PDF_ENDSTREAM.finditer(data)
+    end_at: int | None = -1
+    for m in _PDF_STREAM.finditer(data):
+        ctx.check_time()
+        start = m.end()
+        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
+            continue
+        while end_at is not None and end_at < start:
+            em = next(ends, None)
+            end_at = None if em is None else em.start()
+        yield m.start(), start, len(data) if end_at is None else end_at
+
+
 def pdf_streams(data: bytes, ctx: ScanContext, dedup: Dedup | None = None) -> Iterator[Child]:
     """The lenient reading: the FlateDecode streams of a PDF found by `stream ... endstream`
     in the raw bytes, inflated with the scan's bounds (damaged streams give what inflated
     before the damage)."""
     seen = dedup if dedup is not None else Dedup()
     count = 0
-    # One pass over the `endstream` markers, consumed in order, and streams inflated from a
-    # view (no copy): many streams without an `endstream` no longer each search and copy the
-    # rest of the file. Inflating stops at the stream's own end (or its first damage).
-    ends = _PDF_ENDSTREAM.finditer(data)
-    end_at: int | None = -1
-    view = memoryview(data)
-    for m in _PDF_STREAM.finditer(data):
+    view = memoryview(data)  # (inflated from a view, no copy)
+    for keyword, start, end in _stream_bodies(data, ctx):
         if count >= _MAX_PDF_STREAMS:
             return
-        ctx.check_time()
-        start = m.end()
-        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
-            continue
-        dict_from = data.rfind(b"obj", max(0, m.start() - 4096), m.start())
-        header = data[dict_from if dict_from >= 0 else max(0, m.start() - 1024) : m.start()]
+        dict_from = data.rfind(b"obj", max(0, keyword - 4096), keyword)
+        header = data[dict_from if dict_from >= 0 else max(0, keyword - 1024) : keyword]
         if not _PDF_FLATE.search(header):
             continue
-        while end_at is not None and end_at < start:
-            em = next(ends, None)
-            end_at = None if em is None else em.start()
-        raw = view[start : len(data) if end_at is None else end_at]
-        out, _ = archive.inflate(raw, ctx)
+        out, _ = archive.inflate(view[start:end], ctx)
         count += 1
         if out and seen.fresh(out):
             ctx.charge_child(len(out))
@@ -1219,25 +1224,15 @@ def fragment_children(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     even unfiltered. Nothing else is said: bytes that quote PDF syntax are no finding."""
     seen = Dedup()
     names = _spec_names(data, ctx)
-    ends = _PDF_ENDSTREAM.finditer(data)
-    end_at: int | None = -1
     count = 0
-    for m in _PDF_STREAM.finditer(data):
+    for keyword, start, stop in _stream_bodies(data, ctx):
         if count >= _MAX_PDF_STREAMS:
             return
-        ctx.check_time()
-        start = m.end()
-        if m.start() > 0 and data[m.start() - 1 : m.start()] == b"d":  # "endstream"
-            continue
-        window_from = max(0, m.start() - 4096)
-        headers = list(_OBJ_HEADER.finditer(data, window_from, m.start()))
+        window_from = max(0, keyword - 4096)
+        headers = list(_OBJ_HEADER.finditer(data, window_from, keyword))
         if not headers:
             continue
-        header = data[headers[-1].end() : m.start()]
-        while end_at is not None and end_at < start:
-            em = next(ends, None)
-            end_at = None if em is None else em.start()
-        stop = len(data) if end_at is None else end_at
+        header = data[headers[-1].end() : keyword]
         if data[stop - 2 : stop] == b"\r\n":
             stop -= 2
         elif data[stop - 1 : stop] in (b"\n", b"\r"):
