@@ -452,6 +452,37 @@ def test_fragment_streams_every_filter_and_padding(
     assert pdfmod.is_fragment(update)
 
 
+@pytest.mark.parametrize("shape", ["quoted-parms", "quoted-filter", "junk-quoting-an-end"])
+def test_fragment_dictionaries_are_read_as_a_reader_reads_them(
+        exe: bytes, engine: Engine, one_page: bytes, shape: str) -> None:
+    """R34: a string that quotes `/Predictor 12` (F1) or a `/Filter` before the real key (F2)
+    was read as a key; junk in front quoting `endstream`, with the update's ends more than a
+    KiB from both edges, hid the fragment (F4). Each decoded the payload to garbage, clean."""
+    update = _update(exe, one_page)
+    if shape == "quoted-parms":
+        update = update.replace(b"/Type /EmbeddedFile", b"/Type /EmbeddedFile"
+                                b" /Desc (/Predictor 12 /Columns 4)")
+    elif shape == "quoted-filter":
+        update = update.replace(b"/Type /EmbeddedFile", b"/Type /EmbeddedFile"
+                                b" /Desc (/Filter /ASCIIHexDecode)")
+    else:
+        pad = b"% padding, as a mailer's footer would be\n" * 40
+        update = b"% endstream\n" + pad + update + pad
+    with pikepdf.open(io.BytesIO(one_page + update)) as whole:  # (a reader takes the payload)
+        assert bytes(whole.attachments["invoice.exe"].get_file().read_bytes()) == exe
+    assert NAME in engine.scan_bytes(update, "statement.upd").names
+
+
+def test_fragment_decode_parameters_go_with_their_filters() -> None:
+    """R34-F3: `/DecodeParms [null << /Predictor 12 /Columns 4 >>]` is the second filter's;
+    one dictionary is the first filter's, as the full reading takes it."""
+    assert pdfmod._raw_filters(b"<< /Filter [/FlateDecode /FlateDecode] /DecodeParms [null"
+                               b" << /Predictor 12 /Columns 4 >>] /Length 9 >>") == (
+        ["/FlateDecode", "/FlateDecode"], [{}, {"/Predictor": 12, "/Columns": 4}])
+    assert pdfmod._raw_filters(b"<< /Filter /FlateDecode /DecodeParms << /Predictor 2 >> >>"
+                               ) == (["/FlateDecode"], [{"/Predictor": 2}])
+
+
 def test_fragment_check_leaves_ordinary_files_alone(engine: Engine) -> None:
     """Random binary and plain text are no fragment; text quoting PDF syntax is one, but what
     its reading finds is no finding by itself."""

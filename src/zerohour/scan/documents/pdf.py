@@ -1142,6 +1142,13 @@ _FILTER = re.compile(rb"/Filter\s*(\[[^\]]{0,512}\]|/[^\0\t\n\f\r /\[\]<>()]+)")
 _NAME = re.compile(rb"/([^\0\t\n\f\r /\[\]<>()]+)")
 _NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 _PARM = re.compile(rb"/(Predictor|Colors|BitsPerComponent|Columns|EarlyChange)\s+(\d{1,6})")
+#: `/DecodeParms` and its value: one dictionary, or an array of `null`s and dictionaries.
+_DECODE_PARMS = re.compile(rb"/DecodeParms\s*(<<[^<>]{0,512}>>|\[(?:[^\[\]<>]|<<[^<>]{0,512}>>)"
+                           rb"{0,2048}\])")
+_PARMS_ENTRY = re.compile(rb"null|<<[^<>]{0,512}>>")
+#: What `_bare` blanks: a literal string, a hex string (not a dictionary's `<<`), a comment.
+_STRING_OR_COMMENT = re.compile(rb"\(|<(?!<)[0-9A-Fa-f\s]*>|%")
+_EOL = re.compile(rb"[\r\n]")
 _EMBEDDED_TYPE = re.compile(rb"/Type\s*/EmbeddedFile(?![A-Za-z])")
 #: A file specification's embedded stream (`/EF << /F 5 0 R >>`).
 _EF_REF = re.compile(rb"/EF\s*<<[^>]{0,256}?/U?F\s+(\d{1,10})\s+(\d{1,5})\s+R")
@@ -1156,7 +1163,7 @@ def is_fragment(data: bytes) -> bool:
     file it updates, which a reader opens once the two are put together (R33-F6). An object
     header in the first KiB followed by `<<`, `stream` or `endobj`; or a trailer or a
     stream's end in the last KiB; or else (junk on both sides) an object header before the
-    first `endstream` anywhere. One C search of the layer when none of them is there."""
+    last `endstream` anywhere. One C search of the layer when none of them is there."""
     head = data[:_FRAGMENT_WINDOW]
     m = _OBJ_HEADER.search(head)
     if m is not None:
@@ -1165,7 +1172,7 @@ def is_fragment(data: bytes) -> bool:
             return True
     if _FRAGMENT_TAIL.search(data, max(0, len(data) - _FRAGMENT_WINDOW)) is not None:
         return True
-    end = data.find(b"endstream")
+    end = data.rfind(b"endstream")  # (the last: junk in front may quote one, R34-F4)
     if end < 0:
         return False
     pos = 0
@@ -1183,15 +1190,43 @@ def _name(raw: bytes) -> str:
     return "/" + _NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("latin-1")
 
 
+def _bare(header: bytes) -> bytes:
+    """A dictionary's raw bytes with its strings and comments blanked: a `/Desc (/Filter
+    /ASCIIHexDecode)` or a quoted `/Predictor 12` is text, not a key (R34-F1, F2)."""
+    out = bytearray(header)
+    pos = 0
+    while (m := _STRING_OR_COMMENT.search(header, pos)) is not None:
+        if m.group() == b"(":
+            end = _literal_end(header, m.start())
+        elif m.group() == b"%":
+            eol = _EOL.search(header, m.start())
+            end = len(header) if eol is None else eol.start()
+        else:
+            end = m.end()
+        out[m.start():end] = bytes(end - m.start())
+        pos = max(end, m.start() + 1)
+    return bytes(out)
+
+
 def _raw_filters(header: bytes) -> tuple[list[str], list[dict[str, int]]]:
-    """A stream dictionary's filter chain and decode parameters, read from its raw bytes (one
-    parameter set for every filter: what a fragment's streams carry is not parsed further)."""
-    m = _FILTER.search(header)
-    if m is None:
+    """A stream dictionary's filter chain and decode parameters, read from its raw bytes:
+    strings and comments blanked, the last `/Filter` key, and `/DecodeParms` as one
+    dictionary (the first filter's, as the full reading takes it) or an array with one entry
+    a filter (`null` or a dictionary: R34-F3, a predictor for the second of two filters)."""
+    bare = _bare(header)
+    found = list(_FILTER.finditer(bare))
+    if not found:
         return [], []
-    filters = [_name(n) for n in _NAME.findall(m.group(1))][:8]
-    parms = {"/" + k.decode(): int(v) for k, v in _PARM.findall(header)}
-    return filters, [dict(parms) for _ in filters]
+    filters = [_name(n) for n in _NAME.findall(found[-1].group(1))][:8]
+    parms: list[dict[str, int]] = [{} for _ in filters]
+    given = list(_DECODE_PARMS.finditer(bare))
+    if given:
+        value = given[-1].group(1)
+        sets = ([value] if value.startswith(b"<<")
+                else [e.group() for e in _PARMS_ENTRY.finditer(value)])
+        for i, entry in enumerate(sets[: len(filters)]):
+            parms[i] = {"/" + k.decode(): int(v) for k, v in _PARM.findall(entry)}
+    return filters, parms
 
 
 def _spec_names(data: bytes, ctx: ScanContext) -> dict[int, str]:
