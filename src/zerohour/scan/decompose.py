@@ -223,6 +223,10 @@ def _eocd_plausible(data: bytes, pos: int) -> bool:
 
 
 def _opens(segment: bytes) -> bool:
+    """Whether zipfile opens `segment` as a zip with members. A candidate that does not is
+    no verdict: `embedded_zips` tries the next end record, and more than `_MAX_EOCD_TRIES`
+    plausible ones that open nothing are `MaxFiles` (what a damaged zip at offset 0 is, the
+    container reader says: this is the search behind other bytes only)."""
     try:
         with zipfile.ZipFile(io.BytesIO(segment)) as zf:
             return bool(zf.infolist())
