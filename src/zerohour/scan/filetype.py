@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 
 from zerohour.scan import flv
 from zerohour.scan.types import FileType
@@ -44,7 +45,6 @@ _HTML_START = re.compile(
 _HTML_ANYWHERE = re.compile(rb"<html[\s>]|<body[\s>]|<!doctype\s+html", re.I)
 
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n|\r\r")  # CRLF is one line end, never CR + LF
 _MAIL_HEADERS = frozenset(
     {
         b"from",
@@ -407,10 +407,11 @@ def looks_like_mail(data: bytes) -> bool:
         start = nl + 1
     if not _HEADER_LINE.match(data, start) or _HEX_BYTES_LINE.match(data, start):
         return False
-    # Only the header block is split into lines (not the body, not a 256 KiB window copy).
-    blank = _BLANK_LINE.search(data, start, _MAIL_SNIFF)
-    block = data[start : blank.start() if blank else min(len(data), _MAIL_SNIFF)]
-    for line in block.splitlines():
+    # Line by line up to the first that decides (no search for the end of the header block
+    # first: most text that starts like a header line, `body{margin:0}` of a page's text,
+    # is decided on its second line). The header block ends at an empty line: the answer
+    # is then no, as it is at the end of the window.
+    for line in _lines(data, start, min(len(data), _MAIL_SNIFF)):
         if not line:
             return False
         if line[:1] in (b" ", b"\t"):
@@ -420,6 +421,19 @@ def looks_like_mail(data: bytes) -> bool:
         if line[: line.index(b":")].strip().lower() in _MAIL_HEADERS:
             return True
     return False
+
+
+def _lines(data: bytes, start: int, end: int) -> Iterator[bytes]:
+    """`data[start:end].splitlines()`, one line at a time, without copying what follows."""
+    cr = lf = -1
+    while start < end:
+        if cr < start:  # (each line end is looked for once: no search runs to `end` twice)
+            cr = data.find(b"\r", start, end) % (end + 1)  # (none: `end`)
+        if lf < start:
+            lf = data.find(b"\n", start, end) % (end + 1)
+        stop = min(cr, lf)
+        yield data[start:stop]
+        start = stop + (2 if data[stop : stop + 2] == b"\r\n" and stop + 1 < end else 1)
 
 
 def has_mime_markers(data: bytes) -> bool:
