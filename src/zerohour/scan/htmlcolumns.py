@@ -334,11 +334,12 @@ def columns_text(data: bytes, check: Callable[[], None] | None = None,
     return html_rendered(page) or page
 
 
-_BY_WIDTH = re.compile(rb"column-width|columns\s*:[^;:{}]*\d(?:\.\d*)?[a-z%]", re.I)  # (no `:`)
+#: (no `:`; a hyperscan gate: `re` steps through a page byte by byte for it, 0.3 ms per
+#: 100 KB newsletter)
+_BY_WIDTH = Gate(rb"column-width|columns\s*:[^;:{}]*\d(?:\.\d*)?[a-z%]")
 
 
 def width_columns(data: bytes) -> bool:
     """Whether the page may have multi-column boxes counted by their columns' width (whose
     count `columns_text` takes with a gap of 1em at 16 px; a reader's font may fit more)."""
-    return _BY_WIDTH.search(data) is not None or (
-        (view := css_readable(data)) is not data and _BY_WIDTH.search(view) is not None)
+    return _BY_WIDTH(data) or ((view := css_readable(data)) is not data and _BY_WIDTH(view))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+from zerohour.scan.gates import Gate
 from zerohour.scan.htmlunhidden import block_end
 from zerohour.scan.textual import _css_text
 
@@ -38,7 +39,11 @@ _TAG = re.compile(rb"<[a-zA-Z][^\s/>]*+(?:[\s/]++(?:[^\s/>][^\s/>=]*+(?:\s*+=\s*
                   rb"|'[^']*+'?|[^\s>]*+))?+)?+)*+>?")
 #: A tag with a `<` after its first byte, outside quotes or in them (or an unclosed quote):
 #: where `_quiet_attributes` may have work.
-_LT_IN_TAG = re.compile(rb"<[a-zA-Z](?:[^<>\"']++|\"[^\"<]*+\"|'[^'<]*+')*+[<\"']")
+#: (a hyperscan gate, 0.3 ms of `re` per 100 KB newsletter: without possessive quantifiers,
+#: which it lacks, the same tags, as each step takes one kind of byte; a quote that starts a
+#: value ends the search there when a "<" or the end comes before its closing quote)
+_LT_IN_TAG = Gate(rb"<[a-zA-Z](?:[^<>\"']|\"[^\"<]*\"|'[^'<]*')*"
+                  rb"(?:<|\"[^\"<]*(?:<|\Z)|'[^'<]*(?:<|\Z))", caseless=False)
 _STYLE = re.compile(rb"<style\b([^>]*+)(?:>(.*?)(</style\s*>|\Z)|\Z)", re.I | re.S)  # (see
 # textual._STYLE_BLOCK: an opening without its `>` matches to the end, with no group 2)
 _LINK = re.compile(rb"<link\b[^>]*+(?:>|\Z)", re.I)  # (to the end without a `>`: see _STYLE)
@@ -74,7 +79,7 @@ def printed_page(data: bytes) -> bytes | None:
             b"<style") + data.count(b"<STYLE"):
         dropped.append(b"hidden")  # (a style sheet in a comment: it applies nowhere)
     page = _INERT.sub(_inert_content, page)
-    if _LT_IN_TAG.search(page):  # (a tag holds a "<": calling back on every tag costs 3x)
+    if _LT_IN_TAG(page):  # (a tag holds a "<": calling back on every tag costs 3x)
         page = _TAG.sub(_quiet_attributes, page)
     page = _LINK.sub(lambda m: _live_link(m, dropped), page)
     page = _STYLE.sub(lambda m: _live_style(m, dropped), page)
