@@ -9,6 +9,7 @@ print (read by pdftotext) is the oracle of what shows.
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import sys
@@ -198,3 +199,56 @@ def test_a_half_turn_is_no_mirror() -> None:
     assert not htmllayout._mirrored_box({b"transform": b"rotate(180deg)"})
     assert htmllayout._mirrored_box({b"transform": b"translate(2px) scaleX(-1)"})
     assert not htmllayout._mirrored_box({b"transform": b"rotateY(1.2.3deg)"})  # (no number)
+
+
+def _side_by_side_in_tree(page: bytes) -> bool:
+    """`_floats_side_by_side` as it read `_parse`'s tree (before it read the tags alone)."""
+    written = len(htmllayout._FLOAT_RIGHT_RE.findall(page))
+    found, beside = 0, False
+    stack: list[htmllayout._El | bytes] = [htmllayout._parse(page, None)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, bytes):
+            continue
+        last = False
+        for kid in node.kids:
+            if isinstance(kid, bytes):
+                last = last and not kid.strip()
+                continue
+            floats = htmllayout._floats(kid.attrs)
+            found += floats
+            beside = beside or bool(floats and last)
+            last = floats > 0
+            stack.append(kid)
+    return beside or found != written
+
+
+def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
+    """The gate reads the tags alone and walks the tree only for floats that text or an
+    element that does not float does not stand just before: the same answers, for pages
+    of each kind and random ones."""
+    f = b' style="float:right"'
+    cases = {
+        b"<p><b%s>a</b> <!-- c --> <i%s>b</i></p>" % (f, f): True,  # blanks, a comment
+        b"<table><tr><td%s>a<td%s>b</table>" % (f, f): True,  # a cell closes a cell
+        b"<table><tr><td%s>a</td><td>b<td%s>c</table>" % (f, f): False,
+        b"<p><img%s><img%s></p>" % (f, f): True,  # void elements
+        b"<p><img%s><br><img%s></p>" % (f, f): False,
+        b"<div><span%s><i>x</i></span><!--c-->text<img%s></div>" % (f, f): False,
+        b"<div><span%s><i>x</i></span><img%s></div>" % (f, f): True,
+        b"<div>" * 300 + b"<b%s></b><i%s>" % (f, f): True,  # past the depth bound
+        b"<div>" * 300 + b"<b%s>a</b><i%s>" % (f, f): False,
+        b"<style>p{float:right}</style><p>a</p>": True,  # a rule floats: walked in full
+        b"<script><b%s></script><i%s>x" % (f, f): True,  # (raw text: one float written)
+        b"<b%s>a</b><!-- <i%s> -->" % (f, f): True,
+    }
+    for page, expected in cases.items():
+        assert _side_by_side_in_tree(page) is expected, page
+        assert htmllayout._floats_side_by_side(page, None) is expected, page
+    rng = random.Random(5)
+    parts = [b"<p>", b"</p>", b"<b%s>" % f, b"</b>", b"<img%s>" % f, b"<td%s>" % f, b"<tr>",
+             b"<table>", b"</table>", b" ", b"x", b"<!--c-->", b"<br/>", b"<style>", b"</style>",
+             b"<i style='fl&#111;at:right'>", b"</i>", b"<div style='float:/**/right'>", b"</div>"]
+    for _ in range(3000):
+        page = b"".join(rng.choice(parts) for _ in range(rng.randrange(1, 16)))
+        assert htmllayout._floats_side_by_side(page, None) is _side_by_side_in_tree(page), page
