@@ -471,3 +471,14 @@ def test_seeded_documents_in_other_scripts() -> None:
         assert_same(b"<html>" + b"".join(token() for _ in range(rng.randint(1, 40))))
     for _ in range(8):  # across chunks
         assert_same(b"<html>" + b"".join(token() for _ in range(rng.randint(800, 2000))))
+
+
+@pytest.mark.parametrize("tail", [b"", b"\r", b"\r\r", b" ", b"\r\n", b"x"])
+@pytest.mark.parametrize("tag", [b'<img src=x alt="a b">', b'<p>a<img alt="a b" src=x>',
+                                 b'<a href="x y">', b"<img src=x>"])
+def test_tag_before_only_cr_at_a_chunk_end(tag: bytes, tail: bytes) -> None:
+    """The states leave HTML_PROCESS_TAG to the byte after `>`, and `\\r` is none: a tag whose
+    `>` only `\\r` follows in the chunk is processed in the next chunk, or never."""
+    assert_same(tag + tail)
+    for cut in range(len(tag) + 2):
+        assert_same(b"<html>" + b"x" * (CHUNK - 6 - len(tag) + cut) + tag + tail + b"<p>z")

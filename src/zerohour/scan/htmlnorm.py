@@ -38,10 +38,11 @@ so the common shapes take fast paths that write what the states would, in bulk:
 A fast path must leave the copies and the state (text_space_written, the script flags, the
 state a chunk ends in) exactly as the states would, for every input: so each is limited to
 shapes whose outcome does not depend on what follows, and ends before the last byte of a
-chunk (a tag ended there is processed in the next chunk). The chunk boundaries and the scan
-clock check per chunk are the state machine's. tests/scan/test_htmlnorm_differential.py
-compares the copies with the state machine alone (`tests/scan/_htmlnorm_reference.py`) on
-generated documents; a change here needs it, and a new quirk needs a case there.
+chunk (a tag ended there, or with only `\\r` after it there, is processed in the next chunk).
+The chunk boundaries and the scan clock check per chunk are the state machine's.
+tests/scan/test_htmlnorm_differential.py compares the copies with the state machine alone
+(`tests/scan/_htmlnorm_reference.py`) on generated documents; a change here needs it, and a
+new quirk needs a case there.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
 _R_TEXT = rb"[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]*+"
 _REGION = re.compile(rb"(" + _R_TEXT + rb")(?:(?:" + _R_TAG + rb"|<![^>]*+>|" + _R_REF
                      + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")" + _R_TEXT + rb")*+")
+_NOT_CR = re.compile(rb"[^\r]")
 #: Where `feed` tries a region: at a tag or text (a reference or 8-bit run there takes its own
 #: fast path first, as most that begin no region are ones a region would not take either).
 _R_START = frozenset(b"<" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
@@ -369,9 +371,15 @@ class _Normaliser:
                     # module docstring) and before the whitespace after it.
                     m = _REGION.match(buf, p, size - 1)
                     assert m is not None
-                    end = m.end()
-                    if end > p:
+                    run = m.group().rstrip(b" \t\n\x0b\x0c\r")
+                    if run[-1:] == b">" and _NOT_CR.search(buf, p + len(run)) is None:
+                        # Only `\r` after its last tag in the chunk: the states leave that
+                        # tag's HTML_PROCESS_TAG to the next chunk's first byte (if any).
+                        m = _REGION.match(buf, p, p + len(run) - 1)
+                        assert m is not None
                         run = m.group().rstrip(b" \t\n\x0b\x0c\r")
+                    if run:
+                        end = m.end()
                         p += len(run)
                         if b"\r" in run:
                             run = run.replace(b"\r", b"")
