@@ -475,10 +475,62 @@ def test_seeded_documents_in_other_scripts() -> None:
 
 @pytest.mark.parametrize("tail", [b"", b"\r", b"\r\r", b" ", b"\r\n", b"x"])
 @pytest.mark.parametrize("tag", [b'<img src=x alt="a b">', b'<p>a<img alt="a b" src=x>',
-                                 b'<a href="x y">', b"<img src=x>"])
+                                 b'<a href="x y">', b"<img src=x>", b'<img src=x alt="\xc3\xa9">',
+                                 b'<img alt="\xc3\xa9" src=x>', b'<a href="\xd0\xbf\xd1\x80 y">'])
 def test_tag_before_only_cr_at_a_chunk_end(tag: bytes, tail: bytes) -> None:
     """The states leave HTML_PROCESS_TAG to the byte after `>`, and `\\r` is none: a tag whose
     `>` only `\\r` follows in the chunk is processed in the next chunk, or never."""
     assert_same(tag + tail)
     for cut in range(len(tag) + 2):
         assert_same(b"<html>" + b"x" * (CHUNK - 6 - len(tag) + cut) + tag + tail + b"<p>z")
+
+
+#: Pieces of tags `_loose_tag` walks: 8-bit values (whose last group of up to three bytes is
+#: held over to the next value's first ASCII byte, in this tag or a later one), whitespace in
+#: quoted values, quotes and backslashes inside values, `data:`, `>` inside a quoted value.
+_LOOSE_WORDS = [w.encode() for w in ("привет", "שלום", "中文。", "😀", "café", "ü", "ﾃｽﾄ．")] + [
+    b"\xa1", b"\xa1C", b"\xa1D", b"\xa1O", b"\xa1c", b"\xe3\x80\x82", b"\xef\xbc\x8e", b"\xe4",
+    b"\xe4\xf6", b"data:x", b"DATA:", b"x", b"AbC", b"\\", b"\\\"", b"=", b"<", b"\x01", b"\x7f"]
+_LOOSE_SEPS = [b" ", b"  ", b"\t", b"\n", b"\x0b", b"\x0c", b" \n ", b"\t "]
+
+
+def _loose_document(rng: random.Random) -> bytes:
+    def words(n: int) -> bytes:
+        return rng.choice(_LOOSE_SEPS).join(rng.choice(_LOOSE_WORDS) for _ in range(n))
+
+    def attr() -> bytes:
+        name = rng.choice([b"alt", b"SRC", b"src", b"href", b"title", b"width", b"x\xd0\xb8",
+                           b"w\"", b"'q"])
+        kind = rng.randint(0, 9)
+        if kind == 0:
+            return name
+        quote = rng.choice([b'"', b"'", b""])
+        if kind < 4:
+            value = words(rng.randint(1, 4))
+        elif kind < 6:
+            value = rng.choice([b"120", b"http://x/y", b"", b"data:,x", b"Cx", b"DOx", b"a\"b",
+                                b"a'b", b"a>b"])
+        else:
+            value = rng.choice(_LOOSE_WORDS) + rng.choice([b"", b"x", b"120", b"C"])
+        return (name + rng.choice([b"=", b"=", b" = ", b"=\n"]) + quote + value
+                + rng.choice([quote, quote, quote, b"", b'"', b"'"]))
+
+    def tag() -> bytes:
+        return (b"<" + rng.choice([b"img", b"a", b"IMG", b"A", b"p", b"td", b"/a", b"x\xc3\xa9",
+                                   b"style", b"script"])
+                + b"".join(rng.choice(_LOOSE_SEPS) + attr() for _ in range(rng.randint(0, 5)))
+                + rng.choice([b">", b">", b" >", b"\n>", b"/>"]))
+
+    parts = [rng.choice([tag(), tag(), tag(), words(rng.randint(1, 3)), b"<p>t</p>", b" ", b"\r",
+                         b"&amp;", b"</style>", b"</script>", b"<b>x</b>\r\n"])
+             for _ in range(rng.randint(1, 25))]
+    if rng.random() < 0.1:  # past a chunk boundary, at a varying offset
+        parts = [b"x" * (CHUNK - rng.randint(0, 300))] + parts * rng.randint(1, 40)
+    return b"<html>" + b"".join(parts)
+
+
+def test_seeded_loose_tags() -> None:
+    rng = random.Random(20261206)
+    for _ in range(1500):
+        assert_same(_loose_document(rng))
+

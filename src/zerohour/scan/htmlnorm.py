@@ -32,6 +32,11 @@ so the common shapes take fast paths that write what the states would, in bulk:
   `<a>`/`<img>` link, 8-bit run and reference. That is nearly all of most real HTML mail;
 - text in scripts and style sheets (`_SCRIPT_RUN`), text runs, 8-bit runs (`_high_run`),
   references (`_REF`) and tags (`_SIMPLE_TAG`) that a region did not take;
+- other tags without `\\r` or references (`_LOOSE_TAG`, `_Normaliser._loose_tag`), walked a
+  token at a time through the tag states: mostly ones with 8-bit values, as an `alt` text in
+  another script (a region or `_SIMPLE_TAG` takes none, as HTML_TAG_ARG_VAL holds a value's
+  last group of up to three 8-bit bytes over to the next value's first ASCII byte, in that tag
+  or a later one) or whitespace in a quoted value;
 - anything else (`data:` URIs, broken references, `<script>`/`<style>` tags, odd quoting,
   control bytes, ...) goes through the state machine.
 
@@ -143,7 +148,16 @@ _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
 _R_TEXT = rb"[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]*+"
 _REGION = re.compile(rb"(" + _R_TEXT + rb")(?:(?:" + _R_TAG + rb"|<![^>]*+>|" + _R_REF
                      + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")" + _R_TEXT + rb")*+")
+#: A tag `_Normaliser._loose_tag` walks (what a region or `_SIMPLE_TAG` does not take: 8-bit
+#: values, whitespace in quoted values, ...), outside scripts: no `\r` or reference in it.
+_LOOSE_TAG = re.compile(rb"<[^\t\n\x0b\x0c\r !>][^\r&>]*+>")
 _NOT_CR = re.compile(rb"[^\r]")
+#: In `_loose_tag`, an attribute with a value TAG_ARG_VAL takes without a quirk: no whitespace,
+#: quote, reference, control or 8-bit byte in it, not a `data:` URI.
+_P_VAL = rb"[^\x00-\x20\x7f-\xff\"'&>]"
+_PLAIN_ATTR = re.compile(rb"([^\x00-\x20\x7f-\xff\"'&<=>]++)[ \t\n\x0b\x0c]*+=[ \t\n\x0b\x0c]*+("
+                         rb"\"(?!data:)" + _P_VAL + rb"*+\"|'(?!data:)" + _P_VAL + rb"*+'"
+                         rb"|(?!data:)" + _P_VAL + rb"++(?=[ \t\n\x0b\x0c>]))")
 #: Where `feed` tries a region: at a tag or text (a reference or 8-bit run there takes its own
 #: fast path first, as most that begin no region are ones a region would not take either).
 _R_START = frozenset(b"<" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) + b"="
@@ -396,6 +410,14 @@ class _Normaliser:
                     m = _SIMPLE_TAG.match(buf, p)
                     if m is not None and m.end() < size:
                         self._tag(m)
+                        p = m.end()
+                        continue
+                if c == 0x3C and not self.in_script:
+                    # (Only where a byte other than `\r` follows in the chunk: else the states
+                    # leave HTML_PROCESS_TAG to that byte, in the next chunk if any.)
+                    m = _LOOSE_TAG.match(buf, p)
+                    if (m is not None and _NOT_CR.search(buf, m.end()) is not None
+                            and self._loose_tag(m.group())):
                         p = m.end()
                         continue
                 if c == 0x3C:  # <
@@ -806,6 +828,158 @@ class _Normaliser:
         o2.append(0x3E)
         self._process_tag()
 
+    def _loose_tag(self, t: bytes) -> bool:
+        """A whole `_LOOSE_TAG` (`<` to its first `>`), walked token by token through TAG,
+        TAG_ARG, TAG_ARG_EQUAL and TAG_ARG_VAL as the states walk it byte by byte, with what
+        they write and keep (a value's 8-bit sequences, whitespace in a quoted value, a group
+        of 8-bit bytes held over to the next value); then PROCESS_TAG. Returns False, having
+        changed nothing, for what it does not take: a `>` in a quoted value, a `data:` value."""
+        out = bytearray(b"<")
+        m = _TAG_REST.match(t, 1)
+        assert m is not None
+        name = m.group().lower()
+        out += name
+        i = m.end()
+        args: list[tuple[bytes, bytes | None]] = []
+        arg = b""
+        tv = b""  # the value so far (tag_val)
+        quoted = NOT_QUOTED
+        # An 8-bit group HTML_TAG_ARG_VAL holds (mbchar2) until a byte that flushes it.
+        held = self.mbchar2.to_bytes(3, "big").lstrip(b"\0") if self.mbchar2 else b""
+        state = TAG_ARG
+        skip = True  # SKIP_WS before the state
+        while True:
+            c = t[i]
+            if skip:
+                skip = False
+                while c in _SPACE:
+                    i += 1
+                    c = t[i]
+            if state == TAG_ARG:
+                if c == 0x3E:  # >
+                    out.append(0x3E)
+                    if arg:
+                        args.append((arg, None))
+                    break
+                if c == 0x3D:  # =
+                    out.append(0x3D)
+                    i += 1
+                    state, skip, tv, quoted = TAG_ARG_VAL, True, b"", NOT_QUOTED
+                    continue
+                if c in _SPACE:
+                    i += 1
+                    state, skip = TAG_ARG_EQUAL, True
+                    continue
+                if not arg:
+                    a = _PLAIN_ATTR.match(t, i)
+                    if a is not None:  # a whole attribute with a plain value, in one step
+                        aname, value = a.group(1, 2)
+                        aname = aname.lower()
+                        out += b" " + aname
+                        if value[:1] in (b'"', b"'"):
+                            content = value[1:-1]
+                            out += b'="'
+                            tv = b'"'
+                            if held and content:
+                                done, content = _flush_held(held, content)
+                                out += done
+                                tv += done
+                                held = b""
+                            out += content.lower() + b'"'
+                            tv = (tv + content + b'"')[:STR_LENGTH]
+                        else:
+                            out.append(0x3D)
+                            tv = b""
+                            if held:
+                                done, value = _flush_held(held, value)
+                                out += done
+                                tv = done
+                                held = b""
+                            out += value.lower()
+                            tv = (tv + value)[:STR_LENGTH]
+                        args.append((aname[:STR_LENGTH], _arg_value(tv)))
+                        i = a.end()
+                        skip = True
+                        continue
+                    out.append(0x20)
+                m = _ARG_NAME.match(t, i)
+                assert m is not None
+                run = m.group().lower()
+                out += run
+                arg = (arg + run)[:STR_LENGTH]
+                i = m.end()
+            elif state == TAG_ARG_EQUAL:
+                if c == 0x3D:
+                    out.append(0x3D)
+                    i += 1
+                    state, skip, tv, quoted = TAG_ARG_VAL, True, b"", NOT_QUOTED
+                    continue
+                if arg:
+                    args.append((arg, None))
+                arg = b""
+                state = TAG_ARG
+            else:  # TAG_ARG_VAL
+                if tv[:5] == b"data:" or tv[:6] == b'"data:':
+                    return False  # (where the states may turn to RFC2397_TYPE)
+                if c == 0x22 or c == 0x27:
+                    mine = SINGLE_QUOTED if c == 0x27 else DOUBLE_QUOTED
+                    out.append(0x22)
+                    n = len(tv)
+                    if n < STR_LENGTH:
+                        tv += b'"'
+                    i += 1
+                    if n == 0:
+                        quoted = mine
+                    elif quoted == mine:  # (`escape` is set only on a backslash)
+                        args.append((arg, _arg_value(tv)))
+                        arg = b""
+                        state, skip = TAG_ARG, True
+                elif c in _SPACE or c == 0x3E:
+                    if quoted == NOT_QUOTED:
+                        args.append((arg, _arg_value(tv)))
+                        arg = b""
+                        state, skip = TAG_ARG, True
+                    elif c == 0x3E:
+                        return False  # the tag goes on past it
+                    else:
+                        out.append(0x20 if c == 0x0A else c)
+                        tv = (tv + b" ")[:STR_LENGTH]
+                        quoted = NOT_QUOTED
+                        skip = True
+                        i += 1
+                elif c >= 0x80:
+                    m = _HIGH_RUN.match(t, i)
+                    assert m is not None
+                    run = held + m.group()
+                    # Groups of three from the held ones on; the last (1 to 3 bytes) is held.
+                    whole = (len(run) - 1) // 3 * 3
+                    if whole:
+                        done = _high_value(run[:whole])
+                        out += done
+                        tv = (tv + done)[:STR_LENGTH]
+                    held = run[whole:]
+                    i = m.end()
+                else:
+                    m = _VALUE.match(t, i)
+                    assert m is not None
+                    run = m.group()
+                    if held:
+                        done, run = _flush_held(held, run)
+                        out += done
+                        tv = (tv + done)[:STR_LENGTH]
+                        held = b""
+                    out += run.lower()
+                    tv = (tv + run)[:STR_LENGTH]
+                    i = m.end()
+        self.lt_here = True
+        self.o2 += out
+        self._text_space()
+        self.tag[:] = name[:STR_LENGTH]
+        self.args = args
+        self.mbchar2 = int.from_bytes(held, "big")
+        self._process_tag()
+        return True
+
     def _process_tag(self) -> None:
         self.state, self.next_state = SKIP_WS, NORM
         tag = bytes(self.tag)
@@ -1016,6 +1190,15 @@ def _quoted_value(m: re.Match[bytes]) -> bytes:
     if double is not None:
         return b'="' + double.replace(b"'", b'"') + b'"'
     return b'="' + single + (b"'" if single.count(b" ") > 1 else b'"')
+
+
+def _flush_held(held: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """HTML_TAG_ARG_VAL's flush of a held 8-bit group at the first byte of `value` (ASCII):
+    what it writes, and the rest of `value` (a lone `\\xa1` before `C`, `D` or `O` is a full
+    stop that takes that byte with it)."""
+    if held == b"\xa1" and value[0] in b"CDO":
+        return b".", value[1:]
+    return (b"." if held in _DOTS else held), value
 
 
 def _high_groups(run: bytes) -> list[bytes]:
