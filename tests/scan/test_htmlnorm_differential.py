@@ -534,3 +534,14 @@ def test_seeded_loose_tags() -> None:
     for _ in range(1500):
         assert_same(_loose_document(rng))
 
+
+
+@pytest.mark.parametrize("text", [
+    "abcпривет мир тест", "abc привет мир", "привет мир abc", "привет мир  abc\tx", "a мир b",
+    "<a href=x>мир тест</a>", "<a href=x> мир тест</a>", "x<b>мир тест</b>y", "мир\t\tтест",
+    "中文。 中文 。 ü", "&amp;мир тест&amp;", "<!-- c -->мир тест", "😀 ü a 😀 ü"])
+def test_words_in_other_scripts_in_a_region(text: str) -> None:
+    """A region takes 8-bit runs with a space between each together (text_space_written, which
+    8-bit bytes leave as it was, decides which of those spaces notags.html has)."""
+    for head in ("<p>", "<p>t", "<p>t ", ""):
+        assert_same(("<html>" + head + text + " z").encode())

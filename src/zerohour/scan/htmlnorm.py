@@ -172,7 +172,9 @@ _COMMENTS = re.compile(rb"<![^>]*>")
 _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
 _QUOTED_VALUE = re.compile(rb"=\"([^\"]*)\"|='([^']*)'")
 _HIGH_RUN = re.compile(rb"[\x80-\xff]+")
-_MARKS = re.compile(rb"([\0\x80-\xff][\x80-\xff]*)")
+#: A mark: a link's NUL (and any 8-bit run right after it), or 8-bit runs with one space
+#: between each (words in another script, taken together: see `_Normaliser._region`).
+_MARKS = re.compile(rb"(\0[\x80-\xff]*+|[\x80-\xff]++(?: [\x80-\xff]++)*+)")
 #: An attribute of a region's tag: name, double- or single-quoted value (without its
 #: quotes), bare value.
 _LINK_ATTR = re.compile(rb"[ \t\n\x0b\x0c]++([^ \t\n\x0b\x0c=>]++)"
@@ -786,8 +788,21 @@ class _Normaliser:
                         out.append(next_link())
                         tsw = True
                         piece = piece[1:]
-                    if piece:
+                        if piece:
+                            out.append(_high_text(piece))
+                        continue
+                    if b" " not in piece:
                         out.append(_high_text(piece))
+                        continue
+                    # Runs with a space between each: as 8-bit bytes leave text_space_written
+                    # as it was, only the first space can be written (if it was not set).
+                    runs = piece.split(b" ")
+                    get = _HIGH_TEXT.get
+                    done = [get(r) or _high_text(r) for r in runs]
+                    if not tsw:
+                        done[0] += b" "
+                        tsw = True
+                    out += done
                     continue
                 if tsw and piece[:1] == b" ":
                     piece = piece[1:]
