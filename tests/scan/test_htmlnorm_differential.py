@@ -545,3 +545,51 @@ def test_words_in_other_scripts_in_a_region(text: str) -> None:
     8-bit bytes leave as it was, decides which of those spaces notags.html has)."""
     for head in ("<p>", "<p>t", "<p>t ", ""):
         assert_same(("<html>" + head + text + " z").encode())
+
+
+#: Region-shaped pieces (plain text and tags) and tags with 8-bit bytes in them, which a region
+#: takes through `_walk_tag`: with the 8-bit group a value holds over to a later tag, links
+#: with 8-bit bytes, and what ends a region before such a tag (`data:`, `&`, `\r` in a tag
+#: walked while a group is held, a `>` in a quoted value).
+_REGION_PIECES = [
+    b"text", b"More Words", b" ", b"\n", b"\r\n", b"<p>", b"</p>", b"<a href=\"x\">", b"</a>",
+    b"<img src=\"y\">", b"<td style=\"a b\">", b"<p title='it\"s'>", b"<!-- c -->",
+    b"<!-- \xd0\xbc\xd0\xb8\xd1\x80 -->", b"<!-- \x01 <\x02> -->", b"&amp;", b"&lt;&#2;&gt;",
+    b"&#1;", b"&copy;", b"<p class=\"abcdef&amp;x\">", b"<p\r\nclass=x>", b"<p a=\"b\"\rc=d>",
+    b"<p t=\"x\">", b"<p t=\"\">", b"<p t=''>", b"<b>", b"<br/>", b"<p class=\"data:y\">",
+]
+_REGION_TAGS8 = [
+    b"<img src=\"s\" alt=\"%s\">", b"<img alt=\"%s\" src=\"s\">", b"<a href=\"%s\">",
+    b"<a title=\"%s\" href=x>", b"<p title=\"%s\">", b"<img alt=%s>", b"<x%s>", b"<p %s=1>",
+    b"<img alt='%s' src=q width=\"120\">", b"<p title=\"%s\" class=\"data:q\">",
+    b"<A HREF=\"http://e.x/%s\" style=\"a:b\">", b"<p t=\"%s >", b"<IMG SRC=%s>",
+]
+
+
+def _region_document(rng: random.Random) -> bytes:
+    def word() -> bytes:
+        return rng.choice(_LOOSE_WORDS[:12])
+
+    def words() -> bytes:
+        sep = rng.choice([b" ", b"  ", b"\n", b"\t"])
+        return sep.join(word() for _ in range(rng.randint(1, 4)))
+
+    parts = []
+    for _ in range(rng.randint(1, 40)):
+        k = rng.random()
+        if k < 0.3:
+            parts.append(rng.choice(_REGION_TAGS8) % words())
+        elif k < 0.4:
+            parts.append(words())
+        else:
+            parts.append(rng.choice(_REGION_PIECES))
+    doc = b"<html>" + b"".join(parts)
+    if rng.random() < 0.1:  # past a chunk boundary, at a varying offset
+        doc = b"<html>" + b"x" * (CHUNK - rng.randint(0, 300)) + doc * rng.randint(1, 20)
+    return doc
+
+
+def test_seeded_regions_with_8bit_tags() -> None:
+    rng = random.Random(20261207)
+    for _ in range(1500):
+        assert_same(_region_document(rng))

@@ -29,14 +29,15 @@ so the common shapes take fast paths that write what the states would, in bulk:
   sequences, whole character references, `<!...>` comments and tags of a plain enough form
   (see `_REGION`'s comment), turned into both copies with a few whole-run operations (folding,
   `bytes.lower`/`replace`/`translate`, a handful of regex substitutions) plus a call for each
-  `<a>`/`<img>` link, 8-bit run and reference. That is nearly all of most real HTML mail;
+  `<a>`/`<img>` link, 8-bit run and reference, and a walk through the tag states
+  (`_walk_tag`) for each tag with an 8-bit byte (and each after one while HTML_TAG_ARG_VAL
+  holds a value's last group of up to three 8-bit bytes, which it writes at the next value's
+  first ASCII byte, in that tag or a later one). That is nearly all of most real HTML mail;
 - text in scripts and style sheets (`_SCRIPT_RUN`), text runs, 8-bit runs (`_high_run`),
   references (`_REF`) and tags (`_SIMPLE_TAG`) that a region did not take;
 - other tags without `\\r` or references (`_LOOSE_TAG`, `_Normaliser._loose_tag`), walked a
-  token at a time through the tag states: mostly ones with 8-bit values, as an `alt` text in
-  another script (a region or `_SIMPLE_TAG` takes none, as HTML_TAG_ARG_VAL holds a value's
-  last group of up to three 8-bit bytes over to the next value's first ASCII byte, in that tag
-  or a later one) or whitespace in a quoted value;
+  token at a time through the tag states (`_walk_tag`): ones with 8-bit values (as an `alt`
+  text in another script) a region did not take, or whitespace in a quoted value;
 - anything else (`data:` URIs, broken references, `<script>`/`<style>` tags, odd quoting,
   control bytes, ...) goes through the state machine.
 
@@ -102,9 +103,10 @@ _ATTRS = re.compile(_WS + rb"+" + _ATTR)
 #: (the fast path for most real HTML). `\r` is dropped everywhere (as the state machine drops
 #: it) but may not stand alone between attributes (where it is no separator). Its text has no
 #: `<`, `&`, `>` or other control byte; each `&` begins a whole `_R_REF`, and each 8-bit run
-#: is one `_high_run` takes whole. Its tags have no `<`, control or 8-bit byte, no `data:`
-#: value, no whitespace around `=`, references only as `_r_qval` allows them, and are not
-#: `<script>` or `<style>` (which switch to script mode). So in the run `<` only begins and `>`
+#: is one `_high_run` takes whole. Its tags have no `<` or control byte, and are not
+#: `<script>` or `<style>` (which switch to script mode); those with an 8-bit byte
+#: (`_R_TAG8`) `_walk_tag` takes, the others (`_R_TAG`) have no `data:` value, no whitespace
+#: around `=` and references only as `_r_qval` allows them. So in the run `<` only begins and `>`
 #: only ends a tag or comment, and a quote inside a tag is a value's (nocomment.html writes
 #: each as `"`). Whitespace inside a tag folds to one space: between attributes, and in a
 #: quoted value, where HTML_TAG_ARG_VAL writes the first whitespace byte and takes the rest of
@@ -146,8 +148,18 @@ _R_HIGH = (rb"(?:[\x80-\xff]{3})*+(?:[\x80-\xff]{2}|[\x80-\xa0\xa2-\xff])?+"
 #: ends with is not part of the region (`_Normaliser.feed` takes it off); group 1 is the text
 #: it begins with (all of it if it is text only).
 _R_TEXT = rb"[\x21-\x25\x27-\x3b\x3d\x3f-\x7f \t\n\x0b\x0c\r]*+"
-_REGION = re.compile(rb"(" + _R_TEXT + rb")(?:(?:" + _R_TAG + rb"|<![^>]*+>|" + _R_REF
-                     + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")" + _R_TEXT + rb")*+")
+#: A tag with an 8-bit byte (an `alt` text in another script): `_walk_tag` takes it, as the
+#: states would (`_Normaliser._walk_region`); no `<`, `&`, `\r` or other control byte in it.
+_R_TAG8 = (rb"<(?!(?i:script|style)[ \t\n\x0b\x0c\r>])[^\x00-\x20\x7f!&<>]"
+           rb"[^\x00-\x08\x0e-\x1f\x7f\r&<>]*?[\x80-\xff][^\x00-\x08\x0e-\x1f\x7f\r&<>]*+>")
+_REGION = re.compile(rb"(" + _R_TEXT + rb")(?:(?:" + _R_TAG + rb"|" + _R_TAG8 + rb"|<![^>]*+>|"
+                     + _R_REF + rb"|(?=[\x80-\xff])" + _R_HIGH + rb")" + _R_TEXT + rb")*+")
+#: In a region: its comments and tags with an 8-bit byte (`_R_TAG8`), or any tag.
+_TAG8 = re.compile(rb"<![^>]*+>|<[^>]*?[\x80-\xff][^>]*+>")
+_ANY_TAG = re.compile(rb"<![^>]*+>|<[^>]*+>")
+#: In a region: where the nocomment.html of a tag `_walk_tag` took goes (`\x02`: an `<a>` or
+#: `<img>`, for its link); no control byte is in a region's text or tags.
+_WALKED = re.compile(rb"<[\x01\x02]>")
 #: A tag `_Normaliser._loose_tag` walks (what a region or `_SIMPLE_TAG` does not take: 8-bit
 #: values, whitespace in quoted values, ...), outside scripts: no `\r` or reference in it.
 _LOOSE_TAG = re.compile(rb"<[^\t\n\x0b\x0c\r !>][^\r&>]*+>")
@@ -167,7 +179,7 @@ _R_START = frozenset(b"<" + bytes(range(0x21, 0x26)) + bytes(range(0x27, 0x3C)) 
 #: comments, which may hold what looks like one); comments; tags with a quote; 8-bit runs;
 #: `_Normaliser._region`'s marks (a link's NUL, an 8-bit run, or both).
 _MARKUP = re.compile(rb"(?:<[^>]*+>|&[^;]*+;)(?:[ \t\n\x0b\x0c]*+(?:<[^>]*+>|&[^;]*+;))*+")
-_LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>")
+_LINK_TAG = re.compile(rb"<!([^>]*)>|<(?i:a|img)(?=[ \t\n\x0b\x0c>])[^>]*>|<\x02>")
 _COMMENTS = re.compile(rb"<![^>]*>")
 _QUOTING_TAG = re.compile(rb"<[^>']*'[^>]*>")
 _QUOTED_VALUE = re.compile(rb"=\"([^\"]*)\"|='([^']*)'")
@@ -394,12 +406,22 @@ class _Normaliser:
                         m = _REGION.match(buf, p, p + len(run) - 1)
                         assert m is not None
                         run = m.group().rstrip(b" \t\n\x0b\x0c\r")
+                    walked = None
+                    if run and not run.isascii():
+                        walked = self._walk_region(run)
+                        if walked is not None:
+                            run = walked[0]
                     if run:
                         end = m.end()
                         p += len(run)
+                        if walked is not None:
+                            run = walked[1]
                         if b"\r" in run:
                             run = run.replace(b"\r", b"")
-                        if m.end(1) == end:  # text only (as `_region` would take it)
+                        if walked is not None:
+                            self._region(run, walked[2], walked[3])
+                            self.mbchar2 = int.from_bytes(walked[4], "big")
+                        elif m.end(1) == end:  # text only (as `_region` would take it)
                             run = _fold(run).lower()
                             o2 += run
                             text += run
@@ -723,9 +745,50 @@ class _Normaliser:
         self.escape = p < len(buf) and buf[p] == 0x5C
         return p
 
-    def _region(self, run: bytes) -> None:
+    def _walk_region(self, run: bytes) -> tuple[bytes, bytes, list[bytes], list[bytes],
+                                                 bytes] | None:
+        """A region's tags with an 8-bit byte, and each tag after one while an 8-bit group is
+        held (`_walk_tag`): the region (up to a tag `_walk_tag` does not take), the same with
+        `_WALKED` marks for those tags, what each writes to nocomment.html, the links of those
+        that are `<a>` or `<img>` (as `_region` adds them), and the group held at its end. None
+        if it has no such tag."""
+        m = _TAG8.search(run)
+        while m is not None and m.group()[1] == 0x21:  # <!
+            m = _TAG8.search(run, m.end())
+        if m is None:
+            return None
+        parts: list[bytes] = []
+        outs: list[bytes] = []
+        links: list[bytes] = []
+        held = b""
+        pos = 0
+        while m is not None:
+            tag = m.group()
+            if tag[1] != 0x21:  # not a comment
+                walked = None if b"\r" in tag or b"&" in tag else _walk_tag(tag, held)
+                if walked is None:  # the region ends before it
+                    run = run[: m.start()].rstrip(b" \t\n\x0b\x0c\r")
+                    break
+                out, name, args, held = walked
+                parts.append(run[pos : m.start()])
+                outs.append(out)
+                if name in (b"a", b"img"):
+                    want = b"href" if name == b"a" else b"src"
+                    link = next((v for k, v in args if k == want), None)
+                    links.append(link + b" " if link else b"")
+                    parts.append(b"<\x02>")
+                else:
+                    parts.append(b"<\x01>")
+                pos = m.end()
+            m = (_ANY_TAG if held else _TAG8).search(run, m.end())
+        parts.append(run[pos:])
+        return run, b"".join(parts), outs, links, held
+
+    def _region(self, run: bytes, walked: list[bytes] | None = None,
+                walked_links: list[bytes] | None = None) -> None:
         """A whole `_REGION` match (`\\r` taken out): what HTML_NORM, HTML_8BIT, the tag
-        states, HTML_COMMENT and HTML_CHAR_REF would write for it, in whole-run operations."""
+        states, HTML_COMMENT and HTML_CHAR_REF would write for it, in whole-run operations;
+        `walked`: what `_walk_region` took from it (its tags as `_WALKED` marks), in order."""
         markup = b"<" in run
         high = not run.isascii()
         # nocomment.html
@@ -740,6 +803,15 @@ class _Normaliser:
                 o2 = _COMMENTS.sub(b"", o2)
             if b"'" in o2:
                 o2 = _QUOTING_TAG.sub(_double_quotes, o2)
+            if walked:
+                # Before references are decoded (`&lt;&#1;&gt;` would make a mark); what a walk
+                # wrote has no `&` and is lower-cased already.
+                marks = _WALKED.split(o2)
+                assert len(marks) == len(walked) + 1
+                both = [b""] * (2 * len(marks) - 1)
+                both[::2] = marks
+                both[1::2] = walked
+                o2 = b"".join(both)
         if b"&" in o2:
             # What a region's reference decodes to is the same lower-cased (`_R_REF`).
             o2 = _REF.sub(_decode_ref, o2)
@@ -754,10 +826,16 @@ class _Normaliser:
         links: list[bytes] = []
         if markup and (b"<a" in o2 or b"<img" in o2):
 
+            next_walked = iter(walked_links or ()).__next__
+
             def mark_link(m: re.Match[bytes]) -> bytes:
                 if m.group(1) is not None:  # a comment
                     return m.group()
-                link = _link(m.group())
+                tag = m.group()
+                if tag == b"<\x02>":
+                    links.append(next_walked())
+                    return b" \0"
+                link = _link(tag)
                 links.append(link + b" " if link else b"")
                 return b" \0"  # (no NUL is left in a chunk)
 
@@ -844,148 +922,13 @@ class _Normaliser:
         self._process_tag()
 
     def _loose_tag(self, t: bytes) -> bool:
-        """A whole `_LOOSE_TAG` (`<` to its first `>`), walked token by token through TAG,
-        TAG_ARG, TAG_ARG_EQUAL and TAG_ARG_VAL as the states walk it byte by byte, with what
-        they write and keep (a value's 8-bit sequences, whitespace in a quoted value, a group
-        of 8-bit bytes held over to the next value); then PROCESS_TAG. Returns False, having
-        changed nothing, for what it does not take: a `>` in a quoted value, a `data:` value."""
-        out = bytearray(b"<")
-        m = _TAG_REST.match(t, 1)
-        assert m is not None
-        name = m.group().lower()
-        out += name
-        i = m.end()
-        args: list[tuple[bytes, bytes | None]] = []
-        arg = b""
-        tv = b""  # the value so far (tag_val)
-        quoted = NOT_QUOTED
-        # An 8-bit group HTML_TAG_ARG_VAL holds (mbchar2) until a byte that flushes it.
+        """A whole `_LOOSE_TAG`, as the states take it (`_walk_tag`), then PROCESS_TAG. Returns
+        False, having changed nothing, for what `_walk_tag` does not take."""
         held = self.mbchar2.to_bytes(3, "big").lstrip(b"\0") if self.mbchar2 else b""
-        state = TAG_ARG
-        skip = True  # SKIP_WS before the state
-        while True:
-            c = t[i]
-            if skip:
-                skip = False
-                while c in _SPACE:
-                    i += 1
-                    c = t[i]
-            if state == TAG_ARG:
-                if c == 0x3E:  # >
-                    out.append(0x3E)
-                    if arg:
-                        args.append((arg, None))
-                    break
-                if c == 0x3D:  # =
-                    out.append(0x3D)
-                    i += 1
-                    state, skip, tv, quoted = TAG_ARG_VAL, True, b"", NOT_QUOTED
-                    continue
-                if c in _SPACE:
-                    i += 1
-                    state, skip = TAG_ARG_EQUAL, True
-                    continue
-                if not arg:
-                    a = _PLAIN_ATTR.match(t, i)
-                    if a is not None:  # a whole attribute with a plain value, in one step
-                        aname, value = a.group(1, 2)
-                        aname = aname.lower()
-                        out += b" " + aname
-                        if value[:1] in (b'"', b"'"):
-                            content = value[1:-1]
-                            out += b'="'
-                            tv = b'"'
-                            if held and content:
-                                done, content = _flush_held(held, content)
-                                out += done
-                                tv += done
-                                held = b""
-                            out += content.lower() + b'"'
-                            tv = (tv + content + b'"')[:STR_LENGTH]
-                        else:
-                            out.append(0x3D)
-                            tv = b""
-                            if held:
-                                done, value = _flush_held(held, value)
-                                out += done
-                                tv = done
-                                held = b""
-                            out += value.lower()
-                            tv = (tv + value)[:STR_LENGTH]
-                        args.append((aname[:STR_LENGTH], _arg_value(tv)))
-                        i = a.end()
-                        skip = True
-                        continue
-                    out.append(0x20)
-                m = _ARG_NAME.match(t, i)
-                assert m is not None
-                run = m.group().lower()
-                out += run
-                arg = (arg + run)[:STR_LENGTH]
-                i = m.end()
-            elif state == TAG_ARG_EQUAL:
-                if c == 0x3D:
-                    out.append(0x3D)
-                    i += 1
-                    state, skip, tv, quoted = TAG_ARG_VAL, True, b"", NOT_QUOTED
-                    continue
-                if arg:
-                    args.append((arg, None))
-                arg = b""
-                state = TAG_ARG
-            else:  # TAG_ARG_VAL
-                if tv[:5] == b"data:" or tv[:6] == b'"data:':
-                    return False  # (where the states may turn to RFC2397_TYPE)
-                if c == 0x22 or c == 0x27:
-                    mine = SINGLE_QUOTED if c == 0x27 else DOUBLE_QUOTED
-                    out.append(0x22)
-                    n = len(tv)
-                    if n < STR_LENGTH:
-                        tv += b'"'
-                    i += 1
-                    if n == 0:
-                        quoted = mine
-                    elif quoted == mine:  # (`escape` is set only on a backslash)
-                        args.append((arg, _arg_value(tv)))
-                        arg = b""
-                        state, skip = TAG_ARG, True
-                elif c in _SPACE or c == 0x3E:
-                    if quoted == NOT_QUOTED:
-                        args.append((arg, _arg_value(tv)))
-                        arg = b""
-                        state, skip = TAG_ARG, True
-                    elif c == 0x3E:
-                        return False  # the tag goes on past it
-                    else:
-                        out.append(0x20 if c == 0x0A else c)
-                        tv = (tv + b" ")[:STR_LENGTH]
-                        quoted = NOT_QUOTED
-                        skip = True
-                        i += 1
-                elif c >= 0x80:
-                    m = _HIGH_RUN.match(t, i)
-                    assert m is not None
-                    run = held + m.group()
-                    # Groups of three from the held ones on; the last (1 to 3 bytes) is held.
-                    whole = (len(run) - 1) // 3 * 3
-                    if whole:
-                        done = _high_value(run[:whole])
-                        out += done
-                        tv = (tv + done)[:STR_LENGTH]
-                    held = run[whole:]
-                    i = m.end()
-                else:
-                    m = _VALUE.match(t, i)
-                    assert m is not None
-                    run = m.group()
-                    if held:
-                        done, run = _flush_held(held, run)
-                        out += done
-                        tv = (tv + done)[:STR_LENGTH]
-                        held = b""
-                    out += run.lower()
-                    tv = (tv + run)[:STR_LENGTH]
-                    i = m.end()
+        walked = _walk_tag(t, held)
+        if walked is None:
+            return False
+        out, name, args, held = walked
         self.lt_here = True
         self.o2 += out
         self._text_space()
@@ -1205,6 +1148,152 @@ def _quoted_value(m: re.Match[bytes]) -> bytes:
     if double is not None:
         return b'="' + double.replace(b"'", b'"') + b'"'
     return b'="' + single + (b"'" if single.count(b" ") > 1 else b'"')
+
+
+def _walk_tag(t: bytes, held: bytes) -> tuple[bytes, bytes, list[tuple[bytes, bytes | None]],
+                                             bytes] | None:
+    """A tag (`<` to its first `>`, no `\\r` or `&` in it, not `<!`), walked token by token
+    through TAG, TAG_ARG, TAG_ARG_EQUAL and TAG_ARG_VAL as the states walk it byte by byte:
+    what they write to nocomment.html, the tag name, its arguments (as `_add_arg` keeps them)
+    and the 8-bit group HTML_TAG_ARG_VAL holds (mbchar2: `held` before, the result after) until
+    a byte that flushes it. None for what it does not take: a `>` in a quoted value, a `data:`
+    value."""
+    out = bytearray(b"<")
+    m = _TAG_REST.match(t, 1)
+    assert m is not None
+    name = m.group().lower()
+    out += name
+    i = m.end()
+    args: list[tuple[bytes, bytes | None]] = []
+    arg = b""
+    tv = b""  # the value so far (tag_val)
+    quoted = NOT_QUOTED
+    state = TAG_ARG
+    skip = True  # SKIP_WS before the state
+    while True:
+        c = t[i]
+        if skip:
+            skip = False
+            while c in _SPACE:
+                i += 1
+                c = t[i]
+        if state == TAG_ARG:
+            if c == 0x3E:  # >
+                out.append(0x3E)
+                if arg:
+                    args.append((arg, None))
+                break
+            if c == 0x3D:  # =
+                out.append(0x3D)
+                i += 1
+                state, skip, tv, quoted = TAG_ARG_VAL, True, b"", NOT_QUOTED
+                continue
+            if c in _SPACE:
+                i += 1
+                state, skip = TAG_ARG_EQUAL, True
+                continue
+            if not arg:
+                a = _PLAIN_ATTR.match(t, i)
+                if a is not None:  # a whole attribute with a plain value, in one step
+                    aname, value = a.group(1, 2)
+                    aname = aname.lower()
+                    out += b" " + aname
+                    if value[:1] in (b'"', b"'"):
+                        content = value[1:-1]
+                        out += b'="'
+                        tv = b'"'
+                        if held and content:
+                            done, content = _flush_held(held, content)
+                            out += done
+                            tv += done
+                            held = b""
+                        out += content.lower() + b'"'
+                        tv = (tv + content + b'"')[:STR_LENGTH]
+                    else:
+                        out.append(0x3D)
+                        tv = b""
+                        if held:
+                            done, value = _flush_held(held, value)
+                            out += done
+                            tv = done
+                            held = b""
+                        out += value.lower()
+                        tv = (tv + value)[:STR_LENGTH]
+                    args.append((aname[:STR_LENGTH], _arg_value(tv)))
+                    i = a.end()
+                    skip = True
+                    continue
+                out.append(0x20)
+            m = _ARG_NAME.match(t, i)
+            assert m is not None
+            run = m.group().lower()
+            out += run
+            arg = (arg + run)[:STR_LENGTH]
+            i = m.end()
+        elif state == TAG_ARG_EQUAL:
+            if c == 0x3D:
+                out.append(0x3D)
+                i += 1
+                state, skip, tv, quoted = TAG_ARG_VAL, True, b"", NOT_QUOTED
+                continue
+            if arg:
+                args.append((arg, None))
+            arg = b""
+            state = TAG_ARG
+        else:  # TAG_ARG_VAL
+            if tv[:5] == b"data:" or tv[:6] == b'"data:':
+                return None  # (where the states may turn to RFC2397_TYPE)
+            if c == 0x22 or c == 0x27:
+                mine = SINGLE_QUOTED if c == 0x27 else DOUBLE_QUOTED
+                out.append(0x22)
+                n = len(tv)
+                if n < STR_LENGTH:
+                    tv += b'"'
+                i += 1
+                if n == 0:
+                    quoted = mine
+                elif quoted == mine:  # (`escape` is set only on a backslash)
+                    args.append((arg, _arg_value(tv)))
+                    arg = b""
+                    state, skip = TAG_ARG, True
+            elif c in _SPACE or c == 0x3E:
+                if quoted == NOT_QUOTED:
+                    args.append((arg, _arg_value(tv)))
+                    arg = b""
+                    state, skip = TAG_ARG, True
+                elif c == 0x3E:
+                    return None  # the tag goes on past it
+                else:
+                    out.append(0x20 if c == 0x0A else c)
+                    tv = (tv + b" ")[:STR_LENGTH]
+                    quoted = NOT_QUOTED
+                    skip = True
+                    i += 1
+            elif c >= 0x80:
+                m = _HIGH_RUN.match(t, i)
+                assert m is not None
+                run = held + m.group()
+                # Groups of three from the held ones on; the last (1 to 3 bytes) is held.
+                whole = (len(run) - 1) // 3 * 3
+                if whole:
+                    done = _high_value(run[:whole])
+                    out += done
+                    tv = (tv + done)[:STR_LENGTH]
+                held = run[whole:]
+                i = m.end()
+            else:
+                m = _VALUE.match(t, i)
+                assert m is not None
+                run = m.group()
+                if held:
+                    done, run = _flush_held(held, run)
+                    out += done
+                    tv = (tv + done)[:STR_LENGTH]
+                    held = b""
+                out += run.lower()
+                tv = (tv + run)[:STR_LENGTH]
+                i = m.end()
+    return bytes(out), name, args, held
 
 
 def _flush_held(held: bytes, value: bytes) -> tuple[bytes, bytes]:
