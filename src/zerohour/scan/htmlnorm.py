@@ -160,8 +160,9 @@ _ANY_TAG = re.compile(rb"<![^>]*+>|<[^>]*+>")
 #: In a region: where the nocomment.html of a tag `_walk_tag` took goes (`\x02`: an `<a>` or
 #: `<img>`, for its link); no control byte is in a region's text or tags.
 _WALKED = re.compile(rb"<[\x01\x02]>")
-#: A tag `_Normaliser._loose_tag` walks (what a region or `_SIMPLE_TAG` does not take: 8-bit
-#: values, whitespace in quoted values, ...), outside scripts: no `\r` or reference in it.
+#: A tag `_Normaliser._loose_tag` walks where no region or `_SIMPLE_TAG` took it (8-bit values
+#: while an 8-bit group is held, whitespace in quoted values, control bytes, ...), outside
+#: scripts: no `\r` or reference in it.
 _LOOSE_TAG = re.compile(rb"<[^\t\n\x0b\x0c\r !>][^\r&>]*+>")
 _NOT_CR = re.compile(rb"[^\r]")
 #: In `_loose_tag`, an attribute with a value TAG_ARG_VAL takes without a quirk: no whitespace,
