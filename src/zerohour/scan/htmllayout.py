@@ -116,6 +116,8 @@ _LAYOUT_CSS = Gate(rb"[^\w-]order\s*:|grid-(?:row|column|area|template)|[^\w-]gr
 #: (`inline-end` is right in a left-to-right block, `inline-start` in a right-to-left one)
 _FLOAT_RIGHT = Gate(rb"float\s*:\s*(?:right|inline-(?:end|start))")
 _FLOAT_RIGHT_RE = re.compile(rb"float\s*:\s*(?:right|inline-(?:end|start))", re.I)
+_FLOAT_RIGHT_LOWER = re.compile(rb"float\s*:\s*(?:right|inline-(?:end|start))")  # (in lower case)
+_MAY_FLOAT = re.compile(rb"float|&|\\|/\*")  # (in lower case)
 #: Boxes that show one line of their text as far as they are wide (`_clip`): newsletters
 #: hide overflow often, so only with text kept on one line or a width in characters.
 _CLIPS = Gate(rb"overflow(?:-x|-inline)?\s*:\s*(?:hidden|clip|auto|scroll|visible\s+[a-z])|"
@@ -1932,7 +1934,11 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
     one past the depth bound) that element is the sibling before. A table part closes
     elements when it opens: a page whose floats are not all of those kinds is walked in
     full (`_floats_beside`)."""
-    written = len(_FLOAT_RIGHT_RE.findall(data if view is None else view))
+    lower = data.lower()  # (`re` searches a lower-case pattern for its first bytes, fast)
+    written = len(_FLOAT_RIGHT_LOWER.findall(lower if view is None else view.lower()))
+    # Where a tag may float (`_floats`' first test: most tags have none of these)
+    marks = [m.start() for m in _MAY_FLOAT.finditer(lower)] + [len(data)]
+    mark = 0
     found = 0
     at = 0
     after_other = True  # whether the last child so far of the open element is no float
@@ -1951,7 +1957,9 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
         if closing:
             after_other = False  # (the element it closes, or none: not known here)
             continue
-        floats = _floats(attrs)
+        while marks[mark] < start:
+            mark += 1
+        floats = _floats(attrs) if marks[mark] < end else 0
         tag = tag.lower()
         if floats:
             if not after_other or tag in _CLOSED_BY:
