@@ -745,3 +745,45 @@ def test_layout_of_a_deep_wide_page_costs_linear_time() -> None:
         except ScanLimitExceeded:
             assert subject == b"p"
         assert time.process_time() - started < 10.0
+
+
+#: A selector list a browser applies whole, the hiding selector last: a reader that cut the
+#: list left the junk between the pieces in its reading (silent caps, round of audits).
+LONG_LISTS = {
+    "selector-list": b", ".join(b".a%d" % i for i in range(100)) + b", .h{display:none}",
+    "is-list": b":is(" + b", ".join(b".a%d" % i for i in range(40)) + b", .h){display:none}",
+    "nested-list": b"p{" + b", ".join(b".a%d" % i for i in range(100)) + b", .h{display:none}}",
+}
+
+
+@pytest.mark.parametrize("css", list(LONG_LISTS.values()), ids=list(LONG_LISTS))
+def test_the_last_selector_of_a_long_list_hides_too(engine: Engine, css: bytes) -> None:
+    page = hidden_by(css, b'<span class="h">', b"</span>")
+    visible = textual.html_visible(page)
+    assert visible is not None
+    assert B64 in visible.replace(b"\n", b"")
+    assert _found(engine, mail(page, False))
+
+
+def test_a_reset_sheet_of_a_hundred_selectors_is_no_finding(engine: Engine) -> None:
+    """Ordinary mail: a CSS reset lists ~90 elements in one rule; a long list is read, not a
+    limit."""
+    reset = b", ".join(b"h%d, t%d" % (i, i) for i in range(60)) + b"{margin:0;padding:0}"
+    page = (b"<!doctype html><html><head><style>" + reset + b"</style></head><body><p>Hello, "
+            b"the weekly news.</p></body></html>\n")
+    assert not engine.scan_bytes(mail(page, False)).names
+
+
+@pytest.mark.parametrize("what", ["rules", "nested"])
+def test_sheets_past_the_rule_bounds_are_a_limit_finding(engine: Engine, what: str) -> None:
+    """Past `_MAX_RULES` rules (or a nested rule's product of selectors past its bound) the
+    hiding rule may be the one left out: a limit finding, never a clean reading."""
+    if what == "rules":
+        css = b"".join(b".r%d{color:red}" % i for i in range(100_001)) + b".h{display:none}"
+    else:
+        css = (b", ".join(b".o%d" % i for i in range(100)) + b"{"
+               + b", ".join(b".a%d" % i for i in range(100)) + b", .h{display:none}}")
+    page = hidden_by(css, b'<span class="h">', b"</span>")
+    names = engine.scan_bytes(mail(page, False)).names
+    assert names
+    assert "Eicar" in names[0] or names[0].startswith("Heuristics.Limits.Exceeded")

@@ -646,9 +646,11 @@ def _selectors(text: bytes) -> list[bytes]:
     r"""A selector list's selectors (`div :not(i, u), b`: two): split at each comma outside
     parentheses, one level (no `)` before the next `(`, as `,(?![^()]*\))` says), the next
     parenthesis after each known from one pass right to left (that regex's look-ahead read
-    on to it from every comma: quadratic, 40 KB of `a, ` cost 1.4 s)."""
+    on to it from every comma: quadratic, 40 KB of `a, ` cost 1.4 s). All of them: a list
+    is linear in the sheet's text, and a browser applies its 65th selector as its first (a
+    cut list left the hiding rule's `.h` unread, so the junk it hides cut the base64)."""
     if b"(" not in text and b")" not in text:
-        return text.split(b",")[:_MAX_SELECTORS]
+        return text.split(b",")
     cuts: list[int] = []
     closing = False  # whether the next parenthesis to the right is a `)`
     for m in reversed(list(_COMMA_OR_PAREN.finditer(text))):
@@ -663,12 +665,16 @@ def _selectors(text: bytes) -> list[bytes]:
         out.append(text[at:cut])
         at = cut + 1
     out.append(text[at:])
-    return out[:_MAX_SELECTORS]
+    return out
 
 
 _BRACE = re.compile(rb"[{}]")
+#: Rules kept of a page's sheets; past it, a limit finding (a rule left out may be the one
+#: that hides the junk between a payload's pieces). Newsletters have a few hundred.
 _MAX_RULES = 100_000
-_MAX_SELECTORS = 64
+#: Selectors a nested rule resolves to (its parent's times its own: `.a,.b{.c,.d{}}` is
+#: four); past it, a limit finding, as the product grows with each level of nesting.
+_MAX_NESTED_SELECTORS = 4096
 
 
 _LAYER_STATEMENT = re.compile(rb"@layer\s+([^{};@]+);", re.I)  # (no `@`: not quadratic)
@@ -714,10 +720,14 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
                 resolved = prelude if prelude[:9].lower() == b"@property" or prelude[
                     :14].lower() == b"@counter-style" else parent
             elif parent and not parent.startswith(b"@"):
+                outers, children = _selectors(parent), _selectors(prelude)
+                if len(outers) * len(children) > _MAX_NESTED_SELECTORS:
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, f"a nested rule of more than "
+                                            f"{_MAX_NESTED_SELECTORS} selectors")
                 resolved = b",".join(
                     (child.replace(b"&", outer).replace(b":scope", outer)
                      if b"&" in child or b":scope" in child else outer + b" " + child)
-                    for outer in _selectors(parent) for child in _selectors(prelude))
+                    for outer in outers for child in children)
             else:
                 resolved = prelude
             if len(stack) < 32:
@@ -725,7 +735,9 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
         elif stack:
             selector, declarations, layer = stack.pop()
             declarations.extend(sheet[start : m.start()])
-            if selector and declarations.strip() and len(out) < _MAX_RULES:
+            if selector and declarations.strip():
+                if len(out) >= _MAX_RULES:
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, f"more than {_MAX_RULES} style rules")
                 out.append((selector, bytes(declarations), layer))
         start = m.end()
     return out
@@ -839,11 +851,19 @@ def _ranked(compound: _Compound, rule: _Rule, selector: bytes, important: bool, 
                                                order), **fields)  # type: ignore[arg-type]
 
 
+#: Alternatives one selector's `:is()` lists expand to; past it (or lists nested deeper than
+#: `_MAX_IS_LISTS`), a limit finding: an alternative left out may be the hiding one
+#: (`:is(.a0, ..., .a15, .h)`), and each costs a copy of the selector.
+_MAX_ALTERNATIVES = 256
+_MAX_IS_LISTS = 8
+_MAX_EXPANDED = 16 << 20  # bytes of the copies
+
+
 def _expanded(selector: bytes) -> list[bytes]:
     """A selector with each `:is()` / `:where()` list expanded into its alternatives
-    (round 15: `:where(.zz, b, .yy)` hides b too), at most 16."""
+    (round 15: `:where(.zz, b, .yy)` hides b too)."""
     out = [selector]
-    for _ in range(4):
+    for _ in range(_MAX_IS_LISTS + 1):
         grown: list[bytes] = []
         for s in out:
             m = _IS_LIST.search(s)
@@ -853,9 +873,12 @@ def _expanded(selector: bytes) -> list[bytes]:
             grown += [s[: m.start()] + m.group(1) + b"(" + alt.strip() + b")" + s[m.end() :]
                       for alt in _selectors(m.group(2))]
         if grown == out:
+            return out
+        if len(grown) > _MAX_ALTERNATIVES or len(grown) * len(selector) > _MAX_EXPANDED:
             break
-        out = grown[:16]
-    return out
+        out = grown
+    raise ScanLimitExceeded(MAX_SCAN_TIME, f"a selector of more than {_MAX_ALTERNATIVES} "
+                            f"alternatives or {_MAX_IS_LISTS} lists")
 
 
 _IS_LIST = re.compile(rb"(:(?:is|where|matches|-webkit-any|-moz-any))\(((?:[^()]|\([^()]*\))*)\)",
