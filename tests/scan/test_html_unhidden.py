@@ -106,3 +106,46 @@ def test_conditions_that_hide_nothing_make_no_page() -> None:
                   b"padding:0}}</style><p class=col>x</p>")
     assert htmlunhidden.unconditional_page(responsive) is None
     assert htmlunhidden.unconditional_page(b"<p>@media x{}</p>") is None
+
+
+_DECOYS = b"@media (max-width: 2px){.q{color:red}}" * 5000  # (they hide nothing)
+
+#: Conditional hiding after 5000 blocks that hide nothing: the readings stopped at 4096
+#: blocks and took the rest as they were, so the block that hides the pieces (everywhere but
+#: in print) still hid them. `unconditional`: round 20's false condition; `printed`: the
+#: pieces hidden, shown again by `@media print`, hidden again by `@media screen`.
+PAST_THE_BLOCKS = {
+    "unconditional": (_DECOYS + b"@media (max-width: 1px){.p{display:none}}",
+                      b'<span style="display:none">'),
+    "printed": (_DECOYS + b".p{display:none}.j{display:none}@media print{.p{display:inline}}"
+                b"@media screen{.p{display:none}}", b'<span class="j">'),
+}
+
+
+def _past_the_blocks(shape: str) -> bytes:
+    css, junk = PAST_THE_BLOCKS[shape]
+    body = b"".join(b'<span class="p">' + piece + b"</span>" + junk + _junk(4, i) + b"</span>"
+                    for i, piece in enumerate(PIECES))
+    return _page(b'<div class="box"><p>' + body + b"</p></div>", css)
+
+
+@pytest.mark.parametrize("shape", list(PAST_THE_BLOCKS))
+def test_every_conditional_block_is_decided(engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = _past_the_blocks(shape)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert B64 in printed_text(tmp_path, page)
+    assert _found(engine, mail(page, False))
+
+
+def test_pages_of_many_conditional_blocks_cost_linear_time() -> None:
+    import time
+
+    from zerohour.scan import htmlprint
+
+    for block in (b"@media (max-width: 2px){.q{display:none}}", b"@media a{{{{}}}}",
+                  b"@supports (x:y){@media print{.q{color:red}}}"):
+        page = b"<style>" + block * 50_000 + b"</style><p>x</p>"
+        started = time.process_time()
+        htmlunhidden.unconditional_page(page)
+        htmlprint.printed_page(page)
+        assert time.process_time() - started < 8.0

@@ -52,7 +52,6 @@ _ATTR = re.compile(rb"(?<![\w-])(type|media|rel|disabled)(?:\s*=\s*(?:\"([^\"]*)
 _AT_BLOCK = re.compile(rb"@(media|supports)\b([^{};@]*+)\{", re.I)  # (no `@`: linear)
 _IMPORT = re.compile(rb"@import\b[^;{}]*;?", re.I)
 _RULE = re.compile(rb"(?<![^{}@;])([^{}@;]+)\{([^{}]*)\}")
-_MAX_BLOCKS = 4096
 
 #: The printed page: Letter, portrait, Chromium's default margins.
 _WIDTH, _HEIGHT = 740.0, 980.0
@@ -149,7 +148,7 @@ def _printed_sheet(sheet: bytes, dropped: list[bytes]) -> bytes:
     sheet = _IMPORT.sub(importing, sheet)
     out = bytearray()
     at = 0
-    for _ in range(_MAX_BLOCKS):
+    while True:  # (every block: one left undecided may be the one hiding the pieces)
         m = _AT_BLOCK.search(sheet, at)
         if m is None:
             break
