@@ -354,7 +354,7 @@ def test_a_subject_of_encoded_words_that_never_close() -> None:
 
 def test_list_labels_name_at_most_nine_levels(engine: Engine) -> None:
     """A level text of 1,800 `%1` over 1,800 list paragraphs (a 2.8 KB .docx) made 16 MB of
-    labels, 3 s to scan; a label reads at most nine placeholders now."""
+    labels, 3 s to scan; a label reads at most nine placeholders now (more: a limit finding)."""
     w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     numbering = (f'<?xml version="1.0"?><w:numbering {w}><w:abstractNum w:abstractNumId="0">'
                  '<w:lvl w:ilvl="0"><w:start w:val="10000"/><w:numFmt w:val="decimal"/>'

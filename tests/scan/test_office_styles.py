@@ -129,24 +129,27 @@ def docx_duplicate_style_ids() -> bytes:
     return _docx(f"<w:p>{body}</w:p>", _styles(styles))
 
 
-def docx_header_caps() -> bytes:
+def docx_header_caps(fillers: dict[str, tuple[str, str, str]] | None = None) -> bytes:
     """The base64 in the page header, capitals in its paragraphs of a caps style (written
-    lower-case), the lower-case letters in runs turning caps off."""
+    lower-case), the lower-case letters in runs turning caps off; `fillers`: parts whose
+    relationships are listed before the header's."""
     off = _run("{}", '<w:caps w:val="0"/>')
     runs = "".join(off.format(c) if c.islower() else _PLAIN_RUN.format(c.lower())
                    for c in _b64())
     header = (f'<w:hdr {_W}><w:p><w:pPr><w:pStyle w:val="Shout"/></w:pPr>{runs}</w:p>'
               "</w:hdr>")
     parts = _styles(_style("Shout", "<w:caps/>"))
+    parts.update(fillers or {})
     parts["header1.xml"] = ("header", "header", header)
     docx = _docx("<w:p><w:r><w:t>body</w:t></w:r></w:p>", parts)
+    rid = b"rId%d" % (len(parts) + 4)  # (the last part's: rId5 is the first's)
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(docx)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            if info.filename == "word/document.xml":  # (rId6: the second part's)
+            if info.filename == "word/document.xml":
                 data = data.replace(b"<w:sectPr/>", b'<w:sectPr><w:headerReference w:type='
-                                    b'"default" r:id="rId6"/></w:sectPr>')
+                                    b'"default" r:id="' + rid + b'"/></w:sectPr>')
             dst.writestr(info, data)
     return out.getvalue()
 
@@ -460,3 +463,55 @@ def test_styles_too_big_to_read_are_a_limit(clam_engine: Engine) -> None:
         _readings(data)
     assert clam_engine.scan_bytes(data, "big.docx").names == (
         "Heuristics.Limits.Exceeded.MaxScanSize",)
+
+
+# --- caps a reader stopped at without saying so ---------------------------------------------------
+
+def docx_header_after_fillers(fillers: int = 300) -> bytes:
+    """`docx_header_caps` with `fillers` relationships listed before the header's (the
+    styled reading looked at the first 256 only)."""
+    parts = {f"media/f{i}.xml": ("customXml", "x", "<x/>") for i in range(fillers)}
+    return docx_header_caps(parts)
+
+
+def docx_label_after_placeholders(placeholders: int = 10) -> bytes:
+    """The base64 as list labels, 16 characters each, after `placeholders` placeholders of
+    a level shown as nothing (`numFmt none`): LibreOffice shows the pieces."""
+    text = _b64()
+    pieces = [text[i : i + 16] for i in range(0, len(text), 16)]
+    levels = [f'<w:abstractNum w:abstractNumId="{n}"><w:lvl w:ilvl="0"><w:start w:val="1"/>'
+              f'<w:numFmt w:val="none"/><w:suff w:val="nothing"/><w:lvlText w:val='
+              f'"{"%1" * placeholders}{p}"/></w:lvl></w:abstractNum>'
+              for n, p in enumerate(pieces, 1)]
+    nums = [f'<w:num w:numId="{n}"><w:abstractNumId w:val="{n}"/></w:num>'
+            for n in range(1, len(pieces) + 1)]
+    numbering = f"<w:numbering {_W}>{''.join(levels)}{''.join(nums)}</w:numbering>"
+    body = "".join(f'<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="{n}"/></w:numPr>'
+                   "</w:pPr></w:p>" for n in range(1, len(pieces) + 1))
+    return _docx(body, {"numbering.xml": ("numbering", "numbering", numbering)})
+
+
+@pytest.mark.parametrize(("make", "name", "found"), [
+    (docx_header_after_fillers, "hf.docx", NAME),
+    (docx_label_after_placeholders, "lp.docx", "Heuristics.Limits.Exceeded.MaxScanSize"),
+], ids=["header-after-256-relationships", "label-after-9-placeholders"])
+def test_what_a_cap_left_unread_is_read_or_a_limit(clam_engine: Engine, tmp_path: Path,
+                                                    make: Callable[[], bytes], name: str,
+                                                    found: str) -> None:
+    """LibreOffice prints the base64 (where installed); the engine reads it, or says the
+    document was read only in part (these documents scanned clean)."""
+    data = make()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert _decodes(_lo_printed(path))
+    assert clam_engine.scan_bytes(data, name).names == (found,)
+
+
+def test_ordinary_labels_and_many_relationships_are_no_finding(clam_engine: Engine) -> None:
+    """Nine placeholders (`%1.%2.%3...%9.`, Word's deepest outline label) and a header
+    after 300 relationships are read, no limit."""
+    label = docx_label_after_placeholders(9).replace(b"%1" * 9, b"%1.%2.%3.%4.%5.%6.%7.%8.%9.")
+    for data in (label, docx_header_after_fillers(300)):
+        report = clam_engine.scan_bytes(data, "o.docx")
+        assert not any(n.startswith("Heuristics") for n in report.names), report.names

@@ -490,13 +490,16 @@ def _template(text: str, levels: dict[int, _Level]) -> list[str | int]:
     token then shows at least one character, so a label's work is what it shows. At most
     `_MAX_PLACEHOLDERS` placeholders are read (a label names each of Word's nine levels once;
     round 4 of the CPU hunt: 1,800 `%1` in one level text over 1,800 paragraphs, a 2.8 KB
-    file, made 16 MB of labels, 3 s to scan)."""
+    file, made 16 MB of labels, 3 s to scan); more is a limit finding, as the label's text
+    after them is unread (ten `%1` of a level shown as nothing, then a piece of base64:
+    LibreOffice shows the piece)."""
     out: list[str | int] = []
     pos = 0
     found = list(itertools.islice(_PLACEHOLDER.finditer(text), _MAX_PLACEHOLDERS + 1))
-    if len(found) > _MAX_PLACEHOLDERS:  # (the rest is not read, its text neither)
-        text = text[: found[_MAX_PLACEHOLDERS].start()]
-    for m in found[:_MAX_PLACEHOLDERS]:
+    if len(found) > _MAX_PLACEHOLDERS:
+        raise ScanLimitExceeded(MAX_SCAN_SIZE, f"a list label of more than {_MAX_PLACEHOLDERS}"
+                                " placeholders")
+    for m in found:
         k = int(m.group(1)) - 1
         literal = text[pos : m.start()]
         pos = m.end()
@@ -654,8 +657,7 @@ def word_styled_readings(pkg: Package, main: str) -> list[str]:
     styles = pkg.xml(target) if target else None
     if styles is None:
         return []
-    parts = [root] + [pkg.xml(t) for _, typ, t in pkg.rels(main)[:_MAX_RELS]
-                      if typ in _STYLED_PARTS and pkg.has(t)]
+    parts = [root] + [pkg.xml(t) for t in _styled_parts(pkg, main)]
     level_caps: dict[int, bool | None] = {}
     labels = _list_labels(pkg, main, root, Budget(pkg.ctx.check_time), level_caps)
     out: list[str] = []
@@ -693,9 +695,23 @@ def _styled_text(runs: list[tuple[Any, tuple[dict[int, str], bool, set[int]]]],
 
 
 #: The parts a Word document shows beside its body, by relationship type, read with its
-#: styles (at most `_MAX_RELS` relationships looked at).
+#: styles.
 _STYLED_PARTS = frozenset({"header", "footer", "footnotes", "endnotes"})
-_MAX_RELS = 256
+
+
+def _styled_parts(pkg: Package, main: str) -> list[str]:
+    """The parts of `_STYLED_PARTS` related to `main`, each once, in the relationships'
+    order. Every relationship is looked at (Word finds a header by its id wherever it is
+    listed: a header after 256 others, images or fillers, went unread), and a part named
+    by many is read once, so the work is the package's distinct parts, not its list."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for _, typ, target in pkg.rels(main):
+        key = target.lower().lstrip("/")
+        if typ in _STYLED_PARTS and key not in seen and pkg.has(target):
+            seen.add(key)
+            out.append(target)
+    return out
 
 
 class _WordStyles:
