@@ -69,7 +69,29 @@ def test_many_rows_and_boxes_cost_linear_time() -> None:
     rows = b"<tr><td>a<br>b</td><td>c<br>d</td></tr>" * 20_000
     boxes = b'<span style="display:inline-block">x<br>y</span>' * 20_000
     flex = b'<div style="display:flex">' * 2000 + b"<i>a<br>b</i>" * 2000
-    for page in (b"<table>" + rows + b"</table>", boxes, flex):
+    wide = (b'<div style="display:flex">' + b"<i>a<br>b</i>" * 50) * 2000  # (kids unbounded)
+    cells = b"<table><tr>" + b"<td>a<br>b</td>" * 50_000 + b"</tr></table>"
+    for page in (b"<table>" + rows + b"</table>", boxes, flex, wide, cells):
         started = time.process_time()
         htmlcolumns.columns_text(page)
         assert time.process_time() - started < 10.0
+
+
+#: Side-by-side pieces past a reader's old bounds: after 4096 rows it grouped (`_MAX_GROUPS`),
+#: and after 64 (empty) flex items (`_kids`): the pieces were never interleaved.
+PAST_THE_BOUNDS = {
+    "after-4096-groups": _page(b"<table>" + b"<tr><td>-<br>.</td><td>-<br>.</td></tr>" * 4100
+                               + b"</table><table><tr><td>" + EVEN + b"</td><td>" + ODD
+                               + b"</td></tr></table>", b"td{vertical-align:top;padding:0 2ch}"),
+    "after-64-flex-items": _page(b'<div style="display:flex">' + b"<i></i>" * 100 + b"<div>"
+                                 + EVEN + b'</div><div style="margin-left:3ch">' + ODD
+                                 + b"</div></div>"),
+}
+
+
+@pytest.mark.parametrize("shape", list(PAST_THE_BOUNDS))
+def test_boxes_past_the_old_bounds_are_read_row_by_row(engine, tmp_path, shape: str) -> None:  # type: ignore[no-untyped-def]
+    page = PAST_THE_BOUNDS[shape]
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page).endswith(B64)
+    assert _found(engine, mail(page, False))

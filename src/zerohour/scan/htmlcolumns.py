@@ -45,8 +45,12 @@ _CELL = re.compile(rb"<t[dh]\b[^>]*>", re.I)
 _LINE_BREAK = re.compile(rb"<br\b[^>]*>|</?(?:" + b"|".join(sorted(
     {b"address", b"article", b"blockquote", b"dd", b"div", b"dl", b"dt", b"figure", b"h[1-6]",
      b"hr", b"li", b"ol", b"p", b"pre", b"section", b"ul"})) + rb")\b[^>]*>", re.I)
-_MAX_COLUMNS = 64
-_MAX_GROUPS = 4096
+#: A `column-count` (or widths) past this is taken as this: a count only says how the box's
+#: lines are dealt out (past their number, each line is a column), the bound is the
+#: arithmetic's. There is no bound on groups, cells or boxes: each is read once, and
+#: `_Budget` bounds what boxes nested read (the 4097th group and the 65th flex item were
+#: left unread, and with them the pieces they held side by side).
+_MAX_COLUMNS = 1 << 20
 #: What puts an element's children side by side, or the element beside its siblings.
 _ROW_OF = re.compile(rb"display\s*:\s*(?:inline-)?flex\b", re.I)
 _COLUMN_WISE = re.compile(rb"flex-(?:direction|flow)\s*:\s*column", re.I)
@@ -108,7 +112,7 @@ def _table_groups(data: bytes, check: Callable[[], None] | None) -> list[_Group]
     groups: list[_Group] = []
     at = lower.find(b"<tr")
     n = 0
-    while at >= 0 and len(groups) < _MAX_GROUPS:
+    while at >= 0:
         n += 1
         if check is not None and not n % 1024:
             check()
@@ -122,7 +126,7 @@ def _table_groups(data: bytes, check: Callable[[], None] | None) -> list[_Group]
                 or b"<h" in row or b"<dd" in row or b"<dt" in row)):
             opened = _ELEMENT.match(data, at)
             start = at if opened is None else opened.end()
-            cells = [m.end() for m in _CELL.finditer(data, start, end)][:_MAX_COLUMNS]
+            cells = [m.end() for m in _CELL.finditer(data, start, end)]
             if len(cells) >= 2:
                 bounds = [*cells[1:], end]
                 columns = [_span_lines(data, a, _cell_end(data, a, b))
@@ -149,7 +153,7 @@ def _column_count(declarations: bytes, normal_gap: float = _EM) -> int:
     round 18 v033: `columns: 8em` made the columns), the smaller of the two if both. A gap
     not written is `normal`, 1em of a font size not looked up: `normal_gap` px."""
     counts = _COUNT.findall(declarations)
-    count = min(int(counts[-1]), _MAX_COLUMNS) if counts else 0
+    count = min(int(counts[-1][:8]), _MAX_COLUMNS) if counts else 0
     values: dict[bytes, bytes] = {}
     for name, value in _WIDTHS.findall(declarations):
         values[name.lower()] = value.strip()
@@ -251,7 +255,7 @@ def _kids(data: bytes, lo: int, hi: int, extents: dict[int, tuple[int, int]]
     """The content spans of the elements straight inside `lo`..`hi`."""
     out: list[tuple[int, int]] = []
     at = lo
-    while len(out) < _MAX_COLUMNS and (m := _ELEMENT.search(data, at, hi)) is not None:
+    while (m := _ELEMENT.search(data, at, hi)) is not None:
         at = m.end()
         if m.group(2) is None or m.group(1):
             continue
@@ -275,7 +279,7 @@ def _css_groups(data: bytes, check: Callable[[], None] | None, normal_gap: float
     for n, start in enumerate(sorted(styled), 1):
         if check is not None and not n % 256:
             check()
-        if start < done or len(groups) >= _MAX_GROUPS:
+        if start < done:
             continue
         m, decl = styled[start]
         close, end = extents.get(start, (m.end(), m.end()))
@@ -295,7 +299,7 @@ def _css_groups(data: bytes, check: Callable[[], None] | None, normal_gap: float
                 done = close
         elif _BESIDE.search(decl):  # this box and the boxes right after it
             boxes, at = [(m.end(), close)], end
-            while len(boxes) < _MAX_COLUMNS:
+            while True:
                 skip = len(data[at : at + 4096]) - len(data[at : at + 4096].lstrip())
                 nxt = styled.get(at + skip)
                 if nxt is None or not _BESIDE.search(nxt[1]):
