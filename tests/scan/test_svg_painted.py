@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import random
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from test_html_views import (  # type: ignore[import-not-found]
 )
 from test_svg_text import _found_as_rsvg_draws_it  # type: ignore[import-not-found]
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.svgtext import inline_page, svg_readings
@@ -206,9 +208,51 @@ def test_hostile_paint_is_bounded(shape: str) -> None:
             + "</text>"
     svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9">{body}</svg>'.encode()
     started = time.process_time()
+    if shape == "languages":  # (each language one more reader: a limit, not a silent cut)
+        with pytest.raises(ScanLimitExceeded, match="languages"):
+            svg_readings(svg, ScanContext())
+        return
     readings = svg_readings(svg, ScanContext())
     assert time.process_time() - started < 20
     assert len(readings) <= 6  # (none nested past libxml2's depth: no text drawn)
+
+
+def _languages_image(b64: str, others: list[str], lang: str = "ru") -> str:
+    """`b64` in pieces of 4, each in a `<switch>` whose child in `lang` is the piece, its
+    children in each of `others` (named first) and its fallback decoys: only a reader of
+    `lang` sees the file."""
+    rnd = random.Random(7)
+    body = []
+    for n, i in enumerate(range(0, len(b64), 4)):
+        at = f'x="{10 + 40 * (n % 16)}" y="{20 + 20 * (n // 16)}"'
+        kids = [f'<text systemLanguage="{o}" {at}>{_decoy(rnd)[:4]}</text>' for o in others]
+        body.append(f'<switch>{"".join(kids)}<text systemLanguage="{lang}" {at}>'
+                    f'{b64[i : i + 4]}</text><text {at}>{_decoy(rnd)[:4]}</text></switch>')
+    height = 40 + 20 * (len(body) // 16)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="700" height="{height}"'
+            ' font-family="monospace" font-size="12">' + "".join(body) + "</svg>")
+
+
+@pytest.mark.parametrize("named", [2, 7, 8])
+def test_every_language_named_is_read_or_a_limit(engine: Engine, tmp_path: Path,  # noqa: F811
+                                                 named: int) -> None:
+    """Two languages were read besides English, silently: the Russian children after two
+    others' were never drawn, and librsvg in a Russian locale draws EICAR's base64. Up to
+    `_MAX_LANGUAGES` are read; more is a limit finding."""
+    svg = _languages_image(B64.decode(), [f"a{i}" for i in range(named)]).encode()
+    if RSVG is not None and shutil.which("pdftotext") is not None:
+        pdf, path = tmp_path / "l.pdf", tmp_path / "l.svg"
+        path.write_bytes(svg)
+        env = {"PATH": "/usr/bin:/bin", "LANG": "ru_RU.UTF-8", "LANGUAGE": "ru",
+               "LC_ALL": "ru_RU.UTF-8"}
+        subprocess.run([RSVG, "-f", "pdf", "-o", str(pdf), str(path)], env=env, check=True,
+                       capture_output=True)
+        shown = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                               capture_output=True).stdout
+        assert b"".join(shown.split()) == B64
+    names = engine.scan_bytes(svg, "l.svg").names
+    assert names == (("Heuristics.Limits.Exceeded.MaxScanTime",) if named > 7
+                     else ("Eicar-Test-Signature",))
 
 
 @pytest.mark.skipif(CHROMIUM is None or shutil.which("pdftotext") is None,

@@ -994,13 +994,19 @@ def _css_sized(lower: bytes) -> bool:
                for at, gt in tag_spans(lower, b"<style"))
 _CONDITIONAL = (b"systemlanguage", b"requiredfeatures", b"requiredextensions")
 _CONDITION_ATTR = re.compile(rb"systemlanguage|requiredfeatures|requiredextensions", re.I)
-_MAX_LANGUAGES = 2  # languages named by `systemLanguage` read as the reader's, besides English
+#: Languages named by `systemLanguage` read as the reader's, besides English; an image naming
+#: more is a limit finding (two were read, silently: a `<switch>` whose Russian child is the
+#: piece after "aa" and "bb" decoys showed EICAR to librsvg in a Russian locale only). Each
+#: is one more drawing of the image; a multilingual image names a handful.
+_MAX_LANGUAGES = 8
+_TOO_MANY_LANGUAGES = f"an SVG image naming more than {_MAX_LANGUAGES} reader languages"
 
 
 def _readers(lower: bytes, root: _El, props: dict[tuple[str, bytes], _Props]) -> list[_Reader]:
     """The renderers an image is read as drawn by, where conditions are written (which they
-    evaluate differently): librsvg and Chromium, for a reader of English, of each of the
-    first other languages named, and of none of them; one of each that draws alike."""
+    evaluate differently): librsvg and Chromium, for a reader of English, of each other
+    language named (`_MAX_LANGUAGES` at most), and of none of them; one of each that draws
+    alike."""
     if not any(name in lower for name in _CONDITIONAL):
         return [_Reader("en", False)]
     named: list[str] = []
@@ -1015,9 +1021,11 @@ def _readers(lower: bytes, root: _El, props: dict[tuple[str, bytes], _Props]) ->
                 conditional[conditions, el.tag == "switch"] = None
                 for tag in (conditions[0] or "").split(","):
                     lang = tag.strip().lower().split("-")[0]
-                    if lang and lang not in named and len(named) <= _MAX_LANGUAGES:
+                    if lang and lang != "en" and lang not in named:
+                        if len(named) >= _MAX_LANGUAGES:
+                            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_LANGUAGES)
                         named.append(lang)
-    langs = ["en", *(lang for lang in named if lang != "en")][: _MAX_LANGUAGES + 1]
+    langs = ["en", *named]
     out: list[_Reader] = []
     seen: set[tuple[bool, ...]] = set()
     for reader in (_Reader(lang, chromium) for chromium in (False, True)
