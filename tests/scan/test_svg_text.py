@@ -169,9 +169,41 @@ def test_pathological_uses_are_bounded(clam_engine: Engine, shape: str) -> None:
     started = time.process_time()
     report = clam_engine.scan_bytes(svg, "p.svg")
     assert time.process_time() - started < 10
-    # (librsvg draws nothing past 500,000 references either)
+    # (librsvg draws nothing past 500,000 references either; a chain of 500 it draws, and
+    # the reader stops at `_MAX_USE_DEPTH`: a limit, never a silent stop)
     assert [f.name for f in report.findings] == (
-        ["Heuristics.Limits.Exceeded.MaxScanTime"] if shape == "fan" else [])
+        ["Heuristics.Limits.Exceeded.MaxScanTime"] if shape in ("fan", "deep") else [])
+
+
+def _use_chains(depth: int) -> bytes:
+    """clam.exe's base64 in pieces of 8 defined in `<defs>` between decoys (never drawn),
+    each piece drawn through a chain of `depth` `<use>`s."""
+    rnd = random.Random(5)
+    b64 = base64.b64encode(CLAM.read_bytes())
+    pieces = [b64[i : i + 8] for i in range(0, len(b64), 8)]
+    defs, drawn = [], []
+    for n, piece in enumerate(pieces):
+        at = b'x="%d" y="%d"' % (10 + 70 * (n % 8), 20 + 16 * (n // 8))
+        decoy = base64.b64encode(rnd.randbytes(6))
+        defs.append(b'<text id="p%d_0" %s>%s</text><text %s>%s</text>' % (n, at, piece, at,
+                                                                         decoy))
+        defs += [b'<use id="p%d_%d" href="#p%d_%d"/>' % (n, k, n, k - 1)
+                 for k in range(1, depth + 1)]
+        drawn.append(b'<use href="#p%d_%d"/>' % (n, depth))
+    return (b'<svg xmlns="http://www.w3.org/2000/svg" width="600" height="%d" font-family="'
+            b'monospace" font-size="12"><defs>' % (40 + 16 * (len(pieces) // 8))
+            + b"".join(defs) + b"</defs>" + b"".join(drawn) + b"</svg>")
+
+
+@pytest.mark.skipif(RSVG is None, reason="rsvg-convert (librsvg2-bin) not installed")
+def test_a_piece_drawn_through_a_long_use_chain_is_read(clam_engine: Engine,
+                                                        tmp_path: Path) -> None:
+    """librsvg draws through chains of hundreds of `<use>`s: one of 16 was left undrawn
+    (`_MAX_USE_DEPTH` was 16), the decoys between the pieces read instead, clean. Up to 63
+    are drawn; deeper is a limit finding."""
+    _found_as_rsvg_draws_it(clam_engine, tmp_path, _use_chains(40))
+    report = clam_engine.scan_bytes(_use_chains(100), "p.svg")
+    assert report.names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
 
 
 def _chunk_svg(shape: str) -> bytes:

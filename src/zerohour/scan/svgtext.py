@@ -38,7 +38,11 @@ from zerohour.scan.textual import SheetStyles, tag_spans
 #: elements nested deeper are read as part of the one at this depth (libxml2, which librsvg
 #: parses with, refuses a document nested deeper than 256 by default)
 _MAX_DEPTH = 256
-_MAX_USE_DEPTH = 16  # `<use>` of a `<use>` of ...
+#: `<use>` of a `<use>` of ... (markers too): deeper is a limit finding (librsvg draws a chain
+#: of 40; a piece drawn through 16 went unread while the decoys between the pieces in
+#: `<defs>` were read, clean). Each step copies the chain: the bound keeps that small.
+_MAX_USE_DEPTH = 64
+_TOO_DEEP = f"<use> of <use> more than {_MAX_USE_DEPTH} deep"
 #: references followed: librsvg's own limit (MAX_REFERENCED_ELEMENTS; past it, it draws
 #: nothing), against `<use>`s of `<use>`s ten times over (its issues 323 and 515)
 _MAX_REFERENCES = 500_000
@@ -696,8 +700,10 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
         if tag == "use":
             ref = p.href
             target = drawing.ids.get(ref) if ref else None
-            if target is None or ref in chain or len(chain) >= _MAX_USE_DEPTH:
+            if target is None or ref in chain:
                 continue  # a reference to itself or its own copy: not drawn (librsvg)
+            if len(chain) >= _MAX_USE_DEPTH:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_DEEP)
             _charge(drawing, reference=True)
             moved = _times(ctm, (1.0, 0.0, 0.0, 1.0, p.x, p.y)) if p.x or p.y else ctm
             stack.append((target, moved, size, (*chain, ref or ""), True, rtl, paint))
@@ -719,9 +725,10 @@ def _draw(drawing: _Drawing, top: _El, ctm: _Matrix = _IDENTITY, size: float = 1
             drawn = []
             for ref, x, y, stroke in p.markers:
                 marker = drawing.ids.get(ref)
-                if marker is None or marker.tag != "marker" or ref in chain or len(
-                        chain) >= _MAX_USE_DEPTH:
+                if marker is None or marker.tag != "marker" or ref in chain:
                     continue  # (a marker drawing itself: not drawn)
+                if len(chain) >= _MAX_USE_DEPTH:
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_DEEP)
                 _charge(drawing, reference=True)
                 placed = _times(ctm, _marker_matrix(marker, x, y, stroke))
                 drawn += [(kid, placed, size, (*chain, ref), False, rtl, paint)
