@@ -395,3 +395,22 @@ def test_round_seventeen_layouts_cost_linear_time() -> None:
         with contextlib.suppress(ScanLimitExceeded):
             htmllayout.laid_out(page)
         assert time.process_time() - started < 10.0
+
+
+def _content_after(pad: int) -> bytes:
+    """EICAR's base64 written by a `::before`, each character a CSS escape, after `pad`
+    spaces (collapsed where it is shown)."""
+    escaped = b"".join(b"\\%x " % c for c in B64)
+    return _page(b"<p class=x></p>", b'.x::before{content:"' + b" " * pad + escaped + b'"}')
+
+
+def test_a_long_content_is_read_whole_or_a_limit(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One pseudo-element's text was cut at 64 K characters, silently: the base64 after
+    70,000 spaces was never read. It is read now, and past `_MAX_CONTENT` (1 M) the page is
+    a limit finding."""
+    page = _content_after(70_000)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page) == B64
+    assert _found(engine, mail(page, False))
+    names = engine.scan_bytes(mail(_content_after(1 << 21), False)).names
+    assert names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
