@@ -414,3 +414,17 @@ def test_a_long_content_is_read_whole_or_a_limit(engine, tmp_path) -> None:  # t
     assert _found(engine, mail(page, False))
     names = engine.scan_bytes(mail(_content_after(1 << 21), False)).names
     assert names == ("Heuristics.Limits.Exceeded.MaxScanTime",)
+
+
+def test_a_flex_row_inside_300_elements_is_laid_out(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The tree was cut at 256 levels (deeper elements read as their parent's siblings),
+    Chromium's parser at 512: a flex row whose `order` puts the pieces in place, inside 300
+    divs, was read in the markup's shuffled order, clean."""
+    order = list(range(len(PIECES)))
+    random.Random(3).shuffle(order)
+    row = b'<div style="display:flex">' + b"".join(
+        b'<span style="order:%d">%s</span>' % (i, PIECES[i]) for i in order) + b"</div>"
+    page = _page(b"<div>" * 300 + row + b"</div>" * 300)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page) == B64
+    assert _found(engine, mail(page, False))

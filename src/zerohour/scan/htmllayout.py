@@ -174,6 +174,10 @@ _BLANKS = re.compile(rb"\s+")
 _NO_VALUE_INPUTS = frozenset({b"hidden", b"password", b"checkbox", b"radio", b"file",
                               b"image", b"range", b"color"})
 _MAX_DEPTH = 256
+#: The tree is built as Chromium's parser builds it: an element opened deeper than 512 is
+#: its parent's sibling (kMaximumHTMLParserDOMTreeDepth). At 256 (`_MAX_DEPTH`) a flex row
+#: whose `order` puts the pieces in place, inside 300 divs, was read in the markup's order.
+_MAX_TREE_DEPTH = 512
 _MAX_TRIES = 1_000_000  # rule-against-element tries per page
 
 #: How elements show without a `display` of their own.
@@ -387,7 +391,7 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
             el.close_tag = data[end:after]
             at = after
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/") and (
-                len(stack) < _MAX_DEPTH):
+                len(stack) < _MAX_TREE_DEPTH):
             stack.append(el)
     if at < len(data):
         stack[-1].kids.append(data[at:])
