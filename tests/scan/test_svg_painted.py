@@ -301,3 +301,31 @@ def test_hostile_inline_pages_are_bounded(shape: str) -> None:
     assert time.process_time() - started < 20
     assert shown is not None
     assert shown.count(b"TVqQ") == (0 if shape == "one-image" else 50_000)
+
+
+def _nested_images(levels: int) -> bytes:
+    """EICAR's base64 in `levels` pieces, each the text of an SVG image that draws the next
+    piece's image right after it (data: URLs in base64, each inside the one before)."""
+    n = -(-len(B64) // levels)
+    pieces = [B64[i : i + n] for i in range(0, len(B64), n)]
+    inner = b""
+    for piece in reversed(pieces):
+        image = (b'<image x="%d" y="0" width="3000" height="20" href="data:image/svg+xml;'
+                 b'base64,%s"/>' % (len(piece) * 7 + 1, base64.b64encode(inner))
+                 if inner else b"")
+        inner = (b'<svg xmlns="http://www.w3.org/2000/svg" width="3000" height="20" font-'
+                 b'family="monospace" font-size="12"><text x="0" y="14">' + piece + b"</text>"
+                 + image + b"</svg>")
+    return b"<!doctype html><html><body><div>" + inner + b"</div></body></html>"
+
+
+def test_images_inside_images_are_drawn_or_a_limit(engine: Engine,  # noqa: F811
+                                                    tmp_path: Path) -> None:
+    """Images inside images were drawn four deep, silently: the pieces of six levels, all
+    printed by Chromium, were read without the last two, clean."""
+    page = _nested_images(6)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page) == B64
+    assert _found(engine, mail(page, as_attachment=False))
+    with pytest.raises(ScanLimitExceeded, match="deep"):
+        svg_readings(_nested_images(20), ScanContext())
