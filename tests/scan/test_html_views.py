@@ -753,6 +753,8 @@ LONG_LISTS = {
     "selector-list": b", ".join(b".a%d" % i for i in range(100)) + b", .h{display:none}",
     "is-list": b":is(" + b", ".join(b".a%d" % i for i in range(40)) + b", .h){display:none}",
     "nested-list": b"p{" + b", ".join(b".a%d" % i for i in range(100)) + b", .h{display:none}}",
+    # (not a list: a block inside 40 others; 32 were opened, the 33rd's `}` closed the 32nd)
+    "media-40-deep": b"@media all{" * 40 + b".h{display:none}" + b"}" * 40,
 }
 
 
@@ -774,12 +776,15 @@ def test_a_reset_sheet_of_a_hundred_selectors_is_no_finding(engine: Engine) -> N
     assert not engine.scan_bytes(mail(page, False)).names
 
 
-@pytest.mark.parametrize("what", ["rules", "nested"])
+@pytest.mark.parametrize("what", ["rules", "nested", "deep"])
 def test_sheets_past_the_rule_bounds_are_a_limit_finding(engine: Engine, what: str) -> None:
-    """Past `_MAX_RULES` rules (or a nested rule's product of selectors past its bound) the
-    hiding rule may be the one left out: a limit finding, never a clean reading."""
+    """Past `_MAX_RULES` rules (or a nested rule's product of selectors, or blocks nested
+    past their bounds) the hiding rule may be the one left out: a limit finding, never a
+    clean reading."""
     if what == "rules":
         css = b"".join(b".r%d{color:red}" % i for i in range(100_001)) + b".h{display:none}"
+    elif what == "deep":
+        css = b"@media all{" * 300 + b".h{display:none}" + b"}" * 300
     else:
         css = (b", ".join(b".o%d" % i for i in range(100)) + b"{"
                + b", ".join(b".a%d" % i for i in range(100)) + b", .h{display:none}}")

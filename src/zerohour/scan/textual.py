@@ -675,6 +675,15 @@ _MAX_RULES = 100_000
 #: Selectors a nested rule resolves to (its parent's times its own: `.a,.b{.c,.d{}}` is
 #: four); past it, a limit finding, as the product grows with each level of nesting.
 _MAX_NESTED_SELECTORS = 4096
+#: Blocks (`@media`, nested rules) open at once; deeper is a limit finding. At 32 the
+#: block past it was left unopened and its `}` closed the one around it: a `.h{display:
+#: none}` inside 40 `@media all{` was lost (Chromium applies it), and the junk it hides
+#: cut the base64. (A nested rule's selector grows with its depth: the bound keeps that
+#: quadratic cost small.)
+_MAX_BLOCK_DEPTH = 256
+#: Bytes of selectors nested rules resolve to, per sheet (each copies its parent's list);
+#: past it, a limit finding.
+_MAX_RESOLVED = 32 << 20
 
 
 _LAYER_STATEMENT = re.compile(rb"@layer\s+([^{};@]+);", re.I)  # (no `@`: not quadratic)
@@ -698,6 +707,7 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
     stack: list[tuple[bytes, bytearray, bytes | None]] = []
     start = 0
     anonymous = 0
+    made = 0  # bytes of nested rules' selectors written
     for m in _BRACE.finditer(sheet):
         if m.group() == b"{":
             head, _semi, prelude = sheet[start : m.start()].rpartition(b";")
@@ -728,10 +738,16 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
                     (child.replace(b"&", outer).replace(b":scope", outer)
                      if b"&" in child or b":scope" in child else outer + b" " + child)
                     for outer in outers for child in children)
+                made += len(resolved)
+                if made > _MAX_RESOLVED:
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, f"nested rules' selectors over "
+                                            f"{_MAX_RESOLVED} bytes")
             else:
                 resolved = prelude
-            if len(stack) < 32:
-                stack.append((resolved, bytearray(), layer))
+            if len(stack) >= _MAX_BLOCK_DEPTH:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, f"style blocks nested more than "
+                                        f"{_MAX_BLOCK_DEPTH} deep")
+            stack.append((resolved, bytearray(), layer))
         elif stack:
             selector, declarations, layer = stack.pop()
             declarations.extend(sheet[start : m.start()])
