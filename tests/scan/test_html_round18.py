@@ -515,3 +515,26 @@ def test_inline_elements_of_box_properties_cost_linear_time() -> None:
         started = time.process_time()
         assert textual.html_visible(page) is not None
         assert time.process_time() - started < 20.0
+
+
+def _past_chromium_symbols(value: int) -> bytes:
+    """Each piece written by a `::before` as counter `value` in a symbolic style of "-"
+    whose fallback is a fixed style whose one symbol is the piece (Chromium falls back past
+    120 symbols: `counterstyles._SYMBOLS`)."""
+    css = b"p{counter-reset:c %d;margin:0}" % value
+    body = b""
+    for i, piece in enumerate(PIECES):
+        css += (b'@counter-style s%d{system:symbolic;symbols:"-";fallback:f%d}'
+                b'@counter-style f%d{system:fixed %d;symbols:"%s"}'
+                b"p.p%d::before{content:counter(c, s%d)}" % (i, i, i, value, piece, i, i))
+        body += b"<p class=p%d></p>" % i
+    return _page(b"<div style=display:flex>" + body + b"</div>", css)
+
+
+def test_a_representation_chromium_thinks_too_long_is_the_fallbacks(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """121 dashes were written (the bound was 1024 characters) where Chromium writes the
+    fallback's text: the pieces were never read."""
+    page = _past_chromium_symbols(121)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page) == B64
+    assert _found(engine, mail(page, False))

@@ -19,6 +19,10 @@ from dataclasses import dataclass, replace
 from zerohour.scan.cssvalues import split
 
 _MAX_TEXT = 1024
+#: Symbols a symbolic or additive representation has at most in Chromium; more is the
+#: fallback's (a `symbolic "-"` style writing 121 dashes where Chromium writes its fallback,
+#: a fixed style whose symbol was a piece of the base64, hid the pieces).
+_SYMBOLS = 120
 _MAX_VALUE = (1 << 31) - 1  # counters are 32-bit integers in browsers (values clamp)
 _STRING = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"?|'((?:[^'\\]|\\.)*)'?", re.S)
 _DESCRIPTOR = re.compile(rb"(?<![\w-])([\w-]++)\s*:\s*"  # (a name from its start, read once)
@@ -190,7 +194,8 @@ def _initial(style: Style, value: int) -> bytes | None:
             return None
         times = (value - 1) // n + 1
         symbol = symbols[(value - 1) % n]
-        return symbol * times if times * max(len(symbol), 1) <= _MAX_TEXT else None
+        return symbol * times if times <= _SYMBOLS and times * max(len(symbol), 1) <= (
+            _MAX_TEXT) else None
     if style.system == b"alphabetic":
         if value < 1:
             return None
@@ -213,14 +218,15 @@ def _initial(style: Style, value: int) -> bytes | None:
             zero = [s for w, s in style.additive if w == 0]
             return zero[0] if zero else None
         parts: list[bytes] = []
-        size = 0
+        size = count = 0
         for weight, symbol in style.additive:
             if weight <= 0:
                 continue
             times = value // weight
             if times:
                 size += times * len(symbol)
-                if size > _MAX_TEXT:
+                count += times
+                if size > _MAX_TEXT or count > _SYMBOLS:
                     return None
                 parts.append(symbol * times)
                 value -= times * weight
