@@ -236,8 +236,9 @@ def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
         b"<p><img%s><br><img%s></p>" % (f, f): False,
         b"<div><span%s><i>x</i></span><!--c-->text<img%s></div>" % (f, f): False,
         b"<div><span%s><i>x</i></span><img%s></div>" % (f, f): True,
-        b"<div>" * 300 + b"<b%s></b><i%s>" % (f, f): True,  # past the depth bound
-        b"<div>" * 300 + b"<b%s>a</b><i%s>" % (f, f): False,
+        b"<div>" * 600 + b"<b%s></b><i%s>" % (f, f): True,  # past the depth bound
+        b"<div>" * 600 + b"<b%s>a</b><i%s>" % (f, f): False,
+        b"<div>" * 300 + b"<b%s>a</b><i%s>" % (f, f): True,
         b"<style>p{float:right}</style><p>a</p>": True,  # a rule floats: walked in full
         b"<script><b%s></script><i%s>x" % (f, f): True,  # (raw text: one float written)
         b"<b%s>a</b><!-- <i%s> -->" % (f, f): True,

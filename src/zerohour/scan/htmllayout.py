@@ -2038,7 +2038,7 @@ def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) 
         if tag in _RAW_TEXT:
             at = _raw_text_end(data, tag, at)[1]
         elif tag not in _VOID and not attrs.rstrip().endswith(b"/") and (
-                len(tags) < _MAX_DEPTH):
+                len(tags) < _MAX_TREE_DEPTH):
             tags.append(tag)
             last.append(False)
     return found != written
