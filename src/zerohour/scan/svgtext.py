@@ -32,12 +32,14 @@ from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
-from zerohour.scan.limits import MAX_SCAN_TIME, ScanContext
+from zerohour.scan.limits import MAX_RECURSION, MAX_SCAN_TIME, ScanContext
 from zerohour.scan.textual import SheetStyles, tag_spans
 
-#: elements nested deeper are read as part of the one at this depth (libxml2, which librsvg
-#: parses with, refuses a document nested deeper than 256 by default)
+#: elements nested deeper are a limit finding (libxml2, which librsvg parses with, refuses a
+#: document nested deeper than 256 by default; round 35: pieces placed by transforms 300
+#: down were read unmoved, in the wrong order, and Chromium nests an inline image to 512)
 _MAX_DEPTH = 256
+_TOO_DEEP_NESTING = f"SVG elements nested more than {_MAX_DEPTH} deep"
 #: `<use>` of a `<use>` of ... (markers too): deeper is a limit finding (librsvg draws a chain
 #: of 40; a piece drawn through 16 went unread while the decoys between the pieces in
 #: `<defs>` were read, clean). Each step copies the chain: the bound keeps that small.
@@ -223,7 +225,6 @@ def _parse(data: bytes, start: int, ctx: ScanContext,
     root = _El("#document", b"")
     ids: dict[str, _El] = {}
     stack: list[_El] = []  # open elements inside an <svg>
-    deeper = 0  # elements opened past _MAX_DEPTH, read as part of stack[-1]
     open_tags: dict[str, int] = {}  # how many of each tag `stack` holds (a stray closing
     # tag is passed over at once, not searched for down the stack)
     pos, n, tokens = start, len(data), 0
@@ -265,9 +266,6 @@ def _parse(data: bytes, start: int, ctx: ScanContext,
         pos = gt + 1
         tag = _local(m.group(2))
         if m.group(1):  # a closing tag: closes the innermost open element of its name
-            if deeper:
-                deeper -= 1
-                continue
             if open_tags.get(tag):
                 while stack:  # (each element is popped once: linear in all)
                     popped = stack.pop()
@@ -288,9 +286,7 @@ def _parse(data: bytes, start: int, ctx: ScanContext,
             pos = _raw_end(data, tag.encode(), pos)
             continue
         if len(stack) >= _MAX_DEPTH:
-            if not closed:
-                deeper += 1
-            continue
+            raise ScanLimitExceeded(MAX_RECURSION, _TOO_DEEP_NESTING)
         el = _El(tag, raw_attrs)
         ident = _id(raw_attrs)
         if ident:
@@ -1011,7 +1007,7 @@ _CONDITION_ATTR = re.compile(rb"systemlanguage|requiredfeatures|requiredextensio
 #: more is a limit finding (two were read, silently: a `<switch>` whose Russian child is the
 #: piece after "aa" and "bb" decoys showed EICAR to librsvg in a Russian locale only). Each
 #: is one more drawing of the image; a multilingual image names a handful.
-_MAX_LANGUAGES = 8
+_MAX_LANGUAGES = 64  # (8 refused a map with 12 translations: round 35's false positive)
 _TOO_MANY_LANGUAGES = f"an SVG image naming more than {_MAX_LANGUAGES} reader languages"
 
 
