@@ -435,8 +435,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(collapsed))
         yield Child(data=collapsed, name=None, origin="html-collapsed")
-    printed = htmlprint.printed_page(data)  # its style sheets as a printer applies them
-    if printed is not None:
+    for printed in htmlprint.client_pages(data):  # its style sheets as each client applies them
         ctx.check_time()
         ctx.charge_child(len(printed))
         yield Child(data=printed, name=None, origin="html-printed")

@@ -11,19 +11,28 @@ decoys; and pairs of exclusive conditions (`@media screen` and `print`, light an
 portrait and landscape, `@supports X` and `not X`), all true for our readings and all
 false for the unconditional one, showed the pieces to a printer only.
 
-`printed_page` writes the page again as Chromium's print applies it: inert sheets written
-as text, comments dropped, `@media` evaluated for a printed Letter page (print, light,
-portrait, 740 px wide), `@supports` for the properties a browser has, invalid rules and
-declarations dropped. That page is one more HTML layer; the page's own readings stay
-(another reader may apply more).
+`client_pages` writes the page again as Chromium applies it: inert sheets written as
+text, comments dropped, invalid rules and declarations dropped, and `@media` / `@supports`
+decided. Round 36: decided once for print was not enough (`@media screen` hid what `print`
+showed; `(max-width: 600px)` and `(min-width: 601px)` split the pieces; a `@supports` this
+module read wrongly kept a rule Chromium drops). So they are decided for each client the
+page's own conditions tell apart (`mediaquery.readings`: print and screen, each width range
+its breakpoints make, light and dark...; what is not read, both ways), and each distinct
+page that drops a rule that may hide, show or move text is one more HTML layer. The page's
+own readings stay (another reader may apply more).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import mediaquery
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmlunhidden import block_end
+from zerohour.scan.limits import MAX_SCAN_TIME
 from zerohour.scan.textual import _css_text
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
@@ -49,29 +58,47 @@ _STYLE = re.compile(rb"<style\b([^>]*+)(?:>(.*?)(</style\s*>|\Z)|\Z)", re.I | re
 _LINK = re.compile(rb"<link\b[^>]*+(?:>|\Z)", re.I)  # (to the end without a `>`: see _STYLE)
 _ATTR = re.compile(rb"(?<![\w-])(type|media|rel|disabled)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|"
                    rb"([^\s>]+)))?", re.I)
-_AT_BLOCK = re.compile(rb"@(media|supports)\b([^{};@]*+)\{", re.I)  # (no `@`: linear)
+_AT_BLOCK = re.compile(rb"@([\w-]+)([^{};@]*+)\{", re.I)  # (no `@`: linear)
+#: At-rules whose block holds rules that apply whatever the client (`@layer`, `@scope`;
+#: Chromium prints an element in its `@starting-style`), and those whose block holds
+#: descriptors, kept as they are. Chromium drops any other at-rule with what it holds
+#: (round 36: `@-moz-document url-prefix(){.j{display:inline}}` showed the junk to every
+#: reading while Chromium hid it).
+_GROUPING = frozenset((b"layer", b"scope", b"starting-style"))
+_DESCRIPTORS = frozenset(
+    b"""font-face keyframes -webkit-keyframes page property counter-style font-feature-values
+    font-palette-values view-transition position-try color-profile""".split())
 _IMPORT = re.compile(rb"@import\b[^;{}]*;?", re.I)
 _RULE = re.compile(rb"(?<![^{}@;])([^{}@;]+)\{([^{}]*)\}")
 
-#: The printed page: Letter, portrait, Chromium's default margins.
-_WIDTH, _HEIGHT = 740.0, 980.0
+#: Declarations that change no reading: `textual`'s readings take no colour, border or
+#: font face into account (a dark-mode block of colours tells no reading apart).
+_COSMETIC = frozenset(
+    b"""color background background-color background-image background-position
+    background-repeat background-size border border-color border-style border-width
+    border-top border-right border-bottom border-left border-radius border-collapse
+    border-spacing outline outline-color outline-style outline-width box-shadow text-shadow
+    text-decoration text-decoration-color text-decoration-line text-decoration-style
+    cursor transition animation font-family font-weight font-style caret-color
+    accent-color -webkit-font-smoothing -moz-osx-font-smoothing -webkit-text-size-adjust
+    -ms-text-size-adjust text-size-adjust mso-line-height-rule mso-table-lspace
+    mso-table-rspace -ms-interpolation-mode""".split())
+_BODY = re.compile(rb"\{([^{}]*)\}")
+_MAX_READINGS = 64  # ways the clients decide: past them, a limit (each is an HTML layer)
+_TOO_MANY = f"style sheets read more than {_MAX_READINGS} ways by the clients they tell apart"
+
+_DECIDED = frozenset((b"media", b"supports", b"container"))  # (by the client)
+#: How a page's conditions are decided: (kind, condition, what it holds) -> holds.
+Decide = Callable[[bytes, bytes, bytes], bool]
 
 
-#: What may hide text (as `textual`'s readings take it): a page whose printing drops none
-#: of it reads as its own readings do, and makes no layer (most mail has `@media` rules).
-_HIDES = re.compile(rb"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|(?:font-size|"
-                    rb"font|opacity|width|height|max-width|max-height)\s*:\s*0(?![.\d]*[1-9])|"
-                    rb"scale|clip|mask|:\s*-\s*\d{3}|hidden|content-visibility|"
-                    rb"text-security|line-clamp|text-overflow|transform|position|order|"
-                    rb"float|direction|unicode-bidi|content\s*:|text-transform", re.I)
-
-
-def printed_page(data: bytes) -> bytes | None:
-    """The page as Chromium prints it (see the module's docstring); None if that drops
-    nothing that may hide or move text."""
+def client_pages(data: bytes) -> list[bytes]:
+    """The page as Chromium applies its style sheets, once for each way the clients the
+    page's conditions tell apart decide them (see the module's docstring); only the pages
+    that drop a rule that may hide, show or move text, each once."""
     lower = data.lower()
     if b"<style" not in lower and b"<link" not in lower:
-        return None
+        return []
     dropped: list[bytes] = []
     page = _COMMENT.sub(b"", data) if b"<!--" in data else data
     if page is not data and page.count(b"<style") + page.count(b"<STYLE") < data.count(
@@ -80,14 +107,100 @@ def printed_page(data: bytes) -> bytes | None:
     page = _INERT.sub(_inert_content, page)
     if _LT_IN_TAG(page):  # (a tag holds a "<": calling back on every tag costs 3x)
         page = _TAG.sub(_quiet_attributes, page)
-    page = _LINK.sub(lambda m: _live_link(m, dropped), page)
-    page = _STYLE.sub(lambda m: _live_style(m, dropped), page)
-    if page == data:
-        return None
     if page.count(b"&lt;style") + page.count(b"&lt;link") > lower.count(b"&lt;style") + (
             lower.count(b"&lt;link")):
         dropped.append(b"hidden")  # (a sheet written as text: it may have hidden anything)
-    return page if any(_HIDES.search(d) for d in dropped) else None
+    conditions: dict[tuple[bytes, bytes], bool] = {}  # (kind, condition) -> holds rules
+    names = functools.cache(lambda: _page_names(page))  # (only for pages that drop a rule)
+
+    def survey(kind: bytes, condition: bytes, held: bytes) -> bool:
+        key = (kind, condition.strip().lower())
+        conditions[key] = conditions.get(key, False) or _matters(held, names())
+        return True  # (every block read: the ones nested in it too)
+    if b"@" in page or b"media" in lower:
+        _applied(page, [], survey)
+    keys = [key for key, matters in conditions.items() if matters]
+    nodes = [mediaquery.parse(c) if k == b"media" else mediaquery.parse_supports(c)
+             if k == b"supports" else mediaquery.Free(b"@container " + c) for k, c in keys]
+    out: dict[bytes, None] = {}
+    ways = mediaquery.readings(nodes)
+    if len(ways) > _MAX_READINGS:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY)
+    for way in ways:
+        lost = list(dropped)
+        shown = _applied(page, lost, _deciding(dict(zip(keys, way, strict=True))))
+        if shown != data and any(_matters(d, names()) for d in lost):
+            out[shown] = None
+    return list(out)
+
+
+def _deciding(decided: dict[tuple[bytes, bytes], bool]) -> Decide:
+    """A client's decisions; a condition whose rules change no reading holds."""
+    return lambda kind, condition, _: decided.get((kind, condition.strip().lower()), True)
+
+
+def _applied(page: bytes, dropped: list[bytes], decide: Decide) -> bytes:
+    """`page` with its `<link>` and `<style>` sheets as `decide` decides their conditions."""
+    page = _LINK.sub(lambda m: _live_link(m, dropped, decide), page)
+    return _STYLE.sub(lambda m: _live_style(m, dropped, decide), page)
+
+
+def _matters(dropped: bytes, names: frozenset[bytes]) -> bool:
+    """Whether what a reading drops may change what a reading shows: a sheet not read
+    (`hidden`), or a declaration other than a colour, a border, a font face, in a rule
+    whose selector may match an element of the page (`names`: its tags, classes and ids;
+    a framework's sheet holds hundreds of breakpoint rules for classes a page never uses,
+    each of which would double the ways to read it)."""
+    if dropped == b"hidden":
+        return True
+    if b"{" not in dropped:
+        return _declares(dropped)
+    return any(_declares(m.group(2)) and _may_match(m.group(1), names)
+               for m in _SELECTED.finditer(dropped))
+
+
+_SELECTED = re.compile(rb"([^{}]*)\{([^{}]*)\}")
+_PLAIN_PARTS = re.compile(rb"([.#]?)(-?[_a-zA-Z][\w-]*)")
+_SIMPLE_PSEUDO = re.compile(rb"::?[\w-]+(?![\w(-])")
+_COMPOUND_END = re.compile(rb"[\s>+~]")
+
+
+def _declares(body: bytes) -> bool:
+    for declaration in body.split(b";"):
+        prop, colon, _ = declaration.partition(b":")
+        if colon and prop.strip().lower() not in _COSMETIC:
+            return True
+    return False
+
+
+def _may_match(selectors: bytes, names: frozenset[bytes]) -> bool:
+    """Whether a selector of the list may match an element: False only when its last
+    compound names a tag, class or id the page never has (anything else read: it may)."""
+    for selector in selectors.lower().split(b","):
+        selector = _SIMPLE_PSEUDO.sub(b"", selector)  # (`:hover`, `::before`: any element)
+        if any(c in selector for c in b"\\([:|&"):
+            return True  # (escapes, functions, attributes, namespaces, nesting: not read)
+        compound = _COMPOUND_END.split(selector.strip())[-1]
+        if all((kind + name) in names for kind, name in _PLAIN_PARTS.findall(compound)):
+            return True
+    return False
+
+
+_CLASS_OR_ID = re.compile(rb"(?<![\w-])(class|id)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))",
+                          re.I)
+_TAG_NAME = re.compile(rb"<([a-zA-Z][^\s/>]*)")
+
+
+def _page_names(page: bytes) -> frozenset[bytes]:
+    """The tags (`p`), classes (`.c`) and ids (`#i`) of `page`'s elements, lower-cased (a
+    quirks-mode page matches classes in any case)."""
+    names = {b"html", b"head", b"body", b"tbody", b"colgroup"}  # (the parser's own too)
+    names.update(m.group(1).lower() for m in _TAG_NAME.finditer(page))
+    for m in _CLASS_OR_ID.finditer(page):
+        value = (m.group(2) or m.group(3) or m.group(4) or b"").lower()
+        mark = b"." if m.group(1).lower() == b"class" else b"#"
+        names.update(mark + word for word in value.split())
+    return frozenset(names)
 
 
 _SHEET_TAG = re.compile(rb"<(?=(?:style|link)\b)", re.I)
@@ -112,36 +225,39 @@ def _attrs(text: bytes) -> dict[bytes, bytes]:
             for m in _ATTR.finditer(text)}
 
 
-def _live_link(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
+def _live_link(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> bytes:
     if not m.group().endswith(b">"):
         return m.group()
     attrs = _attrs(m.group())
     rel = attrs.get(b"rel", b"").lower().split()
-    if b"stylesheet" in rel and (b"alternate" in rel or b"disabled" in attrs or not media_holds(
-            attrs.get(b"media", b"all"))):
+    if b"stylesheet" in rel and (b"alternate" in rel or b"disabled" in attrs or not decide(
+            b"media", attrs.get(b"media", b"all"), b"hidden")):
         dropped.append(b"hidden")  # (what the sheet it loads holds is not looked at here)
         return b""
     return m.group()
 
 
-def _live_style(m: re.Match[bytes], dropped: list[bytes]) -> bytes:
+def _live_style(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> bytes:
     if m.group(2) is None:
         return m.group()
     attrs = _attrs(m.group(1))
     kind = attrs.get(b"type", b"text/css").strip().lower()
-    if kind not in (b"", b"text/css") or not media_holds(attrs.get(b"media", b"all")):
+    if kind not in (b"", b"text/css") or not decide(b"media", attrs.get(b"media", b"all"),
+                                                    _css_text(m.group(2))):
         dropped.append(m.group(2))
         return b""
-    return b"<style" + m.group(1) + b">" + _printed_sheet(m.group(2), dropped) + m.group(3)
+    return b"<style" + m.group(1) + b">" + _printed_sheet(m.group(2), dropped, decide) + (
+        m.group(3))
 
 
-def _printed_sheet(sheet: bytes, dropped: list[bytes]) -> bytes:
-    """A style sheet with its conditions decided for print and what no browser applies
+def _printed_sheet(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
+    """A style sheet with its conditions decided by `decide` and what no browser applies
     left out (into `dropped`)."""
     sheet = _css_text(sheet)
 
     def importing(m: re.Match[bytes]) -> bytes:
-        if _import_applies(m.group()):
+        supports = _IMPORT_SUPPORTS.search(m.group())
+        if supports is None or decide(b"supports", supports.group(1), b"hidden"):
             return m.group()
         dropped.append(b"hidden")
         return b""
@@ -154,12 +270,16 @@ def _printed_sheet(sheet: bytes, dropped: list[bytes]) -> bytes:
             break
         i = block_end(sheet, m.end())
         out += _valid_rules(sheet[at : m.start()], dropped)
-        kind, condition = m.group(1).lower(), m.group(2)
-        holds = media_holds(condition) if kind == b"media" else supports_holds(condition)
-        if holds:
-            out += _printed_sheet(sheet[m.end() : max(m.end(), i - 1)], dropped)
-        else:
-            dropped.append(sheet[m.start() : i])
+        block = sheet[m.end() : max(m.end(), i - 1)]
+        kind = m.group(1).lower()
+        if kind in _DESCRIPTORS:
+            out += sheet[m.start() : i]
+        elif kind in _GROUPING:
+            out += sheet[m.start() : m.end()] + _printed_sheet(block, dropped, decide) + b"}"
+        elif kind in _DECIDED and decide(kind, m.group(2), block):
+            out += _printed_sheet(block, dropped, decide)
+        elif b"{" in block:  # (rules a client may apply, or none: dropped)
+            dropped.append(block)
         at = i
     out += _valid_rules(sheet[at:], dropped)
     return bytes(out)
@@ -206,113 +326,17 @@ def _valid(declaration: bytes) -> bool:
     return not bangs or (len(bangs) == 1 and bangs[0].lower() == b"important")
 
 
-_FEATURE = re.compile(rb"\(\s*([\w-]+)\s*(?::\s*([^()]*+))?\)")  # (to the next bracket, round 4)
-_LENGTH = re.compile(rb"([\d.]+)\s*(px|em|rem|in|cm|mm|pt)?", re.I)
-_UNITS = {b"px": 1.0, b"em": 16.0, b"rem": 16.0, b"in": 96.0, b"cm": 96 / 2.54,
-          b"mm": 96 / 25.4, b"pt": 4 / 3}
-
-
 def media_holds(query: bytes) -> bool:
-    """Whether a media query list holds on the printed page."""
-    return any(_one_query(q) for q in query.lower().split(b","))
+    """Whether a media query list holds on the printed page (what `mediaquery` cannot
+    read taken as holding)."""
+    return mediaquery.holds(query)
 
 
-def _one_query(query: bytes) -> bool:
-    words = _FEATURE.sub(b" ", query).split()
-    negated = b"not" in words[:1]
-    kinds = [w for w in words if w not in (b"not", b"only", b"and")]
-    kind_ok = not kinds or kinds[0] in (b"all", b"print")
-    result = kind_ok and all(_feature(f.group(1), f.group(2)) for f in _FEATURE.finditer(query))
-    return result != negated
-
-
-def _feature(name: bytes, value: bytes | None) -> bool:
-    value = (value or b"").strip()
-    if name == b"prefers-color-scheme":
-        return value == b"light"
-    if name == b"orientation":
-        return value == b"portrait"
-    if name in (b"hover", b"any-hover", b"pointer", b"any-pointer"):
-        return value == b"none"
-    if name == b"prefers-reduced-motion":
-        return value == b"no-preference"
-    if name.endswith((b"width", b"height")):
-        m = _LENGTH.match(value)
-        if m is None:
-            return True
-        px = float(m.group(1)) * _UNITS.get((m.group(2) or b"px").lower(), 1.0)
-        size = _HEIGHT if name.endswith(b"height") else _WIDTH
-        if name.startswith(b"min-"):
-            return size >= px
-        if name.startswith(b"max-"):
-            return size <= px
-        return size == px
-    return True
-
-
-_SUPPORTED = frozenset(
-    b"""display position float clear color background background-color border margin padding
-    width height min-width max-width min-height max-height top left right bottom transform
-    opacity visibility font font-size font-family font-weight text-align text-transform
-    flex flex-direction flex-wrap order grid grid-template-columns grid-template-rows gap
-    columns column-count content overflow z-index clip-path filter transition animation
-    writing-mode direction unicode-bidi white-space word-break line-height text-decoration
-    box-shadow border-radius outline cursor contain container-type aspect-ratio inset
-    backdrop-filter mask appearance""".split())
-_DISPLAYS = frozenset(
-    b"""none block inline inline-block flex inline-flex grid inline-grid contents table
-    table-row table-cell table-caption table-column table-row-group table-header-group
-    table-footer-group list-item flow-root ruby math inherit initial unset revert""".split())
-
-
-_MAX_NESTING = 32  # `@supports` conditions nested deeper are taken as true (round 4 of the
-# CPU hunt: 1,600 nested brackets, or a chain of `not`, ran out of Python's recursion)
-
-
-def supports_holds(condition: bytes, depth: int = 0) -> bool:
-    """Whether a `@supports` condition holds in Chromium (declarations of known properties;
-    `display` by its keywords)."""
-    if depth > _MAX_NESTING:
-        return True
-    text = condition.strip().lower()
-    if text.startswith(b"not"):
-        return not supports_holds(text[3:], depth + 1)
-    for word in (b"or", b"and"):
-        parts = _top_level_split(text, word)
-        if len(parts) > 1:
-            held = (supports_holds(part, depth + 1) for part in parts)
-            return any(held) if word == b"or" else all(held)
-    inner = text[1:-1].strip() if text.startswith(b"(") and text.endswith(b")") else text
-    if inner.startswith((b"(", b"not")):
-        return supports_holds(inner, depth + 1)
-    if inner.startswith((b"selector", b"font-tech", b"font-format")):
-        return True
-    prop, _, value = inner.partition(b":")
-    prop, value = prop.strip(), value.strip()
-    if prop.startswith(b"--"):
-        return True
-    if prop == b"display":
-        return all(w in _DISPLAYS for w in value.split())
-    return prop in _SUPPORTED
-
-
-def _top_level_split(text: bytes, word: bytes) -> list[bytes]:
-    """`text` split at ` word ` outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(text[:4096]):
-        if c == 0x28:
-            depth += 1
-        elif c == 0x29:
-            depth -= 1
-        elif depth == 0 and text.startswith(b" " + word + b" ", i):
-            parts.append(text[start:i])
-            start = i + len(word) + 2
-    return [*parts, text[start:]] if parts else [text]
+def supports_holds(condition: bytes) -> bool:
+    """Whether a `@supports` condition holds in Chromium, what `mediaquery` cannot decide
+    taken as holding."""
+    return mediaquery.evaluate(mediaquery.parse_supports(condition), mediaquery.PRINTED,
+                               mediaquery.EVERY)
 
 
 _IMPORT_SUPPORTS = re.compile(rb"supports\s*\((.*)\)", re.I | re.S)
-
-
-def _import_applies(rule: bytes) -> bool:
-    m = _IMPORT_SUPPORTS.search(rule)
-    return m is None or supports_holds(m.group(1))

@@ -220,13 +220,14 @@ class _Resolver:
 
     def conditioned(self, sheet: bytes, tail: bytes) -> bytes:
         """An imported sheet under its import's conditions: `layer()` dropped, `supports()`
-        decided as Chromium has it, the media list an `@media` block (or decided for print)."""
+        an `@supports` block (the page's readings decide it per client, round 36), the media
+        list an `@media` block (or decided for print)."""
         tail = re.sub(rb"^layer(?:\([^()]*\))?\s*", b"", tail, flags=re.I)
         supports = re.match(rb"supports\(((?:[^()]|\([^()]*\))*)\)\s*", tail, re.I)
         if supports is not None:
-            if not htmlprint.supports_holds(supports.group(1)):
-                return b""
-            tail = tail[supports.end() :]
+            self.conditional = True
+            inner = self.conditioned(sheet, tail[supports.end() :])
+            return b"@supports (%s){%s}" % (supports.group(1), inner) if inner else b""
         media = tail.strip()
         if not media:
             return sheet
