@@ -101,7 +101,64 @@ def test_each_client_gets_its_own_reading(engine: Engine, tmp_path: Path, shape:
 def test_a_client_reading_hides_what_that_client_hides() -> None:
     page = _between_junk(SPLIT_BY_CLIENT["a phone's width"][0])
     assert any(B64 in re.sub(rb"<[^>]*>|\s", b"", re.sub(rb"<span class=j>[^<]*", b"", p))
-               for p in htmlprint.client_pages(page))
+               for p in htmlprint.client_pages(page)[0])
+
+
+def _round36(head: bytes, cls: bytes = b"j") -> bytes:
+    """Attack round 36's page: B64 in pieces of 3, junk after each in `<span class=cls>`."""
+    body = b"".join(B64[i : i + 3] + (b"<span class=%s>QkFa</span>" % cls if i + 3 < len(B64)
+                                       else b"") for i in range(0, len(B64), 3))
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + head + b"</head><body><p>Your"
+            b" code:</p><p>" + body + b"</p><p>Thanks</p></body></html>")
+
+
+_SCREEN_HIDES = b"<style>@media screen{.j{display:none}}"
+#: Attack round 36: conditions and sheets read otherwise than Chromium reads them. Each
+#: shows the junk to every reading on 272c0b3, while a phone's Chromium hides it.
+ROUND36 = {
+    "a duplicate media attribute": _round36(
+        _SCREEN_HIDES + b'</style><style media="print" media="all">.j{display:inline}</style>'),
+    "and mixed with or": _round36(
+        _SCREEN_HIDES + b"@media all and (hover) or (hover:none){.j{display:inline}}</style>"),
+    "not before and": _round36(
+        _SCREEN_HIDES + b"@media not (hover) and (hover:none){.j{display:inline}}</style>"),
+    "two display keywords": _round36(
+        _SCREEN_HIDES + b"@supports (display: flex flex){.j{display:inline}}</style>"),
+    "an at sign in a prelude": _round36(
+        _SCREEN_HIDES + b'@media (x: "@"){.j{display:inline}}</style>'),
+    "escaped brackets": _round36(
+        _SCREEN_HIDES + rb"@media 8 hover9 , 8 hover:none9 {.j{display:inline}}"
+        b"</style>"),
+    "a unitless width": _round36(
+        b"<style>@media screen and (max-width: 99999px){.j{display:none}}"
+        b"@media (max-width: 99999){.j{display:inline}}</style>"),
+    "a > in a quoted attribute": _round36(
+        _SCREEN_HIDES + b'</style><style title="a>b" media="print">x{} .j{display:inline}'
+        b"</style>"),
+    "an 8-bit class": _round36(
+        "<style>@media screen{.jé{display:none}}@media print{.jé{display:inline}}</style>"
+        .encode(), "jé".encode()),
+    "a class written with a reference": _round36(
+        b"<style>@media screen{.je{display:none}}@media print{.je{display:inline}}</style>",
+        b"j&#101;"),
+    "media nested in rules": _round36(
+        b"<style>.j{@media screen{display:none}}.j{@media print{display:inline}}</style>"),
+    "an import's media list": _round36(
+        b'<style>@import url("data:text/css,p%20.j%7Bdisplay:inline%7D") print;'
+        b".j{display:none}</style>"),
+    "a sheet's type with a space": _round36(
+        b'<style>.j{display:none}</style><style type="text/css ">.j{display:inline}</style>'),
+}
+
+
+@pytest.mark.parametrize("shape", list(ROUND36))
+def test_round36_conditions_read_as_chromium_reads_them(
+        engine: Engine, tmp_path: Path, shape: str) -> None:
+    page = ROUND36[shape]
+    if CHROMIUM is not None:
+        assert B64 in screen_text(tmp_path, page, PHONE), shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
 
 
 RESPONSIVE = (b".col{width:300px;float:left}.mobile{display:none}"
@@ -116,11 +173,12 @@ def test_a_responsive_newsletter_costs_few_readings() -> None:
     dark-mode block of colours tells no reading apart)."""
     page = _page(b"<p class=desktop>wide</p><p class=mobile>narrow</p><p class=noprint>x</p>",
                  RESPONSIVE)
-    pages = htmlprint.client_pages(page)
+    pages, texts = htmlprint.client_pages(page)
     assert 1 <= len(pages) <= 3
+    assert not texts
     colours = _page(b"<p>hello</p>", b"@media (prefers-color-scheme:dark){p{color:#fff;"
                                      b"background:#000}}@media print{p{color:#000}}")
-    assert htmlprint.client_pages(colours) == []
+    assert htmlprint.client_pages(colours) == ([], [])
 
 
 def test_rules_for_classes_a_page_never_uses_tell_no_reading_apart() -> None:
@@ -133,8 +191,8 @@ def test_rules_for_classes_a_page_never_uses_tell_no_reading_apart() -> None:
             b".r{display:none}}@media (prefers-color-scheme:dark){.k{display:none}}"
             b"@media (hover:hover){.v:hover{display:inline}}@media print{.n{display:none}}")
     page = _page(b"<p class=c-576>x</p><p class='n other'>y</p>", css)
-    assert len(htmlprint.client_pages(page)) == 3  # (narrow or wide, printed or not)
-    assert len(htmlprint.client_pages(page.replace(b"'n other'", b"'n o r k h-992'"))) > 4
+    assert len(htmlprint.client_pages(page)[0]) == 3  # (narrow or wide, printed or not)
+    assert len(htmlprint.client_pages(page.replace(b"'n other'", b"'n o r k h-992'"))[0]) > 4
 
 
 def test_media_queries_are_read_as_chromium_reads_them() -> None:
@@ -151,7 +209,8 @@ def test_media_queries_are_read_as_chromium_reads_them() -> None:
     nodes = [mediaquery.parse(b"(max-width: 600px)"), mediaquery.parse(b"(min-width: 601px)"),
              mediaquery.parse(b"print")]
     ways = set(mediaquery.readings(nodes))
-    assert (True, False, False) in ways and (False, True, True) in ways
+    assert (True, False, False) in ways
+    assert (False, True, True) in ways
     assert (True, True, False) not in ways  # (no width is both)
     assert (False, False, False) in ways  # (600.5 px: neither)
 
@@ -180,7 +239,7 @@ def test_too_many_clients_are_a_limit() -> None:
     with pytest.raises(ScanLimitExceeded):
         htmlprint.client_pages(_between_junk(sheet))
     fine = b"".join(b"@supports (foo-%d: 1){.j{color:red}}" % i for i in range(40))
-    assert htmlprint.client_pages(_between_junk(fine)) == []  # (colours: no reading apart)
+    assert htmlprint.client_pages(_between_junk(fine)) == ([], [])  # (colours: none apart)
 
 
 def test_many_breakpoints_cost_linear_time() -> None:
@@ -190,3 +249,63 @@ def test_many_breakpoints_cost_linear_time() -> None:
     with pytest.raises(ScanLimitExceeded):  # (6,001 widths: more clients than read)
         htmlprint.client_pages(page)
     assert time.process_time() - started < 5.0
+
+
+#: Attack round 36's false positive: an ordinary newsletter built with an e-mail framework
+#: (five breakpoints, retina, dark mode, reduced motion, hover, pointer, orientation, print)
+#: was refused (more than 4,096 clients). Its conditions are decided group by group now.
+FRAMEWORK = (
+    b".mob,.dark-img,.hi-res,.gif-still{display:none}"
+    b"@media only screen and (max-width:375px){.xs-hide{display:none!important}"
+    b".xs-show{display:block!important}}"
+    b"@media only screen and (max-width:480px){.sm-hide{display:none!important}"
+    b".col{display:block!important;width:100%!important}}"
+    b"@media only screen and (max-width:600px){.mob{display:block!important}"
+    b".desk{display:none!important}}"
+    b"@media only screen and (min-width:601px) and (max-width:768px){.md-hide{display:none}}"
+    b"@media only screen and (min-width:992px){.lg-show{display:block!important}}"
+    b"@media (-webkit-min-device-pixel-ratio:2),(min-resolution:192dpi){.hi-res{display:block"
+    b"!important}.lo-res{display:none!important}}"
+    b"@media (prefers-color-scheme:dark){.dark-img{display:block!important}"
+    b".light-img{display:none!important}}"
+    b"@media (prefers-reduced-motion:reduce){.gif{display:none!important}"
+    b".gif-still{display:block!important}}"
+    b"@media (hover:none){.hover-tip{display:none}}@media (pointer:coarse){.tap-tip{display:"
+    b"inline}}@media (pointer:fine){.tap-tip{display:none}}"
+    b"@media (orientation:landscape) and (max-width:900px){.land-hide{display:none}}"
+    b"@media print{.no-print{display:none}}")
+FRAMEWORK_BODY = (
+    b'<div class=no-print><a href=#>View in browser</a></div><img class=light-img alt="Acme">'
+    b'<img class=dark-img alt="Acme"><img class=lo-res alt="Hero"><img class=hi-res alt="Hero">'
+    b"<h1 class=desk>Spring collection is here</h1><h1 class=mob>Spring is here</h1>"
+    b"<p class=xs-hide>Fresh styles for the season.</p><p class=xs-show>New styles.</p>"
+    b'<img class=gif alt="animation"><img class=gif-still alt="still"><table><tr>'
+    b'<td class="col sm-hide">Jackets</td><td class="col md-hide">Shirts</td><td class=col>'
+    b"Shoes</td></tr></table><p class=lg-show>Shop the full range.</p><p class=land-hide>"
+    b"Rotate for more.</p><p><span class=hover-tip>Hover to zoom.</span><span class=tap-tip>"
+    b"Tap to zoom.</span></p><p class=no-print><a href=#>Unsubscribe</a></p>")
+
+
+def test_a_framework_newsletter_is_read_every_way_not_refused(engine: Engine) -> None:
+    page = _page(FRAMEWORK_BODY, FRAMEWORK)
+    pages, texts = htmlprint.client_pages(page)
+    assert len(pages) == 16
+    assert texts
+    report = engine.scan_bytes(mail(page, False))
+    assert not report.names
+
+
+def test_past_sixteen_ways_each_is_still_read(engine: Engine) -> None:
+    """Five unknown conditions, each hiding a fifth of the junk when it holds (even ones)
+    or when it fails (odd ones): the one way that shows the base64 whole (true, false,
+    true, false, true) is the 22nd, past the 16 read as pages: its visible text is read."""
+    css = b"".join(b"@supports (foo-%d: 1){.t%d{display:none}}" % (i, i) if i % 2 == 0 else
+                   b".t%d{display:none}@supports (foo-%d: 1){.t%d{display:inline}}" % (i, i, i)
+                   for i in range(5))
+    page = _page(b"".join(p + b"<span class=t%d>%s</span>" % (i % 5, _junk(i))
+                          for i, p in enumerate(THREES)), css)
+    pages, texts = htmlprint.client_pages(page)
+    assert len(pages) == 16
+    assert texts
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment))

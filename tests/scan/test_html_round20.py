@@ -375,7 +375,7 @@ def test_media_and_supports_are_decided_for_print() -> None:
     assert htmlprint.supports_holds(b"(display: grid)")
     assert not htmlprint.supports_holds(b"not (display:grid)")
     assert htmlprint.supports_holds(b"(display: flex) and (gap: 1em)")
-    assert htmlprint.client_pages(b"<p>no style here</p>") == []
+    assert htmlprint.client_pages(b"<p>no style here</p>") == ([], [])
 
 
 # -- decoys a browser draws as nothing (round 20: h09, h27, h160) -----------------------------

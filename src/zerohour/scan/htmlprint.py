@@ -25,15 +25,14 @@ own readings stay (another reader may apply more).
 from __future__ import annotations
 
 import functools
+import html
 import re
 from collections.abc import Callable
 
-from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import mediaquery
+from zerohour.scan import mediaquery, textual
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmlunhidden import block_end
-from zerohour.scan.limits import MAX_SCAN_TIME
-from zerohour.scan.textual import _css_text
+from zerohour.scan.textual import _CSS_COMMENT, _css_text
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
 #: Elements whose content no style sheet of comes from: not rendered, raw or escapable text.
@@ -53,12 +52,16 @@ _TAG = re.compile(rb"<[a-zA-Z][^\s/>]*+(?:[\s/]++(?:[^\s/>][^\s/>=]*+(?:\s*+=\s*
 #: value ends the search there when a "<" or the end comes before its closing quote)
 _LT_IN_TAG = Gate(rb"<[a-zA-Z](?:[^<>\"']|\"[^\"<]*\"|'[^'<]*')*"
                   rb"(?:<|\"[^\"<]*(?:<|\Z)|'[^'<]*(?:<|\Z))", caseless=False)
-_STYLE = re.compile(rb"<style\b([^>]*+)(?:>(.*?)(</style\s*>|\Z)|\Z)", re.I | re.S)  # (see
-# textual._STYLE_BLOCK: an opening without its `>` matches to the end, with no group 2)
-_LINK = re.compile(rb"<link\b[^>]*+(?:>|\Z)", re.I)  # (to the end without a `>`: see _STYLE)
-_ATTR = re.compile(rb"(?<![\w-])(type|media|rel|disabled)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|"
-                   rb"([^\s>]+)))?", re.I)
-_AT_BLOCK = re.compile(rb"@([\w-]+)([^{};@]*+)\{", re.I)  # (no `@`: linear)
+#: A tag's attributes up to its `>`: a quote opens a value only after `=` (round 36: a
+#: `>` in `title="a>b"` ended the tag early, and the `media` after it was never read).
+_IN_TAG = rb"(?:[^>\"'=]++|=\s*+(?:\"[^\"]*+\"|'[^']*+')?|[\"'])*+"
+_STYLE = re.compile(rb"<style\b(" + _IN_TAG + rb")(?:>(.*?)(</style\s*>|\Z)|\Z)",
+                    re.I | re.S)  # (see textual._STYLE_BLOCK: an opening without its `>`
+# matches to the end, with no group 2)
+_LINK = re.compile(rb"<link\b" + _IN_TAG + rb"(?:>|\Z)", re.I)  # (to the end without `>`)
+#: One attribute as the tokenizer reads it: a name, then `=` and a value (quoted or not).
+_ATTR = re.compile(rb"([^\s/>=][^\s/>=]*+)(?:\s*+=\s*+(?:\"([^\"]*+)\"?|'([^']*+)'?|"
+                   rb"([^\s>]*+)))?")
 #: At-rules whose block holds rules that apply whatever the client (`@layer`, `@scope`;
 #: Chromium prints an element in its `@starting-style`), and those whose block holds
 #: descriptors, kept as they are. Chromium drops any other at-rule with what it holds
@@ -84,21 +87,23 @@ _COSMETIC = frozenset(
     -ms-text-size-adjust text-size-adjust mso-line-height-rule mso-table-lspace
     mso-table-rspace -ms-interpolation-mode""".split())
 _BODY = re.compile(rb"\{([^{}]*)\}")
-_MAX_READINGS = 64  # ways the clients decide: past them, a limit (each is an HTML layer)
-_TOO_MANY = f"style sheets read more than {_MAX_READINGS} ways by the clients they tell apart"
+_MAX_READINGS = 16  # pages read whole (each an HTML layer); past them, visible text only
 
 _DECIDED = frozenset((b"media", b"supports", b"container"))  # (by the client)
 #: How a page's conditions are decided: (kind, condition, what it holds) -> holds.
 Decide = Callable[[bytes, bytes, bytes], bool]
 
 
-def client_pages(data: bytes) -> list[bytes]:
+def client_pages(data: bytes, check: Callable[[], None] = lambda: None
+                 ) -> tuple[list[bytes], list[bytes]]:
     """The page as Chromium applies its style sheets, once for each way the clients the
     page's conditions tell apart decide them (see the module's docstring); only the pages
-    that drop a rule that may hide, show or move text, each once."""
+    that drop a rule that may hide, show or move text, each once. Past `_MAX_READINGS`
+    ways, the rest as their visible text only (second list): a page of many independent
+    toggles (width, dark, motion, hover...) is read every way, at a bounded cost."""
     lower = data.lower()
     if b"<style" not in lower and b"<link" not in lower:
-        return []
+        return [], []
     dropped: list[bytes] = []
     page = _COMMENT.sub(b"", data) if b"<!--" in data else data
     if page is not data and page.count(b"<style") + page.count(b"<STYLE") < data.count(
@@ -122,16 +127,21 @@ def client_pages(data: bytes) -> list[bytes]:
     keys = [key for key, matters in conditions.items() if matters]
     nodes = [mediaquery.parse(c) if k == b"media" else mediaquery.parse_supports(c)
              if k == b"supports" else mediaquery.Free(b"@container " + c) for k, c in keys]
-    out: dict[bytes, None] = {}
-    ways = mediaquery.readings(nodes)
-    if len(ways) > _MAX_READINGS:
-        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY)
-    for way in ways:
+    pages: dict[bytes, None] = {}
+    texts: dict[bytes, None] = {}
+    for way in mediaquery.readings(nodes):
+        check()  # (the scan's time budget: up to 4,096 ways)
         lost = list(dropped)
         shown = _applied(page, lost, _deciding(dict(zip(keys, way, strict=True))))
-        if shown != data and any(_matters(d, names()) for d in lost):
-            out[shown] = None
-    return list(out)
+        if shown == data or not any(_matters(d, names()) for d in lost):
+            continue
+        if len(pages) < _MAX_READINGS:
+            pages[shown] = None
+        elif shown not in pages:
+            text = textual.html_visible(shown)
+            if text and text.strip():
+                texts[text] = None
+    return list(pages), list(texts)
 
 
 def _deciding(decided: dict[tuple[bytes, bytes], bool]) -> Decide:
@@ -160,7 +170,7 @@ def _matters(dropped: bytes, names: frozenset[bytes]) -> bool:
 
 
 _SELECTED = re.compile(rb"([^{}]*)\{([^{}]*)\}")
-_PLAIN_PARTS = re.compile(rb"([.#]?)(-?[_a-zA-Z][\w-]*)")
+_PLAIN_PARTS = re.compile(rb"([.#]?)(-?[_a-zA-Z\x80-\xff][\w\x80-\xff-]*)")  # (8-bit too)
 _SIMPLE_PSEUDO = re.compile(rb"::?[\w-]+(?![\w(-])")
 _COMPOUND_END = re.compile(rb"[\s>+~]")
 
@@ -198,6 +208,9 @@ def _page_names(page: bytes) -> frozenset[bytes]:
     names.update(m.group(1).lower() for m in _TAG_NAME.finditer(page))
     for m in _CLASS_OR_ID.finditer(page):
         value = (m.group(2) or m.group(3) or m.group(4) or b"").lower()
+        if b"&" in value:  # (`class=j&#101;` is the class `je`: round 36)
+            value = html.unescape(value.decode("utf-8", "surrogateescape")).encode(
+                "utf-8", "surrogateescape").lower()
         mark = b"." if m.group(1).lower() == b"class" else b"#"
         names.update(mark + word for word in value.split())
     return frozenset(names)
@@ -221,14 +234,22 @@ def _quiet_attributes(m: re.Match[bytes]) -> bytes:
 
 
 def _attrs(text: bytes) -> dict[bytes, bytes]:
-    return {m.group(1).lower(): next((g for g in m.groups()[1:] if g is not None), b"")
-            for m in _ATTR.finditer(text)}
+    """A tag's attributes (after its name), as the HTML tokenizer reads them: the first of
+    a name wins (round 36: `media="print" media="all"`), character references decoded."""
+    out: dict[bytes, bytes] = {}
+    for m in _ATTR.finditer(text):
+        value = next((g for g in m.groups()[1:] if g is not None), b"")
+        if b"&" in value:
+            value = html.unescape(value.decode("utf-8", "surrogateescape")).encode(
+                "utf-8", "surrogateescape")
+        out.setdefault(m.group(1).lower(), value)
+    return out
 
 
 def _live_link(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> bytes:
     if not m.group().endswith(b">"):
         return m.group()
-    attrs = _attrs(m.group())
+    attrs = _attrs(m.group()[5:])
     rel = attrs.get(b"rel", b"").lower().split()
     if b"stylesheet" in rel and (b"alternate" in rel or b"disabled" in attrs or not decide(
             b"media", attrs.get(b"media", b"all"), b"hidden")):
@@ -241,7 +262,7 @@ def _live_style(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> byt
     if m.group(2) is None:
         return m.group()
     attrs = _attrs(m.group(1))
-    kind = attrs.get(b"type", b"text/css").strip().lower()
+    kind = attrs.get(b"type", b"text/css").lower()  # (exactly: `"text/css "` is no sheet)
     if kind not in (b"", b"text/css") or not decide(b"media", attrs.get(b"media", b"all"),
                                                     _css_text(m.group(2))):
         dropped.append(m.group(2))
@@ -252,37 +273,62 @@ def _live_style(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> byt
 
 def _printed_sheet(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
     """A style sheet with its conditions decided by `decide` and what no browser applies
-    left out (into `dropped`)."""
-    sheet = _css_text(sheet)
+    left out (into `dropped`). Its structure is read before escapes are decoded, as CSS
+    does (round 36: `@media \\28 hover\\29` is a media type, not `(hover)`; a prelude with
+    an escape is a condition this module does not read), and decoded once."""
+    return _decided(_CSS_COMMENT.sub(b"", sheet) if b"/*" in sheet else sheet, dropped, decide)
 
+
+def _decided(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
     def importing(m: re.Match[bytes]) -> bytes:
-        supports = _IMPORT_SUPPORTS.search(m.group())
-        if supports is None or decide(b"supports", supports.group(1), b"hidden"):
+        rule = _css_text(m.group())
+        parts = _IMPORT_PARTS.match(rule)
+        supports, media = (parts.group(1), parts.group(2).strip()) if parts else (None, b"")
+        if (supports is None or decide(b"supports", supports, b"hidden")) and (
+                not media or decide(b"media", media, b"hidden")):
             return m.group()
         dropped.append(b"hidden")
         return b""
+    if b"@" not in sheet:
+        return _valid_rules(_css_text(sheet), dropped)
     sheet = _IMPORT.sub(importing, sheet)
     out = bytearray()
-    at = 0
+    at = find = 0
     while True:  # (every block: one left undecided may be the one hiding the pieces)
-        m = _AT_BLOCK.search(sheet, at)
+        m = _AT_RULE.search(sheet, find)
         if m is None:
             break
+        if m.group(3) != b"{":  # (a statement, `@charset`, `@layer a, b;`: left in place)
+            find = max(m.end(), m.start() + 1)
+            continue
         i = block_end(sheet, m.end())
-        out += _valid_rules(sheet[at : m.start()], dropped)
+        out += _valid_rules(_css_text(sheet[at : m.start()]), dropped)
         block = sheet[m.end() : max(m.end(), i - 1)]
-        kind = m.group(1).lower()
+        kind = _css_text(m.group(1)).lower()
+        prelude = m.group(2)
+        condition = b"\\" + prelude if b"\\" in prelude else prelude  # (unread: free)
         if kind in _DESCRIPTORS:
-            out += sheet[m.start() : i]
+            out += _css_text(sheet[m.start() : i])
         elif kind in _GROUPING:
-            out += sheet[m.start() : m.end()] + _printed_sheet(block, dropped, decide) + b"}"
-        elif kind in _DECIDED and decide(kind, m.group(2), block):
-            out += _printed_sheet(block, dropped, decide)
-        elif b"{" in block:  # (rules a client may apply, or none: dropped)
-            dropped.append(block)
-        at = i
-    out += _valid_rules(sheet[at:], dropped)
+            out += b"@" + kind + _css_text(prelude) + b"{" + _decided(block, dropped, decide) + (
+                b"}")
+        elif kind in _DECIDED and decide(kind, condition, block):
+            out += _decided(block, dropped, decide)
+        elif kind in _DECIDED or b"{" in block:  # (rules, or declarations nested in a rule)
+            dropped.append(_css_text(block))
+        at = find = i
+    out += _valid_rules(_css_text(sheet[at:]), dropped)
     return bytes(out)
+
+
+#: An at-rule: its name (escapes allowed), its prelude (quoted strings may hold `@`, `{`,
+#: `;`: round 36's `@media (x: "@")` was read as no at-rule at all), then `{`, `;`, `}`.
+_AT_RULE = re.compile(rb"@((?:[\w-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])++)"
+                      rb"((?:[^{};\"']|\"[^\"]*+\"|'[^']*+')*+)([{;}]|\Z)")
+#: An `@import`'s conditions after its URL: `layer(..)`, `supports(..)`, a media list.
+_IMPORT_PARTS = re.compile(rb"@import\s*(?:url\(\s*(?:\"[^\"]*\"|'[^']*'|[^)]*)\s*\)|\"[^\"]*\""
+                           rb"|'[^']*')\s*(?:layer(?:\([^()]*\))?\s*)?(?:supports\s*\(("
+                           rb"(?:[^()]|\([^()]*\))*)\)\s*)?([^;]*)", re.I | re.S)
 
 
 _KNOWN_PSEUDO = frozenset(
@@ -339,4 +385,3 @@ def supports_holds(condition: bytes) -> bool:
                                mediaquery.EVERY)
 
 
-_IMPORT_SUPPORTS = re.compile(rb"supports\s*\((.*)\)", re.I | re.S)

@@ -32,6 +32,8 @@ _MAX_CLIENTS = 4096  # cells of the page's space: each decides every condition o
 _TOO_DEEP = f"a media or supports condition nested more than {_MAX_NESTING} deep"
 _MAX_DECISIONS = 200_000  # conditions decided for every client, in all
 _TOO_MANY = f"style sheets whose conditions tell apart more than {_MAX_CLIENTS} clients"
+MAX_WAYS = 4096  # ways to decide a page's conditions, all groups together
+_TOO_MANY_WAYS = f"style sheets whose conditions are decided more than {MAX_WAYS} ways"
 
 #: Features with a size: their breakpoints cut the axis (px; dppx for resolution).
 _AXES = {b"width": b"width", b"device-width": b"width", b"height": b"height",
@@ -152,14 +154,71 @@ def _parse_media(query: bytes) -> Node:
 
 def readings(nodes: list[Node]) -> list[tuple[bool, ...]]:
     """Each distinct way the clients of the space `nodes` cut out (see the module's
-    docstring) decide them: one truth per node, in order."""
+    docstring) decide them: one truth per node, in order. Nodes that test no axis or
+    feature in common are decided apart (a framework's width, dark, motion and hover rules:
+    thousands of cells together, a few each), and their ways combined."""
+    keys = [_keys(node) for node in nodes]
+    group = list(range(len(nodes)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+    owner: dict[bytes, int] = {}
+    for i, mine in enumerate(keys):
+        for key in mine:
+            if key in owner:
+                group[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    members: dict[int, list[int]] = {}
+    for i in range(len(nodes)):
+        members.setdefault(root(i), []).append(i)
+    parts = [(ids, _ways([nodes[i] for i in ids])) for ids in members.values()]
+    count = 1
+    for _, ways in parts:
+        count *= len(ways)
+    if count > MAX_WAYS:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_WAYS)
+    out: list[tuple[bool, ...]] = []
+    for combo in itertools.product(*(ways for _, ways in parts)):
+        way = [False] * len(nodes)
+        for (ids, _), truths in zip(parts, combo, strict=True):
+            for i, truth in zip(ids, truths, strict=True):
+                way[i] = truth
+        out.append(tuple(way))
+    return out
+
+
+def _keys(node: Node) -> set[bytes]:
+    """What `node` tests: axes, features, free conditions (the medium, for a type)."""
+    cuts: dict[bytes, set[float]] = {}
+    kinds: dict[bytes, set[bytes]] = {}
+    free: set[bytes] = set()
+    _atoms(node, cuts, kinds, free)
+    return {*cuts, *kinds, *(b"?" + f for f in free)} | ({b"medium"} if _typed(node) else set())
+
+
+def _typed(node: Node) -> bool:
+    if isinstance(node, Type):
+        return True
+    if isinstance(node, Not):
+        return _typed(node.node)
+    if isinstance(node, (AllOf, AnyOf)):
+        return any(_typed(c) for c in node.nodes)
+    return False
+
+
+def _ways(nodes: list[Node]) -> list[tuple[bool, ...]]:
+    """The distinct ways the cells of one group's space decide its nodes."""
     cuts: dict[bytes, set[float]] = {}
     kinds: dict[bytes, set[bytes]] = {}
     free: set[bytes] = set()
     for node in nodes:
         _atoms(node, cuts, kinds, free)
     choices: list[tuple[bytes, tuple[bytes | float, ...]]] = [
-        (b"medium", (b"screen", b"print"))]
+        (b"medium", (b"screen", b"print"))] if any(map(_typed, nodes)) else []
     choices += [(axis, tuple(_points(points))) for axis, points in sorted(cuts.items())]
     choices += [(name, tuple(dict.fromkeys((*_KINDS.get(name, ()), *sorted(values)))))
                 for name, values in sorted(kinds.items())]
@@ -238,6 +297,8 @@ def _query(text: bytes) -> Node:
     if rest:
         if not rest.startswith(b"and") or rest[3:4] not in _BLANK:
             return Free(text)
+        if len(split_words(rest[3:].strip(), b"or")) > 1:
+            return Free(text)  # (`screen and (a) or (b)`: no `or` after a type; round 36)
         node = AllOf((node, _condition(rest[3:], 0)))
     return Not(node) if negated else node
 
@@ -248,10 +309,14 @@ def _condition(text: bytes, depth: int, leaf: Callable[[bytes], Node] | None = N
     if depth > _MAX_NESTING:
         raise ScanLimitExceeded(MAX_RECURSION, _TOO_DEEP)
     text = text.strip()
+    ands, ors = split_words(text, b"and"), split_words(text, b"or")
+    if len(ands) > 1 and len(ors) > 1:
+        return Free(text)  # (`a and b or c`: invalid, Chromium's "not all"; round 36)
     if text.startswith(b"not") and text[3:4] in _BLANK:
+        if len(ands) > 1 or len(ors) > 1:
+            return Free(text)  # (`not a and b`: invalid too)
         return Not(_condition(text[3:], depth + 1, leaf))
-    for word in (b"and", b"or"):
-        parts = split_words(text, word)
+    for word, parts in ((b"and", ands), (b"or", ors)):
         if len(parts) > 1:
             nodes = tuple(_condition(p, depth + 1, leaf) for p in parts)
             return AllOf(nodes) if word == b"and" else AnyOf(nodes)
@@ -285,7 +350,7 @@ def _declaration(text: bytes) -> Node:
     prop, value = prop.strip(), value.strip()
     if colon and prop.startswith(b"--"):
         return AllOf(())
-    if colon and prop == b"display" and value and all(w in _DISPLAYS for w in value.split()):
+    if colon and prop == b"display" and value in _DISPLAYS:  # (one keyword: `flex flex` fails)
         return AllOf(())
     return Free(b"@supports " + text)
 
@@ -308,7 +373,7 @@ def _feature(text: bytes) -> Node:
         elif name.startswith((b"-webkit-min-", b"-webkit-max-")):
             prefix, base = name[8:12], b"-webkit-" + name[12:]
         if base in _AXES:
-            px = _size(value)
+            px = _size(value, base)
             op = {b"min-": b">=", b"max-": b"<="}.get(prefix, b"=")
             return Free(text) if px is None else Size(_AXES[base], op, px)
         return Kind(name, value) if name in _KINDS and value else Free(text)
@@ -317,23 +382,36 @@ def _feature(text: bytes) -> Node:
         return Kind(name, None) if name in _KINDS else Free(text)
     if len(pieces) == 3:  # name op value, or value op name
         left, op, right = pieces
-        if left in _AXES and (px := _size(right)) is not None:
+        if left in _AXES and (px := _size(right, left)) is not None:
             return Size(_AXES[left], op, px)
-        if right in _AXES and (px := _size(left)) is not None:
+        if right in _AXES and (px := _size(left, right)) is not None:
             return Size(_AXES[right], _FLIP[op], px)
     elif len(pieces) == 5 and pieces[2] in _AXES:  # value op name op value
-        low, high = _size(pieces[0]), _size(pieces[4])
+        low, high = _size(pieces[0], pieces[2]), _size(pieces[4], pieces[2])
         if low is not None and high is not None:
             axis = _AXES[pieces[2]]
             return AllOf((Size(axis, _FLIP[pieces[1]], low), Size(axis, pieces[3], high)))
     return Free(text)
 
 
-def _size(value: bytes) -> float | None:
+def _size(value: bytes, feature: bytes) -> float | None:
+    """A breakpoint in px (dppx for a resolution), None if Chromium would not read it for
+    `feature` (round 36: a unitless `max-width: 99999` is invalid, not 99999 px)."""
     m = _LENGTH.match(value.strip())
-    if m is None or m.group(2) not in _UNITS:
+    if m is None:
         return None
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    number, unit = float(m.group(1)), m.group(2)
+    if feature == b"-webkit-device-pixel-ratio":
+        return number if not unit else None
+    if feature == b"resolution":
+        return number * _UNITS[unit] if unit in _RESOLUTIONS else None
+    if unit in _LENGTHS or (not unit and number == 0):
+        return number * _UNITS[unit]
+    return None
+
+
+_LENGTHS = frozenset((b"px", b"em", b"rem", b"in", b"cm", b"mm", b"q", b"pt", b"pc"))
+_RESOLUTIONS = frozenset((b"dppx", b"x", b"dpi", b"dpcm"))
 
 
 _BRACKET_OR_COMMA = re.compile(rb"[(),]")
