@@ -146,6 +146,9 @@ ROUND36 = {
     "an import's media list": _round36(
         b'<style>@import url("data:text/css,p%20.j%7Bdisplay:inline%7D") print;'
         b".j{display:none}</style>"),
+    "a layer's place set under print": _round36(
+        b"<style>@media print{@layer a{}}@layer b{.j{display:inline}}@layer a{.j{display:none}}"
+        b"</style>"),
     "a sheet's type with a space": _round36(
         b'<style>.j{display:none}</style><style type="text/css ">.j{display:inline}</style>'),
 }

@@ -161,7 +161,7 @@ def _matters(dropped: bytes, names: frozenset[bytes]) -> bool:
     whose selector may match an element of the page (`names`: its tags, classes and ids;
     a framework's sheet holds hundreds of breakpoint rules for classes a page never uses,
     each of which would double the ways to read it)."""
-    if dropped == b"hidden":
+    if dropped == b"hidden" or _LAYER.search(dropped):  # (a layer's place in the order)
         return True
     if b"{" not in dropped:
         return _declares(dropped)
@@ -169,6 +169,7 @@ def _matters(dropped: bytes, names: frozenset[bytes]) -> bool:
                for m in _SELECTED.finditer(dropped))
 
 
+_LAYER = re.compile(rb"@layer\b", re.I)
 _SELECTED = re.compile(rb"([^{}]*)\{([^{}]*)\}")
 _PLAIN_PARTS = re.compile(rb"([.#]?)(-?[_a-zA-Z\x80-\xff][\w\x80-\xff-]*)")  # (8-bit too)
 _SIMPLE_PSEUDO = re.compile(rb"::?[\w-]+(?![\w(-])")
