@@ -127,7 +127,7 @@ ROUND36 = {
     "an at sign in a prelude": _round36(
         _SCREEN_HIDES + b'@media (x: "@"){.j{display:inline}}</style>'),
     "escaped brackets": _round36(
-        _SCREEN_HIDES + rb"@media 8 hover9 , 8 hover:none9 {.j{display:inline}}"
+        _SCREEN_HIDES + rb"@media \28 hover\29 , \28 hover:none\29 {.j{display:inline}}"
         b"</style>"),
     "a unitless width": _round36(
         b"<style>@media screen and (max-width: 99999px){.j{display:none}}"
