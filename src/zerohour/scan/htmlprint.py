@@ -129,6 +129,7 @@ def client_pages(data: bytes, check: Callable[[], None] = lambda: None
              if k == b"supports" else mediaquery.Free(b"@container " + c) for k, c in keys]
     pages: dict[bytes, None] = {}
     texts: dict[bytes, None] = {}
+    read: set[bytes] = set()  # (pages past the 16 whose text is taken)
     for way in mediaquery.readings(nodes):
         check()  # (the scan's time budget: up to 4,096 ways)
         lost = list(dropped)
@@ -137,7 +138,8 @@ def client_pages(data: bytes, check: Callable[[], None] = lambda: None
             continue
         if len(pages) < _MAX_READINGS:
             pages[shown] = None
-        elif shown not in pages:
+        elif shown not in pages and shown not in read:
+            read.add(shown)
             text = textual.html_visible(shown)
             if text and text.strip():
                 texts[text] = None
