@@ -25,6 +25,7 @@ own readings stay (another reader may apply more).
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import re
 from collections.abc import Callable
@@ -129,7 +130,7 @@ def client_pages(data: bytes, check: Callable[[], None] = lambda: None
              if k == b"supports" else mediaquery.Free(b"@container " + c) for k, c in keys]
     pages: dict[bytes, None] = {}
     texts: dict[bytes, None] = {}
-    read: set[bytes] = set()  # (pages past the 16 whose text is taken)
+    read: set[bytes] = set()  # (digests of the pages past the 16 whose text is taken)
     for way in mediaquery.readings(nodes):
         check()  # (the scan's time budget: up to 4,096 ways)
         lost = list(dropped)
@@ -138,8 +139,9 @@ def client_pages(data: bytes, check: Callable[[], None] = lambda: None
             continue
         if len(pages) < _MAX_READINGS:
             pages[shown] = None
-        elif shown not in pages and shown not in read:
-            read.add(shown)
+        elif shown not in pages and (key := hashlib.blake2b(shown, digest_size=16).digest()) \
+                not in read:
+            read.add(key)
             text = textual.html_visible(shown)
             if text and text.strip():
                 texts[text] = None
