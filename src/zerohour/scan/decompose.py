@@ -435,15 +435,10 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(collapsed))
         yield Child(data=collapsed, name=None, origin="html-collapsed")
-    pages, texts = htmlprint.client_pages(data, ctx.check_time)  # sheets as each client applies
-    for client_page in pages:
+    for whole, reading in htmlprint.client_readings(data, ctx.check_time):  # (per client)
         ctx.check_time()
-        ctx.charge_child(len(client_page))
-        yield Child(data=client_page, name=None, origin="html-client")
-    for client_text in texts:  # (past 16 ways, what each shows)
-        ctx.check_time()
-        ctx.charge_child(len(client_text))
-        yield Child(data=client_text, name=None, origin="html-client-text")
+        ctx.charge_child(len(reading))
+        yield Child(data=reading, name=None, origin="html-client" if whole else "html-client-text")
     unconditional = htmlunhidden.unconditional_page(data)  # no condition of its CSS true
     if unconditional is not None:  # (its text as shown: responsive mail has such rules)
         ctx.check_time()

@@ -28,7 +28,7 @@ import functools
 import hashlib
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from zerohour.scan import mediaquery, textual
 from zerohour.scan.gates import Gate
@@ -97,14 +97,25 @@ Decide = Callable[[bytes, bytes, bytes], bool]
 
 def client_pages(data: bytes, check: Callable[[], None] = lambda: None
                  ) -> tuple[list[bytes], list[bytes]]:
+    """`client_readings` as two lists: the pages, then the texts."""
+    pages: list[bytes] = []
+    texts: list[bytes] = []
+    for whole, reading in client_readings(data, check):
+        (pages if whole else texts).append(reading)
+    return pages, texts
+
+
+def client_readings(data: bytes, check: Callable[[], None] = lambda: None
+                    ) -> Iterator[tuple[bool, bytes]]:
     """The page as Chromium applies its style sheets, once for each way the clients the
-    page's conditions tell apart decide them (see the module's docstring); only the pages
-    that drop a rule that may hide, show or move text, each once. Past `_MAX_READINGS`
-    ways, the rest as their visible text only (second list): a page of many independent
-    toggles (width, dark, motion, hover...) is read every way, at a bounded cost."""
+    page's conditions tell apart decide them (see the module's docstring): (True, page)
+    for the pages that drop a rule that may hide, show or move text, each once; past
+    `_MAX_READINGS` of them, (False, its visible text) for each further page (a page of
+    many independent toggles, width, dark, motion, hover..., is read every way, at a
+    bounded cost). One at a time: up to 4,096 of them."""
     lower = data.lower()
     if b"<style" not in lower and b"<link" not in lower:
-        return [], []
+        return
     dropped: list[bytes] = []
     page = _COMMENT.sub(b"", data) if b"<!--" in data else data
     if page is not data and page.count(b"<style") + page.count(b"<STYLE") < data.count(
@@ -128,9 +139,8 @@ def client_pages(data: bytes, check: Callable[[], None] = lambda: None
     keys = [key for key, matters in conditions.items() if matters]
     nodes = [mediaquery.parse(c) if k == b"media" else mediaquery.parse_supports(c)
              if k == b"supports" else mediaquery.Free(b"@container " + c) for k, c in keys]
-    pages: dict[bytes, None] = {}
-    texts: dict[bytes, None] = {}
-    read: set[bytes] = set()  # (digests of the pages past the 16 whose text is taken)
+    pages: set[bytes] = set()
+    read: set[bytes] = set()  # (digests of the pages past the 16, and of their texts)
     for way in mediaquery.readings(nodes):
         check()  # (the scan's time budget: up to 4,096 ways)
         lost = list(dropped)
@@ -138,14 +148,19 @@ def client_pages(data: bytes, check: Callable[[], None] = lambda: None
         if shown == data or not any(_matters(d, names()) for d in lost):
             continue
         if len(pages) < _MAX_READINGS:
-            pages[shown] = None
-        elif shown not in pages and (key := hashlib.blake2b(shown, digest_size=16).digest()) \
-                not in read:
+            if shown not in pages:
+                pages.add(shown)
+                yield True, shown
+        elif shown not in pages and (key := _digest(b"page", shown)) not in read:
             read.add(key)
             text = textual.html_visible(shown)
-            if text and text.strip():
-                texts[text] = None
-    return list(pages), list(texts)
+            if text and text.strip() and (seen := _digest(b"text", text)) not in read:
+                read.add(seen)
+                yield False, text
+
+
+def _digest(kind: bytes, data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16, person=kind).digest()
 
 
 def _deciding(decided: dict[tuple[bytes, bytes], bool]) -> Decide:
