@@ -173,11 +173,16 @@ _AUTO_QUOTES = (("\u201c".encode(), "\u201d".encode()), ("\u2018".encode(), "\u2
 _BLANKS = re.compile(rb"\s+")
 _NO_VALUE_INPUTS = frozenset({b"hidden", b"password", b"checkbox", b"radio", b"file",
                               b"image", b"range", b"color"})
-_MAX_DEPTH = 256
 #: The tree is built as Chromium's parser builds it: an element opened deeper than 512 is
-#: its parent's sibling (kMaximumHTMLParserDOMTreeDepth). At 256 (`_MAX_DEPTH`) a flex row
-#: whose `order` puts the pieces in place, inside 300 divs, was read in the markup's order.
+#: its parent's sibling (kMaximumHTMLParserDOMTreeDepth). At 256 a flex row whose `order`
+#: puts the pieces in place, inside 300 divs, was read in the markup's order.
 _MAX_TREE_DEPTH = 512
+#: How deep the walks of the tree go (an override's content, a line's inline boxes, boxes
+#: `display: contents` opens, placed boxes gathered, a rule's ancestors): as deep as the
+#: tree, no less. At 256 of a 512-deep tree, an override, `display: contents` or an
+#: ancestor's rule 300 levels up went unread: pieces shown joined read apart (round 36).
+#: (Recursive walks: below Python's 1000 frames, `test_walks_read_as_deep_as_the_tree`.)
+_MAX_DEPTH = _MAX_TREE_DEPTH
 _MAX_TRIES = 1_000_000  # rule-against-element tries per page
 
 #: How elements show without a `display` of their own.
