@@ -108,6 +108,19 @@ def test_an_override_over_300_nested_spans(engine, tmp_path, bdo: bool) -> None:
     assert _found(engine, mail(page, False))
 
 
+@pytest.mark.parametrize("make", [lambda: contents_deep(510), lambda: contents_deep(1000),
+                                  lambda: override_deep(1000, False),
+                                  lambda: ancestor_takes_away(1000)])
+def test_past_the_tree_depth_what_an_element_holds_is_its_own(engine, tmp_path, make) -> None:  # type: ignore[no-untyped-def]
+    """Past 512 open elements an element is its parent's sibling, but holds what follows it
+    as Chromium's parser builds it (`_OpenElements`): the tree cut there put the items' text
+    in their parent (a flex row's items 510 `display: contents` boxes down lost their
+    `order`), read in the markup's order."""
+    page = make()
+    _shown(tmp_path, page)
+    assert _found(engine, mail(page, False))
+
+
 @pytest.mark.parametrize("make", [lambda: ancestor_takes_away(505), lambda: contents_deep(507),
                                   lambda: override_deep(508, True),
                                   lambda: override_deep(508, False)])

@@ -237,7 +237,13 @@ def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
         b"<div><span%s><i>x</i></span><!--c-->text<img%s></div>" % (f, f): False,
         b"<div><span%s><i>x</i></span><img%s></div>" % (f, f): True,
         b"<div>" * 600 + b"<b%s></b><i%s>" % (f, f): True,  # past the depth bound
-        b"<div>" * 600 + b"<b%s>a</b><i%s>" % (f, f): False,
+        # past it an element is its parent's sibling, open still (what follows is in it)
+        b"<div>" * 600 + b"<b%s>a</b><i%s>" % (f, f): True,
+        b"<div>" * 600 + b"<b%s>a<i%s>" % (f, f): True,
+        b"<div>" * 600 + b"<img%s>a<img%s>" % (f, f): True,
+        b"<div>" * 600 + b"<img%s><p>a</p><img%s>" % (f, f): False,
+        b"<div>" * 300 + b"<b%s>a<i%s>" % (f, f): False,
+        b"<div>" * 300 + b"<img%s>a<img%s>" % (f, f): False,
         b"<div>" * 300 + b"<b%s>a</b><i%s>" % (f, f): True,
         b"<style>p{float:right}</style><p>a</p>": True,  # a rule floats: walked in full
         b"<script><b%s></script><i%s>x" % (f, f): True,  # (raw text: one float written)
@@ -252,4 +258,9 @@ def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
              b"<i style='fl&#111;at:right'>", b"</i>", b"<div style='float:/**/right'>", b"</div>"]
     for _ in range(3000):
         page = b"".join(rng.choice(parts) for _ in range(rng.randrange(1, 16)))
+        assert htmllayout._floats_side_by_side(page, None) is _side_by_side_in_tree(page), page
+    for _ in range(300):  # at the depth bound and past it (an <html>, a <body> or none)
+        page = rng.choice([b"", b"<html>", b"<html><body>"]) + b"<div>" * rng.choice(
+            [500, 508, 509, 510, 511, 600]) + b"".join(rng.choice(parts)
+                                                  for _ in range(rng.randrange(1, 16)))
         assert htmllayout._floats_side_by_side(page, None) is _side_by_side_in_tree(page), page

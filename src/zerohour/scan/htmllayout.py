@@ -181,8 +181,9 @@ _MAX_TREE_DEPTH = 512
 #: `display: contents` opens, placed boxes gathered, a rule's ancestors): as deep as the
 #: tree, no less. At 256 of a 512-deep tree, an override, `display: contents` or an
 #: ancestor's rule 300 levels up went unread: pieces shown joined read apart (round 36).
-#: (Recursive walks: below Python's 1000 frames, `test_walks_read_as_deep_as_the_tree`.)
-_MAX_DEPTH = _MAX_TREE_DEPTH
+#: (Recursive walks: below Python's 1000 frames, `test_walks_read_as_deep_as_the_tree`.
+#: The tree is one deeper than the bound at most: an element opened at it, `_OpenElements`.)
+_MAX_DEPTH = _MAX_TREE_DEPTH + 1
 _MAX_TRIES = 1_000_000  # rule-against-element tries per page
 
 #: How elements show without a `display` of their own.
@@ -358,9 +359,72 @@ _CLOSED_BY[b"th"] = _CLOSED_BY[b"td"]
 _CLOSED_BY[b"thead"] = _CLOSED_BY[b"tfoot"] = _CLOSED_BY[b"tbody"]
 
 
+class _OpenElements:
+    """An HTML parser's stack of open elements (the root first), as `_parse` and
+    `_floats_beside` keep it: each one's tag and where its parent in the tree is. An element
+    opened while more than `_MAX_TREE_DEPTH` are open is its parent's sibling (Chromium's
+    kMaximumHTMLParserDOMTreeDepth) but open still: what it holds is its own, text and
+    elements (round 36: the `order`ed items of a flex row 510 `display: contents` boxes
+    down, at the bound, kept their text; cut at 512, their text went to their parent and
+    was read in the markup's order). The tree is so no deeper than the bound, the stack as
+    deep as the page. A closing tag finds its element by tag at once (no walk down a stack
+    of thousands of unclosed elements for each)."""
+
+    __slots__ = ("parents", "tags", "where")
+
+    def __init__(self) -> None:
+        self.tags = [b""]
+        self.parents = [0]  # (the index of each one's parent in the tree)
+        self.where: dict[bytes, list[int]] = {}  # the open elements of a tag, by index
+
+    def parent(self) -> int:
+        """The index of the parent in the tree of an element opened now (or of a void one)."""
+        where = self.where
+        # (the <html> and <body> a browser's parser puts in when the page has none count)
+        depth = len(self.tags) - 1 + (not where.get(b"html")) + (not where.get(b"body"))
+        return self.parents[-1] if depth > _MAX_TREE_DEPTH else len(self.tags) - 1
+
+    def push(self, tag: bytes, parent: int) -> None:
+        self.where.setdefault(tag, []).append(len(self.tags))
+        self.tags.append(tag)
+        self.parents.append(parent)
+
+    def cut(self, depth: int) -> None:
+        """Close the elements from `depth` up."""
+        for tag in self.tags[depth:]:
+            self.where[tag].pop()
+        del self.tags[depth:], self.parents[depth:]
+
+    def close(self, tag: bytes) -> int | None:
+        """A closing tag: the index of the element it closes (and those opened since), if
+        one is open."""
+        open_ = self.where.get(tag)
+        if not open_:
+            return None
+        depth = open_[-1]
+        self.cut(depth)
+        return depth
+
+    def closed_by(self, tag: bytes) -> int | None:
+        """An opening tag that closes an open one of its kind (`_CLOSED_BY`): the index of
+        the element it closes, if one is open above the table part that would hold it."""
+        closes = _CLOSED_BY.get(tag)
+        if closes is None:
+            return None
+        where = self.where
+        near = max((w[-1] for t in closes[0] if (w := where.get(t))), default=0)
+        if not near or near < max((w[-1] for t in closes[1] if (w := where.get(t))),
+                                  default=0):
+            return None
+        self.cut(near)
+        return near
+
+
 def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
     root = _El(b"", b"", b"")
     stack = [root]
+    opened = _OpenElements()
+    where = opened.where
     at = 0
     for n, m in enumerate(_ELEMENT.finditer(data), 1):
         if check is not None and not n % 4096:
@@ -374,29 +438,27 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
             continue  # a comment: not shown
         tag = m.group(2).lower()
         if m.group(1):
-            for depth in range(len(stack) - 1, 0, -1):
-                if stack[depth].tag == tag:
+            if where.get(tag):  # (the calls only where they do something: a newsletter's
+                depth = opened.close(tag)  # thousands of tags)
+                if depth is not None:
                     stack[depth].close_tag = m.group()
                     del stack[depth:]
-                    break
             continue
-        closes = _CLOSED_BY.get(tag)
-        if closes is not None:
-            for depth in range(len(stack) - 1, 0, -1):
-                if stack[depth].tag in closes[0]:
-                    del stack[depth:]
-                    break
-                if stack[depth].tag in closes[1]:
-                    break
+        if tag in _CLOSED_BY:
+            depth = opened.closed_by(tag)
+            if depth is not None:
+                del stack[depth:]
         el = _El(tag, m.group(3), m.group())
-        stack[-1].kids.append(el)
+        # (`_OpenElements.parent`: past the bound only when it may be, <html>, <body> counted)
+        parent = len(stack) - 1 if len(stack) < _MAX_TREE_DEPTH else opened.parent()
+        stack[parent].kids.append(el)
         if tag in _RAW_TEXT:
             end, after = _raw_text_end(data, tag, at)
             el.kids.append(data[at:end])
             el.close_tag = data[end:after]
             at = after
-        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/") and (
-                len(stack) < _MAX_TREE_DEPTH):
+        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            opened.push(tag, parent)
             stack.append(el)
     if at < len(data):
         stack[-1].kids.append(data[at:])
@@ -1944,8 +2006,9 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
     it when text stands between, or when the tag before it (comments aside) opens an
     element that does not float: the float is then its first child, or (a void element,
     one past the depth bound) that element is the sibling before. A table part closes
-    elements when it opens: a page whose floats are not all of those kinds is walked in
-    full (`_floats_beside`)."""
+    elements when it opens, and past the depth bound text may stand in another element than
+    the floats (`_OpenElements`): a page whose floats are not all of those kinds, or that
+    may nest past the bound, is walked in full (`_floats_beside`)."""
     lower = data.lower()  # (`re` searches a lower-case pattern for its first bytes, fast)
     written = len(_FLOAT_RIGHT_LOWER.findall(lower if view is None else view.lower()))
     # Where a tag may float (`_floats`' first test: most tags have none of these)
@@ -1954,6 +2017,11 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
     found = 0
     at = 0
     after_other = True  # whether the last child so far of the open element is no float
+    # How many elements may be open, at most (by tag: a closing tag closes one only when one
+    # of its tag may be open): past the depth bound an element is its parent's sibling,
+    # though text stands before it in the element opened last (`_OpenElements`).
+    open_ = 0
+    open_tags: dict[bytes, int] = {}
     for n, m in enumerate(_ELEMENT.finditer(data), 1):
         if check is not None and not n % 4096:
             check()
@@ -1966,13 +2034,16 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
         closing, tag, attrs = m.groups()
         if tag is None:
             continue  # a comment: no child
+        tag = tag.lower()
         if closing:
             after_other = False  # (the element it closes, or none: not known here)
+            if open_tags.get(tag):
+                open_tags[tag] -= 1
+                open_ -= 1
             continue
         while marks[mark] < start:
             mark += 1
         floats = _floats(attrs) if marks[mark] < end else 0
-        tag = tag.lower()
         if floats:
             if not after_other or tag in _CLOSED_BY:
                 return _floats_beside(data, check, written)
@@ -1980,6 +2051,11 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
         after_other = not floats
         if tag in _RAW_TEXT:
             at = _raw_text_end(data, tag, at)[1]
+        elif tag not in _VOID and not attrs.rstrip().endswith(b"/"):
+            open_ += 1
+            open_tags[tag] = open_tags.get(tag, 0) + 1
+            if open_ + 2 > _MAX_TREE_DEPTH:  # (an <html> and <body> put in may count)
+                return _floats_beside(data, check, written)
     return found != written
 
 
@@ -2005,8 +2081,8 @@ def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) 
     """`_floats_side_by_side` over `_parse`'s tree, walked as it is made: each open element
     keeps only whether its last child so far floats."""
     found = 0
-    tags = [b""]  # the open elements' tags, the root first (as `_parse`'s stack)
-    last = [False]  # whether each one's last child so far is a right float
+    opened = _OpenElements()  # (as `_parse`'s)
+    last = [False]  # whether each open element's last child so far is a right float
     at = 0
     for n, m in enumerate(_ELEMENT.finditer(data), 1):
         if check is not None and not n % 4096:
@@ -2022,29 +2098,24 @@ def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) 
             continue  # a comment: no child
         tag = tag.lower()
         if closing:
-            for depth in range(len(tags) - 1, 0, -1):
-                if tags[depth] == tag:
-                    del tags[depth:], last[depth:]
-                    break
+            depth = opened.close(tag)
+            if depth is not None:
+                del last[depth:]
             continue
-        closes = _CLOSED_BY.get(tag)
-        if closes is not None:
-            for depth in range(len(tags) - 1, 0, -1):
-                if tags[depth] in closes[0]:
-                    del tags[depth:], last[depth:]
-                    break
-                if tags[depth] in closes[1]:
-                    break
+        if tag in _CLOSED_BY:
+            depth = opened.closed_by(tag)
+            if depth is not None:
+                del last[depth:]
+        parent = len(last) - 1 if len(last) < _MAX_TREE_DEPTH else opened.parent()
         floats = _floats(attrs)
-        if floats and last[-1]:
+        if floats and last[parent]:
             return True
         found += floats
-        last[-1] = floats > 0
+        last[parent] = floats > 0
         if tag in _RAW_TEXT:
             at = _raw_text_end(data, tag, at)[1]
-        elif tag not in _VOID and not attrs.rstrip().endswith(b"/") and (
-                len(tags) < _MAX_TREE_DEPTH):
-            tags.append(tag)
+        elif tag not in _VOID and not attrs.rstrip().endswith(b"/"):
+            opened.push(tag, parent)
             last.append(False)
     return found != written
 
