@@ -160,3 +160,34 @@ def test_long_runs_of_unclosed_elements_are_clean(engine, tag: bytes, direction:
 @pytest.mark.parametrize("language", sorted(WORDS))
 def test_the_bench_newsletters_are_clean(engine, language: str) -> None:  # type: ignore[no-untyped-def]
     assert engine.scan_bytes(newsletter_mail(language)).names == ()
+
+
+def _markup(el: htmllayout._El) -> bytes:
+    return b"".join(k if isinstance(k, bytes) else b"<%s>%s</%s>" % (k.tag, _markup(k), k.tag)
+                    for k in el.kids)
+
+
+def test_implied_end_tags_build_the_tree_as_chromium() -> None:
+    """`<li>`, `<p>`, `<dd>`/`<dt>`, headings, `<option>` close what the HTML parser closes
+    (the trees of Chromium's `--dump-dom` for these pages, `<tbody>` aside): 300 unclosed
+    items are siblings, not 300 levels."""
+    cases = {
+        b"<ul><li>a<li>b<ul><li>c<li>d</ul><li>e</ul>":
+            b"<ul><li>a</li><li>b<ul><li>c</li><li>d</li></ul></li><li>e</li></ul>",
+        b"<p>a<div>b</div><p>c<h1>d<h2>e</h2>":
+            b"<p>a</p><div>b</div><p>c</p><h1>d</h1><h2>e</h2>",
+        b"<dl><dt>a<dd>b<dt>c</dl>": b"<dl><dt>a</dt><dd>b</dd><dt>c</dt></dl>",
+        b"<select><option>a<option>b<optgroup><option>c</select>":
+            b"<select><option>a</option><option>b</option><optgroup><option>c</option>"
+            b"</optgroup></select>",
+        b"<p>a<button><p>b</button>c": b"<p>a<button><p>b</p></button>c</p>",
+        b"<ul><li>a<div><li>b</div></ul>": b"<ul><li>a<div></div></li><li>b</li></ul>",
+        b"<li>a<blockquote><li>b</blockquote>": b"<li>a<blockquote><li>b</li></blockquote></li>",
+        b"<table><tr><td><p>a<li>b</table>": b"<table><tr><td><p>a</p><li>b</li></td></tr></table>",
+    }
+    for page, tree in cases.items():
+        assert _markup(htmllayout._parse(page, None)) == tree, page
+    root = htmllayout._parse(b"<ul>" + b"<li>item" * 300 + b"</ul>", None)
+    ul = root.kids[0]
+    assert isinstance(ul, htmllayout._El)
+    assert len(ul.kids) == 300

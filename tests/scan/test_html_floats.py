@@ -248,6 +248,9 @@ def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
         b"<style>p{float:right}</style><p>a</p>": True,  # a rule floats: walked in full
         b"<script><b%s></script><i%s>x" % (f, f): True,  # (raw text: one float written)
         b"<b%s>a</b><!-- <i%s> -->" % (f, f): True,
+        b"<p%s>a<p%s>b" % (f, f): True,  # a <p> closes a <p>, an <li> an <li>
+        b"<ul><li%s>a<li%s>b</ul>" % (f, f): True,
+        b"<p%s>a<span%s>b" % (f, f): False,
     }
     for page, expected in cases.items():
         assert _side_by_side_in_tree(page) is expected, page
@@ -255,7 +258,9 @@ def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
     rng = random.Random(5)
     parts = [b"<p>", b"</p>", b"<b%s>" % f, b"</b>", b"<img%s>" % f, b"<td%s>" % f, b"<tr>",
              b"<table>", b"</table>", b" ", b"x", b"<!--c-->", b"<br/>", b"<style>", b"</style>",
-             b"<i style='fl&#111;at:right'>", b"</i>", b"<div style='float:/**/right'>", b"</div>"]
+             b"<i style='fl&#111;at:right'>", b"</i>", b"<div style='float:/**/right'>", b"</div>",
+             b"<li%s>" % f, b"<li>", b"<dt>", b"<dd%s>" % f, b"<h2%s>" % f, b"<option%s>" % f,
+             b"<button>", b"<ul>", b"</ul>"]  # (implied end tags)
     for _ in range(3000):
         page = b"".join(rng.choice(parts) for _ in range(rng.randrange(1, 16)))
         assert htmllayout._floats_side_by_side(page, None) is _side_by_side_in_tree(page), page

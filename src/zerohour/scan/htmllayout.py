@@ -45,6 +45,7 @@ one cascade (`_Layout.styles`); whether the page names an offset is a hyperscan 
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import html
 import math
@@ -359,6 +360,44 @@ _CLOSED_BY[b"th"] = _CLOSED_BY[b"td"]
 _CLOSED_BY[b"thead"] = _CLOSED_BY[b"tfoot"] = _CLOSED_BY[b"tbody"]
 
 
+#: The HTML parser's implied end tags (tree construction, "in body"): a start tag of these
+#: closes an open `<p>` (one in button scope); `<li>` an open `<li>`, `<dd>`/`<dt>` an open
+#: `<dd>` or `<dt>` (up to a special element but `<address>`, `<div>`, `<p>`); a heading the
+#: heading that is the current node; `<option>`/`<optgroup>` the current `<option>`. A
+#: list of 300 unclosed `<li>`s is 300 siblings, not 300 levels (round 36). (A `<table>`
+#: closes a `<p>` only out of quirks mode: left open.)
+_CLOSES_P = frozenset({b"address", b"article", b"aside", b"blockquote", b"center", b"details",
+                       b"dialog", b"dir", b"div", b"dl", b"fieldset", b"figcaption", b"figure",
+                       b"footer", b"header", b"hgroup", b"main", b"menu", b"nav", b"ol", b"p",
+                       b"search", b"section", b"summary", b"ul", b"h1", b"h2", b"h3", b"h4",
+                       b"h5", b"h6", b"pre", b"listing", b"form", b"plaintext", b"xmp", b"hr",
+                       b"li", b"dd", b"dt"})
+_HEADINGS = frozenset({b"h1", b"h2", b"h3", b"h4", b"h5", b"h6"})
+_ITEMS = {b"li": frozenset({b"li"}), b"dd": frozenset({b"dd", b"dt"}),
+          b"dt": frozenset({b"dd", b"dt"})}
+#: Where a `<p>` is no longer "in button scope" (the HTML elements of the spec's list).
+_BUTTON_SCOPE = frozenset({b"applet", b"caption", b"html", b"table", b"td", b"th", b"marquee",
+                           b"object", b"template", b"button"})
+#: The spec's "special" elements, which end the search for an open `<li>`, `<dd>`, `<dt>`
+#: (`<address>`, `<div>` and `<p>` do not).
+_SPECIAL = frozenset({b"applet", b"area", b"article", b"aside", b"base", b"basefont",
+                      b"bgsound", b"blockquote", b"body", b"br", b"button", b"caption",
+                      b"center", b"col", b"colgroup", b"dd", b"details", b"dir", b"dl", b"dt",
+                      b"embed", b"fieldset", b"figcaption", b"figure", b"footer", b"form",
+                      b"frame", b"frameset", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6", b"head",
+                      b"header", b"hgroup", b"hr", b"html", b"iframe", b"img", b"input",
+                      b"keygen", b"li", b"link", b"listing", b"main", b"marquee", b"menu",
+                      b"meta", b"nav", b"noembed", b"noframes", b"noscript", b"object", b"ol",
+                      b"param", b"plaintext", b"pre", b"script", b"search", b"section",
+                      b"select", b"source", b"style", b"summary", b"table", b"tbody", b"td",
+                      b"template", b"textarea", b"tfoot", b"th", b"thead", b"title", b"tr",
+                      b"track", b"ul", b"wbr", b"xmp"})
+_ITEM_SCOPE = _SPECIAL - {b"address", b"div", b"p"}
+_P = frozenset({b"p"})
+#: Tags whose start may close open elements (`_OpenElements.implied`)
+_CLOSES = _CLOSES_P | _CLOSED_BY.keys() | {b"option", b"optgroup"}
+
+
 class _OpenElements:
     """An HTML parser's stack of open elements (the root first), as `_parse` and
     `_floats_beside` keep it: each one's tag and where its parent in the tree is. An element
@@ -405,19 +444,50 @@ class _OpenElements:
         self.cut(depth)
         return depth
 
-    def closed_by(self, tag: bytes) -> int | None:
-        """An opening tag that closes an open one of its kind (`_CLOSED_BY`): the index of
-        the element it closes, if one is open above the table part that would hold it."""
-        closes = _CLOSED_BY.get(tag)
-        if closes is None:
-            return None
+    def _nearest(self, tags: frozenset[bytes], below: int) -> int:
+        """The index of the innermost open element of one of `tags` under index `below`
+        (0: none)."""
         where = self.where
-        near = max((w[-1] for t in closes[0] if (w := where.get(t))), default=0)
-        if not near or near < max((w[-1] for t in closes[1] if (w := where.get(t))),
-                                  default=0):
-            return None
-        self.cut(near)
+        near = 0
+        for t in tags:
+            w = where.get(t)
+            if w:
+                at = w[-1] if w[-1] < below else w[bisect.bisect_left(w, below) - 1] if (
+                    w[0] < below) else 0
+                near = max(near, at)
         return near
+
+    def implied(self, tag: bytes) -> int | None:
+        """An opening tag's implied end tags (`_CLOSED_BY`, `_CLOSES_P`...): the index of the
+        outermost element it closes (with those opened since), if it closes one."""
+        closes = _CLOSED_BY.get(tag)
+        tags = self.tags
+        cut = len(tags)
+        if closes is not None:  # (up to the table part that would hold it)
+            near = self._nearest(closes[0], cut)
+            if not near or near < self._nearest(closes[1], cut):
+                return None
+            self.cut(near)
+            return near
+        if tag in (b"option", b"optgroup"):
+            cut -= tags[-1] == b"option"
+            if tag == b"optgroup" and tags[cut - 1] == b"optgroup":
+                cut -= 1
+        items = _ITEMS.get(tag)
+        if items is not None:
+            near = self._nearest(items, cut)
+            if near and near >= self._nearest(_ITEM_SCOPE, cut):
+                cut = near
+        if tag in _CLOSES_P and self.where.get(b"p"):
+            near = self._nearest(_P, cut)
+            if near and near > self._nearest(_BUTTON_SCOPE, cut):
+                cut = near
+        if tag in _HEADINGS and tags[cut - 1] in _HEADINGS:
+            cut -= 1
+        if cut == len(tags):
+            return None
+        self.cut(cut)
+        return cut
 
 
 def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
@@ -444,8 +514,8 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
                     stack[depth].close_tag = m.group()
                     del stack[depth:]
             continue
-        if tag in _CLOSED_BY:
-            depth = opened.closed_by(tag)
+        if tag in _CLOSES:
+            depth = opened.implied(tag)
             if depth is not None:
                 del stack[depth:]
         el = _El(tag, m.group(3), m.group())
@@ -2045,7 +2115,7 @@ def _floats_side_by_side(data: bytes, check: Callable[[], None] | None,
             mark += 1
         floats = _floats(attrs) if marks[mark] < end else 0
         if floats:
-            if not after_other or tag in _CLOSED_BY:
+            if not after_other or tag in _CLOSES:
                 return _floats_beside(data, check, written)
             found += floats
         after_other = not floats
@@ -2102,8 +2172,8 @@ def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) 
             if depth is not None:
                 del last[depth:]
             continue
-        if tag in _CLOSED_BY:
-            depth = opened.closed_by(tag)
+        if tag in _CLOSES:
+            depth = opened.implied(tag)
             if depth is not None:
                 del last[depth:]
         parent = len(last) - 1 if len(last) < _MAX_TREE_DEPTH else opened.parent()
