@@ -86,6 +86,10 @@ PAST_THE_BOUNDS = {
     "after-64-flex-items": _page(b'<div style="display:flex">' + b"<i></i>" * 100 + b"<div>"
                                  + EVEN + b'</div><div style="margin-left:3ch">' + ODD
                                  + b"</div></div>"),
+    # round 36: a closing tag was looked for among the 256 innermost open elements only
+    "a-box-holding-300-unclosed-spans": _page(b'<div style="display:flex;gap:3ch"><div>' + EVEN
+                                              + b"<span>" * 300 + b"</div><div>" + ODD
+                                              + b"</div></div>"),
 }
 
 

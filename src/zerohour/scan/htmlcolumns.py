@@ -212,11 +212,14 @@ def _styled_tags(data: bytes, rules: list[tuple[_Compound, bytes]]
 
 def _extents(data: bytes, check: Callable[[], None] | None) -> dict[int, tuple[int, int]]:
     """(end of the content, end of the element) of every element, by the offset of its
-    opening tag, in one pass (a closing tag closes what was opened since its own opening tag;
-    one that closes nothing open in the 256 innermost is passed over): asking `_hidden_end`
-    per element walked to the page's end for each of many unclosed elements."""
+    opening tag, in one pass (a closing tag closes what was opened since its own opening tag,
+    found by its tag however deep: round 36, a flex row's first box holding 300 unclosed
+    spans ran to the page's end, its `</div>` passed over where only the 256 innermost were
+    looked at, and the row's boxes were never read side by side): asking `_hidden_end` per
+    element walked to the page's end for each of many unclosed elements."""
     out: dict[int, tuple[int, int]] = {}
     stack: list[tuple[bytes, int]] = []  # (tag, opening offset)
+    where: dict[bytes, list[int]] = {}  # the open elements of a tag, by index in `stack`
     skip_to = 0
     for n, m in enumerate(_ELEMENT.finditer(data), 1):
         if check is not None and not n % 4096:
@@ -225,13 +228,14 @@ def _extents(data: bytes, check: Callable[[], None] | None) -> dict[int, tuple[i
             continue
         tag = m.group(2).lower()
         if m.group(1):
-            for i in range(len(stack) - 1, max(-1, len(stack) - 257), -1):
-                if stack[i][0] == tag:
-                    for _tag, inner in stack[i + 1 :]:
-                        out[inner] = (m.start(), m.start())
-                    out[stack[i][1]] = (m.start(), m.end())
-                    del stack[i:]
-                    break
+            if where.get(tag):
+                i = where[tag][-1]
+                for inner_tag, inner in stack[i + 1 :]:
+                    out[inner] = (m.start(), m.start())
+                    where[inner_tag].pop()
+                out[stack[i][1]] = (m.start(), m.end())
+                where[tag].pop()
+                del stack[i:]
         elif tag in _RAW_TEXT:
             close = _raw_close(data, tag, m.end())
             out[m.start()] = close
@@ -239,6 +243,7 @@ def _extents(data: bytes, check: Callable[[], None] | None) -> dict[int, tuple[i
         elif tag in _VOID or m.group(3).rstrip().endswith(b"/"):
             out[m.start()] = (m.end(), m.end())
         else:
+            where.setdefault(tag, []).append(len(stack))
             stack.append((tag, m.start()))
     for _tag, inner in stack:
         out[inner] = (len(data), len(data))
