@@ -191,3 +191,27 @@ def test_implied_end_tags_build_the_tree_as_chromium() -> None:
     ul = root.kids[0]
     assert isinstance(ul, htmllayout._El)
     assert len(ul.kids) == 300
+
+
+def _last_chain(page: bytes) -> list[bytes]:
+    """The tags from the root down, taking the last element of each level."""
+    el = htmllayout._parse(page, None)
+    tags: list[bytes] = []
+    while kids := [k for k in el.kids if isinstance(k, htmllayout._El)]:
+        el = kids[-1]
+        tags.append(el.tag)
+    return tags
+
+
+@pytest.mark.parametrize("head", [b"<html><body>", b"", b"<html>",
+                                  b"<html><body>" + b"<body>" * 20])
+def test_the_depth_bound_counts_open_elements_as_a_browsers_parser(head: bytes) -> None:
+    """Past 512 open elements an element is its parent's sibling. The page's <html> and
+    <body> count once, written or not; nested <html>, <body>, <head> tags (which a
+    browser's parser drops) do not count."""
+    inner = b"<div>" * (htmllayout._MAX_TREE_DEPTH - 2) + b"<i>x"  # (<i>: the 513th, a child)
+    chain = _last_chain(head + inner)
+    assert chain[-1] == b"i"
+    assert len(chain) == head.count(b"<") + htmllayout._MAX_TREE_DEPTH - 1
+    deeper = _last_chain(head + b"<div>" + inner)  # (<i>: the 514th, the 513th's sibling)
+    assert deeper == chain

@@ -393,6 +393,7 @@ _SPECIAL = frozenset({b"applet", b"area", b"article", b"aside", b"base", b"basef
                       b"template", b"textarea", b"tfoot", b"th", b"thead", b"title", b"tr",
                       b"track", b"ul", b"wbr", b"xmp"})
 _ITEM_SCOPE = _SPECIAL - {b"address", b"div", b"p"}
+_PAGE_PARTS = (b"html", b"body", b"head")
 _P = frozenset({b"p"})
 #: Tags whose start may close open elements (`_OpenElements.implied`)
 _CLOSES = _CLOSES_P | _CLOSED_BY.keys() | {b"option", b"optgroup"}
@@ -419,8 +420,10 @@ class _OpenElements:
     def parent(self) -> int:
         """The index of the parent in the tree of an element opened now (or of a void one)."""
         where = self.where
-        # (the <html> and <body> a browser's parser puts in when the page has none count)
-        depth = len(self.tags) - 1 + (not where.get(b"html")) + (not where.get(b"body"))
+        # (as in a browser's parser: one <html> and one <body> open, whether the page writes
+        # them or not, closes them or not; an <html>, <body> or <head> tag in the body is
+        # no element: an attacker's 20 nested <body> tags move no element past the bound)
+        depth = len(self.tags) + 1 - sum(len(where.get(t) or ()) for t in _PAGE_PARTS)
         return self.parents[-1] if depth > _MAX_TREE_DEPTH else len(self.tags) - 1
 
     def push(self, tag: bytes, parent: int) -> None:
