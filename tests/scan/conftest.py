@@ -37,3 +37,17 @@ def clam_code_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "clam.hdb").write_text(f"{md5}:{len(clam)}:ClamAV-Test-File\n")
     (d / "clam.ndb").write_text(f"Clam.Code:0:*:{clam[0x40:0x58].hex()}\n")
     return d
+
+
+EICAR_NAME = "Test.Eicar"
+
+
+@pytest.fixture(scope="module")
+def eicar_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """An engine whose database knows the EICAR test string by its bytes (.ndb), wherever
+    a reading gives it whole."""
+    from helpers.messages import EICAR
+
+    d = tmp_path_factory.mktemp("eicardb")
+    (d / "eicar.ndb").write_text(f"{EICAR_NAME}:0:*:{EICAR.hex()}\n")
+    return Engine(load_database([d]))

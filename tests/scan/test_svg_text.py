@@ -7,6 +7,7 @@ does."""
 from __future__ import annotations
 
 import base64
+import html
 import random
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers.messages import EICAR
 from helpers.tools import tool
+from scan.conftest import EICAR_NAME
 from zerohour.scan import Engine
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.svgtext import svg_readings
@@ -288,3 +291,45 @@ def test_pathological_markers_and_images_are_bounded(clam_engine: Engine, shape:
     assert time.process_time() - started < 10
     assert [f.name for f in report.findings] in (
         [], ["Heuristics.Limits.Exceeded.MaxScanTime"])
+
+
+
+def _past_the_vertex_bound(shape: str, vertices: int = 150_000) -> bytes:
+    """Round 36: the EICAR string in two halves, the first a `<text>`, the second the text
+    of a `<marker>` drawn at the end of a path (or polyline) of 150,000 vertices, all but
+    the last on a line above it, drawn before the first half: librsvg draws the marker at
+    the real end, after the first half; the 100,000th vertex was read as the end (the second
+    half read first, by place as by drawing order: clean)."""
+    first, second = EICAR[:34], EICAR[34:]
+    end = b"%d 40" % (10 + 6 * len(first))
+    if shape == "path":
+        drawn = b'<path d="M 10 20' + b" l 0 0" * vertices + b" L " + end + b'"'
+    else:
+        drawn = b'<polyline points="10,20' + b" 10,20" * vertices + b" " + end + b'"'
+    return (b'<svg xmlns="http://www.w3.org/2000/svg" width="500" height="60" font-family='
+            b'"monospace" font-size="10"><defs><marker id="m" markerUnits="userSpaceOnUse"'
+            b' overflow="visible"><text>%s</text></marker></defs>%s fill="none"'
+            b' marker-end="url(#m)"/><text x="10" y="40">%s</text></svg>'
+            % (html.escape(second.decode()).encode(), drawn, html.escape(first.decode()).encode()))
+
+
+@needs_rsvg
+@pytest.mark.parametrize("shape", ["path", "polyline"])
+def test_an_end_marker_past_the_vertex_bound_is_read_at_the_real_end(
+        eicar_engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Round 36: a shape's start and end markers are drawn at its real first and last
+    vertices however many it has; `marker-mid` at more than `_MAX_VERTICES` is a limit
+    finding (it was drawn at the first 100,000, the rest left out). librsvg draws the
+    marker at the real end of the 150,000 too (checked by hand: it takes minutes), here of
+    1,000."""
+    (tmp_path / "p.svg").write_bytes(_past_the_vertex_bound(shape, 1_000))
+    subprocess.run([RSVG or "rsvg-convert", "-f", "pdf", "-o", str(tmp_path / "p.pdf"),
+                    str(tmp_path / "p.svg")], check=True, capture_output=True)
+    text = subprocess.run([tool("pdftotext"), "-layout", str(tmp_path / "p.pdf"), "-"],
+                          capture_output=True, check=True).stdout
+    assert EICAR in text
+    svg = _past_the_vertex_bound(shape)
+    assert eicar_engine.scan_bytes(svg, "p.svg").names == (EICAR_NAME,)
+    mid = svg.replace(b"marker-end", b"marker-mid")
+    assert eicar_engine.scan_bytes(mid, "p.svg").names == (
+        "Heuristics.Limits.Exceeded.MaxScanTime",)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
@@ -72,7 +73,12 @@ _NOT_DRAWN = frozenset({
     "radialgradient", "filter", "title", "desc", "metadata", "style", "script"})
 #: Shapes that draw markers at their vertices.
 _MARKABLE = frozenset({"path", "line", "polyline", "polygon"})
-_MAX_VERTICES = 100_000  # of one shape (librsvg draws them all; past it, our budget would)
+#: Vertices of one shape that draw a `marker-mid` (librsvg draws one at each; past it, our
+#: budget would): more is a limit finding. Start and end markers are read at the shape's real
+#: first and last vertices however many there are (round 36: a path's 150,000th vertex was
+#: read as its end, the end marker's piece drawn elsewhere, clean).
+_MAX_VERTICES = 100_000
+_TOO_MANY_VERTICES = f"an SVG shape drawing markers at more than {_MAX_VERTICES} vertices"
 _URL_REF = re.compile(r"url\(\s*['\"]?\s*#([^'\")\s]+)", re.I)
 _PATH_TOKEN = re.compile(r"([MmLlHhVvCcSsQqTtAaZz])|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 _PATH_ARGS = {"m": 2, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t": 2, "a": 7}
@@ -545,36 +551,51 @@ def _markers(el: _El) -> tuple[tuple[str, float, float, float], ...]:
             if (ref := _marker_ref(_style(el, "marker-" + kind, lower=False)) or every)}
     if not refs:
         return ()
-    points = _vertices(el)
     width = _numbers(_style(el, "stroke-width"), 1)
     stroke = width[0] if width and width[0] > 0 else 1.0
-    last = len(points) - 1
-    out = []
-    for i, (x, y) in enumerate(points):
-        for kind in ("start", "mid", "end"):
-            ref = refs.get(kind)
-            at = i == 0 if kind == "start" else i == last if kind == "end" else 0 < i < last
-            if ref and at:
-                out.append((ref, x, y, stroke))
+    first: tuple[float, float] | None = None
+    last: tuple[float, float] | None = None
+    mids: list[tuple[float, float]] = []  # (the last vertex seen is the end, not a mid)
+    for n, point in enumerate(_vertices(el)):
+        if n > 1 and "mid" in refs and last is not None:
+            if len(mids) >= _MAX_VERTICES:
+                raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_VERTICES)
+            mids.append(last)
+        if first is None:
+            first = point
+        last = point
+    if first is None or last is None:
+        return ()
+    out = [(refs["start"], *first, stroke)] if "start" in refs else []
+    out += [(refs["mid"], x, y, stroke) for x, y in mids]
+    if "end" in refs:
+        out.append((refs["end"], *last, stroke))
     return tuple(out)
 
 
-def _vertices(el: _El) -> list[tuple[float, float]]:
-    """A shape's vertices (a closed polygon ends where it starts), at most _MAX_VERTICES."""
+def _vertices(el: _El) -> Iterator[tuple[float, float]]:
+    """A shape's vertices (a closed polygon ends where it starts), all of them."""
     a = el.attrs
     if el.tag == "line":
-        return [(_first(a.get("x1")), _first(a.get("y1"))),
-                (_first(a.get("x2")), _first(a.get("y2")))]
-    if el.tag in ("polyline", "polygon"):
-        nums = _numbers(a.get("points"), 2 * _MAX_VERTICES)
-        points = list(zip(nums[::2], nums[1::2], strict=False))
-        return points + points[:1] if el.tag == "polygon" else points
-    return _path_vertices(a.get("d") or "")
+        yield _first(a.get("x1")), _first(a.get("y1"))
+        yield _first(a.get("x2")), _first(a.get("y2"))
+    elif el.tag in ("polyline", "polygon"):
+        nums = (float(m.group()) for m in _NUMBER.finditer(a.get("points") or ""))
+        pairs = ((x if math.isfinite(x) else 0.0, y if math.isfinite(y) else 0.0)
+                 for x, y in zip(nums, nums, strict=False))
+        start = None
+        for point in pairs:
+            if start is None:
+                start = point
+            yield point
+        if el.tag == "polygon" and start is not None:
+            yield start
+    else:
+        yield from _path_vertices(a.get("d") or "")
 
 
-def _path_vertices(d: str) -> list[tuple[float, float]]:
+def _path_vertices(d: str) -> Iterator[tuple[float, float]]:
     """The end points of a path's segments (its subpaths' starts and closings included)."""
-    out: list[tuple[float, float]] = []
     x = y = start_x = start_y = 0.0
     cmd: str | None = None
     args: list[float] = []
@@ -583,7 +604,7 @@ def _path_vertices(d: str) -> list[tuple[float, float]]:
             cmd, args = m.group(1), []
             if cmd in "Zz":
                 x, y, cmd = start_x, start_y, None
-                out.append((x, y))
+                yield x, y
         elif cmd is not None:
             f = float(m.group(2))
             args.append(f if math.isfinite(f) else 0.0)
@@ -599,11 +620,8 @@ def _path_vertices(d: str) -> list[tuple[float, float]]:
                 x, y = (x + args[-2], y + args[-1]) if rel else (args[-2], args[-1])
             if kind == "m":  # later pairs are line segments
                 start_x, start_y, cmd = x, y, "l" if rel else "L"
-            out.append((x, y))
+            yield x, y
             args = []
-        if len(out) >= _MAX_VERTICES:
-            break
-    return out
 
 
 def _marker_matrix(marker: _El, x: float, y: float, stroke: float) -> _Matrix:
