@@ -538,3 +538,39 @@ def test_a_representation_chromium_thinks_too_long_is_the_fallbacks(engine, tmp_
     if CHROMIUM is not None and shutil.which("pdftotext") is not None:
         assert printed_text(tmp_path, page) == B64
     assert _found(engine, mail(page, False))
+
+
+def _fallback_chain(depth: int) -> bytes:
+    """Round 36: each piece the one symbol of a cyclic style at the end of a chain of
+    `depth` fixed styles that cannot represent the counter (5), each falling back to the
+    next: Chromium follows the chain to its end (10 deep, 300 deep)."""
+    css = []
+    for j, piece in enumerate(PIECES):
+        css += [b'@counter-style c%d_%d{system:fixed;symbols:"-";fallback:c%d_%d}'
+                % (j, k, j, k + 1) for k in range(depth)]
+        css.append(b'@counter-style c%d_%d{system:cyclic;symbols:"%s"}' % (j, depth, piece))
+        css.append(b".p%d::before{content:counter(x,c%d_0)}" % (j, j))
+    return _page(b"".join(b'<i class=p%d style="counter-reset:x 5"></i>' % j
+                          for j in range(len(PIECES))), b"".join(css))
+
+
+def test_a_long_fallback_chain_is_followed_to_its_end(engine: Engine, tmp_path: Path) -> None:
+    """Round 36: after 9 fallbacks nothing was written (the pieces never read, clean); the
+    chain is followed as Chromium does: to its end, `decimal` when it loops; longer than
+    `_MAX_FALLBACKS` is a limit finding."""
+    import zerohour.scan.counterstyles as cs
+    from zerohour.errors import ScanLimitExceeded
+
+    page = _fallback_chain(10)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page) == B64
+    _found_both(engine, page)
+    loop = cs.sheet_styles([(b"@counter-style a", b'system:fixed;symbols:"-";fallback:b'),
+                            (b"@counter-style b", b'system:fixed;symbols:"-";fallback:a')])
+    assert cs.represent(5, b"a", loop) == b"5"
+    chain = cs.sheet_styles([(b"@counter-style c%d" % k,
+                              b'system:fixed;symbols:"-";fallback:c%d' % (k + 1))
+                             for k in range(2000)])
+    assert cs.represent(1, b"c0", chain) == b"-"
+    with pytest.raises(ScanLimitExceeded):
+        cs.represent(5, b"c0", chain)

@@ -16,13 +16,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.cssvalues import split
+from zerohour.scan.limits import MAX_SCAN_TIME
 
 _MAX_TEXT = 1024
 #: Symbols a symbolic or additive representation has at most in Chromium; more is the
 #: fallback's (a `symbolic "-"` style writing 121 dashes where Chromium writes its fallback,
 #: a fixed style whose symbol was a piece of the base64, hid the pieces).
 _SYMBOLS = 120
+#: Styles of one fallback chain followed at most (Chromium follows it to its end, a loop
+#: ending in `decimal`; a page's chains are a style or two): longer is a limit finding.
+_MAX_FALLBACKS = 1024
+_TOO_MANY_FALLBACKS = f"a counter style fallback chain longer than {_MAX_FALLBACKS}"
 _MAX_VALUE = (1 << 31) - 1  # counters are 32-bit integers in browsers (values clamp)
 _STRING = re.compile(rb"\"((?:[^\"\\]|\\.)*)\"?|'((?:[^'\\]|\\.)*)'?", re.S)
 _DESCRIPTOR = re.compile(rb"(?<![\w-])([\w-]++)\s*:\s*"  # (a name from its start, read once)
@@ -236,21 +242,39 @@ def _initial(style: Style, value: int) -> bytes | None:
     return None
 
 
-def represent(value: int, name: bytes, styles: dict[bytes, Style], depth: int = 0) -> bytes:
-    """The text of `counter(x, name)` for a counter of `value` (no prefix or suffix)."""
+def represent(value: int, name: bytes, styles: dict[bytes, Style]) -> bytes:
+    """The text of `counter(x, name)` for a counter of `value` (no prefix or suffix): the
+    first style of the fallback chain that represents it, as Chromium follows it: to its end
+    however long (round 36: after 9 fallbacks, nothing was written where Chromium wrote the
+    11th style's piece), `decimal` when it loops back to a style already tried or names no
+    style; longer than `_MAX_FALLBACKS` is a limit finding."""
     value = max(-_MAX_VALUE - 1, min(_MAX_VALUE, value))
-    if name.lower() == b"none":
-        return b""
-    style = styles.get(name) or PREDEFINED.get(name.lower())
-    if style is None or depth > 8:
-        style = PREDEFINED[b"decimal"]
+    tried: set[bytes] = set()
+    while True:
+        if name.lower() == b"none":
+            return b""
+        style = styles.get(name) or PREDEFINED.get(name.lower())
+        if style is None or name in tried:
+            style = PREDEFINED[b"decimal"]
+        elif len(tried) >= _MAX_FALLBACKS:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_FALLBACKS)
+        tried.add(name)
+        text = _own(value, style)
+        if text is not None:
+            return text
+        name = style.fallback
+
+
+def _own(value: int, style: Style) -> bytes | None:
+    """`value` in `style` itself (None: out of its range, or no representation: its
+    fallback's)."""
     if not _in_range(style, value):
-        return represent(value, style.fallback, styles, depth + 1) if depth <= 8 else b""
+        return None
     negative = value < 0 and style.system in (b"symbolic", b"alphabetic", b"numeric",
                                               b"additive")
     text = _initial(style, -value if negative else value)
     if text is None:
-        return represent(value, style.fallback, styles, depth + 1) if depth <= 8 else b""
+        return None
     width, symbol = style.pad
     shown = len(text.decode("utf-8", "replace")) + (len(style.negative[0] + style.negative[1])
                                                     if negative else 0)
