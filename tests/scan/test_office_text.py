@@ -601,3 +601,50 @@ def test_parts_are_found_as_the_reader_finds_them(clam_engine: Engine, tmp_path:
         (tmp_path / "d.xlsx").write_bytes(decoyed)
         assert _decodes(_xlsx2csv(tmp_path / "d.xlsx"))
     assert clam_engine.scan_bytes(decoyed, "d.xlsx").names == (NAME,)
+
+
+def docx_start_past_16_bits() -> bytes:
+    """Round 36: the EICAR string as two list labels, "54" of each the counter: a level's
+    `start` of 65,590 (LibreOffice keeps 16 bits: it shows 54; 65590 was read), and a
+    `startOverride` of it; a third list, in letters, starts at 1041 (41 `A`s)."""
+    from xml.sax.saxutils import quoteattr
+
+    from helpers.messages import EICAR
+
+    e = EICAR.decode()
+    label = quoteattr(e[:15] + "%1" + e[17:])
+    lvl = ('<w:lvl w:ilvl="0"><w:start w:val="{}"/><w:numFmt w:val="{}"/><w:suff w:val='
+           '"nothing"/><w:lvlText w:val={}/></w:lvl>')
+    abstract = (f'<w:abstractNum w:abstractNumId="1">{lvl.format(65590, "decimal", label)}'
+                f'</w:abstractNum><w:abstractNum w:abstractNumId="2">'
+                f'{lvl.format(1, "decimal", label)}</w:abstractNum><w:abstractNum w:'
+                f'abstractNumId="3">{lvl.format(1041, "upperLetter", quoteattr("%1:"))}'
+                "</w:abstractNum>")
+    num = ('<w:num w:numId="1"><w:abstractNumId w:val="1"/></w:num><w:num w:numId="2">'
+           '<w:abstractNumId w:val="2"/><w:lvlOverride w:ilvl="0"><w:startOverride w:val='
+           '"65590"/></w:lvlOverride></w:num><w:num w:numId="3"><w:abstractNumId w:val="3"/>'
+           "</w:num>")
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?><w:numbering {_W}>{abstract}{num}'
+           "</w:numbering>")
+    body = "".join(f'<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="{n}"/>'
+                   f"</w:numPr></w:pPr></w:p>" for n in (1, 2, 3))
+    return _docx(body, {"numbering.xml": ("numbering", "numbering", xml)})
+
+
+def test_a_start_past_16_bits_is_read_as_libreoffice_shows_it(eicar_engine: Engine,
+                                                               tmp_path: Path) -> None:
+    """Round 36: LibreOffice shows the two labels as the EICAR string (the oracle, where
+    installed); the engine reads them so (they were read with 65590, clean)."""
+    from helpers.messages import EICAR
+    from scan.conftest import EICAR_NAME
+
+    data = docx_start_past_16_bits()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        (tmp_path / "s.docx").write_bytes(data)
+        shown = _lo_printed(tmp_path / "s.docx")
+        assert shown.count(EICAR) == 2
+        assert b"A" * 41 + b":" in shown
+    reading = _package_reading(data)
+    assert reading.count(EICAR) == 2
+    assert b"A" * 41 + b":" in reading
+    assert eicar_engine.scan_bytes(data, "s.docx").names == (EICAR_NAME,)

@@ -209,8 +209,6 @@ def _reading(text: str, origin: str, ctx: ScanContext) -> Child:
 
 _PLACEHOLDER = re.compile(r"%([1-9])")
 _LEVELS = 9
-#: Counters past this are shown as decimal (no roman numeral or letter run of a million).
-_MAX_COUNTER = 100_000
 
 
 def word_reading(pkg: Package, main: str) -> str | None:
@@ -307,7 +305,7 @@ class _Level:
             if val is None:
                 continue
             if name == "start":
-                self.start = _int(val, 1)
+                self.start = _start(val)
             elif name == "numFmt":
                 self.fmt = val
             elif name == "lvlText":
@@ -321,6 +319,20 @@ def _int(text: str, default: int) -> int:
     if not text or len(text) > 9 or not text.lstrip("-").isdigit():
         return default
     return int(text)
+
+
+def _start(text: str) -> int:
+    """A level's start value as LibreOffice keeps it (round 36): a 16-bit number, 0 for a
+    negative one or one past 32 bits (start 65,590 shows 54: the piece of a label that was
+    read as 65590). (Counting on from it is not bounded: it was capped at 100,000.)"""
+    text = text.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isdigit() or not digits.isascii():
+        return 1
+    if len(digits) > 10:
+        return 0
+    value = int(text)
+    return value & 0xFFFF if 0 <= value < 1 << 31 else 0
 
 
 class _Numbering:
@@ -367,7 +379,7 @@ class _Numbering:
                         lvl.fmt, lvl.text, lvl.suffix = (levels[ilvl].fmt, levels[ilvl].text,
                                                          levels[ilvl].suffix)
                         lvl.caps = levels[ilvl].caps
-                        lvl.start = _int(attr(o, "val") or "1", 1)
+                        lvl.start = _start(attr(o, "val") or "1")
                         levels[ilvl] = lvl
         self._levels[num_id] = levels
         return levels
@@ -459,7 +471,7 @@ def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
             templates[key] = _template(lvl.text, levels)
         count = counters.setdefault(num_id or "", [None] * _LEVELS)
         prev = count[level]
-        count[level] = lvl.start if prev is None else min(prev + 1, _MAX_COUNTER)
+        count[level] = lvl.start if prev is None else prev + 1  # (as LibreOffice: no cap)
         for deeper in range(level + 1, _LEVELS):
             count[deeper] = None
         pieces = []
@@ -527,10 +539,13 @@ _ROMAN = ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "x
 
 
 def _counter(n: int, fmt: str) -> str:
-    """A list counter in Word's number format `fmt` (others as decimal)."""
+    """A list counter in Word's number format `fmt` (others as decimal); roman numerals and
+    letters however large, as LibreOffice shows them (4001 `MMMMI`, 1041 41 `A`s; they were
+    decimal past 3999 and 1040: a label's letters never read; what a label's run costs is
+    charged to the reading's `Budget`)."""
     if fmt == "none":
         return ""
-    if fmt in ("lowerRoman", "upperRoman") and 0 < n < 4000:
+    if fmt in ("lowerRoman", "upperRoman") and n > 0:
         out = []
         for value, digits in _ROMAN:
             while n >= value:
@@ -538,7 +553,7 @@ def _counter(n: int, fmt: str) -> str:
                 n -= value
         text = "".join(out)
         return text.upper() if fmt == "upperRoman" else text
-    if fmt in ("lowerLetter", "upperLetter") and 0 < n <= 26 * 40:
+    if fmt in ("lowerLetter", "upperLetter") and n > 0:
         letter = chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)
         return letter.upper() if fmt == "upperLetter" else letter
     if fmt == "decimalZero" and 0 <= n < 10:
