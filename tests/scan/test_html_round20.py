@@ -211,6 +211,33 @@ def test_hostile_grids_place_in_bounded_time() -> None:
     assert time.process_time() - t0 < 10.0
 
 
+
+def _span_past_64(span: int = 80) -> bytes:
+    """Round 36: base64 of EICAR in three pieces, in a dense grid of 100 columns: the first
+    across `span` tracks, the third across 30 (Chromium puts it on the next row, 20 being
+    left), the second, one track, in the first row's hole (while spans were taken as 64,
+    the third fitted on the first row: the pieces read in another order, clean)."""
+    a, b, c = B64[:32], B64[32:64], B64[64:]
+    return _page(b'<div style="display:grid;grid-template-columns:repeat(100,5px);'
+                 b'grid-auto-flow:row dense"><div style="grid-column:span %d">%s</div>'
+                 b'<div style="grid-column:span 30">%s</div><div>%s</div></div>'
+                 % (span, a, c, b))
+
+
+def test_a_span_past_64_tracks_is_placed_as_chromium_does(engine: Engine,
+                                                          tmp_path: Path) -> None:
+    """Spans are placed as written; an item covering more cells than the placement may look
+    at (`MAX_PLACEMENT_STEPS`) is a limit finding."""
+    from zerohour.errors import ScanLimitExceeded
+
+    page = _span_past_64()
+    if CHROMIUM is not None:
+        assert printed_text(tmp_path, page) == B64
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment
+    with pytest.raises(ScanLimitExceeded):
+        cssvalues.auto_place([(None, None)], 3, [(1_000, 1_000)])
+
 # -- multi-column boxes by column width (round 18: v033) -------------------------------------
 
 def _in_columns(style: bytes, n: int) -> bytes:

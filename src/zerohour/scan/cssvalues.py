@@ -14,6 +14,9 @@ import math
 import re
 from collections.abc import Callable
 
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan.limits import MAX_SCAN_TIME
+
 #: A page's width when it says none (an A4/Letter page less margins, in CSS px).
 PAGE_WIDTH = 700.0
 CH = 0.6  # 1ch in em (monospace)
@@ -582,7 +585,10 @@ def extent(start: bytes | None, end: bytes | None, axis: Axis) -> int:
 #: Cells looked at by one grid's auto-placement (a hostile grid of many spanning items
 #: places densely in quadratic time): past it, the items left go below the others in order.
 MAX_PLACEMENT_STEPS = 400_000
-_MAX_SPAN = 64  # tracks an item is taken to cover when cells are marked taken
+#: An item's spans are placed as written (round 36: an item across 80 tracks was taken to
+#: cover 64, `dense` placed the next pieces in the 16 it covers, in another order than
+#: Chromium's): one covering more cells than the placement may look at is a limit finding.
+_TOO_LARGE_ITEM = f"a grid item covering more than {MAX_PLACEMENT_STEPS} cells"
 
 
 def auto_place(items: list[tuple[int | None, int | None]], minor_count: int,
@@ -594,7 +600,10 @@ def auto_place(items: list[tuple[int | None, int | None]], minor_count: int,
     on both axes (`sizes`: (major, minor); one cell each without it). Items that span
     leave holes a sparse placement never goes back to, and a dense one fills (round 18:
     `grid-auto-flow: dense` put base64 pieces in the holes)."""
-    spans = [(min(a, _MAX_SPAN), min(b, _MAX_SPAN)) for a, b in (sizes or [(1, 1)] * len(items))]
+    spans = [(max(1, min(a, _MAX_LINE)), max(1, min(b, _MAX_LINE)))
+             for a, b in (sizes or [(1, 1)] * len(items))]
+    if any(a * b > MAX_PLACEMENT_STEPS for a, b in spans):
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_LARGE_ITEM)
     occupied: set[tuple[int, int]] = set()
     out: list[tuple[int, int] | None] = [None] * len(items)
     steps = 0
