@@ -574,3 +574,39 @@ def test_a_long_fallback_chain_is_followed_to_its_end(engine: Engine, tmp_path: 
     assert cs.represent(1, b"c0", chain) == b"-"
     with pytest.raises(ScanLimitExceeded):
         cs.represent(5, b"c0", chain)
+
+
+def _extends_chain(depth: int) -> bytes:
+    """Round 36: each piece the symbol of a cyclic style that a chain of `depth` styles
+    extends, written before it (`c_0` extends `c_1` ... extends the piece's style)."""
+    css = []
+    for j, piece in enumerate(PIECES):
+        css += [b"@counter-style e%d_%d{system:extends e%d_%d}" % (j, k, j, k + 1)
+                for k in range(depth)]
+        css.append(b'@counter-style e%d_%d{system:cyclic;symbols:"%s";suffix:""}'
+                   % (j, depth, piece))
+        css.append(b".p%d::before{content:counter(x,e%d_0)}" % (j, j))
+    return _page(b"".join(b'<i class=p%d style="counter-reset:x 5"></i>' % j
+                          for j in range(len(PIECES))), b"".join(css))
+
+
+def test_an_extends_chain_is_resolved_to_its_end(engine: Engine, tmp_path: Path) -> None:
+    """Round 36: `extends` was resolved in two passes: a chain of styles each extending one
+    written after it read as decimal ("5", the pieces never read); it is resolved as
+    Chromium does, however long, in linear time, a cycle extending decimal."""
+    import zerohour.scan.counterstyles as cs
+
+    page = _extends_chain(10)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, page) == B64
+    _found_both(engine, page)
+    loop = cs.sheet_styles([(b"@counter-style a", b"system:extends b;suffix:x"),
+                            (b"@counter-style b", b"system:extends a"),
+                            (b"@counter-style c", b"system:extends a;prefix:p")])
+    assert cs.represent(5, b"a", loop) == b"5"
+    assert cs.marker(5, b"c", loop) == b"p5x"
+    chain = [(b"@counter-style s%d" % k, b"system:extends s%d" % (k + 1)) for k in range(20_000)]
+    started = time.process_time()
+    styles = cs.sheet_styles([*chain, (b"@counter-style s20000", b'system:cyclic;symbols:"T"')])
+    assert time.process_time() - started < 5
+    assert cs.represent(5, b"s0", styles) == b"T"

@@ -122,7 +122,7 @@ def parse(declarations: bytes, unescape: Unescape = None,
     if system == b"extends":
         if len(words) < 2:
             return None
-        base = (known or {}).get(words[1].lower()) or PREDEFINED.get(words[1].lower())
+        base = (known or {}).get(words[1]) or PREDEFINED.get(words[1].lower())
         style = base if base is not None else PREDEFINED[b"decimal"]
     elif system in (b"cyclic", b"fixed", b"symbolic", b"alphabetic", b"numeric", b"additive"):
         style = Style(system)
@@ -296,16 +296,60 @@ def marker(value: int, name: bytes, styles: dict[bytes, Style]) -> bytes:
 def sheet_styles(rules: list[tuple[bytes, bytes]], unescape: Unescape = None
                  ) -> dict[bytes, Style]:
     """The page's `@counter-style NAME {...}` rules (prelude, descriptors) as styles, by
-    name (a later rule of a name wins; `extends` resolved in order, names defined later
-    resolved on a second pass)."""
+    name (the last valid rule of a name wins). `extends` is resolved as Chromium does,
+    however long the chain and in whatever order its rules are written (round 36: two
+    passes were made, a style extending one extending one ... defined after it read as
+    decimal), a cycle of them extending `decimal`."""
+    written: dict[bytes, list[bytes]] = {}
+    for prelude, declarations in rules:
+        words = prelude.split()
+        if len(words) != 2 or words[1].lower() in (b"none", b"decimal", b"disc",
+                                                    b"inherit", b"initial", b"unset"):
+            continue
+        written.setdefault(words[1], []).append(declarations)
     out: dict[bytes, Style] = {}
-    for _pass in range(2):
-        for prelude, declarations in rules:
-            words = prelude.split()
-            if len(words) != 2 or words[1].lower() in (b"none", b"decimal", b"disc",
-                                                        b"inherit", b"initial", b"unset"):
-                continue
-            style = parse(declarations, unescape, out)
-            if style is not None:
-                out[words[1]] = style
+    done: set[bytes] = set()  # (resolved: in `out`, or no valid rule)
+
+    def resolve(link: bytes, known: dict[bytes, Style]) -> None:
+        done.add(link)
+        style = _parsed(written[link], unescape, known)
+        if style is not None:
+            out[link] = style
+
+    for name in written:
+        chain = [name]  # names to resolve, each extending the next (resolved last first)
+        on_chain = {name}
+        while chain[-1] not in done:
+            base = _extended(written[chain[-1]])
+            if base is None or base in done or base not in written:
+                break
+            if base in on_chain:  # a cycle: its styles extend decimal
+                for looped in chain[chain.index(base):]:
+                    resolve(looped, {})
+                break
+            chain.append(base)
+            on_chain.add(base)
+        for link in reversed(chain):
+            if link not in done:
+                resolve(link, out)
     return out
+
+
+def _extended(declarations: list[bytes]) -> bytes | None:
+    """The name the last of a style's rules `extends` (None: another system)."""
+    for m in _DESCRIPTOR.finditer(declarations[-1]):
+        if m.group(1).lower() == b"system":
+            words = m.group(2).split()
+            if len(words) >= 2 and words[0].lower() == b"extends":
+                return words[1]
+    return None
+
+
+def _parsed(declarations: list[bytes], unescape: Unescape, known: dict[bytes, Style]
+            ) -> Style | None:
+    """The last of a name's rules that is valid."""
+    for text in reversed(declarations):
+        style = parse(text, unescape, known)
+        if style is not None:
+            return style
+    return None
