@@ -648,3 +648,44 @@ def test_a_start_past_16_bits_is_read_as_libreoffice_shows_it(eicar_engine: Engi
     assert reading.count(EICAR) == 2
     assert b"A" * 41 + b":" in reading
     assert eicar_engine.scan_bytes(data, "s.docx").names == (EICAR_NAME,)
+
+
+def docx_based_on_deep(depth: int = 12) -> bytes:
+    """Round 36: the EICAR string's first half as the label of a list that a paragraph
+    style sets, the paragraph (the second half) of a style based on it `depth` styles down
+    (`basedOn`)."""
+    from xml.sax.saxutils import quoteattr
+
+    from helpers.messages import EICAR
+
+    first, second = EICAR[:34].decode(), EICAR[34:].decode()
+
+    numbering = (f'<?xml version="1.0" encoding="UTF-8"?><w:numbering {_W}><w:abstractNum '
+                 'w:abstractNumId="1"><w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val='
+                 f'"decimal"/><w:suff w:val="nothing"/><w:lvlText w:val={quoteattr(first)}'
+                 '/></w:lvl></w:abstractNum><w:num w:numId="1"><w:abstractNumId w:val="1"/>'
+                 "</w:num></w:numbering>")
+    styles = "".join(f'<w:style w:type="paragraph" w:styleId="S{k}"><w:name w:val="S{k}"/>'
+                     f'<w:basedOn w:val="S{k + 1}"/></w:style>' for k in range(depth))
+    styles += (f'<w:style w:type="paragraph" w:styleId="S{depth}"><w:name w:val="S{depth}"/>'
+               '<w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr>'
+               "</w:style>")
+    body = (f'<w:p><w:pPr><w:pStyle w:val="S0"/></w:pPr><w:r><w:t>{second}</w:t></w:r>'
+            "</w:p>")
+    return _docx(body, {
+        "numbering.xml": ("numbering", "numbering", numbering),
+        "styles.xml": ("styles", "styles", f'<?xml version="1.0" encoding="UTF-8"?>'
+                                           f"<w:styles {_W}>{styles}</w:styles>")})
+
+
+def test_a_numbering_style_based_on_deep_is_read(eicar_engine: Engine, tmp_path: Path) -> None:
+    """Round 36: LibreOffice follows `basedOn` 12 styles deep to the numbering (the oracle,
+    where installed); 8 were followed, the label never read, clean."""
+    from helpers.messages import EICAR
+    from scan.conftest import EICAR_NAME
+
+    data = docx_based_on_deep()
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        (tmp_path / "b.docx").write_bytes(data)
+        assert EICAR in _lo_printed(tmp_path / "b.docx")
+    assert eicar_engine.scan_bytes(data, "b.docx").names == (EICAR_NAME,)
