@@ -189,7 +189,7 @@ def _matters(dropped: bytes, names: frozenset[bytes]) -> bool:
 
 
 _LAYER = re.compile(rb"@layer\b", re.I)
-_SELECTED = re.compile(rb"([^{}]*)\{([^{}]*)\}")
+_SELECTED = re.compile(rb"(?<![^{}])([^{}]*+)\{([^{}]*+)\}")  # (from a brace: linear)
 _PLAIN_PARTS = re.compile(rb"([.#]?)(-?[_a-zA-Z\x80-\xff][\w\x80-\xff-]*)")  # (8-bit too)
 _SIMPLE_PSEUDO = re.compile(rb"::?[\w-]+(?![\w(-])")
 _COMPOUND_END = re.compile(rb"[\s>+~]")
