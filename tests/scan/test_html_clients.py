@@ -312,3 +312,17 @@ def test_past_sixteen_ways_each_is_still_read(engine: Engine) -> None:
     assert texts
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment))
+
+
+def test_hostile_sheets_cost_bounded_time() -> None:
+    """Blocks nested past 256 are a limit (they ran out of Python's recursion); at-rules
+    with no block, and strings never closed, are read once, not from every `@`."""
+    for css in (b"@media (min-width:1px){" * 5000 + b".j{display:none}",
+                b"@layer a{" * 4000):
+        with pytest.raises(ScanLimitExceeded):
+            htmlprint.client_pages(_between_junk(css))
+    for css in (b'@a "' * 20000, b"@a " * 30000 + b"{}", b"@media x " * 11000,
+                b"@media print and " + b"(a:" * 27000 + b"{p{display:none}}"):
+        started = time.process_time()
+        htmlprint.client_pages(_between_junk(css))
+        assert time.process_time() - started < 5.0

@@ -30,9 +30,11 @@ import html
 import re
 from collections.abc import Callable, Iterator
 
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import mediaquery, textual
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmlunhidden import block_end
+from zerohour.scan.limits import MAX_RECURSION
 from zerohour.scan.textual import _CSS_COMMENT, _css_text
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
@@ -299,7 +301,9 @@ def _printed_sheet(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
     return _decided(_CSS_COMMENT.sub(b"", sheet) if b"/*" in sheet else sheet, dropped, decide)
 
 
-def _decided(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
+def _decided(sheet: bytes, dropped: list[bytes], decide: Decide, depth: int = 0) -> bytes:
+    if depth > _MAX_BLOCK_DEPTH:
+        raise ScanLimitExceeded(MAX_RECURSION, _TOO_DEEP)
     def importing(m: re.Match[bytes]) -> bytes:
         rule = _css_text(m.group())
         parts = _IMPORT_PARTS.match(rule)
@@ -330,10 +334,10 @@ def _decided(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
         if kind in _DESCRIPTORS:
             out += _css_text(sheet[m.start() : i])
         elif kind in _GROUPING:
-            out += b"@" + kind + _css_text(prelude) + b"{" + _decided(block, dropped, decide) + (
-                b"}")
+            out += b"@" + kind + _css_text(prelude) + b"{" + _decided(
+                block, dropped, decide, depth + 1) + b"}"
         elif kind in _DECIDED and decide(kind, condition, block):
-            out += _decided(block, dropped, decide)
+            out += _decided(block, dropped, decide, depth + 1)
         elif kind in _DECIDED or b"{" in block:  # (rules, or declarations nested in a rule)
             dropped.append(_css_text(block))
         at = find = i
@@ -341,10 +345,13 @@ def _decided(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
     return bytes(out)
 
 
+_MAX_BLOCK_DEPTH = 256  # at-rule blocks in blocks (as `textual` reads them; past it, a limit)
+_TOO_DEEP = f"CSS at-rules nested more than {_MAX_BLOCK_DEPTH} deep"
 #: An at-rule: its name (escapes allowed), its prelude (quoted strings may hold `@`, `{`,
 #: `;`: round 36's `@media (x: "@")` was read as no at-rule at all), then `{`, `;`, `}`.
 _AT_RULE = re.compile(rb"@((?:[\w-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])++)"
-                      rb"((?:[^{};\"']|\"[^\"]*+\"|'[^']*+')*+)([{;}]|\Z)")
+                      rb"((?:[^{};\"']|\"[^\"\n]*+(?:\"|(?=\n)|\Z)|'[^'\n]*+(?:'|(?=\n)|\Z))*+)"
+                      rb"([{;}]|\Z)")  # (a string not closed ends at its line: a bad string)
 #: An `@import`'s conditions after its URL: `layer(..)`, `supports(..)`, a media list.
 _IMPORT_PARTS = re.compile(rb"@import\s*(?:url\(\s*(?:\"[^\"]*\"|'[^']*'|[^)]*)\s*\)|\"[^\"]*\""
                            rb"|'[^']*')\s*(?:layer(?:\([^()]*\))?\s*)?(?:supports\s*\(("
