@@ -471,6 +471,10 @@ class _Compound:
     #: what its rule does (round 18: `_css_kinds`; a rule that shows an element by
     #: `display` undoes only a `display: none`): one of the kinds
     kind: int = HIDE_DISPLAY
+    #: What the element's ancestors must match (round 36: `.j{display:none} div .j{display:
+    #: inline}` on a page with no div): (`>` or ` `, the compound, None for any element),
+    #: nearest first; set only on rules that show (`_ancestor_steps`, `_Page.inside`)
+    ancestors: tuple[tuple[bytes, _Compound | None], ...] = ()
 
     def word(self) -> bytes:
         """The most telling word a matching element's opening tag holds (for the candidate
@@ -913,7 +917,8 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     `display` other than none, `visibility:visible`) and what rules make boxes, ranked as
     the cascade ranks them. A rule gives one compound per kind of what it does (`_css_kinds`:
     round 18, `.h{visibility:hidden} .h{display:inline}` stays hidden)."""
-    out: dict[tuple[_Compound, int, bool, bool], _Compound] = {}  # the last of equal rules
+    out: dict[tuple[_Compound, tuple[tuple[bytes, _Compound | None], ...], int, bool, bool],
+              _Compound] = {}  # the last of equal rules
     for order, rule in enumerate(_sheet_rules(data), 1):
         declarations = rule.declarations
         kinds = _css_kinds(declarations)
@@ -942,15 +947,56 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                     else:
                         kind_of = kind
                     box = kind == SHOW_DISPLAY and not kinds & INLINE
-                    out[compound, kind_of, hides, important] = _ranked(
+                    # (a rule that shows matches only inside the ancestors its selector
+                    # names: round 36; one that hides stays read by its subject)
+                    steps = _ancestor_steps(selector) if kind in (
+                        SHOW_DISPLAY, SHOW_VISIBILITY) else ()
+                    out[compound, steps, kind_of, hides, important] = _ranked(
                         compound, rule, selector, important, order, hides=hides,
                         kind=kind_of | (MAKES_BOX if box else 0) | (
-                            kinds & ITEMS if kind == SHOW_DISPLAY else 0))
+                            kinds & ITEMS if kind == SHOW_DISPLAY else 0), ancestors=steps)
     if not any(c.hides or c.kind & MAKES_BOX or c.rank[0] for c in out.values()):
         return ()  # (rules that make boxes: for transforms and sizes of style attributes;
         # !important ones: for a style attribute's `display: none` they show, round 20)
     # strongest first: the first rule of a kind an element matches decides (`_hides`)
     return tuple(sorted(out.values(), key=lambda c: c.rank, reverse=True))
+
+
+#: Elements an HTML parser makes when the page leaves them out (`<body>`, `<tbody>` in a
+#: table...): a step that names one is taken as matched.
+_IMPLIED = frozenset((b"html", b"head", b"body", b"tbody", b"tr", b"colgroup"))
+_ANCESTOR_STEP = re.compile(rb"\s*([>+~])\s*|\s+")
+_MASKED = re.compile(rb"\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*+\]")
+_MAX_ANCESTOR_STEPS = 256
+
+
+def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ...]:
+    """The compounds a selector's subject must have as ancestors (`div .j`: a div; `p > .j`:
+    a p parent), nearest first, up to its first sibling combinator (`a + b .j`: only the b
+    ancestor is checked); a compound not read, `*`, or an element the parser may make
+    (`_IMPLIED`) is None, any element. Past `_MAX_ANCESTOR_STEPS`, a limit finding."""
+    text = selector.strip()
+    masked = _MASKED.sub(lambda m: b"_" * len(m.group()), text) if (
+        b"(" in text or b"[" in text) else text
+    cuts = list(_ANCESTOR_STEP.finditer(masked))
+    if not cuts:
+        return ()
+    if len(cuts) > _MAX_ANCESTOR_STEPS:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, f"a selector of more than "
+                                f"{_MAX_ANCESTOR_STEPS} compounds")
+    out: list[tuple[bytes, _Compound | None]] = []
+    for k in range(len(cuts) - 1, -1, -1):
+        combinator = cuts[k].group(1) or b" "
+        if combinator in (b"+", b"~"):
+            break
+        start = cuts[k - 1].end() if k else 0
+        part = text[start : cuts[k].start()].strip()
+        compound = _compound(part) if part not in (b"", b"*") else None
+        if compound is not None and (compound.children or compound.tag in _IMPLIED or
+                                     compound.nth or any(n.nth for n in compound.negated)):
+            compound = None  # (places among siblings: not looked up for ancestors)
+        out.append((combinator, compound))
+    return tuple(out)
 
 
 _KINDS = (HIDE_DISPLAY, SHOW_DISPLAY, HIDE_VISIBILITY, SHOW_VISIBILITY, HIDE_OTHER, HIDE_BOX,
@@ -1440,6 +1486,84 @@ def _places(data: bytes) -> dict[int, Place]:
     return places
 
 
+#: Formatting elements: the parser opens them again after a misnested close (`<b><p>x</b>y`
+#: puts y in a second b), so an element may be inside one the page's tags do not open.
+_FORMATTING = frozenset((b"a", b"b", b"big", b"code", b"em", b"font", b"i", b"nobr", b"s",
+                         b"small", b"strike", b"strong", b"tt", b"u"))
+#: Elements whose opening closes an open one of the same group (`<li>` after `<li>`), up to
+#: the first of the boundary (the list, the table) above it.
+_CLOSES_OPEN: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {
+    **dict.fromkeys((b"li",), (frozenset((b"li",)), frozenset((b"ul", b"ol", b"menu")))),
+    **dict.fromkeys((b"dt", b"dd"), (frozenset((b"dt", b"dd")), frozenset((b"dl",)))),
+    **dict.fromkeys((b"td", b"th"), (frozenset((b"td", b"th")), frozenset((b"table", b"tr")))),
+    b"tr": (frozenset((b"tr", b"td", b"th")), frozenset((b"table", b"tbody", b"thead",
+                                                         b"tfoot"))),
+    **dict.fromkeys((b"option", b"optgroup"), (frozenset((b"option",)), frozenset(
+        (b"select", b"datalist", b"optgroup")))),
+}
+#: Elements whose opening closes an open `<p>` (not inside a table cell or button).
+_CLOSES_P = frozenset(b"""address article aside blockquote center details dialog dir div dl
+    fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav
+    ol p pre section summary table ul li dd dt""".split())
+_TABLE_PARTS = frozenset((b"table", b"tbody", b"thead", b"tfoot", b"tr"))
+
+
+@dataclass(slots=True)
+class _Tree:
+    """The page's elements as a parser nests them (close enough for ancestors: implied
+    closings of `<p>`, `<li>`, cells; misnested formatting elements and foster-parented
+    table content are not modelled, and `_Page.inside` counts them as matching)."""
+
+    parents: dict[int, int]  # an element's opening tag -> its parent's (-1: none)
+    elements: dict[int, tuple[bytes, bytes]]  # -> (tag, attributes)
+    formatting: list[int]  # openings of formatting elements, in order
+
+
+def _tree(data: bytes) -> _Tree:
+    parents: dict[int, int] = {}
+    elements: dict[int, tuple[bytes, bytes]] = {}
+    formatting: list[int] = []
+    stack: list[tuple[bytes, int]] = []
+    pos = 0  # (past a raw text element's content)
+    for m in _ELEMENT.finditer(data):
+        if m.start() < pos or m.group(2) is None:
+            continue
+        tag = m.group(2).lower()
+        if m.group(1):
+            for depth in range(len(stack) - 1, -1, -1):
+                if stack[depth][0] == tag:
+                    del stack[depth:]
+                    break
+            continue
+        closes = _CLOSES_OPEN.get(tag)
+        if closes is not None and stack:
+            for depth in range(len(stack) - 1, -1, -1):
+                if stack[depth][0] in closes[1]:
+                    break
+                if stack[depth][0] in closes[0]:
+                    del stack[depth:]
+                    break
+        if tag in _CLOSES_P:
+            for depth in range(len(stack) - 1, -1, -1):
+                if stack[depth][0] in (b"td", b"th", b"button", b"table"):
+                    break
+                if stack[depth][0] == b"p":
+                    del stack[depth:]
+                    break
+        at = m.start()
+        parents[at] = stack[-1][1] if stack else -1
+        elements[at] = (tag, m.group(3))
+        if tag in _FORMATTING:
+            formatting.append(at)
+        if tag in _RAW_TEXT:
+            close = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(
+                data, m.end())
+            pos = len(data) if close is None else close.end()
+        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            stack.append((tag, at))
+    return _Tree(parents, elements, formatting)
+
+
 _VISIBLE = re.compile(rb"visibility\s*[:=]\s*[\"']?\s*visible")
 
 
@@ -1732,6 +1856,10 @@ class _Page:
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
     visible_again: bool = False  # whether the page says `visibility: visible` anywhere
+    tree: _Tree | None = None  # the page's nesting (`_tree`), once a rule needs ancestors
+    #: per element alike: the rules that match it by their subject and name ancestors
+    placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
+        dataclasses.field(default_factory=dict))
 
     def hides(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> bool:
         return self.how(tag, attrs, place, start) in (HIDDEN, INVISIBLE)
@@ -1757,12 +1885,74 @@ class _Page:
             if self.budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
             found = self.decided[key] = _hides(tag, attrs, relevant, place)
+            # (round 36) the rules that show it by its own tag if its ancestors match: where
+            # the element stands decides
+            self.placed[key] = tuple(c for c in relevant if c.ancestors and not c.hides
+                                     and _matches(c, tag, attrs, place))
+        placed = self.placed.get(key)
+        if start >= 0 and placed:
+            failing = frozenset(c for c in placed if not self.inside(c, start))
+            if failing:
+                return self._decided(tag, attrs, place, start, tuple(
+                    c for c in _relevant(self.whole, tag, attrs) if c not in failing))
+        return self._decided(tag, attrs, place, start, None, found)
+
+    def _decided(self, tag: bytes, attrs: bytes, place: Place | None, start: int,
+                 relevant: tuple[_Compound, ...] | None, found: int = SHOWN) -> int:
+        if relevant is not None:
+            found = _hides(tag, attrs, relevant, place)
         if found == IF_ITEM:  # an inline element that a transform or size hides as a box
             item = self.items.get(start)
             if item is None:
                 item = self.items[start] = self._an_item(start)
             return HIDDEN if item else SHOWN
         return found
+
+    def inside(self, c: _Compound, start: int) -> bool:
+        """Whether the element whose opening tag is at `start` has the ancestors `c` names
+        (`c.ancestors`); where the parser may nest otherwise than `_tree` reads (a
+        formatting element opened again, table content moved out of its table), yes."""
+        if self.tree is None:
+            self.tree = _tree(self.data)
+        tree = self.tree
+        if start not in tree.elements:
+            return True
+        steps = c.ancestors
+        memo: dict[tuple[int, int], bool] = {}
+
+        def holds(step: int, at: int) -> bool:  # steps[step:] hold from the element at `at`
+            if step == len(steps):
+                return True
+            if (step, at) in memo:
+                return memo[step, at]
+            combinator, want = steps[step]
+            parent = tree.parents.get(at, -1)
+            found = False
+            while parent >= 0:
+                self.budget[0] -= 1
+                if self.budget[0] < 0:
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
+                tag, attrs = tree.elements[parent]
+                if b"&" in attrs:
+                    attrs = _unescape(attrs)
+                if (want is None or _matches(want, tag, attrs)) and holds(step + 1, parent):
+                    found = True
+                    break
+                if combinator == b">":
+                    break
+                parent = tree.parents.get(parent, -1)
+            if not found and (want is None or want.tag is None or want.tag in _FORMATTING):
+                # (a formatting element before it, the parser may have opened again)
+                self.budget[0] -= len(tree.formatting)
+                found = any(_matches(want, *tree.elements[f]) if want is not None else True
+                            for f in tree.formatting[: bisect.bisect_left(tree.formatting, at)]
+                            if want is None or want.tag is None or tree.elements[f][0] == want.tag)
+            if not found and combinator == b">" and tree.elements.get(
+                    tree.parents.get(at, -1), (b"",))[0] in _TABLE_PARTS:
+                found = True  # (content of a table outside its cells: moved before it)
+            memo[step, at] = found
+            return found
+        return holds(0, start)
 
     def _an_item(self, start: int) -> bool:
         """Whether the element whose opening tag is at `start` is a flex or grid item (its
