@@ -56,6 +56,9 @@ HIDDEN_JUNK: dict[str, bytes] = {
     .replace(b"<p>Thanks</p>", b"<div>Thanks</div>"),
     "parent not the one named": _page(_css(b".j{display:none}div>.j{display:inline}"),
                                       b"<div><b>" + _pieces() + b"</b></div>"),
+    # ... a sibling before it that it lacks (an i after the pieces only)
+    "sibling absent": _page(_css(b".j{display:none}i~.j{display:inline}"),
+                            _pieces() + b"<i>.</i>"),
     # (h14) a scope root the page lacks
     "scope root absent": _page(_css(b".j{display:none}@scope (div){.j{display:inline}}")),
 }
@@ -78,6 +81,7 @@ def test_chromium_shows_the_base64_whole(tmp_path: Path, shape: str) -> None:
 SHOWN_JUNK: dict[str, bytes] = {
     "ancestor present": _page(_css(b".j{display:none}div .j{display:inline}"), around=b"div"),
     "parent present": _page(_css(b".j{display:none}div>.j{display:inline}"), around=b"div"),
+    "sibling present": _page(_css(b".j{display:none}span+.j{display:inline}")),
     "implied body": _page(_css(b".j{display:none}body .j{display:inline}")).replace(
         b"<body>", b""),
     "scope root present": _page(_css(b".j{display:none}@scope (p){.j{display:inline}}")),

@@ -471,9 +471,10 @@ class _Compound:
     #: what its rule does (round 18: `_css_kinds`; a rule that shows an element by
     #: `display` undoes only a `display: none`): one of the kinds
     kind: int = HIDE_DISPLAY
-    #: What the element's ancestors must match (round 36: `.j{display:none} div .j{display:
-    #: inline}` on a page with no div): (`>` or ` `, the compound, None for any element),
-    #: nearest first; set only on rules that show (`_ancestor_steps`, `_Page.inside`)
+    #: What the element's ancestors (and siblings before it) must match (round 36:
+    #: `.j{display:none} div .j{display:inline}` on a page with no div): (the combinator,
+    #: the compound, None for any element), nearest first; set only on rules that show
+    #: (`_ancestor_steps`, `_Page.inside`)
     ancestors: tuple[tuple[bytes, _Compound | None], ...] = ()
 
     def word(self) -> bytes:
@@ -971,10 +972,10 @@ _MAX_ANCESTOR_STEPS = 256
 
 
 def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ...]:
-    """The compounds a selector's subject must have as ancestors (`div .j`: a div; `p > .j`:
-    a p parent), nearest first, up to its first sibling combinator (`a + b .j`: only the b
-    ancestor is checked); a compound not read, `*`, or an element the parser may make
-    (`_IMPLIED`) is None, any element. Past `_MAX_ANCESTOR_STEPS`, a limit finding."""
+    """The compounds a selector's subject must have as ancestors or siblings before it
+    (`div .j`: a div; `p > .j`: a p parent; `b + .j`: a b just before), nearest first; a
+    compound not read, `*`, or an element the parser may make (`_IMPLIED`) is None, any
+    element. Past `_MAX_ANCESTOR_STEPS`, a limit finding."""
     text = selector.strip()
     masked = _MASKED.sub(lambda m: b"_" * len(m.group()), text) if (
         b"(" in text or b"[" in text) else text
@@ -987,8 +988,6 @@ def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ..
     out: list[tuple[bytes, _Compound | None]] = []
     for k in range(len(cuts) - 1, -1, -1):
         combinator = cuts[k].group(1) or b" "
-        if combinator in (b"+", b"~"):
-            break
         start = cuts[k - 1].end() if k else 0
         part = text[start : cuts[k].start()].strip()
         compound = _compound(part) if part not in (b"", b"*") else None
@@ -1515,12 +1514,15 @@ class _Tree:
     table content are not modelled, and `_Page.inside` counts them as matching)."""
 
     parents: dict[int, int]  # an element's opening tag -> its parent's (-1: none)
+    previous: dict[int, int]  # -> its sibling element's before it (-1: none)
     elements: dict[int, tuple[bytes, bytes]]  # -> (tag, attributes)
     formatting: list[int]  # openings of formatting elements, in order
 
 
 def _tree(data: bytes) -> _Tree:
     parents: dict[int, int] = {}
+    previous: dict[int, int] = {}
+    last: dict[int, int] = {}  # an element's (-1: the page's) last child so far
     elements: dict[int, tuple[bytes, bytes]] = {}
     formatting: list[int] = []
     stack: list[tuple[bytes, int]] = []
@@ -1551,7 +1553,9 @@ def _tree(data: bytes) -> _Tree:
                     del stack[depth:]
                     break
         at = m.start()
-        parents[at] = stack[-1][1] if stack else -1
+        parent = parents[at] = stack[-1][1] if stack else -1
+        previous[at] = last.get(parent, -1)
+        last[parent] = at
         elements[at] = (tag, m.group(3))
         if tag in _FORMATTING:
             formatting.append(at)
@@ -1561,7 +1565,7 @@ def _tree(data: bytes) -> _Tree:
             pos = len(data) if close is None else close.end()
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
             stack.append((tag, at))
-    return _Tree(parents, elements, formatting)
+    return _Tree(parents, previous, elements, formatting)
 
 
 _VISIBLE = re.compile(rb"visibility\s*[:=]\s*[\"']?\s*visible")
@@ -1926,7 +1930,8 @@ class _Page:
             if (step, at) in memo:
                 return memo[step, at]
             combinator, want = steps[step]
-            parent = tree.parents.get(at, -1)
+            links = tree.previous if combinator in (b"+", b"~") else tree.parents
+            parent = links.get(at, -1)  # (the parent, or the sibling before it)
             found = False
             while parent >= 0:
                 self.budget[0] -= 1
@@ -1938,16 +1943,16 @@ class _Page:
                 if (want is None or _matches(want, tag, attrs)) and holds(step + 1, parent):
                     found = True
                     break
-                if combinator == b">":
+                if combinator in (b">", b"+"):
                     break
-                parent = tree.parents.get(parent, -1)
+                parent = links.get(parent, -1)
             if not found and (want is None or want.tag is None or want.tag in _FORMATTING):
                 # (a formatting element before it, the parser may have opened again)
                 self.budget[0] -= len(tree.formatting)
                 found = any(_matches(want, *tree.elements[f]) if want is not None else True
                             for f in tree.formatting[: bisect.bisect_left(tree.formatting, at)]
                             if want is None or want.tag is None or tree.elements[f][0] == want.tag)
-            if not found and combinator == b">" and tree.elements.get(
+            if not found and combinator != b" " and tree.elements.get(
                     tree.parents.get(at, -1), (b"",))[0] in _TABLE_PARTS:
                 found = True  # (content of a table outside its cells: moved before it)
             memo[step, at] = found
