@@ -18,7 +18,7 @@ import pytest
 
 from scan.test_html_clients import PHONE, screen_text
 from scan.test_html_views import CHROMIUM, _found, engine, mail
-from zerohour.scan import Engine, textual
+from zerohour.scan import Engine, htmlprint, textual
 
 __all__ = ["engine"]  # (the module's fixture, used by the tests below)
 
@@ -61,6 +61,25 @@ HIDDEN_JUNK: dict[str, bytes] = {
                             _pieces() + b"<i>.</i>"),
     # (h14) a scope root the page lacks
     "scope root absent": _page(_css(b".j{display:none}@scope (div){.j{display:inline}}")),
+    # (h13) the scope's limit is the junk itself
+    "scope limit": _page(_css(b".j{display:none}@scope (p) to (.j){.j{display:inline}}")),
+    # (h21) a starting style: before a transition only
+    "starting style": _page(_css(b".j{display:none}@starting-style{p .j{display:inline}}")),
+    # (h11) an animation of display
+    "keyframes display": _page(_css(b"@keyframes zh{from,to{display:none}}"
+                                    b".j{animation:zh 1s infinite both}")),
+    # (h18) typed attr()
+    "attr display": _page(_css(b".j{display: attr(data-d type(<custom-ident>), inline)}"),
+                          _pieces(b" data-d=none")),
+    # (h19) if() with media()
+    "if media": _page(_css(b".j{display: if(media(width < 600px): none; else: inline)}")),
+    # ... in a style attribute
+    "if media in style": _page(b"", _pieces().replace(
+        b"class=j", b"style='display: if(media(width < 600px): none; else: inline)'")),
+    "keyframes in style": _page(_css(b"@keyframes zh{from,to{display:none}}"), _pieces(
+        ).replace(b"class=j", b'style="animation:zh 1s infinite both"')),
+    # (h20) a custom function
+    "css function": _page(_css(b"@function --h() { result: none; } .j{display:--h()}")),
 }
 
 
@@ -99,3 +118,20 @@ def test_a_show_rule_whose_ancestors_are_there_applies(shape: str) -> None:
 @pytest.mark.parametrize("shape", list(SHOWN_JUNK))
 def test_chromium_shows_that_junk(tmp_path: Path, shape: str) -> None:
     assert b"QkFa" in screen_text(tmp_path, SHOWN_JUNK[shape], PHONE)
+
+
+def test_what_is_read_both_ways_makes_two_pages() -> None:
+    """A starting style, a limited scope, a value not read: the page as the readings take
+    it, and one more with the rule left out (or the element hidden)."""
+    for shape in ("starting style", "scope limit", "attr display", "if media",
+                  "css function", "keyframes display"):
+        pages, _ = htmlprint.client_pages(HIDDEN_JUNK[shape])
+        assert pages, shape
+        assert any(textual.html_visible(p) is not None and B64 in textual.html_visible(
+            p).replace(b"\n", b"") for p in pages), shape  # type: ignore[union-attr]
+
+
+def test_a_plain_page_makes_no_more_pages() -> None:
+    page = _page(_css(b".j{display:none}.k{opacity:.5;animation:x 1s}"
+                      b"@keyframes x{from{color:red}to{color:blue}}"))
+    assert htmlprint.client_pages(page) == ([], [])

@@ -35,7 +35,7 @@ from zerohour.scan import mediaquery, textual
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmlunhidden import block_end
 from zerohour.scan.limits import MAX_RECURSION
-from zerohour.scan.textual import _CSS_COMMENT, _css_text
+from zerohour.scan.textual import _CSS_COMMENT, _css_text, css_readable
 
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.S)
 #: Elements whose content no style sheet of comes from: not rendered, raw or escapable text.
@@ -65,12 +65,12 @@ _LINK = re.compile(rb"<link\b" + _IN_TAG + rb"(?:>|\Z)", re.I)  # (to the end wi
 #: One attribute as the tokenizer reads it: a name, then `=` and a value (quoted or not).
 _ATTR = re.compile(rb"([^\s/>=][^\s/>=]*+)(?:\s*+=\s*+(?:\"([^\"]*+)\"?|'([^']*+)'?|"
                    rb"([^\s>]*+)))?")
-#: At-rules whose block holds rules that apply whatever the client (`@layer`, `@scope`;
-#: Chromium prints an element in its `@starting-style`), and those whose block holds
+#: At-rules whose block holds rules that apply whatever the client (`@layer`, `@scope`
+#: without a limit), and those whose block holds
 #: descriptors, kept as they are. Chromium drops any other at-rule with what it holds
 #: (round 36: `@-moz-document url-prefix(){.j{display:inline}}` showed the junk to every
 #: reading while Chromium hid it).
-_GROUPING = frozenset((b"layer", b"scope", b"starting-style"))
+_GROUPING = frozenset((b"layer", b"scope"))
 _DESCRIPTORS = frozenset(
     b"""font-face keyframes -webkit-keyframes page property counter-style font-feature-values
     font-palette-values view-transition position-try color-profile""".split())
@@ -93,6 +93,22 @@ _BODY = re.compile(rb"\{([^{}]*)\}")
 _MAX_READINGS = 16  # pages read whole (each an HTML layer); past them, visible text only
 
 _DECIDED = frozenset((b"media", b"supports", b"container"))  # (by the client)
+#: Read both ways, as if a condition the module cannot read (round 36): `@starting-style`
+#: (an element's style before a transition: Chromium lays it out without, yet was seen to
+#: print an element in it), a `@scope` with a limit (`to (.j)`: its rules do not style
+#: the limit and what is inside it; the readings take them for the whole page), a
+#: `display`, `visibility` or `opacity` whose value is a function the readings do not
+#: read (`attr()`, `if()`, a custom `--f()`), an animation of one of them (`@keyframes`):
+#: each as the readings take it, and as hiding the element.
+_LIMITED = re.compile(rb"(?:^|\))\s*to\s*\(", re.I)
+_FUNCTION_VALUE = re.compile(rb"(?<![\w-])(display|visibility|opacity)\s*:", re.I)
+_UNREAD_FUNCTION = re.compile(rb"(?<![\w-])(?!var\()(-?[\w-]+)\(", re.I)
+_FUNCTION_GATE = Gate(rb"(?:display|visibility|opacity)\s*:[^;{}<>]*\(")
+_STYLE_ATTRIBUTE = re.compile(rb"(?<![\w-])(style\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s>\"']+)", re.I)
+_HIDING_VALUE = {b"display": b"none", b"visibility": b"hidden", b"opacity": b"0"}
+_KEYFRAMES = re.compile(rb"@(?:-webkit-)?keyframes\s+([\w-]+|\"[^\"]*\"|'[^']*')\s*\{", re.I)
+_ANIMATED = re.compile(rb"(?<![\w-])(?:display|visibility|opacity|content)\s*:", re.I)
+_ANIMATION = re.compile(rb"(?<![\w-])animation(?:-name)?\s*:([^;]*)", re.I)
 #: How a page's conditions are decided: (kind, condition, what it holds) -> holds.
 Decide = Callable[[bytes, bytes, bytes], bool]
 
@@ -116,7 +132,8 @@ def client_readings(data: bytes, check: Callable[[], None] = lambda: None
     many independent toggles, width, dark, motion, hover..., is read every way, at a
     bounded cost). One at a time: up to 4,096 of them."""
     lower = data.lower()
-    if b"<style" not in lower and b"<link" not in lower:
+    if b"<style" not in lower and b"<link" not in lower and not _FUNCTION_GATE(
+            css_readable(data)):
         return
     dropped: list[bytes] = []
     page = _COMMENT.sub(b"", data) if b"<!--" in data else data
@@ -136,11 +153,12 @@ def client_readings(data: bytes, check: Callable[[], None] = lambda: None
         key = (kind, condition.strip().lower())
         conditions[key] = conditions.get(key, False) or _matters(held, names())
         return True  # (every block read: the ones nested in it too)
-    if b"@" in page or b"media" in lower:
+    if b"@" in page or b"media" in lower or _FUNCTION_GATE(
+            _css_text(page) if b"\\" in page or b"/*" in page else page):
         _applied(page, [], survey)
     keys = [key for key, matters in conditions.items() if matters]
     nodes = [mediaquery.parse(c) if k == b"media" else mediaquery.parse_supports(c)
-             if k == b"supports" else mediaquery.Free(b"@container " + c) for k, c in keys]
+             if k == b"supports" else mediaquery.Free(b"@" + k + b" " + c) for k, c in keys]
     pages: set[bytes] = set()
     read: set[bytes] = set()  # (digests of the pages past the 16, and of their texts)
     for way in mediaquery.readings(nodes):
@@ -173,7 +191,31 @@ def _deciding(decided: dict[tuple[bytes, bytes], bool]) -> Decide:
 def _applied(page: bytes, dropped: list[bytes], decide: Decide) -> bytes:
     """`page` with its `<link>` and `<style>` sheets as `decide` decides their conditions."""
     page = _LINK.sub(lambda m: _live_link(m, dropped, decide), page)
-    return _STYLE.sub(lambda m: _live_style(m, dropped, decide), page)
+    animations = _hiding_animations(page) if b"keyframes" in page.lower() else frozenset()
+    page = _STYLE.sub(lambda m: _live_style(m, dropped, decide, animations), page)
+    if animations or _FUNCTION_GATE(page):  # (style attributes: `style="display:if(...)"`)
+        page = _STYLE_ATTRIBUTE.sub(lambda m: _style_attribute(m, dropped, decide, animations),
+                                    page)
+    return page
+
+
+def _style_attribute(m: re.Match[bytes], dropped: list[bytes], decide: Decide,
+                     animations: frozenset[bytes]) -> bytes:
+    value = m.group(2)
+    quote = value[:1] if value[:1] in (b'"', b"'") else b""
+    inner = value[len(quote) : len(value) - len(quote)]
+    return m.group(1) + quote + _unread_values(b"*", inner, dropped, decide, animations) + quote
+
+
+def _hiding_animations(page: bytes) -> frozenset[bytes]:
+    """The names of the page's `@keyframes` that set `display`, `visibility`, `opacity` or
+    `content` (Chromium animates them; the readings do not), lower-cased."""
+    names: set[bytes] = set()
+    text = _css_text(page)
+    for m in _KEYFRAMES.finditer(text):
+        if _ANIMATED.search(text, m.end(), block_end(text, m.end())):
+            names.add(m.group(1).strip(b"\"'").lower())
+    return frozenset(names)
 
 
 def _matters(dropped: bytes, names: frozenset[bytes]) -> bool:
@@ -280,7 +322,8 @@ def _live_link(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> byte
     return m.group()
 
 
-def _live_style(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> bytes:
+def _live_style(m: re.Match[bytes], dropped: list[bytes], decide: Decide,
+                animations: frozenset[bytes] = frozenset()) -> bytes:
     if m.group(2) is None:
         return m.group()
     attrs = _attrs(m.group(1))
@@ -289,19 +332,22 @@ def _live_style(m: re.Match[bytes], dropped: list[bytes], decide: Decide) -> byt
                                                     _css_text(m.group(2))):
         dropped.append(m.group(2))
         return b""
-    return b"<style" + m.group(1) + b">" + _printed_sheet(m.group(2), dropped, decide) + (
-        m.group(3))
+    return b"<style" + m.group(1) + b">" + _printed_sheet(m.group(2), dropped, decide,
+                                                          animations) + m.group(3)
 
 
-def _printed_sheet(sheet: bytes, dropped: list[bytes], decide: Decide) -> bytes:
+def _printed_sheet(sheet: bytes, dropped: list[bytes], decide: Decide,
+                   animations: frozenset[bytes] = frozenset()) -> bytes:
     """A style sheet with its conditions decided by `decide` and what no browser applies
     left out (into `dropped`). Its structure is read before escapes are decoded, as CSS
     does (round 36: `@media \\28 hover\\29` is a media type, not `(hover)`; a prelude with
     an escape is a condition this module does not read), and decoded once."""
-    return _decided(_CSS_COMMENT.sub(b"", sheet) if b"/*" in sheet else sheet, dropped, decide)
+    return _decided(_CSS_COMMENT.sub(b"", sheet) if b"/*" in sheet else sheet, dropped, decide,
+                    animations)
 
 
-def _decided(sheet: bytes, dropped: list[bytes], decide: Decide, depth: int = 0) -> bytes:
+def _decided(sheet: bytes, dropped: list[bytes], decide: Decide,
+             animations: frozenset[bytes] = frozenset(), depth: int = 0) -> bytes:
     if depth > _MAX_BLOCK_DEPTH:
         raise ScanLimitExceeded(MAX_RECURSION, _TOO_DEEP)
     def importing(m: re.Match[bytes]) -> bytes:
@@ -314,7 +360,7 @@ def _decided(sheet: bytes, dropped: list[bytes], decide: Decide, depth: int = 0)
         dropped.append(b"hidden")
         return b""
     if b"@" not in sheet:
-        return _valid_rules(_css_text(sheet), dropped)
+        return _valid_rules(_css_text(sheet), dropped, decide, animations)
     sheet = _IMPORT.sub(importing, sheet)
     out = bytearray()
     at = find = 0
@@ -326,22 +372,26 @@ def _decided(sheet: bytes, dropped: list[bytes], decide: Decide, depth: int = 0)
             find = max(m.end(), m.start() + 1)
             continue
         i = block_end(sheet, m.end())
-        out += _valid_rules(_css_text(sheet[at : m.start()]), dropped)
+        out += _valid_rules(_css_text(sheet[at : m.start()]), dropped, decide, animations)
         block = sheet[m.end() : max(m.end(), i - 1)]
         kind = _css_text(m.group(1)).lower()
         prelude = m.group(2)
         condition = b"\\" + prelude if b"\\" in prelude else prelude  # (unread: free)
         if kind in _DESCRIPTORS:
             out += _css_text(sheet[m.start() : i])
+        elif kind == b"scope" and _LIMITED.search(_css_text(prelude)) and not decide(
+                kind, condition, block):
+            dropped.append(_css_text(block))
         elif kind in _GROUPING:
             out += b"@" + kind + _css_text(prelude) + b"{" + _decided(
-                block, dropped, decide, depth + 1) + b"}"
-        elif kind in _DECIDED and decide(kind, condition, block):
-            out += _decided(block, dropped, decide, depth + 1)
+                block, dropped, decide, animations, depth + 1) + b"}"
+        elif (kind in _DECIDED and decide(kind, condition, block)) or (
+                kind == b"starting-style" and decide(kind, b"", block)):
+            out += _decided(block, dropped, decide, animations, depth + 1)
         elif kind in _DECIDED or b"{" in block:  # (rules, or declarations nested in a rule)
             dropped.append(_css_text(block))
         at = find = i
-    out += _valid_rules(_css_text(sheet[at:]), dropped)
+    out += _valid_rules(_css_text(sheet[at:]), dropped, decide, animations)
     return bytes(out)
 
 
@@ -356,6 +406,41 @@ _AT_RULE = re.compile(rb"@((?:[\w-]|\\[0-9a-fA-F]{1,6}\s?|\\[^\n0-9a-fA-F])++)"
 _IMPORT_PARTS = re.compile(rb"@import\s*(?:url\(\s*(?:\"[^\"]*\"|'[^']*'|[^)]*)\s*\)|\"[^\"]*\""
                            rb"|'[^']*')\s*(?:layer(?:\([^()]*\))?\s*)?(?:supports\s*\(("
                            rb"(?:[^()]|\([^()]*\))*)\)\s*)?([^;]*)", re.I | re.S)
+
+
+def _unread_values(selectors: bytes, body: bytes, dropped: list[bytes], decide: Decide,
+                   animations: frozenset[bytes]) -> bytes:
+    """`body` with each `display`, `visibility`, `opacity` of a function the readings do
+    not read, and each animation of `animations`, as `decide` decides it: as it is, or
+    hiding the element (see `_LIMITED`'s comment)."""
+    out = bytearray()
+    at = 0
+    for m in _FUNCTION_VALUE.finditer(body):
+        if m.start() < at:
+            continue
+        end, depth = m.end(), 0
+        while end < len(body) and not (depth <= 0 and body[end] == 59):  # (";" outside ())
+            depth += {40: 1, 41: -1}.get(body[end], 0)
+            end += 1
+        value = body[m.end() : end]
+        if b"(" not in value or not _UNREAD_FUNCTION.search(value):
+            continue
+        prop = m.group(1).lower()
+        hiding = prop + b":" + _HIDING_VALUE[prop]
+        if not decide(b"value", prop + b":" + value, selectors + b"{" + hiding + b"}"):
+            out += body[at : m.start()] + hiding
+            at = end
+            dropped.append(selectors + b"{" + hiding + b"}")
+    body = bytes(out + body[at:]) if at else body
+    if animations:
+        for m in _ANIMATION.finditer(body):
+            for name in set(re.findall(rb"[\w-]+|\"[^\"]*\"|'[^']*'", m.group(1).lower())):
+                name = name.strip(b"\"'")
+                held = selectors + b"{display:none}"
+                if name in animations and not decide(b"animation", name, held):
+                    body += b";display:none!important"
+                    dropped.append(held)
+    return body
 
 
 _KNOWN_PSEUDO = frozenset(
@@ -373,11 +458,15 @@ _PSEUDO = re.compile(rb"::?([a-zA-Z-][\w-]*)")
 _BAD_SELECTOR = re.compile(rb"[!$%;{}@\\^`]|,\s*,|^\s*,|,\s*$|[>+~]\s*$")
 
 
-def _valid_rules(text: bytes, dropped: list[bytes]) -> bytes:
+def _valid_rules(text: bytes, dropped: list[bytes], decide: Decide | None = None,
+                 animations: frozenset[bytes] = frozenset()) -> bytes:
     """`text` without the rules a browser drops: a selector list with an invalid selector
-    (an unknown pseudo-class, stray punctuation), declarations with junk after the value."""
+    (an unknown pseudo-class, stray punctuation), declarations with junk after the value;
+    values the readings do not read decided by `decide` (`_unread_values`)."""
     def one(m: re.Match[bytes]) -> bytes:
         selectors, body = m.group(1), m.group(2)
+        if decide is not None and (b"(" in body or animations):
+            body = _unread_values(selectors, body, dropped, decide, animations)
         if _BAD_SELECTOR.search(selectors.strip()) or selectors.count(b"(") != selectors.count(
                 b")") or selectors.count(b"[") != selectors.count(b"]") or any(
                 p.group(1).lower() not in _KNOWN_PSEUDO for p in _PSEUDO.finditer(selectors)):
