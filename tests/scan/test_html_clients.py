@@ -9,6 +9,7 @@ is the oracle on a screen of a given width (`innerText`, the text it lays out) o
 from __future__ import annotations
 
 import html
+import random
 import re
 import subprocess
 import time
@@ -326,3 +327,77 @@ def test_hostile_sheets_cost_bounded_time() -> None:
         started = time.process_time()
         htmlprint.client_pages(_between_junk(css))
         assert time.process_time() - started < 5.0
+
+
+_TOGGLES = (b"@media (prefers-color-scheme: dark){.x{margin:1px}}"
+            b"@media (prefers-reduced-motion: reduce){.x{padding:1px}}"
+            b"@media (hover: none){.x{margin-top:2px}}"
+            b"@media (prefers-contrast: more){.x{padding-top:2px}}")
+
+
+def _ordered_flex() -> bytes:
+    """Round 37 h06: pieces as flex items in a shuffled order that `order` puts back, junk
+    hidden in print; four toggles put every print way past the 16 read as pages."""
+    chunks = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    order = list(range(len(chunks)))
+    random.Random(7).shuffle(order)
+    items = b"".join(b'<span style="order:%d">%s</span><span class=j style="order:%d">QkFa'
+                     b"</span>" % (k, chunks[k], k) for k in order)
+    head = (b"<style>.f{display:flex;flex-wrap:wrap}@media print{.j{display:none}}"
+            b"@media screen{.j{display:inline}}" + _TOGGLES + b"</style>")
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + head + b"</head><body><p "
+            b"class=x>Your code:</p><div class=f>" + items + b"</div><p>Thanks</p></body></html>")
+
+
+def _before_content() -> bytes:
+    """Round 37 h08: every second piece only a `::before`'s content, the same toggles."""
+    chunks = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    css, body = [], []
+    for k, chunk in enumerate(chunks):
+        if k % 2:
+            css.append(b'.p%d::before{content:"%s"}' % (k, chunk))
+            body.append(b"<span class=p%d></span>" % k)
+        else:
+            body.append(chunk)
+        if k + 1 < len(chunks):
+            body.append(b"<span class=j>QkFa</span>")
+    head = (b"<style>" + b"".join(css) + b"@media print{.j{display:none}}"
+            b"@media screen{.j{display:inline}}" + _TOGGLES + b"</style>")
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + head + b"</head><body><p "
+            b"class=x>Your code:</p><p>" + b"".join(body) + b"</p><p>Thanks</p></body></html>")
+
+
+#: Attack round 37: conditions Chromium reads as false (an invalid value, a range both
+#: ways, a unit after a space, a feature Chromium lacks, a custom property's bad name or
+#: value) that the readings took for a client; and ways past the 16 read as pages, whose
+#: text was read in markup order only. Each delivered on 9ad88b1's parent state.
+ROUND37 = {
+    "an invalid value": (_round36(
+        b"<style>@media (prefers-color-scheme: light){.j{display:none}}"
+        b"@media not (prefers-color-scheme: banana){.j{display:inline}}</style>"), PHONE),
+    "a range both ways": (_round36(
+        b"<style>@media (min-width:300px){.j{display:none}}"
+        b"@media not (800px > width < 300px){.j{display:inline}}</style>"), PHONE),
+    "a space before the unit": (_round36(
+        b"<style>@media (min-width: 0px){.j{display:none}}@media (min-width: 0 px){.j{display:"
+        b"inline}}</style>"), PHONE),
+    "a feature Chromium lacks": (_round36(
+        b"<style>@media (min-width:0px){.j{display:none}}@media (scan){.j{display:inline}}"
+        b"</style>"), PHONE),
+    "a custom property with no name": (_round36(
+        b"<style>@supports (--z: a){.j{display:none}}@supports (--: a){.j{display:inline}}"
+        b"</style>"), PHONE),
+    "flex order past 16 ways": (_ordered_flex(), None),
+    "::before past 16 ways": (_before_content(), None),
+}
+
+
+@pytest.mark.parametrize("shape", list(ROUND37))
+def test_round37_shapes(engine: Engine, tmp_path: Path, shape: str) -> None:
+    page, flags = ROUND37[shape]
+    if CHROMIUM is not None:
+        shown = printed_text(tmp_path, page) if flags is None else screen_text(
+            tmp_path, page, flags)
+        assert B64 in shown, shape
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)

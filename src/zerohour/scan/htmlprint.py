@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from zerohour.errors import ScanLimitExceeded
-from zerohour.scan import mediaquery, textual
+from zerohour.scan import htmllayout, mediaquery, textual
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmlunhidden import block_end
 from zerohour.scan.limits import MAX_RECURSION
@@ -173,10 +173,13 @@ def client_readings(data: bytes, check: Callable[[], None] = lambda: None
                 yield True, shown
         elif shown not in pages and (key := _digest(b"page", shown)) not in read:
             read.add(key)
-            text = textual.html_visible(shown)
-            if text and text.strip() and (seen := _digest(b"text", text)) not in read:
-                read.add(seen)
-                yield False, text
+            laid = htmllayout.laid_out(shown, check)  # (laid out too: flex `order`, floats,
+            # `::before`, as decompose reads a page's layout; round 37)
+            for text in (textual.html_visible(shown), laid and (
+                    textual.html_visible(laid) or textual.html_rendered(laid))):
+                if text and text.strip() and (seen := _digest(b"text", text)) not in read:
+                    read.add(seen)
+                    yield False, text
 
 
 def _digest(kind: bytes, data: bytes) -> bytes:
@@ -268,7 +271,8 @@ _TAG_NAME = re.compile(rb"<([a-zA-Z][^\s/>]*)")
 def _page_names(page: bytes) -> frozenset[bytes]:
     """The tags (`p`), classes (`.c`) and ids (`#i`) of `page`'s elements, lower-cased (a
     quirks-mode page matches classes in any case)."""
-    names = {b"html", b"head", b"body", b"tbody", b"colgroup"}  # (the parser's own too)
+    names = {b"html", b"head", b"body", b"tbody", b"tr", b"colgroup"}  # (the parser's own
+    # too: a `<td>` with no `<tr>` gets one, round 37)
     names.update(m.group(1).lower() for m in _TAG_NAME.finditer(page))
     for m in _CLASS_OR_ID.finditer(page):
         value = (m.group(2) or m.group(3) or m.group(4) or b"").lower()

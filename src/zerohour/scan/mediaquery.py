@@ -47,22 +47,22 @@ _KINDS: dict[bytes, tuple[bytes, ...]] = {
     b"pointer": (b"none", b"coarse", b"fine"), b"any-pointer": (b"none", b"coarse", b"fine"),
     b"prefers-reduced-motion": (b"no-preference", b"reduce"),
     b"prefers-reduced-transparency": (b"no-preference", b"reduce"),
-    b"prefers-reduced-data": (b"no-preference", b"reduce"),
     b"prefers-contrast": (b"no-preference", b"more", b"less", b"custom"),
-    b"forced-colors": (b"none", b"active"), b"inverted-colors": (b"none", b"inverted"),
+    b"forced-colors": (b"none", b"active"),
     b"display-mode": (b"browser", b"fullscreen", b"standalone", b"minimal-ui",
                       b"picture-in-picture", b"window-controls-overlay"),
     b"scripting": (b"enabled", b"none", b"initial-only"),
-    b"dynamic-range": (b"standard", b"high"), b"video-dynamic-range": (b"standard", b"high"),
+    b"dynamic-range": (b"standard", b"high"),
     b"overflow-block": (b"paged", b"none", b"scroll"), b"overflow-inline": (b"none", b"scroll"),
-    b"update": (b"none", b"slow", b"fast"), b"scan": (b"progressive", b"interlace"),
-}
+    b"update": (b"none", b"slow", b"fast"),
+}  # (features Chromium does not have, `scan`, `inverted-colors`...: free, round 37)
 _NO = (b"none", b"no-preference", b"0")  # (a feature alone, `(hover)`: true unless these)
 #: The printed page (Letter, portrait, Chromium's default margins), as `htmlprint` took it.
 _PRINT: dict[bytes, bytes | float] = {b"medium": b"print", b"width": 740.0, b"height": 980.0,
                                       b"resolution": 1.0}
 
-_LENGTH = re.compile(rb"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*([a-z%]*)$")
+_LENGTH = re.compile(rb"([+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d+)?)([a-z%]*)$")  # (`0 px`,
+# `0.px`: a number, then a word: invalid, round 37)
 _UNITS = {b"": 1.0, b"px": 1.0, b"em": 16.0, b"rem": 16.0, b"in": 96.0, b"cm": 96 / 2.54,
           b"mm": 96 / 25.4, b"q": 96 / 101.6, b"pt": 4 / 3, b"pc": 16.0, b"dppx": 1.0,
           b"x": 1.0, b"dpi": 1 / 96, b"dpcm": 2.54 / 96}
@@ -348,13 +348,15 @@ def _parse_supports(condition: bytes) -> Node:
 def _declaration(text: bytes) -> Node:
     prop, colon, value = text.partition(b":")
     prop, value = prop.strip(), value.strip()
-    if colon and prop.startswith(b"--"):
-        return AllOf(())
+    if colon and _CUSTOM.fullmatch(prop) and _PLAIN_VALUE.fullmatch(value):
+        return AllOf(())  # (`--: a`, `url(a b)`, `!important !important`: free, round 37)
     if colon and prop == b"display" and value in _DISPLAYS:  # (one keyword: `flex flex` fails)
         return AllOf(())
     return Free(b"@supports " + text)
 
 
+_CUSTOM = re.compile(rb"--[\w-]+")
+_PLAIN_VALUE = re.compile(rb"[\w\s.,#%+-]*")
 _DISPLAYS = frozenset(
     b"""none block inline inline-block flex inline-flex grid inline-grid contents table
     table-row table-cell table-caption table-column table-row-group table-header-group
@@ -376,7 +378,9 @@ def _feature(text: bytes) -> Node:
             px = _size(value, base)
             op = {b"min-": b">=", b"max-": b"<="}.get(prefix, b"=")
             return Free(text) if px is None else Size(_AXES[base], op, px)
-        return Kind(name, value) if name in _KINDS and value else Free(text)
+        if name in _KINDS and value in _KINDS[name]:
+            return Kind(name, value)
+        return Free(text)  # (`prefers-color-scheme: banana`: unknown, not a client; round 37)
     pieces = [p.strip() for p in _RANGE.split(text)]
     if len(pieces) == 1:
         return Kind(name, None) if name in _KINDS else Free(text)
@@ -386,7 +390,8 @@ def _feature(text: bytes) -> Node:
             return Size(_AXES[left], op, px)
         if right in _AXES and (px := _size(left, right)) is not None:
             return Size(_AXES[right], _FLIP[op], px)
-    elif len(pieces) == 5 and pieces[2] in _AXES:  # value op name op value
+    elif len(pieces) == 5 and pieces[2] in _AXES and (pieces[1][:1] == pieces[3][:1] != b"="):
+        # (value op name op value, both ops one way: `800px > width < 300px` is invalid)
         low, high = _size(pieces[0], pieces[2]), _size(pieces[4], pieces[2])
         if low is not None and high is not None:
             axis = _AXES[pieces[2]]
