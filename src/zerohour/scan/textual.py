@@ -27,6 +27,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
+from zerohour.scan.htmltree import _CLOSES, _OpenElements
 from zerohour.scan.limits import MAX_SCAN_TIME
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
@@ -1401,12 +1402,15 @@ _SUMMARY = re.compile(rb"<summary\b[^>]*+(?:>(.*?)(?:</summary\s*>|\Z)|\Z)", re.
 
 def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
     """Where the element opened just before `start` ends, as a parser closes it: at its own
-    closing tag, or at a closing tag of an element around it (any closing tag its content
-    does not open), else at the end of the page."""
+    closing tag, at a closing tag of an element around it (any closing tag its content
+    does not open), at a start tag that implies its end (round 37: `<div>` closes an open
+    `<p>`, `<li>` an open `<li>`, `<dd>` a `<dd>`, in the open elements' scope as
+    `htmltree._OpenElements` reads it), else at the end of the page."""
     if tag in _RAW_TEXT:  # its content is text, not tags
         m = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(data, start)
         return len(data) if m is None else m.end()
-    depth = 0
+    opened = _OpenElements()
+    opened.push(tag, 0)  # (index 1: the element; its own ancestors are not needed)
     pos = start
     while (m := _ELEMENT.search(data, pos)) is not None:
         pos = m.end()
@@ -1414,15 +1418,36 @@ def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
             continue  # a comment
         name = m.group(2).lower()
         if m.group(1):
-            if not depth:
-                return m.end() if name == tag else m.start()
-            depth -= 1
-        elif name in _RAW_TEXT:  # its text is no markup (round 15: `<x>` in a style sheet)
+            depth = opened.close(name)
+            if depth is None and len(opened.tags) > 2:
+                opened.cut(len(opened.tags) - 1)  # (one it does not open: its innermost)
+            elif depth is None or depth <= 1:
+                return m.end() if depth is not None and name == tag else m.start()
+            continue
+        if name in _CLOSES:
+            cut = opened.implied(name)
+            if cut is not None and cut <= 1:
+                return m.start()
+        elif name == b"table" and tag == b"p" and len(opened.tags) == 2 and _standards(data):
+            return m.start()  # (out of quirks mode a table closes an open <p>)
+        if name in _RAW_TEXT:  # its text is no markup (round 15: `<x>` in a style sheet)
             close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(data, pos)
             pos = len(data) if close is None else close.end()
         elif name not in _VOID and not m.group(3).rstrip().endswith(b"/"):
-            depth += 1
+            opened.push(name, 0)
     return len(data)
+
+
+_DOCTYPE = re.compile(rb"\s*<!doctype\s+html\b([^>]*)>", re.I)
+_QUIRKS_DOCTYPE = re.compile(rb"//(?:W3C|IETF)//DTD HTML (?:[23]|4\.0?1? (?:Transitional|Frameset)"
+                             rb"(?![^>]*[\"']\s+[\"']))", re.I)
+
+
+def _standards(data: bytes) -> bool:
+    """Whether a page is read out of quirks mode (a doctype `html`, none of the old ones
+    that keep quirks)."""
+    m = _DOCTYPE.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    return m is not None and _QUIRKS_DOCTYPE.search(m.group(1)) is None
 
 
 def _own_text(data: bytes, start: int, end: int) -> list[bytes]:

@@ -1,0 +1,106 @@
+"""Round 37: the readings of `textual` build the tree as Chromium's parser does. A start tag
+closes an open element (`<div>` an open `<p>`, `<li>` an open `<li>`, `<dd>` a `<dd>`):
+junk in a hidden `<p>`/`<li>` left unclosed is hidden, the pieces after it shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scan.test_html_clients import PHONE, screen_text
+from scan.test_html_views import B64, CHROMIUM, _found, mail
+from zerohour.scan import Engine, load_database
+from zerohour.scan.database import default_db_dirs
+from zerohour.scan.textual import html_visible
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_database(default_db_dirs()))
+
+
+CHUNKS = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+
+
+def _h11(tmpl: bytes, control: bool = False) -> bytes:
+    """Each piece in `tmpl` (X), hidden `<p>`s with junk left open between."""
+    sep = b'<span style="display:none">QkFa</span>' if control else b'<p style="display:none">QkFa'
+    body = sep.join(tmpl.replace(b"X", c) for c in CHUNKS)
+    return (b"<!doctype html><html><head><meta charset=utf-8></head><body><p>Your code:</p>"
+            + body + b"<p>Thanks</p></body></html>")
+
+
+def _h12(tag: bytes, control: bool = False) -> bytes:
+    """Pieces in `<li>`s (`<dd>`s), hidden ones with junk between, none closed."""
+    wrap = {b"li": b"ul", b"dd": b"dl"}[tag]
+    end = b"</" + tag + b">" if control else b""
+    body = (b"<" + tag + b' style="display:none">QkFa' + end).join(
+        b"<" + tag + b">" + c + end for c in CHUNKS)
+    return (b"<!doctype html><html><head><meta charset=utf-8><style>li{list-style:none}</style>"
+            b"</head><body><p>Your code:</p><" + wrap + b">" + body + b"</" + wrap
+            + b"><p>Thanks</p></body></html>")
+
+
+PAGES = {
+    "p closed by div": _h11(b"<div>X</div>"),
+    "p closed by table (standards)": _h11(b"<table><td>X</table>"),
+    "p closed by ul": _h11(b"<ul><li>X</ul>"),
+    "li closed by li": _h12(b"li"),
+    "dd closed by dd": _h12(b"dd"),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+@pytest.mark.parametrize("as_attachment", [False, True])
+def test_implied_end_tags_end_the_hidden_element(engine: Engine, name: str,
+                                                 as_attachment: bool) -> None:
+    assert _found(engine, mail(PAGES[name], as_attachment))
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_reading_shows_what_chromium_shows(name: str) -> None:
+    shown = html_visible(PAGES[name])
+    assert shown is not None
+    assert B64 in shown.replace(b"\n", b"").replace(b" ", b"")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium")
+@pytest.mark.parametrize("name", ["p closed by div", "p closed by table (standards)",
+                                  "li closed by li"])
+def test_chromium_shows_the_pieces_whole(tmp_path: Path, name: str) -> None:
+    assert B64 in screen_text(tmp_path, PAGES[name], PHONE)
+
+
+def test_the_controls_are_found_still(engine: Engine) -> None:
+    assert _found(engine, mail(_h11(b"<div>X</div>", control=True), False))
+    assert _found(engine, mail(_h12(b"li", control=True), False))
+
+
+def test_what_a_hidden_p_or_li_holds_stays_hidden() -> None:
+    """Ordinary pages: unclosed `<p>`s and `<li>`s, a `<p style=display:none>` with inline
+    content and a hidden `<li>` whose text is its own: hidden still, nothing after it."""
+    page = (b"<!doctype html><html><body><p>Hello there<p>Second para"
+            b'<p style="display:none">preheader <b>secret</b> <a href=x>words</a> more'
+            b"<ul><li>one<li style=display:none>hiddenitem <i>too</i><li>three</ul>"
+            b"<dl><dt>term<dd style=display:none>hiddendef<dd>shown</dl>"
+            b'<table><tr><td><p style="display:none">cellhidden<span>deep</span>'
+            b"</td><td>cell2</table><p>Bye</body></html>")
+    shown = html_visible(page)
+    assert shown is not None
+    for word in (b"Hello", b"Second", b"one", b"three", b"term", b"shown", b"cell2",
+                 b"Bye"):
+        assert word in shown
+    for word in (b"preheader", b"secret", b"words", b"more", b"hiddenitem", b"too",
+                 b"hiddendef", b"cellhidden", b"deep"):
+        assert word not in shown
+
+
+def test_a_table_in_a_quirks_mode_p_stays_in_it() -> None:
+    """Without a doctype a `<table>` does not close an open `<p>`: hidden with it."""
+    page = (b"<html><body><p>Hi</p><p style=\"display:none\">junk<table><tr><td>intable"
+            b"</table></p><p>Bye</body></html>")
+    shown = html_visible(page)
+    assert shown is not None
+    assert b"intable" not in shown
+    assert b"Bye" in shown
