@@ -104,3 +104,39 @@ def test_a_table_in_a_quirks_mode_p_stays_in_it() -> None:
     assert shown is not None
     assert b"intable" not in shown
     assert b"Bye" in shown
+
+
+def _h05(control: bool = False) -> bytes:
+    """Junk in `<table><td>` between the pieces: the parser's own `<tr>` (and `<tbody>`),
+    hidden on screen by `tr{display:none}`."""
+    cell = b"<table><tr><td>QkFa</td></tr></table>" if control else b"<table><td>QkFa</table>"
+    body = cell.join(CHUNKS)
+    head = (b"<style>@media screen{tr{display:none} .x{margin:0}}"
+            b"@media print{tr{display:table-row}}</style>")
+    return (b"<!doctype html><html><head><meta charset=utf-8>" + head
+            + b"</head><body><p class=x>Your code:</p><div>" + body
+            + b"</div><p>Thanks</p></body></html>")
+
+
+@pytest.mark.parametrize("control", [False, True])
+@pytest.mark.parametrize("as_attachment", [False, True])
+def test_the_parsers_own_tr_is_hidden_by_a_tr_rule(engine: Engine, control: bool,
+                                                   as_attachment: bool) -> None:
+    assert _found(engine, mail(_h05(control), as_attachment))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium")
+def test_chromium_hides_the_parsers_own_tr(tmp_path: Path) -> None:
+    assert B64 in screen_text(tmp_path, _h05(), PHONE)
+
+
+@pytest.mark.parametrize("css", [b"tr{display:none}", b"tbody{display:none}"])
+def test_implied_rows_hide_only_the_table(css: bytes) -> None:
+    """Ordinary tables, rows written or not: a rule for `tr`/`tbody` hides their cells and
+    nothing after the table."""
+    page = (b"<!doctype html><style>" + css + b"</style><div>ABC<table><td>cellone</table>"
+            b"DEF<table><tr><td>celltwo<td>cellthree</table>GHI<table><tbody><tr><td>four"
+            b"</table>JKL</div>")
+    shown = html_visible(page)
+    assert shown is not None
+    assert shown.replace(b"\n", b"") == b"ABCDEFGHIJKL"

@@ -1419,7 +1419,7 @@ def _hidden_end(data: bytes, tag: bytes, start: int) -> int:
         name = m.group(2).lower()
         if m.group(1):
             depth = opened.close(name)
-            if depth is None and len(opened.tags) > 2:
+            if depth is None and len(opened.tags) > 2 and name not in _TABLE_ENDS:
                 opened.cut(len(opened.tags) - 1)  # (one it does not open: its innermost)
             elif depth is None or depth <= 1:
                 return m.end() if depth is not None and name == tag else m.start()
@@ -1448,6 +1448,58 @@ def _standards(data: bytes) -> bool:
     that keep quirks)."""
     m = _DOCTYPE.match(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
     return m is not None and _QUIRKS_DOCTYPE.search(m.group(1)) is None
+
+
+#: Closing tags that close what a table holds open, opened around it or not.
+_TABLE_ENDS = frozenset({b"table", b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th"})
+#: Elements the parser makes itself in a table (`<table><td>`: a `<tbody>` and a `<tr>`).
+_IMPLIED_PARTS = frozenset({b"tr", b"tbody"})
+_GROUPS = frozenset({b"tbody", b"thead", b"tfoot"})
+_CELLS = frozenset({b"td", b"th"})
+
+
+def _implied_rows(data: bytes) -> dict[int, tuple[bytes, ...]]:
+    """Where the parser puts in a `<tbody>` and/or `<tr>` of its own (round 37 h05:
+    `<table><td>junk</table>` with `tr{display:none}`: Chromium hides the junk), by the
+    offset of the tag they hold first, outermost first."""
+    implied: dict[int, tuple[bytes, ...]] = {}
+    stack: list[bytes] = []  # the open table parts, tables and cells
+    pos = 0
+    for m in _ELEMENT.finditer(data):
+        if m.start() < pos or m.group(2) is None:
+            continue
+        name = m.group(2).lower()
+        if m.group(1):
+            if name in _TABLE_ENDS and name in stack:
+                del stack[len(stack) - 1 - stack[::-1].index(name):]
+            continue
+        if name in _RAW_TEXT:
+            close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(
+                data, m.end())
+            pos = len(data) if close is None else close.end()
+            continue
+        if name == b"table":
+            stack.append(name)
+            continue
+        if name not in _TABLE_ENDS or not stack:
+            continue
+        if name in _CELLS or name == b"tr":  # (a cell or row closes the one open)
+            while stack and stack[-1] in (_CELLS if name in _CELLS else _CELLS | {b"tr"}):
+                stack.pop()
+        elif name in _GROUPS:
+            while stack and stack[-1] != b"table":
+                stack.pop()
+        top = stack[-1] if stack else b""
+        made: tuple[bytes, ...] = ()
+        if name in _CELLS and top in (b"table", *_GROUPS):
+            made = (b"tbody", b"tr") if top == b"table" else (b"tr",)
+        elif name == b"tr" and top == b"table":
+            made = (b"tbody",)
+        if made:
+            implied[m.start()] = made
+            stack.extend(made)
+        stack.append(name)
+    return implied
 
 
 def _own_text(data: bytes, start: int, end: int) -> list[bytes]:
@@ -1617,6 +1669,9 @@ def html_visible(data: bytes) -> bytes | None:
                  tuple(c for c in compounds if c.children),
                  _places(data) if structural else {})
     page.visible_again = b"visible" in lower and _VISIBLE.search(lower) is not None
+    if b"<t" in lower and any(c.tag in _IMPLIED_PARTS for c in compounds if c.hides):
+        page.implied = _implied_rows(data)
+        page.starts = sorted({*page.starts, *page.implied})
     kept, between = page.visible(0, len(data))
     if not between:
         return None
@@ -1885,6 +1940,9 @@ class _Page:
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
     visible_again: bool = False  # whether the page says `visibility: visible` anywhere
+    #: the `<tr>`/`<tbody>` the parser puts in itself (`_implied_rows`), by the offset of
+    #: the tag they hold first, when a rule hides those tags
+    implied: dict[int, tuple[bytes, ...]] = dataclasses.field(default_factory=dict)
     tree: _Tree | None = None  # the page's nesting (`_tree`), once a rule needs ancestors
     #: per element alike: the rules that match it by their subject and name ancestors
     placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
@@ -2026,6 +2084,13 @@ class _Page:
                 break
             if start < pos:
                 continue  # inside hidden content already
+            parts = self.implied.get(start)
+            if parts is not None and (part := next((t for t in parts if self.hides(
+                    t, b"", None)), None)) is not None:
+                kept.append(data[pos:start])
+                between = between or _has_text(kept[-1])
+                pos = min(_hidden_end(data, part, start), hi)
+                continue
             el = _ELEMENT.match(data, start)
             if el is None or el.group(2) is None:
                 continue
