@@ -140,3 +140,39 @@ def test_implied_rows_hide_only_the_table(css: bytes) -> None:
     shown = html_visible(page)
     assert shown is not None
     assert shown.replace(b"\n", b"") == b"ABCDEFGHIJKL"
+
+
+def _h09(depth: int = 600, control: bool = False) -> bytes:
+    """A hidden `<div>` under `depth` divs holding the junk as text, the pieces as spans."""
+    inner = b"QkFa".join(b"<span>" + c + b"</span>" for c in CHUNKS)
+    outer = b'<div style="display:none">'
+    if control:
+        inner = b'<span style="display:none">QkFa</span>'.join(
+            b"<span>" + c + b"</span>" for c in CHUNKS)
+        outer = b"<div>"
+    return (b"<!doctype html><html><head><meta charset=utf-8></head><body><p>Your code:</p>"
+            + b"<div>" * depth + outer + inner + b"</div>" + b"</div>" * depth
+            + b"<p>Thanks</p></body></html>")
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_past_512_what_a_hidden_element_opens_shows(engine: Engine, control: bool) -> None:
+    assert _found(engine, mail(_h09(control=control), False))
+    shown = html_visible(_h09(control=control))
+    assert shown is not None
+    assert B64 in shown.replace(b"\n", b"")
+    assert b"QkFa" not in shown
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium")
+def test_chromium_shows_the_spans_past_512(tmp_path: Path) -> None:
+    assert B64 in screen_text(tmp_path, _h09(), PHONE)
+
+
+def test_within_the_bound_a_hidden_element_hides_what_it_opens() -> None:
+    """300 divs deep (within the bound): the hidden div's spans are its own, hidden."""
+    shown = html_visible(_h09(depth=300))
+    assert shown is not None
+    assert b"QkFa" not in shown
+    assert CHUNKS[5] not in shown
+    assert b"Thanks" in shown

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
-from zerohour.scan.htmltree import _CLOSES, _OpenElements
+from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements
 from zerohour.scan.limits import MAX_SCAN_TIME
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
@@ -1502,6 +1502,60 @@ def _implied_rows(data: bytes) -> dict[int, tuple[bytes, ...]]:
     return implied
 
 
+_TAG_NAME = re.compile(rb"<(/?)([a-z][^\s/>]*+)")
+
+
+def _most_open(data: bytes) -> int:
+    """At least as many elements as the parser ever holds open (no implied end tags; a
+    closing tag closes what it names, if open): `_past_the_bound` is most often none."""
+    stack: list[bytes] = []
+    counts: dict[bytes, int] = {}
+    most = 0
+    for close, name in _TAG_NAME.findall(data.lower()):
+        if close:
+            if counts.get(name):
+                while (top := stack.pop()) != name:
+                    counts[top] -= 1
+                counts[name] -= 1
+        elif name not in _VOID:
+            stack.append(name)
+            counts[name] = counts.get(name, 0) + 1
+            most = max(most, len(stack))
+    return most
+
+
+def _past_the_bound(data: bytes) -> frozenset[int]:
+    """The offsets of the opening tags of elements the parser opens with more than
+    `_MAX_TREE_DEPTH` open (Chromium: each is its parent's sibling; what it opens is its
+    sibling too, only text stays in it). None on a page of fewer tags: one count."""
+    if data.count(b"<") <= _MAX_TREE_DEPTH or _most_open(data) <= _MAX_TREE_DEPTH:
+        return frozenset()
+    deep: set[int] = set()
+    opened = _OpenElements()
+    pos = 0
+    for m in _ELEMENT.finditer(data):
+        if m.start() < pos or m.group(2) is None:
+            continue
+        name = m.group(2).lower()
+        if m.group(1):
+            opened.close(name)
+            continue
+        if name in _CLOSES:
+            opened.implied(name)
+        if name in _RAW_TEXT:
+            close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(
+                data, m.end())
+            pos = len(data) if close is None else close.end()
+            continue
+        if name in _VOID or m.group(3).rstrip().endswith(b"/"):
+            continue
+        parent = opened.parent()
+        if parent != len(opened.tags) - 1:
+            deep.add(m.start())
+        opened.push(name, parent)
+    return frozenset(deep)
+
+
 def _own_text(data: bytes, start: int, end: int) -> list[bytes]:
     """The text of an element's content between `start` and `end` outside every element
     inside it (what shows when `X *` hides all of them)."""
@@ -1943,6 +1997,26 @@ class _Page:
     #: the `<tr>`/`<tbody>` the parser puts in itself (`_implied_rows`), by the offset of
     #: the tag they hold first, when a rule hides those tags
     implied: dict[int, tuple[bytes, ...]] = dataclasses.field(default_factory=dict)
+    deep: frozenset[int] | None = None  # `_past_the_bound`, once an element hides
+    deep_from: int = -1  # (`_deep_from`, once)
+
+    def _deep_from(self) -> int:
+        """Where an element may be past the parser's depth bound: after `_MAX_TREE_DEPTH`
+        tags (the page's end if it has fewer)."""
+        if self.deep_from < 0:
+            at = -1
+            for _ in range(_MAX_TREE_DEPTH):
+                at = self.data.find(b"<", at + 1)
+                if at < 0:
+                    at = len(self.data)
+                    break
+            self.deep_from = at
+        return self.deep_from
+
+    def _deep(self) -> frozenset[int]:
+        if self.deep is None:
+            self.deep = _past_the_bound(self.data)
+        return self.deep
     tree: _Tree | None = None  # the page's nesting (`_tree`), once a rule needs ancestors
     #: per element alike: the rules that match it by their subject and name ancestors
     placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
@@ -2119,6 +2193,26 @@ class _Page:
                 between = between or _has_text(kept[-1]) or (
                     bool(again) and _has_text(data[el.end() : pos]))
                 kept.extend(again)
+            elif start > self._deep_from() and start in self._deep():
+                # opened past the parser's depth bound (round 37 h09): what it opens is its
+                # sibling, shown; only its own text is hidden
+                kept.append(data[pos:start])
+                between = between or _has_text(kept[-1])
+                pos = min(_hidden_end(data, tag, el.end()), hi)
+                at = el.end()
+                while (m := _ELEMENT.search(data, at, pos)) is not None:
+                    between = between or _has_text(data[at : m.start()])
+                    at = m.end()
+                    if m.group(2) is None or m.group(1):
+                        continue
+                    child = m.group(2).lower()
+                    if child in _VOID or m.group(3).rstrip().endswith(b"/"):
+                        continue
+                    at = min(_hidden_end(data, child, m.end()), pos)
+                    shown, hidden = self.visible(m.start(), at)
+                    kept.extend(shown)
+                    between = between or hidden
+                between = between or _has_text(data[at:pos])
             else:
                 kept.append(data[pos:start])
                 between = between or _has_text(kept[-1])
