@@ -398,3 +398,14 @@ ROUND37 = {
 def test_round37_shapes(engine: Engine, tmp_path: Path, shape: str) -> None:
     page, flags = ROUND37[shape]
     _shown_and_found(engine, tmp_path, page, flags, shape)
+
+
+def test_review_values_and_sizes() -> None:
+    """A run of `display:` with no `;` is read once (it was read from each); a width of
+    1e400px is not a width Chromium holds for every client."""
+    page = b"<style>.a{color:f(x);" + b"display:" * 4000 + b"}</style><p class=a>x</p>"
+    started = time.process_time()
+    htmlprint.client_pages(page)
+    assert time.process_time() - started < 2.0
+    assert set(mediaquery.readings([mediaquery.parse(b"(width: 1e400px)")])) == {
+        (False,), (True,)}

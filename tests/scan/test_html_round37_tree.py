@@ -4,13 +4,15 @@ junk in a hidden `<p>`/`<li>` left unclosed is hidden, the pieces after it shown
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from scan.test_html_clients import PHONE, screen_text
 from scan.test_html_views import B64, CHROMIUM, _found, mail
-from zerohour.scan import Engine, load_database
+from zerohour.errors import ScanLimitExceeded
+from zerohour.scan import Engine, load_database, textual
 from zerohour.scan.database import default_db_dirs
 from zerohour.scan.textual import html_visible
 
@@ -176,3 +178,39 @@ def test_within_the_bound_a_hidden_element_hides_what_it_opens() -> None:
     assert b"QkFa" not in shown
     assert CHUNKS[5] not in shown
     assert b"Thanks" in shown
+
+
+# -- the session's review: what the new tree code got wrong or slow -----------------------
+
+def test_a_table_closes_a_paragraph_only_out_of_quirks_mode() -> None:
+    """No doctype (quirks, most mail): `<table>` stays inside the `<p>`, so `p .j` shows
+    the span Chromium shows (review: `_tree` closed the `<p>` always)."""
+    page = (b"<style>.j{display:none} p .j{display:inline}</style><p>a<table><tr><td>"
+            b"<span class=j>SHOWN</span>c</td></tr></table>")
+    visible = textual.html_visible(page)
+    assert visible is None or b"SHOWN" in visible
+
+
+def test_hidden_in_hidden_past_the_bound_is_a_limit_not_a_crash() -> None:
+    page = b"<style>div{display:none}</style>" + b"<span>" * 520 + b"<div>x" * 1200
+    with pytest.raises(ScanLimitExceeded):
+        textual.html_visible(page)
+
+
+@pytest.mark.parametrize("page", [
+    b"<style>tr{display:none}</style>" + b"<table><td>x" * 20000 + b"</table>" * 20000,
+    b"<style>.j{display:none} div .j{display:inline}</style>" + b"<span>" * 8000
+    + b"</x>" * 8000 + b"<div><b class=j>y</b></div>",
+], ids=["unclosed tables", "unclosed spans"])
+def test_tree_building_costs_linear_time(page: bytes) -> None:
+    started = time.process_time()
+    textual.html_visible(page)
+    assert time.process_time() - started < 5.0
+
+
+def test_a_closing_tag_in_a_comment_does_not_hide_the_bound() -> None:
+    page = (b"<style>.h{display:none}</style><span>" + b"<div>" * 300 + b"<!--</span>-->"
+            + b"<div>" * 300 + b"<div class=h>hid<b>SHOWNPAYLOAD</b></div>")
+    visible = textual.html_visible(page)
+    assert visible is not None
+    assert b"SHOWNPAYLOAD" in visible

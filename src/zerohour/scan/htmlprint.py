@@ -418,14 +418,15 @@ def _unread_values(selectors: bytes, body: bytes, dropped: list[bytes], decide: 
     not read, and each animation of `animations`, as `decide` decides it: as it is, or
     hiding the element (see `_LIMITED`'s comment)."""
     out = bytearray()
-    at = 0
+    at = read = 0
     for m in _FUNCTION_VALUE.finditer(body):
-        if m.start() < at:
-            continue
+        if m.start() < read:
+            continue  # (inside a value already read: each byte read once)
         end, depth = m.end(), 0
         while end < len(body) and not (depth <= 0 and body[end] == 59):  # (";" outside ())
             depth += {40: 1, 41: -1}.get(body[end], 0)
             end += 1
+        read = end
         value = body[m.end() : end]
         if b"(" not in value or not _UNREAD_FUNCTION.search(value):
             continue

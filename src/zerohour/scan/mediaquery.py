@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,7 +176,8 @@ def readings(nodes: list[Node]) -> list[tuple[bool, ...]]:
     members: dict[int, list[int]] = {}
     for i in range(len(nodes)):
         members.setdefault(root(i), []).append(i)
-    parts = [(ids, _ways([nodes[i] for i in ids])) for ids in members.values()]
+    budget = [_MAX_DECISIONS]  # (for all groups together: 40 groups of 12 free conditions)
+    parts = [(ids, _ways([nodes[i] for i in ids], budget)) for ids in members.values()]
     count = 1
     for _, ways in parts:
         count *= len(ways)
@@ -210,7 +212,7 @@ def _typed(node: Node) -> bool:
     return False
 
 
-def _ways(nodes: list[Node]) -> list[tuple[bool, ...]]:
+def _ways(nodes: list[Node], budget: list[int]) -> list[tuple[bool, ...]]:
     """The distinct ways the cells of one group's space decide its nodes."""
     cuts: dict[bytes, set[float]] = {}
     kinds: dict[bytes, set[bytes]] = {}
@@ -226,7 +228,8 @@ def _ways(nodes: list[Node]) -> list[tuple[bool, ...]]:
     count = 2 ** min(len(frees), 64)
     for _, values in choices:
         count *= len(values)
-    if count > _MAX_CLIENTS or count * len(nodes) > _MAX_DECISIONS:
+    budget[0] -= count * len(nodes)
+    if count > _MAX_CLIENTS or budget[0] < 0:
         raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY)
     names = [name for name, _ in choices]
     seen: dict[tuple[bool, ...], None] = {}
@@ -406,6 +409,8 @@ def _size(value: bytes, feature: bytes) -> float | None:
     if m is None:
         return None
     number, unit = float(m.group(1)), m.group(2)
+    if not math.isfinite(number) or abs(number) > 1e12:
+        return None  # (`1e400px`: read as infinite, held by every width; Chromium: none)
     if feature == b"-webkit-device-pixel-ratio":
         return number if not unit else None
     if feature == b"resolution":

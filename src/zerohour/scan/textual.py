@@ -19,16 +19,16 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsIndex
 from urllib.parse import unquote_to_bytes
 
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
 from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements
-from zerohour.scan.limits import MAX_SCAN_TIME
+from zerohour.scan.limits import MAX_RECURSION, MAX_SCAN_TIME
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
 # A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
@@ -1463,15 +1463,15 @@ def _implied_rows(data: bytes) -> dict[int, tuple[bytes, ...]]:
     `<table><td>junk</table>` with `tr{display:none}`: Chromium hides the junk), by the
     offset of the tag they hold first, outermost first."""
     implied: dict[int, tuple[bytes, ...]] = {}
-    stack: list[bytes] = []  # the open table parts, tables and cells
+    stack = _Stack()  # the open table parts, tables and cells
     pos = 0
     for m in _ELEMENT.finditer(data):
         if m.start() < pos or m.group(2) is None:
             continue
         name = m.group(2).lower()
         if m.group(1):
-            if name in _TABLE_ENDS and name in stack:
-                del stack[len(stack) - 1 - stack[::-1].index(name):]
+            if name in _TABLE_ENDS and (depth := stack.last(name)) >= 0:
+                stack.cut(depth)
             continue
         if name in _RAW_TEXT:
             close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(
@@ -1502,7 +1502,48 @@ def _implied_rows(data: bytes) -> dict[int, tuple[bytes, ...]]:
     return implied
 
 
+class _Stack(list[bytes]):
+    """Open elements by tag, with where each tag is open: finding the innermost of a tag
+    costs one look, not a walk down the stack (a page of 20,000 unclosed tables)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: dict[bytes, list[int]] = {}
+
+    def append(self, name: bytes) -> None:
+        self.at.setdefault(name, []).append(len(self))
+        super().append(name)
+
+    def pop(self, index: SupportsIndex = -1) -> bytes:
+        name = super().pop(index)
+        self.at[name].pop()
+        return name
+
+    def extend(self, names: Iterable[bytes]) -> None:
+        for name in names:
+            self.append(name)
+
+    def last(self, name: bytes) -> int:
+        """Where the innermost open `name` is, -1 if none."""
+        where = self.at.get(name)
+        return where[-1] if where else -1
+
+    def cut(self, depth: int) -> None:
+        """Close what is open from `depth` in."""
+        while len(self) > depth:
+            self.pop()
+
+
 _TAG_NAME = re.compile(rb"<(/?)([a-z][^\s/>]*+)")
+_RAW_HINT = re.compile(rb"<(?:script|style|textarea|title|xmp|iframe|noembed|noframes)\b", re.I)
+
+
+_MAX_DEEP_NESTING = 64
+_TOO_DEEP_PAST_BOUND = (f"hidden elements past the parser's depth bound nested "
+                        f"{_MAX_DEEP_NESTING} deep")
+#: Comments and raw text, where a closing tag is text (it closes nothing).
+_NOT_TAGS = re.compile(rb"<!--.*?(?:-->|\Z)|<(script|style|textarea|title|xmp|iframe|noembed|"
+                       rb"noframes)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
 
 
 def _most_open(data: bytes) -> int:
@@ -1511,6 +1552,8 @@ def _most_open(data: bytes) -> int:
     stack: list[bytes] = []
     counts: dict[bytes, int] = {}
     most = 0
+    if b"<!--" in data or _RAW_HINT.search(data):  # (a `</span>` there closes nothing)
+        data = _NOT_TAGS.sub(b"", data)
     for close, name in _TAG_NAME.findall(data.lower()):
         if close:
             if counts.get(name):
@@ -1636,6 +1679,7 @@ _CLOSES_P = frozenset(b"""address article aside blockquote center details dialog
     fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav
     ol p pre section summary table ul li dd dt""".split())
 _TABLE_PARTS = frozenset((b"table", b"tbody", b"thead", b"tfoot", b"tr"))
+_P_SCOPE = (b"td", b"th", b"button", b"table")  # (a `<p>` outside them is closed)
 
 
 @dataclass(slots=True)
@@ -1656,35 +1700,34 @@ def _tree(data: bytes) -> _Tree:
     last: dict[int, int] = {}  # an element's (-1: the page's) last child so far
     elements: dict[int, tuple[bytes, bytes]] = {}
     formatting: list[int] = []
-    stack: list[tuple[bytes, int]] = []
+    stack: list[int] = []  # the openings of the open elements
+    tags = _Stack()  # their tags (where each is open: no walk down the stack)
+    standards = _standards(data)  # (a `<table>` closes an open `<p>` only then)
+
+    def innermost(names: frozenset[bytes] | tuple[bytes, ...]) -> int:
+        return max((tags.last(n) for n in names), default=-1)
+
+    def cut(depth: int) -> None:
+        del stack[depth:]
+        tags.cut(depth)
     pos = 0  # (past a raw text element's content)
     for m in _ELEMENT.finditer(data):
         if m.start() < pos or m.group(2) is None:
             continue
         tag = m.group(2).lower()
         if m.group(1):
-            for depth in range(len(stack) - 1, -1, -1):
-                if stack[depth][0] == tag:
-                    del stack[depth:]
-                    break
+            if (depth := tags.last(tag)) >= 0:
+                cut(depth)
             continue
         closes = _CLOSES_OPEN.get(tag)
-        if closes is not None and stack:
-            for depth in range(len(stack) - 1, -1, -1):
-                if stack[depth][0] in closes[1]:
-                    break
-                if stack[depth][0] in closes[0]:
-                    del stack[depth:]
-                    break
-        if tag in _CLOSES_P:
-            for depth in range(len(stack) - 1, -1, -1):
-                if stack[depth][0] in (b"td", b"th", b"button", b"table"):
-                    break
-                if stack[depth][0] == b"p":
-                    del stack[depth:]
-                    break
+        if closes is not None and stack and (depth := innermost(closes[0])) > innermost(
+                closes[1]):
+            cut(depth)
+        if tag in _CLOSES_P and (standards or tag != b"table") and (
+                depth := tags.last(b"p")) > innermost(_P_SCOPE):
+            cut(depth)
         at = m.start()
-        parent = parents[at] = stack[-1][1] if stack else -1
+        parent = parents[at] = stack[-1] if stack else -1
         previous[at] = last.get(parent, -1)
         last[parent] = at
         elements[at] = (tag, m.group(3))
@@ -1695,7 +1738,8 @@ def _tree(data: bytes) -> _Tree:
                 data, m.end())
             pos = len(data) if close is None else close.end()
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
-            stack.append((tag, at))
+            stack.append(at)
+            tags.append(tag)
     return _Tree(parents, previous, elements, formatting)
 
 
@@ -1992,6 +2036,7 @@ class _Page:
     scanned: list[int] = dataclasses.field(default_factory=lambda: [_PARENT_BUDGET])
     items: dict[int, bool] = dataclasses.field(default_factory=dict)  # `_an_item`s
     budget: list[int] = dataclasses.field(default_factory=lambda: [_MAX_MATCHES])
+    deep_nesting: int = 0  # (`visible` within `visible` for elements past the depth bound)
     open_groups: set[bytes] = dataclasses.field(default_factory=set)  # `<details name>`
     visible_again: bool = False  # whether the page says `visibility: visible` anywhere
     #: the `<tr>`/`<tbody>` the parser puts in itself (`_implied_rows`), by the offset of
@@ -2106,6 +2151,8 @@ class _Page:
             if not found and (want is None or want.tag is None or want.tag in _FORMATTING):
                 # (a formatting element before it, the parser may have opened again)
                 self.budget[0] -= len(tree.formatting)
+                if self.budget[0] < 0:
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
                 found = any(_matches(want, *tree.elements[f]) if want is not None else True
                             for f in tree.formatting[: bisect.bisect_left(tree.formatting, at)]
                             if want is None or want.tag is None or tree.elements[f][0] == want.tag)
@@ -2209,7 +2256,11 @@ class _Page:
                     if child in _VOID or m.group(3).rstrip().endswith(b"/"):
                         continue
                     at = min(_hidden_end(data, child, m.end()), pos)
+                    self.deep_nesting += 1  # (hidden in hidden past the bound: recursion)
+                    if self.deep_nesting > _MAX_DEEP_NESTING:
+                        raise ScanLimitExceeded(MAX_RECURSION, _TOO_DEEP_PAST_BOUND)
                     shown, hidden = self.visible(m.start(), at)
+                    self.deep_nesting -= 1
                     kept.extend(shown)
                     between = between or hidden
                 between = between or _has_text(data[at:pos])
