@@ -610,3 +610,16 @@ def test_an_extends_chain_is_resolved_to_its_end(engine: Engine, tmp_path: Path)
     styles = cs.sheet_styles([*chain, (b"@counter-style s20000", b'system:cyclic;symbols:"T"')])
     assert time.process_time() - started < 5
     assert cs.represent(5, b"s0", styles) == b"T"
+
+
+def test_an_invalid_last_rule_does_not_hide_what_the_valid_one_extends() -> None:
+    """The valid rule of a name wins, and its `extends` base is resolved before it (the
+    review: the last rule, invalid, was read for the chain; the valid one fell to
+    decimal)."""
+    from zerohour.scan import counterstyles
+
+    styles = counterstyles.sheet_styles([
+        (b"@counter-style a", b"system: extends b"),
+        (b"@counter-style a", b"system: cyclic"),  # (no symbols: invalid, ignored)
+        (b"@counter-style b", b'system: cyclic; symbols: "Q"')])
+    assert counterstyles.represent(3, b"a", styles) == b"Q"

@@ -320,7 +320,7 @@ def sheet_styles(rules: list[tuple[bytes, bytes]], unescape: Unescape = None
         chain = [name]  # names to resolve, each extending the next (resolved last first)
         on_chain = {name}
         while chain[-1] not in done:
-            base = _extended(written[chain[-1]])
+            base = _extended(written[chain[-1]], unescape)
             if base is None or base in done or base not in written:
                 break
             if base in on_chain:  # a cycle: its styles extend decimal
@@ -335,13 +335,19 @@ def sheet_styles(rules: list[tuple[bytes, bytes]], unescape: Unescape = None
     return out
 
 
-def _extended(declarations: list[bytes]) -> bytes | None:
-    """The name the last of a style's rules `extends` (None: another system)."""
-    for m in _DESCRIPTOR.finditer(declarations[-1]):
-        if m.group(1).lower() == b"system":
-            words = m.group(2).split()
-            if len(words) >= 2 and words[0].lower() == b"extends":
-                return words[1]
+def _extended(declarations: list[bytes], unescape: Unescape) -> bytes | None:
+    """The name a style's rule that wins (its last valid one, as `_parsed` takes it)
+    `extends`; None: another system (the review: the last rule was read even when invalid,
+    and the valid one's base was resolved after it, as decimal)."""
+    for text in reversed(declarations):
+        if parse(text, unescape, {}) is None:
+            continue
+        for m in _DESCRIPTOR.finditer(text):
+            if m.group(1).lower() == b"system":
+                words = m.group(2).split()
+                if len(words) >= 2 and words[0].lower() == b"extends":
+                    return words[1]
+        return None
     return None
 
 
