@@ -72,6 +72,7 @@ from zerohour.scan.cssvalues import (
 )
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements
+from zerohour.scan.htmltree import raw_text_end as _raw_text_end
 from zerohour.scan.limits import MAX_SCAN_TIME
 from zerohour.scan.textual import (
     _ATTRS,
@@ -1997,13 +1998,6 @@ def _floats(attrs: bytes) -> int:
         return 0
     style = _attr(attrs, b"style")
     return len(_FLOAT_RIGHT_RE.findall(_css_text(style))) if style else 0
-
-
-def _raw_text_end(data: bytes, tag: bytes, at: int) -> tuple[int, int]:
-    """Where a raw-text element's content that starts at `at` ends, and where its end tag
-    ends (both the end of the page when it has none), as `_parse` reads it."""
-    close = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(data, at)
-    return (len(data), len(data)) if close is None else close.span()
 
 
 def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) -> bool:

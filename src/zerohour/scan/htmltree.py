@@ -5,6 +5,7 @@ closing an open `<p>`...) and Chromium's bound on the tree's depth."""
 from __future__ import annotations
 
 import bisect
+import re
 
 #: Chromium's kMaximumHTMLParserDOMTreeDepth: an element opened while this many are open is
 #: its parent's sibling.
@@ -153,3 +154,10 @@ class _OpenElements:
             return None
         self.cut(cut)
         return cut
+
+
+def raw_text_end(data: bytes, tag: bytes, at: int) -> tuple[int, int]:
+    """Where a raw-text element's content that starts at `at` ends, and where its end tag
+    ends (both the end of the page when it has none): its text is no markup."""
+    close = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(data, at)
+    return (len(data), len(data)) if close is None else close.span()

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
-from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements
+from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements, raw_text_end
 from zerohour.scan.limits import MAX_RECURSION, MAX_SCAN_TIME
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
@@ -1474,9 +1474,7 @@ def _implied_rows(data: bytes) -> dict[int, tuple[bytes, ...]]:
                 stack.cut(depth)
             continue
         if name in _RAW_TEXT:
-            close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(
-                data, m.end())
-            pos = len(data) if close is None else close.end()
+            pos = raw_text_end(data, name, m.end())[1]
             continue
         if name == b"table":
             stack.append(name)
@@ -1586,9 +1584,7 @@ def _past_the_bound(data: bytes) -> frozenset[int]:
         if name in _CLOSES:
             opened.implied(name)
         if name in _RAW_TEXT:
-            close = re.compile(rb"</" + re.escape(name) + rb"\b[^>]*>", re.I).search(
-                data, m.end())
-            pos = len(data) if close is None else close.end()
+            pos = raw_text_end(data, name, m.end())[1]
             continue
         if name in _VOID or m.group(3).rstrip().endswith(b"/"):
             continue
@@ -1734,9 +1730,7 @@ def _tree(data: bytes) -> _Tree:
         if tag in _FORMATTING:
             formatting.append(at)
         if tag in _RAW_TEXT:
-            close = re.compile(rb"</" + re.escape(tag) + rb"\b[^>]*>", re.I).search(
-                data, m.end())
-            pos = len(data) if close is None else close.end()
+            pos = raw_text_end(data, tag, m.end())[1]
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
             stack.append(at)
             tags.append(tag)
