@@ -1544,6 +1544,10 @@ _NOT_TAGS = re.compile(rb"<!--.*?(?:-->|\Z)|<(script|style|textarea|title|xmp|if
                        rb"noframes)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
 
 
+#: Up to and including the `_MAX_TREE_DEPTH`-th `<` of a page (`_Page._deep_from`).
+_NTH_TAG = re.compile(rb"(?:[^<]*+<){%d}" % _MAX_TREE_DEPTH)
+
+
 def _most_open(data: bytes) -> int:
     """At least as many elements as the parser ever holds open (no implied end tags; a
     closing tag closes what it names, if open): `_past_the_bound` is most often none."""
@@ -2043,13 +2047,8 @@ class _Page:
         """Where an element may be past the parser's depth bound: after `_MAX_TREE_DEPTH`
         tags (the page's end if it has fewer)."""
         if self.deep_from < 0:
-            at = -1
-            for _ in range(_MAX_TREE_DEPTH):
-                at = self.data.find(b"<", at + 1)
-                if at < 0:
-                    at = len(self.data)
-                    break
-            self.deep_from = at
+            m = _NTH_TAG.match(self.data)  # (one C-speed match, not 512 finds)
+            self.deep_from = len(self.data) if m is None else m.end() - 1
         return self.deep_from
 
     def _deep(self) -> frozenset[int]:
