@@ -71,12 +71,14 @@ from zerohour.scan.cssvalues import (
     tracks,
 )
 from zerohour.scan.gates import Gate
-from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements
+from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _PAGE_PARTS, _OpenElements
 from zerohour.scan.htmltree import raw_text_end as _raw_text_end
 from zerohour.scan.limits import MAX_SCAN_TIME
 from zerohour.scan.textual import (
     _ATTRS,
     _ELEMENT,
+    _HEAD_ONLY,
+    _IMPLIED,
     _RAW_TEXT,
     _TOO_MANY_MATCHES,
     _VOID,
@@ -240,9 +242,10 @@ class _Rule:
     children_only: bool = False
     #: its place in the cascade: (!important, cascade layer, specificity, order)
     rank: tuple[int, ...] = ()
-    #: a pseudo-element rule's compounds before its subject, nearest first, each with the
-    #: combinator after it (b">", b" ", b"+", b"~") (misc18: `.m li::marker` styles the
-    #: markers of an `.m`'s items, no others)
+    #: a rule's compounds before its subject, nearest first, each with the combinator after
+    #: it (b">", b" ", b"+", b"~") (misc18: `.m li::marker` styles the markers of an `.m`'s
+    #: items, no others; session 24: a decoy `.none div{flex-direction:row-reverse}` turns
+    #: no row round)
     ancestors: tuple[tuple[bytes, _Compound], ...] = ()
 
 
@@ -368,7 +371,12 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
             continue  # a comment: not shown
         tag = m.group(2).lower()
         if m.group(1):
-            if where.get(tag):  # (the calls only where they do something: a newsletter's
+            if tag == b"br" or (tag == b"p" and not opened.p_in_button_scope()):
+                # (the parser makes `</br>` a `<br>`, and a `</p>` with no `<p>` to close
+                # an empty `<p>`: session 24, `p::before` content, a sibling counted)
+                parent = len(stack) - 1 if len(stack) < _MAX_TREE_DEPTH else opened.parent()
+                stack[parent].kids.append(_El(tag, b"", m.group(), b""))
+            elif where.get(tag):  # (the calls only where they do something: a newsletter's
                 depth = opened.close(tag)  # thousands of tags)
                 if depth is not None:
                     stack[depth].close_tag = m.group()
@@ -423,7 +431,7 @@ def _rules(data: bytes) -> tuple[list[_Rule], dict[bytes, counterstyles.Style]]:
                 out.append(_Rule(subject, pseudo.group(1).lower() if pseudo else b"", decls,
                                  subject.children, _CHILDREN.search(selector) is not None,
                                  (int(important), layer, *_specificity(selector), order),
-                                 _ancestors(selector) if pseudo else ()))
+                                 _ancestors(selector)))
     return out, counter_styles
 
 
@@ -433,8 +441,8 @@ _STEP = re.compile(rb"\s*([>+~])\s*|\s+")
 
 def _ancestors(selector: bytes) -> tuple[tuple[bytes, _Compound], ...]:
     """The compounds before a selector's subject, nearest first, each with the combinator
-    that follows it; none when one of them is not read (the rule then styles every element
-    its subject matches, as before)."""
+    that follows it; one not read, `*`, or a bare tag the parser makes where the page writes
+    none (`tr`, `tbody`) is any element."""
     text = selector.strip()
     if b"(" in text or b"[" in text:  # (blanks and `>` inside brackets are no combinators)
         text = _BRACKETED.sub(lambda m: m.group().replace(b" ", b"\x00").replace(
@@ -451,11 +459,27 @@ def _ancestors(selector: bytes) -> tuple[tuple[bytes, _Compound], ...]:
     for k in range(len(compounds) - 2, -1, -1):
         combinator = parts[2 * k + 1] or b" "
         part = compounds[k] or b""
-        compound = _compound(part) if part not in (b"", b"*") else _any_element(b"*")
-        if compound is None or compound.children:
-            return ()
+        compound = _compound(part) if part not in (b"", b"*") else None
+        if compound is None or compound.children or (
+                compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and not (
+                    compound.ids or compound.classes or compound.attrs)):
+            compound = _ANY
         out.append((combinator, compound))
     return tuple(out)
+
+
+_ANY = _Compound(None, frozenset(), frozenset(), ())
+
+
+def _body_part(kids: list[_El | bytes]) -> list[_El | bytes]:
+    """The top of a page without its leading `<style>`, `<meta>`... (the parser puts them in
+    `<head>`: `p:first-child` is the first `<p>` after a style sheet)."""
+    for i, kid in enumerate(kids):
+        if (isinstance(kid, _El) and kid.tag in _HEAD_ONLY) or (
+                isinstance(kid, bytes) and not kid.strip()):
+            continue
+        return kids[i:] if i else kids
+    return []
 
 
 def _places(kids: list[_El | bytes]) -> dict[int, Place]:
@@ -504,8 +528,11 @@ def _lower(value: bytes | None) -> bytes:
 
 class _Layout:
     def __init__(self, rules: list[_Rule], check: Callable[[], None] | None,
-                 counter_styles: dict[bytes, counterstyles.Style] | None = None) -> None:
+                 counter_styles: dict[bytes, counterstyles.Style] | None = None,
+                 data: bytes = b"") -> None:
         self.rules = [r for r in rules if not r.inside]
+        self.data = data  # (the page: the attributes of its `<html>`, `<body>` tags)
+        self.parts: dict[int, bool] = {}  # (`_page_part`, per compound)
         #: CSS counters (round 18): each name's instances, outermost first; per element
         #: being laid out, the names its children instantiated (their scope ends with it)
         self.counter_styles = counter_styles or {}
@@ -601,8 +628,13 @@ class _Layout:
             self.check()
         styles = (self._in_context(el, context) if context else self.styles(el)) if (
             el.tag) else {}
+        its_own = False
+        if el.tag and self.prefixed:
+            # rules only under the ancestors they name (misc18, session 24), and structural
+            # pseudo-element rules by the element's place
+            styles, its_own = self._placed_styles(el, styles, context, place)
         own = styles.get(b"", _NOTHING)
-        if context:
+        if context or its_own:
             self.own[id(el)] = own
         here = inherited  # (a copy only where it changes)
         dir_attr = b"dir" in el.attrs.lower()
@@ -654,10 +686,6 @@ class _Layout:
         mine: set[bytes] = set()
         self.scopes.append(mine)
         self.nested.append(nested)
-        if el.tag and self.prefixed and (self.nth or b"before" in styles or b"after" in styles
-                                         or b"marker" in styles):
-            # pseudo-element rules only under the ancestors they name (misc18)
-            styles = self._pseudo_styles(el, styles, context, place)
         quoted = el.tag == b"q"
         # (any list item has a marker: `display: list-item`, a `<summary>`, misc18)
         listed = el.tag in (b"li", b"summary") or display in (b"list-item",
@@ -668,9 +696,10 @@ class _Layout:
         before = self._content(styles.get(b"before"), el, here, b"open-quote" if quoted else None)
         placed = self.placed
         overrides = self.overrides
-        places = _places(el.kids) if self.nth else {}
+        kids = _body_part(el.kids) if el.tag in (b"", b"html") else el.kids
+        places = _places(kids) if self.nth else {}
         if self.prefixed:
-            elements = [k for k in el.kids if isinstance(k, _El) and k.tag]
+            elements = [k for k in kids if isinstance(k, _El) and k.tag]
             for i, k in enumerate(elements):
                 self.where[id(k)] = (el, elements, i)
         for kid in el.kids:
@@ -775,26 +804,24 @@ class _Layout:
             line.append(kid)
         el.kids = out
 
-    def _pseudo_styles(self, el: _El, styles: dict[bytes, dict[bytes, bytes]],
+    def _placed_styles(self, el: _El, styles: dict[bytes, dict[bytes, bytes]],
                        context: tuple[_Rule, ...], place: Place | None
-                       ) -> dict[bytes, dict[bytes, bytes]]:
-        """The element's styles with its pseudo-elements' from the rules whose ancestors
-        it stands under only (a decoy `.none li::marker` rule matches no item), and from
-        those whose structural pseudo-classes its place among its siblings matches."""
+                       ) -> tuple[dict[bytes, dict[bytes, bytes]], bool]:
+        """The element's styles from the rules whose ancestors it stands under only (a decoy
+        `.none li::marker` rule matches no item, `.none div{order:1}` no div), and from the
+        pseudo-element rules whose structural pseudo-classes its place among its siblings
+        matches; and whether they are its own (not those of every element alike)."""
         self.tries += len(self.nth)
         nth = [r for r in self.nth if place is not None and _matches(
             r.subject, el.tag, el.attrs, place)]
         matched = [*self.matched.get((el.tag, el.attrs), ()), *context, *nth]
         if not nth and not any(r.ancestors for r in matched):
-            return styles
+            return styles, False
         self.tries += len(matched)
         if self.tries > _MAX_TRIES:
             raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
         kept = [r for r in matched if not r.ancestors or self._selects(r.ancestors, 0, el)]
-        out = {k: v for k, v in _cascaded(kept, el).items() if k}  # (pseudo-elements)
-        if b"" in styles:
-            out[b""] = styles[b""]
-        return out
+        return _cascaded(kept, el), True
 
     def _selects(self, steps: tuple[tuple[bytes, _Compound], ...], k: int, el: _El) -> bool:
         """Whether the elements around `el` match a selector's compounds `steps[k:]` (nearest
@@ -806,8 +833,18 @@ class _Layout:
         if known is not None:
             return known
         combinator, compound = steps[k]
+        if compound.tag in _PAGE_PARTS and combinator in (b" ", b">"):
+            # (the parser's one `<html>`, `<body>`, written or not, stand above the page's
+            # elements: matched by the attributes the page gives them)
+            found = self._page_part(compound)
+            self.selected[key] = found
+            return found
         found = False
-        for other in self._around(el, combinator):
+        where = self.where.get(id(el))
+        if combinator in (b" ", b">") and where is not None and not where[0].tag and _matches(
+                compound, b"body", b""):
+            found = True  # (at the top of `_parse`'s tree: under the parser's `<body>`)
+        for other in () if found else self._around(el, combinator):
             self.tries += 1
             if self.tries > _MAX_TRIES:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
@@ -818,6 +855,18 @@ class _Layout:
                 break
         self.selected[key] = found
         return found
+
+    def _page_part(self, compound: _Compound) -> bool:
+        """Whether the parser's `<html>` or `<body>` matches `compound`: it has the attributes
+        of every such tag the page writes (none when it writes none)."""
+        known = self.parts.get(id(compound))
+        if known is None:
+            tag = compound.tag or b""
+            written = [m.group(1) for m in re.finditer(
+                rb"<" + tag + rb"(?=[\s/>])([^>]*+)", self.data, re.I)] if self.data else []
+            known = self.parts[id(compound)] = any(
+                _matches(compound, tag, a, (1, 1, 1, 1)) for a in (*written, b""))
+        return known
 
     def _around(self, el: _El, combinator: bytes) -> list[_El]:
         """The elements a combinator leads to from `el`: its parent (`>`), its ancestors
@@ -1907,7 +1956,7 @@ def laid_out(data: bytes, check: Callable[[], None] | None = None) -> bytes | No
         rules, counter_styles = _rules(data) if b"<style" in lower or b"text/css" in lower else (
             [], {})
         root = _parse(data, check)
-        _Layout(rules, check, counter_styles).lay_out(root, {})
+        _Layout(rules, check, counter_styles, data).lay_out(root, {})
     finally:
         _KEPT.reset(kept)
     if _OFFSET_NAME_GATE(data):

@@ -274,6 +274,9 @@ def _page_names(page: bytes) -> frozenset[bytes]:
     names = {b"html", b"head", b"body", b"tbody", b"tr", b"colgroup"}  # (the parser's own
     # too: a `<td>` with no `<tr>` gets one, round 37)
     names.update(m.group(1).lower() for m in _TAG_NAME.finditer(page))
+    lower = page.lower()
+    names.update(t for t in (b"p", b"br") if b"</" + t in lower)  # (a stray `</p>`, `</br>`
+    # is an element: session 24)
     for m in _CLASS_OR_ID.finditer(page):
         value = (m.group(2) or m.group(3) or m.group(4) or b"").lower()
         if b"&" in value:  # (`class=j&#101;` is the class `je`: round 36)

@@ -110,6 +110,11 @@ class _OpenElements:
         self.cut(depth)
         return depth
 
+    def p_in_button_scope(self) -> bool:
+        """Whether a `</p>` closes an open `<p>` (else the parser makes an empty one)."""
+        return bool(self.where.get(b"p")) and self._nearest(_P, len(self.tags)) > (
+            self._nearest(_BUTTON_SCOPE, len(self.tags)))
+
     def _nearest(self, tags: frozenset[bytes], below: int) -> int:
         """The index of the innermost open element of one of `tags` under index `below`
         (0: none)."""

@@ -27,7 +27,13 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
-from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _OpenElements, raw_text_end
+from zerohour.scan.htmltree import (
+    _CLOSES,
+    _MAX_TREE_DEPTH,
+    _PAGE_PARTS,
+    _OpenElements,
+    raw_text_end,
+)
 from zerohour.scan.limits import MAX_RECURSION, MAX_SCAN_TIME
 
 _COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
@@ -474,7 +480,7 @@ class _Compound:
     kind: int = HIDE_DISPLAY
     #: What the element's ancestors (and siblings before it) must match (round 36:
     #: `.j{display:none} div .j{display:inline}` on a page with no div): (the combinator,
-    #: the compound, None for any element), nearest first; set only on rules that show
+    #: the compound, None for any element), nearest first; hiding and showing rules
     #: (`_ancestor_steps`, `_Page.inside`)
     ancestors: tuple[tuple[bytes, _Compound | None], ...] = ()
 
@@ -949,10 +955,11 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                     else:
                         kind_of = kind
                     box = kind == SHOW_DISPLAY and not kinds & INLINE
-                    # (a rule that shows matches only inside the ancestors its selector
-                    # names: round 36; one that hides stays read by its subject)
-                    steps = _ancestor_steps(selector) if kind in (
-                        SHOW_DISPLAY, SHOW_VISIBILITY) else ()
+                    # (a rule matches only inside the ancestors its selector names: round
+                    # 36 for rules that show; session 24 for rules that hide, as read by
+                    # their subject alone `.none div{display:none}` hid every div, and the
+                    # text in them, on a page with no `.none`)
+                    steps = _ancestor_steps(selector)
                     out[compound, steps, kind_of, hides, important] = _ranked(
                         compound, rule, selector, important, order, hides=hides,
                         kind=kind_of | (MAKES_BOX if box else 0) | (
@@ -992,9 +999,12 @@ def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ..
         start = cuts[k - 1].end() if k else 0
         part = text[start : cuts[k].start()].strip()
         compound = _compound(part) if part not in (b"", b"*") else None
-        if compound is not None and (compound.children or compound.tag in _IMPLIED or
-                                     compound.nth or any(n.nth for n in compound.negated)):
-            compound = None  # (places among siblings: not looked up for ancestors)
+        if compound is not None and (compound.children or (
+                compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and not (
+                    compound.ids or compound.classes or compound.attrs))):
+            compound = None  # (a bare `tr`: the parser makes one where none is written; a
+            # parser-made one has no attributes, so `tr.x` is only a written one; `<html>` and
+            # `<body>`: `_Page._is`)
         out.append((combinator, compound))
     return tuple(out)
 
@@ -1625,37 +1635,22 @@ def _has_text(piece: bytes) -> bool:
 
 def _places(data: bytes) -> dict[int, Place]:
     """Every element's place among its siblings, by the offset of its opening tag (for
-    structural pseudo-classes; a closing tag closes the elements opened since its own)."""
+    structural pseudo-classes), in the tree `_tree` reads: implied end tags, the parser's
+    depth bound, a stray `</p>` or `</br>` that makes an element (session 24: each moved
+    every sibling after it one place on)."""
     places: dict[int, Place] = {}
-    # per open element: its children as (offset, tag), in order
-    stack: list[tuple[bytes, list[tuple[int, bytes]]]] = [(b"", [])]
-
-    def close(children: list[tuple[int, bytes]]) -> None:
+    children: dict[int, list[tuple[int, bytes]]] = {}
+    tree = _tree(data)
+    for at, parent in tree.parents.items():  # (in the page's order)
+        children.setdefault(parent, []).append((at, tree.elements[at][0]))
+    for kids in children.values():
         totals: dict[bytes, int] = {}
-        for _at, tag in children:
+        for _at, tag in kids:
             totals[tag] = totals.get(tag, 0) + 1
         seen: dict[bytes, int] = {}
-        for i, (at, tag) in enumerate(children, 1):
+        for i, (at, tag) in enumerate(kids, 1):
             seen[tag] = seen.get(tag, 0) + 1
-            places[at] = (i, seen[tag], len(children), totals[tag])
-
-    for m in _ELEMENT.finditer(data):
-        if m.group(2) is None:
-            continue
-        tag = m.group(2).lower()
-        if m.group(1):
-            for depth in range(len(stack) - 1, 0, -1):
-                if stack[depth][0] == tag:
-                    for _tag, children in stack[depth:]:
-                        close(children)
-                    del stack[depth:]
-                    break
-            continue
-        stack[-1][1].append((m.start(), tag))
-        if tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
-            stack.append((tag, []))
-    for _tag, children in stack:
-        close(children)
+            places[at] = (i, seen[tag], len(kids), totals[tag])
     return places
 
 
@@ -1702,21 +1697,55 @@ def _tree(data: bytes) -> _Tree:
     formatting: list[int] = []
     stack: list[int] = []  # the openings of the open elements
     tags = _Stack()  # their tags (where each is open: no walk down the stack)
+    parts: list[int] = []  # how many `<html>`, `<head>`, `<body>` are open up to each
     standards = _standards(data)  # (a `<table>` closes an open `<p>` only then)
 
     def innermost(names: frozenset[bytes] | tuple[bytes, ...]) -> int:
         return max((tags.last(n) for n in names), default=-1)
 
     def cut(depth: int) -> None:
-        del stack[depth:]
+        del stack[depth:], parts[depth:]
         tags.cut(depth)
+
+    head = [True]  # before the body starts (where the parser puts what goes in `<head>`)
+
+    def add(at: int, tag: bytes, attrs: bytes) -> int:
+        # (Chromium's depth bound, as `htmltree._OpenElements.parent`: opened with more than
+        # `_MAX_TREE_DEPTH` open, an element is its parent's sibling)
+        if head[0] and (not stack or parts[-1] == len(stack)):  # (only html, head open)
+            if tag in _HEAD_ONLY:
+                parents[at], previous[at], elements[at] = -2, -1, (tag, attrs)
+                return -2  # (in the parser's `<head>`: no sibling of the body's elements,
+                # `p:first-child` after a `<style>`)
+            if tag not in (b"html", b"head"):
+                head[0] = False
+        if not stack:
+            parent = -1
+        elif len(stack) + 2 - parts[-1] > _MAX_TREE_DEPTH:
+            parent = parents[stack[-1]]
+        else:
+            parent = stack[-1]
+        parents[at] = parent
+        previous[at] = last.get(parent, -1)
+        last[parent] = at
+        elements[at] = (tag, attrs)
+        return parent
     pos = 0  # (past a raw text element's content)
     for m in _ELEMENT.finditer(data):
-        if m.start() < pos or m.group(2) is None:
+        if m.start() < pos:
+            continue
+        if head[0] and data[pos : m.start()].strip():
+            head[0] = False  # (text starts the body)
+        pos = m.end()
+        if m.group(2) is None:
             continue
         tag = m.group(2).lower()
         if m.group(1):
-            if (depth := tags.last(tag)) >= 0:
+            if tag == b"br":  # (the parser reads `</br>` as a `<br>`)
+                add(m.start(), tag, b"")
+            elif tag == b"p" and tags.last(b"p") <= innermost(_P_SCOPE):
+                add(m.start(), tag, b"")  # (no `<p>` to close: an empty one is made)
+            elif (depth := tags.last(tag)) >= 0:
                 cut(depth)
             continue
         closes = _CLOSES_OPEN.get(tag)
@@ -1727,18 +1756,22 @@ def _tree(data: bytes) -> _Tree:
                 depth := tags.last(b"p")) > innermost(_P_SCOPE):
             cut(depth)
         at = m.start()
-        parent = parents[at] = stack[-1] if stack else -1
-        previous[at] = last.get(parent, -1)
-        last[parent] = at
-        elements[at] = (tag, m.group(3))
+        add(at, tag, m.group(3))
         if tag in _FORMATTING:
             formatting.append(at)
         if tag in _RAW_TEXT:
             pos = raw_text_end(data, tag, m.end())[1]
-        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/") and (
+                parents[at] != -2 or tag == b"template"):
             stack.append(at)
             tags.append(tag)
+            parts.append((parts[-1] if parts else 0) + (tag in _PAGE_PARTS))
     return _Tree(parents, previous, elements, formatting)
+
+
+#: What the parser puts in `<head>` when it comes before the body's first element or text.
+_HEAD_ONLY = frozenset((b"base", b"basefont", b"bgsound", b"link", b"meta", b"noframes",
+                        b"noscript", b"script", b"style", b"template", b"title"))
 
 
 _VISIBLE = re.compile(rb"visibility\s*[:=]\s*[\"']?\s*visible")
@@ -2056,6 +2089,9 @@ class _Page:
             self.deep = _past_the_bound(self.data)
         return self.deep
     tree: _Tree | None = None  # the page's nesting (`_tree`), once a rule needs ancestors
+    tree_places: dict[int, Place] | None = None  # (`_places`, once an ancestor needs one)
+    #: the attributes of each `<html>`, `<body>` tag the page writes (`_is`)
+    page_parts: dict[bytes, list[bytes]] = dataclasses.field(default_factory=dict)
     #: per element alike: the rules that match it by their subject and name ancestors
     placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
         dataclasses.field(default_factory=dict))
@@ -2086,7 +2122,7 @@ class _Page:
             found = self.decided[key] = _hides(tag, attrs, relevant, place)
             # (round 36) the rules that show it by its own tag if its ancestors match: where
             # the element stands decides
-            self.placed[key] = tuple(c for c in relevant if c.ancestors and not c.hides
+            self.placed[key] = tuple(c for c in relevant if c.ancestors
                                      and _matches(c, tag, attrs, place))
         placed = self.placed.get(key)
         if start >= 0 and placed:
@@ -2127,6 +2163,14 @@ class _Page:
             combinator, want = steps[step]
             links = tree.previous if combinator in (b"+", b"~") else tree.parents
             parent = links.get(at, -1)  # (the parent, or the sibling before it)
+            if want is not None and want.tag in _PAGE_PARTS and combinator in (b" ", b">"):
+                # (the parser's one `<html>`, `<body>`, written or not, stand above the
+                # page's elements: matched by the attributes the page gives them)
+                memo[step, at] = self._is(want, -1, want.tag, b"")
+                return memo[step, at]
+            if parent < 0 and want is None and combinator in (b" ", b">"):
+                memo[step, at] = True  # (at the top of `_tree`: under the parser's `<body>`)
+                return True
             found = False
             while parent >= 0:
                 self.budget[0] -= 1
@@ -2135,7 +2179,8 @@ class _Page:
                 tag, attrs = tree.elements[parent]
                 if b"&" in attrs:
                     attrs = _unescape(attrs)
-                if (want is None or _matches(want, tag, attrs)) and holds(step + 1, parent):
+                if (want is None or self._is(want, parent, tag, attrs)) and holds(
+                        step + 1, parent):
                     found = True
                     break
                 if combinator in (b">", b"+"):
@@ -2155,6 +2200,25 @@ class _Page:
             memo[step, at] = found
             return found
         return holds(0, start)
+
+    def _is(self, want: _Compound, at: int, tag: bytes, attrs: bytes) -> bool:
+        """Whether the element at `at` in `_tree` matches a compound of a selector's context:
+        by its place among its siblings where the compound asks (`.x:first-child div`), and
+        an `<html>` or `<body>` by the attributes of every such tag the page writes (the
+        parser gives its one element the attributes of all)."""
+        if want.tag in _PAGE_PARTS:
+            parts = self.page_parts.get(want.tag)
+            if parts is None:
+                parts = self.page_parts[want.tag] = [m.group(1) for m in re.finditer(
+                    rb"<" + want.tag + rb"(?=[\s/>])([^>]*+)", self.data, re.I)]
+            return tag == want.tag and any(_matches(want, tag, a, (1, 1, 1, 1)) for a in (
+                *parts, b""))
+        place = None
+        if want.nth or any(n.nth for n in want.negated):
+            if self.tree_places is None:
+                self.tree_places = _places(self.data)
+            place = self.tree_places.get(at)
+        return _matches(want, tag, attrs, place)
 
     def _an_item(self, start: int) -> bool:
         """Whether the element whose opening tag is at `start` is a flex or grid item (its

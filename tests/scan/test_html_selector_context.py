@@ -1,0 +1,179 @@
+"""Session 24: a hiding rule hides only where its whole selector matches, and structural
+pseudo-classes count the elements the HTML parser makes.
+
+Before, `textual` read a hiding rule by its subject alone: a decoy `.none div{display:none}`
+on a page with no `.none` hid every `<div>` in the reading, the payload's with it, while
+Chromium shows it whole. And `:nth-child` counted siblings without the elements a parser
+makes of a stray `</p>` (an empty `<p>`) or `</br>` (a `<br>`), or the siblings an implied
+end tag makes, so the junk a client hides was read as shown. Each page below delivered EICAR
+on 51286b7 and is checked against Chromium where it is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scan.test_html_clients import THREES, _junk, screen_text
+from scan.test_html_views import B64, CHROMIUM, _found, mail, printed_text
+from zerohour.scan import Engine, load_database, textual
+from zerohour.scan.database import default_db_dirs
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_database(default_db_dirs()))
+
+
+def _page(css: bytes, inner: bytes, wrap: tuple[bytes, bytes] = (b"<div>", b"</div>")) -> bytes:
+    return (b"<html><head><style>" + css + b"</style></head><body>" + wrap[0] + inner + wrap[1]
+            + b"</body></html>")
+
+
+def _junk_spans(open_tag: bytes = b"<span class=j>") -> bytes:
+    """The pieces of B64, each followed by junk in `open_tag`."""
+    return b"".join(p + open_tag + _junk(i) + b"</span>" for i, p in enumerate(THREES))
+
+
+def _alternating(lead: bytes) -> bytes:
+    """`lead`, then each piece and each junk in a `<span>` of its own, in turn."""
+    return lead + b"".join(b"<span>" + p + b"</span><span>" + _junk(i) + b"</span>"
+                           for i, p in enumerate(THREES))
+
+
+#: name -> page whose B64 a client shows whole
+DECOYS: dict[str, bytes] = {
+    # a rule that hides elements under an ancestor, a parent or a sibling the page lacks
+    "descendant": _page(b".j{display:none} .none div{display:none}", _junk_spans()),
+    "child": _page(b".j{display:none} p > div{display:none}", _junk_spans()),
+    "sibling": _page(b".j{display:none} h1 + div{display:none}", _junk_spans()),
+    "later-sibling": _page(b".j{display:none} h1 ~ div{display:none}", _junk_spans()),
+    "visibility": _page(b".j{visibility:hidden} .none div{visibility:hidden}", _junk_spans()),
+    "structural-subject": _page(b".j{display:none} ul > :first-child{display:none}",
+                                _junk_spans()),
+    "junk-by-ancestor": _page(b"div .j{display:none} .none div{display:none}", _junk_spans()),
+    # `:nth-child(odd)` of a div's children, read by its subject, hid the <div> itself
+    "nth-universal": _page(b"div > :nth-child(odd){display:none}", _alternating(b"<p></p>")),
+    # a stray </p> or </br> is an element: the pieces are the even children
+    "stray-p": _page(b"span:nth-child(odd){display:none}", _alternating(b"</p>")),
+    "stray-br": _page(b"span:nth-child(odd){display:none}", _alternating(b"</br>")),
+    "stray-p-universal": _page(b"div > :nth-child(odd){display:none}", _alternating(b"</p>")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECOYS))
+def test_context_of_a_hiding_rule_is_read(engine: Engine, name: str) -> None:
+    page = DECOYS[name]
+    assert _found(engine, mail(page, False)), name
+    assert _found(engine, mail(page, True)), name
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("name", sorted(DECOYS))
+def test_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
+    page = DECOYS[name]
+    shown = screen_text(tmp_path, page, ())
+    assert B64 in shown, shown[:200]
+    if name != "visibility":  # (the hidden junk's room wraps the printed line there)
+        assert B64 in printed_text(tmp_path, page)
+
+
+#: Pages whose rules do not hide the junk in a browser (implied end tags make the elements
+#: siblings, not parent and child): the reading must not hide it either.
+NOT_HIDDEN: dict[str, bytes] = {
+    "li-after-li": _page(b"li > li{display:none}", b"".join(
+        b"<li>" + p + b"<li>" + _junk(i) for i, p in enumerate(THREES)), (b"<ul>", b"</ul>")),
+    "div-after-p": _page(b"p div{display:none}", b"".join(
+        b"<p>" + p + b"<div>" + _junk(i) + b"</div>" for i, p in enumerate(THREES))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_HIDDEN))
+def test_rules_whose_context_the_parser_breaks_hide_nothing(tmp_path: Path, name: str) -> None:
+    page = NOT_HIDDEN[name]
+    visible = textual.html_visible(page)
+    assert visible is None or B64 not in visible.replace(b"\n", b"")
+    if CHROMIUM is not None:
+        assert B64 not in screen_text(tmp_path, page, ())
+
+
+def test_places_count_parser_made_elements() -> None:
+    page = b"<div></p><span>a</span></br><i>b</i><li>c<li>d</div>"
+    places = textual._places(page)
+    span, i, li1, li2 = (page.index(t) for t in (b"<span", b"<i", b"<li>c", b"<li>d"))
+    assert places[span][0] == 2  # (after the <p> the stray </p> makes)
+    assert places[i][0] == 4  # (after the <br> of </br>)
+    assert places[li1][0] == 5  # (siblings: `<li>` closes `<li>`)
+    assert places[li2][0] == 6
+
+
+def test_ancestors_past_the_depth_bound_are_the_parsers() -> None:
+    # 520 open <b>: an element opened past the bound is its parent's sibling, so `.a > .j`
+    # does not hold where the `.j` would be the `.a`'s child
+    deep = b"<b>" * 515 + b"<i class=a>" + b"<span class=j>x</span>"
+    tree = textual._tree(deep)
+    j, a = deep.index(b"<span"), deep.index(b"<i ")
+    assert tree.parents[j] != a
+    assert tree.parents[j] == tree.parents[a]
+
+
+_ITEMS = b"".join(b"<span style='order:%d'>%s</span>" % (i, THREES[i])
+                  for i in reversed(range(len(THREES))))  # (a flex row shows them in order)
+_MIDDLE = (B64[:30], B64[30:60], B64[60:])
+
+#: The CSS layout's rules (order, flex, generated content) by their whole selector too.
+LAYOUT: dict[str, bytes] = {
+    "flex-reversed-by-decoy": _page(b".box{display:flex} .none div{flex-direction:row-reverse}",
+                                    b"<div class=box>" + _ITEMS + b"</div>", (b"", b"")),
+    "flex-undone-by-decoy": _page(b".box{display:flex} .none div{display:block}",
+                                  b"<div class=box>" + _ITEMS + b"</div>", (b"", b"")),
+    "order-undone-by-decoy": _page(b".box{display:flex} .none span{order:0 !important}",
+                                   b"<div class=box>" + _ITEMS + b"</div>", (b"", b"")),
+    # `p::before` on the `<p>` a stray `</p>` makes (printed: the screen's innerText leaves
+    # generated content out)
+    "before-stray-p": _page(b"p::before{content:'" + _MIDDLE[1] + b"'}",
+                            _MIDDLE[0] + b"</p>" + _MIDDLE[2], (b"", b"")),
+    "print-before-stray-p": _page(b"@media print{p::before{content:'" + _MIDDLE[1] + b"'}}",
+                                  _MIDDLE[0] + b"</p>" + _MIDDLE[2], (b"", b"")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT))
+def test_layout_rules_apply_in_their_context(engine: Engine, tmp_path: Path, name: str) -> None:
+    page = LAYOUT[name]
+    assert _found(engine, mail(page, False)), name
+    assert _found(engine, mail(page, True)), name
+    if CHROMIUM is not None:
+        assert B64 in printed_text(tmp_path, page)
+
+
+#: Rules whose context holds on the page must still apply: the junk they hide, the row they
+#: turn (each found before this change, by the rule's subject alone).
+_JUNK = b"".join(p + b"<span class=j>" + _junk(i) + b"</span>" for i, p in enumerate(THREES))
+HOLDING: list[tuple[bytes, bytes, bytes]] = [
+    (b"body > .j", b"", b""), (b"html .j", b"", b""), (b"* > .j", b"", b""),
+    (b"html > body > .j", b"", b""), (b"body.x .j", b"<body>", b"<body class=x>"),
+    (b":root .j", b"", b""), (b"td .j", b"<table><tr><td>", b"</table>"),
+    (b"tr .j", b"<table><td>", b"</table>"), (b"tbody > tr > td > .j", b"<table><td>", b""),
+    (b"tr:first-child .j", b"<table><td>", b"</table>"), (b"p:first-child .j", b"<p>", b""),
+    (b"b .j", b"<b><p>", b""), (b"html:not(.y) > body .j", b"", b""),
+]
+
+
+@pytest.mark.parametrize(("selector", "before", "after"), HOLDING)
+def test_hiding_rules_whose_context_holds(engine: Engine, selector: bytes, before: bytes,
+                                          after: bytes) -> None:
+    page = b"<style>" + selector + b"{display:none}</style>" + before + _JUNK + after
+    assert _found(engine, mail(page, False)), selector
+
+
+@pytest.mark.parametrize(("selector", "before"), [
+    (b"body > .box", b""), (b"html .box", b""), (b"* > .box", b""), (b":root .box", b""),
+    (b".wrap > .box", b"<div class=wrap>"), (b"body.x .box", b"<body class=x>"),
+    (b"td > .box", b"<table><td>"), (b"tr .box", b"<table><td>"), (b"h1 + .box", b"<h1></h1>"),
+    (b"p:first-child + .box", b"<p></p>"), (b"b .box", b"<b>")])
+def test_layout_rules_whose_context_holds(engine: Engine, selector: bytes,
+                                          before: bytes) -> None:
+    page = (b"<style>" + selector + b"{display:flex}</style>" + before + b"<div class=box>"
+            + _ITEMS + b"</div>")
+    assert _found(engine, mail(page, False)), selector
