@@ -177,3 +177,23 @@ def test_layout_rules_whose_context_holds(engine: Engine, selector: bytes,
     page = (b"<style>" + selector + b"{display:flex}</style>" + before + b"<div class=box>"
             + _ITEMS + b"</div>")
     assert _found(engine, mail(page, False)), selector
+
+
+_ROWS = b"".join(b"<tr><td>" + p + b"</td><td>" + _junk(i) + b"</td></tr>"
+                 for i, p in enumerate(THREES))
+
+
+@pytest.mark.parametrize(("name", "css"), [
+    ("decoy", b"col.j{visibility:collapse} .none col{visibility:collapse}"),
+    ("context-holds", b"table col.j{visibility:collapse}"),
+    ("child-holds", b"colgroup > col.j{visibility:collapse}"),
+    ("sibling-holds", b"col.p + col{visibility:collapse}")])
+def test_collapsed_columns_by_their_whole_selector(engine: Engine, tmp_path: Path, name: str,
+                                                   css: bytes) -> None:
+    """The junk column collapsed, the pieces' column not: a decoy `.none col` collapsed every
+    column in the reading (`htmltables`), the pieces' too."""
+    page = _page(css, b"<table><colgroup><col class=p><col class=j></colgroup>" + _ROWS
+                 + b"</table>", (b"", b""))
+    assert _found(engine, mail(page, False)), name
+    if CHROMIUM is not None and name == "decoy":
+        assert B64 in printed_text(tmp_path, page)

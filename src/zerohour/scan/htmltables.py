@@ -9,17 +9,26 @@ decoys between the pieces.
 `collapsed_page` writes the page again with the cells of collapsed columns emptied (their
 columns counted through `span`, `colspan` and `rowspan`, tables nested in cells kept apart);
 that page is one more HTML layer, whose readings (what shows, the layout) see the pieces
-alone. Over-reading is safe: the page's own readings stay. So a rule collapses a column when
-its selector's subject could name the column (its tag, classes and id; other conditions are
-taken as met).
+alone. A rule collapses a column when its selector's subject could name the column (its
+tag, classes and id; other conditions of the subject are taken as met) and the ancestors
+and siblings its selector names are there (`textual._Page.inside`): a decoy `.none col`
+that collapsed every column emptied the pieces' cells too (session 24).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
-from zerohour.scan.textual import _css_text, _unescape, css_readable
+from zerohour.scan.textual import (
+    _ancestor_steps,
+    _Compound,
+    _css_text,
+    _Page,
+    _unescape,
+    css_readable,
+)
 
 _SHEET = re.compile(rb"<style\b[^>]*+(?:>(.*?)(?:</style|\Z)|\Z)", re.I | re.S)  # (1 or none)
 _RULE = re.compile(rb"(?<![^{}])([^{}]*)\{([^{}]*)\}")
@@ -40,6 +49,7 @@ def collapsed_page(data: bytes, check: Callable[[], None] | None = None) -> byte
     if b"<col" not in lower or not _COLLAPSE.search(css_readable(data)):
         return None  # (`border-collapse` is common in mail; `visibility: collapse` is not)
     subjects = _collapsing_subjects(data)
+    page = _Page(data, [], (), (), {})  # (for rules with a context: `_Page.inside`)
     cuts: list[tuple[int, int]] = []
     tables: list[_Table] = []
     for n, m in enumerate(_TAG.finditer(data)):
@@ -58,7 +68,7 @@ def collapsed_page(data: bytes, check: Callable[[], None] | None = None) -> byte
         table = tables[-1]
         if name in (b"col", b"colgroup"):
             if not closing:
-                table.column(name, attrs, _collapses(name, attrs, subjects))
+                table.column(name, attrs, _collapses(name, attrs, subjects, page, m.start()))
             elif name == b"colgroup":
                 table.close_group()
         elif name == b"tr":
@@ -81,9 +91,11 @@ def collapsed_page(data: bytes, check: Callable[[], None] | None = None) -> byte
     return b"".join(out)
 
 
-def _collapsing_subjects(data: bytes) -> list[list[tuple[bytes, bytes]]]:
+def _collapsing_subjects(data: bytes) -> list[tuple[list[tuple[bytes, bytes]], _Compound]]:
     """The subject compounds (as simple selectors: tag, `.class`, `#id`) of the style
-    sheets' rules that collapse."""
+    sheets' rules that collapse, each with what its selector asks of the element's
+    ancestors and siblings (`_Page.inside`: session 24, a decoy `.none col` collapsed every
+    column, the payload's with the junk's)."""
     sheets = b"".join(_css_text(m.group(1)) + b"}" for m in _SHEET.finditer(data)
                       if m.group(1) is not None)
     out = []
@@ -96,11 +108,17 @@ def _collapsing_subjects(data: bytes) -> list[list[tuple[bytes, bytes]]]:
                 continue
             subject = re.split(rb"[>+~]", words[-1])[-1]
             subject = re.sub(rb"\[[^\[\]]*+\]|::?[\w-]+(\([^()]*+\))?", b"", subject)
-            out.append([(k, v.lower()) for k, v in _SIMPLE.findall(subject)])
+            out.append(([(k, v.lower()) for k, v in _SIMPLE.findall(subject)], replace(
+                _ANY, ancestors=_ancestor_steps(selector))))
     return out
 
 
-def _collapses(tag: bytes, attrs: bytes, subjects: list[list[tuple[bytes, bytes]]]) -> bool:
+_ANY = _Compound(None, frozenset(), frozenset(), ())
+
+
+def _collapses(tag: bytes, attrs: bytes,
+               subjects: list[tuple[list[tuple[bytes, bytes]], _Compound]], page: _Page,
+               start: int) -> bool:
     if b"&" in attrs:  # (`visibility&#58;collapse`: the HTML parser decodes it first)
         attrs = _unescape(attrs)
     if b"\\" in attrs or b"/*" in attrs:
@@ -111,9 +129,10 @@ def _collapses(tag: bytes, attrs: bytes, subjects: list[list[tuple[bytes, bytes]
         return False
     classes = set(_value(_CLASS, attrs).lower().split())
     ident = _value(_ID, attrs).lower()
-    for simples in subjects:
+    for simples, context in subjects:
         if all((kind == b"" and value in (tag, b"*")) or (kind == b"." and value in classes)
-               or (kind == b"#" and value == ident) for kind, value in simples):
+               or (kind == b"#" and value == ident) for kind, value in simples) and (
+                not context.ancestors or page.inside(context, start)):
             return True
     return False
 
