@@ -10,6 +10,10 @@ on 51286b7 and is checked against Chromium where it is installed."""
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -197,3 +201,39 @@ def test_collapsed_columns_by_their_whole_selector(engine: Engine, tmp_path: Pat
     assert _found(engine, mail(page, False)), name
     if CHROMIUM is not None and name == "decoy":
         assert B64 in printed_text(tmp_path, page)
+
+
+def _svg(css: str) -> bytes:
+    """The pieces in one `<text>`, each junk in a `<tspan class=j>`."""
+    body = "".join(f"{p.decode()}<tspan class='j'>{_junk(i).decode()}</tspan>"
+                   for i, p in enumerate(THREES))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="60"><style>{css}'
+            f'</style><g><text x="5" y="30" font-family="monospace" font-size="10">{body}</text>'
+            "</g></svg>").encode()
+
+
+def _svg_mail(data: bytes) -> bytes:
+    return (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: image/svg+xml\r\nContent-Disposition: attachment; filename=a.svg\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(data))
+
+
+@pytest.mark.parametrize("css", [
+    ".j{display:none} .none text{display:none}",  # (decoys: hid every text, on 51286b7)
+    ".j{display:none} .none g{display:none}",
+    ".j{display:none} rect + g{display:none}",
+    "g .j{display:none}", "text > .j{display:none}", ":root .j{display:none}"])
+def test_svg_style_rules_by_their_whole_selector(engine: Engine, tmp_path: Path,
+                                                 css: str) -> None:
+    image = _svg(css)
+    assert _found(engine, _svg_mail(image)), css
+    page = b"<html><body><div>" + image + b"</div></body></html>"  # (inline in a page)
+    assert _found(engine, mail(page, False)), css
+    if shutil.which("rsvg-convert") and shutil.which("pdftotext"):
+        path = tmp_path / "a.svg"
+        path.write_bytes(image)
+        pdf = subprocess.run(["rsvg-convert", "-f", "pdf", str(path)], capture_output=True,
+                             timeout=60, check=True).stdout
+        text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf,
+                              capture_output=True, timeout=60, check=True).stdout
+        assert B64 in re.sub(rb"\s", b"", text)

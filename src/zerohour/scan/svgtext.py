@@ -34,7 +34,7 @@ from urllib.parse import unquote_to_bytes
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.limits import MAX_RECURSION, MAX_SCAN_TIME, ScanContext
-from zerohour.scan.textual import SheetStyles, tag_spans
+from zerohour.scan.textual import _ELEMENT, SheetStyles, _Compound, _matches, tag_spans
 
 #: elements nested deeper are a limit finding (libxml2, which librsvg parses with, refuses a
 #: document nested deeper than 256 by default; round 35: pieces placed by transforms 300
@@ -1155,12 +1155,16 @@ def _apply_sheets(data: bytes, root: _El, ctx: ScanContext
         return []
     styled: list[tuple[_El, tuple[str, str]]] = []
     checks = 0
+    where = _Where(root, data)
     for i, el in enumerate(_elements(root)):
         if not i % _CHECK_EVERY:
             ctx.check_time()
         if el.tag.startswith("#"):
             continue
-        found, compared = styles.of(el.tag.encode(), el.raw)
+        found, compared = styles.of(el.tag.encode(), el.raw,
+                                    lambda c, el=el: where.holds(c.ancestors, 0, el))  # type: ignore[misc]
+        checks += where.steps
+        where.steps = 0
         checks += compared
         if checks > _MAX_SHEET_CHECKS:
             raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_RULES)
@@ -1169,6 +1173,68 @@ def _apply_sheets(data: bytes, root: _El, ctx: ScanContext
             el.cached_props = None
             styled.append((el, el.sheet))
     return styled
+
+
+class _Where:
+    """Where each element of the image stands (parent, the elements before it), to check a
+    rule's ancestors and siblings (`textual._Compound.ancestors`, nearest first). Above an
+    image's `<svg>`: nothing in an .svg file; in an HTML page, a compound holds when a tag
+    written before the image matches it (the page's tree is not read here)."""
+
+    def __init__(self, root: _El, data: bytes) -> None:
+        self.parent: dict[int, _El] = {}
+        self.before: dict[int, list[_El]] = {}  # (the elements before it, nearest first)
+        stack = [root]
+        while stack:
+            el = stack.pop()
+            seen: list[_El] = []
+            for kid in el.kids:
+                if isinstance(kid, _El) and not kid.tag.startswith("#"):
+                    self.parent[id(kid)] = el
+                    self.before[id(kid)] = seen[::-1]
+                    seen.append(kid)
+                    stack.append(kid)
+        first = _SVG_START.search(data)
+        self.page = [(m.group(2).lower(), m.group(3)) for m in _ELEMENT.finditer(
+            data, 0, first.start() if first else 0) if m.group(2) and not m.group(1)]
+        self.memo: dict[tuple[int, int, int], bool] = {}
+        self.steps = 0  # (comparisons made: the caller's budget)
+
+    def holds(self, steps: tuple[tuple[bytes, _Compound | None], ...], k: int,
+              el: _El) -> bool:
+        if k == len(steps):
+            return True
+        key = (id(steps), k, id(el))
+        known = self.memo.get(key)
+        if known is not None:
+            return known
+        combinator, want = steps[k]
+        if combinator in (b"+", b"~"):
+            others = self.before.get(id(el), [])
+            others = others[:1] if combinator == b"+" else others
+        else:
+            others = []
+            up = self.parent.get(id(el))
+            while up is not None and not up.tag.startswith("#"):
+                others.append(up)
+                if combinator == b">":
+                    break
+                up = self.parent.get(id(up))
+        found = False
+        for other in others:
+            self.steps += 1
+            if (want is None or _matches(want, other.tag.encode(), other.raw)) and self.holds(
+                    steps, k + 1, other):
+                found = True
+                break
+        if not found and combinator in (b" ", b">") and (
+                not others or combinator == b" ") and self.page:
+            # above the image, in the page: steps the page's tags written before it meet
+            found = all(c is None or any(_matches(c, t, a) for t, a in self.page)
+                        for _comb, c in steps[k:])
+            self.steps += len(self.page)
+        self.memo[key] = found
+        return found
 
 
 def _reset(root: _El, sheets: dict[int, tuple[str, str]]) -> None:

@@ -1040,9 +1040,10 @@ def xml_style_text(data: bytes) -> bytes:
 class SheetStyles:
     """The declarations of a document's style rules, by the elements they match: for
     documents whose own reader applies them (SVG images, `svgtext`), not HTML pages. Each
-    selector is taken by its subject compound, as `_hidden_compounds` takes it (`g .h` is
-    `.h`: what it styles is over-approximated); only rules setting a property `wanted` finds
-    are kept, at most `limit` selectors."""
+    selector is taken by its subject compound, with what it asks of the element's ancestors
+    and siblings (`_ancestor_steps`) for the reader to check (`of`'s `context`: a decoy
+    `.none text{display:none}` hid every text, session 24); only rules setting a property
+    `wanted` finds are kept, at most `limit` selectors."""
 
     def __init__(self, data: bytes, wanted: re.Pattern[bytes], limit: int = 20_000,
                  xml: bool = False) -> None:
@@ -1073,6 +1074,9 @@ class SheetStyles:
                     compound = _compound(selector)
                     if compound is None or compound.children:
                         continue
+                    steps = _ancestor_steps(selector)  # (what `of`'s `context` checks)
+                    if steps:
+                        compound = dataclasses.replace(compound, ancestors=steps)
                     for pieces, flag in ((normal, False), (important, True)):
                         if pieces and len(self.entries) >= limit:
                             self.truncated = True
@@ -1098,9 +1102,12 @@ class SheetStyles:
                    if c.classes else ("tag", c.tag) if c.tag else None)
             (self._keyed.setdefault(key, []) if key else self._other).append((i, c))
 
-    def of(self, tag: bytes, attrs: bytes) -> tuple[tuple[bytes, bytes] | None, int]:
+    def of(self, tag: bytes, attrs: bytes, context: Callable[[_Compound], bool] | None = None
+           ) -> tuple[tuple[bytes, bytes] | None, int]:
         """The declarations of the rules an element matches, weakest first: (normal ones,
-        !important ones), None when none matches; and how many selectors were compared."""
+        !important ones), None when none matches; and how many selectors were compared.
+        `context`: whether the element has the ancestors and siblings a compound's selector
+        names (`_Compound.ancestors`; without it, taken as there)."""
         if not hasattr(self, "_keyed"):
             self._index()
         have, classes = _attributes(attrs)
@@ -1112,7 +1119,8 @@ class SheetStyles:
             candidates += self._keyed.get(("class", name), ())
         candidates += self._keyed.get(("tag", tag), ())
         matched = sorted(i for i, c in candidates
-                         if _matches(c, tag, attrs, None, have, classes))
+                         if _matches(c, tag, attrs, None, have, classes) and (
+                             context is None or not c.ancestors or context(c)))
         if not matched:
             return None, len(candidates)
         normal: list[bytes] = []
