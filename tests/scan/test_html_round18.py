@@ -372,6 +372,34 @@ def test_copied_pages_are_read_as_shown(engine: Engine, tmp_path: Path, shape: s
     _found_both(engine, page)
 
 
+def _inline_far_from_their_parent(parent: bytes) -> bytes:
+    """Pieces in inline `transform: scale(0)` spans (Chromium shows them: a transform acts
+    on boxes only) whose parent opens over 64 KB of siblings before them, junk between them
+    hidden; `parent`: the parent's opening tag."""
+    filler = b"<b>News of the day. </b>" * 3000  # (72 KB: past `_an_item`'s window)
+    return _page(parent + filler + b"<br>" + b"".join(
+        b"<span class=x>" + p + b"</span><span class=j>" + _junk(i) + b"</span>"
+        for i, p in enumerate(THREES)) + b"</p>", b".x{transform:scale(0)}.j{display:none}")
+
+
+def test_an_inline_element_far_from_its_parent_is_read_as_shown(engine: Engine,
+                                                                tmp_path: Path) -> None:
+    """Bound 2: an element whose parent `_an_item` did not find within 64 KB was taken for
+    a flex or grid item, its inline `transform: scale(0)` for hiding: base64 pieces in
+    such spans after 72 KB of siblings were read as hidden, the page clean. The page's
+    nesting decides past the window."""
+    page = _inline_far_from_their_parent(b"<p>")
+    if CHROMIUM is not None:
+        dom = chromium_dom(tmp_path, page.replace(b"</body>", PROBE_TEXT + b"</body>"))
+        assert B64 in re.sub(rb"\s", b"", dom.split(b'data-text="')[1].split(b'"')[0])
+    _found_both(engine, page)
+    # (a flex parent as far back makes them items: hidden, as Chromium hides them)
+    from zerohour.scan import textual
+
+    flex = _inline_far_from_their_parent(b'<p style="display:flex;flex-wrap:wrap">')
+    assert THREES[1] not in (textual.html_visible(flex) or b"")
+
+
 def _screenshot(tmp_path: Path, page: bytes, name: str) -> str:
     path = tmp_path / f"{name}.html"
     path.write_bytes(page)

@@ -2238,7 +2238,7 @@ class _Page:
             lo = max(0, start - window)
             self.scanned[0] -= start - lo
             if self.scanned[0] < 0:
-                return True
+                return self._an_item_in_tree(start)
             depth = 0
             for m in reversed(list(_ELEMENT.finditer(self.data, lo, start))):
                 if m.group(2) is None:
@@ -2256,7 +2256,21 @@ class _Page:
                     return _flex_or_grid(name, m.group(3), self.whole)
             if not lo:
                 return False  # (at the top of the page)
-        return True
+        return self._an_item_in_tree(start)
+
+    def _an_item_in_tree(self, start: int) -> bool:
+        """`_an_item` by the page's nesting (`_tree`, built once), for a parent farther back
+        than the window or past the walks' budget: no guess either way (a parent 64 KB back
+        was taken for a flex container, and an inline `transform: scale(0)` span, which
+        Chromium shows, for hidden: base64 pieces in such spans were read as hidden)."""
+        if self.tree is None:
+            self.tree = _tree(self.data)
+        parent = self.tree.parents.get(start)
+        if parent is None:
+            return True  # (no element the parser opens: as before)
+        if parent < 0:
+            return False  # (at the top of the page)
+        return _flex_or_grid(*self.tree.elements[parent], self.whole)
 
     def visible(self, lo: int, hi: int) -> tuple[list[bytes], bool]:
         """The pieces of `data[lo:hi]` a reader sees, and whether something hidden follows
