@@ -333,3 +333,37 @@ def test_an_end_marker_past_the_vertex_bound_is_read_at_the_real_end(
     mid = svg.replace(b"marker-end", b"marker-mid")
     assert eicar_engine.scan_bytes(mid, "p.svg").names == (
         "Heuristics.Limits.Exceeded.MaxScanTime",)
+
+
+def _placed_past_4096(decoys: int = 4100) -> bytes:
+    """Bound 3: one `<text>` whose `x`/`y` lists place each character: `decoys` dashes
+    first, on lines below, then EICAR's base64 stored shuffled, each character placed in
+    order on the top line by its own values (past the 4096th)."""
+    b64 = base64.b64encode(EICAR).decode()
+    chars = [("-", 10 + (i % 80) * 6, 300 + (i // 80) * 12) for i in range(decoys)]
+    order = list(range(len(b64)))
+    random.Random(3).shuffle(order)
+    chars += [(b64[k], 10 + k * 6, 20) for k in order]
+    xs = " ".join(str(c[1]) for c in chars)
+    ys = " ".join(str(c[2]) for c in chars)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="600" height="'
+            f'{320 + decoys // 80 * 12}"><text font-family="monospace" font-size="10" x="{xs}"'
+            f' y="{ys}">{"".join(c[0] for c in chars)}</text></svg>\n').encode()
+
+
+def test_characters_placed_past_4096_values_are_read_where_placed(
+        eicar_engine: Engine, tmp_path: Path) -> None:
+    """Bound 3: each character of a `<text>` goes where its own `x`/`y` value puts it,
+    however long the lists: they were cut at 4096 values, the characters after left in the
+    document's order (shuffled base64: clean). Chromium is the oracle (printed, read by
+    pdftotext; as an image and inline in a page); librsvg 2.54 takes only the first value."""
+    from scan.test_html_views import CHROMIUM, printed_text
+
+    svg = _placed_past_4096()
+    page = b"<!doctype html><html><body><p>Invoice</p>" + svg + b"<p>Regards</p></body></html>"
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert base64.b64encode(EICAR) in printed_text(tmp_path, svg, "p.svg")
+        assert base64.b64encode(EICAR) in printed_text(tmp_path, page)
+    assert base64.b64encode(EICAR) not in svg  # (not in the document's order)
+    assert eicar_engine.scan_bytes(svg, "p.svg").names == (EICAR_NAME,)
+    assert eicar_engine.scan_bytes(page, "invoice.html").names == (EICAR_NAME,)

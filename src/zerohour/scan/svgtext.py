@@ -316,6 +316,9 @@ def _raw_end(data: bytes, tag: bytes, pos: int) -> int:
     return len(data) if m is None else m.end()
 
 
+_ALL = 1 << 62  # (`_numbers`: no bound but the attribute's length)
+
+
 def _numbers(value: str | None, limit: int = 4096) -> list[float]:
     if not value:
         return []
@@ -867,7 +870,12 @@ def _text_runs(drawing: _Drawing, top: _El, size: float, paint: _Paint | None) -
     def lists_of(el: _El, inherited: Lists) -> Lists:
         # (reversed: popped from the end; a tspan without its own takes what is left of
         # its parent's)
-        own = [_numbers(el.attrs.get(k))[::-1] for k in ("x", "y", "dx", "dy")]
+        # (every value: Chromium places each character by its own, past 4096 too; a list
+        # cut there left the characters after it in the document's order, round 16's
+        # shuffled pieces unread)
+        own = [_numbers(el.attrs.get(k), _ALL)[::-1] for k in ("x", "y", "dx", "dy")]
+        if sum(map(len, own)) > _CHECK_EVERY:
+            drawing.ctx.check_time()
         return [o if o else i for o, i in zip(own, inherited, strict=True)]
 
     # (node, font size, x, y, dx, dy lists still to place, painting properties)
@@ -899,7 +907,9 @@ def _text_runs(drawing: _Drawing, top: _El, size: float, paint: _Paint | None) -
                 run.append(node)
             pen_x += 0.6 * fsize * len(node)
             continue
-        for ch in node:
+        for i, ch in enumerate(node):
+            if i and not i % _CHECK_EVERY:  # (a run placed character by character)
+                drawing.ctx.check_time()
             if ch.isspace():  # collapsed: a run of white space is one space, none first
                 if not run or run[-1][-1:].isspace():
                     continue
