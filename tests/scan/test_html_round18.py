@@ -568,6 +568,47 @@ def test_a_representation_chromium_thinks_too_long_is_the_fallbacks(engine, tmp_
     assert _found(engine, mail(page, False))
 
 
+def _padded_past_chromium(width: int) -> bytes:
+    """Bound 5: each piece written by a `::before` in a cyclic style of "-" with a `pad`
+    of `width`, whose fallback is a fixed style whose one symbol is the piece (Chromium
+    falls back for a pad wider than 120)."""
+    css = b"p{counter-reset:c 1;margin:0}"
+    body = b""
+    for i, piece in enumerate(PIECES):
+        css += (b'@counter-style s%d{system:cyclic;symbols:"-";pad:%d "-";fallback:f%d}'
+                b'@counter-style f%d{system:fixed;symbols:"%s"}'
+                b"p.p%d::before{content:counter(c, s%d)}" % (i, width, i, i, piece, i, i))
+        body += b"<p class=p%d></p>" % i
+    return _page(b"<div style=display:flex>" + body + b"</div>", css)
+
+
+def _long_symbolic(value: int) -> bytes:
+    """Bound 5: a symbolic style whose one symbol is B64 (CSS escapes: not in the page's
+    text), as counter `value`: Chromium writes it `value` times (up to 120), however long."""
+    escaped = b"".join(b"\\%x " % c for c in B64)
+    return _page(b"<p class=p></p>", b'@counter-style s{system:symbolic;symbols:"%s"}'
+                 b"p{counter-reset:c %d;margin:0}p.p::before{content:counter(c, s)}"
+                 % (escaped, value))
+
+
+def test_counter_text_past_1024_characters_is_read_or_a_limit(engine: Engine,
+                                                              tmp_path: Path) -> None:
+    """Bound 5 (`counterstyles._MAX_TEXT`): a `pad` was written up to 1024 where Chromium
+    writes the fallback past 120 (the pieces, never read: clean); a symbol repeated to more
+    than 1024 characters was the fallback's where Chromium writes it (B64 twelve times:
+    clean). The first is the fallback's now, the second a limit finding."""
+    padded, long = _padded_past_chromium(121), _long_symbolic(12)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert printed_text(tmp_path, padded) == B64
+        assert printed_text(tmp_path, _padded_past_chromium(120)) == b"-" * 120 * len(PIECES)
+        assert B64 in printed_text(tmp_path, long)
+    _found_both(engine, padded)
+    for as_attachment in (False, True):
+        names = engine.scan_bytes(mail(long, as_attachment)).names
+        assert names, as_attachment
+        assert "Eicar" in names[0] or names[0].startswith("Heuristics.Limits"), names
+
+
 def _fallback_chain(depth: int) -> bytes:
     """Round 36: each piece the one symbol of a cyclic style at the end of a chain of
     `depth` fixed styles that cannot represent the counter (5), each falling back to the

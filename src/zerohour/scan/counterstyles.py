@@ -7,7 +7,9 @@ pieces); a browser shows the characters, a copy of the page's text holds them. T
 of CSS Counter Styles 3 (cyclic, fixed, symbolic, alphabetic, numeric, additive, extends),
 their `range`, `pad`, `negative` and `fallback`, and the predefined styles a page names
 most (decimal, the Latin and Greek letters, roman numerals, the bullets). A representation
-longer than `_MAX_TEXT` characters is the fallback's (a bound on what one counter writes).
+that repeats a symbol (symbolic, additive, `pad`) past `_SYMBOLS` times is the fallback's,
+as in Chromium; one that repeats symbols to more than `_MAX_TEXT` characters within that,
+which Chromium writes, is a limit finding (a bound on what one counter writes).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from zerohour.scan.cssvalues import split
 from zerohour.scan.limits import MAX_SCAN_TIME
 
 _MAX_TEXT = 1024
+_TOO_LONG = f"a counter representation repeating symbols to more than {_MAX_TEXT} characters"
 #: Symbols a symbolic or additive representation has at most in Chromium; more is the
 #: fallback's (a `symbolic "-"` style writing 121 dashes where Chromium writes its fallback,
-#: a fixed style whose symbol was a piece of the base64, hid the pieces).
+#: a fixed style whose symbol was a piece of the base64, hid the pieces). A `pad` wider
+#: than this is the fallback's too (Chromium 120: `pad: 121 "-"` writes the fallback).
 _SYMBOLS = 120
 #: Styles of one fallback chain followed at most (Chromium follows it to its end, a loop
 #: ending in `decimal`; a page's chains are a style or two): longer is a limit finding.
@@ -163,7 +167,7 @@ def parse(declarations: bytes, unescape: Unescape = None,
         width = next((_int(p) for p in parts if _INTEGER.match(p.strip())), None)
         sym = next((_symbol(p, unescape) for p in parts if not _INTEGER.match(p.strip())), None)
         if width is not None and width >= 0 and sym is not None:
-            style = replace(style, pad=(min(width, _MAX_TEXT), sym))
+            style = replace(style, pad=(min(width, _SYMBOLS + 1), sym))
     if b"range" in found and found[b"range"].strip().lower() != b"auto":
         ranges = []
         for item in found[b"range"].split(b","):
@@ -200,8 +204,11 @@ def _initial(style: Style, value: int) -> bytes | None:
             return None
         times = (value - 1) // n + 1
         symbol = symbols[(value - 1) % n]
-        return symbol * times if times <= _SYMBOLS and times * max(len(symbol), 1) <= (
-            _MAX_TEXT) else None
+        if times > _SYMBOLS:
+            return None
+        if times > 1 and times * len(symbol) > _MAX_TEXT:  # (Chromium writes it: bound 5,
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_LONG)  # the fallback was read)
+        return symbol * times
     if style.system == b"alphabetic":
         if value < 1:
             return None
@@ -232,8 +239,10 @@ def _initial(style: Style, value: int) -> bytes | None:
             if times:
                 size += times * len(symbol)
                 count += times
-                if size > _MAX_TEXT or count > _SYMBOLS:
+                if count > _SYMBOLS:
                     return None
+                if size > _MAX_TEXT and count > 1:  # (as symbolic's)
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_LONG)
                 parts.append(symbol * times)
                 value -= times * weight
             if value == 0:
@@ -276,9 +285,13 @@ def _own(value: int, style: Style) -> bytes | None:
     if text is None:
         return None
     width, symbol = style.pad
+    if width > _SYMBOLS:
+        return None  # (Chromium: the fallback's)
     shown = len(text.decode("utf-8", "replace")) + (len(style.negative[0] + style.negative[1])
                                                     if negative else 0)
     if width > shown and symbol:
+        if (width - shown) * len(symbol) > _MAX_TEXT:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_LONG)
         text = symbol * (width - shown) + text
     if negative:
         text = style.negative[0] + text + style.negative[1]
