@@ -493,7 +493,8 @@ def docx_label_after_placeholders(placeholders: int = 10) -> bytes:
 
 @pytest.mark.parametrize(("make", "name", "found"), [
     (docx_header_after_fillers, "hf.docx", NAME),
-    (docx_label_after_placeholders, "lp.docx", "Heuristics.Limits.Exceeded.MaxScanSize"),
+    # (a level shown as nothing: LibreOffice leaves its `%1`s out, so is the label read)
+    (docx_label_after_placeholders, "lp.docx", NAME),
 ], ids=["header-after-256-relationships", "label-after-9-placeholders"])
 def test_what_a_cap_left_unread_is_read_or_a_limit(clam_engine: Engine, tmp_path: Path,
                                                     make: Callable[[], bytes], name: str,
@@ -515,3 +516,4 @@ def test_ordinary_labels_and_many_relationships_are_no_finding(clam_engine: Engi
     for data in (label, docx_header_after_fillers(300)):
         report = clam_engine.scan_bytes(data, "o.docx")
         assert not any(n.startswith("Heuristics") for n in report.names), report.names
+

@@ -689,3 +689,57 @@ def test_a_numbering_style_based_on_deep_is_read(eicar_engine: Engine, tmp_path:
         (tmp_path / "b.docx").write_bytes(data)
         assert EICAR in _lo_printed(tmp_path / "b.docx")
     assert eicar_engine.scan_bytes(data, "b.docx").names == (EICAR_NAME,)
+
+
+# --- bound 6: list labels past what was modelled --------------------------------------------------
+
+def _labelled(levels: list[tuple[str, str]], ilvl: str = "0",
+              texts: list[str] | None = None) -> bytes:
+    """A .docx whose paragraph i is numbered in list i, at level `ilvl`: list i's levels
+    `(numFmt, lvlText)` from `levels[i]` onwards (level 0 first), `texts` its text."""
+    from xml.sax.saxutils import quoteattr
+
+    abstract = "".join(
+        f'<w:abstractNum w:abstractNumId="{n}">' + "".join(
+            f'<w:lvl w:ilvl="{k}"><w:start w:val="1"/><w:numFmt w:val="{fmt}"/><w:suff '
+            f'w:val="nothing"/><w:lvlText w:val={quoteattr(text)}/></w:lvl>'
+            for k, (fmt, text) in enumerate(lvls)) + "</w:abstractNum>"
+        for n, lvls in enumerate(levels, 1))
+    num = "".join(f'<w:num w:numId="{n}"><w:abstractNumId w:val="{n}"/></w:num>'
+                  for n in range(1, len(levels) + 1))
+    body = "".join(f'<w:p><w:pPr><w:numPr><w:ilvl w:val="{ilvl}"/><w:numId w:val="{n}"/>'
+                   f"</w:numPr></w:pPr>{f'<w:r><w:t>{texts[n - 1]}</w:t></w:r>' if texts else ''}"
+                   "</w:p>" for n in range(1, len(levels) + 1))
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?><w:numbering {_W}>{abstract}{num}'
+           "</w:numbering>")
+    return _docx(body, {"numbering.xml": ("numbering", "numbering", xml)})
+
+
+def _past_the_label_bounds(shape: str) -> bytes:
+    chunks = _chunks()
+    if shape == "ilvl-of-ten-digits":  # level 1 shows the chunk, level 0 junk
+        return _labelled([[("decimal", _junk8(i)[:4]), ("decimal", c)]
+                          for i, c in enumerate(chunks)], ilvl="0000000001")
+    if shape == "percent-in-none":  # LibreOffice leaves the `%` out
+        return _labelled([[("none", c[:4] + "%" + c[4:])] for c in chunks])
+    if shape == "placeholder-of-no-level":  # `%5` of no level: LibreOffice shows `%5%`
+        return _labelled([[("decimal", re.sub("([2-9])", r"%\1", c))] for c in chunks])
+    # a counter in a format shown in glyphs (chicago: "*") between a chunk's halves
+    return _labelled([[(shape, c[:4] + "%1" + c[4:])] for c in chunks])
+
+
+@pytest.mark.parametrize("shape", ["ilvl-of-ten-digits", "percent-in-none",
+                                   "placeholder-of-no-level", "chicago", "japaneseCounting"])
+def test_list_labels_past_the_modelled_are_read_as_libreoffice_shows_them(
+        clam_engine: Engine, tmp_path: Path, shape: str) -> None:
+    """Bound 6: a ten-digit `w:ilvl` was read as level 0 (`_int`), a `%` before a letter in
+    a level of `numFmt` none was kept, a placeholder of a level the list does not define
+    was read as 1, and number formats not modelled as decimal (LibreOffice: a glyph, no
+    base64 character): clam.exe's base64 in the labels, LibreOffice shows it (printed),
+    was clean."""
+    data = _past_the_label_bounds(shape)
+    if shutil.which("soffice") is not None and shutil.which("pdftotext") is not None:
+        path = tmp_path / "labels.docx"
+        path.write_bytes(data)
+        assert _decodes(_lo_printed(path))
+    assert clam_engine.scan_bytes(data, "labels.docx").names == (NAME,)

@@ -181,7 +181,10 @@ def package_readings(data: bytes, members: dict[str, bytes], ctx: ScanContext
         kind = local(root.tag) if root is not None else ""
         texts: list[str | None] = []
         if kind == "document":
-            texts = [word_reading(pkg, main)]
+            unmodelled: list[str] = []
+            texts = [word_reading(pkg, main, unmodelled=unmodelled)]
+            if unmodelled:  # (formats LibreOffice shows in glyphs of their own: both ways)
+                texts.append(word_reading(pkg, main, glyphs=True))
         elif kind == "workbook":
             texts = list(spreadsheet.workbook_readings(pkg, main))
         for text in texts:
@@ -207,18 +210,24 @@ def _reading(text: str, origin: str, ctx: ScanContext) -> Child:
 
 # --- Word: list labels and notes ---------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"%([1-9])")
+_PLACEHOLDER = re.compile(r"%([0-9])")
+#: What LibreOffice leaves out of the label text of a level shown as nothing (`none`): every
+#: `%`, with the digit after it (`Q%xR` shows `QxR`, `Q%1R` and `Q%0R` show `QR`).
+_NONE_PERCENT = re.compile(r"%[0-9]?")
 _LEVELS = 9
 
 
-def word_reading(pkg: Package, main: str) -> str | None:
+def word_reading(pkg: Package, main: str, glyphs: bool = False,
+                 unmodelled: list[str] | None = None) -> str | None:
     """The document's text with each numbered paragraph's list label before it, then its
-    footnotes and endnotes in the order it references them; None when it has neither."""
+    footnotes and endnotes in the order it references them; None when it has neither.
+    Counters in number formats not modelled (`_MODELLED`) are decimal, or with `glyphs`
+    left out (a glyph, no base64 character); `unmodelled` collects such formats used."""
     root = pkg.xml(main)
     if root is None:
         return None
     budget = Budget(pkg.ctx.check_time)
-    labels = _list_labels(pkg, main, root, budget)
+    labels = _list_labels(pkg, main, root, budget, glyphs=glyphs, unmodelled=unmodelled)
     notes = {kind: _notes(pkg.xml(target), kind) if (
         target := pkg.related(main, kind + "s", f"word/{kind}s.xml")) else {}
         for kind in ("footnote", "endnote")}
@@ -315,10 +324,15 @@ class _Level:
 
 
 def _int(text: str, default: int) -> int:
+    """An integer attribute as LibreOffice reads it: a 32-bit number, leading zeros and all
+    (bound 6: `w:ilvl="0000000001"`, ten digits, was read as level 0, LibreOffice shows
+    level 1's label); past 32 bits, `default`."""
     text = text.strip()
-    if not text or len(text) > 9 or not text.lstrip("-").isdigit():
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isascii() or not digits.isdigit():
         return default
-    return int(text)
+    value = int(text)
+    return value if -(1 << 31) <= value < 1 << 31 else default
 
 
 def _start(text: str) -> int:
@@ -441,7 +455,8 @@ def _style_numbering(styles: Any) -> dict[str, tuple[str | None, int | None]]:
 
 
 def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
-                 caps: dict[int, bool | None] | None = None) -> dict[int, str]:
+                 caps: dict[int, bool | None] | None = None, glyphs: bool = False,
+                 unmodelled: list[str] | None = None) -> dict[int, str]:
     """Each numbered paragraph's label (by the element's `id`), counted in document order,
     in capitals where its level's run properties set caps (LibreOffice shows them so);
     `caps` collects what each label's level sets (`word_styled_readings`)."""
@@ -481,7 +496,7 @@ def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
         key: tuple[int | str, ...] = (id(lvl), *(levels[k].fmt if k in levels else ""
                                                  for k in range(_LEVELS)))
         if key not in templates:
-            templates[key] = _template(lvl.text, levels)
+            templates[key] = _template(lvl.text, levels, lvl.fmt)
         count = counters.setdefault(num_id or "", [None] * _LEVELS)
         prev = count[level]
         count[level] = lvl.start if prev is None else prev + 1  # (as LibreOffice: no cap)
@@ -496,7 +511,13 @@ def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
                 n = count[token]
                 if n is None:
                     n = at.start if at is not None else 1
-                pieces.append(_counter(n, at.fmt if at is not None else "decimal"))
+                fmt = at.fmt if at is not None else "decimal"
+                if fmt not in _MODELLED:
+                    if unmodelled is not None and fmt not in unmodelled:
+                        unmodelled.append(fmt)
+                    if glyphs:
+                        fmt = "glyph"
+                pieces.append(_counter(n, fmt))
         text = "".join(pieces)
         if not text:
             continue
@@ -509,7 +530,7 @@ def _list_labels(pkg: Package, main: str, root: Any, budget: Budget,
     return labels
 
 
-def _template(text: str, levels: dict[int, _Level]) -> list[str | int]:
+def _template(text: str, levels: dict[int, _Level], fmt: str = "decimal") -> list[str | int]:
     """A level's label text as tokens: literal text (merged) and the level numbers of its
     placeholders (`%1` is 0), leaving out those of levels shown as nothing (`none`): each
     token then shows at least one character, so a label's work is what it shows. At most
@@ -520,6 +541,8 @@ def _template(text: str, levels: dict[int, _Level]) -> list[str | int]:
     LibreOffice shows the piece)."""
     out: list[str | int] = []
     pos = 0
+    if fmt == "none":  # (bound 6: a `%` before a letter was read, LibreOffice leaves it out)
+        text = _NONE_PERCENT.sub("", text)
     found = list(itertools.islice(_PLACEHOLDER.finditer(text), _MAX_PLACEHOLDERS + 1))
     if len(found) > _MAX_PLACEHOLDERS:
         raise ScanLimitExceeded(MAX_SCAN_SIZE, f"a list label of more than {_MAX_PLACEHOLDERS}"
@@ -528,13 +551,14 @@ def _template(text: str, levels: dict[int, _Level]) -> list[str | int]:
         k = int(m.group(1)) - 1
         literal = text[pos : m.start()]
         pos = m.end()
+        if k not in levels:  # a level the list does not define (`%0` too): LibreOffice
+            literal += m.group() + "%"  # shows `%N%` (it was read as 1)
         if literal:
             if out and isinstance(out[-1], str):
                 out[-1] += literal
             else:
                 out.append(literal)
-        at = levels.get(k)
-        if at is None or at.fmt != "none":
+        if k in levels and levels[k].fmt != "none":
             out.append(k)
     rest = text[pos:]
     if rest:
@@ -549,6 +573,16 @@ _MAX_PLACEHOLDERS = 9
 
 _ROMAN = ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
           (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"))
+
+
+#: Number formats `_counter` writes as LibreOffice does (`hex` too: LibreOffice shows it in
+#: decimal). Others (bound 6) LibreOffice shows in words (`ordinalText`: "First") or, most,
+#: in glyphs of their own (`chicago` "*", `japaneseCounting`, `hebrew1`, `russianLower`...:
+#: none a base64 character, where a decimal reading put a digit between a label's pieces):
+#: the labels are read both ways, decimal and without the glyph (the base64 finders stop
+#: at a character not theirs, `base64 -d -i` skips it).
+_MODELLED = frozenset({"none", "decimal", "decimalZero", "lowerRoman", "upperRoman",
+                       "lowerLetter", "upperLetter", "hex", "ordinal"})
 
 
 def _counter(n: int, fmt: str) -> str:
@@ -571,6 +605,12 @@ def _counter(n: int, fmt: str) -> str:
         return letter.upper() if fmt == "upperLetter" else letter
     if fmt == "decimalZero" and 0 <= n < 10:
         return f"0{n}"
+    if fmt == "ordinal":  # (LibreOffice: 1st, 2nd, 11th)
+        suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(
+            n % 10, "th")
+        return f"{n}{suffix}"
+    if fmt == "glyph":
+        return ""
     return str(n)
 
 
