@@ -348,7 +348,9 @@ def test_css_values() -> None:
     count, names = cssvalues.tracks(b"[a] 1fr repeat(2, [b] 10px) [c]", 16.0, 700.0)
     assert (count, names) == (3, {b"a": [1], b"b": [2, 3], b"c": [4]})
     assert cssvalues.tracks(b"repeat(auto-fill, 100px)", 16.0, 700.0)[0] == 7
-    assert cssvalues.tracks(b"repeat(99999999, 1px)", 16.0, 700.0)[0] == 10_000
+    with pytest.raises(ScanLimitExceeded):  # (bound 4: it counted as 10,000)
+        cssvalues.tracks(b"repeat(99999999, 1px)", 16.0, 700.0)
+    assert cssvalues.tracks(b"repeat(3, auto) auto", 16.0, 700.0)[0] == 4
     axis = (3, {b"x": [1, 3]})
     assert cssvalues.line(b"x 2", axis, False) == 3
     assert cssvalues.line(b"x 3", axis, False) == 5  # (past the named ones: implicit lines)
@@ -358,6 +360,41 @@ def test_css_values() -> None:
         b"top": b"1px", b"right": b"2px", b"bottom": b"1px", b"left": b"2px"}
     assert cssvalues.SHORTHANDS[b"grid-area"](b"a")[b"grid-column-end"] == b"a"
     assert cssvalues.SHORTHANDS[b"grid-template"](b'"a b" / repeat(2, 1fr)') == {}
+
+
+def _grid_from_both_ends(columns: int, first: int) -> bytes:
+    """Bound 4: B64 in pieces of 3, shuffled, on one row of a grid of `columns` auto
+    tracks: the first half at columns `first` on, the rest counted from the end (`-17` to
+    `-2`)."""
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    half = len(pieces) // 2
+    items = [b'<span style="grid-row:1;grid-column:%d">%s</span>'
+             % (first + k if k < half else -(len(pieces) - k + 1), p)
+             for k, p in enumerate(pieces)]
+    random.Random(4).shuffle(items)
+    return (b"<!doctype html><html><head><meta charset=utf-8><style>body{font-family:monospace}"
+            b".g{display:grid;grid-template-columns:repeat(%d, auto);justify-content:start}"
+            b"</style></head><body><div class=g>%s</div></body></html>\n"
+            % (columns, b"".join(items)))
+
+
+def test_grid_tracks_past_the_bounds_are_read_or_a_limit(engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Bound 4: `repeat(N, auto)` counted no track (pieces from both ends of 100 columns read
+    out of order, clean); a grid of 20,000 columns counted as 10,000, `grid-column: -2` read
+    at 10,000 (clean): now a limit finding, as are lines past `_MAX_LINE` (clamped; Chromium
+    places them apart) and named lines past `_MAX_NAMED_LINES` (dropped)."""
+    small, large = _grid_from_both_ends(100, 40), _grid_from_both_ends(20_000, 9990)
+    if CHROMIUM is not None and shutil.which("pdftotext") is not None:
+        assert B64 in printed_text(tmp_path, small)
+        assert B64 in printed_text(tmp_path, large)
+    for as_attachment in (False, True):
+        assert _found(engine, mail(small, as_attachment))
+        assert engine.scan_bytes(mail(large, as_attachment)).names == (
+            "Heuristics.Limits.Exceeded.MaxScanTime",)
+    with pytest.raises(ScanLimitExceeded):
+        cssvalues.line(b"100001", (3, {}), False)
+    with pytest.raises(ScanLimitExceeded):
+        cssvalues.tracks(b"repeat(10000, [a b c d e f g] 1px)", 16.0, 700.0)
 
 
 def test_bidi_runs_and_order() -> None:

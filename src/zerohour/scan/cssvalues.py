@@ -33,8 +33,15 @@ _FUNCTION = re.compile(rb"\s*(calc|min|max|clamp|-webkit-calc|abs|sign|round|mod
 _CONSTANT = re.compile(rb"\s*(pi|e|infinity|-infinity)(?![\w-])", re.I)
 _CONSTANTS = {b"pi": math.pi, b"e": math.e, b"infinity": math.inf, b"-infinity": -math.inf}
 _ROUNDING = re.compile(rb"\s*(nearest|up|down|to-zero)\s*,", re.I)
-_MAX_TRACKS = 10_000  # a `repeat()` of more tracks counts as this many
-_MAX_LINE = 100_000  # grid lines past this are clamped (Chromium clamps too)
+#: Explicit tracks of a grid axis at most; more is a limit finding (bound 4: a `repeat()`
+#: of more counted as this many, `grid-column: -2` of 20,000 columns read at 10,000: base64
+#: pieces placed from both ends read out of order, clean).
+_MAX_TRACKS = 10_000
+_TOO_MANY_TRACKS = f"a grid of more than {_MAX_TRACKS} tracks"
+#: Grid lines an item names at most; farther is a limit finding (they were clamped here,
+#: Chromium places items past a million lines apart: two past it were read in one cell).
+_MAX_LINE = 100_000
+_TOO_FAR_LINE = f"a grid line past {_MAX_LINE}"
 
 
 def length(value: bytes | None, font: float, percent_of: float = PAGE_WIDTH) -> float | None:
@@ -446,11 +453,12 @@ _REPEAT = re.compile(rb"repeat\(\s*([^,]+),(.*)\)\s*$", re.I | re.S)
 def _track_list(value: bytes, font: float, room: float, names: dict[bytes, list[int]],
                 count: int, depth: int) -> int:
     text = value.strip()
-    if not text or text.lower() in (b"none", b"subgrid", b"masonry", b"auto") or depth > 4:
+    # (`auto` is one track, of `repeat(20, auto)` too: it was read as no track at all)
+    if not text or text.lower() in (b"none", b"subgrid", b"masonry") or depth > 4:
         return count
     for part in split(text):
-        if count >= _MAX_TRACKS:
-            break
+        if count > _MAX_TRACKS:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_TRACKS)
         if part.startswith(b"["):
             for name in part.strip(b"[]").split():
                 names.setdefault(name, []).append(count + 1)
@@ -476,19 +484,24 @@ def _track_list(value: bytes, font: float, room: float, names: dict[bytes, list[
         own: dict[bytes, list[int]] = {}
         delta = _track_list(inner, font, room, own, 0, depth + 1)
         room_left = _MAX_NAMED_LINES - sum(len(lines) for lines in names.values())
-        for _ in range(min(times, _MAX_TRACKS)):
+        if delta <= 0:
+            continue
+        if count + times * delta > _MAX_TRACKS:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_TRACKS)
+        for _ in range(times):
             for name, lines in own.items():
-                if room_left <= 0:
-                    break
-                names.setdefault(name, []).extend(count + line for line in lines[:room_left])
+                if room_left < len(lines):  # (bound 4: names past it were dropped)
+                    raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_NAMES)
+                names.setdefault(name, []).extend(count + line for line in lines)
                 room_left -= len(lines)
             count += delta
-            if count >= _MAX_TRACKS or delta <= 0:
-                break
+    if count > _MAX_TRACKS:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_TRACKS)
     return count
 
 
 _MAX_NAMED_LINES = 65536
+_TOO_MANY_NAMES = f"a grid of more than {_MAX_NAMED_LINES} named lines"
 
 
 def areas(value: bytes | None) -> list[list[bytes]]:
@@ -546,7 +559,9 @@ def line(value: bytes | None, axis: Axis, end: bool) -> int | None:
             found = lines[n - 1] if n <= len(lines) else count + 1 + n - len(lines)
         else:
             found = lines[n] if -n <= len(lines) else 1
-    return max(-_MAX_LINE, min(_MAX_LINE, found))
+    if abs(found) > _MAX_LINE:
+        raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_FAR_LINE)
+    return found
 
 
 def span(value: bytes | None) -> int:
