@@ -2130,8 +2130,22 @@ def _floats(attrs: bytes) -> int:
     if b"style" not in lower or not (
             b"float" in lower or b"&" in lower or b"\\" in lower or b"/*" in lower):
         return 0
-    style = _attr(attrs, b"style")
-    return len(_FLOAT_RIGHT_RE.findall(_css_text(style))) if style else 0
+    m = _FIRST_STYLE.match(attrs)  # (`_attr(attrs, b"style")` in one match)
+    if m is None or not (style := m[1] or m[2] or m[3]):
+        return 0
+    if b"&" in style:
+        style = _unescape(style)
+    return len(_FLOAT_RIGHT_LOWER.findall(_css_text(style).lower()))
+
+
+#: A tag's first style attribute, as `_attr` finds it (`_ATTRS`' matches one after another,
+#: each between runs of bytes no name starts with), its value in group 1, 2 or 3: an
+#: attribute is matched whole at once (atomic), as `finditer` leaves it. (`_attr`'s table of
+#: a tag's attributes, made cold for each float of a newsletter, was 3.7 us of its 4.)
+_FIRST_STYLE = re.compile(
+    rb"(?:[^A-Za-z_:]*+(?>(?!(?i:style)(?![\w:.-]))[A-Za-z_:][\w:.-]*"
+    rb"(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?))*+"
+    rb"[^A-Za-z_:]*+(?i:style)(?![\w:.-])(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
 
 
 def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) -> bool:
