@@ -201,9 +201,9 @@ def test_a_half_turn_is_no_mirror() -> None:
     assert not htmllayout._mirrored_box({b"transform": b"rotateY(1.2.3deg)"})  # (no number)
 
 
-def _side_by_side_in_tree(page: bytes) -> bool:
+def _side_by_side_in_tree(page: bytes, view: bytes | None = None) -> bool:
     """`_floats_side_by_side` as it read `_parse`'s tree (before it read the tags alone)."""
-    written = len(htmllayout._FLOAT_RIGHT_RE.findall(page))
+    written = len(htmllayout._FLOAT_RIGHT_RE.findall(page if view is None else view))
     found, beside = 0, False
     stack: list[htmllayout._El | bytes] = [htmllayout._parse(page, None)]
     while stack:
@@ -269,3 +269,98 @@ def test_the_float_gate_reads_the_tags_as_the_tree_reads_them() -> None:
             [500, 508, 509, 510, 511, 600]) + b"".join(rng.choice(parts)
                                                   for _ in range(rng.randrange(1, 16)))
         assert htmllayout._floats_side_by_side(page, None) is _side_by_side_in_tree(page), page
+
+
+#: Pieces of pages for the gate's reading of the tags (`_TAGS`, the marks, the texts between):
+#: comments (one left open, one a raw-text element's content runs into), raw-text elements
+#: (one left open, a closing tag with attributes), capitals, void and self-closing tags,
+#: table parts and other tags that close others, a "<" in an attribute and one that opens
+#: no tag, references, escapes and CSS comments in and out of style attributes.
+_GATE_PARTS = [
+    b"<p>", b"</p>", b'<b style="float:right">', b"</b>", b"</B >", b'<B STYLE="FLOAT:RIGHT">',
+    b'<img style="float:right">', b'<img style="float:right"/>', b"<img>", b"<br/>", b"<br />",
+    b"<p/>", b'<span style="float:right" />', b"<span/ >", b"<tr>", b'<td style="float:right">',
+    b"<td>", b'<TH Style="Float: Right">', b"<table>", b"</table>", b"<tbody>",
+    b'<thead style="float:right">', b'<li style="float:right">', b"<li>",
+    b'<dd style="float:right">',
+    b'<h2 style="float:right">', b'<option style="float:right">', b"<button>", b"<ul>", b"</ul>",
+    b" ", b"x", b"\n", b"\t", b"&nbsp;", b"<!--c-->", b'<!-- <b style="float:right"> -->', b"<!--",
+    b"-->", b"<style>", b"</style>", b"</style x>", b"<script>", b"</SCRIPT>", b"<textarea>",
+    b"</textarea>", b"<title>", b"</title>", b"<iframe>", b"</iframe>", b"<xmp>", b"<", b"</",
+    b"<b",
+    b">", b"a<b", b'<a title="<b style=float:right>">', b"<i style='fl&#111;at:right'>", b"</i>",
+    b"<div style='float:/**/right'>", b"</div>", b"<div style='fl\\6f at:right'>",
+    b"<div style='fl/**/oat:right'>",
+    b"<p style='float&colon;right'>", b"<p style='float&Colon;right'>",
+    b"<span style='float:inline-end'>", b"<span style='float:right;float:right'>",
+    b"<p style=x float=right>", b"<p style='color:red' style='float:right'>", b"float:right",
+    b"&amp;",
+    b"/*", b"*", b"\\", b'<x-y:z style="float:right">', b'<style style="float:right">',
+    b'<br style="float:right">', b"<html>", b"<body>", b"</body>"]
+
+
+def _gate_page(rng: random.Random) -> bytes:
+    page = b"".join(rng.choice(_GATE_PARTS) for _ in range(rng.randrange(1, 24)))
+    if rng.random() < 0.1:  # at the depth bound and past it
+        page = rng.choice([b"", b"<html><body>"]) + rng.choice([b"<div>", b"<b>"]) * rng.choice(
+            [505, 509, 510, 511, 520]) + page
+    return page
+
+
+def test_the_float_gate_reads_comments_raw_text_and_odd_tags_as_the_tree() -> None:
+    """The gate's reading of the tags (one `split` of the page, the tags' places summed,
+    the marks found by `bytes.find`) against the tree's, on random pages of every kind of
+    piece it reads apart; and as read one match at a time (a page over `_SPLIT_MAX`)."""
+    rng = random.Random(18)
+    for n in range(6000):
+        page = _gate_page(rng)
+        assert htmllayout._floats_side_by_side(page, None) is _side_by_side_in_tree(page), page
+        if not n % 4:
+            view = htmllayout.css_readable(page)
+            assert htmllayout._floats_side_by_side(page, None, view) is (
+                _side_by_side_in_tree(page, view)), page
+
+
+def test_the_float_gate_reads_long_pages_one_tag_at_a_time(monkeypatch: pytest.MonkeyPatch,
+                                                           ) -> None:
+    """Past `_SPLIT_MAX` the tags are read one match at a time; the scan's clock is called
+    every `_CHECK_EVERY` tags either way: the same answers."""
+    rng = random.Random(19)
+    pages = [_gate_page(rng) for _ in range(1500)]
+    expected = [htmllayout._floats_side_by_side(page, None) for page in pages]
+    calls: list[int] = []
+    monkeypatch.setattr(htmllayout, "_CHECK_EVERY", 3)
+    for page, answer in zip(pages, expected, strict=True):
+        assert htmllayout._floats_side_by_side(page, lambda: calls.append(1)) is answer, page
+    split_calls = len(calls)
+    assert split_calls > 1000
+    monkeypatch.setattr(htmllayout, "_SPLIT_MAX", 0)
+    for page, answer in zip(pages, expected, strict=True):
+        assert htmllayout._floats_side_by_side(page, lambda: calls.append(1)) is answer, page
+    assert len(calls) - split_calls > 1000
+
+
+def test_floats_reads_the_style_attribute_attr_reads() -> None:
+    """`_floats` finds a tag's first style attribute in one match (`_FIRST_STYLE`): the
+    attribute `_attr` finds, on random attributes (names that hold "style", quotes left
+    open, blanks around "=", references, escapes, comments, a second style attribute)."""
+    bits = [b" ", b"  ", b"\t", b"\n", b"\x0c", b"style", b"STYLE", b"Style", b"xstyle",
+            b"style-x", b"style:", b"style.", b"data-style", b"_style", b":style", b"=", b" = ",
+            b'"', b"'", b"float:right", b"FLOAT:RIGHT", b"float: right;", b"fl&#111;at:right",
+            b"&colon;", b"&Colon;", b"\\", b"\\66 loat", b"/*", b"*/", b"/", b"x", b"title",
+            b"1", b"-", b"float:inline-end", b"FLOAT:INLINE-START", b"a=b", b"a='c'",
+            b"style=float:right", b'style="float:right"', b"style='float:right'",
+            b'style = "float:right;float:right"', "\u00e9".encode(), b"\xff", b">", b"&amp;"]
+
+    def by_attr(attrs: bytes) -> int:
+        style = htmllayout._attr(attrs, b"style")
+        return len(htmllayout._FLOAT_RIGHT_RE.findall(htmllayout._css_text(style))) if (
+            style and b"style" in attrs.lower()) else 0
+
+    rng = random.Random(20)
+    for _ in range(30000):
+        attrs = b"".join(rng.choice(bits) for _ in range(rng.randrange(0, 16)))
+        assert htmllayout._floats(attrs) == by_attr(attrs), attrs
+    for n in (10, 300):  # (`_attr` reads a tag over 1024 bytes without its table)
+        attrs = b" a=1" * n + b" style='float:right' style='float:right;float:right'"
+        assert htmllayout._floats(attrs) == by_attr(attrs) == 1
