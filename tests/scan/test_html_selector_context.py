@@ -237,3 +237,16 @@ def test_svg_style_rules_by_their_whole_selector(engine: Engine, tmp_path: Path,
         text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf,
                               capture_output=True, timeout=60, check=True).stdout
         assert B64 in re.sub(rb"\s", b"", text)
+
+
+@pytest.mark.parametrize("before", [b"Key", b"Hello", b"Dear Bob", b"Key<br>",
+                                    b"<span>Hi</span>"])
+def test_a_block_of_base64_after_a_short_line(engine: Engine, tmp_path: Path,
+                                              before: bytes) -> None:
+    """Attack round 38 (E): the readings joined the text of blocks a browser shows on lines
+    of their own, so base64 after a line of 3 or 5 letters decoded letters off."""
+    page = b"<!doctype html><div>" + before + b"</div><div>" + B64 + b"</div>"
+    assert _found(engine, mail(page, False)), before
+    assert _found(engine, mail(page, True)), before
+    if CHROMIUM is not None and before == b"Key":
+        assert B64 in screen_text(tmp_path, page, ())

@@ -181,6 +181,23 @@ def html_block_text(data: bytes) -> bytes | None:
     return html_rendered(_BLOCK_TAG.sub(b"\n<b></b>", data))
 
 
+def block_breaks(data: bytes) -> bytes:
+    """The page with a line break before each block's tags (its elements kept)."""
+    return _BLOCK_TAG.sub(lambda m: b"\n" + m.group(), data)
+
+
+#: A line of 16 base64 letters or more after a line ending in one (`html_block_text`): joined
+#: without the break, the two decode letters off.
+BLOCK_JOIN = re.compile(rb"[A-Za-z0-9+/=][ \t\r]*\n\s*[A-Za-z0-9+/]{16}")
+#: Whether the page may hold one (a block's tag between a base64 letter and a run of 16:
+#: one hyperscan pass, not `html_block_text`'s millisecond on every page).
+BLOCK_JOIN_PAGE = Gate(rb"[A-Za-z0-9+/=][ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*<(?:br|/?(?:p|div|"
+                       rb"li|tr|td|th|h[1-6]|table|tbody|section|article|blockquote|pre|ul|ol|"
+                       rb"dl|dt|dd|hr|header|footer|nav|form|fieldset|address|figure|main|"
+                       rb"aside|center|body))\b[^>]*>[ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*"
+                       rb"[A-Za-z0-9+/]{16}")
+
+
 #: What can hide an element's text from the reader: a style, an attribute, an element that
 #: never renders, a class a style sheet hides. (A gate: most HTML holds none of these.)
 #: Elements whose content a browser does not show: never rendered, fallback content of
