@@ -56,7 +56,16 @@ from typing import cast
 
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import counterstyles
-from zerohour.scan.bidi import ON, L, R, first_strong, mirrored, text_runs, visual_order
+from zerohour.scan.bidi import (
+    _PLAIN_R_BYTES,
+    ON,
+    L,
+    R,
+    first_strong,
+    mirrored,
+    text_runs,
+    visual_order,
+)
 from zerohour.scan.cssvalues import (
     CH,
     PAGE_WIDTH,
@@ -1121,6 +1130,8 @@ class _Layout:
         run at an odd level, reversed as a whole). Unchanged when what could hold a file's
         text (all but blanks and right-to-left letters) keeps its order: a reordering keeps
         every run between the same two others."""
+        if all(type(k) is bytes and _quiet(k) for k in kids):
+            return kids  # (only blanks and right-to-left letters: nothing telling, below)
         tokens: list[tuple[tuple[_El, ...], _El | bytes, int]] = []
         self._inline_tokens(kids, (), tokens)
         telling = [i for i, (_c, node, kind) in enumerate(tokens)
@@ -1481,6 +1492,27 @@ def _has_dir(attrs: bytes) -> bool:
 
 _NO_NAMES: frozenset[bytes] = frozenset()
 _ATTR_NAMES: dict[bytes, frozenset[bytes]] = {}
+
+
+def _quiet(text: bytes) -> bool:
+    """Whether a text's bidi runs (`text_runs`) are all blanks and right-to-left runs (none
+    that `_bidi` calls telling): blanks alone (blank neutral runs), or blanks around a core
+    that starts and ends with a right-to-left letter and holds those (two-byte, well formed)
+    and ASCII neutrals alone: `bidi._plain_r` reads that core as one R run, the blanks
+    around it as blank neutral runs."""
+    core = text.strip()
+    if not core:
+        return True
+    return (core[0] >= 0x80 and core[-1] >= 0x80 and not core.translate(None, _PLAIN_R_BYTES)
+            and _well_formed(core))
+
+
+def _well_formed(text: bytes) -> bool:
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _blank(node: _El | bytes) -> bool:
