@@ -7,8 +7,8 @@ offsets, generated content, lists, tables and nested blocks."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -18,8 +18,21 @@ import pytest
 
 from zerohour.scan import htmllayout
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from newsletters import WORDS, newsletter
+
+def _bench_newsletters() -> ModuleType:
+    """bench/newsletters.py (loaded by its path: bench/ on sys.path would shadow `scan`)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "newsletters.py"
+    spec = importlib.util.spec_from_file_location("_bench_newsletters", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_NEWSLETTERS = _bench_newsletters()
+WORDS: dict[str, list[str]] = _NEWSLETTERS.WORDS
+newsletter: Callable[..., bytes] = _NEWSLETTERS.newsletter
 
 _HEBREW = ["שלום", "חדשות", "מבצע", "היום", "עולם"]
 _ARABIC = ["مرحبا", "سلام", "اخبار"]
