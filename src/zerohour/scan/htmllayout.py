@@ -533,7 +533,7 @@ def _cascaded(rules: list[_Rule], el: _El) -> dict[bytes, dict[bytes, bytes]]:
 
 
 def _lower(value: bytes | None) -> bytes:
-    return (value or b"").strip().lower()
+    return value.strip().lower() if value else b""
 
 
 class _Layout:
@@ -586,6 +586,20 @@ class _Layout:
         self.overrides = 0
         self.rtl_overrides: set[int] = set()
         self.chars: dict[int, int] = {}  # (an element's text length, once it is laid out)
+        #: each properties dict's inherited part (`_passed`), by id, with the dict
+        self.passing: dict[int, tuple[dict[bytes, bytes], dict[bytes, bytes]]] = {}
+
+    def _passed(self, own: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """What of an element's own properties its content inherits (`_INHERITED`), once per
+        properties dict (shared by the elements that cascade alike; kept with it, so that
+        its id names no other dict while the layout lasts): read only."""
+        known = self.passing.get(id(own))
+        if known is not None and known[0] is own:
+            return known[1]
+        out = {k: v if k.startswith((b"list", b"quotes")) else _lower(v)
+               for k, v in own.items() if k in _INHERITED}
+        self.passing[id(own)] = (own, out)
+        return out
 
     def own_of(self, el: _El) -> dict[bytes, bytes]:
         """An element's own properties (those it took by where it stands too)."""
@@ -649,18 +663,25 @@ class _Layout:
         here = inherited  # (a copy only where it changes)
         dir_attr = b"dir" in el.attrs.lower()
         if own or dir_attr or el.tag == b"bdi":
-            here = {**inherited, **{k: v if k.startswith((b"list", b"quotes")) else _lower(v)
-                                    for k, v in own.items() if k in _INHERITED}}
+            passed = self._passed(own) if own else _NOTHING
+            way: bytes | None = None  # (the direction the element sets, if it sets one)
             if b"direction" not in own and dir_attr:
-                way = _lower(_attr(el.attrs, b"dir"))
-                if way in (b"rtl", b"ltr"):  # (the attribute is a presentational hint)
-                    here[b"direction"] = way
-                elif way == b"auto":
-                    here[b"direction"] = _auto_direction(el, b"ltr")
+                given = _lower(_attr(el.attrs, b"dir"))
+                if given in (b"rtl", b"ltr"):  # (the attribute is a presentational hint)
+                    way = given
+                elif given == b"auto":
+                    way = _auto_direction(el, b"ltr")
             elif el.tag == b"bdi" and b"direction" not in own:  # (`dir=auto` by default)
-                here[b"direction"] = _auto_direction(el, b"ltr")
-            if _lower(own.get(b"unicode-bidi")) == b"plaintext":
-                here[b"direction"] = _auto_direction(el, here.get(b"direction", b"ltr"))
+                way = _auto_direction(el, b"ltr")
+            if b"unicode-bidi" in own and _lower(own[b"unicode-bidi"]) == b"plaintext":
+                way = _auto_direction(el, way if way is not None else passed.get(
+                    b"direction", inherited.get(b"direction", b"ltr")))
+            if passed:
+                here = {**inherited, **passed}
+            if way is not None and here.get(b"direction") != way:
+                if here is inherited:
+                    here = dict(inherited)
+                here[b"direction"] = way
             if b"font-size" in own:
                 font = font_size(own[b"font-size"], font)
         display = _display(el.tag, own) if el.tag else b"block"
@@ -703,7 +724,8 @@ class _Layout:
         marker = self._content(styles.get(b"marker"), el, here) if listed else b""
         if listed and not marker:
             marker = self._marker(here)
-        before = self._content(styles.get(b"before"), el, here, b"open-quote" if quoted else None)
+        before = self._content(styles.get(b"before"), el, here, b"open-quote" if quoted else None
+                               ) if quoted or styles.get(b"before") else b""
         placed = self.placed
         overrides = self.overrides
         kids = _body_part(el.kids) if el.tag in (b"", b"html") else el.kids
@@ -725,11 +747,14 @@ class _Layout:
         inside = self.placed - placed  # placed boxes inside it
         if b"position" in own and _placed_box(own, font):
             self.placed += 1
-        after = self._content(styles.get(b"after"), el, here, b"close-quote" if quoted else None)
-        for name in (*mine, *nested):  # (the scope of the counters its children made ends
-            instances = self.counters.get(name)  # here, and of those nested in its own)
-            if instances:
-                instances.pop()
+        # (`_content` writes nothing without declarations or a default: not called)
+        after = self._content(styles.get(b"after"), el, here, b"close-quote" if quoted else None
+                              ) if quoted or styles.get(b"after") else b""
+        if mine or nested:
+            for name in (*mine, *nested):  # (the scope of the counters its children made
+                instances = self.counters.get(name)  # ends here, and of those nested in
+                if instances:  # its own)
+                    instances.pop()
         self.scopes.pop()
         self.nested.pop()
         kids = el.kids
@@ -763,9 +788,12 @@ class _Layout:
             kids.insert(0, marker + before)
         if after:
             kids.append(after)
-        fostered = _foster(el) if el.tag == b"table" else []
-        el.kids = fostered + self._ordered(el, el.kids, own, here, font, display, item,
-                                           self.overrides > overrides)
+        fostered = _foster(el) if el.tag == b"table" else None
+        ordered = self._ordered(el, el.kids, own, here, font, display, item,
+                                self.overrides > overrides)
+        el.kids = fostered + ordered if fostered is not None else ordered
+        if not own and el.tag and el.tag != b"bdo":
+            return  # (what follows needs properties of its own, a `<bdo>` or the root)
         if (b"overflow" in own or b"overflow-x" in own or b"overflow-inline" in own
                 or b"contain" in own) and display not in (b"inline", b"contents"):
             _clip(el, own, here, font)
@@ -1051,7 +1079,9 @@ class _Layout:
                 display in (b"inline", b"contents") and (
                     item or _has_dir(el.attrs) or _lower(own.get(
                         b"unicode-bidi")) in (b"isolate", b"isolate-override", b"plaintext")))
-                ) and not (el.tag and _unicode_bidi(el, own).endswith(b"override")):
+                ) and not (el.tag and (el.tag == b"bdo" or b"unicode-bidi" in own)
+                           and _unicode_bidi(el, own).endswith(b"override")):
+            # (an override only by its own `unicode-bidi` or as a `<bdo>`: `_unicode_bidi`)
             kids = self._bidi(kids, rtl)  # (a block's lines, before its boxes move)
         elements = [k for k in kids if isinstance(k, _El)]
         if not elements:
@@ -1082,12 +1112,15 @@ class _Layout:
                 kids = kids[::-1]
         elif b"grid" in display:
             kids, rows = _grid_cells(kids, kid_styles, own, rtl, font)
-        if any(b"transform" in s or b"translate" in s or b"position" in s
-               or not _MARGINS_SET.isdisjoint(s) for s in styled):
+        # (which of the three may move a box: the properties the kids have, in one pass)
+        names: set[bytes] = set()
+        for s in styled:
+            names.update(s)
+        if not _SHIFTING.isdisjoint(names):
             kids = self._shifted(kids, kid_styles, own, font, display, rows, rtl)
-        if any(b"position" in s for s in styled):
+        if b"position" in names:
             kids = self._placed(kids, kid_styles, own, font, _containing_block(el, own), rtl)
-        if any(b"float" in s for s in styled):
+        if b"float" in names:
             kids = _floats_right(kids, kid_styles, rtl)
         return kids
 
@@ -1144,7 +1177,10 @@ class _Layout:
         for i in range(len(tokens) + 1):
             if i < len(tokens) and tokens[i][2] != _BREAK:
                 continue
-            if i > start:
+            if i == start + 1 and (tokens[start][2] == R or not isinstance(tokens[start][1],
+                                                                           bytes)):
+                order.append(start)  # (one run: in place, and no text of it mirrored)
+            elif i > start:
                 shown, mirror = visual_order([t[2] for t in tokens[start:i]], rtl)
                 order += [start + k for k in shown]
                 for k, turned in enumerate(mirror):
@@ -1188,10 +1224,11 @@ class _Layout:
                 continue
             own = self.own_of(kid)
             display = _display(kid.tag, own)
-            bidi = _unicode_bidi(kid, own)
             if kid.tag == b"br" or (display not in _INLINE_LEVEL and display != b"none"):
                 out.append((chain, kid, _BREAK))
-            elif (display not in (b"inline", b"contents") or kid.tag in _RAW_TEXT
+                continue
+            bidi = _unicode_bidi(kid, own)  # (read only where it tells: a pure function)
+            if (display not in (b"inline", b"contents") or kid.tag in _RAW_TEXT
                   or bidi.startswith((b"isolate", b"plain"))
                   or _lower(own.get(b"position")) in _OUT_OF_FLOW
                   or _lower(own.get(b"float")) in _FLOATS):
@@ -1382,6 +1419,8 @@ class _Layout:
 _SIDES = (b"top", b"left", b"right", b"bottom", b"inset-inline-start", b"inset-inline-end")
 _MARGINS = (b"margin-left", b"margin-right", b"margin-inline-start", b"margin-inline-end")
 _MARGINS_SET = frozenset(_MARGINS)
+#: What a kid needs for `_shifted` to be asked (transforms, offsets, margins)
+_SHIFTING = _MARGINS_SET | {b"transform", b"translate", b"position"}
 _LOGICAL = {b"left": (b"inset-inline-start", b"inset-inline-end"),
             b"right": (b"inset-inline-end", b"inset-inline-start"),
             b"margin-left": (b"margin-inline-start", b"margin-inline-end"),
