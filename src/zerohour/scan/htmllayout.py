@@ -372,15 +372,17 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
     for n, m in enumerate(_ELEMENT.finditer(data), 1):
         if check is not None and not n % 4096:
             check()
-        if m.start() < at:
+        start, end = m.span()
+        if start < at:
             continue  # inside a raw-text element's content
-        if m.start() > at:
-            stack[-1].kids.append(data[at : m.start()])
-        at = m.end()
-        if m.group(2) is None:
+        if start > at:
+            stack[-1].kids.append(data[at:start])
+        at = end
+        closing, name, attrs = m.groups()  # (one call for the three groups)
+        if name is None:
             continue  # a comment: not shown
-        tag = m.group(2).lower()
-        if m.group(1):
+        tag = name.lower()
+        if closing:
             if tag == b"br" or (tag == b"p" and not opened.p_in_button_scope()):
                 # (the parser makes `</br>` a `<br>`, and a `</p>` with no `<p>` to close
                 # an empty `<p>`: session 24, `p::before` content, a sibling counted)
@@ -396,7 +398,7 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
             depth = opened.implied(tag)
             if depth is not None:
                 del stack[depth:]
-        el = _El(tag, m.group(3), m.group())
+        el = _El(tag, attrs, m.group())
         # (`_OpenElements.parent`: past the bound only when it may be, <html>, <body> counted)
         parent = len(stack) - 1 if len(stack) < _MAX_TREE_DEPTH else opened.parent()
         stack[parent].kids.append(el)
@@ -405,7 +407,7 @@ def _parse(data: bytes, check: Callable[[], None] | None) -> _El:
             el.kids.append(data[at:end])
             el.close_tag = data[end:after]
             at = after
-        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+        elif tag not in _VOID and not attrs.rstrip().endswith(b"/"):
             opened.push(tag, parent)
             stack.append(el)
     if at < len(data):
@@ -1806,6 +1808,8 @@ def _floats_right(kids: list[_El | bytes], kid_styles: dict[int, dict[bytes, byt
     """A run of right floats shows right to left: the first one rightmost (`inline-end`
     floats right in a left-to-right block, `inline-start` in a right-to-left one)."""
     right = {b"right", b"inline-start" if rtl else b"inline-end"}
+    if not any(_lower(s.get(b"float")) in right for s in kid_styles.values() if b"float" in s):
+        return kids  # (no right float among the kids: each kept where it is)
     out: list[_El | bytes] = []
     run: list[_El | bytes] = []
     for kid in kids:
