@@ -652,8 +652,8 @@ class _Layout:
         self.seen += 1
         if self.check is not None and not self.seen % 4096:
             self.check()
-        styles = (self._in_context(el, context) if context else self.styles(el)) if (
-            el.tag) else {}
+        styles = (self._in_context(el, context) if context else self.cache.get(
+            (el.tag, el.attrs)) or self.styles(el)) if el.tag else {}
         its_own = False
         if el.tag and self.prefixed:
             # rules only under the ancestors they name (misc18, session 24), and structural
@@ -739,7 +739,7 @@ class _Layout:
         for kid in el.kids:
             if isinstance(kid, _El) and kid.tag not in _RAW_TEXT:
                 self.lay_out(kid, here, font, grid_or_flex, descendants, context,
-                             places.get(id(kid)))
+                             places.get(id(kid)) if places else None)
             elif isinstance(kid, _El) and kid.tag == b"textarea" and b"placeholder" in (
                     kid.attrs.lower()) and b"".join(
                         k for k in kid.kids if isinstance(k, bytes)) in (b"", b"\n", b"\r\n"):
@@ -1273,9 +1273,11 @@ class _Layout:
         """Boxes that `position: relative` offsets, `transform: translate()`, `translate`
         or negative margins move, in the order they show (round 17: shuffled inline blocks
         moved into order): by where each stands in its line plus its offset."""
+        # (a margin that is not set is no negative one: only those set are read)
         if not any(s.get(b"transform") or s.get(b"translate") or _lower(s.get(
-                b"position")) == b"relative" or (not _MARGINS_SET.isdisjoint(s) and any(
-                    b"-" in s.get(m, b"") for m in _MARGINS)) for s in kid_styles.values()):
+                b"position")) == b"relative" or any(
+                    b"-" in v for m, v in s.items() if m in _MARGINS_SET)
+                for s in kid_styles.values()):
             return kids
         moves: dict[int, tuple[float, float, float, float, float, bool]] = {}
         items = b"flex" in display or b"grid" in display  # (boxes whatever their display)
