@@ -1169,9 +1169,32 @@ class _Layout:
             return kids  # (only blanks and right-to-left letters: nothing telling, below)
         tokens: list[tuple[tuple[_El, ...], _El | bytes, int]] = []
         self._inline_tokens(kids, (), tokens)
-        telling = [i for i, (_c, node, kind) in enumerate(tokens)
-                   if (kind != R or isinstance(node, _El)) and not _blank(node)]
+        # what could hold a file's text (elements, and text but blanks and right-to-left
+        # runs); and whether each line (the tokens between two breaks) holds one of those at
+        # most, no text of it that a mirroring would change (then the order below keeps
+        # every line's telling token in place and mirrors nothing: unchanged, as tested last)
+        telling: list[int] = []
+        alone = True
+        count = 0
+        for i, (_c, node, kind) in enumerate(tokens):
+            if kind == _BREAK:
+                telling.append(i)
+                count = 0
+                continue
+            if isinstance(node, bytes):
+                if kind == R:
+                    continue
+                if len(node) > 1 and alone and mirrored(node) != node:
+                    alone = False
+                if not node.strip():
+                    continue
+            telling.append(i)
+            count += 1
+            if count > 1:
+                alone = False
         if len(telling) < 2 and not any(tokens[i][2] == ON for i in telling):
+            return kids
+        if alone:
             return kids
         order: list[int] = []
         texts: dict[int, bytes] = {}
