@@ -582,7 +582,9 @@ class _Layout:
         self.cascades: dict[tuple[tuple[int, ...], bytes | None],
                             dict[bytes, dict[bytes, bytes]]] = {}
         #: each laid-out element's own properties (with the `X > *` rules it takes)
-        self.own: dict[int, dict[bytes, bytes]] = {}
+        #: (the element kept with them: an element laid out and then dropped, `<select>`'s
+        #: content not chosen, freed its id for a copy made later, which read its properties)
+        self.own: dict[int, tuple[_El, dict[bytes, bytes]]] = {}
         self.placed = 0  # boxes placed by offsets, laid out so far
         #: right-to-left overrides laid out so far, and which elements they are
         self.overrides = 0
@@ -605,7 +607,8 @@ class _Layout:
 
     def own_of(self, el: _El) -> dict[bytes, bytes]:
         """An element's own properties (those it took by where it stands too)."""
-        own = self.own.get(id(el)) if self.own else None
+        kept = self.own.get(id(el)) if self.own else None
+        own = kept[1] if kept is not None and kept[0] is el else None
         return own if own is not None else self.styles(el).get(b"", _NOTHING)
 
     def _in_context(self, el: _El, rules: tuple[_Rule, ...]
@@ -661,7 +664,7 @@ class _Layout:
             styles, its_own = self._placed_styles(el, styles, context, place)
         own = styles.get(b"", _NOTHING)
         if context or its_own:
-            self.own[id(el)] = own
+            self.own[id(el)] = (el, own)
         here = inherited  # (a copy only where it changes)
         dir_attr = b"dir" in el.attrs.lower()
         if own or dir_attr or el.tag == b"bdi":
