@@ -2272,6 +2272,10 @@ def _floats_beside(data: bytes, check: Callable[[], None] | None, written: int) 
             continue  # a comment: no child
         tag = tag.lower()
         if closing:
+            if tag == b"br" or (tag == b"p" and not opened.p_in_button_scope()):
+                # (an element, no float, as `_parse` makes it)
+                last[len(last) - 1 if len(last) < _MAX_TREE_DEPTH else opened.parent()] = False
+                continue
             depth = opened.close(tag)
             if depth is not None:
                 del last[depth:]
