@@ -91,6 +91,7 @@ from zerohour.scan.textual import (
     _HEAD_ONLY,
     _IMPLIED,
     _RAW_TEXT,
+    _ROOT_FIRST,
     _TOO_MANY_MATCHES,
     _VOID,
     Place,
@@ -468,7 +469,7 @@ def _ancestors(selector: bytes) -> tuple[tuple[bytes, _Compound], ...]:
     out: list[tuple[bytes, _Compound]] = []
     for k in range(len(compounds) - 2, -1, -1):
         combinator = parts[2 * k + 1] or b" "
-        part = compounds[k] or b""
+        part = _ROOT_FIRST.sub(b"html", compounds[k] or b"")
         compound = _compound(part) if part not in (b"", b"*") else None
         if compound is None or compound.children or (
                 compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and not (
@@ -571,7 +572,7 @@ class _Layout:
         self.selected: dict[tuple[int, int, int], bool] = {}  # (selector, step, element)
         #: pseudo-element rules whose subject has a structural pseudo-class (`li:nth-child(2)
         #: ::marker`): matched by the element's place among its siblings
-        self.nth = [r for r in rules if r.pseudo and r.subject.nth and not r.inside]
+        self.nth = [r for r in rules if r.subject.nth and not r.inside]
         self.prefixed = bool(self.nth) or any(r.ancestors for r in rules)
         self.seen = 0
         # (elements alike style alike: a page of 40k equal `<p>`s matches the rules once)
@@ -844,9 +845,12 @@ class _Layout:
             return known
         combinator, compound = steps[k]
         if compound.tag in _PAGE_PARTS and combinator in (b" ", b">"):
-            # (the parser's one `<html>`, `<body>`, written or not, stand above the page's
-            # elements: matched by the attributes the page gives them)
-            found = self._page_part(compound)
+            up = self.where.get(id(el))
+            above = up[0].tag if up is not None else b""
+            found = self._page_part(compound) and (combinator == b" " or (
+                compound.tag == b"body" and above in (b"", b"html", b"body")) or (
+                compound.tag == b"html" and el.tag in (b"head", b"body")) or (
+                compound.tag == b"head" and above == b"head"))
             self.selected[key] = found
             return found
         found = False

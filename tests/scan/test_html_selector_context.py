@@ -11,9 +11,11 @@ on 51286b7 and is checked against Chromium where it is installed."""
 from __future__ import annotations
 
 import base64
+import random
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -250,3 +252,85 @@ def test_a_block_of_base64_after_a_short_line(engine: Engine, tmp_path: Path,
     assert _found(engine, mail(page, True)), before
     if CHROMIUM is not None and before == b"Key":
         assert B64 in screen_text(tmp_path, page, ())
+
+
+# Attack round 38 (session 24, on 2e4dc77): selectors a browser reads otherwise than the
+# readings did. Pieces of 4 with junk after each; each page delivered EICAR through the
+# gateway, and Chromium shows B64 whole (screen, or printed for the layout's order).
+_P4 = [B64[i : i + 4] for i in range(0, len(B64), 4)]
+
+
+def _junk4(i: int) -> bytes:
+    return [b"q", b"Zx", b"k7", b"W", b"mm", b"rT", b"u", b"Y3"][i % 8] + b"Qz"
+
+
+def _shown_if(selector: bytes, before: bytes = b"", each: bytes = b"") -> bytes:
+    """Junk hidden by `.j{display:none}`; `selector{display:inline}` shows none in a browser."""
+    body = b"".join(p + each + b"<span class=j>" + _junk4(i) + b"</span>"
+                    for i, p in enumerate(_P4))
+    return (b"<!doctype html><style>.j{display:none} " + selector + b"{display:inline}</style>"
+            + before + b"<div id=w>" + body + b"</div>")
+
+
+def _hidden_by(selector: bytes) -> bytes:
+    """Pieces and junk in alternating spans; `selector{display:none}` hides every junk."""
+    body = b"".join(b"<span>" + p + b"</span><span class=j>" + _junk4(i) + b"</span>"
+                    for i, p in enumerate(_P4))
+    return b"<!doctype html><style>" + selector + b"{display:none}</style><div id=w>" + body + (
+        b"</div>")
+
+
+def _ordered_by(rules: Callable[[list[int]], bytes], seed: int, classes: bool = False) -> bytes:
+    order = list(range(len(_P4)))
+    random.Random(seed).shuffle(order)
+    spans = b"".join((b"<span class=s%d>" % k if classes else b"<span>") + _P4[k] + b"</span>"
+                     for k in order)
+    return (b"<!doctype html><style>" + rules(order) + b"</style><div class=f>" + spans
+            + b"</div>")
+
+
+ROUND38: dict[str, tuple[bytes, str]] = {
+    "show-sibling-elsewhere": (_shown_if(b".a ~ .j", b"<i class=a></i>"), "screen"),
+    "show-root-child": (_shown_if(b":root > .j"), "screen"),
+    "show-body-child": (_shown_if(b"body > .j"), "screen"),
+    "show-stray-p-sibling": (_shown_if(b".a + .j", each=b"<i class=a></i></p>"), "screen"),
+    "show-stray-br-sibling": (_shown_if(b".a + .j", each=b"<i class=a></i></br>"), "screen"),
+    "hide-attr-word": (_hidden_by(b"[class~=j]"), "screen"),
+    "hide-attr-i-flag": (_hidden_by(b"[class=J i]"), "screen"),
+    "hide-not-not": (_hidden_by(b":not(:not(.j))"), "screen"),
+    "hide-nested-is": (_hidden_by(b":is(:is(:is(.j)))"), "screen"),
+    "hide-is-complex": (_hidden_by(b".j:is(div > *)"), "screen"),
+    "hide-not-structural": (_hidden_by(b".j:not(:first-child)"), "screen"),
+    "hide-universal-nth": (_hidden_by(b"#w > *:nth-child(2n)"), "screen"),
+    "hide-webkit-any": (_hidden_by(b".j:-webkit-any(span)"), "screen"),
+    "order-nth-child": (_ordered_by(lambda order: b".f{display:flex;flex-wrap:wrap}" + b"".join(
+        b".f > :nth-child(%d){order:%d}" % (m + 1, k) for m, k in enumerate(order)), 7),
+        "print"),
+    "grid-nth-child": (_ordered_by(lambda order: (
+        b".g{display:grid;grid-template-columns:repeat(8,auto);justify-content:start}"
+        + b"".join(b".f > :nth-child(%d){grid-row:%d;grid-column:%d}" % (
+            m + 1, k // 8 + 1, k % 8 + 1) for m, k in enumerate(order))).replace(
+        b".g{", b".f{"), 3), "print"),
+    "order-decoy-root-child": (_ordered_by(lambda order: b".f{display:flex;flex-wrap:wrap}"
+                                           + b"".join(b".s%d{order:%d}" % (k, k)
+                                                      for k in range(len(_P4)))
+                                           + b"".join(b":root > .f .s%d{order:%d}" % (k, -k)
+                                                      for k in range(len(_P4))), 5, True),
+                               "print"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUND38))
+def test_round38_selector_shapes_are_read_as_a_browser_reads_them(engine: Engine,
+                                                                  name: str) -> None:
+    page, _client = ROUND38[name]
+    assert _found(engine, mail(page, False)), name
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("name", sorted(ROUND38))
+def test_round38_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
+    page, client = ROUND38[name]
+    shown = screen_text(tmp_path, page, ()) if client == "screen" else printed_text(
+        tmp_path, page)
+    assert B64 in shown, shown[:200]

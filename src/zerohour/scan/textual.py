@@ -589,10 +589,17 @@ def _universal_subject(selector: bytes) -> int | None:
 
 
 def _compound(selector: bytes) -> _Compound | None:
-    if b"[" in selector:  # `[data-k="V" i]`: its blanks are no combinator
-        selector = _BRACKETS.sub(lambda m: re.sub(rb"\s+", b"", m.group()), selector)
-    if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative)
-        selector = _IS.sub(lambda m: _selectors(m.group(1))[0].strip(), selector)
+    if b"[" in selector:  # `[data-k="V" i]`: its blanks are no combinator (its `i` or `s`
+        # flag dropped: values are compared without case)
+        selector = _BRACKETS.sub(lambda m: re.sub(rb"\s+", b"", _FLAG.sub(b"]", m.group())),
+                                 selector)
+    if b"(" in selector:  # `:is(.n)` is `.n` (its first alternative), `:not(:not(.n))` too
+        selector = _NOT_NOT.sub(rb":is(\1)", selector)
+        for _ in range(_MAX_IS_DEPTH):  # (innermost first, one level each time)
+            was = selector
+            selector = _IS.sub(functools.partial(_is_alternative, selector=was), selector)
+            if selector == was:
+                break
         selector = _PARENS.sub(lambda m: re.sub(rb"\s+", b"", m.group()), selector)
     negated: list[_Compound] = []
     nth: list[tuple[bool, bool, int, int]] = []
@@ -604,7 +611,7 @@ def _compound(selector: bytes) -> _Compound | None:
         pseudo_only = not _PSEUDO.sub(b"", tail).strip()
         for m in _NOT.finditer(tail):
             negated += [c for c in map(_compound, m.group(1).split(b",")) if c is not None]
-        for m in _STRUCTURAL.finditer(tail):
+        for m in _STRUCTURAL.finditer(_NOT.sub(b"", tail)):  # (not those a :not() holds)
             arg, _of, among = (m.group(2) or b"").partition(b"of")
             nth.append(_nth(m.group(1).lower(), arg))
             if among:  # `:nth-child(An+B of S)`: an S (its place counted among all siblings)
@@ -613,13 +620,13 @@ def _compound(selector: bytes) -> _Compound | None:
                     negated.append(_Compound(None, frozenset(), frozenset(), (),
                                              negated=(inner,)))
     selector = _PSEUDO.sub(b"", selector.strip()).strip()
-    universal = _universal_subject(selector)
+    universal = None if nth or negated else _universal_subject(selector)
     if universal is not None:  # `X *`, `X > *`: every element inside an X
         inside = _compound(selector[:universal])
         if inside is None or inside.children:
             return None
         return _Compound(inside.tag, inside.ids, inside.classes, inside.attrs, children=True)
-    last = b"" if pseudo_only else _COMBINATOR.split(selector)[-1]
+    last = b"" if pseudo_only else _last_compound(selector)
     if (not last or last == b"*") and not negated and not nth:
         return None  # everything (or a pseudo-element only): not a hiding we can place
     tag, ids, classes, attrs = None, set(), set(), []
@@ -640,6 +647,35 @@ def _compound(selector: bytes) -> _Compound | None:
 
 
 _PARENS = re.compile(rb"\([^()]*\)")
+_FLAG = re.compile(rb"\s+[iIsS]\s*\]$")
+_NOT_NOT = re.compile(rb":not\(\s*:not\(([^()]*)\)\s*\)", re.I)
+_MAX_IS_DEPTH = 32
+
+
+def _is_alternative(m: re.Match[bytes], selector: bytes) -> bytes:
+    """What stands for `:is(X)` in its compound: X's first alternative, its own compounds
+    before a combinator left out (`.j:is(div > *)` is a `.j`), and its tag too where the
+    compound names something first (`.j:is(span)`: not the class `jspan`)."""
+    first = _last_compound(_selectors(m.group(1))[0].strip())
+    if first == b"*":
+        return b""
+    if first[:1].isalpha():
+        start = max((c.end() for c in _COMBINATOR.finditer(selector, 0, m.start())), default=0)
+        if start < m.start():
+            return first[len(_TAG_FIRST.match(first).group()):]  # type: ignore[union-attr]
+    return first
+
+
+_TAG_FIRST = re.compile(rb"[A-Za-z][\w-]*")
+
+
+def _last_compound(selector: bytes) -> bytes:
+    """The text after the last combinator, blanks and `~` inside brackets or parentheses
+    being no combinator (`[class~=j]`)."""
+    masked = _BRACKETS.sub(lambda m: b"_" * len(m.group()), selector) if (
+        b"[" in selector) else selector
+    cuts = list(_COMBINATOR.finditer(masked))
+    return selector[cuts[-1].end():] if cuts else selector
 _NOT = re.compile(rb":not\(([^()]*)\)", re.I)
 _STRUCTURAL = re.compile(rb":((?:nth|nth-last)-(?:child|of-type)|(?:first|last|only)-"
                          rb"(?:child|of-type))(?:\(([^()]*)\))?", re.I)
@@ -994,6 +1030,7 @@ _IMPLIED = frozenset((b"html", b"head", b"body", b"tbody", b"tr", b"colgroup"))
 _ANCESTOR_STEP = re.compile(rb"\s*([>+~])\s*|\s+")
 _MASKED = re.compile(rb"\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*+\]")
 _MAX_ANCESTOR_STEPS = 256
+_ROOT_FIRST = re.compile(rb"^:root(?![\w-])", re.I)
 
 
 def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ...]:
@@ -1014,7 +1051,7 @@ def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ..
     for k in range(len(cuts) - 1, -1, -1):
         combinator = cuts[k].group(1) or b" "
         start = cuts[k - 1].end() if k else 0
-        part = text[start : cuts[k].start()].strip()
+        part = _ROOT_FIRST.sub(b"html", text[start : cuts[k].start()].strip())  # (`:root`)
         compound = _compound(part) if part not in (b"", b"*") else None
         if compound is not None and (compound.children or (
                 compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and not (
@@ -1711,7 +1748,7 @@ class _Tree:
     parents: dict[int, int]  # an element's opening tag -> its parent's (-1: none)
     previous: dict[int, int]  # -> its sibling element's before it (-1: none)
     elements: dict[int, tuple[bytes, bytes]]  # -> (tag, attributes)
-    formatting: list[int]  # openings of formatting elements, in order
+    formatting: list[int]  # openings of formatting elements closed by another's tag, in order
 
 
 def _tree(data: bytes) -> _Tree:
@@ -1728,7 +1765,10 @@ def _tree(data: bytes) -> _Tree:
     def innermost(names: frozenset[bytes] | tuple[bytes, ...]) -> int:
         return max((tags.last(n) for n in names), default=-1)
 
-    def cut(depth: int) -> None:
+    def cut(depth: int, own: bool = False) -> None:
+        # (`own`: the element at `depth` ends at its end tag; a formatting element closed
+        # any other way, the parser may open again: `_Page.inside` counts it in)
+        formatting.extend(at for at in stack[depth + own :] if elements[at][0] in _FORMATTING)
         del stack[depth:], parts[depth:]
         tags.cut(depth)
 
@@ -1771,7 +1811,7 @@ def _tree(data: bytes) -> _Tree:
             elif tag == b"p" and tags.last(b"p") <= innermost(_P_SCOPE):
                 add(m.start(), tag, b"")  # (no `<p>` to close: an empty one is made)
             elif (depth := tags.last(tag)) >= 0:
-                cut(depth)
+                cut(depth, own=True)
             continue
         closes = _CLOSES_OPEN.get(tag)
         if closes is not None and stack and (depth := innermost(closes[0])) > innermost(
@@ -1782,8 +1822,6 @@ def _tree(data: bytes) -> _Tree:
             cut(depth)
         at = m.start()
         add(at, tag, m.group(3))
-        if tag in _FORMATTING:
-            formatting.append(at)
         if tag in _RAW_TEXT:
             pos = raw_text_end(data, tag, m.end())[1]
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/") and (
@@ -1791,6 +1829,7 @@ def _tree(data: bytes) -> _Tree:
             stack.append(at)
             tags.append(tag)
             parts.append((parts[-1] if parts else 0) + (tag in _PAGE_PARTS))
+    formatting.sort()
     return _Tree(parents, previous, elements, formatting)
 
 
@@ -2190,8 +2229,15 @@ class _Page:
             parent = links.get(at, -1)  # (the parent, or the sibling before it)
             if want is not None and want.tag in _PAGE_PARTS and combinator in (b" ", b">"):
                 # (the parser's one `<html>`, `<body>`, written or not, stand above the
-                # page's elements: matched by the attributes the page gives them)
-                memo[step, at] = self._is(want, -1, want.tag, b"")
+                # page's elements: matched by the attributes the page gives them; as a
+                # parent, `<body>` is the top's, `<html>` only `<body>`'s and `<head>`'s)
+                up = tree.parents.get(at, -1)
+                where = tree.elements[up][0] if up >= 0 else b""
+                memo[step, at] = self._is(want, -1, want.tag, b"") and (
+                    combinator == b" " or (want.tag == b"html" and (
+                        tree.elements[at][0] in (b"head", b"body") or up == -2)) or (
+                        want.tag == b"body" and up != -2 and where in (b"", b"html", b"body")
+                        ) or (want.tag == b"head" and (up == -2 or where == b"head")))
                 return memo[step, at]
             if parent < 0 and want is None and combinator in (b" ", b">"):
                 memo[step, at] = True  # (at the top of `_tree`: under the parser's `<body>`)
@@ -2211,7 +2257,8 @@ class _Page:
                 if combinator in (b">", b"+"):
                     break
                 parent = links.get(parent, -1)
-            if not found and (want is None or want.tag is None or want.tag in _FORMATTING):
+            if not found and combinator in (b" ", b">") and (
+                    want is None or want.tag is None or want.tag in _FORMATTING):
                 # (a formatting element before it, the parser may have opened again)
                 self.budget[0] -= len(tree.formatting)
                 if self.budget[0] < 0:
