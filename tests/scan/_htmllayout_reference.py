@@ -106,6 +106,7 @@ from zerohour.scan.textual import (
     _specificity,
     _unescape,
     css_readable,
+    page_part_attributes,
 )
 
 #: CSS that moves or makes text (then the page is laid out as a tree; otherwise only the
@@ -876,10 +877,8 @@ class _Layout:
         known = self.parts.get(id(compound))
         if known is None:
             tag = compound.tag or b""
-            written = [m.group(1) for m in re.finditer(
-                rb"<" + tag + rb"(?=[\s/>])([^>]*+)", self.data, re.I)] if self.data else []
-            known = self.parts[id(compound)] = any(
-                _matches(compound, tag, a, (1, 1, 1, 1)) for a in (*written, b""))
+            known = self.parts[id(compound)] = _matches(
+                compound, tag, page_part_attributes(self.data, tag), (1, 1, 1, 1))
         return known
 
     def _around(self, el: _El, combinator: bytes) -> list[_El]:

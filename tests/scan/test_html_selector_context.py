@@ -311,6 +311,19 @@ ROUND38: dict[str, tuple[bytes, str]] = {
         + b"".join(b".f > :nth-child(%d){grid-row:%d;grid-column:%d}" % (
             m + 1, k // 8 + 1, k % 8 + 1) for m, k in enumerate(order))).replace(
         b".g{", b".f{"), 3), "print"),
+    "body-attribute-kept": (b"<!doctype html><style>.j{display:none} body.s .j{display:inline}"
+                            b"</style><body class=a><div>" + _junk_spans() + b"</div>"
+                            b"<body class=s>", "screen"),
+    "html-attribute-kept": (b"<!doctype html><html class=a><style>.j{display:none} html.s .j"
+                            b"{display:inline}</style><div>" + _junk_spans() + b"</div>"
+                            b"<html class=s>", "screen"),
+    "body-in-template": (b"<!doctype html><style>.j{display:none} body.s .j{display:inline}"
+                         b"</style><div>" + _junk_spans() + b"</div><template><body class=s>"
+                         b"</template>", "screen"),
+    "duplicate-class": (b"<!doctype html><style>.j{display:none}</style><div>"
+                        + _junk_spans(b"<span class=j class=x>") + b"</div>", "screen"),
+    "empty-comment": (b"<!doctype html><style>.j{display:none}</style><div><!-->"
+                      + _junk_spans() + b"</div><!-- -->", "screen"),
     "order-decoy-root-child": (_ordered_by(lambda order: b".f{display:flex;flex-wrap:wrap}"
                                            + b"".join(b".s%d{order:%d}" % (k, k)
                                                       for k in range(len(_P4)))

@@ -36,7 +36,7 @@ from zerohour.scan.htmltree import (
 )
 from zerohour.scan.limits import MAX_RECURSION, MAX_SCAN_TIME
 
-_COMMENT = re.compile(rb"<!--.*?(?:--!?>|\Z)", re.S)
+_COMMENT = re.compile(rb"<!--(?:-?>|.*?(?:--!?>|\Z))", re.S)  # (`<!-->`: an empty one)
 # A tag starts with "<" and a letter, "/", "!" or "?" (anything else after "<" is text to a
 # browser); it ends at the next ">".
 _TAG = re.compile(rb"<[A-Za-z/!?][^>]*(?:>|\Z)")
@@ -223,7 +223,7 @@ _HIDING = re.compile(rb"display|visibility|\s(?:hidden|popover)[\s=>/]|font-size
                      rb"text-security|opacity|"
                      rb"overflow\s*:\s*(?:hidden|clip)|scale|clip|matrix|rotate[xy]|contain\s*:|mask|:\s*-\s*\d{3}|<(?:"
                      + b"|".join(sorted(_NEVER_RENDERED | {b"svg", b"math"})) + rb")\b", re.I)
-_ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--.*?(?:-->|\Z)", re.S)
+_ELEMENT = re.compile(rb"<(/?)([A-Za-z][\w:-]*)([^>]*)>|<!--(?:-?>|.*?(?:--!?>|\Z))", re.S)
 _VOID = frozenset({b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input",
                    b"link", b"meta", b"param", b"source", b"track", b"wbr"})
 #: (`display:var(--d)`: a custom property can hold "none"; counted as hiding.)
@@ -1241,9 +1241,12 @@ def _matches(c: _Compound, tag: bytes, attrs: bytes, place: Place | None = None,
 
 
 def _attributes(attrs: bytes) -> tuple[dict[bytes, bytes], set[bytes]]:
-    """An element's attributes (names and values lower-cased) and its classes."""
-    have = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or b"").lower()
-            for m in _ATTRS.finditer(attrs)}
+    """An element's attributes (names and values lower-cased; of one written twice, the
+    first, as the parser keeps it) and its classes."""
+    have: dict[bytes, bytes] = {}
+    for m in _ATTRS.finditer(attrs):
+        have.setdefault(m.group(1).lower(),
+                        (m.group(2) or m.group(3) or m.group(4) or b"").lower())
     return have, set(have.get(b"class", b"").split())
 
 
@@ -1833,6 +1836,24 @@ def _tree(data: bytes) -> _Tree:
     return _Tree(parents, previous, elements, formatting)
 
 
+def page_part_attributes(data: bytes, tag: bytes) -> bytes:
+    """The attributes the parser gives its one `<html>` or `<body>`: of every such tag the
+    page writes (outside `<template>`s, where it ignores them), the first of each name."""
+    if b"<template" in data.lower():
+        data = _TEMPLATE_BLOCK.sub(b"", data)
+    seen: set[bytes] = set()
+    kept: list[bytes] = []
+    for m in re.finditer(rb"<" + tag + rb"(?=[\s/>])([^>]*+)", data, re.I):
+        for a in _ATTRS.finditer(m.group(1)):
+            if a.group(1).lower() not in seen:
+                seen.add(a.group(1).lower())
+                kept.append(a.group())
+    return b" ".join(kept)
+
+
+_TEMPLATE_BLOCK = re.compile(rb"<template\b.*?(?:</template\s*>|\Z)", re.I | re.S)
+
+
 #: What the parser puts in `<head>` when it comes before the body's first element or text.
 _HEAD_ONLY = frozenset((b"base", b"basefont", b"bgsound", b"link", b"meta", b"noframes",
                         b"noscript", b"script", b"style", b"template", b"title"))
@@ -2154,8 +2175,8 @@ class _Page:
         return self.deep
     tree: _Tree | None = None  # the page's nesting (`_tree`), once a rule needs ancestors
     tree_places: dict[int, Place] | None = None  # (`_places`, once an ancestor needs one)
-    #: the attributes of each `<html>`, `<body>` tag the page writes (`_is`)
-    page_parts: dict[bytes, list[bytes]] = dataclasses.field(default_factory=dict)
+    #: the attributes the parser gives its `<html>`, `<body>` (`page_part_attributes`)
+    page_parts: dict[bytes, bytes] = dataclasses.field(default_factory=dict)
     #: per element alike: the rules that match it by their subject and name ancestors
     placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
         dataclasses.field(default_factory=dict))
@@ -2279,12 +2300,10 @@ class _Page:
         an `<html>` or `<body>` by the attributes of every such tag the page writes (the
         parser gives its one element the attributes of all)."""
         if want.tag in _PAGE_PARTS:
-            parts = self.page_parts.get(want.tag)
-            if parts is None:
-                parts = self.page_parts[want.tag] = [m.group(1) for m in re.finditer(
-                    rb"<" + want.tag + rb"(?=[\s/>])([^>]*+)", self.data, re.I)]
-            return tag == want.tag and any(_matches(want, tag, a, (1, 1, 1, 1)) for a in (
-                *parts, b""))
+            merged = self.page_parts.get(want.tag)
+            if merged is None:
+                merged = self.page_parts[want.tag] = page_part_attributes(self.data, want.tag)
+            return tag == want.tag and _matches(want, tag, merged, (1, 1, 1, 1))
         place = None
         if want.nth or any(n.nth for n in want.negated):
             if self.tree_places is None:
