@@ -324,6 +324,11 @@ ROUND38: dict[str, tuple[bytes, str]] = {
                         + _junk_spans(b"<span class=j class=x>") + b"</div>", "screen"),
     "empty-comment": (b"<!doctype html><style>.j{display:none}</style><div><!-->"
                       + _junk_spans() + b"</div><!-- -->", "screen"),
+    "show-tr-child": (_shown_if(b"tr > .j"), "screen"),  # (a page with no table: no <tr>)
+    "td-after-td": (b"<!doctype html><style>td + td{display:none} table,tbody,tr,td{display:"
+                    b"inline;margin:0;padding:0}</style>" + b"".join(
+                        b"<table><tr><td>" + p + b"<td>" + _junk4(i) + b"</table>"
+                        for i, p in enumerate(_P4)), "screen"),
     "order-decoy-root-child": (_ordered_by(lambda order: b".f{display:flex;flex-wrap:wrap}"
                                            + b"".join(b".s%d{order:%d}" % (k, k)
                                                       for k in range(len(_P4)))

@@ -980,6 +980,7 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     round 18, `.h{visibility:hidden} .h{display:inline}` stays hidden)."""
     out: dict[tuple[_Compound, tuple[tuple[bytes, _Compound | None], ...], int, bool, bool],
               _Compound] = {}  # the last of equal rules
+    tables = b"<table" in data.lower()
     for order, rule in enumerate(_sheet_rules(data), 1):
         declarations = rule.declarations
         kinds = _css_kinds(declarations)
@@ -1012,7 +1013,7 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                     # 36 for rules that show; session 24 for rules that hide, as read by
                     # their subject alone `.none div{display:none}` hid every div, and the
                     # text in them, on a page with no `.none`)
-                    steps = _ancestor_steps(selector)
+                    steps = _ancestor_steps(selector, tables)
                     out[compound, steps, kind_of, hides, important] = _ranked(
                         compound, rule, selector, important, order, hides=hides,
                         kind=kind_of | (MAKES_BOX if box else 0) | (
@@ -1033,11 +1034,13 @@ _MAX_ANCESTOR_STEPS = 256
 _ROOT_FIRST = re.compile(rb"^:root(?![\w-])", re.I)
 
 
-def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ...]:
+def _ancestor_steps(selector: bytes, tables: bool = True
+                    ) -> tuple[tuple[bytes, _Compound | None], ...]:
     """The compounds a selector's subject must have as ancestors or siblings before it
     (`div .j`: a div; `p > .j`: a p parent; `b + .j`: a b just before), nearest first; a
     compound not read, `*`, or an element the parser may make (`_IMPLIED`) is None, any
-    element. Past `_MAX_ANCESTOR_STEPS`, a limit finding."""
+    element (`tables`: whether the page has a table, where the parser makes `<tr>`s and
+    `<tbody>`s). Past `_MAX_ANCESTOR_STEPS`, a limit finding."""
     text = selector.strip()
     masked = _MASKED.sub(lambda m: b"_" * len(m.group()), text) if (
         b"(" in text or b"[" in text) else text
@@ -1054,7 +1057,7 @@ def _ancestor_steps(selector: bytes) -> tuple[tuple[bytes, _Compound | None], ..
         part = _ROOT_FIRST.sub(b"html", text[start : cuts[k].start()].strip())  # (`:root`)
         compound = _compound(part) if part not in (b"", b"*") else None
         if compound is not None and (compound.children or (
-                compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and not (
+                compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and tables and not (
                     compound.ids or compound.classes or compound.attrs))):
             compound = None  # (a bare `tr`: the parser makes one where none is written; a
             # parser-made one has no attributes, so `tr.x` is only a written one; `<html>` and
@@ -1739,6 +1742,9 @@ _CLOSES_P = frozenset(b"""address article aside blockquote center details dialog
     fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav
     ol p pre section summary table ul li dd dt""".split())
 _TABLE_PARTS = frozenset((b"table", b"tbody", b"thead", b"tfoot", b"tr"))
+#: What a table holds where it stands (not moved out before it as other content is).
+_TABLE_STRUCTURE = frozenset((b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th", b"caption",
+                              b"col", b"colgroup", b"script", b"style", b"template"))
 _P_SCOPE = (b"td", b"th", b"button", b"table")  # (a `<p>` outside them is closed)
 
 
@@ -2287,7 +2293,8 @@ class _Page:
                 found = any(_matches(want, *tree.elements[f]) if want is not None else True
                             for f in tree.formatting[: bisect.bisect_left(tree.formatting, at)]
                             if want is None or want.tag is None or tree.elements[f][0] == want.tag)
-            if not found and combinator != b" " and tree.elements.get(
+            if not found and combinator != b" " and tree.elements[at][0] not in (
+                    _TABLE_STRUCTURE) and tree.elements.get(
                     tree.parents.get(at, -1), (b"",))[0] in _TABLE_PARTS:
                 found = True  # (content of a table outside its cells: moved before it)
             memo[step, at] = found
