@@ -289,7 +289,22 @@ def _ordered_by(rules: Callable[[list[int]], bytes], seed: int, classes: bool = 
             + b"</div>")
 
 
+_INLINE = (b"h1,h2,dl,dt,dd,button,option,form,select,p,div{display:inline;margin:0;padding:0;"
+           b"font-size:16px;font-weight:normal;border:0;background:none}")
+
+
+def _closed_by_own_kind(tag: bytes) -> bytes:
+    """Junk in a hidden `<tag class=h>`, the piece in a second `<tag>`, which closes it."""
+    return (b"<!doctype html><style>.h,.j{display:none} " + _INLINE + b"</style>" + b"".join(
+        b"<%s class=h><span class=j>%s</span><%s>%s</%s>" % (tag, _junk4(i), tag, p, tag)
+        for i, p in enumerate(_P4)))
+
+
 ROUND38: dict[str, tuple[bytes, str]] = {
+    "a-closes-a": (_closed_by_own_kind(b"a"), "screen"),
+    "button-closes-button": (_closed_by_own_kind(b"button"), "screen"),
+    "nobr-closes-nobr": (_closed_by_own_kind(b"nobr"), "screen"),
+    "select-closes-select": (_closed_by_own_kind(b"select"), "screen"),
     "show-sibling-elsewhere": (_shown_if(b".a ~ .j", b"<i class=a></i>"), "screen"),
     "show-root-child": (_shown_if(b":root > .j"), "screen"),
     "show-body-child": (_shown_if(b"body > .j"), "screen"),

@@ -56,10 +56,16 @@ _SPECIAL = frozenset({b"applet", b"area", b"article", b"aside", b"base", b"basef
                       b"template", b"textarea", b"tfoot", b"th", b"thead", b"title", b"tr",
                       b"track", b"ul", b"wbr", b"xmp"})
 _ITEM_SCOPE = _SPECIAL - {b"address", b"div", b"p"}
+#: Start tags that close an open element of their own tag in (default) scope: a second `<a>`
+#: or `<nobr>` (the adoption agency), `<button>`, and a `<select>` in a `<select>` (which
+#: only closes it: round 38, `<a class=h>junk<a>piece` shows the piece).
+_OWN_KIND = frozenset({b"a", b"button", b"nobr", b"select"})
+_SCOPE = frozenset({b"applet", b"caption", b"html", b"table", b"td", b"th", b"marquee",
+                    b"object", b"template"})
 _PAGE_PARTS = (b"html", b"body", b"head")
 _P = frozenset({b"p"})
 #: Tags whose start may close open elements (`_OpenElements.implied`)
-_CLOSES = _CLOSES_P | _CLOSED_BY.keys() | {b"option", b"optgroup"}
+_CLOSES = _CLOSES_P | _CLOSED_BY.keys() | {b"option", b"optgroup"} | _OWN_KIND
 
 
 class _OpenElements:
@@ -131,9 +137,14 @@ class _OpenElements:
     def implied(self, tag: bytes) -> int | None:
         """An opening tag's implied end tags (`_CLOSED_BY`, `_CLOSES_P`...): the index of the
         outermost element it closes (with those opened since), if it closes one."""
-        closes = _CLOSED_BY.get(tag)
         tags = self.tags
         cut = len(tags)
+        if tag in _OWN_KIND and self.where.get(tag):
+            near = self._nearest(frozenset((tag,)), cut)
+            if near and near > self._nearest(_SCOPE, cut):
+                self.cut(near)
+                return near
+        closes = _CLOSED_BY.get(tag)
         if closes is not None:  # (up to the table part that would hold it)
             near = self._nearest(closes[0], cut)
             if not near or near < self._nearest(closes[1], cut):

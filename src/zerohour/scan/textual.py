@@ -1736,6 +1736,10 @@ _CLOSES_OPEN: dict[bytes, tuple[frozenset[bytes], frozenset[bytes]]] = {
                                                          b"tfoot"))),
     **dict.fromkeys((b"option", b"optgroup"), (frozenset((b"option",)), frozenset(
         (b"select", b"datalist", b"optgroup")))),
+    # (a second `<a>`, `<nobr>`, `<button>`, `<select>` closes the open one: round 38)
+    **{t: (frozenset((t,)), frozenset((b"applet", b"caption", b"html", b"table", b"td",
+                                       b"th", b"marquee", b"object", b"template")))
+       for t in (b"a", b"button", b"nobr", b"select")},
 }
 #: Elements whose opening closes an open `<p>` (not inside a table cell or button).
 _CLOSES_P = frozenset(b"""address article aside blockquote center details dialog dir div dl
