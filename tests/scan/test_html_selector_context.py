@@ -301,6 +301,12 @@ def _closed_by_own_kind(tag: bytes) -> bytes:
 
 
 ROUND38: dict[str, tuple[bytes, str]] = {
+    "stray-td": (b"<!doctype html><style>.h,.j{display:none}</style><div>" + b"".join(
+        b"<td class=h>" + p + b"</td><span class=j>" + _junk4(i) + b"</span>"
+        for i, p in enumerate(_P4)) + b"</div>", "screen"),
+    "stray-head": (b"<!doctype html><style>.h,.j{display:none}</style><div>" + b"".join(
+        b"<head class=h>" + p + b"</head><span class=j>" + _junk4(i) + b"</span>"
+        for i, p in enumerate(_P4)) + b"</div>", "screen"),
     "a-closes-a": (_closed_by_own_kind(b"a"), "screen"),
     "button-closes-button": (_closed_by_own_kind(b"button"), "screen"),
     "nobr-closes-nobr": (_closed_by_own_kind(b"nobr"), "screen"),

@@ -1826,6 +1826,9 @@ def _tree(data: bytes) -> _Tree:
             elif (depth := tags.last(tag)) >= 0:
                 cut(depth, own=True)
             continue
+        if (tag in _TABLE_ONLY and tags.last(b"table") < 0 and tags.last(b"template") < 0) or (
+                tag == b"head" and not head[0]):
+            continue  # (a table's part with no table open, a `<head>` in the body: ignored)
         closes = _CLOSES_OPEN.get(tag)
         if closes is not None and stack and (depth := innermost(closes[0])) > innermost(
                 closes[1]):
@@ -1862,6 +1865,12 @@ def page_part_attributes(data: bytes, tag: bytes) -> bytes:
 
 
 _TEMPLATE_BLOCK = re.compile(rb"<template\b.*?(?:</template\s*>|\Z)", re.I | re.S)
+
+
+#: Start tags the parser ignores outside a table (the parts) or in the body (`head`).
+_TABLE_ONLY = frozenset((b"td", b"th", b"tr", b"tbody", b"thead", b"tfoot", b"caption", b"col",
+                         b"colgroup"))
+_IGNORED_OUTSIDE = _TABLE_ONLY | {b"head"}
 
 
 #: What the parser puts in `<head>` when it comes before the body's first element or text.
@@ -2305,6 +2314,12 @@ class _Page:
             return found
         return holds(0, start)
 
+    def an_element(self, start: int) -> bool:
+        """Whether the tag at `start` makes an element (`_tree`: the parser ignores some)."""
+        if self.tree is None:
+            self.tree = _tree(self.data)
+        return start in self.tree.elements
+
     def _is(self, want: _Compound, at: int, tag: bytes, attrs: bytes) -> bool:
         """Whether the element at `at` in `_tree` matches a compound of a selector's context:
         by its place among its siblings where the compound asks (`.x:first-child div`), and
@@ -2389,6 +2404,8 @@ class _Page:
             if el is None or el.group(2) is None:
                 continue
             tag, attrs = el.group(2).lower(), el.group(3)
+            if tag in _IGNORED_OUTSIDE and not self.an_element(start):
+                continue  # (a `<td>` with no table open, a `<head>` in the body: no element)
             if tag in _VOID or attrs.rstrip().endswith(b"/"):
                 continue
             place = self.places.get(start)
