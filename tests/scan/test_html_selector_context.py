@@ -307,6 +307,9 @@ ROUND38: dict[str, tuple[bytes, str]] = {
     "stray-head": (b"<!doctype html><style>.h,.j{display:none}</style><div>" + b"".join(
         b"<head class=h>" + p + b"</head><span class=j>" + _junk4(i) + b"</span>"
         for i, p in enumerate(_P4)) + b"</div>", "screen"),
+    "form-in-form": (b"<!doctype html><style>.h,.j{display:none} " + _INLINE + b"</style><form>"
+                     + b"".join(b"<form class=h>" + p + b"<span class=j>" + _junk4(i)
+                                + b"</span>" for i, p in enumerate(_P4)), "screen"),
     "a-closes-a": (_closed_by_own_kind(b"a"), "screen"),
     "button-closes-button": (_closed_by_own_kind(b"button"), "screen"),
     "nobr-closes-nobr": (_closed_by_own_kind(b"nobr"), "screen"),

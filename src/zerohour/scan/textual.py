@@ -1827,8 +1827,9 @@ def _tree(data: bytes) -> _Tree:
                 cut(depth, own=True)
             continue
         if (tag in _TABLE_ONLY and tags.last(b"table") < 0 and tags.last(b"template") < 0) or (
-                tag == b"head" and not head[0]):
-            continue  # (a table's part with no table open, a `<head>` in the body: ignored)
+                tag == b"head" and not head[0]) or (tag == b"form" and tags.last(b"form") >= 0):
+            continue  # (a table's part with no table open, a `<head>` in the body, a `<form>`
+            # in a form: ignored)
         closes = _CLOSES_OPEN.get(tag)
         if closes is not None and stack and (depth := innermost(closes[0])) > innermost(
                 closes[1]):
@@ -1870,7 +1871,7 @@ _TEMPLATE_BLOCK = re.compile(rb"<template\b.*?(?:</template\s*>|\Z)", re.I | re.
 #: Start tags the parser ignores outside a table (the parts) or in the body (`head`).
 _TABLE_ONLY = frozenset((b"td", b"th", b"tr", b"tbody", b"thead", b"tfoot", b"caption", b"col",
                          b"colgroup"))
-_IGNORED_OUTSIDE = _TABLE_ONLY | {b"head"}
+_IGNORED_OUTSIDE = _TABLE_ONLY | {b"head", b"form"}
 
 
 #: What the parser puts in `<head>` when it comes before the body's first element or text.
