@@ -90,6 +90,7 @@ from zerohour.scan.textual import (
     _ELEMENT,
     _HEAD_ONLY,
     _IMPLIED,
+    _PART_PLACES,
     _RAW_TEXT,
     _ROOT_FIRST,
     _TOO_MANY_MATCHES,
@@ -97,6 +98,7 @@ from zerohour.scan.textual import (
     Place,
     _all_sheet_rules,
     _any_element,
+    _attributes,
     _Compound,
     _compound,
     _css_text,
@@ -544,7 +546,9 @@ class _Layout:
                  data: bytes = b"") -> None:
         self.rules = [r for r in rules if not r.inside]
         self.data = data  # (the page: the attributes of its `<html>`, `<body>` tags)
-        self.parts: dict[int, bool] = {}  # (`_page_part`, per compound)
+        self.parts: dict[tuple[int, bytes], bool] = {}  # (`_page_part`, per compound)
+        #: (`page_part_attributes`, per tag, and as `_attributes` reads them)
+        self.part_attrs: dict[bytes, tuple[bytes, dict[bytes, bytes], set[bytes]]] = {}
         #: CSS counters (round 18): each name's instances, outermost first; per element
         #: being laid out, the names its children instantiated (their scope ends with it)
         self.counter_styles = counter_styles or {}
@@ -848,7 +852,8 @@ class _Layout:
         if compound.tag in _PAGE_PARTS and combinator in (b" ", b">"):
             up = self.where.get(id(el))
             above = up[0].tag if up is not None else b""
-            found = self._page_part(compound) and (combinator == b" " or (
+            found = self._page_part(compound) and self._above(
+                steps, k + 1, compound.tag or b"") and (combinator == b" " or (
                 compound.tag == b"body" and above in (b"", b"html", b"body")) or (
                 compound.tag == b"html" and el.tag in (b"head", b"body")) or (
                 compound.tag == b"head" and above == b"head"))
@@ -871,15 +876,36 @@ class _Layout:
         self.selected[key] = found
         return found
 
-    def _page_part(self, compound: _Compound) -> bool:
-        """Whether the parser's `<html>` or `<body>` matches `compound`: it has the attributes
-        of every such tag the page writes (none when it writes none)."""
-        known = self.parts.get(id(compound))
+    def _page_part(self, compound: _Compound, tag: bytes | None = None) -> bool:
+        """Whether the parser's `<html>`, `<head>` or `<body>` (`tag`, else the compound's)
+        matches `compound`: it has the attributes of every such tag the page writes (none
+        when it writes none), and its place among its siblings."""
+        tag = tag or compound.tag or b""
+        known = self.parts.get((id(compound), tag))
         if known is None:
-            tag = compound.tag or b""
-            known = self.parts[id(compound)] = _matches(
-                compound, tag, page_part_attributes(self.data, tag), (1, 1, 1, 1))
+            parsed = self.part_attrs.get(tag)
+            if parsed is None:  # (its attributes parsed once, not per rule)
+                merged = page_part_attributes(self.data, tag)
+                parsed = self.part_attrs[tag] = (merged, *_attributes(merged))
+            self.tries += 1
+            known = self.parts[id(compound), tag] = compound.tag in (None, tag) and _matches(
+                compound, tag, parsed[0], _PART_PLACES[tag], parsed[1], parsed[2])
         return known
+
+    def _above(self, steps: tuple[tuple[bytes, _Compound], ...], k: int, part: bytes) -> bool:
+        """Whether `steps[k:]` hold from the parser's `<html>`, `<head>` or `<body>`."""
+        while k < len(steps):
+            combinator, compound = steps[k]
+            if part == b"body" and combinator in (b"+", b"~"):
+                part = b"head"
+            elif part in (b"body", b"head") and combinator in (b" ", b">"):
+                part = b"html"
+            else:
+                return False
+            if not self._page_part(compound, part):
+                return False
+            k += 1
+        return True
 
     def _around(self, el: _El, combinator: bytes) -> list[_El]:
         """The elements a combinator leads to from `el`: its parent (`>`), its ancestors

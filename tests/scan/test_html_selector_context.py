@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from scan.test_html_clients import THREES, _junk, screen_text
 from scan.test_html_views import B64, CHROMIUM, _found, mail, printed_text
 from zerohour.scan import Engine, load_database, textual
 from zerohour.scan.database import default_db_dirs
+from zerohour.scan.limits import ScanContext
+from zerohour.scan.svgtext import svg_readings
 
 
 @pytest.fixture(scope="module")
@@ -376,3 +379,61 @@ def test_round38_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> 
     shown = screen_text(tmp_path, page, ()) if client == "screen" else printed_text(
         tmp_path, page)
     assert B64 in shown, shown[:200]
+
+
+_HEAD = b"<!doctype html><html><head><style>"
+
+#: The session's review (helper 115): pages this change missed before its mends, found on
+#: 51286b7, shown whole by Chromium.
+REVIEW: dict[str, bytes] = {
+    "doctype-before-meta": (b"<!doctype html><meta charset=utf-8><style>div:first-child .j"
+                            b"{display:none}</style><div>" + _junk_spans() + b"</div>"),
+    "body-second-child": _HEAD + b"body:nth-child(2) .j{display:none}</style></head><body><div>"
+    + _junk_spans() + b"</div>",
+    "body-not-first": _HEAD + b"body:not(:first-child) .j{display:none}</style></head><body>"
+    b"<div>" + _junk_spans() + b"</div>",
+    "moved-out-of-table": _HEAD + b"body > .j{display:none}</style></head><body><table>"
+    + _junk_spans() + b"</table>",
+    "written-head-then-div": _HEAD + b"div:first-child .j{display:none}</style></head><div>"
+    + _junk_spans() + b"</div>",
+    "context-above-body": _HEAD + b".j{display:none} .zz body .j{display:inline}</style></head>"
+    b"<body><div>" + _junk_spans() + b"</div>",
+    "sibling-before-body": _HEAD + b".j{display:none} .zz + body .j{display:inline}</style>"
+    b"</head><body><div>" + _junk_spans() + b"</div>",
+    "template-like-tag": _HEAD + b"body.h .j{display:none}</style><template-x></template-x>"
+    b"</head><body class=h><div>" + _junk_spans() + b"</div>",
+    "noscript-in-head": (b"<!doctype html><style>div:first-child .j{display:none}</style>"
+                         b"<noscript><div>n</div></noscript><div>" + _junk_spans() + b"</div>"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REVIEW))
+def test_review_pages_are_read(engine: Engine, tmp_path: Path, name: str) -> None:
+    page = REVIEW[name]
+    assert _found(engine, mail(page, False)), name
+    if CHROMIUM is not None and name in ("doctype-before-meta", "context-above-body"):
+        assert B64 in screen_text(tmp_path, page, ())
+
+
+def test_svg_root_is_the_image() -> None:
+    """`:root` in an SVG image's sheet is its `<svg>` (not `<html>`)."""
+    body = "".join(f"{p.decode()}<tspan class='j'>{_junk(i).decode()}</tspan>"
+                   for i, p in enumerate(THREES))
+    image = ('<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="60"><style>'
+             ':root > text > .j{display:none}</style><text x="5" y="30" font-size="10">'
+             f"{body}</text></svg>").encode()
+    assert _found(Engine(load_database(default_db_dirs())), _svg_mail(image))
+
+
+def test_hostile_context_pages_cost_little() -> None:
+    """Many siblings for sibling rules in an image, a `<body>` of 20,000 attributes against
+    200 rules: linear, the attributes parsed once (the review: 1.5 GB and 41 s)."""
+    siblings = (b"<svg xmlns='http://www.w3.org/2000/svg'><style>.a{fill:red} g + g"
+                b"{display:none}</style><g>" + b"<g/>" * 20000 + b"</g><text>x</text></svg>")
+    start = time.process_time()
+    svg_readings(siblings, ScanContext())
+    rules = b"".join(b"body.c%d .j{display:none}" % i for i in range(200))
+    page = (b"<style>" + rules + b"</style><body " + b" ".join(b"a%d=1" % i for i in range(20000))
+            + b"><div>" + _junk_spans() + b"</div>")
+    textual.html_visible(page)
+    assert time.process_time() - start < 20

@@ -1193,7 +1193,8 @@ class _Where:
 
     def __init__(self, root: _El, data: bytes) -> None:
         self.parent: dict[int, _El] = {}
-        self.before: dict[int, list[_El]] = {}  # (the elements before it, nearest first)
+        #: each element's siblings (elements) and its index among them
+        self.siblings: dict[int, tuple[list[_El], int]] = {}
         stack = [root]
         while stack:
             el = stack.pop()
@@ -1201,7 +1202,7 @@ class _Where:
             for kid in el.kids:
                 if isinstance(kid, _El) and not kid.tag.startswith("#"):
                     self.parent[id(kid)] = el
-                    self.before[id(kid)] = seen[::-1]
+                    self.siblings[id(kid)] = (seen, len(seen))
                     seen.append(kid)
                     stack.append(kid)
         first = _SVG_START.search(data)
@@ -1220,8 +1221,8 @@ class _Where:
             return known
         combinator, want = steps[k]
         if combinator in (b"+", b"~"):
-            others = self.before.get(id(el), [])
-            others = others[:1] if combinator == b"+" else others
+            seen, i = self.siblings.get(id(el), ([], 0))
+            others = seen[i - 1 : i] if combinator == b"+" else seen[i - 1 :: -1] if i else []
         else:
             others = []
             up = self.parent.get(id(el))

@@ -1034,7 +1034,7 @@ _MAX_ANCESTOR_STEPS = 256
 _ROOT_FIRST = re.compile(rb"^:root(?![\w-])", re.I)
 
 
-def _ancestor_steps(selector: bytes, tables: bool = True
+def _ancestor_steps(selector: bytes, tables: bool = True, root: bytes = b"html"
                     ) -> tuple[tuple[bytes, _Compound | None], ...]:
     """The compounds a selector's subject must have as ancestors or siblings before it
     (`div .j`: a div; `p > .j`: a p parent; `b + .j`: a b just before), nearest first; a
@@ -1054,7 +1054,7 @@ def _ancestor_steps(selector: bytes, tables: bool = True
     for k in range(len(cuts) - 1, -1, -1):
         combinator = cuts[k].group(1) or b" "
         start = cuts[k - 1].end() if k else 0
-        part = _ROOT_FIRST.sub(b"html", text[start : cuts[k].start()].strip())  # (`:root`)
+        part = _ROOT_FIRST.sub(root, text[start : cuts[k].start()].strip())  # (`:root`)
         compound = _compound(part) if part not in (b"", b"*") else None
         if compound is not None and (compound.children or (
                 compound.tag in _IMPLIED and compound.tag not in _PAGE_PARTS and tables and not (
@@ -1131,7 +1131,7 @@ class SheetStyles:
                     compound = _compound(selector)
                     if compound is None or compound.children:
                         continue
-                    steps = _ancestor_steps(selector)  # (what `of`'s `context` checks)
+                    steps = _ancestor_steps(selector, root=b"svg" if xml else b"html")
                     if steps:
                         compound = dataclasses.replace(compound, ancestors=steps)
                     for pieces, flag in ((normal, False), (important, True)):
@@ -1797,8 +1797,13 @@ def _tree(data: bytes) -> _Tree:
                 # `p:first-child` after a `<style>`)
             if tag not in (b"html", b"head"):
                 head[0] = False
-        if not stack:
-            parent = -1
+        if tag not in _PAGE_PARTS and (depth := tags.last(b"head")) >= 0 and not (
+                tag in _HEAD_ONLY and head[0]):
+            cut(depth)  # (a written `<head>` ends where the body's content starts)
+        if not stack and tag == b"html":
+            parent = -3  # (the document's: no sibling of the body's elements)
+        elif not stack or (tag not in _PAGE_PARTS and elements[stack[-1]][0] == b"html"):
+            parent = -1  # (at the top, or under a written `<html>`: in the parser's `<body>`)
         elif len(stack) + 2 - parts[-1] > _MAX_TREE_DEPTH:
             parent = parents[stack[-1]]
         else:
@@ -1812,8 +1817,8 @@ def _tree(data: bytes) -> _Tree:
     for m in _ELEMENT.finditer(data):
         if m.start() < pos:
             continue
-        if head[0] and data[pos : m.start()].strip():
-            head[0] = False  # (text starts the body)
+        if head[0] and m.start() > pos and _NOT_TEXT.sub(b"", data[pos : m.start()]).strip():
+            head[0] = False  # (text starts the body; a doctype, `&#32;` do not)
         pos = m.end()
         if m.group(2) is None:
             continue
@@ -1839,7 +1844,7 @@ def _tree(data: bytes) -> _Tree:
             cut(depth)
         at = m.start()
         add(at, tag, m.group(3))
-        if tag in _RAW_TEXT:
+        if tag in _RAW_TEXT or (tag == b"noscript" and parents[at] == -2):
             pos = raw_text_end(data, tag, m.end())[1]
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/") and (
                 parents[at] != -2 or tag == b"template"):
@@ -1865,9 +1870,15 @@ def page_part_attributes(data: bytes, tag: bytes) -> bytes:
     return b" ".join(kept)
 
 
-_TEMPLATE_BLOCK = re.compile(rb"<template\b.*?(?:</template\s*>|\Z)", re.I | re.S)
+_TEMPLATE_BLOCK = re.compile(rb"<template(?=[\s/>]).*?(?:</template\s*>|\Z)", re.I | re.S)
+#: What before the body's first tag is no text: a doctype, a processing instruction, the
+#: references of blanks.
+_NOT_TEXT = re.compile(rb"<[!?][^>]*+>?|&#(?:0*(?:9|10|12|13|32)|[xX]0*(?:9|[aAcCdD]|20));")
 
 
+#: The places of the parser's `<html>`, `<head>`, `<body>` among their siblings.
+_PART_PLACES: dict[bytes, Place] = {b"html": (1, 1, 1, 1), b"head": (1, 1, 2, 1),
+                                    b"body": (2, 1, 2, 1)}
 #: Start tags the parser ignores outside a table (the parts) or in the body (`head`).
 _TABLE_ONLY = frozenset((b"td", b"th", b"tr", b"tbody", b"thead", b"tfoot", b"caption", b"col",
                          b"colgroup"))
@@ -2196,7 +2207,10 @@ class _Page:
     tree: _Tree | None = None  # the page's nesting (`_tree`), once a rule needs ancestors
     tree_places: dict[int, Place] | None = None  # (`_places`, once an ancestor needs one)
     #: the attributes the parser gives its `<html>`, `<body>` (`page_part_attributes`)
-    page_parts: dict[bytes, bytes] = dataclasses.field(default_factory=dict)
+    page_parts: dict[bytes, tuple[bytes, dict[bytes, bytes], set[bytes]]] = (
+        dataclasses.field(default_factory=dict))
+    #: whether a compound matches the parser's `<html>`, `<head>` or `<body>` (`_is`)
+    page_hits: dict[tuple[int, bytes], bool] = dataclasses.field(default_factory=dict)
     #: per element alike: the rules that match it by their subject and name ancestors
     placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
         dataclasses.field(default_factory=dict))
@@ -2277,8 +2291,12 @@ class _Page:
                 memo[step, at] = self._is(want, -1, want.tag, b"") and (
                     combinator == b" " or (want.tag == b"html" and (
                         tree.elements[at][0] in (b"head", b"body") or up == -2)) or (
-                        want.tag == b"body" and up != -2 and where in (b"", b"html", b"body")
-                        ) or (want.tag == b"head" and (up == -2 or where == b"head")))
+                        want.tag == b"body" and up != -2 and (
+                            where in (b"", b"html", b"body") or (
+                                where in _TABLE_PARTS and tree.elements[at][0] not in
+                                _TABLE_STRUCTURE))) or (  # (moved out of its table)
+                        want.tag == b"head" and (up == -2 or where == b"head"))) and (
+                    self._above(steps, step + 1, want.tag))
                 return memo[step, at]
             if parent < 0 and want is None and combinator in (b" ", b">"):
                 memo[step, at] = True  # (at the top of `_tree`: under the parser's `<body>`)
@@ -2321,16 +2339,39 @@ class _Page:
             self.tree = _tree(self.data)
         return start in self.tree.elements
 
+    def _above(self, steps: tuple[tuple[bytes, _Compound | None], ...], k: int,
+               part: bytes) -> bool:
+        """Whether `steps[k:]` hold from the parser's `<html>`, `<head>` or `<body>` (`part`):
+        above them only `<html>`; before `<body>` only `<head>`."""
+        while k < len(steps):
+            combinator, want = steps[k]
+            if part == b"body" and combinator in (b"+", b"~"):
+                part = b"head"
+            elif part in (b"body", b"head") and combinator in (b" ", b">"):
+                part = b"html"
+            else:
+                return False
+            if want is not None and not self._is(want, -1, part, b""):
+                return False
+            k += 1
+        return True
+
     def _is(self, want: _Compound, at: int, tag: bytes, attrs: bytes) -> bool:
         """Whether the element at `at` in `_tree` matches a compound of a selector's context:
         by its place among its siblings where the compound asks (`.x:first-child div`), and
         an `<html>` or `<body>` by the attributes of every such tag the page writes (the
         parser gives its one element the attributes of all)."""
-        if want.tag in _PAGE_PARTS:
-            merged = self.page_parts.get(want.tag)
-            if merged is None:
-                merged = self.page_parts[want.tag] = page_part_attributes(self.data, want.tag)
-            return tag == want.tag and _matches(want, tag, merged, (1, 1, 1, 1))
+        if tag in _PAGE_PARTS and at < 0:  # (the parser's own, by the attributes written)
+            known = self.page_hits.get((id(want), tag))
+            if known is None:
+                parsed = self.page_parts.get(tag)
+                if parsed is None:  # (its attributes parsed once, not per rule)
+                    merged = page_part_attributes(self.data, tag)
+                    parsed = self.page_parts[tag] = (merged, *_attributes(merged))
+                self.budget[0] -= 1
+                known = self.page_hits[id(want), tag] = (want.tag in (None, tag)) and _matches(
+                    want, tag, parsed[0], _PART_PLACES[tag], parsed[1], parsed[2])
+            return known
         place = None
         if want.nth or any(n.nth for n in want.negated):
             if self.tree_places is None:
