@@ -853,7 +853,9 @@ class _Layout:
             up = self.where.get(id(el))
             above = up[0].tag if up is not None else b""
             found = self._page_part(compound) and self._above(
-                steps, k + 1, compound.tag or b"") and (combinator == b" " or (
+                steps, k + 1, compound.tag or b"") and ((combinator == b" " and (
+                    compound.tag != b"head" or any(
+                        a.tag == b"head" for a in self._around(el, b" ")))) or (
                 compound.tag == b"body" and above in (b"", b"html", b"body")) or (
                 compound.tag == b"html" and el.tag in (b"head", b"body")) or (
                 compound.tag == b"head" and above == b"head"))

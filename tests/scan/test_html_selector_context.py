@@ -402,6 +402,12 @@ REVIEW: dict[str, bytes] = {
     b"</head><body><div>" + _junk_spans() + b"</div>",
     "template-like-tag": _HEAD + b"body.h .j{display:none}</style><template-x></template-x>"
     b"</head><body class=h><div>" + _junk_spans() + b"</div>",
+    # (a descendant of `<head>` is in the head, not any element: a decoy `head div`)
+    "head-descendant-decoy": (b"<style>.j{display:none} head div{display:none}</style><div>"
+                              + _junk_spans() + b"</div>"),
+    "head-descendant-layout-decoy": (b"<style>.box{display:flex} head div{flex-direction:"
+                                     b"row-reverse}</style><div class=box>" + _ITEMS
+                                     + b"</div>"),
     "noscript-in-head": (b"<!doctype html><style>div:first-child .j{display:none}</style>"
                          b"<noscript><div>n</div></noscript><div>" + _junk_spans() + b"</div>"),
 }

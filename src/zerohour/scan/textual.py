@@ -2289,7 +2289,8 @@ class _Page:
                 up = tree.parents.get(at, -1)
                 where = tree.elements[up][0] if up >= 0 else b""
                 memo[step, at] = self._is(want, -1, want.tag, b"") and (
-                    combinator == b" " or (want.tag == b"html" and (
+                    (combinator == b" " and (want.tag != b"head" or self._in_head(at))) or (
+                        want.tag == b"html" and (
                         tree.elements[at][0] in (b"head", b"body") or up == -2)) or (
                         want.tag == b"body" and up != -2 and (
                             where in (b"", b"html", b"body") or (
@@ -2338,6 +2339,17 @@ class _Page:
         if self.tree is None:
             self.tree = _tree(self.data)
         return start in self.tree.elements
+
+    def _in_head(self, at: int) -> bool:
+        """Whether the element at `at` in `_tree` is in the parser's `<head>`."""
+        tree = self.tree
+        assert tree is not None
+        while at >= 0:
+            up = tree.parents.get(at, -1)
+            if up == -2 or (up >= 0 and tree.elements[up][0] == b"head"):
+                return True
+            at = up
+        return False
 
     def _above(self, steps: tuple[tuple[bytes, _Compound | None], ...], k: int,
                part: bytes) -> bool:
