@@ -109,6 +109,7 @@ from zerohour.scan.textual import (
     _unescape,
     css_readable,
     page_part_attributes,
+    steps_above,
 )
 
 #: CSS that moves or makes text (then the page is laid out as a tree; otherwise only the
@@ -888,8 +889,8 @@ class _Layout:
             # is the top's, `<html>` only `<body>`'s and `<head>`'s)
             up = self.where.get(id(el))
             above = up[0].tag if up is not None else b""
-            found = self._page_part(compound) and self._above(
-                steps, k + 1, compound.tag or b"") and ((combinator == b" " and (
+            found = self._page_part(compound) and steps_above(
+                steps, k + 1, compound.tag or b"", self._page_part) and ((combinator == b" " and (
                     compound.tag != b"head" or any(
                         a.tag == b"head" for a in self._around(el, b" ")))) or (
                 compound.tag == b"body" and above in (b"", b"html", b"body")) or (
@@ -929,21 +930,6 @@ class _Layout:
             known = self.parts[id(compound), tag] = compound.tag in (None, tag) and _matches(
                 compound, tag, parsed[0], _PART_PLACES[tag], parsed[1], parsed[2])
         return known
-
-    def _above(self, steps: tuple[tuple[bytes, _Compound], ...], k: int, part: bytes) -> bool:
-        """Whether `steps[k:]` hold from the parser's `<html>`, `<head>` or `<body>`."""
-        while k < len(steps):
-            combinator, compound = steps[k]
-            if part == b"body" and combinator in (b"+", b"~"):
-                part = b"head"
-            elif part in (b"body", b"head") and combinator in (b" ", b">"):
-                part = b"html"
-            else:
-                return False
-            if not self._page_part(compound, part):
-                return False
-            k += 1
-        return True
 
     def _around(self, el: _El, combinator: bytes) -> list[_El]:
         """The elements a combinator leads to from `el`: its parent (`>`), its ancestors

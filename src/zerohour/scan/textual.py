@@ -19,7 +19,7 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, SupportsIndex
 from urllib.parse import unquote_to_bytes
@@ -1876,6 +1876,25 @@ _TEMPLATE_BLOCK = re.compile(rb"<template(?=[\s/>]).*?(?:</template\s*>|\Z)", re
 _NOT_TEXT = re.compile(rb"<[!?][^>]*+>?|&#(?:0*(?:9|10|12|13|32)|[xX]0*(?:9|[aAcCdD]|20));")
 
 
+def steps_above(steps: Sequence[tuple[bytes, _Compound | None]], k: int, part: bytes,
+                is_part: Callable[[_Compound, bytes], bool]) -> bool:
+    """Whether a selector's `steps[k:]` hold from the parser's `<html>`, `<head>` or `<body>`
+    (`part`): above them only `<html>`; before `<body>` only `<head>`; `is_part(compound,
+    tag)` says whether the parser's element of `tag` matches a compound (None: any)."""
+    while k < len(steps):
+        combinator, want = steps[k]
+        if part == b"body" and combinator in (b"+", b"~"):
+            part = b"head"
+        elif part in (b"body", b"head") and combinator in (b" ", b">"):
+            part = b"html"
+        else:
+            return False
+        if want is not None and not is_part(want, part):
+            return False
+        k += 1
+    return True
+
+
 #: The places of the parser's `<html>`, `<head>`, `<body>` among their siblings.
 _PART_PLACES: dict[bytes, Place] = {b"html": (1, 1, 1, 1), b"head": (1, 1, 2, 1),
                                     b"body": (2, 1, 2, 1)}
@@ -2353,20 +2372,7 @@ class _Page:
 
     def _above(self, steps: tuple[tuple[bytes, _Compound | None], ...], k: int,
                part: bytes) -> bool:
-        """Whether `steps[k:]` hold from the parser's `<html>`, `<head>` or `<body>` (`part`):
-        above them only `<html>`; before `<body>` only `<head>`."""
-        while k < len(steps):
-            combinator, want = steps[k]
-            if part == b"body" and combinator in (b"+", b"~"):
-                part = b"head"
-            elif part in (b"body", b"head") and combinator in (b" ", b">"):
-                part = b"html"
-            else:
-                return False
-            if want is not None and not self._is(want, -1, part, b""):
-                return False
-            k += 1
-        return True
+        return steps_above(steps, k, part, lambda want, part: self._is(want, -1, part, b""))
 
     def _is(self, want: _Compound, at: int, tag: bytes, attrs: bytes) -> bool:
         """Whether the element at `at` in `_tree` matches a compound of a selector's context:
