@@ -26,6 +26,7 @@ from zerohour.scan import (
     flv,
     htmlcolumns,
     htmllayout,
+    htmlparsed,
     htmlprint,
     htmlshadow,
     htmltables,
@@ -384,6 +385,13 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(visible))
         yield Child(data=visible, name=None, origin="html-visible")
+    # the same as the parser builds the page and every selector matches on its tree (round
+    # 38: a formatting element opened again, content fostered out of a table, `:has()`)
+    parsed = htmlparsed.parsed_visible(data, ctx.check_time)
+    if parsed and parsed.strip() and parsed != text and parsed != visible:
+        ctx.check_time()
+        ctx.charge_child(len(parsed))
+        yield Child(data=parsed, name=None, origin="html-parsed")
     # the readings above join the text of blocks a browser shows on lines of their own:
     # `<div>Key</div><div>(base64)</div>` read "Key(base64)", decoded three letters off
     # (session 24); where a line of base64 letters follows one, the readings with breaks

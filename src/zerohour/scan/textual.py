@@ -840,11 +840,15 @@ def _sheet_rules(data: bytes) -> list[_Rule]:
     return [r for r in _all_sheet_rules(data) if r.selectors[:14].lower() != b"@counter-style"]
 
 
-def _all_sheet_rules(data: bytes) -> list[_Rule]:
+def _all_sheet_rules(data: bytes, sheets: list[bytes] | None = None) -> list[_Rule]:
     """Every rule of the page's style sheets (`<style>` elements and data: URLs), in order,
     with custom properties resolved in their declarations (round 15: `display:var(--h)`,
-    `var(--a, var(--b, none))`, an @property's initial value)."""
-    sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data) if m.group(1) is not None]
+    `var(--a, var(--b, none))`, an @property's initial value). `sheets`: the `<style>`
+    elements' text as a parser reads them (`htmlparsed`), else found by their tags."""
+    if sheets is None:
+        sheets = [m.group(1) for m in _STYLE_BLOCK.finditer(data) if m.group(1) is not None]
+    else:
+        sheets = list(sheets)
     sheets += _data_sheets(data, sheets)
     flat: list[tuple[bytes, bytes, bytes | None]] = []
     order: list[bytes] = []
@@ -995,34 +999,46 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                 compound = _compound(selector)
                 if compound is None:
                     continue
-                for kind in _KINDS:
-                    if not kinds & kind or (kind == MAKES_BOX and not _MAKES_BOX.search(
-                            declarations)):
-                        continue  # (a display that makes a box: the display's compound)
-                    hides = bool(kind & _HIDING_KINDS)
-                    if not hides and compound.children:
-                        continue
-                    if kind in (SHOW_DISPLAY, HIDE_DISPLAY):
-                        kind_of = HIDE_DISPLAY
-                    elif kind in (SHOW_VISIBILITY, HIDE_VISIBILITY):
-                        kind_of = HIDE_VISIBILITY
-                    else:
-                        kind_of = kind
-                    box = kind == SHOW_DISPLAY and not kinds & INLINE
-                    # (a rule matches only inside the ancestors its selector names: round
-                    # 36 for rules that show; session 24 for rules that hide, as read by
-                    # their subject alone `.none div{display:none}` hid every div, and the
-                    # text in them, on a page with no `.none`)
-                    steps = _ancestor_steps(selector, tables)
-                    out[compound, steps, kind_of, hides, important] = _ranked(
-                        compound, rule, selector, important, order, hides=hides,
-                        kind=kind_of | (MAKES_BOX if box else 0) | (
-                            kinds & ITEMS if kind == SHOW_DISPLAY else 0), ancestors=steps)
+                # (a rule matches only inside the ancestors its selector names: round 36 for
+                # rules that show; session 24 for rules that hide, as read by their subject
+                # alone `.none div{display:none}` hid every div, and the text in them, on a
+                # page with no `.none`)
+                steps = _ancestor_steps(selector, tables)
+                for ranked in kind_compounds(compound, rule, selector, kinds, important, order,
+                                             steps):
+                    out[compound, steps, ranked.kind & ~(MAKES_BOX | ITEMS), ranked.hides,
+                        important] = ranked
     if not any(c.hides or c.kind & MAKES_BOX or c.rank[0] for c in out.values()):
         return ()  # (rules that make boxes: for transforms and sizes of style attributes;
         # !important ones: for a style attribute's `display: none` they show, round 20)
     # strongest first: the first rule of a kind an element matches decides (`_hides`)
     return tuple(sorted(out.values(), key=lambda c: c.rank, reverse=True))
+
+
+def kind_compounds(compound: _Compound, rule: _Rule, selector: bytes, kinds: int,
+                   important: bool, order: int,
+                   steps: tuple[tuple[bytes, _Compound | None], ...] = ()
+                   ) -> Iterator[_Compound]:
+    """`compound` ranked once per kind of what its rule does (`kinds`: `_css_kinds` of its
+    declarations): what `_hides` weighs. A rule that shows an element by `display` undoes
+    only a `display: none` (round 18)."""
+    for kind in _KINDS:
+        if not kinds & kind or (kind == MAKES_BOX and not _MAKES_BOX.search(
+                rule.declarations)):
+            continue  # (a display that makes a box: the display's compound)
+        hides = bool(kind & _HIDING_KINDS)
+        if not hides and compound.children:
+            continue
+        if kind in (SHOW_DISPLAY, HIDE_DISPLAY):
+            kind_of = HIDE_DISPLAY
+        elif kind in (SHOW_VISIBILITY, HIDE_VISIBILITY):
+            kind_of = HIDE_VISIBILITY
+        else:
+            kind_of = kind
+        box = kind == SHOW_DISPLAY and not kinds & INLINE
+        yield _ranked(compound, rule, selector, important, order, hides=hides,
+                      kind=kind_of | (MAKES_BOX if box else 0) | (
+                          kinds & ITEMS if kind == SHOW_DISPLAY else 0), ancestors=steps)
 
 
 #: Elements an HTML parser makes when the page leaves them out (`<body>`, `<tbody>` in a
