@@ -125,6 +125,13 @@ def test_what_never_shows() -> None:
     assert parsed_visible(page) == b"abcdefgh"
 
 
+def test_svg_presentation_attributes() -> None:
+    page = (b"<style>.j{display:none}</style>a<svg><text display=none>X</text><text "
+            b"visibility=hidden>Y</text><text font-size=0>Z</text><text>b</text></svg>"
+            b"<p hidden>W</p><span display=none>c</span>")
+    assert parsed_visible(page) == b"abc"
+
+
 def test_sheets_as_the_parser_reads_them() -> None:
     # a `<style>` in `<noscript>` (text to a browser with scripts) or in a `<template>` (no
     # part of the document) hides nothing; one in an SVG image applies to the page

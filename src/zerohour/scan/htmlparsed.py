@@ -213,14 +213,40 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
 def _attrs(node: LexborNode) -> bytes:
     """The element's attributes that may hide it (`_STYLING`), written back as a tag's
     (what `textual._hides` reads; a link's `href` or an image's `alt` hide nothing, and
-    elements alike are weighed once)."""
-    return b" ".join(
-        _bytes(name) + b'="' + _bytes(value or "").replace(b"&", b"&amp;").replace(
-            b'"', b"&quot;") + b'"' for name, value in node.attributes.items()
-        if name.lower() in _STYLING)
+    elements alike are weighed once); SVG's presentation attributes as declarations before
+    the style attribute's (which beats them): `font-size="0"` is `font-size:0`."""
+    out = b""
+    for name, value in sorted(node.attributes.items(), key=lambda a: a[0] == "style"):
+        name = name.lower()
+        if name not in _STYLING:
+            continue
+        text = _bytes(value or "").replace(b"&", b"&amp;").replace(b'"', b"&quot;")
+        if name in _PRESENTATION:
+            if _in_svg(node):  # (an HTML element's `display` attribute is no style)
+                out += b' x-%s="%s:%s;"' % (name.encode(), name.encode(), text)
+        else:
+            out += b' %s="%s"' % (name.encode(), text)
+    return out
 
 
-_STYLING = frozenset(("style", "hidden", "popover", "open", "width", "height", "size"))
+def _in_svg(node: LexborNode | None) -> bool:
+    """Whether an element is SVG's: in an `<svg>`, not in a `<foreignObject>` of it."""
+    while node is not None:
+        tag = (node.tag or "").lower()
+        if tag == "svg":
+            return True
+        if tag in ("foreignobject", "body", "html"):
+            return False
+        node = node.parent
+    return False
+
+
+_PRESENTATION = frozenset(("display", "visibility", "opacity", "font-size", "transform",
+                           "clip-path", "mask"))
+_STYLING = frozenset(("style", "hidden", "popover", "open", "width", "height", "size",
+                      # SVG's presentation attributes
+                      "display", "visibility", "opacity", "font-size", "transform",
+                      "clip-path", "mask"))
 
 
 def _shown_text(tree: LexborHTMLParser, matched: _Matched,
@@ -345,6 +371,8 @@ def _how(node: LexborNode, matched: _Matched,
 #: that may hide (the words `textual` looks for in a tag; lexbor has decoded references).
 _WEIGHED = ", ".join((
     *sorted(t.decode() for t in textual._NEVER_RENDERED), "[hidden]", "[popover]",
+    "[display]", "[visibility]", "[opacity]", "[font-size]", "[transform]", "[clip-path]",
+    "[mask]",
     *(f'[style*="{w}" i]' for w in ("display", "visibility", "hidden", "opacity", "font-size",
                                     "font:", "font :", "scale", "clip", "matrix", "rotate",
                                     "contain", "mask", "text-security", "/*", ":-", ": -",
