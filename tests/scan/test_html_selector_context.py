@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from scan.test_html_clients import THREES, _junk, screen_text
-from scan.test_html_views import B64, CHROMIUM, _found, mail, printed_text
+from scan.test_html_views import B64, CHROMIUM, _cased, _found, mail, printed_text
 from zerohour.scan import Engine, load_database, textual
 from zerohour.scan.database import default_db_dirs
 from zerohour.scan.limits import ScanContext
@@ -443,3 +443,27 @@ def test_hostile_context_pages_cost_little() -> None:
             + b"><div>" + _junk_spans() + b"</div>")
     textual.html_visible(page)
     assert time.process_time() - start < 20
+
+
+#: Session 25: `text-transform` rules apply only inside the ancestors their selectors name
+#: (a decoy `.none i{text-transform:none}` undid every `<i>`'s uppercase, and the letters of
+#: B64, written in the other case, were read so).
+TRANSFORM_DECOYS: dict[str, bytes] = {
+    "descendant": _cased(b"i{text-transform:uppercase} b{text-transform:lowercase} .none i"
+                         b"{text-transform:none} .none b{text-transform:none}",
+                         b"<i>%s</i>", b"<b>%s</b>"),
+    "child": _cased(b"i{text-transform:uppercase} b{text-transform:lowercase} ul > i"
+                    b"{text-transform:none} ul > b{text-transform:none}", b"<i>%s</i>",
+                    b"<b>%s</b>"),
+    "context-holds": _cased(b"p > i{text-transform:uppercase} p b{text-transform:lowercase}"
+                            b" .none i{text-transform:none}", b"<i>%s</i>", b"<b>%s</b>"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORM_DECOYS))
+def test_transform_rules_by_their_whole_selector(engine: Engine, tmp_path: Path,
+                                                 name: str) -> None:
+    page = TRANSFORM_DECOYS[name]
+    assert _found(engine, mail(page, False)), name
+    if CHROMIUM is not None:
+        assert B64 in screen_text(tmp_path, page, ())

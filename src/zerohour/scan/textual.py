@@ -1998,6 +1998,7 @@ def html_transformed(data: bytes) -> bytes | None:
     custom: dict[bytes, bytes] = {}
     rules: list[tuple[_Compound, bytes, bool]] = []  # (ranked subject, mode, important)
     firsts: list[tuple[_Compound, bytes, bool]] = []  # the same, of `::first-letter` rules
+    tables = b"<table" in lower
     if b"<style" in lower or b"text/css" in lower:
         sheet_rules = _sheet_rules(data)
         # (for inline styles: vars are resolved in the rules; one that does not inherit is
@@ -2023,8 +2024,11 @@ def html_transformed(data: bytes) -> bytes | None:
                 for selector in _expanded(listed[: pseudo.start()] if pseudo else listed):
                     compound = _compound(selector) or _any_element(selector)
                     if compound is not None and not compound.children:
+                        # (only inside the ancestors it names: a decoy `.none i{text-
+                        # transform:none}` undid every <i>'s uppercase, session 25)
                         (firsts if first else rules).append(
-                            (_ranked(compound, rule, selector, important, order), mode,
+                            (_ranked(compound, rule, selector, important, order,
+                                     ancestors=_ancestor_steps(selector, tables)), mode,
                              important))
     rules.sort(key=lambda r: r[0].rank, reverse=True)
     firsts.sort(key=lambda r: r[0].rank, reverse=True)
@@ -2036,9 +2040,11 @@ def html_transformed(data: bytes) -> bytes | None:
     done = False
     starts = _tags_with(data, lower, {b"<"} if universal else words)
     places = _places(data) if any(r[0].nth for r in (*rules, *firsts)) else {}
-    decided: dict[tuple[bytes, bytes, Place | None, bool],
+    decided: dict[tuple[bytes, bytes, Place | None, bool, frozenset[int]],
                   tuple[_Compound, bytes, bool] | None] = {}
     budget = [_MAX_MATCHES]
+    contextual = tuple(r[0] for r in (*rules, *firsts) if r[0].ancestors)
+    page = _Page(data, [], (), (), {}) if contextual else None
     for start, first in [(s, False) for s in starts] + (
             [(s, True) for s in starts] if firsts else []):
         el = _ELEMENT.match(data, start)
@@ -2047,7 +2053,12 @@ def html_transformed(data: bytes) -> bytes | None:
         tag, attrs = el.group(2).lower(), el.group(3)
         if tag in _VOID or tag in _RAW_TEXT:
             continue
-        key = (tag, attrs, places.get(start), first)
+        failing: frozenset[int] = frozenset()
+        if page is not None:  # (the rules whose subject it is but not their context)
+            budget[0] -= len(contextual)
+            failing = frozenset(id(c) for c in contextual if _matches(
+                c, tag, attrs, places.get(start)) and not page.inside(c, start))
+        key = (tag, attrs, places.get(start), first, failing)
         if key not in decided:  # (elements alike decide alike: a page of 40k <p>, round 14)
             ranked = rules_of[first]
             if len(ranked) > _FEW_COMPOUNDS:  # (the rules keyed by its classes, id, tag)
@@ -2055,7 +2066,7 @@ def html_transformed(data: bytes) -> bytes | None:
             budget[0] -= len(ranked)
             if budget[0] < 0:
                 raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
-            decided[key] = _cascaded(ranked, tag, attrs, key[2])
+            decided[key] = _cascaded(ranked, tag, attrs, key[2], failing)
         sheet = decided[key]
         if first:  # (round 18: `::first-letter` transforms the first letter alone)
             if sheet is not None and sheet[1] not in _INHERITED:
@@ -2090,13 +2101,17 @@ def html_transformed(data: bytes) -> bytes | None:
 
 
 def _cascaded(rules: list[tuple[_Compound, bytes, bool]], tag: bytes, attrs: bytes,
-              place: Place | None) -> tuple[_Compound, bytes, bool] | None:
-    """The winning `text-transform` rule for an element (`rules` ranked, best first);
-    `revert-layer` gives the element what the layers below its rule's say (round 15:
-    `@layer a{q{text-transform:uppercase}} @layer b{q{text-transform:revert-layer}}`)."""
+              place: Place | None, failing: frozenset[int] = frozenset()
+              ) -> tuple[_Compound, bytes, bool] | None:
+    """The winning `text-transform` rule for an element (`rules` ranked, best first; not
+    those in `failing`, by id: their context does not hold); `revert-layer` gives the
+    element what the layers below its rule's say (round 15: `@layer a{q{text-transform:
+    uppercase}} @layer b{q{text-transform:revert-layer}}`)."""
     reverted: tuple[int, ...] | None = None
     for rule in rules:
         if reverted is not None and rule[0].rank[:2] == reverted:
+            continue
+        if id(rule[0]) in failing:
             continue
         if not _matches(rule[0], tag, attrs, place):
             continue
