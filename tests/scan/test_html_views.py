@@ -568,6 +568,20 @@ def test_a_declarative_shadow_root_is_laid_out(engine: Engine, tmp_path: Path,
         assert _found(engine, mail(page, as_attachment)), as_attachment
 
 
+@pytest.mark.parametrize("far", [False, True])
+def test_a_host_far_before_its_shadow_root(engine: Engine, tmp_path: Path, far: bool) -> None:
+    """Session 25: the host's light children before its template (no slot takes them) ran
+    past the 16 KB looked back for the host's opening tag: the root was dropped, its slots'
+    order with it, and the pieces were read in the light children's order."""
+    page = _shadow_page("flat")
+    filler = b"".join(b'<b slot="nowhere">filler %d</b>' % i for i in range(1200 if far else 9))
+    page = page.replace(b"<p><span><template", b"<p><span>" + filler + b"<template")
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment
+    if CHROMIUM is not None and far:
+        assert B64 in printed_text(tmp_path, page).replace(b"\n", b"")
+
+
 def test_shadow_readings_of_a_page_without_shadow_roots() -> None:
     from zerohour.scan.htmlshadow import shadow_readings
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from zerohour.scan import textual
 from zerohour.scan.htmllayout import _attr
 from zerohour.scan.textual import _ELEMENT, _VOID, _hidden_end, tag_spans
 
 _SHADOW = re.compile(rb"<template\b[^>]*?\sshadowroot(?:mode)?\s*=")  # (on the lower-cased page)
 _MAX_ROOTS = 8
-_HOST_WINDOW = 16384  # a host's opening tag is this near its shadow root at most
+_HOST_WINDOW = 16384  # a host's opening tag is looked for this far back (then `_tree`)
 
 #: One node of an element's content: (start, end, slot name or None for text / unnamed).
 _Node = tuple[int, int, bytes | None]
@@ -109,6 +110,13 @@ def _compose(data: bytes, flat: bool) -> bytes | None:
                     break
         elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
             open_tags.append((tag, m.end()))
+    if not open_tags and root.start() > _HOST_WINDOW:
+        # (the host opened farther back than the window, with 16 KB of its light children
+        # before the template, session 25: the page's nesting says which element it is)
+        parent = textual._tree(data).parents.get(root.start(), -1)
+        host_tag = _ELEMENT.match(data, parent) if parent >= 0 else None
+        if host_tag is not None and host_tag.group(2) is not None:
+            open_tags.append((host_tag.group(2).lower(), host_tag.end()))
     if not open_tags:  # a template at the top: nothing to attach to, the browser drops it
         return data[: root.start()] + data[tpl_end:]
     tag, content = open_tags[-1]
