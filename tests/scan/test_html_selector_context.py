@@ -257,6 +257,19 @@ def test_a_block_of_base64_after_a_short_line(engine: Engine, tmp_path: Path,
         assert B64 in screen_text(tmp_path, page, ())
 
 
+@pytest.mark.parametrize("before", [b"Key", b"Dear Bob", b"Hi"])
+def test_base64_pieces_cut_by_hidden_junk_after_a_short_line(engine: Engine, tmp_path: Path,
+                                                             before: bytes) -> None:
+    """Session 25: the same with B64 in pieces of 3, each followed by hidden junk: the page
+    has no run of 16 base64 letters after the block, so the block readings were not made."""
+    page = (b"<!doctype html><style>.j{display:none}</style><div>" + before + b"</div><div>"
+            + _junk_spans() + b"</div>")
+    assert _found(engine, mail(page, False)), before
+    assert _found(engine, mail(page, True)), before
+    if CHROMIUM is not None and before == b"Key":
+        assert B64 in screen_text(tmp_path, page, ())
+
+
 # Attack round 38 (session 24, on 2e4dc77): selectors a browser reads otherwise than the
 # readings did. Pieces of 4 with junk after each; each page delivered EICAR through the
 # gateway, and Chromium shows B64 whole (screen, or printed for the layout's order).

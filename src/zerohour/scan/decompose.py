@@ -396,15 +396,18 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     # `<div>Key</div><div>(base64)</div>` read "Key(base64)", decoded three letters off
     # (session 24); where a line of base64 letters follows one, the readings with breaks
     blocks = textual.html_block_text(data) if text and textual.BLOCK_JOIN_PAGE(data) else None
-    if blocks and textual.BLOCK_JOIN.search(blocks):
+    joined = bool(blocks) and textual.BLOCK_JOIN.search(blocks or b"") is not None
+    if joined and blocks:
         ctx.check_time()
         ctx.charge_child(len(blocks))
         yield Child(data=blocks, name=None, origin="html-block-text")
-        if visible:
-            shown = textual.html_visible(textual.block_breaks(data))
-            if shown and shown.strip():
-                ctx.charge_child(len(shown))
-                yield Child(data=shown, name=None, origin="html-visible-blocks")
+    if visible and (joined or textual.BLOCK_PIECES_PAGE(data)):
+        # (the pieces may be cut by hidden junk: the visible text with breaks decides)
+        ctx.check_time()
+        shown = textual.html_visible(textual.block_breaks(data))
+        if shown and shown.strip() and (joined or textual.BLOCK_JOIN.search(shown)):
+            ctx.charge_child(len(shown))
+            yield Child(data=shown, name=None, origin="html-visible-blocks")
     transformed = textual.html_transformed(data)  # CSS text-transform applied
     if transformed is not None:
         ctx.check_time()

@@ -196,6 +196,13 @@ BLOCK_JOIN_PAGE = Gate(rb"[A-Za-z0-9+/=][ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*<(?:br|/
                        rb"dl|dt|dd|hr|header|footer|nav|form|fieldset|address|figure|main|"
                        rb"aside|center|body))\b[^>]*>[ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*"
                        rb"[A-Za-z0-9+/]{16}")
+#: ...or a short run of them cut by a tag (pieces of base64 between hidden junk, session
+#: 25: `<div>Key</div><div>TVq<span hidden>..</span>QAA...`; `html_visible` decides).
+BLOCK_PIECES_PAGE = Gate(rb"[A-Za-z0-9+/=][ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*<(?:br|/?(?:p|div|"
+                         rb"li|tr|td|th|h[1-6]|table|tbody|section|article|blockquote|pre|ul|"
+                         rb"ol|dl|dt|dd|hr|header|footer|nav|form|fieldset|address|figure|main|"
+                         rb"aside|center|body))\b[^>]*>[ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*"
+                         rb"[A-Za-z0-9+/]{1,15}<")
 
 
 #: What can hide an element's text from the reader: a style, an attribute, an element that
