@@ -52,11 +52,12 @@ _MAX_ELEMENTS = 1 << 20
 #: rule stands for its other selectors); any other selector lexbor cannot read is invalid,
 #: and drops its whole rule, as in a browser.
 _UNREAD_PSEUDO = re.compile(
-    rb":(?:lang|dir|state|host|host-context|nth-child|nth-last-child)\(|:(?:open|closed|"
-    rb"defined|scope|host|modal|fullscreen|popover-open|autofill|-webkit-autofill|"
-    rb"user-valid|user-invalid|picture-in-picture|playing|paused|target-within|"
-    rb"placeholder-shown|read-only|read-write|indeterminate|default|in-range|out-of-range|"
-    rb"-webkit-[\w-]+|-moz-[\w-]+)(?![\w-])", re.I)
+    rb":(?:lang|dir|state|host|host-context|heading)\(|:(?:open|closed|defined|scope|host|"
+    rb"modal|fullscreen|popover-open|autofill|-webkit-autofill|user-valid|user-invalid|valid|"
+    rb"invalid|picture-in-picture|playing|paused|seeking|buffering|stalled|muted|"
+    rb"volume-locked|target|target-within|target-current|focus-visible|focus-within|current|"
+    rb"past|future|default|in-range|out-of-range|indeterminate|visited|xr-overlay|heading|"
+    rb"has-slotted|active-view-transition|-webkit-[\w-]+|-moz-[\w-]+)(?![\w-])", re.I)
 _ANY = re.compile(rb":(?:-webkit-any|-moz-any|matches)\(", re.I)
 #: Where an element's text never shows (`textual._NEVER_RENDERED` but the openable ones,
 #: decided by their `open`): skipped whole.
