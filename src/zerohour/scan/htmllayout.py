@@ -1745,11 +1745,18 @@ def _order(kid_styles: dict[int, dict[bytes, bytes]], kid: _El | bytes) -> float
     numbers rounded to one (Chromium); anything else (`2.5`, `1e1`) is invalid, so 0."""
     if not isinstance(kid, _El):
         return 0.0
-    value = kid_styles.get(id(kid), {}).get(b"order", b"0").strip().lower()
+    value = order_value(kid_styles.get(id(kid), {}).get(b"order", b"0"))
+    return 0.0 if value is None else value
+
+
+def order_value(value: bytes) -> float | None:
+    """An `order` value (`_order`; `htmlparsed`): None where it is invalid (a browser drops
+    the declaration)."""
+    value = value.strip().lower()
     if _INTEGER.fullmatch(value):
         return float(int(value))
     number = length(value, 16.0) if value[:1].isalpha() else None
-    return float(math.floor(number + 0.5)) if number is not None else 0.0
+    return float(math.floor(number + 0.5)) if number is not None else None
 
 
 

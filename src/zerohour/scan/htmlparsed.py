@@ -27,10 +27,19 @@ every choice of three `<div>` ancestors (100 nested divs: 6 s a selector), and n
 shape first (`_Shape`); one past the budget is matched here instead, compound by compound
 (lexbor matches each alone), the combinators joined in one pass over the elements per step
 (`_linear_match`): slower per element, linear in all.
+
+Flex and grid items show in the order of their `order` (a flex row reversed by
+`flex-direction`): base64 cut into items written shuffled reads whole only so. The hand
+layout reading (`htmllayout`) counts `.f > :nth-child(3){order:1}` on its own model of the
+parser and weighs `:has()` by guess (round 38: `order_foster_nth`, a `.f:has(.zz) .s3
+{order:-3}` decoy); here those rules are matched on lexbor's tree too (`_Layout`), and a
+container whose items move is read as its items' text in their order. Only on a page that
+sets `order` or a reversed direction: no other page pays for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable
@@ -40,6 +49,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import textual
+from zerohour.scan.gates import Gate
+from zerohour.scan.htmllayout import _DECL, _IMPORTANT, _VAR, order_value
 from zerohour.scan.limits import MAX_SCAN_TIME
 
 #: Selectors matched against the tree, past which the page is a limit finding (each is a
@@ -74,10 +85,11 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     """
     lower = data.lower()
     foreign = b"<svg" in lower or b"<math" in lower
-    if not foreign and b"<style" not in lower and b"text/css" not in lower:
+    ordered = _ORDERS(data)  # (items that may move: `_Layout`)
+    if not foreign and not ordered and b"<style" not in lower and b"text/css" not in lower:
         return None
-    if not foreign and not any(textual._css_kinds(r.declarations)
-                               for r in textual._sheet_rules(data)):
+    if not foreign and not ordered and not any(textual._css_kinds(r.declarations)
+                                               for r in textual._sheet_rules(data)):
         return None  # (no rule that hides or shows: `html_rendered` reads it)
     cost, most_open = _parse_cost(data)
     if cost > _PARSE_STEPS:
@@ -87,8 +99,9 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     root = tree.root
     if root is None:
         return None
-    matched = _matched_rules(data, tree, most_open, check_time)
-    text = _shown_text(tree, matched, check_time)
+    layout = _Layout() if ordered else None
+    matched = _matched_rules(data, tree, most_open, check_time, layout)
+    text = _shown_text(tree, matched, check_time, layout)
     return _CHARS_PAST_LATIN1.sub(lambda m: m.group().encode().decode("latin-1"),
                                   text).encode("latin-1")
 
@@ -165,9 +178,12 @@ _ANY_ELEMENT = textual._Compound(None, frozenset(), frozenset(), ())
 
 
 def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
-                   check_time: Callable[[], None] | None) -> _Matched:
+                   check_time: Callable[[], None] | None, layout: _Layout | None = None
+                   ) -> _Matched:
     """Per element (by lexbor's node id): the ranked compounds (`textual.kind_compounds`) of
-    every hiding or showing rule whose selector matches it, strongest first."""
+    every hiding or showing rule whose selector matches it, strongest first; and into
+    `layout`, the ranked `display`, `order` and flex direction declarations of the rules
+    that match it."""
     sheets = _sheets(tree)
     sheets += textual._data_sheets(data, sheets)
     matched: _Matched = {}
@@ -177,7 +193,8 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
         if rule.selectors[:1] == b"@":
             continue  # (`@counter-style`, `@font-face`: no selector)
         kinds = textual._css_kinds(rule.declarations)
-        if not kinds:
+        laid = _layout_declarations(rule.declarations) if layout is not None else []
+        if not kinds and not laid:
             continue
         important = b"!important" in rule.declarations.replace(b" ", b"").lower()
         hits: list[tuple[bytes, list[LexborNode]]] = []
@@ -201,6 +218,14 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
             hits.append((selector, nodes))
         for selector, nodes in hits:
             if not nodes:
+                continue
+            if laid and layout is not None:
+                ranks = [textual._ranked(_ANY_ELEMENT, rule, selector, False, order).rank,
+                         textual._ranked(_ANY_ELEMENT, rule, selector, True, order).rank]
+                declared = [(ranks[i], name, value) for name, value, i in laid]
+                for node in nodes:
+                    layout.declared.setdefault(node.mem_id, (node, []))[1].extend(declared)
+            if not kinds:
                 continue
             ranked = list(textual.kind_compounds(_ANY_ELEMENT, rule, selector, kinds,
                                                  important, order))
@@ -251,11 +276,12 @@ _STYLING = frozenset(("style", "hidden", "popover", "open", "width", "height", "
 
 
 def _shown_text(tree: LexborHTMLParser, matched: _Matched,
-                check_time: Callable[[], None] | None) -> str:
+                check_time: Callable[[], None] | None, layout: _Layout | None = None) -> str:
     """The text of the page's shown elements, in order: the elements that may hide (a rule
     matches them, an attribute may hide them, their tag never renders) weighed by
     `textual._hides`, what hides taken out of the tree, and the rest read by lexbor (a walk
-    in Python over every element cost 30 ms a newsletter)."""
+    in Python over every element cost 30 ms a newsletter). With a `layout`: the flex and
+    grid containers whose items move, their content read in the order it shows."""
     root = tree.root
     if root is None:
         return ""
@@ -304,9 +330,215 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
     for start in starts:
         if not under(start, hidden):
             _drop_unseen(start, hidden, invisible, again, drop)
+    moved = layout.moved(tree, drop, check_time) if layout is not None else []
     for node in [n for n in drop.values() if not under(n.parent, drop)]:
         node.decompose()
+    spent = 0
+    for box in moved:  # (the deepest first: a box's items hold those inside it laid out)
+        if check_time is not None:
+            check_time()
+        spent += box.lay_out()
+        if spent > _MAX_LAID_OUT:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, "flex items nested deeper than their "
+                                    "text is read in time")
     return root.text(deep=True)
+
+
+#: A page that may show items in an order of their own (`htmllayout._LAYOUT_CSS`'s words).
+_ORDERS = Gate(rb"[^\w-]order\s*:|-reverse")
+#: Characters of item text the containers whose items move may copy (each reads its items'
+#: text, those of the containers inside it laid out already), past which the page is a
+#: limit finding.
+_MAX_LAID_OUT = 64 << 20
+#: The properties `_Layout` reads (`flex-flow` as its `flex-direction`).
+_LAYOUT_PROPERTIES = re.compile(rb"(?<![\w-])(?:display|order|flex-direction|flex-flow)\s*:",
+                                re.I)
+_DIRECTIONS = frozenset((b"row", b"row-reverse", b"column", b"column-reverse"))
+_WRAPS = frozenset((b"wrap", b"nowrap", b"wrap-reverse"))
+_WIDE = frozenset((b"initial", b"unset", b"revert", b"revert-layer", b"inherit"))
+_DISPLAY_WORDS = frozenset((
+    b"block", b"inline", b"run-in", b"flow", b"flow-root", b"table", b"flex", b"grid",
+    b"ruby", b"list-item", b"contents", b"none", b"inline-block", b"inline-table",
+    b"inline-flex", b"inline-grid", b"inline-list-item", b"table-row-group",
+    b"table-header-group", b"table-footer-group", b"table-row", b"table-cell",
+    b"table-column-group", b"table-column", b"table-caption", b"ruby-base", b"ruby-text",
+    b"ruby-base-container", b"ruby-text-container", b"math", b"-webkit-box",
+    b"-webkit-inline-box", b"masonry", b"inline-masonry"))
+_ASCII_BLANKS = " \t\n\r\f"
+#: (the cascade's place of a style attribute's declarations: past every rule's but an
+#: !important one, for a normal declaration)
+_STYLE_ATTRIBUTE = 1 << 30
+
+
+def _layout_declarations(text: bytes) -> list[tuple[bytes, bytes, int]]:
+    """The valid `display`, `order` and flex direction (`flex-direction`, `flex-flow`)
+    declarations of a block, in order: (property, value, 1 if !important else 0); the
+    block's own custom properties resolved (`--o:3;order:var(--o)`). An invalid value is
+    no declaration (a browser drops it: a `.f .s3{order:2.5}` leaves `.s3{order:3}`)."""
+    if not _LAYOUT_PROPERTIES.search(text):
+        return []
+    if b"/*" in text or b"\\" in text:
+        text = textual._css_text(text)
+    custom: dict[bytes, bytes] = {}
+    out: list[tuple[bytes, bytes, int]] = []
+    for m in _DECL.finditer(text):
+        name = m.group(1).lower()
+        value = m.group(2).strip()
+        if name[:2] == b"--":
+            custom[m.group(1)] = value
+            continue
+        if name not in (b"display", b"order", b"flex-direction", b"flex-flow"):
+            continue
+        if b"var(" in value:
+            value = _VAR.sub(lambda v: custom.get(v.group(1), v.group(2) or b""), value)
+        important = b"!" in value and _IMPORTANT.search(value) is not None
+        if important:
+            value = _IMPORTANT.sub(b"", value).rstrip()
+        value = value.lower()
+        words = value.split()
+        if not words:
+            continue
+        if words[0] in _WIDE and len(words) == 1:
+            pass  # (the initial value: 0, `row`; `inherit` read so too)
+        elif name == b"display":
+            if len(words) > 3 or not _DISPLAY_WORDS.issuperset(words):
+                continue
+        elif name == b"order":
+            if order_value(value) is None:
+                continue
+        elif name == b"flex-direction":
+            if len(words) != 1 or value not in _DIRECTIONS:
+                continue
+        else:  # `flex-flow`: a direction and a wrap, each at most once, in any order
+            ways = [w for w in words if w in _DIRECTIONS]
+            if len(ways) > 1 or len(words) - len(ways) > 1 or not _WRAPS.issuperset(
+                    w for w in words if w not in _DIRECTIONS):
+                continue
+            name, value = b"flex-direction", ways[0] if ways else b"row"
+        out.append((name, value, int(important)))
+    return out
+
+
+@dataclass
+class _Box:
+    """A flex or grid container whose items move: each child's `order` (element children
+    not taken out), and whether its row (column) is reversed."""
+
+    node: LexborNode
+    depth: int
+    orders: dict[int, float]
+    reverse: bool
+
+    def lay_out(self) -> int:
+        """Its content as one text, its items' text in the order they show (a run of text
+        is an anonymous item of order 0; a blank run is none): the characters read."""
+        items: list[tuple[float, str]] = []
+        kids = _children(self.node)
+        for kid in kids:
+            if kid.is_element_node:
+                text = kid.text(deep=True).strip(_ASCII_BLANKS)
+                if text:
+                    items.append((self.orders.get(kid.mem_id, 0.0), text))
+            elif kid.is_text_node:
+                text = kid.text(deep=False).strip(_ASCII_BLANKS)
+                if text:
+                    items.append((0.0, text))
+        items.sort(key=lambda item: item[0])  # (stable: in the order written, equal ones)
+        if self.reverse:
+            items.reverse()
+        shown = "".join(text for _order, text in items)
+        for kid in kids:  # (no kid is touched after: each is freed with what it holds)
+            kid.decompose()
+        if shown:
+            self.node.insert_child(shown)
+        return len(shown)
+
+
+@dataclass
+class _Layout:
+    """The `display`, `order` and flex direction declarations the page's rules set on its
+    elements (by lexbor's node id: the element, and (rank, property, value) of each, the
+    rank `textual._ranked`'s), to find the flex and grid containers whose items move."""
+
+    declared: dict[int, tuple[LexborNode, list[tuple[tuple[int, ...], bytes, bytes]]]] = (
+        dataclasses.field(default_factory=dict))
+
+    def cascaded(self, node: LexborNode) -> dict[bytes, bytes]:
+        """The element's `display`, `order` and `flex-direction` that win the cascade (the
+        style attribute's after the rules', but for the rules' !important ones)."""
+        won: dict[bytes, tuple[tuple[int, ...], bytes]] = {}
+        declared = self.declared.get(node.mem_id)
+        for rank, name, value in declared[1] if declared is not None else ():
+            if name not in won or rank >= won[name][0]:
+                won[name] = (rank, value)
+        style = node.attributes.get("style") if node.is_element_node else None
+        if style and _LAYOUT_PROPERTIES.search(_bytes(style)):
+            for name, value, important in _layout_declarations(_bytes(style)):
+                rank = (important, _STYLE_ATTRIBUTE)
+                if name not in won or rank >= won[name][0]:
+                    won[name] = (rank, value)
+        return {name: value for name, (_rank, value) in won.items()}
+
+    def moved(self, tree: LexborHTMLParser, drop: dict[int, LexborNode],
+              check_time: Callable[[], None] | None) -> list[_Box]:
+        """The flex and grid containers not taken out whose items show in another order
+        than written (an item's `order` not 0, a flex direction reversed), the deepest first.
+        Read while the tree is whole: elements a rule sets `display` on, and those of a
+        style attribute that may say flex or grid (lexbor finds them); only their children
+        in Python."""
+        candidates = {m: node for m, (node, declared) in self.declared.items()
+                      if any(name == b"display" for _rank, name, _value in declared)}
+        for node in tree.css('[style*="flex" i], [style*="grid" i]'):
+            candidates.setdefault(node.mem_id, node)
+        places: dict[int, tuple[int, bool]] = {}  # mem_id -> (depth, taken out)
+        boxes: list[_Box] = []
+        for node in candidates.values():
+            if check_time is not None and not len(boxes) % 256:
+                check_time()
+            display = self.cascaded(node).get(b"display", b"")
+            words = display.split()
+            flex = any(w.endswith(b"flex") for w in words)
+            if not flex and not any(w.endswith(b"grid") for w in words):
+                continue
+            depth, out = _place(node, drop, places)
+            if out:
+                continue
+            reverse = False
+            if flex:
+                reverse = self.cascaded(node).get(b"flex-direction", b"").endswith(
+                    b"-reverse")
+            orders: dict[int, float] = {}
+            for kid in _children(node):
+                if kid.is_element_node and kid.mem_id not in drop:
+                    value = self.cascaded(kid).get(b"order")
+                    number = order_value(value) if value is not None else None
+                    if number:
+                        orders[kid.mem_id] = number
+            if reverse or orders:
+                boxes.append(_Box(node, depth, orders, reverse))
+        boxes.sort(key=lambda box: box.depth, reverse=True)
+        return boxes
+
+
+def _place(node: LexborNode, drop: dict[int, LexborNode],
+           places: dict[int, tuple[int, bool]]) -> tuple[int, bool]:
+    """The element's depth, and whether it is taken out (it or an element above it in
+    `drop`), remembered in `places` for each element walked (each is walked once)."""
+    chain: list[LexborNode] = []
+    up: LexborNode | None = node
+    depth, out = -1, False
+    while up is not None:
+        known = places.get(up.mem_id)
+        if known is not None:
+            depth, out = known
+            break
+        chain.append(up)
+        up = up.parent
+    for above in reversed(chain):
+        depth += 1
+        out = out or above.mem_id in drop
+        places[above.mem_id] = (depth, out)
+    return places[node.mem_id]
 
 
 def _drop_unseen(start: LexborNode, hidden: dict[int, LexborNode],
