@@ -324,6 +324,11 @@ ORDERED: dict[str, bytes] = {
     "order-style-attribute-has-decoy": _H + b".f:has(.zz) span{order:0!important}</style>"
     b"<div class=f style='display:flex;flex-wrap:wrap'>" + _items(b"<span style='order:%(k)d'>")
     + b"</div>",
+    # items in a `display: contents` box are the container's (a decoy that would make it a
+    # box holds nowhere)
+    "order-in-contents-box": _H + _FLEX + b".c{display:contents} .f:has(.zz) .c{display:block}"
+    + _CLASS_ORDER + b"</style><div class=f>" + _items(b"<span class=s%(k)d>", _ORDER[:11])
+    + b"<div class=c>" + _items(b"<span class=s%(k)d>", _ORDER[11:]) + b"</div></div>",
     # !important beats a more specific rule; an !important decoy holds nowhere
     "order-important": _H + _FLEX + _each_order(b".s%(k)d{order:%(k)d!important}")
     + _each_order(b".f:has(.zz) .s%(k)d{order:%(n)d !important}")
@@ -368,6 +373,9 @@ def test_chromium_prints_the_items_in_order(tmp_path: Path, name: str) -> None:
     # text runs are items of order 0, blank ones none; hidden items are left out
     (b"<style>.f{display:flex} .h{display:none}</style><div class=f> b <i style=order:-1>"
      b" a </i>\n<i class=h style=order:-2>X</i><i style=order:1>c</i></div>", b"abc"),
+    # a `display: contents` box's content are items in its place (its own order is none)
+    (b"<style>.f{display:flex} .c{display:contents;order:-5}</style><div class=f>"
+     b"<i style=order:2>c</i><u class=c>a<i style=order:1>b</i></u></div>", b"abc"),
     # a reversed direction (`flex-flow` too, its direction `row` when it names none),
     # with the items' `order`; none in a grid, whose items take `order`
     (b"<style>.f{display:flex;flex-flow:column-reverse wrap}</style><div class=f><i>c</i>"

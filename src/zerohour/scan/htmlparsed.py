@@ -345,7 +345,7 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
 
 
 #: A page that may show items in an order of their own (`htmllayout._LAYOUT_CSS`'s words).
-_ORDERS = Gate(rb"[^\w-]order\s*:|-reverse")
+_ORDERS = Gate(rb"[^\w-]order\s*:|(?:row|column)-reverse")
 #: Characters of item text the containers whose items move may copy (each reads its items'
 #: text, those of the containers inside it laid out already), past which the page is a
 #: limit finding.
@@ -421,37 +421,32 @@ def _layout_declarations(text: bytes) -> list[tuple[bytes, bytes, int]]:
 
 @dataclass
 class _Box:
-    """A flex or grid container whose items move: each child's `order` (element children
-    not taken out), and whether its row (column) is reversed."""
+    """A flex or grid container whose items move: its items (element children and runs
+    of text not taken out, those in `display: contents` children in their place), each
+    with its `order`; and whether its row (column) is reversed."""
 
     node: LexborNode
     depth: int
-    orders: dict[int, float]
+    items: list[tuple[LexborNode, float]]
     reverse: bool
 
     def lay_out(self) -> int:
         """Its content as one text, its items' text in the order they show (a run of text
         is an anonymous item of order 0; a blank run is none): the characters read."""
-        items: list[tuple[float, str]] = []
-        kids = _children(self.node)
-        for kid in kids:
-            if kid.is_element_node:
-                text = kid.text(deep=True).strip(_ASCII_BLANKS)
-                if text:
-                    items.append((self.orders.get(kid.mem_id, 0.0), text))
-            elif kid.is_text_node:
-                text = kid.text(deep=False).strip(_ASCII_BLANKS)
-                if text:
-                    items.append((0.0, text))
-        items.sort(key=lambda item: item[0])  # (stable: in the order written, equal ones)
+        shown: list[tuple[float, str]] = []
+        for item, order in self.items:
+            text = item.text(deep=item.is_element_node).strip(_ASCII_BLANKS)
+            if text:
+                shown.append((order, text))
+        shown.sort(key=lambda item: item[0])  # (stable: in the order written, equal ones)
         if self.reverse:
-            items.reverse()
-        shown = "".join(text for _order, text in items)
-        for kid in kids:  # (no kid is touched after: each is freed with what it holds)
+            shown.reverse()
+        text = "".join(text for _order, text in shown)
+        for kid in _children(self.node):  # (none is touched after: freed with its content)
             kid.decompose()
-        if shown:
-            self.node.insert_child(shown)
-        return len(shown)
+        if text:
+            self.node.insert_child(text)
+        return len(text)
 
 
 @dataclass
@@ -492,30 +487,38 @@ class _Layout:
             candidates.setdefault(node.mem_id, node)
         places: dict[int, tuple[int, bool]] = {}  # mem_id -> (depth, taken out)
         boxes: list[_Box] = []
-        for node in candidates.values():
-            if check_time is not None and not len(boxes) % 256:
+        for tried, node in enumerate(candidates.values()):
+            if check_time is not None and not tried % 256:
                 check_time()
-            display = self.cascaded(node).get(b"display", b"")
-            words = display.split()
+            style = self.cascaded(node)
+            words = style.get(b"display", b"").split()
             flex = any(w.endswith(b"flex") for w in words)
             if not flex and not any(w.endswith(b"grid") for w in words):
                 continue
             depth, out = _place(node, drop, places)
             if out:
                 continue
-            reverse = False
-            if flex:
-                reverse = self.cascaded(node).get(b"flex-direction", b"").endswith(
-                    b"-reverse")
-            orders: dict[int, float] = {}
-            for kid in _children(node):
-                if kid.is_element_node and kid.mem_id not in drop:
-                    value = self.cascaded(kid).get(b"order")
-                    number = order_value(value) if value is not None else None
-                    if number:
-                        orders[kid.mem_id] = number
-            if reverse or orders:
-                boxes.append(_Box(node, depth, orders, reverse))
+            reverse = flex and style.get(b"flex-direction", b"").endswith(b"-reverse")
+            moves = reverse
+            items: list[tuple[LexborNode, float]] = []
+            todo = _children(node)[::-1]
+            while todo:
+                kid = todo.pop()
+                if kid.mem_id in drop:
+                    continue
+                if kid.is_text_node:
+                    items.append((kid, 0.0))
+                elif kid.is_element_node:
+                    own = self.cascaded(kid)
+                    if own.get(b"display") == b"contents":  # (its content: items in its place)
+                        todo += _children(kid)[::-1]
+                        continue
+                    value = own.get(b"order")
+                    number = (order_value(value) if value is not None else None) or 0.0
+                    moves = moves or number != 0
+                    items.append((kid, number))
+            if moves:
+                boxes.append(_Box(node, depth, items, reverse))
         boxes.sort(key=lambda box: box.depth, reverse=True)
         return boxes
 
