@@ -329,6 +329,11 @@ ORDERED: dict[str, bytes] = {
     "order-in-contents-box": _H + _FLEX + b".c{display:contents} .f:has(.zz) .c{display:block}"
     + _CLASS_ORDER + b"</style><div class=f>" + _items(b"<span class=s%(k)d>", _ORDER[:11])
     + b"<div class=c>" + _items(b"<span class=s%(k)d>", _ORDER[11:]) + b"</div></div>",
+    # an integer past an int's range is clamped to it, not dropped
+    "order-past-int-range": _H + b".f{display:flex;flex-wrap:wrap}</style><div class=f>"
+    b"<span style='order:99999999999'>" + _P4[-1] + b"</span>" + b"".join(
+        b"<span>" + p + b"</span>" for p in _P4[1:-1]) + b"<span style='order:"
+    b"-99999999999'>" + _P4[0] + b"</span></div>",
     # !important beats a more specific rule; an !important decoy holds nowhere
     "order-important": _H + _FLEX + _each_order(b".s%(k)d{order:%(k)d!important}")
     + _each_order(b".f:has(.zz) .s%(k)d{order:%(n)d !important}")
@@ -367,6 +372,9 @@ def test_chromium_prints_the_items_in_order(tmp_path: Path, name: str) -> None:
     # an invalid value is no declaration: the weaker one stands; `initial` is 0
     (b"<style>.f{display:flex} i{order:1} .f i{order:2.5} u{order:2} .f u{order:initial}"
      b"</style><div class=f><i>b</i><u>a</u></div>", b"ab"),
+    # clamped to an int: equal then, in the order written
+    (b"<style>.f{display:flex}</style><div class=f><i style=order:-2147483648>a</i>"
+     b"<i style=order:-99999999999>b</i><i style=order:-2147483647>c</i>d</div>", b"abcd"),
     # custom properties, `calc()`
     (b"<style>.f{display:flex} .a{--o:2;order:var(--o)}</style><div class=f><i class=a>b</i>"
      b"<i style='--p:calc(1 - 2);order:var(--p)'>a</i></div>", b"ab"),

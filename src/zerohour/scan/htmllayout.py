@@ -1753,8 +1753,12 @@ def order_value(value: bytes) -> float | None:
     """An `order` value (`_order`; `htmlparsed`): None where it is invalid (a browser drops
     the declaration)."""
     value = value.strip().lower()
-    if _INTEGER.fullmatch(value):
-        return float(int(value))
+    whole = _ANY_INTEGER.fullmatch(value)
+    if whole is not None:  # (Chromium clamps it to an int: `-99999999999` is first)
+        digits = whole.group(2).lstrip(b"0")[:11] or b"0"
+        if whole.group(1) == b"-":
+            return float(max(-int(digits), -_COUNTER_LIMIT - 1))
+        return float(min(int(digits), _COUNTER_LIMIT))
     number = length(value, 16.0) if value[:1].isalpha() else None
     return float(math.floor(number + 0.5)) if number is not None else None
 
@@ -1890,6 +1894,7 @@ def _marker(styles: dict[bytes, bytes]) -> bytes:
 
 _LISTS = frozenset({b"ol", b"ul", b"menu"})
 _INTEGER = re.compile(rb"[-+]?\d{1,10}$")
+_ANY_INTEGER = re.compile(rb"([-+]?)(\d+)")
 _COUNTER_NAME = re.compile(rb"-?[A-Za-z_\x80-\xff][\w\x80-\xff-]*$")
 _COUNTER_LIMIT = (1 << 31) - 1
 #: Characters one pseudo-element writes, at most; more is a limit finding (the text was cut
