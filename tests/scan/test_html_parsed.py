@@ -419,6 +419,14 @@ def test_pages_without_order_lay_nothing_out(monkeypatch: pytest.MonkeyPatch) ->
     assert parsed_visible(page)
 
 
+def test_order_is_read_only_in_style() -> None:
+    # "Your order:" in a mail's text moves nothing (no parse for it); a style attribute does
+    assert parsed_visible(b"<p>Your order: 12</p><div style=display:flex><i>a</i></div>") is None
+    assert parsed_visible(b"<style>p{color:red}</style><p>Your order: 12</p>") is None
+    assert parsed_visible(b"<p>Your order: 12</p><div style=display:flex><i>b</i>"
+                          b"<i style=order:-1>a</i></div>") == b"Your order: 12ab"
+
+
 def test_laid_out_items_are_bounded() -> None:
     start = time.process_time()
     # containers nested in their items, each reversed: each reads the text of those inside

@@ -85,11 +85,18 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     """
     lower = data.lower()
     foreign = b"<svg" in lower or b"<math" in lower
-    ordered = _ORDERS(data)  # (items that may move: `_Layout`)
-    if not foreign and not ordered and b"<style" not in lower and b"text/css" not in lower:
+    sheets = b"<style" in lower or b"text/css" in lower
+    styled = _ORDERS(data) and _STYLED_ORDER(data)  # (a style attribute that moves items)
+    if not foreign and not sheets and not styled:
         return None
-    if not foreign and not ordered and not any(textual._css_kinds(r.declarations)
-                                               for r in textual._sheet_rules(data)):
+    rules: list[textual._Rule] | None = None
+    ordered = styled  # (items that may move: `_Layout`; "Your order: 12" is text)
+    if not ordered and sheets and _ORDERS(data):
+        rules = textual._sheet_rules(data)
+        ordered = any(_ORDER_DECLARATION.search(r.declarations) for r in rules)
+    if not foreign and not ordered and not any(
+            textual._css_kinds(r.declarations)
+            for r in (textual._sheet_rules(data) if rules is None else rules)):
         return None  # (no rule that hides or shows: `html_rendered` reads it)
     cost, most_open = _parse_cost(data)
     if cost > _PARSE_STEPS:
@@ -346,6 +353,9 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
 
 #: A page that may show items in an order of their own (`htmllayout._LAYOUT_CSS`'s words).
 _ORDERS = Gate(rb"[^\w-]order\s*:|(?:row|column)-reverse")
+_STYLED_ORDER = Gate(rb"style\s*=\s*[\"']?(?:[^\"'>]*[^\w-])?order\s*:|"
+                     rb"style\s*=\s*[\"']?[^\"'>]*(?:row|column)-reverse")
+_ORDER_DECLARATION = re.compile(rb"(?<![\w-])order\s*:|(?:row|column)-reverse", re.I)
 #: Characters of item text the containers whose items move may copy (each reads its items'
 #: text, those of the containers inside it laid out already), past which the page is a
 #: limit finding.
