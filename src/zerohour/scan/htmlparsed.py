@@ -87,17 +87,18 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     foreign = b"<svg" in lower or b"<math" in lower
     sheets = b"<style" in lower or b"text/css" in lower
     styled = _ORDERS(data) and _STYLED_ORDER(data)  # (a style attribute that moves items)
-    if not foreign and not sheets and not styled:
+    inline = _INLINE_HIDING(data)
+    if not foreign and not sheets and not styled and not inline:
         return None
     rules: list[textual._Rule] | None = None
     ordered = styled  # (items that may move: `_Layout`; "Your order: 12" is text)
     if not ordered and sheets and _ORDERS(data):
         rules = textual._sheet_rules(data)
         ordered = any(_ORDER_DECLARATION.search(r.declarations) for r in rules)
-    if not foreign and not ordered and not any(
+    if not foreign and not ordered and not inline and not (sheets and any(
             textual._css_kinds(r.declarations)
-            for r in (textual._sheet_rules(data) if rules is None else rules)):
-        return None  # (no rule that hides or shows: `html_rendered` reads it)
+            for r in (textual._sheet_rules(data) if rules is None else rules))):
+        return None  # (nothing that hides or shows: `html_rendered` reads it)
     cost, most_open = _parse_cost(data)
     if cost > _PARSE_STEPS:
         raise ScanLimitExceeded(MAX_SCAN_TIME, "a page nested deeper than the parser reads "
@@ -160,17 +161,65 @@ def _parse_cost(data: bytes) -> tuple[int, int]:
 
 
 def _sheets(tree: LexborHTMLParser) -> list[bytes]:
-    """The text of the page's `<style>` elements as the parser makes them (in SVG too; not
-    in `<noscript>`, which a browser with scripts reads as text; `<template>` content is no
-    part of the document), in order."""
+    """The text of the page's style sheets as the parser makes them, in order: `<style>`
+    elements of HTML and SVG (not MathML's, which is no style sheet, attack round 39: `<math>
+    <style>`, `<annotation-xml>`, `<mglyph>`); not in `<noscript>`, which a browser with
+    scripts reads as text; not an alternate set's (`<style title>` other than the first
+    title, or the one `<meta http-equiv=default-style>` names); `<template>` content is no
+    part of the document."""
+    preferred: str | None = None
+    for meta in tree.css("meta[http-equiv]"):
+        if (meta.attributes.get("http-equiv") or "").strip().lower() == "default-style":
+            preferred = (meta.attributes.get("content") or "").strip()
+            break
     sheets: list[bytes] = []
     for node in tree.css("style"):
         up = node.parent
         while up is not None and up.tag != "noscript":
             up = up.parent
-        if up is None:
-            sheets.append(_bytes(node.text(deep=True)))
+        if up is not None or _namespace(node) == "math":
+            continue
+        title = (node.attributes.get("title") or "").strip()
+        if title:
+            if preferred is None:
+                preferred = title
+            if title != preferred:
+                continue  # (an alternate style sheet: disabled)
+        sheets.append(_bytes(node.text(deep=True)))
     return sheets
+
+
+_TEXT_POINTS = frozenset(("mi", "mo", "mn", "ms", "mtext"))
+_HTML_POINTS = frozenset(("foreignobject", "desc", "title"))
+
+
+def _namespace(node: LexborNode) -> str:
+    """"html", "svg" or "math": the namespace the parser gives an element, from its
+    ancestors (an integration point's children are HTML: a MathML token element's but
+    `<mglyph>`, `<annotation-xml encoding=text/html>`'s, SVG `<foreignObject>`'s)."""
+    chain: list[LexborNode] = []
+    up: LexborNode | None = node
+    while up is not None and up.is_element_node:
+        chain.append(up)
+        up = up.parent
+    space = "html"
+    above: LexborNode | None = None
+    for el in reversed(chain):
+        tag = (el.tag or "").lower()
+        if space == "math" and above is not None:
+            parent = (above.tag or "").lower()
+            if parent in _TEXT_POINTS and tag not in ("mglyph", "malignmark"):
+                space = "html"
+            elif parent == "annotation-xml" and (tag == "svg" or (
+                    above.attributes.get("encoding") or "").strip().lower() in (
+                    "text/html", "application/xhtml+xml")):
+                space = "svg" if tag == "svg" else "html"
+        elif space == "svg" and above is not None and (above.tag or "").lower() in _HTML_POINTS:
+            space = "html"
+        if space == "html" and tag in ("svg", "math"):
+            space = tag
+        above = el
+    return space
 
 
 def _bytes(text: str) -> bytes:
@@ -351,6 +400,18 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
     return root.text(deep=True)
 
 
+#: What may hide an element without a style sheet (the hand readings' tree may differ from
+#: the parser's there too, attack round 39: a duplicate `style` attribute, a NUL in a tag's
+#: name, a nested `<form>`, an end tag the parser ignores, a quirks-mode doctype): a hiding
+#: declaration, a reference or escape that may spell one, an attribute or an element that
+#: hides (not the `<title>`, `<style>`, `<script>` every page has).
+_INLINE_HIDING = Gate(
+    rb"(?i)(?:display|visibility)\s*[:=]\s*[\"']?\s*(?:none|hidden|collapse|var)|\\|&#|&colon|"
+    rb"\s(?:hidden|popover)[\s=>/]|font-size\s*:\s*0|font\s*:|opacity\s*:\s*0|clip|scale\s*[:(]|"
+    rb"matrix|rotate[xy]|mask|text-security|content-visibility|contain\s*:|:\s*-\s*\d{3}|"
+    rb"overflow\s*:\s*(?:hidden|clip)|<(?:template|noscript|iframe|audio|video|canvas|details|"
+    rb"dialog|object|textarea|datalist|rp|noembed|noframes|meter|progress|fencedframe|svg|math|"
+    rb"annotation|desc)[\s/>]")
 #: A page that may show items in an order of their own (`htmllayout._LAYOUT_CSS`'s words).
 _ORDERS = Gate(rb"[^\w-]order\s*:|(?:row|column)-reverse")
 _STYLED_ORDER = Gate(rb"style\s*=\s*[\"']?(?:[^\"'>]*[^\w-])?order\s*:|"

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, SupportsIndex
 from urllib.parse import unquote_to_bytes
 
+import tinycss2
+
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan.encodings import base64_decode
 from zerohour.scan.gates import Gate, Literals
@@ -451,6 +453,103 @@ def _css_kinds(text: bytes) -> int:
     return kinds
 
 
+#: What makes a block's `display`/`visibility` other than its last one written: another of
+#: them, `!`, a string, a function or block, an at-rule, an escape (attack round 39).
+_ODD_DECLARATIONS = re.compile(rb"[!\"'(){}@\\]")
+_DISPLAY_KEYWORDS = frozenset((
+    b"block", b"inline", b"run-in", b"flow", b"flow-root", b"table", b"flex", b"grid",
+    b"ruby", b"list-item", b"contents", b"none", b"inline-block", b"inline-table",
+    b"inline-flex", b"inline-grid", b"inline-list-item", b"table-row-group",
+    b"table-header-group", b"table-footer-group", b"table-row", b"table-cell",
+    b"table-column-group", b"table-column", b"table-caption", b"ruby-base", b"ruby-text",
+    b"ruby-base-container", b"ruby-text-container", b"math", b"-webkit-box",
+    b"-webkit-inline-box", b"masonry", b"inline-masonry"))
+#: (the keywords a multi-keyword `display` combines: `inline flex`, `block flow list-item`)
+_DISPLAY_PARTS = frozenset((b"block", b"inline", b"run-in", b"flow", b"flow-root", b"table",
+                            b"flex", b"grid", b"ruby", b"math", b"list-item"))
+_WIDE_KEYWORDS = frozenset((b"initial", b"inherit", b"unset", b"revert", b"revert-layer"))
+_VISIBILITY_KEYWORDS = frozenset((b"visible", b"hidden", b"collapse"))
+
+
+_NAMED_IN_VALUE = re.compile(rb"display|visibility", re.I)
+_ONE_DECLARATION = re.compile(rb"(?<![\w-])(display|visibility)\s*:([^;]*)", re.I)
+
+
+def _valid_value(name: str, value: bytes) -> bool:
+    """Whether a browser keeps a `display` or `visibility` value (one it cannot read is no
+    declaration: `display:none; display:inln` stays none)."""
+    words = value.lower().split()
+    if not words or b"var(" in value.lower() or b"env(" in value.lower():
+        return bool(words)
+    if len(words) == 1 and words[0] in _WIDE_KEYWORDS:
+        return True
+    if name == "visibility":
+        return len(words) == 1 and words[0] in _VISIBILITY_KEYWORDS
+    if len(words) == 1:
+        return words[0] in _DISPLAY_KEYWORDS
+    return len(set(words)) == len(words) <= 3 and _DISPLAY_PARTS.issuperset(words)
+
+
+def declared(text: bytes) -> bytes:
+    """A declaration block as a browser keeps it, where the last `display` or `visibility`
+    written may not be the one that counts (attack round 39: `display:none !important;
+    display:inline` is none; `display:inln`, `display:inline !ie`, `display:inline }` are
+    dropped; `content:';display:inline'`, `url(x;display:inline)`, `color:red(;
+    display:inline`, `x{display:inline}` declare no display): parsed by tinycss2 (CSS Syntax
+    3, a well-kept parser, rather than more regular expressions), each property's winning
+    declaration kept (an !important one over later normal ones), in order. Other blocks as
+    they are (the readings' regular expressions read them right, and fast)."""
+    lower = text.lower()
+    hits = lower.count(b"display") + lower.count(b"visibility")
+    if not hits:
+        return text
+    if hits == 1 and not _ODD_DECLARATIONS.search(text):
+        one = _ONE_DECLARATION.search(text)
+        if one is None or _valid_value(one.group(1).lower().decode(), one.group(2).strip()):
+            return text  # (the common block: one valid value, read as it is)
+    won: dict[str, tuple[bool, bytes]] = {}
+    for item in tinycss2.parse_blocks_contents(text.decode("latin-1"), skip_comments=True,
+                                              skip_whitespace=True):
+        if item.type != "declaration":
+            continue  # (a nested rule or an at-rule declares nothing here)
+        name = item.lower_name
+        value = tinycss2.serialize(item.value).strip().encode("latin-1", "replace")
+        if name in ("display", "visibility"):
+            if not _valid_value(name, value):
+                continue
+        elif b"isplay" in value.lower() or b"isibility" in value.lower():
+            value = _NAMED_IN_VALUE.sub(b"x", value)  # (a string's, a function's: no
+            # declaration of its own for the readings' regular expressions)
+        if name in won and won[name][0] and not item.important:
+            continue
+        won.pop(name, None)  # (the winner's place: last)
+        won[name] = (bool(item.important), value)
+    return b";".join(name.encode("latin-1", "replace") + b":" + value + (
+        b" !important" if important else b"") for name, (important, value) in won.items())
+
+
+def declared_style(attrs: bytes) -> bytes:
+    """An opening tag's attributes with its style attribute's declarations as a browser
+    keeps them (`declared`; of two style attributes the first, as the parser keeps it)."""
+    lower = attrs.lower()
+    if b"style" not in lower or (b"display" not in lower and b"visibility" not in lower
+                                 and lower.count(b"style") < 2):
+        return attrs
+    kept: list[bytes] = []
+    style: bytes | None = None
+    for m in _ATTRS.finditer(attrs):
+        name = m.group(1).lower()
+        if name == b"style":
+            if style is None:
+                style = m.group(2) if m.group(2) is not None else m.group(3) if m.group(
+                    3) is not None else m.group(4) or b""
+            continue
+        kept.append(m.group())
+    if style is None:
+        return attrs
+    return b" " + b" ".join(kept) + b' style="' + declared(style).replace(b'"', b"'") + b'"'
+
+
 def _hiding_css(text: bytes) -> bool:
     """Whether a style attribute (or a rule's declarations) hides the element's text (a
     box's: transforms and sizes hide only boxes)."""
@@ -780,6 +879,7 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
     start = 0
     anonymous = 0
     made = 0  # bytes of nested rules' selectors written
+    stray = False  # (a `}` with no block open: part of the next rule's prelude)
     for m in _BRACE.finditer(sheet):
         if m.group() == b"{":
             head, _semi, prelude = sheet[start : m.start()].rpartition(b";")
@@ -788,7 +888,19 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
             prelude = prelude.strip()
             parent = stack[-1][0] if stack else b""
             layer = stack[-1][2] if stack else None
-            if prelude[:6].lower() == b"@layer":
+            if not stack and (stray or (_semi and not all(
+                    part.strip()[:1] == b"@" for part in head.split(b";")))):
+                # (at the top a `;` ends only an at-rule's statement: `.a{} ;.j{}` is one
+                # rule of the selector `;.j`, none; so is `}.j` after a stray `}`: attack
+                # round 39's decoys)
+                parent, prelude = _INERT, _INERT
+            stray = False
+            if parent.startswith(_INERT):
+                resolved = _INERT  # (inside a block that holds no style rules)
+            elif prelude[:6].lower() == b"@layer" and not _LAYER_NAME.fullmatch(
+                    prelude[6:].strip()):
+                resolved = _INERT  # (`@layer 1a{}`, `@layer a, b{}`: invalid, dropped)
+            elif prelude[:6].lower() == b"@layer":
                 name = prelude[6:].strip() or b"#%d" % anonymous
                 anonymous += 1
                 layer = name if layer is None else layer + b"." + name
@@ -799,8 +911,13 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
                 scope = _SCOPE.match(prelude)
                 resolved = scope.group(1).strip() if scope is not None else parent
             elif prelude.startswith(b"@"):
-                resolved = prelude if prelude[:9].lower() == b"@property" or prelude[
-                    :14].lower() == b"@counter-style" else parent
+                at = _AT_NAME.match(prelude)
+                name = at.group().lower() if at is not None else b""
+                resolved = prelude if name in (b"@property", b"@counter-style") else (
+                    parent if name in _GROUPING_RULES else _INERT)  # (`@page`,
+                # `@font-face`, `@keyframes`, an unknown at-rule: no style rule inside)
+            elif parent.startswith(b"@"):
+                resolved = _INERT  # (a rule inside `@property`, `@counter-style`)
             elif parent and not parent.startswith(b"@"):
                 outers, children = _selectors(parent), _selectors(prelude)
                 if len(outers) * len(children) > _MAX_NESTED_SELECTORS:
@@ -823,12 +940,23 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
         elif stack:
             selector, declarations, layer = stack.pop()
             declarations.extend(sheet[start : m.start()])
-            if selector and declarations.strip():
+            if selector and declarations.strip() and not selector.startswith(_INERT):
                 if len(out) >= _MAX_RULES:
                     raise ScanLimitExceeded(MAX_SCAN_TIME, f"more than {_MAX_RULES} style rules")
                 out.append((selector, bytes(declarations), layer))
+        else:
+            stray = True
         start = m.end()
     return out
+
+
+#: (a block whose rules apply nowhere: `_flat_rules`)
+_INERT = b"@inert"
+_AT_NAME = re.compile(rb"@[\w-]+")
+#: At-rules whose style rules apply as if outside them (conditions are `htmlprint`'s).
+_GROUPING_RULES = frozenset((b"@media", b"@supports", b"@container", b"@layer", b"@scope",
+                             b"@starting-style"))
+_LAYER_NAME = re.compile(rb"(?:-?[A-Za-z_][\w-]*(?:\.-?[A-Za-z_][\w-]*)*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -862,7 +990,8 @@ def _all_sheet_rules(data: bytes, sheets: list[bytes] | None = None) -> list[_Ru
     for sheet in sheets:
         if b"/*" in sheet:
             sheet = _CSS_COMMENT.sub(b"", sheet)
-        flat += ((sel, _css_text(decl), layer) for sel, decl, layer in _flat_rules(sheet, order))
+        flat += ((sel, declared(_css_text(decl)), layer)
+                 for sel, decl, layer in _flat_rules(sheet, order))
     custom: dict[bytes, bytes] = {}
     own: dict[bytes, dict[bytes, bytes]] = {}  # selector -> its not-inherited properties
     initials, local = _registered(flat)
@@ -1306,6 +1435,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
+    attrs = declared_style(attrs)
     own = _css_kinds(attrs)
     if own & HIDE_OTHER:
         return HIDDEN
