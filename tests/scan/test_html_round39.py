@@ -90,6 +90,8 @@ PAGES: dict[str, bytes] = {
     "semicolon-rule": _sheet(_D + b"; " + _SHOW),
     "semicolon-after-block": _sheet(_D + b".k{color:red};" + _SHOW),
     "stray-brace": _sheet(_D + b"} " + _SHOW),
+    "import-after-rule": _sheet(_D + b"@import url(data:text/css,.j%7Bdisplay:inline!important"
+                                b"%7D);"),
     # sheets that are none
     "style-in-math": _sheet(_D, b"<math><style>" + _SHOW + b"</style></math>"),
     "math-mglyph-style": _sheet(_D, b"<math><mi><mglyph><style>" + _SHOW

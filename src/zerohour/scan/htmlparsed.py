@@ -99,10 +99,13 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
             textual._css_kinds(r.declarations)
             for r in (textual._sheet_rules(data) if rules is None else rules))):
         return None  # (nothing that hides or shows: `html_rendered` reads it)
-    cost, most_open = _parse_cost(data)
-    if cost > _PARSE_STEPS:
-        raise ScanLimitExceeded(MAX_SCAN_TIME, "a page nested deeper than the parser reads "
-                                "in time")
+    most_open = -1  # (known once counted: `_Shape` counts it when a selector needs it)
+    tags = data.count(b"<")
+    if tags * tags // 2 > _PARSE_STEPS:  # (fewer tags cost little however they nest)
+        cost, most_open = _parse_cost(data)
+        if cost > _PARSE_STEPS:
+            raise ScanLimitExceeded(MAX_SCAN_TIME, "a page nested deeper than the parser "
+                                    "reads in time")
     tree = LexborHTMLParser(data.decode("latin-1"))
     root = tree.root
     if root is None:
@@ -244,7 +247,7 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
     sheets += textual._data_sheets(data, sheets)
     matched: _Matched = {}
     tried = 0
-    shape = _Shape(tree, most_open=most_open)
+    shape = _Shape(tree, most_open=most_open, data=data)
     for order, rule in enumerate(textual._all_sheet_rules(data, sheets), 1):
         if rule.selectors[:1] == b"@":
             continue  # (`@counter-style`, `@font-face`: no selector)
@@ -342,8 +345,23 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
     if root is None:
         return ""
     weigh = {m: node for m, (node, _c) in matched.items()}
-    for node in tree.css(_WEIGHED):
-        weigh.setdefault(node.mem_id, node)
+    styles: dict[str, bool] = {}  # (a style attribute's text -> whether it may hide)
+    for node in [*tree.css(_WEIGHED), *tree.css("[style]")]:
+        if node.mem_id in weigh:
+            continue
+        attributes = node.attributes
+        style = attributes.get("style")
+        if style is not None and not _WEIGHED_OTHERWISE.intersection(attributes) and (
+                (node.tag or "").lower() not in _NEVER_RENDERED):
+            # (only its style attribute: weighed if that may hide or show again; a
+            # newsletter's hundred `display:block` images and `font-size:14px` cells not)
+            may = styles.get(style)
+            if may is None:
+                may = styles[style] = bool(textual._css_kinds(textual.declared(
+                    textual._css_text(_bytes(style)))) & _WEIGHED_KINDS)
+            if not may:
+                continue
+        weigh[node.mem_id] = node
     hidden: dict[int, LexborNode] = {}
     closed: list[LexborNode] = []  # closed `<details>`: only the summary shows
     invisible: dict[int, LexborNode] = {}
@@ -674,17 +692,19 @@ def _how(node: LexborNode, matched: _Matched,
     return how
 
 
+_NEVER_RENDERED = frozenset(t.decode() for t in textual._NEVER_RENDERED)
+#: (attributes but `style` that make `_shown_text` weigh an element; and the kinds of a
+#: style attribute that do)
+_WEIGHED_OTHERWISE = frozenset(("hidden", "popover", "display", "visibility", "opacity",
+                                "font-size", "transform", "clip-path", "mask"))
+_WEIGHED_KINDS = (textual.HIDE_DISPLAY | textual.HIDE_VISIBILITY | textual.HIDE_OTHER
+                  | textual.HIDE_BOX | textual.HIDE_PLACED | textual.SHOW_VISIBILITY)
 #: Elements `_shown_text` weighs without a rule: a tag that never renders, an attribute
 #: that may hide (the words `textual` looks for in a tag; lexbor has decoded references).
 _WEIGHED = ", ".join((
     *sorted(t.decode() for t in textual._NEVER_RENDERED), "[hidden]", "[popover]",
     "[display]", "[visibility]", "[opacity]", "[font-size]", "[transform]", "[clip-path]",
-    "[mask]",
-    *(f'[style*="{w}" i]' for w in ("display", "visibility", "hidden", "opacity", "font-size",
-                                    "font:", "font :", "scale", "clip", "matrix", "rotate",
-                                    "contain", "mask", "text-security", "/*", ":-", ": -",
-                                    "var(")),
-    '[style*="\\\\"]'))
+    "[mask]"))  # (and every `[style]`, weighed by what it declares)
 
 
 #: Steps of lexbor's matcher a selector may cost by the estimate (`_Shape.cost`): past it,
@@ -733,6 +753,7 @@ class _Shape:
     count: int = -1  # (elements, counted by lexbor, when no walk is needed)
     linear: int = 0  # (elements times steps `_linear_match` walked)
     most_open: int = -1  # (`_parse_cost`'s deepest nesting, when known)
+    data: bytes = b""  # (the page, for `_parse_cost`)
 
     def _walk(self) -> None:
         root = self.tree.root
@@ -783,7 +804,9 @@ class _Shape:
             if self.count < 0:  # (linear: no walk of the tree's shape needed)
                 self.count = len(self.tree.css("*"))
             return self.count
-        if "(" not in flat and "~" not in masked and self.most_open >= 0:
+        if "(" not in flat and "~" not in masked:
+            if self.most_open < 0:
+                self.most_open = _parse_cost(self.data)[1]
             # (descendant steps only: the depth over-estimated from the tags, no walk)
             if self.count < 0:
                 self.count = len(self.tree.css("*"))

@@ -1345,12 +1345,20 @@ _DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
 
 def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
     """Style sheets a page loads from data: URLs (`<link rel=stylesheet href="data:text/css,
-    ...">`, `@import url("data:text/css,...")`), decoded."""
+    ...">`, `@import url("data:text/css,...")`), decoded. A sheet's `@import` counts only
+    before its first rule, as in a browser (attack round 39: one after a rule imported a
+    decoy); the page's own text is searched outside its `<style>` elements for that."""
     found: list[bytes] = []
-    for text in (data, *sheets):
+    if b"<style" in data.lower():
+        data = _STYLE_BLOCK.sub(b"", data)
+    for n, text in enumerate((data, *sheets)):
         if b"text/css" not in text.lower():
             continue
-        for m in _DATA_CSS.finditer(text):
+        end = len(text)
+        if n:  # (a sheet: up to its first rule's block)
+            brace = _CSS_COMMENT.sub(lambda m: b" " * len(m.group()), text).find(b"{")
+            end = len(text) if brace < 0 else brace
+        for m in _DATA_CSS.finditer(text, 0, end):
             raw = unquote_to_bytes(m.group(2))
             found.append(base64_decode(raw) if m.group(1) else raw)
     return found
