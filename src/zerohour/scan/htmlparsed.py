@@ -445,14 +445,7 @@ _LAYOUT_PROPERTIES = re.compile(rb"(?<![\w-])(?:display|order|flex-direction|fle
 _DIRECTIONS = frozenset((b"row", b"row-reverse", b"column", b"column-reverse"))
 _WRAPS = frozenset((b"wrap", b"nowrap", b"wrap-reverse"))
 _WIDE = frozenset((b"initial", b"unset", b"revert", b"revert-layer", b"inherit"))
-_DISPLAY_WORDS = frozenset((
-    b"block", b"inline", b"run-in", b"flow", b"flow-root", b"table", b"flex", b"grid",
-    b"ruby", b"list-item", b"contents", b"none", b"inline-block", b"inline-table",
-    b"inline-flex", b"inline-grid", b"inline-list-item", b"table-row-group",
-    b"table-header-group", b"table-footer-group", b"table-row", b"table-cell",
-    b"table-column-group", b"table-column", b"table-caption", b"ruby-base", b"ruby-text",
-    b"ruby-base-container", b"ruby-text-container", b"math", b"-webkit-box",
-    b"-webkit-inline-box", b"masonry", b"inline-masonry"))
+_DISPLAY_WORDS = textual.DISPLAY_KEYWORDS
 _ASCII_BLANKS = " \t\n\r\f"
 #: (the cascade's place of a style attribute's declarations: past every rule's but an
 #: !important one, for a normal declaration)

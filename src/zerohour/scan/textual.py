@@ -193,18 +193,14 @@ def block_breaks(data: bytes) -> bytes:
 BLOCK_JOIN = re.compile(rb"[A-Za-z0-9+/=][ \t\r]*\n\s*[A-Za-z0-9+/]{16}")
 #: Whether the page may hold one (a block's tag between a base64 letter and a run of 16:
 #: one hyperscan pass, not `html_block_text`'s millisecond on every page).
-BLOCK_JOIN_PAGE = Gate(rb"[A-Za-z0-9+/=][ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*<(?:br|/?(?:p|div|"
-                       rb"li|tr|td|th|h[1-6]|table|tbody|section|article|blockquote|pre|ul|ol|"
-                       rb"dl|dt|dd|hr|header|footer|nav|form|fieldset|address|figure|main|"
-                       rb"aside|center|body))\b[^>]*>[ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*"
-                       rb"[A-Za-z0-9+/]{16}")
+_BLOCK_BOUNDARY = (rb"[A-Za-z0-9+/=][ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*<(?:br|/?(?:p|div|li|tr|td|"
+                   rb"th|h[1-6]|table|tbody|section|article|blockquote|pre|ul|ol|dl|dt|dd|hr|"
+                   rb"header|footer|nav|form|fieldset|address|figure|main|aside|center|body))"
+                   rb"\b[^>]*>[ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*")
+BLOCK_JOIN_PAGE = Gate(_BLOCK_BOUNDARY + rb"[A-Za-z0-9+/]{16}")
 #: ...or a short run of them cut by a tag (pieces of base64 between hidden junk, session
 #: 25: `<div>Key</div><div>TVq<span hidden>..</span>QAA...`; `html_visible` decides).
-BLOCK_PIECES_PAGE = Gate(rb"[A-Za-z0-9+/=][ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*<(?:br|/?(?:p|div|"
-                         rb"li|tr|td|th|h[1-6]|table|tbody|section|article|blockquote|pre|ul|"
-                         rb"ol|dl|dt|dd|hr|header|footer|nav|form|fieldset|address|figure|main|"
-                         rb"aside|center|body))\b[^>]*>[ \t\r\n]*(?:<[^>]*>[ \t\r\n]*)*"
-                         rb"[A-Za-z0-9+/]{1,15}<")
+BLOCK_PIECES_PAGE = Gate(_BLOCK_BOUNDARY + rb"[A-Za-z0-9+/]{1,15}<")
 
 
 #: What can hide an element's text from the reader: a style, an attribute, an element that
@@ -456,14 +452,15 @@ def _css_kinds(text: bytes) -> int:
 #: What makes a block's `display`/`visibility` other than its last one written: another of
 #: them, `!`, a string, a function or block, an at-rule, an escape (attack round 39).
 _ODD_DECLARATIONS = re.compile(rb"[!\"'(){}@\\]")
-_DISPLAY_KEYWORDS = frozenset((
+DISPLAY_KEYWORDS = _DISPLAY_KEYWORDS = frozenset((
     b"block", b"inline", b"run-in", b"flow", b"flow-root", b"table", b"flex", b"grid",
     b"ruby", b"list-item", b"contents", b"none", b"inline-block", b"inline-table",
     b"inline-flex", b"inline-grid", b"inline-list-item", b"table-row-group",
     b"table-header-group", b"table-footer-group", b"table-row", b"table-cell",
     b"table-column-group", b"table-column", b"table-caption", b"ruby-base", b"ruby-text",
     b"ruby-base-container", b"ruby-text-container", b"math", b"-webkit-box",
-    b"-webkit-inline-box", b"masonry", b"inline-masonry"))
+    b"-webkit-inline-box", b"-webkit-flex", b"-webkit-inline-flex", b"masonry",
+    b"inline-masonry"))
 #: (the keywords a multi-keyword `display` combines: `inline flex`, `block flow list-item`)
 _DISPLAY_PARTS = frozenset((b"block", b"inline", b"run-in", b"flow", b"flow-root", b"table",
                             b"flex", b"grid", b"ruby", b"math", b"list-item"))
@@ -472,6 +469,7 @@ _VISIBILITY_KEYWORDS = frozenset((b"visible", b"hidden", b"collapse"))
 
 
 _NAMED_IN_VALUE = re.compile(rb"display|visibility", re.I)
+_IMPORTANT_MARKS = re.compile(rb"!\s*important\b", re.I)
 _ONE_DECLARATION = re.compile(rb"(?<![\w-])(display|visibility)\s*:([^;]*)", re.I)
 
 
@@ -491,6 +489,13 @@ def _valid_value(name: str, value: bytes) -> bool:
 
 
 def declared(text: bytes) -> bytes:
+    """`_declared`, remembered for the last texts (a page repeats its style attributes)."""
+    if len(text) > 4096:
+        return _declared(text)
+    return _declared_cached(text)
+
+
+def _declared(text: bytes) -> bytes:
     """A declaration block as a browser keeps it, where the last `display` or `visibility`
     written may not be the one that counts (attack round 39: `display:none !important;
     display:inline` is none; `display:inln`, `display:inline !ie`, `display:inline }` are
@@ -503,29 +508,46 @@ def declared(text: bytes) -> bytes:
     hits = lower.count(b"display") + lower.count(b"visibility")
     if not hits:
         return text
-    if hits == 1 and not _ODD_DECLARATIONS.search(text):
+    plain = _IMPORTANT_MARKS.sub(b"", text) if b"!" in text else text
+    if hits == 1 and not _ODD_DECLARATIONS.search(plain):
         one = _ONE_DECLARATION.search(text)
-        if one is None or _valid_value(one.group(1).lower().decode(), one.group(2).strip()):
+        if one is None or _valid_value(one.group(1).lower().decode(), _IMPORTANT_MARKS.sub(
+                b"", one.group(2)).strip()):
             return text  # (the common block: one valid value, read as it is)
+    items: list[tuple[str, bool, bytes]] = []  # (name, !important, value)
+    if not _ODD_DECLARATIONS.search(plain) and b"/*" not in text:
+        for part in text.split(b";"):  # (no string, function or block: split, no parse)
+            name_, colon, value_ = part.partition(b":")
+            if colon and name_.strip():
+                name = name_.strip().decode("latin-1")
+                important = b"!" in value_ and _IMPORTANT_MARKS.search(value_) is not None
+                items.append((name if name[:2] == "--" else name.lower(), important,
+                              _IMPORTANT_MARKS.sub(b"", value_).strip()))
+    else:
+        for item in tinycss2.parse_blocks_contents(text.decode("latin-1"), skip_comments=True,
+                                                  skip_whitespace=True):
+            if item.type != "declaration":
+                continue  # (a nested rule or an at-rule declares nothing here)
+            items.append((item.name if item.name[:2] == "--" else item.lower_name,  # (`--H`
+                          bool(item.important),  # is not `--h`)
+                          tinycss2.serialize(item.value).strip().encode("latin-1", "replace")))
     won: dict[str, tuple[bool, bytes]] = {}
-    for item in tinycss2.parse_blocks_contents(text.decode("latin-1"), skip_comments=True,
-                                              skip_whitespace=True):
-        if item.type != "declaration":
-            continue  # (a nested rule or an at-rule declares nothing here)
-        name = item.lower_name
-        value = tinycss2.serialize(item.value).strip().encode("latin-1", "replace")
+    for name, important, value in items:
         if name in ("display", "visibility"):
             if not _valid_value(name, value):
                 continue
         elif b"isplay" in value.lower() or b"isibility" in value.lower():
             value = _NAMED_IN_VALUE.sub(b"x", value)  # (a string's, a function's: no
             # declaration of its own for the readings' regular expressions)
-        if name in won and won[name][0] and not item.important:
+        if name in won and won[name][0] and not important:
             continue
         won.pop(name, None)  # (the winner's place: last)
-        won[name] = (bool(item.important), value)
+        won[name] = (important, value)
     return b";".join(name.encode("latin-1", "replace") + b":" + value + (
         b" !important" if important else b"") for name, (important, value) in won.items())
+
+
+_declared_cached = functools.lru_cache(maxsize=4096)(_declared)
 
 
 def declared_style(attrs: bytes) -> bytes:
@@ -880,16 +902,24 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
     anonymous = 0
     made = 0  # bytes of nested rules' selectors written
     stray = False  # (a `}` with no block open: part of the next rule's prelude)
-    for m in _BRACE.finditer(sheet):
+    # (braces and semicolons read outside strings and `url()`, `<!--`/`-->` as blanks: the
+    # review of session 25, `.a{content:'}'}` and `<!-- @import url(a;b);` broke rules)
+    scan = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), sheet) if (
+        b"'" in sheet or b'"' in sheet or b"(" in sheet or b"<!" in sheet or b"->" in sheet
+    ) else sheet
+    for m in _BRACE.finditer(scan):
         if m.group() == b"{":
-            head, _semi, prelude = sheet[start : m.start()].rpartition(b";")
+            cut = scan.rfind(b";", start, m.start())
+            _semi = cut >= 0
+            head = sheet[start:cut] if _semi else b""
+            prelude = sheet[cut + 1 if _semi else start : m.start()]
             if stack and head:
                 stack[-1][1].extend(head + b";")
             prelude = prelude.strip()
             parent = stack[-1][0] if stack else b""
             layer = stack[-1][2] if stack else None
             if not stack and (stray or (_semi and not all(
-                    part.strip()[:1] == b"@" for part in head.split(b";")))):
+                    part.strip()[:1] == b"@" for part in scan[start:cut].split(b";")))):
                 # (at the top a `;` ends only an at-rule's statement: `.a{} ;.j{}` is one
                 # rule of the selector `;.j`, none; so is `}.j` after a stray `}`: attack
                 # round 39's decoys)
@@ -956,7 +986,14 @@ _AT_NAME = re.compile(rb"@[\w-]+")
 #: At-rules whose style rules apply as if outside them (conditions are `htmlprint`'s).
 _GROUPING_RULES = frozenset((b"@media", b"@supports", b"@container", b"@layer", b"@scope",
                              b"@starting-style"))
-_LAYER_NAME = re.compile(rb"(?:-?[A-Za-z_][\w-]*(?:\.-?[A-Za-z_][\w-]*)*)?")
+#: A layer's name: identifiers joined by dots (escapes, non-ASCII, `--x` too); `1a` and
+#: `a, b` are none.
+_LAYER_NAME = re.compile(rb"(?:(?:--|-?(?:[A-Za-z_\x80-\xff]|\\.))(?:[\w\x80-\xff-]|\\.)*"
+                         rb"(?:\.(?:--|-?(?:[A-Za-z_\x80-\xff]|\\.))(?:[\w\x80-\xff-]|\\.)*)*)?",
+                         re.S)
+#: What `_flat_rules` reads no brace or semicolon in: strings, `url()`, `<!--`, `-->`.
+_SHEET_MASKED = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|"
+                           rb"url\(\s*[^\s\"')][^)]*\)|<!--|-->", re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -2190,6 +2227,7 @@ def html_transformed(data: bytes) -> bytes | None:
     budget = [_MAX_MATCHES]
     contextual = tuple(r[0] for r in (*rules, *firsts) if r[0].ancestors)
     page = _Page(data, [], (), (), {}) if contextual else None
+    checks = [_MAX_CONTEXT_CHECKS]
     for start, first in [(s, False) for s in starts] + (
             [(s, True) for s in starts] if firsts else []):
         el = _ELEMENT.match(data, start)
@@ -2200,9 +2238,12 @@ def html_transformed(data: bytes) -> bytes | None:
             continue
         failing: frozenset[int] = frozenset()
         if page is not None:  # (the rules whose subject it is but not their context)
-            budget[0] -= len(contextual)
-            failing = frozenset(id(c) for c in contextual if _matches(
-                c, tag, attrs, places.get(start)) and not page.inside(c, start))
+            subjects_of = [c for c in contextual if _matches(c, tag, attrs, places.get(start))]
+            checks[0] -= len(subjects_of)
+            if checks[0] < 0:  # (the review of session 25: 60 rules over 30,000 cells)
+                raise ScanLimitExceeded(MAX_SCAN_TIME, f"more than {_MAX_CONTEXT_CHECKS} "
+                                        f"elements' contexts of text-transform rules")
+            failing = frozenset(id(c) for c in subjects_of if not page.inside(c, start))
         key = (tag, attrs, places.get(start), first, failing)
         if key not in decided:  # (elements alike decide alike: a page of 40k <p>, round 14)
             ranked = rules_of[first]
@@ -2243,6 +2284,11 @@ def html_transformed(data: bytes) -> bytes | None:
     if not done:
         return None
     return re.sub(rb"text-transform", b"text-transfxrm", bytes(out), flags=re.I)
+
+
+#: Elements times text-transform rules whose context is checked on a page, past which it is
+#: a limit finding (about 2 s).
+_MAX_CONTEXT_CHECKS = 200_000
 
 
 def _cascaded(rules: list[tuple[_Compound, bytes, bool]], tag: bytes, attrs: bytes,
@@ -2409,6 +2455,10 @@ class _Page:
     #: per element alike: the rules that match it by their subject and name ancestors
     placed: dict[tuple[bytes, bytes, Place | None], tuple[_Compound, ...]] = (
         dataclasses.field(default_factory=dict))
+    #: `inside`'s answers, per compound (by id): (step, element) -> whether the steps from
+    #: there hold (the review of session 25: asked again per element, 60 rules over 30,000
+    #: cells cost 25 s)
+    held: dict[int, dict[tuple[int, int], bool]] = dataclasses.field(default_factory=dict)
 
     def hides(self, tag: bytes, attrs: bytes, place: Place | None, start: int = -1) -> bool:
         return self.how(tag, attrs, place, start) in (HIDDEN, INVISIBLE)
@@ -2467,7 +2517,7 @@ class _Page:
         if start not in tree.elements:
             return True
         steps = c.ancestors
-        memo: dict[tuple[int, int], bool] = {}
+        memo = self.held.setdefault(id(c), {})  # (kept: elements share their ancestors)
 
         def holds(step: int, at: int) -> bool:  # steps[step:] hold from the element at `at`
             if step == len(steps):
@@ -2498,7 +2548,15 @@ class _Page:
                 memo[step, at] = True  # (at the top of `_tree`: under the parser's `<body>`)
                 return True
             found = False
+            path: list[int] = []  # (for `A B`, `A ~ B`: the elements tried, remembered as
+            # (-1 - step, element): whether one from there up holds, shared by all below)
             while parent >= 0:
+                if combinator not in (b">", b"+"):
+                    known = memo.get((-1 - step, parent))
+                    if known is not None:
+                        found = known
+                        break
+                    path.append(parent)
                 self.budget[0] -= 1
                 if self.budget[0] < 0:
                     raise ScanLimitExceeded(MAX_SCAN_TIME, _TOO_MANY_MATCHES)
@@ -2512,6 +2570,8 @@ class _Page:
                 if combinator in (b">", b"+"):
                     break
                 parent = links.get(parent, -1)
+            for tried in path:
+                memo[-1 - step, tried] = found
             if not found and combinator in (b" ", b">") and (
                     want is None or want.tag is None or want.tag in _FORMATTING):
                 # (a formatting element before it, the parser may have opened again)
