@@ -284,7 +284,11 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
     matched: _Matched = {}
     tried = 0
     shape = _Shape(tree, most_open=most_open, data=data)
-    rules = textual._all_sheet_rules(data, sheets)
+    written = [m.group(1) for m in textual._STYLE_BLOCK.finditer(data) if m.group(1) is not None]
+    written += textual._data_sheets(data, written)
+    # (the sheets as the tags write them, most often: the rules the other readings read,
+    # remembered, not read again)
+    rules = textual._all_sheet_rules(data, None if sheets == written else sheets)
     last = {(r.selectors, r.declarations, r.layer): n for n, r in enumerate(rules, 1)}
     pairs = 0  # (elements matched, by all selectors)
     for order, rule in enumerate(rules, 1):
