@@ -368,7 +368,8 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """What a browser shows of an HTML layer (tags, comments and character references gone),
     when it differs from the bytes: a text layer of its own; and without the text elements
     hide (`html-visible`), when some do. An iframe's `srcdoc` page is an HTML layer."""
-    data = textual.closed_tail(data)  # (the readers' tag patterns stay linear)
+    data = textual.closed_tail(textual.nuls_as_parsed(data))  # (the readers' tag patterns
+    # stay linear; a NUL in the page's text joins what is either side of it)
     text = textual.html_rendered(data)
     if text and text.strip():
         ctx.check_time()
@@ -401,7 +402,9 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(blocks))
         yield Child(data=blocks, name=None, origin="html-block-text")
-    if visible and (joined or textual.BLOCK_PIECES_PAGE(data)):
+    if visible and (joined or textual.BLOCK_PIECES_PAGE(data) or _BASE64_RUN.search(visible)):
+        # (or a run of base64 letters the reading shows: text before a style sheet or hidden
+        # junk, then a block, glues to the run in the reading, not on the screen: session 26)
         # (the pieces may be cut by hidden junk: the visible text with breaks decides)
         ctx.check_time()
         shown = textual.html_visible(textual.block_breaks(data))
@@ -594,6 +597,9 @@ def _embedded(
             yield Child(data=emb.data, name=emb.name, origin=emb.encoding, is_attachment=True)
 
 
+#: A run of base64 letters in a page's visible text, where a block before it may end a line
+#: the reading joined (`_html_text`): rare in prose, so the extra reading costs little.
+_BASE64_RUN = re.compile(rb"[A-Za-z0-9+/]{16}")
 _SCRIPT_MARKUP = Gate(rb"<(?:svg|script)[\s>/]")
 _MIME_HEADER_AT_BOL = re.compile(
     rb"(?:^|(?<=[\r\n]))content-(?:type|transfer-encoding)[ \t]*:", re.I

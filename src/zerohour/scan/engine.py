@@ -233,15 +233,18 @@ class Engine:
                       FindingKind.HEURISTIC)
 
     def _layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
-               is_attachment: bool, allowed: bool, ancestors: tuple[str, ...]) -> None:
+               is_attachment: bool, allowed: bool, ancestors: tuple[str, ...],
+               page: bool = False) -> None:
         """Match one layer and recurse; `ancestors` are the container types above it
         (`cltypes.refine` keys), outermost first (the last is its parent: `Container`,
-        `Intermediates`)."""
+        `Intermediates`); `page`: declared a page (`Child.page`)."""
         size = len(data)
         # (SHA-256 first: the twin and cache keys need no more, and a layer the clean cache
         # replays needs no other digest: MD5 of a 100 KB part is 0.15 ms)
         sha256 = hashlib.sha256(data).digest()
-        twin = self._twin_key(walk.ctx, sha256, lname, allowed, ancestors) if depth else None
+        page = page or scripted.page_by_name(lname)
+        twin = (self._twin_key(walk.ctx, sha256, lname, allowed, ancestors, page) if depth
+                else None)
         opened = scripted.opened_as_file(lname, is_attachment)
         if twin is not None and twin in walk.clean and (walk.clean[twin] or not opened):
             # The same bytes in the same context were scanned whole (no limit cut their
@@ -250,12 +253,14 @@ class Engine:
             # text-carrier block), and scanning the twin again finds nothing new.
             walk.twin_hits += 1
             md5 = hashlib.md5(data, usedforsecurity=False).digest()
+            ft = filetype.detect(data)
             walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(),
-                                         filetype.detect(data), lname, is_attachment, ()))
+                                         filetype.as_page(data, ft) if page else ft, lname,
+                                         is_attachment, ()))
             return
         if twin is None or self.clean is None:
             self._scan_layer(walk, data, path, depth, lname, is_attachment, allowed,
-                             ancestors, self._digests(data, sha256), twin, opened)
+                             ancestors, self._digests(data, sha256), twin, opened, page)
             return
         ctx = walk.ctx
         key = (sha256, size, depth, ctx.depth, is_attachment, *twin[1:])
@@ -272,7 +277,7 @@ class Engine:
             self._clean_twin(walk, twin, opened)
             return
         args = (walk, data, path, depth, lname, is_attachment, allowed, ancestors,
-                self._digests(data, sha256), twin, opened)
+                self._digests(data, sha256), twin, opened, page)
         if not joins.budget_unbounded(ctx):
             self._scan_layer(*args)
             return
@@ -303,13 +308,15 @@ class Engine:
     def _scan_layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
                     is_attachment: bool, allowed: bool, ancestors: tuple[str, ...],
                     digests: dict[str, bytes], twin: tuple[object, ...] | None,
-                    opened: bool) -> None:
+                    opened: bool, page: bool) -> None:
         """`_layer`'s scan of a layer neither twin nor cache answers for."""
         size = len(data)
         md5, sha256 = digests["md5"], digests["sha256"]
         marks = self._marks(walk)
         walk.ctx.note_dictionary(data)  # (a zlib stream may name it: `zlibdict`)
         ft = filetype.detect(data)
+        if page:  # (what the client shows of it is a page's: session 26)
+            ft = filetype.as_page(data, ft)
         pe_info: pe.PEInfo | None = None
         sections: tuple[SectionDigest, ...] = ()
         if ft is FileType.PE:
@@ -357,7 +364,7 @@ class Engine:
             rec.twins.append((twin, opened))
 
     def _twin_key(self, ctx: ScanContext, sha256: bytes, lname: str | None, allowed: bool,
-                  ancestors: tuple[str, ...]) -> tuple[object, ...]:
+                  ancestors: tuple[str, ...], page: bool) -> tuple[object, ...]:
         """What a layer's verdict depends on besides its depth and whether it is opened as a
         file (`scripted`): its bytes (by SHA-256: a layer with the MD5 of a clean one is no
         twin of it), its name (types and heuristics by name), whether an
@@ -365,10 +372,12 @@ class Engine:
         whether the walk is inside a guess (heuristics muted), and which kinds of emulated
         image it is inside (in a packer's image packed files are neither run nor reported, in
         an unknown stub's they are): a packed PE found clean in one is not clean as a file of
-        its own, nor in the other (rounds 23, 25)."""
+        its own, nor in the other (rounds 23, 25); and whether it is a page (`Child.page`:
+        text read as plain text is not clean as a page)."""
         chain = (ancestors if self._ancestry is None
                  else ancestors[-1:] if self._ancestry else ())
-        return (sha256, lname, allowed, chain, ctx.guessing > 0, frozenset(ctx.emulating))
+        return (sha256, lname, allowed, chain, ctx.guessing > 0, frozenset(ctx.emulating),
+                page)
 
     @staticmethod
     def _marks(walk: _Walk) -> tuple[int, ...]:
@@ -451,7 +460,8 @@ class Engine:
                     ctx.emulating.append(child.emulated)
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
-                                child.is_attachment, allowed, ancestors=(*ancestors, key))
+                                child.is_attachment, allowed, ancestors=(*ancestors, key),
+                                page=child.page)
                 except ScanLimitExceeded:
                     raise  # (out of time: this layer's limit, below)
                 except Exception as exc:  # one child's bug must not hide its siblings

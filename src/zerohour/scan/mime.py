@@ -642,6 +642,8 @@ def _eight_bit_codecs(ct_values: list[str]) -> list[str]:
                               if (codec := _single_byte(cs)) is not None))
 
 
+#: Types a mail client renders as a page (`Child.page`).
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: Share of bytes above 0x7F from which text sniffs as binary (`filetype`'s rule).
 _HIGH_SHARE = 0.3
 _HIGH_BYTES = bytes(range(128))
@@ -670,13 +672,14 @@ class _Walker:
         #: R33-F2, a head attached with no name was never a piece).
         self.named = named if named is not None else []
         self._named: set[tuple[str, int, int]] = set()
-        self.leaves: set[tuple[tuple[int, int], bool, bool]] = set()
+        self.leaves: set[tuple[tuple[int, int], bool, bool, bool]] = set()
         self.entities: set[tuple[tuple[int, int], str]] = set()
         self.budget = max(64, ctx.limits.max_files * 4)
         #: message/partial fragments: id -> number -> body (reassembled after the walk).
         self.partials: dict[str, dict[int, bytes]] = {}
 
-    def leaf(self, data: bytes, name: str | None, origin: str, attachment: bool) -> Iterator[Child]:
+    def leaf(self, data: bytes, name: str | None, origin: str, attachment: bool,
+             page: bool = False) -> Iterator[Child]:
         if not data:
             return
         # Once per content, and once more opened as a file or under a name a browser renders:
@@ -688,14 +691,15 @@ class _Walker:
             if key not in self._named:
                 self._named.add(key)
                 self.named.append((piece, data))
-        d = (_digest(data), name is not None or attachment, scripted.rendered_by_name(name))
+        d = (_digest(data), name is not None or attachment, scripted.rendered_by_name(name),
+             page)
         if d in self.leaves:
             return
         self.leaves.add(d)
         if self.ctx.skip_oversized(len(data)):
             return
         self.ctx.charge_child(len(data))
-        yield Child(data=data, name=name, origin=origin, is_attachment=attachment)
+        yield Child(data=data, name=name, origin=origin, is_attachment=attachment, page=page)
 
     def entity(self, data: bytes, d: _Dialect, depth: int, path: str) -> Iterator[Child]:
         key = (_digest(data), d.name)
@@ -783,14 +787,16 @@ class _Walker:
         binhex = any(t.endswith("binhex40") for t in types)
         foreign = _foreign_codecs(ct_values)
         eight_bit = _eight_bit_codecs(ct_values)
+        as_page = any(t in _PAGE_TYPES for t in types)  # (a client shows it as a page)
         for label, content in decoded:
-            yield from self.leaf(content, name, f"mime{path}:{label}", attachment)
+            yield from self.leaf(content, name, f"mime{path}:{label}", attachment, as_page)
             codecs_ = [*foreign, *(eight_bit if eight_bit and _dense_8bit(content) else ())]
             for codec in codecs_:
                 # Text in UTF-16 / UTF-7 / EBCDIC..., or Cyrillic prose in KOI8-R around an
                 # xxd dump (it sniffs as binary): what the client shows, as UTF-8 text.
                 text = decode_text(content, codec).encode("utf-8", "replace")
-                yield from self.leaf(text, name, f"mime{path}:{label}:{codec}", attachment)
+                yield from self.leaf(text, name, f"mime{path}:{label}:{codec}", attachment,
+                                     as_page)
             # uuencode / yEnc / BinHex inside text leaves are found when the engine decomposes
             # the leaf (decompose handles text); only marker-less BinHex parts need us here.
             if binhex and encodings.HQX_MARK not in content:

@@ -75,6 +75,15 @@ def opened_as_file(name: str | None, is_attachment: bool) -> bool:
     return name is not None or is_attachment
 
 
+#: Names a browser opens as an HTML page, whatever the file's first bytes.
+HTML_EXTENSIONS = (".htm", ".html", ".xhtml", ".xht", ".shtml", ".shtm", ".hta")
+
+
+def page_by_name(name: str | None) -> bool:
+    """Whether a browser renders a file of this name as an HTML page."""
+    return name is not None and name.lower().rstrip(". ").endswith(HTML_EXTENSIONS)
+
+
 def rendered_by_name(name: str | None) -> bool:
     """Whether a browser renders a file of this name as HTML/SVG, whatever its bytes."""
     return name is not None and name.lower().rstrip(". ").endswith(BROWSER_EXTENSIONS)

@@ -124,6 +124,24 @@ def tag_spans(lower: bytes, opener: bytes) -> Iterator[tuple[int, int]]:
         at = lower.find(opener, gt)
 
 
+#: Where a browser reads a NUL as U+FFFD: a tag (its name, its attributes), a comment or a
+#: declaration, and the text of an element the tokenizer does not read for tags.
+_NUL_AS_REPLACEMENT = re.compile(
+    rb"<(style|script|textarea|title|xmp|iframe|noembed|noframes)(?![a-z0-9])[^>]*>.*?"
+    rb"(?:</\1|\Z)|<[a-z/!?][^>]*>?", re.I | re.S)
+_REPLACEMENT = "\ufffd".encode()
+
+
+def nuls_as_parsed(data: bytes) -> bytes:
+    """`data` with its NULs as a browser's tokenizer and tree builder read them: dropped
+    from the page's text, U+FFFD in markup and in raw text (`.a\0b` is no class `ab`). The
+    readers read a page's text as written: one NUL between two halves of a word hid it."""
+    if b"\x00" not in data:
+        return data
+    kept = _NUL_AS_REPLACEMENT.sub(lambda m: m.group().replace(b"\x00", _REPLACEMENT), data)
+    return kept.replace(b"\x00", b"")
+
+
 def closed_tail(data: bytes) -> bytes:
     """`data` as a browser reads the part after its last `>`: from the first tag opening
     there on, nothing (a tag, comment or declaration the page's end cuts off: the tokenizer

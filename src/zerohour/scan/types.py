@@ -144,6 +144,9 @@ class Child:
     #: the image of a packed file, run or decoded: the packer's name, or "stub" for one no
     #: known packer made (`ScanContext.emulating`)
     emulated: str | None = None
+    #: declared a page (`text/html`): the recipient's client renders it as HTML whatever
+    #: its bytes sniff as (`filetype.as_page`)
+    page: bool = False
 
 
 @dataclass(frozen=True, slots=True)

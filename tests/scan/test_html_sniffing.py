@@ -1,0 +1,101 @@
+"""Pages a client renders as HTML whatever their bytes sniff as (session 26, from attack round
+39's quirks pages): a part declared `text/html` or a file named `.html` is a page even when it
+starts with prose, a quirks-mode doctype (`<!DOCTYPE>`, `<!DOCTYPE foo>`) or holds a NUL (one
+NUL made any page "binary", and none of its readings was made). A browser drops a NUL from a
+page's text and reads one in markup as U+FFFD (`textual.nuls_as_parsed`).
+
+Each page hides junk between B64's pieces with a style sheet; Chromium shows B64 whole."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from scan.test_html_clients import screen_text
+from scan.test_html_round39 import _split
+from scan.test_html_views import B64, CHROMIUM, _found, mail
+from zerohour.scan import Engine, filetype, load_database, textual
+from zerohour.scan.database import default_db_dirs
+from zerohour.scan.types import FileType
+
+_BODY = (b"<style>.j{display:none}</style><p>" + _split(b"<span class=j>", b"</span>")
+         + b"</p>")
+
+PAGES: dict[str, bytes] = {
+    "prose first": b"Dear customer, " + _BODY,
+    "an element first": b"<span>Hi</span>" + _BODY,
+    "an empty doctype": b"<!DOCTYPE>" + _BODY,
+    "a doctype of another name": b"<!DOCTYPE foo>" + _BODY,
+    "a NUL in the doctype": b"<!DOCTYPE ht\x00ml>" + _BODY,
+    "a NUL in a comment": b"<!doctype html><!-- \x00 -->" + _BODY,
+    "a NUL in the text": b"<!doctype html>" + _BODY.replace(b"<p>", b"<p>\x00", 1),
+    "a NUL in a tag's name": b"Hi <!DOCTYPE html><st\x00yle></st\x00yle>" + _BODY,
+    "NULs in B64's pieces": b"<!doctype html>" + _BODY.replace(b"<span", b"\x00<span"),
+    "text, a sheet, then a block": b"<!doctype html><body>Hi <b>x</b>" + _BODY,
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_database(default_db_dirs()))
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_pages_are_read_whatever_they_sniff_as(engine: Engine, name: str) -> None:
+    assert _found(engine, mail(PAGES[name], False)), name
+    assert _found(engine, mail(PAGES[name], True)), name
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
+    assert B64 in screen_text(tmp_path, PAGES[name], ())
+
+
+def test_a_page_read_as_plain_text_first_is_read_as_a_page_after(engine: Engine) -> None:
+    """The same bytes as a `text/plain` part and as a `text/html` one: the plain part's
+    clean verdict is not the page's (`Engine._twin_key` knows a page)."""
+    page = base64.encodebytes(PAGES["prose first"])
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+           b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + page + b"--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n"
+           b"\r\n" + page + b"--b--\r\n")
+    assert _found(engine, msg)
+    plain = msg.replace(b"text/html", b"text/plain")
+    assert engine.scan_bytes(plain).names == ()  # (shown as text, the junk is on the screen)
+
+
+def test_a_page_named_html_is_read_as_a_page(engine: Engine) -> None:
+    """An attachment named `.htm` with no declared type: its name says a page."""
+    msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+           b"filename=offer.htm\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(PAGES["prose first"]))
+    assert _found(engine, msg)
+    assert engine.scan_bytes(msg.replace(b"offer.htm", b"offer.txt")).names == ()
+
+
+def test_nuls_as_a_browser_reads_them() -> None:
+    fffd = "\ufffd".encode()
+    assert textual.nuls_as_parsed(b"<p>TV\x00qQ</p>") == b"<p>TVqQ</p>"
+    assert textual.nuls_as_parsed(b"<sp\x00an class='a\x00'>x") == (
+        b"<sp" + fffd + b"an class='a" + fffd + b"'>x")
+    # (in a sheet a NUL is a character: `.a\0b` is no class `ab`)
+    assert textual.nuls_as_parsed(b"<STYLE>.a\x00b{}</style>x\x00y") == (
+        b"<STYLE>.a" + fffd + b"b{}</style>xy")
+    assert textual.nuls_as_parsed(b"<\x00p>") == b"<p>"  # (`<` then a NUL is text)
+    assert textual.nuls_as_parsed(b"no nul") == b"no nul"
+
+
+def test_sniffing() -> None:
+    assert filetype.detect(b"<!DOCTYPE>\n<p>x</p>") is FileType.HTML
+    assert filetype.detect(b"<!doctype html>\x00<p>x</p>") is FileType.HTML
+    assert filetype.detect(b"Hello\x00 world") is FileType.BINARY
+    assert filetype.detect(b"Dear customer, <b>x</b>") is FileType.TEXT
+    assert filetype.as_page(b"Dear customer, <b>x</b>", FileType.TEXT) is FileType.HTML
+    assert filetype.as_page(b"Dear \x00customer", FileType.BINARY) is FileType.HTML
+    assert filetype.as_page(bytes(range(256)) * 4, FileType.BINARY) is FileType.BINARY
+    assert filetype.as_page(b"MZ", FileType.PE) is FileType.PE
