@@ -582,6 +582,49 @@ def test_a_host_far_before_its_shadow_root(engine: Engine, tmp_path: Path, far: 
         assert B64 in printed_text(tmp_path, page).replace(b"\n", b"")
 
 
+def _slotted_page(sheet: bytes, before: bytes, after: bytes) -> bytes:
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    return (b'<!doctype html><div><template shadowrootmode="open"><style>' + sheet
+            + b"</style><slot></slot></template>"
+            + b"".join(p + before + _junk(4, i) + after for i, p in enumerate(pieces))
+            + b"</div>")
+
+
+#: Round 39: junk in the light tree a shadow sheet's `::slotted()` rule hides.
+SLOTTED = {
+    "a class": _slotted_page(b"::slotted(.j){display:none}", b"<span class=j>", b"</span>"),
+    "any element": _slotted_page(b"::slotted(*){display:none}", b"<span>", b"</span>"),
+    "the slot's type": _slotted_page(b"slot::slotted(span){display:none}", b"<span>",
+                                     b"</span>"),
+}
+#: ...and rules that match no slotted child, whose B64 pieces in `<span>`s show (the junk
+#: in `<b hidden>`).
+NOT_SLOTTED = {
+    "a slot no slot is": b"slot[name=none]::slotted(span){display:none}",
+    "another element": b"div::slotted(span){display:none}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLOTTED))
+def test_slotted_rules_hide_light_children(engine: Engine, tmp_path: Path, name: str) -> None:
+    for as_attachment in (False, True):
+        assert _found(engine, mail(SLOTTED[name], as_attachment)), as_attachment
+    if CHROMIUM is not None:
+        assert B64 in printed_text(tmp_path, SLOTTED[name]).replace(b"\n", b"")
+
+
+@pytest.mark.parametrize("name", sorted(NOT_SLOTTED))
+def test_slotted_rules_that_match_nothing(engine: Engine, tmp_path: Path, name: str) -> None:
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    page = (b'<!doctype html><div><template shadowrootmode="open"><style>' + NOT_SLOTTED[name]
+            + b"</style><slot></slot></template>"
+            + b"".join(b"<span>" + p + b"</span><b hidden>" + _junk(4, i) + b"</b>"
+                       for i, p in enumerate(pieces)) + b"</div>")
+    assert _found(engine, mail(page, False))
+    if CHROMIUM is not None:
+        assert B64 in printed_text(tmp_path, page).replace(b"\n", b"")
+
+
 def test_shadow_readings_of_a_page_without_shadow_roots() -> None:
     from zerohour.scan.htmlshadow import shadow_readings
 

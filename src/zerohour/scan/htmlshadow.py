@@ -152,10 +152,35 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     for name, (start, content, close, end) in sorted(slots.items(), key=lambda s: s[1][0]):
         pieces.append(data[at:start])
         assigned = [data[a:b] for a, b, n in light if (n or b"") == name]
-        pieces.append(b"".join(assigned) if assigned else data[content:close])
+        # (the slot stays, its children the nodes it takes: a `hidden` slot hides them, and
+        # a shadow sheet's `::slotted()` rule matches them as the slot's children)
+        pieces.append(data[start:content] + (b"".join(assigned) if assigned
+                                             else data[content:close]) + data[close:end])
         at = end
     pieces.append(data[at:tpl_close])
-    return data[:lo] + b"".join(pieces) + data[hi:]
+    shadow = b"".join(pieces)
+    if b"::slotted(" in shadow.lower():
+        shadow = _SLOTTED.sub(_as_children, shadow)
+    return data[:lo] + shadow + data[hi:]
+
+
+#: `A::slotted(B)`: B, an element a slot matching A takes (the slot's compound before it).
+_SLOTTED = re.compile(rb"([^\s>+~,{}()]*)::slotted\(\s*([^()]*?)\s*\)", re.I)
+_TYPE = re.compile(rb"[a-z][a-z0-9-]*", re.I)
+
+
+def _as_children(m: re.Match[bytes]) -> bytes:
+    """`A::slotted(B)` as the flat reading's `A > B` (the slot is B's parent there): a slot
+    compound with no type is a slot's (`::slotted(.j)`, `[name=x]::slotted(i)`); one of
+    another type matches nothing (round 39: junk in the light tree hidden by a shadow sheet's
+    `::slotted(.j){display:none}`)."""
+    slot, slotted = m.group(1), m.group(2) or b"*"
+    named = _TYPE.match(slot)
+    if named is None:
+        slot = b"slot" + slot.removeprefix(b"*")
+    elif named.group().lower() != b"slot":
+        slot = b"zh-no-slot"  # (no element of that name: the rule matches nothing)
+    return slot + b">" + slotted
 
 
 def shadow_readings(data: bytes, check: Callable[[], None] | None = None) -> list[bytes]:
