@@ -625,6 +625,36 @@ def test_slotted_rules_that_match_nothing(engine: Engine, tmp_path: Path, name: 
         assert B64 in printed_text(tmp_path, page).replace(b"\n", b"")
 
 
+#: Round 39: junk in an SVG box of no size, which clips what it holds (`before`, `after`;
+#: the last two sized again by a style, so the junk shows).
+CLIPPED_SVG = {
+    "a 0x0 image": (b"<svg width=0 height=0><foreignObject width=50 height=50><span>",
+                    b"</span></foreignObject></svg>", True),
+    "a foreignObject of no height": (
+        b'<svg width=50 height=50><foreignObject width="50" height="0.0"><span>',
+        b"</span></foreignObject></svg>", True),
+    "a style of no width": (b'<svg style="width: 0px" height=50><foreignObject width=50 '
+                            b"height=50><span>", b"</span></foreignObject></svg>", True),
+    "a style that sizes it": (b'<svg width=0 height=50 style="width:60px"><foreignObject '
+                              b"width=50 height=50><span>", b"</span></foreignObject></svg>",
+                              False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLIPPED_SVG))
+def test_svg_boxes_of_no_size_clip_their_content(engine: Engine, tmp_path: Path,
+                                                  name: str) -> None:
+    before, after, clipped = CLIPPED_SVG[name]
+    pieces = [B64[i : i + 3] for i in range(0, len(B64), 3)]
+    page = (b"<!doctype html><p>" + b"".join(p + before + _junk(4, i) + after
+                                              for i, p in enumerate(pieces)) + b"</p>")
+    if clipped:
+        for as_attachment in (False, True):
+            assert _found(engine, mail(page, as_attachment)), as_attachment
+    if CHROMIUM is not None:
+        assert (B64 in printed_text(tmp_path, page).replace(b"\n", b"")) is clipped
+
+
 def test_shadow_readings_of_a_page_without_shadow_roots() -> None:
     from zerohour.scan.htmlshadow import shadow_readings
 

@@ -746,7 +746,8 @@ _WEIGHED_KINDS = (textual.HIDE_DISPLAY | textual.HIDE_VISIBILITY | textual.HIDE_
 _WEIGHED = ", ".join((
     *sorted(t.decode() for t in textual._NEVER_RENDERED), "[hidden]", "[popover]",
     "[display]", "[visibility]", "[opacity]", "[font-size]", "[transform]", "[clip-path]",
-    "[mask]"))  # (and every `[style]`, weighed by what it declares)
+    "[mask]", "svg[width]", "svg[height]", "foreignObject[width]", "foreignObject[height]"))
+# (and every `[style]`, weighed by what it declares)
 
 
 #: Steps of lexbor's matcher a selector may cost by the estimate (`_Shape.cost`): past it,

@@ -1498,6 +1498,24 @@ _TOO_MANY_MATCHES = "more style rules tried against elements than a page needs"
 SHOWN, HIDDEN, INVISIBLE, IF_ITEM, VISIBLE_AGAIN = 0, 1, 2, 3, 4
 
 
+#: SVG's boxes that clip what they hold (the UA sheet's `overflow: hidden` on an inner
+#: `<svg>` and a `<foreignObject>`): of no width or no height, they show nothing.
+_CLIPS = frozenset({b"svg", b"foreignobject"})
+_SVG_SIZE = re.compile(rb"(?<![\w-])(width|height)\s*([:=])\s*[\"']?\s*([^\s\"';>]*)", re.I)
+_NO_SIZE = re.compile(rb"\+?0*\.?0+(?:[a-z]+|%)?|\+?0+\.(?:[a-z]+|%)?", re.I)
+
+
+def _clipped_to_nothing(attrs: bytes) -> bool:
+    """An `<svg>` or `<foreignObject>` of no width or no height, by its attribute or by its
+    style's declaration (which wins): round 39's junk in a 0x0 image's `<foreignObject>`."""
+    css: dict[bytes, bool] = {}
+    attribute: dict[bytes, bool] = {}
+    for m in _SVG_SIZE.finditer(attrs):
+        (css if m.group(2) == b":" else attribute)[m.group(1).lower()] = bool(
+            _NO_SIZE.fullmatch(m.group(3)))
+    return any(css.get(side, attribute.get(side, False)) for side in (b"width", b"height"))
+
+
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
            place: Place | None = None) -> int:
     """Whether (how) an element hides its content: one of `SHOWN`... above."""
@@ -1511,7 +1529,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
         attrs = _css_text(attrs)
     attrs = declared_style(attrs)
     own = _css_kinds(attrs)
-    if own & HIDE_OTHER:
+    if own & HIDE_OTHER or (tag in _CLIPS and _clipped_to_nothing(attrs)):
         return HIDDEN
     if own & HIDE_DISPLAY:
         if not _shown_by_important_rule(tag, attrs, compounds, place):
