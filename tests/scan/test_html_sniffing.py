@@ -9,6 +9,7 @@ Each page hides junk between B64's pieces with a style sheet; Chromium shows B64
 from __future__ import annotations
 
 import base64
+import html
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,20 @@ def test_a_page_read_as_plain_text_first_is_read_as_a_page_after(engine: Engine)
     assert _found(engine, msg)
     plain = msg.replace(b"text/html", b"text/plain")
     assert engine.scan_bytes(plain).names == ()  # (shown as text, the junk is on the screen)
+
+
+def test_pages_made_of_a_page_are_pages(engine: Engine, tmp_path: Path) -> None:
+    """A page the readings make of a page (its shadow roots laid out, an iframe's `srcdoc`)
+    is a page whatever its bytes sniff as (prose first: a mail client shows it styled)."""
+    from scan.test_html_views import SLOTTED, printed_text
+
+    shadow = SLOTTED["a class"].replace(b"<!doctype html>", b"Dear customer, ")
+    srcdoc = (b'<!doctype html><iframe width=900 height=600 srcdoc="'
+              + html.escape("Dear customer, " + _BODY.decode()).encode() + b'"></iframe>')
+    for page in (shadow, srcdoc):
+        assert _found(engine, mail(page, False))
+    if CHROMIUM is not None:  # (a printed page has no frame's text)
+        assert B64 in printed_text(tmp_path, shadow).replace(b"\n", b"")
 
 
 def test_a_page_named_html_is_read_as_a_page(engine: Engine) -> None:

@@ -439,7 +439,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
         ctx.check_time()
         ctx.charge_child(len(page))
-        yield Child(data=page, name=None, origin="shadow-dom")
+        yield Child(data=page, name=None, origin="shadow-dom", page=True)
     for reading in svgtext.svg_readings(data, ctx):  # SVG text where <use>, x/y draw it
         if reading != text:
             ctx.charge_child(len(reading))
@@ -465,7 +465,8 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     for whole, reading in htmlprint.client_readings(data, ctx.check_time):  # (per client)
         ctx.check_time()
         ctx.charge_child(len(reading))
-        yield Child(data=reading, name=None, origin="html-client" if whole else "html-client-text")
+        yield Child(data=reading, name=None, origin="html-client" if whole else "html-client-text",
+                    page=whole)
     unconditional = htmlunhidden.unconditional_page(data)  # no condition of its CSS true
     if unconditional is not None:  # (its text as shown: responsive mail has such rules)
         ctx.check_time()
@@ -477,7 +478,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if page.strip():
             ctx.check_time()
             ctx.charge_child(len(page))
-            yield Child(data=page, name=None, origin="srcdoc")
+            yield Child(data=page, name=None, origin="srcdoc", page=True)
 
 
 #: Lines of Intel HEX and S-records (one hyperscan pass; a text may also start with one).

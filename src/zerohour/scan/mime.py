@@ -759,7 +759,7 @@ class _Walker:
             base = next(iter(_header_values(headers, b"snapshot-content-location")
                              + _header_values(headers, b"content-location")), None)
             for page in mhtml.styled_pages(self._related_parts(related, d), base):
-                yield from self.leaf(page, None, f"mime{path}:mhtml", False)
+                yield from self.leaf(page, None, f"mime{path}:mhtml", False, True)
         all_multipart = multipart and all(t.startswith("multipart") for t in types)
         if all_multipart and split_any:
             return
