@@ -35,6 +35,9 @@ PAGES: dict[str, bytes] = {
     "a NUL in a tag's name": b"Hi <!DOCTYPE html><st\x00yle></st\x00yle>" + _BODY,
     "NULs in B64's pieces": b"<!doctype html>" + _BODY.replace(b"<span", b"\x00<span"),
     "text, a sheet, then a block": b"<!doctype html><body>Hi <b>x</b>" + _BODY,
+    "control characters in a comment": b"<!doctype html><!--" + b"\x01" * 300 + b"-->" + _BODY,
+    "dense 8-bit text": (b"<!doctype html><meta charset=windows-1251><p>"
+                         + "Привет всем ".encode("cp1251") * 200 + b"</p>" + _BODY),
 }
 
 
@@ -107,10 +110,18 @@ def test_nuls_as_a_browser_reads_them() -> None:
 
 def test_sniffing() -> None:
     assert filetype.detect(b"<!DOCTYPE>\n<p>x</p>") is FileType.HTML
-    assert filetype.detect(b"<!doctype html>\x00<p>x</p>") is FileType.HTML
-    assert filetype.detect(b"Hello\x00 world") is FileType.BINARY
-    assert filetype.detect(b"Dear customer, <b>x</b>") is FileType.TEXT
-    assert filetype.as_page(b"Dear customer, <b>x</b>", FileType.TEXT) is FileType.HTML
-    assert filetype.as_page(b"Dear \x00customer", FileType.BINARY) is FileType.HTML
-    assert filetype.as_page(bytes(range(256)) * 4, FileType.BINARY) is FileType.BINARY
-    assert filetype.as_page(b"MZ", FileType.PE) is FileType.PE
+    assert filetype.detect(b"<!doctype html>\x00<p>x</p>") is FileType.BINARY
+    assert filetype.nul_page(b"<!doctype html>\x00<p>x</p>")
+    assert not filetype.nul_page(b"Hello\x00 world")
+    assert not filetype.nul_page(b"<!doctype html><p>x</p>")  # (no NUL: HTML already)
+
+
+def test_a_page_keeps_its_text_readings(engine: Engine) -> None:
+    """A `text/html` part with no markup, or a binary one, is read as what it is too: base64
+    lines in it are decoded (read only as a page, they were not)."""
+    from scan.test_html_views import EICAR
+
+    lines = base64.encodebytes(EICAR * 3)
+    for page in (lines, b"Here it is:\n" + lines, b"\x00" + lines):
+        assert _found(engine, mail(page, False)), page[:20]
+        assert _found(engine, mail(page, True)), page[:20]

@@ -70,10 +70,13 @@ _NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
 
 def children(
-    data: bytes, filetype: FileType, ctx: ScanContext, name: str | None = None
+    data: bytes, filetype: FileType, ctx: ScanContext, name: str | None = None,
+    page: bool = False,
 ) -> Generator[Child, None, None]:
     """The children of one layer of type `filetype` (nothing for leaves). The engine closes
-    it when it stops early, so that a reader's `finally` runs before what it noted is read."""
+    it when it stops early, so that a reader's `finally` runs before what it noted is read.
+    `page`: a client renders it as a page (`Child.page`), whatever it sniffs as: text and
+    binary are read as pages too (their own readings kept: base64 in a page's text)."""
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
     if filetype in _NO_MAGIC and pdf.is_fragment(data):
@@ -109,7 +112,7 @@ def children(
     else:  # an archive's members that make a file together (mime does so for attachments)
         members: dict[str, bytes] = {}  # (the first of a name: a reader's view)
         every: list[tuple[str, bytes]] = []  # (two members of one name are two pieces: R33-F1)
-        for child in _children_of_type(data, filetype, ctx, name):
+        for child in _children_of_type(data, filetype, ctx, name, page):
             if child.name:  # (every one: a cap dropped the pieces after 1,024, round 30)
                 members.setdefault(child.name, child.data)
                 every.append((child.name, child.data))
@@ -128,6 +131,11 @@ def children(
             yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)
             yield from patches.patched_attachments(members, ctx)
+    if filetype is FileType.BINARY and (page or filetype_mod.nul_page(data)):
+        # a page with a NUL (a browser drops it from the text) or dense in 8-bit bytes, or
+        # one with control characters, read as a page as well (session 26)
+        yield from ctx.guard(_embedded(data, ctx, literals=True), "embedded")
+        yield from ctx.guard(_html_text(data, ctx), "html-text")
     if ctx.depth == 1:  # the scan's own file: pieces of one file in two of its containers
         yield from ctx.guard(mime.joined_across(ctx), "joined-across")
         # zlib streams whose preset dictionary came after them in the mail, or never
@@ -236,7 +244,7 @@ def _opens(segment: bytes) -> bool:
 
 
 def _children_of_type(
-    data: bytes, filetype: FileType, ctx: ScanContext, name: str | None
+    data: bytes, filetype: FileType, ctx: ScanContext, name: str | None, page: bool = False
 ) -> Iterator[Child]:
     if filetype is FileType.MAIL:
         yield from mime.children(data, ctx)
@@ -313,7 +321,7 @@ def _children_of_type(
     elif filetype in _TEXTUAL:
         # Script literals (HTML smuggling) in HTML and script, and in text holding script
         # markup: an SVG image's <script> building a Blob from atob("...") sniffs as text.
-        literals = filetype is not FileType.TEXT or _SCRIPT_MARKUP(data)
+        literals = filetype is not FileType.TEXT or page or _SCRIPT_MARKUP(data)
         yield from ctx.guard(_embedded(data, ctx, literals=literals), "embedded")
         if filetype is FileType.HTML or (literals and filetype is FileType.TEXT):
             # (an SVG image sniffs as text: what it shows is its text without the markup)

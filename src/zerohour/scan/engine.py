@@ -186,7 +186,8 @@ class Engine:
             self._limit(walk, exc, name, allowed=False)
             return self._report(walk, started)
         try:
-            self._layer(walk, data, name, 0, None, False, allowed=False, ancestors=())
+            self._layer(walk, data, name, 0, None, False, allowed=False, ancestors=(),
+                        page=scripted.page_by_name(name))
         except ScanLimitExceeded as exc:  # interrupted where no layer catches it (`scan.alarm`)
             self._limit(walk, exc, name, allowed=False)
         except Exception as exc:  # never an exception out of scan_bytes: a scan error instead
@@ -253,10 +254,8 @@ class Engine:
             # text-carrier block), and scanning the twin again finds nothing new.
             walk.twin_hits += 1
             md5 = hashlib.md5(data, usedforsecurity=False).digest()
-            ft = filetype.detect(data)
             walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(),
-                                         filetype.as_page(data, ft) if page else ft, lname,
-                                         is_attachment, ()))
+                                         filetype.detect(data), lname, is_attachment, ()))
             return
         if twin is None or self.clean is None:
             self._scan_layer(walk, data, path, depth, lname, is_attachment, allowed,
@@ -315,8 +314,6 @@ class Engine:
         marks = self._marks(walk)
         walk.ctx.note_dictionary(data)  # (a zlib stream may name it: `zlibdict`)
         ft = filetype.detect(data)
-        if page:  # (what the client shows of it is a page's: session 26)
-            ft = filetype.as_page(data, ft)
         pe_info: pe.PEInfo | None = None
         sections: tuple[SectionDigest, ...] = ()
         if ft is FileType.PE:
@@ -351,7 +348,7 @@ class Engine:
                 walk.late.append(Finding(scripted.NAME, path, FindingKind.HEURISTIC))
         if walk.stop:
             return
-        self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views)
+        self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views, page)
         if twin is not None and not walk.stop and self._marks(walk) == marks:
             self._clean_twin(walk, twin, opened)
 
@@ -426,15 +423,16 @@ class Engine:
 
     def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
                   lname: str | None, allowed: bool,
-                  ancestors: tuple[str, ...] = (), views: bool = True) -> None:
+                  ancestors: tuple[str, ...] = (), views: bool = True,
+                  page: bool = False) -> None:
         """Walk into the layer's children; without `views`, not into those that are only
-        another view of the layer itself (`_VIEW_ORIGINS`)."""
+        another view of the layer itself (`_VIEW_ORIGINS`); `page`: read as a page too."""
         ctx = walk.ctx
         key = cltypes.refine(ft, data)  # the children's parent, as ClamAV types it
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
         # is not a limit hit (ScanContext.descend() would raise before knowing).
         ctx.depth += 1
-        kids = decompose.children(data, ft, ctx, lname)
+        kids = decompose.children(data, ft, ctx, lname, page)
         try:
             for seen, child in enumerate(kids, 1):
                 # What the decomposer noted before yielding this child belongs to this layer.

@@ -367,23 +367,16 @@ _CONTROL_DELETE = bytes(c for c in range(256) if c >= 32 or c in (9, 10, 12, 13,
 _HIGH_DELETE = bytes(range(128))
 
 
-def as_page(data: bytes, detected: FileType) -> FileType:
-    """The type of a layer a client renders as a page (a part declared `text/html`, a file
-    named `.html`): HTML when it is text, NULs aside, whether or not it starts like a page
-    (`Dear customer, <style>...`, which a mail client shows styled)."""
-    if detected is FileType.TEXT:
-        return FileType.HTML
-    if detected is FileType.BINARY:
-        head = data[:_SNIFF]
-        if b"\x00" in head and _looks_text(head.replace(b"\x00", b"")):
-            return FileType.HTML
-    return detected
-
-
 def is_html(head: bytes) -> bool:
     """Whether text (a file's first bytes) is a page: it starts as one, or writes one."""
     return bool(_looks_text(head) and (_HTML_START.match(head) or (
         _HTML_ANYWHERE.search(head) and b"</" in head)))
+
+
+def nul_page(data: bytes) -> bool:
+    """Whether binary data is a page but for its NULs (which a browser drops from text)."""
+    head = data[:_SNIFF]
+    return b"\x00" in head and is_html(head.replace(b"\x00", b""))
 
 
 def _looks_text(head: bytes) -> bool:
@@ -548,10 +541,6 @@ def detect(data: bytes) -> FileType:
     if _is_tar(data):
         return FileType.TAR
     if not _looks_text(head):
-        if b"\x00" in head and is_html(head.replace(b"\x00", b"")):
-            # (a browser ignores a NUL in text and reads one in a tag as U+FFFD: one NUL
-            # made a page binary, and none of its readings was made: session 26)
-            return FileType.HTML
         return FileType.BINARY
     if looks_like_mail(data):
         return FileType.MAIL
