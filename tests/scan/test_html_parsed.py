@@ -442,3 +442,23 @@ def test_laid_out_items_are_bounded() -> None:
             + b"<div class=f>b<i>a</i></div>" * 20_000)
     assert parsed_visible(many) == b"ab" * 20_000
     assert time.process_time() - start < 20
+
+
+def test_text_before_a_block_is_a_line_of_its_own(engine: Engine, tmp_path: Path) -> None:
+    """Session 26: text before a block glued to the base64 run in it in the parsed reading
+    ("Hi xWDVP...", decoded a letter off); the reading with breaks before blocks has it on a
+    line of its own. (A quirks-mode table in a hidden paragraph: only the parser reads it.)"""
+    from scan.test_html_round39 import _QUIRKS_P
+
+    page = b"Hi <b>x</b>" + _QUIRKS_P
+    readings = htmlparsed.parsed_readings(page)
+    assert readings is not None
+    assert readings[1] is not None
+    assert b"x" + B64[:3] in readings[0]
+    assert b"x\n" in readings[1]
+    for as_attachment in (False, True):
+        assert _found(engine, mail(page, as_attachment)), as_attachment
+    if CHROMIUM is not None:
+        assert B64 in screen_text(tmp_path, page, ())
+    assert htmlparsed.parsed_readings(b"<style>.a{display:none}</style><p>a b</p>") == (
+        b"a b", None)  # (no run of base64 letters: no second reading)

@@ -396,11 +396,15 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield Child(data=visible, name=None, origin="html-visible")
     # the same as the parser builds the page and every selector matches on its tree (round
     # 38: a formatting element opened again, content fostered out of a table, `:has()`)
-    parsed = htmlparsed.parsed_visible(data, ctx.check_time)
+    parsed, parsed_blocks = htmlparsed.parsed_readings(data, ctx.check_time) or (None, None)
     if parsed and parsed.strip() and parsed != text and parsed != visible:
         ctx.check_time()
         ctx.charge_child(len(parsed))
         yield Child(data=parsed, name=None, origin="html-parsed")
+    if parsed_blocks and parsed_blocks != parsed and textual.BLOCK_JOIN.search(parsed_blocks):
+        ctx.check_time()
+        ctx.charge_child(len(parsed_blocks))
+        yield Child(data=parsed_blocks, name=None, origin="html-parsed-blocks")
     # the readings above join the text of blocks a browser shows on lines of their own:
     # `<div>Key</div><div>(base64)</div>` read "Key(base64)", decoded three letters off
     # (session 24); where a line of base64 letters follows one, the readings with breaks

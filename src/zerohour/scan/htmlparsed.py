@@ -86,6 +86,15 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     may move content out); None otherwise. The bytes of the page's text are its own (read as
     Latin-1, written back so); characters the page writes by reference past U+00FF are UTF-8.
     """
+    readings = parsed_readings(data, check_time)
+    return None if readings is None else readings[0]
+
+
+def parsed_readings(data: bytes, check_time: Callable[[], None] | None = None
+                    ) -> tuple[bytes, bytes | None] | None:
+    """`parsed_visible`'s text, and the same with a line break before each block when the
+    text shows a run of base64 letters (text before a block glues to it in the first, not on
+    the screen: session 26)."""
     lower = data.lower()
     foreign = b"<svg" in lower or b"<math" in lower
     sheets = b"<style" in lower or b"text/css" in lower
@@ -116,8 +125,24 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     layout = _Layout() if ordered else None
     matched = _matched_rules(data, tree, most_open, check_time, layout)
     text = _shown_text(tree, matched, check_time, layout)
+    blocks = None
+    if _BASE64_RUN.search(text):
+        for node in tree.css(_BLOCKS):
+            node.insert_before("\n")
+        blocks = _as_bytes(root.text(deep=True))
+    return _as_bytes(text), blocks
+
+
+def _as_bytes(text: str) -> bytes:
     return _CHARS_PAST_LATIN1.sub(lambda m: m.group().encode().decode("latin-1"),
                                   text).encode("latin-1")
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16}")
+#: Elements a browser shows as blocks by default (`textual`'s block-boundary list).
+_BLOCKS = ("p, div, li, tr, td, th, h1, h2, h3, h4, h5, h6, table, tbody, section, article, "
+           "blockquote, pre, ul, ol, dl, dt, dd, hr, header, footer, nav, form, fieldset, "
+           "address, figure, main, aside, center, br")
 
 
 #: What the parser may spend on a page (`_parse_cost`), past which it is a limit finding:
