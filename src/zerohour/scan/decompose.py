@@ -10,6 +10,7 @@ readable member: `Heuristics.Encrypted.<format>`); any other exception is a bug.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import re
@@ -71,12 +72,27 @@ _NOT_YET_OPENED: frozenset[FileType] = filetype_mod.UNOPENED
 
 def children(
     data: bytes, filetype: FileType, ctx: ScanContext, name: str | None = None,
-    page: bool = False,
+    reads_as: FileType | None = None,
 ) -> Generator[Child, None, None]:
     """The children of one layer of type `filetype` (nothing for leaves). The engine closes
     it when it stops early, so that a reader's `finally` runs before what it noted is read.
-    `page`: a client renders it as a page (`Child.page`), whatever it sniffs as: text and
-    binary are read as pages too (their own readings kept: base64 in a page's text)."""
+    `reads_as`: how a client reads it whatever it sniffs as (`Child.reads_as`): a page's
+    text and binary are read as a page too (their own readings kept: base64 in a page's
+    text), and a page's text reading as text whatever its first bytes ("070707 ", "MZ")."""
+    page = reads_as is FileType.HTML
+    if reads_as is FileType.TEXT and filetype not in _TEXTUAL:
+        # (first: its type's reader may fail on what is no file of that type)
+        yield from _children_of_type(data, FileType.TEXT, ctx, name)
+    if (page and filetype not in (FileType.HTML, FileType.TEXT)) or (
+            filetype is FileType.BINARY and filetype_mod.nul_page(data)):
+        # a page a client renders that sniffs as another type (a NUL, control characters,
+        # dense 8-bit text, `<?php`, `Subject:` or `{\rt` first, a tar archive whose header
+        # opens a comment: session 26, attack round 40), or a page but for its NULs, read
+        # as a page as well, first (its type's reader may fail; text is read as a page by
+        # `_children_of_type`)
+        if filetype is not FileType.SCRIPT:  # (script is searched for literals already)
+            yield from ctx.guard(_embedded(data, ctx, literals=True), "embedded")
+        yield from ctx.guard(_html_text(data, ctx), "html-text")
     if name and name.lower().endswith(streams.BROTLI_SUFFIXES) and filetype in _NO_MAGIC:
         yield from ctx.guard(streams.brotli_children(data, ctx, name), "brotli")
     if filetype in _NO_MAGIC and pdf.is_fragment(data):
@@ -131,11 +147,6 @@ def children(
             yield from ctx.guard(joins.text_joins(texts, ctx), "text-joins")
             yield from patches.patch_series(members, ctx)
             yield from patches.patched_attachments(members, ctx)
-    if filetype is FileType.BINARY and (page or filetype_mod.nul_page(data)):
-        # a page with a NUL (a browser drops it from the text) or dense in 8-bit bytes, or
-        # one with control characters, read as a page as well (session 26)
-        yield from ctx.guard(_embedded(data, ctx, literals=True), "embedded")
-        yield from ctx.guard(_html_text(data, ctx), "html-text")
     if ctx.depth == 1:  # the scan's own file: pieces of one file in two of its containers
         yield from ctx.guard(mime.joined_across(ctx), "joined-across")
         # zlib streams whose preset dictionary came after them in the mail, or never
@@ -372,7 +383,24 @@ def _patched_files(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         yield from openpgp.sniffed_literal_files(data, ctx)
 
 
+#: A page's readings that are text (`_html_text`): read as text whatever they sniff as.
+_TEXT_READINGS = frozenset({
+    "html-text", "html-visible", "html-parsed", "html-parsed-blocks", "html-block-text",
+    "html-visible-blocks", "html-transformed", "html-layout", "html-columns", "svg-text",
+    "svg-inline", "html-client-text", "html-unconditional"})
+
+
 def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
+    """`_html_readings`, each text reading read as text (`Child.reads_as`) whatever its
+    first bytes sniff as: "070707 " or a "\\x7fELF" the page shows as text made its text
+    a cpio archive or an ELF file, whose readers found nothing (attack round 40)."""
+    for child in _html_readings(data, ctx):
+        if child.reads_as is None and child.origin in _TEXT_READINGS:
+            child = dataclasses.replace(child, reads_as=FileType.TEXT)
+        yield child
+
+
+def _html_readings(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     """What a browser shows of an HTML layer (tags, comments and character references gone),
     when it differs from the bytes: a text layer of its own; and without the text elements
     hide (`html-visible`), when some do. An iframe's `srcdoc` page is an HTML layer."""
@@ -451,7 +479,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     for page in htmlshadow.shadow_readings(data, ctx.check_time):  # declarative shadow DOM laid out
         ctx.check_time()
         ctx.charge_child(len(page))
-        yield Child(data=page, name=None, origin="shadow-dom", page=True)
+        yield Child(data=page, name=None, origin="shadow-dom", reads_as=FileType.HTML)
     for reading in svgtext.svg_readings(data, ctx):  # SVG text where <use>, x/y draw it
         if reading != text:
             ctx.charge_child(len(reading))
@@ -468,17 +496,18 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
     if unhidden is not None:
         ctx.check_time()
         ctx.charge_child(len(unhidden))
-        yield Child(data=unhidden, name=None, origin="html-unhidden")
+        yield Child(data=unhidden, name=None, origin="html-unhidden", reads_as=FileType.HTML)
     collapsed = htmltables.collapsed_page(data, ctx.check_time)  # columns collapsed away
     if collapsed is not None:
         ctx.check_time()
         ctx.charge_child(len(collapsed))
-        yield Child(data=collapsed, name=None, origin="html-collapsed")
+        yield Child(data=collapsed, name=None, origin="html-collapsed",
+                    reads_as=FileType.HTML)
     for whole, reading in htmlprint.client_readings(data, ctx.check_time):  # (per client)
         ctx.check_time()
         ctx.charge_child(len(reading))
         yield Child(data=reading, name=None, origin="html-client" if whole else "html-client-text",
-                    page=whole)
+                    reads_as=FileType.HTML if whole else None)
     unconditional = htmlunhidden.unconditional_page(data)  # no condition of its CSS true
     if unconditional is not None:  # (its text as shown: responsive mail has such rules)
         ctx.check_time()
@@ -490,7 +519,7 @@ def _html_text(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         if page.strip():
             ctx.check_time()
             ctx.charge_child(len(page))
-            yield Child(data=page, name=None, origin="srcdoc", page=True)
+            yield Child(data=page, name=None, origin="srcdoc", reads_as=FileType.HTML)
 
 
 #: Lines of Intel HEX and S-records (one hyperscan pass; a text may also start with one).

@@ -64,7 +64,8 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
     2. treat each `=` run as the end of a chunk and decode chunks separately (clients that
        restart after padding), and the first chunk alone (`base64 -d` stops there);
     3. the URL-safe alphabet (`-_`), when those characters occur;
-    4. only the lines that are valid base64 on their own, when other lines hold junk.
+    4. only the lines that are valid base64 on their own, when other lines hold junk;
+    5. the stream aligned to its end, when its length is no multiple of four.
     """
     clean = data.translate(None, _B64_JUNK)
     out = [_b64_clean(clean)]
@@ -88,7 +89,14 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
         url = base64_decode(_B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
         if url not in out:
             out.append(url)
-    if (len(clean) + pads) % 4 or data.translate(None, _B64_CLEAN_BODY):
+    shift = (len(clean) + pads) % 4
+    if shift and not inner_pad:
+        # 5. the stream aligned to its end: letters glued before it ("Hi" + a page's base64
+        # read as one run, "HiWDVP...": session 26) shift the one-stream view
+        aligned = _b64_clean(clean[shift:])
+        if aligned not in out:
+            out.append(aligned)
+    if shift or data.translate(None, _B64_CLEAN_BODY):
         # Junk: decoders that skip invalid lines see only the clean ones, and junk made of
         # alphabet letters ("Hello") shifts the one-stream view (the count is then misaligned).
         lines = b"".join(ln for ln in _B64_LINE.findall(data) if len(ln) % 4 == 0)

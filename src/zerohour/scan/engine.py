@@ -187,7 +187,7 @@ class Engine:
             return self._report(walk, started)
         try:
             self._layer(walk, data, name, 0, None, False, allowed=False, ancestors=(),
-                        page=scripted.page_by_name(name))
+                        reads_as=FileType.HTML if scripted.page_by_name(name) else None)
         except ScanLimitExceeded as exc:  # interrupted where no layer catches it (`scan.alarm`)
             self._limit(walk, exc, name, allowed=False)
         except Exception as exc:  # never an exception out of scan_bytes: a scan error instead
@@ -235,16 +235,17 @@ class Engine:
 
     def _layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
                is_attachment: bool, allowed: bool, ancestors: tuple[str, ...],
-               page: bool = False) -> None:
+               reads_as: FileType | None = None) -> None:
         """Match one layer and recurse; `ancestors` are the container types above it
         (`cltypes.refine` keys), outermost first (the last is its parent: `Container`,
-        `Intermediates`); `page`: declared a page (`Child.page`)."""
+        `Intermediates`); `reads_as`: how a client reads it too (`Child.reads_as`)."""
         size = len(data)
         # (SHA-256 first: the twin and cache keys need no more, and a layer the clean cache
         # replays needs no other digest: MD5 of a 100 KB part is 0.15 ms)
         sha256 = hashlib.sha256(data).digest()
-        page = page or scripted.page_by_name(lname)
-        twin = (self._twin_key(walk.ctx, sha256, lname, allowed, ancestors, page) if depth
+        if reads_as is None and scripted.page_by_name(lname):
+            reads_as = FileType.HTML
+        twin = (self._twin_key(walk.ctx, sha256, lname, allowed, ancestors, reads_as) if depth
                 else None)
         opened = scripted.opened_as_file(lname, is_attachment)
         if twin is not None and twin in walk.clean and (walk.clean[twin] or not opened):
@@ -259,7 +260,7 @@ class Engine:
             return
         if twin is None or self.clean is None:
             self._scan_layer(walk, data, path, depth, lname, is_attachment, allowed,
-                             ancestors, self._digests(data, sha256), twin, opened, page)
+                             ancestors, self._digests(data, sha256), twin, opened, reads_as)
             return
         ctx = walk.ctx
         key = (sha256, size, depth, ctx.depth, is_attachment, *twin[1:])
@@ -276,7 +277,7 @@ class Engine:
             self._clean_twin(walk, twin, opened)
             return
         args = (walk, data, path, depth, lname, is_attachment, allowed, ancestors,
-                self._digests(data, sha256), twin, opened, page)
+                self._digests(data, sha256), twin, opened, reads_as)
         if not joins.budget_unbounded(ctx):
             self._scan_layer(*args)
             return
@@ -307,7 +308,7 @@ class Engine:
     def _scan_layer(self, walk: _Walk, data: bytes, path: str, depth: int, lname: str | None,
                     is_attachment: bool, allowed: bool, ancestors: tuple[str, ...],
                     digests: dict[str, bytes], twin: tuple[object, ...] | None,
-                    opened: bool, page: bool) -> None:
+                    opened: bool, reads_as: FileType | None) -> None:
         """`_layer`'s scan of a layer neither twin nor cache answers for."""
         size = len(data)
         md5, sha256 = digests["md5"], digests["sha256"]
@@ -348,7 +349,8 @@ class Engine:
                 walk.late.append(Finding(scripted.NAME, path, FindingKind.HEURISTIC))
         if walk.stop:
             return
-        self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views, page)
+        self._children(walk, data, path, depth, ft, lname, allowed, ancestors, views,
+                       reads_as)
         if twin is not None and not walk.stop and self._marks(walk) == marks:
             self._clean_twin(walk, twin, opened)
 
@@ -361,7 +363,8 @@ class Engine:
             rec.twins.append((twin, opened))
 
     def _twin_key(self, ctx: ScanContext, sha256: bytes, lname: str | None, allowed: bool,
-                  ancestors: tuple[str, ...], page: bool) -> tuple[object, ...]:
+                  ancestors: tuple[str, ...], reads_as: FileType | None
+                  ) -> tuple[object, ...]:
         """What a layer's verdict depends on besides its depth and whether it is opened as a
         file (`scripted`): its bytes (by SHA-256: a layer with the MD5 of a clean one is no
         twin of it), its name (types and heuristics by name), whether an
@@ -369,12 +372,12 @@ class Engine:
         whether the walk is inside a guess (heuristics muted), and which kinds of emulated
         image it is inside (in a packer's image packed files are neither run nor reported, in
         an unknown stub's they are): a packed PE found clean in one is not clean as a file of
-        its own, nor in the other (rounds 23, 25); and whether it is a page (`Child.page`:
-        text read as plain text is not clean as a page)."""
+        its own, nor in the other (rounds 23, 25); and how a client reads it
+        (`Child.reads_as`: text found clean as plain text is not clean as a page)."""
         chain = (ancestors if self._ancestry is None
                  else ancestors[-1:] if self._ancestry else ())
         return (sha256, lname, allowed, chain, ctx.guessing > 0, frozenset(ctx.emulating),
-                page)
+                reads_as)
 
     @staticmethod
     def _marks(walk: _Walk) -> tuple[int, ...]:
@@ -424,15 +427,15 @@ class Engine:
     def _children(self, walk: _Walk, data: bytes, path: str, depth: int, ft: FileType,
                   lname: str | None, allowed: bool,
                   ancestors: tuple[str, ...] = (), views: bool = True,
-                  page: bool = False) -> None:
+                  reads_as: FileType | None = None) -> None:
         """Walk into the layer's children; without `views`, not into those that are only
-        another view of the layer itself (`_VIEW_ORIGINS`); `page`: read as a page too."""
+        another view of the layer itself (`_VIEW_ORIGINS`); `reads_as`: read so too."""
         ctx = walk.ctx
         key = cltypes.refine(ft, data)  # the children's parent, as ClamAV types it
         # Depth is charged when a child actually appears: a leaf at the deepest allowed level
         # is not a limit hit (ScanContext.descend() would raise before knowing).
         ctx.depth += 1
-        kids = decompose.children(data, ft, ctx, lname, page)
+        kids = decompose.children(data, ft, ctx, lname, reads_as)
         try:
             for seen, child in enumerate(kids, 1):
                 # What the decomposer noted before yielding this child belongs to this layer.
@@ -459,7 +462,7 @@ class Engine:
                 try:
                     self._layer(walk, child.data, cpath, depth + 1, child.name,
                                 child.is_attachment, allowed, ancestors=(*ancestors, key),
-                                page=child.page)
+                                reads_as=child.reads_as)
                 except ScanLimitExceeded:
                     raise  # (out of time: this layer's limit, below)
                 except Exception as exc:  # one child's bug must not hide its siblings

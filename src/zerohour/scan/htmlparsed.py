@@ -43,6 +43,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
@@ -84,7 +85,8 @@ def parsed_visible(data: bytes, check_time: Callable[[], None] | None = None) ->
     """The page's visible text as a browser shows it (text of hidden elements left out), when
     the page has style sheets that hide or show, or inline SVG or MathML (where the parser
     may move content out); None otherwise. The bytes of the page's text are its own (read as
-    Latin-1, written back so); characters the page writes by reference past U+00FF are UTF-8.
+    UTF-8 when they are, else as Latin-1, written back so); characters the page writes by
+    reference past U+00FF are UTF-8.
     """
     readings = parsed_readings(data, check_time)
     return None if readings is None else readings[0]
@@ -95,6 +97,24 @@ def parsed_readings(data: bytes, check_time: Callable[[], None] | None = None
     """`parsed_visible`'s text, and the same with a line break before each block when the
     text shows a run of base64 letters (text before a block glues to it in the first, not on
     the screen: session 26)."""
+    try:
+        utf8 = data.isascii() or bool(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        utf8 = False
+    token = _UTF8.set(utf8)
+    try:
+        return _readings(data, check_time)
+    finally:
+        _UTF8.reset(token)
+
+
+#: Whether the page being read is UTF-8 (else Latin-1): a class `jé` written in UTF-8 read
+#: as Latin-1 was `jÃ©`, and lexbor reads no selector with a `©` in it (attack round 40).
+_UTF8: ContextVar[bool] = ContextVar("parsed_utf8", default=False)
+
+
+def _readings(data: bytes, check_time: Callable[[], None] | None
+              ) -> tuple[bytes, bytes | None] | None:
     lower = data.lower()
     foreign = b"<svg" in lower or b"<math" in lower
     sheets = b"<style" in lower or b"text/css" in lower
@@ -118,7 +138,7 @@ def parsed_readings(data: bytes, check_time: Callable[[], None] | None = None
         if cost > _PARSE_STEPS:
             raise ScanLimitExceeded(MAX_SCAN_TIME, "a page nested deeper than the parser "
                                     "reads in time")
-    tree = LexborHTMLParser(data.decode("latin-1"))
+    tree = LexborHTMLParser(data.decode("utf-8" if _UTF8.get() else "latin-1"))
     root = tree.root
     if root is None:
         return None
@@ -129,13 +149,8 @@ def parsed_readings(data: bytes, check_time: Callable[[], None] | None = None
     if _BASE64_RUN.search(text):
         for node in tree.css(_BLOCKS):
             node.insert_before("\n")
-        blocks = _as_bytes(root.text(deep=True))
-    return _as_bytes(text), blocks
-
-
-def _as_bytes(text: str) -> bytes:
-    return _CHARS_PAST_LATIN1.sub(lambda m: m.group().encode().decode("latin-1"),
-                                  text).encode("latin-1")
+        blocks = _bytes(root.text(deep=True))
+    return _bytes(text), blocks
 
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16}")
@@ -287,6 +302,9 @@ def _namespace(node: LexborNode) -> str:
 
 
 def _bytes(text: str) -> bytes:
+    """Text of the tree as the page's bytes (`_UTF8`)."""
+    if _UTF8.get():
+        return text.encode("utf-8", "replace")
     return _CHARS_PAST_LATIN1.sub(lambda m: m.group().encode().decode("latin-1"),
                                   text).encode("latin-1")
 
@@ -336,7 +354,7 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
                                         f"selectors that hide or show")
             if check_time is not None and not tried % 64:
                 check_time()
-            text = _ANY.sub(b":is(", selector).decode("latin-1")
+            text = _ANY.sub(b":is(", selector).decode("utf-8" if _UTF8.get() else "latin-1")
             try:
                 nodes = shape.matched(text, check_time)
             except (SelectolaxError, ValueError):

@@ -43,7 +43,7 @@ from zerohour.scan.filetype import looks_like_mail
 from zerohour.scan.gates import Gate
 from zerohour.scan.limits import MAX_FILES, ScanContext
 from zerohour.scan.rfc2047 import decoded_words
-from zerohour.scan.types import Child
+from zerohour.scan.types import Child, FileType
 
 _HNAME = re.compile(rb"([!-9;-~]+)[ \t]*:")
 _MAX_BOUNDARIES = 8
@@ -642,7 +642,7 @@ def _eight_bit_codecs(ct_values: list[str]) -> list[str]:
                               if (codec := _single_byte(cs)) is not None))
 
 
-#: Types a mail client renders as a page (`Child.page`).
+#: Types a mail client renders as a page (`Child.reads_as`).
 _PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 #: Share of bytes above 0x7F from which text sniffs as binary (`filetype`'s rule).
 _HIGH_SHARE = 0.3
@@ -699,7 +699,8 @@ class _Walker:
         if self.ctx.skip_oversized(len(data)):
             return
         self.ctx.charge_child(len(data))
-        yield Child(data=data, name=name, origin=origin, is_attachment=attachment, page=page)
+        yield Child(data=data, name=name, origin=origin, is_attachment=attachment,
+                    reads_as=FileType.HTML if page else None)
 
     def entity(self, data: bytes, d: _Dialect, depth: int, path: str) -> Iterator[Child]:
         key = (_digest(data), d.name)

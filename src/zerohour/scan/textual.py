@@ -127,8 +127,11 @@ def tag_spans(lower: bytes, opener: bytes) -> Iterator[tuple[int, int]]:
 #: Where a browser reads a NUL as U+FFFD: a tag (its name, its attributes), a comment or a
 #: declaration, and the text of an element the tokenizer does not read for tags.
 _NUL_AS_REPLACEMENT = re.compile(
-    rb"<(style|script|textarea|title|xmp|iframe|noembed|noframes)(?![a-z0-9])[^>]*>.*?"
-    rb"(?:</\1|\Z)|<[a-z/!?][^>]*>?", re.I | re.S)
+    rb"<!--(?:-?>|.*?(?:--!?>|\Z))|"  # (a comment first: a `<style>` in it opens nothing)
+    rb"<(style|script|textarea|title|xmp|iframe|noembed|noframes)(?![a-z0-9])"
+    rb"(?:[^>\"']|\"[^\"]*+\"|'[^']*+')*+>.*?(?:</\1(?=[\t\n\f\r />])|\Z)|"
+    # (a quoted value may hold a `>`: `<span title=">" class="j\0">`, attack round 40)
+    rb"<[a-z/!?](?:[^>\"']|\"[^\"]*+\"|'[^']*+')*+>?", re.I | re.S)
 _REPLACEMENT = "\ufffd".encode()
 
 

@@ -144,9 +144,10 @@ class Child:
     #: the image of a packed file, run or decoded: the packer's name, or "stub" for one no
     #: known packer made (`ScanContext.emulating`)
     emulated: str | None = None
-    #: declared a page (`text/html`): the recipient's client renders it as HTML whatever
-    #: its bytes sniff as (`filetype.as_page`)
-    page: bool = False
+    #: how a client reads it whatever its bytes sniff as, as well as by its own type: HTML
+    #: for a part declared `text/html` or a page a reader made, TEXT for a page's text
+    #: readings (`decompose.children`)
+    reads_as: FileType | None = None
 
 
 @dataclass(frozen=True, slots=True)
