@@ -301,6 +301,16 @@ def _namespace(node: LexborNode) -> str:
     return space
 
 
+def _css_selector(selector: bytes) -> str:
+    """A selector of `textual`'s for lexbor: escaped punctuation in a name (kept as 0xFF and
+    the character + 0x80, `textual._PROTECTED`) escaped again (`.j\\;x`: attack round 41,
+    where a UTF-8 page's selector with one made the reading fail)."""
+    if b"\xff" in selector:
+        selector = textual._PROTECTED.sub(lambda m: b"\\" + bytes([m.group(1)[0] - 0x80]),
+                                          selector)
+    return selector.decode("utf-8", "replace") if _UTF8.get() else selector.decode("latin-1")
+
+
 def _bytes(text: str) -> bytes:
     """Text of the tree as the page's bytes (`_UTF8`)."""
     if _UTF8.get():
@@ -354,7 +364,7 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
                                         f"selectors that hide or show")
             if check_time is not None and not tried % 64:
                 check_time()
-            text = _ANY.sub(b":is(", selector).decode("utf-8" if _UTF8.get() else "latin-1")
+            text = _css_selector(_ANY.sub(b":is(", selector))
             try:
                 nodes = shape.matched(text, check_time)
             except (SelectolaxError, ValueError):

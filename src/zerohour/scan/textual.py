@@ -927,7 +927,7 @@ def _flat_rules(sheet: bytes, layers: list[bytes] | None = None
     # review of session 25, `.a{content:'}'}` and `<!-- @import url(a;b);` broke rules)
     scan = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), sheet) if (
         b"'" in sheet or b'"' in sheet or b"(" in sheet or b"<!" in sheet or b"->" in sheet
-    ) else sheet
+        or b"\\" in sheet) else sheet  # (and escapes: `.j\{x` is the class "j{x")
     for m in _BRACE.finditer(scan):
         if m.group() == b"{":
             cut = scan.rfind(b";", start, m.start())
@@ -1012,9 +1012,10 @@ _GROUPING_RULES = frozenset((b"@media", b"@supports", b"@container", b"@layer", 
 _LAYER_NAME = re.compile(rb"(?:(?:--|-?(?:[A-Za-z_\x80-\xff]|\\.))(?:[\w\x80-\xff-]|\\.)*"
                          rb"(?:\.(?:--|-?(?:[A-Za-z_\x80-\xff]|\\.))(?:[\w\x80-\xff-]|\\.)*)*)?",
                          re.S)
-#: What `_flat_rules` reads no brace or semicolon in: strings, `url()`, `<!--`, `-->`.
+#: What `_flat_rules` reads no brace or semicolon in: strings, `url()`, `<!--`, `-->`, an
+#: escaped character.
 _SHEET_MASKED = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|"
-                           rb"url\(\s*[^\s\"')][^)]*\)|<!--|-->", re.I | re.S)
+                           rb"url\(\s*[^\s\"')][^)]*\)|<!--|-->|\\.", re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True)
