@@ -1,10 +1,13 @@
 """Attack round 41 (session 26, helper 120, black box on ad2c545): pages Chromium shows B64
-whole in, the junk between its pieces hidden by a class selector with an escaped character.
+whole in, the junk between its pieces hidden in ways the readings misread:
 
 - escaped punctuation (`.j\\;x`, `.j\\'x`, `.j\\}x`): the parsed reading gave lexbor the
   selector with `textual`'s protected bytes in it, which a UTF-8 page could not decode (a
   scan error: the gateway answered 451), or that matched nothing;
-- an escaped brace (`.j\\{x`): `textual._flat_rules` read it as a block's start."""
+- an escaped brace (`.j\\{x`): `textual._flat_rules` read it as a block's start;
+- a `<foreignObject>` inside an SVG element never drawn where it stands (`<defs>`,
+  `<symbol>`, a paint server, a clip, a mask, `<metadata>`, a switch's branch that requires
+  an extension): `textual.undrawn_svg`."""
 
 from __future__ import annotations
 
@@ -39,6 +42,29 @@ PAGES: dict[str, bytes] = {
     "a quote": _class_page(b"j'x", b".j\\'x"),
     "a semicolon": _class_page(b"j;x", b".j\\;x"),
 }
+
+
+def _svg_page(pre: bytes, post: bytes, span: bytes = b"<span>") -> bytes:
+    """Each junk in a `<span>` of a `<foreignObject>` inside `pre`...`post` of an inline
+    `<svg>` (drawn nowhere: a definition, a clip, a switch's branch Chromium cannot take)."""
+    return (b"<!doctype html><html><head><meta charset=utf-8></head><body><p>"
+            + _split(b"<svg width=50 height=50>" + pre + b"<foreignObject width=50 height=50>"
+                     + span, b"</span></foreignObject>" + post + b"</svg>")
+            + b"</p></body></html>")
+
+
+PAGES.update({f"an SVG {name}": _svg_page(b"<" + name + b">", b"</" + name + b">")
+              for name in (b"defs", b"symbol", b"marker", b"mask", b"pattern", b"clipPath",
+                           b"metadata", b"linearGradient", b"radialGradient", b"filter")})
+PAGES["an SVG switch's branch that needs an extension"] = _svg_page(
+    b'<switch><g requiredExtensions="x">', b"</g></switch>")
+PAGES["an SVG definition, visible again"] = _svg_page(b"<defs>", b"</defs>",
+                                                       b"<span style=visibility:visible>")
+#: ...and B64's pieces in an HTML element of such a name (no SVG: shown), junk hidden
+PAGES["HTML elements of SVG definitions' names"] = (
+    b"<!doctype html><style>.j{display:none}</style><p>" + b"".join(
+        b"<defs><symbol>" + B64[i : i + 3] + b"</symbol></defs><i class=j>junk</i>"
+        for i in range(0, len(B64), 3)) + b"</p>")
 
 
 @pytest.fixture(scope="module")

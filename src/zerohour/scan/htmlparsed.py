@@ -744,6 +744,10 @@ def _drop_unseen(start: LexborNode, hidden: dict[int, LexborNode],
         if not node.is_element_node or node.mem_id in hidden:
             continue
         tag = (node.tag or "").lower()
+        if shows is _SHOWS_ONLY["svg"] and textual.undrawn_svg(tag.encode("latin-1", "replace"),
+                                                               _attrs(node)):
+            drop[node.mem_id] = node  # (a `<foreignObject>` in `<defs>` shows nothing, not
+            continue  # even `visibility: visible`: round 41)
         if tag in _SHOWS_ONLY:
             shows = _SHOWS_ONLY[tag]
         elif shows is not None and tag in shows:

@@ -2461,6 +2461,19 @@ def _transform(out: bytearray, data: bytes, lo: int, hi: int, mode: bytes) -> No
 #: elements. Text straight inside them (or inside a `<g>`) is not rendered.
 _SHOWS_ONLY = {b"svg": frozenset({b"text", b"foreignobject"}),
                b"math": frozenset({b"mi", b"mn", b"mo", b"ms", b"mtext"})}
+#: SVG elements never drawn where they stand (definitions, paint servers, clips, masks,
+#: filters, metadata): a `<foreignObject>` in one shows nothing (attack round 41).
+UNDRAWN_SVG = frozenset({b"defs", b"symbol", b"marker", b"mask", b"pattern", b"clippath",
+                         b"metadata", b"lineargradient", b"radialgradient", b"filter"})
+_REQUIRED_EXTENSIONS = re.compile(rb"(?:^|\s)requiredextensions\s*=\s*(?:\"\s*[^\"\s]|'\s*[^'\s]|"
+                                  rb"[^\s\"'>])", re.I)
+
+
+def undrawn_svg(tag: bytes, attrs: bytes) -> bool:
+    """Whether an element inside an `<svg>` is never drawn: `UNDRAWN_SVG`, or one that
+    requires an extension (Chromium supports none: `<switch><g requiredExtensions=x>`)."""
+    return tag in UNDRAWN_SVG or (b"equiredextensions" in attrs.lower()
+                                  and _REQUIRED_EXTENSIONS.search(attrs) is not None)
 
 
 @dataclass(slots=True)
@@ -2871,7 +2884,8 @@ class _Page:
                 kept.extend(shown)
                 hidden = hidden or inner
                 at = max(at, end)
-            elif tag in _NEVER_RENDERED or self.hides(tag, m.group(3), place):
+            elif tag in _NEVER_RENDERED or (shows is _SHOWS_ONLY[b"svg"] and undrawn_svg(
+                    tag, m.group(3))) or self.hides(tag, m.group(3), place):
                 end = max(at, min(_hidden_end(data, tag, m.end()), hi))
                 hidden = hidden or _has_text(data[at:end])
                 at = end
