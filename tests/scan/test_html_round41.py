@@ -7,7 +7,9 @@ whole in, the junk between its pieces hidden in ways the readings misread:
 - an escaped brace (`.j\\{x`): `textual._flat_rules` read it as a block's start;
 - a `<foreignObject>` inside an SVG element never drawn where it stands (`<defs>`,
   `<symbol>`, a paint server, a clip, a mask, `<metadata>`, a switch's branch that requires
-  an extension): `textual.undrawn_svg`."""
+  an extension): `textual.undrawn_svg`;
+- an `@import` of a data: sheet with a `{` in it: `textual._data_sheets` took it for the
+  sheet's first rule, after which no import counts."""
 
 from __future__ import annotations
 
@@ -60,6 +62,12 @@ PAGES["an SVG switch's branch that needs an extension"] = _svg_page(
     b'<switch><g requiredExtensions="x">', b"</g></switch>")
 PAGES["an SVG definition, visible again"] = _svg_page(b"<defs>", b"</defs>",
                                                        b"<span style=visibility:visible>")
+for name, rule in (("a string", b"@import 'data:text/css,.j{display:none}';"),
+                   ("a url()", b'@import url("data:text/css,.j{display:none}");')):
+    # (a `{` in the import's data is no rule of the sheet: the import counts)
+    PAGES[f"an import of a sheet with a brace, in {name}"] = (
+        b"<!doctype html><meta charset=utf-8><style>" + rule + b"</style><p>"
+        + _split(b"<i class=j>", b"</i>") + b"</p>")
 #: ...and B64's pieces in an HTML element of such a name (no SVG: shown), junk hidden
 PAGES["HTML elements of SVG definitions' names"] = (
     b"<!doctype html><style>.j{display:none}</style><p>" + b"".join(

@@ -1426,7 +1426,10 @@ def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
             continue
         end = len(text)
         if n:  # (a sheet: up to its first rule's block)
-            brace = _CSS_COMMENT.sub(lambda m: b" " * len(m.group()), text).find(b"{")
+            masked = _CSS_COMMENT.sub(lambda m: b" " * len(m.group()), text)
+            # (a `{` in an import's string or url() is no rule: attack round 41's
+            # `@import 'data:text/css,i{display:none}'`)
+            brace = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), masked).find(b"{")
             end = len(text) if brace < 0 else brace
         for m in _DATA_CSS.finditer(text, 0, end):
             raw = unquote_to_bytes(m.group(2))
