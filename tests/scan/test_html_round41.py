@@ -8,6 +8,8 @@ whole in, the junk between its pieces hidden in ways the readings misread:
 - a `<foreignObject>` inside an SVG element never drawn where it stands (`<defs>`,
   `<symbol>`, a paint server, a clip, a mask, `<metadata>`, a switch's branch that requires
   an extension): `textual.undrawn_svg`;
+- `::slotted()` of a compound with a function (`:not(b)`, `:is(i)`) or nested in the
+  slot's rule (`slot{&::slotted(i){}}`): `htmlshadow._as_children`;
 - an `@import` of a data: sheet with a `{` in it: `textual._data_sheets` took it for the
   sheet's first rule, after which no import counts."""
 
@@ -68,6 +70,19 @@ for name, rule in (("a string", b"@import 'data:text/css,.j{display:none}';"),
     PAGES[f"an import of a sheet with a brace, in {name}"] = (
         b"<!doctype html><meta charset=utf-8><style>" + rule + b"</style><p>"
         + _split(b"<i class=j>", b"</i>") + b"</p>")
+for name, rule in (("a :not()", b"::slotted(:not(b)){display:none}"),
+                   ("an :is()", b"::slotted(:is(i)){display:none}"),
+                   ("a :where() list", b"::slotted(:where(i,u)){display:none}"),
+                   ("an :nth-child()", b"::slotted(:nth-child(n)){display:none}"),
+                   ("a type and a :not()", b"::slotted(i:not(.x)){display:none}"),
+                   ("a :not(), hidden", b"::slotted(:not(b)){visibility:hidden}"),
+                   ("a :not() in @media", b"@media screen{::slotted(:not(b)){display:none}}"),
+                   ("a nested rule", b"slot{&::slotted(i){display:none}}")):
+    # (the junk in the host's `<i>` children, a shadow sheet's `::slotted()` rule hides)
+    PAGES[f"::slotted() with {name}"] = (
+        b'<!doctype html><meta charset=utf-8><div><template shadowrootmode="open"><style>'
+        + rule + b"</style><p><slot></slot></p></template>" + _split(b"<i>", b"</i>")
+        + b"</div>")
 #: ...and B64's pieces in an HTML element of such a name (no SVG: shown), junk hidden
 PAGES["HTML elements of SVG definitions' names"] = (
     b"<!doctype html><style>.j{display:none}</style><p>" + b"".join(

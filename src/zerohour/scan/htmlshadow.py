@@ -160,27 +160,40 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     pieces.append(data[at:tpl_close])
     shadow = b"".join(pieces)
     if b"::slotted(" in shadow.lower():
-        shadow = _SLOTTED.sub(_as_children, shadow)
+        shadow = _as_children(shadow)
     return data[:lo] + shadow + data[hi:]
 
 
-#: `A::slotted(B)`: B, an element a slot matching A takes (the slot's compound before it).
-_SLOTTED = re.compile(rb"([^\s>+~,{}()]*)::slotted\(\s*([^()]*?)\s*\)", re.I)
+#: `::slotted(B)` (B may hold a function: `::slotted(:not(b))`, attack round 41), and the
+#: compound before it, A (looked for in the 256 bytes before: a pattern that began with A
+#: was tried at every byte of a long run, quadratic).
+_SLOTTED = re.compile(rb"::slotted\(\s*((?:[^()]|\([^()]*\))*?)\s*\)", re.I)
+_SLOT_COMPOUND = re.compile(rb"[^\s>+~,{}()]*\Z")
 _TYPE = re.compile(rb"[a-z][a-z0-9-]*", re.I)
 
 
-def _as_children(m: re.Match[bytes]) -> bytes:
-    """`A::slotted(B)` as the flat reading's `A > B` (the slot is B's parent there): a slot
-    compound with no type is a slot's (`::slotted(.j)`, `[name=x]::slotted(i)`); one of
-    another type matches nothing (round 39: junk in the light tree hidden by a shadow sheet's
-    `::slotted(.j){display:none}`)."""
-    slot, slotted = m.group(1), m.group(2) or b"*"
-    named = _TYPE.match(slot)
-    if named is None:
-        slot = b"slot" + slot.removeprefix(b"*")
-    elif named.group().lower() != b"slot":
-        slot = b"zh-no-slot"  # (no element of that name: the rule matches nothing)
-    return slot + b">" + slotted
+def _as_children(shadow: bytes) -> bytes:
+    """A shadow tree's `A::slotted(B)` as the flat reading's `A > B` (the slot is B's parent
+    there): a slot compound with no type is a slot's (`::slotted(.j)`,
+    `[name=x]::slotted(i)`); one of another type matches nothing (round 39: junk in the
+    light tree hidden by a shadow sheet's `::slotted(.j){display:none}`)."""
+    out: list[bytes] = []
+    at = 0
+    for m in _SLOTTED.finditer(shadow):
+        before = _SLOT_COMPOUND.search(shadow, max(at, m.start() - 256), m.start())
+        lo = m.start() if before is None else before.start()
+        slot, slotted = shadow[lo : m.start()], m.group(1) or b"*"
+        named = _TYPE.match(slot)
+        if slot.startswith(b"&"):
+            pass  # (nested in the slot's rule: `slot{&::slotted(i){}}`)
+        elif named is None:
+            slot = b"slot" + slot.removeprefix(b"*")
+        elif named.group().lower() != b"slot":
+            slot = b"zh-no-slot"  # (no element of that name: the rule matches nothing)
+        out += [shadow[at:lo], slot, b">", slotted]
+        at = m.end()
+    out.append(shadow[at:])
+    return b"".join(out)
 
 
 def shadow_readings(data: bytes, check: Callable[[], None] | None = None) -> list[bytes]:
