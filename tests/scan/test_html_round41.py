@@ -10,6 +10,10 @@ whole in, the junk between its pieces hidden in ways the readings misread:
   an extension): `textual.undrawn_svg`;
 - `::slotted()` of a compound with a function (`:not(b)`, `:is(i)`) or nested in the
   slot's rule (`slot{&::slotted(i){}}`): `htmlshadow._as_children`;
+- a class written in the page's charset (windows-1252 declared, as Latin-1 or not at all;
+  windows-1251, KOI8-R, gbk as a browser reads it, the charset after a decoy `<meta>` in a
+  comment or a title) that a selector names by a CSS escape: the charset view
+  (`decompose._meta_charset_text`) for single-byte charsets too;
 - an `@import` of a data: sheet with a `{` in it: `textual._data_sheets` took it for the
   sheet's first rule, after which no import counts."""
 
@@ -83,6 +87,38 @@ for name, rule in (("a :not()", b"::slotted(:not(b)){display:none}"),
         b'<!doctype html><meta charset=utf-8><div><template shadowrootmode="open"><style>'
         + rule + b"</style><p><slot></slot></p></template>" + _split(b"<i>", b"</i>")
         + b"</div>")
+
+
+def _charset_page(selector: bytes, cls: bytes, head: bytes) -> bytes:
+    """A page whose `head` declares its charset, junk in `<span class="cls">` (bytes in
+    that charset), its sheet hiding `selector` (a CSS escape of the class's character)."""
+    return (b"<!doctype html><html><head>" + head + b"<style>" + selector
+            + b"{display:none}</style></head><body><p>"
+            + _split(b'<span class="' + cls + b'">', b"</span>") + b"</p></body></html>")
+
+
+for name, (selector, cls, head) in {
+        "windows-1251": (rb".j\439", b"j\xe9", b"<meta charset=windows-1251>"),
+        "windows-1252": (rb".j\e9", b"j\xe9", b"<meta charset=windows-1252>"),
+        "windows-1252, an id": (rb"#j\e9", b'x" id="j\xe9', b"<meta charset=windows-1252>"),
+        "windows-1252's euro": (rb".j\20ac", b"j\x80", b"<meta charset=windows-1252>"),
+        "iso-8859-1 (windows-1252 to a browser)": (rb".j\20ac", b"j\x80",
+                                                   b"<meta charset=iso-8859-1>"),
+        "none declared (windows-1252)": (rb".j\e9", b"j\xe9", b""),
+        "koi8-r": (rb".j\439", b"j\xca", b"<meta charset=koi8-r>"),
+        "gb2312, four bytes": (rb".j\80", b"j\x81\x30\x81\x30", b"<meta charset=gb2312>"),
+        "gbk, four bytes": (rb".j\80", b"j\x81\x30\x81\x30", b"<meta charset=gbk>"),
+        "gbk's euro": (rb".j\20ac", b"j\x80", b"<meta charset=gbk>"),
+        "gbk after a meta in a comment": (
+            rb".j\554a", b"j\xb0\xa1", b"<!-- <meta charset=windows-1252> --><meta charset=gbk>"),
+        "shift_jis after a meta in a comment": (
+            rb".j\3042", b"j\x82\xa0",
+            b"<!-- <meta charset=windows-1252> --><meta charset=shift_jis>"),
+        "shift_jis after a meta in the title": (
+            rb".j\3042", b"j\x82\xa0",
+            b"<title><meta charset=windows-1252></title><meta charset=shift_jis>"),
+}.items():
+    PAGES[f"a class in {name}"] = _charset_page(selector, cls, head)
 #: ...and B64's pieces in an HTML element of such a name (no SVG: shown), junk hidden
 PAGES["HTML elements of SVG definitions' names"] = (
     b"<!doctype html><style>.j{display:none}</style><p>" + b"".join(

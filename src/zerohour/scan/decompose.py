@@ -10,6 +10,7 @@ readable member: `Heuristics.Encrypted.<format>`); any other exception is a bug.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import io
 import itertools
@@ -568,7 +569,9 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
     views: list[tuple[bytes | None, str]] = [(textual.unicode_text(data), "utf-16/32"),
              (textual.utf16_behind_utf32_bom(data), "utf-16/32")]
     hints = textual.view_hints(data)
-    if "charset" in hints:  # (HTML in a multibyte charset sniffs as binary: here too)
+    if "charset" in hints or (not data.isascii() and _CSS_ESCAPE(data)):
+        # (HTML in a multibyte charset sniffs as binary: here too; a page in windows-1252
+        # declares none)
         views.append((_meta_charset_text(data), "meta-charset"))
     if as_text:  # (not in binary layers: random bytes hold an escape or a "+ADw" now and then)
         if "iso-2022" in hints:
@@ -592,11 +595,48 @@ def _meta_charset_text(data: bytes) -> bytes | None:
     more as Big5, grew threefold a level and ran into the scan-time limit)."""
     name = textual.meta_charset(data)
     codec = mime.foreign_charset(name) if name else None
+    if codec is None and not data.isascii() and _CSS_ESCAPE(data):
+        # a single-byte charset (none declared or Latin-1: windows-1252, as a browser
+        # reads it) where a selector's escape names a class in it (`.j\e9` for the byte
+        # E9: attack round 41), unless the page is UTF-8
+        if name is None or name.lower() in _WINDOWS_1252_LABELS:
+            codec = None if _is_utf8(data) else "cp1252"
+        else:
+            codec = mime.single_byte(name)
+    errors = "replace"
+    if codec in ("gbk", "gb2312"):  # (a browser's gbk: four-byte sequences, 0x80 the euro)
+        codec, errors = "gb18030", _GBK_EURO
     if codec is None:
         return None
-    text = data.decode(codec, "replace").encode("utf-8", "replace")
+    text = data.decode(codec, errors).encode("utf-8", "replace")
     text = textual.declare_utf8(text, name or "")
     return text if text != data else None
+
+
+#: A CSS escape of a non-ASCII character (`\e9`, `\439`): a gate on the charset view.
+_CSS_ESCAPE = Gate(rb"\\[0-9a-fA-F]{2,6}")
+_WINDOWS_1252_LABELS = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1",
+                                  "us-ascii", "ascii", "windows-1252", "cp1252", "x-cp1252"})
+
+
+def _gbk_euro(error: UnicodeError) -> tuple[str, int]:
+    """A browser's gbk decoder reads the byte 0x80 as the euro sign; Python's gb18030 not."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.start + 1]
+    return ("\u20ac" if bad == b"\x80" else "\ufffd"), error.start + 1
+
+
+_GBK_EURO = "zerohour-gbk-euro"
+codecs.register_error(_GBK_EURO, _gbk_euro)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _binary_text(data: bytes, ctx: ScanContext, signed: bytes | None) -> Iterator[Child]:

@@ -621,7 +621,7 @@ def _foreign_codecs(ct_values: list[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _single_byte(name: str) -> str | None:
+def single_byte(name: str) -> str | None:
     """The codec of a declared single-byte charset that writes ASCII as ASCII (KOI8-R,
     windows-1251, ISO-8859-5...), else None."""
     codec = _charset(name)
@@ -639,7 +639,7 @@ def _eight_bit_codecs(ct_values: list[str]) -> list[str]:
     if not any("charset" in v.lower() for v in ct_values):
         return []
     return list(dict.fromkeys(codec for v in ct_values for cs in parse_params(v).get_all("charset")
-                              if (codec := _single_byte(cs)) is not None))
+                              if (codec := single_byte(cs)) is not None))
 
 
 #: Types a mail client renders as a page (`Child.reads_as`).

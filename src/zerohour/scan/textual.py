@@ -3596,6 +3596,10 @@ def nfkc_text(data: bytes) -> bytes | None:
 
 
 _META = re.compile(rb"<meta\b([^>]*)>", re.I)
+#: Where a browser's tokenizer reads no tag: comments, and the text of a title, a text
+#: field, a script, a sheet.
+_NO_META = re.compile(rb"<!--.*?(?:-->|\Z)|<(title|textarea|script|style|xmp)\b[^>]*>.*?"
+                      rb"(?:</\1\s*>|\Z)", re.I | re.S)
 _CHARSET_IN = re.compile(rb"charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z0-9_.:-]+)", re.I)
 
@@ -3607,7 +3611,9 @@ def meta_charset(data: bytes) -> str | None:
     encoding (an .xhtml or .svg file); None when there is none."""
     if not any(w in data for w in (b"charset", b"CHARSET", b"Charset", b"encoding")):
         return None
-    for m in _META.finditer(data):
+    # (not a `<meta>` in a comment or in a title's text: attack round 41's decoys)
+    tags = _NO_META.sub(b"", data) if b"<!--" in data or b"</" in data else data
+    for m in _META.finditer(tags):
         have = {a.group(1).lower(): (a.group(2) or a.group(3) or a.group(4) or b"")
                 for a in _ATTRS.finditer(m.group(1))}
         if have.get(b"charset"):
