@@ -569,10 +569,11 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
     views: list[tuple[bytes | None, str]] = [(textual.unicode_text(data), "utf-16/32"),
              (textual.utf16_behind_utf32_bom(data), "utf-16/32")]
     hints = textual.view_hints(data)
-    if "charset" in hints or (not data.isascii() and _CSS_ESCAPE(data)):
+    escaped = as_text and not data.isascii() and _CSS_ESCAPE(data) and _STYLED(data)
+    if "charset" in hints or escaped:
         # (HTML in a multibyte charset sniffs as binary: here too; a page in windows-1252
         # declares none)
-        views.append((_meta_charset_text(data), "meta-charset"))
+        views.append((_meta_charset_text(data, escaped), "meta-charset"))
     if as_text:  # (not in binary layers: random bytes hold an escape or a "+ADw" now and then)
         if "iso-2022" in hints:
             views.append((textual.iso2022_text(data), "iso-2022-jp"))
@@ -588,14 +589,15 @@ def _unicode_text(data: bytes, ctx: ScanContext, as_text: bool = True) -> Iterat
             yield Child(data=text, name=None, origin=origin)
 
 
-def _meta_charset_text(data: bytes) -> bytes | None:
+def _meta_charset_text(data: bytes, escaped: bool = False) -> bytes | None:
     """An HTML page declaring (in `<meta>`) a charset whose text hides ASCII or is not ASCII
     (Big5, GB18030, EUC-KR, Shift_JIS, UTF-16...), as UTF-8: what the browser shows. The
     declaration in it then says utf-8: the view is not decoded again (its text, read once
-    more as Big5, grew threefold a level and ran into the scan-time limit)."""
+    more as Big5, grew threefold a level and ran into the scan-time limit). `escaped`: a
+    text page whose sheet escapes a character, read in its single-byte charset too."""
     name = textual.meta_charset(data)
     codec = mime.foreign_charset(name) if name else None
-    if codec is None and not data.isascii() and _CSS_ESCAPE(data):
+    if codec is None and escaped:
         # a single-byte charset (none declared or Latin-1: windows-1252, as a browser
         # reads it) where a selector's escape names a class in it (`.j\e9` for the byte
         # E9: attack round 41), unless the page is UTF-8
@@ -615,6 +617,7 @@ def _meta_charset_text(data: bytes) -> bytes | None:
 
 #: A CSS escape of a non-ASCII character (`\e9`, `\439`): a gate on the charset view.
 _CSS_ESCAPE = Gate(rb"\\[0-9a-fA-F]{2,6}")
+_STYLED = Gate(rb"<style|text/css")
 _WINDOWS_1252_LABELS = frozenset({"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1",
                                   "us-ascii", "ascii", "windows-1252", "cp1252", "x-cp1252"})
 

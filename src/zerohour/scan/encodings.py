@@ -65,7 +65,7 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
        restart after padding), and the first chunk alone (`base64 -d` stops there);
     3. the URL-safe alphabet (`-_`), when those characters occur;
     4. only the lines that are valid base64 on their own, when other lines hold junk;
-    5. the stream aligned to its end, when its length is no multiple of four.
+    5. a run of one line aligned to its end, when its length is no multiple of four.
     """
     clean = data.translate(None, _B64_JUNK)
     out = [_b64_clean(clean)]
@@ -90,9 +90,10 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
         if url not in out:
             out.append(url)
     shift = (len(clean) + pads) % 4
-    if shift and not inner_pad:
+    if shift and not inner_pad and b"\n" not in data:
         # 5. the stream aligned to its end: letters glued before it ("Hi" + a page's base64
-        # read as one run, "HiWDVP...": session 26) shift the one-stream view
+        # read as one run, "HiWDVP...": session 26) shift the one-stream view (a run of one
+        # line: a body of lines whose count is off is decoded line by line below)
         aligned = _b64_clean(clean[shift:])
         if aligned not in out:
             out.append(aligned)
