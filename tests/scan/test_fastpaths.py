@@ -146,7 +146,8 @@ def test_boundary_found_in_any_case_and_rfc2231_form() -> None:
 
 
 def _base64_variants_reference(data: bytes) -> list[bytes]:
-    """`base64_variants` as it was before the padding count moved to the tail."""
+    """`base64_variants` as it was before the padding count moved to the tail (and the
+    end-aligned reading of a one-line run, session 26)."""
     from zerohour.scan import encodings as e
 
     clean = data.translate(None, e._B64_JUNK)
@@ -165,6 +166,11 @@ def _base64_variants_reference(data: bytes) -> list[bytes]:
         url = e.base64_decode(e._B64URL.sub(lambda m: b"+" if m.group() == b"-" else b"/", data))
         if url not in out:
             out.append(url)
+    shift = (len(clean) + pads) % 4
+    if shift and b"=" not in data.rstrip(b"= \t\r\n") and b"\n" not in data:
+        aligned = e._b64_clean(clean[shift:])
+        if aligned and aligned not in out:
+            out.append(aligned)
     if (len(clean) + pads) % 4 or data.translate(None, e._B64_CLEAN_BODY):
         lines = b"".join(ln for ln in e._B64_LINE.findall(data) if len(ln) % 4 == 0)
         if lines:

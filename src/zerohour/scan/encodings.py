@@ -95,7 +95,7 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
         # read as one run, "HiWDVP...": session 26) shift the one-stream view (a run of one
         # line: a body of lines whose count is off is decoded line by line below)
         aligned = _b64_clean(clean[shift:])
-        if aligned not in out:
+        if aligned and aligned not in out:
             out.append(aligned)
     if shift or data.translate(None, _B64_CLEAN_BODY):
         # Junk: decoders that skip invalid lines see only the clean ones, and junk made of
