@@ -42,6 +42,13 @@ def screen_text(tmp_path: Path, page: bytes, flags: tuple[str, ...]) -> bytes:
     return re.sub(rb"\s", b"", html.unescape(m.group(1).decode()).encode())
 
 
+def not_shown_whole(tmp_path: Path, pages: dict[str, bytes], whole: bytes) -> list[str]:
+    """The names of the pages on whose screen Chromium does not show `whole` (one at a
+    time, each in a file of its own)."""
+    return [name for name, page in sorted(pages.items())
+            if whole not in screen_text(tmp_path, page, ())]
+
+
 def _between_junk(css: bytes) -> bytes:
     """B64 in pieces of 3, each followed by 4 junk characters in a `<span class=j>`."""
     return _page(b"".join(p + b"<span class=j>" + _junk(i) + b"</span>"

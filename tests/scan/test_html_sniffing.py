@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scan.test_html_clients import screen_text
+from scan.test_html_clients import not_shown_whole, screen_text
 from scan.test_html_round39 import _split
 from scan.test_html_views import B64, CHROMIUM, _found, mail
 from zerohour.scan import Engine, filetype, load_database, textual
@@ -133,10 +133,7 @@ def test_round40_pages_are_read(engine: Engine, name: str) -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 def test_chromium_shows_round40s_payload_whole(tmp_path: Path) -> None:
-    """(One browser for all of them: each in a file of its own.)"""
-    missing = [name for name, page in sorted(ROUND40.items())
-               if B64 not in screen_text(tmp_path, page, ())]
-    assert missing == []
+    assert not_shown_whole(tmp_path, ROUND40, B64) == []
 
 
 def test_a_page_read_as_plain_text_first_is_read_as_a_page_after(engine: Engine) -> None:

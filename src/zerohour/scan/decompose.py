@@ -602,7 +602,7 @@ def _meta_charset_text(data: bytes, escaped: bool = False) -> bytes | None:
         # reads it) where a selector's escape names a class in it (`.j\e9` for the byte
         # E9: attack round 41), unless the page is UTF-8
         if name is None or name.lower() in _WINDOWS_1252_LABELS:
-            codec = None if _is_utf8(data) else "cp1252"
+            codec = None if encodings.is_utf8(data) else "cp1252"
         else:
             codec = mime.single_byte(name)
     errors = "replace"
@@ -632,14 +632,6 @@ def _gbk_euro(error: UnicodeError) -> tuple[str, int]:
 
 _GBK_EURO = "zerohour-gbk-euro"
 codecs.register_error(_GBK_EURO, _gbk_euro)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _binary_text(data: bytes, ctx: ScanContext, signed: bytes | None) -> Iterator[Child]:

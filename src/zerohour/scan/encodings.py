@@ -52,6 +52,17 @@ def _b64_clean(clean: bytes) -> bytes:
         return b""
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether `data` is well-formed UTF-8 (ASCII is): a reader picks another charset if not."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def base64_decode(data: bytes) -> bytes:
     """Decode ignoring every non-alphabet character, padding included (the most lenient view)."""
     return _b64_clean(data.translate(None, _B64_JUNK))

@@ -81,6 +81,7 @@ from zerohour.scan.cssvalues import (
     start_line,
     tracks,
 )
+from zerohour.scan.encodings import is_utf8
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmltree import _CLOSES, _MAX_TREE_DEPTH, _PAGE_PARTS, _OpenElements
 from zerohour.scan.htmltree import raw_text_end as _raw_text_end
@@ -1593,15 +1594,7 @@ def _quiet(text: bytes) -> bool:
     if not core:
         return True
     return (core[0] >= 0x80 and core[-1] >= 0x80 and not core.translate(None, _PLAIN_R_BYTES)
-            and _well_formed(core))
-
-
-def _well_formed(text: bytes) -> bool:
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+            and is_utf8(core))
 
 
 def _blank(node: _El | bytes) -> bool:

@@ -50,6 +50,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import textual
+from zerohour.scan.encodings import is_utf8
 from zerohour.scan.gates import Gate
 from zerohour.scan.htmllayout import _DECL, _IMPORTANT, _VAR, order_value
 from zerohour.scan.limits import MAX_SCAN_TIME
@@ -97,11 +98,7 @@ def parsed_readings(data: bytes, check_time: Callable[[], None] | None = None
     """`parsed_visible`'s text, and the same with a line break before each block when the
     text shows a run of base64 letters (text before a block glues to it in the first, not on
     the screen: session 26)."""
-    try:
-        utf8 = data.isascii() or bool(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        utf8 = False
-    token = _UTF8.set(utf8)
+    token = _UTF8.set(is_utf8(data))
     try:
         return _readings(data, check_time)
     finally:
