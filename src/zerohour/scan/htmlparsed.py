@@ -68,7 +68,8 @@ _MAX_ELEMENTS = 1 << 20
 #: rule stands for its other selectors); any other selector lexbor cannot read is invalid,
 #: and drops its whole rule, as in a browser.
 _UNREAD_PSEUDO = re.compile(
-    rb":(?:lang|dir|state|host|host-context|heading)\(|:(?:open|closed|defined|scope|host|"
+    rb":(?:lang|dir|state|host|host-context|heading|slotted|part)\(|:(?:open|closed|defined|"
+    rb"scope|host|"
     rb"modal|fullscreen|popover-open|autofill|-webkit-autofill|user-valid|user-invalid|valid|"
     rb"invalid|picture-in-picture|playing|paused|seeking|buffering|stalled|muted|"
     rb"volume-locked|target|target-within|target-current|focus-visible|focus-within|current|"
@@ -794,7 +795,8 @@ _NEVER_RENDERED = frozenset(t.decode() for t in textual._NEVER_RENDERED)
 _WEIGHED_OTHERWISE = frozenset(("hidden", "popover", "display", "visibility", "opacity",
                                 "font-size", "transform", "clip-path", "mask"))
 _WEIGHED_KINDS = (textual.HIDE_DISPLAY | textual.HIDE_VISIBILITY | textual.HIDE_OTHER
-                  | textual.HIDE_BOX | textual.HIDE_PLACED | textual.SHOW_VISIBILITY)
+                  | textual.HIDE_BOX | textual.HIDE_PLACED | textual.SHOW_VISIBILITY
+                  | textual.CONTENTS)  # (`display: contents` hides an `<svg>`)
 #: Elements `_shown_text` weighs without a rule: a tag that never renders, an attribute
 #: that may hide (the words `textual` looks for in a tag; lexbor has decoded references).
 _WEIGHED = ", ".join((

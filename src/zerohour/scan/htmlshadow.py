@@ -133,7 +133,21 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     # markup after the template closes it)
     host = content, _extent(data, tag, tpl_end)[0]
     lo, hi = host
-    light = _nodes(data, lo, root.start()) + _nodes(data, tpl_end, hi)
+    own = data[tpl_content:tpl_close]
+    if flat and (b"text/css" in own.lower() or b":host" in own.lower()):
+        # (the shadow's sheets speak of its host: the host named by a mark only it has)
+        mark = _host_mark(data)
+        own = _host_rules(_with_data_sheets(own), mark)
+        data = data[: content - 1] + b" " + mark + data[content - 1 : tpl_content] + own + data[
+            tpl_close:]
+        shift = len(mark) + 1 + len(own) - (tpl_close - tpl_content)
+        lo, hi, tpl_close, tpl_end = lo + len(mark) + 1, hi + shift, tpl_close + shift, (
+            tpl_end + shift)
+        root_start = root.start() + len(mark) + 1
+        tpl_content += len(mark) + 1
+    else:
+        root_start = root.start()
+    light = _nodes(data, lo, root_start) + _nodes(data, tpl_end, hi)
     slots: dict[bytes, tuple[int, int, int, int]] = {}  # name -> (start, content, close, end)
     at = tpl_content
     while (tag := _ELEMENT.search(data, at, tpl_close)) is not None:
@@ -162,6 +176,42 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     if b"::slotted(" in shadow.lower():
         shadow = _as_children(shadow)
     return data[:lo] + shadow + data[hi:]
+
+
+#: `:host` and `:host(X)` in a shadow tree's sheet: the host (matching X); `:host-context()`
+#: is not read.
+_HOST = re.compile(rb":host(?![\w-])(?:\(\s*((?:[^()]|\([^()]*\))*?)\s*\))?", re.I)
+_HOST_MARKS = re.compile(rb"zh-host(\d{1,9})", re.I)
+
+
+def _host_mark(data: bytes) -> bytes:
+    """An attribute name no element of the page has yet (a page may write `zh-host1`)."""
+    taken = [int(m.group(1)) for m in _HOST_MARKS.finditer(data)]
+    return b"zh-host%d" % (max(taken, default=0) + 1)
+
+
+def _host_rules(shadow: bytes, mark: bytes) -> bytes:
+    """A shadow tree's `:host` / `:host(X)` as `[mark]` / `:is(X)[mark]`, which the flat
+    reading's host has (attack round 41: `:host(:not(b)){display:none}` hid the host, and
+    the junk in it, in Chromium; read at the page's level, its `:not(b)` hid every element
+    but `<b>`)."""
+    if b":host" not in shadow.lower():
+        return shadow
+    return _HOST.sub(lambda m: (b":is(" + m.group(1) + b")" if m.group(1) else b"")
+                     + b"[" + mark + b"]", shadow)
+
+
+def _with_data_sheets(shadow: bytes) -> bytes:
+    """A shadow tree with the sheets it loads from data: URLs (a `<link>`, an `@import`)
+    written out first as a `<style>` of its own, where `_host_rules` and `_as_children`
+    read them (percent-encoded or base64 `::slotted(i){display:none}`, session 27)."""
+    if b"text/css" not in shadow.lower():
+        return shadow
+    sheets = [m.group(1) for m in textual._STYLE_BLOCK.finditer(shadow) if m.group(1)]
+    loaded = textual._data_sheets(shadow, sheets)
+    if not loaded:
+        return shadow
+    return b"<style>" + b"\n".join(loaded).replace(b"</", b"<\\/") + b"</style>" + shadow
 
 
 #: `::slotted(B)` (B may hold a function: `::slotted(:not(b))`, attack round 41), and the

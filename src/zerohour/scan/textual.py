@@ -411,6 +411,15 @@ HIDE_DISPLAY, HIDE_VISIBILITY, HIDE_OTHER, HIDE_BOX = 1, 2, 4, 8
 SHOW_DISPLAY, SHOW_VISIBILITY, MAKES_BOX, INLINE = 16, 32, 64, 128
 HIDE_PLACED, POSITIONED = 256, 512  # moved away by offsets (if positioned); positioned
 ITEMS = 1024  # a flex or grid container (its children are boxes whatever their display)
+CONTENTS = 2048  # `display: contents`: no box, unless the element is one of `_CONTENTS_NONE`
+#: (flags on a ranked compound's kind, not kinds of their own)
+_KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS
+#: Elements `display: contents` does not unbox but hides, as `none` (CSS Display 3, appendix
+#: B; SVG 2 for `<svg>`): junk in `<svg class=j>`, `<select class=j>` with `.j{display:
+#: contents}` shows nowhere in Chromium (session 27).
+_CONTENTS_NONE = frozenset({b"svg", b"select", b"textarea", b"input", b"img", b"video",
+                            b"audio", b"canvas", b"object", b"embed", b"iframe", b"meter",
+                            b"progress", b"br", b"wbr", b"frame", b"frameset"})
 _HIDING_KINDS = HIDE_DISPLAY | HIDE_VISIBILITY | HIDE_OTHER | HIDE_BOX | HIDE_PLACED
 
 
@@ -427,7 +436,7 @@ def _css_kinds(text: bytes) -> int:
             kinds |= HIDE_DISPLAY
         elif all(w in _NO_BOX or w in (b"inherit", b"unset", b"initial", b"flow")
                  for w in words):
-            kinds |= SHOW_DISPLAY | INLINE
+            kinds |= SHOW_DISPLAY | INLINE | (CONTENTS if words == [b"contents"] else 0)
         else:
             kinds |= SHOW_DISPLAY | MAKES_BOX
             if any(w.endswith((b"flex", b"grid")) for w in words):
@@ -710,13 +719,41 @@ _PROTECTED = re.compile(rb"\xff([\x80-\xff])")
 
 
 def _selector_text(text: bytes) -> bytes:
-    """A selector with its escapes decoded; escaped punctuation stays part of the name."""
+    """A selector with its escapes decoded (escaped punctuation stays part of the name), and
+    `:lang()` / `:dir()` as the attributes they read (`_LANG_DIR`)."""
     def one(m: re.Match[bytes]) -> bytes:
         ch = _css_char(m.group(1)) if m.group(1) else m.group(2).decode("latin-1")
         if ch.isascii() and not (ch.isalnum() or ch in "_-"):
             return b"\xff" + bytes([ord(ch) + 0x80])
         return ch.encode("utf-8", "replace") if m.group(1) else m.group(2)
-    return _CSS_ESCAPE.sub(one, text) if b"\\" in text else text
+    if b"\\" in text:
+        text = _CSS_ESCAPE.sub(one, text)
+    if b"(" in text and (b":lang(" in text.lower() or b":dir(" in text.lower()):
+        text = _LANG_DIR.sub(_lang_dir, text)
+    return text
+
+
+#: `:lang(de)` and `:dir(rtl)`: lexbor reads neither, and `_compound` took a subject of one
+#: alone for any element, so `:lang(de){display:none}` over junk in `<i lang=de>` hid
+#: nothing in any reading (session 27). Read as the attribute, on the element or an
+#: ancestor (`[lang|=de i]` is `de` and `de-AT`, in any case; an ancestor of another
+#: language between them is not looked at); `:dir(ltr)` as not `dir=rtl` on the element
+#: (`dir=auto` is neither). A value other than a plain tag (`*-CH`) is left as it is.
+_LANG_DIR = re.compile(rb":(lang|dir)\(\s*([^()]*?)\s*\)", re.I)
+_LANGUAGE_TAG = re.compile(rb"[A-Za-z0-9-]+")
+
+
+def _lang_dir(m: re.Match[bytes]) -> bytes:
+    values = [v.strip().strip(b"\"'") for v in m.group(2).split(b",")]
+    if not values or not all(_LANGUAGE_TAG.fullmatch(v) for v in values):
+        return m.group()
+    if m.group(1).lower() == b"lang":
+        return b":is(" + b",".join(b"[lang|=%s i],[lang|=%s i] *" % (v, v)
+                                   for v in values) + b")"
+    value = values[0].lower()
+    if len(values) > 1 or value not in (b"ltr", b"rtl"):
+        return m.group()
+    return b":is([dir=rtl i],[dir=rtl i] *)" if value == b"rtl" else b":not([dir=rtl i])"
 
 
 def _unprotect(name: bytes) -> bytes:
@@ -737,7 +774,14 @@ def _universal_subject(selector: bytes) -> int | None:
     return len(kept) if len(kept) < len(head) else None
 
 
+#: What only a shadow tree's sheet matches (`htmlshadow` reads them there): in the page's,
+#: nothing; its `:not(b)` read as the subject's hid every element (session 27).
+_SHADOW_ONLY = re.compile(rb":host(?![\w-])|:host-context\(|::slotted\(", re.I)
+
+
 def _compound(selector: bytes) -> _Compound | None:
+    if b":" in selector and _SHADOW_ONLY.search(selector):
+        return None
     if b"[" in selector:  # `[data-k="V" i]`: its blanks are no combinator (its `i` or `s`
         # flag dropped: values are compared without case)
         selector = _BRACKETS.sub(lambda m: re.sub(rb"\s+", b"", _FLAG.sub(b"]", m.group())),
@@ -1212,9 +1256,9 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                 steps = _ancestor_steps(selector, tables)
                 for ranked in kind_compounds(compound, rule, selector, kinds, important, order,
                                              steps):
-                    out[compound, steps, ranked.kind & ~(MAKES_BOX | ITEMS), ranked.hides,
+                    out[compound, steps, ranked.kind & ~_KIND_FLAGS, ranked.hides,
                         important] = ranked
-    if not any(c.hides or c.kind & MAKES_BOX or c.rank[0] for c in out.values()):
+    if not any(c.hides or c.kind & (MAKES_BOX | CONTENTS) or c.rank[0] for c in out.values()):
         return ()  # (rules that make boxes: for transforms and sizes of style attributes;
         # !important ones: for a style attribute's `display: none` they show, round 20)
     # strongest first: the first rule of a kind an element matches decides (`_hides`)
@@ -1244,7 +1288,8 @@ def kind_compounds(compound: _Compound, rule: _Rule, selector: bytes, kinds: int
         box = kind == SHOW_DISPLAY and not kinds & INLINE
         yield _ranked(compound, rule, selector, important, order, hides=hides,
                       kind=kind_of | (MAKES_BOX if box else 0) | (
-                          kinds & ITEMS if kind == SHOW_DISPLAY else 0), ancestors=steps)
+                          kinds & (ITEMS | CONTENTS) if kind == SHOW_DISPLAY else 0),
+                      ancestors=steps)
 
 
 #: Elements an HTML parser makes when the page leaves them out (`<body>`, `<tbody>` in a
@@ -1410,7 +1455,12 @@ class SheetStyles:
         return (b";".join(normal), b";".join(important)), len(candidates)
 
 
-_DATA_CSS = re.compile(rb"data:text/css(;base64)?,([^\"'()<>\s]*)", re.I)
+#: A data: sheet's URL, read to where its quoting ends: a quoted one to its quote (a `(`, a
+#: `>` or a blank is part of it: `href="data:text/css,p>.j{display:none}"` was read as the
+#: sheet `p`, session 27), an unquoted one (an attribute's, a `url()`'s) to a blank, `>` or
+#: `)`. Groups: the quote (2 kinds), `;base64`, the data.
+_DATA_CSS = re.compile(rb"""(?:(")|(')|)data:text/css(;base64)?,"""
+                       rb"""((?(1)[^"]*|(?(2)[^']*|[^"'()<>\s]*)))""", re.I)
 
 
 def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
@@ -1432,8 +1482,8 @@ def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
             brace = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), masked).find(b"{")
             end = len(text) if brace < 0 else brace
         for m in _DATA_CSS.finditer(text, 0, end):
-            raw = unquote_to_bytes(m.group(2))
-            found.append(base64_decode(raw) if m.group(1) else raw)
+            raw = unquote_to_bytes(m.group(4))
+            found.append(base64_decode(raw) if m.group(3) else raw)
     return found
 
 
@@ -1538,6 +1588,8 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     own = _css_kinds(attrs)
     if own & HIDE_OTHER or (tag in _CLIPS and _clipped_to_nothing(attrs)):
         return HIDDEN
+    if own & CONTENTS and tag in _CONTENTS_NONE:
+        own |= HIDE_DISPLAY
     if own & HIDE_DISPLAY:
         if not _shown_by_important_rule(tag, attrs, compounds, place):
             return HIDDEN
@@ -1551,7 +1603,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     decided: dict[int, _Compound] = {}
     have, classes = _attributes(attrs)
     for c in compounds:
-        kind = c.kind & ~(MAKES_BOX | ITEMS)
+        kind = c.kind & ~_KIND_FLAGS
         if kind in decided or (kind == HIDE_BOX and box_only):
             continue
         if not _matches(c, tag, attrs, place, have, classes):
@@ -1562,7 +1614,8 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
         if kind == HIDE_BOX:
             box_only = True
     display = decided.get(HIDE_DISPLAY)
-    if display is not None and display.hides and not (
+    if display is not None and (display.hides or (
+            display.kind & CONTENTS and tag in _CONTENTS_NONE)) and not (
             own & SHOW_DISPLAY and not display.rank[0]):
         return HIDDEN
     if (own & HIDE_PLACED or HIDE_PLACED in decided) and (own & POSITIONED
@@ -1661,10 +1714,11 @@ def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compoun
         return False
     have, classes = _attributes(attrs)
     for c in compounds:  # (strongest first: the first display rule that matches decides)
-        if c.kind & ~(MAKES_BOX | ITEMS) != HIDE_DISPLAY:
+        if c.kind & ~_KIND_FLAGS != HIDE_DISPLAY:
             continue
         if _matches(c, tag, attrs, place, have, classes):
-            return bool(c.rank[0]) and not c.hides
+            return bool(c.rank[0]) and not c.hides and not (
+                c.kind & CONTENTS and tag in _CONTENTS_NONE)
     return False
 
 
@@ -1680,7 +1734,7 @@ def _flex_or_grid(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) ->
     own = _css_kinds(attrs)
     have, classes = _attributes(attrs)
     for c in compounds:
-        if c.kind & ~(MAKES_BOX | ITEMS) == HIDE_DISPLAY and _matches(c, tag, attrs, None, have,
+        if c.kind & ~_KIND_FLAGS == HIDE_DISPLAY and _matches(c, tag, attrs, None, have,
                                                                       classes):
             if not c.rank[0] and own & SHOW_DISPLAY:
                 break

@@ -1,0 +1,157 @@
+"""Round 41's last shapes and their siblings (session 27): pages Chromium shows B64 whole in,
+the junk between its pieces hidden by
+
+- a sheet loaded from a data: URL whose quoted text holds a `(`, a `>` or a blank
+  (`<link href="data:text/css,p>.j{display:none}">`): `textual._DATA_CSS` stopped there, on
+  any page, not only in shadow trees;
+- a shadow tree's `:host(:not(b)){display:none}` (the host hidden; read at the page's level,
+  its `:not(b)` hid every element), and shadow sheets loaded by `<link>` or `@import`,
+  percent-encoded or base64 (`htmlshadow._host_rules`, `_with_data_sheets`);
+- `:lang()` and `:dir()`, alone or in `::slotted()` (lexbor reads neither; a subject of one
+  alone was no hiding at all): `textual._lang_dir`;
+- `display: contents` on an `<svg>`, `<select>`, `<textarea>`... which it hides as `none`
+  (`textual._CONTENTS_NONE`); on a `<button>`, `<fieldset>` or `<details>` it unboxes, and
+  the junk shows (the negatives)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from scan.test_html_clients import not_shown_whole
+from scan.test_html_round39 import _junk, _split
+from scan.test_html_views import B64, CHROMIUM, mail
+from zerohour.scan import Engine, htmlshadow, load_database, textual
+from zerohour.scan.database import default_db_dirs
+
+_HEAD = b"<!doctype html><meta charset=utf-8>"
+
+
+def _linked(link: bytes, sheet: bytes = b"") -> bytes:
+    """Junk in `<i class=j>`, hidden by a sheet `link` or `sheet` loads."""
+    return (_HEAD + link + b"<style>" + sheet + b"</style><p>" + _split(b"<i class=j>", b"</i>")
+            + b"</p>")
+
+
+def _host(style: bytes) -> bytes:
+    """Junk in hosts whose shadow tree's `style` hides the host."""
+    return (_HEAD + b"<p>" + _split(b"<span><template shadowrootmode=open>" + style
+                                    + b"<slot></slot></template>", b"</span>") + b"</p>")
+
+
+def _shadow(inner: bytes, host: bytes = b"") -> bytes:
+    """Junk in `<i>` children of a host whose shadow tree (`inner`, then a slot) hides them."""
+    return (_HEAD + b"<div" + host + b"><template shadowrootmode=open>" + inner
+            + b"<p><slot></slot></p></template>" + _split(b"<i>", b"</i>") + b"</div>")
+
+
+def _sheet(css: bytes, attrs: bytes = b"", around: tuple[bytes, bytes] = (b"", b"")) -> bytes:
+    """Junk in `<i attrs>`, hidden by the page's `css`."""
+    return (_HEAD + b"<style>" + css + b"</style>" + around[0] + b"<p>"
+            + _split(b"<i" + attrs + b">", b"</i>") + b"</p>" + around[1])
+
+
+def _contents(tag: bytes, inner: bytes = b"", close: bytes = b"") -> bytes:
+    """Junk in `<tag class=j>` (`inner` junk `close`), the class `display: contents`."""
+    return (_HEAD + b"<style>.j{display:contents}</style><p>"
+            + _split(b"<" + tag + b" class=j>" + inner, close + b"</" + tag.split()[0] + b">")
+            + b"</p>")
+
+
+_SLOTTED = b"::slotted(i){display:none}"
+PAGES: dict[str, bytes] = {
+    "a link's quoted sheet with a '('": _linked(
+        b'<link rel=stylesheet href="data:text/css,i:not(b).j{display:none}">'),
+    "a link's quoted sheet with a '>'": _linked(
+        b'<link rel=stylesheet href="data:text/css,p>.j{display:none}">'),
+    "a link's single-quoted sheet with a blank": _linked(
+        b"<link rel=stylesheet href='data:text/css,p .j{display:none}'>"),
+    "an import's string with a '>'": _linked(b"", b"@import 'data:text/css,p>.j{display:none}';"),
+    "an import's quoted url() with a '('": _linked(
+        b"", b'@import url("data:text/css,.j:is(i){display:none}");'),
+    ":host(:not(b))": _host(b"<style>:host(:not(b)){display:none}</style>"),
+    ":host(:not(b)) by a link": _host(
+        b'<link rel=stylesheet href="data:text/css,:host(:not(b)){display:none}">'),
+    "a shadow import": _shadow(b"<style>@import 'data:text/css," + _SLOTTED + b"';</style>"),
+    "a shadow link": _shadow(b'<link rel=stylesheet href="data:text/css,' + _SLOTTED + b'">'),
+    "a shadow link in base64": _shadow(b'<link rel=stylesheet href="data:text/css;base64,'
+                                       + base64.b64encode(_SLOTTED) + b'">'),
+    "a shadow import, percent-encoded": _shadow(
+        b"<style>@import url('data:text/css,%3A%3Aslotted(i)%7Bdisplay:none%7D');</style>"),
+    "::slotted(:dir(ltr))": _shadow(b"<style>::slotted(:dir(ltr)){display:none}</style>"),
+    "::slotted(:lang(de)), the host's language": _shadow(
+        b"<style>::slotted(:lang(de)){display:none}</style>", b" lang=de"),
+    ":lang(de) alone": _sheet(b":lang(de){display:none}", b" lang=de"),
+    "i:lang(de), a region": _sheet(b"i:lang(de){display:none}", b" lang=de-AT"),
+    "i:lang(de), inherited": _sheet(b"i:lang(de){display:none}", b"",
+                                    (b"<div lang=DE>", b"</div>")),
+    ":dir(rtl) alone": _sheet(b":dir(rtl){display:none}", b" dir=rtl"),
+    "i:dir(rtl), inherited": _sheet(b"i:dir(rtl){display:none}", b"",
+                                    (b"<div dir=rtl>", b"</div>")),
+    "an svg of display: contents": _contents(
+        b"svg", b"<foreignObject width=50 height=50><span>", b"</span></foreignObject>"),
+    "an svg's text of display: contents": _contents(b"svg", b"<text y=20>", b"</text>"),
+    "a select of display: contents": _contents(b"select", b"<option>", b"</option>"),
+    "a textarea of display: contents": _contents(b"textarea"),
+    "an object of display: contents": _contents(b"object"),
+    "a meter of display: contents": _contents(b"meter"),
+    "an svg whose style is display: contents": (
+        _HEAD + b"<p>" + _split(b"<svg style=display:contents><foreignObject width=50 height=50>"
+                                b"<span>", b"</span></foreignObject></svg>") + b"</p>"),
+    "svg{display:contents}": (
+        _HEAD + b"<style>svg{display:contents}</style><p>"
+        + _split(b"<svg width=50 height=50><foreignObject width=50 height=50><span>",
+                 b"</span></foreignObject></svg>") + b"</p>"),
+}
+#: ...where `display: contents` unboxes and the junk shows
+SHOWN: dict[str, bytes] = {
+    "a button of display: contents": _contents(b"button"),
+    "a fieldset of display: contents": _contents(b"fieldset"),
+    "an open details of display: contents": _contents(b"details open"),
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(load_database(default_db_dirs()))
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_round42_pages_are_read(engine: Engine, name: str) -> None:
+    for as_attachment in (False, True):
+        report = engine.scan_bytes(mail(PAGES[name], as_attachment))
+        assert report.errors == (), report.errors
+        assert report.names, as_attachment
+        assert "Eicar" in report.names[0], as_attachment
+
+
+@pytest.mark.parametrize("name", sorted(SHOWN))
+def test_contents_unboxes_other_elements(name: str) -> None:
+    visible = textual.html_visible(SHOWN[name])  # (None: nothing hidden)
+    assert visible is None or _junk(0) in visible
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_chromium_shows_round42s_payload_whole(tmp_path: Path) -> None:
+    assert not_shown_whole(tmp_path, {**PAGES, **SHOWN}, B64) == sorted(SHOWN)
+
+
+def test_lang_and_dir_as_attributes() -> None:
+    assert textual._selector_text(b"i:lang(de)") == b"i:is([lang|=de i],[lang|=de i] *)"
+    assert textual._selector_text(b':lang("en", fr)') == (
+        b":is([lang|=en i],[lang|=en i] *,[lang|=fr i],[lang|=fr i] *)")
+    assert textual._selector_text(b":dir(RTL)") == b":is([dir=rtl i],[dir=rtl i] *)"
+    assert textual._selector_text(b"p :dir(ltr)") == b"p :not([dir=rtl i])"
+    for kept in (b':lang("*-CH")', b":dir(auto)", b":dir(ltr, rtl)"):
+        assert textual._selector_text(kept) == kept
+
+
+def test_host_rules_name_only_the_host() -> None:
+    assert htmlshadow._host_mark(b"<i zh-host7 zh-host2>") == b"zh-host8"
+    assert htmlshadow._host_rules(b":host(:not(b)) p, :host{x} :host-context(a)", b"m") == (
+        b":is(:not(b))[m] p, [m]{x} :host-context(a)")
+    # a shadow-only selector in the page's own sheet matches nothing there
+    assert textual._compound(b":host(:not(b))") is None
+    assert textual._compound(b"::slotted(:not(b))") is None
