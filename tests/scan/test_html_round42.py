@@ -11,11 +11,17 @@ the junk between its pieces hidden by
   alone was no hiding at all): `textual._lang_dir`;
 - `display: contents` on an `<svg>`, `<select>`, `<textarea>`... which it hides as `none`
   (`textual._CONTENTS_NONE`); on a `<button>`, `<fieldset>` or `<details>` it unboxes, and
-  the junk shows (the negatives)."""
+  the junk shows (the negatives);
+- and round 42 (helper 121, black box on 82590f1): data: URLs with parameters, blanks,
+  character references, tabs, CSS escapes, imports of imports, a typeless sheet in quirks
+  mode (`textual._data_url_sheet`); `@scope` without a prelude (`htmlscope`); `:dir()` in a
+  `:not()`; `display: contents` on SVG's `<text>`, `<foreignObject>`, `<switch>`,
+  `<textPath>` and on MathML."""
 
 from __future__ import annotations
 
 import base64
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -23,7 +29,7 @@ import pytest
 from scan.test_html_clients import not_shown_whole
 from scan.test_html_round39 import _junk, _split
 from scan.test_html_views import B64, CHROMIUM, mail
-from zerohour.scan import Engine, htmlshadow, load_database, textual
+from zerohour.scan import Engine, htmlscope, htmlshadow, load_database, textual
 from zerohour.scan.database import default_db_dirs
 
 _HEAD = b"<!doctype html><meta charset=utf-8>"
@@ -105,11 +111,90 @@ PAGES: dict[str, bytes] = {
         + _split(b"<svg width=50 height=50><foreignObject width=50 height=50><span>",
                  b"</span></foreignObject></svg>") + b"</p>"),
 }
+
+def _css(sheet: bytes, extra: bytes = b"", head: bytes = _HEAD, tags: tuple[bytes, bytes] = (
+        b"<i class=j>", b"</i>"), around: tuple[bytes, bytes] = (b"<p>", b"</p>")) -> bytes:
+    """Attack round 42's pages (helper 121, black box on 82590f1): junk in `tags`, hidden by
+    `sheet` or by what `extra` loads."""
+    return (head + b"<style>" + sheet + b"</style>" + extra + around[0] + _split(*tags)
+            + around[1])
+
+
+def _link(href: bytes) -> bytes:
+    return b'<link rel=stylesheet href="' + href + b'">'
+
+
+_HIDE = b".j{display:none}"
+_HIDE64 = base64.b64encode(_HIDE)
+_SVG = b"<svg width=40 height=20>"
+PAGES.update({
+    "a link's charset": _css(b"", _link(b"data:text/css;charset=utf-8," + _HIDE)),
+    "a link's charset, base64": _css(
+        b"", _link(b"data:text/css;charset=utf-8;base64," + _HIDE64)),
+    "a link's parameter, base64": _css(b"", _link(b"data:text/css;x=y;base64," + _HIDE64)),
+    "a blank before a link's parameter": _css(b"", _link(b"data:text/css ;x=y," + _HIDE)),
+    "a blank before a link's type": _css(b"", _link(b"data: text/css," + _HIDE)),
+    "an unquoted link's charset": _css(
+        b"", b"<link rel=stylesheet href=data:text/css;charset=utf-8," + _HIDE + b">"),
+    "an import's charset": _css(b'@import "data:text/css;charset=utf-8,' + _HIDE + b'";'),
+    "an import's url() charset": _css(b"@import url(data:text/css;charset=utf-8," + _HIDE
+                                      + b");"),
+    "an import's charset, base64": _css(
+        b'@import "data:text/css;charset=utf-8;base64,' + _HIDE64 + b'";'),
+    "an SVG style's import": _css(b"", b"<svg width=0 height=0><style>@import url(data:text/"
+                                  b"css;charset=US-ASCII,.j%7Bdisplay:none%7D);</style></svg>"),
+    "a link's &colon;": _css(b"", _link(b"data&colon;text/css," + _HIDE)),
+    "a link's &#x3a;": _css(b"", _link(b"data&#x3a;text/css," + _HIDE)),
+    "a link's &sol; and &lbrace;": _css(b"", _link(b"data:text&sol;css,.j&lbrace;display:none}")),
+    "a link's &quot;": _css(b"", _link(b".j[title=&quot;x&quot;]{display:none}").replace(
+        b'href="', b'href="data:text/css,'), tags=(b"<i class=j title=x>", b"</i>")),
+    "a tab in a link's scheme": _css(b"", _link(b"da\tta:text/css," + _HIDE)),
+    "an import's escaped slash": _css(b'@import "data:text\\/css,' + _HIDE + b'";'),
+    "an import's escaped parentheses": _css(
+        b"@import url(data:text/css,i\\:not\\(b\\).j{display:none});"),
+    "an import of an import": _css(
+        b'@import "data:text/css,@import%20%22data:text/css,.j%7Bdisplay:none%7D%22;";'),
+    "a typeless link in quirks mode": _css(b"", _link(b"data:," + _HIDE),
+                                           head=b"<meta charset=utf-8>"),
+    "@scope without a prelude": (_HEAD + b"<p>" + _split(
+        b"<i><style>@scope{:scope{display:none}}</style>", b"</i>") + b"</p>"),
+    "@scope to (...) without a root": (_HEAD + b"<p>" + _split(
+        b"<i><style>@scope to (b){:scope{display:none}}</style>", b"</i>") + b"</p>"),
+    "i:not(:dir(ltr)) under dir=rtl": _css(b"i:not(:dir(ltr)){display:none}",
+                                           tags=(b"<i>", b"</i>"),
+                                           around=(b"<p dir=rtl>", b"</p>")),
+    "an SVG text of display: contents": _css(b"text{display:contents}", tags=(
+        _SVG + b"<text y=15>", b"</text></svg>")),
+    "an SVG TEXT of display: contents": _css(b".j{display:contents}", tags=(
+        _SVG + b"<TEXT class=j y=15>", b"</TEXT></svg>")),
+    "an SVG text whose style is display: contents": (_HEAD + b"<p>" + _split(
+        _SVG + b"<text y=15 style=display:contents>", b"</text></svg>") + b"</p>"),
+    "a foreignObject of display: contents": _css(b"foreignObject{display:contents}", tags=(
+        _SVG + b"<foreignObject width=40 height=20><span>", b"</span></foreignObject></svg>")),
+    "an SVG switch of display: contents": _css(b".j{display:contents}", tags=(
+        _SVG + b"<switch class=j><text y=15>", b"</text></switch></svg>")),
+    "a textPath of display: contents": _css(b".j{display:contents}", tags=(
+        _SVG + b"<text y=15><textPath class=j>", b"</textPath></text></svg>")),
+    "a math of display: contents": _css(b".j{display:contents}", tags=(
+        b"<math class=j><mtext>", b"</mtext></math>")),
+    "an mtext of display: contents": _css(b".j{display:contents}", tags=(
+        b"<math><mtext class=j>", b"</mtext></math>")),
+    "a math whose style is display: contents": (_HEAD + b"<p>" + _split(
+        b"<math style=display:contents><mi>", b"</mi></math>") + b"</p>"),
+    "an mrow of display: contents": _css(b".j{display:contents}", tags=(
+        b"<math><mrow class=j>", b"</mrow></math>")),
+    "an option of display: contents": _css(b".j{display:contents}", tags=(
+        b"<option class=j>", b"</option>")),
+})
 #: ...where `display: contents` unboxes and the junk shows
 SHOWN: dict[str, bytes] = {
     "a button of display: contents": _contents(b"button"),
     "a fieldset of display: contents": _contents(b"fieldset"),
     "an open details of display: contents": _contents(b"details open"),
+    "an SVG g of display: contents": _css(b".j{display:contents}", tags=(
+        _SVG + b"<g class=j><text y=15>", b"</text></g></svg>")),
+    "an SVG tspan of display: contents": _css(b".j{display:contents}", tags=(
+        _SVG + b"<text y=15><tspan class=j>", b"</tspan></text></svg>")),
 }
 
 
@@ -143,7 +228,7 @@ def test_lang_and_dir_as_attributes() -> None:
     assert textual._selector_text(b':lang("en", fr)') == (
         b":is([lang|=en i],[lang|=en i] *,[lang|=fr i],[lang|=fr i] *)")
     assert textual._selector_text(b":dir(RTL)") == b":is([dir=rtl i],[dir=rtl i] *)"
-    assert textual._selector_text(b"p :dir(ltr)") == b"p :not([dir=rtl i])"
+    assert textual._selector_text(b"p :dir(ltr)") == b"p :not([dir=rtl i],[dir=rtl i] *)"
     for kept in (b':lang("*-CH")', b":dir(auto)", b":dir(ltr, rtl)"):
         assert textual._selector_text(kept) == kept
 
@@ -155,3 +240,31 @@ def test_host_rules_name_only_the_host() -> None:
     # a shadow-only selector in the page's own sheet matches nothing there
     assert textual._compound(b":host(:not(b))") is None
     assert textual._compound(b"::slotted(:not(b))") is None
+
+
+def test_data_urls_as_a_browser_reads_them() -> None:
+    read = textual._data_url_sheet
+    assert read(b"data:text/css,a", False) == b"a"
+    assert read(b" DATA: Text/CSS ;charset=utf-8 ; base64 ,YQ==", False) == b"a"
+    assert read(b"da\tta:text/css,%7B\n", False) == b"{"
+    assert read(b"data:text%2Fcss,a", False) is None  # (no CSS type: Chromium drops it)
+    assert read(b"data:,a", False) is None
+    assert read(b"data:,a", True) == b"a"  # (quirks mode: any linked sheet applies)
+    assert read(b"data:text/css", False) is None
+
+
+def test_imports_are_bounded() -> None:
+    # an import of an import of... is read to _MAX_DATA_SHEETS, each once
+    nested = _HIDE
+    for _ in range(100):
+        nested = b'@import "data:text/css,' + urllib.parse.quote(nested).encode() + b'";'
+    sheets = textual._data_sheets(b"", [nested])
+    assert len(sheets) == textual._MAX_DATA_SHEETS
+
+
+def test_scope_names_the_styles_parent() -> None:
+    page = b"<p zh-scope4><i><style>@scope /* */ {:scope{x}} @scope to (b){}</style>j</i></p>"
+    assert htmlscope.scoped_page(page) == (
+        b"<p zh-scope4><i zh-scope5><style>@scope /* */ ([zh-scope5]) {:scope{x}} "
+        b"@scope ([zh-scope5]) to (b){}</style>j</i></p>")
+    assert htmlscope.scoped_page(b"<i><style>@scope (.a){}</style></i>") is None

@@ -30,6 +30,7 @@ from zerohour.scan import (
     htmllayout,
     htmlparsed,
     htmlprint,
+    htmlscope,
     htmlshadow,
     htmltables,
     htmlunhidden,
@@ -481,6 +482,11 @@ def _html_readings(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(page))
         yield Child(data=page, name=None, origin="shadow-dom", reads_as=FileType.HTML)
+    scoped = htmlscope.scoped_page(data)  # `@scope {}` of a style's parent (round 42)
+    if scoped is not None:
+        ctx.check_time()
+        ctx.charge_child(len(scoped))
+        yield Child(data=scoped, name=None, origin="html-scoped", reads_as=FileType.HTML)
     for reading in svgtext.svg_readings(data, ctx):  # SVG text where <use>, x/y draw it
         if reading != text:
             ctx.charge_child(len(reading))

@@ -137,7 +137,7 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     if flat and (b"text/css" in own.lower() or b":host" in own.lower()):
         # (the shadow's sheets speak of its host: the host named by a mark only it has)
         mark = _host_mark(data)
-        own = _host_rules(_with_data_sheets(own), mark)
+        own = _host_rules(_with_data_sheets(own, textual.quirks_mode(data)), mark)
         data = data[: content - 1] + b" " + mark + data[content - 1 : tpl_content] + own + data[
             tpl_close:]
         shift = len(mark) + 1 + len(own) - (tpl_close - tpl_content)
@@ -201,14 +201,15 @@ def _host_rules(shadow: bytes, mark: bytes) -> bytes:
                      + b"[" + mark + b"]", shadow)
 
 
-def _with_data_sheets(shadow: bytes) -> bytes:
+def _with_data_sheets(shadow: bytes, quirks: bool) -> bytes:
     """A shadow tree with the sheets it loads from data: URLs (a `<link>`, an `@import`)
     written out first as a `<style>` of its own, where `_host_rules` and `_as_children`
-    read them (percent-encoded or base64 `::slotted(i){display:none}`, session 27)."""
+    read them (percent-encoded or base64 `::slotted(i){display:none}`, session 27);
+    `quirks`: the page's mode, which its shadow trees share."""
     if b"text/css" not in shadow.lower():
         return shadow
     sheets = [m.group(1) for m in textual._STYLE_BLOCK.finditer(shadow) if m.group(1)]
-    loaded = textual._data_sheets(shadow, sheets)
+    loaded = textual._data_sheets(shadow, sheets, quirks)
     if not loaded:
         return shadow
     return b"<style>" + b"\n".join(loaded).replace(b"</", b"<\\/") + b"</style>" + shadow

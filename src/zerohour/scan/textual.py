@@ -415,11 +415,20 @@ CONTENTS = 2048  # `display: contents`: no box, unless the element is one of `_C
 #: (flags on a ranked compound's kind, not kinds of their own)
 _KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS
 #: Elements `display: contents` does not unbox but hides, as `none` (CSS Display 3, appendix
-#: B; SVG 2 for `<svg>`): junk in `<svg class=j>`, `<select class=j>` with `.j{display:
-#: contents}` shows nowhere in Chromium (session 27).
-_CONTENTS_NONE = frozenset({b"svg", b"select", b"textarea", b"input", b"img", b"video",
-                            b"audio", b"canvas", b"object", b"embed", b"iframe", b"meter",
-                            b"progress", b"br", b"wbr", b"frame", b"frameset"})
+#: B; SVG 2; MathML): junk in `<svg class=j>`, `<select class=j>`, an SVG `<text>`, any
+#: MathML element with `.j{display: contents}` shows nowhere in Chromium (session 27, attack
+#: round 42). Not here, though Chromium hides them too: an SVG `<a>` (an HTML `<a>` unboxes;
+#: the tag alone does not tell them apart). A nested `<svg>` unboxes in Chromium; read as
+#: hidden here (the outer one's rule).
+_CONTENTS_NONE = frozenset({
+    b"svg", b"select", b"textarea", b"input", b"img", b"video", b"audio", b"canvas",
+    b"object", b"embed", b"iframe", b"meter", b"progress", b"br", b"wbr", b"frame",
+    b"frameset", b"option",
+    b"text", b"foreignobject", b"switch", b"textpath",  # (SVG's, but g, tspan, a, use)
+    b"math", b"maction", b"annotation", b"annotation-xml", b"menclose", b"merror", b"mfrac",
+    b"mi", b"mmultiscripts", b"mn", b"mo", b"mover", b"mpadded", b"mphantom", b"mprescripts",
+    b"mroot", b"mrow", b"ms", b"mspace", b"msqrt", b"mstyle", b"msub", b"msubsup", b"msup",
+    b"mtable", b"mtd", b"mtext", b"mtr", b"munder", b"munderover", b"semantics"})
 _HIDING_KINDS = HIDE_DISPLAY | HIDE_VISIBILITY | HIDE_OTHER | HIDE_BOX | HIDE_PLACED
 
 
@@ -737,8 +746,9 @@ def _selector_text(text: bytes) -> bytes:
 #: alone for any element, so `:lang(de){display:none}` over junk in `<i lang=de>` hid
 #: nothing in any reading (session 27). Read as the attribute, on the element or an
 #: ancestor (`[lang|=de i]` is `de` and `de-AT`, in any case; an ancestor of another
-#: language between them is not looked at); `:dir(ltr)` as not `dir=rtl` on the element
-#: (`dir=auto` is neither). A value other than a plain tag (`*-CH`) is left as it is.
+#: language between them is not looked at); `:dir()` likewise (`dir=auto`, whose direction
+#: its text decides, is read as neither). A value other than a plain tag (`*-CH`) is left
+#: as it is.
 _LANG_DIR = re.compile(rb":(lang|dir)\(\s*([^()]*?)\s*\)", re.I)
 _LANGUAGE_TAG = re.compile(rb"[A-Za-z0-9-]+")
 
@@ -753,7 +763,8 @@ def _lang_dir(m: re.Match[bytes]) -> bytes:
     value = values[0].lower()
     if len(values) > 1 or value not in (b"ltr", b"rtl"):
         return m.group()
-    return b":is([dir=rtl i],[dir=rtl i] *)" if value == b"rtl" else b":not([dir=rtl i])"
+    return (b":is([dir=rtl i],[dir=rtl i] *)" if value == b"rtl"
+            else b":not([dir=rtl i],[dir=rtl i] *)")
 
 
 def _unprotect(name: bytes) -> bytes:
@@ -1059,7 +1070,7 @@ _LAYER_NAME = re.compile(rb"(?:(?:--|-?(?:[A-Za-z_\x80-\xff]|\\.))(?:[\w\x80-\xf
 #: What `_flat_rules` reads no brace or semicolon in: strings, `url()`, `<!--`, `-->`, an
 #: escaped character.
 _SHEET_MASKED = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|"
-                           rb"url\(\s*[^\s\"')][^)]*\)|<!--|-->|\\.", re.I | re.S)
+                           rb"url\(\s*(?=[^\s\"')])(?:[^)\\]|\\.)*+\)|<!--|-->|\\.", re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1455,35 +1466,97 @@ class SheetStyles:
         return (b";".join(normal), b";".join(important)), len(candidates)
 
 
-#: A data: sheet's URL, read to where its quoting ends: a quoted one to its quote (a `(`, a
-#: `>` or a blank is part of it: `href="data:text/css,p>.j{display:none}"` was read as the
-#: sheet `p`, session 27), an unquoted one (an attribute's, a `url()`'s) to a blank, `>` or
-#: `)`. Groups: the quote (2 kinds), `;base64`, the data.
+#: A data: sheet's URL as written, read to where its quoting ends (a `(`, `>` or blank in
+#: `href="data:text/css,p>.j{display:none}"` is part of it, session 27): what the
+#: readers below do not find (a processing instruction, an unknown element's attribute).
+#: Groups: the quote (2 kinds), `;base64`, the data.
 _DATA_CSS = re.compile(rb"""(?:(")|(')|)data:text/css(;base64)?,"""
                        rb"""((?(1)[^"]*|(?(2)[^']*|[^"'()<>\s]*)))""", re.I)
+_LINK_TAG = re.compile(rb"""<link\b((?:[^>"']++|"[^"]*+"|'[^']*+')*+)>?""", re.I)
+#: A CSS string or an unquoted `url()` (escapes kept: `_css_text` decodes them).
+_CSS_URL = re.compile(rb""""((?:[^"\\\n]|\\.)*+)"|'((?:[^'\\\n]|\\.)*+)'|"""
+                      rb"""url\(\s*((?:[^)\\\s"']|\\.)*+)\s*\)""", re.I | re.S)
+_URL_DROPPED = re.compile(rb"[\t\n\r]")  # (a URL parser removes them anywhere)
+_DATA_BASE64 = re.compile(rb";\s*base64\s*$", re.I)
+_STANDARDS = re.compile(rb"\s*(?:<!--.*?-->\s*)*<!doctype\s+html", re.I | re.S)
+#: Sheets loaded from data: URLs past which the rest are not read (an import of an import...)
+_MAX_DATA_SHEETS = 64
 
 
-def _data_sheets(data: bytes, sheets: list[bytes]) -> list[bytes]:
+def quirks_mode(page: bytes) -> bool:
+    """Whether a browser lays the page out in quirks mode (roughly: no `<!doctype html>`
+    first), where a linked sheet of any type applies."""
+    return not _STANDARDS.match(page)
+
+
+def _data_url_sheet(url: bytes, any_type: bool) -> bytes | None:
+    """The sheet a `data:` URL holds, read as a browser reads one (session 27, attack round
+    42): tabs and newlines dropped, blanks around it trimmed, a MIME type of `text/css` with
+    parameters (`;charset=utf-8`) and blanks around it, `;base64` anywhere after it; None
+    for another type unless `any_type` (a page in quirks mode applies any linked sheet)."""
+    url = _URL_DROPPED.sub(b"", url).strip(bytes(range(33)))
+    if url[:5].lower() != b"data:":
+        return None
+    meta, comma, payload = url[5:].partition(b",")
+    if not comma:
+        return None
+    m = _DATA_BASE64.search(meta)
+    if m is not None:
+        meta = meta[: m.start()]
+    if meta.split(b";", 1)[0].strip().lower() != b"text/css" and not any_type:
+        return None
+    raw = unquote_to_bytes(payload)
+    return base64_decode(raw) if m is not None else raw
+
+
+def _data_sheets(data: bytes, sheets: list[bytes], quirks: bool | None = None) -> list[bytes]:
     """Style sheets a page loads from data: URLs (`<link rel=stylesheet href="data:text/css,
-    ...">`, `@import url("data:text/css,...")`), decoded. A sheet's `@import` counts only
-    before its first rule, as in a browser (attack round 39: one after a rule imported a
-    decoy); the page's own text is searched outside its `<style>` elements for that."""
+    ...">`, `@import url("data:text/css,...")`, and the imports of those), decoded. A
+    sheet's `@import` counts only before its first rule, as in a browser (attack round 39:
+    one after a rule imported a decoy); the page's own text is searched outside its
+    `<style>` elements for that. A link's URL is its attribute as the parser decodes it
+    (`data&colon;text/css`, `&quot;` inside), an import's a CSS string or `url()` with
+    its escapes decoded (`text\\/css`, `\\(`). `quirks`: whether the page is in quirks mode
+    (None: `data` is the page, and says)."""
     found: list[bytes] = []
-    if b"<style" in data.lower():
+    lower = data.lower()
+    if quirks is None:
+        quirks = quirks_mode(data)
+    if b"<style" in lower:
         data = _STYLE_BLOCK.sub(b"", data)
-    for n, text in enumerate((data, *sheets)):
-        if b"text/css" not in text.lower():
-            continue
-        end = len(text)
-        if n:  # (a sheet: up to its first rule's block)
-            masked = _CSS_COMMENT.sub(lambda m: b" " * len(m.group()), text)
-            # (a `{` in an import's string or url() is no rule: attack round 41's
-            # `@import 'data:text/css,i{display:none}'`)
-            brace = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), masked).find(b"{")
-            end = len(text) if brace < 0 else brace
-        for m in _DATA_CSS.finditer(text, 0, end):
+        lower = data.lower()
+    if b"<link" in lower:
+        for tag in _LINK_TAG.finditer(data):
+            attrs = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or b""
+                     for m in _ATTRS.finditer(tag.group(1))}
+            href = attrs.get(b"href")
+            if href is None:
+                continue
+            sheet = _data_url_sheet(_unescape(href) if b"&" in href else href,
+                                    quirks and b"stylesheet" in attrs.get(b"rel", b"").lower())
+            if sheet is not None:
+                found.append(sheet)
+    if b"text/css" in lower:
+        for m in _DATA_CSS.finditer(data):
             raw = unquote_to_bytes(m.group(4))
-            found.append(base64_decode(raw) if m.group(3) else raw)
+            sheet = base64_decode(raw) if m.group(3) else raw
+            if sheet not in found:
+                found.append(sheet)
+    todo = list(sheets) + found
+    while todo and len(found) < _MAX_DATA_SHEETS:
+        text = todo.pop(0)
+        if b"data" not in text.lower() and b"\\" not in text:
+            continue
+        masked = _CSS_COMMENT.sub(lambda m: b" " * len(m.group()), text)
+        # (a `{` in an import's string or url() is no rule: attack round 41's
+        # `@import 'data:text/css,i{display:none}'`)
+        brace = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), masked).find(b"{")
+        for m in _CSS_URL.finditer(masked, 0, len(text) if brace < 0 else brace):
+            url = m.group(1) or m.group(2) or m.group(3) or b""
+            sheet = _data_url_sheet(_css_text(url) if b"\\" in url else url, quirks)
+            if sheet is not None and len(found) < _MAX_DATA_SHEETS:
+                found.append(sheet)
+                todo.append(sheet)
     return found
 
 

@@ -1,0 +1,73 @@
+"""`@scope` without a prelude: the page with the scoping root each such rule has named.
+
+A `<style>` that holds `@scope { :scope { display: none } }` (or `@scope to (X) {...}`)
+scopes its rules to the style element's parent, so junk in `<i><style>@scope{:scope{
+display:none}}</style>junk</i>` shows nowhere in Chromium (attack round 42). The readers'
+sheets are the page's, read apart from their place; this module gives each such parent a
+mark no element of the page has and writes the rule as `@scope ([mark])`, which they read
+(`textual._flat_rules`: an `@scope (X)` block's rules under X)."""
+
+from __future__ import annotations
+
+import re
+
+from zerohour.scan.textual import _ELEMENT, _VOID
+
+_STYLE = re.compile(rb"<style\b[^>]*+>(.*?)(?:</style|\Z)", re.I | re.S)
+#: `@scope` whose block (or `to (...)` limit) follows at once: no root of its own
+_PRELUDELESS = re.compile(rb"@scope(\s*+(?:/\*.*?\*/\s*+)*+)(?=\{|to\s*\()", re.I | re.S)
+_MARKS = re.compile(rb"zh-scope(\d{1,9})", re.I)
+#: a style's parent is looked for this far back; styles past this many are left as they are
+_WINDOW = 16384
+_MAX_STYLES = 64
+
+
+def _parent_end(data: bytes, at: int) -> int | None:
+    """Where the opening tag of the element still open at `at` ends (its `>` + 1), by a walk
+    over the markup just before it; None when none is (or it opened farther back)."""
+    open_tags: list[tuple[bytes, int]] = []
+    for m in _ELEMENT.finditer(data, max(0, at - _WINDOW), at):
+        if m.group(2) is None:
+            continue
+        tag = m.group(2).lower()
+        if m.group(1):
+            for i in range(len(open_tags) - 1, -1, -1):
+                if open_tags[i][0] == tag:
+                    del open_tags[i:]
+                    break
+        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            open_tags.append((tag, m.end()))
+    return open_tags[-1][1] if open_tags else None
+
+
+def scoped_page(data: bytes) -> bytes | None:
+    """The page with each prelude-less `@scope` named by a mark on its style's parent;
+    None when it has none."""
+    if b"@scope" not in data.lower():
+        return None
+    edits: list[tuple[int, int, bytes]] = []  # (start, end, replacement), in order
+    taken = [int(m.group(1)) for m in _MARKS.finditer(data)]
+    n = max(taken, default=0)
+    for style in _STYLE.finditer(data):
+        if len(edits) >= 2 * _MAX_STYLES:
+            break
+        body = style.group(1)
+        if b"@scope" not in body.lower():
+            continue
+        rules = list(_PRELUDELESS.finditer(data, style.start(1), style.end(1)))
+        parent = _parent_end(data, style.start()) if rules else None
+        if parent is None:
+            continue
+        n += 1
+        mark = b"zh-scope%d" % n
+        edits.append((parent - 1, parent - 1, b" " + mark))
+        edits.extend((m.end(), m.end(), b"([" + mark + b"]) ") for m in rules)
+    if not edits:
+        return None
+    out: list[bytes] = []
+    at = 0
+    for start, end, text in sorted(edits):
+        out += [data[at:start], text]
+        at = end
+    out.append(data[at:])
+    return b"".join(out)
