@@ -11,33 +11,14 @@ from __future__ import annotations
 
 import re
 
-from zerohour.scan.textual import _ELEMENT, _VOID
+from zerohour.scan.htmlshadow import open_elements
 
 _STYLE = re.compile(rb"<style\b[^>]*+>(.*?)(?:</style|\Z)", re.I | re.S)
 #: `@scope` whose block (or `to (...)` limit) follows at once: no root of its own
 _PRELUDELESS = re.compile(rb"@scope(\s*+(?:/\*.*?\*/\s*+)*+)(?=\{|to\s*\()", re.I | re.S)
 _MARKS = re.compile(rb"zh-scope(\d{1,9})", re.I)
-#: a style's parent is looked for this far back; styles past this many are left as they are
-_WINDOW = 16384
+#: styles past this many are left as they are
 _MAX_STYLES = 64
-
-
-def _parent_end(data: bytes, at: int) -> int | None:
-    """Where the opening tag of the element still open at `at` ends (its `>` + 1), by a walk
-    over the markup just before it; None when none is (or it opened farther back)."""
-    open_tags: list[tuple[bytes, int]] = []
-    for m in _ELEMENT.finditer(data, max(0, at - _WINDOW), at):
-        if m.group(2) is None:
-            continue
-        tag = m.group(2).lower()
-        if m.group(1):
-            for i in range(len(open_tags) - 1, -1, -1):
-                if open_tags[i][0] == tag:
-                    del open_tags[i:]
-                    break
-        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
-            open_tags.append((tag, m.end()))
-    return open_tags[-1][1] if open_tags else None
 
 
 def scoped_page(data: bytes) -> bytes | None:
@@ -55,9 +36,10 @@ def scoped_page(data: bytes) -> bytes | None:
         if b"@scope" not in body.lower():
             continue
         rules = list(_PRELUDELESS.finditer(data, style.start(1), style.end(1)))
-        parent = _parent_end(data, style.start()) if rules else None
-        if parent is None:
-            continue
+        parents = open_elements(data, style.start()) if rules else []
+        if not parents:
+            continue  # (none, or its parent opened more than 16 KB before it)
+        parent = parents[-1][1]
         n += 1
         mark = b"zh-scope%d" % n
         edits.append((parent - 1, parent - 1, b" " + mark))

@@ -81,6 +81,25 @@ def _nodes(data: bytes, lo: int, hi: int) -> list[_Node]:
     return out
 
 
+def open_elements(data: bytes, at: int) -> list[tuple[bytes, int]]:
+    """The elements still open at `at`, outermost first, as (tag, end of its opening tag),
+    by a walk over the markup of the `_HOST_WINDOW` bytes before it (one opened farther
+    back is not among them)."""
+    open_tags: list[tuple[bytes, int]] = []
+    for m in _ELEMENT.finditer(data, max(0, at - _HOST_WINDOW), at):
+        if m.group(2) is None:
+            continue
+        tag = m.group(2).lower()
+        if m.group(1):
+            for i in range(len(open_tags) - 1, -1, -1):
+                if open_tags[i][0] == tag:
+                    del open_tags[i:]
+                    break
+        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
+            open_tags.append((tag, m.end()))
+    return open_tags
+
+
 def _last_root(lower: bytes) -> re.Match[bytes] | None:
     """The last `<template shadowrootmode=...>` opening, each tag read once (`tag_spans`)."""
     root = None
@@ -101,20 +120,9 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
         return None
     tpl_content = opened.end()
     tpl_close, tpl_end = _template_end(data, tpl_content)
-    # the host: the element still open where the template starts (a walk over the markup
-    # just before it; bounded, as is the number of roots)
-    open_tags: list[tuple[bytes, int]] = []
-    for m in _ELEMENT.finditer(data, max(0, root.start() - _HOST_WINDOW), root.start()):
-        if m.group(2) is None:
-            continue
-        tag = m.group(2).lower()
-        if m.group(1):
-            for i in range(len(open_tags) - 1, -1, -1):
-                if open_tags[i][0] == tag:
-                    del open_tags[i:]
-                    break
-        elif tag not in _VOID and not m.group(3).rstrip().endswith(b"/"):
-            open_tags.append((tag, m.end()))
+    # the host: the element still open where the template starts (bounded, as is the
+    # number of roots)
+    open_tags = open_elements(data, root.start())
     if not open_tags and root.start() > _HOST_WINDOW:
         # (the host opened farther back than the window, with 16 KB of its light children
         # before the template, session 25: the page's nesting says which element it is)
@@ -150,13 +158,13 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     light = _nodes(data, lo, root_start) + _nodes(data, tpl_end, hi)
     slots: dict[bytes, tuple[int, int, int, int]] = {}  # name -> (start, content, close, end)
     at = tpl_content
-    while (tag := _ELEMENT.search(data, at, tpl_close)) is not None:
-        at = tag.end()
-        if tag.group(2) is None or tag.group(1) or tag.group(2).lower() != b"slot":
+    while (found := _ELEMENT.search(data, at, tpl_close)) is not None:
+        at = found.end()
+        if found.group(2) is None or found.group(1) or found.group(2).lower() != b"slot":
             continue
-        close, end = _extent(data, b"slot", tag.end())
-        slots.setdefault((_attr(tag.group(3), b"name") or b"").strip() or b"",
-                         (tag.start(), tag.end(), close, end))
+        close, end = _extent(data, b"slot", found.end())
+        slots.setdefault((_attr(found.group(3), b"name") or b"").strip() or b"",
+                         (found.start(), found.end(), close, end))
         at = end
     if not flat:  # a light node shows where a slot takes it (b"": the default slot)
         shown = b"".join(data[a:b] for a, b, name in light if (name or b"") in slots)
