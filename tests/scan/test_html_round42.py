@@ -163,6 +163,9 @@ PAGES.update({
     "i:not(:dir(ltr)) under dir=rtl": _css(b"i:not(:dir(ltr)){display:none}",
                                            tags=(b"<i>", b"</i>"),
                                            around=(b"<p dir=rtl>", b"</p>")),
+    "i:not(:dir(ltr)), dir=auto by the first letter": _css(
+        b"i:not(:dir(ltr)){display:none}", tags=(b"</i><i dir=auto>\xd7\x90", b"</i><i dir=auto>"),
+        around=(b"<p><i dir=auto>", b"</i></p>")),
     "an SVG text of display: contents": _css(b"text{display:contents}", tags=(
         _SVG + b"<text y=15>", b"</text></svg>")),
     "an SVG TEXT of display: contents": _css(b".j{display:contents}", tags=(
@@ -268,3 +271,11 @@ def test_scope_names_the_styles_parent() -> None:
         b"<p zh-scope4><i zh-scope5><style>@scope /* */ ([zh-scope5]) {:scope{x}} "
         b"@scope ([zh-scope5]) to (b){}</style>j</i></p>")
     assert htmlscope.scoped_page(b"<i><style>@scope (.a){}</style></i>") is None
+
+
+def test_auto_directions_are_written_out() -> None:
+    page = (b"<style>:dir(rtl){}</style><p dir=auto>&#1488;x</p><b DIR='auto'><i>1 a</i></b>"
+            b"<q dir=autox>")
+    assert htmlscope.scoped_page(page) == (
+        b"<style>:dir(rtl){}</style><p dir=rtl>&#1488;x</p><b DIR=ltr><i>1 a</i></b><q dir=autox>")
+    assert htmlscope.scoped_page(page.replace(b":dir(", b":lang(")) is None  # (no sheet reads it)

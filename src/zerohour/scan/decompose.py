@@ -482,7 +482,7 @@ def _html_readings(data: bytes, ctx: ScanContext) -> Iterator[Child]:
         ctx.check_time()
         ctx.charge_child(len(page))
         yield Child(data=page, name=None, origin="shadow-dom", reads_as=FileType.HTML)
-    scoped = htmlscope.scoped_page(data)  # `@scope {}` of a style's parent (round 42)
+    scoped = htmlscope.scoped_page(data)  # `@scope {}` of a style's parent, `dir=auto` (round 42)
     if scoped is not None:
         ctx.check_time()
         ctx.charge_child(len(scoped))
