@@ -1478,7 +1478,7 @@ _CSS_URL = re.compile(rb""""((?:[^"\\\n]|\\.)*+)"|'((?:[^'\\\n]|\\.)*+)'|"""
                       rb"""url\(\s*((?:[^)\\\s"']|\\.)*+)\s*\)""", re.I | re.S)
 _URL_DROPPED = re.compile(rb"[\t\n\r]")  # (a URL parser removes them anywhere)
 _DATA_BASE64 = re.compile(rb";\s*base64\s*$", re.I)
-_STANDARDS = re.compile(rb"\s*(?:<!--.*?-->\s*)*<!doctype\s+html", re.I | re.S)
+_STANDARDS = re.compile(rb"(?:\xef\xbb\xbf)?\s*+(?:<!--.*?-->\s*+)*+<!doctype\s+html", re.I | re.S)
 #: Sheets loaded from data: URLs past which the rest are not read (an import of an import...)
 _MAX_DATA_SHEETS = 64
 
@@ -1486,7 +1486,7 @@ _MAX_DATA_SHEETS = 64
 def quirks_mode(page: bytes) -> bool:
     """Whether a browser lays the page out in quirks mode (roughly: no `<!doctype html>`
     first), where a linked sheet of any type applies."""
-    return not _STANDARDS.match(page)
+    return not _STANDARDS.match(page[:16384])
 
 
 def _data_url_sheet(url: bytes, any_type: bool) -> bytes | None:
