@@ -29,6 +29,7 @@ import pytest
 from scan.test_html_clients import not_shown_whole
 from scan.test_html_round39 import _junk, _split
 from scan.test_html_views import B64, CHROMIUM, mail
+from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, htmlscope, htmlshadow, load_database, textual
 from zerohour.scan.database import default_db_dirs
 
@@ -189,6 +190,85 @@ PAGES.update({
     "an option of display: contents": _css(b".j{display:contents}", tags=(
         b"<option class=j>", b"</option>")),
 })
+
+
+def _decoy(decoy: bytes, head: bytes = _HEAD) -> bytes:
+    """Attack round 43 (helper 122, black box on c477768): junk hidden by `.j`, B64 in a
+    `<p class=c>` that a decoy sheet (`decoy`) Chromium does not apply would hide."""
+    return (head + b"<style>.j{display:none}</style>" + decoy + b"<p class=c>"
+            + _split(b"<i class=j>", b"</i>") + b"</p>")
+
+
+def _half(junk: tuple[bytes, bytes], pre: bytes = b"") -> bytes:
+    """B64 in two halves around one junk in `junk`, after `pre`."""
+    h = len(B64) // 2
+    return _HEAD + pre + b"<p>" + B64[:h] + junk[0] + b"JUNK" + junk[1] + B64[h:] + b"</p>"
+
+
+_C = b"data:text/css,.c{display:none}"
+_J = b"<i class=j>", b"</i>"
+PAGES.update({
+    "a decoy preload": _decoy(b'<link rel=preload as=style href="' + _C + b'">'),
+    "a decoy sheet of type text/plain": _decoy(
+        b'<link rel=stylesheet type=text/plain href="' + _C + b'">'),
+    "a decoy link in a template": _decoy(b"<template>" + _link(_C) + b"</template>"),
+    "a decoy link in a comment": _decoy(b"<!-- " + _link(_C) + b" -->"),
+    "a decoy link in a textarea": _decoy(b"<textarea>" + _link(_C) + b"</textarea>"),
+    "a decoy link in an attribute": _decoy(b"<b title='" + _link(_C) + b"'></b>"),
+    "a decoy link in SVG": _decoy(b"<svg width=0 height=0>" + _link(_C)[:-1] + b"/></svg>"),
+    "a decoy a href": _decoy(b'<a href="' + _C + b'">x</a>'),
+    "a decoy xml-stylesheet in HTML": _decoy(
+        b'<?xml-stylesheet type="text/css" href="' + _C + b'"?>'),
+    "a decoy sheet after a fragment": _decoy(_link(b"data:text/css,#x{}.c{display:none}")),
+    "a decoy import after a fragment": _decoy(
+        b"<style>@import 'data:text/css,#x{}.c{display:none}';</style>"),
+    "a decoy base64 with an inner '='": _decoy(
+        _link(b"data:text/css;base64,LmN7ZGlz=cGxheTpub25lfQ==")),
+    "a decoy base64 with a '*'": _decoy(_link(b"data:text/css;base64,LmN7ZGlz*cGxheTpub25lfQ==")),
+    "a decoy rel=stylesheetx in quirks mode": _decoy(
+        b'<link rel=stylesheetx href="data:,.c{display:none}">', b"<meta charset=utf-8>"),
+    "an import after an invalid rule": _half(_J, b"<style>1{}@import 'data:text/css,"
+                                         + _HIDE + b"';</style>"),
+    "an import after an unknown pseudo-class": _half(
+        _J, b"<style>:bogus{}@import 'data:text/css," + _HIDE + b"';</style>"),
+    "an import after an unknown at-rule": _half(
+        _J, b"<style>@foo{}@import 'data:text/css," + _HIDE + b"';</style>"),
+    "an import after @charset{}": _half(
+        _J, b"<style>@charset{}@import 'data:text/css," + _HIDE + b"';</style>"),
+    "an import's url() with a hex escape and its blank": _half(
+        _J, b"<style>@import url(data:text/css\\2c .j{display:none});</style>"),
+    "an import's url() left open": _half(
+        _J, b"<style>@import url(data:text/css,.j%7Bdisplay:none%7D</style>"),
+    "an import's string left open": _half(
+        _J, b"<style>@import 'data:text/css,.j{display:none}</style>"),
+    "70 imports, then the one": _half(_J, b"<style>" + b"".join(
+        b"@import 'data:text/css,.x%d{}';" % i for i in range(70))
+        + b"@import 'data:text/css," + _HIDE + b"';</style>"),
+    "@scope escaped": _half((b"<i><style>@\\73 cope{:scope{display:none}}</style>", b"</i>")),
+    "@scope, the parent 17 KB back": _half((b"<i><b hidden>" + b"x" * 17000
+                                            + b"</b><style>@scope{:scope{display:none}}</style>",
+                                            b"</i>")),
+    "a decoy HTML foreignObject of display: contents": (
+        _HEAD + b"<style>.j{display:none}.c{display:contents}</style><p><foreignObject class=c>"
+        + _split(*_J) + b"</foreignObject></p>"),
+    "a decoy HTML annotation": (
+        _HEAD + b"<style>.j{display:none}</style><p><annotation class=c>"
+        + _split(*_J) + b"</annotation></p>"),
+    "an mstack of display: contents": _half((b"<math><mstack class=j><mn>", b"</mn></mstack>"
+                                             b"</math>"), b"<style>.j{display:contents}</style>"),
+    "an mglyph's text": _half((b"<math><mtext><mglyph>", b"</mglyph></mtext></math>")),
+    "a tref's text": (_HEAD + b"<p>" + B64[:40] + b"<svg width=200 height=20><text y=15><tref>"
+                      b"JUNK</tref></text></svg>" + B64[40:] + b"</p>"),
+    "p:lang(de), a decoy under lang=en": (
+        _HEAD + b"<style>.j{display:none}p:lang(de){display:none}</style><div lang=de>"
+        b"<p lang=en>" + _split(*_J) + b"</p></div>"),
+    "p:lang(de), a decoy under lang=''": (
+        _HEAD + b"<style>.j{display:none}p:lang(de){display:none}</style><div lang=de>"
+        b'<p lang="">' + _split(*_J) + b"</p></div>"),
+    "p:dir(rtl), a decoy under dir=ltr": (
+        _HEAD + b"<style>.j{display:none}p:dir(rtl){display:none}</style><div dir=rtl>"
+        b"<p dir=ltr>" + _split(*_J) + b"</p></div>"),
+})
 #: ...where `display: contents` unboxes and the junk shows
 SHOWN: dict[str, bytes] = {
     "a button of display: contents": _contents(b"button"),
@@ -257,19 +337,25 @@ def test_data_urls_as_a_browser_reads_them() -> None:
 
 
 def test_imports_are_bounded() -> None:
-    # an import of an import of... is read to _MAX_DATA_SHEETS, each once
+    # an import of an import of... is read to _MAX_DATA_SHEETS, each once; past it, a limit
     nested = _HIDE
-    for _ in range(100):
+    for _ in range(textual._MAX_DATA_SHEETS):
         nested = b'@import "data:text/css,' + urllib.parse.quote(nested).encode() + b'";'
-    sheets = textual._data_sheets(b"", [nested])
-    assert len(sheets) == textual._MAX_DATA_SHEETS
+    assert len(textual._data_sheets(b"", [nested])) == textual._MAX_DATA_SHEETS
+    with pytest.raises(ScanLimitExceeded):
+        textual._data_sheets(b"", [b'@import "data:text/css,x";' + nested])
 
 
 def test_scope_names_the_styles_parent() -> None:
     page = b"<p zh-scope4><i><style>@scope /* */ {:scope{x}} @scope to (b){}</style>j</i></p>"
     assert htmlscope.scoped_page(page) == (
-        b"<p zh-scope4><i zh-scope5><style>@scope /* */ ([zh-scope5]) {:scope{x}} "
+        b"<p zh-scope4><i zh-scope5><style>@scope  ([zh-scope5]) {:scope{x}} "
         b"@scope ([zh-scope5]) to (b){}</style>j</i></p>")
+    # an escaped at-keyword, a parent farther back than the walk looks
+    assert htmlscope.scoped_page(b"<i><style>@sc\\6f pe{:scope{x}}</style>j</i>") == (
+        b"<i zh-scope1><style>@scope([zh-scope1]) {:scope{x}}</style>j</i>")
+    far = b"<i><b hidden>" + b"x" * 17000 + b"</b><style>@scope{:scope{x}}</style>j</i>"
+    assert htmlscope.scoped_page(far).startswith(b"<i zh-scope1>")
     assert htmlscope.scoped_page(b"<i><style>@scope (.a){}</style></i>") is None
 
 
@@ -279,3 +365,16 @@ def test_auto_directions_are_written_out() -> None:
     assert htmlscope.scoped_page(page) == (
         b"<style>:dir(rtl){}</style><p dir=rtl>&#1488;x</p><b DIR=ltr><i>1 a</i></b><q dir=autox>")
     assert htmlscope.scoped_page(page.replace(b":dir(", b":lang(")) is None  # (no sheet reads it)
+
+
+def test_languages_cost_no_limit(engine: Engine) -> None:
+    # a page of 4,000 elements with :lang() and :dir() rules is read, no limit finding (the
+    # descendant form lexbor weighed as costly was one, in development)
+    body = b"".join(b"<div lang=en><p>para %d <span class=x>t</span></p></div>" % i
+                    for i in range(4000))
+    for rule in (b"p:lang(en) span{display:inline}", b":lang(de){display:none}",
+                 b"div:dir(rtl){visibility:hidden}"):
+        page = b"<!doctype html><html lang=en><style>" + rule + b"</style>" + body
+        report = engine.scan_bytes(mail(page, False))
+        assert report.names == (), rule
+        assert report.errors == (), rule

@@ -80,6 +80,9 @@ _ANY = re.compile(rb":(?:-webkit-any|-moz-any|matches)\(", re.I)
 #: decided by their `open`): skipped whole.
 _SHOWS_ONLY = {"svg": frozenset({"text", "foreignobject"}),
                "math": frozenset({"mi", "mn", "mo", "ms", "mtext"})}
+#: SVG's and MathML's elements that draw no text of theirs even inside a `<text>` or an
+#: `<mtext>` (Chromium reads no `<tref>`; an `<mglyph>` is an image): attack round 43.
+_NEVER_DRAWN_FOREIGN = frozenset({"tref", "mglyph", "malignmark"})
 _CHARS_PAST_LATIN1 = re.compile("[^\x00-\xff]+")
 
 
@@ -309,6 +312,52 @@ def _css_selector(selector: bytes) -> str:
     return selector.decode("utf-8", "replace") if _UTF8.get() else selector.decode("latin-1")
 
 
+#: `textual._lang_dir`'s "on the element or an ancestor" (`:is([lang|=de i],[lang|=de i] *)`):
+#: here the attribute the nearest ancestor that sets one gives (`_mark_inherited`): lexbor
+#: weighed the descendant form as a costly selector (a limit finding on a page of 4,000
+#: elements), and a `lang=en` between them did not count (attack round 43's decoys).
+_ANCESTOR_ATTRIBUTE = re.compile(rb"\[(lang\|=[\w-]+|dir=rtl) i\],\[\1 i\] \*")
+
+
+def _mark_inherited(tree: LexborHTMLParser) -> None:
+    """Every element gets `zh-lang` and `zh-dir`: its language and direction, its own
+    attribute's or its nearest ancestor's (`dir=auto`: `htmlscope` writes it out)."""
+    todo: list[tuple[LexborNode, str, str]] = [] if tree.root is None else [
+        (tree.root, "", "ltr")]
+    while todo:
+        node, lang, direction = todo.pop()
+        attributes = node.attributes
+        if "lang" in attributes:
+            lang = (attributes["lang"] or "").strip().lower()
+        own = (attributes.get("dir") or "").strip().lower()
+        if own in ("ltr", "rtl"):
+            direction = own
+        node.attrs["zh-lang"] = lang
+        node.attrs["zh-dir"] = direction
+        child = node.child
+        while child is not None:
+            if child.is_element_node:
+                todo.append((child, lang, direction))
+            child = child.next
+
+
+_CHECKER: list[LexborHTMLParser] = []
+
+
+def valid_selector(selector: bytes) -> bool:
+    """Whether a browser keeps a rule of this selector (list): lexbor reads it, or what it
+    does not read is a pseudo-class or -element Chromium reads (`textual._import_region`:
+    an import after a rule the browser drops still counts)."""
+    if not _CHECKER:
+        _CHECKER.append(LexborHTMLParser("<p></p>"))
+    try:
+        _CHECKER[0].css(_css_selector(_ANY.sub(b":is(", selector)))
+    except (SelectolaxError, ValueError):
+        return bool(_UNREAD_PSEUDO.search(selector)
+                    or textual._PSEUDO_ELEMENT_SELECTOR.search(selector))
+    return True
+
+
 def _bytes(text: str) -> bytes:
     """Text of the tree as the page's bytes (`_UTF8`)."""
     if _UTF8.get():
@@ -342,6 +391,7 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
     rules = textual._all_sheet_rules(data, None if sheets == written else sheets)
     last = {(r.selectors, r.declarations, r.layer): n for n, r in enumerate(rules, 1)}
     pairs = 0  # (elements matched, by all selectors)
+    inherited = False  # (`_mark_inherited` done)
     for order, rule in enumerate(rules, 1):
         if rule.selectors[:1] == b"@":
             continue  # (`@counter-style`, `@font-face`: no selector)
@@ -362,6 +412,11 @@ def _matched_rules(data: bytes, tree: LexborHTMLParser, most_open: int,
                                         f"selectors that hide or show")
             if check_time is not None and not tried % 64:
                 check_time()
+            if b" i] *" in selector and _ANCESTOR_ATTRIBUTE.search(selector):
+                if not inherited:
+                    _mark_inherited(tree)
+                    inherited = True
+                selector = _ANCESTOR_ATTRIBUTE.sub(rb"[zh-\1 i]", selector)
             text = _css_selector(_ANY.sub(b":is(", selector))
             try:
                 nodes = shape.matched(text, check_time)
@@ -412,6 +467,20 @@ def _attrs(node: LexborNode) -> bytes:
         else:
             out += b' %s="%s"' % (name.encode(), text)
     return out
+
+
+def _foreign(node: LexborNode) -> bool:
+    """Whether an element is SVG's or MathML's: inside an `<svg>` (a `<foreignObject>`
+    itself included) or a `<math>`, not in HTML content of theirs."""
+    up = node.parent
+    while up is not None:
+        tag = (up.tag or "").lower()
+        if tag in ("svg", "math"):
+            return True
+        if tag in ("foreignobject", "body", "html", "annotation-xml"):
+            return False
+        up = up.parent
+    return False
 
 
 def _in_svg(node: LexborNode | None) -> bool:
@@ -466,7 +535,7 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
     closed: list[LexborNode] = []  # closed `<details>`: only the summary shows
     invisible: dict[int, LexborNode] = {}
     again: set[int] = set()
-    known: dict[tuple[str, bytes, tuple[int, ...]], int] = {}  # (elements alike: once)
+    known: dict[tuple[str, bytes, tuple[int, ...], bool | None], int] = {}  # (alike: once)
     for key, node in weigh.items():
         how = _how(node, matched, known)
         if how == textual.HIDDEN:
@@ -732,9 +801,10 @@ def _drop_unseen(start: LexborNode, hidden: dict[int, LexborNode],
     """Into `drop`, the text nodes under `start` no reader sees: of invisible elements (not
     inside one `visibility: visible` again), and in SVG or MathML outside the elements
     whose text shows there. Hidden elements' content is skipped (taken out whole)."""
-    todo: list[tuple[LexborNode, bool, frozenset[str] | None]] = [(start, False, None)]
+    todo: list[tuple[LexborNode, bool, frozenset[str] | None, bool]] = [
+        (start, False, None, False)]
     while todo:
-        node, unseen, shows = todo.pop()
+        node, unseen, shows, foreign = todo.pop()
         if node.is_text_node:
             if unseen or shows is not None:
                 drop[node.mem_id] = node
@@ -746,15 +816,21 @@ def _drop_unseen(start: LexborNode, hidden: dict[int, LexborNode],
                                                                _attrs(node)):
             drop[node.mem_id] = node  # (a `<foreignObject>` in `<defs>` shows nothing, not
             continue  # even `visibility: visible`: round 41)
+        if foreign and tag in _NEVER_DRAWN_FOREIGN:
+            drop[node.mem_id] = node
+            continue
         if tag in _SHOWS_ONLY:
             shows = _SHOWS_ONLY[tag]
+            foreign = True
         elif shows is not None and tag in shows:
             shows = None  # (`<text>`, `<foreignObject>`, `<mi>`: shown within)
+        if tag in ("foreignobject", "annotation-xml"):
+            foreign = False  # (HTML inside)
         if node.mem_id in invisible:
             unseen = True
         elif node.mem_id in again:
             unseen = False
-        todo.extend((c, unseen, shows) for c in _children(node))
+        todo.extend((c, unseen, shows, foreign) for c in _children(node))
 
 
 def _children(node: LexborNode) -> list[LexborNode]:
@@ -767,17 +843,20 @@ def _children(node: LexborNode) -> list[LexborNode]:
 
 
 def _how(node: LexborNode, matched: _Matched,
-         known: dict[tuple[str, bytes, tuple[int, ...]], int]) -> int:
+         known: dict[tuple[str, bytes, tuple[int, ...], bool | None], int]) -> int:
     """How the element hides its content (`textual._hides`, with the rules that match it
     here; an inline element a transform or size hides as a box, if its parent is a flex or
     grid container). `known`: the answers for elements alike (tag, attributes, rules)."""
     name = (node.tag or "").lower()
     compounds = tuple(matched[node.mem_id][1]) if node.mem_id in matched else ()
     attrs = _attrs(node)
-    key = (name, attrs, tuple(id(c) for c in compounds))
+    tag = name.encode("latin-1", "replace")
+    foreign = _foreign(node) if (tag in textual._CONTENTS_NONE_FOREIGN
+                                 or tag in textual._NEVER_RENDERED_FOREIGN) else None
+    key = (name, attrs, tuple(id(c) for c in compounds), foreign)
     how = known.get(key)
     if how is None:
-        how = known[key] = textual._hides(name.encode("latin-1", "replace"), attrs, compounds)
+        how = known[key] = textual._hides(tag, attrs, compounds, foreign=foreign)
     if how == textual.IF_ITEM:
         parent = node.parent
         if parent is None or not parent.is_element_node:

@@ -18,7 +18,7 @@ import re
 import unicodedata
 
 from zerohour.scan.htmlshadow import open_elements
-from zerohour.scan.textual import _unescape, css_readable
+from zerohour.scan.textual import _ELEMENT, _css_text, _tree, _unescape, css_readable
 
 _STYLE = re.compile(rb"<style\b[^>]*+>(.*?)(?:</style|\Z)", re.I | re.S)
 #: `@scope` whose block (or `to (...)` limit) follows at once: no root of its own
@@ -26,6 +26,10 @@ _PRELUDELESS = re.compile(rb"@scope(\s*+(?:/\*.*?\*/\s*+)*+)(?=\{|to\s*\()", re.
 _MARKS = re.compile(rb"zh-scope(\d{1,9})", re.I)
 #: styles past this many are left as they are
 _MAX_STYLES = 64
+#: how far back a style's parent is looked for by a walk (`open_elements`), and how many
+#: times the page's nesting may be read for one farther back (each reads the whole page)
+_WINDOW = 16384
+_MAX_TREES = 4
 
 
 _AUTO_DIR = re.compile(rb"""(<[a-z][^<>]*?\sdir\s*=\s*)(["']?)auto\2(?=[\s/>])""", re.I)
@@ -58,25 +62,37 @@ def scoped_page(data: bytes) -> bytes | None:
                 break
             gt = data.find(b">", m.end())
             edits.append((m.start(2), m.end(), _direction(data, gt + 1) if gt >= 0 else b"ltr"))
-    if b"@scope" not in lower:
+    if b"@scope" not in lower and not (b"\\" in data
+                                       and b"@scope" in css_readable(data).lower()):
         return _edited(data, edits)
     taken = [int(m.group(1)) for m in _MARKS.finditer(data)]
     n = max(taken, default=0)
+    trees = _MAX_TREES
     for style in _STYLE.finditer(data):
         if len(edits) >= 2 * _MAX_STYLES:
             break
         body = style.group(1)
-        if b"@scope" not in body.lower():
+        if b"\\" in body or b"/*" in body:  # (`@sc\6f pe`: the sheet as CSS reads it)
+            body = _css_text(body)
+        rules = list(_PRELUDELESS.finditer(body)) if b"@scope" in body.lower() else []
+        if not rules:
             continue
-        rules = list(_PRELUDELESS.finditer(data, style.start(1), style.end(1)))
-        parents = open_elements(data, style.start()) if rules else []
+        parents = open_elements(data, style.start())
+        if not parents and style.start() > _WINDOW and trees > 0:
+            # (its parent opened more than 16 KB before it: the page's nesting says which)
+            trees -= 1
+            parent_at = _tree(data).parents.get(style.start(), -1)
+            opened = _ELEMENT.match(data, parent_at) if parent_at >= 0 else None
+            if opened is not None and opened.group(2) is not None:
+                parents = [(opened.group(2).lower(), opened.end())]
         if not parents:
-            continue  # (none, or its parent opened more than 16 KB before it)
+            continue
         parent = parents[-1][1]
         n += 1
         mark = b"zh-scope%d" % n
         edits.append((parent - 1, parent - 1, b" " + mark))
-        edits.extend((m.end(), m.end(), b"([" + mark + b"]) ") for m in rules)
+        edits.append((style.start(1), style.end(1), _PRELUDELESS.sub(
+            lambda m, mark=mark: m.group() + b"([" + mark + b"]) ", body)))
     return _edited(data, edits)
 
 

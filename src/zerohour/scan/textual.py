@@ -415,20 +415,34 @@ CONTENTS = 2048  # `display: contents`: no box, unless the element is one of `_C
 #: (flags on a ranked compound's kind, not kinds of their own)
 _KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS
 #: Elements `display: contents` does not unbox but hides, as `none` (CSS Display 3, appendix
-#: B; SVG 2; MathML): junk in `<svg class=j>`, `<select class=j>`, an SVG `<text>`, any
-#: MathML element with `.j{display: contents}` shows nowhere in Chromium (session 27, attack
-#: round 42). Not here, though Chromium hides them too: an SVG `<a>` (an HTML `<a>` unboxes;
-#: the tag alone does not tell them apart). A nested `<svg>` unboxes in Chromium; read as
-#: hidden here (the outer one's rule).
+#: B; SVG 2; MathML): junk in `<svg class=j>`, `<select class=j>` with `.j{display:
+#: contents}` shows nowhere in Chromium (session 27, attack round 42). A nested `<svg>`
+#: unboxes in Chromium; read as hidden here (the outer one's rule).
 _CONTENTS_NONE = frozenset({
-    b"svg", b"select", b"textarea", b"input", b"img", b"video", b"audio", b"canvas",
+    b"svg", b"math", b"select", b"textarea", b"input", b"img", b"video", b"audio", b"canvas",
     b"object", b"embed", b"iframe", b"meter", b"progress", b"br", b"wbr", b"frame",
-    b"frameset", b"option",
-    b"text", b"foreignobject", b"switch", b"textpath",  # (SVG's, but g, tspan, a, use)
-    b"math", b"maction", b"annotation", b"annotation-xml", b"menclose", b"merror", b"mfrac",
-    b"mi", b"mmultiscripts", b"mn", b"mo", b"mover", b"mpadded", b"mphantom", b"mprescripts",
+    b"frameset", b"option"})
+#: ...and these when they are SVG's or MathML's (`_hides(foreign=True)`: the parsed reading
+#: knows; an HTML `<foreignObject>` or `<annotation>` outside them unboxes, attack round
+#: 43). Not here, though Chromium hides it too: SVG's `<a>` (g, tspan and use unbox).
+_CONTENTS_NONE_FOREIGN = frozenset({
+    b"text", b"foreignobject", b"switch", b"textpath",
+    b"maction", b"annotation", b"annotation-xml", b"menclose", b"merror", b"mfrac", b"mi",
+    b"mmultiscripts", b"mn", b"mo", b"mover", b"mpadded", b"mphantom", b"mprescripts",
     b"mroot", b"mrow", b"ms", b"mspace", b"msqrt", b"mstyle", b"msub", b"msubsup", b"msup",
-    b"mtable", b"mtd", b"mtext", b"mtr", b"munder", b"munderover", b"semantics"})
+    b"mtable", b"mtd", b"mtext", b"mtr", b"munder", b"munderover", b"semantics", b"mstack",
+    b"mlongdiv", b"msgroup", b"msrow", b"mscarries", b"mscarry", b"msline", b"mglyph",
+    b"mlabeledtr", b"none"})
+
+
+#: Names `_NEVER_RENDERED` holds for SVG's and MathML's elements: an HTML element of the
+#: name (outside `<svg>` and `<math>`) shows (attack round 43's decoy `<annotation>`).
+_NEVER_RENDERED_FOREIGN = frozenset({b"desc", b"annotation", b"annotation-xml"})
+
+
+def _contents_none(tag: bytes, foreign: bool | None) -> bool:
+    """Whether `display: contents` hides the element (`_CONTENTS_NONE`)."""
+    return tag in _CONTENTS_NONE or (foreign is True and tag in _CONTENTS_NONE_FOREIGN)
 _HIDING_KINDS = HIDE_DISPLAY | HIDE_VISIBILITY | HIDE_OTHER | HIDE_BOX | HIDE_PLACED
 
 
@@ -1070,7 +1084,8 @@ _LAYER_NAME = re.compile(rb"(?:(?:--|-?(?:[A-Za-z_\x80-\xff]|\\.))(?:[\w\x80-\xf
 #: What `_flat_rules` reads no brace or semicolon in: strings, `url()`, `<!--`, `-->`, an
 #: escaped character.
 _SHEET_MASKED = re.compile(rb"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?|"
-                           rb"url\(\s*(?=[^\s\"')])(?:[^)\\]|\\.)*+\)|<!--|-->|\\.", re.I | re.S)
+                           rb"url\(\s*(?=[^\s\"')])(?:[^)\\]|\\.)*+(?:\)|\Z)|<!--|-->|\\.",
+                           re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1466,21 +1481,27 @@ class SheetStyles:
         return (b";".join(normal), b";".join(important)), len(candidates)
 
 
-#: A data: sheet's URL as written, read to where its quoting ends (a `(`, `>` or blank in
-#: `href="data:text/css,p>.j{display:none}"` is part of it, session 27): what the
-#: readers below do not find (a processing instruction, an unknown element's attribute).
-#: Groups: the quote (2 kinds), `;base64`, the data.
-_DATA_CSS = re.compile(rb"""(?:(")|(')|)data:text/css(;base64)?,"""
-                       rb"""((?(1)[^"]*|(?(2)[^']*|[^"'()<>\s]*)))""", re.I)
-_LINK_TAG = re.compile(rb"""<link\b((?:[^>"']++|"[^"]*+"|'[^']*+')*+)>?""", re.I)
-#: A CSS string or an unquoted `url()` (escapes kept: `_css_text` decodes them).
-_CSS_URL = re.compile(rb""""((?:[^"\\\n]|\\.)*+)"|'((?:[^'\\\n]|\\.)*+)'|"""
-                      rb"""url\(\s*((?:[^)\\\s"']|\\.)*+)\s*\)""", re.I | re.S)
+#: A tag, its quoted values whole (`href="data:text/css,p>.j{}"`; a `<link` inside another
+#: tag's value is part of that tag)
+_QUOTED_TAG = re.compile(rb"""<(/?)([A-Za-z][\w:-]*)((?:[^>"']++|"[^"]*+"|'[^']*+')*+)>?""")
+#: A CSS string or an unquoted `url()` (escapes kept: `_css_text` decodes them; one ends at
+#: the end of the sheet as at its quote or parenthesis).
+_CSS_ESCAPED = rb"\\(?:[0-9A-Fa-f]{1,6}[ \t\r\n\f]?|.)"
+_CSS_URL = re.compile(rb""""((?:[^"\\\n]|""" + _CSS_ESCAPED + rb""")*+)(?:"|\Z)|'((?:[^'\\\n]|"""
+                      + _CSS_ESCAPED + rb""")*+)(?:'|\Z)|url\(\s*((?:[^)\\\s"']|"""
+                      + _CSS_ESCAPED + rb""")*+)\s*(?:\)|\Z)""", re.I | re.S)
 _URL_DROPPED = re.compile(rb"[\t\n\r]")  # (a URL parser removes them anywhere)
 _DATA_BASE64 = re.compile(rb";\s*base64\s*$", re.I)
 _STANDARDS = re.compile(rb"(?:\xef\xbb\xbf)?\s*+(?:<!--.*?-->\s*+)*+<!doctype\s+html", re.I | re.S)
-#: Sheets loaded from data: URLs past which the rest are not read (an import of an import...)
-_MAX_DATA_SHEETS = 64
+#: Where a `<link>` is no sheet of the page: inert (`<template>`), text (raw-text elements,
+#: comments), or another language's element (SVG's and MathML's `<link>`, attack round 43).
+_NO_LINKS = re.compile(rb"<!--.*?(?:-->|\Z)|<(template|script|textarea|title|xmp|iframe|"
+                       rb"noembed|noframes|svg|math)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
+_XML_SHEET = re.compile(rb"<\?xml-stylesheet\b([^>]*)\?>", re.I)
+_B64_STRICT = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+#: Sheets loaded from data: URLs (an import of an import...), past which the page is a
+#: limit finding.
+_MAX_DATA_SHEETS = 256
 
 
 def quirks_mode(page: bytes) -> bool:
@@ -1489,12 +1510,25 @@ def quirks_mode(page: bytes) -> bool:
     return not _STANDARDS.match(page[:16384])
 
 
+def _forgiving_base64(raw: bytes) -> bytes | None:
+    """A data: URL's base64 as the Fetch standard decodes it: blanks dropped, at most two
+    `=` at the end; anything else (an `=` inside, a `*`) fails, and no sheet is loaded
+    (attack round 43: a decoy sheet `base64_decode` read past its junk)."""
+    raw = bytes(raw).translate(None, b" \t\n\f\r")
+    if len(raw) % 4 == 0 and raw.endswith(b"="):
+        raw = raw[:-2] if raw.endswith(b"==") else raw[:-1]
+    if len(raw) % 4 == 1 or not _B64_STRICT.fullmatch(raw) or b"=" in raw:
+        return None
+    return base64_decode(raw)
+
+
 def _data_url_sheet(url: bytes, any_type: bool) -> bytes | None:
-    """The sheet a `data:` URL holds, read as a browser reads one (session 27, attack round
-    42): tabs and newlines dropped, blanks around it trimmed, a MIME type of `text/css` with
-    parameters (`;charset=utf-8`) and blanks around it, `;base64` anywhere after it; None
-    for another type unless `any_type` (a page in quirks mode applies any linked sheet)."""
-    url = _URL_DROPPED.sub(b"", url).strip(bytes(range(33)))
+    """The sheet a `data:` URL holds, read as a browser reads one (session 27, attack rounds
+    42-43): tabs and newlines dropped, blanks around it trimmed, no fragment (`#...`), a MIME
+    type of `text/css` with parameters (`;charset=utf-8`) and blanks around it, `;base64`
+    after them (decoded strictly); None for another type unless `any_type` (a page in
+    quirks mode applies any linked sheet)."""
+    url = _URL_DROPPED.sub(b"", url).strip(bytes(range(33))).partition(b"#")[0]
     if url[:5].lower() != b"data:":
         return None
     meta, comma, payload = url[5:].partition(b",")
@@ -1506,57 +1540,121 @@ def _data_url_sheet(url: bytes, any_type: bool) -> bytes | None:
     if meta.split(b";", 1)[0].strip().lower() != b"text/css" and not any_type:
         return None
     raw = unquote_to_bytes(payload)
-    return base64_decode(raw) if m is not None else raw
+    return _forgiving_base64(raw) if m is not None else raw
+
+
+def _linked_sheets(data: bytes, quirks: bool) -> list[bytes]:
+    """The sheets the page's `<link rel=stylesheet>` tags load from data: URLs: the tags a
+    parser makes (not in a comment, a template, raw text or SVG; not in another tag's
+    attribute), of a stylesheet that applies (`rel` holds the word, not `alternate`; no
+    `disabled`; a `type` of CSS or none); the `href` as the parser decodes it. In an XML or
+    SVG document, its `<?xml-stylesheet?>` instructions too."""
+    found: list[bytes] = []
+    lower = data.lower()
+    if b"<?xml-stylesheet" in lower and lower.lstrip()[:5] in (b"<?xml", b"<svg "):
+        found += [sheet for m in _XML_SHEET.finditer(data)
+                  if (sheet := _data_url_sheet(_attrs_of(m.group(1)).get(b"href", b""),
+                                               False)) is not None]
+    if b"<link" not in lower:
+        return found
+    text = _NO_LINKS.sub(b"", data) if b"<" in data else data
+    for tag in _QUOTED_TAG.finditer(text):
+        if tag.group(1) or tag.group(2).lower() != b"link":
+            continue
+        attrs = _attrs_of(tag.group(3))
+        rel = attrs.get(b"rel", b"").lower().split()
+        kind = attrs.get(b"type", b"").strip().lower()
+        if (b"stylesheet" not in rel or b"alternate" in rel or b"disabled" in attrs
+                or kind not in (b"", b"text/css")):
+            continue
+        href = attrs.get(b"href")
+        if href is not None:
+            sheet = _data_url_sheet(_unescape(href) if b"&" in href else href, quirks)
+            if sheet is not None:
+                found.append(sheet)
+    return found
+
+
+def _attrs_of(text: bytes) -> dict[bytes, bytes]:
+    """A tag's attributes (lower-cased names, the first of a name wins, as in a parser)."""
+    out: dict[bytes, bytes] = {}
+    for m in _ATTRS.finditer(text):
+        out.setdefault(m.group(1).lower(), m.group(2) or m.group(3) or m.group(4) or b"")
+    return out
+
+
+def _import_region(text: bytes) -> int:
+    """Where a sheet's imports end: at its first rule a browser keeps (a style rule of a
+    valid selector, a known at-rule); a rule it drops (`1{}`, `:bogus{}`, `@foo{}`) does not
+    end them (attack round 43), as before: an import after a kept rule is none (round 39)."""
+    masked = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), text)
+    at = 0
+    for _ in range(64):
+        brace = masked.find(b"{", at)
+        if brace < 0:
+            return len(text)
+        head = max(masked.rfind(b";", at, brace), masked.rfind(b"}", at, brace)) + 1
+        prelude = text[max(head, at) : brace].strip()
+        if _kept_rule(prelude):
+            return brace
+        depth, at = 0, brace
+        while at < len(masked):  # (past the dropped rule's block)
+            ch = masked[at]
+            depth += ch == 0x7B
+            depth -= ch == 0x7D
+            at += 1
+            if depth == 0:
+                break
+    return at
+
+
+_KNOWN_AT = frozenset((b"@media", b"@supports", b"@font-face", b"@keyframes", b"@page",
+                       b"@layer", b"@container", b"@scope", b"@property", b"@counter-style",
+                       b"@font-feature-values", b"@font-palette-values", b"@starting-style",
+                       b"@position-try", b"@view-transition", b"@-webkit-keyframes"))
+
+
+def _kept_rule(prelude: bytes) -> bool:
+    """Whether a browser keeps a rule of this prelude (a known at-rule; a selector lexbor
+    reads, or one with a pseudo-class Chromium reads and lexbor does not)."""
+    if not prelude:
+        return False
+    if prelude[:1] == b"@":
+        name = _AT_NAME.match(_css_text(prelude))
+        return name is not None and name.group().lower() in _KNOWN_AT
+    from zerohour.scan import htmlparsed  # (it reads selectors with lexbor; it imports us)
+    return htmlparsed.valid_selector(_selector_text(_css_text(prelude)))
 
 
 def _data_sheets(data: bytes, sheets: list[bytes], quirks: bool | None = None) -> list[bytes]:
     """Style sheets a page loads from data: URLs (`<link rel=stylesheet href="data:text/css,
     ...">`, `@import url("data:text/css,...")`, and the imports of those), decoded. A
-    sheet's `@import` counts only before its first rule, as in a browser (attack round 39:
-    one after a rule imported a decoy); the page's own text is searched outside its
-    `<style>` elements for that. A link's URL is its attribute as the parser decodes it
-    (`data&colon;text/css`, `&quot;` inside), an import's a CSS string or `url()` with
-    its escapes decoded (`text\\/css`, `\\(`). `quirks`: whether the page is in quirks mode
-    (None: `data` is the page, and says)."""
-    found: list[bytes] = []
-    lower = data.lower()
+    sheet's `@import` counts only before its first rule a browser keeps, as in a browser
+    (attack round 39: one after a rule imported a decoy); the page's own text is searched
+    outside its `<style>` elements for links. An import's URL is a CSS string or `url()`
+    with its escapes decoded (`text\\/css`, `\\(`). `quirks`: whether the page is in quirks
+    mode (None: `data` is the page, and says). Past `_MAX_DATA_SHEETS`, a limit finding."""
     if quirks is None:
         quirks = quirks_mode(data)
-    if b"<style" in lower:
+    if b"<style" in data.lower():
         data = _STYLE_BLOCK.sub(b"", data)
-        lower = data.lower()
-    if b"<link" in lower:
-        for tag in _LINK_TAG.finditer(data):
-            attrs = {m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or b""
-                     for m in _ATTRS.finditer(tag.group(1))}
-            href = attrs.get(b"href")
-            if href is None:
-                continue
-            sheet = _data_url_sheet(_unescape(href) if b"&" in href else href,
-                                    quirks and b"stylesheet" in attrs.get(b"rel", b"").lower())
-            if sheet is not None:
-                found.append(sheet)
-    if b"text/css" in lower:
-        for m in _DATA_CSS.finditer(data):
-            raw = unquote_to_bytes(m.group(4))
-            sheet = base64_decode(raw) if m.group(3) else raw
-            if sheet not in found:
-                found.append(sheet)
+    found = _linked_sheets(data, quirks)
     todo = list(sheets) + found
-    while todo and len(found) < _MAX_DATA_SHEETS:
+    while todo:
         text = todo.pop(0)
         if b"data" not in text.lower() and b"\\" not in text:
             continue
         masked = _CSS_COMMENT.sub(lambda m: b" " * len(m.group()), text)
-        # (a `{` in an import's string or url() is no rule: attack round 41's
-        # `@import 'data:text/css,i{display:none}'`)
-        brace = _SHEET_MASKED.sub(lambda m: b" " * len(m.group()), masked).find(b"{")
-        for m in _CSS_URL.finditer(masked, 0, len(text) if brace < 0 else brace):
+        for m in _CSS_URL.finditer(masked, 0, _import_region(masked)):
             url = m.group(1) or m.group(2) or m.group(3) or b""
             sheet = _data_url_sheet(_css_text(url) if b"\\" in url else url, quirks)
-            if sheet is not None and len(found) < _MAX_DATA_SHEETS:
-                found.append(sheet)
-                todo.append(sheet)
+            if sheet is None:
+                continue
+            if len(found) >= _MAX_DATA_SHEETS:
+                raise ScanLimitExceeded(MAX_RECURSION, f"more than {_MAX_DATA_SHEETS} style "
+                                        f"sheets loaded from data: URLs")
+            found.append(sheet)
+            todo.append(sheet)
     return found
 
 
@@ -1647,9 +1745,12 @@ def _clipped_to_nothing(attrs: bytes) -> bool:
 
 
 def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
-           place: Place | None = None) -> int:
-    """Whether (how) an element hides its content: one of `SHOWN`... above."""
-    if tag in _NEVER_RENDERED:  # (an "open" attribute, not the word in another's value)
+           place: Place | None = None, foreign: bool | None = None) -> int:
+    """Whether (how) an element hides its content: one of `SHOWN`... above. `foreign`:
+    whether it is SVG's or MathML's (the parsed reading knows, for the names of
+    `_CONTENTS_NONE_FOREIGN` and `_NEVER_RENDERED_FOREIGN`; None: not known)."""
+    if tag in _NEVER_RENDERED and not (foreign is False and tag in _NEVER_RENDERED_FOREIGN):
+        # (an "open" attribute, not the word in another's value)
         return SHOWN if tag in _OPENABLE and b"open" in _attr_names(attrs) else HIDDEN
     if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
         return SHOWN
@@ -1661,10 +1762,10 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     own = _css_kinds(attrs)
     if own & HIDE_OTHER or (tag in _CLIPS and _clipped_to_nothing(attrs)):
         return HIDDEN
-    if own & CONTENTS and tag in _CONTENTS_NONE:
+    if own & CONTENTS and _contents_none(tag, foreign):
         own |= HIDE_DISPLAY
     if own & HIDE_DISPLAY:
-        if not _shown_by_important_rule(tag, attrs, compounds, place):
+        if not _shown_by_important_rule(tag, attrs, compounds, place, foreign):
             return HIDDEN
         own &= ~HIDE_DISPLAY  # (round 20: an !important rule beats a style attribute's none)
     box_only = bool(own & HIDE_BOX)
@@ -1688,7 +1789,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
             box_only = True
     display = decided.get(HIDE_DISPLAY)
     if display is not None and (display.hides or (
-            display.kind & CONTENTS and tag in _CONTENTS_NONE)) and not (
+            display.kind & CONTENTS and _contents_none(tag, foreign))) and not (
             own & SHOW_DISPLAY and not display.rank[0]):
         return HIDDEN
     if (own & HIDE_PLACED or HIDE_PLACED in decided) and (own & POSITIONED
@@ -1774,7 +1875,7 @@ _DISPLAY_VALUE = re.compile(rb"(?<![\w-])display\s*:([^;]*)", re.I)
 
 
 def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
-                             place: Place | None) -> bool:
+                             place: Place | None, foreign: bool | None = None) -> bool:
     """Whether a style sheet's `display: ... !important` that shows the element beats its
     style attribute's `display: none` (not itself !important): an author's !important
     declaration outranks every normal one, inline ones too (CSS Cascade 4, 6.1)."""
@@ -1791,7 +1892,7 @@ def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compoun
             continue
         if _matches(c, tag, attrs, place, have, classes):
             return bool(c.rank[0]) and not c.hides and not (
-                c.kind & CONTENTS and tag in _CONTENTS_NONE)
+                c.kind & CONTENTS and _contents_none(tag, foreign))
     return False
 
 
