@@ -356,6 +356,15 @@ def test_scope_names_the_styles_parent() -> None:
         b"<i zh-scope1><style>@scope([zh-scope1]) {:scope{x}}</style>j</i>")
     far = b"<i><b hidden>" + b"x" * 17000 + b"</b><style>@scope{:scope{x}}</style>j</i>"
     assert htmlscope.scoped_page(far).startswith(b"<i zh-scope1>")
+    # a dir=auto in a style's text written anew is left out; 300 of them do not use up the
+    # styles' count
+    assert htmlscope.scoped_page(b"<i><style>:dir(rtl){} /* <b dir=auto> */ @scope{:scope{x}}"
+                                 b"</style>j</i>") == (
+        b"<i zh-scope1><style>:dir(rtl){}  @scope([zh-scope1]) {:scope{x}}</style>j</i>")
+    many = (b"<style>:dir(rtl){}</style>" + b"<b dir=auto>a</b>" * 300
+            + b"<i><style>@scope{:scope{x}}</style>j</i>")
+    assert htmlscope.scoped_page(many).endswith(
+        b"<i zh-scope1><style>@scope([zh-scope1]) {:scope{x}}</style>j</i>")
     assert htmlscope.scoped_page(b"<i><style>@scope (.a){}</style></i>") is None
 
 

@@ -1,4 +1,4 @@
-"""`@scope` without a prelude: the page with the scoping root each such rule has named.
+"""`@scope` without a prelude and `dir=auto`: the page with what they depend on written out.
 
 A `<style>` that holds `@scope { :scope { display: none } }` (or `@scope to (X) {...}`)
 scopes its rules to the style element's parent, so junk in `<i><style>@scope{:scope{
@@ -24,8 +24,9 @@ _STYLE = re.compile(rb"<style\b[^>]*+>(.*?)(?:</style|\Z)", re.I | re.S)
 #: `@scope` whose block (or `to (...)` limit) follows at once: no root of its own
 _PRELUDELESS = re.compile(rb"@scope(\s*+(?:/\*.*?\*/\s*+)*+)(?=\{|to\s*\()", re.I | re.S)
 _MARKS = re.compile(rb"zh-scope(\d{1,9})", re.I)
-#: styles past this many are left as they are
+#: styles (and `dir=auto` elements) past this many are left as they are
 _MAX_STYLES = 64
+_MAX_AUTO = 256
 #: how far back a style's parent is looked for by a walk (`open_elements`), and how many
 #: times the page's nesting may be read for one farther back (each reads the whole page)
 _WINDOW = 16384
@@ -58,7 +59,7 @@ def scoped_page(data: bytes) -> bytes | None:
     edits: list[tuple[int, int, bytes]] = []  # (start, end, replacement), in order
     if b"auto" in lower and b"dir" in lower and b":dir(" in css_readable(data).lower():
         for m in _AUTO_DIR.finditer(data):
-            if len(edits) >= 4 * _MAX_STYLES:
+            if len(edits) >= _MAX_AUTO:
                 break
             gt = data.find(b">", m.end())
             edits.append((m.start(2), m.end(), _direction(data, gt + 1) if gt >= 0 else b"ltr"))
@@ -68,8 +69,9 @@ def scoped_page(data: bytes) -> bytes | None:
     taken = [int(m.group(1)) for m in _MARKS.finditer(data)]
     n = max(taken, default=0)
     trees = _MAX_TREES
+    scoped = 0
     for style in _STYLE.finditer(data):
-        if len(edits) >= 2 * _MAX_STYLES:
+        if scoped >= _MAX_STYLES:
             break
         body = style.group(1)
         if b"\\" in body or b"/*" in body:  # (`@sc\6f pe`: the sheet as CSS reads it)
@@ -88,6 +90,7 @@ def scoped_page(data: bytes) -> bytes | None:
         if not parents:
             continue
         parent = parents[-1][1]
+        scoped += 1
         n += 1
         mark = b"zh-scope%d" % n
         edits.append((parent - 1, parent - 1, b" " + mark))
@@ -97,12 +100,15 @@ def scoped_page(data: bytes) -> bytes | None:
 
 
 def _edited(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes | None:
-    """`data` with `edits` (start, end, replacement) made; None when there are none."""
+    """`data` with `edits` (start, end, replacement) made, one inside another's span left
+    out (a `dir=auto` in a style's text that is written anew); None when there are none."""
     if not edits:
         return None
     out: list[bytes] = []
     at = 0
     for start, end, text in sorted(edits):
+        if start < at:
+            continue
         out += [data[at:start], text]
         at = end
     out.append(data[at:])
