@@ -142,7 +142,7 @@ def _compose(data: bytes, flat: bool, trees: list[int] | None = None) -> bytes |
     host = content, _extent(data, tag, tpl_end)[0]
     lo, hi = host
     own = data[tpl_content:tpl_close]
-    if flat and (b"text/css" in own.lower() or b":host" in own.lower()):
+    if flat and (b"data" in own.lower() or b":host" in own.lower()):
         # (the shadow's sheets speak of its host: the host named by a mark only it has)
         mark = _host_mark(data)
         own = _host_rules(_with_data_sheets(own, textual.quirks_mode(data)), mark)
@@ -214,7 +214,7 @@ def _with_data_sheets(shadow: bytes, quirks: bool) -> bytes:
     written out first as a `<style>` of its own, where `_host_rules` and `_as_children`
     read them (percent-encoded or base64 `::slotted(i){display:none}`, session 27);
     `quirks`: the page's mode, which its shadow trees share."""
-    if b"text/css" not in shadow.lower():
+    if b"data" not in shadow.lower():  # (`data&colon;text&sol;css`: any data: URL may be)
         return shadow
     sheets = [m.group(1) for m in textual._STYLE_BLOCK.finditer(shadow) if m.group(1)]
     loaded = textual._data_sheets(shadow, sheets, quirks)
