@@ -25,7 +25,7 @@ import pytest
 
 from scan.test_html_clients import not_shown_whole
 from scan.test_html_round39 import _split
-from scan.test_html_views import B64, CHROMIUM, mail
+from scan.test_html_views import B64, CHROMIUM, found_both_ways
 from zerohour.scan import Engine, load_database
 from zerohour.scan.database import default_db_dirs
 
@@ -133,11 +133,7 @@ def engine() -> Engine:
 
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_round41_pages_are_read(engine: Engine, name: str) -> None:
-    for as_attachment in (False, True):
-        report = engine.scan_bytes(mail(PAGES[name], as_attachment))
-        assert report.errors == (), report.errors
-        assert report.names, as_attachment
-        assert "Eicar" in report.names[0], as_attachment
+    found_both_ways(engine, PAGES[name])
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")

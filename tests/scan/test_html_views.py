@@ -112,6 +112,16 @@ def _found(engine: Engine, msg: bytes) -> bool:
     return bool(names) and "Eicar" in names[0]
 
 
+def found_both_ways(engine: Engine, page: bytes) -> None:
+    """The engine finds the file in `page`, as the mail's body and as an attachment, with no
+    scan error."""
+    for as_attachment in (False, True):
+        report = engine.scan_bytes(mail(page, as_attachment))
+        assert report.errors == (), report.errors
+        assert report.names, as_attachment
+        assert "Eicar" in report.names[0], as_attachment
+
+
 @pytest.mark.parametrize("hide", ["style", "class", "hidden", "template", "visibility"])
 def test_hidden_junk_is_dropped_from_the_view(hide: str) -> None:
     visible = textual.html_visible(hidden_junk(hide))

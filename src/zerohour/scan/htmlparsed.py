@@ -312,11 +312,11 @@ def _css_selector(selector: bytes) -> str:
     return selector.decode("utf-8", "replace") if _UTF8.get() else selector.decode("latin-1")
 
 
-#: `textual._lang_dir`'s "on the element or an ancestor" (`:is([lang|=de i],[lang|=de i] *)`):
+#: `textual._lang_dir`'s "on the element or an ancestor" (`textual.INHERITED_ATTRIBUTE`) is
 #: here the attribute the nearest ancestor that sets one gives (`_mark_inherited`): lexbor
 #: weighed the descendant form as a costly selector (a limit finding on a page of 4,000
 #: elements), and a `lang=en` between them did not count (attack round 43's decoys).
-_ANCESTOR_ATTRIBUTE = re.compile(rb"\[(lang\|=[\w-]+|dir=rtl) i\],\[\1 i\] \*")
+_ANCESTOR_ATTRIBUTE = textual.INHERITED_ATTRIBUTE
 
 
 def _mark_inherited(tree: LexborHTMLParser) -> None:

@@ -765,6 +765,10 @@ def _selector_text(text: bytes) -> bytes:
 #: as it is.
 _LANG_DIR = re.compile(rb":(lang|dir)\(\s*([^()]*?)\s*\)", re.I)
 _LANGUAGE_TAG = re.compile(rb"[A-Za-z0-9-]+")
+#: What `_lang_dir` writes for "the attribute on the element or an ancestor"
+#: (`[lang|=de i],[lang|=de i] *`, `[dir=rtl i],[dir=rtl i] *`; group 1 the attribute test),
+#: which the parsed reading reads as its nearest ancestor's (`htmlparsed._mark_inherited`).
+INHERITED_ATTRIBUTE = re.compile(rb"\[(lang\|=[\w-]+|dir=rtl) i\],\[\1 i\] \*")
 
 
 def _lang_dir(m: re.Match[bytes]) -> bytes:
