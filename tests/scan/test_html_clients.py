@@ -11,12 +11,12 @@ from __future__ import annotations
 import html
 import random
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from helpers import browser
 from scan.test_html_round18 import THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
 from zerohour.errors import ScanLimitExceeded
@@ -24,19 +24,19 @@ from zerohour.scan import Engine, htmlprint, mediaquery
 
 __all__ = ["engine"]  # (the module's fixture, used by the tests below)
 
-PHONE = ("--window-size=375,800",)
-WIDE = ("--window-size=1280,900",)
-DARK = ("--window-size=1280,900", "--force-dark-mode")
+# (the clients of `--window-size=375,800`, `--window-size=1280,900`, and that with
+# `--force-dark-mode`)
+PHONE = browser.View(window=browser.window_flag(375, 800))
+WIDE = browser.View(window=browser.window_flag(1280, 900))
+DARK = browser.View(window=browser.window_flag(1280, 900), dark=True)
 
 
-def screen_text(tmp_path: Path, page: bytes, flags: tuple[str, ...]) -> bytes:
+def screen_text(tmp_path: Path, page: bytes, view: browser.View = browser.SCREEN) -> bytes:
     """The text Chromium lays out on a screen (`innerText`), whitespace left out."""
     path = tmp_path / "screen.html"
     path.write_bytes(page + b"<script>document.body.setAttribute('data-shown', "
                             b"document.body.innerText)</script>")
-    dom = subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                          *flags, "--dump-dom", path.as_uri()],
-                         capture_output=True, timeout=120, check=False).stdout
+    dom = browser.dump_dom(path, view)
     m = re.search(rb'data-shown="([^"]*)"', dom)
     assert m is not None, dom[:300]
     return re.sub(rb"\s", b"", html.unescape(m.group(1).decode()).encode())
@@ -46,7 +46,7 @@ def not_shown_whole(tmp_path: Path, pages: dict[str, bytes], whole: bytes) -> li
     """The names of the pages on whose screen Chromium does not show `whole` (one at a
     time, each in a file of its own)."""
     return [name for name, page in sorted(pages.items())
-            if whole not in screen_text(tmp_path, page, ())]
+            if whole not in screen_text(tmp_path, page)]
 
 
 def _between_junk(css: bytes) -> bytes:
@@ -58,7 +58,7 @@ def _between_junk(css: bytes) -> bytes:
 _DEEP_TRUE = b"not (" * 18 + b"(display: block)" + b")" * 18  # (18 nots: holds)
 _LONG_OR = b"(foo-bar: " + b"x" * 5000 + b") or (display: block)"  # (holds: its right side)
 
-#: name -> (style sheet, Chromium flags of the client that shows B64 whole; None: print)
+#: name -> (style sheet, the view of the client that shows B64 whole; None: print)
 SPLIT_BY_CLIENT: dict[str, tuple[bytes, tuple[str, ...] | None]] = {
     "screen hides, print shows": (
         b"@media screen{.j{display:none}}@media print{.j{display:inline}}", WIDE),
@@ -96,17 +96,17 @@ SPLIT_BY_CLIENT: dict[str, tuple[bytes, tuple[str, ...] | None]] = {
 
 @pytest.mark.parametrize("shape", list(SPLIT_BY_CLIENT))
 def test_each_client_gets_its_own_reading(engine: Engine, tmp_path: Path, shape: str) -> None:
-    css, flags = SPLIT_BY_CLIENT[shape]
-    _shown_and_found(engine, tmp_path, _between_junk(css), flags, shape)
+    css, view = SPLIT_BY_CLIENT[shape]
+    _shown_and_found(engine, tmp_path, _between_junk(css), view, shape)
 
 
 def _shown_and_found(engine: Engine, tmp_path: Path, page: bytes,
-                     flags: tuple[str, ...] | None, shape: str) -> None:
-    """Chromium shows B64 whole to the client of `flags` (None: printed), and the engine
+                     view: browser.View | None, shape: str) -> None:
+    """Chromium shows B64 whole to the client of `view` (None: printed), and the engine
     finds it in the page as a mail's body and as an attachment."""
     if CHROMIUM is not None:
-        shown = printed_text(tmp_path, page) if flags is None else screen_text(
-            tmp_path, page, flags)
+        shown = printed_text(tmp_path, page) if view is None else screen_text(
+            tmp_path, page, view)
         assert B64 in shown, shape
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), (shape, as_attachment)
@@ -403,8 +403,8 @@ ROUND37 = {
 
 @pytest.mark.parametrize("shape", list(ROUND37))
 def test_round37_shapes(engine: Engine, tmp_path: Path, shape: str) -> None:
-    page, flags = ROUND37[shape]
-    _shown_and_found(engine, tmp_path, page, flags, shape)
+    page, view = ROUND37[shape]
+    _shown_and_found(engine, tmp_path, page, view, shape)
 
 
 def test_review_values_and_sizes() -> None:

@@ -102,7 +102,7 @@ def test_parser_shapes_are_read_as_a_browser_reads_them(engine: Engine, name: st
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
-    shown = screen_text(tmp_path, SHAPES[name], ())
+    shown = screen_text(tmp_path, SHAPES[name])
     assert B64 in shown, shown[:200]
 
 
@@ -459,6 +459,6 @@ def test_text_before_a_block_is_a_line_of_its_own(engine: Engine, tmp_path: Path
     for as_attachment in (False, True):
         assert _found(engine, mail(page, as_attachment)), as_attachment
     if CHROMIUM is not None:
-        assert B64 in screen_text(tmp_path, page, ())
+        assert B64 in screen_text(tmp_path, page)
     assert htmlparsed.parsed_readings(b"<style>.a{display:none}</style><p>a b</p>") == (
         b"a b", None)  # (no run of base64 letters: no second reading)

@@ -17,13 +17,13 @@ import hashlib
 import random
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from helpers import browser
 from scan.test_html_views import (
     B64,
     CHROMIUM,
@@ -403,11 +403,9 @@ def test_an_inline_element_far_from_its_parent_is_read_as_shown(engine: Engine,
 def _screenshot(tmp_path: Path, page: bytes, name: str) -> str:
     path = tmp_path / f"{name}.html"
     path.write_bytes(page)
-    png = tmp_path / f"{name}.png"
-    subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    "--hide-scrollbars", "--window-size=800,300", f"--screenshot={png}",
-                    path.as_uri()], capture_output=True, timeout=120, check=False)
-    return hashlib.sha256(png.read_bytes()).hexdigest()
+    png = browser.screenshot(path, browser.View(window=browser.window_flag(800, 300),
+                                                scrollbars=False))
+    return hashlib.sha256(png).hexdigest()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")

@@ -137,7 +137,7 @@ def test_round39_pages_are_read_as_a_browser_shows_them(engine: Engine, name: st
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_round39_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
-    assert B64 in screen_text(tmp_path, PAGES[name], ())
+    assert B64 in screen_text(tmp_path, PAGES[name])
 
 
 def _hidden_by(sheet: bytes) -> bytes:
@@ -172,7 +172,7 @@ def test_review_pages_are_read(engine: Engine, tmp_path: Path, name: str) -> Non
     assert _found(engine, mail(REVIEW[name], False)), name
     if CHROMIUM is not None and name in ("brace-in-string", "webkit-flex",
                                          "comment-opener-before-import"):
-        assert B64 in screen_text(tmp_path, REVIEW[name], ())
+        assert B64 in screen_text(tmp_path, REVIEW[name])
 
 
 def test_hostile_sheets_cost_little() -> None:

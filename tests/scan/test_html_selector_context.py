@@ -81,7 +81,7 @@ def test_context_of_a_hiding_rule_is_read(engine: Engine, name: str) -> None:
 @pytest.mark.parametrize("name", sorted(DECOYS))
 def test_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
     page = DECOYS[name]
-    shown = screen_text(tmp_path, page, ())
+    shown = screen_text(tmp_path, page)
     assert B64 in shown, shown[:200]
     if name != "visibility":  # (the hidden junk's room wraps the printed line there)
         assert B64 in printed_text(tmp_path, page)
@@ -103,7 +103,7 @@ def test_rules_whose_context_the_parser_breaks_hide_nothing(tmp_path: Path, name
     visible = textual.html_visible(page)
     assert visible is None or B64 not in visible.replace(b"\n", b"")
     if CHROMIUM is not None:
-        assert B64 not in screen_text(tmp_path, page, ())
+        assert B64 not in screen_text(tmp_path, page)
 
 
 def test_places_count_parser_made_elements() -> None:
@@ -254,7 +254,7 @@ def test_a_block_of_base64_after_a_short_line(engine: Engine, tmp_path: Path,
     assert _found(engine, mail(page, False)), before
     assert _found(engine, mail(page, True)), before
     if CHROMIUM is not None and before == b"Key":
-        assert B64 in screen_text(tmp_path, page, ())
+        assert B64 in screen_text(tmp_path, page)
 
 
 @pytest.mark.parametrize("before", [b"Key", b"Dear Bob", b"Hi"])
@@ -267,7 +267,7 @@ def test_base64_pieces_cut_by_hidden_junk_after_a_short_line(engine: Engine, tmp
     assert _found(engine, mail(page, False)), before
     assert _found(engine, mail(page, True)), before
     if CHROMIUM is not None and before == b"Key":
-        assert B64 in screen_text(tmp_path, page, ())
+        assert B64 in screen_text(tmp_path, page)
 
 
 # Attack round 38 (session 24, on 2e4dc77): selectors a browser reads otherwise than the
@@ -389,7 +389,7 @@ def test_round38_selector_shapes_are_read_as_a_browser_reads_them(engine: Engine
 @pytest.mark.parametrize("name", sorted(ROUND38))
 def test_round38_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
     page, client = ROUND38[name]
-    shown = screen_text(tmp_path, page, ()) if client == "screen" else printed_text(
+    shown = screen_text(tmp_path, page) if client == "screen" else printed_text(
         tmp_path, page)
     assert B64 in shown, shown[:200]
 
@@ -431,7 +431,7 @@ def test_review_pages_are_read(engine: Engine, tmp_path: Path, name: str) -> Non
     page = REVIEW[name]
     assert _found(engine, mail(page, False)), name
     if CHROMIUM is not None and name in ("doctype-before-meta", "context-above-body"):
-        assert B64 in screen_text(tmp_path, page, ())
+        assert B64 in screen_text(tmp_path, page)
 
 
 def test_svg_root_is_the_image() -> None:
@@ -479,4 +479,4 @@ def test_transform_rules_by_their_whole_selector(engine: Engine, tmp_path: Path,
     page = TRANSFORM_DECOYS[name]
     assert _found(engine, mail(page, False)), name
     if CHROMIUM is not None:
-        assert B64 in screen_text(tmp_path, page, ())
+        assert B64 in screen_text(tmp_path, page)

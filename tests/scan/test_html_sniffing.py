@@ -122,7 +122,7 @@ def test_pages_are_read_whatever_they_sniff_as(engine: Engine, name: str) -> Non
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_chromium_shows_the_payload_whole(tmp_path: Path, name: str) -> None:
-    assert B64 in screen_text(tmp_path, PAGES[name], ())
+    assert B64 in screen_text(tmp_path, PAGES[name])
 
 
 @pytest.mark.parametrize("name", sorted(ROUND40))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import browser
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine, decompose, load_database, textual
 from zerohour.scan.database import default_db_dirs
@@ -80,10 +81,7 @@ PROBE_LINK = (b"<script>setTimeout(function(){var d=document,f=d.querySelector('
 def chromium_dom(tmp_path: Path, page: bytes) -> bytes:
     path = tmp_path / "page.html"
     path.write_bytes(page)
-    return subprocess.run(
-        [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-         "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
-        capture_output=True, timeout=120, check=False).stdout
+    return browser.dump_dom(path, browser.View(virtual_time_ms=3000))
 
 
 def _shown_by_chromium_and_found(engine: Engine, tmp_path: Path, page: bytes) -> None:
@@ -293,10 +291,7 @@ def test_the_charset_a_browser_uses(engine: Engine, tmp_path: Path, how: str) ->
     probe = PROBE_TEXT.replace(b"document.body.innerText", b"document.querySelector('p')"
                                b".textContent")
     path.write_bytes(page.replace(b"</body>", probe + b"</body>"))
-    dom = subprocess.run(
-        [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-         "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
-        capture_output=True, timeout=120, check=False).stdout
+    dom = browser.dump_dom(path, browser.View(virtual_time_ms=3000))
     shown = html.unescape(dom.split(b'data-text="')[1].split(b'"')[0].decode())
     assert "".join(ch for ch in shown if ch.isascii()) == B64.decode()
     msg = (b"From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
@@ -693,9 +688,7 @@ def printed_text(tmp_path: Path, page: bytes, name: str = "page.html") -> bytes:
     path = tmp_path / name
     path.write_bytes(page)
     pdf = tmp_path / "page.pdf"
-    subprocess.run([CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    "--no-pdf-header-footer", f"--print-to-pdf={pdf}", path.as_uri()],
-                   capture_output=True, timeout=120, check=False)
+    pdf.write_bytes(browser.print_pdf(path))
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                           timeout=60, check=True).stdout
     return re.sub(rb"\s", b"", text)

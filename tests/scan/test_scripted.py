@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.tools import tool
+from helpers import browser
 from zerohour.scan import Engine, load_database
 from zerohour.scan.database import default_db_dirs
 from zerohour.scan.limits import Limits
@@ -160,10 +160,7 @@ def _inflater_page(key: int) -> bytes:
 def _browser_output(tmp_path: Path, page: bytes) -> bytes:
     path = tmp_path / "invoice.html"
     path.write_bytes(page)
-    return subprocess.run(
-        [tool("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
-         "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
-        capture_output=True, timeout=120, check=False).stdout
+    return browser.dump_dom(path, browser.View(virtual_time_ms=3000))
 
 
 def test_chromium_rebuilds_the_file_the_heuristic_stands_for(engine: Engine,
@@ -209,10 +206,7 @@ def test_chromium_drops_iso_2022_jp_escapes_and_so_do_we(engine: Engine, tmp_pat
     for name, page in (("plain", plain), ("scripted", scripted)):
         path = tmp_path / f"{name}.html"
         path.write_bytes(page)
-        dom[name] = subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=3000", "--dump-dom", path.as_uri()],
-            capture_output=True, timeout=120, check=False).stdout
+        dom[name] = browser.dump_dom(path, browser.View(virtual_time_ms=3000))
     whole = b'href="data:application/octet-stream;base64,' + base64.b64encode(EICAR) + b'"'
     assert whole in dom["plain"]
     assert b'data-ran="yes"' in dom["scripted"]
