@@ -3,11 +3,12 @@
 The scanner's HTML tests ask Chromium what it shows of some 800 pages. Starting
 `chromium --headless --dump-dom` for each page cost 0.85 s of a quiet core and 2.5 s on the
 loaded CI machine: minutes of a CI bound to 30. Here one browser (Debian's, driven by
-Playwright) serves every page of the process, each in a fresh context (no cache, cookies or
-storage shared), set up as the command line sets it up: the same window (780x493 by default),
-screen (800x600), scrollbars, `--force-dark-mode` as the dark color scheme,
-`--virtual-time-budget` as the same DevTools virtual-time policy, `--print-to-pdf` as
-`Page.printToPDF` with backgrounds and the default paper and margins.
+Playwright) serves every page of the process, set up as the command line sets it up: the
+same window (780x493 by default), screen (800x600), scrollbars, `--force-dark-mode` as the
+dark color scheme, `--virtual-time-budget` as the same DevTools virtual-time policy,
+`--print-to-pdf` as `Page.printToPDF` with backgrounds and the default paper and margins.
+Each view has a context of its own (a page is a fresh document in its tab); a page with a
+virtual-time budget gets a fresh context.
 
 The browser lives in a thread of its own, so that a test's event loop never meets
 Playwright's; it is started on first use and stopped when the process exits.

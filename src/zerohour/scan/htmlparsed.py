@@ -594,7 +594,7 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
 #: hides (not the `<title>`, `<style>`, `<script>` every page has).
 _INLINE_HIDING = Gate(
     rb"(?i)(?:display|visibility)\s*[:=]\s*[\"']?\s*(?:none|hidden|collapse|var)|\\|&#|&colon|"
-    rb"\s(?:hidden|popover)[\s=>/]|font-size\s*:\s*0|font\s*:|opacity\s*:\s*0|clip|scale\s*[:(]|"
+    rb"\s(?:hidden|popover)[\s=>/]|display\s*:\s*inherit|font-size\s*:\s*0|font\s*:|opacity\s*:\s*0|clip|scale\s*[:(]|"
     rb"matrix|rotate[xy]|mask|text-security|content-visibility|contain\s*:|:\s*-\s*\d{3}|"
     rb"overflow\s*:\s*(?:hidden|clip)|<(?:template|noscript|iframe|audio|video|canvas|details|"
     rb"dialog|object|textarea|datalist|rp|noembed|noframes|meter|progress|fencedframe|svg|math|"
@@ -857,6 +857,11 @@ def _how(node: LexborNode, matched: _Matched,
     how = known.get(key)
     if how is None:
         how = known[key] = textual._hides(tag, attrs, compounds, foreign=foreign)
+    if how != textual.HIDDEN and textual._contents_none(tag, foreign) and (
+            _INHERIT_WORD(attrs) or any(c.kind & textual.INHERITS for c in compounds)) and (
+            textual.display_flags(tag, attrs, compounds) & textual.INHERITS
+            and _unboxed(node.parent, matched)):
+        return textual.HIDDEN  # (`display: inherit` under `display: contents`: contents)
     if how == textual.IF_ITEM:
         parent = node.parent
         if parent is None or not parent.is_element_node:
@@ -868,6 +873,23 @@ def _how(node: LexborNode, matched: _Matched,
     return how
 
 
+#: A style attribute that may say `inherit` (also escaped, or by a character reference).
+_INHERIT_WORD = Gate(rb"(?i)inherit|\\|&")
+
+
+def _unboxed(node: LexborNode | None, matched: _Matched) -> bool:
+    """Whether the element's `display` is `contents`: its own, or through `display: inherit`
+    its nearest ancestor's that declares another."""
+    while node is not None and node.is_element_node:
+        compounds = tuple(matched[node.mem_id][1]) if node.mem_id in matched else ()
+        flags = textual.display_flags((node.tag or "").lower().encode("latin-1", "replace"),
+                                      _attrs(node), compounds)
+        if not flags & textual.INHERITS:
+            return bool(flags & textual.CONTENTS)
+        node = node.parent
+    return False
+
+
 _NEVER_RENDERED = frozenset(t.decode() for t in textual._NEVER_RENDERED)
 #: (attributes but `style` that make `_shown_text` weigh an element; and the kinds of a
 #: style attribute that do)
@@ -875,7 +897,7 @@ _WEIGHED_OTHERWISE = frozenset(("hidden", "popover", "display", "visibility", "o
                                 "font-size", "transform", "clip-path", "mask"))
 _WEIGHED_KINDS = (textual.HIDE_DISPLAY | textual.HIDE_VISIBILITY | textual.HIDE_OTHER
                   | textual.HIDE_BOX | textual.HIDE_PLACED | textual.SHOW_VISIBILITY
-                  | textual.CONTENTS)  # (`display: contents` hides an `<svg>`)
+                  | textual.CONTENTS | textual.INHERITS)  # (`contents` hides an `<svg>`)
 #: Elements `_shown_text` weighs without a rule: a tag that never renders, an attribute
 #: that may hide (the words `textual` looks for in a tag; lexbor has decoded references).
 _WEIGHED = ", ".join((

@@ -412,8 +412,9 @@ SHOW_DISPLAY, SHOW_VISIBILITY, MAKES_BOX, INLINE = 16, 32, 64, 128
 HIDE_PLACED, POSITIONED = 256, 512  # moved away by offsets (if positioned); positioned
 ITEMS = 1024  # a flex or grid container (its children are boxes whatever their display)
 CONTENTS = 2048  # `display: contents`: no box, unless the element is one of `_CONTENTS_NONE`
+INHERITS = 4096  # `display: inherit`: the parent's display (`contents` too: `display_flags`)
 #: (flags on a ranked compound's kind, not kinds of their own)
-_KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS
+_KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS | INHERITS
 #: Elements `display: contents` does not unbox but hides, as `none` (CSS Display 3, appendix
 #: B; SVG 2; MathML): junk in `<svg class=j>`, `<select class=j>` with `.j{display:
 #: contents}` shows nowhere in Chromium (session 27, attack round 42). A nested `<svg>`
@@ -459,7 +460,8 @@ def _css_kinds(text: bytes) -> int:
             kinds |= HIDE_DISPLAY
         elif all(w in _NO_BOX or w in (b"inherit", b"unset", b"initial", b"flow")
                  for w in words):
-            kinds |= SHOW_DISPLAY | INLINE | (CONTENTS if words == [b"contents"] else 0)
+            kinds |= SHOW_DISPLAY | INLINE | (CONTENTS if words == [b"contents"] else
+                                              INHERITS if words == [b"inherit"] else 0)
         else:
             kinds |= SHOW_DISPLAY | MAKES_BOX
             if any(w.endswith((b"flex", b"grid")) for w in words):
@@ -1288,7 +1290,8 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
                                              steps):
                     out[compound, steps, ranked.kind & ~_KIND_FLAGS, ranked.hides,
                         important] = ranked
-    if not any(c.hides or c.kind & (MAKES_BOX | CONTENTS) or c.rank[0] for c in out.values()):
+    if not any(c.hides or c.kind & (MAKES_BOX | CONTENTS | INHERITS) or c.rank[0]
+               for c in out.values()):
         return ()  # (rules that make boxes: for transforms and sizes of style attributes;
         # !important ones: for a style attribute's `display: none` they show, round 20)
     # strongest first: the first rule of a kind an element matches decides (`_hides`)
@@ -1318,7 +1321,7 @@ def kind_compounds(compound: _Compound, rule: _Rule, selector: bytes, kinds: int
         box = kind == SHOW_DISPLAY and not kinds & INLINE
         yield _ranked(compound, rule, selector, important, order, hides=hides,
                       kind=kind_of | (MAKES_BOX if box else 0) | (
-                          kinds & (ITEMS | CONTENTS) if kind == SHOW_DISPLAY else 0),
+                          kinds & (ITEMS | CONTENTS | INHERITS) if kind == SHOW_DISPLAY else 0),
                       ancestors=steps)
 
 
@@ -1901,6 +1904,35 @@ def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compoun
 
 
 _IMPORTANT_MARK = re.compile(rb"!\s*important", re.I)
+
+
+def display_flags(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> int:
+    """`CONTENTS` or `INHERITS` when the `display` that holds for the element is `contents`
+    or `inherit`, else 0: its style attribute's, unless a rule that matches it declares one
+    !important and the attribute's is not (as `_hides` weighs them). The parsed reading
+    follows `inherit` up the tree: under a parent of `display: contents`, an `<svg>` of
+    `display: inherit` hides as `none` (attack round 42's leftover)."""
+    if b"&" in attrs:
+        attrs = _unescape(attrs)
+    if b"/*" in attrs or b"\\" in attrs:
+        attrs = _css_text(attrs)
+    attrs = declared_style(attrs)
+    own = _css_kinds(attrs)
+    if own & (SHOW_DISPLAY | HIDE_DISPLAY):
+        last = b""
+        for m in _DISPLAY_VALUE.finditer(attrs):
+            last = m.group(1)
+        if b"!" in last and _IMPORTANT_MARK.search(last):
+            return own & (CONTENTS | INHERITS)
+    have, classes = _attributes(attrs)
+    for c in compounds:  # (strongest first: the first display rule that matches decides)
+        if c.kind & ~_KIND_FLAGS != HIDE_DISPLAY or not _matches(c, tag, attrs, None, have,
+                                                                  classes):
+            continue
+        if c.rank[0] or not own & (SHOW_DISPLAY | HIDE_DISPLAY):
+            return 0 if c.hides else c.kind & (CONTENTS | INHERITS)
+        break
+    return own & (CONTENTS | INHERITS)
 
 
 def _flex_or_grid(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) -> bool:
