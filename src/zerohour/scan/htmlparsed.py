@@ -103,9 +103,11 @@ def parsed_readings(data: bytes, check_time: Callable[[], None] | None = None
     text shows a run of base64 letters (text before a block glues to it in the first, not on
     the screen: session 26)."""
     token = _UTF8.set(is_utf8(data))
+    page_vars = textual.PAGE_VARS.set(textual.page_vars(data))
     try:
         return _readings(data, check_time)
     finally:
+        textual.PAGE_VARS.reset(page_vars)
         _UTF8.reset(token)
 
 
@@ -526,8 +528,8 @@ def _shown_text(tree: LexborHTMLParser, matched: _Matched,
             # newsletter's hundred `display:block` images and `font-size:14px` cells not)
             may = styles.get(style)
             if may is None:
-                may = styles[style] = bool(textual._css_kinds(textual.declared(
-                    textual._css_text(_bytes(style)))) & _WEIGHED_KINDS)
+                may = styles[style] = "var(" in style.lower() or bool(textual._css_kinds(
+                    textual.declared(textual._css_text(_bytes(style)))) & _WEIGHED_KINDS)
             if not may:
                 continue
         weigh[node.mem_id] = node

@@ -19,8 +19,10 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, SupportsIndex
 from urllib.parse import unquote_to_bytes
 
@@ -413,8 +415,9 @@ HIDE_PLACED, POSITIONED = 256, 512  # moved away by offsets (if positioned); pos
 ITEMS = 1024  # a flex or grid container (its children are boxes whatever their display)
 CONTENTS = 2048  # `display: contents`: no box, unless the element is one of `_CONTENTS_NONE`
 INHERITS = 4096  # `display: inherit`: the parent's display (`contents` too: `display_flags`)
+REVERTS = 8192  # `display: revert`: the browser's own (`none` for `[hidden]`, a box for `<div>`)
 #: (flags on a ranked compound's kind, not kinds of their own)
-_KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS | INHERITS
+_KIND_FLAGS = MAKES_BOX | ITEMS | CONTENTS | INHERITS | REVERTS
 #: Elements `display: contents` does not unbox but hides, as `none` (CSS Display 3, appendix
 #: B; SVG 2; MathML): junk in `<svg class=j>`, `<select class=j>` with `.j{display:
 #: contents}` shows nowhere in Chromium (session 27, attack round 42). A nested `<svg>`
@@ -456,12 +459,13 @@ def _css_kinds(text: bytes) -> int:
         display = m.group(1).lower()
     if display is not None:
         words = display.split()
-        if words[0] in (b"none", b"var", b"revert", b"revert-layer"):
-            kinds |= HIDE_DISPLAY
-        elif all(w in _NO_BOX or w in (b"inherit", b"unset", b"initial", b"flow")
-                 for w in words):
+        if words[0] in (b"none", b"var", b"revert-layer"):  # (`revert-layer`: a layer below
+            kinds |= HIDE_DISPLAY  # decides, read as hiding; see `_layerless` and `_own_style`)
+        elif words[0] == b"revert" or all(  # (`revert`: the browser's own display)
+                w in _NO_BOX or w in (b"inherit", b"unset", b"initial", b"flow") for w in words):
             kinds |= SHOW_DISPLAY | INLINE | (CONTENTS if words == [b"contents"] else
-                                              INHERITS if words == [b"inherit"] else 0)
+                                              INHERITS if words == [b"inherit"] else
+                                              REVERTS if words[0] == b"revert" else 0)
         else:
             kinds |= SHOW_DISPLAY | MAKES_BOX
             if any(w.endswith((b"flex", b"grid")) for w in words):
@@ -1150,10 +1154,38 @@ def _read_sheet_rules(data: bytes, sheets: list[bytes] | None = None) -> list[_R
                 else:
                     custom[name] = value.strip()
     places = {name: i for i, name in enumerate(order)}
+    if not order:
+        flat = [(sel, _layerless(decl), layer) for sel, decl, layer in flat]
     return [_Rule(sel, _with_vars(decl, {**custom, **own.get(sel.strip(), {})} if local
                                   else custom) if b"var(" in decl else decl,
                   places.get(layer, -1) if layer is not None else -1, len(order))
             for sel, decl, layer in flat]
+
+
+_REVERT_LAYER = re.compile(rb"(?<![\w-])revert-layer(?![\w-])", re.I)
+
+
+def _layerless(declarations: bytes) -> bytes:
+    """A rule's declarations on a page without cascade layers, where `revert-layer` is
+    `revert` (no layer below: the browser's own value). Attack round 44: B64's pieces in
+    `.r{display:revert-layer}` show in Chromium; read as hiding, they were taken out."""
+    if b"revert-layer" not in declarations.lower():
+        return declarations
+    return _REVERT_LAYER.sub(b"revert", declarations)
+
+
+def _own_style(attrs: bytes) -> bytes:
+    """A tag's attributes as `_hides` weighs them: `var()` resolved (`_own_vars`), and a
+    style attribute's `display: revert-layer` (the last `display` it declares) taken out
+    with the rest of its `display`s: the page's rules decide (a style attribute is above
+    every layer of the page's sheets)."""
+    attrs = _own_vars(declared_style(attrs))
+    if b"revert-layer" not in attrs.lower():
+        return attrs
+    displays = list(_DISPLAY.finditer(attrs))
+    if not displays or not displays[-1].group(1).lower().startswith(b"revert-layer"):
+        return attrs
+    return _DISPLAY.sub(b"zh-reverted:", attrs)
 
 
 _NOT_INHERITED = re.compile(rb"inherits\s*:\s*false", re.I)
@@ -1178,15 +1210,57 @@ def _registered(flat: list[tuple[bytes, bytes, bytes | None]]
     return initials, local
 
 
-_VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*((?:[^()]|\([^()]*\))*))?\)")
+_VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*((?:[^()]|\([^()]*\))*))?\)", re.I)
 
 
-def _with_vars(declarations: bytes, custom: dict[bytes, bytes], depth: int = 0) -> bytes:
+def _with_vars(declarations: bytes, custom: Mapping[bytes, bytes], depth: int = 0) -> bytes:
     """`var(--x, fallback)` replaced by the custom property's value, else its fallback."""
-    if depth > 8 or b"var(" not in declarations:
+    if depth > 8 or b"var(" not in declarations.lower():
         return declarations
     return _with_vars(_VAR.sub(lambda m: custom.get(m.group(1)) or (m.group(2) or b"").strip(),
                                declarations), custom, depth + 1)
+
+
+#: The custom properties of the page being read (`page_vars`), for `var()` in its style
+#: attributes (set by `html_visible` and the parsed reading).
+PAGE_VARS: ContextVar[Mapping[bytes, bytes]] = ContextVar(
+    "page_vars", default=MappingProxyType({}))
+_VAR_CALL = re.compile(rb"var\(", re.I)
+_STYLE_ATTRIBUTE = re.compile(rb"""(?<![\w-])style\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
+                              re.I)
+
+
+@functools.lru_cache(maxsize=4)  # (the regex and the parsed readings of a page ask alike)
+def page_vars(data: bytes) -> Mapping[bytes, bytes]:
+    """The page's custom properties for `var()` in style attributes: each name's value as
+    its style sheets declare it, then as its style attributes do, the last one written
+    winning (as `_read_sheet_rules` reads them for rules; not by element: a property a page
+    sets to other values on other elements is read as its last). Attack round 44:
+    `visibility: var(--h)` in a style attribute, `--h: hidden` on `:root`, hid junk
+    Chromium hides; `display: var(--s)`, `--s: inline`, was read as hiding the text."""
+    if not _VAR_CALL.search(data) and b"\\" not in data:  # (`v\61r(` is `var(`)
+        return {}
+    values: dict[bytes, bytes] = {}
+    if _CUSTOM.search(data):
+        for rule in _sheet_rules(data):
+            for name, value in _CUSTOM.findall(rule.declarations):
+                values[name] = value.strip()
+        for m in _STYLE_ATTRIBUTE.finditer(data):
+            style = m.group(1) or m.group(2) or m.group(3) or b""
+            if b"--" not in style:
+                continue
+            if b"&" in style:
+                style = _unescape(style)
+            for name, value in _CUSTOM.findall(_css_text(style)):
+                values[name] = value.strip()
+    return MappingProxyType(values)
+
+
+def _own_vars(attrs: bytes) -> bytes:
+    """A tag's attributes with `var()` in them replaced by the page's custom properties
+    (`PAGE_VARS`; an unknown one by its fallback, else by nothing: invalid at computed-value
+    time, the property's initial value holds, as for rules)."""
+    return _with_vars(attrs, PAGE_VARS.get()) if b"var(" in attrs.lower() else attrs
 
 
 def _specificity(selector: bytes) -> tuple[int, int, int]:
@@ -1321,7 +1395,8 @@ def kind_compounds(compound: _Compound, rule: _Rule, selector: bytes, kinds: int
         box = kind == SHOW_DISPLAY and not kinds & INLINE
         yield _ranked(compound, rule, selector, important, order, hides=hides,
                       kind=kind_of | (MAKES_BOX if box else 0) | (
-                          kinds & (ITEMS | CONTENTS | INHERITS) if kind == SHOW_DISPLAY else 0),
+                          kinds & (ITEMS | CONTENTS | INHERITS | REVERTS) if kind == SHOW_DISPLAY
+                          else 0),
                       ancestors=steps)
 
 
@@ -1765,8 +1840,14 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
-    attrs = declared_style(attrs)
+    attrs = _own_style(attrs)
     own = _css_kinds(attrs)
+    if own & HIDE_OTHER and _UA_HIDING.search(attrs) and _author_display(
+            tag, attrs, own, compounds, place):
+        own = _css_kinds(_UA_HIDING.sub(b" ", attrs))
+    if own & HIDE_OTHER and _UNTIL_FOUND.search(attrs) and _inline_level(
+            tag, attrs, own, compounds, place):
+        own = _css_kinds(_UNTIL_FOUND.sub(b" ", attrs))
     if own & HIDE_OTHER or (tag in _CLIPS and _clipped_to_nothing(attrs)):
         return HIDDEN
     if own & CONTENTS and _contents_none(tag, foreign):
@@ -1881,6 +1962,54 @@ def _compound_index(compounds: tuple[_Compound, ...]
 _DISPLAY_VALUE = re.compile(rb"(?<![\w-])display\s*:([^;]*)", re.I)
 
 
+#: The attributes a browser's own sheet hides by `display: none` (not `hidden=until-found`:
+#: `content-visibility`), which an author's `display` beats.
+_UA_HIDING = re.compile(rb"(?:^|[\s/])(?:hidden(?!\s*=\s*[\"']?\s*until-found)|popover)"
+                        rb"(?=[\s=/]|$)", re.I)
+
+
+#: `hidden=until-found`: the browser's sheet gives it `content-visibility: hidden`, which
+#: hides the content of a box, not of an inline element (`<span hidden=until-found>` shows
+#: in Chromium: attack round 44).
+_UNTIL_FOUND = re.compile(rb"(?:^|[\s/])hidden\s*=\s*[\"']?\s*until-found[\"']?(?=[\s/]|$)",
+                          re.I)
+
+
+def _inline_level(tag: bytes, attrs: bytes, own: int, compounds: tuple[_Compound, ...],
+                  place: Place | None) -> bool:
+    """Whether the element is inline (no box of its own): by its style attribute's
+    `display`, else the strongest matching rule's, else its tag (`_BOX_TAGS`); a float or
+    an absolute position makes a box."""
+    if own & MAKES_BOX:
+        return False
+    if own & SHOW_DISPLAY:
+        return not own & REVERTS or tag not in _BOX_TAGS
+    have, classes = _attributes(attrs)
+    for c in compounds:  # (strongest first)
+        if c.kind & ~_KIND_FLAGS == HIDE_DISPLAY and _matches(c, tag, attrs, place, have,
+                                                               classes):
+            return not c.kind & MAKES_BOX and not (c.kind & REVERTS and tag in _BOX_TAGS)
+    return tag not in _BOX_TAGS
+
+
+def _author_display(tag: bytes, attrs: bytes, own: int, compounds: tuple[_Compound, ...],
+                    place: Place | None) -> bool:
+    """Whether a `display` of the page's (its style attribute's, else the strongest rule's
+    that matches) other than `none` holds for the element: `<span hidden class=r>` with
+    `.r{display:inline}` shows in Chromium (attack round 44; the UA sheet's `[hidden]
+    {display: none}` loses to any author rule)."""
+    popover = b"popover" in attrs.lower()  # (a rule of the browser's sheet: `revert` keeps
+    # it; `hidden` is a presentational hint in Chromium, which `revert` undoes)
+    if own & (SHOW_DISPLAY | HIDE_DISPLAY):
+        return not own & HIDE_DISPLAY and not (popover and own & REVERTS)
+    have, classes = _attributes(attrs)
+    for c in compounds:  # (strongest first)
+        if c.kind & ~_KIND_FLAGS == HIDE_DISPLAY and _matches(c, tag, attrs, place, have,
+                                                               classes):
+            return not c.hides and not (popover and c.kind & REVERTS)
+    return False
+
+
 def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
                              place: Place | None, foreign: bool | None = None) -> bool:
     """Whether a style sheet's `display: ... !important` that shows the element beats its
@@ -1916,7 +2045,7 @@ def display_flags(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) ->
         attrs = _unescape(attrs)
     if b"/*" in attrs or b"\\" in attrs:
         attrs = _css_text(attrs)
-    attrs = declared_style(attrs)
+    attrs = _own_style(attrs)
     own = _css_kinds(attrs)
     if own & (SHOW_DISPLAY | HIDE_DISPLAY):
         last = b""
@@ -2441,6 +2570,14 @@ def html_visible(data: bytes) -> bytes | None:
     already hidden is not looked at again."""
     if b"<" not in data or not (_HIDING.search(data) or b"text/css" in data.lower()):
         return None
+    token = PAGE_VARS.set(page_vars(data))
+    try:
+        return _visible_text(data)
+    finally:
+        PAGE_VARS.reset(token)
+
+
+def _visible_text(data: bytes) -> bytes | None:
     lower = data.lower()
     compounds = _hidden_compounds(data) if b"<style" in lower or b"text/css" in lower else ()
     structural = any(c.nth or any(n.nth for n in c.negated) for c in compounds)
