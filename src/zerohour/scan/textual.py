@@ -475,8 +475,8 @@ def _css_kinds(text: bytes) -> int:
         visibility = m.group(1).lower()
     if visibility in (b"hidden", b"collapse"):
         kinds |= HIDE_VISIBILITY
-    elif visibility == b"visible":
-        kinds |= SHOW_VISIBILITY
+    elif visibility in (b"visible", b"initial", b"revert"):  # (the initial value, and the
+        kinds |= SHOW_VISIBILITY  # browser's: `visible`; attack round 45)
     if _MAKES_BOX.search(text):
         kinds |= MAKES_BOX
     if _OTHER_HIDING.search(text) or _CLIPPED_AWAY.search(text) or (
@@ -1214,11 +1214,15 @@ _VAR = re.compile(rb"var\(\s*(--[\w-]+)\s*(?:,\s*((?:[^()]|\([^()]*\))*))?\)", r
 
 
 def _with_vars(declarations: bytes, custom: Mapping[bytes, bytes], depth: int = 0) -> bytes:
-    """`var(--x, fallback)` replaced by the custom property's value, else its fallback."""
+    """`var(--x, fallback)` replaced by the custom property's value, else its fallback, else
+    `unset` (invalid at computed-value time: the declaration still wins the cascade, with
+    the property's inherited or initial value; attack round 45: a style attribute's
+    `display: var(--u)` over a rule's `none` shows)."""
     if depth > 8 or b"var(" not in declarations.lower():
         return declarations
-    return _with_vars(_VAR.sub(lambda m: custom.get(m.group(1)) or (m.group(2) or b"").strip(),
-                               declarations), custom, depth + 1)
+    return _with_vars(_VAR.sub(lambda m: custom.get(m.group(1)) or (
+        m.group(2).strip() if m.group(2) is not None else b"unset"), declarations),
+        custom, depth + 1)
 
 
 #: The custom properties of the page being read (`page_vars`), for `var()` in its style
@@ -1241,6 +1245,11 @@ def page_vars(data: bytes) -> Mapping[bytes, bytes]:
     if not _VAR_CALL.search(data) and b"\\" not in data:  # (`v\61r(` is `var(`)
         return {}
     values: dict[bytes, bytes] = {}
+    if b"@property" in data.lower():  # (registered initial values first: round 45)
+        for m in _PROPERTY_RULE.finditer(data):
+            initial = _INITIAL.search(m.group(2))
+            if initial is not None:
+                values[m.group(1)] = initial.group(1)
     if _CUSTOM.search(data):
         for rule in _sheet_rules(data):
             for name, value in _CUSTOM.findall(rule.declarations):
@@ -1254,6 +1263,9 @@ def page_vars(data: bytes) -> Mapping[bytes, bytes]:
             for name, value in _CUSTOM.findall(_css_text(style)):
                 values[name] = value.strip()
     return MappingProxyType(values)
+
+
+_PROPERTY_RULE = re.compile(rb"@property\s+(--[\w-]+)\s*\{([^{}]*)\}", re.I)
 
 
 def _own_vars(attrs: bytes) -> bytes:
@@ -1831,7 +1843,8 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
     """Whether (how) an element hides its content: one of `SHOWN`... above. `foreign`:
     whether it is SVG's or MathML's (the parsed reading knows, for the names of
     `_CONTENTS_NONE_FOREIGN` and `_NEVER_RENDERED_FOREIGN`; None: not known)."""
-    if tag in _NEVER_RENDERED and not (foreign is False and tag in _NEVER_RENDERED_FOREIGN):
+    if tag in _NEVER_RENDERED and not (foreign is False and tag in _NEVER_RENDERED_FOREIGN) and (
+            tag not in _UA_NONE or not _shown_by_author(tag, attrs, compounds, place)):
         # (an "open" attribute, not the word in another's value)
         return SHOWN if tag in _OPENABLE and b"open" in _attr_names(attrs) else HIDDEN
     if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
@@ -1975,39 +1988,80 @@ _UNTIL_FOUND = re.compile(rb"(?:^|[\s/])hidden\s*=\s*[\"']?\s*until-found[\"']?(
                           re.I)
 
 
-def _inline_level(tag: bytes, attrs: bytes, own: int, compounds: tuple[_Compound, ...],
-                  place: Place | None) -> bool:
-    """Whether the element is inline (no box of its own): by its style attribute's
-    `display`, else the strongest matching rule's, else its tag (`_BOX_TAGS`); a float or
-    an absolute position makes a box."""
-    if own & MAKES_BOX:
-        return False
-    if own & SHOW_DISPLAY:
-        return not own & REVERTS or tag not in _BOX_TAGS
+#: Elements the browser's sheet hides by `display: none` alone, which an author's
+#: `display` shows (`<datalist class=r>` with `.r{display:inline}`: attack round 45); not
+#: `<template>` (its content is not in the page) or replaced elements' fallback content.
+_UA_NONE = frozenset({b"script", b"style", b"title", b"datalist", b"rp", b"noframes",
+                      b"noembed", b"dialog"})
+
+
+def _shown_by_author(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
+                     place: Place | None) -> bool:
+    """Whether an author's `display` (not `none`) holds for an element of `_UA_NONE`."""
+    if b"&" in attrs:
+        attrs = _unescape(attrs)
+    if b"/*" in attrs or b"\\" in attrs:
+        attrs = _css_text(attrs)
+    attrs = _own_style(attrs)
+    return _author_display(tag, attrs, _css_kinds(attrs), compounds, place)
+
+
+def _display_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
+                  place: Place | None) -> _Compound | None:
+    """The strongest rule that declares a `display` and matches the element (`compounds`:
+    strongest first)."""
     have, classes = _attributes(attrs)
-    for c in compounds:  # (strongest first)
+    for c in compounds:
         if c.kind & ~_KIND_FLAGS == HIDE_DISPLAY and _matches(c, tag, attrs, place, have,
                                                                classes):
-            return not c.kind & MAKES_BOX and not (c.kind & REVERTS and tag in _BOX_TAGS)
+            return c
+    return None
+
+
+def _important_display(attrs: bytes) -> bool:
+    """Whether the style attribute's last `display` is !important."""
+    last = b""
+    for m in _DISPLAY_VALUE.finditer(attrs):
+        last = m.group(1)
+    return b"!" in last and _IMPORTANT_MARK.search(last) is not None
+
+
+def _rule_holds(attrs: bytes, own: int, rule: _Compound | None) -> bool:
+    """Whether `rule`'s `display` holds over the style attribute's (`own`): when the
+    attribute declares none, or the rule's is !important and the attribute's is not."""
+    return rule is not None and (not own & (SHOW_DISPLAY | HIDE_DISPLAY) or (
+        bool(rule.rank[0]) and not _important_display(attrs)))
+
+
+def _inline_level(tag: bytes, attrs: bytes, own: int, compounds: tuple[_Compound, ...],
+                  place: Place | None) -> bool:
+    """Whether the element is inline (no box of its own): by the `display` that holds
+    (`revert`: the tag's), else its tag (`_BOX_TAGS`); a float or an absolute position
+    makes a box."""
+    if _MAKES_BOX.search(attrs):
+        return False
+    rule = _display_rule(tag, attrs, compounds, place)
+    if rule is not None and _rule_holds(attrs, own, rule):
+        shows, kind = not rule.hides, rule.kind  # (a rule's kind is HIDE_DISPLAY's either way)
+    else:
+        shows, kind = bool(own & SHOW_DISPLAY), own
+    if shows and not kind & REVERTS:
+        return not kind & MAKES_BOX
     return tag not in _BOX_TAGS
 
 
 def _author_display(tag: bytes, attrs: bytes, own: int, compounds: tuple[_Compound, ...],
                     place: Place | None) -> bool:
-    """Whether a `display` of the page's (its style attribute's, else the strongest rule's
-    that matches) other than `none` holds for the element: `<span hidden class=r>` with
+    """Whether a `display` of the page's (its style attribute's or a rule's, whichever
+    holds) other than `none` holds for the element: `<span hidden class=r>` with
     `.r{display:inline}` shows in Chromium (attack round 44; the UA sheet's `[hidden]
     {display: none}` loses to any author rule)."""
     popover = b"popover" in attrs.lower()  # (a rule of the browser's sheet: `revert` keeps
     # it; `hidden` is a presentational hint in Chromium, which `revert` undoes)
-    if own & (SHOW_DISPLAY | HIDE_DISPLAY):
-        return not own & HIDE_DISPLAY and not (popover and own & REVERTS)
-    have, classes = _attributes(attrs)
-    for c in compounds:  # (strongest first)
-        if c.kind & ~_KIND_FLAGS == HIDE_DISPLAY and _matches(c, tag, attrs, place, have,
-                                                               classes):
-            return not c.hides and not (popover and c.kind & REVERTS)
-    return False
+    rule = _display_rule(tag, attrs, compounds, place)
+    if rule is not None and _rule_holds(attrs, own, rule):
+        return not rule.hides and not (popover and rule.kind & REVERTS)
+    return bool(own & SHOW_DISPLAY) and not (popover and own & REVERTS)
 
 
 def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
@@ -2015,21 +2069,11 @@ def _shown_by_important_rule(tag: bytes, attrs: bytes, compounds: tuple[_Compoun
     """Whether a style sheet's `display: ... !important` that shows the element beats its
     style attribute's `display: none` (not itself !important): an author's !important
     declaration outranks every normal one, inline ones too (CSS Cascade 4, 6.1)."""
-    if not compounds:
+    if not compounds or _important_display(attrs):
         return False
-    last = b""
-    for m in _DISPLAY_VALUE.finditer(attrs):
-        last = m.group(1)
-    if b"!" in last and _IMPORTANT_MARK.search(last):
-        return False
-    have, classes = _attributes(attrs)
-    for c in compounds:  # (strongest first: the first display rule that matches decides)
-        if c.kind & ~_KIND_FLAGS != HIDE_DISPLAY:
-            continue
-        if _matches(c, tag, attrs, place, have, classes):
-            return bool(c.rank[0]) and not c.hides and not (
-                c.kind & CONTENTS and _contents_none(tag, foreign))
-    return False
+    rule = _display_rule(tag, attrs, compounds, place)
+    return rule is not None and bool(rule.rank[0]) and not rule.hides and not (
+        rule.kind & CONTENTS and _contents_none(tag, foreign))
 
 
 _IMPORTANT_MARK = re.compile(rb"!\s*important", re.I)
@@ -2047,12 +2091,10 @@ def display_flags(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) ->
         attrs = _css_text(attrs)
     attrs = _own_style(attrs)
     own = _css_kinds(attrs)
-    if own & (SHOW_DISPLAY | HIDE_DISPLAY):
-        last = b""
-        for m in _DISPLAY_VALUE.finditer(attrs):
-            last = m.group(1)
-        if b"!" in last and _IMPORTANT_MARK.search(last):
-            return own & (CONTENTS | INHERITS)
+    rule = _display_rule(tag, attrs, compounds, None)
+    if rule is not None and _rule_holds(attrs, own, rule):
+        return 0 if rule.hides else rule.kind & (CONTENTS | INHERITS)
+    return own & (CONTENTS | INHERITS)
     have, classes = _attributes(attrs)
     for c in compounds:  # (strongest first: the first display rule that matches decides)
         if c.kind & ~_KIND_FLAGS != HIDE_DISPLAY or not _matches(c, tag, attrs, None, have,
