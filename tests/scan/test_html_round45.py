@@ -7,7 +7,8 @@
   inline);
 - `@property --d {initial-value: none}`, never set: `display: var(--d)` hides the junk;
 - elements the browser's sheet hides by `display: none` alone (`<datalist>`, `<dialog>`,
-  `<title>`, `<noframes>`, `<rp>`) shown by a class rule's `display`.
+  `<title>`, `<noframes>`, `<rp>`, `<style>`, `<script>`) shown by a class rule's
+  `display`.
 
 Left open from the round (in the closing note): custom properties per element and by the
 cascade (`!important`, layers, `inherits: false`, media), `visibility: inherit` / `unset`,
@@ -44,7 +45,9 @@ PAGES: dict[str, bytes] = {
         b"@property --d{syntax:'*';inherits:true;initial-value:none}"),
     **{f"pieces in a {tag.decode()} a class rule shows": _decoys(
         b"<" + tag + b" class=r>", b"</" + tag + b">", b".r{display:inline;position:static}")
-       for tag in (b"datalist", b"dialog", b"title", b"noframes", b"rp")},
+       for tag in (b"datalist", b"dialog", b"title", b"noframes", b"rp", b"style")},
+    "pieces in a text/plain script a class rule shows": _decoys(
+        b"<script type=text/plain class=r>", b"</script>", b".r{display:inline}"),
 }
 
 #: The controls: without the declaration that shows (or hides), Chromium shows no B64

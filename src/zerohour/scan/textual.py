@@ -1992,7 +1992,7 @@ _UNTIL_FOUND = re.compile(rb"(?:^|[\s/])hidden\s*=\s*[\"']?\s*until-found[\"']?(
 #: `display` shows (`<datalist class=r>` with `.r{display:inline}`: attack round 45); not
 #: `<template>` (its content is not in the page) or replaced elements' fallback content.
 _UA_NONE = frozenset({b"script", b"style", b"title", b"datalist", b"rp", b"noframes",
-                      b"noembed", b"dialog"})
+                      b"dialog"})  # (not `<noembed>`: Chromium shows none of it either way)
 
 
 def _shown_by_author(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
