@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from zerohour.scan import Engine, load_database
+from zerohour.scan.database import default_db_dirs
 
 CLAM = Path("/usr/share/clamav-testfiles/clam.exe")
 CLAM_NAME = "Clam.Test.File"
@@ -51,3 +52,10 @@ def eicar_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     d = tmp_path_factory.mktemp("eicardb")
     (d / "eicar.ndb").write_text(f"{EICAR_NAME}:0:*:{EICAR.hex()}\n")
     return Engine(load_database([d]))
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    """The engine on the starter database, as the gateway runs it out of the box (it knows
+    EICAR: `Eicar-Test-Signature`). Older modules define their own of the same name."""
+    return Engine(load_database(default_db_dirs()))

@@ -21,8 +21,7 @@ import pytest
 from scan.test_html_clients import not_shown_whole
 from scan.test_html_round39 import _junk, _split
 from scan.test_html_views import B64, CHROMIUM, found_both_ways
-from zerohour.scan import Engine, htmlparsed, load_database, textual
-from zerohour.scan.database import default_db_dirs
+from zerohour.scan import Engine, htmlparsed, textual
 
 _HEAD = b"<!doctype html><meta charset=utf-8>"
 _UNBOX = b"display:contents"
@@ -79,11 +78,6 @@ SHOWN: dict[str, bytes] = {
 
 #: The controls: each page with its parent's `display: contents` taken away
 CONTROLS = {name: page.replace(_UNBOX, b"display:inline") for name, page in PAGES.items()}
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_database(default_db_dirs()))
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

@@ -25,8 +25,7 @@ import pytest
 from scan.test_html_clients import not_shown_whole
 from scan.test_html_round39 import _junk, _split
 from scan.test_html_views import B64, CHROMIUM, found_both_ways
-from zerohour.scan import Engine, htmlparsed, load_database, textual
-from zerohour.scan.database import default_db_dirs
+from zerohour.scan import Engine, htmlparsed, textual
 
 _HEAD = b"<!doctype html><meta charset=utf-8>"
 _PIECES = [B64[i : i + 3] for i in range(0, len(B64), 3)]
@@ -98,11 +97,6 @@ HIDDEN: dict[str, bytes] = {
     "junk in visibility: var(--v), --v: visible": _junked(
         b"<span style='visibility:var(--v)'>", b":root{--v:visible}"),
 }
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_database(default_db_dirs()))
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

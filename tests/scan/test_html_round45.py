@@ -25,8 +25,7 @@ import pytest
 from scan.test_html_clients import not_shown_whole
 from scan.test_html_round44 import _decoys, _junked
 from scan.test_html_views import B64, CHROMIUM, found_both_ways
-from zerohour.scan import Engine, load_database
-from zerohour.scan.database import default_db_dirs
+from zerohour.scan import Engine
 
 _HIDES = b".r{visibility:hidden}"
 PAGES: dict[str, bytes] = {
@@ -59,11 +58,6 @@ CONTROLS: dict[str, bytes] = {
     "pieces in a datalist no rule shows": _decoys(b"<datalist class=r>", b"</datalist>"),
     "pieces in a dialog no rule shows": _decoys(b"<dialog class=r>", b"</dialog>"),
 }
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(load_database(default_db_dirs()))
 
 
 @pytest.mark.parametrize("name", sorted(PAGES))

@@ -1175,10 +1175,15 @@ def _layerless(declarations: bytes) -> bytes:
 
 
 def _own_style(attrs: bytes) -> bytes:
-    """A tag's attributes as `_hides` weighs them: `var()` resolved (`_own_vars`), and a
-    style attribute's `display: revert-layer` (the last `display` it declares) taken out
-    with the rest of its `display`s: the page's rules decide (a style attribute is above
-    every layer of the page's sheets)."""
+    """A tag's attributes as `_hides` weighs them: character references decoded, CSS
+    comments and escapes read, declarations as a browser keeps them (`declared_style`),
+    `var()` resolved (`_own_vars`), and a style attribute's `display: revert-layer` (the
+    last `display` it declares) taken out with the rest of its `display`s: the page's rules
+    decide (a style attribute is above every layer of the page's sheets)."""
+    if b"&" in attrs:
+        attrs = _unescape(attrs)
+    if b"/*" in attrs or b"\\" in attrs:
+        attrs = _css_text(attrs)
     attrs = _own_vars(declared_style(attrs))
     if b"revert-layer" not in attrs.lower():
         return attrs
@@ -1227,8 +1232,7 @@ def _with_vars(declarations: bytes, custom: Mapping[bytes, bytes], depth: int = 
 
 #: The custom properties of the page being read (`page_vars`), for `var()` in its style
 #: attributes (set by `html_visible` and the parsed reading).
-PAGE_VARS: ContextVar[Mapping[bytes, bytes]] = ContextVar(
-    "page_vars", default=MappingProxyType({}))
+PAGE_VARS: ContextVar[Mapping[bytes, bytes] | None] = ContextVar("page_vars", default=None)
 _VAR_CALL = re.compile(rb"var\(", re.I)
 _STYLE_ATTRIBUTE = re.compile(rb"""(?<![\w-])style\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
                               re.I)
@@ -1270,9 +1274,13 @@ _PROPERTY_RULE = re.compile(rb"@property\s+(--[\w-]+)\s*\{([^{}]*)\}", re.I)
 
 def _own_vars(attrs: bytes) -> bytes:
     """A tag's attributes with `var()` in them replaced by the page's custom properties
-    (`PAGE_VARS`; an unknown one by its fallback, else by nothing: invalid at computed-value
-    time, the property's initial value holds, as for rules)."""
-    return _with_vars(attrs, PAGE_VARS.get()) if b"var(" in attrs.lower() else attrs
+    (`PAGE_VARS`; an unknown one by its fallback, else `unset`, as for rules). A reader
+    that did not set the page's (`html_visible` and the parsed reading do) keeps `var()`
+    as written, read as before: a `display` of it hides."""
+    custom = PAGE_VARS.get()
+    if custom is None or b"var(" not in attrs.lower():
+        return attrs
+    return _with_vars(attrs, custom)
 
 
 def _specificity(selector: bytes) -> tuple[int, int, int]:
@@ -1849,11 +1857,7 @@ def _hides(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
         return SHOWN if tag in _OPENABLE and b"open" in _attr_names(attrs) else HIDDEN
     if tag in _ROOTS:  # (a page hidden whole shows no text: no reading to make)
         return SHOWN
-    if b"&" in attrs:  # `display&#58;none`
-        attrs = _unescape(attrs)
-    if b"/*" in attrs or b"\\" in attrs:
-        attrs = _css_text(attrs)
-    attrs = _own_style(attrs)
+    attrs = _own_style(attrs)  # (`display&#58;none`, `displ\61y`, `var()`...)
     own = _css_kinds(attrs)
     if own & HIDE_OTHER and _UA_HIDING.search(attrs) and _author_display(
             tag, attrs, own, compounds, place):
@@ -1998,10 +2002,6 @@ _UA_NONE = frozenset({b"script", b"style", b"title", b"datalist", b"rp", b"nofra
 def _shown_by_author(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...],
                      place: Place | None) -> bool:
     """Whether an author's `display` (not `none`) holds for an element of `_UA_NONE`."""
-    if b"&" in attrs:
-        attrs = _unescape(attrs)
-    if b"/*" in attrs or b"\\" in attrs:
-        attrs = _css_text(attrs)
     attrs = _own_style(attrs)
     return _author_display(tag, attrs, _css_kinds(attrs), compounds, place)
 
@@ -2085,10 +2085,6 @@ def display_flags(tag: bytes, attrs: bytes, compounds: tuple[_Compound, ...]) ->
     !important and the attribute's is not (as `_hides` weighs them). The parsed reading
     follows `inherit` up the tree: under a parent of `display: contents`, an `<svg>` of
     `display: inherit` hides as `none` (attack round 42's leftover)."""
-    if b"&" in attrs:
-        attrs = _unescape(attrs)
-    if b"/*" in attrs or b"\\" in attrs:
-        attrs = _css_text(attrs)
     attrs = _own_style(attrs)
     own = _css_kinds(attrs)
     rule = _display_rule(tag, attrs, compounds, None)
