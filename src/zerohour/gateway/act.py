@@ -7,7 +7,8 @@ administrator's release (`apply`). So an action means the same thing everywhere:
 
 | action             | state        | also                                                   |
 |--------------------|--------------|--------------------------------------------------------|
-| deliver            | queued       | queue row due now, the delivery queue woken            |
+| deliver            | queued       | queue row due now, handed to the delivery queue (or it |
+|                    |              | is woken to claim the row)                             |
 | hold               | held         | tagged with the outbreaks holding it                   |
 | hold_attachments   | held         | a copy without the held attachments, if that copy is   |
 |                    |              | itself scanned and decided `deliver` (else none)       |
@@ -24,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from zerohour.gateway import maillog
 from zerohour.gateway.decide import Action, Decision, Policy, ScanSummary, decide
@@ -34,7 +35,14 @@ from zerohour.gateway.receive import Inbound
 from zerohour.gateway.scanner import Scanner
 from zerohour.gateway.spool import new_queue_id
 from zerohour.gateway.strip import strip_attachments
-from zerohour.store.base import MessageRecord, MessageState, Recipient, Store
+from zerohour.store.base import (
+    Lease,
+    MessageRecord,
+    MessageState,
+    QueueEntry,
+    Recipient,
+    Store,
+)
 from zerohour.store.bodies import BodyStore
 
 log = logging.getLogger("zerohour.act")
@@ -47,6 +55,16 @@ STATE_FOR: Mapping[Action, MessageState] = {
     Action.DISCARD: MessageState.DISCARDED,
     Action.REJECT: MessageState.REJECTED,
 }
+
+class HandOff(Protocol):
+    """The delivery queue's side of new mail taken over in memory (`DeliveryQueue`)."""
+
+    def reserve(self) -> Lease | None: ...
+
+    def unreserve(self) -> None: ...
+
+    def take(self, entry: QueueEntry, record: MessageRecord) -> None: ...
+
 
 #: Summary keys an administrator's release adds (read by the re-check and the trace header).
 RELEASED_BY = "released_by"
@@ -79,6 +97,8 @@ class Act:
         self.outbreaks = outbreaks
         self.policy = policy
         self.wake_delivery = wake_delivery
+        #: the delivery queue, when new mail is handed to it in memory (set by the gateway)
+        self.hand_off: HandOff | None = None
 
     # new mail, before the 250 ------------------------------------------------------------------
     async def admit(
@@ -96,10 +116,19 @@ class Act:
             record = _record(qid, msg, STATE_FOR[act], summary, decision)
             await self.store.add_message(record, reason=decision.reason)
             return
-        await self._store_new(qid, msg, STATE_FOR[act], summary, decision)
+        hand_off = self.hand_off if act is Action.DELIVER else None
+        lease = hand_off.reserve() if hand_off is not None else None
+        try:
+            record = await self._store_new(qid, msg, STATE_FOR[act], summary, decision, lease)
+        except BaseException:
+            if hand_off is not None and lease is not None:
+                hand_off.unreserve()
+            raise
         if act is Action.HOLD_ATTACHMENTS:
             await self._send_stripped(qid, msg.data, msg.sender, msg.recipients, decision)
-        if act is Action.DELIVER:
+        if hand_off is not None and lease is not None:
+            hand_off.take(QueueEntry(qid, msg.received_at, 0, "", *lease), record)
+        elif act is Action.DELIVER:
             self.wake_delivery()
 
     async def _store_new(
@@ -109,13 +138,16 @@ class Act:
         state: MessageState,
         summary: ScanSummary | None,
         decision: Decision,
-    ) -> None:
+        lease: Lease | None = None,
+    ) -> MessageRecord:
+        """The new message's row and body, durable; returns the row as a read would."""
         record = _record(qid, msg, state, summary, decision)
         reason = decision.reason
         due = msg.received_at if state is MessageState.QUEUED else None
         await self.bodies.add_with_message(
-            self.store, record, msg.data, reason=reason, queue_due=due
+            self.store, record, msg.data, reason=reason, queue_due=due, lease=lease
         )
+        return replace(record, updated_at=record.received_at)
 
     # mail we already own -----------------------------------------------------------------------
     async def apply(

@@ -137,6 +137,7 @@ class Gateway:
             cfg, store, self.bodies, self.scanner, self.outbreaks, wake_delivery=self._wake
         )
         self.queue = DeliveryQueue(cfg, store, self.bodies, self.pipeline)
+        self.pipeline.act.hand_off = self.queue  # new mail: no claim, no read back
         self.releaser = Releaser(
             store, self.bodies, self.scanner, self.outbreaks, policy_from(cfg), self._wake
         )

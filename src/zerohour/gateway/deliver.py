@@ -50,6 +50,7 @@ from zerohour.gateway.relay_session import RelaySession, Reply
 from zerohour.gateway.spool import new_queue_id
 from zerohour.gateway.tls_policy import TlsContexts, TlsPolicy, level_for, negotiate
 from zerohour.store.base import (
+    Lease,
     MessageRecord,
     MessageState,
     QueueEntry,
@@ -266,11 +267,46 @@ class DeliveryQueue:
             return 0
         for entry, record in claimed:
             self._inflight += 1
-            task = asyncio.create_task(self._guarded(entry, record))
-            self._entries[task] = entry.queue_id
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(entry, record)
         return len(claimed)
+
+    def _start(self, entry: QueueEntry, record: MessageRecord | None) -> None:
+        task = asyncio.create_task(self._guarded(entry, record))
+        self._entries[task] = entry.queue_id
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # new mail, handed over in memory (`gateway.act.HandOff`) ----------------------------------
+    def reserve(self) -> Lease | None:
+        """A delivery slot for a message about to be queued: its queue row is written already
+        leased to this queue, and `take` starts its delivery once the row is committed, so no
+        claim has to find it and read it back (a write and four reads per batch of claims on
+        SQLite, a round trip on PostgreSQL). None when every slot is busy or the queue is
+        stopping: the row is written unleased and claimed as before. If this process dies
+        first, the lease runs out and the entry is claimed again, as for a claimed one."""
+        if self._stopping or self._inflight >= self.max_inflight:
+            return None
+        self._inflight += 1
+        return (self.owner, time.time() + self.lease)
+
+    def unreserve(self) -> None:
+        """The message was not queued after all (its write failed): the slot is free."""
+        self._inflight -= 1
+        self._slot_free.set()
+
+    def take(self, entry: QueueEntry, record: MessageRecord) -> None:
+        """Deliver `record`, committed under `reserve`'s lease (`entry`)."""
+        if not self._stopping:
+            self._start(entry, record)
+            return
+        self.unreserve()  # accepted while the queue stopped: give the entry back to the queue
+        task = asyncio.create_task(self._release(entry.queue_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release(self, queue_id: str) -> None:
+        with contextlib.suppress(Exception):  # a closed store: the lease runs out instead
+            await self.store.release_lease(queue_id)
 
     async def _guarded(self, entry: QueueEntry, record: MessageRecord | None) -> None:
         try:

@@ -32,7 +32,7 @@ from zerohour.store.bodies import RecentBodies, transition_then_delete
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from zerohour.store.base import MessageRecord, MessageState, RecipientStatus, Store
+    from zerohour.store.base import Lease, MessageRecord, MessageState, RecipientStatus, Store
 
 _HEX = frozenset("0123456789ABCDEF")
 
@@ -149,12 +149,13 @@ class Spool:
 
     async def add_with_message(
         self, store: Store, record: MessageRecord, data: bytes, *, reason: str,
-        actor: str = "smtp", queue_due: float | None = None,
+        actor: str = "smtp", queue_due: float | None = None, lease: Lease | None = None,
     ) -> None:
         """The file first (durable), then the row; the file goes again if the row fails."""
         await self.write(record.queue_id, data)
         try:
-            await store.add_message(record, reason=reason, actor=actor, queue_due=queue_due)
+            await store.add_message(record, reason=reason, actor=actor, queue_due=queue_due,
+                                    lease=lease)
         except BaseException:
             await self.delete(record.queue_id)
             raise

@@ -109,6 +109,10 @@ class QueueEntry:
     lease_expiry: float = 0.0
 
 
+#: A delivery lease: (owner, expiry as a Unix time).
+Lease = tuple[str, float]
+
+
 @dataclass(frozen=True, slots=True)
 class MessageFilter:
     """Admin list filters; every given criterion must match."""
@@ -188,8 +192,11 @@ class Store(Protocol):
         reason: str,
         actor: str = "smtp",
         queue_due: float | None = None,
+        lease: Lease | None = None,
     ) -> None:
-        """Insert a message with its recipients, first event, hold tags and queue row."""
+        """Insert a message with its recipients, first event, hold tags and queue row.
+        `lease`: the queue row is written already leased to (owner, expiry), for a delivery
+        queue that takes the message over in memory (no claim and no read back)."""
 
     async def get_message(self, queue_id: str) -> MessageRecord:
         """Raise `NotFoundError` when unknown."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from zerohour.errors import NotFoundError, SpoolError, SpoolFullError, StoreError
 
 if TYPE_CHECKING:  # importing psycopg costs ~0.2 s: only a cluster store pays it
-    from zerohour.store.base import MessageRecord, MessageState, RecipientStatus, Store
+    from zerohour.store.base import Lease, MessageRecord, MessageState, RecipientStatus, Store
     from zerohour.store.postgres import PostgresStore
     from zerohour.store.sqlite import SqliteStore
 
@@ -50,7 +50,7 @@ class BodyStore(Protocol):
 
     async def add_with_message(
         self, store: Store, record: MessageRecord, data: bytes, *, reason: str,
-        actor: str = "smtp", queue_due: float | None = None,
+        actor: str = "smtp", queue_due: float | None = None, lease: Lease | None = None,
     ) -> None:
         """Keep `data` as the body of the new message `record` and insert `record`: both
         durable when this returns, and never a row without its body."""
@@ -129,17 +129,19 @@ class SqliteBodies:
 
     async def add_with_message(
         self, store: Store, record: MessageRecord, data: bytes, *, reason: str,
-        actor: str = "smtp", queue_due: float | None = None,
+        actor: str = "smtp", queue_due: float | None = None, lease: Lease | None = None,
     ) -> None:
         if store is not self.store or len(data) > self.inline_max:
             await self.files.add_with_message(
-                store, record, data, reason=reason, actor=actor, queue_due=queue_due
+                store, record, data, reason=reason, actor=actor, queue_due=queue_due,
+                lease=lease,
             )
             return
         try:
             await self.store.add_message(
                 record, reason=reason, actor=actor, queue_due=queue_due, body=data,
                 room=lambda: self.check_space(len(data)),  # on the store's thread
+                lease=lease,
             )
         except StoreError as exc:
             if _disk_full(exc):
@@ -240,11 +242,12 @@ class PostgresBodies:
 
     async def add_with_message(
         self, store: Store, record: MessageRecord, data: bytes, *, reason: str,
-        actor: str = "smtp", queue_due: float | None = None,
+        actor: str = "smtp", queue_due: float | None = None, lease: Lease | None = None,
     ) -> None:
         async with store.transaction():  # body and row commit together
             await self.write(record.queue_id, data)
-            await store.add_message(record, reason=reason, actor=actor, queue_due=queue_due)
+            await store.add_message(record, reason=reason, actor=actor, queue_due=queue_due,
+                                    lease=lease)
         self._recent.keep(record.queue_id, data)  # committed
 
     async def finish(

@@ -57,6 +57,7 @@ from zerohour.store.base import (
     FIRST_PAGE,
     UNSET,
     Event,
+    Lease,
     MessageFilter,
     MessageRecord,
     MessageState,
@@ -351,8 +352,8 @@ class PostgresStore:
         " SELECT DISTINCT m.queue_id, t FROM m, unnest(%(tags)s::text[]) AS t),"
         " e AS (INSERT INTO events (queue_id, at, state, reason, actor)"
         " SELECT m.queue_id, %(rcv)s, %(state)s, %(reason)s, %(actor)s FROM m),"
-        " q AS (INSERT INTO delivery_queue (queue_id, due)"
-        " SELECT m.queue_id, %(due)s::double precision FROM m"
+        " q AS (INSERT INTO delivery_queue (queue_id, due, lease_owner, lease_expiry)"
+        " SELECT m.queue_id, %(due)s::double precision, %(owner)s, %(expiry)s FROM m"
         " WHERE %(due)s::double precision IS NOT NULL)"
         " SELECT count(*) FROM m"
     )
@@ -372,6 +373,7 @@ class PostgresStore:
         reason: str,
         actor: str = "smtp",
         queue_due: float | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """One statement (message, recipients, tags, first event, queue row, and the body when
         `put_body` wrote it earlier in the same transaction): one round trip, in autocommit
@@ -407,6 +409,8 @@ class PostgresStore:
             "tags": list(record.hold_tags),
             "actor": actor,
             "due": queue_due,
+            "owner": lease[0] if lease else "",
+            "expiry": lease[1] if lease else 0.0,
             "body": body,
         }
         add = _Add(record.queue_id, self._ADD if body is None else self._ADD_BODY, params)

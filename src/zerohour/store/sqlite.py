@@ -34,6 +34,7 @@ from zerohour.store.base import (
     FIRST_PAGE,
     UNSET,
     Event,
+    Lease,
     MessageFilter,
     MessageRecord,
     MessageState,
@@ -334,6 +335,7 @@ class SqliteStore:
         queue_due: float | None = None,
         body: bytes | None = None,
         room: Callable[[], None] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """`body`: stored in the `bodies` table by the same write as the row (one commit).
         `room`: called first, on the store's thread (a free-space check raising
@@ -383,9 +385,11 @@ class SqliteStore:
                 (record.queue_id, record.received_at, record.state.value, reason, actor),
             )
             if queue_due is not None:
+                owner, expiry = lease or ("", 0.0)
                 c.execute(
-                    "INSERT INTO delivery_queue (queue_id, due) VALUES (?,?)",
-                    (record.queue_id, queue_due),
+                    "INSERT INTO delivery_queue (queue_id, due, lease_owner, lease_expiry)"
+                    " VALUES (?,?,?,?)",
+                    (record.queue_id, queue_due, owner, expiry),
                 )
             if body is not None:
                 c.execute(self._PUT_BODY, (record.queue_id, body))
