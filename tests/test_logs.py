@@ -15,7 +15,7 @@ import pytest
 from zerohour.config import load
 from zerohour.errors import ConfigError
 from zerohour.gateway import maillog
-from zerohour.logs import JsonFormatter
+from zerohour.logs import GATEWAY_TEXT, JsonFormatter, TextFormatter
 from zerohour.store.base import RecipientStatus
 
 
@@ -164,3 +164,38 @@ def test_lines_logged_in_one_loop_turn_are_written_together_and_in_order() -> No
     assert r.returncode == 0, r.stderr
     words = [line.rsplit(" ", 1)[-1] for line in r.stderr.splitlines()]
     assert words == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_text_lines_stamp_time_as_logging_does() -> None:
+    # the cached date and time (`TextFormatter`) across second boundaries, against logging's own
+    fmt, ours = logging.Formatter(GATEWAY_TEXT), TextFormatter(GATEWAY_TEXT)
+    base = 1_796_000_000.0
+    for t in (base + 0.0004, base + 0.9996, base + 1.0, base + 1.5, base + 0.25, base + 86400.7):
+        record = logging.LogRecord("zerohour.mail", logging.INFO, "", 0, "A1: removed", (), None)
+        record.created, record.msecs = t, (t - int(t)) * 1000 // 1 + 0.0
+        assert ours.format(record) == fmt.format(record)
+    record.msecs = 999.0
+    assert ours.format(record) == fmt.format(record)
+    assert ours.formatTime(record, "%H") == fmt.formatTime(record, "%H")
+
+
+def test_records_skip_what_no_line_shows() -> None:
+    script = (
+        "import logging, multiprocessing, sys\n"
+        "from zerohour.logs import setup_logging\n"
+        "setup_logging(text_format=sys.argv[1])\n"
+        "r = logging.getLogger('t').makeRecord('t', 20, 'f', 1, 'm', (), None)\n"
+        "print(r.process, r.processName, r.thread, logging._srcfile is None)\n"
+    )
+
+    def run(text_format: str) -> str:
+        out = subprocess.run([sys.executable, "-c", script, text_format], capture_output=True,
+                             text=True, timeout=60, check=True)
+        return out.stdout.strip()
+
+    assert run(GATEWAY_TEXT) == "None None None True"
+    shown = run("%(process)d %(processName)s %(thread)d %(lineno)d %(message)s").split()
+    assert shown[0].isdigit()
+    assert shown[1] == "MainProcess"
+    assert shown[2].isdigit()
+    assert shown[3] == "False"
