@@ -199,3 +199,63 @@ def test_records_skip_what_no_line_shows() -> None:
     assert shown[1] == "MainProcess"
     assert shown[2].isdigit()
     assert shown[3] == "False"
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(GATEWAY_TEXT), JsonFormatter()])
+def test_direct_lines_are_the_lines_logging_makes(formatter: logging.Formatter) -> None:
+    fields = {"queue_id": "A1", "event": "received", "from": "a@b", "size": 5, "msg": "no"}
+    for created in (1_796_000_000.0004, 1_796_000_000.9996, 1_796_000_001.5):
+        record = logging.LogRecord("zerohour.mail", logging.INFO, "", 0, "%s", ("A1: x",), None)
+        record.created, record.msecs = created, float(int((created - int(created)) * 1000))
+        record.fields = fields
+        line = formatter.line("zerohour.mail", "INFO", "A1: x", created, fields)  # type: ignore[attr-defined]
+        assert line == formatter.format(record)
+
+
+def test_text_formats_with_other_attributes_go_through_logging() -> None:
+    assert TextFormatter(GATEWAY_TEXT).simple
+    assert TextFormatter("%(asctime)s %(message)s").simple
+    assert not TextFormatter("%(asctime)s %(process)d %(message)s").simple
+    assert not TextFormatter("%(levelname)s 100%% %(message)s").simple
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_mail_log_lines_reach_the_handler_directly_and_through_logging(fmt: str) -> None:
+    # the gateway's set-up writes directly; a second handler (an embedding application's, a
+    # test's capture) makes every line go through logging, to both handlers
+    script = (
+        "import asyncio, io, logging, sys\n"
+        "from zerohour.logs import setup_logging\n"
+        "from zerohour.gateway import maillog\n"
+        f"setup_logging(fmt={fmt!r})\n"
+        "extra = io.StringIO()\n"
+        "made = []\n"
+        "make = logging.Logger.makeRecord\n"
+        "logging.Logger.makeRecord = lambda *a, **k: made.append(1) or make(*a, **k)\n"
+        "async def main():\n"
+        "    maillog.client('Q1', '192.0.2.7', 'mx.example')\n"
+        "    logging.getLogger('zerohour.mail').addHandler(logging.StreamHandler(extra))\n"
+        "    maillog.removed('Q2')\n"
+        "asyncio.run(main())\n"
+        "logging.shutdown()\n"
+        "print(len(made), extra.getvalue(), end='')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True)
+    lines = out.stderr.splitlines()
+    assert len(lines) == 2
+    assert out.stdout == "1 Q2: removed\n"  # one record made: the second line's
+    if fmt == "text":
+        assert lines[0].endswith(" INFO zerohour.mail Q1: client=unknown[192.0.2.7], "
+                                 "helo=<mx.example>")
+        assert lines[1].endswith(" INFO zerohour.mail Q2: removed")
+        assert lines[0][:4].isdigit()
+    else:
+        first, second = (json.loads(x) for x in lines)
+        assert first["msg"] == "Q1: client=unknown[192.0.2.7], helo=<mx.example>"
+        assert first["queue_id"] == "Q1"
+        assert first["event"] == "client"
+        assert first["client_ip"] == "192.0.2.7"
+        assert first["level"] == "INFO"
+        assert first["logger"] == "zerohour.mail"
+        assert second["event"] == "removed"

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from zerohour.gateway.receive import clean
+from zerohour.logs import info_line
 from zerohour.store.base import MessageState, RecipientStatus
 
 log = logging.getLogger("zerohour.mail")
@@ -49,7 +50,7 @@ RCPT_STATUS: dict[RecipientStatus, str] = {
 
 
 def _emit(qid: str, text: str, fields: dict[str, Any]) -> None:
-    log.info("%s: %s", qid, text, extra={"fields": {"queue_id": qid, **fields}})
+    info_line(log, f"{qid}: {text}", {"queue_id": qid, **fields})
 
 
 def seconds(value: float) -> str:
