@@ -53,8 +53,11 @@ async def test_outbreak_change_on_one_node_is_pushed_to_another(pg_url: str) -> 
 
 @pytest.mark.needs_postgres
 async def test_uncommitted_change_is_not_announced(pg_url: str) -> None:
-    a = await PostgresStore.open(pg_url, max_size=2)
-    b = await PostgresStore.open(pg_url, max_size=2)
+    # a channel of this test's own: NOTIFY is database-wide, and other tests running at the
+    # same time on other schemas announce their outbreaks too
+    channel = f"zh_test_{secrets.token_hex(4)}"
+    a = await PostgresStore.open(pg_url, max_size=2, channel=channel)
+    b = await PostgresStore.open(pg_url, max_size=2, channel=channel)
     changes = b.watch_changes(poll_interval=60.0)
     try:
         assert await anext(changes) == "resync"

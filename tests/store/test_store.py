@@ -245,6 +245,31 @@ async def test_transition_sets_recipients_in_the_same_commit(store: Store) -> No
     assert (await store.get_message("R4")).recipients[0].status is RecipientStatus.PENDING
 
 
+async def test_addresses_and_tags_with_quotes_braces_and_backslashes_round_trip(
+    store: Store,
+) -> None:
+    # SMTP allows quoted local parts: '"a,b"@x', '"{q}"@x', '"back\\slash"@x' (PostgreSQL
+    # gets these lists as text[] literals: nothing may split, unquote or unescape them)
+    odd = ('"a,b"@e.test', '"{q}"@e.test', '"back\\slash \\"quoted\\""@e.test',
+           "NULL", "", "sp ace@e.test")
+    tags = ('ob"1', "ob{2}", "ob\\3")
+    await store.add_message(rec("Q1", MessageState.HELD, rcpts=odd, tags=tags), reason="x")
+    got = await store.get_message("Q1")
+    assert tuple(r.address for r in got.recipients) == odd
+    assert got.hold_tags == tuple(sorted(tags))
+    out = await store.transition(
+        "Q1", MessageState.QUEUED, reason="r", actor="a", expect=(MessageState.HELD,),
+        hold_tags=('ob"1', "ob,new"), queue_due=1.0,
+        recipients={odd[2]: (RecipientStatus.DEFERRED, '451 "busy", {later} \\ try')},
+    )
+    assert out.hold_tags == ('ob"1', "ob,new")
+    got = await store.get_message("Q1")
+    assert got.hold_tags == ('ob"1', "ob,new")
+    assert got.recipients[2] == Recipient(odd[2], RecipientStatus.DEFERRED,
+                                          '451 "busy", {later} \\ try')
+    assert [r.status for r in got.recipients].count(RecipientStatus.PENDING) == 5
+
+
 async def test_hold_tags_are_replaced_keeping_the_overlap(store: Store) -> None:
     await store.add_message(rec("H1", MessageState.HELD, tags=("ob1", "ob2")), reason="held")
     out = await store.transition(
