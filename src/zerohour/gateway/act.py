@@ -63,7 +63,8 @@ class HandOff(Protocol):
 
     def unreserve(self) -> None: ...
 
-    def take(self, entry: QueueEntry, record: MessageRecord) -> None: ...
+    def take(self, entry: QueueEntry, record: MessageRecord, body: bytes | None = None) -> None:
+        ...
 
 
 #: Summary keys an administrator's release adds (read by the re-check and the trace header).
@@ -127,7 +128,8 @@ class Act:
         if act is Action.HOLD_ATTACHMENTS:
             await self._send_stripped(qid, msg.data, msg.sender, msg.recipients, decision)
         if hand_off is not None and lease is not None:
-            hand_off.take(QueueEntry(qid, msg.received_at, 0, "", *lease), record)
+            hand_off.take(QueueEntry(qid, msg.received_at, 0, "", *lease), record,
+                          msg.data if msg.crlf else None)
         elif act is Action.DELIVER:
             self.wake_delivery()
 

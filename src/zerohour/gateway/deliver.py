@@ -46,7 +46,7 @@ from zerohour.gateway.decide import Action, Decision, decide
 from zerohour.gateway.mx import MxResolver
 from zerohour.gateway.pipeline import Pipeline
 from zerohour.gateway.receive import clean
-from zerohour.gateway.relay_session import RelaySession, Reply
+from zerohour.gateway.relay_session import RelaySession, Reply, Wire, to_wire
 from zerohour.gateway.spool import new_queue_id
 from zerohour.gateway.tls_policy import TlsContexts, TlsPolicy, level_for, negotiate
 from zerohour.store.base import (
@@ -270,8 +270,10 @@ class DeliveryQueue:
             self._start(entry, record)
         return len(claimed)
 
-    def _start(self, entry: QueueEntry, record: MessageRecord | None) -> None:
-        task = asyncio.create_task(self._guarded(entry, record))
+    def _start(
+        self, entry: QueueEntry, record: MessageRecord | None, body: bytes | None = None
+    ) -> None:
+        task = asyncio.create_task(self._guarded(entry, record, body))
         self._entries[task] = entry.queue_id
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -294,10 +296,12 @@ class DeliveryQueue:
         self._inflight -= 1
         self._slot_free.set()
 
-    def take(self, entry: QueueEntry, record: MessageRecord) -> None:
-        """Deliver `record`, committed under `reserve`'s lease (`entry`)."""
+    def take(self, entry: QueueEntry, record: MessageRecord, body: bytes | None = None) -> None:
+        """Deliver `record`, committed under `reserve`'s lease (`entry`). `body`: its body,
+        every line end CRLF (from the SMTP receiver), so the spool is not read back and the
+        delivery does not look for bare line ends again."""
         if not self._stopping:
-            self._start(entry, record)
+            self._start(entry, record, body)
             return
         self.unreserve()  # accepted while the queue stopped: give the entry back to the queue
         task = asyncio.create_task(self._release(entry.queue_id))
@@ -308,9 +312,11 @@ class DeliveryQueue:
         with contextlib.suppress(Exception):  # a closed store: the lease runs out instead
             await self.store.release_lease(queue_id)
 
-    async def _guarded(self, entry: QueueEntry, record: MessageRecord | None) -> None:
+    async def _guarded(
+        self, entry: QueueEntry, record: MessageRecord | None, body: bytes | None = None
+    ) -> None:
         try:
-            await self.deliver(entry, record)
+            await self.deliver(entry, record, body)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -347,10 +353,14 @@ class DeliveryQueue:
         await self.pool.aclose()
 
     # one message ---------------------------------------------------------------------------------
-    async def deliver(self, entry: QueueEntry, claimed: MessageRecord | None = None) -> None:
+    async def deliver(
+        self, entry: QueueEntry, claimed: MessageRecord | None = None,
+        taken: bytes | None = None,
+    ) -> None:
         """Deliver one leased entry. `claimed`: its message as read with the claim, a moment
         ago (the lease keeps other deliveries off it, and the outbreak state is rechecked
-        below); read here when not given."""
+        below); read here when not given. `taken`: its body as the SMTP receiver took it in
+        (`take`; every line end CRLF already), else read from the spool."""
         qid = entry.queue_id
         record = claimed
         if record is None:
@@ -372,7 +382,7 @@ class DeliveryQueue:
             )
             return
         try:
-            body = await self.spool.read(qid)
+            body = taken if taken is not None else await self.spool.read(qid)
         except NotFoundError:
             await self.store.transition(
                 qid, MessageState.BOUNCED, reason="spooled body missing", actor="queue",
@@ -385,7 +395,8 @@ class DeliveryQueue:
         head = trace_header(record).encode()  # written ahead of the body, never joined here
         rcpts = record.pending_recipients
         started = time.time()
-        results = await self._send(record.sender, rcpts, head, body)
+        wire = to_wire(body, crlf=taken is not None and body is taken)
+        results = await self._send(record.sender, rcpts, head, wire)
         await self._record(record, entry, results, started)
 
     async def _stale_verdict(self, record: MessageRecord, body: bytes) -> bool:
@@ -425,7 +436,7 @@ class DeliveryQueue:
         return rec.state is not MessageState.QUEUED
 
     async def _send(
-        self, sender: str, rcpts: Sequence[str], head: bytes, body: bytes
+        self, sender: str, rcpts: Sequence[str], head: bytes, body: Wire
     ) -> dict[str, RcptResult]:
         hop = self.cfg.delivery.next_hop
         if hop is not None:
@@ -440,7 +451,7 @@ class DeliveryQueue:
         return out
 
     async def _send_mx(
-        self, domain: str, sender: str, rcpts: Sequence[str], head: bytes, body: bytes
+        self, domain: str, sender: str, rcpts: Sequence[str], head: bytes, body: Wire
     ) -> dict[str, RcptResult]:
         """To the domain's MX hosts in order, each address in turn, until one holds a session."""
         try:
@@ -466,7 +477,7 @@ class DeliveryQueue:
         sender: str,
         rcpts: Sequence[str],
         head: bytes,
-        body: bytes,
+        body: Wire,
         tls: TlsPolicy,
     ) -> dict[str, RcptResult]:
         async with self.pool.limit(dest):
@@ -501,7 +512,7 @@ class DeliveryQueue:
         return {r: RcptResult(RecipientStatus.DEFERRED, f"{dest}: no connection") for r in rcpts}
 
     async def _transaction(
-        self, session: RelaySession, sender: str, rcpts: Sequence[str], head: bytes, body: bytes
+        self, session: RelaySession, sender: str, rcpts: Sequence[str], head: bytes, body: Wire
     ) -> dict[str, RcptResult]:
         options: list[str] = []
         needs_utf8 = not sender.isascii() or not all(r.isascii() for r in rcpts)
@@ -510,7 +521,7 @@ class DeliveryQueue:
             return {r: RcptResult(RecipientStatus.BOUNCED, why) for r in rcpts}
         if needs_utf8:
             options.append("SMTPUTF8")
-        if not body.isascii() and session.supports("8bitmime"):
+        if not body.ascii and session.supports("8bitmime"):
             options.append("BODY=8BITMIME")
         replies = await session.send(sender, rcpts, head, body, options, self.cfg.delivery.timeout)
         return {r: _result(reply) for r, reply in replies.items()}

@@ -109,6 +109,8 @@ class Inbound:
     helo: str
     tls: bool
     received_at: float
+    #: every line ends in CRLF (the SMTP receiver checked or made it so; `prepare` keeps it)
+    crlf: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1201,6 +1203,7 @@ class Receiver:
             helo=helo,
             tls=session.ssl is not None,
             received_at=now,
+            crlf=True,  # `_message`: bare line ends refused or made CRLF
         )
         if self.control_address is not None and self.control_hook is not None:
             ctl = tuple(r for r in rcpts if r.lower() == self.control_address)
@@ -1219,6 +1222,7 @@ class Receiver:
                     msg.helo,
                     msg.tls,
                     msg.received_at,
+                    msg.crlf,
                 )
         try:
             result: Disposition | BaseException = await self.sink.accept(msg)

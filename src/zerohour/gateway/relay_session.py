@@ -126,11 +126,27 @@ class _Replies(asyncio.Protocol):
         return self._ready.popleft()
 
 
-def wire_body(body: bytes) -> tuple[bytes, int]:
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """A message body made ready for DATA once per delivery attempt (`to_wire`)."""
+
+    content: bytes  # CRLF line ends, dot-stuffed, ending in CRLF; the final dot not included
+    size: int  # RFC 1870 size (before dot-stuffing)
+    ascii: bool  # no 8-bit byte (else BODY=8BITMIME where offered)
+
+
+def to_wire(body: bytes, *, crlf: bool = False) -> Wire:
+    """`body` as a `Wire`; `crlf`: every line end is known to be CRLF already (the SMTP
+    receiver made it so: a 100 KB body's check costs 0.1 ms)."""
+    content, size = wire_body(body, crlf=crlf)
+    return Wire(content, size, content.isascii())
+
+
+def wire_body(body: bytes, *, crlf: bool = False) -> tuple[bytes, int]:
     """`body` as DATA content (CRLF line ends, dot-stuffed, ending in CRLF; the final dot not
     included) and its RFC 1870 size (before dot-stuffing). Spooled mail needs no change: the
-    searches run in C, and only a body that needs it is rewritten."""
-    if bare_line_end(body) is not None:
+    searches run in C, and only a body that needs it is rewritten. `crlf`: as for `to_wire`."""
+    if not crlf and bare_line_end(body) is not None:
         body = _LINE_ENDS.sub(b"\r\n", body)
     if body and not body.endswith(b"\r\n"):
         body += b"\r\n"
@@ -194,7 +210,7 @@ class RelaySession:
         sender: str,
         rcpts: Sequence[str],
         head: bytes,
-        body: bytes,
+        body: Wire,
         options: Sequence[str],
         wait: float | None,
     ) -> dict[str, Reply]:
@@ -224,11 +240,11 @@ class RelaySession:
         sender: str,
         rcpts: Sequence[str],
         head: bytes,
-        body: bytes,
+        body: Wire,
         options: Sequence[str],
         wait: float | None,
     ) -> dict[str, Reply]:
-        content, size = wire_body(body)
+        content, size = body.content, body.size
         if self.supports("size"):
             options = [f"SIZE={len(head) + size}", *options]
         mail = _command(b"MAIL FROM:", sender, options)
