@@ -22,6 +22,7 @@ from helpers.postgres import fresh_schema
 from zerohour.errors import StoreError
 from zerohour.gateway.decide import Action, Decision, ScanSummary
 from zerohour.gateway.receive import Inbound
+from zerohour.gateway.spool import new_queue_id
 from zerohour.store.base import MessageFilter, MessageRecord, MessageState, QueueEntry, Recipient
 
 
@@ -135,7 +136,7 @@ async def test_mail_taken_while_the_queue_stops_goes_back_to_the_queue(
         assert lease is not None
         assert lease[0] == queue.owner
         now = time.time()
-        record = MessageRecord("0123456789ab", "a@sender.test", (Recipient("b@example.test"),),
+        record = MessageRecord(new_queue_id(), "a@sender.test", (Recipient("b@example.test"),),
                                10, now, MessageState.QUEUED, updated_at=now)
         await store.add_message(record, reason="test", queue_due=now, lease=lease)
         assert await store.claim_due("someone-else", now + 1, 10, 60.0) == []  # leased
@@ -149,3 +150,55 @@ async def test_mail_taken_while_the_queue_stops_goes_back_to_the_queue(
         assert sink.messages == []
     finally:
         await run.gw.stop()
+
+
+async def test_an_accept_cancelled_after_its_commit_is_still_delivered_at_once(
+    claims: tuple[Running, list[str]], sink: Any
+) -> None:
+    # the client hangs up while the store commits: the accept is cancelled, the row is in
+    # (leased to this queue). Its lease is given back, so a claim delivers it now, not in a
+    # minute when the lease runs out.
+    run, claimed = claims
+    act, bodies = run.gw.pipeline.act, run.gw.bodies
+    write = bodies.add_with_message
+
+    async def committed_then_cancelled(*args: Any, **kwargs: Any) -> None:
+        await write(*args, **kwargs)
+        raise asyncio.CancelledError
+
+    bodies.add_with_message = committed_then_cancelled  # type: ignore[method-assign]
+    summary, qid = ScanSummary(size=10, db_version=""), new_queue_id()
+    with pytest.raises(asyncio.CancelledError):
+        await act.admit(qid, _inbound("cut"), summary, Decision(Action.DELIVER, "ok"))
+    bodies.add_with_message = write  # type: ignore[method-assign]
+    got = await wait_for(lambda: sink.messages, timeout=10.0)
+    assert [m.header("Subject") for m in got] == ["cut"]
+    assert qid in claimed
+
+
+async def test_a_queued_message_rescanned_before_delivery_is_delivered_once(
+    claims: tuple[Running, list[str]], sink: Any
+) -> None:
+    # scanned under an older database: the delivery rescans it, the rescan says deliver, and
+    # this attempt goes on. The entry must stay leased to it meanwhile: a fresh due time
+    # freed it for the next claim, and the message went out twice.
+    run, _ = claims
+    store, bodies, queue = run.gw.store, run.gw.bodies, run.gw.queue
+    assert store is not None
+    sink.data_delay = 0.3  # the first delivery is still in flight when the next claim runs
+    now = time.time()
+    data = message("stale verdict")
+    old = ScanSummary(size=len(data), db_version="db-before-the-update").to_json()
+    record = MessageRecord(new_queue_id(), "a@sender.test", (Recipient("b@example.test"),),
+                           len(data), now, MessageState.QUEUED, verdict="clean",
+                           db_version="db-before-the-update", summary=old, updated_at=now)
+    await bodies.add_with_message(store, record, data, reason="queued", queue_due=now)
+    queue.wake()
+    assert await wait_for(lambda: sink.messages)
+    await asyncio.sleep(1.5)  # several claims later
+    assert len(sink.messages) == 1
+    got = await store.get_message(record.queue_id)
+    assert got.state is MessageState.DELIVERED
+    assert got.db_version != "db-before-the-update"  # rescanned under the current one
+    # and the trace header says so: the database that passed it, not the one before
+    assert sink.messages[0].header("X-Zerohour-Scan") == f"clean; db={got.db_version}"

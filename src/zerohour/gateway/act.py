@@ -36,6 +36,7 @@ from zerohour.gateway.scanner import Scanner
 from zerohour.gateway.spool import new_queue_id
 from zerohour.gateway.strip import strip_attachments
 from zerohour.store.base import (
+    UNSET,
     Lease,
     MessageRecord,
     MessageState,
@@ -56,12 +57,13 @@ STATE_FOR: Mapping[Action, MessageState] = {
     Action.REJECT: MessageState.REJECTED,
 }
 
+
 class HandOff(Protocol):
     """The delivery queue's side of new mail taken over in memory (`DeliveryQueue`)."""
 
     def reserve(self) -> Lease | None: ...
 
-    def unreserve(self) -> None: ...
+    def give_back(self, queue_id: str) -> None: ...
 
     def take(self, entry: QueueEntry, record: MessageRecord, body: bytes | None = None) -> None:
         ...
@@ -123,7 +125,7 @@ class Act:
             record = await self._store_new(qid, msg, STATE_FOR[act], summary, decision, lease)
         except BaseException:
             if hand_off is not None and lease is not None:
-                hand_off.unreserve()
+                hand_off.give_back(qid)
             raise
         if act is Action.HOLD_ATTACHMENTS:
             await self._send_stripped(qid, msg.data, msg.sender, msg.recipients, decision)
@@ -162,11 +164,15 @@ class Act:
         summary: ScanSummary | None = None,
         reason: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        requeue: bool = True,
     ) -> MessageRecord:
         """Move message `qid` (in one of `expect`) to the state `decision` calls for.
 
         `summary`: a new scan's summary, stored with the message (None keeps the stored one);
-        `extra`: keys added to the stored summary (an administrator's release)."""
+        `extra`: keys added to the stored summary (an administrator's release); `requeue`:
+        False for the delivery attempt that holds the message's lease and goes on with it (a
+        rescan before delivery that says deliver): its queue row and lease stay as they are,
+        where a fresh due time would free the entry for a second, concurrent delivery."""
         act = decision.action
         if act in (Action.TEMPFAIL, Action.REJECT):  # we own it since the 250: keep it away
             act = Action.QUARANTINE
@@ -193,7 +199,8 @@ class Act:
             actor=actor,
             expect=tuple(expect),
             hold_tags=decision.outbreak_ids,
-            queue_due=time.time() if state is MessageState.QUEUED else None,
+            queue_due=(time.time() if requeue else UNSET) if state is MessageState.QUEUED
+            else None,
             **fields,
         )
         word = maillog.STATUS[state]
@@ -205,7 +212,7 @@ class Act:
         if state is MessageState.DISCARDED:
             await self.bodies.delete(qid)
             maillog.removed(qid)
-        elif state is MessageState.QUEUED:
+        elif state is MessageState.QUEUED and requeue:
             self.wake_delivery()
         elif act is Action.HOLD_ATTACHMENTS:
             data = await self.bodies.read(qid)

@@ -291,10 +291,16 @@ class DeliveryQueue:
         self._inflight += 1
         return (self.owner, time.time() + self.lease)
 
-    def unreserve(self) -> None:
-        """The message was not queued after all (its write failed): the slot is free."""
+    def give_back(self, queue_id: str) -> None:
+        """`reserve`'s slot for `queue_id` is not taken after all: free it, and release the
+        lease in case the row was committed anyway (its write failed, or was cancelled with
+        the client's connection after the store had it), so that a claim delivers it now
+        rather than when the lease runs out."""
         self._inflight -= 1
         self._slot_free.set()
+        task = asyncio.create_task(self._release(queue_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def take(self, entry: QueueEntry, record: MessageRecord, body: bytes | None = None) -> None:
         """Deliver `record`, committed under `reserve`'s lease (`entry`). `body`: its body,
@@ -303,14 +309,12 @@ class DeliveryQueue:
         if not self._stopping:
             self._start(entry, record, body)
             return
-        self.unreserve()  # accepted while the queue stopped: give the entry back to the queue
-        task = asyncio.create_task(self._release(entry.queue_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.give_back(entry.queue_id)  # accepted while the queue stopped: back to the queue
 
     async def _release(self, queue_id: str) -> None:
         with contextlib.suppress(Exception):  # a closed store: the lease runs out instead
             await self.store.release_lease(queue_id)
+        self.wake()
 
     async def _guarded(
         self, entry: QueueEntry, record: MessageRecord | None, body: bytes | None = None
@@ -390,8 +394,10 @@ class DeliveryQueue:
             )
             log.error("deliver.body_missing queue_id=%s", qid)
             return
-        if await self._stale_verdict(record, body):
+        current = await self._current_verdict(record, body)
+        if current is None:
             return
+        record = current  # rescanned: its trace header tells the database that passed it
         head = trace_header(record).encode()  # written ahead of the body, never joined here
         rcpts = record.pending_recipients
         started = time.time()
@@ -399,24 +405,27 @@ class DeliveryQueue:
         results = await self._send(record.sender, rcpts, head, wire)
         await self._record(record, entry, results, started)
 
-    async def _stale_verdict(self, record: MessageRecord, body: bytes) -> bool:
+    async def _current_verdict(
+        self, record: MessageRecord, body: bytes
+    ) -> MessageRecord | None:
         """A message is delivered only with a verdict from the database loaded now: one scanned
-        under an older database is rescanned and decided again first. True when that moved it
-        out of the queue (held, quarantined) and this attempt must stop."""
+        under an older database is rescanned and decided again first. Returns the record to
+        deliver (the rescanned one, or `record` as it was), None when the rescan moved it out
+        of the queue (held, quarantined) and this attempt must stop."""
         if record.kind not in ("mail", "redacted") or not record.summary:
-            return False
+            return record
         if record.summary.get(NOT_RESCANNED):
-            return False  # an administrator forced it out without a rescan
+            return record  # an administrator forced it out without a rescan
         outbreaks = self.pipeline.outbreaks
         if outbreaks.verdict_is_current(record.db_version):
-            return False
+            return record
         if not outbreaks.engine_is_current:
             # a cluster node still loading a bundle another node installed: a rescan now would
             # repeat the old verdict, so try again in a moment
             await self.store.defer(
                 record.queue_id, time.time() + 1.0, "waiting for the cluster's database"
             )
-            return True
+            return None
         summary = await self.pipeline.scanner.scan(body, record.queue_id)
         decision = decide(
             summary, self.pipeline.outbreaks.active, replace(self.pipeline.policy,
@@ -429,11 +438,11 @@ class DeliveryQueue:
         reason = f"before delivery: rescanned with db {summary.db_version}: {decision.reason}"
         rec = await self.pipeline.act.apply(
             record.queue_id, decision, actor="queue", expect=(MessageState.QUEUED,),
-            summary=summary, reason=reason, extra=extra,
+            summary=summary, reason=reason, extra=extra, requeue=False,  # this attempt goes on
         )
         log.info("deliver.rescanned queue_id=%s old_db=%s db=%s action=%s", record.queue_id,
                  clean(record.db_version), clean(summary.db_version), decision.action.value)
-        return rec.state is not MessageState.QUEUED
+        return rec if rec.state is MessageState.QUEUED else None
 
     async def _send(
         self, sender: str, rcpts: Sequence[str], head: bytes, body: Wire
