@@ -15,6 +15,7 @@ import pytest
 from zerohour.config import load
 from zerohour.errors import ConfigError
 from zerohour.gateway import maillog
+from zerohour.gateway.receive import clean
 from zerohour.logs import GATEWAY_TEXT, JsonFormatter, TextFormatter
 from zerohour.store.base import RecipientStatus
 
@@ -259,3 +260,11 @@ def test_mail_log_lines_reach_the_handler_directly_and_through_logging(fmt: str)
         assert first["level"] == "INFO"
         assert first["logger"] == "zerohour.mail"
         assert second["event"] == "removed"
+
+
+def test_peer_text_cannot_break_or_reorder_a_text_log_line() -> None:
+    # C0/C1 controls, Unicode line and paragraph separators, bidirectional overrides
+    text = "a\u2028b\u2029c\x85d\u202ee\u2066f\u200fg\r\n\x1b[31mh é 中"
+    assert clean(text) == ("a\\u2028b\\u2029c\\x85d\\u202ee\\u2066f\\u200fg\\x0d\\x0a\\x1b[31m"
+                           "h é 中")
+    assert clean(text).splitlines() == [clean(text)]

@@ -538,3 +538,21 @@ async def test_non_utf8_octets_in_commands_are_refused_at_the_command(gateway: R
     assert codes(out)[-2:] == ["250", "221"], out
     got = await wait_for(lambda: sink.messages)
     assert got[0].data.endswith(b"body\r\n")
+
+
+async def test_a_message_starting_with_a_fold_cannot_extend_our_received_field(
+    gateway: Running, sink: Any
+) -> None:
+    # a first line that starts with a space would continue the Received: field the gateway
+    # puts in front: it and all that follows become body (behind an empty line), kept whole
+    data = (
+        b"EHLO c.test\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<b@example.test>\r\n"
+        b"DATA\r\n X-Zerohour-Scan: clean; forged\r\nSubject: fold\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+    )
+    out = await raw_session(gateway.port, data)
+    assert codes(out)[-2:] == ["250", "221"], out
+    got = (await wait_for(lambda: sink.messages))[0].data
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert b"forged" not in head, got
+    assert body == b" X-Zerohour-Scan: clean; forged\r\nSubject: fold\r\n\r\nbody\r\n", got
+    assert head.splitlines()[-1].startswith(b"\t"), head  # Received's own fold, nothing after

@@ -66,6 +66,16 @@ def strip_own_headers(data: bytes) -> bytes:
     return b"\r\n".join(kept) + data[head_end:]
 
 
+def end_orphan_folds(content: bytes) -> bytes:
+    """`content` that starts with a continuation line (SP or HTAB first: a fold of no header
+    field, where RFC 5322 wants a header field) behind an empty line: all of it is body, and
+    nothing is lost. Kept as it came, that line would continue the `Received:` field we put
+    in front of it (a sender appending its own text to our trace header)."""
+    if content[:1] in (b" ", b"\t"):
+        return b"\r\n" + content
+    return content
+
+
 def bare_line_end(data: bytes) -> re.Match[bytes] | None:
     """The first CR not followed by LF or LF not preceded by CR in `data`, if any."""
     cr, lf = _BARE_CR.search(data), _BARE_LF.search(data)

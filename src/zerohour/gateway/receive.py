@@ -50,7 +50,12 @@ from zerohour.errors import (
     ZerohourError,
 )
 from zerohour.gateway.decide import Action, Decision, ScanSummary
-from zerohour.gateway.prepare import LF_DOT, bare_line_end, piece_longer_than
+from zerohour.gateway.prepare import (
+    LF_DOT,
+    bare_line_end,
+    end_orphan_folds,
+    piece_longer_than,
+)
 from zerohour.gateway.ratelimit import ClientRates
 from zerohour.gateway.recipients import RelayRecipients
 from zerohour.gateway.verify import Answer, RecipientVerifier
@@ -61,7 +66,10 @@ log = logging.getLogger("zerohour.smtp")
 
 _ANY_LINE_END = re.compile(rb"\r\n|\r|\n")
 _STUFFED = re.compile(rb"\r\n\.(?!\r\n)")  # a line's leading dot, unless the line is only "."
-_CTRL = re.compile(r"[\x00-\x1f\x7f]")
+#: what `clean` escapes: C0 and C1 controls, and the characters a Unicode-aware reader takes
+#: for a line end (U+2028, U+2029; U+0085 is C1) or that reorder how the rest of a line is
+#: shown (bidirectional marks, embeddings, overrides and isolates)
+_CTRL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _SIMPLE_ADDR = re.compile(
@@ -91,10 +99,15 @@ _DEFAULT_ESC = {
 }
 
 
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def clean(text: object, limit: int = 200) -> str:
     """Peer data made safe for one log line: control characters escaped, length bounded."""
     s = str(text)
-    s = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
+    s = _CTRL.sub(_escape, s)
     return s if len(s) <= limit else s[:limit] + "..."
 
 
@@ -1198,7 +1211,7 @@ class Receiver:
         msg = Inbound(
             sender="" if mail_from in ("", "<>") else mail_from,  # the null reverse-path
             recipients=rcpts,
-            data=received + content,
+            data=received + end_orphan_folds(content),
             peer=peer,
             helo=helo,
             tls=session.ssl is not None,
