@@ -20,6 +20,12 @@ from zerohour.logs import GATEWAY_TEXT, JsonFormatter, TextFormatter
 from zerohour.store.base import RecipientStatus
 
 
+def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`script` run by this interpreter in a process of its own (logging set-up is global)."""
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
 def zerohour(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zerohour", *args],
@@ -160,8 +166,7 @@ def test_lines_logged_in_one_loop_turn_are_written_together_and_in_order() -> No
         "asyncio.run(main())\n"
         "log.info('f')\n"
     )
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       timeout=60, check=False)
+    r = _python(script)
     assert r.returncode == 0, r.stderr
     words = [line.rsplit(" ", 1)[-1] for line in r.stderr.splitlines()]
     assert words == ["a", "b", "c", "d", "e", "f"]
@@ -190,8 +195,8 @@ def test_records_skip_what_no_line_shows() -> None:
     )
 
     def run(text_format: str) -> str:
-        out = subprocess.run([sys.executable, "-c", script, text_format], capture_output=True,
-                             text=True, timeout=60, check=True)
+        out = _python(script, text_format)
+        assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
     assert run(GATEWAY_TEXT) == "None None None True"
@@ -241,8 +246,8 @@ def test_mail_log_lines_reach_the_handler_directly_and_through_logging(fmt: str)
         "logging.shutdown()\n"
         "print(len(made), extra.getvalue(), end='')\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = _python(script)
+    assert out.returncode == 0, out.stderr
     lines = out.stderr.splitlines()
     assert len(lines) == 2
     assert out.stdout == "1 Q2: removed\n"  # one record made: the second line's

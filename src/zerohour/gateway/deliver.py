@@ -401,7 +401,7 @@ class DeliveryQueue:
         head = trace_header(record).encode()  # written ahead of the body, never joined here
         rcpts = record.pending_recipients
         started = time.time()
-        wire = to_wire(body, crlf=taken is not None and body is taken)
+        wire = to_wire(body, crlf=taken is not None)
         results = await self._send(record.sender, rcpts, head, wire)
         await self._record(record, entry, results, started)
 
