@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
+from helpers import cpu
 from scan.test_html_views import chromium_dom
 from zerohour.scan import Engine, load_database, textual
 from zerohour.scan.database import default_db_dirs
@@ -46,9 +46,9 @@ def engine() -> Engine:
 def _scan_cpu(engine: Engine, page: bytes, kind: bytes = b"text/html") -> float:
     msg = (b"From: a@example.org\r\nTo: b@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
            b"Content-Type: " + kind + b"\r\n\r\n" + page)
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     report = engine.scan_bytes(msg)
-    elapsed = time.process_time() - t0
+    elapsed = cpu.process_time() - t0
     assert not report.errors, report.errors
     return elapsed
 
@@ -226,9 +226,9 @@ def test_pdf_cmap_of_begins_without_an_end(engine: Engine) -> None:
     """A 2 KB mail whose CMap inflates to 320 KB of `beginbfchar` (was 40 s)."""
     mail = _pdf_mail(_pdf(b"beginbfchar " * 26_000))
     assert len(mail) < 4096
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     report = engine.scan_bytes(mail)
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
     assert not report.errors, report.errors
 
 
@@ -237,9 +237,9 @@ def test_pdf_font_under_many_names_on_many_pages_is_mapped_once(engine: Engine) 
     entries = b"".join(b"<%04X> <%04X>\n" % (i, 0x41 + i % 26) for i in range(2000))
     cmap = b"beginbfchar\n" + entries + b"endbfchar\n"
     mail = _pdf_mail(_pdf(cmap, fonts=256, pages=20))
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     report = engine.scan_bytes(mail)
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
     assert not report.errors, report.errors
 
 
@@ -330,9 +330,9 @@ ROUND21 = {  # (a subagent's gateway attack: 60,000 rules in a 1.9 MB sheet cost
 
 @pytest.mark.parametrize("name", [*ROUND3, *ROUND4, *ROUND21])
 def test_rounds_3_and_4_hostile_messages_scan_in_linear_time(engine: Engine, name: str) -> None:
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     report = engine.scan_bytes({**ROUND3, **ROUND4, **ROUND21}[name])
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
     assert not report.errors, report.errors
     if name in ROUND21:  # (innocent pages: no limit reached)
         assert report.names == ()
@@ -345,9 +345,9 @@ def test_a_subject_of_encoded_words_that_never_close() -> None:
 
     msg = (b"From: a@b.c\r\nTo: d@e.f\r\nSubject: " + _encoded_words(160_000)
            + b"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhello\r\n")
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     subject = subject_of(msg)
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
     assert subject.startswith("=?x?q?a")
     assert subject_of(b"Subject: =?utf-8?q?caf=C3=A9?= =?utf-8?b?b2s=?=\r\n\r\n") == "caféok"
 

@@ -6,8 +6,8 @@ controlled span (a 540 KB line holding one override took seconds)."""
 from __future__ import annotations
 
 import random
-import time
 
+from helpers import cpu
 from zerohour.scan import bidi
 
 ALPHABET = [*"ab XY12-.,:\t", "\u00e9", "\u0301", "\u05d0", "\u0627", "\u0661", "\u06f1",
@@ -27,7 +27,7 @@ def test_the_line_reading_equals_the_whole_paragraph_reading() -> None:
 def test_a_long_line_costs_its_controlled_span() -> None:
     big = "QUJD" * 135_000
     line = (big[:270_000] + "\u202eXYZ\u202c" + big[270_000:]).encode()
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     shown = bidi.visual_text(line)
-    assert time.process_time() - t0 < 1.0
+    assert cpu.process_time() - t0 < 1.0
     assert shown[0] == (big[:270_000] + "ZYX" + big[270_000:]).encode()

@@ -11,7 +11,6 @@ import io
 import resource
 import shutil
 import subprocess
-import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pikepdf
 import pytest
 
+from helpers import cpu
 from zerohour.scan import Engine, load_database
 from zerohour.scan.documents import pdf as pdfmod
 from zerohour.scan.limits import ScanContext
@@ -288,9 +288,9 @@ def test_flate_bomb_is_bounded(tmp_path: Path) -> None:
     pdf.save(path, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
     data = path.read_bytes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     report = Engine(load_database([tmp_path]), allmatch=True).scan_bytes(data)
-    assert time.process_time() - t0 < 10
+    assert cpu.process_time() - t0 < 10
     assert [n for n in report.names if n.startswith("Heuristics.Limits.Exceeded.")], report
     grew_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grew_mib < 300, grew_mib
@@ -308,11 +308,11 @@ def test_filter_bombs_stop_at_the_ratio_bound() -> None:
     with pytest.raises(ScanLimitExceeded) as exc:
         pdfmod.run_length_decode(rle, ScanContext())
     assert exc.value.which == "MaxFileSize"
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     with pytest.raises(ScanLimitExceeded) as exc:
         pdfmod.lzw_decode(_lzw_zero_bomb(40), ScanContext())  # 220 KB -> 300 MB
     assert exc.value.which == "CompressionRatio"
-    assert time.process_time() - t0 < 10
+    assert cpu.process_time() - t0 < 10
 
 
 def _lzw_zero_bomb(tables: int) -> bytes:

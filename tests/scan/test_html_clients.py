@@ -11,12 +11,11 @@ from __future__ import annotations
 import html
 import random
 import re
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import browser
+from helpers import browser, cpu
 from scan.test_html_round18 import THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
 from zerohour.errors import ScanLimitExceeded
@@ -258,10 +257,10 @@ def test_too_many_clients_are_a_limit() -> None:
 def test_many_breakpoints_cost_linear_time() -> None:
     sheet = b"".join(b"@media (max-width: %dpx){.j{padding:%dpx}}" % (i, i) for i in range(3000))
     page = _between_junk(sheet)
-    started = time.process_time()
+    started = cpu.process_time()
     with pytest.raises(ScanLimitExceeded):  # (6,001 widths: more clients than read)
         htmlprint.client_pages(page)
-    assert time.process_time() - started < 5.0
+    assert cpu.process_time() - started < 5.0
 
 
 #: Attack round 36's false positive: an ordinary newsletter built with an e-mail framework
@@ -333,9 +332,9 @@ def test_hostile_sheets_cost_bounded_time() -> None:
             htmlprint.client_pages(_between_junk(css))
     for css in (b'@a "' * 20000, b"@a " * 30000 + b"{}", b"@media x " * 11000,
                 b"@media print and " + b"(a:" * 27000 + b"{p{display:none}}"):
-        started = time.process_time()
+        started = cpu.process_time()
         htmlprint.client_pages(_between_junk(css))
-        assert time.process_time() - started < 5.0
+        assert cpu.process_time() - started < 5.0
 
 
 _TOGGLES = (b"@media (prefers-color-scheme: dark){.x{margin:1px}}"
@@ -411,8 +410,8 @@ def test_review_values_and_sizes() -> None:
     """A run of `display:` with no `;` is read once (it was read from each); a width of
     1e400px is not a width Chromium holds for every client."""
     page = b"<style>.a{color:f(x);" + b"display:" * 4000 + b"}</style><p class=a>x</p>"
-    started = time.process_time()
+    started = cpu.process_time()
     htmlprint.client_pages(page)
-    assert time.process_time() - started < 2.0
+    assert cpu.process_time() - started < 2.0
     assert set(mediaquery.readings([mediaquery.parse(b"(width: 1e400px)")])) == {
         (False,), (True,)}

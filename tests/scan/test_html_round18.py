@@ -17,13 +17,12 @@ import hashlib
 import random
 import re
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from helpers import browser
+from helpers import browser, cpu
 from scan.test_html_views import (
     B64,
     CHROMIUM,
@@ -518,15 +517,15 @@ def test_counters_on_a_large_page_cost_linear_time() -> None:
             b" li::before{content:counter(c,s) counters(c,'.') open-quote} ol{counter-reset:c}"
             b" li::after{content:close-quote}</style>"
             + (b"<ol>" + b"<li>x</li>" * 100 + b"</ol>") * 400 + b"<q>" * 5000)
-    started = time.process_time()
+    started = cpu.process_time()
     assert htmllayout.laid_out(flat) is not None
-    assert time.process_time() - started < 20.0
+    assert cpu.process_time() - started < 20.0
     deep = (b"<style>i{counter-increment:c 7} i::before{content:counters(c,'.')}"
             b" b{counter-reset:c}</style>" + b"<b><i>x</i><i></i>" * 40_000)
-    started = time.process_time()
+    started = cpu.process_time()
     with pytest.raises(ScanLimitExceeded):
         htmllayout.laid_out(deep)
-    assert time.process_time() - started < 20.0
+    assert cpu.process_time() - started < 20.0
 
 
 def test_inline_elements_of_box_properties_cost_linear_time() -> None:
@@ -538,9 +537,9 @@ def test_inline_elements_of_box_properties_cost_linear_time() -> None:
                  b"</span><i hidden>y</i>" * 40_000 + b"</div>",
                  b"<div>" + b"<b>" * 5000 + b'<span style="width:0;overflow:hidden">x</span>'
                  * 40_000 + b"<i hidden>y</i>"):
-        started = time.process_time()
+        started = cpu.process_time()
         assert textual.html_visible(page) is not None
-        assert time.process_time() - started < 20.0
+        assert cpu.process_time() - started < 20.0
 
 
 def _past_chromium_symbols(value: int) -> bytes:
@@ -673,9 +672,9 @@ def test_an_extends_chain_is_resolved_to_its_end(engine: Engine, tmp_path: Path)
     assert cs.represent(5, b"a", loop) == b"5"
     assert cs.marker(5, b"c", loop) == b"p5x"
     chain = [(b"@counter-style s%d" % k, b"system:extends s%d" % (k + 1)) for k in range(20_000)]
-    started = time.process_time()
+    started = cpu.process_time()
     styles = cs.sheet_styles([*chain, (b"@counter-style s20000", b'system:cyclic;symbols:"T"')])
-    assert time.process_time() - started < 5
+    assert cpu.process_time() - started < 5
     assert cs.represent(5, b"s0", styles) == b"T"
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import random
 import re
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from helpers import browser
+from helpers import browser, cpu
 from scan.test_html_round18 import PIECES, THREES, _junk, _page
 from scan.test_html_views import B64, CHROMIUM, _found, engine, mail, printed_text
 from zerohour.scan import Engine, cssvalues, htmlprint, htmltables, textual
@@ -128,9 +127,9 @@ def test_hostile_tables_cost_little() -> None:
                  _table(b"<col style=visibility:collapse>" * 5000, cells),
                  _table(b"<colgroup span=999999 style=visibility:collapse>",
                         b"<table>" * 5000 + cells)):
-        t0 = time.process_time()
+        t0 = cpu.process_time()
         htmltables.collapsed_page(page)
-        assert time.process_time() - t0 < 5.0
+        assert cpu.process_time() - t0 < 5.0
 
 
 def test_collapse_written_with_references_and_escapes_is_read() -> None:
@@ -206,10 +205,10 @@ def test_auto_placement_with_spans_follows_css_grid() -> None:
 def test_hostile_grids_place_in_bounded_time() -> None:
     many: list[tuple[int | None, int | None]] = [(None, None)] * 20_000
     wide = [(64, 64) if i % 2 else (1, 1) for i in range(20_000)]
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     cssvalues.auto_place(many, 1000, wide, dense=True)
     cssvalues.auto_place([(i % 50 + 1, i % 70 + 1) for i in range(20_000)], 5, [(64, 64)] * 20_000)
-    assert time.process_time() - t0 < 10.0
+    assert cpu.process_time() - t0 < 10.0
 
 
 

@@ -4,11 +4,11 @@ junk in a hidden `<p>`/`<li>` left unclosed is hidden, the pieces after it shown
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers import cpu
 from scan.test_html_clients import PHONE, screen_text
 from scan.test_html_views import B64, CHROMIUM, _found, mail
 from zerohour.errors import ScanLimitExceeded
@@ -203,9 +203,9 @@ def test_hidden_in_hidden_past_the_bound_is_a_limit_not_a_crash() -> None:
     + b"</x>" * 8000 + b"<div><b class=j>y</b></div>",
 ], ids=["unclosed tables", "unclosed spans"])
 def test_tree_building_costs_linear_time(page: bytes) -> None:
-    started = time.process_time()
+    started = cpu.process_time()
     textual.html_visible(page)
-    assert time.process_time() - started < 5.0
+    assert cpu.process_time() - started < 5.0
 
 
 def test_a_closing_tag_in_a_comment_does_not_hide_the_bound() -> None:

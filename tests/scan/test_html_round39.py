@@ -18,11 +18,11 @@ Each page fails on ca97837 and Chromium's screen text has B64 whole."""
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers import cpu
 from scan.test_html_clients import screen_text
 from scan.test_html_views import B64, CHROMIUM, _found, mail
 from zerohour.scan import Engine, load_database
@@ -182,7 +182,7 @@ def test_hostile_sheets_cost_little() -> None:
     from zerohour.errors import ScanLimitExceeded
     from zerohour.scan import htmlshadow, textual
 
-    start = time.process_time()
+    start = cpu.process_time()
     cells = (b"<style>" + b"".join(b".c%d td{text-transform:uppercase}" % i for i in range(60))
              + b"</style><table>" + b"<tr><td>cell text here</td><td>more</td></tr>" * 15000
              + b"</table>")
@@ -194,4 +194,4 @@ def test_hostile_sheets_cost_little() -> None:
                      b"shadowrootmode=open><slot></slot></template></section>" for _ in range(40))
     with pytest.raises(ScanLimitExceeded):
         htmlshadow.shadow_readings(roots)
-    assert time.process_time() - start < 30
+    assert cpu.process_time() - start < 30

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import cpu
 from scan.test_html_layout17 import PIECES, _page
 from scan.test_html_views import B64, CHROMIUM, _found, _junk, engine, mail, printed_text
 from zerohour.scan import Engine, htmlunhidden
@@ -64,12 +65,11 @@ def test_pages_that_show_nothing_again_make_no_page() -> None:
 
 
 def test_a_page_of_many_rules_costs_linear_time() -> None:
-    import time
 
     sheet = b"<style>" + b"a b c d e f g h{color:red}" * 40_000 + b"</style>"
-    started = time.process_time()
+    started = cpu.process_time()
     assert htmlunhidden.shown_page(sheet + b"<p>x</p>" + b"{" * 100_000) is None
-    assert time.process_time() - started < 5
+    assert cpu.process_time() - started < 5
 
 
 def _hidden_under(condition: bytes) -> bytes:
@@ -138,14 +138,13 @@ def test_every_conditional_block_is_decided(engine: Engine, tmp_path: Path, shap
 
 
 def test_pages_of_many_conditional_blocks_cost_linear_time() -> None:
-    import time
 
     from zerohour.scan import htmlprint
 
     for block in (b"@media (max-width: 2px){.q{display:none}}", b"@media a{{{{}}}}",
                   b"@supports (x:y){@media print{.q{color:red}}}"):
         page = b"<style>" + block * 50_000 + b"</style><p>x</p>"
-        started = time.process_time()
+        started = cpu.process_time()
         htmlunhidden.unconditional_page(page)
         htmlprint.client_pages(page)
-        assert time.process_time() - started < 8.0
+        assert cpu.process_time() - started < 8.0

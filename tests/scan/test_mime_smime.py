@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import cpu
 from zerohour.scan import Engine, load_database, smime
 
 OPENSSL = shutil.which("openssl")
@@ -83,10 +83,10 @@ def test_hostile_ber_is_bounded() -> None:
     head = b"\x30\x80" + smime.SIGNED_DATA_OID + b"\xa0\x80\x30\x80\x02\x01\x01\x31\x00"
     deep = head + b"\x30\x80\x06\x00\xa0\x80" + b"\x24\x80" * 200_000
     flat = head + b"\x30\x80\x06\x00\xa0\x80\x24\x80" + b"\x04\x00" * 500_000 + b"\x00\x00" * 6
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     assert smime.signed_content(deep) is None
     assert smime.signed_content(flat) in (None, b"")
-    assert time.process_time() - t0 < 10
+    assert cpu.process_time() - t0 < 10
 
 
 @settings(deadline=None, max_examples=300)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import base64
 import codecs
 import subprocess
-import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import cpu
 from helpers.tools import tool
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import decompose, encodings, filetype, mime, textual
@@ -177,39 +177,39 @@ def test_part_headers_after_a_stray_continuation_line() -> None:
     b"<html><body>" + b"<iframe srcdoc='&lt;p&gt;'>" * 100_000,
 ])
 def test_html_views_are_linear(doc: bytes) -> None:
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     try:
         layers(doc)
     except ScanLimitExceeded:
         # (a limit finding answers too: 100,000 `<span hidden>x</b>` cost a conforming
         # parser 47 s, session 25; only a quick one)
         assert doc.count(b"</b>") == 100_000
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
 
 
 def test_large_mbox_and_many_partials_are_bounded() -> None:
     mbox = b"From a@b Mon Jan  1 00:00:00 2024\nFrom: a@b\n\nx\n" * 30_000
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     ctx = ScanContext()
     assert len(mime.mbox_messages(mbox)) == 30_000
     list(ctx.guard(mime.children(mbox, ctx), "mbox"))
-    assert time.process_time() - t0 < 4 * BOUND
+    assert cpu.process_time() - t0 < 4 * BOUND
     parts = b"".join(_partial(b"%d" % (i % 50), i, 10**6, b"frag") for i in range(20_000))
     mail = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n" + parts + b"--P--\r\n"
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     ctx = ScanContext()
     with pytest.raises(ScanLimitExceeded):  # 20,000 fragments of 50 ids: a limit finding
         list(ctx.guard(mime.children(mail, ctx), "partials"))
-    assert time.process_time() - t0 < 4 * BOUND
+    assert cpu.process_time() - t0 < 4 * BOUND
 
 
 def test_utf7_and_utf16_junk_decode_linearly() -> None:
     junk = b"+" + b"A" * 2_000_000
     mail = b"From: a@b\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n" + junk
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     layers(mail)
     layers(codecs.BOM_UTF16_LE + b"\xd8\x00" * 1_000_000)  # lone surrogates
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
 
 
 @settings(deadline=None, max_examples=300)
@@ -256,12 +256,12 @@ def test_mail_behind_a_junk_line_and_a_megabyte_of_headers(eol: bytes) -> None:
             + base64.b64encode(EICAR) + eol + b"--B--" + eol)
     mail = b"junk line" + eol + filler + part
     assert filetype.detect(mail) is FileType.TEXT
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     assert decompose._header_block_start(mail) == len(b"junk line" + eol)
     assert found(mail)
     big = b"junk" + eol + filler * 10 + b"Content-Type: text/plain" + eol
     assert decompose._header_block_start(big) == len(b"junk" + eol)
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
 
 
 def test_script_literal_in_pieces_and_byte_arrays() -> None:
@@ -287,9 +287,9 @@ def test_script_literal_in_pieces_and_byte_arrays() -> None:
     b"Uint8Array " + b"(" * 100_000 + b"1," * 100_000,
 ])
 def test_script_literal_finders_are_linear(script: bytes) -> None:
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     list(encodings.smuggled_blobs(script))
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
 
 
 def test_calendar_and_vcard_inline_binaries() -> None:
@@ -310,6 +310,6 @@ def test_calendar_and_vcard_inline_binaries() -> None:
     b"BEGIN:VCALENDAR\n" + b"\n " * 1_000_000,
 ])
 def test_inline_binaries_are_linear(text: bytes) -> None:
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     textual.inline_binaries(text)
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND

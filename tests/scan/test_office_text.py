@@ -15,12 +15,12 @@ import random
 import re
 import shutil
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from helpers import cpu
 from zerohour.errors import ScanLimitExceeded
 from zerohour.scan import Engine
 
@@ -538,9 +538,9 @@ def test_repeat_counts_are_capped() -> None:
                '<office:spreadsheet><table:table><table:table-row table:number-rows-repeated='
                f'"1000000000">{cell * 50}</table:table-row></table:table></office:spreadsheet>'
                "</office:body></office:document-content>").encode()
-    t0 = time.process_time()
+    t0 = cpu.process_time()
     readings = textual.office_xml_readings(content)
-    assert time.process_time() - t0 < BOUND
+    assert cpu.process_time() - t0 < BOUND
     assert max(len(text) for text in readings) <= (16 << 20) + len(content)
     assert any(len(text) >= 12 << 20 for text in readings)  # repeated as far as it may be
 
@@ -558,11 +558,11 @@ def test_shared_string_and_label_repeats_are_bounded(clam_engine: Engine) -> Non
     docx = _docx('<w:p><w:pPr><w:numPr><w:numId w:val="1"/></w:numPr></w:pPr></w:p>' * 20000,
                  {"numbering.xml": ("numbering", "numbering", numbering)})
     for data, name in ((xlsx, "x.xlsx"), (docx, "x.docx")):
-        t0 = time.process_time()
+        t0 = cpu.process_time()
         with pytest.raises(ScanLimitExceeded, match="MaxScanSize"):
             _package_reading(data)
         report = clam_engine.scan_bytes(data, name)
-        assert time.process_time() - t0 < 6 * BOUND
+        assert cpu.process_time() - t0 < 6 * BOUND
         assert report.names == ("Heuristics.Limits.Exceeded.MaxScanSize",)
 
 

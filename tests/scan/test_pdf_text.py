@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import cpu
 from helpers.tools import tool
 from zerohour.scan import Engine
 from zerohour.scan.documents import pdf
@@ -765,13 +766,12 @@ def test_glyph_placement_is_bounded() -> None:
     """Huge TJ arrays (300,000 numbers; 100,000 strings, each moved back: the tokenizer's
     cost is the most of it) and a million glyphs that each go back (a negative character
     spacing: 65,536 placed one by one, the rest read as one string) read in bounded time."""
-    import time
 
     for content, glyphs in ((b"BT /F1 10 Tf [(A) " + b"-1 " * 300_000 + b"(B)] TJ ET", 2),
                             (b"BT /F1 10 Tf [" + b"(A) 3000 " * 100_000 + b"] TJ ET", 100_000),
                             (b"BT /F1 10 Tf -12 Tc (" + b"AB" * 500_000 + b") Tj ET", 1_000_000)):
-        t0 = time.process_time()
+        t0 = cpu.process_time()
         text = pdf.page_text(content)
         assert text is not None
         assert len(b"".join(text.split())) == glyphs  # none lost
-        assert time.process_time() - t0 < 10
+        assert cpu.process_time() - t0 < 10

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import random
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 from test_html_views import CHROMIUM, printed_text  # type: ignore[import-not-found]
 
+from helpers import cpu
 from zerohour.scan import Engine
 from zerohour.scan.limits import ScanContext
 from zerohour.scan.svgimages import image_readings
@@ -125,9 +125,9 @@ def test_pathological_pages_are_bounded(clam_engine: Engine, shape: str) -> None
         sel = ",".join(f"#a{i}" for i in range(64))
         data = "".join(f'<style>{sel}{{background:url("{_svg_url(str(k), 0)}")}}</style>'
                        for k in range(2000)).encode() + b"<b id=a1>x</b>" * 1000
-    started = time.process_time()
+    started = cpu.process_time()
     report = clam_engine.scan_bytes(data, "page.html")
-    assert time.process_time() - started < 10
+    assert cpu.process_time() - started < 10
     assert [f.name for f in report.findings] in (
         [], ["Heuristics.Limits.Exceeded.MaxScanSize"], ["Heuristics.Limits.Exceeded.MaxFileSize"],
         ["Heuristics.Limits.Exceeded.MaxScanTime"])

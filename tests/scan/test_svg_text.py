@@ -11,12 +11,12 @@ import html
 import random
 import shutil
 import subprocess
-import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
+from helpers import cpu
 from helpers.messages import EICAR
 from helpers.tools import tool
 from scan.conftest import EICAR_NAME
@@ -169,9 +169,9 @@ def test_pathological_uses_are_bounded(clam_engine: Engine, shape: str) -> None:
         body = head + b"".join(b'<g id="t%d">' % (i + 1) + b'<use href="#t%d"/>' % i * 10
                                + b"</g>" for i in range(10)) + b'</defs><use href="#t10"/>'
     svg = body + b"</svg>"
-    started = time.process_time()
+    started = cpu.process_time()
     report = clam_engine.scan_bytes(svg, "p.svg")
-    assert time.process_time() - started < 10
+    assert cpu.process_time() - started < 10
     # (librsvg draws nothing past 500,000 references either; a chain of 500 it draws, and
     # the reader stops at `_MAX_USE_DEPTH`: a limit, never a silent stop)
     # (2,000 nested groups are past the 256 levels the reader reads, and libxml2's; an HTML
@@ -288,9 +288,9 @@ def test_pathological_markers_and_images_are_bounded(clam_engine: Engine, shape:
                      b"svg+xml;base64," + base64.b64encode(inner) + b'"/><use href="#i"/></svg>')
         body = head + b'</defs><g id="g">' + inner + b"</g>" + b'<use href="#g"/>' * 50_000
     svg = body + b"</svg>"
-    started = time.process_time()
+    started = cpu.process_time()
     report = clam_engine.scan_bytes(svg, "p.svg")
-    assert time.process_time() - started < 10
+    assert cpu.process_time() - started < 10
     assert [f.name for f in report.findings] in (
         [], ["Heuristics.Limits.Exceeded.MaxScanTime"])
 
