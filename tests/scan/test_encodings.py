@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import quopri
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -55,6 +56,22 @@ def test_looks_base64() -> None:
     assert encodings.looks_base64(base64.encodebytes(b"x" * 200))
     assert not encodings.looks_base64(b"Hello world, this is text.\r\n")
     assert not encodings.looks_base64(b"short")
+
+
+_PLAUSIBLE = re.compile(rb"\A[\sA-Za-z0-9+/=]*\Z")  # the rule, as a regular expression
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from([b"QUJD", b"RA==", b"\r\n", b"\n", b" ", b"\t", b"\x0b", b"\x0c",
+                                 b"-", b"_", b".", b"\x00", b"\xff", b"\x85", b"\xa0"]),
+                max_size=40))
+def test_looks_base64_takes_only_base64_and_ascii_whitespace(pieces: list[bytes]) -> None:
+    """Only the alphabet, "=" and ASCII whitespace (also VT and FF; not NEL or NBSP)."""
+    body = b"QUJDREVGR0hJSktM" + b"".join(pieces)
+    if _PLAUSIBLE.match(body.strip()) is None:
+        assert not encodings.looks_base64(body)
+    elif b" " not in body.strip() and b"\t" not in body.strip() and b"\x0b" not in body:
+        assert encodings.looks_base64(body)
 
 
 @settings(deadline=None)

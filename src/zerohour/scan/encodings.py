@@ -32,7 +32,8 @@ _B64_JUNK = bytes(c for c in range(256) if c not in B64_ALPHABET)  # delete tabl
 _B64_JUNK_KEEP_PAD = bytes(c for c in range(256) if c not in B64_ALPHABET + b"=")
 _B64URL = re.compile(rb"[-_]")
 _PAD_RUN = re.compile(rb"=+")
-_B64_BODY = re.compile(rb"\A[\sA-Za-z0-9+/=]*\Z")
+#: what a plausible base64 body holds (a C-speed delete: a regex over the body cost ~10x more)
+_B64_BODY_CHARS = B64_ALPHABET + b"= \t\r\n\x0b\x0c"
 
 
 def _b64_clean(clean: bytes) -> bytes:
@@ -129,7 +130,7 @@ def looks_base64(data: bytes, min_len: int = 16) -> bool:
     Only base64 characters and line breaks, no spaces inside lines, one line of 16+ characters.
     """
     body = data.strip()
-    if len(body) < min_len or not _B64_BODY.match(body):
+    if len(body) < min_len or body.translate(None, _B64_BODY_CHARS):
         return False
     lines = _LINES_SPLIT.split(body[:8192])
     if any(b" " in ln.strip() or b"\t" in ln.strip() for ln in lines):
