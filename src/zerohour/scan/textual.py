@@ -1361,7 +1361,14 @@ def _hidden_compounds(data: bytes) -> tuple[_Compound, ...]:
     out: dict[tuple[_Compound, tuple[tuple[bytes, _Compound | None], ...], int, bool, bool],
               _Compound] = {}  # the last of equal rules
     tables = b"<table" in data.lower()
-    for order, rule in enumerate(_sheet_rules(data), 1):
+    rules = _sheet_rules(data)
+    # Of equal rules only the last counts: each key it gives replaces an earlier equal
+    # rule's, and ranks end with the order, so nothing else moves (50,000 copies of one
+    # rule were read 50,000 times: ~4 s).
+    last = {rule: order for order, rule in enumerate(rules, 1)}
+    for order, rule in enumerate(rules, 1):
+        if last[rule] != order:
+            continue
         declarations = rule.declarations
         kinds = _css_kinds(declarations)
         if not kinds:
@@ -2823,7 +2830,15 @@ def _tags_with(data: bytes, lower: bytes, words: set[bytes]) -> list[int]:
             tag = at if word[0] == 60 else lower.rfind(b"<", 0, at)  # 60: "<"
             if tag >= 0 and lower.find(b">", tag, at) < 0 and data[tag + 1 : tag + 2].isalpha():
                 starts.add(tag)
-            at = lower.find(word, at + len(word))
+            nxt = at + len(word)
+            if word[0] != 60:
+                # Every later find before the next "<" has the same last "<", so the same
+                # answer: skip to it (each find looked back to the last "<": 50,000 classes
+                # in a style sheet looked back over the sheet, ~1.2 s per 800 KB).
+                nxt = lower.find(b"<", at)
+                if nxt < 0:
+                    break
+            at = lower.find(word, nxt)
     return sorted(starts)
 
 
