@@ -103,6 +103,9 @@ class _Walk:
     muted: int = 0
     #: layers skipped as the twin of one scanned before (`walk.clean`)
     twin_hits: int = 0
+    #: `layers` by SHA-256 (hex), the first of each, built as twins need it (`_twin_facts`)
+    by_sha256: dict[str, LayerInfo] = field(default_factory=dict)
+    indexed: int = 0  # how many of `layers` are in `by_sha256`
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +257,9 @@ class Engine:
             # decoders' readings overlap (a base64 body is both a MIME guess and a
             # text-carrier block), and scanning the twin again finds nothing new.
             walk.twin_hits += 1
-            md5 = hashlib.md5(data, usedforsecurity=False).digest()
-            walk.layers.append(LayerInfo(path, depth, size, md5.hex(), sha256.hex(),
-                                         filetype.detect(data), lname, is_attachment, ()))
+            md5_hex, ft = self._twin_facts(walk, data, sha256.hex())
+            walk.layers.append(LayerInfo(path, depth, size, md5_hex, sha256.hex(), ft, lname,
+                                         is_attachment, ()))
             return
         if twin is None or self.clean is None:
             self._scan_layer(walk, data, path, depth, lname, is_attachment, allowed,
@@ -353,6 +356,21 @@ class Engine:
                        reads_as)
         if twin is not None and not walk.stop and self._marks(walk) == marks:
             self._clean_twin(walk, twin, opened)
+
+    @staticmethod
+    def _twin_facts(walk: _Walk, data: bytes, sha256_hex: str) -> tuple[str, FileType]:
+        """A twin's MD5 and type, from the layer of the same bytes listed before it (MD5 of a
+        100 KB twin is 0.15-0.2 ms; the same bytes have the same digest and type). Computed
+        when that layer is not listed (it always is: a twin is a layer scanned in this walk,
+        or replayed from the clean cache with its layers)."""
+        layers, index = walk.layers, walk.by_sha256
+        for i in range(walk.indexed, len(layers)):
+            index.setdefault(layers[i].sha256, layers[i])
+        walk.indexed = len(layers)
+        seen = index.get(sha256_hex)
+        if seen is not None:
+            return seen.md5, seen.filetype
+        return hashlib.md5(data, usedforsecurity=False).hexdigest(), filetype.detect(data)
 
     @staticmethod
     def _clean_twin(walk: _Walk, twin: tuple[object, ...], opened: bool) -> None:
