@@ -74,6 +74,30 @@ def test_looks_base64_takes_only_base64_and_ascii_whitespace(pieces: list[bytes]
         assert encodings.looks_base64(body)
 
 
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
+def _looks_base64_rule(data: bytes, min_len: int = 16) -> bool:
+    """`looks_base64` as first written: every line split and looked at."""
+    body = data.strip()
+    if len(body) < min_len or _PLAUSIBLE.match(body) is None:
+        return False
+    lines = _LINE_END.split(body[:8192])
+    if any(b" " in ln.strip() or b"\t" in ln.strip() for ln in lines):
+        return False
+    return any(len(ln.strip()) >= min_len for ln in lines)
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from([b"QUJD", b"Q", b"=", b"\r\n", b"\n", b"\r", b" ", b"\t",
+                                 b"\x0b", b"\x0c", b"QUJDREVGR0hJSktM"]), max_size=60))
+def test_looks_base64_keeps_its_line_rule(pieces: list[bytes]) -> None:
+    """Blanks inside a line refuse; one line of 16+ characters is needed (the fast paths:
+    no blank at all, C line splitting)."""
+    body = b"".join(pieces)
+    assert encodings.looks_base64(body) == _looks_base64_rule(body)
+
+
 @settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_qp_round_trip(data: bytes) -> None:
