@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -836,6 +836,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="zerohour-pg: log every statement (log_statement=all, costs server CPU) and "
         "print statements per message",
     )
+    ap.add_argument(
+        "--rounds", type=int, default=1,
+        help="run every relay this many times, one after the other per round (the machine's "
+        "speed drifts): the table shows each cell's median round and the range, the ratios "
+        "are taken within each round (median and range); latency, idle sessions and py-spy "
+        "in the first round only",
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "smtp")
     ap.add_argument(
         "--py-spy",
@@ -881,68 +888,148 @@ def main(argv: Sequence[str] | None = None) -> int:
     cells: list[Cell] = []
     idles: list[tuple[str, smtp_probe.Idle]] = []
     scratch = contextlib.ExitStack()
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    rounds: list[list[Cell]] = []
     try:
-        for name in relays:
-            relay: Relay
-            count = n
-            workers = 1
-            if name.startswith("zerohour:"):
-                name, workers = "zerohour", int(name.split(":", 1)[1])
-            if name == "direct":
-                relay = Direct(sink)
-            elif name == "postfix":
-                relay = PostfixRelay(base, sink.port)
-            elif name == "amavisd":
-                if not shutil.which("amavisd"):
-                    cells += [Cell("amavisd-new", k.name, error="not installed") for k in ks]
-                    continue
-                relay = Amavisd(base, sink.port, db, a.amavis_servers)
-                count = slow_n
-            elif name == "zerohour":
-                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, workers=workers)
-            elif name == "zerohour-nocache":
-                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, clean_cache=False)
-            elif name == "zerohour-pg":
-                url, stmts = scratch.enter_context(
-                    scratch_database(a.pg_url, count=a.count_statements)
-                )
-                relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, store=url)
-                relay.statements = stmts
-            else:
-                ap.error(f"unknown relay {name}")
-            cells += run_relay(
-                relay,
-                sink,
-                ks,
-                count,
-                a.sessions,
-                a.reuse,
-                warmup=min(200, count // 5),
-                stall=a.stall,
-                py_spy=a.py_spy.resolve() if a.py_spy and name.startswith("zerohour") else None,
-                latency=not a.no_latency
-                and name in ("zerohour", "zerohour-nocache", "zerohour-pg", "postfix"),
-                idle=a.idle if name == "zerohour" else 0,
-                idles=idles,
+        for rnd in range(a.rounds):
+            rounds.append(
+                run_round(a, ap, relays, base, sink, ks, db, n, slow_n, scratch, idles, rnd)
             )
-            scratch.close()  # the scratch database of a zerohour-pg relay
     finally:
         scratch.close()
         sink.stop()
         shutil.rmtree(base, ignore_errors=True)
+    cells = [median_cell([r[i] for r in rounds]) for i in range(len(rounds[0]))]
+    report(a, cells, rounds, idles, ks, n, slow_n)
+    return 0
+
+
+def run_round(
+    a: argparse.Namespace,
+    ap: argparse.ArgumentParser,
+    relays: list[str],
+    base: Path,
+    sink: Sink,
+    ks: list[Kind],
+    db: Path,
+    n: int,
+    slow_n: int,
+    scratch: contextlib.ExitStack,
+    idles: list[tuple[str, smtp_probe.Idle]],
+    rnd: int,
+) -> list[Cell]:
+    """Every relay once, on every kind (one round); the extras only in the first."""
+    first = rnd == 0
+    cells: list[Cell] = []
+    if a.rounds > 1:
+        print(f"# round {rnd + 1} of {a.rounds}", flush=True)
+    for name in relays:
+        relay: Relay
+        count = n
+        workers = 1
+        if name.startswith("zerohour:"):
+            name, workers = "zerohour", int(name.split(":", 1)[1])
+        if name == "direct":
+            relay = Direct(sink)
+        elif name == "postfix":
+            relay = PostfixRelay(base, sink.port)
+        elif name == "amavisd":
+            if not shutil.which("amavisd"):
+                cells += [Cell("amavisd-new", k.name, error="not installed") for k in ks]
+                continue
+            relay = Amavisd(base, sink.port, db, a.amavis_servers)
+            count = slow_n
+        elif name == "zerohour":
+            relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, workers=workers)
+        elif name == "zerohour-nocache":
+            relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, clean_cache=False)
+        elif name == "zerohour-pg":
+            url, stmts = scratch.enter_context(
+                scratch_database(a.pg_url, count=a.count_statements)
+            )
+            relay = ZerohourGateway(base, sink.port, a.db, a.zh_arg, store=url)
+            relay.statements = stmts
+        else:
+            ap.error(f"unknown relay {name}")
+        cells += run_relay(
+            relay,
+            sink,
+            ks,
+            count,
+            a.sessions,
+            a.reuse,
+            warmup=min(200, count // 5),
+            stall=a.stall,
+            py_spy=a.py_spy.resolve()
+            if first and a.py_spy and name.startswith("zerohour") else None,
+            latency=first and not a.no_latency
+            and name in ("zerohour", "zerohour-nocache", "zerohour-pg", "postfix"),
+            idle=a.idle if first and name == "zerohour" else 0,
+            idles=idles,
+        )
+        scratch.close()  # the scratch database of a zerohour-pg relay
+    return cells
+
+
+def median_cell(same: list[Cell]) -> Cell:
+    """Of one cell's rounds, the one with the median rate (its CPU and the rest with it: the
+    figures of one run, not a mix); latency is measured in the first round only."""
+    ok = sorted((c for c in same if c.rate is not None), key=lambda c: c.rate or 0.0)
+    if not ok:
+        return same[0]
+    mid = ok[(len(ok) - 1) // 2]
+    if mid is not same[0]:
+        mid = replace(mid, lat_p50=same[0].lat_p50, lat_p99=same[0].lat_p99,
+                      lat_rate=same[0].lat_rate)
+    return mid
+
+
+def _spread(values: list[float]) -> str | None:
+    """`median (min-max)` of per-round figures, for the tables."""
+    if not values:
+        return None
+    v = sorted(values)
+    mid = v[(len(v) - 1) // 2]
+    return f"{mid:.2f}" if len(v) == 1 else f"{mid:.2f} ({v[0]:.2f}-{v[-1]:.2f})"
+
+
+def _cell(cells: list[Cell], relay: str, kind: str) -> Cell | None:
+    return next((c for c in cells if c.relay == relay and c.kind == kind and not c.error), None)
+
+
+def _peer(cells: list[Cell], peer: str, kind: str) -> Cell | None:
+    """A peer's cell by the first word of its row name ("postfix", "zerohour-pg")."""
+    return next((c for c in cells if c.relay.split()[0] == peer and c.kind == kind
+                 and not c.error), None)
+
+
+def report(
+    a: argparse.Namespace,
+    cells: list[Cell],
+    rounds: list[list[Cell]],
+    idles: list[tuple[str, smtp_probe.Idle]],
+    ks: list[Kind],
+    n: int,
+    slow_n: int,
+) -> None:
+    """The tables: cells (each its median round), idle sessions, ratios within rounds."""
+    many = f", median of {len(rounds)} rounds (range)" if len(rounds) > 1 else ""
     print(f"# load average now: {loadavg()} ({os.cpu_count()} cores)")
     print(
         f"\n## smtp-source -s {a.sessions}{' -d' if a.reuse else ''} -> relay -> smtp-sink; "
         f"{n} messages per cell ({slow_n} for amavisd); {os.cpu_count()} cores\n"
     )
     rows: list[list[object]] = []
-    for c in cells:
+    for i, c in enumerate(cells):
+        spread = sorted(x for r in rounds if (x := r[i].rate) is not None)
         rows.append(
             [
                 c.relay,
                 c.kind,
                 c.delivered or None,
                 c.rate,
+                *([f"{spread[0]:.0f}-{spread[-1]:.0f}" if spread else None] if many else []),
                 c.accept_rate,
                 c.cpu_ms,
                 c.main_cpu_s * 1000 / c.delivered
@@ -966,6 +1053,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "message",
                 "delivered",
                 "msgs/s (end to end)",
+                *(["msgs/s of the rounds"] if many else []),
                 "accept/s",
                 "relay CPU ms/msg",
                 "of which root process",
@@ -988,15 +1076,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             [[name, i.sessions, i.opened, i.pss_before_mb, i.pss_with_mb, i.new_client_ms,
               i.error[:80]] for name, i in idles],
         ))
-    by = {(c.relay.split()[0], c.kind): c for c in cells if not c.error}
-    ours = sorted({c.relay for c in cells if c.relay.startswith("zerohour")}, key=len)
     rrows = []
     for k in ks:
-        for relay_name in ours:
+        for relay_name in sorted({c.relay for c in cells if c.relay.startswith("zerohour")},
+                                 key=len):
             if relay_name.startswith("zerohour-pg"):
                 continue
-            z = next((c for c in cells if c.relay == relay_name and c.kind == k.name
-                      and not c.error), None)
             who = relay_name.replace("zerohour gateway", "zerohour").replace(" (", " ")
             who = who.rstrip(")")
             for peer, label in (
@@ -1004,31 +1089,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("postfix", "plain Postfix relay"),
                 ("amavisd-new", "amavisd-new"),
             ):
-                p = by.get((peer, k.name))
-                if z and p:
-                    rrows.append([k.name, f"{who} / {label}", ratio(z.rate, p.rate), None])
-        z = next((c for c in cells if c.relay == "zerohour gateway" and c.kind == k.name
-                  and not c.error), None)
-        zpg = by.get(("zerohour-pg", k.name))
-        if zpg and z:
-            rrows.append(
-                [
-                    k.name,
-                    "zerohour-pg / zerohour (PostgreSQL / SQLite store)",
-                    ratio(zpg.rate, z.rate),
-                    ratio(zpg.cpu_ms, z.cpu_ms),
-                ]
-            )
+                pairs = [(_cell(r, relay_name, k.name), _peer(r, peer, k.name)) for r in rounds]
+                rates = [x for z, p in pairs if z and p if (x := ratio(z.rate, p.rate))]
+                cpus = [x for z, p in pairs if z and p if (x := ratio(z.cpu_ms, p.cpu_ms))]
+                if rates:
+                    rrows.append([k.name, f"{who} / {label}", _spread(rates), _spread(cpus)])
+        pairs = [(_cell(r, "zerohour gateway", k.name), _peer(r, "zerohour-pg", k.name))
+                 for r in rounds]
+        pg_rates = [x for z, p in pairs if z and p if (x := ratio(p.rate, z.rate))]
+        pg_cpus = [x for z, p in pairs if z and p if (x := ratio(p.cpu_ms, z.cpu_ms))]
+        if pg_rates:
+            rrows.append([k.name, "zerohour-pg / zerohour (PostgreSQL / SQLite store)",
+                          _spread(pg_rates), _spread(pg_cpus)])
     if rrows:
         print()
-        print(table(["message", "ratio", "msgs/s x", "CPU/msg x"], rrows))
+        print(table(["message", "ratio", "msgs/s x" + many, "CPU/msg x" + many], rrows))
     print(
         "\nmsgs/s = messages that reached smtp-sink / seconds from the first connection to the "
         "last delivery. CPU = the relay's process tree (utime+stime incl. reaped children), "
         "plus for zerohour-pg every PostgreSQL server process (server-wide: other sessions "
         "count too; 'its backends' is the part of the gateway's own connections)."
     )
-    return 0
 
 
 if __name__ == "__main__":
