@@ -98,6 +98,32 @@ def test_looks_base64_keeps_its_line_rule(pieces: list[bytes]) -> None:
     assert encodings.looks_base64(body) == _looks_base64_rule(body)
 
 
+_WHOLE_LINE = re.compile(rb"^[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*\r?$", re.M)
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.lists(st.sampled_from([b"QUJD", b"Q", b"QU", b"=", b"==", b"\r\n", b"\n", b"\r",
+                                 b"\r\r\n", b" ", b"\t", b"-", b".", b"\xff"]), max_size=60),
+       st.booleans())
+def test_whole_base64_lines_are_the_line_pattern(pieces: list[bytes], blanks: bool) -> None:
+    """The blank-free fast path (split at LF, one CR dropped) finds what the line pattern
+    finds: lines of four-character groups, in order, CR handling and the last line too."""
+    data = b"".join(pieces)
+    if not blanks:
+        data = data.replace(b" ", b"").replace(b"\t", b"")
+    want = [ln for ln in _WHOLE_LINE.findall(data) if len(ln) % 4 == 0]
+    assert encodings.whole_base64_lines(data) == want
+
+
+def test_whole_base64_lines_of_smtp_source_body() -> None:
+    """78-character lines (no multiple of four) and one of 80: only that one."""
+    body = b"".join(b"%dX" % (i % 10) + b"X" * 76 + b"\r\n" for i in range(50))
+    last = b"X" * 80
+    assert encodings.whole_base64_lines(body + last + b"\r\n") == [last]
+    assert encodings.whole_base64_lines(body + last + b"\r") == [last]
+    assert encodings.whole_base64_lines(body + last + b"\r\r") == []
+
+
 @settings(deadline=None)
 @given(st.binary(max_size=2000))
 def test_qp_round_trip(data: bytes) -> None:

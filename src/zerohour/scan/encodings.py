@@ -112,7 +112,7 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
     if shift or data.translate(None, _B64_CLEAN_BODY):
         # Junk: decoders that skip invalid lines see only the clean ones, and junk made of
         # alphabet letters ("Hello") shifts the one-stream view (the count is then misaligned).
-        lines = b"".join(ln for ln in _B64_LINE.findall(data) if len(ln) % 4 == 0)
+        lines = b"".join(whole_base64_lines(data))
         if lines:
             linewise = _b64_clean(lines.replace(b"=", b""))
             if linewise not in out:
@@ -122,6 +122,23 @@ def base64_variants(data: bytes, check: Check = None) -> list[bytes]:
 
 _B64_CLEAN_BODY = B64_ALPHABET + b"=\r\n"
 _B64_LINE = re.compile(rb"^[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*\r?$", re.M)
+_B64_WHOLE = re.compile(rb"[A-Za-z0-9+/]{4,}={0,2}")
+
+
+def whole_base64_lines(data: bytes) -> list[bytes]:
+    """The lines of `data` that are base64 on their own, a multiple of four characters
+    (blanks around them and one CR before the LF are not part of a line), in order.
+
+    Without a blank in `data`, a line is what lies between LFs, less one CR at its end: C
+    splitting, then a length test, and the pattern only on the lines of the right length.
+    The line pattern over a whole 100 KB body took 0.7 ms, and it runs on every body whose
+    lines are no multiple of four (smtp-source's are 78 characters)."""
+    if b" " in data or b"\t" in data:
+        return [ln for ln in _B64_LINE.findall(data) if len(ln) % 4 == 0]
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")
+    if lines[-1].endswith(b"\r"):  # (a last line without LF: `$` matches at the end too)
+        lines[-1] = lines[-1][:-1]
+    return [ln for ln in lines if not len(ln) % 4 and _B64_WHOLE.fullmatch(ln)]
 
 
 def looks_base64(data: bytes, min_len: int = 16) -> bool:
