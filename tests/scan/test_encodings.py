@@ -96,6 +96,7 @@ def test_looks_base64_keeps_its_line_rule(pieces: list[bytes]) -> None:
     no blank at all, C line splitting)."""
     body = b"".join(pieces)
     assert encodings.looks_base64(body) == _looks_base64_rule(body)
+    assert encodings.looks_base64(body, 0) == _looks_base64_rule(body, 0)  # even b"" is one line
 
 
 _WHOLE_LINE = re.compile(rb"^[ \t]*([A-Za-z0-9+/]{4,}={0,2})[ \t]*\r?$", re.M)

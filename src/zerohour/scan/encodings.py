@@ -150,7 +150,7 @@ def looks_base64(data: bytes, min_len: int = 16) -> bool:
     if len(body) < min_len or body.translate(None, _B64_BODY_CHARS):
         return False
     head = body[:8192]
-    lines = head.splitlines()  # CRLF, LF and CR (bytes know no other line end)
+    lines = head.splitlines() or [b""]  # CRLF, LF and CR (bytes know no other line end)
     # (no blank anywhere, as in base64 from any encoder: no line to look at twice)
     if (b" " in head or b"\t" in head) and any(
             b" " in ln.strip() or b"\t" in ln.strip() for ln in lines):
