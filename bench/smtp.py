@@ -39,6 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import random
@@ -885,7 +886,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.idle:
         smtp_probe.raise_fd_limit(a.idle + 200)
     sink = Sink()
-    cells: list[Cell] = []
     idles: list[tuple[str, smtp_probe.Idle]] = []
     scratch = contextlib.ExitStack()
     if a.rounds < 1:
@@ -978,11 +978,19 @@ def median_cell(same: list[Cell]) -> Cell:
     ok = sorted((c for c in same if c.rate is not None), key=lambda c: c.rate or 0.0)
     if not ok:
         return same[0]
-    mid = ok[(len(ok) - 1) // 2]
+    mid = _median(ok)
     if mid is not same[0]:
         mid = replace(mid, lat_p50=same[0].lat_p50, lat_p99=same[0].lat_p99,
                       lat_rate=same[0].lat_rate)
     return mid
+
+
+T = TypeVar("T")
+
+
+def _median(ordered: list[T]) -> T:
+    """The middle of a sorted list; of an even one, the lower middle (a round that ran)."""
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def _spread(values: list[float]) -> str | None:
@@ -990,7 +998,7 @@ def _spread(values: list[float]) -> str | None:
     if not values:
         return None
     v = sorted(values)
-    mid = v[(len(v) - 1) // 2]
+    mid = _median(v)
     return f"{mid:.2f}" if len(v) == 1 else f"{mid:.2f} ({v[0]:.2f}-{v[-1]:.2f})"
 
 

@@ -257,8 +257,9 @@ class Engine:
             # decoders' readings overlap (a base64 body is both a MIME guess and a
             # text-carrier block), and scanning the twin again finds nothing new.
             walk.twin_hits += 1
-            md5_hex, ft = self._twin_facts(walk, data, sha256.hex())
-            walk.layers.append(LayerInfo(path, depth, size, md5_hex, sha256.hex(), ft, lname,
+            sha256_hex = sha256.hex()
+            md5_hex, ft = self._twin_facts(walk, data, sha256_hex)
+            walk.layers.append(LayerInfo(path, depth, size, md5_hex, sha256_hex, ft, lname,
                                          is_attachment, ()))
             return
         if twin is None or self.clean is None:
