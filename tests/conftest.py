@@ -17,6 +17,8 @@ from helpers.gateway import GatewayFactory, GatewayProcess, GatewaySpec, gateway
 from helpers.net import free_port
 from helpers.sinks import PostfixSmtpSink, RecordingSink
 
+pytest_plugins = ["helpers.file_order"]  # longest files first (tests/file-durations.json)
+
 _REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 

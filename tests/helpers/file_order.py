@@ -1,0 +1,69 @@
+"""Longest test files first, so the suite's wall time is not set by a slow file started last.
+
+pytest-xdist (`--dist loadfile`) hands out whole files in collection order when
+`--no-loadscope-reorder` is given (its default orders them by test count, which puts the
+slow end-to-end files with few tests at the end, on one worker, while the other idles).
+`tests/file-durations.json` holds each file's seconds from an earlier run; files it does not
+know (new ones) go first, since nothing says they are short. A stale table only costs time,
+never a result. Refresh it with `scripts/test --write-durations tests/file-durations.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+TABLE = Path(__file__).resolve().parents[1] / "file-durations.json"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--write-durations",
+        metavar="PATH",
+        help="after the run, write each test file's seconds (setup, call, teardown) to PATH "
+        "as JSON: the order of the next runs (tests/file-durations.json)",
+    )
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stable sort by file: unknown files first, then known ones by seconds, longest first;
+    tests keep their order within a file."""
+    try:
+        known: dict[str, float] = json.loads(TABLE.read_text())
+    except (OSError, ValueError):
+        return
+    first_seen = {f: i for i, f in reversed(list(enumerate(_file(it.nodeid) for it in items)))}
+    items.sort(
+        key=lambda it: (
+            -known.get(_file(it.nodeid), float("inf")),
+            first_seen[_file(it.nodeid)],
+        )
+    )
+
+
+class _Durations:
+    """Sums each file's report durations; on the controller it sees every worker's reports."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.seconds[_file(report.nodeid)] += report.duration
+
+    def pytest_sessionfinish(self) -> None:
+        table = {f: round(s, 1) for f, s in sorted(self.seconds.items())}
+        self.out.write_text(json.dumps(table, indent=1) + "\n")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    out = config.getoption("--write-durations")
+    if out and not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        config.pluginmanager.register(_Durations(Path(out)), "file-durations")
