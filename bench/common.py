@@ -100,7 +100,7 @@ class MemSampler:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain fixed-width table (also valid Markdown)."""
-    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [[fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for n, r in enumerate(cells):
@@ -110,7 +110,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(c: object) -> str:
+def fmt(c: object) -> str:
+    """One table cell: None as "-", a float to about three significant digits."""
     if c is None:
         return "-"
     if isinstance(c, float):

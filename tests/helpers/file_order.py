@@ -23,8 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--write-durations",
         metavar="PATH",
-        help="after the run, write each test file's seconds (setup, call, teardown) to PATH "
-        "as JSON: the order of the next runs (tests/file-durations.json)",
+        help="after the run, merge each test file's seconds (setup, call, teardown) into the "
+        "JSON table at PATH (tests/file-durations.json: the order of the next runs)",
     )
 
 
@@ -32,14 +32,26 @@ def _file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _read(path: Path) -> dict[str, float]:
+    """The table, or nothing when it is missing or not a table of seconds."""
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {f: float(s) for f, s in table.items() if isinstance(s, (int, float))}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Stable sort by file: unknown files first, then known ones by seconds, longest first;
     tests keep their order within a file."""
-    try:
-        known: dict[str, float] = json.loads(TABLE.read_text())
-    except (OSError, ValueError):
+    known = _read(TABLE)
+    if not known:
         return
-    first_seen = {f: i for i, f in reversed(list(enumerate(_file(it.nodeid) for it in items)))}
+    first_seen: dict[str, int] = {}
+    for i, it in enumerate(items):
+        first_seen.setdefault(_file(it.nodeid), i)
     items.sort(
         key=lambda it: (
             -known.get(_file(it.nodeid), float("inf")),
@@ -58,9 +70,13 @@ class _Durations:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.seconds[_file(report.nodeid)] += report.duration
 
-    def pytest_sessionfinish(self) -> None:
-        table = {f: round(s, 1) for f, s in sorted(self.seconds.items())}
-        self.out.write_text(json.dumps(table, indent=1) + "\n")
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        """Merge (a run of some files keeps the others' seconds); an interrupted run's
+        partial sums would make its last file look short, so it writes nothing."""
+        if exitstatus == pytest.ExitCode.INTERRUPTED or not self.seconds:
+            return
+        table = _read(self.out) | {f: round(s, 1) for f, s in self.seconds.items()}
+        self.out.write_text(json.dumps(dict(sorted(table.items())), indent=1) + "\n")
 
 
 def pytest_configure(config: pytest.Config) -> None:
