@@ -981,16 +981,17 @@ def median_cell(same: list[Cell]) -> Cell:
         return same[0]
     p50s = sorted(x for c in same if (x := c.lat_p50) is not None)
     p99s = sorted(x for c in same if (x := c.lat_p99) is not None)
-    return replace(_median(ok), lat_p50=p50s[len(p50s) // 2] if p50s else None,
-                   lat_p99=p99s[len(p99s) // 2] if p99s else None)
+    return replace(_median(ok), lat_p50=_median(p50s, upper=True) if p50s else None,
+                   lat_p99=_median(p99s, upper=True) if p99s else None)
 
 
 T = TypeVar("T")
 
 
-def _median(ordered: list[T]) -> T:
-    """The middle of a sorted list; of an even one, the lower middle (a round that ran)."""
-    return ordered[(len(ordered) - 1) // 2]
+def _median(ordered: list[T], upper: bool = False) -> T:
+    """The middle of a sorted list; of an even one, the lower middle (a round that ran), or
+    with `upper` the upper one (a latency that must not look better than it was)."""
+    return ordered[len(ordered) // 2 if upper else (len(ordered) - 1) // 2]
 
 
 def _spread(values: list[float]) -> str | None:

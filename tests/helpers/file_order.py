@@ -44,20 +44,12 @@ def _read(path: Path) -> dict[str, float]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Stable sort by file: unknown files first, then known ones by seconds, longest first;
-    tests keep their order within a file."""
+    """Unknown files first, then known ones by seconds, longest first. The sort is stable:
+    ties and the tests of one file keep their collection order (xdist groups a file's tests
+    wherever they stand, in the order of each file's first test)."""
     known = _read(TABLE)
-    if not known:
-        return
-    first_seen: dict[str, int] = {}
-    for i, it in enumerate(items):
-        first_seen.setdefault(_file(it.nodeid), i)
-    items.sort(
-        key=lambda it: (
-            -known.get(_file(it.nodeid), float("inf")),
-            first_seen[_file(it.nodeid)],
-        )
-    )
+    if known:
+        items.sort(key=lambda it: -known.get(_file(it.nodeid), float("inf")))
 
 
 class _Durations:
